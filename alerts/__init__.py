@@ -1,0 +1,1 @@
+"""Prometheus alert and recording rules, rendered from one config."""

@@ -1,0 +1,1 @@
+"""The capture agent: supervised ffmpeg, V4L2 boundary, image and device health."""

@@ -1,0 +1,1 @@
+"""Grafana dashboards as code, rendered to committed JSON."""

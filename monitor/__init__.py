@@ -1,0 +1,1 @@
+"""MediaMTX observation, the health model, the probe and the monitor daemon."""

@@ -1,0 +1,107 @@
+"""Start real processes on loopback for tests, and always stop them by PID."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+REPO = Path(__file__).resolve().parents[2]
+TRASHMON = [sys.executable, "-m", "trashmonitor"]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(
+    predicate: Callable[[], T | None],
+    timeout: float,
+    interval: float = 0.05,
+    what: str = "",
+) -> T:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except Exception as error:  # the thing may not be up yet
+            last_error = error
+        else:
+            if value:
+                return value
+        time.sleep(interval)
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what or predicate}: {last_error}"
+    )
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 5.0) -> int:
+    """SIGTERM, wait, then SIGKILL; always reaped. Returns the exit code."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait(5)
+    return int(proc.returncode)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); look at its state.
+    with contextlib.suppress(FileNotFoundError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return False
+
+
+@contextlib.contextmanager
+def running(
+    argv: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    log_path: Path | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``argv`` for the duration of the block; output goes to ``log_path``."""
+    full_env = {**os.environ, **(env or {})}
+    log_file = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(
+        list(argv), env=full_env, cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT
+    )
+    try:
+        yield proc
+    finally:
+        stop_process(proc)
+        if log_path:
+            log_file.close()  # type: ignore[union-attr]
+
+
+def require_binary(name: str) -> str:
+    """The path of a Debian tool the test needs; scripts/setup installs all of them."""
+    import pytest
+
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: run scripts/setup (it apt-get installs it)")
+    return path

@@ -1,0 +1,3 @@
+from trashmonitor.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,125 @@
+"""``trashmon``: one console script, one subcommand per component.
+
+Subcommands are looked up in :data:`COMMANDS` and their modules imported only when
+chosen, so ``trashmon probe`` never pays for importing the Cloudflare SDK or
+OpenTelemetry. A subcommand module provides::
+
+    HELP: str                                   # one line for ``trashmon --help``
+    def configure(parser: argparse.ArgumentParser) -> None
+    def run(args: argparse.Namespace) -> int    # returns an exit code
+
+Errors derived from :class:`~trashmonitor.errors.TrashmonError` become one line on
+stderr and their exit code; ``--debug`` shows the traceback as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Protocol, cast
+
+from trashmonitor import __version__
+from trashmonitor.errors import EXIT_INTERRUPTED, EXIT_UNDECIDED, TrashmonError
+
+# name -> (module, one-line help). Keep the help here so `trashmon --help` imports nothing.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "probe": ("trashmonitor.monitor.probe_cli", "judge every camera once and exit 0/1/2 (CI)"),
+    "monitor": ("trashmonitor.monitor.daemon_cli", "poll MediaMTX and agents, serve status"),
+}
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class CommandModule(Protocol):
+    HELP: str
+
+    def configure(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def _load(name: str) -> CommandModule:
+    module_name, _ = COMMANDS[name]
+    return cast(CommandModule, importlib.import_module(module_name))
+
+
+def _root_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trashmon",
+        description="Health and streaming monitor for webcams on a tailnet.",
+        epilog="Exit codes: 0 ok, 1 unhealthy or drift, 2 could not decide "
+        "(bad configuration, unreachable source, malformed input). "
+        "Run 'trashmon COMMAND --help' for a command's settings.",
+    )
+    parser.add_argument("--version", action="version", version=f"trashmon {__version__}")
+    _add_common(parser)
+    return parser
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show tracebacks and debug logs",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=argparse.SUPPRESS,
+        choices=LOG_LEVELS,
+        help="log level (env TRASHMON_LOG_LEVEL, default info)",
+    )
+
+
+def build_parser(command: str | None) -> argparse.ArgumentParser:
+    """The full parser; only ``command``'s module is imported (all of them for None)."""
+    parser = _root_parser()
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        child = sub.add_parser(name, help=help_text, description=help_text)
+        _add_common(child)
+        if name == command:
+            _load(name).configure(child)
+    return parser
+
+
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    return next((arg for arg in argv if arg in COMMANDS), None)
+
+
+def _setup_logging(level_name: str) -> None:
+    if level_name not in LOG_LEVELS:
+        raise TrashmonError(f"TRASHMON_LOG_LEVEL: expected one of {', '.join(LOG_LEVELS)}")
+    logging.basicConfig(
+        level=getattr(logging, level_name.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command = _chosen_command(args_list)
+    parser = build_parser(command)
+    args = parser.parse_args(args_list)
+    debug = bool(getattr(args, "debug", False))
+    level = "debug" if debug else getattr(args, "log_level", None)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_UNDECIDED
+    try:
+        _setup_logging(level or os.environ.get("TRASHMON_LOG_LEVEL", "info").lower())
+        return _load(args.command).run(args)
+    except TrashmonError as error:
+        if debug:
+            traceback.print_exc()
+        print(f"trashmon {args.command}: error: {error.message}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
