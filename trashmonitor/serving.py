@@ -67,7 +67,9 @@ class HTTPService:
         log.info("serving %s on http://%s", ", ".join(sorted(self._routes)), self.address)
 
     def stop(self) -> None:
-        self._server.shutdown()
+        # shutdown() waits for serve_forever to acknowledge: only call it if it runs.
+        if self._thread.is_alive():
+            self._server.shutdown()
         self._server.server_close()
 
 
