@@ -37,6 +37,7 @@ class MixinConfig:
     dns_selector: str = 'job="trashmon-monitor"'
     monitor_job: str = "trashmon-monitor"
     capture_job: str = "trashcam"
+    mediamtx_job: str = "mediamtx"
 
     # Window of every rate()/increase() in recording rules (named into the rule, e.g.
     # `:rate5m`). Dashboards use Grafana's $__rate_interval instead.
