@@ -392,9 +392,12 @@ def platform_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ..
 
 
 def rule_groups(config: MixinConfig = DEFAULT_CONFIG) -> tuple[RuleGroup, ...]:
+    # Rules of one group run in order at the same timestamp; separate groups run
+    # independently, so an alert reading a recording rule from another group would see
+    # the previous evaluation's value. Recording rules therefore precede the alerts
+    # that read them, in the same group.
     return (
-        RuleGroup("trashmonitor.rules", recording_rules(config)),
-        RuleGroup("trashmonitor.cameras", camera_alerts(config)),
+        RuleGroup("trashmonitor.cameras", recording_rules(config) + camera_alerts(config)),
         RuleGroup("trashmonitor.platform", platform_alerts(config)),
     )
 

@@ -9,20 +9,25 @@ dashboard shows exactly what an alert fires on.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from grafana_foundation_sdk.builders import dashboard as gdb
-from grafana_foundation_sdk.builders import prometheus, stat, table, timeseries
-from grafana_foundation_sdk.builders.common import VizLegendOptions
-from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.common import (
-    DataSourceRef,
-    LegendDisplayMode,
-    LegendPlacement,
-)
-from grafana_foundation_sdk.models.dashboard import VariableRefresh, VariableSort
+with warnings.catch_warnings():
+    # The SDK steers towards dashboard v2, which Grafana's file provisioning does not
+    # read without feature flags; the v1 model (schemaVersion 42) is deliberate.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from grafana_foundation_sdk.builders import dashboard as gdb
+    from grafana_foundation_sdk.builders import prometheus, stat, table, timeseries
+    from grafana_foundation_sdk.builders.common import VizLegendOptions
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.models.common import (
+        DataSourceRef,
+        LegendDisplayMode,
+        LegendPlacement,
+    )
+    from grafana_foundation_sdk.models.dashboard import VariableRefresh, VariableSort
 
 from trashmonitor.alerts.config import DEFAULT_CONFIG, MixinConfig
 from trashmonitor.alerts.rules import RecordedNames
