@@ -31,7 +31,7 @@ _RANGE = re.compile(r"\[[^\[\]]*\]")
 _GROUPING = re.compile(
     r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)", re.IGNORECASE
 )
-_IDENTIFIER = re.compile(r"(?<![\w.:])([A-Za-z_:][A-Za-z0-9_:]*)(?!\s*\()")
+_IDENTIFIER = re.compile(r"(?<![\w.:])([A-Za-z_:][A-Za-z0-9_:]*)(?![\w:])(?!\s*\()")
 _NUMBER_LIKE = re.compile(r"^(?:0x[0-9a-fA-F]+|[0-9].*)$")
 _LABEL_VALUES = re.compile(r"^\s*label_values\(\s*([A-Za-z_:][A-Za-z0-9_:]*)")
 
