@@ -14,7 +14,7 @@ from pathlib import Path
 
 from trashmonitor.errors import EXIT_OK, ConfigError
 
-HELP = "print or write the Prometheus rules and Grafana dashboards"
+HELP = "print or write Prometheus rules and Grafana dashboards"
 
 RULE_FILES = {"prometheus": "trashmonitor.rules.yaml", "operator": "prometheusrule.yaml"}
 DASHBOARD_NAMES = ("overview", "camera", "monitor", "dns")

@@ -76,9 +76,7 @@ class MixinConfig:
     certificate_critical_days: int = 3
 
     # runbook_url = runbook_base_url + "#" + anchor; anchors are headings in docs/runbook.md.
-    runbook_base_url: str = (
-        "https://github.com/trashmonitor/trashmonitor/blob/main/docs/runbook.md"
-    )
+    runbook_base_url: str = "https://github.com/trashmonitor/trashmonitor/blob/main/docs/runbook.md"
     alert_prefix: str = "Trashmon"
 
     # Dashboards.

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from trashmonitor.alerts.config import DEFAULT_CONFIG, MixinConfig
+
 from trashmonitor.errors import EXIT_OK, EXIT_UNHEALTHY, ConfigError
 
 RULES_DIR = "alerts"
@@ -26,7 +27,9 @@ def generated_files(config: MixinConfig = DEFAULT_CONFIG) -> dict[str, str]:
     from trashmonitor.dashboards.build import rendered_dashboards
 
     files = {f"{RULES_DIR}/{name}": text for name, text in rendered_rule_files(config).items()}
-    files |= {f"{DASHBOARDS_DIR}/{name}": text for name, text in rendered_dashboards(config).items()}
+    files |= {
+        f"{DASHBOARDS_DIR}/{name}": text for name, text in rendered_dashboards(config).items()
+    }
     return files
 
 

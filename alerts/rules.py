@@ -124,7 +124,8 @@ def recording_rules(config: MixinConfig = DEFAULT_CONFIG) -> tuple[RecordingRule
         ),
         RecordingRule(
             names.restarts_increase,
-            f"sum by (camera) (increase(trashcam_restarts_total{{{cap}}}[{config.restart_window}]))",
+            "sum by (camera) "
+            f"(increase(trashcam_restarts_total{{{cap}}}[{config.restart_window}]))",
         ),
         RecordingRule(names.rtp_lost_rate, f"sum by (camera) ({lost})"),
         RecordingRule(names.rtp_received_rate, f"sum by (camera) ({received})"),
@@ -134,9 +135,7 @@ def recording_rules(config: MixinConfig = DEFAULT_CONFIG) -> tuple[RecordingRule
         ),
         RecordingRule(
             names.path_ready,
-            "max by (camera) ("
-            + _path_as_camera(f'paths{{{mtx},state="ready"}}', "name")
-            + ")",
+            "max by (camera) (" + _path_as_camera(f'paths{{{mtx},state="ready"}}', "name") + ")",
         ),
     )
 
@@ -148,18 +147,19 @@ class _AlertFactory:
         self._config = config
         self._parked = RecordedNames(config).parked
 
-    def camera(
+    # Positional on purpose: each call reads like a row of the alert table.
+    def camera(  # noqa: PLR0917
         self, name: str, expr: str, for_: str, severity: Severity, summary: str, description: str
     ) -> AlertRule:
         guarded = f"({expr}) unless on (camera) ({self._parked} == 1)"
         return self._build(name, guarded, for_, severity, summary, description, per_camera=True)
 
-    def platform(
+    def platform(  # noqa: PLR0917
         self, name: str, expr: str, for_: str, severity: Severity, summary: str, description: str
     ) -> AlertRule:
         return self._build(name, expr, for_, severity, summary, description, per_camera=False)
 
-    def _build(
+    def _build(  # noqa: PLR0917
         self,
         name: str,
         expr: str,
@@ -365,8 +365,7 @@ def platform_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ..
             c.dns_reconcile_for,
             "warning",
             "DNS reconcile keeps failing.",
-            "The last DNS reconcile that ended in sync was "
-            "{{ $value | humanizeDuration }} ago.",
+            "The last DNS reconcile that ended in sync was {{ $value | humanizeDuration }} ago.",
         ),
         alert.platform(
             "CertificateExpiring",
@@ -375,8 +374,7 @@ def platform_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ..
             c.certificate_for,
             "warning",
             "A certificate expires soon.",
-            "Certificate {{ $labels.certificate }} expires in "
-            "{{ $value | humanizeDuration }}.",
+            "Certificate {{ $labels.certificate }} expires in {{ $value | humanizeDuration }}.",
         ),
         alert.platform(
             "CertificateExpiryCritical",
@@ -412,7 +410,9 @@ def rule_file(config: MixinConfig = DEFAULT_CONFIG) -> dict[str, Any]:
 
 
 def prometheus_rule(
-    config: MixinConfig = DEFAULT_CONFIG, name: str = "trashmonitor", namespace: str = "trashmonitor"
+    config: MixinConfig = DEFAULT_CONFIG,
+    name: str = "trashmonitor",
+    namespace: str = "trashmonitor",
 ) -> dict[str, Any]:
     """The same groups as a prometheus-operator ``PrometheusRule`` custom resource."""
     return {

@@ -21,6 +21,8 @@ with warnings.catch_warnings():
     from grafana_foundation_sdk.builders import dashboard as gdb
     from grafana_foundation_sdk.builders import prometheus, stat, table, timeseries
     from grafana_foundation_sdk.builders.common import VizLegendOptions
+    from grafana_foundation_sdk.cog import builder as cogbuilder
+    from grafana_foundation_sdk.cog import variants as cogvariants
     from grafana_foundation_sdk.cog.encoder import JSONEncoder
     from grafana_foundation_sdk.models.common import (
         DataSourceRef,
@@ -71,8 +73,10 @@ class _Layout:
         self._next_id += 1
         return self._next_id - 1
 
-    def _targets(self, queries: Sequence[Query]) -> list[prometheus.Dataquery]:
-        targets = []
+    def _targets(
+        self, queries: Sequence[Query]
+    ) -> list[cogbuilder.Builder[cogvariants.Dataquery]]:
+        targets: list[cogbuilder.Builder[cogvariants.Dataquery]] = []
         for index, query in enumerate(queries):
             target = (
                 prometheus.Dataquery()
@@ -153,9 +157,7 @@ def _base_dashboard(config: MixinConfig, slug: str, title: str, description: str
         .time(config.dashboard_time_from, "now")
         .timezone("browser")
         .editable()
-        .with_variable(
-            gdb.DatasourceVariable("datasource").label("Data source").type("prometheus")
-        )
+        .with_variable(gdb.DatasourceVariable("datasource").label("Data source").type("prometheus"))
     )
 
 
@@ -232,7 +234,12 @@ def overview(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 "Camera state",
                 "1 while the camera is in the state named in the legend.",
                 UNIT_COUNT,
-                [Query(f"max by (camera, state) (trashmon_camera_state{cam}) == 1", "{{camera}} {{state}}")],
+                [
+                    Query(
+                        f"max by (camera, state) (trashmon_camera_state{cam}) == 1",
+                        "{{camera}} {{state}}",
+                    )
+                ],
             ),
             lay.timeseries(
                 "Time since last frame",
@@ -369,7 +376,8 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 UNIT_SECONDS,
                 [
                     Query(
-                        f"max by (camera) (time() - trashmon_agent_last_state_timestamp_seconds{mon})",
+                        "max by (camera) "
+                        f"(time() - trashmon_agent_last_state_timestamp_seconds{mon})",
                         "{{camera}}",
                     )
                 ],
@@ -377,7 +385,8 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
             lay.row("Transport (MediaMTX)"),
             lay.timeseries(
                 "RTP packet loss",
-                f"Share of RTP packets lost (TrashmonRtpPacketLoss above {config.rtp_loss_ratio:.0%}).",
+                "Share of RTP packets lost "
+                f"(TrashmonRtpPacketLoss above {config.rtp_loss_ratio:.0%}).",
                 UNIT_RATIO,
                 [Query(f"{n.rtp_loss_ratio}{{{CAMERA_MATCH}}}", "{{camera}}")],
             ),
@@ -507,7 +516,11 @@ def dns_reconcile(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 "Time since last successful reconcile",
                 f"TrashmonDnsReconcileFailing above {config.dns_reconcile_max_age_seconds} s.",
                 UNIT_SECONDS,
-                [Query(f"time() - trashmon_dns_last_success_timestamp_seconds{dns}", "{{instance}}")],
+                [
+                    Query(
+                        f"time() - trashmon_dns_last_success_timestamp_seconds{dns}", "{{instance}}"
+                    )
+                ],
             ),
             lay.timeseries(
                 "Changes applied",
@@ -515,7 +528,8 @@ def dns_reconcile(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 UNIT_COUNT,
                 [
                     Query(
-                        f"sum by (resource, action) (increase(trashmon_dns_changes_total{dns}{rate}))",
+                        "sum by (resource, action) "
+                        f"(increase(trashmon_dns_changes_total{dns}{rate}))",
                         "{{resource}} {{action}}",
                     )
                 ],

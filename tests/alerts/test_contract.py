@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from support.processes import REPO
-
 from trashmonitor.alerts.config import DEFAULT_CONFIG
 from trashmonitor.alerts.contract import (
     contract_metric_names,
@@ -96,7 +95,7 @@ def test_recording_rule_names_are_defined_before_use() -> None:
 @pytest.mark.parametrize(
     ("expr", "names"),
     [
-        ('max by (camera) (trashmon_camera_state{job="x",state="down"}) == 1', {"trashmon_camera_state"}),
+        ('max by (camera) (trashmon_state{job="x",state="down"}) == 1', {"trashmon_state"}),
         ("rate(a_total[5m]) / on (camera) group_left (reason) b", {"a_total", "b"}),
         ('label_replace(rate(x[5m]), "camera", "$1", "path", "(.*)")', {"x"}),
         ("time() - foo_timestamp_seconds > 1e3", {"foo_timestamp_seconds"}),
@@ -112,7 +111,7 @@ def test_metric_names_in_expression(expr: str, names: set[str]) -> None:
 
 
 def test_variable_query_names() -> None:
-    assert metric_names_in_variable_query("label_values(trashmon_camera_state{a=\"b\"}, camera)") == {
+    assert metric_names_in_variable_query('label_values(trashmon_camera_state{a="b"}, camera)') == {
         "trashmon_camera_state"
     }
 

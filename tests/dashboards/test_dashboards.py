@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 import yaml
 from support.processes import REPO, require_binary
-
 from trashmonitor.alerts.promtool import check_expressions, grafana_to_promql
 from trashmonitor.dashboards.build import DASHBOARDS, rendered_dashboards
 from trashmonitor.dashboards.inspect import iter_panels, panel_expressions
@@ -105,7 +104,8 @@ def test_panel_ids_are_unique_and_the_grid_has_no_overlaps() -> None:
         occupied: set[tuple[int, int]] = set()
         for panel in panels:
             grid = panel["gridPos"]
-            assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24, (stem, panel["title"])
+            assert grid["x"] >= 0, (stem, panel["title"])
+            assert grid["x"] + grid["w"] <= 24, (stem, panel["title"])
             cells = {
                 (x, y)
                 for x in range(grid["x"], grid["x"] + grid["w"])
