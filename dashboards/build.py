@@ -73,9 +73,7 @@ class _Layout:
         self._next_id += 1
         return self._next_id - 1
 
-    def _targets(
-        self, queries: Sequence[Query]
-    ) -> list[cogbuilder.Builder[cogvariants.Dataquery]]:
+    def _targets(self, queries: Sequence[Query]) -> list[cogbuilder.Builder[cogvariants.Dataquery]]:
         targets: list[cogbuilder.Builder[cogvariants.Dataquery]] = []
         for index, query in enumerate(queries):
             target = (
