@@ -211,3 +211,10 @@ def test_config_override_changes_the_rendered_for_window() -> None:
     fast = DEFAULT_CONFIG.with_overrides(camera_down_for="2s")
     down = next(a for a in all_alerts(fast) if a.name.endswith("CameraDown"))
     assert down.for_ == "2s"
+
+
+def test_docs_alert_table_lists_every_alert_with_its_severity_and_for() -> None:
+    text = (REPO / "docs" / "observability.md").read_text(encoding="utf-8")
+    for alert in all_alerts():
+        row = f"| [{alert.name}](runbook.md#{alert.runbook_anchor}) | {alert.severity} | "
+        assert f"{row}{alert.for_} |" in text, f"docs/observability.md: no row for {alert.name}"
