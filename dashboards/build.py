@@ -155,6 +155,18 @@ def _base_dashboard(config: MixinConfig, slug: str, title: str, description: str
         .time(config.dashboard_time_from, "now")
         .timezone("browser")
         .editable()
+        .annotation(
+            # Grafana's built-in "Annotations & Alerts" query, written out so the JSON has
+            # an `annotations.list` (the SDK otherwise emits an empty object).
+            gdb.AnnotationQuery()
+            .name("Annotations & Alerts")
+            .datasource(DataSourceRef(type_val="grafana", uid="-- Grafana --"))
+            .enable(True)
+            .hide(True)
+            .icon_color("rgba(0, 211, 255, 1)")
+            .type("dashboard")
+            .built_in(1)
+        )
         .with_variable(gdb.DatasourceVariable("datasource").label("Data source").type("prometheus"))
     )
 

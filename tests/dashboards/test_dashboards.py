@@ -53,6 +53,8 @@ def test_dashboards_have_unique_uids_titles_and_the_pinned_schema() -> None:
         assert document["schemaVersion"] == 42  # what grafana-foundation-sdk 0.0.21 emits
         assert "trashmonitor" in document["tags"]
         assert document["time"] == {"from": "now-6h", "to": "now"}
+        (annotation,) = document["annotations"]["list"]
+        assert annotation["builtIn"] == 1
 
 
 def test_datasource_is_a_variable_used_by_every_panel_and_target() -> None:
