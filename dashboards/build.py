@@ -29,7 +29,11 @@ with warnings.catch_warnings():
         LegendDisplayMode,
         LegendPlacement,
     )
-    from grafana_foundation_sdk.models.dashboard import VariableRefresh, VariableSort
+    from grafana_foundation_sdk.models.dashboard import (
+        DashboardLinkType,
+        VariableRefresh,
+        VariableSort,
+    )
 
 from trashmonitor.alerts.config import DEFAULT_CONFIG, MixinConfig
 from trashmonitor.alerts.rules import RecordedNames
@@ -92,8 +96,14 @@ class _Layout:
     def row(self, title: str) -> gdb.Row:
         return gdb.Row(title).id(self._id())
 
-    def timeseries(
-        self, title: str, description: str, unit: str, queries: Sequence[Query], span: int = 12
+    def timeseries(  # noqa: PLR0917 (the same order as stat/table, plus links)
+        self,
+        title: str,
+        description: str,
+        unit: str,
+        queries: Sequence[Query],
+        span: int = 12,
+        links: Sequence[gdb.DashboardLink] = (),
     ) -> timeseries.Panel:
         legend = (
             VizLegendOptions()
@@ -112,6 +122,7 @@ class _Layout:
             .height(8)
             .legend(legend)
             .targets(self._targets(queries))
+            .data_links(list(links))
         )
 
     def stat(
@@ -167,7 +178,27 @@ def _base_dashboard(config: MixinConfig, slug: str, title: str, description: str
             .type("dashboard")
             .built_in(1)
         )
+        .link(
+            gdb.DashboardLink("trashmonitor")
+            .type(DashboardLinkType.DASHBOARDS)
+            .tags(list(config.dashboard_tags))
+            .as_dropdown(True)
+            .include_vars(True)
+            .keep_time(True)
+        )
         .with_variable(gdb.DatasourceVariable("datasource").label("Data source").type("prometheus"))
+    )
+
+
+def _camera_drilldown(config: MixinConfig) -> gdb.DashboardLink:
+    """A data link from a per-camera series to that camera's dashboard."""
+    return (
+        gdb.DashboardLink("Open camera ${__field.labels.camera}")
+        .type(DashboardLinkType.LINK)
+        .url(
+            f"/d/{config.dashboard_uid_prefix}-camera/?var-camera=${{__field.labels.camera}}"
+            "&${datasource:queryparam}&${__url_time_range}"
+        )
     )
 
 
@@ -257,18 +288,21 @@ def overview(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 f"(TrashmonStreamStalled fires above {config.stall_seconds} s).",
                 UNIT_SECONDS,
                 [Query(f"{n.inbound_age}{{{CAMERA_MATCH}}}", "{{camera}}")],
+                links=[_camera_drilldown(config)],
             ),
             lay.timeseries(
                 "Ingest bitrate per path",
                 "Bits per second MediaMTX receives from each camera.",
                 UNIT_BITS_PER_SECOND,
                 [Query(f"8 * {n.inbound_bytes_rate}{{{CAMERA_MATCH}}}", "{{camera}}")],
+                links=[_camera_drilldown(config)],
             ),
             lay.timeseries(
                 "Readers",
                 "Viewers (HLS, RTSP, WebRTC) reading each path.",
                 UNIT_COUNT,
                 [Query(f"max by (camera) (trashmon_camera_readers{cam})", "{{camera}}")],
+                links=[_camera_drilldown(config)],
             ),
         ],
     )

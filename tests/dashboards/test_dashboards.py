@@ -167,3 +167,21 @@ def test_provisioning_points_grafana_at_a_dashboards_folder() -> None:
     assert provider["type"] == "file"
     assert provider["options"]["path"].startswith("/")
     assert provider["folder"] == "trashmonitor"
+
+
+def test_links_lead_to_dashboards_that_exist() -> None:
+    documents = _committed()
+    uids = {document["uid"] for document in documents.values()}
+    for stem, document in documents.items():
+        (link,) = document["links"]
+        assert link["type"] == "dashboards"
+        assert link["tags"] == ["trashmonitor"], stem
+    drilldowns = [
+        link["url"]
+        for _, panel in _all_panels()
+        for link in panel["fieldConfig"]["defaults"].get("links", [])
+    ]
+    assert len(drilldowns) >= 3
+    for url in drilldowns:
+        assert url.split("/")[2] in uids, url
+        assert "var-camera=${__field.labels.camera}" in url
