@@ -183,6 +183,19 @@ class _AlertFactory:
         )
 
 
+def _reasons_template(monitor_selector: str) -> str:
+    """Alert template text listing the camera's active reasons, comma-separated.
+
+    Queried at notification time, so the page says *why* without opening a dashboard.
+    """
+    # A Go raw string (backticks): the selector's own double quotes need no escaping.
+    query = f'trashmon_camera_reason{{{monitor_selector},camera="%s"}} == 1'
+    return (
+        f'{{{{ range $i, $r := printf `{query}` $labels.camera | query | sortByLabel "reason" }}}}'
+        "{{ if $i }}, {{ end }}{{ $r.Labels.reason }}{{ else }}none reported{{ end }}"
+    )
+
+
 def camera_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]:
     c, n, alert = config, RecordedNames(config), _AlertFactory(config)
     mon, cap = c.monitor_selector, c.capture_selector
@@ -198,8 +211,7 @@ def camera_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]
             "critical",
             "Camera is down.",
             "The monitor reports camera {{ $labels.camera }} as down for "
-            f"{c.camera_down_for} or more; the reason gauge "
-            "trashmon_camera_reason says why.",
+            f"{c.camera_down_for} or more. Reasons: " + _reasons_template(mon) + ".",
         ),
         alert.camera(
             "StreamStalled",

@@ -175,9 +175,9 @@ def _rule_states(port: int, alert_name: str) -> dict[str, str]:
     }
 
 
-def _firing(port: int, alert_name: str) -> list[dict[str, str]]:
+def _firing(port: int, alert_name: str) -> list[dict[str, Any]]:
     return [
-        alert["labels"]
+        alert
         for alert in _api(port, "/api/v1/alerts")["alerts"]
         if alert["labels"]["alertname"] == alert_name and alert["state"] == "firing"
     ]
@@ -213,8 +213,10 @@ def test_prometheus_fires_and_clears_camera_down(tmp_path: Path) -> None:
         assert states[str(fast_rules)] == "firing"
         assert states[str(SHIPPED_RULES)] == "pending"
         firing = _firing(port, "TrashmonCameraDown")
-        assert [labels["camera"] for labels in firing] == ["cam1"]
-        assert firing[0]["severity"] == "critical"
+        assert [alert["labels"]["camera"] for alert in firing] == ["cam1"]
+        assert firing[0]["labels"]["severity"] == "critical"
+        # The description's template queried Prometheus for the camera's reasons.
+        assert firing[0]["annotations"]["description"].endswith("Reasons: no_publisher.")
 
         # Every rule of both files evaluated without error against these series.
         unhealthy = [
