@@ -107,3 +107,19 @@ def test_data_comes_from_the_installed_package_not_the_source_folders(tmp_path: 
         assert not path.is_relative_to(REPO / "alerts"), path
         assert not path.is_relative_to(REPO / "dashboards"), path
     assert tests_shipped == "False"  # promtool unit tests are not package data
+
+
+def test_runtime_needs_no_generation_dependencies(tmp_path: Path) -> None:
+    """PyYAML and grafana-foundation-sdk are dev-only: `trashmon rules` must not import them."""
+    code = (
+        "import sys, runpy;"
+        "sys.argv = ['trashmon', 'rules', '--output', 'out'];"
+        "from trashmonitor.cli import main;"
+        "code = main();"
+        "print(code, sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('yaml', 'grafana_foundation_sdk')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-P", "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.splitlines()[-1] == "0 []"
