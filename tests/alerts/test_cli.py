@@ -112,7 +112,7 @@ def test_data_comes_from_the_installed_package_not_the_source_folders(tmp_path: 
 def test_runtime_needs_no_generation_dependencies(tmp_path: Path) -> None:
     """PyYAML and grafana-foundation-sdk are dev-only: `trashmon rules` must not import them."""
     code = (
-        "import sys, runpy;"
+        "import sys;"
         "sys.argv = ['trashmon', 'rules', '--output', 'out'];"
         "from trashmonitor.cli import main;"
         "code = main();"
