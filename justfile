@@ -48,3 +48,7 @@ health *args:
 # run the benchmarks (figures printed, nothing asserted)
 bench: setup
     for b in bench/*.py; do {{venv}}/python "$b"; done
+
+# regenerate alert rules (alerts/*.yaml) and dashboards (dashboards/generated/) from the mixin config
+generate: setup
+    {{venv}}/python -P -m trashmonitor.alerts.generate --root .

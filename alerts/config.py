@@ -1,0 +1,98 @@
+"""The one config that renders alerts, recording rules and dashboards (mixin style).
+
+Everything a deployment may want to change lives here: which scrape jobs the rules
+select, thresholds, ``for`` windows and where the runbook is published. Alerts,
+recording rules and dashboards are pure functions of a :class:`MixinConfig`, so a
+different deployment (or a test that needs ``for: 2s``) renders its own copy instead of
+patching generated YAML.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+_DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w|y)$")
+_DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a single-unit Prometheus duration such as ``5m`` (config values only)."""
+    match = _DURATION.match(text)
+    if match is None or match.group(2) == "y":
+        raise ValueError(f"not a single-unit Prometheus duration: {text!r}")
+    return int(match.group(1)) * _DURATION_SECONDS[match.group(2)]
+
+
+@dataclass(frozen=True)
+class MixinConfig:
+    """Selectors, thresholds and windows; defaults are what the shipped files use."""
+
+    # Scrape jobs (docs/contracts.md). A selector is the inside of `{…}`.
+    monitor_selector: str = 'job="trashmon-monitor"'
+    capture_selector: str = 'job="trashcam"'
+    mediamtx_selector: str = 'job="mediamtx"'
+    # The DNS reconciler's gauges come from the monitor's registry by default; a
+    # deployment running `trashmon dns` as its own scrape job widens this.
+    dns_selector: str = 'job="trashmon-monitor"'
+    monitor_job: str = "trashmon-monitor"
+    capture_job: str = "trashcam"
+    mediamtx_job: str = "mediamtx"
+
+    # Window of every rate()/increase() in recording rules (named into the rule, e.g.
+    # `:rate5m`). Dashboards use Grafana's $__rate_interval instead.
+    rate_window: str = "5m"
+
+    # `for` windows: short for "the camera is down" (the monitor already debounces),
+    # longer for symptoms that flap.
+    camera_down_for: str = "2m"
+    stream_stalled_for: str = "2m"
+    placeholder_for: str = "5m"
+    low_fps_for: str = "10m"
+    image_for: str = "5m"
+    agent_offline_for: str = "2m"
+    agent_stale_for: str = "2m"
+    restart_loop_for: str = "5m"
+    device_missing_for: str = "1m"
+    rtp_loss_for: str = "10m"
+    frames_in_error_for: str = "10m"
+    mediamtx_unreachable_for: str = "2m"
+    mqtt_disconnected_for: str = "5m"
+    absent_for: str = "5m"
+    dns_drift_for: str = "15m"
+    dns_reconcile_for: str = "5m"
+    certificate_for: str = "1h"
+
+    # Thresholds.
+    stall_seconds: int = 60
+    low_fps_ratio: float = 0.8
+    agent_stale_seconds: int = 180
+    restart_window: str = "15m"
+    restart_count: int = 3
+    rtp_loss_ratio: float = 0.01
+    frames_in_error_per_second: float = 0.1
+    dns_reconcile_max_age_seconds: int = 3600
+    certificate_warning_days: int = 14
+    certificate_critical_days: int = 3
+
+    # runbook_url = runbook_base_url + "#" + anchor; anchors are headings in docs/runbook.md.
+    runbook_base_url: str = "https://github.com/trashmonitor/trashmonitor/blob/main/docs/runbook.md"
+    alert_prefix: str = "Trashmon"
+
+    # Dashboards.
+    dashboard_tags: tuple[str, ...] = ("trashmonitor",)
+    dashboard_uid_prefix: str = "trashmon"
+    dashboard_refresh: str = "30s"
+    dashboard_time_from: str = "now-6h"
+
+    def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            if name.endswith("_for") or name in {"rate_window", "restart_window"}:
+                duration_seconds(getattr(self, name))  # raises on a typo such as "5 m"
+
+    def with_overrides(self, **changes: object) -> MixinConfig:
+        """A copy with some fields changed (tests shorten `for` windows this way)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+DEFAULT_CONFIG = MixinConfig()

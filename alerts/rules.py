@@ -1,0 +1,439 @@
+"""Recording and alerting rules as data, rendered from a :class:`MixinConfig`.
+
+Rules are plain dataclasses so the same definitions produce the Prometheus rule file,
+the prometheus-operator ``PrometheusRule`` and the docs' alert table, and so tests can
+walk them (names, severities, runbook anchors, metric names) without parsing YAML.
+
+Camera-level alerts never fire for a camera the monitor reports as ``parked``: they are
+wrapped in :func:`_unless_parked`. Alerts that are symptoms of a bigger outage are
+suppressed in the expression rather than by Alertmanager inhibition, so a plain
+Prometheus without Alertmanager configuration still pages once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from trashmonitor.alerts.config import DEFAULT_CONFIG, MixinConfig
+
+Severity = Literal["critical", "warning", "info"]
+SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
+
+
+@dataclass(frozen=True)
+class RecordingRule:
+    record: str
+    expr: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"record": self.record, "expr": self.expr}
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    name: str
+    expr: str
+    for_: str
+    severity: Severity
+    summary: str
+    description: str
+    runbook_url: str
+    # False for alerts about the platform (monitor, MediaMTX, DNS, certificates).
+    per_camera: bool
+
+    @property
+    def runbook_anchor(self) -> str:
+        return self.runbook_url.rsplit("#", 1)[1]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "alert": self.name,
+            "expr": self.expr,
+            "for": self.for_,
+            "labels": {"severity": self.severity},
+            "annotations": {
+                "summary": self.summary,
+                "description": self.description,
+                "runbook_url": self.runbook_url,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class RuleGroup:
+    name: str
+    rules: tuple[RecordingRule | AlertRule, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "rules": [rule.as_dict() for rule in self.rules]}
+
+
+class RecordedNames:
+    """Names of the recording rules, shared by alerts and dashboards."""
+
+    def __init__(self, config: MixinConfig) -> None:
+        rate = config.rate_window
+        self.parked = "camera:trashmon_camera_parked:max"
+        self.inbound_age = "camera:trashmon_camera_inbound_age_seconds:max"
+        self.inbound_bytes_rate = f"camera:trashmon_camera_inbound_bytes:rate{rate}"
+        self.frames_in_error_rate = f"camera:trashmon_camera_frames_in_error:rate{rate}"
+        self.fps_ratio = "camera:trashcam_fps_target:ratio"
+        self.restarts_increase = f"camera:trashcam_restarts:increase{config.restart_window}"
+        self.rtp_lost_rate = f"camera:mediamtx_rtp_packets_lost:rate{rate}"
+        self.rtp_received_rate = f"camera:mediamtx_rtp_packets:rate{rate}"
+        self.rtp_loss_ratio = f"camera:mediamtx_rtp_packets_lost:ratio_rate{rate}"
+        self.path_ready = "camera:mediamtx_path_ready:max"
+
+
+def _path_as_camera(expr: str, label: str) -> str:
+    # MediaMTX names the path `name` (paths*) or `path` (sessions); ours is `camera`.
+    return f'label_replace({expr}, "camera", "$1", "{label}", "(.*)")'
+
+
+def recording_rules(config: MixinConfig = DEFAULT_CONFIG) -> tuple[RecordingRule, ...]:
+    names = RecordedNames(config)
+    mon, cap, mtx, rate = (
+        config.monitor_selector,
+        config.capture_selector,
+        config.mediamtx_selector,
+        config.rate_window,
+    )
+    lost = _path_as_camera(f"rate(rtsp_sessions_inbound_rtp_packets_lost{{{mtx}}}[{rate}])", "path")
+    received = _path_as_camera(f"rate(rtsp_sessions_inbound_rtp_packets{{{mtx}}}[{rate}])", "path")
+    return (
+        RecordingRule(
+            names.parked, f'max by (camera) (trashmon_camera_state{{{mon},state="parked"}})'
+        ),
+        RecordingRule(
+            names.inbound_age,
+            f"max by (camera) (time() - trashmon_camera_last_inbound_timestamp_seconds{{{mon}}})",
+        ),
+        RecordingRule(
+            names.inbound_bytes_rate,
+            f"sum by (camera) (rate(trashmon_camera_inbound_bytes_total{{{mon}}}[{rate}]))",
+        ),
+        RecordingRule(
+            names.frames_in_error_rate,
+            f"sum by (camera) (rate(trashmon_camera_frames_in_error_total{{{mon}}}[{rate}]))",
+        ),
+        RecordingRule(
+            names.fps_ratio,
+            f"max by (camera) (trashcam_fps{{{cap}}})"
+            f" / max by (camera) (trashcam_target_fps{{{cap}}} > 0)",
+        ),
+        RecordingRule(
+            names.restarts_increase,
+            "sum by (camera) "
+            f"(increase(trashcam_restarts_total{{{cap}}}[{config.restart_window}]))",
+        ),
+        RecordingRule(names.rtp_lost_rate, f"sum by (camera) ({lost})"),
+        RecordingRule(names.rtp_received_rate, f"sum by (camera) ({received})"),
+        RecordingRule(
+            names.rtp_loss_ratio,
+            f"{names.rtp_lost_rate} / ({names.rtp_received_rate} + {names.rtp_lost_rate})",
+        ),
+        RecordingRule(
+            names.path_ready,
+            "max by (camera) (" + _path_as_camera(f'paths{{{mtx},state="ready"}}', "name") + ")",
+        ),
+    )
+
+
+class _AlertFactory:
+    """Fills in what every alert shares: prefix, runbook URL, parked exclusion."""
+
+    def __init__(self, config: MixinConfig) -> None:
+        self._config = config
+        self._parked = RecordedNames(config).parked
+
+    # Positional on purpose: each call reads like a row of the alert table.
+    def camera(  # noqa: PLR0917
+        self, name: str, expr: str, for_: str, severity: Severity, summary: str, description: str
+    ) -> AlertRule:
+        guarded = f"({expr}) unless on (camera) ({self._parked} == 1)"
+        return self._build(name, guarded, for_, severity, summary, description, per_camera=True)
+
+    def platform(  # noqa: PLR0917
+        self, name: str, expr: str, for_: str, severity: Severity, summary: str, description: str
+    ) -> AlertRule:
+        return self._build(name, expr, for_, severity, summary, description, per_camera=False)
+
+    def _build(  # noqa: PLR0917
+        self,
+        name: str,
+        expr: str,
+        for_: str,
+        severity: Severity,
+        summary: str,
+        description: str,
+        *,
+        per_camera: bool,
+    ) -> AlertRule:
+        full_name = self._config.alert_prefix + name
+        return AlertRule(
+            name=full_name,
+            expr=expr,
+            for_=for_,
+            severity=severity,
+            summary=summary,
+            description=description,
+            runbook_url=f"{self._config.runbook_base_url}#{full_name.lower()}",
+            per_camera=per_camera,
+        )
+
+
+def _reasons_template(monitor_selector: str) -> str:
+    """Alert template text listing the camera's active reasons, comma-separated.
+
+    Queried at notification time, so the page says *why* without opening a dashboard.
+    """
+    # A Go raw string (backticks): the selector's own double quotes need no escaping.
+    query = f'trashmon_camera_reason{{{monitor_selector},camera="%s"}} == 1'
+    return (
+        f'{{{{ range $i, $r := printf `{query}` $labels.camera | query | sortByLabel "reason" }}}}'
+        "{{ if $i }}, {{ end }}{{ $r.Labels.reason }}{{ else }}none reported{{ end }}"
+    )
+
+
+def camera_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]:
+    c, n, alert = config, RecordedNames(config), _AlertFactory(config)
+    mon, cap = c.monitor_selector, c.capture_selector
+    online = f"max by (camera) (trashmon_camera_online{{{mon}}})"
+    return (
+        alert.camera(
+            "CameraDown",
+            f'max by (camera) (trashmon_camera_state{{{mon},state="down"}}) == 1'
+            f" unless on (camera) "
+            f'(max by (camera) (trashmon_camera_reason{{{mon},reason="mediamtx_unreachable"}})'
+            " == 1)",
+            c.camera_down_for,
+            "critical",
+            "Camera is down.",
+            "The monitor reports camera {{ $labels.camera }} as down for "
+            f"{c.camera_down_for} or more. Reasons: " + _reasons_template(mon) + ".",
+        ),
+        alert.camera(
+            "StreamStalled",
+            f"{n.inbound_age} > {c.stall_seconds} and on (camera) ({online} == 1)",
+            c.stream_stalled_for,
+            "warning",
+            "Stream is stalled.",
+            "Camera {{ $labels.camera }} has a publisher attached but MediaMTX received "
+            "no bytes for {{ $value | humanizeDuration }}.",
+        ),
+        alert.camera(
+            "PlaceholderOnly",
+            f"{n.path_ready} == 1 and on (camera) ({online} == 0)",
+            c.placeholder_for,
+            "warning",
+            "Viewers see the offline placeholder.",
+            "MediaMTX reports path {{ $labels.camera }} as ready, but no real publisher "
+            "is attached: only the always-available placeholder is being served.",
+        ),
+        alert.camera(
+            "LowFps",
+            f"{n.fps_ratio} < {c.low_fps_ratio} and on (camera) "
+            f'(max by (camera) (trashcam_state{{{cap},state="streaming"}}) == 1)',
+            c.low_fps_for,
+            "warning",
+            "Camera delivers fewer frames than configured.",
+            "Camera {{ $labels.camera }} streams at {{ $value | humanizePercentage }} "
+            "of its configured frame rate.",
+        ),
+        alert.camera(
+            "BlackImage",
+            f"max by (camera) (trashcam_black_image{{{cap}}}) == 1",
+            c.image_for,
+            "warning",
+            "Camera picture is black.",
+            "The capture agent of camera {{ $labels.camera }} detects a black picture "
+            "(lens covered, lights off or a dead sensor).",
+        ),
+        alert.camera(
+            "FrozenImage",
+            # A black picture is also frozen: report it once, as black.
+            f"max by (camera) (trashcam_frozen_image{{{cap}}}) == 1"
+            f" unless on (camera) (max by (camera) (trashcam_black_image{{{cap}}}) == 1)",
+            c.image_for,
+            "warning",
+            "Camera picture is frozen.",
+            "The capture agent of camera {{ $labels.camera }} sees the same picture "
+            "frame after frame.",
+        ),
+        alert.camera(
+            "AgentOffline",
+            f"max by (camera) (trashmon_agent_online{{{mon}}}) == 0",
+            c.agent_offline_for,
+            "warning",
+            "Capture agent is offline.",
+            "The capture agent of camera {{ $labels.camera }} published `offline` "
+            "(or its MQTT last will fired).",
+        ),
+        alert.camera(
+            "AgentStale",
+            f"max by (camera) (time() - trashmon_agent_last_state_timestamp_seconds{{{mon}}})"
+            f" > {c.agent_stale_seconds} and on (camera) "
+            f"(max by (camera) (trashmon_agent_online{{{mon}}}) == 1)",
+            c.agent_stale_for,
+            "warning",
+            "Capture agent stopped reporting.",
+            "The capture agent of camera {{ $labels.camera }} says it is online but sent "
+            "no state message for {{ $value | humanizeDuration }}.",
+        ),
+        alert.camera(
+            "FfmpegRestartLoop",
+            f"{n.restarts_increase} >= {c.restart_count}",
+            c.restart_loop_for,
+            "warning",
+            "ffmpeg keeps restarting.",
+            "ffmpeg of camera {{ $labels.camera }} restarted {{ $value | humanize }} times "
+            f"in the last {c.restart_window}.",
+        ),
+        alert.camera(
+            "DeviceMissing",
+            f"max by (camera) (trashcam_device_present{{{cap}}}) == 0",
+            c.device_missing_for,
+            "warning",
+            "Camera device is missing.",
+            "The V4L2 device of camera {{ $labels.camera }} is not present on its "
+            "capture host (unplugged, or a USB reset).",
+        ),
+        alert.camera(
+            "RtpPacketLoss",
+            f"{n.rtp_loss_ratio} > {c.rtp_loss_ratio}",
+            c.rtp_loss_for,
+            "warning",
+            "RTP packets from the camera are lost.",
+            "MediaMTX lost {{ $value | humanizePercentage }} of the RTP packets of "
+            "camera {{ $labels.camera }}.",
+        ),
+        alert.camera(
+            "FramesInError",
+            f"{n.frames_in_error_rate} > {c.frames_in_error_per_second}",
+            c.frames_in_error_for,
+            "warning",
+            "MediaMTX receives frames in error.",
+            "MediaMTX counts {{ $value | humanize }} inbound frames in error per second "
+            "for camera {{ $labels.camera }}.",
+        ),
+    )
+
+
+def platform_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]:
+    c, alert = config, _AlertFactory(config)
+    mon, dns = c.monitor_selector, c.dns_selector
+    day = 86400
+    return (
+        alert.platform(
+            "MonitorAbsent",
+            f'absent(up{{job="{c.monitor_job}"}} == 1)',
+            c.absent_for,
+            "critical",
+            "The trashmon monitor is not scraped.",
+            f"No healthy scrape of job {c.monitor_job} for {c.absent_for}: camera alerts "
+            "cannot fire while the monitor is gone.",
+        ),
+        alert.platform(
+            "CaptureScrapeAbsent",
+            f'absent(up{{job="{c.capture_job}"}} == 1)',
+            c.absent_for,
+            "warning",
+            "No capture agent is scraped.",
+            f"No healthy scrape of job {c.capture_job} for {c.absent_for}: fps, image and "
+            "device alerts cannot fire.",
+        ),
+        alert.platform(
+            "MediamtxUnreachable",
+            f"trashmon_mediamtx_up{{{mon}}} == 0",
+            c.mediamtx_unreachable_for,
+            "critical",
+            "MediaMTX is unreachable from the monitor.",
+            "The monitor {{ $labels.instance }} cannot read the MediaMTX API: no camera "
+            "can be judged.",
+        ),
+        alert.platform(
+            "MqttDisconnected",
+            f"trashmon_mqtt_connected{{{mon}}} == 0",
+            c.mqtt_disconnected_for,
+            "warning",
+            "The monitor is not connected to the MQTT broker.",
+            "The monitor {{ $labels.instance }} lost its MQTT connection: agent liveness "
+            "is unknown.",
+        ),
+        alert.platform(
+            "DnsOutOfSync",
+            f"trashmon_dns_in_sync{{{dns}}} == 0",
+            c.dns_drift_for,
+            "warning",
+            "DNS differs from the desired state.",
+            "The {{ $labels.resource }} for {{ $labels.name }} does not match what the "
+            "DNS reconciler wants.",
+        ),
+        alert.platform(
+            "DnsReconcileFailing",
+            f"time() - trashmon_dns_last_success_timestamp_seconds{{{dns}}}"
+            f" > {c.dns_reconcile_max_age_seconds}",
+            c.dns_reconcile_for,
+            "warning",
+            "DNS reconcile keeps failing.",
+            "The last DNS reconcile that ended in sync was {{ $value | humanizeDuration }} ago.",
+        ),
+        alert.platform(
+            "CertificateExpiring",
+            f"trashmon_certificate_expiry_timestamp_seconds{{{mon}}} - time()"
+            f" < {c.certificate_warning_days * day}",
+            c.certificate_for,
+            "warning",
+            "A certificate expires soon.",
+            "Certificate {{ $labels.certificate }} expires in {{ $value | humanizeDuration }}.",
+        ),
+        alert.platform(
+            "CertificateExpiryCritical",
+            f"trashmon_certificate_expiry_timestamp_seconds{{{mon}}} - time()"
+            f" < {c.certificate_critical_days * day}",
+            c.certificate_for,
+            "critical",
+            "A certificate expires within days.",
+            "Certificate {{ $labels.certificate }} expires in "
+            "{{ $value | humanizeDuration }}: MQTT clients will be refused.",
+        ),
+    )
+
+
+def rule_groups(config: MixinConfig = DEFAULT_CONFIG) -> tuple[RuleGroup, ...]:
+    # Rules of one group run in order at the same timestamp; separate groups run
+    # independently, so an alert reading a recording rule from another group would see
+    # the previous evaluation's value. Recording rules therefore precede the alerts
+    # that read them, in the same group.
+    return (
+        RuleGroup("trashmonitor.cameras", recording_rules(config) + camera_alerts(config)),
+        RuleGroup("trashmonitor.platform", platform_alerts(config)),
+    )
+
+
+def all_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]:
+    return camera_alerts(config) + platform_alerts(config)
+
+
+def rule_file(config: MixinConfig = DEFAULT_CONFIG) -> dict[str, Any]:
+    """The plain Prometheus rule file (``rule_files:`` entry), as a document."""
+    return {"groups": [group.as_dict() for group in rule_groups(config)]}
+
+
+def prometheus_rule(
+    config: MixinConfig = DEFAULT_CONFIG,
+    name: str = "trashmonitor",
+    namespace: str = "trashmonitor",
+) -> dict[str, Any]:
+    """The same groups as a prometheus-operator ``PrometheusRule`` custom resource."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/name": "trashmonitor", "role": "alert-rules"},
+        },
+        "spec": rule_file(config),
+    }

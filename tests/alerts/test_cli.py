@@ -1,0 +1,125 @@
+"""`trashmon rules` as a real subprocess, reading the installed package's data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from support.processes import REPO, TRASHMON
+from trashmonitor.alerts.cli import DASHBOARD_NAMES, RULE_FILES
+
+# -P: the repository's own folders must not shadow the installed package (cwd is tmp
+# as well), so these tests see exactly what a user's `pip install` provides.
+PYTHON_INSTALLED = [sys.executable, "-P", *TRASHMON[1:]]
+
+
+def _trashmon(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*PYTHON_INSTALLED, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.mark.parametrize("fmt", sorted(RULE_FILES))
+def test_prints_each_rule_file(fmt: str, tmp_path: Path) -> None:
+    result = _trashmon("rules", "--format", fmt, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (REPO / "alerts" / RULE_FILES[fmt]).read_text()
+
+
+def test_default_is_the_plain_prometheus_rule_file(tmp_path: Path) -> None:
+    result = _trashmon("rules", cwd=tmp_path)
+    assert "groups" in yaml.safe_load(result.stdout)
+
+
+@pytest.mark.parametrize("name", DASHBOARD_NAMES)
+def test_prints_each_dashboard(name: str, tmp_path: Path) -> None:
+    result = _trashmon("rules", "--dashboard", name, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["uid"] == f"trashmon-{name}"
+    assert result.stdout == (REPO / "dashboards" / "generated" / f"{name}.json").read_text()
+
+
+def test_output_writes_everything_for_prometheus_and_grafana(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = _trashmon("rules", "--output", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == sorted(
+        [
+            "trashmonitor.rules.yaml",
+            "prometheusrule.yaml",
+            "provisioning/dashboards.yaml",
+            *(f"dashboards/{name}.json" for name in DASHBOARD_NAMES),
+        ]
+    )
+    assert (out / "trashmonitor.rules.yaml").read_text() == (
+        REPO / "alerts" / "trashmonitor.rules.yaml"
+    ).read_text()
+    assert sorted(result.stdout.splitlines()) == sorted(str(out / name) for name in written)
+
+
+def test_output_onto_a_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    target = tmp_path / "a-file"
+    target.write_text("x")
+    result = _trashmon("rules", "--output", str(target), cwd=tmp_path)
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == f"trashmon rules: error: --output: {target} exists and is not a directory\n"
+    )
+    assert target.read_text() == "x"
+
+
+def test_unknown_dashboard_is_a_usage_error(tmp_path: Path) -> None:
+    result = _trashmon("rules", "--dashboard", "nope", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
+
+
+def test_help_lists_the_rules_command(tmp_path: Path) -> None:
+    result = _trashmon("--help", cwd=tmp_path)
+    assert "rules" in result.stdout
+    assert "Prometheus rules and Grafana dashboards" in " ".join(result.stdout.split())
+
+
+def test_data_comes_from_the_installed_package_not_the_source_folders(tmp_path: Path) -> None:
+    """package-data in pyproject.toml ships the generated files with the package."""
+    code = (
+        "from importlib import resources;"
+        "a = resources.files('trashmonitor.alerts');"
+        "d = resources.files('trashmonitor.dashboards');"
+        "print(a / 'trashmonitor.rules.yaml');"
+        "print(d / 'generated' / 'camera.json');"
+        "print(d / 'provisioning' / 'dashboards.yaml');"
+        "print((a / 'tests').is_dir())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-P", "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    *paths, tests_shipped = result.stdout.split("\n")[:4]
+    for path_text in paths:
+        path = Path(path_text)
+        assert path.is_file(), path
+        assert not path.is_relative_to(REPO / "alerts"), path
+        assert not path.is_relative_to(REPO / "dashboards"), path
+    assert tests_shipped == "False"  # promtool unit tests are not package data
+
+
+def test_runtime_needs_no_generation_dependencies(tmp_path: Path) -> None:
+    """PyYAML and grafana-foundation-sdk are dev-only: `trashmon rules` must not import them."""
+    code = (
+        "import sys;"
+        "sys.argv = ['trashmon', 'rules', '--output', 'out'];"
+        "from trashmonitor.cli import main;"
+        "code = main();"
+        "print(code, sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('yaml', 'grafana_foundation_sdk')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-P", "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.splitlines()[-1] == "0 []"
