@@ -29,7 +29,9 @@ test *args: setup
 lint: setup
     {{venv}}/ruff check .
     {{venv}}/ruff format --check .
-    {{venv}}/mypy -p trashmonitor
+    # From outside the repo: here ./trashmonitor would hide the installed link tree that
+    # maps monitor/, capture/, dns/ ... into the package, and mypy would skip them.
+    cd "$(mktemp -d)" && {{venv}}/mypy --config-file "{{justfile_directory()}}/pyproject.toml" -p trashmonitor
     shellcheck dev scripts/setup .ci/run
 
 # format the code

@@ -59,7 +59,7 @@ def test_host_port(text: str, expected: HostPort) -> None:
 
 @pytest.mark.parametrize("text", ["9843", "host:", "host:99999", "host:http"])
 def test_host_port_rejects(text: str) -> None:
-    with pytest.raises(ValueError, match="port|host:port"):
+    with pytest.raises(ValueError, match=r"port|host:port"):
         parse_host_port(text)
 
 
