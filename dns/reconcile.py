@@ -228,18 +228,19 @@ class DnsReconciler:
         clock_start = time.monotonic()
 
         def report(
-            outcomes: Iterable[Outcome] = (), error: TrashmonError | None = None
+            outcomes: Iterable[Outcome] = (),
+            error: TrashmonError | None = None,
+            kind: str | None = None,
         ) -> ReconcileReport:
-            return ReconcileReport(
-                started, time.monotonic() - clock_start, dry_run, tuple(outcomes), error
-            )
+            elapsed = time.monotonic() - clock_start
+            return ReconcileReport(started, elapsed, dry_run, tuple(outcomes), error, kind)
 
         try:
             desired, observed = self.observe(started)
         except TransientAPIError as error:
-            return report(error=_give_up(error))
+            return report(error=_give_up(error), kind=error.kind)
         except TrashmonError as error:
-            return report(error=error)
+            return report(error=error, kind=error_kind(error))
         changes = plan(
             desired,
             observed,
