@@ -266,6 +266,10 @@ def run(args: argparse.Namespace) -> int:
         parse=parse_seconds,
         default=60.0,
     )
+    if not getattr(args, "debug", False):
+        # httpx logs every request at INFO: noise next to the one line per resource.
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     setup = build(args, os.environ)
     try:
         reconciler = reconciler_for(setup)

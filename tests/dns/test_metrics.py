@@ -1,0 +1,77 @@
+"""The reconcile loop and its Prometheus collector, on a fresh registry."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from support.dns_fake import FakeAPIs
+from support.dns_world import HOST, NOW, ZONE
+from trashmonitor.dns.metrics import DnsCollector
+from trashmonitor.dns.reconcile import ReconcileLoop
+
+
+def sample(registry: CollectorRegistry, metric: str, **labels: str) -> float | None:
+    return registry.get_sample_value(metric, labels)
+
+
+def test_collector_exports_sync_state_changes_and_last_success(
+    fake: FakeAPIs, harness_factory: Any
+) -> None:
+    loop = ReconcileLoop(harness_factory().reconciler, interval=60)
+    registry = CollectorRegistry()
+    registry.register(DnsCollector(loop.stats))
+    assert sample(registry, "trashmon_dns_last_success_timestamp_seconds") is None
+
+    loop.run_once()  # creates both
+    loop.run_once()  # steady
+
+    assert sample(registry, "trashmon_dns_in_sync", resource="a_record", name=HOST) == 1.0
+    assert sample(registry, "trashmon_dns_in_sync", resource="split_dns", name=ZONE) == 1.0
+    assert sample(registry, "trashmon_dns_last_success_timestamp_seconds") == NOW
+    assert (
+        sample(registry, "trashmon_dns_changes_total", resource="a_record", action="create") == 1.0
+    )
+    assert (
+        sample(registry, "trashmon_dns_changes_total", resource="split_dns", action="create") == 1.0
+    )
+    assert sample(registry, "trashmon_dns_errors_total", kind="auth") is None
+
+
+def test_collector_counts_errors_and_marks_drift(fake: FakeAPIs, harness_factory: Any) -> None:
+    fake.add_record("CNAME", HOST, "elsewhere.example.net", ttl=1)
+    loop = ReconcileLoop(harness_factory().reconciler, interval=60)
+    registry = CollectorRegistry()
+    registry.register(DnsCollector(loop.stats))
+
+    loop.run_once()
+    fake.ts_key = "rotated-away"
+    loop.run_once()
+
+    assert sample(registry, "trashmon_dns_errors_total", kind="conflict") == 1.0
+    assert sample(registry, "trashmon_dns_errors_total", kind="auth") == 1.0
+    assert sample(registry, "trashmon_dns_in_sync", resource="a_record", name=HOST) == 0.0
+    assert sample(registry, "trashmon_dns_in_sync", resource="split_dns", name=ZONE) == 0.0
+    assert sample(registry, "trashmon_dns_last_success_timestamp_seconds") is None
+
+
+def test_loop_runs_until_stopped_and_keeps_going_after_errors(
+    fake: FakeAPIs, harness_factory: Any
+) -> None:
+    fake.inject("GET", "/devices$", 401, {"message": "API token invalid"})
+    reports: list[Any] = []
+    stop = threading.Event()
+
+    def on_report(report: Any) -> None:
+        reports.append(report)
+        if len(reports) == 3:
+            stop.set()
+
+    loop = ReconcileLoop(harness_factory().reconciler, interval=0.001, on_report=on_report)
+    last = loop.run(stop)
+
+    assert [r.exit_code for r in reports] == [2, 0, 0]
+    assert last is reports[-1]
+    assert last.in_sync
+    assert loop.stats.errors == {"auth": 1}
