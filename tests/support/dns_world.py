@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,13 +31,42 @@ CF_BASE = "http://cf.fake/client/v4"
 TS_BASE = "http://ts.fake"
 
 
-@pytest.fixture
-def fake() -> FakeAPIs:
-    world = FakeAPIs()
+def seed_world(world: FakeAPIs) -> FakeAPIs:
+    """The default tailnet: our device, a laptop, and another team's split-DNS zone."""
     world.add_device("trashmonitor", [TS_IP, TS_IP6])
     world.add_device("laptop", ["100.64.0.7", "fd7a:115c:a1e0::7"])
     world.split_dns = {k: list(v) for k, v in OTHER_ZONE.items()}
     return world
+
+
+@pytest.fixture
+def fake() -> FakeAPIs:
+    return seed_world(FakeAPIs())
+
+
+def cassette_reconciler(
+    fake: FakeAPIs, transport: httpx.BaseTransport | None = None
+) -> tuple[DnsReconciler, Any]:
+    """A reconciler on plain httpx clients (vcrpy intercepts them), one attempt per call:
+    a request missing from a cassette fails at once instead of being retried."""
+    retry = RetryPolicy(attempts=1)
+    cloudflare = CloudflareDNS(
+        fake.cf_token, base_url=CF_BASE, retry=retry,
+        http_client=httpx.Client(transport=transport),
+    )  # fmt: skip
+    tailscale = TailscaleAPI(
+        TailscaleCredentials(api_key=fake.ts_key), base_url=TS_BASE, retry=retry,
+        transport=transport, clock=lambda: NOW,
+    )  # fmt: skip
+    reconciler = DnsReconciler(
+        default_settings(), cloudflare, tailscale, tailscale.devices, clock=lambda: NOW
+    )
+
+    def close() -> None:
+        cloudflare.close()
+        tailscale.close()
+
+    return reconciler, close
 
 
 @dataclass
@@ -98,3 +129,50 @@ def harness_factory(fake: FakeAPIs) -> Iterator[Any]:
 
 def ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return ipaddress.ip_address(text)
+
+
+# -- vcrpy: replay recorded exchanges, never reach the network ------------------------------
+
+CASSETTES = Path(__file__).resolve().parents[1] / "dns" / "cassettes"
+REDACTED = "REDACTED"
+SECRET_FORM_FIELDS = ("client_secret",)
+SECRET_RESPONSE_FIELDS = ("access_token",)
+
+
+def scrub_text(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def dns_vcr(secrets: Sequence[str], record_mode: str = "none") -> Any:
+    """The one vcrpy configuration for DNS cassettes (GUIDE §8): ``authorization`` dropped,
+    known secrets and token-bearing fields scrubbed from bodies, bodies matched so a write
+    with other content is a mismatch, not a silent replay."""
+    import vcr
+
+    def scrub_request(request: Any) -> Any:
+        if request.body:
+            body = request.body.decode() if isinstance(request.body, bytes) else request.body
+            for field_name in SECRET_FORM_FIELDS:
+                body = re.sub(rf"({field_name}=)[^&]*", rf"\g<1>{REDACTED}", body)
+            request.body = scrub_text(body, secrets).encode()
+        return request
+
+    def scrub_response(response: dict[str, Any]) -> dict[str, Any]:
+        body = response["body"]["string"]
+        text = body.decode() if isinstance(body, bytes) else body
+        for field_name in SECRET_RESPONSE_FIELDS:
+            text = re.sub(rf'("{field_name}":\s*")[^"]*', rf"\g<1>{REDACTED}", text)
+        response["body"]["string"] = scrub_text(text, secrets).encode()
+        return response
+
+    return vcr.VCR(
+        cassette_library_dir=str(CASSETTES),
+        record_mode=record_mode,
+        filter_headers=["authorization", "cookie", "set-cookie"],
+        before_record_request=scrub_request,
+        before_record_response=scrub_response,
+        match_on=["method", "scheme", "host", "port", "path", "query", "body"],
+        decode_compressed_response=True,
+    )
