@@ -322,6 +322,7 @@ class FakeAPIs:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as the real APIs
+            disable_nagle_algorithm = True  # headers and body go out in two writes
 
             def _any(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
