@@ -108,10 +108,10 @@ def _required(env: Mapping[str, str], name: str, why: str) -> str:
     return value
 
 
-def _reject_placeholder(name: str, value: str) -> None:
+def _reject_placeholder(name: str, value: str, hint: str = "") -> None:
     # The justfile's defaults are placeholders like "<your-zone>": say so plainly.
     if "<" in value or ">" in value:
-        raise ConfigError(name, f"still the placeholder {value!r}; set it in .env")
+        raise ConfigError(name, f"still the placeholder {value!r}; set it in .env{hint}")
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def build(
     elif target is None:
         raise ConfigError("TS_HOSTNAME", "not set (the tailnet device whose address to publish)")
     tailnet = env.get("TS_TAILNET", "").strip() or "-"
-    _reject_placeholder("TS_TAILNET", tailnet)
+    _reject_placeholder("TS_TAILNET", tailnet, " ('-' means the key's own tailnet)")
     credentials = _tailscale_credentials(env)
     resolvers: tuple[str, ...] | None = None
     if not args.no_split_dns:
