@@ -250,6 +250,20 @@ def reconciler_for(setup: Setup) -> DnsReconciler:
     return DnsReconciler(setup.settings, setup.cloudflare, split, devices)
 
 
+def build_loop(
+    environ: Mapping[str, str] | None = None, *, interval: float = 60.0, dry_run: bool = False
+) -> tuple[ReconcileLoop, Setup]:
+    """The monitor's entry point: the same settings as ``trashmon dns`` with no flags given.
+
+    The caller owns ``Setup`` and closes ``setup.cloudflare``/``setup.tailscale`` at exit.
+    """
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    setup = build(parser.parse_args([]), os.environ if environ is None else environ)
+    loop = ReconcileLoop(reconciler_for(setup), interval=interval, dry_run=dry_run)
+    return loop, setup
+
+
 def print_report(report: ReconcileReport) -> None:
     for line in report.lines():
         print(line, flush=True)

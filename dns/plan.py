@@ -62,10 +62,18 @@ def desired_state(
     return DesiredState(tuple(records), split)
 
 
+class DeviceChoiceError(ValueError):
+    """Not exactly one usable device. ``stale``: it exists but was not seen recently."""
+
+    def __init__(self, message: str, *, stale: bool = False) -> None:
+        self.stale = stale
+        super().__init__(message)
+
+
 def choose_device(
     devices: Sequence[TailnetDevice], hostname: str, *, now: float, max_age: float
 ) -> TailnetDevice:
-    """The one device called ``hostname``; ValueError says why there is not exactly one.
+    """The one device called ``hostname``; DeviceChoiceError says why there is not one.
 
     A device matches by its OS hostname or by the first label of its MagicDNS name, both
     case-insensitively. A device that is neither connected nor seen within ``max_age``
@@ -81,22 +89,25 @@ def choose_device(
         or normalise_name(d.name).split(".", 1)[0] == short
     ]
     if not matches:
-        raise ValueError(f"no tailnet device is called {hostname!r}")
+        raise DeviceChoiceError(f"no tailnet device is called {hostname!r}")
     if len(matches) > 1:
         names = ", ".join(sorted(f"{d.name or d.hostname} ({d.device_id})" for d in matches))
-        raise ValueError(f"{len(matches)} tailnet devices match {hostname!r}: {names}")
+        raise DeviceChoiceError(f"{len(matches)} tailnet devices match {hostname!r}: {names}")
     device = matches[0]
     if device.connected is not True:
         if device.last_seen is None:
-            raise ValueError(f"tailnet device {device.name or hostname!r} was never seen online")
+            raise DeviceChoiceError(
+                f"tailnet device {device.name or hostname!r} was never seen online", stale=True
+            )
         age = now - device.last_seen
         if age > max_age:
-            raise ValueError(
+            raise DeviceChoiceError(
                 f"tailnet device {device.name or hostname!r} was last seen {age:.0f}s ago "
-                f"(more than {max_age:.0f}s)"
+                f"(more than {max_age:.0f}s)",
+                stale=True,
             )
     if device.ipv4 is None:
-        raise ValueError(f"tailnet device {device.name or hostname!r} has no IPv4 address")
+        raise DeviceChoiceError(f"tailnet device {device.name or hostname!r} has no IPv4 address")
     return device
 
 

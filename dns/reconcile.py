@@ -33,7 +33,13 @@ from trashmonitor.dns.model import (
     Result,
     TailnetDevice,
 )
-from trashmonitor.dns.plan import choose_device, desired_state, plan, record_matches
+from trashmonitor.dns.plan import (
+    DeviceChoiceError,
+    choose_device,
+    desired_state,
+    plan,
+    record_matches,
+)
 from trashmonitor.dns.retry import TransientAPIError
 from trashmonitor.dns.tailscale_api import SplitDNS
 
@@ -189,8 +195,8 @@ class DnsReconciler:
             device = choose_device(
                 devices, settings.ts_hostname, now=now, max_age=settings.max_device_age
             )
-        except ValueError as error:
-            if "last seen" in str(error) or "never seen" in str(error):
+        except DeviceChoiceError as error:
+            if error.stale:
                 raise DeviceError(f"TS_HOSTNAME: {error}") from None
             raise ConfigError("TS_HOSTNAME", str(error)) from None
         assert device.ipv4 is not None  # choose_device refuses devices without one

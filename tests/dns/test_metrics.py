@@ -8,7 +8,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from support.dns_fake import FakeAPIs
 from support.dns_world import HOST, NOW, ZONE
-from trashmonitor.dns.metrics import DnsCollector
+from trashmonitor.dns import DnsCollector, build_loop
 from trashmonitor.dns.reconcile import ReconcileLoop
 
 
@@ -75,3 +75,26 @@ def test_loop_runs_until_stopped_and_keeps_going_after_errors(
     assert last is reports[-1]
     assert last.in_sync
     assert loop.stats.errors == {"auth": 1}
+
+
+def test_build_loop_from_the_environment_for_the_monitor(fake: FakeAPIs) -> None:
+    with fake.serve() as base_url:
+        env = {
+            "CF_API_TOKEN": fake.cf_token, "TS_API_KEY": fake.ts_key,
+            "TS_HOSTNAME": "trashmonitor", "DNS_ZONE": ZONE, "DNS_HOSTNAME": HOST,
+            "CLOUDFLARE_BASE_URL": f"{base_url}/client/v4", "TS_API_BASE_URL": base_url,
+        }  # fmt: skip
+        loop, setup = build_loop(env, interval=300)
+        try:
+            registry = CollectorRegistry()
+            registry.register(DnsCollector(loop.stats))
+            report = loop.run(threading.Event(), max_runs=1)
+        finally:
+            setup.cloudflare.close()
+            if setup.tailscale is not None:
+                setup.tailscale.close()
+
+    assert report is not None
+    assert report.exit_code == 0
+    assert sample(registry, "trashmon_dns_in_sync", resource="a_record", name=HOST) == 1.0
+    assert len(fake.writes) == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from email.utils import formatdate
 from typing import Any
 
 import pytest
@@ -334,6 +336,22 @@ def test_429_is_retried_after_retry_after_then_succeeds(
     assert harness.sleeps == [7.0]
     assert reads(fake).count(RECORDS_READ) == 2
     assert writes(fake)[0] == ("POST", RECORDS, a_body())
+
+
+def test_tailscale_429_with_an_http_date_retry_after_is_honoured(
+    fake: FakeAPIs, harness_factory: Any
+) -> None:
+    in_30s = formatdate(time.time() + 30, usegmt=True)
+    fake.inject("GET", "/devices$", 429, {"message": "rate limited"},
+                headers={"Retry-After": in_30s})  # fmt: skip
+    harness = harness_factory()
+
+    report = harness.reconciler.reconcile()
+
+    assert report.exit_code == 0
+    assert len(harness.sleeps) == 1
+    assert 25.0 <= harness.sleeps[0] <= 31.0  # generous: the date has 1 s resolution
+    assert reads(fake).count(DEVICES_READ) == 2
 
 
 def test_5xx_is_retried_then_reported_as_drift_without_writes(
