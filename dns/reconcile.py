@@ -173,7 +173,7 @@ class DnsReconciler:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if settings.target is None and devices is None:
+        if settings.target is None and (devices is None or not settings.ts_hostname):
             raise ConfigError("TS_HOSTNAME", "no way to look up the tailnet address")
         self.settings = settings
         self._records = records
@@ -336,13 +336,10 @@ class DnsStats:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, report: ReconcileReport) -> None:
+        if report.error is not None:
+            self.count_error(report.error_kind or error_kind(report.error))
+            return
         with self._lock:
-            if report.error is not None:
-                kind = report.error_kind or error_kind(report.error)
-                self.errors[kind] = self.errors.get(kind, 0) + 1
-                for key in self.in_sync:
-                    self.in_sync[key] = False
-                return
             self.in_sync = {}
             for outcome in report.outcomes:
                 change = outcome.change
@@ -355,6 +352,12 @@ class DnsStats:
                     self.errors[outcome.error_kind] = self.errors.get(outcome.error_kind, 0) + 1
             if report.in_sync:
                 self.last_success = report.started_at
+
+    def count_error(self, kind: str) -> None:
+        with self._lock:
+            self.errors[kind] = self.errors.get(kind, 0) + 1
+            for key in self.in_sync:
+                self.in_sync[key] = False
 
     def snapshot(
         self,
@@ -397,7 +400,13 @@ class ReconcileLoop:
     def run(self, stop: threading.Event, *, max_runs: int | None = None) -> ReconcileReport | None:
         runs = 0
         while not stop.is_set() and (max_runs is None or runs < max_runs):
-            self.run_once()
+            try:
+                self.run_once()
+            except Exception:
+                # A bug must not stop a loop the monitor runs in a thread: log it, count
+                # it, try again next interval (external-dns does the same).
+                log.exception("dns reconcile crashed; retrying in %.0fs", self.interval)
+                self.stats.count_error("internal")
             runs += 1
             if max_runs is not None and runs >= max_runs:
                 break

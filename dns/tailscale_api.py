@@ -163,7 +163,7 @@ class TailscaleAPI:
     def _send(self, method: str, path: str, what: str, **kwargs: Any) -> httpx.Response:
         try:
             return self._http.request(method, path, **kwargs)
-        except httpx.TransportError as error:
+        except httpx.RequestError as error:  # transport, decoding, redirects
             raise TransientAPIError(
                 f"Tailscale: {what}: cannot reach the API ({type(error).__name__})",
                 status_code=0,

@@ -98,3 +98,27 @@ def test_build_loop_from_the_environment_for_the_monitor(fake: FakeAPIs) -> None
     assert report.exit_code == 0
     assert sample(registry, "trashmon_dns_in_sync", resource="a_record", name=HOST) == 1.0
     assert len(fake.writes) == 2
+
+
+def test_a_crash_inside_a_run_is_counted_and_the_loop_goes_on(
+    fake: FakeAPIs, harness_factory: Any
+) -> None:
+    reconciler = harness_factory().reconciler
+    calls: list[int] = []
+    real = reconciler.reconcile
+
+    def flaky(*, dry_run: bool = False) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("bug")
+        return real(dry_run=dry_run)
+
+    reconciler.reconcile = flaky  # type: ignore[method-assign]
+    loop = ReconcileLoop(reconciler, interval=0.001)
+
+    last = loop.run(threading.Event(), max_runs=2)
+
+    assert len(calls) == 2
+    assert last is not None
+    assert last.in_sync
+    assert loop.stats.errors == {"internal": 1}
