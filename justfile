@@ -47,6 +47,10 @@ monitor *args: setup
 health *args:
     {{trashmon}} probe --api "http://${TS_HOSTNAME}.${TS_TAILNET}/api" "$@"
 
+# reconcile the Cloudflare A record and Tailscale split DNS (--dry-run, --watch, --adopt ...)
+dns *args: setup
+    {{trashmon}} dns "$@"
+
 # run the benchmarks (figures printed, nothing asserted)
 bench: setup
     for b in bench/*.py; do {{venv}}/python "$b"; done

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "probe": ("trashmonitor.monitor.probe_cli", "judge every camera once and exit 0/1/2 (CI)"),
     "monitor": ("trashmonitor.monitor.daemon_cli", "poll MediaMTX and agents, serve status"),
     "rules": ("trashmonitor.alerts.cli", "print or write Prometheus rules and Grafana dashboards"),
+    "dns": ("trashmonitor.dns.cli", "reconcile the Cloudflare A record and Tailscale split-DNS"),
 }
 
 

@@ -1,0 +1,319 @@
+"""``trashmon dns``: reconcile the Cloudflare A record and the Tailscale split-DNS zone.
+
+Settings are the seed's environment variables (a ``.env`` next to the justfile is loaded
+by ``just``); flags override them. See docs/dns.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import FrameType
+
+from trashmonitor.dns import cloudflare_api, tailscale_api
+from trashmonitor.dns.reconcile import (
+    DeviceLister,
+    DnsReconciler,
+    DnsSettings,
+    ReconcileLoop,
+    ReconcileReport,
+)
+from trashmonitor.dns.retry import RetryPolicy
+
+from trashmonitor.errors import ConfigError
+from trashmonitor.settings import (
+    flag_or_env,
+    parse_http_url,
+    parse_name_list,
+    parse_positive_int,
+    parse_seconds,
+    parse_setting,
+)
+
+HELP = "reconcile the Cloudflare A record and Tailscale split-DNS"
+DEFAULT_RESOLVERS = "1.1.1.1,1.0.0.1"
+log = logging.getLogger(__name__)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "Environment: CF_API_TOKEN, TS_API_KEY or TS_OAUTH_CLIENT_ID/TS_OAUTH_CLIENT_SECRET, "
+        "TS_TAILNET (default -), TS_HOSTNAME, DNS_ZONE, DNS_HOSTNAME, SPLIT_DNS_RESOLVERS "
+        f"(default {DEFAULT_RESOLVERS}), CLOUDFLARE_BASE_URL, TS_API_BASE_URL. "
+        "Exit codes: 0 in sync or applied, 1 drift remains, 2 configuration or auth error."
+    )
+    add = parser.add_argument
+    add("--dry-run", action="store_true", help="print the plan, write nothing")
+    add("--watch", action="store_true", help="keep reconciling every --interval")
+    add("--interval", help="seconds between --watch runs (env DNS_INTERVAL, default 60)")
+    add("--adopt", action="store_true", help="take over a record trashmonitor did not create")
+    add(
+        "--allow-public-target",
+        action="store_true",
+        help="allow an A target outside 100.64.0.0/10",
+    )
+    add("--aaaa", action="store_true", help="also manage an AAAA record (tailnet IPv6)")
+    add("--ttl", help="record TTL in seconds or 'auto' (env DNS_TTL, default auto)")
+    add("--target", help="publish this IPv4 instead of looking up TS_HOSTNAME (env DNS_TARGET)")
+    add("--no-split-dns", action="store_true", help="leave Tailscale split DNS alone")
+    add("--retries", help="retries per API call on 429/5xx (env DNS_RETRIES, default 2)")
+    add(
+        "--max-device-age",
+        help="refuse a device not seen for this long (env TS_DEVICE_MAX_AGE, default 3600s)",
+    )
+
+
+def parse_ttl(text: str) -> int:
+    if text.strip().lower() == "auto":
+        return 1
+    value = parse_positive_int(text)
+    if not 30 <= value <= 86400:
+        raise ValueError("expected 'auto' or 30-86400 seconds")
+    return value
+
+
+def parse_retries(text: str) -> int:
+    value = int(text) if text.strip().isdigit() else -1
+    if not 0 <= value <= 10:
+        raise ValueError("expected a whole number 0-10")
+    return value
+
+
+def parse_ipv4(text: str) -> ipaddress.IPv4Address:
+    try:
+        return ipaddress.IPv4Address(text.strip())
+    except ValueError:
+        raise ValueError("expected an IPv4 address") from None
+
+
+def _hostname(text: str) -> str:
+    name = text.strip().rstrip(".").lower()
+    if not name or " " in name or "/" in name:
+        raise ValueError("expected a DNS name")
+    return name
+
+
+def _required(env: Mapping[str, str], name: str, why: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(name, f"not set ({why})")
+    _reject_placeholder(name, value)
+    return value
+
+
+def _reject_placeholder(name: str, value: str, hint: str = "") -> None:
+    # The justfile's defaults are placeholders like "<your-zone>": say so plainly.
+    if "<" in value or ">" in value:
+        raise ConfigError(name, f"still the placeholder {value!r}; set it in .env{hint}")
+
+
+@dataclass(frozen=True)
+class Setup:
+    settings: DnsSettings
+    cloudflare: cloudflare_api.CloudflareDNS
+    tailscale: tailscale_api.TailscaleAPI | None
+
+
+def build(
+    args: argparse.Namespace, env: Mapping[str, str], *, retry: RetryPolicy | None = None
+) -> Setup:
+    """Every setting checked before the first request; secrets only go to the clients."""
+    zone = parse_setting("DNS_ZONE", _required(env, "DNS_ZONE", "the Cloudflare zone"), _hostname)
+    hostname = parse_setting(
+        "DNS_HOSTNAME", _required(env, "DNS_HOSTNAME", "the name to publish"), _hostname
+    )
+    if hostname != zone and not hostname.endswith("." + zone):
+        raise ConfigError("DNS_HOSTNAME", f"{hostname!r} is not inside DNS_ZONE {zone!r}")
+    cf_token = _required(env, "CF_API_TOKEN", "a Cloudflare API token with Zone → DNS → Edit")
+    target = flag_or_env(
+        args,
+        attribute="target",
+        flag="--target",
+        env_var="DNS_TARGET",
+        parse=parse_ipv4,
+        default=None,
+        environ=env,
+    )
+    ts_hostname = env.get("TS_HOSTNAME", "").strip() or None
+    if ts_hostname:
+        _reject_placeholder("TS_HOSTNAME", ts_hostname)
+    elif target is None:
+        raise ConfigError("TS_HOSTNAME", "not set (the tailnet device whose address to publish)")
+    tailnet = env.get("TS_TAILNET", "").strip() or "-"
+    _reject_placeholder("TS_TAILNET", tailnet, " ('-' means the key's own tailnet)")
+    credentials = _tailscale_credentials(env)
+    resolvers: tuple[str, ...] | None = None
+    if not args.no_split_dns:
+        raw = env.get("SPLIT_DNS_RESOLVERS", DEFAULT_RESOLVERS)
+        resolvers = tuple(sorted(parse_setting("SPLIT_DNS_RESOLVERS", raw, _resolver_list)))
+    retries = flag_or_env(
+        args,
+        attribute="retries",
+        flag="--retries",
+        env_var="DNS_RETRIES",
+        parse=parse_retries,
+        default=2,
+        environ=env,
+    )
+    retry = retry or RetryPolicy(attempts=retries + 1)
+    settings = DnsSettings(
+        zone=zone,
+        hostname=hostname,
+        ts_hostname=ts_hostname,
+        resolvers=resolvers,
+        ttl=flag_or_env(
+            args,
+            attribute="ttl",
+            flag="--ttl",
+            env_var="DNS_TTL",
+            parse=parse_ttl,
+            default=1,
+            environ=env,
+        ),
+        aaaa=args.aaaa,
+        adopt=args.adopt,
+        allow_public_target=args.allow_public_target,
+        target=target,
+        max_device_age=flag_or_env(
+            args,
+            attribute="max_device_age",
+            flag="--max-device-age",
+            env_var="TS_DEVICE_MAX_AGE",
+            parse=parse_seconds,
+            default=3600.0,
+            environ=env,
+        ),
+    )
+    cf_base = parse_setting(
+        "CLOUDFLARE_BASE_URL",
+        env.get("CLOUDFLARE_BASE_URL", cloudflare_api.DEFAULT_BASE_URL),
+        parse_http_url,
+    )
+    ts_base = parse_setting(
+        "TS_API_BASE_URL",
+        env.get("TS_API_BASE_URL", tailscale_api.DEFAULT_BASE_URL),
+        parse_http_url,
+    )
+    tailscale = (
+        tailscale_api.TailscaleAPI(credentials, base_url=ts_base, tailnet=tailnet, retry=retry)
+        if credentials is not None
+        else None
+    )
+    cloudflare = cloudflare_api.CloudflareDNS(cf_token, base_url=cf_base, retry=retry)
+    return Setup(settings, cloudflare, tailscale)
+
+
+def _resolver_list(text: str) -> frozenset[str]:
+    names = parse_name_list(text)
+    if not names:
+        raise ValueError("expected at least one resolver address")
+    for name in names:
+        ipaddress.ip_address(name)  # ValueError names the problem
+    return names
+
+
+def _tailscale_credentials(env: Mapping[str, str]) -> tailscale_api.TailscaleCredentials | None:
+    api_key = env.get("TS_API_KEY", "").strip()
+    client_id = env.get("TS_OAUTH_CLIENT_ID", "").strip()
+    client_secret = env.get("TS_OAUTH_CLIENT_SECRET", "").strip()
+    if api_key:
+        _reject_placeholder("TS_API_KEY", api_key)
+        return tailscale_api.TailscaleCredentials(api_key=api_key)
+    if client_id or client_secret:
+        missing = "TS_OAUTH_CLIENT_SECRET" if client_id else "TS_OAUTH_CLIENT_ID"
+        if not (client_id and client_secret):
+            raise ConfigError(missing, "not set (an OAuth client needs both id and secret)")
+        return tailscale_api.TailscaleCredentials(
+            oauth_client_id=client_id, oauth_client_secret=client_secret
+        )
+    return None
+
+
+def reconciler_for(setup: Setup) -> DnsReconciler:
+    devices: DeviceLister | None = None
+    if setup.tailscale is None:
+        if setup.settings.resolvers is not None:
+            log.warning("no TS_API_KEY or OAuth client: split DNS is not managed in this run")
+        if setup.settings.target is None:
+            devices = tailscale_api.devices_from_local_cli
+        return DnsReconciler(setup.settings, setup.cloudflare, None, devices)
+    split = setup.tailscale if setup.settings.resolvers is not None else None
+    if setup.settings.target is None:
+        devices = setup.tailscale.devices
+    return DnsReconciler(setup.settings, setup.cloudflare, split, devices)
+
+
+def build_loop(
+    environ: Mapping[str, str] | None = None, *, interval: float = 60.0, dry_run: bool = False
+) -> tuple[ReconcileLoop, Setup]:
+    """The monitor's entry point: the same settings as ``trashmon dns`` with no flags given.
+
+    The caller owns ``Setup`` and closes ``setup.cloudflare``/``setup.tailscale`` at exit.
+    """
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    setup = build(parser.parse_args([]), os.environ if environ is None else environ)
+    loop = ReconcileLoop(reconciler_for(setup), interval=interval, dry_run=dry_run)
+    return loop, setup
+
+
+def print_report(report: ReconcileReport) -> None:
+    for line in report.lines():
+        print(line, flush=True)
+    if report.error is None:
+        print(report.summary(), flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    interval = flag_or_env(
+        args,
+        attribute="interval",
+        flag="--interval",
+        env_var="DNS_INTERVAL",
+        parse=parse_seconds,
+        default=60.0,
+    )
+    if not getattr(args, "debug", False):
+        # httpx logs every request at INFO: noise next to the one line per resource.
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    setup = build(args, os.environ)
+    try:
+        reconciler = reconciler_for(setup)
+        if not args.watch:
+            report = reconciler.reconcile(dry_run=args.dry_run)
+            print_report(report)
+            if report.error is not None:
+                raise report.error
+            return report.exit_code
+        return _watch(reconciler, interval, dry_run=args.dry_run)
+    finally:
+        setup.cloudflare.close()
+        if setup.tailscale is not None:
+            setup.tailscale.close()
+
+
+def _watch(reconciler: DnsReconciler, interval: float, *, dry_run: bool) -> int:
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    def on_report(report: ReconcileReport) -> None:
+        print_report(report)
+        if report.error is not None:
+            print(f"trashmon dns: error: {report.error.message}", file=sys.stderr, flush=True)
+
+    loop = ReconcileLoop(reconciler, interval=interval, dry_run=dry_run, on_report=on_report)
+    last = loop.run(stop)
+    return last.exit_code if last is not None else 0

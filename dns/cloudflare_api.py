@@ -1,0 +1,214 @@
+"""Cloudflare through the official ``cloudflare`` SDK: the zone, the records at one name,
+create and update. Every SDK error is mapped onto trashmonitor's error tree here, with
+the permission the token lacks named, so callers never see an SDK exception (whose
+text would embed raw response bodies)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import cloudflare
+import httpx
+from trashmonitor.dns.model import DesiredRecord, DNSRecord
+from trashmonitor.dns.plan import normalise_name
+from trashmonitor.dns.retry import RetryPolicy, TransientAPIError, parse_retry_after, transient_kind
+
+from trashmonitor.errors import (
+    AuthError,
+    ConfigError,
+    MalformedResponseError,
+    UpstreamHTTPError,
+)
+
+T = TypeVar("T")
+
+DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
+# Records at one exact name are few; a page this size means one request, and no extra
+# empty page as the SDK's auto-pager would fetch (the steady state budget counts it).
+RECORDS_PER_PAGE = 100
+
+# What each call needs, in the words of the Cloudflare dashboard's token editor.
+PERMISSION_ZONE_READ = "Zone → Zone → Read"
+PERMISSION_DNS_READ = "Zone → DNS → Read"
+PERMISSION_DNS_EDIT = "Zone → DNS → Edit"
+
+CODE_IDENTICAL_RECORD = 81058
+CODE_RECORD_EXISTS = 81057
+CODE_CONFLICT = 81053
+
+
+class CloudflareRejected(UpstreamHTTPError):
+    """A 4xx the token is allowed to make but the API refused, with Cloudflare's codes."""
+
+    def __init__(self, message: str, status_code: int, codes: tuple[int, ...]) -> None:
+        self.codes = codes
+        super().__init__(message, status_code)
+
+
+def _error_summary(body: object) -> tuple[tuple[int, ...], str]:
+    """Codes and messages of a v4 envelope ``{success, errors: [{code, message}]}``."""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    codes: list[int] = []
+    texts: list[str] = []
+    for item in errors if isinstance(errors, list) else []:
+        if isinstance(item, dict):
+            code = item.get("code")
+            if isinstance(code, int):
+                codes.append(code)
+            texts.append(f"{code}: {item.get('message', '')}".strip())
+    return tuple(codes), "; ".join(texts)
+
+
+@contextmanager
+def mapped_errors(what: str, permission: str) -> Iterator[None]:
+    """Turn SDK exceptions into the error tree; ``what`` says which call, for the message."""
+    try:
+        yield
+    except cloudflare.APIStatusError as error:
+        status = error.status_code
+        codes, text = _error_summary(error.body)
+        detail = f"HTTP {status}" + (f", {text}" if text else "")
+        if status in (401, 403):
+            verb = "was not accepted" if status == 401 else "is not allowed"
+            raise AuthError(
+                f"Cloudflare: CF_API_TOKEN {verb} to {what} ({detail}); "
+                f"the token needs {permission} on the zone"
+            ) from None
+        kind = transient_kind(status)
+        if kind is not None:
+            retry_after = parse_retry_after(error.response.headers.get("retry-after"))
+            raise TransientAPIError(
+                f"Cloudflare: {what} failed ({detail})",
+                status_code=status,
+                kind=kind,
+                retry_after=retry_after,
+            ) from None
+        raise CloudflareRejected(f"Cloudflare: {what} refused ({detail})", status, codes) from None
+    except cloudflare.APIConnectionError as error:
+        cause = type(error.__cause__ or error).__name__
+        raise TransientAPIError(
+            f"Cloudflare: {what}: cannot reach the API ({cause})", status_code=0, kind="unreachable"
+        ) from None
+    except (cloudflare.APIResponseValidationError, ValueError, TypeError) as error:
+        raise MalformedResponseError(
+            f"Cloudflare: {what}: unexpected response ({type(error).__name__})"
+        ) from None
+
+
+def _record_from_sdk(item: Any) -> DNSRecord:
+    try:
+        ttl = getattr(item, "ttl", 1)
+        return DNSRecord(
+            record_id=str(item.id),
+            type=str(item.type).upper(),
+            name=normalise_name(str(item.name)),
+            content=str(getattr(item, "content", "") or ""),
+            ttl=int(ttl) if ttl is not None else 1,
+            proxied=bool(getattr(item, "proxied", False)),
+            comment=str(getattr(item, "comment", "") or ""),
+        )
+    except AttributeError as error:
+        raise MalformedResponseError(f"Cloudflare: DNS record without {error.name}") from None
+
+
+class CloudflareDNS:
+    """The calls the reconciler makes, each retried by ``retry`` and counted in ``calls``."""
+
+    def __init__(
+        self,
+        api_token: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        retry: RetryPolicy | None = None,
+        max_retries: int = 0,
+        http_client: httpx.Client | None = None,
+        timeout: float = 20.0,
+    ) -> None:
+        self._client = cloudflare.Cloudflare(
+            api_token=api_token,
+            base_url=base_url,
+            max_retries=max_retries,
+            http_client=http_client,
+            timeout=timeout,
+        )
+        self._retry = retry or RetryPolicy()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(self, what: str, permission: str, function: Callable[[], T]) -> T:
+        def attempt() -> T:
+            with mapped_errors(what, permission):
+                return function()
+
+        return self._retry.call(f"Cloudflare {what}", attempt)
+
+    def zone_id(self, zone: str) -> str:
+        page = self._call(
+            f"read zone {zone}",
+            PERMISSION_ZONE_READ,
+            lambda: self._client.zones.list(name=zone),
+        )
+        for item in page.result:
+            if normalise_name(str(item.name)) == normalise_name(zone):
+                return str(item.id)
+        raise ConfigError(
+            "DNS_ZONE",
+            f"no Cloudflare zone {zone!r} is visible to CF_API_TOKEN "
+            f"(it needs {PERMISSION_ZONE_READ} on that zone)",
+        )
+
+    def records_at(self, zone_id: str, name: str) -> tuple[DNSRecord, ...]:
+        """Every record, of any type, whose name is exactly ``name``."""
+        what = f"list records at {name}"
+        page = self._call(
+            what,
+            PERMISSION_DNS_READ,
+            lambda: self._client.dns.records.list(
+                zone_id=zone_id, name={"exact": name}, per_page=RECORDS_PER_PAGE
+            ),
+        )
+        items = list(page.result)
+        while len(page.result) >= RECORDS_PER_PAGE:
+            page = self._call(what, PERMISSION_DNS_READ, page.get_next_page)
+            items.extend(page.result)
+        return tuple(_record_from_sdk(item) for item in items)
+
+    def create(self, zone_id: str, want: DesiredRecord) -> DNSRecord:
+        what = f"create {want.type} {want.name}"
+        created = self._call(
+            what,
+            PERMISSION_DNS_EDIT,
+            lambda: self._client.dns.records.create(**_record_body(zone_id, want)),
+        )
+        if created is None:
+            raise MalformedResponseError(f"Cloudflare: {what}: empty result")
+        return _record_from_sdk(created)
+
+    def update(self, zone_id: str, record_id: str, want: DesiredRecord) -> DNSRecord:
+        """PUT the whole record: every field we care about is stated, none inherited."""
+        what = f"update {want.type} {want.name}"
+        updated = self._call(
+            what,
+            PERMISSION_DNS_EDIT,
+            lambda: self._client.dns.records.update(record_id, **_record_body(zone_id, want)),
+        )
+        if updated is None:
+            raise MalformedResponseError(f"Cloudflare: {what}: empty result")
+        return _record_from_sdk(updated)
+
+
+def _record_body(zone_id: str, want: DesiredRecord) -> dict[str, Any]:
+    return {
+        "zone_id": zone_id,
+        "name": want.name,
+        "type": want.type,
+        "content": want.address.compressed,
+        "ttl": want.ttl,
+        # Always sent: left out, a new record may default to proxied (orange cloud), and
+        # a proxied A record to a tailnet address is useless.
+        "proxied": want.proxied,
+        "comment": want.comment,
+    }

@@ -1,0 +1,222 @@
+"""Pure stages: desired state from settings and the tailnet address, and the plan (diff).
+
+Nothing here does I/O or reads the clock except through its parameters, so every rule
+(ownership, conflicts, target safety, normalisation) is tested without a network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+
+from trashmonitor.dns.model import (
+    TAILNET_IPV4,
+    TAILNET_IPV6,
+    TTL_AUTO,
+    Action,
+    DesiredRecord,
+    DesiredSplitDNS,
+    DesiredState,
+    DNSRecord,
+    ObservedState,
+    PlannedChange,
+    Resource,
+    TailnetDevice,
+)
+
+# A/AAAA cannot share a name with these (Cloudflare answers 81053 for CNAME); NS at the
+# name means the name is delegated elsewhere, so a record here would never be served.
+CONFLICTING_TYPES = frozenset({"CNAME", "NS"})
+CONFLICT_CODE = 81053
+
+RESOURCE_OF_TYPE = {"A": Resource.A_RECORD, "AAAA": Resource.AAAA_RECORD}
+
+
+def normalise_name(name: str) -> str:
+    return name.strip().rstrip(".").lower()
+
+
+def describe_record(type_: str, content: str, ttl: int, proxied: bool) -> str:
+    ttl_text = "auto" if ttl == TTL_AUTO else str(ttl)
+    return f"{type_} {content} ttl={ttl_text} proxied={str(proxied).lower()}"
+
+
+def describe_resolvers(resolvers: Sequence[str] | None) -> str:
+    return ",".join(resolvers) if resolvers else "(none)"
+
+
+def desired_state(
+    *,
+    hostname: str,
+    zone: str,
+    ttl: int,
+    ipv4: ipaddress.IPv4Address,
+    ipv6: ipaddress.IPv6Address | None,
+    resolvers: Sequence[str] | None,
+) -> DesiredState:
+    """What should exist. ``ipv6`` None: no AAAA; ``resolvers`` None: split DNS unmanaged."""
+    records = [DesiredRecord("A", normalise_name(hostname), ipv4, ttl)]
+    if ipv6 is not None:
+        records.append(DesiredRecord("AAAA", normalise_name(hostname), ipv6, ttl))
+    split = DesiredSplitDNS(normalise_name(zone), tuple(resolvers)) if resolvers else None
+    return DesiredState(tuple(records), split)
+
+
+class DeviceChoiceError(ValueError):
+    """Not exactly one usable device. ``stale``: it exists but was not seen recently."""
+
+    def __init__(self, message: str, *, stale: bool = False) -> None:
+        self.stale = stale
+        super().__init__(message)
+
+
+def choose_device(
+    devices: Sequence[TailnetDevice], hostname: str, *, now: float, max_age: float
+) -> TailnetDevice:
+    """The one device called ``hostname``; DeviceChoiceError says why there is not one.
+
+    A device matches by its OS hostname or by the first label of its MagicDNS name, both
+    case-insensitively. A device that is neither connected nor seen within ``max_age``
+    seconds is refused: its address may belong to nobody by the time resolvers see it.
+    """
+    wanted = normalise_name(hostname)
+    short = wanted.split(".", 1)[0]
+    matches = [
+        d
+        for d in devices
+        if normalise_name(d.hostname) in (wanted, short)
+        or normalise_name(d.name) == wanted
+        or normalise_name(d.name).split(".", 1)[0] == short
+    ]
+    if not matches:
+        raise DeviceChoiceError(f"no tailnet device is called {hostname!r}")
+    if len(matches) > 1:
+        names = ", ".join(sorted(f"{d.name or d.hostname} ({d.device_id})" for d in matches))
+        raise DeviceChoiceError(f"{len(matches)} tailnet devices match {hostname!r}: {names}")
+    device = matches[0]
+    if device.connected is not True:
+        if device.last_seen is None:
+            raise DeviceChoiceError(
+                f"tailnet device {device.name or hostname!r} was never seen online", stale=True
+            )
+        age = now - device.last_seen
+        if age > max_age:
+            raise DeviceChoiceError(
+                f"tailnet device {device.name or hostname!r} was last seen {age:.0f}s ago "
+                f"(more than {max_age:.0f}s)",
+                stale=True,
+            )
+    if device.ipv4 is None:
+        raise DeviceChoiceError(f"tailnet device {device.name or hostname!r} has no IPv4 address")
+    return device
+
+
+def plan(
+    desired: DesiredState,
+    observed: ObservedState,
+    *,
+    adopt: bool = False,
+    allow_public_target: bool = False,
+) -> tuple[PlannedChange, ...]:
+    """One change per desired resource, in a stable order (records, then split DNS)."""
+    changes = [
+        _plan_record(want, observed.records, adopt=adopt, allow_public=allow_public_target)
+        for want in desired.records
+    ]
+    if desired.split_dns is not None:
+        changes.append(_plan_split_dns(desired.split_dns, observed.split_dns or {}))
+    return tuple(changes)
+
+
+def values_match(record: DNSRecord, want: DesiredRecord) -> bool:
+    """Equal after normalisation: addresses compared as addresses, not strings."""
+    try:
+        same_address = ipaddress.ip_address(record.content.strip()) == want.address
+    except ValueError:
+        same_address = False
+    return (
+        same_address
+        and record.ttl == want.ttl
+        and record.proxied is want.proxied
+        and normalise_name(record.name) == want.name
+    )
+
+
+def record_matches(record: DNSRecord, want: DesiredRecord) -> bool:
+    """In sync: the values match and the record carries our ownership marker."""
+    return record.owned and values_match(record, want)
+
+
+def _target_problem(want: DesiredRecord) -> str | None:
+    network = TAILNET_IPV4 if want.type == "A" else TAILNET_IPV6
+    if want.address in network:
+        return None
+    return f"target {want.address} is outside the tailnet range {network}"
+
+
+def _plan_record(  # noqa: PLR0911 - one return per rule reads best
+    want: DesiredRecord, observed: Sequence[DNSRecord], *, adopt: bool, allow_public: bool
+) -> PlannedChange:
+    resource = RESOURCE_OF_TYPE[want.type]
+    new = describe_record(want.type, str(want.address), want.ttl, want.proxied)
+    at_name = [r for r in observed if normalise_name(r.name) == want.name]
+    same_type = [r for r in at_name if r.type == want.type]
+    old = "; ".join(describe_record(r.type, r.content, r.ttl, r.proxied) for r in same_type)
+
+    def change(action: Action, reason: str = "", record_id: str | None = None) -> PlannedChange:
+        return PlannedChange(
+            resource, want.name, action, old or "(none)", new, reason, record_id, want
+        )
+
+    conflicts = [r for r in at_name if r.type in CONFLICTING_TYPES]
+    if conflicts:
+        found = ", ".join(f"{r.type} {r.content}" for r in conflicts)
+        return change(
+            Action.REFUSE, f"conflict (code {CONFLICT_CODE}): {found} at this name; not deleted"
+        )
+    if not allow_public and (problem := _target_problem(want)):
+        return change(Action.REFUSE, f"{problem}; use --allow-public-target")
+    if not same_type:
+        return change(Action.CREATE)
+    if len(same_type) > 1:
+        return change(
+            Action.REFUSE,
+            f"{len(same_type)} {want.type} records at this name; one is managed, remove extras",
+        )
+    record = same_type[0]
+    if record_matches(record, want):
+        return change(Action.OK, record_id=record.record_id)
+    if not record.owned:
+        if values_match(record, want) and not adopt:
+            # Resolves right already; not ours to rewrite, and not drift either.
+            return change(Action.OK, "not owned by trashmonitor; --adopt to manage it")
+        if not adopt:
+            return change(
+                Action.REFUSE, "not owned by trashmonitor (no ownership comment); use --adopt"
+            )
+        return change(Action.UPDATE, "adopting a foreign record", record.record_id)
+    return change(Action.UPDATE, record_id=record.record_id)
+
+
+def _plan_split_dns(
+    want: DesiredSplitDNS, observed: Mapping[str, Sequence[str] | None]
+) -> PlannedChange:
+    current: Sequence[str] | None = None
+    for domain, resolvers in observed.items():
+        if normalise_name(domain) == want.zone:
+            current = resolvers
+    current_set = {r.strip() for r in current or ()}
+    if not current_set:
+        action = Action.CREATE
+    elif current_set == set(want.resolvers):
+        action = Action.OK
+    else:
+        action = Action.UPDATE
+    return PlannedChange(
+        Resource.SPLIT_DNS,
+        want.zone,
+        action,
+        describe_resolvers(current),
+        describe_resolvers(want.resolvers),
+        desired_split=want,
+    )

@@ -1,0 +1,308 @@
+"""A small typed Tailscale API v2 client on httpx, and the ``tailscale status`` fallback.
+
+Why not the ``tailscale`` PyPI package: it hard-codes ``https://api.tailscale.com`` inside
+its private request method, so pointing it at ``TS_API_BASE_URL`` (or a local fake)
+means copying that whole method; it is async on aiohttp while everything else here is
+sync httpx; and it does not expose ``Retry-After``. The three calls we need
+(devices, split DNS get/patch) plus OAuth client credentials fit in this module, with an
+injectable transport for tests. There is deliberately no PUT of split DNS: it replaces
+the whole map and would wipe every other zone.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from trashmonitor.dns.model import IPAddress, TailnetDevice
+from trashmonitor.dns.retry import RetryPolicy, TransientAPIError, parse_retry_after, transient_kind
+
+from trashmonitor.errors import (
+    AuthError,
+    ConfigError,
+    MalformedResponseError,
+    UnreachableError,
+    UpstreamHTTPError,
+)
+
+DEFAULT_BASE_URL = "https://api.tailscale.com"
+SCOPE_DEVICES_READ = "devices:core:read"
+SCOPE_DNS_READ = "dns:read"
+SCOPE_DNS_WRITE = "dns"
+# Renew an OAuth access token this long before the API says it expires.
+TOKEN_MARGIN_SECONDS = 60.0
+
+SplitDNS = dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class TailscaleCredentials:
+    """An API key, or an OAuth client. Secrets never appear in ``repr``."""
+
+    api_key: str | None = field(default=None, repr=False)
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def setting(self) -> str:
+        return "TS_API_KEY" if self.api_key else "TS_OAUTH_CLIENT_ID/TS_OAUTH_CLIENT_SECRET"
+
+
+def _parse_time(value: object) -> float | None:
+    if not isinstance(value, str) or not value or value.startswith("0001-"):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _addresses(values: object) -> tuple[IPAddress, ...]:
+    found: list[IPAddress] = []
+    for value in values if isinstance(values, list) else []:
+        try:
+            found.append(ipaddress.ip_address(str(value)))
+        except ValueError:
+            continue
+    return tuple(found)
+
+
+def device_from_api(item: Mapping[str, Any]) -> TailnetDevice:
+    """One entry of ``GET /tailnet/{t}/devices`` → ``{"devices": [...]}``."""
+    connected = item.get("connectedToControl")
+    return TailnetDevice(
+        device_id=str(item.get("id") or item.get("nodeId") or ""),
+        hostname=str(item.get("hostname") or ""),
+        name=str(item.get("name") or "").rstrip("."),
+        addresses=_addresses(item.get("addresses")),
+        last_seen=_parse_time(item.get("lastSeen")),
+        connected=connected if isinstance(connected, bool) else None,
+    )
+
+
+class TailscaleAPI:
+    def __init__(
+        self,
+        credentials: TailscaleCredentials,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        tailnet: str = "-",
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 20.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._credentials = credentials
+        self._tailnet_path = f"/api/v2/tailnet/{quote(tailnet, safe='')}"
+        self._retry = retry or RetryPolicy()
+        self._clock = clock
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            transport=transport,
+            timeout=timeout,
+            headers={"Accept": "application/json", "User-Agent": "trashmonitor-dns"},
+        )
+        self._access_token: str | None = None
+        self._token_expires = 0.0
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- the three calls --------------------------------------------------------------
+
+    def devices(self) -> tuple[TailnetDevice, ...]:
+        body = self._json(
+            "GET", f"{self._tailnet_path}/devices", "list devices", SCOPE_DEVICES_READ
+        )
+        devices = body.get("devices") if isinstance(body, dict) else None
+        if not isinstance(devices, list):
+            raise MalformedResponseError("Tailscale: devices: no 'devices' list in the answer")
+        return tuple(device_from_api(d) for d in devices if isinstance(d, dict))
+
+    def split_dns(self) -> SplitDNS:
+        body = self._json(
+            "GET", f"{self._tailnet_path}/dns/split-dns", "read split DNS", SCOPE_DNS_READ
+        )
+        return _split_dns_map(body)
+
+    def patch_split_dns(self, changes: Mapping[str, Sequence[str] | None]) -> SplitDNS:
+        """PATCH merges: only the domains named change (None/[] removes one)."""
+        payload = {k: (list(v) if v is not None else None) for k, v in changes.items()}
+        body = self._json(
+            "PATCH",
+            f"{self._tailnet_path}/dns/split-dns",
+            "update split DNS",
+            SCOPE_DNS_WRITE,
+            payload,
+        )
+        return _split_dns_map(body)
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _json(
+        self, method: str, path: str, what: str, scope: str, payload: object = None
+    ) -> object:
+        def attempt() -> object:
+            headers = {"Authorization": f"Bearer {self._token()}"}
+            response = self._send(method, path, what, headers=headers, json=payload)
+            if response.status_code == 401:
+                self._access_token = None  # an OAuth token may have been revoked early
+            self._raise_for_status(response, what, scope)
+            return _decode(response, what)
+
+        return self._retry.call(f"Tailscale {what}", attempt)
+
+    def _send(self, method: str, path: str, what: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self._http.request(method, path, **kwargs)
+        except httpx.RequestError as error:  # transport, decoding, redirects
+            raise TransientAPIError(
+                f"Tailscale: {what}: cannot reach the API ({type(error).__name__})",
+                status_code=0,
+                kind="unreachable",
+            ) from None
+
+    def _raise_for_status(self, response: httpx.Response, what: str, scope: str) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        detail = f"HTTP {status}" + (f", {msg}" if (msg := _message(response)) else "")
+        setting = self._credentials.setting
+        if status == 401:
+            raise AuthError(f"Tailscale: {setting} was not accepted to {what} ({detail})")
+        if status == 403:
+            raise AuthError(
+                f"Tailscale: {setting} is not allowed to {what} ({detail}); "
+                f"it needs the `{scope}` scope"
+            )
+        if status == 404 and "/tailnet/" in response.request.url.path:
+            raise ConfigError("TS_TAILNET", f"Tailscale: {what}: tailnet not found ({detail})")
+        kind = transient_kind(status)
+        if kind is not None:
+            raise TransientAPIError(
+                f"Tailscale: {what} failed ({detail})",
+                status_code=status,
+                kind=kind,
+                retry_after=parse_retry_after(response.headers.get("retry-after")),
+            )
+        raise UpstreamHTTPError(f"Tailscale: {what} refused ({detail})", status)
+
+    def _token(self) -> str:
+        if self._credentials.api_key:
+            return self._credentials.api_key
+        if self._access_token and self._clock() < self._token_expires:
+            return self._access_token
+        response = self._send(
+            "POST",
+            "/api/v2/oauth/token",
+            "get an OAuth token",
+            data={
+                "client_id": self._credentials.oauth_client_id or "",
+                "client_secret": self._credentials.oauth_client_secret or "",
+                "grant_type": "client_credentials",
+            },
+        )
+        if response.status_code in (400, 401, 403):
+            raise AuthError(
+                f"Tailscale: TS_OAUTH_CLIENT_ID/TS_OAUTH_CLIENT_SECRET were not accepted "
+                f"(HTTP {response.status_code}); the client needs the "
+                f"`{SCOPE_DNS_WRITE}` and `{SCOPE_DEVICES_READ}` scopes"
+            )
+        self._raise_for_status(response, "get an OAuth token", SCOPE_DNS_WRITE)
+        # The body holds the token: never put it (or this dict) in a message.
+        body = _decode(response, "get an OAuth token")
+        token = body.get("access_token") if isinstance(body, dict) else None
+        expires_in = body.get("expires_in", 3600) if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token or not isinstance(expires_in, int | float):
+            raise MalformedResponseError("Tailscale: OAuth token answer has no access_token")
+        self._access_token = token
+        self._token_expires = self._clock() + float(expires_in) - TOKEN_MARGIN_SECONDS
+        return token
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    message = body.get("message") if isinstance(body, dict) else None
+    return " ".join(str(message).split())[:200] if message else ""
+
+
+def _decode(response: httpx.Response, what: str) -> object:
+    try:
+        return response.json()
+    except ValueError:
+        raise MalformedResponseError(f"Tailscale: {what}: the answer is not JSON") from None
+
+
+def _split_dns_map(body: object) -> SplitDNS:
+    if not isinstance(body, dict):
+        raise MalformedResponseError("Tailscale: split DNS: the answer is not a JSON object")
+    result: SplitDNS = {}
+    for domain, resolvers in body.items():
+        if resolvers is None:
+            result[str(domain)] = ()
+        elif isinstance(resolvers, list):
+            result[str(domain)] = tuple(str(r) for r in resolvers)
+        else:
+            raise MalformedResponseError(f"Tailscale: split DNS: {domain!r} is not a list")
+    return result
+
+
+def devices_from_status(document: object) -> tuple[TailnetDevice, ...]:
+    """``tailscale status --json``: ``Self`` plus every ``Peer``."""
+    if not isinstance(document, dict):
+        raise MalformedResponseError("tailscale status --json: not a JSON object")
+    nodes: list[Mapping[str, Any]] = []
+    if isinstance(document.get("Self"), dict):
+        nodes.append(document["Self"])
+    peers = document.get("Peer")
+    if isinstance(peers, dict):
+        nodes.extend(p for p in peers.values() if isinstance(p, dict))
+    running = document.get("BackendState") == "Running"
+    devices = []
+    for index, node in enumerate(nodes):
+        online = node.get("Online")
+        is_self = index == 0 and isinstance(document.get("Self"), dict)
+        devices.append(
+            TailnetDevice(
+                device_id=str(node.get("ID") or node.get("PublicKey") or ""),
+                hostname=str(node.get("HostName") or ""),
+                name=str(node.get("DNSName") or "").rstrip("."),
+                addresses=_addresses(node.get("TailscaleIPs")),
+                last_seen=_parse_time(node.get("LastSeen")),
+                connected=running if is_self else (online if isinstance(online, bool) else None),
+            )
+        )
+    return tuple(devices)
+
+
+def devices_from_local_cli(
+    command: Sequence[str] = ("tailscale", "status", "--json"),
+) -> tuple[TailnetDevice, ...]:
+    """The fallback when no Tailscale API credentials are given."""
+    try:
+        done = subprocess.run(list(command), capture_output=True, timeout=15, check=False)
+    except FileNotFoundError:
+        raise ConfigError(
+            "TS_API_KEY",
+            "not set, and the `tailscale` command is not installed to read the address locally",
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise UnreachableError("tailscale status --json did not answer within 15s") from None
+    if done.returncode != 0:
+        first = (done.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[0]
+        raise UnreachableError(f"tailscale status --json failed: {first[:200]}")
+    try:
+        return devices_from_status(json.loads(done.stdout))
+    except ValueError:
+        raise MalformedResponseError("tailscale status --json: not JSON") from None

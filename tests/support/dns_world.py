@@ -1,0 +1,178 @@
+"""The DNS tests' world: constants, and a reconciler wired to the fake APIs."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from trashmonitor.dns.cloudflare_api import CloudflareDNS
+from trashmonitor.dns.reconcile import DnsReconciler, DnsSettings
+from trashmonitor.dns.retry import RetryPolicy
+from trashmonitor.dns.tailscale_api import TailscaleAPI, TailscaleCredentials
+
+from support.dns_fake import TIMESTAMP, FakeAPIs
+
+NOW = datetime.fromisoformat(TIMESTAMP.replace("Z", "+00:00")).timestamp() + 30
+ZONE = "example.com"
+HOST = "trashmonitor.example.com"
+TS_IP = "100.101.102.103"
+TS_IP6 = "fd7a:115c:a1e0::1234"
+OTHER_ZONE = {"corp.internal": ["10.0.0.53"]}
+RESOLVERS = ("1.0.0.1", "1.1.1.1")
+CF_BASE = "http://cf.fake/client/v4"
+TS_BASE = "http://ts.fake"
+
+
+def seed_world(world: FakeAPIs) -> FakeAPIs:
+    """The default tailnet: our device, a laptop, and another team's split-DNS zone."""
+    world.add_device("trashmonitor", [TS_IP, TS_IP6])
+    world.add_device("laptop", ["100.64.0.7", "fd7a:115c:a1e0::7"])
+    world.split_dns = {k: list(v) for k, v in OTHER_ZONE.items()}
+    return world
+
+
+@pytest.fixture
+def fake() -> FakeAPIs:
+    return seed_world(FakeAPIs())
+
+
+def cassette_reconciler(
+    fake: FakeAPIs, transport: httpx.BaseTransport | None = None
+) -> tuple[DnsReconciler, Any]:
+    """A reconciler on plain httpx clients (vcrpy intercepts them), one attempt per call:
+    a request missing from a cassette fails at once instead of being retried."""
+    retry = RetryPolicy(attempts=1)
+    cloudflare = CloudflareDNS(
+        fake.cf_token, base_url=CF_BASE, retry=retry,
+        http_client=httpx.Client(transport=transport),
+    )  # fmt: skip
+    tailscale = TailscaleAPI(
+        TailscaleCredentials(api_key=fake.ts_key), base_url=TS_BASE, retry=retry,
+        transport=transport, clock=lambda: NOW,
+    )  # fmt: skip
+    reconciler = DnsReconciler(
+        default_settings(), cloudflare, tailscale, tailscale.devices, clock=lambda: NOW
+    )
+
+    def close() -> None:
+        cloudflare.close()
+        tailscale.close()
+
+    return reconciler, close
+
+
+@dataclass
+class Harness:
+    fake: FakeAPIs
+    reconciler: DnsReconciler
+    cloudflare: CloudflareDNS
+    tailscale: TailscaleAPI
+    sleeps: list[float] = field(default_factory=list)
+
+
+def default_settings(**overrides: Any) -> DnsSettings:
+    base = DnsSettings(zone=ZONE, hostname=HOST, ts_hostname="trashmonitor", resolvers=RESOLVERS)
+    return dataclasses.replace(base, **overrides)
+
+
+@pytest.fixture
+def harness_factory(fake: FakeAPIs) -> Iterator[Any]:
+    made: list[Harness] = []
+
+    def make(
+        *,
+        attempts: int = 3,
+        credentials: TailscaleCredentials | None = None,
+        split_dns: bool = True,
+        **overrides: Any,
+    ) -> Harness:
+        sleeps: list[float] = []
+        retry = RetryPolicy(attempts=attempts, sleep=sleeps.append, jitter=lambda: 0.5)
+        cloudflare = CloudflareDNS(
+            fake.cf_token,
+            base_url=CF_BASE,
+            retry=retry,
+            http_client=httpx.Client(transport=fake.transport()),
+        )
+        tailscale = TailscaleAPI(
+            credentials or TailscaleCredentials(api_key=fake.ts_key),
+            base_url=TS_BASE,
+            retry=retry,
+            transport=fake.transport(),
+            clock=lambda: NOW,
+        )
+        settings = default_settings(**overrides)
+        reconciler = DnsReconciler(
+            settings,
+            cloudflare,
+            tailscale if split_dns else None,
+            tailscale.devices if settings.target is None else None,
+            clock=lambda: NOW,
+        )
+        harness = Harness(fake, reconciler, cloudflare, tailscale, sleeps)
+        made.append(harness)
+        return harness
+
+    yield make
+    for harness in made:
+        harness.cloudflare.close()
+        harness.tailscale.close()
+
+
+def ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(text)
+
+
+# -- vcrpy: replay recorded exchanges, never reach the network ------------------------------
+
+CASSETTES = Path(__file__).resolve().parents[1] / "dns" / "cassettes"
+REDACTED = "REDACTED"
+SECRET_FORM_FIELDS = ("client_secret",)
+SECRET_RESPONSE_FIELDS = ("access_token",)
+
+
+def scrub_text(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def dns_vcr(secrets: Sequence[str], record_mode: str = "none") -> Any:
+    """The one vcrpy configuration for DNS cassettes (GUIDE §8): ``authorization`` dropped,
+    known secrets and token-bearing fields scrubbed from bodies, bodies matched so a write
+    with other content is a mismatch, not a silent replay."""
+    import vcr
+
+    def scrub_request(request: Any) -> Any:
+        if request.body:
+            body = request.body.decode() if isinstance(request.body, bytes) else request.body
+            for field_name in SECRET_FORM_FIELDS:
+                body = re.sub(rf"({field_name}=)[^&]*", rf"\g<1>{REDACTED}", body)
+            request.body = scrub_text(body, secrets).encode()
+        return request
+
+    def scrub_response(response: dict[str, Any]) -> dict[str, Any]:
+        body = response["body"]["string"]
+        text = body.decode() if isinstance(body, bytes) else body
+        for field_name in SECRET_RESPONSE_FIELDS:
+            text = re.sub(rf'("{field_name}":\s*")[^"]*', rf"\g<1>{REDACTED}", text)
+        response["body"]["string"] = scrub_text(text, secrets).encode()
+        return response
+
+    return vcr.VCR(
+        cassette_library_dir=str(CASSETTES),
+        record_mode=record_mode,
+        filter_headers=["authorization", "cookie", "set-cookie"],
+        before_record_request=scrub_request,
+        before_record_response=scrub_response,
+        match_on=["method", "scheme", "host", "port", "path", "query", "body"],
+        decode_compressed_response=True,
+    )
