@@ -14,7 +14,7 @@ from trashmonitor.alerts.cli import DASHBOARD_NAMES, RULE_FILES
 
 # -P: the repository's own folders must not shadow the installed package (cwd is tmp
 # as well), so these tests see exactly what a user's `pip install` provides.
-PYTHON_INSTALLED = [sys.executable, "-P", *TRASHMON[1:]]
+PYTHON_INSTALLED = TRASHMON
 
 
 def _trashmon(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

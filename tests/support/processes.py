@@ -17,7 +17,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parents[2]
-TRASHMON = [sys.executable, "-m", "trashmonitor"]
+# -P: do not put the current directory on sys.path. From the repo root, ./trashmonitor
+# would otherwise shadow the installed package and hide monitor/, capture/, dns/ ...
+TRASHMON = [sys.executable, "-P", "-m", "trashmonitor"]
 
 
 def free_port() -> int:
