@@ -1,0 +1,189 @@
+"""Real Caddy in front of loopback stand-ins for MediaMTX (API, HLS) and the monitor.
+
+MediaMTX cannot run here (GUIDE §4), so small HTTP servers take its place and record the
+paths they were asked for; Caddy itself is Debian's real binary with server/Caddyfile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import ipaddress
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from support.processes import REPO, free_port, require_binary, running, wait_until
+
+CADDYFILE = REPO / "server" / "Caddyfile"
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    content_type: str = "application/json"
+    body: bytes = b"{}"
+
+
+@dataclass
+class StandIn:
+    """A loopback HTTP server answering from ``routes`` and recording every request path."""
+
+    name: str
+    routes: dict[str, Reply] = field(default_factory=dict)
+    directory: Path | None = None
+    seen: list[str] = field(default_factory=list)
+    # path -> (first chunk, rest, event the test sets to let the rest go)
+    streams: dict[str, tuple[bytes, bytes, threading.Event]] = field(default_factory=dict)
+    port: int = 0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            """Quiet: the recorded paths are what the tests look at."""
+
+        def do_GET(self) -> None:
+            standin.seen.append(self.path)
+            path = self.path.split("?", 1)[0]
+            if path in standin.streams:
+                self._stream(*standin.streams[path])
+                return
+            reply = standin.routes.get(path) or self._from_directory(path)
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+
+        def _from_directory(self, path: str) -> Reply:
+            if standin.directory is not None:
+                candidate = (standin.directory / path.lstrip("/")).resolve()
+                if candidate.is_file() and standin.directory.resolve() in candidate.parents:
+                    kind = "application/vnd.apple.mpegurl" if path.endswith(".m3u8") else "video/mp2t"
+                    return Reply(200, kind, candidate.read_bytes())
+            return Reply(404, "text/plain", b"no such stand-in route")
+
+        def _stream(self, first: bytes, rest: bytes, release: threading.Event) -> None:
+            """A chunked body whose end waits for the test: proves nothing buffers it."""
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp2t")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for chunk in (first, rest):
+                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                self.wfile.flush()
+                if chunk is first:
+                    release.wait(20)
+            self.wfile.write(b"0\r\n\r\n")
+
+    return Handler
+
+
+@contextlib.contextmanager
+def serve_standin(standin: StandIn) -> Iterator[StandIn]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(standin))
+    server.daemon_threads = True
+    standin.port = int(server.server_address[1])
+    thread = threading.Thread(target=server.serve_forever, name=standin.name, daemon=True)
+    thread.start()
+    try:
+        yield standin
+    finally:
+        for _, _, release in standin.streams.values():
+            release.set()
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass(frozen=True)
+class CaddyPorts:
+    http: int
+    https: int
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.http}"
+
+
+def caddy_env(
+    api: StandIn, hls: StandIn, monitor: StandIn, viewer_root: Path, tls: tuple[Path, Path] | None
+) -> tuple[dict[str, str], CaddyPorts]:
+    ports = CaddyPorts(http=free_port(), https=free_port())
+    env = {
+        "TRASHMON_HTTP_PORT": str(ports.http),
+        "TRASHMON_HTTPS_PORT": str(ports.https),
+        "TRASHMON_MEDIAMTX_API_UPSTREAM": api.address,
+        "TRASHMON_MEDIAMTX_HLS_UPSTREAM": hls.address,
+        "TRASHMON_MONITOR_UPSTREAM": monitor.address,
+        "TRASHMON_VIEWER_ROOT": str(viewer_root),
+        "TRASHMON_TLS": "on" if tls else "off",
+    }
+    if tls:
+        env["TRASHMON_TLS_CERT"], env["TRASHMON_TLS_KEY"] = str(tls[0]), str(tls[1])
+    return env, ports
+
+
+@contextlib.contextmanager
+def run_caddy(env: dict[str, str], ports: CaddyPorts, log_path: Path) -> Iterator[CaddyPorts]:
+    caddy = require_binary("caddy")
+    # XDG dirs under the test's tmp: Caddy writes its autosave/storage there, as the
+    # image points them at /tmp for a read-only root filesystem.
+    scratch = log_path.parent / "caddy-home"
+    env = {**env, "XDG_CONFIG_HOME": str(scratch), "XDG_DATA_HOME": str(scratch), "HOME": str(scratch)}
+    argv = [caddy, "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"]
+    with running(argv, env=env, log_path=log_path) as proc:
+
+        def answers() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"caddy exited: {log_path.read_text()[-2000:]}")
+            return httpx.get(f"{ports.base}/metrics", timeout=2).status_code == 404
+
+        wait_until(answers, timeout=20, what="caddy listening")
+        yield ports
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 standing in for the one cert-manager mounts."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "trashmonitor test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "tls.crt", directory / "tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
