@@ -63,7 +63,11 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             if path in standin.streams:
                 self._stream(*standin.streams[path])
                 return
-            reply = standin.routes.get(path) or self._from_directory(path)
+            reply = (
+                standin.routes.get(self.path)
+                or standin.routes.get(path)
+                or self._from_directory(path)
+            )
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
             self.send_header("Content-Length", str(len(reply.body)))
@@ -187,3 +191,68 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+class Browser:
+    """Headless Debian Chromium driven through chromedriver's W3C HTTP API (no extra deps)."""
+
+    FLAGS = (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--autoplay-policy=no-user-gesture-required",
+        "--window-size=1280,800",
+    )
+
+    def __init__(self, driver_url: str, profile: Path) -> None:
+        self.client = httpx.Client(base_url=driver_url, timeout=60)
+        options = {
+            "binary": "/usr/bin/chromium",
+            "args": [*self.FLAGS, f"--user-data-dir={profile}"],
+        }
+        capabilities = {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": options}}
+        reply = self.client.post("/session", json={"capabilities": capabilities})
+        reply.raise_for_status()
+        self.session = f"/session/{reply.json()['value']['sessionId']}"
+
+    def _call(self, method: str, path: str, payload: dict[str, object] | None = None) -> object:
+        reply = self.client.request(method, f"{self.session}{path}", json=payload)
+        body = reply.json()
+        if reply.status_code != 200:
+            raise AssertionError(f"webdriver {path}: {body['value']}")
+        return body["value"]
+
+    def open(self, url: str) -> None:
+        self._call("POST", "/url", {"url": url})
+
+    def script(self, source: str, *args: object) -> object:
+        return self._call("POST", "/execute/sync", {"script": source, "args": list(args)})
+
+    def screenshot(self, target: Path) -> None:
+        import base64
+
+        target.write_bytes(base64.b64decode(str(self._call("GET", "/screenshot"))))
+
+    def close(self) -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            self.client.delete(self.session)
+        self.client.close()
+
+
+@contextlib.contextmanager
+def browser(tmp_path: Path) -> Iterator[Browser]:
+    driver = require_binary("chromedriver")
+    port = free_port()
+    with running([driver, f"--port={port}"], log_path=tmp_path / "chromedriver.log"):
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: httpx.get(f"{url}/status").json()["value"]["ready"], 20, what="chromedriver")
+        session = Browser(url, tmp_path / "chromium-profile")
+        try:
+            yield session
+        finally:
+            session.close()
