@@ -73,7 +73,14 @@ def render() -> dict[Path, str]:
         files[Path("prometheusrule/prometheusrule.yaml")] = PROMETHEUS_RULE.read_text(
             encoding="utf-8"
         )
-        text += "resources:\n  - prometheusrule.yaml\n"
+        # The rule file is namespace-agnostic; the ServiceMonitor's namespace is ours.
+        text += (
+            "resources:\n  - prometheusrule.yaml\n"
+            "patches:\n"
+            "  - target:\n      kind: PrometheusRule\n"
+            "    patch: |-\n"
+            "      - op: add\n        path: /metadata/namespace\n        value: trashmonitor\n"
+        )
     files[Path("prometheusrule/kustomization.yaml")] = text
     return files
 
@@ -83,7 +90,8 @@ def drift(files: dict[Path, str]) -> list[str]:
     problems = [
         f"{name}: out of date"
         for name, content in files.items()
-        if not (GENERATED / name).exists() or (GENERATED / name).read_text(encoding="utf-8") != content
+        if not (GENERATED / name).exists()
+        or (GENERATED / name).read_text(encoding="utf-8") != content
     ]
     on_disk = {p.relative_to(GENERATED) for p in GENERATED.rglob("*") if p.is_file()}
     problems += [f"{name}: no longer has a source" for name in sorted(on_disk - set(files))]

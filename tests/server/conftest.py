@@ -13,7 +13,7 @@ import pytest
 # so that its tests never shadow the repository's server/ folder).
 sys.path.insert(0, str(Path(__file__).parent))
 
-from server_harness import StandIn, serve_standin  # noqa: E402
+from server_harness import StandIn, serve_standin
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import contextlib
 import datetime
 import ipaddress
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,7 +20,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-
 from support.processes import REPO, free_port, require_binary, running, wait_until
 
 CADDYFILE = REPO / "server" / "Caddyfile"
@@ -54,7 +53,7 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             """Quiet: the recorded paths are what the tests look at."""
 
         def do_GET(self) -> None:
@@ -78,7 +77,9 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             if standin.directory is not None:
                 candidate = (standin.directory / path.lstrip("/")).resolve()
                 if candidate.is_file() and standin.directory.resolve() in candidate.parents:
-                    kind = "application/vnd.apple.mpegurl" if path.endswith(".m3u8") else "video/mp2t"
+                    kind = (
+                        "application/vnd.apple.mpegurl" if path.endswith(".m3u8") else "video/mp2t"
+                    )
                     return Reply(200, kind, candidate.read_bytes())
             return Reply(404, "text/plain", b"no such stand-in route")
 
@@ -148,7 +149,12 @@ def run_caddy(env: dict[str, str], ports: CaddyPorts, log_path: Path) -> Iterato
     # XDG dirs under the test's tmp: Caddy writes its autosave/storage there, as the
     # image points them at /tmp for a read-only root filesystem.
     scratch = log_path.parent / "caddy-home"
-    env = {**env, "XDG_CONFIG_HOME": str(scratch), "XDG_DATA_HOME": str(scratch), "HOME": str(scratch)}
+    env = {
+        **env,
+        "XDG_CONFIG_HOME": str(scratch),
+        "XDG_DATA_HOME": str(scratch),
+        "HOME": str(scratch),
+    }
     argv = [caddy, "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"]
     with running(argv, env=env, log_path=log_path) as proc:
 
@@ -250,7 +256,9 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
     port = free_port()
     with running([driver, f"--port={port}"], log_path=tmp_path / "chromedriver.log"):
         url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: httpx.get(f"{url}/status").json()["value"]["ready"], 20, what="chromedriver")
+        wait_until(
+            lambda: httpx.get(f"{url}/status").json()["value"]["ready"], 20, what="chromedriver"
+        )
         session = Browser(url, tmp_path / "chromium-profile")
         try:
             yield session

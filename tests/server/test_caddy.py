@@ -10,7 +10,6 @@ import threading
 import httpx
 import pytest
 from server_harness import CADDYFILE, Reply, caddy_env, run_caddy, self_signed
-
 from support.processes import require_binary
 
 
@@ -45,7 +44,9 @@ def test_an_unknown_tls_mode_is_refused_by_caddy(tmp_path):
 def served(tmp_path, standins):
     """Caddy with TLS on (a self-signed cert as the mounted secret) and three stand-ins."""
     api, hls, monitor = standins("api"), standins("hls"), standins("monitor")
-    api.routes["/v3/paths/list"] = Reply(body=json.dumps({"itemCount": 0, "pageCount": 0, "items": []}).encode())
+    api.routes["/v3/paths/list"] = Reply(
+        body=json.dumps({"itemCount": 0, "pageCount": 0, "items": []}).encode()
+    )
     monitor.routes["/api/status"] = Reply(body=b'{"cameras": []}')
     hls.routes["/cam1/index.m3u8"] = Reply(200, "application/vnd.apple.mpegurl", b"#EXTM3U\n")
     viewer = tmp_path / "viewer"

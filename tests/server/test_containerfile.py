@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from support.processes import REPO
 
 CONTAINERFILE = REPO / "server" / "Containerfile"
@@ -113,7 +112,10 @@ def test_containerfile_passes_the_static_lint(text):
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (("server/entrypoint", "server/entrypoint.sh"), "COPY server/entrypoint.sh: not in the build context"),
+        (
+            ("server/entrypoint", "server/entrypoint.sh"),
+            "COPY server/entrypoint.sh: not in the build context",
+        ),
         (("caddy:2.8.4", "caddy:latest"), "not pinned to a version tag"),
         (("--from=viewer", "--from=viewr"), "COPY --from=viewr: no such stage"),
         (("USER 65532:65532", "USER root"), "non-root USER"),

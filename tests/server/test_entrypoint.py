@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from support.processes import REPO, pid_alive, require_binary, stop_process, wait_until
 
 ENTRYPOINT = REPO / "server" / "entrypoint"
@@ -26,7 +25,9 @@ else
   trap 'echo term > "$STANDIN_DIR/$name.term"; exit 0' TERM
 fi
 if [[ -n ${!exit_var:-} ]]; then
-  while [[ ! -e $STANDIN_DIR/mediamtx.started || ! -e $STANDIN_DIR/caddy.started || ! -e $STANDIN_DIR/trashmon.started ]]; do sleep 0.05; done
+  for other in mediamtx caddy trashmon; do
+    while [[ ! -e $STANDIN_DIR/$other.started ]]; do sleep 0.05; done
+  done
   exit "${!exit_var}"
 fi
 while :; do sleep 0.1; done
@@ -51,9 +52,7 @@ def standins(tmp_path: Path) -> dict[str, str]:
 
 
 def start(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [str(ENTRYPOINT)], env={**os.environ, **env}, stderr=subprocess.PIPE
-    )
+    return subprocess.Popen([str(ENTRYPOINT)], env={**os.environ, **env}, stderr=subprocess.PIPE)
 
 
 def started(directory: Path) -> dict[str, tuple[int, str]]:
@@ -83,7 +82,9 @@ def test_entrypoint_passes_shellcheck():
 
 
 def test_starts_all_three_with_their_configs(standins, tmp_path):
-    proc = start({**standins, "TRASHMON_MEDIAMTX_CONFIG": "/cfg/m.yml", "TRASHMON_CADDYFILE": "/cfg/C"})
+    proc = start(
+        {**standins, "TRASHMON_MEDIAMTX_CONFIG": "/cfg/m.yml", "TRASHMON_CADDYFILE": "/cfg/C"}
+    )
     try:
         found = all_started(tmp_path)
         assert found["mediamtx"][1] == "/cfg/m.yml"
@@ -149,4 +150,7 @@ def test_a_bad_grace_setting_is_one_clear_line(standins):
     proc = start({**standins, "TRASHMON_STOP_GRACE": "soon"})
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 2
-    assert err.decode().strip() == "entrypoint: TRASHMON_STOP_GRACE: expected whole seconds, got 'soon'"
+    assert (
+        err.decode().strip()
+        == "entrypoint: TRASHMON_STOP_GRACE: expected whole seconds, got 'soon'"
+    )

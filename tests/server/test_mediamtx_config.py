@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from support.processes import REPO
 
 CONFIG = REPO / "server" / "mediamtx.yml"
@@ -59,7 +58,9 @@ def type_errors(section: dict[str, Any], known: dict[str, str], where: str) -> l
 
 def config_problems(config: dict[str, Any], reference: dict[str, Any]) -> list[str]:
     problems = type_errors(config, reference["global"], "")
-    problems += type_errors(config.get("pathDefaults") or {}, reference["pathDefaults"], "pathDefaults.")
+    problems += type_errors(
+        config.get("pathDefaults") or {}, reference["pathDefaults"], "pathDefaults."
+    )
     for name, path in (config.get("paths") or {}).items():
         problems += type_errors(path or {}, reference["pathDefaults"], f"paths.{name}.")
     for index, user in enumerate(config.get("authInternalUsers") or []):
@@ -93,7 +94,9 @@ def test_every_key_exists_in_the_pinned_version(config, reference):
         ({"paths": {"cam9": {"sourceOnDemand": 1, "sauce": "publisher"}}}, "paths.cam9.sauce"),
     ],
 )
-def test_the_check_catches_typos_removed_keys_and_wrong_types(config, reference, mutation, expected):
+def test_the_check_catches_typos_removed_keys_and_wrong_types(
+    config, reference, mutation, expected
+):
     broken = {**config, **mutation}
     assert any(expected in problem for problem in config_problems(broken, reference))
 
@@ -102,8 +105,10 @@ def test_ports_and_streaming_settings_match_the_contract(config):
     assert config["rtspAddress"] == ":8554"
     assert config["rtspTransports"] == ["tcp"]
     assert config["hlsAddress"] == ":8888"
-    assert config["apiAddress"] == ":9997" and config["api"] is True
-    assert config["metricsAddress"] == ":9998" and config["metrics"] is True
+    assert config["apiAddress"] == ":9997"
+    assert config["api"] is True
+    assert config["metricsAddress"] == ":9998"
+    assert config["metrics"] is True
     assert config["hlsVariant"] == "mpegts"
     assert config["hlsAlwaysRemux"] is True
     assert config["hlsSegmentDuration"] in ("1s", "500ms", "2s")

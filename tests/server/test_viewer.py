@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from server_harness import Reply, browser, caddy_env, run_caddy
-
 from support.processes import REPO, require_binary, running, wait_until
 
 VIEWER = REPO / "server" / "viewer"
@@ -62,12 +61,32 @@ STATUS = {
     "mediamtx": {"reachable": True, "error": None},
     "summary": {"ok": 1, "degraded": 0, "down": 1, "parked": 0},
     "cameras": [
-        {"name": "cam1", "state": "ok", "reasons": [], "online": True, "codec": "H264",
-         "resolution": "640x360", "inbound_bytes_per_second": 40000.0, "readers": 1,
-         "frames_in_error": 0, "online_since": 1763699000.0, "agent": None},
-        {"name": "cam2", "state": "down", "reasons": ["no_publisher", "agent_offline"],
-         "online": False, "codec": None, "resolution": None, "inbound_bytes_per_second": 0.0,
-         "readers": 0, "frames_in_error": 0, "online_since": None, "agent": None},
+        {
+            "name": "cam1",
+            "state": "ok",
+            "reasons": [],
+            "online": True,
+            "codec": "H264",
+            "resolution": "640x360",
+            "inbound_bytes_per_second": 40000.0,
+            "readers": 1,
+            "frames_in_error": 0,
+            "online_since": 1763699000.0,
+            "agent": None,
+        },
+        {
+            "name": "cam2",
+            "state": "down",
+            "reasons": ["no_publisher", "agent_offline"],
+            "online": False,
+            "codec": None,
+            "resolution": None,
+            "inbound_bytes_per_second": 0.0,
+            "readers": 0,
+            "frames_in_error": 0,
+            "online_since": None,
+            "agent": None,
+        },
     ],
 }
 
