@@ -239,6 +239,12 @@ class Browser:
     def script(self, source: str, *args: object) -> object:
         return self._call("POST", "/execute/sync", {"script": source, "args": list(args)})
 
+    def click(self, css: str) -> None:
+        """A real (trusted) click through WebDriver, as fullscreen needs a user gesture."""
+        found = self._call("POST", "/element", {"using": "css selector", "value": css})
+        element = next(iter(dict(found).values()))  # type: ignore[call-overload]
+        self._call("POST", f"/element/{element}/click", {})
+
     def screenshot(self, target: Path) -> None:
         import base64
 

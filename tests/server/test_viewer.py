@@ -40,9 +40,19 @@ PAGE_0 = {
     ],
 }
 PAGE_1 = {
-    "itemCount": 2,
+    "itemCount": 3,
     "pageCount": 2,
     "items": [
+        # MediaMTX before v1.16 has no `online`: the viewer falls back to `ready`.
+        {
+            "name": "cam0-old",
+            "confName": "cam0-old",
+            "ready": False,
+            "readyTime": None,
+            "tracks": [],
+            "bytesReceived": 0,
+            "readers": [],
+        },
         {
             "name": "cam2",
             "confName": "cam2",
@@ -53,7 +63,7 @@ PAGE_1 = {
             "tracks2": [],
             "inboundBytes": 0,
             "readers": [],
-        }
+        },
     ],
 }
 STATUS = {
@@ -103,6 +113,8 @@ def segments(playlist: Path) -> int:
     return playlist.read_text().count(".ts") if playlist.exists() else 0
 
 
+BITRATE = "return document.querySelector('.tile[data-path=\"cam1\"] .bitrate').textContent"
+
 TILE_FACTS = """
 return [...document.querySelectorAll('.tile')].map(t => ({
   path: t.dataset.path, live: t.dataset.live, state: t.dataset.state,
@@ -147,11 +159,17 @@ def test_viewer_shows_tiles_plays_hls_and_reports_offline_and_unreachable(tmp_pa
         wait_until(lambda: segments(playlist) >= 2, timeout=30, what="ffmpeg HLS segments")
         chromium.open(f"{ports.base}/?interval=1")
         tiles = wait_until(
-            lambda: (facts := chromium.script(TILE_FACTS)) and len(facts) == 2 and facts,
+            lambda: (facts := chromium.script(TILE_FACTS)) and len(facts) == 3 and facts,
             timeout=30,
-            what="two tiles",
+            what="three tiles",
         )
-        cam1, cam2 = tiles
+        old, cam1, cam2 = tiles
+        assert (old["path"], old["live"], old["placeholder"]) == (
+            "cam0-old",
+            "false",
+            "no producer",
+        )
+        assert old["state"] == ""  # the monitor knows nothing about it
         assert (cam1["path"], cam1["live"], cam1["state"]) == ("cam1", "true", "ok")
         assert cam1["codec"] == "H264 640×360"
         assert cam1["viewers"] == "1"
@@ -162,14 +180,35 @@ def test_viewer_shows_tiles_plays_hls_and_reports_offline_and_unreachable(tmp_pa
 
         # The video really plays: its clock advances past a second of stream.
         wait_until(
-            lambda: chromium.script(TILE_FACTS)[0]["time"] > 1.0, timeout=45, what="video playing"
+            lambda: chromium.script(TILE_FACTS)[1]["time"] > 1.0, timeout=45, what="video playing"
         )
         assert any(path.endswith(".ts") for path in hls.seen), hls.seen
+
+        # Bitrate comes from inboundBytes growing between two polls.
+        grown = {**page_0, "items": [{**page_0["items"][0], "inboundBytes": 1000 + 250_000}]}
+        api.routes["/v3/paths/list?page=0&itemsPerPage=100"] = Reply(
+            body=json.dumps(grown).encode()
+        )
+        bitrate = wait_until(
+            lambda: (text := chromium.script(BITRATE)) != "0 kbit/s" and text,
+            timeout=15,
+            what="bitrate from growing inboundBytes",
+        )
+        assert str(bitrate).endswith(("kbit/s", "Mbit/s"))
         shot = tmp_path / "viewer.png"
         chromium.screenshot(shot)
         assert shot.read_bytes().startswith(b"\x89PNG")
         if os.environ.get("TRASHMON_UPDATE_SCREENSHOT") == "1":
             shutil.copyfile(shot, REPO / "docs" / "viewer.png")
+
+        # A click on a tile puts it in fullscreen.
+        chromium.click('.tile[data-path="cam1"]')
+        wait_until(
+            lambda: chromium.script("return document.fullscreenElement?.dataset.path") == "cam1",
+            timeout=10,
+            what="cam1 fullscreen",
+        )
+        chromium.script("return document.exitFullscreen()")
 
         # MediaMTX's API goes away: a clear banner, the last tiles kept but marked stale.
         api.routes.clear()
@@ -181,4 +220,4 @@ def test_viewer_shows_tiles_plays_hls_and_reports_offline_and_unreachable(tmp_pa
             what="API unreachable banner",
         )
         assert str(banner).startswith("MediaMTX API unreachable (HTTP 404)")
-        assert chromium.script("return document.querySelectorAll('.tile.stale').length") == 2
+        assert chromium.script("return document.querySelectorAll('.tile.stale').length") == 3
