@@ -51,7 +51,7 @@ def served(tmp_path, standins):
     hls.routes["/cam1/index.m3u8"] = Reply(200, "application/vnd.apple.mpegurl", b"#EXTM3U\n")
     viewer = tmp_path / "viewer"
     viewer.mkdir()
-    (viewer / "index.html").write_text("<title>trashmonitor viewer marker</title>")
+    (viewer / "index.html").write_text("<title>trashmonitor viewer marker</title>" + " " * 4000)
     cert, key = self_signed(tmp_path)
     env, ports = caddy_env(api, hls, monitor, viewer, (cert, key))
     with run_caddy(env, ports, tmp_path / "caddy.log"):
@@ -63,6 +63,7 @@ def test_viewer_is_served_at_the_root(served):
     response = httpx.get(f"{ports.base}/")
     assert response.status_code == 200
     assert "trashmonitor viewer marker" in response.text
+    assert response.headers["content-encoding"] == "gzip"  # httpx asks for it and decodes
     assert api.seen == hls.seen == monitor.seen == []
 
 
@@ -101,6 +102,7 @@ def test_hls_segments_are_streamed_not_buffered(served):
     release = threading.Event()
     hls.streams["/cam1/seg7.ts"] = (b"G" * 188, b"H" * 188, release)
     with httpx.stream("GET", f"{ports.base}/cam1/seg7.ts", timeout=10) as response:
+        assert "content-encoding" not in response.headers
         chunks = response.iter_bytes()
         first = next(chunks)  # would time out if Caddy waited for the whole body
         assert first.startswith(b"G")
