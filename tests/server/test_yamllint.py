@@ -1,4 +1,4 @@
-"""Every YAML file of the server bundle passes yamllint (syntax, duplicate keys, indentation)."""
+"""Every YAML file the server bundle owns passes yamllint (syntax, duplicate keys, indentation)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ def test_server_yaml_passes_yamllint():
         str(path)
         for pattern in ("*.yaml", "*.yml")
         for path in (REPO / "server").rglob(pattern)
-        if "node_modules" not in path.parts
+        # generated/ holds copies of other components' output; they lint their own.
+        if "node_modules" not in path.parts and "generated" not in path.parts
     )
     assert len(files) >= 10
     result = subprocess.run(
