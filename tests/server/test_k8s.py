@@ -389,3 +389,31 @@ def test_deploy_overlay_sets_image_hostnames_and_certificate_name():
     )
     assert only(docs, "Certificate")["spec"]["dnsNames"] == ["cams.example.org"]
     assert only(docs, "ClusterIssuer")["spec"]["acme"]["email"] == "ops@example.org"
+
+
+def test_mqtt_component_gives_the_monitor_its_client_certificate(tmp_path):
+    tree = tmp_path / "k8s"
+    shutil.copytree(K8S, tree)
+    overlay = tree / "with-mqtt"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        "resources: [../base]\ncomponents: [../components/mqtt]\n"
+    )
+    docs = kustomize(overlay)
+    server = container(docs)
+    env = {e["name"]: e.get("value") for e in server["env"]}
+    assert env["TRASHMON_MQTT_URL"].startswith("mqtts://")
+    mount = next(m for m in server["volumeMounts"] if m["name"] == "mqtt")["mountPath"]
+    # the file names `trashmon pki create` writes, as documented in the component
+    assert env["TRASHMON_MQTT_CA"] == f"{mount}/ca-chain.crt"
+    assert env["TRASHMON_MQTT_CERT"] == f"{mount}/monitor.crt"
+    assert env["TRASHMON_MQTT_KEY"] == f"{mount}/monitor.key"
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    assert {
+        "name": "mqtt",
+        "secret": {"secretName": "trashmonitor-mqtt", "defaultMode": 0o440},
+    } in pod["volumes"]
+    kubernetes_validate.validate(
+        only(docs, "Deployment"), kubernetes_validate.latest_version(), strict=True
+    )
