@@ -87,17 +87,20 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             return Reply(404, "text/plain", b"no such stand-in route")
 
         def _stream(self, first: bytes, rest: bytes, release: threading.Event) -> None:
-            """A chunked body whose end waits for the test: proves nothing buffers it."""
+            """A body whose second half waits for the test: proves nothing buffers it.
+
+            With a Content-Length, as MediaMTX sends for segments: a proxy only passes the
+            first bytes on before the end if it flushes immediately (a chunked body would
+            be flushed by Caddy anyway and prove nothing).
+            """
             self.send_response(200)
             self.send_header("Content-Type", "video/mp2t")
-            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Content-Length", str(len(first) + len(rest)))
             self.end_headers()
-            for chunk in (first, rest):
-                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-                self.wfile.flush()
-                if chunk is first:
-                    release.wait(20)
-            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.write(first)
+            self.wfile.flush()
+            release.wait(20)
+            self.wfile.write(rest)
 
     return Handler
 
