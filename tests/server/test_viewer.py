@@ -115,6 +115,8 @@ def segments(playlist: Path) -> int:
 
 BITRATE = "return document.querySelector('.tile[data-path=\"cam1\"] .bitrate').textContent"
 
+BANNER = "const b = document.getElementById('banner'); return !b.hidden && b.textContent"
+
 TILE_FACTS = """
 return [...document.querySelectorAll('.tile')].map(t => ({
   path: t.dataset.path, live: t.dataset.live, state: t.dataset.state,
@@ -210,12 +212,19 @@ def test_viewer_shows_tiles_plays_hls_and_reports_offline_and_unreachable(tmp_pa
         )
         chromium.script("return document.exitFullscreen()")
 
+        # The monitor goes away: video stays, its states are marked as unknown.
+        monitor.routes.clear()
+        wait_until(
+            lambda: "monitor status unavailable (HTTP 404)" in str(chromium.script(BANNER)),
+            timeout=15,
+            what="monitor unavailable banner",
+        )
+        assert {t["state"] for t in chromium.script(TILE_FACTS)} == {""}
+
         # MediaMTX's API goes away: a clear banner, the last tiles kept but marked stale.
         api.routes.clear()
         banner = wait_until(
-            lambda: chromium.script(
-                "const b = document.getElementById('banner'); return !b.hidden && b.textContent"
-            ),
+            lambda: "MediaMTX" in str(chromium.script(BANNER)) and chromium.script(BANNER),
             timeout=15,
             what="API unreachable banner",
         )
