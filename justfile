@@ -58,3 +58,68 @@ bench: setup
 # regenerate alert rules (alerts/*.yaml) and dashboards (dashboards/generated/) from the mixin config
 generate: setup
     {{venv}}/python -P -m trashmonitor.alerts.generate --root .
+
+# --- server bundle (docs/server.md) --------------------------------------------------
+
+export GHCR_REPO := env_var_or_default("GHCR_REPO", "ghcr.io/<your-org>/tailnet-trashmonitor")
+export ACME_EMAIL := env_var_or_default("ACME_EMAIL", env_var_or_default("GHCR_EMAIL", "<your-email>"))
+
+# build the viewer into server/viewer/dist (hls.js from npm, vendored; no CDN)
+viewer-build: setup
+    node server/viewer/build.mjs
+
+# build the server image with podman, buildah or docker, whichever can build here
+image tag="dev":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    ref="${GHCR_REPO}:{{tag}}"
+    [[ $ref == *"<"* ]] && ref="localhost/trashmonitor-server:{{tag}}"
+    args=(-f server/Containerfile -t "$ref" .)
+    if command -v podman >/dev/null; then
+      podman build --ignorefile server/Containerfile.dockerignore "${args[@]}"
+    elif command -v buildah >/dev/null; then
+      buildah bud --ignorefile server/Containerfile.dockerignore "${args[@]}"
+    elif command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+      DOCKER_BUILDKIT=1 docker build "${args[@]}"   # reads server/Containerfile.dockerignore
+    else
+      echo "just image: no container engine can build here (podman, buildah, or docker with a running daemon)." >&2
+      echo "  server/Containerfile is checked statically by tests/server/test_containerfile.py." >&2
+      exit 2
+    fi
+    echo "built $ref"
+
+# build and push the server image as $GHCR_REPO:TAG (the seed's image-push)
+image-push tag: (image tag)
+    #!/usr/bin/env bash
+    set -euo pipefail
+    [[ $GHCR_REPO == *"<"* ]] && { echo "just image-push: set GHCR_REPO" >&2; exit 2; }
+    if command -v podman >/dev/null; then podman push "$GHCR_REPO:{{tag}}"; else docker push "$GHCR_REPO:{{tag}}"; fi
+
+# copy mediamtx.yml, the PrometheusRule and dashboards into server/k8s/generated
+k8s-sync:
+    {{venv}}/python server/k8s/sync.py
+
+# render and check the kustomize tree (drift, schemas, CRD fields, wiring)
+k8s-lint: setup
+    {{venv}}/python server/k8s/sync.py --check
+    kubectl kustomize server/k8s >/dev/null
+    {{venv}}/pytest -q tests/server/test_k8s.py
+
+# the deploy overlay: your image, tailnet hostname, certificate name and ACME e-mail
+_k8s-overlay tag:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    for var in GHCR_REPO DNS_HOSTNAME ACME_EMAIL; do
+      [[ ${!var} == *"<"* ]] && { echo "just deploy: set $var (environment or .env)" >&2; exit 2; }
+    done
+    {{venv}}/python server/k8s/sync.py --check
+    {{venv}}/python server/k8s/sync.py overlay --image "$GHCR_REPO:{{tag}}" \
+      --ts-hostname "$TS_HOSTNAME" --dns-hostname "$DNS_HOSTNAME" --acme-email "$ACME_EMAIL" >/dev/null
+
+# apply server/k8s to the current kubectl context (the seed's `kubectl apply -k server/k8s`)
+deploy tag="0.1.0": setup (_k8s-overlay tag)
+    kubectl apply --server-side -k build/k8s-deploy
+
+# what `just deploy` would change in the cluster (exit 1 when something would change)
+deploy-diff tag="0.1.0": setup (_k8s-overlay tag)
+    kubectl diff --server-side -k build/k8s-deploy

@@ -1,0 +1,278 @@
+"""Real Caddy in front of loopback stand-ins for MediaMTX (API, HLS) and the monitor.
+
+MediaMTX cannot run here (GUIDE §4), so small HTTP servers take its place and record the
+paths they were asked for; Caddy itself is Debian's real binary with server/Caddyfile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import ipaddress
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from support.processes import REPO, free_port, require_binary, running, wait_until
+
+CADDYFILE = REPO / "server" / "Caddyfile"
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    content_type: str = "application/json"
+    body: bytes = b"{}"
+
+
+@dataclass
+class StandIn:
+    """A loopback HTTP server answering from ``routes`` and recording every request path."""
+
+    name: str
+    routes: dict[str, Reply] = field(default_factory=dict)
+    directory: Path | None = None
+    seen: list[str] = field(default_factory=list)
+    # path -> (first chunk, rest, event the test sets to let the rest go)
+    streams: dict[str, tuple[bytes, bytes, threading.Event]] = field(default_factory=dict)
+    port: int = 0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes; without TCP_NODELAY each small
+        # reply waits ~40 ms on the client's delayed ACK.
+        disable_nagle_algorithm = True
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet: the recorded paths are what the tests look at."""
+
+        def do_GET(self) -> None:
+            standin.seen.append(self.path)
+            path = self.path.split("?", 1)[0]
+            if path in standin.streams:
+                self._stream(*standin.streams[path])
+                return
+            reply = (
+                standin.routes.get(self.path)
+                or standin.routes.get(path)
+                or self._from_directory(path)
+            )
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+
+        def _from_directory(self, path: str) -> Reply:
+            if standin.directory is not None:
+                candidate = (standin.directory / path.lstrip("/")).resolve()
+                if candidate.is_file() and standin.directory.resolve() in candidate.parents:
+                    kind = (
+                        "application/vnd.apple.mpegurl" if path.endswith(".m3u8") else "video/mp2t"
+                    )
+                    return Reply(200, kind, candidate.read_bytes())
+            return Reply(404, "text/plain", b"no such stand-in route")
+
+        def _stream(self, first: bytes, rest: bytes, release: threading.Event) -> None:
+            """A body whose second half waits for the test: proves nothing buffers it.
+
+            With a Content-Length, as MediaMTX sends for segments: a proxy only passes the
+            first bytes on before the end if it flushes immediately (a chunked body would
+            be flushed by Caddy anyway and prove nothing).
+            """
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp2t")
+            self.send_header("Content-Length", str(len(first) + len(rest)))
+            self.end_headers()
+            self.wfile.write(first)
+            self.wfile.flush()
+            release.wait(20)
+            self.wfile.write(rest)
+
+    return Handler
+
+
+@contextlib.contextmanager
+def serve_standin(standin: StandIn) -> Iterator[StandIn]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(standin))
+    server.daemon_threads = True
+    standin.port = int(server.server_address[1])
+    thread = threading.Thread(target=server.serve_forever, name=standin.name, daemon=True)
+    thread.start()
+    try:
+        yield standin
+    finally:
+        for _, _, release in standin.streams.values():
+            release.set()
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass(frozen=True)
+class CaddyPorts:
+    http: int
+    https: int
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.http}"
+
+
+def caddy_env(
+    api: StandIn, hls: StandIn, monitor: StandIn, viewer_root: Path, tls: tuple[Path, Path] | None
+) -> tuple[dict[str, str], CaddyPorts]:
+    ports = CaddyPorts(http=free_port(), https=free_port())
+    env = {
+        "TRASHMON_HTTP_PORT": str(ports.http),
+        "TRASHMON_HTTPS_PORT": str(ports.https),
+        "TRASHMON_MEDIAMTX_API_UPSTREAM": api.address,
+        "TRASHMON_MEDIAMTX_HLS_UPSTREAM": hls.address,
+        "TRASHMON_MONITOR_UPSTREAM": monitor.address,
+        "TRASHMON_VIEWER_ROOT": str(viewer_root),
+        "TRASHMON_TLS": "on" if tls else "off",
+    }
+    if tls:
+        env["TRASHMON_TLS_CERT"], env["TRASHMON_TLS_KEY"] = str(tls[0]), str(tls[1])
+    return env, ports
+
+
+@contextlib.contextmanager
+def run_caddy(env: dict[str, str], ports: CaddyPorts, log_path: Path) -> Iterator[CaddyPorts]:
+    caddy = require_binary("caddy")
+    # XDG dirs under the test's tmp: Caddy writes its autosave/storage there, as the
+    # image points them at /tmp for a read-only root filesystem.
+    scratch = log_path.parent / "caddy-home"
+    env = {
+        **env,
+        "XDG_CONFIG_HOME": str(scratch),
+        "XDG_DATA_HOME": str(scratch),
+        "HOME": str(scratch),
+    }
+    argv = [caddy, "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"]
+    with running(argv, env=env, log_path=log_path) as proc:
+
+        def answers() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"caddy exited: {log_path.read_text()[-2000:]}")
+            return httpx.get(f"{ports.base}/metrics", timeout=2).status_code == 404
+
+        wait_until(answers, timeout=20, what="caddy listening")
+        yield ports
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 standing in for the one cert-manager mounts."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "trashmonitor test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "tls.crt", directory / "tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+class Browser:
+    """Headless Debian Chromium driven through chromedriver's W3C HTTP API (no extra deps)."""
+
+    FLAGS = (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--autoplay-policy=no-user-gesture-required",
+        "--window-size=1280,800",
+    )
+
+    def __init__(self, driver_url: str, profile: Path) -> None:
+        self.client = httpx.Client(base_url=driver_url, timeout=60)
+        options = {
+            "binary": "/usr/bin/chromium",
+            "args": [*self.FLAGS, f"--user-data-dir={profile}"],
+        }
+        capabilities = {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": options}}
+        reply = self.client.post("/session", json={"capabilities": capabilities})
+        reply.raise_for_status()
+        self.session = f"/session/{reply.json()['value']['sessionId']}"
+
+    def _call(self, method: str, path: str, payload: dict[str, object] | None = None) -> object:
+        reply = self.client.request(method, f"{self.session}{path}", json=payload)
+        body = reply.json()
+        if reply.status_code != 200:
+            raise AssertionError(f"webdriver {path}: {body['value']}")
+        return body["value"]
+
+    def open(self, url: str) -> None:
+        self._call("POST", "/url", {"url": url})
+
+    def script(self, source: str, *args: object) -> object:
+        return self._call("POST", "/execute/sync", {"script": source, "args": list(args)})
+
+    def click(self, css: str) -> None:
+        """A real (trusted) click through WebDriver, as fullscreen needs a user gesture."""
+        found = self._call("POST", "/element", {"using": "css selector", "value": css})
+        element = next(iter(dict(found).values()))  # type: ignore[call-overload]
+        self._call("POST", f"/element/{element}/click", {})
+
+    def screenshot(self, target: Path) -> None:
+        import base64
+
+        target.write_bytes(base64.b64decode(str(self._call("GET", "/screenshot"))))
+
+    def close(self) -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            self.client.delete(self.session)
+        self.client.close()
+
+
+@contextlib.contextmanager
+def browser(tmp_path: Path) -> Iterator[Browser]:
+    driver = require_binary("chromedriver")
+    port = free_port()
+    with running([driver, f"--port={port}"], log_path=tmp_path / "chromedriver.log"):
+        url = f"http://127.0.0.1:{port}"
+        wait_until(
+            lambda: httpx.get(f"{url}/status").json()["value"]["ready"], 20, what="chromedriver"
+        )
+        session = Browser(url, tmp_path / "chromium-profile")
+        try:
+            yield session
+        finally:
+            session.close()

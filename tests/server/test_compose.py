@@ -1,0 +1,193 @@
+"""server/compose.yaml, checked statically: no container engine runs here (GUIDE §9).
+
+Debian's docker-compose (1.29, Python) validates the file against the compose schema and
+resolves variables and paths with `config`, which needs no engine. The resolved file is
+then checked for what the single-host deployment relies on. Prometheus' configuration
+goes through the real `promtool check config`.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from support.processes import REPO, require_binary
+
+COMPOSE = REPO / "server" / "compose.yaml"
+COMPOSE_TLS = REPO / "server" / "compose.tls.yaml"
+PROMETHEUS = REPO / "server" / "prometheus" / "prometheus.yml"
+
+# Produced by other components (docs/contracts.md); mounted, not owned, by the bundle.
+CONTRACT_ARTEFACTS = {
+    REPO / "alerts" / "trashmonitor.rules.yaml",
+    REPO / "dashboards" / "provisioning" / "dashboards.yaml",
+    REPO / "dashboards" / "generated",
+}
+
+
+def compose_config(
+    tmp_path: Path, *files: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    base_env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "TRASHMON_PKI_DIR": "/srv/trashmonitor/pki",
+        "GRAFANA_ADMIN_PASSWORD": "not-a-real-password",
+        "TRASHMON_TLS_DIR": "/srv/trashmonitor/tls",
+    }
+    argv = [require_binary("docker-compose")]
+    for file in files:
+        argv += ["-f", str(file)]
+    return subprocess.run(
+        [*argv, "config"],
+        env={**base_env, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+
+
+@pytest.fixture(scope="module")
+def resolved(tmp_path_factory) -> dict[str, Any]:
+    result = compose_config(tmp_path_factory.mktemp("compose"), COMPOSE)
+    assert result.returncode == 0, result.stderr
+    return dict(yaml.safe_load(result.stdout))
+
+
+def test_compose_file_is_valid_and_has_the_four_services(resolved):
+    assert set(resolved["services"]) == {"server", "mosquitto", "prometheus", "grafana"}
+
+
+def test_a_schema_error_is_caught(tmp_path):
+    broken = tmp_path / "compose.yaml"
+    text = COMPOSE.read_text().replace("    read_only: true\n", "    read_onyl: true\n", 1)
+    assert "read_onyl" in text
+    broken.write_text(text)
+    result = compose_config(tmp_path, broken)
+    assert result.returncode != 0
+    assert "read_onyl" in result.stderr
+
+
+def test_the_pki_directory_is_required_with_a_clear_message(tmp_path):
+    result = compose_config(tmp_path, COMPOSE, env={"TRASHMON_PKI_DIR": ""})
+    assert result.returncode != 0
+    assert "set TRASHMON_PKI_DIR" in result.stderr
+
+
+def test_images_are_pinned_and_the_server_is_built_from_the_containerfile(resolved):
+    for name, service in resolved["services"].items():
+        image = service["image"]
+        tag = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else ""
+        assert re.search(r"\d", tag) or name == "server", f"{name}: {image} is not pinned"
+    build = resolved["services"]["server"]["build"]
+    assert Path(build["context"]) == REPO
+    assert (REPO / build["dockerfile"]) == REPO / "server" / "Containerfile"
+
+
+def bind_sources(service: dict[str, Any]) -> list[tuple[Path, str]]:
+    mounts = []
+    for volume in service.get("volumes", []):
+        if isinstance(volume, dict):
+            if volume.get("type") == "bind":
+                mounts.append((Path(volume["source"]), volume["target"]))
+        else:
+            source, target = volume.split(":")[:2]
+            if source.startswith("/"):
+                mounts.append((Path(source), target))
+    return mounts
+
+
+def test_every_bind_mount_from_the_repository_exists_or_is_a_contract_artefact(resolved):
+    for name, service in resolved["services"].items():
+        for source, _ in bind_sources(service):
+            if REPO in source.parents:
+                assert source.exists() or source in CONTRACT_ARTEFACTS, f"{name}: {source}"
+
+
+def test_contract_artefacts_are_present():
+    missing = [str(p.relative_to(REPO)) for p in CONTRACT_ARTEFACTS if not p.exists()]
+    if missing:
+        pytest.skip(f"not in this branch yet (alerts/dashboards components): {missing}")
+    provisioning = yaml.safe_load(
+        (REPO / "dashboards" / "provisioning" / "dashboards.yaml").read_text()
+    )
+    path = provisioning["providers"][0]["options"]["path"]
+    grafana = dict(yaml.safe_load(COMPOSE.read_text()))["services"]["grafana"]
+    assert any(v.endswith(f":{path}:ro") for v in grafana["volumes"] if isinstance(v, str))
+
+
+def test_server_runs_read_only_with_the_monitor_wired_to_mosquitto(resolved):
+    server = resolved["services"]["server"]
+    assert server["read_only"] is True
+    assert "/tmp" in server["tmpfs"]
+    env = server["environment"]
+    pki = "/srv/trashmonitor/pki"
+    assert env["TRASHMON_MQTT_URL"] == "mqtts://mosquitto:8883"
+    # the file names `trashmon pki create` writes
+    assert env["TRASHMON_MQTT_CA"] == f"{pki}/ca-chain.crt"
+    assert env["TRASHMON_MQTT_CERT"] == f"{pki}/clients/monitor.crt"
+    assert env["TRASHMON_MQTT_KEY"] == f"{pki}/clients/monitor.key"
+    targets = dict((str(s), t) for s, t in bind_sources(server))
+    assert targets[str(REPO / "server" / "mediamtx.yml")] == env["TRASHMON_MEDIAMTX_CONFIG"]
+    assert targets[pki] == pki
+    published = {p.split(":")[-1].split("/")[0] for p in server["ports"]}
+    assert published == {"8080", "8554"}  # metrics and the API stay inside
+
+
+def test_mosquitto_runs_the_generated_mtls_config(resolved):
+    mosquitto = resolved["services"]["mosquitto"]
+    assert mosquitto["command"] == ["mosquitto", "-c", "/srv/trashmonitor/pki/mosquitto.conf"]
+    assert dict((str(s), t) for s, t in bind_sources(mosquitto))["/srv/trashmonitor/pki"]
+
+
+def test_prometheus_loads_the_shipped_rules_where_its_config_looks(resolved):
+    prometheus = resolved["services"]["prometheus"]
+    targets = dict((str(s), t) for s, t in bind_sources(prometheus))
+    rules_target = targets[str(REPO / "alerts" / "trashmonitor.rules.yaml")]
+    config = yaml.safe_load(PROMETHEUS.read_text())
+    pattern = config["rule_files"][0]
+    assert Path(rules_target).match(pattern)
+
+
+def test_tls_override_switches_https_on_with_the_mounted_certificate(tmp_path):
+    result = compose_config(tmp_path, COMPOSE, COMPOSE_TLS)
+    assert result.returncode == 0, result.stderr
+    server = yaml.safe_load(result.stdout)["services"]["server"]
+    assert server["environment"]["TRASHMON_TLS"] == "on"
+    assert "/srv/trashmonitor/tls:/etc/trashmonitor/tls:ro" in server["volumes"]
+    assert any(p.endswith("443:8443/tcp") for p in server["ports"])
+
+
+def test_prometheus_config_passes_promtool_with_the_contract_job_names(tmp_path):
+    config = yaml.safe_load(PROMETHEUS.read_text())
+    assert {job["job_name"] for job in config["scrape_configs"]} == {
+        "mediamtx",
+        "trashmon-monitor",
+        "trashcam",
+    }
+    # Point the container paths at this checkout, then let promtool load everything.
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shipped = REPO / "alerts" / "trashmonitor.rules.yaml"
+    if shipped.exists():
+        shutil.copy(shipped, rules / "trashmonitor.rules.yaml")
+    config["rule_files"] = [str(rules / "*.yaml")]
+    config["scrape_configs"][2]["file_sd_configs"][0]["files"] = [
+        str(REPO / "server" / "prometheus" / "targets" / "trashcam*.yml")
+    ]
+    checked = tmp_path / "prometheus.yml"
+    checked.write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [require_binary("promtool"), "check", "config", str(checked)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
