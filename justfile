@@ -58,6 +58,7 @@ bench: setup
 # regenerate alert rules (alerts/*.yaml) and dashboards (dashboards/generated/) from the mixin config
 generate: setup
     {{venv}}/python -P -m trashmonitor.alerts.generate --root .
+    {{venv}}/python server/k8s/sync.py
 
 # --- server bundle (docs/server.md) --------------------------------------------------
 
