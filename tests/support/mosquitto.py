@@ -187,3 +187,28 @@ def raw_client(
         client.connect("127.0.0.1", port, keepalive=30)
     client.loop_start()
     return client, events
+
+
+def agent_argv(
+    layout: Layout, camera: str, port: int, *extra: str, keepalive: float = 2
+) -> list[str]:
+    """The stand-alone MQTT agent (the capture agent's MQTT code path) as a process."""
+    import sys
+
+    return [
+        sys.executable, "-m", "trashmonitor.capture.mqtt_agent", "--camera", camera,
+        "--mqtt-url", f"mqtts://127.0.0.1:{port}", "--mqtt-ca", str(layout.chain),
+        "--mqtt-cert", str(layout.client_cert(camera)),
+        "--mqtt-key", str(layout.client_key(camera)),
+        "--mqtt-keepalive", str(keepalive), *extra,
+    ]  # fmt: skip
+
+
+def start_agent(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    # Not from the repo root: there `python -m` would import the source folder
+    # trashmonitor/ (without the capture/ and monitor/ subpackages) instead of the install.
+    log = log_path.open("ab")
+    try:
+        return subprocess.Popen(argv, stdout=log, stderr=log, cwd=log_path.parent)
+    finally:
+        log.close()
