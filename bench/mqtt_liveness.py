@@ -103,7 +103,7 @@ def main() -> None:
             # no persistence: the agent has to republish `online` itself
             _poll(lambda: monitor.observe().connected, 60)
             wait_until(
-                lambda: (
+                lambda before=before: (  # type: ignore[misc]
                     monitor.observe().agents.get("camA") is not None
                     and monitor.observe().agents["camA"].status_changed_at != before
                     and _online(monitor)

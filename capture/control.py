@@ -136,7 +136,7 @@ def _text(payload: bytes, what: str) -> str | Rejected:
         return Rejected(f"{what} ignored: the message is not UTF-8 text.")
     if not text:
         return Rejected(f"{what} ignored: the message is empty.")
-    if not text.isprintable():
+    if not text.replace("\t", " ").isprintable():
         return Rejected(f"{what} ignored: the message contains control characters.")
     return text
 

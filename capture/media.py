@@ -264,9 +264,7 @@ class MediaCapture:
             return
         assert proc.stdin is not None
         ended_early = self._feed(proc, already_fed, seconds)
-        with contextlib.suppress(OSError):
-            proc.stdin.close()
-        try:
+        try:  # communicate() closes stdin: ffmpeg sees EOF and finalises the file
             _, stderr = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()

@@ -212,3 +212,16 @@ def start_agent(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(argv, stdout=log, stderr=log, cwd=log_path.parent)
     finally:
         log.close()
+
+
+def segment_writer_argv(buffer_dir: Path, size: str = "320x240", fps: int = 15) -> list[str]:
+    """A live synthetic camera writing ~1 s MPEG-TS segments that start on keyframes,
+    as the capture agent's own ffmpeg does into its BUFFER_DIR."""
+    return [
+        require_binary("ffmpeg"), "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
+        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}",
+        "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+        "-g", str(fps), "-keyint_min", str(fps), "-sc_threshold", "0", "-pix_fmt", "yuv420p",
+        "-f", "segment", "-segment_time", "1", "-segment_format", "mpegts",
+        str(buffer_dir / "seg%05d.ts"),
+    ]  # fmt: skip
