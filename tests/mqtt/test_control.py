@@ -6,7 +6,6 @@ import math
 from pathlib import Path
 
 import pytest
-
 from trashmonitor.capture.control import (
     Accepted,
     ActionRequest,

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from support.mosquitto import segment_writer_argv
 from support.processes import require_binary, stop_process, wait_until
 from trashmonitor.capture.media import FileEntry, MediaCapture, MediaResult, files_to_prune
