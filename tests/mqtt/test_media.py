@@ -6,26 +6,13 @@ import json
 import re
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.mosquitto import segment_writer_argv
-from support.processes import require_binary, stop_process, wait_until
+from support.processes import require_binary, wait_until
 from trashmonitor.capture.media import FileEntry, MediaCapture, MediaResult, files_to_prune
 
 NAME = re.compile(r"^\d{8}T\d{6}Z(-\d+)?\.(jpg|mp4)$")
-
-
-@pytest.fixture(scope="module")
-def buffer_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    directory = tmp_path_factory.mktemp("buffer")
-    proc = subprocess.Popen(segment_writer_argv(directory), stderr=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: len(list(directory.glob("*.ts"))) >= 3, 20, what="3 segments")
-        yield directory
-    finally:
-        stop_process(proc)
 
 
 def ffprobe(path: Path, *args: str) -> dict:  # type: ignore[type-arg]
