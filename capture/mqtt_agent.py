@@ -37,6 +37,7 @@ from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from trashmonitor.capture.control import (
+    MAX_RECORD_SECONDS,
     Accepted,
     ActionRequest,
     ControlFailed,
@@ -51,7 +52,12 @@ from trashmonitor.capture.control import (
     success_message,
     validate_setting,
 )
-from trashmonitor.capture.media import MediaCapture, MediaResult
+from trashmonitor.capture.media import (
+    MediaResult,
+    add_media_arguments,
+    media_capture,
+    media_settings,
+)
 
 from trashmonitor.errors import EXIT_OK, ConfigError, TrashmonError
 from trashmonitor.mqtt import (
@@ -157,7 +163,7 @@ class MqttAgent:
         controls: ControlTarget | None = None,
         media: MediaActions | None = None,
         heartbeat: float = DEFAULT_HEARTBEAT,
-        max_record_seconds: float = 300.0,
+        max_record_seconds: float = MAX_RECORD_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.camera = camera
@@ -354,9 +360,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--presence-only", action="store_true", help="no control, no media")
     parser.add_argument("--controls-file", type=Path, help="JSON control table (no device)")
     parser.add_argument("--buffer-dir", type=Path, help="the capture's segment buffer")
-    parser.add_argument("--captures-dir", type=Path, help="where pictures/recordings go")
     parser.add_argument("--heartbeat", default=str(DEFAULT_HEARTBEAT), help="state heartbeat s")
-    parser.add_argument("--min-free-bytes", type=int, default=None)
+    add_media_arguments(parser)
     add_mqtt_arguments(parser, AGENT_SETTINGS)
     return parser
 
@@ -372,14 +377,12 @@ def main(argv: list[str] | None = None) -> int:
         heartbeat = parse_setting_value("--heartbeat", args.heartbeat, parse_seconds)
         controls = None
         media = None
+        media_options = media_settings(args)
         if not args.presence_only:
             if args.controls_file:
                 controls = TableControlTarget(load_control_table(args.controls_file))
-            if args.buffer_dir and args.captures_dir:
-                extra = (
-                    {} if args.min_free_bytes is None else {"min_free_bytes": args.min_free_bytes}
-                )
-                media = MediaCapture(camera, args.buffer_dir, args.captures_dir, **extra)
+            if args.buffer_dir and media_options:
+                media = media_capture(camera, args.buffer_dir, media_options)
         agent = MqttAgent(
             settings,
             camera,
@@ -387,6 +390,9 @@ def main(argv: list[str] | None = None) -> int:
             controls=controls,
             media=media,
             heartbeat=heartbeat,
+            max_record_seconds=(
+                media_options.max_record_seconds if media_options else MAX_RECORD_SECONDS
+            ),
         )
     except TrashmonError as error:
         print(f"mqtt_agent: error: {error.message}", file=sys.stderr)

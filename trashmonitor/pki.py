@@ -391,12 +391,17 @@ def read_clients(layout: Layout) -> dict[str, str]:
 
 
 def certificate_expiry(paths: Iterable[Path]) -> dict[str, float]:
-    """file name -> notAfter (epoch seconds) of its first certificate.
+    """file name -> the earliest notAfter (epoch seconds) of the certificates in it.
 
-    For ``trashmon_certificate_expiry_timestamp_seconds{certificate=...}``; the label is
-    the file name (bounded, chosen by the operator), never a subject or serial.
+    For ``trashmon_certificate_expiry_timestamp_seconds{certificate=...}``: a chain file
+    (ca-chain.crt, a client cert with its intermediate) is only as valid as its
+    soonest-expiring member. The label is the file name (bounded, chosen by the
+    operator), never a subject or serial.
     """
-    return {path.name: read_certificate_info(path).not_after_timestamp for path in paths}
+    return {
+        path.name: min(cert.not_valid_after_utc for cert in _read_certificates(path)).timestamp()
+        for path in paths
+    }
 
 
 # --- broker configuration --------------------------------------------------------------

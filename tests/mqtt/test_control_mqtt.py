@@ -40,7 +40,7 @@ def agent(
 ) -> Iterator[subprocess.Popen[bytes]]:
     argv = agent_argv(pki, "camA", broker.port, "--controls-file", str(C920),
                       "--buffer-dir", str(buffer_dir), "--captures-dir", str(captures),
-                      "--min-free-bytes", "1")  # fmt: skip
+                      "--captures-min-free", "1")  # fmt: skip
     proc = start_agent(argv, tmp_path / "agent.log")
     try:
         yield proc

@@ -142,9 +142,11 @@ def test_acl_confines_each_camera_and_lets_monitor_control(tmp_path: Path) -> No
 
 def test_expiry_helper_and_show(tmp_path: Path) -> None:
     layout = create_pki(_request(tmp_path))
-    expiry = certificate_expiry([layout.client_cert("cam1"), layout.cert("root-ca")])
+    expiry = certificate_expiry([layout.client_cert("cam1"), layout.cert("root-ca"), layout.chain])
     now = dt.datetime.now(dt.UTC)
-    assert set(expiry) == {"cam1.crt", "root-ca.crt"}
+    assert set(expiry) == {"cam1.crt", "root-ca.crt", "ca-chain.crt"}
+    # the chain (intermediate + root) expires with its intermediate
+    assert 1824 < (expiry["ca-chain.crt"] - now.timestamp()) / 86400 <= 1825
     assert 824 < (expiry["cam1.crt"] - now.timestamp()) / 86400 <= 825
     assert 3649 < (expiry["root-ca.crt"] - now.timestamp()) / 86400 <= 3650
     lines, expired = show(tmp_path, now)
