@@ -12,7 +12,9 @@ of failing the daemon, and the Last Will is registered before the first connect.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
+import socket
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -245,7 +247,16 @@ def make_client(
     if will is not None:
         client.will_set(will[0], will[1], qos=1, retain=True)
     client.reconnect_delay_set(RECONNECT_MIN_DELAY, RECONNECT_MAX_DELAY)
+    client.on_socket_open = _no_delay
     return client
+
+
+def _no_delay(_client: mqtt.Client, _userdata: object, sock: object) -> None:
+    """paho leaves Nagle on: small control messages then wait ~40 ms for delayed ACKs."""
+    setsockopt = getattr(sock, "setsockopt", None)
+    if setsockopt is not None:
+        with contextlib.suppress(OSError):
+            setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def start(client: mqtt.Client, settings: MqttSettings) -> None:
