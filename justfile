@@ -48,3 +48,7 @@ health *args:
 # run the benchmarks (figures printed, nothing asserted)
 bench: setup
     for b in bench/*.py; do {{venv}}/python "$b"; done
+
+# create/extend the MQTT mTLS PKI and mosquitto config (e.g. just pki create ./pki --camera cam1 --ip 127.0.0.1)
+pki *args: setup
+    {{trashmon}} pki "$@"

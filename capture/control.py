@@ -172,7 +172,7 @@ def parse_setting(payload: bytes) -> SettingRequest | Rejected:
             return Rejected('Setting ignored: expected {"control": "<name>", "value": <value>}.')
         parts = [control, json.dumps(value) if not isinstance(value, str) else value]
     else:
-        parts = text.split()
+        parts = text.split(None, 1)  # the value may contain spaces: a menu label "50 Hz"
     if len(parts) != 2:
         return Rejected(f"Setting ignored: {SETTING_FORMAT}.")
     control, value = parts

@@ -79,6 +79,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HEARTBEAT = 30.0
 QUEUE_LIMIT = 8
+RETAINED_REFUSAL = "Ignored a retained command: publish control messages without retain (-r)."
 
 StateSource = Callable[[], Mapping[str, Any]]
 
@@ -239,6 +240,10 @@ class MqttAgent:
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
         payload = bytes(message.payload)
         request = echo(payload)
+        if message.retain:
+            # A retained command would run again on every reconnect ("record 300" forever).
+            self._event(request, MediaResult(False, RETAINED_REFUSAL))
+            return
         if not self._limiter.allow(time.monotonic()):
             self._event(request, MediaResult(False, "Too many requests; slow down."))
             return

@@ -56,7 +56,6 @@ def test_setting_formats(payload: str, expected: SettingRequest) -> None:
     ("payload", "message"),
     [
         ("brightness", "expected '<control> <value>'"),
-        ("brightness 1 2", "expected '<control> <value>'"),
         ("Bright-ness 1", "Unknown control"),
         ('{"control": "brightness"}', 'expected {"control"'),
         ("{not json", "not valid JSON"),
@@ -85,6 +84,7 @@ def test_in_range_value_is_applied(camera: TableControlTarget) -> None:
         ("brightness -1", "brightness must be between 0 and 255; got -1."),
         ("brightness bright", "brightness needs a whole number (0-255); got 'bright'."),
         ("brightness 1e3", "brightness needs a whole number (0-255); got '1e3'."),
+        ("brightness 1 2", "brightness needs a whole number (0-255); got '1 2'."),
         ("pan_absolute 100", "pan_absolute moves in steps of 3600 (-36000, -32400, … 36000)"),
         ("auto_exposure 2", "auto_exposure accepts 1 (Manual Mode), 3 (Aperture Priority Mode); "
          "got 2."),
@@ -125,7 +125,9 @@ def test_menu_by_label_and_read_only() -> None:
         ControlInfo("power_line_frequency", "menu", 0, 2, menu=((0, "Disabled"), (1, "50 Hz"))),
         ControlInfo("sensor_temperature", "int", 0, 100, read_only=True),
     ]
-    verdict = validate_setting(SettingRequest("power_line_frequency", "50 hz"), table)
+    request = parse_setting(b"power_line_frequency 50 hz")
+    assert request == SettingRequest("power_line_frequency", "50 hz")
+    verdict = validate_setting(request, table)
     assert isinstance(verdict, Accepted)
     assert verdict.value == 1
     assert success_message(verdict, table) == "power_line_frequency set to 1 (50 Hz)."

@@ -184,3 +184,27 @@ def test_kill_9_during_recording_leaves_a_playable_file(
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert decode.returncode == 0, decode.stderr
+
+
+def test_retained_commands_are_not_executed_on_connect(
+    pki: Layout, broker: Broker, buffer_dir: Path, tmp_path: Path
+) -> None:
+    # Live deliveries never carry the retain flag; a retained command would be re-run on
+    # every (re)connect of the agent, so it is refused there.
+    captures = tmp_path / "captures"
+    settings = client_settings(pki, "monitor", broker.port)
+    with recorder(settings, "controller", (TOPICS.events,)) as controller:
+        controller.publish(TOPICS.action, "picture", retain=True)
+        argv = agent_argv(pki, "camA", broker.port, "--buffer-dir", str(buffer_dir),
+                          "--captures-dir", str(captures), "--captures-min-free", "1")  # fmt: skip
+        proc = start_agent(argv, tmp_path / "agent.log")
+        try:
+            event = controller.wait_for(lambda m: m.topic == TOPICS.events, 15)
+            assert event is not None
+            answer = json.loads(event.payload)
+            assert answer["ok"] is False
+            assert "retained" in answer["message"]
+            assert not captures.exists() or not list(captures.rglob("*.jpg"))
+        finally:
+            controller.publish(TOPICS.action, b"", retain=True)  # clear it on the broker
+            stop_process(proc)
