@@ -143,6 +143,20 @@ def _count(document: Mapping[str, Any], key: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
+def status_json(view: AgentView | None) -> dict[str, Any] | None:
+    """The ``agent`` object of a camera in ``/api/status`` (docs/contracts.md)."""
+    if view is None:
+        return None
+    return {
+        "online": view.online,
+        "stream_state": view.stream_state,
+        "fps": view.fps,
+        "black": view.black,
+        "frozen": view.frozen,
+        "last_state_at": view.last_state_at,
+    }
+
+
 def state_age(view: AgentView, now: float) -> float:
     """Seconds since the last state message (or since the status, if no state yet):
     the input of the health model's ``agent_stale``."""
@@ -257,3 +271,14 @@ class AgentCollector:
         for name, not_after in sorted(self._expiry.items()):
             expiry.add_metric([name], not_after)
         yield from (online, last_state, connected, expiry)
+
+
+def start_monitor_mqtt(settings: MqttSettings) -> tuple[AgentSubscriber, AgentCollector]:
+    """Everything the monitor daemon needs: a started subscriber and its collector
+    (register the collector; call ``subscriber.observe()`` each poll; ``stop()`` at exit)."""
+    from trashmonitor.pki import certificate_expiry
+
+    expiry = certificate_expiry([settings.ca, settings.cert])
+    subscriber = AgentSubscriber(settings)
+    subscriber.start()
+    return subscriber, AgentCollector(subscriber.observe, expiry)

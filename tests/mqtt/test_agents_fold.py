@@ -16,6 +16,7 @@ from trashmonitor.monitor.agents import (
     MqttObservation,
     fold,
     state_age,
+    status_json,
 )
 
 
@@ -128,3 +129,15 @@ def test_collector_disconnected_and_empty() -> None:
     registry.register(AgentCollector(lambda: MqttObservation(False, {})))
     assert registry.get_sample_value("trashmon_mqtt_connected") == 0.0
     assert registry.get_sample_value("trashmon_agent_online", {"camera": "cam1"}) is None
+
+
+def test_status_json_matches_the_contract() -> None:
+    views = _fold(
+        ("trashcam/cam1/status", "online", 90.0),
+        ("trashcam/cam1/state", json.dumps(STATE), 100.0),
+    )
+    assert status_json(views["cam1"]) == {
+        "online": True, "stream_state": "streaming", "fps": 14.9, "black": False,
+        "frozen": True, "last_state_at": 95.0,
+    }  # fmt: skip
+    assert status_json(None) is None

@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 from support.mosquitto import Broker, agent_argv, client_settings, recorder, start_agent
 from support.processes import stop_process, wait_until
-from trashmonitor.monitor.agents import AgentSubscriber
+from trashmonitor.monitor.agents import AgentSubscriber, start_monitor_mqtt
 
 from trashmonitor.mqtt import CameraTopics
 from trashmonitor.pki import Layout
@@ -42,8 +43,8 @@ def agent(pki: Layout, broker: Broker, tmp_path: Path) -> Iterator[subprocess.Po
 
 @pytest.fixture
 def monitor(pki: Layout, broker: Broker) -> Iterator[AgentSubscriber]:
-    subscriber = AgentSubscriber(client_settings(pki, "monitor", broker.port))
-    subscriber.start()
+    """The monitor daemon's MQTT side, started exactly as the daemon does."""
+    subscriber, _ = start_monitor_mqtt(client_settings(pki, "monitor", broker.port))
     try:
         yield subscriber
     finally:
@@ -143,3 +144,28 @@ def test_broker_restart_agent_and_monitor_recover_without_intervention(
         10,
         what="monitor sees a fresh state",
     )
+
+
+def test_monitor_metrics_follow_the_agent(
+    pki: Layout, broker: Broker, agent: subprocess.Popen[bytes]
+) -> None:
+    subscriber, collector = start_monitor_mqtt(client_settings(pki, "monitor", broker.port))
+    registry = CollectorRegistry()
+    registry.register(collector)
+    get = registry.get_sample_value
+    try:
+        wait_until(lambda: get("trashmon_agent_online", {"camera": "camA"}) == 1.0, 10)
+        assert get("trashmon_mqtt_connected") == 1.0
+        wait_until(
+            lambda: get("trashmon_agent_last_state_timestamp_seconds", {"camera": "camA"}), 5
+        )
+        for name in ("ca-chain.crt", "monitor.crt"):
+            expiry = get("trashmon_certificate_expiry_timestamp_seconds", {"certificate": name})
+            assert expiry is not None
+            assert expiry > time.time() + 800 * 86400
+        agent.kill()
+        wait_until(lambda: get("trashmon_agent_online", {"camera": "camA"}) == 0.0, 2)
+        broker.stop()
+        wait_until(lambda: get("trashmon_mqtt_connected") == 0.0, 5)
+    finally:
+        subscriber.stop()
