@@ -353,6 +353,51 @@ class MqttAgent:
                 self.client.publish(self.topics.state, json.dumps(current), qos=1, retain=True)
 
 
+# --- wiring for `trashmon capture` ---------------------------------------------------
+
+
+def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
+    """The agent's MQTT and capture settings (MQTT_*, CAPTURES_*, RECORD_MAX_SECONDS)."""
+    add_mqtt_arguments(parser, AGENT_SETTINGS)
+    add_media_arguments(parser)
+
+
+def agent_from_args(
+    args: argparse.Namespace,
+    camera: str,
+    *,
+    state: StateSource | None,
+    controls: ControlTarget | None,
+    buffer_dir: Path | None,
+    heartbeat: float = DEFAULT_HEARTBEAT,
+) -> MqttAgent | None:
+    """The agent for ``camera`` (not started), or None when ``MQTT_URL`` is not set.
+
+    picture/record are available when both ``buffer_dir`` (the capture's segment
+    buffer) and ``CAPTURES_DIR`` are configured; otherwise they answer with an error.
+    """
+    settings = mqtt_settings(args, AGENT_SETTINGS)
+    if settings is None:
+        return None
+    media_options = media_settings(args)
+    media = (
+        media_capture(camera, buffer_dir, media_options)
+        if buffer_dir is not None and media_options is not None
+        else None
+    )
+    return MqttAgent(
+        settings,
+        camera,
+        state=state,
+        controls=controls,
+        media=media,
+        heartbeat=heartbeat,
+        max_record_seconds=(
+            media_options.max_record_seconds if media_options else MAX_RECORD_SECONDS
+        ),
+    )
+
+
 # --- stand-alone entry point -----------------------------------------------------------
 
 
@@ -366,8 +411,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--controls-file", type=Path, help="JSON control table (no device)")
     parser.add_argument("--buffer-dir", type=Path, help="the capture's segment buffer")
     parser.add_argument("--heartbeat", default=str(DEFAULT_HEARTBEAT), help="state heartbeat s")
-    add_media_arguments(parser)
-    add_mqtt_arguments(parser, AGENT_SETTINGS)
+    add_agent_arguments(parser)
     return parser
 
 
@@ -376,29 +420,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         camera = validate_identity("--camera", args.camera)
-        settings = mqtt_settings(args, AGENT_SETTINGS)
-        if settings is None:
-            raise ConfigError("MQTT_URL", "required (e.g. mqtts://broker:8883)")
-        heartbeat = parse_setting_value("--heartbeat", args.heartbeat, parse_seconds)
         controls = None
-        media = None
-        media_options = media_settings(args)
-        if not args.presence_only:
-            if args.controls_file:
-                controls = TableControlTarget(load_control_table(args.controls_file))
-            if args.buffer_dir and media_options:
-                media = media_capture(camera, args.buffer_dir, media_options)
-        agent = MqttAgent(
-            settings,
+        if args.controls_file and not args.presence_only:
+            controls = TableControlTarget(load_control_table(args.controls_file))
+        agent = agent_from_args(
+            args,
             camera,
             state=lambda: state_message(camera=camera, state="streaming", ts=time.time()),
             controls=controls,
-            media=media,
-            heartbeat=heartbeat,
-            max_record_seconds=(
-                media_options.max_record_seconds if media_options else MAX_RECORD_SECONDS
-            ),
+            buffer_dir=None if args.presence_only else args.buffer_dir,
+            heartbeat=parse_setting_value("--heartbeat", args.heartbeat, parse_seconds),
         )
+        if agent is None:
+            raise ConfigError("MQTT_URL", "required (e.g. mqtts://broker:8883)")
     except TrashmonError as error:
         print(f"mqtt_agent: error: {error.message}", file=sys.stderr)
         return error.exit_code
