@@ -235,7 +235,9 @@ class MediaCapture:
         self._stop.set()
         return MediaResult(True, "Recording stopping…")
 
-    def wait(self, timeout: float | None = None) -> None:
+    def close(self, timeout: float) -> None:
+        """Stop a recording in progress and wait for its file (shutdown)."""
+        self._stop.set()
         thread = self._recording
         if thread is not None:
             thread.join(timeout)

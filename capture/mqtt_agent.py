@@ -93,6 +93,10 @@ class MediaActions(Protocol):
 
     def stop_recording(self) -> MediaResult: ...
 
+    def close(self, timeout: float) -> None:
+        """End a recording in progress so its file is finalised and renamed."""
+        ...
+
 
 @dataclass(frozen=True)
 class DeviceState:
@@ -204,6 +208,8 @@ class MqttAgent:
     def stop(self, timeout: float = 3.0) -> None:
         """Say ``offline`` ourselves (a clean disconnect discards the will), then leave."""
         self._stopping.set()
+        if self._media is not None:
+            self._media.close(timeout)
         if self._connected.is_set():
             info = self.client.publish(self.topics.status, OFFLINE, qos=1, retain=True)
             try:

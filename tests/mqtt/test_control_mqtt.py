@@ -208,3 +208,18 @@ def test_retained_commands_are_not_executed_on_connect(
         finally:
             controller.publish(TOPICS.action, b"", retain=True)  # clear it on the broker
             stop_process(proc)
+
+
+@pytest.mark.slow
+def test_clean_stop_during_recording_keeps_a_complete_file(
+    controller: Recorder, agent: subprocess.Popen[bytes], captures: Path
+) -> None:
+    assert ask(controller, TOPICS.action, "record 60")["ok"] is True
+    wait_until(lambda: list((captures / "camA").glob("*.partial.mp4")), 15, what="recording")
+    time.sleep(2)
+    assert stop_process(agent) == 0
+    finished = list((captures / "camA").glob("*.mp4"))
+    assert [p.name for p in finished if p.name.endswith(".partial.mp4")] == []
+    assert len(finished) == 1
+    saved = controller.wait_for(lambda m: b"stopped early" in m.payload, 5)
+    assert saved is not None
