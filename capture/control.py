@@ -345,7 +345,7 @@ class TableControlTarget:
         with self._lock:
             control = self._controls.get(name)
             if control is None or control.inactive or control.read_only:
-                raise ControlFailed(f"{name}: the device refused the value")
+                raise ControlFailed("the device refused the value")
             self._controls[name] = replace(control, value=value)
             self.applied.append((name, value))
             self._refresh_inactive()

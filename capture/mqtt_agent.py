@@ -181,6 +181,7 @@ class MqttAgent:
         self._max_record = max_record_seconds
         self._clock = clock
         self._limiter = TokenBucket()
+        self._last_limited_event = -1e9
         self._work: queue.Queue[Callable[[], None] | None] = queue.Queue(QUEUE_LIMIT)
         self._stopping = threading.Event()
         self._connected = threading.Event()
@@ -250,8 +251,12 @@ class MqttAgent:
             # A retained command would run again on every reconnect ("record 300" forever).
             self._event(request, MediaResult(False, RETAINED_REFUSAL))
             return
-        if not self._limiter.allow(time.monotonic()):
-            self._event(request, MediaResult(False, "Too many requests; slow down."))
+        now = time.monotonic()
+        if not self._limiter.allow(now):
+            # Answer a flood once a second, not once per message: no 1:1 amplification.
+            if now - self._last_limited_event >= 1.0:
+                self._last_limited_event = now
+                self._event(request, MediaResult(False, "Too many requests; slow down."))
             return
         if message.topic == self.topics.settings:
             job = self._setting_job(payload, request)

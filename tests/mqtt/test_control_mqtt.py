@@ -142,6 +142,10 @@ def test_flood_is_rate_limited_not_fatal(
         lambda m: m.topic == TOPICS.events and b"Too many requests" in m.payload, 10, after=sent
     )
     assert limited is not None
+    time.sleep(1.5)
+    answers = [m for m in controller.messages if m.topic == TOPICS.events and m.at >= sent]
+    # the burst (10) is served, the rest answered once, not 30 times
+    assert 10 <= len(answers) <= 14
     assert agent.poll() is None
 
 
