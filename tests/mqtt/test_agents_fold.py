@@ -9,6 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from support.processes import require_binary
+from trashmonitor.capture.mqtt_agent import should_publish_state
 from trashmonitor.monitor.agents import (
     AgentCollector,
     AgentMessage,
@@ -141,3 +142,13 @@ def test_status_json_matches_the_contract() -> None:
         "frozen": True, "last_state_at": 95.0,
     }  # fmt: skip
     assert status_json(None) is None
+
+
+def test_agent_publishes_state_on_change_or_heartbeat_only() -> None:
+    first = {"camera": "cam1", "state": "streaming", "fps": 15.0, "ts": 100.0}
+    same_later = {**first, "ts": 110.0}
+    changed = {**first, "fps": 9.0, "ts": 111.0}
+    assert should_publish_state(None, 0.0, first, 100.0, heartbeat=30)
+    assert not should_publish_state(first, 100.0, same_later, 110.0, heartbeat=30)
+    assert should_publish_state(first, 100.0, changed, 111.0, heartbeat=30)
+    assert should_publish_state(first, 100.0, same_later, 130.0, heartbeat=30)
