@@ -12,12 +12,14 @@ One directory holds everything (see docs/mqtt.md)::
 The client certificate's CN is the MQTT identity (mosquitto ``use_identity_as_username``)
 and its OU the role (``camera`` or ``monitor``), so the ACL can be regenerated from the
 certificates alone. Re-running ``create`` adds what is missing and never replaces an
-existing key or certificate unless ``--force`` is given.
+existing key or certificate unless asked: ``--force`` re-issues the certificates named on
+the command line, ``--new-ca`` replaces the CAs and re-issues everything.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import ipaddress
 import os
@@ -50,6 +52,7 @@ ACL_FILE = "acl"
 
 ROOT_DAYS = 3650
 INTERMEDIATE_DAYS = 1825
+DEFAULT_MONITOR = "monitor"
 LEAF_DAYS = 825  # the longest leaf lifetime clients such as Apple's still accept
 
 
@@ -272,6 +275,7 @@ class PkiRequest:
     broker_user: str | None = None
     ca_password: bytes | None = None
     force: bool = False
+    new_ca: bool = False
 
 
 def _exists(layout: Layout, name: str) -> bool:
@@ -306,47 +310,68 @@ def _load_or_make_ca(
     return issuer, True
 
 
-def create_pki(request: PkiRequest, report: list[str] | None = None) -> Layout:
-    """Create what is missing (or everything named, with ``force``); rewrite the broker config.
+def _server_names(request: PkiRequest, layout: Layout) -> list[x509.GeneralName]:
+    """SANs from the flags, else those of the existing broker certificate (CA renewal)."""
+    sans: list[x509.GeneralName] = [x509.DNSName(name) for name in request.dns_names]
+    sans += [x509.IPAddress(ip) for ip in request.ips]
+    if not sans and layout.cert(SERVER_NAME).exists():
+        existing = _read_certificates(layout.cert(SERVER_NAME))[0]
+        with contextlib.suppress(x509.ExtensionNotFound):
+            sans = list(
+                existing.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            )
+    return sans
 
+
+def create_pki(request: PkiRequest, report: list[str] | None = None) -> Layout:
+    """Create what is missing and rewrite the broker config.
+
+    ``force`` re-issues the leaf certificates named in the request (the broker's when
+    names are given); ``new_ca`` replaces both CAs and re-issues every certificate.
     ``report`` collects one human line per file created or kept.
     """
     notes = report if report is not None else []
     layout = Layout(request.directory)
-    needs_server = request.force or not layout.cert(SERVER_NAME).exists()
-    if needs_server and not (request.dns_names or request.ips):
+    renew_server = request.new_ca or (request.force and bool(request.dns_names or request.ips))
+    server_sans = _server_names(request, layout)
+    if (renew_server or not _exists(layout, SERVER_NAME)) and not server_sans:
         # Checked before anything is written: a half-created PKI is confusing.
         raise ConfigError("--dns/--ip", "the broker certificate needs at least one name")
     layout.root.mkdir(parents=True, exist_ok=True)
     password = request.ca_password
 
     root, new_root = _load_or_make_ca(
-        layout, ROOT_NAME, None, replace=request.force, password=password, notes=notes
+        layout, ROOT_NAME, None, replace=request.new_ca, password=password, notes=notes
     )
     intermediate, new_intermediate = _load_or_make_ca(
         layout, INTERMEDIATE_NAME, root, replace=new_root, password=password, notes=notes
     )
     _write(layout.chain, _pem(intermediate.certificate, root.certificate), 0o644)
 
-    replace_leaves = request.force or new_intermediate
-    if replace_leaves or not _exists(layout, SERVER_NAME):
-        sans: list[x509.GeneralName] = [x509.DNSName(name) for name in request.dns_names]
-        sans += [x509.IPAddress(ip) for ip in request.ips]
-        common_name = request.dns_names[0] if request.dns_names else str(request.ips[0])
+    if new_intermediate or renew_server or not _exists(layout, SERVER_NAME):
+        common_name = str(server_sans[0].value)
         cert, key = make_leaf(
-            intermediate, common_name, role=None, usage=ExtendedKeyUsageOID.SERVER_AUTH, sans=sans
-        )
+            intermediate, common_name, role=None, usage=ExtendedKeyUsageOID.SERVER_AUTH,
+            sans=server_sans,
+        )  # fmt: skip
         _write(layout.key(SERVER_NAME), _key_pem(key, None), 0o600)
         _write(layout.cert(SERVER_NAME), _pem(cert, intermediate.certificate), 0o644)
-        notes.append(f"created {layout.cert(SERVER_NAME)} for {', '.join(map(str, sans))}")
+        names = ", ".join(str(san.value) for san in server_sans)
+        notes.append(f"created {layout.cert(SERVER_NAME)} for {names}")
     else:
         notes.append(f"kept {layout.cert(SERVER_NAME)}")
 
-    roles = {identity: ROLE_CAMERA for identity in request.cameras}
-    roles.update({identity: ROLE_MONITOR for identity in request.monitors})
-    for identity, role in roles.items():
+    existing = read_clients(layout)
+    named = {identity: ROLE_CAMERA for identity in request.cameras}
+    named.update({identity: ROLE_MONITOR for identity in request.monitors})
+    if ROLE_MONITOR not in {*existing.values(), *named.values()}:
+        named[DEFAULT_MONITOR] = ROLE_MONITOR
+    # A new CA invalidates every client: re-issue them all, keeping their roles.
+    wanted = {**existing, **named} if new_intermediate else named
+    for identity, role in wanted.items():
         cert_path, key_path = layout.client_cert(identity), layout.client_key(identity)
-        if not replace_leaves and (cert_path.exists() or key_path.exists()):
+        renew = new_intermediate or request.force
+        if not renew and (cert_path.exists() or key_path.exists()):
             notes.append(f"kept {cert_path}")
             continue
         cert, key = make_leaf(
@@ -479,7 +504,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=None,
         metavar="ID",
-        help="monitor/controller identity (repeatable, default: monitor)",
+        help="monitor/controller identity (repeatable; 'monitor' is created if none exists)",
     )
     create.add_argument("--dns", action="append", default=[], help="broker DNS name (SAN)")
     create.add_argument("--ip", action="append", default=[], help="broker IP address (SAN)")
@@ -496,7 +521,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="encrypt the CA keys with the password in this environment variable",
     )
     create.add_argument(
-        "--force", action="store_true", help="replace existing keys and certificates"
+        "--force",
+        action="store_true",
+        help="re-issue the named certificates (--camera/--monitor; the broker's with --dns/--ip)",
+    )
+    create.add_argument(
+        "--new-ca",
+        action="store_true",
+        help="replace the root and intermediate CA and re-issue every certificate",
     )
     show = sub.add_parser("show", help="list certificates with their expiry")
     show.add_argument("directory", type=Path)
@@ -513,7 +545,7 @@ def _password(variable: str | None) -> bytes | None:
 
 def _request(args: argparse.Namespace) -> PkiRequest:
     cameras = tuple(validate_identity("--camera", name) for name in args.camera)
-    monitors = tuple(validate_identity("--monitor", name) for name in (args.monitor or ["monitor"]))
+    monitors = tuple(validate_identity("--monitor", name) for name in (args.monitor or []))
     clash = set(cameras) & set(monitors)
     if clash:
         raise ConfigError("--camera/--monitor", f"{', '.join(sorted(clash))} named as both")
@@ -528,6 +560,7 @@ def _request(args: argparse.Namespace) -> PkiRequest:
         broker_user=args.broker_user,
         ca_password=_password(args.ca_password_env),
         force=args.force,
+        new_ca=args.new_ca,
     )
 
 

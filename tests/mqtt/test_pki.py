@@ -98,12 +98,35 @@ def test_rerun_keeps_existing_keys_and_adds_new_cameras(tmp_path: Path) -> None:
     assert "user cam2" in layout.acl.read_text()
 
 
-def test_force_replaces_everything_named(tmp_path: Path) -> None:
-    layout = create_pki(_request(tmp_path))
-    old = layout.key("root-ca").read_bytes(), layout.client_key("cam1").read_bytes()
-    create_pki(_request(tmp_path, force=True))
-    assert (layout.key("root-ca").read_bytes(), layout.client_key("cam1").read_bytes()) != old
-    assert layout.key("root-ca").read_bytes() != old[0]
+def test_force_reissues_only_what_is_named(tmp_path: Path) -> None:
+    layout = create_pki(_request(tmp_path, cameras=("cam1", "cam2")))
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*.key")}
+    create_pki(_request(tmp_path, cameras=("cam1",), monitors=(), dns_names=(), ips=(),
+                        force=True))  # fmt: skip
+    changed = {p.name for p, data in before.items() if p.read_bytes() != data}
+    assert changed == {"cam1.key"}
+    verify = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(layout.chain), str(layout.client_cert("cam1"))],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert verify.returncode == 0, verify.stdout
+
+
+def test_new_ca_reissues_every_certificate_keeping_names(tmp_path: Path) -> None:
+    layout = create_pki(_request(tmp_path, cameras=("cam1", "cam2")))
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*.key")}
+    create_pki(_request(tmp_path, cameras=(), monitors=(), dns_names=(), ips=(), new_ca=True))
+    assert all(p.read_bytes() != data for p, data in before.items())
+    assert read_clients(layout) == {"cam1": "camera", "cam2": "camera", "monitor": "monitor"}
+    server = x509.load_pem_x509_certificates(layout.cert("server").read_bytes())[0]
+    sans = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == ["broker.example"]
+    for leaf in (layout.cert("server"), layout.client_cert("cam2")):
+        verify = subprocess.run(
+            ["openssl", "verify", "-CAfile", str(layout.chain), str(leaf)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert verify.returncode == 0, verify.stdout
 
 
 def test_encrypted_ca_keys_need_the_password_to_extend(tmp_path: Path) -> None:
