@@ -8,6 +8,7 @@ asserted.
 from __future__ import annotations
 
 import argparse
+import shutil
 import json
 import statistics
 import subprocess
@@ -101,6 +102,7 @@ def main() -> None:
         stop_process(agent)
         broker.stop()
         stop_process(writer)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

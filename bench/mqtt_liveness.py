@@ -7,6 +7,7 @@ broker restart -> agent back online at the monitor. Nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import shutil
 import os
 import signal
 import statistics
@@ -120,6 +121,7 @@ def main() -> None:
     finally:
         monitor.stop()
         broker.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
