@@ -8,8 +8,8 @@ asserted.
 from __future__ import annotations
 
 import argparse
-import shutil
 import json
+import shutil
 import statistics
 import subprocess
 import sys

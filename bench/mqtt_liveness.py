@@ -7,8 +7,8 @@ broker restart -> agent back online at the monitor. Nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import shutil
 import os
+import shutil
 import signal
 import statistics
 import subprocess
