@@ -124,3 +124,7 @@ deploy tag="0.1.0": setup (_k8s-overlay tag)
 # what `just deploy` would change in the cluster (exit 1 when something would change)
 deploy-diff tag="0.1.0": setup (_k8s-overlay tag)
     kubectl diff --server-side -k build/k8s-deploy
+
+# create/extend the MQTT mTLS PKI and mosquitto config (e.g. just pki create ./pki --camera cam1 --ip 127.0.0.1)
+pki *args: setup
+    {{trashmon}} pki "$@"

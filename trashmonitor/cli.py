@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("trashmonitor.monitor.daemon_cli", "poll MediaMTX and agents, serve status"),
     "rules": ("trashmonitor.alerts.cli", "print or write Prometheus rules and Grafana dashboards"),
     "dns": ("trashmonitor.dns.cli", "reconcile the Cloudflare A record and Tailscale split-DNS"),
+    "pki": ("trashmonitor.pki", "create the MQTT mTLS PKI and mosquitto config"),
 }
 
 

@@ -1,0 +1,392 @@
+"""``picture`` and ``record N`` from the agent's rolling segment buffer.
+
+The capture agent's own ffmpeg writes ~1 s MPEG-TS segments (each starting on a
+keyframe) into a buffer directory, so pictures and recordings work even when the media
+server is unreachable, and a recording never re-encodes:
+
+- ``picture`` decodes the newest *complete* segment and keeps its last frame as JPEG;
+- ``record N`` feeds complete segments, as they appear, into ``ffmpeg -c copy`` writing a
+  *fragmented* MP4 (``<ts>.partial.mp4``): a recorder killed at any moment leaves a
+  playable file; on completion it is renamed atomically to ``<ts>.mp4``.
+
+Files are ``<captures>/<camera>/<UTC timestamp>.{jpg,mp4}`` - names come from the clock,
+never from a request. Disk use is bounded: a request is refused when free space is low,
+and the oldest captures are deleted beyond a byte budget. ffmpeg runs from an argument
+list, never through a shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import logging
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from trashmonitor.capture.control import MAX_RECORD_SECONDS
+
+from trashmonitor.settings import flag_or_env, parse_seconds
+
+log = logging.getLogger(__name__)
+
+SEGMENT_SUFFIX = ".ts"
+PARTIAL_SUFFIX = ".partial.mp4"
+DEFAULT_MIN_FREE_BYTES = 512 * 1024 * 1024
+DEFAULT_MAX_CAPTURE_BYTES = 4 * 1024 * 1024 * 1024
+SEGMENT_MAX_AGE = 5.0  # seconds: an older newest segment means the stream is not running
+STALL_SECONDS = 5.0  # no new segment for this long ends a recording early
+
+
+@dataclass(frozen=True)
+class MediaResult:
+    ok: bool
+    message: str
+    file: Path | None = None
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    name: str
+    size: int
+    mtime: float
+
+
+def files_to_prune(files: Sequence[FileEntry], max_bytes: int, keep: str) -> list[str]:
+    """The oldest captures to delete so the rest fit in ``max_bytes`` (``keep`` is spared)."""
+    total = sum(entry.size for entry in files)
+    doomed: list[str] = []
+    for entry in sorted(files, key=lambda e: (e.mtime, e.name)):
+        if total <= max_bytes:
+            break
+        if entry.name == keep:
+            continue
+        doomed.append(entry.name)
+        total -= entry.size
+    return doomed
+
+
+def complete_segments(entries: Sequence[FileEntry]) -> list[FileEntry]:
+    """All buffered segments but the newest, which ffmpeg is still writing."""
+    ordered = sorted(entries, key=lambda e: (e.mtime, e.name))
+    return ordered[:-1]
+
+
+def capture_stem(now: float) -> str:
+    return dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _human_bytes(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} GB"
+
+
+class MediaCapture:
+    """Pictures and recordings for one camera; at most one recording at a time."""
+
+    def __init__(
+        self,
+        camera: str,
+        buffer_dir: Path,
+        captures_dir: Path,
+        *,
+        ffmpeg: str = "ffmpeg",
+        min_free_bytes: int = DEFAULT_MIN_FREE_BYTES,
+        max_capture_bytes: int = DEFAULT_MAX_CAPTURE_BYTES,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.buffer_dir = buffer_dir
+        self.directory = captures_dir / camera
+        self._ffmpeg = ffmpeg
+        self._min_free = min_free_bytes
+        self._max_bytes = max_capture_bytes
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._recording: threading.Thread | None = None
+
+    # --- observing -------------------------------------------------------------------
+
+    def _segments(self) -> list[FileEntry]:
+        entries = []
+        with contextlib.suppress(FileNotFoundError):
+            for path in self.buffer_dir.iterdir():
+                if path.suffix == SEGMENT_SUFFIX:
+                    with contextlib.suppress(FileNotFoundError):
+                        info = path.stat()
+                        entries.append(FileEntry(path.name, info.st_size, info.st_mtime))
+        return entries
+
+    def _captures(self) -> list[FileEntry]:
+        entries = []
+        for path in self.directory.iterdir():
+            if path.is_file() and not path.name.startswith("."):
+                info = path.stat()
+                entries.append(FileEntry(path.name, info.st_size, info.st_mtime))
+        return entries
+
+    @property
+    def recording(self) -> bool:
+        thread = self._recording
+        return thread is not None and thread.is_alive()
+
+    # --- shared checks ---------------------------------------------------------------
+
+    def _refusal(self) -> MediaResult | None:
+        """Why nothing can be captured now (no live buffer, low disk), or None."""
+        segments = self._segments()
+        if len(segments) < 2:
+            return MediaResult(False, "No video to capture: the camera stream is not running.")
+        newest = max(entry.mtime for entry in segments)
+        age = self._clock() - newest
+        if age > SEGMENT_MAX_AGE:
+            return MediaResult(False, f"No live video: the camera stream stopped {age:.0f} s ago.")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(self.directory).free
+        if free < self._min_free:
+            return MediaResult(
+                False,
+                f"Not enough free disk space for captures: {_human_bytes(free)} free, "
+                f"at least {_human_bytes(self._min_free)} needed.",
+            )
+        return None
+
+    def _target(self, suffix: str) -> Path:
+        stem = capture_stem(self._clock())
+        path = self.directory / f"{stem}{suffix}"
+        counter = 1
+        while path.exists() or path.with_name(f"{path.stem}{PARTIAL_SUFFIX}").exists():
+            path = self.directory / f"{stem}-{counter}{suffix}"
+            counter += 1
+        return path
+
+    def _prune(self, keep: Path) -> None:
+        for name in files_to_prune(self._captures(), self._max_bytes, keep.name):
+            with contextlib.suppress(FileNotFoundError):
+                (self.directory / name).unlink()
+                log.info("retention: deleted %s", name)
+
+    # --- picture ---------------------------------------------------------------------
+
+    def picture(self) -> MediaResult:
+        refusal = self._refusal()
+        if refusal is not None:
+            return refusal
+        newest = complete_segments(self._segments())[-1]
+        target = self._target(".jpg")
+        temporary = target.with_name(f".{target.name}.tmp")
+        # -update 1 keeps overwriting one image: what remains is the segment's last frame.
+        argv = [
+            self._ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error",
+            "-i", str(self.buffer_dir / newest.name),
+            "-an", "-update", "1", "-q:v", "2", "-f", "image2", "-y", str(temporary),
+        ]  # fmt: skip
+        try:
+            result = subprocess.run(argv, capture_output=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            temporary.unlink(missing_ok=True)
+            return MediaResult(False, f"Picture failed: ffmpeg did not run ({error}).")
+        if result.returncode != 0 or not temporary.exists():
+            temporary.unlink(missing_ok=True)
+            detail = result.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
+            return MediaResult(False, f"Picture failed: {detail[0]}")
+        os.replace(temporary, target)
+        self._prune(target)
+        return MediaResult(True, f"Picture saved: {target.name}", target)
+
+    # --- recording -------------------------------------------------------------------
+
+    def start_recording(
+        self, seconds: float, on_done: Callable[[MediaResult], None]
+    ) -> MediaResult:
+        with self._lock:
+            if self.recording:
+                return MediaResult(False, "A recording is already in progress; send 'stop' first.")
+            refusal = self._refusal()
+            if refusal is not None:
+                return refusal
+            target = self._target(".mp4")
+            partial = target.with_name(f"{target.stem}{PARTIAL_SUFFIX}")
+            # The segment being written now is the first one recorded: it began < 1 s ago.
+            fed = {entry.name for entry in complete_segments(self._segments())}
+            self._stop.clear()
+            self._recording = threading.Thread(
+                target=self._record,
+                args=(seconds, fed, partial, target, on_done),
+                name="recorder",
+                daemon=True,
+            )
+            self._recording.start()
+        return MediaResult(True, f"Recording started: {seconds:g} s to {target.name}", target)
+
+    def stop_recording(self) -> MediaResult:
+        if not self.recording:
+            return MediaResult(False, "No recording in progress.")
+        self._stop.set()
+        return MediaResult(True, "Recording stopping…")
+
+    def close(self, timeout: float) -> None:
+        """Stop a recording in progress and wait for its file (shutdown)."""
+        self._stop.set()
+        thread = self._recording
+        if thread is not None:
+            thread.join(timeout)
+
+    def _record_argv(self, seconds: float, partial: Path) -> list[str]:
+        return [
+            self._ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error",
+            "-f", "mpegts", "-i", "pipe:0",
+            "-map", "0:v:0", "-map", "0:a?", "-c", "copy", "-t", f"{seconds:.3f}",
+            "-movflags", "+frag_keyframe+empty_moov+default_base_moof",
+            "-f", "mp4", "-y", str(partial),
+        ]  # fmt: skip
+
+    def _record(
+        self,
+        seconds: float,
+        already_fed: set[str],
+        partial: Path,
+        target: Path,
+        on_done: Callable[[MediaResult], None],
+    ) -> None:
+        started = time.monotonic()
+        try:
+            proc = subprocess.Popen(
+                self._record_argv(seconds, partial),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+        except OSError as error:
+            on_done(MediaResult(False, f"Recording failed: ffmpeg did not start ({error})."))
+            return
+        assert proc.stdin is not None
+        ended_early = self._feed(proc, already_fed, seconds)
+        try:  # communicate() closes stdin: ffmpeg sees EOF and finalises the file
+            _, stderr = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, stderr = proc.communicate()
+        elapsed = time.monotonic() - started
+        if proc.returncode != 0 or not partial.exists() or partial.stat().st_size == 0:
+            detail = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no data"]
+            on_done(MediaResult(False, f"Recording failed: {detail[0]}", partial))
+            return
+        os.replace(partial, target)
+        self._prune(target)
+        if ended_early == "stopped":
+            message = f"Recording stopped early: {target.name}"
+        elif ended_early == "stalled":
+            message = f"Recording ended early (the stream stopped): {target.name}"
+        else:
+            message = f"Recording saved: {seconds:g} s in {target.name}"
+        log.info("%s (%.1f s wall)", message, elapsed)
+        on_done(MediaResult(True, message, target))
+
+    def _feed(self, proc: subprocess.Popen[bytes], fed: set[str], seconds: float) -> str:
+        """Pipe complete segments into the recorder until it has enough; why it ended."""
+        assert proc.stdin is not None
+        deadline = time.monotonic() + seconds + STALL_SECONDS * 2
+        last_new = time.monotonic()
+        while proc.poll() is None:
+            if self._stop.is_set():
+                return "stopped"
+            now = time.monotonic()
+            if now - last_new > STALL_SECONDS or now > deadline:
+                return "stalled"
+            fresh = [e for e in complete_segments(self._segments()) if e.name not in fed]
+            for entry in fresh:
+                fed.add(entry.name)
+                last_new = now
+                try:
+                    proc.stdin.write((self.buffer_dir / entry.name).read_bytes())
+                    proc.stdin.flush()
+                except FileNotFoundError:
+                    continue  # rotated away by the buffer's own retention
+                except (BrokenPipeError, ValueError):
+                    return "done"  # the recorder reached -t and exited
+            if not fresh:
+                self._stop.wait(0.1)
+        return "done"
+
+
+# --- settings (flags > env > defaults), shared by `trashmon capture` and the stand-alone agent
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+
+
+def parse_bytes(text: str) -> int:
+    """``500M``, ``4G``, ``1048576`` (binary units)."""
+    match = _SIZE.match(text)
+    if match is None:
+        raise ValueError("expected a size such as 500M or 4G")
+    number, unit = match.groups()
+    return int(float(number) * 1024 ** "_kmgt".index(unit.lower() or "_"))
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    captures_dir: Path
+    min_free_bytes: int = DEFAULT_MIN_FREE_BYTES
+    max_capture_bytes: int = DEFAULT_MAX_CAPTURE_BYTES
+    max_record_seconds: float = MAX_RECORD_SECONDS
+
+
+def add_media_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("pictures and recordings (MQTT actions)")
+    group.add_argument("--captures-dir", help="where <camera>/<UTC>.{jpg,mp4} go (CAPTURES_DIR)")
+    group.add_argument(
+        "--captures-max-bytes", help="delete oldest captures beyond this (CAPTURES_MAX_BYTES, 4G)"
+    )
+    group.add_argument(
+        "--captures-min-free", help="refuse below this free space (CAPTURES_MIN_FREE, 512M)"
+    )
+    group.add_argument(
+        "--record-max-seconds", help="longest 'record N' accepted (RECORD_MAX_SECONDS, 300)"
+    )
+
+
+def media_settings(args: argparse.Namespace) -> MediaSettings | None:
+    """None when no captures directory is configured (picture/record then answer an error)."""
+    captures = flag_or_env(
+        args, attribute="captures_dir", flag="--captures-dir", env_var="CAPTURES_DIR",
+        parse=Path, default=None,
+    )  # fmt: skip
+    if captures is None:
+        return None
+    return MediaSettings(
+        captures_dir=captures,
+        max_capture_bytes=flag_or_env(
+            args, attribute="captures_max_bytes", flag="--captures-max-bytes",
+            env_var="CAPTURES_MAX_BYTES", parse=parse_bytes, default=DEFAULT_MAX_CAPTURE_BYTES,
+        ),
+        min_free_bytes=flag_or_env(
+            args, attribute="captures_min_free", flag="--captures-min-free",
+            env_var="CAPTURES_MIN_FREE", parse=parse_bytes, default=DEFAULT_MIN_FREE_BYTES,
+        ),
+        max_record_seconds=flag_or_env(
+            args, attribute="record_max_seconds", flag="--record-max-seconds",
+            env_var="RECORD_MAX_SECONDS", parse=parse_seconds, default=MAX_RECORD_SECONDS,
+        ),
+    )  # fmt: skip
+
+
+def media_capture(camera: str, buffer_dir: Path, settings: MediaSettings) -> MediaCapture:
+    return MediaCapture(
+        camera,
+        buffer_dir,
+        settings.captures_dir,
+        min_free_bytes=settings.min_free_bytes,
+        max_capture_bytes=settings.max_capture_bytes,
+    )

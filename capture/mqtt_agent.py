@@ -1,0 +1,460 @@
+"""The capture agent's MQTT side: presence, state, control and media requests.
+
+- ``trashcam/<id>/status``: retained ``online`` on every (re)connect; the Last Will
+  (QoS 1, retained) says ``offline`` when the connection is lost uncleanly (kill -9,
+  hang: after 1.5 x keepalive). A clean stop publishes the retained ``offline`` itself,
+  because a clean DISCONNECT discards the will.
+- ``trashcam/<id>/state``: retained JSON, published when it changes (checked every
+  second) and at least every ``heartbeat`` seconds, and again after each reconnect.
+- ``trashcam/<id>/control/settings`` and ``control/action``: parsed and validated in
+  paho's network thread (cheap, pure), then applied by one worker thread so a slow
+  device or ffmpeg never stalls keepalives; answers go to ``trashcam/<id>/events``.
+
+Collaborators are small protocols so the capture agent wires its own pieces in: a
+state callable (its snapshot as the contract's state JSON), a :class:`ControlTarget`
+(the V4L2 boundary) and a :class:`MediaActions` (``media.MediaCapture``).
+
+Run ``python -m trashmonitor.capture.mqtt_agent`` for a stand-alone agent (presence,
+and controls/media when given a control table and a segment buffer) - the same code path
+the capture agent uses; tests and bench/ use it as the process to kill.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import queue
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import paho.mqtt.client as mqtt
+from trashmonitor.capture.control import (
+    MAX_RECORD_SECONDS,
+    Accepted,
+    ActionRequest,
+    ControlFailed,
+    ControlTarget,
+    Rejected,
+    TableControlTarget,
+    TokenBucket,
+    echo,
+    load_control_table,
+    parse_action,
+    parse_setting,
+    success_message,
+    validate_setting,
+)
+from trashmonitor.capture.media import (
+    MediaResult,
+    add_media_arguments,
+    media_capture,
+    media_settings,
+)
+
+from trashmonitor.errors import EXIT_OK, ConfigError, TrashmonError
+from trashmonitor.mqtt import (
+    AGENT_SETTINGS,
+    OFFLINE,
+    ONLINE,
+    CameraTopics,
+    MqttSettings,
+    add_mqtt_arguments,
+    make_client,
+    mqtt_settings,
+    start,
+    validate_identity,
+)
+from trashmonitor.settings import parse_seconds
+from trashmonitor.settings import parse_setting as parse_setting_value
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HEARTBEAT = 30.0
+QUEUE_LIMIT = 8
+RETAINED_REFUSAL = "Ignored a retained command: publish control messages without retain (-r)."
+
+StateSource = Callable[[], Mapping[str, Any]]
+
+
+class MediaActions(Protocol):
+    def picture(self) -> MediaResult: ...
+
+    def start_recording(
+        self, seconds: float, on_done: Callable[[MediaResult], None]
+    ) -> MediaResult: ...
+
+    def stop_recording(self) -> MediaResult: ...
+
+    def close(self, timeout: float) -> None:
+        """End a recording in progress so its file is finalised and renamed."""
+        ...
+
+
+@dataclass(frozen=True)
+class DeviceState:
+    path: str
+    present: bool
+    driver: str | None = None
+    card: str | None = None
+
+
+def state_message(
+    *,
+    camera: str,
+    state: str,
+    ts: float,
+    fps: float | None = None,
+    target_fps: float | None = None,
+    speed: float | None = None,
+    restarts: int = 0,
+    black: bool = False,
+    frozen: bool = False,
+    device: DeviceState | None = None,
+) -> dict[str, Any]:
+    """The ``trashcam/<id>/state`` document (docs/contracts.md) from the agent's snapshot."""
+    return {
+        "camera": camera,
+        "state": state,
+        "fps": fps,
+        "target_fps": target_fps,
+        "speed": speed,
+        "restarts": restarts,
+        "black": black,
+        "frozen": frozen,
+        "device": None
+        if device is None
+        else {
+            "path": device.path,
+            "present": device.present,
+            "driver": device.driver,
+            "card": device.card,
+        },
+        "ts": ts,
+    }
+
+
+def should_publish_state(
+    last: Mapping[str, Any] | None,
+    last_at: float,
+    current: Mapping[str, Any],
+    now: float,
+    heartbeat: float,
+) -> bool:
+    """On change (ignoring the timestamp) or when the heartbeat is due."""
+    if last is None or now - last_at >= heartbeat:
+        return True
+    return _without_ts(last) != _without_ts(current)
+
+
+def _without_ts(document: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in document.items() if key != "ts"}
+
+
+class MqttAgent:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        camera: str,
+        *,
+        state: StateSource | None = None,
+        controls: ControlTarget | None = None,
+        media: MediaActions | None = None,
+        heartbeat: float = DEFAULT_HEARTBEAT,
+        max_record_seconds: float = MAX_RECORD_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.camera = camera
+        self.topics = CameraTopics(camera)
+        self._settings = settings
+        self._state = state
+        self._controls = controls
+        self._media = media
+        self._heartbeat = heartbeat
+        self._max_record = max_record_seconds
+        self._clock = clock
+        self._limiter = TokenBucket()
+        self._last_limited_event = -1e9
+        self._work: queue.Queue[Callable[[], None] | None] = queue.Queue(QUEUE_LIMIT)
+        self._stopping = threading.Event()
+        self._connected = threading.Event()
+        self._state_lock = threading.Lock()
+        self._last_state: Mapping[str, Any] | None = None
+        self._last_state_at = 0.0
+        self.client = make_client(settings, f"{camera}-agent", will=(self.topics.status, OFFLINE))
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self._threads = [
+            threading.Thread(target=self._worker, name="mqtt-control", daemon=True),
+            threading.Thread(target=self._state_loop, name="mqtt-state", daemon=True),
+        ]
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+        start(self.client, self._settings)
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Say ``offline`` ourselves (a clean disconnect discards the will), then leave."""
+        self._stopping.set()
+        if self._media is not None:
+            self._media.close(timeout)
+        if self._connected.is_set():
+            info = self.client.publish(self.topics.status, OFFLINE, qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError):
+                log.warning("could not publish offline before leaving")
+        self.client.disconnect()
+        self.client.loop_stop()
+        with contextlib.suppress(queue.Full):
+            self._work.put_nowait(None)
+
+    # --- paho callbacks (network thread: never block here) ---------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, _f: object, reason: Any, _p: object
+    ) -> None:
+        if reason.is_failure:
+            log.warning("MQTT broker refused the connection: %s", reason)
+            return
+        log.info("MQTT connected to %s as %s", self._settings.broker, self.camera)
+        self._connected.set()
+        client.subscribe(self.topics.control, qos=1)
+        client.publish(self.topics.status, ONLINE, qos=1, retain=True)
+        with self._state_lock:
+            self._last_state = None  # republish the current state after every reconnect
+
+    def _on_disconnect(
+        self, _c: mqtt.Client, _u: object, _f: object, reason: Any, _p: object
+    ) -> None:
+        self._connected.clear()
+        if not self._stopping.is_set():
+            log.warning("MQTT connection lost (%s); reconnecting with backoff", reason)
+
+    def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        payload = bytes(message.payload)
+        request = echo(payload)
+        if message.retain:
+            # A retained command would run again on every reconnect ("record 300" forever).
+            self._event(request, MediaResult(False, RETAINED_REFUSAL))
+            return
+        now = time.monotonic()
+        if not self._limiter.allow(now):
+            # Answer a flood once a second, not once per message: no 1:1 amplification.
+            if now - self._last_limited_event >= 1.0:
+                self._last_limited_event = now
+                self._event(request, MediaResult(False, "Too many requests; slow down."))
+            return
+        if message.topic == self.topics.settings:
+            job = self._setting_job(payload, request)
+        elif message.topic == self.topics.action:
+            job = self._action_job(payload, request)
+        else:
+            job = lambda: self._event(request, MediaResult(False, "Unknown control topic."))  # noqa: E731
+        try:
+            self._work.put_nowait(job)
+        except queue.Full:
+            self._event(request, MediaResult(False, "Busy with earlier requests; try again."))
+
+    # --- control ---------------------------------------------------------------------
+
+    def _setting_job(self, payload: bytes, request: str) -> Callable[[], None]:
+        parsed = parse_setting(payload)
+
+        def job() -> None:
+            if isinstance(parsed, Rejected):
+                self._event(request, MediaResult(False, parsed.message))
+                return
+            if self._controls is None:
+                self._event(request, MediaResult(False, "This agent has no camera controls."))
+                return
+            # Validated against the table read now, so e.g. autofocus state is current.
+            controls = list(self._controls.controls())
+            verdict = validate_setting(parsed, controls)
+            if isinstance(verdict, Accepted):
+                try:
+                    self._controls.set_control(verdict.control.name, verdict.value)
+                except ControlFailed as error:
+                    verdict = Rejected(f"The camera refused {parsed.control}: {error}")
+                else:
+                    message = success_message(verdict, controls)
+                    self._event(request, MediaResult(True, message))
+                    return
+            self._event(request, MediaResult(False, verdict.message))
+
+        return job
+
+    def _action_job(self, payload: bytes, request: str) -> Callable[[], None]:
+        parsed = parse_action(payload, self._max_record)
+
+        def job() -> None:
+            if isinstance(parsed, Rejected):
+                self._event(request, MediaResult(False, parsed.message))
+            elif self._media is None:
+                self._event(request, MediaResult(False, "This agent cannot capture media."))
+            else:
+                self._event(request, self._run_action(parsed, request))
+
+        return job
+
+    def _run_action(self, action: ActionRequest, request: str) -> MediaResult:
+        assert self._media is not None
+        if action.action == "picture":
+            return self._media.picture()
+        if action.action == "stop":
+            return self._media.stop_recording()
+        assert action.seconds is not None
+        return self._media.start_recording(
+            action.seconds, lambda result: self._event(request, result)
+        )
+
+    def _event(self, request: str, result: MediaResult) -> None:
+        document = {
+            "request": request,
+            "ok": result.ok,
+            "message": result.message,
+            "file": None if result.file is None else str(result.file),
+            "ts": self._clock(),
+        }
+        (log.info if result.ok else log.warning)("%s -> %s", request, result.message)
+        self.client.publish(self.topics.events, json.dumps(document), qos=1)
+
+    def _worker(self) -> None:
+        while True:
+            job = self._work.get()
+            if job is None:
+                return
+            try:
+                job()
+            except Exception:  # one bad request must not end control handling
+                log.exception("control request failed")
+
+    # --- state -----------------------------------------------------------------------
+
+    def _state_loop(self) -> None:
+        while not self._stopping.wait(1.0 if self._state else 3600):
+            if self._state is None or not self._connected.is_set():
+                continue
+            try:
+                current = dict(self._state())
+            except Exception:
+                log.exception("state source failed")
+                continue
+            now = self._clock()
+            with self._state_lock:
+                due = should_publish_state(
+                    self._last_state, self._last_state_at, current, now, self._heartbeat
+                )
+                if due:
+                    self._last_state, self._last_state_at = current, now
+            if due:
+                self.client.publish(self.topics.state, json.dumps(current), qos=1, retain=True)
+
+
+# --- wiring for `trashmon capture` ---------------------------------------------------
+
+
+def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
+    """The agent's MQTT and capture settings (MQTT_*, CAPTURES_*, RECORD_MAX_SECONDS)."""
+    add_mqtt_arguments(parser, AGENT_SETTINGS)
+    add_media_arguments(parser)
+
+
+def agent_from_args(
+    args: argparse.Namespace,
+    camera: str,
+    *,
+    state: StateSource | None,
+    controls: ControlTarget | None,
+    buffer_dir: Path | None,
+    heartbeat: float = DEFAULT_HEARTBEAT,
+) -> MqttAgent | None:
+    """The agent for ``camera`` (not started), or None when ``MQTT_URL`` is not set.
+
+    picture/record are available when both ``buffer_dir`` (the capture's segment
+    buffer) and ``CAPTURES_DIR`` are configured; otherwise they answer with an error.
+    """
+    settings = mqtt_settings(args, AGENT_SETTINGS)
+    if settings is None:
+        return None
+    media_options = media_settings(args)
+    media = (
+        media_capture(camera, buffer_dir, media_options)
+        if buffer_dir is not None and media_options is not None
+        else None
+    )
+    return MqttAgent(
+        settings,
+        camera,
+        state=state,
+        controls=controls,
+        media=media,
+        heartbeat=heartbeat,
+        max_record_seconds=(
+            media_options.max_record_seconds if media_options else MAX_RECORD_SECONDS
+        ),
+    )
+
+
+# --- stand-alone entry point -----------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m trashmonitor.capture.mqtt_agent",
+        description="MQTT presence/control agent for one camera (the capture agent's MQTT side).",
+    )
+    parser.add_argument("--camera", required=True, help="camera id = certificate CN")
+    parser.add_argument("--presence-only", action="store_true", help="no control, no media")
+    parser.add_argument("--controls-file", type=Path, help="JSON control table (no device)")
+    parser.add_argument("--buffer-dir", type=Path, help="the capture's segment buffer")
+    parser.add_argument("--heartbeat", default=str(DEFAULT_HEARTBEAT), help="state heartbeat s")
+    add_agent_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        camera = validate_identity("--camera", args.camera)
+        controls = None
+        if args.controls_file and not args.presence_only:
+            controls = TableControlTarget(load_control_table(args.controls_file))
+        agent = agent_from_args(
+            args,
+            camera,
+            state=lambda: state_message(camera=camera, state="streaming", ts=time.time()),
+            controls=controls,
+            buffer_dir=None if args.presence_only else args.buffer_dir,
+            heartbeat=parse_setting_value("--heartbeat", args.heartbeat, parse_seconds),
+        )
+        if agent is None:
+            raise ConfigError("MQTT_URL", "required (e.g. mqtts://broker:8883)")
+    except TrashmonError as error:
+        print(f"mqtt_agent: error: {error.message}", file=sys.stderr)
+        return error.exit_code
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    agent.start()
+    done.wait()
+    agent.stop()
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

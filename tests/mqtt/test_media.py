@@ -1,0 +1,178 @@
+"""picture / record from a live segment buffer written by real ffmpeg (testsrc2)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from support.processes import require_binary, wait_until
+from trashmonitor.capture.media import (
+    FileEntry,
+    MediaCapture,
+    MediaResult,
+    MediaSettings,
+    add_media_arguments,
+    files_to_prune,
+    media_settings,
+    parse_bytes,
+)
+
+from trashmonitor.errors import ConfigError
+
+NAME = re.compile(r"^\d{8}T\d{6}Z(-\d+)?\.(jpg|mp4)$")
+
+
+def ffprobe(path: Path, *args: str) -> dict:  # type: ignore[type-arg]
+    result = subprocess.run(
+        [require_binary("ffprobe"), "-v", "error", "-of", "json", *args, str(path)],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def video_stream(path: Path) -> dict[str, object]:
+    streams = ffprobe(path, "-show_streams", "-select_streams", "v:0")["streams"]
+    keys = ("codec_name", "profile", "level", "width", "height", "pix_fmt")
+    return {key: streams[0][key] for key in keys}
+
+
+def frame_hashes(path: Path) -> list[str]:
+    """MD5 of every decoded frame: identical only if the coded pictures are identical."""
+    result = subprocess.run(
+        [require_binary("ffmpeg"), "-v", "error", "-i", str(path), "-map", "0:v:0",
+         "-f", "framemd5", "-"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return [line.rsplit(",", 1)[1].strip() for line in result.stdout.splitlines()
+            if line and not line.startswith("#")]  # fmt: skip
+
+
+def duration(path: Path) -> float:
+    return float(ffprobe(path, "-show_entries", "format=duration")["format"]["duration"])
+
+
+def _media(buffer_dir: Path, tmp_path: Path, **options: int) -> MediaCapture:
+    return MediaCapture("camA", buffer_dir, tmp_path / "captures", **options)  # type: ignore[arg-type]
+
+
+class Done:
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.result: MediaResult | None = None
+
+    def __call__(self, result: MediaResult) -> None:
+        self.result = result
+        self.event.set()
+
+
+def test_picture_is_the_newest_frame_as_jpeg(buffer_dir: Path, tmp_path: Path) -> None:
+    result = _media(buffer_dir, tmp_path).picture()
+    assert result.ok, result.message
+    assert result.file is not None
+    assert result.file.parent == tmp_path / "captures" / "camA"
+    assert NAME.match(result.file.name)
+    stream = ffprobe(result.file, "-show_streams")["streams"][0]
+    assert (stream["codec_name"], stream["width"], stream["height"]) == ("mjpeg", 320, 240)
+    assert [p.name for p in result.file.parent.iterdir()] == [result.file.name]
+
+
+@pytest.mark.slow
+def test_record_3_copies_the_stream_without_reencoding(buffer_dir: Path, tmp_path: Path) -> None:
+    media = _media(buffer_dir, tmp_path)
+    done = Done()
+    started = media.start_recording(3, done)
+    assert started.ok, started.message
+    assert media.start_recording(3, Done()).message.startswith("A recording is already")
+    assert done.event.wait(20), "the recording never finished"
+    assert done.result is not None
+    assert done.result.ok, done.result.message
+    output = done.result.file
+    assert output is not None
+    assert NAME.match(output.name)
+    assert abs(duration(output) - 3.0) <= 0.5
+    source = sorted(buffer_dir.glob("*.ts"))[0]
+    assert video_stream(output) == video_stream(source)
+    # Stream copy: the recording decodes to exactly a run of the buffer's frames (a lossy
+    # re-encode would change the pixels, hence the hashes).
+    recorded = frame_hashes(output)
+    buffered = [h for segment in sorted(buffer_dir.glob("*.ts")) for h in frame_hashes(segment)]
+    assert len(recorded) >= 40
+    assert ",".join(recorded) in ",".join(buffered)
+    assert not list(output.parent.glob("*.partial.mp4"))
+
+
+@pytest.mark.slow
+def test_stop_ends_a_recording_early(buffer_dir: Path, tmp_path: Path) -> None:
+    media = _media(buffer_dir, tmp_path)
+    done = Done()
+    assert media.start_recording(60, done).ok
+    wait_until(lambda: list((tmp_path / "captures" / "camA").glob("*.partial.mp4")), 10)
+    threading.Event().wait(2.5)
+    assert media.stop_recording().ok
+    assert done.event.wait(20)
+    assert done.result is not None
+    assert done.result.ok
+    assert "stopped early" in done.result.message
+    assert done.result.file is not None
+    assert 0.5 < duration(done.result.file) < 10
+    assert media.stop_recording().message == "No recording in progress."
+
+
+def test_refuses_when_disk_space_is_low(buffer_dir: Path, tmp_path: Path) -> None:
+    media = _media(buffer_dir, tmp_path, min_free_bytes=2**62)
+    for result in (media.picture(), media.start_recording(3, Done())):
+        assert not result.ok
+        assert result.message.startswith("Not enough free disk space for captures:")
+    assert not list((tmp_path / "captures" / "camA").iterdir())
+
+
+def test_refuses_without_a_live_buffer(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = MediaCapture("camA", tmp_path / "empty", tmp_path / "captures").picture()
+    assert result == MediaResult(False, "No video to capture: the camera stream is not running.")
+
+
+def test_retention_deletes_oldest_first_and_spares_the_new_file() -> None:
+    files = [
+        FileEntry("a.mp4", 400, 1.0),
+        FileEntry("b.jpg", 100, 2.0),
+        FileEntry("c.mp4", 400, 3.0),
+        FileEntry("new.mp4", 400, 0.5),  # an odd mtime must not get the new file deleted
+    ]
+    assert files_to_prune(files, max_bytes=900, keep="new.mp4") == ["a.mp4"]
+    assert files_to_prune(files, max_bytes=800, keep="new.mp4") == ["a.mp4", "b.jpg"]
+    assert files_to_prune(files, max_bytes=10_000, keep="new.mp4") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1048576", 1048576),
+        ("500M", 500 * 2**20),
+        ("4G", 4 * 2**30),
+        ("1.5k", 1536),
+        ("2GiB", 2**31),
+    ],
+)
+def test_parse_bytes(text: str, expected: int) -> None:
+    assert parse_bytes(text) == expected
+
+
+def test_media_settings_flag_over_env_and_errors_name_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parser = argparse.ArgumentParser()
+    add_media_arguments(parser)
+    assert media_settings(parser.parse_args([])) is None
+    monkeypatch.setenv("CAPTURES_DIR", "/srv/captures")
+    monkeypatch.setenv("CAPTURES_MAX_BYTES", "1G")
+    settings = media_settings(parser.parse_args(["--captures-max-bytes", "2G"]))
+    assert settings == MediaSettings(Path("/srv/captures"), max_capture_bytes=2 * 2**30)
+    monkeypatch.setenv("RECORD_MAX_SECONDS", "forever")
+    with pytest.raises(ConfigError, match="RECORD_MAX_SECONDS: expected a duration"):
+        media_settings(parser.parse_args([]))

@@ -1,0 +1,267 @@
+"""MQTT over mutual TLS, shared by the capture agent and the monitor.
+
+Topic layout (docs/contracts.md, "MQTT topics"), under ``trashcam/<id>/``:
+``status`` (retained online/offline, Last Will offline), ``state`` (retained JSON),
+``control/settings``, ``control/action`` and ``events``.
+
+The client factory follows paho-mqtt 2.x: ``connect_async`` + ``loop_start`` so a broker
+that is down at start-up is retried in the background (``reconnect_delay_set``) instead
+of failing the daemon, and the Last Will is registered before the first connect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import socket
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from trashmonitor.errors import ConfigError
+from trashmonitor.settings import flag_or_env, parse_seconds
+
+TOPIC_ROOT = "trashcam"
+ONLINE = "online"
+OFFLINE = "offline"
+DEFAULT_PORT = 8883
+DEFAULT_KEEPALIVE = 10.0
+RECONNECT_MIN_DELAY = 1
+RECONNECT_MAX_DELAY = 30
+
+# An MQTT identity is a topic level and a certificate CN: no wildcards, no separators.
+_IDENTITY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def validate_identity(setting: str, value: str) -> str:
+    if not _IDENTITY.match(value):
+        raise ConfigError(
+            setting,
+            f"{value!r} is not a valid id (letters, digits, '.', '_', '-'; at most 64)",
+        )
+    return value
+
+
+def is_identity(value: str) -> bool:
+    return bool(_IDENTITY.match(value))
+
+
+@dataclass(frozen=True)
+class CameraTopics:
+    camera: str
+
+    @property
+    def base(self) -> str:
+        return f"{TOPIC_ROOT}/{self.camera}"
+
+    @property
+    def status(self) -> str:
+        return f"{self.base}/status"
+
+    @property
+    def state(self) -> str:
+        return f"{self.base}/state"
+
+    @property
+    def settings(self) -> str:
+        return f"{self.base}/control/settings"
+
+    @property
+    def action(self) -> str:
+        return f"{self.base}/control/action"
+
+    @property
+    def control(self) -> str:
+        """Subscription filter for both control topics."""
+        return f"{self.base}/control/#"
+
+    @property
+    def events(self) -> str:
+        return f"{self.base}/events"
+
+
+ALL_STATUS = f"{TOPIC_ROOT}/+/status"
+ALL_STATE = f"{TOPIC_ROOT}/+/state"
+ALL_EVENTS = f"{TOPIC_ROOT}/+/events"
+
+
+def split_topic(topic: str) -> tuple[str, str] | None:
+    """``trashcam/<id>/<rest>`` -> (id, rest); None for anything else."""
+    parts = topic.split("/", 2)
+    if len(parts) != 3 or parts[0] != TOPIC_ROOT or not is_identity(parts[1]):
+        return None
+    return parts[1], parts[2]
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"mqtts://{self.host}:{self.port}"
+
+
+def parse_mqtt_url(text: str) -> BrokerAddress:
+    """``mqtts://host[:port]``; plain ``mqtt://`` is refused (mutual TLS is the point)."""
+    parts = urlsplit(text.strip())
+    if parts.scheme != "mqtts":
+        raise ValueError("expected an mqtts://host:port URL (plain mqtt:// is not supported)")
+    if not parts.hostname:
+        raise ValueError("the URL has no host")
+    if parts.username or parts.password:
+        raise ValueError("put no credentials in the URL: the client certificate is the login")
+    try:
+        port = parts.port or DEFAULT_PORT
+    except ValueError:
+        raise ValueError("the URL has an invalid port") from None
+    return BrokerAddress(parts.hostname, port)
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    broker: BrokerAddress
+    ca: Path
+    cert: Path
+    key: Path
+    keepalive: float = DEFAULT_KEEPALIVE
+
+
+@dataclass(frozen=True)
+class SettingNames:
+    """Env variable names for one component: agent ``MQTT_*``, monitor ``TRASHMON_MQTT_*``."""
+
+    prefix: str
+
+    def env(self, suffix: str) -> str:
+        return f"{self.prefix}MQTT_{suffix}"
+
+
+AGENT_SETTINGS = SettingNames("")
+MONITOR_SETTINGS = SettingNames("TRASHMON_")
+
+
+def add_mqtt_arguments(parser: argparse.ArgumentParser, names: SettingNames) -> None:
+    group = parser.add_argument_group("MQTT (mutual TLS)")
+    group.add_argument(
+        "--mqtt-url", help=f"broker, e.g. mqtts://broker:8883 (env {names.env('URL')})"
+    )
+    group.add_argument("--mqtt-ca", help=f"CA chain PEM (env {names.env('CA')})")
+    group.add_argument("--mqtt-cert", help=f"client certificate PEM (env {names.env('CERT')})")
+    group.add_argument("--mqtt-key", help=f"client key PEM (env {names.env('KEY')})")
+    group.add_argument(
+        "--mqtt-keepalive",
+        help=f"keepalive seconds (env {names.env('KEEPALIVE')}, default {DEFAULT_KEEPALIVE:g})",
+    )
+
+
+def _existing_file(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ValueError("file not found")
+    return path
+
+
+def mqtt_settings(
+    args: argparse.Namespace, names: SettingNames, environ: Mapping[str, str] | None = None
+) -> MqttSettings | None:
+    """The MQTT settings, or None when no broker URL is configured (MQTT is optional)."""
+    broker = flag_or_env(
+        args,
+        attribute="mqtt_url",
+        flag="--mqtt-url",
+        env_var=names.env("URL"),
+        parse=parse_mqtt_url,
+        default=None,
+        environ=environ,
+    )
+    if broker is None:
+        return None
+
+    def path(suffix: str) -> Path:
+        value = flag_or_env(
+            args,
+            attribute=f"mqtt_{suffix.lower()}",
+            flag=f"--mqtt-{suffix.lower()}",
+            env_var=names.env(suffix),
+            parse=_existing_file,
+            default=None,
+            environ=environ,
+        )
+        if value is None:
+            raise ConfigError(
+                names.env(suffix), "required with an MQTT URL (mutual TLS needs CA, cert and key)"
+            )
+        return value
+
+    return MqttSettings(
+        broker=broker,
+        ca=path("CA"),
+        cert=path("CERT"),
+        key=path("KEY"),
+        keepalive=flag_or_env(
+            args,
+            attribute="mqtt_keepalive",
+            flag="--mqtt-keepalive",
+            env_var=names.env("KEEPALIVE"),
+            parse=parse_seconds,
+            default=DEFAULT_KEEPALIVE,
+            environ=environ,
+        ),
+    )
+
+
+def tls_context(settings: MqttSettings) -> ssl.SSLContext:
+    """Verify the broker against our CA chain and present our certificate (TLS >= 1.2)."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(settings.ca))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(str(settings.cert), str(settings.key))
+    except ssl.SSLError:
+        raise ConfigError(
+            f"{settings.cert.name}/{settings.key.name}",
+            "the client certificate and key do not load or do not match",
+        ) from None
+    return context
+
+
+def make_client(
+    settings: MqttSettings,
+    client_id: str,
+    *,
+    will: tuple[str, str] | None = None,
+) -> mqtt.Client:
+    """A configured, not yet connected client; call :func:`start` to connect in the background."""
+    try:
+        context = tls_context(settings)
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigError("MQTT TLS files", f"cannot load ({error.__class__.__name__})") from None
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    client.tls_set_context(context)
+    if will is not None:
+        client.will_set(will[0], will[1], qos=1, retain=True)
+    client.reconnect_delay_set(RECONNECT_MIN_DELAY, RECONNECT_MAX_DELAY)
+    client.on_socket_open = _no_delay
+    return client
+
+
+def _no_delay(_client: mqtt.Client, _userdata: object, sock: object) -> None:
+    """paho leaves Nagle on: small control messages then wait ~40 ms for delayed ACKs."""
+    setsockopt = getattr(sock, "setsockopt", None)
+    if setsockopt is not None:
+        with contextlib.suppress(OSError):
+            setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def start(client: mqtt.Client, settings: MqttSettings) -> None:
+    """Connect asynchronously; paho's network thread keeps reconnecting with backoff."""
+    client.connect_async(
+        settings.broker.host, settings.broker.port, keepalive=max(1, round(settings.keepalive))
+    )
+    client.loop_start()
