@@ -1,0 +1,437 @@
+"""Observe MediaMTX: the ``/v3/paths/list`` API (every page) and its ``/metrics`` text.
+
+Observers only: they do HTTP and return frozen values (:class:`PathObservation`,
+:class:`PathsSnapshot`, :class:`MediaMTXMetrics`), raising only errors from
+:mod:`trashmonitor.errors`. Judging health is :mod:`trashmonitor.monitor.health`'s job.
+
+Three API schema generations are read into one shape (field names from MediaMTX's
+OpenAPI specs):
+
+* v1.9-v1.15: ``ready``/``readyTime``, ``bytesReceived``/``bytesSent``, ``tracks`` (codec
+  names).
+* v1.16: adds ``available``/``availableTime`` and ``online``/``onlineTime``. ``available``
+  is also true for an ``alwaysAvailable`` placeholder ("stream is offline" picture);
+  only ``online`` says a real source is attached, so it wins over ``available``/``ready``.
+* v1.17+: adds ``inboundBytes``/``outboundBytes``/``inboundFramesInError`` and
+  ``tracks2`` (``codec`` + ``codecProps`` with the video resolution), deprecating the
+  old fields.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from trashmonitor.errors import (
+    AuthError,
+    MalformedResponseError,
+    UnreachableError,
+    UpstreamHTTPError,
+)
+
+PATHS_LIST = "/v3/paths/list"
+# MediaMTX defaults to 100 items per page; asking for large pages keeps 10,000 paths
+# at ten round trips instead of a hundred.
+ITEMS_PER_PAGE = 1000
+METRICS_PORT = 9998
+VIDEO_CODECS = frozenset(
+    {"AV1", "VP9", "VP8", "H265", "H264", "MPEG-4 Video", "MPEG-1/2 Video", "M-JPEG"}
+)
+
+
+@dataclass(frozen=True)
+class Track:
+    codec: str
+    width: int | None = None
+    height: int | None = None
+
+    @property
+    def is_video(self) -> bool:
+        return self.codec in VIDEO_CODECS
+
+
+@dataclass(frozen=True)
+class PathObservation:
+    """One path as MediaMTX lists it, whatever the schema generation."""
+
+    name: str
+    online: bool
+    """A real source is attached (``online``; ``ready`` before v1.16)."""
+    available: bool
+    """Readers can connect: online, or an ``alwaysAvailable`` placeholder."""
+    inbound_bytes: int
+    outbound_bytes: int
+    readers: int
+    frames_in_error: int | None = None
+    """``inboundFramesInError`` (v1.17+); None when the server does not report it."""
+    online_since: float | None = None
+    source_type: str | None = None
+    tracks: tuple[Track, ...] = ()
+
+    @property
+    def placeholder(self) -> bool:
+        return self.available and not self.online
+
+    @property
+    def video(self) -> Track | None:
+        return next((track for track in self.tracks if track.is_video), None)
+
+    @property
+    def codec(self) -> str | None:
+        video = self.video
+        if video is not None:
+            return video.codec
+        return self.tracks[0].codec if self.tracks else None
+
+    @property
+    def resolution(self) -> str | None:
+        video = self.video
+        if video is None or video.width is None or video.height is None:
+            return None
+        return f"{video.width}x{video.height}"
+
+
+@dataclass(frozen=True)
+class PathMetrics:
+    """What MediaMTX's ``/metrics`` says about one path (families summed over labels)."""
+
+    name: str
+    state: str | None = None
+    inbound_bytes: int | None = None
+    outbound_bytes: int | None = None
+    frames_in_error: int | None = None
+    readers: int | None = None
+
+
+@dataclass(frozen=True)
+class MediaMTXMetrics:
+    paths: Mapping[str, PathMetrics] = field(default_factory=dict)
+    families: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class PathsSnapshot:
+    """Every path at one moment, plus the metrics read in the same poll (if any)."""
+
+    at: float
+    paths: Mapping[str, PathObservation]
+    metrics: MediaMTXMetrics | None = None
+
+
+@dataclass(frozen=True)
+class PathsPage:
+    items: tuple[PathObservation, ...]
+    item_count: int
+    page_count: int
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _rfc3339(value: object, where: str) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise MalformedResponseError(f"{where}: expected a time string")
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        raise MalformedResponseError(f"{where}: invalid time {value[:40]!r}") from None
+
+
+def _bool(item: Mapping[str, Any], key: str, where: str) -> bool | None:
+    value = item.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    raise MalformedResponseError(f"{where}.{key}: expected true or false")
+
+
+def _count(item: Mapping[str, Any], key: str, where: str) -> int | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MalformedResponseError(f"{where}.{key}: expected a non-negative integer")
+    return value
+
+
+def _tracks(item: Mapping[str, Any], where: str) -> tuple[Track, ...]:
+    tracks2 = item.get("tracks2")
+    if isinstance(tracks2, list):
+        tracks: list[Track] = []
+        for track in tracks2:
+            if not isinstance(track, dict) or not isinstance(track.get("codec"), str):
+                raise MalformedResponseError(f"{where}.tracks2: expected objects with a codec")
+            props = track.get("codecProps") or {}
+            width = props.get("width") if isinstance(props, dict) else None
+            height = props.get("height") if isinstance(props, dict) else None
+            tracks.append(
+                Track(
+                    track["codec"],
+                    width if isinstance(width, int) else None,
+                    height if isinstance(height, int) else None,
+                )
+            )
+        return tuple(tracks)
+    old = item.get("tracks")
+    if old is None:
+        return ()
+    if not isinstance(old, list) or not all(isinstance(codec, str) for codec in old):
+        raise MalformedResponseError(f"{where}.tracks: expected a list of codec names")
+    return tuple(Track(codec) for codec in old)
+
+
+def parse_path(item: object, where: str = "items[]") -> PathObservation:
+    """One element of ``items``, any schema generation."""
+    if not isinstance(item, dict):
+        raise MalformedResponseError(f"{where}: expected an object")
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        raise MalformedResponseError(f"{where}.name: expected a path name")
+    where = f"path {name!r}"
+    ready = _bool(item, "ready", where)
+    online = _bool(item, "online", where)
+    available = _bool(item, "available", where)
+    # Prefer `online` (v1.16+): `available`/`ready` are also true for a placeholder.
+    is_online = online if online is not None else bool(ready)
+    is_available = available if available is not None else bool(ready) or is_online
+    inbound = _count(item, "inboundBytes", where)
+    outbound = _count(item, "outboundBytes", where)
+    readers = item.get("readers")
+    if readers is not None and not isinstance(readers, list):
+        raise MalformedResponseError(f"{where}.readers: expected a list")
+    source = item.get("source")
+    source_type = source.get("type") if isinstance(source, dict) else None
+    since_key = "onlineTime" if online is not None else "readyTime"
+    return PathObservation(
+        name=name,
+        online=is_online,
+        available=is_available,
+        inbound_bytes=inbound if inbound is not None else _count(item, "bytesReceived", where) or 0,
+        outbound_bytes=outbound if outbound is not None else _count(item, "bytesSent", where) or 0,
+        readers=len(readers or ()),
+        frames_in_error=_count(item, "inboundFramesInError", where),
+        online_since=_rfc3339(item.get(since_key), f"{where}.{since_key}") if is_online else None,
+        source_type=source_type if isinstance(source_type, str) else None,
+        tracks=_tracks(item, where),
+    )
+
+
+def parse_paths_page(document: object) -> PathsPage:
+    """A decoded ``/v3/paths/list`` answer (``PathList`` in the specs)."""
+    if not isinstance(document, dict):
+        raise MalformedResponseError("paths list: expected a JSON object")
+    items = document.get("items")
+    if items is None:
+        raise MalformedResponseError("paths list: 'items' is missing or null")
+    if not isinstance(items, list):
+        raise MalformedResponseError("paths list: 'items' is not a list")
+    item_count = document.get("itemCount", len(items))
+    page_count = document.get("pageCount", 1)
+    for key, value in (("itemCount", item_count), ("pageCount", page_count)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise MalformedResponseError(f"paths list: '{key}' is not a count")
+    parsed = tuple(parse_path(item, f"items[{index}]") for index, item in enumerate(items))
+    return PathsPage(parsed, item_count, page_count)
+
+
+def decode_json(body: bytes, source: str) -> object:
+    """JSON or a MalformedResponseError that says what came instead."""
+    head = body.lstrip()[:1]
+    if head == b"<":
+        raise MalformedResponseError(f"{source}: got HTML instead of JSON (wrong URL?)")
+    if not head:
+        raise MalformedResponseError(f"{source}: empty answer instead of JSON")
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as error:
+        problem = "truncated JSON" if error.pos >= len(body.rstrip()) else "invalid JSON"
+        raise MalformedResponseError(f"{source}: {problem} ({error.msg} at {error.pos})") from None
+    except UnicodeDecodeError:
+        raise MalformedResponseError(f"{source}: answer is not UTF-8 JSON") from None
+
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$")
+# MediaMTX does not escape label values, so a value ends at `"` followed by `,name="` or
+# the end of the label set, not at the first quote.
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="(.*?)"(?=,[a-zA-Z_][a-zA-Z0-9_]*="|,?$)')
+
+# family -> PathMetrics field; the deprecated names are read when the new ones are absent.
+_PATH_FAMILIES = {
+    "paths_inbound_bytes": "inbound_bytes",
+    "paths_bytes_received": "inbound_bytes",
+    "paths_outbound_bytes": "outbound_bytes",
+    "paths_bytes_sent": "outbound_bytes",
+    "paths_inbound_frames_in_error": "frames_in_error",
+    "paths_readers": "readers",
+}
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    return {match.group(1): match.group(2) for match in _LABEL.finditer(text)}
+
+
+def parse_metrics(text: str) -> MediaMTXMetrics:
+    """MediaMTX's untyped exposition (no ``# TYPE``, unescaped labels) -> per-path values.
+
+    Unknown families are ignored (they are counted in ``families``); lines that are not
+    samples at all make the whole answer malformed, since then it is not ``/metrics``.
+    """
+    families: set[str] = set()
+    per_path: dict[str, dict[str, Any]] = {}
+    seen_new: set[tuple[str, str]] = set()
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _SAMPLE.match(line)
+        if match is None:
+            raise MalformedResponseError(f"metrics line {number}: not a sample: {line[:60]!r}")
+        family, label_text, value_text = match.groups()
+        families.add(family)
+        if family != "paths" and family not in _PATH_FAMILIES:
+            continue
+        labels = parse_labels(label_text or "")
+        name = labels.get("name")
+        if name is None:
+            continue
+        try:
+            value = float(value_text)
+        except ValueError:
+            raise MalformedResponseError(f"metrics line {number}: bad value {value_text!r}") from None
+        entry = per_path.setdefault(name, {"name": name})
+        if "state" in labels:
+            entry["state"] = labels["state"]
+        if family == "paths":
+            continue
+        key = _PATH_FAMILIES[family]
+        is_deprecated = family in ("paths_bytes_received", "paths_bytes_sent")
+        if is_deprecated and (name, key) in seen_new:
+            continue
+        if not is_deprecated and key in ("inbound_bytes", "outbound_bytes"):
+            if (name, key) not in seen_new:
+                entry.pop(key, None)  # a deprecated twin read earlier loses
+            seen_new.add((name, key))
+        # paths_readers comes once per reader type: sum them.
+        entry[key] = entry.get(key, 0) + int(value)
+    return MediaMTXMetrics(
+        paths={name: PathMetrics(**values) for name, values in per_path.items()},
+        families=frozenset(families),
+    )
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+def default_metrics_url(api_url: str) -> str:
+    """MediaMTX's metrics listener: the API's host on port 9998."""
+    parts = urlsplit(api_url)
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"[{host}]:{METRICS_PORT}" if ":" in host else f"{host}:{METRICS_PORT}"
+    return urlunsplit((parts.scheme, netloc, "/metrics", "", ""))
+
+
+def metrics_url(text: str) -> str:
+    """A metrics URL as configured: a bare ``http://host:port`` means its ``/metrics``."""
+    parts = urlsplit(text)
+    return text if parts.path not in ("", "/") else urlunsplit((*parts[:2], "/metrics", "", ""))
+
+
+class MediaMTXClient:
+    """Reads MediaMTX over HTTP. ``client`` is injectable (tests pass a MockTransport).
+
+    ``api_url`` is MediaMTX's API (``http://host:9997``) or the seed's Caddy prefix
+    (``http://host/api``, which strips ``/api``): both end up at ``…/v3/paths/list``.
+    """
+
+    def __init__(
+        self,
+        api_url: str,
+        metrics_url: str | None = None,
+        *,
+        timeout: float = 5.0,
+        client: httpx.Client | None = None,
+        items_per_page: int = ITEMS_PER_PAGE,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.metrics_url = metrics_url
+        self.timeout = timeout
+        self.items_per_page = items_per_page
+        self._client = client or httpx.Client(follow_redirects=False)
+        self._owns_client = client is None
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> MediaMTXClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _get(self, url: str, params: Mapping[str, int] | None, deadline: float | None) -> bytes:
+        timeout = self.timeout
+        if deadline is not None:
+            timeout = min(timeout, deadline - time.monotonic())
+            if timeout <= 0:
+                raise UnreachableError(f"{url}: gave up, the time budget is spent")
+        try:
+            response = self._client.get(url, params=params, timeout=timeout)
+        except httpx.TimeoutException:
+            raise UnreachableError(f"{url}: timed out after {timeout:.1f}s") from None
+        except httpx.ConnectError as error:
+            raise UnreachableError(f"{url}: cannot connect ({_reason(error)})") from None
+        except httpx.RemoteProtocolError as error:
+            raise MalformedResponseError(f"{url}: broken HTTP answer ({_reason(error)})") from None
+        except httpx.HTTPError as error:
+            raise UnreachableError(f"{url}: {error.__class__.__name__} ({_reason(error)})") from None
+        if response.status_code in (401, 403):
+            raise AuthError(f"{url}: HTTP {response.status_code} (MediaMTX authentication)")
+        if response.status_code != 200:
+            raise UpstreamHTTPError(
+                f"{url}: HTTP {response.status_code} {response.reason_phrase}".rstrip(),
+                response.status_code,
+            )
+        return response.content
+
+    def list_paths(self, deadline: float | None = None) -> tuple[PathObservation, ...]:
+        """Every path, reading page after page until ``pageCount`` is reached."""
+        url = self.api_url + PATHS_LIST
+        paths: dict[str, PathObservation] = {}
+        page_number = 0
+        while True:
+            body = self._get(
+                url, {"page": page_number, "itemsPerPage": self.items_per_page}, deadline
+            )
+            page = parse_paths_page(decode_json(body, url))
+            # Paths come and go between pages; a name seen twice keeps its newest view.
+            paths.update((path.name, path) for path in page.items)
+            page_number += 1
+            if page_number >= page.page_count or not page.items:
+                return tuple(paths.values())
+
+    def read_metrics(self, deadline: float | None = None) -> MediaMTXMetrics:
+        if self.metrics_url is None:
+            raise UnreachableError("MediaMTX metrics: no URL configured")
+        body = self._get(self.metrics_url, None, deadline)
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedResponseError(f"{self.metrics_url}: not UTF-8 text") from None
+        if text.lstrip().startswith("<"):
+            raise MalformedResponseError(f"{self.metrics_url}: got HTML instead of metrics")
+        return parse_metrics(text)
+
+
+def _reason(error: Exception) -> str:
+    text = " ".join(str(error).split())
+    return text[:120] or error.__class__.__name__
