@@ -7,6 +7,7 @@ commands, their ``--help`` and docs/monitor.md agree on names and defaults.
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -139,3 +140,9 @@ def thresholds(args: argparse.Namespace) -> Thresholds:
             args, "low-fps-ratio", "TRASHMON_LOW_FPS_RATIO", parse_ratio, defaults.low_fps_ratio
         ),
     )
+
+
+def quiet_http_logs() -> None:
+    """httpx logs every request at INFO: a poll per second per page is noise, not news."""
+    if logging.getLogger().level > logging.DEBUG:
+        logging.getLogger("httpx").setLevel(logging.WARNING)

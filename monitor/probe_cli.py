@@ -108,6 +108,7 @@ def parse_setting_seconds(flag: str, raw: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    config.quiet_http_logs()
     report = probe(args)
     if args.json:
         json.dump(status_document(report), sys.stdout, indent=2)
