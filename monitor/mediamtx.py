@@ -253,8 +253,9 @@ def decode_json(body: bytes, source: str) -> object:
     try:
         return json.loads(body)
     except json.JSONDecodeError as error:
-        problem = "truncated JSON" if error.pos >= len(body.rstrip()) else "invalid JSON"
-        raise MalformedResponseError(f"{source}: {problem} ({error.msg} at {error.pos})") from None
+        cut = error.pos >= len(body.rstrip()) or error.msg.startswith("Unterminated")
+        problem = "truncated JSON" if cut else "invalid JSON"
+        raise MalformedResponseError(f"{source}: {problem} ({error.msg}, char {error.pos})") from None
     except UnicodeDecodeError:
         raise MalformedResponseError(f"{source}: answer is not UTF-8 JSON") from None
 
