@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from trashmonitor.monitor.health import Thresholds
+
 from trashmonitor.settings import flag_or_env, parse_http_url, parse_name_list, parse_seconds
 
 T = TypeVar("T")

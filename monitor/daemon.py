@@ -23,6 +23,10 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from trashmonitor.monitor.agents import AgentView
+from trashmonitor.monitor.health import STATES, HealthReport, Thresholds, evaluate
+from trashmonitor.monitor.mediamtx import MediaMTXClient, MediaMTXMetrics, PathsSnapshot
+from trashmonitor.monitor.status import status_document
 
 from trashmonitor import __version__
 from trashmonitor.errors import (
@@ -32,10 +36,6 @@ from trashmonitor.errors import (
     TrashmonError,
     UnreachableError,
 )
-from trashmonitor.monitor.agents import AgentView
-from trashmonitor.monitor.health import STATES, HealthReport, Thresholds, evaluate
-from trashmonitor.monitor.mediamtx import MediaMTXClient, MediaMTXMetrics, PathsSnapshot
-from trashmonitor.monitor.status import status_document
 from trashmonitor.serving import Response, json_response, metrics_route
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,9 @@ class Monitor:
     agent_views: AgentViews | None = None
     forget_after: float = DEFAULT_FORGET_AFTER
     clock: Callable[[], float] = time.time
-    registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
+    registry: CollectorRegistry = field(
+        default_factory=lambda: CollectorRegistry(auto_describe=True)
+    )
 
     def __post_init__(self) -> None:
         self.state = MonitorState()
@@ -260,9 +262,7 @@ def _camera_families(report: HealthReport | None) -> list[Metric]:
     def gauge(name: str, documentation: str, *labels: str) -> GaugeMetricFamily:
         return GaugeMetricFamily(name, documentation, labels=["camera", *labels])
 
-    cameras_by_state = GaugeMetricFamily(
-        "trashmon_cameras", "Cameras per state.", labels=["state"]
-    )
+    cameras_by_state = GaugeMetricFamily("trashmon_cameras", "Cameras per state.", labels=["state"])
     state = gauge("trashmon_camera_state", "1 for the camera's current state.", "state")
     reason = gauge("trashmon_camera_reason", "1 per active reason.", "reason")
     online = gauge("trashmon_camera_online", "1 if a real publisher is attached.")
@@ -281,9 +281,7 @@ def _camera_families(report: HealthReport | None) -> list[Metric]:
         "trashmon_camera_last_inbound_timestamp_seconds", "Last time inbound bytes grew."
     )
     agent_online = gauge("trashmon_agent_online", "The agent's status topic says online.")
-    agent_last = gauge(
-        "trashmon_agent_last_state_timestamp_seconds", "Last agent state message."
-    )
+    agent_last = gauge("trashmon_agent_last_state_timestamp_seconds", "Last agent state message.")
     families: list[Metric] = [
         cameras_by_state, state, reason, online, inbound, readers, frames, last_inbound,
         agent_online, agent_last,

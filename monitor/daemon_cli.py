@@ -15,12 +15,12 @@ from types import FrameType
 
 from prometheus_client import disable_created_metrics
 from prometheus_client.registry import Collector
-
-from trashmonitor.errors import EXIT_OK
 from trashmonitor.monitor import config
 from trashmonitor.monitor.agents import AgentView
 from trashmonitor.monitor.daemon import DEFAULT_FORGET_AFTER, Monitor, routes
 from trashmonitor.monitor.mediamtx import MediaMTXClient, default_metrics_url, metrics_url
+
+from trashmonitor.errors import EXIT_OK
 from trashmonitor.serving import HTTPService
 from trashmonitor.settings import (
     HostPort,
@@ -127,7 +127,7 @@ def build_monitor(
 
 
 def run(args: argparse.Namespace) -> int:
-    disable_created_metrics()
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     config.quiet_http_logs()
     monitor, listen = build_monitor(args)
     service = HTTPService(listen, routes(monitor), setting="TRASHMON_LISTEN")

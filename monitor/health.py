@@ -158,7 +158,14 @@ def evaluate(
             reasons: tuple[str, ...] = ("mediamtx_unreachable",)
             health = CameraHealth(name, "down", reasons, online=False, agent=agent)
         else:
-            health = _judge(name, history, now, thresholds, agents, agent)
+            health = _judge(
+                name,
+                history=history,
+                now=now,
+                thresholds=thresholds,
+                agents=agents,
+                agent=agent,
+            )
         if name in parked:
             health = replace(health, state="parked", reasons=())
         cameras.append(health)
@@ -178,6 +185,7 @@ def _frames_in_error(snapshot: PathsSnapshot, path: PathObservation) -> int | No
 
 def _judge(
     name: str,
+    *,
     history: Sequence[PathsSnapshot],
     now: float,
     thresholds: Thresholds,

@@ -255,7 +255,9 @@ def decode_json(body: bytes, source: str) -> object:
     except json.JSONDecodeError as error:
         cut = error.pos >= len(body.rstrip()) or error.msg.startswith("Unterminated")
         problem = "truncated JSON" if cut else "invalid JSON"
-        raise MalformedResponseError(f"{source}: {problem} ({error.msg}, char {error.pos})") from None
+        raise MalformedResponseError(
+            f"{source}: {problem} ({error.msg}, char {error.pos})"
+        ) from None
     except UnicodeDecodeError:
         raise MalformedResponseError(f"{source}: answer is not UTF-8 JSON") from None
 
@@ -307,7 +309,9 @@ def parse_metrics(text: str) -> MediaMTXMetrics:
         try:
             value = float(value_text)
         except ValueError:
-            raise MalformedResponseError(f"metrics line {number}: bad value {value_text!r}") from None
+            raise MalformedResponseError(
+                f"metrics line {number}: bad value {value_text!r}"
+            ) from None
         entry = per_path.setdefault(name, {"name": name})
         if "state" in labels:
             entry["state"] = labels["state"]
@@ -394,7 +398,9 @@ class MediaMTXClient:
         except httpx.RemoteProtocolError as error:
             raise MalformedResponseError(f"{url}: broken HTTP answer ({_reason(error)})") from None
         except httpx.HTTPError as error:
-            raise UnreachableError(f"{url}: {error.__class__.__name__} ({_reason(error)})") from None
+            raise UnreachableError(
+                f"{url}: {error.__class__.__name__} ({_reason(error)})"
+            ) from None
         if response.status_code in (401, 403):
             raise AuthError(f"{url}: HTTP {response.status_code} (MediaMTX authentication)")
         if response.status_code != 200:

@@ -17,7 +17,6 @@ import sys
 import time
 from dataclasses import replace
 
-from trashmonitor.errors import EXIT_OK, EXIT_UNHEALTHY, ConfigError
 from trashmonitor.monitor import config
 from trashmonitor.monitor.health import HealthReport, evaluate
 from trashmonitor.monitor.mediamtx import (
@@ -27,6 +26,8 @@ from trashmonitor.monitor.mediamtx import (
     parse_paths_page,
 )
 from trashmonitor.monitor.status import status_document, table
+
+from trashmonitor.errors import EXIT_OK, EXIT_UNHEALTHY, ConfigError
 from trashmonitor.settings import parse_seconds, parse_setting
 
 HELP = "judge every camera once and exit 0/1/2 (CI)"

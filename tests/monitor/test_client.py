@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from trashmonitor.monitor.mediamtx import MediaMTXClient
 
 from trashmonitor.errors import (
     AuthError,
@@ -17,7 +18,6 @@ from trashmonitor.errors import (
     UnreachableError,
     UpstreamHTTPError,
 )
-from trashmonitor.monitor.mediamtx import MediaMTXClient
 
 
 def paged_server(
@@ -113,7 +113,11 @@ def answering(status: int, body: bytes, content_type: str = "application/json") 
         (answering(500, b'{"status":"error","error":"x"}'), UpstreamHTTPError, "HTTP 500"),
         (answering(404, b"404 page not found", "text/plain"), UpstreamHTTPError, "HTTP 404"),
         (answering(401, b""), AuthError, "401"),
-        (answering(200, b"<!doctype html><p>Caddy</p>", "text/html"), MalformedResponseError, "HTML"),
+        (
+            answering(200, b"<!doctype html><p>Caddy</p>", "text/html"),
+            MalformedResponseError,
+            "HTML",
+        ),
         (answering(200, b'{"items": [{"na'), MalformedResponseError, "truncated"),
         (answering(200, b'{"items": null}'), MalformedResponseError, "null"),
         (answering(200, b'[{"name": "cam1"}]'), MalformedResponseError, "object"),

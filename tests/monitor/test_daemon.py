@@ -15,10 +15,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from support.fake_mediamtx import FakeMediaMTX
 from support.processes import free_port, require_binary
-
 from trashmonitor.monitor.agents import AgentView
 from trashmonitor.monitor.daemon import Monitor
 from trashmonitor.monitor.mediamtx import MediaMTXClient
+
 from trashmonitor.telemetry import setup_tracing
 
 
@@ -76,7 +76,10 @@ def test_metrics_and_status_follow_the_paths(fake: FakeMediaMTX) -> None:
     assert sample(monitor, "trashmon_camera_inbound_bytes_total", camera="cam1") == 6000
     assert sample(monitor, "trashmon_camera_readers", camera="cam1") == 2
     assert sample(monitor, "trashmon_camera_frames_in_error_total", camera="cam1") == 0
-    assert sample(monitor, "trashmon_camera_last_inbound_timestamp_seconds", camera="cam1") == clock.now
+    assert (
+        sample(monitor, "trashmon_camera_last_inbound_timestamp_seconds", camera="cam1")
+        == clock.now
+    )
     assert sample(monitor, "trashmon_cameras", state="down") == 1
     assert sample(monitor, "trashmon_poll_duration_seconds_count") == 2
     assert sample(monitor, "trashmon_build_info", version="0.1.0") == 1
@@ -114,7 +117,9 @@ def test_outage_is_a_state_and_vanished_paths_stay_known(fake: FakeMediaMTX) -> 
     assert sample(monitor, "trashmon_poll_errors_total", source="api", kind="http") == 1
     assert sample(monitor, "trashmon_poll_errors_total", source="api", kind="unreachable") == 0
     assert sample(monitor, "trashmon_last_poll_timestamp_seconds") == good_poll_at
-    assert sample(monitor, "trashmon_camera_reason", camera="cam0", reason="mediamtx_unreachable") == 1
+    assert (
+        sample(monitor, "trashmon_camera_reason", camera="cam0", reason="mediamtx_unreachable") == 1
+    )
     assert sample(monitor, "trashmon_camera_state", camera="cam1", state="parked") == 1
     document = status(monitor)
     assert document["mediamtx"]["reachable"] is False
@@ -146,9 +151,12 @@ def test_unreachable_mediamtx_from_the_start() -> None:
     monitor = Monitor(MediaMTXClient(f"http://127.0.0.1:{free_port()}", None, timeout=1))
     monitor.poll_once()
     assert monitor.registry.get_sample_value("trashmon_mediamtx_up") == 0
-    assert monitor.registry.get_sample_value(
-        "trashmon_poll_errors_total", {"source": "api", "kind": "unreachable"}
-    ) == 1
+    assert (
+        monitor.registry.get_sample_value(
+            "trashmon_poll_errors_total", {"source": "api", "kind": "unreachable"}
+        )
+        == 1
+    )
     assert monitor.registry.get_sample_value("trashmon_last_poll_timestamp_seconds") is None
     assert json.loads(monitor.status().body)["mediamtx"]["reachable"] is False
     assert monitor.healthz().status == 200  # polling, even though MediaMTX is down
@@ -200,9 +208,15 @@ def test_agent_views_plug_in_and_a_broken_source_is_survived(fake: FakeMediaMTX)
     monitor = make_monitor(fake, clock, agent_views=source)
     monitor.poll_once()
     assert sample(monitor, "trashmon_camera_reason", camera="cam1", reason="black_image") == 1
-    assert sample(monitor, "trashmon_camera_reason", camera="cam7", reason="agent_without_publisher") == 1
+    assert (
+        sample(monitor, "trashmon_camera_reason", camera="cam7", reason="agent_without_publisher")
+        == 1
+    )
     assert sample(monitor, "trashmon_agent_online", camera="cam7") == 1
-    assert sample(monitor, "trashmon_agent_last_state_timestamp_seconds", camera="cam7") == clock.now - 5
+    assert (
+        sample(monitor, "trashmon_agent_last_state_timestamp_seconds", camera="cam7")
+        == clock.now - 5
+    )
     assert status(monitor)["cameras"][0]["agent"]["black"] is True
     monitor.poll_once()  # the source raises: judged without agents, no crash
     assert sample(monitor, "trashmon_camera_reason", camera="cam1", reason="black_image") is None
@@ -236,10 +250,14 @@ def test_one_span_per_cycle_with_a_child_per_request(fake: FakeMediaMTX) -> None
     cycles = [s for s in spans if s.name == "trashmon.poll"]
     assert len(cycles) == 2
     for cycle in cycles:
-        children = [s for s in spans if s.parent is not None and s.parent.span_id == cycle.context.span_id]
+        children = [
+            s for s in spans if s.parent is not None and s.parent.span_id == cycle.context.span_id
+        ]
         assert children
         assert {s.context.trace_id for s in children} == {cycle.context.trace_id}
-    first_children = sorted(s.name for s in spans if s.parent and s.parent.span_id == cycles[0].context.span_id)
+    first_children = sorted(
+        s.name for s in spans if s.parent and s.parent.span_id == cycles[0].context.span_id
+    )
     assert first_children == ["mediamtx.metrics", "mediamtx.paths_list"]
     assert cycles[1].status.status_code.name == "ERROR"
     assert cycles[0].status.status_code.name == "UNSET"

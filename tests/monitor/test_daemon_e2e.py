@@ -99,7 +99,9 @@ def test_status_and_metrics_follow_mediamtx_over_time(
 
     fake.set_path("cam1", rate=20_000.0)
     fake.set_path("cam0", online=True)
-    wait_until(lambda: state("cam1") == ("ok", []) and state("cam0") == ("ok", []), 10, what="recovery")
+    wait_until(
+        lambda: state("cam1") == ("ok", []) and state("cam0") == ("ok", []), 10, what="recovery"
+    )
     assert 'trashmon_camera_reason{camera="cam1"' not in monitor.metrics()
 
     fake.remove_path("cam2")  # an on-demand path vanishes with its publisher
@@ -172,14 +174,13 @@ def test_sigint_and_sigterm_exit_0_while_mediamtx_is_down(tmp_path: Path) -> Non
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         port = free_port()
+        healthz, metrics = (f"http://127.0.0.1:{port}/{route}" for route in ("healthz", "metrics"))
         env = clean_env(TRASHMON_LISTEN=f"127.0.0.1:{port}", TRASHMON_INTERVAL="0.2")
         args = [*TRASHMON, "monitor", "--api", f"http://127.0.0.1:{free_port()}"]
         log = tmp_path / f"{signum}.log"
         with running(args, env=env, cwd=OUTSIDE_REPO, log_path=log) as proc:
-            wait_until(
-                lambda: get(f"http://127.0.0.1:{port}/healthz")[0] == 200, 15, what="healthz"
-            )
-            code, body = get(f"http://127.0.0.1:{port}/metrics")
+            wait_until(lambda: get(healthz)[0] == 200, 15, what="healthz")  # noqa: B023
+            _, body = get(metrics)
             assert "trashmon_mediamtx_up 0.0" in body.decode()
             proc.send_signal(signum)
             assert proc.wait(10) == 0

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from trashmonitor.monitor.agents import AgentView
 from trashmonitor.monitor.health import (
     DOWN_REASONS,
@@ -41,11 +40,15 @@ def path(name: str = "cam1", **fields: Any) -> PathObservation:
     return PathObservation(name=name, **{**base, **fields})
 
 
-def snap(at: float, *paths: PathObservation, metrics: MediaMTXMetrics | None = None) -> PathsSnapshot:
+def snap(
+    at: float, *paths: PathObservation, metrics: MediaMTXMetrics | None = None
+) -> PathsSnapshot:
     return PathsSnapshot(at, {p.name: p for p in paths}, metrics)
 
 
-def growing(name: str, times: list[float], rate: int = 1000, stop_at: float | None = None) -> list[PathsSnapshot]:
+def growing(
+    name: str, times: list[float], rate: int = 1000, stop_at: float | None = None
+) -> list[PathsSnapshot]:
     """Polls at ``times`` of a publisher whose bytes grow until ``stop_at``."""
     snapshots = []
     for at in times:
@@ -210,18 +213,25 @@ def test_frames_in_error_from_metrics_when_the_api_lacks_them() -> None:
 
 
 def test_frames_threshold_is_configurable() -> None:
-    history = [snap(T0, path(frames_in_error=0)), snap(T0 + 1, path(inbound_bytes=9, frames_in_error=3))]
-    assert one(evaluate(history, now=T0 + 1, thresholds=Thresholds(frames_error_min=5))).reasons == ()
+    history = [
+        snap(T0, path(frames_in_error=0)),
+        snap(T0 + 1, path(inbound_bytes=9, frames_in_error=3)),
+    ]
+    assert (
+        one(evaluate(history, now=T0 + 1, thresholds=Thresholds(frames_error_min=5))).reasons == ()
+    )
 
 
 def test_mediamtx_unreachable_is_a_state_for_every_known_camera() -> None:
     history = [snap(T0, path("cam1"), path("cam2"))]
     report = evaluate(history, now=T0 + 1, parked={"cam2"}, mediamtx_error="refused")
-    assert not report.mediamtx_reachable and not report.healthy
+    assert not report.mediamtx_reachable
+    assert not report.healthy
     assert (one(report).state, one(report).reasons) == ("down", ("mediamtx_unreachable",))
     assert one(report, "cam2").state == "parked"
     empty = evaluate([], now=T0, mediamtx_error="refused")
-    assert empty.cameras == () and not empty.healthy
+    assert empty.cameras == ()
+    assert not empty.healthy
 
 
 # ------------------------------------------------------------------ agent reasons
@@ -267,7 +277,9 @@ def judge_with_agent(view: AgentView | None, *, online: bool = True) -> Any:
         (None, False, "down", ("no_publisher",)),
     ],
 )
-def test_agent_reasons(view: AgentView | None, publisher: bool, state: str, reasons: tuple[str, ...]) -> None:
+def test_agent_reasons(
+    view: AgentView | None, publisher: bool, state: str, reasons: tuple[str, ...]
+) -> None:
     camera = judge_with_agent(view, online=publisher)
     assert (camera.state, camera.reasons) == (state, reasons)
     assert camera.agent == view
@@ -288,18 +300,33 @@ def test_agent_thresholds_are_configurable() -> None:
     view = agent(last_state_at=T0 - 31, fps=12.0)
     history = [snap(T0 - 1, path(inbound_bytes=1)), snap(T0, path(inbound_bytes=2))]
     loose = Thresholds(agent_stale_after=60, low_fps_ratio=0.9)
-    assert one(evaluate(history, now=T0, agents={"cam1": view}, thresholds=loose)).reasons == ("low_fps",)
+    assert one(evaluate(history, now=T0, agents={"cam1": view}, thresholds=loose)).reasons == (
+        "low_fps",
+    )
 
 
 def test_state_for_every_reason() -> None:
     for reason in REASONS:
-        assert state_for([reason], parked=False) == ("down" if reason in DOWN_REASONS else "degraded")
+        assert state_for([reason], parked=False) == (
+            "down" if reason in DOWN_REASONS else "degraded"
+        )
         assert state_for([reason], parked=True) == "parked"
     assert state_for([], parked=False) == "ok"
 
 
 def test_reasons_come_in_canonical_order() -> None:
     view = agent(black=True, frozen=True, fps=1.0, last_state_at=T0)
-    history = [snap(T0 - 1, path(frames_in_error=0)), snap(T0, path(inbound_bytes=0, frames_in_error=5))]
-    camera = one(evaluate(history, now=T0 + 2, agents={"cam1": view}, thresholds=Thresholds(stall_after=1)))
-    assert camera.reasons == ("stalled", "frames_in_error", "black_image", "frozen_image", "low_fps")
+    history = [
+        snap(T0 - 1, path(frames_in_error=0)),
+        snap(T0, path(inbound_bytes=0, frames_in_error=5)),
+    ]
+    camera = one(
+        evaluate(history, now=T0 + 2, agents={"cam1": view}, thresholds=Thresholds(stall_after=1))
+    )
+    assert camera.reasons == (
+        "stalled",
+        "frames_in_error",
+        "black_image",
+        "frozen_image",
+        "low_fps",
+    )

@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from trashmonitor.errors import MalformedResponseError
 from trashmonitor.monitor.mediamtx import (
     decode_json,
     default_metrics_url,
@@ -18,6 +16,8 @@ from trashmonitor.monitor.mediamtx import (
     parse_path,
     parse_paths_page,
 )
+
+from trashmonitor.errors import MalformedResponseError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -33,7 +33,9 @@ def by_name(document: Any) -> dict[str, Any]:
 def test_v1_9_ready_means_online_and_tracks_are_codec_names() -> None:
     paths = by_name(load("paths-v1.9.json"))
     cam1, cam2 = paths["cam1"], paths["cam2"]
-    assert cam1.online and cam1.available and not cam1.placeholder
+    assert cam1.online
+    assert cam1.available
+    assert not cam1.placeholder
     assert cam1.inbound_bytes == 1048576
     assert cam1.outbound_bytes == 2097152
     assert cam1.readers == 1
@@ -43,7 +45,8 @@ def test_v1_9_ready_means_online_and_tracks_are_codec_names() -> None:
     assert cam1.source_type == "rtspSession"
     expected = datetime(2024, 3, 1, 10, 0, 0, 123456, tzinfo=UTC).timestamp()
     assert cam1.online_since == pytest.approx(expected)
-    assert not cam2.online and not cam2.available
+    assert not cam2.online
+    assert not cam2.available
     assert cam2.online_since is None
 
 
@@ -52,11 +55,13 @@ def test_v1_16_online_wins_over_available_for_placeholders() -> None:
     assert paths["cam1"].online
     assert paths["cam1"].codec == "H265"  # the video track, not Opus
     lobby = paths["lobby"]
-    assert lobby.available and not lobby.online
+    assert lobby.available
+    assert not lobby.online
     assert lobby.placeholder
     assert lobby.online_since is None
     assert lobby.readers == 2
-    assert not paths["cam3"].available and not paths["cam3"].placeholder
+    assert not paths["cam3"].available
+    assert not paths["cam3"].placeholder
 
 
 def test_v1_20_new_counters_and_resolution_from_codec_props() -> None:

@@ -62,7 +62,10 @@ def test_unhealthy_exits_1_and_parked_does_not_count(fake: FakeMediaMTX) -> None
     fake.set_path("cam1", online=False, placeholder=True)
     unhealthy = probe("--api", fake.url)
     assert unhealthy.returncode == 1
-    assert any(l.split()[:2] == ["down", "cam1"] and "no_publisher,placeholder" in l for l in unhealthy.stdout.splitlines())
+    assert any(
+        line.split()[:2] == ["down", "cam1"] and "no_publisher,placeholder" in line
+        for line in unhealthy.stdout.splitlines()
+    )
     assert probe("--api", fake.url, "--parked", "cam1").returncode == 0
     assert probe("--api", fake.url, env={"TRASHMON_PARKED": "cam1,other"}).returncode == 0
 
@@ -81,8 +84,11 @@ def test_json_is_the_status_document_and_reads_past_page_one(fake: FakeMediaMTX)
     beyond_page_one = cameras["cam1234"]  # the default page size is 100, ours 1000
     assert (beyond_page_one["state"], beyond_page_one["reasons"]) == ("down", ["no_publisher"])
     first = document["cameras"][0]
-    assert {"name", "state", "reasons", "online", "codec", "resolution", "readers",
-            "inbound_bytes_per_second", "frames_in_error", "online_since", "agent"} <= set(first)  # fmt: skip
+    contract_fields = {
+        "name", "state", "reasons", "online", "codec", "resolution", "readers",
+        "inbound_bytes_per_second", "frames_in_error", "online_since", "agent",
+    }  # fmt: skip
+    assert contract_fields <= set(first)
 
 
 def test_stall_window_polls_twice_and_calls_the_stall(fake: FakeMediaMTX) -> None:
@@ -121,7 +127,11 @@ def test_stdin_mode_reads_a_curl_document() -> None:
 
 
 def test_stdin_with_one_page_of_many_says_so() -> None:
-    document = {"itemCount": 250, "pageCount": 3, "items": [{"name": "a", "online": True, "available": True}]}
+    document = {
+        "itemCount": 250,
+        "pageCount": 3,
+        "items": [{"name": "a", "online": True, "available": True}],
+    }
     result = probe("-", stdin=json.dumps(document).encode())
     assert result.returncode == 0
     assert "one page of 3" in result.stderr
@@ -180,13 +190,19 @@ def test_timeout_exits_2_within_the_budget(silent_port: int) -> None:
         (["--api", "http://x:9997", "--timeout", "soon"], {}, "--timeout"),
         (["--api", "http://x:9997", "--stall-window", "-1"], {}, "--stall-window"),
         (["--api", "http://x:9997", "--low-fps-ratio", "2"], {}, "--low-fps-ratio"),
-        (["--api", "http://x:9997"], {"TRASHMON_FRAMES_ERROR_WINDOW": "x"}, "TRASHMON_FRAMES_ERROR_WINDOW"),
+        (
+            ["--api", "http://x:9997"],
+            {"TRASHMON_FRAMES_ERROR_WINDOW": "x"},
+            "TRASHMON_FRAMES_ERROR_WINDOW",
+        ),
         (["-", "--stall-window", "1"], {}, "--stall-window"),
         (["--no-such-flag"], {}, "unrecognized"),
         (["+"], {}, "invalid choice"),
     ],
 )
-def test_bad_arguments_exit_2_naming_the_setting(args: list[str], env: dict[str, str], names: str) -> None:
+def test_bad_arguments_exit_2_naming_the_setting(
+    args: list[str], env: dict[str, str], names: str
+) -> None:
     result = probe(*args, env=env, stdin=b"")
     assert result.returncode == 2
     assert names in result.stderr

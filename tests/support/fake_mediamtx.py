@@ -153,7 +153,7 @@ class FakeMediaMTX:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @property
     def metrics_url(self) -> str:
@@ -191,10 +191,12 @@ class FakeMediaMTX:
             self._paths[name] = path
             return path
 
-    def add_paths(self, count: int, prefix: str = "cam", **fields_: Any) -> None:
-        width = len(str(count))
-        for index in range(count):
-            self.set_path(f"{prefix}{index:0{width}d}", **fields_)
+    def add_paths(self, count: int, prefix: str = "cam", **fields_: Any) -> list[str]:
+        """``count`` paths named cam0…, zero-padded so name order is index order."""
+        names = list(path_names(count, prefix))
+        for name in names:
+            self.set_path(name, **fields_)
+        return names
 
     def remove_path(self, name: str) -> None:
         with self._lock:
@@ -270,7 +272,9 @@ def _handler(fake: FakeMediaMTX) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-        def _send(self, status: int, body: bytes, content_type: str, length: int | None = None):  # type: ignore[no-untyped-def]
+        def _send(
+            self, status: int, body: bytes, content_type: str, length: int | None = None
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body) if length is None else length))
@@ -325,7 +329,9 @@ def _handler(fake: FakeMediaMTX) -> type[BaseHTTPRequestHandler]:
         def _control(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             try:
-                status, document = fake.control(method, urlsplit(self.path).path, self.rfile.read(length))
+                status, document = fake.control(
+                    method, urlsplit(self.path).path, self.rfile.read(length)
+                )
             except (ValueError, TypeError) as error:
                 status, document = 400, {"error": str(error)}
             self._json(status, document)
@@ -339,7 +345,7 @@ def _handler(fake: FakeMediaMTX) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def iter_names(count: int, prefix: str = "cam") -> Iterator[str]:
+def path_names(count: int, prefix: str = "cam") -> Iterator[str]:
     width = len(str(count))
     return (f"{prefix}{index:0{width}d}" for index in range(count))
 
