@@ -41,6 +41,8 @@ PATHS_LIST = "/v3/paths/list"
 # MediaMTX defaults to 100 items per page; asking for large pages keeps 10,000 paths
 # at ten round trips instead of a hundred.
 ITEMS_PER_PAGE = 1000
+# Pages in flight at once after the first: enough to hide parsing behind the server.
+PARALLEL_PAGES = 4
 METRICS_PORT = 9998
 VIDEO_CODECS = frozenset(
     {"AV1", "VP9", "VP8", "H265", "H264", "MPEG-4 Video", "MPEG-1/2 Video", "M-JPEG"}
@@ -75,28 +77,24 @@ class PathObservation:
     online_since: float | None = None
     source_type: str | None = None
     tracks: tuple[Track, ...] = ()
+    codec: str | None = None
+    """The video track's codec (else the first track's): what the table shows."""
+    resolution: str | None = None
+    """``WIDTHxHEIGHT`` of the video track when MediaMTX reports it (v1.17+)."""
 
     @property
     def placeholder(self) -> bool:
         return self.available and not self.online
 
-    @property
-    def video(self) -> Track | None:
-        return next((track for track in self.tracks if track.is_video), None)
 
-    @property
-    def codec(self) -> str | None:
-        video = self.video
-        if video is not None:
-            return video.codec
-        return self.tracks[0].codec if self.tracks else None
-
-    @property
-    def resolution(self) -> str | None:
-        video = self.video
-        if video is None or video.width is None or video.height is None:
-            return None
-        return f"{video.width}x{video.height}"
+def describe_tracks(tracks: tuple[Track, ...]) -> tuple[str | None, str | None]:
+    """(codec, resolution) of the video track, computed once per poll, not per use."""
+    video = next((track for track in tracks if track.is_video), None)
+    if video is None:
+        return (tracks[0].codec if tracks else None), None
+    if video.width is None or video.height is None:
+        return video.codec, None
+    return video.codec, f"{video.width}x{video.height}"
 
 
 @dataclass(frozen=True)
@@ -149,13 +147,15 @@ def _rfc3339(value: object, where: str) -> float | None:
 
 def _bool(item: Mapping[str, Any], key: str, where: str) -> bool | None:
     value = item.get(key)
-    if value is None or isinstance(value, bool):
-        return value
+    if value is None or value is True or value is False:
+        return value  # type: ignore[no-any-return]
     raise MalformedResponseError(f"{where}.{key}: expected true or false")
 
 
 def _count(item: Mapping[str, Any], key: str, where: str) -> int | None:
     value = item.get(key)
+    if value.__class__ is int and value >= 0:  # the common case first: 10,000 paths a poll
+        return value  # type: ignore[no-any-return]
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -211,6 +211,8 @@ def parse_path(item: object, where: str = "items[]") -> PathObservation:
     source = item.get("source")
     source_type = source.get("type") if isinstance(source, dict) else None
     since_key = "onlineTime" if online is not None else "readyTime"
+    tracks = _tracks(item, where)
+    codec, resolution = describe_tracks(tracks)
     return PathObservation(
         name=name,
         online=is_online,
@@ -221,7 +223,9 @@ def parse_path(item: object, where: str = "items[]") -> PathObservation:
         frames_in_error=_count(item, "inboundFramesInError", where),
         online_since=_rfc3339(item.get(since_key), f"{where}.{since_key}") if is_online else None,
         source_type=source_type if isinstance(source_type, str) else None,
-        tracks=_tracks(item, where),
+        tracks=tracks,
+        codec=codec,
+        resolution=resolution,
     )
 
 
@@ -279,6 +283,12 @@ _PATH_FAMILIES = {
 
 
 def parse_labels(text: str) -> dict[str, str]:
+    """``a="x",b="y"`` -> dict. Splitting is enough unless a value holds ``",``; only
+    then (checked: every piece must be ``identifier="…``) the slower regex decides."""
+    if text.endswith('"'):
+        pairs = [piece.split('="', 1) for piece in text[:-1].split('",')]
+        if all(len(pair) == 2 and pair[0].isidentifier() for pair in pairs):
+            return dict(pairs)  # type: ignore[arg-type]
     return {match.group(1): match.group(2) for match in _LABEL.finditer(text)}
 
 
@@ -294,6 +304,13 @@ def parse_metrics(text: str) -> MediaMTXMetrics:
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
+            continue
+        # Cheap split first (10,000 paths = 50,000 lines a poll); the regex validates
+        # only the lines we keep and lines that do not split cleanly.
+        brace = line.find("{")
+        family = line[:brace] if brace > 0 else line.partition(" ")[0]
+        if family not in _PATH_FAMILIES and family != "paths" and family.isidentifier():
+            families.add(family)
             continue
         match = _SAMPLE.match(line)
         if match is None:
@@ -365,11 +382,13 @@ class MediaMTXClient:
         timeout: float = 5.0,
         client: httpx.Client | None = None,
         items_per_page: int = ITEMS_PER_PAGE,
+        parallel_pages: int = PARALLEL_PAGES,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.metrics_url = metrics_url
         self.timeout = timeout
         self.items_per_page = items_per_page
+        self.parallel_pages = parallel_pages
         self._client = client or httpx.Client(follow_redirects=False)
         self._owns_client = client is None
 
@@ -410,21 +429,37 @@ class MediaMTXClient:
             )
         return response.content
 
+    def _page(self, number: int, deadline: float | None) -> bytes:
+        params = {"page": number, "itemsPerPage": self.items_per_page}
+        return self._get(self.api_url + PATHS_LIST, params, deadline)
+
     def list_paths(self, deadline: float | None = None) -> tuple[PathObservation, ...]:
-        """Every path, reading page after page until ``pageCount`` is reached."""
+        """Every path: page 0 says how many pages there are; the rest are fetched
+        concurrently so parsing one page overlaps with the server rendering the next."""
         url = self.api_url + PATHS_LIST
-        paths: dict[str, PathObservation] = {}
-        page_number = 0
-        while True:
-            body = self._get(
-                url, {"page": page_number, "itemsPerPage": self.items_per_page}, deadline
-            )
-            page = parse_paths_page(decode_json(body, url))
-            # Paths come and go between pages; a name seen twice keeps its newest view.
-            paths.update((path.name, path) for path in page.items)
-            page_number += 1
-            if page_number >= page.page_count or not page.items:
-                return tuple(paths.values())
+        first = parse_paths_page(decode_json(self._page(0, deadline), url))
+        pages = [first]
+        page_count = first.page_count
+        if page_count > 1 and first.items:
+            from concurrent.futures import ThreadPoolExecutor
+
+            workers = min(self.parallel_pages, page_count - 1)
+            with ThreadPoolExecutor(workers, thread_name_prefix="mediamtx-page") as pool:
+                bodies = [pool.submit(self._page, n, deadline) for n in range(1, page_count)]
+                try:
+                    for body in bodies:
+                        pages.append(parse_paths_page(decode_json(body.result(), url)))
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+            # Paths added while we read can push the count up: read what appeared.
+            next_page = page_count
+            while next_page < max(page.page_count for page in pages) and pages[-1].items:
+                pages.append(parse_paths_page(decode_json(self._page(next_page, deadline), url)))
+                next_page += 1
+        # Paths come and go between pages; a name seen twice keeps its later view.
+        paths = {path.name: path for page in pages for path in page.items}
+        return tuple(paths.values())
 
     def read_metrics(self, deadline: float | None = None) -> MediaMTXMetrics:
         if self.metrics_url is None:

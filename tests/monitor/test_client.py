@@ -174,3 +174,37 @@ def test_duplicate_names_across_pages_keep_the_newest() -> None:
     handler = lambda r: httpx.Response(200, content=json.dumps(pages[int(r.url.params["page"])]))  # noqa: E731
     (only,) = client_for(handler).list_paths()
     assert only.online
+
+
+def test_paths_added_while_reading_are_fetched_too() -> None:
+    """Page 0 says 2 pages; by page 1 a third page exists: it is read as well."""
+    seen: list[int] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        seen.append(page)
+        page_count = 2 if page == 0 else 3
+        items = [{"name": f"p{page}", "online": True}]
+        return httpx.Response(200, json={"pageCount": page_count, "items": items})
+
+    paths = client_for(handle, items_per_page=1).list_paths()
+    assert sorted(p.name for p in paths) == ["p0", "p1", "p2"]
+    assert sorted(seen) == [0, 1, 2]
+
+
+def test_an_error_on_a_later_page_fails_the_whole_list() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.params["page"] == "3":
+            return httpx.Response(502, content=b"bad gateway")
+        return httpx.Response(200, json={"pageCount": 5, "items": [{"name": "x"}]})
+
+    with pytest.raises(UpstreamHTTPError, match="502"):
+        client_for(handle, items_per_page=1).list_paths()
+
+
+def test_label_values_with_quotes_and_commas_fall_back_to_the_careful_parser() -> None:
+    from trashmonitor.monitor.mediamtx import parse_labels
+
+    assert parse_labels('name="cam1",state="ready"') == {"name": "cam1", "state": "ready"}
+    assert parse_labels('name="a",x",state="ready"') == {"name": 'a",x', "state": "ready"}
+    assert parse_labels("") == {}
