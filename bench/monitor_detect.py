@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from support.fake_mediamtx import FakeMediaMTX  # noqa: E402
-from support.processes import TRASHMON, free_port, running, wait_until  # noqa: E402
+from support.fake_mediamtx import FakeMediaMTX
+from support.processes import TRASHMON, free_port, running, wait_until
 
 
 def camera(base: str, name: str) -> dict[str, object]:
@@ -64,7 +64,7 @@ def main() -> None:
                     ("no_publisher", {"online": False}, {"online": True}),
                     ("stalled", {"rate": 0.0}, {"rate": 40_000.0}),
                 ):
-                    time.sleep(random.uniform(0, float(args.interval)))  # random poll phase
+                    time.sleep(random.uniform(0, float(args.interval)))  # noqa: S311  # poll phase
                     started = time.monotonic()
                     fake.set_path(name, **change)
                     results[reason].append(time_until(base, name, reason, started))

@@ -79,9 +79,69 @@ def sample(metrics: str, name: str) -> float:
     return float("nan")
 
 
+def row(label: str, value: float, unit: str = "ms", note: str = "") -> None:
+    print(f"  {label:<46}{value:7.0f} {unit}{note}")
+
+
 def fetch(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=30) as response:
         return response.read()  # type: ignore[no-any-return]
+
+
+def probe_figures(api: str, paths: int, runs: int) -> None:
+    namespace: dict[str, Any] = {}
+    exec(BARE, namespace)  # noqa: S102  # the very code the process variant runs
+    assert namespace["fetch_all"](api) == paths
+    bare_in = median_time(lambda: namespace["fetch_all"](api), runs)
+    bare_proc = median_time(lambda: run_quiet([sys.executable, "-c", BARE_PROCESS, api]), runs)
+    probe_proc = median_time(lambda: run_quiet([*TRASHMON, "probe", "--api", api, "--json"]), runs)
+    from trashmonitor.monitor.probe_cli import configure, probe
+
+    probe_parser = argparse.ArgumentParser()
+    configure(probe_parser)
+    probe_args = probe_parser.parse_args(["--api", api])
+    probe_in = median_time(lambda: probe(probe_args), runs)
+    print(f"{paths} paths, median of {runs} runs")
+    row("bare stdlib fetch + json.loads, in-process", bare_in * 1000)
+    row("probe() in-process (fetch, parse, judge)", probe_in * 1000,
+        note=f"   ratio {probe_in / bare_in:.2f}x")  # fmt: skip
+    row("bare stdlib fetch as a python process", bare_proc * 1000)
+    row("trashmon probe --json as a process", probe_proc * 1000,
+        note=f"   ratio {probe_proc / bare_proc:.2f}x (target <= 1.5x)")  # fmt: skip
+
+
+def monitor_figures(api: str, seconds: float) -> None:
+    port = free_port()
+    env = {
+        "TRASHMON_MEDIAMTX_API": api,
+        "TRASHMON_MEDIAMTX_METRICS": api + "/metrics",
+        "TRASHMON_LISTEN": f"127.0.0.1:{port}",
+        "TRASHMON_INTERVAL": "1",
+    }
+    base = f"http://127.0.0.1:{port}"
+    count = "trashmon_poll_duration_seconds_count"
+    with running([*TRASHMON, "monitor"], env=env, cwd=OUTSIDE_REPO) as monitor:
+        wait_until(lambda: fetch(base + "/api/status"), 60, what="first poll")
+        time.sleep(2)  # let start-up settle
+        cycles_before = sample(fetch(base + "/metrics").decode(), count)
+        cpu_before = cpu_seconds(monitor.pid)
+        time.sleep(seconds)
+        cpu_after = cpu_seconds(monitor.pid)
+        started = time.perf_counter()
+        metrics = fetch(base + "/metrics").decode()
+        metrics_ms = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        status = json.loads(fetch(base + "/api/status"))
+        status_ms = (time.perf_counter() - started) * 1000
+        cycles = sample(metrics, count) - cycles_before
+        mean_cycle = sample(metrics, "trashmon_poll_duration_seconds_sum") / sample(metrics, count)
+        rss = rss_mib(monitor.pid)
+    print(f"monitor at {len(status['cameras'])} cameras, interval 1 s, {cycles:.0f} cycles")
+    row("CPU per cycle (one /metrics scrape in window)", (cpu_after - cpu_before) / cycles * 1000)
+    row("mean poll cycle wall time", mean_cycle * 1000)
+    row("RSS", rss, "MiB")
+    row(f"GET /metrics ({len(metrics) // 1024} KiB)", metrics_ms)
+    row("GET /api/status", status_ms)
 
 
 def main() -> None:
@@ -99,65 +159,8 @@ def main() -> None:
     ]  # fmt: skip
     with running(fake_argv):
         wait_until(lambda: fetch(api + "/v3/paths/list?itemsPerPage=1"), 60, what="fake up")
-
-        namespace: dict[str, Any] = {}
-        exec(BARE, namespace)  # noqa: S102  # the very code the process variant runs
-        assert namespace["fetch_all"](api) == args.paths
-        bare_in = median_time(lambda: namespace["fetch_all"](api), args.runs)
-        bare_proc = median_time(
-            lambda: run_quiet([sys.executable, "-c", BARE_PROCESS, api]), args.runs
-        )
-        probe_proc = median_time(
-            lambda: run_quiet([*TRASHMON, "probe", "--api", api, "--json"]), args.runs
-        )
-        from trashmonitor.monitor.probe_cli import configure, probe
-
-        probe_parser = argparse.ArgumentParser()
-        configure(probe_parser)
-        probe_args = probe_parser.parse_args(["--api", api])
-        probe_in = median_time(lambda: probe(probe_args), args.runs)
-        print(f"{args.paths} paths, median of {args.runs} runs")
-        print(f"  bare stdlib fetch + json.loads, in-process   {bare_in * 1000:7.0f} ms")
-        print(f"  probe() in-process (fetch, parse, judge)      {probe_in * 1000:7.0f} ms"
-              f"   ratio {probe_in / bare_in:.2f}x")  # fmt: skip
-        print(f"  bare stdlib fetch as a python process         {bare_proc * 1000:7.0f} ms")
-        print(f"  trashmon probe --json as a process            {probe_proc * 1000:7.0f} ms"
-              f"   ratio {probe_proc / bare_proc:.2f}x (target <= 1.5x)")  # fmt: skip
-
-        port = free_port()
-        env = {
-            "TRASHMON_MEDIAMTX_API": api,
-            "TRASHMON_MEDIAMTX_METRICS": api + "/metrics",
-            "TRASHMON_LISTEN": f"127.0.0.1:{port}",
-            "TRASHMON_INTERVAL": "1",
-        }
-        base = f"http://127.0.0.1:{port}"
-        with running([*TRASHMON, "monitor"], env=env, cwd=OUTSIDE_REPO) as monitor:
-            wait_until(lambda: fetch(base + "/api/status"), 60, what="first poll")
-            time.sleep(2)  # let start-up settle
-            cycles_before = sample(
-                fetch(base + "/metrics").decode(), "trashmon_poll_duration_seconds_count"
-            )
-            cpu_before = cpu_seconds(monitor.pid)
-            time.sleep(args.monitor_seconds)
-            cpu_after = cpu_seconds(monitor.pid)
-            started = time.perf_counter()
-            metrics = fetch(base + "/metrics").decode()
-            metrics_ms = (time.perf_counter() - started) * 1000
-            started = time.perf_counter()
-            status = json.loads(fetch(base + "/api/status"))
-            status_ms = (time.perf_counter() - started) * 1000
-            cycles = sample(metrics, "trashmon_poll_duration_seconds_count") - cycles_before
-            duration_sum = sample(metrics, "trashmon_poll_duration_seconds_sum")
-            duration_count = sample(metrics, "trashmon_poll_duration_seconds_count")
-            rss = rss_mib(monitor.pid)
-        # the scrape above is part of the CPU window: subtract nothing, say so
-        print(f"monitor at {len(status['cameras'])} cameras, interval 1 s, {cycles:.0f} cycles")
-        print(f"  CPU per cycle (incl. 1 scrape in window)      {(cpu_after - cpu_before) / cycles * 1000:7.0f} ms")  # fmt: skip
-        print(f"  mean poll cycle wall time                     {duration_sum / duration_count * 1000:7.0f} ms")  # fmt: skip
-        print(f"  RSS                                           {rss:7.0f} MiB")
-        print(f"  GET /metrics ({len(metrics) // 1024} KiB)                     {metrics_ms:7.0f} ms")  # fmt: skip
-        print(f"  GET /api/status                               {status_ms:7.0f} ms")
+        probe_figures(api, args.paths, args.runs)
+        monitor_figures(api, args.monitor_seconds)
 
 
 if __name__ == "__main__":

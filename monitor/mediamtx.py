@@ -148,14 +148,14 @@ def _rfc3339(value: object, where: str) -> float | None:
 def _bool(item: Mapping[str, Any], key: str, where: str) -> bool | None:
     value = item.get(key)
     if value is None or value is True or value is False:
-        return value  # type: ignore[no-any-return]
+        return value
     raise MalformedResponseError(f"{where}.{key}: expected true or false")
 
 
 def _count(item: Mapping[str, Any], key: str, where: str) -> int | None:
     value = item.get(key)
     if value.__class__ is int and value >= 0:  # the common case first: 10,000 paths a poll
-        return value  # type: ignore[no-any-return]
+        return value
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -288,7 +288,7 @@ def parse_labels(text: str) -> dict[str, str]:
     if text.endswith('"'):
         pairs = [piece.split('="', 1) for piece in text[:-1].split('",')]
         if all(len(pair) == 2 and pair[0].isidentifier() for pair in pairs):
-            return dict(pairs)  # type: ignore[arg-type]
+            return dict(pairs)
     return {match.group(1): match.group(2) for match in _LABEL.finditer(text)}
 
 
