@@ -127,9 +127,20 @@ def build_monitor(
 
 
 def run(args: argparse.Namespace) -> int:
+    return serve(args)
+
+
+def serve(
+    args: argparse.Namespace,
+    *,
+    agent_views: Callable[[], Mapping[str, AgentView]] | None = None,
+    collectors: Iterable[Collector] = (),
+) -> int:
+    """Run the monitor until SIGTERM/SIGINT; other observers plug in through the
+    keyword arguments (the MQTT agent views, extra Prometheus collectors)."""
     disable_created_metrics()  # type: ignore[no-untyped-call]
     config.quiet_http_logs()
-    monitor, listen = build_monitor(args)
+    monitor, listen = build_monitor(args, agent_views=agent_views, collectors=collectors)
     service = HTTPService(listen, routes(monitor), setting="TRASHMON_LISTEN")
     stop = threading.Event()
 

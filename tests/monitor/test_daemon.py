@@ -279,3 +279,29 @@ def test_exposition_is_promtool_clean(fake: FakeMediaMTX, tmp_path: Any) -> None
         [promtool, "check", "metrics"], input=text, capture_output=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_build_monitor_reads_the_settings() -> None:
+    import argparse
+
+    from trashmonitor.monitor.daemon_cli import build_monitor, configure
+
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    monitor, listen = build_monitor(
+        parser.parse_args(["--api", "http://cams.example/api", "--listen", ":0"]),
+        collectors=[ReconcileCollector()],
+    )
+    assert monitor.client.metrics_url == "http://cams.example:9998/metrics"
+    assert (listen.host, listen.port) == ("127.0.0.1", 0)
+    assert (
+        monitor.registry.get_sample_value(
+            "trashmon_dns_in_sync", {"resource": "a_record", "name": "cams.example"}
+        )
+        == 1
+    )
+    off, _ = build_monitor(parser.parse_args(["--metrics-url", "off", "--interval", "250ms"]))
+    assert off.client.metrics_url is None
+    assert off.interval == 0.25
+    explicit, _ = build_monitor(parser.parse_args(["--metrics-url", "http://m:9998"]))
+    assert explicit.client.metrics_url == "http://m:9998/metrics"
