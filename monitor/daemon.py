@@ -135,6 +135,9 @@ class Monitor:
                 except (ObservationError, AuthError) as error:
                     api_error = error
                     self._record_error(span, "api", error)
+                else:
+                    if span is not None:
+                        span.set_attribute("mediamtx.paths", len(paths))
             if self.client.metrics_url is not None and paths is not None:
                 with self._span("mediamtx.metrics", **{"url": self.client.metrics_url}) as span:
                     try:

@@ -305,3 +305,17 @@ def test_build_monitor_reads_the_settings() -> None:
     assert off.interval == 0.25
     explicit, _ = build_monitor(parser.parse_args(["--metrics-url", "http://m:9998"]))
     assert explicit.client.metrics_url == "http://m:9998/metrics"
+
+
+def test_a_hanging_mediamtx_times_out_into_the_outage_state(fake: FakeMediaMTX) -> None:
+    fake.add_paths(1)
+    fake.fault = "hang"
+    monitor = Monitor(MediaMTXClient(fake.url, None, timeout=0.3), interval=0.3)
+    monitor.poll_once()
+    assert (
+        monitor.registry.get_sample_value(
+            "trashmon_poll_errors_total", {"source": "api", "kind": "unreachable"}
+        )
+        == 1
+    )
+    assert "timed out" in json.loads(monitor.status().body)["mediamtx"]["error"]

@@ -173,12 +173,11 @@ def test_unresolvable_host_exits_2() -> None:
 
 
 def test_timeout_exits_2_within_the_budget(silent_port: int) -> None:
-    started = time.monotonic()
+    # A server that accepts and never answers: without the budget this would hang
+    # until the subprocess timeout in probe() fails the test.
     result = probe("--api", f"http://127.0.0.1:{silent_port}", "--timeout", "1")
-    elapsed = time.monotonic() - started
     assert result.returncode == 2
     assert "timed out" in result.stderr
-    assert elapsed < 30  # generous: a hang would hit the subprocess timeout instead
 
 
 @pytest.mark.parametrize(
