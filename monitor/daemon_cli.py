@@ -161,5 +161,5 @@ def serve(
         monitor.run(stop)
     finally:
         service.stop()
-        monitor.client.close()
+        monitor.close()
     return EXIT_OK
