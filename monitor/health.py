@@ -56,9 +56,9 @@ class Thresholds:
     """Tunable limits. Defaults fit a 1 s poll interval (docs/monitor.md)."""
 
     stall_after: float = 1.5
-    """Seconds of unchanged inbound bytes, with a publisher attached, that make a stall.
-    At a 1 s interval this is two polls in a row without growth: one quiet interval is
-    too easy to hit at low bitrates, three would miss the 3 s detection target."""
+    """Seconds since inbound bytes stopped (publisher still attached) that make a stall,
+    and never before one whole poll interval without growth. At a 1 s interval a stop
+    is called 1.5-2.5 s after it happens (target: 3 s); see ``_inbound``."""
     frames_error_window: float = 10.0
     """Look-back for a rising ``inboundFramesInError``."""
     frames_error_min: int = 1
@@ -244,28 +244,57 @@ def _inbound(
     """(bytes/s over the last interval, when bytes last grew, stalled?).
 
     Walks back through the trailing run of polls with the publisher attached and the
-    same byte count. The run's first poll is when the count last changed; a run that
-    reaches the start of the history proves no growth since then (a lower bound),
-    and a run of one poll proves nothing yet.
+    same byte count. A stall needs at least one whole quiet interval (a run of two
+    polls) and ``stall_after`` seconds since the bytes stopped. When they stopped is
+    estimated from the last growing interval: if it grew less than the rate before it,
+    the stream stopped part-way through (at the point that rate explains). That lets a
+    real stop be called 1.5-2.5 s after it happens at a 1 s interval, while a steady
+    low-fps stream that skips one interval is not called stalled (its last interval
+    grew at the full rate, so it "stopped" only at the end of it). A run reaching the
+    start of the history proves no growth since then (a lower bound).
     """
-    current = history[-1]
+    polls = [(snapshot.at, _present(snapshot, name)) for snapshot in history]
+    current_at = polls[-1][0]
     rate: float | None = None
-    previous = _present(history[-2], name) if len(history) > 1 else None
-    if previous is not None and current.at > history[-2].at:
-        grown = path.inbound_bytes - previous.inbound_bytes
-        if grown >= 0:  # a reconnect resets the counter: no rate for that interval
-            rate = grown / (current.at - history[-2].at)
+    if len(polls) > 1:
+        previous_at, previous = polls[-2]
+        if previous is not None and current_at > previous_at:
+            grown = path.inbound_bytes - previous.inbound_bytes
+            if grown >= 0:  # a reconnect resets the counter: no rate for that interval
+                rate = grown / (current_at - previous_at)
 
-    run_start = current.at
-    changed = False
-    for snapshot in reversed(history[:-1]):
-        earlier = _present(snapshot, name)
+    index = len(polls) - 1
+    while index > 0:
+        earlier = polls[index - 1][1]
         if earlier is None or earlier.inbound_bytes != path.inbound_bytes:
-            changed = earlier is not None
             break
-        run_start = snapshot.at
-    stalled = run_start < current.at and now - run_start >= thresholds.stall_after
-    return rate, run_start if changed else None, stalled
+        index -= 1
+    run_start = polls[index][0]
+    grew_at: float | None = None
+    stopped_at = run_start
+    if index > 0 and polls[index - 1][1] is not None:
+        grew_at = run_start
+        stopped_at = _stop_estimate(polls, index, path.inbound_bytes)
+    stalled = run_start < current_at and now - stopped_at >= thresholds.stall_after
+    return rate, grew_at, stalled
+
+
+def _stop_estimate(
+    polls: Sequence[tuple[float, PathObservation | None]], run_index: int, count: int
+) -> float:
+    """When bytes stopped, between the poll before the run and the run's first poll."""
+    run_at = polls[run_index][0]
+    before_at, before = polls[run_index - 1]
+    if before is None or run_index < 2:
+        return run_at
+    earlier_at, earlier = polls[run_index - 2]
+    if earlier is None or before_at <= earlier_at or before.inbound_bytes < earlier.inbound_bytes:
+        return run_at
+    rate_before = (before.inbound_bytes - earlier.inbound_bytes) / (before_at - earlier_at)
+    grown = count - before.inbound_bytes
+    if rate_before <= 0 or grown < 0:
+        return run_at
+    return before_at + min(run_at - before_at, grown / rate_before)
 
 
 def _present(snapshot: PathsSnapshot, name: str) -> PathObservation | None:

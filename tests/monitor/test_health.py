@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -122,23 +123,41 @@ def test_growing_bytes_are_ok_with_a_rate() -> None:
     assert camera.last_inbound_at == T0 + 3
 
 
-def test_stall_is_called_after_stall_after_seconds_without_growth() -> None:
+@pytest.mark.parametrize(
+    ("stop_at", "first_stalled_poll"),
+    [
+        (2.5, 4),  # stopped half-way through (2, 3]: 1.5 s later at the +4 poll
+        (2.9, 5),  # stopped late in (2, 3]: +4 is only 1.1 s later, so +5
+        (3.0, 5),  # stopped exactly at the +3 poll
+    ],
+)
+def test_stall_is_called_stall_after_seconds_after_bytes_stop(
+    stop_at: float, first_stalled_poll: int
+) -> None:
     thresholds = Thresholds(stall_after=1.5)
-    times = [T0 + i for i in range(6)]
-    history = growing("cam1", times, stop_at=T0 + 2.5)
-    # bytes last changed between the polls at +2 and +3
-    verdicts = {
-        i: one(evaluate(history[: i + 1], now=times[i], thresholds=thresholds)).reasons
-        for i in range(6)
-    }
-    assert verdicts[3] == ()
-    assert verdicts[4] == ()  # one quiet interval is not a stall yet
-    assert verdicts[5] == ("stalled",)
-    stalled = one(evaluate(history, now=times[5], thresholds=thresholds))
+    times = [T0 + i for i in range(7)]
+    history = growing("cam1", times, stop_at=T0 + stop_at)
+    stalled_polls = [
+        i
+        for i in range(len(times))
+        if one(evaluate(history[: i + 1], now=times[i], thresholds=thresholds)).reasons
+        == ("stalled",)
+    ]
+    assert stalled_polls == list(range(first_stalled_poll, len(times)))
+    stalled = one(evaluate(history, now=times[-1], thresholds=thresholds))
     assert stalled.state == "down"
     assert stalled.online  # still attached: that is what makes it a stall
     assert stalled.inbound_bytes_per_second == 0
-    assert stalled.last_inbound_at == T0 + 3
+    assert stalled.last_inbound_at == T0 + math.ceil(stop_at)
+
+
+def test_a_steady_stream_skipping_one_interval_is_not_stalled() -> None:
+    """A 1 fps camera can show no growth for one poll: its last interval grew at full
+    rate, so the estimate says it stopped at the end of it, not part-way."""
+    counts = [0, 1000, 2000, 3000, 3000, 4000]
+    history = [snap(T0 + i, path(inbound_bytes=count)) for i, count in enumerate(counts)]
+    assert one(evaluate(history[:5], now=T0 + 4)).reasons == ()
+    assert one(evaluate(history, now=T0 + 5)).reasons == ()
 
 
 def test_stall_recovers_when_bytes_grow_again() -> None:
