@@ -64,13 +64,16 @@ def main() -> None:
                     ("no_publisher", {"online": False}, {"online": True}),
                     ("stalled", {"rate": 0.0}, {"rate": 40_000.0}),
                 ):
-                    time.sleep(random.uniform(0, float(args.interval)))  # noqa: S311  # poll phase
+                    # settle (the stop estimate needs two growing polls), then a random poll phase
+                    time.sleep(2 * float(args.interval) + random.uniform(0, float(args.interval)))  # noqa: S311
                     started = time.monotonic()
                     fake.set_path(name, **change)
                     results[reason].append(time_until(base, name, reason, started))
                     fake.set_path(name, **restore)
                     wait_until(lambda: camera(base, name)["state"] == "ok", 20, what="recovery")  # noqa: B023
     print(f"time to detect on /api/status, interval {args.interval}s, {args.trials} trials")
+    for reason, values in results.items():
+        print(f"  {reason}: " + " ".join(f"{value:.2f}" for value in values))
     for reason, target in (("no_publisher", 2.0), ("stalled", 3.0)):
         values = results[reason]
         print(
