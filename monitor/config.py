@@ -48,6 +48,12 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
         f"(env TRASHMON_MEDIAMTX_API, default {DEFAULT_API})",
     )
     parser.add_argument(
+        "--expect",
+        metavar="A,B",
+        help="cameras that must exist: missing ones are down with no_publisher, so an "
+        "empty path list is not a pass (env TRASHMON_EXPECT)",
+    )
+    parser.add_argument(
         "--parked",
         metavar="A,B",
         help="cameras set aside: reported as parked, never failing (env TRASHMON_PARKED)",
@@ -108,6 +114,10 @@ def api_url(args: argparse.Namespace) -> str:
 
 def parked(args: argparse.Namespace) -> frozenset[str]:
     return _setting(args, "parked", "TRASHMON_PARKED", parse_name_list, frozenset())
+
+
+def expected(args: argparse.Namespace) -> frozenset[str]:
+    return _setting(args, "expect", "TRASHMON_EXPECT", parse_name_list, frozenset())
 
 
 def seconds(args: argparse.Namespace, name: str, env: str, default: float) -> float:

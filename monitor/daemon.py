@@ -76,6 +76,8 @@ class Monitor:
     tracer: Tracer | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
     parked: frozenset[str] = frozenset()
+    expected: frozenset[str] = frozenset()
+    """Cameras that must exist, reported down while MediaMTX does not list them."""
     interval: float = 1.0
     agent_views: AgentViews | None = None
     forget_after: float = DEFAULT_FORGET_AFTER
@@ -161,7 +163,7 @@ class Monitor:
                 thresholds=self.thresholds,
                 parked=self.parked,
                 agents=agents,
-                known=self._known.keys(),
+                known=self.expected.union(self._known),
                 mediamtx_error=api_error.message if api_error else None,
             )
             if cycle is not None:

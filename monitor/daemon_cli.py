@@ -117,6 +117,7 @@ def build_monitor(
         tracer=setup_tracing("trashmon-monitor").get_tracer(__name__),
         thresholds=config.thresholds(args),
         parked=config.parked(args),
+        expected=config.expected(args),
         interval=interval,
         agent_views=agent_views,
         forget_after=forget_after,

@@ -78,6 +78,7 @@ def _poll(client: MediaMTXClient, deadline: float) -> PathsSnapshot:
 def probe(args: argparse.Namespace) -> HealthReport:
     thresholds = config.thresholds(args)
     parked = config.parked(args)
+    config.expected(args)  # validate before any I/O
     window = (
         parse_setting_seconds("--stall-window", args.stall_window)
         if args.stall_window is not None
@@ -101,7 +102,13 @@ def probe(args: argparse.Namespace) -> HealthReport:
         if window is not None:
             # Two polls `window` apart: equal byte counts across them are the stall.
             thresholds = replace(thresholds, stall_after=window)
-    return evaluate(history, now=history[-1].at, thresholds=thresholds, parked=parked)
+    return evaluate(
+        history,
+        now=history[-1].at,
+        thresholds=thresholds,
+        parked=parked,
+        known=config.expected(args),
+    )
 
 
 def parse_setting_seconds(flag: str, raw: str) -> float:

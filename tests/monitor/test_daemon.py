@@ -319,3 +319,12 @@ def test_a_hanging_mediamtx_times_out_into_the_outage_state(fake: FakeMediaMTX) 
         == 1
     )
     assert "timed out" in json.loads(monitor.status().body)["mediamtx"]["error"]
+
+
+def test_expected_cameras_are_never_forgotten(fake: FakeMediaMTX) -> None:
+    clock = Clock()
+    monitor = make_monitor(fake, clock, expected=frozenset({"cam9"}), forget_after=1)
+    monitor.poll_once()
+    clock.now += 100
+    monitor.poll_once()
+    assert sample(monitor, "trashmon_camera_reason", camera="cam9", reason="no_publisher") == 1

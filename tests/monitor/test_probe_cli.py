@@ -213,3 +213,16 @@ def test_bad_stdin_exits_2(body: bytes) -> None:
     result = probe("-", stdin=body)
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_no_paths_passes_unless_cameras_are_expected(fake: FakeMediaMTX) -> None:
+    assert probe("--api", fake.url).returncode == 0  # nothing listed, nothing expected
+    result = probe("--api", fake.url, "--expect", "cam1,cam2", "--json")
+    assert result.returncode == 1
+    cameras = json.loads(result.stdout)["cameras"]
+    assert [(c["name"], c["reasons"]) for c in cameras] == [
+        ("cam1", ["no_publisher"]),
+        ("cam2", ["no_publisher"]),
+    ]
+    fake.add_paths(3, rate=1000)
+    assert probe("--api", fake.url, env={"TRASHMON_EXPECT": "cam1 cam2"}).returncode == 0

@@ -285,6 +285,11 @@ def _handler(fake: FakeMediaMTX) -> type[BaseHTTPRequestHandler]:
             self._send(status, json.dumps(document).encode(), "application/json")
 
         def do_GET(self) -> None:
+            if fake._stopping.is_set():
+                # A stopped server must not keep answering on kept-alive connections
+                # (a proxy in front would otherwise still see it alive).
+                self.close_connection = True
+                return
             fake.requests += 1
             url = urlsplit(self.path)
             if url.path == "/metrics":
