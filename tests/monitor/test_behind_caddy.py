@@ -101,7 +101,8 @@ def test_monitor_through_caddy_without_metrics_degrades_gracefully(
             with urllib.request.urlopen(base + "/api/status") as response:
                 return json.load(response)  # type: ignore[no-any-return]
 
-        wait_until(lambda: status()["summary"] == {"ok": 2, "degraded": 0, "down": 0, "parked": 0}, 15)  # fmt: skip
+        all_ok = {"ok": 2, "degraded": 0, "down": 0, "parked": 0}
+        wait_until(lambda: status()["summary"] == all_ok, 15, what="both cameras ok")
         document = status()
         assert document["mediamtx"]["reachable"] is True  # type: ignore[index]
         assert "cannot connect" in document["mediamtx"]["metrics_error"]  # type: ignore[index]
