@@ -97,7 +97,6 @@ class HealthReport:
     generated_at: float
     cameras: tuple[CameraHealth, ...]
     mediamtx_error: str | None = None
-    notes: tuple[str, ...] = ()
 
     @property
     def mediamtx_reachable(self) -> bool:
@@ -135,7 +134,6 @@ def evaluate(
     agents: Mapping[str, AgentView] | None = None,
     known: Collection[str] = (),
     mediamtx_error: str | None = None,
-    notes: Sequence[str] = (),
 ) -> HealthReport:
     """Judge every camera.
 
@@ -169,7 +167,7 @@ def evaluate(
         if name in parked:
             health = replace(health, state="parked", reasons=())
         cameras.append(health)
-    return HealthReport(now, tuple(cameras), mediamtx_error, tuple(notes))
+    return HealthReport(now, tuple(cameras), mediamtx_error)
 
 
 def _frames_in_error(snapshot: PathsSnapshot, path: PathObservation) -> int | None:
