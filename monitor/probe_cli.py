@@ -87,6 +87,8 @@ def probe(args: argparse.Namespace) -> HealthReport:
     if args.source == "-":
         if window is not None:
             raise ConfigError("--stall-window", "cannot poll twice when reading stdin")
+        if args.api is not None:
+            raise ConfigError("--api", "give either '-' (read stdin) or --api, not both")
         history = [_snapshot_from_stdin()]
     else:
         api = config.api_url(args)

@@ -194,6 +194,7 @@ def test_timeout_exits_2_within_the_budget(silent_port: int) -> None:
             "TRASHMON_FRAMES_ERROR_WINDOW",
         ),
         (["-", "--stall-window", "1"], {}, "--stall-window"),
+        (["-", "--api", "http://x:9997"], {}, "--api"),
         (["--no-such-flag"], {}, "unrecognized"),
         (["+"], {}, "invalid choice"),
     ],
