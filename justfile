@@ -43,6 +43,10 @@ fmt: setup
 monitor *args: setup
     {{trashmon}} monitor "$@"
 
+# a fake MediaMTX (API + /metrics on one port, default :9997) to try the monitor locally
+fake-mediamtx *args: setup
+    {{venv}}/python tests/support/fake_mediamtx.py "$@"
+
 # one-shot health probe of the deployed server (exit 0 ok, 1 unhealthy, 2 undecided)
 health *args:
     {{trashmon}} probe --api "http://${TS_HOSTNAME}.${TS_TAILNET}/api" "$@"

@@ -1,0 +1,167 @@
+"""Scale: 10,000 paths. Probe wall time vs a bare stdlib fetch; monitor CPU and RSS.
+
+The fake MediaMTX runs as its own process so its CPU does not share our GIL. Printed:
+
+* bare: urllib fetch of every page (itemsPerPage=1000, like the probe) + json.loads,
+  in-process and as a fresh ``python -c`` process (same interpreter start-up as the probe);
+* ``trashmon probe --api … --json`` wall time as a process, and ``probe()`` in-process;
+  ratio probe / bare for both (target <= 1.5x);
+* the monitor daemon at 10,000 paths (1 s interval): CPU seconds per poll cycle (from
+  /proc, divided by cycles counted in its own histogram), mean cycle time, RSS, and the
+  time to render /metrics and /api/status.
+
+    .venv/bin/python bench/monitor_scale.py [--paths 10000] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from support.processes import TRASHMON, free_port, running, wait_until  # noqa: E402
+
+OUTSIDE_REPO = Path(tempfile.gettempdir())
+BARE = """
+import json, urllib.request
+def fetch_all(api):
+    page, pages, n = 0, 1, 0
+    while page < pages:
+        url = f"{api}/v3/paths/list?page={page}&itemsPerPage=1000"
+        with urllib.request.urlopen(url) as response:
+            document = json.loads(response.read())
+        pages, page, n = document["pageCount"], page + 1, n + len(document["items"])
+    return n
+"""
+BARE_PROCESS = BARE + "import sys\nprint(fetch_all(sys.argv[1]))\n"
+
+
+def median_time(action: object, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()  # type: ignore[operator]
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def run_quiet(argv: list[str]) -> None:
+    subprocess.run(argv, cwd=OUTSIDE_REPO, stdout=subprocess.DEVNULL, check=False)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def sample(metrics: str, name: str) -> float:
+    for line in metrics.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return float("nan")
+
+
+def row(label: str, value: float, unit: str = "ms", note: str = "") -> None:
+    print(f"  {label:<46}{value:7.0f} {unit}{note}")
+
+
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.read()  # type: ignore[no-any-return]
+
+
+def probe_figures(api: str, paths: int, runs: int) -> None:
+    namespace: dict[str, Any] = {}
+    exec(BARE, namespace)  # noqa: S102  # the very code the process variant runs
+    assert namespace["fetch_all"](api) == paths
+    bare_in = median_time(lambda: namespace["fetch_all"](api), runs)
+    bare_proc = median_time(lambda: run_quiet([sys.executable, "-c", BARE_PROCESS, api]), runs)
+    probe_proc = median_time(lambda: run_quiet([*TRASHMON, "probe", "--api", api, "--json"]), runs)
+    from trashmonitor.monitor.probe_cli import configure, probe
+
+    probe_parser = argparse.ArgumentParser()
+    configure(probe_parser)
+    probe_args = probe_parser.parse_args(["--api", api])
+    probe_in = median_time(lambda: probe(probe_args), runs)
+    print(f"{paths} paths, median of {runs} runs")
+    row("bare stdlib fetch + json.loads, in-process", bare_in * 1000)
+    row("probe() in-process (fetch, parse, judge)", probe_in * 1000,
+        note=f"   ratio {probe_in / bare_in:.2f}x")  # fmt: skip
+    row("bare stdlib fetch as a python process", bare_proc * 1000)
+    row("trashmon probe --json as a process", probe_proc * 1000,
+        note=f"   ratio {probe_proc / bare_proc:.2f}x (target <= 1.5x)")  # fmt: skip
+
+
+def monitor_figures(api: str, seconds: float) -> None:
+    port = free_port()
+    env = {
+        "TRASHMON_MEDIAMTX_API": api,
+        "TRASHMON_MEDIAMTX_METRICS": api + "/metrics",
+        "TRASHMON_LISTEN": f"127.0.0.1:{port}",
+        "TRASHMON_INTERVAL": "1",
+    }
+    base = f"http://127.0.0.1:{port}"
+    count = "trashmon_poll_duration_seconds_count"
+    with running([*TRASHMON, "monitor"], env=env, cwd=OUTSIDE_REPO) as monitor:
+        wait_until(lambda: fetch(base + "/api/status"), 60, what="first poll")
+        time.sleep(2)  # let start-up settle
+        cycles_before = sample(fetch(base + "/metrics").decode(), count)
+        cpu_before = cpu_seconds(monitor.pid)
+        time.sleep(seconds)
+        cpu_after = cpu_seconds(monitor.pid)
+        started = time.perf_counter()
+        metrics = fetch(base + "/metrics").decode()
+        metrics_ms = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        status = json.loads(fetch(base + "/api/status"))
+        status_ms = (time.perf_counter() - started) * 1000
+        cycles = sample(metrics, count) - cycles_before
+        mean_cycle = sample(metrics, "trashmon_poll_duration_seconds_sum") / sample(metrics, count)
+        rss = rss_mib(monitor.pid)
+    print(f"monitor at {len(status['cameras'])} cameras, interval 1 s, {cycles:.0f} cycles")
+    row("CPU per cycle (one /metrics scrape in window)", (cpu_after - cpu_before) / cycles * 1000)
+    row("mean poll cycle wall time", mean_cycle * 1000)
+    row("RSS", rss, "MiB")
+    row(f"GET /metrics ({len(metrics) // 1024} KiB)", metrics_ms)
+    row("GET /api/status", status_ms)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--paths", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--monitor-seconds", type=float, default=15.0)
+    args = parser.parse_args()
+
+    fake_port = free_port()
+    api = f"http://127.0.0.1:{fake_port}"
+    fake_argv = [
+        sys.executable, str(REPO / "tests/support/fake_mediamtx.py"),
+        "--port", str(fake_port), "--paths", str(args.paths), "--rate", "40000",
+    ]  # fmt: skip
+    with running(fake_argv):
+        wait_until(lambda: fetch(api + "/v3/paths/list?itemsPerPage=1"), 60, what="fake up")
+        probe_figures(api, args.paths, args.runs)
+        monitor_figures(api, args.monitor_seconds)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,349 @@
+"""The monitor daemon: poll MediaMTX on an interval, judge, export the latest snapshot.
+
+One poll cycle = observe (API pages + ``/metrics``, agent views) -> evaluate (the pure
+health model over a short history) -> publish an immutable :class:`MonitorState` that
+``/metrics`` (:class:`MonitorCollector`), ``/api/status`` and ``/healthz`` read. A failed
+poll is a state (``trashmon_mediamtx_up 0``, reason ``mediamtx_unreachable``), never a
+crash. Other observers plug in without touching this module: ``agent_views`` (the MQTT
+observer) and extra collectors registered on :attr:`Monitor.registry`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry.trace import Status, StatusCode, Tracer
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from trashmonitor.monitor.agents import AgentView
+from trashmonitor.monitor.health import STATES, HealthReport, Thresholds, evaluate
+from trashmonitor.monitor.mediamtx import MediaMTXClient, MediaMTXMetrics, PathsSnapshot
+from trashmonitor.monitor.status import status_document
+
+from trashmonitor import __version__
+from trashmonitor.errors import (
+    AuthError,
+    MalformedResponseError,
+    ObservationError,
+    TrashmonError,
+    UnreachableError,
+)
+from trashmonitor.serving import Response, json_response, metrics_route
+
+log = logging.getLogger(__name__)
+
+AgentViews = Callable[[], Mapping[str, AgentView]]
+DEFAULT_FORGET_AFTER = 86400.0
+
+
+@dataclass(frozen=True)
+class MonitorState:
+    """What the last poll cycle concluded; replaced as a whole after every cycle."""
+
+    report: HealthReport | None = None
+    metrics_error: str | None = None
+    metrics_up: bool | None = None
+    """None when no metrics URL is configured."""
+    last_success_at: float | None = None
+    """Wall-clock end of the last cycle whose API poll succeeded."""
+    last_cycle_at: float | None = None
+    """Monotonic end of the last cycle, successful or not (for /healthz)."""
+    cycle_seconds: float | None = None
+
+
+def error_kind(error: TrashmonError) -> str:
+    """The ``kind`` label of ``trashmon_poll_errors_total``."""
+    if isinstance(error, UnreachableError):
+        return "unreachable"
+    if isinstance(error, MalformedResponseError):
+        return "malformed"
+    return "http"  # UpstreamHTTPError, AuthError
+
+
+@dataclass
+class Monitor:
+    client: MediaMTXClient
+    tracer: Tracer | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    parked: frozenset[str] = frozenset()
+    expected: frozenset[str] = frozenset()
+    """Cameras that must exist, reported down while MediaMTX does not list them."""
+    interval: float = 1.0
+    agent_views: AgentViews | None = None
+    forget_after: float = DEFAULT_FORGET_AFTER
+    clock: Callable[[], float] = time.time
+    registry: CollectorRegistry = field(
+        default_factory=lambda: CollectorRegistry(auto_describe=True)
+    )
+
+    def __post_init__(self) -> None:
+        self.state = MonitorState()
+        self._history: deque[PathsSnapshot] = deque()
+        self._known: dict[str, float] = {}
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mediamtx-metrics")
+        self._poll_duration = Histogram(
+            "trashmon_poll_duration_seconds",
+            "One poll cycle: MediaMTX API pages and metrics.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self._poll_errors = Counter(
+            "trashmon_poll_errors",
+            "Failed reads of MediaMTX, by source and kind.",
+            ("source", "kind"),
+            registry=self.registry,
+        )
+        for source in ("api", "metrics"):
+            for kind in ("unreachable", "http", "malformed"):
+                self._poll_errors.labels(source, kind)
+        self.registry.register(MonitorCollector(self))
+
+    def register(self, collector: Collector) -> None:
+        """Add another component's collector (e.g. the DNS reconciler's) to /metrics."""
+        self.registry.register(collector)
+
+    # ---------------------------------------------------------------- one cycle
+
+    def _span(self, name: str, **attributes: Any) -> AbstractContextManager[Any]:
+        if self.tracer is None:
+            return nullcontext()
+        return self.tracer.start_as_current_span(name, attributes=attributes)
+
+    def _record_error(self, span: Any, source: str, error: TrashmonError) -> None:
+        self._poll_errors.labels(source, error_kind(error)).inc()
+        if span is not None:
+            span.set_status(Status(StatusCode.ERROR, error.message))
+            span.set_attribute("error.type", error.__class__.__name__)
+
+    def poll_once(self) -> MonitorState:
+        started = time.monotonic()
+        deadline = started + max(self.client.timeout, self.interval)
+        with self._span("trashmon.poll", **{"mediamtx.api": self.client.api_url}) as cycle:
+            api_error: TrashmonError | None = None
+            metrics_error: TrashmonError | None = None
+            paths = None
+            metrics: MediaMTXMetrics | None = None
+            at = self.clock()
+            # /metrics is read alongside the path list: at 10,000 paths each takes a
+            # good part of the interval, and neither depends on the other.
+            metrics_read = (
+                self._pool.submit(self._read_metrics, deadline, otel_context.get_current())
+                if self.client.metrics_url is not None
+                else None
+            )
+            with self._span("mediamtx.paths_list") as span:
+                try:
+                    paths = self.client.list_paths(deadline)
+                except (ObservationError, AuthError) as error:
+                    api_error = error
+                    self._record_error(span, "api", error)
+                else:
+                    if span is not None:
+                        span.set_attribute("mediamtx.paths", len(paths))
+            if metrics_read is not None:
+                metrics, metrics_error = metrics_read.result()
+            agents = self._agents()
+            now = self.clock()
+            if paths is not None:
+                snapshot = PathsSnapshot(at, {path.name: path for path in paths}, metrics)
+                self._remember(snapshot, now)
+            report = evaluate(
+                tuple(self._history),
+                now=now,
+                thresholds=self.thresholds,
+                parked=self.parked,
+                agents=agents,
+                known=self.expected.union(self._known),
+                mediamtx_error=api_error.message if api_error else None,
+            )
+            if cycle is not None:
+                cycle.set_attribute("cameras", len(report.cameras))
+                if api_error is not None:
+                    cycle.set_status(Status(StatusCode.ERROR, api_error.message))
+        elapsed = time.monotonic() - started
+        self._poll_duration.observe(elapsed)
+        self.state = MonitorState(
+            report=report,
+            metrics_error=metrics_error.message if metrics_error else None,
+            metrics_up=None if metrics is None and metrics_error is None else metrics is not None,
+            last_success_at=now if api_error is None else self.state.last_success_at,
+            last_cycle_at=time.monotonic(),
+            cycle_seconds=elapsed,
+        )
+        return self.state
+
+    def _read_metrics(
+        self, deadline: float, parent: otel_context.Context
+    ) -> tuple[MediaMTXMetrics | None, TrashmonError | None]:
+        # A worker thread does not inherit the cycle's span: attach it explicitly.
+        token = otel_context.attach(parent)
+        try:
+            with self._span("mediamtx.metrics", url=self.client.metrics_url or "") as span:
+                try:
+                    return self.client.read_metrics(deadline), None
+                except (ObservationError, AuthError) as error:
+                    self._record_error(span, "metrics", error)
+                    return None, error
+        finally:
+            otel_context.detach(token)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.client.close()
+
+    def _agents(self) -> Mapping[str, AgentView] | None:
+        if self.agent_views is None:
+            return None
+        try:
+            return dict(self.agent_views())
+        except Exception:  # an observer's bug must not stop the MediaMTX monitoring
+            log.exception("agent view source failed; judging without agents this cycle")
+            return None
+
+    def _remember(self, snapshot: PathsSnapshot, now: float) -> None:
+        self._history.append(snapshot)
+        keep_since = now - self.thresholds.history_seconds - 2 * self.interval
+        while len(self._history) > 2 and self._history[0].at < keep_since:
+            self._history.popleft()
+        for name in snapshot.paths:
+            self._known[name] = now
+        forget_before = now - self.forget_after
+        for name in [name for name, seen in self._known.items() if seen < forget_before]:
+            del self._known[name]
+
+    # ---------------------------------------------------------------- the loop
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll every ``interval`` until ``stop`` is set; a slow poll shortens the wait."""
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                self.poll_once()
+            except Exception:  # keep serving; /healthz turns 503 if this repeats
+                log.exception("poll cycle failed")
+            stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    # ---------------------------------------------------------------- routes
+
+    def healthz(self) -> Response:
+        last = self.state.last_cycle_at
+        limit = 3 * self.interval + self.client.timeout
+        age = None if last is None else time.monotonic() - last
+        ok = age is not None and age <= limit
+        document = {"status": "ok" if ok else "stale", "last_poll_age_seconds": age}
+        return json_response(document, 200 if ok else 503)
+
+    def status(self) -> Response:
+        state = self.state
+        if state.report is None:
+            return json_response({"error": "no poll has completed yet"}, 503)
+        return json_response(status_document(state.report, state.metrics_error))
+
+
+class MonitorCollector(Collector):
+    """Renders the latest :class:`MonitorState` at scrape time (stale series vanish)."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self._monitor = monitor
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families(MonitorState())
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families(self._monitor.state)
+
+    def _families(self, state: MonitorState) -> list[Metric]:
+        report = state.report
+        build = GaugeMetricFamily("trashmon_build_info", "Always 1.", labels=["version"])
+        build.add_metric([__version__], 1)
+        up = GaugeMetricFamily(
+            "trashmon_mediamtx_up", "1 if the last poll of the MediaMTX API succeeded."
+        )
+        metrics_up = GaugeMetricFamily(
+            "trashmon_mediamtx_metrics_up",
+            "1 if the last read of MediaMTX /metrics succeeded (not exposed behind Caddy).",
+        )
+        last = GaugeMetricFamily(
+            "trashmon_last_poll_timestamp_seconds", "End of the last successful poll."
+        )
+        families: list[Metric] = [build, up, metrics_up, last]
+        if report is not None:
+            up.add_metric([], 1 if report.mediamtx_reachable else 0)
+        if state.metrics_up is not None:
+            metrics_up.add_metric([], 1 if state.metrics_up else 0)
+        if state.last_success_at is not None:
+            last.add_metric([], state.last_success_at)
+        families.extend(_camera_families(report))
+        return families
+
+
+def _camera_families(report: HealthReport | None) -> list[Metric]:
+    def gauge(name: str, documentation: str, *labels: str) -> GaugeMetricFamily:
+        return GaugeMetricFamily(name, documentation, labels=["camera", *labels])
+
+    cameras_by_state = GaugeMetricFamily("trashmon_cameras", "Cameras per state.", labels=["state"])
+    state = gauge("trashmon_camera_state", "1 for the camera's current state.", "state")
+    reason = gauge("trashmon_camera_reason", "1 per active reason.", "reason")
+    online = gauge("trashmon_camera_online", "1 if a real publisher is attached.")
+    inbound = CounterMetricFamily(
+        "trashmon_camera_inbound_bytes",
+        "Bytes received by MediaMTX for the path.",
+        labels=["camera"],
+    )
+    readers = gauge("trashmon_camera_readers", "Readers of the path.")
+    frames = CounterMetricFamily(
+        "trashmon_camera_frames_in_error",
+        "MediaMTX inboundFramesInError for the path.",
+        labels=["camera"],
+    )
+    last_inbound = gauge(
+        "trashmon_camera_last_inbound_timestamp_seconds", "Last time inbound bytes grew."
+    )
+    agent_online = gauge("trashmon_agent_online", "The agent's status topic says online.")
+    agent_last = gauge("trashmon_agent_last_state_timestamp_seconds", "Last agent state message.")
+    families: list[Metric] = [
+        cameras_by_state, state, reason, online, inbound, readers, frames, last_inbound,
+        agent_online, agent_last,
+    ]  # fmt: skip
+    if report is None:
+        return families
+    for name, count in report.summary.items():
+        cameras_by_state.add_metric([name], count)
+    for camera in report.cameras:
+        labels = [camera.name]
+        for candidate in STATES:
+            state.add_metric([camera.name, candidate], 1 if candidate == camera.state else 0)
+        for active in camera.reasons:
+            reason.add_metric([camera.name, active], 1)
+        online.add_metric(labels, 1 if camera.online else 0)
+        if camera.inbound_bytes is not None:
+            inbound.add_metric(labels, camera.inbound_bytes)
+        if camera.readers is not None:
+            readers.add_metric(labels, camera.readers)
+        if camera.frames_in_error is not None:
+            frames.add_metric(labels, camera.frames_in_error)
+        if camera.last_inbound_at is not None:
+            last_inbound.add_metric(labels, camera.last_inbound_at)
+        if camera.agent is not None:
+            agent_online.add_metric(labels, 1 if camera.agent.online else 0)
+            if camera.agent.last_state_at is not None:
+                agent_last.add_metric(labels, camera.agent.last_state_at)
+    return families
+
+
+def routes(monitor: Monitor) -> dict[str, Callable[[], Response]]:
+    return {
+        "/metrics": metrics_route(monitor.registry),
+        "/healthz": monitor.healthz,
+        "/api/status": monitor.status,
+    }

@@ -1,0 +1,166 @@
+"""``trashmon monitor``: poll MediaMTX every interval, serve /metrics, /healthz, /api/status.
+
+Settings (flag > env > default) are listed in docs/monitor.md. SIGTERM and SIGINT end
+the loop and the server cleanly with exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from types import FrameType
+
+from prometheus_client import disable_created_metrics
+from prometheus_client.registry import Collector
+from trashmonitor.monitor import config
+from trashmonitor.monitor.agents import AgentView
+from trashmonitor.monitor.daemon import DEFAULT_FORGET_AFTER, Monitor, routes
+from trashmonitor.monitor.mediamtx import MediaMTXClient, default_metrics_url, metrics_url
+
+from trashmonitor.errors import EXIT_OK
+from trashmonitor.serving import HTTPService
+from trashmonitor.settings import (
+    HostPort,
+    flag_or_env,
+    parse_host_port,
+    parse_http_url,
+    parse_setting,
+)
+from trashmonitor.telemetry import setup_tracing
+
+HELP = "poll MediaMTX and agents, serve status"
+DEFAULT_LISTEN = "127.0.0.1:9843"
+DEFAULT_INTERVAL = 1.0
+DEFAULT_TIMEOUT = 2.0
+NO_METRICS = ("off", "none", "")
+
+log = logging.getLogger(__name__)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    config.add_source_arguments(parser)
+    parser.add_argument(
+        "--metrics-url",
+        metavar="URL",
+        help="MediaMTX /metrics, or 'off' (env TRASHMON_MEDIAMTX_METRICS, "
+        "default the API host on port 9998)",
+    )
+    parser.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help=f"serve /metrics, /healthz, /api/status here (env TRASHMON_LISTEN, "
+        f"default {DEFAULT_LISTEN})",
+    )
+    parser.add_argument(
+        "--interval",
+        metavar="S",
+        help=f"seconds between polls (env TRASHMON_INTERVAL, default {DEFAULT_INTERVAL:g})",
+    )
+    parser.add_argument(
+        "--timeout",
+        metavar="S",
+        help=f"per-request timeout (env TRASHMON_TIMEOUT, default {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--forget-after",
+        metavar="S",
+        help="stop reporting a vanished camera after S seconds "
+        f"(env TRASHMON_FORGET_AFTER, default {DEFAULT_FORGET_AFTER:g})",
+    )
+    config.add_threshold_arguments(parser, with_stall=True)
+
+
+def _metrics_url(args: argparse.Namespace, api: str) -> str | None:
+    raw = flag_or_env(
+        args,
+        attribute="metrics_url",
+        flag="--metrics-url",
+        env_var="TRASHMON_MEDIAMTX_METRICS",
+        parse=lambda text: text.strip(),
+        default=None,
+    )
+    if raw is None:
+        return default_metrics_url(api)
+    if raw.lower() in NO_METRICS:
+        return None
+    source = "--metrics-url" if args.metrics_url is not None else "TRASHMON_MEDIAMTX_METRICS"
+    return metrics_url(parse_setting(source, raw, parse_http_url))
+
+
+def build_monitor(
+    args: argparse.Namespace,
+    *,
+    agent_views: Callable[[], Mapping[str, AgentView]] | None = None,
+    collectors: Iterable[Collector] = (),
+) -> tuple[Monitor, HostPort]:
+    """Read every setting (raising ConfigError) and assemble the monitor."""
+    api = config.api_url(args)
+    metrics = _metrics_url(args, api)
+    listen = flag_or_env(
+        args,
+        attribute="listen",
+        flag="--listen",
+        env_var="TRASHMON_LISTEN",
+        parse=parse_host_port,
+        default=parse_host_port(DEFAULT_LISTEN),
+    )
+    interval = config.seconds(args, "interval", "TRASHMON_INTERVAL", DEFAULT_INTERVAL)
+    timeout = config.seconds(args, "timeout", "TRASHMON_TIMEOUT", DEFAULT_TIMEOUT)
+    forget_after = config.seconds(
+        args, "forget-after", "TRASHMON_FORGET_AFTER", DEFAULT_FORGET_AFTER
+    )
+    monitor = Monitor(
+        client=MediaMTXClient(api, metrics, timeout=timeout),
+        tracer=setup_tracing("trashmon-monitor").get_tracer(__name__),
+        thresholds=config.thresholds(args),
+        parked=config.parked(args),
+        expected=config.expected(args),
+        interval=interval,
+        agent_views=agent_views,
+        forget_after=forget_after,
+    )
+    for collector in collectors:
+        monitor.register(collector)
+    return monitor, listen
+
+
+def run(args: argparse.Namespace) -> int:
+    return serve(args)
+
+
+def serve(
+    args: argparse.Namespace,
+    *,
+    agent_views: Callable[[], Mapping[str, AgentView]] | None = None,
+    collectors: Iterable[Collector] = (),
+) -> int:
+    """Run the monitor until SIGTERM/SIGINT; other observers plug in through the
+    keyword arguments (the MQTT agent views, extra Prometheus collectors)."""
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    config.quiet_http_logs()
+    monitor, listen = build_monitor(args, agent_views=agent_views, collectors=collectors)
+    service = HTTPService(listen, routes(monitor), setting="TRASHMON_LISTEN")
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    service.start()
+    log.info(
+        "monitoring %s every %gs (metrics: %s)",
+        monitor.client.api_url,
+        monitor.interval,
+        monitor.client.metrics_url or "off",
+    )
+    try:
+        monitor.run(stop)
+    finally:
+        service.stop()
+        monitor.close()
+    return EXIT_OK

@@ -1,0 +1,349 @@
+"""The health model: a pure function from observations and the clock to camera states.
+
+Inputs are values only (snapshots of the path list over time with the metrics read in
+the same poll, the agents' MQTT views, the parked set, thresholds and ``now``), so
+tests need neither I/O nor sleeps.
+
+Each camera gets one state and machine-readable reasons (docs/monitor.md):
+
+* ``down`` when nobody can watch it: ``no_publisher``, ``placeholder`` (MediaMTX shows
+  its "stream is offline" picture), ``stalled`` (a publisher is attached but inbound
+  bytes stopped growing), ``agent_without_publisher`` (the agent is up but nothing
+  reaches MediaMTX), ``mediamtx_unreachable``.
+* ``degraded`` when it can be watched but something is wrong: ``frames_in_error``
+  (rising), ``agent_offline``, ``agent_stale``, ``black_image``, ``frozen_image``,
+  ``low_fps``, ``publisher_without_agent``.
+* ``parked`` for cameras an operator set aside: never failing, no reasons (so no
+  reason-based alert can fire for them).
+* ``ok`` otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Final, Literal
+
+from trashmonitor.monitor.agents import AgentView
+from trashmonitor.monitor.mediamtx import PathObservation, PathsSnapshot
+
+State = Literal["ok", "degraded", "down", "parked"]
+STATES: Final[tuple[State, ...]] = ("ok", "degraded", "down", "parked")
+
+# Canonical order: reasons are always reported in this order.
+REASONS: Final = (
+    "mediamtx_unreachable",
+    "no_publisher",
+    "placeholder",
+    "stalled",
+    "agent_without_publisher",
+    "frames_in_error",
+    "agent_offline",
+    "agent_stale",
+    "black_image",
+    "frozen_image",
+    "low_fps",
+    "publisher_without_agent",
+)
+DOWN_REASONS: Final = frozenset(
+    {"mediamtx_unreachable", "no_publisher", "placeholder", "stalled", "agent_without_publisher"}
+)
+_ORDER = {reason: index for index, reason in enumerate(REASONS)}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Tunable limits. Defaults fit a 1 s poll interval (docs/monitor.md)."""
+
+    stall_after: float = 1.5
+    """Seconds since inbound bytes stopped (publisher still attached) that make a stall,
+    and never before one whole poll interval without growth. At a 1 s interval a stop
+    is called 1.5-2.5 s after it happens (target: 3 s); see ``_inbound``."""
+    frames_error_window: float = 10.0
+    """Look-back for a rising ``inboundFramesInError``."""
+    frames_error_min: int = 1
+    """New frames in error within the window that make a camera degraded."""
+    agent_stale_after: float = 30.0
+    """An online agent whose last state message is older than this is stale."""
+    low_fps_ratio: float = 0.5
+    """Reported fps below ``target_fps`` times this is ``low_fps``."""
+
+    @property
+    def history_seconds(self) -> float:
+        """How much history the model looks at: callers may drop older snapshots."""
+        return max(self.stall_after, self.frames_error_window)
+
+
+@dataclass(frozen=True)
+class CameraHealth:
+    name: str
+    state: State
+    reasons: tuple[str, ...]
+    online: bool
+    codec: str | None = None
+    resolution: str | None = None
+    inbound_bytes: int | None = None
+    inbound_bytes_per_second: float | None = None
+    readers: int | None = None
+    frames_in_error: int | None = None
+    online_since: float | None = None
+    last_inbound_at: float | None = None
+    """When inbound bytes were last seen growing (None if not seen in the history)."""
+    agent: AgentView | None = None
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    generated_at: float
+    cameras: tuple[CameraHealth, ...]
+    mediamtx_error: str | None = None
+
+    @property
+    def mediamtx_reachable(self) -> bool:
+        return self.mediamtx_error is None
+
+    @property
+    def summary(self) -> dict[State, int]:
+        counts: dict[State, int] = dict.fromkeys(STATES, 0)
+        for camera in self.cameras:
+            counts[camera.state] += 1
+        return counts
+
+    @property
+    def healthy(self) -> bool:
+        """Every camera that is not parked is ok, and MediaMTX answered."""
+        return self.mediamtx_reachable and all(
+            camera.state in ("ok", "parked") for camera in self.cameras
+        )
+
+
+def state_for(reasons: Collection[str], parked: bool) -> State:
+    if parked:
+        return "parked"
+    if any(reason in DOWN_REASONS for reason in reasons):
+        return "down"
+    return "degraded" if reasons else "ok"
+
+
+def evaluate(
+    history: Sequence[PathsSnapshot],
+    *,
+    now: float,
+    thresholds: Thresholds = Thresholds(),
+    parked: Collection[str] = frozenset(),
+    agents: Mapping[str, AgentView] | None = None,
+    known: Collection[str] = (),
+    mediamtx_error: str | None = None,
+) -> HealthReport:
+    """Judge every camera.
+
+    ``history`` is oldest first; its last snapshot is the current poll (unless
+    ``mediamtx_error`` says the current poll failed). ``known`` names cameras seen
+    before that must not silently vanish when MediaMTX drops their path (paths created
+    on demand disappear with their publisher). ``agents`` is None when no agent
+    observer is configured; then no agent reasons apply.
+    """
+    latest = history[-1] if history else None
+    names: set[str] = set(known)
+    if latest is not None:
+        names.update(latest.paths)
+    if agents is not None:
+        names.update(agents)
+    cameras = []
+    for name in sorted(names):
+        agent = agents.get(name) if agents is not None else None
+        if mediamtx_error is not None:
+            reasons: tuple[str, ...] = ("mediamtx_unreachable",)
+            health = CameraHealth(name, "down", reasons, online=False, agent=agent)
+        else:
+            health = _judge(
+                name,
+                history=history,
+                now=now,
+                thresholds=thresholds,
+                agents=agents,
+                agent=agent,
+            )
+        if name in parked:
+            health = replace(health, state="parked", reasons=())
+        cameras.append(health)
+    return HealthReport(now, tuple(cameras), mediamtx_error)
+
+
+def _frames_in_error(snapshot: PathsSnapshot, path: PathObservation) -> int | None:
+    """The API's count (v1.17+), else the metrics' count read in the same poll."""
+    if path.frames_in_error is not None:
+        return path.frames_in_error
+    if snapshot.metrics is not None:
+        metrics = snapshot.metrics.paths.get(path.name)
+        if metrics is not None:
+            return metrics.frames_in_error
+    return None
+
+
+def _judge(
+    name: str,
+    *,
+    history: Sequence[PathsSnapshot],
+    now: float,
+    thresholds: Thresholds,
+    agents: Mapping[str, AgentView] | None,
+    agent: AgentView | None,
+) -> CameraHealth:
+    current_snapshot = history[-1] if history else None
+    path = current_snapshot.paths.get(name) if current_snapshot is not None else None
+    reasons: set[str] = set()
+    online = path is not None and path.online
+    if path is None or not path.online:
+        reasons.add("no_publisher")
+        if path is not None and path.placeholder:
+            reasons.add("placeholder")
+
+    rate: float | None = None
+    last_inbound_at: float | None = None
+    frames: int | None = None
+    if path is not None and current_snapshot is not None:
+        frames = _frames_in_error(current_snapshot, path)
+        if online:
+            rate, last_inbound_at, stalled = _inbound(name, path, history, now, thresholds)
+            if stalled:
+                reasons.add("stalled")
+        if frames is not None and _frames_rising(name, frames, history, now, thresholds):
+            reasons.add("frames_in_error")
+
+    if agents is not None:
+        reasons.update(_agent_reasons(agent, online, now, thresholds))
+
+    ordered = tuple(sorted(reasons, key=_ORDER.__getitem__))
+    return CameraHealth(
+        name=name,
+        state=state_for(ordered, parked=False),
+        reasons=ordered,
+        online=online,
+        codec=path.codec if path else None,
+        resolution=path.resolution if path else None,
+        inbound_bytes=path.inbound_bytes if path else None,
+        inbound_bytes_per_second=rate,
+        readers=path.readers if path else None,
+        frames_in_error=frames,
+        online_since=path.online_since if path else None,
+        last_inbound_at=last_inbound_at,
+        agent=agent,
+    )
+
+
+def _inbound(
+    name: str,
+    path: PathObservation,
+    history: Sequence[PathsSnapshot],
+    now: float,
+    thresholds: Thresholds,
+) -> tuple[float | None, float | None, bool]:
+    """(bytes/s over the last interval, when bytes last grew, stalled?).
+
+    Walks back through the trailing run of polls with the publisher attached and the
+    same byte count. A stall needs at least one whole quiet interval (a run of two
+    polls) and ``stall_after`` seconds since the bytes stopped. When they stopped is
+    estimated from the last growing interval: if it grew less than the rate before it,
+    the stream stopped part-way through (at the point that rate explains). That lets a
+    real stop be called 1.5-2.5 s after it happens at a 1 s interval, while a steady
+    low-fps stream that skips one interval is not called stalled (its last interval
+    grew at the full rate, so it "stopped" only at the end of it). A run reaching the
+    start of the history proves no growth since then (a lower bound).
+    """
+    polls = [(snapshot.at, _present(snapshot, name)) for snapshot in history]
+    current_at = polls[-1][0]
+    rate: float | None = None
+    if len(polls) > 1:
+        previous_at, previous = polls[-2]
+        if previous is not None and current_at > previous_at:
+            grown = path.inbound_bytes - previous.inbound_bytes
+            if grown >= 0:  # a reconnect resets the counter: no rate for that interval
+                rate = grown / (current_at - previous_at)
+
+    index = len(polls) - 1
+    while index > 0:
+        earlier = polls[index - 1][1]
+        if earlier is None or earlier.inbound_bytes != path.inbound_bytes:
+            break
+        index -= 1
+    run_start = polls[index][0]
+    grew_at: float | None = None
+    stopped_at = run_start
+    if index > 0 and polls[index - 1][1] is not None:
+        grew_at = run_start
+        stopped_at = _stop_estimate(polls, index, path.inbound_bytes)
+    stalled = run_start < current_at and now - stopped_at >= thresholds.stall_after
+    return rate, grew_at, stalled
+
+
+def _stop_estimate(
+    polls: Sequence[tuple[float, PathObservation | None]], run_index: int, count: int
+) -> float:
+    """When bytes stopped, between the poll before the run and the run's first poll."""
+    run_at = polls[run_index][0]
+    before_at, before = polls[run_index - 1]
+    if before is None or run_index < 2:
+        return run_at
+    earlier_at, earlier = polls[run_index - 2]
+    if earlier is None or before_at <= earlier_at or before.inbound_bytes < earlier.inbound_bytes:
+        return run_at
+    rate_before = (before.inbound_bytes - earlier.inbound_bytes) / (before_at - earlier_at)
+    grown = count - before.inbound_bytes
+    if rate_before <= 0 or grown < 0:
+        return run_at
+    return before_at + min(run_at - before_at, grown / rate_before)
+
+
+def _present(snapshot: PathsSnapshot, name: str) -> PathObservation | None:
+    path = snapshot.paths.get(name)
+    return path if path is not None and path.online else None
+
+
+def _frames_rising(
+    name: str,
+    frames: int,
+    history: Sequence[PathsSnapshot],
+    now: float,
+    thresholds: Thresholds,
+) -> bool:
+    since = now - thresholds.frames_error_window
+    for snapshot in history[:-1]:
+        if snapshot.at < since:
+            continue
+        path = snapshot.paths.get(name)
+        if path is None:
+            continue
+        earlier = _frames_in_error(snapshot, path)
+        if earlier is not None and earlier <= frames:
+            return frames - earlier >= thresholds.frames_error_min
+    return False
+
+
+def _agent_reasons(
+    agent: AgentView | None, publisher_online: bool, now: float, thresholds: Thresholds
+) -> set[str]:
+    if agent is None:
+        return {"publisher_without_agent"} if publisher_online else set()
+    if not agent.online:
+        # The retained state of a dead agent says nothing about the picture now.
+        return {"agent_offline"}
+    reasons: set[str] = set()
+    if not publisher_online:
+        reasons.add("agent_without_publisher")
+    heard_at = agent.last_state_at if agent.last_state_at is not None else agent.status_changed_at
+    if now - heard_at > thresholds.agent_stale_after:
+        reasons.add("agent_stale")
+        return reasons  # as above: an old state message is not evidence about the picture
+    if agent.black:
+        reasons.add("black_image")
+    if agent.frozen:
+        reasons.add("frozen_image")
+    if (
+        agent.stream_state == "streaming"
+        and agent.fps is not None
+        and agent.target_fps
+        and agent.fps < agent.target_fps * thresholds.low_fps_ratio
+    ):
+        reasons.add("low_fps")
+    return reasons

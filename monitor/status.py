@@ -1,0 +1,100 @@
+"""Render a :class:`HealthReport`: the ``/api/status`` JSON document and the probe table.
+
+Shared by ``trashmon probe`` and the daemon so both print exactly the same shape
+(docs/contracts.md, "/api/status").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trashmonitor.monitor.agents import AgentView
+from trashmonitor.monitor.health import CameraHealth, HealthReport
+
+
+def _agent_document(agent: AgentView | None) -> dict[str, Any] | None:
+    if agent is None:
+        return None
+    return {
+        "online": agent.online,
+        "stream_state": agent.stream_state,
+        "fps": agent.fps,
+        "target_fps": agent.target_fps,
+        "black": agent.black,
+        "frozen": agent.frozen,
+        "restarts": agent.restarts,
+        "last_state_at": agent.last_state_at,
+    }
+
+
+def camera_document(camera: CameraHealth) -> dict[str, Any]:
+    rate = camera.inbound_bytes_per_second
+    return {
+        "name": camera.name,
+        "state": camera.state,
+        "reasons": list(camera.reasons),
+        "online": camera.online,
+        "codec": camera.codec,
+        "resolution": camera.resolution,
+        "inbound_bytes_per_second": None if rate is None else round(rate, 1),
+        "inbound_bytes": camera.inbound_bytes,
+        "readers": camera.readers,
+        "frames_in_error": camera.frames_in_error,
+        "online_since": camera.online_since,
+        "last_inbound_at": camera.last_inbound_at,
+        "agent": _agent_document(camera.agent),
+    }
+
+
+def status_document(report: HealthReport, metrics_error: str | None = None) -> dict[str, Any]:
+    return {
+        "generated_at": report.generated_at,
+        "mediamtx": {
+            "reachable": report.mediamtx_reachable,
+            "error": report.mediamtx_error,
+            "metrics_error": metrics_error,
+        },
+        "summary": report.summary,
+        "cameras": [camera_document(camera) for camera in report.cameras],
+    }
+
+
+def _rate(value: float | None) -> str:
+    if value is None:
+        return "-"
+    bits = value * 8
+    for unit, scale in (("Mb/s", 1e6), ("kb/s", 1e3)):
+        if bits >= scale:
+            return f"{bits / scale:.1f} {unit}"
+    return f"{bits:.0f} b/s"
+
+
+def table(report: HealthReport) -> str:
+    """One line per camera: state, name, codec and resolution, rate, readers, reasons."""
+    header = ("STATE", "NAME", "VIDEO", "INBOUND", "READERS", "REASONS")
+    rows = [header]
+    for camera in report.cameras:
+        video = " ".join(part for part in (camera.codec, camera.resolution) if part) or "-"
+        rows.append(
+            (
+                camera.state,
+                camera.name,
+                video,
+                _rate(camera.inbound_bytes_per_second),
+                "-" if camera.readers is None else str(camera.readers),
+                ",".join(camera.reasons) or "-",
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header) - 1)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True))
+        + "  "
+        + row[-1]
+        for row in rows
+    ]
+    summary = report.summary
+    lines.append(
+        f"{len(report.cameras)} cameras: "
+        + ", ".join(f"{count} {state}" for state, count in summary.items())
+    )
+    return "\n".join(lines)

@@ -1,0 +1,210 @@
+"""MediaMTXClient over httpx.MockTransport: paging, URL shapes, every failure mapped."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from trashmonitor.monitor.mediamtx import MediaMTXClient
+
+from trashmonitor.errors import (
+    AuthError,
+    MalformedResponseError,
+    UnreachableError,
+    UpstreamHTTPError,
+)
+
+
+def paged_server(
+    count: int, seen: list[httpx.Request]
+) -> Callable[[httpx.Request], httpx.Response]:
+    """MediaMTX's paging: sorted items, pageCount = ceil(n / itemsPerPage), default 100."""
+    names = sorted(f"cam{i:03d}" for i in range(count))
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        page = int(request.url.params.get("page", 0))
+        per_page = int(request.url.params.get("itemsPerPage", 100))
+        chunk = names[page * per_page : (page + 1) * per_page]
+        return httpx.Response(
+            200,
+            json={
+                "itemCount": count,
+                "pageCount": math.ceil(count / per_page) if count else 0,
+                "items": [{"name": n, "online": True, "inboundBytes": 1} for n in chunk],
+            },
+        )
+
+    return handle
+
+
+def client_for(handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -> MediaMTXClient:
+    api = kwargs.pop("api", "http://mediamtx:9997")
+    return MediaMTXClient(
+        api, client=httpx.Client(transport=httpx.MockTransport(handler)), **kwargs
+    )
+
+
+@pytest.mark.parametrize("per_page", [100, 1000])
+def test_reads_every_page(per_page: int) -> None:
+    seen: list[httpx.Request] = []
+    client = client_for(paged_server(250, seen), items_per_page=per_page)
+    paths = client.list_paths()
+    assert len(paths) == 250
+    assert {p.name for p in paths} == {f"cam{i:03d}" for i in range(250)}
+    assert len(seen) == math.ceil(250 / per_page)
+    assert [r.url.params["page"] for r in seen] == [str(i) for i in range(len(seen))]
+    assert all(r.url.params["itemsPerPage"] == str(per_page) for r in seen)
+
+
+def test_asks_for_large_pages_by_default() -> None:
+    seen: list[httpx.Request] = []
+    client_for(paged_server(2500, seen)).list_paths()
+    assert len(seen) == 3
+    assert seen[0].url.params["itemsPerPage"] == "1000"
+
+
+def test_no_paths_is_one_request_and_empty() -> None:
+    seen: list[httpx.Request] = []
+    assert client_for(paged_server(0, seen)).list_paths() == ()
+    assert len(seen) == 1
+
+
+@pytest.mark.parametrize(
+    ("api", "expected_path"),
+    [
+        ("http://mediamtx:9997", "/v3/paths/list"),
+        ("http://cams.example/api", "/api/v3/paths/list"),  # the seed's Caddy, strips /api
+        ("http://cams.example/api/", "/api/v3/paths/list"),
+    ],
+)
+def test_direct_and_behind_caddy(api: str, expected_path: str) -> None:
+    seen: list[httpx.Request] = []
+    client_for(paged_server(1, seen), api=api).list_paths()
+    assert seen[0].url.path == expected_path
+
+
+def raising(error: Exception) -> Callable[[httpx.Request], httpx.Response]:
+    def handle(request: httpx.Request) -> httpx.Response:
+        raise error
+
+    return handle
+
+
+def answering(status: int, body: bytes, content_type: str = "application/json") -> Any:
+    return lambda request: httpx.Response(
+        status, content=body, headers={"Content-Type": content_type}
+    )
+
+
+@pytest.mark.parametrize(
+    ("handler", "error_class", "words"),
+    [
+        (raising(httpx.ConnectError("Connection refused")), UnreachableError, "cannot connect"),
+        (raising(httpx.ConnectError("Name or service not known")), UnreachableError, "not known"),
+        (raising(httpx.ReadTimeout("timed out")), UnreachableError, "timed out"),
+        (raising(httpx.ConnectTimeout("timed out")), UnreachableError, "timed out"),
+        (raising(httpx.RemoteProtocolError("incomplete body")), MalformedResponseError, "broken"),
+        (answering(500, b'{"status":"error","error":"x"}'), UpstreamHTTPError, "HTTP 500"),
+        (answering(404, b"404 page not found", "text/plain"), UpstreamHTTPError, "HTTP 404"),
+        (answering(401, b""), AuthError, "401"),
+        (
+            answering(200, b"<!doctype html><p>Caddy</p>", "text/html"),
+            MalformedResponseError,
+            "HTML",
+        ),
+        (answering(200, b'{"items": [{"na'), MalformedResponseError, "truncated"),
+        (answering(200, b'{"items": null}'), MalformedResponseError, "null"),
+        (answering(200, b'[{"name": "cam1"}]'), MalformedResponseError, "object"),
+    ],
+)
+def test_failures_map_to_the_error_tree(
+    handler: Any, error_class: type[Exception], words: str
+) -> None:
+    with pytest.raises(error_class, match=words) as caught:
+        client_for(handler).list_paths()
+    assert "\n" not in str(caught.value)
+
+
+def test_http_status_is_kept() -> None:
+    with pytest.raises(UpstreamHTTPError) as caught:
+        client_for(answering(503, b"")).list_paths()
+    assert caught.value.status_code == 503
+
+
+def test_spent_deadline_gives_up_without_a_request() -> None:
+    seen: list[httpx.Request] = []
+    with pytest.raises(UnreachableError, match="time budget"):
+        client_for(paged_server(1, seen)).list_paths(deadline=time.monotonic() - 1)
+    assert seen == []
+
+
+def test_timeout_is_bounded_by_the_deadline() -> None:
+    timeouts: list[Any] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        timeouts.append(request.extensions["timeout"])
+        return httpx.Response(200, json={"items": [], "pageCount": 0, "itemCount": 0})
+
+    client_for(handle, timeout=30.0).list_paths(deadline=time.monotonic() + 2)
+    assert 0 < timeouts[0]["read"] <= 2
+
+
+def test_metrics_read_and_failures() -> None:
+    text = b'paths{name="cam1",state="ready"} 1\npaths_inbound_bytes{name="cam1",state="ready"} 5\n'
+    client = client_for(answering(200, text, "text/plain"), metrics_url="http://m:9998/metrics")
+    assert client.read_metrics().paths["cam1"].inbound_bytes == 5
+    html = client_for(answering(200, b"<html>", "text/html"), metrics_url="http://m/metrics")
+    with pytest.raises(MalformedResponseError):
+        html.read_metrics()
+    with pytest.raises(UnreachableError, match="no URL"):
+        client_for(answering(200, text)).read_metrics()
+
+
+def test_duplicate_names_across_pages_keep_the_newest() -> None:
+    pages = [
+        {"pageCount": 2, "itemCount": 2, "items": [{"name": "a", "ready": False}]},
+        {"pageCount": 2, "itemCount": 2, "items": [{"name": "a", "ready": True}]},
+    ]
+    handler = lambda r: httpx.Response(200, content=json.dumps(pages[int(r.url.params["page"])]))  # noqa: E731
+    (only,) = client_for(handler).list_paths()
+    assert only.online
+
+
+def test_paths_added_while_reading_are_fetched_too() -> None:
+    """Page 0 says 2 pages; by page 1 a third page exists: it is read as well."""
+    seen: list[int] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        seen.append(page)
+        page_count = 2 if page == 0 else 3
+        items = [{"name": f"p{page}", "online": True}]
+        return httpx.Response(200, json={"pageCount": page_count, "items": items})
+
+    paths = client_for(handle, items_per_page=1).list_paths()
+    assert sorted(p.name for p in paths) == ["p0", "p1", "p2"]
+    assert sorted(seen) == [0, 1, 2]
+
+
+def test_an_error_on_a_later_page_fails_the_whole_list() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.params["page"] == "3":
+            return httpx.Response(502, content=b"bad gateway")
+        return httpx.Response(200, json={"pageCount": 5, "items": [{"name": "x"}]})
+
+    with pytest.raises(UpstreamHTTPError, match="502"):
+        client_for(handle, items_per_page=1).list_paths()
+
+
+def test_label_values_with_quotes_and_commas_fall_back_to_the_careful_parser() -> None:
+    from trashmonitor.monitor.mediamtx import parse_labels
+
+    assert parse_labels('name="cam1",state="ready"') == {"name": "cam1", "state": "ready"}
+    assert parse_labels('name="a",x",state="ready"') == {"name": 'a",x', "state": "ready"}
+    assert parse_labels("") == {}

@@ -1,0 +1,330 @@
+"""The Monitor poll cycle in-process against the fake MediaMTX: metrics, status, spans."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from support.fake_mediamtx import FakeMediaMTX
+from support.processes import free_port, require_binary
+from trashmonitor.monitor.agents import AgentView
+from trashmonitor.monitor.daemon import Monitor
+from trashmonitor.monitor.mediamtx import MediaMTXClient
+
+from trashmonitor.telemetry import setup_tracing
+
+
+class Clock:
+    """Poll times are an input: the test moves the clock, nothing sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1_763_700_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeMediaMTX]:
+    with FakeMediaMTX("v1.20") as server:
+        yield server
+
+
+def make_monitor(fake: FakeMediaMTX, clock: Clock, **kwargs: Any) -> Monitor:
+    metrics_url = kwargs.pop("metrics_url", fake.metrics_url)
+    return Monitor(MediaMTXClient(fake.url, metrics_url, timeout=2), clock=clock, **kwargs)
+
+
+def sample(monitor: Monitor, name: str, **labels: str) -> float | None:
+    return monitor.registry.get_sample_value(name, labels)
+
+
+def status(monitor: Monitor) -> dict[str, Any]:
+    response = monitor.status()
+    assert response.status == 200
+    return json.loads(response.body)  # type: ignore[no-any-return]
+
+
+def test_metrics_and_status_follow_the_paths(fake: FakeMediaMTX) -> None:
+    clock = Clock()
+    fake.set_path("cam1", inbound_bytes=1000, readers=2, frames_in_error=0)
+    fake.set_path("cam2", inbound_bytes=1000)
+    monitor = make_monitor(fake, clock)
+    monitor.poll_once()
+    clock.now += 1
+    fake.set_path("cam1", inbound_bytes=6000, frames_in_error=0)
+    fake.set_path("cam2", online=False, placeholder=True)
+    monitor.poll_once()
+
+    assert sample(monitor, "trashmon_mediamtx_up") == 1
+    assert sample(monitor, "trashmon_mediamtx_metrics_up") == 1
+    assert sample(monitor, "trashmon_last_poll_timestamp_seconds") == clock.now
+    assert sample(monitor, "trashmon_camera_state", camera="cam1", state="ok") == 1
+    assert sample(monitor, "trashmon_camera_state", camera="cam1", state="down") == 0
+    assert sample(monitor, "trashmon_camera_state", camera="cam2", state="down") == 1
+    assert sample(monitor, "trashmon_camera_reason", camera="cam2", reason="placeholder") == 1
+    assert sample(monitor, "trashmon_camera_reason", camera="cam1", reason="placeholder") is None
+    assert sample(monitor, "trashmon_camera_online", camera="cam2") == 0
+    assert sample(monitor, "trashmon_camera_inbound_bytes_total", camera="cam1") == 6000
+    assert sample(monitor, "trashmon_camera_readers", camera="cam1") == 2
+    assert sample(monitor, "trashmon_camera_frames_in_error_total", camera="cam1") == 0
+    assert (
+        sample(monitor, "trashmon_camera_last_inbound_timestamp_seconds", camera="cam1")
+        == clock.now
+    )
+    assert sample(monitor, "trashmon_cameras", state="down") == 1
+    assert sample(monitor, "trashmon_poll_duration_seconds_count") == 2
+    assert sample(monitor, "trashmon_build_info", version="0.1.0") == 1
+
+    document = status(monitor)
+    cam1 = document["cameras"][0]
+    assert (cam1["name"], cam1["state"], cam1["inbound_bytes_per_second"]) == ("cam1", "ok", 5000)
+    assert document["summary"] == {"ok": 1, "degraded": 0, "down": 1, "parked": 0}
+
+
+def test_stall_detected_from_the_history(fake: FakeMediaMTX) -> None:
+    clock = Clock()
+    fake.set_path("cam1", inbound_bytes=10)
+    monitor = make_monitor(fake, clock)
+    for grow in (10, 20, 20, 20):
+        fake.set_path("cam1", inbound_bytes=grow)
+        monitor.poll_once()
+        clock.now += 1
+    assert sample(monitor, "trashmon_camera_reason", camera="cam1", reason="stalled") == 1
+    fake.set_path("cam1", inbound_bytes=30)
+    monitor.poll_once()
+    assert sample(monitor, "trashmon_camera_reason", camera="cam1", reason="stalled") is None
+
+
+def test_outage_is_a_state_and_vanished_paths_stay_known(fake: FakeMediaMTX) -> None:
+    clock = Clock()
+    fake.add_paths(2, rate=1000)
+    monitor = make_monitor(fake, clock, parked=frozenset({"cam1"}))
+    monitor.poll_once()
+    good_poll_at = clock.now
+    fake.fault = "http500"
+    clock.now += 1
+    monitor.poll_once()
+    assert sample(monitor, "trashmon_mediamtx_up") == 0
+    assert sample(monitor, "trashmon_poll_errors_total", source="api", kind="http") == 1
+    assert sample(monitor, "trashmon_poll_errors_total", source="api", kind="unreachable") == 0
+    assert sample(monitor, "trashmon_last_poll_timestamp_seconds") == good_poll_at
+    assert (
+        sample(monitor, "trashmon_camera_reason", camera="cam0", reason="mediamtx_unreachable") == 1
+    )
+    assert sample(monitor, "trashmon_camera_state", camera="cam1", state="parked") == 1
+    document = status(monitor)
+    assert document["mediamtx"]["reachable"] is False
+    assert "HTTP 500" in document["mediamtx"]["error"]
+
+    fake.fault = None
+    fake.remove_path("cam0")  # created on demand: it vanishes with its publisher
+    clock.now += 1
+    monitor.poll_once()
+    assert sample(monitor, "trashmon_mediamtx_up") == 1
+    assert sample(monitor, "trashmon_camera_reason", camera="cam0", reason="no_publisher") == 1
+
+
+def test_forgotten_after_the_forget_delay(fake: FakeMediaMTX) -> None:
+    clock = Clock()
+    fake.set_path("cam0")
+    monitor = make_monitor(fake, clock, forget_after=10)
+    monitor.poll_once()
+    fake.remove_path("cam0")
+    clock.now += 5
+    monitor.poll_once()
+    assert sample(monitor, "trashmon_camera_state", camera="cam0", state="down") == 1
+    clock.now += 6
+    monitor.poll_once()
+    assert sample(monitor, "trashmon_camera_state", camera="cam0", state="down") is None
+
+
+def test_unreachable_mediamtx_from_the_start() -> None:
+    monitor = Monitor(MediaMTXClient(f"http://127.0.0.1:{free_port()}", None, timeout=1))
+    monitor.poll_once()
+    assert monitor.registry.get_sample_value("trashmon_mediamtx_up") == 0
+    assert (
+        monitor.registry.get_sample_value(
+            "trashmon_poll_errors_total", {"source": "api", "kind": "unreachable"}
+        )
+        == 1
+    )
+    assert monitor.registry.get_sample_value("trashmon_last_poll_timestamp_seconds") is None
+    assert json.loads(monitor.status().body)["mediamtx"]["reachable"] is False
+    assert monitor.healthz().status == 200  # polling, even though MediaMTX is down
+
+
+def test_metrics_failure_degrades_gracefully(fake: FakeMediaMTX) -> None:
+    fake.add_paths(1, rate=1000)
+    monitor = make_monitor(fake, Clock(), metrics_url=f"http://127.0.0.1:{free_port()}/metrics")
+    monitor.poll_once()
+    assert sample(monitor, "trashmon_mediamtx_up") == 1
+    assert sample(monitor, "trashmon_mediamtx_metrics_up") == 0
+    assert sample(monitor, "trashmon_poll_errors_total", source="metrics", kind="unreachable") == 1
+    document = status(monitor)
+    assert "cannot connect" in document["mediamtx"]["metrics_error"]
+    assert document["cameras"][0]["state"] == "ok"
+
+
+def test_without_metrics_url_no_metrics_gauge(fake: FakeMediaMTX) -> None:
+    fake.add_paths(1)
+    monitor = make_monitor(fake, Clock(), metrics_url=None)
+    monitor.poll_once()
+    assert sample(monitor, "trashmon_mediamtx_metrics_up") is None
+    assert fake.requests == 1
+
+
+def test_healthz_before_and_after_polling(fake: FakeMediaMTX) -> None:
+    monitor = make_monitor(fake, Clock())
+    assert monitor.healthz().status == 503
+    assert monitor.status().status == 503
+    monitor.poll_once()
+    assert monitor.healthz().status == 200
+
+
+def test_agent_views_plug_in_and_a_broken_source_is_survived(fake: FakeMediaMTX) -> None:
+    clock = Clock()
+    fake.set_path("cam1", inbound_bytes=1)
+    views = {
+        "cam1": AgentView("cam1", True, clock.now, last_state_at=clock.now, black=True),
+        "cam7": AgentView("cam7", True, clock.now, last_state_at=clock.now - 5),
+    }
+    calls: list[int] = []
+
+    def source() -> dict[str, AgentView]:
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("observer bug")
+        return views
+
+    monitor = make_monitor(fake, clock, agent_views=source)
+    monitor.poll_once()
+    assert sample(monitor, "trashmon_camera_reason", camera="cam1", reason="black_image") == 1
+    assert (
+        sample(monitor, "trashmon_camera_reason", camera="cam7", reason="agent_without_publisher")
+        == 1
+    )
+    assert sample(monitor, "trashmon_agent_online", camera="cam7") == 1
+    assert (
+        sample(monitor, "trashmon_agent_last_state_timestamp_seconds", camera="cam7")
+        == clock.now - 5
+    )
+    assert status(monitor)["cameras"][0]["agent"]["black"] is True
+    monitor.poll_once()  # the source raises: judged without agents, no crash
+    assert sample(monitor, "trashmon_camera_reason", camera="cam1", reason="black_image") is None
+    assert sample(monitor, "trashmon_camera_state", camera="cam1", state="ok") == 1
+
+
+class ReconcileCollector(Collector):
+    def collect(self) -> Iterable[Metric]:
+        gauge = GaugeMetricFamily("trashmon_dns_in_sync", "test", labels=["resource", "name"])
+        gauge.add_metric(["a_record", "cams.example"], 1)
+        yield gauge
+
+
+def test_extra_collectors_are_served(fake: FakeMediaMTX) -> None:
+    monitor = make_monitor(fake, Clock())
+    monitor.register(ReconcileCollector())
+    monitor.poll_once()
+    labels = {"resource": "a_record", "name": "cams.example"}
+    assert monitor.registry.get_sample_value("trashmon_dns_in_sync", labels) == 1
+
+
+def test_one_span_per_cycle_with_a_child_per_request(fake: FakeMediaMTX) -> None:
+    exporter = InMemorySpanExporter()
+    tracer = setup_tracing("test", SimpleSpanProcessor(exporter)).get_tracer("test")
+    fake.add_paths(1)
+    monitor = make_monitor(fake, Clock(), tracer=tracer)
+    monitor.poll_once()
+    fake.fault = "html"
+    monitor.poll_once()
+    spans = exporter.get_finished_spans()
+    cycles = [s for s in spans if s.name == "trashmon.poll"]
+    assert len(cycles) == 2
+    for cycle in cycles:
+        children = [
+            s for s in spans if s.parent is not None and s.parent.span_id == cycle.context.span_id
+        ]
+        assert children
+        assert {s.context.trace_id for s in children} == {cycle.context.trace_id}
+    first_children = sorted(
+        s.name for s in spans if s.parent and s.parent.span_id == cycles[0].context.span_id
+    )
+    assert first_children == ["mediamtx.metrics", "mediamtx.paths_list"]
+    assert cycles[1].status.status_code.name == "ERROR"
+    assert cycles[0].status.status_code.name == "UNSET"
+
+
+def test_exposition_is_promtool_clean(fake: FakeMediaMTX, tmp_path: Any) -> None:
+    promtool = require_binary("promtool")
+    fake.add_paths(3, rate=1000)
+    fake.set_path("cam1", online=False)
+    monitor = make_monitor(
+        fake,
+        Clock(),
+        agent_views=lambda: {"cam0": AgentView("cam0", True, 0.0, last_state_at=1.0)},
+    )
+    monitor.poll_once()
+    text = generate_latest(monitor.registry)
+    assert b"trashmon_camera_state{" in text
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_build_monitor_reads_the_settings() -> None:
+    import argparse
+
+    from trashmonitor.monitor.daemon_cli import build_monitor, configure
+
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    monitor, listen = build_monitor(
+        parser.parse_args(["--api", "http://cams.example/api", "--listen", ":0"]),
+        collectors=[ReconcileCollector()],
+    )
+    assert monitor.client.metrics_url == "http://cams.example:9998/metrics"
+    assert (listen.host, listen.port) == ("127.0.0.1", 0)
+    assert (
+        monitor.registry.get_sample_value(
+            "trashmon_dns_in_sync", {"resource": "a_record", "name": "cams.example"}
+        )
+        == 1
+    )
+    off, _ = build_monitor(parser.parse_args(["--metrics-url", "off", "--interval", "250ms"]))
+    assert off.client.metrics_url is None
+    assert off.interval == 0.25
+    explicit, _ = build_monitor(parser.parse_args(["--metrics-url", "http://m:9998"]))
+    assert explicit.client.metrics_url == "http://m:9998/metrics"
+
+
+def test_a_hanging_mediamtx_times_out_into_the_outage_state(fake: FakeMediaMTX) -> None:
+    fake.add_paths(1)
+    fake.fault = "hang"
+    monitor = Monitor(MediaMTXClient(fake.url, None, timeout=0.3), interval=0.3)
+    monitor.poll_once()
+    assert (
+        monitor.registry.get_sample_value(
+            "trashmon_poll_errors_total", {"source": "api", "kind": "unreachable"}
+        )
+        == 1
+    )
+    assert "timed out" in json.loads(monitor.status().body)["mediamtx"]["error"]
+
+
+def test_expected_cameras_are_never_forgotten(fake: FakeMediaMTX) -> None:
+    clock = Clock()
+    monitor = make_monitor(fake, clock, expected=frozenset({"cam9"}), forget_after=1)
+    monitor.poll_once()
+    clock.now += 100
+    monitor.poll_once()
+    assert sample(monitor, "trashmon_camera_reason", camera="cam9", reason="no_publisher") == 1

@@ -1,0 +1,187 @@
+"""End to end: the real `python -m trashmonitor monitor` process against the fake MediaMTX."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.fake_mediamtx import FakeMediaMTX
+from support.processes import TRASHMON, free_port, running, stop_process, wait_until
+
+# `python -m trashmonitor` from the repository root would import the bare trashmonitor/
+# folder (cwd is first on sys.path) instead of the installed package with its components.
+OUTSIDE_REPO = Path(tempfile.gettempdir())
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRASHMON_", "OTEL_"))}
+    return {**env, **extra}
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+class MonitorProcess:
+    def __init__(self, base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+        self.base, self.proc, self.log = base, proc, log
+
+    def status(self) -> dict[str, Any]:
+        code, body = get(self.base + "/api/status")
+        assert code == 200
+        return json.loads(body)  # type: ignore[no-any-return]
+
+    def camera(self, name: str) -> dict[str, Any] | None:
+        return next((c for c in self.status()["cameras"] if c["name"] == name), None)
+
+    def metrics(self) -> str:
+        return get(self.base + "/metrics")[1].decode()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeMediaMTX]:
+    with FakeMediaMTX("v1.20") as server:
+        yield server
+
+
+@pytest.fixture
+def monitor(fake: FakeMediaMTX, tmp_path: Path) -> Iterator[MonitorProcess]:
+    port = free_port()
+    env = clean_env(
+        TRASHMON_MEDIAMTX_API=fake.url,
+        TRASHMON_MEDIAMTX_METRICS=fake.metrics_url,
+        TRASHMON_LISTEN=f"127.0.0.1:{port}",
+        TRASHMON_INTERVAL="0.5",
+        TRASHMON_PARKED="spare",
+    )
+    log = tmp_path / "monitor.log"
+    with running([*TRASHMON, "monitor"], env=env, cwd=OUTSIDE_REPO, log_path=log) as proc:
+        yield MonitorProcess(f"http://127.0.0.1:{port}", proc, log)
+        assert stop_process(proc) == 0
+    assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.slow
+def test_status_and_metrics_follow_mediamtx_over_time(
+    fake: FakeMediaMTX, monitor: MonitorProcess
+) -> None:
+    fake.add_paths(3, rate=20_000)
+    fake.set_path("spare", online=False)
+
+    def state(name: str) -> tuple[str, list[str]] | None:
+        camera = monitor.camera(name)
+        return None if camera is None else (camera["state"], camera["reasons"])
+
+    wait_until(lambda: state("cam2") == ("ok", []), 15, what="cam2 ok")
+    assert state("spare") == ("parked", [])
+    assert monitor.status()["summary"] == {"ok": 3, "degraded": 0, "down": 0, "parked": 1}
+    assert get(monitor.base + "/healthz")[0] == 200
+
+    fake.set_path("cam0", online=False)  # the publisher leaves
+    wait_until(lambda: state("cam0") == ("down", ["no_publisher"]), 10, what="cam0 down")
+    assert 'trashmon_camera_state{camera="cam0",state="down"} 1.0' in monitor.metrics()
+
+    fake.set_path("cam1", rate=0.0)  # attached but nothing flows
+    wait_until(lambda: state("cam1") == ("down", ["stalled"]), 10, what="cam1 stalled")
+    assert 'trashmon_camera_reason{camera="cam1",reason="stalled"} 1.0' in monitor.metrics()
+
+    fake.set_path("cam1", rate=20_000.0)
+    fake.set_path("cam0", online=True)
+    wait_until(
+        lambda: state("cam1") == ("ok", []) and state("cam0") == ("ok", []), 10, what="recovery"
+    )
+    assert 'trashmon_camera_reason{camera="cam1"' not in monitor.metrics()
+
+    fake.remove_path("cam2")  # an on-demand path vanishes with its publisher
+    wait_until(lambda: state("cam2") == ("down", ["no_publisher"]), 10, what="cam2 vanished")
+
+    fake.fault = "html"  # e.g. a proxy error page instead of MediaMTX
+    wait_until(lambda: not monitor.status()["mediamtx"]["reachable"], 10, what="outage")
+    assert state("cam0") == ("down", ["mediamtx_unreachable"])
+    metrics = monitor.metrics()
+    assert "trashmon_mediamtx_up 0.0" in metrics
+    assert 'trashmon_poll_errors_total{kind="malformed",source="api"}' in metrics
+    assert get(monitor.base + "/healthz")[0] == 200  # the monitor itself is fine
+
+    fake.fault = None
+    wait_until(lambda: monitor.status()["mediamtx"]["reachable"], 10, what="back")
+    assert "trashmon_mediamtx_up 1.0" in monitor.metrics()
+
+
+def run_monitor(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*TRASHMON, "monitor", *args],
+        env=clean_env(**env),
+        cwd=OUTSIDE_REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        ([], {"TRASHMON_INTERVAL": "fast"}, "TRASHMON_INTERVAL"),
+        (["--interval", "0"], {}, "--interval"),
+        ([], {"TRASHMON_LISTEN": "nowhere"}, "TRASHMON_LISTEN"),
+        ([], {"TRASHMON_MEDIAMTX_API": "mediamtx:9997"}, "TRASHMON_MEDIAMTX_API"),
+        ([], {"TRASHMON_MEDIAMTX_METRICS": "gopher://x"}, "TRASHMON_MEDIAMTX_METRICS"),
+        (["--metrics-url", "x"], {}, "--metrics-url"),
+        ([], {"TRASHMON_STALL_AFTER": "-2"}, "TRASHMON_STALL_AFTER"),
+        ([], {"TRASHMON_FRAMES_ERROR_MIN": "0"}, "TRASHMON_FRAMES_ERROR_MIN"),
+        ([], {"TRASHMON_TIMEOUT": "never"}, "TRASHMON_TIMEOUT"),
+    ],
+)
+def test_invalid_settings_exit_2_naming_the_setting(
+    args: list[str], env: dict[str, str], named: str
+) -> None:
+    result = run_monitor(*args, **env)
+    assert result.returncode == 2
+    assert named in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_listen_address_in_use_exits_2() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_monitor("--listen", f"127.0.0.1:{port}", "--api", "http://127.0.0.1:1")
+    assert result.returncode == 2
+    assert "cannot listen" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_sigint_and_sigterm_exit_0_while_mediamtx_is_down(tmp_path: Path) -> None:
+    import signal
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        port = free_port()
+        healthz, metrics = (f"http://127.0.0.1:{port}/{route}" for route in ("healthz", "metrics"))
+        env = clean_env(TRASHMON_LISTEN=f"127.0.0.1:{port}", TRASHMON_INTERVAL="0.2")
+        args = [*TRASHMON, "monitor", "--api", f"http://127.0.0.1:{free_port()}"]
+        log = tmp_path / f"{signum}.log"
+        with running(args, env=env, cwd=OUTSIDE_REPO, log_path=log) as proc:
+            wait_until(lambda: get(healthz)[0] == 200, 15, what="healthz")  # noqa: B023
+            _, body = get(metrics)
+            assert "trashmon_mediamtx_up 0.0" in body.decode()
+            proc.send_signal(signum)
+            assert proc.wait(10) == 0
+        assert "Traceback" not in log.read_text()

@@ -1,0 +1,351 @@
+"""The pure health model: time is an input, no I/O, no sleeps."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from trashmonitor.monitor.agents import AgentView
+from trashmonitor.monitor.health import (
+    DOWN_REASONS,
+    REASONS,
+    HealthReport,
+    Thresholds,
+    evaluate,
+    state_for,
+)
+from trashmonitor.monitor.mediamtx import (
+    MediaMTXMetrics,
+    PathMetrics,
+    PathObservation,
+    PathsSnapshot,
+    parse_paths_page,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+T0 = 1_763_700_000.0
+
+
+def path(name: str = "cam1", **fields: Any) -> PathObservation:
+    base: dict[str, Any] = {
+        "online": True,
+        "available": True,
+        "inbound_bytes": 0,
+        "outbound_bytes": 0,
+        "readers": 0,
+    }
+    return PathObservation(name=name, **{**base, **fields})
+
+
+def snap(
+    at: float, *paths: PathObservation, metrics: MediaMTXMetrics | None = None
+) -> PathsSnapshot:
+    return PathsSnapshot(at, {p.name: p for p in paths}, metrics)
+
+
+def growing(
+    name: str, times: list[float], rate: int = 1000, stop_at: float | None = None
+) -> list[PathsSnapshot]:
+    """Polls at ``times`` of a publisher whose bytes grow until ``stop_at``."""
+    snapshots = []
+    for at in times:
+        moving_until = at if stop_at is None else min(at, stop_at)
+        snapshots.append(snap(at, path(name, inbound_bytes=int((moving_until - T0) * rate))))
+    return snapshots
+
+
+def one(report: HealthReport, name: str = "cam1") -> Any:
+    (camera,) = [c for c in report.cameras if c.name == name]
+    return camera
+
+
+@pytest.mark.parametrize(
+    ("fixture", "expected"),
+    [
+        ("paths-v1.9.json", {"cam1": ("ok", ()), "cam2": ("down", ("no_publisher",))}),
+        (
+            "paths-v1.16.json",
+            {
+                "cam1": ("ok", ()),
+                "lobby": ("down", ("no_publisher", "placeholder")),
+                "cam3": ("down", ("no_publisher",)),
+            },
+        ),
+        (
+            "paths-v1.20.json",
+            {
+                "cam1": ("ok", ()),
+                "lobby": ("down", ("no_publisher", "placeholder")),
+                "av1cam": ("ok", ()),
+            },
+        ),
+    ],
+)
+def test_single_poll_of_each_generation(fixture: str, expected: dict[str, Any]) -> None:
+    page = parse_paths_page(json.loads((FIXTURES / fixture).read_text()))
+    history = [PathsSnapshot(T0, {p.name: p for p in page.items})]
+    report = evaluate(history, now=T0)
+    assert {c.name: (c.state, c.reasons) for c in report.cameras} == expected
+    assert report.healthy is (all(state == "ok" for state, _ in expected.values()))
+
+
+def test_placeholder_is_not_live_even_though_available() -> None:
+    placeholder = path(online=False, available=True, inbound_bytes=0)
+    report = evaluate([snap(T0, placeholder)], now=T0)
+    assert one(report).state == "down"
+    assert one(report).reasons == ("no_publisher", "placeholder")
+    assert not one(report).online
+
+
+def test_parked_never_fails_and_carries_no_reasons() -> None:
+    history = [snap(T0, path("cam1", online=False, available=False), path("cam2"))]
+    report = evaluate(history, now=T0, parked={"cam1"})
+    assert one(report, "cam1").state == "parked"
+    assert one(report, "cam1").reasons == ()
+    assert report.healthy
+    assert report.summary == {"ok": 1, "degraded": 0, "down": 0, "parked": 1}
+
+
+def test_parked_names_that_exist_nowhere_are_not_invented() -> None:
+    report = evaluate([snap(T0, path("cam1"))], now=T0, parked={"typo"})
+    assert [c.name for c in report.cameras] == ["cam1"]
+
+
+def test_growing_bytes_are_ok_with_a_rate() -> None:
+    history = growing("cam1", [T0, T0 + 1, T0 + 2, T0 + 3])
+    camera = one(evaluate(history, now=T0 + 3))
+    assert camera.state == "ok"
+    assert camera.inbound_bytes_per_second == pytest.approx(1000)
+    assert camera.last_inbound_at == T0 + 3
+
+
+@pytest.mark.parametrize(
+    ("stop_at", "first_stalled_poll"),
+    [
+        (2.5, 4),  # stopped half-way through (2, 3]: 1.5 s later at the +4 poll
+        (2.9, 5),  # stopped late in (2, 3]: +4 is only 1.1 s later, so +5
+        (3.0, 5),  # stopped exactly at the +3 poll
+    ],
+)
+def test_stall_is_called_stall_after_seconds_after_bytes_stop(
+    stop_at: float, first_stalled_poll: int
+) -> None:
+    thresholds = Thresholds(stall_after=1.5)
+    times = [T0 + i for i in range(7)]
+    history = growing("cam1", times, stop_at=T0 + stop_at)
+    stalled_polls = [
+        i
+        for i in range(len(times))
+        if one(evaluate(history[: i + 1], now=times[i], thresholds=thresholds)).reasons
+        == ("stalled",)
+    ]
+    assert stalled_polls == list(range(first_stalled_poll, len(times)))
+    stalled = one(evaluate(history, now=times[-1], thresholds=thresholds))
+    assert stalled.state == "down"
+    assert stalled.online  # still attached: that is what makes it a stall
+    assert stalled.inbound_bytes_per_second == 0
+    assert stalled.last_inbound_at == T0 + math.ceil(stop_at)
+
+
+def test_a_steady_stream_skipping_one_interval_is_not_stalled() -> None:
+    """A 1 fps camera can show no growth for one poll: its last interval grew at full
+    rate, so the estimate says it stopped at the end of it, not part-way."""
+    counts = [0, 1000, 2000, 3000, 3000, 4000]
+    history = [snap(T0 + i, path(inbound_bytes=count)) for i, count in enumerate(counts)]
+    assert one(evaluate(history[:5], now=T0 + 4)).reasons == ()
+    assert one(evaluate(history, now=T0 + 5)).reasons == ()
+
+
+def test_stall_recovers_when_bytes_grow_again() -> None:
+    history = growing("cam1", [T0, T0 + 1, T0 + 2, T0 + 3], stop_at=T0)
+    assert one(evaluate(history, now=T0 + 3)).reasons == ("stalled",)
+    history.append(snap(T0 + 4, path("cam1", inbound_bytes=500)))
+    recovered = one(evaluate(history, now=T0 + 4))
+    assert recovered.state == "ok"
+    assert recovered.last_inbound_at == T0 + 4
+
+
+def test_single_poll_never_calls_a_stall() -> None:
+    report = evaluate([snap(T0, path(inbound_bytes=5))], now=T0 + 100)
+    assert one(report).reasons == ()
+
+
+def test_unchanged_bytes_since_the_start_of_history_are_a_stall() -> None:
+    history = [snap(T0 + i, path(inbound_bytes=42)) for i in range(3)]
+    camera = one(evaluate(history, now=T0 + 2))
+    assert camera.reasons == ("stalled",)
+    assert camera.last_inbound_at is None  # growth never seen
+
+
+def test_reconnect_resets_counter_without_a_negative_rate_or_stall() -> None:
+    history = [snap(T0, path(inbound_bytes=10_000)), snap(T0 + 1, path(inbound_bytes=300))]
+    camera = one(evaluate(history, now=T0 + 1))
+    assert camera.inbound_bytes_per_second is None
+    assert camera.state == "ok"
+
+
+def test_publisher_loss_and_return() -> None:
+    history = growing("cam1", [T0, T0 + 1])
+    history.append(snap(T0 + 2, path("cam1", online=False, available=False, inbound_bytes=0)))
+    lost = one(evaluate(history, now=T0 + 2))
+    assert (lost.state, lost.reasons) == ("down", ("no_publisher",))
+    history.append(snap(T0 + 3, path("cam1", inbound_bytes=10)))
+    back = one(evaluate(history, now=T0 + 3))
+    assert back.state == "ok"  # a new publisher is not stalled by the old counter
+
+
+def test_vanished_path_stays_down_while_known() -> None:
+    history = [snap(T0, path("cam1"), path("cam2")), snap(T0 + 1, path("cam2"))]
+    report = evaluate(history, now=T0 + 1, known={"cam1", "cam2"})
+    assert (one(report).state, one(report).reasons) == ("down", ("no_publisher",))
+    assert one(report).inbound_bytes is None
+    forgotten = evaluate(history, now=T0 + 1, known={"cam2"})
+    assert [c.name for c in forgotten.cameras] == ["cam2"]
+
+
+def test_frames_in_error_rising_degrades_then_clears() -> None:
+    thresholds = Thresholds(frames_error_window=5)
+    history = [
+        snap(T0 + i, path(inbound_bytes=1000 * i, frames_in_error=frames))
+        for i, frames in enumerate([0, 0, 4, 4, 4, 4, 4, 4, 4, 4])
+    ]
+    rising = one(evaluate(history[:3], now=T0 + 2, thresholds=thresholds))
+    assert (rising.state, rising.reasons) == ("degraded", ("frames_in_error",))
+    assert rising.frames_in_error == 4
+    calm = one(evaluate(history, now=T0 + 9, thresholds=thresholds))
+    assert calm.reasons == ()
+
+
+def test_frames_in_error_from_metrics_when_the_api_lacks_them() -> None:
+    def with_metrics(at: float, frames: int) -> PathsSnapshot:
+        metrics = MediaMTXMetrics({"cam1": PathMetrics("cam1", frames_in_error=frames)})
+        return snap(at, path(inbound_bytes=int(at - T0) * 10 + 1), metrics=metrics)
+
+    history = [with_metrics(T0, 1), with_metrics(T0 + 1, 9)]
+    camera = one(evaluate(history, now=T0 + 1))
+    assert camera.reasons == ("frames_in_error",)
+    assert camera.frames_in_error == 9
+
+
+def test_frames_threshold_is_configurable() -> None:
+    history = [
+        snap(T0, path(frames_in_error=0)),
+        snap(T0 + 1, path(inbound_bytes=9, frames_in_error=3)),
+    ]
+    assert (
+        one(evaluate(history, now=T0 + 1, thresholds=Thresholds(frames_error_min=5))).reasons == ()
+    )
+
+
+def test_mediamtx_unreachable_is_a_state_for_every_known_camera() -> None:
+    history = [snap(T0, path("cam1"), path("cam2"))]
+    report = evaluate(history, now=T0 + 1, parked={"cam2"}, mediamtx_error="refused")
+    assert not report.mediamtx_reachable
+    assert not report.healthy
+    assert (one(report).state, one(report).reasons) == ("down", ("mediamtx_unreachable",))
+    assert one(report, "cam2").state == "parked"
+    empty = evaluate([], now=T0, mediamtx_error="refused")
+    assert empty.cameras == ()
+    assert not empty.healthy
+
+
+# ------------------------------------------------------------------ agent reasons
+
+
+def agent(**fields: Any) -> AgentView:
+    base: dict[str, Any] = {
+        "camera": "cam1",
+        "online": True,
+        "status_changed_at": T0 - 100,
+        "last_state_at": T0 - 1,
+        "stream_state": "streaming",
+        "fps": 15.0,
+        "target_fps": 15.0,
+    }
+    return AgentView(**{**base, **fields})
+
+
+def judge_with_agent(view: AgentView | None, *, online: bool = True) -> Any:
+    current = path(online=online, available=online, inbound_bytes=100)
+    history = [snap(T0 - 1, replace(current, inbound_bytes=50)), snap(T0, current)]
+    agents = {} if view is None else {view.camera: view}
+    return one(evaluate(history, now=T0, agents=agents))
+
+
+@pytest.mark.parametrize(
+    ("view", "publisher", "state", "reasons"),
+    [
+        (agent(), True, "ok", ()),
+        (agent(online=False), True, "degraded", ("agent_offline",)),
+        (agent(online=False, black=True), True, "degraded", ("agent_offline",)),
+        (agent(last_state_at=T0 - 31), True, "degraded", ("agent_stale",)),
+        (agent(last_state_at=None, status_changed_at=T0 - 60), True, "degraded", ("agent_stale",)),
+        (agent(black=True), True, "degraded", ("black_image",)),
+        (agent(frozen=True), True, "degraded", ("frozen_image",)),
+        (agent(black=True, frozen=True), True, "degraded", ("black_image", "frozen_image")),
+        (agent(fps=6.0), True, "degraded", ("low_fps",)),
+        (agent(fps=6.0, stream_state="starting"), True, "ok", ()),
+        (agent(fps=8.0), True, "ok", ()),
+        (agent(), False, "down", ("no_publisher", "agent_without_publisher")),
+        (agent(online=False), False, "down", ("no_publisher", "agent_offline")),
+        (None, True, "degraded", ("publisher_without_agent",)),
+        (None, False, "down", ("no_publisher",)),
+    ],
+)
+def test_agent_reasons(
+    view: AgentView | None, publisher: bool, state: str, reasons: tuple[str, ...]
+) -> None:
+    camera = judge_with_agent(view, online=publisher)
+    assert (camera.state, camera.reasons) == (state, reasons)
+    assert camera.agent == view
+
+
+def test_no_agent_observer_means_no_agent_reasons() -> None:
+    history = [snap(T0, path(inbound_bytes=1))]
+    assert one(evaluate(history, now=T0, agents=None)).reasons == ()
+
+
+def test_agent_without_any_path_is_reported() -> None:
+    report = evaluate([snap(T0)], now=T0, agents={"cam9": agent(camera="cam9")})
+    camera = one(report, "cam9")
+    assert camera.reasons == ("no_publisher", "agent_without_publisher")
+
+
+def test_agent_thresholds_are_configurable() -> None:
+    view = agent(last_state_at=T0 - 31, fps=12.0)
+    history = [snap(T0 - 1, path(inbound_bytes=1)), snap(T0, path(inbound_bytes=2))]
+    loose = Thresholds(agent_stale_after=60, low_fps_ratio=0.9)
+    assert one(evaluate(history, now=T0, agents={"cam1": view}, thresholds=loose)).reasons == (
+        "low_fps",
+    )
+
+
+def test_state_for_every_reason() -> None:
+    for reason in REASONS:
+        assert state_for([reason], parked=False) == (
+            "down" if reason in DOWN_REASONS else "degraded"
+        )
+        assert state_for([reason], parked=True) == "parked"
+    assert state_for([], parked=False) == "ok"
+
+
+def test_reasons_come_in_canonical_order() -> None:
+    view = agent(black=True, frozen=True, fps=1.0, last_state_at=T0)
+    history = [
+        snap(T0 - 1, path(frames_in_error=0)),
+        snap(T0, path(inbound_bytes=0, frames_in_error=5)),
+    ]
+    camera = one(
+        evaluate(history, now=T0 + 2, agents={"cam1": view}, thresholds=Thresholds(stall_after=1))
+    )
+    assert camera.reasons == (
+        "stalled",
+        "frames_in_error",
+        "black_image",
+        "frozen_image",
+        "low_fps",
+    )

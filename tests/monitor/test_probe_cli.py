@@ -1,0 +1,229 @@
+"""`trashmon probe` as a real subprocess against the fake MediaMTX: output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.fake_mediamtx import FakeMediaMTX
+from support.processes import TRASHMON, free_port
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def probe(
+    *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TRASHMON_")}
+    result = subprocess.run(
+        [*TRASHMON, "probe", *args],
+        input=stdin.decode() if stdin is not None else None,
+        capture_output=True,
+        text=True,
+        env={**full_env, **(env or {})},
+        # `python -m trashmonitor` from the repository root would import the bare
+        # trashmonitor/ folder (cwd first on sys.path) instead of the installed package.
+        cwd=tempfile.gettempdir(),
+        timeout=60,
+        check=False,
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeMediaMTX]:
+    with FakeMediaMTX("v1.20") as server:
+        yield server
+
+
+def test_all_ok_exits_0_with_one_line_per_path(fake: FakeMediaMTX) -> None:
+    fake.add_paths(3, rate=10_000, readers=2)
+    result = probe("--api", fake.url)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:2] == ["STATE", "NAME"]
+    rows = [line.split() for line in lines[1:4]]
+    assert [row[:2] for row in rows] == [["ok", "cam0"], ["ok", "cam1"], ["ok", "cam2"]]
+    assert rows[0][2:4] == ["H264", "1280x720"]
+    assert lines[-1].startswith("3 cameras: 3 ok")
+    assert result.stderr == ""
+
+
+def test_unhealthy_exits_1_and_parked_does_not_count(fake: FakeMediaMTX) -> None:
+    fake.add_paths(2, rate=10_000)
+    fake.set_path("cam1", online=False, placeholder=True)
+    unhealthy = probe("--api", fake.url)
+    assert unhealthy.returncode == 1
+    assert any(
+        line.split()[:2] == ["down", "cam1"] and "no_publisher,placeholder" in line
+        for line in unhealthy.stdout.splitlines()
+    )
+    assert probe("--api", fake.url, "--parked", "cam1").returncode == 0
+    assert probe("--api", fake.url, env={"TRASHMON_PARKED": "cam1,other"}).returncode == 0
+
+
+def test_json_is_the_status_document_and_reads_past_page_one(fake: FakeMediaMTX) -> None:
+    fake.add_paths(1250, rate=1000)
+    fake.set_path("cam1234", online=False)
+    result = probe("--api", fake.url, "--json")
+    assert result.returncode == 1
+    document = json.loads(result.stdout)
+    assert set(document) == {"generated_at", "mediamtx", "summary", "cameras"}
+    assert document["mediamtx"]["reachable"] is True
+    assert document["summary"] == {"ok": 1249, "degraded": 0, "down": 1, "parked": 0}
+    assert len(document["cameras"]) == 1250
+    cameras = {camera["name"]: camera for camera in document["cameras"]}
+    beyond_page_one = cameras["cam1234"]  # the default page size is 100, ours 1000
+    assert (beyond_page_one["state"], beyond_page_one["reasons"]) == ("down", ["no_publisher"])
+    first = document["cameras"][0]
+    contract_fields = {
+        "name", "state", "reasons", "online", "codec", "resolution", "readers",
+        "inbound_bytes_per_second", "frames_in_error", "online_since", "agent",
+    }  # fmt: skip
+    assert contract_fields <= set(first)
+
+
+def test_stall_window_polls_twice_and_calls_the_stall(fake: FakeMediaMTX) -> None:
+    fake.add_paths(2, rate=20_000)
+    fake.set_path("cam1", rate=0.0)
+    result = probe("--api", fake.url, "--stall-window", "0.3", "--json")
+    assert result.returncode == 1
+    cameras = {c["name"]: c for c in json.loads(result.stdout)["cameras"]}
+    assert cameras["cam1"]["reasons"] == ["stalled"]
+    assert cameras["cam0"]["state"] == "ok"
+    assert cameras["cam0"]["inbound_bytes_per_second"] > 0
+    # one poll cannot tell: the same server without a window passes
+    assert probe("--api", fake.url).returncode == 0
+
+
+@pytest.mark.parametrize("generation", ["v1.9", "v1.16", "v1.20"])
+def test_every_generation_behind_a_caddy_style_prefix_or_not(generation: str) -> None:
+    with FakeMediaMTX(generation) as server:
+        server.add_paths(2, rate=1000)
+        assert probe("--api", server.url).returncode == 0
+        server.set_path("cam0", online=False, placeholder=True)
+        result = probe("--api", server.url, "--json")
+        cam0 = json.loads(result.stdout)["cameras"][0]
+        assert result.returncode == 1
+        assert cam0["state"] == "down"
+        # v1.9 has no placeholder concept: the path is just not ready
+        assert ("placeholder" in cam0["reasons"]) is (generation != "v1.9")
+
+
+def test_stdin_mode_reads_a_curl_document() -> None:
+    document = (FIXTURES / "paths-v1.20.json").read_bytes()
+    result = probe("-", stdin=document)
+    assert result.returncode == 1  # lobby is a placeholder
+    assert "lobby" in result.stdout
+    assert probe("-", "--parked", "lobby", stdin=document).returncode == 0
+
+
+def test_stdin_with_one_page_of_many_says_so() -> None:
+    document = {
+        "itemCount": 250,
+        "pageCount": 3,
+        "items": [{"name": "a", "online": True, "available": True}],
+    }
+    result = probe("-", stdin=json.dumps(document).encode())
+    assert result.returncode == 0
+    assert "one page of 3" in result.stderr
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A listener that accepts and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+BAD_SERVER_FAULTS = ["html", "http500", "truncated", "cut_connection", "items_null", "wrong_shape"]
+
+
+@pytest.mark.parametrize("fault", BAD_SERVER_FAULTS)
+def test_bad_answers_exit_2_with_one_line(fake: FakeMediaMTX, fault: str) -> None:
+    fake.add_paths(2)
+    fake.fault = fault
+    result = probe("--api", fake.url)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("trashmon probe: error: ")
+
+
+def test_refused_exits_2() -> None:
+    result = probe("--api", f"http://127.0.0.1:{free_port()}")
+    assert result.returncode == 2
+    assert "cannot connect" in result.stderr
+
+
+def test_unresolvable_host_exits_2() -> None:
+    result = probe("--api", "http://no-such-host.invalid:9997", "--timeout", "3")
+    assert result.returncode == 2
+    assert "error:" in result.stderr
+
+
+def test_timeout_exits_2_within_the_budget(silent_port: int) -> None:
+    # A server that accepts and never answers: without the budget this would hang
+    # until the subprocess timeout in probe() fails the test.
+    result = probe("--api", f"http://127.0.0.1:{silent_port}", "--timeout", "1")
+    assert result.returncode == 2
+    assert "timed out" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "names"),
+    [
+        (["--api", "ftp://x"], {}, "--api"),
+        (["--api", "not a url"], {}, "--api"),
+        ([], {"TRASHMON_MEDIAMTX_API": "nope"}, "TRASHMON_MEDIAMTX_API"),
+        (["--api", "http://x:9997", "--timeout", "soon"], {}, "--timeout"),
+        (["--api", "http://x:9997", "--stall-window", "-1"], {}, "--stall-window"),
+        (["--api", "http://x:9997", "--low-fps-ratio", "2"], {}, "--low-fps-ratio"),
+        (
+            ["--api", "http://x:9997"],
+            {"TRASHMON_FRAMES_ERROR_WINDOW": "x"},
+            "TRASHMON_FRAMES_ERROR_WINDOW",
+        ),
+        (["-", "--stall-window", "1"], {}, "--stall-window"),
+        (["-", "--api", "http://x:9997"], {}, "--api"),
+        (["--no-such-flag"], {}, "unrecognized"),
+        (["+"], {}, "invalid choice"),
+    ],
+)
+def test_bad_arguments_exit_2_naming_the_setting(
+    args: list[str], env: dict[str, str], names: str
+) -> None:
+    result = probe(*args, env=env, stdin=b"")
+    assert result.returncode == 2
+    assert names in result.stderr
+
+
+@pytest.mark.parametrize(
+    "body", [b"", b"<html>", b'{"items": null}', b'{"items": [{"name": "a"', b"[]"]
+)
+def test_bad_stdin_exits_2(body: bytes) -> None:
+    result = probe("-", stdin=body)
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_no_paths_passes_unless_cameras_are_expected(fake: FakeMediaMTX) -> None:
+    assert probe("--api", fake.url).returncode == 0  # nothing listed, nothing expected
+    result = probe("--api", fake.url, "--expect", "cam1,cam2", "--json")
+    assert result.returncode == 1
+    cameras = json.loads(result.stdout)["cameras"]
+    assert [(c["name"], c["reasons"]) for c in cameras] == [
+        ("cam1", ["no_publisher"]),
+        ("cam2", ["no_publisher"]),
+    ]
+    fake.add_paths(3, rate=1000)
+    assert probe("--api", fake.url, env={"TRASHMON_EXPECT": "cam1 cam2"}).returncode == 0

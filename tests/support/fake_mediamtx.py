@@ -1,0 +1,377 @@
+"""A fake MediaMTX for tests, demos and benches: ``/v3/paths/list`` and ``/metrics``.
+
+No MediaMTX binary can be installed here, so this follows MediaMTX's documented
+behaviour (the OpenAPI specs of v1.9, v1.16 and v1.20, and its paging code):
+
+* ``GET /v3/paths/list?page=N&itemsPerPage=M``: items sorted by name, ``itemsPerPage``
+  defaults to 100, ``pageCount`` = ceil(itemCount / itemsPerPage) (0 for no paths), a
+  page past the end is an empty ``items`` list, a bad parameter is HTTP 400 with
+  ``{"status": "error", "error": …}``.
+* Field names per schema generation: ``"v1.9"`` (ready/readyTime/bytesReceived/tracks),
+  ``"v1.16"`` (+ available/online and their times), ``"v1.20"`` (+ inboundBytes,
+  outboundBytes, inboundFramesInError, tracks2 with codecProps).
+* ``GET /metrics``: untyped exposition without ``# TYPE`` lines, label values unescaped;
+  ``paths_inbound_bytes`` etc. (v1.17+) or ``paths_bytes_received/sent`` (older).
+
+Paths are scriptable from the test while the server runs: :meth:`FakeMediaMTX.set_path`
+(bytes can grow on their own at ``rate`` bytes/s, like a live publisher), and a
+``fault`` makes every API answer fail in one documented-bad way.
+
+In-process::
+
+    with FakeMediaMTX(generation="v1.20") as fake:
+        fake.set_path("cam1", rate=50_000)
+        ... fake.url ...
+
+As a process (demo, benches)::
+
+    python tests/support/fake_mediamtx.py --port 9997 --paths 3 --rate 50000
+
+and change it with ``POST /_fake/paths/<name>`` (JSON fields of :class:`FakePath`),
+``DELETE /_fake/paths/<name>``, ``POST /_fake/fault`` (``{"fault": "html"}``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+GENERATIONS = ("v1.9", "v1.16", "v1.20")
+FAULTS = (
+    "html",  # a proxy's HTML error page with status 200
+    "http500",  # MediaMTX's JSON error document with 500
+    "truncated",  # JSON cut in the middle, consistent Content-Length
+    "cut_connection",  # Content-Length promises more than is sent
+    "items_null",  # {"items": null, ...}
+    "wrong_shape",  # a JSON list instead of PathList
+    "hang",  # accept and never answer (until the server stops)
+)
+DEFAULT_ITEMS_PER_PAGE = 100
+
+
+@dataclass(frozen=True)
+class FakePath:
+    """One path's state. ``inbound_bytes`` grows by ``rate`` bytes/s while online."""
+
+    name: str
+    online: bool = True
+    placeholder: bool = False
+    """An ``alwaysAvailable`` path without a publisher: available but not online."""
+    inbound_bytes: int = 0
+    outbound_bytes: int = 0
+    rate: float = 0.0
+    frames_in_error: int = 0
+    readers: int = 0
+    codec: str = "H264"
+    width: int = 1280
+    height: int = 720
+    online_since: float = field(default_factory=time.time)
+    rate_since: float = field(default_factory=time.monotonic)
+
+    def bytes_now(self, monotonic_now: float) -> int:
+        if not self.online or self.rate <= 0:
+            return self.inbound_bytes
+        return self.inbound_bytes + int(self.rate * (monotonic_now - self.rate_since))
+
+
+def _rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+def render_path(path: FakePath, generation: str, monotonic_now: float) -> dict[str, Any]:
+    """The JSON object MediaMTX ``generation`` lists for ``path``."""
+    inbound = path.bytes_now(monotonic_now)
+    available = path.online or (path.placeholder and generation != "v1.9")
+    since = _rfc3339(path.online_since)
+    readers = [{"type": "rtspSession", "id": f"{path.name}-r{i}"} for i in range(path.readers)]
+    item: dict[str, Any] = {
+        "name": path.name,
+        "confName": "all_others",
+        "source": {"type": "rtspSession", "id": f"{path.name}-src"} if path.online else None,
+        "ready": available,
+        "readyTime": since if available else None,
+        "tracks": [path.codec] if available else [],
+        "bytesReceived": inbound,
+        "bytesSent": path.outbound_bytes,
+        "readers": readers,
+    }
+    if generation in ("v1.16", "v1.20"):
+        item |= {
+            "available": available,
+            "availableTime": since if available else None,
+            "online": path.online,
+            "onlineTime": since if path.online else None,
+        }
+    if generation == "v1.20":
+        item |= {
+            "inboundBytes": inbound,
+            "outboundBytes": path.outbound_bytes,
+            "inboundFramesInError": path.frames_in_error,
+            "tracks2": [
+                {
+                    "codec": path.codec,
+                    "codecProps": {
+                        "width": path.width,
+                        "height": path.height,
+                        "profile": "Constrained Baseline",
+                        "level": "3.1",
+                    },
+                }
+            ]
+            if available
+            else [],
+        }
+    return item
+
+
+class FakeMediaMTX:
+    """The fake server; a context manager that serves from a daemon thread."""
+
+    def __init__(self, generation: str = "v1.20", host: str = "127.0.0.1", port: int = 0) -> None:
+        if generation not in GENERATIONS:
+            raise ValueError(f"generation must be one of {GENERATIONS}")
+        self.generation = generation
+        self.fault: str | None = None
+        self.requests = 0
+        self._paths: dict[str, FakePath] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server = ThreadingHTTPServer((host, port), _handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    # -- lifecycle
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return self.url + "/metrics"
+
+    def start(self) -> FakeMediaMTX:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeMediaMTX:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- scripting
+    def set_path(self, name: str, **changes: Any) -> FakePath:
+        """Create or change a path. Changing ``rate``/``online`` keeps bytes continuous."""
+        with self._lock:
+            now = time.monotonic()
+            current = self._paths.get(name)
+            if current is None:
+                path = FakePath(name=name, **changes)
+            else:
+                # Fold the bytes grown so far into the base before the rate changes.
+                folded = replace(current, inbound_bytes=current.bytes_now(now), rate_since=now)
+                if changes.get("online") and not current.online:
+                    changes.setdefault("online_since", time.time())
+                path = replace(folded, **changes)
+            self._paths[name] = path
+            return path
+
+    def add_paths(self, count: int, prefix: str = "cam", **fields_: Any) -> list[str]:
+        """``count`` paths named cam0…, zero-padded so name order is index order."""
+        names = list(path_names(count, prefix))
+        for name in names:
+            self.set_path(name, **fields_)
+        return names
+
+    def remove_path(self, name: str) -> None:
+        with self._lock:
+            self._paths.pop(name, None)
+
+    def path(self, name: str) -> FakePath:
+        with self._lock:
+            return self._paths[name]
+
+    def snapshot(self) -> list[FakePath]:
+        with self._lock:
+            return [self._paths[name] for name in sorted(self._paths)]
+
+    # -- rendering
+    def paths_page(self, page: int, items_per_page: int) -> dict[str, Any]:
+        paths = self.snapshot()
+        now = time.monotonic()
+        count = len(paths)
+        page_count = math.ceil(count / items_per_page) if count else 0
+        chunk = paths[page * items_per_page : (page + 1) * items_per_page]
+        return {
+            "itemCount": count,
+            "pageCount": page_count,
+            "items": [render_path(path, self.generation, now) for path in chunk],
+        }
+
+    def metrics_text(self) -> str:
+        new_names = self.generation == "v1.20"
+        inbound = "paths_inbound_bytes" if new_names else "paths_bytes_received"
+        outbound = "paths_outbound_bytes" if new_names else "paths_bytes_sent"
+        now = time.monotonic()
+        lines = []
+        for path in self.snapshot():
+            available = path.online or (path.placeholder and self.generation != "v1.9")
+            labels = f'name="{path.name}",state="{"ready" if available else "notReady"}"'
+            lines.append(f"paths{{{labels}}} 1")
+            if path.readers:
+                lines.append(f'paths_readers{{{labels},readerType="rtspSession"}} {path.readers}')
+            lines.append(f"{inbound}{{{labels}}} {path.bytes_now(now)}")
+            lines.append(f"{outbound}{{{labels}}} {path.outbound_bytes}")
+            if new_names:
+                lines.append(f"paths_inbound_frames_in_error{{{labels}}} {path.frames_in_error}")
+        lines.append('rtsp_conns{id="c0"} 1')
+        return "\n".join(lines) + "\n"
+
+    # -- control API for process mode
+    def control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        document = json.loads(body or b"{}")
+        if path == "/_fake/fault" and method == "POST":
+            fault = document.get("fault")
+            if fault is not None and fault not in FAULTS:
+                return 400, {"error": f"fault must be one of {FAULTS}"}
+            self.fault = fault
+            return 200, {"fault": fault}
+        prefix = "/_fake/paths/"
+        if path.startswith(prefix):
+            name = path[len(prefix) :]
+            if method == "DELETE":
+                self.remove_path(name)
+                return 200, {"removed": name}
+            allowed = {f.name for f in fields(FakePath)} - {"name"}
+            unknown = set(document) - allowed
+            if unknown:
+                return 400, {"error": f"unknown fields {sorted(unknown)}"}
+            return 200, asdict(self.set_path(name, **document))
+        return 404, {"error": "not found"}
+
+
+def _handler(fake: FakeMediaMTX) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _send(
+            self, status: int, body: bytes, content_type: str, length: int | None = None
+        ) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body) if length is None else length))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _json(self, status: int, document: Any) -> None:
+            self._send(status, json.dumps(document).encode(), "application/json")
+
+        def do_GET(self) -> None:
+            if fake._stopping.is_set():
+                # A stopped server must not keep answering on kept-alive connections
+                # (a proxy in front would otherwise still see it alive).
+                self.close_connection = True
+                return
+            fake.requests += 1
+            url = urlsplit(self.path)
+            if url.path == "/metrics":
+                self._send(200, fake.metrics_text().encode(), "text/plain; version=0.0.4")
+                return
+            if url.path != "/v3/paths/list":
+                self._json(404, {"status": "error", "error": "not found"})
+                return
+            if fake.fault is not None:
+                self._fault(fake.fault)
+                return
+            query = parse_qs(url.query)
+            try:
+                page = int(query.get("page", ["0"])[0])
+                items_per_page = int(query.get("itemsPerPage", [str(DEFAULT_ITEMS_PER_PAGE)])[0])
+                if page < 0 or items_per_page <= 0:
+                    raise ValueError
+            except ValueError:
+                self._json(400, {"status": "error", "error": "invalid pagination parameters"})
+                return
+            self._json(200, fake.paths_page(page, items_per_page))
+
+        def _fault(self, fault: str) -> None:
+            if fault == "html":
+                self._send(200, b"<!doctype html><title>502</title>", "text/html")
+            elif fault == "http500":
+                self._json(500, {"status": "error", "error": "internal"})
+            elif fault == "truncated":
+                body = json.dumps(fake.paths_page(0, DEFAULT_ITEMS_PER_PAGE)).encode()
+                self._send(200, body[: max(1, len(body) // 2)], "application/json")
+            elif fault == "cut_connection":
+                body = json.dumps(fake.paths_page(0, DEFAULT_ITEMS_PER_PAGE)).encode()
+                self._send(200, body[: len(body) // 2], "application/json", len(body))
+                self.close_connection = True
+            elif fault == "items_null":
+                self._json(200, {"itemCount": 0, "pageCount": 0, "items": None})
+            elif fault == "wrong_shape":
+                self._json(200, [{"name": "cam1"}])
+            elif fault == "hang":
+                fake._stopping.wait(60)
+
+        def _control(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                status, document = fake.control(
+                    method, urlsplit(self.path).path, self.rfile.read(length)
+                )
+            except (ValueError, TypeError) as error:
+                status, document = 400, {"error": str(error)}
+            self._json(status, document)
+
+        def do_POST(self) -> None:
+            self._control("POST")
+
+        def do_DELETE(self) -> None:
+            self._control("DELETE")
+
+    return Handler
+
+
+def path_names(count: int, prefix: str = "cam") -> Iterator[str]:
+    width = len(str(count))
+    return (f"{prefix}{index:0{width}d}" for index in range(count))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Fake MediaMTX API + metrics on one port.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9997)
+    parser.add_argument("--generation", choices=GENERATIONS, default="v1.20")
+    parser.add_argument("--paths", type=int, default=3, help="online paths cam0, cam1, …")
+    parser.add_argument("--rate", type=float, default=50_000.0, help="inbound bytes/s per path")
+    args = parser.parse_args()
+    fake = FakeMediaMTX(args.generation, args.host, args.port)
+    fake.add_paths(args.paths, rate=args.rate)
+    fake.start()
+    print(f"fake MediaMTX {args.generation} on {fake.url}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
