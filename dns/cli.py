@@ -120,6 +120,11 @@ class Setup:
     cloudflare: cloudflare_api.CloudflareDNS
     tailscale: tailscale_api.TailscaleAPI | None
 
+    def close(self) -> None:
+        self.cloudflare.close()
+        if self.tailscale is not None:
+            self.tailscale.close()
+
 
 def build(
     args: argparse.Namespace, env: Mapping[str, str], *, retry: RetryPolicy | None = None
@@ -255,7 +260,7 @@ def build_loop(
 ) -> tuple[ReconcileLoop, Setup]:
     """The monitor's entry point: the same settings as ``trashmon dns`` with no flags given.
 
-    The caller owns ``Setup`` and closes ``setup.cloudflare``/``setup.tailscale`` at exit.
+    The caller owns ``Setup`` and calls ``setup.close()`` at exit.
     """
     parser = argparse.ArgumentParser()
     configure(parser)
@@ -295,9 +300,7 @@ def run(args: argparse.Namespace) -> int:
             return report.exit_code
         return _watch(reconciler, interval, dry_run=args.dry_run)
     finally:
-        setup.cloudflare.close()
-        if setup.tailscale is not None:
-            setup.tailscale.close()
+        setup.close()
 
 
 def _watch(reconciler: DnsReconciler, interval: float, *, dry_run: bool) -> int:

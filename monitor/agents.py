@@ -233,9 +233,8 @@ class AgentSubscriber:
 # --- export ------------------------------------------------------------------------------
 
 
-class AgentCollector:
-    """``trashmon_agent_*``, ``trashmon_mqtt_connected`` and certificate expiry, rendered
-    from the latest observation at scrape time (vanished cameras vanish from /metrics)."""
+class MqttCollector:
+    """``trashmon_mqtt_connected`` and certificate expiry, rendered at scrape time."""
 
     def __init__(
         self,
@@ -246,19 +245,9 @@ class AgentCollector:
         self._expiry = dict(certificate_expiry or {})
 
     def collect(self) -> Iterator[Metric]:
+        # trashmon_agent_* are rendered per camera by the monitor's own collector from the
+        # AgentViews it judged, so each metric family has exactly one owner.
         observation = self._observe()
-        online = GaugeMetricFamily(
-            "trashmon_agent_online", "Agent status topic says online.", labels=["camera"]
-        )
-        last_state = GaugeMetricFamily(
-            "trashmon_agent_last_state_timestamp_seconds",
-            "Last agent state message (agent timestamp, clamped to arrival).",
-            labels=["camera"],
-        )
-        for camera, view in sorted(observation.agents.items()):
-            online.add_metric([camera], 1.0 if view.online else 0.0)
-            if view.last_state_at is not None:
-                last_state.add_metric([camera], view.last_state_at)
         connected = GaugeMetricFamily(
             "trashmon_mqtt_connected", "Monitor connected to the MQTT broker.",
             value=1.0 if observation.connected else 0.0,
@@ -270,10 +259,10 @@ class AgentCollector:
         )
         for name, not_after in sorted(self._expiry.items()):
             expiry.add_metric([name], not_after)
-        yield from (online, last_state, connected, expiry)
+        yield from (connected, expiry)
 
 
-def start_monitor_mqtt(settings: MqttSettings) -> tuple[AgentSubscriber, AgentCollector]:
+def start_monitor_mqtt(settings: MqttSettings) -> tuple[AgentSubscriber, MqttCollector]:
     """Everything the monitor daemon needs: a started subscriber and its collector
     (register the collector; call ``subscriber.observe()`` each poll; ``stop()`` at exit)."""
     from trashmonitor.pki import certificate_expiry
@@ -281,4 +270,4 @@ def start_monitor_mqtt(settings: MqttSettings) -> tuple[AgentSubscriber, AgentCo
     expiry = certificate_expiry([settings.ca, settings.cert])
     subscriber = AgentSubscriber(settings)
     subscriber.start()
-    return subscriber, AgentCollector(subscriber.observe, expiry)
+    return subscriber, MqttCollector(subscriber.observe, expiry)

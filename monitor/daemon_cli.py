@@ -7,6 +7,7 @@ the loop and the server cleanly with exit 0.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import threading
@@ -21,12 +22,14 @@ from trashmonitor.monitor.daemon import DEFAULT_FORGET_AFTER, Monitor, routes
 from trashmonitor.monitor.mediamtx import MediaMTXClient, default_metrics_url, metrics_url
 
 from trashmonitor.errors import EXIT_OK
+from trashmonitor.mqtt import MONITOR_SETTINGS, add_mqtt_arguments, mqtt_settings
 from trashmonitor.serving import HTTPService
 from trashmonitor.settings import (
     HostPort,
     flag_or_env,
     parse_host_port,
     parse_http_url,
+    parse_seconds,
     parse_setting,
 )
 from trashmonitor.telemetry import setup_tracing
@@ -71,6 +74,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         f"(env TRASHMON_FORGET_AFTER, default {DEFAULT_FORGET_AFTER:g})",
     )
     config.add_threshold_arguments(parser, with_stall=True)
+    add_mqtt_arguments(parser, MONITOR_SETTINGS)
+    parser.add_argument(
+        "--dns-interval",
+        metavar="S",
+        help="also run the DNS reconciler every S seconds with the `trashmon dns` "
+        "environment and export trashmon_dns_* (env TRASHMON_DNS_INTERVAL; default off)",
+    )
 
 
 def _metrics_url(args: argparse.Namespace, api: str) -> str | None:
@@ -128,7 +138,45 @@ def build_monitor(
 
 
 def run(args: argparse.Namespace) -> int:
-    return serve(args)
+    """Assemble the optional observers (MQTT agents, DNS reconcile), then serve."""
+    with contextlib.ExitStack() as cleanup:
+        agent_views, collectors = _optional_observers(args, cleanup)
+        return serve(args, agent_views=agent_views, collectors=collectors)
+
+
+def _optional_observers(
+    args: argparse.Namespace, cleanup: contextlib.ExitStack
+) -> tuple[Callable[[], Mapping[str, AgentView]] | None, list[Collector]]:
+    collectors: list[Collector] = []
+    agent_views: Callable[[], Mapping[str, AgentView]] | None = None
+    mqtt = mqtt_settings(args, MONITOR_SETTINGS)
+    if mqtt is not None:
+        from trashmonitor.monitor.agents import start_monitor_mqtt
+
+        subscriber, collector = start_monitor_mqtt(mqtt)
+        cleanup.callback(subscriber.stop)
+        collectors.append(collector)
+        agent_views = lambda: subscriber.observe().agents  # noqa: E731
+    dns_interval = flag_or_env(
+        args,
+        attribute="dns_interval",
+        flag="--dns-interval",
+        env_var="TRASHMON_DNS_INTERVAL",
+        parse=parse_seconds,
+        default=None,
+    )
+    if dns_interval is not None:
+        # Imported only when enabled: the Cloudflare SDK is heavy.
+        from trashmonitor.dns import DnsCollector, build_loop
+
+        loop, setup = build_loop(interval=dns_interval)
+        cleanup.callback(setup.close)
+        collectors.append(DnsCollector(loop.stats))
+        stop = threading.Event()
+        thread = threading.Thread(target=loop.run, args=(stop,), name="dns", daemon=True)
+        thread.start()
+        cleanup.callback(stop.set)
+    return agent_views, collectors
 
 
 def serve(

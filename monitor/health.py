@@ -63,8 +63,9 @@ class Thresholds:
     """Look-back for a rising ``inboundFramesInError``."""
     frames_error_min: int = 1
     """New frames in error within the window that make a camera degraded."""
-    agent_stale_after: float = 30.0
-    """An online agent whose last state message is older than this is stale."""
+    agent_stale_after: float = 90.0
+    """An online agent whose last state message is older than this is stale. Agents send
+    state on change and at least every 30 s, so three missed heartbeats."""
     low_fps_ratio: float = 0.5
     """Reported fps below ``target_fps`` times this is ``low_fps``."""
 

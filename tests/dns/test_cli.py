@@ -214,3 +214,40 @@ def test_watch_reconciles_until_sigterm_with_three_reads_per_steady_iteration(
     }  # the zone id is cached: no /zones read after the first run
     assert len(fake.writes) == 2
     assert out.count("dns: in sync (nothing to do)") >= 2
+
+
+def test_monitor_runs_the_reconcile_loop_and_exports_it(
+    served: str, fake: FakeAPIs, tmp_path: Path
+) -> None:
+    """`trashmon monitor --dns-interval S`: the same reconciler, exported in /metrics."""
+    import urllib.request
+
+    listen = free_port()
+    argv = [
+        *TRASHMON, "monitor", "--api", f"http://127.0.0.1:{free_port()}", "--metrics-url",
+        "off", "--listen", f"127.0.0.1:{listen}", "--dns-interval", "0.5",
+    ]  # fmt: skip
+    env = dns_env(served, fake)
+    proc = subprocess.Popen(
+        argv, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+
+    def metrics() -> str:
+        url = f"http://127.0.0.1:{listen}/metrics"
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return str(reply.read().decode())
+
+    try:
+        text = wait_until(
+            lambda: (m := metrics()) and 'trashmon_dns_in_sync{name="' in m and m, 20,
+            what="dns metrics from the monitor",
+        )  # fmt: skip
+        wait_until(lambda: "trashmon_dns_last_success_timestamp_seconds" in metrics(), 10)
+        assert 'trashmon_dns_changes_total{action="create",resource="a_record"} 1.0' in text
+        assert [w.method for w in fake.writes].count("POST") == 1  # created once, then steady
+    finally:
+        stop_process(proc)
+    output = proc.stdout.read().decode() if proc.stdout else ""
+    assert proc.returncode == 0, output
+    for secret in SECRETS:
+        assert secret not in output

@@ -154,17 +154,14 @@ def test_monitor_metrics_follow_the_agent(
     registry.register(collector)
     get = registry.get_sample_value
     try:
-        wait_until(lambda: get("trashmon_agent_online", {"camera": "camA"}) == 1.0, 10)
-        assert get("trashmon_mqtt_connected") == 1.0
-        wait_until(
-            lambda: get("trashmon_agent_last_state_timestamp_seconds", {"camera": "camA"}), 5
-        )
+        wait_until(lambda: get("trashmon_mqtt_connected") == 1.0, 10)
+        wait_until(lambda: subscriber.observe().agents["camA"].online, 10)
         for name in ("ca-chain.crt", "monitor.crt"):
             expiry = get("trashmon_certificate_expiry_timestamp_seconds", {"certificate": name})
             assert expiry is not None
             assert expiry > time.time() + 800 * 86400
         agent.kill()
-        wait_until(lambda: get("trashmon_agent_online", {"camera": "camA"}) == 0.0, 2)
+        wait_until(lambda: not subscriber.observe().agents["camA"].online, 2)
         broker.stop()
         wait_until(lambda: get("trashmon_mqtt_connected") == 0.0, 5)
     finally:

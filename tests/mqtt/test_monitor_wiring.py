@@ -1,0 +1,75 @@
+"""The real `trashmon monitor` process hears agents over mTLS and judges with them."""
+
+from __future__ import annotations
+
+import json
+import signal
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from support.fake_mediamtx import FakeMediaMTX
+from support.mosquitto import Broker, agent_argv, start_agent
+from support.processes import TRASHMON, free_port, running, stop_process, wait_until
+
+from trashmonitor.pki import Layout
+
+
+def _status(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2) as reply:
+        document: dict[str, Any] = json.load(reply)
+    return document
+
+
+def _camera(port: int, name: str) -> dict[str, Any] | None:
+    return next((c for c in _status(port)["cameras"] if c["name"] == name), None)
+
+
+def _metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as reply:
+        return str(reply.read().decode())
+
+
+def test_monitor_follows_agent_presence(pki: Layout, broker: Broker, tmp_path: Path) -> None:
+    listen = free_port()
+    with FakeMediaMTX() as mediamtx:
+        mediamtx.set_path("camA", online=True, rate=50_000)
+        argv = [
+            *TRASHMON, "monitor", "--api", mediamtx.url, "--metrics-url", "off",
+            "--listen", f"127.0.0.1:{listen}", "--interval", "0.5",
+            "--mqtt-url", f"mqtts://127.0.0.1:{broker.port}",
+            "--mqtt-ca", str(pki.chain),
+            "--mqtt-cert", str(pki.client_cert("monitor")),
+            "--mqtt-key", str(pki.client_key("monitor")),
+        ]  # fmt: skip
+        with running(argv, cwd=tmp_path, log_path=tmp_path / "monitor.log") as monitor:
+            # No agent yet: the stream flows but nobody answers for it.
+            first = wait_until(lambda: _camera(listen, "camA"), 15, what="camA in status")
+            assert first["agent"] is None
+            wait_until(
+                lambda: "publisher_without_agent" in (_camera(listen, "camA") or {})["reasons"],
+                10,
+            )
+            agent = start_agent(agent_argv(pki, "camA", broker.port), tmp_path / "agent.log")
+            try:
+                ok = wait_until(
+                    lambda: (c := _camera(listen, "camA")) and c["agent"] and c["agent"]["online"]
+                    and "publisher_without_agent" not in c["reasons"] and c,
+                    15, what="agent online in status",
+                )  # fmt: skip
+                assert ok["agent"]["online"] is True
+                assert 'trashmon_agent_online{camera="camA"} 1.0' in _metrics(listen)
+                assert "trashmon_mqtt_connected 1.0" in _metrics(listen)
+                agent.send_signal(signal.SIGKILL)
+                agent.wait(5)
+                down = wait_until(
+                    lambda: (c := _camera(listen, "camA")) and "agent_offline" in c["reasons"]
+                    and c,
+                    5, what="agent_offline after kill -9",
+                )  # fmt: skip
+                assert down["state"] == "degraded"
+                assert 'trashmon_agent_online{camera="camA"} 0.0' in _metrics(listen)
+            finally:
+                stop_process(agent)
+            assert monitor.poll() is None
+        assert monitor.returncode == 0
