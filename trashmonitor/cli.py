@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rules": ("trashmonitor.alerts.cli", "print or write Prometheus rules and Grafana dashboards"),
     "dns": ("trashmonitor.dns.cli", "reconcile the Cloudflare A record and Tailscale split-DNS"),
     "pki": ("trashmonitor.pki", "create the MQTT mTLS PKI and mosquitto config"),
+    "demo": ("trashmonitor.demo", "run the whole stack here with synthetic cameras"),
 }
 
 

@@ -1,0 +1,495 @@
+"""``trashmon demo``: the whole stack on one machine, as plain processes on loopback.
+
+mosquitto with a fresh mTLS PKI, three synthetic cameras (one turns black ten seconds
+out of every twenty, so a reason shows), MediaMTX when one can be found, the monitor,
+Prometheus with the shipped rules, and Caddy serving the viewer. It prints what starts
+and when it is ready, the URLs, then a table of the cameras whenever it changes.
+Ctrl-C (or SIGTERM) stops everything it started, newest first, and waits for each.
+
+Nothing is faked: without a MediaMTX binary the cameras have nowhere to publish, and
+the table says so (``no_publisher``, ``mediamtx_unreachable``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import getpass
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, TextIO
+
+from trashmonitor.errors import EXIT_OK, ConfigError, TrashmonError
+from trashmonitor.settings import parse_ip, parse_positive_int
+
+HELP = "run the whole stack on this machine with synthetic cameras (Ctrl-C stops it)"
+
+# Debian package for each binary the demo runs (for the one-line install hint).
+REQUIRED_BINARIES = {"ffmpeg": "ffmpeg", "mosquitto": "mosquitto", "prometheus": "prometheus"}
+OPTIONAL_BINARIES = {"caddy": "caddy"}
+
+# (id, CAMERA_DEV). cam3 is covered by a black box for 10 s of every 20 s.
+CAMERAS: tuple[tuple[str, str], ...] = (
+    ("cam1", "testsrc"),
+    ("cam2", "testsrc"),
+    (
+        "cam3",
+        "lavfi:testsrc2=size=320x240:rate=10,drawbox=color=black:t=fill:enable='gte(mod(t,20),10)'",
+    ),
+)
+REPO = Path(__file__).resolve().parents[1]
+STOP_GRACE = 8.0
+
+
+@dataclass(frozen=True)
+class Ports:
+    mqtt: int = 8883
+    rtsp: int = 8554
+    api: int = 9997
+    mediamtx_metrics: int = 9998
+    hls: int = 8888
+    monitor: int = 9843
+    prometheus: int = 9090
+    viewer: int = 8080
+    agents: tuple[int, ...] = (9844, 9845, 9846)
+
+    @classmethod
+    def from_base(cls, base: int) -> Ports:
+        """Consecutive ports from ``base`` (for a second demo or a test)."""
+        if not 1024 <= base <= 65535 - 20:
+            raise ConfigError("--port-base", "expected a port between 1024 and 65515")
+        names = ("mqtt", "rtsp", "api", "mediamtx_metrics", "hls", "monitor", "prometheus")
+        fixed = {name: base + offset for offset, name in enumerate(names)}
+        viewer = base + len(names)
+        agents = tuple(viewer + 1 + index for index in range(len(CAMERAS)))
+        return cls(**fixed, viewer=viewer, agents=agents)
+
+    def named(self) -> list[tuple[str, int]]:
+        ports = [
+            ("mosquitto", self.mqtt),
+            ("MediaMTX RTSP", self.rtsp),
+            ("MediaMTX API", self.api),
+            ("MediaMTX metrics", self.mediamtx_metrics),
+            ("MediaMTX HLS", self.hls),
+            ("monitor", self.monitor),
+            ("Prometheus", self.prometheus),
+            ("viewer", self.viewer),
+        ]
+        return ports + [
+            (f"agent {camera}", port)
+            for (camera, _), port in zip(CAMERAS, self.agents, strict=True)
+        ]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path("demo-state"),
+        help="where the PKI, configs, logs and captures go (default ./demo-state)",
+    )
+    parser.add_argument(
+        "--port-base",
+        metavar="PORT",
+        help="use consecutive ports from PORT instead of the usual ones "
+        "(8883 mosquitto, 8554/9997/9998/8888 MediaMTX, 9843 monitor, 9090 Prometheus, "
+        "8080 viewer, 9844+ agents)",
+    )
+
+
+# --- processes -----------------------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if the demo itself dies, even by SIGKILL."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Stack:
+    """The processes the demo started, stopped newest first."""
+
+    logs: Path
+    out: TextIO
+    started: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def start(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
+        self.say(f"starting {name}")
+        with (self.logs / f"{name}.log").open("wb") as log:
+            proc = subprocess.Popen(
+                list(argv),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,  # Ctrl-C reaches the demo only; it stops the rest
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no threads involved
+            )
+        self.started.append((name, proc))
+
+    def ready(self, name: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
+        proc = dict(self.started)[name]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise TrashmonError(
+                    f"{name} exited with {proc.returncode}; see {self.logs / (name + '.log')}"
+                )
+            with contextlib.suppress(OSError):
+                if check():
+                    self.say(f"{name} ready")
+                    return
+            time.sleep(0.2)
+        raise TrashmonError(f"{name} not ready after {timeout:g}s; see {self.logs / name}.log")
+
+    def exited(self) -> list[str]:
+        return [name for name, proc in self.started if proc.poll() is not None]
+
+    def stop(self) -> None:
+        for name, proc in reversed(self.started):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            self.say(f"stopped {name}")
+        self.started.clear()
+
+    def say(self, text: str) -> None:
+        print(f"demo: {text}", file=self.out, flush=True)
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=1) as reply:  # noqa: S310 - loopback http:// only
+        return bool(reply.status == 200)
+
+
+def _accepting(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        return True
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+# --- configuration files ---------------------------------------------------------------
+
+
+def _mediamtx_config(ports: Ports) -> str:
+    # Only the keys that differ from MediaMTX's defaults (server/mediamtx.yml is the
+    # production file; this one keeps everything on loopback and only RTSP/TCP + HLS).
+    return "\n".join(
+        [
+            "logLevel: info",
+            "api: yes",
+            f"apiAddress: 127.0.0.1:{ports.api}",
+            "metrics: yes",
+            f"metricsAddress: 127.0.0.1:{ports.mediamtx_metrics}",
+            f"rtspAddress: 127.0.0.1:{ports.rtsp}",
+            "rtspTransports: [tcp]",
+            f"hlsAddress: 127.0.0.1:{ports.hls}",
+            "hlsVariant: mpegts",
+            "hlsAlwaysRemux: yes",
+            "rtmp: no",
+            "webrtc: no",
+            "srt: no",
+            "paths:",
+            "  all_others:",
+            "",
+        ]
+    )
+
+
+def _prometheus_config(ports: Ports, rules: Path, with_mediamtx: bool) -> str:
+    def job(name: str, targets: Sequence[int]) -> str:
+        listed = ", ".join(f"'127.0.0.1:{port}'" for port in targets)
+        return f"  - job_name: {name}\n    static_configs:\n      - targets: [{listed}]\n"
+
+    jobs = job("trashmon-monitor", [ports.monitor]) + job("trashcam", ports.agents)
+    if with_mediamtx:
+        jobs += job("mediamtx", [ports.mediamtx_metrics])
+    return (
+        "global:\n  scrape_interval: 5s\n  evaluation_interval: 5s\n"
+        f"rule_files:\n  - '{rules}'\n"
+        f"scrape_configs:\n{jobs}"
+    )
+
+
+def _camera_env(camera: str, device: str, port: int, ports: Ports, state: Path) -> str:
+    from trashmonitor.pki import Layout
+
+    pki = Layout(state / "pki")
+    lines = {
+        "CAMERA_DEV": device,
+        "PUSH_URL": f"rtsp://127.0.0.1:{ports.rtsp}/{camera}",
+        "FPS": "10",
+        "WIDTH": "320",
+        "HEIGHT": "240",
+        "BITRATE": "300k",
+        "METRICS_ADDR": f"127.0.0.1:{port}",
+        "BUFFER_DIR": str(state / "buffer" / camera),
+        "CAPTURES_DIR": str(state / "captures"),
+        "MQTT_URL": f"mqtts://127.0.0.1:{ports.mqtt}",
+        "MQTT_CA": str(pki.chain),
+        "MQTT_CERT": str(pki.client_cert(camera)),
+        "MQTT_KEY": str(pki.client_key(camera)),
+    }
+    return "".join(f'{key}="{value}"\n' for key, value in lines.items())
+
+
+# --- the run ----------------------------------------------------------------------------
+
+
+def _preflight(ports: Ports) -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for binary, package in REQUIRED_BINARIES.items():
+        path = shutil.which(binary) or (shutil.which(binary, path="/usr/sbin:/sbin"))
+        if path is None:
+            raise ConfigError(binary, f"not installed: apt-get install -y {package}")
+        found[binary] = path
+    for binary in OPTIONAL_BINARIES:
+        found[binary] = shutil.which(binary)
+    mediamtx = os.environ.get("MEDIAMTX_BIN") or shutil.which("mediamtx")
+    if mediamtx and not os.access(mediamtx, os.X_OK):
+        raise ConfigError("MEDIAMTX_BIN", f"{mediamtx} is not an executable file")
+    found["mediamtx"] = mediamtx
+    for name, port in ports.named():
+        if not _port_free(port):
+            raise ConfigError(
+                "--port-base",
+                f"port {port} ({name}) is already in use: free it or pick another base",
+            )
+    return found
+
+
+def _status(port: int) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{port}/api/status"
+    with urllib.request.urlopen(url, timeout=2) as reply:
+        document: dict[str, Any] = json.load(reply)
+    return document
+
+
+def status_table(document: dict[str, Any]) -> list[str]:
+    """One line per camera: state, name, agent, reasons."""
+    lines = []
+    for camera in document.get("cameras", []):
+        agent = camera.get("agent") or {}
+        heard = "agent online" if agent.get("online") else "agent offline"
+        if not agent:
+            heard = "agent unknown"
+        reasons = ", ".join(camera.get("reasons", [])) or "-"
+        lines.append(f"  {camera['state']:<9} {camera['name']:<8} {heard:<14} {reasons}")
+    return lines
+
+
+def _viewer_root(stack: Stack) -> Path | None:
+    viewer = REPO / "server" / "viewer"
+    if not (viewer / "build.mjs").exists():
+        return None
+    dist = viewer / "dist"
+    if not (dist / "index.html").exists():
+        node = shutil.which("node")
+        if node is None or not (viewer / "node_modules").exists():
+            return None
+        stack.say("building the viewer (server/viewer/build.mjs)")
+        subprocess.run([node, str(viewer / "build.mjs")], check=True, capture_output=True)
+    return dist
+
+
+def run(args: argparse.Namespace) -> int:
+    ports = (
+        Ports()
+        if args.port_base is None
+        else Ports.from_base(_parse("--port-base", args.port_base))
+    )
+    found = _preflight(ports)
+    state: Path = args.state_dir.resolve()
+    logs = state / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    stack = Stack(logs, sys.stdout)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        _start_all(stack, found, ports, state)
+        _print_urls(stack, ports, state, viewer=found.get("caddy") is not None)
+        _watch(stack, ports, stop)
+    finally:
+        stack.stop()
+    return EXIT_OK
+
+
+def _parse(name: str, raw: str) -> int:
+    try:
+        return parse_positive_int(raw)
+    except ValueError as error:
+        raise ConfigError(name, f"{error}, got {raw!r}") from None
+
+
+def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: Path) -> None:
+    from trashmonitor.pki import PkiRequest, create_pki
+
+    stack.say(f"state, logs and captures in {state}")
+    cameras = tuple(camera for camera, _ in CAMERAS)
+    layout = create_pki(
+        PkiRequest(
+            directory=state / "pki",
+            cameras=cameras,
+            monitors=("monitor",),
+            dns_names=("localhost",),
+            ips=(parse_ip("127.0.0.1"),),
+            listen_port=ports.mqtt,
+            listen_address="127.0.0.1",
+            broker_user=getpass.getuser(),
+        )
+    )
+    stack.start("mosquitto", [str(found["mosquitto"]), "-c", str(layout.mosquitto_conf)])
+    stack.ready("mosquitto", lambda: _accepting(ports.mqtt))
+
+    mediamtx = found["mediamtx"]
+    if mediamtx is None:
+        stack.say(
+            "MediaMTX not found (set MEDIAMTX_BIN or put mediamtx on PATH): running without "
+            "it, so cameras have nowhere to publish and show that"
+        )
+    else:
+        config = state / "mediamtx.yml"
+        config.write_text(_mediamtx_config(ports))
+        stack.start("mediamtx", [mediamtx, str(config)])
+        stack.ready("mediamtx", lambda: _accepting(ports.api))
+
+    for (camera, device), port in zip(CAMERAS, ports.agents, strict=True):
+        env_file = state / f"{camera}.env"
+        env_file.write_text(_camera_env(camera, device, port, ports, state))
+        stack.start(
+            f"agent-{camera}",
+            [*_trashmon(), "capture", "--id", camera, "--env-file", str(env_file)],
+        )
+    for camera, port in zip(cameras, ports.agents, strict=True):
+        stack.ready(
+            f"agent-{camera}", lambda port=port: _http_ok(f"http://127.0.0.1:{port}/metrics")
+        )
+
+    stack.start(
+        "monitor",
+        [
+            *_trashmon(), "monitor",
+            "--api", f"http://127.0.0.1:{ports.api}",
+            "--metrics-url", f"http://127.0.0.1:{ports.mediamtx_metrics}/metrics",
+            "--listen", f"127.0.0.1:{ports.monitor}",
+            "--expect", ",".join(cameras),
+            "--mqtt-url", f"mqtts://127.0.0.1:{ports.mqtt}",
+            "--mqtt-ca", str(layout.chain),
+            "--mqtt-cert", str(layout.client_cert("monitor")),
+            "--mqtt-key", str(layout.client_key("monitor")),
+        ],
+    )  # fmt: skip
+    stack.ready("monitor", lambda: _http_ok(f"http://127.0.0.1:{ports.monitor}/healthz"))
+
+    rules = Path(str(resources.files("trashmonitor.alerts") / "trashmonitor.rules.yaml"))
+    prometheus_dir = state / "prometheus"
+    prometheus_dir.mkdir(exist_ok=True)
+    (prometheus_dir / "prometheus.yml").write_text(
+        _prometheus_config(ports, rules, with_mediamtx=mediamtx is not None)
+    )
+    stack.start(
+        "prometheus",
+        [
+            str(found["prometheus"]),
+            f"--config.file={prometheus_dir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={prometheus_dir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{ports.prometheus}",
+        ],
+    )
+    stack.ready("prometheus", lambda: _http_ok(f"http://127.0.0.1:{ports.prometheus}/-/ready"))
+
+    caddy = found.get("caddy")
+    viewer = _viewer_root(stack) if caddy else None
+    if caddy is None or viewer is None:
+        stack.say("viewer skipped: needs caddy and a checkout with server/viewer built")
+        return
+    stack.start(
+        "caddy",
+        [caddy, "run", "--config", str(REPO / "server" / "Caddyfile"), "--adapter", "caddyfile"],
+        env={
+            "TRASHMON_TLS": "off",
+            "TRASHMON_HTTP_PORT": str(ports.viewer),
+            "TRASHMON_HTTP_BIND": "127.0.0.1",
+            "TRASHMON_VIEWER_ROOT": str(viewer),
+            "TRASHMON_MEDIAMTX_API_UPSTREAM": f"127.0.0.1:{ports.api}",
+            "TRASHMON_MEDIAMTX_HLS_UPSTREAM": f"127.0.0.1:{ports.hls}",
+            "TRASHMON_MONITOR_UPSTREAM": f"127.0.0.1:{ports.monitor}",
+            "XDG_DATA_HOME": str(state / "caddy"),
+            "XDG_CONFIG_HOME": str(state / "caddy"),
+        },
+    )
+    stack.ready("caddy", lambda: _http_ok(f"http://127.0.0.1:{ports.viewer}/"))
+
+
+def _trashmon() -> list[str]:
+    # -P: never import a source folder from the current directory instead of the install.
+    return [sys.executable, "-P", "-m", "trashmonitor"]
+
+
+def _print_urls(stack: Stack, ports: Ports, state: Path, *, viewer: bool) -> None:
+    urls = [
+        ("monitor status", f"http://127.0.0.1:{ports.monitor}/api/status"),
+        ("monitor metrics", f"http://127.0.0.1:{ports.monitor}/metrics"),
+        ("Prometheus alerts", f"http://127.0.0.1:{ports.prometheus}/alerts"),
+    ]
+    if viewer:
+        urls.insert(0, ("viewer", f"http://127.0.0.1:{ports.viewer}/"))
+    stack.say("up. Ctrl-C stops everything.")
+    for label, url in urls:
+        print(f"  {label:<18} {url}", file=stack.out, flush=True)
+    from trashmonitor.pki import Layout
+
+    pki = Layout(state / "pki")
+    print(
+        f"  take a picture:    mosquitto_pub -p {ports.mqtt} --cafile {pki.chain} "
+        f"--cert {pki.client_cert('monitor')} --key {pki.client_key('monitor')} "
+        "-t trashcam/cam1/control/action -m picture",
+        file=stack.out,
+        flush=True,
+    )
+
+
+def _watch(stack: Stack, ports: Ports, stop: threading.Event) -> None:
+    shown: list[str] = []
+    while not stop.wait(2.0):
+        died = stack.exited()
+        if died:
+            raise TrashmonError(f"{', '.join(died)} exited; see {stack.logs}")
+        try:
+            table = status_table(_status(ports.monitor))
+        except OSError:
+            continue
+        if table != shown:
+            print(time.strftime("%H:%M:%S"), file=stack.out, flush=True)
+            for line in table:
+                print(line, file=stack.out, flush=True)
+            shown = table
