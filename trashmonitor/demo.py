@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import functools
 import getpass
 import json
 import os
@@ -390,9 +391,8 @@ def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: 
             [*_trashmon(), "capture", "--id", camera, "--env-file", str(env_file)],
         )
     for camera, port in zip(cameras, ports.agents, strict=True):
-        stack.ready(
-            f"agent-{camera}", lambda port=port: _http_ok(f"http://127.0.0.1:{port}/metrics")
-        )
+        metrics = f"http://127.0.0.1:{port}/metrics"
+        stack.ready(f"agent-{camera}", functools.partial(_http_ok, metrics))
 
     stack.start(
         "monitor",
