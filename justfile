@@ -39,6 +39,10 @@ fmt: setup
     {{venv}}/ruff format .
     {{venv}}/ruff check --fix .
 
+# the whole stack on this machine with three synthetic cameras (Ctrl-C stops it)
+demo *args: setup
+    {{trashmon}} demo "$@"
+
 # run the monitor against a MediaMTX (default http://127.0.0.1:9997)
 monitor *args: setup
     {{trashmon}} monitor "$@"
