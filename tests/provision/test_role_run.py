@@ -1,0 +1,136 @@
+"""The whole playbook against localhost: a dry run, a real run, a re-run, a change.
+
+Synthetic cameras (testsrc) need no V4L2 device; the agent really gets built as a wheel
+and pip-installed into a virtualenv inside the temp dir; systemd is the stand-in in
+fakes/systemctl. The real run is shared by the tests of this module (it takes ~30 s).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from provision.playbooks import UNIT_NAMES, FakeHost, PlayResult, run_playbook, stand_in_units
+
+from trashmonitor.settings import read_env_file
+
+pytestmark = pytest.mark.slow
+
+CAMERAS: list[dict[str, Any]] = [
+    {"id": "cam1", "device": "testsrc", "fps": 15, "width": 640, "height": 480, "bitrate": "800k"},
+    {"id": "cam2", "device": "testsrc", "fps": 10, "width": 320, "height": 240, "bitrate": "300k"},
+]
+# Debian packages are checked (not installed) in the dry run; the real run runs as a
+# plain user without apt, so it leaves them alone.
+NO_PACKAGES = {"trashcam_manage_packages": False}
+
+
+def camera_units() -> list[str]:
+    return [f"trashcam@{camera['id']}.service" for camera in CAMERAS]
+
+
+def test_check_mode_reports_changes_and_touches_nothing(fake_host: FakeHost) -> None:
+    units = stand_in_units(fake_host.base / "units")
+    before = fake_host.files()
+
+    result = run_playbook(fake_host, CAMERAS, unit_src_dir=units, args=["--check", "--diff"])
+
+    assert result.returncode == 0, result.output
+    assert result.changed > 0, "a fresh host must show what would change"
+    assert fake_host.files() == before, "check mode wrote into the host"
+    assert fake_host.mutating_calls() == [], "check mode asked systemd to change something"
+    # --diff shows each env file as it would be written.
+    assert "+CAMERA_DEV=testsrc" in result.output
+    assert "+BITRATE=300k" in result.output
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    host: FakeHost
+    units: Path
+    first: PlayResult
+    second: PlayResult
+    calls_after_first: int
+
+
+@pytest.fixture(scope="module")
+def provisioned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provisioned]:
+    host = FakeHost(tmp_path_factory.mktemp("host"))
+    host.make_system_dirs()
+    units = stand_in_units(host.base / "units")
+    first = run_playbook(host, CAMERAS, unit_src_dir=units, extra_vars=NO_PACKAGES)
+    calls_after_first = len(host.systemd()["calls"])
+    second = run_playbook(host, CAMERAS, unit_src_dir=units, extra_vars=NO_PACKAGES)
+    yield Provisioned(host, units, first, second, calls_after_first)
+
+
+def test_first_run_writes_env_files_units_and_agent(provisioned: Provisioned) -> None:
+    host, first = provisioned.host, provisioned.first
+    assert first.returncode == 0, first.output
+    assert first.failed == 0
+
+    for camera in CAMERAS:
+        values = read_env_file(host.etc / f"{camera['id']}.env")
+        assert values["CAMERA_DEV"] == camera["device"]
+        assert values["FPS"] == str(camera["fps"])
+    for name in UNIT_NAMES:
+        assert (host.systemd_dir / name).read_bytes() == (provisioned.units / name).read_bytes()
+
+
+def test_agent_runs_from_its_virtualenv_and_the_link(provisioned: Provisioned) -> None:
+    host = provisioned.host
+    assert host.bin_link.resolve() == (host.venv / "bin/trashmon").resolve()
+
+    result = subprocess.run(
+        [str(host.bin_link), "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "usage: trashmon" in result.stdout
+
+
+def test_first_run_enables_and_starts_one_unit_per_camera(provisioned: Provisioned) -> None:
+    systemd = provisioned.host.systemd()
+
+    assert ["daemon-reload"] in systemd["calls"]
+    assert set(systemd["enabled"]) == {"trashcam.target", *camera_units()}
+    assert set(systemd["active"]) == {"trashcam.target", *camera_units()}
+    assert systemd["restarts"] == {}, "units started by this run need no restart"
+    for unit in camera_units():
+        assert f"{unit}: active (running), enabled" in provisioned.first.output
+
+
+def test_second_run_changes_nothing(provisioned: Provisioned) -> None:
+    second = provisioned.second
+    assert second.returncode == 0, second.output
+
+    assert second.changed == 0, f"not idempotent: {second.changed_tasks()}"
+    later_calls = provisioned.host.systemd()["calls"][provisioned.calls_after_first :]
+    assert [c for c in later_calls if c[0] not in ("show", "is-enabled")] == []
+
+
+def test_changed_camera_restarts_alone_and_removed_camera_is_pruned(
+    provisioned: Provisioned,
+) -> None:
+    """Runs last: it changes the shared host (cam1 gets a new fps, cam2 is removed)."""
+    host = provisioned.host
+    unmanaged = host.etc / "handmade.env"
+    unmanaged.write_text("CAMERA_DEV=testsrc\n")
+    changed_cam1 = {**CAMERAS[0], "fps": 5}
+
+    result = run_playbook(
+        host, [changed_cam1], unit_src_dir=provisioned.units, extra_vars=NO_PACKAGES
+    )
+
+    assert result.returncode == 0, result.output
+    systemd = host.systemd()
+    assert systemd["restarts"] == {"trashcam@cam1.service": 1}
+    assert read_env_file(host.etc / "cam1.env")["FPS"] == "5"
+    assert "trashcam@cam2.service" not in systemd["enabled"]
+    assert "trashcam@cam2.service" not in systemd["active"]
+    assert not (host.etc / "cam2.env").exists()
+    assert unmanaged.exists(), "a file the role did not write must be left alone"
