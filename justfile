@@ -48,3 +48,19 @@ health *args:
 # run the benchmarks (figures printed, nothing asserted)
 bench: setup
     for b in bench/*.py; do {{venv}}/python "$b"; done
+
+# provision one capture host from ansible/inventory.yml (`just provision-host HOST=garage-pi`)
+provision-host HOST *ARGS: setup
+    scripts/provision "$@"
+
+# dry run of provision-host: what would change on HOST, with diffs (--check --diff)
+provision-check HOST *ARGS: setup
+    scripts/provision --check "$@"
+
+# reconcile the registry pull secret in the cluster (kubectl, GHCR_REPO, GHCR_TOKEN)
+ghcr-secret:
+    scripts/bootstrap --only ghcr-secret
+
+# cluster one-shot: ghcr-secret, image-push VERSION, deploy, dns, health (skips what it lacks)
+bootstrap VERSION: setup
+    JUST={{quote(just_executable())}} scripts/bootstrap "$@"

@@ -30,9 +30,7 @@ def test_playbook_passes_syntax_check_with_the_example_inventory() -> None:
 
 
 def test_example_inventory_lists_cameras_with_the_seed_keys() -> None:
-    result = _run(
-        [ansible_tool("ansible-inventory"), "-i", "inventory.example.yml", "--list"]
-    )
+    result = _run([ansible_tool("ansible-inventory"), "-i", "inventory.example.yml", "--list"])
     assert result.returncode == 0, result.stderr
     import json
 
@@ -44,8 +42,6 @@ def test_example_inventory_lists_cameras_with_the_seed_keys() -> None:
 
 
 def test_role_passes_ansible_lint_production_profile() -> None:
-    result = _run(
-        [ansible_tool("ansible-lint"), "--nocolor", "-c", ".ansible-lint", "."]
-    )
+    result = _run([ansible_tool("ansible-lint"), "--nocolor", "-c", ".ansible-lint", "."])
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Profile 'production' was required, and it passed" in result.stdout + result.stderr

@@ -8,7 +8,6 @@ fakes/systemctl. The real run is shared by the tests of this module (it takes ~3
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,14 +57,14 @@ class Provisioned:
 
 
 @pytest.fixture(scope="module")
-def provisioned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provisioned]:
+def provisioned(tmp_path_factory: pytest.TempPathFactory) -> Provisioned:
     host = FakeHost(tmp_path_factory.mktemp("host"))
     host.make_system_dirs()
     units = stand_in_units(host.base / "units")
     first = run_playbook(host, CAMERAS, unit_src_dir=units, extra_vars=NO_PACKAGES)
     calls_after_first = len(host.systemd()["calls"])
     second = run_playbook(host, CAMERAS, unit_src_dir=units, extra_vars=NO_PACKAGES)
-    yield Provisioned(host, units, first, second, calls_after_first)
+    return Provisioned(host, units, first, second, calls_after_first)
 
 
 def test_first_run_writes_env_files_units_and_agent(provisioned: Provisioned) -> None:
