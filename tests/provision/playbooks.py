@@ -138,30 +138,27 @@ def _group() -> str:
     return grp.getgrgid(os.getgid()).gr_name
 
 
-def run_playbook(
+def write_inventory(
     host: FakeHost,
     cameras: Sequence[Mapping[str, Any]],
     *,
     unit_src_dir: Path,
     extra_vars: Mapping[str, Any] | None = None,
-    args: Sequence[str] = (),
-    playbook: Path = PLAYBOOK,
-) -> PlayResult:
-    """One ansible-playbook process against localhost; returns its recap."""
-    inventory = {
-        "trashcam": {
-            "hosts": {
-                "localhost": {
-                    **host.host_vars(unit_src_dir),
-                    "trashcam_cameras": list(cameras),
-                    **(extra_vars or {}),
-                }
-            }
-        }
+) -> Path:
+    """An inventory with one host, localhost, whose paths all lie in the temp dir."""
+    host_vars = {
+        **host.host_vars(unit_src_dir),
+        "trashcam_cameras": list(cameras),
+        **(extra_vars or {}),
     }
     inventory_file = host.base / "inventory.yml"
-    inventory_file.write_text(yaml.safe_dump(inventory))
-    env = {
+    inventory_file.write_text(yaml.safe_dump({"trashcam": {"hosts": {"localhost": host_vars}}}))
+    return inventory_file
+
+
+def ansible_env(host: FakeHost) -> dict[str, str]:
+    """Environment for ansible processes: state and temp files in the temp dir."""
+    return {
         **os.environ,
         "PATH": f"{FAKES}{os.pathsep}{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "ANSIBLE_HOME": str(host.base / "ansible-home"),
@@ -174,19 +171,36 @@ def run_playbook(
         "FAKE_SYSTEMD_STATE": str(host.systemd_state_file),
         "FAKE_SYSTEMD_UNIT_DIR": str(host.systemd_dir),
     }
-    proc = subprocess.run(
-        [ansible_tool("ansible-playbook"), "-i", str(inventory_file), str(playbook), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=host.base,
-        timeout=300,
-        check=False,
-    )
+
+
+def play_result(proc: subprocess.CompletedProcess[str]) -> PlayResult:
     output = proc.stdout + proc.stderr
     recap = _RECAP.search(output)
     ok, changed, _, failed = (int(n) for n in recap.groups()) if recap else (0, 0, 0, 1)
     return PlayResult(proc.returncode, output, ok, changed, failed)
+
+
+def run_playbook(
+    host: FakeHost,
+    cameras: Sequence[Mapping[str, Any]],
+    *,
+    unit_src_dir: Path,
+    extra_vars: Mapping[str, Any] | None = None,
+    args: Sequence[str] = (),
+    playbook: Path = PLAYBOOK,
+) -> PlayResult:
+    """One ansible-playbook process against localhost; returns its recap."""
+    inventory = write_inventory(host, cameras, unit_src_dir=unit_src_dir, extra_vars=extra_vars)
+    proc = subprocess.run(
+        [ansible_tool("ansible-playbook"), "-i", str(inventory), str(playbook), *args],
+        capture_output=True,
+        text=True,
+        env=ansible_env(host),
+        cwd=host.base,
+        timeout=300,
+        check=False,
+    )
+    return play_result(proc)
 
 
 def stand_in_units(directory: Path) -> Path:

@@ -13,7 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from provision.playbooks import UNIT_NAMES, FakeHost, PlayResult, run_playbook, stand_in_units
+from provision.playbooks import (
+    UNIT_NAMES,
+    VENV_BIN,
+    FakeHost,
+    PlayResult,
+    ansible_env,
+    play_result,
+    run_playbook,
+    stand_in_units,
+    write_inventory,
+)
+from support.processes import REPO
 
 from trashmonitor.settings import read_env_file
 
@@ -133,3 +144,57 @@ def test_changed_camera_restarts_alone_and_removed_camera_is_pruned(
     assert "trashcam@cam2.service" not in systemd["active"]
     assert not (host.etc / "cam2.env").exists()
     assert unmanaged.exists(), "a file the role did not write must be left alone"
+
+
+def just(*args: str, env: dict[str, str], empty_dotenv: Path) -> subprocess.CompletedProcess[str]:
+    """The justfile recipe as a user runs it (a developer's own .env is ignored)."""
+    return subprocess.run(
+        [str(VENV_BIN / "just"), "--dotenv-path", str(empty_dotenv), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_just_provision_check_dry_runs_the_inventory_host(fake_host: FakeHost) -> None:
+    units = stand_in_units(fake_host.base / "units")
+    inventory = write_inventory(fake_host, CAMERAS, unit_src_dir=units, extra_vars=NO_PACKAGES)
+    env = {**ansible_env(fake_host), "TRASHCAM_INVENTORY": str(inventory)}
+    empty = fake_host.base / "empty.env"
+    empty.write_text("")
+    before = fake_host.files()
+
+    result = just("provision-check", "HOST=localhost", env=env, empty_dotenv=empty)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    recap = play_result(result)
+    assert recap.changed > 0
+    assert recap.failed == 0
+    assert "+CAMERA_DEV=testsrc" in result.stdout
+    assert fake_host.files() == before
+
+
+def test_just_provision_host_refuses_a_host_not_in_the_inventory(fake_host: FakeHost) -> None:
+    inventory = write_inventory(fake_host, CAMERAS, unit_src_dir=fake_host.base)
+    env = {**ansible_env(fake_host), "TRASHCAM_INVENTORY": str(inventory)}
+    empty = fake_host.base / "empty.env"
+    empty.write_text("")
+
+    result = just("provision-host", "HOST=garage-pi", env=env, empty_dotenv=empty)
+
+    assert result.returncode != 0
+    assert not fake_host.etc.exists()
+
+
+def test_just_provision_host_explains_a_missing_inventory(fake_host: FakeHost) -> None:
+    env = {**ansible_env(fake_host), "TRASHCAM_INVENTORY": str(fake_host.base / "nope.yml")}
+    empty = fake_host.base / "empty.env"
+    empty.write_text("")
+
+    result = just("provision-host", "garage-pi", env=env, empty_dotenv=empty)
+
+    assert result.returncode == 2
+    assert "cp ansible/inventory.example.yml ansible/inventory.yml" in result.stderr
