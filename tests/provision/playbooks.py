@@ -80,7 +80,7 @@ class FakeHost:
 
     @property
     def bin_link(self) -> Path:
-        return self.root / "usr/local/bin/trashmon"
+        return self.root / "usr/bin/trashmon"
 
     @property
     def systemd_state_file(self) -> Path:
@@ -110,6 +110,7 @@ class FakeHost:
             "trashcam_unit_src_dir": str(unit_src_dir),
             "trashcam_file_owner": _user(),
             "trashcam_file_group": _group(),
+            "trashcam_mqtt_key_group": _group(),
         }
 
     def make_system_dirs(self) -> None:
@@ -216,7 +217,7 @@ def stand_in_units(directory: Path) -> Path:
     (directory / "trashcam@.service").write_text(
         "[Unit]\nDescription=trashcam %i (stand-in)\nPartOf=trashcam.target\n\n"
         "[Service]\nEnvironmentFile=/etc/trashcam/%i.env\n"
-        "ExecStart=/usr/local/bin/trashmon capture --id %i\n\n"
+        "ExecStart=/usr/bin/trashmon capture --id %i\n\n"
         "[Install]\nWantedBy=trashcam.target\n"
     )
     (directory / "trashcam.target").write_text(

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+import yaml
 from provision.playbooks import ANSIBLE_DIR, PLAYBOOK, VENV_BIN, ansible_tool
+from support.processes import REPO
 
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
@@ -45,3 +48,19 @@ def test_role_passes_ansible_lint_production_profile() -> None:
     result = _run([ansible_tool("ansible-lint"), "--nocolor", "-c", ".ansible-lint", "."])
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Profile 'production' was required, and it passed" in result.stdout + result.stderr
+
+
+def test_shipped_unit_runs_the_binary_the_role_links() -> None:
+    """The role links trashcam_bin_link to the venv; the unit must call that path."""
+    unit = REPO / "capture" / "systemd" / "trashcam@.service"
+    if not unit.exists():
+        pytest.skip("capture/systemd/ (issue 3) not merged yet")
+    defaults = yaml.safe_load((ANSIBLE_DIR / "roles/trashcam/defaults/main.yml").read_text())
+    exec_start = next(
+        line.split("=", 1)[1].split()[0]
+        for line in unit.read_text().splitlines()
+        if line.startswith("ExecStart=")
+    )
+    assert exec_start == defaults["trashcam_bin_link"]
+    assert "EnvironmentFile" not in unit.read_text() or "/etc/trashcam/%i.env" in unit.read_text()
+    assert defaults["trashcam_etc_dir"] == "/etc/trashcam"

@@ -108,7 +108,8 @@ def test_mqtt_settings_point_at_the_copied_client_certificates(fake_host: FakeHo
     assert Path(values["MQTT_CERT"]).read_text() == "CERT\n"
     key = Path(values["MQTT_KEY"])
     assert key.read_text() == "KEY\n"
-    assert key.stat().st_mode & 0o077 == 0, "the client key must not be group/world readable"
+    # 0640: readable by the unit's group (DynamicUser + SupplementaryGroups), nobody else.
+    assert key.stat().st_mode & 0o777 == 0o640
 
 
 def test_agent_config_loader_accepts_the_rendered_file(fake_host: FakeHost) -> None:
