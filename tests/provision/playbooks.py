@@ -169,6 +169,7 @@ def ansible_env(host: FakeHost) -> dict[str, str]:
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_PIPELINING": "1",
         "FAKE_SYSTEMD_STATE": str(host.systemd_state_file),
         "FAKE_SYSTEMD_UNIT_DIR": str(host.systemd_dir),
     }
