@@ -194,3 +194,28 @@ def test_env_parser_and_systemd_agree_on_a_rendered_value(fake_host: FakeHost) -
     )
     # systemd.exec(5): the value is everything after the first '=', unquoted.
     assert line.partition("=")[2] == LAVFI["device"]
+
+
+def test_agent_mqtt_loader_accepts_the_rendered_mqtt_keys(fake_host: FakeHost) -> None:
+    """Integration with the MQTT issue: its settings loader reads our MQTT_* keys."""
+    try:
+        mqtt = importlib.import_module("trashmonitor.mqtt")
+    except ImportError:
+        pytest.skip("MQTT support not merged yet: trashmonitor.mqtt")
+    pki = fake_host.base / "pki"
+    (pki / "clients").mkdir(parents=True)
+    for name in ("ca-chain.crt", "clients/yard.crt", "clients/yard.key"):
+        (pki / name).write_text("PEM\n")
+    result = render(
+        fake_host,
+        [SYNTHETIC],
+        trashcam_mqtt_url="mqtts://broker.example.ts.net:8883",
+        trashcam_mqtt_pki_src=str(pki),
+    )
+    assert result.returncode == 0, result.output
+
+    values = read_env_file(fake_host.etc / "yard.env")
+    settings = mqtt.mqtt_settings(argparse.Namespace(), mqtt.AGENT_SETTINGS, environ=values)
+
+    assert (settings.broker.host, settings.broker.port) == ("broker.example.ts.net", 8883)
+    assert settings.key == fake_host.etc / "pki" / "yard.key"

@@ -43,21 +43,6 @@ def camera_units() -> list[str]:
     return [f"trashcam@{camera['id']}.service" for camera in CAMERAS]
 
 
-def test_check_mode_reports_changes_and_touches_nothing(fake_host: FakeHost) -> None:
-    units = stand_in_units(fake_host.base / "units")
-    before = fake_host.files()
-
-    result = run_playbook(fake_host, CAMERAS, unit_src_dir=units, args=["--check", "--diff"])
-
-    assert result.returncode == 0, result.output
-    assert result.changed > 0, "a fresh host must show what would change"
-    assert fake_host.files() == before, "check mode wrote into the host"
-    assert fake_host.mutating_calls() == [], "check mode asked systemd to change something"
-    # --diff shows each env file as it would be written.
-    assert "+CAMERA_DEV=testsrc" in result.output
-    assert "+BITRATE=300k" in result.output
-
-
 @dataclass(frozen=True)
 class Provisioned:
     host: FakeHost
@@ -123,6 +108,25 @@ def test_second_run_changes_nothing(provisioned: Provisioned) -> None:
     assert [c for c in later_calls if c[0] not in ("show", "is-enabled")] == []
 
 
+def test_dry_run_of_a_provisioned_host_reports_nothing(provisioned: Provisioned) -> None:
+    host = provisioned.host
+    calls_before = len(host.systemd()["calls"])
+
+    result = run_playbook(
+        host,
+        CAMERAS,
+        unit_src_dir=provisioned.units,
+        extra_vars=NO_PACKAGES,
+        args=["--check", "--diff"],
+    )
+
+    assert result.returncode == 0, result.output
+    assert result.changed == 0, f"dry run after a run: {result.changed_tasks()}"
+    later = host.systemd()["calls"][calls_before:]
+    assert later, "the dry run should ask systemd about the installed units"
+    assert [c for c in later if c[0] not in ("show", "is-enabled")] == []
+
+
 def test_changed_camera_restarts_alone_and_removed_camera_is_pruned(
     provisioned: Provisioned,
 ) -> None:
@@ -159,9 +163,12 @@ def just(*args: str, env: dict[str, str], empty_dotenv: Path) -> subprocess.Comp
     )
 
 
-def test_just_provision_check_dry_runs_the_inventory_host(fake_host: FakeHost) -> None:
+def test_just_provision_check_on_a_fresh_host_shows_changes_and_touches_nothing(
+    fake_host: FakeHost,
+) -> None:
+    """The seed's dry run, through the justfile recipe, packages checked via apt."""
     units = stand_in_units(fake_host.base / "units")
-    inventory = write_inventory(fake_host, CAMERAS, unit_src_dir=units, extra_vars=NO_PACKAGES)
+    inventory = write_inventory(fake_host, CAMERAS, unit_src_dir=units)
     env = {**ansible_env(fake_host), "TRASHCAM_INVENTORY": str(inventory)}
     empty = fake_host.base / "empty.env"
     empty.write_text("")
@@ -171,10 +178,13 @@ def test_just_provision_check_dry_runs_the_inventory_host(fake_host: FakeHost) -
 
     assert result.returncode == 0, result.stdout + result.stderr
     recap = play_result(result)
-    assert recap.changed > 0
+    assert recap.changed > 0, "a fresh host must show what would change"
     assert recap.failed == 0
+    assert fake_host.files() == before, "check mode wrote into the host"
+    assert fake_host.mutating_calls() == [], "check mode asked systemd to change something"
+    # --diff shows each env file as it would be written.
     assert "+CAMERA_DEV=testsrc" in result.stdout
-    assert fake_host.files() == before
+    assert "+BITRATE=300k" in result.stdout
 
 
 def test_just_provision_host_refuses_a_host_not_in_the_inventory(fake_host: FakeHost) -> None:
