@@ -32,7 +32,7 @@ lint: setup
     # From outside the repo: here ./trashmonitor would hide the installed link tree that
     # maps monitor/, capture/, dns/ ... into the package, and mypy would skip them.
     cd "$(mktemp -d)" && {{venv}}/mypy --config-file "{{justfile_directory()}}/pyproject.toml" -p trashmonitor
-    shellcheck dev scripts/setup .ci/run
+    shellcheck dev scripts/setup scripts/bootstrap scripts/provision server/entrypoint .ci/run
 
 # format the code
 fmt: setup
@@ -136,3 +136,19 @@ deploy-diff tag="0.1.0": setup (_k8s-overlay tag)
 # create/extend the MQTT mTLS PKI and mosquitto config (e.g. just pki create ./pki --camera cam1 --ip 127.0.0.1)
 pki *args: setup
     {{trashmon}} pki "$@"
+
+# provision one capture host from ansible/inventory.yml (`just provision-host HOST=garage-pi`)
+provision-host HOST *ARGS: setup
+    scripts/provision "$@"
+
+# dry run of provision-host: what would change on HOST, with diffs (--check --diff)
+provision-check HOST *ARGS: setup
+    scripts/provision --check "$@"
+
+# reconcile the registry pull secret in the cluster (kubectl, GHCR_REPO, GHCR_TOKEN)
+ghcr-secret:
+    scripts/bootstrap --only ghcr-secret
+
+# cluster one-shot: ghcr-secret, image-push VERSION, deploy, dns, health (skips what it lacks)
+bootstrap VERSION: setup
+    JUST={{quote(just_executable())}} scripts/bootstrap "$@"

@@ -1,0 +1,330 @@
+"""`scripts/bootstrap` as a real process, with PATH holding only stand-in tools.
+
+The stand-ins (kubectl, podman, docker, just) record their argv in one log, in call
+order; kubectl also keeps the pull-secret file it was given. No cluster, registry or
+DNS API exists here, so this checks what the script decides: order, skips, failures.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import stat
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from support.processes import REPO, require_binary
+
+BOOTSTRAP = REPO / "scripts" / "bootstrap"
+# What the script itself needs from the system: a shell and coreutils, nothing else.
+BASICS = ("bash", "env", "cat", "mktemp", "rm", "tr", "grep", "base64", "dirname", "cp", "stat")
+CREDENTIALS = {
+    "GHCR_REPO": "ghcr.io/example-org/tailnet-trashmonitor",
+    "GHCR_TOKEN": "ghp_secret0token",
+    "GHCR_EMAIL": "ops@example.org",
+    "CF_API_TOKEN": "cf-secret-token",
+    "TS_API_KEY": "tskey-api-secret",
+    "DNS_ZONE": "example.org",
+    "TS_TAILNET": "example-tailnet.ts.net",
+    "TS_HOSTNAME": "trashmonitor",
+}
+SECRETS = ("ghp_secret0token", "cf-secret-token", "tskey-api-secret")
+
+FAKE = """#!/usr/bin/env bash
+# Stand-in {name}: log argv, behave as configured by FAKE_* variables.
+log() {{ printf '%s\\n' "{name} $*" >>"$FAKE_LOG"; }}
+{body}
+"""
+# `kubectl apply -f -` logs after reading its input, i.e. after `kubectl create` in the
+# same pipeline has finished: the log order is then the order the pipeline means.
+KUBECTL = """
+[[ "$1 $2" == "apply -f" ]] || log "$@"
+case "$1 $2" in
+  "config current-context")
+    [[ -n $FAKE_KUBE_CONTEXT ]] || exit 1
+    echo "$FAKE_KUBE_CONTEXT"; exit 0 ;;
+  "create namespace") printf 'kind: Namespace\\nname: %s\\n' "$3" ;;
+  "create secret")
+    for arg; do
+      if [[ $arg == --from-file=.dockerconfigjson=* ]]; then
+        file=${arg#--from-file=.dockerconfigjson=}
+        cp "$file" "$FAKE_DIR/dockerconfig.json"; stat -c %a "$file" >"$FAKE_DIR/dockerconfig.mode"
+        echo "$file" >"$FAKE_DIR/dockerconfig.path"
+      fi
+    done
+    printf 'kind: Secret\\ntype: kubernetes.io/dockerconfigjson\\n' ;;
+  "apply -f") cat >>"$FAKE_DIR/applied.yaml"; log "$@" ;;
+esac
+exit "${FAKE_KUBECTL_RC:-0}"
+"""
+JUST = """
+log "$@"
+if [[ $1 == --summary ]]; then echo "$FAKE_JUST_RECIPES"; exit 0; fi
+rc_var="FAKE_JUST_RC_${1//-/_}"
+exit "${!rc_var:-0}"
+"""
+DOCKER = """log "$@"; [[ $1 == info ]] && exit "${FAKE_DOCKER_INFO_RC:-0}"; exit 0"""
+
+
+@dataclass
+class Sandbox:
+    bin: Path
+    dir: Path
+    env: dict[str, str]
+
+    def add(self, name: str, body: str = 'log "$@"') -> None:
+        path = self.bin / name
+        path.write_text(FAKE.format(name=name, body=body))
+        path.chmod(0o755)
+
+    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.bin / "bash"), str(BOOTSTRAP), *args],
+            capture_output=True,
+            text=True,
+            env={**self.env, **env},
+            timeout=60,
+            check=False,
+        )
+
+    def calls(self) -> list[str]:
+        log = self.dir / "calls.log"
+        return log.read_text().splitlines() if log.exists() else []
+
+    def with_all_tools(self) -> None:
+        self.add("kubectl", KUBECTL)
+        self.add("podman")
+        self.add("just", JUST)
+        self.env.update(
+            FAKE_KUBE_CONTEXT="tailnet-cluster",
+            FAKE_JUST_RECIPES="bootstrap deploy dns health image image-push setup",
+            **CREDENTIALS,
+        )
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Sandbox:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in BASICS:
+        found = shutil.which(tool)
+        assert found, f"{tool} missing on this machine"
+        (bin_dir / tool).symlink_to(found)
+    env = {
+        "PATH": str(bin_dir),
+        "HOME": str(tmp_path),
+        "TMPDIR": str(tmp_path),
+        "FAKE_LOG": str(tmp_path / "calls.log"),
+        "FAKE_DIR": str(tmp_path),
+    }
+    return Sandbox(bin_dir, tmp_path, env)
+
+
+def skip_lines(output: str) -> dict[str, str]:
+    return {
+        line.split()[1]: line.split("SKIPPED: ", 1)[1]
+        for line in output.splitlines()
+        if " SKIPPED: " in line
+    }
+
+
+def test_without_tools_or_credentials_every_step_is_skipped_with_its_reason(
+    sandbox: Sandbox,
+) -> None:
+    result = sandbox.run("0.0.1")
+
+    assert result.returncode == 0, result.stderr
+    assert skip_lines(result.stderr) == {
+        "ghcr-secret": "kubectl not found",
+        "image": "GHCR_REPO is not set",
+        "deploy": "kubectl not found",
+        "dns": "CF_API_TOKEN is not set",
+        "health": "TS_TAILNET is not set",
+    }
+    assert sandbox.calls() == []
+
+
+def test_with_everything_present_the_steps_run_in_the_seed_order(sandbox: Sandbox) -> None:
+    sandbox.with_all_tools()
+
+    result = sandbox.run("0.0.1")
+
+    assert result.returncode == 0, result.stderr
+    assert skip_lines(result.stderr) == {}
+    actions = [c for c in sandbox.calls() if not c.startswith(("kubectl config", "just --summary"))]
+    assert actions == [
+        "kubectl create namespace trashmonitor --dry-run=client -o yaml",
+        "kubectl apply -f -",
+        f"kubectl create secret docker-registry ghcr --namespace trashmonitor "
+        f"--from-file=.dockerconfigjson={(sandbox.dir / 'dockerconfig.path').read_text().strip()}"
+        " --dry-run=client -o yaml",
+        "kubectl apply -f -",
+        "just image-push 0.0.1",
+        "just deploy",
+        "just dns",
+        "just health",
+    ]
+    assert "kind: Secret" in (sandbox.dir / "applied.yaml").read_text()
+
+
+def test_pull_secret_is_a_private_file_never_in_argv_or_output(sandbox: Sandbox) -> None:
+    sandbox.with_all_tools()
+
+    result = sandbox.run("--only", "ghcr-secret")
+
+    assert result.returncode == 0, result.stderr
+    config = json.loads((sandbox.dir / "dockerconfig.json").read_text())
+    entry = config["auths"]["ghcr.io"]
+    assert entry["username"] == "example-org"
+    assert base64.b64decode(entry["auth"]).decode() == f"example-org:{CREDENTIALS['GHCR_TOKEN']}"
+    assert (sandbox.dir / "dockerconfig.mode").read_text().strip() == "600"
+    assert not Path((sandbox.dir / "dockerconfig.path").read_text().strip()).exists()
+    for secret in SECRETS:
+        assert secret not in "\n".join(sandbox.calls())
+        assert secret not in result.stdout + result.stderr
+
+
+def test_a_failing_step_stops_the_bootstrap_and_is_named(sandbox: Sandbox) -> None:
+    sandbox.with_all_tools()
+
+    result = sandbox.run("0.0.1", FAKE_JUST_RC_deploy="3")
+
+    assert result.returncode == 3
+    assert "step 'deploy' FAILED (exit 3); stopping" in result.stderr
+    assert "just deploy" in sandbox.calls()
+    assert not any(c.startswith(("just dns", "just health")) for c in sandbox.calls())
+
+
+def test_a_camera_down_fails_the_final_health_step(sandbox: Sandbox) -> None:
+    sandbox.with_all_tools()
+
+    result = sandbox.run("0.0.1", FAKE_JUST_RC_health="1")
+
+    assert result.returncode == 1
+    assert "step 'health' FAILED (exit 1)" in result.stderr
+
+
+def test_failing_kubectl_apply_fails_the_secret_step(sandbox: Sandbox) -> None:
+    sandbox.with_all_tools()
+
+    result = sandbox.run("0.0.1", FAKE_KUBECTL_RC="1")
+
+    assert result.returncode == 1
+    assert "step 'ghcr-secret' FAILED" in result.stderr
+    assert not any(c.startswith("just image-push") for c in sandbox.calls())
+
+
+def test_justfile_placeholders_count_as_missing(sandbox: Sandbox) -> None:
+    sandbox.with_all_tools()
+
+    result = sandbox.run(
+        "0.0.1", TS_TAILNET="<your-tailnet>.ts.net", DNS_ZONE="<your-zone>", GHCR_EMAIL="<you>"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert skip_lines(result.stderr) == {
+        "dns": "DNS_ZONE is still a <placeholder>",
+        "health": "TS_TAILNET is still a <placeholder>",
+    }
+    assert (
+        json.loads((sandbox.dir / "dockerconfig.json").read_text())["auths"]["ghcr.io"]["email"]
+        == ""
+    )
+
+
+def test_kubectl_without_a_cluster_context_skips_cluster_steps(sandbox: Sandbox) -> None:
+    sandbox.with_all_tools()
+
+    result = sandbox.run("0.0.1", FAKE_KUBE_CONTEXT="")
+
+    assert result.returncode == 0, result.stderr
+    reason = "kubectl has no current context (no cluster credentials)"
+    assert skip_lines(result.stderr) == {"ghcr-secret": reason, "deploy": reason}
+    assert "just image-push 0.0.1" in sandbox.calls()
+
+
+def test_docker_without_an_engine_skips_the_image(sandbox: Sandbox) -> None:
+    sandbox.with_all_tools()
+    (sandbox.bin / "podman").unlink()
+    sandbox.add("docker", DOCKER)
+
+    result = sandbox.run("0.0.1", FAKE_DOCKER_INFO_RC="1")
+
+    assert skip_lines(result.stderr)["image"] == (
+        "docker is installed but no engine answers (docker info failed)"
+    )
+    assert result.returncode == 0
+
+
+def test_missing_recipes_are_skipped_and_deploy_falls_back_to_kubectl(sandbox: Sandbox) -> None:
+    sandbox.with_all_tools()
+
+    result = sandbox.run("0.0.1", FAKE_JUST_RECIPES="health setup")
+
+    assert result.returncode == 0, result.stderr
+    assert skip_lines(result.stderr) == {
+        "image": "the justfile has no image-push recipe",
+        "dns": "the justfile has no dns recipe",
+    }
+    assert "kubectl apply -k server/k8s" in sandbox.calls()
+
+
+def test_only_mode_exits_2_when_its_step_is_skipped(sandbox: Sandbox) -> None:
+    result = sandbox.run("--only", "ghcr-secret")
+
+    assert result.returncode == 2
+    assert skip_lines(result.stderr) == {"ghcr-secret": "kubectl not found"}
+
+
+@pytest.mark.parametrize("args", [(), ("latest tag",), ("--only", "nonsense")])
+def test_bad_arguments_exit_2_with_one_line(sandbox: Sandbox, args: tuple[str, ...]) -> None:
+    result = sandbox.run(*args)
+
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert sandbox.calls() == []
+
+
+def test_scripts_pass_shellcheck() -> None:
+    shellcheck = require_binary("shellcheck")
+    scripts = [str(BOOTSTRAP), str(REPO / "scripts" / "provision")]
+
+    result = subprocess.run(
+        [shellcheck, *scripts], capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert result.returncode == 0, result.stdout
+
+
+def test_just_bootstrap_recipe_runs_the_script_with_the_version(tmp_path: Path) -> None:
+    """The justfile wiring, for real: on a machine without cluster access all skip."""
+    just = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "just"
+    if not just.exists():
+        just = REPO / ".venv" / "bin" / "just"
+    empty_env = tmp_path / "empty.env"
+    empty_env.write_text("")
+    env = {k: v for k, v in os.environ.items() if k not in CREDENTIALS}
+    env["PATH"] = f"{tmp_path}{os.pathsep}{env['PATH']}"
+    # A kubectl without a context, whatever this machine has installed.
+    (tmp_path / "kubectl").write_text("#!/bin/sh\nexit 1\n")
+    (tmp_path / "kubectl").chmod(stat.S_IRWXU)
+
+    result = subprocess.run(
+        [str(just), "--dotenv-path", str(empty_env), "bootstrap", "0.0.1"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    skipped = skip_lines(result.stderr)
+    assert set(skipped) == {"ghcr-secret", "image", "deploy", "dns", "health"}
+    assert skipped["image"] == "GHCR_REPO is not set"
+    assert skipped["health"] == "TS_TAILNET is still a <placeholder>"

@@ -1,0 +1,221 @@
+"""The env files the role renders are exactly what the capture agent reads.
+
+Each test renders through the role itself (its validate + cameras tasks, real ansible)
+and loads the result with the agent's parser. The inventory values are the expectation:
+nothing here restates the template.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from provision.playbooks import FakeHost, PlayResult, run_playbook
+
+from trashmonitor.settings import read_env_file
+
+RENDER = Path(__file__).parent / "render_env.yml"
+# Keys every camera's env file carries (the seed's six plus where to serve /metrics).
+SEED_KEYS = {"CAMERA_DEV", "PUSH_URL", "FPS", "WIDTH", "HEIGHT", "BITRATE", "METRICS_ADDR"}
+
+SYNTHETIC = {"id": "yard", "device": "testsrc", "fps": 15, "width": 640, "height": 480,
+             "bitrate": "800k"}  # fmt: skip
+LAVFI = {
+    "id": "porch.2",
+    "device": "lavfi:testsrc2=size=320x240:rate=5",
+    "fps": 5,
+    "width": 320,
+    "height": 240,
+    "bitrate": "300k",
+    "input_format": "yuyv422",
+    "keyframe_interval": 10,
+    "push_url": "rtsp://mediamtx.example.ts.net:8554/porch",
+    "metrics_addr": "100.64.0.7:9900",
+    "env": {"STALL_SECONDS": "5", "IMAGE_HEALTH": "off"},
+}
+
+
+def render(host: FakeHost, cameras: list[dict[str, Any]], **extra: Any) -> PlayResult:
+    extra = {"trashcam_manage_services": False, **extra}
+    return run_playbook(host, cameras, unit_src_dir=host.base, extra_vars=extra, playbook=RENDER)
+
+
+def test_seed_camera_env_file_has_the_inventory_values(fake_host: FakeHost) -> None:
+    result = render(fake_host, [SYNTHETIC], trashcam_push_base="rtsp://mtx.example:8554")
+    assert result.returncode == 0, result.output
+
+    values = read_env_file(fake_host.etc / "yard.env")
+
+    assert set(values) == SEED_KEYS
+    assert values["CAMERA_DEV"] == SYNTHETIC["device"]
+    assert values["PUSH_URL"] == "rtsp://mtx.example:8554/yard"
+    assert (values["FPS"], values["WIDTH"], values["HEIGHT"]) == ("15", "640", "480")
+    assert values["BITRATE"] == SYNTHETIC["bitrate"]
+    assert values["METRICS_ADDR"] == "127.0.0.1:9844"
+
+
+def test_optional_keys_overrides_and_extra_env_are_written(fake_host: FakeHost) -> None:
+    result = render(fake_host, [SYNTHETIC, LAVFI])
+    assert result.returncode == 0, result.output
+
+    values = read_env_file(fake_host.etc / "porch.2.env")
+
+    for inventory_key, env_key in [
+        ("device", "CAMERA_DEV"),
+        ("input_format", "INPUT_FORMAT"),
+        ("keyframe_interval", "KEYFRAME_INTERVAL"),
+        ("push_url", "PUSH_URL"),
+        ("metrics_addr", "METRICS_ADDR"),
+    ]:
+        assert values[env_key] == str(LAVFI[inventory_key]), env_key
+    for key, value in LAVFI["env"].items():
+        assert values[key] == value
+    assert "MQTT_URL" not in values
+
+
+def test_each_camera_gets_its_own_metrics_port(fake_host: FakeHost) -> None:
+    cameras = [{**SYNTHETIC, "id": f"cam{n}"} for n in range(3)]
+    result = render(fake_host, cameras, trashcam_metrics_host="100.64.0.9",
+                    trashcam_metrics_base_port=9700)  # fmt: skip
+    assert result.returncode == 0, result.output
+
+    addrs = [read_env_file(fake_host.etc / f"cam{n}.env")["METRICS_ADDR"] for n in range(3)]
+
+    assert addrs == ["100.64.0.9:9700", "100.64.0.9:9701", "100.64.0.9:9702"]
+
+
+def test_mqtt_settings_point_at_the_copied_client_certificates(fake_host: FakeHost) -> None:
+    pki = fake_host.base / "pki"
+    (pki / "clients").mkdir(parents=True)
+    (pki / "ca-chain.crt").write_text("CA\n")
+    (pki / "clients/yard.crt").write_text("CERT\n")
+    (pki / "clients/yard.key").write_text("KEY\n")
+
+    result = render(
+        fake_host,
+        [SYNTHETIC],
+        trashcam_mqtt_url="mqtts://broker.example.ts.net:8883",
+        trashcam_mqtt_pki_src=str(pki),
+    )
+    assert result.returncode == 0, result.output
+
+    values = read_env_file(fake_host.etc / "yard.env")
+    assert values["MQTT_URL"] == "mqtts://broker.example.ts.net:8883"
+    assert Path(values["MQTT_CA"]).read_text() == "CA\n"
+    assert Path(values["MQTT_CERT"]).read_text() == "CERT\n"
+    key = Path(values["MQTT_KEY"])
+    assert key.read_text() == "KEY\n"
+    # 0640: readable by the unit's group (DynamicUser + SupplementaryGroups), nobody else.
+    assert key.stat().st_mode & 0o777 == 0o640
+
+
+def test_agent_config_loader_accepts_the_rendered_file(fake_host: FakeHost) -> None:
+    """Integration with issue 3: `trashmon capture`'s own loader reads what we wrote."""
+    try:
+        config = importlib.import_module("trashmonitor.capture.config")
+    except ImportError:
+        pytest.skip("capture agent (issue 3) not merged yet: trashmonitor.capture.config")
+    result = render(fake_host, [SYNTHETIC, LAVFI])
+    assert result.returncode == 0, result.output
+
+    for camera in (SYNTHETIC, LAVFI):
+        env_file = fake_host.etc / f"{camera['id']}.env"
+        args = argparse.Namespace(env_file=env_file, camera_id=None)
+        loaded = config.load_config(args)
+        assert loaded.camera == camera["id"]
+        assert loaded.camera_dev == camera["device"]
+        assert (loaded.fps, loaded.width, loaded.height) == (
+            camera["fps"],
+            camera["width"],
+            camera["height"],
+        )
+        assert loaded.bitrate == camera["bitrate"]
+
+
+def test_missing_device_fails_naming_camera_and_path(fake_host: FakeHost) -> None:
+    camera = {**SYNTHETIC, "id": "attic", "device": str(fake_host.base / "video9")}
+    result = render(fake_host, [camera])
+
+    assert result.returncode != 0
+    assert f"attic: {camera['device']} is not a character device" in result.output
+
+
+def test_regular_file_is_not_accepted_as_a_device(fake_host: FakeHost) -> None:
+    device = fake_host.base / "video0"
+    device.write_text("not a device")
+    result = render(fake_host, [{**SYNTHETIC, "device": str(device)}])
+
+    assert result.returncode != 0
+    assert "is not a character device" in result.output
+
+
+def test_character_device_passes_the_device_check(fake_host: FakeHost) -> None:
+    # /dev/null stands in for /dev/video0: both are character devices.
+    result = render(fake_host, [{**SYNTHETIC, "device": "/dev/null"}])
+
+    assert result.returncode == 0, result.output
+    assert read_env_file(fake_host.etc / "yard.env")["CAMERA_DEV"] == "/dev/null"
+
+
+@pytest.mark.parametrize(
+    ("cameras", "message"),
+    [
+        ([SYNTHETIC, SYNTHETIC], "ids must be unique"),
+        ([{**SYNTHETIC, "id": "front door"}], "ids must be unique letters, digits"),
+        ([{**SYNTHETIC, "bitrate": '2M"'}], "has a newline, quote or backslash"),
+        ([{**SYNTHETIC, "env": {"FFMPEG": "/opt/ff\\mpeg"}}], "has a newline, quote or backslash"),
+        (
+            [SYNTHETIC, {**SYNTHETIC, "id": "b", "metrics_addr": "127.0.0.1:9844"}],
+            "would serve /metrics on one address",
+        ),
+    ],
+)
+def test_bad_inventory_is_refused_before_writing(
+    fake_host: FakeHost, cameras: list[dict[str, Any]], message: str
+) -> None:
+    result = render(fake_host, cameras)
+
+    assert result.returncode != 0
+    assert message in result.output
+    assert not fake_host.etc.exists(), "nothing may be written for a refused inventory"
+
+
+def test_env_parser_and_systemd_agree_on_a_rendered_value(fake_host: FakeHost) -> None:
+    """A value with '=' and ':' (lavfi graphs) survives unquoted in both readers."""
+    result = render(fake_host, [LAVFI])
+    assert result.returncode == 0, result.output
+    line = next(
+        line
+        for line in (fake_host.etc / "porch.2.env").read_text().splitlines()
+        if line.startswith("CAMERA_DEV=")
+    )
+    # systemd.exec(5): the value is everything after the first '=', unquoted.
+    assert line.partition("=")[2] == LAVFI["device"]
+
+
+def test_agent_mqtt_loader_accepts_the_rendered_mqtt_keys(fake_host: FakeHost) -> None:
+    """Integration with the MQTT issue: its settings loader reads our MQTT_* keys."""
+    try:
+        mqtt = importlib.import_module("trashmonitor.mqtt")
+    except ImportError:
+        pytest.skip("MQTT support not merged yet: trashmonitor.mqtt")
+    pki = fake_host.base / "pki"
+    (pki / "clients").mkdir(parents=True)
+    for name in ("ca-chain.crt", "clients/yard.crt", "clients/yard.key"):
+        (pki / name).write_text("PEM\n")
+    result = render(
+        fake_host,
+        [SYNTHETIC],
+        trashcam_mqtt_url="mqtts://broker.example.ts.net:8883",
+        trashcam_mqtt_pki_src=str(pki),
+    )
+    assert result.returncode == 0, result.output
+
+    values = read_env_file(fake_host.etc / "yard.env")
+    settings = mqtt.mqtt_settings(argparse.Namespace(), mqtt.AGENT_SETTINGS, environ=values)
+
+    assert (settings.broker.host, settings.broker.port) == ("broker.example.ts.net", 8883)
+    assert settings.key == fake_host.etc / "pki" / "yard.key"
