@@ -30,6 +30,7 @@ from trashmonitor.errors import EXIT_INTERRUPTED, EXIT_UNDECIDED, TrashmonError
 COMMANDS: dict[str, tuple[str, str]] = {
     "probe": ("trashmonitor.monitor.probe_cli", "judge every camera once and exit 0/1/2 (CI)"),
     "monitor": ("trashmonitor.monitor.daemon_cli", "poll MediaMTX and agents, serve status"),
+    "capture": ("trashmonitor.capture.agent_cli", "publish one camera with supervised ffmpeg"),
 }
 
 

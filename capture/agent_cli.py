@@ -1,0 +1,62 @@
+"""``trashmon capture``: run the capture agent for one camera."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import signal
+from types import FrameType
+
+from trashmonitor.capture.config import AgentConfig, add_arguments, load_config
+from trashmonitor.capture.metrics import agent_registry
+from trashmonitor.capture.supervisor import Agent
+
+from trashmonitor.errors import EXIT_OK, ConfigError
+from trashmonitor.serving import HTTPService, Response, json_response, metrics_route
+
+HELP = "publish one camera with supervised ffmpeg; serve its health on /metrics"
+
+log = logging.getLogger(__name__)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "Settings come from /etc/trashcam/<id>.env (or --env-file); flags override it. "
+        "CAMERA_DEV=testsrc publishes ffmpeg's synthetic testsrc2 picture."
+    )
+    add_arguments(parser)
+
+
+def serve(agent: Agent, config: AgentConfig) -> HTTPService:
+    def healthz() -> Response:
+        snap = agent.snapshot()
+        healthy = agent.loop_healthy()
+        return json_response(
+            {"loop": "ok" if healthy else "stuck", "state": str(snap.state), "reason": snap.reason},
+            200 if healthy else 503,
+        )
+
+    routes = {"/metrics": metrics_route(agent_registry(agent.snapshot)), "/healthz": healthz}
+    return HTTPService(config.metrics_addr, routes, "METRICS_ADDR")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    if shutil.which(config.ffmpeg) is None:
+        raise ConfigError("FFMPEG", f"{config.ffmpeg!r} not found (install Debian's ffmpeg)")
+    agent = Agent(config)
+    service = serve(agent, config)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        agent.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    service.start()
+    log.info("capture agent for %s (%s -> push)", config.camera, config.camera_dev)
+    try:
+        agent.run()
+    finally:
+        service.stop()
+    return EXIT_OK
