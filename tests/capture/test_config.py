@@ -7,10 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from support.processes import TRASHMON
 from trashmonitor.capture.command import build_command
 from trashmonitor.capture.config import add_arguments, load_config
+
 from trashmonitor.errors import ConfigError
 
 SEED_ENV = """\
@@ -120,7 +120,8 @@ def test_commands_for_each_source(tmp_path: Path) -> None:
         in joined
     )
     assert "-progress pipe:1" in joined
-    assert "freezedetect=d=2" in joined and "metadata=mode=print:key=lavfi.black_start" in joined
+    assert "freezedetect=d=2" in joined
+    assert "metadata=mode=print:key=lavfi.black_start" in joined
     assert "-re" not in v4l2  # a camera paces itself
     test = build_command(load_config(parse(["--env-file", str(env), "--camera-dev", "testsrc"])))
     assert test[test.index("-i") - 3 : test.index("-i") + 2] == [

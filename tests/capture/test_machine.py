@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from trashmonitor.capture.machine import (
     Action,
     Event,
@@ -201,7 +200,8 @@ def test_stop_request_stops_from_any_state_and_is_final() -> None:
     assert machine.state is State.STOPPED
     assert actions[-1] is Action.STOP
     machine, actions = step(machine, Tick(100.0), POLICY)
-    assert machine.state is State.STOPPED and actions == ()
+    assert machine.state is State.STOPPED
+    assert actions == ()
     idle, _ = replay([Started(0.0), Exited(0.5, 1), StopRequested(0.6)])
     assert idle.state is State.STOPPED
 
@@ -209,6 +209,7 @@ def test_stop_request_stops_from_any_state_and_is_final() -> None:
 def test_events_of_a_process_that_is_gone_change_nothing() -> None:
     machine, _ = replay([*streaming_at(), Exited(2.0, 1)])
     after, actions = step(machine, Progress(2.1, block(99)), POLICY)
-    assert after == machine and actions == ()
+    assert after == machine
+    assert actions == ()
     after, _ = step(machine, Exited(2.2, 1), POLICY)
     assert after == machine

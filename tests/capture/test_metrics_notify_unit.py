@@ -13,7 +13,6 @@ from types import MappingProxyType
 
 import pytest
 from prometheus_client.exposition import generate_latest
-
 from support.processes import REPO, require_binary
 from trashmonitor.capture.machine import RESTART_REASONS, State
 from trashmonitor.capture.metrics import agent_registry

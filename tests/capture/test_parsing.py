@@ -35,7 +35,8 @@ def test_recorded_progress_blocks_parse_with_na_as_none() -> None:
     assert first.out_time_us == 100_000
     frames = [block.frame for block in blocks]
     assert frames == sorted(frames)
-    assert blocks[2].fps is not None and 9 < blocks[2].fps < 12
+    assert blocks[2].fps is not None
+    assert 9 < blocks[2].fps < 12
     assert blocks[1].speed == 1.18
     assert blocks[-1].ended
     assert not blocks[0].ended
@@ -66,7 +67,8 @@ def test_a_block_that_never_ends_stays_bounded() -> None:
     for number in range(10_000):
         assert parser.feed(f"key{number}=1") is None
     block = parser.feed("progress=continue")
-    assert block is not None and block.frame is None
+    assert block is not None
+    assert block.frame is None
 
 
 def test_recorded_stderr_events() -> None:
@@ -96,7 +98,8 @@ def test_unrelated_and_hostile_stderr_lines_give_nothing() -> None:
     ]:
         assert parse_stderr_line(line) is None
     device = parse_stderr_line("[video4linux2,v4l2 @ 0x55] ioctl(VIDIOC_DQBUF): No such device")
-    assert device is not None and device.kind is EventKind.DEVICE_ERROR
+    assert device is not None
+    assert device.kind is EventKind.DEVICE_ERROR
 
 
 def test_iter_lines_bounds_huge_lines_and_survives_invalid_utf8() -> None:
@@ -105,7 +108,8 @@ def test_iter_lines_bounds_huge_lines_and_survives_invalid_utf8() -> None:
     lines = list(iter_lines(io.BytesIO(data), limit=4096))
     assert lines[0] == "ok one"
     assert lines[1] == "x" * 4096  # the head of the huge line, the rest dropped
-    assert lines[2].endswith(" bad bytes") and "\ufffd" in lines[2]
+    assert lines[2].endswith(" bad bytes")
+    assert "\ufffd" in lines[2]
     assert lines[3:] == ["frame=5", "progress=continue"]
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from support.processes import require_binary
 from trashmonitor.capture.v4l2 import (
     CID_EXPOSURE_AUTO,
@@ -59,7 +58,8 @@ def test_c920_controls_with_ranges_flags_and_menus() -> None:
     focus = controls["focus_absolute"]
     assert focus.cid == CID_FOCUS_ABSOLUTE
     assert (focus.type, focus.minimum, focus.maximum, focus.step) == ("int", 0, 250, 5)
-    assert focus.inactive and not focus.read_only
+    assert focus.inactive
+    assert not focus.read_only
     pan = controls["pan_absolute"]
     assert (pan.minimum, pan.maximum, pan.step, pan.value) == (-36000, 36000, 3600, 0)
     plf = controls["power_line_frequency"]
@@ -73,7 +73,8 @@ def test_c920_controls_with_ranges_flags_and_menus() -> None:
 def test_generic_flags_read_only_and_old_names_share_cids() -> None:
     controls = parse_controls(camera("generic-uvc").controls_text)
     privacy = find_control(controls, "privacy")
-    assert privacy.read_only and privacy.flags == {"read-only", "volatile"}
+    assert privacy.read_only
+    assert privacy.flags == {"read-only", "volatile"}
     # the seed's (new) names and hex CIDs find the old-named controls of this camera
     assert find_control(controls, "auto_exposure").name == "exposure_auto"
     assert find_control(controls, "0x009a0901").cid == CID_EXPOSURE_AUTO
@@ -138,5 +139,6 @@ def test_presence_means_a_character_device(tmp_path: Path) -> None:
 
 def test_synthetic_device_for_testsrc() -> None:
     info = synthetic_device("testsrc", 320, 240, 10)
-    assert info.synthetic and info.present
+    assert info.synthetic
+    assert info.present
     assert (info.driver, info.bus, info.width, info.height) == ("lavfi", "synthetic", 320, 240)
