@@ -44,6 +44,15 @@ class AgentSnapshot:
     """Epoch seconds when the snapshot was taken."""
 
     @property
+    def image_reasons(self) -> tuple[str, ...]:
+        """The picture problems now, named as the monitor's reasons (docs/contracts.md)."""
+        return tuple(
+            name
+            for name, active in (("black_image", self.black), ("frozen_image", self.frozen))
+            if active
+        )
+
+    @property
     def change_key(self) -> tuple[State, str, bool, bool, bool]:
         """What makes a snapshot worth announcing (logs, listeners, MQTT on change)."""
         return (self.state, self.reason, self.black, self.frozen, self.device.present)

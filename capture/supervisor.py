@@ -383,11 +383,11 @@ class Agent:
             return
         self._last_key = key
         log.info(
-            "state %s (%s)%s%s restarts=%d failures=%d",
+            "state %s (%s) image=%s device=%s restarts=%d failures=%d",
             snap.state,
             snap.reason,
-            " black" if snap.black else "",
-            " frozen" if snap.frozen else "",
+            ",".join(snap.image_reasons) or "ok",
+            "present" if snap.device.present else "missing",
             snap.restarts,
             snap.consecutive_failures,
         )
