@@ -115,8 +115,10 @@ def build_command(config: AgentConfig) -> list[str]:
 
 def buffer_segments(directory: Path) -> list[Path]:
     """The buffer's segments, oldest first (names wrap, so order by modification time)."""
-    try:
-        found = [path for path in directory.glob("seg*.ts") if path.is_file()]
-    except OSError:
-        return []
-    return sorted(found, key=lambda path: path.stat().st_mtime_ns)
+    stamped: list[tuple[int, Path]] = []
+    for path in directory.glob("seg*.ts"):
+        try:  # ffmpeg may be replacing the file right now
+            stamped.append((path.stat().st_mtime_ns, path))
+        except OSError:
+            continue
+    return [path for _, path in sorted(stamped)]

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-
 from support.processes import TRASHMON, free_port, pid_alive, require_binary, wait_until
 
 SMALL = ["--width", "320", "--height", "240", "--fps", "10"]
