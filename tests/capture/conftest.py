@@ -149,7 +149,7 @@ def start_agent(tmp_path: Path) -> Iterator[object]:
         log.close()
         started.append(proc)
         agent = AgentProcess(proc, metrics_port, log_path)
-        wait_until(lambda: agent.scrape(), 30, what="agent /metrics")
+        wait_until(agent.scrape, 30, what="agent /metrics")
         return agent
 
     yield start
