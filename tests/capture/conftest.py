@@ -1,127 +1,17 @@
-"""Real processes for the capture agent's tests: an RTSP peer and the agent itself.
-
-The peer is Debian's ffmpeg in RTSP listen mode (it accepts one publisher and exits
-when it leaves); the agent is ``python -m trashmonitor capture`` as a subprocess,
-observed only through what users see: /metrics, /healthz, its log and /proc.
-"""
+"""Fixtures for the capture agent's real-process tests (see harness.py)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-from support.processes import TRASHMON, free_port, pid_alive, require_binary, wait_until
+from support.processes import free_port
 
-SMALL = ["--width", "320", "--height", "240", "--fps", "10"]
+from .harness import AgentProcess, Peer, start_agent_process, stop_agent_process
 
-
-class Peer:
-    """``ffmpeg -rtsp_flags listen`` on a loopback port: our stand-in media server."""
-
-    def __init__(self, port: int, log_path: Path) -> None:
-        self.port = port
-        self.url = f"rtsp://127.0.0.1:{port}/cam"
-        self._log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Peer:
-        ffmpeg = require_binary("ffmpeg")
-        log = open(self._log_path, "ab")  # noqa: SIM115  # closed with the process
-        self.proc = subprocess.Popen(
-            [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error",
-             "-rtsp_flags", "listen", "-i", self.url, "-f", "null", "-"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-        )  # fmt: skip
-        log.close()
-        wait_until(self._listening, 10, what=f"RTSP peer on {self.port}")
-        return self
-
-    def _listening(self) -> bool:
-        port_hex = f":{self.port:04X} "
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            with contextlib.suppress(OSError), open(table) as handle:
-                for line in handle:
-                    fields = line.split()
-                    if len(fields) > 3 and port_hex in fields[1] + " " and fields[3] == "0A":
-                        return True
-        return False
-
-    def signal(self, sig: int) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.kill()
-        self.proc.wait(10)
-        self.proc = None
-
-
-class AgentProcess:
-    def __init__(self, proc: subprocess.Popen[bytes], metrics_port: int, log_path: Path) -> None:
-        self.proc = proc
-        self.metrics_port = metrics_port
-        self.log_path = log_path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            text = response.read().decode()
-        samples = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                labels = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "camera"))
-                samples[(sample.name, labels)] = sample.value
-        return samples
-
-    def value(self, name: str, **labels: str) -> float | None:
-        return self.scrape().get((name, tuple(sorted(labels.items()))))
-
-    def state(self) -> str | None:
-        for (name, labels), value in self.scrape().items():
-            if name == "trashcam_state" and value == 1:
-                return dict(labels)["state"]
-        return None
-
-    def wait_state(self, wanted: str, timeout: float) -> float:
-        """Seconds it took to reach ``wanted``."""
-        start = time.monotonic()
-        wait_until(lambda: self.state() == wanted, timeout, 0.1, f"state {wanted}\n{self.log()}")
-        return time.monotonic() - start
-
-    def children(self) -> list[int]:
-        pids: list[int] = []
-        with contextlib.suppress(FileNotFoundError):
-            for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
-                with contextlib.suppress(FileNotFoundError):
-                    pids += [int(pid) for pid in (task / "children").read_text().split()]
-        return pids
-
-    def ffmpeg_pid(self) -> int:
-        return wait_until(lambda: (self.children() or [None])[0], 15, what="ffmpeg child")
-
-
-def proc_state(pid: int) -> str | None:
-    """The /proc state letter (R, S, T, Z…), None once the pid is gone and reaped."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return None
+StartAgent = Callable[..., AgentProcess]
 
 
 @pytest.fixture
@@ -134,45 +24,14 @@ def peer(tmp_path: Path) -> Iterator[Peer]:
 
 
 @pytest.fixture
-def start_agent(tmp_path: Path) -> Iterator[object]:
+def start_agent(tmp_path: Path) -> Iterator[StartAgent]:
     started: list[subprocess.Popen[bytes]] = []
 
     def start(*argv: str, env: dict[str, str] | None = None) -> AgentProcess:
-        metrics_port = free_port()
-        log_path = tmp_path / f"agent-{len(started)}.log"
-        log = open(log_path, "wb")  # noqa: SIM115
-        proc = subprocess.Popen(
-            [*TRASHMON, "capture", "--id", "cam1", "--metrics-addr", f"127.0.0.1:{metrics_port}",
-             "--connect-timeout", "2", "--backoff-max", "2", *argv],
-            stdout=log, stderr=log, cwd=tmp_path, env={**os.environ, **(env or {})},
-        )  # fmt: skip
-        log.close()
-        started.append(proc)
-        agent = AgentProcess(proc, metrics_port, log_path)
-        wait_until(agent.scrape, 30, what="agent /metrics")
+        agent = start_agent_process(tmp_path, *argv, env=env, name=f"agent-{len(started)}")
+        started.append(agent.proc)
         return agent
 
     yield start
     for proc in started:
-        children = []
-        with contextlib.suppress(FileNotFoundError):
-            for task in Path(f"/proc/{proc.pid}/task").iterdir():
-                children += [int(p) for p in (task / "children").read_text().split()]
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        for pid in children:  # never leave an ffmpeg behind, even if a test failed
-            if pid_alive(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-
-
-def python_script(path: Path, body: str) -> Path:
-    """An executable stand-in (used as FFMPEG) written in Python."""
-    path.write_text(f"#!{sys.executable}\n{body}")
-    path.chmod(0o755)
-    return path
+        stop_agent_process(proc)

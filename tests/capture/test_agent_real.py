@@ -6,21 +6,21 @@ the figures themselves are measured by bench/capture_faults.py.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 from support.processes import require_binary, wait_until
 
-from .conftest import SMALL, AgentProcess, Peer, proc_state, python_script
+from .conftest import StartAgent
+from .harness import SMALL, AgentProcess, Peer, proc_state, python_script
 
 pytestmark = pytest.mark.slow
-
-StartAgent = Any
 
 
 def streaming_agent(start_agent: StartAgent, peer: Peer, *extra: str) -> AgentProcess:
@@ -53,8 +53,6 @@ def test_streams_testsrc_and_reports_the_configured_fps(
     assert agent.value("trashcam_device_present") == 1
     assert agent.value("trashcam_black_image") == 0
     assert agent.value("trashcam_restarts_total", reason="exited") == 0
-    import urllib.request
-
     with urllib.request.urlopen(f"http://127.0.0.1:{agent.metrics_port}/healthz") as response:
         assert response.status == 200
         assert b'"state":"streaming"' in response.read()
@@ -93,8 +91,6 @@ def test_sigstopped_ffmpeg_is_stalled_killed_and_replaced(
     agent = streaming_agent(start_agent, peer)
     first = agent.ffmpeg_pid()
     agent_stalled_before = agent.value("trashcam_restarts_total", reason="stalled")
-    import os
-
     os.kill(first, signal.SIGSTOP)
     wait_until(
         lambda: agent.value("trashcam_restarts_total", reason="stalled") == 1, 20, what="stall"
@@ -113,8 +109,6 @@ def test_sigstopped_ffmpeg_is_stalled_killed_and_replaced(
 def test_sigkilled_ffmpeg_is_reaped_and_replaced(start_agent: StartAgent, peer: Peer) -> None:
     agent = streaming_agent(start_agent, peer)
     first = agent.ffmpeg_pid()
-    import os
-
     os.kill(first, signal.SIGKILL)
     wait_until(
         lambda: agent.value("trashcam_restarts_total", reason="exited") == 1, 20, what="exit"
@@ -158,8 +152,6 @@ def test_agent_sigterm_while_ffmpeg_is_stuck_exits_and_leaves_nothing(
 ) -> None:
     agent = streaming_agent(start_agent, peer)
     stuck = agent.ffmpeg_pid()
-    import os
-
     os.kill(stuck, signal.SIGSTOP)
     started = time.monotonic()
     agent.proc.send_signal(signal.SIGTERM)
