@@ -289,7 +289,8 @@ def _on_image(machine: Machine, event: Image, policy: Policy) -> tuple[Machine, 
 
 def _on_tick(machine: Machine, event: Tick, policy: Policy) -> tuple[Machine, Actions]:  # noqa: PLR0911  # one branch per state
     now = event.now
-    machine = replace(machine, device_present=event.device_present)
+    if machine.device_present != event.device_present:
+        machine = replace(machine, device_present=event.device_present)
     state = machine.state
     if state in _RUNNING and not event.device_present:
         stopped = _enter(

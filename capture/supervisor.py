@@ -53,7 +53,9 @@ from trashmonitor.capture.v4l2 import DeviceInfo, V4l2Device, device_present, sy
 
 log = logging.getLogger(__name__)
 
-TICK_SECONDS = 0.25
+# Stall checks every half second: a 3 s threshold needs no finer clock, and each
+# wake-up costs CPU the agent is budgeted not to spend (<= 2 % of its ffmpeg's).
+TICK_SECONDS = 0.5
 TERM_WAIT_SECONDS = 2.0
 SECOND_TERM_WAIT_SECONDS = 1.0
 KILL_WAIT_SECONDS = 5.0
@@ -377,11 +379,19 @@ class Agent:
             self._device = replace(self._device, present=False)
 
     def _announce(self) -> None:
-        snap = self.snapshot()
-        key = snap.change_key
-        if key == self._last_key:
+        machine = self._machine
+        # Cheap check first: most events (progress, ticks) change nothing worth telling.
+        quick = (
+            machine.state,
+            machine.reason,
+            machine.black(self._clock(), self.policy),
+            machine.frozen,
+            machine.device_present,
+        )
+        if quick == self._last_key:
             return
-        self._last_key = key
+        self._last_key = quick
+        snap = self.snapshot()
         log.info(
             "state %s (%s) image=%s device=%s restarts=%d failures=%d",
             snap.state,
