@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -52,7 +52,7 @@ class AgentConfig:
     input_format: str = "mjpeg"
     keyframe_interval: int | None = None
     metrics_addr: HostPort = field(default_factory=lambda: HostPort("127.0.0.1", 9844))
-    stall_seconds: float = 3.0
+    stall_seconds: float = 2.0
     connect_timeout: float = 5.0
     black_seconds: float = 2.0
     freeze_seconds: float = 2.0
@@ -99,7 +99,12 @@ KEYS: tuple[_Key, ...] = (
     _Key("INPUT_FORMAT", "--input-format", "input_format", "V4L2 input format (default mjpeg)"),
     _Key("KEYFRAME_INTERVAL", "--keyframe-interval", "keyframe_interval", "frames (default FPS)"),
     _Key("METRICS_ADDR", "--metrics-addr", "metrics_addr", "host:port for /metrics", "ADDR"),
-    _Key("STALL_SECONDS", "--stall-seconds", "stall_seconds", "no progress this long = stalled"),
+    _Key(
+        "STALL_SECONDS",
+        "--stall-seconds",
+        "stall_seconds",
+        "no progress = stalled (s)",
+    ),
     _Key("CONNECT_TIMEOUT", "--connect-timeout", "connect_timeout", "RTSP connect timeout (s)"),
     _Key("BLACK_SECONDS", "--black-seconds", "black_seconds", "black this long = black_image"),
     _Key("FREEZE_SECONDS", "--freeze-seconds", "freeze_seconds", "still this long = frozen"),
@@ -187,6 +192,16 @@ def _parse_fps(text: str) -> int:
     return value
 
 
+def default_stall_seconds(fps: int) -> float:
+    """2 s (four missed 0.5 s progress blocks), 3 s below 2 fps where frames are sparser.
+
+    ffmpeg writes a progress block only when a frame comes out, so the threshold must
+    cover at least two frame intervals; 2 s keeps stall onset -> ``stalled`` under 3 s
+    including the 0.5 s check interval.
+    """
+    return 2.0 if fps >= 2 else 3.0
+
+
 def camera_id_from(args: argparse.Namespace) -> tuple[str, Path | None, bool]:
     """(camera id, env file path, whether the file must exist)."""
     env_file: Path | None = getattr(args, "env_file", None)
@@ -255,7 +270,7 @@ def config_from(
         input_format=opt("INPUT_FORMAT", _parse_word, defaults.input_format),
         keyframe_interval=get(table["KEYFRAME_INTERVAL"], parse_positive_int, None),
         metrics_addr=opt("METRICS_ADDR", parse_host_port, parse_host_port(DEFAULT_METRICS_ADDR)),
-        stall_seconds=opt("STALL_SECONDS", parse_seconds, defaults.stall_seconds),
+        stall_seconds=opt("STALL_SECONDS", parse_seconds, 0.0),
         connect_timeout=opt("CONNECT_TIMEOUT", parse_seconds, defaults.connect_timeout),
         black_seconds=opt("BLACK_SECONDS", parse_seconds, defaults.black_seconds),
         freeze_seconds=opt("FREEZE_SECONDS", parse_seconds, defaults.freeze_seconds),
@@ -267,6 +282,8 @@ def config_from(
         ffmpeg=opt("FFMPEG", str.strip, defaults.ffmpeg) or defaults.ffmpeg,
         env_file=env_file,
     )
+    if not config.stall_seconds:
+        config = replace(config, stall_seconds=default_stall_seconds(config.fps))
     if config.backoff_max < config.backoff_initial:
         raise ConfigError("BACKOFF_MAX", "must not be below BACKOFF_INITIAL")
     return config
