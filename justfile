@@ -48,3 +48,7 @@ health *args:
 # run the benchmarks (figures printed, nothing asserted)
 bench: setup
     for b in bench/*.py; do {{venv}}/python "$b"; done
+
+# run the capture agent for one camera, e.g. `just capture --id cam1` (docs/capture.md)
+capture *args: setup
+    {{trashmon}} capture "$@"

@@ -15,10 +15,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from support.processes import require_binary, wait_until
+from support.processes import pid_alive, require_binary, wait_until
 
 from .conftest import StartAgent
-from .harness import SMALL, AgentProcess, Peer, proc_state, python_script
+from .harness import SMALL, AgentProcess, Peer, children_of, proc_state, python_script
 
 pytestmark = pytest.mark.slow
 
@@ -268,3 +268,39 @@ def test_ready_and_watchdog_notifications(
     assert messages.index(b"READY=1") > messages.index(b"STATUS=streaming (progress)")
     assert messages[0] == b"STATUS=starting (initial)"
     assert messages.count(b"WATCHDOG=1") >= 3
+
+
+def test_unplugged_device_waits_without_a_restart_storm(
+    start_agent: StartAgent, tmp_path: Path
+) -> None:
+    """No V4L2 here: the "device" is a symlink to /dev/null (a character device that
+    ffmpeg's v4l2 input rejects), created and removed to play plug and unplug."""
+    node = tmp_path / "video0"
+    agent = start_agent("--camera-dev", str(node), "--push-url", "rtsp://127.0.0.1:9/x", *SMALL)
+    agent.wait_state("device_missing", 10)
+    assert agent.value("trashcam_device_present") == 0
+    time.sleep(2)
+    assert agent.value("trashcam_restarts_total", reason="exited") == 0
+    assert not children_of(agent.proc.pid)  # no ffmpeg is tried while it is absent
+    node.symlink_to("/dev/null")
+    wait_until(lambda: agent.value("trashcam_device_present") == 1, 10, what="plugged")
+    wait_until(
+        lambda: (agent.value("trashcam_restarts_total", reason="exited") or 0) >= 1,
+        20,
+        what="ffmpeg tried the device",
+    )
+    node.unlink()
+    agent.wait_state("device_missing", 15)
+    settled = agent.value("trashcam_restarts_total", reason="exited")
+    time.sleep(3)
+    assert agent.value("trashcam_restarts_total", reason="exited") == settled
+    assert agent.state() == "device_missing"
+
+
+def test_ffmpeg_dies_with_a_sigkilled_agent(start_agent: StartAgent, peer: Peer) -> None:
+    """SIGKILL gives the agent no chance to clean up: PR_SET_PDEATHSIG ends ffmpeg."""
+    agent = streaming_agent(start_agent, peer)
+    orphan = agent.ffmpeg_pid()
+    agent.proc.kill()
+    agent.proc.wait(10)
+    wait_until(lambda: not pid_alive(orphan), 10, what="ffmpeg ended with its agent")
