@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import subprocess
 from pathlib import Path
 
@@ -160,3 +161,20 @@ def test_cli_bad_value_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert missing.returncode == 2
     assert "env file not found" in missing.stderr
     assert "Traceback" not in missing.stderr + done.stderr
+
+
+def test_cli_metrics_address_in_use_is_exit_2(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = run_cli(
+            "--id", "cam1", "--camera-dev", "testsrc", "--push-url", "rtsp://127.0.0.1:9/x",
+            "--metrics-addr", f"127.0.0.1:{port}", cwd=tmp_path,
+        )  # fmt: skip
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"trashmon capture: error: METRICS_ADDR: cannot listen on 127.0.0.1:{port}")
+    )
