@@ -246,6 +246,11 @@ class Agent:
             last_progress_monotonic=self._last_progress,
         )
 
+    @property
+    def device(self) -> V4l2Device | None:
+        """The camera's V4L2 boundary (controls); None for testsrc/lavfi sources."""
+        return self._device_node
+
     def request_stop(self) -> None:
         """Ask the loop to stop ffmpeg and return. Safe in a signal handler (a flag)."""
         self._stop_flag = True

@@ -10,12 +10,14 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from support.processes import pid_alive, require_binary, wait_until
+from trashmonitor.capture import Agent, AgentSnapshot, config_from
 
 from .conftest import StartAgent
 from .harness import SMALL, AgentProcess, Peer, children_of, proc_state, python_script
@@ -304,3 +306,34 @@ def test_ffmpeg_dies_with_a_sigkilled_agent(start_agent: StartAgent, peer: Peer)
     agent.proc.kill()
     agent.proc.wait(10)
     wait_until(lambda: not pid_alive(orphan), 10, what="ffmpeg ended with its agent")
+
+
+def test_in_process_api_listener_snapshot_and_stop(peer: Peer, tmp_path: Path) -> None:
+    """What the MQTT side builds on: listeners on change, snapshot() from any thread."""
+    peer.start()
+    config = config_from(
+        "cam1",
+        {"CAMERA_DEV": "testsrc", "PUSH_URL": peer.url, "WIDTH": "320", "HEIGHT": "240",
+         "FPS": "10", "METRICS_ADDR": "127.0.0.1:0"},
+    )  # fmt: skip
+    agent = Agent(config)
+    assert agent.device is None  # synthetic source: no V4L2 controls
+    seen: list[AgentSnapshot] = []
+    agent.add_listener(seen.append)
+    agent.add_listener(lambda snap: 1 / 0)  # a broken listener must not hurt the agent
+    runner = threading.Thread(target=agent.run)
+    runner.start()
+    try:
+        wait_until(lambda: agent.snapshot().state == "streaming", 30, what="streaming")
+        wait_until(lambda: (agent.snapshot().frames or 0) > 10, 20, what="frames")
+        current = agent.snapshot()
+        assert current.ffmpeg_pid is not None
+        assert current.state_message()["device"]["driver"] == "lavfi"
+    finally:
+        agent.request_stop()
+        runner.join(20)
+    assert not runner.is_alive()
+    assert [str(snap.state) for snap in seen] == ["starting", "streaming", "stopped"]
+    assert seen[1].change_key != seen[0].change_key
+    assert agent.snapshot().ffmpeg_pid is None
+    assert not pid_alive(current.ffmpeg_pid)
