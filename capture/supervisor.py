@@ -314,8 +314,9 @@ class Agent:
         if self._run is None or item.run_id != self._run.run_id:
             return  # a late line from a run already replaced
         if isinstance(item.payload, ProgressBlock):
-            self._last_progress = item.at
             self._feed(Progress(item.at, item.payload))
+            if self._machine.last_progress_at == item.at:  # counted: not a buffer-only run
+                self._last_progress = item.at
         else:
             if item.payload.detail:
                 log.warning("ffmpeg: %s: %s", item.payload.kind.value, redact(item.payload.detail))
