@@ -58,6 +58,13 @@ def test_streams_testsrc_and_reports_the_configured_fps(
     with urllib.request.urlopen(f"http://127.0.0.1:{agent.metrics_port}/healthz") as response:
         assert response.status == 200
         assert b'"state":"streaming"' in response.read()
+    with urllib.request.urlopen(f"http://127.0.0.1:{agent.metrics_port}/metrics") as response:
+        exposition = response.read()
+    lint = subprocess.run(
+        [require_binary("promtool"), "check", "metrics"],
+        input=exposition, capture_output=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert (lint.returncode, lint.stdout + lint.stderr) == (0, b"")
 
 
 def test_peer_not_listening_at_start_then_recovers(start_agent: StartAgent, peer: Peer) -> None:
