@@ -324,6 +324,24 @@ def _on_tick(machine: Machine, event: Tick, policy: Policy) -> tuple[Machine, Ac
     return machine, ()
 
 
+def next_deadline(machine: Machine, policy: Policy, now: float) -> float | None:
+    """When the next time-based decision is due after ``now``, so the supervisor can
+    sleep until then instead of polling: the stall/start timeout, the end of a backoff,
+    or the moment a black picture has lasted ``black_seconds``. A Tick just after it
+    decides; deadlines already past are not repeated (no busy loop)."""
+    due: list[float] = []
+    if machine.state is State.STREAMING and machine.last_progress_at is not None:
+        due.append(machine.last_progress_at + policy.stall_seconds)
+    elif machine.state is State.STARTING and machine.started_at is not None:
+        due.append(machine.started_at + policy.start_seconds)
+    elif machine.state is State.BACKOFF and machine.retry_at is not None:
+        due.append(machine.retry_at)
+    if machine.black_since is not None:
+        due.append(machine.black_since + policy.black_seconds)
+    future = [at for at in due if at > now]
+    return min(future) if future else None
+
+
 def _stall(machine: Machine, now: float, reason: str) -> tuple[Machine, Actions]:
     stalled = _enter(machine, State.STALLED, now, reason, restarts=_count(machine, "stalled"))
     return stalled, (Action.STOP,)

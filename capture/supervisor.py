@@ -38,6 +38,7 @@ from trashmonitor.capture.machine import (
     StopRequested,
     Tick,
     initial,
+    next_deadline,
     step,
 )
 from trashmonitor.capture.notify import notify, watchdog_interval
@@ -53,9 +54,12 @@ from trashmonitor.capture.v4l2 import DeviceInfo, V4l2Device, device_present, sy
 
 log = logging.getLogger(__name__)
 
-# Stall checks every half second: a 3 s threshold needs no finer clock, and each
-# wake-up costs CPU the agent is budgeted not to spend (<= 2 % of its ffmpeg's).
-TICK_SECONDS = 0.5
+# The loop sleeps until the machine's next deadline (stall, retry, black) or this
+# period at most (device presence, watchdog): every wake-up costs CPU the agent is
+# budgeted not to spend (<= 2 % of its ffmpeg's).
+TICK_SECONDS = 1.0
+# Deadlines are strict ("more than stall_seconds"): tick just after them.
+_PAST_DEADLINE = 0.005
 TERM_WAIT_SECONDS = 2.0
 SECOND_TERM_WAIT_SECONDS = 1.0
 KILL_WAIT_SECONDS = 5.0
@@ -283,10 +287,11 @@ class Agent:
                     self._feed(StopRequested(self._clock()))
                 if self._machine.state is State.STOPPED and self._run is None:
                     break
-                self._drain(max(0.0, next_tick - self._clock()))
+                due = self._due(next_tick)
+                self._drain(max(0.0, due - self._clock()))
                 self._check_exit()
                 now = self._clock()
-                if now >= next_tick:
+                if now >= self._due(next_tick):
                     self._refresh_device(now)
                     self._feed(Tick(now, self._device.present, random.random()))  # noqa: S311
                     self._ping_watchdog(now)
@@ -297,6 +302,10 @@ class Agent:
                 self._run = None
             notify("STOPPING=1")
         return 0
+
+    def _due(self, next_tick: float) -> float:
+        deadline = next_deadline(self._machine, self.policy, self._clock())
+        return next_tick if deadline is None else min(next_tick, deadline + _PAST_DEADLINE)
 
     def _drain(self, timeout: float) -> None:
         try:

@@ -17,6 +17,7 @@ from trashmonitor.capture.machine import (
     Tick,
     backoff_delay,
     initial,
+    next_deadline,
     step,
 )
 from trashmonitor.capture.parsing import EventKind, ProgressBlock, StderrEvent
@@ -213,3 +214,18 @@ def test_events_of_a_process_that_is_gone_change_nothing() -> None:
     assert actions == ()
     after, _ = step(machine, Exited(2.2, 1), POLICY)
     assert after == machine
+
+
+def test_next_deadline_lets_the_supervisor_sleep_until_a_decision_is_due() -> None:
+    machine, _ = replay(streaming_at(1.0))
+    assert next_deadline(machine, POLICY, 1.5) == 4.0  # last progress + stall_seconds
+    assert next_deadline(machine, POLICY, 4.5) is None  # past: the next tick decides
+    black, _ = step(machine, Image(2.5, StderrEvent(EventKind.BLACK_START)), POLICY)
+    assert next_deadline(black, POLICY, 3.0) == 4.0  # the stall check comes first
+    assert next_deadline(black, POLICY, 4.2) == 4.5  # then black has lasted 2 s
+    starting, _ = replay([Started(10.0)])
+    assert next_deadline(starting, POLICY, 10.0) == 18.0
+    backoff, _ = replay([*streaming_at(), Exited(2.0, 1, rand=0.5)])
+    assert next_deadline(backoff, POLICY, 2.0) == backoff.retry_at
+    stopped, _ = replay([*streaming_at(), StopRequested(2.0)])
+    assert next_deadline(stopped, POLICY, 2.0) is None
