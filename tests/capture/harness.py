@@ -44,12 +44,19 @@ class Peer:
         return self
 
     def _listening(self) -> bool:
-        port_hex = f":{self.port:04X} "
+        """A LISTEN socket on the port, or already a connection on it: the listen-mode
+        peer closes its listening socket once it accepted the publisher, which can
+        happen before this first looks (the agent retries on its own)."""
+        port_hex = f":{self.port:04X}"
         for table in ("/proc/net/tcp", "/proc/net/tcp6"):
             with contextlib.suppress(OSError), open(table) as handle:
                 for line in handle:
                     fields = line.split()
-                    if len(fields) > 3 and port_hex in fields[1] + " " and fields[3] == "0A":
+                    if (
+                        len(fields) > 3
+                        and fields[1].endswith(port_hex)
+                        and fields[3] in ("0A", "01")
+                    ):
                         return True
         return False
 
