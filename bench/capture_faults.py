@@ -162,9 +162,9 @@ def main() -> None:
     print(f"  ffmpeg SIGSTOP -> stalled:          {show(stalled)}  (target <= 3 s)")
     print(f"  ffmpeg SIGSTOP -> streaming again:  {show(back)}  (SIGTERM x2 + SIGKILL + backoff)")
     print(f"  peer return -> streaming, 1st try:  {first:.2f} s")
-    print(f"  peer return after 10 s away:        {later:.2f} s  (backoff grew to ~8 s)")
-    for what, seconds in image.items():
-        print(f"  {what + ':':35s} {seconds:.2f} s  (target <= 5 s)")
+    print(f"  peer return after 10 s away:        {later:.2f} s  (0 to ~8 s: backoff grew)")
+    for what, seconds in image.items():  # onset from stream time: about ±0.1 s
+        print(f"  {what + ':':35s} {seconds:+.2f} s  (target <= 5 s)")
     if frozen is None:
         print(f"  frozen peer -> stalled (720p15):    not within {args.frozen_timeout:.0f} s")
     else:

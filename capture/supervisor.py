@@ -291,7 +291,7 @@ class Agent:
                 self._drain(max(0.0, due - self._clock()))
                 self._check_exit()
                 now = self._clock()
-                if now >= self._due(next_tick):
+                if now >= due:  # (due, not a recomputed one: past deadlines drop out)
                     self._refresh_device(now)
                     self._feed(Tick(now, self._device.present, random.random()))  # noqa: S311
                     self._ping_watchdog(now)
