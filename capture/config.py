@@ -117,6 +117,9 @@ KEYS: tuple[_Key, ...] = (
 )
 
 
+_FLAG_OF = {key.env: key.flag for key in KEYS}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--id", dest="camera_id", help="camera id (default: env file name)")
     parser.add_argument(
@@ -227,7 +230,17 @@ def load_config(args: argparse.Namespace) -> AgentConfig:
     if env_path is not None and (must_exist or env_path.exists()):
         values = read_env_file(env_path)
         used_file = env_path
-    return config_from(camera, values, args, used_file)
+    try:
+        return config_from(camera, values, args, used_file)
+    except ConfigError as error:
+        if used_file is None and env_path is not None and "missing" in error.message:
+            # Say where we looked: the usual cause is a typo in --id.
+            raise ConfigError(
+                error.setting,
+                f"missing (no {env_path}; set it there or "
+                f"with {_FLAG_OF.get(error.setting, 'a flag')})",
+            ) from None
+        raise
 
 
 def config_from(

@@ -178,3 +178,11 @@ def test_cli_metrics_address_in_use_is_exit_2(tmp_path: Path) -> None:
         .splitlines()[-1]
         .startswith(f"trashmon capture: error: METRICS_ADDR: cannot listen on 127.0.0.1:{port}")
     )
+
+
+def test_missing_key_without_env_file_says_where_it_looked() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(parse(["--id", "typo-cam", "--camera-dev", "testsrc"]))
+    assert caught.value.setting == "PUSH_URL"
+    assert "no /etc/trashcam/typo-cam.env" in caught.value.message
+    assert "--push-url" in caught.value.message
