@@ -1,10 +1,12 @@
-"""The V4L2 boundary against recorded v4l2-ctl output of real cameras.
+"""The V4L2 boundary against v4l2-ctl output of real camera models.
 
-Fixtures: a Logitech HD Pro Webcam C920 on kernel 6.1 (new control names) and a generic
-"USB2.0 HD UVC WebCam" on kernel 5.15 (old names such as ``exposure_auto``), as printed by
-v4l-utils 1.22 ``v4l2-ctl --all`` and ``--list-ctrls-menus``. No V4L2 device exists here,
-so :class:`RecordedCamera` stands in for the device; the real ``v4l2-ctl`` is still run
-against a missing node to check error mapping.
+Fixtures (tests/capture/fixtures/): a Logitech HD Pro Webcam C920 on kernel 6.1 (new
+control names) and a generic "USB2.0 HD UVC WebCam" on kernel 5.15 (old names such as
+``exposure_auto``), in the format of v4l-utils 1.22 ``v4l2-ctl --all`` and
+``--list-ctrls-menus``. They were transcribed from these models' published output —
+this machine has no V4L2 device to record them — so replace them with a real capture
+(``v4l2-ctl -d /dev/videoN --all``) when one is at hand. :class:`RecordedCamera` stands
+in for the device; the real ``v4l2-ctl`` is still run against a missing node.
 """
 
 from __future__ import annotations
