@@ -45,6 +45,12 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args)
     if shutil.which(config.ffmpeg) is None:
         raise ConfigError("FFMPEG", f"{config.ffmpeg!r} not found (install Debian's ffmpeg)")
+    if config.buffer_dir is not None:
+        try:
+            config.buffer_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            problem = f"cannot create {config.buffer_dir}: {error.strerror}"
+            raise ConfigError("BUFFER_DIR", problem) from None
     agent = Agent(config)
     service = serve(agent, config)
 

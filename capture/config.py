@@ -188,6 +188,13 @@ def _parse_size(text: str) -> int:
     return value
 
 
+def _parse_segments(text: str) -> int:
+    value = parse_positive_int(text)
+    if value > 999:  # seg%03d.ts: more would reuse names out of order
+        raise ValueError("expected 1-999 one-second segments")
+    return value
+
+
 def _parse_fps(text: str) -> int:
     value = parse_positive_int(text)
     if value > 240:
@@ -289,7 +296,7 @@ def config_from(
         freeze_seconds=opt("FREEZE_SECONDS", parse_seconds, defaults.freeze_seconds),
         image_health=opt("IMAGE_HEALTH", _parse_bool, defaults.image_health),
         buffer_dir=get(table["BUFFER_DIR"], _parse_dir, None),
-        buffer_segments=opt("BUFFER_SEGMENTS", parse_positive_int, defaults.buffer_segments),
+        buffer_segments=opt("BUFFER_SEGMENTS", _parse_segments, defaults.buffer_segments),
         backoff_initial=opt("BACKOFF_INITIAL", parse_seconds, defaults.backoff_initial),
         backoff_max=opt("BACKOFF_MAX", parse_seconds, defaults.backoff_max),
         ffmpeg=opt("FFMPEG", str.strip, defaults.ffmpeg) or defaults.ffmpeg,

@@ -85,6 +85,8 @@ class EventKind(enum.Enum):
     FREEZE_END = "freeze_end"
     PUBLISH_FAILED = "publish_failed"
     """A tee slave (the RTSP branch) failed; ffmpeg keeps the buffer branch running."""
+    BUFFER_FAILED = "buffer_failed"
+    """The local segment buffer branch failed (disk full, directory gone): logged."""
     DEVICE_ERROR = "device_error"
 
 
@@ -118,8 +120,9 @@ def parse_stderr_line(line: str) -> StderrEvent | None:
             )
         return None
     match = _TEE_FAIL.search(line)
-    if match and match.group(1) == "0":  # slave 0 is the RTSP branch (command.py)
-        return StderrEvent(EventKind.PUBLISH_FAILED, match.group(2)[:200])
+    if match:  # slave 0 is the RTSP branch, slave 1 the buffer (command.py)
+        kind = EventKind.PUBLISH_FAILED if match.group(1) == "0" else EventKind.BUFFER_FAILED
+        return StderrEvent(kind, match.group(2)[:200])
     match = _DEVICE.search(line)
     if match:
         return StderrEvent(EventKind.DEVICE_ERROR, match.group(1))

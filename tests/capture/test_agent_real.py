@@ -202,8 +202,7 @@ def test_black_then_frozen_picture_detected_and_cleared(
 def test_buffer_records_while_the_server_is_unreachable(
     start_agent: StartAgent, peer: Peer, tmp_path: Path
 ) -> None:
-    buffer = tmp_path / "buffer"
-    buffer.mkdir()
+    buffer = tmp_path / "run" / "buffer"  # created by the agent
     agent = start_agent(
         "--camera-dev", "testsrc", "--push-url", peer.url, *SMALL,
         "--buffer-dir", str(buffer), "--buffer-segments", "5",

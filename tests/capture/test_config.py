@@ -75,6 +75,8 @@ def test_flags_override_the_file_and_id_overrides_the_name(tmp_path: Path) -> No
         ("STALL_SECONDS=-1", "STALL_SECONDS"),
         ("IMAGE_HEALTH=maybe", "IMAGE_HEALTH"),
         ("BACKOFF_MAX=0.5", "BACKOFF_MAX"),
+        ("BUFFER_SEGMENTS=1000", "BUFFER_SEGMENTS"),
+        ("BUFFER_DIR=/a:b", "BUFFER_DIR"),
     ],
 )
 def test_invalid_values_name_the_key(tmp_path: Path, line: str, setting: str) -> None:

@@ -92,11 +92,16 @@ def test_unrelated_and_hostile_stderr_lines_give_nothing() -> None:
         "",
         "[blackdetect @ 0x1] black_start:0 black_end:2 black_duration:2",  # ends only
         "[freezedetect @ 0x1] lavfi.freezedetect.freeze_duration: 2",
-        "[tee @ 0x1] Slave muxer #1 failed: No space left on device, continuing with 1/2",
         "\ufffd" * 5000,
         "lavfi." * 1000,
     ]:
         assert parse_stderr_line(line) is None
+    buffer = parse_stderr_line(
+        "[tee @ 0x1] Slave muxer #1 failed: No space left on device, continuing with 1/2 slaves."
+    )
+    assert buffer is not None
+    assert buffer.kind is EventKind.BUFFER_FAILED
+    assert buffer.detail == "No space left on device"
     device = parse_stderr_line("[video4linux2,v4l2 @ 0x55] ioctl(VIDIOC_DQBUF): No such device")
     assert device is not None
     assert device.kind is EventKind.DEVICE_ERROR
