@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import shutil
 import signal
 from types import FrameType
 
+from trashmonitor.capture.command import build_command
 from trashmonitor.capture.config import AgentConfig, add_arguments, load_config
 from trashmonitor.capture.metrics import agent_registry
-from trashmonitor.capture.supervisor import Agent
+from trashmonitor.capture.supervisor import Agent, redact
 
 from trashmonitor.errors import EXIT_OK, ConfigError
 from trashmonitor.serving import HTTPService, Response, json_response, metrics_route
@@ -26,6 +28,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "CAMERA_DEV=testsrc publishes ffmpeg's synthetic testsrc2 picture."
     )
     add_arguments(parser)
+    parser.add_argument(
+        "--print-command",
+        action="store_true",
+        help="print the ffmpeg command line the settings produce and exit",
+    )
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    return [redact(arg) for arg in argv]
 
 
 def serve(agent: Agent, config: AgentConfig) -> HTTPService:
@@ -43,6 +54,9 @@ def serve(agent: Agent, config: AgentConfig) -> HTTPService:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args)
+    if args.print_command:
+        print(shlex.join(redact_argv(build_command(config))))
+        return EXIT_OK
     if shutil.which(config.ffmpeg) is None:
         raise ConfigError("FFMPEG", f"{config.ffmpeg!r} not found (install Debian's ffmpeg)")
     if config.buffer_dir is not None:

@@ -390,6 +390,11 @@ class Agent:
         if present and not self._device.present:
             info = self._device_node.info()  # identity and format, once per (re)appearance
             self._device = replace(info, present=True)
+            log.info(
+                "device %s: %s %r at %s, %s %sx%s @ %s fps",
+                info.path, info.driver or "?", info.card, info.bus or "?",
+                info.pixel_format or "?", info.width, info.height, info.fps,
+            )  # fmt: skip
         elif not present and self._device.present:
             self._device = replace(self._device, present=False)
 

@@ -188,3 +188,12 @@ def test_missing_key_without_env_file_says_where_it_looked() -> None:
     assert caught.value.setting == "PUSH_URL"
     assert "no /etc/trashcam/typo-cam.env" in caught.value.message
     assert "--push-url" in caught.value.message
+
+
+def test_cli_print_command_redacts_credentials(tmp_path: Path) -> None:
+    env = write_env(tmp_path, SEED_ENV.replace("rtsp://", "rtsp://publisher:s3cret@"))
+    done = run_cli("--env-file", str(env), "--print-command", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ffmpeg -hide_banner")
+    assert "rtsp://***@mediamtx.tailnet:8554/frontdoor" in done.stdout
+    assert "s3cret" not in done.stdout + done.stderr
