@@ -91,7 +91,6 @@ class Machine:
     black_since: float | None = None
     frozen: bool = False
     device_present: bool = True
-    ever_streamed: bool = False
 
     @property
     def totals(self) -> Totals:
@@ -243,7 +242,6 @@ def _on_progress(machine: Machine, event: Progress) -> tuple[Machine, Actions]:
             event.now,
             "progress",
             streaming_since=event.now,
-            ever_streamed=True,
         ), ()
     return updated, ()
 
@@ -313,7 +311,8 @@ def _on_tick(machine: Machine, event: Tick, policy: Policy) -> tuple[Machine, Ac
         return machine, ()
     if state is State.BACKOFF and machine.retry_at is not None and now >= machine.retry_at:
         if not event.device_present:
-            return _enter(machine, State.DEVICE_MISSING, now, "device_missing", retry_at=None), ()
+            waiting = _enter(machine, State.DEVICE_MISSING, now, "device_missing", retry_at=None)
+            return waiting, (Action.STOP,) if machine.process_running else ()
         # START replaces any leftover (buffer-only) ffmpeg: the supervisor ends it quietly.
         restarted = _enter(
             machine, State.STARTING, now, "retry", retry_at=None, process_running=False

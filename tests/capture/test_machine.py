@@ -229,3 +229,11 @@ def test_next_deadline_lets_the_supervisor_sleep_until_a_decision_is_due() -> No
     assert next_deadline(backoff, POLICY, 2.0) == backoff.retry_at
     stopped, _ = replay([*streaming_at(), StopRequested(2.0)])
     assert next_deadline(stopped, POLICY, 2.0) is None
+
+
+def test_buffer_only_ffmpeg_is_stopped_when_the_device_is_gone_at_retry() -> None:
+    failed = StderrEvent(EventKind.PUBLISH_FAILED, "Connection refused")
+    machine, _ = replay([*streaming_at(), Image(2.0, failed, rand=0.5)])
+    machine, actions = step(machine, Tick(3.5, device_present=False), POLICY)
+    assert machine.state is State.DEVICE_MISSING
+    assert actions == (Action.STOP,)
