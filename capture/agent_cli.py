@@ -44,7 +44,12 @@ def serve(agent: Agent, config: AgentConfig) -> HTTPService:
         snap = agent.snapshot()
         healthy = agent.loop_healthy()
         return json_response(
-            {"loop": "ok" if healthy else "stuck", "state": str(snap.state), "reason": snap.reason},
+            {
+                "loop": "ok" if healthy else "stuck",
+                "state": str(snap.state),
+                "reason": snap.reason,
+                "image": list(snap.image_reasons),
+            },
             200 if healthy else 503,
         )
 

@@ -175,11 +175,11 @@ def test_agent_sigterm_while_ffmpeg_is_stuck_exits_and_leaves_nothing(
 def test_black_then_frozen_picture_detected_and_cleared(
     start_agent: StartAgent, peer: Peer
 ) -> None:
-    # 10 fps: black from 2 s to 9 s; frames 120-200 repeat frame 120 (frozen 12-20 s).
+    # 10 fps: black from 2 s to 6 s; frames 80-120 repeat frame 80 (frozen 8-12 s).
     graph = (
         "lavfi:testsrc2=size=320x240:rate=10,"
-        "drawbox=enable='between(t,2,9)':color=black:t=fill,"
-        "split[a][b];[a][b]freezeframes=first=120:last=200:replace=120"
+        "drawbox=enable='between(t,2,6)':color=black:t=fill,"
+        "split[a][b];[a][b]freezeframes=first=80:last=120:replace=80"
     )
     agent = streaming_agent(start_agent, peer, "--camera-dev", graph)
     wait_until(lambda: agent.value("trashcam_black_image") == 1, 20, 0.1, "black")
