@@ -152,3 +152,7 @@ ghcr-secret:
 # cluster one-shot: ghcr-secret, image-push VERSION, deploy, dns, health (skips what it lacks)
 bootstrap VERSION: setup
     JUST={{quote(just_executable())}} scripts/bootstrap "$@"
+
+# run the capture agent for one camera, e.g. `just capture --id cam1` (docs/capture.md)
+capture *args: setup
+    {{trashmon}} capture "$@"

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dns": ("trashmonitor.dns.cli", "reconcile the Cloudflare A record and Tailscale split-DNS"),
     "pki": ("trashmonitor.pki", "create the MQTT mTLS PKI and mosquitto config"),
     "demo": ("trashmonitor.demo", "run the whole stack here with synthetic cameras"),
+    "capture": ("trashmonitor.capture.agent_cli", "publish one camera with supervised ffmpeg"),
 }
 
 

@@ -1,0 +1,309 @@
+"""The agent's settings: the seed's per-camera env file, overridden by flags.
+
+The seed runs ``trashcam@<id>.service`` with ``EnvironmentFile=/etc/trashcam/<id>.env``
+holding ``CAMERA_DEV PUSH_URL FPS WIDTH HEIGHT BITRATE``. The agent reads the same file
+itself (so one file configures both the old unit and the agent) and adds optional keys.
+Unknown keys are ignored on purpose: the MQTT side adds ``MQTT_*`` keys to the same file.
+Precedence: flag > env file > default. Errors name the key or flag the user set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TypeVar
+
+from trashmonitor.errors import ConfigError
+from trashmonitor.settings import (
+    HostPort,
+    parse_host_port,
+    parse_positive_int,
+    parse_seconds,
+    parse_setting,
+    read_env_file,
+)
+
+T = TypeVar("T")
+
+ENV_DIR = Path("/etc/trashcam")
+TESTSRC = "testsrc"
+LAVFI_PREFIX = "lavfi:"
+DEFAULT_METRICS_ADDR = "127.0.0.1:9844"
+_CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_BITRATE = re.compile(r"^\d+(?:\.\d+)?[kKmM]?$")
+# Characters the tee muxer treats as syntax in its output list.
+_TEE_SPECIAL = set("|[]")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Everything the agent needs, validated. Times in seconds."""
+
+    camera: str
+    camera_dev: str
+    push_url: str
+    fps: int = 15
+    width: int = 1280
+    height: int = 720
+    bitrate: str = "2M"
+    input_format: str = "mjpeg"
+    keyframe_interval: int | None = None
+    metrics_addr: HostPort = field(default_factory=lambda: HostPort("127.0.0.1", 9844))
+    stall_seconds: float = 2.0
+    connect_timeout: float = 5.0
+    black_seconds: float = 2.0
+    freeze_seconds: float = 2.0
+    image_health: bool = True
+    buffer_dir: Path | None = None
+    buffer_segments: int = 30
+    backoff_initial: float = 1.0
+    backoff_max: float = 30.0
+    ffmpeg: str = "ffmpeg"
+    env_file: Path | None = None
+
+    @property
+    def source_kind(self) -> str:
+        """``testsrc``, ``lavfi`` or ``v4l2``."""
+        if self.camera_dev == TESTSRC:
+            return "testsrc"
+        if self.camera_dev.startswith(LAVFI_PREFIX):
+            return "lavfi"
+        return "v4l2"
+
+    @property
+    def gop(self) -> int:
+        """Keyframe interval in frames: one per second unless set (segments cut on them)."""
+        return self.keyframe_interval or self.fps
+
+
+@dataclass(frozen=True)
+class _Key:
+    env: str
+    flag: str
+    attribute: str
+    help: str
+    metavar: str = "VALUE"
+
+
+# One table drives argparse, the env file and the docs: a key cannot be half-supported.
+KEYS: tuple[_Key, ...] = (
+    _Key("CAMERA_DEV", "--camera-dev", "camera_dev", "device path, 'testsrc' or 'lavfi:GRAPH'"),
+    _Key("PUSH_URL", "--push-url", "push_url", "rtsp:// URL to publish to", "URL"),
+    _Key("FPS", "--fps", "fps", "frames per second (default 15)", "N"),
+    _Key("WIDTH", "--width", "width", "picture width (default 1280)", "PX"),
+    _Key("HEIGHT", "--height", "height", "picture height (default 720)", "PX"),
+    _Key("BITRATE", "--bitrate", "bitrate", "H.264 bitrate, e.g. 2M or 800k (default 2M)"),
+    _Key("INPUT_FORMAT", "--input-format", "input_format", "V4L2 input format (default mjpeg)"),
+    _Key("KEYFRAME_INTERVAL", "--keyframe-interval", "keyframe_interval", "frames (default FPS)"),
+    _Key("METRICS_ADDR", "--metrics-addr", "metrics_addr", "host:port for /metrics", "ADDR"),
+    _Key(
+        "STALL_SECONDS",
+        "--stall-seconds",
+        "stall_seconds",
+        "no progress = stalled (s)",
+    ),
+    _Key("CONNECT_TIMEOUT", "--connect-timeout", "connect_timeout", "RTSP connect timeout (s)"),
+    _Key("BLACK_SECONDS", "--black-seconds", "black_seconds", "black this long = black_image"),
+    _Key("FREEZE_SECONDS", "--freeze-seconds", "freeze_seconds", "still this long = frozen"),
+    _Key("IMAGE_HEALTH", "--image-health", "image_health", "on/off: black+freeze detection"),
+    _Key("BUFFER_DIR", "--buffer-dir", "buffer_dir", "rolling 1 s segment buffer dir", "DIR"),
+    _Key("BUFFER_SEGMENTS", "--buffer-segments", "buffer_segments", "segments kept (default 30)"),
+    _Key("BACKOFF_INITIAL", "--backoff-initial", "backoff_initial", "first restart delay (s)"),
+    _Key("BACKOFF_MAX", "--backoff-max", "backoff_max", "restart delay cap (s)"),
+    _Key("FFMPEG", "--ffmpeg", "ffmpeg", "ffmpeg executable (default: ffmpeg on PATH)", "PATH"),
+)
+
+
+_FLAG_OF = {key.env: key.flag for key in KEYS}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--id", dest="camera_id", help="camera id (default: env file name)")
+    parser.add_argument(
+        "--env-file", type=Path, help=f"env file (default {ENV_DIR}/<id>.env)", metavar="PATH"
+    )
+    for key in KEYS:
+        parser.add_argument(
+            key.flag, dest=key.attribute, metavar=key.metavar, help=f"{key.help} [{key.env}]"
+        )
+
+
+def _parse_camera_dev(text: str) -> str:
+    value = text.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    if value.startswith(LAVFI_PREFIX) and not value[len(LAVFI_PREFIX) :].strip():
+        raise ValueError("lavfi: needs a filter graph")
+    if value not in (TESTSRC,) and not value.startswith((LAVFI_PREFIX, "/")):
+        raise ValueError("expected a device path (/dev/...), 'testsrc' or 'lavfi:GRAPH'")
+    return value
+
+
+def _parse_push_url(text: str) -> str:
+    value = text.strip()
+    if not re.match(r"^rtsps?://[^/\s]+(/\S*)?$", value):
+        raise ValueError("expected an rtsp:// or rtsps:// URL")
+    if _TEE_SPECIAL & set(value):
+        raise ValueError("must not contain | [ or ]")
+    return value
+
+
+def _parse_bitrate(text: str) -> str:
+    value = text.strip()
+    if not _BITRATE.match(value) or float(value.rstrip("kKmM")) <= 0:
+        raise ValueError("expected a bitrate such as 2M or 800k")
+    return value
+
+
+def _parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "on", "yes", "true"):
+        return True
+    if value in ("0", "off", "no", "false"):
+        return False
+    raise ValueError("expected on or off")
+
+
+def _parse_word(text: str) -> str:
+    value = text.strip()
+    if not re.match(r"^[A-Za-z0-9_]+$", value):
+        raise ValueError("expected a format name such as mjpeg or yuyv422")
+    return value
+
+
+def _parse_dir(text: str) -> Path:
+    value = text.strip()
+    if not value or _TEE_SPECIAL & set(value) or ":" in value:
+        raise ValueError("expected a directory path without : | [ ]")
+    return Path(value)
+
+
+def _parse_size(text: str) -> int:
+    value = parse_positive_int(text)
+    if value % 2 or value > 8192:
+        raise ValueError("expected an even number of pixels up to 8192")
+    return value
+
+
+def _parse_segments(text: str) -> int:
+    value = parse_positive_int(text)
+    if value > 999:  # seg%03d.ts: more would reuse names out of order
+        raise ValueError("expected 1-999 one-second segments")
+    return value
+
+
+def _parse_fps(text: str) -> int:
+    value = parse_positive_int(text)
+    if value > 240:
+        raise ValueError("expected 1-240")
+    return value
+
+
+def default_stall_seconds(fps: int) -> float:
+    """2 s (four missed 0.5 s progress blocks), 3 s below 2 fps where frames are sparser.
+
+    ffmpeg writes a progress block only when a frame comes out, so the threshold must
+    cover at least two frame intervals; 2 s keeps stall onset -> ``stalled`` under 3 s
+    including the 0.5 s check interval.
+    """
+    return 2.0 if fps >= 2 else 3.0
+
+
+def camera_id_from(args: argparse.Namespace) -> tuple[str, Path | None, bool]:
+    """(camera id, env file path, whether the file must exist)."""
+    env_file: Path | None = getattr(args, "env_file", None)
+    raw_id: str | None = getattr(args, "camera_id", None)
+    if raw_id is not None:
+        camera, setting = raw_id, "--id"
+    elif env_file is not None:
+        camera, setting = env_file.name.removesuffix(".env"), "--env-file"
+    else:
+        raise ConfigError("--id", "give a camera id (--id) or an env file (--env-file)")
+    if not _CAMERA_ID.match(camera):
+        raise ConfigError(setting, f"camera id must be letters, digits, . _ -, got {camera!r}")
+    if env_file is not None:
+        return camera, env_file, True
+    return camera, ENV_DIR / f"{camera}.env", False
+
+
+def load_config(args: argparse.Namespace) -> AgentConfig:
+    """Merge flags over the env file and validate everything, naming the bad key."""
+    camera, env_path, must_exist = camera_id_from(args)
+    values: Mapping[str, str] = {}
+    used_file: Path | None = None
+    if env_path is not None and (must_exist or env_path.exists()):
+        values = read_env_file(env_path)
+        used_file = env_path
+    try:
+        return config_from(camera, values, args, used_file)
+    except ConfigError as error:
+        if used_file is None and env_path is not None and "missing" in error.message:
+            # Say where we looked: the usual cause is a typo in --id.
+            raise ConfigError(
+                error.setting,
+                f"missing (no {env_path}; set it there or "
+                f"with {_FLAG_OF.get(error.setting, 'a flag')})",
+            ) from None
+        raise
+
+
+def config_from(
+    camera: str,
+    values: Mapping[str, str],
+    args: argparse.Namespace | None = None,
+    env_file: Path | None = None,
+) -> AgentConfig:
+    def get(key: _Key, parse: Callable[[str], T], default: T | None) -> T | None:
+        raw = getattr(args, key.attribute, None) if args is not None else None
+        name = key.flag
+        if raw is None:
+            raw, name = values.get(key.env), key.env
+        if raw is None:
+            return default
+        return parse_setting(name, str(raw), parse)
+
+    table = {key.env: key for key in KEYS}
+
+    def need(env: str, parse: Callable[[str], T]) -> T:
+        value = get(table[env], parse, None)
+        if value is None:
+            raise ConfigError(env, f"missing (set it in the env file or with {table[env].flag})")
+        return value
+
+    defaults = AgentConfig(camera=camera, camera_dev=TESTSRC, push_url="rtsp://x/")
+
+    def opt(env: str, parse: Callable[[str], T], default: T) -> T:
+        value = get(table[env], parse, default)
+        return default if value is None else value
+
+    config = AgentConfig(
+        camera=camera,
+        camera_dev=need("CAMERA_DEV", _parse_camera_dev),
+        push_url=need("PUSH_URL", _parse_push_url),
+        fps=opt("FPS", _parse_fps, defaults.fps),
+        width=opt("WIDTH", _parse_size, defaults.width),
+        height=opt("HEIGHT", _parse_size, defaults.height),
+        bitrate=opt("BITRATE", _parse_bitrate, defaults.bitrate),
+        input_format=opt("INPUT_FORMAT", _parse_word, defaults.input_format),
+        keyframe_interval=get(table["KEYFRAME_INTERVAL"], parse_positive_int, None),
+        metrics_addr=opt("METRICS_ADDR", parse_host_port, parse_host_port(DEFAULT_METRICS_ADDR)),
+        stall_seconds=opt("STALL_SECONDS", parse_seconds, 0.0),
+        connect_timeout=opt("CONNECT_TIMEOUT", parse_seconds, defaults.connect_timeout),
+        black_seconds=opt("BLACK_SECONDS", parse_seconds, defaults.black_seconds),
+        freeze_seconds=opt("FREEZE_SECONDS", parse_seconds, defaults.freeze_seconds),
+        image_health=opt("IMAGE_HEALTH", _parse_bool, defaults.image_health),
+        buffer_dir=get(table["BUFFER_DIR"], _parse_dir, None),
+        buffer_segments=opt("BUFFER_SEGMENTS", _parse_segments, defaults.buffer_segments),
+        backoff_initial=opt("BACKOFF_INITIAL", parse_seconds, defaults.backoff_initial),
+        backoff_max=opt("BACKOFF_MAX", parse_seconds, defaults.backoff_max),
+        ffmpeg=opt("FFMPEG", str.strip, defaults.ffmpeg) or defaults.ffmpeg,
+        env_file=env_file,
+    )
+    if not config.stall_seconds:
+        config = replace(config, stall_seconds=default_stall_seconds(config.fps))
+    if config.backoff_max < config.backoff_initial:
+        raise ConfigError("BACKOFF_MAX", "must not be below BACKOFF_INITIAL")
+    return config

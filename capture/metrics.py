@@ -1,0 +1,98 @@
+"""``trashcam_*`` metrics rendered from the latest snapshot at scrape time.
+
+A custom collector (not module-level Gauges) keeps the exporter a pure view of
+:class:`AgentSnapshot`: names and labels are exactly docs/contracts.md, and a scrape
+never sees half-updated values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from trashmonitor.capture.machine import RESTART_REASONS, State
+from trashmonitor.capture.snapshot import AgentSnapshot
+
+from trashmonitor import __version__
+
+
+class AgentCollector(Collector):
+    def __init__(self, source: Callable[[], AgentSnapshot]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self._source()
+        cam = [snap.camera]
+
+        def gauge(name: str, doc: str, value: float | None) -> Iterator[Metric]:
+            family = GaugeMetricFamily(name, doc, labels=["camera"])
+            if value is not None:
+                family.add_metric(cam, value)
+            yield family
+
+        def counter(name: str, doc: str, value: float) -> Metric:
+            family = CounterMetricFamily(name, doc, labels=["camera"])
+            family.add_metric(cam, value)
+            return family
+
+        info = GaugeMetricFamily("trashcam_build_info", "Agent build, always 1", labels=["version"])
+        info.add_metric([__version__], 1)
+        yield info
+
+        state = GaugeMetricFamily(
+            "trashcam_state", "1 for the agent's current state", labels=["camera", "state"]
+        )
+        for candidate in State:
+            state.add_metric([snap.camera, str(candidate)], int(candidate is snap.state))
+        yield state
+
+        yield from gauge("trashcam_fps", "ffmpeg's reported output frames per second", snap.fps)
+        yield from gauge("trashcam_target_fps", "Configured frames per second", snap.target_fps)
+        yield from gauge("trashcam_speed_ratio", "ffmpeg speed, 1.0 is real time", snap.speed)
+        yield counter("trashcam_frames", "Frames encoded, summed over ffmpeg runs", snap.frames)
+        yield counter("trashcam_dropped_frames", "Frames ffmpeg dropped", snap.dropped_frames)
+        yield counter(
+            "trashcam_duplicated_frames", "Frames ffmpeg duplicated", snap.duplicated_frames
+        )
+        yield counter(
+            "trashcam_output_bytes", "Output bytes where ffmpeg reports them", snap.output_bytes
+        )
+        yield from gauge(
+            "trashcam_last_progress_timestamp_seconds",
+            "Time of the last ffmpeg progress block",
+            snap.last_progress_at,
+        )
+        restarts = CounterMetricFamily(
+            "trashcam_restarts", "ffmpeg restarts by reason", labels=["camera", "reason"]
+        )
+        for reason in RESTART_REASONS:
+            restarts.add_metric([snap.camera, reason], snap.restarts_by_reason.get(reason, 0))
+        yield restarts
+        yield from gauge(
+            "trashcam_consecutive_failures",
+            "ffmpeg runs that failed in a row (the backoff exponent; 0 when healthy)",
+            snap.consecutive_failures,
+        )
+        yield from gauge("trashcam_black_image", "1 while the picture is black", int(snap.black))
+        yield from gauge("trashcam_frozen_image", "1 while the picture is frozen", int(snap.frozen))
+        yield from gauge(
+            "trashcam_device_present", "1 if the camera device exists", int(snap.device.present)
+        )
+        device = GaugeMetricFamily(
+            "trashcam_device_info",
+            "Camera device identity, always 1",
+            labels=["camera", "device", "driver", "card", "bus"],
+        )
+        device.add_metric(
+            [snap.camera, snap.device.path, snap.device.driver, snap.device.card, snap.device.bus],
+            1,
+        )
+        yield device
+
+
+def agent_registry(source: Callable[[], AgentSnapshot]) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(AgentCollector(source))
+    return registry
