@@ -11,11 +11,14 @@ from types import FrameType
 
 from trashmonitor.capture.command import build_command
 from trashmonitor.capture.config import AgentConfig, add_arguments, load_config
+from trashmonitor.capture.control import DeviceControls
 from trashmonitor.capture.metrics import agent_registry
+from trashmonitor.capture.mqtt_agent import MqttAgent, add_agent_arguments, agent_from_args
 from trashmonitor.capture.supervisor import Agent, redact
 
 from trashmonitor.errors import EXIT_OK, ConfigError
 from trashmonitor.serving import HTTPService, Response, json_response, metrics_route
+from trashmonitor.settings import read_env_file
 
 HELP = "publish one camera with supervised ffmpeg; serve its health on /metrics"
 
@@ -28,6 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "CAMERA_DEV=testsrc publishes ffmpeg's synthetic testsrc2 picture."
     )
     add_arguments(parser)
+    add_agent_arguments(parser)  # MQTT_* and CAPTURES_* (docs/mqtt.md)
     parser.add_argument(
         "--print-command",
         action="store_true",
@@ -71,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
             problem = f"cannot create {config.buffer_dir}: {error.strerror}"
             raise ConfigError("BUFFER_DIR", problem) from None
     agent = Agent(config)
+    mqtt = _mqtt_side(args, agent, config)
     service = serve(agent, config)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -79,9 +84,29 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     service.start()
+    if mqtt is not None:
+        mqtt.start()
     log.info("capture agent for %s (%s -> push)", config.camera, config.camera_dev)
     try:
         agent.run()
     finally:
+        if mqtt is not None:
+            mqtt.stop()  # publishes the retained "offline" itself: a clean stop fires no will
         service.stop()
     return EXIT_OK
+
+
+def _mqtt_side(args: argparse.Namespace, agent: Agent, config: AgentConfig) -> MqttAgent | None:
+    """Presence, state, controls and picture/record over MQTT, when MQTT_URL is set.
+
+    MQTT_* and CAPTURES_* come from the same env file as the camera's other keys.
+    """
+    values = read_env_file(config.env_file) if config.env_file is not None else {}
+    return agent_from_args(
+        args,
+        config.camera,
+        state=lambda: agent.snapshot().state_message(),
+        controls=DeviceControls(agent.device) if agent.device is not None else None,
+        buffer_dir=config.buffer_dir,
+        environ=values,
+    )

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from trashmonitor.capture.v4l2 import V4l2Device
+
 from trashmonitor.errors import ConfigError, TrashmonError
 
 MAX_PAYLOAD_BYTES = 512
@@ -369,3 +371,49 @@ def load_control_table(path: Path) -> list[ControlInfo]:
         ]
     except (OSError, ValueError, TypeError) as error:
         raise ConfigError(str(path), f"not a control table ({error.__class__.__name__})") from None
+
+
+# --- the capture agent's device as a ControlTarget ------------------------------------
+
+_KINDS: dict[str, ControlKind] = {"int": "int", "bool": "bool", "menu": "menu", "intmenu": "menu"}
+_KINDS["button"] = "button"
+
+
+class DeviceControls:
+    """Adapts the V4L2 boundary (``capture.v4l2``) to :class:`ControlTarget`.
+
+    Controls of types the handler cannot set safely (int64, bitmask, string) are left
+    out, so asking for one is "unknown control" rather than a half-understood write.
+    """
+
+    def __init__(self, device: V4l2Device) -> None:
+        self._device = device
+
+    def controls(self) -> Sequence[ControlInfo]:
+        try:
+            advertised = self._device.controls()
+        except TrashmonError as error:
+            raise ControlFailed(f"cannot read the camera's controls: {error.message}") from None
+        return [
+            ControlInfo(
+                name=control.name,
+                kind=_KINDS[control.type],
+                minimum=control.minimum or 0,
+                maximum=control.maximum if control.maximum is not None else 1,
+                step=control.step or 1,
+                default=control.default or 0,
+                value=control.value or 0,
+                read_only=control.read_only,
+                inactive=control.inactive,
+                menu=tuple(sorted(control.menu.items())),
+                cid=control.cid,
+            )
+            for control in advertised
+            if control.type in _KINDS
+        ]
+
+    def set_control(self, name: str, value: int) -> None:
+        try:
+            self._device.set_control(name, value)
+        except TrashmonError as error:
+            raise ControlFailed(f"the camera refused {name}={value}: {error.message}") from None

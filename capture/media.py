@@ -27,7 +27,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -357,11 +357,13 @@ def add_media_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def media_settings(args: argparse.Namespace) -> MediaSettings | None:
+def media_settings(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None
+) -> MediaSettings | None:
     """None when no captures directory is configured (picture/record then answer an error)."""
     captures = flag_or_env(
         args, attribute="captures_dir", flag="--captures-dir", env_var="CAPTURES_DIR",
-        parse=Path, default=None,
+        parse=Path, default=None, environ=environ,
     )  # fmt: skip
     if captures is None:
         return None
@@ -370,14 +372,17 @@ def media_settings(args: argparse.Namespace) -> MediaSettings | None:
         max_capture_bytes=flag_or_env(
             args, attribute="captures_max_bytes", flag="--captures-max-bytes",
             env_var="CAPTURES_MAX_BYTES", parse=parse_bytes, default=DEFAULT_MAX_CAPTURE_BYTES,
+            environ=environ,
         ),
         min_free_bytes=flag_or_env(
             args, attribute="captures_min_free", flag="--captures-min-free",
             env_var="CAPTURES_MIN_FREE", parse=parse_bytes, default=DEFAULT_MIN_FREE_BYTES,
+            environ=environ,
         ),
         max_record_seconds=flag_or_env(
             args, attribute="record_max_seconds", flag="--record-max-seconds",
             env_var="RECORD_MAX_SECONDS", parse=parse_seconds, default=MAX_RECORD_SECONDS,
+            environ=environ,
         ),
     )  # fmt: skip
 

@@ -381,16 +381,19 @@ def agent_from_args(
     controls: ControlTarget | None,
     buffer_dir: Path | None,
     heartbeat: float = DEFAULT_HEARTBEAT,
+    environ: Mapping[str, str] | None = None,
 ) -> MqttAgent | None:
     """The agent for ``camera`` (not started), or None when ``MQTT_URL`` is not set.
 
     picture/record are available when both ``buffer_dir`` (the capture's segment
     buffer) and ``CAPTURES_DIR`` are configured; otherwise they answer with an error.
+    ``environ`` is where MQTT_* and CAPTURES_* are read (the capture agent's env file);
+    flags still win.
     """
-    settings = mqtt_settings(args, AGENT_SETTINGS)
+    settings = mqtt_settings(args, AGENT_SETTINGS, environ)
     if settings is None:
         return None
-    media_options = media_settings(args)
+    media_options = media_settings(args, environ)
     media = (
         media_capture(camera, buffer_dir, media_options)
         if buffer_dir is not None and media_options is not None

@@ -30,11 +30,11 @@ from trashmonitor.errors import EXIT_INTERRUPTED, EXIT_UNDECIDED, TrashmonError
 COMMANDS: dict[str, tuple[str, str]] = {
     "probe": ("trashmonitor.monitor.probe_cli", "judge every camera once and exit 0/1/2 (CI)"),
     "monitor": ("trashmonitor.monitor.daemon_cli", "poll MediaMTX and agents, serve status"),
-    "rules": ("trashmonitor.alerts.cli", "print or write Prometheus rules and Grafana dashboards"),
-    "dns": ("trashmonitor.dns.cli", "reconcile the Cloudflare A record and Tailscale split-DNS"),
-    "pki": ("trashmonitor.pki", "create the MQTT mTLS PKI and mosquitto config"),
-    "demo": ("trashmonitor.demo", "run the whole stack here with synthetic cameras"),
     "capture": ("trashmonitor.capture.agent_cli", "publish one camera with supervised ffmpeg"),
+    "pki": ("trashmonitor.pki", "create the MQTT mTLS PKI and mosquitto config"),
+    "dns": ("trashmonitor.dns.cli", "reconcile the Cloudflare A record and Tailscale split-DNS"),
+    "rules": ("trashmonitor.alerts.cli", "print or write Prometheus rules and Grafana dashboards"),
+    "demo": ("trashmonitor.demo", "run the whole stack here with synthetic cameras"),
 }
 
 
