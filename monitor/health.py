@@ -154,7 +154,10 @@ def evaluate(
     for name in sorted(names):
         agent = agents.get(name) if agents is not None else None
         if mediamtx_error is not None:
-            reasons: tuple[str, ...] = ("mediamtx_unreachable",)
+            # The agent's own view of its picture still holds; whether a publisher is
+            # attached cannot be known this poll.
+            seen = _agent_reasons(agent, None, now, thresholds) if agents is not None else set()
+            reasons = _ordered({"mediamtx_unreachable", *seen})
             health = CameraHealth(name, "down", reasons, online=False, agent=agent)
         else:
             health = _judge(
@@ -215,7 +218,7 @@ def _judge(
     if agents is not None:
         reasons.update(_agent_reasons(agent, online, now, thresholds))
 
-    ordered = tuple(sorted(reasons, key=_ORDER.__getitem__))
+    ordered = _ordered(reasons)
     return CameraHealth(
         name=name,
         state=state_for(ordered, parked=False),
@@ -321,16 +324,21 @@ def _frames_rising(
     return False
 
 
+def _ordered(reasons: Collection[str]) -> tuple[str, ...]:
+    return tuple(sorted(reasons, key=_ORDER.__getitem__))
+
+
 def _agent_reasons(
-    agent: AgentView | None, publisher_online: bool, now: float, thresholds: Thresholds
+    agent: AgentView | None, publisher_online: bool | None, now: float, thresholds: Thresholds
 ) -> set[str]:
+    """``publisher_online`` is None when MediaMTX could not be asked this poll."""
     if agent is None:
         return {"publisher_without_agent"} if publisher_online else set()
     if not agent.online:
         # The retained state of a dead agent says nothing about the picture now.
         return {"agent_offline"}
     reasons: set[str] = set()
-    if not publisher_online:
+    if publisher_online is False:
         reasons.add("agent_without_publisher")
     heard_at = agent.last_state_at if agent.last_state_at is not None else agent.status_changed_at
     if now - heard_at > thresholds.agent_stale_after:

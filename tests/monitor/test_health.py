@@ -349,3 +349,22 @@ def test_reasons_come_in_canonical_order() -> None:
         "frozen_image",
         "low_fps",
     )
+
+
+def test_mediamtx_unreachable_keeps_what_the_agents_see() -> None:
+    """The agent's view of its picture is independent evidence; publisher-relative
+    reasons cannot be judged without MediaMTX and are left out."""
+    history = [snap(T0, path("cam1"), path("cam2"))]
+    agents = {
+        "cam1": agent(black=True, last_state_at=T0),
+        "cam2": agent(camera="cam2", online=False),
+        "cam3": agent(camera="cam3", last_state_at=T0),
+    }
+    report = evaluate(history, now=T0 + 1, agents=agents, mediamtx_error="refused")
+    reasons = {camera.name: camera.reasons for camera in report.cameras}
+    assert reasons == {
+        "cam1": ("mediamtx_unreachable", "black_image"),
+        "cam2": ("mediamtx_unreachable", "agent_offline"),
+        "cam3": ("mediamtx_unreachable",),
+    }
+    assert {camera.state for camera in report.cameras} == {"down"}

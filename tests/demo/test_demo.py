@@ -1,0 +1,135 @@
+"""`trashmon demo` as a user runs it: everything starts, the monitor hears the agents and
+flags the camera that goes black, Prometheus loads the rules and scrapes every target,
+and Ctrl-C leaves nothing running."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import signal
+import socket
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.processes import TRASHMON, stop_process, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def _free_block(size: int = 16) -> int:
+    for _ in range(50):
+        base = random.randrange(20000, 60000)
+        with contextlib.ExitStack() as stack:
+            try:
+                for port in range(base, base + size):
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return base
+    raise AssertionError("no block of free ports")
+
+
+def _json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=3) as reply:
+        return json.load(reply)
+
+
+def _processes_mentioning(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
+    base = _free_block()
+    state = tmp_path / "state"
+    log = tmp_path / "demo.out"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*TRASHMON, "demo", "--port-base", str(base), "--state-dir", str(state)],
+            stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+        )  # fmt: skip
+    try:
+        wait_until(lambda: b"Ctrl-C stops everything" in log.read_bytes(), 120, what="demo up")
+        yield proc, base, log
+    finally:
+        stop_process(proc, grace=60)
+
+
+def test_demo_runs_the_stack_and_stops_cleanly(
+    demo: tuple[subprocess.Popen[bytes], int, Path],
+) -> None:
+    proc, base, log = demo
+    monitor, prometheus = base + 5, base + 6
+    status_url = f"http://127.0.0.1:{monitor}/api/status"
+
+    def cameras() -> dict[str, Any]:
+        return {camera["name"]: camera for camera in _json(status_url)["cameras"]}
+
+    wait_until(
+        lambda: all((c.get("agent") or {}).get("online") for c in cameras().values())
+        and len(cameras()) == 3,
+        30, what="three agents online at the monitor",
+    )  # fmt: skip
+    # cam3 is black 10 s out of every 20 s.
+    wait_until(lambda: "black_image" in cameras()["cam3"]["reasons"], 40, what="cam3 black")
+    assert "black_image" not in cameras()["cam1"]["reasons"]
+
+    rules = _json(f"http://127.0.0.1:{prometheus}/api/v1/rules")["data"]["groups"]
+    assert rules, "Prometheus loaded no rule groups"
+    assert any(rule["name"] == "TrashmonCameraDown" for g in rules for rule in g["rules"])
+
+    def targets_up() -> bool:
+        active = _json(f"http://127.0.0.1:{prometheus}/api/v1/targets")["data"]["activeTargets"]
+        jobs = {t["labels"]["job"] for t in active}
+        return jobs >= {"trashmon-monitor", "trashcam"} and all(t["health"] == "up" for t in active)
+
+    wait_until(targets_up, 30, what="every Prometheus target up")
+    viewer = urllib.request.urlopen(f"http://127.0.0.1:{base + 7}/", timeout=3)
+    assert b"<html" in viewer.read().lower()
+
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(60) == 0
+    output = log.read_text()
+    assert "MediaMTX not found" in output or "mediamtx ready" in output
+    for name in ("mosquitto", "agent-cam1", "monitor", "prometheus", "caddy"):
+        assert f"stopped {name}" in output
+    assert _processes_mentioning(str(log.parent / "state")) == []
+
+
+def test_demo_names_a_port_that_is_taken(tmp_path: Path) -> None:
+    base = _free_block()
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", base + 5))
+        blocker.listen()
+        result = subprocess.run(
+            [*TRASHMON, "demo", "--port-base", str(base), "--state-dir", str(tmp_path / "s")],
+            capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert f"port {base + 5} (monitor) is already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_names_a_missing_debian_package(tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    result = subprocess.run(
+        [*TRASHMON, "demo", "--state-dir", str(tmp_path / "s")],
+        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+        env={"PATH": str(empty), "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "ffmpeg: not installed: apt-get install -y ffmpeg" in result.stderr
+    assert "Traceback" not in result.stderr
