@@ -162,5 +162,5 @@ def test_contract_tables_are_parsed_with_their_types() -> None:
     assert "trashmon_poll_errors_total" in names
     assert "trashcam_device_info" in names
     assert "trashmon_build_info" in names
-    assert len([n for n in names if n.startswith("trashcam_")]) == 16  # the trashcam_* rows of docs/contracts.md
+    assert len([n for n in names if n.startswith("trashcam_")]) == 16
     assert DEFAULT_CONFIG.monitor_job == "trashmon-monitor"
