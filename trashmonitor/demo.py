@@ -274,7 +274,12 @@ def _preflight(ports: Ports) -> dict[str, str | None]:
         found[binary] = path
     for binary in OPTIONAL_BINARIES:
         found[binary] = shutil.which(binary)
-    mediamtx = os.environ.get("MEDIAMTX_BIN") or shutil.which("mediamtx")
+    fetched = REPO / ".cache" / "mediamtx" / "mediamtx"  # scripts/fetch-mediamtx
+    mediamtx = (
+        os.environ.get("MEDIAMTX_BIN")
+        or shutil.which("mediamtx")
+        or (str(fetched) if os.access(fetched, os.X_OK) else None)
+    )
     if mediamtx and not os.access(mediamtx, os.X_OK):
         raise ConfigError("MEDIAMTX_BIN", f"{mediamtx} is not an executable file")
     found["mediamtx"] = mediamtx
@@ -374,8 +379,9 @@ def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: 
     mediamtx = found["mediamtx"]
     if mediamtx is None:
         stack.say(
-            "MediaMTX not found (set MEDIAMTX_BIN or put mediamtx on PATH): running without "
-            "it, so cameras have nowhere to publish and show that"
+            "MediaMTX not found (set MEDIAMTX_BIN, put mediamtx on PATH, or run "
+            "`just fetch-mediamtx`): running without it, so cameras have nowhere to publish "
+            "and show that"
         )
     else:
         config = state / "mediamtx.yml"
