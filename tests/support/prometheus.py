@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -64,6 +65,12 @@ class Prometheus:
             document = json.load(reply)
         assert document["status"] == "success", document
         return document["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """The instant vector ``expr`` evaluates to now."""
+        result = self.api("/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+        assert result["resultType"] == "vector", result
+        return list(result["result"])
 
     def rule_states(self, alert_name: str) -> dict[str, str]:
         """Rule file -> state of ``alert_name`` in it (inactive, pending, firing)."""

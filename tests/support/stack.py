@@ -177,10 +177,8 @@ def running_stack(directory: Path) -> Iterator[Stack]:
         )  # fmt: skip
         stack.callback(stop_agent_process, agent.proc)
         running_stack_ = Stack(directory, mediamtx, peer, agent, monitor_address, monitor_log)
-        wait_until(
-            lambda: running_stack_.camera()["state"] == "ok",
-            60,
-            0.2,
-            f"{CAMERA} ok at the monitor",
-        )
+        try:
+            wait_until(lambda: running_stack_.camera()["state"] == "ok", 60, 0.2, CAMERA)
+        except AssertionError as error:
+            raise AssertionError(f"{error} ok at the monitor\n{running_stack_.logs()}") from None
         yield running_stack_
