@@ -6,24 +6,22 @@ ones. Two rule files are loaded: the shipped one (proves it loads and evaluates 
 errors against realistic series) and a render of the same mixin with `for` windows
 shortened, so the alert's life cycle fits in seconds.
 
-After integration, the issue's full end-to-end test (real `trashmon monitor` and
-`trashmon capture` instead of this exposition server) reuses :func:`_prometheus`.
+The end-to-end twin with the real `trashmon monitor` and `trashmon capture` is
+test_alerts_end_to_end.py; both use tests/support/prometheus.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support.processes import REPO, free_port, require_binary, running, wait_until
+from support.processes import wait_until
+from support.prometheus import SHIPPED_RULES, ScrapeTarget, render_rules, running_prometheus
 from trashmonitor.alerts.config import DEFAULT_CONFIG
-from trashmonitor.alerts.render import rules_yaml
 from trashmonitor.alerts.rules import rule_groups
 
 from trashmonitor.serving import HTTPService, Response
@@ -31,7 +29,6 @@ from trashmonitor.settings import HostPort
 
 pytestmark = pytest.mark.slow
 
-SHIPPED_RULES = REPO / "alerts" / "trashmonitor.rules.yaml"
 FAST = DEFAULT_CONFIG.with_overrides(camera_down_for="2s")
 JOBS = {"trashmon-monitor": "/monitor", "trashcam": "/capture", "mediamtx": "/mediamtx"}
 
@@ -119,79 +116,16 @@ def _exposition_server(exposition: Exposition) -> Iterator[HostPort]:
         service.stop()
 
 
-def _prometheus_config(target: HostPort, rule_files: list[Path]) -> str:
-    # JSON is valid YAML, and keeps this test free of quoting questions.
-    return json.dumps(
-        {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(path) for path in rule_files],
-            "scrape_configs": [
-                {
-                    "job_name": job,
-                    "metrics_path": path,
-                    "static_configs": [{"targets": [str(target)]}],
-                }
-                for job, path in JOBS.items()
-            ],
-        }
-    )
-
-
-def _api(port: int, path: str) -> Any:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-        document = json.load(response)
-    assert document["status"] == "success"
-    return document["data"]
-
-
-@contextlib.contextmanager
-def _prometheus(tmp_path: Path, target: HostPort, rule_files: list[Path]) -> Iterator[int]:
-    binary = require_binary("prometheus")
-    config = tmp_path / "prometheus.yml"
-    config.write_text(_prometheus_config(target, rule_files))
-    port = free_port()
-    argv = [
-        binary,
-        f"--config.file={config}",
-        f"--storage.tsdb.path={tmp_path / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--log.level=warn",
-    ]
-    with running(argv, log_path=tmp_path / "prometheus.log") as proc:
-        try:
-            wait_until(lambda: _api(port, "/api/v1/status/buildinfo"), 60, 0.2, "prometheus")
-            yield port
-        finally:
-            assert proc.poll() is None, (tmp_path / "prometheus.log").read_text()
-
-
-def _rule_states(port: int, alert_name: str) -> dict[str, str]:
-    """Rule file -> state of ``alert_name`` in it (inactive, pending, firing)."""
-    return {
-        group["file"]: rule["state"]
-        for group in _api(port, "/api/v1/rules?type=alert")["groups"]
-        for rule in group["rules"]
-        if rule["name"] == alert_name
-    }
-
-
-def _firing(port: int, alert_name: str) -> list[dict[str, Any]]:
-    return [
-        alert
-        for alert in _api(port, "/api/v1/alerts")["alerts"]
-        if alert["labels"]["alertname"] == alert_name and alert["state"] == "firing"
-    ]
-
-
 def test_prometheus_fires_and_clears_camera_down(tmp_path: Path) -> None:
-    fast_rules = tmp_path / "fast.rules.yaml"
-    fast_rules.write_text(rules_yaml(FAST))
+    fast_rules = render_rules(tmp_path / "fast.rules.yaml", FAST)
     exposition = Exposition()
-    with (
-        _exposition_server(exposition) as target,
-        _prometheus(tmp_path, target, [SHIPPED_RULES, fast_rules]) as port,
-    ):
-        groups = _api(port, "/api/v1/rules")["groups"]
+    with contextlib.ExitStack() as stack:
+        address = str(stack.enter_context(_exposition_server(exposition)))
+        targets = [ScrapeTarget(job, address, path) for job, path in JOBS.items()]
+        prometheus = stack.enter_context(
+            running_prometheus(tmp_path, targets, [SHIPPED_RULES, fast_rules])
+        )
+        groups = prometheus.api("/api/v1/rules")["groups"]
         loaded = {(Path(group["file"]).name, group["name"]) for group in groups}
         expected_groups = {group.name for group in rule_groups()}
         assert loaded == {
@@ -202,39 +136,35 @@ def test_prometheus_fires_and_clears_camera_down(tmp_path: Path) -> None:
         # window keeps its copy pending.
         wait_until(
             lambda: (
-                set(_rule_states(port, "TrashmonCameraDown").values()) == {"pending", "firing"}
+                set(prometheus.rule_states("TrashmonCameraDown").values()) == {"pending", "firing"}
                 or None
             ),
             60,
             0.25,
             "TrashmonCameraDown firing from the fast rules",
         )
-        states = _rule_states(port, "TrashmonCameraDown")
+        states = prometheus.rule_states("TrashmonCameraDown")
         assert states[str(fast_rules)] == "firing"
         assert states[str(SHIPPED_RULES)] == "pending"
-        firing = _firing(port, "TrashmonCameraDown")
+        firing = prometheus.alerts("TrashmonCameraDown", "firing")
         assert [alert["labels"]["camera"] for alert in firing] == ["cam1"]
         assert firing[0]["labels"]["severity"] == "critical"
         # The description's template queried Prometheus for the camera's reasons.
         assert firing[0]["annotations"]["description"].endswith("Reasons: no_publisher.")
 
         # Every rule of both files evaluated without error against these series.
-        unhealthy = [
-            (group["file"], rule["name"], rule.get("lastError"))
-            for group in _api(port, "/api/v1/rules")["groups"]
-            for rule in group["rules"]
-            if rule["health"] != "ok"
-        ]
-        assert not unhealthy
+        assert not prometheus.unhealthy_rules()
         # The parked camera (black picture) pages nothing.
-        cameras = {a["labels"].get("camera") for a in _api(port, "/api/v1/alerts")["alerts"]}
+        cameras = {a["labels"].get("camera") for a in prometheus.api("/api/v1/alerts")["alerts"]}
         assert "cam3" not in cameras
 
         exposition.states["cam1"] = "ok"
         wait_until(
-            lambda: set(_rule_states(port, "TrashmonCameraDown").values()) == {"inactive"} or None,
+            lambda: (
+                set(prometheus.rule_states("TrashmonCameraDown").values()) == {"inactive"} or None
+            ),
             60,
             0.25,
             "TrashmonCameraDown to clear",
         )
-        assert _firing(port, "TrashmonCameraDown") == []
+        assert prometheus.alerts("TrashmonCameraDown", "firing") == []

@@ -1,0 +1,142 @@
+"""End to end: a real Prometheus evaluates the shipped rules over the real processes.
+
+Debian's ``prometheus`` (loopback, stopped by PID) scrapes, every second, a real
+``trashmon monitor`` (job trashmon-monitor), a real ``trashmon capture`` publishing the
+synthetic testsrc picture to an RTSP peer (job trashcam) and the fake MediaMTX's
+/metrics (job mediamtx) — the stack of tests/support/stack.py. It loads two rule files:
+the SHIPPED alerts/trashmonitor.rules.yaml, and a render of the same mixin with only
+the `for` windows (and the restart-loop look-back) shortened, so the life cycle fits
+in seconds; the expressions are otherwise identical.
+
+Killing the RTSP peer (the stand-in for MediaMTX's RTSP port) is the incident:
+
+* the agent's ffmpeg loses its server and keeps failing to reconnect: its own
+  ``trashcam_restarts_total`` drives TrashmonFfmpegRestartLoop;
+* the monitor sees the path go offline and reports the camera ``down``:
+  TrashmonCameraDown. The monitor learns about the publisher only through MediaMTX's
+  API, and no MediaMTX can run here, so :class:`support.stack.PublisherBridge` stands
+  in for MediaMTX: it sets the fake MediaMTX path offline while no publisher is
+  connected to the peer, and online again once the agent is reconnected. Everything
+  after that (monitor poll, its /metrics, scrape, rule evaluation) is the real thing.
+
+Restarting the peer is the recovery: the agent reconnects by itself and the camera-down
+alert clears; the restart loop clears once its look-back window has passed.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from support.processes import wait_until
+from support.prometheus import (
+    SHIPPED_RULES,
+    Prometheus,
+    ScrapeTarget,
+    render_rules,
+    running_prometheus,
+)
+from support.stack import CAMERA, Stack, running_stack
+from trashmonitor.alerts.config import DEFAULT_CONFIG
+
+pytestmark = pytest.mark.slow
+
+CAMERA_DOWN = "TrashmonCameraDown"
+RESTART_LOOP = "TrashmonFfmpegRestartLoop"
+FAST = DEFAULT_CONFIG.with_overrides(
+    camera_down_for="2s", restart_loop_for="2s", restart_window="20s"
+)
+
+
+def _targets(stack: Stack) -> list[ScrapeTarget]:
+    return [
+        ScrapeTarget(DEFAULT_CONFIG.monitor_job, stack.monitor_address),
+        ScrapeTarget(DEFAULT_CONFIG.capture_job, stack.agent_address),
+        ScrapeTarget(DEFAULT_CONFIG.mediamtx_job, stack.mediamtx.url.removeprefix("http://")),
+    ]
+
+
+def _wait_states(
+    prometheus: Prometheus,
+    stack: Stack,
+    alert: str,
+    wanted: dict[Path, str],
+    timeout: float = 30,
+) -> None:
+    """Wait until ``alert`` is in the wanted state in each rule file (by file path)."""
+    expected = {str(path): state for path, state in wanted.items()}
+    try:
+        wait_until(lambda: prometheus.rule_states(alert) == expected, timeout, 0.25, alert)
+    except AssertionError as error:
+        states = prometheus.rule_states(alert)
+        raise AssertionError(f"{error}: {states} != {expected}\n{stack.logs()}") from None
+
+
+def test_killing_the_rtsp_peer_fires_and_recovery_clears_the_shipped_alerts(
+    tmp_path: Path,
+) -> None:
+    fast_rules = render_rules(tmp_path / "fast.rules.yaml", FAST)
+    files = (SHIPPED_RULES, fast_rules)
+    with (
+        running_stack(tmp_path) as stack,
+        running_prometheus(tmp_path, _targets(stack), files) as prometheus,
+    ):
+        jobs = [target.job for target in _targets(stack)]
+        all_up = dict.fromkeys(jobs, True)
+        wait_until(lambda: prometheus.targets_up() == all_up, 30, 0.25, "every target scraped")
+        # The restart counter is known at 0 before the incident, so increase() sees it.
+        wait_until(
+            lambda: prometheus.query(f'trashcam_restarts_total{{camera="{CAMERA}"}}'),
+            30, 0.25, "the agent's restart counter in Prometheus",
+        )  # fmt: skip
+        healthy = dict.fromkeys(files, "inactive")
+        _wait_states(prometheus, stack, CAMERA_DOWN, healthy)
+        assert prometheus.rule_states(RESTART_LOOP) == {str(f): "inactive" for f in files}
+        assert [
+            a for a in prometheus.api("/api/v1/alerts")["alerts"] if a["state"] == "firing"
+        ] == []
+
+        stack.peer.stop()  # SIGKILL: the server side of the stream is gone
+        killed = time.monotonic()
+
+        # The fast copy fires; the shipped copy (for: 2m) is pending on the same series.
+        down = {SHIPPED_RULES: "pending", fast_rules: "firing"}
+        _wait_states(prometheus, stack, CAMERA_DOWN, down)
+        camera_down_after = time.monotonic() - killed
+        firing = prometheus.alerts(CAMERA_DOWN, "firing")
+        assert [alert["labels"]["camera"] for alert in firing] == [CAMERA]
+        assert firing[0]["labels"]["severity"] == "critical"
+        # The reasons in the description are the real monitor's, queried by the template.
+        assert "no_publisher" in firing[0]["annotations"]["description"]
+
+        # The agent's own metrics: ffmpeg cannot reconnect and is restarted again and again.
+        looping = {SHIPPED_RULES: "pending", fast_rules: "firing"}
+        _wait_states(prometheus, stack, RESTART_LOOP, looping)
+        restart_loop_after = time.monotonic() - killed
+        loop = prometheus.alerts(RESTART_LOOP, "firing")
+        assert [alert["labels"]["camera"] for alert in loop] == [CAMERA]
+        assert float(loop[0]["value"]) >= FAST.restart_count
+
+        stack.peer.start()  # the same port: the agent reconnects on its own
+        restored = time.monotonic()
+        _wait_states(prometheus, stack, CAMERA_DOWN, healthy)
+        camera_down_cleared_after = time.monotonic() - restored
+        assert prometheus.alerts(CAMERA_DOWN) == []
+        assert stack.camera()["state"] in ("ok", "degraded")
+
+        # The loop clears when its look-back no longer holds 3 restarts. The shipped
+        # copy looks back 15m, so it is still pending: that is its window, not a bug.
+        cleared = {SHIPPED_RULES: "pending", fast_rules: "inactive"}
+        _wait_states(prometheus, stack, RESTART_LOOP, cleared, timeout=40)
+        restart_loop_cleared_after = time.monotonic() - restored
+
+        # Every rule of both files evaluated without error against the real series.
+        assert not prometheus.unhealthy_rules()
+
+    print(
+        f"camera-down firing {camera_down_after:.1f}s after the kill, "
+        f"restart-loop firing {restart_loop_after:.1f}s after; after the peer came back "
+        f"camera-down cleared in {camera_down_cleared_after:.1f}s, "
+        f"restart-loop in {restart_loop_cleared_after:.1f}s"
+    )

@@ -1,0 +1,132 @@
+"""A real Prometheus server (Debian's `prometheus`) on a free loopback port, for tests.
+
+It scrapes the given targets and evaluates the given rule files every second, keeps its
+TSDB in the test's directory, and is stopped by PID when the block ends. The helpers
+read Prometheus's own HTTP API, so tests assert what an operator would see.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trashmonitor.alerts.config import MixinConfig
+from trashmonitor.alerts.render import rules_yaml
+
+from support.processes import REPO, free_port, require_binary, running, wait_until
+
+SHIPPED_RULES = REPO / "alerts" / "trashmonitor.rules.yaml"
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    job: str
+    address: str
+    """``host:port``."""
+    metrics_path: str = "/metrics"
+
+
+def prometheus_config(targets: Sequence[ScrapeTarget], rule_files: Sequence[Path]) -> str:
+    # JSON is valid YAML, and keeps the config free of quoting questions.
+    return json.dumps(
+        {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(path) for path in rule_files],
+            "scrape_configs": [
+                {
+                    "job_name": target.job,
+                    "metrics_path": target.metrics_path,
+                    "static_configs": [{"targets": [target.address]}],
+                }
+                for target in targets
+            ],
+        }
+    )
+
+
+def render_rules(path: Path, config: MixinConfig) -> Path:
+    """A rule file rendered from ``config`` (e.g. with `for` windows shortened)."""
+    path.write_text(rules_yaml(config), encoding="utf-8")
+    return path
+
+
+@dataclass(frozen=True)
+class Prometheus:
+    port: int
+
+    def api(self, path: str) -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as reply:
+            document = json.load(reply)
+        assert document["status"] == "success", document
+        return document["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """The instant vector ``expr`` evaluates to now."""
+        result = self.api("/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+        assert result["resultType"] == "vector", result
+        return list(result["result"])
+
+    def rule_states(self, alert_name: str) -> dict[str, str]:
+        """Rule file -> state of ``alert_name`` in it (inactive, pending, firing)."""
+        return {
+            group["file"]: rule["state"]
+            for group in self.api("/api/v1/rules?type=alert")["groups"]
+            for rule in group["rules"]
+            if rule["name"] == alert_name
+        }
+
+    def alerts(self, alert_name: str, state: str | None = None) -> list[dict[str, Any]]:
+        """Active alerts named ``alert_name`` from /api/v1/alerts (optionally one state)."""
+        return [
+            alert
+            for alert in self.api("/api/v1/alerts")["alerts"]
+            if alert["labels"]["alertname"] == alert_name
+            and (state is None or alert["state"] == state)
+        ]
+
+    def unhealthy_rules(self) -> list[tuple[str, str, str | None]]:
+        """(file, rule, last error) of every rule whose last evaluation failed."""
+        return [
+            (group["file"], rule["name"], rule.get("lastError"))
+            for group in self.api("/api/v1/rules")["groups"]
+            for rule in group["rules"]
+            if rule["health"] != "ok"
+        ]
+
+    def targets_up(self) -> dict[str, bool]:
+        """Job -> whether all of its targets' last scrape succeeded."""
+        jobs: dict[str, bool] = {}
+        for target in self.api("/api/v1/targets")["activeTargets"]:
+            job = target["labels"]["job"]
+            jobs[job] = jobs.get(job, True) and target["health"] == "up"
+        return jobs
+
+
+@contextlib.contextmanager
+def running_prometheus(
+    directory: Path, targets: Sequence[ScrapeTarget], rule_files: Sequence[Path]
+) -> Iterator[Prometheus]:
+    binary = require_binary("prometheus")
+    config = directory / "prometheus.yml"
+    config.write_text(prometheus_config(targets, rule_files))
+    log = directory / "prometheus.log"
+    prometheus = Prometheus(free_port())
+    argv = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={directory / 'prometheus-data'}",
+        f"--web.listen-address=127.0.0.1:{prometheus.port}",
+        "--log.level=warn",
+    ]
+    with running(argv, log_path=log) as proc:
+        try:
+            wait_until(lambda: prometheus.api("/api/v1/status/buildinfo"), 60, 0.2, "prometheus")
+            yield prometheus
+        finally:
+            assert proc.poll() is None, log.read_text()
