@@ -77,7 +77,10 @@ from trashmonitor.settings import parse_setting as parse_setting_value
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HEARTBEAT = 30.0
+HEARTBEAT_PER_KEEPALIVE = 0.5
+"""State is re-sent every keepalive/2 seconds (announced as ``heartbeat`` in the state
+JSON), so the monitor can call a hung agent stale after ~1.25 x keepalive, before the
+broker's own keepalive scan fires the will (mosquitto 2.0 scans only every 5 s)."""
 QUEUE_LIMIT = 8
 RETAINED_REFUSAL = "Ignored a retained command: publish control messages without retain (-r)."
 
@@ -167,7 +170,7 @@ class MqttAgent:
         state: StateSource | None = None,
         controls: ControlTarget | None = None,
         media: MediaActions | None = None,
-        heartbeat: float = DEFAULT_HEARTBEAT,
+        heartbeat: float | None = None,
         max_record_seconds: float = MAX_RECORD_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -177,7 +180,9 @@ class MqttAgent:
         self._state = state
         self._controls = controls
         self._media = media
-        self._heartbeat = heartbeat
+        self._heartbeat = (
+            heartbeat if heartbeat is not None else settings.keepalive * HEARTBEAT_PER_KEEPALIVE
+        )
         self._max_record = max_record_seconds
         self._clock = clock
         self._limiter = TokenBucket()
@@ -361,7 +366,8 @@ class MqttAgent:
                 if due:
                     self._last_state, self._last_state_at = current, now
             if due:
-                self.client.publish(self.topics.state, json.dumps(current), qos=1, retain=True)
+                document = {**current, "heartbeat": self._heartbeat}
+                self.client.publish(self.topics.state, json.dumps(document), qos=1, retain=True)
 
 
 # --- wiring for `trashmon capture` ---------------------------------------------------
@@ -380,7 +386,7 @@ def agent_from_args(
     state: StateSource | None,
     controls: ControlTarget | None,
     buffer_dir: Path | None,
-    heartbeat: float = DEFAULT_HEARTBEAT,
+    heartbeat: float | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> MqttAgent | None:
     """The agent for ``camera`` (not started), or None when ``MQTT_URL`` is not set.
@@ -424,7 +430,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--presence-only", action="store_true", help="no control, no media")
     parser.add_argument("--controls-file", type=Path, help="JSON control table (no device)")
     parser.add_argument("--buffer-dir", type=Path, help="the capture's segment buffer")
-    parser.add_argument("--heartbeat", default=str(DEFAULT_HEARTBEAT), help="state heartbeat s")
+    parser.add_argument("--heartbeat", help="state heartbeat s (default keepalive/2)")
     add_agent_arguments(parser)
     return parser
 
@@ -443,7 +449,11 @@ def main(argv: list[str] | None = None) -> int:
             state=lambda: state_message(camera=camera, state="streaming", ts=time.time()),
             controls=controls,
             buffer_dir=None if args.presence_only else args.buffer_dir,
-            heartbeat=parse_setting_value("--heartbeat", args.heartbeat, parse_seconds),
+            heartbeat=(
+                parse_setting_value("--heartbeat", args.heartbeat, parse_seconds)
+                if args.heartbeat is not None
+                else None
+            ),
         )
         if agent is None:
             raise ConfigError("MQTT_URL", "required (e.g. mqtts://broker:8883)")

@@ -54,6 +54,8 @@ class AgentView:
     black: bool = False
     frozen: bool = False
     restarts: int = 0
+    heartbeat: float | None = None
+    """Seconds between the agent's state messages, as it announces them."""
 
 
 # --- evaluate: a pure fold of MQTT messages into views -----------------------------------
@@ -112,6 +114,7 @@ def fold(views: Mapping[str, AgentView], message: AgentMessage) -> dict[str, Age
             black=state.get("black") is True,
             frozen=state.get("frozen") is True,
             restarts=_count(state, "restarts"),
+            heartbeat=_number(state, "heartbeat"),
         )
     return updated
 

@@ -49,6 +49,7 @@ DOWN_REASONS: Final = frozenset(
     {"mediamtx_unreachable", "no_publisher", "placeholder", "stalled", "agent_without_publisher"}
 )
 _ORDER = {reason: index for index, reason in enumerate(REASONS)}
+STALE_HEARTBEATS: Final = 2.5
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,8 @@ class Thresholds:
     frames_error_min: int = 1
     """New frames in error within the window that make a camera degraded."""
     agent_stale_after: float = 90.0
-    """An online agent whose last state message is older than this is stale. Agents send
-    state on change and at least every 30 s, so three missed heartbeats."""
+    """An online agent whose last state message is older than this is stale, unless it
+    announces a shorter heartbeat (then 2.5 heartbeats; see ``_stale_after``)."""
     low_fps_ratio: float = 0.5
     """Reported fps below ``target_fps`` times this is ``low_fps``."""
 
@@ -324,6 +325,15 @@ def _frames_rising(
     return False
 
 
+def _stale_after(agent: AgentView, thresholds: Thresholds) -> float:
+    """Silence that makes an online agent stale: two missed heartbeats and a half when
+    the agent announces its heartbeat (a hung agent shows before the broker's will),
+    the configured threshold otherwise."""
+    if agent.heartbeat is not None and agent.heartbeat > 0:
+        return min(thresholds.agent_stale_after, STALE_HEARTBEATS * agent.heartbeat)
+    return thresholds.agent_stale_after
+
+
 def _ordered(reasons: Collection[str]) -> tuple[str, ...]:
     return tuple(sorted(reasons, key=_ORDER.__getitem__))
 
@@ -341,7 +351,7 @@ def _agent_reasons(
     if publisher_online is False:
         reasons.add("agent_without_publisher")
     heard_at = agent.last_state_at if agent.last_state_at is not None else agent.status_changed_at
-    if now - heard_at > thresholds.agent_stale_after:
+    if now - heard_at > _stale_after(agent, thresholds):
         reasons.add("agent_stale")
         return reasons  # as above: an old state message is not evidence about the picture
     if agent.black:

@@ -368,3 +368,16 @@ def test_mediamtx_unreachable_keeps_what_the_agents_see() -> None:
         "cam3": ("mediamtx_unreachable",),
     }
     assert {camera.state for camera in report.cameras} == {"down"}
+
+
+def test_an_announced_heartbeat_shortens_the_stale_threshold() -> None:
+    """A hung agent shows as stale after 2.5 of its heartbeats, long before the default."""
+    history = [snap(T0 - 1, path(inbound_bytes=1)), snap(T0, path(inbound_bytes=2))]
+
+    def reasons(**fields: Any) -> tuple[str, ...]:
+        return one(evaluate(history, now=T0, agents={"cam1": agent(**fields)})).reasons
+
+    assert reasons(heartbeat=5.0, last_state_at=T0 - 12) == ()
+    assert reasons(heartbeat=5.0, last_state_at=T0 - 13) == ("agent_stale",)
+    assert reasons(heartbeat=None, last_state_at=T0 - 13) == ()  # 90 s default applies
+    assert reasons(heartbeat=1000.0, last_state_at=T0 - 91) == ("agent_stale",)  # capped

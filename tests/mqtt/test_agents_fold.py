@@ -30,7 +30,7 @@ def _fold(*messages: tuple[str, bytes | str, float]) -> dict[str, AgentView]:
 
 
 STATE = {"camera": "cam1", "state": "streaming", "fps": 14.9, "target_fps": 15,
-         "restarts": 2, "black": False, "frozen": True, "ts": 95.0}  # fmt: skip
+         "restarts": 2, "black": False, "frozen": True, "ts": 95.0, "heartbeat": 5}  # fmt: skip
 
 
 def test_status_then_state() -> None:
@@ -41,7 +41,7 @@ def test_status_then_state() -> None:
     assert views["cam1"] == AgentView(
         camera="cam1", online=True, status_changed_at=90.0, last_state_at=95.0,
         stream_state="streaming", fps=14.9, target_fps=15.0, black=False, frozen=True,
-        restarts=2,
+        restarts=2, heartbeat=5.0,
     )  # fmt: skip
 
 

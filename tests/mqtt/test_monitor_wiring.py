@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -73,3 +74,45 @@ def test_monitor_follows_agent_presence(pki: Layout, broker: Broker, tmp_path: P
                 stop_process(agent)
             assert monitor.poll() is None
         assert monitor.returncode == 0
+
+
+def test_monitor_calls_a_hung_agent_stale_within_one_and_a_half_keepalives(
+    pki: Layout, broker: Broker, tmp_path: Path
+) -> None:
+    """SIGSTOP: the broker's will comes only after its own keepalive scan (mosquitto 2.0
+    scans every 5 s); the agent's announced heartbeat (keepalive/2) lets the monitor
+    call it stale first."""
+    keepalive = 4.0
+    listen = free_port()
+    with FakeMediaMTX() as mediamtx:
+        mediamtx.set_path("camA", online=True, rate=50_000)
+        argv = [
+            *TRASHMON, "monitor", "--api", mediamtx.url, "--metrics-url", "off",
+            "--listen", f"127.0.0.1:{listen}", "--interval", "0.25",
+            "--mqtt-url", f"mqtts://127.0.0.1:{broker.port}",
+            "--mqtt-ca", str(pki.chain),
+            "--mqtt-cert", str(pki.client_cert("monitor")),
+            "--mqtt-key", str(pki.client_key("monitor")),
+        ]  # fmt: skip
+        agent = start_agent(
+            agent_argv(pki, "camA", broker.port, keepalive=keepalive), tmp_path / "agent.log"
+        )
+        try:
+            with running(argv, cwd=tmp_path, log_path=tmp_path / "monitor.log"):
+                wait_until(
+                    lambda: (c := _camera(listen, "camA")) and c["agent"]
+                    and c["agent"]["online"] and c["agent"]["last_state_at"]
+                    and not c["reasons"],
+                    15, what="healthy agent with its heartbeat known",
+                )  # fmt: skip
+                stopped = time.monotonic()
+                agent.send_signal(signal.SIGSTOP)
+                wait_until(
+                    lambda: "agent_stale" in (_camera(listen, "camA") or {})["reasons"],
+                    3 * keepalive, interval=0.05, what="agent_stale",
+                )  # fmt: skip
+                elapsed = time.monotonic() - stopped
+                assert elapsed <= 1.5 * keepalive, f"stale after {elapsed:.2f}s"
+        finally:
+            agent.send_signal(signal.SIGCONT)
+            stop_process(agent)
