@@ -25,7 +25,7 @@ from support.processes import require_binary, stop_process, wait_until
 from trashmonitor.mqtt import CameraTopics
 from trashmonitor.pki import Layout
 
-C920 = Path(__file__).parent / "fixtures" / "c920_controls.json"
+C920 = Path(__file__).parents[1] / "capture" / "fixtures" / "c920-list-ctrls-menus.txt"
 TOPICS = CameraTopics("camA")
 
 
