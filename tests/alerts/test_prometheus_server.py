@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.http import get_json
 from support.processes import REPO, free_port, require_binary, running, wait_until
 from trashmonitor.alerts.config import DEFAULT_CONFIG
 from trashmonitor.alerts.render import rules_yaml
@@ -138,8 +138,7 @@ def _prometheus_config(target: HostPort, rule_files: list[Path]) -> str:
 
 
 def _api(port: int, path: str) -> Any:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-        document = json.load(response)
+    document = get_json(f"http://127.0.0.1:{port}{path}")
     assert document["status"] == "success"
     return document["data"]
 
