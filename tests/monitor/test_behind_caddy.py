@@ -18,12 +18,6 @@ OUTSIDE_REPO = Path(tempfile.gettempdir())  # cwd first on sys.path would shadow
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeMediaMTX]:
-    with FakeMediaMTX("v1.20") as server:
-        yield server
-
-
-@pytest.fixture
 def caddy_api(fake: FakeMediaMTX, tmp_path: Path) -> Iterator[str]:
     """http://127.0.0.1:PORT/api proxied to the fake, /api stripped as in the seed."""
     caddy = require_binary("caddy")

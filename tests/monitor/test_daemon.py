@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
-import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import generate_latest
@@ -29,12 +28,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeMediaMTX]:
-    with FakeMediaMTX("v1.20") as server:
-        yield server
 
 
 def make_monitor(fake: FakeMediaMTX, clock: Clock, **kwargs: Any) -> Monitor:

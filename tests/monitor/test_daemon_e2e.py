@@ -44,12 +44,6 @@ class MonitorProcess:
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeMediaMTX]:
-    with FakeMediaMTX("v1.20") as server:
-        yield server
-
-
-@pytest.fixture
 def monitor(fake: FakeMediaMTX, tmp_path: Path) -> Iterator[MonitorProcess]:
     port = free_port()
     env = clean_environ(

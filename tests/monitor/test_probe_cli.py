@@ -28,12 +28,6 @@ def probe(
     return result
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeMediaMTX]:
-    with FakeMediaMTX("v1.20") as server:
-        yield server
-
-
 def test_all_ok_exits_0_with_one_line_per_path(fake: FakeMediaMTX) -> None:
     fake.add_paths(3, rate=10_000, readers=2)
     result = probe("--api", fake.url)
