@@ -11,17 +11,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from capture.harness import (  # noqa: E402
+    SMALL,
     AgentProcess,
     Peer,
-    children_of,
     start_agent_process,
     stop_agent_process,
 )
-from support.processes import free_port, wait_until  # noqa: E402
+from support.processes import children_of, free_port, wait_until  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 __all__ = [
+    "SMALL",
     "AgentProcess",
     "Peer",
     "children_of",

@@ -19,7 +19,6 @@ from capture_common import (
     rss_bytes,
     start_agent_process,
     stop_agent_process,
-    wait_until,
 )
 
 SIZE = ["--width", "1280", "--height", "720", "--fps", "15"]
@@ -33,7 +32,7 @@ def measure(directory: Path, seconds: float, image_health: str) -> dict[str, flo
     )  # fmt: skip
     try:
         agent.wait_state("streaming", 30)
-        ffmpeg = wait_until(lambda: next(iter(children_of(agent.proc.pid)), 0), 10)
+        ffmpeg = agent.ffmpeg_pid()
         time.sleep(3)  # past start-up (imports, encoder init)
         agent0, ffmpeg0, wall0 = cpu_seconds(agent.proc.pid), cpu_seconds(ffmpeg), time.monotonic()
         time.sleep(seconds)

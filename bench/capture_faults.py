@@ -19,28 +19,15 @@ import time
 from pathlib import Path
 
 from capture_common import (
-    AgentProcess,
+    SMALL,
     Peer,
-    children_of,
     free_port,
     start_agent_process,
     stop_agent_process,
     wait_until,
 )
 
-SMALL = ["--width", "320", "--height", "240", "--fps", "10"]
 HD = ["--width", "1280", "--height", "720", "--fps", "15"]
-
-
-def poll_until(agent: AgentProcess, predicate: str, timeout: float) -> float:
-    """Seconds until the agent's state is ``predicate`` (polled every 20 ms)."""
-    start = time.monotonic()
-    wait_until(lambda: agent.state() == predicate, timeout, 0.02, predicate)
-    return time.monotonic() - start
-
-
-def ffmpeg_of(agent: AgentProcess) -> int:
-    return wait_until(lambda: next(iter(children_of(agent.proc.pid)), 0), 15)
 
 
 def stall_trials(directory: Path, trials: int) -> tuple[list[float], list[float]]:
@@ -52,9 +39,9 @@ def stall_trials(directory: Path, trials: int) -> tuple[list[float], list[float]
     try:
         agent.wait_state("streaming", 30)
         for _ in range(trials):
-            pid = ffmpeg_of(agent)
+            pid = agent.ffmpeg_pid()
             os.kill(pid, signal.SIGSTOP)
-            to_stalled.append(poll_until(agent, "stalled", 30))
+            to_stalled.append(agent.wait_state("stalled", 30, 0.02))
             peer.stop()  # the listen-mode peer takes one publisher: give the next a new one
             peer.start()
             started = time.monotonic()

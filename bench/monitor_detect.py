@@ -11,25 +11,22 @@ Targets (issue 2): publisher loss <= 2 s, bytes stopped <= 3 s. Figures only.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from support.fake_mediamtx import FakeMediaMTX
+from support.http import get_json
 from support.processes import TRASHMON, free_port, running, wait_until
 
 
 def camera(base: str, name: str) -> dict[str, object]:
-    with urllib.request.urlopen(base + "/api/status", timeout=5) as response:
-        document = json.load(response)
-    return next(c for c in document["cameras"] if c["name"] == name)
+    return next(c for c in get_json(base + "/api/status")["cameras"] if c["name"] == name)
 
 
 def time_until(base: str, name: str, reason: str, started: float) -> float:

@@ -35,7 +35,7 @@ from support.processes import free_port, stop_process, wait_until  # noqa: E402
 from trashmonitor.mqtt import CameraTopics  # noqa: E402
 
 TOPICS = CameraTopics("camA")
-C920 = ROOT / "tests" / "mqtt" / "fixtures" / "c920_controls.json"
+C920 = ROOT / "tests" / "capture" / "fixtures" / "c920-list-ctrls-menus.txt"
 
 
 def round_trip(controller: Recorder, topic: str, payload: str) -> tuple[float, dict]:  # type: ignore[type-arg]

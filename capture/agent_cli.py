@@ -11,7 +11,6 @@ from types import FrameType
 
 from trashmonitor.capture.command import build_command
 from trashmonitor.capture.config import AgentConfig, add_arguments, load_config
-from trashmonitor.capture.control import DeviceControls
 from trashmonitor.capture.metrics import agent_registry
 from trashmonitor.capture.mqtt_agent import MqttAgent, add_agent_arguments, agent_from_args
 from trashmonitor.capture.supervisor import Agent, redact
@@ -106,7 +105,7 @@ def _mqtt_side(args: argparse.Namespace, agent: Agent, config: AgentConfig) -> M
         args,
         config.camera,
         state=lambda: agent.snapshot().state_message(),
-        controls=DeviceControls(agent.device) if agent.device is not None else None,
+        controls=agent.device,
         buffer_dir=config.buffer_dir,
         environ=values,
     )

@@ -15,7 +15,7 @@ state callable (its snapshot as the contract's state JSON), a :class:`ControlTar
 (the V4L2 boundary) and a :class:`MediaActions` (``media.MediaCapture``).
 
 Run ``python -m trashmonitor.capture.mqtt_agent`` for a stand-alone agent (presence,
-and controls/media when given a control table and a segment buffer) - the same code path
+and controls/media when given a recorded control listing and a segment buffer) - the same code path
 the capture agent uses; tests and bench/ use it as the process to kill.
 """
 
@@ -40,13 +40,10 @@ from trashmonitor.capture.control import (
     MAX_RECORD_SECONDS,
     Accepted,
     ActionRequest,
-    ControlFailed,
     ControlTarget,
     Rejected,
-    TableControlTarget,
     TokenBucket,
     echo,
-    load_control_table,
     parse_action,
     parse_setting,
     success_message,
@@ -58,6 +55,7 @@ from trashmonitor.capture.media import (
     media_capture,
     media_settings,
 )
+from trashmonitor.capture.v4l2 import RecordedCamera, V4l2Device, parse_controls
 
 from trashmonitor.errors import EXIT_OK, ConfigError, TrashmonError
 from trashmonitor.mqtt import (
@@ -287,13 +285,18 @@ class MqttAgent:
                 self._event(request, MediaResult(False, "This agent has no camera controls."))
                 return
             # Validated against the table read now, so e.g. autofocus state is current.
-            controls = list(self._controls.controls())
+            try:
+                controls = list(self._controls.controls())
+            except TrashmonError as error:
+                message = f"Cannot read the camera's controls: {error.message}"
+                self._event(request, MediaResult(False, message))
+                return
             verdict = validate_setting(parsed, controls)
             if isinstance(verdict, Accepted):
                 try:
                     self._controls.set_control(verdict.control.name, verdict.value)
-                except ControlFailed as error:
-                    verdict = Rejected(f"The camera refused {parsed.control}: {error}")
+                except TrashmonError as error:
+                    verdict = Rejected(f"The camera refused {parsed.control}: {error.message}")
                 else:
                     message = success_message(verdict, controls)
                     self._event(request, MediaResult(True, message))
@@ -428,11 +431,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--camera", required=True, help="camera id = certificate CN")
     parser.add_argument("--presence-only", action="store_true", help="no control, no media")
-    parser.add_argument("--controls-file", type=Path, help="JSON control table (no device)")
+    parser.add_argument(
+        "--controls-file",
+        type=Path,
+        help="a camera's recorded `v4l2-ctl --list-ctrls-menus` output, served without a device",
+    )
     parser.add_argument("--buffer-dir", type=Path, help="the capture's segment buffer")
     parser.add_argument("--heartbeat", help="state heartbeat s (default keepalive/2)")
     add_agent_arguments(parser)
     return parser
+
+
+def recorded_device(path: Path) -> V4l2Device:
+    """A camera replayed from its recorded control listing (see ``RecordedCamera``)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        problem = f"cannot read {path} ({type(error).__name__})"
+        raise ConfigError("--controls-file", problem) from None
+    if not parse_controls(text):
+        raise ConfigError(
+            "--controls-file", f"{path} lists no controls (expected v4l2-ctl --list-ctrls-menus)"
+        )
+    return V4l2Device(str(path), runner=RecordedCamera("", text))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -442,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         camera = validate_identity("--camera", args.camera)
         controls = None
         if args.controls_file and not args.presence_only:
-            controls = TableControlTarget(load_control_table(args.controls_file))
+            controls = recorded_device(args.controls_file)
         agent = agent_from_args(
             args,
             camera,

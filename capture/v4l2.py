@@ -38,16 +38,26 @@ class DeviceError(ObservationError):
 
 
 class ControlError(TrashmonError):
-    """A control request is not valid for this device; the message is for a person."""
+    """A control request is not valid for this device; the message is a sentence for a
+    person (it is published as is on ``trashcam/<id>/events``)."""
 
-    def __init__(self, control: str, problem: str) -> None:
+    def __init__(self, control: str, message: str) -> None:
         self.control = control
-        super().__init__(f"{control}: {problem}")
+        super().__init__(message)
+
+
+SETTABLE_TYPES = frozenset({"int", "bool", "menu", "intmenu", "int64"})
+"""What may be set from outside; buttons, bitmasks and strings are left alone rather than
+half-understood."""
 
 
 @dataclass(frozen=True)
 class Control:
-    """One V4L2 control as the device advertises it (VIDIOC_QUERY_EXT_CTRL)."""
+    """One V4L2 control as the device advertises it (VIDIOC_QUERY_EXT_CTRL).
+
+    The one control model of the project: :meth:`parse_value` and :meth:`check` are the
+    one validation path, for ``V4l2Device.set_control`` and for requests over MQTT alike.
+    """
 
     cid: int
     name: str
@@ -69,30 +79,54 @@ class Control:
     def read_only(self) -> bool:
         return "read-only" in self.flags or "disabled" in self.flags
 
-    def check(self, value: int) -> int:
-        """``value`` if this control accepts it now; ControlError with the reason otherwise."""
+    @property
+    def settable(self) -> bool:
+        return not self.read_only and self.type in SETTABLE_TYPES
+
+    def range_text(self) -> str:
+        """``(0-250 in steps of 5)``; empty when the device gives no range."""
+        if self.minimum is None or self.maximum is None:
+            return ""
+        step = f" in steps of {self.step}" if self.step and self.step > 1 else ""
+        return f"({self.minimum}-{self.maximum}{step})"
+
+    def check_settable(self) -> None:
+        """ControlError unless a value may be written to this control at all."""
         if self.read_only:
-            raise ControlError(self.name, "is read-only on this camera")
+            raise ControlError(self.name, f"{self.name} is read-only on this camera.")
+        if self.type not in SETTABLE_TYPES:
+            raise ControlError(
+                self.name, f"{self.name} cannot be set from here (a {self.type} control)."
+            )
+
+    def check(self, value: int, controls: Sequence[Control] = ()) -> int:
+        """``value`` if this control accepts it now; ControlError with the reason otherwise.
+
+        ``controls`` (the device's whole table) lets an inactive control name the
+        automatic control that blocks it, with the name this camera's kernel uses.
+        """
+        self.check_settable()
         if self.inactive:
-            hint = _INACTIVE_HINTS.get(self.cid, "its automatic mode is probably on")
-            raise ControlError(self.name, f"is inactive right now: {hint}")
+            raise ControlError(self.name, _inactive_message(self, controls))
         if self.type == "bool":
             if value not in (0, 1):
-                raise ControlError(self.name, f"expects 0 or 1, got {value}")
+                raise ControlError(self.name, f"{self.name} is on/off: send 1 or 0; got {value}.")
             return value
         if self.type in ("menu", "intmenu") and self.menu:
             if value not in self.menu:
-                options = ", ".join(f"{key} ({label})" for key, label in self.menu.items())
-                raise ControlError(self.name, f"expects one of {options}, got {value}")
+                choices = ", ".join(f"{key} ({label})" for key, label in self.menu.items())
+                raise ControlError(self.name, f"{self.name} accepts {choices}; got {value}.")
             return value
-        if self.type not in ("int", "menu", "intmenu", "int64"):
-            raise ControlError(self.name, f"controls of type {self.type} cannot be set")
         low, high = self.minimum, self.maximum
         if low is not None and high is not None and not low <= value <= high:
-            raise ControlError(self.name, f"must be between {low} and {high}, got {value}")
-        if self.step and low is not None and (value - low) % self.step:
             raise ControlError(
-                self.name, f"must be {low} plus a multiple of {self.step}, got {value}"
+                self.name, f"{self.name} must be between {low} and {high}; got {value}."
+            )
+        if self.step and self.step > 1 and low is not None and (value - low) % self.step:
+            raise ControlError(
+                self.name,
+                f"{self.name} moves in steps of {self.step} "
+                f"({low}, {low + self.step}, … {high}); got {value}.",
             )
         return value
 
@@ -106,9 +140,15 @@ class Control:
             if label.lower() == lowered:
                 return key
         try:
-            return int(cleaned, 0)
+            return int(cleaned, 10)
         except ValueError:
-            raise ControlError(self.name, f"expects a whole number, got {cleaned[:40]!r}") from None
+            shown = repr(cleaned[:40] + ("…" if len(cleaned) > 40 else ""))
+            if self.type == "bool":
+                problem = f"{self.name} is on/off: send 1 or 0; got {shown}."
+            else:
+                wanted = f"a whole number {self.range_text()}".rstrip()
+                problem = f"{self.name} needs {wanted}; got {shown}."
+            raise ControlError(self.name, problem) from None
 
 
 _BOOL_WORDS = {"on": 1, "off": 0, "true": 1, "false": 0, "yes": 1, "no": 0}
@@ -121,12 +161,42 @@ CID_EXPOSURE_ABSOLUTE = 0x009A0902
 CID_FOCUS_ABSOLUTE = 0x009A090A
 CID_FOCUS_AUTO = 0x009A090C
 
-_INACTIVE_HINTS = {
-    CID_FOCUS_ABSOLUTE: "turn autofocus off first (focus_automatic_continuous 0)",
-    CID_WHITE_BALANCE_TEMPERATURE: "turn automatic white balance off first "
-    "(white_balance_automatic 0)",
-    CID_EXPOSURE_ABSOLUTE: "switch to manual exposure first (auto_exposure 1)",
-}
+
+@dataclass(frozen=True)
+class AutoPartner:
+    """An automatic control that makes a manual one inactive while it is on (as the
+    uvcvideo driver reports it); universal across UVC webcams such as the C920."""
+
+    manual_cid: int
+    auto_cid: int
+    manual_value: int
+    """The automatic control's value that hands over to the manual one."""
+    what: str
+
+
+AUTO_PARTNERS = (
+    AutoPartner(CID_FOCUS_ABSOLUTE, CID_FOCUS_AUTO, 0, "autofocus"),
+    AutoPartner(
+        CID_WHITE_BALANCE_TEMPERATURE, CID_WHITE_BALANCE_AUTO, 0, "automatic white balance"
+    ),
+    AutoPartner(CID_EXPOSURE_ABSOLUTE, CID_EXPOSURE_AUTO, 1, "automatic exposure"),
+)
+
+
+def by_cid(controls: Sequence[Control], cid: int) -> Control | None:
+    return next((control for control in controls if control.cid == cid), None)
+
+
+def _inactive_message(control: Control, controls: Sequence[Control]) -> str:
+    for partner in AUTO_PARTNERS:
+        auto = by_cid(controls, partner.auto_cid) if partner.manual_cid == control.cid else None
+        if auto is not None:
+            return (
+                f"{control.name} is blocked while {partner.what} is on. "
+                f"Turn it off first: '{auto.name} {partner.manual_value}'."
+            )
+    return f"{control.name} is inactive right now: another setting controls it."
+
 
 # Both spellings resolve to the same CID, whichever kernel the camera host runs.
 LEGACY_NAMES: Mapping[str, int] = MappingProxyType(
@@ -292,10 +362,9 @@ class V4l2Device:
         return parse_controls(self._run(["-d", self.path, "--list-ctrls-menus"]))
 
     def set_control(self, control: str | int, value: int | str) -> Control:
-        """Validate against the advertised range and set; returns the control used."""
-        target = find_control(self.controls(), control)
-        number = target.parse_value(value) if isinstance(value, str) else value
-        target.check(number)
+        """Validate against what the device advertises now, then set; returns the control."""
+        controls = self.controls()
+        target, number = validate(controls, control, value)
         self._run(["-d", self.path, "-c", f"{target.name}={number}"])
         return target
 
@@ -310,11 +379,27 @@ def find_control(controls: Sequence[Control], wanted: str | int) -> Control:
                 return control
         numeric = re.fullmatch(r"0x[0-9a-fA-F]+|\d+", text)
         cid = int(text, 0) if numeric else LEGACY_NAMES.get(text)
-    for control in controls:
-        if control.cid == cid:
-            return control
-    known = ", ".join(sorted(control.name for control in controls))
-    raise ControlError(str(wanted)[:60], f"this camera has no such control (it has: {known})")
+    found = by_cid(controls, cid) if cid is not None else None
+    if found is None:
+        offered = ", ".join(sorted(control.name for control in controls if control.settable))
+        shown = str(wanted)[:60]
+        raise ControlError(shown, f"Unknown control '{shown}'. This camera offers: {offered}.")
+    return found
+
+
+def validate(
+    controls: Sequence[Control], wanted: str | int, value: int | str
+) -> tuple[Control, int]:
+    """The control ``wanted`` names and the value it would take; ControlError otherwise.
+
+    Pure: checked against ``controls`` (the device's table read just before), in the
+    order a person fixes things: which control, may it be set, the value's form, then
+    whether the device accepts it now.
+    """
+    control = find_control(controls, wanted)
+    control.check_settable()
+    number = control.parse_value(value) if isinstance(value, str) else value
+    return control, control.check(number, controls)
 
 
 def synthetic_device(path: str, width: int, height: int, fps: float) -> DeviceInfo:
@@ -336,9 +421,11 @@ def synthetic_device(path: str, width: int, height: int, fps: float) -> DeviceIn
 class RecordedCamera:
     """A :data:`Runner` that replays recorded ``v4l2-ctl`` output of a real camera.
 
-    The test double for hosts without V4L2 (the whole CI): it answers ``--all`` and
+    The test double for hosts without V4L2 (the whole CI), and the stand-alone MQTT
+    agent's camera when it runs without a device: it answers ``--all`` and
     ``--list-ctrls-menus`` from the recordings and records ``-c name=value`` calls,
-    applying them so a later listing shows the new value.
+    applying them as the uvcvideo driver does: a later listing shows the new value, and
+    switching an automatic control on or off marks its manual partner (in)active.
     """
 
     def __init__(self, all_text: str, controls_text: str) -> None:
@@ -361,5 +448,25 @@ class RecordedCamera:
                 self.controls_text,
                 flags=re.MULTILINE,
             )
+            self._follow_automatic_controls()
             return ""
         raise DeviceError(f"recorded camera cannot answer {' '.join(argv)}")
+
+    def _follow_automatic_controls(self) -> None:
+        controls = parse_controls(self.controls_text)
+        for partner in AUTO_PARTNERS:
+            manual = by_cid(controls, partner.manual_cid)
+            auto = by_cid(controls, partner.auto_cid)
+            if manual is None or auto is None:
+                continue
+            flags = set(manual.flags) - {"inactive"}
+            if auto.value != partner.manual_value:
+                flags.add("inactive")
+            rendered = f" flags={', '.join(sorted(flags))}" if flags else ""
+            self.controls_text = re.sub(
+                rf"^(\s*{re.escape(manual.name)} 0x.*?)(?: flags=[a-z\-, ]+)?$",
+                rf"\g<1>{rendered}",  # flag names are letters, dashes, commas: no escapes
+                self.controls_text,
+                count=1,
+                flags=re.MULTILINE,
+            )

@@ -146,20 +146,6 @@ def _count(document: Mapping[str, Any], key: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
-def status_json(view: AgentView | None) -> dict[str, Any] | None:
-    """The ``agent`` object of a camera in ``/api/status`` (docs/contracts.md)."""
-    if view is None:
-        return None
-    return {
-        "online": view.online,
-        "stream_state": view.stream_state,
-        "fps": view.fps,
-        "black": view.black,
-        "frozen": view.frozen,
-        "last_state_at": view.last_state_at,
-    }
-
-
 def state_age(view: AgentView, now: float) -> float:
     """Seconds since the last state message (or since the status, if no state yet):
     the input of the health model's ``agent_stale``."""

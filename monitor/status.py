@@ -12,7 +12,8 @@ from trashmonitor.monitor.agents import AgentView
 from trashmonitor.monitor.health import CameraHealth, HealthReport
 
 
-def _agent_document(agent: AgentView | None) -> dict[str, Any] | None:
+def agent_document(agent: AgentView | None) -> dict[str, Any] | None:
+    """The ``agent`` object of a camera in ``/api/status`` (docs/contracts.md)."""
     if agent is None:
         return None
     return {
@@ -42,7 +43,7 @@ def camera_document(camera: CameraHealth) -> dict[str, Any]:
         "frames_in_error": camera.frames_in_error,
         "online_since": camera.online_since,
         "last_inbound_at": camera.last_inbound_at,
-        "agent": _agent_document(camera.agent),
+        "agent": agent_document(camera.agent),
     }
 
 

@@ -9,35 +9,28 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.processes import REPO, TRASHMON
+from support.processes import REPO, run_trashmon
 from trashmonitor.alerts.cli import DASHBOARD_NAMES, RULE_FILES
 
-# -P: the repository's own folders must not shadow the installed package (cwd is tmp
-# as well), so these tests see exactly what a user's `pip install` provides.
-PYTHON_INSTALLED = TRASHMON
-
-
-def _trashmon(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*PYTHON_INSTALLED, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
-    )
+# run_trashmon uses -P (and cwd is tmp as well): the repository's own folders must not
+# shadow the installed package, so these tests see exactly what `pip install` provides.
 
 
 @pytest.mark.parametrize("fmt", sorted(RULE_FILES))
 def test_prints_each_rule_file(fmt: str, tmp_path: Path) -> None:
-    result = _trashmon("rules", "--format", fmt, cwd=tmp_path)
+    result = run_trashmon("rules", "--format", fmt, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == (REPO / "alerts" / RULE_FILES[fmt]).read_text()
 
 
 def test_default_is_the_plain_prometheus_rule_file(tmp_path: Path) -> None:
-    result = _trashmon("rules", cwd=tmp_path)
+    result = run_trashmon("rules", cwd=tmp_path)
     assert "groups" in yaml.safe_load(result.stdout)
 
 
 @pytest.mark.parametrize("name", DASHBOARD_NAMES)
 def test_prints_each_dashboard(name: str, tmp_path: Path) -> None:
-    result = _trashmon("rules", "--dashboard", name, cwd=tmp_path)
+    result = run_trashmon("rules", "--dashboard", name, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["uid"] == f"trashmon-{name}"
     assert result.stdout == (REPO / "dashboards" / "generated" / f"{name}.json").read_text()
@@ -45,7 +38,7 @@ def test_prints_each_dashboard(name: str, tmp_path: Path) -> None:
 
 def test_output_writes_everything_for_prometheus_and_grafana(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = _trashmon("rules", "--output", str(out), cwd=tmp_path)
+    result = run_trashmon("rules", "--output", str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert written == sorted(
@@ -65,7 +58,7 @@ def test_output_writes_everything_for_prometheus_and_grafana(tmp_path: Path) -> 
 def test_output_onto_a_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     target = tmp_path / "a-file"
     target.write_text("x")
-    result = _trashmon("rules", "--output", str(target), cwd=tmp_path)
+    result = run_trashmon("rules", "--output", str(target), cwd=tmp_path)
     assert result.returncode == 2
     assert (
         result.stderr
@@ -75,13 +68,13 @@ def test_output_onto_a_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
 
 def test_unknown_dashboard_is_a_usage_error(tmp_path: Path) -> None:
-    result = _trashmon("rules", "--dashboard", "nope", cwd=tmp_path)
+    result = run_trashmon("rules", "--dashboard", "nope", cwd=tmp_path)
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
 
 
 def test_help_lists_the_rules_command(tmp_path: Path) -> None:
-    result = _trashmon("--help", cwd=tmp_path)
+    result = run_trashmon("--help", cwd=tmp_path)
     assert "rules" in result.stdout
     assert "Prometheus rules and Grafana dashboards" in " ".join(result.stdout.split())
 

@@ -13,11 +13,19 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
-from support.processes import TRASHMON, free_port, pid_alive, require_binary, wait_until
+from support.http import get_text
+from support.processes import (
+    TRASHMON,
+    children_of,
+    free_port,
+    pid_alive,
+    require_binary,
+    stop_process,
+    wait_until,
+)
 
 SMALL = ["--width", "320", "--height", "240", "--fps", "10"]
 
@@ -84,9 +92,7 @@ class AgentProcess:
         return self.log_path.read_text(errors="replace")
 
     def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            text = response.read().decode()
+        text = get_text(f"http://127.0.0.1:{self.metrics_port}/metrics")
         samples = {}
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
@@ -103,10 +109,12 @@ class AgentProcess:
                 return dict(labels)["state"]
         return None
 
-    def wait_state(self, wanted: str, timeout: float) -> float:
-        """Seconds it took to reach ``wanted``."""
+    def wait_state(self, wanted: str, timeout: float, interval: float = 0.1) -> float:
+        """Seconds it took to reach ``wanted`` (as precise as ``interval``)."""
         start = time.monotonic()
-        wait_until(lambda: self.state() == wanted, timeout, 0.1, f"state {wanted}\n{self.log()}")
+        wait_until(
+            lambda: self.state() == wanted, timeout, interval, f"state {wanted}\n{self.log()}"
+        )
         return time.monotonic() - start
 
     def ffmpeg_pid(self) -> int:
@@ -119,15 +127,6 @@ def proc_state(pid: int) -> str | None:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, ProcessLookupError):
         return None
-
-
-def children_of(pid: int) -> list[int]:
-    pids: list[int] = []
-    with contextlib.suppress(FileNotFoundError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(FileNotFoundError):
-                pids += [int(child) for child in (task / "children").read_text().split()]
-    return pids
 
 
 def start_agent_process(
@@ -151,13 +150,7 @@ def start_agent_process(
 def stop_agent_process(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM (the agent stops its ffmpeg), then make sure no child survives."""
     children = children_of(proc.pid)
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    stop_process(proc, grace=20)
     for pid in children:  # never leave an ffmpeg behind, even if a test failed
         if pid_alive(pid):
             with contextlib.suppress(ProcessLookupError):

@@ -12,15 +12,21 @@ import socket
 import subprocess
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from support.processes import pid_alive, require_binary, wait_until
+from support.http import http_get
+from support.processes import (
+    children_of,
+    pid_alive,
+    promtool_check_metrics,
+    require_binary,
+    wait_until,
+)
 from trashmonitor.capture import Agent, AgentSnapshot, config_from
 
 from .conftest import StartAgent
-from .harness import SMALL, AgentProcess, Peer, children_of, proc_state, python_script
+from .harness import SMALL, AgentProcess, Peer, proc_state, python_script
 
 pytestmark = pytest.mark.slow
 
@@ -55,16 +61,12 @@ def test_streams_testsrc_and_reports_the_configured_fps(
     assert agent.value("trashcam_device_present") == 1
     assert agent.value("trashcam_black_image") == 0
     assert agent.value("trashcam_restarts_total", reason="exited") == 0
-    with urllib.request.urlopen(f"http://127.0.0.1:{agent.metrics_port}/healthz") as response:
-        assert response.status == 200
-        assert b'"state":"streaming"' in response.read()
-    with urllib.request.urlopen(f"http://127.0.0.1:{agent.metrics_port}/metrics") as response:
-        exposition = response.read()
-    lint = subprocess.run(
-        [require_binary("promtool"), "check", "metrics"],
-        input=exposition, capture_output=True, timeout=30, check=False,
-    )  # fmt: skip
-    assert (lint.returncode, lint.stdout + lint.stderr) == (0, b"")
+    status, health = http_get(f"http://127.0.0.1:{agent.metrics_port}/healthz")
+    assert status == 200
+    assert b'"state":"streaming"' in health
+    status, exposition = http_get(f"http://127.0.0.1:{agent.metrics_port}/metrics")
+    assert status == 200
+    assert promtool_check_metrics(exposition) == (0, "")
 
 
 def test_peer_not_listening_at_start_then_recovers(start_agent: StartAgent, peer: Peer) -> None:

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support.processes import TRASHMON
+from support.processes import run_trashmon
 from trashmonitor.capture.command import build_command
 from trashmonitor.capture.config import add_arguments, load_config
 
@@ -141,15 +141,7 @@ def test_commands_for_each_source(tmp_path: Path) -> None:
 
 
 def run_cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    # Not from the repo root: its trashmonitor/ folder would shadow the installed package.
-    return subprocess.run(
-        [*TRASHMON, "capture", *argv],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=cwd,
-    )
+    return run_trashmon("capture", *argv, cwd=cwd)
 
 
 def test_cli_bad_value_is_one_line_and_exit_2(tmp_path: Path) -> None:

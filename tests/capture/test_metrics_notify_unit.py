@@ -13,7 +13,7 @@ from types import MappingProxyType
 
 import pytest
 from prometheus_client.exposition import generate_latest
-from support.processes import REPO, require_binary
+from support.processes import REPO, promtool_check_metrics, require_binary
 from trashmonitor.capture.machine import RESTART_REASONS, State
 from trashmonitor.capture.metrics import agent_registry
 from trashmonitor.capture.notify import notify, watchdog_interval
@@ -89,17 +89,7 @@ def test_values_follow_the_snapshot() -> None:
 
 
 def test_promtool_check_metrics_is_clean() -> None:
-    promtool = require_binary("promtool")
-    exposition = generate_latest(agent_registry(snapshot))
-    done = subprocess.run(
-        [promtool, "check", "metrics"],
-        input=exposition,
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout + done.stderr == b""
+    assert promtool_check_metrics(generate_latest(agent_registry(snapshot))) == (0, "")
 
 
 def test_state_message_has_the_contract_fields() -> None:

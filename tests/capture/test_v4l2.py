@@ -87,23 +87,31 @@ def test_generic_flags_read_only_and_old_names_share_cids() -> None:
     assert find_control(controls, "brightness").minimum == -64
 
 
+REFUSED = [
+    ("brightness", 300, "brightness must be between 0 and 255; got 300."),
+    ("pan_absolute", 100,
+     "pan_absolute moves in steps of 3600 (-36000, -32400, … 36000); got 100."),
+    ("focus_absolute", 50, "focus_absolute is blocked while autofocus is on. "
+     "Turn it off first: 'focus_automatic_continuous 0'."),
+    ("power_line_frequency", 3,
+     "power_line_frequency accepts 0 (Disabled), 1 (50 Hz), 2 (60 Hz); got 3."),
+    ("warp_drive", 1, "Unknown control 'warp_drive'. This camera offers: auto_exposure, "
+     "backlight_compensation, brightness, contrast, exposure_dynamic_framerate, "
+     "exposure_time_absolute, focus_absolute, focus_automatic_continuous, gain, pan_absolute, "
+     "power_line_frequency, saturation, sharpness, tilt_absolute, white_balance_automatic, "
+     "white_balance_temperature, zoom_absolute."),
+    ("focus_automatic_continuous", 2, "focus_automatic_continuous is on/off: send 1 or 0; got 2."),
+    ("brightness", "; rm -rf /", "brightness needs a whole number (0-255); got '; rm -rf /'."),
+]  # fmt: skip
+
+
 def test_set_control_validates_before_touching_the_device() -> None:
     recorded = camera("c920")
     device = V4l2Device("/dev/video0", runner=recorded)
-    with pytest.raises(ControlError, match="between 0 and 255, got 300"):
-        device.set_control("brightness", 300)
-    with pytest.raises(ControlError, match="multiple of 3600"):
-        device.set_control("pan_absolute", 100)
-    with pytest.raises(ControlError, match="turn autofocus off first"):
-        device.set_control("focus_absolute", 50)
-    with pytest.raises(ControlError, match=r"one of 0 \(Disabled\), 1 \(50 Hz\), 2 \(60 Hz\)"):
-        device.set_control("power_line_frequency", 3)
-    with pytest.raises(ControlError, match="no such control"):
-        device.set_control("warp_drive", 1)
-    with pytest.raises(ControlError, match="expects 0 or 1"):
-        device.set_control("focus_automatic_continuous", 2)
-    with pytest.raises(ControlError, match="whole number"):
-        device.set_control("brightness", "; rm -rf /")
+    for control, value, message in REFUSED:
+        with pytest.raises(ControlError) as refused:
+            device.set_control(control, value)
+        assert refused.value.message == message
     assert recorded.set_calls == []  # nothing invalid ever reached the device
 
     device.set_control("focus_automatic_continuous", "off")
@@ -119,8 +127,9 @@ def test_set_control_validates_before_touching_the_device() -> None:
 
 def test_read_only_control_is_refused() -> None:
     device = V4l2Device("/dev/video2", runner=camera("generic-uvc"))
-    with pytest.raises(ControlError, match="read-only"):
+    with pytest.raises(ControlError) as refused:
         device.set_control("privacy", 1)
+    assert refused.value.message == "privacy is read-only on this camera."
 
 
 def test_real_v4l2_ctl_on_a_missing_node_is_a_device_error() -> None:

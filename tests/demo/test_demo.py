@@ -5,7 +5,6 @@ and Ctrl-C leaves nothing running."""
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import signal
 import socket
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.http import get_json
 from support.processes import TRASHMON, stop_process, wait_until
 
 pytestmark = pytest.mark.slow
@@ -33,11 +33,6 @@ def _free_block(size: int = 16) -> int:
                 continue
             return base
     raise AssertionError("no block of free ports")
-
-
-def _json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=3) as reply:
-        return json.load(reply)
 
 
 def _processes_mentioning(marker: str) -> list[int]:
@@ -75,7 +70,7 @@ def test_demo_runs_the_stack_and_stops_cleanly(
     status_url = f"http://127.0.0.1:{monitor}/api/status"
 
     def cameras() -> dict[str, Any]:
-        return {camera["name"]: camera for camera in _json(status_url)["cameras"]}
+        return {camera["name"]: camera for camera in get_json(status_url)["cameras"]}
 
     wait_until(
         lambda: all((c.get("agent") or {}).get("online") for c in cameras().values())
@@ -86,12 +81,12 @@ def test_demo_runs_the_stack_and_stops_cleanly(
     wait_until(lambda: "black_image" in cameras()["cam3"]["reasons"], 40, what="cam3 black")
     assert "black_image" not in cameras()["cam1"]["reasons"]
 
-    rules = _json(f"http://127.0.0.1:{prometheus}/api/v1/rules")["data"]["groups"]
+    rules = get_json(f"http://127.0.0.1:{prometheus}/api/v1/rules")["data"]["groups"]
     assert rules, "Prometheus loaded no rule groups"
     assert any(rule["name"] == "TrashmonCameraDown" for g in rules for rule in g["rules"])
 
     def targets_up() -> bool:
-        active = _json(f"http://127.0.0.1:{prometheus}/api/v1/targets")["data"]["activeTargets"]
+        active = get_json(f"http://127.0.0.1:{prometheus}/api/v1/targets")["data"]["activeTargets"]
         jobs = {t["labels"]["job"] for t in active}
         return jobs >= {"trashmon-monitor", "trashcam"} and all(t["health"] == "up" for t in active)
 

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import subprocess
 
-from support.processes import TRASHMON
-
-
-def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*TRASHMON, *args], capture_output=True, text=True, timeout=60, env=env, check=False
-    )
+from support.processes import TRASHMON, run_trashmon
 
 
 def test_help_lists_commands_and_exit_codes() -> None:
-    result = _run("--help")
+    result = run_trashmon("--help")
     assert result.returncode == 0
     assert "probe" in result.stdout
     assert "monitor" in result.stdout
@@ -22,13 +16,13 @@ def test_help_lists_commands_and_exit_codes() -> None:
 
 
 def test_no_command_prints_usage_and_exits_2() -> None:
-    result = _run()
+    result = run_trashmon()
     assert result.returncode == 2
     assert "usage: trashmon" in result.stderr
 
 
 def test_unknown_command_is_an_argparse_error() -> None:
-    result = _run("frobnicate")
+    result = run_trashmon("frobnicate")
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
     assert "Traceback" not in result.stderr

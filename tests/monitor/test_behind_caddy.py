@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tempfile
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.fake_mediamtx import FakeMediaMTX
-from support.processes import TRASHMON, free_port, require_binary, running, wait_until
+from support.http import get_json, get_text
+from support.processes import TRASHMON, free_port, require_binary, run_trashmon, running, wait_until
 
 OUTSIDE_REPO = Path(tempfile.gettempdir())  # cwd first on sys.path would shadow the package
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeMediaMTX]:
-    with FakeMediaMTX("v1.20") as server:
-        yield server
 
 
 @pytest.fixture
@@ -40,21 +34,12 @@ def caddy_api(fake: FakeMediaMTX, tmp_path: Path) -> Iterator[str]:
     argv = [caddy, "run", "--config", str(caddyfile), "--adapter", "caddyfile"]
     with running(argv, env=env, log_path=tmp_path / "caddy.log"):
         base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: urllib.request.urlopen(base + "/api/v3/paths/list"), 20, what="caddy")
+        wait_until(lambda: get_text(base + "/api/v3/paths/list"), 20, what="caddy")
         yield base + "/api"
 
 
 def probe(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRASHMON_")}
-    return subprocess.run(
-        [*TRASHMON, "probe", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=OUTSIDE_REPO,
-        timeout=60,
-        check=False,
-    )
+    return run_trashmon("probe", *args)
 
 
 def test_probe_through_caddy(fake: FakeMediaMTX, caddy_api: str) -> None:
@@ -97,16 +82,14 @@ def test_monitor_through_caddy_without_metrics_degrades_gracefully(
     base = f"http://127.0.0.1:{port}"
     with running([*TRASHMON, "monitor"], env=env, cwd=OUTSIDE_REPO, log_path=tmp_path / "m.log"):
 
-        def status() -> dict[str, object]:
-            with urllib.request.urlopen(base + "/api/status") as response:
-                return json.load(response)  # type: ignore[no-any-return]
+        def status() -> dict[str, Any]:
+            return get_json(base + "/api/status")  # type: ignore[no-any-return]
 
         all_ok = {"ok": 2, "degraded": 0, "down": 0, "parked": 0}
         wait_until(lambda: status()["summary"] == all_ok, 15, what="both cameras ok")
         document = status()
-        assert document["mediamtx"]["reachable"] is True  # type: ignore[index]
-        assert "cannot connect" in document["mediamtx"]["metrics_error"]  # type: ignore[index]
-        with urllib.request.urlopen(base + "/metrics") as response:
-            metrics = response.read().decode()
+        assert document["mediamtx"]["reachable"] is True
+        assert "cannot connect" in document["mediamtx"]["metrics_error"]
+        metrics = get_text(base + "/metrics")
         assert "trashmon_mediamtx_up 1.0" in metrics
         assert "trashmon_mediamtx_metrics_up 0.0" in metrics

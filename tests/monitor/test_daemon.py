@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
-import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from support.fake_mediamtx import FakeMediaMTX
-from support.processes import free_port, require_binary
+from support.processes import free_port, promtool_check_metrics
 from trashmonitor.monitor.agents import AgentView
 from trashmonitor.monitor.daemon import Monitor
 from trashmonitor.monitor.mediamtx import MediaMTXClient
@@ -30,12 +28,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeMediaMTX]:
-    with FakeMediaMTX("v1.20") as server:
-        yield server
 
 
 def make_monitor(fake: FakeMediaMTX, clock: Clock, **kwargs: Any) -> Monitor:
@@ -264,7 +256,6 @@ def test_one_span_per_cycle_with_a_child_per_request(fake: FakeMediaMTX) -> None
 
 
 def test_exposition_is_promtool_clean(fake: FakeMediaMTX, tmp_path: Any) -> None:
-    promtool = require_binary("promtool")
     fake.add_paths(3, rate=1000)
     fake.set_path("cam1", online=False)
     monitor = make_monitor(
@@ -275,10 +266,8 @@ def test_exposition_is_promtool_clean(fake: FakeMediaMTX, tmp_path: Any) -> None
     monitor.poll_once()
     text = generate_latest(monitor.registry)
     assert b"trashmon_camera_state{" in text
-    result = subprocess.run(
-        [promtool, "check", "metrics"], input=text, capture_output=True, check=False
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    code, complaints = promtool_check_metrics(text)
+    assert code == 0, complaints
 
 
 def test_build_monitor_reads_the_settings() -> None:

@@ -3,35 +3,28 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.fake_mediamtx import FakeMediaMTX
-from support.processes import TRASHMON, free_port, running, stop_process, wait_until
+from support.http import http_get
+from support.processes import (
+    TRASHMON,
+    clean_environ,
+    free_port,
+    run_trashmon,
+    running,
+    stop_process,
+    wait_until,
+)
 
 # `python -m trashmonitor` from the repository root would import the bare trashmonitor/
 # folder (cwd is first on sys.path) instead of the installed package with its components.
 OUTSIDE_REPO = Path(tempfile.gettempdir())
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRASHMON_", "OTEL_"))}
-    return {**env, **extra}
-
-
-def get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
 
 
 class MonitorProcess:
@@ -39,7 +32,7 @@ class MonitorProcess:
         self.base, self.proc, self.log = base, proc, log
 
     def status(self) -> dict[str, Any]:
-        code, body = get(self.base + "/api/status")
+        code, body = http_get(self.base + "/api/status")
         assert code == 200
         return json.loads(body)  # type: ignore[no-any-return]
 
@@ -47,19 +40,13 @@ class MonitorProcess:
         return next((c for c in self.status()["cameras"] if c["name"] == name), None)
 
     def metrics(self) -> str:
-        return get(self.base + "/metrics")[1].decode()
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeMediaMTX]:
-    with FakeMediaMTX("v1.20") as server:
-        yield server
+        return http_get(self.base + "/metrics")[1].decode()
 
 
 @pytest.fixture
 def monitor(fake: FakeMediaMTX, tmp_path: Path) -> Iterator[MonitorProcess]:
     port = free_port()
-    env = clean_env(
+    env = clean_environ(
         TRASHMON_MEDIAMTX_API=fake.url,
         TRASHMON_MEDIAMTX_METRICS=fake.metrics_url,
         TRASHMON_LISTEN=f"127.0.0.1:{port}",
@@ -87,7 +74,7 @@ def test_status_and_metrics_follow_mediamtx_over_time(
     wait_until(lambda: state("cam2") == ("ok", []), 15, what="cam2 ok")
     assert state("spare") == ("parked", [])
     assert monitor.status()["summary"] == {"ok": 3, "degraded": 0, "down": 0, "parked": 1}
-    assert get(monitor.base + "/healthz")[0] == 200
+    assert http_get(monitor.base + "/healthz")[0] == 200
 
     fake.set_path("cam0", online=False)  # the publisher leaves
     wait_until(lambda: state("cam0") == ("down", ["no_publisher"]), 10, what="cam0 down")
@@ -113,7 +100,7 @@ def test_status_and_metrics_follow_mediamtx_over_time(
     metrics = monitor.metrics()
     assert "trashmon_mediamtx_up 0.0" in metrics
     assert 'trashmon_poll_errors_total{kind="malformed",source="api"}' in metrics
-    assert get(monitor.base + "/healthz")[0] == 200  # the monitor itself is fine
+    assert http_get(monitor.base + "/healthz")[0] == 200  # the monitor itself is fine
 
     fake.fault = None
     wait_until(lambda: monitor.status()["mediamtx"]["reachable"], 10, what="back")
@@ -121,15 +108,7 @@ def test_status_and_metrics_follow_mediamtx_over_time(
 
 
 def run_monitor(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*TRASHMON, "monitor", *args],
-        env=clean_env(**env),
-        cwd=OUTSIDE_REPO,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    return run_trashmon("monitor", *args, env=clean_environ(**env), timeout=30)
 
 
 @pytest.mark.parametrize(
@@ -175,12 +154,12 @@ def test_sigint_and_sigterm_exit_0_while_mediamtx_is_down(tmp_path: Path) -> Non
     for signum in (signal.SIGINT, signal.SIGTERM):
         port = free_port()
         healthz, metrics = (f"http://127.0.0.1:{port}/{route}" for route in ("healthz", "metrics"))
-        env = clean_env(TRASHMON_LISTEN=f"127.0.0.1:{port}", TRASHMON_INTERVAL="0.2")
+        env = clean_environ(TRASHMON_LISTEN=f"127.0.0.1:{port}", TRASHMON_INTERVAL="0.2")
         args = [*TRASHMON, "monitor", "--api", f"http://127.0.0.1:{free_port()}"]
         log = tmp_path / f"{signum}.log"
         with running(args, env=env, cwd=OUTSIDE_REPO, log_path=log) as proc:
-            wait_until(lambda: get(healthz)[0] == 200, 15, what="healthz")  # noqa: B023
-            _, body = get(metrics)
+            wait_until(lambda: http_get(healthz)[0] == 200, 15, what="healthz")  # noqa: B023
+            _, body = http_get(metrics)
             assert "trashmon_mediamtx_up 0.0" in body.decode()
             proc.send_signal(signum)
             assert proc.wait(10) == 0

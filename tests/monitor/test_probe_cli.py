@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.fake_mediamtx import FakeMediaMTX
-from support.processes import TRASHMON, free_port
+from support.processes import clean_environ, free_port, run_trashmon
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -20,27 +18,14 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def probe(
     *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TRASHMON_")}
-    result = subprocess.run(
-        [*TRASHMON, "probe", *args],
-        input=stdin.decode() if stdin is not None else None,
-        capture_output=True,
-        text=True,
-        env={**full_env, **(env or {})},
-        # `python -m trashmonitor` from the repository root would import the bare
-        # trashmonitor/ folder (cwd first on sys.path) instead of the installed package.
-        cwd=tempfile.gettempdir(),
-        timeout=60,
-        check=False,
+    result = run_trashmon(
+        "probe",
+        *args,
+        stdin=stdin.decode() if stdin is not None else None,
+        env=clean_environ(**(env or {})),
     )
     assert "Traceback" not in result.stderr, result.stderr
     return result
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeMediaMTX]:
-    with FakeMediaMTX("v1.20") as server:
-        yield server
 
 
 def test_all_ok_exits_0_with_one_line_per_path(fake: FakeMediaMTX) -> None:

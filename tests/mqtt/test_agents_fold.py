@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
-from support.processes import require_binary
+from support.processes import promtool_check_metrics
 from trashmonitor.capture.mqtt_agent import should_publish_state
 from trashmonitor.monitor.agents import (
     AgentMessage,
@@ -17,8 +16,8 @@ from trashmonitor.monitor.agents import (
     MqttObservation,
     fold,
     state_age,
-    status_json,
 )
+from trashmonitor.monitor.status import agent_document
 
 
 def _fold(*messages: tuple[str, bytes | str, float]) -> dict[str, AgentView]:
@@ -116,11 +115,8 @@ def test_collector_exports_contract_names_and_passes_promtool() -> None:
         get("trashmon_certificate_expiry_timestamp_seconds", {"certificate": "cam1.crt"})
         == 1_900_000_000.0
     )
-    lint = subprocess.run(
-        [require_binary("promtool"), "check", "metrics"],
-        input=generate_latest(registry), capture_output=True, check=False,
-    )  # fmt: skip
-    assert lint.returncode == 0, lint.stdout + lint.stderr
+    code, complaints = promtool_check_metrics(generate_latest(registry))
+    assert code == 0, complaints
 
 
 def test_collector_disconnected_and_empty() -> None:
@@ -135,16 +131,16 @@ def test_collector_disconnected_and_empty() -> None:
     )
 
 
-def test_status_json_matches_the_contract() -> None:
+def test_agent_document_matches_the_contract() -> None:
     views = _fold(
         ("trashcam/cam1/status", "online", 90.0),
         ("trashcam/cam1/state", json.dumps(STATE), 100.0),
     )
-    assert status_json(views["cam1"]) == {
-        "online": True, "stream_state": "streaming", "fps": 14.9, "black": False,
-        "frozen": True, "last_state_at": 95.0,
+    assert agent_document(views["cam1"]) == {
+        "online": True, "stream_state": "streaming", "fps": 14.9, "target_fps": 15,
+        "black": False, "frozen": True, "restarts": 2, "last_state_at": 95.0,
     }  # fmt: skip
-    assert status_json(None) is None
+    assert agent_document(None) is None
 
 
 def test_agent_publishes_state_on_change_or_heartbeat_only() -> None:

@@ -1,35 +1,52 @@
-"""Control requests: parsing, validation against a real camera's table, friendly refusals."""
+"""Control requests: parsing, validation against a real camera's table, friendly refusals.
+
+The cameras are the recorded ``v4l2-ctl`` listings of tests/capture/fixtures (a C920 on
+kernel 6.1, a generic UVC camera with the old control names), replayed through the real
+V4L2 boundary (``V4l2Device`` over ``RecordedCamera``), so these tests exercise the same
+control model and validation the capture agent uses on a real device.
+"""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
+from trashmonitor.capture import mqtt_agent
 from trashmonitor.capture.control import (
     Accepted,
     ActionRequest,
-    ControlInfo,
     Rejected,
     SettingRequest,
-    TableControlTarget,
     TokenBucket,
-    load_control_table,
     parse_action,
     parse_setting,
     success_message,
     validate_setting,
 )
+from trashmonitor.capture.v4l2 import Control, RecordedCamera, V4l2Device
 
-C920 = Path(__file__).parent / "fixtures" / "c920_controls.json"
+from trashmonitor.errors import EXIT_UNDECIDED
+
+FIXTURES = Path(__file__).parents[1] / "capture" / "fixtures"
+
+
+def recorded(name: str) -> RecordedCamera:
+    return RecordedCamera("", (FIXTURES / f"{name}-list-ctrls-menus.txt").read_text())
 
 
 @pytest.fixture
-def camera() -> TableControlTarget:
-    return TableControlTarget(load_control_table(C920))
+def c920() -> RecordedCamera:
+    return recorded("c920")
 
 
-def _apply(camera: TableControlTarget, payload: str) -> Accepted | Rejected:
+@pytest.fixture
+def camera(c920: RecordedCamera) -> V4l2Device:
+    return V4l2Device("/dev/video0", runner=c920)
+
+
+def _apply(camera: V4l2Device, payload: str) -> Accepted | Rejected:
     request = parse_setting(payload.encode())
     assert isinstance(request, SettingRequest), request
     verdict = validate_setting(request, camera.controls())
@@ -68,10 +85,10 @@ def test_setting_format_errors(payload: str, message: str) -> None:
     assert message in verdict.message
 
 
-def test_in_range_value_is_applied(camera: TableControlTarget) -> None:
+def test_in_range_value_is_applied(camera: V4l2Device, c920: RecordedCamera) -> None:
     verdict = _apply(camera, "brightness 200")
     assert isinstance(verdict, Accepted)
-    assert camera.applied == [("brightness", 200)]
+    assert c920.set_calls == ["brightness=200"]
     assert success_message(verdict, camera.controls()) == "brightness set to 200."
 
 
@@ -98,15 +115,15 @@ def test_in_range_value_is_applied(camera: TableControlTarget) -> None:
     ],
 )  # fmt: skip
 def test_refusals_explain_themselves(
-    camera: TableControlTarget, payload: str, message: str
+    camera: V4l2Device, c920: RecordedCamera, payload: str, message: str
 ) -> None:
     verdict = _apply(camera, payload)
     assert isinstance(verdict, Rejected)
     assert message in verdict.message
-    assert camera.applied == []
+    assert c920.set_calls == []
 
 
-def test_manual_focus_after_turning_autofocus_off(camera: TableControlTarget) -> None:
+def test_manual_focus_after_turning_autofocus_off(camera: V4l2Device) -> None:
     off = _apply(camera, "focus_automatic_continuous 0")
     assert isinstance(off, Accepted)
     assert success_message(off, camera.controls()) == (
@@ -120,10 +137,28 @@ def test_manual_focus_after_turning_autofocus_off(camera: TableControlTarget) ->
     assert isinstance(_apply(camera, "focus_absolute 125"), Rejected)
 
 
+def test_old_kernel_names_get_the_same_friendly_answers() -> None:
+    camera = V4l2Device("/dev/video2", runner=recorded("generic-uvc"))
+    blocked = _apply(camera, "exposure_absolute 100")
+    assert blocked == Rejected(
+        "exposure_absolute is blocked while automatic exposure is on. "
+        "Turn it off first: 'exposure_auto 1'."
+    )
+    manual = _apply(camera, "white_balance_automatic off")  # the seed's (new) name
+    assert isinstance(manual, Accepted)
+    assert manual.control.name == "white_balance_temperature_auto"
+    assert success_message(manual, camera.controls()) == (
+        "Manual white balance on. Adjust it with white_balance_temperature "
+        "(2800-6500 in steps of 10)."
+    )
+    assert _apply(camera, "privacy 1") == Rejected("privacy is read-only on this camera.")
+
+
 def test_menu_by_label_and_read_only() -> None:
+    plf = MappingProxyType({0: "Disabled", 1: "50 Hz"})
     table = [
-        ControlInfo("power_line_frequency", "menu", 0, 2, menu=((0, "Disabled"), (1, "50 Hz"))),
-        ControlInfo("sensor_temperature", "int", 0, 100, read_only=True),
+        Control(0x00980918, "power_line_frequency", "menu", 0, 2, menu=plf),
+        Control(0x009A0999, "sensor_temperature", "int", 0, 100, flags=frozenset({"read-only"})),
     ]
     request = parse_setting(b"power_line_frequency 50 hz")
     assert request == SettingRequest("power_line_frequency", "50 hz")
@@ -133,6 +168,10 @@ def test_menu_by_label_and_read_only() -> None:
     assert success_message(verdict, table) == "power_line_frequency set to 1 (50 Hz)."
     read_only = validate_setting(SettingRequest("sensor_temperature", "5"), table)
     assert read_only == Rejected("sensor_temperature is read-only on this camera.")
+    trigger = Control(0x009A0998, "focus_trigger", "button")
+    assert validate_setting(SettingRequest("focus_trigger", "1"), [*table, trigger]) == Rejected(
+        "focus_trigger cannot be set from here (a button control)."
+    )
 
 
 @pytest.mark.parametrize(
@@ -200,3 +239,18 @@ def test_token_bucket_bounds_the_rate() -> None:
     assert bucket.allow(0.5) is True
     assert sum(bucket.allow(10.0) for _ in range(10)) == 3  # refills only up to the burst
     assert not math.isnan(bucket.rate)
+
+
+def test_controls_file_must_be_a_recorded_listing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listing = tmp_path / "c920.json"
+    listing.write_text('[{"name": "brightness"}]')  # the old JSON table format
+    assert mqtt_agent.main(["--camera", "camA", "--controls-file", str(listing)]) == EXIT_UNDECIDED
+    error = capsys.readouterr().err
+    assert error == (
+        f"mqtt_agent: error: --controls-file: {listing} lists no controls "
+        "(expected v4l2-ctl --list-ctrls-menus)\n"
+    )
+    device = mqtt_agent.recorded_device(FIXTURES / "c920-list-ctrls-menus.txt")
+    assert len(device.controls()) == 17

@@ -20,12 +20,12 @@ from support.mosquitto import (
     recorder,
     start_agent,
 )
-from support.processes import require_binary, stop_process, wait_until
+from support.processes import children_of, require_binary, stop_process, wait_until
 
 from trashmonitor.mqtt import CameraTopics
 from trashmonitor.pki import Layout
 
-C920 = Path(__file__).parent / "fixtures" / "c920_controls.json"
+C920 = Path(__file__).parents[1] / "capture" / "fixtures" / "c920-list-ctrls-menus.txt"
 TOPICS = CameraTopics("camA")
 
 
@@ -149,15 +149,6 @@ def test_flood_is_rate_limited_not_fatal(
     assert agent.poll() is None
 
 
-def _children(pid: int) -> list[int]:
-    """Child processes of any thread of ``pid`` (the recorder thread spawns ffmpeg)."""
-    return [
-        int(child)
-        for task in Path(f"/proc/{pid}/task").iterdir()
-        for child in (task / "children").read_text().split()
-    ]
-
-
 @pytest.mark.slow
 def test_kill_9_during_recording_leaves_a_playable_file(
     controller: Recorder, agent: subprocess.Popen[bytes], captures: Path
@@ -170,7 +161,7 @@ def test_kill_9_during_recording_leaves_a_playable_file(
         what="recording data on disk",
     )
     time.sleep(2.5)
-    recorders = _children(agent.pid)
+    recorders = children_of(agent.pid)  # the recorder thread spawns ffmpeg
     assert recorders, "no ffmpeg recorder found under the agent"
     for pid in [agent.pid, *recorders]:  # as in a power cut: nobody finalises anything
         os.kill(pid, signal.SIGKILL)

@@ -2,33 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from support.fake_mediamtx import FakeMediaMTX
+from support.http import get_json, get_text
 from support.mosquitto import Broker, agent_argv, start_agent
 from support.processes import TRASHMON, free_port, running, stop_process, wait_until
 
 from trashmonitor.pki import Layout
 
 
-def _status(port: int) -> dict[str, Any]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2) as reply:
-        document: dict[str, Any] = json.load(reply)
-    return document
-
-
 def _camera(port: int, name: str) -> dict[str, Any] | None:
-    return next((c for c in _status(port)["cameras"] if c["name"] == name), None)
+    cameras = get_json(f"http://127.0.0.1:{port}/api/status", timeout=2)["cameras"]
+    return next((c for c in cameras if c["name"] == name), None)
 
 
 def _metrics(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as reply:
-        return str(reply.read().decode())
+    return get_text(f"http://127.0.0.1:{port}/metrics", timeout=2)
 
 
 def test_monitor_follows_agent_presence(pki: Layout, broker: Broker, tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import stat
 import subprocess
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from support.processes import TRASHMON
+from support.processes import run_trashmon
 
 from trashmonitor.errors import ConfigError
 from trashmonitor.pki import (
@@ -35,17 +34,6 @@ def _request(directory: Path, **overrides: object) -> PkiRequest:
     }
     base.update(overrides)
     return PkiRequest(**base)  # type: ignore[arg-type]
-
-
-def _trashmon(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*TRASHMON, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
 
 
 def test_chain_root_intermediate_leaf_verifies_with_openssl(tmp_path: Path) -> None:
@@ -180,7 +168,7 @@ def test_expiry_helper_and_show(tmp_path: Path) -> None:
 
 
 def test_cli_create_and_show(tmp_path: Path) -> None:
-    created = _trashmon(
+    created = run_trashmon(
         "pki",
         "create",
         str(tmp_path / "p"),
@@ -194,7 +182,7 @@ def test_cli_create_and_show(tmp_path: Path) -> None:
     assert created.returncode == 0, created.stderr
     assert "created" in created.stdout
     assert "listener 18883" in (tmp_path / "p" / "mosquitto.conf").read_text()
-    shown = _trashmon("pki", "show", str(tmp_path / "p"))
+    shown = run_trashmon("pki", "show", str(tmp_path / "p"))
     assert shown.returncode == 0
     assert "cam1" in shown.stdout
 
@@ -210,7 +198,7 @@ def test_cli_create_and_show(tmp_path: Path) -> None:
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path, args: list[str], expected: str) -> None:
-    result = _trashmon("pki", "create", str(tmp_path / "p"), *args)
+    result = run_trashmon("pki", "create", str(tmp_path / "p"), *args)
     assert result.returncode == 2
     assert expected in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -218,6 +206,6 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path, args: list[str], expec
 
 
 def test_cli_show_on_empty_directory(tmp_path: Path) -> None:
-    result = _trashmon("pki", "show", str(tmp_path))
+    result = run_trashmon("pki", "show", str(tmp_path))
     assert result.returncode == 2
     assert "no certificates found" in result.stderr

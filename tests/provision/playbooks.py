@@ -226,3 +226,16 @@ def stand_in_units(directory: Path) -> Path:
         "[Install]\nWantedBy=multi-user.target\n"
     )
     return directory
+
+
+def just(*args: str, env: dict[str, str], empty_dotenv: Path) -> subprocess.CompletedProcess[str]:
+    """The justfile recipe as a user runs it (a developer's own .env is ignored)."""
+    return subprocess.run(
+        [str(VENV_BIN / "just"), "--dotenv-path", str(empty_dotenv), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )

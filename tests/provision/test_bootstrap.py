@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from provision.playbooks import just
 from support.processes import REPO, require_binary
 
 BOOTSTRAP = REPO / "scripts" / "bootstrap"
@@ -302,9 +303,6 @@ def test_scripts_pass_shellcheck() -> None:
 
 def test_just_bootstrap_recipe_runs_the_script_with_the_version(tmp_path: Path) -> None:
     """The justfile wiring, for real: on a machine without cluster access all skip."""
-    just = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "just"
-    if not just.exists():
-        just = REPO / ".venv" / "bin" / "just"
     empty_env = tmp_path / "empty.env"
     empty_env.write_text("")
     env = {k: v for k, v in os.environ.items() if k not in CREDENTIALS}
@@ -313,15 +311,7 @@ def test_just_bootstrap_recipe_runs_the_script_with_the_version(tmp_path: Path) 
     (tmp_path / "kubectl").write_text("#!/bin/sh\nexit 1\n")
     (tmp_path / "kubectl").chmod(stat.S_IRWXU)
 
-    result = subprocess.run(
-        [str(just), "--dotenv-path", str(empty_env), "bootstrap", "0.0.1"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    result = just("bootstrap", "0.0.1", env=env, empty_dotenv=empty_env)
 
     assert result.returncode == 0, result.stderr
     skipped = skip_lines(result.stderr)

@@ -87,13 +87,14 @@ def test_each_camera_gets_its_own_metrics_port(fake_host: FakeHost) -> None:
     assert addrs == ["100.64.0.9:9700", "100.64.0.9:9701", "100.64.0.9:9702"]
 
 
-def test_mqtt_settings_point_at_the_copied_client_certificates(fake_host: FakeHost) -> None:
+def render_with_mqtt(fake_host: FakeHost) -> dict[str, str]:
+    """The SYNTHETIC camera's env file rendered with MQTT and a PKI to copy (each file
+    holding its own name, so a mix-up shows)."""
     pki = fake_host.base / "pki"
     (pki / "clients").mkdir(parents=True)
     (pki / "ca-chain.crt").write_text("CA\n")
     (pki / "clients/yard.crt").write_text("CERT\n")
     (pki / "clients/yard.key").write_text("KEY\n")
-
     result = render(
         fake_host,
         [SYNTHETIC],
@@ -101,8 +102,11 @@ def test_mqtt_settings_point_at_the_copied_client_certificates(fake_host: FakeHo
         trashcam_mqtt_pki_src=str(pki),
     )
     assert result.returncode == 0, result.output
+    return read_env_file(fake_host.etc / "yard.env")
 
-    values = read_env_file(fake_host.etc / "yard.env")
+
+def test_mqtt_settings_point_at_the_copied_client_certificates(fake_host: FakeHost) -> None:
+    values = render_with_mqtt(fake_host)
     assert values["MQTT_URL"] == "mqtts://broker.example.ts.net:8883"
     assert Path(values["MQTT_CA"]).read_text() == "CA\n"
     assert Path(values["MQTT_CERT"]).read_text() == "CERT\n"
@@ -202,19 +206,7 @@ def test_agent_mqtt_loader_accepts_the_rendered_mqtt_keys(fake_host: FakeHost) -
         mqtt = importlib.import_module("trashmonitor.mqtt")
     except ImportError:
         pytest.skip("MQTT support not merged yet: trashmonitor.mqtt")
-    pki = fake_host.base / "pki"
-    (pki / "clients").mkdir(parents=True)
-    for name in ("ca-chain.crt", "clients/yard.crt", "clients/yard.key"):
-        (pki / name).write_text("PEM\n")
-    result = render(
-        fake_host,
-        [SYNTHETIC],
-        trashcam_mqtt_url="mqtts://broker.example.ts.net:8883",
-        trashcam_mqtt_pki_src=str(pki),
-    )
-    assert result.returncode == 0, result.output
-
-    values = read_env_file(fake_host.etc / "yard.env")
+    values = render_with_mqtt(fake_host)
     settings = mqtt.mqtt_settings(argparse.Namespace(), mqtt.AGENT_SETTINGS, environ=values)
 
     assert (settings.broker.host, settings.broker.port) == ("broker.example.ts.net", 8883)

@@ -15,16 +15,15 @@ from typing import Any
 import pytest
 from provision.playbooks import (
     UNIT_NAMES,
-    VENV_BIN,
     FakeHost,
     PlayResult,
     ansible_env,
+    just,
     play_result,
     run_playbook,
     stand_in_units,
     write_inventory,
 )
-from support.processes import REPO
 
 from trashmonitor.settings import read_env_file
 
@@ -148,19 +147,6 @@ def test_changed_camera_restarts_alone_and_removed_camera_is_pruned(
     assert "trashcam@cam2.service" not in systemd["active"]
     assert not (host.etc / "cam2.env").exists()
     assert unmanaged.exists(), "a file the role did not write must be left alone"
-
-
-def just(*args: str, env: dict[str, str], empty_dotenv: Path) -> subprocess.CompletedProcess[str]:
-    """The justfile recipe as a user runs it (a developer's own .env is ignored)."""
-    return subprocess.run(
-        [str(VENV_BIN / "just"), "--dotenv-path", str(empty_dotenv), *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
 
 
 def test_just_provision_check_on_a_fresh_host_shows_changes_and_touches_nothing(

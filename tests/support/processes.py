@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,6 +20,33 @@ REPO = Path(__file__).resolve().parents[2]
 # -P: do not put the current directory on sys.path. From the repo root, ./trashmonitor
 # would otherwise shadow the installed package and hide monitor/, capture/, dns/ ...
 TRASHMON = [sys.executable, "-P", "-m", "trashmonitor"]
+
+
+def clean_environ(**extra: str) -> dict[str, str]:
+    """Our environment without a developer's own TRASHMON_*/OTEL_* settings, plus ``extra``."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(("TRASHMON_", "OTEL_"))}
+    return {**kept, **extra}
+
+
+def run_trashmon(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    stdin: str | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """``python -m trashmonitor *args`` run to its end as a user runs it, output captured as
+    text. ``env`` is the whole environment (default :func:`clean_environ`)."""
+    return subprocess.run(
+        [*TRASHMON, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=dict(env) if env is not None else clean_environ(),
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def free_port() -> int:
@@ -97,6 +124,28 @@ def running(
         stop_process(proc)
         if log_path:
             log_file.close()  # type: ignore[union-attr]
+
+
+def children_of(pid: int) -> list[int]:
+    """Child processes of any thread of ``pid`` (a worker thread may spawn ffmpeg)."""
+    pids: list[int] = []
+    with contextlib.suppress(FileNotFoundError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                pids += [int(child) for child in (task / "children").read_text().split()]
+    return pids
+
+
+def promtool_check_metrics(exposition: bytes) -> tuple[int, str]:
+    """``promtool check metrics`` on an exposition: its exit code and what it said."""
+    done = subprocess.run(
+        [require_binary("promtool"), "check", "metrics"],
+        input=exposition,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    return done.returncode, (done.stdout + done.stderr).decode(errors="replace")
 
 
 def require_binary(name: str) -> str:
