@@ -24,18 +24,24 @@ def _metrics(port: int) -> str:
     return get_text(f"http://127.0.0.1:{port}/metrics", timeout=2)
 
 
+def _monitor_argv(
+    mediamtx: FakeMediaMTX, listen: int, broker: Broker, pki: Layout, interval: float
+) -> list[str]:
+    return [
+        *TRASHMON, "monitor", "--api", mediamtx.url, "--metrics-url", "off",
+        "--listen", f"127.0.0.1:{listen}", "--interval", str(interval),
+        "--mqtt-url", f"mqtts://127.0.0.1:{broker.port}",
+        "--mqtt-ca", str(pki.chain),
+        "--mqtt-cert", str(pki.client_cert("monitor")),
+        "--mqtt-key", str(pki.client_key("monitor")),
+    ]  # fmt: skip
+
+
 def test_monitor_follows_agent_presence(pki: Layout, broker: Broker, tmp_path: Path) -> None:
     listen = free_port()
     with FakeMediaMTX() as mediamtx:
         mediamtx.set_path("camA", online=True, rate=50_000)
-        argv = [
-            *TRASHMON, "monitor", "--api", mediamtx.url, "--metrics-url", "off",
-            "--listen", f"127.0.0.1:{listen}", "--interval", "0.5",
-            "--mqtt-url", f"mqtts://127.0.0.1:{broker.port}",
-            "--mqtt-ca", str(pki.chain),
-            "--mqtt-cert", str(pki.client_cert("monitor")),
-            "--mqtt-key", str(pki.client_key("monitor")),
-        ]  # fmt: skip
+        argv = _monitor_argv(mediamtx, listen, broker, pki, interval=0.5)
         with running(argv, cwd=tmp_path, log_path=tmp_path / "monitor.log") as monitor:
             # No agent yet: the stream flows but nobody answers for it.
             first = wait_until(lambda: _camera(listen, "camA"), 15, what="camA in status")
@@ -79,14 +85,7 @@ def test_monitor_calls_a_hung_agent_stale_within_one_and_a_half_keepalives(
     listen = free_port()
     with FakeMediaMTX() as mediamtx:
         mediamtx.set_path("camA", online=True, rate=50_000)
-        argv = [
-            *TRASHMON, "monitor", "--api", mediamtx.url, "--metrics-url", "off",
-            "--listen", f"127.0.0.1:{listen}", "--interval", "0.25",
-            "--mqtt-url", f"mqtts://127.0.0.1:{broker.port}",
-            "--mqtt-ca", str(pki.chain),
-            "--mqtt-cert", str(pki.client_cert("monitor")),
-            "--mqtt-key", str(pki.client_key("monitor")),
-        ]  # fmt: skip
+        argv = _monitor_argv(mediamtx, listen, broker, pki, interval=0.25)
         agent = start_agent(
             agent_argv(pki, "camA", broker.port, keepalive=keepalive), tmp_path / "agent.log"
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -176,3 +177,26 @@ def dns_vcr(secrets: Sequence[str], record_mode: str = "none") -> Any:
         match_on=["method", "scheme", "host", "port", "path", "query", "body"],
         decode_compressed_response=True,
     )
+
+
+def dns_env(base_url: str, fake: FakeAPIs, **overrides: str | None) -> dict[str, str]:
+    """`trashmon dns`'s environment (docs/dns.md) pointed at the fake APIs served at
+    ``base_url``; an override of None removes the variable."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "CF_API_TOKEN": fake.cf_token,
+        "TS_API_KEY": fake.ts_key,
+        "TS_HOSTNAME": "trashmonitor",
+        "DNS_ZONE": ZONE,
+        "DNS_HOSTNAME": HOST,
+        "CLOUDFLARE_BASE_URL": f"{base_url}/client/v4",
+        "TS_API_BASE_URL": base_url,
+        "DNS_RETRIES": "0",
+    }
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env

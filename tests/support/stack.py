@@ -15,10 +15,8 @@ monitor and the agent, and the end-to-end test points a real Prometheus at them.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +25,9 @@ from typing import Any
 from capture.harness import SMALL, AgentProcess, Peer, start_agent_process, stop_agent_process
 
 from support.dns_fake import FakeAPIs
-from support.dns_world import HOST, ZONE, seed_world
+from support.dns_world import dns_env, seed_world
 from support.fake_mediamtx import FakeMediaMTX
+from support.http import get_json, get_text
 from support.mosquitto import make_pki, running_broker
 from support.processes import TRASHMON, free_port, running, wait_until
 
@@ -86,11 +85,6 @@ class PublisherBridge:
         self._thread.join(5)
 
 
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=5) as reply:
-        return bytes(reply.read())
-
-
 @dataclass
 class Stack:
     directory: Path
@@ -105,13 +99,13 @@ class Stack:
         return f"127.0.0.1:{self.agent.metrics_port}"
 
     def monitor_metrics(self) -> str:
-        return _get(f"http://{self.monitor_address}/metrics").decode()
+        return get_text(f"http://{self.monitor_address}/metrics")
 
     def agent_metrics(self) -> str:
-        return _get(f"http://{self.agent_address}/metrics").decode()
+        return get_text(f"http://{self.agent_address}/metrics")
 
     def camera(self) -> dict[str, Any]:
-        status = json.loads(_get(f"http://{self.monitor_address}/api/status"))
+        status = get_json(f"http://{self.monitor_address}/api/status")
         cameras: dict[str, dict[str, Any]] = {c["name"]: c for c in status["cameras"]}
         return cameras[CAMERA]
 
@@ -119,20 +113,6 @@ class Stack:
         return f"--- monitor\n{self.monitor_log.read_text(errors='replace')}\n--- agent\n" + (
             self.agent.log()
         )
-
-
-def _dns_env(fake: FakeAPIs, base_url: str) -> dict[str, str]:
-    """`trashmon dns`'s environment (docs/dns.md), pointed at the fake APIs."""
-    return {
-        "CF_API_TOKEN": fake.cf_token,
-        "TS_API_KEY": fake.ts_key,
-        "TS_HOSTNAME": "trashmonitor",
-        "DNS_ZONE": ZONE,
-        "DNS_HOSTNAME": HOST,
-        "CLOUDFLARE_BASE_URL": f"{base_url}/client/v4",
-        "TS_API_BASE_URL": base_url,
-        "DNS_RETRIES": "0",
-    }
 
 
 @contextlib.contextmanager
@@ -164,7 +144,7 @@ def running_stack(directory: Path) -> Iterator[Stack]:
         stack.enter_context(
             running(
                 monitor_argv,
-                env={**env, **_dns_env(dns, dns_url)},
+                env={**env, **dns_env(dns_url, dns)},
                 cwd=directory,
                 log_path=monitor_log,
             )
