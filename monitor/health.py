@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
-from trashmonitor.monitor.agents import AgentView
 from trashmonitor.monitor.mediamtx import PathObservation, PathsSnapshot
+
+if TYPE_CHECKING:  # agents.py pulls in paho and prometheus-client: not on the probe's path
+    from trashmonitor.monitor.agents import AgentView
 
 State = Literal["ok", "degraded", "down", "parked"]
 STATES: Final[tuple[State, ...]] = ("ok", "degraded", "down", "parked")
