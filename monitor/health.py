@@ -77,7 +77,7 @@ class Thresholds:
         return max(self.stall_after, self.frames_error_window)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CameraHealth:
     name: str
     state: State
@@ -123,7 +123,7 @@ class HealthReport:
 def state_for(reasons: Collection[str], parked: bool) -> State:
     if parked:
         return "parked"
-    if any(reason in DOWN_REASONS for reason in reasons):
+    if not DOWN_REASONS.isdisjoint(reasons):
         return "down"
     return "degraded" if reasons else "ok"
 
@@ -257,41 +257,44 @@ def _inbound(
     grew at the full rate, so it "stopped" only at the end of it). A run reaching the
     start of the history proves no growth since then (a lower bound).
     """
-    polls = [(snapshot.at, _present(snapshot, name)) for snapshot in history]
-    current_at = polls[-1][0]
+    # Only the trailing run is looked at: build it lazily, newest first (a dozen polls
+    # of history times 10,000 cameras is too many lookups to make up front).
+    current_at = history[-1].at
     rate: float | None = None
-    if len(polls) > 1:
-        previous_at, previous = polls[-2]
-        if previous is not None and current_at > previous_at:
-            grown = path.inbound_bytes - previous.inbound_bytes
-            if grown >= 0:  # a reconnect resets the counter: no rate for that interval
-                rate = grown / (current_at - previous_at)
+    previous = _present(history[-2], name) if len(history) > 1 else None
+    if previous is not None and current_at > history[-2].at:
+        grown = path.inbound_bytes - previous.inbound_bytes
+        if grown >= 0:  # a reconnect resets the counter: no rate for that interval
+            rate = grown / (current_at - history[-2].at)
 
-    index = len(polls) - 1
+    index = len(history) - 1
+    earlier = previous
     while index > 0:
-        earlier = polls[index - 1][1]
         if earlier is None or earlier.inbound_bytes != path.inbound_bytes:
             break
         index -= 1
-    run_start = polls[index][0]
+        earlier = _present(history[index - 1], name) if index > 0 else None
+    run_start = history[index].at
     grew_at: float | None = None
     stopped_at = run_start
-    if index > 0 and polls[index - 1][1] is not None:
+    if index > 0 and earlier is not None:
         grew_at = run_start
-        stopped_at = _stop_estimate(polls, index, path.inbound_bytes)
+        stopped_at = _stop_estimate(history, name, index, path.inbound_bytes)
     stalled = run_start < current_at and now - stopped_at >= thresholds.stall_after
     return rate, grew_at, stalled
 
 
 def _stop_estimate(
-    polls: Sequence[tuple[float, PathObservation | None]], run_index: int, count: int
+    history: Sequence[PathsSnapshot], name: str, run_index: int, count: int
 ) -> float:
     """When bytes stopped, between the poll before the run and the run's first poll."""
-    run_at = polls[run_index][0]
-    before_at, before = polls[run_index - 1]
+    run_at = history[run_index].at
+    before_at = history[run_index - 1].at
+    before = _present(history[run_index - 1], name)
     if before is None or run_index < 2:
         return run_at
-    earlier_at, earlier = polls[run_index - 2]
+    earlier_at = history[run_index - 2].at
+    earlier = _present(history[run_index - 2], name)
     if earlier is None or before_at <= earlier_at or before.inbound_bytes < earlier.inbound_bytes:
         return run_at
     rate_before = (before.inbound_bytes - earlier.inbound_bytes) / (before_at - earlier_at)

@@ -25,7 +25,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -49,7 +50,7 @@ VIDEO_CODECS = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Track:
     codec: str
     width: int | None = None
@@ -60,7 +61,8 @@ class Track:
         return self.codec in VIDEO_CODECS
 
 
-@dataclass(frozen=True)
+# slots: 10,000 of these per poll, a dozen polls kept: smaller and quicker to build.
+@dataclass(frozen=True, slots=True)
 class PathObservation:
     """One path as MediaMTX lists it, whatever the schema generation."""
 
@@ -97,7 +99,7 @@ def describe_tracks(tracks: tuple[Track, ...]) -> tuple[str | None, str | None]:
     return video.codec, f"{video.width}x{video.height}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PathMetrics:
     """What MediaMTX's ``/metrics`` says about one path (families summed over labels)."""
 
@@ -145,13 +147,6 @@ def _rfc3339(value: object, where: str) -> float | None:
         raise MalformedResponseError(f"{where}: invalid time {value[:40]!r}") from None
 
 
-def _bool(item: Mapping[str, Any], key: str, where: str) -> bool | None:
-    value = item.get(key)
-    if value is None or value is True or value is False:
-        return value
-    raise MalformedResponseError(f"{where}.{key}: expected true or false")
-
-
 def _count(item: Mapping[str, Any], key: str, where: str) -> int | None:
     value = item.get(key)
     if value.__class__ is int and value >= 0:  # the common case first: 10,000 paths a poll
@@ -163,30 +158,42 @@ def _count(item: Mapping[str, Any], key: str, where: str) -> int | None:
     return value
 
 
-def _tracks(item: Mapping[str, Any], where: str) -> tuple[Track, ...]:
+def _tracks(item: Mapping[str, Any], where: str) -> TrackSet:
     tracks2 = item.get("tracks2")
     if isinstance(tracks2, list):
-        tracks: list[Track] = []
+        key: list[tuple[str, int | None, int | None]] = []
         for track in tracks2:
             if not isinstance(track, dict) or not isinstance(track.get("codec"), str):
                 raise MalformedResponseError(f"{where}.tracks2: expected objects with a codec")
             props = track.get("codecProps") or {}
             width = props.get("width") if isinstance(props, dict) else None
             height = props.get("height") if isinstance(props, dict) else None
-            tracks.append(
-                Track(
+            key.append(
+                (
                     track["codec"],
                     width if isinstance(width, int) else None,
                     height if isinstance(height, int) else None,
                 )
             )
-        return tuple(tracks)
+        return _track_set(tuple(key))
     old = item.get("tracks")
     if old is None:
-        return ()
+        return _track_set(())
     if not isinstance(old, list) or not all(isinstance(codec, str) for codec in old):
         raise MalformedResponseError(f"{where}.tracks: expected a list of codec names")
-    return tuple(Track(codec) for codec in old)
+    return _track_set(tuple((codec, None, None) for codec in old))
+
+
+TrackSet = tuple[tuple[Track, ...], str | None, str | None]
+"""A path's tracks with what the table shows of them: (tracks, codec, resolution)."""
+
+
+@lru_cache(maxsize=1024)
+def _track_set(key: tuple[tuple[str, int | None, int | None], ...]) -> TrackSet:
+    """Cameras share a handful of track layouts: build (and keep) one value per layout,
+    not per path and poll."""
+    tracks = tuple(Track(codec, width, height) for codec, width, height in key)
+    return (tracks, *describe_tracks(tracks))
 
 
 def parse_path(item: object, where: str = "items[]") -> PathObservation:
@@ -196,37 +203,64 @@ def parse_path(item: object, where: str = "items[]") -> PathObservation:
     name = item.get("name")
     if not isinstance(name, str) or not name:
         raise MalformedResponseError(f"{where}.name: expected a path name")
-    where = f"path {name!r}"
-    ready = _bool(item, "ready", where)
-    online = _bool(item, "online", where)
-    available = _bool(item, "available", where)
+    get = item.get
+    ready, online, available = get("ready"), get("online"), get("available")
+    if not (_is_bool_or_none(ready) and _is_bool_or_none(online) and _is_bool_or_none(available)):
+        for key in ("ready", "online", "available"):
+            if not _is_bool_or_none(get(key)):
+                raise MalformedResponseError(f"path {name!r}.{key}: expected true or false")
     # Prefer `online` (v1.16+): `available`/`ready` are also true for a placeholder.
     is_online = online if online is not None else bool(ready)
     is_available = available if available is not None else bool(ready) or is_online
+    inbound, outbound = get("inboundBytes"), get("outboundBytes")
+    frames = get("inboundFramesInError")
+    if not (_is_count(inbound) and _is_count(outbound) and _is_count(frames)):
+        inbound, outbound, frames = _older_counts(item, f"path {name!r}")
+    readers = get("readers")
+    if readers is not None and not isinstance(readers, list):
+        raise MalformedResponseError(f"path {name!r}.readers: expected a list")
+    source = get("source")
+    source_type = source.get("type") if isinstance(source, dict) else None
+    online_since = None
+    if is_online:
+        since_key = "onlineTime" if online is not None else "readyTime"
+        online_since = _rfc3339(get(since_key), f"path {name!r}.{since_key}")
+    tracks, codec, resolution = _tracks(item, f"path {name!r}")
+    return PathObservation(
+        name,
+        is_online,
+        is_available,
+        inbound,
+        outbound,
+        len(readers) if readers else 0,
+        frames,
+        online_since,
+        source_type if isinstance(source_type, str) else None,
+        tracks,
+        codec,
+        resolution,
+    )
+
+
+def _older_counts(item: Mapping[str, Any], where: str) -> tuple[int, int, int | None]:
+    """(inbound, outbound, frames in error) before v1.17, or with a bad value."""
     inbound = _count(item, "inboundBytes", where)
     outbound = _count(item, "outboundBytes", where)
-    readers = item.get("readers")
-    if readers is not None and not isinstance(readers, list):
-        raise MalformedResponseError(f"{where}.readers: expected a list")
-    source = item.get("source")
-    source_type = source.get("type") if isinstance(source, dict) else None
-    since_key = "onlineTime" if online is not None else "readyTime"
-    tracks = _tracks(item, where)
-    codec, resolution = describe_tracks(tracks)
-    return PathObservation(
-        name=name,
-        online=is_online,
-        available=is_available,
-        inbound_bytes=inbound if inbound is not None else _count(item, "bytesReceived", where) or 0,
-        outbound_bytes=outbound if outbound is not None else _count(item, "bytesSent", where) or 0,
-        readers=len(readers or ()),
-        frames_in_error=_count(item, "inboundFramesInError", where),
-        online_since=_rfc3339(item.get(since_key), f"{where}.{since_key}") if is_online else None,
-        source_type=source_type if isinstance(source_type, str) else None,
-        tracks=tracks,
-        codec=codec,
-        resolution=resolution,
-    )
+    frames = _count(item, "inboundFramesInError", where)
+    if inbound is None:
+        inbound = _count(item, "bytesReceived", where) or 0
+    if outbound is None:
+        outbound = _count(item, "bytesSent", where) or 0
+    return inbound, outbound, frames
+
+
+def _is_bool_or_none(value: object) -> bool:
+    return value is None or value is True or value is False
+
+
+def _is_count(value: object) -> TypeGuard[int]:
+    """A present, valid count (the v1.17+ common case); anything else takes the slow path."""
+    return value.__class__ is int and value >= 0
 
 
 def parse_paths_page(document: object) -> PathsPage:
