@@ -19,17 +19,18 @@ OpenAPI specs):
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, TypeGuard
-from urllib.parse import urlsplit, urlunsplit
-
-import httpx
+from typing import TYPE_CHECKING, Any, TypeGuard
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from trashmonitor.errors import (
     AuthError,
@@ -37,6 +38,9 @@ from trashmonitor.errors import (
     UnreachableError,
     UpstreamHTTPError,
 )
+
+if TYPE_CHECKING:  # imported when a client is built: the probe does without it
+    import httpx
 
 PATHS_LIST = "/v3/paths/list"
 # MediaMTX defaults to 100 items per page; asking for large pages keeps 10,000 paths
@@ -406,6 +410,10 @@ class MediaMTXClient:
 
     ``api_url`` is MediaMTX's API (``http://host:9997``) or the seed's Caddy prefix
     (``http://host/api``, which strips ``/api``): both end up at ``…/v3/paths/list``.
+
+    ``stdlib=True`` reads with urllib instead of httpx, for one-shot callers (the probe):
+    importing httpx and building its client costs ~65 ms, a third of a probe of 10,000
+    paths, and a probe needs neither its connection pool nor its transports.
     """
 
     def __init__(
@@ -417,22 +425,27 @@ class MediaMTXClient:
         client: httpx.Client | None = None,
         items_per_page: int = ITEMS_PER_PAGE,
         parallel_pages: int = PARALLEL_PAGES,
+        stdlib: bool = False,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.metrics_url = metrics_url
         self.timeout = timeout
         self.items_per_page = items_per_page
         self.parallel_pages = parallel_pages
-        # An http:// MediaMTX needs no TLS context; building the default one loads the
-        # CA bundle (~30 ms of a probe's start-up) for nothing.
-        needs_tls = any(
-            url is not None and url.startswith("https:") for url in (self.api_url, metrics_url)
-        )
-        self._client = client or httpx.Client(follow_redirects=False, verify=needs_tls)
-        self._owns_client = client is None
+        self._owns_client = client is None and not stdlib
+        self._client = client
+        if self._owns_client:
+            import httpx
+
+            # An http:// MediaMTX needs no TLS context; building the default one loads
+            # the CA bundle (~30 ms) for nothing.
+            needs_tls = any(
+                url is not None and url.startswith("https:") for url in (self.api_url, metrics_url)
+            )
+            self._client = httpx.Client(follow_redirects=False, verify=needs_tls)
 
     def close(self) -> None:
-        if self._owns_client:
+        if self._owns_client and self._client is not None:
             self._client.close()
 
     def __enter__(self) -> MediaMTXClient:
@@ -447,26 +460,15 @@ class MediaMTXClient:
             timeout = min(timeout, deadline - time.monotonic())
             if timeout <= 0:
                 raise UnreachableError(f"{url}: gave up, the time budget is spent")
-        try:
-            response = self._client.get(url, params=params, timeout=timeout)
-        except httpx.TimeoutException:
-            raise UnreachableError(f"{url}: timed out after {timeout:.1f}s") from None
-        except httpx.ConnectError as error:
-            raise UnreachableError(f"{url}: cannot connect ({_reason(error)})") from None
-        except httpx.RemoteProtocolError as error:
-            raise MalformedResponseError(f"{url}: broken HTTP answer ({_reason(error)})") from None
-        except httpx.HTTPError as error:
-            raise UnreachableError(
-                f"{url}: {error.__class__.__name__} ({_reason(error)})"
-            ) from None
-        if response.status_code in (401, 403):
-            raise AuthError(f"{url}: HTTP {response.status_code} (MediaMTX authentication)")
-        if response.status_code != 200:
-            raise UpstreamHTTPError(
-                f"{url}: HTTP {response.status_code} {response.reason_phrase}".rstrip(),
-                response.status_code,
-            )
-        return response.content
+        if self._client is None:
+            status, reason, body = _urllib_get(url, params, timeout)
+        else:
+            status, reason, body = _httpx_get(self._client, url, params, timeout)
+        if status in (401, 403):
+            raise AuthError(f"{url}: HTTP {status} (MediaMTX authentication)")
+        if status != 200:
+            raise UpstreamHTTPError(f"{url}: HTTP {status} {reason}".rstrip(), status)
+        return body
 
     def _page(self, number: int, deadline: float | None) -> bytes:
         params = {"page": number, "itemsPerPage": self.items_per_page}
@@ -511,6 +513,61 @@ class MediaMTXClient:
         if text.lstrip().startswith("<"):
             raise MalformedResponseError(f"{self.metrics_url}: got HTML instead of metrics")
         return parse_metrics(text)
+
+
+HTTPAnswer = tuple[int, str, bytes]
+"""(status, reason phrase, body) of one GET."""
+
+
+def _httpx_get(
+    client: httpx.Client, url: str, params: Mapping[str, int] | None, timeout: float
+) -> HTTPAnswer:
+    import httpx
+
+    try:
+        response = client.get(url, params=params, timeout=timeout)
+    except httpx.TimeoutException:
+        raise UnreachableError(f"{url}: timed out after {timeout:.1f}s") from None
+    except httpx.ConnectError as error:
+        raise UnreachableError(f"{url}: cannot connect ({_reason(error)})") from None
+    except httpx.RemoteProtocolError as error:
+        raise MalformedResponseError(f"{url}: broken HTTP answer ({_reason(error)})") from None
+    except httpx.HTTPError as error:
+        raise UnreachableError(f"{url}: {error.__class__.__name__} ({_reason(error)})") from None
+    return response.status_code, response.reason_phrase, response.content
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer to report (like httpx's ``follow_redirects=False``)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_URLLIB = urllib.request.build_opener(_NoRedirects)
+
+
+def _urllib_get(url: str, params: Mapping[str, int] | None, timeout: float) -> HTTPAnswer:
+    """The same GET and the same errors as :func:`_httpx_get`, with the standard library
+    (which, like httpx, honours the ``*_proxy`` environment variables)."""
+    full_url = f"{url}?{urlencode(params)}" if params else url
+    try:
+        with _URLLIB.open(full_url, timeout=timeout) as response:
+            return response.status, response.reason, response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, str(error.reason), b""
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, TimeoutError):
+            raise UnreachableError(f"{url}: timed out after {timeout:.1f}s") from None
+        reason = error.reason if isinstance(error.reason, Exception) else error
+        raise UnreachableError(f"{url}: cannot connect ({_reason(reason)})") from None
+    except TimeoutError:
+        raise UnreachableError(f"{url}: timed out after {timeout:.1f}s") from None
+    except (http.client.HTTPException, ConnectionError) as error:
+        raise MalformedResponseError(f"{url}: broken HTTP answer ({_reason(error)})") from None
+    except OSError as error:
+        raise UnreachableError(f"{url}: {error.__class__.__name__} ({_reason(error)})") from None
 
 
 def _reason(error: Exception) -> str:

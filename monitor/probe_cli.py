@@ -5,8 +5,9 @@ Built for CI: one poll by default, a bounded total time, one line per camera (or
 ``/v3/paths/list`` answer from stdin so ``curl …/v3/paths/list | trashmon probe -``
 keeps working for users of the seed's health.py.
 
-Imports stay light on purpose (httpx and the pure model only: no prometheus-client, no
-OpenTelemetry, no Cloudflare SDK) because a CI probe's cost is mostly its start-up.
+Imports stay light on purpose (the standard library's HTTP client and the pure model
+only: no httpx, prometheus-client, OpenTelemetry or Cloudflare SDK) because a CI
+probe's cost is mostly its start-up.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def _probe(args: argparse.Namespace) -> HealthReport:
         if args.timeout is not None:
             budget = parse_setting_seconds("--timeout", args.timeout)
         deadline = time.monotonic() + budget + (window or 0.0)
-        with MediaMTXClient(api, timeout=budget) as client:
+        with MediaMTXClient(api, timeout=budget, stdlib=True) as client:
             history = [_poll(client, deadline)]
             if window is not None:
                 time.sleep(window)
