@@ -316,6 +316,8 @@ def _frames_rising(
     now: float,
     thresholds: Thresholds,
 ) -> bool:
+    if len(history) < 2:
+        return False
     since = now - thresholds.frames_error_window
     for snapshot in history[:-1]:
         if snapshot.at < since:
@@ -330,6 +332,8 @@ def _frames_rising(
 
 
 def _ordered(reasons: Collection[str]) -> tuple[str, ...]:
+    if not reasons:  # most cameras, most polls
+        return ()
     return tuple(sorted(reasons, key=_ORDER.__getitem__))
 
 

@@ -155,4 +155,7 @@ def _report(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(status_document(report), indent=indent) + "\n")
     else:
         print(table(report))
+    # The process exits next, and its final collection would still scan every object
+    # the probe made (~10 ms at 10,000 paths): none of them is garbage left to find.
+    gc.freeze()
     return EXIT_OK if report.healthy else EXIT_UNHEALTHY
