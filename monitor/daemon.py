@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Status, StatusCode, Tracer
@@ -130,8 +130,12 @@ class Monitor:
         self.registry.register(self._collector)
         # Rendered at every scrape: cheap, and may change between polls (MQTT, DNS).
         self._live: list[Collector] = [self._poll_duration, self._poll_errors]
-        self._rendered: tuple[MonitorState, bytes] = (self.state, b"")
-        self._render_lock = threading.Lock()
+        # Both change only when a poll publishes a new state (~0.3 s and ~0.15 s of CPU
+        # at 10,000 cameras): render once per state, whoever asks first.
+        self._camera_exposition = PerState(
+            lambda state: generate_latest(_Families(self._collector.families(state)))
+        )
+        self._status = PerState(_status_response)
 
     def register(self, collector: Collector) -> None:
         """Add another component's collector (e.g. the DNS reconciler's) to /metrics."""
@@ -145,13 +149,8 @@ class Monitor:
         poll publishes a new :class:`MonitorState`, so they are rendered once per state,
         by the first scrape that sees it; the other collectors are rendered every time.
         """
-        state = self.state
-        with self._render_lock:  # concurrent scrapers of a new state render it once
-            rendered_for, snapshot_text = self._rendered
-            if rendered_for is not state:
-                snapshot_text = generate_latest(_Families(self._collector.families(state)))
-                self._rendered = (state, snapshot_text)
-        return generate_latest(_Families(*(c.collect() for c in self._live))) + snapshot_text
+        cameras = self._camera_exposition(self.state)
+        return generate_latest(_Families(*(c.collect() for c in self._live))) + cameras
 
     # ---------------------------------------------------------------- one cycle
 
@@ -285,10 +284,32 @@ class Monitor:
         return json_response(document, 200 if ok else 503)
 
     def status(self) -> Response:
-        state = self.state
-        if state.report is None:
-            return json_response({"error": "no poll has completed yet"}, 503)
-        return json_response(status_document(state.report, state.metrics_error))
+        return self._status(self.state)
+
+
+def _status_response(state: MonitorState) -> Response:
+    if state.report is None:
+        return json_response({"error": "no poll has completed yet"}, 503)
+    return json_response(status_document(state.report, state.metrics_error))
+
+
+Rendered = TypeVar("Rendered")
+
+
+class PerState(Generic[Rendered]):
+    """The rendering of the latest :class:`MonitorState`, made by the first caller that
+    sees that state (concurrent callers wait for it rather than render it again)."""
+
+    def __init__(self, render: Callable[[MonitorState], Rendered]) -> None:
+        self._render = render
+        self._lock = threading.Lock()
+        self._last: tuple[MonitorState, Rendered] | None = None
+
+    def __call__(self, state: MonitorState) -> Rendered:
+        with self._lock:
+            if self._last is None or self._last[0] is not state:
+                self._last = (state, self._render(state))
+            return self._last[1]
 
 
 class MonitorCollector(Collector):

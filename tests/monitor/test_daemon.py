@@ -391,6 +391,8 @@ def test_served_exposition_follows_polls_and_live_collectors(fake: FakeMediaMTX)
     inbound = ("trashmon_camera_inbound_bytes_total", (("camera", "cam1"),), 1000)
     assert inbound in first
     assert inbound in second
+    assert monitor.status() is monitor.status()  # rendered once for this poll
+    before = monitor.status()
     clock.now += 1
     fake.set_path("cam1", inbound_bytes=5000)
     monitor.poll_once()
@@ -398,3 +400,5 @@ def test_served_exposition_follows_polls_and_live_collectors(fake: FakeMediaMTX)
     assert ("trashmon_camera_inbound_bytes_total", (("camera", "cam1"),), 5000) in third
     assert inbound not in third
     assert ("trashmon_poll_duration_seconds_count", (), 2) in third
+    assert monitor.status() is not before
+    assert status(monitor)["cameras"][0]["inbound_bytes"] == 5000
