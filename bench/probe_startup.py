@@ -2,7 +2,8 @@
 
 Prints the median wall time of ``python -m trashmonitor probe --help`` next to a bare
 ``python -c pass``, the cumulative ``-X importtime`` of the probe's module, and whether
-opentelemetry, cloudflare, prometheus_client or paho were imported (they must not be).
+httpx, opentelemetry, cloudflare, prometheus_client or paho were imported (they must
+not be: the probe reads MediaMTX with urllib).
 
     .venv/bin/python bench/probe_startup.py [--runs 10]
 """
@@ -16,7 +17,10 @@ import sys
 import tempfile
 import time
 
-HEAVY = ("opentelemetry", "cloudflare", "prometheus_client", "paho", "tailscale", "cryptography")
+HEAVY = (
+    "httpx", "opentelemetry", "cloudflare", "prometheus_client", "paho", "tailscale",
+    "cryptography",
+)  # fmt: skip
 OUTSIDE_REPO = tempfile.gettempdir()  # cwd first on sys.path would shadow the package
 
 
@@ -64,7 +68,8 @@ def main() -> None:
     print(f"  python -c pass                         {python * 1000:6.0f} ms")
     print(f"  trashmon probe --help                  {probe * 1000:6.0f} ms")
     print(f"  import trashmonitor.monitor.probe_cli  {module_ms:6.0f} ms (-X importtime)")
-    print(f"    of which httpx                       {cumulative.get('httpx', 0) / 1000:6.0f} ms")
+    http_ms = sum(cumulative.get(name, 0) for name in ("http.client", "urllib.request")) / 1000
+    print(f"    of which http.client, urllib.request {http_ms:6.0f} ms")
     print(f"  heavy modules imported: {', '.join(heavy) or 'none'}")
 
 

@@ -10,6 +10,7 @@ observer) and extra collectors registered on :attr:`Monitor.registry`.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -18,13 +19,15 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Status, StatusCode, Tracer
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 from trashmonitor.monitor.agents import AgentView
 from trashmonitor.monitor.health import STATES, HealthReport, Thresholds, evaluate
 from trashmonitor.monitor.mediamtx import MediaMTXClient, MediaMTXMetrics, PathsSnapshot
@@ -38,7 +41,7 @@ from trashmonitor.errors import (
     TrashmonError,
     UnreachableError,
 )
-from trashmonitor.serving import Response, json_response, metrics_route
+from trashmonitor.serving import Response, json_response
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,23 @@ class MonitorState:
     last_cycle_at: float | None = None
     """Monotonic end of the last cycle, successful or not (for /healthz)."""
     cycle_seconds: float | None = None
+
+
+# Young-generation size of the cyclic GC in the daemon (CPython's default is 700).
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def tune_gc_for_polling() -> None:
+    """Fewer cyclic-GC passes for a process that holds a history of snapshots.
+
+    Each poll at 10,000 paths allocates hundreds of thousands of short-lived containers
+    (JSON, parsed paths, samples) while ~170,000 tracked objects live in the history. At
+    the default threshold that is hundreds of young collections a poll, cascading into
+    full scans of the whole history (measured: up to a third of the cycle's CPU). The
+    snapshots hold no reference cycles: reference counting frees them either way.
+    """
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def error_kind(error: TrashmonError) -> str:
@@ -106,11 +126,31 @@ class Monitor:
         for source in ("api", "metrics"):
             for kind in ("unreachable", "http", "malformed"):
                 self._poll_errors.labels(source, kind)
-        self.registry.register(MonitorCollector(self))
+        self._collector = MonitorCollector(self)
+        self.registry.register(self._collector)
+        # Rendered at every scrape: cheap, and may change between polls (MQTT, DNS).
+        self._live: list[Collector] = [self._poll_duration, self._poll_errors]
+        # Both change only when a poll publishes a new state (~0.3 s and ~0.15 s of CPU
+        # at 10,000 cameras): render once per state, whoever asks first.
+        self._camera_exposition = PerState(
+            lambda state: generate_latest(_Families(self._collector.families(state)))
+        )
+        self._status = PerState(_status_response)
 
     def register(self, collector: Collector) -> None:
         """Add another component's collector (e.g. the DNS reconciler's) to /metrics."""
         self.registry.register(collector)
+        self._live.append(collector)
+
+    def exposition(self) -> bytes:
+        """The /metrics body: what ``generate_latest(self.registry)`` renders.
+
+        The per-camera families (~110,000 samples at 10,000 cameras) change only when a
+        poll publishes a new :class:`MonitorState`, so they are rendered once per state,
+        by the first scrape that sees it; the other collectors are rendered every time.
+        """
+        cameras = self._camera_exposition(self.state)
+        return generate_latest(_Families(*(c.collect() for c in self._live))) + cameras
 
     # ---------------------------------------------------------------- one cycle
 
@@ -244,10 +284,32 @@ class Monitor:
         return json_response(document, 200 if ok else 503)
 
     def status(self) -> Response:
-        state = self.state
-        if state.report is None:
-            return json_response({"error": "no poll has completed yet"}, 503)
-        return json_response(status_document(state.report, state.metrics_error))
+        return self._status(self.state)
+
+
+def _status_response(state: MonitorState) -> Response:
+    if state.report is None:
+        return json_response({"error": "no poll has completed yet"}, 503)
+    return json_response(status_document(state.report, state.metrics_error))
+
+
+Rendered = TypeVar("Rendered")
+
+
+class PerState(Generic[Rendered]):
+    """The rendering of the latest :class:`MonitorState`, made by the first caller that
+    sees that state (concurrent callers wait for it rather than render it again)."""
+
+    def __init__(self, render: Callable[[MonitorState], Rendered]) -> None:
+        self._render = render
+        self._lock = threading.Lock()
+        self._last: tuple[MonitorState, Rendered] | None = None
+
+    def __call__(self, state: MonitorState) -> Rendered:
+        with self._lock:
+            if self._last is None or self._last[0] is not state:
+                self._last = (state, self._render(state))
+            return self._last[1]
 
 
 class MonitorCollector(Collector):
@@ -257,12 +319,12 @@ class MonitorCollector(Collector):
         self._monitor = monitor
 
     def describe(self) -> Iterable[Metric]:
-        return self._families(MonitorState())
+        return self.families(MonitorState())
 
     def collect(self) -> Iterable[Metric]:
-        return self._families(self._monitor.state)
+        return self.families(self._monitor.state)
 
-    def _families(self, state: MonitorState) -> list[Metric]:
+    def families(self, state: MonitorState) -> list[Metric]:
         report = state.report
         build = GaugeMetricFamily("trashmon_build_info", "Always 1.", labels=["version"])
         build.add_metric([__version__], 1)
@@ -287,63 +349,90 @@ class MonitorCollector(Collector):
         return families
 
 
-def _camera_families(report: HealthReport | None) -> list[Metric]:
-    def gauge(name: str, documentation: str, *labels: str) -> GaugeMetricFamily:
-        return GaugeMetricFamily(name, documentation, labels=["camera", *labels])
+class _Families(Collector):
+    """Families already collected, in the shape ``generate_latest`` renders."""
 
-    cameras_by_state = GaugeMetricFamily("trashmon_cameras", "Cameras per state.", labels=["state"])
-    state = gauge("trashmon_camera_state", "1 for the camera's current state.", "state")
-    reason = gauge("trashmon_camera_reason", "1 per active reason.", "reason")
-    online = gauge("trashmon_camera_online", "1 if a real publisher is attached.")
-    inbound = CounterMetricFamily(
-        "trashmon_camera_inbound_bytes",
-        "Bytes received by MediaMTX for the path.",
-        labels=["camera"],
-    )
-    readers = gauge("trashmon_camera_readers", "Readers of the path.")
-    frames = CounterMetricFamily(
-        "trashmon_camera_frames_in_error",
-        "MediaMTX inboundFramesInError for the path.",
-        labels=["camera"],
-    )
-    last_inbound = gauge(
-        "trashmon_camera_last_inbound_timestamp_seconds", "Last time inbound bytes grew."
-    )
-    agent_online = gauge("trashmon_agent_online", "The agent's status topic says online.")
-    agent_last = gauge("trashmon_agent_last_state_timestamp_seconds", "Last agent state message.")
-    families: list[Metric] = [
-        cameras_by_state, state, reason, online, inbound, readers, frames, last_inbound,
-        agent_online, agent_last,
+    def __init__(self, *families: Iterable[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        for families in self._families:
+            yield from families
+
+
+def _family(kind: str, name: str, documentation: str, samples: list[Sample]) -> Metric:
+    """A family whose samples were built in bulk: at 10,000 cameras (~110,000 samples)
+    one ``Sample`` per value is a third of the cost of ``add_metric``'s zip and dict."""
+    family = Metric(name, documentation, kind)
+    family.samples = samples
+    return family
+
+
+def _camera_families(report: HealthReport | None) -> list[Metric]:
+    cameras = report.cameras if report is not None else ()
+    by_state = report.summary if report is not None else {}
+    state_name = "trashmon_camera_state"
+    # One shared {"camera": name} per camera: exposition and get_sample_value only read.
+    labels = [{"camera": camera.name} for camera in cameras]
+    inbound = "trashmon_camera_inbound_bytes"
+    frames = "trashmon_camera_frames_in_error"
+    last_inbound = "trashmon_camera_last_inbound_timestamp_seconds"
+    agent_online = "trashmon_agent_online"
+    agent_last = "trashmon_agent_last_state_timestamp_seconds"
+    with_agent = [
+        (label, camera.agent) for label, camera in zip(labels, cameras, strict=True) if camera.agent
+    ]
+    return [
+        _family("gauge", "trashmon_cameras", "Cameras per state.", [
+            Sample("trashmon_cameras", {"state": name}, count) for name, count in by_state.items()
+        ]),
+        _family("gauge", state_name, "1 for the camera's current state.", [
+            Sample(state_name, {"camera": camera.name, "state": candidate},
+                   1 if candidate == camera.state else 0)
+            for camera in cameras for candidate in STATES
+        ]),
+        _family("gauge", "trashmon_camera_reason", "1 per active reason.", [
+            Sample("trashmon_camera_reason", {"camera": camera.name, "reason": active}, 1)
+            for camera in cameras for active in camera.reasons
+        ]),
+        _family("gauge", "trashmon_camera_online", "1 if a real publisher is attached.", [
+            Sample("trashmon_camera_online", label, 1 if camera.online else 0)
+            for label, camera in zip(labels, cameras, strict=True)
+        ]),
+        _family("counter", inbound, "Bytes received by MediaMTX for the path.", [
+            Sample(inbound + "_total", label, camera.inbound_bytes)
+            for label, camera in zip(labels, cameras, strict=True)
+            if camera.inbound_bytes is not None
+        ]),
+        _family("gauge", "trashmon_camera_readers", "Readers of the path.", [
+            Sample("trashmon_camera_readers", label, camera.readers)
+            for label, camera in zip(labels, cameras, strict=True)
+            if camera.readers is not None
+        ]),
+        _family("counter", frames, "MediaMTX inboundFramesInError for the path.", [
+            Sample(frames + "_total", label, camera.frames_in_error)
+            for label, camera in zip(labels, cameras, strict=True)
+            if camera.frames_in_error is not None
+        ]),
+        _family("gauge", last_inbound, "Last time inbound bytes grew.", [
+            Sample(last_inbound, label, camera.last_inbound_at)
+            for label, camera in zip(labels, cameras, strict=True)
+            if camera.last_inbound_at is not None
+        ]),
+        _family("gauge", agent_online, "The agent's status topic says online.", [
+            Sample(agent_online, label, 1 if agent.online else 0) for label, agent in with_agent
+        ]),
+        _family("gauge", agent_last, "Last agent state message.", [
+            Sample(agent_last, label, agent.last_state_at)
+            for label, agent in with_agent
+            if agent.last_state_at is not None
+        ]),
     ]  # fmt: skip
-    if report is None:
-        return families
-    for name, count in report.summary.items():
-        cameras_by_state.add_metric([name], count)
-    for camera in report.cameras:
-        labels = [camera.name]
-        for candidate in STATES:
-            state.add_metric([camera.name, candidate], 1 if candidate == camera.state else 0)
-        for active in camera.reasons:
-            reason.add_metric([camera.name, active], 1)
-        online.add_metric(labels, 1 if camera.online else 0)
-        if camera.inbound_bytes is not None:
-            inbound.add_metric(labels, camera.inbound_bytes)
-        if camera.readers is not None:
-            readers.add_metric(labels, camera.readers)
-        if camera.frames_in_error is not None:
-            frames.add_metric(labels, camera.frames_in_error)
-        if camera.last_inbound_at is not None:
-            last_inbound.add_metric(labels, camera.last_inbound_at)
-        if camera.agent is not None:
-            agent_online.add_metric(labels, 1 if camera.agent.online else 0)
-            if camera.agent.last_state_at is not None:
-                agent_last.add_metric(labels, camera.agent.last_state_at)
-    return families
 
 
 def routes(monitor: Monitor) -> dict[str, Callable[[], Response]]:
     return {
-        "/metrics": metrics_route(monitor.registry),
+        "/metrics": lambda: Response(200, monitor.exposition(), CONTENT_TYPE_LATEST),
         "/healthz": monitor.healthz,
         "/api/status": monitor.status,
     }

@@ -18,7 +18,12 @@ from prometheus_client import disable_created_metrics
 from prometheus_client.registry import Collector
 from trashmonitor.monitor import config
 from trashmonitor.monitor.agents import AgentView
-from trashmonitor.monitor.daemon import DEFAULT_FORGET_AFTER, Monitor, routes
+from trashmonitor.monitor.daemon import (
+    DEFAULT_FORGET_AFTER,
+    Monitor,
+    routes,
+    tune_gc_for_polling,
+)
 from trashmonitor.monitor.mediamtx import MediaMTXClient, default_metrics_url, metrics_url
 
 from trashmonitor.errors import EXIT_OK
@@ -189,6 +194,7 @@ def serve(
     keyword arguments (the MQTT agent views, extra Prometheus collectors)."""
     disable_created_metrics()  # type: ignore[no-untyped-call]
     config.quiet_http_logs()
+    tune_gc_for_polling()
     monitor, listen = build_monitor(args, agent_views=agent_views, collectors=collectors)
     service = HTTPService(listen, routes(monitor), setting="TRASHMON_LISTEN")
     stop = threading.Event()

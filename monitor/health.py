@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
-from trashmonitor.monitor.agents import AgentView
 from trashmonitor.monitor.mediamtx import PathObservation, PathsSnapshot
+
+if TYPE_CHECKING:  # agents.py pulls in paho and prometheus-client: not on the probe's path
+    from trashmonitor.monitor.agents import AgentView
 
 State = Literal["ok", "degraded", "down", "parked"]
 STATES: Final[tuple[State, ...]] = ("ok", "degraded", "down", "parked")
@@ -76,7 +78,7 @@ class Thresholds:
         return max(self.stall_after, self.frames_error_window)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CameraHealth:
     name: str
     state: State
@@ -122,7 +124,7 @@ class HealthReport:
 def state_for(reasons: Collection[str], parked: bool) -> State:
     if parked:
         return "parked"
-    if any(reason in DOWN_REASONS for reason in reasons):
+    if not DOWN_REASONS.isdisjoint(reasons):
         return "down"
     return "degraded" if reasons else "ok"
 
@@ -161,14 +163,7 @@ def evaluate(
             reasons = _ordered({"mediamtx_unreachable", *seen})
             health = CameraHealth(name, "down", reasons, online=False, agent=agent)
         else:
-            health = _judge(
-                name,
-                history=history,
-                now=now,
-                thresholds=thresholds,
-                agents=agents,
-                agent=agent,
-            )
+            health = _judge(name, history, now, thresholds, agents=agents, agent=agent)
         if name in parked:
             health = replace(health, state="parked", reasons=())
         cameras.append(health)
@@ -188,10 +183,10 @@ def _frames_in_error(snapshot: PathsSnapshot, path: PathObservation) -> int | No
 
 def _judge(
     name: str,
-    *,
     history: Sequence[PathsSnapshot],
     now: float,
     thresholds: Thresholds,
+    *,
     agents: Mapping[str, AgentView] | None,
     agent: AgentView | None,
 ) -> CameraHealth:
@@ -220,21 +215,14 @@ def _judge(
         reasons.update(_agent_reasons(agent, online, now, thresholds))
 
     ordered = _ordered(reasons)
+    state = state_for(ordered, parked=False)
+    if path is None:
+        return CameraHealth(name, state, ordered, online, frames_in_error=frames, agent=agent)
+    # Positional: this runs once per camera and poll (10,000 a second at scale).
     return CameraHealth(
-        name=name,
-        state=state_for(ordered, parked=False),
-        reasons=ordered,
-        online=online,
-        codec=path.codec if path else None,
-        resolution=path.resolution if path else None,
-        inbound_bytes=path.inbound_bytes if path else None,
-        inbound_bytes_per_second=rate,
-        readers=path.readers if path else None,
-        frames_in_error=frames,
-        online_since=path.online_since if path else None,
-        last_inbound_at=last_inbound_at,
-        agent=agent,
-    )
+        name, state, ordered, online, path.codec, path.resolution, path.inbound_bytes,
+        rate, path.readers, frames, path.online_since, last_inbound_at, agent,
+    )  # fmt: skip
 
 
 def _inbound(
@@ -256,41 +244,44 @@ def _inbound(
     grew at the full rate, so it "stopped" only at the end of it). A run reaching the
     start of the history proves no growth since then (a lower bound).
     """
-    polls = [(snapshot.at, _present(snapshot, name)) for snapshot in history]
-    current_at = polls[-1][0]
+    # Only the trailing run is looked at: build it lazily, newest first (a dozen polls
+    # of history times 10,000 cameras is too many lookups to make up front).
+    current_at = history[-1].at
     rate: float | None = None
-    if len(polls) > 1:
-        previous_at, previous = polls[-2]
-        if previous is not None and current_at > previous_at:
-            grown = path.inbound_bytes - previous.inbound_bytes
-            if grown >= 0:  # a reconnect resets the counter: no rate for that interval
-                rate = grown / (current_at - previous_at)
+    previous = _present(history[-2], name) if len(history) > 1 else None
+    if previous is not None and current_at > history[-2].at:
+        grown = path.inbound_bytes - previous.inbound_bytes
+        if grown >= 0:  # a reconnect resets the counter: no rate for that interval
+            rate = grown / (current_at - history[-2].at)
 
-    index = len(polls) - 1
+    index = len(history) - 1
+    earlier = previous
     while index > 0:
-        earlier = polls[index - 1][1]
         if earlier is None or earlier.inbound_bytes != path.inbound_bytes:
             break
         index -= 1
-    run_start = polls[index][0]
+        earlier = _present(history[index - 1], name) if index > 0 else None
+    run_start = history[index].at
     grew_at: float | None = None
     stopped_at = run_start
-    if index > 0 and polls[index - 1][1] is not None:
+    if index > 0 and earlier is not None:
         grew_at = run_start
-        stopped_at = _stop_estimate(polls, index, path.inbound_bytes)
+        stopped_at = _stop_estimate(history, name, index, path.inbound_bytes)
     stalled = run_start < current_at and now - stopped_at >= thresholds.stall_after
     return rate, grew_at, stalled
 
 
 def _stop_estimate(
-    polls: Sequence[tuple[float, PathObservation | None]], run_index: int, count: int
+    history: Sequence[PathsSnapshot], name: str, run_index: int, count: int
 ) -> float:
     """When bytes stopped, between the poll before the run and the run's first poll."""
-    run_at = polls[run_index][0]
-    before_at, before = polls[run_index - 1]
+    run_at = history[run_index].at
+    before_at = history[run_index - 1].at
+    before = _present(history[run_index - 1], name)
     if before is None or run_index < 2:
         return run_at
-    earlier_at, earlier = polls[run_index - 2]
+    earlier_at = history[run_index - 2].at
+    earlier = _present(history[run_index - 2], name)
     if earlier is None or before_at <= earlier_at or before.inbound_bytes < earlier.inbound_bytes:
         return run_at
     rate_before = (before.inbound_bytes - earlier.inbound_bytes) / (before_at - earlier_at)
@@ -312,6 +303,8 @@ def _frames_rising(
     now: float,
     thresholds: Thresholds,
 ) -> bool:
+    if len(history) < 2:
+        return False
     since = now - thresholds.frames_error_window
     for snapshot in history[:-1]:
         if snapshot.at < since:
@@ -335,6 +328,8 @@ def _stale_after(agent: AgentView, thresholds: Thresholds) -> float:
 
 
 def _ordered(reasons: Collection[str]) -> tuple[str, ...]:
+    if not reasons:  # most cameras, most polls
+        return ()
     return tuple(sorted(reasons, key=_ORDER.__getitem__))
 
 

@@ -19,16 +19,18 @@ OpenAPI specs):
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
-
-import httpx
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, TypeGuard
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from trashmonitor.errors import (
     AuthError,
@@ -36,6 +38,9 @@ from trashmonitor.errors import (
     UnreachableError,
     UpstreamHTTPError,
 )
+
+if TYPE_CHECKING:  # imported when a client is built: the probe does without it
+    import httpx
 
 PATHS_LIST = "/v3/paths/list"
 # MediaMTX defaults to 100 items per page; asking for large pages keeps 10,000 paths
@@ -49,7 +54,7 @@ VIDEO_CODECS = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Track:
     codec: str
     width: int | None = None
@@ -60,7 +65,8 @@ class Track:
         return self.codec in VIDEO_CODECS
 
 
-@dataclass(frozen=True)
+# slots: 10,000 of these per poll, a dozen polls kept: smaller and quicker to build.
+@dataclass(frozen=True, slots=True)
 class PathObservation:
     """One path as MediaMTX lists it, whatever the schema generation."""
 
@@ -97,7 +103,7 @@ def describe_tracks(tracks: tuple[Track, ...]) -> tuple[str | None, str | None]:
     return video.codec, f"{video.width}x{video.height}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PathMetrics:
     """What MediaMTX's ``/metrics`` says about one path (families summed over labels)."""
 
@@ -145,13 +151,6 @@ def _rfc3339(value: object, where: str) -> float | None:
         raise MalformedResponseError(f"{where}: invalid time {value[:40]!r}") from None
 
 
-def _bool(item: Mapping[str, Any], key: str, where: str) -> bool | None:
-    value = item.get(key)
-    if value is None or value is True or value is False:
-        return value
-    raise MalformedResponseError(f"{where}.{key}: expected true or false")
-
-
 def _count(item: Mapping[str, Any], key: str, where: str) -> int | None:
     value = item.get(key)
     if value.__class__ is int and value >= 0:  # the common case first: 10,000 paths a poll
@@ -163,30 +162,42 @@ def _count(item: Mapping[str, Any], key: str, where: str) -> int | None:
     return value
 
 
-def _tracks(item: Mapping[str, Any], where: str) -> tuple[Track, ...]:
+def _tracks(item: Mapping[str, Any], where: str) -> TrackSet:
     tracks2 = item.get("tracks2")
     if isinstance(tracks2, list):
-        tracks: list[Track] = []
+        key: list[tuple[str, int | None, int | None]] = []
         for track in tracks2:
             if not isinstance(track, dict) or not isinstance(track.get("codec"), str):
                 raise MalformedResponseError(f"{where}.tracks2: expected objects with a codec")
             props = track.get("codecProps") or {}
             width = props.get("width") if isinstance(props, dict) else None
             height = props.get("height") if isinstance(props, dict) else None
-            tracks.append(
-                Track(
+            key.append(
+                (
                     track["codec"],
                     width if isinstance(width, int) else None,
                     height if isinstance(height, int) else None,
                 )
             )
-        return tuple(tracks)
+        return _track_set(tuple(key))
     old = item.get("tracks")
     if old is None:
-        return ()
+        return _track_set(())
     if not isinstance(old, list) or not all(isinstance(codec, str) for codec in old):
         raise MalformedResponseError(f"{where}.tracks: expected a list of codec names")
-    return tuple(Track(codec) for codec in old)
+    return _track_set(tuple((codec, None, None) for codec in old))
+
+
+TrackSet = tuple[tuple[Track, ...], str | None, str | None]
+"""A path's tracks with what the table shows of them: (tracks, codec, resolution)."""
+
+
+@lru_cache(maxsize=1024)
+def _track_set(key: tuple[tuple[str, int | None, int | None], ...]) -> TrackSet:
+    """Cameras share a handful of track layouts: build (and keep) one value per layout,
+    not per path and poll."""
+    tracks = tuple(Track(codec, width, height) for codec, width, height in key)
+    return (tracks, *describe_tracks(tracks))
 
 
 def parse_path(item: object, where: str = "items[]") -> PathObservation:
@@ -196,37 +207,64 @@ def parse_path(item: object, where: str = "items[]") -> PathObservation:
     name = item.get("name")
     if not isinstance(name, str) or not name:
         raise MalformedResponseError(f"{where}.name: expected a path name")
-    where = f"path {name!r}"
-    ready = _bool(item, "ready", where)
-    online = _bool(item, "online", where)
-    available = _bool(item, "available", where)
+    get = item.get
+    ready, online, available = get("ready"), get("online"), get("available")
+    if not (_is_bool_or_none(ready) and _is_bool_or_none(online) and _is_bool_or_none(available)):
+        for key in ("ready", "online", "available"):
+            if not _is_bool_or_none(get(key)):
+                raise MalformedResponseError(f"path {name!r}.{key}: expected true or false")
     # Prefer `online` (v1.16+): `available`/`ready` are also true for a placeholder.
     is_online = online if online is not None else bool(ready)
     is_available = available if available is not None else bool(ready) or is_online
+    inbound, outbound = get("inboundBytes"), get("outboundBytes")
+    frames = get("inboundFramesInError")
+    if not (_is_count(inbound) and _is_count(outbound) and _is_count(frames)):
+        inbound, outbound, frames = _older_counts(item, f"path {name!r}")
+    readers = get("readers")
+    if readers is not None and not isinstance(readers, list):
+        raise MalformedResponseError(f"path {name!r}.readers: expected a list")
+    source = get("source")
+    source_type = source.get("type") if isinstance(source, dict) else None
+    online_since = None
+    if is_online:
+        since_key = "onlineTime" if online is not None else "readyTime"
+        online_since = _rfc3339(get(since_key), f"path {name!r}.{since_key}")
+    tracks, codec, resolution = _tracks(item, f"path {name!r}")
+    return PathObservation(
+        name,
+        is_online,
+        is_available,
+        inbound,
+        outbound,
+        len(readers) if readers else 0,
+        frames,
+        online_since,
+        source_type if isinstance(source_type, str) else None,
+        tracks,
+        codec,
+        resolution,
+    )
+
+
+def _older_counts(item: Mapping[str, Any], where: str) -> tuple[int, int, int | None]:
+    """(inbound, outbound, frames in error) before v1.17, or with a bad value."""
     inbound = _count(item, "inboundBytes", where)
     outbound = _count(item, "outboundBytes", where)
-    readers = item.get("readers")
-    if readers is not None and not isinstance(readers, list):
-        raise MalformedResponseError(f"{where}.readers: expected a list")
-    source = item.get("source")
-    source_type = source.get("type") if isinstance(source, dict) else None
-    since_key = "onlineTime" if online is not None else "readyTime"
-    tracks = _tracks(item, where)
-    codec, resolution = describe_tracks(tracks)
-    return PathObservation(
-        name=name,
-        online=is_online,
-        available=is_available,
-        inbound_bytes=inbound if inbound is not None else _count(item, "bytesReceived", where) or 0,
-        outbound_bytes=outbound if outbound is not None else _count(item, "bytesSent", where) or 0,
-        readers=len(readers or ()),
-        frames_in_error=_count(item, "inboundFramesInError", where),
-        online_since=_rfc3339(item.get(since_key), f"{where}.{since_key}") if is_online else None,
-        source_type=source_type if isinstance(source_type, str) else None,
-        tracks=tracks,
-        codec=codec,
-        resolution=resolution,
-    )
+    frames = _count(item, "inboundFramesInError", where)
+    if inbound is None:
+        inbound = _count(item, "bytesReceived", where) or 0
+    if outbound is None:
+        outbound = _count(item, "bytesSent", where) or 0
+    return inbound, outbound, frames
+
+
+def _is_bool_or_none(value: object) -> bool:
+    return value is None or value is True or value is False
+
+
+def _is_count(value: object) -> TypeGuard[int]:
+    """A present, valid count (the v1.17+ common case); anything else takes the slow path."""
+    return value.__class__ is int and value >= 0
 
 
 def parse_paths_page(document: object) -> PathsPage:
@@ -372,6 +410,10 @@ class MediaMTXClient:
 
     ``api_url`` is MediaMTX's API (``http://host:9997``) or the seed's Caddy prefix
     (``http://host/api``, which strips ``/api``): both end up at ``…/v3/paths/list``.
+
+    ``stdlib=True`` reads with urllib instead of httpx, for one-shot callers (the probe):
+    importing httpx and building its client costs ~65 ms, a third of a probe of 10,000
+    paths, and a probe needs neither its connection pool nor its transports.
     """
 
     def __init__(
@@ -383,22 +425,27 @@ class MediaMTXClient:
         client: httpx.Client | None = None,
         items_per_page: int = ITEMS_PER_PAGE,
         parallel_pages: int = PARALLEL_PAGES,
+        stdlib: bool = False,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.metrics_url = metrics_url
         self.timeout = timeout
         self.items_per_page = items_per_page
         self.parallel_pages = parallel_pages
-        # An http:// MediaMTX needs no TLS context; building the default one loads the
-        # CA bundle (~30 ms of a probe's start-up) for nothing.
-        needs_tls = any(
-            url is not None and url.startswith("https:") for url in (self.api_url, metrics_url)
-        )
-        self._client = client or httpx.Client(follow_redirects=False, verify=needs_tls)
-        self._owns_client = client is None
+        self._owns_client = client is None and not stdlib
+        self._client = client
+        if self._owns_client:
+            import httpx
+
+            # An http:// MediaMTX needs no TLS context; building the default one loads
+            # the CA bundle (~30 ms) for nothing.
+            needs_tls = any(
+                url is not None and url.startswith("https:") for url in (self.api_url, metrics_url)
+            )
+            self._client = httpx.Client(follow_redirects=False, verify=needs_tls)
 
     def close(self) -> None:
-        if self._owns_client:
+        if self._owns_client and self._client is not None:
             self._client.close()
 
     def __enter__(self) -> MediaMTXClient:
@@ -413,26 +460,15 @@ class MediaMTXClient:
             timeout = min(timeout, deadline - time.monotonic())
             if timeout <= 0:
                 raise UnreachableError(f"{url}: gave up, the time budget is spent")
-        try:
-            response = self._client.get(url, params=params, timeout=timeout)
-        except httpx.TimeoutException:
-            raise UnreachableError(f"{url}: timed out after {timeout:.1f}s") from None
-        except httpx.ConnectError as error:
-            raise UnreachableError(f"{url}: cannot connect ({_reason(error)})") from None
-        except httpx.RemoteProtocolError as error:
-            raise MalformedResponseError(f"{url}: broken HTTP answer ({_reason(error)})") from None
-        except httpx.HTTPError as error:
-            raise UnreachableError(
-                f"{url}: {error.__class__.__name__} ({_reason(error)})"
-            ) from None
-        if response.status_code in (401, 403):
-            raise AuthError(f"{url}: HTTP {response.status_code} (MediaMTX authentication)")
-        if response.status_code != 200:
-            raise UpstreamHTTPError(
-                f"{url}: HTTP {response.status_code} {response.reason_phrase}".rstrip(),
-                response.status_code,
-            )
-        return response.content
+        if self._client is None:
+            status, reason, body = _urllib_get(url, params, timeout)
+        else:
+            status, reason, body = _httpx_get(self._client, url, params, timeout)
+        if status in (401, 403):
+            raise AuthError(f"{url}: HTTP {status} (MediaMTX authentication)")
+        if status != 200:
+            raise UpstreamHTTPError(f"{url}: HTTP {status} {reason}".rstrip(), status)
+        return body
 
     def _page(self, number: int, deadline: float | None) -> bytes:
         params = {"page": number, "itemsPerPage": self.items_per_page}
@@ -477,6 +513,61 @@ class MediaMTXClient:
         if text.lstrip().startswith("<"):
             raise MalformedResponseError(f"{self.metrics_url}: got HTML instead of metrics")
         return parse_metrics(text)
+
+
+HTTPAnswer = tuple[int, str, bytes]
+"""(status, reason phrase, body) of one GET."""
+
+
+def _httpx_get(
+    client: httpx.Client, url: str, params: Mapping[str, int] | None, timeout: float
+) -> HTTPAnswer:
+    import httpx
+
+    try:
+        response = client.get(url, params=params, timeout=timeout)
+    except httpx.TimeoutException:
+        raise UnreachableError(f"{url}: timed out after {timeout:.1f}s") from None
+    except httpx.ConnectError as error:
+        raise UnreachableError(f"{url}: cannot connect ({_reason(error)})") from None
+    except httpx.RemoteProtocolError as error:
+        raise MalformedResponseError(f"{url}: broken HTTP answer ({_reason(error)})") from None
+    except httpx.HTTPError as error:
+        raise UnreachableError(f"{url}: {error.__class__.__name__} ({_reason(error)})") from None
+    return response.status_code, response.reason_phrase, response.content
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer to report (like httpx's ``follow_redirects=False``)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_URLLIB = urllib.request.build_opener(_NoRedirects)
+
+
+def _urllib_get(url: str, params: Mapping[str, int] | None, timeout: float) -> HTTPAnswer:
+    """The same GET and the same errors as :func:`_httpx_get`, with the standard library
+    (which, like httpx, honours the ``*_proxy`` environment variables)."""
+    full_url = f"{url}?{urlencode(params)}" if params else url
+    try:
+        with _URLLIB.open(full_url, timeout=timeout) as response:
+            return response.status, response.reason, response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, str(error.reason), b""
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, TimeoutError):
+            raise UnreachableError(f"{url}: timed out after {timeout:.1f}s") from None
+        reason = error.reason if isinstance(error.reason, Exception) else error
+        raise UnreachableError(f"{url}: cannot connect ({_reason(reason)})") from None
+    except TimeoutError:
+        raise UnreachableError(f"{url}: timed out after {timeout:.1f}s") from None
+    except (http.client.HTTPException, ConnectionError) as error:
+        raise MalformedResponseError(f"{url}: broken HTTP answer ({_reason(error)})") from None
+    except OSError as error:
+        raise UnreachableError(f"{url}: {error.__class__.__name__} ({_reason(error)})") from None
 
 
 def _reason(error: Exception) -> str:

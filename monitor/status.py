@@ -6,10 +6,12 @@ Shared by ``trashmon probe`` and the daemon so both print exactly the same shape
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trashmonitor.monitor.agents import AgentView
 from trashmonitor.monitor.health import CameraHealth, HealthReport
+
+if TYPE_CHECKING:  # agents.py pulls in paho and prometheus-client: not on the probe's path
+    from trashmonitor.monitor.agents import AgentView
 
 
 def agent_document(agent: AgentView | None) -> dict[str, Any] | None:

@@ -317,3 +317,77 @@ def test_expected_cameras_are_never_forgotten(fake: FakeMediaMTX) -> None:
     clock.now += 100
     monitor.poll_once()
     assert sample(monitor, "trashmon_camera_reason", camera="cam9", reason="no_publisher") == 1
+
+
+def exposed_samples(text: bytes) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (s.name, tuple(sorted(s.labels.items())), s.value)
+        for family in text_string_to_metric_families(text.decode())
+        for s in family.samples
+    }
+
+
+class ChangingCollector(Collector):
+    """A collector whose value moves between scrapes, like the MQTT connection gauge."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def collect(self) -> Iterable[Metric]:
+        gauge = GaugeMetricFamily("trashmon_mqtt_connected", "test")
+        gauge.add_metric([], self.value)
+        yield gauge
+
+
+def test_served_exposition_is_the_registrys(fake: FakeMediaMTX) -> None:
+    fake.add_paths(3, rate=1000)
+    fake.set_path("cam1", online=False, placeholder=True)
+    monitor = make_monitor(
+        fake,
+        Clock(),
+        agent_views=lambda: {"cam0": AgentView("cam0", True, 0.0, last_state_at=1.0)},
+    )
+    monitor.register(ReconcileCollector())
+    monitor.poll_once()
+    text = monitor.exposition()
+    promtool = subprocess.run(
+        [require_binary("promtool"), "check", "metrics"],
+        input=text,
+        capture_output=True,
+        check=False,
+    )
+    assert promtool.returncode == 0, promtool.stdout + promtool.stderr
+    served = exposed_samples(text)
+    assert ("trashmon_camera_state", (("camera", "cam1"), ("state", "down")), 1) in served
+    assert ("trashmon_agent_online", (("camera", "cam0"),), 1) in served
+    assert served == exposed_samples(generate_latest(monitor.registry))
+
+
+def test_served_exposition_follows_polls_and_live_collectors(fake: FakeMediaMTX) -> None:
+    clock = Clock()
+    fake.set_path("cam1", inbound_bytes=1000)
+    monitor = make_monitor(fake, clock)
+    live = ChangingCollector()
+    monitor.register(live)
+    monitor.poll_once()
+    first = exposed_samples(monitor.exposition())
+    live.value = 1  # same poll, new scrape: the live part moves, the snapshot part stays
+    second = exposed_samples(monitor.exposition())
+    assert ("trashmon_mqtt_connected", (), 0) in first
+    assert ("trashmon_mqtt_connected", (), 1) in second
+    inbound = ("trashmon_camera_inbound_bytes_total", (("camera", "cam1"),), 1000)
+    assert inbound in first
+    assert inbound in second
+    assert monitor.status() is monitor.status()  # rendered once for this poll
+    before = monitor.status()
+    clock.now += 1
+    fake.set_path("cam1", inbound_bytes=5000)
+    monitor.poll_once()
+    third = exposed_samples(monitor.exposition())
+    assert ("trashmon_camera_inbound_bytes_total", (("camera", "cam1"),), 5000) in third
+    assert inbound not in third
+    assert ("trashmon_poll_duration_seconds_count", (), 2) in third
+    assert monitor.status() is not before
+    assert status(monitor)["cameras"][0]["inbound_bytes"] == 5000

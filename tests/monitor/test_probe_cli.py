@@ -212,3 +212,23 @@ def test_no_paths_passes_unless_cameras_are_expected(fake: FakeMediaMTX) -> None
     ]
     fake.add_paths(3, rate=1000)
     assert probe("--api", fake.url, env={"TRASHMON_EXPECT": "cam1 cam2"}).returncode == 0
+
+
+def test_the_probe_imports_no_heavy_library() -> None:
+    # Its start-up is most of a CI probe's cost (bench/probe_startup.py): the agents'
+    # MQTT client, prometheus-client, OpenTelemetry and even httpx stay out of it.
+    result = subprocess.run(
+        [
+            *TRASHMON[:-2],
+            "-c",
+            "import sys, trashmonitor.monitor.probe_cli\n"
+            "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tempfile.gettempdir(),
+    )
+    loaded = set(result.stdout.split())
+    assert "trashmonitor" in loaded
+    assert loaded.isdisjoint({"httpx", "paho", "prometheus_client", "opentelemetry", "cloudflare"})

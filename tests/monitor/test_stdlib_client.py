@@ -1,0 +1,112 @@
+"""The probe's standard-library reads behave like the daemon's httpx reads: same paths,
+same error classes, for the same real HTTP answers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from support.fake_mediamtx import FakeMediaMTX
+from support.processes import free_port
+from trashmonitor.monitor.mediamtx import MediaMTXClient
+
+from trashmonitor.errors import (
+    AuthError,
+    MalformedResponseError,
+    TrashmonError,
+    UnreachableError,
+    UpstreamHTTPError,
+)
+
+BOTH = pytest.mark.parametrize("stdlib", [False, True], ids=["httpx", "stdlib"])
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeMediaMTX]:
+    with FakeMediaMTX("v1.20") as server:
+        yield server
+
+
+def error_of(client: MediaMTXClient) -> type[TrashmonError]:
+    with pytest.raises(TrashmonError) as raised, client:
+        client.list_paths()
+    return type(raised.value)
+
+
+def test_both_read_the_same_pages(fake: FakeMediaMTX) -> None:
+    fake.fault = None
+    fake.add_paths(250, rate=1000)
+    with (
+        MediaMTXClient(fake.url, items_per_page=100) as via_httpx,
+        MediaMTXClient(fake.url, items_per_page=100, stdlib=True) as via_stdlib,
+    ):
+        names = [path.name for path in via_stdlib.list_paths()]
+        assert names == [path.name for path in via_httpx.list_paths()]
+    assert len(names) == 250
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        ("html", MalformedResponseError),
+        ("http500", UpstreamHTTPError),
+        ("truncated", MalformedResponseError),
+        ("cut_connection", MalformedResponseError),
+    ],
+)
+@BOTH
+def test_faults_map_to_the_same_errors(
+    fake: FakeMediaMTX, fault: str, error: type[TrashmonError], stdlib: bool
+) -> None:
+    fake.fault = fault
+    try:
+        assert error_of(MediaMTXClient(fake.url, timeout=2, stdlib=stdlib)) is error
+    finally:
+        fake.fault = None
+
+
+@BOTH
+def test_refused_is_unreachable(stdlib: bool) -> None:
+    client = MediaMTXClient(f"http://127.0.0.1:{free_port()}", timeout=2, stdlib=stdlib)
+    assert error_of(client) is UnreachableError
+
+
+class Answer(BaseHTTPRequestHandler):
+    """Answers every GET with the status in its path's first segment (``/401/...``)."""
+
+    def do_GET(self) -> None:
+        status = int(self.path.split("/")[1])
+        self.send_response(status)
+        self.send_header("Location", "/200/v3/paths/list")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def answering() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(401, AuthError), (403, AuthError), (302, UpstreamHTTPError), (404, UpstreamHTTPError)],
+)
+@BOTH
+def test_statuses_map_to_the_same_errors(
+    answering: str, status: int, error: type[TrashmonError], stdlib: bool
+) -> None:
+    # A redirect is reported, not followed (its target would answer 200).
+    client = MediaMTXClient(f"{answering}/{status}", timeout=2, stdlib=stdlib)
+    assert error_of(client) is error
