@@ -352,13 +352,8 @@ def test_served_exposition_is_the_registrys(fake: FakeMediaMTX) -> None:
     monitor.register(ReconcileCollector())
     monitor.poll_once()
     text = monitor.exposition()
-    promtool = subprocess.run(
-        [require_binary("promtool"), "check", "metrics"],
-        input=text,
-        capture_output=True,
-        check=False,
-    )
-    assert promtool.returncode == 0, promtool.stdout + promtool.stderr
+    code, said = promtool_check_metrics(text)
+    assert code == 0, said
     served = exposed_samples(text)
     assert ("trashmon_camera_state", (("camera", "cam1"), ("state", "down")), 1) in served
     assert ("trashmon_agent_online", (("camera", "cam0"),), 1) in served

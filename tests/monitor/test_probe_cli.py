@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -217,17 +218,13 @@ def test_no_paths_passes_unless_cameras_are_expected(fake: FakeMediaMTX) -> None
 def test_the_probe_imports_no_heavy_library() -> None:
     # Its start-up is most of a CI probe's cost (bench/probe_startup.py): the agents'
     # MQTT client, prometheus-client, OpenTelemetry and even httpx stay out of it.
+    code = (
+        "import sys, trashmonitor.monitor.probe_cli\n"
+        "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))"
+    )
+    # -P: the installed package, not ./trashmonitor from the checkout.
     result = subprocess.run(
-        [
-            *TRASHMON[:-2],
-            "-c",
-            "import sys, trashmonitor.monitor.probe_cli\n"
-            "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=tempfile.gettempdir(),
+        [sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True
     )
     loaded = set(result.stdout.split())
     assert "trashmonitor" in loaded
