@@ -85,46 +85,26 @@ def test_urls_and_lists() -> None:
     assert parse_name_list("a, b  c,,") == frozenset({"a", "b", "c"})
 
 
+def _interval(flag: str | None, env: dict[str, str]) -> float:
+    return flag_or_env(
+        argparse.Namespace(interval=flag),
+        attribute="interval",
+        flag="--interval",
+        env_var="TRASHMON_INTERVAL",
+        parse=parse_seconds,
+        default=1.0,
+        environ=env,
+    )
+
+
 def test_flag_beats_env_beats_default() -> None:
-    args = argparse.Namespace(interval=None)
-
-    def resolve(env: dict[str, str]) -> float:
-        return flag_or_env(
-            args,
-            attribute="interval",
-            flag="--interval",
-            env_var="TRASHMON_INTERVAL",
-            parse=parse_seconds,
-            default=1.0,
-            environ=env,
-        )
-
-    assert resolve({}) == 1.0
-    assert resolve({"TRASHMON_INTERVAL": "3"}) == 3.0
-    args.interval = "0.5"
-    assert resolve({"TRASHMON_INTERVAL": "3"}) == 0.5
+    assert _interval(None, {}) == 1.0
+    assert _interval(None, {"TRASHMON_INTERVAL": "3"}) == 3.0
+    assert _interval("0.5", {"TRASHMON_INTERVAL": "3"}) == 0.5
 
 
 def test_invalid_values_name_what_the_user_set() -> None:
-    args = argparse.Namespace(interval=None)
     with pytest.raises(ConfigError, match=r"^TRASHMON_INTERVAL: expected a duration"):
-        flag_or_env(
-            args,
-            attribute="interval",
-            flag="--interval",
-            env_var="TRASHMON_INTERVAL",
-            parse=parse_seconds,
-            default=1.0,
-            environ={"TRASHMON_INTERVAL": "fast"},
-        )
-    args.interval = "soon"
+        _interval(None, {"TRASHMON_INTERVAL": "fast"})
     with pytest.raises(ConfigError, match=r"^--interval: "):
-        flag_or_env(
-            args,
-            attribute="interval",
-            flag="--interval",
-            env_var="TRASHMON_INTERVAL",
-            parse=parse_seconds,
-            default=1.0,
-            environ={},
-        )
+        _interval("soon", {})
