@@ -107,6 +107,8 @@ class Monitor:
     )
 
     def __post_init__(self) -> None:
+        if self.tracer is not None and self.client.request_hook is None:
+            self.client.request_hook = self._request_span
         self.state = MonitorState()
         self._history: deque[PathsSnapshot] = deque()
         self._known: dict[str, float] = {}
@@ -153,6 +155,12 @@ class Monitor:
         return generate_latest(_Families(*(c.collect() for c in self._live))) + cameras
 
     # ---------------------------------------------------------------- one cycle
+
+    def _request_span(
+        self, url: str, params: Mapping[str, int] | None
+    ) -> AbstractContextManager[Any]:
+        page = (params or {}).get("page", -1)
+        return self._span("http.get", **{"url.full": url, "mediamtx.page": page})
 
     def _span(self, name: str, **attributes: Any) -> AbstractContextManager[Any]:
         if self.tracer is None:

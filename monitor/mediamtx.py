@@ -19,13 +19,15 @@ OpenAPI specs):
 
 from __future__ import annotations
 
+import contextvars
 import http.client
 import json
 import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -405,6 +407,9 @@ def metrics_url(text: str) -> str:
     return text if parts.path not in ("", "/") else urlunsplit((*parts[:2], "/metrics", "", ""))
 
 
+RequestHook = Callable[[str, Mapping[str, int] | None], AbstractContextManager[object]]
+
+
 class MediaMTXClient:
     """Reads MediaMTX over HTTP. ``client`` is injectable (tests pass a MockTransport).
 
@@ -426,8 +431,11 @@ class MediaMTXClient:
         items_per_page: int = ITEMS_PER_PAGE,
         parallel_pages: int = PARALLEL_PAGES,
         stdlib: bool = False,
+        request_hook: RequestHook | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        self.request_hook = request_hook
+        """Wraps each HTTP request (the monitor opens a trace span per request with it)."""
         self.metrics_url = metrics_url
         self.timeout = timeout
         self.items_per_page = items_per_page
@@ -460,10 +468,11 @@ class MediaMTXClient:
             timeout = min(timeout, deadline - time.monotonic())
             if timeout <= 0:
                 raise UnreachableError(f"{url}: gave up, the time budget is spent")
-        if self._client is None:
-            status, reason, body = _urllib_get(url, params, timeout)
-        else:
-            status, reason, body = _httpx_get(self._client, url, params, timeout)
+        with self.request_hook(url, params) if self.request_hook else nullcontext():
+            if self._client is None:
+                status, reason, body = _urllib_get(url, params, timeout)
+            else:
+                status, reason, body = _httpx_get(self._client, url, params, timeout)
         if status in (401, 403):
             raise AuthError(f"{url}: HTTP {status} (MediaMTX authentication)")
         if status != 200:
@@ -486,7 +495,12 @@ class MediaMTXClient:
 
             workers = min(self.parallel_pages, page_count - 1)
             with ThreadPoolExecutor(workers, thread_name_prefix="mediamtx-page") as pool:
-                bodies = [pool.submit(self._page, n, deadline) for n in range(1, page_count)]
+                # Each page runs in a copy of this context, so spans opened by the
+                # request hook stay children of the caller's span.
+                bodies = [
+                    pool.submit(contextvars.copy_context().run, self._page, n, deadline)
+                    for n in range(1, page_count)
+                ]
                 try:
                     for body in bodies:
                         pages.append(parse_paths_page(decode_json(body.result(), url)))

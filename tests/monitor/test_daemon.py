@@ -386,3 +386,23 @@ def test_served_exposition_follows_polls_and_live_collectors(fake: FakeMediaMTX)
     assert ("trashmon_poll_duration_seconds_count", (), 2) in third
     assert monitor.status() is not before
     assert status(monitor)["cameras"][0]["inbound_bytes"] == 5000
+
+
+def test_a_child_span_per_http_request_even_for_pages_read_in_parallel(
+    fake: FakeMediaMTX,
+) -> None:
+    exporter = InMemorySpanExporter()
+    tracer = setup_tracing("test", SimpleSpanProcessor(exporter)).get_tracer("test")
+    fake.add_paths(5)
+    client = MediaMTXClient(fake.url, fake.metrics_url, timeout=2, items_per_page=2)
+    Monitor(client, tracer=tracer, clock=Clock()).poll_once()
+    spans = {span.context.span_id: span for span in exporter.get_finished_spans()}
+    requests = [span for span in spans.values() if span.name == "http.get"]
+    parents = sorted(spans[span.parent.span_id].name for span in requests if span.parent)
+    assert parents == ["mediamtx.metrics"] + ["mediamtx.paths_list"] * 3  # 5 paths, 2 a page
+    pages = sorted(
+        span.attributes["mediamtx.page"]
+        for span in requests
+        if span.attributes and span.attributes["mediamtx.page"] >= 0
+    )
+    assert pages == [0, 1, 2]
