@@ -98,7 +98,7 @@ def test_stall_detected_from_the_history(fake: FakeMediaMTX) -> None:
 
 def test_outage_is_a_state_and_vanished_paths_stay_known(fake: FakeMediaMTX) -> None:
     clock = Clock()
-    fake.add_paths(2, rate=1000)
+    fake.add_paths(2, rate=1000, configured=True)
     monitor = make_monitor(fake, clock, parked=frozenset({"cam1"}))
     monitor.poll_once()
     good_poll_at = clock.now
@@ -118,7 +118,7 @@ def test_outage_is_a_state_and_vanished_paths_stay_known(fake: FakeMediaMTX) -> 
     assert "HTTP 500" in document["mediamtx"]["error"]
 
     fake.fault = None
-    fake.remove_path("cam0")  # created on demand: it vanishes with its publisher
+    fake.remove_path("cam0")  # configured, on demand: it vanishes with its publisher
     clock.now += 1
     monitor.poll_once()
     assert sample(monitor, "trashmon_mediamtx_up") == 1
@@ -127,7 +127,7 @@ def test_outage_is_a_state_and_vanished_paths_stay_known(fake: FakeMediaMTX) -> 
 
 def test_forgotten_after_the_forget_delay(fake: FakeMediaMTX) -> None:
     clock = Clock()
-    fake.set_path("cam0")
+    fake.set_path("cam0", configured=True)
     monitor = make_monitor(fake, clock, forget_after=10)
     monitor.poll_once()
     fake.remove_path("cam0")

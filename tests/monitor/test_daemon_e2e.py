@@ -64,7 +64,7 @@ def monitor(fake: FakeMediaMTX, tmp_path: Path) -> Iterator[MonitorProcess]:
 def test_status_and_metrics_follow_mediamtx_over_time(
     fake: FakeMediaMTX, monitor: MonitorProcess
 ) -> None:
-    fake.add_paths(3, rate=20_000)
+    fake.add_paths(3, rate=20_000, configured=True)  # listed in mediamtx.yml: remembered
     fake.set_path("spare", online=False)
 
     def state(name: str) -> tuple[str, list[str]] | None:
@@ -164,3 +164,96 @@ def test_sigint_and_sigterm_exit_0_while_mediamtx_is_down(tmp_path: Path) -> Non
             proc.send_signal(signum)
             assert proc.wait(10) == 0
         assert "Traceback" not in log.read_text()
+
+
+def blind_everywhere(base: str) -> dict[str, Any] | None:
+    """What each route says once the monitor cannot see, or None while any still sees."""
+    code, body = http_get(base + "/api/status")
+    if code != 200:
+        return None
+    status = json.loads(body)
+    metrics = http_get(base + "/metrics")[1].decode()
+    healthz = json.loads(http_get(base + "/healthz")[1])
+    if status["mediamtx"]["reachable"] or "trashmon_mediamtx_up 0.0" not in metrics:
+        return None
+    if healthz["sees_mediamtx"]:
+        return None
+    return {"status": status, "metrics": metrics, "healthz": healthz}
+
+
+@pytest.mark.slow
+def test_a_mediamtx_that_stops_answering_turns_every_route_blind(
+    fake: FakeMediaMTX, tmp_path: Path
+) -> None:
+    """The poll hangs far longer than the staleness bound (timeout 30 s): the routes must
+    turn blind from the clock, not from the poll's end."""
+    import time
+
+    fake.add_paths(2, rate=20_000)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = clean_environ(
+        TRASHMON_MEDIAMTX_API=fake.url,
+        TRASHMON_MEDIAMTX_METRICS="off",
+        TRASHMON_LISTEN=f"127.0.0.1:{port}",
+        TRASHMON_INTERVAL="0.5",
+        TRASHMON_TIMEOUT="30",
+    )
+    log = tmp_path / "monitor.log"
+    with running([*TRASHMON, "monitor"], env=env, cwd=OUTSIDE_REPO, log_path=log) as proc:
+
+        def sees_cam1() -> bool:
+            code, body = http_get(base + "/api/status")
+            return code == 200 and any(
+                camera["name"] == "cam1" and camera["state"] == "ok"
+                for camera in json.loads(body)["cameras"]
+            )
+
+        wait_until(sees_cam1, 20, what="cam1 ok")
+        fake.fault = "hang"
+        hung_at = time.monotonic()
+        blind = wait_until(lambda: blind_everywhere(base), 15, what="blind on every route")
+        took = time.monotonic() - hung_at
+        print(f"unanswered MediaMTX -> every route blind in {took:.2f} s (3 intervals: 1.5 s)")
+        assert took < 15  # the hung request would only end after 30 s
+        cameras = {c["name"]: c for c in blind["status"]["cameras"]}
+        assert cameras["cam1"]["state"] == "down"
+        assert cameras["cam1"]["reasons"] == ["mediamtx_unreachable"]
+        assert 'trashmon_camera_reason{camera="cam1",reason="mediamtx_unreachable"} 1.0' in (
+            blind["metrics"]
+        )
+        assert "trashmon_last_successful_poll_timestamp_seconds" in blind["metrics"]
+        assert blind["healthz"]["status"] == "blind"
+        assert stop_process(proc) == 0
+    assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.slow
+def test_sigterm_ends_the_monitor_at_once_even_mid_request(
+    fake: FakeMediaMTX, tmp_path: Path
+) -> None:
+    import signal
+    import time
+
+    fake.add_paths(1)
+    fake.fault = "hang"  # accepts, reads the request, never answers
+    port = free_port()
+    env = clean_environ(
+        TRASHMON_MEDIAMTX_API=fake.url,
+        TRASHMON_MEDIAMTX_METRICS=fake.metrics_url,
+        TRASHMON_LISTEN=f"127.0.0.1:{port}",
+        TRASHMON_INTERVAL="0.5",
+        TRASHMON_TIMEOUT="30",
+    )
+    log = tmp_path / "monitor.log"
+    with running([*TRASHMON, "monitor"], env=env, cwd=OUTSIDE_REPO, log_path=log) as proc:
+        wait_until(lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0], 20, what="serving")
+        wait_until(lambda: fake.requests >= 2, 20, what="the API request and /metrics in flight")
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(10)
+        took = time.monotonic() - sent
+    print(f"SIGTERM mid-request -> exit {code} in {took:.2f} s")
+    assert code == 0
+    assert took < 1.5
+    assert "Traceback" not in log.read_text()

@@ -202,8 +202,19 @@ def test_bad_stdin_exits_2(body: bytes) -> None:
     assert len(result.stderr.splitlines()) == 1
 
 
-def test_no_paths_passes_unless_cameras_are_expected(fake: FakeMediaMTX) -> None:
-    assert probe("--api", fake.url).returncode == 0  # nothing listed, nothing expected
+def test_nothing_to_judge_is_unhealthy_unless_allowed(fake: FakeMediaMTX) -> None:
+    empty = probe("--api", fake.url)  # a server that lost its configuration
+    assert empty.returncode == 1
+    assert empty.stderr.count("\n") == 1
+    assert "no camera to judge" in empty.stderr
+    assert "--allow-empty" in empty.stderr
+    assert probe("--api", fake.url, "--allow-empty").returncode == 0
+    fake.set_path("spare", online=False)
+    assert probe("--api", fake.url, "--parked", "spare").returncode == 1  # all set aside
+    listed_none = b'{"itemCount": 0, "pageCount": 0, "items": []}'
+    assert probe("-", stdin=listed_none).returncode == 1
+    assert probe("-", "--allow-empty", stdin=listed_none).returncode == 0
+    fake.remove_path("spare")
     result = probe("--api", fake.url, "--expect", "cam1,cam2", "--json")
     assert result.returncode == 1
     cameras = json.loads(result.stdout)["cameras"]
