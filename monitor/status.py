@@ -72,9 +72,13 @@ def printable(text: str) -> str:
     return "".join(_escape(char) for char in text)
 
 
+_SHORT_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def _escape(char: str) -> str:
-    if char == "\\":
-        return "\\\\"
+    short = _SHORT_ESCAPES.get(char)
+    if short is not None:
+        return short
     if char.isprintable():
         return char
     code = ord(char)
