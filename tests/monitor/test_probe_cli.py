@@ -302,3 +302,25 @@ def test_an_unanticipated_error_exits_2_with_one_line() -> None:
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith("trashmon probe: error: ")
+
+
+def just_health(fake: FakeMediaMTX, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`just health` as a user runs it, its --api pointed at the fake (a later flag wins)."""
+    from provision.playbooks import just
+
+    empty_dotenv = tmp_path / "empty.env"
+    empty_dotenv.write_text("")
+    return just("health", "--api", fake.url, env=clean_environ(**env), empty_dotenv=empty_dotenv)
+
+
+def test_just_health_expects_the_configured_cameras(fake: FakeMediaMTX, tmp_path: Path) -> None:
+    """Reproduction: `just health` passed no expected cameras, so an empty server passed."""
+    empty = just_health(fake, tmp_path)
+    assert empty.returncode == 1, empty.stderr
+    rows = [line.split()[:3] for line in empty.stdout.splitlines()[1:3]]
+    assert rows == [["down", "cam1", "-"], ["down", "cam2", "-"]]
+    fake.add_paths(3, rate=10_000)  # cam0, cam1, cam2
+    assert just_health(fake, tmp_path).returncode == 0
+    chosen = just_health(fake, tmp_path, TRASHMON_EXPECT="cam0,cam9")
+    assert chosen.returncode == 1
+    assert any(line.split()[:2] == ["down", "cam9"] for line in chosen.stdout.splitlines())
