@@ -292,6 +292,10 @@ def test_build_monitor_reads_the_settings() -> None:
     off, _ = build_monitor(parser.parse_args(["--metrics-url", "off", "--interval", "250ms"]))
     assert off.client.metrics_url is None
     assert off.interval == 0.25
+    assert off.stale_after == 0.75  # three intervals
+    assert off.max_cameras == 20_000
+    bounded, _ = build_monitor(parser.parse_args(["--stale-after", "10", "--max-cameras", "7"]))
+    assert (bounded.stale_after, bounded.max_cameras) == (10, 7)
     explicit, _ = build_monitor(parser.parse_args(["--metrics-url", "http://m:9998"]))
     assert explicit.client.metrics_url == "http://m:9998/metrics"
 

@@ -123,6 +123,12 @@ def run_monitor(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         ([], {"TRASHMON_STALL_AFTER": "-2"}, "TRASHMON_STALL_AFTER"),
         ([], {"TRASHMON_FRAMES_ERROR_MIN": "0"}, "TRASHMON_FRAMES_ERROR_MIN"),
         ([], {"TRASHMON_TIMEOUT": "never"}, "TRASHMON_TIMEOUT"),
+        ([], {"TRASHMON_STALE_AFTER": "0.5"}, "TRASHMON_STALE_AFTER"),  # < one interval
+        (["--stale-after", "1e9"], {}, "--stale-after"),
+        (["--interval", "10", "--stale-after", "2h"], {}, "--stale-after"),
+        ([], {"TRASHMON_MAX_CAMERAS": "0"}, "TRASHMON_MAX_CAMERAS"),
+        (["--max-cameras", "many"], {}, "--max-cameras"),
+        ([], {"TRASHMON_MAX_CAMERAS": "1e12"}, "TRASHMON_MAX_CAMERAS"),
     ],
 )
 def test_invalid_settings_exit_2_naming_the_setting(
