@@ -189,6 +189,7 @@ class Monitor:
             self.client.request_hook = self._request_span
         if self.stale_after is None:
             self.stale_after = DEFAULT_STALE_POLLS * self.interval
+        self._stale_after: float = self.stale_after
         self.state = MonitorState()
         self.started_at = self.clock()
         self._history: deque[PathsSnapshot] = deque()
@@ -456,8 +457,7 @@ class Monitor:
         """The state as every route must read it now: blind once no poll has succeeded
         for ``stale_after`` seconds, whether the polls fail or never end."""
         state = self.state
-        assert self.stale_after is not None
-        since = blind_at(state.last_success_at, self.started_at, self.stale_after)
+        since = blind_at(state.last_success_at, self.started_at, self._stale_after)
         if self.clock() < since:
             return state
         if state.report is not None and not state.report.mediamtx_reachable:
@@ -465,7 +465,7 @@ class Monitor:
         cached = self._blind_view
         if cached is not None and cached[0] is state:
             return cached[1]  # one blind state per poll state: rendered once, like the rest
-        error = f"MediaMTX API: no successful poll for {self.stale_after:g} s"
+        error = f"MediaMTX API: no successful poll for {self._stale_after:g} s"
         if state.report is None:
             report = evaluate(
                 (), now=since, parked=self.parked, known=self.expected, mediamtx_error=error

@@ -225,9 +225,8 @@ def test_a_mediamtx_that_stops_answering_turns_every_route_blind(
         cameras = {c["name"]: c for c in blind["status"]["cameras"]}
         assert cameras["cam1"]["state"] == "down"
         assert cameras["cam1"]["reasons"] == ["mediamtx_unreachable"]
-        assert 'trashmon_camera_reason{camera="cam1",reason="mediamtx_unreachable"} 1.0' in (
-            blind["metrics"]
-        )
+        reason = 'trashmon_camera_reason{camera="cam1",reason="mediamtx_unreachable"} 1.0'
+        assert reason in blind["metrics"]
         assert "trashmon_last_successful_poll_timestamp_seconds" in blind["metrics"]
         assert blind["healthz"]["status"] == "blind"
         assert stop_process(proc) == 0
