@@ -36,6 +36,7 @@ from trashmonitor.settings import (
     flag_or_env,
     parse_host_port,
     parse_http_url,
+    parse_positive_int,
     parse_seconds,
     parse_setting,
 )
@@ -191,12 +192,9 @@ def _stale_after(args: argparse.Namespace, interval: float) -> float:
 
 
 def _parse_max_cameras(text: str) -> int:
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise ValueError("expected a whole number of cameras") from None
-    if not 1 <= value <= MAX_CAMERAS:
-        raise ValueError(f"expected between 1 and {MAX_CAMERAS}")
+    value = parse_positive_int(text)
+    if value > MAX_CAMERAS:
+        raise ValueError(f"expected at most {MAX_CAMERAS}")
     return value
 
 
