@@ -472,7 +472,9 @@ class Monitor:
             )
         else:
             report = blind(state.report, at=since, error=error)
-        seen = replace(state, report=report)
+        # The /metrics read belongs to the same stuck cycle: its last answer is as old.
+        metrics_up = None if state.metrics_up is None else False
+        seen = replace(state, report=report, metrics_up=metrics_up)
         self._blind_view = (state, seen)
         return seen
 

@@ -457,6 +457,7 @@ def test_no_successful_poll_for_three_intervals_is_blind_on_every_route(
     )
     assert sample(monitor, "trashmon_last_successful_poll_timestamp_seconds") == good_at
     assert sample(monitor, "trashmon_last_poll_timestamp_seconds") == good_at
+    assert sample(monitor, "trashmon_mediamtx_metrics_up") == 0  # read in the same cycle
     healthz = json.loads(monitor.healthz().body)
     assert healthz["status"] == "blind"
     assert healthz["last_successful_poll_age_seconds"] == 6.0
