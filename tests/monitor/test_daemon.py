@@ -6,6 +6,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import generate_latest
@@ -650,3 +652,30 @@ def test_track_keeps_what_must_stay_then_configured_then_online() -> None:
     assert dropped == 2
     assert track(paths, (), limit=5) == (paths, 0)
     assert track(paths, {"x"}, limit=1) == ({}, 5)
+
+
+names = st.text(alphabet="abcdef", min_size=1, max_size=3)
+
+
+@given(
+    st.dictionaries(names, st.tuples(st.booleans(), st.booleans()), max_size=30),
+    st.frozensets(names, max_size=10),
+    st.integers(min_value=1, max_value=40),
+)
+def test_track_never_exceeds_the_cap_and_never_drops_what_must_stay(
+    listed: dict[str, tuple[bool, bool]], keep: frozenset[str], limit: int
+) -> None:
+    paths = {
+        name: PathObservation(name, online, online, 0, 0, 0, configured=configured)
+        for name, (online, configured) in listed.items()
+    }
+    tracked, dropped = track(paths, keep, limit)
+    assert keep.intersection(paths) <= set(tracked)
+    assert len(set(tracked) | keep) <= max(limit, len(keep))
+    assert len(tracked) + dropped == len(paths)
+    assert set(tracked) <= set(paths)
+    left_out = [paths[name] for name in paths if name not in tracked]
+    chosen = [paths[name] for name in tracked if name not in keep]
+    # Nothing left out ranks before something chosen: configured, then online, then name.
+    rank = lambda path: (not path.configured, not path.online, path.name)  # noqa: E731
+    assert all(rank(out) > rank(kept) for out in left_out for kept in chosen)
