@@ -6,6 +6,9 @@ set dotenv-load := true
 set positional-arguments := true
 
 venv := justfile_directory() / ".venv/bin"
+# The cameras server/mediamtx.yml configures by name: what `just health` expects unless
+# TRASHMON_EXPECT (environment or .env) names others.
+default_expect := "cam1,cam2"
 trashmon := venv / "trashmon"
 
 export TS_TAILNET := env_var_or_default("TS_TAILNET", "<your-tailnet>.ts.net")
@@ -55,9 +58,11 @@ monitor *args: setup
 fake-mediamtx *args: setup
     {{venv}}/python tests/support/fake_mediamtx.py "$@"
 
-# one-shot health probe of the deployed server (exit 0 ok, 1 unhealthy, 2 undecided)
+# one-shot health probe of the deployed server (exit 0 ok, 1 unhealthy, 2 undecided);
+# the cameras in TRASHMON_EXPECT (default: those server/mediamtx.yml configures) must be
+# listed and live, so a server that lost its configuration fails
 health *args:
-    {{trashmon}} probe --api "http://${TS_HOSTNAME}.${TS_TAILNET}/api" "$@"
+    {{trashmon}} probe --api "http://${TS_HOSTNAME}.${TS_TAILNET}/api" --expect "${TRASHMON_EXPECT:-{{default_expect}}}" "$@"
 
 # reconcile the Cloudflare A record and Tailscale split DNS (--dry-run, --watch, --adopt ...)
 dns *args: setup

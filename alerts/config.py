@@ -57,6 +57,7 @@ class MixinConfig:
     rtp_loss_for: str = "10m"
     frames_in_error_for: str = "10m"
     mediamtx_unreachable_for: str = "2m"
+    monitor_blind_for: str = "2m"
     mqtt_disconnected_for: str = "5m"
     absent_for: str = "5m"
     dns_drift_for: str = "15m"
@@ -67,6 +68,9 @@ class MixinConfig:
     stall_seconds: int = 60
     low_fps_ratio: float = 0.8
     agent_stale_seconds: int = 180
+    # No successful MediaMTX poll for this long, yet trashmon_mediamtx_up is not 0: the
+    # monitor's states are stale (TrashmonMonitorBlind). Well above a scrape interval.
+    monitor_blind_seconds: int = 60
     restart_window: str = "15m"
     restart_count: int = 3
     rtp_loss_ratio: float = 0.01

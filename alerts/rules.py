@@ -353,6 +353,23 @@ def platform_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ..
             "can be judged.",
         ),
         alert.platform(
+            "MonitorBlind",
+            # A monitor that has not polled MediaMTX successfully for a while (or ever,
+            # while it is up) but does not say MediaMTX is unreachable: its camera states
+            # are old news. When it does say so, MediamtxUnreachable pages instead.
+            f"((time() - trashmon_last_successful_poll_timestamp_seconds{{{mon}}}"
+            f" > {c.monitor_blind_seconds})"
+            f" or (up{{{mon}}} == 1 unless on (job, instance)"
+            f" trashmon_last_successful_poll_timestamp_seconds{{{mon}}}))"
+            f" unless on (job, instance) (trashmon_mediamtx_up{{{mon}}} == 0)",
+            c.monitor_blind_for,
+            "critical",
+            "The monitor has not seen MediaMTX for a while but still reports states.",
+            "The monitor {{ $labels.instance }} has had no successful poll of MediaMTX for "
+            f"over {c.monitor_blind_seconds}s, yet does not report MediaMTX unreachable: "
+            "its camera states are stale.",
+        ),
+        alert.platform(
             "MqttDisconnected",
             f"trashmon_mqtt_connected{{{mon}}} == 0",
             c.mqtt_disconnected_for,

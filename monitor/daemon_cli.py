@@ -20,13 +20,15 @@ from trashmonitor.monitor import config
 from trashmonitor.monitor.agents import AgentView
 from trashmonitor.monitor.daemon import (
     DEFAULT_FORGET_AFTER,
+    DEFAULT_MAX_CAMERAS,
+    DEFAULT_STALE_POLLS,
     Monitor,
     routes,
     tune_gc_for_polling,
 )
 from trashmonitor.monitor.mediamtx import MediaMTXClient, default_metrics_url, metrics_url
 
-from trashmonitor.errors import EXIT_OK
+from trashmonitor.errors import EXIT_OK, ConfigError
 from trashmonitor.mqtt import MONITOR_SETTINGS, add_mqtt_arguments, mqtt_settings
 from trashmonitor.serving import HTTPService
 from trashmonitor.settings import (
@@ -34,6 +36,7 @@ from trashmonitor.settings import (
     flag_or_env,
     parse_host_port,
     parse_http_url,
+    parse_positive_int,
     parse_seconds,
     parse_setting,
 )
@@ -44,6 +47,12 @@ DEFAULT_LISTEN = "127.0.0.1:9843"
 DEFAULT_INTERVAL = 1.0
 DEFAULT_TIMEOUT = 2.0
 NO_METRICS = ("off", "none", "")
+# Bounds of the staleness setting: blind sooner than one interval would call every poll
+# a failure; much later and the dashboards say "ok" about a picture long gone.
+MAX_STALE_POLLS = 100
+MAX_STALE_SECONDS = 3600.0
+# The cap on tracked cameras bounds memory (about 60 KiB per camera with its history).
+MAX_CAMERAS = 1_000_000
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +86,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="stop reporting a vanished camera after S seconds "
         f"(env TRASHMON_FORGET_AFTER, default {DEFAULT_FORGET_AFTER:g})",
+    )
+    parser.add_argument(
+        "--stale-after",
+        metavar="S",
+        help="no successful poll for S seconds = the monitor is blind: every camera down "
+        "with mediamtx_unreachable, trashmon_mediamtx_up 0 (env TRASHMON_STALE_AFTER, "
+        f"default {DEFAULT_STALE_POLLS} intervals; at least one interval, at most "
+        f"{MAX_STALE_POLLS} or {MAX_STALE_SECONDS:g} s)",
+    )
+    parser.add_argument(
+        "--max-cameras",
+        metavar="N",
+        help="track at most N cameras; paths over it are dropped and counted in "
+        f"trashmon_cameras_dropped (env TRASHMON_MAX_CAMERAS, default {DEFAULT_MAX_CAMERAS}, "
+        f"at most {MAX_CAMERAS})",
     )
     config.add_threshold_arguments(parser, with_stall=True)
     add_mqtt_arguments(parser, MONITOR_SETTINGS)
@@ -127,6 +151,15 @@ def build_monitor(
     forget_after = config.seconds(
         args, "forget-after", "TRASHMON_FORGET_AFTER", DEFAULT_FORGET_AFTER
     )
+    stale_after = _stale_after(args, interval)
+    max_cameras = flag_or_env(
+        args,
+        attribute="max_cameras",
+        flag="--max-cameras",
+        env_var="TRASHMON_MAX_CAMERAS",
+        parse=_parse_max_cameras,
+        default=DEFAULT_MAX_CAMERAS,
+    )
     monitor = Monitor(
         client=MediaMTXClient(api, metrics, timeout=timeout),
         tracer=setup_tracing("trashmon-monitor").get_tracer(__name__),
@@ -136,10 +169,33 @@ def build_monitor(
         interval=interval,
         agent_views=agent_views,
         forget_after=forget_after,
+        stale_after=stale_after,
+        max_cameras=max_cameras,
     )
     for collector in collectors:
         monitor.register(collector)
     return monitor, listen
+
+
+def _stale_after(args: argparse.Namespace, interval: float) -> float:
+    default = DEFAULT_STALE_POLLS * interval
+    stale_after = config.seconds(args, "stale-after", "TRASHMON_STALE_AFTER", default)
+    upper = min(MAX_STALE_POLLS * interval, MAX_STALE_SECONDS)
+    if not interval <= stale_after <= max(upper, interval):
+        setting = "--stale-after" if args.stale_after is not None else "TRASHMON_STALE_AFTER"
+        raise ConfigError(
+            setting,
+            f"expected between one interval ({interval:g} s) and {max(upper, interval):g} s, "
+            f"got {stale_after:g}",
+        )
+    return stale_after
+
+
+def _parse_max_cameras(text: str) -> int:
+    value = parse_positive_int(text)
+    if value > MAX_CAMERAS:
+        raise ValueError(f"expected at most {MAX_CAMERAS}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

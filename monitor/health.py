@@ -50,6 +50,10 @@ REASONS: Final = (
 DOWN_REASONS: Final = frozenset(
     {"mediamtx_unreachable", "no_publisher", "placeholder", "stalled", "agent_without_publisher"}
 )
+# What the agent says about its own picture: still true when MediaMTX cannot be seen.
+AGENT_REASONS: Final = frozenset(
+    {"agent_offline", "agent_stale", "black_image", "frozen_image", "low_fps"}
+)
 _ORDER = {reason: index for index, reason in enumerate(REASONS)}
 STALE_HEARTBEATS: Final = 2.5
 
@@ -168,6 +172,28 @@ def evaluate(
             health = replace(health, state="parked", reasons=())
         cameras.append(health)
     return HealthReport(now, tuple(cameras), mediamtx_error)
+
+
+def blind(report: HealthReport, *, at: float, error: str) -> HealthReport:
+    """``report`` as it must be read once MediaMTX has not been seen for too long.
+
+    Every camera is ``down`` with ``mediamtx_unreachable`` (parked ones stay parked),
+    exactly as when a poll fails, keeping only the agents' reasons about their own
+    picture: nothing judged from the last good poll may still say ``ok``.
+    """
+    cameras = tuple(
+        camera
+        if camera.state == "parked"
+        else CameraHealth(
+            camera.name,
+            "down",
+            _ordered({"mediamtx_unreachable", *AGENT_REASONS.intersection(camera.reasons)}),
+            online=False,
+            agent=camera.agent,
+        )
+        for camera in report.cameras
+    )
+    return HealthReport(at, cameras, error)
 
 
 def _frames_in_error(snapshot: PathsSnapshot, path: PathObservation) -> int | None:

@@ -89,6 +89,9 @@ class PathObservation:
     """The video track's codec (else the first track's): what the table shows."""
     resolution: str | None = None
     """``WIDTHxHEIGHT`` of the video track when MediaMTX reports it (v1.17+)."""
+    configured: bool = False
+    """MediaMTX's configuration names this path (``confName`` equals its name), rather
+    than an ad-hoc publisher matching ``all_others`` or a regex entry."""
 
     @property
     def placeholder(self) -> bool:
@@ -245,6 +248,7 @@ def parse_path(item: object, where: str = "items[]") -> PathObservation:
         tracks,
         codec,
         resolution,
+        get("confName") == name,
     )
 
 

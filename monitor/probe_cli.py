@@ -29,9 +29,9 @@ from trashmonitor.monitor.mediamtx import (
     decode_json,
     parse_paths_page,
 )
-from trashmonitor.monitor.status import status_document, table
+from trashmonitor.monitor.status import printable, status_document, table
 
-from trashmonitor.errors import EXIT_OK, EXIT_UNHEALTHY, ConfigError
+from trashmonitor.errors import EXIT_OK, EXIT_UNHEALTHY, ConfigError, TrashmonError
 from trashmonitor.settings import parse_seconds, parse_setting
 
 HELP = "judge every camera once and exit 0/1/2 (CI)"
@@ -47,6 +47,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     config.add_source_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the /api/status document")
+    parser.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="exit 0 when there is no camera to judge (by default nothing to judge is "
+        "exit 1: a server that lost its configuration is not healthy)",
+    )
     parser.add_argument(
         "--stall-window",
         metavar="S",
@@ -142,8 +148,19 @@ def parse_setting_seconds(flag: str, raw: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     config.quiet_http_logs()
-    with _cyclic_gc_paused():  # rendering too: re-enabled, it would scan the whole report
-        return _report(args)
+    try:
+        with _cyclic_gc_paused():  # rendering too: re-enabled, it would scan the whole report
+            return _report(args)
+    except TrashmonError:
+        raise
+    except Exception as error:
+        # Whatever was not anticipated (a parser's bug on hostile input, RecursionError,
+        # MemoryError, …) is "could not decide": exit 2 with one line, never a traceback
+        # (`--debug` shows it, through the chained cause).
+        detail = printable(str(error))[:200]
+        raise TrashmonError(
+            f"unexpected {error.__class__.__name__}" + (f": {detail}" if detail else "")
+        ) from error
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -158,4 +175,12 @@ def _report(args: argparse.Namespace) -> int:
     # The process exits next, and its final collection would still scan every object
     # the probe made (~10 ms at 10,000 paths): none of them is garbage left to find.
     gc.freeze()
+    if not any(camera.state != "parked" for camera in report.cameras) and not args.allow_empty:
+        print(
+            "trashmon probe: unhealthy: no camera to judge (MediaMTX lists no path that is "
+            "not parked); name the cameras with --expect or TRASHMON_EXPECT, or pass "
+            "--allow-empty",
+            file=sys.stderr,
+        )
+        return EXIT_UNHEALTHY
     return EXIT_OK if report.healthy else EXIT_UNHEALTHY

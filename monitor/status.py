@@ -62,6 +62,31 @@ def status_document(report: HealthReport, metrics_error: str | None = None) -> d
     }
 
 
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal or in a CI log: control and format characters
+    (newlines, ESC sequences, C1 controls, bidirectional overrides, …) and the backslash
+    become Python-style escapes (``\\n``, ``\\x1b``, ``\\u202e``, ``\\\\``), so a path
+    name can neither rewrite the screen nor forge a table row."""
+    if text.isprintable() and "\\" not in text:  # every real camera name
+        return text
+    return "".join(_escape(char) for char in text)
+
+
+_SHORT_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(char: str) -> str:
+    short = _SHORT_ESCAPES.get(char)
+    if short is not None:
+        return short
+    if char.isprintable():
+        return char
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 def _rate(value: float | None) -> str:
     if value is None:
         return "-"
@@ -73,7 +98,9 @@ def _rate(value: float | None) -> str:
 
 
 def table(report: HealthReport) -> str:
-    """One line per camera: state, name, codec and resolution, rate, readers, reasons."""
+    """One line per camera: state, name, codec and resolution, rate, readers, reasons.
+
+    Every cell from outside (names, codecs, reasons) goes through :func:`printable`."""
     header = ("STATE", "NAME", "VIDEO", "INBOUND", "READERS", "REASONS")
     rows = [header]
     for camera in report.cameras:
@@ -81,11 +108,11 @@ def table(report: HealthReport) -> str:
         rows.append(
             (
                 camera.state,
-                camera.name,
-                video,
+                printable(camera.name),
+                printable(video),
                 _rate(camera.inbound_bytes_per_second),
                 "-" if camera.readers is None else str(camera.readers),
-                ",".join(camera.reasons) or "-",
+                printable(",".join(camera.reasons)) or "-",
             )
         )
     widths = [max(len(row[column]) for row in rows) for column in range(len(header) - 1)]

@@ -102,6 +102,7 @@ def test_issue_list_of_alerts_is_covered() -> None:
         "FrozenImage", "AgentOffline", "AgentStale", "FfmpegRestartLoop", "DeviceMissing",
         "RtpPacketLoss", "FramesInError", "MediamtxUnreachable", "MonitorAbsent",
         "CaptureScrapeAbsent", "DnsOutOfSync", "DnsReconcileFailing", "CertificateExpiring",
+        "MonitorBlind",  # issue 12 §2: no successful poll within a bound
     }  # fmt: skip
     names = {alert.name.removeprefix(DEFAULT_CONFIG.alert_prefix) for alert in all_alerts()}
     assert required <= names

@@ -6,6 +6,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import generate_latest
@@ -14,8 +16,8 @@ from prometheus_client.registry import Collector
 from support.fake_mediamtx import FakeMediaMTX
 from support.processes import free_port, promtool_check_metrics
 from trashmonitor.monitor.agents import AgentView
-from trashmonitor.monitor.daemon import Monitor
-from trashmonitor.monitor.mediamtx import MediaMTXClient
+from trashmonitor.monitor.daemon import Monitor, blind_at, track
+from trashmonitor.monitor.mediamtx import MediaMTXClient, PathObservation
 
 from trashmonitor.telemetry import setup_tracing
 
@@ -98,7 +100,7 @@ def test_stall_detected_from_the_history(fake: FakeMediaMTX) -> None:
 
 def test_outage_is_a_state_and_vanished_paths_stay_known(fake: FakeMediaMTX) -> None:
     clock = Clock()
-    fake.add_paths(2, rate=1000)
+    fake.add_paths(2, rate=1000, configured=True)
     monitor = make_monitor(fake, clock, parked=frozenset({"cam1"}))
     monitor.poll_once()
     good_poll_at = clock.now
@@ -118,7 +120,7 @@ def test_outage_is_a_state_and_vanished_paths_stay_known(fake: FakeMediaMTX) -> 
     assert "HTTP 500" in document["mediamtx"]["error"]
 
     fake.fault = None
-    fake.remove_path("cam0")  # created on demand: it vanishes with its publisher
+    fake.remove_path("cam0")  # configured, on demand: it vanishes with its publisher
     clock.now += 1
     monitor.poll_once()
     assert sample(monitor, "trashmon_mediamtx_up") == 1
@@ -127,7 +129,7 @@ def test_outage_is_a_state_and_vanished_paths_stay_known(fake: FakeMediaMTX) -> 
 
 def test_forgotten_after_the_forget_delay(fake: FakeMediaMTX) -> None:
     clock = Clock()
-    fake.set_path("cam0")
+    fake.set_path("cam0", configured=True)
     monitor = make_monitor(fake, clock, forget_after=10)
     monitor.poll_once()
     fake.remove_path("cam0")
@@ -292,6 +294,10 @@ def test_build_monitor_reads_the_settings() -> None:
     off, _ = build_monitor(parser.parse_args(["--metrics-url", "off", "--interval", "250ms"]))
     assert off.client.metrics_url is None
     assert off.interval == 0.25
+    assert off.stale_after == 0.75  # three intervals
+    assert off.max_cameras == 20_000
+    bounded, _ = build_monitor(parser.parse_args(["--stale-after", "10", "--max-cameras", "7"]))
+    assert (bounded.stale_after, bounded.max_cameras) == (10, 7)
     explicit, _ = build_monitor(parser.parse_args(["--metrics-url", "http://m:9998"]))
     assert explicit.client.metrics_url == "http://m:9998/metrics"
 
@@ -406,3 +412,270 @@ def test_a_child_span_per_http_request_even_for_pages_read_in_parallel(
         if span.attributes and span.attributes["mediamtx.page"] >= 0
     )
     assert pages == [0, 1, 2]
+
+
+# ---------------------------------------------------------------- staleness is a state
+
+
+def seen_by_every_route(monitor: Monitor) -> tuple[bool, float | None, bool]:
+    """(status says reachable, trashmon_mediamtx_up, healthz says it sees)."""
+    healthz = json.loads(monitor.healthz().body)
+    return (
+        status(monitor)["mediamtx"]["reachable"],
+        sample(monitor, "trashmon_mediamtx_up"),
+        healthz["sees_mediamtx"],
+    )
+
+
+def test_no_successful_poll_for_three_intervals_is_blind_on_every_route(
+    fake: FakeMediaMTX,
+) -> None:
+    """A poll that never ends publishes nothing: the clock alone must turn the state."""
+    clock = Clock()
+    fake.add_paths(2, rate=1000)
+    monitor = make_monitor(fake, clock, interval=2.0, parked=frozenset({"cam1"}))
+    assert monitor.stale_after == 6.0
+    monitor.poll_once()
+    good_at = clock.now
+    clock.now += 5.9  # inside the bound: the last poll still stands
+    assert seen_by_every_route(monitor) == (True, 1, True)
+    assert sample(monitor, "trashmon_camera_state", camera="cam0", state="ok") == 1
+    clock.now += 0.1  # three intervals without a successful poll, and no poll ended
+    assert seen_by_every_route(monitor) == (False, 0, False)
+    document = status(monitor)
+    cam0, cam1 = document["cameras"]
+    assert (cam0["state"], cam0["reasons"], cam0["online"]) == (
+        "down",
+        ["mediamtx_unreachable"],
+        False,
+    )
+    assert cam1["state"] == "parked"
+    assert "no successful poll for 6 s" in document["mediamtx"]["error"]
+    assert document["generated_at"] == good_at + 6.0
+    assert sample(monitor, "trashmon_camera_state", camera="cam0", state="ok") == 0
+    assert sample(monitor, "trashmon_camera_state", camera="cam0", state="down") == 1
+    assert (
+        sample(monitor, "trashmon_camera_reason", camera="cam0", reason="mediamtx_unreachable") == 1
+    )
+    assert sample(monitor, "trashmon_last_successful_poll_timestamp_seconds") == good_at
+    assert sample(monitor, "trashmon_last_poll_timestamp_seconds") == good_at
+    assert sample(monitor, "trashmon_mediamtx_metrics_up") == 0  # read in the same cycle
+    healthz = json.loads(monitor.healthz().body)
+    assert healthz["status"] == "blind"
+    assert healthz["last_successful_poll_age_seconds"] == 6.0
+    served = exposed_samples(monitor.exposition())
+    assert ("trashmon_mediamtx_up", (), 0) in served
+    assert monitor.status() is monitor.status()  # the blind view is rendered once too
+
+    monitor.poll_once()  # a poll succeeds again: seeing again
+    assert seen_by_every_route(monitor) == (True, 1, True)
+
+
+def test_blind_from_the_start_when_no_poll_ever_ends(fake: FakeMediaMTX) -> None:
+    clock = Clock()
+    monitor = make_monitor(fake, clock, interval=1.0, expected=frozenset({"cam1"}))
+    assert monitor.status().status == 503  # starting: nothing to say yet
+    assert sample(monitor, "trashmon_mediamtx_up") is None
+    clock.now += 3
+    document = status(monitor)
+    assert document["mediamtx"]["reachable"] is False
+    assert [(c["name"], c["reasons"]) for c in document["cameras"]] == [
+        ("cam1", ["mediamtx_unreachable"])
+    ]
+    assert sample(monitor, "trashmon_mediamtx_up") == 0
+    assert sample(monitor, "trashmon_last_successful_poll_timestamp_seconds") is None
+    assert json.loads(monitor.healthz().body)["sees_mediamtx"] is False
+
+
+def test_a_configured_stale_bound_is_used(fake: FakeMediaMTX) -> None:
+    clock = Clock()
+    fake.add_paths(1)
+    monitor = make_monitor(fake, clock, interval=1.0, stale_after=10.0)
+    monitor.poll_once()
+    clock.now += 9
+    assert status(monitor)["mediamtx"]["reachable"] is True
+    clock.now += 1
+    assert status(monitor)["mediamtx"]["reachable"] is False
+
+
+def test_blind_at_is_pure() -> None:
+    assert blind_at(None, started_at=100.0, stale_after=3.0) == 103.0
+    assert blind_at(150.0, started_at=100.0, stale_after=3.0) == 153.0
+
+
+# ---------------------------------------------------------------- unexpected errors
+
+
+def test_an_unexpected_error_while_observing_is_a_counted_failed_poll(
+    fake: FakeMediaMTX, monkeypatch: Any, caplog: Any
+) -> None:
+    clock = Clock()
+    fake.add_paths(1, rate=1000)
+    monitor = make_monitor(fake, clock)
+    monitor.poll_once()
+    assert sample(monitor, "trashmon_camera_state", camera="cam0", state="ok") == 1
+
+    def choke(deadline: float | None = None) -> tuple[Any, ...]:
+        raise RecursionError("maximum recursion depth exceeded \x1b[2J")
+
+    monkeypatch.setattr(monitor.client, "list_paths", choke)
+    with caplog.at_level("INFO", logger="trashmonitor.monitor.daemon"):
+        for _ in range(3):
+            clock.now += 1
+            monitor.poll_once()
+    assert sample(monitor, "trashmon_poll_errors_total", source="api", kind="internal") == 3
+    assert sample(monitor, "trashmon_mediamtx_up") == 0
+    assert sample(monitor, "trashmon_camera_state", camera="cam0", state="down") == 1  # not frozen
+    error = status(monitor)["mediamtx"]["error"]
+    assert error.startswith("unexpected RecursionError")
+    assert "\x1b" not in error
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1  # once, not once per poll
+    assert warnings[0].exc_info is None  # one line: the traceback is for --debug
+    assert "RecursionError" in warnings[0].getMessage()
+
+    monkeypatch.undo()
+    clock.now += 1
+    monitor.poll_once()
+    assert sample(monitor, "trashmon_mediamtx_up") == 1
+
+
+def test_an_unexpected_error_while_judging_is_a_counted_failed_poll(fake: FakeMediaMTX) -> None:
+    clock = Clock()
+    fake.add_paths(1, rate=1000)
+    views: dict[str, Any] = {}
+    monitor = make_monitor(fake, clock, agent_views=lambda: views)
+    monitor.poll_once()
+    good_at = clock.now
+    assert sample(monitor, "trashmon_camera_state", camera="cam0", state="ok") == 0  # no agent
+    views["cam0"] = object()  # an observer's bug: not an AgentView
+    clock.now += 1
+    monitor.poll_once()
+    assert sample(monitor, "trashmon_poll_errors_total", source="judge", kind="internal") == 1
+    assert sample(monitor, "trashmon_mediamtx_up") == 0
+    assert sample(monitor, "trashmon_last_successful_poll_timestamp_seconds") == good_at
+    assert status(monitor)["mediamtx"]["error"].startswith("unexpected AttributeError")
+
+
+def test_an_unexpected_error_reading_metrics_is_counted(
+    fake: FakeMediaMTX, monkeypatch: Any
+) -> None:
+    fake.add_paths(1, rate=1000)
+    monitor = make_monitor(fake, Clock())
+
+    def choke(deadline: float | None = None) -> Any:
+        raise OverflowError("cannot convert float infinity to integer")
+
+    monkeypatch.setattr(monitor.client, "read_metrics", choke)
+    monitor.poll_once()
+    assert sample(monitor, "trashmon_poll_errors_total", source="metrics", kind="internal") == 1
+    assert sample(monitor, "trashmon_mediamtx_metrics_up") == 0
+    assert sample(monitor, "trashmon_mediamtx_up") == 1
+
+
+# ---------------------------------------------------------------- bounded memory
+
+
+def test_ad_hoc_names_are_forgotten_configured_and_agents_remembered(fake: FakeMediaMTX) -> None:
+    clock = Clock()
+    fake.set_path("cam1", configured=True)
+    fake.set_path("adhoc")
+    fake.set_path("cam7")
+    views = {"cam7": AgentView("cam7", True, clock.now, last_state_at=clock.now)}
+    calls: list[int] = []
+
+    def agents() -> dict[str, AgentView]:
+        calls.append(1)
+        return views if len(calls) == 1 else {}  # heard once over MQTT, then gone
+
+    monitor = make_monitor(fake, clock, agent_views=agents)
+    monitor.poll_once()
+    for name in ("cam1", "adhoc", "cam7"):
+        fake.remove_path(name)
+    clock.now += 1
+    monitor.poll_once()
+    names = {camera["name"]: camera["reasons"] for camera in status(monitor)["cameras"]}
+    assert names == {"cam1": ["no_publisher"], "cam7": ["no_publisher"]}
+
+
+def test_a_flood_of_short_lived_names_makes_no_down_camera(fake: FakeMediaMTX) -> None:
+    """Reproduction: a peer publishing briefly to fifty new names a second."""
+    clock = Clock()
+    fake.set_path("cam1", rate=1000, configured=True)
+    monitor = make_monitor(fake, clock)
+    for second in range(10):
+        names = fake.add_paths(50, prefix=f"flood{second}-", rate=1000)
+        monitor.poll_once()
+        for name in names:
+            fake.remove_path(name)
+        clock.now += 1
+    monitor.poll_once()
+    document = status(monitor)
+    assert document["summary"]["down"] == 0
+    assert [camera["name"] for camera in document["cameras"]] == ["cam1"]
+
+
+def test_the_camera_cap_drops_ad_hoc_paths_first_and_says_so(fake: FakeMediaMTX) -> None:
+    clock = Clock()
+    flood = fake.add_paths(20, prefix="adhoc", rate=1000)
+    fake.set_path("zcam", configured=True)
+    monitor = make_monitor(fake, clock, max_cameras=5, expected=frozenset({"gone"}))
+    monitor.poll_once()
+    names = [camera["name"] for camera in status(monitor)["cameras"]]
+    assert len(names) == 5
+    assert {"gone", "zcam"} <= set(names)  # expected and configured first
+    assert sample(monitor, "trashmon_cameras_dropped") == 17
+    assert sample(monitor, "trashmon_camera_state", camera="adhoc19", state="ok") is None
+    for name in flood:
+        fake.remove_path(name)
+    clock.now += 1
+    monitor.poll_once()
+    assert sample(monitor, "trashmon_cameras_dropped") == 0
+
+
+def test_track_keeps_what_must_stay_then_configured_then_online() -> None:
+    def path(name: str, *, online: bool = True, configured: bool = False) -> PathObservation:
+        return PathObservation(name, online, online, 0, 0, 0, configured=configured)
+
+    paths = {
+        p.name: p
+        for p in (
+            path("a"),
+            path("b", online=False),
+            path("c", configured=True, online=False),
+            path("d"),
+            path("kept", online=False),
+        )
+    }
+    tracked, dropped = track(paths, {"kept", "expected-only"}, limit=4)
+    assert sorted(tracked) == ["a", "c", "kept"]
+    assert dropped == 2
+    assert track(paths, (), limit=5) == (paths, 0)
+    assert track(paths, {"x"}, limit=1) == ({}, 5)
+
+
+names = st.text(alphabet="abcdef", min_size=1, max_size=3)
+
+
+@given(
+    st.dictionaries(names, st.tuples(st.booleans(), st.booleans()), max_size=30),
+    st.frozensets(names, max_size=10),
+    st.integers(min_value=1, max_value=40),
+)
+def test_track_never_exceeds_the_cap_and_never_drops_what_must_stay(
+    listed: dict[str, tuple[bool, bool]], keep: frozenset[str], limit: int
+) -> None:
+    paths = {
+        name: PathObservation(name, online, online, 0, 0, 0, configured=configured)
+        for name, (online, configured) in listed.items()
+    }
+    tracked, dropped = track(paths, keep, limit)
+    assert keep.intersection(paths) <= set(tracked)
+    assert len(set(tracked) | keep) <= max(limit, len(keep))
+    assert len(tracked) + dropped == len(paths)
+    assert set(tracked) <= set(paths)
+    left_out = [paths[name] for name in paths if name not in tracked]
+    chosen = [paths[name] for name in tracked if name not in keep]
+    # Nothing left out ranks before something chosen: configured, then online, then name.
+    rank = lambda path: (not path.configured, not path.online, path.name)  # noqa: E731
+    assert all(rank(out) > rank(kept) for out in left_out for kept in chosen)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import tempfile
@@ -43,28 +44,40 @@ class MonitorProcess:
         return http_get(self.base + "/metrics")[1].decode()
 
 
-@pytest.fixture
-def monitor(fake: FakeMediaMTX, tmp_path: Path) -> Iterator[MonitorProcess]:
+@contextlib.contextmanager
+def monitor_process(
+    fake: FakeMediaMTX, tmp_path: Path, **settings: str
+) -> Iterator[MonitorProcess]:
+    """The real monitor on a free port, polling ``fake`` every 0.5 s (``settings`` add to
+    or override its environment); its log must hold no traceback."""
     port = free_port()
     env = clean_environ(
-        TRASHMON_MEDIAMTX_API=fake.url,
-        TRASHMON_MEDIAMTX_METRICS=fake.metrics_url,
-        TRASHMON_LISTEN=f"127.0.0.1:{port}",
-        TRASHMON_INTERVAL="0.5",
-        TRASHMON_PARKED="spare",
+        **{
+            "TRASHMON_MEDIAMTX_API": fake.url,
+            "TRASHMON_MEDIAMTX_METRICS": fake.metrics_url,
+            "TRASHMON_LISTEN": f"127.0.0.1:{port}",
+            "TRASHMON_INTERVAL": "0.5",
+            **settings,
+        }
     )
     log = tmp_path / "monitor.log"
     with running([*TRASHMON, "monitor"], env=env, cwd=OUTSIDE_REPO, log_path=log) as proc:
         yield MonitorProcess(f"http://127.0.0.1:{port}", proc, log)
-        assert stop_process(proc) == 0
     assert "Traceback" not in log.read_text()
+
+
+@pytest.fixture
+def monitor(fake: FakeMediaMTX, tmp_path: Path) -> Iterator[MonitorProcess]:
+    with monitor_process(fake, tmp_path, TRASHMON_PARKED="spare") as process:
+        yield process
+        assert stop_process(process.proc) == 0
 
 
 @pytest.mark.slow
 def test_status_and_metrics_follow_mediamtx_over_time(
     fake: FakeMediaMTX, monitor: MonitorProcess
 ) -> None:
-    fake.add_paths(3, rate=20_000)
+    fake.add_paths(3, rate=20_000, configured=True)  # listed in mediamtx.yml: remembered
     fake.set_path("spare", online=False)
 
     def state(name: str) -> tuple[str, list[str]] | None:
@@ -123,6 +136,12 @@ def run_monitor(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         ([], {"TRASHMON_STALL_AFTER": "-2"}, "TRASHMON_STALL_AFTER"),
         ([], {"TRASHMON_FRAMES_ERROR_MIN": "0"}, "TRASHMON_FRAMES_ERROR_MIN"),
         ([], {"TRASHMON_TIMEOUT": "never"}, "TRASHMON_TIMEOUT"),
+        ([], {"TRASHMON_STALE_AFTER": "0.5"}, "TRASHMON_STALE_AFTER"),  # < one interval
+        (["--stale-after", "1e9"], {}, "--stale-after"),
+        (["--interval", "10", "--stale-after", "2h"], {}, "--stale-after"),
+        ([], {"TRASHMON_MAX_CAMERAS": "0"}, "TRASHMON_MAX_CAMERAS"),
+        (["--max-cameras", "many"], {}, "--max-cameras"),
+        ([], {"TRASHMON_MAX_CAMERAS": "1e12"}, "TRASHMON_MAX_CAMERAS"),
     ],
 )
 def test_invalid_settings_exit_2_naming_the_setting(
@@ -164,3 +183,72 @@ def test_sigint_and_sigterm_exit_0_while_mediamtx_is_down(tmp_path: Path) -> Non
             proc.send_signal(signum)
             assert proc.wait(10) == 0
         assert "Traceback" not in log.read_text()
+
+
+def blind_everywhere(base: str) -> dict[str, Any] | None:
+    """What each route says once the monitor cannot see, or None while any still sees."""
+    code, body = http_get(base + "/api/status")
+    if code != 200:
+        return None
+    status = json.loads(body)
+    metrics = http_get(base + "/metrics")[1].decode()
+    healthz = json.loads(http_get(base + "/healthz")[1])
+    if status["mediamtx"]["reachable"] or "trashmon_mediamtx_up 0.0" not in metrics:
+        return None
+    if healthz["sees_mediamtx"]:
+        return None
+    return {"status": status, "metrics": metrics, "healthz": healthz}
+
+
+@pytest.mark.slow
+def test_a_mediamtx_that_stops_answering_turns_every_route_blind(
+    fake: FakeMediaMTX, tmp_path: Path
+) -> None:
+    """The poll hangs far longer than the staleness bound (timeout 30 s): the routes must
+    turn blind from the clock, not from the poll's end."""
+    import time
+
+    fake.add_paths(2, rate=20_000)
+    settings = {"TRASHMON_MEDIAMTX_METRICS": "off", "TRASHMON_TIMEOUT": "30"}
+    with monitor_process(fake, tmp_path, **settings) as monitor:
+
+        def sees_cam1() -> bool:
+            camera = monitor.camera("cam1")
+            return camera is not None and camera["state"] == "ok"
+
+        wait_until(sees_cam1, 20, what="cam1 ok")
+        fake.fault = "hang"
+        hung_at = time.monotonic()
+        blind = wait_until(lambda: blind_everywhere(monitor.base), 15, what="blind on every route")
+        took = time.monotonic() - hung_at
+        print(f"unanswered MediaMTX -> every route blind in {took:.2f} s (3 intervals: 1.5 s)")
+        assert took < 15  # the hung request would only end after 30 s
+        cameras = {c["name"]: c for c in blind["status"]["cameras"]}
+        assert cameras["cam1"]["state"] == "down"
+        assert cameras["cam1"]["reasons"] == ["mediamtx_unreachable"]
+        reason = 'trashmon_camera_reason{camera="cam1",reason="mediamtx_unreachable"} 1.0'
+        assert reason in blind["metrics"]
+        assert "trashmon_last_successful_poll_timestamp_seconds" in blind["metrics"]
+        assert blind["healthz"]["status"] == "blind"
+        assert stop_process(monitor.proc) == 0
+
+
+@pytest.mark.slow
+def test_sigterm_ends_the_monitor_at_once_even_mid_request(
+    fake: FakeMediaMTX, tmp_path: Path
+) -> None:
+    import signal
+    import time
+
+    fake.add_paths(1)
+    fake.fault = "hang"  # accepts, reads the request, never answers
+    with monitor_process(fake, tmp_path, TRASHMON_TIMEOUT="30") as monitor:
+        wait_until(lambda: http_get(monitor.base + "/healthz")[0], 20, what="serving")
+        wait_until(lambda: fake.requests >= 2, 20, what="the API request and /metrics in flight")
+        sent = time.monotonic()
+        monitor.proc.send_signal(signal.SIGTERM)
+        code = monitor.proc.wait(10)
+        took = time.monotonic() - sent
+    print(f"SIGTERM mid-request -> exit {code} in {took:.2f} s")
+    assert code == 0
+    assert took < 1.5

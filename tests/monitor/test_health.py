@@ -15,6 +15,7 @@ from trashmonitor.monitor.health import (
     REASONS,
     HealthReport,
     Thresholds,
+    blind,
     evaluate,
     state_for,
 )
@@ -381,3 +382,23 @@ def test_an_announced_heartbeat_shortens_the_stale_threshold() -> None:
     assert reasons(heartbeat=5.0, last_state_at=T0 - 13) == ("agent_stale",)
     assert reasons(heartbeat=None, last_state_at=T0 - 13) == ()  # 90 s default applies
     assert reasons(heartbeat=1000.0, last_state_at=T0 - 91) == ("agent_stale",)  # capped
+
+
+def test_blind_reads_like_a_failed_poll_from_the_last_report() -> None:
+    """A monitor that has not seen MediaMTX for too long judges as if the poll failed:
+    the same states and reasons an outage gives, from the last report alone."""
+    history = [snap(T0, path("cam1"), path("cam2", online=False), path("cam3"), path("cam4"))]
+    agents = {
+        "cam1": agent(black=True, last_state_at=T0),
+        "cam3": agent(camera="cam3", last_state_at=T0),
+    }
+    seen = evaluate(history, now=T0, agents=agents, parked={"cam4"})
+    assert seen.healthy is False  # cam2 down, cam1 black
+    report = blind(seen, at=T0 + 3, error="no successful poll for 3 s")
+    outage = evaluate(history, now=T0, agents=agents, parked={"cam4"}, mediamtx_error="refused")
+    assert [(c.name, c.state, c.reasons) for c in report.cameras] == [
+        (c.name, c.state, c.reasons) for c in outage.cameras
+    ]
+    assert (report.generated_at, report.mediamtx_error) == (T0 + 3, "no successful poll for 3 s")
+    assert not report.mediamtx_reachable
+    assert all(not c.online for c in report.cameras if c.state != "parked")

@@ -10,8 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from support.fake_mediamtx import FakeMediaMTX
 from support.processes import clean_environ, free_port, run_trashmon
+from trashmonitor.monitor.health import CameraHealth, HealthReport
+from trashmonitor.monitor.status import printable, table
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -202,8 +206,19 @@ def test_bad_stdin_exits_2(body: bytes) -> None:
     assert len(result.stderr.splitlines()) == 1
 
 
-def test_no_paths_passes_unless_cameras_are_expected(fake: FakeMediaMTX) -> None:
-    assert probe("--api", fake.url).returncode == 0  # nothing listed, nothing expected
+def test_nothing_to_judge_is_unhealthy_unless_allowed(fake: FakeMediaMTX) -> None:
+    empty = probe("--api", fake.url)  # a server that lost its configuration
+    assert empty.returncode == 1
+    assert empty.stderr.count("\n") == 1
+    assert "no camera to judge" in empty.stderr
+    assert "--allow-empty" in empty.stderr
+    assert probe("--api", fake.url, "--allow-empty").returncode == 0
+    fake.set_path("spare", online=False)
+    assert probe("--api", fake.url, "--parked", "spare").returncode == 1  # all set aside
+    listed_none = b'{"itemCount": 0, "pageCount": 0, "items": []}'
+    assert probe("-", stdin=listed_none).returncode == 1
+    assert probe("-", "--allow-empty", stdin=listed_none).returncode == 0
+    fake.remove_path("spare")
     result = probe("--api", fake.url, "--expect", "cam1,cam2", "--json")
     assert result.returncode == 1
     cameras = json.loads(result.stdout)["cameras"]
@@ -229,3 +244,83 @@ def test_the_probe_imports_no_heavy_library() -> None:
     loaded = set(result.stdout.split())
     assert "trashmonitor" in loaded
     assert loaded.isdisjoint({"httpx", "paho", "prometheus_client", "opentelemetry", "cloudflare"})
+
+
+HOSTILE_NAMES = ["cam1\x1b[2J\x1b[Hok", "cam2\nok     cam9", "cam3\u202edecaf", "cam4\r\x9b31m"]
+
+
+def test_hostile_names_never_reach_the_terminal_raw() -> None:
+    items = [
+        {"name": name, "online": True, "available": True, "inboundBytes": 1, "tracks": ["H264"]}
+        for name in HOSTILE_NAMES
+    ]
+    document = {"itemCount": len(items), "pageCount": 1, "items": items}
+    result = probe("-", stdin=json.dumps(document).encode())
+    assert result.returncode in (0, 1, 2)
+    for stream in (result.stdout, result.stderr):
+        for line in stream.splitlines():
+            assert line.isprintable(), repr(line)
+    # One header, at most one row per item, one summary: no forged line.
+    assert len(result.stdout.splitlines()) <= len(items) + 2
+
+
+def test_table_escapes_every_cell_from_outside() -> None:
+    cameras = tuple(
+        CameraHealth(name, "ok", (), online=True, codec="H264\x1b[0m", resolution="1x1")
+        for name in HOSTILE_NAMES
+    )
+    text = table(HealthReport(0.0, cameras))
+    lines = text.splitlines()
+    assert len(lines) == len(HOSTILE_NAMES) + 2
+    assert all(line.isprintable() for line in lines)
+    assert "cam1\\x1b[2J\\x1b[Hok" in lines[1]
+    assert "cam2\\nok     cam9" in lines[2]
+    assert "cam3\\u202edecaf" in lines[3]
+    assert "cam4\\r\\x9b31m" in lines[4]
+    assert "H264\\x1b[0m" in lines[1]
+
+
+@given(st.text())
+def test_printable_output_is_always_printable_and_keeps_clean_text(text: str) -> None:
+    escaped = printable(text)
+    assert escaped.isprintable()
+    if text.isprintable() and "\\" not in text:
+        assert escaped == text
+    else:
+        assert len(escaped) > len(text)
+
+
+@given(st.text(), st.text())
+def test_printable_is_one_to_one(first: str, second: str) -> None:
+    """Distinct names never print the same: a name cannot pose as another camera."""
+    assert (printable(first) == printable(second)) == (first == second)
+
+
+def test_an_unanticipated_error_exits_2_with_one_line() -> None:
+    """Reproduction: deeply nested JSON raised RecursionError, a traceback and exit 1."""
+    result = probe("-", stdin=b"[" * 200_000 + b"]" * 200_000)
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("trashmon probe: error: ")
+
+
+def just_health(fake: FakeMediaMTX, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`just health` as a user runs it, its --api pointed at the fake (a later flag wins)."""
+    from provision.playbooks import just
+
+    empty_dotenv = tmp_path / "empty.env"
+    empty_dotenv.write_text("")
+    return just("health", "--api", fake.url, env=clean_environ(**env), empty_dotenv=empty_dotenv)
+
+
+def test_just_health_expects_the_configured_cameras(fake: FakeMediaMTX, tmp_path: Path) -> None:
+    """Reproduction: `just health` passed no expected cameras, so an empty server passed."""
+    empty = just_health(fake, tmp_path)
+    assert empty.returncode == 1, empty.stderr
+    rows = [line.split()[:3] for line in empty.stdout.splitlines()[1:3]]
+    assert rows == [["down", "cam1", "-"], ["down", "cam2", "-"]]
+    fake.add_paths(3, rate=10_000)  # cam0, cam1, cam2
+    assert just_health(fake, tmp_path).returncode == 0
+    chosen = just_health(fake, tmp_path, TRASHMON_EXPECT="cam0,cam9")
+    assert chosen.returncode == 1
+    assert any(line.split()[:2] == ["down", "cam9"] for line in chosen.stdout.splitlines())

@@ -75,6 +75,8 @@ class FakePath:
     width: int = 1280
     height: int = 720
     online_since: float = field(default_factory=time.time)
+    configured: bool = False
+    """Listed under its own name in mediamtx.yml (``confName`` = name), not ``all_others``."""
     rate_since: float = field(default_factory=time.monotonic)
 
     def bytes_now(self, monotonic_now: float) -> int:
@@ -95,7 +97,7 @@ def render_path(path: FakePath, generation: str, monotonic_now: float) -> dict[s
     readers = [{"type": "rtspSession", "id": f"{path.name}-r{i}"} for i in range(path.readers)]
     item: dict[str, Any] = {
         "name": path.name,
-        "confName": "all_others",
+        "confName": path.name if path.configured else "all_others",
         "source": {"type": "rtspSession", "id": f"{path.name}-src"} if path.online else None,
         "ready": available,
         "readyTime": since if available else None,
