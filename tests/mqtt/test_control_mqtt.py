@@ -50,7 +50,7 @@ def agent(
 
 @pytest.fixture
 def controller(pki: Layout, broker: Broker, agent: subprocess.Popen[bytes]) -> Iterator[Recorder]:
-    settings = client_settings(pki, "monitor", broker.port)
+    settings = client_settings(pki, "controller", broker.port)
     with recorder(settings, "controller", (TOPICS.events, TOPICS.status)) as rec:
         assert rec.wait_for(lambda m: m.payload == b"online", 15) is not None
         yield rec
@@ -187,7 +187,7 @@ def test_retained_commands_are_not_executed_on_connect(
     # Live deliveries never carry the retain flag; a retained command would be re-run on
     # every (re)connect of the agent, so it is refused there.
     captures = tmp_path / "captures"
-    settings = client_settings(pki, "monitor", broker.port)
+    settings = client_settings(pki, "controller", broker.port)
     with recorder(settings, "controller", (TOPICS.events,)) as controller:
         controller.publish(TOPICS.action, "picture", retain=True)
         argv = agent_argv(pki, "camA", broker.port, "--buffer-dir", str(buffer_dir),

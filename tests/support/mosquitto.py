@@ -20,21 +20,34 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from support.processes import require_binary, stop_process, wait_until
 from trashmonitor.mqtt import BrokerAddress, MqttSettings, make_client
-from trashmonitor.pki import Layout, PkiRequest, create_pki
+from trashmonitor.pki import CaPassphrase, Layout, PkiRequest, create_pki
 from trashmonitor.settings import parse_ip
 
 
-def make_pki(directory: Path, port: int, cameras: tuple[str, ...] = ("camA", "camB")) -> Layout:
+OBSERVERS = ("monitor", "watcher")  # read-only: the monitor daemon, and a test's own eyes
+CONTROLLER = "controller"  # the identity that may send control requests
+
+
+def make_pki(
+    directory: Path,
+    port: int,
+    cameras: tuple[str, ...] = ("camA", "camB"),
+    broker_user: str | None = "",
+) -> Layout:
+    """A test PKI (CA keys unencrypted, as the tests opt out); mosquitto runs as the
+    current user unless ``broker_user`` says otherwise (None: mosquitto's default)."""
     return create_pki(
         PkiRequest(
             directory=directory,
             cameras=cameras,
-            monitors=("monitor",),
+            monitors=OBSERVERS,
+            controllers=(CONTROLLER,),
             dns_names=("localhost",),
             ips=(parse_ip("127.0.0.1"),),
             listen_port=port,
             listen_address="127.0.0.1",
-            broker_user=getpass.getuser(),
+            broker_user=getpass.getuser() if broker_user == "" else broker_user,
+            passphrase=CaPassphrase(encrypt=False),
         )
     )
 
