@@ -22,7 +22,7 @@ from support.mosquitto import (
 )
 from support.processes import children_of, require_binary, stop_process, wait_until
 
-from trashmonitor.mqtt import CameraTopics
+from trashmonitor.mqtt import MAX_MESSAGE_BYTES, CameraTopics
 from trashmonitor.pki import Layout
 
 C920 = Path(__file__).parents[1] / "capture" / "fixtures" / "c920-list-ctrls-menus.txt"
@@ -99,7 +99,7 @@ def test_fuzzed_payloads_get_error_events_and_touch_nothing(
     marker = tmp_path / "pwned"
     hostile: list[bytes] = [
         b"\x00\x01\x02\xff\xfe binary",
-        b"A" * 1_000_000,
+        b"A" * MAX_MESSAGE_BYTES,  # the most the broker passes on (more: test_broker_mtls)
         f"brightness $(touch {marker})".encode(),
         f"brightness 1; touch {marker}".encode(),
         f"picture; touch {marker}".encode(),

@@ -17,7 +17,6 @@ from support.processes import REPO, clean_environ, run_trashmon
 
 from trashmonitor.errors import ConfigError
 from trashmonitor.mqtt import MAX_PACKET_BYTES
-
 from trashmonitor.pki import (
     PASSPHRASE_ENV,
     CaPassphrase,
@@ -325,7 +324,8 @@ def test_ca_keys_are_encrypted_by_default_and_absent_from_service_directories(
     assert not list(directory.glob("*.key"))
     # the file names compose and the k8s mqtt component mount
     compose = (REPO / "server" / "compose.yaml").read_text()
-    assert "${TRASHMON_PKI_DIR}/ca\n" not in compose and "/ca/" not in compose
+    assert "${TRASHMON_PKI_DIR}/ca\n" not in compose
+    assert "/ca/" not in compose
 
 
 _SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -360,7 +360,8 @@ def test_revoke_puts_the_serial_on_a_crl_signed_by_the_issuing_ca(tmp_path: Path
     assert crl.is_signature_valid(intermediate.public_key())  # type: ignore[arg-type]
     assert crl.next_update_utc == intermediate.not_valid_after_utc  # never lapses silently
     assert set(revoked_serials(layout)) == {serial}
-    assert not layout.client_key("cam1").exists() and not layout.client_cert("cam1").exists()
+    assert not layout.client_key("cam1").exists()
+    assert not layout.client_cert("cam1").exists()
     assert "user cam1" not in layout.acl.read_text()
     # OpenSSL, as mosquitto uses it, refuses the revoked certificate and accepts cam2's
     for leaf, ok in ((kept, False), (layout.client_cert("cam2"), True)):
@@ -373,7 +374,8 @@ def test_revoke_puts_the_serial_on_a_crl_signed_by_the_issuing_ca(tmp_path: Path
     lines, expired = show(tmp_path, dt.datetime.now(dt.UTC))
     assert not expired
     (revoked_line,) = [line for line in lines if " cam1 " in line]
-    assert revoked_line.startswith("ca/revoked/cam1-") and revoked_line.endswith("revoked")
+    assert revoked_line.startswith("ca/revoked/cam1-")
+    assert revoked_line.endswith("revoked")
     # a second revocation keeps the first on the list
     revoke(tmp_path, "cam2", NO_PASSPHRASE)
     assert len(revoked_serials(layout)) == 2
@@ -384,7 +386,8 @@ def test_cli_revoke_and_unknown_identity(tmp_path: Path) -> None:
     assert _pki("create", directory, "--camera", "cam1", "--ip", "::1").returncode == 0
     missing = _pki("revoke", directory, "cam9")
     assert missing.returncode == 2
-    assert "no certificate" in missing.stderr and len(missing.stderr.splitlines()) == 1
+    assert "no certificate" in missing.stderr
+    assert len(missing.stderr.splitlines()) == 1
     locked = _pki("revoke", directory, "cam1", passphrase=None)
     assert locked.returncode == 2
     assert "the CA keys are encrypted" in locked.stderr

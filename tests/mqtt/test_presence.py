@@ -70,7 +70,9 @@ def test_online_retained_and_state_published(
     assert view.stream_state == "streaming"
     assert monitor.observe().connected
     # A late subscriber gets the retained online and state straight away.
-    with recorder(client_settings(pki, "watcher", broker.port), "late", (TOPICS.status, TOPICS.state)) as late:
+    with recorder(
+        client_settings(pki, "watcher", broker.port), "late", (TOPICS.status, TOPICS.state)
+    ) as late:
         assert late.wait_for(lambda m: m.retain and m.payload == b"online", 5) is not None
         state = late.wait_for(lambda m: m.topic == TOPICS.state, 5)
     assert state is not None
@@ -135,7 +137,9 @@ def test_broker_restart_agent_and_monitor_recover_without_intervention(
     first_state = monitor.observe().agents["camA"].last_state_at
     broker.start()  # no persistence: retained messages are gone, the agent must resend
     wait_until(lambda: monitor.observe().connected, 40, what="monitor reconnects")
-    with recorder(client_settings(pki, "watcher", broker.port), "w", (TOPICS.status, TOPICS.state)) as watch:
+    with recorder(
+        client_settings(pki, "watcher", broker.port), "w", (TOPICS.status, TOPICS.state)
+    ) as watch:
         assert watch.wait_for(_status(b"online"), 40) is not None
         assert watch.wait_for(lambda m: m.topic == TOPICS.state, 10) is not None
     assert agent.poll() is None

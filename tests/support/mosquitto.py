@@ -23,9 +23,8 @@ from trashmonitor.mqtt import BrokerAddress, MqttSettings, make_client
 from trashmonitor.pki import CaPassphrase, Layout, PkiRequest, create_pki
 from trashmonitor.settings import parse_ip
 
-
 OBSERVERS = ("monitor", "watcher")  # read-only: the monitor daemon, and a test's own eyes
-CONTROLLER = "controller"  # the identity that may send control requests
+CONTROLLERS = ("controller", "operator")  # identities that may send control requests
 
 
 def make_pki(
@@ -41,7 +40,7 @@ def make_pki(
             directory=directory,
             cameras=cameras,
             monitors=OBSERVERS,
-            controllers=(CONTROLLER,),
+            controllers=CONTROLLERS,
             dns_names=("localhost",),
             ips=(parse_ip("127.0.0.1"),),
             listen_port=port,
