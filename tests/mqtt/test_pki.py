@@ -420,3 +420,13 @@ def test_a_flat_pki_from_an_older_version_is_moved_into_place(tmp_path: Path) ->
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert verify.returncode == 0, verify.stdout
+
+
+def test_a_pki_is_ignored_by_git_and_the_image_build_context() -> None:
+    for path in ("pki/ca/root-ca.key", "pki/clients/cam1.key", "server/pki/broker/server.key"):
+        ignored = subprocess.run(
+            ["git", "-C", str(REPO), "check-ignore", "--no-index", "-q", path], check=False
+        )
+        assert ignored.returncode == 0, path
+    patterns = (REPO / "server" / "Containerfile.dockerignore").read_text().splitlines()
+    assert {"pki", "**/pki"} <= set(patterns)
