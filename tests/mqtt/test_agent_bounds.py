@@ -4,6 +4,7 @@ the rate limit applied before a message's flags or payload are looked at."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -48,13 +49,17 @@ def test_an_ordinary_event_is_not_clipped(message: str, file: str) -> None:
     assert document["file"] == str(Path(file))
 
 
+@pytest.fixture(scope="module")
+def agent_factory(tmp_path_factory: pytest.TempPathFactory) -> Callable[[], MqttAgent]:
+    """Agents that are never connected: messages are handed to their callback directly."""
+    layout = make_pki(tmp_path_factory.mktemp("pki"), free_port())
+    settings = client_settings(layout, "camA", 1)
+    return lambda: MqttAgent(settings, "camA", clock=lambda: 0.0, monotonic=lambda: 100.0)
+
+
 @pytest.fixture
-def agent(tmp_path: Path) -> MqttAgent:
-    """An agent that is never connected: messages are handed to its callback directly."""
-    layout = make_pki(tmp_path / "pki", free_port())
-    return MqttAgent(
-        client_settings(layout, "camA", 1), "camA", clock=lambda: 0.0, monotonic=lambda: 100.0
-    )
+def agent(agent_factory: Callable[[], MqttAgent]) -> MqttAgent:
+    return agent_factory()
 
 
 def _message(topic: str, payload: bytes, retain: bool) -> mqtt.MQTTMessage:
@@ -74,3 +79,25 @@ def test_a_retained_flood_is_rate_limited_before_the_retain_flag_is_read(
     assert answered.count(RETAINED_REFUSAL) == 10
     assert answered.count("Too many requests; slow down.") == 1
     assert len(answered) == 11  # 50 messages, 11 answers: no 1:1 amplification
+
+
+@given(
+    messages=st.lists(
+        st.tuples(
+            st.sampled_from([TOPICS.settings, TOPICS.action, f"{TOPICS.base}/control/x"]),
+            st.binary(max_size=2048),
+            st.booleans(),
+        ),
+        max_size=40,
+    )
+)
+def test_any_message_is_answered_at_most_once_and_never_raises(
+    agent_factory: Callable[[], MqttAgent], messages: list[tuple[str, bytes, bool]]
+) -> None:
+    agent = agent_factory()
+    answered: list[str] = []
+    agent._event = lambda _request, result: answered.append(result.message)  # type: ignore[method-assign]
+    for topic, payload, retain in messages:
+        agent._on_message(agent.client, None, _message(topic, payload, retain))
+    queued = agent._work.qsize()
+    assert len(answered) + queued <= len(messages)

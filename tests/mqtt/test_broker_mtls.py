@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from support.mosquitto import (
     Broker,
+    Recorder,
     agent_argv,
     client_settings,
     make_pki,
@@ -138,6 +139,16 @@ def agent_b(pki: Layout, broker: Broker, tmp_path: Path) -> Iterator[subprocess.
         stop_process(proc)
 
 
+@pytest.fixture
+def control_b(pki: Layout, broker: Broker, agent_b: subprocess.Popen[bytes]) -> Iterator[Recorder]:
+    """A controller that sees camB's answers, once camB's agent is online."""
+    b = CameraTopics("camB")
+    settings = client_settings(pki, "controller", broker.port)
+    with recorder(settings, "controller", (b.events, b.status)) as control:
+        assert control.wait_for(lambda m: m.payload == b"online", timeout=15) is not None
+        yield control
+
+
 def test_a_certificate_cannot_take_another_clients_id(
     pki: Layout, broker: Broker, agent_b: subprocess.Popen[bytes]
 ) -> None:
@@ -161,31 +172,28 @@ def test_a_certificate_cannot_take_another_clients_id(
 
 
 def test_an_oversized_control_message_is_refused_by_the_broker(
-    pki: Layout, broker: Broker, agent_b: subprocess.Popen[bytes]
+    pki: Layout, broker: Broker, control_b: Recorder
 ) -> None:
-    b = CameraTopics("camB")
-    controller = client_settings(pki, "controller", broker.port)
-    with recorder(controller, "controller", (b.events, b.status)) as control:
-        assert control.wait_for(lambda m: m.payload == b"online", timeout=15) is not None
-        # positive control: the largest legitimate message is delivered and answered
-        sent = time.monotonic()
-        control.publish(b.action, b"x" * MAX_MESSAGE_BYTES)
-        answer = control.wait_for(lambda m: m.topic == b.events, timeout=10, after=sent)
-        assert answer is not None
-        assert f"{MAX_MESSAGE_BYTES} bytes" in answer.payload.decode()
-        # 50 MB from another controller: the broker drops it (and its sender)
-        flooder, events = raw_client(
-            broker.port, pki.chain, pki.client_cert("operator"), pki.client_key("operator"), "op"
-        )
-        try:
-            assert events.get(timeout=10) == "connect Success"
-            flooded = time.monotonic()
-            flooder.publish(b.action, b"y" * (50 * 1024 * 1024), qos=0)
-            assert events.get(timeout=30).startswith("disconnect")
-            late = control.wait_for(lambda m: m.topic == b.events, timeout=SILENCE, after=flooded)
-            assert late is None, late.payload[:200]  # the agent never read it
-        finally:
-            flooder.loop_stop()
+    b, control = CameraTopics("camB"), control_b
+    # positive control: the largest legitimate message is delivered and answered
+    sent = time.monotonic()
+    control.publish(b.action, b"x" * MAX_MESSAGE_BYTES)
+    answer = control.wait_for(lambda m: m.topic == b.events, timeout=10, after=sent)
+    assert answer is not None
+    assert f"{MAX_MESSAGE_BYTES} bytes" in answer.payload.decode()
+    # 50 MB from another controller: the broker drops it (and its sender)
+    flooder, events = raw_client(
+        broker.port, pki.chain, pki.client_cert("operator"), pki.client_key("operator"), "op"
+    )
+    try:
+        assert events.get(timeout=10) == "connect Success"
+        flooded = time.monotonic()
+        flooder.publish(b.action, b"y" * (50 * 1024 * 1024), qos=0)
+        assert events.get(timeout=30).startswith("disconnect")
+        late = control.wait_for(lambda m: m.topic == b.events, timeout=SILENCE, after=flooded)
+        assert late is None, late.payload[:200]  # the agent never read it
+    finally:
+        flooder.loop_stop()
     assert "Client operator disconnected due to oversize packet." in broker.log()
 
 
@@ -211,20 +219,17 @@ def test_a_revoked_certificate_is_refused(pki: Layout, broker: Broker, tmp_path:
 
 
 def test_the_agent_subscribes_to_its_two_control_topics_only(
-    pki: Layout, broker: Broker, agent_b: subprocess.Popen[bytes]
+    broker: Broker, control_b: Recorder
 ) -> None:
-    b = CameraTopics("camB")
-    controller = client_settings(pki, "controller", broker.port)
-    with recorder(controller, "controller", (b.events, b.status)) as control:
-        assert control.wait_for(lambda m: m.payload == b"online", timeout=15) is not None
-        sent = time.monotonic()
-        control.publish(f"{b.base}/control/other", "picture")
-        control.publish(f"{b.base}/control/settings/deeper", "brightness 1")
-        control.publish(b.action, "picture")  # positive control: answered
-        answer = control.wait_for(lambda m: m.topic == b.events, timeout=10, after=sent)
-        assert answer is not None
-        time.sleep(0.3)
-        answers = [m for m in control.messages if m.topic == b.events and m.at >= sent]
+    b, control = CameraTopics("camB"), control_b
+    sent = time.monotonic()
+    control.publish(f"{b.base}/control/other", "picture")
+    control.publish(f"{b.base}/control/settings/deeper", "brightness 1")
+    control.publish(b.action, "picture")  # positive control: answered
+    answer = control.wait_for(lambda m: m.topic == b.events, timeout=10, after=sent)
+    assert answer is not None
+    time.sleep(0.3)
+    answers = [m for m in control.messages if m.topic == b.events and m.at >= sent]
     assert len(answers) == 1
     assert b'"request": "picture"' in answers[0].payload
     # what the broker says camB subscribed to
@@ -270,3 +275,22 @@ def test_mosquitto_started_as_root_reads_its_files_as_mosquitto() -> None:
                 assert owner.stdout.strip() == "mosquitto"
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_a_camera_cannot_store_a_huge_retained_state(pki: Layout, broker: Broker) -> None:
+    a = CameraTopics("camA")
+    camera, events = raw_client(
+        broker.port, pki.chain, pki.client_cert("camA"), pki.client_key("camA"), "camA"
+    )
+    try:
+        assert events.get(timeout=10) == "connect Success"
+        camera.publish(a.state, b"{" + b" " * (20 * 1024 * 1024) + b"}", qos=1, retain=True)
+        assert events.get(timeout=30).startswith("disconnect")
+    finally:
+        camera.loop_stop()
+    with recorder(client_settings(pki, "camA", broker.port), "camA", ()) as cam:
+        cam.publish(a.state, '{"state": "streaming"}', retain=True)  # positive control
+    with recorder(client_settings(pki, "watcher", broker.port), "w", (a.state,)) as late:
+        retained = late.wait_for(lambda m: m.retain, timeout=5)
+    assert retained is not None
+    assert retained.payload == b'{"state": "streaming"}'
