@@ -379,6 +379,15 @@ def test_revoke_puts_the_serial_on_a_crl_signed_by_the_issuing_ca(tmp_path: Path
     # a second revocation keeps the first on the list
     revoke(tmp_path, "cam2", NO_PASSPHRASE)
     assert len(revoked_serials(layout)) == 2
+    # the id can be issued again: a new serial, not on the list
+    create_pki(_request(tmp_path, cameras=("cam1",)))
+    verify = subprocess.run(
+        ["openssl", "verify", "-crl_check", "-CAfile", str(layout.chain),
+         "-CRLfile", str(layout.crl), str(layout.client_cert("cam1"))],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "user cam1" in layout.acl.read_text()
 
 
 def test_cli_revoke_and_unknown_identity(tmp_path: Path) -> None:
