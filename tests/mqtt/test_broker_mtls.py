@@ -25,10 +25,10 @@ from support.mosquitto import (
     make_pki,
     raw_client,
     recorder,
+    running_agent,
     running_broker,
-    start_agent,
 )
-from support.processes import free_port, stop_process
+from support.processes import free_port
 
 from trashmonitor.mqtt import ALL_STATE, ALL_STATUS, MAX_MESSAGE_BYTES, CameraTopics
 from trashmonitor.pki import CaPassphrase, Layout, revoke
@@ -132,11 +132,8 @@ def test_camera_reads_only_its_own_control_topics(pki: Layout, broker: Broker) -
 def agent_b(pki: Layout, broker: Broker, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """camB's real agent process (presence and control; no camera, no media)."""
     argv = agent_argv(pki, "camB", broker.port, keepalive=5)
-    proc = start_agent(argv, tmp_path / "agent-camB.log")
-    try:
+    with running_agent(argv, tmp_path / "agent-camB.log") as proc:
         yield proc
-    finally:
-        stop_process(proc)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from support.mosquitto import (
     agent_argv,
     client_settings,
     recorder,
+    running_agent,
     start_agent,
 )
 from support.processes import children_of, require_binary, stop_process, wait_until
@@ -41,11 +42,8 @@ def agent(
     argv = agent_argv(pki, "camA", broker.port, "--controls-file", str(C920),
                       "--buffer-dir", str(buffer_dir), "--captures-dir", str(captures),
                       "--captures-min-free", "1")  # fmt: skip
-    proc = start_agent(argv, tmp_path / "agent.log")
-    try:
+    with running_agent(argv, tmp_path / "agent.log") as proc:
         yield proc
-    finally:
-        stop_process(proc)
 
 
 @pytest.fixture

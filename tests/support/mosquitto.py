@@ -226,6 +226,16 @@ def start_agent(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
         log.close()
 
 
+@contextlib.contextmanager
+def running_agent(argv: list[str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """:func:`start_agent`, stopped by PID when the block ends."""
+    proc = start_agent(argv, log_path)
+    try:
+        yield proc
+    finally:
+        stop_process(proc)
+
+
 def segment_writer_argv(buffer_dir: Path, size: str = "320x240", fps: int = 15) -> list[str]:
     """A live synthetic camera writing ~1 s MPEG-TS segments that start on keyframes,
     as the capture agent's own ffmpeg does into its BUFFER_DIR."""
