@@ -74,7 +74,7 @@ def main() -> None:
     )  # fmt: skip
     try:
         wait_until(lambda: len(list(buffer_dir.glob("*.ts"))) >= 3, 20)
-        settings = client_settings(layout, "monitor", port)
+        settings = client_settings(layout, "controller", port)
         with recorder(settings, "bench", (TOPICS.events, TOPICS.status)) as controller:
             assert controller.wait_for(lambda m: m.payload == b"online", 15)
             samples = []

@@ -60,6 +60,7 @@ from trashmonitor.capture.v4l2 import RecordedCamera, V4l2Device, parse_controls
 from trashmonitor.errors import EXIT_OK, ConfigError, TrashmonError
 from trashmonitor.mqtt import (
     AGENT_SETTINGS,
+    MAX_MESSAGE_BYTES,
     OFFLINE,
     ONLINE,
     CameraTopics,
@@ -142,6 +143,28 @@ def state_message(
     }
 
 
+def event_payload(request: str, result: MediaResult, ts: float) -> bytes:
+    """The ``events`` JSON, at most MAX_MESSAGE_BYTES: the broker disconnects a client
+    that sends more (``max_packet_size``), so an overlong sentence is clipped and, in the
+    worst case, the file name dropped rather than the agent losing its connection."""
+    document: dict[str, Any] = {
+        "request": request,
+        "ok": result.ok,
+        "message": result.message,
+        "file": None if result.file is None else str(result.file),
+        "ts": ts,
+    }
+    encoded = json.dumps(document).encode()
+    for limit in (1024, 256, 0):
+        if len(encoded) <= MAX_MESSAGE_BYTES:
+            break
+        if limit == 0:
+            document["file"] = None
+        document["message"] = result.message[:limit] + "…"
+        encoded = json.dumps(document).encode()
+    return encoded
+
+
 def should_publish_state(
     last: Mapping[str, Any] | None,
     last_at: float,
@@ -171,6 +194,7 @@ class MqttAgent:
         heartbeat: float | None = None,
         max_record_seconds: float = MAX_RECORD_SECONDS,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.camera = camera
         self.topics = CameraTopics(camera)
@@ -183,6 +207,7 @@ class MqttAgent:
         )
         self._max_record = max_record_seconds
         self._clock = clock
+        self._monotonic = monotonic
         self._limiter = TokenBucket()
         self._last_limited_event = -1e9
         self._work: queue.Queue[Callable[[], None] | None] = queue.Queue(QUEUE_LIMIT)
@@ -235,7 +260,8 @@ class MqttAgent:
             return
         log.info("MQTT connected to %s as %s", self._settings.broker, self.camera)
         self._connected.set()
-        client.subscribe(self.topics.control, qos=1)
+        # Exactly the two control topics: anything else under control/ is not ours to read.
+        client.subscribe([(self.topics.settings, 1), (self.topics.action, 1)])
         client.publish(self.topics.status, ONLINE, qos=1, retain=True)
         with self._state_lock:
             self._last_state = None  # republish the current state after every reconnect
@@ -248,18 +274,21 @@ class MqttAgent:
             log.warning("MQTT connection lost (%s); reconnecting with backoff", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        # The rate limit comes first: a flood costs one token check per message, whatever
+        # its flags or size (the broker's max_packet_size bounds the size itself).
+        now = self._monotonic()
+        if not self._limiter.allow(now):
+            # Answer a flood once a second, not once per message: no 1:1 amplification.
+            if now - self._last_limited_event >= 1.0:
+                self._last_limited_event = now
+                request = echo(bytes(message.payload))
+                self._event(request, MediaResult(False, "Too many requests; slow down."))
+            return
         payload = bytes(message.payload)
         request = echo(payload)
         if message.retain:
             # A retained command would run again on every reconnect ("record 300" forever).
             self._event(request, MediaResult(False, RETAINED_REFUSAL))
-            return
-        now = time.monotonic()
-        if not self._limiter.allow(now):
-            # Answer a flood once a second, not once per message: no 1:1 amplification.
-            if now - self._last_limited_event >= 1.0:
-                self._last_limited_event = now
-                self._event(request, MediaResult(False, "Too many requests; slow down."))
             return
         if message.topic == self.topics.settings:
             job = self._setting_job(payload, request)
@@ -330,15 +359,9 @@ class MqttAgent:
         )
 
     def _event(self, request: str, result: MediaResult) -> None:
-        document = {
-            "request": request,
-            "ok": result.ok,
-            "message": result.message,
-            "file": None if result.file is None else str(result.file),
-            "ts": self._clock(),
-        }
         (log.info if result.ok else log.warning)("%s -> %s", request, result.message)
-        self.client.publish(self.topics.events, json.dumps(document), qos=1)
+        payload = event_payload(request, result, self._clock())
+        self.client.publish(self.topics.events, payload, qos=1)
 
     def _worker(self) -> None:
         while True:

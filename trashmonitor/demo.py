@@ -39,6 +39,7 @@ from trashmonitor.settings import parse_ip, parse_positive_int
 HELP = "run the whole stack on this machine with synthetic cameras (Ctrl-C stops it)"
 
 # Debian package for each binary the demo runs (for the one-line install hint).
+DEMO_CONTROLLER = "controller"  # the identity allowed to send control requests
 REQUIRED_BINARIES = {"ffmpeg": "ffmpeg", "mosquitto": "mosquitto", "prometheus": "prometheus"}
 OPTIONAL_BINARIES = {"caddy": "caddy"}
 
@@ -357,7 +358,7 @@ def _parse(name: str, raw: str) -> int:
 
 
 def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: Path) -> None:
-    from trashmonitor.pki import PkiRequest, create_pki
+    from trashmonitor.pki import CaPassphrase, PkiRequest, create_pki
 
     stack.say(f"state, logs and captures in {state}")
     cameras = tuple(camera for camera, _ in CAMERAS)
@@ -366,11 +367,14 @@ def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: 
             directory=state / "pki",
             cameras=cameras,
             monitors=("monitor",),
+            controllers=(DEMO_CONTROLLER,),
             dns_names=("localhost",),
             ips=(parse_ip("127.0.0.1"),),
             listen_port=ports.mqtt,
             listen_address="127.0.0.1",
             broker_user=getpass.getuser(),
+            # A throw-away PKI for one machine: nobody is there to type a passphrase.
+            passphrase=CaPassphrase(encrypt=False),
         )
     )
     stack.start("mosquitto", [str(found["mosquitto"]), "-c", str(layout.mosquitto_conf)])
@@ -477,7 +481,7 @@ def _print_urls(stack: Stack, ports: Ports, state: Path, *, viewer: bool) -> Non
     pki = Layout(state / "pki")
     print(
         f"  take a picture:    mosquitto_pub -p {ports.mqtt} --cafile {pki.chain} "
-        f"--cert {pki.client_cert('monitor')} --key {pki.client_key('monitor')} "
+        f"--cert {pki.client_cert(DEMO_CONTROLLER)} --key {pki.client_key(DEMO_CONTROLLER)} "
         "-t trashcam/cam1/control/action -m picture",
         file=stack.out,
         flush=True,

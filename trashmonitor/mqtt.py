@@ -35,6 +35,15 @@ DEFAULT_KEEPALIVE = 10.0
 RECONNECT_MIN_DELAY = 1
 RECONNECT_MAX_DELAY = 30
 
+MAX_MESSAGE_BYTES = 8192
+"""The largest payload a trashmonitor client publishes. The agent's events are the
+biggest (an 80-character echo of the request, a sentence, a file path) and are clipped
+to fit; its state is < 1 KB and a control request is read only up to 512 bytes."""
+MAX_PACKET_BYTES = MAX_MESSAGE_BYTES + 256
+"""The broker's ``max_packet_size``: a message of MAX_MESSAGE_BYTES plus the PUBLISH
+header (fixed header <= 5 B, topic <= 2 + 91 B: ``trashcam/<64-char id>/control/settings``,
+packet id 2 B, MQTT 5 properties), rounded up. Anything bigger disconnects its sender."""
+
 # An MQTT identity is a topic level and a certificate CN: no wildcards, no separators.
 _IDENTITY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

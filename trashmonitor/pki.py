@@ -1,19 +1,22 @@
 """``trashmon pki``: the mutual-TLS PKI and mosquitto config for the MQTT broker.
 
-One directory holds everything (see docs/mqtt.md)::
+The directory is split by who may read what (see docs/mqtt.md)::
 
-    root-ca.crt  root-ca.key                 root CA (keep the key offline)
-    intermediate-ca.crt  intermediate-ca.key signs the broker and every client
-    ca-chain.crt                             intermediate + root: MQTT_CA and mosquitto cafile
-    server.crt  server.key                   broker certificate (chain) with SANs
-    clients/<id>.crt  clients/<id>.key       one per camera and per monitor (chain)
-    mosquitto.conf  acl                      an mTLS listener with per-identity topic rules
+    ca/        0700  root-ca.{crt,key} intermediate-ca.{crt,key} (keys encrypted),
+                     revoked/<id>-<serial>.crt: never mounted into a service
+    broker/    0750  everything mosquitto reads and nothing else: mosquitto.conf acl
+                     ca-chain.crt crl.pem server.crt server.key
+    ca-chain.crt     intermediate + root: the clients' MQTT_CA
+    clients/<id>.crt clients/<id>.key   one per camera, monitor and controller (chain)
 
-The client certificate's CN is the MQTT identity (mosquitto ``use_identity_as_username``)
-and its OU the role (``camera`` or ``monitor``), so the ACL can be regenerated from the
-certificates alone. Re-running ``create`` adds what is missing and never replaces an
-existing key or certificate unless asked: ``--force`` re-issues the certificates named on
-the command line, ``--new-ca`` replaces the CAs and re-issues everything.
+The client certificate's CN is the MQTT identity (mosquitto ``use_identity_as_username``,
+and ``use_username_as_clientid`` so nobody can take another identity's client id) and its
+OU the role: ``camera`` (its own topics), ``monitor`` (a read-only observer) or
+``controller`` (may send control requests). The ACL is regenerated from the certificates
+alone. Re-running ``create`` adds what is missing and never replaces an existing key or
+certificate unless asked: ``--force`` re-issues the certificates named on the command
+line, ``--new-ca`` replaces the CAs and re-issues everything. ``revoke`` puts a client
+certificate on the CRL the broker checks.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import getpass
 import ipaddress
 import os
+import pwd
 import sys
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -34,21 +39,34 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from trashmonitor.errors import EXIT_OK, EXIT_UNHEALTHY, ConfigError
-from trashmonitor.mqtt import TOPIC_ROOT, validate_identity
+from trashmonitor.mqtt import MAX_PACKET_BYTES, TOPIC_ROOT, validate_identity
 from trashmonitor.settings import parse_ip, parse_positive_int, parse_setting
 
 HELP = "create the MQTT mTLS PKI and mosquitto config"
 
 ROLE_CAMERA = "camera"
 ROLE_MONITOR = "monitor"
+ROLE_CONTROLLER = "controller"
+ROLES = (ROLE_CAMERA, ROLE_MONITOR, ROLE_CONTROLLER)
+# Names a camera must not take: a `--camera monitor` would read like (and, before roles
+# were checked, silently become) a privileged identity.
+RESERVED_CAMERA_IDS = frozenset({*ROLES, "observer", "broker", "server", "admin"})
 
 ROOT_NAME = "root-ca"
 INTERMEDIATE_NAME = "intermediate-ca"
 SERVER_NAME = "server"
 CHAIN_FILE = "ca-chain.crt"
+CRL_FILE = "crl.pem"
+CA_DIR = "ca"
+BROKER_DIR = "broker"
 CLIENTS_DIR = "clients"
+REVOKED_DIR = "revoked"
 MOSQUITTO_CONF = "mosquitto.conf"
 ACL_FILE = "acl"
+DEFAULT_BROKER_ACCOUNT = "mosquitto"  # who mosquitto switches to when started as root
+
+PASSPHRASE_ENV = "TRASHMON_PKI_PASSPHRASE"  # noqa: S105 - the variable's name
+MIN_PASSPHRASE_CHARS = 8
 
 ROOT_DAYS = 3650
 INTERMEDIATE_DAYS = 1825
@@ -70,6 +88,7 @@ class CertificateInfo:
     common_name: str
     role: str
     not_after: dt.datetime
+    serial: int = 0
 
     @property
     def not_after_timestamp(self) -> float:
@@ -207,6 +226,11 @@ def _write(path: Path, data: bytes, mode: int) -> None:
     os.replace(temporary, path)
 
 
+def _directory(path: Path, mode: int) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(mode)
+
+
 def _read_certificates(path: Path) -> list[x509.Certificate]:
     try:
         return x509.load_pem_x509_certificates(path.read_bytes())
@@ -216,17 +240,83 @@ def _read_certificates(path: Path) -> list[x509.Certificate]:
         raise ConfigError(str(path), "not a PEM certificate") from None
 
 
-def _read_key(path: Path, password: bytes | None) -> ec.EllipticCurvePrivateKey:
+def _is_encrypted(pem: bytes) -> bool:
+    return b"ENCRYPTED" in pem.split(b"\n", 1)[0]
+
+
+@dataclass
+class CaPassphrase:
+    """Where the CA keys' passphrase comes from; asked for only when a CA key is used.
+
+    New CA keys are encrypted unless ``encrypt`` is False (``--no-ca-password``). The
+    passphrase is ``value`` (from ``TRASHMON_PKI_PASSPHRASE``) or, on a terminal, what
+    ``prompt`` returns; it is never printed. Keys written unencrypted (an older PKI, or
+    the opt-out) are read without one.
+    """
+
+    value: bytes | None = None
+    prompt: Callable[[str], str] | None = None
+    encrypt: bool = True
+    _asked: bytes | None = field(default=None, repr=False)
+
+    def for_new_key(self) -> bytes | None:
+        if not self.encrypt:
+            return None
+        if self.value is None and self._asked is None and self.prompt is not None:
+            first = self.prompt("passphrase for the new CA keys: ")
+            if first != self.prompt("the same passphrase again: "):
+                raise ConfigError(PASSPHRASE_ENV, "the two passphrases differ")
+            self._asked = _checked_passphrase(PASSPHRASE_ENV, first)
+        return self._known("needed to encrypt the new CA keys")
+
+    def for_existing_key(self) -> bytes:
+        if self.value is None and self._asked is None and self.prompt is not None:
+            self._asked = self.prompt("CA key passphrase: ").encode()
+        known = self._known("the CA keys are encrypted")
+        if known is None:
+            raise ConfigError(
+                PASSPHRASE_ENV,
+                "the CA keys are encrypted: set it (--no-ca-password cannot read them)",
+            )
+        return known
+
+    def _known(self, why: str) -> bytes | None:
+        if self.value is not None:
+            return self.value
+        if self._asked is not None:
+            return self._asked
+        if not self.encrypt:
+            return None
+        raise ConfigError(
+            PASSPHRASE_ENV,
+            f"{why}: set it, run on a terminal to be asked, or pass --no-ca-password",
+        )
+
+
+def _checked_passphrase(setting: str, text: str) -> bytes:
+    if len(text) < MIN_PASSPHRASE_CHARS:
+        raise ConfigError(
+            setting, f"use a passphrase of at least {MIN_PASSPHRASE_CHARS} characters"
+        )
+    return text.encode()
+
+
+def _read_key(path: Path, passphrase: CaPassphrase | None) -> ec.EllipticCurvePrivateKey:
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password)
+        pem = path.read_bytes()
     except OSError as error:
         raise ConfigError(str(path), f"cannot read key ({error.strerror})") from None
-    except TypeError:
-        # Raised when a password is missing for an encrypted key or given for a plain one.
-        hint = "it is encrypted: pass --ca-password-env" if password is None else "not encrypted"
-        raise ConfigError(str(path), f"cannot load key ({hint})") from None
-    except ValueError:
-        raise ConfigError(str(path), "cannot load key (wrong password or not a PEM key)") from None
+    password = None
+    if _is_encrypted(pem):
+        if passphrase is None:
+            raise ConfigError(str(path), "cannot load key (it is encrypted)")
+        password = passphrase.for_existing_key()
+    try:
+        key = serialization.load_pem_private_key(pem, password)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            str(path), "cannot load key (wrong passphrase or not a PEM key)"
+        ) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise ConfigError(str(path), "expected an EC private key")
     return key
@@ -238,11 +328,24 @@ class Layout:
 
     root: Path
 
+    @property
+    def ca_dir(self) -> Path:
+        return self.root / CA_DIR
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.root / BROKER_DIR
+
+    @property
+    def revoked_dir(self) -> Path:
+        return self.ca_dir / REVOKED_DIR
+
     def cert(self, name: str) -> Path:
-        return self.root / f"{name}.crt"
+        """A CA's certificate (``root-ca``, ``intermediate-ca``) or the broker's (``server``)."""
+        return (self.broker_dir if name == SERVER_NAME else self.ca_dir) / f"{name}.crt"
 
     def key(self, name: str) -> Path:
-        return self.root / f"{name}.key"
+        return (self.broker_dir if name == SERVER_NAME else self.ca_dir) / f"{name}.key"
 
     def client_cert(self, identity: str) -> Path:
         return self.root / CLIENTS_DIR / f"{identity}.crt"
@@ -252,15 +355,60 @@ class Layout:
 
     @property
     def chain(self) -> Path:
+        """The CA chain clients verify the broker with (``MQTT_CA``)."""
         return self.root / CHAIN_FILE
 
     @property
+    def broker_chain(self) -> Path:
+        return self.broker_dir / CHAIN_FILE
+
+    @property
+    def crl(self) -> Path:
+        return self.broker_dir / CRL_FILE
+
+    @property
     def mosquitto_conf(self) -> Path:
-        return self.root / MOSQUITTO_CONF
+        return self.broker_dir / MOSQUITTO_CONF
 
     @property
     def acl(self) -> Path:
-        return self.root / ACL_FILE
+        return self.broker_dir / ACL_FILE
+
+    def broker_files(self) -> list[Path]:
+        return [
+            self.mosquitto_conf, self.acl, self.broker_chain, self.crl,
+            self.cert(SERVER_NAME), self.key(SERVER_NAME),
+        ]  # fmt: skip
+
+
+# Where an older `trashmon pki create` put the files (everything in one directory).
+_FLAT_LAYOUT = {
+    f"{ROOT_NAME}.crt": (CA_DIR, f"{ROOT_NAME}.crt"),
+    f"{ROOT_NAME}.key": (CA_DIR, f"{ROOT_NAME}.key"),
+    f"{INTERMEDIATE_NAME}.crt": (CA_DIR, f"{INTERMEDIATE_NAME}.crt"),
+    f"{INTERMEDIATE_NAME}.key": (CA_DIR, f"{INTERMEDIATE_NAME}.key"),
+    f"{SERVER_NAME}.crt": (BROKER_DIR, f"{SERVER_NAME}.crt"),
+    f"{SERVER_NAME}.key": (BROKER_DIR, f"{SERVER_NAME}.key"),
+}
+_FLAT_GENERATED = (MOSQUITTO_CONF, ACL_FILE)
+
+
+def _migrate_flat_layout(layout: Layout, notes: list[str]) -> None:
+    """Move an older single-directory PKI into ca/ and broker/ (the files keep working)."""
+    moved = False
+    for old_name, (directory, new_name) in _FLAT_LAYOUT.items():
+        old, new = layout.root / old_name, layout.root / directory / new_name
+        if old.exists() and not new.exists():
+            _directory(new.parent, 0o700 if directory == CA_DIR else 0o750)
+            os.replace(old, new)
+            moved = True
+    if moved:
+        for name in _FLAT_GENERATED:  # regenerated under broker/
+            (layout.root / name).unlink(missing_ok=True)
+        notes.append(
+            f"moved the CA files to {layout.ca_dir} and the broker's to {layout.broker_dir}: "
+            f"start mosquitto with -c {layout.mosquitto_conf}"
+        )
 
 
 @dataclass(frozen=True)
@@ -270,10 +418,11 @@ class PkiRequest:
     monitors: tuple[str, ...]
     dns_names: tuple[str, ...]
     ips: tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...]
+    controllers: tuple[str, ...] = ()
     listen_port: int = 8883
     listen_address: str | None = None
     broker_user: str | None = None
-    ca_password: bytes | None = None
+    passphrase: CaPassphrase = field(default_factory=CaPassphrase)
     force: bool = False
     new_ca: bool = False
 
@@ -285,29 +434,71 @@ def _exists(layout: Layout, name: str) -> bool:
 def _load_or_make_ca(
     layout: Layout,
     name: str,
-    parent: Issuer | None,
+    parent: Callable[[], Issuer] | None,
     *,
     replace: bool,
-    password: bytes | None,
+    passphrase: CaPassphrase,
     notes: list[str],
 ) -> tuple[Issuer, bool]:
     """The CA stored under ``name``, made (and signed by ``parent``) if missing or replaced."""
     if not replace and _exists(layout, name):
-        notes.append(f"kept {layout.cert(name)}")
         stored = Issuer(
-            _read_certificates(layout.cert(name))[0], _read_key(layout.key(name), password)
+            _read_certificates(layout.cert(name))[0], _read_key(layout.key(name), passphrase)
         )
         return stored, False
+    password = passphrase.for_new_key()  # asked before any key is made
     if parent is None:
         issuer = make_ca("trashmonitor root CA", None, path_length=1, days=ROOT_DAYS)
     else:
         issuer = make_ca(
-            "trashmonitor intermediate CA", parent, path_length=0, days=INTERMEDIATE_DAYS
+            "trashmonitor intermediate CA", parent(), path_length=0, days=INTERMEDIATE_DAYS
         )
     _write(layout.key(name), _key_pem(issuer.key, password), 0o600)
     _write(layout.cert(name), _pem(issuer.certificate), 0o644)
-    notes.append(f"created {layout.cert(name)}")
+    state = "encrypted" if password else "NOT encrypted (--no-ca-password)"
+    notes.append(f"created {layout.cert(name)} (key {state})")
     return issuer, True
+
+
+class _Authority:
+    """The two CAs, loaded (and their passphrase asked for) only when something is signed."""
+
+    def __init__(
+        self, layout: Layout, passphrase: CaPassphrase, new_ca: bool, notes: list[str]
+    ) -> None:
+        self._layout, self._passphrase, self._notes = layout, passphrase, notes
+        self._new_ca = new_ca
+        self._root: Issuer | None = None
+        self._intermediate: Issuer | None = None
+        self.renewed = False  # a new intermediate: every leaf must be re-issued
+
+    @property
+    def needs_creating(self) -> bool:
+        return self._new_ca or not _exists(self._layout, INTERMEDIATE_NAME)
+
+    def root(self) -> Issuer:
+        if self._root is None:
+            self._root, _ = _load_or_make_ca(
+                self._layout, ROOT_NAME, None, replace=self._new_ca,
+                passphrase=self._passphrase, notes=self._notes,
+            )  # fmt: skip
+        return self._root
+
+    def intermediate(self) -> Issuer:
+        if self._intermediate is None:
+            self._intermediate, self.renewed = _load_or_make_ca(
+                self._layout, INTERMEDIATE_NAME, self.root, replace=self.needs_creating,
+                passphrase=self._passphrase, notes=self._notes,
+            )  # fmt: skip
+        return self._intermediate
+
+    def chain(self) -> bytes:
+        """intermediate + root, from the certificates alone (no key needed)."""
+        certificates = [
+            _read_certificates(self._layout.cert(name))[0]
+            for name in (INTERMEDIATE_NAME, ROOT_NAME)
+        ]
+        return _pem(*certificates)
 
 
 def _server_names(request: PkiRequest, layout: Layout) -> list[x509.GeneralName]:
@@ -323,6 +514,34 @@ def _server_names(request: PkiRequest, layout: Layout) -> list[x509.GeneralName]
     return sans
 
 
+def _named_roles(request: PkiRequest, existing: Mapping[str, str]) -> dict[str, str]:
+    """identity -> role for the identities on the command line, checked against each
+    other, the reserved names and the roles they already hold."""
+    for camera in request.cameras:
+        if camera.lower() in RESERVED_CAMERA_IDS:
+            raise ConfigError(
+                "--camera", f"{camera!r} is a role name, not a camera id (choose another id)"
+            )
+    named: dict[str, str] = {}
+    for role, identities in (
+        (ROLE_CAMERA, request.cameras),
+        (ROLE_MONITOR, request.monitors),
+        (ROLE_CONTROLLER, request.controllers),
+    ):
+        for identity in identities:
+            if named.get(identity, role) != role:
+                raise ConfigError("--camera/--monitor/--controller", f"{identity} named as both")
+            held = existing.get(identity, role)
+            if held != role:
+                raise ConfigError(
+                    f"--{role}",
+                    f"{identity} is already a {held} identity "
+                    f"(revoke it first: trashmon pki revoke DIR {identity})",
+                )
+            named[identity] = role
+    return named
+
+
 def create_pki(request: PkiRequest, report: list[str] | None = None) -> Layout:
     """Create what is missing and rewrite the broker config.
 
@@ -332,24 +551,27 @@ def create_pki(request: PkiRequest, report: list[str] | None = None) -> Layout:
     """
     notes = report if report is not None else []
     layout = Layout(request.directory)
+    _migrate_flat_layout(layout, notes)
+    existing = read_clients(layout)
+    named = _named_roles(request, existing)
     renew_server = request.new_ca or (request.force and bool(request.dns_names or request.ips))
     server_sans = _server_names(request, layout)
     if (renew_server or not _exists(layout, SERVER_NAME)) and not server_sans:
         # Checked before anything is written: a half-created PKI is confusing.
         raise ConfigError("--dns/--ip", "the broker certificate needs at least one name")
-    layout.root.mkdir(parents=True, exist_ok=True)
-    password = request.ca_password
+    _directory(layout.root, 0o755)
+    _directory(layout.ca_dir, 0o700)
+    _directory(layout.broker_dir, 0o750)
+    authority = _Authority(layout, request.passphrase, request.new_ca, notes)
+    if authority.needs_creating:
+        authority.intermediate()
+    chain = authority.chain()
+    _write(layout.chain, chain, 0o644)
+    _write(layout.broker_chain, chain, 0o644)
 
-    root, new_root = _load_or_make_ca(
-        layout, ROOT_NAME, None, replace=request.new_ca, password=password, notes=notes
-    )
-    intermediate, new_intermediate = _load_or_make_ca(
-        layout, INTERMEDIATE_NAME, root, replace=new_root, password=password, notes=notes
-    )
-    _write(layout.chain, _pem(intermediate.certificate, root.certificate), 0o644)
-
-    if new_intermediate or renew_server or not _exists(layout, SERVER_NAME):
+    if authority.renewed or renew_server or not _exists(layout, SERVER_NAME):
         common_name = str(server_sans[0].value)
+        intermediate = authority.intermediate()
         cert, key = make_leaf(
             intermediate, common_name, role=None, usage=ExtendedKeyUsageOID.SERVER_AUTH,
             sans=server_sans,
@@ -361,19 +583,17 @@ def create_pki(request: PkiRequest, report: list[str] | None = None) -> Layout:
     else:
         notes.append(f"kept {layout.cert(SERVER_NAME)}")
 
-    existing = read_clients(layout)
-    named = {identity: ROLE_CAMERA for identity in request.cameras}
-    named.update({identity: ROLE_MONITOR for identity in request.monitors})
     if ROLE_MONITOR not in {*existing.values(), *named.values()}:
         named[DEFAULT_MONITOR] = ROLE_MONITOR
     # A new CA invalidates every client: re-issue them all, keeping their roles.
-    wanted = {**existing, **named} if new_intermediate else named
+    wanted = {**existing, **named} if authority.renewed else named
     for identity, role in wanted.items():
         cert_path, key_path = layout.client_cert(identity), layout.client_key(identity)
-        renew = new_intermediate or request.force
+        renew = authority.renewed or request.force
         if not renew and (cert_path.exists() or key_path.exists()):
             notes.append(f"kept {cert_path}")
             continue
+        intermediate = authority.intermediate()
         cert, key = make_leaf(
             intermediate, identity, role=role, usage=ExtendedKeyUsageOID.CLIENT_AUTH
         )
@@ -381,13 +601,140 @@ def create_pki(request: PkiRequest, report: list[str] | None = None) -> Layout:
         _write(cert_path, _pem(cert, intermediate.certificate), 0o644)
         notes.append(f"created {cert_path} ({role})")
 
-    clients = read_clients(layout)
-    _write(layout.acl, render_acl(clients).encode(), 0o644)
+    if authority.renewed or not _crl_is_current(layout):
+        # Revocations of the old CA are moot: everything it signed was just re-issued.
+        _write_crl(layout, authority.intermediate(), {})
+        notes.append(f"wrote an empty {layout.crl}")
+    _write_broker_config(layout, request, notes)
+    return layout
+
+
+def _write_broker_config(layout: Layout, request: PkiRequest, notes: list[str]) -> None:
+    _write(layout.acl, render_acl(read_clients(layout)).encode(), 0o640)
     conf = render_mosquitto_conf(
         layout, request.listen_port, request.listen_address, request.broker_user
     )
-    _write(layout.mosquitto_conf, conf.encode(), 0o644)
+    _write(layout.mosquitto_conf, conf.encode(), 0o640)
+    _let_broker_read(layout, request.broker_user, notes)
     notes.append(f"wrote {layout.mosquitto_conf} and {layout.acl}")
+
+
+def _let_broker_read(layout: Layout, broker_user: str | None, notes: list[str]) -> None:
+    """Started as root, mosquitto switches to ``user`` (default ``mosquitto``) *before* it
+    reads the key, ACL and CRL: give that account's group read access to broker/ (and to
+    nothing else). Without root the files stay ours; the broker must run as us."""
+    account = broker_user or DEFAULT_BROKER_ACCOUNT
+    if os.geteuid() != 0:
+        if account != getpass.getuser():
+            notes.append(
+                f"{layout.broker_dir} belongs to {getpass.getuser()}: run mosquitto as that "
+                f"user, or re-run as root to give {account!r} read access"
+            )
+        return
+    try:
+        group = pwd.getpwnam(account).pw_gid
+    except KeyError:
+        notes.append(
+            f"no account {account!r} here: give the user mosquitto runs as read access to "
+            f"{layout.broker_dir} (or pass --broker-user)"
+        )
+        return
+    os.chown(layout.broker_dir, 0, group)
+    for path in layout.broker_files():
+        if path.exists():
+            os.chown(path, 0, group)
+    layout.key(SERVER_NAME).chmod(0o640)  # the other files are 0640/0644 already
+
+
+# --- revocation ------------------------------------------------------------------------
+
+
+def _read_crl(layout: Layout) -> x509.CertificateRevocationList | None:
+    if not layout.crl.exists():
+        return None
+    try:
+        return x509.load_pem_x509_crl(layout.crl.read_bytes())
+    except ValueError:
+        raise ConfigError(str(layout.crl), "not a PEM CRL") from None
+
+
+def _crl_is_current(layout: Layout) -> bool:
+    """A CRL exists and was signed by the intermediate CA in place."""
+    crl = _read_crl(layout)
+    if crl is None:
+        return False
+    intermediate = _read_certificates(layout.cert(INTERMEDIATE_NAME))[0]
+    return crl.issuer == intermediate.subject and crl.is_signature_valid(
+        intermediate.public_key()  # type: ignore[arg-type]
+    )
+
+
+def revoked_serials(layout: Layout) -> dict[int, dt.datetime]:
+    crl = _read_crl(layout)
+    if crl is None:
+        return {}
+    return {entry.serial_number: entry.revocation_date_utc for entry in crl}
+
+
+def _write_crl(layout: Layout, issuer: Issuer, revoked: Mapping[int, dt.datetime]) -> None:
+    """The CRL mosquitto checks every client certificate against (``crlfile``).
+
+    It is valid until the intermediate CA expires: OpenSSL refuses *every* client once a
+    CRL's nextUpdate has passed, and nothing here re-signs it periodically.
+    """
+    now = _now()
+    numbers = [0, *(_crl_number(crl) for crl in [_read_crl(layout)] if crl is not None)]
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.certificate.subject)
+        .last_update(now - dt.timedelta(minutes=5))
+        .next_update(issuer.certificate.not_valid_after_utc)
+        .add_extension(x509.CRLNumber(max(numbers) + 1), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
+            critical=False,
+        )
+    )
+    for serial, when in sorted(revoked.items()):
+        entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when)
+        builder = builder.add_revoked_certificate(entry.build())
+    crl = builder.sign(issuer.key, hashes.SHA256())
+    _write(layout.crl, crl.public_bytes(serialization.Encoding.PEM), 0o644)
+
+
+def _crl_number(crl: x509.CertificateRevocationList) -> int:
+    with contextlib.suppress(x509.ExtensionNotFound):
+        return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    return 0
+
+
+def revoke(
+    directory: Path,
+    identity: str,
+    passphrase: CaPassphrase,
+    broker_user: str | None = None,
+    report: list[str] | None = None,
+) -> Layout:
+    """Put ``identity``'s certificate on the CRL, keep a copy under ca/revoked/, delete its
+    key and drop it from the ACL. mosquitto reads the CRL at start: restart it."""
+    notes = report if report is not None else []
+    layout = Layout(directory)
+    _migrate_flat_layout(layout, notes)
+    cert_path = layout.client_cert(identity)
+    if not cert_path.exists():
+        raise ConfigError(identity, f"no certificate {cert_path} to revoke")
+    info = read_certificate_info(cert_path)
+    intermediate = _Authority(layout, passphrase, False, notes).intermediate()
+    revoked = revoked_serials(layout) if _crl_is_current(layout) else {}
+    revoked[info.serial] = _now()
+    _write_crl(layout, intermediate, revoked)
+    _directory(layout.revoked_dir, 0o700)
+    os.replace(cert_path, layout.revoked_dir / f"{identity}-{info.serial:x}.crt")
+    layout.client_key(identity).unlink(missing_ok=True)
+    notes.append(f"revoked {identity} ({info.role}, serial {info.serial:x}); wrote {layout.crl}")
+    _write(layout.acl, render_acl(read_clients(layout)).encode(), 0o640)
+    _let_broker_read(layout, broker_user, notes)
+    notes.append("restart mosquitto so it loads the new CRL")
     return layout
 
 
@@ -398,6 +745,7 @@ def read_certificate_info(path: Path) -> CertificateInfo:
         common_name=_attribute(leaf.subject, NameOID.COMMON_NAME),
         role=_attribute(leaf.subject, NameOID.ORGANIZATIONAL_UNIT_NAME),
         not_after=leaf.not_valid_after_utc,
+        serial=leaf.serial_number,
     )
 
 
@@ -433,27 +781,34 @@ def certificate_expiry(paths: Iterable[Path]) -> dict[str, float]:
 
 
 def render_acl(clients: Mapping[str, str]) -> str:
-    """Per-identity rules: a camera writes only its own status/state/events and reads only
-    its own control topics; a monitor reads everything and may publish control."""
+    """Per-identity rules, least privilege: a camera writes only its own status/state/events
+    and reads only its own two control topics; a monitor only reads status and state; a
+    controller sends control requests and reads answers, status and state. Unknown roles
+    get nothing."""
     lines = [
-        "# Generated by `trashmon pki create`; regenerated from clients/*.crt on every run.",
+        "# Generated by `trashmon pki`; regenerated from clients/*.crt on every run.",
         "# The username is the client certificate's CN (use_identity_as_username).",
         "",
     ]
     for identity, role in sorted(clients.items()):
         lines.append(f"user {identity}")
         if role == ROLE_MONITOR:
+            lines += [f"topic read {TOPIC_ROOT}/+/status", f"topic read {TOPIC_ROOT}/+/state"]
+        elif role == ROLE_CONTROLLER:
             lines += [
-                f"topic read {TOPIC_ROOT}/#",
                 f"topic write {TOPIC_ROOT}/+/control/#",
+                f"topic read {TOPIC_ROOT}/+/events",
+                f"topic read {TOPIC_ROOT}/+/status",
+                f"topic read {TOPIC_ROOT}/+/state",
             ]
-        else:
+        elif role == ROLE_CAMERA:
             base = f"{TOPIC_ROOT}/{identity}"
             lines += [
                 f"topic write {base}/status",
                 f"topic write {base}/state",
                 f"topic write {base}/events",
-                f"topic read {base}/control/#",
+                f"topic read {base}/control/settings",
+                f"topic read {base}/control/action",
             ]
         lines.append("")
     return "\n".join(lines)
@@ -462,27 +817,34 @@ def render_acl(clients: Mapping[str, str]) -> str:
 def render_mosquitto_conf(
     layout: Layout, port: int, address: str | None, user: str | None = None
 ) -> str:
-    root = layout.root.resolve()
+    broker = layout.broker_dir.resolve()
     listener = f"listener {port}" + (f" {address}" if address else "")
     # Started as root, mosquitto switches to `user` (default "mosquitto") before it reads
-    # the key, so server.key (0600) must be owned by that user.
+    # the key, ACL and CRL; `trashmon pki` gives that account read access to broker/.
     user_line = [f"user {user}"] if user else []
     return "\n".join(
         [
-            "# Generated by `trashmon pki create`: one mutual-TLS listener, no anonymous access.",
+            "# Generated by `trashmon pki`: one mutual-TLS listener, no anonymous access.",
             *user_line,
             "per_listener_settings false",
             # Control messages are tiny: without this, Nagle + delayed ACKs add ~40 ms.
             "set_tcp_nodelay true",
             "allow_anonymous false",
-            f"acl_file {root / ACL_FILE}",
+            f"acl_file {broker / ACL_FILE}",
+            # The largest legitimate packet (docs/mqtt.md, "Message sizes"); a bigger one
+            # disconnects its sender before the broker stores or forwards it.
+            f"max_packet_size {MAX_PACKET_BYTES}",
             "",
             listener,
-            f"cafile {root / CHAIN_FILE}",
-            f"certfile {root / (SERVER_NAME + '.crt')}",
-            f"keyfile {root / (SERVER_NAME + '.key')}",
+            f"cafile {broker / CHAIN_FILE}",
+            f"certfile {broker / (SERVER_NAME + '.crt')}",
+            f"keyfile {broker / (SERVER_NAME + '.key')}",
+            f"crlfile {broker / CRL_FILE}",
             "require_certificate true",
             "use_identity_as_username true",
+            # The client id becomes the certificate's CN: a certificate can no longer
+            # connect under another client's id and take its session over.
+            "use_username_as_clientid true",
             "tls_version tlsv1.2",
             "",
         ]
@@ -504,61 +866,103 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=None,
         metavar="ID",
-        help="monitor/controller identity (repeatable; 'monitor' is created if none exists)",
+        help="read-only observer identity for `trashmon monitor` (repeatable; "
+        "'monitor' is created if none exists)",
+    )
+    create.add_argument(
+        "--controller",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="identity that may send control requests to every camera (repeatable)",
     )
     create.add_argument("--dns", action="append", default=[], help="broker DNS name (SAN)")
     create.add_argument("--ip", action="append", default=[], help="broker IP address (SAN)")
     create.add_argument("--port", default="8883", help="mosquitto listener port (default 8883)")
     create.add_argument("--bind", default=None, help="mosquitto listener address (default all)")
-    create.add_argument(
-        "--broker-user",
-        help="the user mosquitto runs as (it must be able to read server.key; "
-        "default: mosquitto's own default, 'mosquitto')",
-    )
-    create.add_argument(
-        "--ca-password-env",
-        metavar="VAR",
-        help="encrypt the CA keys with the password in this environment variable",
-    )
+    _add_broker_user(create)
+    _add_passphrase_arguments(create)
     create.add_argument(
         "--force",
         action="store_true",
-        help="re-issue the named certificates (--camera/--monitor; the broker's with --dns/--ip)",
+        help="re-issue the named certificates (--camera/--monitor/--controller; "
+        "the broker's with --dns/--ip)",
     )
     create.add_argument(
         "--new-ca",
         action="store_true",
         help="replace the root and intermediate CA and re-issue every certificate",
     )
-    show = sub.add_parser("show", help="list certificates with their expiry")
-    show.add_argument("directory", type=Path)
+    revoke_parser = sub.add_parser(
+        "revoke", help="revoke a client certificate (CRL for mosquitto; restart it)"
+    )
+    revoke_parser.add_argument("directory", type=Path)
+    revoke_parser.add_argument("identity", metavar="ID", help="camera/monitor/controller id")
+    _add_broker_user(revoke_parser)
+    _add_passphrase_arguments(revoke_parser)
+    show_parser = sub.add_parser("show", help="list certificates with their expiry")
+    show_parser.add_argument("directory", type=Path)
 
 
-def _password(variable: str | None) -> bytes | None:
-    if variable is None:
-        return None
-    value = os.environ.get(variable)
-    if not value:
-        raise ConfigError("--ca-password-env", f"environment variable {variable} is empty")
-    return value.encode()
+def _add_broker_user(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--broker-user",
+        help="the user mosquitto runs as (it must read broker/; default: mosquitto's own "
+        "default, 'mosquitto')",
+    )
 
 
-def _request(args: argparse.Namespace) -> PkiRequest:
+def _add_passphrase_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-ca-password",
+        action="store_true",
+        help=f"write new CA keys unencrypted (default: encrypted with ${PASSPHRASE_ENV}, "
+        "or a passphrase asked for on the terminal)",
+    )
+    parser.add_argument(
+        "--ca-password-env",
+        metavar="VAR",
+        default=PASSPHRASE_ENV,
+        help=f"the environment variable holding the CA passphrase (default {PASSPHRASE_ENV})",
+    )
+
+
+def passphrase_from(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    interactive: bool,
+) -> CaPassphrase:
+    """The passphrase source the flags and environment select (the value is never shown)."""
+    variable = args.ca_password_env
+    value = environ.get(variable)
+    if value is None and variable != PASSPHRASE_ENV:
+        raise ConfigError("--ca-password-env", f"environment variable {variable} is not set")
+    if value is not None and not value:
+        raise ConfigError(variable, "is set but empty")
+    if value is not None and args.no_ca_password:
+        raise ConfigError("--no-ca-password", f"conflicts with {variable} being set")
+    return CaPassphrase(
+        value=None if value is None else _checked_passphrase(variable, value),
+        prompt=getpass.getpass if interactive and value is None else None,
+        encrypt=not args.no_ca_password,
+    )
+
+
+def _request(args: argparse.Namespace, passphrase: CaPassphrase) -> PkiRequest:
     cameras = tuple(validate_identity("--camera", name) for name in args.camera)
     monitors = tuple(validate_identity("--monitor", name) for name in (args.monitor or []))
-    clash = set(cameras) & set(monitors)
-    if clash:
-        raise ConfigError("--camera/--monitor", f"{', '.join(sorted(clash))} named as both")
+    controllers = tuple(validate_identity("--controller", name) for name in args.controller)
     return PkiRequest(
         directory=args.directory,
         cameras=cameras,
         monitors=monitors,
+        controllers=controllers,
         dns_names=tuple(args.dns),
         ips=tuple(parse_setting("--ip", ip, parse_ip) for ip in args.ip),
         listen_port=parse_setting("--port", args.port, parse_positive_int),
         listen_address=args.bind,
         broker_user=args.broker_user,
-        ca_password=_password(args.ca_password_env),
+        passphrase=passphrase,
         force=args.force,
         new_ca=args.new_ca,
     )
@@ -566,25 +970,31 @@ def _request(args: argparse.Namespace) -> PkiRequest:
 
 def all_certificates(layout: Layout) -> list[Path]:
     fixed = [layout.cert(name) for name in (ROOT_NAME, INTERMEDIATE_NAME, SERVER_NAME)]
+    legacy = [layout.root / name for name in _FLAT_LAYOUT if name.endswith(".crt")]
     clients = sorted((layout.root / CLIENTS_DIR).glob("*.crt"))
-    return [path for path in fixed + clients if path.exists()]
+    revoked = sorted(layout.revoked_dir.glob("*.crt"))
+    return [path for path in fixed + legacy + clients + revoked if path.exists()]
 
 
 def show(directory: Path, now: dt.datetime) -> tuple[list[str], bool]:
-    """Lines of the expiry table and whether any certificate has expired."""
-    paths = all_certificates(Layout(directory))
+    """Lines of the expiry table and whether any certificate in use has expired."""
+    layout = Layout(directory)
+    paths = all_certificates(layout)
     if not paths:
         raise ConfigError(str(directory), "no certificates found (run `trashmon pki create`)")
-    lines = [f"{'certificate':<32} {'CN':<28} {'role':<8} {'not after (UTC)':<20} days left"]
+    revoked = revoked_serials(layout)
+    lines = [f"{'certificate':<36} {'CN':<28} {'role':<10} {'not after (UTC)':<20} days left"]
     expired = False
     for path in paths:
         info = read_certificate_info(path)
         days = (info.not_after - now).total_seconds() / 86400
-        expired |= days <= 0
+        is_revoked = info.serial in revoked or path.parent == layout.revoked_dir
+        expired |= days <= 0 and not is_revoked  # a revoked certificate is out of use
+        left = "revoked" if is_revoked else f"{days:8.1f}"
         relative = path.relative_to(directory)
         lines.append(
-            f"{relative!s:<32} {info.common_name:<28} {info.role or '-':<8} "
-            f"{info.not_after:%Y-%m-%d %H:%M}     {days:8.1f}"
+            f"{relative!s:<36} {info.common_name:<28} {info.role or '-':<10} "
+            f"{info.not_after:%Y-%m-%d %H:%M}     {left}"
         )
     return lines, expired
 
@@ -594,8 +1004,14 @@ def run(args: argparse.Namespace) -> int:
         lines, expired = show(args.directory, _now())
         print("\n".join(lines))
         return EXIT_UNHEALTHY if expired else EXIT_OK
+    passphrase = passphrase_from(args, os.environ, sys.stdin.isatty())
     notes: list[str] = []
-    layout = create_pki(_request(args), notes)
+    if args.pki_command == "revoke":
+        identity = validate_identity("ID", args.identity)
+        revoke(args.directory, identity, passphrase, args.broker_user, notes)
+        print("\n".join(notes))
+        return EXIT_OK
+    layout = create_pki(_request(args, passphrase), notes)
     print("\n".join(notes))
     print(f"start the broker: mosquitto -c {layout.mosquitto_conf.resolve()}", file=sys.stderr)
     return EXIT_OK

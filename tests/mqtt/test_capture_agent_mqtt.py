@@ -34,7 +34,7 @@ def test_capture_agent_speaks_mqtt_from_its_env_file(
         f"MQTT_KEY={pki.client_key('camA')}\n"
     )
     argv = [*TRASHMON, "capture", "--id", "camA", "--env-file", str(env_file)]
-    settings = client_settings(pki, "monitor", broker.port)
+    settings = client_settings(pki, "controller", broker.port)
     subscriptions = (TOPICS.status, TOPICS.state, TOPICS.events)
     with recorder(settings, "watcher", subscriptions) as watch:
         with running(argv, cwd=tmp_path, log_path=tmp_path / "capture.log") as agent:

@@ -18,11 +18,12 @@ from support.mosquitto import (
     agent_argv,
     client_settings,
     recorder,
+    running_agent,
     start_agent,
 )
 from support.processes import children_of, require_binary, stop_process, wait_until
 
-from trashmonitor.mqtt import CameraTopics
+from trashmonitor.mqtt import MAX_MESSAGE_BYTES, CameraTopics
 from trashmonitor.pki import Layout
 
 C920 = Path(__file__).parents[1] / "capture" / "fixtures" / "c920-list-ctrls-menus.txt"
@@ -41,16 +42,13 @@ def agent(
     argv = agent_argv(pki, "camA", broker.port, "--controls-file", str(C920),
                       "--buffer-dir", str(buffer_dir), "--captures-dir", str(captures),
                       "--captures-min-free", "1")  # fmt: skip
-    proc = start_agent(argv, tmp_path / "agent.log")
-    try:
+    with running_agent(argv, tmp_path / "agent.log") as proc:
         yield proc
-    finally:
-        stop_process(proc)
 
 
 @pytest.fixture
 def controller(pki: Layout, broker: Broker, agent: subprocess.Popen[bytes]) -> Iterator[Recorder]:
-    settings = client_settings(pki, "monitor", broker.port)
+    settings = client_settings(pki, "controller", broker.port)
     with recorder(settings, "controller", (TOPICS.events, TOPICS.status)) as rec:
         assert rec.wait_for(lambda m: m.payload == b"online", 15) is not None
         yield rec
@@ -99,7 +97,7 @@ def test_fuzzed_payloads_get_error_events_and_touch_nothing(
     marker = tmp_path / "pwned"
     hostile: list[bytes] = [
         b"\x00\x01\x02\xff\xfe binary",
-        b"A" * 1_000_000,
+        b"A" * MAX_MESSAGE_BYTES,  # the most the broker passes on (more: test_broker_mtls)
         f"brightness $(touch {marker})".encode(),
         f"brightness 1; touch {marker}".encode(),
         f"picture; touch {marker}".encode(),
@@ -187,7 +185,7 @@ def test_retained_commands_are_not_executed_on_connect(
     # Live deliveries never carry the retain flag; a retained command would be re-run on
     # every (re)connect of the agent, so it is refused there.
     captures = tmp_path / "captures"
-    settings = client_settings(pki, "monitor", broker.port)
+    settings = client_settings(pki, "controller", broker.port)
     with recorder(settings, "controller", (TOPICS.events,)) as controller:
         controller.publish(TOPICS.action, "picture", retain=True)
         argv = agent_argv(pki, "camA", broker.port, "--buffer-dir", str(buffer_dir),

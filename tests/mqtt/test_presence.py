@@ -70,7 +70,9 @@ def test_online_retained_and_state_published(
     assert view.stream_state == "streaming"
     assert monitor.observe().connected
     # A late subscriber gets the retained online and state straight away.
-    with recorder(client_settings(pki, "monitor", broker.port), "late", ("trashcam/#",)) as late:
+    with recorder(
+        client_settings(pki, "watcher", broker.port), "late", (TOPICS.status, TOPICS.state)
+    ) as late:
         assert late.wait_for(lambda m: m.retain and m.payload == b"online", 5) is not None
         state = late.wait_for(lambda m: m.topic == TOPICS.state, 5)
     assert state is not None
@@ -83,7 +85,7 @@ def test_clean_stop_publishes_retained_offline(
     wait_until(lambda: _online(monitor), 10, what="online")
     assert stop_process(agent) == 0
     wait_until(lambda: _online(monitor) is False, 5, what="offline after SIGTERM")
-    with recorder(client_settings(pki, "monitor", broker.port), "late", (TOPICS.status,)) as late:
+    with recorder(client_settings(pki, "watcher", broker.port), "late", (TOPICS.status,)) as late:
         retained = late.wait_for(lambda m: m.retain, 5)
     assert retained is not None
     assert retained.payload == b"offline"
@@ -92,7 +94,7 @@ def test_clean_stop_publishes_retained_offline(
 def test_kill_9_delivers_offline_within_a_second(
     pki: Layout, broker: Broker, agent: subprocess.Popen[bytes], monitor: AgentSubscriber
 ) -> None:
-    settings = client_settings(pki, "monitor", broker.port)
+    settings = client_settings(pki, "watcher", broker.port)
     with recorder(settings, "watch", (TOPICS.status,)) as watch:
         assert watch.wait_for(_status(b"online"), 10) is not None
         killed_at = time.monotonic()
@@ -106,7 +108,7 @@ def test_kill_9_delivers_offline_within_a_second(
 def test_hung_agent_goes_offline_after_its_keepalive_expires(
     pki: Layout, broker: Broker, agent: subprocess.Popen[bytes], monitor: AgentSubscriber
 ) -> None:
-    settings = client_settings(pki, "monitor", broker.port)
+    settings = client_settings(pki, "watcher", broker.port)
     with recorder(settings, "watch", (TOPICS.status,)) as watch:
         assert watch.wait_for(_status(b"online"), 10) is not None
         time.sleep(0.5)  # let the agent's first keepalive exchange settle
@@ -135,7 +137,9 @@ def test_broker_restart_agent_and_monitor_recover_without_intervention(
     first_state = monitor.observe().agents["camA"].last_state_at
     broker.start()  # no persistence: retained messages are gone, the agent must resend
     wait_until(lambda: monitor.observe().connected, 40, what="monitor reconnects")
-    with recorder(client_settings(pki, "monitor", broker.port), "w", ("trashcam/#",)) as watch:
+    with recorder(
+        client_settings(pki, "watcher", broker.port), "w", (TOPICS.status, TOPICS.state)
+    ) as watch:
         assert watch.wait_for(_status(b"online"), 40) is not None
         assert watch.wait_for(lambda m: m.topic == TOPICS.state, 10) is not None
     assert agent.poll() is None

@@ -135,15 +135,20 @@ def test_server_runs_read_only_with_the_monitor_wired_to_mosquitto(resolved):
     assert env["TRASHMON_MQTT_KEY"] == f"{pki}/clients/monitor.key"
     targets = dict((str(s), t) for s, t in bind_sources(server))
     assert targets[str(REPO / "server" / "mediamtx.yml")] == env["TRASHMON_MEDIAMTX_CONFIG"]
-    assert targets[pki] == pki
+    # only the monitor's own identity and the CA chain, never the whole PKI (issue 11)
+    assert {s: t for s, t in targets.items() if s.startswith(pki)} == {
+        f"{pki}/{name}": f"{pki}/{name}"
+        for name in ("ca-chain.crt", "clients/monitor.crt", "clients/monitor.key")
+    }
     published = {p.split(":")[-1].split("/")[0] for p in server["ports"]}
     assert published == {"8080", "8554"}  # metrics and the API stay inside
 
 
 def test_mosquitto_runs_the_generated_mtls_config(resolved):
     mosquitto = resolved["services"]["mosquitto"]
-    assert mosquitto["command"] == ["mosquitto", "-c", "/srv/trashmonitor/pki/mosquitto.conf"]
-    assert dict((str(s), t) for s, t in bind_sources(mosquitto))["/srv/trashmonitor/pki"]
+    broker = "/srv/trashmonitor/pki/broker"  # what `trashmon pki` writes for mosquitto only
+    assert mosquitto["command"] == ["mosquitto", "-c", f"{broker}/mosquitto.conf"]
+    assert dict((str(s), t) for s, t in bind_sources(mosquitto)) == {broker: broker}
 
 
 def test_prometheus_loads_the_shipped_rules_where_its_config_looks(resolved):

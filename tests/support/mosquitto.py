@@ -20,21 +20,33 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from support.processes import require_binary, stop_process, wait_until
 from trashmonitor.mqtt import BrokerAddress, MqttSettings, make_client
-from trashmonitor.pki import Layout, PkiRequest, create_pki
+from trashmonitor.pki import CaPassphrase, Layout, PkiRequest, create_pki
 from trashmonitor.settings import parse_ip
 
+OBSERVERS = ("monitor", "watcher")  # read-only: the monitor daemon, and a test's own eyes
+CONTROLLERS = ("controller", "operator")  # identities that may send control requests
 
-def make_pki(directory: Path, port: int, cameras: tuple[str, ...] = ("camA", "camB")) -> Layout:
+
+def make_pki(
+    directory: Path,
+    port: int,
+    cameras: tuple[str, ...] = ("camA", "camB"),
+    broker_user: str | None = "",
+) -> Layout:
+    """A test PKI (CA keys unencrypted, as the tests opt out); mosquitto runs as the
+    current user unless ``broker_user`` says otherwise (None: mosquitto's default)."""
     return create_pki(
         PkiRequest(
             directory=directory,
             cameras=cameras,
-            monitors=("monitor",),
+            monitors=OBSERVERS,
+            controllers=CONTROLLERS,
             dns_names=("localhost",),
             ips=(parse_ip("127.0.0.1"),),
             listen_port=port,
             listen_address="127.0.0.1",
-            broker_user=getpass.getuser(),
+            broker_user=getpass.getuser() if broker_user == "" else broker_user,
+            passphrase=CaPassphrase(encrypt=False),
         )
     )
 
@@ -212,6 +224,16 @@ def start_agent(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(argv, stdout=log, stderr=log, cwd=log_path.parent)
     finally:
         log.close()
+
+
+@contextlib.contextmanager
+def running_agent(argv: list[str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """:func:`start_agent`, stopped by PID when the block ends."""
+    proc = start_agent(argv, log_path)
+    try:
+        yield proc
+    finally:
+        stop_process(proc)
 
 
 def segment_writer_argv(buffer_dir: Path, size: str = "320x240", fps: int = 15) -> list[str]:
