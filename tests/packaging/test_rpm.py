@@ -247,3 +247,43 @@ def test_prein_creates_the_system_account_once(package: Path, tmp_path: Path) ->
     _run_prein(body, bare.parent)
     assert "usermod" not in bare.read_text()
     assert "useradd --system" in bare.read_text()
+
+
+def test_builder_passes_shellcheck() -> None:
+    done = subprocess.run(
+        [require_binary("shellcheck"), str(BUILD)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout
+
+
+def _build_with(
+    tmp_path: Path, tools: tuple[str, ...], **env: str
+) -> subprocess.CompletedProcess[str]:
+    """The builder with only ``tools`` on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in tools:
+        (bin_dir / tool).symlink_to(require_binary(tool))
+    return subprocess.run(
+        ["/bin/bash", str(BUILD), str(tmp_path / "out")],
+        env={"PATH": str(bin_dir), **env}, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_builder_without_rpmbuild_says_so_in_one_line(tmp_path: Path) -> None:
+    done = _build_with(tmp_path, ("dirname",))
+    assert done.returncode == 2
+    assert done.stderr == (
+        "capture/rpm/build: rpmbuild is missing: run scripts/setup (Debian package rpm)\n"
+    )
+
+
+def test_builder_without_the_venv_python_says_so_in_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "no-python"
+    done = _build_with(tmp_path, ("dirname", "rpmbuild"), PYTHON=str(missing))
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"capture/rpm/build: no Python at {missing}: run scripts/setup, or set PYTHON\n"
+    )
+    assert not (tmp_path / "out").exists()
