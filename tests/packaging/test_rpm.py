@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from support.processes import REPO, require_binary
+from support.processes import REPO, require_binary, run_trashmon
 
 BUILD = REPO / "capture" / "rpm" / "build"
 UNITS = REPO / "capture" / "systemd"
@@ -159,6 +159,16 @@ def test_packaged_wheel_runs_the_capture_agent(package: Path, tmp_path: Path) ->
     )  # fmt: skip
     assert usage.returncode == 0, usage.stderr
     assert "/etc/trashcam/<id>.env" in usage.stdout
+
+
+def test_example_env_is_a_valid_camera_for_the_real_agent() -> None:
+    done = run_trashmon(
+        "capture", "--id", "frontdoor", "--env-file", str(REPO / "capture/rpm/example.env"),
+        "--print-command", cwd=Path("/"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "-i /dev/video0" in done.stdout
+    assert done.stdout.rstrip().endswith("rtsp://trashmonitor-rtsp:8554/frontdoor")
 
 
 def _scriptlets(package: Path) -> dict[str, str]:
