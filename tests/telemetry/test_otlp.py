@@ -41,9 +41,7 @@ def _polls(metrics_url: str) -> int:
     return int(float(found.group(1))) if found else 0
 
 
-def _run_monitor_until_polled(
-    fake: FakeMediaMTX, receiver: OTLPReceiver, tmp_path: Path, **otel: str
-) -> int:
+def _run_monitor_until_polled(fake: FakeMediaMTX, receiver: OTLPReceiver, tmp_path: Path) -> int:
     """Run the monitor until it has polled POLLS times, check nothing was exported yet,
     then SIGTERM it; returns its exit code."""
     port = free_port()
@@ -53,13 +51,16 @@ def _run_monitor_until_polled(
         TRASHMON_LISTEN=f"127.0.0.1:{port}",
         TRASHMON_INTERVAL="0.5",
         OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
-        **otel,
+        # Nothing is sent while it runs (a batch is due in 10 minutes, or at 10,000
+        # spans): what arrives is what the SIGTERM flushed.
+        OTEL_BSP_SCHEDULE_DELAY="600000",
+        OTEL_BSP_MAX_QUEUE_SIZE="10000",
+        OTEL_BSP_MAX_EXPORT_BATCH_SIZE="10000",
     )
     log = tmp_path / "monitor.log"
     with running([*TRASHMON, "monitor"], env=env, cwd=OUTSIDE_REPO, log_path=log) as proc:
         metrics = f"http://127.0.0.1:{port}/metrics"
         wait_until(lambda: _polls(metrics) >= POLLS, timeout=60, what=f"{POLLS} polls")
-        # The batch is due in 10 minutes: whatever arrives now comes from the SIGTERM.
         assert receiver.spans() == []
         code = stop_process(proc, grace=30)
     assert "Traceback" not in log.read_text()
@@ -75,7 +76,7 @@ def test_poll_spans_reach_the_receiver_and_sigterm_flushes_them(
     fake: FakeMediaMTX, tmp_path: Path
 ) -> None:
     with OTLPReceiver() as receiver:
-        code = _run_monitor_until_polled(fake, receiver, tmp_path, OTEL_BSP_SCHEDULE_DELAY="600000")
+        code = _run_monitor_until_polled(fake, receiver, tmp_path)
         spans = receiver.spans()
         assert receiver.rejected == []
     assert code == 0
