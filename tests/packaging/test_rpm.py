@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tarfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -189,29 +190,141 @@ def test_scriptlets_pass_shellcheck(package: Path, tmp_path: Path) -> None:
     assert interpreters == ["/bin/sh /bin/sh /bin/sh /bin/sh"]
 
 
-def test_scriptlets_reload_stop_only_on_removal_and_restart_on_upgrade(package: Path) -> None:
-    scripts = _scriptlets(package)
-    post, preun, postun = scripts["POSTIN"], scripts["PREUN"], scripts["POSTUN"]
-    assert "systemctl daemon-reload" in post
-    assert "systemctl daemon-reload" in postun
-    assert f"python3 -m venv {VENV}" in post
-    assert "--force-reinstall" in post  # a same-version rebuild still replaces the code
-    # %preun: rpm passes 0 on removal, 1 on upgrade; stopping the agents and deleting
-    # the virtualenv happen only inside the removal branches.
-    removal = [block for block in preun.split("\nfi") if '"$1" -eq 0' in block]
-    assert len(removal) == 2
-    assert "systemctl stop trashcam.target 'trashcam@*.service'" in removal[0]
-    assert "disable" in removal[0]
-    assert f"rm -rf {VENV}" in removal[1]
-    outside = preun
-    for block in removal:
-        outside = outside.replace(block, "")
-    assert "systemctl" not in outside
-    assert "rm " not in outside
-    assert '"$1" -ge 1' in postun
-    assert "try-restart 'trashcam@*.service'" in postun
-    assert "rm " not in postun
-    for body in scripts.values():
+@dataclass(frozen=True)
+class Outcome:
+    code: int
+    stderr: str
+    calls: list[str]
+    venv_left: bool
+
+
+WHEEL = "/opt/trashcam/wheels/trashmonitor-0.1.0-py3-none-any.whl"
+SANDBOX = """set -eu
+# A mount namespace of its own: /opt, /run/systemd and /etc/systemd/system are empty
+# tmpfs here, the host's stay untouched.
+for dir in /opt /run/systemd /etc/systemd/system; do mount -t tmpfs trashcam-test "$dir"; done
+mkdir -p /opt/trashcam/wheels && : > {wheel}
+{setup}
+if PATH="$STUBS:$PATH" /bin/sh -c "$BODY" scriptlet "$ARG" 2> "$OUT/stderr"; then
+    echo 0 > "$OUT/code"
+else
+    echo $? > "$OUT/code"
+fi
+if [ -e {venv} ]; then echo yes > "$OUT/venv"; else echo no > "$OUT/venv"; fi
+"""
+
+
+def _run_scriptlet(
+    body: str,
+    arg: int,
+    tmp_path: Path,
+    *,
+    systemd_running: bool = True,
+    venv: bool = False,
+    enabled: tuple[str, ...] = (),
+    pip_exit: int = 0,
+) -> Outcome:
+    """Run one scriptlet as rpm does (``/bin/sh -c BODY``, ``$1`` the count of installed
+    versions after the transaction) with systemctl and python3 stubbed to log their
+    arguments, in a private mount namespace."""
+    out = tmp_path / f"run-{len(list(tmp_path.glob('run-*')))}"
+    stubs = out / "stubs"
+    stubs.mkdir(parents=True)
+    log = out / "calls.log"
+    log.touch()
+    (stubs / "systemctl").write_text(f'#!/bin/sh\necho "systemctl $*" >> {log}\n')
+    (stubs / "venv-python").write_text(
+        f'#!/bin/sh\necho "venv-python $*" >> {log}\nexit {pip_exit}\n'
+    )
+    (stubs / "python3").write_text(
+        f'#!/bin/sh\necho "python3 $*" >> {log}\n'
+        f'if [ "$1 $2" = "-m venv" ]; then\n'
+        f'    mkdir -p "$3/bin" && cp {stubs}/venv-python "$3/bin/python"\nfi\n'
+    )
+    for stub in stubs.iterdir():
+        stub.chmod(0o755)
+    setup = []
+    if systemd_running:
+        setup.append("mkdir -p /run/systemd/system")
+    if venv:
+        setup.append(f"mkdir -p {VENV}/bin && cp {stubs}/venv-python {VENV}/bin/python")
+    for unit in enabled:
+        wants = "/etc/systemd/system/trashcam.target.wants"
+        setup.append(
+            f"mkdir -p {wants} && ln -s /usr/lib/systemd/system/trashcam@.service {wants}/{unit}"
+        )
+    driver = out / "driver.sh"
+    driver.write_text(SANDBOX.format(wheel=WHEEL, venv=VENV, setup="\n".join(setup)))
+    env = {**os.environ, "BODY": body, "ARG": str(arg), "STUBS": str(stubs), "OUT": str(out)}
+    subprocess.run(
+        [require_binary("unshare"), "--mount", "/bin/sh", str(driver)],
+        env=env, timeout=60, check=True,
+    )  # fmt: skip
+    return Outcome(
+        code=int((out / "code").read_text()),
+        stderr=(out / "stderr").read_text(),
+        calls=log.read_text().splitlines(),
+        venv_left=(out / "venv").read_text().strip() == "yes",
+    )
+
+
+PIP = "-m pip install --quiet --disable-pip-version-check"
+
+
+def test_post_makes_the_venv_installs_the_wheel_and_reloads(package: Path, tmp_path: Path) -> None:
+    post = _scriptlets(package)["POSTIN"]
+    fresh = _run_scriptlet(post, 1, tmp_path)
+    assert fresh.calls == [
+        f"python3 -m venv {VENV}",
+        f"venv-python {PIP} --find-links /opt/trashcam/wheels {WHEEL}",
+        # A same-version rebuild must still replace the code.
+        f"venv-python {PIP} --no-deps --force-reinstall {WHEEL}",
+        "systemctl daemon-reload",
+    ]
+    assert (fresh.code, fresh.stderr, fresh.venv_left) == (0, "", True)
+    # Upgrade: the virtualenv is reused; no systemd (a chroot or image build): no systemctl.
+    upgrade = _run_scriptlet(post, 2, tmp_path, venv=True, systemd_running=False)
+    assert [call.split()[0] for call in upgrade.calls] == ["venv-python", "venv-python"]
+
+
+def test_post_says_in_one_line_when_pip_cannot_install(package: Path, tmp_path: Path) -> None:
+    failed = _run_scriptlet(_scriptlets(package)["POSTIN"], 1, tmp_path, pip_exit=1)
+    assert failed.code == 0  # the package stays installed; the message says what to do
+    assert failed.stderr.count("\n") == 1
+    assert failed.stderr.startswith(f"trashcam: could not install the agent into {VENV}")
+    assert failed.stderr.rstrip().endswith("then: dnf reinstall trashcam")
+    assert "--force-reinstall" not in " ".join(failed.calls)
+    assert failed.calls[-1] == "systemctl daemon-reload"
+
+
+def test_preun_stops_and_disables_only_on_removal(package: Path, tmp_path: Path) -> None:
+    preun = _scriptlets(package)["PREUN"]
+    cameras = ("trashcam@cam1.service", "trashcam@cam2.service")
+    upgrade = _run_scriptlet(preun, 1, tmp_path, venv=True, enabled=cameras)
+    assert (upgrade.code, upgrade.calls, upgrade.venv_left) == (0, [], True)
+    removal = _run_scriptlet(preun, 0, tmp_path, venv=True, enabled=cameras)
+    assert removal.calls == [
+        "systemctl stop trashcam.target trashcam@*.service",
+        "systemctl --no-reload disable trashcam@cam1.service",
+        "systemctl --no-reload disable trashcam@cam2.service",
+        "systemctl --no-reload disable trashcam.target",
+    ]
+    assert (removal.code, removal.venv_left) == (0, False)
+    # Nothing enabled, systemd not running: the virtualenv still goes.
+    bare = _run_scriptlet(preun, 0, tmp_path, venv=True, systemd_running=False)
+    assert (bare.code, bare.calls, bare.venv_left) == (0, [], False)
+
+
+def test_postun_reloads_and_restarts_running_cameras_on_upgrade(
+    package: Path, tmp_path: Path
+) -> None:
+    postun = _scriptlets(package)["POSTUN"]
+    upgrade = _run_scriptlet(postun, 1, tmp_path, venv=True)
+    assert upgrade.calls == ["systemctl daemon-reload", "systemctl try-restart trashcam@*.service"]
+    assert upgrade.venv_left
+    removal = _run_scriptlet(postun, 0, tmp_path)
+    assert removal.calls == ["systemctl daemon-reload"]
+    for body in _scriptlets(package).values():
         assert body.rstrip().endswith("exit 0")  # a scriptlet never fails a transaction
 
 
