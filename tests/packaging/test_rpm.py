@@ -87,6 +87,7 @@ def test_files_modes_and_owners(package: Path) -> None:
             "lrwxrwxrwx root:root /usr/bin/trashmon",
             "-rw-r--r-- root:root /usr/lib/systemd/system/trashcam.target",
             "-rw-r--r-- root:root /usr/lib/systemd/system/trashcam@.service",
+            "drwxr-xr-x root:root /usr/share/licenses/trashcam",
             "-rw-r--r-- root:root /usr/share/licenses/trashcam/LICENSE",
         ]
     )
@@ -102,6 +103,28 @@ def test_config_is_the_example_env_kept_on_upgrade_and_the_venv_is_a_ghost(
     assert set(flags["/etc/trashcam/example.env"]) == {"c", "n"}  # %config(noreplace)
     assert flags[VENV] == "g"  # made by %post; owned, so `rpm -qf` answers for it
     assert flags["/usr/share/licenses/trashcam/LICENSE"] == "l"
+
+
+def test_installs_verifies_and_erases_cleanly_in_a_scratch_root(
+    package: Path, tmp_path: Path
+) -> None:
+    """rpm itself lays the package into an empty root with its own database (without
+    scriptlets and dependencies: they need the host), verifies it, and erases it."""
+    root = tmp_path / "root"
+    root.mkdir()
+    for args in (("--initdb",), ("-i", "--nodeps", "--noscripts", str(package))):
+        _rpm("--root", str(root), *args)
+    installed = {str(path.relative_to(root)) for path in root.rglob("*")}
+    expected = _rpm("-qlp", str(package)).split()
+    ghost = VENV.lstrip("/")
+    assert {path.lstrip("/") for path in expected} - installed == {ghost}  # %post makes it
+    assert os.readlink(root / "usr/bin/trashmon") == f"{VENV}/bin/trashmon"
+    assert (root / "etc/trashcam/example.env").stat().st_mode & 0o777 == 0o644
+    assert _rpm("--root", str(root), "-V", "--nodeps", "trashcam") == ""
+    _rpm("--root", str(root), "-e", "--nodeps", "--noscripts", "trashcam")
+    left = {str(path.relative_to(root)) for path in root.rglob("*")}
+    # Only the database and the parents every system has are left.
+    assert sorted(path for path in left if "trashcam" in path or "trashmon" in path) == []
 
 
 def test_requires_the_tools_the_agent_runs(package: Path) -> None:
