@@ -10,20 +10,33 @@
     in {
       devShells = forAll (pkgs: {
         default = pkgs.mkShell {
-          # The same tools scripts/setup installs from Debian, so `just test` behaves alike.
+          # What `just test` runs: the counterpart of every Debian package in
+          # scripts/debian-packages.txt (tests/foundation/test_flake.py holds the mapping
+          # and fails when a Debian package has none here), plus Python, just (the
+          # .venv's rust-just on Debian) and kubectl/kustomize for the Kubernetes checks.
           packages = with pkgs; [
             python311
-            ffmpeg
-            mosquitto
-            prometheus
+            ffmpeg # ffmpeg, ffprobe
+            mosquitto # broker and mosquitto_pub/sub clients
+            prometheus # prometheus, promtool
             caddy
             chromium
+            chromedriver
             v4l-utils
+            shellcheck
+            yamllint
+            nix # nix-instantiate
+            systemd # systemd-analyze
+            git
+            nodejs # node and npm (the viewer build)
+            docker-compose
+            openssl
+            rpm # rpmbuild, rpm2archive (`just rpm`)
+            iproute2 # ip netns
+            util-linux # unshare
             just
             kubectl
             kustomize
-            shellcheck
-            yamllint
           ];
           shellHook = ''
             export PYTHON=${pkgs.python311}/bin/python3

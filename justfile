@@ -165,3 +165,7 @@ bootstrap VERSION: setup
 # run the capture agent for one camera, e.g. `just capture --id cam1` (docs/capture.md)
 capture *args: setup
     {{trashmon}} capture "$@"
+
+# build the capture-host RPM (agent, units, example env) into dist/ from this checkout, offline
+rpm: setup
+    capture/rpm/build dist
