@@ -52,6 +52,14 @@ def credentials_dir(tmp_path: Path, password: str = PASSWORD) -> Path:
     return directory
 
 
+def stream_env(tmp_path: Path, push_url: str, password_file: str) -> Path:
+    """A camera env file publishing to ``push_url`` as cam1 with ``password_file``."""
+    return env_file(
+        tmp_path,
+        f"PUSH_URL={push_url}\nSTREAM_USER=cam1\nSTREAM_PASSWORD_FILE={password_file}\n",
+    )
+
+
 def load(path: Path, *flags: str) -> object:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
@@ -117,11 +125,7 @@ def test_a_bad_push_url_is_refused_without_echoing_its_password(tmp_path: Path) 
 
 def test_the_password_file_reaches_the_ffmpeg_argv_percent_encoded(tmp_path: Path) -> None:
     secrets = credentials_dir(tmp_path)
-    path = env_file(
-        tmp_path,
-        "PUSH_URL=rtsp://mtx.example:8554/cam1\nSTREAM_USER=cam1\n"
-        f"STREAM_PASSWORD_FILE={secrets}/stream.password\n",
-    )
+    path = stream_env(tmp_path, "rtsp://mtx.example:8554/cam1", f"{secrets}/stream.password")
     config = load(path)
     argv = build_command(config)  # type: ignore[arg-type]
     assert argv[-1] == f"rtsp://cam1:{ENCODED}@mtx.example:8554/cam1"
@@ -194,11 +198,7 @@ def test_credential_settings_errors_name_the_setting_not_the_secret(
 
 def test_credentials_in_both_push_url_and_stream_user_are_refused(tmp_path: Path) -> None:
     secrets = credentials_dir(tmp_path)
-    path = env_file(
-        tmp_path,
-        "PUSH_URL=rtsp://old:pw@mtx.example:8554/cam1\nSTREAM_USER=cam1\n"
-        f"STREAM_PASSWORD_FILE={secrets}/stream.password\n",
-    )
+    path = stream_env(tmp_path, "rtsp://old:pw@mtx.example:8554/cam1", f"{secrets}/stream.password")
     with pytest.raises(ConfigError, match="PUSH_URL already carries credentials"):
         load(path)
 
@@ -278,10 +278,10 @@ def test_agent_publishes_with_the_file_password_and_never_shows_it(
     tmp_path: Path, rtsp_auth: AuthRecordingServer
 ) -> None:
     secrets = credentials_dir(tmp_path)
-    path = env_file(
+    path = stream_env(
         tmp_path,
-        f"PUSH_URL=rtsp://127.0.0.1:{rtsp_auth.port}/cam1\nSTREAM_USER=cam1\n"
-        "STREAM_PASSWORD_FILE=${CREDENTIALS_DIRECTORY}/stream.password\n",
+        f"rtsp://127.0.0.1:{rtsp_auth.port}/cam1",
+        "${CREDENTIALS_DIRECTORY}/stream.password",
     )
     agent = start_agent_process(
         tmp_path, "--env-file", str(path), env={"CREDENTIALS_DIRECTORY": str(secrets)}
