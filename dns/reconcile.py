@@ -312,7 +312,7 @@ class DnsReconciler:
             current = _record_by_id(self._records.records_at(zone_id, want.name), change.record_id)
             if current != planned:
                 detail = _changed_since_plan(planned, current)
-                return Outcome(change, Result.REFUSED, detail, "changed")
+                return Outcome(change, Result.REFUSED, detail, "refused")
             self._records.update(zone_id, change.record_id, want)
             return Outcome(change, Result.APPLIED)
         try:
@@ -345,7 +345,7 @@ class DnsReconciler:
                 Result.REFUSED,
                 f"split DNS for {want.zone} changed since it was read (now "
                 f"{describe_resolvers(sorted(current))}); nothing written; run again",
-                "changed",
+                "refused",
             )
         after = self._split_dns.patch_split_dns({want.zone: list(want.resolvers)})
         now = set(after.get(want.zone, ()))

@@ -605,7 +605,7 @@ def test_a_record_changed_since_the_plan_is_not_overwritten(
     report = harness_factory().reconciler.reconcile()
 
     assert actions(report)[0] == ("a_record", "update", "refused")
-    assert report.outcomes[0].error_kind == "changed"
+    assert report.outcomes[0].error_kind == "refused"  # the metrics contract's kind
     assert report.exit_code == 1
     assert [str(r) for r in fake.requests] == [
         f"GET {DEVICES}", f"GET {ZONES}", f"GET {RECORDS}", f"GET {SPLIT}", f"GET {RECORDS}",
