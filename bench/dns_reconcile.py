@@ -9,6 +9,7 @@ Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import subprocess
@@ -35,6 +36,16 @@ def reconciler_for(fake: FakeAPIs, base_url: str) -> tuple[DnsReconciler, list[o
     )
     reconciler = DnsReconciler(default_settings(), cloudflare, tailscale, tailscale.devices)
     return reconciler, [cloudflare, tailscale]
+
+
+def adopting(fake: FakeAPIs, base_url: str) -> object:
+    reconciler, clients = reconciler_for(fake, base_url)
+    reconciler.settings = dataclasses.replace(reconciler.settings, adopt=True)
+    try:
+        return reconciler.reconcile()
+    finally:
+        for client in clients:
+            client.close()  # type: ignore[attr-defined]
 
 
 def cli_run(fake: FakeAPIs, base_url: str) -> float:
@@ -76,7 +87,9 @@ def main() -> None:
         fake.devices[0]["addresses"] = ["100.100.9.9"]
         counted(fake, "address changed (update A)", reconciler.reconcile)
         fake.split_dns["example.com"] = ["8.8.8.8"]
-        counted(fake, "split DNS drifted (PATCH)", reconciler.reconcile)
+        counted(fake, "someone else's split DNS (refused)", reconciler.reconcile)
+        fake.split_dns["example.com"] = ["1.0.0.1"]
+        counted(fake, "adopting it (--adopt, PATCH)", lambda: adopting(fake, base_url))
         counted(fake, "dry run with nothing to do", lambda: reconciler.reconcile(dry_run=True))
 
         for label, target in (("--watch iteration", reconciler), ("one-shot", None)):

@@ -10,14 +10,19 @@ import signal
 from types import FrameType
 
 from trashmonitor.capture.command import build_command
-from trashmonitor.capture.config import AgentConfig, add_arguments, load_config
+from trashmonitor.capture.config import (
+    AgentConfig,
+    add_arguments,
+    load_config,
+    read_agent_env_file,
+)
 from trashmonitor.capture.metrics import agent_registry
 from trashmonitor.capture.mqtt_agent import MqttAgent, add_agent_arguments, agent_from_args
-from trashmonitor.capture.supervisor import Agent, redact
+from trashmonitor.capture.redact import redact
+from trashmonitor.capture.supervisor import Agent
 
 from trashmonitor.errors import EXIT_OK, ConfigError
 from trashmonitor.serving import HTTPService, Response, json_response, metrics_route
-from trashmonitor.settings import read_env_file
 
 HELP = "publish one camera with supervised ffmpeg; serve its health on /metrics"
 
@@ -38,8 +43,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def redact_argv(argv: list[str]) -> list[str]:
-    return [redact(arg) for arg in argv]
+def redact_argv(argv: list[str], secrets: tuple[str, ...] = ()) -> list[str]:
+    return [redact(arg, secrets) for arg in argv]
 
 
 def serve(agent: Agent, config: AgentConfig) -> HTTPService:
@@ -63,7 +68,7 @@ def serve(agent: Agent, config: AgentConfig) -> HTTPService:
 def run(args: argparse.Namespace) -> int:
     config = load_config(args)
     if args.print_command:
-        print(shlex.join(redact_argv(build_command(config))))
+        print(shlex.join(redact_argv(build_command(config), config.secrets)))
         return EXIT_OK
     if shutil.which(config.ffmpeg) is None:
         raise ConfigError("FFMPEG", f"{config.ffmpeg!r} not found (install Debian's ffmpeg)")
@@ -100,7 +105,7 @@ def _mqtt_side(args: argparse.Namespace, agent: Agent, config: AgentConfig) -> M
 
     MQTT_* and CAPTURES_* come from the same env file as the camera's other keys.
     """
-    values = read_env_file(config.env_file) if config.env_file is not None else {}
+    values = read_agent_env_file(config.env_file) if config.env_file is not None else {}
     return agent_from_args(
         args,
         config.camera,

@@ -89,9 +89,9 @@ def timeout_microseconds(config: AgentConfig) -> int:
 def output_args(config: AgentConfig) -> list[str]:
     timeout = str(timeout_microseconds(config))
     if config.buffer_dir is None:
-        return ["-f", "rtsp", "-rtsp_transport", "tcp", "-timeout", timeout, config.push_url]
+        return ["-f", "rtsp", "-rtsp_transport", "tcp", "-timeout", timeout, config.publish_url]
     directory = config.buffer_dir
-    rtsp = f"[f=rtsp:rtsp_transport=tcp:timeout={timeout}:onfail=ignore]{config.push_url}"
+    rtsp = f"[f=rtsp:rtsp_transport=tcp:timeout={timeout}:onfail=ignore]{config.publish_url}"
     segments = (
         f"[f=segment:segment_time={SEGMENT_SECONDS}:segment_wrap={config.buffer_segments}"
         f":segment_format=mpegts:segment_list={directory / SEGMENT_PLAYLIST}"

@@ -10,11 +10,15 @@ Precedence: flag > env file > default. Errors name the key or flag the user set.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote, unquote, urlsplit
+
+from trashmonitor.capture.redact import redact
 
 from trashmonitor.errors import ConfigError
 from trashmonitor.settings import (
@@ -22,7 +26,6 @@ from trashmonitor.settings import (
     parse_host_port,
     parse_positive_int,
     parse_seconds,
-    parse_setting,
     read_env_file,
 )
 
@@ -36,6 +39,11 @@ _CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _BITRATE = re.compile(r"^\d+(?:\.\d+)?[kKmM]?$")
 # Characters the tee muxer treats as syntax in its output list.
 _TEE_SPECIAL = set("|[]")
+# systemd's LoadCredential= directory: env file paths may start with it (docs/capture.md).
+CREDENTIALS_DIRECTORY = "CREDENTIALS_DIRECTORY"
+_CREDENTIALS_PREFIXES = (f"${{{CREDENTIALS_DIRECTORY}}}/", f"${CREDENTIALS_DIRECTORY}/")
+# A password file holds one line; more than this is not a password.
+MAX_PASSWORD_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,7 @@ class AgentConfig:
 
     camera: str
     camera_dev: str
-    push_url: str
+    push_url: str = field(repr=False)  # may hold a password, as in the seed
     fps: int = 15
     width: int = 1280
     height: int = 720
@@ -63,6 +71,26 @@ class AgentConfig:
     backoff_max: float = 30.0
     ffmpeg: str = "ffmpeg"
     env_file: Path | None = None
+    stream_user: str | None = None
+    stream_password: str | None = field(default=None, repr=False)
+
+    @property
+    def publish_url(self) -> str:
+        """The URL ffmpeg publishes to: PUSH_URL, with STREAM_USER and the password from
+        STREAM_PASSWORD_FILE as its userinfo when set (percent-encoded: ffmpeg decodes
+        it, so any character survives)."""
+        if self.stream_user is None or self.stream_password is None:
+            return self.push_url
+        scheme, _, rest = self.push_url.partition("://")
+        user = quote(self.stream_user, safe="")
+        return f"{scheme}://{user}:{quote(self.stream_password, safe='')}@{rest}"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every password the agent holds, for :func:`redact`."""
+        inline = urlsplit(self.push_url).password if "@" in self.push_url else None
+        found = (self.stream_password, inline, unquote(inline) if inline else None)
+        return tuple(sorted({s for s in found if s}, key=len, reverse=True))
 
     @property
     def source_kind(self) -> str:
@@ -114,6 +142,14 @@ KEYS: tuple[_Key, ...] = (
     _Key("BACKOFF_INITIAL", "--backoff-initial", "backoff_initial", "first restart delay (s)"),
     _Key("BACKOFF_MAX", "--backoff-max", "backoff_max", "restart delay cap (s)"),
     _Key("FFMPEG", "--ffmpeg", "ffmpeg", "ffmpeg executable (default: ffmpeg on PATH)", "PATH"),
+    _Key("STREAM_USER", "--stream-user", "stream_user", "publish user (with the password file)"),
+    _Key(
+        "STREAM_PASSWORD_FILE",
+        "--stream-password-file",
+        "stream_password_file",
+        "file holding the publish password (never give the password itself)",
+        "PATH",
+    ),
 )
 
 
@@ -149,6 +185,61 @@ def _parse_push_url(text: str) -> str:
     if _TEE_SPECIAL & set(value):
         raise ValueError("must not contain | [ or ]")
     return value
+
+
+def _parse_stream_user(text: str) -> str:
+    value = text.strip()
+    if not value or any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError("expected a user name without spaces")
+    return value
+
+
+def expand_credentials_directory(
+    values: Mapping[str, str], environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Values starting with ``${CREDENTIALS_DIRECTORY}/`` point into the directory systemd
+    fills from ``LoadCredential=`` (readable by this unit's user only): expand them."""
+    env = os.environ if environ is None else environ
+    expanded = dict(values)
+    for key, value in values.items():
+        prefix = next((p for p in _CREDENTIALS_PREFIXES if value.startswith(p)), None)
+        if prefix is None:
+            continue
+        directory = env.get(CREDENTIALS_DIRECTORY, "")
+        if not directory:
+            raise ConfigError(
+                key,
+                f"refers to ${CREDENTIALS_DIRECTORY}, which systemd sets only for a unit "
+                "with LoadCredential= (run it under trashcam@.service, or give a path)",
+            )
+        expanded[key] = str(Path(directory) / value[len(prefix) :])
+    return expanded
+
+
+def read_agent_env_file(path: Path) -> dict[str, str]:
+    """The camera's env file as the agent and its MQTT side read it."""
+    return expand_credentials_directory(read_env_file(path))
+
+
+def read_password_file(setting: str, path: Path) -> str:
+    """The password in ``path``: one line, its line ending dropped. Errors name the
+    file and never its content."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_PASSWORD_BYTES + 1)
+    except OSError as error:
+        problem = error.strerror or type(error).__name__
+        raise ConfigError(setting, f"cannot read {path} ({problem})") from None
+    if len(data) > MAX_PASSWORD_BYTES:
+        raise ConfigError(setting, f"{path} is larger than {MAX_PASSWORD_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(setting, f"{path} is not UTF-8 text") from None
+    password = text.removesuffix("\n").removesuffix("\r")
+    if not password or "\n" in password or "\r" in password:
+        raise ConfigError(setting, f"{path} must hold the password on one line")
+    return password
 
 
 def _parse_bitrate(text: str) -> str:
@@ -235,7 +326,7 @@ def load_config(args: argparse.Namespace) -> AgentConfig:
     values: Mapping[str, str] = {}
     used_file: Path | None = None
     if env_path is not None and (must_exist or env_path.exists()):
-        values = read_env_file(env_path)
+        values = read_agent_env_file(env_path)
         used_file = env_path
     try:
         return config_from(camera, values, args, used_file)
@@ -263,7 +354,12 @@ def config_from(
             raw, name = values.get(key.env), key.env
         if raw is None:
             return default
-        return parse_setting(name, str(raw), parse)
+        try:
+            return parse(str(raw))
+        except ValueError as error:
+            # Like parse_setting, but the value quoted is redacted: PUSH_URL may carry a
+            # password, and a bad URL is exactly when it would be echoed.
+            raise ConfigError(name, f"{error}, got {redact(str(raw))!r}") from None
 
     table = {key.env: key for key in KEYS}
 
@@ -301,9 +397,36 @@ def config_from(
         backoff_max=opt("BACKOFF_MAX", parse_seconds, defaults.backoff_max),
         ffmpeg=opt("FFMPEG", str.strip, defaults.ffmpeg) or defaults.ffmpeg,
         env_file=env_file,
+        **_stream_credentials(
+            get(table["STREAM_USER"], _parse_stream_user, None),
+            get(table["STREAM_PASSWORD_FILE"], _parse_password_path, None),
+        ),
     )
     if not config.stall_seconds:
         config = replace(config, stall_seconds=default_stall_seconds(config.fps))
     if config.backoff_max < config.backoff_initial:
         raise ConfigError("BACKOFF_MAX", "must not be below BACKOFF_INITIAL")
+    if config.stream_user is not None and "@" in urlsplit(config.push_url).netloc:
+        raise ConfigError(
+            "STREAM_USER", "PUSH_URL already carries credentials: use one or the other"
+        )
     return config
+
+
+def _parse_password_path(text: str) -> Path:
+    value = text.strip()
+    if not value:
+        raise ValueError("expected a file path")
+    return Path(value)
+
+
+def _stream_credentials(user: str | None, password_file: Path | None) -> dict[str, str]:
+    """STREAM_USER and STREAM_PASSWORD_FILE go together; the password is read here, once."""
+    if user is None and password_file is None:
+        return {}
+    if password_file is None:
+        raise ConfigError("STREAM_PASSWORD_FILE", "required with STREAM_USER")
+    if user is None:
+        raise ConfigError("STREAM_USER", "required with STREAM_PASSWORD_FILE")
+    password = read_password_file("STREAM_PASSWORD_FILE", password_file)
+    return {"stream_user": user, "stream_password": password}

@@ -13,7 +13,6 @@ import ctypes
 import logging
 import queue
 import random
-import re
 import signal
 import subprocess
 import threading
@@ -49,6 +48,7 @@ from trashmonitor.capture.parsing import (
     iter_lines,
     parse_stderr_line,
 )
+from trashmonitor.capture.redact import redact
 from trashmonitor.capture.snapshot import AgentSnapshot, take_snapshot
 from trashmonitor.capture.v4l2 import DeviceInfo, V4l2Device, device_present, synthetic_device
 
@@ -64,14 +64,8 @@ TERM_WAIT_SECONDS = 2.0
 SECOND_TERM_WAIT_SECONDS = 1.0
 KILL_WAIT_SECONDS = 5.0
 _PR_SET_PDEATHSIG = 1
-_URL_CREDENTIALS = re.compile(r"(rtsps?://)[^/@\s]+@")
 
 Listener = Callable[[AgentSnapshot], None]
-
-
-def redact(text: str) -> str:
-    """Hide ``user:password@`` in URLs: ffmpeg echoes the push URL in its errors."""
-    return _URL_CREDENTIALS.sub(r"\1***@", text)
 
 
 def policy_for(config: AgentConfig) -> Policy:
@@ -328,8 +322,12 @@ class Agent:
                 self._last_progress = item.at
         else:
             if item.payload.detail:
-                log.warning("ffmpeg: %s: %s", item.payload.kind.value, redact(item.payload.detail))
+                detail = self._redact(item.payload.detail)
+                log.warning("ffmpeg: %s: %s", item.payload.kind.value, detail)
             self._feed(Image(item.at, item.payload, random.random()))  # noqa: S311
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self.config.secrets)
 
     def _check_exit(self) -> None:
         run = self._run
@@ -342,7 +340,7 @@ class Agent:
             "ffmpeg (pid %d) exited with %s; last output: %s",
             run.pid,
             run.proc.returncode,
-            redact(" | ".join(run.tail)) or "(none)",
+            self._redact(" | ".join(run.tail)) or "(none)",
         )
         self._feed(Exited(self._clock(), run.proc.returncode, random.random()))  # noqa: S311
 
@@ -380,7 +378,7 @@ class Agent:
             self._machine, _ = step(self._machine, Started(now), self.policy)
             self._feed(Exited(now, None, random.random()))  # noqa: S311
             return
-        log.info("ffmpeg started (pid %d): %s", self._run.pid, redact(" ".join(argv)))
+        log.info("ffmpeg started (pid %d): %s", self._run.pid, self._redact(" ".join(argv)))
         self._feed(Started(self._clock()))
 
     def _refresh_device(self, now: float) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from trashmonitor.dns import cloudflare_api, tailscale_api
+from trashmonitor.dns.plan import normalise_name
 from trashmonitor.dns.reconcile import (
     DeviceLister,
     DnsReconciler,
@@ -45,7 +46,8 @@ log = logging.getLogger(__name__)
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         "Environment: CF_API_TOKEN, TS_API_KEY or TS_OAUTH_CLIENT_ID/TS_OAUTH_CLIENT_SECRET, "
-        "TS_TAILNET (default -), TS_HOSTNAME, DNS_ZONE, DNS_HOSTNAME, SPLIT_DNS_RESOLVERS "
+        "TS_TAILNET (default -), TS_HOSTNAME (MagicDNS name), TS_DEVICE_ID, TS_DEVICE_TAG, "
+        "DNS_ZONE, DNS_HOSTNAME, SPLIT_DNS_RESOLVERS "
         f"(default {DEFAULT_RESOLVERS}), CLOUDFLARE_BASE_URL, TS_API_BASE_URL. "
         "Exit codes: 0 in sync or applied, 1 drift remains, 2 configuration or auth error."
     )
@@ -64,6 +66,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--target", help="publish this IPv4 instead of looking up TS_HOSTNAME (env DNS_TARGET)")
     add("--no-split-dns", action="store_true", help="leave Tailscale split DNS alone")
     add("--retries", help="retries per API call on 429/5xx (env DNS_RETRIES, default 2)")
+    add("--device-id", help="pin the device by its Tailscale node id (env TS_DEVICE_ID)")
+    add("--device-tag", help="the one device carrying this tag, e.g. tag:dns (env TS_DEVICE_TAG)")
     add(
         "--max-device-age",
         help="refuse a device not seen for this long (env TS_DEVICE_MAX_AGE, default 3600s)",
@@ -149,7 +153,12 @@ def build(
     ts_hostname = env.get("TS_HOSTNAME", "").strip() or None
     if ts_hostname:
         _reject_placeholder("TS_HOSTNAME", ts_hostname)
-    elif target is None:
+        ts_hostname = parse_setting("TS_HOSTNAME", ts_hostname, _hostname)
+    device_id = _optional_flag_or_env(args, "device_id", "--device-id", "TS_DEVICE_ID", env)
+    device_tag = _optional_flag_or_env(args, "device_tag", "--device-tag", "TS_DEVICE_TAG", env)
+    if device_tag is not None and not device_tag.startswith("tag:"):
+        raise ConfigError("TS_DEVICE_TAG", f"{device_tag!r} is not a tag (expected tag:name)")
+    if not (ts_hostname or device_id or device_tag) and target is None:
         raise ConfigError("TS_HOSTNAME", "not set (the tailnet device whose address to publish)")
     tailnet = env.get("TS_TAILNET", "").strip() or "-"
     _reject_placeholder("TS_TAILNET", tailnet, " ('-' means the key's own tailnet)")
@@ -186,6 +195,9 @@ def build(
         adopt=args.adopt,
         allow_public_target=args.allow_public_target,
         target=target,
+        magicdns_suffix=magicdns_suffix(env),
+        device_id=device_id,
+        device_tag=device_tag,
         max_device_age=flag_or_env(
             args,
             attribute="max_device_age",
@@ -213,6 +225,43 @@ def build(
     )
     cloudflare = cloudflare_api.CloudflareDNS(cf_token, base_url=cf_base, retry=retry)
     return Setup(settings, cloudflare, tailscale)
+
+
+def magicdns_suffix(env: Mapping[str, str]) -> str | None:
+    """The tailnet's MagicDNS suffix, when the settings say it.
+
+    The seed's ``TS_TAILNET`` is ``<tailnet>.ts.net`` (the justfile builds
+    ``$TS_HOSTNAME.$TS_TAILNET`` URLs from it), so a value ending in ``.ts.net`` is the
+    suffix; ``-`` or an organisation name is only the API's tailnet, and the suffix is
+    then the one the tailnet's devices share. The one place to read a separate suffix
+    setting from when the two are split (issue 14).
+    """
+    tailnet = normalise_name(env.get("TS_TAILNET", ""))
+    return tailnet if tailnet.endswith(".ts.net") else None
+
+
+def _optional_flag_or_env(
+    args: argparse.Namespace, attribute: str, flag: str, env_var: str, env: Mapping[str, str]
+) -> str | None:
+    value = flag_or_env(
+        args,
+        attribute=attribute,
+        flag=flag,
+        env_var=env_var,
+        parse=_device_token,
+        default="",
+        environ=env,
+    )
+    if value:
+        _reject_placeholder(env_var, value)
+    return value or None  # set but empty means unset, as for the other variables
+
+
+def _device_token(text: str) -> str:
+    value = text.strip()
+    if any(c.isspace() for c in value):
+        raise ValueError("expected one word")
+    return value
 
 
 def _resolver_list(text: str) -> frozenset[str]:

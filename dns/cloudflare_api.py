@@ -108,6 +108,7 @@ def _record_from_sdk(item: Any) -> DNSRecord:
             ttl=int(ttl) if ttl is not None else 1,
             proxied=bool(getattr(item, "proxied", False)),
             comment=str(getattr(item, "comment", "") or ""),
+            modified_on=str(getattr(item, "modified_on", "") or ""),
         )
     except AttributeError as error:
         raise MalformedResponseError(f"Cloudflare: DNS record without {error.name}") from None

@@ -13,7 +13,14 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 TTL_AUTO = 1
 
 # The one ownership marker: a Cloudflare record comment (see docs/dns.md, "Ownership").
+# A record is ours when its comment IS the marker, byte for byte: a comment that merely
+# contains it ("NOT managed-by: trashmonitor", "managed-by: trashmonitor-old") is not.
 OWNER_MARKER = "managed-by: trashmonitor"
+
+
+def is_owner_marker(comment: str | None) -> bool:
+    return comment == OWNER_MARKER
+
 
 TAILNET_IPV4 = ipaddress.IPv4Network("100.64.0.0/10")
 TAILNET_IPV6 = ipaddress.IPv6Network("fd7a:115c:a1e0::/48")
@@ -56,10 +63,11 @@ class DNSRecord:
     ttl: int
     proxied: bool
     comment: str
+    modified_on: str = ""  # Cloudflare's modification time, compared only for equality
 
     @property
     def owned(self) -> bool:
-        return OWNER_MARKER in self.comment
+        return is_owner_marker(self.comment)
 
 
 @dataclass(frozen=True)
@@ -83,11 +91,13 @@ class TailnetDevice:
     """One device of the tailnet, as the devices API (or ``tailscale status``) shows it."""
 
     device_id: str
-    hostname: str
-    name: str
+    hostname: str  # the OS hostname: chosen by the machine itself, never trusted
+    name: str  # the MagicDNS FQDN, assigned by the coordination server, unique per tailnet
     addresses: tuple[IPAddress, ...]
     last_seen: float | None  # epoch seconds
     connected: bool | None  # None when the source does not say
+    node_id: str = ""  # the stable node id ("n…CNTRL"); device_id may be the legacy id
+    tags: tuple[str, ...] = ()
 
     @property
     def ipv4(self) -> ipaddress.IPv4Address | None:
@@ -96,6 +106,31 @@ class TailnetDevice:
     @property
     def ipv6(self) -> ipaddress.IPv6Address | None:
         return next((a for a in self.addresses if isinstance(a, ipaddress.IPv6Address)), None)
+
+
+@dataclass(frozen=True)
+class DeviceSelector:
+    """Which tailnet device's address is published. Every criterion given must hold.
+
+    ``magicdns_name`` is the device's MagicDNS FQDN; when only a short name is known
+    (``suffix`` None) the tailnet's suffix is taken from the device list itself.
+    """
+
+    magicdns_name: str | None = None
+    suffix: str | None = None
+    node_id: str | None = None
+    tag: str | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.magicdns_name:
+            full = f"{self.magicdns_name}.{self.suffix}" if self.suffix else self.magicdns_name
+            parts.append(f"MagicDNS name {full!r}")
+        if self.node_id:
+            parts.append(f"node id {self.node_id!r}")
+        if self.tag:
+            parts.append(f"tag {self.tag!r}")
+        return " and ".join(parts) or "nothing"
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ Nothing here does I/O or reads the clock except through its parameters, so every
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Mapping, Sequence
 
@@ -17,6 +18,7 @@ from trashmonitor.dns.model import (
     DesiredRecord,
     DesiredSplitDNS,
     DesiredState,
+    DeviceSelector,
     DNSRecord,
     ObservedState,
     PlannedChange,
@@ -28,6 +30,8 @@ from trashmonitor.dns.model import (
 # name means the name is delegated elsewhere, so a record here would never be served.
 CONFLICTING_TYPES = frozenset({"CNAME", "NS"})
 CONFLICT_CODE = 81053
+
+DNS_ZONE_NOT_OURS = "DNS_ZONE's split DNS entry belongs to someone else (--adopt)"
 
 RESOURCE_OF_TYPE = {"A": Resource.A_RECORD, "AAAA": Resource.AAAA_RECORD}
 
@@ -70,44 +74,77 @@ class DeviceChoiceError(ValueError):
         super().__init__(message)
 
 
-def choose_device(
-    devices: Sequence[TailnetDevice], hostname: str, *, now: float, max_age: float
-) -> TailnetDevice:
-    """The one device called ``hostname``; DeviceChoiceError says why there is not one.
+def magicdns_suffix(name: str) -> str:
+    """``host.tail1234.ts.net`` → ``tail1234.ts.net`` ("" for a bare label)."""
+    return normalise_name(name).partition(".")[2]
 
-    A device matches by its OS hostname or by the first label of its MagicDNS name, both
-    case-insensitively. A device that is neither connected nor seen within ``max_age``
-    seconds is refused: its address may belong to nobody by the time resolvers see it.
+
+def tailnet_suffix(devices: Sequence[TailnetDevice]) -> str:
+    """The one MagicDNS suffix every listed device shares; DeviceChoiceError otherwise
+    (devices shared in from other tailnets carry theirs, and could carry our short name)."""
+    suffixes = sorted({magicdns_suffix(d.name) for d in devices if d.name})
+    if len(suffixes) != 1 or not suffixes[0]:
+        found = ", ".join(suffixes) or "none"
+        raise DeviceChoiceError(
+            f"the tailnet's MagicDNS suffix is not known and the devices show {found}; "
+            "set TS_HOSTNAME to the device's full MagicDNS name (host.tailXXXX.ts.net)"
+        )
+    return suffixes[0]
+
+
+def wanted_magicdns_name(selector: DeviceSelector, devices: Sequence[TailnetDevice]) -> str | None:
+    if not selector.magicdns_name:
+        return None
+    name = normalise_name(selector.magicdns_name)
+    if "." in name:
+        return name
+    return f"{name}.{normalise_name(selector.suffix or tailnet_suffix(devices))}"
+
+
+def selector_matches(
+    device: TailnetDevice, selector: DeviceSelector, full_name: str | None
+) -> bool:
+    """Every criterion given holds. The OS hostname is never looked at: any machine can
+    call itself anything, while the MagicDNS name, node id and tags are the control
+    server's."""
+    if full_name is not None and normalise_name(device.name) != full_name:
+        return False
+    if selector.node_id and selector.node_id not in (device.node_id, device.device_id):
+        return False
+    return not selector.tag or selector.tag in device.tags
+
+
+def choose_device(
+    devices: Sequence[TailnetDevice], selector: DeviceSelector, *, now: float, max_age: float
+) -> TailnetDevice:
+    """The one device ``selector`` names; DeviceChoiceError says why there is not one.
+
+    A device that is neither connected nor seen within ``max_age`` seconds is refused:
+    its address may belong to nobody by the time resolvers see it.
     """
-    wanted = normalise_name(hostname)
-    short = wanted.split(".", 1)[0]
-    matches = [
-        d
-        for d in devices
-        if normalise_name(d.hostname) in (wanted, short)
-        or normalise_name(d.name) == wanted
-        or normalise_name(d.name).split(".", 1)[0] == short
-    ]
+    if not (selector.magicdns_name or selector.node_id or selector.tag):
+        raise DeviceChoiceError("no device given (TS_HOSTNAME, TS_DEVICE_ID or TS_DEVICE_TAG)")
+    full_name = wanted_magicdns_name(selector, devices)
+    wanted = DeviceSelector(full_name, None, selector.node_id, selector.tag).describe()
+    matches = [d for d in devices if selector_matches(d, selector, full_name)]
     if not matches:
-        raise DeviceChoiceError(f"no tailnet device is called {hostname!r}")
+        raise DeviceChoiceError(f"no tailnet device has {wanted}")
     if len(matches) > 1:
         names = ", ".join(sorted(f"{d.name or d.hostname} ({d.device_id})" for d in matches))
-        raise DeviceChoiceError(f"{len(matches)} tailnet devices match {hostname!r}: {names}")
+        raise DeviceChoiceError(f"{len(matches)} tailnet devices match {wanted}: {names}")
     device = matches[0]
+    label = device.name or device.device_id
     if device.connected is not True:
         if device.last_seen is None:
-            raise DeviceChoiceError(
-                f"tailnet device {device.name or hostname!r} was never seen online", stale=True
-            )
+            raise DeviceChoiceError(f"tailnet device {label!r} was never seen online", stale=True)
         age = now - device.last_seen
         if age > max_age:
             raise DeviceChoiceError(
-                f"tailnet device {device.name or hostname!r} was last seen {age:.0f}s ago "
-                f"(more than {max_age:.0f}s)",
+                f"tailnet device {label!r} was last seen {age:.0f}s ago (more than {max_age:.0f}s)",
                 stale=True,
             )
     if device.ipv4 is None:
-        raise DeviceChoiceError(f"tailnet device {device.name or hostname!r} has no IPv4 address")
+        raise DeviceChoiceError(f"tailnet device {label!r} has no IPv4 address")
     return device
 
 
@@ -124,7 +161,19 @@ def plan(
         for want in desired.records
     ]
     if desired.split_dns is not None:
-        changes.append(_plan_split_dns(desired.split_dns, observed.split_dns or {}))
+        split = _plan_split_dns(desired.split_dns, observed.split_dns or {}, adopt=adopt)
+        if split.action is Action.REFUSE:
+            # DNS_ZONE is routed elsewhere on the tailnet: the whole setup is someone
+            # else's, so this run writes nothing at all.
+            changes = [
+                dataclasses.replace(
+                    c, action=Action.REFUSE, reason=f"not written: {DNS_ZONE_NOT_OURS}"
+                )
+                if c.writes
+                else c
+                for c in changes
+            ]
+        changes.append(split)
     return tuple(changes)
 
 
@@ -199,24 +248,34 @@ def _plan_record(  # noqa: PLR0911 - one return per rule reads best
 
 
 def _plan_split_dns(
-    want: DesiredSplitDNS, observed: Mapping[str, Sequence[str] | None]
+    want: DesiredSplitDNS, observed: Mapping[str, Sequence[str] | None], *, adopt: bool
 ) -> PlannedChange:
     current: Sequence[str] | None = None
     for domain, resolvers in observed.items():
         if normalise_name(domain) == want.zone:
             current = resolvers
     current_set = {r.strip() for r in current or ()}
+    reason = ""
     if not current_set:
         action = Action.CREATE
     elif current_set == set(want.resolvers):
         action = Action.OK
+    elif adopt:
+        action, reason = Action.UPDATE, "adopting another entry for this zone"
     else:
-        action = Action.UPDATE
+        # Split DNS applies tailnet-wide: other resolvers for this zone are someone
+        # else's routing, and replacing them breaks every device that relies on it.
+        action = Action.REFUSE
+        reason = (
+            f"split DNS for {want.zone} already points at other resolvers "
+            "(someone else's entry); nothing written; use --adopt to replace it"
+        )
     return PlannedChange(
         Resource.SPLIT_DNS,
         want.zone,
         action,
         describe_resolvers(current),
         describe_resolvers(want.resolvers),
+        reason,
         desired_split=want,
     )

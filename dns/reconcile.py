@@ -12,7 +12,7 @@ import ipaddress
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -26,6 +26,7 @@ from trashmonitor.dns.model import (
     Action,
     DesiredRecord,
     DesiredState,
+    DeviceSelector,
     DNSRecord,
     ObservedState,
     Outcome,
@@ -36,7 +37,9 @@ from trashmonitor.dns.model import (
 from trashmonitor.dns.plan import (
     DeviceChoiceError,
     choose_device,
+    describe_resolvers,
     desired_state,
+    normalise_name,
     plan,
     record_matches,
 )
@@ -85,6 +88,22 @@ class DnsSettings:
     allow_public_target: bool = False
     target: ipaddress.IPv4Address | None = None  # skips the device lookup
     max_device_age: float = 3600.0
+    magicdns_suffix: str | None = None  # None: the suffix the tailnet's devices share
+    device_id: str | None = None  # pinned node id
+    device_tag: str | None = None
+
+    @property
+    def device_selector(self) -> DeviceSelector:
+        return DeviceSelector(
+            self.ts_hostname, self.magicdns_suffix, self.device_id, self.device_tag
+        )
+
+    @property
+    def device_setting(self) -> str:
+        """The setting an error about the device names, for the one-line message."""
+        if self.ts_hostname:
+            return "TS_HOSTNAME"
+        return "TS_DEVICE_ID" if self.device_id else "TS_DEVICE_TAG"
 
 
 class DeviceError(DriftError):
@@ -173,7 +192,10 @@ class DnsReconciler:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if settings.target is None and (devices is None or not settings.ts_hostname):
+        selector = settings.device_selector
+        if settings.target is None and (
+            devices is None or not (selector.magicdns_name or selector.node_id or selector.tag)
+        ):
             raise ConfigError("TS_HOSTNAME", "no way to look up the tailnet address")
         self.settings = settings
         self._records = records
@@ -189,16 +211,15 @@ class DnsReconciler:
         if settings.target is not None:
             return settings.target, None
         assert self._devices is not None  # checked in __init__
-        assert settings.ts_hostname is not None
         devices = self._devices()
         try:
             device = choose_device(
-                devices, settings.ts_hostname, now=now, max_age=settings.max_device_age
+                devices, settings.device_selector, now=now, max_age=settings.max_device_age
             )
         except DeviceChoiceError as error:
             if error.stale:
-                raise DeviceError(f"TS_HOSTNAME: {error}") from None
-            raise ConfigError("TS_HOSTNAME", str(error)) from None
+                raise DeviceError(f"{settings.device_setting}: {error}") from None
+            raise ConfigError(settings.device_setting, str(error)) from None
         assert device.ipv4 is not None  # choose_device refuses devices without one
         return device.ipv4, device.ipv6
 
@@ -271,17 +292,27 @@ class DnsReconciler:
             return Outcome(change, Result.DRY_RUN)
         try:
             if change.desired_record is not None:
-                return self._apply_record(change, change.desired_record, observed.zone_id)
+                return self._apply_record(change, change.desired_record, observed)
             assert change.desired_split is not None
-            return self._apply_split_dns(change)
+            return self._apply_split_dns(change, observed)
         except TransientAPIError as error:
             return Outcome(change, Result.FAILED, _give_up(error).message, error.kind)
         except TrashmonError as error:
             return Outcome(change, Result.FAILED, error.message, error_kind(error))
 
-    def _apply_record(self, change: PlannedChange, want: DesiredRecord, zone_id: str) -> Outcome:
+    def _apply_record(
+        self, change: PlannedChange, want: DesiredRecord, observed: ObservedState
+    ) -> Outcome:
+        zone_id = observed.zone_id
         if change.action is Action.UPDATE:
             assert change.record_id is not None
+            planned = _record_by_id(observed.records, change.record_id)
+            # Someone may have edited the record since the plan (a person in the
+            # dashboard, another reconciler): a PUT would silently undo their change.
+            current = _record_by_id(self._records.records_at(zone_id, want.name), change.record_id)
+            if current != planned:
+                detail = _changed_since_plan(planned, current)
+                return Outcome(change, Result.REFUSED, detail, "refused")
             self._records.update(zone_id, change.record_id, want)
             return Outcome(change, Result.APPLIED)
         try:
@@ -302,10 +333,20 @@ class DnsReconciler:
             )
         return Outcome(change, Result.APPLIED)
 
-    def _apply_split_dns(self, change: PlannedChange) -> Outcome:
+    def _apply_split_dns(self, change: PlannedChange, observed: ObservedState) -> Outcome:
         assert self._split_dns is not None
         assert change.desired_split is not None
         want = change.desired_split
+        planned = _zone_entry(observed.split_dns or {}, want.zone)
+        current = _zone_entry(self._split_dns.split_dns(), want.zone)
+        if current != planned:
+            return Outcome(
+                change,
+                Result.REFUSED,
+                f"split DNS for {want.zone} changed since it was read (now "
+                f"{describe_resolvers(sorted(current))}); nothing written; run again",
+                "refused",
+            )
         after = self._split_dns.patch_split_dns({want.zone: list(want.resolvers)})
         now = set(after.get(want.zone, ()))
         if now != set(want.resolvers):
@@ -313,6 +354,27 @@ class DnsReconciler:
                 change, Result.FAILED, f"the API now reports {sorted(now) or 'none'}", "server"
             )
         return Outcome(change, Result.APPLIED)
+
+
+def _record_by_id(records: Iterable[DNSRecord], record_id: str) -> DNSRecord | None:
+    return next((r for r in records if r.record_id == record_id), None)
+
+
+def _changed_since_plan(planned: DNSRecord | None, current: DNSRecord | None) -> str:
+    if current is None:
+        return "the record was deleted since it was read; nothing written; run again"
+    fields = [
+        name
+        for name in ("content", "comment", "ttl", "proxied", "type", "modified_on")
+        if planned is None or getattr(planned, name) != getattr(current, name)
+    ]
+    what = ", ".join("modification time" if f == "modified_on" else f for f in fields)
+    return f"the record changed since it was read ({what}); nothing written; run again"
+
+
+def _zone_entry(split: Mapping[str, Sequence[str] | None], zone: str) -> frozenset[str]:
+    entries = (rs or () for domain, rs in split.items() if normalise_name(domain) == zone)
+    return frozenset(r.strip() for resolvers in entries for r in resolvers)
 
 
 def _give_up(error: TransientAPIError) -> TrashmonError:

@@ -75,11 +75,17 @@ def _addresses(values: object) -> tuple[IPAddress, ...]:
     return tuple(found)
 
 
+def _strings(values: object) -> tuple[str, ...]:
+    return tuple(str(v) for v in values) if isinstance(values, list) else ()
+
+
 def device_from_api(item: Mapping[str, Any]) -> TailnetDevice:
     """One entry of ``GET /tailnet/{t}/devices`` → ``{"devices": [...]}``."""
     connected = item.get("connectedToControl")
     return TailnetDevice(
         device_id=str(item.get("id") or item.get("nodeId") or ""),
+        node_id=str(item.get("nodeId") or ""),
+        tags=_strings(item.get("tags")),
         hostname=str(item.get("hostname") or ""),
         name=str(item.get("name") or "").rstrip("."),
         addresses=_addresses(item.get("addresses")),
@@ -276,6 +282,8 @@ def devices_from_status(document: object) -> tuple[TailnetDevice, ...]:
         devices.append(
             TailnetDevice(
                 device_id=str(node.get("ID") or node.get("PublicKey") or ""),
+                node_id=str(node.get("ID") or ""),
+                tags=_strings(node.get("Tags")),
                 hostname=str(node.get("HostName") or ""),
                 name=str(node.get("DNSName") or "").rstrip("."),
                 addresses=_addresses(node.get("TailscaleIPs")),

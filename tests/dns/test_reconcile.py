@@ -64,9 +64,9 @@ def test_first_run_creates_the_record_and_the_split_dns_zone(
     assert report.exit_code == 0
     assert [(r.method, r.path) for r in fake.requests] == [
         ("GET", DEVICES), ("GET", ZONES), ("GET", RECORDS), ("GET", SPLIT),
-        ("POST", RECORDS), ("PATCH", SPLIT),
+        ("POST", RECORDS), ("GET", SPLIT), ("PATCH", SPLIT),
     ]  # fmt: skip
-    assert reads(fake) == STEADY_ONE_SHOT
+    assert reads(fake) == [*STEADY_ONE_SHOT, SPLIT_READ]  # split DNS read again before PATCH
     assert writes(fake) == [
         ("POST", RECORDS, a_body()),
         ("PATCH", SPLIT, {ZONE: ["1.0.0.1", "1.1.1.1"]}),
@@ -215,11 +215,10 @@ def test_cname_appearing_between_read_and_create_reports_the_api_conflict(
     ("current", "action", "patched"),
     [
         (None, Action.CREATE, True),
-        (["8.8.8.8"], Action.UPDATE, True),
         (["1.0.0.1", "1.1.1.1"], Action.OK, False),
         (["1.1.1.1", "1.0.0.1"], Action.OK, False),  # same set, other order
     ],
-    ids=["missing", "different", "same", "same-set-other-order"],
+    ids=["missing", "same", "same-set-other-order"],
 )
 def test_split_dns_is_patched_only_for_our_zone(
     fake: FakeAPIs, harness_factory: Any, current: list[str] | None, action: Action, patched: bool
@@ -403,13 +402,13 @@ def test_a_retried_post_that_landed_twice_converges_on_81058(
 @pytest.mark.parametrize(
     ("devices", "expected"),
     [
-        ([], "no tailnet device is called 'trashmonitor'"),
-        ([("trashmonitor", {}), ("trashmonitor", {"name": "trashmonitor-1.tail1234.ts.net"})],
-         "2 tailnet devices match"),
+        ([], "MagicDNS suffix is not known and the devices show none"),
+        ([("trashmonitor", {}), ("trashmonitor", {"name": "trashmonitor.other.ts.net"})],
+         "full MagicDNS name"),
         ([("trashmonitor", {"connectedToControl": False, "lastSeen": "2026-11-20T09:00:00Z"})],
          "last seen"),
     ],
-    ids=["no-match", "ambiguous", "stale"],
+    ids=["no-match", "shared-in-namesake", "stale"],
 )  # fmt: skip
 def test_device_problems_stop_before_anything_is_written(
     fake: FakeAPIs, harness_factory: Any, devices: list[tuple[str, dict[str, Any]]], expected: str
@@ -506,3 +505,202 @@ def test_missing_zone_is_a_config_error(fake: FakeAPIs, harness_factory: Any) ->
     assert report.exit_code == 2
     assert report.error.message.startswith("DNS_ZONE:")
     assert fake.writes == []
+
+
+# -- issue 11 §3: own only what is ours -----------------------------------------------------
+
+
+def test_split_dns_entry_with_other_resolvers_is_refused_and_nothing_is_written(
+    fake: FakeAPIs, harness_factory: Any
+) -> None:
+    """Today's main PATCHed another team's resolvers away, tailnet-wide."""
+    fake.split_dns[ZONE] = ["10.20.0.53"]
+
+    report = harness_factory().reconciler.reconcile()
+
+    assert actions(report) == [
+        ("a_record", "refuse", "refused"),
+        ("split_dns", "refuse", "refused"),
+    ]
+    assert report.exit_code == 1
+    assert [str(r) for r in fake.requests] == [
+        f"GET {DEVICES}", f"GET {ZONES}", f"GET {RECORDS}", f"GET {SPLIT}",
+    ]  # fmt: skip
+    assert fake.split_dns[ZONE] == ["10.20.0.53"]
+    assert fake.records == {}
+    line = report.lines()[1]
+    assert "split_dns example.com: refuse 10.20.0.53 -> 1.0.0.1,1.1.1.1" in line
+    assert "someone else's entry" in line
+    assert "--adopt" in line
+    assert "DNS_ZONE's split DNS entry belongs to someone else" in report.lines()[0]
+
+
+def test_adopt_takes_over_another_split_dns_entry_with_a_patch_of_our_zone_only(
+    fake: FakeAPIs, harness_factory: Any
+) -> None:
+    fake.split_dns[ZONE] = ["10.20.0.53"]
+    record_id = seed_in_sync(fake)
+    fake.split_dns[ZONE] = ["10.20.0.53"]
+
+    report = harness_factory(adopt=True).reconciler.reconcile()
+
+    assert actions(report) == [
+        ("a_record", "ok", "nothing to do"),
+        ("split_dns", "update", "applied"),
+    ]
+    assert writes(fake) == [("PATCH", SPLIT, {ZONE: ["1.0.0.1", "1.1.1.1"]})]
+    assert fake.split_dns == {**OTHER_ZONE, ZONE: ["1.0.0.1", "1.1.1.1"]}
+    assert record_id in fake.records
+
+
+def test_a_comment_containing_the_marker_is_not_ours(fake: FakeAPIs, harness_factory: Any) -> None:
+    fake.split_dns[ZONE] = ["1.1.1.1", "1.0.0.1"]
+    fake.add_record("A", HOST, "100.90.0.1", ttl=1, comment=f"NOT {OWNER_MARKER}")
+
+    report = harness_factory().reconciler.reconcile()
+
+    assert actions(report)[0] == ("a_record", "refuse", "refused")
+    assert report.exit_code == 1
+    assert [str(r) for r in fake.requests] == [
+        f"GET {DEVICES}", f"GET {ZONES}", f"GET {RECORDS}", f"GET {SPLIT}",
+    ]  # fmt: skip
+
+
+def _edit_after_first_read(fake: FakeAPIs, record_id: str, **changes: Any) -> None:
+    """Someone edits the record right after our plan read it."""
+    done: list[bool] = []
+
+    def hook(seen: Any) -> None:
+        if not done and seen.method == "GET" and seen.path == RECORDS:
+            done.append(True)
+            if changes.get("deleted"):
+                del fake.records[record_id]
+            else:
+                fake.records[record_id].update(changes)
+
+    fake.after_request.append(hook)
+
+
+@pytest.mark.parametrize(
+    ("edit", "what"),
+    [
+        ({"content": "100.90.9.9"}, "content, modification time"),
+        ({"comment": "taken over by alice"}, "comment, modification time"),
+        ({}, "modification time"),  # edited and put back: the time still tells
+        ({"deleted": True}, "deleted"),
+    ],
+    ids=["content", "comment", "modified-only", "deleted"],
+)
+def test_a_record_changed_since_the_plan_is_not_overwritten(
+    fake: FakeAPIs, harness_factory: Any, edit: dict[str, Any], what: str
+) -> None:
+    """Today's main PUT over whatever was there by then."""
+    record_id = seed_in_sync(fake)
+    fake.devices[0]["addresses"] = ["100.100.1.2", TS_IP6]  # so an update is planned
+    if not edit.get("deleted"):
+        edit = {**edit, "modified_on": "2026-11-21T12:00:05Z"}
+    _edit_after_first_read(fake, record_id, **edit)
+    before = dict(fake.records.get(record_id, {}))
+
+    report = harness_factory().reconciler.reconcile()
+
+    assert actions(report)[0] == ("a_record", "update", "refused")
+    assert report.outcomes[0].error_kind == "refused"  # the metrics contract's kind
+    assert report.exit_code == 1
+    assert [str(r) for r in fake.requests] == [
+        f"GET {DEVICES}", f"GET {ZONES}", f"GET {RECORDS}", f"GET {SPLIT}", f"GET {RECORDS}",
+    ]  # fmt: skip
+    assert fake.writes == []
+    if not edit.get("deleted"):
+        assert fake.records[record_id] == {**before, **edit}
+    assert what in report.lines()[0]
+    assert "nothing written; run again" in report.lines()[0]
+
+
+def test_an_unchanged_record_is_read_again_then_updated(
+    fake: FakeAPIs, harness_factory: Any
+) -> None:
+    record_id = seed_in_sync(fake)
+    fake.devices[0]["addresses"] = ["100.100.1.2", TS_IP6]
+
+    report = harness_factory().reconciler.reconcile()
+
+    assert report.exit_code == 0
+    assert [str(r) for r in fake.requests] == [
+        f"GET {DEVICES}", f"GET {ZONES}", f"GET {RECORDS}", f"GET {SPLIT}", f"GET {RECORDS}",
+        f"PUT {RECORDS}/{record_id}",
+    ]  # fmt: skip
+
+
+def test_split_dns_claimed_by_someone_between_read_and_patch_is_not_overwritten(
+    fake: FakeAPIs, harness_factory: Any
+) -> None:
+    seed_in_sync(fake)
+    del fake.split_dns[ZONE]
+
+    def other_team_claims_the_zone(seen: Any) -> None:
+        if seen.method == "GET" and seen.path == SPLIT and ZONE not in fake.split_dns:
+            fake.split_dns[ZONE] = ["10.20.0.53"]
+
+    fake.after_request.append(other_team_claims_the_zone)
+
+    report = harness_factory().reconciler.reconcile()
+
+    assert actions(report)[1] == ("split_dns", "create", "refused")
+    assert report.exit_code == 1
+    assert fake.writes == []
+    assert fake.split_dns[ZONE] == ["10.20.0.53"]
+    assert "changed since it was read (now 10.20.0.53)" in report.lines()[1]
+
+
+def test_the_device_is_the_magicdns_name_not_an_os_hostname(
+    fake: FakeAPIs, harness_factory: Any
+) -> None:
+    """Another machine calling itself "trashmonitor" (its MagicDNS name became
+    trashmonitor-1) while ours is offline and pruned: today's main published its address."""
+    fake.devices.clear()
+    fake.add_device("trashmonitor", ["100.66.6.6"], name="trashmonitor-1.tail1234.ts.net")
+
+    report = harness_factory().reconciler.reconcile()
+
+    assert report.error is not None
+    assert report.error.message == (
+        "TS_HOSTNAME: no tailnet device has MagicDNS name 'trashmonitor.tail1234.ts.net'"
+    )
+    assert report.exit_code == 2
+    assert [str(r) for r in fake.requests] == [f"GET {DEVICES}"]
+
+
+def test_our_device_renamed_at_the_os_level_is_still_found_by_its_magicdns_name(
+    fake: FakeAPIs, harness_factory: Any
+) -> None:
+    fake.devices.clear()
+    fake.add_device("raspberrypi", [TS_IP], name="trashmonitor.tail1234.ts.net")
+    fake.add_device("trashmonitor", ["100.66.6.6"], name="trashmonitor-1.tail1234.ts.net")
+
+    report = harness_factory(magicdns_suffix="tail1234.ts.net").reconciler.reconcile()
+
+    assert report.exit_code == 0
+    assert writes(fake)[0] == ("POST", RECORDS, a_body())
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"ts_hostname": None, "device_id": "nPINNED"},
+        {"ts_hostname": None, "device_tag": "tag:dns"},
+        {"device_id": "nPINNED", "device_tag": "tag:dns"},
+    ],
+    ids=["node-id", "tag", "name-and-id-and-tag"],
+)
+def test_a_pinned_node_id_or_tag_selects_the_device(
+    fake: FakeAPIs, harness_factory: Any, overrides: dict[str, Any]
+) -> None:
+    fake.devices.clear()
+    fake.add_device("decoy", ["100.66.6.6"], tags=["tag:laptop"])
+    fake.add_device("trashmonitor", [TS_IP], tags=["tag:dns"], nodeId="nPINNED")
+
+    report = harness_factory(**overrides).reconciler.reconcile()
+
+    assert report.exit_code == 0
+    assert writes(fake)[0] == ("POST", RECORDS, a_body())

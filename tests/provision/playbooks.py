@@ -110,7 +110,7 @@ class FakeHost:
             "trashcam_unit_src_dir": str(unit_src_dir),
             "trashcam_file_owner": _user(),
             "trashcam_file_group": _group(),
-            "trashcam_mqtt_key_group": _group(),
+            "trashcam_env_group": _group(),
         }
 
     def make_system_dirs(self) -> None:

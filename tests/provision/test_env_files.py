@@ -8,9 +8,12 @@ nothing here restates the template.
 from __future__ import annotations
 
 import argparse
+import grp
 import importlib
+import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from provision.playbooks import FakeHost, PlayResult, run_playbook
@@ -36,6 +39,10 @@ LAVFI = {
     "metrics_addr": "100.64.0.7:9900",
     "env": {"STALL_SECONDS": "5", "IMAGE_HEALTH": "off"},
 }
+
+
+def _group_name() -> str:
+    return grp.getgrgid(os.getgid()).gr_name
 
 
 def render(host: FakeHost, cameras: list[dict[str, Any]], **extra: Any) -> PlayResult:
@@ -105,15 +112,104 @@ def render_with_mqtt(fake_host: FakeHost) -> dict[str, str]:
     return read_env_file(fake_host.etc / "yard.env")
 
 
-def test_mqtt_settings_point_at_the_copied_client_certificates(fake_host: FakeHost) -> None:
+def load_credentials(host: FakeHost, camera: str, into: Path) -> dict[str, str]:
+    """Do what systemd does for the camera's unit: read LoadCredential=NAME:PATH from its
+    drop-in and copy each file into a private directory (the unit's
+    $CREDENTIALS_DIRECTORY); returns {name: source path}."""
+    dropin = host.systemd_dir / f"trashcam@{camera}.service.d" / "credentials.conf"
+    sources = dict(
+        line.removeprefix("LoadCredential=").split(":", 1)
+        for line in dropin.read_text().splitlines()
+        if line.startswith("LoadCredential=")
+    )
+    into.mkdir(mode=0o700)
+    for name, source in sources.items():
+        (into / name).write_bytes(Path(source).read_bytes())
+        (into / name).chmod(0o400)
+    return sources
+
+
+def test_mqtt_key_is_root_only_and_reaches_only_its_unit(fake_host: FakeHost) -> None:
+    """The key used to sit in <etc>/pki/ with mode 0640 group video: every camera's agent
+    (and every member of video) could read every camera's key."""
     values = render_with_mqtt(fake_host)
     assert values["MQTT_URL"] == "mqtts://broker.example.ts.net:8883"
     assert Path(values["MQTT_CA"]).read_text() == "CA\n"
     assert Path(values["MQTT_CERT"]).read_text() == "CERT\n"
-    key = Path(values["MQTT_KEY"])
+    assert values["MQTT_KEY"] == "${CREDENTIALS_DIRECTORY}/mqtt.key"
+
+    key = fake_host.etc / "yard" / "mqtt.key"
     assert key.read_text() == "KEY\n"
-    # 0640: readable by the unit's group (DynamicUser + SupplementaryGroups), nobody else.
-    assert key.stat().st_mode & 0o777 == 0o640
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert key.parent.stat().st_mode & 0o777 == 0o700
+    assert not (fake_host.etc / "pki" / "yard.key").exists()
+    sources = load_credentials(fake_host, "yard", fake_host.base / "creds")
+    assert sources == {"mqtt.key": str(key)}
+
+
+def test_env_files_are_0640_in_the_agents_group(fake_host: FakeHost) -> None:
+    result = render(fake_host, [SYNTHETIC], trashcam_env_group=_group_name())
+    assert result.returncode == 0, result.output
+    info = (fake_host.etc / "yard.env").stat()
+    assert info.st_mode & 0o777 == 0o640
+    assert info.st_gid == os.getgid()
+    assert not (fake_host.systemd_dir / "trashcam@yard.service.d" / "credentials.conf").exists()
+
+
+PASSWORD = "p@ss w:rd/%"
+
+
+def test_publish_password_is_a_root_only_credential_and_never_printed(
+    fake_host: FakeHost,
+) -> None:
+    camera = {**SYNTHETIC, "stream_user": "yard-pub", "stream_password": PASSWORD}
+    extra = {"trashcam_manage_services": False, "trashcam_push_base": "rtsp://mtx.example:8554"}
+    result = run_playbook(
+        fake_host, [camera], unit_src_dir=fake_host.base, extra_vars=extra,
+        playbook=RENDER, args=["--diff", "-v"],
+    )  # fmt: skip
+    assert result.returncode == 0, result.output
+    assert PASSWORD not in result.output
+    assert "p@ss" not in result.output
+
+    values = read_env_file(fake_host.etc / "yard.env")
+    assert values["STREAM_USER"] == "yard-pub"
+    assert values["STREAM_PASSWORD_FILE"] == "${CREDENTIALS_DIRECTORY}/stream.password"
+    assert PASSWORD not in (fake_host.etc / "yard.env").read_text()
+    secret = fake_host.etc / "yard" / "stream.password"
+    assert secret.read_text() == PASSWORD + "\n"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    assert (secret.stat().st_uid, secret.stat().st_gid) == (os.getuid(), os.getgid())
+
+    creds = fake_host.base / "creds"
+    assert load_credentials(fake_host, "yard", creds) == {"stream.password": str(secret)}
+    config = importlib.import_module("trashmonitor.capture.config")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+        loaded = config.load_config(
+            argparse.Namespace(env_file=fake_host.etc / "yard.env", camera_id=None)
+        )
+    assert loaded.publish_url == f"rtsp://yard-pub:{quote(PASSWORD, safe='')}@mtx.example:8554/yard"
+
+
+@pytest.mark.parametrize(
+    "camera",
+    [
+        {**SYNTHETIC, "stream_user": "u"},
+        {**SYNTHETIC, "stream_password": "alone"},
+        {**SYNTHETIC, "stream_user": "u", "stream_password": "two\nlines"},
+    ],
+    ids=["user-alone", "password-alone", "two-lines"],
+)
+def test_bad_publish_credentials_are_refused_without_showing_them(
+    fake_host: FakeHost, camera: dict[str, Any]
+) -> None:
+    result = render(fake_host, [camera])
+    assert result.returncode != 0
+    assert "stream_user and stream_password go together" in result.output
+    assert "alone" not in result.output
+    assert "two\\nlines" not in result.output
+    assert not fake_host.etc.exists()
 
 
 def test_agent_config_loader_accepts_the_rendered_file(fake_host: FakeHost) -> None:
@@ -201,13 +297,18 @@ def test_env_parser_and_systemd_agree_on_a_rendered_value(fake_host: FakeHost) -
 
 
 def test_agent_mqtt_loader_accepts_the_rendered_mqtt_keys(fake_host: FakeHost) -> None:
-    """Integration with the MQTT issue: its settings loader reads our MQTT_* keys."""
-    try:
-        mqtt = importlib.import_module("trashmonitor.mqtt")
-    except ImportError:
-        pytest.skip("MQTT support not merged yet: trashmonitor.mqtt")
-    values = render_with_mqtt(fake_host)
+    """Integration with the MQTT issue: its settings loader reads our MQTT_* keys, with
+    MQTT_KEY in the unit's credentials directory as systemd provides it."""
+    mqtt = importlib.import_module("trashmonitor.mqtt")
+    config = importlib.import_module("trashmonitor.capture.config")
+    render_with_mqtt(fake_host)
+    creds = fake_host.base / "creds"
+    load_credentials(fake_host, "yard", creds)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+        values = config.read_agent_env_file(fake_host.etc / "yard.env")
     settings = mqtt.mqtt_settings(argparse.Namespace(), mqtt.AGENT_SETTINGS, environ=values)
 
     assert (settings.broker.host, settings.broker.port) == ("broker.example.ts.net", 8883)
-    assert settings.key == fake_host.etc / "pki" / "yard.key"
+    assert settings.key == creds / "mqtt.key"
+    assert settings.key.read_text() == "KEY\n"

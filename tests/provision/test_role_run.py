@@ -7,7 +7,9 @@ fakes/systemctl. The real run is shared by the tests of this module (it takes ~3
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,13 +26,24 @@ from provision.playbooks import (
     stand_in_units,
     write_inventory,
 )
+from support.processes import require_binary
 
 from trashmonitor.settings import read_env_file
 
 pytestmark = pytest.mark.slow
 
+STREAM_PASSWORD = "cam1-p@ss:w/rd"
 CAMERAS: list[dict[str, Any]] = [
-    {"id": "cam1", "device": "testsrc", "fps": 15, "width": 640, "height": 480, "bitrate": "800k"},
+    {
+        "id": "cam1",
+        "device": "testsrc",
+        "fps": 15,
+        "width": 640,
+        "height": 480,
+        "bitrate": "800k",
+        "stream_user": "cam1",
+        "stream_password": STREAM_PASSWORD,
+    },
     {"id": "cam2", "device": "testsrc", "fps": 10, "width": 320, "height": 240, "bitrate": "300k"},
 ]
 # Debian packages are checked (not installed) in the dry run; the real run runs as a
@@ -73,6 +86,42 @@ def test_first_run_writes_env_files_units_and_agent(provisioned: Provisioned) ->
         assert values["FPS"] == str(camera["fps"])
     for name in UNIT_NAMES:
         assert (host.systemd_dir / name).read_bytes() == (provisioned.units / name).read_bytes()
+
+
+def test_credentials_are_root_only_and_loaded_by_their_unit_alone(
+    provisioned: Provisioned, tmp_path: Path
+) -> None:
+    """cam1's publish password: a 0600 file in a 0700 directory, loaded by cam1's unit
+    only (LoadCredential= in its drop-in); cam2 has none; the env files are 0640 and hold
+    no secret; the installed unit with the drop-in passes systemd-analyze verify."""
+    host = provisioned.host
+    secret = host.etc / "cam1" / "stream.password"
+    assert secret.read_text() == STREAM_PASSWORD + "\n"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    assert secret.parent.stat().st_mode & 0o777 == 0o700
+    for camera in CAMERAS:
+        env_file = host.etc / f"{camera['id']}.env"
+        assert env_file.stat().st_mode & 0o777 == 0o640
+        assert STREAM_PASSWORD not in env_file.read_text()
+    dropin = host.systemd_dir / "trashcam@cam1.service.d" / "credentials.conf"
+    lines = dropin.read_text().splitlines()
+    load_lines = [line for line in lines if line.startswith("LoadCredential")]
+    assert load_lines == [f"LoadCredential=stream.password:{secret}"]
+    assert not (host.systemd_dir / "trashcam@cam2.service.d").exists()
+    assert STREAM_PASSWORD not in provisioned.first.output + provisioned.second.output
+
+    analyze = require_binary("systemd-analyze")
+    trashmon = Path(sys.executable).parent / "trashmon"
+    unit = (host.systemd_dir / "trashcam@.service").read_text()
+    (tmp_path / "trashcam@.service").write_text(unit.replace("/usr/bin/trashmon", str(trashmon)))
+    shutil.copy(host.systemd_dir / "trashcam.target", tmp_path)
+    shutil.copytree(dropin.parent, tmp_path / dropin.parent.name)
+    done = subprocess.run(
+        [analyze, "verify", "--man=no", "trashcam@cam1.service", "trashcam.target"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout + done.stderr == ""
 
 
 def test_agent_runs_from_its_virtualenv_and_the_link(provisioned: Provisioned) -> None:

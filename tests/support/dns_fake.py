@@ -18,7 +18,7 @@ import itertools
 import json
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -93,6 +93,9 @@ class FakeAPIs:
     requests: list[Seen] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     issued_tokens: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Called with each request after it was answered: another actor changing the world
+    # between two of our requests (a person in the dashboard, another team's script).
+    after_request: list[Callable[[Seen], None]] = field(default_factory=list)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -160,6 +163,8 @@ class FakeAPIs:
             if fault is not None and not fault.after_apply:
                 return _json(fault.status, fault.body, fault.headers)
             answer = self._route(seen, headers.get("authorization", ""))
+            for hook in self.after_request:
+                hook(seen)
             if fault is not None:
                 return _json(fault.status, fault.body, fault.headers)
             return answer
