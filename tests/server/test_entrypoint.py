@@ -18,8 +18,8 @@ ENTRYPOINT = REPO / "server" / "entrypoint"
 # the environment to exit on its own or to ignore SIGTERM.
 STANDIN = """#!/usr/bin/env bash
 name=$(basename "$0")
-env | grep -E '^(MTX_|TRASHMON_MEDIAMTX_(BASIC_AUTH|CREDENTIALS_FILE)=)' | sort > "$STANDIN_DIR/$name.env"
-echo "$$ $*" > "$STANDIN_DIR/$name.started"
+wanted='^(MTX_|TRASHMON_MEDIAMTX_(BASIC_AUTH|CREDENTIALS_FILE)=)'
+env | grep -E "$wanted" | sort > "$STANDIN_DIR/$name.env"
 exit_var="STANDIN_EXIT_$name"
 ignore_var="STANDIN_IGNORE_TERM_$name"
 if [[ -n ${!ignore_var:-} ]]; then
@@ -27,6 +27,8 @@ if [[ -n ${!ignore_var:-} ]]; then
 else
   trap 'echo term > "$STANDIN_DIR/$name.term"; exit 0' TERM
 fi
+# Announced only once the traps are set: a test may signal as soon as it reads this.
+echo "$$ $*" > "$STANDIN_DIR/$name.started"
 if [[ -n ${!exit_var:-} ]]; then
   for other in mediamtx caddy trashmon; do
     while [[ ! -e $STANDIN_DIR/$other.started ]]; do sleep 0.05; done
