@@ -10,6 +10,7 @@ import base64
 import contextlib
 import datetime
 import ipaddress
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -189,6 +190,18 @@ def caddy_env(
     if tls:
         env["TRASHMON_TLS_CERT"], env["TRASHMON_TLS_KEY"] = str(tls[0]), str(tls[1])
     return env, ports
+
+
+def assert_promtool_accepts(config: Path) -> None:
+    """The real ``promtool check config`` loads ``config`` (and the files it names)."""
+    result = subprocess.run(
+        [require_binary("promtool"), "check", "config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from server_harness import assert_promtool_accepts
 from support.processes import REPO, require_binary
 
 COMPOSE = REPO / "server" / "compose.yaml"
@@ -191,14 +192,7 @@ def test_prometheus_config_passes_promtool_with_the_contract_job_names(tmp_path)
     config["scrape_configs"][0]["basic_auth"]["password_file"] = str(password)
     checked = tmp_path / "prometheus.yml"
     checked.write_text(yaml.safe_dump(config))
-    result = subprocess.run(
-        [require_binary("promtool"), "check", "config", str(checked)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS" in result.stdout + result.stderr
+    assert_promtool_accepts(checked)
 
 
 # --- hardening (docs/security.md, section 4) ---------------------------------------------

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import subprocess
 from typing import Any
 
 import yaml
-from support.processes import REPO, require_binary
+from server_harness import assert_promtool_accepts
+from support.processes import REPO
 from test_mediamtx_config import FIXTURES, config_problems, is_anonymous
 
 from trashmonitor.demo import (
@@ -74,12 +74,6 @@ def test_the_demo_prometheus_scrapes_mediamtx_with_the_password_file(tmp_path):
     assert "basic_auth" not in jobs["trashmon-monitor"]
     config = tmp_path / "prometheus.yml"
     config.write_text(text)
-    result = subprocess.run(
-        [require_binary("promtool"), "check", "config", str(config)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert_promtool_accepts(config)
     # Without MediaMTX there is no mediamtx job at all.
     assert "mediamtx" not in _prometheus_config(Ports(), rules, None)
