@@ -334,3 +334,17 @@ def test_trashmon_probe_works_through_the_shipped_caddyfile(tmp_path, standins):
             result = run_trashmon("probe", "--api", f"{ports.base}/api", "--json")
     assert result.returncode == 0, result.stderr
     assert len(json.loads(result.stdout)["cameras"]) == 150
+
+
+def test_empty_site_names_fail_closed(tmp_path):
+    """An empty TRASHMON_SITE_NAMES must not mean "any host": Caddy refuses the config."""
+    result = subprocess.run(
+        [require_binary("caddy"), "validate", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TRASHMON_TLS": "off",
+             "TRASHMON_SITE_NAMES": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "host" in result.stderr
