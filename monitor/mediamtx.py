@@ -43,6 +43,7 @@ from trashmonitor.monitor.mediamtx_http import (
 from trashmonitor.errors import (
     AuthError,
     MalformedResponseError,
+    TrashmonError,
     UnreachableError,
     UpstreamHTTPError,
 )
@@ -191,7 +192,7 @@ def _rfc3339(value: object, where: str) -> float | None:
     try:
         return datetime.fromisoformat(value).timestamp()
     except ValueError:
-        raise MalformedResponseError(f"{where}: invalid time {value[:40]!r}") from None
+        raise MalformedResponseError(f"{where}: not an RFC 3339 time") from None
 
 
 def _count(item: Mapping[str, Any], key: str, where: str) -> int | None:
@@ -342,7 +343,7 @@ def parse_paths_page(document: object) -> PathsPage:
     return PathsPage(tuple(parsed), item_count, page_count, rejected)
 
 
-def decode_json(body: bytes | bytearray, source: str) -> object:
+def decode_json(body: bytes, source: str) -> object:
     """JSON or a MalformedResponseError that says what came instead."""
     head = body[:1024].lstrip()[:1]  # not body.lstrip(): no copy of a 16 MiB answer
     if head == b"<":
@@ -422,7 +423,8 @@ def parse_metrics(text: str) -> MediaMTXMetrics:
             continue
         match = _SAMPLE.match(line)
         if match is None:
-            raise MalformedResponseError(f"metrics line {number}: not a sample: {line[:60]!r}")
+            # The line is not quoted: it may carry whatever a hostile server sent.
+            raise MalformedResponseError(f"metrics line {number}: not a sample")
         family, label_text, value_text = match.groups()
         families.add(family)
         if family != "paths" and family not in _PATH_FAMILIES:
@@ -454,7 +456,7 @@ def _sample_count(value_text: str, family: str, number: int) -> int:
         value = float(value_text)
     except ValueError:
         raise MalformedResponseError(
-            f"metrics line {number}: bad value {value_text[:40]!r}"
+            f"metrics line {number}: {family} value is not a number"
         ) from None
     if not (math.isfinite(value) and 0 <= value < MAX_COUNT):
         raise MalformedResponseError(
@@ -569,9 +571,7 @@ class MediaMTXClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _get(
-        self, url: str, params: Mapping[str, int] | None, deadline: float | None
-    ) -> bytes | bytearray:
+    def _get(self, url: str, params: Mapping[str, int] | None, deadline: float | None) -> bytes:
         request_deadline = time.monotonic() + self.timeout
         if deadline is not None:
             if deadline <= time.monotonic():
@@ -609,7 +609,7 @@ class MediaMTXClient:
             raise UpstreamHTTPError(f"{url}: HTTP {status} {reason}".rstrip(), status)
         return body
 
-    def _page(self, number: int, deadline: float | None) -> bytes | bytearray:
+    def _page(self, number: int, deadline: float | None) -> bytes:
         params = {"page": number, "itemsPerPage": self.items_per_page}
         return self._get(self.api_url + PATHS_LIST, params, deadline)
 
@@ -634,6 +634,12 @@ class MediaMTXClient:
         """Every path: page 0 says how many pages there are; the rest are fetched
         ``parallel_pages`` at a time so parsing one page overlaps with the server
         rendering the next, never more requests queued than that."""
+        try:
+            return self._read_paths(deadline)
+        except TrashmonError as error:
+            raise _detached(error) from None
+
+    def _read_paths(self, deadline: float | None) -> PathsListing:
         first = self._read_page(0, deadline)
         pages = [first]
         # A server may put fewer items on a page than asked: a full first page says how many.
@@ -684,6 +690,12 @@ class MediaMTXClient:
         return pages
 
     def read_metrics(self, deadline: float | None = None) -> MediaMTXMetrics:
+        try:
+            return self._read_metrics(deadline)
+        except TrashmonError as error:
+            raise _detached(error) from None
+
+    def _read_metrics(self, deadline: float | None) -> MediaMTXMetrics:
         if self.metrics_url is None:
             raise UnreachableError("MediaMTX metrics: no URL configured")
         body = self._get(self.metrics_url, None, deadline)
@@ -694,3 +706,13 @@ class MediaMTXClient:
         if text[:1024].lstrip().startswith("<"):
             raise MalformedResponseError(f"{self.metrics_url}: got HTML instead of metrics")
         return parse_metrics(text)
+
+
+def _detached(error: TrashmonError) -> TrashmonError:
+    """``error`` without the frames it was raised through: they hold up to
+    ``max_body_bytes`` of answer, and a caller keeping the error in a reference cycle
+    (``except … as error`` stored in a local) would keep that until a full collection."""
+    error.__traceback__ = None
+    error.__context__ = None
+    error.__cause__ = None
+    return error
