@@ -23,20 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from support.http import get_json
-from support.measure import hostile_process, peak_rss_of, run_measured, set_mode
+from support.hostile_mediamtx import MODES
+from support.http import get_json, http_get
+from support.measure import hostile_process, monitor_env, peak_rss_of, run_measured, set_mode
 from support.processes import TRASHMON, clean_environ, free_port, running, wait_until
 
 OUTSIDE_REPO = Path(tempfile.gettempdir())
-HOSTILE_MODES = (
-    "trickle",
-    "endless",
-    "nested",
-    "nonfinite",
-    "huge_pages",
-    "giant_name",
-    "control_name",
-)
+HOSTILE_MODES = tuple(mode for mode in MODES if mode not in ("healthy", "flapping"))
 MIB = 1024 * 1024
 
 
@@ -50,18 +43,13 @@ def unreachable(base: str) -> bool:
     return get_json(base + "/api/status")["mediamtx"]["reachable"] is False
 
 
-def monitor_figures(interval: float, trials: int, modes: tuple[str, ...]) -> None:
+def detection_figures(interval: float, trials: int) -> None:
     log = OUTSIDE_REPO / f"hostile-observation-{free_port()}.log"
     with hostile_process("healthy") as url:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        env = clean_environ(
-            TRASHMON_MEDIAMTX_API=url,
-            TRASHMON_MEDIAMTX_METRICS=url + "/metrics",
-            TRASHMON_LISTEN=f"127.0.0.1:{port}",
-            TRASHMON_INTERVAL=f"{interval:g}",
-        )
-        with running([*TRASHMON, "monitor"], env=env, cwd=OUTSIDE_REPO, log_path=log) as proc:
+        env = monitor_env(url, port, interval)
+        with running([*TRASHMON, "monitor"], env=env, cwd=OUTSIDE_REPO, log_path=log):
             delays = []
             for _ in range(trials):
                 set_mode(url, "healthy")
@@ -71,23 +59,33 @@ def monitor_figures(interval: float, trials: int, modes: tuple[str, ...]) -> Non
                 while not unreachable(base) and time.monotonic() - started < 60:
                     time.sleep(0.01)  # sampling /api/status, the figure's resolution
                 delays.append(time.monotonic() - started)
-            print(
-                f"monitor: trickle -> /api/status unreachable: median "
-                f"{statistics.median(delays):.2f} s, max {max(delays):.2f} s "
-                f"(target <= 3 x {interval:g} s = {3 * interval:g} s; default request timeout; "
-                f"{trials} trials)"
-            )
-            print("monitor peak RSS (VmHWM) after 4 polls of each input:")
-            for mode in ("healthy", *modes):
-                set_mode(url, "healthy")
-                wait_until(lambda: not unreachable(base), 60, what="MediaMTX seen")
-                before = peak_rss_of(proc.pid)
-                set_mode(url, mode)
-                time.sleep(4 * interval)  # let several polls meet the input
-                after = peak_rss_of(proc.pid)
-                print(f"  {mode:<13} {after / MIB:7.1f} MiB  (+{(after - before) / MIB:.1f} MiB)")
-            set_mode(url, "healthy")
     log.unlink(missing_ok=True)
+    print(
+        f"monitor: trickle -> /api/status unreachable: median "
+        f"{statistics.median(delays):.2f} s, max {max(delays):.2f} s "
+        f"(target <= 3 x {interval:g} s = {3 * interval:g} s; default request timeout; "
+        f"{trials} trials)"
+    )
+
+
+def monitor_rss_figures(interval: float, modes: tuple[str, ...]) -> None:
+    """A fresh monitor per input (peak RSS only rises), four polls of it."""
+    print("monitor peak RSS (VmHWM), a fresh process per input, after 4 polls:")
+    healthy = 0
+    for mode in ("healthy", *modes):
+        log = OUTSIDE_REPO / f"hostile-observation-{free_port()}.log"
+        with hostile_process(mode) as url:
+            port = free_port()
+            env = monitor_env(url, port, interval)
+            argv = [*TRASHMON, "monitor"]
+            with running(argv, env=env, cwd=OUTSIDE_REPO, log_path=log) as proc:
+                status_url = f"http://127.0.0.1:{port}/api/status"
+                wait_until(lambda u=status_url: http_get(u)[0] == 200, 60, what="a poll")
+                time.sleep(4 * interval)  # let several polls meet the input
+                peak = peak_rss_of(proc.pid)
+        log.unlink(missing_ok=True)
+        healthy = healthy or peak
+        print(f"  {mode:<13} {peak / MIB:7.1f} MiB  (+{(peak - healthy) / MIB:.1f} MiB)")
 
 
 def probe_figures(timeout: float, trials: int, modes: tuple[str, ...]) -> None:
@@ -120,7 +118,9 @@ def main() -> None:
     trials = 1 if args.quick else args.trials
     modes = ("trickle", "endless", "huge_pages") if args.quick else HOSTILE_MODES
     probe_figures(args.timeout if not args.quick else 1.0, trials, modes)
-    monitor_figures(args.interval if not args.quick else 0.5, trials, modes)
+    interval = args.interval if not args.quick else 0.5
+    detection_figures(interval, trials)
+    monitor_rss_figures(interval, modes)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,14 @@ from typing import Any
 
 import pytest
 from support.http import http_get
-from support.measure import Measured, hostile_process, peak_rss_of, run_measured, set_mode
+from support.measure import (
+    Measured,
+    hostile_process,
+    monitor_env,
+    peak_rss_of,
+    run_measured,
+    set_mode,
+)
 from support.processes import TRASHMON, clean_environ, free_port, running, wait_until
 
 OUTSIDE_REPO = Path(tempfile.gettempdir())
@@ -131,14 +138,7 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, M
     log = tmp_path_factory.mktemp("monitor") / "monitor.log"
     with hostile_process("healthy", "--trickle-interval", "0.2") as url:
         port = free_port()
-        env = clean_environ(
-            TRASHMON_MEDIAMTX_API=url,
-            TRASHMON_MEDIAMTX_METRICS=url + "/metrics",
-            TRASHMON_LISTEN=f"127.0.0.1:{port}",
-            TRASHMON_INTERVAL="0.5",
-            TRASHMON_TIMEOUT="1",
-            TRASHMON_EXPECT=CAMERAS,
-        )
+        env = monitor_env(url, port, 0.5, TRASHMON_TIMEOUT="1", TRASHMON_EXPECT=CAMERAS)
         argv = [*TRASHMON, "monitor"]
         with running(argv, env=env, cwd=OUTSIDE_REPO, log_path=log) as proc:
             monitor = Monitor(f"http://127.0.0.1:{port}", proc.pid, log)

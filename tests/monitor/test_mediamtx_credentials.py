@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from support.http import http_get
-from support.measure import hostile_process
+from support.measure import hostile_process, monitor_env
 from support.processes import (
     TRASHMON,
     clean_environ,
@@ -95,14 +95,8 @@ def test_monitor_reads_api_and_metrics_with_the_credentials(
     log = tmp_path / "monitor.log"
     with hostile_process("healthy", "--credentials", f"monitor:{PASSWORD}") as url:
         port = free_port()
-        env = clean_environ(
-            TRASHMON_MEDIAMTX_API=url,
-            TRASHMON_MEDIAMTX_METRICS=url + "/metrics",
-            TRASHMON_LISTEN=f"127.0.0.1:{port}",
-            TRASHMON_INTERVAL="0.5",
-            TRASHMON_LOG_LEVEL="debug",
-            **{ENV: str(credentials_file)},
-        )
+        extra = {"TRASHMON_LOG_LEVEL": "debug", ENV: str(credentials_file)}
+        env = monitor_env(url, port, 0.5, **extra)
         with running([*TRASHMON, "monitor"], env=env, cwd=OUTSIDE_REPO, log_path=log) as proc:
             base = f"http://127.0.0.1:{port}"
 

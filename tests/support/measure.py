@@ -109,6 +109,20 @@ def hostile_process(mode: str = "healthy", *options: str) -> Iterator[str]:
             proc.wait(10)
 
 
+def monitor_env(url: str, port: int, interval: float, **extra: str) -> dict[str, str]:
+    """The environment of a ``trashmon monitor`` reading the stand-in at ``url`` (API and
+    /metrics) every ``interval`` s and serving on loopback ``port``."""
+    from support.processes import clean_environ
+
+    return clean_environ(
+        TRASHMON_MEDIAMTX_API=url,
+        TRASHMON_MEDIAMTX_METRICS=url + "/metrics",
+        TRASHMON_LISTEN=f"127.0.0.1:{port}",
+        TRASHMON_INTERVAL=f"{interval:g}",
+        **extra,
+    )
+
+
 def set_mode(url: str, mode: str) -> None:
     with urlopen(Request(f"{url}/_hostile/mode/{mode}", method="POST"), timeout=10) as reply:
         reply.read()
