@@ -343,7 +343,7 @@ def parse_paths_page(document: object) -> PathsPage:
     return PathsPage(tuple(parsed), item_count, page_count, rejected)
 
 
-def decode_json(body: bytes, source: str) -> object:
+def decode_json(body: bytes | bytearray, source: str) -> object:
     """JSON or a MalformedResponseError that says what came instead."""
     head = body[:1024].lstrip()[:1]  # not body.lstrip(): no copy of a 16 MiB answer
     if head == b"<":
@@ -571,7 +571,9 @@ class MediaMTXClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _get(self, url: str, params: Mapping[str, int] | None, deadline: float | None) -> bytes:
+    def _get(
+        self, url: str, params: Mapping[str, int] | None, deadline: float | None
+    ) -> bytes | bytearray:
         request_deadline = time.monotonic() + self.timeout
         if deadline is not None:
             if deadline <= time.monotonic():
@@ -609,7 +611,7 @@ class MediaMTXClient:
             raise UpstreamHTTPError(f"{url}: HTTP {status} {reason}".rstrip(), status)
         return body
 
-    def _page(self, number: int, deadline: float | None) -> bytes:
+    def _page(self, number: int, deadline: float | None) -> bytes | bytearray:
         params = {"page": number, "itemsPerPage": self.items_per_page}
         return self._get(self.api_url + PATHS_LIST, params, deadline)
 
