@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,23 @@ class Measured:
     peak_rss_bytes: int
 
 
+# The measured command is started by a small launcher process, not by us: a child's peak
+# RSS counts the memory of the process it was forked from (Linux keeps the pre-exec
+# high-water mark), and a test runner is far bigger than the command it measures. The
+# launcher reports the command's rusage, exit status and wall time on a pipe.
+_LAUNCHER = """
+import os, sys, time
+report = int(sys.argv[1])
+started = time.monotonic()
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+wall = time.monotonic() - started
+os.write(report, f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss} {wall}".encode())
+"""
+
+
 def run_measured(
     argv: Sequence[str],
     *,
@@ -37,41 +53,35 @@ def run_measured(
     cwd: Path | None = None,
     timeout: float = 120,
 ) -> Measured:
-    """Run ``argv`` to its end (killed after ``timeout`` s) and measure it."""
-    started = time.monotonic()
+    """Run ``argv`` to its end (its process group killed after ``timeout`` s) and measure
+    it: exit code, output, wall time and peak RSS of that command alone."""
+    report_read, report_write = os.pipe()
     proc = subprocess.Popen(
-        list(argv),
+        [sys.executable, "-P", "-c", _LAUNCHER, str(report_write), *argv],
         env=dict(env),
         cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        pass_fds=(report_write,),
+        start_new_session=True,
     )
-    outputs: dict[str, bytes] = {}
-    readers = [
-        threading.Thread(target=lambda n=name, s=stream: outputs.__setitem__(n, s.read()))
-        for name, stream in (("out", proc.stdout), ("err", proc.stderr))
-    ]
-    for reader in readers:
-        reader.start()
-    deadline = started + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            proc.kill()
-        time.sleep(0.01)  # polling the child's end; no synchronisation depends on it
-    wall = time.monotonic() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    for reader in readers:
-        reader.join(30)
+    os.close(report_write)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+    with os.fdopen(report_read, "rb") as report:
+        fields = report.read().decode().split()
+    if len(fields) != 3:
+        raise AssertionError(f"{argv[:4]} was not measured (killed after {timeout} s?)")
     return Measured(
-        proc.returncode,
-        outputs.get("out", b"").decode(errors="replace"),
-        outputs.get("err", b"").decode(errors="replace"),
-        wall,
-        usage.ru_maxrss * 1024,
+        int(fields[0]),
+        out.decode(errors="replace"),
+        err.decode(errors="replace"),
+        float(fields[2]),
+        int(fields[1]) * 1024,
     )
 
 
