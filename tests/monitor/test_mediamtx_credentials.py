@@ -9,6 +9,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from support.hostile_mediamtx import HostileMediaMTX
 from support.http import http_get
 from support.measure import hostile_process, monitor_env
 from support.processes import (
@@ -20,6 +23,11 @@ from support.processes import (
     stop_process,
     wait_until,
 )
+from trashmonitor.monitor.daemon import Monitor
+from trashmonitor.monitor.mediamtx import MediaMTXClient
+from trashmonitor.monitor.mediamtx_http import read_credentials_file
+
+from trashmonitor.telemetry import setup_tracing
 
 OUTSIDE_REPO = Path(tempfile.gettempdir())
 PASSWORD = "Pa55-w0rd:with-colon"
@@ -112,3 +120,20 @@ def test_monitor_reads_api_and_metrics_with_the_credentials(
             assert stop_process(proc) == 0
     assert PASSWORD not in status
     assert PASSWORD not in log.read_text()
+
+
+def test_the_password_is_in_no_span(credentials_file: Path) -> None:
+    exporter = InMemorySpanExporter()
+    tracer = setup_tracing("test", SimpleSpanProcessor(exporter)).get_tracer("test")
+    login = read_credentials_file(str(credentials_file))
+    with HostileMediaMTX(credentials=f"monitor:{PASSWORD}") as server:
+        client = MediaMTXClient(server.url, server.metrics_url, credentials=login)
+        monitor = Monitor(client, tracer=tracer)
+        try:
+            state = monitor.poll_once()
+        finally:
+            monitor.close()
+    assert state.report.mediamtx_error is None
+    spans = exporter.get_finished_spans()
+    assert {span.name for span in spans} >= {"trashmon.poll", "http.get"}
+    assert PASSWORD not in "".join(span.to_json() for span in spans)
