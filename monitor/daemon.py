@@ -78,6 +78,8 @@ class MonitorState:
     cycle_seconds: float | None = None
     dropped: int = 0
     """Paths listed by MediaMTX but not tracked in the last poll (over ``max_cameras``)."""
+    rejected: int = 0
+    """Paths skipped in the last poll: names outside MediaMTX's grammar or too long."""
 
 
 # Young-generation size of the cyclic GC in the daemon (CPython's default is 700).
@@ -289,7 +291,7 @@ class Monitor:
                 if self.client.metrics_url is not None
                 else None
             )
-            paths, api_error = self._read_paths(deadline)
+            paths, rejected, api_error = self._read_paths(deadline)
             metrics: MediaMTXMetrics | None = None
             metrics_error: str | None = None
             if metrics_read is not None:
@@ -314,19 +316,25 @@ class Monitor:
             last_cycle_at=time.monotonic(),
             cycle_seconds=elapsed,
             dropped=dropped,
+            rejected=rejected,
         )
         return self.state
 
-    def _read_paths(self, deadline: float) -> tuple[tuple[PathObservation, ...] | None, str | None]:
+    def _read_paths(
+        self, deadline: float
+    ) -> tuple[tuple[PathObservation, ...] | None, int, str | None]:
+        """The listed paths (None on failure), how many items were skipped as hostile
+        names, and the failure's one-line message."""
         with self._span("mediamtx.paths_list") as span:
             try:
-                paths = self.client.list_paths(deadline)
+                listing = self.client.read_paths(deadline)
             except Exception as error:  # ours or a bug on hostile input: a failed poll
-                return None, self._record_error(span, "api", error)
+                return None, 0, self._record_error(span, "api", error)
             self._recovered("api")
             if span is not None:
-                span.set_attribute("mediamtx.paths", len(paths))
-            return paths, None
+                span.set_attribute("mediamtx.paths", len(listing.paths))
+                span.set_attribute("mediamtx.rejected_paths", listing.rejected)
+            return listing.paths, listing.rejected, None
 
     def _read_metrics(
         self, deadline: float, parent: otel_context.Context
@@ -560,7 +568,13 @@ class MonitorCollector(Collector):
             "Paths MediaMTX listed that the last poll did not track (over --max-cameras).",
         )
         dropped.add_metric([], state.dropped)
-        families: list[Metric] = [build, up, metrics_up, last, last_success, dropped]
+        rejected = GaugeMetricFamily(
+            "trashmon_mediamtx_rejected_paths",
+            "Items the last poll skipped: path names outside MediaMTX's path grammar or "
+            "longer than 255 characters (never rendered).",
+        )
+        rejected.add_metric([], state.rejected)
+        families: list[Metric] = [build, up, metrics_up, last, last_success, dropped, rejected]
         if report is not None:
             up.add_metric([], 1 if report.mediamtx_reachable else 0)
         if state.metrics_up is not None:

@@ -18,6 +18,7 @@ from prometheus_client import disable_created_metrics
 from prometheus_client.registry import Collector
 from trashmonitor.monitor import config
 from trashmonitor.monitor.agents import AgentView
+from trashmonitor.monitor.client_settings import add_client_arguments, client_settings
 from trashmonitor.monitor.daemon import (
     DEFAULT_FORGET_AFTER,
     DEFAULT_MAX_CAMERAS,
@@ -59,6 +60,7 @@ log = logging.getLogger(__name__)
 
 def configure(parser: argparse.ArgumentParser) -> None:
     config.add_source_arguments(parser)
+    add_client_arguments(parser)
     parser.add_argument(
         "--metrics-url",
         metavar="URL",
@@ -160,8 +162,15 @@ def build_monitor(
         parse=_parse_max_cameras,
         default=DEFAULT_MAX_CAMERAS,
     )
+    settings = client_settings(args)
     monitor = Monitor(
-        client=MediaMTXClient(api, metrics, timeout=timeout),
+        client=MediaMTXClient(
+            api,
+            metrics,
+            timeout=timeout,
+            credentials=settings.credentials,
+            max_body_bytes=settings.max_body_bytes,
+        ),
         tracer=setup_tracing("trashmon-monitor").get_tracer(__name__),
         thresholds=config.thresholds(args),
         parked=config.parked(args),
