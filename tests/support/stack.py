@@ -96,7 +96,7 @@ class Stack:
 
     @property
     def agent_address(self) -> str:
-        return f"127.0.0.1:{self.agent.metrics_port}"
+        return f"{self.agent.metrics_host}:{self.agent.metrics_port}"
 
     def monitor_metrics(self) -> str:
         return get_text(f"http://{self.monitor_address}/metrics")
@@ -116,8 +116,10 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(directory: Path) -> Iterator[Stack]:
-    """Everything above, up and streaming; stopped (by PID) when the block ends."""
+def running_stack(directory: Path, agent_metrics_host: str = "127.0.0.1") -> Iterator[Stack]:
+    """Everything above, up and streaming; stopped (by PID) when the block ends. The
+    agent's /metrics is on loopback (not announced for discovery) unless
+    ``agent_metrics_host`` names another address of this machine."""
     broker_port = free_port()
     pki = make_pki(directory / "pki", broker_port, cameras=(CAMERA,))
     mqtt_url = f"mqtts://127.0.0.1:{broker_port}"
@@ -154,6 +156,7 @@ def running_stack(directory: Path) -> Iterator[Stack]:
             "--mqtt-url", mqtt_url, "--mqtt-ca", str(pki.chain),
             "--mqtt-cert", str(pki.client_cert(CAMERA)),
             "--mqtt-key", str(pki.client_key(CAMERA)),
+            metrics_host=agent_metrics_host,
         )  # fmt: skip
         stack.callback(stop_agent_process, agent.proc)
         running_stack_ = Stack(directory, mediamtx, peer, agent, monitor_address, monitor_log)
