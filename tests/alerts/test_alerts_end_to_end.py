@@ -58,7 +58,11 @@ def _targets(stack: Stack) -> list[ScrapeTarget]:
     return [
         ScrapeTarget(DEFAULT_CONFIG.monitor_job, stack.monitor_address),
         ScrapeTarget(DEFAULT_CONFIG.mediamtx_job, stack.mediamtx.url.removeprefix("http://")),
-        ScrapeTarget(DEFAULT_CONFIG.capture_job, stack.monitor_address, discovery=SD_PATH),
+        # As docs/observability.md configures it: the agents' series carry `camera`
+        # themselves, the same value as the discovered label (no `exported_camera`).
+        ScrapeTarget(
+            DEFAULT_CONFIG.capture_job, stack.monitor_address, discovery=SD_PATH, honor_labels=True
+        ),
     ]
 
 

@@ -51,7 +51,11 @@ def _targets(stack: Stack) -> list[ScrapeTarget]:
     return [
         ScrapeTarget(DEFAULT_CONFIG.monitor_job, stack.monitor_address),
         ScrapeTarget(DEFAULT_CONFIG.mediamtx_job, stack.mediamtx.url.removeprefix("http://")),
-        ScrapeTarget(DEFAULT_CONFIG.capture_job, stack.monitor_address, discovery=SD_PATH),
+        # As docs/observability.md configures it: the agents' series carry `camera`
+        # themselves, the same value as the discovered label (no `exported_camera`).
+        ScrapeTarget(
+            DEFAULT_CONFIG.capture_job, stack.monitor_address, discovery=SD_PATH, honor_labels=True
+        ),
     ]
 
 
@@ -125,6 +129,10 @@ def test_prometheus_discovers_the_agents_through_the_monitor(tmp_path: Path) -> 
             30, 0.25, "the agent's own series",
         )  # fmt: skip
         assert speed[0]["metric"]["instance"] == stack.agent_address
+        assert "exported_camera" not in speed[0]["metric"]
+        # A family without its own camera label gets the discovered one.
+        build = prometheus.query(f'trashcam_build_info{{job="{job}"}}')
+        assert [series["metric"]["camera"] for series in build] == [CAMERA]
         assert prometheus.alerts("TrashmonCaptureScrapeFailing") == []
 
         # A clean stop says `offline`: the agent leaves the discovery and the target goes.

@@ -33,9 +33,14 @@ class ScrapeTarget:
     discovery: str | None = None
     """A path on ``address`` serving Prometheus HTTP SD (``http_sd_configs``): the job's
     targets come from there instead of being ``address`` itself."""
+    honor_labels: bool = False
 
     def as_scrape_config(self) -> dict[str, Any]:
-        config: dict[str, Any] = {"job_name": self.job, "metrics_path": self.metrics_path}
+        config: dict[str, Any] = {
+            "job_name": self.job,
+            "metrics_path": self.metrics_path,
+            "honor_labels": self.honor_labels,
+        }
         if self.discovery is None:
             config["static_configs"] = [{"targets": [self.address]}]
         else:
