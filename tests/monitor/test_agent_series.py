@@ -7,11 +7,14 @@ registry and its /metrics text is linted by promtool.
 
 from __future__ import annotations
 
+import json
+
 from prometheus_client.parser import text_string_to_metric_families
 from support.fake_mediamtx import FakeMediaMTX
 from support.processes import promtool_check_metrics
 from trashmonitor.monitor.agents import AgentView
 from trashmonitor.monitor.daemon import AGENT_STREAM_STATES, Monitor
+from trashmonitor.monitor.daemon_cli import _agents_sd
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 
 NOW = 1_763_700_000.0
@@ -97,3 +100,12 @@ def test_series_of_a_forgotten_agent_vanish(fake: FakeMediaMTX) -> None:
     views.clear()  # an operator cleared the retained status: the observer forgot it
     monitor.poll_once()
     assert all(values == {} for values in _agent_series(monitor).values())
+
+
+def test_discovery_without_mqtt_is_an_empty_list() -> None:
+    """`trashmon monitor` without MQTT still answers /api/sd/agents, with no targets."""
+    response = _agents_sd(None)
+    assert (response.status, json.loads(response.body)) == (200, [])
+    views = {"cam1": ANNOUNCED}
+    listed = json.loads(_agents_sd(lambda: views).body)
+    assert listed == [{"targets": ["192.0.2.10:9844"], "labels": {"camera": "cam1"}}]
