@@ -37,13 +37,11 @@ from support.processes import wait_until
 from support.prometheus import (
     SHIPPED_RULES,
     Prometheus,
-    ScrapeTarget,
     render_rules,
     running_prometheus,
 )
 from support.stack import CAMERA, Stack, running_stack
 from trashmonitor.alerts.config import DEFAULT_CONFIG
-from trashmonitor.monitor.agents import SD_PATH
 
 pytestmark = pytest.mark.slow
 
@@ -52,18 +50,6 @@ RESTART_LOOP = "TrashmonFfmpegRestartLoop"
 FAST = DEFAULT_CONFIG.with_overrides(
     camera_down_for="2s", restart_loop_for="2s", restart_window="20s"
 )
-
-
-def _targets(stack: Stack) -> list[ScrapeTarget]:
-    return [
-        ScrapeTarget(DEFAULT_CONFIG.monitor_job, stack.monitor_address),
-        ScrapeTarget(DEFAULT_CONFIG.mediamtx_job, stack.mediamtx.url.removeprefix("http://")),
-        # As docs/observability.md configures it: the agents' series carry `camera`
-        # themselves, the same value as the discovered label (no `exported_camera`).
-        ScrapeTarget(
-            DEFAULT_CONFIG.capture_job, stack.monitor_address, discovery=SD_PATH, honor_labels=True
-        ),
-    ]
 
 
 def _wait_states(
@@ -89,7 +75,7 @@ def test_killing_the_rtsp_peer_fires_and_recovery_clears_the_shipped_alerts(
     files = (SHIPPED_RULES, fast_rules)
     with (
         running_stack(tmp_path) as stack,
-        running_prometheus(tmp_path, _targets(stack), files) as prometheus,
+        running_prometheus(tmp_path, stack.scrape_targets(), files) as prometheus,
     ):
         all_up = {DEFAULT_CONFIG.monitor_job: True, DEFAULT_CONFIG.mediamtx_job: True}
         wait_until(lambda: prometheus.targets_up() == all_up, 30, 0.25, "every target scraped")

@@ -30,11 +30,10 @@ from support.processes import host_address, wait_until
 from support.prometheus import (
     SHIPPED_RULES,
     Prometheus,
-    ScrapeTarget,
     render_rules,
     running_prometheus,
 )
-from support.stack import CAMERA, Stack, running_stack
+from support.stack import CAMERA, running_stack
 from trashmonitor.alerts.config import DEFAULT_CONFIG, MixinConfig
 from trashmonitor.monitor.agents import SD_PATH
 
@@ -45,18 +44,6 @@ INSTANT: MixinConfig = DEFAULT_CONFIG.with_overrides(
 )
 """Every alert fires at the first evaluation its expression is true."""
 CYCLES = 5
-
-
-def _targets(stack: Stack) -> list[ScrapeTarget]:
-    return [
-        ScrapeTarget(DEFAULT_CONFIG.monitor_job, stack.monitor_address),
-        ScrapeTarget(DEFAULT_CONFIG.mediamtx_job, stack.mediamtx.url.removeprefix("http://")),
-        # As docs/observability.md configures it: the agents' series carry `camera`
-        # themselves, the same value as the discovered label (no `exported_camera`).
-        ScrapeTarget(
-            DEFAULT_CONFIG.capture_job, stack.monitor_address, discovery=SD_PATH, honor_labels=True
-        ),
-    ]
 
 
 def _active_alerts(prometheus: Prometheus) -> list[dict[str, Any]]:
@@ -77,7 +64,9 @@ def test_a_healthy_deployment_fires_no_alert(tmp_path: Path) -> None:
     instant = render_rules(tmp_path / "instant.rules.yaml", INSTANT)
     with (
         running_stack(tmp_path) as stack,
-        running_prometheus(tmp_path, _targets(stack), (SHIPPED_RULES, instant)) as prometheus,
+        running_prometheus(
+            tmp_path, stack.scrape_targets(), (SHIPPED_RULES, instant)
+        ) as prometheus,
     ):
         # The agent is on loopback: announced as nothing, so discovery lists nothing and
         # Prometheus has no agent to scrape (as in Kubernetes).
@@ -111,7 +100,7 @@ def test_prometheus_discovers_the_agents_through_the_monitor(tmp_path: Path) -> 
     address = host_address()
     with (
         running_stack(tmp_path, agent_metrics_host=address) as stack,
-        running_prometheus(tmp_path, _targets(stack), (SHIPPED_RULES,)) as prometheus,
+        running_prometheus(tmp_path, stack.scrape_targets(), (SHIPPED_RULES,)) as prometheus,
     ):
         job = DEFAULT_CONFIG.capture_job
         discovered = wait_until(
