@@ -1,4 +1,5 @@
-"""``trashmon monitor``: poll MediaMTX every interval, serve /metrics, /healthz, /api/status.
+"""``trashmon monitor``: poll MediaMTX every interval, serve /metrics, /healthz, /api/status
+and the agents' own /metrics for Prometheus HTTP service discovery (/api/sd/agents).
 
 Settings (flag > env > default) are listed in docs/monitor.md. SIGTERM and SIGINT end
 the loop and the server cleanly with exit 0.
@@ -17,7 +18,7 @@ from types import FrameType
 from prometheus_client import disable_created_metrics
 from prometheus_client.registry import Collector
 from trashmonitor.monitor import config
-from trashmonitor.monitor.agents import AgentView
+from trashmonitor.monitor.agents import SD_PATH, AgentView, service_discovery
 from trashmonitor.monitor.client_settings import add_client_arguments, client_settings
 from trashmonitor.monitor.daemon import (
     DEFAULT_FORGET_AFTER,
@@ -31,7 +32,7 @@ from trashmonitor.monitor.mediamtx import MediaMTXClient, default_metrics_url, m
 
 from trashmonitor.errors import EXIT_OK, ConfigError
 from trashmonitor.mqtt import MONITOR_SETTINGS, add_mqtt_arguments, mqtt_settings
-from trashmonitor.serving import HTTPService
+from trashmonitor.serving import HTTPService, Response, json_response
 from trashmonitor.settings import (
     HostPort,
     flag_or_env,
@@ -249,6 +250,11 @@ def _optional_observers(
     return agent_views, collectors
 
 
+def _agents_sd(agent_views: Callable[[], Mapping[str, AgentView]] | None) -> Response:
+    """The agents' /metrics in Prometheus HTTP SD format: ``[]`` without MQTT."""
+    return json_response(service_discovery(agent_views() if agent_views is not None else {}))
+
+
 def serve(
     args: argparse.Namespace,
     *,
@@ -261,7 +267,11 @@ def serve(
     config.quiet_http_logs()
     tune_gc_for_polling()
     monitor, listen = build_monitor(args, agent_views=agent_views, collectors=collectors)
-    service = HTTPService(listen, routes(monitor), setting="TRASHMON_LISTEN")
+    service = HTTPService(
+        listen,
+        {**routes(monitor), SD_PATH: lambda: _agents_sd(agent_views)},
+        setting="TRASHMON_LISTEN",
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
