@@ -179,6 +179,8 @@ def dig(doc: dict[str, Any], dotted: str) -> Any:
 CRD_REQUIRED: dict[str, tuple[str, ...]] = {
     "ServiceMonitor": ("metadata.namespace", "spec.selector", "spec.endpoints"),
     "PrometheusRule": ("metadata.namespace", "spec.groups"),
+    # prometheus-operator's ScrapeConfig (v1alpha1): the agents found through the monitor
+    "ScrapeConfig": ("metadata.namespace", "spec.httpSDConfigs"),
     "Certificate": (
         "metadata.namespace",
         "spec.secretName",
@@ -195,6 +197,7 @@ CRD_REQUIRED: dict[str, tuple[str, ...]] = {
 CRD_API_VERSIONS = {
     "ServiceMonitor": "monitoring.coreos.com/v1",
     "PrometheusRule": "monitoring.coreos.com/v1",
+    "ScrapeConfig": "monitoring.coreos.com/v1alpha1",
     "Certificate": "cert-manager.io/v1",
     "ClusterIssuer": "cert-manager.io/v1",
 }
@@ -216,6 +219,12 @@ def crd_problems(doc: dict[str, Any]) -> list[str]:
             for e in doc["spec"].get("endpoints", [])
             if "port" not in e
         ]
+    if kind == "ScrapeConfig":
+        problems += [
+            f"{kind}: httpSDConfigs entry without an http(s) url"
+            for sd in doc["spec"].get("httpSDConfigs", [])
+            if not str(sd.get("url", "")).startswith(("http://", "https://"))
+        ]
     if kind == "PrometheusRule":
         for group in doc["spec"].get("groups", []):
             if not group.get("name") or not group.get("rules"):
@@ -230,7 +239,12 @@ def crd_problems(doc: dict[str, Any]) -> list[str]:
 
 def test_crd_kinds_have_their_required_fields(rendered):
     crds = [d for d in rendered if d["apiVersion"] not in CORE_API_VERSIONS]
-    assert {d["kind"] for d in crds} >= {"ServiceMonitor", "Certificate", "ClusterIssuer"}
+    assert {d["kind"] for d in crds} >= {
+        "ServiceMonitor",
+        "ScrapeConfig",
+        "Certificate",
+        "ClusterIssuer",
+    }
     for doc in crds:
         assert crd_problems(doc) == []
 
