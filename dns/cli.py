@@ -35,6 +35,7 @@ from trashmonitor.settings import (
     parse_positive_int,
     parse_seconds,
     parse_setting,
+    seconds_between,
 )
 
 HELP = "reconcile the Cloudflare A record and Tailscale split-DNS"
@@ -282,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
         attribute="interval",
         flag="--interval",
         env_var="DNS_INTERVAL",
-        parse=parse_seconds,
+        parse=seconds_between(1, 86400),
         default=60.0,
     )
     if not getattr(args, "debug", False):
