@@ -23,16 +23,24 @@ from trashmonitor.errors import ConfigError
 T = TypeVar("T")
 
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+MAX_ENV_FILE_BYTES = 1024 * 1024
+"""A settings file is a few hundred bytes; this bound stops /dev/zero or a log file
+given by mistake from being read into memory."""
 
 
 def read_env_file(path: Path) -> dict[str, str]:
     """Parse a systemd ``EnvironmentFile``-style file (``KEY=value``, ``#`` comments).
 
     Values may be wrapped in single or double quotes. Lines that are neither blank,
-    comments nor assignments are an error naming the line, not silently skipped.
+    comments nor assignments are an error naming the line, not silently skipped; so is a
+    NUL byte (no process argument can carry one) and a file above 1 MiB.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            data = stream.read(MAX_ENV_FILE_BYTES + 1)
+        if len(data) > MAX_ENV_FILE_BYTES:
+            raise ConfigError(str(path), "env file is larger than 1 MiB")
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(str(path), "env file not found") from None
     except (OSError, UnicodeDecodeError) as error:
@@ -41,6 +49,8 @@ def read_env_file(path: Path) -> dict[str, str]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith(("#", ";")):
             continue
+        if "\x00" in line:
+            raise ConfigError(f"{path}:{number}", "contains a NUL byte")
         match = _ENV_LINE.match(line)
         if match is None:
             raise ConfigError(f"{path}:{number}", "expected KEY=value")
