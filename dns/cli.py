@@ -283,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
         attribute="interval",
         flag="--interval",
         env_var="DNS_INTERVAL",
-        parse=seconds_between(1, 86400),
+        parse=seconds_between(0.1, 86400),
         default=60.0,
     )
     if not getattr(args, "debug", False):

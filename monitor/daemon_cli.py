@@ -180,7 +180,7 @@ def _optional_observers(
         attribute="dns_interval",
         flag="--dns-interval",
         env_var="TRASHMON_DNS_INTERVAL",
-        parse=seconds_between(1, 86400),
+        parse=seconds_between(0.1, 86400),
         default=None,
     )
     if dns_interval is not None:
