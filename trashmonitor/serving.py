@@ -100,6 +100,9 @@ class _BoundedServer(ThreadingHTTPServer):
     """A thread per connection, at most ``max_connections`` of them."""
 
     daemon_threads = True
+    # socketserver's default backlog of 5 drops SYNs under a burst, and the kernel
+    # retries them only after 1 s, 3 s, ...: accepting quickly is what keeps refusals quick.
+    request_queue_size = 128
 
     def __init__(
         self,
@@ -132,36 +135,27 @@ class _BoundedServer(ThreadingHTTPServer):
             self._slots.release()
 
 
-class _DeadlineReader:
-    """The request stream, cut off once the request's total deadline has passed.
+class _DeadlineSocket(io.RawIOBase):
+    """The connection's read side, cut off once the request's total deadline has passed.
 
-    The socket timeout alone applies per read: a client sending a byte every few
-    seconds would keep its thread forever.
+    Every receive gets only the time left: a socket timeout alone applies per read, and a
+    buffered readline keeps reading while bytes trickle in, so a client sending a byte
+    a second would keep its thread for as long as it likes.
     """
 
-    def __init__(
-        self, stream: io.BufferedIOBase, connection: socket.socket, deadline: float
-    ) -> None:
-        self._stream = stream
+    def __init__(self, connection: socket.socket, deadline: float) -> None:
         self._connection = connection
         self._deadline = deadline
 
-    def _arm(self) -> None:
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
         remaining = self._deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("the request was not received in time")
         self._connection.settimeout(remaining)
-
-    def readline(self, size: int = -1) -> bytes:
-        self._arm()
-        return self._stream.readline(size)
-
-    def read(self, size: int = -1) -> bytes:
-        self._arm()
-        return self._stream.read(size)
-
-    def close(self) -> None:
-        self._stream.close()
+        return self._connection.recv_into(buffer)
 
 
 def _handler_for(
@@ -174,7 +168,8 @@ def _handler_for(
         def setup(self) -> None:
             super().setup()
             deadline = time.monotonic() + request_timeout
-            self.rfile = _DeadlineReader(self.rfile, self.connection, deadline)  # type: ignore[assignment]
+            self.rfile.close()
+            self.rfile = io.BufferedReader(_DeadlineSocket(self.connection, deadline))
 
         def do_GET(self) -> None:
             # The answer gets its own full timeout (sendall's is a total since 3.5).

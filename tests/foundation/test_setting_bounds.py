@@ -201,5 +201,6 @@ def test_dns_watch_refuses_an_endless_interval() -> None:
     done = run_trashmon("dns", "--watch", env=env, timeout=REFUSAL_DEADLINE)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "trashmon dns: error: DNS_INTERVAL: expected a duration of 0.1 to 86400 seconds, got '1e300'"
+        "trashmon dns: error: DNS_INTERVAL: expected a duration of 0.1 to 86400 seconds, "
+        "got '1e300'"
     ]
