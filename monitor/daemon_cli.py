@@ -39,8 +39,8 @@ from trashmonitor.settings import (
     parse_host_port,
     parse_http_url,
     parse_positive_int,
-    parse_seconds,
     parse_setting,
+    seconds_between,
 )
 from trashmonitor.telemetry import setup_tracing
 
@@ -132,6 +132,19 @@ def _metrics_url(args: argparse.Namespace, api: str) -> str | None:
     return metrics_url(parse_setting(source, raw, parse_http_url))
 
 
+def _seconds(
+    args: argparse.Namespace, name: str, env: str, default: float, *, within: tuple[float, float]
+) -> float:
+    return flag_or_env(
+        args,
+        attribute=name,
+        flag=f"--{name}",
+        env_var=env,
+        parse=seconds_between(*within),
+        default=default,
+    )
+
+
 def build_monitor(
     args: argparse.Namespace,
     *,
@@ -149,8 +162,8 @@ def build_monitor(
         parse=parse_host_port,
         default=parse_host_port(DEFAULT_LISTEN),
     )
-    interval = config.seconds(args, "interval", "TRASHMON_INTERVAL", DEFAULT_INTERVAL)
-    timeout = config.seconds(args, "timeout", "TRASHMON_TIMEOUT", DEFAULT_TIMEOUT)
+    interval = _seconds(args, "interval", "TRASHMON_INTERVAL", DEFAULT_INTERVAL, within=(0.1, 3600))
+    timeout = _seconds(args, "timeout", "TRASHMON_TIMEOUT", DEFAULT_TIMEOUT, within=(0.1, 300))
     forget_after = config.seconds(
         args, "forget-after", "TRASHMON_FORGET_AFTER", DEFAULT_FORGET_AFTER
     )
@@ -233,7 +246,7 @@ def _optional_observers(
         attribute="dns_interval",
         flag="--dns-interval",
         env_var="TRASHMON_DNS_INTERVAL",
-        parse=parse_seconds,
+        parse=seconds_between(0.1, 86400),
         default=None,
     )
     if dns_interval is not None:

@@ -26,7 +26,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from trashmonitor.errors import ConfigError
-from trashmonitor.settings import flag_or_env, parse_seconds
+from trashmonitor.settings import flag_or_env, seconds_between
 
 TOPIC_ROOT = "trashcam"
 ONLINE = "online"
@@ -288,7 +288,8 @@ def mqtt_settings(
             attribute="mqtt_keepalive",
             flag="--mqtt-keepalive",
             env_var=names.env("KEEPALIVE"),
-            parse=parse_seconds,
+            # MQTT's keepalive field is 16 bits: above 65535 paho's thread dies silently.
+            parse=seconds_between(1, 65535),
             default=DEFAULT_KEEPALIVE,
             environ=environ,
         ),
