@@ -120,7 +120,7 @@ k8s-sync:
 # render and check the kustomize tree (drift, schemas, CRD fields, wiring)
 k8s-lint: setup
     {{venv}}/python server/k8s/sync.py --check
-    kubectl kustomize server/k8s >/dev/null
+    {{venv}}/kubectl kustomize server/k8s >/dev/null
     {{venv}}/pytest -q tests/server/test_k8s.py
 
 # the deploy overlay: your image, tailnet hostname, certificate name and ACME e-mail
