@@ -40,6 +40,7 @@ CREDENTIALS = {
     "TS_HOSTNAME": "trashmonitor",
 }
 SECRETS = ("ghp_secret0token", "cf-secret-token", "tskey-api-secret")
+MQTT_SECRETS = "trashmonitor/trashmonitor-mqtt-broker trashmonitor/trashmonitor-mqtt"
 
 FAKE = """#!/usr/bin/env bash
 # Stand-in {name}: log argv, behave as configured by FAKE_* variables.
@@ -122,6 +123,8 @@ class Sandbox:
         self.env.update(
             FAKE_KUBE_CONTEXT="tailnet-cluster",
             FAKE_JUST_RECIPES="bootstrap deploy dns health image image-push setup",
+            # a re-run: the MQTT Secrets exist (TRASHMON_PKI_DIR is then not needed)
+            FAKE_EXISTING_SECRETS=MQTT_SECRETS,
             **CREDENTIALS,
         )
 
@@ -191,12 +194,14 @@ def test_with_everything_present_the_steps_run_in_the_seed_order(sandbox: Sandbo
         f"--from-file=.dockerconfigjson={(sandbox.dir / 'dockerconfig.path').read_text().strip()}"
         " --dry-run=client -o yaml",
         "kubectl apply -f -",
-        # secrets: without TRASHMON_PKI_DIR the MQTT pair is skipped (one line says so)
+        # secrets: without TRASHMON_PKI_DIR the MQTT pair that exists is kept
         "kubectl create namespace trashmonitor --dry-run=client -o yaml",
         "kubectl apply -f -",
         "kubectl get secret trashmonitor-mediamtx-reader --namespace trashmonitor -o name",
         secret_call(sandbox, "trashmonitor", "trashmonitor-mediamtx-reader"),
         "kubectl apply -f -",
+        "kubectl get secret trashmonitor-mqtt-broker --namespace trashmonitor -o name",
+        "kubectl get secret trashmonitor-mqtt --namespace trashmonitor -o name",
         "kubectl get secret trashmonitor-dns --namespace trashmonitor -o name",
         secret_call(sandbox, "trashmonitor", "trashmonitor-dns"),
         "kubectl apply -f -",
@@ -399,7 +404,11 @@ def test_secrets_step_creates_every_secret_from_private_files_never_argv_or_outp
     pki = make_test_pki(tmp_path / "pki", SERVICE_NAME, "trashmonitor-mqtt.example.ts.net")
 
     result = sandbox.run(
-        "--only", "secrets", TRASHMON_PKI_DIR=str(pki.root), FAKE_NAMESPACES="cert-manager"
+        "--only",
+        "secrets",
+        TRASHMON_PKI_DIR=str(pki.root),
+        FAKE_NAMESPACES="cert-manager",
+        FAKE_EXISTING_SECRETS="",  # a first run
     )
 
     assert result.returncode == 0, result.stderr
@@ -453,7 +462,9 @@ def test_secrets_step_creates_every_secret_from_private_files_never_argv_or_outp
 
 def test_existing_secrets_are_kept_unless_replacing_is_asked(sandbox: Sandbox) -> None:
     sandbox.with_all_tools()
-    existing = "trashmonitor/trashmonitor-mediamtx-reader trashmonitor/trashmonitor-dns"
+    existing = (
+        f"trashmonitor/trashmonitor-mediamtx-reader trashmonitor/trashmonitor-dns {MQTT_SECRETS}"
+    )
 
     kept = sandbox.run("--only", "secrets", FAKE_EXISTING_SECRETS=existing)
 
@@ -503,3 +514,19 @@ def test_a_missing_pki_file_fails_the_step_naming_it(sandbox: Sandbox, tmp_path:
     assert result.returncode == 2
     assert f"TRASHMON_PKI_DIR: {pki.crl} is missing or unreadable" in result.stderr
     assert not any("trashmonitor-mqtt" in c for c in sandbox.calls())
+
+
+def test_a_first_run_without_the_pki_fails_before_the_deploy(sandbox: Sandbox) -> None:
+    """The default tree's broker and server pods mount the MQTT Secrets: without them
+    (and without a PKI to make them from) the deploy would hang, so the step fails."""
+    sandbox.with_all_tools()
+
+    result = sandbox.run("0.0.1", FAKE_EXISTING_SECRETS="")
+
+    assert result.returncode == 2
+    assert (
+        "TRASHMON_PKI_DIR: not set, and the Secret trashmonitor/trashmonitor-mqtt-broker "
+        "the broker and the monitor need does not exist"
+    ) in result.stderr
+    assert "step 'secrets' FAILED (exit 2)" in result.stderr
+    assert not any(c.startswith(("just image-push", "just deploy")) for c in sandbox.calls())
