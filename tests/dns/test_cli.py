@@ -261,14 +261,28 @@ def test_watch_serves_its_own_metrics_for_a_standalone_reconciler(
     assert_no_secret(output, text)
 
 
-def test_metrics_addr_without_watch_is_a_one_line_config_error(
-    served: str, fake: FakeAPIs, tmp_path: Path
+BAD_METRICS_ADDR = {
+    "without --watch": (("--metrics-addr", "127.0.0.1:0"), {}, "--metrics-addr"),
+    "no port": (
+        ("--watch",),
+        {"TRASHMON_DNS_METRICS_ADDR": "no-port"},
+        "TRASHMON_DNS_METRICS_ADDR",
+    ),
+    "port out of range": (("--watch", "--metrics-addr", "127.0.0.1:70000"), {}, "--metrics-addr"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_METRICS_ADDR)
+def test_bad_metrics_addr_is_a_one_line_config_error(
+    served: str, fake: FakeAPIs, tmp_path: Path, case: str
 ) -> None:
-    done = trashmon_dns(dns_env(served, fake), "--metrics-addr", "127.0.0.1:0", cwd=tmp_path)
+    args, env, named = BAD_METRICS_ADDR[case]
+
+    done = trashmon_dns({**dns_env(served, fake), **env}, *args, cwd=tmp_path)
 
     assert done.returncode == 2
-    assert "--metrics-addr" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert named in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert fake.requests == []
 
 
