@@ -16,7 +16,14 @@ import pytest
 from support.dns_fake import FakeAPIs
 from support.dns_world import HOST, TS_IP, ZONE, dns_env
 from support.http import get_text
-from support.processes import TRASHMON, free_port, run_trashmon, stop_process, wait_until
+from support.processes import (
+    TRASHMON,
+    free_port,
+    promtool_check_metrics,
+    run_trashmon,
+    stop_process,
+    wait_until,
+)
 from trashmonitor.dns.model import OWNER_MARKER
 
 from trashmonitor.errors import ConfigError
@@ -252,6 +259,7 @@ def test_watch_serves_its_own_metrics_for_a_standalone_reconciler(
         assert in_sync
         assert all(line.endswith(" 1.0") for line in in_sync), in_sync
         assert 'trashmon_dns_changes_total{action="create",resource="a_record"} 1.0' in text
+        assert promtool_check_metrics(text.encode()) == (0, "")
         proc.send_signal(signal.SIGTERM)
         code = stop_process(proc)  # type: ignore[arg-type]
     finally:
