@@ -772,3 +772,35 @@ def test_prometheus_scrapes_the_dns_reconciler_as_its_own_job(rendered):
     assert not (
         other["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     )
+
+
+# ---------------------------------------------------------------- each component alone
+
+COMPONENTS = sorted(p.name for p in (K8S / "components").iterdir() if p.is_dir())
+
+
+def test_the_default_tree_lists_every_component():
+    tree = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert tree["resources"] == ["base"]
+    assert sorted(tree["components"]) == [f"components/{name}" for name in COMPONENTS]
+    assert {"mqtt", "dns"} <= set(COMPONENTS)  # the whole chain (issue 14 §2)
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_each_component_renders_on_base_alone_and_validates(tmp_path, component):
+    shutil.copytree(K8S, tmp_path / "k8s")
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [../k8s/base]\ncomponents: [../k8s/components/{component}]\n"
+    )
+    docs = kustomize(overlay)
+    assert docs != kustomize(K8S / "base")  # the component adds or changes something
+    for doc in docs:
+        if doc["apiVersion"] in CORE_API_VERSIONS:
+            kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+        else:
+            assert crd_problems(doc) == []
+        if doc["kind"] not in {"Namespace", "ClusterIssuer"}:  # cluster-scoped
+            assert doc["metadata"]["namespace"] == "trashmonitor", doc["metadata"]["name"]
