@@ -158,7 +158,12 @@ provision-check HOST *ARGS: setup
 ghcr-secret:
     scripts/bootstrap --only ghcr-secret
 
-# cluster one-shot: ghcr-secret, image-push VERSION, deploy, dns, health (skips what it lacks)
+# create the Secrets the Kubernetes deployment mounts, keeping existing ones (kubectl;
+# TRASHMON_PKI_DIR, CF_API_TOKEN, TS_API_KEY; docs/server.md, "Kubernetes")
+k8s-secrets:
+    scripts/bootstrap --only secrets
+
+# cluster one-shot: ghcr-secret, secrets, image-push VERSION, deploy, dns, health (skips what it lacks)
 bootstrap VERSION: setup
     JUST={{quote(just_executable())}} scripts/bootstrap "$@"
 
