@@ -150,6 +150,7 @@ class FakeMediaMTX:
         self._server = ThreadingHTTPServer((host, port), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._extra_servers: list[ThreadingHTTPServer] = []
 
     # -- lifecycle
     @property
@@ -165,10 +166,18 @@ class FakeMediaMTX:
         self._thread.start()
         return self
 
+    def serve_also(self, host: str, port: int) -> None:
+        """Answer on a second address too (MediaMTX serves /metrics on its own port)."""
+        server = ThreadingHTTPServer((host, port), _handler(self))
+        server.daemon_threads = True
+        self._extra_servers.append(server)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+
     def stop(self) -> None:
         self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
+        for server in [self._server, *self._extra_servers]:
+            server.shutdown()
+            server.server_close()
 
     def __enter__(self) -> FakeMediaMTX:
         return self.start()
