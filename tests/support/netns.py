@@ -98,7 +98,12 @@ class Host:
         )
 
     def popen(
-        self, argv: Sequence[str], *, env: Mapping[str, str], log_path: Path, cwd: Path | None = None
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        log_path: Path,
+        cwd: Path | None = None,
     ) -> subprocess.Popen[bytes]:
         """Start ``argv`` in this host; output to ``log_path``. Stop it with stop_process."""
         with log_path.open("ab") as log:

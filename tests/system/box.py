@@ -53,8 +53,11 @@ VENV_BIN = Path(sys.executable).parent
 CAMERAS = {"cap1": "cam1", "cap2": "cam2"}  # capture host -> camera (declared in mediamtx.yml)
 RENDER_ENV = REPO / "tests" / "provision" / "render_env.yml"
 UNIT = REPO / "capture" / "systemd" / "trashcam@.service"
+# The shipped rules with every `for` window 2 s and the restart-loop look-back 20 s (as
+# tests/alerts/test_alerts_end_to_end.py shortens them): expressions otherwise identical.
 FAST_RULES = DEFAULT_CONFIG.with_overrides(
-    **{f.name: "2s" for f in dataclasses.fields(DEFAULT_CONFIG) if f.name.endswith("_for")}
+    restart_window="20s",
+    **{f.name: "2s" for f in dataclasses.fields(DEFAULT_CONFIG) if f.name.endswith("_for")},
 )
 
 # /etc/trashcam on a capture host is the role's output: an overlay on /etc (writes go to
@@ -79,9 +82,7 @@ def container_env(containerfile: Path, base: Mapping[str, str]) -> dict[str, str
         if line.startswith("ENV "):
             for word in shlex.split(line[4:]):
                 key, _, value = word.partition("=")
-                env[key] = re.sub(
-                    r"\$(\w+)", lambda m: {**base, **env}.get(m.group(1), ""), value
-                )
+                env[key] = re.sub(r"\$(\w+)", lambda m: {**base, **env}.get(m.group(1), ""), value)
     return env
 
 
@@ -91,9 +92,7 @@ def compose_env(compose: Path, service: str, variables: Mapping[str, str]) -> di
     raw: dict[str, Any] = document["services"][service].get("environment") or {}
 
     def interpolate(value: str) -> str:
-        return re.sub(
-            r"\$\{(\w+)(?:[:?-][^}]*)?\}", lambda m: variables.get(m.group(1), ""), value
-        )
+        return re.sub(r"\$\{(\w+)(?:[:?-][^}]*)?\}", lambda m: variables.get(m.group(1), ""), value)
 
     return {key: interpolate(str(value)) for key, value in raw.items()}
 
@@ -132,7 +131,7 @@ class Box:
     hosts: dict[str, Host] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     pki: Path = Path()
-    prometheus: Prometheus = Prometheus(9090)
+    prometheus: Prometheus = field(default_factory=lambda: Prometheus(9090))
 
     @property
     def server(self) -> Host:
@@ -179,11 +178,12 @@ class Box:
             if a["state"] == "firing"
         )
 
-    def wait(self, predicate: Any, timeout: float, what: str) -> Any:
+    def wait(self, predicate: Any, timeout: float, what: str, detail: Any = lambda: "") -> Any:
+        """wait_until, failing with ``detail()`` (what was seen instead) and the logs."""
         try:
             return wait_until(predicate, timeout, 0.5, what)
         except AssertionError as error:
-            raise AssertionError(f"{error}\n{self.logs()}") from None
+            raise AssertionError(f"{error}\nseen: {detail()}\n{self.logs()}") from None
 
     # -- bring-up, one piece each
     def start_broker(self) -> None:
@@ -215,7 +215,7 @@ class Box:
             **{k: v for k, v in dns_env(dns_url, self.dns).items() if k not in ("PATH", "HOME")},
         }  # fmt: skip
         self.start("server", self.server, [str(REPO / "server" / "entrypoint")], env)
-        self.wait(lambda: self.status(), 60, "the monitor's status through Caddy")
+        self.wait(self.status, 60, "the monitor's status through Caddy")
 
     def viewer_root(self) -> Path:
         root = self.directory / "viewer"
@@ -228,7 +228,7 @@ class Box:
     def standin_script(self) -> Path:
         script = self.directory / "mediamtx"
         script.write_text(
-            f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -P '
+            f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -P "
             f'{shlex.quote(str(HERE / "mediamtx_standin.py"))} "$@"\n'
         )
         script.chmod(0o755)

@@ -34,7 +34,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from support.fake_mediamtx import FakeMediaMTX  # noqa: E402
+from support.fake_mediamtx import FakeMediaMTX
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)$")
 
@@ -80,7 +80,9 @@ class Ingest:
                 continue
             if entry.get("user") == "any":
                 return True
-            if user == entry.get("user") and password_matches(str(entry.get("pass")), password or ""):
+            if user == entry.get("user") and password_matches(
+                str(entry.get("pass")), password or ""
+            ):
                 return True
         return False
 

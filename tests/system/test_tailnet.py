@@ -33,6 +33,11 @@ def metric(text: str, name: str, **labels: str) -> float | None:
     return None
 
 
+def prometheus_time(box: Box) -> float:
+    """Prometheus's clock (a scalar query answers [time, "value"])."""
+    return float(box.prometheus.api("/api/v1/query?query=time()")["result"][1])
+
+
 def probe(box: Box) -> tuple[int, str]:
     """`trashmon probe` on the operator host, through Caddy, as docs/server.md shows."""
     done = box.hosts["operator"].run(
@@ -48,16 +53,17 @@ def test_all_healthy_every_camera_ok_and_no_alert_firing(box: Box) -> None:
     assert code == 0, output
     for camera in EVERY_CAMERA:
         assert camera in output
-    # Every scrape target of the shipped configuration answers, and the fast copy of the
-    # rules (every `for` 2 s) has had time to fire anything a healthy deployment trips.
-    box.wait(lambda: all(box.prometheus.targets_up().values()), 60, "every target up")
-    assert set(box.prometheus.targets_up()) >= {"mediamtx", "trashmon-monitor", "trashcam"}
+    # Every scrape target of the shipped configuration answers; then the fast copy of the
+    # rules (every `for` 2 s) gets several evaluations to fire anything a healthy
+    # deployment would trip.
+    jobs = {"mediamtx", "trashmon-monitor", "trashcam"}
     box.wait(
-        lambda: box.prometheus.query('count(ALERTS{alertstate="pending"}) or vector(0)')
-        and box.prometheus.query("up") and True,
-        30,
-        "rules evaluated",
+        lambda: set(up := box.prometheus.targets_up()) >= jobs and all(up.values()),
+        90,
+        f"every target of {sorted(jobs)} up",
     )
+    settled = prometheus_time(box) + 8
+    box.wait(lambda: prometheus_time(box) >= settled, 60, "eight more rule evaluations")
     assert box.firing() == []
     assert box.prometheus.unhealthy_rules() == []
 
@@ -68,11 +74,11 @@ def test_dns_loop_converges_and_stays_at_zero_writes(box: Box) -> None:
         60,
         "the DNS loop in sync",
     )
-    writes = len(box.dns.writes())
-    reads = len(box.dns.reads())
+    writes = len(box.dns.writes)
+    reads = len(box.dns.reads)
     # Several more cycles (TRASHMON_DNS_INTERVAL=2): reads go on, writes do not.
-    box.wait(lambda: len(box.dns.reads()) >= reads + 6, 60, "three more DNS cycles")
-    assert len(box.dns.writes()) == writes, [str(w) for w in box.dns.writes()[writes:]]
+    box.wait(lambda: len(box.dns.reads) >= reads + 6, 60, "three more DNS cycles")
+    assert len(box.dns.writes) == writes, [str(w) for w in box.dns.writes[writes:]]
     assert metric(box.monitor_metrics(), "trashmon_dns_in_sync") == 1
 
 
@@ -80,19 +86,35 @@ def test_a_capture_host_cut_off_goes_down_fires_and_clears(box: Box) -> None:
     host = box.hosts["cap1"]
     host.link(up=False)
     try:
+        # The stream stops at once (stalled); the agent's MQTT session ends by its Last
+        # Will after 1.5 x keepalive, as the broker hears nothing more.
         box.wait(
-            lambda: box.status()["cam1"]["state"] == "down", 120, "cam1 down after the cut"
+            lambda: (
+                (cam1 := box.status()["cam1"])["state"] == "down"
+                and "agent_offline" in cam1["reasons"]
+            ),
+            120,
+            "cam1 down and agent_offline after the cut",
+            box.status,
         )
-        reasons = box.status()["cam1"]["reasons"]
-        assert "agent_offline" in reasons or "offline" in " ".join(reasons), reasons
         assert box.status()["cam2"]["state"] == "ok"
         box.wait(
-            lambda: f"{CAMERA_DOWN}{{camera=cam1}}" in box.firing(), 90, "camera-down firing"
+            lambda: f"{CAMERA_DOWN}{{camera=cam1}}" in box.firing(),
+            90,
+            "camera-down firing",
+            box.firing,
         )
     finally:
         host.link(up=True)
-    box.wait(lambda: all_ok(box), 180, "every camera ok after the link returned")
-    box.wait(lambda: box.firing() == [], 90, "no alert firing after the link returned")
+    box.wait(lambda: all_ok(box), 180, "every camera ok after the link returned", box.status)
+    box.wait(
+        lambda: f"{CAMERA_DOWN}{{camera=cam1}}" not in box.firing(),
+        60,
+        "camera-down cleared",
+        box.firing,
+    )
+    # The restart-loop alert looks back over its (here 20 s) window before it clears.
+    box.wait(lambda: box.firing() == [], 90, "no alert firing after the link returned", box.firing)
 
 
 def test_broker_killed_and_restarted_everyone_recovers(box: Box) -> None:
