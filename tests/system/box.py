@@ -25,6 +25,7 @@ from __future__ import annotations
 import configparser
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -33,9 +34,11 @@ import shutil
 import socket
 import subprocess
 import sys
+from base64 import b64encode
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
 
 import yaml
@@ -86,21 +89,57 @@ def container_env(containerfile: Path, base: Mapping[str, str]) -> dict[str, str
     return env
 
 
-def compose_env(compose: Path, service: str, variables: Mapping[str, str]) -> dict[str, str]:
-    """``services.<service>.environment`` with ``${VAR}`` interpolated as compose does."""
-    document = yaml.safe_load(compose.read_text())
-    raw: dict[str, Any] = document["services"][service].get("environment") or {}
-
-    def interpolate(value: str) -> str:
-        return re.sub(r"\$\{(\w+)(?:[:?-][^}]*)?\}", lambda m: variables.get(m.group(1), ""), value)
-
-    return {key: interpolate(str(value)) for key, value in raw.items()}
+COMPOSE = REPO / "server" / "compose.yaml"
 
 
-def prometheus_yaml(shipped: Path, rules_dir: Path, targets_dir: Path) -> str:
-    """The shipped scrape configuration with its files where this test keeps them, and
-    intervals of 1 s; target names ("server") resolve through the host's /etc/hosts."""
-    document = yaml.safe_load(shipped.read_text())
+def _interpolate(value: str, variables: Mapping[str, str]) -> str:
+    """``${VAR}``, ``${VAR:-default}``, ``${VAR:?message}`` as compose resolves them."""
+
+    def one(match: re.Match[str]) -> str:
+        name, operator, rest = match.group(1), match.group(2) or "", match.group(3) or ""
+        if variables.get(name):
+            return variables[name]
+        return rest if operator == ":-" else ""
+
+    return re.sub(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}", one, value)
+
+
+@dataclass(frozen=True)
+class ComposeService:
+    """One service of server/compose.yaml, resolved with the user's variables."""
+
+    environment: dict[str, str]
+    mounts: dict[str, Path]  # path inside the container -> path on the host
+
+    def host_path(self, value: str) -> str:
+        """``value`` with a container path a bind mount provides replaced by its source."""
+        for target, source in sorted(self.mounts.items(), key=lambda m: -len(m[0])):
+            if value == target or value.startswith(target.rstrip("/") + "/"):
+                return str(source) + value[len(target) :]
+        return value
+
+
+def compose_service(name: str, variables: Mapping[str, str]) -> ComposeService:
+    service = yaml.safe_load(COMPOSE.read_text())["services"][name]
+    raw: dict[str, Any] = service.get("environment") or {}
+    environment = {key: _interpolate(str(value), variables) for key, value in raw.items()}
+    mounts = {}
+    for volume in service.get("volumes") or []:
+        if isinstance(volume, dict):
+            source = _interpolate(str(volume["source"]), variables)
+            target = _interpolate(str(volume["target"]), variables)
+        else:
+            source, target = _interpolate(str(volume), variables).split(":")[:2]
+        if source.startswith((".", "/")):  # a bind mount, not a named volume
+            mounts[target] = (COMPOSE.parent / source).resolve()
+    return ComposeService(environment, mounts)
+
+
+def prometheus_yaml(service: ComposeService, rules_dir: Path) -> str:
+    """The shipped scrape configuration with every file where compose mounts it from, the
+    rules from ``rules_dir`` and intervals of 1 s; target names ("server") resolve
+    through each host's /etc/hosts as compose's DNS resolves them."""
+    document = yaml.safe_load((REPO / "server" / "prometheus" / "prometheus.yml").read_text())
     document["global"] = {**document.get("global", {}), "scrape_interval": "1s",
                           "evaluation_interval": "1s"}  # fmt: skip
     document["rule_files"] = [str(rules_dir / "*.yaml")]
@@ -111,7 +150,7 @@ def prometheus_yaml(shipped: Path, rules_dir: Path, targets_dir: Path) -> str:
         if isinstance(node, list):
             return [resolve(value) for value in node]
         if isinstance(node, str):
-            return node.replace("/etc/prometheus/targets", str(targets_dir))
+            return service.host_path(node)
         return node
 
     return json.dumps(resolve(document))
@@ -168,6 +207,11 @@ class Box:
         document = get_json(f"{self.viewer_url}/status")
         return {camera["name"]: camera for camera in document["cameras"]}
 
+    def discovered_agents(self) -> set[str]:
+        """Cameras the monitor's HTTP service discovery lists for Prometheus."""
+        groups = get_json(f"http://{self.server.address}:9843/api/sd/agents")
+        return {group["labels"]["camera"] for group in groups}
+
     def monitor_metrics(self) -> str:
         return get_text(f"http://{self.server.address}:9843/metrics")
 
@@ -192,30 +236,77 @@ class Box:
                    {"PATH": os.environ["PATH"]})  # fmt: skip
         self.wait(lambda: accepting(self.server.address, 8883), 20, "mosquitto on :8883")
 
+    def compose_variables(self) -> dict[str, str]:
+        """server/.env as docs/server.md has the user write it."""
+        return {
+            "TRASHMON_PKI_DIR": str(self.pki),
+            "TRASHMON_BIND_ADDRESS": self.server.address,
+            "TRASHMON_MEDIAMTX_READER_DIR": str(self.secrets),
+            "TRASHMON_UID": str(os.getuid()),
+            "TRASHMON_GID": str(os.getgid()),
+        }
+
     def start_server(self, dns_url: str) -> None:
-        pki = str(self.pki)
         base = {"PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+        compose = compose_service("server", self.compose_variables())
         scratch = self.directory / "server-tmp"
         scratch.mkdir()
         env = {
             **base,
             **container_env(REPO / "server" / "Containerfile", base),
-            **compose_env(REPO / "server" / "compose.yaml", "server", {"TRASHMON_PKI_DIR": pki}),
-            # the image's files, from this checkout (compose mounts mediamtx.yml likewise)
-            "TRASHMON_MEDIAMTX_CONFIG": str(REPO / "server" / "mediamtx.yml"),
+            **{key: compose.host_path(value) for key, value in compose.environment.items()},
+            # the image's own files, from this checkout
             "TRASHMON_CADDYFILE": str(REPO / "server" / "Caddyfile"),
             "TRASHMON_VIEWER_ROOT": str(self.viewer_root()),
-            "HOME": str(scratch), "XDG_CONFIG_HOME": str(scratch / "caddy/config"),
+            "HOME": str(scratch), "TMPDIR": str(scratch),
+            "XDG_CONFIG_HOME": str(scratch / "caddy/config"),
             "XDG_DATA_HOME": str(scratch / "caddy/data"),
             # the stand-ins for the binaries the image carries
             "TRASHMON_MEDIAMTX_BIN": str(self.standin_script()),
             "TRASHMON_BIN": str(VENV_BIN / "trashmon"),
+            # each camera's publisher, as docs/server.md has the user add them
+            **self.publisher_hashes(),
+            # compose passes no TRASHMON_SITE_NAMES, so Caddy answers only localhost: the
+            # names operators use are added here (reported as a gap in the shipped compose)
+            "TRASHMON_SITE_NAMES": f"localhost server {self.server.address}",
             # the DNS loop, switched on as docs/dns.md says, against the API stand-ins
             "TRASHMON_DNS_INTERVAL": "2",
             **{k: v for k, v in dns_env(dns_url, self.dns).items() if k not in ("PATH", "HOME")},
         }  # fmt: skip
         self.start("server", self.server, [str(REPO / "server" / "entrypoint")], env)
         self.wait(self.status, 60, "the monitor's status through Caddy")
+
+    @property
+    def secrets(self) -> Path:
+        return self.directory / "secrets"
+
+    def make_secrets(self) -> None:
+        """The reader's files as docs/server.md ("Credentials") creates them, and one
+        publish password per camera."""
+        self.secrets.mkdir(mode=0o700)
+        password = token_urlsafe(24)
+        (self.secrets / "username").write_text("trashmon-reader")
+        (self.secrets / "password").write_text(password)
+        (self.secrets / "credentials").write_text(f"trashmon-reader:{password}")
+        for name in ("username", "credentials"):
+            (self.secrets / name).chmod(0o600)
+        (self.secrets / "password").chmod(0o640)
+        for camera in CAMERAS.values():
+            (self.secrets / f"{camera}-stream-password").write_text(token_urlsafe(24))
+
+    def stream_password(self, camera: str) -> str:
+        return (self.secrets / f"{camera}-stream-password").read_text()
+
+    def publisher_hashes(self) -> dict[str, str]:
+        """MTX_AUTHINTERNALUSERS_<i>_PASS for each camera's publisher item."""
+        config = yaml.safe_load((REPO / "server" / "mediamtx.yml").read_text())
+        env = {}
+        for index, user in enumerate(config["authInternalUsers"]):
+            if user["user"] in CAMERAS.values():
+                digest = hashlib.sha256(self.stream_password(user["user"]).encode()).digest()
+                env[f"MTX_AUTHINTERNALUSERS_{index}_PASS"] = "sha256:" + b64encode(digest).decode()
+        assert len(env) == len(CAMERAS), f"a publisher item per camera: {env.keys()}"
+        return env
 
     def viewer_root(self) -> Path:
         root = self.directory / "viewer"
@@ -236,19 +327,13 @@ class Box:
 
     def start_prometheus(self) -> None:
         host = self.hosts["prometheus"]
-        rules_dir, targets_dir = self.directory / "rules", self.directory / "targets"
+        rules_dir = self.directory / "rules"
         rules_dir.mkdir()
-        targets_dir.mkdir()
         shutil.copy(SHIPPED_RULES, rules_dir / "trashmonitor.rules.yaml")
         render_rules(rules_dir / "fast.rules.yaml", FAST_RULES)
-        # The agents, listed as server/prometheus/targets/trashcam.yml tells the user to.
-        (targets_dir / "trashcam.yml").write_text(json.dumps([
-            {"targets": [f"{h}:9844"], "labels": {"camera": camera}}
-            for h, camera in CAMERAS.items()
-        ]))  # fmt: skip
         config = self.directory / "prometheus.yml"
-        shipped = REPO / "server" / "prometheus" / "prometheus.yml"
-        config.write_text(prometheus_yaml(shipped, rules_dir, targets_dir))
+        compose = compose_service("prometheus", self.compose_variables())
+        config.write_text(prometheus_yaml(compose, rules_dir))
         argv = [require_binary("prometheus"), f"--config.file={config}",
                 f"--storage.tsdb.path={self.directory / 'prometheus-data'}",
                 "--web.listen-address=0.0.0.0:9090", "--log.level=warn"]  # fmt: skip
@@ -267,7 +352,8 @@ class Box:
             "trashcam_metrics_host": host.address,
         }
         camera_vars = {"id": camera, "device": "testsrc", "fps": 5, "width": 320,
-                       "height": 240, "bitrate": "200k"}  # fmt: skip
+                       "height": 240, "bitrate": "200k", "stream_user": camera,
+                       "stream_password": self.stream_password(camera)}  # fmt: skip
         result = run_playbook(fake, [camera_vars], unit_src_dir=UNIT.parent,
                               extra_vars=extra, playbook=RENDER_ENV)  # fmt: skip
         assert result.returncode == 0, result.output
@@ -326,6 +412,7 @@ def running_box(directory: Path, tailnet: Tailnet) -> Iterator[Box]:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     box.pki = pki
+    box.make_secrets()
     with contextlib.ExitStack() as stack:
         for name in ("server", "mosquitto", "prometheus", *CAMERAS.values()):
             stack.callback(box.stop, name)
@@ -333,7 +420,15 @@ def running_box(directory: Path, tailnet: Tailnet) -> Iterator[Box]:
         box.start_broker()
         rendered = {h: box.render_capture_host(box.hosts[h], c) for h, c in CAMERAS.items()}
         box.start_server(dns_url)
-        box.start_prometheus()
         for host_name, camera in CAMERAS.items():
             box.start_capture(box.hosts[host_name], camera, rendered[host_name])
+        # Prometheus once the agents have announced themselves: its first service
+        # discovery request then lists them (the shipped refresh interval is 30 s).
+        box.wait(
+            lambda: box.discovered_agents() == set(CAMERAS.values()),
+            120,
+            "every agent listed by the monitor's /api/sd/agents",
+            box.status,
+        )
+        box.start_prometheus()
         yield box

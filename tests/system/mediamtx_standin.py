@@ -11,8 +11,12 @@ reads the shipped mediamtx.yml and, like MediaMTX v1.20 (GUIDE §4):
   bytes actually received; a publisher that sends nothing for ``readTimeout`` is
   dropped, and the path goes offline (as MediaMTX does);
 * lists every declared path even while nobody publishes to it;
-* answers an anonymous publisher with 401 unless ``authInternalUsers`` grants ``publish``
-  to user ``any``; Basic credentials are checked against plain or ``sha256:`` passwords.
+* authenticates as MediaMTX v1.20.1 with ``authMethod: internal`` does: publishing needs
+  a user granted ``publish`` (on that path, when the grant names one), the API and
+  /metrics a user granted ``api``/``metrics`` (``authHTTPExclude`` is empty by default);
+  user ``any`` needs no credentials; Basic credentials are checked against plain or
+  ``sha256:`` passwords; ``MTX_AUTHINTERNALUSERS_<i>_USER``/``_PASS`` in the environment
+  override the file, as the entrypoint sets them.
 
 No HLS: the viewer's tiles come from the API and the monitor's status.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import socket
 import socketserver
@@ -59,6 +64,24 @@ def password_matches(stored: str, given: str) -> bool:
     return stored == given
 
 
+def with_environment(config: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    """``MTX_AUTHINTERNALUSERS_<i>_<FIELD>`` overrides applied, as MediaMTX reads them."""
+    users = config.get("authInternalUsers") or []
+    for key, value in environ.items():
+        match = re.fullmatch(r"MTX_AUTHINTERNALUSERS_(\d+)_(USER|PASS)", key)
+        if match and int(match.group(1)) < len(users):
+            users[int(match.group(1))][match.group(2).lower()] = value
+    return config
+
+
+def basic_credentials(header: str | None) -> tuple[str | None, str | None]:
+    if header and header.lower().startswith("basic "):
+        decoded = base64.b64decode(header[6:]).decode(errors="replace")
+        user, _, password = decoded.partition(":")
+        return user, password
+    return None, None
+
+
 class Ingest:
     """The RTSP side: keeps the fake's path state in step with the publishers."""
 
@@ -74,17 +97,28 @@ class Ingest:
         for name in self.declared:
             mediamtx.set_path(name, online=False, configured=True)
 
-    def may_publish(self, user: str | None, password: str | None) -> bool:
+    def allowed(
+        self, action: str, user: str | None, password: str | None, path: str | None = None
+    ) -> bool:
+        """Whether ``authInternalUsers`` grants ``action`` (on ``path``) to these credentials."""
         for entry in self.users:
-            if not any(p.get("action") == "publish" for p in entry.get("permissions") or []):
+            grants = [
+                p
+                for p in entry.get("permissions") or []
+                if p.get("action") == action and (p.get("path") in (None, "", path))
+            ]
+            if not grants:
                 continue
             if entry.get("user") == "any":
                 return True
             if user == entry.get("user") and password_matches(
-                str(entry.get("pass")), password or ""
+                str(entry.get("pass") or ""), password or ""
             ):
                 return True
         return False
+
+    def authorize_http(self, action: str, header: str | None) -> bool:
+        return self.allowed(action, *basic_credentials(header))
 
     def attach(self, path: str) -> int:
         with self.lock:
@@ -151,12 +185,8 @@ def _handler(ingest: Ingest) -> type[socketserver.StreamRequestHandler]:
             if path not in ingest.declared and not ingest.any_path:
                 return "404 Not Found"
             if method in ("ANNOUNCE", "RECORD", "SETUP"):
-                user = password = None
-                auth = headers.get("authorization", "")
-                if auth.lower().startswith("basic "):
-                    decoded = base64.b64decode(auth[6:]).decode(errors="replace")
-                    user, _, password = decoded.partition(":")
-                if not ingest.may_publish(user, password):
+                user, password = basic_credentials(headers.get("authorization"))
+                if not ingest.allowed("publish", user, password, path):
                     return "401 Unauthorized"
             return "200 OK"
 
@@ -180,10 +210,11 @@ class _Server(socketserver.ThreadingTCPServer):
 
 
 def main() -> None:
-    config: dict[str, Any] = yaml.safe_load(Path(sys.argv[1]).read_text())
+    config = with_environment(yaml.safe_load(Path(sys.argv[1]).read_text()), dict(os.environ))
     api_host, api_port = host_port(config.get("apiAddress", ":9997"))
     mediamtx = FakeMediaMTX("v1.20", api_host, api_port)
     ingest = Ingest(config, mediamtx)
+    mediamtx.authorize = ingest.authorize_http
     mediamtx.start()
     metrics_host, metrics_port = host_port(config.get("metricsAddress", ":9998"))
     mediamtx.serve_also(metrics_host, metrics_port)
