@@ -43,6 +43,7 @@ from typing import Any
 
 import yaml
 from provision.playbooks import FakeHost, run_playbook
+from server_harness import Browser
 from support.dns_fake import FakeAPIs
 from support.dns_world import dns_env, seed_world
 from support.http import get_json, get_text
@@ -432,3 +433,25 @@ def running_box(directory: Path, tailnet: Tailnet) -> Iterator[Box]:
         )
         box.start_prometheus()
         yield box
+
+
+@contextlib.contextmanager
+def operator_browser(box: Box) -> Iterator[Browser]:
+    """Headless Chromium on the operator host, driven from the test over the tailnet."""
+    operator = box.hosts["operator"]
+    port = 9515
+    argv = [require_binary("chromedriver"), f"--port={port}",
+            f"--allowed-ips={box.tailnet.harness_address}", "--allowed-origins=*"]  # fmt: skip
+    box.start(
+        "chromedriver", operator, argv, {"PATH": os.environ["PATH"], "HOME": str(box.directory)}
+    )
+    url = f"http://{operator.address}:{port}"
+    try:
+        box.wait(lambda: get_json(f"{url}/status")["value"]["ready"], 30, "chromedriver")
+        session = Browser(url, box.directory / "chromium-profile")
+        try:
+            yield session
+        finally:
+            session.close()
+    finally:
+        box.stop("chromedriver")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from box import CAMERAS, Box
+from box import CAMERAS, Box, operator_browser
 from support.processes import REPO
 
 pytestmark = pytest.mark.slow
@@ -66,6 +66,25 @@ def test_all_healthy_every_camera_ok_and_no_alert_firing(box: Box) -> None:
     box.wait(lambda: prometheus_time(box) >= settled, 60, "eight more rule evaluations")
     assert box.firing() == []
     assert box.prometheus.unhealthy_rules() == []
+
+
+TILES = """
+return [...document.querySelectorAll('.tile')].map(t => ({
+  path: t.dataset.path, live: t.dataset.live, state: t.dataset.state,
+}));
+"""
+
+
+def test_the_viewer_in_chromium_on_the_operator_host_shows_every_camera_ok(box: Box) -> None:
+    with operator_browser(box) as chromium:
+        chromium.open("http://server:8080/?interval=1")
+        expected = [{"path": c, "live": "true", "state": "ok"} for c in EVERY_CAMERA]
+        box.wait(
+            lambda: sorted(chromium.script(TILES), key=lambda t: t["path"]) == expected,  # type: ignore[arg-type]
+            60,
+            "a live, ok tile per camera",
+            lambda: chromium.script(TILES),
+        )
 
 
 def test_dns_loop_converges_and_stays_at_zero_writes(box: Box) -> None:
