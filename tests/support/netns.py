@@ -61,23 +61,25 @@ def _routed_networks() -> list[ipaddress.IPv4Network]:
     )
     networks = []
     for line in done.stdout.splitlines():
-        first = line.split()[0] if line.split() else ""
-        if first in ("local", "broadcast"):
-            first = line.split()[1]
-        with contextlib.suppress(ValueError):
-            networks.append(ipaddress.IPv4Network(first, strict=False))
+        # "100.64.0.0/10 dev …", or a type first: "local 127.0.0.1 …", "unreachable …"
+        for word in line.split()[:2]:
+            with contextlib.suppress(ValueError):
+                networks.append(ipaddress.IPv4Network(word, strict=False))
+                break
     return networks
 
 
 def free_subnet() -> ipaddress.IPv4Network:
     """A random /24 of 100.64.0.0/10 that overlaps no route on this machine."""
-    used = _routed_networks()
-    for _ in range(200):
-        index = secrets.randbelow(2 ** (24 - CGNAT.prefixlen))
-        candidate = ipaddress.IPv4Network((int(CGNAT.network_address) + index * 256, 24))
-        if not any(candidate.overlaps(network) for network in used if network.prefixlen > 0):
-            return candidate
-    raise RuntimeError("no free /24 in 100.64.0.0/10")
+    used = [network for network in _routed_networks() if network.prefixlen > 0]
+    free = [
+        candidate
+        for candidate in CGNAT.subnets(new_prefix=24)
+        if not any(candidate.overlaps(network) for network in used)
+    ]
+    if not free:
+        raise RuntimeError("no free /24 in 100.64.0.0/10: every one is routed here")
+    return free[secrets.randbelow(len(free))]
 
 
 @dataclass
