@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CGNAT = ipaddress.ip_network("100.64.0.0/10")
+CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
 NETNS_ETC = Path("/etc/netns")
 
 
@@ -177,6 +177,8 @@ class Tailnet:
         """Delete every namespace (and so its veth and processes' sockets) and the bridge."""
         for namespace in self._created_namespaces:
             shutil.rmtree(NETNS_ETC / namespace, ignore_errors=True)
+        with contextlib.suppress(OSError):  # only when no other run still uses it
+            NETNS_ETC.rmdir()
         errors = []
         for namespace in reversed(self._created_namespaces):
             try:

@@ -43,7 +43,7 @@ from typing import Any
 
 import yaml
 from provision.playbooks import FakeHost, run_playbook
-from server_harness import Browser
+from server_harness import Browser  # type: ignore[import-not-found]  # tests/server
 from support.dns_fake import FakeAPIs
 from support.dns_world import dns_env, seed_world
 from support.http import get_json, get_text
@@ -313,8 +313,9 @@ class Box:
         root = self.directory / "viewer"
         if not root.exists():
             node = require_binary("node")
-            subprocess.run([node, str(REPO / "server/viewer/build.mjs"), str(root)],
-                           check=True, capture_output=True, timeout=120)  # fmt: skip
+            build = [node, str(REPO / "server/viewer/build.mjs"), str(root)]
+            built = subprocess.run(build, capture_output=True, text=True, timeout=120, check=False)
+            assert built.returncode == 0, f"viewer build (run scripts/setup): {built.stderr}"
         return root
 
     def standin_script(self) -> Path:

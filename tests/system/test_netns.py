@@ -22,7 +22,9 @@ def stand_in_ip(directory: Path, monkeypatch: pytest.MonkeyPatch, script: str) -
     monkeypatch.setenv("PATH", f"{directory}:/usr/bin:/bin")
 
 
-def test_refused_namespaces_raise_with_ips_own_error(tmp_path, monkeypatch):
+def test_refused_namespaces_raise_with_ips_own_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     stand_in_ip(tmp_path, monkeypatch, f'echo "{REFUSED}" >&2; exit 1')
 
     with pytest.raises(NamespacesUnavailable) as raised:
@@ -32,22 +34,24 @@ def test_refused_namespaces_raise_with_ips_own_error(tmp_path, monkeypatch):
     assert "ip netns add trashmon-probe-abc123" in str(raised.value)
 
 
-def test_a_missing_ip_tool_is_unavailable_too(tmp_path, monkeypatch):
+def test_a_missing_ip_tool_is_unavailable_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
 
     with pytest.raises(NamespacesUnavailable, match="ip netns add"):
         probe_namespaces("abc123")
 
 
-def test_the_subnet_overlaps_no_route_of_the_machine(tmp_path, monkeypatch):
+def test_the_subnet_overlaps_no_route_of_the_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Every /24 of 100.64.0.0/10 but one is routed already: only that one may come back.
-    routed = ipaddress.ip_network("100.64.0.0/10").address_exclude(
-        ipaddress.ip_network("100.100.7.0/24")
-    )
+    routed = CGNAT.address_exclude(ipaddress.IPv4Network("100.100.7.0/24"))
     lines = "\n".join(f"{net} dev tailscale0 scope link" for net in routed)
     listing = tmp_path / "routes"
     listing.write_text(f"default via 192.0.2.1 dev eth0\n{lines}\nlocal 127.0.0.1 dev lo\n")
     stand_in_ip(tmp_path, monkeypatch, f'cat "{listing}"')
 
-    assert free_subnet() == ipaddress.ip_network("100.100.7.0/24")
+    assert free_subnet() == ipaddress.IPv4Network("100.100.7.0/24")
     assert free_subnet().subnet_of(CGNAT)

@@ -81,7 +81,7 @@ def test_the_viewer_in_chromium_on_the_operator_host_shows_every_camera_ok(box: 
         chromium.open("http://server:8080/?interval=1")
         expected = [{"path": c, "live": "true", "state": "ok"} for c in EVERY_CAMERA]
         box.wait(
-            lambda: sorted(chromium.script(TILES), key=lambda t: t["path"]) == expected,  # type: ignore[arg-type]
+            lambda: sorted(chromium.script(TILES), key=lambda t: t["path"]) == expected,
             60,
             "a live, ok tile per camera",
             lambda: chromium.script(TILES),
