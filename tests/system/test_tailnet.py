@@ -6,12 +6,11 @@ one scenario, run in order on the same deployment, each leaving it healthy again
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
-from box import CAMERAS, Box, operator_browser
-from support.processes import REPO
+from box import CAMERAS, VENV_BIN, Box, operator_browser
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.slow
 
@@ -24,14 +23,26 @@ def all_ok(box: Box) -> bool:
     return all(status.get(camera, {}).get("state") == "ok" for camera in EVERY_CAMERA)
 
 
-def metric(text: str, name: str, **labels: str) -> float | None:
-    """The value of one sample in an exposition, or None."""
-    for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
-            if all(found.get(k) == v for k, v in labels.items()):
-                return float(line.rsplit(" ", 1)[1])
-    return None
+def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """Every sample ``name`` in an exposition: its labels -> its value."""
+    return {
+        tuple(sorted(sample.labels.items())): float(sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+def connected(box: Box) -> float | None:
+    """``trashmon_mqtt_connected`` of the monitor."""
+    return samples(box.monitor_metrics(), "trashmon_mqtt_connected").get(())
+
+
+def dns_in_sync(box: Box) -> bool:
+    """Both the record and the split-DNS zone reported, and all in sync."""
+    found = samples(box.monitor_metrics(), "trashmon_dns_in_sync")
+    resources = {dict(labels)["resource"] for labels in found}
+    return len(resources) >= 2 and all(value == 1 for value in found.values())
 
 
 def prometheus_time(box: Box) -> float:
@@ -42,7 +53,7 @@ def prometheus_time(box: Box) -> float:
 def probe(box: Box) -> tuple[int, str]:
     """`trashmon probe` on the operator host, through Caddy, as docs/server.md shows."""
     done = box.hosts["operator"].run(
-        str(REPO / ".venv" / "bin" / "trashmon"), "probe", "--api", f"{box.viewer_url}/api",
+        str(VENV_BIN / "trashmon"), "probe", "--api", f"{box.viewer_url}/api",
         timeout=60,
     )  # fmt: skip
     return done.returncode, done.stdout + done.stderr
@@ -90,7 +101,7 @@ def test_the_viewer_in_chromium_on_the_operator_host_shows_every_camera_ok(box: 
 
 def test_dns_loop_converges_and_stays_at_zero_writes(box: Box) -> None:
     box.wait(
-        lambda: metric(box.monitor_metrics(), "trashmon_dns_in_sync") == 1,
+        lambda: dns_in_sync(box),
         60,
         "the DNS loop in sync",
     )
@@ -101,7 +112,7 @@ def test_dns_loop_converges_and_stays_at_zero_writes(box: Box) -> None:
     # Several more cycles (TRASHMON_DNS_INTERVAL=2): reads go on, writes do not.
     box.wait(lambda: len(box.dns.reads) >= reads + 6, 60, "three more DNS cycles")
     assert len(box.dns.writes) == writes, [str(w) for w in box.dns.writes[writes:]]
-    assert metric(box.monitor_metrics(), "trashmon_dns_in_sync") == 1
+    assert dns_in_sync(box)
 
 
 def test_a_capture_host_cut_off_goes_down_fires_and_clears(box: Box) -> None:
@@ -142,14 +153,14 @@ def test_a_capture_host_cut_off_goes_down_fires_and_clears(box: Box) -> None:
 def test_broker_killed_and_restarted_everyone_recovers(box: Box) -> None:
     box.kill("mosquitto")
     box.wait(
-        lambda: metric(box.monitor_metrics(), "trashmon_mqtt_connected") == 0,
+        lambda: connected(box) == 0,
         60,
         "the monitor sees the broker gone",
     )
     box.start_broker()
     restarted = time.time()
     box.wait(
-        lambda: metric(box.monitor_metrics(), "trashmon_mqtt_connected") == 1,
+        lambda: connected(box) == 1,
         90,
         "the monitor reconnected",
     )
