@@ -19,6 +19,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from prometheus_client.core import GaugeMetricFamily, Metric
+from trashmonitor.monitor.model import AgentMessage, AgentView
 
 from trashmonitor.mqtt import (
     ALL_STATE,
@@ -39,46 +40,7 @@ MAX_COUNT = 2**53
 """Counts above this are not counts (and would lose precision as float samples)."""
 
 
-@dataclass(frozen=True)
-class AgentView:
-    """The latest retained status and state message of one camera's agent."""
-
-    camera: str
-    online: bool
-    """``trashcam/<id>/status`` is ``online`` (retained; the will sets ``offline``)."""
-    status_changed_at: float
-    """When ``online`` last changed (or was first heard)."""
-    last_state_at: float | None = None
-    """When the last ``trashcam/<id>/state`` message arrived."""
-    stream_state: str | None = None
-    """The agent's own state: starting, streaming, stalled, backoff, device_missing, stopped."""
-    fps: float | None = None
-    target_fps: float | None = None
-    black: bool = False
-    frozen: bool = False
-    restarts: int = 0
-    heartbeat: float | None = None
-    """Seconds between the agent's state messages, as it announces them."""
-    consecutive_failures: int | None = None
-    """ffmpeg runs that failed in a row (None: not announced, an older agent)."""
-    bitrate_bps: float | None = None
-    """ffmpeg's output bitrate in bits/s (None where ffmpeg reports N/A)."""
-    device_present: bool | None = None
-    metrics_target: str | None = None
-    """The agent's own ``/metrics`` as a Prometheus target (``host:port``), if it
-    announced one another host can reach (:func:`trashmonitor.mqtt.parse_scrape_target`)."""
-
-
 # --- evaluate: a pure fold of MQTT messages into views -----------------------------------
-
-
-@dataclass(frozen=True)
-class AgentMessage:
-    """One message from ``trashcam/+/status`` or ``trashcam/+/state``, as observed."""
-
-    topic: str
-    payload: bytes
-    received_at: float
 
 
 def fold(views: Mapping[str, AgentView], message: AgentMessage) -> dict[str, AgentView]:

@@ -32,13 +32,16 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 from trashmonitor.capture.machine import State as AgentStreamState
-from trashmonitor.monitor.agents import AgentView
-from trashmonitor.monitor.health import STATES, HealthReport, Thresholds, blind, evaluate
-from trashmonitor.monitor.mediamtx import (
-    MediaMTXClient,
+from trashmonitor.monitor.health import blind, evaluate
+from trashmonitor.monitor.mediamtx import MediaMTXClient
+from trashmonitor.monitor.model import (
+    STATES,
+    AgentView,
+    HealthReport,
     MediaMTXMetrics,
     PathObservation,
     PathsSnapshot,
+    Thresholds,
 )
 from trashmonitor.monitor.status import printable, status_document
 

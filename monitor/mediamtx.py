@@ -27,7 +27,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeGuard
@@ -38,6 +37,16 @@ from trashmonitor.monitor.mediamtx_http import (
     Credentials,
     reason_of,
     urllib_get,
+)
+from trashmonitor.monitor.model import (
+    MAX_PATH_NAME_LENGTH,
+    MediaMTXMetrics,
+    PathMetrics,
+    PathObservation,
+    PathsListing,
+    PathsPage,
+    Track,
+    describe_tracks,
 )
 
 from trashmonitor.errors import (
@@ -60,113 +69,12 @@ PARALLEL_PAGES = 4
 # 100 pages of 1,000 = 100,000 paths, ten times the largest deployment measured; a
 # pageCount above what itemCount needs, or above this, is never queued.
 MAX_PAGES = 100
-# MediaMTX has no length limit on path names; recordings put the name in a file path
-# (255 bytes a component), and the table and metrics labels must stay readable.
-MAX_PATH_NAME_LENGTH = 255
 # Counters are uint64 in MediaMTX: anything at or above 2**64 is not one of its numbers.
 MAX_COUNT = 2**64
 # No path-family sample line of MediaMTX comes near this (a name is at most 255
 # characters); longer lines are skipped unparsed, keeping the parser linear.
 MAX_METRICS_LINE = 4096
 METRICS_PORT = 9998
-VIDEO_CODECS = frozenset(
-    {"AV1", "VP9", "VP8", "H265", "H264", "MPEG-4 Video", "MPEG-1/2 Video", "M-JPEG"}
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Track:
-    codec: str
-    width: int | None = None
-    height: int | None = None
-
-    @property
-    def is_video(self) -> bool:
-        return self.codec in VIDEO_CODECS
-
-
-# slots: 10,000 of these per poll, a dozen polls kept: smaller and quicker to build.
-@dataclass(frozen=True, slots=True)
-class PathObservation:
-    """One path as MediaMTX lists it, whatever the schema generation."""
-
-    name: str
-    online: bool
-    """A real source is attached (``online``; ``ready`` before v1.16)."""
-    available: bool
-    """Readers can connect: online, or an ``alwaysAvailable`` placeholder."""
-    inbound_bytes: int
-    outbound_bytes: int
-    readers: int
-    frames_in_error: int | None = None
-    """``inboundFramesInError`` (v1.17+); None when the server does not report it."""
-    online_since: float | None = None
-    source_type: str | None = None
-    tracks: tuple[Track, ...] = ()
-    codec: str | None = None
-    """The video track's codec (else the first track's): what the table shows."""
-    resolution: str | None = None
-    """``WIDTHxHEIGHT`` of the video track when MediaMTX reports it (v1.17+)."""
-    configured: bool = False
-    """MediaMTX's configuration names this path (``confName`` equals its name), rather
-    than an ad-hoc publisher matching ``all_others`` or a regex entry."""
-
-    @property
-    def placeholder(self) -> bool:
-        return self.available and not self.online
-
-
-def describe_tracks(tracks: tuple[Track, ...]) -> tuple[str | None, str | None]:
-    """(codec, resolution) of the video track, computed once per poll, not per use."""
-    video = next((track for track in tracks if track.is_video), None)
-    if video is None:
-        return (tracks[0].codec if tracks else None), None
-    if video.width is None or video.height is None:
-        return video.codec, None
-    return video.codec, f"{video.width}x{video.height}"
-
-
-@dataclass(frozen=True, slots=True)
-class PathMetrics:
-    """What MediaMTX's ``/metrics`` says about one path (families summed over labels)."""
-
-    name: str
-    state: str | None = None
-    inbound_bytes: int | None = None
-    outbound_bytes: int | None = None
-    frames_in_error: int | None = None
-    readers: int | None = None
-
-
-@dataclass(frozen=True)
-class MediaMTXMetrics:
-    paths: Mapping[str, PathMetrics] = field(default_factory=dict)
-    families: frozenset[str] = frozenset()
-    rejected_paths: int = 0
-    """Path samples skipped: a name outside MediaMTX's grammar or length bound."""
-
-
-@dataclass(frozen=True)
-class PathsSnapshot:
-    """Every path at one moment, plus the metrics read in the same poll (if any)."""
-
-    at: float
-    paths: Mapping[str, PathObservation]
-    metrics: MediaMTXMetrics | None = None
-    rejected_paths: int = 0
-    """Items MediaMTX listed that were skipped: a name outside MediaMTX's path-name
-    grammar or over :data:`MAX_PATH_NAME_LENGTH` (:attr:`PathsListing.rejected`)."""
-
-
-@dataclass(frozen=True)
-class PathsPage:
-    items: tuple[PathObservation, ...]
-    item_count: int
-    page_count: int
-    rejected: int = 0
-    """Items skipped for a name MediaMTX itself would refuse (never shown raw)."""
-
-
 # MediaMTX's own check (internal/conf/path.go, IsValidPathName): not empty, no leading or
 # trailing slash, no "." or ".." segment (v1.17.1+), and these characters; "~" was
 # allowed up to v1.17.0 and ":" from v1.12.3 to v1.17.0, so a listing from any
@@ -502,14 +410,6 @@ def metrics_url(text: str) -> str:
 
 
 RequestHook = Callable[[str, Mapping[str, int] | None], AbstractContextManager[object]]
-
-
-@dataclass(frozen=True)
-class PathsListing:
-    """Every path MediaMTX listed, and how many items were skipped for a bad name."""
-
-    paths: tuple[PathObservation, ...]
-    rejected: int = 0
 
 
 class MediaMTXClient:

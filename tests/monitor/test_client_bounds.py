@@ -15,7 +15,6 @@ import httpx
 import pytest
 from support.hostile_mediamtx import HostileMediaMTX
 from trashmonitor.monitor.mediamtx import (
-    MAX_PATH_NAME_LENGTH,
     MediaMTXClient,
     decode_json,
     is_valid_path_name,
@@ -23,6 +22,7 @@ from trashmonitor.monitor.mediamtx import (
     parse_paths_page,
 )
 from trashmonitor.monitor.mediamtx_http import Credentials, read_credentials_file
+from trashmonitor.monitor.model import MAX_PATH_NAME_LENGTH
 
 from trashmonitor.errors import AuthError, MalformedResponseError, UnreachableError
 

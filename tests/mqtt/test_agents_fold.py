@@ -13,14 +13,13 @@ from support.processes import promtool_check_metrics
 from trashmonitor.capture.mqtt_agent import should_publish_state
 from trashmonitor.monitor.agents import (
     MAX_STATE_BYTES,
-    AgentMessage,
-    AgentView,
     MqttCollector,
     MqttObservation,
     fold,
     service_discovery,
     state_age,
 )
+from trashmonitor.monitor.model import AgentMessage, AgentView
 from trashmonitor.monitor.status import agent_document
 
 from trashmonitor.mqtt import parse_scrape_target
