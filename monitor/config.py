@@ -65,8 +65,8 @@ _THRESHOLDS = Thresholds()
 def parse_max_body(text: str) -> int:
     try:
         value = int(text.strip())
-    except ValueError:
-        raise ValueError("expected a size in bytes") from None
+    except ValueError as error:
+        raise ValueError("expected a size in bytes") from error
     if not MIN_MAX_BODY_BYTES <= value <= MAX_MAX_BODY_BYTES:
         raise ValueError(f"expected {MIN_MAX_BODY_BYTES} to {MAX_MAX_BODY_BYTES} bytes")
     return value

@@ -48,10 +48,8 @@ from trashmonitor.monitor.status import printable, status_document
 from trashmonitor import __version__
 from trashmonitor.errors import (
     AuthError,
-    MalformedResponseError,
     ObservationError,
     TrashmonError,
-    UnreachableError,
 )
 from trashmonitor.serving import Response, json_response
 
@@ -63,6 +61,8 @@ DEFAULT_STALE_POLLS = 3
 """Poll intervals without a successful poll after which the monitor says it is blind."""
 DEFAULT_MAX_CAMERAS = 20_000
 """Cameras tracked at most (twice the 10,000 the performance figures are measured at)."""
+POLL_ERROR_KINDS = ("unreachable", "http", "malformed")
+"""The ``kind`` labels a failed read of MediaMTX is counted under, besides ``internal``."""
 # How long close() gives a poll in flight to notice the stop before leaving it behind.
 STOP_GRACE = 0.1
 
@@ -106,13 +106,11 @@ def tune_gc_for_polling() -> None:
 def error_kind(error: BaseException) -> str:
     """The ``kind`` label of ``trashmon_poll_errors_total``; ``internal`` for anything the
     observers do not anticipate (a parser's bug on hostile input, RecursionError, …)."""
-    if isinstance(error, UnreachableError):
-        return "unreachable"
-    if isinstance(error, MalformedResponseError):
-        return "malformed"
-    if isinstance(error, TrashmonError):
-        return "http"  # UpstreamHTTPError, AuthError
-    return "internal"
+    if not isinstance(error, TrashmonError):
+        return "internal"
+    # The label set is a contract (docs/contracts.md): any other refusal of the source
+    # (a kind the MediaMTX client does not raise today) counts with the HTTP ones.
+    return error.kind if error.kind in POLL_ERROR_KINDS else "http"
 
 
 def error_message(error: BaseException) -> str:
@@ -217,7 +215,7 @@ class Monitor:
             registry=self.registry,
         )
         for source in ("api", "metrics"):
-            for kind in ("unreachable", "http", "malformed", "internal"):
+            for kind in (*POLL_ERROR_KINDS, "internal"):
                 self._poll_errors.labels(source, kind)
         self._poll_errors.labels("judge", "internal")
         self._collector = MonitorCollector(self)

@@ -102,8 +102,8 @@ def _rfc3339(value: object, where: str) -> float | None:
         raise MalformedResponseError(f"{where}: expected a time string")
     try:
         return datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        raise MalformedResponseError(f"{where}: not an RFC 3339 time") from None
+    except ValueError as error:
+        raise MalformedResponseError(f"{where}: not an RFC 3339 time") from error
 
 
 def _count(item: Mapping[str, Any], key: str, where: str) -> int | None:

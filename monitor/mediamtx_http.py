@@ -93,15 +93,18 @@ def read_credentials_file(path: str) -> Credentials:
     try:
         with Path(path).open("rb") as file:
             raw = file.read(CREDENTIALS_FILE_MAX_BYTES + 1)
-    except FileNotFoundError:
-        raise ValueError("credentials file not found") from None
+    except FileNotFoundError as error:
+        raise ValueError("credentials file not found") from error
     except OSError as error:
-        raise ValueError(f"cannot read the credentials file ({error.__class__.__name__})") from None
+        raise ValueError(
+            f"cannot read the credentials file ({error.__class__.__name__})"
+        ) from error
     if len(raw) > CREDENTIALS_FILE_MAX_BYTES:
         raise ValueError(f"credentials file is over {CREDENTIALS_FILE_MAX_BYTES} bytes")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
+        # Not chained: the decode error holds the file's bytes, the password among them.
         raise ValueError("credentials file is not UTF-8 text") from None
     lines = text.splitlines()
     while lines and not lines[-1]:
@@ -267,6 +270,8 @@ def urllib_get(
                     response.headers.get("Content-Length"),
                 )
                 return response.status, response.reason, body
+    # Not chained below: urllib's errors reach back to the request, whose headers hold
+    # the MediaMTX password (HTTP Basic); the message keeps what the cause said.
     except urllib.error.HTTPError as error:
         with error:
             return error.code, str(error.reason), b""

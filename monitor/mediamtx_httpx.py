@@ -140,6 +140,8 @@ def httpx_get(
                     response.headers.get("Content-Length"),
                 )
                 return response.status_code, response.reason_phrase, body
+    # Not chained: an httpx error carries its request, with the Authorization header (the
+    # MediaMTX password); the message keeps what the cause said.
     except httpx.TimeoutException:
         raise timed_out(url) from None
     except httpx.ConnectError as error:
