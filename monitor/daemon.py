@@ -51,6 +51,7 @@ from trashmonitor.errors import (
     ObservationError,
     TrashmonError,
 )
+from trashmonitor.runtime import run_every
 from trashmonitor.serving import Response, json_response
 
 log = logging.getLogger(__name__)
@@ -453,13 +454,13 @@ class Monitor:
             pass
 
     def _loop(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                self.poll_once()
-            except Exception as error:  # poll_once catches its own: this is the last net
-                self._record_error(None, "judge", error)
-            stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+        run_every(self.interval, self._poll_guarded, stop)
+
+    def _poll_guarded(self) -> None:
+        try:
+            self.poll_once()
+        except Exception as error:  # poll_once catches its own: this is the last net
+            self._record_error(None, "judge", error)
 
     # ---------------------------------------------------------------- reading
 

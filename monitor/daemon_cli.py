@@ -10,10 +10,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import signal
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from types import FrameType
 
 from prometheus_client import disable_created_metrics
 from prometheus_client.registry import Collector
@@ -29,6 +27,7 @@ from trashmonitor.monitor.model import AgentView
 
 from trashmonitor.errors import EXIT_OK
 from trashmonitor.mqtt import MONITOR_SETTINGS, add_mqtt_arguments, mqtt_settings
+from trashmonitor.runtime import stop_on_signals
 from trashmonitor.serving import HTTPService, Response, json_response
 from trashmonitor.settings import (
     HostPort,
@@ -141,24 +140,17 @@ def serve(
         {**routes(monitor), SD_PATH: lambda: _agents_sd(agent_views)},
         setting="TRASHMON_LISTEN",
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %s: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    service.start()
-    log.info(
-        "monitoring %s every %gs (metrics: %s)",
-        monitor.client.api_url,
-        monitor.interval,
-        monitor.client.metrics_url or "off",
-    )
-    try:
-        monitor.run(stop)
-    finally:
-        service.stop()
-        monitor.close()
+    with stop_on_signals() as stop:
+        service.start()
+        log.info(
+            "monitoring %s every %gs (metrics: %s)",
+            monitor.client.api_url,
+            monitor.interval,
+            monitor.client.metrics_url or "off",
+        )
+        try:
+            monitor.run(stop)
+        finally:
+            service.stop()
+            monitor.close()
     return EXIT_OK
