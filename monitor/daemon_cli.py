@@ -97,7 +97,7 @@ def _optional_observers(
     agent_views: Callable[[], Mapping[str, AgentView]] | None = None
     mqtt = mqtt_settings(args, MONITOR_SETTINGS)
     if mqtt is not None:
-        from trashmonitor.monitor.agents import start_monitor_mqtt
+        from trashmonitor.monitor.agents_mqtt import start_monitor_mqtt
 
         subscriber, collector = start_monitor_mqtt(mqtt)
         cleanup.callback(subscriber.stop)

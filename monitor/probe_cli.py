@@ -23,7 +23,8 @@ from dataclasses import replace
 
 from trashmonitor.monitor import config
 from trashmonitor.monitor.health import evaluate
-from trashmonitor.monitor.mediamtx import MediaMTXClient, decode_json, parse_paths_page
+from trashmonitor.monitor.mediamtx import MediaMTXClient
+from trashmonitor.monitor.mediamtx_parse import decode_json, parse_paths_page
 from trashmonitor.monitor.model import HealthReport, PathsSnapshot
 from trashmonitor.monitor.status import printable, status_document, table
 

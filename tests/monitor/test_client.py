@@ -204,7 +204,7 @@ def test_an_error_on_a_later_page_fails_the_whole_list() -> None:
 
 
 def test_label_values_with_quotes_and_commas_fall_back_to_the_careful_parser() -> None:
-    from trashmonitor.monitor.mediamtx import parse_labels
+    from trashmonitor.monitor.mediamtx_parse import parse_labels
 
     assert parse_labels('name="cam1",state="ready"') == {"name": "cam1", "state": "ready"}
     assert parse_labels('name="a",x",state="ready"') == {"name": 'a",x', "state": "ready"}

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from trashmonitor.monitor.health import blind, evaluate, state_for
-from trashmonitor.monitor.mediamtx import parse_paths_page
+from trashmonitor.monitor.mediamtx_parse import parse_paths_page
 from trashmonitor.monitor.model import (
     DOWN_REASONS,
     REASONS,

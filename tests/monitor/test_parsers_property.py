@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from trashmonitor.monitor import probe_cli
-from trashmonitor.monitor.mediamtx import (
+from trashmonitor.monitor.mediamtx_parse import (
     decode_json,
     is_valid_path_name,
     parse_metrics,
