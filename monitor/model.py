@@ -9,7 +9,8 @@ and the probe imports them without paying for any client library.
   :class:`PathsSnapshot`;
 * observed from the capture agents (MQTT): :class:`AgentMessage`, :class:`AgentView`;
 * concluded: :class:`CameraHealth`, :class:`HealthReport` (states and reasons);
-* the limits: :class:`Thresholds`, also the source of the alert rules' thresholds.
+* the limits: :class:`Thresholds`, also the source of the alert rules' thresholds;
+* published by each poll cycle: :class:`MonitorState`, what every route reads.
 """
 
 from __future__ import annotations
@@ -264,3 +265,25 @@ class HealthReport:
         return self.mediamtx_reachable and all(
             camera.state in ("ok", "parked") for camera in self.cameras
         )
+
+
+# ----------------------------------------------------------------- the monitor
+
+
+@dataclass(frozen=True)
+class MonitorState:
+    """What the last poll cycle concluded; replaced as a whole after every cycle."""
+
+    report: HealthReport | None = None
+    metrics_error: str | None = None
+    metrics_up: bool | None = None
+    """None when no metrics URL is configured."""
+    last_success_at: float | None = None
+    """Wall-clock end of the last cycle whose API poll succeeded."""
+    last_cycle_at: float | None = None
+    """Monotonic end of the last cycle, successful or not (for /healthz)."""
+    cycle_seconds: float | None = None
+    dropped: int = 0
+    """Paths listed by MediaMTX but not tracked in the last poll (over ``max_cameras``)."""
+    rejected: int = 0
+    """Paths skipped in the last poll: names outside MediaMTX's grammar or too long."""

@@ -12,8 +12,9 @@ import json
 from prometheus_client.parser import text_string_to_metric_families
 from support.fake_mediamtx import FakeMediaMTX
 from support.processes import promtool_check_metrics
-from trashmonitor.monitor.daemon import AGENT_STREAM_STATES, Monitor
+from trashmonitor.monitor.daemon import Monitor
 from trashmonitor.monitor.daemon_cli import _agents_sd
+from trashmonitor.monitor.export import AGENT_STREAM_STATES
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import AgentView
 
