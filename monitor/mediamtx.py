@@ -21,7 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 from trashmonitor.monitor.mediamtx_http import (
     DEFAULT_MAX_BODY_BYTES,
     Credentials,
-    urllib_get,
+    Transport,
+    UrllibTransport,
 )
 from trashmonitor.monitor.mediamtx_parse import (
     decode_json,
@@ -89,9 +90,11 @@ class MediaMTXClient:
     ``max_body_bytes`` are malformed answers. ``credentials`` go as HTTP Basic with
     every request (API and /metrics).
 
-    ``stdlib=True`` reads with urllib instead of httpx, for one-shot callers (the probe):
-    importing httpx and building its client costs ~65 ms, a third of a probe of 10,000
-    paths, and a probe needs neither its connection pool nor its transports.
+    ``transport`` does the GETs (:class:`~trashmonitor.monitor.mediamtx_http.Transport`);
+    by default a pooled httpx one. ``stdlib=True`` is short for the urllib transport, for
+    one-shot callers (the probe): importing httpx and building its client costs ~65 ms, a
+    third of a probe of 10,000 paths, and a probe needs no connection pool. ``client=``
+    is short for an httpx transport over that client.
     """
 
     def __init__(
@@ -108,6 +111,7 @@ class MediaMTXClient:
         credentials: Credentials | None = None,
         stdlib: bool = False,
         request_hook: RequestHook | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.request_hook = request_hook
@@ -119,21 +123,21 @@ class MediaMTXClient:
         self.max_pages = max_pages
         self.max_body_bytes = max_body_bytes
         self.credentials = credentials
-        self._owns_client = client is None and not stdlib
-        self._client = client
-        if self._owns_client:
-            from trashmonitor.monitor.mediamtx_httpx import deadline_client
+        self.transport = transport or self._default_transport(client, stdlib=stdlib)
 
-            # An http:// MediaMTX needs no TLS context; building the default one loads
-            # the CA bundle (~30 ms) for nothing.
-            needs_tls = any(
-                url is not None and url.startswith("https:") for url in (self.api_url, metrics_url)
-            )
-            self._client = deadline_client(verify=needs_tls)
+    def _default_transport(self, client: httpx.Client | None, *, stdlib: bool) -> Transport:
+        if stdlib and client is None:
+            return UrllibTransport()
+        from trashmonitor.monitor.mediamtx_httpx import HttpxTransport
+
+        # An http:// MediaMTX needs no TLS context; building the default one loads the
+        # CA bundle (~30 ms) for nothing.
+        urls = (self.api_url, self.metrics_url)
+        needs_tls = any(url is not None and url.startswith("https:") for url in urls)
+        return HttpxTransport(client, verify=needs_tls)
 
     def close(self) -> None:
-        if self._owns_client and self._client is not None:
-            self._client.close()
+        self.transport.close()
 
     def __enter__(self) -> MediaMTXClient:
         return self
@@ -150,25 +154,13 @@ class MediaMTXClient:
                 raise UnreachableError(f"{url}: gave up, the time budget is spent")
             request_deadline = min(request_deadline, deadline)
         with self.request_hook(url, params) if self.request_hook else nullcontext():
-            if self._client is None:
-                status, reason, body = urllib_get(
-                    url,
-                    params,
-                    deadline=request_deadline,
-                    max_bytes=self.max_body_bytes,
-                    credentials=self.credentials,
-                )
-            else:
-                from trashmonitor.monitor.mediamtx_httpx import httpx_get
-
-                status, reason, body = httpx_get(
-                    self._client,
-                    url,
-                    params,
-                    deadline=request_deadline,
-                    max_bytes=self.max_body_bytes,
-                    credentials=self.credentials,
-                )
+            status, reason, body = self.transport.get(
+                url,
+                params,
+                deadline=request_deadline,
+                max_bytes=self.max_body_bytes,
+                credentials=self.credentials,
+            )
         if status == 401:
             given = "the credentials given were refused" if self.credentials else "no credentials"
             raise AuthError(

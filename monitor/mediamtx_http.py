@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from trashmonitor.errors import MalformedResponseError, UnreachableError
@@ -41,6 +41,48 @@ READ_CHUNK_BYTES = 64 * 1024
 CREDENTIALS_FILE_MAX_BYTES = 4096
 
 HTTPAnswer = tuple[int, str, bytes | bytearray]
+
+
+class Transport(Protocol):
+    """How the MediaMTX client does one GET: the standard library's urllib
+    (:class:`UrllibTransport`) or httpx (``mediamtx_httpx.HttpxTransport``, which also
+    takes an ``httpx.MockTransport`` in tests). Both answer ``(status, reason, body)``,
+    bound the request by ``deadline`` and the body by ``max_bytes``, and raise only
+    :mod:`trashmonitor.errors` errors."""
+
+    def get(
+        self,
+        url: str,
+        params: Mapping[str, int] | None,
+        *,
+        deadline: float,
+        max_bytes: int,
+        credentials: Credentials | None,
+    ) -> HTTPAnswer: ...
+
+    def close(self) -> None: ...
+
+
+class UrllibTransport:
+    """GETs with the standard library: no pool, nothing to import (the probe's choice)."""
+
+    def get(
+        self,
+        url: str,
+        params: Mapping[str, int] | None,
+        *,
+        deadline: float,
+        max_bytes: int,
+        credentials: Credentials | None,
+    ) -> HTTPAnswer:
+        return urllib_get(
+            url, params, deadline=deadline, max_bytes=max_bytes, credentials=credentials
+        )
+
+    def close(self) -> None:
+        """Nothing held between requests."""
+
+
 """(status, reason phrase, body) of one GET; the body is empty unless the status is 200."""
 
 _REQUEST_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
