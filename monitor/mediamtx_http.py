@@ -63,26 +63,6 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-class UrllibTransport:
-    """GETs with the standard library: no pool, nothing to import (the probe's choice)."""
-
-    def get(
-        self,
-        url: str,
-        params: Mapping[str, int] | None,
-        *,
-        deadline: float,
-        max_bytes: int,
-        credentials: Credentials | None,
-    ) -> HTTPAnswer:
-        return urllib_get(
-            url, params, deadline=deadline, max_bytes=max_bytes, credentials=credentials
-        )
-
-    def close(self) -> None:
-        """Nothing held between requests."""
-
-
 """(status, reason phrase, body) of one GET; the body is empty unless the status is 200."""
 
 _REQUEST_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
@@ -328,3 +308,12 @@ def urllib_get(
         raise MalformedResponseError(f"{url}: broken HTTP answer ({reason_of(error)})") from None
     except OSError as error:
         raise UnreachableError(f"{url}: {error.__class__.__name__} ({reason_of(error)})") from None
+
+
+class UrllibTransport:
+    """GETs with the standard library: no pool, nothing to import (the probe's choice)."""
+
+    get = staticmethod(urllib_get)
+
+    def close(self) -> None:
+        """Nothing held between requests."""

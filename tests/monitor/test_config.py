@@ -6,12 +6,15 @@ import argparse
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from support.properties import PROPERTIES, bounded
 from trashmonitor.alerts.config import DEFAULT_CONFIG
 from trashmonitor.monitor import config
 from trashmonitor.monitor.model import Thresholds
 
 from trashmonitor.errors import ConfigError
-from trashmonitor.settings import parse_host_port
+from trashmonitor.settings import ReadSettings, parse_host_port
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "monitor.md"
 BEGIN = "<!-- settings table: generated from SETTINGS"
@@ -131,3 +134,33 @@ def test_the_architecture_table_lists_every_monitor_module_once() -> None:
     documented = sorted(row.strip("`") for row in rows[1:] if row.startswith("`"))
     modules = sorted(p.name for p in (root / "monitor").glob("*.py") if p.name != "__init__.py")
     assert documented == modules
+
+
+ENV_SETTINGS = [s for s in config.SETTINGS.settings if s.env is not None]
+
+
+@PROPERTIES
+@given(index=st.integers(0, len(ENV_SETTINGS) - 1), raw=st.text(max_size=200))
+def test_any_environment_value_reads_or_is_one_line_naming_the_variable(
+    index: int, raw: str
+) -> None:
+    setting = ENV_SETTINGS[index]
+    assert setting.env is not None
+    command = setting.commands[0]
+    args = _parser(command).parse_args([])
+    outcome = bounded(lambda: _read_or_error(args, command, {setting.env or "": raw}))
+    if isinstance(outcome, ConfigError):
+        assert outcome.message.startswith(f"{setting.env}: ")
+        assert "\n" not in outcome.message
+        assert len(outcome.message) < 400  # a long value is cut, never echoed whole
+    else:
+        assert setting in outcome.values
+
+
+def _read_or_error(
+    args: argparse.Namespace, command: str, environ: dict[str, str]
+) -> ReadSettings | ConfigError:
+    try:
+        return config.SETTINGS.read(args, command, environ)
+    except ConfigError as error:
+        return error
