@@ -242,6 +242,8 @@ class Box:
         return {
             "TRASHMON_PKI_DIR": str(self.pki),
             "TRASHMON_BIND_ADDRESS": self.server.address,
+            # the name operators use for the server (its MagicDNS name on a real tailnet)
+            "TRASHMON_SITE_NAMES": "server",
             "TRASHMON_MEDIAMTX_READER_DIR": str(self.secrets),
             "TRASHMON_UID": str(os.getuid()),
             "TRASHMON_GID": str(os.getgid()),
@@ -267,9 +269,6 @@ class Box:
             "TRASHMON_BIN": str(VENV_BIN / "trashmon"),
             # each camera's publisher, as docs/server.md has the user add them
             **self.publisher_hashes(),
-            # compose passes no TRASHMON_SITE_NAMES, so Caddy answers only localhost: the
-            # names operators use are added here (reported as a gap in the shipped compose)
-            "TRASHMON_SITE_NAMES": f"localhost server {self.server.address}",
             # the DNS loop, switched on as docs/dns.md says, against the API stand-ins
             "TRASHMON_DNS_INTERVAL": "2",
             **{k: v for k, v in dns_env(dns_url, self.dns).items() if k not in ("PATH", "HOME")},
