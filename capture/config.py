@@ -37,7 +37,9 @@ TESTSRC = "testsrc"
 LAVFI_PREFIX = "lavfi:"
 DEFAULT_METRICS_ADDR = "127.0.0.1:9844"
 _CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_BITRATE = re.compile(r"^\d+(?:\.\d+)?[kKmM]?$")
+# What ffmpeg reads as meant: bit/s as a whole number, or k/K (1e3) and M (1e6) with an
+# optional fraction. ffmpeg reads a lowercase m as milli ("2m" = 0.002 bit/s: no cap).
+_BITRATE = re.compile(r"^(?:\d+|\d+(?:\.\d+)?[kKM])$")
 # Characters the tee muxer treats as syntax in its output list.
 _TEE_SPECIAL = set("|[]")
 # systemd's LoadCredential= directory: env file paths may start with it (docs/capture.md).
@@ -302,8 +304,8 @@ def read_password_file(setting: str, path: Path) -> str:
 
 def _parse_bitrate(text: str) -> str:
     value = text.strip()
-    if not _BITRATE.match(value) or float(value.rstrip("kKmM")) <= 0:
-        raise ValueError("expected a bitrate such as 2M or 800k")
+    if not _BITRATE.match(value) or float(value.rstrip("kKM")) <= 0:
+        raise ValueError("expected a bitrate in bit/s such as 2M, 800k or 500000")
     return value
 
 
