@@ -78,8 +78,8 @@ class RecordedNames:
         self.inbound_age = "camera:trashmon_camera_inbound_age_seconds:max"
         self.inbound_bytes_rate = f"camera:trashmon_camera_inbound_bytes:rate{rate}"
         self.frames_in_error_rate = f"camera:trashmon_camera_frames_in_error:rate{rate}"
-        self.fps_ratio = "camera:trashcam_fps_target:ratio"
-        self.restarts_increase = f"camera:trashcam_restarts:increase{config.restart_window}"
+        self.fps_ratio = "camera:trashmon_agent_fps_target:ratio"
+        self.restarts_increase = f"camera:trashmon_agent_restarts:increase{config.restart_window}"
         self.rtp_lost_rate = f"camera:mediamtx_rtp_packets_lost:rate{rate}"
         self.rtp_received_rate = f"camera:mediamtx_rtp_packets:rate{rate}"
         self.rtp_loss_ratio = f"camera:mediamtx_rtp_packets_lost:ratio_rate{rate}"
@@ -93,12 +93,7 @@ def _path_as_camera(expr: str, label: str) -> str:
 
 def recording_rules(config: MixinConfig = DEFAULT_CONFIG) -> tuple[RecordingRule, ...]:
     names = RecordedNames(config)
-    mon, cap, mtx, rate = (
-        config.monitor_selector,
-        config.capture_selector,
-        config.mediamtx_selector,
-        config.rate_window,
-    )
+    mon, mtx, rate = config.monitor_selector, config.mediamtx_selector, config.rate_window
     lost = _path_as_camera(f"rate(rtsp_sessions_inbound_rtp_packets_lost{{{mtx}}}[{rate}])", "path")
     received = _path_as_camera(f"rate(rtsp_sessions_inbound_rtp_packets{{{mtx}}}[{rate}])", "path")
     return (
@@ -117,15 +112,20 @@ def recording_rules(config: MixinConfig = DEFAULT_CONFIG) -> tuple[RecordingRule
             names.frames_in_error_rate,
             f"sum by (camera) (rate(trashmon_camera_frames_in_error_total{{{mon}}}[{rate}]))",
         ),
+        # The agents' own values as the monitor re-exports them from MQTT, so no rule
+        # needs Prometheus to reach a capture host. `max by`: several monitor replicas
+        # export the same announcement.
         RecordingRule(
             names.fps_ratio,
-            f"max by (camera) (trashcam_fps{{{cap}}})"
-            f" / max by (camera) (trashcam_target_fps{{{cap}}} > 0)",
+            f"max by (camera) (trashmon_agent_fps{{{mon}}})"
+            f" / max by (camera) (trashmon_agent_target_fps{{{mon}}} > 0)",
         ),
         RecordingRule(
             names.restarts_increase,
-            "sum by (camera) "
-            f"(increase(trashcam_restarts_total{{{cap}}}[{config.restart_window}]))",
+            # trashmon_agent_restarts is the agent's count since it started: it drops
+            # to 0 when the agent restarts, which increase() reads as a counter reset.
+            "max by (camera) "
+            f"(increase(trashmon_agent_restarts{{{mon}}}[{config.restart_window}]))",
         ),
         RecordingRule(names.rtp_lost_rate, f"sum by (camera) ({lost})"),
         RecordingRule(names.rtp_received_rate, f"sum by (camera) ({received})"),
@@ -198,8 +198,16 @@ def _reasons_template(monitor_selector: str) -> str:
 
 def camera_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]:
     c, n, alert = config, RecordedNames(config), _AlertFactory(config)
-    mon, cap = c.monitor_selector, c.capture_selector
+    mon = c.monitor_selector
     online = f"max by (camera) (trashmon_camera_online{{{mon}}})"
+    # What an agent announced stays exported after it went offline or silent (as its
+    # last word); AgentOffline/AgentStale report that, so these read it only while the
+    # agent is online.
+    agent_online = f"on (camera) (max by (camera) (trashmon_agent_online{{{mon}}}) == 1)"
+
+    def announced(name: str) -> str:
+        return f"max by (camera) (trashmon_agent_{name}{{{mon}}})"
+
     return (
         alert.camera(
             "CameraDown",
@@ -234,7 +242,8 @@ def camera_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]
         alert.camera(
             "LowFps",
             f"{n.fps_ratio} < {c.low_fps_ratio} and on (camera) "
-            f'(max by (camera) (trashcam_state{{{cap},state="streaming"}}) == 1)',
+            f'(max by (camera) (trashmon_agent_state{{{mon},state="streaming"}}) == 1)'
+            f" and {agent_online}",
             c.low_fps_for,
             "warning",
             "Camera delivers fewer frames than configured.",
@@ -243,7 +252,7 @@ def camera_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]
         ),
         alert.camera(
             "BlackImage",
-            f"max by (camera) (trashcam_black_image{{{cap}}}) == 1",
+            f"{announced('black_image')} == 1 and {agent_online}",
             c.image_for,
             "warning",
             "Camera picture is black.",
@@ -253,8 +262,8 @@ def camera_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]
         alert.camera(
             "FrozenImage",
             # A black picture is also frozen: report it once, as black.
-            f"max by (camera) (trashcam_frozen_image{{{cap}}}) == 1"
-            f" unless on (camera) (max by (camera) (trashcam_black_image{{{cap}}}) == 1)",
+            f"{announced('frozen_image')} == 1 and {agent_online}"
+            f" unless on (camera) ({announced('black_image')} == 1)",
             c.image_for,
             "warning",
             "Camera picture is frozen.",
@@ -292,7 +301,7 @@ def camera_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]
         ),
         alert.camera(
             "DeviceMissing",
-            f"max by (camera) (trashcam_device_present{{{cap}}}) == 0",
+            f"{announced('device_present')} == 0 and {agent_online}",
             c.device_missing_for,
             "warning",
             "Camera device is missing.",
@@ -317,6 +326,19 @@ def camera_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]
             "MediaMTX counts {{ $value | humanize }} inbound frames in error per second "
             "for camera {{ $labels.camera }}.",
         ),
+        alert.camera(
+            # Only where agents are scraped at all (targets from the monitor's
+            # /api/sd/agents or a file): no `up` series for the job, no alert. The alerts
+            # above use the monitor's trashmon_agent_* series and do not depend on it.
+            "CaptureScrapeFailing",
+            f'max by (camera, instance) (up{{job="{c.capture_job}"}}) == 0',
+            c.absent_for,
+            "warning",
+            "A capture agent's /metrics cannot be scraped.",
+            "Prometheus cannot scrape {{ $labels.instance }}, the capture agent of camera "
+            "{{ $labels.camera }}: its ffmpeg detail (speed, dropped frames) is missing. "
+            "The camera alerts read the monitor's trashmon_agent_* series and still work.",
+        ),
     )
 
 
@@ -333,15 +355,6 @@ def platform_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ..
             "The trashmon monitor is not scraped.",
             f"No healthy scrape of job {c.monitor_job} for {c.absent_for}: camera alerts "
             "cannot fire while the monitor is gone.",
-        ),
-        alert.platform(
-            "CaptureScrapeAbsent",
-            f'absent(up{{job="{c.capture_job}"}} == 1)',
-            c.absent_for,
-            "warning",
-            "No capture agent is scraped.",
-            f"No healthy scrape of job {c.capture_job} for {c.absent_for}: fps, image and "
-            "device alerts cannot fire.",
         ),
         alert.platform(
             "MediamtxUnreachable",

@@ -53,7 +53,9 @@ def measure(directory: Path, seconds: float, image_health: str) -> dict[str, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=30.0)
-    seconds = parser.parse_args().seconds
+    parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
+    args = parser.parse_args()
+    seconds = 3.0 if args.quick else args.seconds
     with tempfile.TemporaryDirectory() as tmp:
         on = measure(Path(tmp), seconds, "on")
         off = measure(Path(tmp), seconds, "off")

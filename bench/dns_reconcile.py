@@ -75,7 +75,9 @@ def counted(fake: FakeAPIs, label: str, run: object) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=200)
-    runs = parser.parse_args().runs
+    parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
+    args = parser.parse_args()
+    runs = 2 if args.quick else args.runs
     fake = seed_world(FakeAPIs())
     with fake.serve() as base_url:
         reconciler, clients = reconciler_for(fake, base_url)

@@ -41,7 +41,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--interval", default="1")
+    parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
     args = parser.parse_args()
+    if args.quick:
+        args.trials = 1
     results: dict[str, list[float]] = {"no_publisher": [], "stalled": []}
     with FakeMediaMTX("v1.20") as fake:
         names = fake.add_paths(4, rate=40_000)

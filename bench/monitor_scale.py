@@ -165,12 +165,16 @@ def main() -> None:
     parser.add_argument("--paths", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--monitor-seconds", type=float, default=15.0)
+    parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
     args = parser.parse_args()
+    if args.quick:
+        args.paths, args.runs, args.monitor_seconds = 300, 1, 3.0
 
     fake_port = free_port()
     api = f"http://127.0.0.1:{fake_port}"
     fake_argv = [
-        sys.executable, str(REPO / "tests/support/fake_mediamtx.py"),
+        # -P: else tests/support/ is sys.path[0] and its http.py shadows the stdlib's.
+        sys.executable, "-P", str(REPO / "tests/support/fake_mediamtx.py"),
         "--port", str(fake_port), "--paths", str(args.paths), "--rate", "40000",
     ]  # fmt: skip
     with running(fake_argv):

@@ -57,7 +57,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--settings", type=int, default=50)
     parser.add_argument("--pictures", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
     options = parser.parse_args()
+    if options.quick:
+        options.settings, options.pictures = 3, 1
     work = Path(tempfile.mkdtemp(prefix="bench-mqtt-control-"))
     port = free_port()
     layout = make_pki(work / "pki", port)

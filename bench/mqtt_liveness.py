@@ -45,11 +45,19 @@ def _poll(predicate, timeout: float) -> float:  # type: ignore[no-untyped-def]
     return float("nan")
 
 
-def main() -> None:
+def parse_options() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keepalives", default="2,5")
+    parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
     options = parser.parse_args()
+    if options.quick:
+        options.runs, options.keepalives = 1, "2"
+    return options
+
+
+def main() -> None:
+    options = parse_options()
     work = Path(tempfile.mkdtemp(prefix="bench-mqtt-"))
     port = free_port()
     layout = make_pki(work / "pki", port)

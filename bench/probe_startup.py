@@ -36,7 +36,10 @@ def wall(argv: list[str], runs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
     args = parser.parse_args()
+    if args.quick:
+        args.runs = 2
     python = wall([sys.executable, "-c", "pass"], args.runs)
     probe = wall([sys.executable, "-m", "trashmonitor", "probe", "--help"], args.runs)
     importtime = subprocess.run(

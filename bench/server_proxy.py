@@ -6,6 +6,7 @@ MPEG-TS segment and a playlist, and compares direct and proxied fetches.
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import statistics
 import subprocess
@@ -25,9 +26,9 @@ SEGMENT = bytes(range(188)) * (1_000_000 // 188)
 ROUNDS = 200
 
 
-def timed(client: httpx.Client, url: str) -> list[float]:
+def timed(client: httpx.Client, url: str, rounds: int) -> list[float]:
     samples = []
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         start = time.perf_counter()
         response = client.get(url)
         response.raise_for_status()
@@ -44,6 +45,9 @@ def report(name: str, samples: list[float], size: int) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
+    rounds = 20 if parser.parse_args().quick else ROUNDS
     with tempfile.TemporaryDirectory() as scratch:
         tmp = Path(scratch)
         viewer = tmp / "viewer"
@@ -64,8 +68,9 @@ def main() -> None:
             env, ports = caddy_env(api, hls, monitor, viewer, tls=None)
             with run_caddy(env, ports, tmp / "caddy.log"), httpx.Client() as client:
                 for path, size in (("/cam1/seg.ts", len(SEGMENT)), ("/cam1/index.m3u8", 160)):
-                    report(f"direct {path}", timed(client, f"http://{hls.address}{path}"), size)
-                    report(f"via Caddy {path}", timed(client, f"{ports.base}{path}"), size)
+                    direct = timed(client, f"http://{hls.address}{path}", rounds)
+                    report(f"direct {path}", direct, size)
+                    report(f"via Caddy {path}", timed(client, f"{ports.base}{path}", rounds), size)
 
 
 if __name__ == "__main__":

@@ -113,4 +113,5 @@ def _mqtt_side(args: argparse.Namespace, agent: Agent, config: AgentConfig) -> M
         controls=agent.device,
         buffer_dir=config.buffer_dir,
         environ=values,
+        metrics_addr=config.metrics_addr,
     )

@@ -24,10 +24,11 @@ from trashmonitor.capture.redact import redact
 from trashmonitor.errors import ConfigError
 from trashmonitor.settings import (
     HostPort,
+    count_between,
     parse_host_port,
     parse_positive_int,
-    parse_seconds,
     read_env_file,
+    seconds_between,
 )
 
 T = TypeVar("T")
@@ -302,10 +303,17 @@ def read_password_file(setting: str, path: Path) -> str:
     return password
 
 
+_BITRATE_SCALE = {"k": 1e3, "m": 1e6}
+MAX_BITRATE = 1e9  # bits/s: far above any webcam, below what x264 would choke on
+
+
 def _parse_bitrate(text: str) -> str:
     value = text.strip()
-    if not _BITRATE.match(value) or float(value.rstrip("kKM")) <= 0:
+    if not _BITRATE.match(value):
         raise ValueError("expected a bitrate in bit/s such as 2M, 800k or 500000")
+    bits = float(value.rstrip("kKM")) * _BITRATE_SCALE.get(value[-1].lower(), 1.0)
+    if not 0 < bits <= MAX_BITRATE:
+        raise ValueError("expected a bitrate above 0 and up to 1000M")
     return value
 
 
@@ -333,24 +341,15 @@ def _parse_dir(text: str) -> Path:
 
 
 def _parse_size(text: str) -> int:
-    value = parse_positive_int(text)
-    if value % 2 or value > 8192:
+    value = parse_positive_int(text, maximum=8192)
+    if value % 2:
         raise ValueError("expected an even number of pixels up to 8192")
     return value
 
 
-def _parse_segments(text: str) -> int:
-    value = parse_positive_int(text)
-    if value > 999:  # seg%03d.ts: more would reuse names out of order
-        raise ValueError("expected 1-999 one-second segments")
-    return value
-
-
-def _parse_fps(text: str) -> int:
-    value = parse_positive_int(text)
-    if value > 240:
-        raise ValueError("expected 1-240")
-    return value
+# seg%03d.ts: more than 999 segments would reuse names out of order.
+_parse_segments = count_between(1, 999)
+_parse_fps = count_between(1, 240)
 
 
 def default_stall_seconds(fps: int) -> float:
@@ -443,17 +442,20 @@ def config_from(
         height=opt("HEIGHT", _parse_size, defaults.height),
         bitrate=opt("BITRATE", _parse_bitrate, defaults.bitrate),
         input_format=opt("INPUT_FORMAT", _parse_word, defaults.input_format),
-        keyframe_interval=get(table["KEYFRAME_INTERVAL"], parse_positive_int, None),
+        keyframe_interval=get(table["KEYFRAME_INTERVAL"], count_between(1, 3600), None),
         metrics_addr=opt("METRICS_ADDR", parse_host_port, parse_host_port(DEFAULT_METRICS_ADDR)),
-        stall_seconds=opt("STALL_SECONDS", parse_seconds, 0.0),
-        connect_timeout=opt("CONNECT_TIMEOUT", parse_seconds, defaults.connect_timeout),
-        black_seconds=opt("BLACK_SECONDS", parse_seconds, defaults.black_seconds),
-        freeze_seconds=opt("FREEZE_SECONDS", parse_seconds, defaults.freeze_seconds),
+        # Progress comes every 0.5 s: a shorter stall bound would flap.
+        stall_seconds=opt("STALL_SECONDS", seconds_between(0.5, 3600), 0.0),
+        connect_timeout=opt("CONNECT_TIMEOUT", seconds_between(0.1, 600), defaults.connect_timeout),
+        black_seconds=opt("BLACK_SECONDS", seconds_between(0.1, 3600), defaults.black_seconds),
+        freeze_seconds=opt("FREEZE_SECONDS", seconds_between(0.1, 3600), defaults.freeze_seconds),
         image_health=opt("IMAGE_HEALTH", _parse_bool, defaults.image_health),
         buffer_dir=get(table["BUFFER_DIR"], _parse_dir, None),
         buffer_segments=opt("BUFFER_SEGMENTS", _parse_segments, defaults.buffer_segments),
-        backoff_initial=opt("BACKOFF_INITIAL", parse_seconds, defaults.backoff_initial),
-        backoff_max=opt("BACKOFF_MAX", parse_seconds, defaults.backoff_max),
+        backoff_initial=opt(
+            "BACKOFF_INITIAL", seconds_between(0.1, 3600), defaults.backoff_initial
+        ),
+        backoff_max=opt("BACKOFF_MAX", seconds_between(0.1, 86400), defaults.backoff_max),
         ffmpeg=opt("FFMPEG", str.strip, defaults.ffmpeg) or defaults.ffmpeg,
         env_file=env_file,
         **_stream_credentials(

@@ -68,10 +68,11 @@ from trashmonitor.mqtt import (
     add_mqtt_arguments,
     make_client,
     mqtt_settings,
+    scrape_target,
     start,
     validate_identity,
 )
-from trashmonitor.settings import parse_seconds
+from trashmonitor.settings import HostPort, parse_seconds
 from trashmonitor.settings import parse_setting as parse_setting_value
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,8 @@ def state_message(
     target_fps: float | None = None,
     speed: float | None = None,
     restarts: int = 0,
+    consecutive_failures: int = 0,
+    bitrate_bps: float | None = None,
     black: bool = False,
     frozen: bool = False,
     device: DeviceState | None = None,
@@ -129,6 +132,8 @@ def state_message(
         "target_fps": target_fps,
         "speed": speed,
         "restarts": restarts,
+        "consecutive_failures": consecutive_failures,
+        "bitrate_bps": bitrate_bps,
         "black": black,
         "frozen": frozen,
         "device": None
@@ -192,6 +197,7 @@ class MqttAgent:
         controls: ControlTarget | None = None,
         media: MediaActions | None = None,
         heartbeat: float | None = None,
+        metrics_addr: HostPort | None = None,
         max_record_seconds: float = MAX_RECORD_SECONDS,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
@@ -204,6 +210,11 @@ class MqttAgent:
         self._media = media
         self._heartbeat = (
             heartbeat if heartbeat is not None else settings.keepalive * HEARTBEAT_PER_KEEPALIVE
+        )
+        # Announced with every state message so the monitor can serve it to Prometheus
+        # (HTTP service discovery); None when bound where no other host can reach it.
+        self.metrics_target = (
+            scrape_target(metrics_addr.host, metrics_addr.port) if metrics_addr else None
         )
         self._max_record = max_record_seconds
         self._clock = clock
@@ -392,7 +403,11 @@ class MqttAgent:
                 if due:
                     self._last_state, self._last_state_at = current, now
             if due:
-                document = {**current, "heartbeat": self._heartbeat}
+                document = {
+                    **current,
+                    "heartbeat": self._heartbeat,
+                    "metrics_addr": self.metrics_target,
+                }
                 self.client.publish(self.topics.state, json.dumps(document), qos=1, retain=True)
 
 
@@ -414,13 +429,15 @@ def agent_from_args(
     buffer_dir: Path | None,
     heartbeat: float | None = None,
     environ: Mapping[str, str] | None = None,
+    metrics_addr: HostPort | None = None,
 ) -> MqttAgent | None:
     """The agent for ``camera`` (not started), or None when ``MQTT_URL`` is not set.
 
     picture/record are available when both ``buffer_dir`` (the capture's segment
     buffer) and ``CAPTURES_DIR`` are configured; otherwise they answer with an error.
     ``environ`` is where MQTT_* and CAPTURES_* are read (the capture agent's env file);
-    flags still win.
+    flags still win. ``metrics_addr`` (the agent's ``METRICS_ADDR``) is announced in the
+    state messages when another host can scrape it (:func:`scrape_target`).
     """
     settings = mqtt_settings(args, AGENT_SETTINGS, environ)
     if settings is None:
@@ -438,6 +455,7 @@ def agent_from_args(
         controls=controls,
         media=media,
         heartbeat=heartbeat,
+        metrics_addr=metrics_addr,
         max_record_seconds=(
             media_options.max_record_seconds if media_options else MAX_RECORD_SECONDS
         ),

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from typing import IO
 
 MAX_LINE_BYTES = 4096
+INT64_MAX = 2**63 - 1
+"""ffmpeg's counters are int64: anything larger is garbage, and a huge Python int
+would overflow ``float()`` when a counter or gauge renders it."""
 
 
 @dataclass(frozen=True)
@@ -35,9 +38,9 @@ class ProgressBlock:
 def _int(text: str) -> int | None:
     try:
         value = int(text.strip())
-    except ValueError:
+    except ValueError:  # also for more than 4300 digits (Python's own limit)
         return None
-    return value if value >= 0 else None
+    return value if 0 <= value <= INT64_MAX else None
 
 
 def _float(text: str) -> float | None:

@@ -42,6 +42,9 @@ class AgentSnapshot:
     ffmpeg_pid: int | None
     ts: float
     """Epoch seconds when the snapshot was taken."""
+    bitrate_bps: float | None = None
+    """ffmpeg's reported output bitrate in bits/s (its ``bitrate``; None where it says
+    N/A, as it does for RTSP output, and while not streaming)."""
 
     @property
     def image_reasons(self) -> tuple[str, ...]:
@@ -66,6 +69,8 @@ class AgentSnapshot:
             "target_fps": self.target_fps,
             "speed": self.speed,
             "restarts": self.restarts,
+            "consecutive_failures": self.consecutive_failures,
+            "bitrate_bps": self.bitrate_bps,
             "black": self.black,
             "frozen": self.frozen,
             "device": {
@@ -116,4 +121,7 @@ def take_snapshot(
         ),
         ffmpeg_pid=ffmpeg_pid,
         ts=now + epoch_offset,
+        bitrate_bps=(
+            block.bitrate_kbps * 1000 if block and block.bitrate_kbps is not None else None
+        ),
     )

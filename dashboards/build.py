@@ -317,7 +317,9 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
         config,
         "camera",
         "trashmonitor / Camera",
-        "One camera in depth: capture agent, ffmpeg, picture checks and ingest.",
+        "One camera in depth: capture agent, ffmpeg, picture checks and ingest. The agent's "
+        "values come from the monitor (what each agent announces over MQTT); speed, dropped "
+        "frames and the device table need Prometheus to scrape the agents themselves.",
     ).with_variable(_camera_variable(config, multi=False))
     return _add(
         dash,
@@ -331,23 +333,24 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
             ),
             lay.timeseries(
                 "Frames per second vs target",
-                "ffmpeg's output fps against the configured target "
-                f"(TrashmonLowFps below {config.low_fps_ratio:.0%}).",
+                "ffmpeg's output fps against the configured target, as the agent announces "
+                f"them (TrashmonLowFps below {config.low_fps_ratio:.0%}).",
                 UNIT_FPS,
                 [
-                    Query(f"max by (camera) (trashcam_fps{cap})", "{{camera}} fps"),
-                    Query(f"max by (camera) (trashcam_target_fps{cap})", "{{camera}} target"),
+                    Query(f"max by (camera) (trashmon_agent_fps{mon})", "{{camera}} fps"),
+                    Query(f"max by (camera) (trashmon_agent_target_fps{mon})", "{{camera}} target"),
                 ],
             ),
             lay.timeseries(
                 "Encoding speed",
-                "ffmpeg speed: 100 % is real time.",
+                "ffmpeg speed: 100 % is real time (from the agent's own /metrics).",
                 UNIT_RATIO,
                 [Query(f"max by (camera) (trashcam_speed_ratio{cap})", "{{camera}}")],
             ),
             lay.timeseries(
                 "Dropped and duplicated frames",
-                "Frames ffmpeg dropped or duplicated to keep the output rate.",
+                "Frames ffmpeg dropped or duplicated to keep the output rate (from the "
+                "agent's own /metrics).",
                 UNIT_PER_SECOND,
                 [
                     Query(
@@ -362,50 +365,65 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
             ),
             lay.timeseries(
                 "ffmpeg restarts",
-                f"Restarts in the last {config.restart_window} by reason "
-                f"(TrashmonFfmpegRestartLoop at {config.restart_count}).",
+                f"Restarts in the last {config.restart_window} "
+                f"(TrashmonFfmpegRestartLoop at {config.restart_count}) and runs that failed "
+                "in a row, as the agent announces them.",
                 UNIT_COUNT,
                 [
                     Query(
-                        f"sum by (camera, reason) (increase(trashcam_restarts_total{cap}"
+                        f"max by (camera) (increase(trashmon_agent_restarts{mon}"
                         f"[{config.restart_window}]))",
-                        "{{camera}} {{reason}}",
-                    )
+                        "{{camera}} restarts",
+                    ),
+                    Query(
+                        f"max by (camera) (trashmon_agent_consecutive_failures{mon})",
+                        "{{camera}} failures in a row",
+                    ),
                 ],
             ),
             lay.timeseries(
                 "Ingest bitrate",
-                "Bits per second MediaMTX receives for this camera.",
+                "Bits per second MediaMTX receives for this camera, and the output bitrate "
+                "ffmpeg reports to its agent (where it reports one: not for RTSP alone).",
                 UNIT_BITS_PER_SECOND,
-                [Query(f"8 * {n.inbound_bytes_rate}{{{CAMERA_MATCH}}}", "{{camera}}")],
+                [
+                    Query(f"8 * {n.inbound_bytes_rate}{{{CAMERA_MATCH}}}", "{{camera}}"),
+                    Query(
+                        f"8 * max by (camera) (trashmon_agent_bitrate_bytes_per_second{mon})",
+                        "{{camera}} ffmpeg",
+                    ),
+                ],
             ),
             lay.row("Picture and device"),
             lay.timeseries(
                 "Black and frozen picture",
-                "1 while the capture agent detects a black or frozen picture.",
+                "1 while the capture agent announces a black or frozen picture.",
                 UNIT_YES_NO,
                 [
-                    Query(f"max by (camera) (trashcam_black_image{cap})", "{{camera}} black"),
-                    Query(f"max by (camera) (trashcam_frozen_image{cap})", "{{camera}} frozen"),
+                    Query(f"max by (camera) (trashmon_agent_black_image{mon})", "{{camera}} black"),
+                    Query(
+                        f"max by (camera) (trashmon_agent_frozen_image{mon})",
+                        "{{camera}} frozen",
+                    ),
                 ],
             ),
             lay.timeseries(
                 "Device present",
-                "Whether the V4L2 device exists on the capture host.",
+                "Whether the V4L2 device exists on the capture host, as the agent announces.",
                 UNIT_YES_NO,
-                [Query(f"max by (camera) (trashcam_device_present{cap})", "{{camera}}")],
+                [Query(f"max by (camera) (trashmon_agent_device_present{mon})", "{{camera}}")],
             ),
             lay.table(
                 "Device",
-                "The V4L2 device the agent captures from.",
+                "The V4L2 device the agent captures from (from the agent's own /metrics).",
                 UNIT_COUNT,
                 [Query(f"trashcam_device_info{cap}", "{{device}}", True)],
             ),
             lay.timeseries(
                 "Capture agent state",
-                "1 while the agent is in the state named in the legend.",
+                "1 while the agent announces the state named in the legend.",
                 UNIT_COUNT,
-                [Query(f"max by (camera, state) (trashcam_state{cap}) == 1", "{{state}}")],
+                [Query(f"max by (camera, state) (trashmon_agent_state{mon}) == 1", "{{state}}")],
             ),
             lay.row("Agent liveness"),
             lay.timeseries(

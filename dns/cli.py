@@ -36,6 +36,7 @@ from trashmonitor.settings import (
     parse_positive_int,
     parse_seconds,
     parse_setting,
+    seconds_between,
 )
 
 HELP = "reconcile the Cloudflare A record and Tailscale split-DNS"
@@ -331,7 +332,7 @@ def run(args: argparse.Namespace) -> int:
         attribute="interval",
         flag="--interval",
         env_var="DNS_INTERVAL",
-        parse=parse_seconds,
+        parse=seconds_between(0.1, 86400),
         default=60.0,
     )
     if not getattr(args, "debug", False):

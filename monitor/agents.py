@@ -27,6 +27,7 @@ from trashmonitor.mqtt import (
     ONLINE,
     MqttSettings,
     make_client,
+    parse_scrape_target,
     split_topic,
     start,
 )
@@ -34,6 +35,8 @@ from trashmonitor.mqtt import (
 log = logging.getLogger(__name__)
 
 MAX_STATE_BYTES = 16 * 1024
+MAX_COUNT = 2**53
+"""Counts above this are not counts (and would lose precision as float samples)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,14 @@ class AgentView:
     restarts: int = 0
     heartbeat: float | None = None
     """Seconds between the agent's state messages, as it announces them."""
+    consecutive_failures: int | None = None
+    """ffmpeg runs that failed in a row (None: not announced, an older agent)."""
+    bitrate_bps: float | None = None
+    """ffmpeg's output bitrate in bits/s (None where ffmpeg reports N/A)."""
+    device_present: bool | None = None
+    metrics_target: str | None = None
+    """The agent's own ``/metrics`` as a Prometheus target (``host:port``), if it
+    announced one another host can reach (:func:`trashmonitor.mqtt.parse_scrape_target`)."""
 
 
 # --- evaluate: a pure fold of MQTT messages into views -----------------------------------
@@ -113,8 +124,12 @@ def fold(views: Mapping[str, AgentView], message: AgentMessage) -> dict[str, Age
             target_fps=_number(state, "target_fps"),
             black=state.get("black") is True,
             frozen=state.get("frozen") is True,
-            restarts=_count(state, "restarts"),
+            restarts=_count(state, "restarts") or 0,
             heartbeat=_number(state, "heartbeat"),
+            consecutive_failures=_count(state, "consecutive_failures"),
+            bitrate_bps=_non_negative(_number(state, "bitrate_bps")),
+            device_present=_device_present(state.get("device")),
+            metrics_target=parse_scrape_target(state.get("metrics_addr")),
         )
     return updated
 
@@ -124,7 +139,9 @@ def _parse_state(payload: bytes) -> dict[str, Any] | None:
         return None
     try:
         document = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: thousands of nested arrays fit in MAX_STATE_BYTES; escaping
+        # here it would end paho's network thread, and with it the monitor's MQTT.
         return None
     return document if isinstance(document, dict) else None
 
@@ -141,15 +158,47 @@ def _number(document: Mapping[str, Any], key: str) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _count(document: Mapping[str, Any], key: str) -> int:
+def _count(document: Mapping[str, Any], key: str) -> int | None:
     value = document.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT:
+        return value
+    return None
+
+
+def _non_negative(value: float | None) -> float | None:
+    return value if value is not None and value >= 0 else None
+
+
+def _device_present(device: object) -> bool | None:
+    if not isinstance(device, dict):
+        return None
+    present = device.get("present")
+    return present if isinstance(present, bool) else None
 
 
 def state_age(view: AgentView, now: float) -> float:
     """Seconds since the last state message (or since the status, if no state yet):
     the input of the health model's ``agent_stale``."""
     return now - (view.last_state_at if view.last_state_at is not None else view.status_changed_at)
+
+
+SD_PATH = "/api/sd/agents"
+"""Where the monitor serves the agents' own /metrics for Prometheus ``http_sd_configs``."""
+
+
+def service_discovery(views: Mapping[str, AgentView]) -> list[dict[str, Any]]:
+    """Prometheus HTTP service discovery: one target group per online agent that announced
+    a reachable ``/metrics`` address, labelled with its camera (pure; sorted by camera).
+
+    An agent that says ``offline`` (or whose will fired) has no ``/metrics`` to scrape and
+    TrashmonAgentOffline already reports it, so it leaves the list rather than turn into a
+    second alert through a failing scrape.
+    """
+    return [
+        {"targets": [view.metrics_target], "labels": {"camera": camera}}
+        for camera, view in sorted(views.items())
+        if view.online and view.metrics_target is not None
+    ]
 
 
 # --- observe: the monitor's MQTT subscriber ----------------------------------------------

@@ -31,6 +31,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
+from trashmonitor.capture.machine import State as AgentStreamState
 from trashmonitor.monitor.agents import AgentView
 from trashmonitor.monitor.health import STATES, HealthReport, Thresholds, blind, evaluate
 from trashmonitor.monitor.mediamtx import (
@@ -78,6 +79,8 @@ class MonitorState:
     cycle_seconds: float | None = None
     dropped: int = 0
     """Paths listed by MediaMTX but not tracked in the last poll (over ``max_cameras``)."""
+    rejected: int = 0
+    """Paths skipped in the last poll: names outside MediaMTX's grammar or too long."""
 
 
 # Young-generation size of the cyclic GC in the daemon (CPython's default is 700).
@@ -289,7 +292,7 @@ class Monitor:
                 if self.client.metrics_url is not None
                 else None
             )
-            paths, api_error = self._read_paths(deadline)
+            paths, rejected, api_error = self._read_paths(deadline)
             metrics: MediaMTXMetrics | None = None
             metrics_error: str | None = None
             if metrics_read is not None:
@@ -314,19 +317,25 @@ class Monitor:
             last_cycle_at=time.monotonic(),
             cycle_seconds=elapsed,
             dropped=dropped,
+            rejected=rejected,
         )
         return self.state
 
-    def _read_paths(self, deadline: float) -> tuple[tuple[PathObservation, ...] | None, str | None]:
+    def _read_paths(
+        self, deadline: float
+    ) -> tuple[tuple[PathObservation, ...] | None, int, str | None]:
+        """The listed paths (None on failure), how many items were skipped as hostile
+        names, and the failure's one-line message."""
         with self._span("mediamtx.paths_list") as span:
             try:
-                paths = self.client.list_paths(deadline)
+                listing = self.client.read_paths(deadline)
             except Exception as error:  # ours or a bug on hostile input: a failed poll
-                return None, self._record_error(span, "api", error)
+                return None, 0, self._record_error(span, "api", error)
             self._recovered("api")
             if span is not None:
-                span.set_attribute("mediamtx.paths", len(paths))
-            return paths, None
+                span.set_attribute("mediamtx.paths", len(listing.paths))
+                span.set_attribute("mediamtx.rejected_paths", listing.rejected)
+            return listing.paths, listing.rejected, None
 
     def _read_metrics(
         self, deadline: float, parent: otel_context.Context
@@ -560,7 +569,13 @@ class MonitorCollector(Collector):
             "Paths MediaMTX listed that the last poll did not track (over --max-cameras).",
         )
         dropped.add_metric([], state.dropped)
-        families: list[Metric] = [build, up, metrics_up, last, last_success, dropped]
+        rejected = GaugeMetricFamily(
+            "trashmon_mediamtx_rejected_paths",
+            "Items the last poll skipped: path names outside MediaMTX's path grammar or "
+            "longer than 255 characters (never rendered).",
+        )
+        rejected.add_metric([], state.rejected)
+        families: list[Metric] = [build, up, metrics_up, last, last_success, dropped, rejected]
         if report is not None:
             up.add_metric([], 1 if report.mediamtx_reachable else 0)
         if state.metrics_up is not None:
@@ -650,6 +665,59 @@ def _camera_families(report: HealthReport | None) -> list[Metric]:
             for label, agent in with_agent
             if agent.last_state_at is not None
         ]),
+        *_announced_families(with_agent),
+    ]  # fmt: skip
+
+
+AGENT_STREAM_STATES = tuple(str(state) for state in AgentStreamState)
+
+
+def _announced_families(with_agent: list[tuple[dict[str, str], AgentView]]) -> list[Metric]:
+    """What each agent last announced on its state topic, re-exported per camera so the
+    rules need no scrape of the capture hosts (values stay as announced until the next
+    state message: trashmon_agent_online and …_last_state_timestamp_seconds say how
+    fresh they are). Nothing for an agent heard only on its status topic."""
+    heard = [(label, agent) for label, agent in with_agent if agent.last_state_at is not None]
+
+    def gauge(name: str, documentation: str, values: list[tuple[dict[str, str], float]]) -> Metric:
+        return _family(
+            "gauge", name, documentation, [Sample(name, label, value) for label, value in values]
+        )
+
+    state = "trashmon_agent_state"
+    return [
+        _family("gauge", state, "1 for the stream state the capture agent last announced "
+                "(starting, streaming, stalled, backoff, device_missing, stopped).", [
+            Sample(state, {**label, "state": candidate},
+                   1 if candidate == agent.stream_state else 0)
+            for label, agent in heard for candidate in AGENT_STREAM_STATES
+        ]),
+        gauge("trashmon_agent_fps", "Output frames per second ffmpeg reported, as the agent "
+              "last announced (absent while it is not streaming).",
+              [(label, agent.fps) for label, agent in heard if agent.fps is not None]),
+        gauge("trashmon_agent_target_fps", "Frames per second the agent is configured for.",
+              [(label, agent.target_fps) for label, agent in heard
+               if agent.target_fps is not None]),
+        gauge("trashmon_agent_restarts", "ffmpeg restarts since the agent process started, "
+              "as it last announced (a count that resets to 0 when the agent restarts: "
+              "read it with increase()).",
+              [(label, agent.restarts) for label, agent in heard]),
+        gauge("trashmon_agent_consecutive_failures", "ffmpeg runs that failed in a row, as "
+              "the agent last announced (0 once a run is healthy).",
+              [(label, agent.consecutive_failures) for label, agent in heard
+               if agent.consecutive_failures is not None]),
+        gauge("trashmon_agent_black_image", "1 while the agent announces a black picture.",
+              [(label, int(agent.black)) for label, agent in heard]),
+        gauge("trashmon_agent_frozen_image", "1 while the agent announces a frozen picture.",
+              [(label, int(agent.frozen)) for label, agent in heard]),
+        gauge("trashmon_agent_device_present", "1 if the agent announces its V4L2 device "
+              "present, 0 if missing.",
+              [(label, int(agent.device_present)) for label, agent in heard
+               if agent.device_present is not None]),
+        gauge("trashmon_agent_bitrate_bytes_per_second", "Output bitrate ffmpeg reported, as "
+              "the agent last announced it (ffmpeg reports none for RTSP-only output).",
+              [(label, agent.bitrate_bps / 8) for label, agent in heard
+               if agent.bitrate_bps is not None]),
     ]  # fmt: skip
 
 

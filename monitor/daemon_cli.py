@@ -1,4 +1,5 @@
-"""``trashmon monitor``: poll MediaMTX every interval, serve /metrics, /healthz, /api/status.
+"""``trashmon monitor``: poll MediaMTX every interval, serve /metrics, /healthz, /api/status
+and the agents' own /metrics for Prometheus HTTP service discovery (/api/sd/agents).
 
 Settings (flag > env > default) are listed in docs/monitor.md. SIGTERM and SIGINT end
 the loop and the server cleanly with exit 0.
@@ -17,7 +18,8 @@ from types import FrameType
 from prometheus_client import disable_created_metrics
 from prometheus_client.registry import Collector
 from trashmonitor.monitor import config
-from trashmonitor.monitor.agents import AgentView
+from trashmonitor.monitor.agents import SD_PATH, AgentView, service_discovery
+from trashmonitor.monitor.client_settings import add_client_arguments, client_settings
 from trashmonitor.monitor.daemon import (
     DEFAULT_FORGET_AFTER,
     DEFAULT_MAX_CAMERAS,
@@ -30,15 +32,15 @@ from trashmonitor.monitor.mediamtx import MediaMTXClient, default_metrics_url, m
 
 from trashmonitor.errors import EXIT_OK, ConfigError
 from trashmonitor.mqtt import MONITOR_SETTINGS, add_mqtt_arguments, mqtt_settings
-from trashmonitor.serving import HTTPService
+from trashmonitor.serving import HTTPService, Response, json_response
 from trashmonitor.settings import (
     HostPort,
     flag_or_env,
     parse_host_port,
     parse_http_url,
     parse_positive_int,
-    parse_seconds,
     parse_setting,
+    seconds_between,
 )
 from trashmonitor.telemetry import setup_tracing
 
@@ -59,6 +61,7 @@ log = logging.getLogger(__name__)
 
 def configure(parser: argparse.ArgumentParser) -> None:
     config.add_source_arguments(parser)
+    add_client_arguments(parser)
     parser.add_argument(
         "--metrics-url",
         metavar="URL",
@@ -129,6 +132,19 @@ def _metrics_url(args: argparse.Namespace, api: str) -> str | None:
     return metrics_url(parse_setting(source, raw, parse_http_url))
 
 
+def _seconds(
+    args: argparse.Namespace, name: str, env: str, default: float, *, within: tuple[float, float]
+) -> float:
+    return flag_or_env(
+        args,
+        attribute=name,
+        flag=f"--{name}",
+        env_var=env,
+        parse=seconds_between(*within),
+        default=default,
+    )
+
+
 def build_monitor(
     args: argparse.Namespace,
     *,
@@ -146,8 +162,8 @@ def build_monitor(
         parse=parse_host_port,
         default=parse_host_port(DEFAULT_LISTEN),
     )
-    interval = config.seconds(args, "interval", "TRASHMON_INTERVAL", DEFAULT_INTERVAL)
-    timeout = config.seconds(args, "timeout", "TRASHMON_TIMEOUT", DEFAULT_TIMEOUT)
+    interval = _seconds(args, "interval", "TRASHMON_INTERVAL", DEFAULT_INTERVAL, within=(0.1, 3600))
+    timeout = _seconds(args, "timeout", "TRASHMON_TIMEOUT", DEFAULT_TIMEOUT, within=(0.1, 300))
     forget_after = config.seconds(
         args, "forget-after", "TRASHMON_FORGET_AFTER", DEFAULT_FORGET_AFTER
     )
@@ -160,8 +176,15 @@ def build_monitor(
         parse=_parse_max_cameras,
         default=DEFAULT_MAX_CAMERAS,
     )
+    settings = client_settings(args)
     monitor = Monitor(
-        client=MediaMTXClient(api, metrics, timeout=timeout),
+        client=MediaMTXClient(
+            api,
+            metrics,
+            timeout=timeout,
+            credentials=settings.credentials,
+            max_body_bytes=settings.max_body_bytes,
+        ),
         tracer=setup_tracing("trashmon-monitor").get_tracer(__name__),
         thresholds=config.thresholds(args),
         parked=config.parked(args),
@@ -223,7 +246,7 @@ def _optional_observers(
         attribute="dns_interval",
         flag="--dns-interval",
         env_var="TRASHMON_DNS_INTERVAL",
-        parse=parse_seconds,
+        parse=seconds_between(0.1, 86400),
         default=None,
     )
     if dns_interval is not None:
@@ -240,6 +263,11 @@ def _optional_observers(
     return agent_views, collectors
 
 
+def _agents_sd(agent_views: Callable[[], Mapping[str, AgentView]] | None) -> Response:
+    """The agents' /metrics in Prometheus HTTP SD format: ``[]`` without MQTT."""
+    return json_response(service_discovery(agent_views() if agent_views is not None else {}))
+
+
 def serve(
     args: argparse.Namespace,
     *,
@@ -252,7 +280,11 @@ def serve(
     config.quiet_http_logs()
     tune_gc_for_polling()
     monitor, listen = build_monitor(args, agent_views=agent_views, collectors=collectors)
-    service = HTTPService(listen, routes(monitor), setting="TRASHMON_LISTEN")
+    service = HTTPService(
+        listen,
+        {**routes(monitor), SD_PATH: lambda: _agents_sd(agent_views)},
+        setting="TRASHMON_LISTEN",
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

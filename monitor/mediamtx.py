@@ -20,23 +20,30 @@ OpenAPI specs):
 from __future__ import annotations
 
 import contextvars
-import http.client
 import json
+import math
 import re
 import time
-import urllib.error
-import urllib.request
+from collections import deque
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeGuard
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
+
+from trashmonitor.monitor.mediamtx_http import (
+    DEFAULT_MAX_BODY_BYTES,
+    Credentials,
+    reason_of,
+    urllib_get,
+)
 
 from trashmonitor.errors import (
     AuthError,
     MalformedResponseError,
+    TrashmonError,
     UnreachableError,
     UpstreamHTTPError,
 )
@@ -50,6 +57,17 @@ PATHS_LIST = "/v3/paths/list"
 ITEMS_PER_PAGE = 1000
 # Pages in flight at once after the first: enough to hide parsing behind the server.
 PARALLEL_PAGES = 4
+# 100 pages of 1,000 = 100,000 paths, ten times the largest deployment measured; a
+# pageCount above what itemCount needs, or above this, is never queued.
+MAX_PAGES = 100
+# MediaMTX has no length limit on path names; recordings put the name in a file path
+# (255 bytes a component), and the table and metrics labels must stay readable.
+MAX_PATH_NAME_LENGTH = 255
+# Counters are uint64 in MediaMTX: anything at or above 2**64 is not one of its numbers.
+MAX_COUNT = 2**64
+# No path-family sample line of MediaMTX comes near this (a name is at most 255
+# characters); longer lines are skipped unparsed, keeping the parser linear.
+MAX_METRICS_LINE = 4096
 METRICS_PORT = 9998
 VIDEO_CODECS = frozenset(
     {"AV1", "VP9", "VP8", "H265", "H264", "MPEG-4 Video", "MPEG-1/2 Video", "M-JPEG"}
@@ -124,6 +142,8 @@ class PathMetrics:
 class MediaMTXMetrics:
     paths: Mapping[str, PathMetrics] = field(default_factory=dict)
     families: frozenset[str] = frozenset()
+    rejected_paths: int = 0
+    """Path samples skipped: a name outside MediaMTX's grammar or length bound."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +153,9 @@ class PathsSnapshot:
     at: float
     paths: Mapping[str, PathObservation]
     metrics: MediaMTXMetrics | None = None
+    rejected_paths: int = 0
+    """Items MediaMTX listed that were skipped: a name outside MediaMTX's path-name
+    grammar or over :data:`MAX_PATH_NAME_LENGTH` (:attr:`PathsListing.rejected`)."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +163,25 @@ class PathsPage:
     items: tuple[PathObservation, ...]
     item_count: int
     page_count: int
+    rejected: int = 0
+    """Items skipped for a name MediaMTX itself would refuse (never shown raw)."""
+
+
+# MediaMTX's own check (internal/conf/path.go, IsValidPathName): not empty, no leading or
+# trailing slash, no "." or ".." segment (v1.17.1+), and these characters; "~" was
+# allowed up to v1.17.0 and ":" from v1.12.3 to v1.17.0, so a listing from any
+# supported version passes.
+_PATH_NAME = re.compile(r"[0-9A-Za-z_\-/.~:]+")
+
+
+def is_valid_path_name(name: object) -> TypeGuard[str]:
+    """A path name MediaMTX could have listed: its grammar, and at most
+    :data:`MAX_PATH_NAME_LENGTH` characters. Anything else is never rendered."""
+    if not isinstance(name, str) or len(name) > MAX_PATH_NAME_LENGTH:
+        return False
+    if _PATH_NAME.fullmatch(name) is None or name[0] == "/" or name[-1] == "/":
+        return False
+    return "." not in name or all(part not in (".", "..") for part in name.split("/"))
 
 
 # --------------------------------------------------------------------------- parsing
@@ -153,17 +195,17 @@ def _rfc3339(value: object, where: str) -> float | None:
     try:
         return datetime.fromisoformat(value).timestamp()
     except ValueError:
-        raise MalformedResponseError(f"{where}: invalid time {value[:40]!r}") from None
+        raise MalformedResponseError(f"{where}: not an RFC 3339 time") from None
 
 
 def _count(item: Mapping[str, Any], key: str, where: str) -> int | None:
     value = item.get(key)
-    if value.__class__ is int and value >= 0:  # the common case first: 10,000 paths a poll
+    if value.__class__ is int and 0 <= value < MAX_COUNT:  # the common case first
         return value
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise MalformedResponseError(f"{where}.{key}: expected a non-negative integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_COUNT:
+        raise MalformedResponseError(f"{where}.{key}: expected a count below 2**64")
     return value
 
 
@@ -172,25 +214,30 @@ def _tracks(item: Mapping[str, Any], where: str) -> TrackSet:
     if isinstance(tracks2, list):
         key: list[tuple[str, int | None, int | None]] = []
         for track in tracks2:
-            if not isinstance(track, dict) or not isinstance(track.get("codec"), str):
+            if not isinstance(track, dict) or not _is_codec(track.get("codec")):
                 raise MalformedResponseError(f"{where}.tracks2: expected objects with a codec")
             props = track.get("codecProps") or {}
             width = props.get("width") if isinstance(props, dict) else None
             height = props.get("height") if isinstance(props, dict) else None
-            key.append(
-                (
-                    track["codec"],
-                    width if isinstance(width, int) else None,
-                    height if isinstance(height, int) else None,
-                )
-            )
+            key.append((track["codec"], _dimension(width), _dimension(height)))
         return _track_set(tuple(key))
     old = item.get("tracks")
     if old is None:
         return _track_set(())
-    if not isinstance(old, list) or not all(isinstance(codec, str) for codec in old):
+    if not isinstance(old, list) or not all(_is_codec(codec) for codec in old):
         raise MalformedResponseError(f"{where}.tracks: expected a list of codec names")
     return _track_set(tuple((codec, None, None) for codec in old))
+
+
+def _is_codec(value: object) -> TypeGuard[str]:
+    """MediaMTX names codecs itself ("H264", "MPEG-4 Audio"): short printable ASCII."""
+    return (
+        isinstance(value, str) and 0 < len(value) <= 64 and value.isascii() and value.isprintable()
+    )
+
+
+def _dimension(value: object) -> int | None:
+    return value if value.__class__ is int and 0 < value < 100_000 else None
 
 
 TrackSet = tuple[tuple[Track, ...], str | None, str | None]
@@ -212,6 +259,8 @@ def parse_path(item: object, where: str = "items[]") -> PathObservation:
     name = item.get("name")
     if not isinstance(name, str) or not name:
         raise MalformedResponseError(f"{where}.name: expected a path name")
+    if not is_valid_path_name(name):
+        raise MalformedResponseError(f"{where}.name: not a MediaMTX path name")
     get = item.get
     ready, online, available = get("ready"), get("online"), get("available")
     if not (_is_bool_or_none(ready) and _is_bool_or_none(online) and _is_bool_or_none(available)):
@@ -270,7 +319,7 @@ def _is_bool_or_none(value: object) -> bool:
 
 def _is_count(value: object) -> TypeGuard[int]:
     """A present, valid count (the v1.17+ common case); anything else takes the slow path."""
-    return value.__class__ is int and value >= 0
+    return value.__class__ is int and 0 <= value < MAX_COUNT
 
 
 def parse_paths_page(document: object) -> PathsPage:
@@ -287,19 +336,26 @@ def parse_paths_page(document: object) -> PathsPage:
     for key, value in (("itemCount", item_count), ("pageCount", page_count)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise MalformedResponseError(f"paths list: '{key}' is not a count")
-    parsed = tuple(parse_path(item, f"items[{index}]") for index, item in enumerate(items))
-    return PathsPage(parsed, item_count, page_count)
+    parsed: list[PathObservation] = []
+    rejected = 0
+    for index, item in enumerate(items):
+        name = item.get("name") if isinstance(item, dict) else None
+        if isinstance(name, str) and name and not is_valid_path_name(name):
+            rejected += 1  # a publisher chose it: data to count, not a broken answer
+            continue
+        parsed.append(parse_path(item, f"items[{index}]"))
+    return PathsPage(tuple(parsed), item_count, page_count, rejected)
 
 
-def decode_json(body: bytes, source: str) -> object:
+def decode_json(body: bytes | bytearray, source: str) -> object:
     """JSON or a MalformedResponseError that says what came instead."""
-    head = body.lstrip()[:1]
+    head = body[:1024].lstrip()[:1]  # not body.lstrip(): no copy of a 16 MiB answer
     if head == b"<":
         raise MalformedResponseError(f"{source}: got HTML instead of JSON (wrong URL?)")
-    if not head:
+    if not head and len(body) <= 1024:
         raise MalformedResponseError(f"{source}: empty answer instead of JSON")
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_no_constant)
     except json.JSONDecodeError as error:
         cut = error.pos >= len(body.rstrip()) or error.msg.startswith("Unterminated")
         problem = "truncated JSON" if cut else "invalid JSON"
@@ -308,6 +364,15 @@ def decode_json(body: bytes, source: str) -> object:
         ) from None
     except UnicodeDecodeError:
         raise MalformedResponseError(f"{source}: answer is not UTF-8 JSON") from None
+    except RecursionError:
+        raise MalformedResponseError(f"{source}: JSON nested too deeply") from None
+    except ValueError as error:  # e.g. an integer of more than 4,300 digits
+        raise MalformedResponseError(f"{source}: invalid JSON ({reason_of(error)})") from None
+
+
+def _no_constant(name: str) -> object:
+    """NaN and Infinity are not JSON, and no MediaMTX number is one."""
+    raise MalformedResponseError(f"JSON holds {name}, not a number MediaMTX sends")
 
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$")
@@ -345,6 +410,7 @@ def parse_metrics(text: str) -> MediaMTXMetrics:
     families: set[str] = set()
     per_path: dict[str, dict[str, Any]] = {}
     seen_new: set[tuple[str, str]] = set()
+    rejected: set[str] = set()
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -356,9 +422,13 @@ def parse_metrics(text: str) -> MediaMTXMetrics:
         if family not in _PATH_FAMILIES and family != "paths" and family.isidentifier():
             families.add(family)
             continue
+        if len(line) > MAX_METRICS_LINE:
+            rejected.add(line[:MAX_METRICS_LINE])  # only a bad name makes a line this long
+            continue
         match = _SAMPLE.match(line)
         if match is None:
-            raise MalformedResponseError(f"metrics line {number}: not a sample: {line[:60]!r}")
+            # The line is not quoted: it may carry whatever a hostile server sent.
+            raise MalformedResponseError(f"metrics line {number}: not a sample")
         family, label_text, value_text = match.groups()
         families.add(family)
         if family != "paths" and family not in _PATH_FAMILIES:
@@ -367,31 +437,51 @@ def parse_metrics(text: str) -> MediaMTXMetrics:
         name = labels.get("name")
         if name is None:
             continue
-        try:
-            value = float(value_text)
-        except ValueError:
-            raise MalformedResponseError(
-                f"metrics line {number}: bad value {value_text!r}"
-            ) from None
+        value = _sample_count(value_text, family, number)
+        if not is_valid_path_name(name):
+            rejected.add(name)
+            continue
         entry = per_path.setdefault(name, {"name": name})
-        if "state" in labels:
-            entry["state"] = labels["state"]
-        if family == "paths":
-            continue
-        key = _PATH_FAMILIES[family]
-        is_deprecated = family in ("paths_bytes_received", "paths_bytes_sent")
-        if is_deprecated and (name, key) in seen_new:
-            continue
-        if not is_deprecated and key in ("inbound_bytes", "outbound_bytes"):
-            if (name, key) not in seen_new:
-                entry.pop(key, None)  # a deprecated twin read earlier loses
-            seen_new.add((name, key))
-        # paths_readers comes once per reader type: sum them.
-        entry[key] = entry.get(key, 0) + int(value)
+        state = labels.get("state")
+        if state is not None and state.isalnum() and len(state) <= 32:
+            entry["state"] = state
+        if family != "paths":
+            _add_sample(entry, family, value, seen_new)
     return MediaMTXMetrics(
         paths={name: PathMetrics(**values) for name, values in per_path.items()},
         families=frozenset(families),
+        rejected_paths=len(rejected),
     )
+
+
+def _sample_count(value_text: str, family: str, number: int) -> int:
+    """A path family's sample value: a finite count, or the answer is malformed."""
+    try:
+        value = float(value_text)
+    except ValueError:
+        raise MalformedResponseError(
+            f"metrics line {number}: {family} value is not a number"
+        ) from None
+    if not (math.isfinite(value) and 0 <= value < MAX_COUNT):
+        raise MalformedResponseError(
+            f"metrics line {number}: {family} is {value_text[:40]!r}, not a count"
+        )
+    return int(value)
+
+
+def _add_sample(
+    entry: dict[str, Any], family: str, value: int, seen_new: set[tuple[str, str]]
+) -> None:
+    name, key = entry["name"], _PATH_FAMILIES[family]
+    is_deprecated = family in ("paths_bytes_received", "paths_bytes_sent")
+    if is_deprecated and (name, key) in seen_new:
+        return
+    if not is_deprecated and key in ("inbound_bytes", "outbound_bytes"):
+        if (name, key) not in seen_new:
+            entry.pop(key, None)  # a deprecated twin read earlier loses
+        seen_new.add((name, key))
+    # paths_readers comes once per reader type: sum them.
+    entry[key] = entry.get(key, 0) + value
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -414,11 +504,24 @@ def metrics_url(text: str) -> str:
 RequestHook = Callable[[str, Mapping[str, int] | None], AbstractContextManager[object]]
 
 
+@dataclass(frozen=True)
+class PathsListing:
+    """Every path MediaMTX listed, and how many items were skipped for a bad name."""
+
+    paths: tuple[PathObservation, ...]
+    rejected: int = 0
+
+
 class MediaMTXClient:
     """Reads MediaMTX over HTTP. ``client`` is injectable (tests pass a MockTransport).
 
     ``api_url`` is MediaMTX's API (``http://host:9997``) or the seed's Caddy prefix
     (``http://host/api``, which strips ``/api``): both end up at ``…/v3/paths/list``.
+
+    ``timeout`` bounds each request as a whole (connect, headers and body), and a
+    ``deadline`` passed to a read bounds all of its requests together. Bodies over
+    ``max_body_bytes`` are malformed answers. ``credentials`` go as HTTP Basic with
+    every request (API and /metrics).
 
     ``stdlib=True`` reads with urllib instead of httpx, for one-shot callers (the probe):
     importing httpx and building its client costs ~65 ms, a third of a probe of 10,000
@@ -434,6 +537,9 @@ class MediaMTXClient:
         client: httpx.Client | None = None,
         items_per_page: int = ITEMS_PER_PAGE,
         parallel_pages: int = PARALLEL_PAGES,
+        max_pages: int = MAX_PAGES,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        credentials: Credentials | None = None,
         stdlib: bool = False,
         request_hook: RequestHook | None = None,
     ) -> None:
@@ -443,18 +549,21 @@ class MediaMTXClient:
         self.metrics_url = metrics_url
         self.timeout = timeout
         self.items_per_page = items_per_page
-        self.parallel_pages = parallel_pages
+        self.parallel_pages = max(1, parallel_pages)
+        self.max_pages = max_pages
+        self.max_body_bytes = max_body_bytes
+        self.credentials = credentials
         self._owns_client = client is None and not stdlib
         self._client = client
         if self._owns_client:
-            import httpx
+            from trashmonitor.monitor.mediamtx_httpx import deadline_client
 
             # An http:// MediaMTX needs no TLS context; building the default one loads
             # the CA bundle (~30 ms) for nothing.
             needs_tls = any(
                 url is not None and url.startswith("https:") for url in (self.api_url, metrics_url)
             )
-            self._client = httpx.Client(follow_redirects=False, verify=needs_tls)
+            self._client = deadline_client(verify=needs_tls)
 
     def close(self) -> None:
         if self._owns_client and self._client is not None:
@@ -466,61 +575,133 @@ class MediaMTXClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _get(self, url: str, params: Mapping[str, int] | None, deadline: float | None) -> bytes:
-        timeout = self.timeout
+    def _get(
+        self, url: str, params: Mapping[str, int] | None, deadline: float | None
+    ) -> bytes | bytearray:
+        request_deadline = time.monotonic() + self.timeout
         if deadline is not None:
-            timeout = min(timeout, deadline - time.monotonic())
-            if timeout <= 0:
+            if deadline <= time.monotonic():
                 raise UnreachableError(f"{url}: gave up, the time budget is spent")
+            request_deadline = min(request_deadline, deadline)
         with self.request_hook(url, params) if self.request_hook else nullcontext():
             if self._client is None:
-                status, reason, body = _urllib_get(url, params, timeout)
+                status, reason, body = urllib_get(
+                    url,
+                    params,
+                    deadline=request_deadline,
+                    max_bytes=self.max_body_bytes,
+                    credentials=self.credentials,
+                )
             else:
-                status, reason, body = _httpx_get(self._client, url, params, timeout)
-        if status in (401, 403):
-            raise AuthError(f"{url}: HTTP {status} (MediaMTX authentication)")
+                from trashmonitor.monitor.mediamtx_httpx import httpx_get
+
+                status, reason, body = httpx_get(
+                    self._client,
+                    url,
+                    params,
+                    deadline=request_deadline,
+                    max_bytes=self.max_body_bytes,
+                    credentials=self.credentials,
+                )
+        if status == 401:
+            given = "the credentials given were refused" if self.credentials else "no credentials"
+            raise AuthError(
+                f"{url}: HTTP 401 from MediaMTX ({given}; "
+                "set --mediamtx-credentials-file / TRASHMON_MEDIAMTX_CREDENTIALS_FILE)"
+            )
+        if status == 403:
+            raise AuthError(f"{url}: HTTP 403 (the MediaMTX user lacks the api/metrics permission)")
         if status != 200:
             raise UpstreamHTTPError(f"{url}: HTTP {status} {reason}".rstrip(), status)
         return body
 
-    def _page(self, number: int, deadline: float | None) -> bytes:
+    def _page(self, number: int, deadline: float | None) -> bytes | bytearray:
         params = {"page": number, "itemsPerPage": self.items_per_page}
         return self._get(self.api_url + PATHS_LIST, params, deadline)
 
-    def list_paths(self, deadline: float | None = None) -> tuple[PathObservation, ...]:
-        """Every path: page 0 says how many pages there are; the rest are fetched
-        concurrently so parsing one page overlaps with the server rendering the next."""
-        url = self.api_url + PATHS_LIST
-        first = parse_paths_page(decode_json(self._page(0, deadline), url))
-        pages = [first]
-        page_count = first.page_count
-        if page_count > 1 and first.items:
-            from concurrent.futures import ThreadPoolExecutor
+    def _read_page(self, number: int, deadline: float | None) -> PathsPage:
+        return parse_paths_page(
+            decode_json(self._page(number, deadline), self.api_url + PATHS_LIST)
+        )
 
-            workers = min(self.parallel_pages, page_count - 1)
-            with ThreadPoolExecutor(workers, thread_name_prefix="mediamtx-page") as pool:
-                # Each page runs in a copy of this context, so spans opened by the
-                # request hook stay children of the caller's span.
-                bodies = [
-                    pool.submit(contextvars.copy_context().run, self._page, n, deadline)
-                    for n in range(1, page_count)
-                ]
-                try:
-                    for body in bodies:
-                        pages.append(parse_paths_page(decode_json(body.result(), url)))
-                except BaseException:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
+    def _pages_to_read(self, page: PathsPage, page_size: int) -> int:
+        """``pageCount``, no more than ``itemCount`` needs at ``page_size`` a page; above
+        ``max_pages`` the list cannot be read whole, and a partial list would be judged
+        as if it were whole."""
+        pages = min(page.page_count, -(-page.item_count // page_size))
+        if pages > self.max_pages:
+            raise MalformedResponseError(
+                f"{self.api_url + PATHS_LIST}: {page.item_count} paths in {page.page_count} "
+                f"pages, more than the {self.max_pages} pages of {page_size} read"
+            )
+        return pages
+
+    def read_paths(self, deadline: float | None = None) -> PathsListing:
+        """Every path: page 0 says how many pages there are; the rest are fetched
+        ``parallel_pages`` at a time so parsing one page overlaps with the server
+        rendering the next, never more requests queued than that."""
+        try:
+            return self._read_paths(deadline)
+        except TrashmonError as error:
+            raise _detached(error) from None
+
+    def _read_paths(self, deadline: float | None) -> PathsListing:
+        first = self._read_page(0, deadline)
+        pages = [first]
+        # A server may put fewer items on a page than asked: a full first page says how many.
+        page_size = self.items_per_page
+        if first.page_count > 1 and first.items:
+            page_size = min(page_size, len(first.items) + first.rejected)
+        page_count = self._pages_to_read(first, page_size)
+        if page_count > 1 and first.items:
+            pages += self._read_window(range(1, page_count), deadline)
             # Paths added while we read can push the count up: read what appeared.
             next_page = page_count
-            while next_page < max(page.page_count for page in pages) and pages[-1].items:
-                pages.append(parse_paths_page(decode_json(self._page(next_page, deadline), url)))
+            while pages[-1].items and next_page < max(
+                self._pages_to_read(page, page_size) for page in pages
+            ):
+                pages.append(self._read_page(next_page, deadline))
                 next_page += 1
         # Paths come and go between pages; a name seen twice keeps its later view.
         paths = {path.name: path for page in pages for path in page.items}
-        return tuple(paths.values())
+        return PathsListing(tuple(paths.values()), sum(page.rejected for page in pages))
+
+    def list_paths(self, deadline: float | None = None) -> tuple[PathObservation, ...]:
+        return self.read_paths(deadline).paths
+
+    def _read_window(self, numbers: range, deadline: float | None) -> list[PathsPage]:
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        url = self.api_url + PATHS_LIST
+        workers = min(self.parallel_pages, len(numbers))
+        pages: list[PathsPage] = []
+        in_flight: deque[Future[PathsPage]] = deque()
+        queue = iter(numbers)
+        with ThreadPoolExecutor(workers, thread_name_prefix="mediamtx-page") as pool:
+            try:
+                for number in queue:
+                    if deadline is not None and deadline <= time.monotonic():
+                        raise UnreachableError(f"{url}: gave up, the time budget is spent")
+                    # Each page runs in a copy of this context, so spans opened by the
+                    # request hook stay children of the caller's span.
+                    context = contextvars.copy_context()
+                    in_flight.append(pool.submit(context.run, self._read_page, number, deadline))
+                    if len(in_flight) == workers:
+                        pages.append(in_flight.popleft().result())
+                while in_flight:
+                    pages.append(in_flight.popleft().result())
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+        return pages
 
     def read_metrics(self, deadline: float | None = None) -> MediaMTXMetrics:
+        try:
+            return self._read_metrics(deadline)
+        except TrashmonError as error:
+            raise _detached(error) from None
+
+    def _read_metrics(self, deadline: float | None) -> MediaMTXMetrics:
         if self.metrics_url is None:
             raise UnreachableError("MediaMTX metrics: no URL configured")
         body = self._get(self.metrics_url, None, deadline)
@@ -528,66 +709,16 @@ class MediaMTXClient:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             raise MalformedResponseError(f"{self.metrics_url}: not UTF-8 text") from None
-        if text.lstrip().startswith("<"):
+        if text[:1024].lstrip().startswith("<"):
             raise MalformedResponseError(f"{self.metrics_url}: got HTML instead of metrics")
         return parse_metrics(text)
 
 
-HTTPAnswer = tuple[int, str, bytes]
-"""(status, reason phrase, body) of one GET."""
-
-
-def _httpx_get(
-    client: httpx.Client, url: str, params: Mapping[str, int] | None, timeout: float
-) -> HTTPAnswer:
-    import httpx
-
-    try:
-        response = client.get(url, params=params, timeout=timeout)
-    except httpx.TimeoutException:
-        raise UnreachableError(f"{url}: timed out after {timeout:.1f}s") from None
-    except httpx.ConnectError as error:
-        raise UnreachableError(f"{url}: cannot connect ({_reason(error)})") from None
-    except httpx.RemoteProtocolError as error:
-        raise MalformedResponseError(f"{url}: broken HTTP answer ({_reason(error)})") from None
-    except httpx.HTTPError as error:
-        raise UnreachableError(f"{url}: {error.__class__.__name__} ({_reason(error)})") from None
-    return response.status_code, response.reason_phrase, response.content
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer to report (like httpx's ``follow_redirects=False``)."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_URLLIB = urllib.request.build_opener(_NoRedirects)
-
-
-def _urllib_get(url: str, params: Mapping[str, int] | None, timeout: float) -> HTTPAnswer:
-    """The same GET and the same errors as :func:`_httpx_get`, with the standard library
-    (which, like httpx, honours the ``*_proxy`` environment variables)."""
-    full_url = f"{url}?{urlencode(params)}" if params else url
-    try:
-        with _URLLIB.open(full_url, timeout=timeout) as response:
-            return response.status, response.reason, response.read()
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, str(error.reason), b""
-    except urllib.error.URLError as error:
-        if isinstance(error.reason, TimeoutError):
-            raise UnreachableError(f"{url}: timed out after {timeout:.1f}s") from None
-        reason = error.reason if isinstance(error.reason, Exception) else error
-        raise UnreachableError(f"{url}: cannot connect ({_reason(reason)})") from None
-    except TimeoutError:
-        raise UnreachableError(f"{url}: timed out after {timeout:.1f}s") from None
-    except (http.client.HTTPException, ConnectionError) as error:
-        raise MalformedResponseError(f"{url}: broken HTTP answer ({_reason(error)})") from None
-    except OSError as error:
-        raise UnreachableError(f"{url}: {error.__class__.__name__} ({_reason(error)})") from None
-
-
-def _reason(error: Exception) -> str:
-    text = " ".join(str(error).split())
-    return text[:120] or error.__class__.__name__
+def _detached(error: TrashmonError) -> TrashmonError:
+    """``error`` without the frames it was raised through: they hold up to
+    ``max_body_bytes`` of answer, and a caller keeping the error in a reference cycle
+    (``except … as error`` stored in a local) would keep that until a full collection."""
+    error.__traceback__ = None
+    error.__context__ = None
+    error.__cause__ = None
+    return error

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 from trashmonitor.monitor import config
+from trashmonitor.monitor.client_settings import add_client_arguments, client_settings
 from trashmonitor.monitor.health import HealthReport, evaluate
 from trashmonitor.monitor.mediamtx import (
     MediaMTXClient,
@@ -46,6 +47,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="'-' reads one /v3/paths/list JSON document from stdin instead of --api",
     )
     config.add_source_arguments(parser)
+    add_client_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the /api/status document")
     parser.add_argument(
         "--allow-empty",
@@ -125,7 +127,14 @@ def _probe(args: argparse.Namespace) -> HealthReport:
         if args.timeout is not None:
             budget = parse_setting_seconds("--timeout", args.timeout)
         deadline = time.monotonic() + budget + (window or 0.0)
-        with MediaMTXClient(api, timeout=budget, stdlib=True) as client:
+        settings = client_settings(args)
+        with MediaMTXClient(
+            api,
+            timeout=budget,
+            stdlib=True,
+            credentials=settings.credentials,
+            max_body_bytes=settings.max_body_bytes,
+        ) as client:
             history = [_poll(client, deadline)]
             if window is not None:
                 time.sleep(window)

@@ -13,12 +13,15 @@ the table says so (``no_publisher``, ``mediamtx_unreachable``).
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import ctypes
 import functools
 import getpass
+import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -200,13 +203,71 @@ def _port_free(port: int) -> bool:
 
 # --- configuration files ---------------------------------------------------------------
 
+READER_USER = "trashmon-reader"
 
-def _mediamtx_config(ports: Ports) -> str:
+
+@dataclass(frozen=True)
+class ReaderCredentials:
+    """MediaMTX's read identity for this run: the monitor, Prometheus and Caddy use it."""
+
+    credentials_file: Path  # user:password (TRASHMON_MEDIAMTX_CREDENTIALS_FILE)
+    password_file: Path  # the password alone (Prometheus' basic_auth password_file)
+    user: str
+    password: str
+
+    @property
+    def sha256(self) -> str:
+        """The password as MediaMTX stores it (``sha256:`` + base64 of the digest)."""
+        digest = hashlib.sha256(self.password.encode()).digest()
+        return "sha256:" + base64.b64encode(digest).decode()
+
+    @property
+    def basic(self) -> str:
+        """The value after ``Basic `` that Caddy adds (TRASHMON_MEDIAMTX_BASIC_AUTH)."""
+        return base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Created 0600 from the start (never briefly readable by others)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def generate_reader_credentials(directory: Path) -> ReaderCredentials:
+    """A random reader password for this run, in two 0600 files under ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    password = secrets.token_urlsafe(32)
+    reader = ReaderCredentials(
+        directory / "mediamtx-credentials", directory / "mediamtx-password", READER_USER, password
+    )
+    _write_private(reader.credentials_file, f"{reader.user}:{password}")
+    _write_private(reader.password_file, password)
+    return reader
+
+
+def _mediamtx_config(ports: Ports, reader: ReaderCredentials) -> str:
     # Only the keys that differ from MediaMTX's defaults (server/mediamtx.yml is the
     # production file; this one keeps everything on loopback and only RTSP/TCP + HLS).
+    # As in production nobody anonymous gets `api` or `metrics`: the reader does, with a
+    # password generated for this run. The demo's agents publish without credentials,
+    # which only loopback can reach here.
     return "\n".join(
         [
             "logLevel: info",
+            "authMethod: internal",
+            "authInternalUsers:",
+            f"  - user: {reader.user}",
+            f"    pass: {reader.sha256}",
+            "    ips: []",
+            "    permissions: [{action: api}, {action: metrics}]",
+            "  - user: any",
+            "    pass:",
+            "    ips: [127.0.0.1/32, '::1/128']",
+            "    permissions: [{action: publish}, {action: read}]",
+            "apiAllowOrigins: []",
+            "hlsAllowOrigins: []",
             "api: yes",
             f"apiAddress: 127.0.0.1:{ports.api}",
             "metrics: yes",
@@ -226,14 +287,18 @@ def _mediamtx_config(ports: Ports) -> str:
     )
 
 
-def _prometheus_config(ports: Ports, rules: Path, with_mediamtx: bool) -> str:
-    def job(name: str, targets: Sequence[int]) -> str:
+def _prometheus_config(ports: Ports, rules: Path, reader: ReaderCredentials | None) -> str:
+    def job(name: str, targets: Sequence[int], auth: str = "") -> str:
         listed = ", ".join(f"'127.0.0.1:{port}'" for port in targets)
-        return f"  - job_name: {name}\n    static_configs:\n      - targets: [{listed}]\n"
+        return f"  - job_name: {name}\n{auth}    static_configs:\n      - targets: [{listed}]\n"
 
     jobs = job("trashmon-monitor", [ports.monitor]) + job("trashcam", ports.agents)
-    if with_mediamtx:
-        jobs += job("mediamtx", [ports.mediamtx_metrics])
+    if reader is not None:
+        auth = (
+            f"    basic_auth:\n      username: {reader.user}\n"
+            f"      password_file: '{reader.password_file}'\n"
+        )
+        jobs += job("mediamtx", [ports.mediamtx_metrics], auth)
     return (
         "global:\n  scrape_interval: 5s\n  evaluation_interval: 5s\n"
         f"rule_files:\n  - '{rules}'\n"
@@ -380,6 +445,7 @@ def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: 
     stack.start("mosquitto", [str(found["mosquitto"]), "-c", str(layout.mosquitto_conf)])
     stack.ready("mosquitto", lambda: _accepting(ports.mqtt))
 
+    reader = generate_reader_credentials(state / "secrets")
     mediamtx = found["mediamtx"]
     if mediamtx is None:
         stack.say(
@@ -389,7 +455,7 @@ def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: 
         )
     else:
         config = state / "mediamtx.yml"
-        config.write_text(_mediamtx_config(ports))
+        config.write_text(_mediamtx_config(ports, reader))
         stack.start("mediamtx", [mediamtx, str(config)])
         stack.ready("mediamtx", lambda: _accepting(ports.api))
 
@@ -417,6 +483,7 @@ def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: 
             "--mqtt-cert", str(layout.client_cert("monitor")),
             "--mqtt-key", str(layout.client_key("monitor")),
         ],
+        env={"TRASHMON_MEDIAMTX_CREDENTIALS_FILE": str(reader.credentials_file)},
     )  # fmt: skip
     stack.ready("monitor", lambda: _http_ok(f"http://127.0.0.1:{ports.monitor}/healthz"))
 
@@ -424,7 +491,7 @@ def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: 
     prometheus_dir = state / "prometheus"
     prometheus_dir.mkdir(exist_ok=True)
     (prometheus_dir / "prometheus.yml").write_text(
-        _prometheus_config(ports, rules, with_mediamtx=mediamtx is not None)
+        _prometheus_config(ports, rules, reader if mediamtx is not None else None)
     )
     stack.start(
         "prometheus",
@@ -437,6 +504,16 @@ def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: 
     )
     stack.ready("prometheus", lambda: _http_ok(f"http://127.0.0.1:{ports.prometheus}/-/ready"))
 
+    _start_viewer(stack, found, ports, state, reader)
+
+
+def _start_viewer(
+    stack: Stack,
+    found: dict[str, str | None],
+    ports: Ports,
+    state: Path,
+    reader: ReaderCredentials,
+) -> None:
     caddy = found.get("caddy")
     viewer = _viewer_root(stack) if caddy else None
     if caddy is None or viewer is None:
@@ -453,6 +530,7 @@ def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: 
             "TRASHMON_MEDIAMTX_API_UPSTREAM": f"127.0.0.1:{ports.api}",
             "TRASHMON_MEDIAMTX_HLS_UPSTREAM": f"127.0.0.1:{ports.hls}",
             "TRASHMON_MONITOR_UPSTREAM": f"127.0.0.1:{ports.monitor}",
+            "TRASHMON_MEDIAMTX_BASIC_AUTH": reader.basic,
             "XDG_DATA_HOME": str(state / "caddy"),
             "XDG_CONFIG_HOME": str(state / "caddy"),
         },

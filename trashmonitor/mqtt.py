@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import re
 import socket
 import ssl
@@ -25,7 +26,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from trashmonitor.errors import ConfigError
-from trashmonitor.settings import flag_or_env, parse_seconds
+from trashmonitor.settings import flag_or_env, seconds_between
 
 TOPIC_ROOT = "trashcam"
 ONLINE = "online"
@@ -106,6 +107,74 @@ def split_topic(topic: str) -> tuple[str, str] | None:
     if len(parts) != 3 or parts[0] != TOPIC_ROOT or not is_identity(parts[1]):
         return None
     return parts[1], parts[2]
+
+
+# A DNS name: dot-separated labels of letters, digits and inner hyphens (RFC 1123).
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
+MAX_TARGET_CHARS = 300
+_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
+
+
+def scrape_target(host: str, port: int) -> str | None:
+    """``host:port`` as a Prometheus target (``[v6]:port``), or None when no other host
+    could scrape it: a loopback or wildcard address (0.0.0.0/8), link-local, multicast or
+    reserved, port 0, or not an IP address or DNS name at all.
+
+    The agent announces its ``METRICS_ADDR`` through this, and the monitor checks what it
+    hears through it again (the state topic is outside input), so a hostile agent cannot
+    point Prometheus at the monitor host's own loopback services.
+    """
+    if not 0 < port <= 65535:
+        return None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        name = host.rstrip(".").lower()
+        if not _HOSTNAME.match(host) or name == "localhost" or name.endswith(".localhost"):
+            return None
+        if _numeric_ipv4(name):
+            return None  # "127.1", "2130706433": the resolver reads these as addresses
+        return f"{host}:{port}"
+    # ::ffff:127.0.0.1 is loopback too (Python 3.11 judges only the IPv6 form).
+    mapped = getattr(address, "ipv4_mapped", None)
+    for candidate in (address, mapped) if mapped is not None else (address,):
+        if (
+            candidate.is_loopback
+            or candidate.is_unspecified
+            or candidate.is_link_local
+            or candidate.is_multicast
+            or candidate.is_reserved  # 240/4, 255.255.255.255
+            or candidate in _THIS_NETWORK  # 0.x.x.x: "this host" on Linux, like 0.0.0.0
+        ):
+            return None
+    return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
+
+
+def _numeric_ipv4(name: str) -> bool:
+    try:
+        socket.inet_aton(name)
+    except OSError:
+        return False
+    return True
+
+
+def parse_scrape_target(text: object) -> str | None:
+    """An announced ``host:port`` / ``[v6]:port`` checked by :func:`scrape_target`;
+    None for anything else (wrong type, too long, no port, bare IPv6)."""
+    if not isinstance(text, str) or len(text) > MAX_TARGET_CHARS:
+        return None
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isascii() or not port_text.isdigit() or len(port_text) > 5:
+        return None
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        if ":" not in host:
+            return None
+    elif ":" in host:
+        return None  # IPv6 without brackets: ambiguous with the port
+    return scrape_target(host, int(port_text))
 
 
 @dataclass(frozen=True)
@@ -219,7 +288,8 @@ def mqtt_settings(
             attribute="mqtt_keepalive",
             flag="--mqtt-keepalive",
             env_var=names.env("KEEPALIVE"),
-            parse=parse_seconds,
+            # MQTT's keepalive field is 16 bits: above 65535 paho's thread dies silently.
+            parse=seconds_between(1, 65535),
             default=DEFAULT_KEEPALIVE,
             environ=environ,
         ),

@@ -4,13 +4,23 @@ The standard library's threading server is enough for a handful of scrapers and 
 viewer polling once a second, and it keeps the probe's dependency footprint small.
 It always binds the explicit address it is given (loopback by default in every
 component): prometheus-client's own server would default to all interfaces.
+
+A thread per connection is bounded two ways, so slow or idle clients cannot pile up
+threads: a connection must deliver its whole request within ``request_timeout``
+seconds (a total deadline, not per read: a client trickling a byte a second is cut
+too), and at most ``max_connections`` are served at once; beyond that a connection
+gets an immediate 503 and is closed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
+import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +33,12 @@ from trashmonitor.errors import ConfigError
 from trashmonitor.settings import HostPort
 
 log = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT = 5.0
+"""Seconds a client has to send its whole request, and to take the whole answer."""
+MAX_CONNECTIONS = 32
+"""Connections served at once: a few scrapers and viewers need far fewer."""
+_BUSY = b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 @dataclass(frozen=True)
@@ -47,14 +63,21 @@ def json_response(document: Any, status: int = 200) -> Response:
 class HTTPService:
     """Serves fixed GET routes on one address from a daemon thread."""
 
-    def __init__(self, address: HostPort, routes: Mapping[str, Route], setting: str) -> None:
+    def __init__(
+        self,
+        address: HostPort,
+        routes: Mapping[str, Route],
+        setting: str,
+        *,
+        request_timeout: float = REQUEST_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         self._routes = dict(routes)
-        handler = _handler_for(self._routes)
+        handler = _handler_for(self._routes, request_timeout)
         try:
-            self._server = ThreadingHTTPServer((address.host, address.port), handler)
+            self._server = _BoundedServer((address.host, address.port), handler, max_connections)
         except OSError as error:
             raise ConfigError(setting, f"cannot listen on {address}: {error.strerror}") from None
-        self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -73,11 +96,84 @@ class HTTPService:
         self._server.server_close()
 
 
-def _handler_for(routes: Mapping[str, Route]) -> type[BaseHTTPRequestHandler]:
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most ``max_connections`` of them."""
+
+    daemon_threads = True
+    # socketserver's default backlog of 5 drops SYNs under a burst, and the kernel
+    # retries them only after 1 s, 3 s, ...: accepting quickly is what keeps refusals quick.
+    request_queue_size = 128
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        max_connections: int,
+    ) -> None:
+        self._slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # Runs on the accepting thread: it must never block on a client.
+        if not self._slots.acquire(blocking=False):
+            log.debug("refused %s: %s", client_address, "all connection slots busy")
+            with contextlib.suppress(OSError):
+                request.setblocking(False)
+                request.send(_BUSY)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+class _DeadlineSocket(io.RawIOBase):
+    """The connection's read side, cut off once the request's total deadline has passed.
+
+    Every receive gets only the time left: a socket timeout alone applies per read, and a
+    buffered readline keeps reading while bytes trickle in, so a client sending a byte
+    a second would keep its thread for as long as it likes.
+    """
+
+    def __init__(self, connection: socket.socket, deadline: float) -> None:
+        self._connection = connection
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the request was not received in time")
+        self._connection.settimeout(remaining)
+        return self._connection.recv_into(buffer)
+
+
+def _handler_for(
+    routes: Mapping[str, Route], request_timeout: float
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "trashmon"
+        timeout = request_timeout
+
+        def setup(self) -> None:
+            super().setup()
+            deadline = time.monotonic() + request_timeout
+            self.rfile.close()
+            self.rfile = io.BufferedReader(_DeadlineSocket(self.connection, deadline))
 
         def do_GET(self) -> None:
+            # The answer gets its own full timeout (sendall's is a total since 3.5).
+            self.connection.settimeout(request_timeout)
             route = routes.get(self.path.split("?", 1)[0])
             if route is None:
                 response = Response(404, b"not found\n")

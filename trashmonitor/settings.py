@@ -23,16 +23,24 @@ from trashmonitor.errors import ConfigError
 T = TypeVar("T")
 
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+MAX_ENV_FILE_BYTES = 1024 * 1024
+"""A settings file is a few hundred bytes; this bound stops /dev/zero or a log file
+given by mistake from being read into memory."""
 
 
 def read_env_file(path: Path) -> dict[str, str]:
     """Parse a systemd ``EnvironmentFile``-style file (``KEY=value``, ``#`` comments).
 
     Values may be wrapped in single or double quotes. Lines that are neither blank,
-    comments nor assignments are an error naming the line, not silently skipped.
+    comments nor assignments are an error naming the line, not silently skipped; so is a
+    NUL byte (no process argument can carry one) and a file above 1 MiB.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            data = stream.read(MAX_ENV_FILE_BYTES + 1)
+        if len(data) > MAX_ENV_FILE_BYTES:
+            raise ConfigError(str(path), "env file is larger than 1 MiB")
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(str(path), "env file not found") from None
     except (OSError, UnicodeDecodeError) as error:
@@ -41,6 +49,8 @@ def read_env_file(path: Path) -> dict[str, str]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith(("#", ";")):
             continue
+        if "\x00" in line:
+            raise ConfigError(f"{path}:{number}", "contains a NUL byte")
         match = _ENV_LINE.match(line)
         if match is None:
             raise ConfigError(f"{path}:{number}", "expected KEY=value")
@@ -72,8 +82,20 @@ def parse_host_port(text: str) -> HostPort:
     return HostPort(host, port)
 
 
-def parse_seconds(text: str) -> float:
-    """A positive duration in seconds: ``2``, ``0.5``, ``1.5s``, ``250ms``."""
+# Every duration and count has bounds, so no setting can overflow a timer
+# (``Event.wait(1e300)`` raises), spin (``1e-300`` s between polls) or hand a
+# subprocess an absurd number. A setting with tighter needs declares its own range
+# where it is read, through :func:`seconds_between` / :func:`count_between`.
+MIN_SECONDS = 0.001
+MAX_SECONDS = 30 * 86400.0
+MAX_COUNT = 1_000_000_000
+_SHOWN_VALUE_CHARS = 40
+
+
+def parse_seconds(
+    text: str, *, minimum: float = MIN_SECONDS, maximum: float = MAX_SECONDS
+) -> float:
+    """A duration in seconds within [minimum, maximum]: ``2``, ``0.5``, ``1.5s``, ``250ms``."""
     cleaned = text.strip().lower()
     scale = 1.0
     if cleaned.endswith("ms"):
@@ -84,19 +106,39 @@ def parse_seconds(text: str) -> float:
         value = float(cleaned) * scale
     except ValueError:
         raise ValueError("expected a duration in seconds") from None
-    if not value > 0 or value == float("inf"):
-        raise ValueError("expected a positive duration in seconds")
+    # NaN fails every comparison, so it lands here too.
+    if not minimum <= value <= maximum:
+        raise ValueError(f"expected a duration of {minimum:g} to {maximum:g} seconds")
     return value
 
 
-def parse_positive_int(text: str) -> int:
+def seconds_between(minimum: float, maximum: float) -> Callable[[str], float]:
+    """A :func:`parse_seconds` with this setting's own range, for ``flag_or_env(parse=…)``."""
+
+    def parse(text: str) -> float:
+        return parse_seconds(text, minimum=minimum, maximum=maximum)
+
+    return parse
+
+
+def parse_positive_int(text: str, *, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
+    """A whole number within [minimum, maximum] (default 1 to a billion)."""
     try:
         value = int(text.strip())
     except ValueError:
         raise ValueError("expected a whole number") from None
-    if value <= 0:
-        raise ValueError("expected a whole number above 0")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"expected a whole number from {minimum} to {maximum}")
     return value
+
+
+def count_between(minimum: int, maximum: int) -> Callable[[str], int]:
+    """A :func:`parse_positive_int` with this setting's own range."""
+
+    def parse(text: str) -> int:
+        return parse_positive_int(text, minimum=minimum, maximum=maximum)
+
+    return parse
 
 
 def parse_http_url(text: str) -> str:
@@ -155,4 +197,11 @@ def parse_setting(name: str, raw: str, parse: Callable[[str], T]) -> T:
     try:
         return parse(raw)
     except ValueError as error:
-        raise ConfigError(name, f"{error}, got {raw!r}") from None
+        raise ConfigError(name, f"{error}, got {_shown(raw)}") from None
+
+
+def _shown(raw: str) -> str:
+    """The value as typed, quoted and cut short: a 10 MB value must not make a 10 MB line."""
+    if len(raw) <= _SHOWN_VALUE_CHARS:
+        return repr(raw)
+    return f"{raw[:_SHOWN_VALUE_CHARS]!r}… ({len(raw)} characters)"

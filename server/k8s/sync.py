@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -111,7 +112,18 @@ PLACEHOLDER_IMAGE = "ghcr.io/your-org/trashmonitor"
 OVERLAY = REPO / "build" / "k8s-deploy"
 
 
-def deploy_overlay(image: str, ts_hostname: str, dns_hostname: str, acme_email: str) -> str:
+def site_names(ts_hostname: str, dns_hostname: str, ts_tailnet: str | None) -> str:
+    """The Host names Caddy answers to: kubelet's probe, the tailnet and the DNS names."""
+    names = ["localhost", ts_hostname]
+    if ts_tailnet and ts_tailnet != "-" and "<" not in ts_tailnet:
+        names.append(f"{ts_hostname}.{ts_tailnet}")
+    names.append(dns_hostname)
+    return " ".join(dict.fromkeys(names))
+
+
+def deploy_overlay(
+    image: str, ts_hostname: str, dns_hostname: str, acme_email: str, ts_tailnet: str | None = None
+) -> str:
     """A throw-away overlay (build/k8s-deploy) with the user's image, hostnames and e-mail.
 
     `just deploy` applies it, so the committed manifests keep placeholders and nobody
@@ -137,6 +149,12 @@ def deploy_overlay(image: str, ts_hostname: str, dns_hostname: str, acme_email: 
         ("Service", "trashmonitor-rtsp", hostname, f"{ts_hostname}-rtsp"),
         ("Certificate", "trashmonitor-tls", "/spec/dnsNames/0", dns_hostname),
         ("ClusterIssuer", "trashmonitor-letsencrypt", "/spec/acme/email", acme_email),
+        (
+            "ConfigMap",
+            "trashmonitor-site",
+            "/data/TRASHMON_SITE_NAMES",
+            site_names(ts_hostname, dns_hostname, ts_tailnet),
+        ),
     ):
         target = f"kind: {kind}, name: {name}"
         lines += [
@@ -158,10 +176,18 @@ def main(argv: list[str] | None = None) -> int:
     overlay.add_argument("--ts-hostname", required=True, help="tailnet name of the viewer LB")
     overlay.add_argument("--dns-hostname", required=True, help="FQDN on the certificate")
     overlay.add_argument("--acme-email", required=True, help="Let's Encrypt account e-mail")
+    overlay.add_argument(
+        "--ts-tailnet",
+        default=os.environ.get("TS_TAILNET"),
+        help="MagicDNS suffix, e.g. tail1234.ts.net (env TS_TAILNET): adds HOSTNAME.SUFFIX "
+        "to the site names",
+    )
     args = parser.parse_args(argv)
     if args.command == "overlay":
         OVERLAY.mkdir(parents=True, exist_ok=True)
-        text = deploy_overlay(args.image, args.ts_hostname, args.dns_hostname, args.acme_email)
+        text = deploy_overlay(
+            args.image, args.ts_hostname, args.dns_hostname, args.acme_email, args.ts_tailnet
+        )
         (OVERLAY / "kustomization.yaml").write_text(text, encoding="utf-8")
         print(OVERLAY.relative_to(REPO))
         return 0

@@ -1,17 +1,21 @@
 """End to end: a real Prometheus evaluates the shipped rules over the real processes.
 
 Debian's ``prometheus`` (loopback, stopped by PID) scrapes, every second, a real
-``trashmon monitor`` (job trashmon-monitor), a real ``trashmon capture`` publishing the
-synthetic testsrc picture to an RTSP peer (job trashcam) and the fake MediaMTX's
-/metrics (job mediamtx) — the stack of tests/support/stack.py. It loads two rule files:
+``trashmon monitor`` (job trashmon-monitor) and the fake MediaMTX's /metrics (job
+mediamtx) — the stack of tests/support/stack.py. A real ``trashmon capture`` publishes
+the synthetic testsrc picture to an RTSP peer and announces its health over MQTT; it is
+not scraped (its /metrics is on loopback, so the job trashcam, discovered through the
+monitor's /api/sd/agents as docs/observability.md configures it, has no target): what
+the rules know about it comes through the monitor. It loads two rule files:
 the SHIPPED alerts/trashmonitor.rules.yaml, and a render of the same mixin with only
 the `for` windows (and the restart-loop look-back) shortened, so the life cycle fits
 in seconds; the expressions are otherwise identical.
 
 Killing the RTSP peer (the stand-in for MediaMTX's RTSP port) is the incident:
 
-* the agent's ffmpeg loses its server and keeps failing to reconnect: its own
-  ``trashcam_restarts_total`` drives TrashmonFfmpegRestartLoop;
+* the agent's ffmpeg loses its server and keeps failing to reconnect: the restarts it
+  announces over MQTT (``trashmon_agent_restarts``, re-exported by the monitor) drive
+  TrashmonFfmpegRestartLoop;
 * the monitor sees the path go offline and reports the camera ``down``:
   TrashmonCameraDown. The monitor learns about the publisher only through MediaMTX's
   API, and no MediaMTX can run here, so :class:`support.stack.PublisherBridge` stands
@@ -33,7 +37,6 @@ from support.processes import wait_until
 from support.prometheus import (
     SHIPPED_RULES,
     Prometheus,
-    ScrapeTarget,
     render_rules,
     running_prometheus,
 )
@@ -47,14 +50,6 @@ RESTART_LOOP = "TrashmonFfmpegRestartLoop"
 FAST = DEFAULT_CONFIG.with_overrides(
     camera_down_for="2s", restart_loop_for="2s", restart_window="20s"
 )
-
-
-def _targets(stack: Stack) -> list[ScrapeTarget]:
-    return [
-        ScrapeTarget(DEFAULT_CONFIG.monitor_job, stack.monitor_address),
-        ScrapeTarget(DEFAULT_CONFIG.capture_job, stack.agent_address),
-        ScrapeTarget(DEFAULT_CONFIG.mediamtx_job, stack.mediamtx.url.removeprefix("http://")),
-    ]
 
 
 def _wait_states(
@@ -80,15 +75,15 @@ def test_killing_the_rtsp_peer_fires_and_recovery_clears_the_shipped_alerts(
     files = (SHIPPED_RULES, fast_rules)
     with (
         running_stack(tmp_path) as stack,
-        running_prometheus(tmp_path, _targets(stack), files) as prometheus,
+        running_prometheus(tmp_path, stack.scrape_targets(), files) as prometheus,
     ):
-        jobs = [target.job for target in _targets(stack)]
-        all_up = dict.fromkeys(jobs, True)
+        all_up = {DEFAULT_CONFIG.monitor_job: True, DEFAULT_CONFIG.mediamtx_job: True}
         wait_until(lambda: prometheus.targets_up() == all_up, 30, 0.25, "every target scraped")
-        # The restart counter is known at 0 before the incident, so increase() sees it.
+        assert prometheus.active_targets(DEFAULT_CONFIG.capture_job) == []  # not scraped
+        # The restart count is known before the incident, so increase() sees it grow.
         wait_until(
-            lambda: prometheus.query(f'trashcam_restarts_total{{camera="{CAMERA}"}}'),
-            30, 0.25, "the agent's restart counter in Prometheus",
+            lambda: prometheus.query(f'trashmon_agent_restarts{{camera="{CAMERA}"}}'),
+            30, 0.25, "the agent's announced restart count in Prometheus",
         )  # fmt: skip
         healthy = dict.fromkeys(files, "inactive")
         _wait_states(prometheus, stack, CAMERA_DOWN, healthy)
@@ -110,7 +105,7 @@ def test_killing_the_rtsp_peer_fires_and_recovery_clears_the_shipped_alerts(
         # The reasons in the description are the real monitor's, queried by the template.
         assert "no_publisher" in firing[0]["annotations"]["description"]
 
-        # The agent's own metrics: ffmpeg cannot reconnect and is restarted again and again.
+        # What the agent announces: ffmpeg cannot reconnect and is restarted again and again.
         looping = {SHIPPED_RULES: "pending", fast_rules: "firing"}
         _wait_states(prometheus, stack, RESTART_LOOP, looping)
         restart_loop_after = time.monotonic() - killed

@@ -128,16 +128,18 @@ def test_every_used_metric_is_exported_by_a_running_process_or_by_mediamtx(
 
 @pytest.mark.slow
 def test_a_metric_renamed_in_the_code_breaks_the_check(real_expositions: dict[str, str]) -> None:
-    """The agent's real exposition as if its code exported ``trashcam_configured_fps``."""
+    """The monitor's real exposition as if it exported ``trashmon_agent_configured_fps``,
+    and the agent's as if it exported ``trashcam_speed``."""
     renamed = dict(real_expositions)
-    renamed["capture"] = renamed["capture"].replace(
-        "trashcam_target_fps", "trashcam_configured_fps"
+    renamed["monitor"] = renamed["monitor"].replace(
+        "trashmon_agent_target_fps", "trashmon_agent_configured_fps"
     )
-    assert renamed["capture"] != real_expositions["capture"]
+    renamed["capture"] = renamed["capture"].replace("trashcam_speed_ratio", "trashcam_speed")
+    assert renamed != real_expositions
     mediamtx = exported_metric_names(MEDIAMTX_FIXTURE.read_text(encoding="utf-8"))
     unknown = _check(_exported(renamed), mediamtx, DOCUMENTED_ONLY)
-    assert set(unknown) == {"trashcam_target_fps"}
-    assert "camera:trashcam_fps_target:ratio" in unknown["trashcam_target_fps"]
+    assert set(unknown) == {"trashmon_agent_target_fps", "trashcam_speed_ratio"}
+    assert "camera:trashmon_agent_fps_target:ratio" in unknown["trashmon_agent_target_fps"]
 
 
 @pytest.mark.slow
@@ -153,19 +155,20 @@ def test_the_contract_tables_list_exactly_what_the_processes_export(
 
 def test_a_renamed_metric_breaks_the_contract_check() -> None:
     contract_text = CONTRACTS.read_text(encoding="utf-8").replace(
-        "`trashcam_target_fps`", "`trashcam_configured_fps`"
+        "`trashmon_agent_target_fps`", "`trashmon_agent_configured_fps`"
     )
     mediamtx = exported_metric_names(MEDIAMTX_FIXTURE.read_text(encoding="utf-8"))
     unknown = _check(contract_metric_names(contract_text), mediamtx)
-    assert set(unknown) == {"trashcam_target_fps"}
+    assert set(unknown) == {"trashmon_agent_target_fps"}
     # Named where it is read: the recording rule behind TrashmonLowFps, and the panel.
-    assert "camera:trashcam_fps_target:ratio" in unknown["trashcam_target_fps"]
-    assert any("Frames per second" in where for where in unknown["trashcam_target_fps"])
+    assert "camera:trashmon_agent_fps_target:ratio" in unknown["trashmon_agent_target_fps"]
+    assert any("Frames per second" in where for where in unknown["trashmon_agent_target_fps"])
 
 
 def test_the_rules_use_monitor_capture_and_mediamtx_metrics() -> None:
     used = set(used_metric_names())
-    assert {"trashmon_camera_state", "trashcam_fps", "paths", "up"} <= used
+    assert {"trashmon_camera_state", "trashmon_agent_fps", "paths", "up"} <= used
+    assert "trashcam_speed_ratio" in used  # a dashboard panel, where agents are scraped
     assert "rtsp_sessions_inbound_rtp_packets_lost" in used
 
 

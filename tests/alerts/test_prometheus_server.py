@@ -66,20 +66,24 @@ class Exposition:
                 f'trashmon_camera_frames_in_error_total{{camera="{camera}"}} 0',
                 f'trashmon_camera_last_inbound_timestamp_seconds{{camera="{camera}"}} 0',
                 f'trashmon_agent_online{{camera="{camera}"}} 1',
+                # What each agent announces over MQTT, re-exported by the monitor.
+                f'trashmon_agent_fps{{camera="{camera}"}} 15',
+                f'trashmon_agent_target_fps{{camera="{camera}"}} 15',
+                f'trashmon_agent_state{{camera="{camera}",state="streaming"}} 1',
+                f'trashmon_agent_black_image{{camera="{camera}"}} {int(camera == "cam3")}',
+                f'trashmon_agent_frozen_image{{camera="{camera}"}} 0',
+                f'trashmon_agent_device_present{{camera="{camera}"}} 1',
+                f'trashmon_agent_restarts{{camera="{camera}"}} 0',
             ]
         return "\n".join(lines) + "\n"
 
     def capture(self) -> str:
+        """An agent's own /metrics (only ffmpeg detail the rules no longer need)."""
         lines = []
         for camera in self.states:
             lines += [
-                f'trashcam_fps{{camera="{camera}"}} 15',
-                f'trashcam_target_fps{{camera="{camera}"}} 15',
-                f'trashcam_state{{camera="{camera}",state="streaming"}} 1',
+                f'trashcam_speed_ratio{{camera="{camera}"}} 1',
                 f'trashcam_black_image{{camera="{camera}"}} {int(camera == "cam3")}',
-                f'trashcam_frozen_image{{camera="{camera}"}} 0',
-                f'trashcam_device_present{{camera="{camera}"}} 1',
-                f'trashcam_restarts_total{{camera="{camera}",reason="exited"}} 0',
             ]
         return "\n".join(lines) + "\n"
 

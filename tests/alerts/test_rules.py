@@ -101,11 +101,25 @@ def test_issue_list_of_alerts_is_covered() -> None:
         "CameraDown", "StreamStalled", "PlaceholderOnly", "LowFps", "BlackImage",
         "FrozenImage", "AgentOffline", "AgentStale", "FfmpegRestartLoop", "DeviceMissing",
         "RtpPacketLoss", "FramesInError", "MediamtxUnreachable", "MonitorAbsent",
-        "CaptureScrapeAbsent", "DnsOutOfSync", "DnsReconcileFailing", "CertificateExpiring",
+        "DnsOutOfSync", "DnsReconcileFailing", "CertificateExpiring",
         "MonitorBlind",  # issue 12 §2: no successful poll within a bound
+        "CaptureScrapeFailing",  # issue 14 §1: replaces CaptureScrapeAbsent
     }  # fmt: skip
     names = {alert.name.removeprefix(DEFAULT_CONFIG.alert_prefix) for alert in all_alerts()}
     assert required <= names
+
+
+def test_no_rule_depends_on_scraping_the_capture_hosts() -> None:
+    """Issue 14 §1: the camera alerts read what the monitor re-exports from MQTT; the
+    agents' own trashcam_* series exist only where Prometheus reaches the capture hosts.
+    The only rule about those scrapes fires on a failing one, never on their absence."""
+    for group in rule_groups():
+        for rule in group.rules:
+            assert "trashcam_" not in rule.expr, rule
+            assert "absent(" not in rule.expr or "trashcam" not in rule.expr, rule
+    scrape = next(a for a in all_alerts() if a.name.endswith("CaptureScrapeFailing"))
+    assert f'up{{job="{DEFAULT_CONFIG.capture_job}"}}' in scrape.expr
+    assert "absent(" not in scrape.expr
 
 
 def test_placeholder_alert_does_not_trust_mediamtx_ready_alone() -> None:

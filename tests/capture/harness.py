@@ -83,16 +83,23 @@ class Peer:
 
 
 class AgentProcess:
-    def __init__(self, proc: subprocess.Popen[bytes], metrics_port: int, log_path: Path) -> None:
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        metrics_port: int,
+        log_path: Path,
+        metrics_host: str = "127.0.0.1",
+    ) -> None:
         self.proc = proc
         self.metrics_port = metrics_port
+        self.metrics_host = metrics_host
         self.log_path = log_path
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
     def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-        text = get_text(f"http://127.0.0.1:{self.metrics_port}/metrics")
+        text = get_text(f"http://{self.metrics_host}:{self.metrics_port}/metrics")
         samples = {}
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
@@ -130,19 +137,24 @@ def proc_state(pid: int) -> str | None:
 
 
 def start_agent_process(
-    directory: Path, *argv: str, env: dict[str, str] | None = None, name: str = "agent"
+    directory: Path,
+    *argv: str,
+    env: dict[str, str] | None = None,
+    name: str = "agent",
+    metrics_host: str = "127.0.0.1",
 ) -> AgentProcess:
-    """``trashmon capture --id cam1`` with fast test timings; waits for /metrics."""
-    metrics_port = free_port()
+    """``trashmon capture --id cam1`` with fast test timings; waits for /metrics (bound to
+    ``metrics_host``: loopback unless a test needs it reachable from "another host")."""
+    metrics_port = free_port(metrics_host)
     log_path = directory / f"{name}.log"
     log = open(log_path, "wb")  # noqa: SIM115  # handed to the child
     proc = subprocess.Popen(
-        [*TRASHMON, "capture", "--id", "cam1", "--metrics-addr", f"127.0.0.1:{metrics_port}",
+        [*TRASHMON, "capture", "--id", "cam1", "--metrics-addr", f"{metrics_host}:{metrics_port}",
          "--connect-timeout", "2", "--backoff-max", "2", *argv],
         stdout=log, stderr=log, cwd=directory, env={**os.environ, **(env or {})},
     )  # fmt: skip
     log.close()
-    agent = AgentProcess(proc, metrics_port, log_path)
+    agent = AgentProcess(proc, metrics_port, log_path, metrics_host)
     wait_until(agent.scrape, 30, what="agent /metrics")
     return agent
 

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support.processes import run_trashmon
 from trashmonitor.capture.command import build_command
-from trashmonitor.capture.config import add_arguments, config_from, load_config
+from trashmonitor.capture.config import MAX_BITRATE, add_arguments, config_from, load_config
 
 from trashmonitor.errors import ConfigError
 
@@ -194,7 +194,7 @@ def test_cli_print_command_redacts_credentials(tmp_path: Path) -> None:
     assert "s3cret" not in done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("value", ["2m", "2 M", "-1", "1e9", "0", "0k", "2Mb", "2G", "", "1.5"])
+@pytest.mark.parametrize("value", ["2m", "2 M", "-1", "1e9", "2Mb", "2G", "", "1.5", "2mbit"])
 def test_cli_bitrate_ffmpeg_would_misread_is_exit_2(tmp_path: Path, value: str) -> None:
     """Reproduction: BITRATE=2m validated, and ffmpeg reads m as milli: no rate cap."""
     env = write_env(tmp_path, SEED_ENV.replace("BITRATE=2M", f"BITRATE={value}"))
@@ -224,7 +224,9 @@ _BITRATE_SEED = {"CAMERA_DEV": "testsrc", "PUSH_URL": "rtsp://h/x"}
 @given(st.text(alphabet="0123456789.kKmMGe -+", max_size=8))
 def test_bitrate_parser_accepts_only_unambiguous_forms(text: str) -> None:
     unambiguous = re.fullmatch(r"\s*(\d+|\d+(\.\d+)?[kKM])\s*", text)
-    if unambiguous is None or float(unambiguous[1].rstrip("kKM")) <= 0:
+    scale = {"k": 1e3, "K": 1e3, "M": 1e6}
+    bits = unambiguous and float(unambiguous[1].rstrip("kKM")) * scale.get(unambiguous[1][-1], 1)
+    if not bits or not 0 < bits <= MAX_BITRATE:
         with pytest.raises(ConfigError) as caught:
             config_from("cam", {**_BITRATE_SEED, "BITRATE": text})
         assert caught.value.setting == "BITRATE"

@@ -95,9 +95,11 @@ def test_promtool_check_metrics_is_clean() -> None:
 def test_state_message_has_the_contract_fields() -> None:
     message = snapshot().state_message()
     assert set(message) == {
-        "camera", "state", "fps", "target_fps", "speed", "restarts", "black", "frozen",
-        "device", "ts",
+        "camera", "state", "fps", "target_fps", "speed", "restarts", "consecutive_failures",
+        "bitrate_bps", "black", "frozen", "device", "ts",
     }  # fmt: skip
+    assert message["consecutive_failures"] == 0
+    assert snapshot(bitrate_bps=800_000.0).state_message()["bitrate_bps"] == 800_000.0
     assert message["state"] == "streaming"
     assert message["device"] == {
         "path": "/dev/video0", "present": True, "driver": "uvcvideo", "card": 'Cam "A"',

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 import threading
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+from support.properties import PROPERTIES, bounded
 from trashmonitor.capture.parsing import (
+    INT64_MAX,
+    MAX_LINE_BYTES,
     EventKind,
     ProgressBlock,
     ProgressParser,
+    StderrEvent,
     iter_lines,
     parse_stderr_line,
 )
@@ -134,3 +141,83 @@ def test_iter_lines_reads_a_real_pipe_written_concurrently() -> None:
     assert len(lines) == 200
     assert all(len(line) <= 1024 for line in lines)
     assert lines[1] == "frame=1"
+
+
+# --- properties: arbitrary ffmpeg output is a value or nothing, in bounded time -----------
+
+# Fragments of real ffmpeg lines, so generated text reaches the regexes' slow paths.
+_STDERR_WORDS = st.sampled_from(
+    [
+        "lavfi.black_start=", "lavfi.black_end=", "lavfi.freezedetect.freeze_start:",
+        "lavfi.", "Slave muxer #0 failed: ", "Slave muxer #1 failed: ", ", continuing",
+        "[video4linux2,v4l2 @ 0x55] ", "No such device", "Input/output error", "[", "]",
+        " ", "#", "\r", "\x1b[2J",
+    ]
+)  # fmt: skip
+_PROGRESS_KEYS = st.sampled_from(
+    ["frame", "fps", "speed", "total_size", "out_time_us", "out_time_ms", "dup_frames",
+     "drop_frames", "bitrate", "progress", ""]
+)  # fmt: skip
+_PROGRESS_VALUES = st.one_of(
+    st.text(max_size=40),
+    st.integers().map(str),
+    st.floats().map(str),
+    st.sampled_from(["N/A", "continue", "end", " 1.01x", "9" * 4000, "1e309", "-0", "nan"]),
+)
+
+
+def test_a_counter_beyond_int64_is_garbage_not_a_4000_digit_number() -> None:
+    # Such a frame count reached the agent's counters, and float() of it overflows.
+    block = _blocks(["frame=" + "9" * 4000, "total_size=" + "9" * 30, "progress=continue"])[0]
+    assert (block.frame, block.total_size) == (None, None)
+
+
+def _check_block(block: ProgressBlock) -> None:
+    for name in ("frame", "total_size", "out_time_us", "dup_frames", "drop_frames"):
+        value = getattr(block, name)
+        assert value is None or (isinstance(value, int) and 0 <= value <= INT64_MAX), name
+    for name in ("fps", "speed", "bitrate_kbps"):
+        value = getattr(block, name)
+        assert value is None or (math.isfinite(value) and value >= 0), name
+
+
+@PROPERTIES
+@given(
+    st.lists(
+        st.one_of(st.text(max_size=200), st.tuples(_PROGRESS_KEYS, _PROGRESS_VALUES).map("=".join)),
+        max_size=80,
+    )
+)
+def test_any_progress_lines_give_sane_blocks_or_nothing(lines: list[str]) -> None:
+    parser = ProgressParser()
+    for line in lines:
+        block = bounded(lambda line=line: parser.feed(line))  # type: ignore[misc]
+        if block is not None:
+            _check_block(block)
+
+
+@PROPERTIES
+@given(
+    st.one_of(st.text(max_size=MAX_LINE_BYTES), st.lists(_STDERR_WORDS, max_size=400).map("".join))
+)
+def test_any_stderr_line_gives_one_event_or_none(line: str) -> None:
+    event = bounded(lambda: parse_stderr_line(line))
+    assert event is None or (isinstance(event, StderrEvent) and len(event.detail) <= 200)
+
+
+def test_the_stderr_parser_stays_linear_on_a_line_of_repeated_prefixes() -> None:
+    # Each "Slave muxer #0 failed: " start scans to the end of the line: bounded by the
+    # line limit iter_lines enforces.
+    line = ("Slave muxer #0 failed: " * 10_000)[:MAX_LINE_BYTES]
+    assert bounded(lambda: parse_stderr_line(line)) is not None
+
+
+@PROPERTIES
+@given(st.binary(max_size=20_000), st.integers(min_value=1, max_value=512))
+def test_iter_lines_gives_bounded_lines_for_any_bytes(data: bytes, limit: int) -> None:
+    lines = bounded(lambda: list(iter_lines(io.BytesIO(data), limit)))
+    for line in lines:
+        assert line
+        assert len(line) <= limit
+        assert "\n" not in line
+        assert "\r" not in line

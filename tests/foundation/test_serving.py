@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 
 import pytest
 from prometheus_client import CollectorRegistry, Gauge
+from support.processes import wait_until
 
 from trashmonitor.errors import ConfigError
 from trashmonitor.serving import HTTPService, Response, json_response, metrics_route
@@ -59,3 +65,97 @@ def test_address_in_use_is_a_config_error_naming_the_setting() -> None:
             HTTPService(first.address, {}, setting="TRASHMON_LISTEN")
     finally:
         first.stop()
+
+
+# --- slow and idle clients (issue 12 point 8) --------------------------------------------
+# Before the bounds, every idle connection kept a thread forever: 200 slow clients made
+# 202 threads, and a client trickling a byte at a time was never cut.
+
+
+@contextlib.contextmanager
+def _service(**bounds: float) -> Iterator[HTTPService]:
+    service = HTTPService(
+        HostPort("127.0.0.1", 0),
+        {"/healthz": lambda: Response(200, b"ok\n")},
+        setting="--listen",
+        **bounds,  # type: ignore[arg-type]
+    )
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def _connect(service: HTTPService) -> socket.socket:
+    return socket.create_connection((service.address.host, service.address.port), timeout=30)
+
+
+def _closed_within(sock: socket.socket, deadline: float) -> float:
+    """Seconds until the server closed ``sock`` (reading whatever it sent first)."""
+    started = time.monotonic()
+    sock.settimeout(deadline)
+    while sock.recv(4096):
+        pass
+    return time.monotonic() - started
+
+
+def test_an_idle_connection_is_closed_after_the_request_timeout() -> None:
+    with _service(request_timeout=1.0) as service, _connect(service) as idle:
+        waited = _closed_within(idle, deadline=30)
+    assert 0.8 <= waited <= 10
+
+
+def test_a_trickling_client_is_cut_at_the_total_deadline() -> None:
+    # One byte every 0.2 s never trips a per-read timeout of 1 s, and a buffered readline
+    # keeps reading while bytes come: the request line alone would last 200 s.
+    with _service(request_timeout=1.0) as service, _connect(service) as slow:
+        started = time.monotonic()
+        request = b"GET /" + b"a" * 1000
+        try:
+            for byte in request:
+                slow.sendall(bytes([byte]))
+                if time.monotonic() - started > 30:
+                    break
+                threading.Event().wait(0.2)  # the trickle's pace, not a synchronisation
+        except OSError:
+            pass  # reset by the server: cut, as it should be
+        cut_after = time.monotonic() - started
+        with contextlib.suppress(OSError):
+            _closed_within(slow, deadline=5)
+    # Cut at 1 s; the client notices on its next sends. Far below the trickle's 200 s.
+    assert cut_after <= 6, f"the trickling client kept its connection {cut_after:.1f}s"
+
+
+def test_200_idle_clients_keep_threads_bounded_and_a_request_still_succeeds() -> None:
+    slots = 16
+    baseline = threading.active_count()
+    with _service(request_timeout=2.0, max_connections=slots) as service:
+        clients = [_connect(service) for _ in range(200)]
+        try:
+            peak = threading.active_count()
+
+            def refused() -> int | None:
+                nonlocal peak
+                peak = max(peak, threading.active_count())
+                count = 0
+                for client in clients:
+                    client.setblocking(False)
+                    try:
+                        answer = client.recv(64)
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        answer = b""
+                    count += answer.startswith(b"HTTP/1.0 503") or not answer
+                return count if count >= 200 - slots else None
+
+            wait_until(refused, 30, what="the clients beyond the slots to be refused")
+            # The accepting thread, the idle clients holding slots and one thread that
+            # released its slot but has not exited yet: never 200.
+            assert peak - baseline <= slots + 2
+            base = f"http://{service.address}"
+            assert wait_until(lambda: _get(base + "/healthz")[0] == 200 or None, 30)
+        finally:
+            for client in clients:
+                client.close()

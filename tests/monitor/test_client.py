@@ -185,7 +185,8 @@ def test_paths_added_while_reading_are_fetched_too() -> None:
         seen.append(page)
         page_count = 2 if page == 0 else 3
         items = [{"name": f"p{page}", "online": True}]
-        return httpx.Response(200, json={"pageCount": page_count, "items": items})
+        document = {"itemCount": page_count, "pageCount": page_count, "items": items}
+        return httpx.Response(200, json=document)
 
     paths = client_for(handle, items_per_page=1).list_paths()
     assert sorted(p.name for p in paths) == ["p0", "p1", "p2"]
@@ -196,7 +197,7 @@ def test_an_error_on_a_later_page_fails_the_whole_list() -> None:
     def handle(request: httpx.Request) -> httpx.Response:
         if request.url.params["page"] == "3":
             return httpx.Response(502, content=b"bad gateway")
-        return httpx.Response(200, json={"pageCount": 5, "items": [{"name": "x"}]})
+        return httpx.Response(200, json={"itemCount": 5, "pageCount": 5, "items": [{"name": "x"}]})
 
     with pytest.raises(UpstreamHTTPError, match="502"):
         client_for(handle, items_per_page=1).list_paths()

@@ -518,7 +518,7 @@ def test_an_unexpected_error_while_observing_is_a_counted_failed_poll(
     def choke(deadline: float | None = None) -> tuple[Any, ...]:
         raise RecursionError("maximum recursion depth exceeded \x1b[2J")
 
-    monkeypatch.setattr(monitor.client, "list_paths", choke)
+    monkeypatch.setattr(monitor.client, "read_paths", choke)
     with caplog.at_level("INFO", logger="trashmonitor.monitor.daemon"):
         for _ in range(3):
             clock.now += 1
@@ -679,3 +679,19 @@ def test_track_never_exceeds_the_cap_and_never_drops_what_must_stay(
     # Nothing left out ranks before something chosen: configured, then online, then name.
     rank = lambda path: (not path.configured, not path.online, path.name)  # noqa: E731
     assert all(rank(out) > rank(kept) for out in left_out for kept in chosen)
+
+
+def test_hostile_path_names_are_counted_never_tracked(fake: FakeMediaMTX) -> None:
+    clock = Clock()
+    fake.set_path("cam1", configured=True)
+    fake.set_path("evil\x1b[2Jname")
+    fake.set_path("x" * 300)
+    monitor = make_monitor(fake, clock)
+    monitor.poll_once()
+    assert [camera["name"] for camera in status(monitor)["cameras"]] == ["cam1"]
+    assert sample(monitor, "trashmon_mediamtx_rejected_paths") == 2
+    assert b"evil" not in monitor.exposition()
+    fake.remove_path("evil\x1b[2Jname")
+    clock.now += 1
+    monitor.poll_once()
+    assert sample(monitor, "trashmon_mediamtx_rejected_paths") == 1

@@ -6,9 +6,11 @@ paths they were asked for; Caddy itself is Debian's real binary with server/Cadd
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
 import ipaddress
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +25,8 @@ from cryptography.x509.oid import NameOID
 from support.processes import REPO, free_port, require_binary, running, wait_until
 
 CADDYFILE = REPO / "server" / "Caddyfile"
+# user:password of the MediaMTX read user, as in TRASHMON_MEDIAMTX_CREDENTIALS_FILE.
+READER_CREDENTIALS = "trashmon-reader:s3cret-Reader-Pass"
 
 
 @dataclass
@@ -32,14 +36,28 @@ class Reply:
     body: bytes = b"{}"
 
 
+@dataclass(frozen=True)
+class Seen:
+    """One request as the upstream received it (what a test asserts never arrived)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
 @dataclass
 class StandIn:
-    """A loopback HTTP server answering from ``routes`` and recording every request path."""
+    """A loopback HTTP server answering from ``routes`` and recording every request.
+
+    ``seen`` lists the paths of GET requests; ``requests`` every request of any method,
+    with its headers.
+    """
 
     name: str
     routes: dict[str, Reply] = field(default_factory=dict)
     directory: Path | None = None
     seen: list[str] = field(default_factory=list)
+    requests: list[Seen] = field(default_factory=list)
     # path -> (first chunk, rest, event the test sets to let the rest go)
     streams: dict[str, tuple[bytes, bytes, threading.Event]] = field(default_factory=dict)
     port: int = 0
@@ -59,7 +77,29 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: object) -> None:
             """Quiet: the recorded paths are what the tests look at."""
 
+        def _record(self) -> None:
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            standin.requests.append(Seen(self.command, self.path, headers))
+
+        def _accept_anything(self) -> None:
+            """Writes answer 200 here: a write that got through must be visible as such."""
+            self._record()
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _accept_anything
+
+        def do_HEAD(self) -> None:
+            self._record()
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
         def do_GET(self) -> None:
+            self._record()
             standin.seen.append(self.path)
             path = self.path.split("?", 1)[0]
             if path in standin.streams:
@@ -134,8 +174,11 @@ class CaddyPorts:
 def caddy_env(
     api: StandIn, hls: StandIn, monitor: StandIn, viewer_root: Path, tls: tuple[Path, Path] | None
 ) -> tuple[dict[str, str], CaddyPorts]:
+    """Caddy's environment for the stand-ins; MediaMTX read credentials as the entrypoint
+    passes them (``TRASHMON_MEDIAMTX_BASIC_AUTH``, see ``READER_CREDENTIALS``)."""
     ports = CaddyPorts(http=free_port(), https=free_port())
     env = {
+        "TRASHMON_MEDIAMTX_BASIC_AUTH": base64.b64encode(READER_CREDENTIALS.encode()).decode(),
         "TRASHMON_HTTP_PORT": str(ports.http),
         "TRASHMON_HTTPS_PORT": str(ports.https),
         "TRASHMON_MEDIAMTX_API_UPSTREAM": api.address,
@@ -147,6 +190,18 @@ def caddy_env(
     if tls:
         env["TRASHMON_TLS_CERT"], env["TRASHMON_TLS_KEY"] = str(tls[0]), str(tls[1])
     return env, ports
+
+
+def assert_promtool_accepts(config: Path) -> None:
+    """The real ``promtool check config`` loads ``config`` (and the files it names)."""
+    result = subprocess.run(
+        [require_binary("promtool"), "check", "config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
 
 
 @contextlib.contextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import ssl
 import subprocess
@@ -9,8 +11,18 @@ import threading
 
 import httpx
 import pytest
-from server_harness import CADDYFILE, Reply, caddy_env, run_caddy, self_signed
-from support.processes import require_binary
+from server_harness import (
+    CADDYFILE,
+    READER_CREDENTIALS,
+    Reply,
+    Seen,
+    StandIn,
+    caddy_env,
+    run_caddy,
+    self_signed,
+)
+from support.fake_mediamtx import FakeMediaMTX
+from support.processes import require_binary, run_trashmon
 
 
 @pytest.mark.parametrize("tls", ["on", "off"])
@@ -47,6 +59,7 @@ def served(tmp_path, standins):
     api.routes["/v3/paths/list"] = Reply(
         body=json.dumps({"itemCount": 0, "pageCount": 0, "items": []}).encode()
     )
+    api.routes["/v3/paths/get/cam1"] = Reply(body=b'{"name": "cam1"}')
     monitor.routes["/api/status"] = Reply(body=b'{"cameras": []}')
     hls.routes["/cam1/index.m3u8"] = Reply(200, "application/vnd.apple.mpegurl", b"#EXTM3U\n")
     viewer = tmp_path / "viewer"
@@ -117,3 +130,221 @@ def test_https_serves_the_same_routes_with_the_mounted_certificate(served):
     response = httpx.get(f"https://127.0.0.1:{ports.https}/api/v3/paths/list", verify=context)
     assert response.status_code == 200
     assert api.seen == ["/v3/paths/list"]
+
+
+# --- the read-only public entry (docs/security.md, section 1) ---------------------------
+
+
+def raw_request(
+    port: int,
+    method: str,
+    target: str,
+    *,
+    host: str = "127.0.0.1",
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """One request sent exactly as written (no path normalisation, any Host)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+        connection.putheader("Host", host)
+        for name, value in (headers or {}).items():
+            connection.putheader(name, value)
+        if body is not None:
+            connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        connection.close()
+
+
+def upstream_requests(*standins: StandIn) -> list[Seen]:
+    return [request for standin in standins for request in standin.requests]
+
+
+RUN_ON_INIT = b'{"runOnInit": "sh -c id>/tmp/pwned"}'
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/api/v3/config/paths/add/x",
+        "/api/v3/config/global/patch",
+        "/api/v3/paths/list",
+        "/api/v3/paths/get/cam1",
+        "/api/v3/rtspsessions/kick/1",
+        "/status",
+        "/cam1/index.m3u8",
+        "/",
+    ],
+)
+def test_no_write_reaches_an_upstream(served, method, target):
+    """The attack of issue 11 §1: a text/plain POST (no CORS preflight) adding a path with
+    runOnInit. Caddy answers 405 itself; no upstream sees any request."""
+    ports, api, hls, monitor, _ = served
+    status, headers, _ = raw_request(
+        ports.http, method, target, headers={"Content-Type": "text/plain"}, body=RUN_ON_INIT
+    )
+    assert status == 405
+    assert headers["Allow"] == "GET, HEAD"
+    assert upstream_requests(api, hls, monitor) == []
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/api/v3/config/global/get",
+        "/api/v3/config/paths/list",
+        "/api/v3/config/pathdefaults/get",
+        "/api/v3/rtspsessions/list",
+        "/api/v3/paths/list/extra",
+        "/api/v3/paths/get/",
+        "/api/v3/paths/get/../../config/global/get",
+        "/api/v3/paths/get/cam1/../../../config/global/get",
+        "/api/v3/paths/get/..%2F..%2Fconfig%2Fglobal%2Fget",
+        "/api/v3/paths/get/%2e%2e/%2e%2e/config/global/get",
+        "/api/v3/paths/get/cam1%3Fx",
+        "/api/v2/paths/list",
+        "/api/",
+        "/api",
+        "/api/../api/v3/config/global/get",
+        "/API/v3/config/global/get",
+    ],
+)
+def test_api_paths_outside_the_allow_list_never_reach_mediamtx(served, target):
+    ports, api, hls, monitor, _ = served
+    status, _, _ = raw_request(ports.http, "GET", target)
+    assert status == 404, target
+    assert upstream_requests(api, hls, monitor) == []
+
+
+@pytest.mark.parametrize("target", ["/api/v3/paths/list?page=0", "/api/v3/paths/get/cam1"])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_the_read_routes_reach_mediamtx_with_the_injected_credentials(served, method, target):
+    ports, api, _, _, _ = served
+    # A visitor's own Authorization is replaced, never passed on.
+    status, headers, body = raw_request(
+        ports.http, method, target, headers={"Authorization": "Basic dmlzaXRvcjp4"}
+    )
+    assert status == 200
+    expected = "Basic " + base64.b64encode(READER_CREDENTIALS.encode()).decode()
+    assert [(r.method, r.path, r.headers["authorization"]) for r in api.requests] == [
+        (method, target.removeprefix("/api"), expected)
+    ]
+    password = READER_CREDENTIALS.split(":", 1)[1]
+    for secret in (password, expected.split()[1]):
+        assert secret not in str(headers)
+        assert secret.encode() not in body
+
+
+def test_credentials_go_only_to_the_mediamtx_read_routes(served):
+    ports, api, hls, monitor, _ = served
+    for target in ("/", "/status", "/cam1/index.m3u8", "/api/v3/paths/get/cam1"):
+        assert raw_request(ports.http, "GET", target)[0] == 200, target
+    assert [r.headers.get("authorization") for r in hls.requests + monitor.requests] == [
+        None,
+        None,
+    ]
+    assert [r.headers["authorization"].startswith("Basic ") for r in api.requests] == [True]
+
+
+@pytest.mark.parametrize("host", ["evil.example", "rebind.attacker.test:80", "127.0.0.2", ""])
+@pytest.mark.parametrize("target", ["/", "/api/v3/paths/list", "/status", "/cam1/index.m3u8"])
+def test_a_foreign_host_is_refused(served, host, target):
+    """DNS rebinding: the attacker's page talks to this address under its own name."""
+    ports, api, hls, monitor, _ = served
+    status, _, body = raw_request(ports.http, "GET", target, host=host)
+    assert status in (400, 421), (host, status)
+    assert b"trashmonitor viewer marker" not in body
+    assert upstream_requests(api, hls, monitor) == []
+
+
+def test_site_names_come_from_the_environment(tmp_path, standins):
+    api, hls, monitor = standins("api"), standins("hls"), standins("monitor")
+    viewer = tmp_path / "viewer"
+    viewer.mkdir()
+    (viewer / "index.html").write_text("viewer")
+    env, ports = caddy_env(api, hls, monitor, viewer, None)
+    env["TRASHMON_SITE_NAMES"] = "127.0.0.1 cams.example.ts.net cams.example.org"
+    with run_caddy(env, ports, tmp_path / "caddy.log"):
+        for host in ("cams.example.ts.net", f"cams.example.org:{ports.http}"):
+            assert raw_request(ports.http, "GET", "/", host=host)[0] == 200, host
+        for host in ("localhost", "example.ts.net", "x.cams.example.ts.net"):
+            assert raw_request(ports.http, "GET", "/", host=host)[0] == 421, host
+
+
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'",
+        "media-src 'self' blob:",
+        "worker-src 'self' blob:",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+    ),
+    "x-content-type-options": ("nosniff",),
+    "referrer-policy": ("no-referrer",),
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "host"),
+    [
+        ("GET", "/", "127.0.0.1"),
+        ("GET", "/api/v3/paths/list", "127.0.0.1"),
+        ("GET", "/status", "127.0.0.1"),
+        ("GET", "/cam1/index.m3u8", "127.0.0.1"),
+        ("GET", "/api/v3/config/global/get", "127.0.0.1"),
+        ("GET", "/metrics", "127.0.0.1"),
+        ("POST", "/api/v3/config/paths/add/x", "127.0.0.1"),
+        ("GET", "/", "evil.example"),
+    ],
+)
+def test_security_headers_on_every_response(served, method, target, host):
+    ports, _, _, _, _ = served
+    _, headers, _ = raw_request(ports.http, method, target, host=host)
+    for name, parts in SECURITY_HEADERS.items():
+        assert all(part in (headers[name] or "") for part in parts), (name, headers[name])
+    assert headers["Server"] is None
+    assert headers["Strict-Transport-Security"] is None  # HSTS only over TLS
+
+
+def test_https_adds_hsts(served):
+    ports, _, _, _, cert = served
+    context = ssl.create_default_context(cafile=str(cert))
+    response = httpx.get(f"https://127.0.0.1:{ports.https}/", verify=context)
+    assert response.headers["strict-transport-security"].startswith("max-age=")
+    assert "server" not in response.headers
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
+def test_trashmon_probe_works_through_the_shipped_caddyfile(tmp_path, standins):
+    """The CI probe (`trashmon probe --api http://HOST/api`) reads every page through the
+    read-only entry."""
+    hls, monitor = standins("hls"), standins("monitor")
+    with FakeMediaMTX("v1.20") as fake:
+        fake.add_paths(150, rate=1000)  # more than one page
+        api = StandIn("api", port=int(fake.url.rsplit(":", 1)[1]))
+        viewer = tmp_path / "viewer"
+        viewer.mkdir()
+        env, ports = caddy_env(api, hls, monitor, viewer, None)
+        with run_caddy(env, ports, tmp_path / "caddy.log"):
+            result = run_trashmon("probe", "--api", f"{ports.base}/api", "--json")
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["cameras"]) == 150
+
+
+def test_empty_site_names_fail_closed(tmp_path):
+    """An empty TRASHMON_SITE_NAMES must not mean "any host": Caddy refuses the config."""
+    result = subprocess.run(
+        [require_binary("caddy"), "validate", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TRASHMON_TLS": "off",
+             "TRASHMON_SITE_NAMES": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "host" in result.stderr

@@ -16,11 +16,14 @@ from typing import Any
 
 import pytest
 import yaml
+from server_harness import assert_promtool_accepts
 from support.processes import REPO, require_binary
 
 COMPOSE = REPO / "server" / "compose.yaml"
 COMPOSE_TLS = REPO / "server" / "compose.tls.yaml"
 PROMETHEUS = REPO / "server" / "prometheus" / "prometheus.yml"
+
+BIND_ADDRESS = "100.101.102.103"
 
 # Produced by other components (docs/contracts.md); mounted, not owned, by the bundle.
 CONTRACT_ARTEFACTS = {
@@ -31,21 +34,24 @@ CONTRACT_ARTEFACTS = {
 
 
 def compose_config(
-    tmp_path: Path, *files: Path, env: dict[str, str] | None = None
+    tmp_path: Path, *files: Path, env: dict[str, str | None] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config` with a placeholder environment; None in ``env`` unsets."""
     base_env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
         "TRASHMON_PKI_DIR": "/srv/trashmonitor/pki",
         "GRAFANA_ADMIN_PASSWORD": "not-a-real-password",
         "TRASHMON_TLS_DIR": "/srv/trashmonitor/tls",
+        "TRASHMON_BIND_ADDRESS": BIND_ADDRESS,
+        "TRASHMON_MEDIAMTX_READER_DIR": "/srv/trashmonitor/mediamtx-reader",
     }
     argv = [require_binary("docker-compose")]
     for file in files:
         argv += ["-f", str(file)]
     return subprocess.run(
         [*argv, "config"],
-        env={**base_env, **(env or {})},
+        env={k: v for k, v in {**base_env, **(env or {})}.items() if v is not None},
         capture_output=True,
         text=True,
         check=False,
@@ -186,13 +192,63 @@ def test_prometheus_config_passes_promtool_with_the_contract_job_names(tmp_path)
     config["scrape_configs"][2]["file_sd_configs"][0]["files"] = [
         str(REPO / "server" / "prometheus" / "targets" / "trashcam*.yml")
     ]
+    password = tmp_path / "password"
+    password.write_text("not-the-real-one")
+    config["scrape_configs"][0]["basic_auth"]["password_file"] = str(password)
     checked = tmp_path / "prometheus.yml"
     checked.write_text(yaml.safe_dump(config))
-    result = subprocess.run(
-        [require_binary("promtool"), "check", "config", str(checked)],
-        capture_output=True,
-        text=True,
-        check=False,
+    assert_promtool_accepts(checked)
+
+
+# --- hardening (docs/security.md, section 4) ---------------------------------------------
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_the_bind_address_is_required(tmp_path, value):
+    """No silent 0.0.0.0: every port would be open on every interface of the host."""
+    env = {"TRASHMON_BIND_ADDRESS": value}
+    result = compose_config(tmp_path, COMPOSE, env=env)
+    assert result.returncode != 0
+    assert "set TRASHMON_BIND_ADDRESS" in result.stderr
+    result = compose_config(tmp_path, COMPOSE, COMPOSE_TLS, env=env)
+    assert result.returncode != 0
+
+
+def test_every_port_binds_the_given_address_only(resolved, tmp_path):
+    with_tls = compose_config(tmp_path, COMPOSE, COMPOSE_TLS)
+    assert with_tls.returncode == 0, with_tls.stderr
+    for services in (resolved["services"], yaml.safe_load(with_tls.stdout)["services"]):
+        for name, service in services.items():
+            for port in service.get("ports", []):
+                assert port.startswith(f"{BIND_ADDRESS}:"), (name, port)
+
+
+def test_every_service_drops_all_capabilities_and_privilege_gains(resolved):
+    for name, service in resolved["services"].items():
+        assert service.get("cap_drop") == ["ALL"], name
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+        assert not service.get("cap_add"), name
+        assert not service.get("privileged"), name
+        assert service.get("network_mode") != "host", name
+
+
+def test_the_mediamtx_reader_reaches_the_server_and_prometheus_only(resolved):
+    reader = "/srv/trashmonitor/mediamtx-reader"
+    server = resolved["services"]["server"]
+    mounts = {str(s): t for s, t in bind_sources(server)}
+    assert (
+        mounts[f"{reader}/credentials"]
+        == server["environment"]["TRASHMON_MEDIAMTX_CREDENTIALS_FILE"]
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS" in result.stdout + result.stderr
+    prometheus = resolved["services"]["prometheus"]
+    config = yaml.safe_load(PROMETHEUS.read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    password_file = jobs["mediamtx"]["basic_auth"]["password_file"]
+    assert {str(s): t for s, t in bind_sources(prometheus)}[f"{reader}/password"] == password_file
+    assert jobs["mediamtx"]["basic_auth"]["username"] == "trashmon-reader"
+    assert "password" not in jobs["mediamtx"]["basic_auth"]  # never inline
+    # Prometheus (nobody) reads the 0640 file through the owners' group.
+    assert prometheus["group_add"] == ["1000"]
+    for name in ("mosquitto", "grafana"):
+        sources = [str(s) for s, _ in bind_sources(resolved["services"][name])]
+        assert not [s for s in sources if s.startswith(reader)], name

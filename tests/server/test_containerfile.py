@@ -161,6 +161,9 @@ def test_the_build_context_leaves_out_secrets_and_local_state():
     ignored = IGNOREFILE.read_text(encoding="utf-8").split()
     for entry in (".env", ".venv", ".git", "server/viewer/node_modules"):
         assert entry in ignored
+    # where docs/server.md ("Credentials") and compose keep secrets
+    for entry in ("secrets", "server/secrets", "server/.env"):
+        assert entry in ignored
 
 
 def test_the_entrypoint_is_what_the_image_runs(text):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import signal
 import subprocess
@@ -16,7 +18,8 @@ ENTRYPOINT = REPO / "server" / "entrypoint"
 # the environment to exit on its own or to ignore SIGTERM.
 STANDIN = """#!/usr/bin/env bash
 name=$(basename "$0")
-echo "$$ $*" > "$STANDIN_DIR/$name.started"
+wanted='^(MTX_|TRASHMON_MEDIAMTX_(BASIC_AUTH|CREDENTIALS_FILE)=)'
+env | grep -E "$wanted" | sort > "$STANDIN_DIR/$name.env"
 exit_var="STANDIN_EXIT_$name"
 ignore_var="STANDIN_IGNORE_TERM_$name"
 if [[ -n ${!ignore_var:-} ]]; then
@@ -24,6 +27,8 @@ if [[ -n ${!ignore_var:-} ]]; then
 else
   trap 'echo term > "$STANDIN_DIR/$name.term"; exit 0' TERM
 fi
+# Announced only once the traps are set: a test may signal as soon as it reads this.
+echo "$$ $*" > "$STANDIN_DIR/$name.started"
 if [[ -n ${!exit_var:-} ]]; then
   for other in mediamtx caddy trashmon; do
     while [[ ! -e $STANDIN_DIR/$other.started ]]; do sleep 0.05; done
@@ -48,11 +53,20 @@ def standins(tmp_path: Path) -> dict[str, str]:
         "TRASHMON_CADDY_BIN": str(tmp_path / "caddy"),
         "TRASHMON_BIN": str(tmp_path / "trashmon"),
         "TRASHMON_STOP_GRACE": "5",
+        # A generated credentials file goes to a private directory under TMPDIR.
+        "TMPDIR": str(tmp_path),
     }
 
 
 def start(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([str(ENTRYPOINT)], env={**os.environ, **env}, stderr=subprocess.PIPE)
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("TRASHMON_")}
+    return subprocess.Popen([str(ENTRYPOINT)], env={**inherited, **env}, stderr=subprocess.PIPE)
+
+
+def child_env(directory: Path, name: str) -> dict[str, str]:
+    """The MTX_* and TRASHMON_MEDIAMTX_* variables a stand-in was started with."""
+    lines = (directory / f"{name}.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines)
 
 
 def started(directory: Path) -> dict[str, tuple[int, str]]:
@@ -154,3 +168,95 @@ def test_a_bad_grace_setting_is_one_clear_line(standins):
         err.decode().strip()
         == "entrypoint: TRASHMON_STOP_GRACE: expected whole seconds, got 'soon'"
     )
+
+
+# --- MediaMTX read credentials (docs/security.md, section 4) -----------------------------
+
+
+def sha256_credential(password: str) -> str:
+    return "sha256:" + base64.b64encode(hashlib.sha256(password.encode()).digest()).decode()
+
+
+def test_each_child_gets_only_its_part_of_the_credentials(standins, tmp_path):
+    secret = "Pw-" + "x" * 40
+    credentials = tmp_path / "credentials"
+    credentials.write_text(f"reader1:{secret}\n")
+    proc = start(
+        {
+            **standins,
+            "TRASHMON_MEDIAMTX_CREDENTIALS_FILE": str(credentials),
+            # stale values from the outside are not passed on
+            "TRASHMON_MEDIAMTX_BASIC_AUTH": "c3RhbGU=",
+            "MTX_AUTHINTERNALUSERS_0_PASS": "stale",
+        }
+    )
+    try:
+        found = all_started(tmp_path)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        stop_process(proc)
+    assert child_env(tmp_path, "mediamtx") == {
+        "MTX_AUTHINTERNALUSERS_0_USER": "reader1",
+        "MTX_AUTHINTERNALUSERS_0_PASS": sha256_credential(secret),
+    }
+    assert child_env(tmp_path, "caddy") == {
+        "TRASHMON_MEDIAMTX_BASIC_AUTH": base64.b64encode(f"reader1:{secret}".encode()).decode()
+    }
+    assert child_env(tmp_path, "trashmon") == {
+        "TRASHMON_MEDIAMTX_CREDENTIALS_FILE": str(credentials)
+    }
+    basic = base64.b64encode(f"reader1:{secret}".encode()).decode()
+    for shown in [err.decode(), *(args for _, args in found.values())]:
+        assert secret not in shown
+        assert basic not in shown
+
+
+def test_without_a_credentials_file_one_is_generated_for_the_run(standins, tmp_path):
+    proc = start(standins)
+    try:
+        all_started(tmp_path)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        stop_process(proc)
+    generated = Path(child_env(tmp_path, "trashmon")["TRASHMON_MEDIAMTX_CREDENTIALS_FILE"])
+    assert generated.parent.parent == tmp_path
+    assert generated.stat().st_mode & 0o777 == 0o600
+    assert generated.parent.stat().st_mode & 0o777 == 0o700
+    user, _, password = generated.read_text().partition(":")
+    assert user == "trashmon-reader"
+    assert len(password) >= 32
+    assert child_env(tmp_path, "mediamtx")["MTX_AUTHINTERNALUSERS_0_PASS"] == (
+        sha256_credential(password)
+    )
+    assert password not in err.decode()
+    assert "generated read credentials for this run" in err.decode()
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (None, "cannot read"),
+        ("", "expected one line user:password"),
+        ("just-a-password-hunter2", "expected one line user:password"),
+        ("reader:", "expected one line user:password"),
+        ("reader:hunter2\nmore:hunter2", "expected one line user:password"),
+        ("any:hunter2", "must be 1-64 of"),
+        ("re ader:hunter2", "must be 1-64 of"),
+        ("x" * 5000 + ":hunter2", "expected one line user:password"),
+    ],
+)
+def test_a_bad_credentials_file_is_one_clear_line(standins, tmp_path, content, reason):
+    credentials = tmp_path / "credentials"
+    if content is not None:
+        credentials.write_text(content)
+    proc = start({**standins, "TRASHMON_MEDIAMTX_CREDENTIALS_FILE": str(credentials)})
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("TRASHMON_MEDIAMTX_CREDENTIALS_FILE: ")
+    assert reason in lines[0]
+    assert "hunter2" not in err.decode()
+    assert started(tmp_path) == {}

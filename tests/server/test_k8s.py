@@ -145,18 +145,24 @@ def test_dashboards_become_configmaps_for_the_grafana_sidecar(tree_with_rules_an
 # ---------------------------------------------------------------- schemas
 
 
-CORE_API_VERSIONS = {"v1", "apps/v1"}
+CORE_API_VERSIONS = {"v1", "apps/v1", "networking.k8s.io/v1"}
 
 
 def test_core_kinds_pass_schema_validation(rendered):
     core = [d for d in rendered if d["apiVersion"] in CORE_API_VERSIONS]
-    assert {d["kind"] for d in core} == {"Namespace", "ConfigMap", "Service", "Deployment"}
+    assert {d["kind"] for d in core} == {
+        "Namespace",
+        "ConfigMap",
+        "Service",
+        "Deployment",
+        "NetworkPolicy",
+    }
     for doc in core:
         kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
 
 
 def test_schema_validation_rejects_a_misspelt_field(rendered):
-    deployment = json.loads(json.dumps(only(rendered, "Deployment")))
+    deployment = json.loads(json.dumps(only(rendered, "Deployment", "trashmonitor")))
     deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["prot"] = 1
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, kubernetes_validate.latest_version(), strict=True)
@@ -173,6 +179,8 @@ def dig(doc: dict[str, Any], dotted: str) -> Any:
 CRD_REQUIRED: dict[str, tuple[str, ...]] = {
     "ServiceMonitor": ("metadata.namespace", "spec.selector", "spec.endpoints"),
     "PrometheusRule": ("metadata.namespace", "spec.groups"),
+    # prometheus-operator's ScrapeConfig (v1alpha1): the agents found through the monitor
+    "ScrapeConfig": ("metadata.namespace", "spec.httpSDConfigs"),
     "Certificate": (
         "metadata.namespace",
         "spec.secretName",
@@ -189,6 +197,7 @@ CRD_REQUIRED: dict[str, tuple[str, ...]] = {
 CRD_API_VERSIONS = {
     "ServiceMonitor": "monitoring.coreos.com/v1",
     "PrometheusRule": "monitoring.coreos.com/v1",
+    "ScrapeConfig": "monitoring.coreos.com/v1alpha1",
     "Certificate": "cert-manager.io/v1",
     "ClusterIssuer": "cert-manager.io/v1",
 }
@@ -210,6 +219,12 @@ def crd_problems(doc: dict[str, Any]) -> list[str]:
             for e in doc["spec"].get("endpoints", [])
             if "port" not in e
         ]
+    if kind == "ScrapeConfig":
+        problems += [
+            f"{kind}: httpSDConfigs entry without an http(s) url"
+            for sd in doc["spec"].get("httpSDConfigs", [])
+            if not str(sd.get("url", "")).startswith(("http://", "https://"))
+        ]
     if kind == "PrometheusRule":
         for group in doc["spec"].get("groups", []):
             if not group.get("name") or not group.get("rules"):
@@ -224,7 +239,12 @@ def crd_problems(doc: dict[str, Any]) -> list[str]:
 
 def test_crd_kinds_have_their_required_fields(rendered):
     crds = [d for d in rendered if d["apiVersion"] not in CORE_API_VERSIONS]
-    assert {d["kind"] for d in crds} >= {"ServiceMonitor", "Certificate", "ClusterIssuer"}
+    assert {d["kind"] for d in crds} >= {
+        "ServiceMonitor",
+        "ScrapeConfig",
+        "Certificate",
+        "ClusterIssuer",
+    }
     for doc in crds:
         assert crd_problems(doc) == []
 
@@ -253,11 +273,16 @@ def test_the_crd_check_catches_missing_fields(
 
 
 def container(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    return dict(only(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0])
+    """The server container (MediaMTX + Caddy + monitor)."""
+    return dict(server_pod(docs)["containers"][0])
+
+
+def server_pod(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return dict(only(docs, "Deployment", "trashmonitor")["spec"]["template"]["spec"])
 
 
 def test_services_select_the_pod_and_target_its_ports(rendered):
-    deployment = only(rendered, "Deployment")
+    deployment = only(rendered, "Deployment", "trashmonitor")
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     port_names = {p["name"] for p in container(rendered)["ports"]}
     for service in (d for d in rendered if d["kind"] == "Service"):
@@ -301,7 +326,7 @@ def test_servicemonitor_scrapes_both_jobs_from_the_metrics_service(rendered):
 
 
 def test_deployment_is_hardened_and_probes_the_monitor_and_mediamtx(rendered):
-    deployment = only(rendered, "Deployment")
+    deployment = only(rendered, "Deployment", "trashmonitor")
     pod = deployment["spec"]["template"]["spec"]
     server = container(rendered)
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -313,17 +338,18 @@ def test_deployment_is_hardened_and_probes_the_monitor_and_mediamtx(rendered):
         "capabilities": {"drop": ["ALL"]},
     }
     assert server["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "monitor"}
-    assert server["readinessProbe"]["httpGet"]["port"] == "mtx-api"
-    assert server["readinessProbe"]["httpGet"]["path"].startswith("/v3/paths/list")
+    # MediaMTX's API through Caddy, which adds the reader's credentials on this route.
+    readiness = server["readinessProbe"]["httpGet"]
+    assert readiness["port"] == "http"
+    assert readiness["path"].startswith("/api/v3/paths/list")
+    site = only(rendered, "ConfigMap", "trashmonitor-site")["data"]["TRASHMON_SITE_NAMES"]
+    assert {"name": "Host", "value": "localhost"} in readiness["httpHeaders"]
+    assert "localhost" in site.split()
     assert server["resources"]["limits"]["memory"]
     mounts = {m["mountPath"] for m in server["volumeMounts"]}
     assert "/tmp" in mounts  # the only writable place on a read-only root filesystem
     env = {e["name"]: e.get("value") for e in server["env"]}
     assert env["TRASHMON_LISTEN"] == "0.0.0.0:9843"  # probes reach it on the pod IP
-    assert any(
-        s["secretRef"]["name"] == "trashmonitor-dns" and s["secretRef"]["optional"]
-        for s in server["envFrom"]
-    )
 
 
 def test_mediamtx_config_is_the_repository_file_mounted_where_the_entrypoint_reads_it(rendered):
@@ -335,7 +361,7 @@ def test_mediamtx_config_is_the_repository_file_mounted_where_the_entrypoint_rea
     assert config["data"]["mediamtx.yml"] == (REPO / "server" / "mediamtx.yml").read_text()
     server = container(rendered)
     env = {e["name"]: e.get("value") for e in server["env"]}
-    pod = only(rendered, "Deployment")["spec"]["template"]["spec"]
+    pod = server_pod(rendered)
     volume = next(
         v
         for v in pod["volumes"]
@@ -348,8 +374,8 @@ def test_mediamtx_config_is_the_repository_file_mounted_where_the_entrypoint_rea
 def test_cert_manager_component_switches_https_on_with_the_certificate_secret(rendered):
     certificate = only(rendered, "Certificate")
     server = container(rendered)
-    pod = only(rendered, "Deployment")["spec"]["template"]["spec"]
-    tls_volume = next(v for v in pod["volumes"] if "secret" in v)
+    pod = server_pod(rendered)
+    tls_volume = next(v for v in pod["volumes"] if v["name"] == "tls")
     assert tls_volume["secret"]["secretName"] == certificate["spec"]["secretName"]
     mount = next(m for m in server["volumeMounts"] if m["name"] == tls_volume["name"])
     assert mount["mountPath"] == "/etc/trashmonitor/tls"  # server/caddy/tls-on.caddy's default
@@ -389,6 +415,19 @@ def test_deploy_overlay_sets_image_hostnames_and_certificate_name():
     )
     assert only(docs, "Certificate")["spec"]["dnsNames"] == ["cams.example.org"]
     assert only(docs, "ClusterIssuer")["spec"]["acme"]["email"] == "ops@example.org"
+    # without a tailnet suffix (TS_TAILNET unset): the short name and the DNS name
+    site = only(docs, "ConfigMap", "trashmonitor-site")["data"]["TRASHMON_SITE_NAMES"]
+    assert site.split() == ["localhost", "cams", "cams.example.org"]
+
+
+def test_deploy_overlay_site_names_include_the_magicdns_name():
+    sync = load_sync()
+    text = sync.deploy_overlay("r/i:1", "cams", "cams.example.org", "a@b.c", "tail1.ts.net")
+    assert '"localhost cams cams.tail1.ts.net cams.example.org"' in text
+    for placeholder in ("-", "<your-tailnet>.ts.net", None):
+        assert sync.site_names("cams", "cams.example.org", placeholder) == (
+            "localhost cams cams.example.org"
+        )
 
 
 def test_mqtt_component_gives_the_monitor_its_client_certificate(tmp_path):
@@ -409,11 +448,161 @@ def test_mqtt_component_gives_the_monitor_its_client_certificate(tmp_path):
     assert env["TRASHMON_MQTT_CA"] == f"{mount}/ca-chain.crt"
     assert env["TRASHMON_MQTT_CERT"] == f"{mount}/monitor.crt"
     assert env["TRASHMON_MQTT_KEY"] == f"{mount}/monitor.key"
-    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    pod = server_pod(docs)
     assert {
         "name": "mqtt",
         "secret": {"secretName": "trashmonitor-mqtt", "defaultMode": 0o440},
     } in pod["volumes"]
     kubernetes_validate.validate(
-        only(docs, "Deployment"), kubernetes_validate.latest_version(), strict=True
+        only(docs, "Deployment", "trashmonitor"), kubernetes_validate.latest_version(), strict=True
     )
+
+
+# ---------------------------------------------------------------- secrets and network
+
+
+def with_components(tmp_path: Path, *components: str) -> list[dict[str, Any]]:
+    """server/k8s's default tree plus the named optional components, rendered."""
+    shutil.copytree(K8S, tmp_path / "k8s")
+    overlay = tmp_path / "with-components"
+    overlay.mkdir()
+    listed = ", ".join(f"../k8s/components/{name}" for name in components)
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [../k8s]\ncomponents: [{listed}]\n"
+    )
+    return kustomize(overlay)
+
+
+def secret_users(docs: list[dict[str, Any]], secret: str) -> set[tuple[str, str]]:
+    """(workload, container) pairs that can read ``secret``: env, envFrom or a volume."""
+    users = set()
+    for doc in docs:
+        if doc["kind"] not in {"Deployment", "StatefulSet", "DaemonSet", "Job", "Pod"}:
+            continue
+        pod = doc["spec"].get("template", {}).get("spec") or doc["spec"]
+        volumes = {
+            v["name"]
+            for v in pod.get("volumes") or []
+            if v.get("secret", {}).get("secretName") == secret
+        }
+        for item in pod.get("containers", []) + pod.get("initContainers", []):
+            refs = [e.get("secretRef", {}).get("name") for e in item.get("envFrom") or []]
+            refs += [
+                e.get("valueFrom", {}).get("secretKeyRef", {}).get("name")
+                for e in item.get("env") or []
+            ]
+            mounted = {m["name"] for m in item.get("volumeMounts") or []} & volumes
+            if secret in refs or mounted:
+                users.add((doc["metadata"]["name"], item["name"]))
+    return users
+
+
+def test_no_workload_of_the_default_tree_sees_the_dns_tokens(rendered):
+    assert secret_users(rendered, "trashmonitor-dns") == set()
+
+
+def test_the_dns_tokens_reach_only_the_dns_reconciler(tmp_path):
+    docs = with_components(tmp_path, "dns", "mqtt")
+    assert secret_users(docs, "trashmonitor-dns") == {("trashmonitor-dns", "dns")}
+    deployment = only(docs, "Deployment", "trashmonitor-dns")
+    pod = deployment["spec"]["template"]["spec"]
+    (dns,) = pod["containers"]
+    assert dns["command"] == ["trashmon", "dns", "--watch"]
+    assert "ports" not in dns
+    assert pod["automountServiceAccountToken"] is False
+    assert dns["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert dns["securityContext"]["readOnlyRootFilesystem"] is True
+    settings = only(docs, "ConfigMap", "trashmonitor-dns-settings")["data"]
+    assert {"DNS_ZONE", "DNS_HOSTNAME", "TS_HOSTNAME", "TS_TAILNET", "DNS_INTERVAL"} <= set(
+        settings
+    )
+    # The server pod shares nothing with it: not the pod, not its labels' selectors.
+    assert (
+        only(docs, "Deployment", "trashmonitor")["spec"]["selector"]["matchLabels"][
+            "app.kubernetes.io/component"
+        ]
+        == "server"
+    )
+    policy = only(docs, "NetworkPolicy", "trashmonitor-dns")
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= (
+        deployment["spec"]["template"]["metadata"]["labels"].items()
+    )
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert not policy["spec"].get("ingress")  # nothing may connect to it
+    for doc in docs:
+        if doc["apiVersion"] in CORE_API_VERSIONS:
+            kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+
+
+def admitted_ports(policy: dict[str, Any], peer_label: str) -> set[str]:
+    """The ports a policy admits from peers whose podSelector has ``peer_label``."""
+    ports: set[str] = set()
+    for rule in policy["spec"]["ingress"]:
+        if any(
+            peer_label in (p.get("podSelector") or {}).get("matchLabels", {}) for p in rule["from"]
+        ):
+            ports |= {str(p["port"]) for p in rule["ports"]}
+    return ports
+
+
+def test_the_network_policy_admits_each_client_to_its_ports_only(rendered):
+    policy = only(rendered, "NetworkPolicy", "trashmonitor-server")
+    pod_labels = only(rendered, "Deployment", "trashmonitor")["spec"]["template"]["metadata"][
+        "labels"
+    ]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    container_ports = {p["name"]: p["containerPort"] for p in container(rendered)["ports"]}
+    assert container_ports["https"] == 8443  # the cert-manager component is in the tree
+    proxies = admitted_ports(policy, "tailscale.com/managed")
+    prometheus = admitted_ports(policy, "app.kubernetes.io/name")
+    assert proxies == {"http", "https", "rtsp"}
+    assert prometheus == {"mtx-metrics", "monitor"}
+    assert (proxies | prometheus) <= set(container_ports)
+    # MediaMTX's API and HLS are reached over the pod's loopback by Caddy only.
+    assert not {"mtx-api", "hls"} & (proxies | prometheus)
+    # Every peer is a selected pod: no rule admits "any source" (an empty from).
+    for rule in policy["spec"]["ingress"]:
+        assert rule["from"]
+        assert all(peer.get("podSelector", {}).get("matchLabels") for peer in rule["from"])
+    proxy_peer = next(
+        peer
+        for rule in policy["spec"]["ingress"]
+        for peer in rule["from"]
+        if "tailscale.com/managed" in peer["podSelector"]["matchLabels"]
+    )
+    assert proxy_peer["podSelector"]["matchLabels"]["tailscale.com/parent-resource-ns"] == (
+        "trashmonitor"
+    )
+
+
+def test_the_mediamtx_reader_secret_feeds_the_server_and_prometheus(rendered):
+    server = container(rendered)
+    env = {e["name"]: e.get("value") for e in server["env"]}
+    volume = next(v for v in server_pod(rendered)["volumes"] if v["name"] == "mediamtx-reader")
+    assert volume["secret"]["secretName"] == "trashmonitor-mediamtx-reader"
+    assert volume["secret"]["items"] == [{"key": "credentials", "path": "credentials"}]
+    mount = next(m for m in server["volumeMounts"] if m["name"] == "mediamtx-reader")
+    assert env["TRASHMON_MEDIAMTX_CREDENTIALS_FILE"] == f"{mount['mountPath']}/credentials"
+    endpoint = next(
+        e
+        for e in only(rendered, "ServiceMonitor")["spec"]["endpoints"]
+        if e["port"] == "mtx-metrics"
+    )
+    assert endpoint["basicAuth"] == {
+        "username": {"name": "trashmonitor-mediamtx-reader", "key": "username"},
+        "password": {"name": "trashmonitor-mediamtx-reader", "key": "password"},
+    }
+    # The monitor's own /metrics carries no credentials: nothing to add there.
+    monitor = next(
+        e for e in only(rendered, "ServiceMonitor")["spec"]["endpoints"] if e["port"] == "monitor"
+    )
+    assert "basicAuth" not in monitor
+
+
+def test_docs_never_put_a_token_on_a_command_line():
+    """`kubectl create secret ... --from-literal=TOKEN=...` lands in shell history and ps."""
+    for path in [REPO / "docs" / "server.md", *K8S.rglob("*.yaml")]:
+        text = path.read_text(encoding="utf-8")
+        assert "--from-literal" not in text, path

@@ -7,6 +7,7 @@ derived from MediaMTX's published mediamtx.yml) with a value of the same YAML ty
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -114,15 +115,164 @@ def test_ports_and_streaming_settings_match_the_contract(config):
     assert config["hlsSegmentDuration"] in ("1s", "500ms", "2s")
 
 
-def test_anonymous_access_matches_the_seed_boundary(config):
-    """The tailnet is the auth boundary: the viewer, monitor and Prometheus are anonymous."""
-    anonymous = [u for u in config["authInternalUsers"] if u["user"] == "any" and not u["ips"]]
-    actions = {p["action"] for user in anonymous for p in user["permissions"]}
-    assert {"publish", "read", "api", "metrics"} <= actions
+# --- who may do what (docs/security.md, section 1) --------------------------------------
+
+# A password MediaMTX could accept: plain text, or a well-formed sha256 digest / argon2.
+REAL_SHA256 = re.compile(r"sha256:[A-Za-z0-9+/]{43}=")
+PRIVILEGED = {"api", "metrics", "pprof", "publish", "playback"}
+
+
+def is_anonymous(user: dict[str, Any]) -> bool:
+    """``any`` (MediaMTX's anyone), or any user whose empty password everyone knows."""
+    return user.get("user") == "any" or not user.get("pass")
+
+
+def committed_secret(user: dict[str, Any]) -> bool:
+    """A committed password someone could log in with (the shipped ones are unmatchable
+    placeholders the environment overrides)."""
+    password = str(user.get("pass") or "")
+    if not password or user.get("user") == "any":
+        return False
+    return bool(REAL_SHA256.fullmatch(password)) or not password.startswith("sha256:")
+
+
+def auth_problems(config: dict[str, Any]) -> list[str]:
+    problems = []
+    users = config.get("authInternalUsers") or []
+    if config.get("authMethod") != "internal":
+        problems.append(f"authMethod {config.get('authMethod')!r}: the users below are ignored")
+    for index, user in enumerate(users):
+        actions = {p.get("action") for p in user.get("permissions") or []}
+        if is_anonymous(user) and actions & PRIVILEGED:
+            granted = sorted(actions & PRIVILEGED)
+            problems.append(f"authInternalUsers[{index}]: anonymous {granted}")
+        if committed_secret(user):
+            problems.append(f"authInternalUsers[{index}]: a usable password is committed")
+        for permission in user.get("permissions") or []:
+            if permission.get("action") == "publish" and not permission.get("path"):
+                problems.append(f"authInternalUsers[{index}]: publish on every path")
+    for key in ("apiAllowOrigins", "hlsAllowOrigins"):
+        if config.get(key) != []:
+            problems.append(f"{key}: {config.get(key)!r}, not empty")
+    paths = config.get("paths") or {}
+    for name, settings in {"pathDefaults": config.get("pathDefaults") or {}, **paths}.items():
+        if (settings or {}).get("overridePublisher") is not False and name == "pathDefaults":
+            problems.append("pathDefaults.overridePublisher: not false")
+        if (settings or {}).get("overridePublisher") is True and name != "pathDefaults":
+            problems.append(f"paths.{name}.overridePublisher: true")
+    if "all_others" in paths or any(name.startswith("~") for name in paths):
+        problems.append("paths: accepts publishers on any name")
+    return problems
+
+
+def test_nobody_anonymous_may_use_the_api_metrics_or_publish(config):
+    assert auth_problems(config) == []
+
+
+def anonymous_api(config: dict[str, Any]) -> None:
+    config["authInternalUsers"].append(
+        {"user": "any", "pass": None, "ips": [], "permissions": [{"action": "api"}]}
+    )
+
+
+def empty_password_reader(config: dict[str, Any]) -> None:
+    config["authInternalUsers"][0]["pass"] = None
+
+
+def localhost_api(config: dict[str, Any]) -> None:
+    """MediaMTX's own default: Caddy's requests come from 127.0.0.1 too (GUIDE §4)."""
+    config["authInternalUsers"].append(
+        {"user": "any", "pass": "", "ips": ["127.0.0.1/32"], "permissions": [{"action": "api"}]}
+    )
+
+
+def committed_password(config: dict[str, Any]) -> None:
+    config["authInternalUsers"][2]["pass"] = "hunter2"
+
+
+def committed_hash(config: dict[str, Any]) -> None:
+    config["authInternalUsers"][2]["pass"] = "sha256:" + "A" * 43 + "="
+
+
+def publish_anywhere(config: dict[str, Any]) -> None:
+    config["authInternalUsers"][2]["permissions"] = [{"action": "publish"}]
+
+
+def all_others(config: dict[str, Any]) -> None:
+    config["paths"]["all_others"] = None
+
+
+def any_origin(config: dict[str, Any]) -> None:
+    config["apiAllowOrigins"] = ["*"]
+
+
+def takeover(config: dict[str, Any]) -> None:
+    config["pathDefaults"]["overridePublisher"] = True
+
+
+def takeover_one_path(config: dict[str, Any]) -> None:
+    config["paths"]["cam1"] = {"overridePublisher": True}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (anonymous_api, "anonymous ['api']"),
+        (empty_password_reader, "authInternalUsers[0]: anonymous ['api', 'metrics']"),
+        (localhost_api, "anonymous ['api']"),
+        (committed_password, "a usable password is committed"),
+        (committed_hash, "a usable password is committed"),
+        (publish_anywhere, "publish on every path"),
+        (all_others, "accepts publishers on any name"),
+        (any_origin, "apiAllowOrigins"),
+        (takeover, "pathDefaults.overridePublisher"),
+        (takeover_one_path, "paths.cam1.overridePublisher"),
+    ],
+)
+def test_the_auth_check_catches_each_hostile_setting(config, mutate, expected):
+    broken = copy.deepcopy(config)
+    mutate(broken)
+    assert any(expected in problem for problem in auth_problems(broken)), auth_problems(broken)
+
+
+def test_the_seed_config_fails_the_auth_check():
+    """The configuration issue 11 §1 reproduced the takeover with."""
+    seed = {
+        "authMethod": "internal",
+        "authInternalUsers": [
+            {
+                "user": "any",
+                "pass": None,
+                "ips": [],
+                "permissions": [{"action": a} for a in ("publish", "read", "api", "metrics")],
+            }
+        ],
+        "hlsAllowOrigins": ["*"],
+        "pathDefaults": {"source": "publisher", "overridePublisher": True},
+        "paths": {"cam1": None, "all_others": None},
+    }
+    assert len(auth_problems(seed)) == 6
+
+
+def test_the_reader_is_item_0_as_the_entrypoint_overrides_it(config):
+    reader = config["authInternalUsers"][0]
+    assert {p["action"] for p in reader["permissions"]} == {"api", "metrics"}
+    entrypoint = (REPO / "server" / "entrypoint").read_text(encoding="utf-8")
+    assert "MTX_AUTHINTERNALUSERS_0_USER" in entrypoint
+    assert "MTX_AUTHINTERNALUSERS_0_PASS" in entrypoint
+
+
+def test_every_camera_has_its_own_publisher_scoped_to_its_path(config):
+    publishers = {
+        user["user"]: [p.get("path") for p in user["permissions"] if p["action"] == "publish"]
+        for user in config["authInternalUsers"]
+        if any(p["action"] == "publish" for p in user["permissions"])
+    }
+    assert publishers == {name: [name] for name in config["paths"]}
 
 
 def test_cameras_are_declared_paths_publishing_from_a_publisher(config):
-    cameras = [name for name in config["paths"] if name != "all_others"]
+    cameras = list(config["paths"])
     assert cameras, "declare at least the example cameras"
     assert all(re.fullmatch(r"[A-Za-z0-9_-]+", name) for name in cameras)
     assert config["pathDefaults"]["source"] == "publisher"

@@ -64,6 +64,14 @@ PAGE_1 = {
             "inboundBytes": 0,
             "readers": [],
         },
+        # A hostile name from whatever answers on the API: never a tile, never a URL.
+        {
+            "name": "../../api/v3/config/global/get",
+            "online": True,
+            "tracks2": [],
+            "inboundBytes": 0,
+            "readers": [],
+        },
     ],
 }
 STATUS = {
@@ -179,12 +187,16 @@ def test_viewer_shows_tiles_plays_hls_and_reports_offline_and_unreachable(tmp_pa
         assert (cam2["path"], cam2["live"], cam2["state"]) == ("cam2", "false", "down")
         assert cam2["placeholder"] == "no producer"
         assert cam2["reasons"] == "no producer · agent offline"
+        state = chromium.script("return window.trashmonitorViewer")
+        assert state["ignoredNames"] == 1  # type: ignore[index]
+        assert state["pollMs"] == 1000  # type: ignore[index]
 
         # The video really plays: its clock advances past a second of stream.
         wait_until(
             lambda: chromium.script(TILE_FACTS)[1]["time"] > 1.0, timeout=45, what="video playing"
         )
         assert any(path.endswith(".ts") for path in hls.seen), hls.seen
+        assert not [path for path in hls.seen + api.seen if ".." in path]
 
         # Bitrate comes from inboundBytes growing between two polls.
         grown = {**page_0, "items": [{**page_0["items"][0], "inboundBytes": 1000 + 250_000}]}

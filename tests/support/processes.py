@@ -49,10 +49,27 @@ def run_trashmon(
     )
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def host_address() -> str:
+    """An IPv4 address of this machine other than loopback (``ip -j addr``, global
+    scope, interface up): where a process binds to be reachable as another host would
+    reach it. Fails (never skips) on a machine with no such address."""
+    import json
+
+    done = subprocess.run(
+        [require_binary("ip"), "-j", "-4", "addr", "show", "scope", "global", "up"],
+        capture_output=True, text=True, timeout=10, check=True,
+    )  # fmt: skip
+    for interface in json.loads(done.stdout or "[]"):
+        for address in interface.get("addr_info", []):
+            if address.get("family") == "inet" and address.get("local"):
+                return str(address["local"])
+    raise AssertionError("this machine has no non-loopback IPv4 address to bind a test agent to")
 
 
 def wait_until(

@@ -28,8 +28,25 @@ SHIPPED_RULES = REPO / "alerts" / "trashmonitor.rules.yaml"
 class ScrapeTarget:
     job: str
     address: str
-    """``host:port``."""
+    """``host:port``; with ``discovery``, the address of the service-discovery endpoint."""
     metrics_path: str = "/metrics"
+    discovery: str | None = None
+    """A path on ``address`` serving Prometheus HTTP SD (``http_sd_configs``): the job's
+    targets come from there instead of being ``address`` itself."""
+    honor_labels: bool = False
+
+    def as_scrape_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "job_name": self.job,
+            "metrics_path": self.metrics_path,
+            "honor_labels": self.honor_labels,
+        }
+        if self.discovery is None:
+            config["static_configs"] = [{"targets": [self.address]}]
+        else:
+            url = f"http://{self.address}{self.discovery}"
+            config["http_sd_configs"] = [{"url": url, "refresh_interval": "1s"}]
+        return config
 
 
 def prometheus_config(targets: Sequence[ScrapeTarget], rule_files: Sequence[Path]) -> str:
@@ -38,14 +55,7 @@ def prometheus_config(targets: Sequence[ScrapeTarget], rule_files: Sequence[Path
         {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(path) for path in rule_files],
-            "scrape_configs": [
-                {
-                    "job_name": target.job,
-                    "metrics_path": target.metrics_path,
-                    "static_configs": [{"targets": [target.address]}],
-                }
-                for target in targets
-            ],
+            "scrape_configs": [target.as_scrape_config() for target in targets],
         }
     )
 
@@ -97,6 +107,14 @@ class Prometheus:
             for group in self.api("/api/v1/rules")["groups"]
             for rule in group["rules"]
             if rule["health"] != "ok"
+        ]
+
+    def active_targets(self, job: str) -> list[dict[str, Any]]:
+        """Prometheus's active targets of ``job`` (labels, health, scrapeUrl …)."""
+        return [
+            target
+            for target in self.api("/api/v1/targets?state=active")["activeTargets"]
+            if target["labels"]["job"] == job
         ]
 
     def targets_up(self) -> dict[str, bool]:

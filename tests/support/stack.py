@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from capture.harness import SMALL, AgentProcess, Peer, start_agent_process, stop_agent_process
+from trashmonitor.alerts.config import DEFAULT_CONFIG
+from trashmonitor.monitor.agents import SD_PATH
 
 from support.dns_fake import FakeAPIs
 from support.dns_world import dns_env, seed_world
@@ -30,6 +32,7 @@ from support.fake_mediamtx import FakeMediaMTX
 from support.http import get_json, get_text
 from support.mosquitto import make_pki, running_broker
 from support.processes import TRASHMON, free_port, running, wait_until
+from support.prometheus import ScrapeTarget
 
 CAMERA = "cam1"  # the id start_agent_process gives the agent (= the MediaMTX path)
 INGEST_RATE = 40_000.0  # bytes/s the fake MediaMTX counts while the publisher is attached
@@ -96,7 +99,21 @@ class Stack:
 
     @property
     def agent_address(self) -> str:
-        return f"127.0.0.1:{self.agent.metrics_port}"
+        return f"{self.agent.metrics_host}:{self.agent.metrics_port}"
+
+    def scrape_targets(self) -> list[ScrapeTarget]:
+        """The scrape layout of docs/observability.md: the monitor and MediaMTX as static
+        targets, the agents' own /metrics discovered through the monitor's
+        /api/sd/agents (with ``honor_labels``: their series carry ``camera`` themselves,
+        the same value as the discovered label, so no ``exported_camera``)."""
+        return [
+            ScrapeTarget(DEFAULT_CONFIG.monitor_job, self.monitor_address),
+            ScrapeTarget(DEFAULT_CONFIG.mediamtx_job, self.mediamtx.url.removeprefix("http://")),
+            ScrapeTarget(
+                DEFAULT_CONFIG.capture_job, self.monitor_address, discovery=SD_PATH,
+                honor_labels=True,
+            ),
+        ]  # fmt: skip
 
     def monitor_metrics(self) -> str:
         return get_text(f"http://{self.monitor_address}/metrics")
@@ -116,8 +133,10 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(directory: Path) -> Iterator[Stack]:
-    """Everything above, up and streaming; stopped (by PID) when the block ends."""
+def running_stack(directory: Path, agent_metrics_host: str = "127.0.0.1") -> Iterator[Stack]:
+    """Everything above, up and streaming; stopped (by PID) when the block ends. The
+    agent's /metrics is on loopback (not announced for discovery) unless
+    ``agent_metrics_host`` names another address of this machine."""
     broker_port = free_port()
     pki = make_pki(directory / "pki", broker_port, cameras=(CAMERA,))
     mqtt_url = f"mqtts://127.0.0.1:{broker_port}"
@@ -154,6 +173,7 @@ def running_stack(directory: Path) -> Iterator[Stack]:
             "--mqtt-url", mqtt_url, "--mqtt-ca", str(pki.chain),
             "--mqtt-cert", str(pki.client_cert(CAMERA)),
             "--mqtt-key", str(pki.client_key(CAMERA)),
+            metrics_host=agent_metrics_host,
         )  # fmt: skip
         stack.callback(stop_agent_process, agent.proc)
         running_stack_ = Stack(directory, mediamtx, peer, agent, monitor_address, monitor_log)

@@ -5,9 +5,10 @@
 // Plain DOM, no framework: the page is a handful of tiles refreshed every few seconds.
 "use strict";
 
+const limits = window.trashmonitorLimits; // limits.js: clamps, caps and timeouts
 const params = new URLSearchParams(location.search);
-const POLL_MS = Math.max(1, Number(params.get("interval")) || 5) * 1000;
-const PAGE_SIZE = 100; // MediaMTX's default; more pages are followed, never dropped
+const POLL_MS = limits.pollIntervalMs(params.get("interval"));
+const PAGE_SIZE = 100; // MediaMTX's default; more pages are followed up to limits.MAX_PAGES
 
 const REASONS = {
   no_publisher: "no producer",
@@ -31,21 +32,37 @@ const template = document.getElementById("tile-template");
 const tiles = new Map(); // path name -> {element, hls, lastBytes, lastAt}
 
 // Exposed for the browser test and for curious operators in the console.
-window.trashmonitorViewer = { polls: 0, apiError: null, statusError: null };
+window.trashmonitorViewer = {
+  polls: 0,
+  apiError: null,
+  statusError: null,
+  pollMs: POLL_MS,
+  truncated: false,
+  ignoredNames: 0,
+};
 
 async function getJSON(url) {
-  const response = await fetch(url, { cache: "no-store" });
+  const response = await limits.fetchWithTimeout(url, { cache: "no-store" });
   if (!response.ok) throw new Error(`HTTP ${response.status}`);
   return response.json();
 }
 
+// Every page up to limits.MAX_PAGES; names the viewer cannot show safely are dropped.
 async function listAllPaths() {
+  const state = window.trashmonitorViewer;
   const items = [];
-  for (let page = 0; ; page++) {
+  let pages = 1;
+  for (let page = 0; page < pages; page++) {
     const body = await getJSON(`api/v3/paths/list?page=${page}&itemsPerPage=${PAGE_SIZE}`);
-    items.push(...(body.items || []));
-    if (page + 1 >= (body.pageCount || 0)) return items;
+    items.push(...(Array.isArray(body.items) ? body.items : []));
+    if (page === 0) {
+      pages = limits.pagesToRead(body.pageCount);
+      state.truncated = body.pageCount > pages;
+    }
   }
+  const shown = items.filter((item) => item && limits.isShowableName(item.name));
+  state.ignoredNames = items.length - shown.length;
+  return shown;
 }
 
 // `online` (v1.16+) means a real publisher; older MediaMTX only has `ready`.
@@ -97,7 +114,8 @@ function toggleFullscreen(element) {
 function startVideo(tile, name) {
   const video = tile.element.querySelector("video");
   if (tile.hls || video.src) return;
-  const url = `${name.split("/").map(encodeURIComponent).join("/")}/index.m3u8`;
+  const url = limits.playlistURL(name);
+  if (!url) return;
   if (window.Hls && window.Hls.isSupported()) {
     const hls = new window.Hls({ lowLatencyMode: false, liveSyncDurationCount: 2 });
     hls.on(window.Hls.Events.ERROR, (_, data) => {
@@ -199,6 +217,7 @@ async function poll() {
   summary.textContent = paths.value.length
     ? `${live} of ${paths.value.length} cameras live`
     : "no cameras configured in MediaMTX";
+  if (state.truncated) summary.textContent += ` (first ${limits.MAX_PAGES} pages only)`;
 }
 
 async function loop() {

@@ -1,0 +1,283 @@
+"""Bounded HTTP GETs to MediaMTX: a total deadline, a body size cap, HTTP Basic credentials.
+
+One request may take no longer than its deadline, whatever the server does: connect,
+request, status line, headers and body together. A timeout per socket read is not
+enough (a server sending one byte a second never lets a read time out), so every read
+gets a socket timeout no longer than the time left, and the body is read in chunks with
+the deadline and the size cap checked after each one.
+
+This module is the standard-library transport (the probe's: importing httpx costs more
+than a whole small probe) and what both transports share; the httpx transport (the
+monitor's) lives in :mod:`trashmonitor.monitor.mediamtx_httpx`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextvars
+import http.client
+import io
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from trashmonitor.errors import MalformedResponseError, UnreachableError
+
+# A page of 1,000 paths (two readers each) is ~0.65 MB from the fake, ~1 MB from a real
+# MediaMTX (longer ids); /metrics is ~0.3 MB per 1,000 paths. 16 MiB holds a page of
+# 10,000+ paths and the /metrics of 50,000, and keeps a hostile endless body to a bounded
+# 16 MiB buffer.
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+MIN_MAX_BODY_BYTES = 64 * 1024
+MAX_MAX_BODY_BYTES = 1024 * 1024 * 1024
+READ_CHUNK_BYTES = 64 * 1024
+CREDENTIALS_FILE_MAX_BYTES = 4096
+
+HTTPAnswer = tuple[int, str, bytes | bytearray]
+"""(status, reason phrase, body) of one GET; the body is empty unless the status is 200."""
+
+_REQUEST_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "mediamtx_request_deadline", default=None
+)
+"""The monotonic deadline of the request this thread is making (None outside one)."""
+
+
+@contextmanager
+def request_deadline(deadline: float) -> Iterator[None]:
+    """Let every socket read and write of this thread's request see ``deadline``."""
+    token = _REQUEST_DEADLINE.set(deadline)
+    try:
+        yield
+    finally:
+        _REQUEST_DEADLINE.reset(token)
+
+
+def time_left() -> float | None:
+    """Seconds until the current request's deadline (None: no request deadline set);
+    raises TimeoutError once it has passed, so no read starts after it."""
+    deadline = _REQUEST_DEADLINE.get()
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the request's time budget is spent")
+    return left
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """MediaMTX API/metrics credentials, sent as HTTP Basic. The password never appears
+    in ``repr`` (nor in any message: errors name the file, never its content)."""
+
+    user: str
+    password: str = field(repr=False)
+
+    def authorization(self) -> str:
+        token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode("ascii")
+        return f"Basic {token}"
+
+
+def read_credentials_file(path: str) -> Credentials:
+    """The file holds one line ``user:password``. Raises ValueError with a message that
+    never quotes the file's content (settings turn it into a ConfigError)."""
+    try:
+        with Path(path).open("rb") as file:
+            raw = file.read(CREDENTIALS_FILE_MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise ValueError("credentials file not found") from None
+    except OSError as error:
+        raise ValueError(f"cannot read the credentials file ({error.__class__.__name__})") from None
+    if len(raw) > CREDENTIALS_FILE_MAX_BYTES:
+        raise ValueError(f"credentials file is over {CREDENTIALS_FILE_MAX_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("credentials file is not UTF-8 text") from None
+    lines = text.splitlines()
+    while lines and not lines[-1]:
+        lines.pop()
+    user, colon, password = (lines[0] if len(lines) == 1 else "").partition(":")
+    if not (colon and user and password):
+        raise ValueError("credentials file must hold one line user:password")
+    if not (user.isprintable() and password.isprintable()):
+        raise ValueError("credentials file holds control characters")
+    return Credentials(user, password)
+
+
+# --------------------------------------------------------------------------- body reading
+
+
+def read_capped(
+    chunks: Iterable[bytes], url: str, deadline: float, max_bytes: int, declared: str | None
+) -> bytes | bytearray:
+    """Collect a body from ``chunks``, failing once it passes ``max_bytes`` (or announces
+    more in Content-Length) or once ``deadline`` has passed."""
+    length = int(declared) if declared is not None and declared.strip().isdigit() else None
+    if length is not None and length > max_bytes:
+        raise _too_large(url, max_bytes)
+    if length is not None:
+        return _read_into(bytearray(length), chunks, url, deadline)
+    # No length: a list of chunks joined once (a buffer grown up to the cap would be
+    # reallocated and copied over and over).
+    parts: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        parts.append(chunk)
+        size += len(chunk)
+        if size > max_bytes or time.monotonic() > deadline:
+            parts.clear()  # not kept alive by the error's traceback
+            raise _too_large(url, max_bytes) if size > max_bytes else timed_out(url)
+    return b"".join(parts)
+
+
+def _read_into(body: bytearray, chunks: Iterable[bytes], url: str, deadline: float) -> bytearray:
+    """Fill a buffer of the announced length: the answer is held once, not twice."""
+    view = memoryview(body)
+    filled = 0
+    try:
+        for chunk in chunks:
+            end = filled + len(chunk)
+            if end > len(body):
+                raise MalformedResponseError(f"{url}: answer longer than its Content-Length")
+            view[filled:end] = chunk
+            filled = end
+            if time.monotonic() > deadline:
+                raise timed_out(url)
+    finally:
+        view.release()
+    if filled != len(body):
+        raise MalformedResponseError(f"{url}: broken HTTP answer (shorter than its Content-Length)")
+    return body
+
+
+def _too_large(url: str, max_bytes: int) -> MalformedResponseError:
+    return MalformedResponseError(
+        f"{url}: answer larger than {max_bytes} bytes (TRASHMON_MEDIAMTX_MAX_BODY)"
+    )
+
+
+def timed_out(url: str) -> UnreachableError:
+    return UnreachableError(f"{url}: timed out (the request's time budget is spent)")
+
+
+def reason_of(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text[:120] or error.__class__.__name__
+
+
+# --------------------------------------------------------------------------- urllib
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket file of an HTTP response, every read bounded by the time left."""
+
+    def __init__(self, socket_file: io.BufferedReader, sock: socket.socket) -> None:
+        super().__init__()
+        # Held, not just its raw stream: dropping it would close the socket file.
+        self._socket_file = socket_file
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        left = time_left()
+        if left is not None:
+            self._sock.settimeout(left)
+        return self._socket_file.raw.readinto(buffer)
+
+    def close(self) -> None:
+        self._socket_file.close()
+        super().close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    """Status line, headers and body read through a :class:`_DeadlineReader`."""
+
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        if _REQUEST_DEADLINE.get() is not None:
+            self.fp = io.BufferedReader(_DeadlineReader(self.fp, sock))
+
+
+class _DeadlineHTTPConnection(http.client.HTTPConnection):
+    response_class = _DeadlineResponse
+
+
+class _DeadlineHTTPSConnection(http.client.HTTPSConnection):
+    response_class = _DeadlineResponse
+
+
+class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_DeadlineHTTPConnection, req)
+
+
+class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_DeadlineHTTPSConnection, req)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer to report (like httpx's ``follow_redirects=False``)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_URLLIB = urllib.request.build_opener(_NoRedirects, _DeadlineHTTPHandler, _DeadlineHTTPSHandler)
+
+
+def urllib_get(
+    url: str,
+    params: Mapping[str, int] | None,
+    *,
+    deadline: float,
+    max_bytes: int,
+    credentials: Credentials | None,
+) -> HTTPAnswer:
+    """One GET with the standard library (which, like httpx, honours the ``*_proxy``
+    environment variables), bounded by ``deadline`` and ``max_bytes``."""
+    full_url = f"{url}?{urlencode(params)}" if params else url
+    # The URL is a setting checked to be http(s):// (settings.parse_http_url).
+    request = urllib.request.Request(full_url)  # noqa: S310
+    if credentials is not None:
+        request.add_unredirected_header("Authorization", credentials.authorization())
+    try:
+        with request_deadline(deadline):
+            connect_timeout = time_left()
+            with _URLLIB.open(request, timeout=connect_timeout) as response:
+                if response.status != 200:
+                    return response.status, response.reason, b""
+                body = read_capped(
+                    iter(lambda: response.read(READ_CHUNK_BYTES), b""),
+                    url,
+                    deadline,
+                    max_bytes,
+                    response.headers.get("Content-Length"),
+                )
+                return response.status, response.reason, body
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, str(error.reason), b""
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, TimeoutError):
+            raise timed_out(url) from None
+        reason = error.reason if isinstance(error.reason, Exception) else error
+        raise UnreachableError(f"{url}: cannot connect ({reason_of(reason)})") from None
+    except TimeoutError:
+        raise timed_out(url) from None
+    except (http.client.HTTPException, ConnectionError) as error:
+        raise MalformedResponseError(f"{url}: broken HTTP answer ({reason_of(error)})") from None
+    except OSError as error:
+        raise UnreachableError(f"{url}: {error.__class__.__name__} ({reason_of(error)})") from None

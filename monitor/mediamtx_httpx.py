@@ -1,0 +1,150 @@
+"""The monitor's transport to MediaMTX: httpx, every socket operation bounded by the
+request's total deadline (see :mod:`trashmonitor.monitor.mediamtx_http`).
+
+httpx applies one read timeout to every read of a request, so a server that sends a
+byte just before each read would time out never trickles past it. The network backend
+here clamps each connect, read and write to the time left before the deadline that the
+requesting thread set (a context variable: the page threads each carry their own).
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import httpcore
+import httpx
+from trashmonitor.monitor.mediamtx_http import (
+    READ_CHUNK_BYTES,
+    Credentials,
+    HTTPAnswer,
+    read_capped,
+    reason_of,
+    request_deadline,
+    time_left,
+    timed_out,
+)
+
+from trashmonitor.errors import MalformedResponseError, UnreachableError
+
+SocketOption = Any
+
+
+def _bounded(timeout: float | None, error: type[Exception]) -> float | None:
+    try:
+        left = time_left()
+    except TimeoutError as spent:
+        raise error(str(spent)) from None
+    if left is None:
+        return timeout
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, bounded))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        stream = self._inner.connect_tcp(host, port, bounded, local_address, socket_options)
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.connect_unix_socket(path, bounded, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def deadline_client(*, verify: bool) -> httpx.Client:
+    """An httpx client whose direct connections honour each request's total deadline.
+
+    (Connections through an ``*_proxy`` environment proxy use httpx's own transport:
+    their reads are bounded by the time left at the request's start, and the body by the
+    chunk checks in :func:`httpx_get`.)
+    """
+    transport = httpx.HTTPTransport(verify=verify)
+    pool = transport._pool
+    # httpx builds its connection pool without a way to pass a network backend.
+    pool._network_backend = _DeadlineBackend(pool._network_backend)
+    return httpx.Client(follow_redirects=False, verify=verify, transport=transport)
+
+
+def httpx_get(
+    client: httpx.Client,
+    url: str,
+    params: Mapping[str, int] | None,
+    *,
+    deadline: float,
+    max_bytes: int,
+    credentials: Credentials | None,
+) -> HTTPAnswer:
+    """The same GET and the same errors as :func:`~.mediamtx_http.urllib_get`."""
+    headers = {"Accept-Encoding": "identity"}  # the size cap counts what we hold
+    if credentials is not None:
+        headers["Authorization"] = credentials.authorization()
+    try:
+        with request_deadline(deadline):
+            timeout = max(deadline - time.monotonic(), 0.001)
+            with client.stream(
+                "GET", url, params=params, headers=headers, timeout=timeout
+            ) as response:
+                if response.status_code != 200:
+                    return response.status_code, response.reason_phrase, b""
+                body = read_capped(
+                    response.iter_bytes(READ_CHUNK_BYTES),
+                    url,
+                    deadline,
+                    max_bytes,
+                    response.headers.get("Content-Length"),
+                )
+                return response.status_code, response.reason_phrase, body
+    except httpx.TimeoutException:
+        raise timed_out(url) from None
+    except httpx.ConnectError as error:
+        raise UnreachableError(f"{url}: cannot connect ({reason_of(error)})") from None
+    except httpx.RemoteProtocolError as error:
+        raise MalformedResponseError(f"{url}: broken HTTP answer ({reason_of(error)})") from None
+    except httpx.HTTPError as error:
+        raise UnreachableError(f"{url}: {error.__class__.__name__} ({reason_of(error)})") from None

@@ -1,0 +1,196 @@
+"""Property tests (issue 12 §9): every parser of what MediaMTX or a pipe sends us answers
+arbitrary input with a value or an error of the project's tree, nothing else, in bounded
+time. Hypothesis generates the input; the deadline is per example."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from trashmonitor.monitor import probe_cli
+from trashmonitor.monitor.health import HealthReport
+from trashmonitor.monitor.mediamtx import (
+    MediaMTXMetrics,
+    PathsPage,
+    decode_json,
+    is_valid_path_name,
+    parse_metrics,
+    parse_paths_page,
+)
+
+from trashmonitor.cli import build_parser
+from trashmonitor.errors import TrashmonError
+
+BOUNDED = settings(
+    max_examples=300,
+    deadline=timedelta(seconds=2),  # generous: the machine is shared
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+# JSON the way MediaMTX could get it wrong: any shape, plus the field names it uses so
+# examples reach the deep branches, not only "not an object".
+KEYS = st.sampled_from(
+    [
+        "name",
+        "items",
+        "itemCount",
+        "pageCount",
+        "online",
+        "ready",
+        "available",
+        "onlineTime",
+        "readyTime",
+        "inboundBytes",
+        "outboundBytes",
+        "bytesReceived",
+        "inboundFramesInError",
+        "readers",
+        "source",
+        "type",
+        "tracks",
+        "tracks2",
+        "codec",
+        "codecProps",
+        "width",
+        "height",
+    ]
+)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=30)
+    | st.sampled_from(["cam1", "a/b", "../x", "2024-01-01T00:00:00Z", "H264", "\x1b[2J"])
+)
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(KEYS | st.text(max_size=8), children, max_size=8)
+    ),
+    max_leaves=40,
+)
+
+
+def page_or_error(document: Any) -> PathsPage | TrashmonError:
+    try:
+        return parse_paths_page(document)
+    except TrashmonError as error:
+        return error
+
+
+@BOUNDED
+@given(JSON_VALUES)
+def test_page_parser_takes_any_json_document(document: Any) -> None:
+    result = page_or_error(document)
+    if isinstance(result, PathsPage):
+        # Whatever came in, only names MediaMTX could have listed come out.
+        assert all(is_valid_path_name(path.name) for path in result.items)
+        assert result.rejected >= 0
+    else:
+        assert "\n" not in str(result)
+
+
+@BOUNDED
+@given(
+    st.dictionaries(KEYS, JSON_VALUES, max_size=6).map(
+        lambda extra: {"itemCount": 1, "pageCount": 1, "items": [extra]}
+    )
+)
+def test_page_parser_takes_any_item(document: dict[str, Any]) -> None:
+    result = page_or_error(document)
+    assert isinstance(result, (PathsPage, TrashmonError))
+
+
+def decoded_page_or_error(body: bytes) -> PathsPage | TrashmonError:
+    try:
+        return parse_paths_page(decode_json(body, "src"))
+    except TrashmonError as error:
+        return error
+
+
+@BOUNDED
+@given(st.binary(max_size=2000))
+def test_json_decoding_takes_any_bytes(body: bytes) -> None:
+    assert isinstance(decoded_page_or_error(body), (PathsPage, TrashmonError))
+
+
+@BOUNDED
+@given(JSON_VALUES.map(lambda value: json.dumps(value).encode()))
+def test_json_decoding_takes_any_json_text(body: bytes) -> None:
+    assert isinstance(decoded_page_or_error(body), (PathsPage, TrashmonError))
+
+
+# /metrics: arbitrary text, and lines shaped like MediaMTX's with arbitrary parts.
+FAMILIES = st.sampled_from(
+    [
+        "paths",
+        "paths_readers",
+        "paths_inbound_bytes",
+        "paths_bytes_received",
+        "paths_outbound_bytes",
+        "paths_bytes_sent",
+        "paths_inbound_frames_in_error",
+        "rtsp_conns",
+    ]
+)
+VALUES = st.sampled_from(["0", "1", "NaN", "+Inf", "-Inf", "1e400", "-1", "1.5", "x", ""]) | (
+    st.integers(min_value=-(2**70), max_value=2**70).map(str)
+)
+SAMPLE_LINES = st.builds(
+    lambda family, name, state, value: f'{family}{{name="{name}",state="{state}"}} {value}',
+    FAMILIES,
+    st.text(max_size=20) | st.sampled_from(["cam1", "a/b"]),
+    st.text(max_size=10) | st.just("ready"),
+    VALUES,
+)
+
+
+def metrics_or_error(text: str) -> MediaMTXMetrics | TrashmonError:
+    try:
+        return parse_metrics(text)
+    except TrashmonError as error:
+        return error
+
+
+@BOUNDED
+@given(st.text(max_size=2000))
+def test_metrics_parser_takes_any_text(text: str) -> None:
+    assert isinstance(metrics_or_error(text), (MediaMTXMetrics, TrashmonError))
+
+
+@BOUNDED
+@given(st.lists(SAMPLE_LINES | st.text(max_size=40), max_size=30).map("\n".join))
+def test_metrics_parser_takes_any_sample_lines(text: str) -> None:
+    result = metrics_or_error(text)
+    if isinstance(result, MediaMTXMetrics):
+        assert all(is_valid_path_name(name) for name in result.paths)
+        for path in result.paths.values():
+            for count in (path.inbound_bytes, path.outbound_bytes, path.readers):
+                assert count is None or count >= 0
+
+
+# The stdin probe (`curl …/v3/paths/list | trashmon probe -`): the whole command path.
+def probe_stdin(monkeypatch: pytest.MonkeyPatch, body: bytes) -> HealthReport | TrashmonError:
+    args: argparse.Namespace = build_parser("probe").parse_args(["probe", "-"])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(body)))
+    try:
+        return probe_cli.probe(args)
+    except TrashmonError as error:
+        return error
+
+
+@BOUNDED
+@given(body=st.binary(max_size=2000) | JSON_VALUES.map(lambda v: json.dumps(v).encode()))
+def test_stdin_probe_takes_any_input(body: bytes) -> None:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        result = probe_stdin(monkeypatch, body)
+    assert isinstance(result, (HealthReport, TrashmonError))

@@ -1,0 +1,281 @@
+"""A hostile or sick MediaMTX for tests and benches: standard library only, a real HTTP
+server (in-process, or as a process with ``python -P``).
+
+It answers ``/v3/paths/list`` and ``/metrics`` like MediaMTX v1.20 (the shapes of
+:mod:`support.fake_mediamtx`) while ``mode`` is ``healthy``, and otherwise in one bad way:
+
+* ``trickle``: the whole answer, status line included, one byte per ``trickle_interval``
+  (a read never times out, the request never ends);
+* ``endless``: a 200 answer with no length whose body never ends (``endless_limit``
+  bytes at most, so a broken client cannot eat the machine);
+* ``nested``: 200 000 nested JSON arrays;
+* ``nonfinite``: ``/metrics`` values ``NaN``, ``+Inf`` and ``1e400``;
+* ``huge_pages``: ``itemCount`` and ``pageCount`` of 1 000 000 000;
+* ``giant_name``: one more path with a 10 MB name (in the list and in ``/metrics``);
+* ``control_name``: one more path whose name holds escape sequences and newlines;
+* ``flapping``: healthy and HTTP 503 in turn, ``flap_period`` seconds each.
+
+``credentials`` (``user:password``) makes every request need that HTTP Basic login
+(401 otherwise), like MediaMTX with ``authHTTPExclude: []``.
+
+As a process::
+
+    python -P tests/support/hostile_mediamtx.py --port 0 --mode trickle
+
+prints ``hostile MediaMTX on http://127.0.0.1:PORT`` once listening; ``POST
+/_hostile/mode/<mode>`` switches the mode while it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+MODES = (
+    "healthy",
+    "trickle",
+    "endless",
+    "nested",
+    "nonfinite",
+    "huge_pages",
+    "giant_name",
+    "control_name",
+    "flapping",
+)
+GIANT_NAME = "g" * (10 * 1024 * 1024)
+CONTROL_NAME = "evil\x1b[2J\x1b]0;owned\x07\nFAKE ok line\r"
+NESTING = 200_000
+
+
+class HostileMediaMTX:
+    """The server; a context manager that serves from daemon threads."""
+
+    def __init__(
+        self,
+        mode: str = "healthy",
+        *,
+        cameras: int = 3,
+        trickle_interval: float = 1.0,
+        flap_period: float = 2.0,
+        endless_limit: int = 256 * 1024 * 1024,
+        credentials: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.mode = mode
+        self.cameras = [f"cam{index}" for index in range(cameras)]
+        self.trickle_interval = trickle_interval
+        self.flap_period = flap_period
+        self.endless_limit = endless_limit
+        self.authorization = (
+            "Basic " + base64.b64encode(credentials.encode()).decode() if credentials else None
+        )
+        self.requests = 0
+        self.started = time.monotonic()
+        self._stopping = threading.Event()
+        self._server = ThreadingHTTPServer((host, port), _handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return self.url + "/metrics"
+
+    def start(self) -> HostileMediaMTX:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> HostileMediaMTX:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- what is served
+    def effective_mode(self) -> str:
+        if self.mode != "flapping":
+            return self.mode
+        phase = int((time.monotonic() - self.started) / self.flap_period)
+        return "healthy" if phase % 2 == 0 else "down"
+
+    def names(self, mode: str) -> list[str]:
+        extra = {"giant_name": [GIANT_NAME], "control_name": [CONTROL_NAME]}.get(mode, [])
+        return self.cameras + extra
+
+    def page(self, mode: str) -> bytes:
+        if mode == "nested":
+            return b"[" * NESTING + b"]" * NESTING
+        now = time.time()
+        since = datetime.fromtimestamp(now - 60, UTC).isoformat().replace("+00:00", "Z")
+        growing = int((time.monotonic() - self.started) * 50_000)
+        items = [_item(name, since, growing) for name in self.names(mode)]
+        count = 1_000_000_000 if mode == "huge_pages" else len(items)
+        document = {"itemCount": count, "pageCount": count if mode == "huge_pages" else 1}
+        return json.dumps({**document, "items": items}).encode()
+
+    def metrics(self, mode: str) -> bytes:
+        value = {"nonfinite": "NaN"}.get(mode)
+        lines = []
+        for index, name in enumerate(self.names(mode)):
+            labels = f'name="{name}",state="ready"'
+            inbound = value or ("+Inf" if mode == "nonfinite" and index else "1000")
+            lines += [f"paths{{{labels}}} 1", f"paths_inbound_bytes{{{labels}}} {inbound}"]
+        if mode == "nonfinite":
+            lines.append('paths_outbound_bytes{name="cam0",state="ready"} 1e400')
+        return ("\n".join(lines) + "\n").encode()
+
+
+def _item(name: str, since: str, inbound: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "confName": "all_others",
+        "source": {"type": "rtspSession", "id": "1"},
+        "ready": True,
+        "readyTime": since,
+        "available": True,
+        "availableTime": since,
+        "online": True,
+        "onlineTime": since,
+        "tracks": ["H264"],
+        "tracks2": [{"codec": "H264", "codecProps": {"width": 1280, "height": 720}}],
+        "inboundBytes": inbound,
+        "outboundBytes": 0,
+        "inboundFramesInError": 0,
+        "bytesReceived": inbound,
+        "bytesSent": 0,
+        "readers": [],
+    }
+
+
+def _handler(server: HostileMediaMTX) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            prefix = "/_hostile/mode/"
+            mode = self.path[len(prefix) :] if self.path.startswith(prefix) else ""
+            if mode not in MODES:
+                self._answer(400, b'{"error": "unknown mode"}')
+                return
+            server.mode = mode
+            self._answer(200, json.dumps({"mode": mode}).encode())
+
+        def do_GET(self) -> None:
+            server.requests += 1
+            if server.authorization and self.headers.get("Authorization") != server.authorization:
+                self._answer(401, b'{"status": "error", "error": "authentication error"}')
+                return
+            mode = server.effective_mode()
+            path = urlsplit(self.path).path
+            if mode == "down":
+                self._answer(503, b'{"status": "error", "error": "unavailable"}')
+            elif mode == "endless":
+                self._endless(path)
+            elif path == "/metrics":
+                self._answer(200, server.metrics(mode), "text/plain; version=0.0.4", mode)
+            elif path == "/v3/paths/list":
+                self._answer(200, server.page(mode), "application/json", mode)
+            else:
+                self._answer(404, b'{"status": "error", "error": "not found"}')
+
+        def _answer(
+            self, status: int, body: bytes, content_type: str = "application/json", mode: str = ""
+        ) -> None:
+            if mode == "trickle":
+                self._trickle(status, body, content_type)
+                return
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _trickle(self, status: int, body: bytes, content_type: str) -> None:
+            head = (
+                f"HTTP/1.1 {status} OK\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            self.close_connection = True
+            for byte in _bytes_of(head + body):
+                if server._stopping.wait(server.trickle_interval):
+                    return
+                try:
+                    self.wfile.write(byte)
+                    self.wfile.flush()
+                except OSError:  # the client gave up: what a bounded client does
+                    return
+
+        def _endless(self, path: str) -> None:
+            self.close_connection = True
+            self.send_response(200)
+            is_metrics = path == "/metrics"
+            self.send_header("Content-Type", "text/plain" if is_metrics else "application/json")
+            self.end_headers()
+            start = b"" if is_metrics else b'{"itemCount": 1, "pageCount": 1, "items": [{"name": "'
+            chunk = b'rtsp_conns{id="c"} 1\n' * 3000 if is_metrics else b"a" * 65536
+            sent = 0
+            try:
+                self.wfile.write(start)
+                while sent < server.endless_limit and not server._stopping.is_set():
+                    self.wfile.write(chunk)
+                    sent += len(chunk)
+            except OSError:
+                return
+
+    return Handler
+
+
+def _bytes_of(data: bytes) -> Iterator[bytes]:
+    return (data[index : index + 1] for index in range(len(data)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="A hostile MediaMTX (API + /metrics).")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--mode", choices=MODES, default="healthy")
+    parser.add_argument("--cameras", type=int, default=3)
+    parser.add_argument("--trickle-interval", type=float, default=1.0)
+    parser.add_argument("--flap-period", type=float, default=2.0)
+    parser.add_argument("--credentials", help="user:password every request must carry")
+    args = parser.parse_args()
+    server = HostileMediaMTX(
+        args.mode,
+        cameras=args.cameras,
+        trickle_interval=args.trickle_interval,
+        flap_period=args.flap_period,
+        credentials=args.credentials,
+        host=args.host,
+        port=args.port,
+    )
+    server.start()
+    print(f"hostile MediaMTX on {server.url}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

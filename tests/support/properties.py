@@ -1,0 +1,36 @@
+"""Shared settings for hypothesis property tests of parsers of outside input.
+
+Every such test states the same contract: arbitrary input gives a value or an error from
+trashmonitor's tree, nothing else, in bounded time. Hypothesis' own per-example deadline
+(200 ms) would flake on a loaded 2-core machine, so it is off and :func:`bounded` checks
+a generous wall-clock bound instead: a super-linear parser blows far past it, a busy
+machine does not.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from hypothesis import HealthCheck, settings
+
+T = TypeVar("T")
+
+PARSER_BUDGET_SECONDS = 2.0
+
+PROPERTIES = settings(
+    deadline=None,
+    database=None,  # nothing written into the work tree; failures print their example
+    max_examples=300,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def bounded(parse: Callable[[], T], budget: float = PARSER_BUDGET_SECONDS) -> T:
+    """``parse()``'s result, failing the test if it took longer than ``budget`` seconds."""
+    started = time.perf_counter()
+    result = parse()
+    elapsed = time.perf_counter() - started
+    assert elapsed < budget, f"took {elapsed:.2f}s (budget {budget}s)"
+    return result
