@@ -10,6 +10,7 @@ import argparse
 import ipaddress
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -28,7 +29,7 @@ from trashmonitor.dns.reconcile import (
 )
 from trashmonitor.dns.retry import RetryPolicy
 
-from trashmonitor.errors import ConfigError
+from trashmonitor.errors import EXIT_OK, ConfigError
 from trashmonitor.settings import (
     flag_or_env,
     parse_http_url,
@@ -47,13 +48,20 @@ log = logging.getLogger(__name__)
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         "Environment: CF_API_TOKEN, TS_API_KEY or TS_OAUTH_CLIENT_ID/TS_OAUTH_CLIENT_SECRET, "
-        "TS_TAILNET (default -), TS_HOSTNAME (MagicDNS name), TS_DEVICE_ID, TS_DEVICE_TAG, "
+        "TS_TAILNET (the API's tailnet, default -), TS_MAGICDNS_SUFFIX (e.g. tail1234.ts.net; "
+        "a TS_TAILNET ending in .ts.net is both), TS_HOSTNAME (MagicDNS name), TS_DEVICE_ID, "
+        "TS_DEVICE_TAG, "
         "DNS_ZONE, DNS_HOSTNAME, SPLIT_DNS_RESOLVERS "
         f"(default {DEFAULT_RESOLVERS}), CLOUDFLARE_BASE_URL, TS_API_BASE_URL. "
         "Exit codes: 0 in sync or applied, 1 drift remains, 2 configuration or auth error."
     )
     add = parser.add_argument
     add("--dry-run", action="store_true", help="print the plan, write nothing")
+    add(
+        "--print-health-url",
+        action="store_true",
+        help="print http://TS_HOSTNAME.<MagicDNS suffix>/api (what `just health` probes), exit",
+    )
     add("--watch", action="store_true", help="keep reconciling every --interval")
     add("--interval", help="seconds between --watch runs (env DNS_INTERVAL, default 60)")
     add("--adopt", action="store_true", help="take over a record trashmonitor did not create")
@@ -96,6 +104,9 @@ def parse_ipv4(text: str) -> ipaddress.IPv4Address:
         return ipaddress.IPv4Address(text.strip())
     except ValueError:
         raise ValueError("expected an IPv4 address") from None
+
+
+_DNS_NAME = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 def _hostname(text: str) -> str:
@@ -228,17 +239,51 @@ def build(
     return Setup(settings, cloudflare, tailscale)
 
 
-def magicdns_suffix(env: Mapping[str, str]) -> str | None:
-    """The tailnet's MagicDNS suffix, when the settings say it.
+MAGICDNS_SUFFIX = "TS_MAGICDNS_SUFFIX"
+_TS_NET = ".ts.net"
 
-    The seed's ``TS_TAILNET`` is ``<tailnet>.ts.net`` (the justfile builds
-    ``$TS_HOSTNAME.$TS_TAILNET`` URLs from it), so a value ending in ``.ts.net`` is the
-    suffix; ``-`` or an organisation name is only the API's tailnet, and the suffix is
-    then the one the tailnet's devices share. The one place to read a separate suffix
-    setting from when the two are split (issue 14).
+
+def magicdns_suffix(env: Mapping[str, str]) -> str | None:
+    """The tailnet's MagicDNS suffix (``tail1234.ts.net``), when the settings say it.
+
+    ``TS_MAGICDNS_SUFFIX`` says it outright. Without it, the seed's ``TS_TAILNET`` still
+    counts where it is unambiguous: ``<tailnet>.ts.net`` is both the API's tailnet and the
+    suffix (the seed built ``$TS_HOSTNAME.$TS_TAILNET`` URLs from it). ``-`` (the API
+    key's own tailnet) or an organisation name is only the API's tailnet: then None, and
+    the DNS reconciler uses the suffix the tailnet's devices share. The one place either
+    setting is read as a suffix.
     """
+    raw = env.get(MAGICDNS_SUFFIX, "").strip()
+    if raw:
+        _reject_placeholder(MAGICDNS_SUFFIX, raw)
+        suffix = normalise_name(raw)
+        if not suffix.endswith(_TS_NET) or not _DNS_NAME.match(suffix):
+            raise ConfigError(
+                MAGICDNS_SUFFIX, f"expected the tailnet's <name>.ts.net suffix, got {raw!r}"
+            )
+        return suffix
     tailnet = normalise_name(env.get("TS_TAILNET", ""))
-    return tailnet if tailnet.endswith(".ts.net") else None
+    return tailnet if tailnet.endswith(_TS_NET) and _DNS_NAME.match(tailnet) else None
+
+
+def health_api_url(env: Mapping[str, str]) -> str:
+    """``http://<TS_HOSTNAME>.<MagicDNS suffix>/api``: what ``just health`` probes."""
+    host = _required(env, "TS_HOSTNAME", "the server's MagicDNS name")
+    host = parse_setting("TS_HOSTNAME", host, _hostname)
+    if "." in host:
+        return f"http://{host}/api"  # already a full name
+    suffix = magicdns_suffix(env)
+    if suffix is None:
+        tailnet = env.get("TS_TAILNET", "").strip()
+        _reject_placeholder("TS_TAILNET", tailnet, f" or set {MAGICDNS_SUFFIX}")
+        said = f"TS_TAILNET is {tailnet!r}" if tailnet else "TS_TAILNET is not set"
+        raise ConfigError(
+            MAGICDNS_SUFFIX,
+            f"not set, and {said}, which is no MagicDNS suffix: cannot build the "
+            f"server's URL http://{host}.<suffix>/api (set {MAGICDNS_SUFFIX}, "
+            "e.g. tail1234.ts.net)",
+        )
+    return f"http://{host}.{suffix}/api"
 
 
 def _optional_flag_or_env(
@@ -327,6 +372,9 @@ def print_report(report: ReconcileReport) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "print_health_url", False):
+        print(health_api_url(os.environ))
+        return EXIT_OK
     interval = flag_or_env(
         args,
         attribute="interval",
