@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import FrameType
 
+from opentelemetry.trace import Tracer
 from trashmonitor.dns import cloudflare_api, tailscale_api
 from trashmonitor.dns.plan import normalise_name
 from trashmonitor.dns.reconcile import (
@@ -39,6 +40,7 @@ from trashmonitor.settings import (
     parse_setting,
     seconds_between,
 )
+from trashmonitor.telemetry import setup_tracing
 
 HELP = "reconcile the Cloudflare A record and Tailscale split-DNS"
 DEFAULT_RESOLVERS = "1.1.1.1,1.0.0.1"
@@ -336,31 +338,39 @@ def _tailscale_credentials(env: Mapping[str, str]) -> tailscale_api.TailscaleCre
     return None
 
 
-def reconciler_for(setup: Setup) -> DnsReconciler:
+def reconciler_for(setup: Setup, tracer: Tracer | None = None) -> DnsReconciler:
     devices: DeviceLister | None = None
     if setup.tailscale is None:
         if setup.settings.resolvers is not None:
             log.warning("no TS_API_KEY or OAuth client: split DNS is not managed in this run")
         if setup.settings.target is None:
             devices = tailscale_api.devices_from_local_cli
-        return DnsReconciler(setup.settings, setup.cloudflare, None, devices)
+        return DnsReconciler(setup.settings, setup.cloudflare, None, devices, tracer=tracer)
     split = setup.tailscale if setup.settings.resolvers is not None else None
     if setup.settings.target is None:
         devices = setup.tailscale.devices
-    return DnsReconciler(setup.settings, setup.cloudflare, split, devices)
+    return DnsReconciler(setup.settings, setup.cloudflare, split, devices, tracer=tracer)
 
 
 def build_loop(
-    environ: Mapping[str, str] | None = None, *, interval: float = 60.0, dry_run: bool = False
+    environ: Mapping[str, str] | None = None,
+    *,
+    interval: float = 60.0,
+    dry_run: bool = False,
+    tracer: Tracer | None = None,
 ) -> tuple[ReconcileLoop, Setup]:
     """The monitor's entry point: the same settings as ``trashmon dns`` with no flags given.
 
-    The caller owns ``Setup`` and calls ``setup.close()`` at exit.
+    Each cycle is a ``trashmon.dns.reconcile`` span of the monitor's service (exported
+    over OTLP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set). The caller owns ``Setup`` and
+    calls ``setup.close()`` at exit.
     """
     parser = argparse.ArgumentParser()
     configure(parser)
     setup = build(parser.parse_args([]), os.environ if environ is None else environ)
-    loop = ReconcileLoop(reconciler_for(setup), interval=interval, dry_run=dry_run)
+    if tracer is None:
+        tracer = setup_tracing("trashmon-monitor").get_tracer(__name__)
+    loop = ReconcileLoop(reconciler_for(setup, tracer), interval=interval, dry_run=dry_run)
     return loop, setup
 
 
@@ -389,7 +399,8 @@ def run(args: argparse.Namespace) -> int:
             logging.getLogger(name).setLevel(logging.WARNING)
     setup = build(args, os.environ)
     try:
-        reconciler = reconciler_for(setup)
+        tracer = setup_tracing("trashmon-dns").get_tracer(__name__)
+        reconciler = reconciler_for(setup, tracer)
         if not args.watch:
             report = reconciler.reconcile(dry_run=args.dry_run)
             print_report(report)
