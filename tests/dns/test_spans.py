@@ -5,6 +5,8 @@ and there were none."""
 
 from __future__ import annotations
 
+import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,18 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode, Tracer
 from support.dns_fake import FakeAPIs
 from support.dns_world import HOST, NOW, ZONE, dns_env
+from support.fake_mediamtx import FakeMediaMTX
+from support.http import get_text
 from support.otlp import OTLPReceiver
-from support.processes import clean_environ, run_trashmon
+from support.processes import (
+    TRASHMON,
+    clean_environ,
+    free_port,
+    run_trashmon,
+    running,
+    stop_process,
+    wait_until,
+)
 from trashmonitor.dns.cli import build_loop
 from trashmonitor.dns.reconcile import DnsReconciler
 
@@ -142,3 +154,44 @@ def test_trashmon_dns_exports_its_cycle_over_otlp(fake: FakeAPIs, tmp_path: Path
     assert all(span.trace_id == cycle.trace_id for span in spans)
     secrets = (fake.cf_token, fake.ts_key)
     assert not any(secret in repr(spans) for secret in secrets)
+
+
+def _dns_runs(metrics_url: str) -> int:
+    text = get_text(metrics_url)
+    found = re.search(r"^trashmon_dns_last_success_timestamp_seconds (\S+)$", text, re.M)
+    return 1 if found else 0
+
+
+def test_the_monitors_dns_loop_exports_its_cycles_over_otlp(fake: FakeAPIs, tmp_path: Path) -> None:
+    """The real `trashmon monitor` with TRASHMON_DNS_INTERVAL: its DNS cycles arrive as
+    traces of the monitor's service, flushed when SIGTERM stops it."""
+    port = free_port()
+    with (
+        fake.serve() as base_url,
+        OTLPReceiver() as receiver,
+        FakeMediaMTX("v1.20") as mediamtx,
+    ):
+        mediamtx.add_paths(1, rate=20_000, configured=True)
+        env = {
+            **clean_environ(),
+            **dns_env(base_url, fake),
+            "TRASHMON_MEDIAMTX_API": mediamtx.url,
+            "TRASHMON_MEDIAMTX_METRICS": mediamtx.metrics_url,
+            "TRASHMON_LISTEN": f"127.0.0.1:{port}",
+            "TRASHMON_DNS_INTERVAL": "0.5",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        }
+        log = tmp_path / "monitor.log"
+        # Outside the repository: `python -m trashmonitor` there would import the folder.
+        cwd = Path(tempfile.gettempdir())
+        with running([*TRASHMON, "monitor"], env=env, cwd=cwd, log_path=log) as proc:
+            metrics = f"http://127.0.0.1:{port}/metrics"
+            wait_until(lambda: _dns_runs(metrics), timeout=60, what="a DNS cycle in sync")
+            assert stop_process(proc, grace=30) == 0
+        spans = receiver.spans()
+    dns_cycles = [span for span in spans if span.name == CYCLE]
+    assert dns_cycles, sorted({span.name for span in spans})
+    assert {span.resource["service.name"] for span in dns_cycles} == {"trashmon-monitor"}
+    assert dns_cycles[0].attributes["dns.outcome"] == "applied"
+    assert {span.attributes["dns.outcome"] for span in dns_cycles[1:]} <= {"in_sync"}
+    assert "Traceback" not in log.read_text()
