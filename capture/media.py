@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import re
@@ -240,8 +241,11 @@ class MediaCapture:
             fed = {entry.name for entry in complete_segments(self._segments())}
             self._stop.clear()
             self._recording = threading.Thread(
-                target=self._record,
-                args=(seconds, fed, partial, target, on_done),
+                target=self._answering_write_errors,
+                args=(
+                    on_done,
+                    functools.partial(self._record, seconds, fed, partial, target, on_done),
+                ),
                 name="recorder",
                 daemon=True,
             )
@@ -270,20 +274,15 @@ class MediaCapture:
             "-f", "mp4", "-y", str(partial),
         ]  # fmt: skip
 
-    def _record(
-        self,
-        seconds: float,
-        already_fed: set[str],
-        partial: Path,
-        target: Path,
-        on_done: Callable[[MediaResult], None],
+    def _answering_write_errors(
+        self, on_done: Callable[[MediaResult], None], work: Callable[[], None]
     ) -> None:
         try:
-            self._record_to(seconds, already_fed, partial, target, on_done)
+            work()
         except OSError as error:  # e.g. the directory vanished or filled up meanwhile
             on_done(self._unwritable(error))
 
-    def _record_to(
+    def _record(
         self,
         seconds: float,
         already_fed: set[str],
