@@ -125,7 +125,7 @@ k8s-sync:
 # render and check the kustomize tree (drift, schemas, CRD fields, wiring)
 k8s-lint: setup
     {{venv}}/python server/k8s/sync.py --check
-    kubectl kustomize server/k8s >/dev/null
+    {{venv}}/kubectl kustomize server/k8s >/dev/null
     {{venv}}/pytest -q tests/server/test_k8s.py
 
 # the deploy overlay: your image, tailnet hostname, certificate name and ACME e-mail
@@ -163,7 +163,12 @@ provision-check HOST *ARGS: setup
 ghcr-secret:
     scripts/bootstrap --only ghcr-secret
 
-# cluster one-shot: ghcr-secret, image-push VERSION, deploy, dns, health (skips what it lacks)
+# create the Secrets the Kubernetes deployment mounts, keeping existing ones (kubectl;
+# TRASHMON_PKI_DIR, CF_API_TOKEN, TS_API_KEY; docs/server.md, "Kubernetes")
+k8s-secrets:
+    scripts/bootstrap --only secrets
+
+# cluster one-shot: ghcr-secret, secrets, image-push VERSION, deploy, dns, health (skips what it lacks)
 bootstrap VERSION: setup
     JUST={{quote(just_executable())}} scripts/bootstrap "$@"
 

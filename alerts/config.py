@@ -32,9 +32,9 @@ class MixinConfig:
     monitor_selector: str = 'job="trashmon-monitor"'
     capture_selector: str = 'job="trashcam"'
     mediamtx_selector: str = 'job="mediamtx"'
-    # The DNS reconciler's gauges come from the monitor's registry by default; a
-    # deployment running `trashmon dns` as its own scrape job widens this.
-    dns_selector: str = 'job="trashmon-monitor"'
+    # The DNS reconciler's gauges come from the monitor's registry (`--dns-interval`) or
+    # from `trashmon dns --watch --metrics-addr` scraped as its own job (Kubernetes).
+    dns_selector: str = 'job=~"trashmon-monitor|trashmon-dns"'
     monitor_job: str = "trashmon-monitor"
     capture_job: str = "trashcam"
     mediamtx_job: str = "mediamtx"

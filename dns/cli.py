@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from types import FrameType
 
 from opentelemetry.trace import Tracer
+from prometheus_client import CollectorRegistry
 from trashmonitor.dns import cloudflare_api, tailscale_api
+from trashmonitor.dns.metrics import DnsCollector
 from trashmonitor.dns.plan import normalise_name
 from trashmonitor.dns.reconcile import (
     DeviceLister,
@@ -31,8 +33,11 @@ from trashmonitor.dns.reconcile import (
 from trashmonitor.dns.retry import RetryPolicy
 
 from trashmonitor.errors import EXIT_OK, ConfigError
+from trashmonitor.serving import HTTPService, metrics_route
 from trashmonitor.settings import (
+    HostPort,
     flag_or_env,
+    parse_host_port,
     parse_http_url,
     parse_name_list,
     parse_positive_int,
@@ -44,6 +49,7 @@ from trashmonitor.telemetry import setup_tracing
 
 HELP = "reconcile the Cloudflare A record and Tailscale split-DNS"
 DEFAULT_RESOLVERS = "1.1.1.1,1.0.0.1"
+METRICS_ADDR_ENV = "TRASHMON_DNS_METRICS_ADDR"
 log = logging.getLogger(__name__)
 
 
@@ -66,6 +72,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add("--watch", action="store_true", help="keep reconciling every --interval")
     add("--interval", help="seconds between --watch runs (env DNS_INTERVAL, default 60)")
+    add(
+        "--metrics-addr",
+        help="with --watch, serve trashmon_dns_* on http://HOST:PORT/metrics "
+        "(env TRASHMON_DNS_METRICS_ADDR; default off)",
+    )
     add("--adopt", action="store_true", help="take over a record trashmonitor did not create")
     add(
         "--allow-public-target",
@@ -393,6 +404,16 @@ def run(args: argparse.Namespace) -> int:
         parse=seconds_between(0.1, 86400),
         default=60.0,
     )
+    metrics_addr = flag_or_env(
+        args,
+        attribute="metrics_addr",
+        flag="--metrics-addr",
+        env_var=METRICS_ADDR_ENV,
+        parse=parse_host_port,
+        default=None,
+    )
+    if metrics_addr is not None and not args.watch:
+        raise ConfigError("--metrics-addr", "only with --watch (one run has nothing to scrape)")
     if not getattr(args, "debug", False):
         # httpx logs every request at INFO: noise next to the one line per resource.
         for name in ("httpx", "httpcore"):
@@ -407,12 +428,18 @@ def run(args: argparse.Namespace) -> int:
             if report.error is not None:
                 raise report.error
             return report.exit_code
-        return _watch(reconciler, interval, dry_run=args.dry_run)
+        return _watch(reconciler, interval, dry_run=args.dry_run, metrics_addr=metrics_addr)
     finally:
         setup.close()
 
 
-def _watch(reconciler: DnsReconciler, interval: float, *, dry_run: bool) -> int:
+def _watch(
+    reconciler: DnsReconciler,
+    interval: float,
+    *,
+    dry_run: bool,
+    metrics_addr: HostPort | None = None,
+) -> int:
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -427,5 +454,20 @@ def _watch(reconciler: DnsReconciler, interval: float, *, dry_run: bool) -> int:
             print(f"trashmon dns: error: {report.error.message}", file=sys.stderr, flush=True)
 
     loop = ReconcileLoop(reconciler, interval=interval, dry_run=dry_run, on_report=on_report)
-    last = loop.run(stop)
+    service = _metrics_service(loop, metrics_addr) if metrics_addr is not None else None
+    try:
+        last = loop.run(stop)
+    finally:
+        if service is not None:
+            service.stop()
     return last.exit_code if last is not None else 0
+
+
+def _metrics_service(loop: ReconcileLoop, address: HostPort) -> HTTPService:
+    """The loop's own /metrics (a standalone reconciler, e.g. its own Kubernetes
+    workload): the same collector the monitor's --dns-interval loop registers."""
+    registry = CollectorRegistry()
+    registry.register(DnsCollector(loop.stats))
+    service = HTTPService(address, {"/metrics": metrics_route(registry)}, METRICS_ADDR_ENV)
+    service.start()
+    return service

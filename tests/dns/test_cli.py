@@ -16,7 +16,14 @@ import pytest
 from support.dns_fake import FakeAPIs
 from support.dns_world import HOST, TS_IP, ZONE, dns_env
 from support.http import get_text
-from support.processes import TRASHMON, free_port, run_trashmon, stop_process, wait_until
+from support.processes import (
+    TRASHMON,
+    free_port,
+    promtool_check_metrics,
+    run_trashmon,
+    stop_process,
+    wait_until,
+)
 from trashmonitor.dns.model import OWNER_MARKER
 
 from trashmonitor.errors import ConfigError
@@ -222,6 +229,69 @@ def test_monitor_runs_the_reconcile_loop_and_exports_it(
     assert proc.returncode == 0, output
     for secret in SECRETS:
         assert secret not in output
+
+
+def test_watch_serves_its_own_metrics_for_a_standalone_reconciler(
+    served: str, fake: FakeAPIs, tmp_path: Path
+) -> None:
+    """`trashmon dns --watch --metrics-addr` (its own Kubernetes workload): Prometheus
+    scrapes trashmon_dns_* from the reconciler itself, set by flag or environment."""
+    port = free_port()
+    env = {**dns_env(served, fake), "TRASHMON_DNS_METRICS_ADDR": f"127.0.0.1:{port}"}
+    proc = subprocess.Popen(
+        [*TRASHMON, "dns", "--watch", "--interval", "0.3"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+    def metrics() -> str:
+        try:
+            return get_text(f"http://127.0.0.1:{port}/metrics", timeout=2)
+        except OSError:
+            return ""  # not listening yet
+
+    try:
+        text = wait_until(
+            lambda: (m := metrics()) and "\ntrashmon_dns_in_sync{" in m and
+            "trashmon_dns_last_success_timestamp_seconds " in m and m,
+            30, what="trashmon_dns_* on the reconciler's own /metrics",
+        )  # fmt: skip
+        in_sync = [line for line in text.splitlines() if line.startswith("trashmon_dns_in_sync{")]
+        assert in_sync
+        assert all(line.endswith(" 1.0") for line in in_sync), in_sync
+        assert 'trashmon_dns_changes_total{action="create",resource="a_record"} 1.0' in text
+        assert promtool_check_metrics(text.encode()) == (0, "")
+        proc.send_signal(signal.SIGTERM)
+        code = stop_process(proc)  # type: ignore[arg-type]
+    finally:
+        stop_process(proc)  # type: ignore[arg-type]
+    output = proc.stdout.read() if proc.stdout else ""
+    assert code == 0, output
+    assert_no_secret(output, text)
+
+
+BAD_METRICS_ADDR = {
+    "without --watch": (("--metrics-addr", "127.0.0.1:0"), {}, "--metrics-addr"),
+    "no port": (
+        ("--watch",),
+        {"TRASHMON_DNS_METRICS_ADDR": "no-port"},
+        "TRASHMON_DNS_METRICS_ADDR",
+    ),
+    "port out of range": (("--watch", "--metrics-addr", "127.0.0.1:70000"), {}, "--metrics-addr"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_METRICS_ADDR)
+def test_bad_metrics_addr_is_a_one_line_config_error(
+    served: str, fake: FakeAPIs, tmp_path: Path, case: str
+) -> None:
+    args, env, named = BAD_METRICS_ADDR[case]
+
+    done = trashmon_dns({**dns_env(served, fake), **env}, *args, cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert named in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert fake.requests == []
 
 
 def test_split_dns_owned_by_another_team_exits_1_with_nothing_written(

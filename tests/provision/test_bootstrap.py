@@ -8,6 +8,7 @@ DNS API exists here, so this checks what the script decides: order, skips, failu
 from __future__ import annotations
 
 import base64
+import getpass
 import json
 import os
 import shutil
@@ -20,9 +21,14 @@ import pytest
 from provision.playbooks import just
 from support.processes import REPO, require_binary
 
+from trashmonitor.pki import CaPassphrase, Layout, PkiRequest, create_pki
+
 BOOTSTRAP = REPO / "scripts" / "bootstrap"
 # What the script itself needs from the system: a shell and coreutils, nothing else.
-BASICS = ("bash", "env", "cat", "mktemp", "rm", "tr", "grep", "base64", "dirname", "cp", "stat")
+BASICS = (
+    "bash", "env", "cat", "mktemp", "rm", "tr", "grep", "base64", "dirname", "cp", "stat",
+    "head", "mkdir", "openssl",
+)  # fmt: skip
 CREDENTIALS = {
     "GHCR_REPO": "ghcr.io/example-org/tailnet-trashmonitor",
     "GHCR_TOKEN": "ghp_secret0token",
@@ -34,6 +40,7 @@ CREDENTIALS = {
     "TS_HOSTNAME": "trashmonitor",
 }
 SECRETS = ("ghp_secret0token", "cf-secret-token", "tskey-api-secret")
+MQTT_SECRETS = "trashmonitor/trashmonitor-mqtt-broker trashmonitor/trashmonitor-mqtt"
 
 FAKE = """#!/usr/bin/env bash
 # Stand-in {name}: log argv, behave as configured by FAKE_* variables.
@@ -49,8 +56,21 @@ case "$1 $2" in
     [[ -n $FAKE_KUBE_CONTEXT ]] || exit 1
     echo "$FAKE_KUBE_CONTEXT"; exit 0 ;;
   "create namespace") printf 'kind: Namespace\\nname: %s\\n' "$3" ;;
+  "get secret")  # get secret NAME --namespace NS -o name
+    [[ " $FAKE_EXISTING_SECRETS " == *" $5/$3 "* ]] || exit 1
+    echo "secret/$3"; exit 0 ;;
+  "get namespace") [[ " $FAKE_NAMESPACES " == *" $3 "* ]] || exit 1; exit 0 ;;
   "create secret")
+    ns=default
+    for ((i = 1; i <= $#; i++)); do [[ ${!i} == --namespace ]] && { j=$((i + 1)); ns=${!j}; }; done
     for arg; do
+      if [[ $3 == generic && $arg == --from-file=*=* ]]; then
+        pair=${arg#--from-file=}; key=${pair%%=*}; file=${pair#*=}
+        mkdir -p "$FAKE_DIR/secrets/$ns.$4"
+        cp "$file" "$FAKE_DIR/secrets/$ns.$4/$key"
+        stat -c %a "$file" >"$FAKE_DIR/secrets/$ns.$4/$key.mode"
+        echo "$file" >>"$FAKE_DIR/secret-files"
+      fi
       if [[ $arg == --from-file=.dockerconfigjson=* ]]; then
         file=${arg#--from-file=.dockerconfigjson=}
         cp "$file" "$FAKE_DIR/dockerconfig.json"; stat -c %a "$file" >"$FAKE_DIR/dockerconfig.mode"
@@ -103,6 +123,8 @@ class Sandbox:
         self.env.update(
             FAKE_KUBE_CONTEXT="tailnet-cluster",
             FAKE_JUST_RECIPES="bootstrap deploy dns health image image-push setup",
+            # a re-run: the MQTT Secrets exist (TRASHMON_PKI_DIR is then not needed)
+            FAKE_EXISTING_SECRETS=MQTT_SECRETS,
             **CREDENTIALS,
         )
 
@@ -125,6 +147,13 @@ def sandbox(tmp_path: Path) -> Sandbox:
     return Sandbox(bin_dir, tmp_path, env)
 
 
+def secret_call(sandbox: Sandbox, namespace: str, name: str) -> str:
+    """The logged `kubectl create secret generic` of ``name``: keys and temporary paths."""
+    (call,) = [c for c in sandbox.calls() if c.startswith(f"kubectl create secret generic {name} ")]
+    assert call.startswith(f"kubectl create secret generic {name} --namespace {namespace} ")
+    return call
+
+
 def skip_lines(output: str) -> dict[str, str]:
     return {
         line.split()[1]: line.split("SKIPPED: ", 1)[1]
@@ -141,6 +170,7 @@ def test_without_tools_or_credentials_every_step_is_skipped_with_its_reason(
     assert result.returncode == 0, result.stderr
     assert skip_lines(result.stderr) == {
         "ghcr-secret": "kubectl not found",
+        "secrets": "kubectl not found",
         "image": "GHCR_REPO is not set",
         "deploy": "kubectl not found",
         "dns": "CF_API_TOKEN is not set",
@@ -164,6 +194,18 @@ def test_with_everything_present_the_steps_run_in_the_seed_order(sandbox: Sandbo
         f"--from-file=.dockerconfigjson={(sandbox.dir / 'dockerconfig.path').read_text().strip()}"
         " --dry-run=client -o yaml",
         "kubectl apply -f -",
+        # secrets: without TRASHMON_PKI_DIR the MQTT pair that exists is kept
+        "kubectl create namespace trashmonitor --dry-run=client -o yaml",
+        "kubectl apply -f -",
+        "kubectl get secret trashmonitor-mediamtx-reader --namespace trashmonitor -o name",
+        secret_call(sandbox, "trashmonitor", "trashmonitor-mediamtx-reader"),
+        "kubectl apply -f -",
+        "kubectl get secret trashmonitor-mqtt-broker --namespace trashmonitor -o name",
+        "kubectl get secret trashmonitor-mqtt --namespace trashmonitor -o name",
+        "kubectl get secret trashmonitor-dns --namespace trashmonitor -o name",
+        secret_call(sandbox, "trashmonitor", "trashmonitor-dns"),
+        "kubectl apply -f -",
+        "kubectl get namespace cert-manager -o name",
         "just image-push 0.0.1",
         "just deploy",
         "just dns",
@@ -244,7 +286,7 @@ def test_kubectl_without_a_cluster_context_skips_cluster_steps(sandbox: Sandbox)
 
     assert result.returncode == 0, result.stderr
     reason = "kubectl has no current context (no cluster credentials)"
-    assert skip_lines(result.stderr) == {"ghcr-secret": reason, "deploy": reason}
+    assert skip_lines(result.stderr) == {"ghcr-secret": reason, "secrets": reason, "deploy": reason}
     assert "just image-push 0.0.1" in sandbox.calls()
 
 
@@ -315,7 +357,7 @@ def test_just_bootstrap_recipe_runs_the_script_with_the_version(tmp_path: Path) 
 
     assert result.returncode == 0, result.stderr
     skipped = skip_lines(result.stderr)
-    assert set(skipped) == {"ghcr-secret", "image", "deploy", "dns", "health"}
+    assert set(skipped) == {"ghcr-secret", "secrets", "image", "deploy", "dns", "health"}
     assert skipped["image"] == "GHCR_REPO is still a <placeholder>"  # the justfile default
     assert skipped["health"] == "TS_TAILNET is still a <placeholder>"
 
@@ -343,3 +385,173 @@ def test_health_with_only_a_suffix_needs_no_tailnet(sandbox: Sandbox) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "just health" in sandbox.calls()
+
+
+# ---------------------------------------------------------------- the secrets step
+
+SERVICE_NAME = "trashmonitor-mqtt.trashmonitor.svc"
+BROKER_KEYS = {"acl", "ca-chain.crt", "crl.pem", "server.crt", "server.key"}
+
+
+def make_test_pki(directory: Path, *dns_names: str) -> Layout:
+    return create_pki(
+        PkiRequest(
+            directory=directory,
+            cameras=("cam1",),
+            monitors=("monitor",),
+            controllers=(),
+            dns_names=dns_names,
+            ips=(),
+            listen_port=8883,
+            listen_address=None,
+            broker_user=getpass.getuser(),
+            passphrase=CaPassphrase(encrypt=False),
+        )
+    )
+
+
+def stored(
+    sandbox: Sandbox, namespace: str, name: str, written_by_bootstrap: bool = True
+) -> dict[str, bytes]:
+    """The files kubectl was given for a Secret, by key; the ones the bootstrap wrote
+    itself (values from the environment or generated) must have been 0600."""
+    folder = sandbox.dir / "secrets" / f"{namespace}.{name}"
+    keys = {p.name for p in folder.iterdir() if not p.name.endswith(".mode")}
+    for key in keys if written_by_bootstrap else ():
+        assert (folder / f"{key}.mode").read_text().strip() == "600", (name, key)
+    return {key: (folder / key).read_bytes() for key in keys}
+
+
+def test_secrets_step_creates_every_secret_from_private_files_never_argv_or_output(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    sandbox.with_all_tools()
+    pki = make_test_pki(tmp_path / "pki", SERVICE_NAME, "trashmonitor-mqtt.example.ts.net")
+
+    result = sandbox.run(
+        "--only",
+        "secrets",
+        TRASHMON_PKI_DIR=str(pki.root),
+        FAKE_NAMESPACES="cert-manager",
+        FAKE_EXISTING_SECRETS="",  # a first run
+    )
+
+    assert result.returncode == 0, result.stderr
+    reader = stored(sandbox, "trashmonitor", "trashmonitor-mediamtx-reader")
+    password = reader["password"].decode()
+    assert reader["username"] == b"trashmon-reader"
+    assert len(password) >= 30
+    assert password.isalnum()
+    assert reader["credentials"] == f"trashmon-reader:{password}".encode()
+    # The PKI's own files, passed by path (its keys are 0600 already).
+    broker = stored(sandbox, "trashmonitor", "trashmonitor-mqtt-broker", False)
+    assert broker.keys() == BROKER_KEYS
+    assert broker == {key: (pki.broker_dir / key).read_bytes() for key in BROKER_KEYS}
+    ca_keys = [p.read_bytes() for p in pki.ca_dir.glob("*.key")]
+    assert ca_keys
+    assert not any(ca_key in value for ca_key in ca_keys for value in broker.values())
+    assert stored(sandbox, "trashmonitor", "trashmonitor-mqtt", False) == {
+        "ca-chain.crt": pki.chain.read_bytes(),
+        "monitor.crt": pki.client_cert("monitor").read_bytes(),
+        "monitor.key": pki.client_key("monitor").read_bytes(),
+    }
+    assert stored(sandbox, "trashmonitor", "trashmonitor-dns") == {
+        "CF_API_TOKEN": CREDENTIALS["CF_API_TOKEN"].encode(),
+        "TS_API_KEY": CREDENTIALS["TS_API_KEY"].encode(),
+    }
+    assert stored(sandbox, "cert-manager", "cloudflare-api-token") == {
+        "api-token": CREDENTIALS["CF_API_TOKEN"].encode()
+    }
+    # The temporary files are gone, and no value was an argument or printed.
+    temporary = (sandbox.dir / "secret-files").read_text().split()
+    assert not any(Path(path).exists() for path in temporary if not path.startswith(str(pki.root)))
+    values = [
+        *SECRETS,
+        password,
+        pki.client_key("monitor").read_text(),
+        (pki.broker_dir / "server.key").read_text(),
+    ]
+    seen = "\n".join(sandbox.calls()) + result.stdout + result.stderr
+    for value in values:
+        assert value not in seen
+    # One line per Secret.
+    created = [line for line in result.stderr.splitlines() if line.endswith(" created")]
+    assert created == [
+        "bootstrap: secrets: trashmonitor/trashmonitor-mediamtx-reader created",
+        "bootstrap: secrets: trashmonitor/trashmonitor-mqtt-broker created",
+        "bootstrap: secrets: trashmonitor/trashmonitor-mqtt created",
+        "bootstrap: secrets: trashmonitor/trashmonitor-dns created",
+        "bootstrap: secrets: cert-manager/cloudflare-api-token created",
+    ]
+
+
+def test_existing_secrets_are_kept_unless_replacing_is_asked(sandbox: Sandbox) -> None:
+    sandbox.with_all_tools()
+    existing = (
+        f"trashmonitor/trashmonitor-mediamtx-reader trashmonitor/trashmonitor-dns {MQTT_SECRETS}"
+    )
+
+    kept = sandbox.run("--only", "secrets", FAKE_EXISTING_SECRETS=existing)
+
+    assert kept.returncode == 0, kept.stderr
+    assert not (sandbox.dir / "secrets").exists()
+    assert not any(c.startswith("kubectl create secret") for c in sandbox.calls())
+    for name in ("trashmonitor-mediamtx-reader", "trashmonitor-dns"):
+        assert (
+            f"bootstrap: secrets: trashmonitor/{name} exists, kept "
+            "(TRASHMON_REPLACE_SECRETS=1 replaces it)"
+        ) in kept.stderr.splitlines()
+
+    replaced = sandbox.run(
+        "--only", "secrets", FAKE_EXISTING_SECRETS=existing, TRASHMON_REPLACE_SECRETS="1"
+    )
+
+    assert replaced.returncode == 0, replaced.stderr
+    assert "bootstrap: secrets: trashmonitor/trashmonitor-dns replaced" in replaced.stderr
+    assert stored(sandbox, "trashmonitor", "trashmonitor-dns")["CF_API_TOKEN"] == (
+        CREDENTIALS["CF_API_TOKEN"].encode()
+    )
+
+
+def test_a_broker_certificate_without_the_service_name_fails_the_step(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The monitor connects to trashmonitor-mqtt.trashmonitor.svc: a certificate that
+    does not name it would fail every TLS handshake after the deploy."""
+    sandbox.with_all_tools()
+    pki = make_test_pki(tmp_path / "pki", "trashmonitor-mqtt.example.ts.net")
+
+    result = sandbox.run("--only", "secrets", TRASHMON_PKI_DIR=str(pki.root))
+
+    assert result.returncode == 2
+    assert f"does not name {SERVICE_NAME}" in result.stderr
+    assert "step 'secrets' FAILED (exit 2)" in result.stderr
+    assert not any("trashmonitor-mqtt" in c for c in sandbox.calls())
+
+
+def test_a_missing_pki_file_fails_the_step_naming_it(sandbox: Sandbox, tmp_path: Path) -> None:
+    sandbox.with_all_tools()
+    pki = make_test_pki(tmp_path / "pki", SERVICE_NAME)
+    pki.crl.unlink()
+
+    result = sandbox.run("--only", "secrets", TRASHMON_PKI_DIR=str(pki.root))
+
+    assert result.returncode == 2
+    assert f"TRASHMON_PKI_DIR: {pki.crl} is missing or unreadable" in result.stderr
+    assert not any("trashmonitor-mqtt" in c for c in sandbox.calls())
+
+
+def test_a_first_run_without_the_pki_fails_before_the_deploy(sandbox: Sandbox) -> None:
+    """The default tree's broker and server pods mount the MQTT Secrets: without them
+    (and without a PKI to make them from) the deploy would hang, so the step fails."""
+    sandbox.with_all_tools()
+
+    result = sandbox.run("0.0.1", FAKE_EXISTING_SECRETS="")
+
+    assert result.returncode == 2
+    assert (
+        "TRASHMON_PKI_DIR: not set, and the Secret trashmonitor/trashmonitor-mqtt-broker "
+        "the broker and the monitor need does not exist"
+    ) in result.stderr
+    assert "step 'secrets' FAILED (exit 2)" in result.stderr
+    assert not any(c.startswith(("just image-push", "just deploy")) for c in sandbox.calls())

