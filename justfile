@@ -11,7 +11,11 @@ venv := justfile_directory() / ".venv/bin"
 default_expect := "cam1,cam2"
 trashmon := venv / "trashmon"
 
+# TS_TAILNET: the Tailscale API's tailnet ('-' = the API key's own). TS_MAGICDNS_SUFFIX:
+# the tailnet's DNS suffix (tail1234.ts.net), which `just health` builds its URL from; a
+# TS_TAILNET ending in .ts.net is both (the seed's meaning), so the suffix may stay empty.
 export TS_TAILNET := env_var_or_default("TS_TAILNET", "<your-tailnet>.ts.net")
+export TS_MAGICDNS_SUFFIX := env_var_or_default("TS_MAGICDNS_SUFFIX", "")
 export TS_HOSTNAME := env_var_or_default("TS_HOSTNAME", "trashmonitor")
 export DNS_ZONE := env_var_or_default("DNS_ZONE", "<your-zone>")
 export DNS_HOSTNAME := env_var_or_default("DNS_HOSTNAME", "trashmonitor." + DNS_ZONE)
@@ -61,8 +65,9 @@ fake-mediamtx *args: setup
 # one-shot health probe of the deployed server (exit 0 ok, 1 unhealthy, 2 undecided);
 # the cameras in TRASHMON_EXPECT (default: those server/mediamtx.yml configures) must be
 # listed and live, so a server that lost its configuration fails
+# at http://$TS_HOSTNAME.<MagicDNS suffix>/api (says so and exits 2 when no suffix is known)
 health *args:
-    {{trashmon}} probe --api "http://${TS_HOSTNAME}.${TS_TAILNET}/api" --expect "${TRASHMON_EXPECT:-{{default_expect}}}" "$@"
+    api="$({{trashmon}} dns --print-health-url)" && {{trashmon}} probe --api "$api" --expect "${TRASHMON_EXPECT:-{{default_expect}}}" "$@"
 
 # reconcile the Cloudflare A record and Tailscale split DNS (--dry-run, --watch, --adopt ...)
 dns *args: setup

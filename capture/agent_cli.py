@@ -13,8 +13,8 @@ from trashmonitor.capture.command import build_command
 from trashmonitor.capture.config import (
     AgentConfig,
     add_arguments,
+    agent_environment,
     load_config,
-    read_agent_env_file,
 )
 from trashmonitor.capture.metrics import agent_registry
 from trashmonitor.capture.mqtt_agent import MqttAgent, add_agent_arguments, agent_from_args
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
-        "Settings come from /etc/trashcam/<id>.env (or --env-file); flags override it. "
+        "Settings: flag > environment > /etc/trashcam/<id>.env (or --env-file) > default. "
         "CAMERA_DEV=testsrc publishes ffmpeg's synthetic testsrc2 picture."
     )
     add_arguments(parser)
@@ -103,9 +103,9 @@ def run(args: argparse.Namespace) -> int:
 def _mqtt_side(args: argparse.Namespace, agent: Agent, config: AgentConfig) -> MqttAgent | None:
     """Presence, state, controls and picture/record over MQTT, when MQTT_URL is set.
 
-    MQTT_* and CAPTURES_* come from the same env file as the camera's other keys.
+    MQTT_* and CAPTURES_* come from the same layers as the camera's other keys.
     """
-    values = read_agent_env_file(config.env_file) if config.env_file is not None else {}
+    values = agent_environment(config.env_file)
     return agent_from_args(
         args,
         config.camera,

@@ -14,6 +14,9 @@ Shape (one ffmpeg per camera)::
 
 from __future__ import annotations
 
+import contextlib
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from trashmonitor.capture.config import LAVFI_PREFIX, AgentConfig
@@ -122,3 +125,61 @@ def buffer_segments(directory: Path) -> list[Path]:
         except OSError:
             continue
     return [path for _, path in sorted(stamped)]
+
+
+# Bitrate ------------------------------------------------------------------------------
+# ffmpeg's progress says bitrate=N/A and total_size=N/A for RTSP and tee outputs (checked
+# with Debian's ffmpeg 5.1, docs/capture.md), so the capture-side bitrate is measured
+# on the tee's other branch: the segment playlist lists each finished segment with its
+# duration, and the segment files' sizes give the bytes.
+BITRATE_SEGMENTS = 5
+"""Newest finished segments averaged (~5 s)."""
+_EXTINF = re.compile(r"^#EXTINF:\s*([0-9]+(?:\.[0-9]+)?)\s*,")
+_SEGMENT_NAME = re.compile(r"^seg[0-9]{3}\.ts$")
+
+
+def playlist_segments(text: str) -> list[tuple[str, float]]:
+    """(segment name, seconds) of each finished segment in ``buffer.m3u8``, oldest first.
+    Lines that do not fit the segment muxer's own format are ignored, never trusted."""
+    entries: list[tuple[str, float]] = []
+    duration: float | None = None
+    for line in text.splitlines():
+        match = _EXTINF.match(line)
+        if match is not None:
+            duration = float(match.group(1))
+        elif duration is not None and _SEGMENT_NAME.match(line.strip()):
+            entries.append((line.strip(), duration))
+            duration = None
+        elif line.strip() and not line.startswith("#"):
+            duration = None
+    return entries
+
+
+def buffer_bitrate(
+    playlist: str, sizes: Mapping[str, int], newest: int = BITRATE_SEGMENTS
+) -> float | None:
+    """Bits per second of the newest finished segments (MPEG-TS as buffered: the H.264
+    stream plus a few percent of container overhead); None without enough data.
+
+    The oldest listed entry is left out: with the list as long as the wrap, its file
+    name is the one ffmpeg is writing again.
+    """
+    entries = playlist_segments(playlist)[1:][-newest:]
+    measured = [(sizes[name], seconds) for name, seconds in entries if name in sizes]
+    total_seconds = sum(seconds for _, seconds in measured)
+    if not measured or total_seconds <= 0:
+        return None
+    return sum(size for size, _ in measured) * 8 / total_seconds
+
+
+def measure_buffer_bitrate(directory: Path) -> float | None:
+    """:func:`buffer_bitrate` of the buffer directory as it is now (None when unreadable)."""
+    try:
+        playlist = (directory / SEGMENT_PLAYLIST).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    sizes: dict[str, int] = {}
+    for name, _ in playlist_segments(playlist)[-BITRATE_SEGMENTS - 1 :]:
+        with contextlib.suppress(OSError):  # rotated away meanwhile
+            sizes[name] = (directory / name).stat().st_size
+    return buffer_bitrate(playlist, sizes)

@@ -4,7 +4,8 @@ The seed runs ``trashcam@<id>.service`` with ``EnvironmentFile=/etc/trashcam/<id
 holding ``CAMERA_DEV PUSH_URL FPS WIDTH HEIGHT BITRATE``. The agent reads the same file
 itself (so one file configures both the old unit and the agent) and adds optional keys.
 Unknown keys are ignored on purpose: the MQTT side adds ``MQTT_*`` keys to the same file.
-Precedence: flag > env file > default. Errors name the key or flag the user set.
+Precedence: flag > process environment > env file > the unit's directories > default
+(:func:`agent_environment`). Errors name the key or flag the user set.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ TESTSRC = "testsrc"
 LAVFI_PREFIX = "lavfi:"
 DEFAULT_METRICS_ADDR = "127.0.0.1:9844"
 _CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_BITRATE = re.compile(r"^\d+(?:\.\d+)?[kKmM]?$")
+# What ffmpeg reads as meant: bit/s as a whole number, or k/K (1e3) and M (1e6) with an
+# optional fraction. ffmpeg reads a lowercase m as milli ("2m" = 0.002 bit/s: no cap).
+_BITRATE = re.compile(r"^(?:\d+|\d+(?:\.\d+)?[kKM])$")
 # Characters the tee muxer treats as syntax in its output list.
 _TEE_SPECIAL = set("|[]")
 # systemd's LoadCredential= directory: env file paths may start with it (docs/capture.md).
@@ -195,31 +198,88 @@ def _parse_stream_user(text: str) -> str:
     return value
 
 
-def expand_credentials_directory(
+# Directories systemd creates for the unit and names in the agent's environment
+# (systemd.exec(5)): env file values may start with them, e.g. ${STATE_DIRECTORY}/captures.
+UNIT_DIRECTORIES = {
+    CREDENTIALS_DIRECTORY: "LoadCredential=",
+    "RUNTIME_DIRECTORY": "RuntimeDirectory=",
+    "STATE_DIRECTORY": "StateDirectory=",
+}
+# Where pictures/recordings work out of the box under trashcam@.service: the segment
+# buffer on the unit's tmpfs (/run/trashcam/<id>), captures in its state directory
+# (/var/lib/trashcam/<id>), the only places ProtectSystem=strict leaves writable.
+UNIT_DIRECTORY_DEFAULTS = {
+    "BUFFER_DIR": "${RUNTIME_DIRECTORY}/buffer",
+    "CAPTURES_DIR": "${STATE_DIRECTORY}/captures",
+}
+# Process environment variables the agent reads (besides the KEYS table's): the MQTT
+# side's and the captures'. Anything else in the environment is not a setting.
+_OTHER_AGENT_PREFIXES = ("MQTT_", "CAPTURES_", "RECORD_")
+
+
+def _unit_directory(name: str, env: Mapping[str, str]) -> str:
+    # systemd joins several directories of one kind with ':'; ours is the first.
+    return env.get(name, "").split(":", 1)[0]
+
+
+def expand_unit_directories(
     values: Mapping[str, str], environ: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """Values starting with ``${CREDENTIALS_DIRECTORY}/`` point into the directory systemd
-    fills from ``LoadCredential=`` (readable by this unit's user only): expand them."""
+    """Values starting with ``${CREDENTIALS_DIRECTORY}/`` (the files systemd loads from
+    ``LoadCredential=``, readable by this unit's user only), ``${RUNTIME_DIRECTORY}/`` or
+    ``${STATE_DIRECTORY}/`` point into the unit's own directories: expand them."""
     env = os.environ if environ is None else environ
     expanded = dict(values)
     for key, value in values.items():
-        prefix = next((p for p in _CREDENTIALS_PREFIXES if value.startswith(p)), None)
-        if prefix is None:
-            continue
-        directory = env.get(CREDENTIALS_DIRECTORY, "")
-        if not directory:
-            raise ConfigError(
-                key,
-                f"refers to ${CREDENTIALS_DIRECTORY}, which systemd sets only for a unit "
-                "with LoadCredential= (run it under trashcam@.service, or give a path)",
-            )
-        expanded[key] = str(Path(directory) / value[len(prefix) :])
+        for name, directive in UNIT_DIRECTORIES.items():
+            prefix = next((p for p in (f"${{{name}}}/", f"${name}/") if value.startswith(p)), None)
+            if prefix is None:
+                continue
+            directory = _unit_directory(name, env)
+            if not directory:
+                raise ConfigError(
+                    key,
+                    f"refers to ${name}, which systemd sets only for a unit with "
+                    f"{directive} (run it under trashcam@.service, or give a path)",
+                )
+            expanded[key] = str(Path(directory) / value[len(prefix) :])
     return expanded
+
+
+def expand_credentials_directory(
+    values: Mapping[str, str], environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Kept for callers of the first version: :func:`expand_unit_directories`."""
+    return expand_unit_directories(values, environ)
 
 
 def read_agent_env_file(path: Path) -> dict[str, str]:
     """The camera's env file as the agent and its MQTT side read it."""
-    return expand_credentials_directory(read_env_file(path))
+    return expand_unit_directories(read_env_file(path))
+
+
+def _is_agent_setting(name: str) -> bool:
+    return name in _FLAG_OF or name.startswith(_OTHER_AGENT_PREFIXES)
+
+
+def agent_environment(
+    env_file: Path | None, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Every agent setting below the flags, one layer over the next: the process
+    environment (systemd ``Environment=``, a shell's ``FPS=5 trashmon capture``) over
+    the env file over the unit's directories (BUFFER_DIR, CAPTURES_DIR when systemd
+    gave the unit its RuntimeDirectory/StateDirectory). The built-in defaults come last,
+    where each setting is parsed."""
+    env = os.environ if environ is None else environ
+    layered = {
+        key: value
+        for key, value in UNIT_DIRECTORY_DEFAULTS.items()
+        if all(_unit_directory(name, env) for name in UNIT_DIRECTORIES if f"${{{name}}}" in value)
+    }
+    if env_file is not None:
+        layered.update(read_env_file(env_file))
+    layered.update({key: value for key, value in env.items() if _is_agent_setting(key)})
+    return expand_unit_directories(layered, env)
 
 
 def read_password_file(setting: str, path: Path) -> str:
@@ -250,8 +310,8 @@ MAX_BITRATE = 1e9  # bits/s: far above any webcam, below what x264 would choke o
 def _parse_bitrate(text: str) -> str:
     value = text.strip()
     if not _BITRATE.match(value):
-        raise ValueError("expected a bitrate such as 2M or 800k")
-    bits = float(value.rstrip("kKmM")) * _BITRATE_SCALE.get(value[-1].lower(), 1.0)
+        raise ValueError("expected a bitrate in bit/s such as 2M, 800k or 500000")
+    bits = float(value.rstrip("kKM")) * _BITRATE_SCALE.get(value[-1].lower(), 1.0)
     if not 0 < bits <= MAX_BITRATE:
         raise ValueError("expected a bitrate above 0 and up to 1000M")
     return value
@@ -322,11 +382,10 @@ def camera_id_from(args: argparse.Namespace) -> tuple[str, Path | None, bool]:
 def load_config(args: argparse.Namespace) -> AgentConfig:
     """Merge flags over the env file and validate everything, naming the bad key."""
     camera, env_path, must_exist = camera_id_from(args)
-    values: Mapping[str, str] = {}
     used_file: Path | None = None
     if env_path is not None and (must_exist or env_path.exists()):
-        values = read_agent_env_file(env_path)
         used_file = env_path
+    values = agent_environment(used_file)
     try:
         return config_from(camera, values, args, used_file)
     except ConfigError as error:

@@ -222,7 +222,7 @@ def step(machine: Machine, event: Event, policy: Policy) -> tuple[Machine, Actio
             machine, process_running=True, started_at=event.now, last_progress_at=None
         ), ()
     if isinstance(event, Progress):
-        return _on_progress(machine, event)
+        return _on_progress(machine, event, policy)
     if isinstance(event, Exited):
         return _on_exit(machine, event, policy)
     if isinstance(event, Image):
@@ -230,11 +230,19 @@ def step(machine: Machine, event: Event, policy: Policy) -> tuple[Machine, Actio
     return _on_tick(machine, event, policy)
 
 
-def _on_progress(machine: Machine, event: Progress) -> tuple[Machine, Actions]:
+def _on_progress(machine: Machine, event: Progress, policy: Policy) -> tuple[Machine, Actions]:
     if not machine.process_running or machine.state not in _RUNNING:
         # e.g. a buffer-only ffmpeg during backoff: its run was already folded in.
         return machine, ()
     updated = replace(machine, last_progress_at=event.now, last_block=event.block)
+    healthy = (
+        machine.streaming_since is not None
+        and event.now - machine.streaming_since >= policy.healthy_seconds
+    )
+    if healthy and machine.failures:
+        # The crash loop is over once a run has streamed healthy_seconds: the gauge says
+        # 0 from then on, not only after this run ends.
+        updated = replace(updated, failures=0)
     if machine.state is State.STARTING:
         return _enter(
             updated,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import re
@@ -151,8 +152,11 @@ class MediaCapture:
         age = self._clock() - newest
         if age > SEGMENT_MAX_AGE:
             return MediaResult(False, f"No live video: the camera stream stopped {age:.0f} s ago.")
-        self.directory.mkdir(parents=True, exist_ok=True)
-        free = shutil.disk_usage(self.directory).free
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            free = shutil.disk_usage(self.directory).free
+        except OSError as error:
+            return self._unwritable(error)
         if free < self._min_free:
             return MediaResult(
                 False,
@@ -160,6 +164,13 @@ class MediaCapture:
                 f"at least {_human_bytes(self._min_free)} needed.",
             )
         return None
+
+    def _unwritable(self, error: OSError) -> MediaResult:
+        """The answer when the captures directory cannot be used (a file in its place,
+        no permission, a read-only or full file system): said, never raised, so the
+        request that hit it is answered."""
+        problem = error.strerror or type(error).__name__
+        return MediaResult(False, f"Cannot write captures to {self.directory}: {problem}.")
 
     def _target(self, suffix: str) -> Path:
         stem = capture_stem(self._clock())
@@ -179,6 +190,12 @@ class MediaCapture:
     # --- picture ---------------------------------------------------------------------
 
     def picture(self) -> MediaResult:
+        try:
+            return self._picture()
+        except OSError as error:
+            return self._unwritable(error)
+
+    def _picture(self) -> MediaResult:
         refusal = self._refusal()
         if refusal is not None:
             return refusal
@@ -215,14 +232,20 @@ class MediaCapture:
             refusal = self._refusal()
             if refusal is not None:
                 return refusal
-            target = self._target(".mp4")
+            try:
+                target = self._target(".mp4")
+            except OSError as error:
+                return self._unwritable(error)
             partial = target.with_name(f"{target.stem}{PARTIAL_SUFFIX}")
             # The segment being written now is the first one recorded: it began < 1 s ago.
             fed = {entry.name for entry in complete_segments(self._segments())}
             self._stop.clear()
             self._recording = threading.Thread(
-                target=self._record,
-                args=(seconds, fed, partial, target, on_done),
+                target=self._answering_write_errors,
+                args=(
+                    on_done,
+                    functools.partial(self._record, seconds, fed, partial, target, on_done),
+                ),
                 name="recorder",
                 daemon=True,
             )
@@ -250,6 +273,14 @@ class MediaCapture:
             "-movflags", "+frag_keyframe+empty_moov+default_base_moof",
             "-f", "mp4", "-y", str(partial),
         ]  # fmt: skip
+
+    def _answering_write_errors(
+        self, on_done: Callable[[MediaResult], None], work: Callable[[], None]
+    ) -> None:
+        try:
+            work()
+        except OSError as error:  # e.g. the directory vanished or filled up meanwhile
+            on_done(self._unwritable(error))
 
     def _record(
         self,

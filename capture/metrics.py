@@ -57,7 +57,17 @@ class AgentCollector(Collector):
             "trashcam_duplicated_frames", "Frames ffmpeg duplicated", snap.duplicated_frames
         )
         yield counter(
-            "trashcam_output_bytes", "Output bytes where ffmpeg reports them", snap.output_bytes
+            "trashcam_output_bytes",
+            "Bytes ffmpeg's progress reports written (total_size), summed over runs; "
+            "ffmpeg reports none for RTSP or tee output, so 0 there "
+            "(see trashcam_bitrate_bytes_per_second)",
+            snap.output_bytes,
+        )
+        yield from gauge(
+            "trashcam_bitrate_bytes_per_second",
+            "Output bitrate while streaming: ffmpeg's own where it reports one, else "
+            "measured on the segment buffer (newest 5 s, MPEG-TS); absent without BUFFER_DIR",
+            snap.bitrate_bps / 8 if snap.bitrate_bps is not None else None,
         )
         yield from gauge(
             "trashcam_last_progress_timestamp_seconds",

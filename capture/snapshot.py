@@ -43,8 +43,9 @@ class AgentSnapshot:
     ts: float
     """Epoch seconds when the snapshot was taken."""
     bitrate_bps: float | None = None
-    """ffmpeg's reported output bitrate in bits/s (its ``bitrate``; None where it says
-    N/A, as it does for RTSP output, and while not streaming)."""
+    """Output bitrate in bits/s while streaming: ffmpeg's ``bitrate`` where it reports
+    one, else measured on the segment buffer (ffmpeg says N/A for RTSP and tee output);
+    None without either, and while not streaming."""
 
     @property
     def image_reasons(self) -> tuple[str, ...]:
@@ -94,6 +95,7 @@ def take_snapshot(
     now: float,
     epoch_offset: float,
     last_progress_monotonic: float | None,
+    buffer_bitrate_bps: float | None = None,
 ) -> AgentSnapshot:
     """Pure: the machine (monotonic times) seen at ``now``, converted to epoch seconds."""
     block = machine.last_block if machine.state is State.STREAMING else None
@@ -122,6 +124,10 @@ def take_snapshot(
         ffmpeg_pid=ffmpeg_pid,
         ts=now + epoch_offset,
         bitrate_bps=(
-            block.bitrate_kbps * 1000 if block and block.bitrate_kbps is not None else None
+            None
+            if block is None
+            else block.bitrate_kbps * 1000
+            if block.bitrate_kbps is not None
+            else buffer_bitrate_bps
         ),
     )

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from trashmonitor.capture.command import build_command
+from trashmonitor.capture.command import build_command, measure_buffer_bitrate
 from trashmonitor.capture.config import AgentConfig
 from trashmonitor.capture.machine import (
     Action,
@@ -206,6 +206,9 @@ class Agent:
         self._stop_flag = False
         self._last_key: tuple[object, ...] | None = None
         self._last_progress: float | None = None
+        # (when measured, bits/s): the buffer is read at most once a second, however
+        # often snapshots are taken (scrapes, MQTT state, the loop's own log line).
+        self._buffer_bitrate: tuple[float, float | None] = (float("-inf"), None)
         self._ready_sent = False
         self._watchdog = watchdog_interval()
         self._last_watchdog = 0.0
@@ -232,6 +235,7 @@ class Agent:
     def snapshot(self) -> AgentSnapshot:
         """The current view, safe to call from any thread (all inputs are immutable)."""
         run = self._run
+        now = self._clock()
         return take_snapshot(
             camera=self.config.camera,
             machine=self._machine,
@@ -239,10 +243,20 @@ class Agent:
             target_fps=self.config.fps,
             device=self._device,
             ffmpeg_pid=run.pid if run is not None else None,
-            now=self._clock(),
+            now=now,
             epoch_offset=self._epoch_offset,
             last_progress_monotonic=self._last_progress,
+            buffer_bitrate_bps=self._measured_bitrate(now),
         )
+
+    def _measured_bitrate(self, now: float) -> float | None:
+        if self.config.buffer_dir is None:
+            return None
+        measured_at, bits = self._buffer_bitrate
+        if now - measured_at >= 1.0:
+            bits = measure_buffer_bitrate(self.config.buffer_dir)
+            self._buffer_bitrate = (now, bits)
+        return bits
 
     @property
     def device(self) -> V4l2Device | None:

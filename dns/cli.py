@@ -10,6 +10,7 @@ import argparse
 import ipaddress
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -17,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import FrameType
 
+from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 from trashmonitor.dns import cloudflare_api, tailscale_api
 from trashmonitor.dns.metrics import DnsCollector
@@ -30,7 +32,7 @@ from trashmonitor.dns.reconcile import (
 )
 from trashmonitor.dns.retry import RetryPolicy
 
-from trashmonitor.errors import ConfigError
+from trashmonitor.errors import EXIT_OK, ConfigError
 from trashmonitor.serving import HTTPService, metrics_route
 from trashmonitor.settings import (
     HostPort,
@@ -43,6 +45,7 @@ from trashmonitor.settings import (
     parse_setting,
     seconds_between,
 )
+from trashmonitor.telemetry import setup_tracing
 
 HELP = "reconcile the Cloudflare A record and Tailscale split-DNS"
 DEFAULT_RESOLVERS = "1.1.1.1,1.0.0.1"
@@ -53,13 +56,20 @@ log = logging.getLogger(__name__)
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         "Environment: CF_API_TOKEN, TS_API_KEY or TS_OAUTH_CLIENT_ID/TS_OAUTH_CLIENT_SECRET, "
-        "TS_TAILNET (default -), TS_HOSTNAME (MagicDNS name), TS_DEVICE_ID, TS_DEVICE_TAG, "
+        "TS_TAILNET (the API's tailnet, default -), TS_MAGICDNS_SUFFIX (e.g. tail1234.ts.net; "
+        "a TS_TAILNET ending in .ts.net is both), TS_HOSTNAME (MagicDNS name), TS_DEVICE_ID, "
+        "TS_DEVICE_TAG, "
         "DNS_ZONE, DNS_HOSTNAME, SPLIT_DNS_RESOLVERS "
         f"(default {DEFAULT_RESOLVERS}), CLOUDFLARE_BASE_URL, TS_API_BASE_URL. "
         "Exit codes: 0 in sync or applied, 1 drift remains, 2 configuration or auth error."
     )
     add = parser.add_argument
     add("--dry-run", action="store_true", help="print the plan, write nothing")
+    add(
+        "--print-health-url",
+        action="store_true",
+        help="print http://TS_HOSTNAME.<MagicDNS suffix>/api (what `just health` probes), exit",
+    )
     add("--watch", action="store_true", help="keep reconciling every --interval")
     add("--interval", help="seconds between --watch runs (env DNS_INTERVAL, default 60)")
     add(
@@ -107,6 +117,9 @@ def parse_ipv4(text: str) -> ipaddress.IPv4Address:
         return ipaddress.IPv4Address(text.strip())
     except ValueError:
         raise ValueError("expected an IPv4 address") from None
+
+
+_DNS_NAME = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 def _hostname(text: str) -> str:
@@ -239,17 +252,51 @@ def build(
     return Setup(settings, cloudflare, tailscale)
 
 
-def magicdns_suffix(env: Mapping[str, str]) -> str | None:
-    """The tailnet's MagicDNS suffix, when the settings say it.
+MAGICDNS_SUFFIX = "TS_MAGICDNS_SUFFIX"
+_TS_NET = ".ts.net"
 
-    The seed's ``TS_TAILNET`` is ``<tailnet>.ts.net`` (the justfile builds
-    ``$TS_HOSTNAME.$TS_TAILNET`` URLs from it), so a value ending in ``.ts.net`` is the
-    suffix; ``-`` or an organisation name is only the API's tailnet, and the suffix is
-    then the one the tailnet's devices share. The one place to read a separate suffix
-    setting from when the two are split (issue 14).
+
+def magicdns_suffix(env: Mapping[str, str]) -> str | None:
+    """The tailnet's MagicDNS suffix (``tail1234.ts.net``), when the settings say it.
+
+    ``TS_MAGICDNS_SUFFIX`` says it outright. Without it, the seed's ``TS_TAILNET`` still
+    counts where it is unambiguous: ``<tailnet>.ts.net`` is both the API's tailnet and the
+    suffix (the seed built ``$TS_HOSTNAME.$TS_TAILNET`` URLs from it). ``-`` (the API
+    key's own tailnet) or an organisation name is only the API's tailnet: then None, and
+    the DNS reconciler uses the suffix the tailnet's devices share. The one place either
+    setting is read as a suffix.
     """
+    raw = env.get(MAGICDNS_SUFFIX, "").strip()
+    if raw:
+        _reject_placeholder(MAGICDNS_SUFFIX, raw)
+        suffix = normalise_name(raw)
+        if not suffix.endswith(_TS_NET) or not _DNS_NAME.match(suffix):
+            raise ConfigError(
+                MAGICDNS_SUFFIX, f"expected the tailnet's <name>.ts.net suffix, got {raw!r}"
+            )
+        return suffix
     tailnet = normalise_name(env.get("TS_TAILNET", ""))
-    return tailnet if tailnet.endswith(".ts.net") else None
+    return tailnet if tailnet.endswith(_TS_NET) and _DNS_NAME.match(tailnet) else None
+
+
+def health_api_url(env: Mapping[str, str]) -> str:
+    """``http://<TS_HOSTNAME>.<MagicDNS suffix>/api``: what ``just health`` probes."""
+    host = _required(env, "TS_HOSTNAME", "the server's MagicDNS name")
+    host = parse_setting("TS_HOSTNAME", host, _hostname)
+    if "." in host:
+        return f"http://{host}/api"  # already a full name
+    suffix = magicdns_suffix(env)
+    if suffix is None:
+        tailnet = env.get("TS_TAILNET", "").strip()
+        _reject_placeholder("TS_TAILNET", tailnet, f" or set {MAGICDNS_SUFFIX}")
+        said = f"TS_TAILNET is {tailnet!r}" if tailnet else "TS_TAILNET is not set"
+        raise ConfigError(
+            MAGICDNS_SUFFIX,
+            f"not set, and {said}, which is no MagicDNS suffix: cannot build the "
+            f"server's URL http://{host}.<suffix>/api (set {MAGICDNS_SUFFIX}, "
+            "e.g. tail1234.ts.net)",
+        )
+    return f"http://{host}.{suffix}/api"
 
 
 def _optional_flag_or_env(
@@ -302,31 +349,39 @@ def _tailscale_credentials(env: Mapping[str, str]) -> tailscale_api.TailscaleCre
     return None
 
 
-def reconciler_for(setup: Setup) -> DnsReconciler:
+def reconciler_for(setup: Setup, tracer: Tracer | None = None) -> DnsReconciler:
     devices: DeviceLister | None = None
     if setup.tailscale is None:
         if setup.settings.resolvers is not None:
             log.warning("no TS_API_KEY or OAuth client: split DNS is not managed in this run")
         if setup.settings.target is None:
             devices = tailscale_api.devices_from_local_cli
-        return DnsReconciler(setup.settings, setup.cloudflare, None, devices)
+        return DnsReconciler(setup.settings, setup.cloudflare, None, devices, tracer=tracer)
     split = setup.tailscale if setup.settings.resolvers is not None else None
     if setup.settings.target is None:
         devices = setup.tailscale.devices
-    return DnsReconciler(setup.settings, setup.cloudflare, split, devices)
+    return DnsReconciler(setup.settings, setup.cloudflare, split, devices, tracer=tracer)
 
 
 def build_loop(
-    environ: Mapping[str, str] | None = None, *, interval: float = 60.0, dry_run: bool = False
+    environ: Mapping[str, str] | None = None,
+    *,
+    interval: float = 60.0,
+    dry_run: bool = False,
+    tracer: Tracer | None = None,
 ) -> tuple[ReconcileLoop, Setup]:
     """The monitor's entry point: the same settings as ``trashmon dns`` with no flags given.
 
-    The caller owns ``Setup`` and calls ``setup.close()`` at exit.
+    Each cycle is a ``trashmon.dns.reconcile`` span of the monitor's service (exported
+    over OTLP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set). The caller owns ``Setup`` and
+    calls ``setup.close()`` at exit.
     """
     parser = argparse.ArgumentParser()
     configure(parser)
     setup = build(parser.parse_args([]), os.environ if environ is None else environ)
-    loop = ReconcileLoop(reconciler_for(setup), interval=interval, dry_run=dry_run)
+    if tracer is None:
+        tracer = setup_tracing("trashmon-monitor").get_tracer(__name__)
+    loop = ReconcileLoop(reconciler_for(setup, tracer), interval=interval, dry_run=dry_run)
     return loop, setup
 
 
@@ -338,6 +393,9 @@ def print_report(report: ReconcileReport) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "print_health_url", False):
+        print(health_api_url(os.environ))
+        return EXIT_OK
     interval = flag_or_env(
         args,
         attribute="interval",
@@ -362,7 +420,8 @@ def run(args: argparse.Namespace) -> int:
             logging.getLogger(name).setLevel(logging.WARNING)
     setup = build(args, os.environ)
     try:
-        reconciler = reconciler_for(setup)
+        tracer = setup_tracing("trashmon-dns").get_tracer(__name__)
+        reconciler = reconciler_for(setup, tracer)
         if not args.watch:
             report = reconciler.reconcile(dry_run=args.dry_run)
             print_report(report)

@@ -8,14 +8,16 @@ It keeps the zone id between runs so a steady ``--watch`` iteration costs three 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
+from opentelemetry.trace import Span, Status, StatusCode, Tracer
 from trashmonitor.dns.cloudflare_api import (
     CODE_CONFLICT,
     CODE_IDENTICAL_RECORD,
@@ -191,6 +193,7 @@ class DnsReconciler:
         devices: DeviceLister | None,
         *,
         clock: Callable[[], float] = time.time,
+        tracer: Tracer | None = None,
     ) -> None:
         selector = settings.device_selector
         if settings.target is None and (
@@ -202,7 +205,17 @@ class DnsReconciler:
         self._split_dns = split_dns
         self._devices = devices
         self._clock = clock
+        self._tracer = tracer
         self._zone_id: str | None = None
+
+    @contextlib.contextmanager
+    def _span(self, name: str, **attributes: Any) -> Iterator[Span | None]:
+        """A child span per API read or write (none without a tracer)."""
+        if self._tracer is None:
+            yield None
+            return
+        with self._tracer.start_as_current_span(name, attributes=attributes) as span:
+            yield span
 
     # -- observe --------------------------------------------------------------------------
 
@@ -211,7 +224,8 @@ class DnsReconciler:
         if settings.target is not None:
             return settings.target, None
         assert self._devices is not None  # checked in __init__
-        devices = self._devices()
+        with self._span("tailscale.devices"):
+            devices = self._devices()
         try:
             device = choose_device(
                 devices, settings.device_selector, now=now, max_age=settings.max_device_age
@@ -237,20 +251,39 @@ class DnsReconciler:
             resolvers=settings.resolvers if self._split_dns is not None else None,
         )
         if self._zone_id is None:
-            self._zone_id = self._records.zone_id(settings.zone)
+            with self._span("cloudflare.zone_id", **{"dns.zone": settings.zone}):
+                self._zone_id = self._records.zone_id(settings.zone)
         try:
-            records = self._records.records_at(self._zone_id, desired.records[0].name)
+            with self._span("cloudflare.records_at", **{"dns.name": desired.records[0].name}):
+                records = self._records.records_at(self._zone_id, desired.records[0].name)
         except TransientAPIError:
             raise
         except TrashmonError:
             self._zone_id = None  # the zone may be gone or moved: look it up again
             raise
-        split = self._split_dns.split_dns() if self._split_dns is not None else None
+        split = None
+        if self._split_dns is not None:
+            with self._span("tailscale.split_dns"):
+                split = self._split_dns.split_dns()
         return desired, ObservedState(self._zone_id, records, split)
 
     # -- the whole run --------------------------------------------------------------------
 
     def reconcile(self, *, dry_run: bool = False) -> ReconcileReport:
+        """One cycle, traced as a ``trashmon.dns.reconcile`` span (children per API call;
+        attributes: what was planned, what was written, the outcome)."""
+        attributes = {
+            "dns.hostname": self.settings.hostname,
+            "dns.zone": self.settings.zone,
+            "dns.dry_run": dry_run,
+        }
+        with self._span("trashmon.dns.reconcile", **attributes) as span:
+            report = self._reconcile(dry_run)
+            if span is not None:
+                _describe(span, report)
+            return report
+
+    def _reconcile(self, dry_run: bool) -> ReconcileReport:
         started = self._clock()
         clock_start = time.monotonic()
 
@@ -309,14 +342,18 @@ class DnsReconciler:
             planned = _record_by_id(observed.records, change.record_id)
             # Someone may have edited the record since the plan (a person in the
             # dashboard, another reconciler): a PUT would silently undo their change.
-            current = _record_by_id(self._records.records_at(zone_id, want.name), change.record_id)
+            with self._span("cloudflare.records_at", **{"dns.name": want.name}):
+                present = self._records.records_at(zone_id, want.name)
+            current = _record_by_id(present, change.record_id)
             if current != planned:
                 detail = _changed_since_plan(planned, current)
                 return Outcome(change, Result.REFUSED, detail, "refused")
-            self._records.update(zone_id, change.record_id, want)
+            with self._span("cloudflare.update", **{"dns.name": want.name, "dns.type": want.type}):
+                self._records.update(zone_id, change.record_id, want)
             return Outcome(change, Result.APPLIED)
         try:
-            self._records.create(zone_id, want)
+            with self._span("cloudflare.create", **{"dns.name": want.name, "dns.type": want.type}):
+                self._records.create(zone_id, want)
         except CloudflareRejected as error:
             if CODE_CONFLICT in error.codes:
                 return Outcome(
@@ -325,7 +362,8 @@ class DnsReconciler:
             if not {CODE_IDENTICAL_RECORD, CODE_RECORD_EXISTS} & set(error.codes):
                 raise
             # A retried POST may have landed twice: what is there now decides.
-            present = self._records.records_at(zone_id, want.name)
+            with self._span("cloudflare.records_at", **{"dns.name": want.name}):
+                present = self._records.records_at(zone_id, want.name)
             if any(r.type == want.type and record_matches(r, want) for r in present):
                 return Outcome(change, Result.APPLIED, "already created (81058), converged")
             return Outcome(
@@ -338,7 +376,8 @@ class DnsReconciler:
         assert change.desired_split is not None
         want = change.desired_split
         planned = _zone_entry(observed.split_dns or {}, want.zone)
-        current = _zone_entry(self._split_dns.split_dns(), want.zone)
+        with self._span("tailscale.split_dns"):
+            current = _zone_entry(self._split_dns.split_dns(), want.zone)
         if current != planned:
             return Outcome(
                 change,
@@ -347,13 +386,38 @@ class DnsReconciler:
                 f"{describe_resolvers(sorted(current))}); nothing written; run again",
                 "refused",
             )
-        after = self._split_dns.patch_split_dns({want.zone: list(want.resolvers)})
+        with self._span("tailscale.patch_split_dns", **{"dns.zone": want.zone}):
+            after = self._split_dns.patch_split_dns({want.zone: list(want.resolvers)})
         now = set(after.get(want.zone, ()))
         if now != set(want.resolvers):
             return Outcome(
                 change, Result.FAILED, f"the API now reports {sorted(now) or 'none'}", "server"
             )
         return Outcome(change, Result.APPLIED)
+
+
+def reconcile_outcome(report: ReconcileReport) -> str:
+    """One word for a cycle: error, drift, dry_run, applied or in_sync."""
+    results = {o.result for o in report.outcomes}
+    if report.error is not None:
+        return "error"
+    if results & {Result.FAILED, Result.REFUSED}:
+        return "drift"
+    if Result.DRY_RUN in results:
+        return "dry_run"
+    return "applied" if report.writes else "in_sync"
+
+
+def _describe(span: Span, report: ReconcileReport) -> None:
+    planned = [o for o in report.outcomes if o.change.writes]
+    span.set_attribute("dns.planned_changes", len(planned))
+    span.set_attribute("dns.writes", report.writes)
+    span.set_attribute("dns.outcome", reconcile_outcome(report))
+    if report.error is not None:
+        span.set_attribute("dns.error_kind", report.error_kind or error_kind(report.error))
+        span.set_status(Status(StatusCode.ERROR, report.error.message))
+    elif reconcile_outcome(report) == "drift":
+        span.set_status(Status(StatusCode.ERROR, report.summary()))
 
 
 def _record_by_id(records: Iterable[DNSRecord], record_id: str) -> DNSRecord | None:

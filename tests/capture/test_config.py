@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import re
 import socket
 import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from support.processes import run_trashmon
 from trashmonitor.capture.command import build_command
-from trashmonitor.capture.config import add_arguments, load_config
+from trashmonitor.capture.config import MAX_BITRATE, add_arguments, config_from, load_config
 
 from trashmonitor.errors import ConfigError
 
@@ -189,3 +192,43 @@ def test_cli_print_command_redacts_credentials(tmp_path: Path) -> None:
     assert done.stdout.startswith("ffmpeg -hide_banner")
     assert "rtsp://***@mediamtx.tailnet:8554/frontdoor" in done.stdout
     assert "s3cret" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("value", ["2m", "2 M", "-1", "1e9", "2Mb", "2G", "", "1.5", "2mbit"])
+def test_cli_bitrate_ffmpeg_would_misread_is_exit_2(tmp_path: Path, value: str) -> None:
+    """Reproduction: BITRATE=2m validated, and ffmpeg reads m as milli: no rate cap."""
+    env = write_env(tmp_path, SEED_ENV.replace("BITRATE=2M", f"BITRATE={value}"))
+    done = run_cli("--env-file", str(env), "--print-command", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "trashmon capture: error: BITRATE: expected a bitrate in bit/s such as 2M, 800k or "
+        f"500000, got {value.strip()!r}"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "bits"), [("2M", 2e6), ("800k", 8e5), ("800K", 8e5), ("1.5M", 1.5e6), ("500000", 5e5)]
+)
+def test_bitrate_forms_ffmpeg_reads_as_meant(tmp_path: Path, value: str, bits: float) -> None:
+    env = write_env(tmp_path, SEED_ENV.replace("BITRATE=2M", f"BITRATE={value}"))
+    config = load_config(parse(["--env-file", str(env)]))
+    command = build_command(config)
+    assert command[command.index("-b:v") + 1] == value
+    number, unit = (value[:-1], value[-1]) if value[-1] in "kKM" else (value, "")
+    assert float(number) * {"": 1, "k": 1e3, "K": 1e3, "M": 1e6}[unit] == bits
+
+
+_BITRATE_SEED = {"CAMERA_DEV": "testsrc", "PUSH_URL": "rtsp://h/x"}
+
+
+@given(st.text(alphabet="0123456789.kKmMGe -+", max_size=8))
+def test_bitrate_parser_accepts_only_unambiguous_forms(text: str) -> None:
+    unambiguous = re.fullmatch(r"\s*(\d+|\d+(\.\d+)?[kKM])\s*", text)
+    scale = {"k": 1e3, "K": 1e3, "M": 1e6}
+    bits = unambiguous and float(unambiguous[1].rstrip("kKM")) * scale.get(unambiguous[1][-1], 1)
+    if not bits or not 0 < bits <= MAX_BITRATE:
+        with pytest.raises(ConfigError) as caught:
+            config_from("cam", {**_BITRATE_SEED, "BITRATE": text})
+        assert caught.value.setting == "BITRATE"
+    else:
+        assert config_from("cam", {**_BITRATE_SEED, "BITRATE": text}).bitrate == unambiguous[1]

@@ -237,3 +237,22 @@ def test_buffer_only_ffmpeg_is_stopped_when_the_device_is_gone_at_retry() -> Non
     machine, actions = step(machine, Tick(3.5, device_present=False), POLICY)
     assert machine.state is State.DEVICE_MISSING
     assert actions == (Action.STOP,)
+
+
+def test_consecutive_failures_reset_while_a_run_is_healthy() -> None:
+    """Reproduction: the gauge ("0 when healthy") kept its last value through hours of
+    healthy streaming, because only the end of a run reset it."""
+    machine = Machine(state=State.STARTING, failures=5)
+    machine, _ = step(machine, Started(100.0), POLICY)
+    machine, _ = step(machine, Progress(101.0, block(1)), POLICY)
+    machine, _ = step(machine, Progress(101.0 + POLICY.healthy_seconds - 0.5, block(2)), POLICY)
+    assert machine.failures == 5, "not healthy yet: a crash now still backs off longer"
+    now = 101.0 + POLICY.healthy_seconds
+    machine, _ = step(machine, Progress(now, block(3)), POLICY)
+    assert machine.failures == 0
+    for second in range(1, 3 * 3600):  # hours of healthy streaming: progress, ticks
+        machine, _ = step(machine, Progress(now + second, block(3 + second)), POLICY)
+        machine, _ = step(machine, Tick(now + second + 0.5), POLICY)
+        assert (machine.state, machine.failures) == (State.STREAMING, 0)
+    machine, _ = step(machine, Exited(now + 3 * 3600, 1, rand=0.5), POLICY)
+    assert machine.failures == 1

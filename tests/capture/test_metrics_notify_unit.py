@@ -45,6 +45,7 @@ def snapshot(**changes: object) -> AgentSnapshot:
         "last_progress_at": 1763700000.5,
         "ffmpeg_pid": 42,
         "ts": 1763700001.0,
+        "bitrate_bps": 1_600_000.0,
     }
     values.update(changes)
     return AgentSnapshot(**values)  # type: ignore[arg-type]
@@ -83,7 +84,11 @@ def test_values_follow_the_snapshot() -> None:
             1,
             2,
         )
-    idle = agent_registry(lambda: snapshot(state=State.BACKOFF, fps=None, speed=None))
+    assert registry.get_sample_value("trashcam_bitrate_bytes_per_second", cam) == 200_000
+    idle = agent_registry(
+        lambda: snapshot(state=State.BACKOFF, fps=None, speed=None, bitrate_bps=None)
+    )
+    assert idle.get_sample_value("trashcam_bitrate_bytes_per_second", cam) is None
     assert idle.get_sample_value("trashcam_fps", cam) is None  # absent, not a stale 14.9
     assert idle.get_sample_value("trashcam_state", {**cam, "state": "backoff"}) == 1
 

@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,36 @@ def test_media_settings_flag_over_env_and_errors_name_the_setting(
     monkeypatch.setenv("RECORD_MAX_SECONDS", "forever")
     with pytest.raises(ConfigError, match="RECORD_MAX_SECONDS: expected a duration"):
         media_settings(parser.parse_args([]))
+
+
+def _captures_in_place_of_a_file(tmp_path: Path) -> Path:
+    blocker = tmp_path / "captures-file"
+    blocker.write_text("not a directory\n")
+    return blocker
+
+
+@pytest.mark.parametrize(
+    ("captures", "problem"),
+    [
+        (_captures_in_place_of_a_file, "Not a directory"),
+        # Root may write anywhere but here: /sys refuses mkdir to everyone.
+        (lambda _tmp: Path("/sys/trashcam-captures"), "Operation not permitted"),
+    ],
+    ids=["captures-dir-is-a-file", "captures-dir-not-writable"],
+)
+def test_unwritable_captures_dir_answers_with_an_error(
+    buffer_dir: Path,
+    tmp_path: Path,
+    captures: Callable[[Path], Path],
+    problem: str,
+) -> None:
+    """Reproduction: NotADirectoryError escaped picture()/start_recording(), so the MQTT
+    request was never answered."""
+    directory = captures(tmp_path)
+    media = MediaCapture("camA", buffer_dir, directory)
+    done = Done()
+    for result in (media.picture(), media.start_recording(3, done)):
+        assert result == MediaResult(
+            False, f"Cannot write captures to {directory / 'camA'}: {problem}."
+        )
+    assert not done.event.is_set(), "a refused recording starts no recorder"

@@ -362,6 +362,31 @@ def test_just_bootstrap_recipe_runs_the_script_with_the_version(tmp_path: Path) 
     assert skipped["health"] == "TS_TAILNET is still a <placeholder>"
 
 
+def test_health_runs_with_the_api_tailnet_dash_and_a_separate_magicdns_suffix(
+    sandbox: Sandbox,
+) -> None:
+    """TS_TAILNET=- (what `just dns` wants) plus TS_MAGICDNS_SUFFIX: the health step runs
+    (`just health` builds its URL from the suffix) instead of being skipped."""
+    sandbox.with_all_tools()
+
+    result = sandbox.run("0.0.1", TS_TAILNET="-", TS_MAGICDNS_SUFFIX="tail1234.ts.net")
+
+    assert result.returncode == 0, result.stderr
+    assert skip_lines(result.stderr) == {}
+    assert "just health" in sandbox.calls()
+
+
+def test_health_with_only_a_suffix_needs_no_tailnet(sandbox: Sandbox) -> None:
+    sandbox.with_all_tools()
+    env = {k: v for k, v in sandbox.env.items() if k != "TS_TAILNET"}
+    sandbox.env = {**env, "TS_MAGICDNS_SUFFIX": "tail1234.ts.net"}
+
+    result = sandbox.run("--only", "health")
+
+    assert result.returncode == 0, result.stderr
+    assert "just health" in sandbox.calls()
+
+
 # ---------------------------------------------------------------- the secrets step
 
 SERVICE_NAME = "trashmonitor-mqtt.trashmonitor.svc"

@@ -21,8 +21,10 @@ from provision.playbooks import FakeHost, PlayResult, run_playbook
 from trashmonitor.settings import read_env_file
 
 RENDER = Path(__file__).parent / "render_env.yml"
-# Keys every camera's env file carries (the seed's six plus where to serve /metrics).
-SEED_KEYS = {"CAMERA_DEV", "PUSH_URL", "FPS", "WIDTH", "HEIGHT", "BITRATE", "METRICS_ADDR"}
+# Keys every camera's env file carries (the seed's six, where to serve /metrics, and the
+# unit's directories for the segment buffer and the captures).
+SEED_KEYS = {"CAMERA_DEV", "PUSH_URL", "FPS", "WIDTH", "HEIGHT", "BITRATE", "METRICS_ADDR",
+             "BUFFER_DIR", "CAPTURES_DIR"}  # fmt: skip
 
 SYNTHETIC = {"id": "yard", "device": "testsrc", "fps": 15, "width": 640, "height": 480,
              "bitrate": "800k"}  # fmt: skip
@@ -129,6 +131,13 @@ def load_credentials(host: FakeHost, camera: str, into: Path) -> dict[str, str]:
     return sources
 
 
+def as_under_the_unit(patch: pytest.MonkeyPatch, host: FakeHost) -> None:
+    """The directories systemd names for trashcam@.service (RuntimeDirectory=,
+    StateDirectory=): the rendered BUFFER_DIR and CAPTURES_DIR point into them."""
+    patch.setenv("RUNTIME_DIRECTORY", str(host.base / "run"))
+    patch.setenv("STATE_DIRECTORY", str(host.base / "state"))
+
+
 def test_mqtt_key_is_root_only_and_reaches_only_its_unit(fake_host: FakeHost) -> None:
     """The key used to sit in <etc>/pki/ with mode 0640 group video: every camera's agent
     (and every member of video) could read every camera's key."""
@@ -186,6 +195,7 @@ def test_publish_password_is_a_root_only_credential_and_never_printed(
     config = importlib.import_module("trashmonitor.capture.config")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+        as_under_the_unit(patch, fake_host)
         loaded = config.load_config(
             argparse.Namespace(env_file=fake_host.etc / "yard.env", camera_id=None)
         )
@@ -224,7 +234,9 @@ def test_agent_config_loader_accepts_the_rendered_file(fake_host: FakeHost) -> N
     for camera in (SYNTHETIC, LAVFI):
         env_file = fake_host.etc / f"{camera['id']}.env"
         args = argparse.Namespace(env_file=env_file, camera_id=None)
-        loaded = config.load_config(args)
+        with pytest.MonkeyPatch.context() as patch:
+            as_under_the_unit(patch, fake_host)
+            loaded = config.load_config(args)
         assert loaded.camera == camera["id"]
         assert loaded.camera_dev == camera["device"]
         assert (loaded.fps, loaded.width, loaded.height) == (
@@ -306,6 +318,7 @@ def test_agent_mqtt_loader_accepts_the_rendered_mqtt_keys(fake_host: FakeHost) -
     load_credentials(fake_host, "yard", creds)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+        as_under_the_unit(patch, fake_host)
         values = config.read_agent_env_file(fake_host.etc / "yard.env")
     settings = mqtt.mqtt_settings(argparse.Namespace(), mqtt.AGENT_SETTINGS, environ=values)
 
