@@ -139,17 +139,21 @@ PLACEHOLDER_IMAGE = "ghcr.io/your-org/trashmonitor"
 OVERLAY = REPO / "build" / "k8s-deploy"
 
 
-def site_names(ts_hostname: str, dns_hostname: str, ts_tailnet: str | None) -> str:
+def site_names(ts_hostname: str, dns_hostname: str, magicdns_suffix: str | None) -> str:
     """The Host names Caddy answers to: kubelet's probe, the tailnet and the DNS names."""
     names = ["localhost", ts_hostname]
-    if ts_tailnet and ts_tailnet != "-" and "<" not in ts_tailnet:
-        names.append(f"{ts_hostname}.{ts_tailnet}")
+    if magicdns_suffix:
+        names.append(f"{ts_hostname}.{magicdns_suffix}")
     names.append(dns_hostname)
     return " ".join(dict.fromkeys(names))
 
 
 def deploy_overlay(
-    image: str, ts_hostname: str, dns_hostname: str, acme_email: str, ts_tailnet: str | None = None
+    image: str,
+    ts_hostname: str,
+    dns_hostname: str,
+    acme_email: str,
+    magicdns_suffix: str | None = None,
 ) -> str:
     """A throw-away overlay (build/k8s-deploy) with the user's image, hostnames and e-mail.
 
@@ -181,7 +185,7 @@ def deploy_overlay(
             "ConfigMap",
             "trashmonitor-site",
             "/data/TRASHMON_SITE_NAMES",
-            site_names(ts_hostname, dns_hostname, ts_tailnet),
+            site_names(ts_hostname, dns_hostname, magicdns_suffix),
         ),
     ):
         target = f"kind: {kind}, name: {name}"
@@ -195,6 +199,19 @@ def deploy_overlay(
     return "\n".join(lines) + "\n"
 
 
+def _magicdns_suffix() -> str | None:
+    """The suffix as `trashmon dns` and `just health` read it (one place: dns/cli.py);
+    the seed's placeholder `<your-tailnet>.ts.net` means none was set."""
+    from trashmonitor.dns.cli import magicdns_suffix
+
+    from trashmonitor.errors import ConfigError
+
+    try:
+        return magicdns_suffix(os.environ)
+    except ConfigError as error:
+        sys.exit(f"sync.py: error: {error.message}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if generated/ is stale")
@@ -205,16 +222,17 @@ def main(argv: list[str] | None = None) -> int:
     overlay.add_argument("--dns-hostname", required=True, help="FQDN on the certificate")
     overlay.add_argument("--acme-email", required=True, help="Let's Encrypt account e-mail")
     overlay.add_argument(
-        "--ts-tailnet",
-        default=os.environ.get("TS_TAILNET"),
-        help="MagicDNS suffix, e.g. tail1234.ts.net (env TS_TAILNET): adds HOSTNAME.SUFFIX "
-        "to the site names",
+        "--magicdns-suffix",
+        help="MagicDNS suffix, e.g. tail1234.ts.net: adds HOSTNAME.SUFFIX to the site names "
+        "(default: what `trashmon dns` reads from TS_MAGICDNS_SUFFIX or a TS_TAILNET "
+        "ending in .ts.net)",
     )
     args = parser.parse_args(argv)
     if args.command == "overlay":
         OVERLAY.mkdir(parents=True, exist_ok=True)
+        suffix = args.magicdns_suffix or _magicdns_suffix()
         text = deploy_overlay(
-            args.image, args.ts_hostname, args.dns_hostname, args.acme_email, args.ts_tailnet
+            args.image, args.ts_hostname, args.dns_hostname, args.acme_email, suffix
         )
         (OVERLAY / "kustomization.yaml").write_text(text, encoding="utf-8")
         print(OVERLAY.relative_to(REPO))

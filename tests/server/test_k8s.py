@@ -446,10 +446,25 @@ def test_deploy_overlay_site_names_include_the_magicdns_name():
     sync = load_sync()
     text = sync.deploy_overlay("r/i:1", "cams", "cams.example.org", "a@b.c", "tail1.ts.net")
     assert '"localhost cams cams.tail1.ts.net cams.example.org"' in text
-    for placeholder in ("-", "<your-tailnet>.ts.net", None):
-        assert sync.site_names("cams", "cams.example.org", placeholder) == (
-            "localhost cams cams.example.org"
-        )
+    assert sync.site_names("cams", "cams.example.org", None) == "localhost cams cams.example.org"
+
+
+@pytest.mark.parametrize(
+    ("env", "suffix"),
+    [
+        ({"TS_TAILNET": "-"}, None),  # the API key's own tailnet: no suffix (not "cams.-")
+        ({"TS_TAILNET": "<your-tailnet>.ts.net"}, None),  # the justfile's placeholder
+        ({"TS_TAILNET": "example-org"}, None),
+        ({"TS_TAILNET": "tail1.ts.net"}, "tail1.ts.net"),  # the seed's meaning: both
+        ({"TS_TAILNET": "-", "TS_MAGICDNS_SUFFIX": "tail2.ts.net"}, "tail2.ts.net"),
+    ],
+)
+def test_deploy_overlay_reads_the_suffix_where_trashmon_dns_does(monkeypatch, env, suffix):
+    for name in ("TS_TAILNET", "TS_MAGICDNS_SUFFIX"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert load_sync()._magicdns_suffix() == suffix
 
 
 def test_mqtt_component_gives_the_monitor_its_client_certificate(tmp_path):
