@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from support.alertmanager import (
+    FAST_NOTIFICATIONS,
     WEBHOOK_TOKEN,
     recording_webhook,
     render_alertmanager_config,
@@ -33,13 +34,7 @@ from trashmonitor.alerts.rules import all_alerts
 
 SHIPPED = REPO / "alerts" / "alertmanager.yml"
 SHIPPED_FILES = sorted(REPO / "alerts" / name for name in rendered_alertmanager_files())
-# Seconds instead of minutes, only for tests: the routing is the shipped one.
-FAST = DEFAULT_CONFIG.with_overrides(
-    notification_group_wait="1s",
-    notification_group_interval="1s",
-    notification_repeat_critical="1h",
-    notification_repeat_warning="1h",
-)
+FAST = DEFAULT_CONFIG.with_overrides(**FAST_NOTIFICATIONS)
 EXPECTED_RECEIVER = {"critical": "page", "warning": "notify", "info": "silent"}
 
 

@@ -25,6 +25,14 @@ from trashmonitor.alerts.render import to_yaml
 from support.processes import free_port, require_binary, running, wait_until
 
 WEBHOOK_TOKEN = "test-webhook-token"
+# Seconds instead of minutes, only in tests (MixinConfig overrides): the routing and
+# inhibitions stay the shipped ones.
+FAST_NOTIFICATIONS = {
+    "notification_group_wait": "1s",
+    "notification_group_interval": "1s",
+    "notification_repeat_critical": "1h",
+    "notification_repeat_warning": "1h",
+}
 
 
 @dataclass(frozen=True)
