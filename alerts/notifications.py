@@ -17,6 +17,7 @@ rendered by the same function with other receivers, so they route identically.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -154,4 +155,88 @@ def rendered_alertmanager_files(config: MixinConfig = DEFAULT_CONFIG) -> dict[st
     files = {ALERTMANAGER_FILE: to_yaml(alertmanager_config(config))}
     for name, receivers in EXAMPLE_FILES.items():
         files[name] = to_yaml(alertmanager_config(config, receivers))
+    files[ALERTMANAGER_CONFIG_FILE] = to_yaml(alertmanager_config_resource(config))
     return files
+
+
+# --- prometheus-operator -----------------------------------------------------------------
+
+ALERTMANAGER_CONFIG_FILE = "alertmanagerconfig.yaml"
+# The Secret (created by the operator of the cluster, docs/server.md) holding the
+# receivers' URLs and the bearer token: nothing secret in the manifest.
+WEBHOOK_SECRET = "trashmonitor-alert-webhook"  # noqa: S105 (a Secret's name)
+WEBHOOK_SECRET_KEYS = {PAGE_RECEIVER: "page-url", NOTIFY_RECEIVER: "notify-url"}
+WEBHOOK_TOKEN_KEY = "token"  # noqa: S105 (a key in that Secret)
+_MATCHER = re.compile(r'^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<type>=~|!~|!=|=)"(?P<value>.*)"$')
+
+
+def _crd_matchers(matchers: list[str]) -> list[dict[str, str]]:
+    """``name=~"value"`` (as written above) -> the CRD's structured matcher."""
+    structured = []
+    for text in matchers:
+        match = _MATCHER.match(text)
+        if match is None:
+            raise ValueError(f"not a matcher this module writes: {text!r}")
+        matcher = {"name": match["name"], "value": match["value"]}
+        # "=" is the CRD's default; left out, as kustomize writes it unquoted and
+        # PyYAML then reads a bare `=` as YAML's value key.
+        if match["type"] != "=":
+            matcher["matchType"] = match["type"]
+        structured.append(matcher)
+    return structured
+
+
+def alertmanager_config_resource(config: MixinConfig = DEFAULT_CONFIG) -> dict[str, Any]:
+    """The same routing as prometheus-operator's ``AlertmanagerConfig`` (v1alpha1)."""
+    document = alertmanager_config(config)
+    route = document["route"]
+    token = {"name": WEBHOOK_SECRET, "key": WEBHOOK_TOKEN_KEY}
+
+    def receiver(name: str) -> dict[str, Any]:
+        if name not in WEBHOOK_SECRET_KEYS:
+            return {"name": name}
+        webhook = {
+            "urlSecret": {"name": WEBHOOK_SECRET, "key": WEBHOOK_SECRET_KEYS[name]},
+            "sendResolved": True,
+            "httpConfig": {"authorization": {"type": "Bearer", "credentials": token}},
+        }
+        return {"name": name, "webhookConfigs": [webhook]}
+
+    def child(source: dict[str, Any]) -> dict[str, Any]:
+        translated: dict[str, Any] = {
+            "receiver": source["receiver"],
+            "matchers": _crd_matchers(source["matchers"]),
+        }
+        if "repeat_interval" in source:
+            translated["repeatInterval"] = source["repeat_interval"]
+        return translated
+
+    inhibit_rules = []
+    for rule in document["inhibit_rules"]:
+        translated = {
+            "sourceMatch": _crd_matchers(rule["source_matchers"]),
+            "targetMatch": _crd_matchers(rule["target_matchers"]),
+        }
+        if "equal" in rule:
+            translated["equal"] = rule["equal"]
+        inhibit_rules.append(translated)
+    return {
+        "apiVersion": "monitoring.coreos.com/v1alpha1",
+        "kind": "AlertmanagerConfig",
+        "metadata": {
+            "name": "trashmonitor",
+            "labels": {"app.kubernetes.io/name": "trashmonitor", "role": "alert-routing"},
+        },
+        "spec": {
+            "route": {
+                "receiver": route["receiver"],
+                "groupBy": route["group_by"],
+                "groupWait": route["group_wait"],
+                "groupInterval": route["group_interval"],
+                "repeatInterval": route["repeat_interval"],
+                "routes": [child(r) for r in route["routes"]],
+            },
+            "receivers": [receiver(r["name"]) for r in document["receivers"]],
+            "inhibitRules": inhibit_rules,
+        },
+    }

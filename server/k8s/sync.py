@@ -2,10 +2,11 @@
 """Copy the files kustomize needs from elsewhere in the repository into server/k8s/generated/.
 
 kustomize only loads files inside the kustomization's own directory tree, while the
-MediaMTX config (server/mediamtx.yml), the PrometheusRule (alerts/prometheusrule.yaml)
-and the Grafana dashboards (dashboards/generated/*.json) are owned by other components;
-the broker's mosquitto.conf is rendered by `trashmon pki`'s own function for the paths
-inside the broker container (the broker/ copy names the operator's paths).
+MediaMTX config (server/mediamtx.yml), the PrometheusRule (alerts/prometheusrule.yaml),
+the AlertmanagerConfig (alerts/alertmanagerconfig.yaml) and the Grafana dashboards
+(dashboards/generated/*.json) are owned by other components; the broker's
+mosquitto.conf is rendered by `trashmon pki`'s own function for the paths inside the
+broker container (the broker/ copy names the operator's paths).
 `just k8s-sync` runs this; `--check` (run by the tests) fails when the committed copies
 drift from their sources. A source that does not exist yet yields an empty
 kustomization, so the tree renders before every component has landed.
@@ -26,6 +27,7 @@ GENERATED = HERE / "generated"
 # The contract paths (docs/server.md, "Where things live").
 MEDIAMTX_CONFIG = REPO / "server" / "mediamtx.yml"
 PROMETHEUS_RULE = REPO / "alerts" / "prometheusrule.yaml"
+ALERTMANAGER_CONFIG = REPO / "alerts" / "alertmanagerconfig.yaml"
 DASHBOARDS = REPO / "dashboards" / "generated"
 
 # Where the broker pod mounts `trashmon pki`'s broker/ files (components/mqtt).
@@ -102,6 +104,23 @@ def render() -> dict[Path, str]:
             "      - op: add\n        path: /metadata/namespace\n        value: trashmonitor\n"
         )
     files[Path("prometheusrule/kustomization.yaml")] = text
+
+    text = HEADER.format(source="alerts/alertmanagerconfig.yaml") + (
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+        "metadata:\n  name: trashmonitor-alertmanagerconfig\n"
+    )
+    if ALERTMANAGER_CONFIG.exists():
+        files[Path("alertmanagerconfig/alertmanagerconfig.yaml")] = ALERTMANAGER_CONFIG.read_text(
+            encoding="utf-8"
+        )
+        text += (
+            "resources:\n  - alertmanagerconfig.yaml\n"
+            "patches:\n"
+            "  - target:\n      kind: AlertmanagerConfig\n"
+            "    patch: |-\n"
+            "      - op: add\n        path: /metadata/namespace\n        value: trashmonitor\n"
+        )
+    files[Path("alertmanagerconfig/kustomization.yaml")] = text
     return files
 
 

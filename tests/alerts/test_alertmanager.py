@@ -26,14 +26,17 @@ from trashmonitor.alerts.config import DEFAULT_CONFIG
 from trashmonitor.alerts.notifications import (
     AGENT_DEPENDENT_ALERTS,
     AGENT_OFFLINE_ALERT,
+    ALERTMANAGER_FILE,
     CAMERA_DOWN_ALERTS,
+    EXAMPLE_FILES,
     PLATFORM_DOWN_ALERTS,
-    rendered_alertmanager_files,
+    alertmanager_config,
+    alertmanager_config_resource,
 )
 from trashmonitor.alerts.rules import all_alerts
 
 SHIPPED = REPO / "alerts" / "alertmanager.yml"
-SHIPPED_FILES = sorted(REPO / "alerts" / name for name in rendered_alertmanager_files())
+SHIPPED_FILES = sorted(REPO / "alerts" / name for name in (ALERTMANAGER_FILE, *EXAMPLE_FILES))
 FAST = DEFAULT_CONFIG.with_overrides(**FAST_NOTIFICATIONS)
 EXPECTED_RECEIVER = {"critical": "page", "warning": "notify", "info": "silent"}
 
@@ -203,3 +206,24 @@ def test_a_real_alertmanager_inhibits_and_delivers(
             "/page" if delivery.body["commonLabels"]["severity"] == "critical" else "/notify"
         )
         assert delivery.path == expected_path, delivery
+
+
+def test_the_alertmanager_config_resource_routes_like_the_shipped_file() -> None:
+    """prometheus-operator's AlertmanagerConfig is the same routing, translated."""
+    plain = alertmanager_config(DEFAULT_CONFIG)
+    spec = alertmanager_config_resource(DEFAULT_CONFIG)["spec"]
+
+    def as_text(matchers: list[dict[str, str]]) -> list[str]:
+        return [f'{m["name"]}{m.get("matchType", "=")}"{m["value"]}"' for m in matchers]
+
+    assert spec["route"]["groupBy"] == plain["route"]["group_by"]
+    assert [(r["receiver"], as_text(r["matchers"])) for r in spec["route"]["routes"]] == [
+        (r["receiver"], r["matchers"]) for r in plain["route"]["routes"]
+    ]
+    assert [
+        (as_text(r["sourceMatch"]), as_text(r["targetMatch"]), r.get("equal"))
+        for r in spec["inhibitRules"]
+    ] == [
+        (r["source_matchers"], r["target_matchers"], r.get("equal")) for r in plain["inhibit_rules"]
+    ]
+    assert [r["name"] for r in spec["receivers"]] == [r["name"] for r in plain["receivers"]]
