@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import shutil
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -146,7 +147,8 @@ class Alertmanager:
 
 @contextlib.contextmanager
 def running_alertmanager(directory: Path, config_file: Path) -> Iterator[Alertmanager]:
-    binary = require_binary("prometheus-alertmanager")
+    # Debian names the binary prometheus-alertmanager; nixpkgs (flake.nix) alertmanager.
+    binary = shutil.which("prometheus-alertmanager") or require_binary("alertmanager")
     log = directory / "alertmanager.log"
     alertmanager = Alertmanager(free_port())
     argv = [
