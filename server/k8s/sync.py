@@ -87,40 +87,31 @@ def render() -> dict[Path, str]:
             text += f"  - name: {dashboard_configmap_name(path)}\n    files:\n      - {path.name}\n"
     files[Path("dashboards/kustomization.yaml")] = text
 
-    text = HEADER.format(source="alerts/prometheusrule.yaml") + (
-        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
-        "metadata:\n  name: trashmonitor-prometheusrule\n"
-    )
-    if PROMETHEUS_RULE.exists():
-        files[Path("prometheusrule/prometheusrule.yaml")] = PROMETHEUS_RULE.read_text(
-            encoding="utf-8"
-        )
-        # The rule file is namespace-agnostic; the ServiceMonitor's namespace is ours.
-        text += (
-            "resources:\n  - prometheusrule.yaml\n"
-            "patches:\n"
-            "  - target:\n      kind: PrometheusRule\n"
-            "    patch: |-\n"
-            "      - op: add\n        path: /metadata/namespace\n        value: trashmonitor\n"
-        )
-    files[Path("prometheusrule/kustomization.yaml")] = text
+    # The alerts component's files are namespace-agnostic; the namespace is ours.
+    files |= namespaced_component(PROMETHEUS_RULE, "PrometheusRule")
+    files |= namespaced_component(ALERTMANAGER_CONFIG, "AlertmanagerConfig")
+    return files
 
-    text = HEADER.format(source="alerts/alertmanagerconfig.yaml") + (
+
+def namespaced_component(source: Path, kind: str) -> dict[Path, str]:
+    """A kustomize Component (directory named like ``source``) adding ``source``'s one
+    resource of ``kind`` in namespace trashmonitor; empty while ``source`` is missing."""
+    directory = Path(source.stem)
+    files: dict[Path, str] = {}
+    text = HEADER.format(source=source.relative_to(REPO).as_posix()) + (
         "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
-        "metadata:\n  name: trashmonitor-alertmanagerconfig\n"
+        f"metadata:\n  name: trashmonitor-{source.stem}\n"
     )
-    if ALERTMANAGER_CONFIG.exists():
-        files[Path("alertmanagerconfig/alertmanagerconfig.yaml")] = ALERTMANAGER_CONFIG.read_text(
-            encoding="utf-8"
-        )
+    if source.exists():
+        files[directory / source.name] = source.read_text(encoding="utf-8")
         text += (
-            "resources:\n  - alertmanagerconfig.yaml\n"
+            f"resources:\n  - {source.name}\n"
             "patches:\n"
-            "  - target:\n      kind: AlertmanagerConfig\n"
+            f"  - target:\n      kind: {kind}\n"
             "    patch: |-\n"
             "      - op: add\n        path: /metadata/namespace\n        value: trashmonitor\n"
         )
-    files[Path("alertmanagerconfig/kustomization.yaml")] = text
+    files[directory / "kustomization.yaml"] = text
     return files
 
 
