@@ -98,7 +98,7 @@ def namespaced_component(source: Path, kind: str) -> dict[Path, str]:
     resource of ``kind`` in namespace trashmonitor; empty while ``source`` is missing."""
     directory = Path(source.stem)
     files: dict[Path, str] = {}
-    text = HEADER.format(source=source.relative_to(REPO).as_posix()) + (
+    text = HEADER.format(source=f"alerts/{source.name}") + (
         "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
         f"metadata:\n  name: trashmonitor-{source.stem}\n"
     )
