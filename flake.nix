@@ -19,6 +19,7 @@
             ffmpeg # ffmpeg, ffprobe
             mosquitto # broker and mosquitto_pub/sub clients
             prometheus # prometheus, promtool
+            prometheus-alertmanager # alertmanager, amtool
             caddy
             chromium
             chromedriver

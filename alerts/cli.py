@@ -12,10 +12,18 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from trashmonitor.alerts.notifications import (
+    ALERTMANAGER_CONFIG_FILE,
+    ALERTMANAGER_FILE,
+    EXAMPLE_FILES,
+)
+
 from trashmonitor.errors import EXIT_OK, ConfigError
 
 HELP = "print or write Prometheus rules and Grafana dashboards"
 
+# Alertmanager: the shipped config, its e-mail/ntfy examples, the AlertmanagerConfig.
+NOTIFICATION_FILES = (ALERTMANAGER_FILE, *EXAMPLE_FILES, ALERTMANAGER_CONFIG_FILE)
 RULE_FILES = {"prometheus": "trashmonitor.rules.yaml", "operator": "prometheusrule.yaml"}
 DASHBOARD_NAMES = ("overview", "camera", "monitor", "dns")
 PROVISIONING_FILE = "dashboards.yaml"
@@ -31,7 +39,8 @@ def _dashboards_data() -> Traversable:
 
 def shipped_files() -> dict[str, str]:
     """Relative output path -> content of every shipped artefact."""
-    files = {name: _alerts_data().joinpath(name).read_text("utf-8") for name in RULE_FILES.values()}
+    names = [*RULE_FILES.values(), *NOTIFICATION_FILES]
+    files = {name: _alerts_data().joinpath(name).read_text("utf-8") for name in names}
     for name in DASHBOARD_NAMES:
         text = _dashboards_data().joinpath("generated", f"{name}.json").read_text("utf-8")
         files[f"dashboards/{name}.json"] = text
@@ -55,7 +64,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     what.add_argument(
         "--output",
         metavar="DIR",
-        help="write both rule files, dashboards/*.json and provisioning/ into DIR",
+        help="write both rule files, the Alertmanager configs, dashboards/*.json and "
+        "provisioning/ into DIR",
     )
 
 

@@ -87,6 +87,19 @@ class MixinConfig:
     runbook_base_url: str = "https://github.com/trashmonitor/trashmonitor/blob/main/docs/runbook.md"
     alert_prefix: str = "Trashmon"
 
+    # Notifications (alerts/alertmanager.yml, rendered by alerts/notifications.py).
+    # Alerts are grouped per alert and camera: one message per camera incident.
+    camera_label: str = "camera"
+    notification_group_wait: str = "30s"
+    notification_group_interval: str = "5m"
+    notification_repeat_critical: str = "4h"
+    notification_repeat_warning: str = "12h"
+    # Alertmanager 0.25 cannot read a URL from a file: the URL is not secret; the token
+    # the receiver checks is read from credentials_file (sent as `Authorization: Bearer`).
+    page_webhook_url: str = "http://alert-relay:9099/trashmonitor/page"
+    notify_webhook_url: str = "http://alert-relay:9099/trashmonitor/notify"
+    webhook_credentials_file: str = "/etc/alertmanager/secrets/webhook-token"
+
     # Dashboards.
     dashboard_tags: tuple[str, ...] = ("trashmonitor",)
     dashboard_uid_prefix: str = "trashmon"
@@ -95,7 +108,11 @@ class MixinConfig:
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
-            if name.endswith("_for") or name in {"rate_window", "restart_window"}:
+            if (
+                name.endswith("_for")
+                or name.startswith("notification_")
+                or name in {"rate_window", "restart_window"}
+            ):
                 duration_seconds(getattr(self, name))  # raises on a typo such as "5 m"
 
     def with_overrides(self, **changes: object) -> MixinConfig:

@@ -1,7 +1,7 @@
 """Regenerate the committed rule files and dashboards: ``just generate``.
 
 ``python -m trashmonitor.alerts.generate [--root DIR] [--check]`` writes
-alerts/trashmonitor.rules.yaml, alerts/prometheusrule.yaml and
+alerts/trashmonitor.rules.yaml, alerts/prometheusrule.yaml, alerts/alertmanager*.yml and
 dashboards/generated/*.json from the default :class:`MixinConfig`. ``--check`` writes
 nothing and exits 1 if any committed file differs (CI and pre-commit use).
 Needs the `dev` extra (PyYAML, grafana-foundation-sdk); users get the committed files.
@@ -23,10 +23,12 @@ DASHBOARDS_DIR = "dashboards/generated"
 
 def generated_files(config: MixinConfig = DEFAULT_CONFIG) -> dict[str, str]:
     """Path relative to the repository root -> content."""
+    from trashmonitor.alerts.notifications import rendered_alertmanager_files
     from trashmonitor.alerts.render import rendered_rule_files
     from trashmonitor.dashboards.build import rendered_dashboards
 
-    files = {f"{RULES_DIR}/{name}": text for name, text in rendered_rule_files(config).items()}
+    alerts = rendered_rule_files(config) | rendered_alertmanager_files(config)
+    files = {f"{RULES_DIR}/{name}": text for name, text in alerts.items()}
     files |= {
         f"{DASHBOARDS_DIR}/{name}": text for name, text in rendered_dashboards(config).items()
     }

@@ -36,6 +36,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
+from trashmonitor.alerts.config import DEFAULT_CONFIG, MixinConfig
+from trashmonitor.alerts.notifications import alertmanager_config, webhook_receivers
 from trashmonitor.errors import EXIT_OK, ConfigError, TrashmonError
 from trashmonitor.settings import parse_ip, parse_positive_int
 
@@ -43,7 +45,12 @@ HELP = "run the whole stack on this machine with synthetic cameras (Ctrl-C stops
 
 # Debian package for each binary the demo runs (for the one-line install hint).
 DEMO_CONTROLLER = "controller"  # the identity allowed to send control requests
-REQUIRED_BINARIES = {"ffmpeg": "ffmpeg", "mosquitto": "mosquitto", "prometheus": "prometheus"}
+REQUIRED_BINARIES = {
+    "ffmpeg": "ffmpeg",
+    "mosquitto": "mosquitto",
+    "prometheus": "prometheus",
+    "prometheus-alertmanager": "prometheus-alertmanager",
+}
 OPTIONAL_BINARIES = {"caddy": "caddy"}
 
 # (id, CAMERA_DEV). cam3 is covered by a black box for 10 s of every 20 s.
@@ -70,6 +77,7 @@ class Ports:
     prometheus: int = 9090
     viewer: int = 8080
     agents: tuple[int, ...] = (9844, 9845, 9846)
+    alertmanager: int = 9093
 
     @classmethod
     def from_base(cls, base: int) -> Ports:
@@ -80,7 +88,9 @@ class Ports:
         fixed = {name: base + offset for offset, name in enumerate(names)}
         viewer = base + len(names)
         agents = tuple(viewer + 1 + index for index in range(len(CAMERAS)))
-        return cls(**fixed, viewer=viewer, agents=agents)
+        # After the agents, so the earlier ports keep their offsets.
+        alertmanager = agents[-1] + 1
+        return cls(**fixed, viewer=viewer, agents=agents, alertmanager=alertmanager)
 
     def named(self) -> list[tuple[str, int]]:
         ports = [
@@ -91,6 +101,7 @@ class Ports:
             ("MediaMTX HLS", self.hls),
             ("monitor", self.monitor),
             ("Prometheus", self.prometheus),
+            ("Alertmanager", self.alertmanager),
             ("viewer", self.viewer),
         ]
         return ports + [
@@ -111,7 +122,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="PORT",
         help="use consecutive ports from PORT instead of the usual ones "
         "(8883 mosquitto, 8554/9997/9998/8888 MediaMTX, 9843 monitor, 9090 Prometheus, "
-        "8080 viewer, 9844+ agents)",
+        "9093 Alertmanager, 8080 viewer, 9844+ agents)",
     )
 
 
@@ -302,8 +313,21 @@ def _prometheus_config(ports: Ports, rules: Path, reader: ReaderCredentials | No
     return (
         "global:\n  scrape_interval: 5s\n  evaluation_interval: 5s\n"
         f"rule_files:\n  - '{rules}'\n"
+        "alerting:\n  alertmanagers:\n"
+        f"    - static_configs:\n        - targets: ['127.0.0.1:{ports.alertmanager}']\n"
         f"scrape_configs:\n{jobs}"
     )
+
+
+def _routing_only(config: MixinConfig) -> list[dict[str, Any]]:
+    """The shipped receivers' names without a destination: the demo notifies nobody."""
+    return [{"name": receiver["name"]} for receiver in webhook_receivers(config)]
+
+
+def _alertmanager_config() -> str:
+    """The shipped routing, grouping and inhibitions (alerts/alertmanager.yml)."""
+    # JSON is YAML: no PyYAML at run time.
+    return json.dumps(alertmanager_config(DEFAULT_CONFIG, _routing_only))
 
 
 def _camera_env(camera: str, device: str, port: int, ports: Ports, state: Path) -> str:
@@ -504,6 +528,21 @@ def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: 
     )
     stack.ready("prometheus", lambda: _http_ok(f"http://127.0.0.1:{ports.prometheus}/-/ready"))
 
+    alertmanager_dir = state / "alertmanager"
+    alertmanager_dir.mkdir(exist_ok=True)
+    (alertmanager_dir / "alertmanager.yml").write_text(_alertmanager_config())
+    stack.start(
+        "alertmanager",
+        [
+            str(found["prometheus-alertmanager"]),
+            f"--config.file={alertmanager_dir / 'alertmanager.yml'}",
+            f"--storage.path={alertmanager_dir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{ports.alertmanager}",
+            "--cluster.listen-address=",  # one instance: no gossip port
+        ],
+    )
+    stack.ready("alertmanager", lambda: _http_ok(f"http://127.0.0.1:{ports.alertmanager}/-/ready"))
+
     _start_viewer(stack, found, ports, state, reader)
 
 
@@ -548,6 +587,7 @@ def _print_urls(stack: Stack, ports: Ports, state: Path, *, viewer: bool) -> Non
         ("monitor status", f"http://127.0.0.1:{ports.monitor}/api/status"),
         ("monitor metrics", f"http://127.0.0.1:{ports.monitor}/metrics"),
         ("Prometheus alerts", f"http://127.0.0.1:{ports.prometheus}/alerts"),
+        ("Alertmanager", f"http://127.0.0.1:{ports.alertmanager}/#/alerts"),
     ]
     if viewer:
         urls.insert(0, ("viewer", f"http://127.0.0.1:{ports.viewer}/"))

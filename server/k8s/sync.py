@@ -2,10 +2,11 @@
 """Copy the files kustomize needs from elsewhere in the repository into server/k8s/generated/.
 
 kustomize only loads files inside the kustomization's own directory tree, while the
-MediaMTX config (server/mediamtx.yml), the PrometheusRule (alerts/prometheusrule.yaml)
-and the Grafana dashboards (dashboards/generated/*.json) are owned by other components;
-the broker's mosquitto.conf is rendered by `trashmon pki`'s own function for the paths
-inside the broker container (the broker/ copy names the operator's paths).
+MediaMTX config (server/mediamtx.yml), the PrometheusRule (alerts/prometheusrule.yaml),
+the AlertmanagerConfig (alerts/alertmanagerconfig.yaml) and the Grafana dashboards
+(dashboards/generated/*.json) are owned by other components; the broker's
+mosquitto.conf is rendered by `trashmon pki`'s own function for the paths inside the
+broker container (the broker/ copy names the operator's paths).
 `just k8s-sync` runs this; `--check` (run by the tests) fails when the committed copies
 drift from their sources. A source that does not exist yet yields an empty
 kustomization, so the tree renders before every component has landed.
@@ -26,6 +27,7 @@ GENERATED = HERE / "generated"
 # The contract paths (docs/server.md, "Where things live").
 MEDIAMTX_CONFIG = REPO / "server" / "mediamtx.yml"
 PROMETHEUS_RULE = REPO / "alerts" / "prometheusrule.yaml"
+ALERTMANAGER_CONFIG = REPO / "alerts" / "alertmanagerconfig.yaml"
 DASHBOARDS = REPO / "dashboards" / "generated"
 
 # Where the broker pod mounts `trashmon pki`'s broker/ files (components/mqtt).
@@ -85,23 +87,31 @@ def render() -> dict[Path, str]:
             text += f"  - name: {dashboard_configmap_name(path)}\n    files:\n      - {path.name}\n"
     files[Path("dashboards/kustomization.yaml")] = text
 
-    text = HEADER.format(source="alerts/prometheusrule.yaml") + (
+    # The alerts component's files are namespace-agnostic; the namespace is ours.
+    files |= namespaced_component(PROMETHEUS_RULE, "PrometheusRule")
+    files |= namespaced_component(ALERTMANAGER_CONFIG, "AlertmanagerConfig")
+    return files
+
+
+def namespaced_component(source: Path, kind: str) -> dict[Path, str]:
+    """A kustomize Component (directory named like ``source``) adding ``source``'s one
+    resource of ``kind`` in namespace trashmonitor; empty while ``source`` is missing."""
+    directory = Path(source.stem)
+    files: dict[Path, str] = {}
+    text = HEADER.format(source=f"alerts/{source.name}") + (
         "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
-        "metadata:\n  name: trashmonitor-prometheusrule\n"
+        f"metadata:\n  name: trashmonitor-{source.stem}\n"
     )
-    if PROMETHEUS_RULE.exists():
-        files[Path("prometheusrule/prometheusrule.yaml")] = PROMETHEUS_RULE.read_text(
-            encoding="utf-8"
-        )
-        # The rule file is namespace-agnostic; the ServiceMonitor's namespace is ours.
+    if source.exists():
+        files[directory / source.name] = source.read_text(encoding="utf-8")
         text += (
-            "resources:\n  - prometheusrule.yaml\n"
+            f"resources:\n  - {source.name}\n"
             "patches:\n"
-            "  - target:\n      kind: PrometheusRule\n"
+            f"  - target:\n      kind: {kind}\n"
             "    patch: |-\n"
             "      - op: add\n        path: /metadata/namespace\n        value: trashmonitor\n"
         )
-    files[Path("prometheusrule/kustomization.yaml")] = text
+    files[directory / "kustomization.yaml"] = text
     return files
 
 

@@ -25,6 +25,13 @@ Killing the RTSP peer (the stand-in for MediaMTX's RTSP port) is the incident:
 
 Restarting the peer is the recovery: the agent reconnects by itself and the camera-down
 alert clears; the restart loop clears once its look-back window has passed.
+
+Prometheus sends its alerts to a real Alertmanager (Debian's `prometheus-alertmanager`)
+running the shipped routing, rendered from the same mixin config with seconds for its
+group wait/interval (support/alertmanager.py); its webhook receivers are a small HTTP
+server in the test. The camera going down pages exactly once, the restart loop goes to
+the quieter receiver, and recovery sends `resolved`. (Inhibitions are checked on a real
+Alertmanager in test_alertmanager.py.)
 """
 
 from __future__ import annotations
@@ -33,6 +40,14 @@ import time
 from pathlib import Path
 
 import pytest
+from support.alertmanager import (
+    FAST_NOTIFICATIONS,
+    Delivery,
+    WebhookRecorder,
+    recording_webhook,
+    render_alertmanager_config,
+    running_alertmanager,
+)
 from support.processes import wait_until
 from support.prometheus import (
     SHIPPED_RULES,
@@ -48,8 +63,17 @@ pytestmark = pytest.mark.slow
 CAMERA_DOWN = "TrashmonCameraDown"
 RESTART_LOOP = "TrashmonFfmpegRestartLoop"
 FAST = DEFAULT_CONFIG.with_overrides(
-    camera_down_for="2s", restart_loop_for="2s", restart_window="20s"
+    camera_down_for="2s", restart_loop_for="2s", restart_window="20s", **FAST_NOTIFICATIONS
 )
+
+
+def _deliveries(webhook: WebhookRecorder, path: str, alert: str, status: str) -> list[Delivery]:
+    """What the receiver at ``path`` got about ``alert`` in ``status`` (firing/resolved)."""
+    return [
+        delivery
+        for delivery in webhook.received(path)
+        if delivery.status == status and alert in delivery.alert_names()
+    ]
 
 
 def _wait_states(
@@ -74,8 +98,14 @@ def test_killing_the_rtsp_peer_fires_and_recovery_clears_the_shipped_alerts(
     fast_rules = render_rules(tmp_path / "fast.rules.yaml", FAST)
     files = (SHIPPED_RULES, fast_rules)
     with (
+        recording_webhook() as webhook,
+        running_alertmanager(
+            tmp_path, render_alertmanager_config(tmp_path, FAST, webhook)
+        ) as alertmanager,
         running_stack(tmp_path) as stack,
-        running_prometheus(tmp_path, stack.scrape_targets(), files) as prometheus,
+        running_prometheus(
+            tmp_path, stack.scrape_targets(), files, [alertmanager.address]
+        ) as prometheus,
     ):
         all_up = {DEFAULT_CONFIG.monitor_job: True, DEFAULT_CONFIG.mediamtx_job: True}
         wait_until(lambda: prometheus.targets_up() == all_up, 30, 0.25, "every target scraped")
@@ -105,6 +135,14 @@ def test_killing_the_rtsp_peer_fires_and_recovery_clears_the_shipped_alerts(
         # The reasons in the description are the real monitor's, queried by the template.
         assert "no_publisher" in firing[0]["annotations"]["description"]
 
+        # Alertmanager pages: the camera-down group, with this camera's labels.
+        paged = wait_until(
+            lambda: _deliveries(webhook, "/page", CAMERA_DOWN, "firing"), 30, 0.25, "page"
+        )
+        assert [a["labels"]["camera"] for a in paged[0].body["alerts"]] == [CAMERA]
+        assert paged[0].body["groupLabels"] == {"alertname": CAMERA_DOWN, "camera": CAMERA}
+        paged_after = time.monotonic() - killed
+
         # What the agent announces: ffmpeg cannot reconnect and is restarted again and again.
         looping = {SHIPPED_RULES: "pending", fast_rules: "firing"}
         _wait_states(prometheus, stack, RESTART_LOOP, looping)
@@ -112,6 +150,10 @@ def test_killing_the_rtsp_peer_fires_and_recovery_clears_the_shipped_alerts(
         loop = prometheus.alerts(RESTART_LOOP, "firing")
         assert [alert["labels"]["camera"] for alert in loop] == [CAMERA]
         assert float(loop[0]["value"]) >= FAST.restart_count
+        # A warning: the quieter receiver, never the pager.
+        wait_until(
+            lambda: _deliveries(webhook, "/notify", RESTART_LOOP, "firing"), 30, 0.25, "notify"
+        )
 
         stack.peer.start()  # the same port: the agent reconnects on its own
         restored = time.monotonic()
@@ -119,6 +161,9 @@ def test_killing_the_rtsp_peer_fires_and_recovery_clears_the_shipped_alerts(
         camera_down_cleared_after = time.monotonic() - restored
         assert prometheus.alerts(CAMERA_DOWN) == []
         assert stack.camera()["state"] in ("ok", "degraded")
+        wait_until(
+            lambda: _deliveries(webhook, "/page", CAMERA_DOWN, "resolved"), 30, 0.25, "resolved"
+        )
 
         # The loop clears when its look-back no longer holds 3 restarts. The shipped
         # copy looks back 15m, so it is still pending: that is its window, not a bug.
@@ -129,8 +174,14 @@ def test_killing_the_rtsp_peer_fires_and_recovery_clears_the_shipped_alerts(
         # Every rule of both files evaluated without error against the real series.
         assert not prometheus.unhealthy_rules()
 
+        # One incident, one page (group_interval is 1s here: a re-send would have shown).
+        assert len(_deliveries(webhook, "/page", CAMERA_DOWN, "firing")) == 1
+        assert len(_deliveries(webhook, "/page", CAMERA_DOWN, "resolved")) == 1
+        assert _deliveries(webhook, "/page", RESTART_LOOP, "firing") == []
+
     print(
-        f"camera-down firing {camera_down_after:.1f}s after the kill, "
+        f"camera-down firing {camera_down_after:.1f}s after the kill (paged after "
+        f"{paged_after:.1f}s), "
         f"restart-loop firing {restart_loop_after:.1f}s after; after the peer came back "
         f"camera-down cleared in {camera_down_cleared_after:.1f}s, "
         f"restart-loop in {restart_loop_cleared_after:.1f}s"

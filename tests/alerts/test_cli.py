@@ -45,6 +45,10 @@ def test_output_writes_everything_for_prometheus_and_grafana(tmp_path: Path) -> 
         [
             "trashmonitor.rules.yaml",
             "prometheusrule.yaml",
+            "alertmanager.yml",
+            "alertmanager.email.example.yml",
+            "alertmanager.ntfy.example.yml",
+            "alertmanagerconfig.yaml",
             "provisioning/dashboards.yaml",
             *(f"dashboards/{name}.json" for name in DASHBOARD_NAMES),
         ]

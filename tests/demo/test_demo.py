@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -91,6 +92,13 @@ def test_demo_runs_the_stack_and_stops_cleanly(
         return jobs >= {"trashmon-monitor", "trashcam"} and all(t["health"] == "up" for t in active)
 
     wait_until(targets_up, 30, what="every Prometheus target up")
+    # Prometheus sends its alerts to the demo's Alertmanager (after the agents' ports).
+    alertmanager = base + 7 + 1 + 3
+    assert get_json(f"http://127.0.0.1:{alertmanager}/api/v2/status")["cluster"]["status"]
+    senders = get_json(f"http://127.0.0.1:{prometheus}/api/v1/alertmanagers")["data"]
+    assert [a["url"] for a in senders["activeAlertmanagers"]] == [
+        f"http://127.0.0.1:{alertmanager}/api/v2/alerts"
+    ]
     viewer = urllib.request.urlopen(f"http://127.0.0.1:{base + 7}/", timeout=3)
     assert b"<html" in viewer.read().lower()
 
@@ -98,7 +106,7 @@ def test_demo_runs_the_stack_and_stops_cleanly(
     assert proc.wait(60) == 0
     output = log.read_text()
     assert "MediaMTX not found" in output or "mediamtx ready" in output
-    for name in ("mosquitto", "agent-cam1", "monitor", "prometheus", "caddy"):
+    for name in ("mosquitto", "agent-cam1", "monitor", "prometheus", "alertmanager", "caddy"):
         assert f"stopped {name}" in output
     assert _processes_mentioning(str(log.parent / "state")) == []
 
@@ -127,4 +135,23 @@ def test_demo_names_a_missing_debian_package(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "ffmpeg: not installed: apt-get install -y ffmpeg" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_names_a_missing_alertmanager_package(tmp_path: Path) -> None:
+    """Every other tool is there: the one line names Alertmanager's Debian package."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for binary in ("ffmpeg", "mosquitto", "prometheus"):
+        found = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/sbin")
+        assert found is not None, binary
+        (tools / binary).symlink_to(found)
+    result = subprocess.run(
+        [*TRASHMON, "demo", "--state-dir", str(tmp_path / "s")],
+        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+        env={"PATH": str(tools), "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode == 2
+    expected = "prometheus-alertmanager: not installed: apt-get install -y prometheus-alertmanager"
+    assert expected in result.stderr
     assert "Traceback" not in result.stderr

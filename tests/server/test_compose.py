@@ -18,6 +18,7 @@ import pytest
 import yaml
 from server_harness import assert_promtool_accepts
 from support.processes import REPO, require_binary
+from trashmonitor.alerts.config import DEFAULT_CONFIG
 
 COMPOSE = REPO / "server" / "compose.yaml"
 COMPOSE_TLS = REPO / "server" / "compose.tls.yaml"
@@ -28,6 +29,7 @@ BIND_ADDRESS = "100.101.102.103"
 # Produced by other components (docs/contracts.md); mounted, not owned, by the bundle.
 CONTRACT_ARTEFACTS = {
     REPO / "alerts" / "trashmonitor.rules.yaml",
+    REPO / "alerts" / "alertmanager.yml",
     REPO / "dashboards" / "provisioning" / "dashboards.yaml",
     REPO / "dashboards" / "generated",
 }
@@ -45,6 +47,7 @@ def compose_config(
         "TRASHMON_TLS_DIR": "/srv/trashmonitor/tls",
         "TRASHMON_BIND_ADDRESS": BIND_ADDRESS,
         "TRASHMON_MEDIAMTX_READER_DIR": "/srv/trashmonitor/mediamtx-reader",
+        "TRASHMON_ALERT_WEBHOOK_TOKEN_FILE": "/srv/trashmonitor/alertmanager/webhook-token",
     }
     argv = [require_binary("docker-compose")]
     for file in files:
@@ -66,8 +69,14 @@ def resolved(tmp_path_factory) -> dict[str, Any]:
     return dict(yaml.safe_load(result.stdout))
 
 
-def test_compose_file_is_valid_and_has_the_four_services(resolved):
-    assert set(resolved["services"]) == {"server", "mosquitto", "prometheus", "grafana"}
+def test_compose_file_is_valid_and_has_the_five_services(resolved):
+    assert set(resolved["services"]) == {
+        "server",
+        "mosquitto",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+    }
 
 
 def test_a_schema_error_is_caught(tmp_path):
@@ -164,6 +173,30 @@ def test_prometheus_loads_the_shipped_rules_where_its_config_looks(resolved):
     config = yaml.safe_load(PROMETHEUS.read_text())
     pattern = config["rule_files"][0]
     assert Path(rules_target).match(pattern)
+
+
+def test_alertmanager_runs_the_shipped_routing_and_prometheus_sends_to_it(resolved, tmp_path):
+    alertmanager = resolved["services"]["alertmanager"]
+    targets = {str(s): t for s, t in bind_sources(alertmanager)}
+    shipped = REPO / "alerts" / "alertmanager.yml"
+    assert f"--config.file={targets[str(shipped)]}" in alertmanager["command"]
+    # No gossip port: a single instance, nothing else to listen on.
+    assert "--cluster.listen-address=" in alertmanager["command"]
+    assert alertmanager["read_only"] is True
+    # The token the webhook sends is mounted where the shipped config reads it.
+    token_target = targets["/srv/trashmonitor/alertmanager/webhook-token"]
+    assert token_target == DEFAULT_CONFIG.webhook_credentials_file
+    assert alertmanager["group_add"] == ["1000"]
+    assert alertmanager["ports"] == [f"{BIND_ADDRESS}:9093:9093/tcp"]
+    config = yaml.safe_load(PROMETHEUS.read_text())
+    (sender,) = config["alerting"]["alertmanagers"]
+    assert sender["static_configs"] == [{"targets": ["alertmanager:9093"]}]
+
+
+def test_the_webhook_token_file_is_required_with_a_clear_message(tmp_path):
+    result = compose_config(tmp_path, COMPOSE, env={"TRASHMON_ALERT_WEBHOOK_TOKEN_FILE": None})
+    assert result.returncode != 0
+    assert "set TRASHMON_ALERT_WEBHOOK_TOKEN_FILE" in result.stderr
 
 
 def test_tls_override_switches_https_on_with_the_mounted_certificate(tmp_path):

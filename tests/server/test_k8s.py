@@ -183,6 +183,8 @@ CRD_REQUIRED: dict[str, tuple[str, ...]] = {
     "PrometheusRule": ("metadata.namespace", "spec.groups"),
     # prometheus-operator's ScrapeConfig (v1alpha1): the agents found through the monitor
     "ScrapeConfig": ("metadata.namespace", "spec.httpSDConfigs"),
+    # prometheus-operator's AlertmanagerConfig (v1alpha1): the notification routing
+    "AlertmanagerConfig": ("metadata.namespace", "spec.route.receiver", "spec.receivers"),
     "Certificate": (
         "metadata.namespace",
         "spec.secretName",
@@ -200,9 +202,37 @@ CRD_API_VERSIONS = {
     "ServiceMonitor": "monitoring.coreos.com/v1",
     "PrometheusRule": "monitoring.coreos.com/v1",
     "ScrapeConfig": "monitoring.coreos.com/v1alpha1",
+    "AlertmanagerConfig": "monitoring.coreos.com/v1alpha1",
     "Certificate": "cert-manager.io/v1",
     "ClusterIssuer": "cert-manager.io/v1",
 }
+
+
+MATCH_TYPES = {"=", "!=", "=~", "!~"}
+
+
+def alertmanager_config_problems(doc: dict[str, Any]) -> list[str]:
+    """Receivers routed to exist, matchers are well formed, secrets come from Secrets."""
+    spec = doc["spec"]
+    names = {receiver.get("name") for receiver in spec.get("receivers", [])}
+    route = spec.get("route", {})
+    routed = [route.get("receiver"), *(r.get("receiver") for r in route.get("routes", []))]
+    problems = [
+        f"AlertmanagerConfig: route to unknown receiver {r}" for r in routed if r not in names
+    ]
+    matchers = [m for r in route.get("routes", []) for m in r.get("matchers", [])]
+    for rule in spec.get("inhibitRules", []):
+        matchers += rule.get("sourceMatch", []) + rule.get("targetMatch", [])
+    problems += [
+        f"AlertmanagerConfig: matcher {m} needs name, value and matchType"
+        for m in matchers
+        if not m.get("name") or "value" not in m or m.get("matchType", "=") not in MATCH_TYPES
+    ]
+    for receiver in spec.get("receivers", []):
+        for webhook in receiver.get("webhookConfigs", []):
+            if "url" in webhook or "urlSecret" not in webhook:
+                problems.append("AlertmanagerConfig: webhook URL must come from a Secret")
+    return problems
 
 
 def crd_problems(doc: dict[str, Any]) -> list[str]:
@@ -227,6 +257,8 @@ def crd_problems(doc: dict[str, Any]) -> list[str]:
             for sd in doc["spec"].get("httpSDConfigs", [])
             if not str(sd.get("url", "")).startswith(("http://", "https://"))
         ]
+    if kind == "AlertmanagerConfig":
+        problems += alertmanager_config_problems(doc)
     if kind == "PrometheusRule":
         for group in doc["spec"].get("groups", []):
             if not group.get("name") or not group.get("rules"):
@@ -244,6 +276,7 @@ def test_crd_kinds_have_their_required_fields(rendered):
     assert {d["kind"] for d in crds} >= {
         "ServiceMonitor",
         "ScrapeConfig",
+        "AlertmanagerConfig",
         "Certificate",
         "ClusterIssuer",
     }
@@ -261,6 +294,21 @@ def test_crd_kinds_have_their_required_fields(rendered):
             "endpoint without port",
         ),
         ("ClusterIssuer", lambda d: d["metadata"].update(namespace="x"), "cluster-scoped"),
+        (
+            "AlertmanagerConfig",
+            lambda d: d["spec"]["route"]["routes"][0].update(receiver="pager"),
+            "unknown receiver pager",
+        ),
+        (
+            "AlertmanagerConfig",
+            lambda d: d["spec"]["receivers"][0]["webhookConfigs"][0].update(url="http://x"),
+            "must come from a Secret",
+        ),
+        (
+            "AlertmanagerConfig",
+            lambda d: d["spec"]["inhibitRules"][0]["sourceMatch"][0].update(matchType="=="),
+            "needs name, value and matchType",
+        ),
     ],
 )
 def test_the_crd_check_catches_missing_fields(

@@ -49,15 +49,22 @@ class ScrapeTarget:
         return config
 
 
-def prometheus_config(targets: Sequence[ScrapeTarget], rule_files: Sequence[Path]) -> str:
+def prometheus_config(
+    targets: Sequence[ScrapeTarget],
+    rule_files: Sequence[Path],
+    alertmanagers: Sequence[str] = (),
+) -> str:
+    """``alertmanagers``: ``host:port`` of Alertmanagers to send firing/resolved alerts to."""
+    config: dict[str, Any] = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(path) for path in rule_files],
+        "scrape_configs": [target.as_scrape_config() for target in targets],
+    }
+    if alertmanagers:
+        static = [{"targets": list(alertmanagers)}]
+        config["alerting"] = {"alertmanagers": [{"static_configs": static}]}
     # JSON is valid YAML, and keeps the config free of quoting questions.
-    return json.dumps(
-        {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(path) for path in rule_files],
-            "scrape_configs": [target.as_scrape_config() for target in targets],
-        }
-    )
+    return json.dumps(config)
 
 
 def render_rules(path: Path, config: MixinConfig) -> Path:
@@ -129,11 +136,14 @@ class Prometheus:
 
 @contextlib.contextmanager
 def running_prometheus(
-    directory: Path, targets: Sequence[ScrapeTarget], rule_files: Sequence[Path]
+    directory: Path,
+    targets: Sequence[ScrapeTarget],
+    rule_files: Sequence[Path],
+    alertmanagers: Sequence[str] = (),
 ) -> Iterator[Prometheus]:
     binary = require_binary("prometheus")
     config = directory / "prometheus.yml"
-    config.write_text(prometheus_config(targets, rule_files))
+    config.write_text(prometheus_config(targets, rule_files, alertmanagers))
     log = directory / "prometheus.log"
     prometheus = Prometheus(free_port())
     argv = [
