@@ -28,7 +28,13 @@ from trashmonitor.monitor.mediamtx_parse import decode_json, parse_paths_page
 from trashmonitor.monitor.model import HealthReport, PathsSnapshot
 from trashmonitor.monitor.status import printable, status_document, table
 
-from trashmonitor.errors import EXIT_OK, EXIT_UNHEALTHY, ConfigError, TrashmonError
+from trashmonitor.errors import (
+    EXIT_OK,
+    EXIT_UNHEALTHY,
+    ConfigError,
+    MalformedResponseError,
+    TrashmonError,
+)
 from trashmonitor.settings import ReadSettings
 
 
@@ -42,9 +48,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     config.SETTINGS.add_arguments(parser, config.PROBE)
 
 
-def _snapshot_from_stdin() -> PathsSnapshot:
+def _snapshot_from_stdin(max_bytes: int) -> PathsSnapshot:
     at = time.time()
-    page = parse_paths_page(decode_json(sys.stdin.buffer.read(), "stdin"))
+    # Bounded like an answer over HTTP: `cat /dev/zero | trashmon probe -` must not eat
+    # the machine's memory before anything is said.
+    body = sys.stdin.buffer.read(max_bytes + 1)
+    if len(body) > max_bytes:
+        raise MalformedResponseError(
+            f"stdin: more than {max_bytes} bytes (the limit is --mediamtx-max-body)"
+        )
+    page = parse_paths_page(decode_json(body, "stdin"))
     if page.page_count > 1:
         # The seed's curl reads page 0 only: say so rather than judge a partial list.
         print(
@@ -88,7 +101,7 @@ def _probe(args: argparse.Namespace) -> HealthReport:
             raise ConfigError("--stall-window", "cannot poll twice when reading stdin")
         if args.api is not None:
             raise ConfigError("--api", "give either '-' (read stdin) or --api, not both")
-        history = [_snapshot_from_stdin()]
+        history = [_snapshot_from_stdin(settings[config.MAX_BODY])]
     else:
         history = _poll_api(settings, window)
         if window is not None:

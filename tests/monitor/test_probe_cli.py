@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support.fake_mediamtx import FakeMediaMTX
-from support.processes import clean_environ, free_port, run_trashmon
+from support.processes import TRASHMON, clean_environ, free_port, run_trashmon
 from trashmonitor.monitor.model import CameraHealth, HealthReport
 from trashmonitor.monitor.status import printable, table
 
@@ -324,3 +325,28 @@ def test_just_health_expects_the_configured_cameras(fake: FakeMediaMTX, tmp_path
     chosen = just_health(fake, tmp_path, TRASHMON_EXPECT="cam0,cam9")
     assert chosen.returncode == 1
     assert any(line.split()[:2] == ["down", "cam9"] for line in chosen.stdout.splitlines())
+
+
+def test_endless_stdin_is_refused_at_the_body_limit() -> None:
+    # `cat /dev/zero | trashmon probe -` once read until memory ran out.
+    with subprocess.Popen(
+        [*TRASHMON, "probe", "-", "--mediamtx-max-body", "65536"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_environ(),
+    ) as proc:
+        assert proc.stdin is not None
+        try:
+            for _ in range(64):  # 4 MiB offered, far past the limit
+                proc.stdin.write(b" " * 65536)
+        except BrokenPipeError:
+            pass  # the probe stopped reading: that is the point
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "more than 65536 bytes" in lines[0]
