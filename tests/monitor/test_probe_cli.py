@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import socket
 import subprocess
@@ -311,7 +310,10 @@ def just_health(fake: FakeMediaMTX, tmp_path: Path, **env: str) -> subprocess.Co
 
     empty_dotenv = tmp_path / "empty.env"
     empty_dotenv.write_text("")
-    return just("health", "--api", fake.url, env=clean_environ(**env), empty_dotenv=empty_dotenv)
+    # The recipe builds its default URL from the MagicDNS suffix (refusing the justfile's
+    # placeholder) before the later --api replaces it.
+    environ = clean_environ(TS_MAGICDNS_SUFFIX="tail1234.ts.net", **env)
+    return just("health", "--api", fake.url, env=environ, empty_dotenv=empty_dotenv)
 
 
 def test_just_health_expects_the_configured_cameras(fake: FakeMediaMTX, tmp_path: Path) -> None:
@@ -328,25 +330,17 @@ def test_just_health_expects_the_configured_cameras(fake: FakeMediaMTX, tmp_path
 
 
 def test_endless_stdin_is_refused_at_the_body_limit() -> None:
-    # `cat /dev/zero | trashmon probe -` once read until memory ran out.
-    with subprocess.Popen(
+    # `cat /dev/zero | trashmon probe -` once read until memory ran out. 4 MiB offered,
+    # far past the limit (communicate() ignores the pipe closing early: the point).
+    result = subprocess.run(
         [*TRASHMON, "probe", "-", "--mediamtx-max-body", "65536"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        input=b" " * (4 << 20),
+        capture_output=True,
         env=clean_environ(),
-    ) as proc:
-        assert proc.stdin is not None
-        try:
-            for _ in range(64):  # 4 MiB offered, far past the limit
-                proc.stdin.write(b" " * 65536)
-        except BrokenPipeError:
-            pass  # the probe stopped reading: that is the point
-        finally:
-            with contextlib.suppress(BrokenPipeError):
-                proc.stdin.close()
-        _, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 2
-    lines = stderr.decode().strip().splitlines()
-    assert len(lines) == 1, stderr
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1, result.stderr
     assert "more than 65536 bytes" in lines[0]
