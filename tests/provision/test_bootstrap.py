@@ -555,3 +555,34 @@ def test_a_first_run_without_the_pki_fails_before_the_deploy(sandbox: Sandbox) -
     ) in result.stderr
     assert "step 'secrets' FAILED (exit 2)" in result.stderr
     assert not any(c.startswith(("just image-push", "just deploy")) for c in sandbox.calls())
+
+
+def test_secrets_step_creates_the_alert_webhook_secret_without_showing_it(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    sandbox.with_all_tools()
+    pki = make_test_pki(tmp_path / "pki", SERVICE_NAME, "trashmonitor-mqtt.example.ts.net")
+    hooks = {
+        "TRASHMON_ALERT_PAGE_URL": "https://relay.example.org/page?key=page-secret-key",
+        "TRASHMON_ALERT_NOTIFY_URL": "https://relay.example.org/notify?key=notify-secret-key",
+        "TRASHMON_ALERT_WEBHOOK_TOKEN": "webhook-secret-token",
+    }
+    without = sandbox.run("--only", "secrets", TRASHMON_PKI_DIR=str(pki.root))
+    assert without.returncode == 0, without.stderr
+    assert "trashmonitor-alert-webhook not created: TRASHMON_ALERT_PAGE_URL is not set" in (
+        without.stderr
+    )
+
+    result = sandbox.run(
+        "--only", "secrets", TRASHMON_PKI_DIR=str(pki.root), FAKE_EXISTING_SECRETS="", **hooks
+    )
+    assert result.returncode == 0, result.stderr
+    assert stored(sandbox, "trashmonitor", "trashmonitor-alert-webhook") == {
+        "page-url": hooks["TRASHMON_ALERT_PAGE_URL"].encode(),
+        "notify-url": hooks["TRASHMON_ALERT_NOTIFY_URL"].encode(),
+        "token": hooks["TRASHMON_ALERT_WEBHOOK_TOKEN"].encode(),
+    }
+    assert "bootstrap: secrets: trashmonitor/trashmonitor-alert-webhook created" in result.stderr
+    seen = "\n".join(sandbox.calls()) + result.stdout + result.stderr
+    for secret in ("page-secret-key", "notify-secret-key", "webhook-secret-token"):
+        assert secret not in seen
