@@ -20,8 +20,6 @@ from trashmonitor.alerts.notifications import (
 
 from trashmonitor.errors import EXIT_OK, ConfigError
 
-HELP = "print or write Prometheus rules and Grafana dashboards"
-
 # Alertmanager: the shipped config, its e-mail/ntfy examples, the AlertmanagerConfig.
 NOTIFICATION_FILES = (ALERTMANAGER_FILE, *EXAMPLE_FILES, ALERTMANAGER_CONFIG_FILE)
 RULE_FILES = {"prometheus": "trashmonitor.rules.yaml", "operator": "prometheusrule.yaml"}

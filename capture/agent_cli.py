@@ -24,8 +24,6 @@ from trashmonitor.capture.supervisor import Agent
 from trashmonitor.errors import EXIT_OK, ConfigError
 from trashmonitor.serving import HTTPService, Response, json_response, metrics_route
 
-HELP = "publish one camera with supervised ffmpeg; serve its health on /metrics"
-
 log = logging.getLogger(__name__)
 
 

@@ -47,7 +47,6 @@ from trashmonitor.settings import (
 )
 from trashmonitor.telemetry import setup_tracing
 
-HELP = "reconcile the Cloudflare A record and Tailscale split-DNS"
 DEFAULT_RESOLVERS = "1.1.1.1,1.0.0.1"
 METRICS_ADDR_ENV = "TRASHMON_DNS_METRICS_ADDR"
 log = logging.getLogger(__name__)

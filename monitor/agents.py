@@ -131,12 +131,6 @@ def _device_present(device: object) -> bool | None:
     return present if isinstance(present, bool) else None
 
 
-def state_age(view: AgentView, now: float) -> float:
-    """Seconds since the last state message (or since the status, if no state yet):
-    the input of the health model's ``agent_stale``."""
-    return now - (view.last_state_at if view.last_state_at is not None else view.status_changed_at)
-
-
 SD_PATH = "/api/sd/agents"
 """Where the monitor serves the agents' own /metrics for Prometheus ``http_sd_configs``."""
 

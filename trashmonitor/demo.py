@@ -41,8 +41,6 @@ from trashmonitor.alerts.notifications import alertmanager_config, webhook_recei
 from trashmonitor.errors import EXIT_OK, ConfigError, TrashmonError
 from trashmonitor.settings import parse_ip, parse_positive_int
 
-HELP = "run the whole stack on this machine with synthetic cameras (Ctrl-C stops it)"
-
 # Debian package for each binary the demo runs (for the one-line install hint).
 DEMO_CONTROLLER = "controller"  # the identity allowed to send control requests
 REQUIRED_BINARIES = {

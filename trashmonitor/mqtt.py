@@ -98,7 +98,6 @@ class CameraTopics:
 
 ALL_STATUS = f"{TOPIC_ROOT}/+/status"
 ALL_STATE = f"{TOPIC_ROOT}/+/state"
-ALL_EVENTS = f"{TOPIC_ROOT}/+/events"
 
 
 def split_topic(topic: str) -> tuple[str, str] | None:

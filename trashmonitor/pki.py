@@ -42,8 +42,6 @@ from trashmonitor.errors import EXIT_OK, EXIT_UNHEALTHY, ConfigError
 from trashmonitor.mqtt import MAX_PACKET_BYTES, TOPIC_ROOT, validate_identity
 from trashmonitor.settings import parse_ip, parse_positive_int, parse_setting
 
-HELP = "create the MQTT mTLS PKI and mosquitto config"
-
 ROLE_CAMERA = "camera"
 ROLE_MONITOR = "monitor"
 ROLE_CONTROLLER = "controller"
