@@ -237,6 +237,7 @@ class MqttAgent:
     ) -> None:
         self.camera = camera
         self.interfaces = interfaces or Interfaces()
+        self.retiring = False
         self.topics = CameraTopics(camera)
         self._settings = settings
         self._state = state
@@ -317,7 +318,6 @@ class MqttAgent:
             log.warning("MQTT broker refused the connection: %s", reason)
             return
         log.info("MQTT connected to %s as %s", self._settings.broker, self.camera)
-        self._connected.set()
         # Exactly the two control topics: anything else under control/ is not ours to read.
         subscriptions = [(self.topics.settings, 1), (self.topics.action, 1)]
         if self.interfaces.seed:
@@ -326,7 +326,9 @@ class MqttAgent:
             subscriptions.append((ha_discovery.birth_topic(self.interfaces.discovery_prefix), 1))
         client.subscribe(subscriptions)
         client.publish(self.topics.status, ONLINE, qos=1, retain=True)
-        self._publish_discovery()
+        if not self.retiring:
+            self._publish_discovery()
+        self._connected.set()  # last: what --retire publishes then comes after all this
         with self._state_lock:
             self._last_state = None  # republish the current state after every reconnect
 
@@ -658,6 +660,7 @@ def retire(agent: MqttAgent, timeout: float = 15.0) -> None:
     """Connect, remove the Home Assistant device, say ``offline`` and leave (``--retire``)."""
     if not agent.interfaces.discovery:
         raise ConfigError("--retire", "needs HA_DISCOVERY=on (there is nothing else to remove)")
+    agent.retiring = True  # connect without announcing the device it is about to remove
     agent.start()
     if not agent.wait_connected(timeout):
         agent.stop()
