@@ -55,11 +55,6 @@ def discovery_argv(pki: Layout, broker: Broker, *extra: str) -> list[str]:
 
 
 @pytest.fixture
-def captures(tmp_path: Path) -> Path:
-    return tmp_path / "captures"
-
-
-@pytest.fixture
 def agent(
     pki: Layout, broker: Broker, buffer_dir: Path, captures: Path, tmp_path: Path
 ) -> Iterator[subprocess.Popen[bytes]]:

@@ -51,11 +51,6 @@ def pki(tmp_path: Path, broker_port: int) -> Layout:
 
 
 @pytest.fixture
-def captures(tmp_path: Path) -> Path:
-    return tmp_path / "captures"
-
-
-@pytest.fixture
 def seed_agent(
     pki: Layout, broker: Broker, buffer_dir: Path, captures: Path, tmp_path: Path
 ) -> Iterator[subprocess.Popen[bytes]]:
