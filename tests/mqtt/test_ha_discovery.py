@@ -5,6 +5,7 @@ picture button, re-announcement, removal on --retire, and the ACL."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from support.mosquitto import (
     recorder,
     running_agent,
 )
+from support.processes import TRASHMON, free_port, running
 
 from trashmonitor.mqtt import MAX_MESSAGE_BYTES, CameraTopics
 from trashmonitor.pki import Layout
@@ -246,3 +248,38 @@ def test_an_agent_without_discovery_publishes_no_document(
         home_assistant.publish(TOPICS.settings, "brightness 1")
         assert home_assistant.wait_for(lambda m: m.topic == TOPICS.events, 10) is not None
         assert [m for m in home_assistant.messages if m.topic == CONFIG] == []
+
+
+def test_trashmon_capture_reads_the_keys_from_its_env_file_and_retires(
+    pki: Layout, broker: Broker, tmp_path: Path
+) -> None:
+    env_file = tmp_path / "camA.env"
+    env_file.write_text(
+        "CAMERA_DEV=testsrc\n"
+        f"PUSH_URL=rtsp://127.0.0.1:{free_port()}/camA\n"  # nobody listens: backoff
+        "FPS=5\nWIDTH=320\nHEIGHT=240\nBITRATE=200k\n"
+        f"METRICS_ADDR=127.0.0.1:{free_port()}\n"
+        f"MQTT_URL=mqtts://127.0.0.1:{broker.port}\n"
+        f"MQTT_CA={pki.chain}\nMQTT_CERT={pki.client_cert('camA')}\n"
+        f"MQTT_KEY={pki.client_key('camA')}\n"
+        "HA_DISCOVERY=on\n"
+    )
+    argv = [*TRASHMON, "capture", "--id", "camA", "--env-file", str(env_file)]
+    settings = client_settings(pki, "controller", broker.port)
+    with recorder(settings, "home-assistant", (CONFIG,)) as home_assistant:
+        with running(argv, cwd=tmp_path, log_path=tmp_path / "capture.log") as agent:
+            config = home_assistant.wait_for(lambda m: m.topic == CONFIG and m.payload, 20)
+            assert config is not None
+            assert document(config)["dev"]["name"] == "camA"
+            agent.send_signal(signal.SIGTERM)
+            assert agent.wait(20) == 0
+        sent = time.monotonic()
+        retired = subprocess.run(
+            [*argv, "--retire"], capture_output=True, text=True, timeout=60, check=False,
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert retired.returncode == 0, retired.stderr
+        removed = home_assistant.wait_for(
+            lambda m: m.topic == CONFIG and not m.payload, 10, after=sent
+        )
+        assert removed is not None
