@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from trashmonitor.monitor.model import Thresholds
+
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w|y)$")
 _DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -66,7 +68,9 @@ class MixinConfig:
 
     # Thresholds.
     stall_seconds: int = 60
-    low_fps_ratio: float = 0.8
+    # The health model's low_fps limit is the one source: an alert at another ratio than
+    # the camera's reason would page about cameras the monitor calls ok, or miss some.
+    low_fps_ratio: float = Thresholds().low_fps_ratio
     agent_stale_seconds: int = 180
     # No successful MediaMTX poll for this long, yet trashmon_mediamtx_up is not 0: the
     # monitor's states are stale (TrashmonMonitorBlind). Well above a scrape interval.

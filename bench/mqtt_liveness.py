@@ -27,7 +27,7 @@ from support.mosquitto import (
     start_agent,
 )
 from support.processes import free_port, stop_process, wait_until
-from trashmonitor.monitor.agents import AgentSubscriber
+from trashmonitor.monitor.agents_mqtt import AgentSubscriber
 
 
 def _online(monitor: AgentSubscriber) -> bool | None:

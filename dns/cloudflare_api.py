@@ -89,7 +89,9 @@ def mapped_errors(what: str, permission: str) -> Iterator[None]:
     except cloudflare.APIConnectionError as error:
         cause = type(error.__cause__ or error).__name__
         raise TransientAPIError(
-            f"Cloudflare: {what}: cannot reach the API ({cause})", status_code=0, kind="unreachable"
+            f"Cloudflare: {what}: cannot reach the API ({cause})",
+            status_code=None,
+            kind="unreachable",
         ) from None
     except (cloudflare.APIResponseValidationError, ValueError, TypeError) as error:
         raise MalformedResponseError(

@@ -26,15 +26,23 @@ log = logging.getLogger(__name__)
 class TransientAPIError(UpstreamHTTPError):
     """429, 5xx or a dropped connection: worth another try after a pause.
 
-    ``kind`` is the metrics label (rate_limited, server, unreachable).
+    ``kind`` is the metrics label (rate_limited, server, unreachable). ``status_code`` is
+    None when no answer came at all (a lost connection): never a made-up status.
     """
 
+    retryable = True
+
     def __init__(
-        self, message: str, *, status_code: int, kind: str, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        status_code: int | None,
+        kind: str,
+        retry_after: float | None = None,
     ) -> None:
-        self.kind = kind
         self.retry_after = retry_after
         super().__init__(message, status_code)
+        self.kind = kind
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -84,7 +92,7 @@ class RetryPolicy:
                 return function()
             except TransientAPIError as error:
                 wait = self.delay(attempt, error.retry_after)
-                if attempt >= self.attempts or wait is None:
+                if not error.retryable or attempt >= self.attempts or wait is None:
                     raise
                 log.warning(
                     "%s: %s; retry %d/%d in %.1fs",

@@ -172,7 +172,7 @@ class TailscaleAPI:
         except httpx.RequestError as error:  # transport, decoding, redirects
             raise TransientAPIError(
                 f"Tailscale: {what}: cannot reach the API ({type(error).__name__})",
-                status_code=0,
+                status_code=None,
                 kind="unreachable",
             ) from None
 

@@ -1,159 +1,371 @@
-"""Settings shared by ``trashmon probe`` and ``trashmon monitor`` (flag > env > default).
+"""The monitor's settings, declared once for ``trashmon probe`` and ``trashmon monitor``.
 
-Every setting is declared once in :data:`SETTINGS`-style helpers below so the two
-commands, their ``--help`` and docs/monitor.md agree on names and defaults.
+:data:`SETTINGS` is the one table: it generates both commands' options, their
+``--help``, the environment lookup (flag > env > default) and the settings table of
+docs/monitor.md (``tests/monitor/test_config.py`` checks the page matches it). A
+command reads its settings once, into the frozen :class:`~trashmonitor.settings.ReadSettings`;
+the helpers below turn that into the values the rest of the monitor takes.
+
+Threshold defaults come from :class:`~trashmonitor.monitor.model.Thresholds`, the same
+source the alert rules and dashboards read (alerts/config.py).
+
+Imports stay light: the probe reads these settings and must start fast.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass
 
-from trashmonitor.monitor.health import Thresholds
+from trashmonitor.monitor.mediamtx import default_metrics_url, metrics_url
+from trashmonitor.monitor.mediamtx_http import (
+    DEFAULT_MAX_BODY_BYTES,
+    MAX_MAX_BODY_BYTES,
+    MIN_MAX_BODY_BYTES,
+    Credentials,
+    read_credentials_file,
+)
+from trashmonitor.monitor.model import Thresholds
 
-from trashmonitor.settings import flag_or_env, parse_http_url, parse_name_list, parse_seconds
+from trashmonitor.errors import ConfigError
+from trashmonitor.settings import (
+    ReadSettings,
+    Setting,
+    SettingsTable,
+    count_between,
+    parse_host_port,
+    parse_http_url,
+    parse_name_list,
+    parse_ratio,
+    parse_seconds,
+    seconds_between,
+)
 
-T = TypeVar("T")
+PROBE = "probe"
+MONITOR = "monitor"
+BOTH = (PROBE, MONITOR)
 
 DEFAULT_API = "http://127.0.0.1:9997"
+DEFAULT_LISTEN = "127.0.0.1:9843"
+DEFAULT_FORGET_AFTER = 86400.0
+DEFAULT_STALE_POLLS = 3
+"""Poll intervals without a successful poll after which the monitor says it is blind."""
+DEFAULT_MAX_CAMERAS = 20_000
+"""Cameras tracked at most (twice the 10,000 the performance figures are measured at)."""
+# Bounds of the staleness setting: blind sooner than one interval would call every poll
+# a failure; much later and the dashboards say "ok" about a picture long gone.
+MAX_STALE_POLLS = 100
+MAX_STALE_SECONDS = 3600.0
+# The cap on tracked cameras bounds memory (about 60 KiB per camera with its history).
+MAX_CAMERAS = 1_000_000
+NO_METRICS = ("off", "none", "")
+_THRESHOLDS = Thresholds()
 
 
-def parse_ratio(text: str) -> float:
-    try:
-        value = float(text.strip())
-    except ValueError:
-        raise ValueError("expected a number between 0 and 1") from None
-    if not 0 <= value <= 1:
-        raise ValueError("expected a number between 0 and 1")
-    return value
-
-
-def parse_whole(text: str) -> int:
+def parse_max_body(text: str) -> int:
     try:
         value = int(text.strip())
-    except ValueError:
-        raise ValueError("expected a whole number") from None
-    if value < 1:
-        raise ValueError("expected a whole number above 0")
+    except ValueError as error:
+        raise ValueError("expected a size in bytes") from error
+    if not MIN_MAX_BODY_BYTES <= value <= MAX_MAX_BODY_BYTES:
+        raise ValueError(f"expected {MIN_MAX_BODY_BYTES} to {MAX_MAX_BODY_BYTES} bytes")
     return value
 
 
-def add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--api",
-        metavar="URL",
-        help="MediaMTX API, direct (http://host:9997) or behind Caddy (http://host/api) "
-        f"(env TRASHMON_MEDIAMTX_API, default {DEFAULT_API})",
-    )
-    parser.add_argument(
-        "--expect",
-        metavar="A,B",
-        help="cameras that must exist: missing ones are down with no_publisher, so an "
-        "empty path list is not a pass (env TRASHMON_EXPECT)",
-    )
-    parser.add_argument(
-        "--parked",
-        metavar="A,B",
-        help="cameras set aside: reported as parked, never failing (env TRASHMON_PARKED)",
-    )
+def parse_metrics_target(text: str) -> str:
+    """A MediaMTX /metrics URL, or ``""`` for 'off' (also 'none' or an empty value)."""
+    if text.strip().lower() in NO_METRICS:
+        return ""
+    return metrics_url(parse_http_url(text))
 
 
-def add_threshold_arguments(parser: argparse.ArgumentParser, *, with_stall: bool) -> None:
-    defaults = Thresholds()
-    if with_stall:
-        parser.add_argument(
-            "--stall-after",
-            metavar="S",
-            help="unchanged inbound bytes with a publisher attached for S seconds = stalled "
-            f"(env TRASHMON_STALL_AFTER, default {defaults.stall_after:g})",
-        )
-    parser.add_argument(
-        "--frames-error-window",
-        metavar="S",
-        help="look-back for rising frames in error "
-        f"(env TRASHMON_FRAMES_ERROR_WINDOW, default {defaults.frames_error_window:g})",
-    )
-    parser.add_argument(
-        "--frames-error-min",
-        metavar="N",
-        help="new frames in error within the window that degrade a camera "
-        f"(env TRASHMON_FRAMES_ERROR_MIN, default {defaults.frames_error_min})",
-    )
-    parser.add_argument(
-        "--agent-stale-after",
-        metavar="S",
-        help="an online agent silent for S seconds is stale "
-        f"(env TRASHMON_AGENT_STALE_AFTER, default {defaults.agent_stale_after:g})",
-    )
-    parser.add_argument(
-        "--low-fps-ratio",
-        metavar="R",
-        help="fps below target x R is low_fps "
-        f"(env TRASHMON_LOW_FPS_RATIO, default {defaults.low_fps_ratio:g})",
-    )
+def parse_flag(text: str) -> bool:
+    raise ValueError("takes no value")  # switches have no environment variable to parse
 
 
-def _setting(
-    args: argparse.Namespace, name: str, env: str, parse: Callable[[str], T], default: T
-) -> T:
-    return flag_or_env(
-        args,
-        attribute=name.replace("-", "_"),
-        flag=f"--{name}",
-        env_var=env,
-        parse=parse,
-        default=default,
-    )
+API = Setting(
+    "--api",
+    parse_http_url,
+    DEFAULT_API,
+    env="TRASHMON_MEDIAMTX_API",
+    metavar="URL",
+    help="MediaMTX API, direct (http://host:9997) or behind Caddy (http://host/api)",
+    commands=BOTH,
+)
+PARKED = Setting(
+    "--parked",
+    parse_name_list,
+    frozenset[str](),
+    env="TRASHMON_PARKED",
+    metavar="A,B",
+    shown_default="none",
+    commands=BOTH,
+    help="cameras set aside: reported as parked, never failing",
+)
+EXPECT = Setting(
+    "--expect",
+    parse_name_list,
+    frozenset[str](),
+    env="TRASHMON_EXPECT",
+    metavar="A,B",
+    shown_default="none",
+    commands=BOTH,
+    help="cameras that must exist: missing ones are down with no_publisher, so an empty "
+    "path list is not a pass",
+)
+METRICS_URL: Setting[str | None] = Setting(
+    "--metrics-url",
+    parse_metrics_target,
+    None,
+    env="TRASHMON_MEDIAMTX_METRICS",
+    metavar="URL|off",
+    shown_default="the API host, port 9998, `/metrics`",
+    commands=(MONITOR,),
+    help="MediaMTX /metrics, or 'off'",
+)
+LISTEN = Setting(
+    "--listen",
+    parse_host_port,
+    parse_host_port(DEFAULT_LISTEN),
+    env="TRASHMON_LISTEN",
+    metavar="HOST:PORT",
+    commands=(MONITOR,),
+    help="serve /metrics, /healthz, /api/status and /api/sd/agents here",
+)
+INTERVAL = Setting(
+    "--interval",
+    seconds_between(0.1, 3600),
+    1.0,
+    env="TRASHMON_INTERVAL",
+    metavar="S",
+    commands=(MONITOR,),
+    help="seconds between polls",
+)
+TIMEOUT = Setting(
+    "--timeout",
+    seconds_between(0.1, 300),
+    2.0,
+    env="TRASHMON_TIMEOUT",
+    metavar="S",
+    shown_default="`2` (per request: connect + headers + body)",
+    commands=(MONITOR,),
+    help="per-request timeout",
+)
+PROBE_TIMEOUT = Setting(
+    "--timeout",
+    parse_seconds,
+    10.0,
+    metavar="S",
+    shown_default="`10` (total)",
+    commands=(PROBE,),
+    help="total time budget for the polls (a --stall-window is added on top)",
+)
+STALL_WINDOW: Setting[float | None] = Setting(
+    "--stall-window",
+    parse_seconds,
+    None,
+    metavar="S",
+    shown_default="off (one poll)",
+    commands=(PROBE,),
+    help="poll twice S seconds apart so unchanged inbound bytes count as stalled",
+)
+ALLOW_EMPTY = Setting(
+    "--allow-empty",
+    parse_flag,
+    False,
+    switch=True,
+    shown_default="off",
+    commands=(PROBE,),
+    note="exit 0 when there is no camera to judge",
+    help="exit 0 when there is no camera to judge (by default nothing to judge is exit 1: "
+    "a server that lost its configuration is not healthy)",
+)
+JSON = Setting(
+    "--json",
+    parse_flag,
+    False,
+    switch=True,
+    shown_default="off",
+    commands=(PROBE,),
+    note="print the /api/status document instead of the table",
+    help="print the /api/status document",
+)
+FORGET_AFTER = Setting(
+    "--forget-after",
+    parse_seconds,
+    DEFAULT_FORGET_AFTER,
+    env="TRASHMON_FORGET_AFTER",
+    metavar="S",
+    commands=(MONITOR,),
+    note="how long a vanished *configured* camera stays `down`",
+    help="stop reporting a vanished camera after S seconds",
+)
+STALE_AFTER: Setting[float | None] = Setting(
+    "--stale-after",
+    parse_seconds,
+    None,
+    env="TRASHMON_STALE_AFTER",
+    metavar="S",
+    shown_default=f"{DEFAULT_STALE_POLLS} × interval",
+    commands=(MONITOR,),
+    note=f"no successful poll for S s = blind (1 to {MAX_STALE_POLLS} intervals, "
+    f"≤ {MAX_STALE_SECONDS / 3600:g} h)",
+    help="no successful poll for S seconds = the monitor is blind: every camera down with "
+    f"mediamtx_unreachable, trashmon_mediamtx_up 0 (at least one interval, at most "
+    f"{MAX_STALE_POLLS} or {MAX_STALE_SECONDS:g} s)",
+)
+MAX_CAMERAS_SETTING = Setting(
+    "--max-cameras",
+    count_between(1, MAX_CAMERAS),
+    DEFAULT_MAX_CAMERAS,
+    env="TRASHMON_MAX_CAMERAS",
+    metavar="N",
+    commands=(MONITOR,),
+    note=f"cameras tracked at most (1 to {MAX_CAMERAS:,})",
+    help="track at most N cameras; paths over it are dropped and counted in "
+    "trashmon_cameras_dropped",
+)
+CREDENTIALS_FILE: Setting[Credentials | None] = Setting(
+    "--mediamtx-credentials-file",
+    read_credentials_file,
+    None,
+    env="TRASHMON_MEDIAMTX_CREDENTIALS_FILE",
+    metavar="PATH",
+    shown_default="none",
+    commands=BOTH,
+    note="one line `user:password`, HTTP Basic to the API and /metrics",
+    help="a file with one line user:password for MediaMTX's API and /metrics (HTTP Basic)",
+)
+MAX_BODY = Setting(
+    "--mediamtx-max-body",
+    parse_max_body,
+    DEFAULT_MAX_BODY_BYTES,
+    env="TRASHMON_MEDIAMTX_MAX_BODY",
+    metavar="BYTES",
+    shown_default=f"`{DEFAULT_MAX_BODY_BYTES}` ({MIN_MAX_BODY_BYTES}–{MAX_MAX_BODY_BYTES})",
+    commands=BOTH,
+    help="largest MediaMTX answer read, bigger is an error",
+)
+STALL_AFTER = Setting(
+    "--stall-after",
+    parse_seconds,
+    _THRESHOLDS.stall_after,
+    env="TRASHMON_STALL_AFTER",
+    metavar="S",
+    commands=(MONITOR,),
+    note="the probe uses its `--stall-window`",
+    help="unchanged inbound bytes with a publisher attached for S seconds = stalled",
+)
+FRAMES_ERROR_WINDOW = Setting(
+    "--frames-error-window",
+    parse_seconds,
+    _THRESHOLDS.frames_error_window,
+    env="TRASHMON_FRAMES_ERROR_WINDOW",
+    metavar="S",
+    commands=BOTH,
+    help="look-back for rising frames in error",
+)
+FRAMES_ERROR_MIN = Setting(
+    "--frames-error-min",
+    count_between(1, 1_000_000_000),
+    _THRESHOLDS.frames_error_min,
+    env="TRASHMON_FRAMES_ERROR_MIN",
+    metavar="N",
+    commands=BOTH,
+    help="new frames in error within the window that degrade a camera",
+)
+AGENT_STALE_AFTER = Setting(
+    "--agent-stale-after",
+    parse_seconds,
+    _THRESHOLDS.agent_stale_after,
+    env="TRASHMON_AGENT_STALE_AFTER",
+    metavar="S",
+    commands=BOTH,
+    help="an online agent silent for S seconds is stale",
+)
+LOW_FPS_RATIO = Setting(
+    "--low-fps-ratio",
+    parse_ratio,
+    _THRESHOLDS.low_fps_ratio,
+    env="TRASHMON_LOW_FPS_RATIO",
+    metavar="R",
+    commands=BOTH,
+    help="fps below target x R is low_fps",
+)
+DNS_INTERVAL: Setting[float | None] = Setting(
+    "--dns-interval", seconds_between(0.1, 86400), None, env="TRASHMON_DNS_INTERVAL",
+    metavar="S", shown_default="off", commands=(MONITOR,),
+    note="also reconcile DNS every S s with the `trashmon dns` environment (docs/dns.md) "
+    "and export `trashmon_dns_*`",
+    help="also run the DNS reconciler every S seconds with the `trashmon dns` environment "
+    "and export trashmon_dns_*",
+)  # fmt: skip
+
+SETTINGS = SettingsTable(
+    "monitor",
+    (
+        API, PARKED, EXPECT, METRICS_URL, LISTEN, INTERVAL, TIMEOUT, PROBE_TIMEOUT,
+        STALL_WINDOW, ALLOW_EMPTY, JSON, FORGET_AFTER, STALE_AFTER, MAX_CAMERAS_SETTING,
+        CREDENTIALS_FILE, MAX_BODY, STALL_AFTER, FRAMES_ERROR_WINDOW, FRAMES_ERROR_MIN,
+        AGENT_STALE_AFTER, LOW_FPS_RATIO, DNS_INTERVAL,
+    ),
+)  # fmt: skip
 
 
-def api_url(args: argparse.Namespace) -> str:
-    return _setting(args, "api", "TRASHMON_MEDIAMTX_API", parse_http_url, DEFAULT_API)
+@dataclass(frozen=True)
+class ClientSettings:
+    """How the MediaMTX client authenticates and how much of an answer it reads."""
+
+    credentials: Credentials | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
 
-def parked(args: argparse.Namespace) -> frozenset[str]:
-    return _setting(args, "parked", "TRASHMON_PARKED", parse_name_list, frozenset())
+def client_settings(settings: ReadSettings) -> ClientSettings:
+    return ClientSettings(settings[CREDENTIALS_FILE], settings[MAX_BODY])
 
 
-def expected(args: argparse.Namespace) -> frozenset[str]:
-    return _setting(args, "expect", "TRASHMON_EXPECT", parse_name_list, frozenset())
-
-
-def seconds(args: argparse.Namespace, name: str, env: str, default: float) -> float:
-    return _setting(args, name, env, parse_seconds, default)
-
-
-def thresholds(args: argparse.Namespace) -> Thresholds:
-    defaults = Thresholds()
-    stall_after = defaults.stall_after
-    if hasattr(args, "stall_after"):
-        stall_after = seconds(args, "stall-after", "TRASHMON_STALL_AFTER", stall_after)
+def thresholds(settings: ReadSettings) -> Thresholds:
+    """The health model's limits; the probe has no --stall-after (its window is one)."""
+    stall_after = _THRESHOLDS.stall_after
+    if STALL_AFTER in settings.values:
+        stall_after = settings[STALL_AFTER]
     return Thresholds(
         stall_after=stall_after,
-        frames_error_window=seconds(
-            args,
-            "frames-error-window",
-            "TRASHMON_FRAMES_ERROR_WINDOW",
-            defaults.frames_error_window,
-        ),
-        frames_error_min=_setting(
-            args,
-            "frames-error-min",
-            "TRASHMON_FRAMES_ERROR_MIN",
-            parse_whole,
-            defaults.frames_error_min,
-        ),
-        agent_stale_after=seconds(
-            args, "agent-stale-after", "TRASHMON_AGENT_STALE_AFTER", defaults.agent_stale_after
-        ),
-        low_fps_ratio=_setting(
-            args, "low-fps-ratio", "TRASHMON_LOW_FPS_RATIO", parse_ratio, defaults.low_fps_ratio
-        ),
+        frames_error_window=settings[FRAMES_ERROR_WINDOW],
+        frames_error_min=settings[FRAMES_ERROR_MIN],
+        agent_stale_after=settings[AGENT_STALE_AFTER],
+        low_fps_ratio=settings[LOW_FPS_RATIO],
     )
+
+
+def metrics_target(settings: ReadSettings) -> str | None:
+    """MediaMTX /metrics: as set, None when 'off', by default the API host on 9998."""
+    target = settings[METRICS_URL]
+    if target is None:
+        return default_metrics_url(settings[API])
+    return target or None
+
+
+def stale_after(settings: ReadSettings, interval: float) -> float:
+    """Seconds without a successful poll that make the monitor blind, within bounds that
+    depend on the interval (so checked after both are read)."""
+    value = settings[STALE_AFTER]
+    if value is None:
+        return DEFAULT_STALE_POLLS * interval
+    upper = max(min(MAX_STALE_POLLS * interval, MAX_STALE_SECONDS), interval)
+    if not interval <= value <= upper:
+        raise ConfigError(
+            settings.source(STALE_AFTER),
+            f"expected between one interval ({interval:g} s) and {upper:g} s, got {value:g}",
+        )
+    return value
 
 
 def quiet_http_logs() -> None:
     """httpx logs every request at INFO: a poll per second per page is noise, not news."""
     if logging.getLogger().level > logging.DEBUG:
         logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+if __name__ == "__main__":  # prints the settings table of docs/monitor.md
+    print(SETTINGS.markdown(), end="")

@@ -21,108 +21,25 @@ Each camera gets one state and machine-readable reasons (docs/monitor.md):
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Final, Literal
+from dataclasses import replace
+from typing import Final
 
-from trashmonitor.monitor.mediamtx import PathObservation, PathsSnapshot
-
-if TYPE_CHECKING:  # agents.py pulls in paho and prometheus-client: not on the probe's path
-    from trashmonitor.monitor.agents import AgentView
-
-State = Literal["ok", "degraded", "down", "parked"]
-STATES: Final[tuple[State, ...]] = ("ok", "degraded", "down", "parked")
-
-# Canonical order: reasons are always reported in this order.
-REASONS: Final = (
-    "mediamtx_unreachable",
-    "no_publisher",
-    "placeholder",
-    "stalled",
-    "agent_without_publisher",
-    "frames_in_error",
-    "agent_offline",
-    "agent_stale",
-    "black_image",
-    "frozen_image",
-    "low_fps",
-    "publisher_without_agent",
+from trashmonitor.monitor.model import (
+    AGENT_REASONS,
+    DOWN_REASONS,
+    REASONS,
+    AgentView,
+    CameraHealth,
+    HealthReport,
+    PathObservation,
+    PathsSnapshot,
+    State,
+    Thresholds,
 )
-DOWN_REASONS: Final = frozenset(
-    {"mediamtx_unreachable", "no_publisher", "placeholder", "stalled", "agent_without_publisher"}
-)
-# What the agent says about its own picture: still true when MediaMTX cannot be seen.
-AGENT_REASONS: Final = frozenset(
-    {"agent_offline", "agent_stale", "black_image", "frozen_image", "low_fps"}
-)
+
 _ORDER = {reason: index for index, reason in enumerate(REASONS)}
+DEFAULT_THRESHOLDS: Final = Thresholds()
 STALE_HEARTBEATS: Final = 2.5
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Tunable limits. Defaults fit a 1 s poll interval (docs/monitor.md)."""
-
-    stall_after: float = 1.5
-    """Seconds since inbound bytes stopped (publisher still attached) that make a stall,
-    and never before one whole poll interval without growth. At a 1 s interval a stop
-    is called 1.5-2.5 s after it happens (target: 3 s); see ``_inbound``."""
-    frames_error_window: float = 10.0
-    """Look-back for a rising ``inboundFramesInError``."""
-    frames_error_min: int = 1
-    """New frames in error within the window that make a camera degraded."""
-    agent_stale_after: float = 90.0
-    """An online agent whose last state message is older than this is stale, unless it
-    announces a shorter heartbeat (then 2.5 heartbeats; see ``_stale_after``)."""
-    low_fps_ratio: float = 0.5
-    """Reported fps below ``target_fps`` times this is ``low_fps``."""
-
-    @property
-    def history_seconds(self) -> float:
-        """How much history the model looks at: callers may drop older snapshots."""
-        return max(self.stall_after, self.frames_error_window)
-
-
-@dataclass(frozen=True, slots=True)
-class CameraHealth:
-    name: str
-    state: State
-    reasons: tuple[str, ...]
-    online: bool
-    codec: str | None = None
-    resolution: str | None = None
-    inbound_bytes: int | None = None
-    inbound_bytes_per_second: float | None = None
-    readers: int | None = None
-    frames_in_error: int | None = None
-    online_since: float | None = None
-    last_inbound_at: float | None = None
-    """When inbound bytes were last seen growing (None if not seen in the history)."""
-    agent: AgentView | None = None
-
-
-@dataclass(frozen=True)
-class HealthReport:
-    generated_at: float
-    cameras: tuple[CameraHealth, ...]
-    mediamtx_error: str | None = None
-
-    @property
-    def mediamtx_reachable(self) -> bool:
-        return self.mediamtx_error is None
-
-    @property
-    def summary(self) -> dict[State, int]:
-        counts: dict[State, int] = dict.fromkeys(STATES, 0)
-        for camera in self.cameras:
-            counts[camera.state] += 1
-        return counts
-
-    @property
-    def healthy(self) -> bool:
-        """Every camera that is not parked is ok, and MediaMTX answered."""
-        return self.mediamtx_reachable and all(
-            camera.state in ("ok", "parked") for camera in self.cameras
-        )
 
 
 def state_for(reasons: Collection[str], parked: bool) -> State:
@@ -137,7 +54,7 @@ def evaluate(
     history: Sequence[PathsSnapshot],
     *,
     now: float,
-    thresholds: Thresholds = Thresholds(),
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
     parked: Collection[str] = frozenset(),
     agents: Mapping[str, AgentView] | None = None,
     known: Collection[str] = (),

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from trashmonitor.errors import MalformedResponseError, UnreachableError
@@ -41,6 +41,28 @@ READ_CHUNK_BYTES = 64 * 1024
 CREDENTIALS_FILE_MAX_BYTES = 4096
 
 HTTPAnswer = tuple[int, str, bytes | bytearray]
+
+
+class Transport(Protocol):
+    """How the MediaMTX client does one GET: the standard library's urllib
+    (:class:`UrllibTransport`) or httpx (``mediamtx_httpx.HttpxTransport``, which also
+    takes an ``httpx.MockTransport`` in tests). Both answer ``(status, reason, body)``,
+    bound the request by ``deadline`` and the body by ``max_bytes``, and raise only
+    :mod:`trashmonitor.errors` errors."""
+
+    def get(
+        self,
+        url: str,
+        params: Mapping[str, int] | None,
+        *,
+        deadline: float,
+        max_bytes: int,
+        credentials: Credentials | None,
+    ) -> HTTPAnswer: ...
+
+    def close(self) -> None: ...
+
+
 """(status, reason phrase, body) of one GET; the body is empty unless the status is 200."""
 
 _REQUEST_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
@@ -93,15 +115,18 @@ def read_credentials_file(path: str) -> Credentials:
     try:
         with Path(path).open("rb") as file:
             raw = file.read(CREDENTIALS_FILE_MAX_BYTES + 1)
-    except FileNotFoundError:
-        raise ValueError("credentials file not found") from None
+    except FileNotFoundError as error:
+        raise ValueError("credentials file not found") from error
     except OSError as error:
-        raise ValueError(f"cannot read the credentials file ({error.__class__.__name__})") from None
+        raise ValueError(
+            f"cannot read the credentials file ({error.__class__.__name__})"
+        ) from error
     if len(raw) > CREDENTIALS_FILE_MAX_BYTES:
         raise ValueError(f"credentials file is over {CREDENTIALS_FILE_MAX_BYTES} bytes")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
+        # Not chained: the decode error holds the file's bytes, the password among them.
         raise ValueError("credentials file is not UTF-8 text") from None
     lines = text.splitlines()
     while lines and not lines[-1]:
@@ -267,6 +292,8 @@ def urllib_get(
                     response.headers.get("Content-Length"),
                 )
                 return response.status, response.reason, body
+    # Not chained below: urllib's errors reach back to the request, whose headers hold
+    # the MediaMTX password (HTTP Basic); the message keeps what the cause said.
     except urllib.error.HTTPError as error:
         with error:
             return error.code, str(error.reason), b""
@@ -281,3 +308,12 @@ def urllib_get(
         raise MalformedResponseError(f"{url}: broken HTTP answer ({reason_of(error)})") from None
     except OSError as error:
         raise UnreachableError(f"{url}: {error.__class__.__name__} ({reason_of(error)})") from None
+
+
+class UrllibTransport:
+    """GETs with the standard library: no pool, nothing to import (the probe's choice)."""
+
+    get = staticmethod(urllib_get)
+
+    def close(self) -> None:
+        """Nothing held between requests."""

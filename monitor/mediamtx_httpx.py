@@ -111,6 +111,36 @@ def deadline_client(*, verify: bool) -> httpx.Client:
     return httpx.Client(follow_redirects=False, verify=verify, transport=transport)
 
 
+class HttpxTransport:
+    """GETs through one pooled httpx client (the monitor's choice: it polls every second).
+
+    Without ``client``, one is built with :func:`deadline_client` and closed by
+    :meth:`close`; a given client (e.g. over ``httpx.MockTransport``) stays the caller's.
+    """
+
+    def __init__(self, client: httpx.Client | None = None, *, verify: bool = False) -> None:
+        self._owned = client is None
+        self.client = deadline_client(verify=verify) if client is None else client
+
+    def get(
+        self,
+        url: str,
+        params: Mapping[str, int] | None,
+        *,
+        deadline: float,
+        max_bytes: int,
+        credentials: Credentials | None,
+    ) -> HTTPAnswer:
+        return httpx_get(
+            self.client, url, params, deadline=deadline, max_bytes=max_bytes,
+            credentials=credentials,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        if self._owned:
+            self.client.close()
+
+
 def httpx_get(
     client: httpx.Client,
     url: str,
@@ -140,6 +170,8 @@ def httpx_get(
                     response.headers.get("Content-Length"),
                 )
                 return response.status_code, response.reason_phrase, body
+    # Not chained: an httpx error carries its request, with the Authorization header (the
+    # MediaMTX password); the message keeps what the cause said.
     except httpx.TimeoutException:
         raise timed_out(url) from None
     except httpx.ConnectError as error:

@@ -22,21 +22,14 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 from trashmonitor.monitor import config
-from trashmonitor.monitor.client_settings import add_client_arguments, client_settings
-from trashmonitor.monitor.health import HealthReport, evaluate
-from trashmonitor.monitor.mediamtx import (
-    MediaMTXClient,
-    PathsSnapshot,
-    decode_json,
-    parse_paths_page,
-)
+from trashmonitor.monitor.health import evaluate
+from trashmonitor.monitor.mediamtx import MediaMTXClient
+from trashmonitor.monitor.mediamtx_parse import decode_json, parse_paths_page
+from trashmonitor.monitor.model import HealthReport, PathsSnapshot
 from trashmonitor.monitor.status import printable, status_document, table
 
 from trashmonitor.errors import EXIT_OK, EXIT_UNHEALTHY, ConfigError, TrashmonError
-from trashmonitor.settings import parse_seconds, parse_setting
-
-HELP = "judge every camera once and exit 0/1/2 (CI)"
-DEFAULT_TIMEOUT = 10.0
+from trashmonitor.settings import ReadSettings
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -46,27 +39,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=["-"],
         help="'-' reads one /v3/paths/list JSON document from stdin instead of --api",
     )
-    config.add_source_arguments(parser)
-    add_client_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print the /api/status document")
-    parser.add_argument(
-        "--allow-empty",
-        action="store_true",
-        help="exit 0 when there is no camera to judge (by default nothing to judge is "
-        "exit 1: a server that lost its configuration is not healthy)",
-    )
-    parser.add_argument(
-        "--stall-window",
-        metavar="S",
-        help="poll twice S seconds apart so unchanged inbound bytes count as stalled",
-    )
-    parser.add_argument(
-        "--timeout",
-        metavar="S",
-        help=f"total time budget for the polls (default {DEFAULT_TIMEOUT:g}; "
-        "a --stall-window is added on top)",
-    )
-    config.add_threshold_arguments(parser, with_stall=False)
+    config.SETTINGS.add_arguments(parser, config.PROBE)
 
 
 def _snapshot_from_stdin() -> PathsSnapshot:
@@ -107,14 +80,9 @@ def probe(args: argparse.Namespace) -> HealthReport:
 
 
 def _probe(args: argparse.Namespace) -> HealthReport:
-    thresholds = config.thresholds(args)
-    parked = config.parked(args)
-    config.expected(args)  # validate before any I/O
-    window = (
-        parse_setting_seconds("--stall-window", args.stall_window)
-        if args.stall_window is not None
-        else None
-    )
+    settings = config.SETTINGS.read(args, config.PROBE)  # every value checked before any I/O
+    thresholds = config.thresholds(settings)
+    window = settings[config.STALL_WINDOW]
     if args.source == "-":
         if window is not None:
             raise ConfigError("--stall-window", "cannot poll twice when reading stdin")
@@ -122,23 +90,7 @@ def _probe(args: argparse.Namespace) -> HealthReport:
             raise ConfigError("--api", "give either '-' (read stdin) or --api, not both")
         history = [_snapshot_from_stdin()]
     else:
-        api = config.api_url(args)
-        budget = DEFAULT_TIMEOUT
-        if args.timeout is not None:
-            budget = parse_setting_seconds("--timeout", args.timeout)
-        deadline = time.monotonic() + budget + (window or 0.0)
-        settings = client_settings(args)
-        with MediaMTXClient(
-            api,
-            timeout=budget,
-            stdlib=True,
-            credentials=settings.credentials,
-            max_body_bytes=settings.max_body_bytes,
-        ) as client:
-            history = [_poll(client, deadline)]
-            if window is not None:
-                time.sleep(window)
-                history.append(_poll(client, deadline))
+        history = _poll_api(settings, window)
         if window is not None:
             # Two polls `window` apart: equal byte counts across them are the stall.
             thresholds = replace(thresholds, stall_after=window)
@@ -146,13 +98,27 @@ def _probe(args: argparse.Namespace) -> HealthReport:
         history,
         now=history[-1].at,
         thresholds=thresholds,
-        parked=parked,
-        known=config.expected(args),
+        parked=settings[config.PARKED],
+        known=settings[config.EXPECT],
     )
 
 
-def parse_setting_seconds(flag: str, raw: str) -> float:
-    return parse_setting(flag, raw, parse_seconds)
+def _poll_api(settings: ReadSettings, window: float | None) -> list[PathsSnapshot]:
+    budget = settings[config.PROBE_TIMEOUT]
+    deadline = time.monotonic() + budget + (window or 0.0)
+    client_settings = config.client_settings(settings)
+    with MediaMTXClient(
+        settings[config.API],
+        timeout=budget,
+        stdlib=True,
+        credentials=client_settings.credentials,
+        max_body_bytes=client_settings.max_body_bytes,
+    ) as client:
+        history = [_poll(client, deadline)]
+        if window is not None:
+            time.sleep(window)
+            history.append(_poll(client, deadline))
+    return history
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from trashmonitor.monitor.health import CameraHealth, HealthReport
+from trashmonitor.monitor.model import CameraHealth, HealthReport
 
 if TYPE_CHECKING:  # agents.py pulls in paho and prometheus-client: not on the probe's path
-    from trashmonitor.monitor.agents import AgentView
+    from trashmonitor.monitor.model import AgentView
 
 
 def agent_document(agent: AgentView | None) -> dict[str, Any] | None:

@@ -12,15 +12,17 @@ import argparse
 import ipaddress
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from types import MappingProxyType
+from typing import Any, Generic, TypeVar, cast
 from urllib.parse import urlsplit
 
 from trashmonitor.errors import ConfigError
 
 T = TypeVar("T")
+Value_co = TypeVar("Value_co", covariant=True)
 
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 MAX_ENV_FILE_BYTES = 1024 * 1024
@@ -205,3 +207,139 @@ def _shown(raw: str) -> str:
     if len(raw) <= _SHOWN_VALUE_CHARS:
         return repr(raw)
     return f"{raw[:_SHOWN_VALUE_CHARS]!r}… ({len(raw)} characters)"
+
+
+def parse_ratio(text: str) -> float:
+    """A number from 0 to 1 (a fraction such as the low-fps ratio)."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError("expected a number between 0 and 1") from None
+    if not 0 <= value <= 1:  # NaN fails too
+        raise ValueError("expected a number between 0 and 1")
+    return value
+
+
+# --------------------------------------------------------------------------- declared
+
+
+@dataclass(frozen=True, eq=False)
+class Setting(Generic[Value_co]):
+    """One setting, declared once: where a person sets it, how it is read, what it means.
+
+    A component lists its settings in one :class:`SettingsTable`; the table, not the
+    command, generates the argparse options, the environment lookup, the ``--help``
+    text and the docs table, so none of them can drift from the others. Settings
+    compare by identity: two commands may share a flag with different meanings (the
+    probe's total ``--timeout`` and the monitor's per-request one are two settings).
+    """
+
+    flag: str
+    parse: Callable[[str], Value_co]
+    default: Value_co
+    help: str
+    env: str | None = None
+    metavar: str | None = None
+    shown_default: str | None = None
+    """How --help and the docs show the default when it is not a plain value (Markdown:
+    backticks are dropped in --help)."""
+    commands: tuple[str, ...] = ()
+    """The commands that take the setting; empty means every command of the table."""
+    note: str = ""
+    """What the docs' "used by" column adds after the commands."""
+    switch: bool = False
+    """A flag without a value (``--json``): True when given, ``default`` otherwise."""
+
+    @property
+    def attribute(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+    def default_text(self) -> str:
+        if self.shown_default is not None:
+            return self.shown_default
+        return f"`{_plain(self.default)}`"
+
+    def help_text(self) -> str:
+        where = [f"env {self.env}"] if self.env else []
+        where.append(f"default {self.default_text().replace('`', '')}")
+        return f"{self.help} ({'; '.join(where)})"
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class ReadSettings:
+    """Every setting of one command, read once (flag > environment > default)."""
+
+    values: Mapping[Setting[Any], object]
+    sources: Mapping[Setting[Any], str]
+    """The flag or variable each value came from; absent for a default."""
+
+    def __getitem__(self, setting: Setting[T]) -> T:
+        return cast(T, self.values[setting])  # what the setting's own parse returned
+
+    def source(self, setting: Setting[Any]) -> str:
+        """What to name in an error about ``setting``: what the user set, else the flag."""
+        return self.sources.get(setting, setting.flag)
+
+
+class SettingsTable:
+    """The declared settings of one component (see :class:`Setting`)."""
+
+    def __init__(self, component: str, settings: Iterable[Setting[Any]]) -> None:
+        self.component = component
+        self.settings: tuple[Setting[Any], ...] = tuple(settings)
+
+    def of(self, command: str) -> tuple[Setting[Any], ...]:
+        return tuple(s for s in self.settings if not s.commands or command in s.commands)
+
+    def add_arguments(self, parser: argparse.ArgumentParser, command: str) -> None:
+        """The command's options; each defaults to None so an absent flag is told apart."""
+        for setting in self.of(command):
+            if setting.switch:
+                parser.add_argument(
+                    setting.flag, action="store_true", default=None, help=setting.help
+                )
+            else:
+                parser.add_argument(setting.flag, metavar=setting.metavar, help=setting.help_text())
+
+    def read(
+        self,
+        args: argparse.Namespace,
+        command: str,
+        environ: Mapping[str, str] | None = None,
+    ) -> ReadSettings:
+        """Resolve every setting of ``command``; the first bad value raises ConfigError."""
+        env = os.environ if environ is None else environ
+        values: dict[Setting[Any], object] = {}
+        sources: dict[Setting[Any], str] = {}
+        for setting in self.of(command):
+            values[setting] = flag_or_env(
+                args,
+                attribute=setting.attribute,
+                flag=setting.flag,
+                env_var=setting.env or "",
+                parse=setting.parse,
+                default=setting.default,
+                environ=env if setting.env else {},
+            )
+            if getattr(args, setting.attribute, None) is not None:
+                sources[setting] = setting.flag
+            elif setting.env and setting.env in env:
+                sources[setting] = setting.env
+        return ReadSettings(MappingProxyType(values), MappingProxyType(sources))
+
+    def markdown(self) -> str:
+        """The docs table: one row per setting, in declaration order."""
+        rows = ["| flag | environment | default | used by |", "| --- | --- | --- | --- |"]
+        for setting in self.settings:
+            flag = setting.flag + (f" {setting.metavar}" if setting.metavar else "")
+            used_by = ", ".join(setting.commands) + (f": {setting.note}" if setting.note else "")
+            env = f"`{setting.env}`" if setting.env else "—"
+            flag_cell = f"`{flag}`".replace("|", "\\|")
+            rows.append(f"| {flag_cell} | {env} | {setting.default_text()} | {used_by} |")
+        return "\n".join(rows) + "\n"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,9 @@ import pytest
 from trashmonitor.errors import ConfigError
 from trashmonitor.settings import (
     HostPort,
+    Setting,
+    SettingsTable,
+    count_between,
     flag_or_env,
     parse_host_port,
     parse_http_url,
@@ -108,3 +112,39 @@ def test_invalid_values_name_what_the_user_set() -> None:
         _interval(None, {"TRASHMON_INTERVAL": "fast"})
     with pytest.raises(ConfigError, match=r"^--interval: "):
         _interval("soon", {})
+
+
+def _table() -> tuple[SettingsTable, Setting[int], Setting[bool]]:
+    count = Setting(
+        "--count", count_between(1, 9), 3, env="X_COUNT", metavar="N", help="how many",
+        commands=("a",),
+    )  # fmt: skip
+    loud = Setting("--loud", str.__eq__, False, switch=True, help="shout", shown_default="off")
+    return SettingsTable("demo", (count, loud)), count, loud  # type: ignore[arg-type]
+
+
+def test_a_declared_table_reads_flag_over_env_over_default() -> None:
+    table, count, loud = _table()
+    parser = argparse.ArgumentParser()
+    table.add_arguments(parser, "a")
+    assert table.read(parser.parse_args([]), "a", {})[count] == 3
+    from_env = table.read(parser.parse_args([]), "a", {"X_COUNT": "5"})
+    assert (from_env[count], from_env.source(count)) == (5, "X_COUNT")
+    from_flag = table.read(parser.parse_args(["--count", "7", "--loud"]), "a", {"X_COUNT": "x"})
+    assert (from_flag[count], from_flag[loud]) == (7, True)
+    with pytest.raises(ConfigError, match=r"^X_COUNT: expected a whole number from 1 to 9"):
+        table.read(parser.parse_args([]), "a", {"X_COUNT": "10"})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        from_env.values = {}  # type: ignore[misc]
+
+
+def test_a_declared_table_generates_help_and_docs() -> None:
+    table, count, _ = _table()
+    parser = argparse.ArgumentParser()
+    table.add_arguments(parser, "b")  # --count is a's only
+    assert "--count" not in parser.format_help()
+    assert count.help_text() == "how many (env X_COUNT; default 3)"
+    assert table.markdown().splitlines()[2:] == [
+        "| `--count N` | `X_COUNT` | `3` | a |",
+        "| `--loud` | — | off |  |",
+    ]

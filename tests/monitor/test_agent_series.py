@@ -12,10 +12,11 @@ import json
 from prometheus_client.parser import text_string_to_metric_families
 from support.fake_mediamtx import FakeMediaMTX
 from support.processes import promtool_check_metrics
-from trashmonitor.monitor.agents import AgentView
-from trashmonitor.monitor.daemon import AGENT_STREAM_STATES, Monitor
+from trashmonitor.monitor.daemon import Monitor
 from trashmonitor.monitor.daemon_cli import _agents_sd
+from trashmonitor.monitor.export import AGENT_STREAM_STATES
 from trashmonitor.monitor.mediamtx import MediaMTXClient
+from trashmonitor.monitor.model import AgentView
 
 NOW = 1_763_700_000.0
 ANNOUNCED = AgentView(

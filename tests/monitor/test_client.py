@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
 import pytest
 from trashmonitor.monitor.mediamtx import MediaMTXClient
+from trashmonitor.monitor.mediamtx_http import Credentials
 
 from trashmonitor.errors import (
     AuthError,
@@ -204,8 +205,43 @@ def test_an_error_on_a_later_page_fails_the_whole_list() -> None:
 
 
 def test_label_values_with_quotes_and_commas_fall_back_to_the_careful_parser() -> None:
-    from trashmonitor.monitor.mediamtx import parse_labels
+    from trashmonitor.monitor.mediamtx_parse import parse_labels
 
     assert parse_labels('name="cam1",state="ready"') == {"name": "cam1", "state": "ready"}
     assert parse_labels('name="a",x",state="ready"') == {"name": 'a",x', "state": "ready"}
     assert parse_labels("") == {}
+
+
+class RecordingTransport:
+    """A test double of the Transport protocol: answers one page, records each GET."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.requests: list[tuple[str, dict[str, int] | None, int]] = []
+        self.closed = False
+
+    def get(
+        self,
+        url: str,
+        params: Mapping[str, int] | None,
+        *,
+        deadline: float,
+        max_bytes: int,
+        credentials: Credentials | None,
+    ) -> tuple[int, str, bytes]:
+        self.requests.append((url, None if params is None else dict(params), max_bytes))
+        return 200, "OK", self.body
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_client_reads_through_any_transport_given() -> None:
+    page = {"pageCount": 1, "itemCount": 1, "items": [{"name": "cam1", "ready": True}]}
+    transport = RecordingTransport(json.dumps(page).encode())
+    with MediaMTXClient("http://m:9997", transport=transport, max_body_bytes=70_000) as client:
+        assert [path.name for path in client.list_paths()] == ["cam1"]
+    assert transport.requests == [
+        ("http://m:9997/v3/paths/list", {"page": 0, "itemsPerPage": 1000}, 70_000)
+    ]
+    assert transport.closed

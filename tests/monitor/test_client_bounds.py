@@ -14,15 +14,15 @@ from typing import Any
 import httpx
 import pytest
 from support.hostile_mediamtx import HostileMediaMTX
-from trashmonitor.monitor.mediamtx import (
-    MAX_PATH_NAME_LENGTH,
-    MediaMTXClient,
+from trashmonitor.monitor.mediamtx import MediaMTXClient
+from trashmonitor.monitor.mediamtx_http import Credentials, read_credentials_file
+from trashmonitor.monitor.mediamtx_parse import (
     decode_json,
     is_valid_path_name,
     parse_metrics,
     parse_paths_page,
 )
-from trashmonitor.monitor.mediamtx_http import Credentials, read_credentials_file
+from trashmonitor.monitor.model import MAX_PATH_NAME_LENGTH
 
 from trashmonitor.errors import AuthError, MalformedResponseError, UnreachableError
 

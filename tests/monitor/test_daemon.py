@@ -15,9 +15,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from support.fake_mediamtx import FakeMediaMTX
 from support.processes import free_port, promtool_check_metrics
-from trashmonitor.monitor.agents import AgentView
 from trashmonitor.monitor.daemon import Monitor, blind_at, track
-from trashmonitor.monitor.mediamtx import MediaMTXClient, PathObservation
+from trashmonitor.monitor.mediamtx import MediaMTXClient
+from trashmonitor.monitor.model import AgentView, PathObservation
 
 from trashmonitor.telemetry import setup_tracing
 

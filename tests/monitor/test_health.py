@@ -9,22 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from trashmonitor.monitor.agents import AgentView
-from trashmonitor.monitor.health import (
+from trashmonitor.monitor.health import blind, evaluate, state_for
+from trashmonitor.monitor.mediamtx_parse import parse_paths_page
+from trashmonitor.monitor.model import (
     DOWN_REASONS,
     REASONS,
+    AgentView,
     HealthReport,
-    Thresholds,
-    blind,
-    evaluate,
-    state_for,
-)
-from trashmonitor.monitor.mediamtx import (
     MediaMTXMetrics,
     PathMetrics,
     PathObservation,
     PathsSnapshot,
-    parse_paths_page,
+    Thresholds,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from trashmonitor.monitor.mediamtx import (
+from trashmonitor.monitor.mediamtx import default_metrics_url, metrics_url
+from trashmonitor.monitor.mediamtx_parse import (
     decode_json,
-    default_metrics_url,
-    metrics_url,
     parse_metrics,
     parse_path,
     parse_paths_page,

@@ -15,15 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from trashmonitor.monitor import probe_cli
-from trashmonitor.monitor.health import HealthReport
-from trashmonitor.monitor.mediamtx import (
-    MediaMTXMetrics,
-    PathsPage,
+from trashmonitor.monitor.mediamtx_parse import (
     decode_json,
     is_valid_path_name,
     parse_metrics,
     parse_paths_page,
 )
+from trashmonitor.monitor.model import HealthReport, MediaMTXMetrics, PathsPage
 
 from trashmonitor.cli import build_parser
 from trashmonitor.errors import TrashmonError

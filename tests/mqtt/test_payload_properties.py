@@ -20,7 +20,8 @@ from trashmonitor.capture.control import (
     parse_action,
     parse_setting,
 )
-from trashmonitor.monitor.agents import AgentMessage, AgentView, fold
+from trashmonitor.monitor.agents import fold
+from trashmonitor.monitor.model import AgentMessage, AgentView
 
 _KNOWN_KEYS = st.sampled_from(
     ["action", "seconds", "control", "value", "ts", "state", "fps", "target_fps", "black",

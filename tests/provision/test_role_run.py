@@ -30,7 +30,10 @@ from support.processes import require_binary
 
 from trashmonitor.settings import read_env_file
 
-pytestmark = pytest.mark.slow
+# The module's fixture runs the role twice for real (a venv and pip install each time):
+# ~70 s on an idle 2-core machine, several minutes under load (a CI run with a CPU hog
+# took over 180 s). Each play has its own 300 s limit (provision/playbooks.py).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 STREAM_PASSWORD = "cam1-p@ss:w/rd"
 CAMERAS: list[dict[str, Any]] = [

@@ -321,8 +321,8 @@ class FakeAPIs:
         return httpx.MockTransport(handler)
 
     @contextlib.contextmanager
-    def serve(self) -> Iterator[str]:
-        """A loopback HTTP server on a free port; yields its base URL."""
+    def serve(self, host: str = "127.0.0.1") -> Iterator[str]:
+        """An HTTP server on a free port of ``host`` (loopback by default); yields its URL."""
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -346,12 +346,12 @@ class FakeAPIs:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = ThreadingHTTPServer((host, 0), Handler)
         server.daemon_threads = True
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
-            yield f"http://127.0.0.1:{server.server_address[1]}"
+            yield f"http://{host}:{server.server_address[1]}"
         finally:
             server.shutdown()
             server.server_close()

@@ -38,7 +38,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -150,6 +150,9 @@ class FakeMediaMTX:
         self._server = ThreadingHTTPServer((host, port), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._extra_servers: list[ThreadingHTTPServer] = []
+        # (action, Authorization header or None) -> allowed; None: no authentication.
+        self.authorize: Callable[[str, str | None], bool] | None = None
 
     # -- lifecycle
     @property
@@ -165,10 +168,18 @@ class FakeMediaMTX:
         self._thread.start()
         return self
 
+    def serve_also(self, host: str, port: int) -> None:
+        """Answer on a second address too (MediaMTX serves /metrics on its own port)."""
+        server = ThreadingHTTPServer((host, port), _handler(self))
+        server.daemon_threads = True
+        self._extra_servers.append(server)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+
     def stop(self) -> None:
         self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
+        for server in [self._server, *self._extra_servers]:
+            server.shutdown()
+            server.server_close()
 
     def __enter__(self) -> FakeMediaMTX:
         return self.start()
@@ -294,6 +305,17 @@ def _handler(fake: FakeMediaMTX) -> type[BaseHTTPRequestHandler]:
                 return
             fake.requests += 1
             url = urlsplit(self.path)
+            action = "metrics" if url.path == "/metrics" else "api"
+            if fake.authorize is not None and not fake.authorize(
+                action, self.headers.get("Authorization")
+            ):
+                # MediaMTX v1.20.1: authHTTPExclude defaults to [], so API and metrics
+                # calls are authenticated too.
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="mediamtx"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if url.path == "/metrics":
                 self._send(200, fake.metrics_text().encode(), "text/plain; version=0.0.4")
                 return

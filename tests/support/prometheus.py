@@ -69,9 +69,10 @@ def render_rules(path: Path, config: MixinConfig) -> Path:
 @dataclass(frozen=True)
 class Prometheus:
     port: int
+    host: str = "127.0.0.1"
 
     def api(self, path: str) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as reply:
+        with urllib.request.urlopen(f"http://{self.host}:{self.port}{path}", timeout=5) as reply:
             document = json.load(reply)
         assert document["status"] == "success", document
         return document["data"]

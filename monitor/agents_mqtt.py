@@ -1,0 +1,143 @@
+"""Observe the capture agents over MQTT: the monitor's subscriber and its collector.
+
+:class:`AgentSubscriber` hears ``trashcam/+/status`` and ``trashcam/+/state`` (mutual
+TLS, :mod:`trashmonitor.mqtt`) and folds each message into the latest
+:class:`~trashmonitor.monitor.model.AgentView` per camera with the pure
+:func:`~trashmonitor.monitor.agents.fold`; :class:`MqttCollector` exports the
+connection's own health. Imported only when MQTT is configured (paho is not light).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from prometheus_client.core import GaugeMetricFamily, Metric
+from trashmonitor.monitor.agents import fold
+from trashmonitor.monitor.model import AgentMessage, AgentView
+
+from trashmonitor.mqtt import (
+    ALL_STATE,
+    ALL_STATUS,
+    MqttSettings,
+    make_client,
+    start,
+)
+
+log = logging.getLogger(__name__)
+
+
+# --- observe: the monitor's MQTT subscriber ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class MqttObservation:
+    connected: bool
+    agents: Mapping[str, AgentView] = field(default_factory=dict)
+
+
+class AgentSubscriber:
+    """Subscribes over mTLS to every camera's status and state and keeps the folded views.
+
+    paho reconnects with backoff on its own; on reconnect the broker re-delivers the
+    retained status/state, so the views converge without any replay logic here.
+    """
+
+    def __init__(self, settings: MqttSettings, clock: Callable[[], float] = time.time) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._views: dict[str, AgentView] = {}
+        self._connected = False
+        self._listeners: list[Callable[[MqttObservation], None]] = []
+        self.client = make_client(settings, f"trashmon-monitor-{os.getpid()}")
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    def start(self) -> None:
+        start(self.client, self._settings)
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def on_change(self, listener: Callable[[MqttObservation], None]) -> None:
+        """Call ``listener`` (from the network thread, keep it quick) after each change."""
+        self._listeners.append(listener)
+
+    def observe(self) -> MqttObservation:
+        with self._lock:
+            return MqttObservation(self._connected, dict(self._views))
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, _f: object, reason: Any, _p: object
+    ) -> None:
+        if reason.is_failure:
+            log.warning("MQTT broker refused the monitor: %s", reason)
+            return
+        client.subscribe([(ALL_STATUS, 1), (ALL_STATE, 1)])
+        self._set(lambda: setattr(self, "_connected", True))
+
+    def _on_disconnect(self, *_: object) -> None:
+        self._set(lambda: setattr(self, "_connected", False))
+
+    def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        observed = AgentMessage(message.topic, bytes(message.payload), self._clock())
+        self._set(lambda: setattr(self, "_views", fold(self._views, observed)))
+
+    def _set(self, change: Callable[[], None]) -> None:
+        with self._lock:
+            change()
+            snapshot = MqttObservation(self._connected, dict(self._views))
+        for listener in self._listeners:
+            listener(snapshot)
+
+
+# --- export ------------------------------------------------------------------------------
+
+
+class MqttCollector:
+    """``trashmon_mqtt_connected`` and certificate expiry, rendered at scrape time."""
+
+    def __init__(
+        self,
+        observe: Callable[[], MqttObservation],
+        certificate_expiry: Mapping[str, float] | None = None,
+    ) -> None:
+        self._observe = observe
+        self._expiry = dict(certificate_expiry or {})
+
+    def collect(self) -> Iterator[Metric]:
+        # trashmon_agent_* are rendered per camera by the monitor's own collector from the
+        # AgentViews it judged, so each metric family has exactly one owner.
+        observation = self._observe()
+        connected = GaugeMetricFamily(
+            "trashmon_mqtt_connected", "Monitor connected to the MQTT broker.",
+            value=1.0 if observation.connected else 0.0,
+        )  # fmt: skip
+        expiry = GaugeMetricFamily(
+            "trashmon_certificate_expiry_timestamp_seconds",
+            "notAfter of each configured certificate.",
+            labels=["certificate"],
+        )
+        for name, not_after in sorted(self._expiry.items()):
+            expiry.add_metric([name], not_after)
+        yield from (connected, expiry)
+
+
+def start_monitor_mqtt(settings: MqttSettings) -> tuple[AgentSubscriber, MqttCollector]:
+    """Everything the monitor daemon needs: a started subscriber and its collector
+    (register the collector; call ``subscriber.observe()`` each poll; ``stop()`` at exit)."""
+    from trashmonitor.pki import certificate_expiry
+
+    expiry = certificate_expiry([settings.ca, settings.cert])
+    subscriber = AgentSubscriber(settings)
+    subscriber.start()
+    return subscriber, MqttCollector(subscriber.observe, expiry)
