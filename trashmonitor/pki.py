@@ -564,6 +564,10 @@ def create_pki(request: PkiRequest, report: list[str] | None = None) -> Layout:
     _migrate_flat_layout(layout, notes)
     existing = read_clients(layout)
     named = _named_roles(request, existing)
+    seed = request.seed_camera
+    if seed is not None and {**existing, **named}.get(seed) != ROLE_CAMERA:
+        # Checked before anything is written, like the names below.
+        raise ConfigError("--seed-camera", f"{seed!r} is not a camera of this PKI")
     renew_server = request.new_ca or (request.force and bool(request.dns_names or request.ips))
     server_sans = _server_names(request, layout)
     if (renew_server or not _exists(layout, SERVER_NAME)) and not server_sans:

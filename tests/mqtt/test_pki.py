@@ -263,6 +263,18 @@ def test_cli_create_and_show(tmp_path: Path) -> None:
         (["--camera", "Controller", "--ip", "::1"], "'Controller' is a role name"),
         (["--controller", "ops", "--monitor", "ops", "--ip", "::1"], "named as both"),
         (["--ip", "::1", "--no-ca-password"], f"conflicts with {PASSPHRASE_ENV}"),
+        (
+            ["--camera", "c", "--seed-camera", "a/b", "--ip", "::1"],
+            "--seed-camera: 'a/b' is not a valid id",
+        ),
+        (
+            ["--camera", "c", "--seed-camera", "ghost", "--ip", "::1"],
+            "--seed-camera: 'ghost' is not a camera of this PKI",
+        ),
+        (
+            ["--controller", "ops", "--seed-camera", "ops", "--ip", "::1"],
+            "--seed-camera: 'ops' is not a camera of this PKI",
+        ),
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path, args: list[str], expected: str) -> None:
