@@ -17,7 +17,12 @@ from trashmonitor.capture.config import (
     load_config,
 )
 from trashmonitor.capture.metrics import agent_registry
-from trashmonitor.capture.mqtt_agent import MqttAgent, add_agent_arguments, agent_from_args
+from trashmonitor.capture.mqtt_agent import (
+    MqttAgent,
+    add_agent_arguments,
+    agent_from_args,
+    retire,
+)
 from trashmonitor.capture.redact import redact
 from trashmonitor.capture.supervisor import Agent
 
@@ -78,6 +83,11 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("BUFFER_DIR", problem) from None
     agent = Agent(config)
     mqtt = _mqtt_side(args, agent, config)
+    if args.retire:  # the camera is gone for good: tidy its traces on the broker, no capture
+        if mqtt is None:
+            raise ConfigError("--retire", "needs MQTT_URL (there is no broker to tidy)")
+        retire(mqtt)
+        return EXIT_OK
     service = serve(agent, config)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -9,6 +9,11 @@
 - ``trashcam/<id>/control/settings`` and ``control/action``: parsed and validated in
   paho's network thread (cheap, pure), then applied by one worker thread so a slow
   device or ffmpeg never stalls keepalives; answers go to ``trashcam/<id>/events``.
+- With ``SEED_MQTT=on`` also the seed's ``camera/control/settings`` and ``action``,
+  answered in the seed's words on ``camera/status`` (``capture.seed_interface``: the same
+  commands, another wording).
+- With ``HA_DISCOVERY=on`` a retained Home Assistant discovery document, and each
+  picture as a small JPEG on ``trashcam/<id>/camera`` (``capture.ha_discovery``).
 
 Collaborators are small protocols so the capture agent wires its own pieces in: a
 state callable (its snapshot as the contract's state JSON), a :class:`ControlTarget`
@@ -26,6 +31,7 @@ import contextlib
 import json
 import logging
 import queue
+import re
 import signal
 import sys
 import threading
@@ -36,12 +42,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
+from trashmonitor.capture import ha_discovery, seed_interface
+from trashmonitor.capture.config import _parse_bool as parse_on_off
 from trashmonitor.capture.control import (
     MAX_RECORD_SECONDS,
     Accepted,
     ActionRequest,
     ControlTarget,
     Rejected,
+    SettingRequest,
     TokenBucket,
     echo,
     parse_action,
@@ -49,13 +58,14 @@ from trashmonitor.capture.control import (
     success_message,
     validate_setting,
 )
+from trashmonitor.capture.ha_discovery import DEFAULT_PREFIX
 from trashmonitor.capture.media import (
     MediaResult,
     add_media_arguments,
     media_capture,
     media_settings,
 )
-from trashmonitor.capture.v4l2 import RecordedCamera, V4l2Device, parse_controls
+from trashmonitor.capture.v4l2 import Control, RecordedCamera, V4l2Device, parse_controls
 
 from trashmonitor.errors import EXIT_OK, ConfigError, TrashmonError
 from trashmonitor.mqtt import (
@@ -72,7 +82,7 @@ from trashmonitor.mqtt import (
     start,
     validate_identity,
 )
-from trashmonitor.settings import HostPort, parse_seconds
+from trashmonitor.settings import HostPort, flag_or_env, parse_seconds
 from trashmonitor.settings import parse_setting as parse_setting_value
 
 log = logging.getLogger(__name__)
@@ -88,6 +98,9 @@ StateSource = Callable[[], Mapping[str, Any]]
 
 
 class MediaActions(Protocol):
+    @property
+    def recording(self) -> bool: ...
+
     def picture(self) -> MediaResult: ...
 
     def start_recording(
@@ -148,6 +161,25 @@ def state_message(
     }
 
 
+@dataclass(frozen=True)
+class SettingOutcome:
+    """A setting request after the shared code path: the verdict (None when it never got
+    as far as validation), the sentence for ``events`` and the table it was checked against."""
+
+    result: MediaResult
+    verdict: Accepted | Rejected | None = None
+    controls: tuple[Control, ...] = ()
+
+
+@dataclass(frozen=True)
+class Interfaces:
+    """The optional MQTT interfaces of an agent (env keys SEED_MQTT, HA_DISCOVERY*)."""
+
+    seed: bool = False
+    discovery: bool = False
+    discovery_prefix: str = ha_discovery.DEFAULT_PREFIX
+
+
 def event_payload(request: str, result: MediaResult, ts: float) -> bytes:
     """The ``events`` JSON, at most MAX_MESSAGE_BYTES: the broker disconnects a client
     that sends more (``max_packet_size``), so an overlong sentence is clipped and, in the
@@ -199,10 +231,13 @@ class MqttAgent:
         heartbeat: float | None = None,
         metrics_addr: HostPort | None = None,
         max_record_seconds: float = MAX_RECORD_SECONDS,
+        interfaces: Interfaces | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.camera = camera
+        self.interfaces = interfaces or Interfaces()
+        self.retiring = False
         self.topics = CameraTopics(camera)
         self._settings = settings
         self._state = state
@@ -221,6 +256,7 @@ class MqttAgent:
         self._monotonic = monotonic
         self._limiter = TokenBucket()
         self._last_limited_event = -1e9
+        self._last_discovery = -1e9
         self._work: queue.Queue[Callable[[], None] | None] = queue.Queue(QUEUE_LIMIT)
         self._stopping = threading.Event()
         self._connected = threading.Event()
@@ -240,16 +276,28 @@ class MqttAgent:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
         start(self.client, self._settings)
 
-    def stop(self, timeout: float = 3.0) -> None:
-        """Say ``offline`` ourselves (a clean disconnect discards the will), then leave."""
+    def stop(self, timeout: float = 3.0, *, retire: bool = False) -> None:
+        """Say ``offline`` ourselves (a clean disconnect discards the will), then leave.
+
+        ``retire``: the camera is gone for good, so its Home Assistant device is removed
+        (an empty retained discovery document) before leaving."""
         self._stopping.set()
         if self._media is not None:
             self._media.close(timeout)
+        if retire and self.interfaces.discovery and self._connected.is_set():
+            info = self.client.publish(self._discovery_topic, b"", qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError):
+                log.warning("could not remove the Home Assistant device before leaving")
         if self._connected.is_set():
             info = self.client.publish(self.topics.status, OFFLINE, qos=1, retain=True)
             try:
@@ -270,10 +318,17 @@ class MqttAgent:
             log.warning("MQTT broker refused the connection: %s", reason)
             return
         log.info("MQTT connected to %s as %s", self._settings.broker, self.camera)
-        self._connected.set()
         # Exactly the two control topics: anything else under control/ is not ours to read.
-        client.subscribe([(self.topics.settings, 1), (self.topics.action, 1)])
+        subscriptions = [(self.topics.settings, 1), (self.topics.action, 1)]
+        if self.interfaces.seed:
+            subscriptions += [(topic, 1) for topic in seed_interface.SEED_TOPICS]
+        if self.interfaces.discovery:
+            subscriptions.append((ha_discovery.birth_topic(self.interfaces.discovery_prefix), 1))
+        client.subscribe(subscriptions)
         client.publish(self.topics.status, ONLINE, qos=1, retain=True)
+        if not self.retiring:
+            self._publish_discovery()
+        self._connected.set()  # last: what --retire publishes then comes after all this
         with self._state_lock:
             self._last_state = None  # republish the current state after every reconnect
 
@@ -288,31 +343,65 @@ class MqttAgent:
         # The rate limit comes first: a flood costs one token check per message, whatever
         # its flags or size (the broker's max_packet_size bounds the size itself).
         now = self._monotonic()
+        if message.topic == self._birth_topic:
+            # Home Assistant (re)started and forgot devices whose document is not retained
+            # on its broker; at most once a second, whoever floods this topic.
+            if bytes(message.payload) == ONLINE.encode() and now - self._last_discovery >= 1.0:
+                self._last_discovery = now
+                self._publish_discovery()
+            return
+        seed = message.topic in seed_interface.SEED_TOPICS
+        answer = self._seed_answer if seed else self._event
         if not self._limiter.allow(now):
             # Answer a flood once a second, not once per message: no 1:1 amplification.
             if now - self._last_limited_event >= 1.0:
                 self._last_limited_event = now
                 request = echo(bytes(message.payload))
-                self._event(request, MediaResult(False, "Too many requests; slow down."))
+                answer(request, MediaResult(False, "Too many requests; slow down."))
             return
         payload = bytes(message.payload)
         request = echo(payload)
         if message.retain:
             # A retained command would run again on every reconnect ("record 300" forever).
-            self._event(request, MediaResult(False, RETAINED_REFUSAL))
+            answer(request, MediaResult(False, RETAINED_REFUSAL))
             return
         if message.topic == self.topics.settings:
             job = self._setting_job(payload, request)
         elif message.topic == self.topics.action:
             job = self._action_job(payload, request)
+        elif message.topic == seed_interface.SEED_SETTINGS:
+            job = self._seed_setting_job(payload)
+        elif message.topic == seed_interface.SEED_ACTION:
+            job = self._seed_action_job(payload)
         else:
             job = lambda: self._event(request, MediaResult(False, "Unknown control topic."))  # noqa: E731
         try:
             self._work.put_nowait(job)
         except queue.Full:
-            self._event(request, MediaResult(False, "Busy with earlier requests; try again."))
+            answer(request, MediaResult(False, "Busy with earlier requests; try again."))
 
     # --- control ---------------------------------------------------------------------
+
+    def _apply_setting(self, parsed: SettingRequest) -> SettingOutcome:
+        """The one code path of a parsed setting, whichever topic it came from."""
+        if self._controls is None:
+            return SettingOutcome(MediaResult(False, "This agent has no camera controls."))
+        # Validated against the table read now, so e.g. autofocus state is current.
+        try:
+            controls = tuple(self._controls.controls())
+        except TrashmonError as error:
+            message = f"Cannot read the camera's controls: {error.message}"
+            return SettingOutcome(MediaResult(False, message))
+        verdict = validate_setting(parsed, controls)
+        if isinstance(verdict, Accepted):
+            try:
+                self._controls.set_control(verdict.control.name, verdict.value)
+            except TrashmonError as error:
+                verdict = Rejected(f"The camera refused {parsed.control}: {error.message}")
+            else:
+                message = success_message(verdict, controls)
+                return SettingOutcome(MediaResult(True, message), verdict, controls)
+        return SettingOutcome(MediaResult(False, verdict.message), verdict, controls)
 
     def _setting_job(self, payload: bytes, request: str) -> Callable[[], None]:
         parsed = parse_setting(payload)
@@ -321,27 +410,7 @@ class MqttAgent:
             if isinstance(parsed, Rejected):
                 self._event(request, MediaResult(False, parsed.message))
                 return
-            if self._controls is None:
-                self._event(request, MediaResult(False, "This agent has no camera controls."))
-                return
-            # Validated against the table read now, so e.g. autofocus state is current.
-            try:
-                controls = list(self._controls.controls())
-            except TrashmonError as error:
-                message = f"Cannot read the camera's controls: {error.message}"
-                self._event(request, MediaResult(False, message))
-                return
-            verdict = validate_setting(parsed, controls)
-            if isinstance(verdict, Accepted):
-                try:
-                    self._controls.set_control(verdict.control.name, verdict.value)
-                except TrashmonError as error:
-                    verdict = Rejected(f"The camera refused {parsed.control}: {error.message}")
-                else:
-                    message = success_message(verdict, controls)
-                    self._event(request, MediaResult(True, message))
-                    return
-            self._event(request, MediaResult(False, verdict.message))
+            self._event(request, self._apply_setting(parsed).result)
 
         return job
 
@@ -354,25 +423,146 @@ class MqttAgent:
             elif self._media is None:
                 self._event(request, MediaResult(False, "This agent cannot capture media."))
             else:
-                self._event(request, self._run_action(parsed, request))
+                on_done = lambda result: self._event(request, result)  # noqa: E731
+                self._event(request, self._run_action(parsed, on_done))
 
         return job
 
-    def _run_action(self, action: ActionRequest, request: str) -> MediaResult:
+    def _run_action(
+        self, action: ActionRequest, on_done: Callable[[MediaResult], None]
+    ) -> MediaResult:
         assert self._media is not None
         if action.action == "picture":
-            return self._media.picture()
+            result = self._media.picture()
+            if result.ok and result.file is not None:
+                self._publish_snapshot(result.file)
+            return result
         if action.action == "stop":
             return self._media.stop_recording()
         assert action.seconds is not None
-        return self._media.start_recording(
-            action.seconds, lambda result: self._event(request, result)
-        )
+        return self._media.start_recording(action.seconds, on_done)
 
     def _event(self, request: str, result: MediaResult) -> None:
         (log.info if result.ok else log.warning)("%s -> %s", request, result.message)
         payload = event_payload(request, result, self._clock())
         self.client.publish(self.topics.events, payload, qos=1)
+
+    # --- the seed's interface (translation only: the same jobs, the seed's words) ------
+
+    def _seed_setting_job(self, payload: bytes) -> Callable[[], None]:
+        parsed = seed_interface.parse_seed_setting(payload)
+
+        def job() -> None:
+            if isinstance(parsed, seed_interface.SeedReply):
+                self._seed_status(parsed.text)
+                return
+            outcome = self._apply_setting(parsed)
+            if outcome.verdict is None:  # no controls, or the table could not be read
+                reply = seed_interface.SETTING_FAILED.format(
+                    control=parsed.control, output=outcome.result.message
+                )
+            else:
+                reply = seed_interface.setting_reply(parsed, outcome.verdict, outcome.controls)
+            self._seed_status(reply)
+
+        return job
+
+    def _seed_action_job(self, payload: bytes) -> Callable[[], None]:
+        parsed = seed_interface.parse_seed_action(payload, self._max_record)
+
+        def job() -> None:
+            if parsed is None:
+                return  # the seed ignored an empty action
+            if isinstance(parsed, seed_interface.SeedReply):
+                self._seed_status(parsed.text)
+            elif parsed.action == "picture":
+                self._seed_picture(parsed)
+            elif parsed.action == "stop":
+                self._seed_stop(parsed)
+            else:
+                self._seed_record(parsed)
+
+        return job
+
+    def _seed_picture(self, action: ActionRequest) -> None:
+        self._seed_status(seed_interface.PICTURE_STARTED)
+        if self._media is None:
+            result = MediaResult(False, "This agent cannot capture media.")
+        else:
+            result = self._run_action(action, lambda _result: None)
+        self._seed_status(seed_interface.picture_reply(result.ok, result.message, result.file))
+
+    def _seed_record(self, action: ActionRequest) -> None:
+        if self._media is None:
+            self._seed_status(
+                seed_interface.RECORDING_NOT_STARTED.format(
+                    error="This agent cannot capture media."
+                )
+            )
+            return
+        if self._media.recording:
+            self._seed_status(seed_interface.RECORDING_BUSY)
+            return
+
+        def on_done(result: MediaResult) -> None:
+            for line in seed_interface.recording_done_replies(
+                result.ok, result.message, result.file
+            ):
+                self._seed_status(line)
+
+        started = self._run_action(action, on_done)
+        if started.ok:
+            self._seed_status(seed_interface.RECORDING_STARTS)
+        else:
+            self._seed_status(seed_interface.RECORDING_NOT_STARTED.format(error=started.message))
+
+    def _seed_stop(self, action: ActionRequest) -> None:
+        if self._media is None or not self._media.recording:
+            self._seed_status(seed_interface.NOT_RECORDING)
+            return
+        result = self._run_action(action, lambda _result: None)
+        if result.ok:
+            self._seed_status(seed_interface.STOPPING)
+        else:
+            self._seed_status(seed_interface.STOP_FAILED.format(error=result.message))
+
+    def _seed_answer(self, request: str, result: MediaResult) -> None:
+        """Our own refusals (rate limit, retained, busy) on the seed's topic."""
+        log.warning("%s -> %s", request, result.message)
+        self._seed_status(seed_interface.error(result.message))
+
+    def _seed_status(self, text: str) -> None:
+        log.info("camera/status: %s", text)
+        encoded = text.encode()[:MAX_MESSAGE_BYTES]  # the broker's packet limit
+        self.client.publish(seed_interface.SEED_STATUS, encoded, qos=1)
+
+    # --- Home Assistant discovery ------------------------------------------------------
+
+    @property
+    def _discovery_topic(self) -> str:
+        return ha_discovery.discovery_topic(self.camera, self.interfaces.discovery_prefix)
+
+    @property
+    def _birth_topic(self) -> str | None:
+        if not self.interfaces.discovery:
+            return None
+        return ha_discovery.birth_topic(self.interfaces.discovery_prefix)
+
+    def _publish_discovery(self) -> None:
+        if self.interfaces.discovery:
+            payload = ha_discovery.discovery_payload(self.camera, self._heartbeat)
+            self.client.publish(self._discovery_topic, payload, qos=1, retain=True)
+
+    def _publish_snapshot(self, picture: Path) -> None:
+        """The picture, small enough for one message, on the Home Assistant camera topic."""
+        if not self.interfaces.discovery:
+            return
+        jpeg = ha_discovery.snapshot_jpeg(picture)
+        if jpeg is None:
+            log.warning("no snapshot for Home Assistant: %s does not shrink to one message",
+                        picture.name)  # fmt: skip
+            return
+        self.client.publish(ha_discovery.camera_topic(self.camera), jpeg, qos=1, retain=True)
 
     def _worker(self) -> None:
         while True:
@@ -415,9 +605,67 @@ class MqttAgent:
 
 
 def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
-    """The agent's MQTT and capture settings (MQTT_*, CAPTURES_*, RECORD_MAX_SECONDS)."""
+    """The agent's MQTT and capture settings (MQTT_*, CAPTURES_*, RECORD_MAX_SECONDS,
+    SEED_MQTT, HA_DISCOVERY, HA_DISCOVERY_PREFIX) and ``--retire``."""
     add_mqtt_arguments(parser, AGENT_SETTINGS)
     add_media_arguments(parser)
+    group = parser.add_argument_group("more MQTT interfaces (docs/mqtt.md)")
+    group.add_argument(
+        "--seed-mqtt", help="also serve the seed's camera/control/* topics (SEED_MQTT, off)"
+    )
+    group.add_argument(
+        "--ha-discovery", help="publish Home Assistant MQTT discovery (HA_DISCOVERY, off)"
+    )
+    group.add_argument(
+        "--ha-discovery-prefix",
+        help=f"Home Assistant's discovery prefix (HA_DISCOVERY_PREFIX, {DEFAULT_PREFIX})",
+    )
+    group.add_argument(
+        "--retire",
+        action="store_true",
+        help="remove this camera's Home Assistant device (empty retained document) and exit",
+    )
+
+
+_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_-]{1,64}){0,3}$")
+
+
+def parse_discovery_prefix(text: str) -> str:
+    """A topic prefix without wildcards or empty levels (it is published to)."""
+    if not _PREFIX.match(text):
+        raise ValueError("expected topic levels of letters, digits, '_' or '-', e.g. homeassistant")
+    return text
+
+
+def interfaces_from(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None
+) -> Interfaces:
+    seed = flag_or_env(
+        args, attribute="seed_mqtt", flag="--seed-mqtt", env_var="SEED_MQTT",
+        parse=parse_on_off, default=False, environ=environ,
+    )  # fmt: skip
+    discovery = flag_or_env(
+        args, attribute="ha_discovery", flag="--ha-discovery", env_var="HA_DISCOVERY",
+        parse=parse_on_off, default=False, environ=environ,
+    )  # fmt: skip
+    prefix = flag_or_env(
+        args, attribute="ha_discovery_prefix", flag="--ha-discovery-prefix",
+        env_var="HA_DISCOVERY_PREFIX", parse=parse_discovery_prefix, default=DEFAULT_PREFIX,
+        environ=environ,
+    )  # fmt: skip
+    return Interfaces(seed=seed, discovery=discovery, discovery_prefix=prefix)
+
+
+def retire(agent: MqttAgent, timeout: float = 15.0) -> None:
+    """Connect, remove the Home Assistant device, say ``offline`` and leave (``--retire``)."""
+    if not agent.interfaces.discovery:
+        raise ConfigError("--retire", "needs HA_DISCOVERY=on (there is nothing else to remove)")
+    agent.retiring = True  # connect without announcing the device it is about to remove
+    agent.start()
+    if not agent.wait_connected(timeout):
+        agent.stop()
+        raise ConfigError("MQTT_URL", f"could not reach the broker within {timeout:g} s to retire")
+    agent.stop(retire=True)
 
 
 def agent_from_args(
@@ -451,6 +699,7 @@ def agent_from_args(
     return MqttAgent(
         settings,
         camera,
+        interfaces=interfaces_from(args, environ),
         state=state,
         controls=controls,
         media=media,
@@ -519,6 +768,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         if agent is None:
             raise ConfigError("MQTT_URL", "required (e.g. mqtts://broker:8883)")
+        if args.retire:
+            retire(agent)
+            return EXIT_OK
     except TrashmonError as error:
         print(f"mqtt_agent: error: {error.message}", file=sys.stderr)
         return error.exit_code

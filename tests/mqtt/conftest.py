@@ -29,6 +29,12 @@ def broker(pki: Layout, broker_port: int, tmp_path: Path) -> Iterator[Broker]:
         yield running
 
 
+@pytest.fixture
+def captures(tmp_path: Path) -> Path:
+    """Where an agent's pictures and recordings go (CAPTURES_DIR)."""
+    return tmp_path / "captures"
+
+
 @pytest.fixture(scope="module")
 def buffer_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A live segment buffer (real ffmpeg, testsrc2), shared by a module's tests."""

@@ -31,11 +31,6 @@ TOPICS = CameraTopics("camA")
 
 
 @pytest.fixture
-def captures(tmp_path: Path) -> Path:
-    return tmp_path / "captures"
-
-
-@pytest.fixture
 def agent(
     pki: Layout, broker: Broker, buffer_dir: Path, captures: Path, tmp_path: Path
 ) -> Iterator[subprocess.Popen[bytes]]:

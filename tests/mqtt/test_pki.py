@@ -181,6 +181,9 @@ def test_acl_gives_each_identity_least_privilege(tmp_path: Path) -> None:
         "topic write trashcam/cam1/events",
         "topic read trashcam/cam1/control/settings",
         "topic read trashcam/cam1/control/action",
+        "topic write trashcam/cam1/camera",
+        "topic write homeassistant/device/cam1/config",
+        "topic read homeassistant/status",
     ]
     # the monitor daemon observes: it reads status and state and writes nothing
     assert blocks["user monitor"].splitlines()[1:] == [
@@ -192,7 +195,13 @@ def test_acl_gives_each_identity_least_privilege(tmp_path: Path) -> None:
         "topic read trashcam/+/events",
         "topic read trashcam/+/status",
         "topic read trashcam/+/state",
+        "topic read trashcam/+/camera",
+        "topic read homeassistant/device/+/config",
+        "topic write homeassistant/status",
     ]
+    # no seed camera chosen: nobody gets the seed's un-namespaced topics
+    assert "topic read camera/" not in layout.acl.read_text()
+    assert "topic write camera/" not in layout.acl.read_text()
     conf = layout.mosquitto_conf.read_text().splitlines()
     broker = layout.broker_dir.resolve()
     for line in (
@@ -254,6 +263,18 @@ def test_cli_create_and_show(tmp_path: Path) -> None:
         (["--camera", "Controller", "--ip", "::1"], "'Controller' is a role name"),
         (["--controller", "ops", "--monitor", "ops", "--ip", "::1"], "named as both"),
         (["--ip", "::1", "--no-ca-password"], f"conflicts with {PASSPHRASE_ENV}"),
+        (
+            ["--camera", "c", "--seed-camera", "a/b", "--ip", "::1"],
+            "--seed-camera: 'a/b' is not a valid id",
+        ),
+        (
+            ["--camera", "c", "--seed-camera", "ghost", "--ip", "::1"],
+            "--seed-camera: 'ghost' is not a camera of this PKI",
+        ),
+        (
+            ["--controller", "ops", "--seed-camera", "ops", "--ip", "::1"],
+            "--seed-camera: 'ops' is not a camera of this PKI",
+        ),
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path, args: list[str], expected: str) -> None:
@@ -439,3 +460,31 @@ def test_a_pki_is_ignored_by_git_and_the_image_build_context() -> None:
         assert ignored.returncode == 0, path
     patterns = (REPO / "server" / "Containerfile.dockerignore").read_text().splitlines()
     assert {"pki", "**/pki"} <= set(patterns)
+
+
+def test_the_seed_topics_go_to_the_one_seed_camera_and_survive_rewrites(tmp_path: Path) -> None:
+    layout = create_pki(
+        _request(tmp_path, cameras=("cam1", "cam2"), controllers=("ops",), seed_camera="cam1")
+    )
+
+    def blocks() -> dict[str, list[str]]:
+        text = layout.acl.read_text()
+        return {b.split("\n", 1)[0]: b.splitlines()[1:] for b in text.split("\n\n") if "user" in b}
+
+    seed_lines = [
+        "topic read camera/control/settings",
+        "topic read camera/control/action",
+        "topic write camera/status",
+    ]
+    assert blocks()["user cam1"][-3:] == seed_lines
+    assert not any("camera/" in line and "trashcam" not in line for line in blocks()["user cam2"])
+    assert blocks()["user ops"][-3:] == [
+        "topic write camera/control/settings",
+        "topic write camera/control/action",
+        "topic read camera/status",
+    ]
+    # a later run without --seed-camera (adding a camera) and a revocation keep it
+    create_pki(_request(tmp_path, cameras=("cam3",)))
+    assert blocks()["user cam1"][-3:] == seed_lines
+    revoke(tmp_path, "cam2", CaPassphrase(encrypt=False))
+    assert blocks()["user cam1"][-3:] == seed_lines

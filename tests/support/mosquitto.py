@@ -32,6 +32,7 @@ def make_pki(
     port: int,
     cameras: tuple[str, ...] = ("camA", "camB"),
     broker_user: str | None = "",
+    seed_camera: str | None = None,
 ) -> Layout:
     """A test PKI (CA keys unencrypted, as the tests opt out); mosquitto runs as the
     current user unless ``broker_user`` says otherwise (None: mosquitto's default)."""
@@ -47,6 +48,7 @@ def make_pki(
             listen_address="127.0.0.1",
             broker_user=getpass.getuser() if broker_user == "" else broker_user,
             passphrase=CaPassphrase(encrypt=False),
+            seed_camera=seed_camera,
         )
     )
 
