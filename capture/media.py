@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from trashmonitor.capture.command import SEGMENT_PLAYLIST, playlist_segments
 from trashmonitor.capture.control import MAX_RECORD_SECONDS
 
 from trashmonitor.settings import flag_or_env, parse_seconds
@@ -53,11 +54,20 @@ class MediaResult:
     file: Path | None = None
 
 
+SegmentKey = tuple[str, float]
+
+
 @dataclass(frozen=True)
 class FileEntry:
     name: str
     size: int
     mtime: float
+
+    @property
+    def key(self) -> SegmentKey:
+        """A segment by name AND modification time: names come back when the buffer wraps
+        or ffmpeg restarts (numbering starts again at seg000), the file then is new."""
+        return (self.name, self.mtime)
 
 
 def files_to_prune(files: Sequence[FileEntry], max_bytes: int, keep: str) -> list[str]:
@@ -74,10 +84,27 @@ def files_to_prune(files: Sequence[FileEntry], max_bytes: int, keep: str) -> lis
     return doomed
 
 
-def complete_segments(entries: Sequence[FileEntry]) -> list[FileEntry]:
-    """All buffered segments but the newest, which ffmpeg is still writing."""
-    ordered = sorted(entries, key=lambda e: (e.mtime, e.name))
-    return ordered[:-1]
+def complete_segments(
+    entries: Sequence[FileEntry], playlist: Sequence[str] | None = None
+) -> list[FileEntry]:
+    """The buffered segments ffmpeg has finished, oldest first.
+
+    ``playlist`` is the segment muxer's list of finished segments (``buffer.m3u8``, read
+    BEFORE ``entries`` were listed), the authority: a name enters it only once its file
+    is closed. With the list as long as the wrap, its first name may be the file ffmpeg
+    is writing again; that file was touched after the newest listed one closed, while a
+    really finished one is at least a segment older. Without a playlist: all but the
+    newest by modification time (coarse: a file closed and the next one opened often
+    share a clock tick, which is why the playlist decides when there is one).
+    """
+    if playlist is None:
+        return sorted(entries, key=lambda e: (e.mtime, e.name))[:-1]
+    by_name = {entry.name: entry for entry in entries}
+    listed = [by_name[name] for name in playlist if name in by_name]
+    if not listed:
+        return []
+    newest = listed[-1]
+    return [entry for entry in listed[:-1] if entry.mtime < newest.mtime] + [newest]
 
 
 def capture_stem(now: float) -> str:
@@ -127,6 +154,18 @@ class MediaCapture:
                         info = path.stat()
                         entries.append(FileEntry(path.name, info.st_size, info.st_mtime))
         return entries
+
+    def _complete_segments(self) -> list[FileEntry]:
+        # The playlist first: a segment listed there was closed before the files are seen.
+        try:
+            text = (self.buffer_dir / SEGMENT_PLAYLIST).read_text(
+                encoding="utf-8", errors="replace"
+            )
+        except OSError:
+            playlist = None
+        else:
+            playlist = [name for name, _ in playlist_segments(text)]
+        return complete_segments(self._segments(), playlist)
 
     def _captures(self) -> list[FileEntry]:
         entries = []
@@ -199,7 +238,10 @@ class MediaCapture:
         refusal = self._refusal()
         if refusal is not None:
             return refusal
-        newest = complete_segments(self._segments())[-1]
+        complete = self._complete_segments()
+        if not complete:
+            return MediaResult(False, "No video to capture yet: the first segment is not done.")
+        newest = complete[-1]
         target = self._target(".jpg")
         temporary = target.with_name(f".{target.name}.tmp")
         # -update 1 keeps overwriting one image: what remains is the segment's last frame.
@@ -238,7 +280,7 @@ class MediaCapture:
                 return self._unwritable(error)
             partial = target.with_name(f"{target.stem}{PARTIAL_SUFFIX}")
             # The segment being written now is the first one recorded: it began < 1 s ago.
-            fed = {entry.name for entry in complete_segments(self._segments())}
+            fed = {entry.key for entry in self._complete_segments()}
             self._stop.clear()
             self._recording = threading.Thread(
                 target=self._answering_write_errors,
@@ -285,7 +327,7 @@ class MediaCapture:
     def _record(
         self,
         seconds: float,
-        already_fed: set[str],
+        already_fed: set[SegmentKey],
         partial: Path,
         target: Path,
         on_done: Callable[[MediaResult], None],
@@ -324,7 +366,7 @@ class MediaCapture:
         log.info("%s (%.1f s wall)", message, elapsed)
         on_done(MediaResult(True, message, target))
 
-    def _feed(self, proc: subprocess.Popen[bytes], fed: set[str], seconds: float) -> str:
+    def _feed(self, proc: subprocess.Popen[bytes], fed: set[SegmentKey], seconds: float) -> str:
         """Pipe complete segments into the recorder until it has enough; why it ended."""
         assert proc.stdin is not None
         deadline = time.monotonic() + seconds + STALL_SECONDS * 2
@@ -335,9 +377,9 @@ class MediaCapture:
             now = time.monotonic()
             if now - last_new > STALL_SECONDS or now > deadline:
                 return "stalled"
-            fresh = [e for e in complete_segments(self._segments()) if e.name not in fed]
+            fresh = [e for e in self._complete_segments() if e.key not in fed]
             for entry in fresh:
-                fed.add(entry.name)
+                fed.add(entry.key)
                 last_new = now
                 try:
                     proc.stdin.write((self.buffer_dir / entry.name).read_bytes())

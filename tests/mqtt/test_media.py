@@ -12,12 +12,15 @@ from pathlib import Path
 
 import pytest
 from support.processes import require_binary, wait_until
+from trashmonitor.capture.command import build_command
+from trashmonitor.capture.config import AgentConfig
 from trashmonitor.capture.media import (
     FileEntry,
     MediaCapture,
     MediaResult,
     MediaSettings,
     add_media_arguments,
+    complete_segments,
     files_to_prune,
     media_settings,
     parse_bytes,
@@ -217,3 +220,73 @@ def test_unwritable_captures_dir_answers_with_an_error(
             False, f"Cannot write captures to {directory / 'camA'}: {problem}."
         )
     assert not done.event.is_set(), "a refused recording starts no recorder"
+
+
+def _entries(*stamped: tuple[str, float]) -> list[FileEntry]:
+    return [FileEntry(name, 1000, mtime) for name, mtime in stamped]
+
+
+def test_the_segment_being_rewritten_after_a_wrap_is_never_complete() -> None:
+    # Reproduction: a 3-segment wrap has just closed seg002 and truncated seg000 within
+    # the same clock tick, so both carry the same mtime. Ordering by (mtime, name) took
+    # seg002 for the file being written and handed the half-written seg000 to ffmpeg
+    # ("seg000.ts: Invalid data found"); the playlist knows seg002 is finished.
+    files = _entries(("seg001.ts", 9.0), ("seg002.ts", 10.0), ("seg000.ts", 10.0))
+    playlist = ["seg000.ts", "seg001.ts", "seg002.ts"]
+    assert [e.name for e in complete_segments(files, playlist)] == ["seg001.ts", "seg002.ts"]
+
+
+def test_complete_segments_follow_the_playlist_not_the_names() -> None:
+    # Not wrapped yet: every listed segment is done, the unlisted one is being written.
+    files = _entries(("seg000.ts", 8.0), ("seg001.ts", 9.0), ("seg002.ts", 9.0))
+    assert [e.name for e in complete_segments(files, ["seg000.ts", "seg001.ts"])] == [
+        "seg000.ts",
+        "seg001.ts",
+    ]
+    # Wrapped, seg000 not yet touched again: all three are done, in the playlist's order.
+    files = _entries(("seg001.ts", 9.0), ("seg002.ts", 10.0), ("seg000.ts", 8.0))
+    playlist = ["seg000.ts", "seg001.ts", "seg002.ts"]
+    assert [e.name for e in complete_segments(files, playlist)] == playlist
+    # Nothing finished yet, or a listed file rotated away meanwhile.
+    assert complete_segments(_entries(("seg000.ts", 1.0)), []) == []
+    assert [e.name for e in complete_segments(_entries(("seg001.ts", 2.0)), playlist)] == [
+        "seg001.ts"
+    ]
+
+
+def _agent_writer(buffer_dir: Path) -> subprocess.Popen[bytes]:
+    """The capture agent's own ffmpeg (tee: a refused RTSP branch + the segment buffer
+    with its playlist), as `trashmon capture` starts it."""
+    config = AgentConfig(
+        camera="camA", camera_dev="testsrc", push_url="rtsp://127.0.0.1:9/camA",
+        width=320, height=240, fps=10, buffer_dir=buffer_dir,
+    )  # fmt: skip
+    return subprocess.Popen(
+        build_command(config), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def test_a_recording_goes_on_across_an_ffmpeg_restart(tmp_path: Path) -> None:
+    """Reproduction: the agent restarts ffmpeg (backoff after a failed publish) and the new
+    one numbers its segments from seg000 again; the recorder knew those names as already
+    fed, found nothing new and ended early ("the stream stopped")."""
+    buffer_dir = tmp_path / "buffer"
+    buffer_dir.mkdir()
+    writer = _agent_writer(buffer_dir)
+    try:
+        wait_until(lambda: len(list(buffer_dir.glob("seg*.ts"))) >= 4, 30, what="segments")
+        media = _media(buffer_dir, tmp_path, min_free_bytes=1)
+        done = Done()
+        assert media.start_recording(3, done).ok
+        writer.kill()
+        writer.wait()
+        writer = _agent_writer(buffer_dir)  # numbering starts again at seg000
+        assert done.event.wait(60)
+    finally:
+        writer.kill()
+        writer.wait()
+    assert done.result is not None
+    assert done.result.ok, done.result.message
+    assert "saved" in done.result.message
+    assert done.result.file is not None
+    assert duration(done.result.file) >= 2.5

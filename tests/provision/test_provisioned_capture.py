@@ -125,7 +125,7 @@ def test_picture_and_record_work_on_a_freshly_provisioned_host(
         saved = watch.wait_for(
             lambda m: m.topic == TOPICS.events and b"saved" in m.payload, 60, after=sent
         )
-        assert saved is not None, "the recording never finished"
+        assert saved is not None, f"the recording never finished: {watch.payloads(TOPICS.events)}"
         mp4 = Path(json.loads(saved.payload)["file"])
         assert mp4.parent == captures
         assert mp4.suffix == ".mp4"
