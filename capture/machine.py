@@ -24,6 +24,8 @@ from types import MappingProxyType
 
 from trashmonitor.capture.parsing import EventKind, ProgressBlock, StderrEvent
 
+from trashmonitor.backoff import Backoff
+
 
 class State(enum.StrEnum):
     STARTING = "starting"
@@ -162,9 +164,7 @@ _RUNNING = (State.STARTING, State.STREAMING)
 
 def backoff_delay(failures: int, policy: Policy, rand: float) -> float:
     """Capped exponential delay with jitter: 1, 2, 4, … ≤ backoff_max seconds."""
-    base = policy.backoff_initial * 2.0 ** max(0, min(failures - 1, 30))
-    factor = 1 + policy.jitter * (2 * min(max(rand, 0.0), 1.0) - 1)
-    return min(policy.backoff_max, base * factor)
+    return Backoff(policy.backoff_initial, policy.backoff_max, policy.jitter).delay(failures, rand)
 
 
 def _enter(machine: Machine, state: State, now: float, reason: str, **changes: object) -> Machine:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
+from trashmonitor.backoff import Backoff
 from trashmonitor.errors import UpstreamHTTPError
 
 T = TypeVar("T")
@@ -82,8 +83,7 @@ class RetryPolicy:
         """Seconds to wait before try ``attempt + 1``; None: give up now."""
         if retry_after is not None:
             return retry_after if retry_after <= self.max_wait else None
-        backoff = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
-        return backoff * (0.75 + 0.5 * self.jitter())
+        return Backoff(self.base_delay, self.max_delay, jitter=0.25).delay(attempt, self.jitter())
 
     def call(self, what: str, function: Callable[[], T]) -> T:
         attempt = 1
