@@ -21,6 +21,7 @@ import logging
 import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,14 +42,45 @@ MAX_CONNECTIONS = 32
 _BUSY = b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
+MAX_BODY = 16_384
+"""Default bound on a request body: commands and hook notices are a few hundred bytes."""
+MAX_QUERY_FIELDS = 32
+
+
 @dataclass(frozen=True)
 class Response:
     status: int
     body: bytes
     content_type: str = "text/plain; charset=utf-8"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Request:
+    """What an :class:`Endpoint` may read of a request, the body already bounded."""
+
+    method: str
+    path: str
+    query: Mapping[str, tuple[str, ...]]
+    headers: Mapping[str, str]
+    """Header names in lower case; a repeated header keeps its last value."""
+    body: bytes
+    client: str
+    """The peer's address, for logs."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A route that reads its request (query, headers, a body of at most ``max_body``
+    bytes). Other methods get 405; a larger or unsized body 413/411 before it is read."""
+
+    methods: frozenset[str]
+    handle: Callable[[Request], Response]
+    max_body: int = MAX_BODY
 
 
 Route = Callable[[], Response]
+"""A GET route that needs nothing of the request."""
 
 
 def metrics_route(registry: CollectorRegistry) -> Route:
@@ -66,7 +98,7 @@ class HTTPService:
     def __init__(
         self,
         address: HostPort,
-        routes: Mapping[str, Route],
+        routes: Mapping[str, Route | Endpoint],
         setting: str,
         *,
         request_timeout: float = REQUEST_TIMEOUT,
@@ -159,7 +191,7 @@ class _DeadlineSocket(io.RawIOBase):
 
 
 def _handler_for(
-    routes: Mapping[str, Route], request_timeout: float
+    routes: Mapping[str, Route | Endpoint], request_timeout: float
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "trashmon"
@@ -172,23 +204,86 @@ def _handler_for(
             self.rfile = io.BufferedReader(_DeadlineSocket(self.connection, deadline))
 
         def do_GET(self) -> None:
+            self._answer("GET")
+
+        def do_POST(self) -> None:
+            self._answer("POST")
+
+        def do_PUT(self) -> None:
+            self._answer("PUT")
+
+        def do_DELETE(self) -> None:
+            self._answer("DELETE")
+
+        def _answer(self, method: str) -> None:
             # The answer gets its own full timeout (sendall's is a total since 3.5).
             self.connection.settimeout(request_timeout)
-            route = routes.get(self.path.split("?", 1)[0])
-            if route is None:
-                response = Response(404, b"not found\n")
-            else:
-                try:
-                    response = route()
-                except Exception:  # a broken route must not kill the server thread
-                    log.exception("route %s failed", self.path)
-                    response = Response(500, b"internal error\n")
+            path, _, query = self.path.partition("?")
+            route = routes.get(path)
+            try:
+                response = self._dispatch(route, method, path, query)
+            except Exception:  # a broken route must not kill the server thread
+                log.exception("route %s failed", path)
+                response = Response(500, b"internal error\n")
             self.send_response(response.status)
             self.send_header("Content-Type", response.content_type)
             self.send_header("Content-Length", str(len(response.body)))
             self.send_header("Cache-Control", "no-store")
+            for name, value in response.headers:
+                self.send_header(name, value)
+            if method != "GET":
+                self.send_header("Connection", "close")  # an unread body must not be parsed
+                self.close_connection = True
             self.end_headers()
             self.wfile.write(response.body)
+
+        def _dispatch(
+            self, route: Route | Endpoint | None, method: str, path: str, query: str
+        ) -> Response:
+            if route is None:
+                return Response(404, b"not found\n")
+            allowed = route.methods if isinstance(route, Endpoint) else frozenset({"GET"})
+            if method not in allowed:
+                return Response(
+                    405, b"method not allowed\n", headers=(("Allow", ", ".join(sorted(allowed))),)
+                )
+            if not isinstance(route, Endpoint):
+                return route()
+            try:
+                fields = urllib.parse.parse_qs(query, max_num_fields=MAX_QUERY_FIELDS)
+            except ValueError:
+                return Response(400, b"too many query fields\n")
+            body = self._body(route.max_body)
+            if isinstance(body, Response):
+                return body
+            return route.handle(
+                Request(
+                    method=method,
+                    path=path,
+                    query={name: tuple(values) for name, values in fields.items()},
+                    headers={name.lower(): value for name, value in self.headers.items()},
+                    body=body,
+                    client=self.client_address[0],
+                )
+            )
+
+        def _body(self, max_body: int) -> bytes | Response:
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                return Response(411, b"a Content-Length is required\n")
+            declared = self.headers.get("Content-Length")
+            if declared is None:
+                return b""
+            if not declared.isdigit():
+                return Response(400, b"bad Content-Length\n")
+            if int(declared) > max_body:
+                return Response(413, f"body over {max_body} bytes\n".encode())
+            try:
+                body = self.rfile.read(int(declared))
+            except OSError:  # the total deadline passed (TimeoutError) or the peer left
+                return Response(408, b"the body was not received in time\n")
+            if len(body) != int(declared):
+                return Response(400, b"the body ended early\n")
+            return body
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("%s " + format, self.address_string(), *args)

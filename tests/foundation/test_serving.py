@@ -14,7 +14,14 @@ from prometheus_client import CollectorRegistry, Gauge
 from support.processes import wait_until
 
 from trashmonitor.errors import ConfigError
-from trashmonitor.serving import HTTPService, Response, json_response, metrics_route
+from trashmonitor.serving import (
+    Endpoint,
+    HTTPService,
+    Request,
+    Response,
+    json_response,
+    metrics_route,
+)
 from trashmonitor.settings import HostPort
 
 
@@ -159,3 +166,101 @@ def test_200_idle_clients_keep_threads_bounded_and_a_request_still_succeeds() ->
         finally:
             for client in clients:
                 client.close()
+
+
+def _request(
+    url: str, method: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            return reply.status, dict(reply.headers), reply.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+@contextlib.contextmanager
+def _endpoint_service(max_body: int = 64) -> Iterator[tuple[str, list[Request]]]:
+    seen: list[Request] = []
+
+    def handle(request: Request) -> Response:
+        seen.append(request)
+        return json_response({"got": len(request.body)}, 202)
+
+    service = HTTPService(
+        HostPort("127.0.0.1", 0),
+        {
+            "/api/act": Endpoint(frozenset({"POST"}), handle, max_body=max_body),
+            "/api/list": Endpoint(frozenset({"GET"}), handle),
+            "/plain": lambda: Response(200, b"plain\n"),
+        },
+        setting="--listen",
+    )
+    service.start()
+    try:
+        yield f"http://{service.address}", seen
+    finally:
+        service.stop()
+
+
+def test_an_endpoint_reads_method_query_headers_body_and_client() -> None:
+    with _endpoint_service() as (base, seen):
+        status, _, body = _request(
+            base + "/api/act?camera=cam1&camera=cam2", "POST", b"picture", {"X-Trashmon": "1"}
+        )
+        assert (status, json.loads(body)) == (202, {"got": 7})
+        (request,) = seen
+        assert (request.method, request.path, request.body) == ("POST", "/api/act", b"picture")
+        assert request.query == {"camera": ("cam1", "cam2")}
+        assert request.headers["x-trashmon"] == "1"
+        assert request.client == "127.0.0.1"
+        assert _request(base + "/api/list?since=5", "GET")[0] == 202
+        assert seen[-1].query == {"since": ("5",)}
+
+
+def test_other_methods_are_refused_with_405_and_allow() -> None:
+    with _endpoint_service() as (base, seen):
+        status, headers, _ = _request(base + "/api/act", "GET")
+        assert (status, headers["Allow"]) == (405, "POST")
+        status, headers, _ = _request(base + "/plain", "POST", b"x")
+        assert (status, headers["Allow"]) == (405, "GET")
+        assert _request(base + "/api/list", "DELETE")[0] == 405
+        assert seen == []
+
+
+def test_a_body_over_the_bound_is_refused_before_it_is_read() -> None:
+    with _endpoint_service(max_body=64) as (base, seen):
+        assert _request(base + "/api/act", "POST", b"x" * 65)[0] == 413
+        assert _request(base + "/api/act", "POST", b"x" * 64)[0] == 202
+        assert len(seen) == 1
+
+
+def test_a_chunked_body_or_a_flood_of_query_fields_is_refused() -> None:
+    with _endpoint_service() as (base, seen):
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as conn:
+            conn.sendall(
+                b"POST /api/act HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"1\r\nx\r\n0\r\n\r\n"
+            )
+            assert conn.recv(64).startswith(b"HTTP/1.0 411")
+        query = "&".join(f"f{i}=1" for i in range(100))
+        assert _request(f"{base}/api/list?{query}", "GET")[0] == 400
+        assert seen == []
+
+
+def test_a_body_shorter_than_declared_is_cut_at_the_deadline() -> None:
+    service = HTTPService(
+        HostPort("127.0.0.1", 0),
+        {"/api/act": Endpoint(frozenset({"POST"}), lambda r: Response(200, b"ok\n"))},
+        setting="--listen",
+        request_timeout=0.5,
+    )
+    service.start()
+    try:
+        address = service.address
+        with socket.create_connection((address.host, address.port), timeout=5) as conn:
+            conn.sendall(b"POST /api/act HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+            assert conn.recv(64).startswith(b"HTTP/1.0 408")
+    finally:
+        service.stop()
