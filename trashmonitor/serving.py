@@ -24,6 +24,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -268,20 +269,15 @@ def _handler_for(
             )
 
         def _body(self, max_body: int) -> bytes | Response:
-            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                return Response(411, b"a Content-Length is required\n")
-            declared = self.headers.get("Content-Length")
-            if declared is None:
-                return b""
-            if not declared.isdigit():
-                return Response(400, b"bad Content-Length\n")
-            if int(declared) > max_body:
-                return Response(413, f"body over {max_body} bytes\n".encode())
+            refusal = _unreadable_body(self.headers, max_body)
+            if refusal is not None:
+                return refusal
+            declared = int(self.headers.get("Content-Length", "0"))
             try:
-                body = self.rfile.read(int(declared))
+                body = self.rfile.read(declared)
             except OSError:  # the total deadline passed (TimeoutError) or the peer left
                 return Response(408, b"the body was not received in time\n")
-            if len(body) != int(declared):
+            if len(body) != declared:
                 return Response(400, b"the body ended early\n")
             return body
 
@@ -289,3 +285,15 @@ def _handler_for(
             log.debug("%s " + format, self.address_string(), *args)
 
     return Handler
+
+
+def _unreadable_body(headers: Message, max_body: int) -> Response | None:
+    """Why a body must not be read at all (unsized, malformed or too large), if it must not."""
+    if "chunked" in headers.get("Transfer-Encoding", "").lower():
+        return Response(411, b"a Content-Length is required\n")
+    declared = headers.get("Content-Length", "0")
+    if not declared.isdigit():
+        return Response(400, b"bad Content-Length\n")
+    if int(declared) > max_body:
+        return Response(413, f"body over {max_body} bytes\n".encode())
+    return None
