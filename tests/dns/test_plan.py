@@ -43,13 +43,12 @@ def record(type_: str = "A", content: str = str(V4), **fields: object) -> DNSRec
 
 
 def plan_for(*records: DNSRecord, split: dict[str, tuple[str, ...]] | None = None, **kw: bool):  # type: ignore[no-untyped-def]
-    return plan(desired(), ObservedState("z", records, split), **kw)  # type: ignore[arg-type]
+    return plan(desired(), ObservedState(records, split), **kw)  # type: ignore[arg-type]
 
 
 def test_normalised_names_and_addresses_compare_equal() -> None:
     want = desired(hostname="TrashMonitor.Example.COM.", ipv6=V6)
     observed = ObservedState(
-        "z",
         (
             record(name="trashmonitor.example.com"),
             record("AAAA", "FD7A:115C:A1E0:0:0:0:0:1234", record_id="r2"),
@@ -94,7 +93,8 @@ def test_several_a_records_are_refused_not_pruned() -> None:
 def test_cname_or_ns_at_the_name_is_a_conflict(conflicting: str) -> None:
     change = plan_for(record(conflicting, "elsewhere.example.net"))[0]
     assert change.action is Action.REFUSE
-    assert change.reason.startswith("conflict (code 81053)")
+    assert change.reason.startswith(f"conflict: {conflicting} elsewhere.example.net")
+    assert change.kind == "conflict"
 
 
 def test_other_types_at_the_name_coexist() -> None:
@@ -104,13 +104,13 @@ def test_other_types_at_the_name_coexist() -> None:
 
 def test_public_target_refused_unless_allowed() -> None:
     want = desired(ipv4=ipaddress.IPv4Address("192.0.2.1"))
-    observed = ObservedState("z", (), {})
+    observed = ObservedState((), {})
     assert plan(want, observed)[0].action is Action.REFUSE  # type: ignore[arg-type]
     assert plan(want, observed, allow_public_target=True)[0].action is Action.CREATE  # type: ignore[arg-type]
 
 
 def test_no_resolvers_means_split_dns_is_not_planned() -> None:
-    changes = plan(desired(resolvers=None), ObservedState("z", (), None))  # type: ignore[arg-type]
+    changes = plan(desired(resolvers=None), ObservedState((), None))  # type: ignore[arg-type]
     assert [str(c.resource) for c in changes] == ["a_record"]
 
 

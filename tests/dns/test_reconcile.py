@@ -188,7 +188,7 @@ def test_cname_at_the_name_is_a_conflict_not_deleted(fake: FakeAPIs, harness_fac
 
     assert actions(report)[0] == ("a_record", "refuse", "refused")
     assert report.outcomes[0].error_kind == "conflict"
-    assert "81053" in report.lines()[0]
+    assert "refused; conflict: CNAME " in report.lines()[0]
     assert "CNAME trashmonitor.tail1234.ts.net" in report.lines()[0]
     assert fake.writes == []
     assert report.exit_code == 1
