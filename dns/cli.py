@@ -22,7 +22,7 @@ from trashmonitor.dns.config import Setup, build, configure, health_api_url, mag
 from trashmonitor.dns.export import DnsCollector
 from trashmonitor.dns.loop import DnsReconciler, ReconcileLoop
 from trashmonitor.dns.model import ReconcileReport
-from trashmonitor.dns.observe import DeviceLister
+from trashmonitor.dns.observe import DeviceLister, Observer
 from trashmonitor.dns.tailscale_api import TailscaleSplitDNS
 
 from trashmonitor.errors import EXIT_OK, ConfigError
@@ -53,7 +53,7 @@ def reconciler_for(setup: Setup, tracer: Tracer | None = None) -> DnsReconciler:
             split = TailscaleSplitDNS(setup.tailscale, tracer=tracer)
         if settings.target is None:
             devices = setup.tailscale.devices
-    return DnsReconciler(settings, records, split, devices, tracer=tracer)
+    return DnsReconciler(Observer(settings, records, split, devices, tracer=tracer), tracer=tracer)
 
 
 def build_loop(

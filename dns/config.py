@@ -123,18 +123,21 @@ RETRIES = Setting(
     env="DNS_RETRIES", metavar="N", commands=(DNS,),
     note="retries per API call on 429/5xx/connection errors (0–10)",
 )  # fmt: skip
-DEVICE_ID: Setting[str | None] = Setting(
-    "--device-id", parse_device_token, None,
-    "pin the device by its Tailscale node id (nodeId, or the legacy id)",
-    env="TS_DEVICE_ID", metavar="ID", shown_default="none", commands=(DNS,),
-    note="pin the device by its Tailscale node id (`nodeId`, or the legacy `id`)",
+
+
+def _device(flag: str, env: str, metavar: str, note: str) -> Setting[str | None]:
+    help_text = note.replace("`", "")
+    return Setting(flag, parse_device_token, None, help_text, env=env, metavar=metavar,
+                   shown_default="none", commands=(DNS,), note=note)  # fmt: skip
+
+
+DEVICE_ID = _device(
+    "--device-id", "TS_DEVICE_ID", "ID",
+    "pin the device by its Tailscale node id (`nodeId`, or the legacy `id`)",
 )  # fmt: skip
-DEVICE_TAG: Setting[str | None] = Setting(
-    "--device-tag", parse_device_token, None,
-    "the one device carrying this ACL tag, e.g. tag:dns",
-    env="TS_DEVICE_TAG", metavar="TAG", shown_default="none", commands=(DNS,),
-    note="the one device carrying this ACL tag, e.g. `tag:dns`",
-)  # fmt: skip
+DEVICE_TAG = _device(
+    "--device-tag", "TS_DEVICE_TAG", "TAG", "the one device carrying this ACL tag, e.g. `tag:dns`"
+)
 MAX_DEVICE_AGE = Setting(
     "--max-device-age", parse_seconds, 3600.0,
     "refuse a device neither connected nor seen this recently",
@@ -336,7 +339,3 @@ def _tailscale_credentials(env: Mapping[str, str]) -> tailscale_api.TailscaleCre
             oauth_client_id=client_id, oauth_client_secret=client_secret
         )
     return None
-
-
-if __name__ == "__main__":  # prints the flags table of docs/dns.md
-    print(SETTINGS.markdown(), end="")

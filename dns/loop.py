@@ -17,7 +17,7 @@ from opentelemetry.trace import NoOpTracer, Tracer
 from trashmonitor.dns.apply import apply_plan
 from trashmonitor.dns.export import DnsStats, describe_span
 from trashmonitor.dns.model import DnsSettings, ReconcileReport, error_kind
-from trashmonitor.dns.observe import DeviceLister, Observer, RecordsProvider, SplitDNSProvider
+from trashmonitor.dns.observe import Observer
 from trashmonitor.dns.plan import plan
 from trashmonitor.dns.retry import give_up
 
@@ -30,16 +30,12 @@ log = logging.getLogger(__name__)
 class DnsReconciler:
     def __init__(
         self,
-        settings: DnsSettings,
-        records: RecordsProvider,
-        split_dns: SplitDNSProvider | None,
-        devices: DeviceLister | None,
+        observer: Observer,
         *,
         clock: Callable[[], float] = time.time,
         tracer: Tracer | None = None,
     ) -> None:
-        self.observer = Observer(settings, records, split_dns, devices, tracer=tracer)
-        self.providers = (records,) if split_dns is None else (records, split_dns)
+        self.observer = observer
         self._clock = clock
         self._tracer = tracer or NoOpTracer()
 
@@ -78,7 +74,7 @@ class DnsReconciler:
             adopt=self.settings.adopt,
             allow_public_target=self.settings.allow_public_target,
         )
-        outcomes = apply_plan(changes, self.providers, dry_run=dry_run)
+        outcomes = apply_plan(changes, self.observer.providers, dry_run=dry_run)
         return ReconcileReport(started, time.monotonic() - clock_start, dry_run, outcomes)
 
 

@@ -40,6 +40,8 @@ class SplitDNSProvider(Provider, Protocol):
 
 
 class Observer:
+    """The settings' device and the providers' current records, as one observation."""
+
     def __init__(
         self,
         settings: DnsSettings,
@@ -59,6 +61,11 @@ class Observer:
         self.split_dns = split_dns
         self._devices = devices
         self._tracer = tracer or NoOpTracer()
+
+    @property
+    def providers(self) -> tuple[Provider, ...]:
+        """Where the plan's writes go, in the order they are written."""
+        return (self.records,) if self.split_dns is None else (self.records, self.split_dns)
 
     def observe(self, now: float) -> tuple[DesiredState, ObservedState]:
         settings = self.settings

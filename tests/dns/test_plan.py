@@ -1,4 +1,4 @@
-"""Pure stages: desired state, device choice, plan rules, retry arithmetic. No I/O."""
+"""Pure stages: desired state, device choice, plan rules. No I/O."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from trashmonitor.dns.model import (
     is_owner_marker,
 )
 from trashmonitor.dns.plan import DeviceChoiceError, choose_device, desired_state, plan
-from trashmonitor.dns.retry import RetryPolicy, TransientAPIError, parse_retry_after
 
 NOW = 1_800_000_000.0
 V4 = ipaddress.IPv4Address("100.101.102.103")
@@ -212,33 +211,6 @@ def test_device_problems(devices: list[TailnetDevice], message: str) -> None:
 def test_connected_device_is_fresh_whatever_last_seen_says() -> None:
     old = device("trashmonitor.t.ts.net", seen=NOW - 86400, connected=True)
     assert choose_device([old], by_name("trashmonitor"), now=NOW, max_age=60) is old
-
-
-def test_retry_after_parsing() -> None:
-    assert parse_retry_after("12") == 12.0
-    assert parse_retry_after("Thu, 01 Jan 2026 00:01:00 GMT", now=1767225600.0) == 60.0
-    assert parse_retry_after("soon") is None
-    assert parse_retry_after(None) is None
-
-
-def test_retry_gives_up_at_once_when_retry_after_exceeds_the_cap() -> None:
-    sleeps: list[float] = []
-    calls: list[int] = []
-
-    def always_limited() -> None:
-        calls.append(1)
-        raise TransientAPIError("limited", status_code=429, kind="rate_limited", retry_after=900)
-
-    policy = RetryPolicy(attempts=5, max_wait=60, sleep=sleeps.append)
-    with pytest.raises(TransientAPIError):
-        policy.call("x", always_limited)
-    assert calls == [1]
-    assert sleeps == []
-
-
-def test_backoff_doubles_up_to_the_cap() -> None:
-    policy = RetryPolicy(base_delay=0.5, max_delay=3.0, jitter=lambda: 0.5)
-    assert [policy.delay(n, None) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 3.0]
 
 
 # -- ownership: the comment IS the marker -------------------------------------------------

@@ -18,6 +18,7 @@ from opentelemetry.trace import Tracer
 from trashmonitor.dns.cloudflare_api import CloudflareDNS, CloudflareRecords
 from trashmonitor.dns.loop import DnsReconciler
 from trashmonitor.dns.model import DnsSettings
+from trashmonitor.dns.observe import Observer
 from trashmonitor.dns.retry import RetryPolicy
 from trashmonitor.dns.tailscale_api import TailscaleAPI, TailscaleCredentials, TailscaleSplitDNS
 
@@ -85,14 +86,14 @@ def wired_reconciler(
     tracer: Tracer | None = None,
 ) -> DnsReconciler:
     """The providers on these clients, as ``trashmon dns`` wires them with API keys."""
-    return DnsReconciler(
+    observer = Observer(
         settings,
         CloudflareRecords(cloudflare, settings.zone, settings.hostname, tracer=tracer),
         TailscaleSplitDNS(tailscale, tracer=tracer) if split_dns else None,
         tailscale.devices if settings.target is None else None,
-        clock=lambda: NOW,
         tracer=tracer,
     )
+    return DnsReconciler(observer, clock=lambda: NOW, tracer=tracer)
 
 
 def default_settings(**overrides: Any) -> DnsSettings:
