@@ -113,7 +113,7 @@ def test_a_crash_inside_a_run_is_counted_and_the_loop_goes_on(
             raise RuntimeError("bug")
         return real(dry_run=dry_run)
 
-    reconciler.reconcile = flaky  # type: ignore[method-assign]
+    reconciler.reconcile = flaky
     stop = threading.Event()
     loop = ReconcileLoop(
         reconciler, interval=0.001, on_report=lambda _: stop.set() if len(calls) >= 2 else None

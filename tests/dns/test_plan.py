@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -10,10 +12,14 @@ from hypothesis import strategies as st
 from trashmonitor.dns.model import (
     OWNER_MARKER,
     Action,
+    DesiredState,
     DeviceSelector,
     DNSRecord,
     ObservedState,
+    PlannedChange,
+    Refused,
     TailnetDevice,
+    UpdateRecord,
     is_owner_marker,
 )
 from trashmonitor.dns.plan import DeviceChoiceError, choose_device, desired_state, plan
@@ -23,26 +29,27 @@ V4 = ipaddress.IPv4Address("100.101.102.103")
 V6 = ipaddress.IPv6Address("fd7a:115c:a1e0::1234")
 
 
-def desired(**overrides: object) -> object:
-    args: dict[str, object] = {
+def desired(**overrides: Any) -> DesiredState:
+    args: dict[str, Any] = {
         "hostname": "trashmonitor.example.com", "zone": "example.com", "ttl": 1,
         "ipv4": V4, "ipv6": None, "resolvers": ("1.0.0.1", "1.1.1.1"),
     }  # fmt: skip
     args.update(overrides)
-    return desired_state(**args)  # type: ignore[arg-type]
+    return desired_state(**args)
 
 
-def record(type_: str = "A", content: str = str(V4), **fields: object) -> DNSRecord:
-    values: dict[str, object] = {
-        "record_id": "r1", "type": type_, "name": "trashmonitor.example.com",
-        "content": content, "ttl": 1, "proxied": False, "comment": OWNER_MARKER,
-    }  # fmt: skip
-    values.update(fields)
-    return DNSRecord(**values)  # type: ignore[arg-type]
+def record(type_: str = "A", content: str = str(V4), **fields: Any) -> DNSRecord:
+    base = DNSRecord(
+        record_id="r1", type=type_, name="trashmonitor.example.com", content=content,
+        ttl=1, proxied=False, comment=OWNER_MARKER,
+    )  # fmt: skip
+    return dataclasses.replace(base, **fields)
 
 
-def plan_for(*records: DNSRecord, split: dict[str, tuple[str, ...]] | None = None, **kw: bool):  # type: ignore[no-untyped-def]
-    return plan(desired(), ObservedState(records, split), **kw)  # type: ignore[arg-type]
+def plan_for(
+    *records: DNSRecord, split: dict[str, tuple[str, ...]] | None = None, **kw: bool
+) -> tuple[PlannedChange, ...]:
+    return plan(desired(), ObservedState(records, split), **kw)
 
 
 def test_normalised_names_and_addresses_compare_equal() -> None:
@@ -54,7 +61,7 @@ def test_normalised_names_and_addresses_compare_equal() -> None:
         ),
         {"Example.com.": ("1.1.1.1", "1.0.0.1")},
     )
-    changes = plan(want, observed)  # type: ignore[arg-type]
+    changes = plan(want, observed)
     assert [c.action for c in changes] == [Action.OK, Action.OK, Action.OK]
 
 
@@ -69,10 +76,11 @@ def test_normalised_names_and_addresses_compare_equal() -> None:
     ],
     ids=["ttl", "proxied", "address", "foreign-different", "foreign-same"],
 )
-def test_record_rules(fields: dict[str, object], action: Action) -> None:
+def test_record_rules(fields: dict[str, Any], action: Action) -> None:
     change = plan_for(record(**fields))[0]
     assert change.action is action
     if action is Action.UPDATE:
+        assert isinstance(change, UpdateRecord)
         assert change.record_id == "r1"
 
 
@@ -93,6 +101,7 @@ def test_cname_or_ns_at_the_name_is_a_conflict(conflicting: str) -> None:
     change = plan_for(record(conflicting, "elsewhere.example.net"))[0]
     assert change.action is Action.REFUSE
     assert change.reason.startswith(f"conflict: {conflicting} elsewhere.example.net")
+    assert isinstance(change, Refused)
     assert change.kind == "conflict"
 
 
@@ -104,12 +113,12 @@ def test_other_types_at_the_name_coexist() -> None:
 def test_public_target_refused_unless_allowed() -> None:
     want = desired(ipv4=ipaddress.IPv4Address("192.0.2.1"))
     observed = ObservedState((), {})
-    assert plan(want, observed)[0].action is Action.REFUSE  # type: ignore[arg-type]
-    assert plan(want, observed, allow_public_target=True)[0].action is Action.CREATE  # type: ignore[arg-type]
+    assert plan(want, observed)[0].action is Action.REFUSE
+    assert plan(want, observed, allow_public_target=True)[0].action is Action.CREATE
 
 
 def test_no_resolvers_means_split_dns_is_not_planned() -> None:
-    changes = plan(desired(resolvers=None), ObservedState((), None))  # type: ignore[arg-type]
+    changes = plan(desired(resolvers=None), ObservedState((), None))
     assert [str(c.resource) for c in changes] == ["a_record"]
 
 

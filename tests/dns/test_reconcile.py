@@ -19,8 +19,9 @@ SPLIT = "/api/v2/tailnet/-/dns/split-dns"
 ZONES = "/client/v4/zones"
 ZONE_READ = ("GET", ZONES, {"name": ZONE})
 RECORDS_READ = ("GET", RECORDS, {"name.exact": HOST, "per_page": "100"})
-DEVICES_READ = ("GET", DEVICES, {})
-SPLIT_READ = ("GET", SPLIT, {})
+NO_QUERY: dict[str, str] = {}
+DEVICES_READ = ("GET", DEVICES, NO_QUERY)
+SPLIT_READ = ("GET", SPLIT, NO_QUERY)
 STEADY_ONE_SHOT = [DEVICES_READ, ZONE_READ, RECORDS_READ, SPLIT_READ]
 
 
