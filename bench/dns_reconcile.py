@@ -9,7 +9,6 @@ Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import statistics
 import subprocess
@@ -21,26 +20,27 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from support.dns_fake import FakeAPIs
-from support.dns_world import HOST, default_settings, seed_world
+from support.dns_world import HOST, default_settings, seed_world, wired_reconciler
 from trashmonitor.dns.cloudflare_api import CloudflareDNS
-from trashmonitor.dns.reconcile import DnsReconciler
+from trashmonitor.dns.loop import DnsReconciler
 from trashmonitor.dns.retry import RetryPolicy
 from trashmonitor.dns.tailscale_api import TailscaleAPI, TailscaleCredentials
 
 
-def reconciler_for(fake: FakeAPIs, base_url: str) -> tuple[DnsReconciler, list[object]]:
+def reconciler_for(
+    fake: FakeAPIs, base_url: str, *, adopt: bool = False
+) -> tuple[DnsReconciler, list[object]]:
     retry = RetryPolicy(attempts=1)
     cloudflare = CloudflareDNS(fake.cf_token, base_url=f"{base_url}/client/v4", retry=retry)
     tailscale = TailscaleAPI(
         TailscaleCredentials(api_key=fake.ts_key), base_url=base_url, retry=retry
     )
-    reconciler = DnsReconciler(default_settings(), cloudflare, tailscale, tailscale.devices)
+    reconciler = wired_reconciler(default_settings(adopt=adopt), cloudflare, tailscale)
     return reconciler, [cloudflare, tailscale]
 
 
 def adopting(fake: FakeAPIs, base_url: str) -> object:
-    reconciler, clients = reconciler_for(fake, base_url)
-    reconciler.settings = dataclasses.replace(reconciler.settings, adopt=True)
+    reconciler, clients = reconciler_for(fake, base_url, adopt=True)
     try:
         return reconciler.reconcile()
     finally:

@@ -10,14 +10,9 @@ monitor needs to run the same loop and export it::
 """
 
 from trashmonitor.dns.cli import build_loop
-from trashmonitor.dns.metrics import DnsCollector
-from trashmonitor.dns.reconcile import (
-    DnsReconciler,
-    DnsSettings,
-    DnsStats,
-    ReconcileLoop,
-    ReconcileReport,
-)
+from trashmonitor.dns.export import DnsCollector, DnsStats
+from trashmonitor.dns.loop import DnsReconciler, ReconcileLoop
+from trashmonitor.dns.model import DnsSettings, ReconcileReport
 
 __all__ = [
     "DnsCollector",

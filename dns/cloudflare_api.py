@@ -1,24 +1,40 @@
 """Cloudflare through the official ``cloudflare`` SDK: the zone, the records at one name,
-create and update. Every SDK error is mapped onto trashmonitor's error tree here, with
-the permission the token lacks named, so callers never see an SDK exception (whose
-text would embed raw response bodies)."""
+create and update, and :class:`CloudflareRecords`, the provider the reconciler sees.
+
+Every SDK error is mapped onto trashmonitor's error tree here, with the permission the
+token lacks named, so callers never see an SDK exception (whose text would embed raw
+response bodies). Cloudflare's error codes (81053, 81057, 81058) are known only here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 import cloudflare
 import httpx
-from trashmonitor.dns.model import DesiredRecord, DNSRecord
-from trashmonitor.dns.plan import normalise_name
+from opentelemetry.trace import NoOpTracer, Tracer
+from trashmonitor.dns.apply import write_outcome
+from trashmonitor.dns.model import (
+    CreateRecord,
+    DesiredRecord,
+    DNSRecord,
+    Outcome,
+    Resource,
+    Result,
+    UpdateRecord,
+    WriteChange,
+)
+from trashmonitor.dns.plan import normalise_name, record_matches
 from trashmonitor.dns.retry import RetryPolicy, TransientAPIError, parse_retry_after, transient_kind
 
 from trashmonitor.errors import (
     AuthError,
     ConfigError,
     MalformedResponseError,
+    TrashmonError,
     UpstreamHTTPError,
 )
 
@@ -126,9 +142,14 @@ class CloudflareDNS:
         base_url: str = DEFAULT_BASE_URL,
         retry: RetryPolicy | None = None,
         max_retries: int = 0,
-        http_client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
         timeout: float = 20.0,
     ) -> None:
+        # ``transport`` is the same parameter the Tailscale client takes: an
+        # httpx.MockTransport or a recorder in tests, the SDK's default pool otherwise.
+        http_client = None
+        if transport is not None:
+            http_client = cloudflare.DefaultHttpxClient(transport=transport)
         self._client = cloudflare.Cloudflare(
             api_token=api_token,
             base_url=base_url,
@@ -215,3 +236,105 @@ def _record_body(zone_id: str, want: DesiredRecord) -> dict[str, Any]:
         "proxied": want.proxied,
         "comment": want.comment,
     }
+
+
+class CloudflareRecords:
+    """The Cloudflare provider: ``records()`` at the published name, ``apply(changes)``.
+
+    Keeps the zone id between runs (a steady ``--watch`` iteration does not look it up
+    again) and forgets it when the zone may have gone. Every call is a child span.
+    """
+
+    resources = frozenset({Resource.A_RECORD, Resource.AAAA_RECORD})
+
+    def __init__(
+        self, client: CloudflareDNS, zone: str, name: str, *, tracer: Tracer | None = None
+    ) -> None:
+        self.client = client
+        self._zone = zone
+        self._name = name
+        self._tracer = tracer or NoOpTracer()
+        self._zone_id: str | None = None
+
+    def _zone_id_now(self) -> str:
+        if self._zone_id is None:
+            with self._tracer.start_as_current_span(
+                "cloudflare.zone_id", attributes={"dns.zone": self._zone}
+            ):
+                self._zone_id = self.client.zone_id(self._zone)
+        return self._zone_id
+
+    def _records_at(self, zone_id: str) -> tuple[DNSRecord, ...]:
+        with self._tracer.start_as_current_span(
+            "cloudflare.records_at", attributes={"dns.name": self._name}
+        ):
+            return self.client.records_at(zone_id, self._name)
+
+    def records(self) -> tuple[DNSRecord, ...]:
+        zone_id = self._zone_id_now()
+        try:
+            return self._records_at(zone_id)
+        except TrashmonError as error:
+            if not error.retryable:
+                self._zone_id = None  # the zone may be gone or moved: look it up again
+            raise
+
+    def apply(self, changes: Sequence[WriteChange]) -> tuple[Outcome, ...]:
+        return tuple(write_outcome(change, partial(self._write, change)) for change in changes)
+
+    def _write(self, change: WriteChange) -> Outcome:
+        if isinstance(change, UpdateRecord):
+            return self._update(change)
+        if isinstance(change, CreateRecord):
+            return self._create(change)
+        return Outcome(change, Result.FAILED, "not a DNS record change", "internal")
+
+    def _span(self, name: str, want: DesiredRecord) -> Any:
+        attributes = {"dns.name": want.name, "dns.type": want.type}
+        return self._tracer.start_as_current_span(name, attributes=attributes)
+
+    def _update(self, change: UpdateRecord) -> Outcome:
+        zone_id = self._zone_id_now()
+        # Someone may have edited the record since the plan (a person in the dashboard,
+        # another reconciler): a PUT would silently undo their change.
+        present = self._records_at(zone_id)
+        current = next((r for r in present if r.record_id == change.record_id), None)
+        if current != change.current:
+            return Outcome(
+                change, Result.REFUSED, _changed_since_plan(change.current, current), "refused"
+            )
+        with self._span("cloudflare.update", change.desired):
+            self.client.update(zone_id, change.record_id, change.desired)
+        return Outcome(change, Result.APPLIED)
+
+    def _create(self, change: CreateRecord) -> Outcome:
+        zone_id = self._zone_id_now()
+        want = change.desired
+        try:
+            with self._span("cloudflare.create", want):
+                self.client.create(zone_id, want)
+        except CloudflareRejected as error:
+            if CODE_CONFLICT in error.codes:
+                detail = f"conflict (code {CODE_CONFLICT})"
+                return Outcome(change, Result.REFUSED, detail, "conflict")
+            if not {CODE_IDENTICAL_RECORD, CODE_RECORD_EXISTS} & set(error.codes):
+                raise
+            # A retried POST may have landed twice: what is there now decides.
+            present = self._records_at(zone_id)
+            if any(r.type == want.type and record_matches(r, want) for r in present):
+                return Outcome(change, Result.APPLIED, "already created (81058), converged")
+            detail = "Cloudflare says the record exists but it differs"
+            return Outcome(change, Result.FAILED, detail, "server")
+        return Outcome(change, Result.APPLIED)
+
+
+def _changed_since_plan(planned: DNSRecord, current: DNSRecord | None) -> str:
+    if current is None:
+        return "the record was deleted since it was read; nothing written; run again"
+    fields = [
+        name
+        for name in ("content", "comment", "ttl", "proxied", "type", "modified_on")
+        if getattr(planned, name) != getattr(current, name)
+    ]
+    what = ", ".join("modification time" if f == "modified_on" else f for f in fields)
+    return f"the record changed since it was read ({what}); nothing written; run again"

@@ -1,11 +1,27 @@
 """Typed values the reconciler passes between its stages. All frozen: observers build
-them, pure functions read them, nothing mutates them behind another stage's back."""
+them, pure functions read them, nothing mutates them behind another stage's back.
+
+A planned change is one of six variants (:data:`PlannedChange`): each carries exactly
+what its stage needs (an update the record it rewrites, a split-DNS write the entry it
+replaces), so no stage narrows an optional field with an assert.
+"""
 
 from __future__ import annotations
 
 import enum
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
+
+from trashmonitor.errors import (
+    EXIT_OK,
+    EXIT_UNDECIDED,
+    EXIT_UNHEALTHY,
+    AuthError,
+    DriftError,
+    TrashmonError,
+)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -39,7 +55,6 @@ class Action(enum.StrEnum):
     CREATE = "create"
     UPDATE = "update"
     REFUSE = "refuse"
-    SKIP = "skip"
 
 
 class Result(enum.StrEnum):
@@ -141,28 +156,80 @@ class DesiredState:
 
 @dataclass(frozen=True)
 class ObservedState:
-    zone_id: str
     records: tuple[DNSRecord, ...]  # every record at the hostname, any type
-    split_dns: dict[str, tuple[str, ...]] | None = field(default=None, hash=False)
+    split_dns: Mapping[str, tuple[str, ...]] | None = field(default=None, hash=False)
 
 
-@dataclass(frozen=True)
-class PlannedChange:
-    """One line of the plan: what a resource is, what it should be, and what to do."""
+@dataclass(frozen=True, kw_only=True)
+class _Change:
+    """What every line of the plan says: the resource, its name, old → new, and why."""
 
+    action: ClassVar[Action]
+    writes: ClassVar[bool] = False
     resource: Resource
     name: str
-    action: Action
     old: str
     new: str
     reason: str = ""
-    record_id: str | None = None  # the record an update rewrites
-    desired_record: DesiredRecord | None = None
-    desired_split: DesiredSplitDNS | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class InSync(_Change):
+    """Nothing to do: the resource already has the desired values."""
+
+    action: ClassVar[Action] = Action.OK
+
+
+@dataclass(frozen=True, kw_only=True)
+class Refused(_Change):
+    """A change that must not be made (foreign, conflicting, unsafe); ``kind`` is the
+    ``trashmon_dns_errors_total`` label it is counted under."""
+
+    action: ClassVar[Action] = Action.REFUSE
+    kind: str = "refused"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateRecord(_Change):
+    action: ClassVar[Action] = Action.CREATE
+    writes: ClassVar[bool] = True
+    desired: DesiredRecord
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateRecord(_Change):
+    """Rewrite ``current`` (the record as the plan read it) to ``desired``."""
+
+    action: ClassVar[Action] = Action.UPDATE
+    writes: ClassVar[bool] = True
+    desired: DesiredRecord
+    current: DNSRecord
 
     @property
-    def writes(self) -> bool:
-        return self.action in (Action.CREATE, Action.UPDATE)
+    def record_id(self) -> str:
+        return self.current.record_id
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateSplitDNS(_Change):
+    action: ClassVar[Action] = Action.CREATE
+    writes: ClassVar[bool] = True
+    desired: DesiredSplitDNS
+    current: frozenset[str] = frozenset()
+    """The zone's resolvers as the plan read them (none): a write checks they still are."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateSplitDNS(_Change):
+    action: ClassVar[Action] = Action.UPDATE
+    writes: ClassVar[bool] = True
+    desired: DesiredSplitDNS
+    current: frozenset[str]
+
+
+WriteChange = CreateRecord | UpdateRecord | CreateSplitDNS | UpdateSplitDNS
+"""A change that writes: what a provider's ``apply`` is given."""
+PlannedChange = InSync | Refused | WriteChange
 
 
 @dataclass(frozen=True)
@@ -171,3 +238,120 @@ class Outcome:
     result: Result
     detail: str = ""
     error_kind: str | None = None  # metrics label when result is FAILED or REFUSED
+
+
+@dataclass(frozen=True)
+class DnsSettings:
+    zone: str
+    hostname: str
+    ts_hostname: str | None
+    resolvers: tuple[str, ...] | None  # None: split DNS is not managed
+    ttl: int = TTL_AUTO
+    aaaa: bool = False
+    adopt: bool = False
+    allow_public_target: bool = False
+    target: ipaddress.IPv4Address | None = None  # skips the device lookup
+    max_device_age: float = 3600.0
+    magicdns_suffix: str | None = None  # None: the suffix the tailnet's devices share
+    device_id: str | None = None  # pinned node id
+    device_tag: str | None = None
+
+    @property
+    def device_selector(self) -> DeviceSelector:
+        return DeviceSelector(
+            self.ts_hostname, self.magicdns_suffix, self.device_id, self.device_tag
+        )
+
+    @property
+    def device_setting(self) -> str:
+        """The setting an error about the device names, for the one-line message."""
+        if self.ts_hostname:
+            return "TS_HOSTNAME"
+        return "TS_DEVICE_ID" if self.device_id else "TS_DEVICE_TAG"
+
+
+class DeviceError(DriftError):
+    """The tailnet device is there but not usable now (not seen recently): retry later."""
+
+    kind = "device"
+
+
+# The ``kind`` labels of ``trashmon_dns_errors_total`` (docs/contracts.md). An error
+# whose own kind is not one of them counts as "server"; an AuthError as "auth" (the
+# error tree counts it as "http", with the other refusals of an HTTP source).
+DNS_ERROR_KINDS = frozenset(
+    {"config", "device", "unreachable", "malformed", "rate_limited", "server"}
+)
+
+
+def error_kind(error: TrashmonError) -> str:
+    if isinstance(error, AuthError):
+        return "auth"
+    return error.kind if error.kind in DNS_ERROR_KINDS else "server"
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    started_at: float
+    duration: float
+    dry_run: bool
+    outcomes: tuple[Outcome, ...] = ()
+    error: TrashmonError | None = None  # observation failed: nothing planned or written
+    error_kind: str | None = None
+
+    @property
+    def in_sync(self) -> bool:
+        """The world matches the desired state now (after what this run applied)."""
+        return self.error is None and all(
+            o.result in (Result.NOTHING_TO_DO, Result.APPLIED) for o in self.outcomes
+        )
+
+    @property
+    def exit_code(self) -> int:
+        if self.error is not None:
+            return self.error.exit_code
+        if any(o.error_kind in ("auth", "config") for o in self.outcomes):
+            return EXIT_UNDECIDED
+        return EXIT_OK if self.in_sync else EXIT_UNHEALTHY
+
+    @property
+    def writes(self) -> int:
+        return sum(1 for o in self.outcomes if o.result is Result.APPLIED and o.change.writes)
+
+    @property
+    def outcome(self) -> str:
+        """One word for the cycle: error, drift, dry_run, applied or in_sync."""
+        results = {o.result for o in self.outcomes}
+        if self.error is not None:
+            return "error"
+        if results & {Result.FAILED, Result.REFUSED}:
+            return "drift"
+        if Result.DRY_RUN in results:
+            return "dry_run"
+        return "applied" if self.writes else "in_sync"
+
+    def lines(self) -> list[str]:
+        return [format_outcome(o) for o in self.outcomes]
+
+    def summary(self) -> str:
+        if self.error is not None:
+            return f"dns: could not reconcile: {self.error.message}"
+        pending = [o for o in self.outcomes if o.result is Result.DRY_RUN]
+        failed = [o for o in self.outcomes if o.result in (Result.FAILED, Result.REFUSED)]
+        if failed:
+            return f"dns: drift remains ({len(failed)} refused or failed, {self.writes} applied)"
+        if pending:
+            return f"dns: {len(pending)} change(s) planned, dry run: nothing written"
+        if self.writes:
+            return f"dns: in sync ({self.writes} change(s) applied)"
+        return "dns: in sync (nothing to do)"
+
+
+def format_outcome(outcome: Outcome) -> str:
+    change = outcome.change
+    head = f"{change.resource} {change.name}: {change.action}"
+    values = change.old if change.action is Action.OK else f"{change.old} -> {change.new}"
+    notes = [n for n in (change.reason, outcome.detail) if n]
+    if outcome.result is not Result.NOTHING_TO_DO:
+        notes.insert(0, outcome.result.value)
+    return f"{head} {values}" + (f" ({'; '.join(notes)})" if notes else "")

@@ -6,34 +6,47 @@ Nothing here does I/O or reads the clock except through its parameters, so every
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 from collections.abc import Mapping, Sequence
+from typing import TypedDict
 
 from trashmonitor.dns.model import (
     TAILNET_IPV4,
     TAILNET_IPV6,
     TTL_AUTO,
-    Action,
+    CreateRecord,
+    CreateSplitDNS,
     DesiredRecord,
     DesiredSplitDNS,
     DesiredState,
     DeviceSelector,
     DNSRecord,
+    InSync,
     ObservedState,
     PlannedChange,
+    Refused,
     Resource,
     TailnetDevice,
+    UpdateRecord,
+    UpdateSplitDNS,
 )
 
-# A/AAAA cannot share a name with these (Cloudflare answers 81053 for CNAME); NS at the
-# name means the name is delegated elsewhere, so a record here would never be served.
+# A/AAAA cannot share a name with a CNAME (RFC 1034 §3.6.2); NS at the name means the
+# name is delegated elsewhere, so a record here would never be served.
 CONFLICTING_TYPES = frozenset({"CNAME", "NS"})
-CONFLICT_CODE = 81053
 
 DNS_ZONE_NOT_OURS = "DNS_ZONE's split DNS entry belongs to someone else (--adopt)"
 
 RESOURCE_OF_TYPE = {"A": Resource.A_RECORD, "AAAA": Resource.AAAA_RECORD}
+
+
+class _Line(TypedDict):
+    """What every planned change says, whatever its variant."""
+
+    resource: Resource
+    name: str
+    old: str
+    new: str
 
 
 def normalise_name(name: str) -> str:
@@ -156,25 +169,30 @@ def plan(
     allow_public_target: bool = False,
 ) -> tuple[PlannedChange, ...]:
     """One change per desired resource, in a stable order (records, then split DNS)."""
-    changes = [
+    changes: list[PlannedChange] = [
         _plan_record(want, observed.records, adopt=adopt, allow_public=allow_public_target)
         for want in desired.records
     ]
     if desired.split_dns is not None:
         split = _plan_split_dns(desired.split_dns, observed.split_dns or {}, adopt=adopt)
-        if split.action is Action.REFUSE:
+        if isinstance(split, Refused):
             # DNS_ZONE is routed elsewhere on the tailnet: the whole setup is someone
             # else's, so this run writes nothing at all.
-            changes = [
-                dataclasses.replace(
-                    c, action=Action.REFUSE, reason=f"not written: {DNS_ZONE_NOT_OURS}"
-                )
-                if c.writes
-                else c
-                for c in changes
-            ]
+            changes = [_not_written(c) for c in changes]
         changes.append(split)
     return tuple(changes)
+
+
+def _not_written(change: PlannedChange) -> PlannedChange:
+    if not change.writes:
+        return change
+    return Refused(
+        resource=change.resource,
+        name=change.name,
+        old=change.old,
+        new=change.new,
+        reason=f"not written: {DNS_ZONE_NOT_OURS}",
+    )
 
 
 def values_match(record: DNSRecord, want: DesiredRecord) -> bool:
@@ -203,79 +221,80 @@ def _target_problem(want: DesiredRecord) -> str | None:
     return f"target {want.address} is outside the tailnet range {network}"
 
 
-def _plan_record(  # noqa: PLR0911 - one return per rule reads best
+def _plan_record(
     want: DesiredRecord, observed: Sequence[DNSRecord], *, adopt: bool, allow_public: bool
 ) -> PlannedChange:
-    resource = RESOURCE_OF_TYPE[want.type]
-    new = describe_record(want.type, str(want.address), want.ttl, want.proxied)
     at_name = [r for r in observed if normalise_name(r.name) == want.name]
     same_type = [r for r in at_name if r.type == want.type]
-    old = "; ".join(describe_record(r.type, r.content, r.ttl, r.proxied) for r in same_type)
-
-    def change(action: Action, reason: str = "", record_id: str | None = None) -> PlannedChange:
-        return PlannedChange(
-            resource, want.name, action, old or "(none)", new, reason, record_id, want
-        )
-
+    line: _Line = {
+        "resource": RESOURCE_OF_TYPE[want.type],
+        "name": want.name,
+        "old": "; ".join(describe_record(r.type, r.content, r.ttl, r.proxied) for r in same_type)
+        or "(none)",
+        "new": describe_record(want.type, str(want.address), want.ttl, want.proxied),
+    }
     conflicts = [r for r in at_name if r.type in CONFLICTING_TYPES]
     if conflicts:
         found = ", ".join(f"{r.type} {r.content}" for r in conflicts)
-        return change(
-            Action.REFUSE, f"conflict (code {CONFLICT_CODE}): {found} at this name; not deleted"
-        )
+        reason = f"conflict: {found} at this name; not deleted"
+        return Refused(**line, reason=reason, kind="conflict")
     if not allow_public and (problem := _target_problem(want)):
-        return change(Action.REFUSE, f"{problem}; use --allow-public-target")
+        return Refused(**line, reason=f"{problem}; use --allow-public-target")
     if not same_type:
-        return change(Action.CREATE)
+        return CreateRecord(**line, desired=want)
     if len(same_type) > 1:
-        return change(
-            Action.REFUSE,
-            f"{len(same_type)} {want.type} records at this name; one is managed, remove extras",
-        )
-    record = same_type[0]
+        reason = f"{len(same_type)} {want.type} records at this name; one is managed, remove extras"
+        return Refused(**line, reason=reason)
+    return _plan_one_record(same_type[0], want, line, adopt=adopt)
+
+
+def _plan_one_record(
+    record: DNSRecord, want: DesiredRecord, line: _Line, *, adopt: bool
+) -> PlannedChange:
     if record_matches(record, want):
-        return change(Action.OK, record_id=record.record_id)
-    if not record.owned:
-        if values_match(record, want) and not adopt:
-            # Resolves right already; not ours to rewrite, and not drift either.
-            return change(Action.OK, "not owned by trashmonitor; --adopt to manage it")
-        if not adopt:
-            return change(
-                Action.REFUSE, "not owned by trashmonitor (no ownership comment); use --adopt"
-            )
-        return change(Action.UPDATE, "adopting a foreign record", record.record_id)
-    return change(Action.UPDATE, record_id=record.record_id)
+        return InSync(**line)
+    if record.owned:
+        return UpdateRecord(**line, desired=want, current=record)
+    if adopt:
+        return UpdateRecord(
+            **line, reason="adopting a foreign record", desired=want, current=record
+        )
+    if values_match(record, want):
+        # Resolves right already; not ours to rewrite, and not drift either.
+        return InSync(**line, reason="not owned by trashmonitor; --adopt to manage it")
+    reason = "not owned by trashmonitor (no ownership comment); use --adopt"
+    return Refused(**line, reason=reason)
+
+
+def zone_entry(split: Mapping[str, Sequence[str] | None], zone: str) -> frozenset[str]:
+    """The resolvers ``split`` routes ``zone`` to (names compared normalised)."""
+    entries = (rs or () for domain, rs in split.items() if normalise_name(domain) == zone)
+    return frozenset(r.strip() for resolvers in entries for r in resolvers)
 
 
 def _plan_split_dns(
     want: DesiredSplitDNS, observed: Mapping[str, Sequence[str] | None], *, adopt: bool
 ) -> PlannedChange:
-    current: Sequence[str] | None = None
-    for domain, resolvers in observed.items():
-        if normalise_name(domain) == want.zone:
-            current = resolvers
-    current_set = {r.strip() for r in current or ()}
-    reason = ""
-    if not current_set:
-        action = Action.CREATE
-    elif current_set == set(want.resolvers):
-        action = Action.OK
-    elif adopt:
-        action, reason = Action.UPDATE, "adopting another entry for this zone"
-    else:
-        # Split DNS applies tailnet-wide: other resolvers for this zone are someone
-        # else's routing, and replacing them breaks every device that relies on it.
-        action = Action.REFUSE
-        reason = (
-            f"split DNS for {want.zone} already points at other resolvers "
-            "(someone else's entry); nothing written; use --adopt to replace it"
-        )
-    return PlannedChange(
-        Resource.SPLIT_DNS,
-        want.zone,
-        action,
-        describe_resolvers(current),
-        describe_resolvers(want.resolvers),
-        reason,
-        desired_split=want,
+    current = zone_entry(observed, want.zone)
+    shown = [r for domain, rs in observed.items() if normalise_name(domain) == want.zone
+             for r in rs or ()]  # fmt: skip
+    line: _Line = {
+        "resource": Resource.SPLIT_DNS,
+        "name": want.zone,
+        "old": describe_resolvers(shown),
+        "new": describe_resolvers(want.resolvers),
+    }
+    if not current:
+        return CreateSplitDNS(**line, desired=want)
+    if current == set(want.resolvers):
+        return InSync(**line)
+    if adopt:
+        reason = "adopting another entry for this zone"
+        return UpdateSplitDNS(**line, reason=reason, desired=want, current=current)
+    # Split DNS applies tailnet-wide: other resolvers for this zone are someone else's
+    # routing, and replacing them breaks every device that relies on it.
+    reason = (
+        f"split DNS for {want.zone} already points at other resolvers "
+        "(someone else's entry); nothing written; use --adopt to replace it"
     )
+    return Refused(**line, reason=reason)

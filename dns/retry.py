@@ -18,7 +18,7 @@ from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 from trashmonitor.backoff import Backoff
-from trashmonitor.errors import UpstreamHTTPError
+from trashmonitor.errors import DriftError, TrashmonError, UnreachableError, UpstreamHTTPError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -86,12 +86,15 @@ class RetryPolicy:
         return Backoff(self.base_delay, self.max_delay, jitter=0.25).delay(attempt, self.jitter())
 
     def call(self, what: str, function: Callable[[], T]) -> T:
+        """``function()``, tried again while its error says ``retryable`` (the error
+        tree's attribute), at most ``attempts`` times in all."""
         attempt = 1
         while True:
             try:
                 return function()
-            except TransientAPIError as error:
-                wait = self.delay(attempt, error.retry_after)
+            except TrashmonError as error:
+                retry_after = error.retry_after if isinstance(error, TransientAPIError) else None
+                wait = self.delay(attempt, retry_after)
                 if not error.retryable or attempt >= self.attempts or wait is None:
                     raise
                 log.warning(
@@ -104,3 +107,10 @@ class RetryPolicy:
                 )
                 self.sleep(wait)
                 attempt += 1
+
+
+def give_up(error: TrashmonError) -> TrashmonError:
+    """Retries are exhausted: 429/5xx are drift (exit 1), no connection is exit 2."""
+    if error.kind == "unreachable":
+        return UnreachableError(error.message)
+    return DriftError(f"{error.message}; gave up after retries")

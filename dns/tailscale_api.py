@@ -5,8 +5,9 @@ its private request method, so pointing it at ``TS_API_BASE_URL`` (or a local fa
 means copying that whole method; it is async on aiohttp while everything else here is
 sync httpx; and it does not expose ``Retry-After``. The three calls we need
 (devices, split DNS get/patch) plus OAuth client credentials fit in this module, with an
-injectable transport for tests. There is deliberately no PUT of split DNS: it replaces
-the whole map and would wipe every other zone.
+injectable ``transport`` for tests (the parameter the Cloudflare client takes too), and
+:class:`TailscaleSplitDNS`, the provider the reconciler sees. There is deliberately no
+PUT of split DNS: it replaces the whole map and would wipe every other zone.
 """
 
 from __future__ import annotations
@@ -18,11 +19,24 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-from trashmonitor.dns.model import IPAddress, TailnetDevice
+from opentelemetry.trace import NoOpTracer, Tracer
+from trashmonitor.dns.apply import write_outcome
+from trashmonitor.dns.model import (
+    CreateSplitDNS,
+    IPAddress,
+    Outcome,
+    Resource,
+    Result,
+    TailnetDevice,
+    UpdateSplitDNS,
+    WriteChange,
+)
+from trashmonitor.dns.plan import describe_resolvers, zone_entry
 from trashmonitor.dns.retry import RetryPolicy, TransientAPIError, parse_retry_after, transient_kind
 
 from trashmonitor.errors import (
@@ -79,19 +93,44 @@ def _strings(values: object) -> tuple[str, ...]:
     return tuple(str(v) for v in values) if isinstance(values, list) else ()
 
 
-def device_from_api(item: Mapping[str, Any]) -> TailnetDevice:
-    """One entry of ``GET /tailnet/{t}/devices`` → ``{"devices": [...]}``."""
-    connected = item.get("connectedToControl")
+@dataclass(frozen=True)
+class DeviceFields:
+    """Where a device document keeps each field: the devices API and ``tailscale status
+    --json`` name them differently (``id``/``ID``, ``addresses``/``TailscaleIPs``, …)."""
+
+    ids: tuple[str, ...]
+    node_id: str
+    tags: str
+    hostname: str
+    name: str
+    addresses: str
+    last_seen: str
+
+
+API_FIELDS = DeviceFields(
+    ("id", "nodeId"), "nodeId", "tags", "hostname", "name", "addresses", "lastSeen"
+)
+STATUS_FIELDS = DeviceFields(
+    ("ID", "PublicKey"), "ID", "Tags", "HostName", "DNSName", "TailscaleIPs", "LastSeen"
+)
+
+
+def _device(item: Mapping[str, Any], fields: DeviceFields, connected: object) -> TailnetDevice:
     return TailnetDevice(
-        device_id=str(item.get("id") or item.get("nodeId") or ""),
-        node_id=str(item.get("nodeId") or ""),
-        tags=_strings(item.get("tags")),
-        hostname=str(item.get("hostname") or ""),
-        name=str(item.get("name") or "").rstrip("."),
-        addresses=_addresses(item.get("addresses")),
-        last_seen=_parse_time(item.get("lastSeen")),
+        device_id=str(next((item[k] for k in fields.ids if item.get(k)), "")),
+        node_id=str(item.get(fields.node_id) or ""),
+        tags=_strings(item.get(fields.tags)),
+        hostname=str(item.get(fields.hostname) or ""),
+        name=str(item.get(fields.name) or "").rstrip("."),
+        addresses=_addresses(item.get(fields.addresses)),
+        last_seen=_parse_time(item.get(fields.last_seen)),
         connected=connected if isinstance(connected, bool) else None,
     )
+
+
+def device_from_api(item: Mapping[str, Any]) -> TailnetDevice:
+    """One entry of ``GET /tailnet/{t}/devices`` → ``{"devices": [...]}``."""
+    return _device(item, API_FIELDS, item.get("connectedToControl"))
 
 
 class TailscaleAPI:
@@ -264,6 +303,46 @@ def _split_dns_map(body: object) -> SplitDNS:
     return result
 
 
+class TailscaleSplitDNS:
+    """The Tailscale split-DNS provider: ``records()`` is the map, ``apply`` PATCHes
+    ``DNS_ZONE`` only, after reading the map again (another team may have claimed the
+    zone since the plan read it)."""
+
+    resources = frozenset({Resource.SPLIT_DNS})
+
+    def __init__(self, client: TailscaleAPI, *, tracer: Tracer | None = None) -> None:
+        self.client = client
+        self._tracer = tracer or NoOpTracer()
+
+    def records(self) -> SplitDNS:
+        with self._tracer.start_as_current_span("tailscale.split_dns"):
+            return self.client.split_dns()
+
+    def apply(self, changes: Sequence[WriteChange]) -> tuple[Outcome, ...]:
+        return tuple(write_outcome(change, partial(self._write, change)) for change in changes)
+
+    def _write(self, change: WriteChange) -> Outcome:
+        if not isinstance(change, CreateSplitDNS | UpdateSplitDNS):
+            return Outcome(change, Result.FAILED, "not a split-DNS change", "internal")
+        zone = change.desired.zone
+        current = zone_entry(self.records(), zone)
+        if current != change.current:
+            detail = (
+                f"split DNS for {zone} changed since it was read (now "
+                f"{describe_resolvers(sorted(current))}); nothing written; run again"
+            )
+            return Outcome(change, Result.REFUSED, detail, "refused")
+        with self._tracer.start_as_current_span(
+            "tailscale.patch_split_dns", attributes={"dns.zone": zone}
+        ):
+            after = self.client.patch_split_dns({zone: list(change.desired.resolvers)})
+        now = set(after.get(zone, ()))
+        if now != set(change.desired.resolvers):
+            detail = f"the API now reports {sorted(now) or 'none'}"
+            return Outcome(change, Result.FAILED, detail, "server")
+        return Outcome(change, Result.APPLIED)
+
+
 def devices_from_status(document: object) -> tuple[TailnetDevice, ...]:
     """``tailscale status --json``: ``Self`` plus every ``Peer``."""
     if not isinstance(document, dict):
@@ -275,23 +354,11 @@ def devices_from_status(document: object) -> tuple[TailnetDevice, ...]:
     if isinstance(peers, dict):
         nodes.extend(p for p in peers.values() if isinstance(p, dict))
     running = document.get("BackendState") == "Running"
-    devices = []
-    for index, node in enumerate(nodes):
-        online = node.get("Online")
-        is_self = index == 0 and isinstance(document.get("Self"), dict)
-        devices.append(
-            TailnetDevice(
-                device_id=str(node.get("ID") or node.get("PublicKey") or ""),
-                node_id=str(node.get("ID") or ""),
-                tags=_strings(node.get("Tags")),
-                hostname=str(node.get("HostName") or ""),
-                name=str(node.get("DNSName") or "").rstrip("."),
-                addresses=_addresses(node.get("TailscaleIPs")),
-                last_seen=_parse_time(node.get("LastSeen")),
-                connected=running if is_self else (online if isinstance(online, bool) else None),
-            )
-        )
-    return tuple(devices)
+    has_self = isinstance(document.get("Self"), dict)
+    return tuple(
+        _device(node, STATUS_FIELDS, running if index == 0 and has_self else node.get("Online"))
+        for index, node in enumerate(nodes)
+    )
 
 
 def devices_from_local_cli(

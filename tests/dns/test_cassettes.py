@@ -7,8 +7,6 @@ pin our side of the exchange; the fake's shapes follow the documented API respon
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from support.dns_fake import FakeAPIs
 from support.dns_world import cassette_reconciler, dns_vcr
@@ -44,8 +42,7 @@ def test_replay_makes_exactly_the_recorded_requests(
 
 def test_a_write_with_another_body_does_not_match_the_cassette() -> None:
     fake = FakeAPIs()
-    reconciler, close = cassette_reconciler(fake)
-    reconciler.settings = dataclasses.replace(reconciler.settings, ttl=300)
+    reconciler, close = cassette_reconciler(fake, ttl=300)
     try:
         with dns_vcr([fake.cf_token, fake.ts_key]).use_cassette("first_run_creates.yaml"):
             report = reconciler.reconcile()

@@ -216,10 +216,10 @@ def test_monitor_runs_the_reconcile_loop_and_exports_it(
         return get_text(f"http://127.0.0.1:{listen}/metrics", timeout=2)
 
     try:
-        text = wait_until(
+        text = str(wait_until(
             lambda: (m := metrics()) and 'trashmon_dns_in_sync{name="' in m and m, 20,
             what="dns metrics from the monitor",
-        )  # fmt: skip
+        ))  # fmt: skip
         wait_until(lambda: "trashmon_dns_last_success_timestamp_seconds" in metrics(), 10)
         assert 'trashmon_dns_changes_total{action="create",resource="a_record"} 1.0' in text
         assert [w.method for w in fake.writes].count("POST") == 1  # created once, then steady
@@ -250,11 +250,11 @@ def test_watch_serves_its_own_metrics_for_a_standalone_reconciler(
             return ""  # not listening yet
 
     try:
-        text = wait_until(
+        text = str(wait_until(
             lambda: (m := metrics()) and "\ntrashmon_dns_in_sync{" in m and
             "trashmon_dns_last_success_timestamp_seconds " in m and m,
             30, what="trashmon_dns_* on the reconciler's own /metrics",
-        )  # fmt: skip
+        ))  # fmt: skip
         in_sync = [line for line in text.splitlines() if line.startswith("trashmon_dns_in_sync{")]
         assert in_sync
         assert all(line.endswith(" 1.0") for line in in_sync), in_sync

@@ -1,8 +1,10 @@
-"""Pure stages: desired state, device choice, plan rules, retry arithmetic. No I/O."""
+"""Pure stages: desired state, device choice, plan rules. No I/O."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -10,53 +12,56 @@ from hypothesis import strategies as st
 from trashmonitor.dns.model import (
     OWNER_MARKER,
     Action,
+    DesiredState,
     DeviceSelector,
     DNSRecord,
     ObservedState,
+    PlannedChange,
+    Refused,
     TailnetDevice,
+    UpdateRecord,
     is_owner_marker,
 )
 from trashmonitor.dns.plan import DeviceChoiceError, choose_device, desired_state, plan
-from trashmonitor.dns.retry import RetryPolicy, TransientAPIError, parse_retry_after
 
 NOW = 1_800_000_000.0
 V4 = ipaddress.IPv4Address("100.101.102.103")
 V6 = ipaddress.IPv6Address("fd7a:115c:a1e0::1234")
 
 
-def desired(**overrides: object) -> object:
-    args: dict[str, object] = {
+def desired(**overrides: Any) -> DesiredState:
+    args: dict[str, Any] = {
         "hostname": "trashmonitor.example.com", "zone": "example.com", "ttl": 1,
         "ipv4": V4, "ipv6": None, "resolvers": ("1.0.0.1", "1.1.1.1"),
     }  # fmt: skip
     args.update(overrides)
-    return desired_state(**args)  # type: ignore[arg-type]
+    return desired_state(**args)
 
 
-def record(type_: str = "A", content: str = str(V4), **fields: object) -> DNSRecord:
-    values: dict[str, object] = {
-        "record_id": "r1", "type": type_, "name": "trashmonitor.example.com",
-        "content": content, "ttl": 1, "proxied": False, "comment": OWNER_MARKER,
-    }  # fmt: skip
-    values.update(fields)
-    return DNSRecord(**values)  # type: ignore[arg-type]
+def record(type_: str = "A", content: str = str(V4), **fields: Any) -> DNSRecord:
+    base = DNSRecord(
+        record_id="r1", type=type_, name="trashmonitor.example.com", content=content,
+        ttl=1, proxied=False, comment=OWNER_MARKER,
+    )  # fmt: skip
+    return dataclasses.replace(base, **fields)
 
 
-def plan_for(*records: DNSRecord, split: dict[str, tuple[str, ...]] | None = None, **kw: bool):  # type: ignore[no-untyped-def]
-    return plan(desired(), ObservedState("z", records, split), **kw)  # type: ignore[arg-type]
+def plan_for(
+    *records: DNSRecord, split: dict[str, tuple[str, ...]] | None = None, **kw: bool
+) -> tuple[PlannedChange, ...]:
+    return plan(desired(), ObservedState(records, split), **kw)
 
 
 def test_normalised_names_and_addresses_compare_equal() -> None:
     want = desired(hostname="TrashMonitor.Example.COM.", ipv6=V6)
     observed = ObservedState(
-        "z",
         (
             record(name="trashmonitor.example.com"),
             record("AAAA", "FD7A:115C:A1E0:0:0:0:0:1234", record_id="r2"),
         ),
         {"Example.com.": ("1.1.1.1", "1.0.0.1")},
     )
-    changes = plan(want, observed)  # type: ignore[arg-type]
+    changes = plan(want, observed)
     assert [c.action for c in changes] == [Action.OK, Action.OK, Action.OK]
 
 
@@ -71,10 +76,11 @@ def test_normalised_names_and_addresses_compare_equal() -> None:
     ],
     ids=["ttl", "proxied", "address", "foreign-different", "foreign-same"],
 )
-def test_record_rules(fields: dict[str, object], action: Action) -> None:
+def test_record_rules(fields: dict[str, Any], action: Action) -> None:
     change = plan_for(record(**fields))[0]
     assert change.action is action
     if action is Action.UPDATE:
+        assert isinstance(change, UpdateRecord)
         assert change.record_id == "r1"
 
 
@@ -94,7 +100,9 @@ def test_several_a_records_are_refused_not_pruned() -> None:
 def test_cname_or_ns_at_the_name_is_a_conflict(conflicting: str) -> None:
     change = plan_for(record(conflicting, "elsewhere.example.net"))[0]
     assert change.action is Action.REFUSE
-    assert change.reason.startswith("conflict (code 81053)")
+    assert change.reason.startswith(f"conflict: {conflicting} elsewhere.example.net")
+    assert isinstance(change, Refused)
+    assert change.kind == "conflict"
 
 
 def test_other_types_at_the_name_coexist() -> None:
@@ -104,13 +112,13 @@ def test_other_types_at_the_name_coexist() -> None:
 
 def test_public_target_refused_unless_allowed() -> None:
     want = desired(ipv4=ipaddress.IPv4Address("192.0.2.1"))
-    observed = ObservedState("z", (), {})
-    assert plan(want, observed)[0].action is Action.REFUSE  # type: ignore[arg-type]
-    assert plan(want, observed, allow_public_target=True)[0].action is Action.CREATE  # type: ignore[arg-type]
+    observed = ObservedState((), {})
+    assert plan(want, observed)[0].action is Action.REFUSE
+    assert plan(want, observed, allow_public_target=True)[0].action is Action.CREATE
 
 
 def test_no_resolvers_means_split_dns_is_not_planned() -> None:
-    changes = plan(desired(resolvers=None), ObservedState("z", (), None))  # type: ignore[arg-type]
+    changes = plan(desired(resolvers=None), ObservedState((), None))
     assert [str(c.resource) for c in changes] == ["a_record"]
 
 
@@ -212,33 +220,6 @@ def test_device_problems(devices: list[TailnetDevice], message: str) -> None:
 def test_connected_device_is_fresh_whatever_last_seen_says() -> None:
     old = device("trashmonitor.t.ts.net", seen=NOW - 86400, connected=True)
     assert choose_device([old], by_name("trashmonitor"), now=NOW, max_age=60) is old
-
-
-def test_retry_after_parsing() -> None:
-    assert parse_retry_after("12") == 12.0
-    assert parse_retry_after("Thu, 01 Jan 2026 00:01:00 GMT", now=1767225600.0) == 60.0
-    assert parse_retry_after("soon") is None
-    assert parse_retry_after(None) is None
-
-
-def test_retry_gives_up_at_once_when_retry_after_exceeds_the_cap() -> None:
-    sleeps: list[float] = []
-    calls: list[int] = []
-
-    def always_limited() -> None:
-        calls.append(1)
-        raise TransientAPIError("limited", status_code=429, kind="rate_limited", retry_after=900)
-
-    policy = RetryPolicy(attempts=5, max_wait=60, sleep=sleeps.append)
-    with pytest.raises(TransientAPIError):
-        policy.call("x", always_limited)
-    assert calls == [1]
-    assert sleeps == []
-
-
-def test_backoff_doubles_up_to_the_cap() -> None:
-    policy = RetryPolicy(base_delay=0.5, max_delay=3.0, jitter=lambda: 0.5)
-    assert [policy.delay(n, None) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 3.0]
 
 
 # -- ownership: the comment IS the marker -------------------------------------------------

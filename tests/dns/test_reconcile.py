@@ -19,8 +19,9 @@ SPLIT = "/api/v2/tailnet/-/dns/split-dns"
 ZONES = "/client/v4/zones"
 ZONE_READ = ("GET", ZONES, {"name": ZONE})
 RECORDS_READ = ("GET", RECORDS, {"name.exact": HOST, "per_page": "100"})
-DEVICES_READ = ("GET", DEVICES, {})
-SPLIT_READ = ("GET", SPLIT, {})
+NO_QUERY: dict[str, str] = {}
+DEVICES_READ = ("GET", DEVICES, NO_QUERY)
+SPLIT_READ = ("GET", SPLIT, NO_QUERY)
 STEADY_ONE_SHOT = [DEVICES_READ, ZONE_READ, RECORDS_READ, SPLIT_READ]
 
 
@@ -188,7 +189,7 @@ def test_cname_at_the_name_is_a_conflict_not_deleted(fake: FakeAPIs, harness_fac
 
     assert actions(report)[0] == ("a_record", "refuse", "refused")
     assert report.outcomes[0].error_kind == "conflict"
-    assert "81053" in report.lines()[0]
+    assert "refused; conflict: CNAME " in report.lines()[0]
     assert "CNAME trashmonitor.tail1234.ts.net" in report.lines()[0]
     assert fake.writes == []
     assert report.exit_code == 1

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode, Tracer
 from support.dns_fake import FakeAPIs
-from support.dns_world import HOST, NOW, ZONE, dns_env
+from support.dns_world import HOST, ZONE, dns_env, wired_reconciler
 from support.fake_mediamtx import FakeMediaMTX
 from support.http import get_text
 from support.otlp import OTLPReceiver
@@ -29,7 +29,7 @@ from support.processes import (
     wait_until,
 )
 from trashmonitor.dns.cli import build_loop
-from trashmonitor.dns.reconcile import DnsReconciler
+from trashmonitor.dns.loop import DnsReconciler
 
 from trashmonitor.telemetry import setup_tracing
 
@@ -42,11 +42,7 @@ def traced(harness: Any, tracer: Tracer, **overrides: Any) -> DnsReconciler:
     settings = harness.reconciler.settings
     for key, value in overrides.items():
         settings = type(settings)(**{**settings.__dict__, key: value})
-    tailscale = harness.tailscale
-    return DnsReconciler(
-        settings, harness.cloudflare, tailscale, tailscale.devices, clock=lambda: NOW,
-        tracer=tracer,
-    )  # fmt: skip
+    return wired_reconciler(settings, harness.cloudflare, harness.tailscale, tracer=tracer)
 
 
 def memory_tracer() -> tuple[Tracer, InMemorySpanExporter]:

@@ -14,10 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
-from trashmonitor.dns.cloudflare_api import CloudflareDNS
-from trashmonitor.dns.reconcile import DnsReconciler, DnsSettings
+from opentelemetry.trace import Tracer
+from trashmonitor.dns.cloudflare_api import CloudflareDNS, CloudflareRecords
+from trashmonitor.dns.loop import DnsReconciler
+from trashmonitor.dns.model import DnsSettings
+from trashmonitor.dns.observe import Observer
 from trashmonitor.dns.retry import RetryPolicy
-from trashmonitor.dns.tailscale_api import TailscaleAPI, TailscaleCredentials
+from trashmonitor.dns.tailscale_api import TailscaleAPI, TailscaleCredentials, TailscaleSplitDNS
 
 from support.dns_fake import TIMESTAMP, FakeAPIs
 
@@ -46,22 +49,17 @@ def fake() -> FakeAPIs:
 
 
 def cassette_reconciler(
-    fake: FakeAPIs, transport: httpx.BaseTransport | None = None
+    fake: FakeAPIs, transport: httpx.BaseTransport | None = None, **overrides: Any
 ) -> tuple[DnsReconciler, Any]:
     """A reconciler on plain httpx clients (vcrpy intercepts them), one attempt per call:
     a request missing from a cassette fails at once instead of being retried."""
     retry = RetryPolicy(attempts=1)
-    cloudflare = CloudflareDNS(
-        fake.cf_token, base_url=CF_BASE, retry=retry,
-        http_client=httpx.Client(transport=transport),
-    )  # fmt: skip
+    cloudflare = CloudflareDNS(fake.cf_token, base_url=CF_BASE, retry=retry, transport=transport)
     tailscale = TailscaleAPI(
         TailscaleCredentials(api_key=fake.ts_key), base_url=TS_BASE, retry=retry,
         transport=transport, clock=lambda: NOW,
     )  # fmt: skip
-    reconciler = DnsReconciler(
-        default_settings(), cloudflare, tailscale, tailscale.devices, clock=lambda: NOW
-    )
+    reconciler = wired_reconciler(default_settings(**overrides), cloudflare, tailscale)
 
     def close() -> None:
         cloudflare.close()
@@ -77,6 +75,25 @@ class Harness:
     cloudflare: CloudflareDNS
     tailscale: TailscaleAPI
     sleeps: list[float] = field(default_factory=list)
+
+
+def wired_reconciler(
+    settings: DnsSettings,
+    cloudflare: CloudflareDNS,
+    tailscale: TailscaleAPI,
+    *,
+    split_dns: bool = True,
+    tracer: Tracer | None = None,
+) -> DnsReconciler:
+    """The providers on these clients, as ``trashmon dns`` wires them with API keys."""
+    observer = Observer(
+        settings,
+        CloudflareRecords(cloudflare, settings.zone, settings.hostname, tracer=tracer),
+        TailscaleSplitDNS(tailscale, tracer=tracer) if split_dns else None,
+        tailscale.devices if settings.target is None else None,
+        tracer=tracer,
+    )
+    return DnsReconciler(observer, clock=lambda: NOW, tracer=tracer)
 
 
 def default_settings(**overrides: Any) -> DnsSettings:
@@ -101,7 +118,7 @@ def harness_factory(fake: FakeAPIs) -> Iterator[Any]:
             fake.cf_token,
             base_url=CF_BASE,
             retry=retry,
-            http_client=httpx.Client(transport=fake.transport()),
+            transport=fake.transport(),
         )
         tailscale = TailscaleAPI(
             credentials or TailscaleCredentials(api_key=fake.ts_key),
@@ -111,13 +128,7 @@ def harness_factory(fake: FakeAPIs) -> Iterator[Any]:
             clock=lambda: NOW,
         )
         settings = default_settings(**overrides)
-        reconciler = DnsReconciler(
-            settings,
-            cloudflare,
-            tailscale if split_dns else None,
-            tailscale.devices if settings.target is None else None,
-            clock=lambda: NOW,
-        )
+        reconciler = wired_reconciler(settings, cloudflare, tailscale, split_dns=split_dns)
         harness = Harness(fake, reconciler, cloudflare, tailscale, sleeps)
         made.append(harness)
         return harness

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 from support.dns_fake import FakeAPIs
 from support.dns_world import HOST, NOW, ZONE
 from trashmonitor.dns import DnsCollector, build_loop
-from trashmonitor.dns.reconcile import ReconcileLoop
+from trashmonitor.dns.loop import ReconcileLoop
 
 
 def sample(registry: CollectorRegistry, metric: str, **labels: str) -> float | None:
@@ -88,7 +88,7 @@ def test_build_loop_from_the_environment_for_the_monitor(fake: FakeAPIs) -> None
         try:
             registry = CollectorRegistry()
             registry.register(DnsCollector(loop.stats))
-            report = loop.run(threading.Event(), max_runs=1)
+            report = loop.run_once()
         finally:
             setup.cloudflare.close()
             if setup.tailscale is not None:
@@ -113,10 +113,13 @@ def test_a_crash_inside_a_run_is_counted_and_the_loop_goes_on(
             raise RuntimeError("bug")
         return real(dry_run=dry_run)
 
-    reconciler.reconcile = flaky  # type: ignore[method-assign]
-    loop = ReconcileLoop(reconciler, interval=0.001)
+    reconciler.reconcile = flaky
+    stop = threading.Event()
+    loop = ReconcileLoop(
+        reconciler, interval=0.001, on_report=lambda _: stop.set() if len(calls) >= 2 else None
+    )
 
-    last = loop.run(threading.Event(), max_runs=2)
+    last = loop.run(stop)
 
     assert len(calls) == 2
     assert last is not None
