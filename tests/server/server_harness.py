@@ -306,6 +306,10 @@ class Browser:
         element = next(iter(dict(found).values()))  # type: ignore[call-overload]
         self._call("POST", f"/element/{element}/click", {})
 
+    def set_window(self, width: int, height: int) -> None:
+        """The window's outer size (a phone's width for layout tests)."""
+        self._call("POST", "/window/rect", {"width": width, "height": height})
+
     def screenshot(self, target: Path) -> None:
         import base64
 
