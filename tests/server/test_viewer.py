@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_harness import Browser, Reply, browser, caddy_env, run_caddy
+from server_harness import Reply, caddy_env, run_caddy
+from support.browser import Browser, browser
 from support.fake_control_api import ControlAPI, serve_control_api
 from support.processes import REPO, require_binary, running, wait_until
 

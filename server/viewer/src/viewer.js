@@ -121,10 +121,14 @@ function bitrate(bytesPerSecond) {
   return bits >= 1e6 ? `${(bits / 1e6).toFixed(2)} Mbit/s` : `${(bits / 1e3).toFixed(0)} kbit/s`;
 }
 
+// The agent's fps against its target, and its stream state unless it is streaming.
 function fpsText(agent) {
-  if (!agent || typeof agent.fps !== "number") return "–";
+  if (!agent) return "–";
+  const fps = typeof agent.fps === "number" ? agent.fps.toFixed(1) : "–";
   const target = typeof agent.target_fps === "number" ? ` / ${agent.target_fps}` : "";
-  return `${agent.fps.toFixed(1)}${target}`;
+  const stream = typeof agent.stream_state === "string" ? agent.stream_state : "";
+  const note = stream && stream !== "streaming" ? ` (${limits.clip(stream)})` : "";
+  return `${fps}${target}${note}`;
 }
 
 function reasonsText(camera) {
