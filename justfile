@@ -55,6 +55,10 @@ demo *args: setup
 fetch-mediamtx: setup
     {{venv}}/python -P -m trashmonitor.mediamtx_release
 
+# regenerate docs/viewer.png: Debian's headless Chromium on the demo's viewer (runs the demo)
+screenshot: setup
+    {{venv}}/python scripts/screenshot-viewer
+
 # run the monitor against a MediaMTX (default http://127.0.0.1:9997)
 monitor *args: setup
     {{trashmon}} monitor "$@"
