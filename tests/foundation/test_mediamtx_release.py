@@ -12,15 +12,15 @@ import socket
 import subprocess
 import sys
 import tarfile
-import threading
 from collections.abc import Iterator
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support.http import serve_in_thread
 from support.processes import REPO, clean_environ
 
 from trashmonitor import mediamtx_release
@@ -72,14 +72,9 @@ def release(tmp_path: Path) -> Iterator[tuple[Release, str]]:
         def log_message(self, format: str, *args: object) -> None:
             served.requests.append(self.path)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(served.root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield served, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    handler = partial(Handler, directory=str(served.root))
+    with serve_in_thread(handler, "releases") as port:
+        yield served, f"http://127.0.0.1:{port}"
 
 
 def closed_port() -> int:

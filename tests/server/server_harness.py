@@ -14,7 +14,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from support.browser import Browser, browser
+from support.http import serve_in_thread
 from support.processes import REPO, free_port, require_binary, running, wait_until
 
 __all__ = ["Browser", "browser"]  # re-exported: the viewer tests import them from here
@@ -150,18 +151,14 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
 
 @contextlib.contextmanager
 def serve_standin(standin: StandIn) -> Iterator[StandIn]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(standin))
-    server.daemon_threads = True
-    standin.port = int(server.server_address[1])
-    thread = threading.Thread(target=server.serve_forever, name=standin.name, daemon=True)
-    thread.start()
-    try:
-        yield standin
-    finally:
-        for _, _, release in standin.streams.values():
-            release.set()
-        server.shutdown()
-        server.server_close()
+    with serve_in_thread(_handler(standin), standin.name) as port:
+        standin.port = port
+        try:
+            yield standin
+        finally:
+            # A held stream would keep its handler thread (and the shutdown) waiting.
+            for _, _, release in standin.streams.values():
+                release.set()
 
 
 @dataclass(frozen=True)

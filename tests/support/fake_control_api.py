@@ -16,9 +16,11 @@ import threading
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from support.http import serve_in_thread
 
 TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 
@@ -135,13 +137,6 @@ def _handler(api: ControlAPI) -> type[BaseHTTPRequestHandler]:
 
 @contextlib.contextmanager
 def serve_control_api(api: ControlAPI) -> Iterator[ControlAPI]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(api))
-    server.daemon_threads = True
-    api.port = int(server.server_address[1])
-    thread = threading.Thread(target=server.serve_forever, name="control-api", daemon=True)
-    thread.start()
-    try:
+    with serve_in_thread(_handler(api), "control-api") as port:
+        api.port = port
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()
