@@ -258,7 +258,9 @@ function render(tile, path, camera, now, apiDown) {
   el.querySelector(".bitrate").textContent = live ? bitrate(rate) : "–";
   el.querySelector(".viewers").textContent = path ? String((path.readers || []).length) : "–";
 
-  if (now - tile.snapshotAt >= limits.SNAPSHOT_EVERY_MS || now < (tile.snapshotBurstUntil || 0)) {
+  // The thumbnail stands in for the video: not fetched while the video plays.
+  const due = now - tile.snapshotAt >= limits.SNAPSHOT_EVERY_MS;
+  if (!live && (due || now < (tile.snapshotBurstUntil || 0))) {
     tile.snapshotAt = now;
     const url = limits.cameraURL(tile.name, "snapshot");
     if (url) el.querySelector(".thumbnail").src = `${url}?at=${now}`;
