@@ -39,7 +39,7 @@ lint: setup
     # From outside the repo: here ./trashmonitor would hide the installed link tree that
     # maps monitor/, capture/, dns/ ... into the package, and mypy would skip them.
     cd "$(mktemp -d)" && {{venv}}/mypy --config-file "{{justfile_directory()}}/pyproject.toml" -p trashmonitor
-    shellcheck dev scripts/setup scripts/fetch-mediamtx scripts/bootstrap scripts/provision server/entrypoint .ci/run
+    shellcheck dev scripts/setup scripts/bootstrap scripts/provision server/entrypoint .ci/run
 
 # format the code
 fmt: setup
@@ -50,9 +50,14 @@ fmt: setup
 demo *args: setup
     {{trashmon}} demo "$@"
 
-# download the pinned MediaMTX release into .cache/mediamtx (checksum-verified; the demo uses it)
-fetch-mediamtx:
-    scripts/fetch-mediamtx
+# download the pinned MediaMTX release into .cache/mediamtx (checksum-verified; `just demo`
+# does this itself when no MediaMTX is found)
+fetch-mediamtx: setup
+    {{venv}}/python -P -m trashmonitor.mediamtx_release
+
+# regenerate docs/viewer.png: Debian's headless Chromium on the demo's viewer (runs the demo)
+screenshot: setup
+    {{venv}}/python scripts/screenshot-viewer
 
 # run the monitor against a MediaMTX (default http://127.0.0.1:9997)
 monitor *args: setup

@@ -34,15 +34,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from trashmonitor import mediamtx_release
 from trashmonitor.alerts.config import DEFAULT_CONFIG, MixinConfig
 from trashmonitor.alerts.notifications import alertmanager_config, webhook_receivers
 from trashmonitor.errors import EXIT_OK, ConfigError, TrashmonError
 from trashmonitor.settings import parse_ip, parse_positive_int
 
+if TYPE_CHECKING:
+    from trashmonitor.pki import Layout
+
 # Debian package for each binary the demo runs (for the one-line install hint).
 DEMO_CONTROLLER = "controller"  # the identity allowed to send control requests
+# Camera control from the viewer (issue 15 §2): the switch for the demo. Off until the
+# monitor's control API (branch ctl15) is merged; True then gives the monitor the
+# controller identity (--control-cert/--control-key) and tells Caddy to pass the
+# viewer's control POSTs on (TRASHMON_CONTROL=on).
+DEMO_CONTROL_ENABLED = False
 REQUIRED_BINARIES = {
     "ffmpeg": "ffmpeg",
     "mosquitto": "mosquitto",
@@ -362,11 +371,11 @@ def _preflight(ports: Ports) -> dict[str, str | None]:
         found[binary] = path
     for binary in OPTIONAL_BINARIES:
         found[binary] = shutil.which(binary)
-    fetched = REPO / ".cache" / "mediamtx" / "mediamtx"  # scripts/fetch-mediamtx
+    fetched = mediamtx_release.installed(mediamtx_release.DEFAULT_CACHE)
     mediamtx = (
         os.environ.get("MEDIAMTX_BIN")
         or shutil.which("mediamtx")
-        or (str(fetched) if os.access(fetched, os.X_OK) else None)
+        or (str(fetched) if fetched else None)
     )
     if mediamtx and not os.access(mediamtx, os.X_OK):
         raise ConfigError("MEDIAMTX_BIN", f"{mediamtx} is not an executable file")
@@ -405,7 +414,10 @@ def _viewer_root(stack: Stack) -> Path | None:
     if not (viewer / "build.mjs").exists():
         return None
     dist = viewer / "dist"
-    if not (dist / "index.html").exists():
+    built = dist / "index.html"
+    sources = [path.stat().st_mtime for path in (viewer / "src").iterdir()]
+    # Rebuilt when a source changed since: a stale dist/ would show an older page.
+    if not built.exists() or max(sources, default=0) > built.stat().st_mtime:
         node = shutil.which("node")
         if node is None or not (viewer / "node_modules").exists():
             return None
@@ -468,14 +480,8 @@ def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: 
     stack.ready("mosquitto", lambda: _accepting(ports.mqtt))
 
     reader = generate_reader_credentials(state / "secrets")
-    mediamtx = found["mediamtx"]
-    if mediamtx is None:
-        stack.say(
-            "MediaMTX not found (set MEDIAMTX_BIN, put mediamtx on PATH, or run "
-            "`just fetch-mediamtx`): running without it, so cameras have nowhere to publish "
-            "and show that"
-        )
-    else:
+    mediamtx = found["mediamtx"] or _download_mediamtx(stack)
+    if mediamtx is not None:
         config = state / "mediamtx.yml"
         config.write_text(_mediamtx_config(ports, reader))
         stack.start("mediamtx", [mediamtx, str(config)])
@@ -504,6 +510,7 @@ def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: 
             "--mqtt-ca", str(layout.chain),
             "--mqtt-cert", str(layout.client_cert("monitor")),
             "--mqtt-key", str(layout.client_key("monitor")),
+            *_control_flags(layout),
         ],
         env={"TRASHMON_MEDIAMTX_CREDENTIALS_FILE": str(reader.credentials_file)},
     )  # fmt: skip
@@ -567,12 +574,36 @@ def _start_viewer(
             "TRASHMON_MEDIAMTX_API_UPSTREAM": f"127.0.0.1:{ports.api}",
             "TRASHMON_MEDIAMTX_HLS_UPSTREAM": f"127.0.0.1:{ports.hls}",
             "TRASHMON_MONITOR_UPSTREAM": f"127.0.0.1:{ports.monitor}",
+            "TRASHMON_CONTROL": "on" if DEMO_CONTROL_ENABLED else "off",
             "TRASHMON_MEDIAMTX_BASIC_AUTH": reader.basic,
             "XDG_DATA_HOME": str(state / "caddy"),
             "XDG_CONFIG_HOME": str(state / "caddy"),
         },
     )
     stack.ready("caddy", lambda: _http_ok(f"http://127.0.0.1:{ports.viewer}/"))
+
+
+def _control_flags(layout: Layout) -> list[str]:
+    if not DEMO_CONTROL_ENABLED:
+        return []
+    return [
+        "--control-cert", str(layout.client_cert(DEMO_CONTROLLER)),
+        "--control-key", str(layout.client_key(DEMO_CONTROLLER)),
+    ]  # fmt: skip
+
+
+def _download_mediamtx(stack: Stack) -> str | None:
+    """The pinned release, fetched and verified (mediamtx_release); None, said in one
+    line, when it cannot be had: the demo then runs without it."""
+    stack.say(f"MediaMTX not installed: fetching the pinned release {mediamtx_release.VERSION}")
+    try:
+        return str(mediamtx_release.obtain())
+    except TrashmonError as error:
+        stack.say(
+            f"MediaMTX not found and not downloaded ({error.message}): running without it, "
+            "so cameras have nowhere to publish and show that (set MEDIAMTX_BIN to use one)"
+        )
+        return None
 
 
 def _trashmon() -> list[str]:

@@ -5,6 +5,7 @@ and Ctrl-C leaves nothing running."""
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import shutil
 import signal
@@ -16,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.browser import browser
 from support.http import get_json
 from support.processes import TRASHMON, stop_process, wait_until
+
+from trashmonitor.mediamtx_release import RELEASES_URL_ENV
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +50,12 @@ def _processes_mentioning(marker: str) -> list[int]:
     return found
 
 
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
     base = _free_block()
@@ -55,6 +65,8 @@ def demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
         proc = subprocess.Popen(
             [*TRASHMON, "demo", "--port-base", str(base), "--state-dir", str(state)],
             stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+            # No network for the MediaMTX download: refused at once, said in one line.
+            env={**os.environ, RELEASES_URL_ENV: f"http://127.0.0.1:{_closed_port()}"},
         )  # fmt: skip
     try:
         wait_until(lambda: b"Ctrl-C stops everything" in log.read_bytes(), 120, what="demo up")
@@ -101,14 +113,46 @@ def test_demo_runs_the_stack_and_stops_cleanly(
     ]
     viewer = urllib.request.urlopen(f"http://127.0.0.1:{base + 7}/", timeout=3)
     assert b"<html" in viewer.read().lower()
+    _viewer_shows_the_three_cameras(f"http://127.0.0.1:{base + 7}/?interval=1", log.parent)
 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(60) == 0
     output = log.read_text()
     assert "MediaMTX not found" in output or "mediamtx ready" in output
+    if "mediamtx ready" not in output:  # none installed here: the download was refused
+        refused = [line for line in output.splitlines() if "not downloaded" in line]
+        assert len(refused) == 1, output
+        assert "Connection refused" in refused[0]
     for name in ("mosquitto", "agent-cam1", "monitor", "prometheus", "alertmanager", "caddy"):
         assert f"stopped {name}" in output
     assert _processes_mentioning(str(log.parent / "state")) == []
+
+
+TILES = """
+return [...document.querySelectorAll('#wall .tile')].map(t => ({
+  name: t.dataset.path, state: t.dataset.state,
+  reasons: t.querySelector('.reasons').textContent, fps: t.querySelector('.fps').textContent,
+}));
+"""
+
+
+def _viewer_shows_the_three_cameras(url: str, scratch: Path) -> None:
+    """The page a person opens: one tile per camera the monitor knows, with or without
+    MediaMTX, cam3 flagged black in words, the agents' fps against their target."""
+    with browser(scratch) as chromium:
+        chromium.open(url)
+
+        def tiles() -> dict[str, dict[str, str]] | None:
+            found = {t["name"]: t for t in chromium.script(TILES)}  # type: ignore[union-attr]
+            ready = len(found) == 3 and "black image" in found.get("cam3", {}).get("reasons", "")
+            return found if ready else None
+
+        shown = wait_until(tiles, 60, what="three tiles, cam3 black, in the viewer")
+        assert sorted(shown) == ["cam1", "cam2", "cam3"]
+        # down while there is no MediaMTX to publish to (no_publisher), degraded with one
+        assert shown["cam3"]["state"] in {"down", "degraded"}
+        # Against the demo's FPS=10 (the measured part is "–" while nothing streams).
+        assert all(" / 10" in tile["fps"] for tile in shown.values()), shown
 
 
 def test_demo_names_a_port_that_is_taken(tmp_path: Path) -> None:

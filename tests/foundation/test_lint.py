@@ -34,7 +34,7 @@ def test_mypy_strict_sees_every_component(tmp_path: Path) -> None:
 
 def test_shell_scripts_pass_shellcheck() -> None:
     scripts = [REPO / "dev", REPO / ".ci" / "run", REPO / "server" / "entrypoint"]
-    names = ("setup", "bootstrap", "provision", "fetch-mediamtx")
+    names = ("setup", "bootstrap", "provision")
     scripts += [REPO / "scripts" / name for name in names]
     result = _run([require_binary("shellcheck"), *map(str, scripts)], REPO)
     assert result.returncode == 0, result.stdout

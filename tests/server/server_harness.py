@@ -14,7 +14,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -22,7 +22,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from support.browser import Browser, browser
+from support.http import serve_in_thread
 from support.processes import REPO, free_port, require_binary, running, wait_until
+
+__all__ = ["Browser", "browser"]  # re-exported: the viewer tests import them from here
 
 CADDYFILE = REPO / "server" / "Caddyfile"
 # user:password of the MediaMTX read user, as in TRASHMON_MEDIAMTX_CREDENTIALS_FILE.
@@ -147,18 +151,14 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
 
 @contextlib.contextmanager
 def serve_standin(standin: StandIn) -> Iterator[StandIn]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(standin))
-    server.daemon_threads = True
-    standin.port = int(server.server_address[1])
-    thread = threading.Thread(target=server.serve_forever, name=standin.name, daemon=True)
-    thread.start()
-    try:
-        yield standin
-    finally:
-        for _, _, release in standin.streams.values():
-            release.set()
-        server.shutdown()
-        server.server_close()
+    with serve_in_thread(_handler(standin), standin.name) as port:
+        standin.port = port
+        try:
+            yield standin
+        finally:
+            # A held stream would keep its handler thread (and the shutdown) waiting.
+            for _, _, release in standin.streams.values():
+                release.set()
 
 
 @dataclass(frozen=True)
@@ -258,76 +258,3 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
-
-
-class Browser:
-    """Headless Debian Chromium driven through chromedriver's W3C HTTP API (no extra deps)."""
-
-    FLAGS = (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--autoplay-policy=no-user-gesture-required",
-        "--window-size=1280,800",
-    )
-
-    def __init__(self, driver_url: str, profile: Path) -> None:
-        self.client = httpx.Client(base_url=driver_url, timeout=60)
-        options = {
-            "binary": "/usr/bin/chromium",
-            "args": [*self.FLAGS, f"--user-data-dir={profile}"],
-        }
-        capabilities = {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": options}}
-        reply = self.client.post("/session", json={"capabilities": capabilities})
-        reply.raise_for_status()
-        self.session = f"/session/{reply.json()['value']['sessionId']}"
-
-    def _call(self, method: str, path: str, payload: dict[str, object] | None = None) -> object:
-        reply = self.client.request(method, f"{self.session}{path}", json=payload)
-        body = reply.json()
-        if reply.status_code != 200:
-            raise AssertionError(f"webdriver {path}: {body['value']}")
-        return body["value"]
-
-    def open(self, url: str) -> None:
-        self._call("POST", "/url", {"url": url})
-
-    def script(self, source: str, *args: object) -> object:
-        return self._call("POST", "/execute/sync", {"script": source, "args": list(args)})
-
-    def click(self, css: str) -> None:
-        """A real (trusted) click through WebDriver, as fullscreen needs a user gesture."""
-        found = self._call("POST", "/element", {"using": "css selector", "value": css})
-        element = next(iter(dict(found).values()))  # type: ignore[call-overload]
-        self._call("POST", f"/element/{element}/click", {})
-
-    def screenshot(self, target: Path) -> None:
-        import base64
-
-        target.write_bytes(base64.b64decode(str(self._call("GET", "/screenshot"))))
-
-    def close(self) -> None:
-        with contextlib.suppress(httpx.HTTPError):
-            self.client.delete(self.session)
-        self.client.close()
-
-
-@contextlib.contextmanager
-def browser(tmp_path: Path) -> Iterator[Browser]:
-    driver = require_binary("chromedriver")
-    port = free_port()
-    with running([driver, f"--port={port}"], log_path=tmp_path / "chromedriver.log"):
-        url = f"http://127.0.0.1:{port}"
-        wait_until(
-            lambda: httpx.get(f"{url}/status").json()["value"]["ready"], 20, what="chromedriver"
-        )
-        session = Browser(url, tmp_path / "chromium-profile")
-        try:
-            yield session
-        finally:
-            session.close()

@@ -116,6 +116,48 @@ def test_a_playlist_url_never_leaves_its_path(names):
         assert "#" not in url
 
 
+def test_camera_urls_keep_the_id_in_one_segment_and_name_only_known_routes():
+    results, _ = call_all(
+        [
+            ("cameraURL", ["cam1", "snapshot"]),
+            ("cameraURL", ["site/cam 2", "controls"]),
+            ("cameraURL", ["../x", "snapshot"]),
+            ("cameraURL", ["cam1", "../v3/config/global/get"]),
+            ("cameraURL", ["cam1", "settings"]),
+        ]
+    )
+    assert [r["value"] for r in results] == [
+        "api/cameras/cam1/snapshot",
+        "api/cameras/site%2Fcam%202/controls",
+        None,
+        None,
+        "api/cameras/cam1/settings",
+    ]
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from('ab./%?#\\ \n<>"'), max_size=10), max_size=40))
+def test_a_camera_url_never_leaves_its_camera(names):
+    results, _ = call_all([("cameraURL", [name, "snapshot"]) for name in names])
+    for name, result in zip(names, results, strict=True):
+        url = result["value"]
+        if url is None:
+            continue
+        prefix, camera, leaf = url.split("/")[:2], url.split("/")[2:-1], url.split("/")[-1]
+        assert (prefix, leaf) == (["api", "cameras"], "snapshot")
+        assert [urllib.parse.unquote(segment) for segment in camera] == [name]
+        assert "?" not in url
+        assert "#" not in url
+
+
+def test_record_seconds_and_shown_text_are_bounded():
+    assert values("recordSeconds", ["3", 1, "0", "-1", "2.5", "3601", "x", None, 3600]) == [
+        3, 1, None, None, None, None, None, None, 3600
+    ]  # fmt: skip
+    clipped = values("clip", ["a" * 1000, "<b>", None, 7])
+    assert [len(clipped[0]), *clipped[1:]] == [301, "<b>", "", "7"]
+
+
 @pytest.fixture
 def silent_server() -> Iterator[int]:
     """Accepts connections and never answers: a hung upstream."""

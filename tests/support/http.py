@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
@@ -27,3 +31,17 @@ def get_json(url: str, timeout: float = 5) -> Any:
     """The JSON document of a 2xx answer (/api/status…); HTTPError otherwise."""
     with urllib.request.urlopen(url, timeout=timeout) as reply:
         return json.load(reply)
+
+
+@contextlib.contextmanager
+def serve_in_thread(handler: Callable[..., BaseHTTPRequestHandler], name: str) -> Iterator[int]:
+    """A loopback HTTP server on a free port (yielded) in a daemon thread, shut down after."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -44,6 +44,40 @@
       return `${name.split("/").map(encodeURIComponent).join("/")}/index.m3u8`;
     },
 
+    // A monitor route of one camera (`api/cameras/<id>/<leaf>`): the id is ONE
+    // percent-encoded segment, so no name can reach another route; null otherwise.
+    cameraURL(name, leaf) {
+      if (!limits.isShowableName(name) || !limits.CAMERA_ROUTES.includes(leaf)) return null;
+      return `api/cameras/${encodeURIComponent(name)}/${leaf}`;
+    },
+    CAMERA_ROUTES: ["controls", "snapshot", "settings", "actions"],
+
+    // The panel shows at most this much of what the monitor relays from an agent.
+    MAX_CONTROLS: 64,
+    MAX_MENU_ITEMS: 64,
+    MAX_EVENTS: 20,
+    MAX_TEXT: 300,
+    // Control documents fetched per poll for cameras whose panel is closed (to learn
+    // whether control is enabled): one poll never fans out to every camera.
+    CONTROL_PROBES_PER_POLL: 4,
+    CONTROL_PROBE_EVERY_MS: 60000,
+    SNAPSHOT_EVERY_MS: 30000,
+    SNAPSHOT_BURST_MS: 20000,
+    RECORD_MAX_S: 3600,
+
+    // Text from outside, shortened for display (never parsed as HTML by the caller).
+    clip(text) {
+      const value = typeof text === "string" ? text : String(text ?? "");
+      return value.length > limits.MAX_TEXT ? `${value.slice(0, limits.MAX_TEXT)}…` : value;
+    },
+
+    // Seconds to record: an integer in 1..RECORD_MAX_S, or null.
+    recordSeconds(raw) {
+      const seconds = Number(raw);
+      if (!Number.isInteger(seconds) || seconds < 1 || seconds > limits.RECORD_MAX_S) return null;
+      return seconds;
+    },
+
     // fetch() that gives up after FETCH_TIMEOUT_MS (a server that never answers would
     // otherwise stop the polling loop for good).
     async fetchWithTimeout(url, options, timeoutMs) {

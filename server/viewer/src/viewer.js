@@ -1,11 +1,16 @@
-// trashmonitor viewer: one tile per MediaMTX path, polled from the same origin.
-//   /api/v3/paths/list  MediaMTX API through Caddy (every page)
-//   /status             the monitor's /api/status (states and reasons), optional
-//   /<path>/index.m3u8  HLS through Caddy, played with hls.js (vendored, no CDN)
-// Plain DOM, no framework: the page is a handful of tiles refreshed every few seconds.
+// trashmonitor viewer: one tile per camera the monitor knows, polled from the same origin.
+//   /status                     the monitor's /api/status: cameras, states, reasons, agents
+//   /api/v3/paths/list          MediaMTX API through Caddy (every page): live video, uptime
+//   /api/cameras/<id>/snapshot  the agent's latest picture, relayed by the monitor
+//   /api/cameras/<id>/controls  the control panel (panel.js), when control is enabled
+//   /<path>/index.m3u8          HLS through Caddy, played with hls.js (vendored, no CDN)
+// The monitor's list and MediaMTX's are merged: either one alone still gives tiles, and
+// an outage of one is a banner over tiles that stay. Plain DOM, no framework; every
+// name and message from outside goes in as textContent, never as HTML.
 "use strict";
 
 const limits = window.trashmonitorLimits; // limits.js: clamps, caps and timeouts
+const panels = window.trashmonitorPanel; // panel.js: the per-camera control panel
 const params = new URLSearchParams(location.search);
 const POLL_MS = limits.pollIntervalMs(params.get("interval"));
 const PAGE_SIZE = 100; // MediaMTX's default; more pages are followed up to limits.MAX_PAGES
@@ -24,14 +29,29 @@ const REASONS = {
   publisher_without_agent: "stream without agent",
   mediamtx_unreachable: "MediaMTX unreachable",
 };
+const STATES = ["ok", "degraded", "down", "parked"];
+const SEVERITY = { down: 0, degraded: 1, ok: 2, parked: 3, "": 4 };
+const FILTERS = {
+  all: () => true,
+  ok: (s) => s === "ok",
+  degraded: (s) => s === "degraded",
+  down: (s) => s === "down",
+  parked: (s) => s === "parked",
+  problems: (s) => s === "degraded" || s === "down",
+};
 
 const wall = document.getElementById("wall");
 const banner = document.getElementById("banner");
+const monitorBanner = document.getElementById("monitor-banner");
+const announcer = document.getElementById("announcer");
 const summary = document.getElementById("summary");
+const filterSelect = document.getElementById("filter");
+const sortSelect = document.getElementById("sort");
 const template = document.getElementById("tile-template");
-const tiles = new Map(); // path name -> {element, hls, lastBytes, lastAt}
+// name -> {element, hls, lastBytes, lastAt, state, changedAt, snapshotAt, ...}
+const tiles = new Map();
 
-// Exposed for the browser test and for curious operators in the console.
+// Exposed for the browser tests and for curious operators in the console.
 window.trashmonitorViewer = {
   polls: 0,
   apiError: null,
@@ -39,7 +59,15 @@ window.trashmonitorViewer = {
   pollMs: POLL_MS,
   truncated: false,
   ignoredNames: 0,
+  announcements: [],
 };
+
+function chosen(select, raw, allowed) {
+  select.value = allowed.includes(raw) ? raw : select.options[0].value;
+  return select.value;
+}
+let filter = chosen(filterSelect, params.get("state"), Object.keys(FILTERS));
+let sortKey = chosen(sortSelect, params.get("sort"), ["name", "state", "changed"]);
 
 async function getJSON(url) {
   const response = await limits.fetchWithTimeout(url, { cache: "no-store" });
@@ -60,21 +88,21 @@ async function listAllPaths() {
       state.truncated = body.pageCount > pages;
     }
   }
-  const shown = items.filter((item) => item && limits.isShowableName(item.name));
-  state.ignoredNames = items.length - shown.length;
-  return shown;
+  return items.filter((item) => item && typeof item === "object");
 }
 
 // `online` (v1.16+) means a real publisher; older MediaMTX only has `ready`.
 function isLive(path) {
+  if (!path) return false;
   return typeof path.online === "boolean" ? path.online : Boolean(path.ready);
 }
 
 function codecText(path, camera) {
-  const track = (path.tracks2 || []).find((t) => t.codecProps && t.codecProps.width);
+  const tracks = path && Array.isArray(path.tracks2) ? path.tracks2 : null;
+  const track = (tracks || []).find((t) => t && t.codecProps && t.codecProps.width);
   if (track) return `${track.codec} ${track.codecProps.width}×${track.codecProps.height}`;
   if (camera && camera.codec) return [camera.codec, camera.resolution].filter(Boolean).join(" ");
-  const names = path.tracks2 ? path.tracks2.map((t) => t.codec) : path.tracks || [];
+  const names = tracks ? tracks.map((t) => t && t.codec) : (path && path.tracks) || [];
   return names.length ? names.join(", ") : "–";
 }
 
@@ -93,15 +121,46 @@ function bitrate(bytesPerSecond) {
   return bits >= 1e6 ? `${(bits / 1e6).toFixed(2)} Mbit/s` : `${(bits / 1e3).toFixed(0)} kbit/s`;
 }
 
+// The agent's fps against its target, and its stream state unless it is streaming.
+function fpsText(agent) {
+  if (!agent) return "–";
+  const fps = typeof agent.fps === "number" ? agent.fps.toFixed(1) : "–";
+  const target = typeof agent.target_fps === "number" ? ` / ${agent.target_fps}` : "";
+  const stream = typeof agent.stream_state === "string" ? agent.stream_state : "";
+  const note = stream && stream !== "streaming" ? ` (${limits.clip(stream)})` : "";
+  return `${fps}${target}${note}`;
+}
+
+function reasonsText(camera) {
+  const reasons = camera && Array.isArray(camera.reasons) ? camera.reasons : [];
+  return reasons.map((r) => REASONS[r] || limits.clip(r)).join(" · ");
+}
+
 function createTile(name) {
   const element = template.content.firstElementChild.cloneNode(true);
   element.dataset.path = name;
-  element.querySelector(".name").textContent = name;
-  element.addEventListener("click", () => toggleFullscreen(element));
-  element.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" || event.key === "f") toggleFullscreen(element);
-  });
-  const tile = { element, hls: null, lastBytes: null, lastAt: null };
+  const heading = element.querySelector(".name");
+  heading.textContent = name;
+  heading.id = `tile-${tiles.size}-${Date.now()}`;
+  element.setAttribute("aria-labelledby", heading.id);
+  const fullscreen = element.querySelector(".fullscreen");
+  fullscreen.setAttribute("aria-label", `${name}: fullscreen`);
+  fullscreen.addEventListener("click", () => toggleFullscreen(element));
+  element.querySelector(".screen").addEventListener("dblclick", () => toggleFullscreen(element));
+  const thumbnail = element.querySelector(".thumbnail");
+  thumbnail.alt = `latest picture of ${name}`;
+  thumbnail.addEventListener("load", () => { thumbnail.hidden = false; });
+  thumbnail.addEventListener("error", () => { thumbnail.hidden = true; });
+  const tile = {
+    name, element, hls: null, lastBytes: null, lastAt: null,
+    state: null, changedAt: null, snapshotAt: 0, controlsProbedAt: 0,
+  };
+  // After "take picture": reload the thumbnail every poll until the new one can be there.
+  tile.refreshSnapshot = () => {
+    tile.snapshotAt = 0;
+    tile.snapshotBurstUntil = Date.now() + limits.SNAPSHOT_BURST_MS;
+  };
+  panels.attach(tile);
   tiles.set(name, tile);
   return tile;
 }
@@ -140,27 +199,56 @@ function stopVideo(tile) {
   }
 }
 
-function render(tile, path, camera, now) {
+// Why there is no live video, in words (null while it plays).
+function placeholderText(path, apiDown) {
+  if (isLive(path)) return "";
+  if (apiDown) return "no live video: MediaMTX unreachable";
+  if (!path) return "no live video: not in MediaMTX";
+  return path.available ? "placeholder only (no producer)" : "no producer";
+}
+
+function announce(text) {
+  const state = window.trashmonitorViewer;
+  state.announcements = [...state.announcements, text].slice(-limits.MAX_EVENTS);
+  announcer.textContent = text;
+}
+
+function trackState(tile, camera, now) {
+  const state = camera ? String(camera.state) : "";
+  if (state === tile.state) return;
+  if (tile.state !== null && tile.state !== "" && state !== "") {
+    const why = reasonsText(camera);
+    announce(`${tile.name}: ${tile.state} → ${state}${why ? ` (${why})` : ""}`);
+    tile.changedAt = now;
+  } else if (tile.changedAt === null && camera) {
+    // First sight: the agent's own last state change is the best known time.
+    const at = camera.agent && camera.agent.last_state_at;
+    tile.changedAt = typeof at === "number" ? at * 1000 : null;
+  }
+  tile.state = state;
+}
+
+function render(tile, path, camera, now, apiDown) {
   const el = tile.element;
   const live = isLive(path);
   el.dataset.live = String(live);
-  el.classList.remove("stale");
-  el.querySelector(".live").textContent = live ? "live" : "offline";
-  el.querySelector(".placeholder").textContent = live
-    ? ""
-    : path.available ? "placeholder only (no producer)" : "no producer";
+  el.classList.toggle("stale", apiDown && !camera);
+  el.querySelector(".live").textContent = live ? "live" : "no video";
+  el.querySelector(".placeholder").textContent = placeholderText(path, apiDown);
 
-  const state = camera ? camera.state : "";
-  el.dataset.state = state;
-  el.querySelector(".state").textContent = camera ? camera.state : "no monitor data";
-  el.querySelector(".reasons").textContent = camera
-    ? camera.reasons.map((r) => REASONS[r] || r).join(" · ")
-    : "";
+  trackState(tile, camera, now);
+  const state = camera ? String(camera.state) : "";
+  el.dataset.state = STATES.includes(state) ? state : "";
+  el.querySelector(".state").textContent = camera ? limits.clip(state) : "no monitor data";
+  el.querySelector(".reasons").textContent = reasonsText(camera);
+  el.querySelector(".fps").textContent = fpsText(camera && camera.agent);
+  el.querySelector(".changed").textContent =
+    tile.changedAt === null ? "–" : `${duration((now - tile.changedAt) / 1000)} ago`;
 
   el.querySelector(".codec").textContent = codecText(path, camera);
-  const since = Date.parse(path.onlineTime || path.readyTime || "");
+  const since = Date.parse((path && (path.onlineTime || path.readyTime)) || "");
   el.querySelector(".uptime").textContent = live && since ? duration((now - since) / 1000) : "–";
-  const bytes = path.inboundBytes ?? path.bytesReceived;
+  const bytes = path ? path.inboundBytes ?? path.bytesReceived : undefined;
   let rate = camera ? camera.inbound_bytes_per_second : undefined;
   if (typeof bytes === "number" && tile.lastBytes !== null && bytes >= tile.lastBytes) {
     rate = ((bytes - tile.lastBytes) * 1000) / Math.max(1, now - tile.lastAt);
@@ -168,15 +256,60 @@ function render(tile, path, camera, now) {
   tile.lastBytes = typeof bytes === "number" ? bytes : null;
   tile.lastAt = now;
   el.querySelector(".bitrate").textContent = live ? bitrate(rate) : "–";
-  el.querySelector(".viewers").textContent = String((path.readers || []).length);
+  el.querySelector(".viewers").textContent = path ? String((path.readers || []).length) : "–";
 
-  if (live) startVideo(tile, path.name);
+  // The thumbnail stands in for the video: not fetched while the video plays.
+  const due = now - tile.snapshotAt >= limits.SNAPSHOT_EVERY_MS;
+  if (!live && (due || now < (tile.snapshotBurstUntil || 0))) {
+    tile.snapshotAt = now;
+    const url = limits.cameraURL(tile.name, "snapshot");
+    if (url) el.querySelector(".thumbnail").src = `${url}?at=${now}`;
+  }
+  if (live) startVideo(tile, tile.name);
   else stopVideo(tile);
 }
 
-function showBanner(text) {
-  banner.hidden = !text;
-  banner.textContent = text || "";
+function showBanner(element, text) {
+  element.hidden = !text;
+  element.textContent = text || "";
+}
+
+function compareTiles(a, b) {
+  if (sortKey === "state") {
+    const order = (SEVERITY[a.state || ""] ?? 4) - (SEVERITY[b.state || ""] ?? 4);
+    if (order) return order;
+  } else if (sortKey === "changed") {
+    const order = (b.changedAt ?? -Infinity) - (a.changedAt ?? -Infinity);
+    if (order) return order;
+  }
+  return a.name.localeCompare(b.name);
+}
+
+// Tiles in the chosen order, hidden by the filter; moved only when the order changed
+// (moving a node would take the keyboard focus away from a control inside it).
+function arrange() {
+  const ordered = [...tiles.values()].sort(compareTiles);
+  const keep = FILTERS[filter];
+  ordered.forEach((tile) => { tile.element.hidden = !keep(tile.state || ""); });
+  const current = [...wall.children];
+  if (ordered.some((tile, index) => current[index] !== tile.element)) {
+    for (const tile of ordered) wall.appendChild(tile.element);
+  }
+}
+
+function summarize(apiDown) {
+  const counts = Object.fromEntries(STATES.map((s) => [s, 0]));
+  for (const tile of tiles.values()) if (tile.state in counts) counts[tile.state] += 1;
+  for (const item of document.querySelectorAll("#counts li")) {
+    item.querySelector("b").textContent = String(counts[item.dataset.count]);
+  }
+  const shown = [...tiles.values()].filter((t) => !t.element.hidden).length;
+  const live = [...tiles.values()].filter((t) => t.element.dataset.live === "true").length;
+  let text = tiles.size ? `${tiles.size} cameras, ${live} live` : "no cameras known";
+  if (apiDown) text = `${tiles.size} cameras, live video unknown`;
+  if (shown !== tiles.size) text += `, ${shown} shown`;
+  if (window.trashmonitorViewer.truncated) text += ` (first ${limits.MAX_PAGES} pages only)`;
+  summary.textContent = text;
 }
 
 async function poll() {
@@ -185,46 +318,71 @@ async function poll() {
   const now = Date.now();
   state.polls += 1;
   state.statusError = status.status === "rejected" ? String(status.reason.message) : null;
-  const cameras = new Map(
-    status.status === "fulfilled" ? (status.value.cameras || []).map((c) => [c.name, c]) : [],
-  );
+  state.apiError = paths.status === "rejected" ? String(paths.reason.message) : null;
+  const statusCameras = status.status === "fulfilled" && Array.isArray(status.value.cameras)
+    ? status.value.cameras : [];
+  const items = paths.status === "fulfilled" ? paths.value : [];
 
-  if (paths.status === "rejected") {
-    state.apiError = String(paths.reason.message);
-    showBanner(`MediaMTX API unreachable (${state.apiError}); showing the last known cameras.`);
+  const cameras = new Map();
+  const byPath = new Map();
+  let ignored = 0;
+  for (const camera of statusCameras) {
+    if (camera && limits.isShowableName(camera.name)) cameras.set(camera.name, camera);
+    else ignored += 1;
+  }
+  for (const path of items) {
+    if (limits.isShowableName(path.name)) byPath.set(path.name, path);
+    else ignored += 1;
+  }
+  state.ignoredNames = ignored;
+
+  showBanner(banner, state.apiError
+    ? `MediaMTX API unreachable (${state.apiError}): no live video; the cameras below are the monitor's view.`
+    : "");
+  showBanner(monitorBanner, state.statusError
+    ? `monitor status unavailable (${state.statusError}): states and reasons unknown.`
+    : "");
+  if (state.apiError && state.statusError) {
+    // Nothing to go on: keep the last tiles, marked as stale.
     for (const tile of tiles.values()) tile.element.classList.add("stale");
-    summary.textContent = "API unreachable";
+    summarize(true);
     return;
   }
-  state.apiError = null;
-  showBanner(state.statusError ? `monitor status unavailable (${state.statusError})` : "");
 
-  const seen = new Set();
-  for (const path of paths.value.sort((a, b) => a.name.localeCompare(b.name))) {
-    seen.add(path.name);
-    const tile = tiles.get(path.name) || createTile(path.name);
-    wall.appendChild(tile.element); // keeps the sorted order
-    render(tile, path, cameras.get(path.name), now);
+  // Without the monitor, MediaMTX's list is the whole list, and the other way round.
+  const names = new Set([...cameras.keys(), ...byPath.keys()]);
+  if (state.apiError && !cameras.size) for (const name of tiles.keys()) names.add(name);
+  for (const name of names) {
+    const tile = tiles.get(name) || createTile(name);
+    render(tile, byPath.get(name), cameras.get(name), now, Boolean(state.apiError));
   }
   for (const [name, tile] of tiles) {
-    if (!seen.has(name)) {
+    if (!names.has(name)) {
       stopVideo(tile);
       tile.element.remove();
       tiles.delete(name);
     }
   }
-  const live = paths.value.filter(isLive).length;
-  summary.textContent = paths.value.length
-    ? `${live} of ${paths.value.length} cameras live`
-    : "no cameras configured in MediaMTX";
-  if (state.truncated) summary.textContent += ` (first ${limits.MAX_PAGES} pages only)`;
+  arrange();
+  summarize(Boolean(state.apiError));
+  await panels.refresh([...tiles.values()], now);
 }
+
+filterSelect.addEventListener("change", () => {
+  filter = filterSelect.value;
+  arrange();
+  summarize(Boolean(window.trashmonitorViewer.apiError));
+});
+sortSelect.addEventListener("change", () => {
+  sortKey = sortSelect.value;
+  arrange();
+});
 
 async function loop() {
   try {
     await poll();
   } catch (error) {
-    showBanner(`viewer error: ${error.message}`);
+    showBanner(banner, `viewer error: ${error.message}`);
   }
   setTimeout(loop, POLL_MS);
 }
