@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from trashmonitor.monitor.model import HealthReport
+from trashmonitor.monitor.model import DEFAULT_INCIDENT_MIN_SECONDS, HealthReport
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,11 @@ MAX_ROWS: Final = 2_000_000
 fit; beyond that the 30-day availability covers less (docs/monitor.md)."""
 MAX_GAP_SECONDS: Final = 60.0
 """A longer gap between two polls (a suspended process) is not counted for either side."""
-REFRESH_SECONDS: Final = 60.0
+REFRESH_SECONDS: Final = 5.0
+"""How often the availability snapshot is recombined (in memory, cheap)."""
+QUERY_SECONDS: Final = 60.0
+"""How often the database is summed over the windows (the costly part)."""
 MAX_INCIDENTS: Final = 1000
-DEFAULT_BLIP_SECONDS: Final = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +92,11 @@ class IncidentPage:
 
 Bucket = tuple[str, int]
 """(camera, minute start)."""
-_Work = tuple[list["Transition"], dict[Bucket, list[float]], float]
-"""Transitions, finished buckets, and when to refresh the availability (-1: not now)."""
+Seconds = dict[Bucket, list[float]]
+"""[available, counted] seconds per bucket."""
+_Work = tuple[list["Transition"], Seconds, tuple[float, Seconds] | None]
+"""Transitions, finished buckets, and (now, the current minute) when the availability
+is due for a refresh."""
 
 
 class Follower:
@@ -135,9 +140,9 @@ class Follower:
                 del states[name]
         return transitions, finished
 
-    def pending(self) -> Mapping[Bucket, list[float]]:
-        """The current minute's buckets (not finished yet)."""
-        return dict(self._buckets)
+    def pending(self) -> Seconds:
+        """A copy of the current minute's buckets (not finished yet)."""
+        return {key: list(seconds) for key, seconds in self._buckets.items()}
 
 
 _SCHEMA = """
@@ -165,7 +170,7 @@ class HistoryStore:
         self,
         state_dir: Path | None,
         *,
-        blip_seconds: float = DEFAULT_BLIP_SECONDS,
+        blip_seconds: float = DEFAULT_INCIDENT_MIN_SECONDS,
         refresh_seconds: float = REFRESH_SECONDS,
         max_rows: int = MAX_ROWS,
         retention_seconds: float = RETENTION_SECONDS,
@@ -189,6 +194,12 @@ class HistoryStore:
         self.availability: Mapping[str, CameraAvailability] = {}
         self._queue: queue.SimpleQueue[_Work | threading.Event | None] = queue.SimpleQueue()
         self._refreshed_at: float | None = None
+        # The writer's: database sums per camera and window as of the last query, and
+        # what was written since (so a finished minute never drops out in between).
+        self._queried_at: float | None = None
+        self._sums: dict[str, dict[str, list[float]]] = {}
+        self._counts: dict[str, int] = {}
+        self._written: Seconds = {}
         self._writer = threading.Thread(target=self._write_loop, name="history", daemon=True)
         self._writer.start()
 
@@ -203,10 +214,11 @@ class HistoryStore:
         transitions, finished = self.follower.observe(report)
         now = report.generated_at
         due = self._refreshed_at is None or now - self._refreshed_at >= self._refresh_seconds
+        if due:
+            self._refreshed_at = now
         if transitions or finished or due:
-            if due:
-                self._refreshed_at = now
-            self._queue.put((transitions, finished, now if due else -1.0))
+            refresh = (now, self.follower.pending()) if due else None
+            self._queue.put((transitions, finished, refresh))
 
     def close(self) -> None:
         self._queue.put(None)
@@ -222,11 +234,11 @@ class HistoryStore:
             if isinstance(item, threading.Event):
                 item.set()
                 continue
-            transitions, finished, refresh_at = item
+            transitions, finished, refresh = item
             try:
                 self.write(transitions, finished)
-                if refresh_at >= 0:
-                    self.refresh(refresh_at)
+                if refresh is not None:
+                    self.refresh(*refresh)
             except sqlite3.Error as error:  # a full disk must not stop the monitoring
                 log.warning("history (%s): write failed: %s", self.location, error)
 
@@ -244,6 +256,10 @@ class HistoryStore:
                 [(camera, minute, seconds[0], seconds[1])
                  for (camera, minute), seconds in finished.items()],
             )  # fmt: skip
+        for key, seconds in finished.items():
+            written = self._written.setdefault(key, [0.0, 0.0])
+            written[0] += seconds[0]
+            written[1] += seconds[1]
 
     def _write_transition(self, change: Transition) -> None:
         reasons = ",".join(change.reasons)
@@ -267,9 +283,35 @@ class HistoryStore:
                 (change.camera, change.at, reasons),
             )
 
-    def refresh(self, now: float) -> None:
-        """Prune old rows, then recompute every camera's availability and incident count."""
-        pending = self.follower.pending()
+    def refresh(self, now: float, pending: Seconds | None = None) -> None:
+        """Recompute every camera's availability and incident count: from the database
+        (pruned first) every QUERY_SECONDS, plus what was written since and ``pending``
+        (the current minute)."""
+        if self._queried_at is None or now - self._queried_at >= QUERY_SECONDS:
+            self._query(now)
+        sums = {camera: {w: list(t) for w, t in windows.items()}
+                for camera, windows in self._sums.items()}  # fmt: skip
+        for (camera, minute), (available, counted) in [
+            *self._written.items(),
+            *(pending or {}).items(),
+        ]:
+            for window, seconds in WINDOWS:
+                if minute >= now - seconds:
+                    total = sums.setdefault(camera, {}).setdefault(window, [0.0, 0.0])
+                    total[0] += available
+                    total[1] += counted
+        self.availability = {
+            camera: CameraAvailability(
+                {
+                    window: (total[0] / total[1] if total[1] > 0 else None)
+                    for window, total in ((w, windows.get(w, [0.0, 0.0])) for w, _ in WINDOWS)
+                },
+                self._counts.get(camera, 0),
+            )
+            for camera, windows in sums.items()
+        }
+
+    def _query(self, now: float) -> None:
         with self._lock, self._db:
             self._db.execute("BEGIN")
             self._prune(now)
@@ -289,21 +331,8 @@ class HistoryStore:
                     (now - 86400.0, now, self.blip_seconds),
                 ).fetchall()
             )
-        for (camera, _), (available, counted) in pending.items():
-            for window, _ in WINDOWS:
-                total = sums.setdefault(camera, {}).setdefault(window, [0.0, 0.0])
-                total[0] += available
-                total[1] += counted
-        self.availability = {
-            camera: CameraAvailability(
-                {
-                    window: (total[0] / total[1] if total[1] > 0 else None)
-                    for window, total in ((w, windows.get(w, [0.0, 0.0])) for w, _ in WINDOWS)
-                },
-                counts.get(camera, 0),
-            )
-            for camera, windows in sums.items()
-        }
+        self._queried_at = now
+        self._sums, self._counts, self._written = sums, counts, {}
 
     def _prune(self, now: float) -> None:
         before = now - self._retention
