@@ -144,7 +144,7 @@ LISTEN = Setting(
     env="TRASHMON_LISTEN",
     metavar="HOST:PORT",
     commands=(MONITOR,),
-    help="serve /metrics, /healthz, /api/status and /api/sd/agents here",
+    help="serve /metrics, /healthz, /api/status, /api/incidents and /api/sd/agents here",
 )
 INTERVAL = Setting(
     "--interval",
