@@ -197,7 +197,7 @@ class HistoryStore:
         # The writer's: database sums per camera and window as of the last query, and
         # what was written since (so a finished minute never drops out in between).
         self._queried_at: float | None = None
-        self._sums: dict[str, dict[str, list[float]]] = {}
+        self._sums: dict[str, dict[str, tuple[float, float]]] = {}
         self._counts: dict[str, int] = {}
         self._written: Seconds = {}
         self._writer = threading.Thread(target=self._write_loop, name="history", daemon=True)
@@ -289,33 +289,35 @@ class HistoryStore:
         (the current minute)."""
         if self._queried_at is None or now - self._queried_at >= QUERY_SECONDS:
             self._query(now)
-        sums = {camera: {w: list(t) for w, t in windows.items()}
-                for camera, windows in self._sums.items()}  # fmt: skip
-        for (camera, minute), (available, counted) in [
-            *self._written.items(),
-            *(pending or {}).items(),
-        ]:
-            for window, seconds in WINDOWS:
-                if minute >= now - seconds:
-                    total = sums.setdefault(camera, {}).setdefault(window, [0.0, 0.0])
-                    total[0] += available
-                    total[1] += counted
-        self.availability = {
-            camera: CameraAvailability(
-                {
-                    window: (total[0] / total[1] if total[1] > 0 else None)
-                    for window, total in ((w, windows.get(w, [0.0, 0.0])) for w, _ in WINDOWS)
-                },
-                self._counts.get(camera, 0),
-            )
-            for camera, windows in sums.items()
-        }
+        # What is not in the database sums yet is at most a couple of minutes old: inside
+        # every window. One [available, counted] per camera, added to each window.
+        recent: dict[str, list[float]] = {}
+        for (camera, _), (available, counted) in [*self._written.items(), *(pending or {}).items()]:
+            total = recent.get(camera)
+            if total is None:
+                recent[camera] = [available, counted]
+            else:
+                total[0] += available
+                total[1] += counted
+        nothing = (0.0, 0.0)
+        availability: dict[str, CameraAvailability] = {}
+        for camera in self._sums.keys() | recent.keys():
+            windows = self._sums.get(camera, {})
+            extra = recent.get(camera, nothing)
+            ratios: dict[str, float | None] = {}
+            for window, _ in WINDOWS:
+                available, counted = windows.get(window, nothing)
+                available += extra[0]
+                counted += extra[1]
+                ratios[window] = available / counted if counted > 0 else None
+            availability[camera] = CameraAvailability(ratios, self._counts.get(camera, 0))
+        self.availability = availability
 
     def _query(self, now: float) -> None:
         with self._lock, self._db:
             self._db.execute("BEGIN")
             self._prune(now)
-            sums: dict[str, dict[str, list[float]]] = {}
+            sums: dict[str, dict[str, tuple[float, float]]] = {}
             for window, seconds in WINDOWS:
                 rows = self._db.execute(
                     "SELECT camera, SUM(available), SUM(counted) FROM availability "
@@ -323,7 +325,7 @@ class HistoryStore:
                     (now - seconds,),
                 )
                 for camera, available, counted in rows:
-                    sums.setdefault(camera, {})[window] = [available, counted]
+                    sums.setdefault(camera, {})[window] = (available, counted)
             counts = dict(
                 self._db.execute(
                     "SELECT camera, COUNT(*) FROM incidents WHERE start >= ? "

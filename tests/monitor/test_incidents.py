@@ -15,14 +15,22 @@ from hypothesis import strategies as st
 from support.fake_mediamtx import FakeMediaMTX
 from support.http import get_json, http_get
 from support.monitor_process import monitor_process
-from support.processes import clean_environ, free_port, run_trashmon, wait_until
-from trashmonitor.monitor.history import MAX_INCIDENTS
+from support.processes import (
+    clean_environ,
+    free_port,
+    promtool_check_metrics,
+    run_trashmon,
+    wait_until,
+)
+from trashmonitor.monitor.daemon import Monitor
+from trashmonitor.monitor.history import MAX_INCIDENTS, HistoryStore
 from trashmonitor.monitor.incidents_api import (
     DEFAULT_LIMIT,
     DEFAULT_LOOKBACK_SECONDS,
     MAX_TIMESTAMP,
     parse_query,
 )
+from trashmonitor.monitor.mediamtx import MediaMTXClient
 
 NOW = 1_763_700_000.0
 
@@ -167,3 +175,51 @@ def test_an_unusable_state_dir_exits_2_naming_it(tmp_path: Path, kind: str) -> N
     assert result.returncode == 2, result.stderr
     assert "TRASHMON_STATE_DIR" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_metrics_and_status_carry_quality_and_availability(tmp_path: Path) -> None:
+    """In-process: the poll feeds quality and history; /metrics passes promtool's lint."""
+    now = [NOW]
+    history = HistoryStore(tmp_path)
+    with FakeMediaMTX("v1.20") as fake:
+        fake.set_path("cam1", rate=10_000)
+        fake.set_path("cam2", rate=10_000)
+        fake.set_path("spare", rate=10_000)
+        client = MediaMTXClient(fake.url, fake.metrics_url, timeout=5)
+        monitor = Monitor(
+            client, clock=lambda: now[0], history=history, parked=frozenset({"spare"})
+        )
+        try:
+            for _ in range(3):
+                monitor.poll_once()
+                now[0] += 1
+            fake.set_path("cam2", online=False)
+            for _ in range(3):
+                monitor.poll_once()
+                now[0] += 1
+            assert history.flush()
+            history.refresh(now[0], history.follower.pending())
+            monitor.poll_once()
+            exposition = monitor.exposition()
+            status = json.loads(monitor.status().body)
+        finally:
+            monitor.close()
+            history.close()
+    code, output = promtool_check_metrics(exposition)
+    assert code == 0, output
+    text = exposition.decode()
+    assert 'trashmon_camera_quality{camera="cam1",grade="excellent"} 1.0' in text
+    assert 'trashmon_camera_quality{camera="cam2",grade="unusable"} 1.0' in text
+    assert 'trashmon_camera_quality_level{camera="cam1"} 4.0' in text
+    assert 'trashmon_camera_available{camera="cam1"} 1.0' in text
+    assert 'trashmon_camera_available{camera="cam2"} 0.0' in text
+    assert 'trashmon_camera_available{camera="spare"}' not in text  # parked: neither
+    assert 'trashmon_camera_availability_ratio{camera="cam1",window="1h"} 1.0' in text
+    assert 'trashmon_camera_availability_ratio{camera="cam2",window="30d"} 0.6' in text
+    cameras = {camera["name"]: camera for camera in status["cameras"]}
+    assert cameras["cam1"]["quality"] == {
+        "grade": "excellent", "reconnects_last_hour": 0, "stalls_last_hour": 0,
+        "fps_ratio": None,
+    }  # fmt: skip
+    assert cameras["cam2"]["availability"]["1h"] == pytest.approx(0.6)
+    assert cameras["spare"]["availability"] is None
