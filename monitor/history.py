@@ -94,9 +94,9 @@ Bucket = tuple[str, int]
 """(camera, minute start)."""
 Seconds = dict[Bucket, list[float]]
 """[available, counted] seconds per bucket."""
-_Work = tuple[list["Transition"], Seconds, tuple[float, Seconds] | None]
+_Work = tuple[list["Transition"], Seconds, tuple[float, Seconds, frozenset[str]] | None]
 """Transitions, finished buckets, and (now, the current minute) when the availability
-is due for a refresh."""
+and the cameras reported now, when the availability is due for a refresh."""
 
 
 class Follower:
@@ -139,6 +139,10 @@ class Follower:
             for name in [name for name in states if name not in current]:
                 del states[name]
         return transitions, finished
+
+    def cameras(self) -> frozenset[str]:
+        """The cameras of the last report."""
+        return frozenset(self._states)
 
     def pending(self) -> Seconds:
         """A copy of the current minute's buckets (not finished yet)."""
@@ -217,7 +221,7 @@ class HistoryStore:
         if due:
             self._refreshed_at = now
         if transitions or finished or due:
-            refresh = (now, self.follower.pending()) if due else None
+            refresh = (now, self.follower.pending(), self.follower.cameras()) if due else None
             self._queue.put((transitions, finished, refresh))
 
     def close(self) -> None:
@@ -283,10 +287,13 @@ class HistoryStore:
                 (change.camera, change.at, reasons),
             )
 
-    def refresh(self, now: float, pending: Seconds | None = None) -> None:
-        """Recompute every camera's availability and incident count: from the database
-        (pruned first) every QUERY_SECONDS, plus what was written since and ``pending``
-        (the current minute)."""
+    def refresh(
+        self, now: float, pending: Seconds | None = None, cameras: frozenset[str] | None = None
+    ) -> None:
+        """Recompute the availability and incident count of ``cameras`` (default: every
+        camera in the database; the monitor passes the ones it reports, so names seen
+        once and gone cost no memory): from the database (pruned first) every
+        QUERY_SECONDS, plus what was written since and ``pending`` (the current minute)."""
         if self._queried_at is None or now - self._queried_at >= QUERY_SECONDS:
             self._query(now)
         # What is not in the database sums yet is at most a couple of minutes old: inside
@@ -301,7 +308,8 @@ class HistoryStore:
                 total[1] += counted
         nothing = (0.0, 0.0)
         availability: dict[str, CameraAvailability] = {}
-        for camera in self._sums.keys() | recent.keys():
+        counted_cameras = self._sums.keys() | recent.keys()
+        for camera in counted_cameras if cameras is None else counted_cameras & cameras:
             windows = self._sums.get(camera, {})
             extra = recent.get(camera, nothing)
             ratios: dict[str, float | None] = {}
@@ -354,6 +362,8 @@ class HistoryStore:
                     "minute FROM availability ORDER BY minute LIMIT ?)",
                     (excess,),
                 )
+        # A camera whose every transition is gone is forgotten (hostile names included).
+        self._db.execute("DELETE FROM current WHERE camera NOT IN (SELECT camera FROM transitions)")
 
     # ------------------------------------------------------------ readers
 

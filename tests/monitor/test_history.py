@@ -172,3 +172,20 @@ def test_without_a_state_directory_history_is_in_memory() -> None:
         assert store.describe() == "memory (no --state-dir)"
     finally:
         store.close()
+
+
+def test_a_flood_of_names_seen_once_stays_bounded(tmp_path: Path) -> None:
+    """A peer publishing to a new name every poll: rows capped, gone names forgotten."""
+    store = HistoryStore(tmp_path, max_rows=50)
+    try:
+        for poll in range(200):
+            store.observe(report(T0 + poll, cam1="ok", **{f"adhoc{poll}": "ok"}))
+        assert store.flush()
+        store.refresh(T0 + 300, {}, store.follower.cameras())
+        with sqlite3.connect(tmp_path / DATABASE_NAME) as db:
+            for table in ("transitions", "current", "availability"):
+                (rows,) = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()  # noqa: S608
+                assert rows <= 51, table  # + cam1's one row in current
+        assert set(store.availability) <= {"cam1", "adhoc199"}
+    finally:
+        store.close()
