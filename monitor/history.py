@@ -19,6 +19,7 @@ counted, but not listed as an incident (docs/monitor.md, "Incident history").
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -50,6 +51,8 @@ REFRESH_SECONDS: Final = 5.0
 QUERY_SECONDS: Final = 60.0
 """How often the database is summed over the windows (the costly part)."""
 MAX_INCIDENTS: Final = 1000
+MAX_QUEUED: Final = 600
+"""Polls' worth of writes waiting at most (10 minutes at 1 s) before new ones are dropped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +199,9 @@ class HistoryStore:
             states = dict(self._db.execute("SELECT camera, state FROM current").fetchall())
         self.follower = Follower(states)
         self.availability: Mapping[str, CameraAvailability] = {}
-        self._queue: queue.SimpleQueue[_Work | threading.Event | None] = queue.SimpleQueue()
+        self._queue: queue.Queue[_Work | threading.Event | None] = queue.Queue(MAX_QUEUED)
+        self.dropped = 0
+        """Work items dropped because the writer fell MAX_QUEUED behind."""
         self._refreshed_at: float | None = None
         # The writer's: database sums per camera and window as of the last query, and
         # what was written since (so a finished minute never drops out in between).
@@ -222,10 +227,16 @@ class HistoryStore:
             self._refreshed_at = now
         if transitions or finished or due:
             refresh = (now, self.follower.pending(), self.follower.cameras()) if due else None
-            self._queue.put((transitions, finished, refresh))
+            try:
+                self._queue.put_nowait((transitions, finished, refresh))
+            except queue.Full:  # a stuck disk must not grow the monitor's memory, nor block it
+                self.dropped += 1
+                if self.dropped == 1:
+                    log.warning("history (%s): writer behind, dropping changes", self.location)
 
     def close(self) -> None:
-        self._queue.put(None)
+        with contextlib.suppress(queue.Full):  # a stuck writer is left behind (a daemon)
+            self._queue.put(None, timeout=5.0)
         self._writer.join(5.0)
 
     # ------------------------------------------------------------ writer thread
@@ -243,7 +254,7 @@ class HistoryStore:
                 self.write(transitions, finished)
                 if refresh is not None:
                     self.refresh(*refresh)
-            except sqlite3.Error as error:  # a full disk must not stop the monitoring
+            except Exception as error:  # a full disk (or a bug) must not stop the history
                 log.warning("history (%s): write failed: %s", self.location, error)
 
     def write(
@@ -370,7 +381,10 @@ class HistoryStore:
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far is written (tests, shutdown)."""
         written = threading.Event()
-        self._queue.put(written)
+        try:
+            self._queue.put(written, timeout=timeout)
+        except queue.Full:
+            return False
         return written.wait(timeout)
 
     def incidents(

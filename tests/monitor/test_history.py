@@ -12,6 +12,7 @@ from trashmonitor.monitor.history import (
     BUCKET_SECONDS,
     DATABASE_NAME,
     MAX_GAP_SECONDS,
+    MAX_QUEUED,
     Follower,
     HistoryStore,
 )
@@ -42,9 +43,12 @@ def store(tmp_path: Path) -> Iterator[HistoryStore]:
 
 
 def feed(store: HistoryStore, timeline: list[tuple[float, State]], camera: str = "cam1") -> None:
-    for at, state in timeline:
+    for index, (at, state) in enumerate(timeline):
         store.observe(report(at, **{camera: state}))
+        if index % 100 == 99:  # hours of polls in a moment: let the writer keep up
+            assert store.flush()
     assert store.flush()
+    assert store.dropped == 0
 
 
 def test_every_state_change_is_recorded_with_its_cause() -> None:
@@ -189,3 +193,13 @@ def test_a_flood_of_names_seen_once_stays_bounded(tmp_path: Path) -> None:
         assert set(store.availability) <= {"cam1", "adhoc199"}
     finally:
         store.close()
+
+
+def test_a_stuck_writer_neither_blocks_the_poll_nor_grows_memory(store: HistoryStore) -> None:
+    """The database hangs (a stuck disk, here its lock held): observe() stays quick and
+    drops what does not fit in the queue instead of piling it up."""
+    with store._lock:
+        for poll in range(MAX_QUEUED + 50):
+            store.observe(report(T0 + poll, cam1="ok" if poll % 2 else "down"))
+        assert store.dropped >= 49
+    assert store.flush()
