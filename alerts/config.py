@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, replace
 
 from trashmonitor.monitor.model import Thresholds
+from trashmonitor.monitor.quality import DEFAULT_QUALITY, GRADES, QualityThresholds
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w|y)$")
 _DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -83,6 +84,26 @@ class MixinConfig:
     certificate_warning_days: int = 14
     certificate_critical_days: int = 3
 
+    # Connection quality (issue 16 §2): the grade's limits are the model's, declared once
+    # in monitor/quality.py; the dashboards colour reconnects and stalls with them.
+    quality: QualityThresholds = DEFAULT_QUALITY
+    # Alert when a camera's grade is this or worse (trashmon_camera_quality_level).
+    poor_connection_grade: str = "poor"
+    poor_connection_for: str = "30m"
+
+    # Availability objective per camera (issue 16 §3): the share of time each camera is
+    # ok or degraded (trashmon_camera_available). Multi-window multi-burn-rate alerts
+    # after the SRE workbook (ch. 5): page when both windows of the fast pair burn the
+    # error budget 14.4x (2 % of a 30-day budget in an hour), ticket when both of the
+    # slow pair burn it 6x (5 % in 6 hours).
+    availability_objective: float = 0.995
+    burn_page_windows: tuple[str, str] = ("1h", "5m")
+    burn_page_factor: float = 14.4
+    burn_ticket_windows: tuple[str, str] = ("6h", "30m")
+    burn_ticket_factor: float = 6.0
+    burn_page_for: str = "2m"
+    burn_ticket_for: str = "15m"
+
     # runbook_url = runbook_base_url + "#" + anchor; anchors are headings in docs/runbook.md.
     runbook_base_url: str = "https://github.com/trashmonitor/trashmonitor/blob/main/docs/runbook.md"
     alert_prefix: str = "Trashmon"
@@ -107,6 +128,14 @@ class MixinConfig:
     dashboard_time_from: str = "now-6h"
 
     def __post_init__(self) -> None:
+        if not 0 < self.availability_objective < 1:
+            raise ValueError(
+                f"availability_objective: expected 0 < x < 1, got {self.availability_objective}"
+            )
+        if self.poor_connection_grade not in GRADES:
+            raise ValueError(f"poor_connection_grade: expected one of {GRADES}")
+        for window in (*self.burn_page_windows, *self.burn_ticket_windows):
+            duration_seconds(window)
         for name in self.__dataclass_fields__:
             if (
                 name.endswith("_for")
@@ -114,6 +143,17 @@ class MixinConfig:
                 or name in {"rate_window", "restart_window"}
             ):
                 duration_seconds(getattr(self, name))  # raises on a typo such as "5 m"
+
+    @property
+    def poor_connection_level(self) -> int:
+        """The ``trashmon_camera_quality_level`` of ``poor_connection_grade``."""
+        return len(GRADES) - 1 - GRADES.index(self.poor_connection_grade)
+
+    @property
+    def burn_windows(self) -> tuple[str, ...]:
+        """Every window a burn-rate alert reads, shortest first."""
+        windows = {*self.burn_page_windows, *self.burn_ticket_windows}
+        return tuple(sorted(windows, key=duration_seconds))
 
     def with_overrides(self, **changes: object) -> MixinConfig:
         """A copy with some fields changed (tests shorten `for` windows this way)."""

@@ -85,6 +85,11 @@ class RecordedNames:
         self.rtp_loss_ratio = f"camera:mediamtx_rtp_packets_lost:ratio_rate{rate}"
         self.path_ready = "camera:mediamtx_path_ready:max"
 
+    @staticmethod
+    def unavailable(window: str) -> str:
+        """Share of ``window`` a camera was down (the availability SLI's error ratio)."""
+        return f"camera:trashmon_camera_unavailable:ratio_avg{window}"
+
 
 def _path_as_camera(expr: str, label: str) -> str:
     # MediaMTX names the path `name` (paths*) or `path` (sessions); ours is `camera`.
@@ -136,6 +141,16 @@ def recording_rules(config: MixinConfig = DEFAULT_CONFIG) -> tuple[RecordingRule
         RecordingRule(
             names.path_ready,
             "max by (camera) (" + _path_as_camera(f'paths{{{mtx},state="ready"}}', "name") + ")",
+        ),
+        # The availability SLI's error ratio per burn-rate window: trashmon_camera_available
+        # is 1 while ok or degraded, 0 while down, absent while parked.
+        *(
+            RecordingRule(
+                names.unavailable(window),
+                "1 - max by (camera) "
+                f"(avg_over_time(trashmon_camera_available{{{mon}}}[{window}]))",
+            )
+            for window in config.burn_windows
         ),
     )
 
@@ -209,6 +224,7 @@ def camera_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]
         return f"max by (camera) (trashmon_agent_{name}{{{mon}}})"
 
     return (
+        *_availability_alerts(config),
         alert.camera(
             "CameraDown",
             f'max by (camera) (trashmon_camera_state{{{mon},state="down"}}) == 1'
@@ -338,6 +354,62 @@ def camera_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]
             "Prometheus cannot scrape {{ $labels.instance }}, the capture agent of camera "
             "{{ $labels.camera }}: its ffmpeg detail (speed, dropped frames) is missing. "
             "The camera alerts read the monitor's trashmon_agent_* series and still work.",
+        ),
+    )
+
+
+def _burn_threshold(config: MixinConfig, factor: float) -> str:
+    """The error ratio that burns the budget ``factor`` times too fast, as PromQL text."""
+    return f"{factor * (1 - config.availability_objective):.6g}"
+
+
+def _availability_alerts(config: MixinConfig) -> tuple[AlertRule, ...]:
+    """The availability objective's burn-rate alerts and the connection-quality alert."""
+    c, alert = config, _AlertFactory(config)
+    mon, objective = c.monitor_selector, f"{c.availability_objective * 100:g} %"
+
+    def burning(windows: tuple[str, str], factor: float) -> str:
+        threshold = _burn_threshold(c, factor)
+        long, short = (RecordedNames.unavailable(window) for window in windows)
+        return f"{long} > {threshold} and on (camera) {short} > {threshold}"
+
+    page_long, page_short = c.burn_page_windows
+    ticket_long, ticket_short = c.burn_ticket_windows
+    return (
+        alert.camera(
+            "AvailabilityBudgetBurnFast",
+            burning(c.burn_page_windows, c.burn_page_factor),
+            c.burn_page_for,
+            "critical",
+            "Camera burns its availability error budget fast.",
+            "Camera {{ $labels.camera }} was down {{ $value | humanizePercentage }} of the "
+            f"last {page_long} (and of the last {page_short}): at this rate the "
+            f"{objective} objective's 30-day budget is gone in about "
+            f"{30 * 24 / c.burn_page_factor:.0f} hours.",
+        ),
+        alert.camera(
+            "AvailabilityBudgetBurnSlow",
+            burning(c.burn_ticket_windows, c.burn_ticket_factor),
+            c.burn_ticket_for,
+            "warning",
+            "Camera burns its availability error budget steadily.",
+            "Camera {{ $labels.camera }} was down {{ $value | humanizePercentage }} of the "
+            f"last {ticket_long} (and of the last {ticket_short}): at this rate the "
+            f"{objective} objective's 30-day budget is gone in about "
+            f"{30 / c.burn_ticket_factor:.0f} days.",
+        ),
+        alert.camera(
+            "ConnectionPoor",
+            # While down, TrashmonCameraDown pages instead.
+            f"max by (camera) (trashmon_camera_quality_level{{{mon}}})"
+            f" <= {c.poor_connection_level} unless on (camera) "
+            f'(max by (camera) (trashmon_camera_state{{{mon},state="down"}}) == 1)',
+            c.poor_connection_for,
+            "warning",
+            "Camera connection quality is poor.",
+            "Camera {{ $labels.camera }} reconnects, stalls or falls short of its frame "
+            f"rate enough to grade {c.poor_connection_grade} or worse (limits: "
+            "docs/monitor.md, Connection quality).",
         ),
     )
 

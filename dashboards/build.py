@@ -394,6 +394,7 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                     ),
                 ],
             ),
+            *_quality_and_availability(config, lay, mon),
             lay.row("Picture and device"),
             lay.timeseries(
                 "Black and frozen picture",
@@ -460,6 +461,75 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
             ),
         ],
     )
+
+
+def _quality_and_availability(config: MixinConfig, lay: _Layout, mon: str) -> list[gdb.Row | Panel]:
+    """Issue 16: the connection quality grade, its inputs, availability and incidents."""
+    limits = "; ".join(
+        f"{grade}: ≤ {reconnects} reconnects, ≤ {stalls} stalls, fps ≥ {ratio:.0%}"
+        for grade, (reconnects, stalls, ratio) in config.quality.limits()
+    )
+    objective = config.availability_objective
+    unavailable = RecordedNames.unavailable
+    page_long, _ = config.burn_page_windows
+    ticket_long, _ = config.burn_ticket_windows
+    return [
+        lay.row("Connection quality and availability"),
+        lay.timeseries(
+            "Connection quality",
+            "The monitor's grade: 4 excellent, 3 good, 2 fair, 1 poor, 0 unusable (down). "
+            f"Limits per hour: {limits}. TrashmonConnectionPoor at "
+            f"{config.poor_connection_grade} or worse for {config.poor_connection_for}.",
+            UNIT_COUNT,
+            [Query(f"max by (camera) (trashmon_camera_quality_level{mon})", "{{camera}}")],
+            span=6,
+        ),
+        lay.timeseries(
+            "Reconnects and stalls (last hour)",
+            "New publisher sessions or ffmpeg restarts, and stalls, in the hour before each "
+            "point, as the monitor counts them; the fps ratio is on the fps panel.",
+            UNIT_COUNT,
+            [
+                Query(f"max by (camera) (trashmon_camera_reconnects_last_hour{mon})",
+                      "{{camera}} reconnects"),
+                Query(f"max by (camera) (trashmon_camera_stalls_last_hour{mon})",
+                      "{{camera}} stalls"),
+                Query(f"max by (camera) (trashmon_camera_fps_ratio{mon})", "{{camera}} fps ratio"),
+            ],
+            span=6,
+        ),
+        lay.timeseries(
+            "Availability",
+            f"Share of time ok or degraded. Objective {objective:.1%}: the monitor's own "
+            "history over 1h, 1d and 30d (kept across restarts with --state-dir), and "
+            f"Prometheus's over {page_long} and {ticket_long} (the burn-rate alerts' windows).",
+            UNIT_RATIO,
+            [
+                Query(f"max by (camera, window) (trashmon_camera_availability_ratio{mon})",
+                      "{{camera}} {{window}} (monitor)"),
+                Query(f"1 - {unavailable(page_long)}{{{CAMERA_MATCH}}}",
+                      f"{{{{camera}}}} {page_long}"),
+                Query(f"1 - {unavailable(ticket_long)}{{{CAMERA_MATCH}}}",
+                      f"{{{{camera}}}} {ticket_long}"),
+                Query(f"vector({objective})", "objective"),
+            ],
+            span=6,
+        ),
+        lay.timeseries(
+            "Incidents",
+            "Incidents (down at least --incident-min) that began in the last day, from the "
+            "monitor's history (GET /api/incidents?camera=… lists them with their cause), "
+            "and whether the camera is available (1) or down (0) right now.",
+            UNIT_COUNT,
+            [
+                Query(f"max by (camera) (trashmon_camera_incidents_last_day{mon})",
+                      "{{camera}} incidents, last day"),
+                Query(f"max by (camera) (trashmon_camera_available{mon})",
+                      "{{camera}} available"),
+            ],
+            span=6,
+        ),
+    ]  # fmt: skip
 
 
 def monitor_health(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:

@@ -15,7 +15,9 @@ Imports stay light: the probe reads these settings and must start fast.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from trashmonitor.monitor.mediamtx import default_metrics_url, metrics_url
 from trashmonitor.monitor.mediamtx_http import (
@@ -25,7 +27,7 @@ from trashmonitor.monitor.mediamtx_http import (
     Credentials,
     read_credentials_file,
 )
-from trashmonitor.monitor.model import Thresholds
+from trashmonitor.monitor.model import DEFAULT_INCIDENT_MIN_SECONDS, Thresholds
 
 from trashmonitor.errors import ConfigError
 from trashmonitor.settings import (
@@ -79,6 +81,18 @@ def parse_metrics_target(text: str) -> str:
     return metrics_url(parse_http_url(text))
 
 
+def parse_state_dir(text: str) -> Path | None:
+    """A writable directory for the incident history, or None for 'off' (in memory)."""
+    if text.strip().lower() in NO_METRICS:
+        return None
+    directory = Path(text)
+    if not directory.is_dir():
+        raise ValueError("expected an existing directory")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ValueError("expected a directory the monitor can write")
+    return directory
+
+
 def parse_flag(text: str) -> bool:
     raise ValueError("takes no value")  # switches have no environment variable to parse
 
@@ -130,7 +144,7 @@ LISTEN = Setting(
     env="TRASHMON_LISTEN",
     metavar="HOST:PORT",
     commands=(MONITOR,),
-    help="serve /metrics, /healthz, /api/status and /api/sd/agents here",
+    help="serve /metrics, /healthz, /api/status, /api/incidents and /api/sd/agents here",
 )
 INTERVAL = Setting(
     "--interval",
@@ -301,13 +315,32 @@ DNS_INTERVAL: Setting[float | None] = Setting(
     "and export trashmon_dns_*",
 )  # fmt: skip
 
+STATE_DIR: Setting[Path | None] = Setting(
+    "--state-dir",
+    parse_state_dir,
+    None,
+    env="TRASHMON_STATE_DIR",
+    metavar="DIR|off",
+    shown_default="off (history in memory only)",
+    commands=(MONITOR,),
+    note="incident history and availability (`history.sqlite3`): kept across restarts",
+    help="keep the incident history and availability in DIR/history.sqlite3 (SQLite, WAL); "
+    "off: in memory only, lost on restart",
+)
+INCIDENT_MIN = Setting(
+    "--incident-min", seconds_between(0, 86400), DEFAULT_INCIDENT_MIN_SECONDS,
+    env="TRASHMON_INCIDENT_MIN", metavar="S", commands=(MONITOR,),
+    note="shorter `down` periods are blips: recorded and counted, not incidents",
+    help="a down period shorter than S seconds is a blip: recorded, not an incident",
+)  # fmt: skip
+
 SETTINGS = SettingsTable(
     "monitor",
     (
         API, PARKED, EXPECT, METRICS_URL, LISTEN, INTERVAL, TIMEOUT, PROBE_TIMEOUT,
         STALL_WINDOW, ALLOW_EMPTY, JSON, FORGET_AFTER, STALE_AFTER, MAX_CAMERAS_SETTING,
         CREDENTIALS_FILE, MAX_BODY, STALL_AFTER, FRAMES_ERROR_WINDOW, FRAMES_ERROR_MIN,
-        AGENT_STALE_AFTER, LOW_FPS_RATIO, DNS_INTERVAL,
+        AGENT_STALE_AFTER, LOW_FPS_RATIO, DNS_INTERVAL, STATE_DIR, INCIDENT_MIN,
     ),
 )  # fmt: skip
 

@@ -36,6 +36,9 @@ from trashmonitor.monitor.config import (
 )
 from trashmonitor.monitor.export import Exposition, MonitorCollector, PerState, status_response
 from trashmonitor.monitor.health import blind, evaluate
+from trashmonitor.monitor.history import CameraAvailability, HistoryStore
+from trashmonitor.monitor.incidents_api import PATH as INCIDENTS_PATH
+from trashmonitor.monitor.incidents_api import incidents_endpoint
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import (
     AgentView,
@@ -46,6 +49,7 @@ from trashmonitor.monitor.model import (
     PathsSnapshot,
     Thresholds,
 )
+from trashmonitor.monitor.quality import CameraQuality, QualityTracker
 from trashmonitor.monitor.status import printable
 
 from trashmonitor.errors import (
@@ -54,7 +58,7 @@ from trashmonitor.errors import (
     TrashmonError,
 )
 from trashmonitor.runtime import run_every
-from trashmonitor.serving import Response, json_response
+from trashmonitor.serving import Endpoint, Response, json_response
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +167,8 @@ class Monitor:
     """Seconds without a successful poll that make the monitor blind (default: 3 intervals)."""
     max_cameras: int = DEFAULT_MAX_CAMERAS
     clock: Callable[[], float] = time.time
+    history: HistoryStore | None = None
+    """Incident history and availability (issue 16 §3); None: not kept."""
     registry: CollectorRegistry = field(
         default_factory=lambda: CollectorRegistry(auto_describe=True)
     )
@@ -181,6 +187,7 @@ class Monitor:
         self._blind_view: tuple[MonitorState, MonitorState] | None = None
         self._logged_errors: dict[str, str] = {}
         self._poller: threading.Thread | None = None
+        self._quality = QualityTracker()
         self._poll_duration = Histogram(
             "trashmon_poll_duration_seconds",
             "One poll cycle: MediaMTX API pages and metrics.",
@@ -278,6 +285,7 @@ class Monitor:
                 cycle.set_attribute("cameras", len(report.cameras))
                 if failure is not None:
                     cycle.set_status(Status(StatusCode.ERROR, failure))
+        quality, availability = self._follow(report)
         elapsed = time.monotonic() - started
         self._poll_duration.observe(elapsed)
         self.state = MonitorState(
@@ -289,8 +297,21 @@ class Monitor:
             cycle_seconds=elapsed,
             dropped=dropped,
             rejected=rejected,
+            quality=quality,
+            availability=availability,
         )
         return self.state
+
+    def _follow(
+        self, report: HealthReport
+    ) -> tuple[Mapping[str, CameraQuality], Mapping[str, CameraAvailability]]:
+        """Quality and history follow each report (issue 16 §2, §3): the history's writes
+        happen on its own thread."""
+        quality = self._quality.observe(report, report.generated_at)
+        if self.history is None:
+            return quality, {}
+        self.history.observe(report)
+        return quality, self.history.availability
 
     def _read_paths(
         self, deadline: float
@@ -473,6 +494,7 @@ class Monitor:
             "sees_mediamtx": sees,
             "last_poll_age_seconds": age,
             "last_successful_poll_age_seconds": None if success is None else self.clock() - success,
+            "history": None if self.history is None else self.history.describe(),
         }
         return json_response(document, 200 if looping else 503)
 
@@ -480,9 +502,10 @@ class Monitor:
         return self._status(self.view())
 
 
-def routes(monitor: Monitor) -> dict[str, Callable[[], Response]]:
+def routes(monitor: Monitor) -> dict[str, Callable[[], Response] | Endpoint]:
     return {
         "/metrics": lambda: Response(200, monitor.exposition(), CONTENT_TYPE_LATEST),
         "/healthz": monitor.healthz,
         "/api/status": monitor.status,
+        INCIDENTS_PATH: incidents_endpoint(lambda: monitor.history, monitor.clock),
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping
 
@@ -22,10 +23,11 @@ from trashmonitor.monitor.daemon import (
     routes,
     tune_gc_for_polling,
 )
+from trashmonitor.monitor.history import HistoryStore
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import AgentView
 
-from trashmonitor.errors import EXIT_OK
+from trashmonitor.errors import EXIT_OK, ConfigError
 from trashmonitor.mqtt import MONITOR_SETTINGS, add_mqtt_arguments, mqtt_settings
 from trashmonitor.runtime import stop_on_signals
 from trashmonitor.serving import HTTPService, Response, json_response
@@ -77,10 +79,24 @@ def _assemble(
         forget_after=settings[config.FORGET_AFTER],
         stale_after=config.stale_after(settings, interval),
         max_cameras=settings[config.MAX_CAMERAS_SETTING],
+        history=open_history(settings),
     )
     for collector in collectors:
         monitor.register(collector)
     return monitor, settings[config.LISTEN]
+
+
+def open_history(settings: ReadSettings) -> HistoryStore:
+    """The incident history in ``--state-dir`` (in memory when off); a database SQLite
+    cannot open or write (not a database, read-only) is a ConfigError naming the setting."""
+    try:
+        history = HistoryStore(
+            settings[config.STATE_DIR], blip_seconds=settings[config.INCIDENT_MIN]
+        )
+    except sqlite3.Error as error:
+        raise ConfigError(settings.source(config.STATE_DIR), f"incident history: {error}") from None
+    log.info("incident history: %s", history.describe())
+    return history
 
 
 def run(args: argparse.Namespace) -> int:
@@ -153,4 +169,6 @@ def serve(
         finally:
             service.stop()
             monitor.close()
+            if monitor.history is not None:
+                monitor.history.close()
     return EXIT_OK

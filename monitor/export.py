@@ -19,6 +19,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 from trashmonitor.capture.machine import State as AgentStreamState
+from trashmonitor.monitor.history_export import camera_extras, history_families
 from trashmonitor.monitor.model import (
     STATES,
     AgentView,
@@ -34,7 +35,8 @@ from trashmonitor.serving import Response, json_response
 def status_response(state: MonitorState) -> Response:
     if state.report is None:
         return json_response({"error": "no poll has completed yet"}, 503)
-    return json_response(status_document(state.report, state.metrics_error))
+    document = status_document(state.report, state.metrics_error, camera_extras(state))
+    return json_response(document)
 
 
 Rendered = TypeVar("Rendered")
@@ -106,6 +108,7 @@ class MonitorCollector(Collector):
             last.add_metric([], state.last_success_at)
             last_success.add_metric([], state.last_success_at)
         families.extend(_camera_families(report))
+        families.extend(history_families(state))  # quality and availability (issue 16)
         return families
 
 

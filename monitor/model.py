@@ -17,7 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
+
+if TYPE_CHECKING:  # computed by their own modules from the reports, kept with the state
+    from trashmonitor.monitor.history import CameraAvailability
+    from trashmonitor.monitor.quality import CameraQuality
 
 # MediaMTX has no length limit on path names; recordings put the name in a file path
 # (255 bytes a component), and the table and metrics labels must stay readable.
@@ -224,6 +228,10 @@ class Thresholds:
         return max(self.stall_after, self.frames_error_window)
 
 
+DEFAULT_INCIDENT_MIN_SECONDS: Final = 30.0
+"""A ``down`` period shorter than this is a blip, not an incident (``--incident-min``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class CameraHealth:
     name: str
@@ -287,3 +295,7 @@ class MonitorState:
     """Paths listed by MediaMTX but not tracked in the last poll (over ``max_cameras``)."""
     rejected: int = 0
     """Paths skipped in the last poll: names outside MediaMTX's grammar or too long."""
+    quality: Mapping[str, CameraQuality] = field(default_factory=dict)
+    """Connection quality per camera (:mod:`trashmonitor.monitor.quality`)."""
+    availability: Mapping[str, CameraAvailability] = field(default_factory=dict)
+    """Availability per camera, as last refreshed (:mod:`trashmonitor.monitor.history`)."""

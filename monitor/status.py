@@ -6,6 +6,7 @@ Shared by ``trashmon probe`` and the daemon so both print exactly the same shape
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from trashmonitor.monitor.model import CameraHealth, HealthReport
@@ -49,7 +50,13 @@ def camera_document(camera: CameraHealth) -> dict[str, Any]:
     }
 
 
-def status_document(report: HealthReport, metrics_error: str | None = None) -> dict[str, Any]:
+def status_document(
+    report: HealthReport,
+    metrics_error: str | None = None,
+    extras: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """``extras``: per camera name, fields only the monitor has (quality, availability)."""
+    extra = extras or {}
     return {
         "generated_at": report.generated_at,
         "mediamtx": {
@@ -58,7 +65,9 @@ def status_document(report: HealthReport, metrics_error: str | None = None) -> d
             "metrics_error": metrics_error,
         },
         "summary": report.summary,
-        "cameras": [camera_document(camera) for camera in report.cameras],
+        "cameras": [
+            {**camera_document(camera), **extra.get(camera.name, {})} for camera in report.cameras
+        ],
     }
 
 

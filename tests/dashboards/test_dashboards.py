@@ -129,13 +129,16 @@ def test_panel_ids_are_unique_and_the_grid_has_no_overlaps() -> None:
             "camera",
             {"Frames per second vs target", "Encoding speed", "Dropped and duplicated frames",
              "ffmpeg restarts", "Black and frozen picture", "Device present", "Device",
-             "Agent online (MQTT)", "RTP packet loss", "Frames in error"},
+             "Agent online (MQTT)", "RTP packet loss", "Frames in error",
+             # issue 16: connection quality, availability and incidents
+             "Connection quality", "Reconnects and stalls (last hour)", "Availability",
+             "Incidents"},
         ),
         ("monitor", {"Poll duration", "Poll errors", "MediaMTX reachable"}),
         ("dns", {"In sync", "Time since last successful reconcile", "Errors"}),
     ],
 )  # fmt: skip
-def test_each_dashboard_has_the_panels_issue_6_asks_for(stem: str, titles: set[str]) -> None:
+def test_each_dashboard_has_the_panels_issues_6_and_16_ask_for(stem: str, titles: set[str]) -> None:
     present = {panel["title"] for panel in iter_panels(_committed()[stem])}
     assert titles <= present, titles - present
 

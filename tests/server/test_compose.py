@@ -157,6 +157,11 @@ def test_server_runs_read_only_with_the_monitor_wired_to_mosquitto(resolved):
     }
     published = {p.split(":")[-1].split("/")[0] for p in server["ports"]}
     assert published == {"8080", "8554"}  # metrics and the API stay inside
+    # Issue 16 §3: the incident history lives on a named volume, not the read-only root.
+    state = env["TRASHMON_STATE_DIR"]
+    named = [v.split(":")[:2] for v in server["volumes"] if isinstance(v, str)]
+    assert ["monitor-state", state] in named
+    assert "monitor-state" in resolved["volumes"]
 
 
 def test_mosquitto_runs_the_generated_mtls_config(resolved):

@@ -158,6 +158,7 @@ def test_core_kinds_pass_schema_validation(rendered):
         "Service",
         "Deployment",
         "NetworkPolicy",
+        "PersistentVolumeClaim",
     }
     for doc in core:
         kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
@@ -433,6 +434,18 @@ def test_mediamtx_config_is_the_repository_file_mounted_where_the_entrypoint_rea
     )
     mount = next(m for m in server["volumeMounts"] if m["name"] == volume["name"])
     assert env["TRASHMON_MEDIAMTX_CONFIG"] == f"{mount['mountPath']}/mediamtx.yml"
+
+
+def test_the_monitor_keeps_its_incident_history_on_a_persistent_volume(rendered):
+    """Issue 16 §3: the history survives pod restarts: TRASHMON_STATE_DIR is the mount of
+    a PersistentVolumeClaim the bundle declares."""
+    server = container(rendered)
+    env = {e["name"]: e.get("value") for e in server["env"]}
+    mount = next(m for m in server["volumeMounts"] if m["mountPath"] == env["TRASHMON_STATE_DIR"])
+    assert not mount.get("readOnly", False)
+    volume = next(v for v in server_pod(rendered)["volumes"] if v["name"] == mount["name"])
+    claim = only(rendered, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
 
 
 def test_cert_manager_component_switches_https_on_with_the_certificate_secret(rendered):
