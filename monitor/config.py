@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from trashmonitor.monitor.mediamtx import default_metrics_url, metrics_url
 from trashmonitor.monitor.mediamtx_http import (
@@ -28,6 +29,7 @@ from trashmonitor.monitor.mediamtx_http import (
 from trashmonitor.monitor.model import Thresholds
 
 from trashmonitor.errors import ConfigError
+from trashmonitor.mqtt import MqttSettings, existing_file
 from trashmonitor.settings import (
     ReadSettings,
     Setting,
@@ -301,13 +303,28 @@ DNS_INTERVAL: Setting[float | None] = Setting(
     "and export trashmon_dns_*",
 )  # fmt: skip
 
+CONTROL_CERT: Setting[Path | None] = Setting(
+    "--control-cert", existing_file, None, env="TRASHMON_CONTROL_CERT", metavar="PATH",
+    shown_default="off", commands=(MONITOR,),
+    note="a *controller* client certificate (`trashmon pki --controller`): turns on camera "
+    "control (POST /api/cameras/…); needs the MQTT settings and `--control-key`",
+    help="a controller client certificate: camera control through /api/cameras/... is on "
+    "with it (needs the MQTT settings and --control-key)",
+)  # fmt: skip
+CONTROL_KEY: Setting[Path | None] = Setting(
+    "--control-key", existing_file, None, env="TRASHMON_CONTROL_KEY", metavar="PATH",
+    shown_default="off", commands=(MONITOR,),
+    note="the controller certificate's key",
+    help="the controller certificate's key",
+)  # fmt: skip
+
 SETTINGS = SettingsTable(
     "monitor",
     (
         API, PARKED, EXPECT, METRICS_URL, LISTEN, INTERVAL, TIMEOUT, PROBE_TIMEOUT,
         STALL_WINDOW, ALLOW_EMPTY, JSON, FORGET_AFTER, STALE_AFTER, MAX_CAMERAS_SETTING,
         CREDENTIALS_FILE, MAX_BODY, STALL_AFTER, FRAMES_ERROR_WINDOW, FRAMES_ERROR_MIN,
-        AGENT_STALE_AFTER, LOW_FPS_RATIO, DNS_INTERVAL,
+        AGENT_STALE_AFTER, LOW_FPS_RATIO, DNS_INTERVAL, CONTROL_CERT, CONTROL_KEY,
     ),
 )  # fmt: skip
 
@@ -359,6 +376,23 @@ def stale_after(settings: ReadSettings, interval: float) -> float:
             f"expected between one interval ({interval:g} s) and {upper:g} s, got {value:g}",
         )
     return value
+
+
+def control_identity(settings: ReadSettings, mqtt: MqttSettings | None) -> MqttSettings | None:
+    """The controller identity's MQTT settings (the monitor's broker and CA, the control
+    certificate and key), or None when camera control is off."""
+    cert, key = settings[CONTROL_CERT], settings[CONTROL_KEY]
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        missing = CONTROL_CERT if cert is None else CONTROL_KEY
+        raise ConfigError(missing.env or missing.flag, "required with the other control setting")
+    if mqtt is None:
+        raise ConfigError(
+            settings.source(CONTROL_CERT),
+            "camera control needs the MQTT settings (TRASHMON_MQTT_*)",
+        )
+    return MqttSettings(mqtt.broker, mqtt.ca, cert, key, mqtt.keepalive)
 
 
 def quiet_http_logs() -> None:

@@ -95,9 +95,22 @@ class CameraTopics:
     def events(self) -> str:
         return f"{self.base}/events"
 
+    @property
+    def controls(self) -> str:
+        """The agent's retained control table, for control panels."""
+        return f"{self.base}/controls"
+
+    @property
+    def camera_image(self) -> str:
+        """The agent's retained JPEG thumbnail."""
+        return f"{self.base}/camera"
+
 
 ALL_STATUS = f"{TOPIC_ROOT}/+/status"
 ALL_STATE = f"{TOPIC_ROOT}/+/state"
+ALL_CONTROLS = f"{TOPIC_ROOT}/+/controls"
+ALL_CAMERA_IMAGES = f"{TOPIC_ROOT}/+/camera"
+ALL_EVENTS = f"{TOPIC_ROOT}/+/events"
 
 
 def split_topic(topic: str) -> tuple[str, str] | None:
@@ -238,7 +251,7 @@ def add_mqtt_arguments(parser: argparse.ArgumentParser, names: SettingNames) -> 
     )
 
 
-def _existing_file(text: str) -> Path:
+def existing_file(text: str) -> Path:
     path = Path(text).expanduser()
     if not path.is_file():
         raise ValueError("file not found")
@@ -267,7 +280,7 @@ def mqtt_settings(
             attribute=f"mqtt_{suffix.lower()}",
             flag=f"--mqtt-{suffix.lower()}",
             env_var=names.env(suffix),
-            parse=_existing_file,
+            parse=existing_file,
             default=None,
             environ=environ,
         )
