@@ -25,16 +25,22 @@ from support.fake_mediamtx import FakeMediaMTX
 from support.processes import require_binary, run_trashmon
 
 
-@pytest.mark.parametrize("tls", ["on", "off"])
-def test_caddy_validates_the_caddyfile(tmp_path, tls):
-    cert, key = self_signed(tmp_path)
-    env = {"TRASHMON_TLS": tls, "TRASHMON_TLS_CERT": str(cert), "TRASHMON_TLS_KEY": str(key)}
-    result = subprocess.run(
+def caddy_validate(home, **env: str) -> subprocess.CompletedProcess[str]:
+    """The real `caddy validate` of server/Caddyfile with only ``env`` set."""
+    return subprocess.run(
         [require_binary("caddy"), "validate", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **env},
+        env={"PATH": "/usr/bin:/bin", "HOME": str(home), **env},
         capture_output=True,
         text=True,
         check=False,
+    )
+
+
+@pytest.mark.parametrize("tls", ["on", "off"])
+def test_caddy_validates_the_caddyfile(tmp_path, tls):
+    cert, key = self_signed(tmp_path)
+    result = caddy_validate(
+        tmp_path, TRASHMON_TLS=tls, TRASHMON_TLS_CERT=str(cert), TRASHMON_TLS_KEY=str(key)
     )
     assert result.returncode == 0, result.stderr
     assert "Valid configuration" in result.stdout + result.stderr
@@ -340,14 +346,7 @@ def test_trashmon_probe_works_through_the_shipped_caddyfile(tmp_path, standins):
 
 def test_empty_site_names_fail_closed(tmp_path):
     """An empty TRASHMON_SITE_NAMES must not mean "any host": Caddy refuses the config."""
-    result = subprocess.run(
-        [require_binary("caddy"), "validate", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TRASHMON_TLS": "off",
-             "TRASHMON_SITE_NAMES": ""},
-        capture_output=True,
-        text=True,
-        check=False,
-    )  # fmt: skip
+    result = caddy_validate(tmp_path, TRASHMON_TLS="off", TRASHMON_SITE_NAMES="")
     assert result.returncode != 0
     assert "host" in result.stderr
 
@@ -438,13 +437,6 @@ def test_with_control_on_every_other_write_is_still_405(control_on, target):
 
 
 def test_control_on_without_a_password_hash_fails_closed(tmp_path):
-    result = subprocess.run(
-        [require_binary("caddy"), "validate", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TRASHMON_TLS": "off",
-             "TRASHMON_CONTROL": "on"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )  # fmt: skip
+    result = caddy_validate(tmp_path, TRASHMON_TLS="off", TRASHMON_CONTROL="on")
     assert result.returncode != 0
     assert "username and password cannot be empty" in result.stderr

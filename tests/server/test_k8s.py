@@ -515,16 +515,22 @@ def test_deploy_overlay_reads_the_suffix_where_trashmon_dns_does(monkeypatch, en
     assert load_sync()._magicdns_suffix() == suffix
 
 
-def test_mqtt_component_gives_the_monitor_its_client_certificate(tmp_path):
+def base_with(tmp_path: Path, *components: str) -> list[dict[str, Any]]:
+    """The base rendered with ``components`` (paths relative to server/k8s)."""
     tree = tmp_path / "k8s"
     shutil.copytree(K8S, tree)
-    overlay = tree / "with-mqtt"
+    overlay = tree / "overlay"
     overlay.mkdir()
+    listed = ", ".join(f"../{component}" for component in components)
     (overlay / "kustomization.yaml").write_text(
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        "resources: [../base]\ncomponents: [../components/mqtt]\n"
+        f"resources: [../base]\ncomponents: [{listed}]\n"
     )
-    docs = kustomize(overlay)
+    return kustomize(overlay)
+
+
+def test_mqtt_component_gives_the_monitor_its_client_certificate(tmp_path):
+    docs = base_with(tmp_path, "components/mqtt")
     server = container(docs)
     env = {e["name"]: e.get("value") for e in server["env"]}
     assert env["TRASHMON_MQTT_URL"] == "mqtts://trashmonitor-mqtt.trashmonitor.svc:8883"
@@ -874,15 +880,7 @@ def test_the_optional_control_component_turns_camera_control_on(tmp_path):
     identity, Caddy the switch and the bcrypt hash, from one Secret."""
     assert "optional/control" not in (K8S / "kustomization.yaml").read_text()
     assert "TRASHMON_CONTROL" not in json.dumps(kustomize(K8S))
-    tree = tmp_path / "k8s"
-    shutil.copytree(K8S, tree)
-    overlay = tree / "with-control"
-    overlay.mkdir()
-    (overlay / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        "resources: [../base]\ncomponents: [../components/mqtt, ../optional/control]\n"
-    )
-    docs = kustomize(overlay)
+    docs = base_with(tmp_path, "components/mqtt", "optional/control")
     server = container(docs)
     env = {e["name"]: e for e in server["env"]}
     assert env["TRASHMON_CONTROL"]["value"] == "on"
