@@ -29,12 +29,12 @@ from trashmonitor.monitor.mediamtx_http import (
 from trashmonitor.monitor.model import Thresholds
 
 from trashmonitor.errors import ConfigError
-from trashmonitor.mqtt import MqttSettings, existing_file
 from trashmonitor.settings import (
     ReadSettings,
     Setting,
     SettingsTable,
     count_between,
+    existing_file,
     parse_host_port,
     parse_http_url,
     parse_name_list,
@@ -378,21 +378,15 @@ def stale_after(settings: ReadSettings, interval: float) -> float:
     return value
 
 
-def control_identity(settings: ReadSettings, mqtt: MqttSettings | None) -> MqttSettings | None:
-    """The controller identity's MQTT settings (the monitor's broker and CA, the control
-    certificate and key), or None when camera control is off."""
+def control_files(settings: ReadSettings) -> tuple[Path, Path] | None:
+    """The controller certificate and key, or None when camera control is off."""
     cert, key = settings[CONTROL_CERT], settings[CONTROL_KEY]
     if cert is None and key is None:
         return None
     if cert is None or key is None:
         missing = CONTROL_CERT if cert is None else CONTROL_KEY
         raise ConfigError(missing.env or missing.flag, "required with the other control setting")
-    if mqtt is None:
-        raise ConfigError(
-            settings.source(CONTROL_CERT),
-            "camera control needs the MQTT settings (TRASHMON_MQTT_*)",
-        )
-    return MqttSettings(mqtt.broker, mqtt.ca, cert, key, mqtt.keepalive)
+    return cert, key
 
 
 def quiet_http_logs() -> None:

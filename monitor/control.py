@@ -26,11 +26,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from trashmonitor.capture.control import TokenBucket
 
+from trashmonitor.errors import ConfigError
 from trashmonitor.mqtt import (
     ALL_CAMERA_IMAGES,
     ALL_CONTROLS,
@@ -330,6 +332,18 @@ def _same_origin(origin: str, host: str) -> bool:
 
 
 # --- act: the controller's connection -----------------------------------------------------
+
+
+def control_identity(
+    files: tuple[Path, Path] | None, mqtt: MqttSettings | None, setting: str
+) -> MqttSettings | None:
+    """The controller's MQTT settings: the monitor's broker and CA with the control
+    certificate and key (``files``); None when camera control is off."""
+    if files is None:
+        return None
+    if mqtt is None:
+        raise ConfigError(setting, "camera control needs the MQTT settings (TRASHMON_MQTT_*)")
+    return MqttSettings(mqtt.broker, mqtt.ca, files[0], files[1], mqtt.keepalive)
 
 
 class Commander:

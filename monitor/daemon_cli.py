@@ -17,7 +17,13 @@ from prometheus_client import disable_created_metrics
 from prometheus_client.registry import Collector
 from trashmonitor.monitor import config
 from trashmonitor.monitor.agents import SD_PATH, service_discovery
-from trashmonitor.monitor.control import PANEL_TOPICS, Commander, ControlApi, PanelStore
+from trashmonitor.monitor.control import (
+    PANEL_TOPICS,
+    Commander,
+    ControlApi,
+    PanelStore,
+    control_identity,
+)
 from trashmonitor.monitor.control import PREFIX as CONTROL_PREFIX
 from trashmonitor.monitor.daemon import (
     Monitor,
@@ -99,7 +105,9 @@ def _optional_observers(
     agent_views: Callable[[], Mapping[str, AgentView]] | None = None
     settings = config.SETTINGS.read(args, config.MONITOR)
     mqtt = mqtt_settings(args, MONITOR_SETTINGS)
-    control = config.control_identity(settings, mqtt)
+    control = control_identity(
+        config.control_files(settings), mqtt, settings.source(config.CONTROL_CERT)
+    )
     store = PanelStore(settings[config.MAX_CAMERAS_SETTING])
     send = None
     if control is not None:

@@ -26,7 +26,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from trashmonitor.errors import ConfigError
-from trashmonitor.settings import flag_or_env, seconds_between
+from trashmonitor.settings import existing_file, flag_or_env, seconds_between
 
 TOPIC_ROOT = "trashcam"
 ONLINE = "online"
@@ -249,13 +249,6 @@ def add_mqtt_arguments(parser: argparse.ArgumentParser, names: SettingNames) -> 
         "--mqtt-keepalive",
         help=f"keepalive seconds (env {names.env('KEEPALIVE')}, default {DEFAULT_KEEPALIVE:g})",
     )
-
-
-def existing_file(text: str) -> Path:
-    path = Path(text).expanduser()
-    if not path.is_file():
-        raise ValueError("file not found")
-    return path
 
 
 def mqtt_settings(
