@@ -53,7 +53,7 @@ COMPONENT_KEYS = {
 
 
 def camera_topic(camera: str) -> str:
-    return f"{CameraTopics(camera).base}/camera"
+    return CameraTopics(camera).camera_image
 
 
 def discovery_topic(camera: str, prefix: str = DEFAULT_PREFIX) -> str:

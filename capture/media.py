@@ -107,6 +107,37 @@ def complete_segments(
     return [entry for entry in listed[:-1] if entry.mtime < newest.mtime] + [newest]
 
 
+def buffered_segments(buffer_dir: Path) -> list[FileEntry]:
+    entries = []
+    with contextlib.suppress(FileNotFoundError):
+        for path in buffer_dir.iterdir():
+            if path.suffix == SEGMENT_SUFFIX:
+                with contextlib.suppress(FileNotFoundError):
+                    info = path.stat()
+                    entries.append(FileEntry(path.name, info.st_size, info.st_mtime))
+    return entries
+
+
+def finished_segments(buffer_dir: Path) -> list[FileEntry]:
+    """:func:`complete_segments` of a buffer directory, oldest first."""
+    # The playlist first: a segment listed there was closed before the files are seen.
+    try:
+        text = (buffer_dir / SEGMENT_PLAYLIST).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        playlist = None
+    else:
+        playlist = [name for name, _ in playlist_segments(text)]
+    return complete_segments(buffered_segments(buffer_dir), playlist)
+
+
+def newest_live_segment(buffer_dir: Path, now: float) -> Path | None:
+    """The newest finished segment while the stream runs (its buffer is fresh), else None."""
+    finished = finished_segments(buffer_dir)
+    if not finished or now - finished[-1].mtime > SEGMENT_MAX_AGE:
+        return None
+    return buffer_dir / finished[-1].name
+
+
 def capture_stem(now: float) -> str:
     return dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
@@ -146,26 +177,10 @@ class MediaCapture:
     # --- observing -------------------------------------------------------------------
 
     def _segments(self) -> list[FileEntry]:
-        entries = []
-        with contextlib.suppress(FileNotFoundError):
-            for path in self.buffer_dir.iterdir():
-                if path.suffix == SEGMENT_SUFFIX:
-                    with contextlib.suppress(FileNotFoundError):
-                        info = path.stat()
-                        entries.append(FileEntry(path.name, info.st_size, info.st_mtime))
-        return entries
+        return buffered_segments(self.buffer_dir)
 
     def _complete_segments(self) -> list[FileEntry]:
-        # The playlist first: a segment listed there was closed before the files are seen.
-        try:
-            text = (self.buffer_dir / SEGMENT_PLAYLIST).read_text(
-                encoding="utf-8", errors="replace"
-            )
-        except OSError:
-            playlist = None
-        else:
-            playlist = [name for name, _ in playlist_segments(text)]
-        return complete_segments(self._segments(), playlist)
+        return finished_segments(self.buffer_dir)
 
     def _captures(self) -> list[FileEntry]:
         entries = []

@@ -12,8 +12,12 @@
 - With ``SEED_MQTT=on`` also the seed's ``camera/control/settings`` and ``action``,
   answered in the seed's words on ``camera/status`` (``capture.seed_interface``: the same
   commands, another wording).
-- With ``HA_DISCOVERY=on`` a retained Home Assistant discovery document, and each
-  picture as a small JPEG on ``trashcam/<id>/camera`` (``capture.ha_discovery``).
+- With ``HA_DISCOVERY=on`` a retained Home Assistant discovery document
+  (``capture.ha_discovery``).
+- For control panels (``capture.panel``): the retained ``trashcam/<id>/controls`` table at
+  connect and after each successful setting, and a small retained JPEG on
+  ``trashcam/<id>/camera`` after each picture and every ``SNAPSHOT_INTERVAL`` seconds
+  while streaming.
 
 Collaborators are small protocols so the capture agent wires its own pieces in: a
 state callable (its snapshot as the contract's state JSON), a :class:`ControlTarget`
@@ -64,6 +68,13 @@ from trashmonitor.capture.media import (
     add_media_arguments,
     media_capture,
     media_settings,
+    newest_live_segment,
+)
+from trashmonitor.capture.panel import (
+    DEFAULT_SNAPSHOT_INTERVAL,
+    SnapshotLoop,
+    controls_payload,
+    parse_snapshot_interval,
 )
 from trashmonitor.capture.v4l2 import Control, RecordedCamera, V4l2Device, parse_controls
 
@@ -178,6 +189,7 @@ class Interfaces:
     seed: bool = False
     discovery: bool = False
     discovery_prefix: str = ha_discovery.DEFAULT_PREFIX
+    snapshot_interval: float = DEFAULT_SNAPSHOT_INTERVAL
 
 
 def event_payload(request: str, result: MediaResult, ts: float) -> bytes:
@@ -232,6 +244,7 @@ class MqttAgent:
         metrics_addr: HostPort | None = None,
         max_record_seconds: float = MAX_RECORD_SECONDS,
         interfaces: Interfaces | None = None,
+        buffer_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -271,6 +284,18 @@ class MqttAgent:
             threading.Thread(target=self._worker, name="mqtt-control", daemon=True),
             threading.Thread(target=self._state_loop, name="mqtt-state", daemon=True),
         ]
+        # --- control panel (capture.panel) ---
+        self._snapshots = (
+            SnapshotLoop(
+                self.interfaces.snapshot_interval,
+                lambda: newest_live_segment(buffer_dir, self._clock()),
+                self._streaming,
+                self._publish_thumbnail,
+            )
+            if buffer_dir is not None
+            else None
+        )
+        # --- end control panel ---
 
     @property
     def connected(self) -> bool:
@@ -282,6 +307,8 @@ class MqttAgent:
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
+        if self._snapshots is not None:
+            self._snapshots.start()
         start(self.client, self._settings)
 
     def stop(self, timeout: float = 3.0, *, retire: bool = False) -> None:
@@ -290,6 +317,8 @@ class MqttAgent:
         ``retire``: the camera is gone for good, so its Home Assistant device is removed
         (an empty retained discovery document) before leaving."""
         self._stopping.set()
+        if self._snapshots is not None:
+            self._snapshots.stop()
         if self._media is not None:
             self._media.close(timeout)
         if retire and self.interfaces.discovery and self._connected.is_set():
@@ -328,6 +357,8 @@ class MqttAgent:
         client.publish(self.topics.status, ONLINE, qos=1, retain=True)
         if not self.retiring:
             self._publish_discovery()
+            with contextlib.suppress(queue.Full):  # v4l2-ctl runs in the worker, not here
+                self._work.put_nowait(self._publish_controls)
         self._connected.set()  # last: what --retire publishes then comes after all this
         with self._state_lock:
             self._last_state = None  # republish the current state after every reconnect
@@ -400,6 +431,7 @@ class MqttAgent:
                 verdict = Rejected(f"The camera refused {parsed.control}: {error.message}")
             else:
                 message = success_message(verdict, controls)
+                self._publish_controls()
                 return SettingOutcome(MediaResult(True, message), verdict, controls)
         return SettingOutcome(MediaResult(False, verdict.message), verdict, controls)
 
@@ -554,15 +586,35 @@ class MqttAgent:
             self.client.publish(self._discovery_topic, payload, qos=1, retain=True)
 
     def _publish_snapshot(self, picture: Path) -> None:
-        """The picture, small enough for one message, on the Home Assistant camera topic."""
-        if not self.interfaces.discovery:
-            return
+        """The picture, small enough for one message, on the camera topic (Home Assistant's
+        camera entity and the viewer's thumbnail)."""
         jpeg = ha_discovery.snapshot_jpeg(picture)
         if jpeg is None:
-            log.warning("no snapshot for Home Assistant: %s does not shrink to one message",
-                        picture.name)  # fmt: skip
+            log.warning("no snapshot: %s does not shrink to one message", picture.name)
             return
+        self._publish_thumbnail(jpeg)
+
+    # --- control panel (capture.panel) ---------------------------------------------------
+
+    def _publish_thumbnail(self, jpeg: bytes) -> None:
         self.client.publish(ha_discovery.camera_topic(self.camera), jpeg, qos=1, retain=True)
+
+    def _streaming(self) -> bool:
+        if self._state is None or not self._connected.is_set():
+            return False
+        return bool(self._state().get("state") == "streaming")
+
+    def _publish_controls(self) -> None:
+        """The retained control table, read now (so values and inactive flags are current)."""
+        if self._controls is None:
+            return
+        try:
+            controls = tuple(self._controls.controls())
+        except TrashmonError as error:
+            log.warning("control table not published: %s", error.message)
+            return
+        payload = controls_payload(self.camera, controls, self._clock())
+        self.client.publish(self.topics.controls, payload, qos=1, retain=True)
 
     def _worker(self) -> None:
         while True:
@@ -621,6 +673,11 @@ def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"Home Assistant's discovery prefix (HA_DISCOVERY_PREFIX, {DEFAULT_PREFIX})",
     )
     group.add_argument(
+        "--snapshot-interval",
+        help="seconds between thumbnails on trashcam/<id>/camera while streaming, 0 = off "
+        f"(SNAPSHOT_INTERVAL, {DEFAULT_SNAPSHOT_INTERVAL:g})",
+    )
+    group.add_argument(
         "--retire",
         action="store_true",
         help="remove this camera's Home Assistant device (empty retained document) and exit",
@@ -653,7 +710,17 @@ def interfaces_from(
         env_var="HA_DISCOVERY_PREFIX", parse=parse_discovery_prefix, default=DEFAULT_PREFIX,
         environ=environ,
     )  # fmt: skip
-    return Interfaces(seed=seed, discovery=discovery, discovery_prefix=prefix)
+    snapshot_interval = flag_or_env(
+        args, attribute="snapshot_interval", flag="--snapshot-interval",
+        env_var="SNAPSHOT_INTERVAL", parse=parse_snapshot_interval,
+        default=DEFAULT_SNAPSHOT_INTERVAL, environ=environ,
+    )  # fmt: skip
+    return Interfaces(
+        seed=seed,
+        discovery=discovery,
+        discovery_prefix=prefix,
+        snapshot_interval=snapshot_interval,
+    )
 
 
 def retire(agent: MqttAgent, timeout: float = 15.0) -> None:
@@ -705,6 +772,7 @@ def agent_from_args(
         media=media,
         heartbeat=heartbeat,
         metrics_addr=metrics_addr,
+        buffer_dir=buffer_dir,
         max_record_seconds=(
             media_options.max_record_seconds if media_options else MAX_RECORD_SECONDS
         ),

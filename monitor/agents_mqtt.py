@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,9 +49,22 @@ class AgentSubscriber:
     retained status/state, so the views converge without any replay logic here.
     """
 
-    def __init__(self, settings: MqttSettings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        clock: Callable[[], float] = time.time,
+        *,
+        tap: Callable[[str, bytes], None] | None = None,
+        tap_topics: Sequence[str] = (),
+    ) -> None:
+        """``tap`` hears every message (status, state and ``tap_topics``) on paho's
+        network thread: the control panel's store (``monitor.control``) reads the same
+        connection, as the broker allows one connection per identity (the client id is
+        the certificate's CN)."""
         self._settings = settings
         self._clock = clock
+        self._tap = tap
+        self._tap_topics = tuple(tap_topics)
         self._lock = threading.Lock()
         self._views: dict[str, AgentView] = {}
         self._connected = False
@@ -82,13 +95,17 @@ class AgentSubscriber:
         if reason.is_failure:
             log.warning("MQTT broker refused the monitor: %s", reason)
             return
-        client.subscribe([(ALL_STATUS, 1), (ALL_STATE, 1)])
+        client.subscribe([(ALL_STATUS, 1), (ALL_STATE, 1), *((t, 1) for t in self._tap_topics)])
         self._set(lambda: setattr(self, "_connected", True))
 
     def _on_disconnect(self, *_: object) -> None:
         self._set(lambda: setattr(self, "_connected", False))
 
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        if self._tap is not None:
+            self._tap(message.topic, bytes(message.payload))
+            if not message.topic.endswith(("/status", "/state")):
+                return
         observed = AgentMessage(message.topic, bytes(message.payload), self._clock())
         self._set(lambda: setattr(self, "_views", fold(self._views, observed)))
 
@@ -132,12 +149,17 @@ class MqttCollector:
         yield from (connected, expiry)
 
 
-def start_monitor_mqtt(settings: MqttSettings) -> tuple[AgentSubscriber, MqttCollector]:
+def start_monitor_mqtt(
+    settings: MqttSettings,
+    *,
+    tap: Callable[[str, bytes], None] | None = None,
+    tap_topics: Sequence[str] = (),
+) -> tuple[AgentSubscriber, MqttCollector]:
     """Everything the monitor daemon needs: a started subscriber and its collector
     (register the collector; call ``subscriber.observe()`` each poll; ``stop()`` at exit)."""
     from trashmonitor.pki import certificate_expiry
 
     expiry = certificate_expiry([settings.ca, settings.cert])
-    subscriber = AgentSubscriber(settings)
+    subscriber = AgentSubscriber(settings, tap=tap, tap_topics=tap_topics)
     subscriber.start()
     return subscriber, MqttCollector(subscriber.observe, expiry)

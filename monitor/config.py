@@ -35,6 +35,7 @@ from trashmonitor.settings import (
     Setting,
     SettingsTable,
     count_between,
+    existing_file,
     parse_host_port,
     parse_http_url,
     parse_name_list,
@@ -333,6 +334,20 @@ INCIDENT_MIN = Setting(
     note="shorter `down` periods are blips: recorded and counted, not incidents",
     help="a down period shorter than S seconds is a blip: recorded, not an incident",
 )  # fmt: skip
+CONTROL_CERT: Setting[Path | None] = Setting(
+    "--control-cert", existing_file, None, env="TRASHMON_CONTROL_CERT", metavar="PATH",
+    shown_default="off", commands=(MONITOR,),
+    note="a *controller* client certificate (`trashmon pki --controller`): turns on camera "
+    "control (POST /api/cameras/…); needs the MQTT settings and `--control-key`",
+    help="a controller client certificate: camera control through /api/cameras/... is on "
+    "with it (needs the MQTT settings and --control-key)",
+)  # fmt: skip
+CONTROL_KEY: Setting[Path | None] = Setting(
+    "--control-key", existing_file, None, env="TRASHMON_CONTROL_KEY", metavar="PATH",
+    shown_default="off", commands=(MONITOR,),
+    note="the controller certificate's key",
+    help="the controller certificate's key",
+)  # fmt: skip
 
 SETTINGS = SettingsTable(
     "monitor",
@@ -341,6 +356,7 @@ SETTINGS = SettingsTable(
         STALL_WINDOW, ALLOW_EMPTY, JSON, FORGET_AFTER, STALE_AFTER, MAX_CAMERAS_SETTING,
         CREDENTIALS_FILE, MAX_BODY, STALL_AFTER, FRAMES_ERROR_WINDOW, FRAMES_ERROR_MIN,
         AGENT_STALE_AFTER, LOW_FPS_RATIO, DNS_INTERVAL, STATE_DIR, INCIDENT_MIN,
+        CONTROL_CERT, CONTROL_KEY,
     ),
 )  # fmt: skip
 
@@ -392,6 +408,17 @@ def stale_after(settings: ReadSettings, interval: float) -> float:
             f"expected between one interval ({interval:g} s) and {upper:g} s, got {value:g}",
         )
     return value
+
+
+def control_files(settings: ReadSettings) -> tuple[Path, Path] | None:
+    """The controller certificate and key, or None when camera control is off."""
+    cert, key = settings[CONTROL_CERT], settings[CONTROL_KEY]
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        missing = CONTROL_CERT if cert is None else CONTROL_KEY
+        raise ConfigError(missing.env or missing.flag, "required with the other control setting")
+    return cert, key
 
 
 def quiet_http_logs() -> None:

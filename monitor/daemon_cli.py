@@ -18,6 +18,14 @@ from prometheus_client import disable_created_metrics
 from prometheus_client.registry import Collector
 from trashmonitor.monitor import config
 from trashmonitor.monitor.agents import SD_PATH, service_discovery
+from trashmonitor.monitor.control import (
+    PANEL_TOPICS,
+    Commander,
+    ControlApi,
+    PanelStore,
+    control_identity,
+)
+from trashmonitor.monitor.control import PREFIX as CONTROL_PREFIX
 from trashmonitor.monitor.daemon import (
     Monitor,
     routes,
@@ -102,24 +110,35 @@ def open_history(settings: ReadSettings) -> HistoryStore:
 def run(args: argparse.Namespace) -> int:
     """Assemble the optional observers (MQTT agents, DNS reconcile), then serve."""
     with contextlib.ExitStack() as cleanup:
-        agent_views, collectors = _optional_observers(args, cleanup)
-        return serve(args, agent_views=agent_views, collectors=collectors)
+        agent_views, collectors, panel = _optional_observers(args, cleanup)
+        return serve(args, agent_views=agent_views, collectors=collectors, panel=panel)
 
 
 def _optional_observers(
     args: argparse.Namespace, cleanup: contextlib.ExitStack
-) -> tuple[Callable[[], Mapping[str, AgentView]] | None, list[Collector]]:
+) -> tuple[Callable[[], Mapping[str, AgentView]] | None, list[Collector], ControlApi]:
     collectors: list[Collector] = []
     agent_views: Callable[[], Mapping[str, AgentView]] | None = None
+    settings = config.SETTINGS.read(args, config.MONITOR)
     mqtt = mqtt_settings(args, MONITOR_SETTINGS)
+    control = control_identity(
+        config.control_files(settings), mqtt, settings.source(config.CONTROL_CERT)
+    )
+    store = PanelStore(settings[config.MAX_CAMERAS_SETTING])
+    send = None
+    if control is not None:
+        commander = Commander(control)  # its own connection: the controller identity
+        commander.start()
+        cleanup.callback(commander.stop)
+        send = commander.send
     if mqtt is not None:
         from trashmonitor.monitor.agents_mqtt import start_monitor_mqtt
 
-        subscriber, collector = start_monitor_mqtt(mqtt)
+        subscriber, collector = start_monitor_mqtt(mqtt, tap=store.hear, tap_topics=PANEL_TOPICS)
         cleanup.callback(subscriber.stop)
         collectors.append(collector)
         agent_views = lambda: subscriber.observe().agents  # noqa: E731
-    dns_interval = config.SETTINGS.read(args, config.MONITOR)[config.DNS_INTERVAL]
+    dns_interval = settings[config.DNS_INTERVAL]
     if dns_interval is not None:
         # Imported only when enabled: the Cloudflare SDK is heavy.
         from trashmonitor.dns import DnsCollector, build_loop
@@ -131,7 +150,7 @@ def _optional_observers(
         thread = threading.Thread(target=loop.run, args=(stop,), name="dns", daemon=True)
         thread.start()
         cleanup.callback(stop.set)
-    return agent_views, collectors
+    return agent_views, collectors, ControlApi(store, send)
 
 
 def _agents_sd(agent_views: Callable[[], Mapping[str, AgentView]] | None) -> Response:
@@ -144,16 +163,22 @@ def serve(
     *,
     agent_views: Callable[[], Mapping[str, AgentView]] | None = None,
     collectors: Iterable[Collector] = (),
+    panel: ControlApi | None = None,
 ) -> int:
     """Run the monitor until SIGTERM/SIGINT; other observers plug in through the
-    keyword arguments (the MQTT agent views, extra Prometheus collectors)."""
+    keyword arguments (the MQTT agent views, extra Prometheus collectors, the camera
+    control API)."""
     disable_created_metrics()  # type: ignore[no-untyped-call]
     config.quiet_http_logs()
     tune_gc_for_polling()
     monitor, listen = build_monitor(args, agent_views=agent_views, collectors=collectors)
     service = HTTPService(
         listen,
-        {**routes(monitor), SD_PATH: lambda: _agents_sd(agent_views)},
+        {
+            **routes(monitor),
+            SD_PATH: lambda: _agents_sd(agent_views),
+            **({CONTROL_PREFIX: panel.endpoint()} if panel is not None else {}),
+        },
         setting="TRASHMON_LISTEN",
     )
     with stop_on_signals() as stop:

@@ -26,7 +26,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from trashmonitor.errors import ConfigError
-from trashmonitor.settings import flag_or_env, seconds_between
+from trashmonitor.settings import existing_file, flag_or_env, seconds_between
 
 TOPIC_ROOT = "trashcam"
 ONLINE = "online"
@@ -95,9 +95,22 @@ class CameraTopics:
     def events(self) -> str:
         return f"{self.base}/events"
 
+    @property
+    def controls(self) -> str:
+        """The agent's retained control table, for control panels."""
+        return f"{self.base}/controls"
+
+    @property
+    def camera_image(self) -> str:
+        """The agent's retained JPEG thumbnail."""
+        return f"{self.base}/camera"
+
 
 ALL_STATUS = f"{TOPIC_ROOT}/+/status"
 ALL_STATE = f"{TOPIC_ROOT}/+/state"
+ALL_CONTROLS = f"{TOPIC_ROOT}/+/controls"
+ALL_CAMERA_IMAGES = f"{TOPIC_ROOT}/+/camera"
+ALL_EVENTS = f"{TOPIC_ROOT}/+/events"
 
 
 def split_topic(topic: str) -> tuple[str, str] | None:
@@ -238,13 +251,6 @@ def add_mqtt_arguments(parser: argparse.ArgumentParser, names: SettingNames) -> 
     )
 
 
-def _existing_file(text: str) -> Path:
-    path = Path(text).expanduser()
-    if not path.is_file():
-        raise ValueError("file not found")
-    return path
-
-
 def mqtt_settings(
     args: argparse.Namespace, names: SettingNames, environ: Mapping[str, str] | None = None
 ) -> MqttSettings | None:
@@ -267,7 +273,7 @@ def mqtt_settings(
             attribute=f"mqtt_{suffix.lower()}",
             flag=f"--mqtt-{suffix.lower()}",
             env_var=names.env(suffix),
-            parse=_existing_file,
+            parse=existing_file,
             default=None,
             environ=environ,
         )

@@ -811,10 +811,12 @@ def certificate_expiry(paths: Iterable[Path]) -> dict[str, float]:
 def render_acl(clients: Mapping[str, str], seed_camera: str | None = None) -> str:
     """Per-identity rules, least privilege: a camera writes only its own status/state/events
     (and its own Home Assistant discovery document and snapshot topic) and reads only its
-    own two control topics (and Home Assistant's birth message); a monitor only reads
-    status and state; a controller (also Home Assistant's identity) sends control requests
-    and reads answers, status, state, snapshots and discovery documents. Unknown roles get
-    nothing.
+    own two control topics (and Home Assistant's birth message); a camera also writes its
+    own control table (``controls``). A monitor only reads status, state, control tables,
+    snapshots and answers (for the viewer's panel; it sends commands with a controller
+    identity of its own); a controller (also Home Assistant's identity) sends control
+    requests and reads answers, status, state, control tables, snapshots and discovery
+    documents. Unknown roles get nothing.
 
     The seed's topics carry no camera id, so only ``seed_camera`` (one per broker, as the
     seed had it) may read ``camera/control/*`` and write ``camera/status``; controllers get
@@ -827,7 +829,13 @@ def render_acl(clients: Mapping[str, str], seed_camera: str | None = None) -> st
     for identity, role in sorted(clients.items()):
         lines.append(f"user {identity}")
         if role == ROLE_MONITOR:
-            lines += [f"topic read {TOPIC_ROOT}/+/status", f"topic read {TOPIC_ROOT}/+/state"]
+            lines += [
+                f"topic read {TOPIC_ROOT}/+/status",
+                f"topic read {TOPIC_ROOT}/+/state",
+                f"topic read {TOPIC_ROOT}/+/controls",
+                f"topic read {TOPIC_ROOT}/+/camera",
+                f"topic read {TOPIC_ROOT}/+/events",
+            ]
         elif role == ROLE_CONTROLLER:
             lines += [
                 f"topic write {TOPIC_ROOT}/+/control/#",
@@ -835,6 +843,7 @@ def render_acl(clients: Mapping[str, str], seed_camera: str | None = None) -> st
                 f"topic read {TOPIC_ROOT}/+/status",
                 f"topic read {TOPIC_ROOT}/+/state",
                 f"topic read {TOPIC_ROOT}/+/camera",
+                f"topic read {TOPIC_ROOT}/+/controls",
                 f"topic read {HA_PREFIX}/device/+/config",
                 f"topic write {HA_PREFIX}/status",
             ]
@@ -850,6 +859,7 @@ def render_acl(clients: Mapping[str, str], seed_camera: str | None = None) -> st
                 f"topic read {base}/control/settings",
                 f"topic read {base}/control/action",
                 f"topic write {base}/camera",
+                f"topic write {base}/controls",
                 f"topic write {HA_PREFIX}/device/{identity}/config",
                 f"topic read {HA_PREFIX}/status",
             ]

@@ -84,6 +84,17 @@ Route = Callable[[], Response]
 """A GET route that needs nothing of the request."""
 
 
+def route_for(routes: Mapping[str, Route | Endpoint], path: str) -> Route | Endpoint | None:
+    """The route of ``path``: its exact key, else the longest key ending in ``/`` that
+    starts it, if that is an :class:`Endpoint` (it reads the rest of ``Request.path``)."""
+    exact = routes.get(path)
+    if exact is not None:
+        return exact
+    prefixes = [key for key in routes if key.endswith("/") and path.startswith(key)]
+    route = routes[max(prefixes, key=len)] if prefixes else None
+    return route if isinstance(route, Endpoint) else None
+
+
 def metrics_route(registry: CollectorRegistry) -> Route:
     return lambda: Response(200, generate_latest(registry), CONTENT_TYPE_LATEST)
 
@@ -220,7 +231,7 @@ def _handler_for(
             # The answer gets its own full timeout (sendall's is a total since 3.5).
             self.connection.settimeout(request_timeout)
             path, _, query = self.path.partition("?")
-            route = routes.get(path)
+            route = route_for(routes, path)
             try:
                 response = self._dispatch(route, method, path, query)
             except Exception:  # a broken route must not kill the server thread

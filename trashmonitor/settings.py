@@ -160,6 +160,14 @@ def parse_name_list(text: str) -> frozenset[str]:
     return frozenset(name for name in re.split(r"[,\s]+", text.strip()) if name)
 
 
+def existing_file(text: str) -> Path:
+    """A path to a file that exists (a certificate, a key, a credentials file)."""
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ValueError("file not found")
+    return path
+
+
 def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     try:
         return ipaddress.ip_address(text.strip())

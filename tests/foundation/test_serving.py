@@ -21,6 +21,7 @@ from trashmonitor.serving import (
     Response,
     json_response,
     metrics_route,
+    route_for,
 )
 from trashmonitor.settings import HostPort
 
@@ -264,3 +265,21 @@ def test_a_body_shorter_than_declared_is_cut_at_the_deadline() -> None:
             assert conn.recv(64).startswith(b"HTTP/1.0 408")
     finally:
         service.stop()
+
+
+def test_a_prefix_key_routes_the_paths_under_it_to_an_endpoint_only() -> None:
+    def plain() -> Response:
+        return Response(200, b"plain")
+
+    def handle(_request: Request) -> Response:
+        return Response(200, b"endpoint")
+
+    cameras = Endpoint(frozenset({"GET"}), handle)
+    deeper = Endpoint(frozenset({"GET"}), handle)
+    routes = {"/api/status": plain, "/api/cameras/": cameras, "/api/cameras/x/": deeper,
+              "/plain/": plain}  # fmt: skip
+    assert route_for(routes, "/api/status") is plain
+    assert route_for(routes, "/api/cameras/cam1/controls") is cameras
+    assert route_for(routes, "/api/cameras/x/y") is deeper  # the longest prefix wins
+    assert route_for(routes, "/api/camera") is None
+    assert route_for(routes, "/plain/anything") is None  # a plain route cannot read the path

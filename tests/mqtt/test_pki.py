@@ -182,13 +182,17 @@ def test_acl_gives_each_identity_least_privilege(tmp_path: Path) -> None:
         "topic read trashcam/cam1/control/settings",
         "topic read trashcam/cam1/control/action",
         "topic write trashcam/cam1/camera",
+        "topic write trashcam/cam1/controls",
         "topic write homeassistant/device/cam1/config",
         "topic read homeassistant/status",
     ]
-    # the monitor daemon observes: it reads status and state and writes nothing
+    # the monitor daemon observes: it reads (status, state, the panel's topics), writes nothing
     assert blocks["user monitor"].splitlines()[1:] == [
         "topic read trashcam/+/status",
         "topic read trashcam/+/state",
+        "topic read trashcam/+/controls",
+        "topic read trashcam/+/camera",
+        "topic read trashcam/+/events",
     ]
     assert blocks["user ops"].splitlines()[1:] == [
         "topic write trashcam/+/control/#",
@@ -196,6 +200,7 @@ def test_acl_gives_each_identity_least_privilege(tmp_path: Path) -> None:
         "topic read trashcam/+/status",
         "topic read trashcam/+/state",
         "topic read trashcam/+/camera",
+        "topic read trashcam/+/controls",
         "topic read homeassistant/device/+/config",
         "topic write homeassistant/status",
     ]

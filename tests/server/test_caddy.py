@@ -25,16 +25,22 @@ from support.fake_mediamtx import FakeMediaMTX
 from support.processes import require_binary, run_trashmon
 
 
-@pytest.mark.parametrize("tls", ["on", "off"])
-def test_caddy_validates_the_caddyfile(tmp_path, tls):
-    cert, key = self_signed(tmp_path)
-    env = {"TRASHMON_TLS": tls, "TRASHMON_TLS_CERT": str(cert), "TRASHMON_TLS_KEY": str(key)}
-    result = subprocess.run(
+def caddy_validate(home, **env: str) -> subprocess.CompletedProcess[str]:
+    """The real `caddy validate` of server/Caddyfile with only ``env`` set."""
+    return subprocess.run(
         [require_binary("caddy"), "validate", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **env},
+        env={"PATH": "/usr/bin:/bin", "HOME": str(home), **env},
         capture_output=True,
         text=True,
         check=False,
+    )
+
+
+@pytest.mark.parametrize("tls", ["on", "off"])
+def test_caddy_validates_the_caddyfile(tmp_path, tls):
+    cert, key = self_signed(tmp_path)
+    result = caddy_validate(
+        tmp_path, TRASHMON_TLS=tls, TRASHMON_TLS_CERT=str(cert), TRASHMON_TLS_KEY=str(key)
     )
     assert result.returncode == 0, result.stderr
     assert "Valid configuration" in result.stdout + result.stderr
@@ -179,6 +185,8 @@ RUN_ON_INIT = b'{"runOnInit": "sh -c id>/tmp/pwned"}'
         "/status",
         "/cam1/index.m3u8",
         "/",
+        "/api/cameras/cam1/settings",  # camera control is off unless TRASHMON_CONTROL=on
+        "/api/cameras/cam1/actions",
     ],
 )
 def test_no_write_reaches_an_upstream(served, method, target):
@@ -338,13 +346,97 @@ def test_trashmon_probe_works_through_the_shipped_caddyfile(tmp_path, standins):
 
 def test_empty_site_names_fail_closed(tmp_path):
     """An empty TRASHMON_SITE_NAMES must not mean "any host": Caddy refuses the config."""
-    result = subprocess.run(
-        [require_binary("caddy"), "validate", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TRASHMON_TLS": "off",
-             "TRASHMON_SITE_NAMES": ""},
-        capture_output=True,
-        text=True,
-        check=False,
-    )  # fmt: skip
+    result = caddy_validate(tmp_path, TRASHMON_TLS="off", TRASHMON_SITE_NAMES="")
     assert result.returncode != 0
     assert "host" in result.stderr
+
+
+# --- camera control (docs/security.md, section 6) ------------------------------------
+
+
+def test_the_camera_panel_reads_go_to_the_monitor(served):
+    ports, api, hls, monitor, _ = served
+    monitor.routes["/api/cameras/cam1/controls"] = Reply(body=b'{"camera": "cam1"}')
+    monitor.routes["/api/cameras/cam1/snapshot"] = Reply(200, "image/jpeg", b"\xff\xd8jpeg")
+    assert httpx.get(f"{ports.base}/api/cameras/cam1/controls").json() == {"camera": "cam1"}
+    assert httpx.get(f"{ports.base}/api/cameras/cam1/snapshot").content == b"\xff\xd8jpeg"
+    for target in ("/api/cameras/../status", "/api/cameras/cam1/settings",
+                   "/api/cameras/cam%2F1/controls", "/api/cameras/cam1/controls/x"):  # fmt: skip
+        assert raw_request(ports.http, "GET", target)[0] == 404, target
+    assert monitor.seen == ["/api/cameras/cam1/controls", "/api/cameras/cam1/snapshot"]
+    assert upstream_requests(api, hls) == []
+
+
+CONTROL_PASSWORD = "c0ntrol-Pass-word"
+
+
+def _bcrypt(password: str) -> str:
+    done = subprocess.run(
+        [require_binary("caddy"), "hash-password", "--plaintext", password],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def control_on(tmp_path, standins):
+    """Caddy with TRASHMON_CONTROL=on and a bcrypt hash, as the entrypoint passes them."""
+    api, hls, monitor = standins("api"), standins("hls"), standins("monitor")
+    viewer = tmp_path / "viewer"
+    viewer.mkdir()
+    (viewer / "index.html").write_text("viewer")
+    env, ports = caddy_env(api, hls, monitor, viewer, None)
+    env["TRASHMON_CONTROL"] = "on"
+    env["TRASHMON_CONTROL_PASSWORD_HASH"] = _bcrypt(CONTROL_PASSWORD)
+    with run_caddy(env, ports, tmp_path / "caddy.log"):
+        yield ports, api, hls, monitor
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_with_control_on_the_two_posts_need_the_password(control_on):
+    ports, api, hls, monitor = control_on
+    body = b'{"action": "picture"}'
+    for headers in ({}, {"Authorization": _basic("operator", "wrong")},
+                    {"Authorization": _basic("someone", CONTROL_PASSWORD)}):  # fmt: skip
+        status, _, _ = raw_request(
+            ports.http, "POST", "/api/cameras/cam1/actions", headers=headers, body=body
+        )
+        assert status == 401, headers
+    assert upstream_requests(api, hls, monitor) == []
+    good = {"Authorization": _basic("operator", CONTROL_PASSWORD), "X-Trashmon-Control": "1",
+            "Origin": f"http://127.0.0.1:{ports.http}"}  # fmt: skip
+    for leaf in ("actions", "settings"):
+        status, _, _ = raw_request(
+            ports.http, "POST", f"/api/cameras/cam1/{leaf}", headers=good, body=body
+        )
+        assert status == 200, leaf
+    forwarded = monitor.requests
+    assert [(r.method, r.path) for r in forwarded] == [
+        ("POST", "/api/cameras/cam1/actions"), ("POST", "/api/cameras/cam1/settings")
+    ]  # fmt: skip
+    # The monitor judges the origin against the Host it is given; it never sees the password.
+    assert all(r.headers["host"] == "127.0.0.1" for r in forwarded)
+    assert all(r.headers["x-trashmon-control"] == "1" for r in forwarded)
+    assert all("authorization" not in r.headers for r in forwarded)
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/api/v3/config/paths/add/x", "/api/cameras/cam1/controls", "/status",
+     "/api/cameras/../actions", "/api/cameras/cam1/actions/x", "/"],
+)  # fmt: skip
+def test_with_control_on_every_other_write_is_still_405(control_on, target):
+    ports, api, hls, monitor = control_on
+    headers = {"Authorization": _basic("operator", CONTROL_PASSWORD)}
+    status, _, _ = raw_request(ports.http, "POST", target, headers=headers, body=RUN_ON_INIT)
+    assert status in (404, 405), target
+    assert upstream_requests(api, hls, monitor) == []
+
+
+def test_control_on_without_a_password_hash_fails_closed(tmp_path):
+    result = caddy_validate(tmp_path, TRASHMON_TLS="off", TRASHMON_CONTROL="on")
+    assert result.returncode != 0
+    assert "username and password cannot be empty" in result.stderr

@@ -8,6 +8,7 @@ goes through the real `promtool check config`.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from trashmonitor.alerts.config import DEFAULT_CONFIG
 
 COMPOSE = REPO / "server" / "compose.yaml"
 COMPOSE_TLS = REPO / "server" / "compose.tls.yaml"
+COMPOSE_CONTROL = REPO / "server" / "compose.control.yaml"
 PROMETHEUS = REPO / "server" / "prometheus" / "prometheus.yml"
 
 BIND_ADDRESS = "100.101.102.103"
@@ -290,3 +292,25 @@ def test_the_mediamtx_reader_reaches_the_server_and_prometheus_only(resolved):
     for name in ("mosquitto", "grafana"):
         sources = [str(s) for s, _ in bind_sources(resolved["services"][name])]
         assert not [s for s in sources if s.startswith(reader)], name
+
+
+def test_camera_control_is_off_unless_the_control_override_is_used(resolved, tmp_path):
+    assert "TRASHMON_CONTROL" not in json.dumps(resolved)
+    result = compose_config(
+        tmp_path, COMPOSE, COMPOSE_CONTROL,
+        env={"TRASHMON_CONTROL_PASSWORD_HASH_FILE": "/srv/trashmonitor/control-hash"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    server = yaml.safe_load(result.stdout)["services"]["server"]
+    env = server["environment"]
+    assert env["TRASHMON_CONTROL"] == "on"
+    assert env["TRASHMON_CONTROL_CERT"] == "/srv/trashmonitor/pki/clients/viewer.crt"
+    assert env["TRASHMON_CONTROL_KEY"] == "/srv/trashmonitor/pki/clients/viewer.key"
+    assert env["TRASHMON_MQTT_CERT"].endswith("/monitor.crt")  # reads stay read-only
+    targets = {str(v).split(":")[1] if isinstance(v, str) else v["target"]
+               for v in server["volumes"]}  # fmt: skip
+    assert {env["TRASHMON_CONTROL_CERT"], env["TRASHMON_CONTROL_KEY"],
+            env["TRASHMON_CONTROL_PASSWORD_HASH_FILE"]} <= targets  # fmt: skip
+    missing = compose_config(tmp_path, COMPOSE, COMPOSE_CONTROL)
+    assert missing.returncode != 0
+    assert "set TRASHMON_CONTROL_PASSWORD_HASH_FILE" in missing.stderr

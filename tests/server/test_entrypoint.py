@@ -18,7 +18,7 @@ ENTRYPOINT = REPO / "server" / "entrypoint"
 # the environment to exit on its own or to ignore SIGTERM.
 STANDIN = """#!/usr/bin/env bash
 name=$(basename "$0")
-wanted='^(MTX_|TRASHMON_MEDIAMTX_(BASIC_AUTH|CREDENTIALS_FILE)=)'
+wanted='^(MTX_|TRASHMON_MEDIAMTX_(BASIC_AUTH|CREDENTIALS_FILE)=|TRASHMON_CONTROL_PASSWORD)'
 env | grep -E "$wanted" | sort > "$STANDIN_DIR/$name.env"
 exit_var="STANDIN_EXIT_$name"
 ignore_var="STANDIN_IGNORE_TERM_$name"
@@ -259,4 +259,47 @@ def test_a_bad_credentials_file_is_one_clear_line(standins, tmp_path, content, r
     assert lines[0].startswith("TRASHMON_MEDIAMTX_CREDENTIALS_FILE: ")
     assert reason in lines[0]
     assert "hunter2" not in err.decode()
+    assert started(tmp_path) == {}
+
+
+# --- camera control (docs/security.md, section 6) ---------------------------------------
+
+BCRYPT = "$2a$14$Xt6RLDlTTeAqXUmL5n566e2Pu.kZ13xuhVBYO2VwamgK8vp9A4.ne"
+
+
+def test_the_control_hash_file_reaches_caddy_only(standins, tmp_path):
+    hash_file = tmp_path / "password-hash"
+    hash_file.write_text(BCRYPT + "\n")
+    proc = start({**standins, "TRASHMON_CONTROL": "on",
+                  "TRASHMON_CONTROL_PASSWORD_HASH_FILE": str(hash_file)})  # fmt: skip
+    try:
+        all_started(tmp_path)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    finally:
+        stop_process(proc)
+    assert child_env(tmp_path, "caddy")["TRASHMON_CONTROL_PASSWORD_HASH"] == BCRYPT
+    for other in ("mediamtx", "trashmon"):
+        assert not [k for k in child_env(tmp_path, other) if k.startswith("TRASHMON_CONTROL_PASS")]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"TRASHMON_CONTROL": "yes"}, "TRASHMON_CONTROL: expected on or off, got 'yes'"),
+        ({"TRASHMON_CONTROL": "on"}, "TRASHMON_CONTROL=on needs a bcrypt hash"),
+        ({"TRASHMON_CONTROL": "on", "TRASHMON_CONTROL_PASSWORD_HASH": "plain-password"},
+         "TRASHMON_CONTROL=on needs a bcrypt hash"),
+        ({"TRASHMON_CONTROL": "on", "TRASHMON_CONTROL_PASSWORD_HASH_FILE": "/nonexistent/h"},
+         "TRASHMON_CONTROL_PASSWORD_HASH_FILE: cannot read /nonexistent/h"),
+    ],
+)  # fmt: skip
+def test_control_settings_fail_closed_in_one_line(standins, tmp_path, settings, message):
+    proc = start({**standins, **settings})
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"entrypoint: {message}")
+    assert "plain-password" not in err.decode()
     assert started(tmp_path) == {}

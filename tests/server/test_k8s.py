@@ -528,16 +528,22 @@ def test_deploy_overlay_reads_the_suffix_where_trashmon_dns_does(monkeypatch, en
     assert load_sync()._magicdns_suffix() == suffix
 
 
-def test_mqtt_component_gives_the_monitor_its_client_certificate(tmp_path):
+def base_with(tmp_path: Path, *components: str) -> list[dict[str, Any]]:
+    """The base rendered with ``components`` (paths relative to server/k8s)."""
     tree = tmp_path / "k8s"
     shutil.copytree(K8S, tree)
-    overlay = tree / "with-mqtt"
+    overlay = tree / "overlay"
     overlay.mkdir()
+    listed = ", ".join(f"../{component}" for component in components)
     (overlay / "kustomization.yaml").write_text(
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        "resources: [../base]\ncomponents: [../components/mqtt]\n"
+        f"resources: [../base]\ncomponents: [{listed}]\n"
     )
-    docs = kustomize(overlay)
+    return kustomize(overlay)
+
+
+def test_mqtt_component_gives_the_monitor_its_client_certificate(tmp_path):
+    docs = base_with(tmp_path, "components/mqtt")
     server = container(docs)
     env = {e["name"]: e.get("value") for e in server["env"]}
     assert env["TRASHMON_MQTT_URL"] == "mqtts://trashmonitor-mqtt.trashmonitor.svc:8883"
@@ -880,3 +886,28 @@ def test_each_component_renders_on_base_alone_and_validates(tmp_path, component)
             assert crd_problems(doc) == []
         if doc["kind"] not in {"Namespace", "ClusterIssuer"}:  # cluster-scoped
             assert doc["metadata"]["namespace"] == "trashmonitor", doc["metadata"]["name"]
+
+
+def test_the_optional_control_component_turns_camera_control_on(tmp_path):
+    """Off by default (not in the default tree); with it the monitor gets the controller
+    identity, Caddy the switch and the bcrypt hash, from one Secret."""
+    assert "optional/control" not in (K8S / "kustomization.yaml").read_text()
+    assert "TRASHMON_CONTROL" not in json.dumps(kustomize(K8S))
+    docs = base_with(tmp_path, "components/mqtt", "optional/control")
+    server = container(docs)
+    env = {e["name"]: e for e in server["env"]}
+    assert env["TRASHMON_CONTROL"]["value"] == "on"
+    mount = next(m for m in server["volumeMounts"] if m["name"] == "control")["mountPath"]
+    assert env["TRASHMON_CONTROL_CERT"]["value"] == f"{mount}/controller.crt"
+    assert env["TRASHMON_CONTROL_KEY"]["value"] == f"{mount}/controller.key"
+    assert env["TRASHMON_CONTROL_PASSWORD_HASH_FILE"]["value"] == f"{mount}/password-hash"
+    volume = next(v for v in server_pod(docs)["volumes"] if v["name"] == "control")["secret"]
+    assert volume["secretName"] == "trashmonitor-control"
+    assert [item["path"] for item in volume["items"]] == [
+        "controller.crt", "controller.key", "password-hash"
+    ]  # fmt: skip
+    assert env["TRASHMON_MQTT_CERT"]["value"].endswith("/monitor.crt")  # reads stay read-only
+    assert secret_users(docs, "trashmonitor-control") == {("trashmonitor", "server")}
+    kubernetes_validate.validate(
+        only(docs, "Deployment", "trashmonitor"), kubernetes_validate.latest_version(), strict=True
+    )
