@@ -15,6 +15,8 @@ Imports stay light: the probe reads these settings and must start fast.
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from trashmonitor.monitor.mediamtx import default_metrics_url, metrics_url
@@ -28,6 +30,7 @@ from trashmonitor.monitor.mediamtx_http import (
 from trashmonitor.monitor.model import Thresholds
 
 from trashmonitor.errors import ConfigError
+from trashmonitor.hook import check_secret, read_secret_file
 from trashmonitor.settings import (
     ReadSettings,
     Setting,
@@ -77,6 +80,20 @@ def parse_metrics_target(text: str) -> str:
     if text.strip().lower() in NO_METRICS:
         return ""
     return metrics_url(parse_http_url(text))
+
+
+MIN_HOOK_RATE = 0.1
+MAX_HOOK_RATE = 10_000.0
+
+
+def parse_hook_rate(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError("expected notices a second") from None
+    if not MIN_HOOK_RATE <= value <= MAX_HOOK_RATE:  # NaN fails too
+        raise ValueError(f"expected {MIN_HOOK_RATE:g} to {MAX_HOOK_RATE:g} notices a second")
+    return value
 
 
 def parse_flag(text: str) -> bool:
@@ -300,6 +317,31 @@ DNS_INTERVAL: Setting[float | None] = Setting(
     help="also run the DNS reconciler every S seconds with the `trashmon dns` environment "
     "and export trashmon_dns_*",
 )  # fmt: skip
+HOOK_SECRET_FILE: Setting[str | None] = Setting(
+    "--hook-secret-file",
+    read_secret_file,
+    None,
+    env="TRASHMON_HOOK_SECRET_FILE",
+    metavar="PATH",
+    shown_default="off (or the secret itself in `TRASHMON_HOOK_SECRET`, environment only)",
+    commands=(MONITOR,),
+    note="the shared secret of `POST /api/hooks/mediamtx` (MediaMTX hooks); "
+    "neither set: no such route",
+    help="a file holding the shared secret MediaMTX's `trashmon hook` sends; enables "
+    "POST /api/hooks/mediamtx (or set TRASHMON_HOOK_SECRET)",
+)
+HOOK_RATE = Setting(
+    "--hook-rate",
+    parse_hook_rate,
+    20.0,
+    env="TRASHMON_HOOK_RATE",
+    metavar="N",
+    commands=(MONITOR,),
+    note=f"hook notices a second accepted ({MIN_HOOK_RATE:g} to {MAX_HOOK_RATE:g}; bursts of "
+    "2 s, at least 10), the rest 429",
+    help="hook notices a second accepted (bursts of 2 seconds' worth, at least 10); the rest "
+    "get 429",
+)
 
 SETTINGS = SettingsTable(
     "monitor",
@@ -307,7 +349,7 @@ SETTINGS = SettingsTable(
         API, PARKED, EXPECT, METRICS_URL, LISTEN, INTERVAL, TIMEOUT, PROBE_TIMEOUT,
         STALL_WINDOW, ALLOW_EMPTY, JSON, FORGET_AFTER, STALE_AFTER, MAX_CAMERAS_SETTING,
         CREDENTIALS_FILE, MAX_BODY, STALL_AFTER, FRAMES_ERROR_WINDOW, FRAMES_ERROR_MIN,
-        AGENT_STALE_AFTER, LOW_FPS_RATIO, DNS_INTERVAL,
+        AGENT_STALE_AFTER, LOW_FPS_RATIO, DNS_INTERVAL, HOOK_SECRET_FILE, HOOK_RATE,
     ),
 )  # fmt: skip
 
@@ -359,6 +401,21 @@ def stale_after(settings: ReadSettings, interval: float) -> float:
             f"expected between one interval ({interval:g} s) and {upper:g} s, got {value:g}",
         )
     return value
+
+
+def hook_secret(settings: ReadSettings, environ: Mapping[str, str] | None = None) -> str | None:
+    """The hook's shared secret: the file's, else ``TRASHMON_HOOK_SECRET`` (an error
+    about it never shows the value); None when hooks are off."""
+    from_file = settings[HOOK_SECRET_FILE]
+    if from_file is not None:
+        return from_file
+    value = (os.environ if environ is None else environ).get("TRASHMON_HOOK_SECRET", "")
+    if not value:
+        return None
+    try:
+        return check_secret(value)
+    except ValueError as error:
+        raise ConfigError("TRASHMON_HOOK_SECRET", str(error)) from None
 
 
 def quiet_http_logs() -> None:

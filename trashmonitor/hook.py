@@ -1,0 +1,203 @@
+"""``trashmon hook EVENT`` (also ``trashmon-hook EVENT``): MediaMTX's path hook.
+
+MediaMTX runs the ``runOnOnline``/``runOnOffline`` (and ``runOnAvailable``/
+``runOnUnavailable``, formerly ``runOnReady``/``runOnNotReady``) command directly, no
+shell, with the path in ``MTX_PATH`` and its source in ``MTX_SOURCE_TYPE`` /
+``MTX_SOURCE_ID``; it sends SIGINT when the state ends. This command turns that into a
+tiny JSON notice POSTed to the monitor (``TRASHMON_MONITOR_URL``), authenticated with the
+shared secret (``TRASHMON_HOOK_SECRET_FILE`` or ``TRASHMON_HOOK_SECRET``), and exits:
+
+* within :data:`TIMEOUT` seconds whatever the monitor does (a total deadline, not per
+  read), exit 0 with one line on stderr when the monitor is down, slow or refuses;
+* exit 2 with one line for bad usage (unknown event, no secret, bad URL, no MTX_PATH).
+
+It imports the standard library only (and little of it): MediaMTX may start it for many
+cameras at once, and ``python -X importtime`` is printed by ``bench/hook_latency.py``.
+The monitor's side is :mod:`trashmonitor.monitor.hooks`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import Mapping, Sequence
+from types import FrameType
+from urllib.parse import urlsplit
+
+EVENTS = ("online", "offline", "ready", "notready", "available", "unavailable")
+"""The events as MediaMTX names its hooks (runOnOnline -> ``online``, ...)."""
+ROUTE = "/api/hooks/mediamtx"
+SECRET_HEADER = "X-Trashmon-Hook-Secret"  # noqa: S105 (a header name)
+DEFAULT_MONITOR_URL = "http://127.0.0.1:9843"
+TIMEOUT = 0.5
+"""Seconds the whole notice may take: connect, send, read the status line."""
+MAX_NOTICE_BYTES = 1024
+MAX_PATH_NAME = 255
+MAX_SOURCE_FIELD = 128
+SECRET_MIN_CHARS = 16
+SECRET_MAX_CHARS = 512
+SECRET_FILE_MAX_BYTES = 4096
+_SECRET_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=")
+EXIT_OK = 0
+EXIT_USAGE = 2
+USAGE = f"usage: trashmon hook {{{','.join(EVENTS)}}}  (run by MediaMTX; docs/monitor.md)"
+
+
+class UsageError(Exception):
+    """Bad usage or configuration: one line, exit 2."""
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+def check_secret(text: str) -> str:
+    """The shared secret as both sides accept it: 16-512 characters of a token's alphabet
+    (it travels in a header, so no spaces or line breaks). ValueError never shows it."""
+    secret = text.strip()
+    if not SECRET_MIN_CHARS <= len(secret) <= SECRET_MAX_CHARS:
+        raise ValueError(
+            f"expected a secret of {SECRET_MIN_CHARS} to {SECRET_MAX_CHARS} characters"
+        )
+    if not _SECRET_CHARS.issuperset(secret):
+        raise ValueError("the secret may hold only A-Z a-z 0-9 - . _ ~ + / =")
+    return secret
+
+
+def read_secret_file(path: str) -> str:
+    """The secret in the file at ``path`` (one line); ValueError names the file only."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(SECRET_FILE_MAX_BYTES + 1)
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror}") from None
+    if len(raw) > SECRET_FILE_MAX_BYTES:
+        raise ValueError(f"{path} is over {SECRET_FILE_MAX_BYTES} bytes")
+    try:
+        return check_secret(raw.decode("utf-8", "replace"))
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+def secret_from(environ: Mapping[str, str]) -> str | None:
+    """``TRASHMON_HOOK_SECRET_FILE`` (preferred) or ``TRASHMON_HOOK_SECRET``; None if neither.
+    UsageError names the variable, never the secret."""
+    for name, read in (
+        ("TRASHMON_HOOK_SECRET_FILE", read_secret_file),
+        ("TRASHMON_HOOK_SECRET", check_secret),
+    ):
+        value = environ.get(name, "")
+        if value:
+            try:
+                return read(value)
+            except ValueError as error:
+                raise UsageError(f"{name}: {error}") from None
+    return None
+
+
+def notice(event: str, environ: Mapping[str, str]) -> bytes:
+    """The JSON body: event, path and (cut short) source from MediaMTX's environment."""
+    if event not in EVENTS:
+        raise UsageError(f"unknown event {event[:40]!r}; {USAGE}")
+    path = environ.get("MTX_PATH", "")
+    if not path or len(path) > MAX_PATH_NAME:
+        raise UsageError(
+            "MTX_PATH: expected the path name MediaMTX sets (run it from a runOn hook)"
+        )
+    document = {
+        "event": event,
+        "path": path,
+        "source_type": environ.get("MTX_SOURCE_TYPE", "")[:MAX_SOURCE_FIELD],
+        "source_id": environ.get("MTX_SOURCE_ID", "")[:MAX_SOURCE_FIELD],
+    }
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def target(url: str) -> tuple[str, int, str]:
+    """(host, port, request path) of ``TRASHMON_MONITOR_URL``; plain http only (the monitor
+    is local to MediaMTX: a pod or the image's loopback)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or 80
+    except ValueError:
+        raise UsageError("TRASHMON_MONITOR_URL: bad port") from None
+    if parts.scheme != "http" or not parts.hostname:
+        raise UsageError("TRASHMON_MONITOR_URL: expected http://HOST[:PORT]")
+    return parts.hostname, port, parts.path.rstrip("/") + ROUTE
+
+
+def request_bytes(host: str, port: int, route: str, secret: str, body: bytes) -> bytes:
+    host_header = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    head = (
+        f"POST {route} HTTP/1.1\r\nHost: {host_header}\r\n"
+        f"{SECRET_HEADER}: {secret}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def send(host: str, port: int, payload: bytes, timeout: float) -> int:
+    """POST and return the status code; the total deadline is enforced by the caller's
+    timer, the socket timeout only keeps each step from outliving it."""
+    with socket.create_connection((host, port), timeout=timeout) as connection:
+        connection.sendall(payload)
+        status_line = connection.makefile("rb").readline(256)
+    fields = status_line.split()
+    if len(fields) < 2 or not fields[1].isdigit():
+        raise OSError("not an HTTP answer")
+    return int(fields[1])
+
+
+def _out_of_time(signum: int, frame: FrameType | None) -> None:
+    raise _OutOfTime
+
+
+def run(event: str, environ: Mapping[str, str], timeout: float = TIMEOUT) -> int:
+    """One notice; returns the exit code. Every problem is one line on stderr."""
+    try:
+        body = notice(event, environ)
+        secret = secret_from(environ)
+        if secret is None:
+            raise UsageError("set TRASHMON_HOOK_SECRET_FILE or TRASHMON_HOOK_SECRET")
+        host, port, route = target(environ.get("TRASHMON_MONITOR_URL") or DEFAULT_MONITOR_URL)
+    except UsageError as error:
+        _say(str(error))
+        return EXIT_USAGE
+    payload = request_bytes(host, port, route, secret, body)
+    # A total deadline: socket timeouts apply per call, and DNS resolution has none.
+    previous = signal.signal(signal.SIGALRM, _out_of_time)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        status = send(host, port, payload, timeout)
+    except _OutOfTime:
+        _say(f"the monitor at {host}:{port} did not answer within {timeout:g} s (hint dropped)")
+        return EXIT_OK
+    except OSError as error:
+        reason = error.strerror or str(error) or error.__class__.__name__
+        _say(f"the monitor at {host}:{port} is unreachable: {reason} (hint dropped)")
+        return EXIT_OK
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    if not 200 <= status < 300:
+        _say(f"the monitor at {host}:{port} answered HTTP {status} (hint dropped)")
+    return EXIT_OK
+
+
+def _say(line: str) -> None:
+    print(f"trashmon hook: {line}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``trashmon-hook EVENT``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1 or args[0] in ("-h", "--help"):
+        _say(USAGE)
+        return EXIT_USAGE
+    try:
+        return run(args[0], os.environ)
+    except KeyboardInterrupt:  # MediaMTX's SIGINT: the state already ended
+        return EXIT_OK
