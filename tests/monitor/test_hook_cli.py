@@ -138,6 +138,12 @@ def test_a_refusal_is_one_line_and_exit_0(secret_file: Path) -> None:
     assert SECRET not in done.stderr
 
 
+def has_socket(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return any("socket:" in str(fd.readlink()) for fd in Path(f"/proc/{pid}/fd").iterdir())
+    return False
+
+
 def test_sigint_from_mediamtx_ends_it_quietly(secret_file: Path) -> None:
     # MediaMTX interrupts a runOnOnline command when the path goes offline.
     with silent_listener() as url:
@@ -148,17 +154,7 @@ def test_sigint_from_mediamtx_ends_it_quietly(secret_file: Path) -> None:
             start_new_session=True,
         )
         # Interrupt once it is waiting on the silent monitor (its socket is connected).
-        wait_until(
-            lambda: (
-                any(
-                    Path(f"/proc/{proc.pid}/fd").iterdir() and "socket:" in str(fd.readlink())
-                    for fd in Path(f"/proc/{proc.pid}/fd").iterdir()
-                )
-                if proc.poll() is None
-                else True
-            ),
-            timeout=RETURNS_WITHIN,
-        )
+        wait_until(lambda: proc.poll() is not None or has_socket(proc.pid), RETURNS_WITHIN)
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=RETURNS_WITHIN)
