@@ -11,21 +11,27 @@ shared secret (``TRASHMON_HOOK_SECRET_FILE`` or ``TRASHMON_HOOK_SECRET``), and e
   read), exit 0 with one line on stderr when the monitor is down, slow or refuses;
 * exit 2 with one line for bad usage (unknown event, no secret, bad URL, no MTX_PATH).
 
-It imports the standard library only (and little of it): MediaMTX may start it for many
+It imports the standard library only, and little of it (no json, no urllib: ~15 ms of a
+start that MediaMTX pays per event): MediaMTX may start it for many
 cameras at once, and ``python -X importtime`` is printed by ``bench/hook_latency.py``.
 The monitor's side is :mod:`trashmonitor.monitor.hooks`.
 """
 
 from __future__ import annotations
 
-import json
+# _socket and _signal, the C modules under socket and signal: the Python wrappers build
+# enums at import (~5-10 ms of a hook's start), and nothing here needs them.
+import _signal  # type: ignore[import-not-found]
+import _socket
 import os
-import signal
-import socket
 import sys
-from collections.abc import Mapping, Sequence
-from types import FrameType
-from urllib.parse import urlsplit
+
+# Not typing.TYPE_CHECKING: importing typing costs more than the rest of the hook; mypy
+# and ruff treat any constant of this name as the real one.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only
+    from collections.abc import Mapping, Sequence
+    from types import FrameType
 
 EVENTS = ("online", "offline", "ready", "notready", "available", "unavailable")
 """The events as MediaMTX names its hooks (runOnOnline -> ``online``, ...)."""
@@ -98,6 +104,17 @@ def secret_from(environ: Mapping[str, str]) -> str | None:
     return None
 
 
+# JSON string escapes (RFC 8259 §7): the quote, the backslash and the control characters.
+_JSON_ESCAPES = {code: f"\\u{code:04x}" for code in range(0x20)} | {
+    ord('"'): '\\"',
+    ord("\\"): "\\\\",
+}
+
+
+def json_string(text: str) -> str:
+    return '"' + text.translate(_JSON_ESCAPES) + '"'
+
+
 def notice(event: str, environ: Mapping[str, str]) -> bytes:
     """The JSON body: event, path and (cut short) source from MediaMTX's environment."""
     if event not in EVENTS:
@@ -107,26 +124,36 @@ def notice(event: str, environ: Mapping[str, str]) -> bytes:
         raise UsageError(
             "MTX_PATH: expected the path name MediaMTX sets (run it from a runOn hook)"
         )
-    document = {
-        "event": event,
-        "path": path,
-        "source_type": environ.get("MTX_SOURCE_TYPE", "")[:MAX_SOURCE_FIELD],
-        "source_id": environ.get("MTX_SOURCE_ID", "")[:MAX_SOURCE_FIELD],
-    }
-    return json.dumps(document, separators=(",", ":")).encode()
+    fields = (
+        ("event", event),
+        ("path", path),
+        ("source_type", environ.get("MTX_SOURCE_TYPE", "")[:MAX_SOURCE_FIELD]),
+        ("source_id", environ.get("MTX_SOURCE_ID", "")[:MAX_SOURCE_FIELD]),
+    )
+    document = "{" + ",".join(f"{json_string(k)}:{json_string(v)}" for k, v in fields) + "}"
+    # An environment value that is not UTF-8 (surrogate escapes) must not stop the hint.
+    return document.encode("utf-8", "replace")
 
 
 def target(url: str) -> tuple[str, int, str]:
-    """(host, port, request path) of ``TRASHMON_MONITOR_URL``; plain http only (the monitor
-    is local to MediaMTX: a pod or the image's loopback)."""
-    parts = urlsplit(url)
-    try:
-        port = parts.port or 80
-    except ValueError:
-        raise UsageError("TRASHMON_MONITOR_URL: bad port") from None
-    if parts.scheme != "http" or not parts.hostname:
-        raise UsageError("TRASHMON_MONITOR_URL: expected http://HOST[:PORT]")
-    return parts.hostname, port, parts.path.rstrip("/") + ROUTE
+    """(host, port, request path) of ``TRASHMON_MONITOR_URL``: ``http://HOST[:PORT][/PREFIX]``,
+    plain http only (the monitor is local to MediaMTX: the image's loopback or a pod)."""
+    problem = UsageError("TRASHMON_MONITOR_URL: expected http://HOST[:PORT]")
+    scheme, separator, rest = url.partition("://")
+    if scheme.lower() != "http" or not separator or any(c in rest for c in "?#@ \t\r\n"):
+        raise problem
+    authority, slash, prefix = rest.partition("/")
+    if authority.startswith("["):
+        host, bracket, port_text = authority[1:].partition("]")
+        if not bracket or (port_text and not port_text.startswith(":")):
+            raise problem
+        port_text = port_text[1:]
+    else:
+        host, _, port_text = authority.partition(":")
+    if not host or (port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536)):
+        raise problem
+    route = ("/" + prefix).rstrip("/") if slash else ""
+    return host, int(port_text or 80), route + ROUTE
 
 
 def request_bytes(host: str, port: int, route: str, secret: str, body: bytes) -> bytes:
@@ -142,10 +169,32 @@ def request_bytes(host: str, port: int, route: str, secret: str, body: bytes) ->
 def send(host: str, port: int, payload: bytes, timeout: float) -> int:
     """POST and return the status code; the total deadline is enforced by the caller's
     timer, the socket timeout only keeps each step from outliving it."""
-    with socket.create_connection((host, port), timeout=timeout) as connection:
-        connection.sendall(payload)
-        status_line = connection.makefile("rb").readline(256)
-    fields = status_line.split()
+    error: OSError = OSError(f"no address for {host}")
+    for family, kind, protocol, _, address in _socket.getaddrinfo(
+        host, port, 0, _socket.SOCK_STREAM
+    ):
+        connection = _socket.socket(family, kind, protocol)
+        try:
+            connection.settimeout(timeout)
+            connection.connect(address)
+            connection.sendall(payload)
+            return _status(connection)
+        except OSError as failed:
+            error = failed
+        finally:
+            connection.close()
+    raise error
+
+
+def _status(connection: _socket.socket) -> int:
+    """The status code of the answer's first line (the rest is not read)."""
+    status_line = b""
+    while b"\n" not in status_line and len(status_line) < 256:
+        chunk = connection.recv(256)
+        if not chunk:
+            break
+        status_line += chunk
+    fields = status_line.split(b"\n", 1)[0].split()
     if len(fields) < 2 or not fields[1].isdigit():
         raise OSError("not an HTTP answer")
     return int(fields[1])
@@ -168,8 +217,8 @@ def run(event: str, environ: Mapping[str, str], timeout: float = TIMEOUT) -> int
         return EXIT_USAGE
     payload = request_bytes(host, port, route, secret, body)
     # A total deadline: socket timeouts apply per call, and DNS resolution has none.
-    previous = signal.signal(signal.SIGALRM, _out_of_time)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
+    previous = _signal.signal(_signal.SIGALRM, _out_of_time)
+    _signal.setitimer(_signal.ITIMER_REAL, timeout)
     try:
         status = send(host, port, payload, timeout)
     except _OutOfTime:
@@ -180,8 +229,8 @@ def run(event: str, environ: Mapping[str, str], timeout: float = TIMEOUT) -> int
         _say(f"the monitor at {host}:{port} is unreachable: {reason} (hint dropped)")
         return EXIT_OK
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        _signal.setitimer(_signal.ITIMER_REAL, 0)
+        _signal.signal(_signal.SIGALRM, previous)
     if not 200 <= status < 300:
         _say(f"the monitor at {host}:{port} answered HTTP {status} (hint dropped)")
     return EXIT_OK

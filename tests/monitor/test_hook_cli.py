@@ -12,9 +12,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from support.processes import TRASHMON, TRASHMON_HOOK, clean_environ, free_port, wait_until
+from support.properties import PROPERTIES
 
-from trashmonitor.hook import ROUTE, SECRET_HEADER
+from trashmonitor.hook import (
+    MAX_NOTICE_BYTES,
+    ROUTE,
+    SECRET_HEADER,
+    UsageError,
+    json_string,
+    notice,
+    target,
+)
 from trashmonitor.serving import Endpoint, HTTPService, Request, Response
 from trashmonitor.settings import HostPort
 
@@ -214,3 +225,64 @@ def test_many_hooks_at_once_all_arrive(secret_file: Path) -> None:
         codes = [proc.wait(60) for proc in procs]
     assert codes == [0] * 8
     assert sorted(json.loads(r.body)["path"] for r in received) == [f"cam{i}" for i in range(8)]
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+@PROPERTIES
+@given(st.text(max_size=300).filter(lambda text: not any(0xD800 <= ord(c) < 0xE000 for c in text)))
+def test_the_hand_rolled_json_string_is_json(text: str) -> None:
+    assert json.loads(json_string(text)) == text
+
+
+@PROPERTIES
+@given(
+    st.dictionaries(st.sampled_from(["MTX_PATH", "MTX_SOURCE_TYPE", "MTX_SOURCE_ID"]), st.text())
+)
+def test_any_environment_gives_a_json_notice_or_a_usage_error(environ: dict[str, str]) -> None:
+    path = environ.get("MTX_PATH", "")
+    if not path or len(path) > 255:
+        with pytest.raises(UsageError, match="MTX_PATH"):
+            notice("offline", environ)
+        return
+    body = notice("offline", environ)
+    document = json.loads(body)
+    assert document["path"] == path.encode("utf-8", "replace").decode()
+    assert document["event"] == "offline"
+    assert len(body) <= MAX_NOTICE_BYTES
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://127.0.0.1:9843", ("127.0.0.1", 9843, ROUTE)),
+        ("http://localhost", ("localhost", 80, ROUTE)),
+        ("HTTP://[::1]:9843/", ("::1", 9843, ROUTE)),
+        ("http://monitor:9843/prefix/", ("monitor", 9843, "/prefix" + ROUTE)),
+    ],
+)
+def test_the_monitor_url(url: str, expected: tuple[str, int, str]) -> None:
+    assert target(url) == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1:9843",
+        "127.0.0.1:9843",
+        "http://",
+        "http://:9843",
+        "http://host:0",
+        "http://host:65536",
+        "http://host:x",
+        "http://user:pw@host:9843",
+        "http://host:9843/?q=1",
+        "http://[::1",
+        "http://[::1]x",
+        "http://host\r\nX-Injected: 1",
+    ],
+)
+def test_a_bad_monitor_url_is_a_usage_error(url: str) -> None:
+    with pytest.raises(UsageError, match="TRASHMON_MONITOR_URL"):
+        target(url)
