@@ -7,6 +7,7 @@ import json
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,6 +140,46 @@ def test_a_monitor_that_never_answers_is_given_up_on_at_the_deadline(secret_file
     assert elapsed < RETURNS_WITHIN
     assert "did not answer within 0.5 s" in done.stderr
     assert done.stderr.count("\n") == 1
+
+
+@contextlib.contextmanager
+def trickling_monitor() -> Iterator[str]:
+    """Accepts, then sends a byte every 0.2 s and never a whole status line: each read
+    succeeds in time, so only a deadline on the whole exchange ends the wait."""
+    stop = threading.Event()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        listener.settimeout(0.2)
+
+        def serve() -> None:
+            connections = []
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    connections.append(listener.accept()[0])
+                for connection in connections:
+                    with contextlib.suppress(OSError):
+                        connection.send(b"H")
+            for connection in connections:
+                connection.close()
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+        finally:
+            stop.set()
+            thread.join()
+
+
+def test_a_monitor_that_trickles_is_given_up_on_at_the_total_deadline(
+    secret_file: Path,
+) -> None:
+    with trickling_monitor() as url:
+        done, elapsed = run_hook(mediamtx_env(url, secret_file), "offline")
+    assert done.returncode == 0
+    assert elapsed < RETURNS_WITHIN  # per-read timeouts alone: 256 bytes x 0.2 s = 51 s
+    assert "did not answer within 0.5 s" in done.stderr
 
 
 def test_a_refusal_is_one_line_and_exit_0(secret_file: Path) -> None:
