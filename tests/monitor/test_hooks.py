@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -322,3 +323,38 @@ def test_a_failed_re_read_leaves_the_state_alone(fake: FakeMediaMTX) -> None:
         assert monitor.state is state
     finally:
         monitor.close()
+
+
+# --------------------------------------------------------------------------- the stand-in
+
+
+def test_the_stand_in_runs_hooks_the_way_mediamtx_does(tmp_path: Path) -> None:
+    """internal/hooks/on_online.go + internal/externalcmd: split like a shell, $VAR
+    expanded from the hook's environment, no shell, SIGINT to the online command's group
+    when the path goes offline, then the offline command; deprecated names mapped."""
+    record = tmp_path / "record"
+    script = tmp_path / "hook.py"
+    script.write_text(
+        "import signal, sys, time\n"
+        f"def note(line):\n    open({str(record)!r}, 'a').write(line + '\\n')\n"
+        "note(' '.join(sys.argv[1:]))\n"
+        "if sys.argv[1] == 'online':\n"
+        "    signal.signal(signal.SIGINT, lambda *_: (note('interrupted'), sys.exit(0)))\n"
+        "    time.sleep(60)\n"
+    )
+    online = f"{sys.executable} {script} online $MTX_PATH ${{MTX_SOURCE_TYPE}}"
+    offline = f"{sys.executable} {script} offline $MTX_PATH"
+    with FakeMediaMTX(hooks={"runOnOnline": online, "runOnOffline": offline}) as fake:
+        fake.set_path("cam1")
+        wait_until(lambda: record.exists() and "online cam1" in record.read_text(), 30)
+        fake.set_path("cam1", online=False)
+        # Like MediaMTX, the offline command starts without waiting for the online one.
+        wait_until(lambda: len(record.read_text().splitlines()) == 3, 30)
+        first, *rest = record.read_text().splitlines()
+        assert first == "online cam1 rtspSession"
+        assert sorted(rest) == ["interrupted", "offline cam1"]
+        assert [run.hook for run in fake.hook_runs] == ["runOnOnline", "runOnOffline"]
+    with pytest.raises(ValueError, match="unknown hooks"):
+        FakeMediaMTX(hooks={"runOnNothing": "x"})
+    with FakeMediaMTX(hooks={"runOnReady": "x"}) as mapped:
+        assert mapped.hooks == {"runOnAvailable": "x"}
