@@ -181,6 +181,8 @@ class Monitor:
         """Configured cameras (and agents) seen, by when: remembered once they vanish."""
         self._blind_view: tuple[MonitorState, MonitorState] | None = None
         self._hints = PathHints()
+        self._listed_since = float("-inf")
+        """When (monotonic) the poll behind the last snapshot started reading."""
         # A hook's update and a poll's judgement publish one after the other, never
         # interleaved (the later one would drop the other's news).
         self._judging = threading.Lock()
@@ -281,6 +283,8 @@ class Monitor:
                     read_started=started,
                 )  # fmt: skip
                 failure = api_error or judge_error
+                if paths is not None:
+                    self._listed_since = started
                 elapsed = time.monotonic() - started
                 self.state = MonitorState(
                     report=report,
@@ -381,7 +385,8 @@ class Monitor:
         """Re-read one path now (a MediaMTX hook's hint) and re-judge with it: the last
         poll's snapshot with that path replaced. ``updated``, ``failed`` (the read did
         not work: the poll will tell), or ``skipped`` (no successful poll to update yet,
-        or a new path while the camera cap is full)."""
+        a poll that started after this read already published, or a new path while the
+        camera cap is full)."""
         read_at = time.monotonic()
         try:
             observation = self.client.read_path(name, read_at + self.client.timeout)
@@ -392,6 +397,8 @@ class Monitor:
             state = self.state
             if not self._history or state.report is None or not state.report.mediamtx_reachable:
                 return "skipped"
+            if read_at < self._listed_since:
+                return "skipped"  # a poll that started reading later already said more
             last = self._history[-1]
             if name not in last.paths and len(last.paths) >= self.max_cameras:
                 return "skipped"

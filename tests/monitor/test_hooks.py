@@ -358,3 +358,28 @@ def test_the_stand_in_runs_hooks_the_way_mediamtx_does(tmp_path: Path) -> None:
         FakeMediaMTX(hooks={"runOnNothing": "x"})
     with FakeMediaMTX(hooks={"runOnReady": "x"}) as mapped:
         assert mapped.hooks == {"runOnAvailable": "x"}
+
+
+def test_a_re_read_older_than_the_last_poll_is_dropped(fake: FakeMediaMTX) -> None:
+    """A poll that started after the hook's re-read saw at least as much: the older
+    re-read must not undo it (here the poll runs while the re-read is in flight)."""
+    fake.set_path("cam1", rate=10_000, configured=True)
+    monitor = Monitor(MediaMTXClient(fake.url, timeout=5), interval=3600)
+    read_path = monitor.client.read_path
+
+    def slow_read(name: str, deadline: float | None = None) -> PathObservation | None:
+        stale = read_path(name, deadline)  # sees cam1 offline
+        fake.set_path("cam1", online=True)
+        monitor.poll_once()  # starts after the re-read: sees it back
+        return stale
+
+    try:
+        monitor.poll_once()
+        fake.set_path("cam1", online=False)
+        monitor.client.read_path = slow_read  # type: ignore[method-assign]
+        assert monitor.refresh_path("cam1") == "skipped"
+        report = monitor.state.report
+        assert report is not None
+        assert [c.state for c in report.cameras] == ["ok"]
+    finally:
+        monitor.close()
