@@ -26,6 +26,10 @@ import _socket
 import os
 import sys
 
+# The package's one error tree: errors.py imports nothing, and the package's __init__
+# loads it anyway.
+from trashmonitor.errors import EXIT_OK, ConfigError, TrashmonError
+
 # Not typing.TYPE_CHECKING: importing typing costs more than the rest of the hook; mypy
 # and ruff treat any constant of this name as the real one.
 TYPE_CHECKING = False
@@ -47,13 +51,7 @@ SECRET_MIN_CHARS = 16
 SECRET_MAX_CHARS = 512
 SECRET_FILE_MAX_BYTES = 4096
 _SECRET_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=")
-EXIT_OK = 0
-EXIT_USAGE = 2
 USAGE = f"usage: trashmon hook {{{','.join(EVENTS)}}}  (run by MediaMTX; docs/monitor.md)"
-
-
-class UsageError(Exception):
-    """Bad usage or configuration: one line, exit 2."""
 
 
 class _OutOfTime(Exception):
@@ -90,7 +88,7 @@ def read_secret_file(path: str) -> str:
 
 def secret_from(environ: Mapping[str, str]) -> str | None:
     """``TRASHMON_HOOK_SECRET_FILE`` (preferred) or ``TRASHMON_HOOK_SECRET``; None if neither.
-    UsageError names the variable, never the secret."""
+    ConfigError names the variable, never the secret."""
     for name, read in (
         ("TRASHMON_HOOK_SECRET_FILE", read_secret_file),
         ("TRASHMON_HOOK_SECRET", check_secret),
@@ -100,7 +98,7 @@ def secret_from(environ: Mapping[str, str]) -> str | None:
             try:
                 return read(value)
             except ValueError as error:
-                raise UsageError(f"{name}: {error}") from None
+                raise ConfigError(name, str(error)) from None
     return None
 
 
@@ -118,11 +116,11 @@ def json_string(text: str) -> str:
 def notice(event: str, environ: Mapping[str, str]) -> bytes:
     """The JSON body: event, path and (cut short) source from MediaMTX's environment."""
     if event not in EVENTS:
-        raise UsageError(f"unknown event {event[:40]!r}; {USAGE}")
+        raise TrashmonError(f"unknown event {event[:40]!r}; {USAGE}")
     path = environ.get("MTX_PATH", "")
     if not path or len(path) > MAX_PATH_NAME:
-        raise UsageError(
-            "MTX_PATH: expected the path name MediaMTX sets (run it from a runOn hook)"
+        raise ConfigError(
+            "MTX_PATH", "expected the path name MediaMTX sets (run from a runOn hook)"
         )
     fields = (
         ("event", event),
@@ -138,7 +136,7 @@ def notice(event: str, environ: Mapping[str, str]) -> bytes:
 def target(url: str) -> tuple[str, int, str]:
     """(host, port, request path) of ``TRASHMON_MONITOR_URL``: ``http://HOST[:PORT][/PREFIX]``,
     plain http only (the monitor is local to MediaMTX: the image's loopback or a pod)."""
-    problem = UsageError("TRASHMON_MONITOR_URL: expected http://HOST[:PORT]")
+    problem = ConfigError("TRASHMON_MONITOR_URL", "expected http://HOST[:PORT][/PREFIX]")
     scheme, separator, rest = url.partition("://")
     if scheme.lower() != "http" or not separator or any(c in rest for c in "?#@ \t\r\n"):
         raise problem
@@ -210,11 +208,11 @@ def run(event: str, environ: Mapping[str, str], timeout: float = TIMEOUT) -> int
         body = notice(event, environ)
         secret = secret_from(environ)
         if secret is None:
-            raise UsageError("set TRASHMON_HOOK_SECRET_FILE or TRASHMON_HOOK_SECRET")
+            raise ConfigError("TRASHMON_HOOK_SECRET_FILE", "not set (nor TRASHMON_HOOK_SECRET)")
         host, port, route = target(environ.get("TRASHMON_MONITOR_URL") or DEFAULT_MONITOR_URL)
-    except UsageError as error:
-        _say(str(error))
-        return EXIT_USAGE
+    except TrashmonError as error:
+        _say(error.message)
+        return error.exit_code
     payload = request_bytes(host, port, route, secret, body)
     # A total deadline: socket timeouts apply per call, and DNS resolution has none.
     previous = _signal.signal(_signal.SIGALRM, _out_of_time)
@@ -245,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1 or args[0] in ("-h", "--help"):
         _say(USAGE)
-        return EXIT_USAGE
+        return TrashmonError.exit_code
     try:
         return run(args[0], os.environ)
     except KeyboardInterrupt:  # MediaMTX's SIGINT: the state already ended

@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from support.processes import TRASHMON, TRASHMON_HOOK, clean_environ, free_port, wait_until
 from support.properties import PROPERTIES
 
+from trashmonitor.errors import ConfigError
 from trashmonitor.hook import (
     MAX_NOTICE_BYTES,
     ROUTE,
     SECRET_HEADER,
-    UsageError,
     json_string,
     notice,
     target,
@@ -284,7 +284,7 @@ def test_the_hand_rolled_json_string_is_json(text: str) -> None:
 def test_any_environment_gives_a_json_notice_or_a_usage_error(environ: dict[str, str]) -> None:
     path = environ.get("MTX_PATH", "")
     if not path or len(path) > 255:
-        with pytest.raises(UsageError, match="MTX_PATH"):
+        with pytest.raises(ConfigError, match="MTX_PATH"):
             notice("offline", environ)
         return
     body = notice("offline", environ)
@@ -325,5 +325,5 @@ def test_the_monitor_url(url: str, expected: tuple[str, int, str]) -> None:
     ],
 )
 def test_a_bad_monitor_url_is_a_usage_error(url: str) -> None:
-    with pytest.raises(UsageError, match="TRASHMON_MONITOR_URL"):
+    with pytest.raises(ConfigError, match="TRASHMON_MONITOR_URL"):
         target(url)
