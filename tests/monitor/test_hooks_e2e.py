@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ from support.processes import (
     stop_process,
     wait_until,
 )
+
+from trashmonitor.hook import ROUTE, SECRET_HEADER
 
 SECRET = "e2e-hook-secret-0123456789abcdef"
 # Polls this far apart: within a test only the hook can explain a change.
@@ -111,3 +115,28 @@ def test_a_lost_hook_changes_nothing_but_speed(tmp_path: Path) -> None:
         wait_until(lambda: stack.state("cam2") == "down", timeout=30, what="poll: cam2 down")
         assert not stack.metric('trashmon_hooks_received_total{event="offline",outcome="accepted"}')
         assert stack.state("cam1") == "ok"
+
+
+@pytest.mark.slow
+def test_without_a_secret_there_is_no_hook_route(tmp_path: Path, fake: FakeMediaMTX) -> None:
+    fake.set_path("cam1", rate=20_000, configured=True)
+    port = free_port()
+    env = clean_environ(
+        TRASHMON_MEDIAMTX_API=fake.url,
+        TRASHMON_MEDIAMTX_METRICS="off",
+        TRASHMON_LISTEN=f"127.0.0.1:{port}",
+    )
+    base = f"http://127.0.0.1:{port}"
+    with running([*TRASHMON, "monitor"], env=env, cwd=tmp_path) as proc:
+        wait_until(lambda: http_get(base + "/api/status")[0] == 200, timeout=30)
+        request = urllib.request.Request(
+            base + ROUTE,
+            data=b'{"event":"offline","path":"cam1"}',
+            method="POST",
+            headers={SECRET_HEADER: SECRET},
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 404
+        assert "trashmon_hooks_received" not in http_get(base + "/metrics")[1].decode()
+        assert stop_process(proc) == 0
