@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from trashmonitor.monitor.mediamtx_http import (
 from trashmonitor.monitor.model import DEFAULT_INCIDENT_MIN_SECONDS, Thresholds
 
 from trashmonitor.errors import ConfigError
+from trashmonitor.hook import check_secret, read_secret_file
 from trashmonitor.settings import (
     ReadSettings,
     Setting,
@@ -92,6 +94,18 @@ def parse_state_dir(text: str) -> Path | None:
     if not os.access(directory, os.W_OK | os.X_OK):
         raise ValueError("expected a directory the monitor can write")
     return directory
+MIN_HOOK_RATE = 0.1
+MAX_HOOK_RATE = 10_000.0
+
+
+def parse_hook_rate(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError("expected notices a second") from None
+    if not MIN_HOOK_RATE <= value <= MAX_HOOK_RATE:  # NaN fails too
+        raise ValueError(f"expected {MIN_HOOK_RATE:g} to {MAX_HOOK_RATE:g} notices a second")
+    return value
 
 
 def parse_flag(text: str) -> bool:
@@ -315,6 +329,31 @@ DNS_INTERVAL: Setting[float | None] = Setting(
     help="also run the DNS reconciler every S seconds with the `trashmon dns` environment "
     "and export trashmon_dns_*",
 )  # fmt: skip
+HOOK_SECRET_FILE: Setting[str | None] = Setting(
+    "--hook-secret-file",
+    read_secret_file,
+    None,
+    env="TRASHMON_HOOK_SECRET_FILE",
+    metavar="PATH",
+    shown_default="off (or the secret itself in `TRASHMON_HOOK_SECRET`, environment only)",
+    commands=(MONITOR,),
+    note="the shared secret of `POST /api/hooks/mediamtx` (MediaMTX hooks); "
+    "neither set: no such route",
+    help="a file holding the shared secret MediaMTX's `trashmon hook` sends; enables "
+    "POST /api/hooks/mediamtx (or set TRASHMON_HOOK_SECRET)",
+)
+HOOK_RATE = Setting(
+    "--hook-rate",
+    parse_hook_rate,
+    20.0,
+    env="TRASHMON_HOOK_RATE",
+    metavar="N",
+    commands=(MONITOR,),
+    note=f"hook notices a second accepted ({MIN_HOOK_RATE:g} to {MAX_HOOK_RATE:g}; bursts of "
+    "2 s, at least 10), the rest 429",
+    help="hook notices a second accepted (bursts of 2 seconds' worth, at least 10); the rest "
+    "get 429",
+)
 
 STATE_DIR: Setting[Path | None] = Setting(
     "--state-dir",
@@ -357,6 +396,7 @@ SETTINGS = SettingsTable(
         CREDENTIALS_FILE, MAX_BODY, STALL_AFTER, FRAMES_ERROR_WINDOW, FRAMES_ERROR_MIN,
         AGENT_STALE_AFTER, LOW_FPS_RATIO, DNS_INTERVAL, STATE_DIR, INCIDENT_MIN,
         CONTROL_CERT, CONTROL_KEY,
+        HOOK_SECRET_FILE, HOOK_RATE,
     ),
 )  # fmt: skip
 
@@ -419,6 +459,19 @@ def control_files(settings: ReadSettings) -> tuple[Path, Path] | None:
         missing = CONTROL_CERT if cert is None else CONTROL_KEY
         raise ConfigError(missing.env or missing.flag, "required with the other control setting")
     return cert, key
+def hook_secret(settings: ReadSettings, environ: Mapping[str, str] | None = None) -> str | None:
+    """The hook's shared secret: the file's, else ``TRASHMON_HOOK_SECRET`` (an error
+    about it never shows the value); None when hooks are off."""
+    from_file = settings[HOOK_SECRET_FILE]
+    if from_file is not None:
+        return from_file
+    value = (os.environ if environ is None else environ).get("TRASHMON_HOOK_SECRET", "")
+    if not value:
+        return None
+    try:
+        return check_secret(value)
+    except ValueError as error:
+        raise ConfigError("TRASHMON_HOOK_SECRET", str(error)) from None
 
 
 def quiet_http_logs() -> None:

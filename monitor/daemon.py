@@ -39,6 +39,7 @@ from trashmonitor.monitor.health import blind, evaluate
 from trashmonitor.monitor.history import CameraAvailability, HistoryStore
 from trashmonitor.monitor.incidents_api import PATH as INCIDENTS_PATH
 from trashmonitor.monitor.incidents_api import incidents_endpoint
+from trashmonitor.monitor.hooks import PathHints, patched
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import (
     AgentView,
@@ -185,6 +186,12 @@ class Monitor:
         self._known: dict[str, float] = {}
         """Configured cameras (and agents) seen, by when: remembered once they vanish."""
         self._blind_view: tuple[MonitorState, MonitorState] | None = None
+        self._hints = PathHints()
+        self._listed_since = float("-inf")
+        """When (monotonic) the poll behind the last snapshot started reading."""
+        # A hook's update and a poll's judgement publish one after the other, never
+        # interleaved (the later one would drop the other's news).
+        self._judging = threading.Lock()
         self._logged_errors: dict[str, str] = {}
         self._poller: threading.Thread | None = None
         self._quality = QualityTracker()
@@ -276,30 +283,36 @@ class Monitor:
             if metrics_read is not None:
                 metrics, metrics_error = metrics_read.result()
             agents = self._agents()
-            now = self.clock()
-            report, dropped, judge_error = self._judge(
-                paths, metrics, at=at, now=now, agents=agents, api_error=api_error
-            )
-            failure = api_error or judge_error
+            with self._judging:
+                now = self.clock()
+                report, dropped, judge_error = self._judge(
+                    paths, metrics, at=at, now=now, agents=agents, api_error=api_error,
+                    read_started=started,
+                )  # fmt: skip
+                failure = api_error or judge_error
+                if paths is not None:
+                    self._listed_since = started
+                quality, availability = self._follow(report)
+                elapsed = time.monotonic() - started
+                self.state = MonitorState(
+                    report=report,
+                    metrics_error=metrics_error,
+                    metrics_up=None
+                    if metrics is None and metrics_error is None
+                    else metrics is not None,
+                    last_success_at=now if failure is None else self.state.last_success_at,
+                    last_cycle_at=time.monotonic(),
+                    cycle_seconds=elapsed,
+                    dropped=dropped,
+                    rejected=rejected,
+                    quality=quality,
+                    availability=availability,
+                )
             if cycle is not None:
                 cycle.set_attribute("cameras", len(report.cameras))
                 if failure is not None:
                     cycle.set_status(Status(StatusCode.ERROR, failure))
-        quality, availability = self._follow(report)
-        elapsed = time.monotonic() - started
         self._poll_duration.observe(elapsed)
-        self.state = MonitorState(
-            report=report,
-            metrics_error=metrics_error,
-            metrics_up=None if metrics is None and metrics_error is None else metrics is not None,
-            last_success_at=now if failure is None else self.state.last_success_at,
-            last_cycle_at=time.monotonic(),
-            cycle_seconds=elapsed,
-            dropped=dropped,
-            rejected=rejected,
-            quality=quality,
-            availability=availability,
-        )
         return self.state
 
     def _follow(
@@ -355,12 +368,14 @@ class Monitor:
         now: float,
         agents: Mapping[str, AgentView] | None,
         api_error: str | None,
+        read_started: float = 0.0,
     ) -> tuple[HealthReport, int, str | None]:
-        """(report, paths dropped over the cap, why judging failed)."""
+        """(report, paths dropped over the cap, why judging failed). Paths re-read after
+        a hook since ``read_started`` (monotonic) replace this poll's older view of them."""
         dropped = 0
         try:
             if paths is not None:
-                listed = {path.name: path for path in paths}
+                listed = self._hints.apply({path.name: path for path in paths}, read_started)
                 tracked, dropped = track(listed, self._keep(), self.max_cameras)
                 if dropped:
                     log.debug("tracking %d cameras, %d more dropped", len(tracked), dropped)
@@ -386,6 +401,49 @@ class Monitor:
             return report, dropped, message
         self._recovered("judge")
         return report, dropped, None
+
+    def refresh_path(self, name: str) -> str:
+        """Re-read one path now (a MediaMTX hook's hint) and re-judge with it: the last
+        poll's snapshot with that path replaced. ``updated``, ``failed`` (the read did
+        not work: the poll will tell), or ``skipped`` (no successful poll to update yet,
+        a poll that started after this read already published, or a new path while the
+        camera cap is full)."""
+        read_at = time.monotonic()
+        try:
+            observation = self.client.read_path(name, read_at + self.client.timeout)
+        except Exception as error:  # one hint less; the poll stays the source of truth
+            log.debug("hook re-read of a path failed: %s", error_message(error))
+            return "failed"
+        with self._judging:
+            state = self.state
+            if not self._history or state.report is None or not state.report.mediamtx_reachable:
+                return "skipped"
+            if read_at < self._listed_since:
+                return "skipped"  # a poll that started reading later already said more
+            last = self._history[-1]
+            if name not in last.paths and len(last.paths) >= self.max_cameras:
+                return "skipped"
+            self._hints.note(name, observation, read_at)
+            self._history[-1] = replace(last, paths=patched(last.paths, {name: observation}))
+            if observation is not None and observation.configured:
+                self._known[name] = self.clock()
+            try:
+                report = evaluate(
+                    tuple(self._history),
+                    now=self.clock(),
+                    thresholds=self.thresholds,
+                    parked=self.parked,
+                    agents=self._agents(),
+                    known=self.expected.union(self._known),
+                )
+            except Exception as error:
+                self._record_error(None, "judge", error)
+                return "failed"
+            quality, availability = self._follow(report)
+            self.state = replace(
+                state, report=report, quality=quality, availability=availability
+            )
+        return "updated"
 
     def _keep(self) -> frozenset[str]:
         return self.expected.union(self.parked, self._known)

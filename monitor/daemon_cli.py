@@ -32,6 +32,7 @@ from trashmonitor.monitor.daemon import (
     tune_gc_for_polling,
 )
 from trashmonitor.monitor.history import HistoryStore
+from trashmonitor.monitor.hooks import HookService
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import AgentView
 
@@ -158,6 +159,17 @@ def _agents_sd(agent_views: Callable[[], Mapping[str, AgentView]] | None) -> Res
     return json_response(service_discovery(agent_views() if agent_views is not None else {}))
 
 
+def _hooks(settings: ReadSettings, monitor: Monitor) -> HookService | None:
+    """MediaMTX's hook route when a shared secret is set (docs/monitor.md, "Hooks")."""
+    secret = config.hook_secret(settings)
+    if secret is None:
+        return None
+    hooks = HookService(secret, settings[config.HOOK_RATE], monitor.refresh_path)
+    for collector in hooks.collectors():
+        monitor.register(collector)
+    return hooks
+
+
 def serve(
     args: argparse.Namespace,
     *,
@@ -172,16 +184,21 @@ def serve(
     config.quiet_http_logs()
     tune_gc_for_polling()
     monitor, listen = build_monitor(args, agent_views=agent_views, collectors=collectors)
+    hooks = _hooks(config.SETTINGS.read(args, config.MONITOR), monitor)
     service = HTTPService(
         listen,
         {
             **routes(monitor),
             SD_PATH: lambda: _agents_sd(agent_views),
             **({CONTROL_PREFIX: panel.endpoint()} if panel is not None else {}),
+            **(hooks.routes() if hooks is not None else {}),
         },
         setting="TRASHMON_LISTEN",
     )
-    with stop_on_signals() as stop:
+    with stop_on_signals() as stop, contextlib.ExitStack() as cleanup:
+        if hooks is not None:
+            hooks.start()
+            cleanup.callback(hooks.stop)
         service.start()
         log.info(
             "monitoring %s every %gs (metrics: %s)",

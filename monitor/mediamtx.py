@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from trashmonitor.monitor.mediamtx_http import (
     DEFAULT_MAX_BODY_BYTES,
@@ -26,7 +26,9 @@ from trashmonitor.monitor.mediamtx_http import (
 )
 from trashmonitor.monitor.mediamtx_parse import (
     decode_json,
+    is_valid_path_name,
     parse_metrics,
+    parse_path,
     parse_paths_page,
 )
 from trashmonitor.monitor.model import (
@@ -48,6 +50,7 @@ if TYPE_CHECKING:  # imported when a client is built: the probe does without it
     import httpx
 
 PATHS_LIST = "/v3/paths/list"
+PATHS_GET = "/v3/paths/get/"
 # MediaMTX defaults to 100 items per page; asking for large pages keeps 10,000 paths
 # at ten round trips instead of a hundred.
 ITEMS_PER_PAGE = 1000
@@ -252,6 +255,26 @@ class MediaMTXClient:
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
         return pages
+
+    def read_path(self, name: str, deadline: float | None = None) -> PathObservation | None:
+        """One path (``/v3/paths/get/<name>``), None when MediaMTX has no such path (404),
+        with the same time and size bounds as the list. ``name`` must pass MediaMTX's
+        path-name grammar: it goes into the URL."""
+        if not is_valid_path_name(name):
+            raise MalformedResponseError("not a MediaMTX path name")
+        url = self.api_url + PATHS_GET + quote(name, safe="/")
+        try:
+            body = self._get(url, None, deadline)
+            observation = parse_path(decode_json(body, url), url)
+        except UpstreamHTTPError as error:
+            if error.status_code == 404:
+                return None
+            raise _detached(error) from None
+        except TrashmonError as error:
+            raise _detached(error) from None
+        if observation.name != name:
+            raise _detached(MalformedResponseError(f"{url}: answered for another path"))
+        return observation
 
     def read_metrics(self, deadline: float | None = None) -> MediaMTXMetrics:
         try:

@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dns": ("trashmonitor.dns.cli", "reconcile the Cloudflare A record and Tailscale split-DNS"),
     "rules": ("trashmonitor.alerts.cli", "print or write Prometheus rules and Grafana dashboards"),
     "demo": ("trashmonitor.demo", "run the whole stack here with synthetic cameras"),
+    "hook": ("trashmonitor.hook_cli", "notify the monitor of a MediaMTX path event (runOn* hook)"),
 }
 
 

@@ -265,6 +265,19 @@ def generate_reader_credentials(directory: Path) -> ReaderCredentials:
     return reader
 
 
+def generate_hook_secret(directory: Path) -> Path:
+    """A random hook secret for this run (0600): MediaMTX's hooks and the monitor share it."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / "hook-secret"
+    _write_private(path, secrets.token_urlsafe(32))
+    return path
+
+
+def _hook_command() -> str:
+    # The console script beside this Python (the venv's): MediaMTX runs it without a shell.
+    return str(Path(sys.executable).parent / "trashmon-hook")
+
+
 def _mediamtx_config(ports: Ports, reader: ReaderCredentials) -> str:
     # Only the keys that differ from MediaMTX's defaults (server/mediamtx.yml is the
     # production file; this one keeps everything on loopback and only RTSP/TCP + HLS).
@@ -298,6 +311,9 @@ def _mediamtx_config(ports: Ports, reader: ReaderCredentials) -> str:
             "rtmp: no",
             "webrtc: no",
             "srt: no",
+            "pathDefaults:",
+            f"  runOnOnline: {_hook_command()} online",
+            f"  runOnOffline: {_hook_command()} offline",
             "paths:",
             "  all_others:",
             "",
@@ -480,11 +496,17 @@ def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: 
     stack.ready("mosquitto", lambda: _accepting(ports.mqtt))
 
     reader = generate_reader_credentials(state / "secrets")
+    hook_secret = generate_hook_secret(state / "secrets")
     mediamtx = found["mediamtx"] or _download_mediamtx(stack)
     if mediamtx is not None:
         config = state / "mediamtx.yml"
         config.write_text(_mediamtx_config(ports, reader))
-        stack.start("mediamtx", [mediamtx, str(config)])
+        # Its runOn* hooks inherit this environment (docs/monitor.md, "Hooks").
+        hook_env = {
+            "TRASHMON_HOOK_SECRET_FILE": str(hook_secret),
+            "TRASHMON_MONITOR_URL": f"http://127.0.0.1:{ports.monitor}",
+        }
+        stack.start("mediamtx", [mediamtx, str(config)], env=hook_env)
         stack.ready("mediamtx", lambda: _accepting(ports.api))
 
     for (camera, device), port in zip(CAMERAS, ports.agents, strict=True):
@@ -512,7 +534,10 @@ def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: 
             "--mqtt-key", str(layout.client_key("monitor")),
             *_control_flags(layout),
         ],
-        env={"TRASHMON_MEDIAMTX_CREDENTIALS_FILE": str(reader.credentials_file)},
+        env={
+            "TRASHMON_MEDIAMTX_CREDENTIALS_FILE": str(reader.credentials_file),
+            "TRASHMON_HOOK_SECRET_FILE": str(hook_secret),
+        },
     )  # fmt: skip
     stack.ready("monitor", lambda: _http_ok(f"http://127.0.0.1:{ports.monitor}/healthz"))
 

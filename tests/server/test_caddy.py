@@ -440,3 +440,34 @@ def test_control_on_without_a_password_hash_fails_closed(tmp_path):
     result = caddy_validate(tmp_path, TRASHMON_TLS="off", TRASHMON_CONTROL="on")
     assert result.returncode != 0
     assert "username and password cannot be empty" in result.stderr
+HOOK_NOTICE = b'{"event":"offline","path":"cam1"}'
+
+
+@pytest.mark.parametrize("method", ["POST", "GET", "HEAD", "PUT"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/api/hooks/mediamtx",
+        "/api/hooks/mediamtx/",
+        "/api/hooks/mediamtx?x=1",
+        "/status/../api/hooks/mediamtx",
+        "/%61pi/hooks/mediamtx",
+        "/API/hooks/mediamtx",
+        "/status/hooks/mediamtx",
+    ],
+)
+def test_the_monitor_hook_route_is_never_forwarded(served, method, target):
+    """Only MediaMTX (beside the monitor) may post hook notices: on the public entry the
+    route is 404 (GET/HEAD) or 405 (anything else), and the monitor sees nothing even
+    when the visitor sends the secret's header."""
+    ports, api, hls, monitor, _ = served
+    monitor.routes["/api/hooks/mediamtx"] = Reply(202, "text/plain", b"accepted\n")
+    status, _, _ = raw_request(
+        ports.http,
+        method,
+        target,
+        headers={"Content-Type": "application/json", "X-Trashmon-Hook-Secret": "guess" * 4},
+        body=HOOK_NOTICE if method in ("POST", "PUT") else None,
+    )
+    assert status == (404 if method in ("GET", "HEAD") else 405), (method, target)
+    assert upstream_requests(api, hls, monitor) == []

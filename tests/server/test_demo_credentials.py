@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
+import shlex
 from typing import Any
 
 import yaml
@@ -20,6 +22,7 @@ from trashmonitor.demo import (
     Ports,
     _mediamtx_config,
     _prometheus_config,
+    generate_hook_secret,
     generate_reader_credentials,
 )
 
@@ -77,3 +80,17 @@ def test_the_demo_prometheus_scrapes_mediamtx_with_the_password_file(tmp_path):
     assert_promtool_accepts(config)
     # Without MediaMTX there is no mediamtx job at all.
     assert "mediamtx" not in _prometheus_config(Ports(), rules, None)
+
+
+def test_the_demo_mediamtx_runs_the_installed_hook_with_a_private_secret(tmp_path):
+    reader = generate_reader_credentials(tmp_path / "secrets")
+    config: dict[str, Any] = yaml.safe_load(_mediamtx_config(Ports(), reader))
+    for key, event in (("runOnOnline", "online"), ("runOnOffline", "offline")):
+        command, argument = shlex.split(config["pathDefaults"][key])
+        assert argument == event
+        assert os.access(command, os.X_OK), command  # MediaMTX runs it without a shell
+    first = generate_hook_secret(tmp_path / "secrets")
+    text = first.read_text()
+    assert first.stat().st_mode & 0o777 == 0o600
+    assert len(text) >= 32
+    assert generate_hook_secret(tmp_path / "secrets").read_text() != text

@@ -18,7 +18,7 @@ ENTRYPOINT = REPO / "server" / "entrypoint"
 # the environment to exit on its own or to ignore SIGTERM.
 STANDIN = """#!/usr/bin/env bash
 name=$(basename "$0")
-wanted='^(MTX_|TRASHMON_MEDIAMTX_(BASIC_AUTH|CREDENTIALS_FILE)=|TRASHMON_CONTROL_PASSWORD)'
+wanted='^(MTX_|TRASHMON_MEDIAMTX_(BASIC_AUTH|CREDENTIALS_FILE)=|TRASHMON_CONTROL_PASSWORD|TRASHMON_HOOK_|TRASHMON_MONITOR_URL=)'
 env | grep -E "$wanted" | sort > "$STANDIN_DIR/$name.env"
 exit_var="STANDIN_EXIT_$name"
 ignore_var="STANDIN_IGNORE_TERM_$name"
@@ -181,13 +181,19 @@ def test_each_child_gets_only_its_part_of_the_credentials(standins, tmp_path):
     secret = "Pw-" + "x" * 40
     credentials = tmp_path / "credentials"
     credentials.write_text(f"reader1:{secret}\n")
+    hook_secret = tmp_path / "hook-secret"
+    hook_secret.write_text("hook-" + "y" * 40)
     proc = start(
         {
             **standins,
             "TRASHMON_MEDIAMTX_CREDENTIALS_FILE": str(credentials),
+            "TRASHMON_HOOK_SECRET_FILE": str(hook_secret),
+            "TRASHMON_LISTEN": "0.0.0.0:19843",
             # stale values from the outside are not passed on
             "TRASHMON_MEDIAMTX_BASIC_AUTH": "c3RhbGU=",
             "MTX_AUTHINTERNALUSERS_0_PASS": "stale",
+            "TRASHMON_HOOK_SECRET": "stale-" + "z" * 30,
+            "TRASHMON_MONITOR_URL": "http://elsewhere.example",
         }
     )
     try:
@@ -199,12 +205,16 @@ def test_each_child_gets_only_its_part_of_the_credentials(standins, tmp_path):
     assert child_env(tmp_path, "mediamtx") == {
         "MTX_AUTHINTERNALUSERS_0_USER": "reader1",
         "MTX_AUTHINTERNALUSERS_0_PASS": sha256_credential(secret),
+        # Its runOn* hooks inherit these: the monitor on loopback, the secret's file.
+        "TRASHMON_HOOK_SECRET_FILE": str(hook_secret),
+        "TRASHMON_MONITOR_URL": "http://127.0.0.1:19843",
     }
     assert child_env(tmp_path, "caddy") == {
         "TRASHMON_MEDIAMTX_BASIC_AUTH": base64.b64encode(f"reader1:{secret}".encode()).decode()
     }
     assert child_env(tmp_path, "trashmon") == {
-        "TRASHMON_MEDIAMTX_CREDENTIALS_FILE": str(credentials)
+        "TRASHMON_MEDIAMTX_CREDENTIALS_FILE": str(credentials),
+        "TRASHMON_HOOK_SECRET_FILE": str(hook_secret),
     }
     basic = base64.b64encode(f"reader1:{secret}".encode()).decode()
     for shown in [err.decode(), *(args for _, args in found.values())]:
@@ -232,6 +242,32 @@ def test_without_a_credentials_file_one_is_generated_for_the_run(standins, tmp_p
     )
     assert password not in err.decode()
     assert "generated read credentials for this run" in err.decode()
+    hook_secret = Path(child_env(tmp_path, "trashmon")["TRASHMON_HOOK_SECRET_FILE"])
+    assert hook_secret.parent == generated.parent
+    assert hook_secret.stat().st_mode & 0o777 == 0o600
+    assert len(hook_secret.read_text()) >= 32
+    assert child_env(tmp_path, "mediamtx")["TRASHMON_HOOK_SECRET_FILE"] == str(hook_secret)
+    assert child_env(tmp_path, "mediamtx")["TRASHMON_MONITOR_URL"] == "http://127.0.0.1:9843"
+    assert "TRASHMON_HOOK_SECRET_FILE" not in child_env(tmp_path, "caddy")
+    assert hook_secret.read_text() not in err.decode()
+
+
+@pytest.mark.parametrize(
+    ("env", "reason"),
+    [
+        ({"TRASHMON_HOOK_SECRET_FILE": "/nonexistent/hook-secret"}, "TRASHMON_HOOK_SECRET_FILE"),
+        ({"TRASHMON_LISTEN": "0.0.0.0"}, "TRASHMON_LISTEN"),
+        ({"TRASHMON_LISTEN": "0.0.0.0:http"}, "TRASHMON_LISTEN"),
+    ],
+)
+def test_a_bad_hook_setting_is_one_clear_line(standins, tmp_path, env, reason):
+    proc = start({**standins, **env})
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"entrypoint: {reason}: ")
+    assert started(tmp_path) == {}
 
 
 @pytest.mark.parametrize(

@@ -276,3 +276,14 @@ def test_cameras_are_declared_paths_publishing_from_a_publisher(config):
     assert cameras, "declare at least the example cameras"
     assert all(re.fullmatch(r"[A-Za-z0-9_-]+", name) for name in cameras)
     assert config["pathDefaults"]["source"] == "publisher"
+
+
+def test_publisher_changes_run_the_monitor_hook(config, reference):
+    """runOnOnline/runOnOffline (keys of the pinned version: the check above) call the
+    hook's lightweight entry point, for every path."""
+    defaults = config["pathDefaults"]
+    assert defaults["runOnOnline"] == "trashmon-hook online"
+    assert defaults["runOnOffline"] == "trashmon-hook offline"
+    assert "runOnOnline" in reference["pathDefaults"]
+    for name, path in (config.get("paths") or {}).items():
+        assert not {"runOnOnline", "runOnOffline"} & set(path or {}), name

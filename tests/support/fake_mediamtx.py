@@ -10,6 +10,17 @@ behaviour (the OpenAPI specs of v1.9, v1.16 and v1.20, and its paging code):
 * Field names per schema generation: ``"v1.9"`` (ready/readyTime/bytesReceived/tracks),
   ``"v1.16"`` (+ available/online and their times), ``"v1.20"`` (+ inboundBytes,
   outboundBytes, inboundFramesInError, tracks2 with codecProps).
+* ``GET /v3/paths/get/<name>``: one path, or 404 ``{"status": "error", "error": "path
+  not found"}`` (the name may hold slashes, as MediaMTX's ``/paths/get/*name`` route).
+* Path hooks (``hooks={"runOnOnline": CMD, "runOnOffline": CMD}``): run the way
+  MediaMTX's internal/externalcmd does — the command split like a shell would
+  (``$VAR`` expanded from the hook's environment) but executed directly, in its own
+  process group, with MediaMTX's environment plus ``MTX_PATH``, ``RTSP_PATH``,
+  ``RTSP_PORT``, ``MTX_QUERY``, ``MTX_SOURCE_TYPE`` and ``MTX_SOURCE_ID``. The online
+  command gets SIGINT (its whole group) when the path goes offline, then the offline
+  command starts. ``runOnAvailable``/``runOnUnavailable`` and the deprecated
+  ``runOnReady``/``runOnNotReady`` (mapped to them, as MediaMTX v1.19.3+ does) follow
+  ``available``. ``hooks_lost = True`` drops them (a hook MediaMTX never ran).
 * ``GET /metrics``: untyped exposition without ``# TYPE`` lines, label values unescaped;
   ``paths_inbound_bytes`` etc. (v1.17+) or ``paths_bytes_received/sent`` (older).
 
@@ -34,8 +45,14 @@ and change it with ``POST /_fake/paths/<name>`` (JSON fields of :class:`FakePath
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
+import re
+import shlex
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -43,7 +60,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 GENERATIONS = ("v1.9", "v1.16", "v1.20")
 FAULTS = (
@@ -56,6 +73,33 @@ FAULTS = (
     "hang",  # accept and never answer (until the server stops)
 )
 DEFAULT_ITEMS_PER_PAGE = 100
+HOOKS = ("runOnOnline", "runOnOffline", "runOnAvailable", "runOnUnavailable")
+# Deprecated names MediaMTX still reads (internal/conf/path.go), mapped to the new ones.
+DEPRECATED_HOOKS = {"runOnReady": "runOnAvailable", "runOnNotReady": "runOnUnavailable"}
+FAKE_RTSP_PORT = "8554"
+
+
+@dataclass(frozen=True)
+class HookRun:
+    """One hook command MediaMTX started: which, for which path, its exit status."""
+
+    hook: str
+    path: str
+    process: subprocess.Popen[bytes]
+
+
+_VARIABLE = re.compile(r"\$(?:\{([^}]*)\}|([A-Za-z0-9_]+))")
+
+
+def hook_command(command: str, env: dict[str, str]) -> list[str]:
+    """MediaMTX's split (go-shellquote: shell-like quoting) and expansion of ``$VAR`` /
+    ``${VAR}`` in each part from the hook's environment, else the process's (os.Expand)."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) if match.group(1) is not None else match.group(2)
+        return env.get(name, os.environ.get(name, ""))
+
+    return [_VARIABLE.sub(value, part) for part in shlex.split(command)]
 
 
 @dataclass(frozen=True)
@@ -138,9 +182,26 @@ def render_path(path: FakePath, generation: str, monotonic_now: float) -> dict[s
 class FakeMediaMTX:
     """The fake server; a context manager that serves from a daemon thread."""
 
-    def __init__(self, generation: str = "v1.20", host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        generation: str = "v1.20",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        hooks: dict[str, str] | None = None,
+        hook_environ: dict[str, str] | None = None,
+    ) -> None:
         if generation not in GENERATIONS:
             raise ValueError(f"generation must be one of {GENERATIONS}")
+        self.hooks = {DEPRECATED_HOOKS.get(name, name): cmd for name, cmd in (hooks or {}).items()}
+        unknown = set(self.hooks) - set(HOOKS)
+        if unknown:
+            raise ValueError(f"unknown hooks {sorted(unknown)}")
+        self.hook_environ = dict(os.environ if hook_environ is None else hook_environ)
+        """MediaMTX's own environment, which every hook command inherits."""
+        self.hooks_lost = False
+        self.hook_runs: list[HookRun] = []
+        self._running_hooks: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
         self.generation = generation
         self.fault: str | None = None
         self.requests = 0
@@ -177,6 +238,17 @@ class FakeMediaMTX:
 
     def stop(self) -> None:
         self._stopping.set()
+        with self._lock:
+            running = list(self._running_hooks.values())
+            self._running_hooks.clear()
+        for process in running:
+            _interrupt(process)
+        for run in self.hook_runs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                run.process.wait(5)
+            if run.process.poll() is None:
+                run.process.kill()
+                run.process.wait()
         for server in [self._server, *self._extra_servers]:
             server.shutdown()
             server.server_close()
@@ -202,6 +274,7 @@ class FakeMediaMTX:
                     changes.setdefault("online_since", time.time())
                 path = replace(folded, **changes)
             self._paths[name] = path
+            self._fire_hooks(current, path)
             return path
 
     def add_paths(self, count: int, prefix: str = "cam", **fields_: Any) -> list[str]:
@@ -213,7 +286,55 @@ class FakeMediaMTX:
 
     def remove_path(self, name: str) -> None:
         with self._lock:
-            self._paths.pop(name, None)
+            removed = self._paths.pop(name, None)
+            if removed is not None:
+                self._fire_hooks(removed, None)
+
+    # -- hooks (under self._lock, like MediaMTX's path goroutine)
+    def _fire_hooks(self, before: FakePath | None, after: FakePath | None) -> None:
+        for state, start, end in (
+            ("online", "runOnOnline", "runOnOffline"),
+            ("available", "runOnAvailable", "runOnUnavailable"),
+        ):
+            was = before is not None and self._is(before, state)
+            now = after is not None and self._is(after, state)
+            if was == now:
+                continue
+            path = (after or before).name  # type: ignore[union-attr]
+            if now:
+                assert after is not None
+                self._start_hook(start, after, keep=True)
+            else:
+                assert before is not None
+                running = self._running_hooks.pop((start, path), None)
+                if running is not None:
+                    _interrupt(running)
+                self._start_hook(end, before, keep=False)
+
+    def _is(self, path: FakePath, state: str) -> bool:
+        if state == "online":
+            return path.online
+        return path.online or (path.placeholder and self.generation != "v1.9")
+
+    def _start_hook(self, hook: str, path: FakePath, *, keep: bool) -> None:
+        command = self.hooks.get(hook)
+        if not command or self.hooks_lost:
+            return
+        env = {
+            **self.hook_environ,
+            "MTX_PATH": path.name,
+            "RTSP_PATH": path.name,
+            "RTSP_PORT": FAKE_RTSP_PORT,
+            "MTX_QUERY": "",
+            "MTX_SOURCE_TYPE": "rtspSession",
+            "MTX_SOURCE_ID": f"{path.name}-src",
+        }
+        process = subprocess.Popen(
+            hook_command(command, env), env=env, start_new_session=True, stdin=subprocess.DEVNULL
+        )
+        self.hook_runs.append(HookRun(hook, path.name, process))
+        if keep:
+            self._running_hooks[(hook, path.name)] = process
 
     def path(self, name: str) -> FakePath:
         with self._lock:
@@ -319,13 +440,16 @@ def _handler(fake: FakeMediaMTX) -> type[BaseHTTPRequestHandler]:
             if url.path == "/metrics":
                 self._send(200, fake.metrics_text().encode(), "text/plain; version=0.0.4")
                 return
-            if url.path != "/v3/paths/list":
+            if url.path != "/v3/paths/list" and not url.path.startswith(PATHS_GET):
                 self._json(404, {"status": "error", "error": "not found"})
-                return
-            if fake.fault is not None:
+            elif fake.fault is not None:
                 self._fault(fake.fault)
-                return
-            query = parse_qs(url.query)
+            elif url.path.startswith(PATHS_GET):
+                self._path_get(unquote(url.path[len(PATHS_GET) :]))
+            else:
+                self._list(parse_qs(url.query))
+
+        def _list(self, query: dict[str, list[str]]) -> None:
             try:
                 page = int(query.get("page", ["0"])[0])
                 items_per_page = int(query.get("itemsPerPage", [str(DEFAULT_ITEMS_PER_PAGE)])[0])
@@ -335,6 +459,14 @@ def _handler(fake: FakeMediaMTX) -> type[BaseHTTPRequestHandler]:
                 self._json(400, {"status": "error", "error": "invalid pagination parameters"})
                 return
             self._json(200, fake.paths_page(page, items_per_page))
+
+        def _path_get(self, name: str) -> None:
+            with fake._lock:
+                path = fake._paths.get(name)
+            if path is None:
+                self._json(404, {"status": "error", "error": "path not found"})
+                return
+            self._json(200, render_path(path, fake.generation, time.monotonic()))
 
         def _fault(self, fault: str) -> None:
             if fault == "html":
@@ -374,6 +506,16 @@ def _handler(fake: FakeMediaMTX) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+PATHS_GET = "/v3/paths/get/"
+
+
+def _interrupt(process: subprocess.Popen[bytes]) -> None:
+    """What MediaMTX does when the state ends: SIGINT to the command's process group."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)
+
+
 def path_names(count: int, prefix: str = "cam") -> Iterator[str]:
     width = len(str(count))
     return (f"{prefix}{index:0{width}d}" for index in range(count))
@@ -386,8 +528,13 @@ def main() -> None:
     parser.add_argument("--generation", choices=GENERATIONS, default="v1.20")
     parser.add_argument("--paths", type=int, default=3, help="online paths cam0, cam1, …")
     parser.add_argument("--rate", type=float, default=50_000.0, help="inbound bytes/s per path")
+    for hook in (*HOOKS, *DEPRECATED_HOOKS):
+        parser.add_argument(f"--{hook}", metavar="CMD", help=f"MediaMTX's {hook} command")
     args = parser.parse_args()
-    fake = FakeMediaMTX(args.generation, args.host, args.port)
+    hooks = {
+        hook: getattr(args, hook) for hook in (*HOOKS, *DEPRECATED_HOOKS) if getattr(args, hook)
+    }
+    fake = FakeMediaMTX(args.generation, args.host, args.port, hooks=hooks)
     fake.add_paths(args.paths, rate=args.rate)
     fake.start()
     print(f"fake MediaMTX {args.generation} on {fake.url}", flush=True)

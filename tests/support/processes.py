@@ -20,6 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 # -P: do not put the current directory on sys.path. From the repo root, ./trashmonitor
 # would otherwise shadow the installed package and hide monitor/, capture/, dns/ ...
 TRASHMON = [sys.executable, "-P", "-m", "trashmonitor"]
+# MediaMTX's hook command, the console script scripts/setup installs beside this Python.
+TRASHMON_HOOK = str(Path(sys.executable).parent / "trashmon-hook")
 
 
 def clean_environ(**extra: str) -> dict[str, str]:

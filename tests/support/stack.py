@@ -132,6 +132,9 @@ class Stack:
         )
 
 
+STACK_HOOK_SECRET = "stack-hook-secret-0123456789"
+
+
 @contextlib.contextmanager
 def running_stack(directory: Path, agent_metrics_host: str = "127.0.0.1") -> Iterator[Stack]:
     """Everything above, up and streaming; stopped (by PID) when the block ends. The
@@ -163,7 +166,8 @@ def running_stack(directory: Path, agent_metrics_host: str = "127.0.0.1") -> Ite
         stack.enter_context(
             running(
                 monitor_argv,
-                env={**env, **dns_env(dns_url, dns)},
+                # Hooks on: their families are part of the monitor's exposition.
+                env={**env, **dns_env(dns_url, dns), "TRASHMON_HOOK_SECRET": STACK_HOOK_SECRET},
                 cwd=directory,
                 log_path=monitor_log,
             )
