@@ -94,6 +94,8 @@ def parse_state_dir(text: str) -> Path | None:
     if not os.access(directory, os.W_OK | os.X_OK):
         raise ValueError("expected a directory the monitor can write")
     return directory
+
+
 MIN_HOOK_RATE = 0.1
 MAX_HOOK_RATE = 10_000.0
 
@@ -459,6 +461,8 @@ def control_files(settings: ReadSettings) -> tuple[Path, Path] | None:
         missing = CONTROL_CERT if cert is None else CONTROL_KEY
         raise ConfigError(missing.env or missing.flag, "required with the other control setting")
     return cert, key
+
+
 def hook_secret(settings: ReadSettings, environ: Mapping[str, str] | None = None) -> str | None:
     """The hook's shared secret: the file's, else ``TRASHMON_HOOK_SECRET`` (an error
     about it never shows the value); None when hooks are off."""

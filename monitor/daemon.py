@@ -37,9 +37,9 @@ from trashmonitor.monitor.config import (
 from trashmonitor.monitor.export import Exposition, MonitorCollector, PerState, status_response
 from trashmonitor.monitor.health import blind, evaluate
 from trashmonitor.monitor.history import CameraAvailability, HistoryStore
+from trashmonitor.monitor.hooks import PathHints, patched
 from trashmonitor.monitor.incidents_api import PATH as INCIDENTS_PATH
 from trashmonitor.monitor.incidents_api import incidents_endpoint
-from trashmonitor.monitor.hooks import PathHints, patched
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import (
     AgentView,
@@ -440,9 +440,7 @@ class Monitor:
                 self._record_error(None, "judge", error)
                 return "failed"
             quality, availability = self._follow(report)
-            self.state = replace(
-                state, report=report, quality=quality, availability=availability
-            )
+            self.state = replace(state, report=report, quality=quality, availability=availability)
         return "updated"
 
     def _keep(self) -> frozenset[str]:

@@ -440,6 +440,8 @@ def test_control_on_without_a_password_hash_fails_closed(tmp_path):
     result = caddy_validate(tmp_path, TRASHMON_TLS="off", TRASHMON_CONTROL="on")
     assert result.returncode != 0
     assert "username and password cannot be empty" in result.stderr
+
+
 HOOK_NOTICE = b'{"event":"offline","path":"cam1"}'
 
 
