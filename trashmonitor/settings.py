@@ -162,7 +162,10 @@ def parse_name_list(text: str) -> frozenset[str]:
 
 def existing_file(text: str) -> Path:
     """A path to a file that exists (a certificate, a key, a credentials file)."""
-    path = Path(text).expanduser()
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError:  # ~user of no such user: pathlib cannot find the home directory
+        raise ValueError("no such home directory") from None
     if not path.is_file():
         raise ValueError("file not found")
     return path

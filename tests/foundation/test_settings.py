@@ -12,6 +12,7 @@ from trashmonitor.settings import (
     Setting,
     SettingsTable,
     count_between,
+    existing_file,
     flag_or_env,
     parse_host_port,
     parse_http_url,
@@ -148,3 +149,8 @@ def test_a_declared_table_generates_help_and_docs() -> None:
         "| `--count N` | `X_COUNT` | `3` | a |",
         "| `--loud` | — | off |  |",
     ]
+
+
+def test_a_file_under_an_unknown_users_home_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="no such home directory"):
+        existing_file("~no-such-user-here/cert.pem")
