@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from trashmonitor.errors import ConfigError
 from trashmonitor.monitor.mediamtx import default_metrics_url, metrics_url
 from trashmonitor.monitor.mediamtx_http import (
     DEFAULT_MAX_BODY_BYTES,
@@ -26,8 +27,6 @@ from trashmonitor.monitor.mediamtx_http import (
     read_credentials_file,
 )
 from trashmonitor.monitor.model import Thresholds
-
-from trashmonitor.errors import ConfigError
 from trashmonitor.settings import (
     ReadSettings,
     Setting,

@@ -29,6 +29,12 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
+
+from trashmonitor.errors import (
+    AuthError,
+    ObservationError,
+    TrashmonError,
+)
 from trashmonitor.monitor.config import (
     DEFAULT_FORGET_AFTER,
     DEFAULT_MAX_CAMERAS,
@@ -47,12 +53,6 @@ from trashmonitor.monitor.model import (
     Thresholds,
 )
 from trashmonitor.monitor.status import printable
-
-from trashmonitor.errors import (
-    AuthError,
-    ObservationError,
-    TrashmonError,
-)
 from trashmonitor.runtime import run_every
 from trashmonitor.serving import Response, json_response
 

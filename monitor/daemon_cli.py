@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import disable_created_metrics
 from prometheus_client.registry import Collector
+
+from trashmonitor.errors import EXIT_OK
 from trashmonitor.monitor import config
 from trashmonitor.monitor.agents import SD_PATH, service_discovery
 from trashmonitor.monitor.daemon import (
@@ -24,8 +26,6 @@ from trashmonitor.monitor.daemon import (
 )
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import AgentView
-
-from trashmonitor.errors import EXIT_OK
 from trashmonitor.mqtt import MONITOR_SETTINGS, add_mqtt_arguments, mqtt_settings
 from trashmonitor.runtime import stop_on_signals
 from trashmonitor.serving import HTTPService, Response, json_response

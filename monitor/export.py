@@ -18,6 +18,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
+
+from trashmonitor import __version__
 from trashmonitor.capture.machine import State as AgentStreamState
 from trashmonitor.monitor.model import (
     STATES,
@@ -26,8 +28,6 @@ from trashmonitor.monitor.model import (
     MonitorState,
 )
 from trashmonitor.monitor.status import status_document
-
-from trashmonitor import __version__
 from trashmonitor.serving import Response, json_response
 
 

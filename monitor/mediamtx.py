@@ -18,6 +18,13 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
+from trashmonitor.errors import (
+    AuthError,
+    MalformedResponseError,
+    TrashmonError,
+    UnreachableError,
+    UpstreamHTTPError,
+)
 from trashmonitor.monitor.mediamtx_http import (
     DEFAULT_MAX_BODY_BYTES,
     Credentials,
@@ -34,14 +41,6 @@ from trashmonitor.monitor.model import (
     PathObservation,
     PathsListing,
     PathsPage,
-)
-
-from trashmonitor.errors import (
-    AuthError,
-    MalformedResponseError,
-    TrashmonError,
-    UnreachableError,
-    UpstreamHTTPError,
 )
 
 if TYPE_CHECKING:  # imported when a client is built: the probe does without it

@@ -16,6 +16,8 @@ from typing import Any
 
 import httpcore
 import httpx
+
+from trashmonitor.errors import MalformedResponseError, UnreachableError
 from trashmonitor.monitor.mediamtx_http import (
     READ_CHUNK_BYTES,
     Credentials,
@@ -26,8 +28,6 @@ from trashmonitor.monitor.mediamtx_http import (
     time_left,
     timed_out,
 )
-
-from trashmonitor.errors import MalformedResponseError, UnreachableError
 
 SocketOption = Any
 

@@ -28,6 +28,9 @@ from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeGuard
 
+from trashmonitor.errors import (
+    MalformedResponseError,
+)
 from trashmonitor.monitor.mediamtx_http import (
     reason_of,
 )
@@ -39,10 +42,6 @@ from trashmonitor.monitor.model import (
     PathsPage,
     Track,
     describe_tracks,
-)
-
-from trashmonitor.errors import (
-    MalformedResponseError,
 )
 
 if TYPE_CHECKING:  # imported when a client is built: the probe does without it

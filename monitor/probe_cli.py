@@ -21,13 +21,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
-from trashmonitor.monitor import config
-from trashmonitor.monitor.health import evaluate
-from trashmonitor.monitor.mediamtx import MediaMTXClient
-from trashmonitor.monitor.mediamtx_parse import decode_json, parse_paths_page
-from trashmonitor.monitor.model import HealthReport, PathsSnapshot
-from trashmonitor.monitor.status import printable, status_document, table
-
 from trashmonitor.errors import (
     EXIT_OK,
     EXIT_UNHEALTHY,
@@ -35,6 +28,12 @@ from trashmonitor.errors import (
     MalformedResponseError,
     TrashmonError,
 )
+from trashmonitor.monitor import config
+from trashmonitor.monitor.health import evaluate
+from trashmonitor.monitor.mediamtx import MediaMTXClient
+from trashmonitor.monitor.mediamtx_parse import decode_json, parse_paths_page
+from trashmonitor.monitor.model import HealthReport, PathsSnapshot
+from trashmonitor.monitor.status import printable, status_document, table
 from trashmonitor.settings import ReadSettings
 
 
