@@ -43,6 +43,7 @@ from trashmonitor.monitor.config import (
 from trashmonitor.monitor.export import Exposition, MonitorCollector, PerState, status_response
 from trashmonitor.monitor.health import blind, evaluate
 from trashmonitor.monitor.mediamtx import MediaMTXClient
+from trashmonitor.monitor.mediamtx_http import TracedTransport
 from trashmonitor.monitor.model import (
     AgentView,
     HealthReport,
@@ -168,8 +169,8 @@ class Monitor:
     )
 
     def __post_init__(self) -> None:
-        if self.tracer is not None and self.client.request_hook is None:
-            self.client.request_hook = self._request_span
+        if self.tracer is not None and not isinstance(self.client.transport, TracedTransport):
+            self.client.transport = TracedTransport(self.client.transport, self.tracer)
         if self.stale_after is None:
             self.stale_after = DEFAULT_STALE_POLLS * self.interval
         self._stale_after: float = self.stale_after
@@ -215,12 +216,6 @@ class Monitor:
         return self._exposition.render(self.view())
 
     # ---------------------------------------------------------------- one cycle
-
-    def _request_span(
-        self, url: str, params: Mapping[str, int] | None
-    ) -> AbstractContextManager[Any]:
-        page = (params or {}).get("page", -1)
-        return self._span("http.get", **{"url.full": url, "mediamtx.page": page})
 
     def _span(self, name: str, **attributes: Any) -> AbstractContextManager[Any]:
         if self.tracer is None:

@@ -13,8 +13,7 @@ from __future__ import annotations
 import contextvars
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
@@ -75,9 +74,6 @@ def metrics_url(text: str) -> str:
     return text if parts.path not in ("", "/") else urlunsplit((*parts[:2], "/metrics", "", ""))
 
 
-RequestHook = Callable[[str, Mapping[str, int] | None], AbstractContextManager[object]]
-
-
 class MediaMTXClient:
     """Reads MediaMTX over HTTP. ``client`` is injectable (tests pass a MockTransport).
 
@@ -109,12 +105,9 @@ class MediaMTXClient:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         credentials: Credentials | None = None,
         stdlib: bool = False,
-        request_hook: RequestHook | None = None,
         transport: Transport | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
-        self.request_hook = request_hook
-        """Wraps each HTTP request (the monitor opens a trace span per request with it)."""
         self.metrics_url = metrics_url
         self.timeout = timeout
         self.items_per_page = items_per_page
@@ -152,14 +145,13 @@ class MediaMTXClient:
             if deadline <= time.monotonic():
                 raise UnreachableError(f"{url}: gave up, the time budget is spent")
             request_deadline = min(request_deadline, deadline)
-        with self.request_hook(url, params) if self.request_hook else nullcontext():
-            status, reason, body = self.transport.get(
-                url,
-                params,
-                deadline=request_deadline,
-                max_bytes=self.max_body_bytes,
-                credentials=self.credentials,
-            )
+        status, reason, body = self.transport.get(
+            url,
+            params,
+            deadline=request_deadline,
+            max_bytes=self.max_body_bytes,
+            credentials=self.credentials,
+        )
         if status == 401:
             given = "the credentials given were refused" if self.credentials else "no credentials"
             raise AuthError(
@@ -239,8 +231,8 @@ class MediaMTXClient:
                 for number in queue:
                     if deadline is not None and deadline <= time.monotonic():
                         raise UnreachableError(f"{url}: gave up, the time budget is spent")
-                    # Each page runs in a copy of this context, so spans opened by the
-                    # request hook stay children of the caller's span.
+                    # Each page runs in a copy of this context, so spans a traced
+                    # transport opens stay children of the caller's span.
                     context = contextvars.copy_context()
                     in_flight.append(pool.submit(context.run, self._read_page, number, deadline))
                     if len(in_flight) == workers:

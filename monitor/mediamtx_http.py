@@ -25,10 +25,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 from trashmonitor.errors import MalformedResponseError, UnreachableError
+
+if TYPE_CHECKING:  # the probe traces nothing and never imports opentelemetry
+    from opentelemetry.trace import Tracer
 
 # A page of 1,000 paths (two readers each) is ~0.65 MB from the fake, ~1 MB from a real
 # MediaMTX (longer ids); /metrics is ~0.3 MB per 1,000 paths. 16 MiB holds a page of
@@ -41,6 +44,7 @@ READ_CHUNK_BYTES = 64 * 1024
 CREDENTIALS_FILE_MAX_BYTES = 4096
 
 HTTPAnswer = tuple[int, str, bytes | bytearray]
+"""(status, reason phrase, body) of one GET; the body is empty unless the status is 200."""
 
 
 class Transport(Protocol):
@@ -62,8 +66,6 @@ class Transport(Protocol):
 
     def close(self) -> None: ...
 
-
-"""(status, reason phrase, body) of one GET; the body is empty unless the status is 200."""
 
 _REQUEST_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "mediamtx_request_deadline", default=None
@@ -317,3 +319,33 @@ class UrllibTransport:
 
     def close(self) -> None:
         """Nothing held between requests."""
+
+
+class TracedTransport:
+    """``inner`` with one ``http.get`` span per request (``url.full``, and the
+    ``mediamtx.page`` read, -1 for a request that is not a page), a child of whatever
+    span is current in the requesting thread. The monitor wraps its client's transport
+    with it; the client itself knows nothing of tracing."""
+
+    def __init__(self, inner: Transport, tracer: Tracer) -> None:
+        self.inner = inner
+        self._tracer = tracer
+
+    def get(
+        self,
+        url: str,
+        params: Mapping[str, int] | None,
+        *,
+        deadline: float,
+        max_bytes: int,
+        credentials: Credentials | None,
+    ) -> HTTPAnswer:
+        page = (params or {}).get("page", -1)
+        attributes: dict[str, str | int] = {"url.full": url, "mediamtx.page": page}
+        with self._tracer.start_as_current_span("http.get", attributes=attributes):
+            return self.inner.get(
+                url, params, deadline=deadline, max_bytes=max_bytes, credentials=credentials
+            )
+
+    def close(self) -> None:
+        self.inner.close()
