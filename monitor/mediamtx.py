@@ -27,6 +27,7 @@ from trashmonitor.errors import (
 from trashmonitor.monitor.mediamtx_http import (
     DEFAULT_MAX_BODY_BYTES,
     Credentials,
+    GetRequest,
     Transport,
     UrllibTransport,
 )
@@ -146,11 +147,7 @@ class MediaMTXClient:
                 raise UnreachableError(f"{url}: gave up, the time budget is spent")
             request_deadline = min(request_deadline, deadline)
         status, reason, body = self.transport.get(
-            url,
-            params,
-            deadline=request_deadline,
-            max_bytes=self.max_body_bytes,
-            credentials=self.credentials,
+            GetRequest(url, params, request_deadline, self.max_body_bytes, self.credentials)
         )
         if status == 401:
             given = "the credentials given were refused" if self.credentials else "no credentials"

@@ -47,22 +47,32 @@ HTTPAnswer = tuple[int, str, bytes | bytearray]
 """(status, reason phrase, body) of one GET; the body is empty unless the status is 200."""
 
 
+@dataclass(frozen=True)
+class GetRequest:
+    """One GET as the client asks a transport for it (the one value every transport
+    takes, as httpx transports take one ``httpx.Request``)."""
+
+    url: str
+    params: Mapping[str, int] | None
+    deadline: float
+    """Monotonic time by which connect, headers and body must all be done."""
+    max_bytes: int
+    credentials: Credentials | None = field(default=None, repr=False)
+
+    @property
+    def page(self) -> int:
+        """The page of ``/v3/paths/list`` asked for; -1 for any other request."""
+        return (self.params or {}).get("page", -1)
+
+
 class Transport(Protocol):
     """How the MediaMTX client does one GET: the standard library's urllib
     (:class:`UrllibTransport`) or httpx (``mediamtx_httpx.HttpxTransport``, which also
     takes an ``httpx.MockTransport`` in tests). Both answer ``(status, reason, body)``,
-    bound the request by ``deadline`` and the body by ``max_bytes``, and raise only
-    :mod:`trashmonitor.errors` errors."""
+    bound the request by its ``deadline`` and the body by its ``max_bytes``, and raise
+    only :mod:`trashmonitor.errors` errors."""
 
-    def get(
-        self,
-        url: str,
-        params: Mapping[str, int] | None,
-        *,
-        deadline: float,
-        max_bytes: int,
-        credentials: Credentials | None,
-    ) -> HTTPAnswer: ...
+    def get(self, request: GetRequest) -> HTTPAnswer: ...
 
     def close(self) -> None: ...
 
@@ -265,21 +275,15 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _URLLIB = urllib.request.build_opener(_NoRedirects, _DeadlineHTTPHandler, _DeadlineHTTPSHandler)
 
 
-def urllib_get(
-    url: str,
-    params: Mapping[str, int] | None,
-    *,
-    deadline: float,
-    max_bytes: int,
-    credentials: Credentials | None,
-) -> HTTPAnswer:
+def urllib_get(get: GetRequest) -> HTTPAnswer:
     """One GET with the standard library (which, like httpx, honours the ``*_proxy``
-    environment variables), bounded by ``deadline`` and ``max_bytes``."""
-    full_url = f"{url}?{urlencode(params)}" if params else url
+    environment variables), bounded by the request's deadline and size cap."""
+    url, deadline = get.url, get.deadline
+    full_url = f"{url}?{urlencode(get.params)}" if get.params else url
     # The URL is a setting checked to be http(s):// (settings.parse_http_url).
     request = urllib.request.Request(full_url)  # noqa: S310
-    if credentials is not None:
-        request.add_unredirected_header("Authorization", credentials.authorization())
+    if get.credentials is not None:
+        request.add_unredirected_header("Authorization", get.credentials.authorization())
     try:
         with request_deadline(deadline):
             connect_timeout = time_left()
@@ -290,7 +294,7 @@ def urllib_get(
                     iter(lambda: response.read(READ_CHUNK_BYTES), b""),
                     url,
                     deadline,
-                    max_bytes,
+                    get.max_bytes,
                     response.headers.get("Content-Length"),
                 )
                 return response.status, response.reason, body
@@ -331,21 +335,10 @@ class TracedTransport:
         self.inner = inner
         self._tracer = tracer
 
-    def get(
-        self,
-        url: str,
-        params: Mapping[str, int] | None,
-        *,
-        deadline: float,
-        max_bytes: int,
-        credentials: Credentials | None,
-    ) -> HTTPAnswer:
-        page = (params or {}).get("page", -1)
-        attributes: dict[str, str | int] = {"url.full": url, "mediamtx.page": page}
+    def get(self, request: GetRequest) -> HTTPAnswer:
+        attributes: dict[str, str | int] = {"url.full": request.url, "mediamtx.page": request.page}
         with self._tracer.start_as_current_span("http.get", attributes=attributes):
-            return self.inner.get(
-                url, params, deadline=deadline, max_bytes=max_bytes, credentials=credentials
-            )
+            return self.inner.get(request)
 
     def close(self) -> None:
         self.inner.close()
