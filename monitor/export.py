@@ -34,7 +34,8 @@ from trashmonitor.serving import Response, json_response
 def status_response(state: MonitorState) -> Response:
     if state.report is None:
         return json_response({"error": "no poll has completed yet"}, 503)
-    return json_response(status_document(state.report, state.metrics_error))
+    metrics_error = None if state.metrics_error is None else state.metrics_error.message
+    return json_response(status_document(state.report, metrics_error))
 
 
 Rendered = TypeVar("Rendered")

@@ -113,17 +113,6 @@ def blind(report: HealthReport, *, at: float, error: str) -> HealthReport:
     return HealthReport(at, cameras, error)
 
 
-def _frames_in_error(snapshot: PathsSnapshot, path: PathObservation) -> int | None:
-    """The API's count (v1.17+), else the metrics' count read in the same poll."""
-    if path.frames_in_error is not None:
-        return path.frames_in_error
-    if snapshot.metrics is not None:
-        metrics = snapshot.metrics.paths.get(path.name)
-        if metrics is not None:
-            return metrics.frames_in_error
-    return None
-
-
 def _judge(
     name: str,
     history: Sequence[PathsSnapshot],
@@ -146,7 +135,7 @@ def _judge(
     last_inbound_at: float | None = None
     frames: int | None = None
     if path is not None and current_snapshot is not None:
-        frames = _frames_in_error(current_snapshot, path)
+        frames = path.frames_in_error
         if online:
             rate, last_inbound_at, stalled = _inbound(name, path, history, now, thresholds)
             if stalled:
@@ -255,7 +244,7 @@ def _frames_rising(
         path = snapshot.paths.get(name)
         if path is None:
             continue
-        earlier = _frames_in_error(snapshot, path)
+        earlier = path.frames_in_error
         if earlier is not None and earlier <= frames:
             return frames - earlier >= thresholds.frames_error_min
     return False

@@ -210,10 +210,10 @@ class MediaMTXClient:
                 next_page += 1
         # Paths come and go between pages; a name seen twice keeps its later view.
         paths = {path.name: path for page in pages for path in page.items}
-        return PathsListing(tuple(paths.values()), sum(page.rejected for page in pages))
+        return PathsListing(paths, sum(page.rejected for page in pages))
 
     def list_paths(self, deadline: float | None = None) -> tuple[PathObservation, ...]:
-        return self.read_paths(deadline).paths
+        return tuple(self.read_paths(deadline).paths.values())
 
     def _read_window(self, numbers: range, deadline: float | None) -> list[PathsPage]:
         from concurrent.futures import Future, ThreadPoolExecutor

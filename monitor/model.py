@@ -1,12 +1,13 @@
 """The monitor's values: what it observes, what it concludes, and the limits it judges by.
 
-Frozen dataclasses and constants only, standard library only, no I/O: every other
+Frozen dataclasses and constants only, standard library (and the error tree of
+:mod:`trashmonitor.errors`) only, no I/O: every other
 module of the monitor passes these between its steps (observe -> evaluate -> export),
 and the probe imports them without paying for any client library.
 
 * observed from MediaMTX: :class:`Track`, :class:`PathObservation`, :class:`PathMetrics`,
   :class:`MediaMTXMetrics`, :class:`PathsPage`, :class:`PathsListing`,
-  :class:`PathsSnapshot`;
+  :class:`PathsSnapshot`, :class:`MediaMTXObservation`;
 * observed from the capture agents (MQTT): :class:`AgentMessage`, :class:`AgentView`;
 * concluded: :class:`CameraHealth`, :class:`HealthReport` (states and reasons);
 * the limits: :class:`Thresholds`, also the source of the alert rules' thresholds;
@@ -18,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
+
+from trashmonitor.errors import TrashmonError
 
 # MediaMTX has no length limit on path names; recordings put the name in a file path
 # (255 bytes a component), and the table and metrics labels must stay readable.
@@ -102,12 +105,12 @@ class MediaMTXMetrics:
 
 @dataclass(frozen=True)
 class PathsSnapshot:
-    """Every path at one moment, plus the metrics read in the same poll (if any)."""
+    """Every path at one moment, by name, completed with what ``/metrics`` said in the
+    same poll (:func:`~trashmonitor.monitor.mediamtx_parse.with_metrics`)."""
 
     at: float
     paths: Mapping[str, PathObservation]
-    metrics: MediaMTXMetrics | None = None
-    rejected_paths: int = 0
+    rejected: int = 0
     """Items MediaMTX listed that were skipped: a name outside MediaMTX's path-name
     grammar or over :data:`MAX_PATH_NAME_LENGTH` (:attr:`PathsListing.rejected`)."""
 
@@ -123,10 +126,24 @@ class PathsPage:
 
 @dataclass(frozen=True)
 class PathsListing:
-    """Every path MediaMTX listed, and how many items were skipped for a bad name."""
+    """Every path MediaMTX listed, by name, and how many items were skipped for a bad
+    name."""
 
-    paths: tuple[PathObservation, ...]
+    paths: Mapping[str, PathObservation]
     rejected: int = 0
+
+
+@dataclass(frozen=True)
+class MediaMTXObservation:
+    """One poll's read of MediaMTX, finished: the snapshot, or the one error that says
+    why the API could not be read; and how the read of ``/metrics`` went."""
+
+    snapshot: PathsSnapshot | None
+    """None when the API could not be read (``error`` says why)."""
+    error: TrashmonError | None = None
+    metrics_up: bool | None = None
+    """None when no metrics URL is configured."""
+    metrics_error: TrashmonError | None = None
 
 
 # ----------------------------------------------------------------- agents (MQTT)
@@ -275,7 +292,7 @@ class MonitorState:
     """What the last poll cycle concluded; replaced as a whole after every cycle."""
 
     report: HealthReport | None = None
-    metrics_error: str | None = None
+    metrics_error: TrashmonError | None = None
     metrics_up: bool | None = None
     """None when no metrics URL is configured."""
     last_success_at: float | None = None

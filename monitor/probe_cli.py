@@ -64,12 +64,13 @@ def _snapshot_from_stdin(max_bytes: int) -> PathsSnapshot:
             f"({len(page.items)} of {page.item_count} paths); use --api to read them all",
             file=sys.stderr,
         )
-    return PathsSnapshot(at, {path.name: path for path in page.items})
+    return PathsSnapshot(at, {path.name: path for path in page.items}, page.rejected)
 
 
 def _poll(client: MediaMTXClient, deadline: float) -> PathsSnapshot:
     at = time.time()
-    return PathsSnapshot(at, {path.name: path for path in client.list_paths(deadline)})
+    listing = client.read_paths(deadline)
+    return PathsSnapshot(at, listing.paths, listing.rejected)
 
 
 @contextmanager

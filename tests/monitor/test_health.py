@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from trashmonitor.monitor.health import blind, evaluate, state_for
-from trashmonitor.monitor.mediamtx_parse import parse_paths_page
+from trashmonitor.monitor.mediamtx_parse import parse_paths_page, with_metrics
 from trashmonitor.monitor.model import (
     DOWN_REASONS,
     REASONS,
@@ -38,10 +38,8 @@ def path(name: str = "cam1", **fields: Any) -> PathObservation:
     return PathObservation(name=name, **{**base, **fields})
 
 
-def snap(
-    at: float, *paths: PathObservation, metrics: MediaMTXMetrics | None = None
-) -> PathsSnapshot:
-    return PathsSnapshot(at, {p.name: p for p in paths}, metrics)
+def snap(at: float, *paths: PathObservation) -> PathsSnapshot:
+    return PathsSnapshot(at, {p.name: p for p in paths})
 
 
 def growing(
@@ -218,11 +216,15 @@ def test_frames_in_error_rising_degrades_then_clears() -> None:
 
 
 def test_frames_in_error_from_metrics_when_the_api_lacks_them() -> None:
-    def with_metrics(at: float, frames: int) -> PathsSnapshot:
-        metrics = MediaMTXMetrics({"cam1": PathMetrics("cam1", frames_in_error=frames)})
-        return snap(at, path(inbound_bytes=int(at - T0) * 10 + 1), metrics=metrics)
+    """Before v1.17 only /metrics counts them: the observer completes the paths with it
+    (with_metrics), and the model judges the completed paths like any other."""
 
-    history = [with_metrics(T0, 1), with_metrics(T0 + 1, 9)]
+    def completed(at: float, frames: int) -> PathsSnapshot:
+        metrics = MediaMTXMetrics({"cam1": PathMetrics("cam1", frames_in_error=frames)})
+        listed = path(inbound_bytes=int(at - T0) * 10 + 1)
+        return PathsSnapshot(at, with_metrics({"cam1": listed}, metrics))
+
+    history = [completed(T0, 1), completed(T0 + 1, 9)]
     camera = one(evaluate(history, now=T0 + 1))
     assert camera.reasons == ("frames_in_error",)
     assert camera.frames_in_error == 9
