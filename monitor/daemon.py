@@ -39,7 +39,6 @@ from trashmonitor.monitor.config import (
 from trashmonitor.monitor.export import MonitorCollector, PerState, exposition, status_response
 from trashmonitor.monitor.health import blind, evaluate
 from trashmonitor.monitor.mediamtx import MediaMTXClient
-from trashmonitor.monitor.observe import MediaMTXObserver, as_error
 from trashmonitor.monitor.model import (
     AgentView,
     HealthReport,
@@ -49,6 +48,7 @@ from trashmonitor.monitor.model import (
     PathsSnapshot,
     Thresholds,
 )
+from trashmonitor.monitor.observe import MediaMTXObserver, as_error
 from trashmonitor.runtime import run_every
 from trashmonitor.serving import Response, json_response
 

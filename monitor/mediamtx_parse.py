@@ -24,9 +24,9 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
-from dataclasses import replace
 from typing import Any, TypeGuard
 
 from trashmonitor.errors import MalformedResponseError
