@@ -84,14 +84,16 @@ def _assemble(
 
 
 def run(args: argparse.Namespace) -> int:
-    """Assemble the optional observers (MQTT agents, DNS reconcile), then serve."""
+    """Read the settings once, assemble the optional observers (MQTT agents, DNS
+    reconcile), then serve."""
+    settings = config.SETTINGS.read(args, config.MONITOR)
     with contextlib.ExitStack() as cleanup:
-        agent_views, collectors = _optional_observers(args, cleanup)
-        return serve(args, agent_views=agent_views, collectors=collectors)
+        agent_views, collectors = _optional_observers(args, settings, cleanup)
+        return serve(args, agent_views=agent_views, collectors=collectors, settings=settings)
 
 
 def _optional_observers(
-    args: argparse.Namespace, cleanup: contextlib.ExitStack
+    args: argparse.Namespace, settings: ReadSettings, cleanup: contextlib.ExitStack
 ) -> tuple[Callable[[], Mapping[str, AgentView]] | None, list[Collector]]:
     collectors: list[Collector] = []
     agent_views: Callable[[], Mapping[str, AgentView]] | None = None
@@ -103,7 +105,7 @@ def _optional_observers(
         cleanup.callback(subscriber.stop)
         collectors.append(collector)
         agent_views = lambda: subscriber.observe().agents  # noqa: E731
-    dns_interval = config.SETTINGS.read(args, config.MONITOR)[config.DNS_INTERVAL]
+    dns_interval = settings[config.DNS_INTERVAL]
     if dns_interval is not None:
         # Imported only when enabled: the Cloudflare SDK is heavy.
         from trashmonitor.dns import DnsCollector, build_loop
@@ -128,13 +130,17 @@ def serve(
     *,
     agent_views: Callable[[], Mapping[str, AgentView]] | None = None,
     collectors: Iterable[Collector] = (),
+    settings: ReadSettings | None = None,
 ) -> int:
     """Run the monitor until SIGTERM/SIGINT; other observers plug in through the
-    keyword arguments (the MQTT agent views, extra Prometheus collectors)."""
+    keyword arguments (the MQTT agent views, extra Prometheus collectors). ``settings``:
+    those already read from ``args``, if they were."""
     disable_created_metrics()  # type: ignore[no-untyped-call]
     config.quiet_http_logs()
     tune_gc_for_polling()
-    monitor, listen = build_monitor(args, agent_views=agent_views, collectors=collectors)
+    if settings is None:
+        settings = config.SETTINGS.read(args, config.MONITOR)
+    monitor, listen = _assemble(settings, agent_views, collectors)
     service = HTTPService(
         listen,
         {**routes(monitor), SD_PATH: lambda: _agents_sd(agent_views)},
