@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any, ParamSpec, TypeVar
 
 from opentelemetry import context as otel_context
@@ -28,6 +28,7 @@ from trashmonitor.monitor.mediamtx_http import TracedTransport
 from trashmonitor.monitor.mediamtx_parse import with_metrics
 from trashmonitor.monitor.model import MediaMTXMetrics, MediaMTXObservation, PathsSnapshot
 from trashmonitor.monitor.status import printable
+from trashmonitor.telemetry import span
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -77,14 +78,9 @@ class MediaMTXObserver:
         if tracer is not None and not isinstance(client.transport, TracedTransport):
             client.transport = TracedTransport(client.transport, tracer)
 
-    @contextmanager
-    def span(self, name: str, **attributes: Any) -> Iterator[Span | None]:
+    def span(self, name: str, **attributes: Any) -> AbstractContextManager[Span | None]:
         """A child of the current span, or nothing without a tracer."""
-        if self.tracer is None:
-            yield None
-            return
-        with self.tracer.start_as_current_span(name, attributes=attributes) as span:
-            yield span
+        return span(self.tracer, name, **attributes)
 
     def observe(self, deadline: float) -> MediaMTXObservation:
         """Every path and, alongside (at 10,000 paths each read takes a good part of the
@@ -114,14 +110,14 @@ class MediaMTXObserver:
     def _read_paths(
         self, at: float, deadline: float
     ) -> tuple[PathsSnapshot | None, TrashmonError | None]:
-        with self.span("mediamtx.paths_list") as span:
+        with self.span("mediamtx.paths_list") as current:
             try:
                 listing = self.client.read_paths(deadline)
             except Exception as error:  # ours or a bug on hostile input: a failed poll
-                return None, _failed(span, as_error(error))
-            if span is not None:
-                span.set_attribute("mediamtx.paths", len(listing.paths))
-                span.set_attribute("mediamtx.rejected_paths", listing.rejected)
+                return None, _failed(current, as_error(error))
+            if current is not None:
+                current.set_attribute("mediamtx.paths", len(listing.paths))
+                current.set_attribute("mediamtx.rejected_paths", listing.rejected)
             return PathsSnapshot(at, listing.paths, listing.rejected), None
 
     def _read_metrics(
@@ -130,19 +126,20 @@ class MediaMTXObserver:
         # A worker thread does not inherit the cycle's span: attach it explicitly.
         token = otel_context.attach(parent)
         try:
-            with self.span("mediamtx.metrics", url=self.client.metrics_url or "") as span:
+            url = self.client.metrics_url or ""
+            with self.span("mediamtx.metrics", url=url) as current:
                 try:
                     return self.client.read_metrics(deadline), None
                 except Exception as error:
-                    return None, _failed(span, as_error(error))
+                    return None, _failed(current, as_error(error))
         finally:
             otel_context.detach(token)
 
 
-def _failed(span: Span | None, error: TrashmonError) -> TrashmonError:
-    if span is not None:
+def _failed(current: Span | None, error: TrashmonError) -> TrashmonError:
+    if current is not None:
         # An unanticipated error is named by its own class, not by our wrapper's.
         unwrapped = error.__cause__ if type(error) is TrashmonError else None
-        span.set_status(Status(StatusCode.ERROR, error.message))
-        span.set_attribute("error.type", (unwrapped or error).__class__.__name__)
+        current.set_status(Status(StatusCode.ERROR, error.message))
+        current.set_attribute("error.type", (unwrapped or error).__class__.__name__)
     return error
