@@ -30,6 +30,7 @@ from trashmonitor.errors import (
     AuthError,
     ObservationError,
     TrashmonError,
+    UnreachableError,
 )
 from trashmonitor.monitor.config import (
     DEFAULT_FORGET_AFTER,
@@ -264,7 +265,7 @@ class Monitor:
                 parked=self.parked,
                 agents=agents,
                 known=self.expected.union(self._known),
-                mediamtx_error=None if api_error is None else api_error.message,
+                mediamtx_error=api_error,
             )
         except Exception as error:  # a judging bug must not freeze the last state
             failure = as_error(error)
@@ -274,7 +275,7 @@ class Monitor:
                 now=now,
                 parked=self.parked,
                 known=self.expected.union(self._known),
-                mediamtx_error=failure.message,
+                mediamtx_error=failure,
             )
             return report, dropped, failure
         self._recovered("judge")
@@ -360,7 +361,7 @@ class Monitor:
         cached = self._blind_view
         if cached is not None and cached[0] is state:
             return cached[1]  # one blind state per poll state: rendered once, like the rest
-        error = f"MediaMTX API: no successful poll for {self._stale_after:g} s"
+        error = UnreachableError(f"MediaMTX API: no successful poll for {self._stale_after:g} s")
         if state.report is None:
             report = evaluate(
                 (), now=since, parked=self.parked, known=self.expected, mediamtx_error=error

@@ -24,6 +24,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Final
 
+from trashmonitor.errors import TrashmonError
 from trashmonitor.monitor.model import (
     AGENT_REASONS,
     DOWN_REASONS,
@@ -58,7 +59,7 @@ def evaluate(
     parked: Collection[str] = frozenset(),
     agents: Mapping[str, AgentView] | None = None,
     known: Collection[str] = (),
-    mediamtx_error: str | None = None,
+    mediamtx_error: TrashmonError | None = None,
 ) -> HealthReport:
     """Judge every camera.
 
@@ -91,7 +92,7 @@ def evaluate(
     return HealthReport(now, tuple(cameras), mediamtx_error)
 
 
-def blind(report: HealthReport, *, at: float, error: str) -> HealthReport:
+def blind(report: HealthReport, *, at: float, error: TrashmonError) -> HealthReport:
     """``report`` as it must be read once MediaMTX has not been seen for too long.
 
     Every camera is ``down`` with ``mediamtx_unreachable`` (parked ones stay parked),

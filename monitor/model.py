@@ -263,7 +263,8 @@ class CameraHealth:
 class HealthReport:
     generated_at: float
     cameras: tuple[CameraHealth, ...]
-    mediamtx_error: str | None = None
+    mediamtx_error: TrashmonError | None = None
+    """Why MediaMTX could not be seen this poll (None: it was)."""
 
     @property
     def mediamtx_reachable(self) -> bool:

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from trashmonitor.errors import UnreachableError
 from trashmonitor.monitor.health import blind, evaluate, state_for
 from trashmonitor.monitor.mediamtx_parse import parse_paths_page, with_metrics
 from trashmonitor.monitor.model import (
@@ -25,6 +27,7 @@ from trashmonitor.monitor.model import (
 
 FIXTURES = Path(__file__).parent / "fixtures"
 T0 = 1_763_700_000.0
+REFUSED = UnreachableError("http://m:9997/v3/paths/list: cannot connect (refused)")
 
 
 def path(name: str = "cam1", **fields: Any) -> PathObservation:
@@ -242,12 +245,12 @@ def test_frames_threshold_is_configurable() -> None:
 
 def test_mediamtx_unreachable_is_a_state_for_every_known_camera() -> None:
     history = [snap(T0, path("cam1"), path("cam2"))]
-    report = evaluate(history, now=T0 + 1, parked={"cam2"}, mediamtx_error="refused")
+    report = evaluate(history, now=T0 + 1, parked={"cam2"}, mediamtx_error=REFUSED)
     assert not report.mediamtx_reachable
     assert not report.healthy
     assert (one(report).state, one(report).reasons) == ("down", ("mediamtx_unreachable",))
     assert one(report, "cam2").state == "parked"
-    empty = evaluate([], now=T0, mediamtx_error="refused")
+    empty = evaluate([], now=T0, mediamtx_error=REFUSED)
     assert empty.cameras == ()
     assert not empty.healthy
 
@@ -359,7 +362,7 @@ def test_mediamtx_unreachable_keeps_what_the_agents_see() -> None:
         "cam2": agent(camera="cam2", online=False),
         "cam3": agent(camera="cam3", last_state_at=T0),
     }
-    report = evaluate(history, now=T0 + 1, agents=agents, mediamtx_error="refused")
+    report = evaluate(history, now=T0 + 1, agents=agents, mediamtx_error=REFUSED)
     reasons = {camera.name: camera.reasons for camera in report.cameras}
     assert reasons == {
         "cam1": ("mediamtx_unreachable", "black_image"),
@@ -392,11 +395,12 @@ def test_blind_reads_like_a_failed_poll_from_the_last_report() -> None:
     }
     seen = evaluate(history, now=T0, agents=agents, parked={"cam4"})
     assert seen.healthy is False  # cam2 down, cam1 black
-    report = blind(seen, at=T0 + 3, error="no successful poll for 3 s")
-    outage = evaluate(history, now=T0, agents=agents, parked={"cam4"}, mediamtx_error="refused")
+    stale = UnreachableError("no successful poll for 3 s")
+    report = blind(seen, at=T0 + 3, error=stale)
+    outage = evaluate(history, now=T0, agents=agents, parked={"cam4"}, mediamtx_error=REFUSED)
     assert [(c.name, c.state, c.reasons) for c in report.cameras] == [
         (c.name, c.state, c.reasons) for c in outage.cameras
     ]
-    assert (report.generated_at, report.mediamtx_error) == (T0 + 3, "no successful poll for 3 s")
+    assert (report.generated_at, report.mediamtx_error) == (T0 + 3, stale)
     assert not report.mediamtx_reachable
     assert all(not c.online for c in report.cameras if c.state != "parked")
