@@ -17,7 +17,6 @@ from trashmonitor.alerts.notifications import (
     ALERTMANAGER_FILE,
     EXAMPLE_FILES,
 )
-
 from trashmonitor.errors import EXIT_OK, ConfigError
 
 # Alertmanager: the shipped config, its e-mail/ntfy examples, the AlertmanagerConfig.

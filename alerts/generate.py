@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 from trashmonitor.alerts.config import DEFAULT_CONFIG, MixinConfig
-
 from trashmonitor.errors import EXIT_OK, EXIT_UNHEALTHY, ConfigError
 
 RULES_DIR = "alerts"

@@ -4,10 +4,10 @@ Rules are plain dataclasses so the same definitions produce the Prometheus rule 
 the prometheus-operator ``PrometheusRule`` and the docs' alert table, and so tests can
 walk them (names, severities, runbook anchors, metric names) without parsing YAML.
 
-Camera-level alerts never fire for a camera the monitor reports as ``parked``: they are
-wrapped in :func:`_unless_parked`. Alerts that are symptoms of a bigger outage are
-suppressed in the expression rather than by Alertmanager inhibition, so a plain
-Prometheus without Alertmanager configuration still pages once.
+Camera-level alerts never fire for a camera the monitor reports as ``parked``:
+``_AlertFactory.camera`` guards them (``… unless on (camera) parked``). Alerts that are
+symptoms of a bigger outage are suppressed in the expression rather than by Alertmanager
+inhibition, so a plain Prometheus without Alertmanager configuration still pages once.
 """
 
 from __future__ import annotations

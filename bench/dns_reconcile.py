@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from support.dns_fake import FakeAPIs
 from support.dns_world import HOST, default_settings, seed_world, wired_reconciler
+
 from trashmonitor.dns.cloudflare_api import CloudflareDNS
 from trashmonitor.dns.loop import DnsReconciler
 from trashmonitor.dns.retry import RetryPolicy

@@ -27,6 +27,7 @@ from support.mosquitto import (
     start_agent,
 )
 from support.processes import free_port, stop_process, wait_until
+
 from trashmonitor.monitor.agents_mqtt import AgentSubscriber
 
 

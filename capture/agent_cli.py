@@ -25,7 +25,6 @@ from trashmonitor.capture.mqtt_agent import (
 )
 from trashmonitor.capture.redact import redact
 from trashmonitor.capture.supervisor import Agent
-
 from trashmonitor.errors import EXIT_OK, ConfigError
 from trashmonitor.serving import HTTPService, Response, json_response, metrics_route
 

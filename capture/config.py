@@ -20,7 +20,6 @@ from typing import TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 from trashmonitor.capture.redact import redact
-
 from trashmonitor.errors import ConfigError
 from trashmonitor.settings import (
     HostPort,

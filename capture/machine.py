@@ -22,9 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from trashmonitor.capture.parsing import EventKind, ProgressBlock, StderrEvent
-
 from trashmonitor.backoff import Backoff
+from trashmonitor.capture.parsing import EventKind, ProgressBlock, StderrEvent
 
 
 class State(enum.StrEnum):

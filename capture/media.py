@@ -34,7 +34,6 @@ from pathlib import Path
 
 from trashmonitor.capture.command import SEGMENT_PLAYLIST, playlist_segments
 from trashmonitor.capture.control import MAX_RECORD_SECONDS
-
 from trashmonitor.settings import flag_or_env, parse_seconds
 
 log = logging.getLogger(__name__)

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from trashmonitor.capture.machine import RESTART_REASONS, State
-from trashmonitor.capture.snapshot import AgentSnapshot
 
 from trashmonitor import __version__
+from trashmonitor.capture.machine import RESTART_REASONS, State
+from trashmonitor.capture.snapshot import AgentSnapshot
 
 
 class AgentCollector(Collector):

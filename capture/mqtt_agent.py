@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
+
 from trashmonitor.capture import ha_discovery, seed_interface
 from trashmonitor.capture.config import _parse_bool as parse_on_off
 from trashmonitor.capture.control import (
@@ -77,7 +78,6 @@ from trashmonitor.capture.panel import (
     parse_snapshot_interval,
 )
 from trashmonitor.capture.v4l2 import Control, RecordedCamera, V4l2Device, parse_controls
-
 from trashmonitor.errors import EXIT_OK, ConfigError, TrashmonError
 from trashmonitor.mqtt import (
     AGENT_SETTINGS,

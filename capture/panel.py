@@ -23,7 +23,6 @@ from typing import Any
 
 from trashmonitor.capture.ha_discovery import snapshot_jpeg
 from trashmonitor.capture.v4l2 import AUTO_PARTNERS, Control, by_cid
-
 from trashmonitor.mqtt import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,6 @@ from trashmonitor.dns.model import (
     error_kind,
 )
 from trashmonitor.dns.retry import give_up
-
 from trashmonitor.errors import TrashmonError
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
+
 from trashmonitor.dns import config, tailscale_api
 from trashmonitor.dns.cloudflare_api import CloudflareRecords
 from trashmonitor.dns.config import Setup, build, configure, health_api_url, magicdns_suffix
@@ -24,7 +25,6 @@ from trashmonitor.dns.loop import DnsReconciler, ReconcileLoop
 from trashmonitor.dns.model import ReconcileReport
 from trashmonitor.dns.observe import DeviceLister, Observer
 from trashmonitor.dns.tailscale_api import TailscaleSplitDNS
-
 from trashmonitor.errors import EXIT_OK, ConfigError
 from trashmonitor.runtime import stop_on_signals
 from trashmonitor.serving import HTTPService, metrics_route

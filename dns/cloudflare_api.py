@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import cloudflare
 import httpx
 from opentelemetry.trace import NoOpTracer, Tracer
+
 from trashmonitor.dns.apply import write_outcome
 from trashmonitor.dns.model import (
     CreateRecord,
@@ -29,7 +30,6 @@ from trashmonitor.dns.model import (
 )
 from trashmonitor.dns.plan import normalise_name, record_matches
 from trashmonitor.dns.retry import RetryPolicy, TransientAPIError, parse_retry_after, transient_kind
-
 from trashmonitor.errors import (
     AuthError,
     ConfigError,

@@ -21,7 +21,6 @@ from trashmonitor.dns import cloudflare_api, tailscale_api
 from trashmonitor.dns.model import TTL_AUTO, DnsSettings
 from trashmonitor.dns.plan import normalise_name
 from trashmonitor.dns.retry import RetryPolicy
-
 from trashmonitor.errors import ConfigError
 from trashmonitor.settings import (
     ReadSettings,

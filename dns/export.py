@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from opentelemetry.trace import Span, Status, StatusCode
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
 from trashmonitor.dns.model import ReconcileReport, Result, error_kind
 
 

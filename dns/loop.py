@@ -14,13 +14,13 @@ import time
 from collections.abc import Callable
 
 from opentelemetry.trace import NoOpTracer, Tracer
+
 from trashmonitor.dns.apply import apply_plan
 from trashmonitor.dns.export import DnsStats, describe_span
 from trashmonitor.dns.model import DnsSettings, ReconcileReport, error_kind
 from trashmonitor.dns.observe import Observer
 from trashmonitor.dns.plan import plan
 from trashmonitor.dns.retry import give_up
-
 from trashmonitor.errors import TrashmonError
 from trashmonitor.runtime import run_every
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from opentelemetry.trace import NoOpTracer, Tracer
+
 from trashmonitor.dns.apply import Provider
 from trashmonitor.dns.model import (
     DesiredState,
@@ -21,7 +22,6 @@ from trashmonitor.dns.model import (
     TailnetDevice,
 )
 from trashmonitor.dns.plan import DeviceChoiceError, choose_device, desired_state
-
 from trashmonitor.errors import ConfigError
 
 DeviceLister = Callable[[], Sequence[TailnetDevice]]

@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 import httpx
 from opentelemetry.trace import NoOpTracer, Tracer
+
 from trashmonitor.dns.apply import write_outcome
 from trashmonitor.dns.model import (
     CreateSplitDNS,
@@ -38,7 +39,6 @@ from trashmonitor.dns.model import (
 )
 from trashmonitor.dns.plan import describe_resolvers, zone_entry
 from trashmonitor.dns.retry import RetryPolicy, TransientAPIError, parse_retry_after, transient_kind
-
 from trashmonitor.errors import (
     AuthError,
     ConfigError,

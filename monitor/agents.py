@@ -18,7 +18,6 @@ from dataclasses import replace
 from typing import Any
 
 from trashmonitor.monitor.model import AgentMessage, AgentView
-
 from trashmonitor.mqtt import (
     OFFLINE,
     ONLINE,

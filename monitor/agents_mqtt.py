@@ -19,9 +19,9 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from prometheus_client.core import GaugeMetricFamily, Metric
+
 from trashmonitor.monitor.agents import fold
 from trashmonitor.monitor.model import AgentMessage, AgentView
-
 from trashmonitor.mqtt import (
     ALL_STATE,
     ALL_STATUS,

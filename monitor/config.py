@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from trashmonitor.errors import ConfigError
+from trashmonitor.hook import check_secret, read_secret_file
 from trashmonitor.monitor.mediamtx import default_metrics_url, metrics_url
 from trashmonitor.monitor.mediamtx_http import (
     DEFAULT_MAX_BODY_BYTES,
@@ -29,9 +31,6 @@ from trashmonitor.monitor.mediamtx_http import (
     read_credentials_file,
 )
 from trashmonitor.monitor.model import DEFAULT_INCIDENT_MIN_SECONDS, Thresholds
-
-from trashmonitor.errors import ConfigError
-from trashmonitor.hook import check_secret, read_secret_file
 from trashmonitor.settings import (
     ReadSettings,
     Setting,
@@ -61,6 +60,8 @@ DEFAULT_MAX_CAMERAS = 20_000
 # a failure; much later and the dashboards say "ok" about a picture long gone.
 MAX_STALE_POLLS = 100
 MAX_STALE_SECONDS = 3600.0
+MIN_INTERVAL = 0.1
+MAX_INTERVAL = 3600.0
 # The cap on tracked cameras bounds memory (about 60 KiB per camera with its history).
 MAX_CAMERAS = 1_000_000
 NO_METRICS = ("off", "none", "")
@@ -165,7 +166,7 @@ LISTEN = Setting(
 )
 INTERVAL = Setting(
     "--interval",
-    seconds_between(0.1, 3600),
+    seconds_between(MIN_INTERVAL, MAX_INTERVAL),
     1.0,
     env="TRASHMON_INTERVAL",
     metavar="S",
@@ -233,7 +234,8 @@ FORGET_AFTER = Setting(
 )
 STALE_AFTER: Setting[float | None] = Setting(
     "--stale-after",
-    parse_seconds,
+    # The bound of its own; the one relative to --interval is checked in stale_after().
+    seconds_between(MIN_INTERVAL, MAX_STALE_SECONDS),
     None,
     env="TRASHMON_STALE_AFTER",
     metavar="S",
@@ -443,6 +445,7 @@ def stale_after(settings: ReadSettings, interval: float) -> float:
     value = settings[STALE_AFTER]
     if value is None:
         return DEFAULT_STALE_POLLS * interval
+    # The table's parser already refused anything over MAX_STALE_SECONDS.
     upper = max(min(MAX_STALE_POLLS * interval, MAX_STALE_SECONDS), interval)
     if not interval <= value <= upper:
         raise ConfigError(

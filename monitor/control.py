@@ -31,7 +31,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from trashmonitor.capture.control import TokenBucket
-
 from trashmonitor.errors import ConfigError
 from trashmonitor.mqtt import (
     ALL_CAMERA_IMAGES,

@@ -19,22 +19,25 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
-from concurrent.futures import Future
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
-from typing import Any, ParamSpec, TypeVar
 
-from opentelemetry import context as otel_context
 from opentelemetry.trace import Status, StatusCode, Tracer
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
+
+from trashmonitor.errors import (
+    AuthError,
+    ObservationError,
+    TrashmonError,
+    UnreachableError,
+)
 from trashmonitor.monitor.config import (
     DEFAULT_FORGET_AFTER,
     DEFAULT_MAX_CAMERAS,
     DEFAULT_STALE_POLLS,
 )
-from trashmonitor.monitor.export import Exposition, MonitorCollector, PerState, status_response
+from trashmonitor.monitor.export import MonitorCollector, PerState, exposition, status_response
 from trashmonitor.monitor.health import blind, evaluate
 from trashmonitor.monitor.history import CameraAvailability, HistoryStore
 from trashmonitor.monitor.hooks import PathHints, patched
@@ -44,20 +47,14 @@ from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import (
     AgentView,
     HealthReport,
-    MediaMTXMetrics,
+    MediaMTXObservation,
     MonitorState,
     PathObservation,
     PathsSnapshot,
     Thresholds,
 )
+from trashmonitor.monitor.observe import MediaMTXObserver, as_error
 from trashmonitor.monitor.quality import CameraQuality, QualityTracker
-from trashmonitor.monitor.status import printable
-
-from trashmonitor.errors import (
-    AuthError,
-    ObservationError,
-    TrashmonError,
-)
 from trashmonitor.runtime import run_every
 from trashmonitor.serving import Endpoint, Response, json_response
 
@@ -94,16 +91,9 @@ def error_kind(error: BaseException) -> str:
         return "internal"
     # The label set is a contract (docs/contracts.md): any other refusal of the source
     # (a kind the MediaMTX client does not raise today) counts with the HTTP ones.
-    return error.kind if error.kind in POLL_ERROR_KINDS else "http"
-
-
-def error_message(error: BaseException) -> str:
-    """One printable line: ours as they are, anything else named by its class (its text
-    may carry hostile input: escaped and cut)."""
-    if isinstance(error, TrashmonError):
-        return error.message
-    detail = printable(str(error))[:200]
-    return f"unexpected {error.__class__.__name__}" + (f": {detail}" if detail else "")
+    if error.kind in (*POLL_ERROR_KINDS, "internal"):
+        return error.kind
+    return "http"
 
 
 def blind_at(last_success_at: float | None, started_at: float, stale_after: float) -> float:
@@ -134,25 +124,6 @@ def track(
     return tracked, max(0, len(others) - room)
 
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def in_background(work: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Future[R]:
-    """Run ``work`` in a daemon thread: a read stuck past every deadline must never hold
-    up the process's exit (a ThreadPoolExecutor's workers are joined at exit)."""
-    future: Future[R] = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(work(*args, **kwargs))
-        except BaseException as error:  # handed to whoever waits for the result
-            future.set_exception(error)
-
-    threading.Thread(target=run, name=getattr(work, "__name__", "work"), daemon=True).start()
-    return future
-
-
 @dataclass
 class Monitor:
     client: MediaMTXClient
@@ -175,8 +146,7 @@ class Monitor:
     )
 
     def __post_init__(self) -> None:
-        if self.tracer is not None and self.client.request_hook is None:
-            self.client.request_hook = self._request_span
+        self._observer = MediaMTXObserver(self.client, self.tracer, self.clock)
         if self.stale_after is None:
             self.stale_after = DEFAULT_STALE_POLLS * self.interval
         self._stale_after: float = self.stale_after
@@ -211,9 +181,7 @@ class Monitor:
             for kind in (*POLL_ERROR_KINDS, "internal"):
                 self._poll_errors.labels(source, kind)
         self._poll_errors.labels("judge", "internal")
-        collector = MonitorCollector(self.view)
-        self.registry.register(collector)
-        self._exposition = Exposition(collector, [self._poll_duration, self._poll_errors])
+        self.registry.register(MonitorCollector(self.view))
         # Changes only when a poll publishes a new state (~0.15 s of CPU at 10,000
         # cameras): rendered once per state, whoever asks first.
         self._status = PerState(status_response)
@@ -221,43 +189,25 @@ class Monitor:
     def register(self, collector: Collector) -> None:
         """Add another component's collector (e.g. the DNS reconciler's) to /metrics."""
         self.registry.register(collector)
-        self._exposition.add_live(collector)
 
     def exposition(self) -> bytes:
         """The /metrics body: what ``generate_latest(self.registry)`` renders
-        (:class:`~trashmonitor.monitor.export.Exposition`)."""
-        return self._exposition.render(self.view())
+        (:func:`~trashmonitor.monitor.export.exposition`)."""
+        return exposition(self.registry)
 
     # ---------------------------------------------------------------- one cycle
 
-    def _request_span(
-        self, url: str, params: Mapping[str, int] | None
-    ) -> AbstractContextManager[Any]:
-        page = (params or {}).get("page", -1)
-        return self._span("http.get", **{"url.full": url, "mediamtx.page": page})
-
-    def _span(self, name: str, **attributes: Any) -> AbstractContextManager[Any]:
-        if self.tracer is None:
-            return nullcontext()
-        return self.tracer.start_as_current_span(name, attributes=attributes)
-
-    def _record_error(
-        self, span: Any, source: str, error: BaseException, *, quiet: bool = False
-    ) -> str:
+    def _record_error(self, source: str, error: TrashmonError, *, quiet: bool = False) -> None:
         """Count a failed read or judgement and log it once (one line; the traceback of an
-        unexpected one at debug level); returns its one-line message."""
-        kind, message = error_kind(error), error_message(error)
+        unexpected one at debug level)."""
+        kind = error_kind(error)
         self._poll_errors.labels(source, kind).inc()
-        if span is not None:
-            span.set_status(Status(StatusCode.ERROR, message))
-            span.set_attribute("error.type", error.__class__.__name__)
-        if not quiet and self._logged_errors.get(source) != message:
+        if not quiet and self._logged_errors.get(source) != error.message:
             # Once per new error, not once per poll: an outage at 1 s must not flood the log.
-            self._logged_errors[source] = message
-            log.warning("poll (%s) failed: %s", source, message)
+            self._logged_errors[source] = error.message
+            log.warning("poll (%s) failed: %s", source, error.message)
         if kind == "internal":
-            log.debug("%s: unexpected error", source, exc_info=error)
-        return message
+            log.debug("%s: unexpected error", source, exc_info=error.__cause__ or error)
 
     def _recovered(self, source: str) -> None:
         if self._logged_errors.pop(source, None) is not None:
@@ -268,50 +218,38 @@ class Monitor:
         error is a failed poll, counted in ``trashmon_poll_errors_total{kind="internal"}``."""
         started = time.monotonic()
         deadline = started + max(self.client.timeout, self.interval)
-        with self._span("trashmon.poll", **{"mediamtx.api": self.client.api_url}) as cycle:
-            at = self.clock()
-            # /metrics is read alongside the path list: at 10,000 paths each takes a
-            # good part of the interval, and neither depends on the other.
-            metrics_read = (
-                in_background(self._read_metrics, deadline, otel_context.get_current())
-                if self.client.metrics_url is not None
-                else None
-            )
-            paths, rejected, api_error = self._read_paths(deadline)
-            metrics: MediaMTXMetrics | None = None
-            metrics_error: str | None = None
-            if metrics_read is not None:
-                metrics, metrics_error = metrics_read.result()
+        api = {"mediamtx.api": self.client.api_url}
+        with self._observer.span("trashmon.poll", **api) as cycle:
+            observation = self._observer.observe(deadline)
+            self._count(observation)
             agents = self._agents()
             with self._judging:
                 now = self.clock()
                 report, dropped, judge_error = self._judge(
-                    paths, metrics, at=at, now=now, agents=agents, api_error=api_error,
-                    read_started=started,
-                )  # fmt: skip
-                failure = api_error or judge_error
-                if paths is not None:
+                    observation, now=now, agents=agents, read_started=started
+                )
+                failure = observation.error or judge_error
+                snapshot = observation.snapshot
+                if snapshot is not None:
                     self._listed_since = started
                 quality, availability = self._follow(report)
                 elapsed = time.monotonic() - started
                 self.state = MonitorState(
                     report=report,
-                    metrics_error=metrics_error,
-                    metrics_up=None
-                    if metrics is None and metrics_error is None
-                    else metrics is not None,
+                    metrics_error=observation.metrics_error,
+                    metrics_up=observation.metrics_up,
                     last_success_at=now if failure is None else self.state.last_success_at,
                     last_cycle_at=time.monotonic(),
                     cycle_seconds=elapsed,
                     dropped=dropped,
-                    rejected=rejected,
+                    rejected=0 if snapshot is None else snapshot.rejected,
                     quality=quality,
                     availability=availability,
                 )
             if cycle is not None:
                 cycle.set_attribute("cameras", len(report.cameras))
                 if failure is not None:
-                    cycle.set_status(Status(StatusCode.ERROR, failure))
+                    cycle.set_status(Status(StatusCode.ERROR, failure.message))
         self._poll_duration.observe(elapsed)
         return self.state
 
@@ -326,60 +264,36 @@ class Monitor:
         self.history.observe(report)
         return quality, self.history.availability
 
-    def _read_paths(
-        self, deadline: float
-    ) -> tuple[tuple[PathObservation, ...] | None, int, str | None]:
-        """The listed paths (None on failure), how many items were skipped as hostile
-        names, and the failure's one-line message."""
-        with self._span("mediamtx.paths_list") as span:
-            try:
-                listing = self.client.read_paths(deadline)
-            except Exception as error:  # ours or a bug on hostile input: a failed poll
-                return None, 0, self._record_error(span, "api", error)
+    def _count(self, observation: MediaMTXObservation) -> None:
+        if observation.error is None:
             self._recovered("api")
-            if span is not None:
-                span.set_attribute("mediamtx.paths", len(listing.paths))
-                span.set_attribute("mediamtx.rejected_paths", listing.rejected)
-            return listing.paths, listing.rejected, None
-
-    def _read_metrics(
-        self, deadline: float, parent: otel_context.Context
-    ) -> tuple[MediaMTXMetrics | None, str | None]:
-        # A worker thread does not inherit the cycle's span: attach it explicitly.
-        token = otel_context.attach(parent)
-        try:
-            with self._span("mediamtx.metrics", url=self.client.metrics_url or "") as span:
-                try:
-                    metrics = self.client.read_metrics(deadline)
-                except Exception as error:
-                    # Behind Caddy /metrics is often not exposed: not worth a log line.
-                    quiet = isinstance(error, (ObservationError, AuthError))
-                    return None, self._record_error(span, "metrics", error, quiet=quiet)
-                return metrics, None
-        finally:
-            otel_context.detach(token)
+        else:
+            self._record_error("api", observation.error)
+        if observation.metrics_error is not None:
+            # Behind Caddy /metrics is often not exposed: not worth a log line.
+            quiet = isinstance(observation.metrics_error, (ObservationError, AuthError))
+            self._record_error("metrics", observation.metrics_error, quiet=quiet)
 
     def _judge(
         self,
-        paths: tuple[PathObservation, ...] | None,
-        metrics: MediaMTXMetrics | None,
+        observation: MediaMTXObservation,
         *,
-        at: float,
         now: float,
         agents: Mapping[str, AgentView] | None,
-        api_error: str | None,
         read_started: float = 0.0,
-    ) -> tuple[HealthReport, int, str | None]:
+    ) -> tuple[HealthReport, int, TrashmonError | None]:
         """(report, paths dropped over the cap, why judging failed). Paths re-read after
         a hook since ``read_started`` (monotonic) replace this poll's older view of them."""
         dropped = 0
+        api_error = observation.error
         try:
-            if paths is not None:
-                listed = self._hints.apply({path.name: path for path in paths}, read_started)
+            snapshot = observation.snapshot
+            if snapshot is not None:
+                listed = self._hints.apply(snapshot.paths, read_started)
                 tracked, dropped = track(listed, self._keep(), self.max_cameras)
                 if dropped:
                     log.debug("tracking %d cameras, %d more dropped", len(tracked), dropped)
-                self._remember(PathsSnapshot(at, tracked, metrics), now, agents)
+                self._remember(replace(snapshot, paths=tracked), now, agents)
             report = evaluate(
                 tuple(self._history),
                 now=now,
@@ -390,15 +304,16 @@ class Monitor:
                 mediamtx_error=api_error,
             )
         except Exception as error:  # a judging bug must not freeze the last state
-            message = self._record_error(None, "judge", error)
+            failure = as_error(error)
+            self._record_error("judge", failure)
             report = evaluate(
                 (),
                 now=now,
                 parked=self.parked,
                 known=self.expected.union(self._known),
-                mediamtx_error=message,
+                mediamtx_error=failure,
             )
-            return report, dropped, message
+            return report, dropped, failure
         self._recovered("judge")
         return report, dropped, None
 
@@ -412,7 +327,7 @@ class Monitor:
         try:
             observation = self.client.read_path(name, read_at + self.client.timeout)
         except Exception as error:  # one hint less; the poll stays the source of truth
-            log.debug("hook re-read of a path failed: %s", error_message(error))
+            log.debug("hook re-read of a path failed: %s", as_error(error).message)
             return "failed"
         with self._judging:
             state = self.state
@@ -437,7 +352,7 @@ class Monitor:
                     known=self.expected.union(self._known),
                 )
             except Exception as error:
-                self._record_error(None, "judge", error)
+                self._record_error("judge", as_error(error))
                 return "failed"
             quality, availability = self._follow(report)
             self.state = replace(state, report=report, quality=quality, availability=availability)
@@ -462,7 +377,8 @@ class Monitor:
         try:
             return dict(self.agent_views())
         except Exception as error:  # an observer's bug must not stop the MediaMTX monitoring
-            log.warning("agent views failed (%s); judging without agents", error_message(error))
+            message = as_error(error).message
+            log.warning("agent views failed (%s); judging without agents", message)
             log.debug("agent view source failed", exc_info=error)
             return None
 
@@ -506,7 +422,7 @@ class Monitor:
         try:
             self.poll_once()
         except Exception as error:  # poll_once catches its own: this is the last net
-            self._record_error(None, "judge", error)
+            self._record_error("judge", as_error(error))
 
     # ---------------------------------------------------------------- reading
 
@@ -522,7 +438,7 @@ class Monitor:
         cached = self._blind_view
         if cached is not None and cached[0] is state:
             return cached[1]  # one blind state per poll state: rendered once, like the rest
-        error = f"MediaMTX API: no successful poll for {self._stale_after:g} s"
+        error = UnreachableError(f"MediaMTX API: no successful poll for {self._stale_after:g} s")
         if state.report is None:
             report = evaluate(
                 (), now=since, parked=self.parked, known=self.expected, mediamtx_error=error

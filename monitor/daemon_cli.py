@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import disable_created_metrics
 from prometheus_client.registry import Collector
+
+from trashmonitor.errors import EXIT_OK, ConfigError
 from trashmonitor.monitor import config
 from trashmonitor.monitor.agents import SD_PATH, service_discovery
 from trashmonitor.monitor.control import (
@@ -35,8 +37,6 @@ from trashmonitor.monitor.history import HistoryStore
 from trashmonitor.monitor.hooks import HookService
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import AgentView
-
-from trashmonitor.errors import EXIT_OK, ConfigError
 from trashmonitor.mqtt import MONITOR_SETTINGS, add_mqtt_arguments, mqtt_settings
 from trashmonitor.runtime import stop_on_signals
 from trashmonitor.serving import HTTPService, Response, json_response
@@ -109,18 +109,21 @@ def open_history(settings: ReadSettings) -> HistoryStore:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Assemble the optional observers (MQTT agents, DNS reconcile), then serve."""
+    """Read the settings once, assemble the optional observers (MQTT agents, DNS
+    reconcile), then serve."""
+    settings = config.SETTINGS.read(args, config.MONITOR)
     with contextlib.ExitStack() as cleanup:
-        agent_views, collectors, panel = _optional_observers(args, cleanup)
-        return serve(args, agent_views=agent_views, collectors=collectors, panel=panel)
+        agent_views, collectors, panel = _optional_observers(args, settings, cleanup)
+        return serve(
+            args, agent_views=agent_views, collectors=collectors, panel=panel, settings=settings
+        )
 
 
 def _optional_observers(
-    args: argparse.Namespace, cleanup: contextlib.ExitStack
+    args: argparse.Namespace, settings: ReadSettings, cleanup: contextlib.ExitStack
 ) -> tuple[Callable[[], Mapping[str, AgentView]] | None, list[Collector], ControlApi]:
     collectors: list[Collector] = []
     agent_views: Callable[[], Mapping[str, AgentView]] | None = None
-    settings = config.SETTINGS.read(args, config.MONITOR)
     mqtt = mqtt_settings(args, MONITOR_SETTINGS)
     control = control_identity(
         config.control_files(settings), mqtt, settings.source(config.CONTROL_CERT)
@@ -176,15 +179,18 @@ def serve(
     agent_views: Callable[[], Mapping[str, AgentView]] | None = None,
     collectors: Iterable[Collector] = (),
     panel: ControlApi | None = None,
+    settings: ReadSettings | None = None,
 ) -> int:
     """Run the monitor until SIGTERM/SIGINT; other observers plug in through the
     keyword arguments (the MQTT agent views, extra Prometheus collectors, the camera
-    control API)."""
+    control API). ``settings``: those already read from ``args``, if they were."""
     disable_created_metrics()  # type: ignore[no-untyped-call]
     config.quiet_http_logs()
     tune_gc_for_polling()
-    monitor, listen = build_monitor(args, agent_views=agent_views, collectors=collectors)
-    hooks = _hooks(config.SETTINGS.read(args, config.MONITOR), monitor)
+    if settings is None:
+        settings = config.SETTINGS.read(args, config.MONITOR)
+    monitor, listen = _assemble(settings, agent_views, collectors)
+    hooks = _hooks(settings, monitor)
     service = HTTPService(
         listen,
         {

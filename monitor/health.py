@@ -24,6 +24,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Final
 
+from trashmonitor.errors import TrashmonError
 from trashmonitor.monitor.model import (
     AGENT_REASONS,
     DOWN_REASONS,
@@ -58,7 +59,7 @@ def evaluate(
     parked: Collection[str] = frozenset(),
     agents: Mapping[str, AgentView] | None = None,
     known: Collection[str] = (),
-    mediamtx_error: str | None = None,
+    mediamtx_error: TrashmonError | None = None,
 ) -> HealthReport:
     """Judge every camera.
 
@@ -91,7 +92,7 @@ def evaluate(
     return HealthReport(now, tuple(cameras), mediamtx_error)
 
 
-def blind(report: HealthReport, *, at: float, error: str) -> HealthReport:
+def blind(report: HealthReport, *, at: float, error: TrashmonError) -> HealthReport:
     """``report`` as it must be read once MediaMTX has not been seen for too long.
 
     Every camera is ``down`` with ``mediamtx_unreachable`` (parked ones stay parked),
@@ -111,17 +112,6 @@ def blind(report: HealthReport, *, at: float, error: str) -> HealthReport:
         for camera in report.cameras
     )
     return HealthReport(at, cameras, error)
-
-
-def _frames_in_error(snapshot: PathsSnapshot, path: PathObservation) -> int | None:
-    """The API's count (v1.17+), else the metrics' count read in the same poll."""
-    if path.frames_in_error is not None:
-        return path.frames_in_error
-    if snapshot.metrics is not None:
-        metrics = snapshot.metrics.paths.get(path.name)
-        if metrics is not None:
-            return metrics.frames_in_error
-    return None
 
 
 def _judge(
@@ -146,7 +136,7 @@ def _judge(
     last_inbound_at: float | None = None
     frames: int | None = None
     if path is not None and current_snapshot is not None:
-        frames = _frames_in_error(current_snapshot, path)
+        frames = path.frames_in_error
         if online:
             rate, last_inbound_at, stalled = _inbound(name, path, history, now, thresholds)
             if stalled:
@@ -255,7 +245,7 @@ def _frames_rising(
         path = snapshot.paths.get(name)
         if path is None:
             continue
-        earlier = _frames_in_error(snapshot, path)
+        earlier = path.frames_in_error
         if earlier is not None and earlier <= frames:
             return frames - earlier >= thresholds.frames_error_min
     return False

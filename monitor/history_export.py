@@ -10,6 +10,7 @@ from typing import Any
 
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
+
 from trashmonitor.monitor.history import AVAILABLE_STATES, COUNTED_STATES, WINDOWS
 from trashmonitor.monitor.model import MonitorState
 

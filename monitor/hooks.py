@@ -31,10 +31,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import Counter
-from trashmonitor.monitor.mediamtx_parse import is_valid_path_name
-from trashmonitor.monitor.model import PathObservation
 
 from trashmonitor.hook import EVENTS, MAX_NOTICE_BYTES, ROUTE, SECRET_HEADER
+from trashmonitor.monitor.mediamtx_parse import is_valid_path_name
+from trashmonitor.monitor.model import PathObservation
 from trashmonitor.serving import Endpoint, Request, Response
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,6 @@ from typing import Any, Final
 
 from trashmonitor.monitor.history import MAX_INCIDENTS, HistoryStore, Incident
 from trashmonitor.monitor.model import MAX_PATH_NAME_LENGTH
-
 from trashmonitor.serving import Endpoint, Request, Response, json_response
 
 PATH: Final = "/api/incidents"

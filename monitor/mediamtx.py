@@ -13,14 +13,21 @@ from __future__ import annotations
 import contextvars
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from trashmonitor.errors import (
+    AuthError,
+    MalformedResponseError,
+    TrashmonError,
+    UnreachableError,
+    UpstreamHTTPError,
+)
 from trashmonitor.monitor.mediamtx_http import (
     DEFAULT_MAX_BODY_BYTES,
     Credentials,
+    GetRequest,
     Transport,
     UrllibTransport,
 )
@@ -36,14 +43,6 @@ from trashmonitor.monitor.model import (
     PathObservation,
     PathsListing,
     PathsPage,
-)
-
-from trashmonitor.errors import (
-    AuthError,
-    MalformedResponseError,
-    TrashmonError,
-    UnreachableError,
-    UpstreamHTTPError,
 )
 
 if TYPE_CHECKING:  # imported when a client is built: the probe does without it
@@ -79,9 +78,6 @@ def metrics_url(text: str) -> str:
     return text if parts.path not in ("", "/") else urlunsplit((*parts[:2], "/metrics", "", ""))
 
 
-RequestHook = Callable[[str, Mapping[str, int] | None], AbstractContextManager[object]]
-
-
 class MediaMTXClient:
     """Reads MediaMTX over HTTP. ``client`` is injectable (tests pass a MockTransport).
 
@@ -113,12 +109,9 @@ class MediaMTXClient:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         credentials: Credentials | None = None,
         stdlib: bool = False,
-        request_hook: RequestHook | None = None,
         transport: Transport | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
-        self.request_hook = request_hook
-        """Wraps each HTTP request (the monitor opens a trace span per request with it)."""
         self.metrics_url = metrics_url
         self.timeout = timeout
         self.items_per_page = items_per_page
@@ -156,14 +149,9 @@ class MediaMTXClient:
             if deadline <= time.monotonic():
                 raise UnreachableError(f"{url}: gave up, the time budget is spent")
             request_deadline = min(request_deadline, deadline)
-        with self.request_hook(url, params) if self.request_hook else nullcontext():
-            status, reason, body = self.transport.get(
-                url,
-                params,
-                deadline=request_deadline,
-                max_bytes=self.max_body_bytes,
-                credentials=self.credentials,
-            )
+        status, reason, body = self.transport.get(
+            GetRequest(url, params, request_deadline, self.max_body_bytes, self.credentials)
+        )
         if status == 401:
             given = "the credentials given were refused" if self.credentials else "no credentials"
             raise AuthError(
@@ -225,10 +213,10 @@ class MediaMTXClient:
                 next_page += 1
         # Paths come and go between pages; a name seen twice keeps its later view.
         paths = {path.name: path for page in pages for path in page.items}
-        return PathsListing(tuple(paths.values()), sum(page.rejected for page in pages))
+        return PathsListing(paths, sum(page.rejected for page in pages))
 
     def list_paths(self, deadline: float | None = None) -> tuple[PathObservation, ...]:
-        return self.read_paths(deadline).paths
+        return tuple(self.read_paths(deadline).paths.values())
 
     def _read_window(self, numbers: range, deadline: float | None) -> list[PathsPage]:
         from concurrent.futures import Future, ThreadPoolExecutor
@@ -243,8 +231,8 @@ class MediaMTXClient:
                 for number in queue:
                     if deadline is not None and deadline <= time.monotonic():
                         raise UnreachableError(f"{url}: gave up, the time budget is spent")
-                    # Each page runs in a copy of this context, so spans opened by the
-                    # request hook stay children of the caller's span.
+                    # Each page runs in a copy of this context, so spans a traced
+                    # transport opens stay children of the caller's span.
                     context = contextvars.copy_context()
                     in_flight.append(pool.submit(context.run, self._read_page, number, deadline))
                     if len(in_flight) == workers:

@@ -25,10 +25,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 from trashmonitor.errors import MalformedResponseError, UnreachableError
+
+if TYPE_CHECKING:  # the probe traces nothing and never imports opentelemetry
+    from opentelemetry.trace import Tracer
 
 # A page of 1,000 paths (two readers each) is ~0.65 MB from the fake, ~1 MB from a real
 # MediaMTX (longer ids); /metrics is ~0.3 MB per 1,000 paths. 16 MiB holds a page of
@@ -41,29 +44,38 @@ READ_CHUNK_BYTES = 64 * 1024
 CREDENTIALS_FILE_MAX_BYTES = 4096
 
 HTTPAnswer = tuple[int, str, bytes | bytearray]
+"""(status, reason phrase, body) of one GET; the body is empty unless the status is 200."""
+
+
+@dataclass(frozen=True)
+class GetRequest:
+    """One GET as the client asks a transport for it (the one value every transport
+    takes, as httpx transports take one ``httpx.Request``)."""
+
+    url: str
+    params: Mapping[str, int] | None
+    deadline: float
+    """Monotonic time by which connect, headers and body must all be done."""
+    max_bytes: int
+    credentials: Credentials | None = field(default=None, repr=False)
+
+    @property
+    def page(self) -> int:
+        """The page of ``/v3/paths/list`` asked for; -1 for any other request."""
+        return (self.params or {}).get("page", -1)
 
 
 class Transport(Protocol):
     """How the MediaMTX client does one GET: the standard library's urllib
     (:class:`UrllibTransport`) or httpx (``mediamtx_httpx.HttpxTransport``, which also
     takes an ``httpx.MockTransport`` in tests). Both answer ``(status, reason, body)``,
-    bound the request by ``deadline`` and the body by ``max_bytes``, and raise only
-    :mod:`trashmonitor.errors` errors."""
+    bound the request by its ``deadline`` and the body by its ``max_bytes``, and raise
+    only :mod:`trashmonitor.errors` errors."""
 
-    def get(
-        self,
-        url: str,
-        params: Mapping[str, int] | None,
-        *,
-        deadline: float,
-        max_bytes: int,
-        credentials: Credentials | None,
-    ) -> HTTPAnswer: ...
+    def get(self, request: GetRequest) -> HTTPAnswer: ...
 
     def close(self) -> None: ...
 
-
-"""(status, reason phrase, body) of one GET; the body is empty unless the status is 200."""
 
 _REQUEST_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "mediamtx_request_deadline", default=None
@@ -263,21 +275,15 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _URLLIB = urllib.request.build_opener(_NoRedirects, _DeadlineHTTPHandler, _DeadlineHTTPSHandler)
 
 
-def urllib_get(
-    url: str,
-    params: Mapping[str, int] | None,
-    *,
-    deadline: float,
-    max_bytes: int,
-    credentials: Credentials | None,
-) -> HTTPAnswer:
+def urllib_get(get: GetRequest) -> HTTPAnswer:
     """One GET with the standard library (which, like httpx, honours the ``*_proxy``
-    environment variables), bounded by ``deadline`` and ``max_bytes``."""
-    full_url = f"{url}?{urlencode(params)}" if params else url
+    environment variables), bounded by the request's deadline and size cap."""
+    url, deadline = get.url, get.deadline
+    full_url = f"{url}?{urlencode(get.params)}" if get.params else url
     # The URL is a setting checked to be http(s):// (settings.parse_http_url).
     request = urllib.request.Request(full_url)  # noqa: S310
-    if credentials is not None:
-        request.add_unredirected_header("Authorization", credentials.authorization())
+    if get.credentials is not None:
+        request.add_unredirected_header("Authorization", get.credentials.authorization())
     try:
         with request_deadline(deadline):
             connect_timeout = time_left()
@@ -288,7 +294,7 @@ def urllib_get(
                     iter(lambda: response.read(READ_CHUNK_BYTES), b""),
                     url,
                     deadline,
-                    max_bytes,
+                    get.max_bytes,
                     response.headers.get("Content-Length"),
                 )
                 return response.status, response.reason, body
@@ -317,3 +323,22 @@ class UrllibTransport:
 
     def close(self) -> None:
         """Nothing held between requests."""
+
+
+class TracedTransport:
+    """``inner`` with one ``http.get`` span per request (``url.full``, and the
+    ``mediamtx.page`` read, -1 for a request that is not a page), a child of whatever
+    span is current in the requesting thread. The monitor wraps its client's transport
+    with it; the client itself knows nothing of tracing."""
+
+    def __init__(self, inner: Transport, tracer: Tracer) -> None:
+        self.inner = inner
+        self._tracer = tracer
+
+    def get(self, request: GetRequest) -> HTTPAnswer:
+        attributes: dict[str, str | int] = {"url.full": request.url, "mediamtx.page": request.page}
+        with self._tracer.start_as_current_span("http.get", attributes=attributes):
+            return self.inner.get(request)
+
+    def close(self) -> None:
+        self.inner.close()

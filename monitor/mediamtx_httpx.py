@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import httpcore
 import httpx
+
+from trashmonitor.errors import MalformedResponseError, UnreachableError
 from trashmonitor.monitor.mediamtx_http import (
     READ_CHUNK_BYTES,
-    Credentials,
+    GetRequest,
     HTTPAnswer,
     read_capped,
     reason_of,
@@ -26,8 +28,6 @@ from trashmonitor.monitor.mediamtx_http import (
     time_left,
     timed_out,
 )
-
-from trashmonitor.errors import MalformedResponseError, UnreachableError
 
 SocketOption = Any
 
@@ -102,7 +102,7 @@ def deadline_client(*, verify: bool) -> httpx.Client:
 
     (Connections through an ``*_proxy`` environment proxy use httpx's own transport:
     their reads are bounded by the time left at the request's start, and the body by the
-    chunk checks in :func:`httpx_get`.)
+    chunk checks in :meth:`HttpxTransport.get`.)
     """
     transport = httpx.HTTPTransport(verify=verify)
     pool = transport._pool
@@ -122,61 +122,42 @@ class HttpxTransport:
         self._owned = client is None
         self.client = deadline_client(verify=verify) if client is None else client
 
-    def get(
-        self,
-        url: str,
-        params: Mapping[str, int] | None,
-        *,
-        deadline: float,
-        max_bytes: int,
-        credentials: Credentials | None,
-    ) -> HTTPAnswer:
-        return httpx_get(
-            self.client, url, params, deadline=deadline, max_bytes=max_bytes,
-            credentials=credentials,
-        )  # fmt: skip
+    def get(self, request: GetRequest) -> HTTPAnswer:
+        """The same GET and the same errors as :func:`~.mediamtx_http.urllib_get`."""
+        url, deadline = request.url, request.deadline
+        headers = {"Accept-Encoding": "identity"}  # the size cap counts what we hold
+        if request.credentials is not None:
+            headers["Authorization"] = request.credentials.authorization()
+        try:
+            with request_deadline(deadline):
+                timeout = max(deadline - time.monotonic(), 0.001)
+                with self.client.stream(
+                    "GET", url, params=request.params, headers=headers, timeout=timeout
+                ) as response:
+                    if response.status_code != 200:
+                        return response.status_code, response.reason_phrase, b""
+                    body = read_capped(
+                        response.iter_bytes(READ_CHUNK_BYTES),
+                        url,
+                        deadline,
+                        request.max_bytes,
+                        response.headers.get("Content-Length"),
+                    )
+                    return response.status_code, response.reason_phrase, body
+        # Not chained: an httpx error carries its request, with the Authorization header
+        # (the MediaMTX password); the message keeps what the cause said.
+        except httpx.TimeoutException:
+            raise timed_out(url) from None
+        except httpx.ConnectError as error:
+            raise UnreachableError(f"{url}: cannot connect ({reason_of(error)})") from None
+        except httpx.RemoteProtocolError as error:
+            raise MalformedResponseError(
+                f"{url}: broken HTTP answer ({reason_of(error)})"
+            ) from None
+        except httpx.HTTPError as error:
+            name = error.__class__.__name__
+            raise UnreachableError(f"{url}: {name} ({reason_of(error)})") from None
 
     def close(self) -> None:
         if self._owned:
             self.client.close()
-
-
-def httpx_get(
-    client: httpx.Client,
-    url: str,
-    params: Mapping[str, int] | None,
-    *,
-    deadline: float,
-    max_bytes: int,
-    credentials: Credentials | None,
-) -> HTTPAnswer:
-    """The same GET and the same errors as :func:`~.mediamtx_http.urllib_get`."""
-    headers = {"Accept-Encoding": "identity"}  # the size cap counts what we hold
-    if credentials is not None:
-        headers["Authorization"] = credentials.authorization()
-    try:
-        with request_deadline(deadline):
-            timeout = max(deadline - time.monotonic(), 0.001)
-            with client.stream(
-                "GET", url, params=params, headers=headers, timeout=timeout
-            ) as response:
-                if response.status_code != 200:
-                    return response.status_code, response.reason_phrase, b""
-                body = read_capped(
-                    response.iter_bytes(READ_CHUNK_BYTES),
-                    url,
-                    deadline,
-                    max_bytes,
-                    response.headers.get("Content-Length"),
-                )
-                return response.status_code, response.reason_phrase, body
-    # Not chained: an httpx error carries its request, with the Authorization header (the
-    # MediaMTX password); the message keeps what the cause said.
-    except httpx.TimeoutException:
-        raise timed_out(url) from None
-    except httpx.ConnectError as error:
-        raise UnreachableError(f"{url}: cannot connect ({reason_of(error)})") from None
-    except httpx.RemoteProtocolError as error:
-        raise MalformedResponseError(f"{url}: broken HTTP answer ({reason_of(error)})") from None
-    except httpx.HTTPError as error:
-        raise UnreachableError(f"{url}: {error.__class__.__name__} ({reason_of(error)})") from None

@@ -24,13 +24,13 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import Any, TypeGuard
 
-from trashmonitor.monitor.mediamtx_http import (
-    reason_of,
-)
+from trashmonitor.errors import MalformedResponseError
+from trashmonitor.monitor.mediamtx_http import reason_of
 from trashmonitor.monitor.model import (
     MAX_PATH_NAME_LENGTH,
     MediaMTXMetrics,
@@ -41,14 +41,6 @@ from trashmonitor.monitor.model import (
     describe_tracks,
 )
 
-from trashmonitor.errors import (
-    MalformedResponseError,
-)
-
-if TYPE_CHECKING:  # imported when a client is built: the probe does without it
-    pass
-
-PATHS_LIST = "/v3/paths/list"
 # Counters are uint64 in MediaMTX: anything at or above 2**64 is not one of its numbers.
 MAX_COUNT = 2**64
 # No path-family sample line of MediaMTX comes near this (a name is at most 255
@@ -369,3 +361,26 @@ def _add_sample(
         seen_new.add((name, key))
     # paths_readers comes once per reader type: sum them.
     entry[key] = entry.get(key, 0) + value
+
+
+def with_metrics(
+    paths: Mapping[str, PathObservation], metrics: MediaMTXMetrics | None
+) -> Mapping[str, PathObservation]:
+    """``paths`` completed with what only ``/metrics`` says: the frames in error of a
+    MediaMTX older than v1.17, whose API does not report them. Paths the API already
+    describes fully are kept as they are (the same mapping when none needs it)."""
+    if metrics is None or not metrics.paths:
+        return paths
+    lacking = [
+        name
+        for name, path in paths.items()
+        if path.frames_in_error is None
+        and name in metrics.paths
+        and metrics.paths[name].frames_in_error is not None
+    ]
+    if not lacking:
+        return paths
+    completed = dict(paths)
+    for name in lacking:
+        completed[name] = replace(paths[name], frames_in_error=metrics.paths[name].frames_in_error)
+    return completed

@@ -1,12 +1,13 @@
 """The monitor's values: what it observes, what it concludes, and the limits it judges by.
 
-Frozen dataclasses and constants only, standard library only, no I/O: every other
+Frozen dataclasses and constants only, standard library (and the error tree of
+:mod:`trashmonitor.errors`) only, no I/O: every other
 module of the monitor passes these between its steps (observe -> evaluate -> export),
 and the probe imports them without paying for any client library.
 
 * observed from MediaMTX: :class:`Track`, :class:`PathObservation`, :class:`PathMetrics`,
   :class:`MediaMTXMetrics`, :class:`PathsPage`, :class:`PathsListing`,
-  :class:`PathsSnapshot`;
+  :class:`PathsSnapshot`, :class:`MediaMTXObservation`;
 * observed from the capture agents (MQTT): :class:`AgentMessage`, :class:`AgentView`;
 * concluded: :class:`CameraHealth`, :class:`HealthReport` (states and reasons);
 * the limits: :class:`Thresholds`, also the source of the alert rules' thresholds;
@@ -22,6 +23,8 @@ from typing import TYPE_CHECKING, Final, Literal
 if TYPE_CHECKING:  # computed by their own modules from the reports, kept with the state
     from trashmonitor.monitor.history import CameraAvailability
     from trashmonitor.monitor.quality import CameraQuality
+
+from trashmonitor.errors import TrashmonError
 
 # MediaMTX has no length limit on path names; recordings put the name in a file path
 # (255 bytes a component), and the table and metrics labels must stay readable.
@@ -106,12 +109,12 @@ class MediaMTXMetrics:
 
 @dataclass(frozen=True)
 class PathsSnapshot:
-    """Every path at one moment, plus the metrics read in the same poll (if any)."""
+    """Every path at one moment, by name, completed with what ``/metrics`` said in the
+    same poll (:func:`~trashmonitor.monitor.mediamtx_parse.with_metrics`)."""
 
     at: float
     paths: Mapping[str, PathObservation]
-    metrics: MediaMTXMetrics | None = None
-    rejected_paths: int = 0
+    rejected: int = 0
     """Items MediaMTX listed that were skipped: a name outside MediaMTX's path-name
     grammar or over :data:`MAX_PATH_NAME_LENGTH` (:attr:`PathsListing.rejected`)."""
 
@@ -127,10 +130,24 @@ class PathsPage:
 
 @dataclass(frozen=True)
 class PathsListing:
-    """Every path MediaMTX listed, and how many items were skipped for a bad name."""
+    """Every path MediaMTX listed, by name, and how many items were skipped for a bad
+    name."""
 
-    paths: tuple[PathObservation, ...]
+    paths: Mapping[str, PathObservation]
     rejected: int = 0
+
+
+@dataclass(frozen=True)
+class MediaMTXObservation:
+    """One poll's read of MediaMTX, finished: the snapshot, or the one error that says
+    why the API could not be read; and how the read of ``/metrics`` went."""
+
+    snapshot: PathsSnapshot | None
+    """None when the API could not be read (``error`` says why)."""
+    error: TrashmonError | None = None
+    metrics_up: bool | None = None
+    """None when no metrics URL is configured."""
+    metrics_error: TrashmonError | None = None
 
 
 # ----------------------------------------------------------------- agents (MQTT)
@@ -254,7 +271,8 @@ class CameraHealth:
 class HealthReport:
     generated_at: float
     cameras: tuple[CameraHealth, ...]
-    mediamtx_error: str | None = None
+    mediamtx_error: TrashmonError | None = None
+    """Why MediaMTX could not be seen this poll (None: it was)."""
 
     @property
     def mediamtx_reachable(self) -> bool:
@@ -283,7 +301,7 @@ class MonitorState:
     """What the last poll cycle concluded; replaced as a whole after every cycle."""
 
     report: HealthReport | None = None
-    metrics_error: str | None = None
+    metrics_error: TrashmonError | None = None
     metrics_up: bool | None = None
     """None when no metrics URL is configured."""
     last_success_at: float | None = None

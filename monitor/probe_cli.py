@@ -21,13 +21,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
-from trashmonitor.monitor import config
-from trashmonitor.monitor.health import evaluate
-from trashmonitor.monitor.mediamtx import MediaMTXClient
-from trashmonitor.monitor.mediamtx_parse import decode_json, parse_paths_page
-from trashmonitor.monitor.model import HealthReport, PathsSnapshot
-from trashmonitor.monitor.status import printable, status_document, table
-
 from trashmonitor.errors import (
     EXIT_OK,
     EXIT_UNHEALTHY,
@@ -35,6 +28,12 @@ from trashmonitor.errors import (
     MalformedResponseError,
     TrashmonError,
 )
+from trashmonitor.monitor import config
+from trashmonitor.monitor.health import evaluate
+from trashmonitor.monitor.mediamtx import MediaMTXClient
+from trashmonitor.monitor.mediamtx_parse import decode_json, parse_paths_page
+from trashmonitor.monitor.model import HealthReport, PathsSnapshot
+from trashmonitor.monitor.status import printable, status_document, table
 from trashmonitor.settings import ReadSettings
 
 
@@ -65,12 +64,13 @@ def _snapshot_from_stdin(max_bytes: int) -> PathsSnapshot:
             f"({len(page.items)} of {page.item_count} paths); use --api to read them all",
             file=sys.stderr,
         )
-    return PathsSnapshot(at, {path.name: path for path in page.items})
+    return PathsSnapshot(at, {path.name: path for path in page.items}, page.rejected)
 
 
 def _poll(client: MediaMTXClient, deadline: float) -> PathsSnapshot:
     at = time.time()
-    return PathsSnapshot(at, {path.name: path for path in client.list_paths(deadline)})
+    listing = client.read_paths(deadline)
+    return PathsSnapshot(at, listing.paths, listing.rejected)
 
 
 @contextmanager

@@ -61,7 +61,7 @@ def status_document(
         "generated_at": report.generated_at,
         "mediamtx": {
             "reachable": report.mediamtx_reachable,
-            "error": report.mediamtx_error,
+            "error": None if report.mediamtx_error is None else report.mediamtx_error.message,
             "metrics_error": metrics_error,
         },
         "summary": report.summary,

@@ -2,9 +2,8 @@
 
 Subcommands are looked up in :data:`COMMANDS` and their modules imported only when
 chosen, so ``trashmon probe`` never pays for importing the Cloudflare SDK or
-OpenTelemetry. A subcommand module provides::
+OpenTelemetry; their one-line help is in that table too. A subcommand module provides::
 
-    HELP: str                                   # one line for ``trashmon --help``
     def configure(parser: argparse.ArgumentParser) -> None
     def run(args: argparse.Namespace) -> int    # returns an exit code
 
@@ -43,8 +42,6 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 class CommandModule(Protocol):
-    HELP: str
-
     def configure(self, parser: argparse.ArgumentParser) -> None: ...
 
     def run(self, args: argparse.Namespace) -> int: ...

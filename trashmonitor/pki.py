@@ -582,16 +582,7 @@ def create_pki(request: PkiRequest, report: list[str] | None = None) -> Layout:
     _write(layout.broker_chain, chain, 0o644)
 
     if authority.renewed or renew_server or not _exists(layout, SERVER_NAME):
-        common_name = str(server_sans[0].value)
-        intermediate = authority.intermediate()
-        cert, key = make_leaf(
-            intermediate, common_name, role=None, usage=ExtendedKeyUsageOID.SERVER_AUTH,
-            sans=server_sans,
-        )  # fmt: skip
-        _write(layout.key(SERVER_NAME), _key_pem(key, None), 0o600)
-        _write(layout.cert(SERVER_NAME), _pem(cert, intermediate.certificate), 0o644)
-        names = ", ".join(str(san.value) for san in server_sans)
-        notes.append(f"created {layout.cert(SERVER_NAME)} for {names}")
+        _issue_server(layout, authority, server_sans, notes)
     else:
         notes.append(f"kept {layout.cert(SERVER_NAME)}")
 
@@ -599,9 +590,43 @@ def create_pki(request: PkiRequest, report: list[str] | None = None) -> Layout:
         named[DEFAULT_MONITOR] = ROLE_MONITOR
     # A new CA invalidates every client: re-issue them all, keeping their roles.
     wanted = {**existing, **named} if authority.renewed else named
+    _issue_clients(layout, authority, wanted, force=request.force, notes=notes)
+
+    if authority.renewed or not _crl_is_current(layout):
+        # Revocations of the old CA are moot: everything it signed was just re-issued.
+        _write_crl(layout, authority.intermediate(), {})
+        notes.append(f"wrote an empty {layout.crl}")
+    _write_broker_config(layout, request, notes)
+    return layout
+
+
+def _issue_server(
+    layout: Layout, authority: _Authority, sans: list[x509.GeneralName], notes: list[str]
+) -> None:
+    intermediate = authority.intermediate()
+    cert, key = make_leaf(
+        intermediate, str(sans[0].value), role=None, usage=ExtendedKeyUsageOID.SERVER_AUTH,
+        sans=sans,
+    )  # fmt: skip
+    _write(layout.key(SERVER_NAME), _key_pem(key, None), 0o600)
+    _write(layout.cert(SERVER_NAME), _pem(cert, intermediate.certificate), 0o644)
+    names = ", ".join(str(san.value) for san in sans)
+    notes.append(f"created {layout.cert(SERVER_NAME)} for {names}")
+
+
+def _issue_clients(
+    layout: Layout,
+    authority: _Authority,
+    wanted: Mapping[str, str],
+    *,
+    force: bool,
+    notes: list[str],
+) -> None:
+    """A certificate for each identity in ``wanted`` (identity -> role) that has none,
+    or for all of them after a new CA or with ``force``."""
     for identity, role in wanted.items():
         cert_path, key_path = layout.client_cert(identity), layout.client_key(identity)
-        renew = authority.renewed or request.force
+        renew = authority.renewed or force
         if not renew and (cert_path.exists() or key_path.exists()):
             notes.append(f"kept {cert_path}")
             continue
@@ -612,13 +637,6 @@ def create_pki(request: PkiRequest, report: list[str] | None = None) -> Layout:
         _write(key_path, _key_pem(key, None), 0o600)
         _write(cert_path, _pem(cert, intermediate.certificate), 0o644)
         notes.append(f"created {cert_path} ({role})")
-
-    if authority.renewed or not _crl_is_current(layout):
-        # Revocations of the old CA are moot: everything it signed was just re-issued.
-        _write_crl(layout, authority.intermediate(), {})
-        notes.append(f"wrote an empty {layout.crl}")
-    _write_broker_config(layout, request, notes)
-    return layout
 
 
 def read_seed_camera(layout: Layout) -> str | None:

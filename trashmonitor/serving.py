@@ -231,66 +231,12 @@ def _handler_for(
             # The answer gets its own full timeout (sendall's is a total since 3.5).
             self.connection.settimeout(request_timeout)
             path, _, query = self.path.partition("?")
-            route = route_for(routes, path)
             try:
-                response = self._dispatch(route, method, path, query)
+                response = _dispatch(self, route_for(routes, path), method, path, query)
             except Exception:  # a broken route must not kill the server thread
                 log.exception("route %s failed", path)
                 response = Response(500, b"internal error\n")
-            self.send_response(response.status)
-            self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(len(response.body)))
-            self.send_header("Cache-Control", "no-store")
-            for name, value in response.headers:
-                self.send_header(name, value)
-            if method != "GET":
-                self.send_header("Connection", "close")  # an unread body must not be parsed
-                self.close_connection = True
-            self.end_headers()
-            self.wfile.write(response.body)
-
-        def _dispatch(
-            self, route: Route | Endpoint | None, method: str, path: str, query: str
-        ) -> Response:
-            if route is None:
-                return Response(404, b"not found\n")
-            allowed = route.methods if isinstance(route, Endpoint) else frozenset({"GET"})
-            if method not in allowed:
-                return Response(
-                    405, b"method not allowed\n", headers=(("Allow", ", ".join(sorted(allowed))),)
-                )
-            if not isinstance(route, Endpoint):
-                return route()
-            try:
-                fields = urllib.parse.parse_qs(query, max_num_fields=MAX_QUERY_FIELDS)
-            except ValueError:
-                return Response(400, b"too many query fields\n")
-            body = self._body(route.max_body)
-            if isinstance(body, Response):
-                return body
-            return route.handle(
-                Request(
-                    method=method,
-                    path=path,
-                    query={name: tuple(values) for name, values in fields.items()},
-                    headers={name.lower(): value for name, value in self.headers.items()},
-                    body=body,
-                    client=self.client_address[0],
-                )
-            )
-
-        def _body(self, max_body: int) -> bytes | Response:
-            refusal = _unreadable_body(self.headers, max_body)
-            if refusal is not None:
-                return refusal
-            declared = int(self.headers.get("Content-Length", "0"))
-            try:
-                body = self.rfile.read(declared)
-            except OSError:  # the total deadline passed (TimeoutError) or the peer left
-                return Response(408, b"the body was not received in time\n")
-            if len(body) != declared:
-                return Response(400, b"the body ended early\n")
-            return body
+            _send(self, response, close=method != "GET")
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("%s " + format, self.address_string(), *args)
@@ -298,13 +244,77 @@ def _handler_for(
     return Handler
 
 
-def _unreadable_body(headers: Message, max_body: int) -> Response | None:
-    """Why a body must not be read at all (unsized, malformed or too large), if it must not."""
+def _send(handler: BaseHTTPRequestHandler, response: Response, *, close: bool) -> None:
+    handler.send_response(response.status)
+    handler.send_header("Content-Type", response.content_type)
+    handler.send_header("Content-Length", str(len(response.body)))
+    handler.send_header("Cache-Control", "no-store")
+    for name, value in response.headers:
+        handler.send_header(name, value)
+    if close:  # a request with an unread body: what follows it must not be parsed
+        handler.send_header("Connection", "close")
+        handler.close_connection = True
+    handler.end_headers()
+    handler.wfile.write(response.body)
+
+
+def _dispatch(
+    handler: BaseHTTPRequestHandler,
+    route: Route | Endpoint | None,
+    method: str,
+    path: str,
+    query: str,
+) -> Response:
+    if route is None:
+        return Response(404, b"not found\n")
+    allowed = route.methods if isinstance(route, Endpoint) else frozenset({"GET"})
+    if method not in allowed:
+        return Response(
+            405, b"method not allowed\n", headers=(("Allow", ", ".join(sorted(allowed))),)
+        )
+    if not isinstance(route, Endpoint):
+        return route()
+    try:
+        fields = urllib.parse.parse_qs(query, max_num_fields=MAX_QUERY_FIELDS)
+    except ValueError:
+        return Response(400, b"too many query fields\n")
+    body = _read_body(handler, route.max_body)
+    if isinstance(body, Response):
+        return body
+    return route.handle(
+        Request(
+            method=method,
+            path=path,
+            query={name: tuple(values) for name, values in fields.items()},
+            headers={name.lower(): value for name, value in handler.headers.items()},
+            body=body,
+            client=handler.client_address[0],
+        )
+    )
+
+
+def _read_body(handler: BaseHTTPRequestHandler, max_body: int) -> bytes | Response:
+    """The body its Content-Length announces, or the error answer for it."""
+    length = _declared_length(handler.headers, max_body)
+    if isinstance(length, Response):
+        return length
+    try:
+        body = handler.rfile.read(length)
+    except OSError:  # the total deadline passed (TimeoutError) or the peer left
+        return Response(408, b"the body was not received in time\n")
+    if len(body) != length:
+        return Response(400, b"the body ended early\n")
+    return body
+
+
+def _declared_length(headers: Message, max_body: int) -> int | Response:
     if "chunked" in headers.get("Transfer-Encoding", "").lower():
         return Response(411, b"a Content-Length is required\n")
-    declared = headers.get("Content-Length", "0")
+    declared = headers.get("Content-Length")
+    if declared is None:
+        return 0
     if not declared.isdigit():
         return Response(400, b"bad Content-Length\n")
     if int(declared) > max_body:
         return Response(413, f"body over {max_body} bytes\n".encode())
-    return None
+    return int(declared)

@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Span, Tracer
 
 from trashmonitor import __version__
 
@@ -55,3 +59,14 @@ def setup_tracing(service_name: str, processor: SpanProcessor | None = None) -> 
         else:
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     return provider
+
+
+@contextmanager
+def span(tracer: Tracer | None, name: str, **attributes: Any) -> Iterator[Span | None]:
+    """A child of the current span, or nothing (None) for a component built without a
+    tracer."""
+    if tracer is None:
+        yield None
+        return
+    with tracer.start_as_current_span(name, attributes=attributes) as current:
+        yield current

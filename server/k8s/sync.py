@@ -213,7 +213,6 @@ def _magicdns_suffix() -> str | None:
     """The suffix as `trashmon dns` and `just health` read it (one place: dns/cli.py);
     the seed's placeholder `<your-tailnet>.ts.net` means none was set."""
     from trashmonitor.dns.cli import magicdns_suffix
-
     from trashmonitor.errors import ConfigError
 
     try:

@@ -22,6 +22,7 @@ from support.alertmanager import (
     running_alertmanager,
 )
 from support.processes import REPO, require_binary, wait_until
+
 from trashmonitor.alerts.config import DEFAULT_CONFIG
 from trashmonitor.alerts.notifications import (
     AGENT_DEPENDENT_ALERTS,

@@ -56,6 +56,7 @@ from support.prometheus import (
     running_prometheus,
 )
 from support.stack import CAMERA, Stack, running_stack
+
 from trashmonitor.alerts.config import DEFAULT_CONFIG
 
 pytestmark = pytest.mark.slow

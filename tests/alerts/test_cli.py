@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from support.processes import REPO, run_trashmon
+
 from trashmonitor.alerts.cli import DASHBOARD_NAMES, RULE_FILES
 
 # run_trashmon uses -P (and cwd is tmp as well): the repository's own folders must not

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from support.processes import REPO
 from support.stack import running_stack
+
 from trashmonitor.alerts.config import DEFAULT_CONFIG
 from trashmonitor.alerts.contract import (
     contract_metric_names,

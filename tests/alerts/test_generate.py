@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from trashmonitor.alerts.generate import generated_files, main
 
 

@@ -34,6 +34,7 @@ from support.prometheus import (
     running_prometheus,
 )
 from support.stack import CAMERA, running_stack
+
 from trashmonitor.alerts.config import DEFAULT_CONFIG, MixinConfig
 from trashmonitor.monitor.agents import SD_PATH
 

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from support.processes import wait_until
 from support.prometheus import SHIPPED_RULES, ScrapeTarget, render_rules, running_prometheus
+
 from trashmonitor.alerts.config import DEFAULT_CONFIG
 from trashmonitor.alerts.rules import rule_groups
-
 from trashmonitor.serving import HTTPService, Response
 from trashmonitor.settings import HostPort
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from support.processes import REPO, require_binary
+
 from trashmonitor.alerts.config import DEFAULT_CONFIG, MixinConfig, duration_seconds
 from trashmonitor.alerts.promtool import run_promtool
 from trashmonitor.alerts.render import rendered_rule_files, to_yaml

@@ -23,6 +23,7 @@ from support.processes import (
     require_binary,
     wait_until,
 )
+
 from trashmonitor.capture import Agent, AgentSnapshot, config_from
 
 from .conftest import StartAgent

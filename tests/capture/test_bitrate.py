@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support.processes import wait_until
+
 from trashmonitor.capture.command import buffer_bitrate, playlist_segments
 
 from .conftest import StartAgent

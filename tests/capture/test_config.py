@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support.processes import run_trashmon
+
 from trashmonitor.capture.command import build_command
 from trashmonitor.capture.config import MAX_BITRATE, add_arguments, config_from, load_config
-
 from trashmonitor.errors import ConfigError
 
 SEED_ENV = """\

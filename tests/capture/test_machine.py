@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from trashmonitor.capture.machine import (
     Action,
     Event,

@@ -14,6 +14,7 @@ from types import MappingProxyType
 import pytest
 from prometheus_client.exposition import generate_latest
 from support.processes import REPO, promtool_check_metrics, require_binary
+
 from trashmonitor.capture.machine import RESTART_REASONS, State
 from trashmonitor.capture.metrics import agent_registry
 from trashmonitor.capture.notify import notify, watchdog_interval

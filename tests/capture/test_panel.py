@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from support.mosquitto import segment_writer_argv
 from support.processes import stop_process, wait_until
 from support.properties import PROPERTIES, bounded
+
 from trashmonitor.capture.media import newest_live_segment
 from trashmonitor.capture.panel import (
     MAX_SNAPSHOT_INTERVAL,
@@ -23,7 +24,6 @@ from trashmonitor.capture.panel import (
     parse_snapshot_interval,
 )
 from trashmonitor.capture.v4l2 import Control, parse_controls
-
 from trashmonitor.mqtt import MAX_MESSAGE_BYTES
 
 C920 = Path(__file__).parent / "fixtures" / "c920-list-ctrls-menus.txt"

@@ -11,6 +11,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 from support.properties import PROPERTIES, bounded
+
 from trashmonitor.capture.parsing import (
     INT64_MAX,
     MAX_LINE_BYTES,

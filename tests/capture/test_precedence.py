@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from support.processes import clean_environ, run_trashmon
+
 from trashmonitor.capture.config import KEYS, add_arguments, agent_environment, load_config
 from trashmonitor.capture.media import add_media_arguments, media_settings
-
 from trashmonitor.errors import ConfigError
 from trashmonitor.settings import HostPort
 

@@ -18,6 +18,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support.processes import clean_environ, run_trashmon, wait_until
+
+from capture.harness import start_agent_process, stop_agent_process
 from trashmonitor.capture.command import build_command
 from trashmonitor.capture.config import (
     add_arguments,
@@ -25,8 +27,6 @@ from trashmonitor.capture.config import (
     read_agent_env_file,
 )
 from trashmonitor.capture.redact import redact
-
-from capture.harness import start_agent_process, stop_agent_process
 from trashmonitor.errors import ConfigError
 
 # Characters that break naive URL handling: "@" (the userinfo separator), ":" (the

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from support.processes import require_binary
+
 from trashmonitor.capture.v4l2 import (
     CID_EXPOSURE_AUTO,
     CID_FOCUS_ABSOLUTE,

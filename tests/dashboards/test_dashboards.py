@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 from support.processes import REPO, require_binary
+
 from trashmonitor.alerts.promtool import check_expressions, grafana_to_promql
 from trashmonitor.dashboards.build import DASHBOARDS, rendered_dashboards
 from trashmonitor.dashboards.inspect import iter_panels, panel_expressions

@@ -24,7 +24,6 @@ from trashmonitor.dns.model import (
     WriteChange,
 )
 from trashmonitor.dns.retry import TransientAPIError
-
 from trashmonitor.errors import AuthError
 
 DNS = Path(__file__).resolve().parents[2] / "dns"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from trashmonitor.dns import config
 
+from trashmonitor.dns import config
 from trashmonitor.errors import ConfigError
 from trashmonitor.settings import parse_host_port
 

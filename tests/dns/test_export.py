@@ -8,6 +8,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from support.dns_fake import FakeAPIs
 from support.dns_world import HOST, NOW, ZONE
+
 from trashmonitor.dns import DnsCollector, build_loop
 from trashmonitor.dns.loop import ReconcileLoop
 

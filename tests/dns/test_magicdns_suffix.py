@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from provision.playbooks import just
 from support.dns_world import HOST, ZONE
 from support.processes import clean_environ
-from trashmonitor.dns.cli import build, configure, health_api_url, magicdns_suffix
 
+from trashmonitor.dns.cli import build, configure, health_api_url, magicdns_suffix
 from trashmonitor.errors import ConfigError
 
 

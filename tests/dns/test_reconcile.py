@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from support.dns_fake import FakeAPIs
 from support.dns_world import HOST, OTHER_ZONE, TS_IP, TS_IP6, ZONE
+
 from trashmonitor.dns.model import OWNER_MARKER, Action, Result
 from trashmonitor.dns.tailscale_api import TailscaleCredentials
 

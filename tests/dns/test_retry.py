@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from trashmonitor.dns.retry import RetryPolicy, TransientAPIError, give_up, parse_retry_after
 
+from trashmonitor.dns.retry import RetryPolicy, TransientAPIError, give_up, parse_retry_after
 from trashmonitor.errors import AuthError, DriftError, UnreachableError
 
 

@@ -28,9 +28,9 @@ from support.processes import (
     stop_process,
     wait_until,
 )
+
 from trashmonitor.dns.cli import build_loop
 from trashmonitor.dns.loop import DnsReconciler
-
 from trashmonitor.telemetry import setup_tracing
 
 CYCLE = "trashmon.dns.reconcile"

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from trashmonitor.dns.retry import RetryPolicy, TransientAPIError
 from trashmonitor.dns.tailscale_api import TailscaleAPI, TailscaleCredentials
-from trashmonitor.monitor.daemon import error_kind
-
 from trashmonitor.errors import (
     AuthError,
     ConfigError,
@@ -19,6 +18,7 @@ from trashmonitor.errors import (
     UnreachableError,
     UpstreamHTTPError,
 )
+from trashmonitor.monitor.daemon import error_kind
 
 
 def test_every_class_carries_exit_code_kind_and_retryable() -> None:

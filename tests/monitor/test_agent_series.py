@@ -12,6 +12,7 @@ import json
 from prometheus_client.parser import text_string_to_metric_families
 from support.fake_mediamtx import FakeMediaMTX
 from support.processes import promtool_check_metrics
+
 from trashmonitor.monitor.daemon import Monitor
 from trashmonitor.monitor.daemon_cli import _agents_sd
 from trashmonitor.monitor.export import AGENT_STREAM_STATES

@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from trashmonitor.monitor.mediamtx import MediaMTXClient
-from trashmonitor.monitor.mediamtx_http import Credentials
 
 from trashmonitor.errors import (
     AuthError,
@@ -19,6 +17,8 @@ from trashmonitor.errors import (
     UnreachableError,
     UpstreamHTTPError,
 )
+from trashmonitor.monitor.mediamtx import MediaMTXClient
+from trashmonitor.monitor.mediamtx_http import GetRequest
 
 
 def paged_server(
@@ -220,16 +220,9 @@ class RecordingTransport:
         self.requests: list[tuple[str, dict[str, int] | None, int]] = []
         self.closed = False
 
-    def get(
-        self,
-        url: str,
-        params: Mapping[str, int] | None,
-        *,
-        deadline: float,
-        max_bytes: int,
-        credentials: Credentials | None,
-    ) -> tuple[int, str, bytes]:
-        self.requests.append((url, None if params is None else dict(params), max_bytes))
+    def get(self, request: GetRequest) -> tuple[int, str, bytes]:
+        params = None if request.params is None else dict(request.params)
+        self.requests.append((request.url, params, request.max_bytes))
         return 200, "OK", self.body
 
     def close(self) -> None:

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support.properties import PROPERTIES, bounded
+
 from trashmonitor.alerts.config import DEFAULT_CONFIG
+from trashmonitor.errors import ConfigError
 from trashmonitor.monitor import config
 from trashmonitor.monitor.model import Thresholds
-
-from trashmonitor.errors import ConfigError
 from trashmonitor.settings import ReadSettings, parse_host_port
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "monitor.md"

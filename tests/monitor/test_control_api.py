@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support.properties import PROPERTIES, bounded
+
 from trashmonitor.capture.control import (
     MAX_RECORD_SECONDS,
     ActionRequest,
@@ -34,7 +35,6 @@ from trashmonitor.monitor.control import (
     parse_controls_document,
     parse_setting_body,
 )
-
 from trashmonitor.serving import Request
 
 C920 = Path(__file__).parents[1] / "capture" / "fixtures" / "c920-list-ctrls-menus.txt"

@@ -15,10 +15,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from support.fake_mediamtx import FakeMediaMTX
 from support.processes import free_port, promtool_check_metrics
+
 from trashmonitor.monitor.daemon import Monitor, blind_at, track
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import AgentView, PathObservation
-
 from trashmonitor.telemetry import setup_tracing
 
 
@@ -373,8 +373,12 @@ def test_served_exposition_follows_polls_and_live_collectors(fake: FakeMediaMTX)
     live = ChangingCollector()
     monitor.register(live)
     monitor.poll_once()
+    # One path to /metrics: the registry, in its order, byte for byte, whether the
+    # monitor's families come from its collector's per-state cache or not.
+    assert monitor.exposition() == generate_latest(monitor.registry)
     first = exposed_samples(monitor.exposition())
     live.value = 1  # same poll, new scrape: the live part moves, the snapshot part stays
+    assert monitor.exposition() == generate_latest(monitor.registry)
     second = exposed_samples(monitor.exposition())
     assert ("trashmon_mqtt_connected", (), 0) in first
     assert ("trashmon_mqtt_connected", (), 1) in second

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from trashmonitor.errors import UnreachableError
 from trashmonitor.monitor.health import blind, evaluate, state_for
-from trashmonitor.monitor.mediamtx_parse import parse_paths_page
+from trashmonitor.monitor.mediamtx_parse import parse_paths_page, with_metrics
 from trashmonitor.monitor.model import (
     DOWN_REASONS,
     REASONS,
@@ -25,6 +27,7 @@ from trashmonitor.monitor.model import (
 
 FIXTURES = Path(__file__).parent / "fixtures"
 T0 = 1_763_700_000.0
+REFUSED = UnreachableError("http://m:9997/v3/paths/list: cannot connect (refused)")
 
 
 def path(name: str = "cam1", **fields: Any) -> PathObservation:
@@ -38,10 +41,8 @@ def path(name: str = "cam1", **fields: Any) -> PathObservation:
     return PathObservation(name=name, **{**base, **fields})
 
 
-def snap(
-    at: float, *paths: PathObservation, metrics: MediaMTXMetrics | None = None
-) -> PathsSnapshot:
-    return PathsSnapshot(at, {p.name: p for p in paths}, metrics)
+def snap(at: float, *paths: PathObservation) -> PathsSnapshot:
+    return PathsSnapshot(at, {p.name: p for p in paths})
 
 
 def growing(
@@ -218,11 +219,15 @@ def test_frames_in_error_rising_degrades_then_clears() -> None:
 
 
 def test_frames_in_error_from_metrics_when_the_api_lacks_them() -> None:
-    def with_metrics(at: float, frames: int) -> PathsSnapshot:
-        metrics = MediaMTXMetrics({"cam1": PathMetrics("cam1", frames_in_error=frames)})
-        return snap(at, path(inbound_bytes=int(at - T0) * 10 + 1), metrics=metrics)
+    """Before v1.17 only /metrics counts them: the observer completes the paths with it
+    (with_metrics), and the model judges the completed paths like any other."""
 
-    history = [with_metrics(T0, 1), with_metrics(T0 + 1, 9)]
+    def completed(at: float, frames: int) -> PathsSnapshot:
+        metrics = MediaMTXMetrics({"cam1": PathMetrics("cam1", frames_in_error=frames)})
+        listed = path(inbound_bytes=int(at - T0) * 10 + 1)
+        return PathsSnapshot(at, with_metrics({"cam1": listed}, metrics))
+
+    history = [completed(T0, 1), completed(T0 + 1, 9)]
     camera = one(evaluate(history, now=T0 + 1))
     assert camera.reasons == ("frames_in_error",)
     assert camera.frames_in_error == 9
@@ -240,12 +245,12 @@ def test_frames_threshold_is_configurable() -> None:
 
 def test_mediamtx_unreachable_is_a_state_for_every_known_camera() -> None:
     history = [snap(T0, path("cam1"), path("cam2"))]
-    report = evaluate(history, now=T0 + 1, parked={"cam2"}, mediamtx_error="refused")
+    report = evaluate(history, now=T0 + 1, parked={"cam2"}, mediamtx_error=REFUSED)
     assert not report.mediamtx_reachable
     assert not report.healthy
     assert (one(report).state, one(report).reasons) == ("down", ("mediamtx_unreachable",))
     assert one(report, "cam2").state == "parked"
-    empty = evaluate([], now=T0, mediamtx_error="refused")
+    empty = evaluate([], now=T0, mediamtx_error=REFUSED)
     assert empty.cameras == ()
     assert not empty.healthy
 
@@ -357,7 +362,7 @@ def test_mediamtx_unreachable_keeps_what_the_agents_see() -> None:
         "cam2": agent(camera="cam2", online=False),
         "cam3": agent(camera="cam3", last_state_at=T0),
     }
-    report = evaluate(history, now=T0 + 1, agents=agents, mediamtx_error="refused")
+    report = evaluate(history, now=T0 + 1, agents=agents, mediamtx_error=REFUSED)
     reasons = {camera.name: camera.reasons for camera in report.cameras}
     assert reasons == {
         "cam1": ("mediamtx_unreachable", "black_image"),
@@ -390,11 +395,12 @@ def test_blind_reads_like_a_failed_poll_from_the_last_report() -> None:
     }
     seen = evaluate(history, now=T0, agents=agents, parked={"cam4"})
     assert seen.healthy is False  # cam2 down, cam1 black
-    report = blind(seen, at=T0 + 3, error="no successful poll for 3 s")
-    outage = evaluate(history, now=T0, agents=agents, parked={"cam4"}, mediamtx_error="refused")
+    stale = UnreachableError("no successful poll for 3 s")
+    report = blind(seen, at=T0 + 3, error=stale)
+    outage = evaluate(history, now=T0, agents=agents, parked={"cam4"}, mediamtx_error=REFUSED)
     assert [(c.name, c.state, c.reasons) for c in report.cameras] == [
         (c.name, c.state, c.reasons) for c in outage.cameras
     ]
-    assert (report.generated_at, report.mediamtx_error) == (T0 + 3, "no successful poll for 3 s")
+    assert (report.generated_at, report.mediamtx_error) == (T0 + 3, stale)
     assert not report.mediamtx_reachable
     assert all(not c.online for c in report.cameras if c.state != "parked")

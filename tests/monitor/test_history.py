@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from trashmonitor.monitor.history import (
     BUCKET_SECONDS,
     DATABASE_NAME,

@@ -19,6 +19,9 @@ from prometheus_client import CollectorRegistry
 from support.fake_mediamtx import FakeMediaMTX
 from support.processes import wait_until
 from support.properties import PROPERTIES, bounded
+
+from trashmonitor.errors import ConfigError
+from trashmonitor.hook import EVENTS, ROUTE, SECRET_HEADER
 from trashmonitor.monitor import config
 from trashmonitor.monitor.daemon import Monitor
 from trashmonitor.monitor.hooks import (
@@ -30,9 +33,6 @@ from trashmonitor.monitor.hooks import (
 )
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import PathObservation
-
-from trashmonitor.errors import ConfigError
-from trashmonitor.hook import EVENTS, ROUTE, SECRET_HEADER
 from trashmonitor.serving import HTTPService
 from trashmonitor.settings import HostPort
 

@@ -22,6 +22,7 @@ from support.processes import (
     run_trashmon,
     wait_until,
 )
+
 from trashmonitor.monitor.daemon import Monitor
 from trashmonitor.monitor.history import MAX_INCIDENTS, HistoryStore
 from trashmonitor.monitor.incidents_api import (

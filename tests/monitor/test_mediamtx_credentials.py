@@ -23,10 +23,10 @@ from support.processes import (
     stop_process,
     wait_until,
 )
+
 from trashmonitor.monitor.daemon import Monitor
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.mediamtx_http import read_credentials_file
-
 from trashmonitor.telemetry import setup_tracing
 
 OUTSIDE_REPO = Path(tempfile.gettempdir())

@@ -8,15 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from trashmonitor.errors import MalformedResponseError
 from trashmonitor.monitor.mediamtx import default_metrics_url, metrics_url
 from trashmonitor.monitor.mediamtx_parse import (
     decode_json,
     parse_metrics,
     parse_path,
     parse_paths_page,
+    with_metrics,
 )
-
-from trashmonitor.errors import MalformedResponseError
+from trashmonitor.monitor.model import MediaMTXMetrics, PathMetrics
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -176,3 +178,20 @@ def test_metrics_urls() -> None:
     assert default_metrics_url("http://[fd7a::1]:9997") == "http://[fd7a::1]:9998/metrics"
     assert metrics_url("http://h:9998") == "http://h:9998/metrics"
     assert metrics_url("http://h/mtx/metrics") == "http://h/mtx/metrics"
+
+
+def test_with_metrics_fills_only_what_the_api_lacks() -> None:
+    old = parse_path({"name": "old", "ready": True, "bytesReceived": 5})
+    new = parse_path({"name": "new", "online": True, "inboundFramesInError": 2})
+    metrics = MediaMTXMetrics(
+        {
+            "old": PathMetrics("old", frames_in_error=7),
+            "new": PathMetrics("new", frames_in_error=99),
+        }
+    )
+    paths = {"old": old, "new": new}
+    completed = with_metrics(paths, metrics)
+    assert completed["old"].frames_in_error == 7  # only /metrics says it before v1.17
+    assert completed["new"].frames_in_error == 2  # the API's own count wins
+    assert with_metrics(paths, None) is paths
+    assert with_metrics({"new": new}, metrics) == {"new": new}

@@ -14,6 +14,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from trashmonitor.cli import build_parser
+from trashmonitor.errors import TrashmonError
 from trashmonitor.monitor import probe_cli
 from trashmonitor.monitor.mediamtx_parse import (
     decode_json,
@@ -22,9 +25,6 @@ from trashmonitor.monitor.mediamtx_parse import (
     parse_paths_page,
 )
 from trashmonitor.monitor.model import HealthReport, MediaMTXMetrics, PathsPage
-
-from trashmonitor.cli import build_parser
-from trashmonitor.errors import TrashmonError
 
 BOUNDED = settings(
     max_examples=300,

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support.fake_mediamtx import FakeMediaMTX
 from support.processes import TRASHMON, clean_environ, free_port, run_trashmon
+
 from trashmonitor.monitor.model import CameraHealth, HealthReport
 from trashmonitor.monitor.status import printable, table
 

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from trashmonitor.monitor.model import AgentView, CameraHealth, HealthReport
 from trashmonitor.monitor.quality import (
     DEFAULT_QUALITY,

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from support.fake_mediamtx import FakeMediaMTX
 from support.processes import free_port
-from trashmonitor.monitor.mediamtx import MediaMTXClient
 
 from trashmonitor.errors import (
     AuthError,
@@ -20,6 +19,7 @@ from trashmonitor.errors import (
     UnreachableError,
     UpstreamHTTPError,
 )
+from trashmonitor.monitor.mediamtx import MediaMTXClient
 
 BOTH = pytest.mark.parametrize("stdlib", [False, True], ids=["httpx", "stdlib"])
 

@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from support.processes import promtool_check_metrics
+
 from trashmonitor.capture.mqtt_agent import should_publish_state
 from trashmonitor.monitor.agents import MAX_STATE_BYTES, fold, service_discovery
 from trashmonitor.monitor.agents_mqtt import MqttCollector, MqttObservation
 from trashmonitor.monitor.model import AgentMessage, AgentView
 from trashmonitor.monitor.status import agent_document
-
 from trashmonitor.mqtt import parse_scrape_target
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 import pytest
+
 from trashmonitor.capture import mqtt_agent
 from trashmonitor.capture.control import (
     Accepted,
@@ -26,7 +27,6 @@ from trashmonitor.capture.control import (
     validate_setting,
 )
 from trashmonitor.capture.v4l2 import Control, RecordedCamera, V4l2Device
-
 from trashmonitor.errors import EXIT_UNDECIDED
 
 FIXTURES = Path(__file__).parents[1] / "capture" / "fixtures"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from support.processes import require_binary, wait_until
+
 from trashmonitor.capture.command import build_command
 from trashmonitor.capture.config import AgentConfig
 from trashmonitor.capture.media import (
@@ -25,7 +26,6 @@ from trashmonitor.capture.media import (
     media_settings,
     parse_bytes,
 )
-
 from trashmonitor.errors import ConfigError
 
 NAME = re.compile(r"^\d{8}T\d{6}Z(-\d+)?\.(jpg|mp4)$")

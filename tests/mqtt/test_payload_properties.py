@@ -10,6 +10,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 from support.properties import PROPERTIES, bounded
+
 from trashmonitor.capture.control import (
     MAX_PAYLOAD_BYTES,
     MAX_RECORD_SECONDS,

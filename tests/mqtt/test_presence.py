@@ -18,8 +18,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 from support.mosquitto import Broker, agent_argv, client_settings, recorder, start_agent
 from support.processes import stop_process, wait_until
-from trashmonitor.monitor.agents_mqtt import AgentSubscriber, start_monitor_mqtt
 
+from trashmonitor.monitor.agents_mqtt import AgentSubscriber, start_monitor_mqtt
 from trashmonitor.mqtt import CameraTopics
 from trashmonitor.pki import Layout
 

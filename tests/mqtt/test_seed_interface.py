@@ -23,6 +23,7 @@ from support.mosquitto import (
 )
 from support.processes import wait_until
 from support.properties import PROPERTIES, bounded
+
 from trashmonitor.capture.control import (
     MAX_PAYLOAD_BYTES,
     MAX_RECORD_SECONDS,
@@ -37,7 +38,6 @@ from trashmonitor.capture.seed_interface import (
     setting_reply,
 )
 from trashmonitor.capture.v4l2 import parse_controls
-
 from trashmonitor.mqtt import CameraTopics
 from trashmonitor.pki import Layout
 

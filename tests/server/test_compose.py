@@ -19,6 +19,7 @@ import pytest
 import yaml
 from server_harness import assert_promtool_accepts
 from support.processes import REPO, require_binary
+
 from trashmonitor.alerts.config import DEFAULT_CONFIG
 
 COMPOSE = REPO / "server" / "compose.yaml"

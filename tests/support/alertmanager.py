@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from support.processes import free_port, require_binary, running, wait_until
 from trashmonitor.alerts.config import MixinConfig
 from trashmonitor.alerts.notifications import alertmanager_config
 from trashmonitor.alerts.render import to_yaml
-
-from support.processes import free_port, require_binary, running, wait_until
 
 WEBHOOK_TOKEN = "test-webhook-token"
 # Seconds instead of minutes, only in tests (MixinConfig overrides): the routing and

@@ -15,14 +15,14 @@ from typing import Any
 import httpx
 import pytest
 from opentelemetry.trace import Tracer
+
+from support.dns_fake import TIMESTAMP, FakeAPIs
 from trashmonitor.dns.cloudflare_api import CloudflareDNS, CloudflareRecords
 from trashmonitor.dns.loop import DnsReconciler
 from trashmonitor.dns.model import DnsSettings
 from trashmonitor.dns.observe import Observer
 from trashmonitor.dns.retry import RetryPolicy
 from trashmonitor.dns.tailscale_api import TailscaleAPI, TailscaleCredentials, TailscaleSplitDNS
-
-from support.dns_fake import TIMESTAMP, FakeAPIs
 
 NOW = datetime.fromisoformat(TIMESTAMP.replace("Z", "+00:00")).timestamp() + 30
 ZONE = "example.com"

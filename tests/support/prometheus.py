@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from support.processes import REPO, free_port, require_binary, running, wait_until
 from trashmonitor.alerts.config import MixinConfig
 from trashmonitor.alerts.render import rules_yaml
-
-from support.processes import REPO, free_port, require_binary, running, wait_until
 
 SHIPPED_RULES = REPO / "alerts" / "trashmonitor.rules.yaml"
 

@@ -23,8 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from capture.harness import SMALL, AgentProcess, Peer, start_agent_process, stop_agent_process
-from trashmonitor.alerts.config import DEFAULT_CONFIG
-from trashmonitor.monitor.agents import SD_PATH
 
 from support.dns_fake import FakeAPIs
 from support.dns_world import dns_env, seed_world
@@ -33,6 +31,8 @@ from support.http import get_json, get_text
 from support.mosquitto import make_pki, running_broker
 from support.processes import TRASHMON, free_port, running, wait_until
 from support.prometheus import ScrapeTarget
+from trashmonitor.alerts.config import DEFAULT_CONFIG
+from trashmonitor.monitor.agents import SD_PATH
 
 CAMERA = "cam1"  # the id start_agent_process gives the agent (= the MediaMTX path)
 INGEST_RATE = 40_000.0  # bytes/s the fake MediaMTX counts while the publisher is attached

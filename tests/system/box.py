@@ -50,6 +50,7 @@ from support.http import get_json, get_text
 from support.netns import Host, Tailnet
 from support.processes import REPO, TRASHMON, require_binary, stop_process, wait_until
 from support.prometheus import SHIPPED_RULES, Prometheus, render_rules
+
 from trashmonitor.alerts.config import DEFAULT_CONFIG
 
 HERE = Path(__file__).parent

@@ -1,0 +1,71 @@
+"""The MediaMTX observer over httpx.MockTransport: one finished observation per poll,
+every failure one typed error in it, /metrics merged into the paths."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from trashmonitor.errors import TrashmonError, UnreachableError, UpstreamHTTPError
+from trashmonitor.monitor.mediamtx import MediaMTXClient
+from trashmonitor.monitor.observe import MediaMTXObserver
+
+OLD_LISTING = {  # v1.16: no inboundFramesInError in the API
+    "pageCount": 1,
+    "itemCount": 1,
+    "items": [{"name": "cam1", "online": True, "available": True, "bytesReceived": 10}],
+}
+METRICS = 'paths{name="cam1",state="ready"} 1\npaths_inbound_frames_in_error{name="cam1"} 7\n'
+
+
+def observer(handle: httpx.MockTransport, metrics: bool = True) -> MediaMTXObserver:
+    client = MediaMTXClient(
+        "http://m:9997",
+        "http://m:9998/metrics" if metrics else None,
+        client=httpx.Client(transport=handle),
+    )
+    return MediaMTXObserver(client, clock=lambda: 1000.0)
+
+
+def deadline() -> float:
+    return time.monotonic() + 10
+
+
+def test_a_finished_snapshot_with_what_only_metrics_says() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/metrics":
+            return httpx.Response(200, text=METRICS)
+        return httpx.Response(200, json=OLD_LISTING)
+
+    seen = observer(httpx.MockTransport(handle)).observe(deadline())
+    assert seen.error is None
+    assert seen.snapshot is not None
+    assert seen.snapshot.at == 1000.0
+    assert seen.snapshot.paths["cam1"].frames_in_error == 7
+    assert (seen.metrics_up, seen.metrics_error) == (True, None)
+
+
+def test_failures_are_typed_errors_in_the_observation() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/metrics":
+            return httpx.Response(503)
+        raise httpx.ConnectError("refused", request=request)
+
+    seen = observer(httpx.MockTransport(handle)).observe(deadline())
+    assert seen.snapshot is None
+    assert isinstance(seen.error, UnreachableError)
+    assert isinstance(seen.metrics_error, UpstreamHTTPError)
+    assert seen.metrics_up is False
+
+
+def test_an_unanticipated_error_is_ours_of_kind_internal_chained_to_it() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        raise RecursionError("deep\x1b[2J")
+
+    seen = observer(httpx.MockTransport(handle), metrics=False).observe(deadline())
+    assert type(seen.error) is TrashmonError
+    assert seen.error.kind == "internal"
+    assert seen.error.message == "unexpected RecursionError: deep\\x1b[2J"
+    assert isinstance(seen.error.__cause__, RecursionError)
+    assert seen.metrics_up is None
