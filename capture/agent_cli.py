@@ -6,8 +6,7 @@ import argparse
 import logging
 import shlex
 import shutil
-import signal
-from types import FrameType
+import threading
 
 from trashmonitor.capture.command import build_command
 from trashmonitor.capture.config import (
@@ -17,16 +16,13 @@ from trashmonitor.capture.config import (
     load_config,
 )
 from trashmonitor.capture.metrics import agent_registry
-from trashmonitor.capture.mqtt_agent import (
-    MqttAgent,
-    add_agent_arguments,
-    agent_from_args,
-    retire,
-)
+from trashmonitor.capture.mqtt_agent import MqttAgent, retire
+from trashmonitor.capture.mqtt_agent_cli import add_agent_arguments, agent_from_args
 from trashmonitor.capture.redact import redact
 from trashmonitor.capture.supervisor import Agent
 
 from trashmonitor.errors import EXIT_OK, ConfigError
+from trashmonitor.runtime import run_until_signal
 from trashmonitor.serving import HTTPService, Response, json_response, metrics_route
 
 log = logging.getLogger(__name__)
@@ -90,21 +86,19 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     service = serve(agent, config)
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        agent.request_stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    service.start()
-    if mqtt is not None:
-        mqtt.start()
-    log.info("capture agent for %s (%s -> push)", config.camera, config.camera_dev)
-    try:
-        agent.run()
-    finally:
+    def supervise(stop: threading.Event) -> None:
+        service.start()
         if mqtt is not None:
-            mqtt.stop()  # publishes the retained "offline" itself: a clean stop fires no will
-        service.stop()
+            mqtt.start()
+        log.info("capture agent for %s (%s -> push)", config.camera, config.camera_dev)
+        try:
+            agent.run(stop)
+        finally:
+            if mqtt is not None:
+                mqtt.stop()  # publishes the retained "offline" itself: a clean stop fires no will
+            service.stop()
+
+    run_until_signal(supervise)
     return EXIT_OK
 
 
