@@ -9,21 +9,17 @@ import shutil
 import threading
 
 from trashmonitor.capture.command import build_command
-from trashmonitor.capture.config import (
-    AgentConfig,
-    add_arguments,
-    agent_environment,
-    load_config,
-)
+from trashmonitor.capture.config import AgentConfig, add_arguments, load_agent
 from trashmonitor.capture.metrics import agent_registry
 from trashmonitor.capture.mqtt_agent import MqttAgent, retire
-from trashmonitor.capture.mqtt_agent_cli import add_agent_arguments, agent_from_args
+from trashmonitor.capture.mqtt_agent_cli import add_retire_argument, agent_from_settings
 from trashmonitor.capture.redact import redact
 from trashmonitor.capture.supervisor import Agent
 
 from trashmonitor.errors import EXIT_OK, ConfigError
 from trashmonitor.runtime import run_until_signal
 from trashmonitor.serving import HTTPService, Response, json_response, metrics_route
+from trashmonitor.settings import ReadSettings
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +29,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "Settings: flag > environment > /etc/trashcam/<id>.env (or --env-file) > default. "
         "CAMERA_DEV=testsrc publishes ffmpeg's synthetic testsrc2 picture."
     )
-    add_arguments(parser)
-    add_agent_arguments(parser)  # MQTT_* and CAPTURES_* (docs/mqtt.md)
+    add_arguments(parser)  # the whole table, MQTT_* and CAPTURES_* too (docs/capture.md)
+    add_retire_argument(parser)
     parser.add_argument(
         "--print-command",
         action="store_true",
@@ -65,7 +61,7 @@ def serve(agent: Agent, config: AgentConfig) -> HTTPService:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_config(args)
+    config, read = load_agent(args)
     if args.print_command:
         print(shlex.join(redact_argv(build_command(config), config.secrets)))
         return EXIT_OK
@@ -78,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             problem = f"cannot create {config.buffer_dir}: {error.strerror}"
             raise ConfigError("BUFFER_DIR", problem) from None
     agent = Agent(config)
-    mqtt = _mqtt_side(args, agent, config)
+    mqtt = _mqtt_side(read, agent, config)
     if args.retire:  # the camera is gone for good: tidy its traces on the broker, no capture
         if mqtt is None:
             raise ConfigError("--retire", "needs MQTT_URL (there is no broker to tidy)")
@@ -102,18 +98,13 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _mqtt_side(args: argparse.Namespace, agent: Agent, config: AgentConfig) -> MqttAgent | None:
-    """Presence, state, controls and picture/record over MQTT, when MQTT_URL is set.
-
-    MQTT_* and CAPTURES_* come from the same layers as the camera's other keys.
-    """
-    values = agent_environment(config.env_file)
-    return agent_from_args(
-        args,
+def _mqtt_side(read: ReadSettings, agent: Agent, config: AgentConfig) -> MqttAgent | None:
+    """Presence, state, controls and picture/record over MQTT, when MQTT_URL is set."""
+    return agent_from_settings(
+        read,
         config.camera,
         state=lambda: agent.snapshot().state_message(),
         controls=agent.device,
         buffer_dir=config.buffer_dir,
-        environ=values,
         metrics_addr=config.metrics_addr,
     )

@@ -9,102 +9,76 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
-from trashmonitor.capture.config import _parse_bool as parse_on_off
-from trashmonitor.capture.control import MAX_RECORD_SECONDS, ControlTarget
-from trashmonitor.capture.ha_discovery import DEFAULT_PREFIX
-from trashmonitor.capture.media import add_media_arguments, media_capture, media_settings
+from trashmonitor.capture import settings as declared
+from trashmonitor.capture.control import ControlTarget
+from trashmonitor.capture.media import MediaSettings, media_capture
 from trashmonitor.capture.mqtt_agent import Interfaces, MqttAgent, StateSource, retire
+from trashmonitor.capture.settings import SETTINGS, STANDALONE
 from trashmonitor.capture.snapshot import state_document
 from trashmonitor.capture.v4l2 import RecordedCamera, V4l2Device, parse_controls
 
 from trashmonitor.errors import EXIT_OK, ConfigError, TrashmonError
-from trashmonitor.mqtt import AGENT_SETTINGS, add_mqtt_arguments, mqtt_settings, validate_identity
+from trashmonitor.mqtt import validate_identity
 from trashmonitor.runtime import stop_on_signals
-from trashmonitor.settings import HostPort, flag_or_env, parse_seconds
+from trashmonitor.settings import HostPort, ReadSettings, parse_seconds
 from trashmonitor.settings import parse_setting as parse_setting_value
 
 
-def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
-    """The agent's MQTT and capture settings (MQTT_*, CAPTURES_*, RECORD_MAX_SECONDS,
-    SEED_MQTT, HA_DISCOVERY, HA_DISCOVERY_PREFIX) and ``--retire``."""
-    add_mqtt_arguments(parser, AGENT_SETTINGS)
-    add_media_arguments(parser)
-    group = parser.add_argument_group("more MQTT interfaces (docs/mqtt.md)")
-    group.add_argument(
-        "--seed-mqtt", help="also serve the seed's camera/control/* topics (SEED_MQTT, off)"
-    )
-    group.add_argument(
-        "--ha-discovery", help="publish Home Assistant MQTT discovery (HA_DISCOVERY, off)"
-    )
-    group.add_argument(
-        "--ha-discovery-prefix",
-        help=f"Home Assistant's discovery prefix (HA_DISCOVERY_PREFIX, {DEFAULT_PREFIX})",
-    )
-    group.add_argument(
+def add_retire_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--retire",
         action="store_true",
         help="remove this camera's Home Assistant device (empty retained document) and exit",
     )
 
 
-_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_-]{1,64}){0,3}$")
+def interfaces_from(read: ReadSettings) -> Interfaces:
+    return Interfaces(
+        seed=read[declared.SEED_MQTT],
+        discovery=read[declared.HA_DISCOVERY],
+        discovery_prefix=read[declared.HA_DISCOVERY_PREFIX],
+    )
 
 
-def parse_discovery_prefix(text: str) -> str:
-    """A topic prefix without wildcards or empty levels (it is published to)."""
-    if not _PREFIX.match(text):
-        raise ValueError("expected topic levels of letters, digits, '_' or '-', e.g. homeassistant")
-    return text
+def media_settings_from(read: ReadSettings) -> MediaSettings | None:
+    """None when no captures directory is configured (picture/record then answer an error)."""
+    captures = read[declared.CAPTURES_DIR]
+    if captures is None:
+        return None
+    return MediaSettings(
+        captures_dir=captures,
+        max_capture_bytes=read[declared.CAPTURES_MAX_BYTES],
+        min_free_bytes=read[declared.CAPTURES_MIN_FREE],
+        max_record_seconds=read[declared.RECORD_MAX_SECONDS],
+    )
 
 
-def interfaces_from(
-    args: argparse.Namespace, environ: Mapping[str, str] | None = None
-) -> Interfaces:
-    seed = flag_or_env(
-        args, attribute="seed_mqtt", flag="--seed-mqtt", env_var="SEED_MQTT",
-        parse=parse_on_off, default=False, environ=environ,
-    )  # fmt: skip
-    discovery = flag_or_env(
-        args, attribute="ha_discovery", flag="--ha-discovery", env_var="HA_DISCOVERY",
-        parse=parse_on_off, default=False, environ=environ,
-    )  # fmt: skip
-    prefix = flag_or_env(
-        args, attribute="ha_discovery_prefix", flag="--ha-discovery-prefix",
-        env_var="HA_DISCOVERY_PREFIX", parse=parse_discovery_prefix, default=DEFAULT_PREFIX,
-        environ=environ,
-    )  # fmt: skip
-    return Interfaces(seed=seed, discovery=discovery, discovery_prefix=prefix)
-
-
-def agent_from_args(
-    args: argparse.Namespace,
+def agent_from_settings(
+    read: ReadSettings,
     camera: str,
     *,
     state: StateSource | None,
     controls: ControlTarget | None,
     buffer_dir: Path | None,
     heartbeat: float | None = None,
-    environ: Mapping[str, str] | None = None,
     metrics_addr: HostPort | None = None,
 ) -> MqttAgent | None:
     """The agent for ``camera`` (not started), or None when ``MQTT_URL`` is not set.
 
     picture/record are available when both ``buffer_dir`` (the capture's segment
     buffer) and ``CAPTURES_DIR`` are configured; otherwise they answer with an error.
-    ``environ`` is where MQTT_* and CAPTURES_* are read (the capture agent's env file);
-    flags still win. ``metrics_addr`` (the agent's ``METRICS_ADDR``) is announced in the
-    state messages when another host can scrape it (:func:`scrape_target`).
+    ``read`` holds MQTT_* and CAPTURES_* as read with the capture's other keys (flags,
+    environment, env file). ``metrics_addr`` (the agent's ``METRICS_ADDR``) is announced
+    in the state messages when another host can scrape it (:func:`scrape_target`).
     """
-    settings = mqtt_settings(args, AGENT_SETTINGS, environ)
+    settings = declared.MQTT.resolve(read)
     if settings is None:
         return None
-    media_options = media_settings(args, environ)
+    media_options = media_settings_from(read)
     media = (
         media_capture(camera, buffer_dir, media_options)
         if buffer_dir is not None and media_options is not None
@@ -113,15 +87,13 @@ def agent_from_args(
     return MqttAgent(
         settings,
         camera,
-        interfaces=interfaces_from(args, environ),
+        interfaces=interfaces_from(read),
         state=state,
         controls=controls,
         media=media,
         heartbeat=heartbeat,
         metrics_addr=metrics_addr,
-        max_record_seconds=(
-            media_options.max_record_seconds if media_options else MAX_RECORD_SECONDS
-        ),
+        max_record_seconds=read[declared.RECORD_MAX_SECONDS],
     )
 
 
@@ -142,7 +114,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--buffer-dir", type=Path, help="the capture's segment buffer")
     parser.add_argument("--heartbeat", help="state heartbeat s (default keepalive/2)")
-    add_agent_arguments(parser)
+    SETTINGS.add_arguments(parser, STANDALONE)
+    add_retire_argument(parser)
     return parser
 
 
@@ -168,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         controls = None
         if args.controls_file and not args.presence_only:
             controls = recorded_device(args.controls_file)
-        agent = agent_from_args(
-            args,
+        agent = agent_from_settings(
+            SETTINGS.read(args, STANDALONE),
             camera,
             state=lambda: state_document(camera=camera, state="streaming", ts=time.time()),
             controls=controls,

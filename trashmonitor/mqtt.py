@@ -20,13 +20,20 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from trashmonitor.errors import ConfigError
-from trashmonitor.settings import flag_or_env, seconds_between
+from trashmonitor.settings import (
+    ReadSettings,
+    Setting,
+    SettingsTable,
+    parse_setting,
+    seconds_between,
+)
 
 TOPIC_ROOT = "trashcam"
 ONLINE = "online"
@@ -224,22 +231,82 @@ AGENT_SETTINGS = SettingNames("")
 MONITOR_SETTINGS = SettingNames("TRASHMON_")
 
 
+@dataclass(frozen=True)
+class MqttDeclarations:
+    """The MQTT settings of one component, declared for its
+    :class:`~trashmonitor.settings.SettingsTable` (env names from :class:`SettingNames`)."""
+
+    url: Setting[BrokerAddress | None]
+    ca: Setting[Path | None]
+    cert: Setting[Path | None]
+    key: Setting[Path | None]
+    keepalive: Setting[float]
+
+    @property
+    def all(self) -> tuple[Setting[Any], ...]:
+        return (self.url, self.ca, self.cert, self.key, self.keepalive)
+
+    def resolve(self, read: ReadSettings) -> MqttSettings | None:
+        """The MQTT settings, or None when no broker URL is configured (MQTT is optional)."""
+        broker = read[self.url]
+        if broker is None:
+            return None
+
+        def path(setting: Setting[Path | None]) -> Path:
+            value = read[setting]
+            if value is None:
+                problem = "required with an MQTT URL (mutual TLS needs CA, cert and key)"
+                raise ConfigError(setting.env or setting.flag, problem)
+            # Checked here, not when read: without an MQTT URL the files are not used.
+            return parse_setting(read.source(setting), str(value), _existing_file)
+
+        return MqttSettings(
+            broker=broker,
+            ca=path(self.ca),
+            cert=path(self.cert),
+            key=path(self.key),
+            keepalive=read[self.keepalive],
+        )
+
+
+def mqtt_declarations(names: SettingNames, commands: tuple[str, ...] = ()) -> MqttDeclarations:
+    def pem(suffix: str, what: str) -> Setting[Path | None]:
+        return Setting(
+            f"--mqtt-{suffix.lower()}", _file_path, None, env=names.env(suffix),
+            metavar="PATH", shown_default="none", commands=commands, help=what,
+        )  # fmt: skip
+
+    return MqttDeclarations(
+        url=Setting(
+            "--mqtt-url", parse_mqtt_url, None, env=names.env("URL"), metavar="URL",
+            shown_default="none (no MQTT)", commands=commands,
+            help="broker, e.g. mqtts://broker:8883",
+        ),
+        ca=pem("CA", "CA chain PEM"),
+        cert=pem("CERT", "client certificate PEM"),
+        key=pem("KEY", "client key PEM"),
+        keepalive=Setting(
+            # MQTT's keepalive field is 16 bits: above 65535 paho's thread dies silently.
+            "--mqtt-keepalive", seconds_between(1, 65535), DEFAULT_KEEPALIVE,
+            env=names.env("KEEPALIVE"), metavar="S", commands=commands,
+            help="keepalive seconds (1-65535)",
+        ),
+    )  # fmt: skip
+
+
 def add_mqtt_arguments(parser: argparse.ArgumentParser, names: SettingNames) -> None:
-    group = parser.add_argument_group("MQTT (mutual TLS)")
-    group.add_argument(
-        "--mqtt-url", help=f"broker, e.g. mqtts://broker:8883 (env {names.env('URL')})"
-    )
-    group.add_argument("--mqtt-ca", help=f"CA chain PEM (env {names.env('CA')})")
-    group.add_argument("--mqtt-cert", help=f"client certificate PEM (env {names.env('CERT')})")
-    group.add_argument("--mqtt-key", help=f"client key PEM (env {names.env('KEY')})")
-    group.add_argument(
-        "--mqtt-keepalive",
-        help=f"keepalive seconds (env {names.env('KEEPALIVE')}, default {DEFAULT_KEEPALIVE:g})",
-    )
+    SettingsTable("mqtt", mqtt_declarations(names).all).add_arguments(parser, "")
+
+
+def _file_path(text: str) -> Path:
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # ~user of no such user: pathlib cannot find the home directory
+        raise ValueError("no such home directory") from None
 
 
 def _existing_file(text: str) -> Path:
-    path = Path(text).expanduser()
+    path = _file_path(text)
     if not path.is_file():
         raise ValueError("file not found")
     return path
@@ -249,50 +316,8 @@ def mqtt_settings(
     args: argparse.Namespace, names: SettingNames, environ: Mapping[str, str] | None = None
 ) -> MqttSettings | None:
     """The MQTT settings, or None when no broker URL is configured (MQTT is optional)."""
-    broker = flag_or_env(
-        args,
-        attribute="mqtt_url",
-        flag="--mqtt-url",
-        env_var=names.env("URL"),
-        parse=parse_mqtt_url,
-        default=None,
-        environ=environ,
-    )
-    if broker is None:
-        return None
-
-    def path(suffix: str) -> Path:
-        value = flag_or_env(
-            args,
-            attribute=f"mqtt_{suffix.lower()}",
-            flag=f"--mqtt-{suffix.lower()}",
-            env_var=names.env(suffix),
-            parse=_existing_file,
-            default=None,
-            environ=environ,
-        )
-        if value is None:
-            raise ConfigError(
-                names.env(suffix), "required with an MQTT URL (mutual TLS needs CA, cert and key)"
-            )
-        return value
-
-    return MqttSettings(
-        broker=broker,
-        ca=path("CA"),
-        cert=path("CERT"),
-        key=path("KEY"),
-        keepalive=flag_or_env(
-            args,
-            attribute="mqtt_keepalive",
-            flag="--mqtt-keepalive",
-            env_var=names.env("KEEPALIVE"),
-            # MQTT's keepalive field is 16 bits: above 65535 paho's thread dies silently.
-            parse=seconds_between(1, 65535),
-            default=DEFAULT_KEEPALIVE,
-            environ=environ,
-        ),
-    )
+    declared = mqtt_declarations(names)
+    return declared.resolve(SettingsTable("mqtt", declared.all).read(args, "", environ))
 
 
 def tls_context(settings: MqttSettings) -> ssl.SSLContext:

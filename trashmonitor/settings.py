@@ -176,6 +176,7 @@ def flag_or_env(
     parse: Callable[[str], T],
     default: T,
     environ: Mapping[str, str] | None = None,
+    hide: Callable[[str], str] | None = None,
 ) -> T:
     """Resolve one setting: flag (if given) > environment variable > default.
 
@@ -191,15 +192,19 @@ def flag_or_env(
         raw, source = env[env_var], env_var
     if not isinstance(raw, str):
         return raw  # type: ignore[return-value]  # argparse already converted it
-    return parse_setting(source, raw, parse)
+    return parse_setting(source, raw, parse, hide=hide)
 
 
-def parse_setting(name: str, raw: str, parse: Callable[[str], T]) -> T:
-    """Apply ``parse`` and turn its ValueError into a ConfigError naming ``name``."""
+def parse_setting(
+    name: str, raw: str, parse: Callable[[str], T], *, hide: Callable[[str], str] | None = None
+) -> T:
+    """Apply ``parse`` and turn its ValueError into a ConfigError naming ``name``; the
+    value quoted goes through ``hide`` first (a URL may carry a password)."""
     try:
         return parse(raw)
     except ValueError as error:
-        raise ConfigError(name, f"{error}, got {_shown(raw)}") from None
+        shown = _shown(raw if hide is None else hide(raw))
+        raise ConfigError(name, f"{error}, got {shown}") from None
 
 
 def _shown(raw: str) -> str:
@@ -249,6 +254,8 @@ class Setting(Generic[Value_co]):
     """What the docs' "used by" column adds after the commands."""
     switch: bool = False
     """A flag without a value (``--json``): True when given, ``default`` otherwise."""
+    hide: Callable[[str], str] | None = None
+    """What an error shows of a bad value instead of the value (it may hold a password)."""
 
     @property
     def attribute(self) -> str:
@@ -326,6 +333,7 @@ class SettingsTable:
                 parse=setting.parse,
                 default=setting.default,
                 environ=env if setting.env else {},
+                hide=setting.hide,
             )
             if getattr(args, setting.attribute, None) is not None:
                 sources[setting] = setting.flag
@@ -333,13 +341,18 @@ class SettingsTable:
                 sources[setting] = setting.env
         return ReadSettings(MappingProxyType(values), MappingProxyType(sources))
 
-    def markdown(self) -> str:
-        """The docs table: one row per setting, in declaration order."""
-        rows = ["| flag | environment | default | used by |", "| --- | --- | --- | --- |"]
+    def markdown(self, *, meaning: bool = False) -> str:
+        """The docs table: one row per setting, in declaration order; ``meaning`` adds
+        each setting's help as a last column."""
+        header = "| flag | environment | default | used by |" + (" meaning |" if meaning else "")
+        rows = [header, "| --- " * header.count(" |") + "|"]
         for setting in self.settings:
             flag = setting.flag + (f" {setting.metavar}" if setting.metavar else "")
             used_by = ", ".join(setting.commands) + (f": {setting.note}" if setting.note else "")
             env = f"`{setting.env}`" if setting.env else "—"
             flag_cell = f"`{flag}`".replace("|", "\\|")
-            rows.append(f"| {flag_cell} | {env} | {setting.default_text()} | {used_by} |")
+            cells = [flag_cell, env, setting.default_text(), used_by]
+            if meaning:
+                cells.append(setting.help.replace("|", "\\|"))
+            rows.append("| " + " | ".join(cells) + " |")
         return "\n".join(rows) + "\n"
