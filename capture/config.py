@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from trashmonitor.capture import settings as declared
@@ -267,34 +268,37 @@ def config_from(
     return assemble(camera, read, env_file)
 
 
+# The settings whose value is the AgentConfig field of the same name, as read.
+_AS_READ = tuple(
+    setting
+    for setting in declared.KEYS
+    if setting
+    not in (
+        declared.CAMERA_DEV,
+        declared.PUSH_URL,
+        declared.STALL_SECONDS,
+        declared.STREAM_USER,
+        declared.STREAM_PASSWORD_FILE,
+    )
+)
+
+
 def assemble(
     camera: str, read: ReadSettings, env_file: Path | None, *, looked_in: Path | None = None
 ) -> AgentConfig:
     """The read settings as one validated :class:`AgentConfig`."""
     fps = read[declared.FPS]
+    as_read: dict[str, Any] = {setting.attribute: read[setting] for setting in _AS_READ}
+    as_read.update(
+        _stream_credentials(read[declared.STREAM_USER], read[declared.STREAM_PASSWORD_FILE])
+    )
     config = AgentConfig(
         camera=camera,
         camera_dev=_required(read, declared.CAMERA_DEV, looked_in),
         push_url=_required(read, declared.PUSH_URL, looked_in),
-        fps=fps,
-        width=read[declared.WIDTH],
-        height=read[declared.HEIGHT],
-        bitrate=read[declared.BITRATE],
-        input_format=read[declared.INPUT_FORMAT],
-        keyframe_interval=read[declared.KEYFRAME_INTERVAL],
-        metrics_addr=read[declared.METRICS_ADDR],
         stall_seconds=read[declared.STALL_SECONDS] or default_stall_seconds(fps),
-        connect_timeout=read[declared.CONNECT_TIMEOUT],
-        black_seconds=read[declared.BLACK_SECONDS],
-        freeze_seconds=read[declared.FREEZE_SECONDS],
-        image_health=read[declared.IMAGE_HEALTH],
-        buffer_dir=read[declared.BUFFER_DIR],
-        buffer_segments=read[declared.BUFFER_SEGMENTS],
-        backoff_initial=read[declared.BACKOFF_INITIAL],
-        backoff_max=read[declared.BACKOFF_MAX],
-        ffmpeg=read[declared.FFMPEG],
         env_file=env_file,
-        **_stream_credentials(read[declared.STREAM_USER], read[declared.STREAM_PASSWORD_FILE]),
+        **as_read,
     )
     _check_together(config)
     return config

@@ -64,6 +64,7 @@ from trashmonitor.mqtt import (
     CameraTopics,
     MqttSettings,
     make_client,
+    on_connection,
     scrape_target,
     start,
 )
@@ -201,8 +202,9 @@ class MqttAgent:
         self._last_state: Mapping[str, Any] | None = None
         self._last_state_at = 0.0
         self.client = make_client(settings, f"{camera}-agent", will=(self.topics.status, OFFLINE))
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
+        on_connection(
+            self.client, "the agent", connected=self._on_connect, lost=self._on_disconnect
+        )
         self.client.on_message = self._on_message
         self._threads = [
             threading.Thread(target=self._worker, name="mqtt-control", daemon=True),
@@ -248,12 +250,7 @@ class MqttAgent:
 
     # --- paho callbacks (network thread: never block here) ---------------------------
 
-    def _on_connect(
-        self, client: mqtt.Client, _u: object, _f: object, reason: Any, _p: object
-    ) -> None:
-        if reason.is_failure:
-            log.warning("MQTT broker refused the connection: %s", reason)
-            return
+    def _on_connect(self, client: mqtt.Client) -> None:
         log.info("MQTT connected to %s as %s", self._settings.broker, self.camera)
         # Exactly the two control topics: anything else under control/ is not ours to read.
         subscriptions = [(self.topics.settings, 1), (self.topics.action, 1)]
@@ -269,9 +266,7 @@ class MqttAgent:
         with self._state_lock:
             self._last_state = None  # republish the current state after every reconnect
 
-    def _on_disconnect(
-        self, _c: mqtt.Client, _u: object, _f: object, reason: Any, _p: object
-    ) -> None:
+    def _on_disconnect(self, reason: object) -> None:
         self._connected.clear()
         if not self._stopping.is_set():
             log.warning("MQTT connection lost (%s); reconnecting with backoff", reason)

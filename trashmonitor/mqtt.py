@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ipaddress
+import logging
 import re
 import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ from trashmonitor.settings import (
     parse_setting,
     seconds_between,
 )
+
+log = logging.getLogger(__name__)
 
 TOPIC_ROOT = "trashcam"
 ONLINE = "online"
@@ -360,6 +363,38 @@ def _no_delay(_client: mqtt.Client, _userdata: object, sock: object) -> None:
     if setsockopt is not None:
         with contextlib.suppress(OSError):
             setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def on_connection(
+    client: mqtt.Client,
+    who: str,
+    *,
+    connected: Callable[[mqtt.Client], None],
+    lost: Callable[[Any], None],
+) -> None:
+    """Wire paho's connect and disconnect callbacks, the same for every client here.
+
+    A refused connection is logged naming ``who`` and otherwise left to paho, which
+    retries with backoff; ``connected(client)`` runs on each accepted (re)connect (the
+    place to subscribe: a new session has none), ``lost(reason)`` on each disconnect.
+    Both run on paho's network thread: never block there.
+    """
+
+    def on_connect(
+        client: mqtt.Client, _userdata: object, _flags: object, reason: Any, _props: object
+    ) -> None:
+        if reason.is_failure:
+            log.warning("MQTT broker refused %s: %s", who, reason)
+            return
+        connected(client)
+
+    def on_disconnect(
+        _client: mqtt.Client, _userdata: object, _flags: object, reason: Any, _props: object
+    ) -> None:
+        lost(reason)
+
+    client.on_connect = on_connect
+    client.on_disconnect = on_disconnect
 
 
 def start(client: mqtt.Client, settings: MqttSettings) -> None:

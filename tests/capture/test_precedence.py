@@ -67,7 +67,7 @@ def _load(
     add_arguments(parser)
     args = parser.parse_args(["--env-file", str(env_file), *argv])
     with pytest.MonkeyPatch.context() as patch:
-        for name in [key.env for key in KEYS]:
+        for name in [key.env for key in KEYS if key.env]:
             patch.delenv(name, raising=False)
         for name, value in environ.items():
             patch.setenv(name, value)

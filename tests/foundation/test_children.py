@@ -9,8 +9,8 @@ import sys
 import textwrap
 
 import pytest
+from support.processes import pid_alive, stop_process, wait_until
 
-from tests.support.processes import pid_alive, stop_process, wait_until
 from trashmonitor.children import (
     ALREADY_EXITED,
     escalation,
