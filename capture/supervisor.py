@@ -28,7 +28,6 @@ from trashmonitor.capture.machine import (
     Event,
     Exited,
     Image,
-    Machine,
     Policy,
     Progress,
     Started,
@@ -172,7 +171,8 @@ class Agent:
         self._queue: queue.Queue[_Item] = queue.Queue()
         self._run: FfmpegRun | None = None
         self._run_id = 0
-        self._machine = Machine(since=clock())
+        # What a snapshot shows before run() starts; its actions are run()'s to take.
+        self._machine, _ = initial(clock())
         self._listeners: list[Listener] = []
         self._stop = threading.Event()
         self._last_key: tuple[object, ...] | None = None
