@@ -5,7 +5,7 @@ What other components build on (the MQTT side in particular):
 * :class:`Agent` — ``run()`` blocks; ``snapshot()`` returns the current
   :class:`AgentSnapshot` from any thread; ``add_listener(callback)`` is called with a
   snapshot on every change of state, reason, black/frozen or device presence;
-  ``request_stop()`` is signal-safe.
+  ``request_stop()`` (or the ``stop`` event given to ``run``) ends it.
 * :class:`AgentSnapshot.state_message` — the ``trashcam/<id>/state`` JSON.
 * :class:`AgentConfig` (``buffer_dir``: rolling 1 s MPEG-TS segments of the published
   stream, listed oldest first by :func:`buffer_segments`, plus ``buffer.m3u8``).

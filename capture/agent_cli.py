@@ -6,27 +6,19 @@ import argparse
 import logging
 import shlex
 import shutil
-import signal
-from types import FrameType
+import threading
 
 from trashmonitor.capture.command import build_command
-from trashmonitor.capture.config import (
-    AgentConfig,
-    add_arguments,
-    agent_environment,
-    load_config,
-)
+from trashmonitor.capture.config import AgentConfig, add_arguments, load_agent
 from trashmonitor.capture.metrics import agent_registry
-from trashmonitor.capture.mqtt_agent import (
-    MqttAgent,
-    add_agent_arguments,
-    agent_from_args,
-    retire,
-)
+from trashmonitor.capture.mqtt_agent import MqttAgent, retire
+from trashmonitor.capture.mqtt_agent_cli import add_retire_argument, agent_from_settings
 from trashmonitor.capture.redact import redact
 from trashmonitor.capture.supervisor import Agent
 from trashmonitor.errors import EXIT_OK, ConfigError
+from trashmonitor.runtime import run_until_signal
 from trashmonitor.serving import HTTPService, Response, json_response, metrics_route
+from trashmonitor.settings import ReadSettings
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +28,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "Settings: flag > environment > /etc/trashcam/<id>.env (or --env-file) > default. "
         "CAMERA_DEV=testsrc publishes ffmpeg's synthetic testsrc2 picture."
     )
-    add_arguments(parser)
-    add_agent_arguments(parser)  # MQTT_* and CAPTURES_* (docs/mqtt.md)
+    add_arguments(parser)  # the whole table, MQTT_* and CAPTURES_* too (docs/capture.md)
+    add_retire_argument(parser)
     parser.add_argument(
         "--print-command",
         action="store_true",
@@ -68,7 +60,7 @@ def serve(agent: Agent, config: AgentConfig) -> HTTPService:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_config(args)
+    config, read = load_agent(args)
     if args.print_command:
         print(shlex.join(redact_argv(build_command(config), config.secrets)))
         return EXIT_OK
@@ -81,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             problem = f"cannot create {config.buffer_dir}: {error.strerror}"
             raise ConfigError("BUFFER_DIR", problem) from None
     agent = Agent(config)
-    mqtt = _mqtt_side(args, agent, config)
+    mqtt = _mqtt_side(read, agent, config)
     if args.retire:  # the camera is gone for good: tidy its traces on the broker, no capture
         if mqtt is None:
             raise ConfigError("--retire", "needs MQTT_URL (there is no broker to tidy)")
@@ -89,36 +81,29 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     service = serve(agent, config)
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        agent.request_stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    service.start()
-    if mqtt is not None:
-        mqtt.start()
-    log.info("capture agent for %s (%s -> push)", config.camera, config.camera_dev)
-    try:
-        agent.run()
-    finally:
+    def supervise(stop: threading.Event) -> None:
+        service.start()
         if mqtt is not None:
-            mqtt.stop()  # publishes the retained "offline" itself: a clean stop fires no will
-        service.stop()
+            mqtt.start()
+        log.info("capture agent for %s (%s -> push)", config.camera, config.camera_dev)
+        try:
+            agent.run(stop)
+        finally:
+            if mqtt is not None:
+                mqtt.stop()  # publishes the retained "offline" itself: a clean stop fires no will
+            service.stop()
+
+    run_until_signal(supervise)
     return EXIT_OK
 
 
-def _mqtt_side(args: argparse.Namespace, agent: Agent, config: AgentConfig) -> MqttAgent | None:
-    """Presence, state, controls and picture/record over MQTT, when MQTT_URL is set.
-
-    MQTT_* and CAPTURES_* come from the same layers as the camera's other keys.
-    """
-    values = agent_environment(config.env_file)
-    return agent_from_args(
-        args,
+def _mqtt_side(read: ReadSettings, agent: Agent, config: AgentConfig) -> MqttAgent | None:
+    """Presence, state, controls and picture/record over MQTT, when MQTT_URL is set."""
+    return agent_from_settings(
+        read,
         config.camera,
         state=lambda: agent.snapshot().state_message(),
         controls=agent.device,
         buffer_dir=config.buffer_dir,
-        environ=values,
         metrics_addr=config.metrics_addr,
     )

@@ -13,38 +13,32 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from trashmonitor.capture.redact import redact
-from trashmonitor.errors import ConfigError
-from trashmonitor.settings import (
-    HostPort,
-    count_between,
-    parse_host_port,
-    parse_positive_int,
-    read_env_file,
-    seconds_between,
+from trashmonitor.capture import settings as declared
+from trashmonitor.capture.settings import (
+    CAPTURE,
+    DEFAULT_METRICS_ADDR,
+    ENV_NAMES,
+    LAVFI_PREFIX,
+    MAX_BITRATE,
+    SETTINGS,
+    TESTSRC,
 )
 
-T = TypeVar("T")
+from trashmonitor.errors import ConfigError
+from trashmonitor.settings import HostPort, ReadSettings, Setting, read_env_file
+
+__all__ = ["LAVFI_PREFIX", "MAX_BITRATE", "TESTSRC"]  # re-exported from the table
 
 ENV_DIR = Path("/etc/trashcam")
-TESTSRC = "testsrc"
-LAVFI_PREFIX = "lavfi:"
-DEFAULT_METRICS_ADDR = "127.0.0.1:9844"
 _CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-# What ffmpeg reads as meant: bit/s as a whole number, or k/K (1e3) and M (1e6) with an
-# optional fraction. ffmpeg reads a lowercase m as milli ("2m" = 0.002 bit/s: no cap).
-_BITRATE = re.compile(r"^(?:\d+|\d+(?:\.\d+)?[kKM])$")
-# Characters the tee muxer treats as syntax in its output list.
-_TEE_SPECIAL = set("|[]")
 # systemd's LoadCredential= directory: env file paths may start with it (docs/capture.md).
 CREDENTIALS_DIRECTORY = "CREDENTIALS_DIRECTORY"
-_CREDENTIALS_PREFIXES = (f"${{{CREDENTIALS_DIRECTORY}}}/", f"${CREDENTIALS_DIRECTORY}/")
 # A password file holds one line; more than this is not a password.
 MAX_PASSWORD_BYTES = 4096
 
@@ -56,23 +50,24 @@ class AgentConfig:
     camera: str
     camera_dev: str
     push_url: str = field(repr=False)  # may hold a password, as in the seed
-    fps: int = 15
-    width: int = 1280
-    height: int = 720
-    bitrate: str = "2M"
-    input_format: str = "mjpeg"
+    # The defaults are the table's (capture/settings.py), declared there once.
+    fps: int = declared.FPS.default
+    width: int = declared.WIDTH.default
+    height: int = declared.HEIGHT.default
+    bitrate: str = declared.BITRATE.default
+    input_format: str = declared.INPUT_FORMAT.default
     keyframe_interval: int | None = None
-    metrics_addr: HostPort = field(default_factory=lambda: HostPort("127.0.0.1", 9844))
+    metrics_addr: HostPort = DEFAULT_METRICS_ADDR
     stall_seconds: float = 2.0
-    connect_timeout: float = 5.0
-    black_seconds: float = 2.0
-    freeze_seconds: float = 2.0
-    image_health: bool = True
+    connect_timeout: float = declared.CONNECT_TIMEOUT.default
+    black_seconds: float = declared.BLACK_SECONDS.default
+    freeze_seconds: float = declared.FREEZE_SECONDS.default
+    image_health: bool = declared.IMAGE_HEALTH.default
     buffer_dir: Path | None = None
-    buffer_segments: int = 30
-    backoff_initial: float = 1.0
-    backoff_max: float = 30.0
-    ffmpeg: str = "ffmpeg"
+    buffer_segments: int = declared.BUFFER_SEGMENTS.default
+    backoff_initial: float = declared.BACKOFF_INITIAL.default
+    backoff_max: float = declared.BACKOFF_MAX.default
+    ffmpeg: str = declared.FFMPEG.default
     env_file: Path | None = None
     stream_user: str | None = None
     stream_password: str | None = field(default=None, repr=False)
@@ -110,91 +105,13 @@ class AgentConfig:
         return self.keyframe_interval or self.fps
 
 
-@dataclass(frozen=True)
-class _Key:
-    env: str
-    flag: str
-    attribute: str
-    help: str
-    metavar: str = "VALUE"
-
-
-# One table drives argparse, the env file and the docs: a key cannot be half-supported.
-KEYS: tuple[_Key, ...] = (
-    _Key("CAMERA_DEV", "--camera-dev", "camera_dev", "device path, 'testsrc' or 'lavfi:GRAPH'"),
-    _Key("PUSH_URL", "--push-url", "push_url", "rtsp:// URL to publish to", "URL"),
-    _Key("FPS", "--fps", "fps", "frames per second (default 15)", "N"),
-    _Key("WIDTH", "--width", "width", "picture width (default 1280)", "PX"),
-    _Key("HEIGHT", "--height", "height", "picture height (default 720)", "PX"),
-    _Key("BITRATE", "--bitrate", "bitrate", "H.264 bitrate, e.g. 2M or 800k (default 2M)"),
-    _Key("INPUT_FORMAT", "--input-format", "input_format", "V4L2 input format (default mjpeg)"),
-    _Key("KEYFRAME_INTERVAL", "--keyframe-interval", "keyframe_interval", "frames (default FPS)"),
-    _Key("METRICS_ADDR", "--metrics-addr", "metrics_addr", "host:port for /metrics", "ADDR"),
-    _Key(
-        "STALL_SECONDS",
-        "--stall-seconds",
-        "stall_seconds",
-        "no progress = stalled (s)",
-    ),
-    _Key("CONNECT_TIMEOUT", "--connect-timeout", "connect_timeout", "RTSP connect timeout (s)"),
-    _Key("BLACK_SECONDS", "--black-seconds", "black_seconds", "black this long = black_image"),
-    _Key("FREEZE_SECONDS", "--freeze-seconds", "freeze_seconds", "still this long = frozen"),
-    _Key("IMAGE_HEALTH", "--image-health", "image_health", "on/off: black+freeze detection"),
-    _Key("BUFFER_DIR", "--buffer-dir", "buffer_dir", "rolling 1 s segment buffer dir", "DIR"),
-    _Key("BUFFER_SEGMENTS", "--buffer-segments", "buffer_segments", "segments kept (default 30)"),
-    _Key("BACKOFF_INITIAL", "--backoff-initial", "backoff_initial", "first restart delay (s)"),
-    _Key("BACKOFF_MAX", "--backoff-max", "backoff_max", "restart delay cap (s)"),
-    _Key("FFMPEG", "--ffmpeg", "ffmpeg", "ffmpeg executable (default: ffmpeg on PATH)", "PATH"),
-    _Key("STREAM_USER", "--stream-user", "stream_user", "publish user (with the password file)"),
-    _Key(
-        "STREAM_PASSWORD_FILE",
-        "--stream-password-file",
-        "stream_password_file",
-        "file holding the publish password (never give the password itself)",
-        "PATH",
-    ),
-)
-
-
-_FLAG_OF = {key.env: key.flag for key in KEYS}
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``trashmon capture``'s settings: which camera, then the table's options."""
     parser.add_argument("--id", dest="camera_id", help="camera id (default: env file name)")
     parser.add_argument(
         "--env-file", type=Path, help=f"env file (default {ENV_DIR}/<id>.env)", metavar="PATH"
     )
-    for key in KEYS:
-        parser.add_argument(
-            key.flag, dest=key.attribute, metavar=key.metavar, help=f"{key.help} [{key.env}]"
-        )
-
-
-def _parse_camera_dev(text: str) -> str:
-    value = text.strip()
-    if not value:
-        raise ValueError("must not be empty")
-    if value.startswith(LAVFI_PREFIX) and not value[len(LAVFI_PREFIX) :].strip():
-        raise ValueError("lavfi: needs a filter graph")
-    if value not in (TESTSRC,) and not value.startswith((LAVFI_PREFIX, "/")):
-        raise ValueError("expected a device path (/dev/...), 'testsrc' or 'lavfi:GRAPH'")
-    return value
-
-
-def _parse_push_url(text: str) -> str:
-    value = text.strip()
-    if not re.match(r"^rtsps?://[^/\s]+(/\S*)?$", value):
-        raise ValueError("expected an rtsp:// or rtsps:// URL")
-    if _TEE_SPECIAL & set(value):
-        raise ValueError("must not contain | [ or ]")
-    return value
-
-
-def _parse_stream_user(text: str) -> str:
-    value = text.strip()
-    if not value or any(c.isspace() or not c.isprintable() for c in value):
-        raise ValueError("expected a user name without spaces")
-    return value
+    SETTINGS.add_arguments(parser, CAPTURE)
 
 
 # Directories systemd creates for the unit and names in the agent's environment
@@ -211,9 +128,6 @@ UNIT_DIRECTORY_DEFAULTS = {
     "BUFFER_DIR": "${RUNTIME_DIRECTORY}/buffer",
     "CAPTURES_DIR": "${STATE_DIRECTORY}/captures",
 }
-# Process environment variables the agent reads (besides the KEYS table's): the MQTT
-# side's and the captures'. Anything else in the environment is not a setting.
-_OTHER_AGENT_PREFIXES = ("MQTT_", "CAPTURES_", "RECORD_")
 
 
 def _unit_directory(name: str, env: Mapping[str, str]) -> str:
@@ -257,10 +171,6 @@ def read_agent_env_file(path: Path) -> dict[str, str]:
     return expand_unit_directories(read_env_file(path))
 
 
-def _is_agent_setting(name: str) -> bool:
-    return name in _FLAG_OF or name.startswith(_OTHER_AGENT_PREFIXES)
-
-
 def agent_environment(
     env_file: Path | None, environ: Mapping[str, str] | None = None
 ) -> dict[str, str]:
@@ -277,7 +187,7 @@ def agent_environment(
     }
     if env_file is not None:
         layered.update(read_env_file(env_file))
-    layered.update({key: value for key, value in env.items() if _is_agent_setting(key)})
+    layered.update({key: value for key, value in env.items() if key in ENV_NAMES})
     return expand_unit_directories(layered, env)
 
 
@@ -300,55 +210,6 @@ def read_password_file(setting: str, path: Path) -> str:
     if not password or "\n" in password or "\r" in password:
         raise ConfigError(setting, f"{path} must hold the password on one line")
     return password
-
-
-_BITRATE_SCALE = {"k": 1e3, "m": 1e6}
-MAX_BITRATE = 1e9  # bits/s: far above any webcam, below what x264 would choke on
-
-
-def _parse_bitrate(text: str) -> str:
-    value = text.strip()
-    if not _BITRATE.match(value):
-        raise ValueError("expected a bitrate in bit/s such as 2M, 800k or 500000")
-    bits = float(value.rstrip("kKM")) * _BITRATE_SCALE.get(value[-1].lower(), 1.0)
-    if not 0 < bits <= MAX_BITRATE:
-        raise ValueError("expected a bitrate above 0 and up to 1000M")
-    return value
-
-
-def _parse_bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("1", "on", "yes", "true"):
-        return True
-    if value in ("0", "off", "no", "false"):
-        return False
-    raise ValueError("expected on or off")
-
-
-def _parse_word(text: str) -> str:
-    value = text.strip()
-    if not re.match(r"^[A-Za-z0-9_]+$", value):
-        raise ValueError("expected a format name such as mjpeg or yuyv422")
-    return value
-
-
-def _parse_dir(text: str) -> Path:
-    value = text.strip()
-    if not value or _TEE_SPECIAL & set(value) or ":" in value:
-        raise ValueError("expected a directory path without : | [ ]")
-    return Path(value)
-
-
-def _parse_size(text: str) -> int:
-    value = parse_positive_int(text, maximum=8192)
-    if value % 2:
-        raise ValueError("expected an even number of pixels up to 8192")
-    return value
-
-
-# seg%03d.ts: more than 999 segments would reuse names out of order.
-_parse_segments = count_between(1, 999)
-_parse_fps = count_between(1, 240)
 
 
 def default_stall_seconds(fps: int) -> float:
@@ -378,24 +239,22 @@ def camera_id_from(args: argparse.Namespace) -> tuple[str, Path | None, bool]:
     return camera, ENV_DIR / f"{camera}.env", False
 
 
-def load_config(args: argparse.Namespace) -> AgentConfig:
-    """Merge flags over the env file and validate everything, naming the bad key."""
+def load_agent(args: argparse.Namespace) -> tuple[AgentConfig, ReadSettings]:
+    """Every setting of ``trashmon capture`` read once (the env file too): the capture's
+    config, validated, and the read table the MQTT side is built from."""
     camera, env_path, must_exist = camera_id_from(args)
     used_file: Path | None = None
     if env_path is not None and (must_exist or env_path.exists()):
         used_file = env_path
-    values = agent_environment(used_file)
-    try:
-        return config_from(camera, values, args, used_file)
-    except ConfigError as error:
-        if used_file is None and env_path is not None and "missing" in error.message:
-            # Say where we looked: the usual cause is a typo in --id.
-            raise ConfigError(
-                error.setting,
-                f"missing (no {env_path}; set it there or "
-                f"with {_FLAG_OF.get(error.setting, 'a flag')})",
-            ) from None
-        raise
+    read = SETTINGS.read(args, CAPTURE, agent_environment(used_file))
+    # Say where we looked when a required key is missing: the usual cause is a typo in --id.
+    looked_in = env_path if used_file is None else None
+    return assemble(camera, read, used_file, looked_in=looked_in), read
+
+
+def load_config(args: argparse.Namespace) -> AgentConfig:
+    """Merge flags over the env file and validate everything, naming the bad key."""
+    return load_agent(args)[0]
 
 
 def config_from(
@@ -404,80 +263,65 @@ def config_from(
     args: argparse.Namespace | None = None,
     env_file: Path | None = None,
 ) -> AgentConfig:
-    def get(key: _Key, parse: Callable[[str], T], default: T | None) -> T | None:
-        raw = getattr(args, key.attribute, None) if args is not None else None
-        name = key.flag
-        if raw is None:
-            raw, name = values.get(key.env), key.env
-        if raw is None:
-            return default
-        try:
-            return parse(str(raw))
-        except ValueError as error:
-            # Like parse_setting, but the value quoted is redacted: PUSH_URL may carry a
-            # password, and a bad URL is exactly when it would be echoed.
-            raise ConfigError(name, f"{error}, got {redact(str(raw))!r}") from None
+    """The config from ``values`` (an env file's keys) under ``args``' flags."""
+    read = SETTINGS.read(args or argparse.Namespace(), CAPTURE, values)
+    return assemble(camera, read, env_file)
 
-    table = {key.env: key for key in KEYS}
 
-    def need(env: str, parse: Callable[[str], T]) -> T:
-        value = get(table[env], parse, None)
-        if value is None:
-            raise ConfigError(env, f"missing (set it in the env file or with {table[env].flag})")
-        return value
+# The settings whose value is the AgentConfig field of the same name, as read.
+_AS_READ = tuple(
+    setting
+    for setting in declared.KEYS
+    if setting
+    not in (
+        declared.CAMERA_DEV,
+        declared.PUSH_URL,
+        declared.STALL_SECONDS,
+        declared.STREAM_USER,
+        declared.STREAM_PASSWORD_FILE,
+    )
+)
 
-    defaults = AgentConfig(camera=camera, camera_dev=TESTSRC, push_url="rtsp://x/")
 
-    def opt(env: str, parse: Callable[[str], T], default: T) -> T:
-        value = get(table[env], parse, default)
-        return default if value is None else value
-
+def assemble(
+    camera: str, read: ReadSettings, env_file: Path | None, *, looked_in: Path | None = None
+) -> AgentConfig:
+    """The read settings as one validated :class:`AgentConfig`."""
+    fps = read[declared.FPS]
+    as_read: dict[str, Any] = {setting.attribute: read[setting] for setting in _AS_READ}
+    as_read.update(
+        _stream_credentials(read[declared.STREAM_USER], read[declared.STREAM_PASSWORD_FILE])
+    )
     config = AgentConfig(
         camera=camera,
-        camera_dev=need("CAMERA_DEV", _parse_camera_dev),
-        push_url=need("PUSH_URL", _parse_push_url),
-        fps=opt("FPS", _parse_fps, defaults.fps),
-        width=opt("WIDTH", _parse_size, defaults.width),
-        height=opt("HEIGHT", _parse_size, defaults.height),
-        bitrate=opt("BITRATE", _parse_bitrate, defaults.bitrate),
-        input_format=opt("INPUT_FORMAT", _parse_word, defaults.input_format),
-        keyframe_interval=get(table["KEYFRAME_INTERVAL"], count_between(1, 3600), None),
-        metrics_addr=opt("METRICS_ADDR", parse_host_port, parse_host_port(DEFAULT_METRICS_ADDR)),
-        # Progress comes every 0.5 s: a shorter stall bound would flap.
-        stall_seconds=opt("STALL_SECONDS", seconds_between(0.5, 3600), 0.0),
-        connect_timeout=opt("CONNECT_TIMEOUT", seconds_between(0.1, 600), defaults.connect_timeout),
-        black_seconds=opt("BLACK_SECONDS", seconds_between(0.1, 3600), defaults.black_seconds),
-        freeze_seconds=opt("FREEZE_SECONDS", seconds_between(0.1, 3600), defaults.freeze_seconds),
-        image_health=opt("IMAGE_HEALTH", _parse_bool, defaults.image_health),
-        buffer_dir=get(table["BUFFER_DIR"], _parse_dir, None),
-        buffer_segments=opt("BUFFER_SEGMENTS", _parse_segments, defaults.buffer_segments),
-        backoff_initial=opt(
-            "BACKOFF_INITIAL", seconds_between(0.1, 3600), defaults.backoff_initial
-        ),
-        backoff_max=opt("BACKOFF_MAX", seconds_between(0.1, 86400), defaults.backoff_max),
-        ffmpeg=opt("FFMPEG", str.strip, defaults.ffmpeg) or defaults.ffmpeg,
+        camera_dev=_required(read, declared.CAMERA_DEV, looked_in),
+        push_url=_required(read, declared.PUSH_URL, looked_in),
+        stall_seconds=read[declared.STALL_SECONDS] or default_stall_seconds(fps),
         env_file=env_file,
-        **_stream_credentials(
-            get(table["STREAM_USER"], _parse_stream_user, None),
-            get(table["STREAM_PASSWORD_FILE"], _parse_password_path, None),
-        ),
+        **as_read,
     )
-    if not config.stall_seconds:
-        config = replace(config, stall_seconds=default_stall_seconds(config.fps))
+    _check_together(config)
+    return config
+
+
+def _required(read: ReadSettings, setting: Setting[str | None], looked_in: Path | None) -> str:
+    value = read[setting]
+    if value is None:
+        where = (
+            f"no {looked_in}; set it there" if looked_in is not None else "set it in the env file"
+        )
+        raise ConfigError(setting.env or setting.flag, f"missing ({where} or with {setting.flag})")
+    return value
+
+
+def _check_together(config: AgentConfig) -> None:
+    """What no single setting can check."""
     if config.backoff_max < config.backoff_initial:
         raise ConfigError("BACKOFF_MAX", "must not be below BACKOFF_INITIAL")
     if config.stream_user is not None and "@" in urlsplit(config.push_url).netloc:
         raise ConfigError(
             "STREAM_USER", "PUSH_URL already carries credentials: use one or the other"
         )
-    return config
-
-
-def _parse_password_path(text: str) -> Path:
-    value = text.strip()
-    if not value:
-        raise ValueError("expected a file path")
-    return Path(value)
 
 
 def _stream_credentials(user: str | None, password_file: Path | None) -> dict[str, str]:

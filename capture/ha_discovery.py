@@ -64,29 +64,32 @@ def birth_topic(prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}/status"
 
 
-def discovery_document(camera: str, heartbeat: float) -> dict[str, Any]:
-    """The device document: ``dev``, ``o``, ``cmps`` (GUIDE §7; HA's device discovery)."""
-    topics = CameraTopics(camera)
-    availability = {
+def _availability(topics: CameraTopics) -> dict[str, Any]:
+    return {
         "availability": [
             {"topic": topics.status, "payload_available": ONLINE, "payload_not_available": OFFLINE}
         ],
         "availability_mode": "all",
     }
 
-    def flag(key: str, name: str) -> dict[str, Any]:
-        return {
-            "p": "binary_sensor",
-            "name": name,
-            "device_class": "problem",
-            "state_topic": topics.state,
-            "value_template": f"{{{{ 'ON' if value_json.{key} else 'OFF' }}}}",
-            "payload_on": "ON",
-            "payload_off": "OFF",
-            **availability,
-        }
 
-    components: dict[str, dict[str, Any]] = {
+def _problem(topics: CameraTopics, key: str, name: str) -> dict[str, Any]:
+    """A binary sensor ON while the state document's boolean ``key`` is true."""
+    return {
+        "p": "binary_sensor",
+        "name": name,
+        "device_class": "problem",
+        "state_topic": topics.state,
+        "value_template": f"{{{{ 'ON' if value_json.{key} else 'OFF' }}}}",
+        "payload_on": "ON",
+        "payload_off": "OFF",
+        **_availability(topics),
+    }
+
+
+def _sensors(topics: CameraTopics, heartbeat: float) -> dict[str, dict[str, Any]]:
+    """What Home Assistant reads: presence, state, frame rate, picture problems."""
+    return {
         "connectivity": {
             "p": "binary_sensor",
             "name": "Agent",
@@ -100,7 +103,7 @@ def discovery_document(camera: str, heartbeat: float) -> dict[str, Any]:
             "name": "Stream state",
             "state_topic": topics.state,
             "value_template": "{{ value_json.state }}",
-            **availability,
+            **_availability(topics),
         },
         "fps": {
             "p": "sensor",
@@ -110,31 +113,43 @@ def discovery_document(camera: str, heartbeat: float) -> dict[str, Any]:
             "unit_of_measurement": "fps",
             "state_class": "measurement",
             "expire_after": max(1, round(heartbeat * FPS_EXPIRE_FACTOR)),
-            **availability,
+            **_availability(topics),
         },
-        "black": flag("black", "Black picture"),
-        "frozen": flag("frozen", "Frozen picture"),
+        "black": _problem(topics, "black", "Black picture"),
+        "frozen": _problem(topics, "frozen", "Frozen picture"),
+    }
+
+
+def _pictures(camera: str, topics: CameraTopics) -> dict[str, dict[str, Any]]:
+    """The snapshot camera and the buttons that ask the agent for media."""
+    return {
         "snapshot": {
             "p": "camera",
             "name": "Snapshot",
             "topic": camera_topic(camera),
-            **availability,
+            **_availability(topics),
         },
         "picture": {
             "p": "button",
             "name": "Take picture",
             "command_topic": topics.action,
             "payload_press": "picture",
-            **availability,
+            **_availability(topics),
         },
         "record": {
             "p": "button",
             "name": f"Record {RECORD_BUTTON_SECONDS} s",
             "command_topic": topics.action,
             "payload_press": f"record {RECORD_BUTTON_SECONDS}",
-            **availability,
+            **_availability(topics),
         },
     }
+
+
+def discovery_document(camera: str, heartbeat: float) -> dict[str, Any]:
+    """The device document: ``dev``, ``o``, ``cmps`` (GUIDE §7; HA's device discovery)."""
+    topics = CameraTopics(camera)
+    components = {**_sensors(topics, heartbeat), **_pictures(camera, topics)}
     for key, component in components.items():
         component["unique_id"] = f"trashcam_{camera}_{key}"
         component["default_entity_id"] = f"{component['p']}.trashcam_{camera}_{key}"

@@ -353,6 +353,13 @@ def _stall(machine: Machine, now: float, reason: str) -> tuple[Machine, Actions]
     return stalled, (Action.STOP,)
 
 
-def initial(now: float) -> tuple[Machine, Actions]:
-    """The machine at agent start: starting, and the first ffmpeg should be launched."""
+def initial(now: float, device_present: bool = True) -> tuple[Machine, Actions]:
+    """The machine at agent start: starting, and the first ffmpeg should be launched;
+    or, when the camera is not there, waiting for it instead of letting ffmpeg fail in
+    a loop."""
+    if not device_present:
+        machine = Machine(
+            state=State.DEVICE_MISSING, since=now, reason="device_missing", device_present=False
+        )
+        return machine, ()
     return Machine(state=State.STARTING, since=now, reason="initial"), (Action.START,)

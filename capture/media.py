@@ -17,31 +17,27 @@ list, never through a shell.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime as dt
 import functools
 import logging
 import os
-import re
 import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from trashmonitor.capture.command import SEGMENT_PLAYLIST, playlist_segments
 from trashmonitor.capture.control import MAX_RECORD_SECONDS
-from trashmonitor.settings import flag_or_env, parse_seconds
+from trashmonitor.capture.settings import DEFAULT_MAX_CAPTURE_BYTES, DEFAULT_MIN_FREE_BYTES
 
 log = logging.getLogger(__name__)
 
 SEGMENT_SUFFIX = ".ts"
 PARTIAL_SUFFIX = ".partial.mp4"
-DEFAULT_MIN_FREE_BYTES = 512 * 1024 * 1024
-DEFAULT_MAX_CAPTURE_BYTES = 4 * 1024 * 1024 * 1024
 SEGMENT_MAX_AGE = 5.0  # seconds: an older newest segment means the stream is not running
 STALL_SECONDS = 5.0  # no new segment for this long ends a recording early
 
@@ -407,71 +403,12 @@ class MediaCapture:
         return "done"
 
 
-# --- settings (flags > env > defaults), shared by `trashmon capture` and the stand-alone agent
-
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
-
-
-def parse_bytes(text: str) -> int:
-    """``500M``, ``4G``, ``1048576`` (binary units)."""
-    match = _SIZE.match(text)
-    if match is None:
-        raise ValueError("expected a size such as 500M or 4G")
-    number, unit = match.groups()
-    return int(float(number) * 1024 ** "_kmgt".index(unit.lower() or "_"))
-
-
 @dataclass(frozen=True)
 class MediaSettings:
     captures_dir: Path
     min_free_bytes: int = DEFAULT_MIN_FREE_BYTES
     max_capture_bytes: int = DEFAULT_MAX_CAPTURE_BYTES
     max_record_seconds: float = MAX_RECORD_SECONDS
-
-
-def add_media_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("pictures and recordings (MQTT actions)")
-    group.add_argument("--captures-dir", help="where <camera>/<UTC>.{jpg,mp4} go (CAPTURES_DIR)")
-    group.add_argument(
-        "--captures-max-bytes", help="delete oldest captures beyond this (CAPTURES_MAX_BYTES, 4G)"
-    )
-    group.add_argument(
-        "--captures-min-free", help="refuse below this free space (CAPTURES_MIN_FREE, 512M)"
-    )
-    group.add_argument(
-        "--record-max-seconds", help="longest 'record N' accepted (RECORD_MAX_SECONDS, 300)"
-    )
-
-
-def media_settings(
-    args: argparse.Namespace, environ: Mapping[str, str] | None = None
-) -> MediaSettings | None:
-    """None when no captures directory is configured (picture/record then answer an error)."""
-    captures = flag_or_env(
-        args, attribute="captures_dir", flag="--captures-dir", env_var="CAPTURES_DIR",
-        parse=Path, default=None, environ=environ,
-    )  # fmt: skip
-    if captures is None:
-        return None
-    return MediaSettings(
-        captures_dir=captures,
-        max_capture_bytes=flag_or_env(
-            args, attribute="captures_max_bytes", flag="--captures-max-bytes",
-            env_var="CAPTURES_MAX_BYTES", parse=parse_bytes, default=DEFAULT_MAX_CAPTURE_BYTES,
-            environ=environ,
-        ),
-        min_free_bytes=flag_or_env(
-            args, attribute="captures_min_free", flag="--captures-min-free",
-            env_var="CAPTURES_MIN_FREE", parse=parse_bytes, default=DEFAULT_MIN_FREE_BYTES,
-            environ=environ,
-        ),
-        max_record_seconds=flag_or_env(
-            args, attribute="record_max_seconds", flag="--record-max-seconds",
-            env_var="RECORD_MAX_SECONDS", parse=parse_seconds, default=MAX_RECORD_SECONDS,
-            environ=environ,
-        ),
-    )  # fmt: skip
 
 
 def media_capture(camera: str, buffer_dir: Path, settings: MediaSettings) -> MediaCapture:

@@ -23,20 +23,16 @@ Collaborators are small protocols so the capture agent wires its own pieces in: 
 state callable (its snapshot as the contract's state JSON), a :class:`ControlTarget`
 (the V4L2 boundary) and a :class:`MediaActions` (``media.MediaCapture``).
 
-Run ``python -m trashmonitor.capture.mqtt_agent`` for a stand-alone agent (presence,
-and controls/media when given a recorded control listing and a segment buffer) - the same code path
-the capture agent uses; tests and bench/ use it as the process to kill.
+Settings and the stand-alone ``python -m trashmonitor.capture.mqtt_agent`` live in
+:mod:`~trashmonitor.capture.mqtt_agent_cli`.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
 import queue
-import re
-import signal
 import sys
 import threading
 import time
@@ -48,7 +44,6 @@ from typing import Any, Protocol
 import paho.mqtt.client as mqtt
 
 from trashmonitor.capture import ha_discovery, seed_interface
-from trashmonitor.capture.config import _parse_bool as parse_on_off
 from trashmonitor.capture.control import (
     MAX_RECORD_SECONDS,
     Accepted,
@@ -63,38 +58,23 @@ from trashmonitor.capture.control import (
     success_message,
     validate_setting,
 )
-from trashmonitor.capture.ha_discovery import DEFAULT_PREFIX
-from trashmonitor.capture.media import (
-    MediaResult,
-    add_media_arguments,
-    media_capture,
-    media_settings,
-    newest_live_segment,
-)
-from trashmonitor.capture.panel import (
-    DEFAULT_SNAPSHOT_INTERVAL,
-    SnapshotLoop,
-    controls_payload,
-    parse_snapshot_interval,
-)
-from trashmonitor.capture.v4l2 import Control, RecordedCamera, V4l2Device, parse_controls
-from trashmonitor.errors import EXIT_OK, ConfigError, TrashmonError
+from trashmonitor.capture.media import MediaResult, newest_live_segment
+from trashmonitor.capture.panel import DEFAULT_SNAPSHOT_INTERVAL, SnapshotLoop, controls_payload
+from trashmonitor.capture.v4l2 import Control
+
+from trashmonitor.errors import ConfigError, TrashmonError
 from trashmonitor.mqtt import (
-    AGENT_SETTINGS,
     MAX_MESSAGE_BYTES,
     OFFLINE,
     ONLINE,
     CameraTopics,
     MqttSettings,
-    add_mqtt_arguments,
     make_client,
-    mqtt_settings,
+    on_connection,
     scrape_target,
     start,
-    validate_identity,
 )
-from trashmonitor.settings import HostPort, flag_or_env, parse_seconds
-from trashmonitor.settings import parse_setting as parse_setting_value
+from trashmonitor.settings import HostPort
 
 log = logging.getLogger(__name__)
 
@@ -123,53 +103,6 @@ class MediaActions(Protocol):
     def close(self, timeout: float) -> None:
         """End a recording in progress so its file is finalised and renamed."""
         ...
-
-
-@dataclass(frozen=True)
-class DeviceState:
-    path: str
-    present: bool
-    driver: str | None = None
-    card: str | None = None
-
-
-def state_message(
-    *,
-    camera: str,
-    state: str,
-    ts: float,
-    fps: float | None = None,
-    target_fps: float | None = None,
-    speed: float | None = None,
-    restarts: int = 0,
-    consecutive_failures: int = 0,
-    bitrate_bps: float | None = None,
-    black: bool = False,
-    frozen: bool = False,
-    device: DeviceState | None = None,
-) -> dict[str, Any]:
-    """The ``trashcam/<id>/state`` document (docs/contracts.md) from the agent's snapshot."""
-    return {
-        "camera": camera,
-        "state": state,
-        "fps": fps,
-        "target_fps": target_fps,
-        "speed": speed,
-        "restarts": restarts,
-        "consecutive_failures": consecutive_failures,
-        "bitrate_bps": bitrate_bps,
-        "black": black,
-        "frozen": frozen,
-        "device": None
-        if device is None
-        else {
-            "path": device.path,
-            "present": device.present,
-            "driver": device.driver,
-            "card": device.card,
-        },
-        "ts": ts,
-    }
 
 
 @dataclass(frozen=True)
@@ -277,8 +210,9 @@ class MqttAgent:
         self._last_state: Mapping[str, Any] | None = None
         self._last_state_at = 0.0
         self.client = make_client(settings, f"{camera}-agent", will=(self.topics.status, OFFLINE))
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
+        on_connection(
+            self.client, "the agent", connected=self._on_connect, lost=self._on_disconnect
+        )
         self.client.on_message = self._on_message
         self._threads = [
             threading.Thread(target=self._worker, name="mqtt-control", daemon=True),
@@ -340,12 +274,7 @@ class MqttAgent:
 
     # --- paho callbacks (network thread: never block here) ---------------------------
 
-    def _on_connect(
-        self, client: mqtt.Client, _u: object, _f: object, reason: Any, _p: object
-    ) -> None:
-        if reason.is_failure:
-            log.warning("MQTT broker refused the connection: %s", reason)
-            return
+    def _on_connect(self, client: mqtt.Client) -> None:
         log.info("MQTT connected to %s as %s", self._settings.broker, self.camera)
         # Exactly the two control topics: anything else under control/ is not ours to read.
         subscriptions = [(self.topics.settings, 1), (self.topics.action, 1)]
@@ -363,9 +292,7 @@ class MqttAgent:
         with self._state_lock:
             self._last_state = None  # republish the current state after every reconnect
 
-    def _on_disconnect(
-        self, _c: mqtt.Client, _u: object, _f: object, reason: Any, _p: object
-    ) -> None:
+    def _on_disconnect(self, reason: object) -> None:
         self._connected.clear()
         if not self._stopping.is_set():
             log.warning("MQTT connection lost (%s); reconnecting with backoff", reason)
@@ -653,76 +580,6 @@ class MqttAgent:
                 self.client.publish(self.topics.state, json.dumps(document), qos=1, retain=True)
 
 
-# --- wiring for `trashmon capture` ---------------------------------------------------
-
-
-def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
-    """The agent's MQTT and capture settings (MQTT_*, CAPTURES_*, RECORD_MAX_SECONDS,
-    SEED_MQTT, HA_DISCOVERY, HA_DISCOVERY_PREFIX) and ``--retire``."""
-    add_mqtt_arguments(parser, AGENT_SETTINGS)
-    add_media_arguments(parser)
-    group = parser.add_argument_group("more MQTT interfaces (docs/mqtt.md)")
-    group.add_argument(
-        "--seed-mqtt", help="also serve the seed's camera/control/* topics (SEED_MQTT, off)"
-    )
-    group.add_argument(
-        "--ha-discovery", help="publish Home Assistant MQTT discovery (HA_DISCOVERY, off)"
-    )
-    group.add_argument(
-        "--ha-discovery-prefix",
-        help=f"Home Assistant's discovery prefix (HA_DISCOVERY_PREFIX, {DEFAULT_PREFIX})",
-    )
-    group.add_argument(
-        "--snapshot-interval",
-        help="seconds between thumbnails on trashcam/<id>/camera while streaming, 0 = off "
-        f"(SNAPSHOT_INTERVAL, {DEFAULT_SNAPSHOT_INTERVAL:g})",
-    )
-    group.add_argument(
-        "--retire",
-        action="store_true",
-        help="remove this camera's Home Assistant device (empty retained document) and exit",
-    )
-
-
-_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_-]{1,64}){0,3}$")
-
-
-def parse_discovery_prefix(text: str) -> str:
-    """A topic prefix without wildcards or empty levels (it is published to)."""
-    if not _PREFIX.match(text):
-        raise ValueError("expected topic levels of letters, digits, '_' or '-', e.g. homeassistant")
-    return text
-
-
-def interfaces_from(
-    args: argparse.Namespace, environ: Mapping[str, str] | None = None
-) -> Interfaces:
-    seed = flag_or_env(
-        args, attribute="seed_mqtt", flag="--seed-mqtt", env_var="SEED_MQTT",
-        parse=parse_on_off, default=False, environ=environ,
-    )  # fmt: skip
-    discovery = flag_or_env(
-        args, attribute="ha_discovery", flag="--ha-discovery", env_var="HA_DISCOVERY",
-        parse=parse_on_off, default=False, environ=environ,
-    )  # fmt: skip
-    prefix = flag_or_env(
-        args, attribute="ha_discovery_prefix", flag="--ha-discovery-prefix",
-        env_var="HA_DISCOVERY_PREFIX", parse=parse_discovery_prefix, default=DEFAULT_PREFIX,
-        environ=environ,
-    )  # fmt: skip
-    snapshot_interval = flag_or_env(
-        args, attribute="snapshot_interval", flag="--snapshot-interval",
-        env_var="SNAPSHOT_INTERVAL", parse=parse_snapshot_interval,
-        default=DEFAULT_SNAPSHOT_INTERVAL, environ=environ,
-    )  # fmt: skip
-    return Interfaces(
-        seed=seed,
-        discovery=discovery,
-        discovery_prefix=prefix,
-        snapshot_interval=snapshot_interval,
-    )
-
-
 def retire(agent: MqttAgent, timeout: float = 15.0) -> None:
     """Connect, remove the Home Assistant device, say ``offline`` and leave (``--retire``)."""
     if not agent.interfaces.discovery:
@@ -735,121 +592,7 @@ def retire(agent: MqttAgent, timeout: float = 15.0) -> None:
     agent.stop(retire=True)
 
 
-def agent_from_args(
-    args: argparse.Namespace,
-    camera: str,
-    *,
-    state: StateSource | None,
-    controls: ControlTarget | None,
-    buffer_dir: Path | None,
-    heartbeat: float | None = None,
-    environ: Mapping[str, str] | None = None,
-    metrics_addr: HostPort | None = None,
-) -> MqttAgent | None:
-    """The agent for ``camera`` (not started), or None when ``MQTT_URL`` is not set.
+if __name__ == "__main__":  # the documented ``python -m trashmonitor.capture.mqtt_agent``
+    from trashmonitor.capture.mqtt_agent_cli import main
 
-    picture/record are available when both ``buffer_dir`` (the capture's segment
-    buffer) and ``CAPTURES_DIR`` are configured; otherwise they answer with an error.
-    ``environ`` is where MQTT_* and CAPTURES_* are read (the capture agent's env file);
-    flags still win. ``metrics_addr`` (the agent's ``METRICS_ADDR``) is announced in the
-    state messages when another host can scrape it (:func:`scrape_target`).
-    """
-    settings = mqtt_settings(args, AGENT_SETTINGS, environ)
-    if settings is None:
-        return None
-    media_options = media_settings(args, environ)
-    media = (
-        media_capture(camera, buffer_dir, media_options)
-        if buffer_dir is not None and media_options is not None
-        else None
-    )
-    return MqttAgent(
-        settings,
-        camera,
-        interfaces=interfaces_from(args, environ),
-        state=state,
-        controls=controls,
-        media=media,
-        heartbeat=heartbeat,
-        metrics_addr=metrics_addr,
-        buffer_dir=buffer_dir,
-        max_record_seconds=(
-            media_options.max_record_seconds if media_options else MAX_RECORD_SECONDS
-        ),
-    )
-
-
-# --- stand-alone entry point -----------------------------------------------------------
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m trashmonitor.capture.mqtt_agent",
-        description="MQTT presence/control agent for one camera (the capture agent's MQTT side).",
-    )
-    parser.add_argument("--camera", required=True, help="camera id = certificate CN")
-    parser.add_argument("--presence-only", action="store_true", help="no control, no media")
-    parser.add_argument(
-        "--controls-file",
-        type=Path,
-        help="a camera's recorded `v4l2-ctl --list-ctrls-menus` output, served without a device",
-    )
-    parser.add_argument("--buffer-dir", type=Path, help="the capture's segment buffer")
-    parser.add_argument("--heartbeat", help="state heartbeat s (default keepalive/2)")
-    add_agent_arguments(parser)
-    return parser
-
-
-def recorded_device(path: Path) -> V4l2Device:
-    """A camera replayed from its recorded control listing (see ``RecordedCamera``)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        problem = f"cannot read {path} ({type(error).__name__})"
-        raise ConfigError("--controls-file", problem) from None
-    if not parse_controls(text):
-        raise ConfigError(
-            "--controls-file", f"{path} lists no controls (expected v4l2-ctl --list-ctrls-menus)"
-        )
-    return V4l2Device(str(path), runner=RecordedCamera("", text))
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        camera = validate_identity("--camera", args.camera)
-        controls = None
-        if args.controls_file and not args.presence_only:
-            controls = recorded_device(args.controls_file)
-        agent = agent_from_args(
-            args,
-            camera,
-            state=lambda: state_message(camera=camera, state="streaming", ts=time.time()),
-            controls=controls,
-            buffer_dir=None if args.presence_only else args.buffer_dir,
-            heartbeat=(
-                parse_setting_value("--heartbeat", args.heartbeat, parse_seconds)
-                if args.heartbeat is not None
-                else None
-            ),
-        )
-        if agent is None:
-            raise ConfigError("MQTT_URL", "required (e.g. mqtts://broker:8883)")
-        if args.retire:
-            retire(agent)
-            return EXIT_OK
-    except TrashmonError as error:
-        print(f"mqtt_agent: error: {error.message}", file=sys.stderr)
-        return error.exit_code
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
-    agent.start()
-    done.wait()
-    agent.stop()
-    return EXIT_OK
-
-
-if __name__ == "__main__":
     sys.exit(main())

@@ -63,25 +63,60 @@ class AgentSnapshot:
 
     def state_message(self) -> dict[str, Any]:
         """The ``trashcam/<id>/state`` payload (docs/contracts.md, MQTT topics)."""
-        return {
-            "camera": self.camera,
-            "state": str(self.state),
-            "fps": self.fps,
-            "target_fps": self.target_fps,
-            "speed": self.speed,
-            "restarts": self.restarts,
-            "consecutive_failures": self.consecutive_failures,
-            "bitrate_bps": self.bitrate_bps,
-            "black": self.black,
-            "frozen": self.frozen,
-            "device": {
-                "path": self.device.path,
-                "present": self.device.present,
-                "driver": self.device.driver,
-                "card": self.device.card,
-            },
-            "ts": self.ts,
-        }
+        return state_document(
+            camera=self.camera,
+            state=str(self.state),
+            ts=self.ts,
+            fps=self.fps,
+            target_fps=self.target_fps,
+            speed=self.speed,
+            restarts=self.restarts,
+            consecutive_failures=self.consecutive_failures,
+            bitrate_bps=self.bitrate_bps,
+            black=self.black,
+            frozen=self.frozen,
+            device=self.device,
+        )
+
+
+def state_document(
+    *,
+    camera: str,
+    state: str,
+    ts: float,
+    fps: float | None = None,
+    target_fps: float | None = None,
+    speed: float | None = None,
+    restarts: int = 0,
+    consecutive_failures: int = 0,
+    bitrate_bps: float | None = None,
+    black: bool = False,
+    frozen: bool = False,
+    device: DeviceInfo | None = None,
+) -> dict[str, Any]:
+    """The ``trashcam/<id>/state`` document (docs/contracts.md): the one place it is
+    built, for the agent's snapshot and the stand-alone MQTT agent alike."""
+    return {
+        "camera": camera,
+        "state": state,
+        "fps": fps,
+        "target_fps": target_fps,
+        "speed": speed,
+        "restarts": restarts,
+        "consecutive_failures": consecutive_failures,
+        "bitrate_bps": bitrate_bps,
+        "black": black,
+        "frozen": frozen,
+        "device": None
+        if device is None
+        else {
+            "path": device.path,
+            "present": device.present,
+            "driver": device.driver,
+            "card": device.card,
+        },
+        "ts": ts,
+    }
 
 
 def take_snapshot(

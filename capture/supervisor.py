@@ -9,7 +9,6 @@ SIGTERM, a wait, a second SIGTERM, then SIGKILL, and the process is always reape
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import queue
 import random
@@ -29,7 +28,6 @@ from trashmonitor.capture.machine import (
     Event,
     Exited,
     Image,
-    Machine,
     Policy,
     Progress,
     Started,
@@ -52,6 +50,8 @@ from trashmonitor.capture.redact import redact
 from trashmonitor.capture.snapshot import AgentSnapshot, take_snapshot
 from trashmonitor.capture.v4l2 import DeviceInfo, V4l2Device, device_present, synthetic_device
 
+from trashmonitor.children import StopStep, escalation, start_child, stop_child
+
 log = logging.getLogger(__name__)
 
 # The loop sleeps until the machine's next deadline (stall, retry, black) or this
@@ -63,7 +63,11 @@ _PAST_DEADLINE = 0.005
 TERM_WAIT_SECONDS = 2.0
 SECOND_TERM_WAIT_SECONDS = 1.0
 KILL_WAIT_SECONDS = 5.0
-_PR_SET_PDEATHSIG = 1
+# SIGTERM, a second SIGTERM (ffmpeg streaming to a frozen server ignores the first),
+# then SIGKILL (a stopped ffmpeg ignores every SIGTERM).
+STOP_STEPS = escalation(
+    TERM_WAIT_SECONDS, second_term_wait=SECOND_TERM_WAIT_SECONDS, kill_wait=KILL_WAIT_SECONDS
+)
 
 Listener = Callable[[AgentSnapshot], None]
 
@@ -76,19 +80,6 @@ def policy_for(config: AgentConfig) -> Policy:
         backoff_max=config.backoff_max,
         black_seconds=config.black_seconds,
     )
-
-
-def _die_with_parent_hook() -> Callable[[], None] | None:
-    """A preexec hook asking the kernel to SIGKILL ffmpeg if the agent dies (Linux)."""
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    # Resolved in the parent so the child only makes one foreign call before exec.
-    return lambda: prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-_PREEXEC = _die_with_parent_hook()
 
 
 @dataclass(frozen=True)
@@ -108,14 +99,15 @@ class FfmpegRun:
         self.tail: deque[str] = deque(maxlen=8)
         self._sink = sink
         self._clock = clock
-        self.proc = subprocess.Popen(
+        # SIGKILL if the agent dies: nothing of ffmpeg's is worth a graceful end then.
+        self.proc = start_child(
             argv,
+            die_signal=signal.SIGKILL,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             close_fds=True,
             process_group=0,  # a terminal's Ctrl-C reaches the agent, which decides
-            preexec_fn=_PREEXEC,  # noqa: PLW1509  # one prctl call, resolved before fork
         )
         self._threads = [
             threading.Thread(target=self._read_progress, name=f"ffmpeg-progress-{run_id}"),
@@ -153,31 +145,9 @@ class FfmpegRun:
                 with contextlib.suppress(OSError):
                     stream.close()
 
-    def stop(
-        self,
-        term_wait: float = TERM_WAIT_SECONDS,
-        second_wait: float = SECOND_TERM_WAIT_SECONDS,
-    ) -> str:
+    def stop(self, steps: tuple[StopStep, ...] = STOP_STEPS) -> str:
         """End the process however stuck it is; returns what it took. Always reaped."""
-        if self.proc.poll() is not None:
-            outcome = "already exited"
-        else:
-            outcome = ""
-            for name, sig, wait in (
-                ("SIGTERM", signal.SIGTERM, term_wait),
-                ("second SIGTERM", signal.SIGTERM, second_wait),
-                ("SIGKILL", signal.SIGKILL, KILL_WAIT_SECONDS),
-            ):
-                with contextlib.suppress(ProcessLookupError):
-                    self.proc.send_signal(sig)
-                try:
-                    self.proc.wait(wait)
-                except subprocess.TimeoutExpired:
-                    continue
-                outcome = name
-                break
-            if not outcome:  # unkillable (D state): reaping would block; report it
-                outcome = "still running after SIGKILL"
+        outcome = stop_child(self.proc, steps)
         self.join_readers()
         return outcome
 
@@ -201,9 +171,10 @@ class Agent:
         self._queue: queue.Queue[_Item] = queue.Queue()
         self._run: FfmpegRun | None = None
         self._run_id = 0
-        self._machine = Machine(since=clock())
+        # What a snapshot shows before run() starts; its actions are run()'s to take.
+        self._machine, _ = initial(clock())
         self._listeners: list[Listener] = []
-        self._stop_flag = False
+        self._stop = threading.Event()
         self._last_key: tuple[object, ...] | None = None
         self._last_progress: float | None = None
         # (when measured, bits/s): the buffer is read at most once a second, however
@@ -264,8 +235,8 @@ class Agent:
         return self._device_node
 
     def request_stop(self) -> None:
-        """Ask the loop to stop ffmpeg and return. Safe in a signal handler (a flag)."""
-        self._stop_flag = True
+        """Ask the loop to stop ffmpeg and return."""
+        self._stop.set()
 
     def loop_healthy(self, now: float | None = None) -> bool:
         """The loop iterated recently (a stop escalation may hold it for ~3 s)."""
@@ -274,24 +245,19 @@ class Agent:
 
     # The loop -------------------------------------------------------------------------
 
-    def run(self) -> int:
+    def run(self, stop: threading.Event | None = None) -> int:
+        """Supervise until :meth:`request_stop` or until ``stop`` is set (a signal)."""
+        stops = (self._stop,) if stop is None else (self._stop, stop)
         now = self._clock()
         self._refresh_device(now)
-        if self._device_node is not None and not self._device.present:
-            # Wait for the camera instead of letting ffmpeg fail in a loop.
-            self._machine = Machine(
-                state=State.DEVICE_MISSING, since=now, reason="device_missing", device_present=False
-            )
-            actions: Actions = ()
-        else:
-            self._machine, actions = initial(now)
+        self._machine, actions = initial(now, self._device.present)
         self._announce()
         self._apply(actions)
         next_tick = now
         try:
             while True:
                 self.loop_at = self._clock()
-                if self._stop_flag and self._machine.state is not State.STOPPED:
+                if any(s.is_set() for s in stops) and self._machine.state is not State.STOPPED:
                     self._feed(StopRequested(self._clock()))
                 if self._machine.state is State.STOPPED and self._run is None:
                     break

@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import paho.mqtt.client as mqtt
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -27,6 +26,7 @@ from trashmonitor.mqtt import (
     ALL_STATUS,
     MqttSettings,
     make_client,
+    on_connection,
     start,
 )
 
@@ -70,8 +70,9 @@ class AgentSubscriber:
         self._connected = False
         self._listeners: list[Callable[[MqttObservation], None]] = []
         self.client = make_client(settings, f"trashmon-monitor-{os.getpid()}")
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
+        on_connection(
+            self.client, "the monitor", connected=self._on_connect, lost=self._on_disconnect
+        )
         self.client.on_message = self._on_message
 
     def start(self) -> None:
@@ -89,16 +90,11 @@ class AgentSubscriber:
         with self._lock:
             return MqttObservation(self._connected, dict(self._views))
 
-    def _on_connect(
-        self, client: mqtt.Client, _u: object, _f: object, reason: Any, _p: object
-    ) -> None:
-        if reason.is_failure:
-            log.warning("MQTT broker refused the monitor: %s", reason)
-            return
+    def _on_connect(self, client: mqtt.Client) -> None:
         client.subscribe([(ALL_STATUS, 1), (ALL_STATE, 1), *((t, 1) for t in self._tap_topics)])
         self._set(lambda: setattr(self, "_connected", True))
 
-    def _on_disconnect(self, *_: object) -> None:
+    def _on_disconnect(self, _reason: object) -> None:
         self._set(lambda: setattr(self, "_connected", False))
 
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import ctypes
 import functools
 import getpass
 import hashlib
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from trashmonitor import mediamtx_release
 from trashmonitor.alerts.config import DEFAULT_CONFIG, MixinConfig
 from trashmonitor.alerts.notifications import alertmanager_config, webhook_receivers
+from trashmonitor.children import escalation, start_child, stop_child
 from trashmonitor.errors import EXIT_OK, ConfigError, TrashmonError
 from trashmonitor.settings import parse_ip, parse_positive_int
 
@@ -71,6 +71,7 @@ CAMERAS: tuple[tuple[str, str], ...] = (
 )
 REPO = Path(__file__).resolve().parents[1]
 STOP_GRACE = 8.0
+_STOP_STEPS = escalation(STOP_GRACE)
 
 
 @dataclass(frozen=True)
@@ -135,14 +136,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 # --- processes -----------------------------------------------------------------------
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM if the demo itself dies, even by SIGKILL."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
 
 @dataclass
 class Stack:
@@ -155,14 +148,15 @@ class Stack:
     def start(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
         self.say(f"starting {name}")
         with (self.logs / f"{name}.log").open("wb") as log:
-            proc = subprocess.Popen(
-                list(argv),
+            # SIGTERM if the demo itself dies, even by SIGKILL: each piece shuts down cleanly.
+            proc = start_child(
+                argv,
+                die_signal=signal.SIGTERM,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, **(env or {})},
                 start_new_session=True,  # Ctrl-C reaches the demo only; it stops the rest
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no threads involved
             )
         self.started.append((name, proc))
 
@@ -186,14 +180,7 @@ class Stack:
 
     def stop(self) -> None:
         for name, proc in reversed(self.started):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            self.say(f"stopped {name}")
+            self.say(f"stopped {name} ({stop_child(proc, _STOP_STEPS)})")
         self.started.clear()
 
     def say(self, text: str) -> None:

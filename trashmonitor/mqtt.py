@@ -14,19 +14,31 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ipaddress
+import logging
 import re
 import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from trashmonitor.errors import ConfigError
-from trashmonitor.settings import existing_file, flag_or_env, seconds_between
+from trashmonitor.settings import (
+    ReadSettings,
+    existing_file,
+    file_path,
+    Setting,
+    SettingsTable,
+    parse_setting,
+    seconds_between,
+)
+
+log = logging.getLogger(__name__)
 
 TOPIC_ROOT = "trashcam"
 ONLINE = "online"
@@ -237,68 +249,79 @@ AGENT_SETTINGS = SettingNames("")
 MONITOR_SETTINGS = SettingNames("TRASHMON_")
 
 
+@dataclass(frozen=True)
+class MqttDeclarations:
+    """The MQTT settings of one component, declared for its
+    :class:`~trashmonitor.settings.SettingsTable` (env names from :class:`SettingNames`)."""
+
+    url: Setting[BrokerAddress | None]
+    ca: Setting[Path | None]
+    cert: Setting[Path | None]
+    key: Setting[Path | None]
+    keepalive: Setting[float]
+
+    @property
+    def all(self) -> tuple[Setting[Any], ...]:
+        return (self.url, self.ca, self.cert, self.key, self.keepalive)
+
+    def resolve(self, read: ReadSettings) -> MqttSettings | None:
+        """The MQTT settings, or None when no broker URL is configured (MQTT is optional)."""
+        broker = read[self.url]
+        if broker is None:
+            return None
+
+        def path(setting: Setting[Path | None]) -> Path:
+            value = read[setting]
+            if value is None:
+                problem = "required with an MQTT URL (mutual TLS needs CA, cert and key)"
+                raise ConfigError(setting.env or setting.flag, problem)
+            # Checked here, not when read: without an MQTT URL the files are not used.
+            return parse_setting(read.source(setting), str(value), existing_file)
+
+        return MqttSettings(
+            broker=broker,
+            ca=path(self.ca),
+            cert=path(self.cert),
+            key=path(self.key),
+            keepalive=read[self.keepalive],
+        )
+
+
+def mqtt_declarations(names: SettingNames, commands: tuple[str, ...] = ()) -> MqttDeclarations:
+    def pem(suffix: str, what: str) -> Setting[Path | None]:
+        return Setting(
+            f"--mqtt-{suffix.lower()}", file_path, None, env=names.env(suffix),
+            metavar="PATH", shown_default="none", commands=commands, help=what,
+        )  # fmt: skip
+
+    return MqttDeclarations(
+        url=Setting(
+            "--mqtt-url", parse_mqtt_url, None, env=names.env("URL"), metavar="URL",
+            shown_default="none (no MQTT)", commands=commands,
+            help="broker, e.g. mqtts://broker:8883",
+        ),
+        ca=pem("CA", "CA chain PEM"),
+        cert=pem("CERT", "client certificate PEM"),
+        key=pem("KEY", "client key PEM"),
+        keepalive=Setting(
+            # MQTT's keepalive field is 16 bits: above 65535 paho's thread dies silently.
+            "--mqtt-keepalive", seconds_between(1, 65535), DEFAULT_KEEPALIVE,
+            env=names.env("KEEPALIVE"), metavar="S", commands=commands,
+            help="keepalive seconds (1-65535)",
+        ),
+    )  # fmt: skip
+
+
 def add_mqtt_arguments(parser: argparse.ArgumentParser, names: SettingNames) -> None:
-    group = parser.add_argument_group("MQTT (mutual TLS)")
-    group.add_argument(
-        "--mqtt-url", help=f"broker, e.g. mqtts://broker:8883 (env {names.env('URL')})"
-    )
-    group.add_argument("--mqtt-ca", help=f"CA chain PEM (env {names.env('CA')})")
-    group.add_argument("--mqtt-cert", help=f"client certificate PEM (env {names.env('CERT')})")
-    group.add_argument("--mqtt-key", help=f"client key PEM (env {names.env('KEY')})")
-    group.add_argument(
-        "--mqtt-keepalive",
-        help=f"keepalive seconds (env {names.env('KEEPALIVE')}, default {DEFAULT_KEEPALIVE:g})",
-    )
+    SettingsTable("mqtt", mqtt_declarations(names).all).add_arguments(parser, "")
 
 
 def mqtt_settings(
     args: argparse.Namespace, names: SettingNames, environ: Mapping[str, str] | None = None
 ) -> MqttSettings | None:
     """The MQTT settings, or None when no broker URL is configured (MQTT is optional)."""
-    broker = flag_or_env(
-        args,
-        attribute="mqtt_url",
-        flag="--mqtt-url",
-        env_var=names.env("URL"),
-        parse=parse_mqtt_url,
-        default=None,
-        environ=environ,
-    )
-    if broker is None:
-        return None
-
-    def path(suffix: str) -> Path:
-        value = flag_or_env(
-            args,
-            attribute=f"mqtt_{suffix.lower()}",
-            flag=f"--mqtt-{suffix.lower()}",
-            env_var=names.env(suffix),
-            parse=existing_file,
-            default=None,
-            environ=environ,
-        )
-        if value is None:
-            raise ConfigError(
-                names.env(suffix), "required with an MQTT URL (mutual TLS needs CA, cert and key)"
-            )
-        return value
-
-    return MqttSettings(
-        broker=broker,
-        ca=path("CA"),
-        cert=path("CERT"),
-        key=path("KEY"),
-        keepalive=flag_or_env(
-            args,
-            attribute="mqtt_keepalive",
-            flag="--mqtt-keepalive",
-            env_var=names.env("KEEPALIVE"),
-            # MQTT's keepalive field is 16 bits: above 65535 paho's thread dies silently.
-            parse=seconds_between(1, 65535),
-            default=DEFAULT_KEEPALIVE,
-            environ=environ,
-        ),
-    )
+    declared = mqtt_declarations(names)
+    return declared.resolve(SettingsTable("mqtt", declared.all).read(args, "", environ))
 
 
 def tls_context(settings: MqttSettings) -> ssl.SSLContext:
@@ -341,6 +364,38 @@ def _no_delay(_client: mqtt.Client, _userdata: object, sock: object) -> None:
     if setsockopt is not None:
         with contextlib.suppress(OSError):
             setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def on_connection(
+    client: mqtt.Client,
+    who: str,
+    *,
+    connected: Callable[[mqtt.Client], None],
+    lost: Callable[[Any], None],
+) -> None:
+    """Wire paho's connect and disconnect callbacks, the same for every client here.
+
+    A refused connection is logged naming ``who`` and otherwise left to paho, which
+    retries with backoff; ``connected(client)`` runs on each accepted (re)connect (the
+    place to subscribe: a new session has none), ``lost(reason)`` on each disconnect.
+    Both run on paho's network thread: never block there.
+    """
+
+    def on_connect(
+        client: mqtt.Client, _userdata: object, _flags: object, reason: Any, _props: object
+    ) -> None:
+        if reason.is_failure:
+            log.warning("MQTT broker refused %s: %s", who, reason)
+            return
+        connected(client)
+
+    def on_disconnect(
+        _client: mqtt.Client, _userdata: object, _flags: object, reason: Any, _props: object
+    ) -> None:
+        lost(reason)
+
+    client.on_connect = on_connect
+    client.on_disconnect = on_disconnect
 
 
 def start(client: mqtt.Client, settings: MqttSettings) -> None:

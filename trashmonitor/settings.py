@@ -160,12 +160,17 @@ def parse_name_list(text: str) -> frozenset[str]:
     return frozenset(name for name in re.split(r"[,\s]+", text.strip()) if name)
 
 
-def existing_file(text: str) -> Path:
-    """A path to a file that exists (a certificate, a key, a credentials file)."""
+def file_path(text: str) -> Path:
+    """A path, ``~`` expanded."""
     try:
-        path = Path(text).expanduser()
+        return Path(text).expanduser()
     except RuntimeError:  # ~user of no such user: pathlib cannot find the home directory
         raise ValueError("no such home directory") from None
+
+
+def existing_file(text: str) -> Path:
+    """A path to a file that exists (a certificate, a key, a credentials file)."""
+    path = file_path(text)
     if not path.is_file():
         raise ValueError("file not found")
     return path
@@ -187,6 +192,7 @@ def flag_or_env(
     parse: Callable[[str], T],
     default: T,
     environ: Mapping[str, str] | None = None,
+    hide: Callable[[str], str] | None = None,
 ) -> T:
     """Resolve one setting: flag (if given) > environment variable > default.
 
@@ -202,15 +208,19 @@ def flag_or_env(
         raw, source = env[env_var], env_var
     if not isinstance(raw, str):
         return raw  # type: ignore[return-value]  # argparse already converted it
-    return parse_setting(source, raw, parse)
+    return parse_setting(source, raw, parse, hide=hide)
 
 
-def parse_setting(name: str, raw: str, parse: Callable[[str], T]) -> T:
-    """Apply ``parse`` and turn its ValueError into a ConfigError naming ``name``."""
+def parse_setting(
+    name: str, raw: str, parse: Callable[[str], T], *, hide: Callable[[str], str] | None = None
+) -> T:
+    """Apply ``parse`` and turn its ValueError into a ConfigError naming ``name``; the
+    value quoted goes through ``hide`` first (a URL may carry a password)."""
     try:
         return parse(raw)
     except ValueError as error:
-        raise ConfigError(name, f"{error}, got {_shown(raw)}") from None
+        shown = _shown(raw if hide is None else hide(raw))
+        raise ConfigError(name, f"{error}, got {shown}") from None
 
 
 def _shown(raw: str) -> str:
@@ -260,6 +270,8 @@ class Setting(Generic[Value_co]):
     """What the docs' "used by" column adds after the commands."""
     switch: bool = False
     """A flag without a value (``--json``): True when given, ``default`` otherwise."""
+    hide: Callable[[str], str] | None = None
+    """What an error shows of a bad value instead of the value (it may hold a password)."""
 
     @property
     def attribute(self) -> str:
@@ -337,6 +349,7 @@ class SettingsTable:
                 parse=setting.parse,
                 default=setting.default,
                 environ=env if setting.env else {},
+                hide=setting.hide,
             )
             if getattr(args, setting.attribute, None) is not None:
                 sources[setting] = setting.flag
@@ -344,13 +357,18 @@ class SettingsTable:
                 sources[setting] = setting.env
         return ReadSettings(MappingProxyType(values), MappingProxyType(sources))
 
-    def markdown(self) -> str:
-        """The docs table: one row per setting, in declaration order."""
-        rows = ["| flag | environment | default | used by |", "| --- | --- | --- | --- |"]
+    def markdown(self, *, meaning: bool = False) -> str:
+        """The docs table: one row per setting, in declaration order; ``meaning`` adds
+        each setting's help as a last column."""
+        header = "| flag | environment | default | used by |" + (" meaning |" if meaning else "")
+        rows = [header, "| --- " * header.count(" |") + "|"]
         for setting in self.settings:
             flag = setting.flag + (f" {setting.metavar}" if setting.metavar else "")
             used_by = ", ".join(setting.commands) + (f": {setting.note}" if setting.note else "")
             env = f"`{setting.env}`" if setting.env else "—"
             flag_cell = f"`{flag}`".replace("|", "\\|")
-            rows.append(f"| {flag_cell} | {env} | {setting.default_text()} | {used_by} |")
+            cells = [flag_cell, env, setting.default_text(), used_by]
+            if meaning:
+                cells.append(setting.help.replace("|", "\\|"))
+            rows.append("| " + " | ".join(cells) + " |")
         return "\n".join(rows) + "\n"

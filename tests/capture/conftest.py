@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 from support.processes import free_port
 
-from .harness import AgentProcess, Peer, start_agent_process, stop_agent_process
+from .harness import (
+    AgentProcess,
+    Peer,
+    live_segment_buffer,
+    start_agent_process,
+    stop_agent_process,
+)
 
 StartAgent = Callable[..., AgentProcess]
 
@@ -35,3 +41,10 @@ def start_agent(tmp_path: Path) -> Iterator[StartAgent]:
     yield start
     for proc in started:
         stop_agent_process(proc)
+
+
+@pytest.fixture(scope="module")
+def buffer_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A live segment buffer (real ffmpeg, testsrc2), shared by a module's tests."""
+    with live_segment_buffer(tmp_path_factory.mktemp("buffer")) as directory:
+        yield directory

@@ -13,10 +13,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 from support.http import get_text
+from support.mosquitto import segment_writer_argv
 from support.processes import (
     TRASHMON,
     children_of,
@@ -174,3 +176,14 @@ def python_script(path: Path, body: str) -> Path:
     path.write_text(f"#!{sys.executable}\n{body}")
     path.chmod(0o755)
     return path
+
+
+@contextlib.contextmanager
+def live_segment_buffer(directory: Path) -> Iterator[Path]:
+    """A live segment buffer in ``directory`` (real ffmpeg, testsrc2) while inside."""
+    proc = subprocess.Popen(segment_writer_argv(directory), stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: len(list(directory.glob("*.ts"))) >= 3, 20, what="3 segments")
+        yield directory
+    finally:
+        stop_process(proc)

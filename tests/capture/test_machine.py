@@ -30,13 +30,13 @@ def block(frame: int, fps: float = 15.0) -> ProgressBlock:
     return ProgressBlock(frame=frame, fps=fps, drop_frames=1, dup_frames=2, total_size=None)
 
 
-def replay(events: list[Event], policy: Policy = POLICY) -> tuple[Machine, list[Action]]:
+def replay(events: list[Event], policy: Policy = POLICY) -> tuple[Machine, tuple[Action, ...]]:
     machine, actions = initial(0.0)
     seen = list(actions)
     for event in events:
         machine, actions = step(machine, event, policy)
         seen.extend(actions)
-    return machine, seen
+    return machine, tuple(seen)
 
 
 def streaming_at(t: float = 1.0) -> list[Event]:
@@ -45,7 +45,7 @@ def streaming_at(t: float = 1.0) -> list[Event]:
 
 def test_start_then_progress_is_streaming() -> None:
     machine, actions = replay(streaming_at())
-    assert actions == [Action.START]
+    assert actions == (Action.START,)
     assert machine.state is State.STREAMING
     assert machine.totals.frames == 10
 
@@ -190,6 +190,21 @@ def test_device_unplugged_while_streaming_stops_and_waits_without_storm() -> Non
     machine, actions = step(machine, Tick(300.0, device_present=True), POLICY)
     assert machine.state is State.STARTING
     assert actions == (Action.START,)
+
+
+def test_an_agent_started_without_its_camera_waits_for_it_without_starting_ffmpeg() -> None:
+    machine, actions = initial(5.0, device_present=False)
+    assert (machine.state, machine.reason, machine.since) == (
+        State.DEVICE_MISSING,
+        "device_missing",
+        5.0,
+    )
+    assert actions == ()
+    machine, actions = step(machine, Tick(6.0, device_present=False), POLICY)
+    assert (machine.state, actions) == (State.DEVICE_MISSING, ())
+    machine, actions = step(machine, Tick(7.0, device_present=True), POLICY)
+    assert (machine.state, actions) == (State.STARTING, (Action.START,))
+    assert machine.restarts_total() == 0
 
 
 def test_backoff_ending_with_the_device_gone_waits_for_it() -> None:

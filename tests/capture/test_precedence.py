@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 from support.processes import clean_environ, run_trashmon
+from trashmonitor.capture.config import add_arguments, agent_environment, load_config
+from trashmonitor.capture.mqtt_agent_cli import media_settings_from
+from trashmonitor.capture.settings import KEYS, SETTINGS, STANDALONE
 
-from trashmonitor.capture.config import KEYS, add_arguments, agent_environment, load_config
-from trashmonitor.capture.media import add_media_arguments, media_settings
 from trashmonitor.errors import ConfigError
 from trashmonitor.settings import HostPort
 
@@ -66,7 +67,7 @@ def _load(
     add_arguments(parser)
     args = parser.parse_args(["--env-file", str(env_file), *argv])
     with pytest.MonkeyPatch.context() as patch:
-        for name in [key.env for key in KEYS]:
+        for name in [key.env for key in KEYS if key.env]:
             patch.delenv(name, raising=False)
         for name, value in environ.items():
             patch.setenv(name, value)
@@ -123,8 +124,8 @@ def test_unrelated_environment_variables_are_not_settings(tmp_path: Path) -> Non
 
 def _media(environ: dict[str, str], argv: list[str]) -> Any:
     parser = argparse.ArgumentParser()
-    add_media_arguments(parser)
-    return media_settings(parser.parse_args(argv), environ)
+    SETTINGS.add_arguments(parser, STANDALONE)
+    return media_settings_from(SETTINGS.read(parser.parse_args(argv), STANDALONE, environ))
 
 
 def test_captures_settings_layer_the_same_way(tmp_path: Path) -> None:

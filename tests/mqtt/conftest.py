@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.mosquitto import Broker, make_pki, running_broker, segment_writer_argv
-from support.processes import free_port, stop_process, wait_until
+from capture.harness import live_segment_buffer
+from support.mosquitto import Broker, make_pki, running_broker
+from support.processes import free_port
 
 from trashmonitor.pki import Layout
 
@@ -38,10 +38,5 @@ def captures(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def buffer_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A live segment buffer (real ffmpeg, testsrc2), shared by a module's tests."""
-    directory = tmp_path_factory.mktemp("buffer")
-    proc = subprocess.Popen(segment_writer_argv(directory), stderr=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: len(list(directory.glob("*.ts"))) >= 3, 20, what="3 segments")
+    with live_segment_buffer(tmp_path_factory.mktemp("buffer")) as directory:
         yield directory
-    finally:
-        stop_process(proc)

@@ -83,6 +83,13 @@ def test_missing_files_name_the_variable(tmp_path: Path) -> None:
         mqtt_settings(_parse(["--mqtt-url", "tcp://x"]), AGENT_SETTINGS, env)
 
 
+def test_a_file_under_an_unknown_users_home_is_a_config_error() -> None:
+    """``~nobody-here/ca.pem``: pathlib raised RuntimeError, a traceback, not exit 2."""
+    env = {"MQTT_URL": "mqtts://broker", "MQTT_CA": "~nobody-here/ca.pem"}
+    with pytest.raises(ConfigError, match=r"^MQTT_CA: no such home directory"):
+        mqtt_settings(_parse([]), AGENT_SETTINGS, env)
+
+
 def test_split_topic() -> None:
     assert split_topic("trashcam/cam1/control/action") == ("cam1", "control/action")
     assert split_topic("trashcam/+/status") is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import subprocess
@@ -19,12 +18,8 @@ from trashmonitor.capture.media import (
     FileEntry,
     MediaCapture,
     MediaResult,
-    MediaSettings,
-    add_media_arguments,
     complete_segments,
     files_to_prune,
-    media_settings,
-    parse_bytes,
 )
 from trashmonitor.errors import ConfigError
 
@@ -158,35 +153,6 @@ def test_retention_deletes_oldest_first_and_spares_the_new_file() -> None:
     assert files_to_prune(files, max_bytes=900, keep="new.mp4") == ["a.mp4"]
     assert files_to_prune(files, max_bytes=800, keep="new.mp4") == ["a.mp4", "b.jpg"]
     assert files_to_prune(files, max_bytes=10_000, keep="new.mp4") == []
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("1048576", 1048576),
-        ("500M", 500 * 2**20),
-        ("4G", 4 * 2**30),
-        ("1.5k", 1536),
-        ("2GiB", 2**31),
-    ],
-)
-def test_parse_bytes(text: str, expected: int) -> None:
-    assert parse_bytes(text) == expected
-
-
-def test_media_settings_flag_over_env_and_errors_name_the_setting(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    parser = argparse.ArgumentParser()
-    add_media_arguments(parser)
-    assert media_settings(parser.parse_args([])) is None
-    monkeypatch.setenv("CAPTURES_DIR", "/srv/captures")
-    monkeypatch.setenv("CAPTURES_MAX_BYTES", "1G")
-    settings = media_settings(parser.parse_args(["--captures-max-bytes", "2G"]))
-    assert settings == MediaSettings(Path("/srv/captures"), max_capture_bytes=2 * 2**30)
-    monkeypatch.setenv("RECORD_MAX_SECONDS", "forever")
-    with pytest.raises(ConfigError, match="RECORD_MAX_SECONDS: expected a duration"):
-        media_settings(parser.parse_args([]))
 
 
 def _captures_in_place_of_a_file(tmp_path: Path) -> Path:

@@ -96,7 +96,7 @@ def test_any_message_is_answered_at_most_once_and_never_raises(
 ) -> None:
     agent = agent_factory()
     answered: list[str] = []
-    agent._event = lambda _request, result: answered.append(result.message)  # type: ignore[method-assign]
+    agent._event = lambda request, result: answered.append(result.message)  # type: ignore[method-assign]
     for topic, payload, retain in messages:
         agent._on_message(agent.client, None, _message(topic, payload, retain))
     queued = agent._work.qsize()

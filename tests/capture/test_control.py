@@ -15,6 +15,7 @@ from types import MappingProxyType
 import pytest
 
 from trashmonitor.capture import mqtt_agent
+from trashmonitor.capture import mqtt_agent_cli
 from trashmonitor.capture.control import (
     Accepted,
     ActionRequest,
@@ -246,11 +247,12 @@ def test_controls_file_must_be_a_recorded_listing(
 ) -> None:
     listing = tmp_path / "c920.json"
     listing.write_text('[{"name": "brightness"}]')  # the old JSON table format
-    assert mqtt_agent.main(["--camera", "camA", "--controls-file", str(listing)]) == EXIT_UNDECIDED
+    argv = ["--camera", "camA", "--controls-file", str(listing)]
+    assert mqtt_agent_cli.main(argv) == EXIT_UNDECIDED
     error = capsys.readouterr().err
     assert error == (
         f"mqtt_agent: error: --controls-file: {listing} lists no controls "
         "(expected v4l2-ctl --list-ctrls-menus)\n"
     )
-    device = mqtt_agent.recorded_device(FIXTURES / "c920-list-ctrls-menus.txt")
+    device = mqtt_agent_cli.recorded_device(FIXTURES / "c920-list-ctrls-menus.txt")
     assert len(device.controls()) == 17
