@@ -440,3 +440,17 @@ def test_control_on_without_a_password_hash_fails_closed(tmp_path):
     result = caddy_validate(tmp_path, TRASHMON_TLS="off", TRASHMON_CONTROL="on")
     assert result.returncode != 0
     assert "username and password cannot be empty" in result.stderr
+
+
+def test_the_incident_history_is_read_through_caddy_with_its_query(served):
+    ports, api, hls, monitor, _ = served
+    monitor.routes["/api/incidents"] = Reply(body=b'{"incidents": []}')
+    query = "/api/incidents?camera=cam1&since=1700000000&limit=5"
+    assert httpx.get(f"{ports.base}{query}").json() == {"incidents": []}
+    assert monitor.seen == [query]
+    # Read-only, one route, and a query no legitimate page builds is refused here.
+    assert raw_request(ports.http, "POST", "/api/incidents", body=b"{}")[0] == 405
+    assert raw_request(ports.http, "GET", "/api/incidents/x")[0] == 404
+    assert raw_request(ports.http, "GET", "/api/incidents?camera=" + "a" * 600)[0] == 414
+    assert monitor.seen == [query]
+    assert upstream_requests(api, hls) == []
