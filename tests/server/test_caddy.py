@@ -17,6 +17,7 @@ from server_harness import (
     Reply,
     Seen,
     StandIn,
+    bcrypt_hash,
     caddy_env,
     run_caddy,
     self_signed,
@@ -370,14 +371,6 @@ def test_the_camera_panel_reads_go_to_the_monitor(served):
 CONTROL_PASSWORD = "c0ntrol-Pass-word"
 
 
-def _bcrypt(password: str) -> str:
-    done = subprocess.run(
-        [require_binary("caddy"), "hash-password", "--plaintext", password],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
-    return done.stdout.strip()
-
-
 @pytest.fixture
 def control_on(tmp_path, standins):
     """Caddy with TRASHMON_CONTROL=on and a bcrypt hash, as the entrypoint passes them."""
@@ -387,7 +380,7 @@ def control_on(tmp_path, standins):
     (viewer / "index.html").write_text("viewer")
     env, ports = caddy_env(api, hls, monitor, viewer, None)
     env["TRASHMON_CONTROL"] = "on"
-    env["TRASHMON_CONTROL_PASSWORD_HASH"] = _bcrypt(CONTROL_PASSWORD)
+    env["TRASHMON_CONTROL_PASSWORD_HASH"] = bcrypt_hash(CONTROL_PASSWORD)
     with run_caddy(env, ports, tmp_path / "caddy.log"):
         yield ports, api, hls, monitor
 
