@@ -130,16 +130,23 @@ def result_text(chromium: Browser) -> str:
     )
 
 
-def test_the_viewer_controls_a_real_agent_through_caddy_and_the_monitor(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def viewer_wall(tmp_path: Path, *, control: bool) -> Iterator[tuple[MonitorProcess, str, Browser]]:
+    """The whole path, with control on or off at both the monitor and Caddy."""
     viewer = build_viewer(tmp_path / "viewer")
     with (
         control_stack(tmp_path) as (pki, broker, mediamtx),
         monitor_process(
-            mediamtx, tmp_path / "monitor", **monitor_settings(pki, broker, control=True)
-        ) as monitor,  # fmt: skip
-        caddy_for(monitor, mediamtx, viewer, tmp_path, control=True) as base,
+            mediamtx, tmp_path / "monitor", **monitor_settings(pki, broker, control=control)
+        ) as monitor,
+        caddy_for(monitor, mediamtx, viewer, tmp_path, control=control) as base,
         browser(tmp_path) as chromium,
     ):
+        yield monitor, base, chromium
+
+
+def test_the_viewer_controls_a_real_agent_through_caddy_and_the_monitor(tmp_path: Path) -> None:
+    with viewer_wall(tmp_path, control=True) as (monitor, base, chromium):
         chromium.basic_auth("operator", PASSWORD)  # what a person types at the prompt
         chromium.open(f"{base}/?interval=1")
         rows = open_panel(chromium)
@@ -175,15 +182,7 @@ def test_the_viewer_controls_a_real_agent_through_caddy_and_the_monitor(tmp_path
 
 
 def test_with_control_off_the_panel_is_hidden_and_a_forged_post_is_405(tmp_path: Path) -> None:
-    viewer = build_viewer(tmp_path / "viewer")
-    with (
-        control_stack(tmp_path) as (pki, broker, mediamtx),
-        monitor_process(
-            mediamtx, tmp_path / "monitor", **monitor_settings(pki, broker, control=False)
-        ) as monitor,  # fmt: skip
-        caddy_for(monitor, mediamtx, viewer, tmp_path, control=False) as base,
-        browser(tmp_path) as chromium,
-    ):
+    with viewer_wall(tmp_path, control=False) as (monitor, base, chromium):
         chromium.open(f"{base}/?interval=1")
         # The tile is there and its controls document was read: control_enabled false.
         wait_until(lambda: chromium.script(f"return !!document.querySelector('{TILE}')"),
