@@ -180,6 +180,18 @@ def test_the_viewer_controls_a_real_agent_through_caddy_and_the_monitor(tmp_path
                    30, what="the picture's event in the page")  # fmt: skip
         wait_until(lambda: thumbnail(chromium) not in ("", before), 60, what="a new thumbnail")
 
+        # Record 3 s from the page: the file's event reaches the page.
+        change(chromium, f"{TILE} .actions .seconds", "3")
+        chromium.click(f"{TILE} .actions .record")
+        wait_until(
+            lambda: any("Recording saved" in text for text in event_texts(chromium)),
+            60, what="the recording's event in the page",
+        )  # fmt: skip
+        events = agent_events(monitor)
+        (recorded,) = [e for e in events if e["message"].startswith("Recording saved")]
+        assert recorded["ok"] is True
+        assert Path(recorded["file"]).is_file()
+
 
 def test_with_control_off_the_panel_is_hidden_and_a_forged_post_is_405(tmp_path: Path) -> None:
     with viewer_wall(tmp_path, control=False) as (monitor, base, chromium):
