@@ -2,7 +2,8 @@
 
 mosquitto with a fresh mTLS PKI, three synthetic cameras (one turns black ten seconds
 out of every twenty, so a reason shows), MediaMTX when one can be found, the monitor,
-Prometheus with the shipped rules, and Caddy serving the viewer. It prints what starts
+Prometheus with the shipped rules, and Caddy serving the viewer with camera control on
+(a password generated for the run, printed once). It prints what starts
 and when it is ready, the URLs, then a table of the cameras whenever it changes.
 Ctrl-C (or SIGTERM) stops everything it started, newest first, and waits for each.
 
