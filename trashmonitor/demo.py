@@ -2,7 +2,8 @@
 
 mosquitto with a fresh mTLS PKI, three synthetic cameras (one turns black ten seconds
 out of every twenty, so a reason shows), MediaMTX when one can be found, the monitor,
-Prometheus with the shipped rules, and Caddy serving the viewer. It prints what starts
+Prometheus with the shipped rules, and Caddy serving the viewer with camera control on
+(a password generated for the run, printed once). It prints what starts
 and when it is ready, the URLs, then a table of the cameras whenever it changes.
 Ctrl-C (or SIGTERM) stops everything it started, newest first, and waits for each.
 
@@ -47,11 +48,13 @@ if TYPE_CHECKING:
 
 # Debian package for each binary the demo runs (for the one-line install hint).
 DEMO_CONTROLLER = "controller"  # the identity allowed to send control requests
-# Camera control from the viewer (issue 15 §2): the switch for the demo. Off until the
-# monitor's control API (branch ctl15) is merged; True then gives the monitor the
-# controller identity (--control-cert/--control-key) and tells Caddy to pass the
-# viewer's control POSTs on (TRASHMON_CONTROL=on).
-DEMO_CONTROL_ENABLED = False
+# Camera control from the viewer (issue 15 §2): the monitor gets the controller identity
+# (--control-cert/--control-key) and Caddy passes the viewer's control POSTs on
+# (TRASHMON_CONTROL=on) behind Basic auth with a password generated for this run.
+DEMO_CONTROL_ENABLED = True
+CONTROL_USER = "operator"  # Caddy's default TRASHMON_CONTROL_USER
+# Thumbnails every few seconds, so the demo's tiles fill in at once (default 60 s).
+DEMO_SNAPSHOT_INTERVAL = "5"
 REQUIRED_BINARIES = {
     "ffmpeg": "ffmpeg",
     "mosquitto": "mosquitto",
@@ -263,6 +266,37 @@ def generate_hook_secret(directory: Path) -> Path:
 def _hook_command() -> str:
     # The console script beside this Python (the venv's): MediaMTX runs it without a shell.
     return str(Path(sys.executable).parent / "trashmon-hook")
+@dataclass(frozen=True)
+class ControlPassword:
+    """The viewer's control password for this run (Caddy's Basic auth, bcrypt)."""
+
+    password_file: Path  # the password, 0600, for the user to look up later
+    password: str
+    bcrypt_hash: str  # TRASHMON_CONTROL_PASSWORD_HASH, Caddy's environment only
+
+
+def generate_control_password(directory: Path, caddy: str) -> ControlPassword:
+    """A random password, hashed by ``caddy hash-password`` from its stdin (never argv)."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    password = secrets.token_urlsafe(18)
+    try:
+        done = subprocess.run(
+            [caddy, "hash-password"],
+            input=f"{password}\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise TrashmonError(f"caddy hash-password: {error}") from None
+    bcrypt_hash = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    if done.returncode != 0 or not bcrypt_hash.startswith("$2"):
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
+        raise TrashmonError(f"caddy hash-password failed ({done.returncode}): {last}")
+    target = directory / "control-password"
+    _write_private(target, f"{password}\n")
+    return ControlPassword(target, password, bcrypt_hash)
 
 
 def _mediamtx_config(ports: Ports, reader: ReaderCredentials) -> str:
@@ -358,6 +392,7 @@ def _camera_env(camera: str, device: str, port: int, ports: Ports, state: Path) 
         "MQTT_CA": str(pki.chain),
         "MQTT_CERT": str(pki.client_cert(camera)),
         "MQTT_KEY": str(pki.client_key(camera)),
+        "SNAPSHOT_INTERVAL": DEMO_SNAPSHOT_INTERVAL,
     }
     return "".join(f'{key}="{value}"\n' for key, value in lines.items())
 
@@ -575,6 +610,19 @@ def _start_viewer(
     if caddy is None or viewer is None:
         stack.say("viewer skipped: needs caddy and a checkout with server/viewer built")
         return
+    control: dict[str, str] = {"TRASHMON_CONTROL": "off"}
+    if DEMO_CONTROL_ENABLED:
+        password = generate_control_password(state / "secrets", caddy)
+        control = {
+            "TRASHMON_CONTROL": "on",
+            "TRASHMON_CONTROL_USER": CONTROL_USER,
+            "TRASHMON_CONTROL_PASSWORD_HASH": password.bcrypt_hash,
+        }
+        # Said once, here; it stays in a 0600 file for later (never in argv).
+        stack.say(
+            f"camera control from the viewer: user {CONTROL_USER}, password "
+            f"{password.password} (also in {password.password_file})"
+        )
     stack.start(
         "caddy",
         [caddy, "run", "--config", str(REPO / "server" / "Caddyfile"), "--adapter", "caddyfile"],
@@ -586,7 +634,7 @@ def _start_viewer(
             "TRASHMON_MEDIAMTX_API_UPSTREAM": f"127.0.0.1:{ports.api}",
             "TRASHMON_MEDIAMTX_HLS_UPSTREAM": f"127.0.0.1:{ports.hls}",
             "TRASHMON_MONITOR_UPSTREAM": f"127.0.0.1:{ports.monitor}",
-            "TRASHMON_CONTROL": "on" if DEMO_CONTROL_ENABLED else "off",
+            **control,
             "TRASHMON_MEDIAMTX_BASIC_AUTH": reader.basic,
             "XDG_DATA_HOME": str(state / "caddy"),
             "XDG_CONFIG_HOME": str(state / "caddy"),

@@ -113,7 +113,13 @@ def test_demo_runs_the_stack_and_stops_cleanly(
     ]
     viewer = urllib.request.urlopen(f"http://127.0.0.1:{base + 7}/", timeout=3)
     assert b"<html" in viewer.read().lower()
+    password_file = log.parent / "state" / "secrets" / "control-password"
+    password = password_file.read_text().strip()
+    assert password_file.stat().st_mode & 0o077 == 0
+    assert log.read_text().count(password) == 1  # said once, to the person who ran it
+    assert _processes_mentioning(password) == []  # never in any process' argv
     _viewer_shows_the_three_cameras(f"http://127.0.0.1:{base + 7}/?interval=1", log.parent)
+    _viewer_takes_a_picture(f"http://127.0.0.1:{base + 7}/?interval=1", log.parent, password)
 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(60) == 0
@@ -153,6 +159,47 @@ def _viewer_shows_the_three_cameras(url: str, scratch: Path) -> None:
         assert shown["cam3"]["state"] in {"down", "degraded"}
         # Against the demo's FPS=10 (the measured part is "–" while nothing streams).
         assert all(" / 10" in tile["fps"] for tile in shown.values()), shown
+
+
+CAM1 = '.tile[data-path="cam1"]'
+EVENTS = (
+    f"return [...document.querySelectorAll('{CAM1} .panel .events li')].map(li => li.textContent)"
+)
+
+
+def _viewer_takes_a_picture(url: str, scratch: Path, password: str) -> None:
+    """Control is on in the demo: the panel shows, and a picture asked from the page goes
+    through Caddy (Basic auth), the monitor and MQTT to the agent, whose answer shows."""
+    with browser(scratch) as chromium:
+        # What a person types into the browser's password prompt (headless has none).
+        chromium.basic_auth("operator", password)
+        chromium.open(url)
+        wait_until(
+            lambda: chromium.script(f"return !document.querySelector('{CAM1} .open-panel').hidden"),
+            60, what="cam1's controls button (control enabled)",
+        )  # fmt: skip
+        chromium.click(f"{CAM1} .open-panel")
+        wait_until(
+            lambda: chromium.script(f"return !!document.querySelector('{CAM1} .actions .picture')"),
+            30, what="cam1's panel",
+        )  # fmt: skip
+        chromium.click(f"{CAM1} .actions .picture")
+        answer = wait_until(
+            lambda: chromium.script(f"return document.querySelector('{CAM1} .panel-result')"
+                                    ".textContent.startsWith('sent') && 'sent'"),
+            30, what="the picture request accepted (202)",
+        )  # fmt: skip
+        assert answer == "sent"
+        events = wait_until(
+            lambda: [e for e in chromium.script(EVENTS) if "Picture saved" in e],  # type: ignore[union-attr]
+            60, what="the agent's 'Picture saved' in the panel",
+        )  # fmt: skip
+        assert events
+        # The thumbnail is the picture the agent sent after it (SNAPSHOT_INTERVAL short).
+        wait_until(
+            lambda: chromium.script(f"return !document.querySelector('{CAM1} .thumbnail').hidden"),
+            60, what="cam1's thumbnail",
+        )  # fmt: skip
 
 
 def test_demo_names_a_port_that_is_taken(tmp_path: Path) -> None:

@@ -258,3 +258,13 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+def bcrypt_hash(password: str) -> str:
+    """The bcrypt hash Caddy's basicauth takes, from the real ``caddy hash-password``
+    (the password on its stdin, as the demo does)."""
+    done = subprocess.run(
+        [require_binary("caddy"), "hash-password"],
+        input=f"{password}\n", capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return done.stdout.strip().splitlines()[-1]

@@ -17,6 +17,7 @@ from server_harness import (
     Reply,
     Seen,
     StandIn,
+    bcrypt_hash,
     caddy_env,
     run_caddy,
     self_signed,
@@ -370,14 +371,6 @@ def test_the_camera_panel_reads_go_to_the_monitor(served):
 CONTROL_PASSWORD = "c0ntrol-Pass-word"
 
 
-def _bcrypt(password: str) -> str:
-    done = subprocess.run(
-        [require_binary("caddy"), "hash-password", "--plaintext", password],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
-    return done.stdout.strip()
-
-
 @pytest.fixture
 def control_on(tmp_path, standins):
     """Caddy with TRASHMON_CONTROL=on and a bcrypt hash, as the entrypoint passes them."""
@@ -387,7 +380,7 @@ def control_on(tmp_path, standins):
     (viewer / "index.html").write_text("viewer")
     env, ports = caddy_env(api, hls, monitor, viewer, None)
     env["TRASHMON_CONTROL"] = "on"
-    env["TRASHMON_CONTROL_PASSWORD_HASH"] = _bcrypt(CONTROL_PASSWORD)
+    env["TRASHMON_CONTROL_PASSWORD_HASH"] = bcrypt_hash(CONTROL_PASSWORD)
     with run_caddy(env, ports, tmp_path / "caddy.log"):
         yield ports, api, hls, monitor
 
@@ -473,3 +466,15 @@ def test_the_monitor_hook_route_is_never_forwarded(served, method, target):
     )
     assert status == (404 if method in ("GET", "HEAD") else 405), (method, target)
     assert upstream_requests(api, hls, monitor) == []
+def test_the_incident_history_is_read_through_caddy_with_its_query(served):
+    ports, api, hls, monitor, _ = served
+    monitor.routes["/api/incidents"] = Reply(body=b'{"incidents": []}')
+    query = "/api/incidents?camera=cam1&since=1700000000&limit=5"
+    assert httpx.get(f"{ports.base}{query}").json() == {"incidents": []}
+    assert monitor.seen == [query]
+    # Read-only, one route, and a query no legitimate page builds is refused here.
+    assert raw_request(ports.http, "POST", "/api/incidents", body=b"{}")[0] == 405
+    assert raw_request(ports.http, "GET", "/api/incidents/x")[0] == 404
+    assert raw_request(ports.http, "GET", "/api/incidents?camera=" + "a" * 600)[0] == 414
+    assert monitor.seen == [query]
+    assert upstream_requests(api, hls) == []

@@ -462,6 +462,75 @@ def test_hostile_names_reasons_and_messages_are_shown_as_text(
     assert HOSTILE in control_api.snapshot_requests
 
 
+INCIDENT_FACTS = """
+return Object.fromEntries([...document.querySelectorAll('#wall .tile')].map(t => [
+  t.dataset.path, {
+    quality: t.querySelector('.quality').textContent,
+    availability: t.querySelector('.availability').textContent,
+    incidents: [...t.querySelectorAll('.incidents li')].map(li => li.textContent),
+  }]));
+"""
+
+
+def incident(
+    camera_name: str, start: float, seconds: float | None, reasons: list[str]
+) -> dict[str, Any]:
+    """One entry of the monitor's GET /api/incidents (docs/contracts.md)."""
+    return {
+        "camera": camera_name, "start": start, "end": None if seconds is None else start + seconds,
+        "ongoing": seconds is None, "duration_seconds": seconds or 12.0, "reasons": reasons,
+    }  # fmt: skip
+
+
+@pytest.mark.slow
+def test_tiles_show_quality_availability_and_the_last_incidents(
+    control_api: ControlAPI, chromium: Browser
+) -> None:
+    quality = {"grade": "fair", "reconnects_last_hour": 2, "stalls_last_hour": 0}
+    control_api.status = status_of(
+        camera("cam1", "down", ["black_image"], quality=quality,
+               availability={"1h": 0.5, "1d": 0.9876, "30d": 0.999, "incidents_last_day": 4}),
+        camera("cam2", "ok", [], quality=None, availability=None),
+    )  # fmt: skip
+    start = 1_800_000_000.0
+    control_api.incidents = {
+        "incidents": [  # newest first, as the monitor answers
+            incident("cam1", start + 900, None, ["black_image"]),
+            incident("cam1", start + 600, 125.0, ["no_publisher", "agent_offline"]),
+            incident("cam1", start + 300, 3700.0, [HOSTILE]),
+            incident("cam1", start, 5.0, ["low_fps"]),  # a fourth: not shown
+        ],
+        "truncated": False,
+    }
+    open_wall(chromium, control_api)
+    tile_facts(chromium, 2)
+    facts = wait_until(
+        lambda: (found := chromium.script(INCIDENT_FACTS)) and found["cam1"]["incidents"]  # type: ignore[index]
+        and found["cam1"]["incidents"] != ["none recorded"] and found,
+        timeout=30, what="incidents on the tiles",
+    )  # fmt: skip
+    assert facts["cam1"]["quality"] == "fair"
+    assert facts["cam1"]["availability"] == "98.76 %"
+    assert (facts["cam2"]["quality"], facts["cam2"]["availability"]) == ("–", "–")
+    assert facts["cam2"]["incidents"] == ["none recorded"]
+    # Start as the page's local clock shows it, then duration or "ongoing", then the cause.
+    starts = chromium.script(
+        "const p = (n) => String(n).padStart(2, '0');"
+        "return arguments[0].map((s) => { const d = new Date(s * 1000);"
+        " return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} `"
+        " + `${p(d.getHours())}:${p(d.getMinutes())}`; })",
+        [start + 900, start + 600, start + 300],
+    )  # fmt: skip
+    assert facts["cam1"]["incidents"] == [
+        f"{starts[0]} · ongoing · black image",  # type: ignore[index]
+        f"{starts[1]} · 2m 5s · no producer · agent offline",  # type: ignore[index]
+        f"{starts[2]} · 1h 1m · {HOSTILE}",  # type: ignore[index]
+    ]
+    # Shown as text: nothing made from the hostile cause; one bounded request for all.
+    assert chromium.script("return window.pwned === undefined") is True
+    assert control_api.incident_queries[0] == "limit=200"
+
+
 def controls_document(
     name: str,
     *,

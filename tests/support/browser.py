@@ -53,6 +53,18 @@ class Browser:
     def script(self, source: str, *args: object) -> object:
         return self._call("POST", "/execute/sync", {"script": source, "args": list(args)})
 
+    def cdp(self, command: str, params: dict[str, object] | None = None) -> object:
+        """A Chrome DevTools Protocol command through chromedriver."""
+        return self._call("POST", "/goog/cdp/execute", {"cmd": command, "params": params or {}})
+
+    def basic_auth(self, user: str, password: str) -> None:
+        """Send HTTP Basic credentials with every request from now on, as a person would
+        after typing them into the browser's prompt (headless Chromium has no prompt, and a
+        page whose URL carries credentials cannot fetch() relative URLs)."""
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        self.cdp("Network.enable")
+        self.cdp("Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}})
+
     def click(self, css: str) -> None:
         """A real (trusted) click through WebDriver, as fullscreen needs a user gesture."""
         found = self._call("POST", "/element", {"using": "css selector", "value": css})

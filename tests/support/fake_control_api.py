@@ -1,11 +1,12 @@
 """A stand-in for the monitor's camera control API, serving the built viewer beside it.
 
 The shapes follow the API the monitor documents (docs/monitor.md, "Camera control API"):
-``GET api/cameras/<id>/controls`` and ``/snapshot``, ``POST api/cameras/<id>/settings``
-and ``/actions`` (202 ``{"sent": true}``). It also answers ``/status`` and, when given
-pages, the MediaMTX list, so one loopback origin is the whole page for a browser test
-of the control panel (the real Caddy keeps POSTs out unless control is enabled there).
-Every POST is recorded with its headers and JSON body; a test can change the answer.
+``GET api/cameras/<id>/controls`` and ``/snapshot``, ``GET api/incidents``,
+``POST api/cameras/<id>/settings`` and ``/actions`` (202 ``{"sent": true}``). It also
+answers ``/status`` and, when given pages, the MediaMTX list, so one loopback origin is
+the whole page for a browser test of the control panel (the real Caddy keeps POSTs out
+unless control is enabled there). Every POST is recorded with its headers and JSON
+body; a test can change the answer.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class ControlAPI:
     post_status: int = 202
     posted: list[Posted] = field(default_factory=list)
     snapshot_requests: list[str] = field(default_factory=list)
+    incidents: dict[str, Any] | None = None  # GET /api/incidents; None: 404 (older monitor)
+    incident_queries: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0
 
@@ -84,6 +87,12 @@ def _handler(api: ControlAPI) -> type[BaseHTTPRequestHandler]:
             with api.lock:
                 if path == "/status":
                     self._json(200, api.status)
+                elif path == "/api/incidents":
+                    api.incident_queries.append(query)
+                    if api.incidents is None:
+                        self._json(404, {"error": "no such API route"})
+                    else:
+                        self._json(200, api.incidents)
                 elif path == "/api/v3/paths/list":
                     self._paths(urllib.parse.parse_qs(query))
                 elif camera and camera[1] == "controls" and camera[0] in api.controls:

@@ -64,6 +64,10 @@
     SNAPSHOT_EVERY_MS: 30000,
     SNAPSHOT_BURST_MS: 20000,
     RECORD_MAX_S: 3600,
+    // Incidents: one request for every camera (newest first), a few shown per tile.
+    INCIDENTS_LIMIT: 200,
+    INCIDENTS_PER_TILE: 3,
+    INCIDENTS_EVERY_MS: 30000,
 
     // Text from outside, shortened for display (never parsed as HTML by the caller).
     clip(text) {

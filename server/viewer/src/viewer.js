@@ -3,6 +3,7 @@
 //   /api/v3/paths/list          MediaMTX API through Caddy (every page): live video, uptime
 //   /api/cameras/<id>/snapshot  the agent's latest picture, relayed by the monitor
 //   /api/cameras/<id>/controls  the control panel (panel.js), when control is enabled
+//   /api/incidents?limit=N      the monitor's incident history: each tile's last incidents
 //   /<path>/index.m3u8          HLS through Caddy, played with hls.js (vendored, no CDN)
 // The monitor's list and MediaMTX's are merged: either one alone still gives tiles, and
 // an outage of one is a banner over tiles that stay. Plain DOM, no framework; every
@@ -136,6 +137,72 @@ function reasonsText(camera) {
   return reasons.map((r) => REASONS[r] || limits.clip(r)).join(" · ");
 }
 
+// Quality grade and 24 h availability from /status (issue 16 §3; null until known).
+function qualityText(camera) {
+  const grade = camera && camera.quality && camera.quality.grade;
+  return typeof grade === "string" ? limits.clip(grade) : "–";
+}
+
+function availabilityText(camera) {
+  const ratio = camera && camera.availability && camera.availability["1d"];
+  return typeof ratio === "number" && ratio >= 0 && ratio <= 1
+    ? `${(ratio * 100).toFixed(2)} %` : "–";
+}
+
+function clockText(epochSeconds) {
+  const at = new Date(epochSeconds * 1000);
+  if (!Number.isFinite(at.getTime())) return "–";
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} ` +
+    `${pad(at.getHours())}:${pad(at.getMinutes())}`;
+}
+
+// One line per incident: start, duration or "ongoing", cause in words.
+function incidentText(incident) {
+  const lasted = incident.ongoing ? "ongoing" : duration(Number(incident.duration_seconds));
+  const cause = reasonsText(incident) || "cause not recorded";
+  return `${clockText(Number(incident.start))} · ${lasted} · ${cause}`;
+}
+
+function showIncidents(tile, incidents) {
+  const list = tile.element.querySelector(".incidents");
+  const lines = (incidents || []).slice(0, limits.INCIDENTS_PER_TILE).map(incidentText);
+  if (lines.length === 0) lines.push("none recorded");
+  const shown = [...list.children].map((item) => item.textContent);
+  if (shown.join("\n") === lines.join("\n")) return;
+  list.replaceChildren(...lines.map((line) => {
+    const item = document.createElement("li");
+    item.textContent = line;
+    return item;
+  }));
+}
+
+// The history is asked at most every INCIDENTS_EVERY_MS, and at once when a state
+// changed; one bounded request for every camera, newest first.
+let incidentsAt = -Infinity;
+let incidentsStates = "";
+async function refreshIncidents(now) {
+  const states = [...tiles.values()].map((t) => `${t.name}=${t.state}`).join(",");
+  if (now - incidentsAt < limits.INCIDENTS_EVERY_MS && states === incidentsStates) return;
+  incidentsAt = now;
+  incidentsStates = states;
+  let answer;
+  try {
+    answer = await getJSON(`api/incidents?limit=${limits.INCIDENTS_LIMIT}`);
+  } catch (error) {
+    window.trashmonitorViewer.incidentsError = String(error.message);
+    return;
+  }
+  window.trashmonitorViewer.incidentsError = null;
+  const byCamera = new Map();
+  for (const incident of Array.isArray(answer.incidents) ? answer.incidents : []) {
+    if (!incident || typeof incident.camera !== "string") continue;
+    if (!byCamera.has(incident.camera)) byCamera.set(incident.camera, []);
+    byCamera.get(incident.camera).push(incident);
+  }
+  for (const tile of tiles.values()) showIncidents(tile, byCamera.get(tile.name));
+}
+
 function createTile(name) {
   const element = template.content.firstElementChild.cloneNode(true);
   element.dataset.path = name;
@@ -257,6 +324,8 @@ function render(tile, path, camera, now, apiDown) {
   tile.lastAt = now;
   el.querySelector(".bitrate").textContent = live ? bitrate(rate) : "–";
   el.querySelector(".viewers").textContent = path ? String((path.readers || []).length) : "–";
+  el.querySelector(".quality").textContent = qualityText(camera);
+  el.querySelector(".availability").textContent = availabilityText(camera);
 
   // The thumbnail stands in for the video: not fetched while the video plays.
   const due = now - tile.snapshotAt >= limits.SNAPSHOT_EVERY_MS;
@@ -365,6 +434,7 @@ async function poll() {
   }
   arrange();
   summarize(Boolean(state.apiError));
+  await refreshIncidents(now);
   await panels.refresh([...tiles.values()], now);
 }
 
