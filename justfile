@@ -32,14 +32,15 @@ setup:
 test *args: setup
     {{venv}}/pytest {{args}}
 
-# ruff + mypy --strict on the package, shellcheck on scripts
+# ruff + mypy --strict on the package, its tests and bench/; shellcheck on scripts
 lint: setup
     {{venv}}/ruff check .
     {{venv}}/ruff format --check .
     # From outside the repo: here ./trashmonitor would hide the installed link tree that
     # maps monitor/, capture/, dns/ ... into the package, and mypy would skip them.
     cd "$(mktemp -d)" && {{venv}}/mypy --config-file "{{justfile_directory()}}/pyproject.toml" -p trashmonitor
-    shellcheck dev scripts/setup scripts/fetch-mediamtx scripts/bootstrap scripts/provision server/entrypoint .ci/run
+    cd "$(mktemp -d)" && {{venv}}/mypy --config-file "{{justfile_directory()}}/pyproject.toml" "{{justfile_directory()}}/tests" "{{justfile_directory()}}/bench"
+    shellcheck dev scripts/setup scripts/fetch-mediamtx scripts/bootstrap scripts/provision server/entrypoint .ci/run capture/rpm/build
 
 # format the code
 fmt: setup

@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -68,6 +69,10 @@ def detection_figures(interval: float, trials: int) -> None:
     )
 
 
+def _answers_ok(url: str) -> bool:
+    return http_get(url)[0] == 200
+
+
 def monitor_rss_figures(interval: float, modes: tuple[str, ...]) -> None:
     """A fresh monitor per input (peak RSS only rises), four polls of it."""
     print("monitor peak RSS (VmHWM), a fresh process per input, after 4 polls:")
@@ -80,7 +85,7 @@ def monitor_rss_figures(interval: float, modes: tuple[str, ...]) -> None:
             argv = [*TRASHMON, "monitor"]
             with running(argv, env=env, cwd=OUTSIDE_REPO, log_path=log) as proc:
                 status_url = f"http://127.0.0.1:{port}/api/status"
-                wait_until(lambda u=status_url: http_get(u)[0] == 200, 60, what="a poll")
+                wait_until(partial(_answers_ok, status_url), 60, what="a poll")
                 time.sleep(4 * interval)  # let several polls meet the input
                 peak = peak_rss_of(proc.pid)
         log.unlink(missing_ok=True)

@@ -113,7 +113,7 @@ def test_every_used_metric_is_exported_by_a_running_process_or_by_mediamtx(
 ) -> None:
     mediamtx = exported_metric_names(MEDIAMTX_FIXTURE.read_text(encoding="utf-8"))
     exported = _exported(real_expositions)
-    unknown = _check(exported, mediamtx, DOCUMENTED_ONLY)
+    unknown = _check(exported, mediamtx, set(DOCUMENTED_ONLY))
     assert not unknown, f"metrics used but exported by no running process: {unknown}"
     # The documented-only list stays honest: only names that really are not exported,
     # and documented in docs/contracts.md.
@@ -137,7 +137,7 @@ def test_a_metric_renamed_in_the_code_breaks_the_check(real_expositions: dict[st
     renamed["capture"] = renamed["capture"].replace("trashcam_speed_ratio", "trashcam_speed")
     assert renamed != real_expositions
     mediamtx = exported_metric_names(MEDIAMTX_FIXTURE.read_text(encoding="utf-8"))
-    unknown = _check(_exported(renamed), mediamtx, DOCUMENTED_ONLY)
+    unknown = _check(_exported(renamed), mediamtx, set(DOCUMENTED_ONLY))
     assert set(unknown) == {"trashmon_agent_target_fps", "trashcam_speed_ratio"}
     assert "camera:trashmon_agent_fps_target:ratio" in unknown["trashmon_agent_target_fps"]
 

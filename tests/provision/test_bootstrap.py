@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from provision.playbooks import just
-from support.processes import REPO, require_binary
+from support.processes import REPO
 
 from trashmonitor.pki import CaPassphrase, Layout, PkiRequest, create_pki
 
@@ -330,17 +330,6 @@ def test_bad_arguments_exit_2_with_one_line(sandbox: Sandbox, args: tuple[str, .
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert sandbox.calls() == []
-
-
-def test_scripts_pass_shellcheck() -> None:
-    shellcheck = require_binary("shellcheck")
-    scripts = [str(BOOTSTRAP), str(REPO / "scripts" / "provision")]
-
-    result = subprocess.run(
-        [shellcheck, *scripts], capture_output=True, text=True, timeout=60, check=False
-    )
-
-    assert result.returncode == 0, result.stdout
 
 
 def test_just_bootstrap_recipe_runs_the_script_with_the_version(tmp_path: Path) -> None:

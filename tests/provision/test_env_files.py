@@ -28,7 +28,7 @@ SEED_KEYS = {"CAMERA_DEV", "PUSH_URL", "FPS", "WIDTH", "HEIGHT", "BITRATE", "MET
 
 SYNTHETIC = {"id": "yard", "device": "testsrc", "fps": 15, "width": 640, "height": 480,
              "bitrate": "800k"}  # fmt: skip
-LAVFI = {
+LAVFI: dict[str, Any] = {
     "id": "porch.2",
     "device": "lavfi:testsrc2=size=320x240:rate=5",
     "fps": 5,

