@@ -42,7 +42,9 @@ NAMES = ("mediamtx", "caddy", "trashmon")
 
 
 @pytest.fixture
-def standins(tmp_path: Path) -> dict[str, str]:
+def entrypoint_env(tmp_path: Path) -> dict[str, str]:
+    """The entrypoint's environment with stand-in children (tests/server/conftest.py's
+    `standins` are HTTP servers: another thing)."""
     for name in NAMES:
         path = tmp_path / name
         path.write_text(STANDIN)
@@ -88,9 +90,11 @@ def all_started(directory: Path) -> dict[str, tuple[int, str]]:
     )
 
 
-def test_starts_all_three_with_their_configs(standins: dict[str, str], tmp_path: Path) -> None:
+def test_starts_all_three_with_their_configs(
+    entrypoint_env: dict[str, str], tmp_path: Path
+) -> None:
     proc = start(
-        {**standins, "TRASHMON_MEDIAMTX_CONFIG": "/cfg/m.yml", "TRASHMON_CADDYFILE": "/cfg/C"}
+        {**entrypoint_env, "TRASHMON_MEDIAMTX_CONFIG": "/cfg/m.yml", "TRASHMON_CADDYFILE": "/cfg/C"}
     )
     try:
         found = all_started(tmp_path)
@@ -102,9 +106,9 @@ def test_starts_all_three_with_their_configs(standins: dict[str, str], tmp_path:
 
 
 def test_a_child_that_exits_stops_the_others_and_fails_the_container(
-    standins: dict[str, str], tmp_path: Path
+    entrypoint_env: dict[str, str], tmp_path: Path
 ) -> None:
-    proc = start({**standins, "STANDIN_EXIT_caddy": "3"})
+    proc = start({**entrypoint_env, "STANDIN_EXIT_caddy": "3"})
     try:
         code = proc.wait(20)
     finally:
@@ -118,9 +122,9 @@ def test_a_child_that_exits_stops_the_others_and_fails_the_container(
 
 
 def test_a_child_exiting_cleanly_still_fails_the_container(
-    standins: dict[str, str], tmp_path: Path
+    entrypoint_env: dict[str, str], tmp_path: Path
 ) -> None:
-    proc = start({**standins, "STANDIN_EXIT_trashmon": "0"})
+    proc = start({**entrypoint_env, "STANDIN_EXIT_trashmon": "0"})
     try:
         code = proc.wait(20)
     finally:
@@ -129,8 +133,10 @@ def test_a_child_exiting_cleanly_still_fails_the_container(
     assert (tmp_path / "mediamtx.term").exists()
 
 
-def test_sigterm_is_forwarded_to_every_child(standins: dict[str, str], tmp_path: Path) -> None:
-    proc = start(standins)
+def test_sigterm_is_forwarded_to_every_child(
+    entrypoint_env: dict[str, str], tmp_path: Path
+) -> None:
+    proc = start(entrypoint_env)
     try:
         found = all_started(tmp_path)
         proc.send_signal(signal.SIGTERM)
@@ -144,9 +150,11 @@ def test_sigterm_is_forwarded_to_every_child(standins: dict[str, str], tmp_path:
 
 
 def test_a_child_ignoring_sigterm_is_killed_after_the_grace_period(
-    standins: dict[str, str], tmp_path: Path
+    entrypoint_env: dict[str, str], tmp_path: Path
 ) -> None:
-    proc = start({**standins, "STANDIN_IGNORE_TERM_mediamtx": "1", "TRASHMON_STOP_GRACE": "1"})
+    proc = start(
+        {**entrypoint_env, "STANDIN_IGNORE_TERM_mediamtx": "1", "TRASHMON_STOP_GRACE": "1"}
+    )
     try:
         found = all_started(tmp_path)
         proc.send_signal(signal.SIGTERM)
@@ -159,8 +167,8 @@ def test_a_child_ignoring_sigterm_is_killed_after_the_grace_period(
     assert b"mediamtx did not stop within 1s: SIGKILL" in proc.stderr.read()  # type: ignore[union-attr]
 
 
-def test_a_bad_grace_setting_is_one_clear_line(standins: dict[str, str]) -> None:
-    proc = start({**standins, "TRASHMON_STOP_GRACE": "soon"})
+def test_a_bad_grace_setting_is_one_clear_line(entrypoint_env: dict[str, str]) -> None:
+    proc = start({**entrypoint_env, "TRASHMON_STOP_GRACE": "soon"})
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 2
     assert (
@@ -177,14 +185,14 @@ def sha256_credential(password: str) -> str:
 
 
 def test_each_child_gets_only_its_part_of_the_credentials(
-    standins: dict[str, str], tmp_path: Path
+    entrypoint_env: dict[str, str], tmp_path: Path
 ) -> None:
     secret = "Pw-" + "x" * 40
     credentials = tmp_path / "credentials"
     credentials.write_text(f"reader1:{secret}\n")
     proc = start(
         {
-            **standins,
+            **entrypoint_env,
             "TRASHMON_MEDIAMTX_CREDENTIALS_FILE": str(credentials),
             # stale values from the outside are not passed on
             "TRASHMON_MEDIAMTX_BASIC_AUTH": "c3RhbGU=",
@@ -214,9 +222,9 @@ def test_each_child_gets_only_its_part_of_the_credentials(
 
 
 def test_without_a_credentials_file_one_is_generated_for_the_run(
-    standins: dict[str, str], tmp_path: Path
+    entrypoint_env: dict[str, str], tmp_path: Path
 ) -> None:
-    proc = start(standins)
+    proc = start(entrypoint_env)
     try:
         all_started(tmp_path)
         proc.send_signal(signal.SIGTERM)
@@ -251,12 +259,12 @@ def test_without_a_credentials_file_one_is_generated_for_the_run(
     ],
 )
 def test_a_bad_credentials_file_is_one_clear_line(
-    standins: dict[str, str], tmp_path: Path, content: str | None, reason: str
+    entrypoint_env: dict[str, str], tmp_path: Path, content: str | None, reason: str
 ) -> None:
     credentials = tmp_path / "credentials"
     if content is not None:
         credentials.write_text(content)
-    proc = start({**standins, "TRASHMON_MEDIAMTX_CREDENTIALS_FILE": str(credentials)})
+    proc = start({**entrypoint_env, "TRASHMON_MEDIAMTX_CREDENTIALS_FILE": str(credentials)})
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 2
     lines = err.decode().strip().splitlines()
