@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -20,6 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 # -P: do not put the current directory on sys.path. From the repo root, ./trashmonitor
 # would otherwise shadow the installed package and hide monitor/, capture/, dns/ ...
 TRASHMON = [sys.executable, "-P", "-m", "trashmonitor"]
+# Where processes started by the tests run: never the checkout, whatever they import.
+OUTSIDE_REPO = Path(tempfile.gettempdir())
 
 
 def clean_environ(**extra: str) -> dict[str, str]:
@@ -141,6 +144,20 @@ def running(
         stop_process(proc)
         if log_path:
             log_file.close()  # type: ignore[union-attr]
+
+
+@contextlib.contextmanager
+def serving(
+    argv: Sequence[str], log_path: Path, ready: Callable[[], object], what: str
+) -> Iterator[None]:
+    """A server process for the block: entered once ``ready()`` answers; still running
+    when the block ends, or its log is the failure."""
+    with running(argv, log_path=log_path) as proc:
+        try:
+            wait_until(ready, 60, 0.2, what)
+            yield
+        finally:
+            assert proc.poll() is None, log_path.read_text()
 
 
 def children_of(pid: int) -> list[int]:

@@ -1,0 +1,54 @@
+"""The real ``trashmon monitor`` as a process on a free loopback port, for the tests that
+need the whole daemon (its HTTP routes, its log, its exit code)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from support.http import http_get
+from support.measure import monitor_env
+from support.processes import OUTSIDE_REPO, TRASHMON, free_port, running
+
+
+class Served(Protocol):
+    """A MediaMTX stand-in (FakeMediaMTX, HostileMediaMTX): API and /metrics at ``url``."""
+
+    @property
+    def url(self) -> str: ...
+
+
+class MonitorProcess:
+    def __init__(self, base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+        self.base, self.proc, self.log = base, proc, log
+
+    def status(self) -> dict[str, Any]:
+        code, body = http_get(self.base + "/api/status")
+        assert code == 200
+        return json.loads(body)  # type: ignore[no-any-return]
+
+    def camera(self, name: str) -> dict[str, Any] | None:
+        return next((c for c in self.status()["cameras"] if c["name"] == name), None)
+
+    def metrics(self) -> str:
+        return http_get(self.base + "/metrics")[1].decode()
+
+
+@contextlib.contextmanager
+def monitor_process(
+    mediamtx: Served | str, log_dir: Path, **settings: str
+) -> Iterator[MonitorProcess]:
+    """The real monitor on a free port, polling ``mediamtx`` (a stand-in or its URL) every
+    0.5 s; ``settings`` add to or override its environment. Its log (``monitor.log`` in
+    ``log_dir``) must hold no traceback."""
+    url = mediamtx if isinstance(mediamtx, str) else mediamtx.url
+    port = free_port()
+    env = monitor_env(url, port, 0.5, **settings)
+    log = log_dir / "monitor.log"
+    with running([*TRASHMON, "monitor"], env=env, cwd=OUTSIDE_REPO, log_path=log) as proc:
+        yield MonitorProcess(f"http://127.0.0.1:{port}", proc, log)
+    assert "Traceback" not in log.read_text()
