@@ -61,7 +61,7 @@ monitor *args: setup
 
 # a fake MediaMTX (API + /metrics on one port, default :9997) to try the monitor locally
 fake-mediamtx *args: setup
-    {{venv}}/python tests/support/fake_mediamtx.py "$@"
+    {{venv}}/python -P tests/support/fake_mediamtx.py "$@"
 
 # one-shot health probe of the deployed server (exit 0 ok, 1 unhealthy, 2 undecided);
 # the cameras in TRASHMON_EXPECT (default: those server/mediamtx.yml configures) must be
