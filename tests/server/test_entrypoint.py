@@ -7,6 +7,7 @@ import hashlib
 import os
 import signal
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,29 @@ def start(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([str(ENTRYPOINT)], env={**inherited, **env}, stderr=subprocess.PIPE)
 
 
+@dataclass(frozen=True)
+class Ended:
+    code: int
+    started: dict[str, tuple[int, str]]
+    """The stand-ins that had started: name -> (pid, arguments)."""
+    stderr: bytes
+
+
+def run_to_the_end(env: dict[str, str], directory: Path, *, sigterm: bool = False) -> Ended:
+    """The entrypoint until it exits by itself, or (``sigterm``) until it exits after a
+    SIGTERM sent once all three stand-ins started."""
+    proc = start(env)
+    try:
+        found = all_started(directory) if sigterm else {}
+        if sigterm:
+            proc.send_signal(signal.SIGTERM)
+        code = proc.wait(20)
+    finally:
+        stop_process(proc)
+    assert proc.stderr is not None
+    return Ended(code, found or started(directory), proc.stderr.read())
+
+
 def child_env(directory: Path, name: str) -> dict[str, str]:
     """The MTX_* and TRASHMON_MEDIAMTX_* variables a stand-in was started with."""
     lines = (directory / f"{name}.env").read_text().splitlines()
@@ -108,63 +132,41 @@ def test_starts_all_three_with_their_configs(
 def test_a_child_that_exits_stops_the_others_and_fails_the_container(
     entrypoint_env: dict[str, str], tmp_path: Path
 ) -> None:
-    proc = start({**entrypoint_env, "STANDIN_EXIT_caddy": "3"})
-    try:
-        code = proc.wait(20)
-    finally:
-        stop_process(proc)
-    found = started(tmp_path)
-    assert code == 3
+    ended = run_to_the_end({**entrypoint_env, "STANDIN_EXIT_caddy": "3"}, tmp_path)
+    assert ended.code == 3
     for name in ("mediamtx", "trashmon"):
         assert (tmp_path / f"{name}.term").exists(), f"{name} was not sent SIGTERM"
-        assert not pid_alive(found[name][0])
-    assert b"caddy exited with status 3" in proc.stderr.read()  # type: ignore[union-attr]
+        assert not pid_alive(ended.started[name][0])
+    assert b"caddy exited with status 3" in ended.stderr
 
 
 def test_a_child_exiting_cleanly_still_fails_the_container(
     entrypoint_env: dict[str, str], tmp_path: Path
 ) -> None:
-    proc = start({**entrypoint_env, "STANDIN_EXIT_trashmon": "0"})
-    try:
-        code = proc.wait(20)
-    finally:
-        stop_process(proc)
-    assert code != 0
+    ended = run_to_the_end({**entrypoint_env, "STANDIN_EXIT_trashmon": "0"}, tmp_path)
+    assert ended.code != 0
     assert (tmp_path / "mediamtx.term").exists()
 
 
 def test_sigterm_is_forwarded_to_every_child(
     entrypoint_env: dict[str, str], tmp_path: Path
 ) -> None:
-    proc = start(entrypoint_env)
-    try:
-        found = all_started(tmp_path)
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(20)
-    finally:
-        stop_process(proc)
-    assert code == 0
+    ended = run_to_the_end(entrypoint_env, tmp_path, sigterm=True)
+    assert ended.code == 0
     for name in NAMES:
         assert (tmp_path / f"{name}.term").exists(), f"{name} did not get SIGTERM"
-        assert not pid_alive(found[name][0])
+        assert not pid_alive(ended.started[name][0])
 
 
 def test_a_child_ignoring_sigterm_is_killed_after_the_grace_period(
     entrypoint_env: dict[str, str], tmp_path: Path
 ) -> None:
-    proc = start(
-        {**entrypoint_env, "STANDIN_IGNORE_TERM_mediamtx": "1", "TRASHMON_STOP_GRACE": "1"}
-    )
-    try:
-        found = all_started(tmp_path)
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(20)
-    finally:
-        stop_process(proc)
-    assert code == 0
+    env = {**entrypoint_env, "STANDIN_IGNORE_TERM_mediamtx": "1", "TRASHMON_STOP_GRACE": "1"}
+    ended = run_to_the_end(env, tmp_path, sigterm=True)
+    assert ended.code == 0
     assert (tmp_path / "mediamtx.term").exists()
-    assert not pid_alive(found["mediamtx"][0])
-    assert b"mediamtx did not stop within 1s: SIGKILL" in proc.stderr.read()  # type: ignore[union-attr]
+    assert not pid_alive(ended.started["mediamtx"][0])
+    assert b"mediamtx did not stop within 1s: SIGKILL" in ended.stderr
 
 
 def test_a_bad_grace_setting_is_one_clear_line(entrypoint_env: dict[str, str]) -> None:

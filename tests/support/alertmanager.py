@@ -23,7 +23,7 @@ from trashmonitor.alerts.config import MixinConfig
 from trashmonitor.alerts.notifications import alertmanager_config
 from trashmonitor.alerts.render import to_yaml
 
-from support.processes import free_port, require_binary, running, wait_until
+from support.processes import free_port, require_binary, serving
 
 WEBHOOK_TOKEN = "test-webhook-token"
 # Seconds instead of minutes, only in tests (MixinConfig overrides): the routing and
@@ -159,9 +159,5 @@ def running_alertmanager(directory: Path, config_file: Path) -> Iterator[Alertma
         "--cluster.listen-address=",  # no gossip port: single instance
         "--log.level=warn",
     ]
-    with running(argv, log_path=log) as proc:
-        try:
-            wait_until(lambda: alertmanager.api("/status"), 60, 0.2, "alertmanager")
-            yield alertmanager
-        finally:
-            assert proc.poll() is None, log.read_text()
+    with serving(argv, log, lambda: alertmanager.api("/status"), "alertmanager"):
+        yield alertmanager
