@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from functools import partial
 from pathlib import Path
@@ -27,9 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from support.hostile_mediamtx import MODES
 from support.http import get_json, http_get
 from support.measure import hostile_process, monitor_env, peak_rss_of, run_measured, set_mode
-from support.processes import TRASHMON, clean_environ, free_port, running, wait_until
+from support.processes import OUTSIDE_REPO, TRASHMON, clean_environ, free_port, running, wait_until
 
-OUTSIDE_REPO = Path(tempfile.gettempdir())
 HOSTILE_MODES = tuple(mode for mode in MODES if mode not in ("healthy", "flapping"))
 MIB = 1024 * 1024
 
