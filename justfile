@@ -32,14 +32,15 @@ setup:
 test *args: setup
     {{venv}}/pytest {{args}}
 
-# ruff + mypy --strict on the package, shellcheck on scripts
+# ruff + mypy --strict on the package, its tests and bench/; shellcheck on scripts
 lint: setup
     {{venv}}/ruff check .
     {{venv}}/ruff format --check .
     # From outside the repo: here ./trashmonitor would hide the installed link tree that
     # maps monitor/, capture/, dns/ ... into the package, and mypy would skip them.
     cd "$(mktemp -d)" && {{venv}}/mypy --config-file "{{justfile_directory()}}/pyproject.toml" -p trashmonitor
-    shellcheck dev scripts/setup scripts/bootstrap scripts/provision server/entrypoint .ci/run
+    cd "$(mktemp -d)" && {{venv}}/mypy --config-file "{{justfile_directory()}}/pyproject.toml" "{{justfile_directory()}}/tests" "{{justfile_directory()}}/bench"
+    shellcheck dev scripts/setup scripts/bootstrap scripts/provision server/entrypoint .ci/run capture/rpm/build
 
 # format the code
 fmt: setup
@@ -57,7 +58,7 @@ fetch-mediamtx: setup
 
 # regenerate docs/viewer.png: Debian's headless Chromium on the demo's viewer (runs the demo)
 screenshot: setup
-    {{venv}}/python scripts/screenshot-viewer
+    {{venv}}/python
 
 # run the monitor against a MediaMTX (default http://127.0.0.1:9997)
 monitor *args: setup
@@ -65,7 +66,7 @@ monitor *args: setup
 
 # a fake MediaMTX (API + /metrics on one port, default :9997) to try the monitor locally
 fake-mediamtx *args: setup
-    {{venv}}/python tests/support/fake_mediamtx.py "$@"
+    {{venv}}/python -P tests/support/fake_mediamtx.py "$@"
 
 # one-shot health probe of the deployed server (exit 0 ok, 1 unhealthy, 2 undecided);
 # the cameras in TRASHMON_EXPECT (default: those server/mediamtx.yml configures) must be

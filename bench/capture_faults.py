@@ -16,10 +16,12 @@ import signal
 import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from capture_common import (
     SMALL,
+    AgentProcess,
     Peer,
     free_port,
     start_agent_process,
@@ -99,6 +101,10 @@ def frozen_peer(directory: Path, timeout: float) -> float | None:
         peer.stop()
 
 
+def _reads(agent: AgentProcess, metric: str, value: float) -> bool:
+    return agent.value(metric) == value
+
+
 def image_latency(directory: Path) -> dict[str, float]:
     """Black 6-14 s, frozen 20-28 s of stream time (-re: stream time ~ wall time)."""
     graph = (
@@ -121,7 +127,7 @@ def image_latency(directory: Path) -> dict[str, float]:
         agent.wait_state("streaming", 30)
         zero = time.monotonic()  # first progress ~ first frame out
         for label, (metric, value, onset) in marks.items():
-            wait_until(lambda m=metric, v=value: agent.value(m) == v, 40, 0.05, label)
+            wait_until(partial(_reads, agent, metric, value), 40, 0.05, label)
             found[label] = time.monotonic() - zero - onset
     finally:
         stop_agent_process(agent.proc)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -26,9 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from support.hostile_mediamtx import MODES
 from support.http import get_json, http_get
 from support.measure import hostile_process, monitor_env, peak_rss_of, run_measured, set_mode
-from support.processes import TRASHMON, clean_environ, free_port, running, wait_until
+from support.processes import OUTSIDE_REPO, TRASHMON, clean_environ, free_port, running, wait_until
 
-OUTSIDE_REPO = Path(tempfile.gettempdir())
 HOSTILE_MODES = tuple(mode for mode in MODES if mode not in ("healthy", "flapping"))
 MIB = 1024 * 1024
 
@@ -68,6 +67,10 @@ def detection_figures(interval: float, trials: int) -> None:
     )
 
 
+def _answers_ok(url: str) -> bool:
+    return http_get(url)[0] == 200
+
+
 def monitor_rss_figures(interval: float, modes: tuple[str, ...]) -> None:
     """A fresh monitor per input (peak RSS only rises), four polls of it."""
     print("monitor peak RSS (VmHWM), a fresh process per input, after 4 polls:")
@@ -80,7 +83,7 @@ def monitor_rss_figures(interval: float, modes: tuple[str, ...]) -> None:
             argv = [*TRASHMON, "monitor"]
             with running(argv, env=env, cwd=OUTSIDE_REPO, log_path=log) as proc:
                 status_url = f"http://127.0.0.1:{port}/api/status"
-                wait_until(lambda u=status_url: http_get(u)[0] == 200, 60, what="a poll")
+                wait_until(partial(_answers_ok, status_url), 60, what="a poll")
                 time.sleep(4 * interval)  # let several polls meet the input
                 peak = peak_rss_of(proc.pid)
         log.unlink(missing_ok=True)

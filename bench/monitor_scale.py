@@ -23,7 +23,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -32,9 +31,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from support.processes import TRASHMON, free_port, running, wait_until  # noqa: E402
+from support.processes import OUTSIDE_REPO, TRASHMON, free_port, running, wait_until  # noqa: E402
 
-OUTSIDE_REPO = Path(tempfile.gettempdir())
 BARE = """
 import json, urllib.request
 def fetch_all(api):

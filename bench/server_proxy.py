@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "server")]
+sys.path.insert(0, str(REPO / "tests"))
 
-from server_harness import Reply, StandIn, caddy_env, run_caddy, serve_standin  # noqa: E402
+from server.server_harness import Reply, StandIn, caddy_env, run_caddy, serve_standin  # noqa: E402
 
 SEGMENT = bytes(range(188)) * (1_000_000 // 188)
 ROUNDS = 200

@@ -29,7 +29,6 @@ from trashmonitor.capture.settings import (
     SETTINGS,
     TESTSRC,
 )
-
 from trashmonitor.errors import ConfigError
 from trashmonitor.settings import HostPort, ReadSettings, Setting, read_env_file
 

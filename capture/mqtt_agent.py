@@ -61,7 +61,6 @@ from trashmonitor.capture.control import (
 from trashmonitor.capture.media import MediaResult, newest_live_segment
 from trashmonitor.capture.panel import DEFAULT_SNAPSHOT_INTERVAL, SnapshotLoop, controls_payload
 from trashmonitor.capture.v4l2 import Control
-
 from trashmonitor.errors import ConfigError, TrashmonError
 from trashmonitor.mqtt import (
     MAX_MESSAGE_BYTES,

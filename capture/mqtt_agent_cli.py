@@ -20,7 +20,6 @@ from trashmonitor.capture.mqtt_agent import Interfaces, MqttAgent, StateSource, 
 from trashmonitor.capture.settings import SETTINGS, STANDALONE
 from trashmonitor.capture.snapshot import state_document
 from trashmonitor.capture.v4l2 import RecordedCamera, V4l2Device, parse_controls
-
 from trashmonitor.errors import EXIT_OK, ConfigError, TrashmonError
 from trashmonitor.mqtt import validate_identity
 from trashmonitor.runtime import stop_on_signals

@@ -21,7 +21,6 @@ from trashmonitor.capture.control import MAX_RECORD_SECONDS
 from trashmonitor.capture.ha_discovery import DEFAULT_PREFIX
 from trashmonitor.capture.panel import DEFAULT_SNAPSHOT_INTERVAL, parse_snapshot_interval
 from trashmonitor.capture.redact import redact
-
 from trashmonitor.mqtt import AGENT_SETTINGS, mqtt_declarations
 from trashmonitor.settings import (
     HostPort,

@@ -49,7 +49,6 @@ from trashmonitor.capture.parsing import (
 from trashmonitor.capture.redact import redact
 from trashmonitor.capture.snapshot import AgentSnapshot, take_snapshot
 from trashmonitor.capture.v4l2 import DeviceInfo, V4l2Device, device_present, synthetic_device
-
 from trashmonitor.children import StopStep, escalation, start_child, stop_child
 
 log = logging.getLogger(__name__)

@@ -266,6 +266,8 @@ def generate_hook_secret(directory: Path) -> Path:
 def _hook_command() -> str:
     # The console script beside this Python (the venv's): MediaMTX runs it without a shell.
     return str(Path(sys.executable).parent / "trashmon-hook")
+
+
 @dataclass(frozen=True)
 class ControlPassword:
     """The viewer's control password for this run (Caddy's Basic auth, bcrypt)."""

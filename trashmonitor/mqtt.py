@@ -30,10 +30,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from trashmonitor.errors import ConfigError
 from trashmonitor.settings import (
     ReadSettings,
-    existing_file,
-    file_path,
     Setting,
     SettingsTable,
+    existing_file,
+    file_path,
     parse_setting,
     seconds_between,
 )

@@ -37,6 +37,7 @@ Alertmanager in test_alertmanager.py.)
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -93,21 +94,27 @@ def _wait_states(
         raise AssertionError(f"{error}: {states} != {expected}\n{stack.logs()}") from None
 
 
-def test_killing_the_rtsp_peer_fires_and_recovery_clears_the_shipped_alerts(
-    tmp_path: Path,
-) -> None:
-    fast_rules = render_rules(tmp_path / "fast.rules.yaml", FAST)
-    files = (SHIPPED_RULES, fast_rules)
-    with (
-        recording_webhook() as webhook,
-        running_alertmanager(
-            tmp_path, render_alertmanager_config(tmp_path, FAST, webhook)
-        ) as alertmanager,
-        running_stack(tmp_path) as stack,
-        running_prometheus(
-            tmp_path, stack.scrape_targets(), files, [alertmanager.address]
-        ) as prometheus,
-    ):
+@dataclass
+class Incident:
+    """The running deployment, and the steps of one incident on it (times in seconds)."""
+
+    prometheus: Prometheus
+    stack: Stack
+    webhook: WebhookRecorder
+    fast_rules: Path
+
+    @property
+    def files(self) -> tuple[Path, Path]:
+        return (SHIPPED_RULES, self.fast_rules)
+
+    def wait_states(self, alert: str, wanted: dict[Path, str], timeout: float = 30) -> None:
+        _wait_states(self.prometheus, self.stack, alert, wanted, timeout)
+
+    def deliveries(self, path: str, alert: str, status: str) -> list[Delivery]:
+        return _deliveries(self.webhook, path, alert, status)
+
+    def healthy(self) -> None:
+        prometheus = self.prometheus
         all_up = {DEFAULT_CONFIG.monitor_job: True, DEFAULT_CONFIG.mediamtx_job: True}
         wait_until(lambda: prometheus.targets_up() == all_up, 30, 0.25, "every target scraped")
         assert prometheus.active_targets(DEFAULT_CONFIG.capture_job) == []  # not scraped
@@ -116,21 +123,17 @@ def test_killing_the_rtsp_peer_fires_and_recovery_clears_the_shipped_alerts(
             lambda: prometheus.query(f'trashmon_agent_restarts{{camera="{CAMERA}"}}'),
             30, 0.25, "the agent's announced restart count in Prometheus",
         )  # fmt: skip
-        healthy = dict.fromkeys(files, "inactive")
-        _wait_states(prometheus, stack, CAMERA_DOWN, healthy)
-        assert prometheus.rule_states(RESTART_LOOP) == {str(f): "inactive" for f in files}
-        assert [
-            a for a in prometheus.api("/api/v1/alerts")["alerts"] if a["state"] == "firing"
-        ] == []
+        self.wait_states(CAMERA_DOWN, dict.fromkeys(self.files, "inactive"))
+        assert prometheus.rule_states(RESTART_LOOP) == {str(f): "inactive" for f in self.files}
+        firing = [a for a in prometheus.api("/api/v1/alerts")["alerts"] if a["state"] == "firing"]
+        assert firing == []
 
-        stack.peer.stop()  # SIGKILL: the server side of the stream is gone
-        killed = time.monotonic()
-
+    def camera_down_pages(self, killed: float) -> tuple[float, float]:
+        """Seconds from the kill to camera-down firing, and to the page."""
         # The fast copy fires; the shipped copy (for: 2m) is pending on the same series.
-        down = {SHIPPED_RULES: "pending", fast_rules: "firing"}
-        _wait_states(prometheus, stack, CAMERA_DOWN, down)
-        camera_down_after = time.monotonic() - killed
-        firing = prometheus.alerts(CAMERA_DOWN, "firing")
+        self.wait_states(CAMERA_DOWN, {SHIPPED_RULES: "pending", self.fast_rules: "firing"})
+        firing_after = time.monotonic() - killed
+        firing = self.prometheus.alerts(CAMERA_DOWN, "firing")
         assert [alert["labels"]["camera"] for alert in firing] == [CAMERA]
         assert firing[0]["labels"]["severity"] == "critical"
         # The reasons in the description are the real monitor's, queried by the template.
@@ -138,47 +141,71 @@ def test_killing_the_rtsp_peer_fires_and_recovery_clears_the_shipped_alerts(
 
         # Alertmanager pages: the camera-down group, with this camera's labels.
         paged = wait_until(
-            lambda: _deliveries(webhook, "/page", CAMERA_DOWN, "firing"), 30, 0.25, "page"
+            lambda: self.deliveries("/page", CAMERA_DOWN, "firing"), 30, 0.25, "page"
         )
         assert [a["labels"]["camera"] for a in paged[0].body["alerts"]] == [CAMERA]
         assert paged[0].body["groupLabels"] == {"alertname": CAMERA_DOWN, "camera": CAMERA}
-        paged_after = time.monotonic() - killed
+        return firing_after, time.monotonic() - killed
 
-        # What the agent announces: ffmpeg cannot reconnect and is restarted again and again.
-        looping = {SHIPPED_RULES: "pending", fast_rules: "firing"}
-        _wait_states(prometheus, stack, RESTART_LOOP, looping)
-        restart_loop_after = time.monotonic() - killed
-        loop = prometheus.alerts(RESTART_LOOP, "firing")
+    def restart_loop_notifies(self, killed: float) -> float:
+        """What the agent announces: ffmpeg cannot reconnect and is restarted again and
+        again. Seconds from the kill to the restart loop firing."""
+        self.wait_states(RESTART_LOOP, {SHIPPED_RULES: "pending", self.fast_rules: "firing"})
+        firing_after = time.monotonic() - killed
+        loop = self.prometheus.alerts(RESTART_LOOP, "firing")
         assert [alert["labels"]["camera"] for alert in loop] == [CAMERA]
         assert float(loop[0]["value"]) >= FAST.restart_count
         # A warning: the quieter receiver, never the pager.
-        wait_until(
-            lambda: _deliveries(webhook, "/notify", RESTART_LOOP, "firing"), 30, 0.25, "notify"
-        )
+        wait_until(lambda: self.deliveries("/notify", RESTART_LOOP, "firing"), 30, 0.25, "notify")
+        return firing_after
 
-        stack.peer.start()  # the same port: the agent reconnects on its own
-        restored = time.monotonic()
-        _wait_states(prometheus, stack, CAMERA_DOWN, healthy)
+    def recovery_resolves(self, restored: float) -> tuple[float, float]:
+        """Seconds from the peer's return to camera-down and to the restart loop clearing."""
+        self.wait_states(CAMERA_DOWN, dict.fromkeys(self.files, "inactive"))
         camera_down_cleared_after = time.monotonic() - restored
-        assert prometheus.alerts(CAMERA_DOWN) == []
-        assert stack.camera()["state"] in ("ok", "degraded")
-        wait_until(
-            lambda: _deliveries(webhook, "/page", CAMERA_DOWN, "resolved"), 30, 0.25, "resolved"
-        )
-
+        assert self.prometheus.alerts(CAMERA_DOWN) == []
+        assert self.stack.camera()["state"] in ("ok", "degraded")
+        wait_until(lambda: self.deliveries("/page", CAMERA_DOWN, "resolved"), 30, 0.25, "resolved")
         # The loop clears when its look-back no longer holds 3 restarts. The shipped
         # copy looks back 15m, so it is still pending: that is its window, not a bug.
-        cleared = {SHIPPED_RULES: "pending", fast_rules: "inactive"}
-        _wait_states(prometheus, stack, RESTART_LOOP, cleared, timeout=40)
-        restart_loop_cleared_after = time.monotonic() - restored
+        cleared = {SHIPPED_RULES: "pending", self.fast_rules: "inactive"}
+        self.wait_states(RESTART_LOOP, cleared, timeout=40)
+        return camera_down_cleared_after, time.monotonic() - restored
+
+
+def test_killing_the_rtsp_peer_fires_and_recovery_clears_the_shipped_alerts(
+    tmp_path: Path,
+) -> None:
+    fast_rules = render_rules(tmp_path / "fast.rules.yaml", FAST)
+    with (
+        recording_webhook() as webhook,
+        running_alertmanager(
+            tmp_path, render_alertmanager_config(tmp_path, FAST, webhook)
+        ) as alertmanager,
+        running_stack(tmp_path) as stack,
+        running_prometheus(
+            tmp_path, stack.scrape_targets(), (SHIPPED_RULES, fast_rules), [alertmanager.address]
+        ) as prometheus,
+    ):
+        incident = Incident(prometheus, stack, webhook, fast_rules)
+        incident.healthy()
+
+        stack.peer.stop()  # SIGKILL: the server side of the stream is gone
+        killed = time.monotonic()
+        camera_down_after, paged_after = incident.camera_down_pages(killed)
+        restart_loop_after = incident.restart_loop_notifies(killed)
+
+        stack.peer.start()  # the same port: the agent reconnects on its own
+        camera_down_cleared_after, restart_loop_cleared_after = incident.recovery_resolves(
+            time.monotonic()
+        )
 
         # Every rule of both files evaluated without error against the real series.
         assert not prometheus.unhealthy_rules()
-
         # One incident, one page (group_interval is 1s here: a re-send would have shown).
-        assert len(_deliveries(webhook, "/page", CAMERA_DOWN, "firing")) == 1
-        assert len(_deliveries(webhook, "/page", CAMERA_DOWN, "resolved")) == 1
-        assert _deliveries(webhook, "/page", RESTART_LOOP, "firing") == []
+        assert len(incident.deliveries("/page", CAMERA_DOWN, "firing")) == 1
+        assert len(incident.deliveries("/page", CAMERA_DOWN, "resolved")) == 1
+        assert incident.deliveries("/page", RESTART_LOOP, "firing") == []
 
     print(
         f"camera-down firing {camera_down_after:.1f}s after the kill (paged after "

@@ -84,6 +84,15 @@ def test_help_lists_the_rules_command(tmp_path: Path) -> None:
     assert "Prometheus rules and Grafana dashboards" in " ".join(result.stdout.split())
 
 
+def _python(code: str, cwd: Path) -> str:
+    """What ``code`` prints, run by the venv's interpreter in ``cwd`` (-P: the installed
+    package, not a folder of the checkout)."""
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", code], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
 def test_data_comes_from_the_installed_package_not_the_source_folders(tmp_path: Path) -> None:
     """package-data in pyproject.toml ships the generated files with the package."""
     code = (
@@ -95,10 +104,7 @@ def test_data_comes_from_the_installed_package_not_the_source_folders(tmp_path: 
         "print(d / 'provisioning' / 'dashboards.yaml');"
         "print((a / 'tests').is_dir())"
     )
-    result = subprocess.run(
-        [sys.executable, "-P", "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
-    )
-    *paths, tests_shipped = result.stdout.split("\n")[:4]
+    *paths, tests_shipped = _python(code, tmp_path).split("\n")[:4]
     for path_text in paths:
         path = Path(path_text)
         assert path.is_file(), path
@@ -117,7 +123,4 @@ def test_runtime_needs_no_generation_dependencies(tmp_path: Path) -> None:
         "print(code, sorted(m for m in sys.modules if m.split('.')[0] in "
         "('yaml', 'grafana_foundation_sdk')))"
     )
-    result = subprocess.run(
-        [sys.executable, "-P", "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
-    )
-    assert result.stdout.splitlines()[-1] == "0 []"
+    assert _python(code, tmp_path).splitlines()[-1] == "0 []"

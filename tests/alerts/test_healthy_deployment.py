@@ -20,6 +20,7 @@ service discovery (``/api/sd/agents``).
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ def test_a_healthy_deployment_fires_no_alert(tmp_path: Path) -> None:
             "min(trashmon_dns_in_sync) == 1",
         )
         for expr in settled:
-            wait_until(lambda e=expr: prometheus.query(e), 60, 0.25, expr)
+            wait_until(partial(prometheus.query, expr), 60, 0.25, expr)
 
         seen: list[tuple[str, ...]] = [_evaluations(prometheus)]
         while len(seen) <= CYCLES:

@@ -13,17 +13,27 @@ test_alerts_end_to_end.py; both use tests/support/prometheus.py.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.registry import Collector
 from support.processes import wait_until
 from support.prometheus import SHIPPED_RULES, ScrapeTarget, render_rules, running_prometheus
 
 from trashmonitor.alerts.config import DEFAULT_CONFIG
 from trashmonitor.alerts.rules import rule_groups
+from trashmonitor.capture.machine import State as MachineState
+from trashmonitor.capture.metrics import AgentCollector
+from trashmonitor.capture.snapshot import AgentSnapshot
+from trashmonitor.capture.v4l2 import DeviceInfo
+from trashmonitor.monitor.agents_mqtt import MqttCollector, MqttObservation
+from trashmonitor.monitor.export import MonitorCollector
+from trashmonitor.monitor.model import AgentView, CameraHealth, HealthReport, MonitorState, State
 from trashmonitor.serving import HTTPService, Response
 from trashmonitor.settings import HostPort
 
@@ -33,59 +43,57 @@ FAST = DEFAULT_CONFIG.with_overrides(camera_down_for="2s")
 JOBS = {"trashmon-monitor": "/monitor", "trashcam": "/capture", "mediamtx": "/mediamtx"}
 
 
-def _camera_states(states: dict[str, str]) -> list[str]:
-    return [
-        f'trashmon_camera_state{{camera="{camera}",state="{state}"}} {int(state == current)}'
-        for camera, current in states.items()
-        for state in ("ok", "degraded", "down", "parked")
-    ]
+def _agent(camera: str, at: float) -> AgentView:
+    """What a streaming agent announced over MQTT (cam3's picture is black)."""
+    return AgentView(
+        camera, online=True, status_changed_at=at, last_state_at=at, stream_state="streaming",
+        fps=15.0, target_fps=15.0, black=camera == "cam3", restarts=0, device_present=True,
+    )  # fmt: skip
+
+
+def _camera(name: str, state: State, at: float) -> CameraHealth:
+    return CameraHealth(
+        name, state, ("no_publisher",) if state == "down" else (), online=state == "ok",
+        inbound_bytes=1000, readers=1, frames_in_error=0, last_inbound_at=0.0,
+        agent=_agent(name, at),
+    )  # fmt: skip
+
+
+def _rendered(*collectors: Collector) -> str:
+    registry = CollectorRegistry(auto_describe=True)
+    for collector in collectors:
+        registry.register(collector)
+    return generate_latest(registry).decode()
 
 
 @dataclass
 class Exposition:
-    """What each fake target serves; tests change it between scrapes."""
+    """What each fake target serves, rendered by the real collectors from states the
+    tests change between scrapes."""
 
-    states: dict[str, str] = field(
+    states: dict[str, State] = field(
         default_factory=lambda: {"cam1": "down", "cam2": "ok", "cam3": "parked"}
     )
 
     def monitor(self) -> str:
-        lines = [
-            'trashmon_build_info{version="0.1.0"} 1',
-            "trashmon_mediamtx_up 1",
-            "trashmon_mqtt_connected 1",
-            *_camera_states(self.states),
-            'trashmon_camera_reason{camera="cam1",reason="no_publisher"} 1',
-        ]
-        for camera in self.states:
-            online = int(self.states[camera] == "ok")
-            lines += [
-                f'trashmon_camera_online{{camera="{camera}"}} {online}',
-                f'trashmon_camera_readers{{camera="{camera}"}} 1',
-                f'trashmon_camera_inbound_bytes_total{{camera="{camera}"}} 1000',
-                f'trashmon_camera_frames_in_error_total{{camera="{camera}"}} 0',
-                f'trashmon_camera_last_inbound_timestamp_seconds{{camera="{camera}"}} 0',
-                f'trashmon_agent_online{{camera="{camera}"}} 1',
-                # What each agent announces over MQTT, re-exported by the monitor.
-                f'trashmon_agent_fps{{camera="{camera}"}} 15',
-                f'trashmon_agent_target_fps{{camera="{camera}"}} 15',
-                f'trashmon_agent_state{{camera="{camera}",state="streaming"}} 1',
-                f'trashmon_agent_black_image{{camera="{camera}"}} {int(camera == "cam3")}',
-                f'trashmon_agent_frozen_image{{camera="{camera}"}} 0',
-                f'trashmon_agent_device_present{{camera="{camera}"}} 1',
-                f'trashmon_agent_restarts{{camera="{camera}"}} 0',
-            ]
-        return "\n".join(lines) + "\n"
+        now = time.time()
+        cameras = tuple(_camera(name, state, now) for name, state in self.states.items())
+        state = MonitorState(report=HealthReport(now, cameras), last_success_at=now)
+        connected = MqttCollector(lambda: MqttObservation(connected=True))
+        return _rendered(MonitorCollector(lambda: state), connected)
 
     def capture(self) -> str:
-        """An agent's own /metrics (only ffmpeg detail the rules no longer need)."""
-        lines = []
-        for camera in self.states:
-            lines += [
-                f'trashcam_speed_ratio{{camera="{camera}"}} 1',
-                f'trashcam_black_image{{camera="{camera}"}} {int(camera == "cam3")}',
-            ]
-        return "\n".join(lines) + "\n"
+        """An agent's own /metrics (ffmpeg detail the rules no longer need): cam3's, as
+        each agent serves its one camera."""
+        agent = AgentSnapshot(
+            camera="cam3", state=MachineState.STREAMING, reason="progress", since=0.0,
+            fps=15.0, target_fps=15.0, speed=1.0, restarts=0, restarts_by_reason={},
+            consecutive_failures=0, black=True, frozen=False,
+            device=DeviceInfo("/dev/video0", present=True), frames=100, dropped_frames=0,
+            duplicated_frames=0, output_bytes=1000, last_progress_at=None, ffmpeg_pid=None,
+            ts=time.time(),
+        )  # fmt: skip
+        return _rendered(AgentCollector(lambda: agent))
 
     def mediamtx(self) -> str:
         lines = []

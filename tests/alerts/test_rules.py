@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -37,7 +38,7 @@ def promtool() -> str:
     return require_binary("promtool")
 
 
-def _unit_test_documents() -> list[dict]:
+def _unit_test_documents() -> list[dict[str, Any]]:
     return [yaml.safe_load(path.read_text()) for path in UNIT_TESTS]
 
 

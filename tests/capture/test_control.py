@@ -14,7 +14,6 @@ from types import MappingProxyType
 
 import pytest
 
-from trashmonitor.capture import mqtt_agent
 from trashmonitor.capture import mqtt_agent_cli
 from trashmonitor.capture.control import (
     Accepted,

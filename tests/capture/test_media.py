@@ -21,7 +21,6 @@ from trashmonitor.capture.media import (
     complete_segments,
     files_to_prune,
 )
-from trashmonitor.errors import ConfigError
 
 NAME = re.compile(r"^\d{8}T\d{6}Z(-\d+)?\.(jpg|mp4)$")
 

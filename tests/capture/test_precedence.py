@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 from support.processes import clean_environ, run_trashmon
+
 from trashmonitor.capture.config import add_arguments, agent_environment, load_config
 from trashmonitor.capture.mqtt_agent_cli import media_settings_from
 from trashmonitor.capture.settings import KEYS, SETTINGS, STANDALONE
-
 from trashmonitor.errors import ConfigError
 from trashmonitor.settings import HostPort
 

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support.properties import PROPERTIES
+
 from trashmonitor.capture import settings as declared
 from trashmonitor.capture.media import MediaSettings
 from trashmonitor.capture.mqtt_agent_cli import interfaces_from, media_settings_from
 from trashmonitor.capture.settings import CAPTURE, SETTINGS, STANDALONE, parse_bytes
-
 from trashmonitor.errors import ConfigError
 from trashmonitor.settings import Setting
 

@@ -216,14 +216,19 @@ def test_demo_names_a_port_that_is_taken(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def _demo_with_only(tools: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`trashmon demo` whose PATH is the folder ``tools`` alone."""
+    return subprocess.run(
+        [*TRASHMON, "demo", "--state-dir", str(tmp_path / "s")],
+        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+        env={"PATH": str(tools), "HOME": str(tmp_path)},
+    )  # fmt: skip
+
+
 def test_demo_names_a_missing_debian_package(tmp_path: Path) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()
-    result = subprocess.run(
-        [*TRASHMON, "demo", "--state-dir", str(tmp_path / "s")],
-        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
-        env={"PATH": str(empty), "HOME": str(tmp_path)},
-    )  # fmt: skip
+    result = _demo_with_only(empty, tmp_path)
     assert result.returncode == 2
     assert "ffmpeg: not installed: apt-get install -y ffmpeg" in result.stderr
     assert "Traceback" not in result.stderr
@@ -237,11 +242,7 @@ def test_demo_names_a_missing_alertmanager_package(tmp_path: Path) -> None:
         found = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/sbin")
         assert found is not None, binary
         (tools / binary).symlink_to(found)
-    result = subprocess.run(
-        [*TRASHMON, "demo", "--state-dir", str(tmp_path / "s")],
-        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
-        env={"PATH": str(tools), "HOME": str(tmp_path)},
-    )  # fmt: skip
+    result = _demo_with_only(tools, tmp_path)
     assert result.returncode == 2
     expected = "prometheus-alertmanager: not installed: apt-get install -y prometheus-alertmanager"
     assert expected in result.stderr

@@ -6,7 +6,6 @@ and there were none."""
 from __future__ import annotations
 
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,11 @@ from support.dns_fake import FakeAPIs
 from support.dns_world import HOST, ZONE, dns_env, wired_reconciler
 from support.fake_mediamtx import FakeMediaMTX
 from support.http import get_text
+from support.monitor import monitor_process
 from support.otlp import OTLPReceiver
 from support.processes import (
-    TRASHMON,
     clean_environ,
-    free_port,
     run_trashmon,
-    running,
     stop_process,
     wait_until,
 )
@@ -161,7 +158,6 @@ def _last_dns_success(metrics_url: str) -> float | None:
 def test_the_monitors_dns_loop_exports_its_cycles_over_otlp(fake: FakeAPIs, tmp_path: Path) -> None:
     """The real `trashmon monitor` with TRASHMON_DNS_INTERVAL: its DNS cycles arrive as
     traces of the monitor's service, flushed when SIGTERM stops it."""
-    port = free_port()
     with (
         fake.serve() as base_url,
         OTLPReceiver() as receiver,
@@ -169,19 +165,12 @@ def test_the_monitors_dns_loop_exports_its_cycles_over_otlp(fake: FakeAPIs, tmp_
     ):
         mediamtx.add_paths(1, rate=20_000, configured=True)
         env = {
-            **clean_environ(),
             **dns_env(base_url, fake),
-            "TRASHMON_MEDIAMTX_API": mediamtx.url,
-            "TRASHMON_MEDIAMTX_METRICS": mediamtx.metrics_url,
-            "TRASHMON_LISTEN": f"127.0.0.1:{port}",
             "TRASHMON_DNS_INTERVAL": "0.5",
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
         }
-        log = tmp_path / "monitor.log"
-        # Outside the repository: `python -m trashmonitor` there would import the folder.
-        cwd = Path(tempfile.gettempdir())
-        with running([*TRASHMON, "monitor"], env=env, cwd=cwd, log_path=log) as proc:
-            metrics = f"http://127.0.0.1:{port}/metrics"
+        with monitor_process(mediamtx, tmp_path, **env) as monitor:
+            metrics = monitor.base + "/metrics"
             first = wait_until(
                 lambda: _last_dns_success(metrics), timeout=60, what="a DNS cycle done"
             )
@@ -190,7 +179,7 @@ def test_the_monitors_dns_loop_exports_its_cycles_over_otlp(fake: FakeAPIs, tmp_
                 lambda: (_last_dns_success(metrics) or first) > first,
                 timeout=60, what="a later DNS cycle in sync",
             )  # fmt: skip
-            assert stop_process(proc, grace=30) == 0
+            assert stop_process(monitor.proc, grace=30) == 0
         spans = receiver.spans()
     dns_cycles = [span for span in spans if span.name == CYCLE]
     assert dns_cycles, sorted({span.name for span in spans})
@@ -200,4 +189,3 @@ def test_the_monitors_dns_loop_exports_its_cycles_over_otlp(fake: FakeAPIs, tmp_
     # other cycle after the first found the records in sync.
     assert {span.attributes["dns.outcome"] for span in dns_cycles[1:-1]} <= {"in_sync"}
     assert "in_sync" in {span.attributes["dns.outcome"] for span in dns_cycles[1:]}
-    assert "Traceback" not in log.read_text()

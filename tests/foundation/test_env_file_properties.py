@@ -17,7 +17,6 @@ from support.properties import PROPERTIES, bounded
 from trashmonitor.capture.command import build_command
 from trashmonitor.capture.config import AgentConfig, config_from
 from trashmonitor.capture.settings import KEYS
-
 from trashmonitor.errors import ConfigError
 from trashmonitor.settings import MAX_ENV_FILE_BYTES, read_env_file
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from trashmonitor.errors import ConfigError
+from trashmonitor.monitor.config import parse_flag
 from trashmonitor.settings import (
     HostPort,
     Setting,
@@ -120,8 +121,8 @@ def _table() -> tuple[SettingsTable, Setting[int], Setting[bool]]:
         "--count", count_between(1, 9), 3, env="X_COUNT", metavar="N", help="how many",
         commands=("a",),
     )  # fmt: skip
-    loud = Setting("--loud", str.__eq__, False, switch=True, help="shout", shown_default="off")
-    return SettingsTable("demo", (count, loud)), count, loud  # type: ignore[arg-type]
+    loud = Setting("--loud", parse_flag, False, switch=True, help="shout", shown_default="off")
+    return SettingsTable("demo", (count, loud)), count, loud
 
 
 def test_a_declared_table_reads_flag_over_env_over_default() -> None:

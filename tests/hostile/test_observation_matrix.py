@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,9 +26,8 @@ from support.measure import (
     run_measured,
     set_mode,
 )
-from support.processes import TRASHMON, clean_environ, free_port, running, wait_until
+from support.processes import OUTSIDE_REPO, TRASHMON, clean_environ, free_port, running, wait_until
 
-OUTSIDE_REPO = Path(tempfile.gettempdir())
 CAMERAS = "cam0,cam1,cam2"
 PROBE_TIMEOUT = 2.0
 # Start-up of a Python process on a loaded 2-core machine, plus the 0.5 s.

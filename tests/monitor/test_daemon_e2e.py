@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from support.fake_mediamtx import FakeMediaMTX
 from support.http import http_get
-from support.monitor_process import OUTSIDE_REPO, MonitorProcess, monitor_process
+from support.monitor import MonitorProcess, monitor_process
 from support.processes import (
+    OUTSIDE_REPO,
     TRASHMON,
     clean_environ,
     free_port,

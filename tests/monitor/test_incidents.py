@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support.fake_mediamtx import FakeMediaMTX
 from support.http import get_json, http_get
-from support.monitor_process import monitor_process
+from support.monitor import monitor_process
 from support.processes import (
     clean_environ,
     free_port,

@@ -13,13 +13,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from support.hostile_mediamtx import HostileMediaMTX
 from support.http import http_get
-from support.measure import hostile_process, monitor_env
+from support.measure import hostile_process
+from support.monitor import monitor_process
 from support.processes import (
-    TRASHMON,
     clean_environ,
-    free_port,
     run_trashmon,
-    running,
     stop_process,
     wait_until,
 )
@@ -100,26 +98,21 @@ def test_a_bad_credentials_file_is_one_line_naming_the_setting(
 def test_monitor_reads_api_and_metrics_with_the_credentials(
     credentials_file: Path, tmp_path: Path
 ) -> None:
-    log = tmp_path / "monitor.log"
-    with hostile_process("healthy", "--credentials", f"monitor:{PASSWORD}") as url:
-        port = free_port()
-        extra = {"TRASHMON_LOG_LEVEL": "debug", ENV: str(credentials_file)}
-        env = monitor_env(url, port, 0.5, **extra)
-        with running([*TRASHMON, "monitor"], env=env, cwd=OUTSIDE_REPO, log_path=log) as proc:
-            base = f"http://127.0.0.1:{port}"
+    extra = {"TRASHMON_LOG_LEVEL": "debug", ENV: str(credentials_file)}
+    with (
+        hostile_process("healthy", "--credentials", f"monitor:{PASSWORD}") as url,
+        monitor_process(url, tmp_path, **extra) as monitor,
+    ):
 
-            def both_up() -> bool:
-                text = http_get(base + "/metrics")[1].decode()
-                return (
-                    "trashmon_mediamtx_up 1.0" in text
-                    and "trashmon_mediamtx_metrics_up 1.0" in text
-                )
+        def both_up() -> bool:
+            text = monitor.metrics()
+            return "trashmon_mediamtx_up 1.0" in text and "trashmon_mediamtx_metrics_up 1.0" in text
 
-            wait_until(both_up, 30, what="API and /metrics read with credentials")
-            status = http_get(base + "/api/status")[1].decode()
-            assert stop_process(proc) == 0
+        wait_until(both_up, 30, what="API and /metrics read with credentials")
+        status = http_get(monitor.base + "/api/status")[1].decode()
+        assert stop_process(monitor.proc) == 0
     assert PASSWORD not in status
-    assert PASSWORD not in log.read_text()
+    assert PASSWORD not in monitor.log.read_text()
 
 
 def test_the_password_is_in_no_span(credentials_file: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 
-import pytest
 import yaml
 from provision.playbooks import ANSIBLE_DIR, PLAYBOOK, VENV_BIN, ansible_tool
 from support.processes import REPO
@@ -53,8 +52,6 @@ def test_role_passes_ansible_lint_production_profile() -> None:
 def test_shipped_unit_runs_the_binary_the_role_links() -> None:
     """The role links trashcam_bin_link to the venv; the unit must call that path."""
     unit = REPO / "capture" / "systemd" / "trashcam@.service"
-    if not unit.exists():
-        pytest.skip("capture/systemd/ (issue 3) not merged yet")
     defaults = yaml.safe_load((ANSIBLE_DIR / "roles/trashcam/defaults/main.yml").read_text())
     exec_start = next(
         line.split("=", 1)[1].split()[0]

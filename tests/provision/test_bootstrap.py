@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from provision.playbooks import just
-from support.processes import REPO, require_binary
+from support.processes import REPO
 
 from trashmonitor.pki import CaPassphrase, Layout, PkiRequest, create_pki
 
@@ -332,17 +332,6 @@ def test_bad_arguments_exit_2_with_one_line(sandbox: Sandbox, args: tuple[str, .
     assert sandbox.calls() == []
 
 
-def test_scripts_pass_shellcheck() -> None:
-    shellcheck = require_binary("shellcheck")
-    scripts = [str(BOOTSTRAP), str(REPO / "scripts" / "provision")]
-
-    result = subprocess.run(
-        [shellcheck, *scripts], capture_output=True, text=True, timeout=60, check=False
-    )
-
-    assert result.returncode == 0, result.stdout
-
-
 def test_just_bootstrap_recipe_runs_the_script_with_the_version(tmp_path: Path) -> None:
     """The justfile wiring, for real: on a machine without cluster access all skip."""
     empty_env = tmp_path / "empty.env"
@@ -422,6 +411,17 @@ def stored(
     return {key: (folder / key).read_bytes() for key in keys}
 
 
+def _assert_the_pki_files_are_stored(sandbox: Sandbox, pki: Layout) -> None:
+    """The broker Secret holds the PKI's own files, passed by path (its keys are 0600
+    already), and never a CA key."""
+    broker = stored(sandbox, "trashmonitor", "trashmonitor-mqtt-broker", False)
+    assert broker.keys() == BROKER_KEYS
+    assert broker == {key: (pki.broker_dir / key).read_bytes() for key in BROKER_KEYS}
+    ca_keys = [p.read_bytes() for p in pki.ca_dir.glob("*.key")]
+    assert ca_keys
+    assert not any(ca_key in value for ca_key in ca_keys for value in broker.values())
+
+
 def test_secrets_step_creates_every_secret_from_private_files_never_argv_or_output(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
@@ -443,13 +443,7 @@ def test_secrets_step_creates_every_secret_from_private_files_never_argv_or_outp
     assert len(password) >= 30
     assert password.isalnum()
     assert reader["credentials"] == f"trashmon-reader:{password}".encode()
-    # The PKI's own files, passed by path (its keys are 0600 already).
-    broker = stored(sandbox, "trashmonitor", "trashmonitor-mqtt-broker", False)
-    assert broker.keys() == BROKER_KEYS
-    assert broker == {key: (pki.broker_dir / key).read_bytes() for key in BROKER_KEYS}
-    ca_keys = [p.read_bytes() for p in pki.ca_dir.glob("*.key")]
-    assert ca_keys
-    assert not any(ca_key in value for ca_key in ca_keys for value in broker.values())
+    _assert_the_pki_files_are_stored(sandbox, pki)
     assert stored(sandbox, "trashmonitor", "trashmonitor-mqtt", False) == {
         "ca-chain.crt": pki.chain.read_bytes(),
         "monitor.crt": pki.client_cert("monitor").read_bytes(),

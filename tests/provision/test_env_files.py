@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import grp
-import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,8 @@ from urllib.parse import quote
 import pytest
 from provision.playbooks import FakeHost, PlayResult, run_playbook
 
+from trashmonitor import mqtt
+from trashmonitor.capture import config as capture_config
 from trashmonitor.settings import read_env_file
 
 RENDER = Path(__file__).parent / "render_env.yml"
@@ -28,7 +29,7 @@ SEED_KEYS = {"CAMERA_DEV", "PUSH_URL", "FPS", "WIDTH", "HEIGHT", "BITRATE", "MET
 
 SYNTHETIC = {"id": "yard", "device": "testsrc", "fps": 15, "width": 640, "height": 480,
              "bitrate": "800k"}  # fmt: skip
-LAVFI = {
+LAVFI: dict[str, Any] = {
     "id": "porch.2",
     "device": "lavfi:testsrc2=size=320x240:rate=5",
     "fps": 5,
@@ -192,11 +193,10 @@ def test_publish_password_is_a_root_only_credential_and_never_printed(
 
     creds = fake_host.base / "creds"
     assert load_credentials(fake_host, "yard", creds) == {"stream.password": str(secret)}
-    config = importlib.import_module("trashmonitor.capture.config")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CREDENTIALS_DIRECTORY", str(creds))
         as_under_the_unit(patch, fake_host)
-        loaded = config.load_config(
+        loaded = capture_config.load_config(
             argparse.Namespace(env_file=fake_host.etc / "yard.env", camera_id=None)
         )
     assert loaded.publish_url == f"rtsp://yard-pub:{quote(PASSWORD, safe='')}@mtx.example:8554/yard"
@@ -224,10 +224,6 @@ def test_bad_publish_credentials_are_refused_without_showing_them(
 
 def test_agent_config_loader_accepts_the_rendered_file(fake_host: FakeHost) -> None:
     """Integration with issue 3: `trashmon capture`'s own loader reads what we wrote."""
-    try:
-        config = importlib.import_module("trashmonitor.capture.config")
-    except ImportError:
-        pytest.skip("capture agent (issue 3) not merged yet: trashmonitor.capture.config")
     result = render(fake_host, [SYNTHETIC, LAVFI])
     assert result.returncode == 0, result.output
 
@@ -236,7 +232,7 @@ def test_agent_config_loader_accepts_the_rendered_file(fake_host: FakeHost) -> N
         args = argparse.Namespace(env_file=env_file, camera_id=None)
         with pytest.MonkeyPatch.context() as patch:
             as_under_the_unit(patch, fake_host)
-            loaded = config.load_config(args)
+            loaded = capture_config.load_config(args)
         assert loaded.camera == camera["id"]
         assert loaded.camera_dev == camera["device"]
         assert (loaded.fps, loaded.width, loaded.height) == (
@@ -311,17 +307,16 @@ def test_env_parser_and_systemd_agree_on_a_rendered_value(fake_host: FakeHost) -
 def test_agent_mqtt_loader_accepts_the_rendered_mqtt_keys(fake_host: FakeHost) -> None:
     """Integration with the MQTT issue: its settings loader reads our MQTT_* keys, with
     MQTT_KEY in the unit's credentials directory as systemd provides it."""
-    mqtt = importlib.import_module("trashmonitor.mqtt")
-    config = importlib.import_module("trashmonitor.capture.config")
     render_with_mqtt(fake_host)
     creds = fake_host.base / "creds"
     load_credentials(fake_host, "yard", creds)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CREDENTIALS_DIRECTORY", str(creds))
         as_under_the_unit(patch, fake_host)
-        values = config.read_agent_env_file(fake_host.etc / "yard.env")
+        values = capture_config.read_agent_env_file(fake_host.etc / "yard.env")
     settings = mqtt.mqtt_settings(argparse.Namespace(), mqtt.AGENT_SETTINGS, environ=values)
 
+    assert settings is not None, "the rendered MQTT_* keys configure no broker"
     assert (settings.broker.host, settings.broker.port) == ("broker.example.ts.net", 8883)
     assert settings.key == creds / "mqtt.key"
     assert settings.key.read_text() == "KEY\n"

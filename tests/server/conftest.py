@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
-
-# The helpers are imported by name from the test modules (tests/server is not a package,
-# so that its tests never shadow the repository's server/ folder).
-sys.path.insert(0, str(Path(__file__).parent))
-
-from server_harness import StandIn, serve_standin
+from server.server_harness import StandIn, serve_standin
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -24,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from support.browser import Browser, browser
 from support.http import serve_in_thread
+from support.loopback_server import QuietHandler
 from support.processes import REPO, free_port, require_binary, running, wait_until
 
 __all__ = ["Browser", "browser"]  # re-exported: the viewer tests import them from here
@@ -71,87 +71,78 @@ class StandIn:
         return f"127.0.0.1:{self.port}"
 
 
-def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in separate writes; without TCP_NODELAY each small
-        # reply waits ~40 ms on the client's delayed ACK.
-        disable_nagle_algorithm = True
+class StandInHandler(QuietHandler):
+    """Answers from :attr:`standin`'s routes (bound per server), recording every request."""
 
-        def log_message(self, format: str, *args: object) -> None:
-            """Quiet: the recorded paths are what the tests look at."""
+    standin: StandIn
+    # Headers and body go out in separate writes; without TCP_NODELAY each small
+    # reply waits ~40 ms on the client's delayed ACK.
+    disable_nagle_algorithm = True
 
-        def _record(self) -> None:
-            headers = {name.lower(): value for name, value in self.headers.items()}
-            standin.requests.append(Seen(self.command, self.path, headers))
+    def _record(self) -> None:
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        self.standin.requests.append(Seen(self.command, self.path, headers))
 
-        def _accept_anything(self) -> None:
-            """Writes answer 200 here: a write that got through must be visible as such."""
-            self._record()
-            length = int(self.headers.get("Content-Length") or 0)
-            self.rfile.read(length)
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def _accept_anything(self) -> None:
+        """Writes answer 200 here: a write that got through must be visible as such."""
+        self._record()
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
-        do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _accept_anything
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _accept_anything
 
-        def do_HEAD(self) -> None:
-            self._record()
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def do_HEAD(self) -> None:
+        self._record()
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
-        def do_GET(self) -> None:
-            self._record()
-            standin.seen.append(self.path)
-            path = self.path.split("?", 1)[0]
-            if path in standin.streams:
-                self._stream(*standin.streams[path])
-                return
-            reply = (
-                standin.routes.get(self.path)
-                or standin.routes.get(path)
-                or self._from_directory(path)
-            )
-            self.send_response(reply.status)
-            self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            self.wfile.write(reply.body)
+    def do_GET(self) -> None:
+        standin = self.standin
+        self._record()
+        standin.seen.append(self.path)
+        path = self.path.split("?", 1)[0]
+        if path in standin.streams:
+            self._stream(*standin.streams[path])
+            return
+        reply = (
+            standin.routes.get(self.path) or standin.routes.get(path) or self._from_directory(path)
+        )
+        self.send_body(reply.status, reply.body, reply.content_type)
 
-        def _from_directory(self, path: str) -> Reply:
-            if standin.directory is not None:
-                candidate = (standin.directory / path.lstrip("/")).resolve()
-                if candidate.is_file() and standin.directory.resolve() in candidate.parents:
-                    kind = (
-                        "application/vnd.apple.mpegurl" if path.endswith(".m3u8") else "video/mp2t"
-                    )
-                    return Reply(200, kind, candidate.read_bytes())
-            return Reply(404, "text/plain", b"no such stand-in route")
+    def _from_directory(self, path: str) -> Reply:
+        directory = self.standin.directory
+        if directory is not None:
+            candidate = (directory / path.lstrip("/")).resolve()
+            if candidate.is_file() and directory.resolve() in candidate.parents:
+                kind = "application/vnd.apple.mpegurl" if path.endswith(".m3u8") else "video/mp2t"
+                return Reply(200, kind, candidate.read_bytes())
+        return Reply(404, "text/plain", b"no such stand-in route")
 
-        def _stream(self, first: bytes, rest: bytes, release: threading.Event) -> None:
-            """A body whose second half waits for the test: proves nothing buffers it.
+    def _stream(self, first: bytes, rest: bytes, release: threading.Event) -> None:
+        """A body whose second half waits for the test: proves nothing buffers it.
 
-            With a Content-Length, as MediaMTX sends for segments: a proxy only passes the
-            first bytes on before the end if it flushes immediately (a chunked body would
-            be flushed by Caddy anyway and prove nothing).
-            """
-            self.send_response(200)
-            self.send_header("Content-Type", "video/mp2t")
-            self.send_header("Content-Length", str(len(first) + len(rest)))
-            self.end_headers()
-            self.wfile.write(first)
-            self.wfile.flush()
-            release.wait(20)
-            self.wfile.write(rest)
-
-    return Handler
+        With a Content-Length, as MediaMTX sends for segments: a proxy only passes the
+        first bytes on before the end if it flushes immediately (a chunked body would
+        be flushed by Caddy anyway and prove nothing).
+        """
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp2t")
+        self.send_header("Content-Length", str(len(first) + len(rest)))
+        self.end_headers()
+        self.wfile.write(first)
+        self.wfile.flush()
+        release.wait(20)
+        self.wfile.write(rest)
 
 
 @contextlib.contextmanager
 def serve_standin(standin: StandIn) -> Iterator[StandIn]:
-    with serve_in_thread(_handler(standin), standin.name) as port:
+    handler = type("Handler", (StandInHandler,), {"standin": standin})
+    with serve_in_thread(handler, standin.name) as port:
         standin.port = port
         try:
             yield standin

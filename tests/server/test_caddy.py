@@ -8,12 +8,15 @@ import json
 import ssl
 import subprocess
 import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
-from server_harness import (
+from server.server_harness import (
     CADDYFILE,
     READER_CREDENTIALS,
+    CaddyPorts,
     Reply,
     Seen,
     StandIn,
@@ -26,7 +29,7 @@ from support.fake_mediamtx import FakeMediaMTX
 from support.processes import require_binary, run_trashmon
 
 
-def caddy_validate(home, **env: str) -> subprocess.CompletedProcess[str]:
+def caddy_validate(home: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """The real `caddy validate` of server/Caddyfile with only ``env`` set."""
     return subprocess.run(
         [require_binary("caddy"), "validate", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
@@ -38,7 +41,7 @@ def caddy_validate(home, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("tls", ["on", "off"])
-def test_caddy_validates_the_caddyfile(tmp_path, tls):
+def test_caddy_validates_the_caddyfile(tmp_path: Path, tls: str) -> None:
     cert, key = self_signed(tmp_path)
     result = caddy_validate(
         tmp_path, TRASHMON_TLS=tls, TRASHMON_TLS_CERT=str(cert), TRASHMON_TLS_KEY=str(key)
@@ -47,7 +50,7 @@ def test_caddy_validates_the_caddyfile(tmp_path, tls):
     assert "Valid configuration" in result.stdout + result.stderr
 
 
-def test_an_unknown_tls_mode_is_refused_by_caddy(tmp_path):
+def test_an_unknown_tls_mode_is_refused_by_caddy(tmp_path: Path) -> None:
     result = subprocess.run(
         [require_binary("caddy"), "validate", "--config", str(CADDYFILE)],
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TRASHMON_TLS": "maybe"},
@@ -59,8 +62,11 @@ def test_an_unknown_tls_mode_is_refused_by_caddy(tmp_path):
     assert "tls-maybe.caddy" in result.stderr
 
 
+Served = tuple[CaddyPorts, StandIn, StandIn, StandIn, Path]
+
+
 @pytest.fixture
-def served(tmp_path, standins):
+def served(tmp_path: Path, standins: Callable[[str], StandIn]) -> Iterator[Served]:
     """Caddy with TLS on (a self-signed cert as the mounted secret) and three stand-ins."""
     api, hls, monitor = standins("api"), standins("hls"), standins("monitor")
     api.routes["/v3/paths/list"] = Reply(
@@ -78,7 +84,7 @@ def served(tmp_path, standins):
         yield ports, api, hls, monitor, cert
 
 
-def test_viewer_is_served_at_the_root(served):
+def test_viewer_is_served_at_the_root(served: Served) -> None:
     ports, api, hls, monitor, _ = served
     response = httpx.get(f"{ports.base}/")
     assert response.status_code == 200
@@ -87,7 +93,7 @@ def test_viewer_is_served_at_the_root(served):
     assert api.seen == hls.seen == monitor.seen == []
 
 
-def test_api_goes_to_mediamtx_with_the_prefix_stripped(served):
+def test_api_goes_to_mediamtx_with_the_prefix_stripped(served: Served) -> None:
     ports, api, _, _, _ = served
     response = httpx.get(f"{ports.base}/api/v3/paths/list?page=1&itemsPerPage=100")
     assert response.status_code == 200
@@ -95,20 +101,20 @@ def test_api_goes_to_mediamtx_with_the_prefix_stripped(served):
     assert api.seen == ["/v3/paths/list?page=1&itemsPerPage=100"]
 
 
-def test_status_goes_to_the_monitor_status_api(served):
+def test_status_goes_to_the_monitor_status_api(served: Served) -> None:
     ports, _, _, monitor, _ = served
     assert httpx.get(f"{ports.base}/status").json() == {"cameras": []}
     assert monitor.seen == ["/api/status"]
 
 
-def test_metrics_are_not_exposed_through_caddy(served):
+def test_metrics_are_not_exposed_through_caddy(served: Served) -> None:
     ports, api, hls, monitor, _ = served
     for path in ("/metrics", "/metrics/", "/metrics?x=1"):
         assert httpx.get(f"{ports.base}{path}").status_code == 404
     assert api.seen == hls.seen == monitor.seen == []
 
 
-def test_hls_playlists_go_to_the_mediamtx_hls_server(served):
+def test_hls_playlists_go_to_the_mediamtx_hls_server(served: Served) -> None:
     ports, _, hls, _, _ = served
     response = httpx.get(f"{ports.base}/cam1/index.m3u8")
     assert response.status_code == 200
@@ -116,7 +122,7 @@ def test_hls_playlists_go_to_the_mediamtx_hls_server(served):
     assert hls.seen == ["/cam1/index.m3u8"]
 
 
-def test_hls_segments_are_streamed_not_buffered(served):
+def test_hls_segments_are_streamed_not_buffered(served: Served) -> None:
     """The upstream holds the end of the segment until the first bytes reached the client."""
     ports, _, hls, _, _ = served
     release = threading.Event()
@@ -131,7 +137,7 @@ def test_hls_segments_are_streamed_not_buffered(served):
     assert body == b"G" * 188 + b"H" * 188
 
 
-def test_https_serves_the_same_routes_with_the_mounted_certificate(served):
+def test_https_serves_the_same_routes_with_the_mounted_certificate(served: Served) -> None:
     ports, api, _, _, cert = served
     context = ssl.create_default_context(cafile=str(cert))
     response = httpx.get(f"https://127.0.0.1:{ports.https}/api/v3/paths/list", verify=context)
@@ -190,7 +196,7 @@ RUN_ON_INIT = b'{"runOnInit": "sh -c id>/tmp/pwned"}'
         "/api/cameras/cam1/actions",
     ],
 )
-def test_no_write_reaches_an_upstream(served, method, target):
+def test_no_write_reaches_an_upstream(served: Served, method: str, target: str) -> None:
     """The attack of issue 11 §1: a text/plain POST (no CORS preflight) adding a path with
     runOnInit. Caddy answers 405 itself; no upstream sees any request."""
     ports, api, hls, monitor, _ = served
@@ -223,7 +229,7 @@ def test_no_write_reaches_an_upstream(served, method, target):
         "/API/v3/config/global/get",
     ],
 )
-def test_api_paths_outside_the_allow_list_never_reach_mediamtx(served, target):
+def test_api_paths_outside_the_allow_list_never_reach_mediamtx(served: Served, target: str) -> None:
     ports, api, hls, monitor, _ = served
     status, _, _ = raw_request(ports.http, "GET", target)
     assert status == 404, target
@@ -232,7 +238,9 @@ def test_api_paths_outside_the_allow_list_never_reach_mediamtx(served, target):
 
 @pytest.mark.parametrize("target", ["/api/v3/paths/list?page=0", "/api/v3/paths/get/cam1"])
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
-def test_the_read_routes_reach_mediamtx_with_the_injected_credentials(served, method, target):
+def test_the_read_routes_reach_mediamtx_with_the_injected_credentials(
+    served: Served, method: str, target: str
+) -> None:
     ports, api, _, _, _ = served
     # A visitor's own Authorization is replaced, never passed on.
     status, headers, body = raw_request(
@@ -249,7 +257,7 @@ def test_the_read_routes_reach_mediamtx_with_the_injected_credentials(served, me
         assert secret.encode() not in body
 
 
-def test_credentials_go_only_to_the_mediamtx_read_routes(served):
+def test_credentials_go_only_to_the_mediamtx_read_routes(served: Served) -> None:
     ports, api, hls, monitor, _ = served
     for target in ("/", "/status", "/cam1/index.m3u8", "/api/v3/paths/get/cam1"):
         assert raw_request(ports.http, "GET", target)[0] == 200, target
@@ -262,7 +270,7 @@ def test_credentials_go_only_to_the_mediamtx_read_routes(served):
 
 @pytest.mark.parametrize("host", ["evil.example", "rebind.attacker.test:80", "127.0.0.2", ""])
 @pytest.mark.parametrize("target", ["/", "/api/v3/paths/list", "/status", "/cam1/index.m3u8"])
-def test_a_foreign_host_is_refused(served, host, target):
+def test_a_foreign_host_is_refused(served: Served, host: str, target: str) -> None:
     """DNS rebinding: the attacker's page talks to this address under its own name."""
     ports, api, hls, monitor, _ = served
     status, _, body = raw_request(ports.http, "GET", target, host=host)
@@ -271,7 +279,9 @@ def test_a_foreign_host_is_refused(served, host, target):
     assert upstream_requests(api, hls, monitor) == []
 
 
-def test_site_names_come_from_the_environment(tmp_path, standins):
+def test_site_names_come_from_the_environment(
+    tmp_path: Path, standins: Callable[[str], StandIn]
+) -> None:
     api, hls, monitor = standins("api"), standins("hls"), standins("monitor")
     viewer = tmp_path / "viewer"
     viewer.mkdir()
@@ -311,7 +321,9 @@ SECURITY_HEADERS = {
         ("GET", "/", "evil.example"),
     ],
 )
-def test_security_headers_on_every_response(served, method, target, host):
+def test_security_headers_on_every_response(
+    served: Served, method: str, target: str, host: str
+) -> None:
     ports, _, _, _, _ = served
     _, headers, _ = raw_request(ports.http, method, target, host=host)
     for name, parts in SECURITY_HEADERS.items():
@@ -320,7 +332,7 @@ def test_security_headers_on_every_response(served, method, target, host):
     assert headers["Strict-Transport-Security"] is None  # HSTS only over TLS
 
 
-def test_https_adds_hsts(served):
+def test_https_adds_hsts(served: Served) -> None:
     ports, _, _, _, cert = served
     context = ssl.create_default_context(cafile=str(cert))
     response = httpx.get(f"https://127.0.0.1:{ports.https}/", verify=context)
@@ -329,7 +341,9 @@ def test_https_adds_hsts(served):
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
 
 
-def test_trashmon_probe_works_through_the_shipped_caddyfile(tmp_path, standins):
+def test_trashmon_probe_works_through_the_shipped_caddyfile(
+    tmp_path: Path, standins: Callable[[str], StandIn]
+) -> None:
     """The CI probe (`trashmon probe --api http://HOST/api`) reads every page through the
     read-only entry."""
     hls, monitor = standins("hls"), standins("monitor")
@@ -345,7 +359,7 @@ def test_trashmon_probe_works_through_the_shipped_caddyfile(tmp_path, standins):
     assert len(json.loads(result.stdout)["cameras"]) == 150
 
 
-def test_empty_site_names_fail_closed(tmp_path):
+def test_empty_site_names_fail_closed(tmp_path: Path) -> None:
     """An empty TRASHMON_SITE_NAMES must not mean "any host": Caddy refuses the config."""
     result = caddy_validate(tmp_path, TRASHMON_TLS="off", TRASHMON_SITE_NAMES="")
     assert result.returncode != 0
@@ -466,6 +480,8 @@ def test_the_monitor_hook_route_is_never_forwarded(served, method, target):
     )
     assert status == (404 if method in ("GET", "HEAD") else 405), (method, target)
     assert upstream_requests(api, hls, monitor) == []
+
+
 def test_the_incident_history_is_read_through_caddy_with_its_query(served):
     ports, api, hls, monitor, _ = served
     monitor.routes["/api/incidents"] = Reply(body=b'{"incidents": []}')

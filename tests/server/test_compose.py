@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from server_harness import assert_promtool_accepts
+from server.server_harness import assert_promtool_accepts
 from support.processes import REPO, require_binary
 
 from trashmonitor.alerts.config import DEFAULT_CONFIG
@@ -66,13 +66,13 @@ def compose_config(
 
 
 @pytest.fixture(scope="module")
-def resolved(tmp_path_factory) -> dict[str, Any]:
+def resolved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     result = compose_config(tmp_path_factory.mktemp("compose"), COMPOSE)
     assert result.returncode == 0, result.stderr
     return dict(yaml.safe_load(result.stdout))
 
 
-def test_compose_file_is_valid_and_has_the_five_services(resolved):
+def test_compose_file_is_valid_and_has_the_five_services(resolved: dict[str, Any]) -> None:
     assert set(resolved["services"]) == {
         "server",
         "mosquitto",
@@ -82,7 +82,7 @@ def test_compose_file_is_valid_and_has_the_five_services(resolved):
     }
 
 
-def test_a_schema_error_is_caught(tmp_path):
+def test_a_schema_error_is_caught(tmp_path: Path) -> None:
     broken = tmp_path / "compose.yaml"
     text = COMPOSE.read_text().replace("    read_only: true\n", "    read_onyl: true\n", 1)
     assert "read_onyl" in text
@@ -92,13 +92,15 @@ def test_a_schema_error_is_caught(tmp_path):
     assert "read_onyl" in result.stderr
 
 
-def test_the_pki_directory_is_required_with_a_clear_message(tmp_path):
+def test_the_pki_directory_is_required_with_a_clear_message(tmp_path: Path) -> None:
     result = compose_config(tmp_path, COMPOSE, env={"TRASHMON_PKI_DIR": ""})
     assert result.returncode != 0
     assert "set TRASHMON_PKI_DIR" in result.stderr
 
 
-def test_images_are_pinned_and_the_server_is_built_from_the_containerfile(resolved):
+def test_images_are_pinned_and_the_server_is_built_from_the_containerfile(
+    resolved: dict[str, Any],
+) -> None:
     for name, service in resolved["services"].items():
         image = service["image"]
         tag = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else ""
@@ -121,17 +123,18 @@ def bind_sources(service: dict[str, Any]) -> list[tuple[Path, str]]:
     return mounts
 
 
-def test_every_bind_mount_from_the_repository_exists_or_is_a_contract_artefact(resolved):
+def test_every_bind_mount_from_the_repository_exists_or_is_a_contract_artefact(
+    resolved: dict[str, Any],
+) -> None:
     for name, service in resolved["services"].items():
         for source, _ in bind_sources(service):
             if REPO in source.parents:
                 assert source.exists() or source in CONTRACT_ARTEFACTS, f"{name}: {source}"
 
 
-def test_contract_artefacts_are_present():
+def test_contract_artefacts_are_present() -> None:
     missing = [str(p.relative_to(REPO)) for p in CONTRACT_ARTEFACTS if not p.exists()]
-    if missing:
-        pytest.skip(f"not in this branch yet (alerts/dashboards components): {missing}")
+    assert missing == [], "the alerts/dashboards outputs compose mounts are missing"
     provisioning = yaml.safe_load(
         (REPO / "dashboards" / "provisioning" / "dashboards.yaml").read_text()
     )
@@ -140,7 +143,9 @@ def test_contract_artefacts_are_present():
     assert any(v.endswith(f":{path}:ro") for v in grafana["volumes"] if isinstance(v, str))
 
 
-def test_server_runs_read_only_with_the_monitor_wired_to_mosquitto(resolved):
+def test_server_runs_read_only_with_the_monitor_wired_to_mosquitto(
+    resolved: dict[str, Any],
+) -> None:
     server = resolved["services"]["server"]
     assert server["read_only"] is True
     assert "/tmp" in server["tmpfs"]
@@ -167,14 +172,16 @@ def test_server_runs_read_only_with_the_monitor_wired_to_mosquitto(resolved):
     assert "monitor-state" in resolved["volumes"]
 
 
-def test_mosquitto_runs_the_generated_mtls_config(resolved):
+def test_mosquitto_runs_the_generated_mtls_config(resolved: dict[str, Any]) -> None:
     mosquitto = resolved["services"]["mosquitto"]
     broker = "/srv/trashmonitor/pki/broker"  # what `trashmon pki` writes for mosquitto only
     assert mosquitto["command"] == ["mosquitto", "-c", f"{broker}/mosquitto.conf"]
     assert dict((str(s), t) for s, t in bind_sources(mosquitto)) == {broker: broker}
 
 
-def test_prometheus_loads_the_shipped_rules_where_its_config_looks(resolved):
+def test_prometheus_loads_the_shipped_rules_where_its_config_looks(
+    resolved: dict[str, Any],
+) -> None:
     prometheus = resolved["services"]["prometheus"]
     targets = dict((str(s), t) for s, t in bind_sources(prometheus))
     rules_target = targets[str(REPO / "alerts" / "trashmonitor.rules.yaml")]
@@ -183,7 +190,9 @@ def test_prometheus_loads_the_shipped_rules_where_its_config_looks(resolved):
     assert Path(rules_target).match(pattern)
 
 
-def test_alertmanager_runs_the_shipped_routing_and_prometheus_sends_to_it(resolved, tmp_path):
+def test_alertmanager_runs_the_shipped_routing_and_prometheus_sends_to_it(
+    resolved: dict[str, Any], tmp_path: Path
+) -> None:
     alertmanager = resolved["services"]["alertmanager"]
     targets = {str(s): t for s, t in bind_sources(alertmanager)}
     shipped = REPO / "alerts" / "alertmanager.yml"
@@ -201,13 +210,13 @@ def test_alertmanager_runs_the_shipped_routing_and_prometheus_sends_to_it(resolv
     assert sender["static_configs"] == [{"targets": ["alertmanager:9093"]}]
 
 
-def test_the_webhook_token_file_is_required_with_a_clear_message(tmp_path):
+def test_the_webhook_token_file_is_required_with_a_clear_message(tmp_path: Path) -> None:
     result = compose_config(tmp_path, COMPOSE, env={"TRASHMON_ALERT_WEBHOOK_TOKEN_FILE": None})
     assert result.returncode != 0
     assert "set TRASHMON_ALERT_WEBHOOK_TOKEN_FILE" in result.stderr
 
 
-def test_tls_override_switches_https_on_with_the_mounted_certificate(tmp_path):
+def test_tls_override_switches_https_on_with_the_mounted_certificate(tmp_path: Path) -> None:
     result = compose_config(tmp_path, COMPOSE, COMPOSE_TLS)
     assert result.returncode == 0, result.stderr
     server = yaml.safe_load(result.stdout)["services"]["server"]
@@ -216,7 +225,7 @@ def test_tls_override_switches_https_on_with_the_mounted_certificate(tmp_path):
     assert any(p.endswith("443:8443/tcp") for p in server["ports"])
 
 
-def test_prometheus_config_passes_promtool_with_the_contract_job_names(tmp_path):
+def test_prometheus_config_passes_promtool_with_the_contract_job_names(tmp_path: Path) -> None:
     config = yaml.safe_load(PROMETHEUS.read_text())
     assert {job["job_name"] for job in config["scrape_configs"]} == {
         "mediamtx",
@@ -245,7 +254,7 @@ def test_prometheus_config_passes_promtool_with_the_contract_job_names(tmp_path)
 
 
 @pytest.mark.parametrize("value", [None, ""])
-def test_the_bind_address_is_required(tmp_path, value):
+def test_the_bind_address_is_required(tmp_path: Path, value: str | None) -> None:
     """No silent 0.0.0.0: every port would be open on every interface of the host."""
     env = {"TRASHMON_BIND_ADDRESS": value}
     result = compose_config(tmp_path, COMPOSE, env=env)
@@ -255,7 +264,7 @@ def test_the_bind_address_is_required(tmp_path, value):
     assert result.returncode != 0
 
 
-def test_every_port_binds_the_given_address_only(resolved, tmp_path):
+def test_every_port_binds_the_given_address_only(resolved: dict[str, Any], tmp_path: Path) -> None:
     with_tls = compose_config(tmp_path, COMPOSE, COMPOSE_TLS)
     assert with_tls.returncode == 0, with_tls.stderr
     for services in (resolved["services"], yaml.safe_load(with_tls.stdout)["services"]):
@@ -264,7 +273,7 @@ def test_every_port_binds_the_given_address_only(resolved, tmp_path):
                 assert port.startswith(f"{BIND_ADDRESS}:"), (name, port)
 
 
-def test_every_service_drops_all_capabilities_and_privilege_gains(resolved):
+def test_every_service_drops_all_capabilities_and_privilege_gains(resolved: dict[str, Any]) -> None:
     for name, service in resolved["services"].items():
         assert service.get("cap_drop") == ["ALL"], name
         assert "no-new-privileges:true" in service.get("security_opt", []), name
@@ -273,7 +282,9 @@ def test_every_service_drops_all_capabilities_and_privilege_gains(resolved):
         assert service.get("network_mode") != "host", name
 
 
-def test_the_mediamtx_reader_reaches_the_server_and_prometheus_only(resolved):
+def test_the_mediamtx_reader_reaches_the_server_and_prometheus_only(
+    resolved: dict[str, Any],
+) -> None:
     reader = "/srv/trashmonitor/mediamtx-reader"
     server = resolved["services"]["server"]
     mounts = {str(s): t for s, t in bind_sources(server)}

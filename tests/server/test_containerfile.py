@@ -105,7 +105,7 @@ def text() -> str:
     return CONTAINERFILE.read_text(encoding="utf-8")
 
 
-def test_containerfile_passes_the_static_lint(text):
+def test_containerfile_passes_the_static_lint(text: str) -> None:
     assert lint(text, REPO) == []
 
 
@@ -121,13 +121,15 @@ def test_containerfile_passes_the_static_lint(text):
         (("USER 65532:65532", "USER root"), "non-root USER"),
     ],
 )
-def test_the_lint_catches_what_a_build_would_trip_on(text, edit, expected):
+def test_the_lint_catches_what_a_build_would_trip_on(
+    text: str, edit: tuple[str, str], expected: str
+) -> None:
     old, new = edit
     assert old in text
     assert any(expected in problem for problem in lint(text.replace(old, new), REPO))
 
 
-def test_mediamtx_is_pinned_by_version_and_digest(text):
+def test_mediamtx_is_pinned_by_version_and_digest(text: str) -> None:
     defaults = arg_defaults(instructions(text))
     version = defaults["MEDIAMTX_VERSION"]
     image = defaults["MEDIAMTX_IMAGE"]
@@ -136,7 +138,7 @@ def test_mediamtx_is_pinned_by_version_and_digest(text):
     assert re.search(r"@sha256:[0-9a-f]{64}$", image)
 
 
-def test_rules_dashboards_and_viewer_land_at_the_documented_paths(text):
+def test_rules_dashboards_and_viewer_land_at_the_documented_paths(text: str) -> None:
     """The contract paths other components produce, and where docs/server.md says they are."""
     for source in (
         "/src/alerts/trashmonitor.rules.yaml",
@@ -157,7 +159,7 @@ def test_rules_dashboards_and_viewer_land_at_the_documented_paths(text):
         assert documented in docs
 
 
-def test_the_build_context_leaves_out_secrets_and_local_state():
+def test_the_build_context_leaves_out_secrets_and_local_state() -> None:
     ignored = IGNOREFILE.read_text(encoding="utf-8").split()
     for entry in (".env", ".venv", ".git", "server/viewer/node_modules"):
         assert entry in ignored
@@ -166,6 +168,6 @@ def test_the_build_context_leaves_out_secrets_and_local_state():
         assert entry in ignored
 
 
-def test_the_entrypoint_is_what_the_image_runs(text):
+def test_the_entrypoint_is_what_the_image_runs(text: str) -> None:
     assert 'ENTRYPOINT ["/usr/local/bin/trashmonitor-entrypoint"]' in text
     assert "COPY server/entrypoint /usr/local/bin/trashmonitor-entrypoint" in text

@@ -11,12 +11,13 @@ import base64
 import hashlib
 import os
 import shlex
+from pathlib import Path
 from typing import Any
 
 import yaml
-from server_harness import assert_promtool_accepts
+from server.server_harness import assert_promtool_accepts
+from server.test_mediamtx_config import FIXTURES, config_problems, is_anonymous
 from support.processes import REPO
-from test_mediamtx_config import FIXTURES, config_problems, is_anonymous
 
 from trashmonitor.demo import (
     Ports,
@@ -27,7 +28,7 @@ from trashmonitor.demo import (
 )
 
 
-def test_the_reader_password_is_random_and_private(tmp_path):
+def test_the_reader_password_is_random_and_private(tmp_path: Path) -> None:
     first = generate_reader_credentials(tmp_path / "secrets")
     second = generate_reader_credentials(tmp_path / "again")
     assert first.password != second.password
@@ -43,7 +44,7 @@ def test_the_reader_password_is_random_and_private(tmp_path):
     assert again.password != first.password
 
 
-def test_the_demo_mediamtx_config_grants_api_and_metrics_to_the_reader_only(tmp_path):
+def test_the_demo_mediamtx_config_grants_api_and_metrics_to_the_reader_only(tmp_path: Path) -> None:
     reader = generate_reader_credentials(tmp_path)
     text = _mediamtx_config(Ports(), reader)
     assert reader.password not in text
@@ -64,7 +65,7 @@ def test_the_demo_mediamtx_config_grants_api_and_metrics_to_the_reader_only(tmp_
     assert base64.b64decode(reader.basic).decode() == f"trashmon-reader:{reader.password}"
 
 
-def test_the_demo_prometheus_scrapes_mediamtx_with_the_password_file(tmp_path):
+def test_the_demo_prometheus_scrapes_mediamtx_with_the_password_file(tmp_path: Path) -> None:
     reader = generate_reader_credentials(tmp_path)
     rules = REPO / "alerts" / "trashmonitor.rules.yaml"
     text = _prometheus_config(Ports(), rules, reader)

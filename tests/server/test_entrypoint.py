@@ -7,10 +7,11 @@ import hashlib
 import os
 import signal
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.processes import REPO, pid_alive, require_binary, stop_process, wait_until
+from support.processes import REPO, pid_alive, stop_process, wait_until
 
 ENTRYPOINT = REPO / "server" / "entrypoint"
 
@@ -42,7 +43,9 @@ NAMES = ("mediamtx", "caddy", "trashmon")
 
 
 @pytest.fixture
-def standins(tmp_path: Path) -> dict[str, str]:
+def entrypoint_env(tmp_path: Path) -> dict[str, str]:
+    """The entrypoint's environment with stand-in children (tests/server/conftest.py's
+    `standins` are HTTP servers: another thing)."""
     for name in NAMES:
         path = tmp_path / name
         path.write_text(STANDIN)
@@ -61,6 +64,29 @@ def standins(tmp_path: Path) -> dict[str, str]:
 def start(env: dict[str, str]) -> subprocess.Popen[bytes]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("TRASHMON_")}
     return subprocess.Popen([str(ENTRYPOINT)], env={**inherited, **env}, stderr=subprocess.PIPE)
+
+
+@dataclass(frozen=True)
+class Ended:
+    code: int
+    started: dict[str, tuple[int, str]]
+    """The stand-ins that had started: name -> (pid, arguments)."""
+    stderr: bytes
+
+
+def run_to_the_end(env: dict[str, str], directory: Path, *, sigterm: bool = False) -> Ended:
+    """The entrypoint until it exits by itself, or (``sigterm``) until it exits after a
+    SIGTERM sent once all three stand-ins started."""
+    proc = start(env)
+    try:
+        found = all_started(directory) if sigterm else {}
+        if sigterm:
+            proc.send_signal(signal.SIGTERM)
+        code = proc.wait(20)
+    finally:
+        stop_process(proc)
+    assert proc.stderr is not None
+    return Ended(code, found or started(directory), proc.stderr.read())
 
 
 def child_env(directory: Path, name: str) -> dict[str, str]:
@@ -88,16 +114,11 @@ def all_started(directory: Path) -> dict[str, tuple[int, str]]:
     )
 
 
-def test_entrypoint_passes_shellcheck():
-    result = subprocess.run(
-        [require_binary("shellcheck"), str(ENTRYPOINT)], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stdout
-
-
-def test_starts_all_three_with_their_configs(standins, tmp_path):
+def test_starts_all_three_with_their_configs(
+    entrypoint_env: dict[str, str], tmp_path: Path
+) -> None:
     proc = start(
-        {**standins, "TRASHMON_MEDIAMTX_CONFIG": "/cfg/m.yml", "TRASHMON_CADDYFILE": "/cfg/C"}
+        {**entrypoint_env, "TRASHMON_MEDIAMTX_CONFIG": "/cfg/m.yml", "TRASHMON_CADDYFILE": "/cfg/C"}
     )
     try:
         found = all_started(tmp_path)
@@ -108,60 +129,48 @@ def test_starts_all_three_with_their_configs(standins, tmp_path):
         stop_process(proc)
 
 
-def test_a_child_that_exits_stops_the_others_and_fails_the_container(standins, tmp_path):
-    proc = start({**standins, "STANDIN_EXIT_caddy": "3"})
-    try:
-        code = proc.wait(20)
-    finally:
-        stop_process(proc)
-    found = started(tmp_path)
-    assert code == 3
+def test_a_child_that_exits_stops_the_others_and_fails_the_container(
+    entrypoint_env: dict[str, str], tmp_path: Path
+) -> None:
+    ended = run_to_the_end({**entrypoint_env, "STANDIN_EXIT_caddy": "3"}, tmp_path)
+    assert ended.code == 3
     for name in ("mediamtx", "trashmon"):
         assert (tmp_path / f"{name}.term").exists(), f"{name} was not sent SIGTERM"
-        assert not pid_alive(found[name][0])
-    assert b"caddy exited with status 3" in proc.stderr.read()  # type: ignore[union-attr]
+        assert not pid_alive(ended.started[name][0])
+    assert b"caddy exited with status 3" in ended.stderr
 
 
-def test_a_child_exiting_cleanly_still_fails_the_container(standins, tmp_path):
-    proc = start({**standins, "STANDIN_EXIT_trashmon": "0"})
-    try:
-        code = proc.wait(20)
-    finally:
-        stop_process(proc)
-    assert code != 0
+def test_a_child_exiting_cleanly_still_fails_the_container(
+    entrypoint_env: dict[str, str], tmp_path: Path
+) -> None:
+    ended = run_to_the_end({**entrypoint_env, "STANDIN_EXIT_trashmon": "0"}, tmp_path)
+    assert ended.code != 0
     assert (tmp_path / "mediamtx.term").exists()
 
 
-def test_sigterm_is_forwarded_to_every_child(standins, tmp_path):
-    proc = start(standins)
-    try:
-        found = all_started(tmp_path)
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(20)
-    finally:
-        stop_process(proc)
-    assert code == 0
+def test_sigterm_is_forwarded_to_every_child(
+    entrypoint_env: dict[str, str], tmp_path: Path
+) -> None:
+    ended = run_to_the_end(entrypoint_env, tmp_path, sigterm=True)
+    assert ended.code == 0
     for name in NAMES:
         assert (tmp_path / f"{name}.term").exists(), f"{name} did not get SIGTERM"
-        assert not pid_alive(found[name][0])
+        assert not pid_alive(ended.started[name][0])
 
 
-def test_a_child_ignoring_sigterm_is_killed_after_the_grace_period(standins, tmp_path):
-    proc = start({**standins, "STANDIN_IGNORE_TERM_mediamtx": "1", "TRASHMON_STOP_GRACE": "1"})
-    try:
-        found = all_started(tmp_path)
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(20)
-    finally:
-        stop_process(proc)
-    assert code == 0
+def test_a_child_ignoring_sigterm_is_killed_after_the_grace_period(
+    entrypoint_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**entrypoint_env, "STANDIN_IGNORE_TERM_mediamtx": "1", "TRASHMON_STOP_GRACE": "1"}
+    ended = run_to_the_end(env, tmp_path, sigterm=True)
+    assert ended.code == 0
     assert (tmp_path / "mediamtx.term").exists()
-    assert not pid_alive(found["mediamtx"][0])
-    assert b"mediamtx did not stop within 1s: SIGKILL" in proc.stderr.read()  # type: ignore[union-attr]
+    assert not pid_alive(ended.started["mediamtx"][0])
+    assert b"mediamtx did not stop within 1s: SIGKILL" in ended.stderr
 
 
-def test_a_bad_grace_setting_is_one_clear_line(standins):
-    proc = start({**standins, "TRASHMON_STOP_GRACE": "soon"})
+def test_a_bad_grace_setting_is_one_clear_line(entrypoint_env: dict[str, str]) -> None:
+    proc = start({**entrypoint_env, "TRASHMON_STOP_GRACE": "soon"})
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 2
     assert (
@@ -177,7 +186,9 @@ def sha256_credential(password: str) -> str:
     return "sha256:" + base64.b64encode(hashlib.sha256(password.encode()).digest()).decode()
 
 
-def test_each_child_gets_only_its_part_of_the_credentials(standins, tmp_path):
+def test_each_child_gets_only_its_part_of_the_credentials(
+    entrypoint_env: dict[str, str], tmp_path: Path
+) -> None:
     secret = "Pw-" + "x" * 40
     credentials = tmp_path / "credentials"
     credentials.write_text(f"reader1:{secret}\n")
@@ -185,7 +196,7 @@ def test_each_child_gets_only_its_part_of_the_credentials(standins, tmp_path):
     hook_secret.write_text("hook-" + "y" * 40)
     proc = start(
         {
-            **standins,
+            **entrypoint_env,
             "TRASHMON_MEDIAMTX_CREDENTIALS_FILE": str(credentials),
             "TRASHMON_HOOK_SECRET_FILE": str(hook_secret),
             "TRASHMON_LISTEN": "0.0.0.0:19843",
@@ -222,8 +233,10 @@ def test_each_child_gets_only_its_part_of_the_credentials(standins, tmp_path):
         assert basic not in shown
 
 
-def test_without_a_credentials_file_one_is_generated_for_the_run(standins, tmp_path):
-    proc = start(standins)
+def test_without_a_credentials_file_one_is_generated_for_the_run(
+    entrypoint_env: dict[str, str], tmp_path: Path
+) -> None:
+    proc = start(entrypoint_env)
     try:
         all_started(tmp_path)
         proc.send_signal(signal.SIGTERM)
@@ -283,11 +296,13 @@ def test_a_bad_hook_setting_is_one_clear_line(standins, tmp_path, env, reason):
         ("x" * 5000 + ":hunter2", "expected one line user:password"),
     ],
 )
-def test_a_bad_credentials_file_is_one_clear_line(standins, tmp_path, content, reason):
+def test_a_bad_credentials_file_is_one_clear_line(
+    entrypoint_env: dict[str, str], tmp_path: Path, content: str | None, reason: str
+) -> None:
     credentials = tmp_path / "credentials"
     if content is not None:
         credentials.write_text(content)
-    proc = start({**standins, "TRASHMON_MEDIAMTX_CREDENTIALS_FILE": str(credentials)})
+    proc = start({**entrypoint_env, "TRASHMON_MEDIAMTX_CREDENTIALS_FILE": str(credentials)})
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 2
     lines = err.decode().strip().splitlines()

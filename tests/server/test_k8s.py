@@ -66,7 +66,7 @@ def only(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict
 # ---------------------------------------------------------------- generated copies
 
 
-def test_generated_copies_match_their_sources():
+def test_generated_copies_match_their_sources() -> None:
     result = subprocess.run(
         [sys.executable, str(K8S / "sync.py"), "--check"],
         capture_output=True,
@@ -76,14 +76,16 @@ def test_generated_copies_match_their_sources():
     assert result.returncode == 0, result.stderr
 
 
-def test_sync_reads_the_contract_paths():
+def test_sync_reads_the_contract_paths() -> None:
     sync = load_sync()
     assert sync.PROMETHEUS_RULE == REPO / "alerts" / "prometheusrule.yaml"
     assert sync.DASHBOARDS == REPO / "dashboards" / "generated"
     assert sync.MEDIAMTX_CONFIG == REPO / "server" / "mediamtx.yml"
 
 
-def test_the_drift_check_notices_a_stale_copy(tmp_path, monkeypatch):
+def test_the_drift_check_notices_a_stale_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sync = load_sync()
     shutil.copytree(K8S / "generated", tmp_path / "generated")
     monkeypatch.setattr(sync, "GENERATED", tmp_path / "generated")
@@ -93,7 +95,7 @@ def test_the_drift_check_notices_a_stale_copy(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def tree_with_rules_and_dashboards(tmp_path, monkeypatch) -> Path:
+def tree_with_rules_and_dashboards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of server/k8s synced from stand-in alerts/dashboards outputs."""
     sync = load_sync()
     dashboards = tmp_path / "dashboards"
@@ -133,7 +135,9 @@ def tree_with_rules_and_dashboards(tmp_path, monkeypatch) -> Path:
     return copy
 
 
-def test_dashboards_become_configmaps_for_the_grafana_sidecar(tree_with_rules_and_dashboards):
+def test_dashboards_become_configmaps_for_the_grafana_sidecar(
+    tree_with_rules_and_dashboards: Path,
+) -> None:
     docs = kustomize(tree_with_rules_and_dashboards)
     dashboard = only(docs, "ConfigMap", "trashmonitor-dashboard-camera-overview")
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
@@ -150,7 +154,7 @@ def test_dashboards_become_configmaps_for_the_grafana_sidecar(tree_with_rules_an
 CORE_API_VERSIONS = {"v1", "apps/v1", "networking.k8s.io/v1"}
 
 
-def test_core_kinds_pass_schema_validation(rendered):
+def test_core_kinds_pass_schema_validation(rendered: list[dict[str, Any]]) -> None:
     core = [d for d in rendered if d["apiVersion"] in CORE_API_VERSIONS]
     assert {d["kind"] for d in core} == {
         "Namespace",
@@ -164,7 +168,7 @@ def test_core_kinds_pass_schema_validation(rendered):
         kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
 
 
-def test_schema_validation_rejects_a_misspelt_field(rendered):
+def test_schema_validation_rejects_a_misspelt_field(rendered: list[dict[str, Any]]) -> None:
     deployment = json.loads(json.dumps(only(rendered, "Deployment", "trashmonitor")))
     deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["prot"] = 1
     with pytest.raises(kubernetes_validate.ValidationError):
@@ -272,7 +276,7 @@ def crd_problems(doc: dict[str, Any]) -> list[str]:
     return problems
 
 
-def test_crd_kinds_have_their_required_fields(rendered):
+def test_crd_kinds_have_their_required_fields(rendered: list[dict[str, Any]]) -> None:
     crds = [d for d in rendered if d["apiVersion"] not in CORE_API_VERSIONS]
     assert {d["kind"] for d in crds} >= {
         "ServiceMonitor",
@@ -313,8 +317,11 @@ def test_crd_kinds_have_their_required_fields(rendered):
     ],
 )
 def test_the_crd_check_catches_missing_fields(
-    rendered, kind, mutate: Callable[[dict[str, Any]], Any], expected
-):
+    rendered: list[dict[str, Any]],
+    kind: str,
+    mutate: Callable[[dict[str, Any]], Any],
+    expected: str,
+) -> None:
     doc = json.loads(
         json.dumps(only(rendered, kind, "trashmonitor" if kind == "ServiceMonitor" else None))
     )
@@ -346,7 +353,7 @@ def selected_workload(docs: list[dict[str, Any]], service: dict[str, Any]) -> di
     return workload
 
 
-def test_services_select_one_workload_and_target_its_ports(rendered):
+def test_services_select_one_workload_and_target_its_ports(rendered: list[dict[str, Any]]) -> None:
     for service in (d for d in rendered if d["kind"] == "Service"):
         pod = selected_workload(rendered, service)["spec"]["template"]["spec"]
         port_names = {p["name"] for c in pod["containers"] for p in c.get("ports", [])}
@@ -354,7 +361,7 @@ def test_services_select_one_workload_and_target_its_ports(rendered):
             assert port["targetPort"] in port_names, (service["metadata"]["name"], port)
 
 
-def test_viewer_and_rtsp_are_tailscale_loadbalancers(rendered):
+def test_viewer_and_rtsp_are_tailscale_loadbalancers(rendered: list[dict[str, Any]]) -> None:
     for name, ports in (
         ("trashmonitor", {80, 443}),
         ("trashmonitor-rtsp", {8554}),
@@ -370,7 +377,9 @@ def test_viewer_and_rtsp_are_tailscale_loadbalancers(rendered):
     assert {p["port"] for p in metrics["spec"]["ports"]} == {9998, 9843}
 
 
-def test_servicemonitor_scrapes_both_jobs_from_the_metrics_service(rendered):
+def test_servicemonitor_scrapes_both_jobs_from_the_metrics_service(
+    rendered: list[dict[str, Any]],
+) -> None:
     monitor = only(rendered, "ServiceMonitor", "trashmonitor")
     metrics = only(rendered, "Service", "trashmonitor-metrics")
     assert (
@@ -390,7 +399,9 @@ def test_servicemonitor_scrapes_both_jobs_from_the_metrics_service(rendered):
         assert not {p["targetPort"] for p in service["spec"]["ports"]} & {"mtx-metrics", "monitor"}
 
 
-def test_deployment_is_hardened_and_probes_the_monitor_and_mediamtx(rendered):
+def test_deployment_is_hardened_and_probes_the_monitor_and_mediamtx(
+    rendered: list[dict[str, Any]],
+) -> None:
     deployment = only(rendered, "Deployment", "trashmonitor")
     pod = deployment["spec"]["template"]["spec"]
     server = container(rendered)
@@ -417,7 +428,9 @@ def test_deployment_is_hardened_and_probes_the_monitor_and_mediamtx(rendered):
     assert env["TRASHMON_LISTEN"] == "0.0.0.0:9843"  # probes reach it on the pod IP
 
 
-def test_mediamtx_config_is_the_repository_file_mounted_where_the_entrypoint_reads_it(rendered):
+def test_mediamtx_config_is_the_repository_file_mounted_where_the_entrypoint_reads_it(
+    rendered: list[dict[str, Any]],
+) -> None:
     config = next(
         d
         for d in rendered
@@ -436,7 +449,9 @@ def test_mediamtx_config_is_the_repository_file_mounted_where_the_entrypoint_rea
     assert env["TRASHMON_MEDIAMTX_CONFIG"] == f"{mount['mountPath']}/mediamtx.yml"
 
 
-def test_the_monitor_keeps_its_incident_history_on_a_persistent_volume(rendered):
+def test_the_monitor_keeps_its_incident_history_on_a_persistent_volume(
+    rendered: list[dict[str, Any]],
+) -> None:
     """Issue 16 §3: the history survives pod restarts: TRASHMON_STATE_DIR is the mount of
     a PersistentVolumeClaim the bundle declares."""
     server = container(rendered)
@@ -448,7 +463,9 @@ def test_the_monitor_keeps_its_incident_history_on_a_persistent_volume(rendered)
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
 
 
-def test_cert_manager_component_switches_https_on_with_the_certificate_secret(rendered):
+def test_cert_manager_component_switches_https_on_with_the_certificate_secret(
+    rendered: list[dict[str, Any]],
+) -> None:
     certificate = only(rendered, "Certificate")
     server = container(rendered)
     pod = server_pod(rendered)
@@ -463,13 +480,13 @@ def test_cert_manager_component_switches_https_on_with_the_certificate_secret(re
     )
 
 
-def test_base_alone_needs_no_crds_and_serves_plain_http():
+def test_base_alone_needs_no_crds_and_serves_plain_http() -> None:
     docs = kustomize(K8S / "base")
     assert {d["apiVersion"] for d in docs} <= CORE_API_VERSIONS
     assert {e["name"]: e.get("value") for e in container(docs)["env"]}["TRASHMON_TLS"] == "off"
 
 
-def test_deploy_overlay_sets_image_hostnames_and_certificate_name():
+def test_deploy_overlay_sets_image_hostnames_and_certificate_name() -> None:
     sync = load_sync()
     result = subprocess.run(
         [sys.executable, str(K8S / "sync.py"), "overlay",
@@ -503,7 +520,7 @@ def test_deploy_overlay_sets_image_hostnames_and_certificate_name():
     assert site.split() == ["localhost", "cams", "cams.example.org"]
 
 
-def test_deploy_overlay_site_names_include_the_magicdns_name():
+def test_deploy_overlay_site_names_include_the_magicdns_name() -> None:
     sync = load_sync()
     text = sync.deploy_overlay("r/i:1", "cams", "cams.example.org", "a@b.c", "tail1.ts.net")
     assert '"localhost cams cams.tail1.ts.net cams.example.org"' in text
@@ -520,7 +537,9 @@ def test_deploy_overlay_site_names_include_the_magicdns_name():
         ({"TS_TAILNET": "-", "TS_MAGICDNS_SUFFIX": "tail2.ts.net"}, "tail2.ts.net"),
     ],
 )
-def test_deploy_overlay_reads_the_suffix_where_trashmon_dns_does(monkeypatch, env, suffix):
+def test_deploy_overlay_reads_the_suffix_where_trashmon_dns_does(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], suffix: str | None
+) -> None:
     for name in ("TS_TAILNET", "TS_MAGICDNS_SUFFIX"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
@@ -589,7 +608,7 @@ def secret_users(docs: list[dict[str, Any]], secret: str) -> set[tuple[str, str]
     return users
 
 
-def test_the_dns_tokens_reach_only_the_dns_reconciler(rendered):
+def test_the_dns_tokens_reach_only_the_dns_reconciler(rendered: list[dict[str, Any]]) -> None:
     docs = rendered  # the default tree runs the DNS loop (issue 14 §2)
     assert secret_users(docs, "trashmonitor-dns") == {("trashmonitor-dns", "dns")}
     deployment = only(docs, "Deployment", "trashmonitor-dns")
@@ -642,7 +661,9 @@ def admitted_ports(policy: dict[str, Any], peer_label: str) -> set[str]:
     return ports
 
 
-def test_the_network_policy_admits_each_client_to_its_ports_only(rendered):
+def test_the_network_policy_admits_each_client_to_its_ports_only(
+    rendered: list[dict[str, Any]],
+) -> None:
     policy = only(rendered, "NetworkPolicy", "trashmonitor-server")
     pod_labels = only(rendered, "Deployment", "trashmonitor")["spec"]["template"]["metadata"][
         "labels"
@@ -673,7 +694,9 @@ def test_the_network_policy_admits_each_client_to_its_ports_only(rendered):
     )
 
 
-def test_the_mediamtx_reader_secret_feeds_the_server_and_prometheus(rendered):
+def test_the_mediamtx_reader_secret_feeds_the_server_and_prometheus(
+    rendered: list[dict[str, Any]],
+) -> None:
     server = container(rendered)
     env = {e["name"]: e.get("value") for e in server["env"]}
     volume = next(v for v in server_pod(rendered)["volumes"] if v["name"] == "mediamtx-reader")
@@ -699,7 +722,7 @@ def test_the_mediamtx_reader_secret_feeds_the_server_and_prometheus(rendered):
     assert "basicAuth" not in monitor
 
 
-def test_docs_never_put_a_token_on_a_command_line():
+def test_docs_never_put_a_token_on_a_command_line() -> None:
     """`kubectl create secret ... --from-literal=TOKEN=...` lands in shell history and ps."""
     for path in [REPO / "docs" / "server.md", *K8S.rglob("*.yaml")]:
         text = path.read_text(encoding="utf-8")
@@ -724,7 +747,9 @@ def mosquitto_conf(docs: list[dict[str, Any]]) -> str:
     return str(config["data"]["mosquitto.conf"])
 
 
-def test_the_broker_is_hardened_and_runs_the_generated_config(rendered):
+def test_the_broker_is_hardened_and_runs_the_generated_config(
+    rendered: list[dict[str, Any]],
+) -> None:
     pod = broker_pod(rendered)
     (broker,) = pod["containers"]
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -752,7 +777,9 @@ def test_the_broker_is_hardened_and_runs_the_generated_config(rendered):
     assert "allow_anonymous false" in expected
 
 
-def test_the_broker_secret_holds_only_the_broker_files_never_a_ca_key(rendered):
+def test_the_broker_secret_holds_only_the_broker_files_never_a_ca_key(
+    rendered: list[dict[str, Any]],
+) -> None:
     pod = broker_pod(rendered)
     (broker,) = pod["containers"]
     secret_volume = next(v for v in pod["volumes"] if "secret" in v)
@@ -776,7 +803,9 @@ def test_the_broker_secret_holds_only_the_broker_files_never_a_ca_key(rendered):
     assert secret_users(rendered, "trashmonitor-mqtt") == {("trashmonitor", "server")}
 
 
-def test_the_monitor_connects_to_the_broker_service_with_its_own_identity(rendered):
+def test_the_monitor_connects_to_the_broker_service_with_its_own_identity(
+    rendered: list[dict[str, Any]],
+) -> None:
     env = {e["name"]: e.get("value") for e in container(rendered)["env"]}
     url = env["TRASHMON_MQTT_URL"]
     assert url.startswith("mqtts://")
@@ -796,7 +825,9 @@ def test_the_monitor_connects_to_the_broker_service_with_its_own_identity(render
     assert "TRASHMON_DNS_INTERVAL" not in env
 
 
-def test_only_the_mqtt_proxy_and_the_monitor_reach_the_broker(rendered):
+def test_only_the_mqtt_proxy_and_the_monitor_reach_the_broker(
+    rendered: list[dict[str, Any]],
+) -> None:
     policy = only(rendered, "NetworkPolicy", "trashmonitor-mqtt")
     broker_labels = only(rendered, "Deployment", "trashmonitor-mqtt")["spec"]["template"][
         "metadata"
@@ -826,7 +857,9 @@ def test_only_the_mqtt_proxy_and_the_monitor_reach_the_broker(rendered):
     assert all(p["port"] != "mqtts" for r in server_policy["spec"]["ingress"] for p in r["ports"])
 
 
-def test_prometheus_scrapes_the_dns_reconciler_as_its_own_job(rendered):
+def test_prometheus_scrapes_the_dns_reconciler_as_its_own_job(
+    rendered: list[dict[str, Any]],
+) -> None:
     monitor = only(rendered, "ServiceMonitor", "trashmonitor-dns")
     assert crd_problems(monitor) == []
     service = only(rendered, "Service", "trashmonitor-dns-metrics")
@@ -861,7 +894,7 @@ def test_prometheus_scrapes_the_dns_reconciler_as_its_own_job(rendered):
 COMPONENTS = sorted(p.name for p in (K8S / "components").iterdir() if p.is_dir())
 
 
-def test_the_default_tree_lists_every_component():
+def test_the_default_tree_lists_every_component() -> None:
     tree = yaml.safe_load((K8S / "kustomization.yaml").read_text())
     assert tree["resources"] == ["base"]
     assert sorted(tree["components"]) == [f"components/{name}" for name in COMPONENTS]
@@ -869,7 +902,7 @@ def test_the_default_tree_lists_every_component():
 
 
 @pytest.mark.parametrize("component", COMPONENTS)
-def test_each_component_renders_on_base_alone_and_validates(tmp_path, component):
+def test_each_component_renders_on_base_alone_and_validates(tmp_path: Path, component: str) -> None:
     shutil.copytree(K8S, tmp_path / "k8s")
     overlay = tmp_path / "overlay"
     overlay.mkdir()

@@ -47,7 +47,9 @@ def rendered_broker() -> tuple[str, set[str]]:
     return config["data"]["mosquitto.conf"], {item["key"] for item in secret["items"]}
 
 
-def test_the_cluster_broker_config_and_secret_serve_a_camera_and_the_monitor(tmp_path: Path):
+def test_the_cluster_broker_config_and_secret_serve_a_camera_and_the_monitor(
+    tmp_path: Path,
+) -> None:
     port = free_port()
     pki = make_pki(tmp_path / "pki", port, cameras=("cam1",))
     conf, secret_keys = rendered_broker()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,9 @@ def config_problems(config: dict[str, Any], reference: dict[str, Any]) -> list[s
     return problems
 
 
-def test_every_key_exists_in_the_pinned_version(config, reference):
+def test_every_key_exists_in_the_pinned_version(
+    config: dict[str, Any], reference: dict[str, Any]
+) -> None:
     assert config_problems(config, reference) == []
 
 
@@ -96,13 +99,13 @@ def test_every_key_exists_in_the_pinned_version(config, reference):
     ],
 )
 def test_the_check_catches_typos_removed_keys_and_wrong_types(
-    config, reference, mutation, expected
-):
+    config: dict[str, Any], reference: dict[str, Any], mutation: dict[str, Any], expected: str
+) -> None:
     broken = {**config, **mutation}
     assert any(expected in problem for problem in config_problems(broken, reference))
 
 
-def test_ports_and_streaming_settings_match_the_contract(config):
+def test_ports_and_streaming_settings_match_the_contract(config: dict[str, Any]) -> None:
     assert config["rtspAddress"] == ":8554"
     assert config["rtspTransports"] == ["tcp"]
     assert config["hlsAddress"] == ":8888"
@@ -165,7 +168,7 @@ def auth_problems(config: dict[str, Any]) -> list[str]:
     return problems
 
 
-def test_nobody_anonymous_may_use_the_api_metrics_or_publish(config):
+def test_nobody_anonymous_may_use_the_api_metrics_or_publish(config: dict[str, Any]) -> None:
     assert auth_problems(config) == []
 
 
@@ -229,13 +232,15 @@ def takeover_one_path(config: dict[str, Any]) -> None:
         (takeover_one_path, "paths.cam1.overridePublisher"),
     ],
 )
-def test_the_auth_check_catches_each_hostile_setting(config, mutate, expected):
+def test_the_auth_check_catches_each_hostile_setting(
+    config: dict[str, Any], mutate: Callable[[dict[str, Any]], object], expected: str
+) -> None:
     broken = copy.deepcopy(config)
     mutate(broken)
     assert any(expected in problem for problem in auth_problems(broken)), auth_problems(broken)
 
 
-def test_the_seed_config_fails_the_auth_check():
+def test_the_seed_config_fails_the_auth_check() -> None:
     """The configuration issue 11 §1 reproduced the takeover with."""
     seed = {
         "authMethod": "internal",
@@ -254,7 +259,7 @@ def test_the_seed_config_fails_the_auth_check():
     assert len(auth_problems(seed)) == 6
 
 
-def test_the_reader_is_item_0_as_the_entrypoint_overrides_it(config):
+def test_the_reader_is_item_0_as_the_entrypoint_overrides_it(config: dict[str, Any]) -> None:
     reader = config["authInternalUsers"][0]
     assert {p["action"] for p in reader["permissions"]} == {"api", "metrics"}
     entrypoint = (REPO / "server" / "entrypoint").read_text(encoding="utf-8")
@@ -262,7 +267,7 @@ def test_the_reader_is_item_0_as_the_entrypoint_overrides_it(config):
     assert "MTX_AUTHINTERNALUSERS_0_PASS" in entrypoint
 
 
-def test_every_camera_has_its_own_publisher_scoped_to_its_path(config):
+def test_every_camera_has_its_own_publisher_scoped_to_its_path(config: dict[str, Any]) -> None:
     publishers = {
         user["user"]: [p.get("path") for p in user["permissions"] if p["action"] == "publish"]
         for user in config["authInternalUsers"]
@@ -271,7 +276,7 @@ def test_every_camera_has_its_own_publisher_scoped_to_its_path(config):
     assert publishers == {name: [name] for name in config["paths"]}
 
 
-def test_cameras_are_declared_paths_publishing_from_a_publisher(config):
+def test_cameras_are_declared_paths_publishing_from_a_publisher(config: dict[str, Any]) -> None:
     cameras = list(config["paths"])
     assert cameras, "declare at least the example cameras"
     assert all(re.fullmatch(r"[A-Za-z0-9_-]+", name) for name in cameras)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_harness import Reply, caddy_env, run_caddy
+from server.server_harness import Reply, caddy_env, run_caddy
 from support.browser import Browser, browser
 from support.fake_control_api import ControlAPI, serve_control_api
 from support.processes import REPO, require_binary, running, wait_until

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_harness import StandIn, bcrypt_hash, caddy_env, run_caddy, serve_standin
+from server.server_harness import StandIn, bcrypt_hash, caddy_env, run_caddy, serve_standin
 from support.browser import Browser, browser
 from support.fake_mediamtx import FakeMediaMTX
 from support.http import http_get
-from support.monitor_process import MonitorProcess, monitor_process
+from support.monitor import MonitorProcess, monitor_process
 from support.mosquitto import (
     Broker,
     agent_argv,

@@ -57,7 +57,7 @@ def values(name: str, inputs: list[Any]) -> list[Any]:
     return [result["value"] for result in results]
 
 
-def test_the_poll_interval_is_clamped():
+def test_the_poll_interval_is_clamped() -> None:
     assert values(
         "pollIntervalMs",
         ["5", "0", "-3", "0.01", "1", "2.5", "300", "301", "1e9", "Infinity", "NaN", "x", "", None],
@@ -66,11 +66,11 @@ def test_the_poll_interval_is_clamped():
 
 @settings(max_examples=20, deadline=None)
 @given(st.lists(st.one_of(st.text(max_size=12), st.none()), min_size=1, max_size=40))
-def test_no_interval_leaves_the_bounds(raw):
+def test_no_interval_leaves_the_bounds(raw: list[str | None]) -> None:
     assert all(1000 <= ms <= 300000 for ms in values("pollIntervalMs", raw))
 
 
-def test_pages_read_are_capped():
+def test_pages_read_are_capped() -> None:
     _, constants = call_all([])
     assert values("pagesToRead", [0, 1, 2, 50, 51, 10**9, -1, 2.5, "7", None]) == [
         1, 1, 2, 50, constants["MAX_PAGES"], constants["MAX_PAGES"], 1, 1, 1, 1
@@ -83,16 +83,16 @@ def test_pages_read_are_capped():
     ["..", ".", "../cam1", "cam1/..", "a/../b", "a/./b", "/cam1", "cam1/", "a//b",
      "a\\..\\b", "cam\n1", "", "x" * 257],
 )  # fmt: skip
-def test_path_names_with_dot_segments_are_not_shown(name):
+def test_path_names_with_dot_segments_are_not_shown(name: str) -> None:
     assert values("isShowableName", [name]) == [False]
     assert values("playlistURL", [name]) == [None]
 
 
-def test_non_strings_are_not_shown():
+def test_non_strings_are_not_shown() -> None:
     assert values("isShowableName", [None, 5, ["cam1"], {"name": "cam1"}]) == [False] * 4
 
 
-def test_playlist_urls_escape_every_segment():
+def test_playlist_urls_escape_every_segment() -> None:
     assert values("playlistURL", ["cam1", "site/cam 2", "a?b#c", "..a/b..", "%2e%2e"]) == [
         "cam1/index.m3u8",
         "site/cam%202/index.m3u8",
@@ -104,7 +104,7 @@ def test_playlist_urls_escape_every_segment():
 
 @settings(max_examples=20, deadline=None)
 @given(st.lists(st.text(alphabet=st.sampled_from("ab./%?#\\ \n"), max_size=10), max_size=40))
-def test_a_playlist_url_never_leaves_its_path(names):
+def test_a_playlist_url_never_leaves_its_path(names: list[str]) -> None:
     for name, url in zip(names, values("playlistURL", names), strict=True):
         if url is None:
             continue
@@ -185,7 +185,7 @@ def silent_server() -> Iterator[int]:
         listener.close()
 
 
-def test_a_fetch_that_gets_no_answer_times_out(silent_server):
+def test_a_fetch_that_gets_no_answer_times_out(silent_server: int) -> None:
     url = f"http://127.0.0.1:{silent_server}/api/v3/paths/list"
     results, constants = call_all([("fetchWithTimeout", [url, {}, 300])])
     assert results == [{"error": "timed out"}]

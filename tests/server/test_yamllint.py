@@ -9,7 +9,7 @@ from support.processes import REPO, require_binary
 CONFIG = "{extends: default, rules: {line-length: {max: 130}, document-start: disable, truthy: {check-keys: false}, comments: {min-spaces-from-content: 1}, indentation: {indent-sequences: whatever}}}"  # noqa: E501
 
 
-def test_server_yaml_passes_yamllint():
+def test_server_yaml_passes_yamllint() -> None:
     files = sorted(
         str(path)
         for pattern in ("*.yaml", "*.yml")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from support.processes import free_port, require_binary, running, wait_until
+from support.processes import free_port, require_binary, serving
 from trashmonitor.alerts.config import MixinConfig
 from trashmonitor.alerts.notifications import alertmanager_config
 from trashmonitor.alerts.render import to_yaml
@@ -158,9 +158,5 @@ def running_alertmanager(directory: Path, config_file: Path) -> Iterator[Alertma
         "--cluster.listen-address=",  # no gossip port: single instance
         "--log.level=warn",
     ]
-    with running(argv, log_path=log) as proc:
-        try:
-            wait_until(lambda: alertmanager.api("/status"), 60, 0.2, "alertmanager")
-            yield alertmanager
-        finally:
-            assert proc.poll() is None, log.read_text()
+    with serving(argv, log, lambda: alertmanager.api("/status"), "alertmanager"):
+        yield alertmanager

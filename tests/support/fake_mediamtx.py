@@ -36,7 +36,7 @@ In-process::
 
 As a process (demo, benches)::
 
-    python tests/support/fake_mediamtx.py --port 9997 --paths 3 --rate 50000
+    python -P tests/support/fake_mediamtx.py --port 9997 --paths 3 --rate 50000
 
 and change it with ``POST /_fake/paths/<name>`` (JSON fields of :class:`FakePath`),
 ``DELETE /_fake/paths/<name>``, ``POST /_fake/fault`` (``{"fault": "html"}``).
@@ -53,14 +53,20 @@ import re
 import shlex
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+if __name__ == "__main__":  # run as a script (python -P): tests/ holds the support package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from support.loopback_server import LoopbackServer, QuietHandler
 
 GENERATIONS = ("v1.9", "v1.16", "v1.20")
 FAULTS = (
@@ -77,6 +83,7 @@ HOOKS = ("runOnOnline", "runOnOffline", "runOnAvailable", "runOnUnavailable")
 # Deprecated names MediaMTX still reads (internal/conf/path.go), mapped to the new ones.
 DEPRECATED_HOOKS = {"runOnReady": "runOnAvailable", "runOnNotReady": "runOnUnavailable"}
 FAKE_RTSP_PORT = "8554"
+PATHS_GET = "/v3/paths/get/"
 
 
 @dataclass(frozen=True)
@@ -179,7 +186,7 @@ def render_path(path: FakePath, generation: str, monotonic_now: float) -> dict[s
     return item
 
 
-class FakeMediaMTX:
+class FakeMediaMTX(LoopbackServer):
     """The fake server; a context manager that serves from a daemon thread."""
 
     def __init__(
@@ -207,37 +214,12 @@ class FakeMediaMTX:
         self.requests = 0
         self._paths: dict[str, FakePath] = {}
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer((host, port), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._extra_servers: list[ThreadingHTTPServer] = []
         # (action, Authorization header or None) -> allowed; None: no authentication.
         self.authorize: Callable[[str, str | None], bool] | None = None
-
-    # -- lifecycle
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    @property
-    def metrics_url(self) -> str:
-        return self.url + "/metrics"
-
-    def start(self) -> FakeMediaMTX:
-        self._thread.start()
-        return self
-
-    def serve_also(self, host: str, port: int) -> None:
-        """Answer on a second address too (MediaMTX serves /metrics on its own port)."""
-        server = ThreadingHTTPServer((host, port), _handler(self))
-        server.daemon_threads = True
-        self._extra_servers.append(server)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        super().__init__(type("Handler", (FakeHandler,), {"fake": self}), host, port)
 
     def stop(self) -> None:
-        self._stopping.set()
+        self.stopping.set()
         with self._lock:
             running = list(self._running_hooks.values())
             self._running_hooks.clear()
@@ -249,15 +231,7 @@ class FakeMediaMTX:
             if run.process.poll() is None:
                 run.process.kill()
                 run.process.wait()
-        for server in [self._server, *self._extra_servers]:
-            server.shutdown()
-            server.server_close()
-
-    def __enter__(self) -> FakeMediaMTX:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        super().stop()
 
     # -- scripting
     def set_path(self, name: str, **changes: Any) -> FakePath:
@@ -300,13 +274,12 @@ class FakeMediaMTX:
             now = after is not None and self._is(after, state)
             if was == now:
                 continue
-            path = (after or before).name  # type: ignore[union-attr]
             if now:
                 assert after is not None
                 self._start_hook(start, after, keep=True)
             else:
                 assert before is not None
-                running = self._running_hooks.pop((start, path), None)
+                running = self._running_hooks.pop((start, before.name), None)
                 if running is not None:
                     _interrupt(running)
                 self._start_hook(end, before, keep=False)
@@ -399,114 +372,99 @@ class FakeMediaMTX:
         return 404, {"error": "not found"}
 
 
-def _handler(fake: FakeMediaMTX) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+class FakeHandler(QuietHandler):
+    """MediaMTX's API and /metrics answered from :attr:`fake` (bound per server)."""
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+    fake: FakeMediaMTX
 
-        def _send(
-            self, status: int, body: bytes, content_type: str, length: int | None = None
-        ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body) if length is None else length))
+    def _json(self, status: int, document: Any) -> None:
+        self.send_body(status, json.dumps(document).encode(), "application/json")
+
+    def do_GET(self) -> None:
+        fake = self.fake
+        if fake.stopping.is_set():
+            # A stopped server must not keep answering on kept-alive connections
+            # (a proxy in front would otherwise still see it alive).
+            self.close_connection = True
+            return
+        fake.requests += 1
+        url = urlsplit(self.path)
+        action = "metrics" if url.path == "/metrics" else "api"
+        if fake.authorize is not None and not fake.authorize(
+            action, self.headers.get("Authorization")
+        ):
+            # MediaMTX v1.20.1: authHTTPExclude defaults to [], so API and metrics
+            # calls are authenticated too.
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="mediamtx"')
+            self.send_header("Content-Length", "0")
             self.end_headers()
-            self.wfile.write(body)
+            return
+        if url.path == "/metrics":
+            self.send_body(200, fake.metrics_text().encode(), "text/plain; version=0.0.4")
+        elif url.path != "/v3/paths/list" and not url.path.startswith(PATHS_GET):
+            self._json(404, {"status": "error", "error": "not found"})
+        elif fake.fault is not None:
+            self._fault(fake.fault)
+        elif url.path.startswith(PATHS_GET):
+            self._path_get(unquote(url.path[len(PATHS_GET) :]))
+        else:
+            self._paths_list(parse_qs(url.query))
 
-        def _json(self, status: int, document: Any) -> None:
-            self._send(status, json.dumps(document).encode(), "application/json")
+    def _paths_list(self, query: dict[str, list[str]]) -> None:
+        try:
+            page = int(query.get("page", ["0"])[0])
+            items_per_page = int(query.get("itemsPerPage", [str(DEFAULT_ITEMS_PER_PAGE)])[0])
+            if page < 0 or items_per_page <= 0:
+                raise ValueError
+        except ValueError:
+            self._json(400, {"status": "error", "error": "invalid pagination parameters"})
+            return
+        self._json(200, self.fake.paths_page(page, items_per_page))
 
-        def do_GET(self) -> None:
-            if fake._stopping.is_set():
-                # A stopped server must not keep answering on kept-alive connections
-                # (a proxy in front would otherwise still see it alive).
-                self.close_connection = True
-                return
-            fake.requests += 1
-            url = urlsplit(self.path)
-            action = "metrics" if url.path == "/metrics" else "api"
-            if fake.authorize is not None and not fake.authorize(
-                action, self.headers.get("Authorization")
-            ):
-                # MediaMTX v1.20.1: authHTTPExclude defaults to [], so API and metrics
-                # calls are authenticated too.
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Basic realm="mediamtx"')
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            if url.path == "/metrics":
-                self._send(200, fake.metrics_text().encode(), "text/plain; version=0.0.4")
-                return
-            if url.path != "/v3/paths/list" and not url.path.startswith(PATHS_GET):
-                self._json(404, {"status": "error", "error": "not found"})
-            elif fake.fault is not None:
-                self._fault(fake.fault)
-            elif url.path.startswith(PATHS_GET):
-                self._path_get(unquote(url.path[len(PATHS_GET) :]))
-            else:
-                self._list(parse_qs(url.query))
+    def _path_get(self, name: str) -> None:
+        with self.fake._lock:
+            path = self.fake._paths.get(name)
+        if path is None:
+            self._json(404, {"status": "error", "error": "path not found"})
+            return
+        self._json(200, render_path(path, self.fake.generation, time.monotonic()))
 
-        def _list(self, query: dict[str, list[str]]) -> None:
-            try:
-                page = int(query.get("page", ["0"])[0])
-                items_per_page = int(query.get("itemsPerPage", [str(DEFAULT_ITEMS_PER_PAGE)])[0])
-                if page < 0 or items_per_page <= 0:
-                    raise ValueError
-            except ValueError:
-                self._json(400, {"status": "error", "error": "invalid pagination parameters"})
-                return
-            self._json(200, fake.paths_page(page, items_per_page))
+    def _fault(self, fault: str) -> None:
+        fake = self.fake
+        if fault == "html":
+            self.send_body(200, b"<!doctype html><title>502</title>", "text/html")
+        elif fault == "http500":
+            self._json(500, {"status": "error", "error": "internal"})
+        elif fault == "truncated":
+            body = json.dumps(fake.paths_page(0, DEFAULT_ITEMS_PER_PAGE)).encode()
+            self.send_body(200, body[: max(1, len(body) // 2)], "application/json")
+        elif fault == "cut_connection":
+            body = json.dumps(fake.paths_page(0, DEFAULT_ITEMS_PER_PAGE)).encode()
+            self.send_body(200, body[: len(body) // 2], "application/json", len(body))
+            self.close_connection = True
+        elif fault == "items_null":
+            self._json(200, {"itemCount": 0, "pageCount": 0, "items": None})
+        elif fault == "wrong_shape":
+            self._json(200, [{"name": "cam1"}])
+        elif fault == "hang":
+            fake.stopping.wait(60)
 
-        def _path_get(self, name: str) -> None:
-            with fake._lock:
-                path = fake._paths.get(name)
-            if path is None:
-                self._json(404, {"status": "error", "error": "path not found"})
-                return
-            self._json(200, render_path(path, fake.generation, time.monotonic()))
+    def _control(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            status, document = self.fake.control(
+                method, urlsplit(self.path).path, self.rfile.read(length)
+            )
+        except (ValueError, TypeError) as error:
+            status, document = 400, {"error": str(error)}
+        self._json(status, document)
 
-        def _fault(self, fault: str) -> None:
-            if fault == "html":
-                self._send(200, b"<!doctype html><title>502</title>", "text/html")
-            elif fault == "http500":
-                self._json(500, {"status": "error", "error": "internal"})
-            elif fault == "truncated":
-                body = json.dumps(fake.paths_page(0, DEFAULT_ITEMS_PER_PAGE)).encode()
-                self._send(200, body[: max(1, len(body) // 2)], "application/json")
-            elif fault == "cut_connection":
-                body = json.dumps(fake.paths_page(0, DEFAULT_ITEMS_PER_PAGE)).encode()
-                self._send(200, body[: len(body) // 2], "application/json", len(body))
-                self.close_connection = True
-            elif fault == "items_null":
-                self._json(200, {"itemCount": 0, "pageCount": 0, "items": None})
-            elif fault == "wrong_shape":
-                self._json(200, [{"name": "cam1"}])
-            elif fault == "hang":
-                fake._stopping.wait(60)
+    def do_POST(self) -> None:
+        self._control("POST")
 
-        def _control(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            try:
-                status, document = fake.control(
-                    method, urlsplit(self.path).path, self.rfile.read(length)
-                )
-            except (ValueError, TypeError) as error:
-                status, document = 400, {"error": str(error)}
-            self._json(status, document)
-
-        def do_POST(self) -> None:
-            self._control("POST")
-
-        def do_DELETE(self) -> None:
-            self._control("DELETE")
-
-    return Handler
-
-
-PATHS_GET = "/v3/paths/get/"
+    def do_DELETE(self) -> None:
+        self._control("DELETE")
 
 
 def _interrupt(process: subprocess.Popen[bytes]) -> None:
@@ -536,12 +494,7 @@ def main() -> None:
     }
     fake = FakeMediaMTX(args.generation, args.host, args.port, hooks=hooks)
     fake.add_paths(args.paths, rate=args.rate)
-    fake.start()
-    print(f"fake MediaMTX {args.generation} on {fake.url}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        fake.stop()
+    fake.serve_until_interrupted(f"fake MediaMTX {args.generation}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""A hostile or sick MediaMTX for tests and benches: standard library only, a real HTTP
-server (in-process, or as a process with ``python -P``).
+"""A hostile or sick MediaMTX for tests and benches: standard library only (and
+support/loopback_server.py), a real HTTP server (in-process, or as a process with ``python -P``).
 
 It answers ``/v3/paths/list`` and ``/metrics`` like MediaMTX v1.20 (the shapes of
 :mod:`support.fake_mediamtx`) while ``mode`` is ``healthy``, and otherwise in one bad way:
@@ -31,13 +31,18 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import threading
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+if __name__ == "__main__":  # run as a script (python -P): tests/ holds the support package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from support.loopback_server import LoopbackServer, QuietHandler
 
 MODES = (
     "healthy",
@@ -55,7 +60,7 @@ CONTROL_NAME = "evil\x1b[2J\x1b]0;owned\x07\nFAKE ok line\r"
 NESTING = 200_000
 
 
-class HostileMediaMTX:
+class HostileMediaMTX(LoopbackServer):
     """The server; a context manager that serves from daemon threads."""
 
     def __init__(
@@ -80,34 +85,7 @@ class HostileMediaMTX:
         )
         self.requests = 0
         self.started = time.monotonic()
-        self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer((host, port), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    @property
-    def metrics_url(self) -> str:
-        return self.url + "/metrics"
-
-    def start(self) -> HostileMediaMTX:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> HostileMediaMTX:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        super().__init__(type("Handler", (HostileHandler,), {"hostile": self}), host, port)
 
     # -- what is served
     def effective_mode(self) -> str:
@@ -165,85 +143,78 @@ def _item(name: str, since: str, inbound: int) -> dict[str, Any]:
     }
 
 
-def _handler(server: HostileMediaMTX) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+class HostileHandler(QuietHandler):
+    """Answers from :attr:`hostile` (bound per server) in its current mode."""
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+    hostile: HostileMediaMTX
 
-        def do_POST(self) -> None:
-            prefix = "/_hostile/mode/"
-            mode = self.path[len(prefix) :] if self.path.startswith(prefix) else ""
-            if mode not in MODES:
-                self._answer(400, b'{"error": "unknown mode"}')
+    def do_POST(self) -> None:
+        prefix = "/_hostile/mode/"
+        mode = self.path[len(prefix) :] if self.path.startswith(prefix) else ""
+        if mode not in MODES:
+            self._answer(400, b'{"error": "unknown mode"}')
+            return
+        self.hostile.mode = mode
+        self._answer(200, json.dumps({"mode": mode}).encode())
+
+    def do_GET(self) -> None:
+        hostile = self.hostile
+        hostile.requests += 1
+        if hostile.authorization and self.headers.get("Authorization") != hostile.authorization:
+            self._answer(401, b'{"status": "error", "error": "authentication error"}')
+            return
+        mode = hostile.effective_mode()
+        path = urlsplit(self.path).path
+        if mode == "down":
+            self._answer(503, b'{"status": "error", "error": "unavailable"}')
+        elif mode == "endless":
+            self._endless(path)
+        elif path == "/metrics":
+            self._answer(200, hostile.metrics(mode), "text/plain; version=0.0.4", mode)
+        elif path == "/v3/paths/list":
+            self._answer(200, hostile.page(mode), "application/json", mode)
+        else:
+            self._answer(404, b'{"status": "error", "error": "not found"}')
+
+    def _answer(
+        self, status: int, body: bytes, content_type: str = "application/json", mode: str = ""
+    ) -> None:
+        if mode == "trickle":
+            self._trickle(status, body, content_type)
+        else:
+            self.send_body(status, body, content_type)
+
+    def _trickle(self, status: int, body: bytes, content_type: str) -> None:
+        head = (
+            f"HTTP/1.1 {status} OK\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        self.close_connection = True
+        for byte in _bytes_of(head + body):
+            if self.hostile.stopping.wait(self.hostile.trickle_interval):
                 return
-            server.mode = mode
-            self._answer(200, json.dumps({"mode": mode}).encode())
-
-        def do_GET(self) -> None:
-            server.requests += 1
-            if server.authorization and self.headers.get("Authorization") != server.authorization:
-                self._answer(401, b'{"status": "error", "error": "authentication error"}')
-                return
-            mode = server.effective_mode()
-            path = urlsplit(self.path).path
-            if mode == "down":
-                self._answer(503, b'{"status": "error", "error": "unavailable"}')
-            elif mode == "endless":
-                self._endless(path)
-            elif path == "/metrics":
-                self._answer(200, server.metrics(mode), "text/plain; version=0.0.4", mode)
-            elif path == "/v3/paths/list":
-                self._answer(200, server.page(mode), "application/json", mode)
-            else:
-                self._answer(404, b'{"status": "error", "error": "not found"}')
-
-        def _answer(
-            self, status: int, body: bytes, content_type: str = "application/json", mode: str = ""
-        ) -> None:
-            if mode == "trickle":
-                self._trickle(status, body, content_type)
-                return
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _trickle(self, status: int, body: bytes, content_type: str) -> None:
-            head = (
-                f"HTTP/1.1 {status} OK\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n"
-            ).encode()
-            self.close_connection = True
-            for byte in _bytes_of(head + body):
-                if server._stopping.wait(server.trickle_interval):
-                    return
-                try:
-                    self.wfile.write(byte)
-                    self.wfile.flush()
-                except OSError:  # the client gave up: what a bounded client does
-                    return
-
-        def _endless(self, path: str) -> None:
-            self.close_connection = True
-            self.send_response(200)
-            is_metrics = path == "/metrics"
-            self.send_header("Content-Type", "text/plain" if is_metrics else "application/json")
-            self.end_headers()
-            start = b"" if is_metrics else b'{"itemCount": 1, "pageCount": 1, "items": [{"name": "'
-            chunk = b'rtsp_conns{id="c"} 1\n' * 3000 if is_metrics else b"a" * 65536
-            sent = 0
             try:
-                self.wfile.write(start)
-                while sent < server.endless_limit and not server._stopping.is_set():
-                    self.wfile.write(chunk)
-                    sent += len(chunk)
-            except OSError:
+                self.wfile.write(byte)
+                self.wfile.flush()
+            except OSError:  # the client gave up: what a bounded client does
                 return
 
-    return Handler
+    def _endless(self, path: str) -> None:
+        self.close_connection = True
+        self.send_response(200)
+        is_metrics = path == "/metrics"
+        self.send_header("Content-Type", "text/plain" if is_metrics else "application/json")
+        self.end_headers()
+        start = b"" if is_metrics else b'{"itemCount": 1, "pageCount": 1, "items": [{"name": "'
+        chunk = b'rtsp_conns{id="c"} 1\n' * 3000 if is_metrics else b"a" * 65536
+        sent = 0
+        try:
+            self.wfile.write(start)
+            while sent < self.hostile.endless_limit and not self.hostile.stopping.is_set():
+                self.wfile.write(chunk)
+                sent += len(chunk)
+        except OSError:
+            return
 
 
 def _bytes_of(data: bytes) -> Iterator[bytes]:
@@ -269,12 +240,7 @@ def main() -> None:
         host=args.host,
         port=args.port,
     )
-    server.start()
-    print(f"hostile MediaMTX on {server.url}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        server.stop()
+    server.serve_until_interrupted("hostile MediaMTX")
 
 
 if __name__ == "__main__":

@@ -121,16 +121,17 @@ def hostile_process(mode: str = "healthy", *options: str) -> Iterator[str]:
 
 def monitor_env(url: str, port: int, interval: float, **extra: str) -> dict[str, str]:
     """The environment of a ``trashmon monitor`` reading the stand-in at ``url`` (API and
-    /metrics) every ``interval`` s and serving on loopback ``port``."""
+    /metrics) every ``interval`` s and serving on loopback ``port``; ``extra`` adds to or
+    overrides it."""
     from support.processes import clean_environ
 
-    return clean_environ(
-        TRASHMON_MEDIAMTX_API=url,
-        TRASHMON_MEDIAMTX_METRICS=url + "/metrics",
-        TRASHMON_LISTEN=f"127.0.0.1:{port}",
-        TRASHMON_INTERVAL=f"{interval:g}",
-        **extra,
-    )
+    defaults = {
+        "TRASHMON_MEDIAMTX_API": url,
+        "TRASHMON_MEDIAMTX_METRICS": url + "/metrics",
+        "TRASHMON_LISTEN": f"127.0.0.1:{port}",
+        "TRASHMON_INTERVAL": f"{interval:g}",
+    }
+    return clean_environ(**{**defaults, **extra})
 
 
 def set_mode(url: str, mode: str) -> None:

@@ -131,7 +131,7 @@ class Recorder:
     def on_message(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:
         with self._changed:
             self.messages.append(
-                Received(message.topic, message.payload, message.retain, time.monotonic())
+                Received(message.topic, bytes(message.payload), message.retain, time.monotonic())
             )
             self._changed.notify_all()
 

@@ -9,10 +9,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 T = TypeVar("T")
 
@@ -22,6 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 TRASHMON = [sys.executable, "-P", "-m", "trashmonitor"]
 # MediaMTX's hook command, the console script scripts/setup installs beside this Python.
 TRASHMON_HOOK = str(Path(sys.executable).parent / "trashmon-hook")
+# Where processes started by the tests run: never the checkout, whatever they import.
+OUTSIDE_REPO = Path(tempfile.gettempdir())
 
 
 def clean_environ(**extra: str) -> dict[str, str]:
@@ -75,7 +78,7 @@ def host_address() -> str:
 
 
 def wait_until(
-    predicate: Callable[[], T | None],
+    predicate: Callable[[], T | Literal[False] | None],
     timeout: float,
     interval: float = 0.05,
     what: str = "",
@@ -143,6 +146,20 @@ def running(
         stop_process(proc)
         if log_path:
             log_file.close()  # type: ignore[union-attr]
+
+
+@contextlib.contextmanager
+def serving(
+    argv: Sequence[str], log_path: Path, ready: Callable[[], object], what: str
+) -> Iterator[None]:
+    """A server process for the block: entered once ``ready()`` answers; still running
+    when the block ends, or its log is the failure."""
+    with running(argv, log_path=log_path) as proc:
+        try:
+            wait_until(ready, 60, 0.2, what)
+            yield
+        finally:
+            assert proc.poll() is None, log_path.read_text()
 
 
 def children_of(pid: int) -> list[int]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from support.processes import REPO, free_port, require_binary, running, wait_until
+from support.processes import REPO, free_port, require_binary, serving
 from trashmonitor.alerts.config import MixinConfig
 from trashmonitor.alerts.render import rules_yaml
 
@@ -152,9 +152,5 @@ def running_prometheus(
         f"--web.listen-address=127.0.0.1:{prometheus.port}",
         "--log.level=warn",
     ]
-    with running(argv, log_path=log) as proc:
-        try:
-            wait_until(lambda: prometheus.api("/api/v1/status/buildinfo"), 60, 0.2, "prometheus")
-            yield prometheus
-        finally:
-            assert proc.poll() is None, log.read_text()
+    with serving(argv, log, lambda: prometheus.api("/api/v1/status/buildinfo"), "prometheus"):
+        yield prometheus

@@ -43,7 +43,7 @@ from typing import Any
 
 import yaml
 from provision.playbooks import FakeHost, run_playbook
-from server_harness import Browser  # type: ignore[import-not-found]  # tests/server
+from server.server_harness import Browser
 from support.dns_fake import FakeAPIs
 from support.dns_world import dns_env, seed_world
 from support.http import get_json, get_text

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-# Helpers are imported by name (tests/system is not a package, like tests/server), and
-# the viewer's Chromium driver is tests/server's.
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(1, str(Path(__file__).parents[1] / "server"))
-
-from box import Box, running_box
 from support.netns import NamespacesUnavailable, Tailnet, probe_namespaces
+from system.box import Box, running_box
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,12 @@ one scenario, run in order on the same deployment, each leaving it healthy again
 from __future__ import annotations
 
 import time
+from typing import cast
 
 import pytest
-from box import CAMERAS, VENV_BIN, Box, operator_browser
 from prometheus_client.parser import text_string_to_metric_families
+from server.server_harness import Browser
+from system.box import CAMERAS, VENV_BIN, Box, operator_browser
 
 pytestmark = pytest.mark.slow
 
@@ -87,15 +89,21 @@ return [...document.querySelectorAll('.tile')].map(t => ({
 """
 
 
+def tiles(chromium: Browser) -> list[dict[str, str]]:
+    """The viewer's tiles as the page shows them, in path order."""
+    shown = cast(list[dict[str, str]], chromium.script(TILES))  # TILES returns this shape
+    return sorted(shown, key=lambda tile: tile["path"])
+
+
 def test_the_viewer_in_chromium_on_the_operator_host_shows_every_camera_ok(box: Box) -> None:
     with operator_browser(box) as chromium:
         chromium.open("http://server:8080/?interval=1")
         expected = [{"path": c, "live": "true", "state": "ok"} for c in EVERY_CAMERA]
         box.wait(
-            lambda: sorted(chromium.script(TILES), key=lambda t: t["path"]) == expected,
+            lambda: tiles(chromium) == expected,
             60,
             "a live, ok tile per camera",
-            lambda: chromium.script(TILES),
+            lambda: tiles(chromium),
         )
 
 

@@ -5,7 +5,6 @@ protobuf, at a loopback receiver (tests/support/otlp.py)."""
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from support.fake_mediamtx import FakeMediaMTX
 from support.http import get_text
 from support.otlp import OTLPReceiver, ReceivedSpan
 from support.processes import (
+    OUTSIDE_REPO,
     TRASHMON,
     clean_environ,
     free_port,
@@ -24,7 +24,6 @@ from support.processes import (
 
 # `python -m trashmonitor` from the repository root would import the bare trashmonitor/
 # folder instead of the installed package with its components.
-OUTSIDE_REPO = Path(tempfile.gettempdir())
 CAMERAS = 3
 POLLS = 3
 

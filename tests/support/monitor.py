@@ -1,22 +1,25 @@
-"""The real ``trashmon monitor`` process against a fake MediaMTX, on a free port."""
+"""The real ``trashmon monitor`` as a process on a free loopback port, for the tests that
+need the whole daemon (its HTTP routes, its log, its exit code)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from support.fake_mediamtx import FakeMediaMTX
 from support.http import http_get
-from support.processes import TRASHMON, clean_environ, free_port, running
+from support.measure import monitor_env
+from support.processes import OUTSIDE_REPO, TRASHMON, free_port, running
 
-# `python -m trashmonitor` from the repository root would import the bare trashmonitor/
-# folder (cwd is first on sys.path) instead of the installed package with its components.
-OUTSIDE_REPO = Path(tempfile.gettempdir())
+
+class Served(Protocol):
+    """A MediaMTX stand-in (FakeMediaMTX, HostileMediaMTX): API and /metrics at ``url``."""
+
+    @property
+    def url(self) -> str: ...
 
 
 class MonitorProcess:
@@ -37,22 +40,15 @@ class MonitorProcess:
 
 @contextlib.contextmanager
 def monitor_process(
-    fake: FakeMediaMTX, tmp_path: Path, **settings: str
+    mediamtx: Served | str, log_dir: Path, **settings: str
 ) -> Iterator[MonitorProcess]:
-    """The real monitor on a free port, polling ``fake`` every 0.5 s (``settings`` add to
-    or override its environment); its log must hold no traceback."""
+    """The real monitor on a free port, polling ``mediamtx`` (a stand-in or its URL) every
+    0.5 s; ``settings`` add to or override its environment. Its log (``monitor.log`` in
+    ``log_dir``) must hold no traceback."""
+    url = mediamtx if isinstance(mediamtx, str) else mediamtx.url
     port = free_port()
-    env = clean_environ(
-        **{
-            "TRASHMON_MEDIAMTX_API": fake.url,
-            "TRASHMON_MEDIAMTX_METRICS": fake.metrics_url,
-            "TRASHMON_LISTEN": f"127.0.0.1:{port}",
-            "TRASHMON_INTERVAL": "0.5",
-            **settings,
-        }
-    )
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    log = tmp_path / "monitor.log"
+    env = monitor_env(url, port, 0.5, **settings)
+    log = log_dir / "monitor.log"
     with running([*TRASHMON, "monitor"], env=env, cwd=OUTSIDE_REPO, log_path=log) as proc:
         yield MonitorProcess(f"http://127.0.0.1:{port}", proc, log)
     assert "Traceback" not in log.read_text()
