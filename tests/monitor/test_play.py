@@ -20,8 +20,9 @@ from support.play_sources import (
     silent_server,
     write_hls,
 )
-from support.processes import free_port, run_trashmon
+from support.processes import free_port, require_binary, run_trashmon
 from trashmonitor.monitor.play import PlayLimits, PlayResult, play_all
+from trashmonitor.monitor.play_ffmpeg import play_argv, pull
 
 LIMITS = PlayLimits(seconds=3, first_frame_max=2.0, io_timeout=3.0)
 HLS_TEMPLATE = "{base}/{{name}}/index.m3u8"
@@ -107,7 +108,8 @@ HOSTILE_NAMES = ["..", "a/../../etc", "x?y=1#z", "-i", "name with space", "%2e%2
 def test_hostile_names_reach_the_server_as_one_path_segment(caddy: str, origin: Origin) -> None:
     results = pull_hls(caddy, *HOSTILE_NAMES)
     assert {name: result.reasons for name, result in results.items()} == {
-        name: ("unreachable",) for name in HOSTILE_NAMES  # the origin has none of them
+        name: ("unreachable",)
+        for name in HOSTILE_NAMES  # the origin has none of them
     }
     first_segments = {unquote(path.split("?", 1)[0].split("/")[1]) for path in origin.seen}
     assert first_segments == set(HOSTILE_NAMES)
@@ -137,3 +139,16 @@ def test_bad_play_settings_are_one_line_exit_2(fake: FakeMediaMTX) -> None:
     assert result.returncode == 2
     assert "--play-hls" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_parent_kills_a_pull_whose_ffmpeg_would_wait_longer() -> None:
+    """ffmpeg's own timeout set far past the deadline: the wall-clock kill still ends it."""
+    ffmpeg = require_binary("ffmpeg")
+    with silent_server() as port:
+        argv = play_argv(ffmpeg, f"rtsp://127.0.0.1:{port}/cam", "rtsp", 5, io_timeout=60)
+        started = time.monotonic()
+        seen = pull(argv, deadline_seconds=1.5)
+        took = time.monotonic() - started
+    assert seen.killed
+    assert seen.frames == []
+    assert 1.5 <= took <= 4.0
