@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from support.play_sources import HEALTHY, Origin, hls_behind_caddy, silent_server, write_hls
+from support.play_sources import HEALTHY, Origin, hls_behind_caddy, write_hls
+from support.sockets import silent_server
 from trashmonitor.monitor.play import PlayLimits, play_all
 
 LIMITS = PlayLimits(seconds=2, first_frame_max=2.0, io_timeout=3.0)

@@ -17,10 +17,10 @@ from support.play_sources import (
     HEALTHY,
     Origin,
     hls_behind_caddy,
-    silent_server,
     write_hls,
 )
 from support.processes import free_port, require_binary, run_trashmon
+from support.sockets import silent_server
 from trashmonitor.monitor.play import PlayLimits, PlayResult, play_all
 from trashmonitor.monitor.play_ffmpeg import play_argv, pull
 

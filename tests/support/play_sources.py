@@ -1,12 +1,11 @@
 """Real stream sources for the playback probe: HLS written by ffmpeg, served by an origin
-behind the real Caddy, and a TCP server that accepts and never sends."""
+behind the real Caddy (the server that never sends is support.sockets.silent_server)."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -110,30 +109,3 @@ def hls_behind_caddy(origin: Origin, scratch: Path) -> Iterator[str]:
 
             wait_until(answers, 20, what="caddy listening")
             yield base
-
-
-@contextlib.contextmanager
-def silent_server() -> Iterator[int]:
-    """A TCP port that accepts connections and never sends a byte; yields the port."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError, OSError):
-                held.append(listener.accept()[0])
-
-    thread = threading.Thread(target=accept, name="silent-server", daemon=True)
-    thread.start()
-    try:
-        yield int(listener.getsockname()[1])
-    finally:
-        stop.set()
-        thread.join(5)
-        for connection in held:
-            connection.close()
-        listener.close()
