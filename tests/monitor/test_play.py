@@ -152,3 +152,17 @@ def test_the_parent_kills_a_pull_whose_ffmpeg_would_wait_longer() -> None:
     assert seen.killed
     assert seen.frames == []
     assert 1.5 <= took <= 4.0
+
+
+def test_a_playlist_naming_a_local_file_plays_nothing(caddy: str, hls_root: Path) -> None:
+    """A hostile HLS server must not make the probe read (and time, and report on) files
+    of the probe's own machine: ffmpeg may use only the transport's protocols."""
+    local = next((hls_root / "healthy").glob("*.ts"))
+    (hls_root / "evil").mkdir(exist_ok=True)
+    (hls_root / "evil" / "index.m3u8").write_text(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n"
+        f"#EXTINF:1.0,\nfile://{local}\n#EXT-X-ENDLIST\n"
+    )
+    result = pull_hls(caddy, "evil")["evil"]
+    assert result.frames == 0
+    assert not result.playable
