@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from trashmonitor.monitor.status import printable
 
@@ -136,7 +136,7 @@ def judge(camera: str, transport: str, seen: Observation, limits: PlayLimits) ->
     )
 
 
-Puller = Callable[[list[str], float], "Observation"]
+Puller = Callable[[list[str], float, Sequence[str]], "Observation"]
 
 
 def play_all(
@@ -163,7 +163,9 @@ def play_all(
     def one(job: tuple[str, str, str]) -> PlayResult:
         name, transport, url = job
         argv = play_argv(ffmpeg, url, transport, limits.seconds, limits.io_timeout)
-        return judge(name, transport, run_pull(argv, limits.deadline), limits)
+        password = urlsplit(url).password
+        secrets = (password, unquote(password)) if password else ()
+        return judge(name, transport, run_pull(argv, limits.deadline, secrets), limits)
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         return list(pool.map(one, jobs))

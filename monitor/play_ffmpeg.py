@@ -19,7 +19,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -29,6 +29,7 @@ from trashmonitor.capture.parsing import (
     iter_lines,
     parse_stderr_line,
 )
+from trashmonitor.capture.redact import redact
 
 RTSP = "rtsp"
 HLS = "hls"
@@ -124,8 +125,11 @@ _MAX_FRAMES = 100_000  # 5 s at any sane rate is far below; bounds memory if not
 class Observer:
     """Feeds ffmpeg's lines into an :class:`Observation` (thread-safe, bounded)."""
 
-    def __init__(self, clock: Callable[[], float], started: float) -> None:
+    def __init__(
+        self, clock: Callable[[], float], started: float, secrets: Sequence[str] = ()
+    ) -> None:
         self.observation = Observation()
+        self._secrets = tuple(secrets)
         self._clock = clock
         self._started = started
         self._lock = threading.Lock()
@@ -152,7 +156,8 @@ class Observer:
             elif event is not None and event.kind is EventKind.FREEZE_START:
                 seen.frozen = True
             elif "rror" in line or "timed out" in line or "refused" in line:
-                seen.error = line[-200:]
+                # ffmpeg names the URL, userinfo and all: masked before it is kept.
+                seen.error = redact(line, self._secrets)[-200:]
 
     def feed_progress(self, line: str) -> None:
         block = self._progress.feed(line)
@@ -167,12 +172,16 @@ def _feed(stream: IO[bytes], consume: Callable[[str], None]) -> None:
 
 
 def pull(
-    argv: list[str], deadline_seconds: float, clock: Callable[[], float] = time.monotonic
+    argv: list[str],
+    deadline_seconds: float,
+    secrets: Sequence[str] = (),
+    clock: Callable[[], float] = time.monotonic,
 ) -> Observation:
     """Run one pull to its end or to ``deadline_seconds``, whichever is first; the
-    process (in its own session) is always killed and reaped before this returns."""
+    process (in its own session) is always killed and reaped before this returns.
+    ``secrets`` (the URL's password) are masked in what is kept of ffmpeg's output."""
     started = clock()
-    observer = Observer(clock, started)
+    observer = Observer(clock, started, secrets)
     proc = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,

@@ -166,3 +166,16 @@ def test_a_playlist_naming_a_local_file_plays_nothing(caddy: str, hls_root: Path
     result = pull_hls(caddy, "evil")["evil"]
     assert result.frames == 0
     assert not result.playable
+
+
+def test_credentials_in_a_template_never_reach_the_output(fake: FakeMediaMTX) -> None:
+    fake.set_path("cam", online=True)
+    template = f"rtsp://viewer:s3cret-Play-Pass@127.0.0.1:{free_port()}/{{name}}"
+    result = run_trashmon(
+        "probe", "--api", fake.url, "--play", "--play-rtsp", template, "--json"
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    (pulled,) = json.loads(result.stdout)["playback"]["cameras"]
+    assert pulled["reasons"] == ["unreachable"]
+    assert "Connection refused" in pulled["error"]  # ffmpeg's line, userinfo masked
+    assert "s3cret-Play-Pass" not in result.stdout + result.stderr
