@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -350,6 +351,20 @@ CONTROL_KEY: Setting[Path | None] = Setting(
     help="the controller certificate's key",
 )  # fmt: skip
 
+
+def _url_template(flag: str) -> Callable[[str], str]:
+    """parse_url_template naming ``flag`` but not the value: a template may hold a
+    password, and a refused value is otherwise echoed in the error line."""
+
+    def parse(text: str) -> str:
+        try:
+            return parse_url_template(text)
+        except ValueError as error:
+            raise ConfigError(flag, f"{error} (value not shown: it may hold a password)") from None
+
+    return parse
+
+
 # The playback probe (monitor/play.py): parsed here, used only with --play.
 PLAY = Setting(
     "--play", parse_flag, False, switch=True, shown_default="off", commands=(PROBE,),
@@ -363,13 +378,13 @@ PLAY_CAMERA = Setting(
     help="the cameras --play pulls",
 )  # fmt: skip
 PLAY_RTSP: Setting[str | None] = Setting(
-    "--play-rtsp", parse_url_template, None, metavar="URL", commands=(PROBE,),
+    "--play-rtsp", _url_template("--play-rtsp"), None, metavar="URL", commands=(PROBE,),
     shown_default="`rtsp://<API host>:8554/{name}`",
     note="`{name}` is the camera, percent-encoded as one path segment; `off`: HLS only",
     help="RTSP URL template --play pulls, {name} the camera; off: none",
 )  # fmt: skip
 PLAY_HLS: Setting[str | None] = Setting(
-    "--play-hls", parse_url_template, None, metavar="URL", commands=(PROBE,),
+    "--play-hls", _url_template("--play-hls"), None, metavar="URL", commands=(PROBE,),
     shown_default="off", note="e.g. `https://cams.example/{name}/index.m3u8` (through Caddy)",
     help="also pull HLS from this URL template, {name} the camera",
 )  # fmt: skip

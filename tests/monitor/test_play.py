@@ -179,3 +179,12 @@ def test_credentials_in_a_template_never_reach_the_output(fake: FakeMediaMTX) ->
     assert pulled["reasons"] == ["unreachable"]
     assert "Connection refused" in pulled["error"]  # ffmpeg's line, userinfo masked
     assert "s3cret-Play-Pass" not in result.stdout + result.stderr
+
+
+def test_a_refused_template_is_not_echoed(fake: FakeMediaMTX) -> None:
+    for flag in ("--play-rtsp", "--play-hls"):
+        args = ["probe", "--api", fake.url, "--play", flag, "rtsp://u:s3cret-Typo@h:8554/cam"]
+        result = run_trashmon(*args)
+        assert result.returncode == 2
+        assert result.stderr.startswith(f"trashmon probe: error: {flag}: expected"), result.stderr
+        assert "s3cret-Typo" not in result.stderr + result.stdout
