@@ -3,16 +3,21 @@ names in URLs, the verdict. Property tests: these read outside input."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from urllib.parse import unquote, urlsplit
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from support.processes import wait_until
 from support.properties import PROPERTIES, bounded
 from trashmonitor.monitor.play import (
     PlayLimits,
+    PlayResult,
     judge,
     parse_url_template,
+    play_all,
     play_document,
     play_table,
     stream_url,
@@ -157,3 +162,30 @@ def test_table_and_document_escape_names_and_count() -> None:
     document = play_document([hostile, fine])
     assert document["summary"] == {"pulls": 2, "playable": 1, "not_playable": 1}
     assert document["cameras"][0]["reasons"] == ["unreachable"]
+
+
+def test_pulls_run_concurrently_at_most_four_at_once() -> None:
+    active, most, lock = [0], [0], threading.Lock()
+    release = threading.Event()
+
+    def puller(argv: list[str], deadline: float, secrets: Sequence[str]) -> Observation:
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        release.wait(30)
+        with lock:
+            active[0] -= 1
+        return Observation()
+
+    results: list[PlayResult] = []
+    names = [f"cam{i}" for i in range(10)]
+    templates = [("rtsp", "rtsp://h/{name}")]
+    runner = threading.Thread(
+        target=lambda: results.extend(play_all(names, templates, LIMITS, puller))
+    )
+    runner.start()
+    wait_until(lambda: active[0] == 4 or None, 30, what="four pulls at once")
+    release.set()
+    runner.join(30)
+    assert most[0] == 4
+    assert [result.camera for result in results] == sorted(names)
