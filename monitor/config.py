@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from trashmonitor.monitor.mediamtx_http import (
     read_credentials_file,
 )
 from trashmonitor.monitor.model import DEFAULT_INCIDENT_MIN_SECONDS, Thresholds
+from trashmonitor.monitor.play import parse_url_template
 from trashmonitor.settings import (
     ReadSettings,
     Setting,
@@ -392,6 +393,53 @@ CONTROL_KEY: Setting[Path | None] = Setting(
     help="the controller certificate's key",
 )  # fmt: skip
 
+
+def _url_template(flag: str) -> Callable[[str], str]:
+    """parse_url_template naming ``flag`` but not the value: a template may hold a
+    password, and a refused value is otherwise echoed in the error line."""
+
+    def parse(text: str) -> str:
+        try:
+            return parse_url_template(text)
+        except ValueError as error:
+            raise ConfigError(flag, f"{error} (value not shown: it may hold a password)") from None
+
+    return parse
+
+
+# The playback probe (monitor/play.py): parsed here, used only with --play.
+PLAY = Setting(
+    "--play", parse_flag, False, switch=True, shown_default="off", commands=(PROBE,),
+    note="also pull each camera with ffmpeg and prove it plays (see Playback probe)",
+    help="also pull each camera with ffmpeg (RTSP, and HLS with --play-hls) and decode a "
+    "short window: playable or the reasons not",
+)  # fmt: skip
+PLAY_CAMERA = Setting(
+    "--play-camera", parse_name_list, frozenset[str](), metavar="A,B",
+    shown_default="every camera the probe judges, parked ones aside", commands=(PROBE,),
+    help="the cameras --play pulls",
+)  # fmt: skip
+PLAY_RTSP: Setting[str | None] = Setting(
+    "--play-rtsp", _url_template("--play-rtsp"), None, metavar="URL", commands=(PROBE,),
+    shown_default="`rtsp://<API host>:8554/{name}`",
+    note="`{name}` is the camera, percent-encoded as one path segment; `off`: HLS only",
+    help="RTSP URL template --play pulls, {name} the camera; off: none",
+)  # fmt: skip
+PLAY_HLS: Setting[str | None] = Setting(
+    "--play-hls", _url_template("--play-hls"), None, metavar="URL", commands=(PROBE,),
+    shown_default="off", note="e.g. `https://cams.example/{name}/index.m3u8` (through Caddy)",
+    help="also pull HLS from this URL template, {name} the camera",
+)  # fmt: skip
+PLAY_SECONDS = Setting(
+    "--play-seconds", seconds_between(1, 60), 5.0, metavar="S", commands=(PROBE,),
+    note="the decoded window per pull (1 to 60)", help="seconds decoded per pull",
+)  # fmt: skip
+PLAY_FIRST_FRAME_MAX = Setting(
+    "--play-first-frame-max", seconds_between(0.1, 60), 2.0, metavar="S", commands=(PROBE,),
+    note="a later first frame is `slow_first_frame`",
+    help="the first decoded frame later than S seconds is slow_first_frame",
+)  # fmt: skip
+
 SETTINGS = SettingsTable(
     "monitor",
     (
@@ -399,8 +447,8 @@ SETTINGS = SettingsTable(
         STALL_WINDOW, ALLOW_EMPTY, JSON, FORGET_AFTER, STALE_AFTER, MAX_CAMERAS_SETTING,
         CREDENTIALS_FILE, MAX_BODY, STALL_AFTER, FRAMES_ERROR_WINDOW, FRAMES_ERROR_MIN,
         AGENT_STALE_AFTER, LOW_FPS_RATIO, DNS_INTERVAL, STATE_DIR, INCIDENT_MIN,
-        CONTROL_CERT, CONTROL_KEY,
-        HOOK_SECRET_FILE, HOOK_RATE,
+        CONTROL_CERT, CONTROL_KEY, HOOK_SECRET_FILE, HOOK_RATE, PLAY, PLAY_CAMERA, PLAY_RTSP,
+        PLAY_HLS, PLAY_SECONDS, PLAY_FIRST_FRAME_MAX,
     ),
 )  # fmt: skip
 

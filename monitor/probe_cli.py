@@ -28,11 +28,12 @@ from trashmonitor.errors import (
     MalformedResponseError,
     TrashmonError,
 )
-from trashmonitor.monitor import config
+from trashmonitor.monitor import config, play_cli
 from trashmonitor.monitor.health import evaluate
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.mediamtx_parse import decode_json, parse_paths_page
 from trashmonitor.monitor.model import HealthReport, PathsSnapshot
+from trashmonitor.monitor.play import play_document, play_table
 from trashmonitor.monitor.status import printable, status_document, table
 from trashmonitor.settings import ReadSettings
 
@@ -153,16 +154,27 @@ def run(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     report = probe(args)
+    played = play_cli.play(args, report)
     if args.json:
         # Indented for a person at a terminal; compact when piped. json.dumps, not
         # json.dump: only the one-shot path uses the C encoder (5x faster at 10,000).
         indent = 2 if sys.stdout.isatty() else None
-        sys.stdout.write(json.dumps(status_document(report), indent=indent) + "\n")
+        document = status_document(report)
+        if played is not None:
+            document["playback"] = play_document(played)
+        sys.stdout.write(json.dumps(document, indent=indent) + "\n")
     else:
         print(table(report))
+        if played is not None:
+            print("\n" + play_table(played))
     # The process exits next, and its final collection would still scan every object
     # the probe made (~10 ms at 10,000 paths): none of them is garbage left to find.
     gc.freeze()
+    # With --play the exit is the worse of the judgement's and the playback's.
+    return max(_judged_exit(args, report), play_cli.play_exit(played))
+
+
+def _judged_exit(args: argparse.Namespace, report: HealthReport) -> int:
     if not any(camera.state != "parked" for camera in report.cameras) and not args.allow_empty:
         print(
             "trashmon probe: unhealthy: no camera to judge (MediaMTX lists no path that is "

@@ -8,9 +8,7 @@ that climbs out of its own path (issue 11 §4).
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.processes import REPO, require_binary
+from support.sockets import silent_server as accepting_and_silent
 
 LIMITS = REPO / "server" / "viewer" / "src" / "limits.js"
 
@@ -161,28 +160,8 @@ def test_record_seconds_and_shown_text_are_bounded():
 @pytest.fixture
 def silent_server() -> Iterator[int]:
     """Accepts connections and never answers: a hung upstream."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield int(listener.getsockname()[1])
-    finally:
-        stop.set()
-        thread.join(5)
-        for connection in accepted:
-            connection.close()
-        listener.close()
+    with accepting_and_silent() as port:
+        yield port
 
 
 def test_a_fetch_that_gets_no_answer_times_out(silent_server: int) -> None:
