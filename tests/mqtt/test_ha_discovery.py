@@ -75,7 +75,7 @@ def home_assistant(
     settings = client_settings(pki, "controller", broker.port)
     topics = ("homeassistant/device/+/config", "trashcam/#")
     with recorder(settings, "home-assistant", topics) as rec:
-        assert rec.wait_for(lambda m: m.topic == CONFIG and m.payload, 15) is not None
+        assert rec.wait_for(lambda m: m.topic == CONFIG and bool(m.payload), 15) is not None
         yield rec
 
 
@@ -268,7 +268,7 @@ def test_trashmon_capture_reads_the_keys_from_its_env_file_and_retires(
     settings = client_settings(pki, "controller", broker.port)
     with recorder(settings, "home-assistant", (CONFIG,)) as home_assistant:
         with running(argv, cwd=tmp_path, log_path=tmp_path / "capture.log") as agent:
-            config = home_assistant.wait_for(lambda m: m.topic == CONFIG and m.payload, 20)
+            config = home_assistant.wait_for(lambda m: m.topic == CONFIG and bool(m.payload), 20)
             assert config is not None
             assert document(config)["dev"]["name"] == "camA"
             agent.send_signal(signal.SIGTERM)
