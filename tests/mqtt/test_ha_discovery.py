@@ -118,7 +118,9 @@ def test_the_topics_it_names_carry_the_described_payloads(home_assistant: Record
     components = document(config)["cmps"]
     status_topic = components["connectivity"]["state_topic"]
     assert status_topic == TOPICS.status
-    assert home_assistant.wait_for(lambda m: m.topic == status_topic, 10).payload in (  # type: ignore[union-attr]
+    status = home_assistant.wait_for(lambda m: m.topic == status_topic, 10)
+    assert status is not None
+    assert status.payload in (
         components["connectivity"]["payload_on"].encode(),
         components["connectivity"]["payload_off"].encode(),
     )
