@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from trashmonitor.monitor.history import DATABASE_NAME, HistoryStore
-from trashmonitor.monitor.model import CameraHealth, HealthReport
+from trashmonitor.monitor.model import CameraHealth, HealthReport, State
 from trashmonitor.monitor.quality import QualityTracker
 
 T0 = 1_763_700_000.0
@@ -36,7 +36,7 @@ def reports(cameras: int, polls: int, flapping: int) -> list[HealthReport]:
         health = []
         for index, name in enumerate(names):
             down = index < flapping and (poll + index) % 2 == 0
-            state = "down" if down else "ok"
+            state: State = "down" if down else "ok"
             reasons = ("no_publisher",) if down else ()
             health.append(
                 CameraHealth(name, state, reasons, not down, online_since=T0 + (index % 7))

@@ -329,7 +329,11 @@ def test_in_process_api_listener_snapshot_and_stop(peer: Peer, tmp_path: Path) -
     assert agent.device is None  # synthetic source: no V4L2 controls
     seen: list[AgentSnapshot] = []
     agent.add_listener(seen.append)
-    agent.add_listener(lambda snap: 1 / 0)  # a broken listener must not hurt the agent
+
+    def broken(_snapshot: AgentSnapshot) -> None:
+        raise ZeroDivisionError("a broken listener")  # which must not hurt the agent
+
+    agent.add_listener(broken)
     runner = threading.Thread(target=agent.run)
     runner.start()
     try:

@@ -231,4 +231,5 @@ def test_bitrate_parser_accepts_only_unambiguous_forms(text: str) -> None:
             config_from("cam", {**_BITRATE_SEED, "BITRATE": text})
         assert caught.value.setting == "BITRATE"
     else:
+        assert unambiguous is not None  # bits is truthy only when it matched
         assert config_from("cam", {**_BITRATE_SEED, "BITRATE": text}).bitrate == unambiguous[1]

@@ -8,6 +8,7 @@ import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.processes import require_binary, wait_until
@@ -25,12 +26,13 @@ from trashmonitor.capture.media import (
 NAME = re.compile(r"^\d{8}T\d{6}Z(-\d+)?\.(jpg|mp4)$")
 
 
-def ffprobe(path: Path, *args: str) -> dict:  # type: ignore[type-arg]
+def ffprobe(path: Path, *args: str) -> dict[str, Any]:
     result = subprocess.run(
         [require_binary("ffprobe"), "-v", "error", "-of", "json", *args, str(path)],
         capture_output=True, check=True,
     )  # fmt: skip
-    return json.loads(result.stdout)  # type: ignore[no-any-return]
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
 
 
 def video_stream(path: Path) -> dict[str, object]:

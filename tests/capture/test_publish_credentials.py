@@ -22,6 +22,7 @@ from support.processes import clean_environ, run_trashmon, wait_until
 from capture.harness import start_agent_process, stop_agent_process
 from trashmonitor.capture.command import build_command
 from trashmonitor.capture.config import (
+    AgentConfig,
     add_arguments,
     load_config,
     read_agent_env_file,
@@ -60,7 +61,7 @@ def stream_env(tmp_path: Path, push_url: str, password_file: str) -> Path:
     )
 
 
-def load(path: Path, *flags: str) -> object:
+def load(path: Path, *flags: str) -> AgentConfig:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     return load_config(parser.parse_args(["--env-file", str(path), *flags]))
@@ -127,17 +128,17 @@ def test_the_password_file_reaches_the_ffmpeg_argv_percent_encoded(tmp_path: Pat
     secrets = credentials_dir(tmp_path)
     path = stream_env(tmp_path, "rtsp://mtx.example:8554/cam1", f"{secrets}/stream.password")
     config = load(path)
-    argv = build_command(config)  # type: ignore[arg-type]
+    argv = build_command(config)
     assert argv[-1] == f"rtsp://cam1:{ENCODED}@mtx.example:8554/cam1"
     assert PASSWORD not in repr(config)
 
     buffered = load(path, "--buffer-dir", str(tmp_path / "buffer"))
-    tee = build_command(buffered)[-1]  # type: ignore[arg-type]
+    tee = build_command(buffered)[-1]
     assert tee.startswith(
         f"[f=rtsp:rtsp_transport=tcp:timeout=5000000:onfail=ignore]"
         f"rtsp://cam1:{ENCODED}@mtx.example:8554/cam1|"
     )
-    assert redact(tee, buffered.secrets).startswith(  # type: ignore[attr-defined]
+    assert redact(tee, buffered.secrets).startswith(
         "[f=rtsp:rtsp_transport=tcp:timeout=5000000:onfail=ignore]rtsp://***@mtx.example"
     )
 
@@ -158,7 +159,7 @@ def test_credentials_directory_paths_are_expanded(tmp_path: Path) -> None:
         config = load(path)
     assert values["MQTT_KEY"] == str(secrets / "mqtt.key")
     assert values["STREAM_PASSWORD_FILE"] == str(secrets / "stream.password")
-    assert config.stream_password == PASSWORD  # type: ignore[attr-defined]
+    assert config.stream_password == PASSWORD
 
 
 @pytest.mark.parametrize(

@@ -88,7 +88,7 @@ def test_generic_flags_read_only_and_old_names_share_cids() -> None:
     assert find_control(controls, "brightness").minimum == -64
 
 
-REFUSED = [
+REFUSED: list[tuple[str, int | str, str]] = [
     ("brightness", 300, "brightness must be between 0 and 255; got 300."),
     ("pan_absolute", 100,
      "pan_absolute moves in steps of 3600 (-36000, -32400, … 36000); got 100."),

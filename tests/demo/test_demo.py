@@ -149,7 +149,7 @@ def _viewer_shows_the_three_cameras(url: str, scratch: Path) -> None:
         chromium.open(url)
 
         def tiles() -> dict[str, dict[str, str]] | None:
-            found = {t["name"]: t for t in chromium.script(TILES)}  # type: ignore[union-attr]
+            found = {t["name"]: t for t in chromium.script(TILES)}
             ready = len(found) == 3 and "black image" in found.get("cam3", {}).get("reasons", "")
             return found if ready else None
 
@@ -191,7 +191,7 @@ def _viewer_takes_a_picture(url: str, scratch: Path, password: str) -> None:
         )  # fmt: skip
         assert answer == "sent"
         events = wait_until(
-            lambda: [e for e in chromium.script(EVENTS) if "Picture saved" in e],  # type: ignore[union-attr]
+            lambda: [e for e in chromium.script(EVENTS) if "Picture saved" in e],
             60, what="the agent's 'Picture saved' in the panel",
         )  # fmt: skip
         assert events

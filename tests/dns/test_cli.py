@@ -182,9 +182,9 @@ def test_watch_reconciles_until_sigterm_with_three_reads_per_steady_iteration(
     try:
         wait_until(lambda: len(fake.writes) == 2 and len(fake.reads) >= 4 + 3 * 2, timeout=30)
         proc.send_signal(signal.SIGTERM)
-        code = stop_process(proc)  # type: ignore[arg-type]
+        code = stop_process(proc)
     finally:
-        stop_process(proc)  # type: ignore[arg-type]
+        stop_process(proc)
     out, err = proc.communicate()
 
     assert code == 0, err
@@ -261,9 +261,9 @@ def test_watch_serves_its_own_metrics_for_a_standalone_reconciler(
         assert 'trashmon_dns_changes_total{action="create",resource="a_record"} 1.0' in text
         assert promtool_check_metrics(text.encode()) == (0, "")
         proc.send_signal(signal.SIGTERM)
-        code = stop_process(proc)  # type: ignore[arg-type]
+        code = stop_process(proc)
     finally:
-        stop_process(proc)  # type: ignore[arg-type]
+        stop_process(proc)
     output = proc.stdout.read() if proc.stdout else ""
     assert code == 0, output
     assert_no_secret(output, text)

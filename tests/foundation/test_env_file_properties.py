@@ -21,7 +21,7 @@ from trashmonitor.errors import ConfigError
 from trashmonitor.settings import MAX_ENV_FILE_BYTES, read_env_file
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_KEY_NAMES = [key.env for key in KEYS] + ["MQTT_URL", "export FPS", "#", ""]
+_KEY_NAMES = [key.env for key in KEYS if key.env is not None] + ["MQTT_URL", "export FPS", "#", ""]
 # Values that reach parsers' edges: numbers in every notation, control characters, quotes.
 _VALUES = st.one_of(
     st.text(max_size=60),

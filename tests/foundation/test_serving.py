@@ -19,6 +19,7 @@ from trashmonitor.serving import (
     HTTPService,
     Request,
     Response,
+    Route,
     json_response,
     metrics_route,
     route_for,
@@ -276,8 +277,12 @@ def test_a_prefix_key_routes_the_paths_under_it_to_an_endpoint_only() -> None:
 
     cameras = Endpoint(frozenset({"GET"}), handle)
     deeper = Endpoint(frozenset({"GET"}), handle)
-    routes = {"/api/status": plain, "/api/cameras/": cameras, "/api/cameras/x/": deeper,
-              "/plain/": plain}  # fmt: skip
+    routes: dict[str, Route | Endpoint] = {
+        "/api/status": plain,
+        "/api/cameras/": cameras,
+        "/api/cameras/x/": deeper,
+        "/plain/": plain,
+    }
     assert route_for(routes, "/api/status") is plain
     assert route_for(routes, "/api/cameras/cam1/controls") is cameras
     assert route_for(routes, "/api/cameras/x/y") is deeper  # the longest prefix wins

@@ -83,7 +83,8 @@ def test_monitor_through_caddy_without_metrics_degrades_gracefully(
     with running([*TRASHMON, "monitor"], env=env, cwd=OUTSIDE_REPO, log_path=tmp_path / "m.log"):
 
         def status() -> dict[str, Any]:
-            return get_json(base + "/api/status")  # type: ignore[no-any-return]
+            document: dict[str, Any] = get_json(base + "/api/status")
+            return document
 
         all_ok = {"ok": 2, "degraded": 0, "down": 0, "parked": 0}
         wait_until(lambda: status()["summary"] == all_ok, 15, what="both cameras ok")

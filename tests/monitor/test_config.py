@@ -14,7 +14,7 @@ from trashmonitor.alerts.config import DEFAULT_CONFIG
 from trashmonitor.errors import ConfigError
 from trashmonitor.monitor import config
 from trashmonitor.monitor.model import Thresholds
-from trashmonitor.settings import ReadSettings, parse_host_port
+from trashmonitor.settings import ReadSettings, Setting, parse_host_port
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "monitor.md"
 BEGIN = "<!-- settings table: generated from SETTINGS"
@@ -55,7 +55,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _setting(flag: str, command: str) -> config.Setting[object]:
+def _setting(flag: str, command: str) -> Setting[object]:
     (found,) = [s for s in config.SETTINGS.of(command) if s.flag == flag]
     return found
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -253,7 +254,9 @@ class Clock:
         return self.now
 
 
-def _post(api: ControlApi, path: str, body: bytes, headers: Mapping[str, str] = SAME_SITE):
+def _post(
+    api: ControlApi, path: str, body: bytes, headers: Mapping[str, str] = SAME_SITE
+) -> tuple[int, Any]:
     request = Request("POST", path, {}, dict(headers), body, "192.0.2.7")
     response = api.handle(request)
     return response.status, json.loads(response.body)

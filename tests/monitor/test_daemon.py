@@ -44,7 +44,8 @@ def sample(monitor: Monitor, name: str, **labels: str) -> float | None:
 def status(monitor: Monitor) -> dict[str, Any]:
     response = monitor.status()
     assert response.status == 200
-    return json.loads(response.body)  # type: ignore[no-any-return]
+    document: dict[str, Any] = json.loads(response.body)
+    return document
 
 
 def test_metrics_and_status_follow_the_paths(fake: FakeMediaMTX) -> None:
@@ -325,7 +326,10 @@ def test_expected_cameras_are_never_forgotten(fake: FakeMediaMTX) -> None:
     assert sample(monitor, "trashmon_camera_reason", camera="cam9", reason="no_publisher") == 1
 
 
-def exposed_samples(text: bytes) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+Sample = tuple[str, tuple[tuple[str, str], ...], float]
+
+
+def exposed_samples(text: bytes) -> set[Sample]:
     from prometheus_client.parser import text_string_to_metric_families
 
     return {
@@ -382,7 +386,7 @@ def test_served_exposition_follows_polls_and_live_collectors(fake: FakeMediaMTX)
     second = exposed_samples(monitor.exposition())
     assert ("trashmon_mqtt_connected", (), 0) in first
     assert ("trashmon_mqtt_connected", (), 1) in second
-    inbound = ("trashmon_camera_inbound_bytes_total", (("camera", "cam1"),), 1000)
+    inbound: Sample = ("trashmon_camera_inbound_bytes_total", (("camera", "cam1"),), 1000)
     assert inbound in first
     assert inbound in second
     assert monitor.status() is monitor.status()  # rendered once for this poll
@@ -411,9 +415,11 @@ def test_a_child_span_per_http_request_even_for_pages_read_in_parallel(
     parents = sorted(spans[span.parent.span_id].name for span in requests if span.parent)
     assert parents == ["mediamtx.metrics"] + ["mediamtx.paths_list"] * 3  # 5 paths, 2 a page
     pages = sorted(
-        span.attributes["mediamtx.page"]
+        page
         for span in requests
-        if span.attributes and span.attributes["mediamtx.page"] >= 0
+        if span.attributes
+        and isinstance(page := span.attributes["mediamtx.page"], int)
+        and page >= 0
     )
     assert pages == [0, 1, 2]
 
@@ -681,7 +687,10 @@ def test_track_never_exceeds_the_cap_and_never_drops_what_must_stay(
     left_out = [paths[name] for name in paths if name not in tracked]
     chosen = [paths[name] for name in tracked if name not in keep]
     # Nothing left out ranks before something chosen: configured, then online, then name.
-    rank = lambda path: (not path.configured, not path.online, path.name)  # noqa: E731
+
+    def rank(path: PathObservation) -> tuple[bool, bool, str]:
+        return (not path.configured, not path.online, path.name)
+
     assert all(rank(out) > rank(kept) for out in left_out for kept in chosen)
 
 

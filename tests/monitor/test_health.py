@@ -17,6 +17,7 @@ from trashmonitor.monitor.model import (
     DOWN_REASONS,
     REASONS,
     AgentView,
+    CameraHealth,
     HealthReport,
     MediaMTXMetrics,
     PathMetrics,
@@ -56,7 +57,7 @@ def growing(
     return snapshots
 
 
-def one(report: HealthReport, name: str = "cam1") -> Any:
+def one(report: HealthReport, name: str = "cam1") -> CameraHealth:
     (camera,) = [c for c in report.cameras if c.name == name]
     return camera
 

@@ -184,7 +184,8 @@ def test_a_flood_of_names_seen_once_stays_bounded(tmp_path: Path) -> None:
     store = HistoryStore(tmp_path, max_rows=50)
     try:
         for poll in range(200):
-            store.observe(report(T0 + poll, cam1="ok", **{f"adhoc{poll}": "ok"}))
+            adhoc: dict[str, State] = {f"adhoc{poll}": "ok"}
+            store.observe(report(T0 + poll, cam1="ok", **adhoc))
         assert store.flush()
         store.refresh(T0 + 300, {}, store.follower.cameras())
         with sqlite3.connect(tmp_path / DATABASE_NAME) as db:

@@ -305,7 +305,8 @@ def test_a_refresh_updates_one_camera_between_polls(fake: FakeMediaMTX) -> None:
         assert monitor.state.last_success_at == polled_at  # only a poll says MediaMTX works
         fake.remove_path("cam2")  # an ad-hoc path gone: MediaMTX answers 404
         assert monitor.refresh_path("cam2") == "updated"
-        names = {c.name for c in monitor.state.report.cameras}  # type: ignore[union-attr]
+        assert monitor.state.report is not None
+        names = {c.name for c in monitor.state.report.cameras}
         assert "cam2" in names  # configured: remembered as down, not forgotten
         assert monitor.refresh_path("../x") == "failed"  # the grammar is checked again
     finally:

@@ -104,6 +104,8 @@ def incidents(base: str, **query: str) -> dict[str, Any]:
 def test_history_survives_kill_9_of_the_monitor(tmp_path: Path) -> None:
     state = tmp_path / "state"
     state.mkdir()
+    for run in ("one", "two"):  # each monitor's log directory
+        (tmp_path / run).mkdir()
     settings = {"TRASHMON_STATE_DIR": str(state), "TRASHMON_INCIDENT_MIN": "0.5"}
     with FakeMediaMTX("v1.20") as fake:
         fake.set_path("cam1", rate=10_000, configured=True)

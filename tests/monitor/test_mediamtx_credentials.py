@@ -126,6 +126,7 @@ def test_the_password_is_in_no_span(credentials_file: Path) -> None:
             state = monitor.poll_once()
         finally:
             monitor.close()
+    assert state.report is not None
     assert state.report.mediamtx_error is None
     spans = exporter.get_finished_spans()
     assert {span.name for span in spans} >= {"trashmon.poll", "http.get"}

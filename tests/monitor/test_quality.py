@@ -7,7 +7,8 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trashmonitor.monitor.model import AgentView, CameraHealth, HealthReport
+from trashmonitor.errors import TrashmonError, UnreachableError
+from trashmonitor.monitor.model import AgentView, CameraHealth, HealthReport, State
 from trashmonitor.monitor.quality import (
     DEFAULT_QUALITY,
     GRADES,
@@ -27,7 +28,7 @@ def camera(
     reasons: tuple[str, ...] = (),
     agent: AgentView | None = None,
 ) -> CameraHealth:
-    state = "down" if (not online or "stalled" in reasons) else "ok"
+    state: State = "down" if (not online or "stalled" in reasons) else "ok"
     return CameraHealth("cam1", state, reasons, online, online_since=online_since, agent=agent)
 
 
@@ -38,7 +39,7 @@ def agent(restarts: int = 0, fps: float | None = 15.0, target: float = 15.0) -> 
     )  # fmt: skip
 
 
-def report(at: float, *cameras: CameraHealth, error: str | None = None) -> HealthReport:
+def report(at: float, *cameras: CameraHealth, error: TrashmonError | None = None) -> HealthReport:
     return HealthReport(at, cameras, error)
 
 
@@ -106,7 +107,7 @@ def test_an_unreachable_mediamtx_is_not_a_reconnect() -> None:
     tracker = QualityTracker()
     tracker.observe(report(T0, camera()), T0)
     blind = camera(online=False, online_since=None, reasons=("mediamtx_unreachable",))
-    tracker.observe(report(T0 + 1, blind, error="unreachable"), T0 + 1)
+    tracker.observe(report(T0 + 1, blind, error=UnreachableError("unreachable")), T0 + 1)
     quality = tracker.observe(report(T0 + 2, camera()), T0 + 2)
     assert quality["cam1"].reconnects == 0
 

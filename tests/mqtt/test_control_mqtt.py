@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.mosquitto import (
@@ -49,13 +50,16 @@ def controller(pki: Layout, broker: Broker, agent: subprocess.Popen[bytes]) -> I
         yield rec
 
 
-def ask(controller: Recorder, topic: str, payload: bytes | str, timeout: float = 10) -> dict:  # type: ignore[type-arg]
+def ask(
+    controller: Recorder, topic: str, payload: bytes | str, timeout: float = 10
+) -> dict[str, Any]:
     """Publish one request and return the event that answers it."""
     sent = time.monotonic()
     controller.publish(topic, payload)
     event = controller.wait_for(lambda m: m.topic == TOPICS.events, timeout, after=sent)
     assert event is not None, f"no event answered {payload[:40]!r}"
-    return json.loads(event.payload)  # type: ignore[no-any-return]
+    answer: dict[str, Any] = json.loads(event.payload)
+    return answer
 
 
 def test_settings_round_trip_follows_the_device_state(controller: Recorder) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,7 +87,9 @@ def monitor_process(
 
 
 @pytest.fixture
-def agent(pki: Layout, broker: Broker, buffer_dir: Path, captures: Path, tmp_path: Path):
+def agent(
+    pki: Layout, broker: Broker, buffer_dir: Path, captures: Path, tmp_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     argv = agent_argv(pki, "camA", broker.port, "--controls-file", str(C920),
                       "--buffer-dir", str(buffer_dir), "--captures-dir", str(captures),
                       "--captures-min-free", "1", "--snapshot-interval", "1")  # fmt: skip
@@ -162,7 +165,7 @@ def test_a_setting_and_actions_reach_the_agent_and_the_events_come_back(
 def test_cross_site_and_headerless_posts_are_refused_and_never_reach_the_agent(
     monitor: Monitor,
 ) -> None:
-    hostile = (
+    hostile: tuple[dict[str, str], ...] = (
         {},
         {**HEADERS, "Origin": "http://evil.example"},
         {**HEADERS, "Sec-Fetch-Site": "cross-site"},

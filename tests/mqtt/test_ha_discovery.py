@@ -75,7 +75,7 @@ def home_assistant(
     settings = client_settings(pki, "controller", broker.port)
     topics = ("homeassistant/device/+/config", "trashcam/#")
     with recorder(settings, "home-assistant", topics) as rec:
-        assert rec.wait_for(lambda m: m.topic == CONFIG and m.payload, 15) is not None
+        assert rec.wait_for(lambda m: m.topic == CONFIG and bool(m.payload), 15) is not None
         yield rec
 
 
@@ -118,7 +118,9 @@ def test_the_topics_it_names_carry_the_described_payloads(home_assistant: Record
     components = document(config)["cmps"]
     status_topic = components["connectivity"]["state_topic"]
     assert status_topic == TOPICS.status
-    assert home_assistant.wait_for(lambda m: m.topic == status_topic, 10).payload in (  # type: ignore[union-attr]
+    status = home_assistant.wait_for(lambda m: m.topic == status_topic, 10)
+    assert status is not None
+    assert status.payload in (
         components["connectivity"]["payload_on"].encode(),
         components["connectivity"]["payload_off"].encode(),
     )
@@ -268,7 +270,7 @@ def test_trashmon_capture_reads_the_keys_from_its_env_file_and_retires(
     settings = client_settings(pki, "controller", broker.port)
     with recorder(settings, "home-assistant", (CONFIG,)) as home_assistant:
         with running(argv, cwd=tmp_path, log_path=tmp_path / "capture.log") as agent:
-            config = home_assistant.wait_for(lambda m: m.topic == CONFIG and m.payload, 20)
+            config = home_assistant.wait_for(lambda m: m.topic == CONFIG and bool(m.payload), 20)
             assert config is not None
             assert document(config)["dev"]["name"] == "camA"
             agent.send_signal(signal.SIGTERM)

@@ -11,12 +11,19 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
-from support.mosquitto import Broker, agent_argv, client_settings, recorder, start_agent
+from support.mosquitto import (
+    Broker,
+    Received,
+    agent_argv,
+    client_settings,
+    recorder,
+    start_agent,
+)
 from support.processes import stop_process, wait_until
 
 from trashmonitor.monitor.agents_mqtt import AgentSubscriber, start_monitor_mqtt
@@ -56,7 +63,7 @@ def _online(monitor: AgentSubscriber) -> bool | None:
     return None if view is None else view.online
 
 
-def _status(payload: bytes):  # type: ignore[no-untyped-def]
+def _status(payload: bytes) -> Callable[[Received], bool]:
     return lambda m: m.topic == TOPICS.status and m.payload == payload
 
 
@@ -65,7 +72,9 @@ def test_online_retained_and_state_published(
 ) -> None:
     wait_until(lambda: _online(monitor), 10, what="monitor sees camA online")
     view = wait_until(
-        lambda: (v := monitor.observe().agents["camA"]).last_state_at and v, 10, what="state"
+        lambda: v if (v := monitor.observe().agents["camA"]).last_state_at else None,
+        10,
+        what="state",
     )
     assert view.stream_state == "streaming"
     assert monitor.observe().connected

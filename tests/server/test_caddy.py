@@ -369,7 +369,7 @@ def test_empty_site_names_fail_closed(tmp_path: Path) -> None:
 # --- camera control (docs/security.md, section 6) ------------------------------------
 
 
-def test_the_camera_panel_reads_go_to_the_monitor(served):
+def test_the_camera_panel_reads_go_to_the_monitor(served: Served) -> None:
     ports, api, hls, monitor, _ = served
     monitor.routes["/api/cameras/cam1/controls"] = Reply(body=b'{"camera": "cam1"}')
     monitor.routes["/api/cameras/cam1/snapshot"] = Reply(200, "image/jpeg", b"\xff\xd8jpeg")
@@ -383,10 +383,11 @@ def test_the_camera_panel_reads_go_to_the_monitor(served):
 
 
 CONTROL_PASSWORD = "c0ntrol-Pass-word"
+ControlOn = tuple[CaddyPorts, StandIn, StandIn, StandIn]
 
 
 @pytest.fixture
-def control_on(tmp_path, standins):
+def control_on(tmp_path: Path, standins: Callable[[str], StandIn]) -> Iterator[ControlOn]:
     """Caddy with TRASHMON_CONTROL=on and a bcrypt hash, as the entrypoint passes them."""
     api, hls, monitor = standins("api"), standins("hls"), standins("monitor")
     viewer = tmp_path / "viewer"
@@ -403,7 +404,7 @@ def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def test_with_control_on_the_two_posts_need_the_password(control_on):
+def test_with_control_on_the_two_posts_need_the_password(control_on: ControlOn) -> None:
     ports, api, hls, monitor = control_on
     body = b'{"action": "picture"}'
     for headers in ({}, {"Authorization": _basic("operator", "wrong")},
@@ -435,7 +436,7 @@ def test_with_control_on_the_two_posts_need_the_password(control_on):
     ["/api/v3/config/paths/add/x", "/api/cameras/cam1/controls", "/status",
      "/api/cameras/../actions", "/api/cameras/cam1/actions/x", "/"],
 )  # fmt: skip
-def test_with_control_on_every_other_write_is_still_405(control_on, target):
+def test_with_control_on_every_other_write_is_still_405(control_on: ControlOn, target: str) -> None:
     ports, api, hls, monitor = control_on
     headers = {"Authorization": _basic("operator", CONTROL_PASSWORD)}
     status, _, _ = raw_request(ports.http, "POST", target, headers=headers, body=RUN_ON_INIT)
@@ -443,7 +444,7 @@ def test_with_control_on_every_other_write_is_still_405(control_on, target):
     assert upstream_requests(api, hls, monitor) == []
 
 
-def test_control_on_without_a_password_hash_fails_closed(tmp_path):
+def test_control_on_without_a_password_hash_fails_closed(tmp_path: Path) -> None:
     result = caddy_validate(tmp_path, TRASHMON_TLS="off", TRASHMON_CONTROL="on")
     assert result.returncode != 0
     assert "username and password cannot be empty" in result.stderr
@@ -465,7 +466,9 @@ HOOK_NOTICE = b'{"event":"offline","path":"cam1"}'
         "/status/hooks/mediamtx",
     ],
 )
-def test_the_monitor_hook_route_is_never_forwarded(served, method, target):
+def test_the_monitor_hook_route_is_never_forwarded(
+    served: Served, method: str, target: str
+) -> None:
     """Only MediaMTX (beside the monitor) may post hook notices: on the public entry the
     route is 404 (GET/HEAD) or 405 (anything else), and the monitor sees nothing even
     when the visitor sends the secret's header."""
@@ -482,7 +485,7 @@ def test_the_monitor_hook_route_is_never_forwarded(served, method, target):
     assert upstream_requests(api, hls, monitor) == []
 
 
-def test_the_incident_history_is_read_through_caddy_with_its_query(served):
+def test_the_incident_history_is_read_through_caddy_with_its_query(served: Served) -> None:
     ports, api, hls, monitor, _ = served
     monitor.routes["/api/incidents"] = Reply(body=b'{"incidents": []}')
     query = "/api/incidents?camera=cam1&since=1700000000&limit=5"

@@ -306,7 +306,9 @@ def test_the_mediamtx_reader_reaches_the_server_and_prometheus_only(
         assert not [s for s in sources if s.startswith(reader)], name
 
 
-def test_camera_control_is_off_unless_the_control_override_is_used(resolved, tmp_path):
+def test_camera_control_is_off_unless_the_control_override_is_used(
+    resolved: dict[str, Any], tmp_path: Path
+) -> None:
     assert "TRASHMON_CONTROL" not in json.dumps(resolved)
     result = compose_config(
         tmp_path, COMPOSE, COMPOSE_CONTROL,

@@ -83,7 +83,9 @@ def test_the_demo_prometheus_scrapes_mediamtx_with_the_password_file(tmp_path: P
     assert "mediamtx" not in _prometheus_config(Ports(), rules, None)
 
 
-def test_the_demo_mediamtx_runs_the_installed_hook_with_a_private_secret(tmp_path):
+def test_the_demo_mediamtx_runs_the_installed_hook_with_a_private_secret(
+    tmp_path: Path,
+) -> None:
     reader = generate_reader_credentials(tmp_path / "secrets")
     config: dict[str, Any] = yaml.safe_load(_mediamtx_config(Ports(), reader))
     for key, event in (("runOnOnline", "online"), ("runOnOffline", "offline")):

@@ -273,8 +273,10 @@ def test_without_a_credentials_file_one_is_generated_for_the_run(
         ({"TRASHMON_LISTEN": "0.0.0.0:http"}, "TRASHMON_LISTEN"),
     ],
 )
-def test_a_bad_hook_setting_is_one_clear_line(standins, tmp_path, env, reason):
-    proc = start({**standins, **env})
+def test_a_bad_hook_setting_is_one_clear_line(
+    entrypoint_env: dict[str, str], tmp_path: Path, env: dict[str, str], reason: str
+) -> None:
+    proc = start({**entrypoint_env, **env})
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 2
     lines = err.decode().strip().splitlines()
@@ -318,10 +320,12 @@ def test_a_bad_credentials_file_is_one_clear_line(
 BCRYPT = "$2a$14$Xt6RLDlTTeAqXUmL5n566e2Pu.kZ13xuhVBYO2VwamgK8vp9A4.ne"
 
 
-def test_the_control_hash_file_reaches_caddy_only(standins, tmp_path):
+def test_the_control_hash_file_reaches_caddy_only(
+    entrypoint_env: dict[str, str], tmp_path: Path
+) -> None:
     hash_file = tmp_path / "password-hash"
     hash_file.write_text(BCRYPT + "\n")
-    proc = start({**standins, "TRASHMON_CONTROL": "on",
+    proc = start({**entrypoint_env, "TRASHMON_CONTROL": "on",
                   "TRASHMON_CONTROL_PASSWORD_HASH_FILE": str(hash_file)})  # fmt: skip
     try:
         all_started(tmp_path)
@@ -345,8 +349,10 @@ def test_the_control_hash_file_reaches_caddy_only(standins, tmp_path):
          "TRASHMON_CONTROL_PASSWORD_HASH_FILE: cannot read /nonexistent/h"),
     ],
 )  # fmt: skip
-def test_control_settings_fail_closed_in_one_line(standins, tmp_path, settings, message):
-    proc = start({**standins, **settings})
+def test_control_settings_fail_closed_in_one_line(
+    entrypoint_env: dict[str, str], tmp_path: Path, settings: dict[str, str], message: str
+) -> None:
+    proc = start({**entrypoint_env, **settings})
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 2
     lines = err.decode().strip().splitlines()

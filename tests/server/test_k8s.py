@@ -561,7 +561,7 @@ def base_with(tmp_path: Path, *components: str) -> list[dict[str, Any]]:
     return kustomize(overlay)
 
 
-def test_mqtt_component_gives_the_monitor_its_client_certificate(tmp_path):
+def test_mqtt_component_gives_the_monitor_its_client_certificate(tmp_path: Path) -> None:
     docs = base_with(tmp_path, "components/mqtt")
     server = container(docs)
     env = {e["name"]: e.get("value") for e in server["env"]}
@@ -921,7 +921,7 @@ def test_each_component_renders_on_base_alone_and_validates(tmp_path: Path, comp
             assert doc["metadata"]["namespace"] == "trashmonitor", doc["metadata"]["name"]
 
 
-def test_the_optional_control_component_turns_camera_control_on(tmp_path):
+def test_the_optional_control_component_turns_camera_control_on(tmp_path: Path) -> None:
     """Off by default (not in the default tree); with it the monitor gets the controller
     identity, Caddy the switch and the bcrypt hash, from one Secret."""
     assert "optional/control" not in (K8S / "kustomization.yaml").read_text()

@@ -283,7 +283,9 @@ def test_cameras_are_declared_paths_publishing_from_a_publisher(config: dict[str
     assert config["pathDefaults"]["source"] == "publisher"
 
 
-def test_publisher_changes_run_the_monitor_hook(config, reference):
+def test_publisher_changes_run_the_monitor_hook(
+    config: dict[str, Any], reference: dict[str, Any]
+) -> None:
     """runOnOnline/runOnOffline (keys of the pinned version: the check above) call the
     hook's lightweight entry point, for every path."""
     defaults = config["pathDefaults"]

@@ -27,7 +27,7 @@ from support.processes import REPO, require_binary, running, wait_until
 VIEWER = REPO / "server" / "viewer"
 
 # Two pages: the viewer must follow pageCount, not stop at page 0 (GUIDE §4).
-PAGE_0 = {
+PAGE_0: dict[str, Any] = {
     "itemCount": 2,
     "pageCount": 2,
     "items": [
@@ -44,7 +44,7 @@ PAGE_0 = {
         }
     ],
 }
-PAGE_1 = {
+PAGE_1: dict[str, Any] = {
     "itemCount": 3,
     "pageCount": 2,
     "items": [
@@ -247,8 +247,8 @@ def test_viewer_plays_hls_and_merges_mediamtx_with_the_monitor(
         assert cam2["placeholder"] == "no producer"
         assert cam2["reasons"] == "no producer · agent offline"
         state = chromium.script("return window.trashmonitorViewer")
-        assert state["ignoredNames"] == 1  # type: ignore[index]
-        assert state["pollMs"] == 1000  # type: ignore[index]
+        assert state["ignoredNames"] == 1
+        assert state["pollMs"] == 1000
 
         # The video really plays: its clock advances past a second of stream.
         wait_until(
@@ -283,7 +283,7 @@ def test_viewer_plays_hls_and_merges_mediamtx_with_the_monitor(
         wait_until(
             lambda: chromium.script(
                 "return document.getElementById('monitor-banner').textContent"
-            ).startswith("monitor status unavailable (HTTP 404)"),  # type: ignore[union-attr]
+            ).startswith("monitor status unavailable (HTTP 404)"),
             timeout=15,
             what="monitor unavailable banner",
         )
@@ -367,14 +367,14 @@ def test_summary_counts_sort_and_filter_by_state(
         "const s = document.getElementById('sort'); s.value = 'state';"
         "s.dispatchEvent(new Event('change'))"
     )
-    order = [t["path"] for t in chromium.script(TILE_FACTS)]  # type: ignore[union-attr]
+    order = [t["path"] for t in chromium.script(TILE_FACTS)]
     assert order == ["bravo", "echo", "charlie", "alpha", "delta"]
 
     chromium.script(
         "const f = document.getElementById('filter'); f.value = 'down';"
         "f.dispatchEvent(new Event('change'))"
     )
-    shown = [t["path"] for t in chromium.script(TILE_FACTS) if t["shown"]]  # type: ignore[union-attr]
+    shown = [t["path"] for t in chromium.script(TILE_FACTS) if t["shown"]]
     assert shown == ["bravo", "echo"]
     assert "2 shown" in str(
         chromium.script("return document.getElementById('summary').textContent")
@@ -398,7 +398,7 @@ def test_summary_counts_sort_and_filter_by_state(
         chromium.script("return document.getElementById('announcer').getAttribute('aria-live')")
         == "polite"
     )
-    shown = [t["path"] for t in chromium.script(TILE_FACTS) if t["shown"]]  # type: ignore[union-attr]
+    shown = [t["path"] for t in chromium.script(TILE_FACTS) if t["shown"]]
     assert shown == ["alpha", "bravo", "echo"]
 
     # Filter and sort are also URL parameters (a bookmarkable "problems" wall).
@@ -420,8 +420,8 @@ def test_phone_width_has_no_horizontal_scroll(control_api: ControlAPI, chromium:
         "const d = document.documentElement;"
         "return {scroll: d.scrollWidth, client: d.clientWidth, inner: window.innerWidth}"
     )
-    assert widths["inner"] <= 360, widths  # type: ignore[index]
-    assert widths["scroll"] <= widths["client"], widths  # type: ignore[index]
+    assert widths["inner"] <= 360, widths
+    assert widths["scroll"] <= widths["client"], widths
     # Every control is reachable by keyboard, in the order the tiles are shown.
     focusable = chromium.script(
         "return [...document.querySelectorAll('select, button:not([hidden])')]"
@@ -505,7 +505,7 @@ def test_tiles_show_quality_availability_and_the_last_incidents(
     open_wall(chromium, control_api)
     tile_facts(chromium, 2)
     facts = wait_until(
-        lambda: (found := chromium.script(INCIDENT_FACTS)) and found["cam1"]["incidents"]  # type: ignore[index]
+        lambda: (found := chromium.script(INCIDENT_FACTS)) and found["cam1"]["incidents"]
         and found["cam1"]["incidents"] != ["none recorded"] and found,
         timeout=30, what="incidents on the tiles",
     )  # fmt: skip
@@ -522,9 +522,9 @@ def test_tiles_show_quality_availability_and_the_last_incidents(
         [start + 900, start + 600, start + 300],
     )  # fmt: skip
     assert facts["cam1"]["incidents"] == [
-        f"{starts[0]} · ongoing · black image",  # type: ignore[index]
-        f"{starts[1]} · 2m 5s · no producer · agent offline",  # type: ignore[index]
-        f"{starts[2]} · 1h 1m · {HOSTILE}",  # type: ignore[index]
+        f"{starts[0]} · ongoing · black image",
+        f"{starts[1]} · 2m 5s · no producer · agent offline",
+        f"{starts[2]} · 1h 1m · {HOSTILE}",
     ]
     # Shown as text: nothing made from the hostile cause; one bounded request for all.
     assert chromium.script("return window.pwned === undefined") is True
@@ -614,7 +614,7 @@ def open_panel(chromium: Browser, name: str) -> None:
 
 
 def event_texts(chromium: Browser) -> list[str]:
-    texts: list[str] = chromium.script(  # type: ignore[assignment]
+    texts: list[str] = chromium.script(
         "return [...document.querySelectorAll('.panel .events li')]"
         ".map(li => [...li.querySelectorAll('.outcome, .message, .file')]"
         ".map(e => e.textContent).join(''))"
@@ -655,7 +655,7 @@ def test_panel_renders_each_control_type_and_posts_with_the_header(
     open_wall(chromium, control_api)
     tile_facts(chromium, 1)
     open_panel(chromium, "cam1")
-    rows = {row["name"]: row for row in chromium.script(PANEL_FACTS)}  # type: ignore[union-attr]
+    rows = {row["name"]: row for row in chromium.script(PANEL_FACTS)}
     # The auto controls are not rows of their own: they are their manual control's toggle.
     assert list(rows) == [
         "brightness", "focus_absolute", "exposure_time_absolute", "power_line_frequency",

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from server.server_harness import StandIn, bcrypt_hash, caddy_env, run_caddy, serve_standin
+from server.test_viewer import PANEL_FACTS, build_viewer, change, event_texts
 from support.browser import Browser, browser
 from support.fake_mediamtx import FakeMediaMTX
 from support.http import http_get
@@ -26,7 +27,6 @@ from support.mosquitto import (
     segment_writer_argv,
 )
 from support.processes import free_port, running, wait_until
-from test_viewer import PANEL_FACTS, build_viewer, change, event_texts
 
 from trashmonitor.pki import Layout
 

@@ -115,7 +115,7 @@ def test_a_playlist_url_never_leaves_its_path(names: list[str]) -> None:
         assert "#" not in url
 
 
-def test_camera_urls_keep_the_id_in_one_segment_and_name_only_known_routes():
+def test_camera_urls_keep_the_id_in_one_segment_and_name_only_known_routes() -> None:
     results, _ = call_all(
         [
             ("cameraURL", ["cam1", "snapshot"]),
@@ -136,7 +136,7 @@ def test_camera_urls_keep_the_id_in_one_segment_and_name_only_known_routes():
 
 @settings(max_examples=20, deadline=None)
 @given(st.lists(st.text(alphabet=st.sampled_from('ab./%?#\\ \n<>"'), max_size=10), max_size=40))
-def test_a_camera_url_never_leaves_its_camera(names):
+def test_a_camera_url_never_leaves_its_camera(names: list[str]) -> None:
     results, _ = call_all([("cameraURL", [name, "snapshot"]) for name in names])
     for name, result in zip(names, results, strict=True):
         url = result["value"]
@@ -149,7 +149,7 @@ def test_a_camera_url_never_leaves_its_camera(names):
         assert "#" not in url
 
 
-def test_record_seconds_and_shown_text_are_bounded():
+def test_record_seconds_and_shown_text_are_bounded() -> None:
     assert values("recordSeconds", ["3", 1, "0", "-1", "2.5", "3601", "x", None, 3600]) == [
         3, 1, None, None, None, None, None, None, 3600
     ]  # fmt: skip

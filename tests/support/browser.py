@@ -7,6 +7,7 @@ import base64
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -40,7 +41,8 @@ class Browser:
         reply.raise_for_status()
         self.session = f"/session/{reply.json()['value']['sessionId']}"
 
-    def _call(self, method: str, path: str, payload: dict[str, object] | None = None) -> object:
+    def _call(self, method: str, path: str, payload: dict[str, object] | None = None) -> Any:
+        """The reply's ``value``: a JSON document, so ``Any``."""
         reply = self.client.request(method, f"{self.session}{path}", json=payload)
         body = reply.json()
         if reply.status_code != 200:
@@ -50,10 +52,11 @@ class Browser:
     def open(self, url: str) -> None:
         self._call("POST", "/url", {"url": url})
 
-    def script(self, source: str, *args: object) -> object:
+    def script(self, source: str, *args: object) -> Any:
+        """The script's return value as webdriver serialises it (a JSON document)."""
         return self._call("POST", "/execute/sync", {"script": source, "args": list(args)})
 
-    def cdp(self, command: str, params: dict[str, object] | None = None) -> object:
+    def cdp(self, command: str, params: dict[str, object] | None = None) -> Any:
         """A Chrome DevTools Protocol command through chromedriver."""
         return self._call("POST", "/goog/cdp/execute", {"cmd": command, "params": params or {}})
 
@@ -68,7 +71,7 @@ class Browser:
     def click(self, css: str) -> None:
         """A real (trusted) click through WebDriver, as fullscreen needs a user gesture."""
         found = self._call("POST", "/element", {"using": "css selector", "value": css})
-        element = next(iter(dict(found).values()))  # type: ignore[call-overload]
+        element = next(iter(dict(found).values()))
         self._call("POST", f"/element/{element}/click", {})
 
     def set_window(self, width: int, height: int) -> None:

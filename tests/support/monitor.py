@@ -29,7 +29,8 @@ class MonitorProcess:
     def status(self) -> dict[str, Any]:
         code, body = http_get(self.base + "/api/status")
         assert code == 200
-        return json.loads(body)  # type: ignore[no-any-return]
+        document: dict[str, Any] = json.loads(body)
+        return document
 
     def camera(self, name: str) -> dict[str, Any] | None:
         return next((c for c in self.status()["cameras"] if c["name"] == name), None)

@@ -100,7 +100,7 @@ def wait_until(
     )
 
 
-def stop_process(proc: subprocess.Popen[bytes], grace: float = 5.0) -> int:
+def stop_process(proc: subprocess.Popen[bytes] | subprocess.Popen[str], grace: float = 5.0) -> int:
     """SIGTERM, wait, then SIGKILL; always reaped. Returns the exit code."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
@@ -136,16 +136,17 @@ def running(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``argv`` for the duration of the block; output goes to ``log_path``."""
     full_env = {**os.environ, **(env or {})}
-    log_file = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    log_file = open(log_path, "wb") if log_path else None  # noqa: SIM115
+    stdout = log_file if log_file is not None else subprocess.DEVNULL
     proc = subprocess.Popen(
-        list(argv), env=full_env, cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT
+        list(argv), env=full_env, cwd=cwd, stdout=stdout, stderr=subprocess.STDOUT
     )
     try:
         yield proc
     finally:
         stop_process(proc)
-        if log_path:
-            log_file.close()  # type: ignore[union-attr]
+        if log_file is not None:
+            log_file.close()
 
 
 @contextlib.contextmanager
