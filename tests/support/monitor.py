@@ -49,6 +49,7 @@ def monitor_process(
     url = mediamtx if isinstance(mediamtx, str) else mediamtx.url
     port = free_port()
     env = monitor_env(url, port, 0.5, **settings)
+    log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / "monitor.log"
     with running([*TRASHMON, "monitor"], env=env, cwd=OUTSIDE_REPO, log_path=log) as proc:
         yield MonitorProcess(f"http://127.0.0.1:{port}", proc, log)

@@ -121,7 +121,11 @@ class ComposeService:
         return value
 
 
-def compose_service(name: str, variables: Mapping[str, str]) -> ComposeService:
+def compose_service(
+    name: str, variables: Mapping[str, str], named_volumes: Path | None = None
+) -> ComposeService:
+    """The service as compose runs it; a named volume becomes a directory below
+    ``named_volumes`` (created empty, as docker does for a new volume)."""
     service = yaml.safe_load(COMPOSE.read_text())["services"][name]
     raw: dict[str, Any] = service.get("environment") or {}
     environment = {key: _interpolate(str(value), variables) for key, value in raw.items()}
@@ -132,8 +136,11 @@ def compose_service(name: str, variables: Mapping[str, str]) -> ComposeService:
             target = _interpolate(str(volume["target"]), variables)
         else:
             source, target = _interpolate(str(volume), variables).split(":")[:2]
-        if source.startswith((".", "/")):  # a bind mount, not a named volume
+        if source.startswith((".", "/")):  # a bind mount
             mounts[target] = (COMPOSE.parent / source).resolve()
+        elif named_volumes is not None:
+            mounts[target] = named_volumes / source
+            mounts[target].mkdir(parents=True, exist_ok=True)
     return ComposeService(environment, mounts)
 
 
@@ -252,7 +259,7 @@ class Box:
 
     def start_server(self, dns_url: str) -> None:
         base = {"PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
-        compose = compose_service("server", self.compose_variables())
+        compose = compose_service("server", self.compose_variables(), self.directory / "volumes")
         scratch = self.directory / "server-tmp"
         scratch.mkdir()
         env = {
