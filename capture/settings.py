@@ -304,7 +304,7 @@ HA_DISCOVERY_PREFIX = Setting(
 )  # fmt: skip
 SNAPSHOT_INTERVAL = Setting(
     "--snapshot-interval", parse_snapshot_interval, DEFAULT_SNAPSHOT_INTERVAL,
-    "seconds between thumbnails on `trashcam/<id>/camera` while streaming, `0` = off "
+    "seconds between thumbnails on `trashcam/<id>/camera` while capturing, `0` = off "
     "(the viewer's tiles, docs/mqtt.md)",
     env="SNAPSHOT_INTERVAL", metavar="S", commands=MQTT_SIDE,
 )  # fmt: skip
