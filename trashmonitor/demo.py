@@ -662,12 +662,13 @@ def _control_flags(layout: Layout) -> list[str]:
     ]  # fmt: skip
 
 
-def _download_mediamtx(stack: Stack) -> str | None:
+def _download_mediamtx(stack: Stack, cache: Path = mediamtx_release.DEFAULT_CACHE) -> str | None:
     """The pinned release, fetched and verified (mediamtx_release); None, said in one
-    line, when it cannot be had: the demo then runs without it."""
+    line, when it cannot be had (no network, or a checksum that does not match): the demo
+    then runs without it."""
     stack.say(f"MediaMTX not installed: fetching the pinned release {mediamtx_release.VERSION}")
     try:
-        return str(mediamtx_release.obtain())
+        return str(mediamtx_release.obtain(cache))
     except TrashmonError as error:
         stack.say(
             f"MediaMTX not found and not downloaded ({error.message}): running without it, "
