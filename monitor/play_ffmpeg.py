@@ -77,7 +77,10 @@ def play_argv(
     timeout_us = str(max(1, int(io_timeout * 1_000_000)))
     if transport == RTSP:
         # -timeout: RTSP's socket I/O timeout; without it a silent server hangs ffmpeg.
-        source = ["-rtsp_transport", "tcp", "-timeout", timeout_us]
+        # -fpsprobesize 0: the SDP names the codec, and ffmpeg would otherwise hold the
+        # first picture back while it reads ~2 s of a live stream to guess its frame
+        # rate; the first frame would time ffmpeg's guess, not the stream (we count fps).
+        source = ["-rtsp_transport", "tcp", "-timeout", timeout_us, "-fpsprobesize", "0"]
     else:
         source = ["-rw_timeout", timeout_us]
     filters = ",".join(
