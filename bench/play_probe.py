@@ -2,9 +2,9 @@
 healthy stream with 1 s keyframes (target ≤ 2 s), and time to report a server that
 accepts and never sends (target: within the pull's deadline).
 
-HLS written by ffmpeg, served through the real Caddy (tests/support/play_sources.py);
-the never-sending server is a TCP listener, pulled over RTSP and HLS. Prints, asserts
-nothing.
+HLS written by ffmpeg, served through the real Caddy, and RTSP from GStreamer's RTSP
+server (tests/support/play_sources.py); the never-sending server is a TCP listener,
+pulled over RTSP and HLS. Prints, asserts nothing.
 
     .venv/bin/python bench/play_probe.py [--runs 5] [--quick]
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from support.play_sources import HEALTHY, Origin, hls_behind_caddy, write_hls
+from support.play_sources import HEALTHY, Origin, hls_behind_caddy, rtsp_server, write_hls
 from support.sockets import silent_server
 
 from trashmonitor.monitor.play import PlayLimits, play_all
@@ -50,6 +50,17 @@ def main() -> None:
         print(
             "healthy HLS through Caddy, 1 s keyframes: first frame "
             + (figures(first_frames) if first_frames else "never (not playable)")
+            + " (target ≤ 2 s)"
+        )
+        rtsp_first: list[float] = []
+        with rtsp_server(Path(scratch)) as rtsp:
+            for _ in range(runs):
+                (result,) = play_all(["healthy"], [("rtsp", rtsp)], LIMITS)
+                if result.first_frame_seconds is not None:
+                    rtsp_first.append(result.first_frame_seconds)
+        print(
+            "healthy RTSP from GStreamer's RTSP server, 1 s keyframes: first frame "
+            + (figures(rtsp_first) if rtsp_first else "never (not playable)")
             + " (target ≤ 2 s)"
         )
         with silent_server() as port:
