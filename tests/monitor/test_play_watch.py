@@ -5,6 +5,7 @@ pull."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -17,7 +18,9 @@ from support.measure import monitor_env
 from support.monitor import MonitorProcess, monitor_process
 from support.play_sources import RTSP_FPS, rtsp_server
 from support.processes import (
+    children_of,
     free_port,
+    pid_alive,
     promtool_check_metrics,
     require_binary,
     run_trashmon,
@@ -184,3 +187,35 @@ def test_pulls_are_bounded_one_per_camera_and_never_wait_for_each_other() -> Non
     assert gate.most_per_camera == 1
     (check,) = watcher.checks()["cam0"]
     assert check.result.reasons == ("no_frames",)
+
+
+def _ffmpeg_children() -> list[int]:
+    return [
+        pid
+        for pid in children_of(os.getpid())
+        if Path(f"/proc/{pid}/comm").is_file()
+        and Path(f"/proc/{pid}/comm").read_text() == "ffmpeg\n"
+    ]
+
+
+def test_a_stop_kills_the_pulls_in_flight() -> None:
+    """A pull that could last a minute (silent server, long timeouts) ends with the stop:
+    its ffmpeg is killed and reaped, and the cut-short pull is no verdict."""
+    with silent_server() as port:
+        watcher = PlayWatcher(
+            frozenset({"cam"}),
+            [("rtsp", f"rtsp://127.0.0.1:{port}/{{name}}")],
+            PlayLimits(seconds=5, first_frame_max=50, io_timeout=60),
+            interval=3600,
+            ffmpeg=require_binary("ffmpeg"),
+        )
+        watcher.start()
+        try:
+            (ffmpeg,) = wait_until(_ffmpeg_children, 30, 0.05, "ffmpeg pulling")
+        finally:
+            started = time.monotonic()
+            watcher.stop()
+            took = time.monotonic() - started
+    assert took < 3.0, took
+    assert not pid_alive(ffmpeg)
+    assert watcher.checks() == {"cam": ()}
