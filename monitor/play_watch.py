@@ -26,6 +26,7 @@ from prometheus_client.samples import Sample
 
 from trashmonitor.errors import ConfigError
 from trashmonitor.monitor import config
+from trashmonitor.monitor.history_export import _gauge  # the one sample-list gauge builder
 from trashmonitor.monitor.model import MonitorState
 from trashmonitor.monitor.play import (
     MAX_CONCURRENT_PULLS,
@@ -189,12 +190,6 @@ BITRATE = "trashmon_play_bitrate_bytes_per_second"
 KEYFRAME_INTERVAL = "trashmon_play_keyframe_interval_seconds"
 LAST_CHECK = "trashmon_play_last_check_timestamp_seconds"
 NO_REASON = "none"
-
-
-def _gauge(name: str, documentation: str, samples: list[Sample]) -> Metric:
-    family = Metric(name, documentation, "gauge")
-    family.samples = samples
-    return family
 
 
 def play_families(state: MonitorState) -> list[Metric]:
