@@ -71,11 +71,8 @@ def test_two_monitor_replicas_page_once_per_camera_and_once_for_mediamtx(
         both = {_address(replica) for replica in replicas}
 
         # Healthy: both replicas scraped, both judge cam1 ok; nothing fires.
-        wait_until(
-            lambda: _replica_series(prometheus, 'trashmon_camera_state{camera="cam1",state="ok"} == 1')
-            == both,
-            60, 0.25, "both replicas exporting cam1 ok",
-        )  # fmt: skip
+        ok = 'trashmon_camera_state{camera="cam1",state="ok"} == 1'
+        wait_until(lambda: _replica_series(prometheus, ok) == both, 60, 0.25, ok)
         # (MonitorAbsent may be pending from before the first scrape: it clears.)
         wait_until(lambda: prometheus.api("/api/v1/alerts")["alerts"] == [], 60, 0.25, "no alert")
 
