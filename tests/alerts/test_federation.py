@@ -42,6 +42,7 @@ pytestmark = pytest.mark.slow
 
 FEDERATION = REPO / "server" / "prometheus" / "federation.yml"
 SCRAPE_CONFIG = REPO / "server" / "prometheus" / "federation-scrapeconfig.yaml"
+REMOTE_WRITE = REPO / "server" / "prometheus" / "site-remote-write.yml"
 SITES = {"home": True, "garage": False}  # site -> cam1 streaming?
 
 
@@ -58,29 +59,47 @@ def central_config(site_servers: list[str]) -> str:
 
 
 @contextlib.contextmanager
-def site_prometheus(directory: Path, site: str, streaming: bool) -> Iterator[Prometheus]:
-    """One site: its MediaMTX stand-in, its monitor, its Prometheus (no rules)."""
+def site_sources(directory: Path, streaming: bool) -> Iterator[dict[str, str]]:
+    """One site's MediaMTX stand-in (cam1 streaming or not) and its real monitor:
+    job name -> ``host:port`` to scrape."""
     with contextlib.ExitStack() as stack:
         mediamtx = stack.enter_context(FakeMediaMTX("v1.20"))
         mediamtx.set_path("cam1", online=streaming, rate=40_000.0)
         monitor = stack.enter_context(
             monitor_process(mediamtx, directory / "monitor", TRASHMON_EXPECT="cam1")
         )
+        yield {
+            DEFAULT_CONFIG.monitor_job: monitor.base.removeprefix("http://"),
+            DEFAULT_CONFIG.mediamtx_job: mediamtx.url.removeprefix("http://"),
+        }
+
+
+@contextlib.contextmanager
+def site_prometheus(directory: Path, site: str, streaming: bool) -> Iterator[Prometheus]:
+    """One site: its sources and its Prometheus (no rules), federated by the centre."""
+    with site_sources(directory, streaming) as sources:
         # In the garage the series carry their site before federation.
         labels = (("site", site),) if site == "garage" else ()
-        targets = [
-            ScrapeTarget(
-                DEFAULT_CONFIG.monitor_job, monitor.base.removeprefix("http://"), labels=labels
-            ),
-            ScrapeTarget(
-                DEFAULT_CONFIG.mediamtx_job, mediamtx.url.removeprefix("http://"), labels=labels
-            ),
-        ]
-        yield stack.enter_context(
-            running_prometheus(
-                directory / "prometheus", targets, [], external_labels={"site": site}
-            )
-        )
+        targets = [ScrapeTarget(job, address, labels=labels) for job, address in sources.items()]
+        external = {"site": site}
+        with running_prometheus(
+            directory / "prometheus", targets, [], external_labels=external
+        ) as prometheus:
+            yield prometheus
+
+
+def pushing_site_config(site: str, sources: dict[str, str], central: Prometheus) -> str:
+    """The shipped site-remote-write.yml for ``site``: its targets, the central server's
+    receiver, intervals of a second (MediaMTX's stand-in needs no credentials)."""
+    document: dict[str, Any] = yaml.safe_load(REMOTE_WRITE.read_text(encoding="utf-8"))
+    document["global"].update(scrape_interval="1s", external_labels={"site": site})
+    for job in document["scrape_configs"]:
+        job.pop("basic_auth", None)
+        job["static_configs"] = [{"targets": [sources[job["job_name"]]]}]
+    (remote,) = document["remote_write"]
+    remote["url"] = f"http://{central.address}/api/v1/write"
+    remote["queue_config"] = {"batch_send_deadline": "1s"}
+    return json.dumps(document)
 
 
 def _by_site(prometheus: Prometheus, expr: str) -> dict[str, float]:
@@ -154,3 +173,41 @@ def test_the_operator_scrape_config_federates_like_the_plain_file() -> None:
     assert spec["params"] == plain["params"]
     assert spec["staticConfigs"][0]["targets"] == plain["static_configs"][0]["targets"]
     assert spec["relabelings"][0]["replacement"] == plain["job_name"]
+
+
+def test_sites_remote_writing_to_a_central_prometheus_keep_their_site(tmp_path: Path) -> None:
+    """The alternative to federation: each site runs the shipped site-remote-write.yml,
+    the centre receives (--web.enable-remote-write-receiver) and evaluates the rules."""
+    central_document = {
+        "global": {"evaluation_interval": "1s"},
+        "rule_files": [str(SHIPPED_RULES)],
+    }
+    with contextlib.ExitStack() as stack:
+        central = stack.enter_context(
+            running_prometheus_config(
+                tmp_path / "central", json.dumps(central_document),
+                ["--web.enable-remote-write-receiver"],
+            )
+        )  # fmt: skip
+        for site, streaming in SITES.items():
+            sources = stack.enter_context(site_sources(tmp_path / site, streaming))
+            config = pushing_site_config(site, sources, central)
+            stack.enter_context(running_prometheus_config(tmp_path / site / "prometheus", config))
+
+        ok = 'trashmon_camera_state{job="trashmon-monitor",camera="cam1",state="ok"}'
+        wait_until(lambda: _by_site(central, ok) == {"home": 1.0, "garage": 0.0}, 60, 0.25, ok)
+        unavailable = RecordedNames.unavailable(DEFAULT_CONFIG.burn_windows[0])
+        wait_until(
+            lambda: _by_site(central, unavailable) == {"home": 0.0, "garage": 1.0},
+            60, 0.25, unavailable,
+        )  # fmt: skip
+        pending = 'ALERTS{alertname="TrashmonCameraDown"}'
+        wait_until(lambda: _by_site(central, pending) == {"garage": 1.0}, 60, 0.25, pending)
+        # Only what the rules read crossed over: no process_*/python_* or scrape_* series.
+        names = {
+            series["metric"]["__name__"]
+            for series in central.query('{job=~"trashmon-monitor|mediamtx"}')
+        }
+        assert names, "nothing arrived"
+        assert {n for n in names if not n.startswith("trashmon_")} <= {"up", "paths"}, names
+        assert not central.unhealthy_rules()

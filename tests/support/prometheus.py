@@ -162,9 +162,12 @@ def running_prometheus(
 
 
 @contextlib.contextmanager
-def running_prometheus_config(directory: Path, config_text: str) -> Iterator[Prometheus]:
+def running_prometheus_config(
+    directory: Path, config_text: str, extra_args: Sequence[str] = ()
+) -> Iterator[Prometheus]:
     """Prometheus with the given configuration file text (e.g. a shipped file adapted),
-    its config, TSDB and log in ``directory``."""
+    its config, TSDB and log in ``directory``; ``extra_args`` such as
+    ``--web.enable-remote-write-receiver``."""
     binary = require_binary("prometheus")
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "prometheus.yml"
@@ -177,6 +180,7 @@ def running_prometheus_config(directory: Path, config_text: str) -> Iterator[Pro
         f"--storage.tsdb.path={directory / 'prometheus-data'}",
         f"--web.listen-address=127.0.0.1:{prometheus.port}",
         "--log.level=warn",
+        *extra_args,
     ]
     with serving(argv, log, lambda: prometheus.api("/api/v1/status/buildinfo"), "prometheus"):
         yield prometheus
