@@ -8,6 +8,13 @@ Camera-level alerts never fire for a camera the monitor reports as ``parked``:
 ``_AlertFactory.camera`` guards them (``… unless on (site, camera) parked``). Alerts that are
 symptoms of a bigger outage are suppressed in the expression rather than by Alertmanager
 inhibition, so a plain Prometheus without Alertmanager configuration still pages once.
+
+A camera is named by ``site`` and ``camera`` (``MixinConfig.camera_key``): every
+per-camera aggregation and join uses both, so the same path name at two sites stays two
+cameras and a central Prometheus federating several sites keeps them apart. Several
+monitor replicas export the same judgement; the rules aggregate them away (``max``,
+never ``sum``), so every alert fires once, not once per replica (docs/observability.md,
+"Several monitor replicas").
 """
 
 from __future__ import annotations
@@ -133,8 +140,7 @@ def recording_rules(config: MixinConfig = DEFAULT_CONFIG) -> tuple[RecordingRule
             names.restarts_increase,
             # trashmon_agent_restarts is the agent's count since it started: it drops
             # to 0 when the agent restarts, which increase() reads as a counter reset.
-            f"max by ({key}) "
-            f"(increase(trashmon_agent_restarts{{{mon}}}[{config.restart_window}]))",
+            f"max by ({key}) (increase(trashmon_agent_restarts{{{mon}}}[{config.restart_window}]))",
         ),
         RecordingRule(names.rtp_lost_rate, f"sum by ({key}) ({lost})"),
         RecordingRule(names.rtp_received_rate, f"sum by ({key}) ({received})"),
@@ -144,17 +150,14 @@ def recording_rules(config: MixinConfig = DEFAULT_CONFIG) -> tuple[RecordingRule
         ),
         RecordingRule(
             names.path_ready,
-            f"max by ({key}) ("
-            + _path_as_camera(f'paths{{{mtx},state="ready"}}', "name")
-            + ")",
+            f"max by ({key}) (" + _path_as_camera(f'paths{{{mtx},state="ready"}}', "name") + ")",
         ),
         # The availability SLI's error ratio per burn-rate window: trashmon_camera_available
         # is 1 while ok or degraded, 0 while down, absent while parked.
         *(
             RecordingRule(
                 names.unavailable(window),
-                f"1 - max by ({key}) "
-                f"(avg_over_time(trashmon_camera_available{{{mon}}}[{window}]))",
+                f"1 - max by ({key}) (avg_over_time(trashmon_camera_available{{{mon}}}[{window}]))",
             )
             for window in config.burn_windows
         ),
@@ -491,8 +494,7 @@ def platform_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ..
             c.mediamtx_unreachable_for,
             "critical",
             "MediaMTX is unreachable from the monitor.",
-            f"No monitor replica can read the MediaMTX API{at_site}: its cameras cannot "
-            "be judged.",
+            f"No monitor replica can read the MediaMTX API{at_site}: its cameras cannot be judged.",
         ),
         alert.platform(
             "MonitorBlind",
