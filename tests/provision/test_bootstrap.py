@@ -382,12 +382,14 @@ SERVICE_NAME = "trashmonitor-mqtt.trashmonitor.svc"
 BROKER_KEYS = {"acl", "ca-chain.crt", "crl.pem", "server.crt", "server.key"}
 
 
-def make_test_pki(directory: Path, *dns_names: str) -> Layout:
+def make_test_pki(
+    directory: Path, *dns_names: str, monitors: tuple[str, ...] = ("monitor",)
+) -> Layout:
     return create_pki(
         PkiRequest(
             directory=directory,
             cameras=("cam1",),
-            monitors=("monitor",),
+            monitors=monitors,
             controllers=(),
             dns_names=dns_names,
             ips=(),
@@ -521,6 +523,37 @@ def test_a_broker_certificate_without_the_service_name_fails_the_step(
     assert f"does not name {SERVICE_NAME}" in result.stderr
     assert "step 'secrets' FAILED (exit 2)" in result.stderr
     assert not any("trashmonitor-mqtt" in c for c in sandbox.calls())
+
+
+def test_each_ha_monitor_replica_gets_its_own_identity_in_the_monitor_secret(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """optional/ha-monitor's pods read <pod name>.crt/.key from trashmonitor-mqtt: the
+    broker makes the certificate's name the client id, so replicas cannot share one."""
+    sandbox.with_all_tools()
+    replicas = ("trashmonitor-monitor-0", "trashmonitor-monitor-1")
+    pki = make_test_pki(tmp_path / "pki", SERVICE_NAME, monitors=("monitor", *replicas))
+
+    result = sandbox.run(
+        "--only",
+        "secrets",
+        TRASHMON_PKI_DIR=str(pki.root),
+        FAKE_NAMESPACES="cert-manager",
+        FAKE_EXISTING_SECRETS="",  # a first run
+    )
+
+    assert result.returncode == 0, result.stderr
+    expected = {
+        "ca-chain.crt": pki.chain.read_bytes(),
+        "monitor.crt": pki.client_cert("monitor").read_bytes(),
+        "monitor.key": pki.client_key("monitor").read_bytes(),
+    }
+    for replica in replicas:
+        expected[f"{replica}.crt"] = pki.client_cert(replica).read_bytes()
+        expected[f"{replica}.key"] = pki.client_key(replica).read_bytes()
+    assert stored(sandbox, "trashmonitor", "trashmonitor-mqtt", False) == expected
+    seen = "\n".join(sandbox.calls()) + result.stdout + result.stderr
+    assert not any(pki.client_key(r).read_text() in seen for r in replicas)
 
 
 def test_a_missing_pki_file_fails_the_step_naming_it(sandbox: Sandbox, tmp_path: Path) -> None:
