@@ -118,7 +118,7 @@ def test_dashboards_become_configmaps_for_the_grafana_sidecar(
 # ---------------------------------------------------------------- schemas
 
 
-CORE_API_VERSIONS = {"v1", "apps/v1", "networking.k8s.io/v1"}
+CORE_API_VERSIONS = {"v1", "apps/v1", "networking.k8s.io/v1", "policy/v1"}
 
 
 def test_core_kinds_pass_schema_validation(rendered: list[dict[str, Any]]) -> None:
@@ -130,6 +130,7 @@ def test_core_kinds_pass_schema_validation(rendered: list[dict[str, Any]]) -> No
         "Deployment",
         "NetworkPolicy",
         "PersistentVolumeClaim",
+        "PodDisruptionBudget",
     }
     for doc in core:
         kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)

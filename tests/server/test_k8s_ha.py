@@ -19,6 +19,7 @@ from support.kube import K8S, kustomize, load_sync, only, overlay
 from trashmonitor.pki import CaPassphrase, PkiRequest, create_pki
 
 HA = "optional/ha-monitor"
+CORE_API_VERSIONS = {"v1", "apps/v1", "networking.k8s.io/v1", "policy/v1"}
 MONITOR_LABELS = {
     "app.kubernetes.io/name": "trashmonitor",
     "app.kubernetes.io/component": "monitor",
@@ -82,7 +83,7 @@ def service_at(docs: list[dict[str, Any]], host_port: str) -> tuple[dict[str, An
 def test_ha_is_an_optional_component_left_out_of_the_default_tree() -> None:
     default = kustomize(K8S)
     assert HA not in (K8S / "kustomization.yaml").read_text()
-    assert not [d for d in default if d["kind"] in {"StatefulSet", "PodDisruptionBudget"}]
+    assert not [d for d in default if d["metadata"]["name"] == "trashmonitor-monitor"]
     assert env_of(server_container(default)).get("TRASHMON_EMBEDDED_MONITOR") is None
 
 
@@ -90,7 +91,7 @@ def test_every_core_kind_passes_schema_validation(ha: list[dict[str, Any]]) -> N
     kinds = {d["kind"] for d in ha}
     assert {"StatefulSet", "PodDisruptionBudget"} <= kinds
     for doc in ha:
-        if doc["apiVersion"] in {"v1", "apps/v1", "networking.k8s.io/v1", "policy/v1"}:
+        if doc["apiVersion"] in CORE_API_VERSIONS:
             kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
 
 
@@ -328,3 +329,24 @@ def test_every_trashmon_workload_runs_the_image_the_deploy_overlay_sets(tmp_path
     images = trashmon_images(kustomize(deploy))
     assert images.keys() == {"trashmonitor", "trashmonitor-dns", "trashmonitor-monitor"}
     assert set(images.values()) == {"ghcr.io/me/trashmonitor:1.2.3"}
+
+
+def test_the_dns_loop_runs_two_replicas_that_never_overlap_two_configurations() -> None:
+    """tests/dns/test_replicas.py: same-settings loops converge with no duplicate and no
+    flapping; different-settings loops can duplicate, so a rollout must not overlap."""
+    docs = kustomize(K8S)
+    dns = only(docs, "Deployment", "trashmonitor-dns")
+    assert dns["spec"]["replicas"] >= 2
+    assert dns["spec"]["strategy"] == {"type": "Recreate"}
+    pod = dns["spec"]["template"]["spec"]
+    (term,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert (
+        term["podAffinityTerm"]["labelSelector"]["matchLabels"].items() <= pod_labels(dns).items()
+    )
+    budget = only(docs, "PodDisruptionBudget", "trashmonitor-dns")
+    assert budget["spec"]["minAvailable"] == 1 < dns["spec"]["replicas"]
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels(dns).items()
+    # No leader election: no API access, no Role to grant it.
+    assert pod["automountServiceAccountToken"] is False
+    assert not [d for d in docs if d["kind"] in {"Role", "RoleBinding", "ServiceAccount"}]
