@@ -8,6 +8,8 @@ NetworkPolicy admits it to, each replica's MQTT identity is a name `trashmon pki
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -320,12 +322,13 @@ def test_every_trashmon_workload_runs_the_image_the_deploy_overlay_sets(tmp_path
     sync = load_sync()
     assert set(trashmon_images(kustomize(K8S)).values()) == {f"{sync.PLACEHOLDER_IMAGE}:0.1.0"}
     overlay(tmp_path, [""], [HA])  # lays out tmp_path/k8s
-    deploy = tmp_path / "deploy"
-    deploy.mkdir()
-    text = sync.deploy_overlay("ghcr.io/me/trashmonitor:1.2.3", "cams", "cams.example.org", "a@b.c")
-    (deploy / "kustomization.yaml").write_text(
-        text.replace("  - ../../server/k8s\n", f"  - ../k8s\ncomponents:\n  - ../k8s/{HA}\n")
+    deploy = tmp_path / "build" / "k8s-deploy"  # where `just deploy` writes it
+    deploy.mkdir(parents=True)
+    (tmp_path / "server").symlink_to(tmp_path)  # ../../server/k8s -> tmp_path/k8s
+    text = sync.deploy_overlay(
+        "ghcr.io/me/trashmonitor:1.2.3", "cams", "cams.example.org", "a@b.c", components=[HA]
     )
+    (deploy / "kustomization.yaml").write_text(text)
     images = trashmon_images(kustomize(deploy))
     assert images.keys() == {"trashmonitor", "trashmonitor-dns", "trashmonitor-monitor"}
     assert set(images.values()) == {"ghcr.io/me/trashmonitor:1.2.3"}
@@ -350,3 +353,25 @@ def test_the_dns_loop_runs_two_replicas_that_never_overlap_two_configurations() 
     # No leader election: no API access, no Role to grant it.
     assert pod["automountServiceAccountToken"] is False
     assert not [d for d in docs if d["kind"] in {"Role", "RoleBinding", "ServiceAccount"}]
+
+
+def test_just_deploy_adds_the_optional_components_it_is_given(tmp_path: Path) -> None:
+    sync = load_sync()
+    result = subprocess.run(
+        [sys.executable, str(K8S / "sync.py"), "overlay", "--image", "r/i:1",
+         "--ts-hostname", "cams", "--dns-hostname", "cams.example.org",
+         "--acme-email", "a@b.c", "--component", HA],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    docs = kustomize(sync.OVERLAY)
+    assert statefulset(docs)["spec"]["template"]["spec"]["containers"][0]["image"] == "r/i:1"
+    for bad in ("optional/nothing", "../k8s/optional/ha-monitor", "base/namespace.yaml"):
+        refused = subprocess.run(
+            [sys.executable, str(K8S / "sync.py"), "overlay", "--image", "r/i:1",
+             "--ts-hostname", "c", "--dns-hostname", "c.example.org", "--acme-email", "a@b.c",
+             "--component", bad],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert refused.returncode == 2
+        assert refused.stderr == f"--component: no component {bad!r} under server/k8s\n"
