@@ -424,19 +424,24 @@ def _assert_the_pki_files_are_stored(sandbox: Sandbox, pki: Layout) -> None:
     assert not any(ca_key in value for ca_key in ca_keys for value in broker.values())
 
 
+def first_secrets_run(sandbox: Sandbox, pki: Layout) -> subprocess.CompletedProcess[str]:
+    """`--only secrets` from ``pki`` on a cluster holding no Secret yet."""
+    return sandbox.run(
+        "--only",
+        "secrets",
+        TRASHMON_PKI_DIR=str(pki.root),
+        FAKE_NAMESPACES="cert-manager",
+        FAKE_EXISTING_SECRETS="",
+    )
+
+
 def test_secrets_step_creates_every_secret_from_private_files_never_argv_or_output(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     sandbox.with_all_tools()
     pki = make_test_pki(tmp_path / "pki", SERVICE_NAME, "trashmonitor-mqtt.example.ts.net")
 
-    result = sandbox.run(
-        "--only",
-        "secrets",
-        TRASHMON_PKI_DIR=str(pki.root),
-        FAKE_NAMESPACES="cert-manager",
-        FAKE_EXISTING_SECRETS="",  # a first run
-    )
+    result = first_secrets_run(sandbox, pki)
 
     assert result.returncode == 0, result.stderr
     reader = stored(sandbox, "trashmonitor", "trashmonitor-mediamtx-reader")
@@ -534,13 +539,7 @@ def test_each_ha_monitor_replica_gets_its_own_identity_in_the_monitor_secret(
     replicas = ("trashmonitor-monitor-0", "trashmonitor-monitor-1")
     pki = make_test_pki(tmp_path / "pki", SERVICE_NAME, monitors=("monitor", *replicas))
 
-    result = sandbox.run(
-        "--only",
-        "secrets",
-        TRASHMON_PKI_DIR=str(pki.root),
-        FAKE_NAMESPACES="cert-manager",
-        FAKE_EXISTING_SECRETS="",  # a first run
-    )
+    result = first_secrets_run(sandbox, pki)
 
     assert result.returncode == 0, result.stderr
     expected = {
