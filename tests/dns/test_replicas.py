@@ -203,11 +203,11 @@ def test_replicas_that_want_different_addresses_can_leave_a_duplicate() -> None:
     """Why the DNS Deployment is Recreate: an old and a new configuration must never run
     together (here the new one pins --target)."""
     disagreeing: Settings = ({}, {"target": ipaddress.ip_address("100.64.0.42")})
-    duplicated = next(
-        worlds_after_races_where(lambda fake: len([r for r in records_at_host(fake) if r[0] == "A"]) == 2,
-                         disagreeing),
-        None,
-    )  # fmt: skip
+
+    def duplicated_a(fake: FakeAPIs) -> bool:
+        return len([r for r in records_at_host(fake) if r[0] == "A"]) == 2
+
+    duplicated = next(worlds_after_races_where(duplicated_a, disagreeing), None)
     assert duplicated is not None, "no interleaving created both records"
     assert {r for r in records_at_host(duplicated) if r[0] == "A"} == {
         ("A", "100.64.0.42"),

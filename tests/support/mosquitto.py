@@ -32,6 +32,7 @@ def make_pki(
     cameras: tuple[str, ...] = ("camA", "camB"),
     broker_user: str | None = "",
     seed_camera: str | None = None,
+    *,
     monitors: tuple[str, ...] = OBSERVERS,
 ) -> Layout:
     """A test PKI (CA keys unencrypted, as the tests opt out); mosquitto runs as the
