@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping
 
+from opentelemetry.trace import Tracer
 from prometheus_client import disable_created_metrics
 from prometheus_client.registry import Collector
 
@@ -37,6 +38,8 @@ from trashmonitor.monitor.history import HistoryStore
 from trashmonitor.monitor.hooks import HookService
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import AgentView
+from trashmonitor.monitor.multisite import Sites, route_agents
+from trashmonitor.monitor.sites import DEFAULT_SITE, Site
 from trashmonitor.mqtt import MONITOR_SETTINGS, add_mqtt_arguments, mqtt_settings
 from trashmonitor.runtime import stop_on_signals
 from trashmonitor.serving import HTTPService, Response, json_response
@@ -59,8 +62,9 @@ def build_monitor(
     *,
     agent_views: Callable[[], Mapping[str, AgentView]] | None = None,
     collectors: Iterable[Collector] = (),
-) -> tuple[Monitor, HostPort]:
-    """Read every setting (raising ConfigError) and assemble the monitor."""
+) -> tuple[Monitor | Sites, HostPort]:
+    """Read every setting (raising ConfigError) and assemble the monitor (one per site,
+    served as one, when sites are named)."""
     return _assemble(config.SETTINGS.read(args, config.MONITOR), agent_views, collectors)
 
 
@@ -68,39 +72,66 @@ def _assemble(
     settings: ReadSettings,
     agent_views: Callable[[], Mapping[str, AgentView]] | None,
     collectors: Iterable[Collector],
-) -> tuple[Monitor, HostPort]:
+) -> tuple[Monitor | Sites, HostPort]:
+    """One monitor for the one MediaMTX of ``--api``; with named sites, one per site,
+    served as one (:class:`Sites`)."""
+    sites = config.sites(settings)
+    tracer = setup_tracing("trashmon-monitor").get_tracer(__name__)
+    history = open_history(settings, sites[0].name)
+    monitors = [
+        _site_monitor(settings, site, tracer, open_history(settings, site.name, history))
+        for site in sites[1:]
+    ]
+    monitors.insert(0, _site_monitor(settings, sites[0], tracer, history))
+    watched: Monitor | Sites = monitors[0]
+    if sites[0].name:
+        route_agents(monitors, agent_views)
+        watched = Sites(monitors)
+    else:
+        monitors[0].agent_views = agent_views
+    for collector in collectors:
+        watched.register(collector)
+    return watched, settings[config.LISTEN]
+
+
+def _site_monitor(
+    settings: ReadSettings, site: Site, tracer: Tracer, history: HistoryStore
+) -> Monitor:
     interval = settings[config.INTERVAL]
-    client_settings = config.client_settings(settings)
-    monitor = Monitor(
+    client_settings = config.site_client_settings(settings, site)
+    return Monitor(
         client=MediaMTXClient(
-            settings[config.API],
-            config.metrics_target(settings),
+            site.api_url,
+            config.site_metrics_target(site),
             timeout=settings[config.TIMEOUT],
             credentials=client_settings.credentials,
             max_body_bytes=client_settings.max_body_bytes,
         ),
-        tracer=setup_tracing("trashmon-monitor").get_tracer(__name__),
+        tracer=tracer,
         thresholds=config.thresholds(settings),
         parked=settings[config.PARKED],
         expected=settings[config.EXPECT],
         interval=interval,
-        agent_views=agent_views,
         forget_after=settings[config.FORGET_AFTER],
         stale_after=config.stale_after(settings, interval),
         max_cameras=settings[config.MAX_CAMERAS_SETTING],
-        history=open_history(settings),
+        history=history,
+        site=site.name,
     )
-    for collector in collectors:
-        monitor.register(collector)
-    return monitor, settings[config.LISTEN]
 
 
-def open_history(settings: ReadSettings) -> HistoryStore:
-    """The incident history in ``--state-dir`` (in memory when off); a database SQLite
-    cannot open or write (not a database, read-only) is a ConfigError naming the setting."""
+def open_history(
+    settings: ReadSettings, site: str = DEFAULT_SITE, share: HistoryStore | None = None
+) -> HistoryStore:
+    """The incident history of ``site`` in ``--state-dir`` (in memory when off; sharing
+    ``share``'s database); a database SQLite cannot open or write (not a database,
+    read-only) is a ConfigError naming the setting."""
     try:
         history = HistoryStore(
-            settings[config.STATE_DIR], blip_seconds=settings[config.INCIDENT_MIN]
+            settings[config.STATE_DIR],
+            blip_seconds=settings[config.INCIDENT_MIN],
+            site=site,
+            share=share,
         )
     except sqlite3.Error as error:
         raise ConfigError(settings.source(config.STATE_DIR), f"incident history: {error}") from None
@@ -162,14 +193,17 @@ def _agents_sd(agent_views: Callable[[], Mapping[str, AgentView]] | None) -> Res
     return json_response(service_discovery(agent_views() if agent_views is not None else {}))
 
 
-def _hooks(settings: ReadSettings, monitor: Monitor) -> HookService | None:
-    """MediaMTX's hook route when a shared secret is set (docs/monitor.md, "Hooks")."""
+def _hooks(settings: ReadSettings, watched: Monitor | Sites) -> HookService | None:
+    """MediaMTX's hook route when a shared secret is set (docs/monitor.md, "Hooks"); a
+    notice names its site (``site``, from ``TRASHMON_SITE``) when sites are named."""
     secret = config.hook_secret(settings)
     if secret is None:
         return None
-    hooks = HookService(secret, settings[config.HOOK_RATE], monitor.refresh_path)
+    monitors = watched.monitors if isinstance(watched, Sites) else (watched,)
+    refresh = {monitor.site: monitor.refresh_path for monitor in monitors}
+    hooks = HookService(secret, settings[config.HOOK_RATE], refresh)
     for collector in hooks.collectors():
-        monitor.register(collector)
+        watched.register(collector)
     return hooks
 
 
@@ -206,17 +240,21 @@ def serve(
             hooks.start()
             cleanup.callback(hooks.stop)
         service.start()
-        log.info(
-            "monitoring %s every %gs (metrics: %s)",
-            monitor.client.api_url,
-            monitor.interval,
-            monitor.client.metrics_url or "off",
-        )
+        monitors = monitor.monitors if isinstance(monitor, Sites) else (monitor,)
+        for each in monitors:
+            log.info(
+                "monitoring %s%s every %gs (metrics: %s)",
+                f"site {each.site}: " if each.site else "",
+                each.client.api_url,
+                each.interval,
+                each.client.metrics_url or "off",
+            )
         try:
             monitor.run(stop)
         finally:
             service.stop()
             monitor.close()
-            if monitor.history is not None:
-                monitor.history.close()
+            for each in monitors:
+                if each.history is not None:
+                    each.history.close()
     return EXIT_OK

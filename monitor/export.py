@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
@@ -31,12 +31,22 @@ from trashmonitor.monitor.model import (
 from trashmonitor.monitor.status import status_document
 from trashmonitor.serving import Response, json_response
 
+NO_POLL_YET = "no poll has completed yet"
+
+
+def state_document(state: MonitorState) -> dict[str, Any] | None:
+    """The /api/status document of ``state``; None before the first poll."""
+    if state.report is None:
+        return None
+    metrics_error = None if state.metrics_error is None else state.metrics_error.message
+    return status_document(state.report, metrics_error, camera_extras(state))
+
 
 def status_response(state: MonitorState) -> Response:
-    if state.report is None:
-        return json_response({"error": "no poll has completed yet"}, 503)
-    metrics_error = None if state.metrics_error is None else state.metrics_error.message
-    return json_response(status_document(state.report, metrics_error, camera_extras(state)))
+    document = state_document(state)
+    if document is None:
+        return json_response({"error": NO_POLL_YET}, 503)
+    return json_response(document)
 
 
 Rendered = TypeVar("Rendered")

@@ -127,6 +127,8 @@ def notice(event: str, environ: Mapping[str, str]) -> bytes:
         ("path", path),
         ("source_type", environ.get("MTX_SOURCE_TYPE", "")[:MAX_SOURCE_FIELD]),
         ("source_id", environ.get("MTX_SOURCE_ID", "")[:MAX_SOURCE_FIELD]),
+        # A monitor watching several MediaMTX servers needs to know which one this is.
+        *((("site", site[:MAX_SOURCE_FIELD]),) if (site := environ.get("TRASHMON_SITE")) else ()),
     )
     document = "{" + ",".join(f"{json_string(k)}:{json_string(v)}" for k, v in fields) + "}"
     # An environment value that is not UTF-8 (surrogate escapes) must not stop the hint.
