@@ -32,7 +32,14 @@ from trashmonitor.monitor.mediamtx_http import (
 )
 from trashmonitor.monitor.model import DEFAULT_INCIDENT_MIN_SECONDS, Thresholds
 from trashmonitor.monitor.play import parse_url_template
-from trashmonitor.monitor.sites import DEFAULT_SITE, Site, parse_sites, read_sites_file, unique
+from trashmonitor.monitor.sites import (
+    DEFAULT_SITE,
+    Site,
+    hide_userinfo,
+    parse_sites,
+    read_sites_file,
+    unique,
+)
 from trashmonitor.settings import (
     ReadSettings,
     Setting,
@@ -129,7 +136,7 @@ API = Setting(
 )
 SITES: Setting[tuple[Site, ...]] = Setting(
     "--site", parse_sites, (), env="TRASHMON_SITES", metavar="NAME=API_URL[,METRICS_URL]",
-    shown_default="none (one MediaMTX: `--api`)", commands=BOTH, repeat=True,
+    shown_default="none (one MediaMTX: `--api`)", commands=BOTH, repeat=True, hide=hide_userinfo,
     note="repeatable; the variable takes several, separated by spaces or newlines (see "
     "Several sites)",
     help="a MediaMTX site to watch (repeatable; METRICS_URL or 'off', default the API host "

@@ -40,6 +40,14 @@ class Site:
     """MediaMTX /metrics; None: the default (the API host on 9998); ``""``: off."""
 
 
+_USERINFO = re.compile(r"//[^/@\s]*@")
+
+
+def hide_userinfo(text: str) -> str:
+    """A refused value as an error may quote it: any ``user:password@`` masked."""
+    return _USERINFO.sub("//***@", text)
+
+
 def check_site_name(name: str) -> str:
     if not SITE_NAME.fullmatch(name):
         raise ValueError(
