@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
 from trashmonitor.monitor.mediamtx import metrics_url
+from trashmonitor.monitor.mediamtx_http import read_text_file
 from trashmonitor.settings import parse_http_url
 
 SITE_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -115,19 +115,7 @@ def unique(sites: list[Site]) -> tuple[Site, ...]:
 
 def read_sites_file(path: str) -> tuple[Site, ...]:
     """A sites file: one spec a line, ``#`` comments; at least one site."""
-    try:
-        with Path(path).expanduser().open("rb") as file:
-            raw = file.read(SITES_FILE_MAX_BYTES + 1)
-    except FileNotFoundError:
-        raise ValueError("sites file not found") from None
-    except OSError as error:
-        raise ValueError(f"cannot read the sites file ({error.__class__.__name__})") from None
-    if len(raw) > SITES_FILE_MAX_BYTES:
-        raise ValueError(f"sites file is over {SITES_FILE_MAX_BYTES} bytes")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError("sites file is not UTF-8 text") from None
+    text = read_text_file(path, "sites file", SITES_FILE_MAX_BYTES)
     sites = parse_sites(text)
     if not sites:
         raise ValueError("sites file declares no site")
