@@ -186,7 +186,8 @@ class Monitor:
             for kind in (*POLL_ERROR_KINDS, "internal"):
                 self._poll_errors.labels(source, kind)
         self._poll_errors.labels("judge", "internal")
-        self.registry.register(MonitorCollector(self.view))
+        self.collector = MonitorCollector(self.view)
+        self.registry.register(self.collector)
         # Changes only when a poll publishes a new state (~0.15 s of CPU at 10,000
         # cameras): rendered once per state, whoever asks first.
         self._status = PerState(status_response)
@@ -194,6 +195,11 @@ class Monitor:
     def register(self, collector: Collector) -> None:
         """Add another component's collector (e.g. the DNS reconciler's) to /metrics."""
         self.registry.register(collector)
+
+    def poll_collectors(self) -> tuple[Collector, ...]:
+        """The families that move between polls (timings, errors): the rest of the
+        registry is :attr:`collector`'s, fixed per state."""
+        return (self._poll_duration, self._poll_errors)
 
     def exposition(self) -> bytes:
         """The /metrics body: what ``generate_latest(self.registry)`` renders

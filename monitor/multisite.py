@@ -64,14 +64,14 @@ class AgentRouter:
 
 
 class SitesCollector(Collector):
-    """Every family of every site's registry, each sample labelled with its site, the
-    families of one name merged. What a site renders once per state (its camera
-    families) is labelled and rendered once per state here too."""
+    """Every site's families, each sample labelled with its site, the families of one
+    name merged. A site's camera families change only when its state does: they are
+    built (not rendered) per site state, and rendered once, merged, per set of states."""
 
     def __init__(self, monitors: Sequence[Monitor]) -> None:
         self._monitors = monitors
         self._lock = threading.Lock()
-        self._labelled: dict[tuple[str, str], tuple[Metric, Metric]] = {}
+        self._per_state: dict[str, tuple[MonitorState, list[Metric]]] = {}
         self._merged: dict[str, tuple[tuple[Metric, ...], Metric]] = {}
 
     def describe(self) -> Iterable[Metric]:
@@ -81,31 +81,25 @@ class SitesCollector(Collector):
         by_name: dict[str, list[tuple[Metric, bool]]] = {}
         with self._lock:
             for monitor in self._monitors:
-                for family in monitor.registry.collect():
-                    if family.name not in UNLABELLED:
-                        part = self._label(monitor.site, family)
-                    elif family.name in by_name:
-                        continue
-                    else:
-                        part = family, isinstance(family, PrerenderedFamily)
-                    by_name.setdefault(family.name, []).append(part)
+                for family in self._state_families(monitor):
+                    if family.name not in UNLABELLED or family.name not in by_name:
+                        by_name.setdefault(family.name, []).append((family, True))
+                for collector in monitor.poll_collectors():
+                    for family in collector.collect():
+                        part = _labelled(monitor.site, family), False
+                        by_name.setdefault(family.name, []).append(part)
             return [self._merge(name, parts) for name, parts in by_name.items()]
 
-    def _label(self, site: str, family: Metric) -> tuple[Metric, bool]:
-        """The family with ``site`` on each sample, and whether it stays the same until
-        the site's next poll (a prerendered family of the site's state)."""
-        key = (site, family.name)
-        cached = self._labelled.get(key)
-        if cached is not None and cached[0] is family:
-            return cached[1], True
-        labelled = Metric(family.name, family.documentation, family.type, family.unit)
-        labelled.samples = [
-            sample._replace(labels={**sample.labels, "site": site}) for sample in family.samples
-        ]
-        stable = isinstance(family, PrerenderedFamily)
-        if stable:
-            self._labelled[key] = (family, labelled)
-        return labelled, stable
+    def _state_families(self, monitor: Monitor) -> list[Metric]:
+        state = monitor.view()
+        cached = self._per_state.get(monitor.site)
+        if cached is None or cached[0] is not state:
+            families = [
+                family if family.name in UNLABELLED else _labelled(monitor.site, family)
+                for family in monitor.collector.families(state)
+            ]
+            cached = self._per_state[monitor.site] = (state, families)
+        return cached[1]
 
     def _merge(self, name: str, parts: list[tuple[Metric, bool]]) -> Metric:
         """One family of that name; rendered once while every part stays the same."""
@@ -122,6 +116,15 @@ class SitesCollector(Collector):
         rendered = PrerenderedFamily(_joined(families))
         self._merged[name] = (families, rendered)
         return rendered
+
+
+def _labelled(site: str, family: Metric) -> Metric:
+    """``family`` with ``site`` on every sample."""
+    labelled = Metric(family.name, family.documentation, family.type, family.unit)
+    labelled.samples = [
+        sample._replace(labels={**sample.labels, "site": site}) for sample in family.samples
+    ]
+    return labelled
 
 
 def _joined(families: Sequence[Metric]) -> Metric:
