@@ -39,6 +39,7 @@ from trashmonitor.monitor.hooks import HookService
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import AgentView
 from trashmonitor.monitor.multisite import Sites, route_agents
+from trashmonitor.monitor.play_watch import build_watcher
 from trashmonitor.monitor.sites import DEFAULT_SITE, Site
 from trashmonitor.mqtt import MONITOR_SETTINGS, add_mqtt_arguments, mqtt_settings
 from trashmonitor.runtime import stop_on_signals
@@ -223,8 +224,16 @@ def serve(
     tune_gc_for_polling()
     if settings is None:
         settings = config.SETTINGS.read(args, config.MONITOR)
+    watcher = build_watcher(settings)  # before anything starts: its settings may be bad
+    if watcher is not None and config.sites(settings)[0].name:
+        # Its URLs default to --api's host, which sites have not.
+        raise ConfigError(
+            settings.source(config.PLAY_INTERVAL), "not with sites yet: one MediaMTX only"
+        )
     monitor, listen = _assemble(settings, agent_views, collectors)
     hooks = _hooks(settings, monitor)
+    if watcher is not None and isinstance(monitor, Monitor):
+        monitor.play_checks = watcher.checks
     service = HTTPService(
         listen,
         {
@@ -239,6 +248,9 @@ def serve(
         if hooks is not None:
             hooks.start()
             cleanup.callback(hooks.stop)
+        if watcher is not None:
+            watcher.start()
+            cleanup.callback(watcher.stop)
         service.start()
         monitors = monitor.monitors if isinstance(monitor, Sites) else (monitor,)
         for each in monitors:

@@ -28,6 +28,7 @@ from trashmonitor.monitor.model import (
     HealthReport,
     MonitorState,
 )
+from trashmonitor.monitor.play_watch import play_extras, play_families
 from trashmonitor.monitor.status import status_document
 from trashmonitor.serving import Response, json_response
 
@@ -39,7 +40,10 @@ def state_document(state: MonitorState) -> dict[str, Any] | None:
     if state.report is None:
         return None
     metrics_error = None if state.metrics_error is None else state.metrics_error.message
-    return status_document(state.report, metrics_error, camera_extras(state))
+    extras = camera_extras(state)
+    for name, play in play_extras(state).items():  # the chosen cameras' playback checks
+        extras.setdefault(name, {}).update(play)
+    return status_document(state.report, metrics_error, extras)
 
 
 def status_response(state: MonitorState) -> Response:
@@ -131,6 +135,7 @@ class MonitorCollector(Collector):
             last_success.add_metric([], state.last_success_at)
         families.extend(_camera_families(report))
         families.extend(history_families(state))  # quality and availability (issue 16)
+        families.extend(play_families(state))  # periodic playback checks (issue 16 §5)
         return families
 
 

@@ -166,3 +166,11 @@ def test_bad_sites_exit_2_naming_the_setting(
         assert result.stderr.startswith(f"trashmon {command}: error: {named}")
         assert len(result.stderr.strip().splitlines()) == 1
         assert "pw" not in result.stderr
+
+
+def test_the_periodic_playback_check_is_refused_with_sites() -> None:
+    args = ["--site", "home=http://127.0.0.1:1", "--play-interval", "60", "--play-camera", "cam1"]
+    result = run_trashmon("monitor", *args, env=clean_environ(), timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.startswith("trashmon monitor: error: --play-interval: not with sites")
+    assert len(result.stderr.strip().splitlines()) == 1
