@@ -168,6 +168,8 @@ class Monitor:
         self._hints = PathHints()
         self._listed_since = float("-inf")
         """When (monotonic) the poll behind the last snapshot started reading."""
+        self._forget_lock = threading.Lock()
+        self._forgetting: set[str] = set()
         self.listed: Collection[str] = ()
         """The path names of the last successful poll (which site an agent belongs to)."""
         # A hook's update and a poll's judgement publish one after the other, never
@@ -391,9 +393,10 @@ class Monitor:
         return "updated"
 
     def forget(self, name: str) -> None:
-        """Stop remembering camera ``name``: another site's MediaMTX lists it now."""
-        with self._judging:
-            self._known.pop(name, None)
+        """Stop remembering camera ``name`` from the next poll on: another site's MediaMTX
+        lists it now. Never waits for a poll (it is called from inside one, any site's)."""
+        with self._forget_lock:
+            self._forgetting.add(name)
 
     def _keep(self) -> frozenset[str]:
         return self.expected.union(self.parked, self._known)
@@ -422,6 +425,10 @@ class Monitor:
     def _remember(
         self, snapshot: PathsSnapshot, now: float, agents: Mapping[str, AgentView] | None
     ) -> None:
+        with self._forget_lock:
+            forgetting, self._forgetting = self._forgetting, set()
+        for name in forgetting:
+            self._known.pop(name, None)
         self._history.append(snapshot)
         keep_since = now - self.thresholds.history_seconds - 2 * self.interval
         while len(self._history) > 2 and self._history[0].at < keep_since:

@@ -419,3 +419,28 @@ def test_a_database_from_before_sites_is_migrated_its_rows_site_empty(tmp_path: 
         assert reopened.follower.cameras() == frozenset({"cam1"})
     finally:
         reopened.close()
+
+
+def test_a_camera_moving_site_during_a_hook_re_read_does_not_lock_up(
+    fake: FakeMediaMTX, garage: FakeMediaMTX
+) -> None:
+    """The re-read judges with the agents while holding its site's lock; handing a camera
+    to another site then must not wait on that same lock (nor on the other site's)."""
+    import threading
+
+    fake.add_paths(1, rate=1000)
+    sites = two_sites(fake, garage)
+    route_agents(sites.monitors, lambda: {"yard": agent("yard")})
+    home, shed = sites.monitors
+    home.poll_once()  # yard listed nowhere: it is home's
+    garage.set_path("yard", rate=1000)
+    shed.poll_once()  # now the garage lists it; home learns it at its next look
+    outcome: list[str] = []
+    worker = threading.Thread(target=lambda: outcome.append(home.refresh_path("cam0")))
+    worker.daemon = True
+    worker.start()
+    worker.join(10)
+    assert outcome == ["updated"]
+    home.poll_once()
+    names = {(c["site"], c["name"]) for c in json.loads(sites.status().body)["cameras"]}
+    assert names == {("home", "cam0"), ("garage", "yard")}
