@@ -78,12 +78,10 @@ def _assemble(
     served as one (:class:`Sites`)."""
     sites = config.sites(settings)
     tracer = setup_tracing("trashmon-monitor").get_tracer(__name__)
-    history = open_history(settings, sites[0].name)
-    monitors = [
-        _site_monitor(settings, site, tracer, open_history(settings, site.name, history))
-        for site in sites[1:]
-    ]
-    monitors.insert(0, _site_monitor(settings, sites[0], tracer, history))
+    monitors = [_site_monitor(settings, site, tracer) for site in sites]  # settings checked
+    history: HistoryStore | None = None
+    for monitor in monitors:  # one database, every site's cameras keyed by their site
+        history = monitor.history = open_history(settings, monitor.site, history)
     watched: Monitor | Sites = monitors[0]
     if sites[0].name:
         route_agents(monitors, agent_views)
@@ -95,9 +93,7 @@ def _assemble(
     return watched, settings[config.LISTEN]
 
 
-def _site_monitor(
-    settings: ReadSettings, site: Site, tracer: Tracer, history: HistoryStore
-) -> Monitor:
+def _site_monitor(settings: ReadSettings, site: Site, tracer: Tracer) -> Monitor:
     interval = settings[config.INTERVAL]
     client_settings = config.site_client_settings(settings, site)
     return Monitor(
@@ -116,7 +112,6 @@ def _site_monitor(
         forget_after=settings[config.FORGET_AFTER],
         stale_after=config.stale_after(settings, interval),
         max_cameras=settings[config.MAX_CAMERAS_SETTING],
-        history=history,
         site=site.name,
     )
 
