@@ -39,7 +39,7 @@ from trashmonitor.monitor.hooks import HookService
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import AgentView
 from trashmonitor.monitor.multisite import Sites, route_agents
-from trashmonitor.monitor.play_watch import build_watcher
+from trashmonitor.monitor.play_watch import PlayWatcher, build_watcher
 from trashmonitor.monitor.sites import DEFAULT_SITE, Site
 from trashmonitor.mqtt import MONITOR_SETTINGS, add_mqtt_arguments, mqtt_settings
 from trashmonitor.runtime import stop_on_signals
@@ -195,12 +195,26 @@ def _hooks(settings: ReadSettings, watched: Monitor | Sites) -> HookService | No
     secret = config.hook_secret(settings)
     if secret is None:
         return None
-    monitors = watched.monitors if isinstance(watched, Sites) else (watched,)
-    refresh = {monitor.site: monitor.refresh_path for monitor in monitors}
+    refresh = {monitor.site: monitor.refresh_path for monitor in _site_monitors(watched)}
     hooks = HookService(secret, settings[config.HOOK_RATE], refresh)
     for collector in hooks.collectors():
         watched.register(collector)
     return hooks
+
+
+def _site_monitors(watched: Monitor | Sites) -> tuple[Monitor, ...]:
+    return watched.monitors if isinstance(watched, Sites) else (watched,)
+
+
+def _play_watcher(settings: ReadSettings) -> PlayWatcher | None:
+    """The periodic playback check (``--play-interval``), one MediaMTX only: its URLs
+    default to ``--api``'s host, which sites have not."""
+    watcher = build_watcher(settings)
+    if watcher is not None and config.sites(settings)[0].name:
+        raise ConfigError(
+            settings.source(config.PLAY_INTERVAL), "not with sites yet: one MediaMTX only"
+        )
+    return watcher
 
 
 def serve(
@@ -219,12 +233,7 @@ def serve(
     tune_gc_for_polling()
     if settings is None:
         settings = config.SETTINGS.read(args, config.MONITOR)
-    watcher = build_watcher(settings)  # before anything starts: its settings may be bad
-    if watcher is not None and config.sites(settings)[0].name:
-        # Its URLs default to --api's host, which sites have not.
-        raise ConfigError(
-            settings.source(config.PLAY_INTERVAL), "not with sites yet: one MediaMTX only"
-        )
+    watcher = _play_watcher(settings)  # before anything starts: its settings may be bad
     monitor, listen = _assemble(settings, agent_views, collectors)
     hooks = _hooks(settings, monitor)
     if watcher is not None and isinstance(monitor, Monitor):
@@ -247,7 +256,7 @@ def serve(
             watcher.start()
             cleanup.callback(watcher.stop)
         service.start()
-        monitors = monitor.monitors if isinstance(monitor, Sites) else (monitor,)
+        monitors = _site_monitors(monitor)
         for each in monitors:
             log.info(
                 "monitoring %s%s every %gs (metrics: %s)",
