@@ -39,7 +39,12 @@ from trashmonitor.alerts.config import DEFAULT_CONFIG, MixinConfig
 from trashmonitor.alerts.rules import RecordedNames
 
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
-CAMERA_MATCH = 'camera=~"$camera"'
+SITE_MATCH = 'site=~"$site"'
+"""The monitor's series carry ``site`` when sites are named (docs/monitor.md); with the
+variable at All (``.*``) a series without the label matches too."""
+CAMERA_MATCH = f'{SITE_MATCH},camera=~"$camera"'
+AGENT_CAMERA_MATCH = 'camera=~"$camera"'
+"""The capture agents' own series (``trashcam_*``, scraped from each agent) have no site."""
 FULL_WIDTH = 24
 
 # Grafana unit ids used below; "suffix:" units render as a plain number plus text.
@@ -202,8 +207,28 @@ def _camera_drilldown(config: MixinConfig) -> gdb.DashboardLink:
     )
 
 
+def _site_variable(config: MixinConfig) -> gdb.QueryVariable:
+    """Which sites (issue 17): all by default; empty while no site is named."""
+    query = f"label_values(trashmon_camera_state{selector(config.monitor_selector)}, site)"
+    return (
+        gdb.QueryVariable("site")
+        .label("Site")
+        .datasource(DATASOURCE)
+        .query(query)
+        .definition(query)
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+    )
+
+
 def _camera_variable(config: MixinConfig, multi: bool) -> gdb.QueryVariable:
-    query = f"label_values(trashmon_camera_state{selector(config.monitor_selector)}, camera)"
+    query = (
+        f"label_values(trashmon_camera_state{selector(config.monitor_selector, SITE_MATCH)}, "
+        "camera)"
+    )
     return (
         gdb.QueryVariable("camera")
         .label("Camera")
@@ -227,12 +252,16 @@ def _add(dash: gdb.Dashboard, items: Sequence[gdb.Row | Panel]) -> gdb.Dashboard
 def overview(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
     n, lay, mon = RecordedNames(config), _Layout(), config.monitor_selector
     cam = selector(mon, CAMERA_MATCH)
-    dash = _base_dashboard(
-        config,
-        "overview",
-        "trashmonitor / Overview",
-        "Every camera at a glance: state, reasons, freshness, ingest and viewers.",
-    ).with_variable(_camera_variable(config, multi=True))
+    dash = (
+        _base_dashboard(
+            config,
+            "overview",
+            "trashmonitor / Overview",
+            "Every camera at a glance: state, reasons, freshness, ingest and viewers.",
+        )
+        .with_variable(_site_variable(config))
+        .with_variable(_camera_variable(config, multi=True))
+    )
     return _add(
         dash,
         [
@@ -241,7 +270,13 @@ def overview(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 "Cameras by state",
                 "How many cameras the monitor judges ok, degraded, down or parked.",
                 UNIT_COUNT,
-                [Query(f"sum by (state) (trashmon_cameras{selector(mon)})", "{{state}}", True)],
+                [
+                    Query(
+                        f"sum by (state) (trashmon_cameras{selector(mon, SITE_MATCH)})",
+                        "{{state}}",
+                        True,
+                    )
+                ],
                 span=8,
             ),
             lay.table(
@@ -250,7 +285,7 @@ def overview(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 UNIT_COUNT,
                 [
                     Query(
-                        f"max by (camera, reason) (trashmon_camera_reason{cam} == 1)",
+                        f"max by (site, camera, reason) (trashmon_camera_reason{cam} == 1)",
                         "{{camera}} {{reason}}",
                         True,
                     )
@@ -263,7 +298,7 @@ def overview(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 UNIT_COUNT,
                 [
                     Query(
-                        f'sum by (alertname, severity, camera) (ALERTS{{alertname=~"'
+                        f'sum by (alertname, severity, site, camera) (ALERTS{{alertname=~"'
                         f'{config.alert_prefix}.*",alertstate="firing"}})',
                         "{{alertname}}",
                         True,
@@ -277,7 +312,7 @@ def overview(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 UNIT_COUNT,
                 [
                     Query(
-                        f"max by (camera, state) (trashmon_camera_state{cam}) == 1",
+                        f"max by (site, camera, state) (trashmon_camera_state{cam}) == 1",
                         "{{camera}} {{state}}",
                     )
                 ],
@@ -301,7 +336,7 @@ def overview(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 "Readers",
                 "Viewers (HLS, RTSP, WebRTC) reading each path.",
                 UNIT_COUNT,
-                [Query(f"max by (camera) (trashmon_camera_readers{cam})", "{{camera}}")],
+                [Query(f"max by (site, camera) (trashmon_camera_readers{cam})", "{{camera}}")],
                 links=[_camera_drilldown(config)],
             ),
         ],
@@ -311,16 +346,20 @@ def overview(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
 def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
     n, lay = RecordedNames(config), _Layout()
     mon = selector(config.monitor_selector, CAMERA_MATCH)
-    cap = selector(config.capture_selector, CAMERA_MATCH)
+    cap = selector(config.capture_selector, AGENT_CAMERA_MATCH)
     rate = "[$__rate_interval]"
-    dash = _base_dashboard(
-        config,
-        "camera",
-        "trashmonitor / Camera",
-        "One camera in depth: capture agent, ffmpeg, picture checks and ingest. The agent's "
-        "values come from the monitor (what each agent announces over MQTT); speed, dropped "
-        "frames and the device table need Prometheus to scrape the agents themselves.",
-    ).with_variable(_camera_variable(config, multi=False))
+    dash = (
+        _base_dashboard(
+            config,
+            "camera",
+            "trashmonitor / Camera",
+            "One camera in depth: capture agent, ffmpeg, picture checks and ingest. The agent's "
+            "values come from the monitor (what each agent announces over MQTT); speed, dropped "
+            "frames and the device table need Prometheus to scrape the agents themselves.",
+        )
+        .with_variable(_site_variable(config))
+        .with_variable(_camera_variable(config, multi=False))
+    )
     return _add(
         dash,
         [
@@ -329,7 +368,12 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 "Camera state",
                 "The monitor's verdict over time.",
                 UNIT_COUNT,
-                [Query(f"max by (camera, state) (trashmon_camera_state{mon}) == 1", "{{state}}")],
+                [
+                    Query(
+                        f"max by (site, camera, state) (trashmon_camera_state{mon}) == 1",
+                        "{{state}}",
+                    )
+                ],
             ),
             lay.timeseries(
                 "Frames per second vs target",
@@ -337,8 +381,11 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 f"them (TrashmonLowFps below {config.low_fps_ratio:.0%}).",
                 UNIT_FPS,
                 [
-                    Query(f"max by (camera) (trashmon_agent_fps{mon})", "{{camera}} fps"),
-                    Query(f"max by (camera) (trashmon_agent_target_fps{mon})", "{{camera}} target"),
+                    Query(f"max by (site, camera) (trashmon_agent_fps{mon})", "{{camera}} fps"),
+                    Query(
+                        f"max by (site, camera) (trashmon_agent_target_fps{mon})",
+                        "{{camera}} target",
+                    ),
                 ],
             ),
             lay.timeseries(
@@ -371,12 +418,12 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 UNIT_COUNT,
                 [
                     Query(
-                        f"max by (camera) (increase(trashmon_agent_restarts{mon}"
+                        f"max by (site, camera) (increase(trashmon_agent_restarts{mon}"
                         f"[{config.restart_window}]))",
                         "{{camera}} restarts",
                     ),
                     Query(
-                        f"max by (camera) (trashmon_agent_consecutive_failures{mon})",
+                        f"max by (site, camera) (trashmon_agent_consecutive_failures{mon})",
                         "{{camera}} failures in a row",
                     ),
                 ],
@@ -389,7 +436,7 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 [
                     Query(f"8 * {n.inbound_bytes_rate}{{{CAMERA_MATCH}}}", "{{camera}}"),
                     Query(
-                        f"8 * max by (camera) (trashmon_agent_bitrate_bytes_per_second{mon})",
+                        f"8 * max by (site, camera) (trashmon_agent_bitrate_bytes_per_second{mon})",
                         "{{camera}} ffmpeg",
                     ),
                 ],
@@ -401,9 +448,12 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 "1 while the capture agent announces a black or frozen picture.",
                 UNIT_YES_NO,
                 [
-                    Query(f"max by (camera) (trashmon_agent_black_image{mon})", "{{camera}} black"),
                     Query(
-                        f"max by (camera) (trashmon_agent_frozen_image{mon})",
+                        f"max by (site, camera) (trashmon_agent_black_image{mon})",
+                        "{{camera}} black",
+                    ),
+                    Query(
+                        f"max by (site, camera) (trashmon_agent_frozen_image{mon})",
                         "{{camera}} frozen",
                     ),
                 ],
@@ -412,7 +462,11 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 "Device present",
                 "Whether the V4L2 device exists on the capture host, as the agent announces.",
                 UNIT_YES_NO,
-                [Query(f"max by (camera) (trashmon_agent_device_present{mon})", "{{camera}}")],
+                [
+                    Query(
+                        f"max by (site, camera) (trashmon_agent_device_present{mon})", "{{camera}}"
+                    )
+                ],
             ),
             lay.table(
                 "Device",
@@ -424,14 +478,19 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 "Capture agent state",
                 "1 while the agent announces the state named in the legend.",
                 UNIT_COUNT,
-                [Query(f"max by (camera, state) (trashmon_agent_state{mon}) == 1", "{{state}}")],
+                [
+                    Query(
+                        f"max by (site, camera, state) (trashmon_agent_state{mon}) == 1",
+                        "{{state}}",
+                    )
+                ],
             ),
             lay.row("Agent liveness"),
             lay.timeseries(
                 "Agent online (MQTT)",
                 "The agent's retained status topic as the monitor sees it.",
                 UNIT_YES_NO,
-                [Query(f"max by (camera) (trashmon_agent_online{mon})", "{{camera}}")],
+                [Query(f"max by (site, camera) (trashmon_agent_online{mon})", "{{camera}}")],
             ),
             lay.timeseries(
                 "Time since last agent state",
@@ -439,7 +498,7 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 UNIT_SECONDS,
                 [
                     Query(
-                        "max by (camera) "
+                        "max by (site, camera) "
                         f"(time() - trashmon_agent_last_state_timestamp_seconds{mon})",
                         "{{camera}}",
                     )
@@ -481,7 +540,7 @@ def _quality_and_availability(config: MixinConfig, lay: _Layout, mon: str) -> li
             f"Limits per hour: {limits}. TrashmonConnectionPoor at "
             f"{config.poor_connection_grade} or worse for {config.poor_connection_for}.",
             UNIT_COUNT,
-            [Query(f"max by (camera) (trashmon_camera_quality_level{mon})", "{{camera}}")],
+            [Query(f"max by (site, camera) (trashmon_camera_quality_level{mon})", "{{camera}}")],
             span=6,
         ),
         lay.timeseries(
@@ -490,11 +549,12 @@ def _quality_and_availability(config: MixinConfig, lay: _Layout, mon: str) -> li
             "point, as the monitor counts them; the fps ratio is on the fps panel.",
             UNIT_COUNT,
             [
-                Query(f"max by (camera) (trashmon_camera_reconnects_last_hour{mon})",
+                Query(f"max by (site, camera) (trashmon_camera_reconnects_last_hour{mon})",
                       "{{camera}} reconnects"),
-                Query(f"max by (camera) (trashmon_camera_stalls_last_hour{mon})",
+                Query(f"max by (site, camera) (trashmon_camera_stalls_last_hour{mon})",
                       "{{camera}} stalls"),
-                Query(f"max by (camera) (trashmon_camera_fps_ratio{mon})", "{{camera}} fps ratio"),
+                Query(f"max by (site, camera) (trashmon_camera_fps_ratio{mon})",
+                      "{{camera}} fps ratio"),
             ],
             span=6,
         ),
@@ -505,7 +565,7 @@ def _quality_and_availability(config: MixinConfig, lay: _Layout, mon: str) -> li
             f"Prometheus's over {page_long} and {ticket_long} (the burn-rate alerts' windows).",
             UNIT_RATIO,
             [
-                Query(f"max by (camera, window) (trashmon_camera_availability_ratio{mon})",
+                Query(f"max by (site, camera, window) (trashmon_camera_availability_ratio{mon})",
                       "{{camera}} {{window}} (monitor)"),
                 Query(f"1 - {unavailable(page_long)}{{{CAMERA_MATCH}}}",
                       f"{{{{camera}}}} {page_long}"),
@@ -522,9 +582,9 @@ def _quality_and_availability(config: MixinConfig, lay: _Layout, mon: str) -> li
             "and whether the camera is available (1) or down (0) right now.",
             UNIT_COUNT,
             [
-                Query(f"max by (camera) (trashmon_camera_incidents_last_day{mon})",
+                Query(f"max by (site, camera) (trashmon_camera_incidents_last_day{mon})",
                       "{{camera}} incidents, last day"),
-                Query(f"max by (camera) (trashmon_camera_available{mon})",
+                Query(f"max by (site, camera) (trashmon_camera_available{mon})",
                       "{{camera}} available"),
             ],
             span=6,

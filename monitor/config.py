@@ -32,12 +32,21 @@ from trashmonitor.monitor.mediamtx_http import (
 )
 from trashmonitor.monitor.model import DEFAULT_INCIDENT_MIN_SECONDS, Thresholds
 from trashmonitor.monitor.play import parse_url_template
+from trashmonitor.monitor.sites import (
+    DEFAULT_SITE,
+    Site,
+    hide_userinfo,
+    parse_sites,
+    read_sites_file,
+    unique,
+)
 from trashmonitor.settings import (
     ReadSettings,
     Setting,
     SettingsTable,
     count_between,
     existing_file,
+    file_path,
     option,
     parse_host_port,
     parse_http_url,
@@ -124,6 +133,28 @@ def _not_shown(_raw: str) -> str:
 API = option(
     "--api URL", "TRASHMON_MEDIAMTX_API", parse_http_url, DEFAULT_API, commands=BOTH,
     help="MediaMTX API, direct (http://host:9997) or behind Caddy (http://host/api)",
+)  # fmt: skip
+SITES: Setting[tuple[Site, ...]] = option(
+    "--site NAME=API_URL[,METRICS_URL]", "TRASHMON_SITES", parse_sites, (), commands=BOTH,
+    repeat=True, hide=hide_userinfo, shown_default="none (one MediaMTX: `--api`)",
+    note="repeatable; the variable takes several, separated by spaces or newlines (see "
+    "Several sites)",
+    help="a MediaMTX site to watch (repeatable; METRICS_URL or 'off', default the API host "
+    "on 9998); not with --api/--metrics-url",
+)  # fmt: skip
+SITES_FILE: Setting[tuple[Site, ...]] = option(
+    "--sites-file PATH", "TRASHMON_SITES_FILE", read_sites_file, (), commands=BOTH,
+    shown_default="none",
+    note="one `NAME=API_URL[,METRICS_URL]` a line, `#` comments; adds to `--site`",
+    help="a file declaring sites, one NAME=API_URL[,METRICS_URL] a line (# comments)",
+)  # fmt: skip
+SITE_CREDENTIALS_DIR: Setting[Path | None] = option(
+    "--site-credentials-dir DIR", "TRASHMON_SITE_CREDENTIALS_DIR", file_path, None,
+    commands=BOTH, shown_default="none (every site: `--mediamtx-credentials-file`)",
+    note="`DIR/NAME` holds site NAME's `user:password`; a site without one uses "
+    "`--mediamtx-credentials-file`",
+    help="a directory where the file named like a site holds its user:password for the "
+    "MediaMTX API and /metrics",
 )  # fmt: skip
 PARKED = option(
     "--parked A,B", "TRASHMON_PARKED", parse_name_list, frozenset[str](), commands=BOTH,
@@ -329,8 +360,9 @@ PLAY_FIRST_FRAME_MAX = option(
 SETTINGS = SettingsTable(
     "monitor",
     (
-        API, PARKED, EXPECT, METRICS_URL, LISTEN, INTERVAL, TIMEOUT, PROBE_TIMEOUT,
-        STALL_WINDOW, ALLOW_EMPTY, JSON, FORGET_AFTER, STALE_AFTER, MAX_CAMERAS_SETTING,
+        API, SITES, SITES_FILE, SITE_CREDENTIALS_DIR, PARKED, EXPECT, METRICS_URL, LISTEN,
+        INTERVAL, TIMEOUT, PROBE_TIMEOUT, STALL_WINDOW, ALLOW_EMPTY, JSON, FORGET_AFTER,
+        STALE_AFTER, MAX_CAMERAS_SETTING,
         CREDENTIALS_FILE, MAX_BODY, STALL_AFTER, FRAMES_ERROR_WINDOW, FRAMES_ERROR_MIN,
         AGENT_STALE_AFTER, LOW_FPS_RATIO, DNS_INTERVAL, STATE_DIR, INCIDENT_MIN,
         CONTROL_CERT, CONTROL_KEY, HOOK_SECRET_FILE, HOOK_RATE, PLAY, PLAY_INTERVAL, PLAY_CAMERA,
@@ -351,6 +383,55 @@ def client_settings(settings: ReadSettings) -> ClientSettings:
     return ClientSettings(settings[CREDENTIALS_FILE], settings[MAX_BODY])
 
 
+def sites(settings: ReadSettings) -> tuple[Site, ...]:
+    """The sites to watch: those of ``--site``/``TRASHMON_SITES`` and ``--sites-file``,
+    or else the one MediaMTX of ``--api`` as the unnamed site. ``--api`` and
+    ``--metrics-url`` name no site, so they cannot be set alongside named ones."""
+    named = (*settings[SITES], *settings[SITES_FILE])
+    if not named:
+        metrics = settings[METRICS_URL] if METRICS_URL in settings.values else None
+        return (Site(DEFAULT_SITE, settings[API], metrics),)
+    for single in (API, METRICS_URL):
+        if single in settings.sources:
+            raise ConfigError(
+                settings.source(single),
+                "cannot be combined with sites: give each site's URLs in its "
+                "NAME=API_URL[,METRICS_URL]",
+            )
+    try:
+        return unique(list(named))
+    except ValueError as error:
+        raise ConfigError(settings.source(SITES_FILE), str(error)) from None
+
+
+def site_client_settings(settings: ReadSettings, site: Site) -> ClientSettings:
+    """A named site's credentials are ``DIR/NAME`` of ``--site-credentials-dir`` when that
+    file exists, else the shared ``--mediamtx-credentials-file``."""
+    directory = settings[SITE_CREDENTIALS_DIR]
+    shared = client_settings(settings)
+    if directory is None or not site.name:
+        return shared
+    if not directory.is_dir():
+        raise ConfigError(settings.source(SITE_CREDENTIALS_DIR), "expected an existing directory")
+    own = directory / site.name
+    if not own.exists():
+        return shared
+    try:
+        credentials = read_credentials_file(str(own))
+    except ValueError as error:
+        raise ConfigError(
+            settings.source(SITE_CREDENTIALS_DIR), f"site {site.name}: {error}"
+        ) from None
+    return ClientSettings(credentials, shared.max_body_bytes)
+
+
+def site_metrics_target(site: Site) -> str | None:
+    """A site's /metrics: as declared, None when off, by default the API host on 9998."""
+    if site.metrics_url is None:
+        return default_metrics_url(site.api_url)
+    return site.metrics_url or None
+
+
 def thresholds(settings: ReadSettings) -> Thresholds:
     """The health model's limits; the probe has no --stall-after (its window is one)."""
     stall_after = _THRESHOLDS.stall_after
@@ -367,10 +448,7 @@ def thresholds(settings: ReadSettings) -> Thresholds:
 
 def metrics_target(settings: ReadSettings) -> str | None:
     """MediaMTX /metrics: as set, None when 'off', by default the API host on 9998."""
-    target = settings[METRICS_URL]
-    if target is None:
-        return default_metrics_url(settings[API])
-    return target or None
+    return site_metrics_target(Site(DEFAULT_SITE, settings[API], settings[METRICS_URL]))
 
 
 def stale_after(settings: ReadSettings, interval: float) -> float:

@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry.trace import Status, StatusCode, Tracer
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -151,6 +151,8 @@ class Monitor:
     registry: CollectorRegistry = field(
         default_factory=lambda: CollectorRegistry(auto_describe=True)
     )
+    site: str = ""
+    """The site this MediaMTX is (monitor/sites.py); "" for the one unnamed MediaMTX."""
 
     def __post_init__(self) -> None:
         self._observer = MediaMTXObserver(self.client, self.tracer, self.clock)
@@ -166,6 +168,10 @@ class Monitor:
         self._hints = PathHints()
         self._listed_since = float("-inf")
         """When (monotonic) the poll behind the last snapshot started reading."""
+        self._forget_lock = threading.Lock()
+        self._forgetting: set[str] = set()
+        self.listed: Collection[str] = ()
+        """The path names of the last successful poll (which site an agent belongs to)."""
         # A hook's update and a poll's judgement publish one after the other, never
         # interleaved (the later one would drop the other's news).
         self._judging = threading.Lock()
@@ -188,7 +194,8 @@ class Monitor:
             for kind in (*POLL_ERROR_KINDS, "internal"):
                 self._poll_errors.labels(source, kind)
         self._poll_errors.labels("judge", "internal")
-        self.registry.register(MonitorCollector(self.view))
+        self.collector = MonitorCollector(self.view)
+        self.registry.register(self.collector)
         # Changes only when a poll publishes a new state (~0.15 s of CPU at 10,000
         # cameras): rendered once per state, whoever asks first.
         self._status = PerState(status_response)
@@ -196,6 +203,11 @@ class Monitor:
     def register(self, collector: Collector) -> None:
         """Add another component's collector (e.g. the DNS reconciler's) to /metrics."""
         self.registry.register(collector)
+
+    def poll_collectors(self) -> tuple[Collector, ...]:
+        """The families that move between polls (timings, errors): the rest of the
+        registry is :attr:`collector`'s, fixed per state."""
+        return (self._poll_duration, self._poll_errors)
 
     def exposition(self) -> bytes:
         """The /metrics body: what ``generate_latest(self.registry)`` renders
@@ -212,13 +224,17 @@ class Monitor:
         if not quiet and self._logged_errors.get(source) != error.message:
             # Once per new error, not once per poll: an outage at 1 s must not flood the log.
             self._logged_errors[source] = error.message
-            log.warning("poll (%s) failed: %s", source, error.message)
+            log.warning("poll (%s%s) failed: %s", self._where, source, error.message)
         if kind == "internal":
             log.debug("%s: unexpected error", source, exc_info=error.__cause__ or error)
 
     def _recovered(self, source: str) -> None:
         if self._logged_errors.pop(source, None) is not None:
-            log.info("poll (%s) works again", source)
+            log.info("poll (%s%s) works again", self._where, source)
+
+    @property
+    def _where(self) -> str:
+        return f"site {self.site}: " if self.site else ""
 
     def poll_once(self) -> MonitorState:
         """One cycle: observe, judge, publish. Nothing it raises escapes: an unexpected
@@ -239,6 +255,7 @@ class Monitor:
                 snapshot = observation.snapshot
                 if snapshot is not None:
                     self._listed_since = started
+                    self.listed = snapshot.paths.keys()
                 quality, availability = self._follow(report)
                 elapsed = time.monotonic() - started
                 self.state = MonitorState(
@@ -375,6 +392,12 @@ class Monitor:
             self.state = replace(state, report=report, quality=quality, availability=availability)
         return "updated"
 
+    def forget(self, name: str) -> None:
+        """Stop remembering camera ``name`` from the next poll on: another site's MediaMTX
+        lists it now. Never waits for a poll (it is called from inside one, any site's)."""
+        with self._forget_lock:
+            self._forgetting.add(name)
+
     def _keep(self) -> frozenset[str]:
         return self.expected.union(self.parked, self._known)
 
@@ -402,6 +425,10 @@ class Monitor:
     def _remember(
         self, snapshot: PathsSnapshot, now: float, agents: Mapping[str, AgentView] | None
     ) -> None:
+        with self._forget_lock:
+            forgetting, self._forgetting = self._forgetting, set()
+        for name in forgetting:
+            self._known.pop(name, None)
         self._history.append(snapshot)
         keep_since = now - self.thresholds.history_seconds - 2 * self.interval
         while len(self._history) > 2 and self._history[0].at < keep_since:
@@ -471,6 +498,11 @@ class Monitor:
     def healthz(self) -> Response:
         """200 while poll cycles keep completing, 503 when they stop (``stuck``); the body
         says whether the monitor can see MediaMTX, as /metrics and /api/status do."""
+        document = self.health_document()
+        return json_response(document, 200 if document["status"] != "stuck" else 503)
+
+    def health_document(self) -> dict[str, Any]:
+        """The /healthz document (``status``: ok, blind or stuck)."""
         state, view = self.state, self.view()
         last = state.last_cycle_at
         limit = 3 * self.interval + self.client.timeout
@@ -478,20 +510,35 @@ class Monitor:
         looping = age is not None and age <= limit
         sees = view.report is not None and view.report.mediamtx_reachable
         success = state.last_success_at
-        document = {
+        return {
             "status": "stuck" if not looping else "ok" if sees else "blind",
             "sees_mediamtx": sees,
             "last_poll_age_seconds": age,
             "last_successful_poll_age_seconds": None if success is None else self.clock() - success,
             "history": None if self.history is None else self.history.describe(),
         }
-        return json_response(document, 200 if looping else 503)
 
     def status(self) -> Response:
         return self._status(self.view())
 
 
-def routes(monitor: Monitor) -> dict[str, Callable[[], Response] | Endpoint]:
+class Watched(Protocol):
+    """What the routes read: one :class:`Monitor`, or several sites served as one."""
+
+    @property
+    def history(self) -> HistoryStore | None: ...
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
+
+    def exposition(self) -> bytes: ...
+
+    def healthz(self) -> Response: ...
+
+    def status(self) -> Response: ...
+
+
+def routes(monitor: Watched) -> dict[str, Callable[[], Response] | Endpoint]:
     return {
         "/metrics": lambda: Response(200, monitor.exposition(), CONTENT_TYPE_LATEST),
         "/healthz": monitor.healthz,

@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping
 
+from opentelemetry.trace import Tracer
 from prometheus_client import disable_created_metrics
 from prometheus_client.registry import Collector
 
@@ -37,7 +38,9 @@ from trashmonitor.monitor.history import HistoryStore
 from trashmonitor.monitor.hooks import HookService
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import AgentView
-from trashmonitor.monitor.play_watch import build_watcher
+from trashmonitor.monitor.multisite import Sites, route_agents
+from trashmonitor.monitor.play_watch import PlayWatcher, build_watcher
+from trashmonitor.monitor.sites import DEFAULT_SITE, Site
 from trashmonitor.mqtt import MONITOR_SETTINGS, add_mqtt_arguments, mqtt_settings
 from trashmonitor.runtime import stop_on_signals
 from trashmonitor.serving import HTTPService, Response, json_response
@@ -60,8 +63,9 @@ def build_monitor(
     *,
     agent_views: Callable[[], Mapping[str, AgentView]] | None = None,
     collectors: Iterable[Collector] = (),
-) -> tuple[Monitor, HostPort]:
-    """Read every setting (raising ConfigError) and assemble the monitor."""
+) -> tuple[Monitor | Sites, HostPort]:
+    """Read every setting (raising ConfigError) and assemble the monitor (one per site,
+    served as one, when sites are named)."""
     return _assemble(config.SETTINGS.read(args, config.MONITOR), agent_views, collectors)
 
 
@@ -69,39 +73,61 @@ def _assemble(
     settings: ReadSettings,
     agent_views: Callable[[], Mapping[str, AgentView]] | None,
     collectors: Iterable[Collector],
-) -> tuple[Monitor, HostPort]:
+) -> tuple[Monitor | Sites, HostPort]:
+    """One monitor for the one MediaMTX of ``--api``; with named sites, one per site,
+    served as one (:class:`Sites`)."""
+    sites = config.sites(settings)
+    tracer = setup_tracing("trashmon-monitor").get_tracer(__name__)
+    monitors = [_site_monitor(settings, site, tracer) for site in sites]  # settings checked
+    history: HistoryStore | None = None
+    for monitor in monitors:  # one database, every site's cameras keyed by their site
+        history = monitor.history = open_history(settings, monitor.site, history)
+    watched: Monitor | Sites = monitors[0]
+    if sites[0].name:
+        route_agents(monitors, agent_views)
+        watched = Sites(monitors)
+    else:
+        monitors[0].agent_views = agent_views
+    for collector in collectors:
+        watched.register(collector)
+    return watched, settings[config.LISTEN]
+
+
+def _site_monitor(settings: ReadSettings, site: Site, tracer: Tracer) -> Monitor:
     interval = settings[config.INTERVAL]
-    client_settings = config.client_settings(settings)
-    monitor = Monitor(
+    client_settings = config.site_client_settings(settings, site)
+    return Monitor(
         client=MediaMTXClient(
-            settings[config.API],
-            config.metrics_target(settings),
+            site.api_url,
+            config.site_metrics_target(site),
             timeout=settings[config.TIMEOUT],
             credentials=client_settings.credentials,
             max_body_bytes=client_settings.max_body_bytes,
         ),
-        tracer=setup_tracing("trashmon-monitor").get_tracer(__name__),
+        tracer=tracer,
         thresholds=config.thresholds(settings),
         parked=settings[config.PARKED],
         expected=settings[config.EXPECT],
         interval=interval,
-        agent_views=agent_views,
         forget_after=settings[config.FORGET_AFTER],
         stale_after=config.stale_after(settings, interval),
         max_cameras=settings[config.MAX_CAMERAS_SETTING],
-        history=open_history(settings),
+        site=site.name,
     )
-    for collector in collectors:
-        monitor.register(collector)
-    return monitor, settings[config.LISTEN]
 
 
-def open_history(settings: ReadSettings) -> HistoryStore:
-    """The incident history in ``--state-dir`` (in memory when off); a database SQLite
-    cannot open or write (not a database, read-only) is a ConfigError naming the setting."""
+def open_history(
+    settings: ReadSettings, site: str = DEFAULT_SITE, share: HistoryStore | None = None
+) -> HistoryStore:
+    """The incident history of ``site`` in ``--state-dir`` (in memory when off; sharing
+    ``share``'s database); a database SQLite cannot open or write (not a database,
+    read-only) is a ConfigError naming the setting."""
     try:
         history = HistoryStore(
-            settings[config.STATE_DIR], blip_seconds=settings[config.INCIDENT_MIN]
+            settings[config.STATE_DIR],
+            blip_seconds=settings[config.INCIDENT_MIN],
+            site=site,
+            share=share,
         )
     except sqlite3.Error as error:
         raise ConfigError(settings.source(config.STATE_DIR), f"incident history: {error}") from None
@@ -163,15 +189,32 @@ def _agents_sd(agent_views: Callable[[], Mapping[str, AgentView]] | None) -> Res
     return json_response(service_discovery(agent_views() if agent_views is not None else {}))
 
 
-def _hooks(settings: ReadSettings, monitor: Monitor) -> HookService | None:
-    """MediaMTX's hook route when a shared secret is set (docs/monitor.md, "Hooks")."""
+def _hooks(settings: ReadSettings, watched: Monitor | Sites) -> HookService | None:
+    """MediaMTX's hook route when a shared secret is set (docs/monitor.md, "Hooks"); a
+    notice names its site (``site``, from ``TRASHMON_SITE``) when sites are named."""
     secret = config.hook_secret(settings)
     if secret is None:
         return None
-    hooks = HookService(secret, settings[config.HOOK_RATE], monitor.refresh_path)
+    refresh = {monitor.site: monitor.refresh_path for monitor in _site_monitors(watched)}
+    hooks = HookService(secret, settings[config.HOOK_RATE], refresh)
     for collector in hooks.collectors():
-        monitor.register(collector)
+        watched.register(collector)
     return hooks
+
+
+def _site_monitors(watched: Monitor | Sites) -> tuple[Monitor, ...]:
+    return watched.monitors if isinstance(watched, Sites) else (watched,)
+
+
+def _play_watcher(settings: ReadSettings) -> PlayWatcher | None:
+    """The periodic playback check (``--play-interval``), one MediaMTX only: its URLs
+    default to ``--api``'s host, which sites have not."""
+    watcher = build_watcher(settings)
+    if watcher is not None and config.sites(settings)[0].name:
+        raise ConfigError(
+            settings.source(config.PLAY_INTERVAL), "not with sites yet: one MediaMTX only"
+        )
+    return watcher
 
 
 def serve(
@@ -190,10 +233,10 @@ def serve(
     tune_gc_for_polling()
     if settings is None:
         settings = config.SETTINGS.read(args, config.MONITOR)
-    watcher = build_watcher(settings)  # before anything starts: its settings may be bad
+    watcher = _play_watcher(settings)  # before anything starts: its settings may be bad
     monitor, listen = _assemble(settings, agent_views, collectors)
     hooks = _hooks(settings, monitor)
-    if watcher is not None:
+    if watcher is not None and isinstance(monitor, Monitor):
         monitor.play_checks = watcher.checks
     service = HTTPService(
         listen,
@@ -213,17 +256,21 @@ def serve(
             watcher.start()
             cleanup.callback(watcher.stop)
         service.start()
-        log.info(
-            "monitoring %s every %gs (metrics: %s)",
-            monitor.client.api_url,
-            monitor.interval,
-            monitor.client.metrics_url or "off",
-        )
+        monitors = _site_monitors(monitor)
+        for each in monitors:
+            log.info(
+                "monitoring %s%s every %gs (metrics: %s)",
+                f"site {each.site}: " if each.site else "",
+                each.client.api_url,
+                each.interval,
+                each.client.metrics_url or "off",
+            )
         try:
             monitor.run(stop)
         finally:
             service.stop()
             monitor.close()
-            if monitor.history is not None:
-                monitor.history.close()
+            for each in monitors:
+                if each.history is not None:
+                    each.history.close()
     return EXIT_OK

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
@@ -32,15 +32,25 @@ from trashmonitor.monitor.play_watch import play_extras, play_families
 from trashmonitor.monitor.status import status_document
 from trashmonitor.serving import Response, json_response
 
+NO_POLL_YET = "no poll has completed yet"
 
-def status_response(state: MonitorState) -> Response:
+
+def state_document(state: MonitorState) -> dict[str, Any] | None:
+    """The /api/status document of ``state``; None before the first poll."""
     if state.report is None:
-        return json_response({"error": "no poll has completed yet"}, 503)
+        return None
     metrics_error = None if state.metrics_error is None else state.metrics_error.message
     extras = camera_extras(state)
     for name, play in play_extras(state).items():  # the chosen cameras' playback checks
         extras.setdefault(name, {}).update(play)
-    return json_response(status_document(state.report, metrics_error, extras))
+    return status_document(state.report, metrics_error, extras)
+
+
+def status_response(state: MonitorState) -> Response:
+    document = state_document(state)
+    if document is None:
+        return json_response({"error": NO_POLL_YET}, 503)
+    return json_response(document)
 
 
 Rendered = TypeVar("Rendered")

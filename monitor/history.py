@@ -73,6 +73,7 @@ class Incident:
     """None while it lasts."""
     reasons: tuple[str, ...]
     """The cause: the reasons when the camera went down."""
+    site: str = ""
 
     def duration(self, now: float) -> float:
         return (now if self.end is None else self.end) - self.start
@@ -152,22 +153,69 @@ class Follower:
         return {key: list(seconds) for key, seconds in self._buckets.items()}
 
 
+# Every camera is keyed by (site, camera): site "" is the one unnamed MediaMTX.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS transitions (
     id INTEGER PRIMARY KEY, camera TEXT NOT NULL, at REAL NOT NULL,
-    previous TEXT, state TEXT NOT NULL, reasons TEXT NOT NULL);
+    previous TEXT, state TEXT NOT NULL, reasons TEXT NOT NULL, site TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS transitions_at ON transitions (at);
 CREATE TABLE IF NOT EXISTS incidents (
     id INTEGER PRIMARY KEY, camera TEXT NOT NULL, start REAL NOT NULL, end REAL,
-    reasons TEXT NOT NULL);
+    reasons TEXT NOT NULL, site TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS incidents_start ON incidents (start);
-CREATE INDEX IF NOT EXISTS incidents_open ON incidents (camera) WHERE end IS NULL;
-CREATE TABLE IF NOT EXISTS current (camera TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS current (
+    site TEXT NOT NULL, camera TEXT NOT NULL, state TEXT NOT NULL,
+    PRIMARY KEY (site, camera));
 CREATE TABLE IF NOT EXISTS availability (
-    camera TEXT NOT NULL, minute INTEGER NOT NULL, available REAL NOT NULL,
-    counted REAL NOT NULL, PRIMARY KEY (camera, minute)) WITHOUT ROWID;
+    site TEXT NOT NULL, camera TEXT NOT NULL, minute INTEGER NOT NULL,
+    available REAL NOT NULL, counted REAL NOT NULL,
+    PRIMARY KEY (site, camera, minute)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS availability_minute ON availability (minute);
 """
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS incidents_open ON incidents (site, camera) WHERE end IS NULL;
+"""
+# A database from before sites (issue 17): its rows are site "".
+_MIGRATION = """
+ALTER TABLE transitions ADD COLUMN site TEXT NOT NULL DEFAULT '';
+ALTER TABLE incidents ADD COLUMN site TEXT NOT NULL DEFAULT '';
+DROP INDEX IF EXISTS incidents_open;
+DROP INDEX IF EXISTS availability_minute;
+ALTER TABLE current RENAME TO current_before_sites;
+ALTER TABLE availability RENAME TO availability_before_sites;
+"""
+_MIGRATION_COPY = """
+INSERT INTO current (site, camera, state) SELECT '', camera, state FROM current_before_sites;
+INSERT INTO availability (site, camera, minute, available, counted)
+    SELECT '', camera, minute, available, counted FROM availability_before_sites;
+DROP TABLE current_before_sites;
+DROP TABLE availability_before_sites;
+"""
+
+
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
+def open_schema(db: sqlite3.Connection) -> None:
+    """Create the tables, or migrate a database written before sites (one transaction)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        old = _columns(db, "transitions")
+        if old and "site" not in old:
+            for statement in filter(str.strip, _MIGRATION.split(";")):
+                db.execute(statement)
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                db.execute(statement)
+            for statement in filter(str.strip, _MIGRATION_COPY.split(";")):
+                db.execute(statement)
+            log.info("history: migrated to per-site keys (existing rows: site '')")
+        for statement in filter(str.strip, (_SCHEMA + _INDEXES).split(";")):
+            db.execute(statement)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 class HistoryStore:
@@ -181,7 +229,12 @@ class HistoryStore:
         refresh_seconds: float = REFRESH_SECONDS,
         max_rows: int = MAX_ROWS,
         retention_seconds: float = RETENTION_SECONDS,
+        site: str = "",
+        share: HistoryStore | None = None,
     ) -> None:
+        """``site``: the cameras this store follows; ``share``: another site's store whose
+        database (connection and lock) this one uses, so one query sees every site."""
+        self.site = site
         self.location = ":memory:" if state_dir is None else str(state_dir / DATABASE_NAME)
         self.persistent = state_dir is not None
         self.blip_seconds = blip_seconds
@@ -190,13 +243,21 @@ class HistoryStore:
         self._retention = retention_seconds
         # One connection shared by the writer and the readers, under a lock: an
         # in-memory database exists only within its connection.
-        self._db = sqlite3.connect(self.location, check_same_thread=False, isolation_level=None)
-        self._lock = threading.Lock()
+        self._db: sqlite3.Connection
+        self._lock: threading.Lock
+        if share is not None:
+            self._db, self._lock = share._db, share._lock
+        else:
+            self._db = sqlite3.connect(self.location, check_same_thread=False, isolation_level=None)
+            self._lock = threading.Lock()
+            with self._lock:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                open_schema(self._db)
         with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            states = dict(self._db.execute("SELECT camera, state FROM current").fetchall())
+            states = dict(
+                self._db.execute("SELECT camera, state FROM current WHERE site = ?", (site,))
+            )
         self.follower = Follower(states)
         self.availability: Mapping[str, CameraAvailability] = {}
         self._queue: queue.Queue[_Work | threading.Event | None] = queue.Queue(MAX_QUEUED)
@@ -265,10 +326,10 @@ class HistoryStore:
             for change in transitions:
                 self._write_transition(change)
             self._db.executemany(
-                "INSERT INTO availability VALUES (?, ?, ?, ?) ON CONFLICT (camera, minute) DO "
-                "UPDATE SET available = available + excluded.available, "
+                "INSERT INTO availability VALUES (?, ?, ?, ?, ?) ON CONFLICT (site, camera, "
+                "minute) DO UPDATE SET available = available + excluded.available, "
                 "counted = counted + excluded.counted",
-                [(camera, minute, seconds[0], seconds[1])
+                [(self.site, camera, minute, seconds[0], seconds[1])
                  for (camera, minute), seconds in finished.items()],
             )  # fmt: skip
         for key, seconds in finished.items():
@@ -279,23 +340,25 @@ class HistoryStore:
     def _write_transition(self, change: Transition) -> None:
         reasons = ",".join(change.reasons)
         self._db.execute(
-            "INSERT INTO transitions (camera, at, previous, state, reasons) VALUES (?,?,?,?,?)",
-            (change.camera, change.at, change.previous, change.state, reasons),
+            "INSERT INTO transitions (camera, at, previous, state, reasons, site) "
+            "VALUES (?,?,?,?,?,?)",
+            (change.camera, change.at, change.previous, change.state, reasons, self.site),
         )
         self._db.execute(
-            "INSERT INTO current VALUES (?, ?) ON CONFLICT (camera) DO UPDATE SET state = "
-            "excluded.state",
-            (change.camera, change.state),
+            "INSERT INTO current VALUES (?, ?, ?) ON CONFLICT (site, camera) DO UPDATE SET "
+            "state = excluded.state",
+            (self.site, change.camera, change.state),
         )
         if change.previous == "down":
             self._db.execute(
-                "UPDATE incidents SET end = ? WHERE camera = ? AND end IS NULL",
-                (change.at, change.camera),
+                "UPDATE incidents SET end = ? WHERE site = ? AND camera = ? AND end IS NULL",
+                (change.at, self.site, change.camera),
             )
         if change.state == "down":
             self._db.execute(
-                "INSERT INTO incidents (camera, start, end, reasons) VALUES (?, ?, NULL, ?)",
-                (change.camera, change.at, reasons),
+                "INSERT INTO incidents (camera, start, end, reasons, site) "
+                "VALUES (?, ?, NULL, ?, ?)",
+                (change.camera, change.at, reasons, self.site),
             )
 
     def refresh(
@@ -340,16 +403,16 @@ class HistoryStore:
             for window, seconds in WINDOWS:
                 rows = self._db.execute(
                     "SELECT camera, SUM(available), SUM(counted) FROM availability "
-                    "WHERE minute >= ? GROUP BY camera",
-                    (now - seconds,),
+                    "WHERE site = ? AND minute >= ? GROUP BY camera",
+                    (self.site, now - seconds),
                 )
                 for camera, available, counted in rows:
                     sums.setdefault(camera, {})[window] = (available, counted)
             counts = dict(
                 self._db.execute(
-                    "SELECT camera, COUNT(*) FROM incidents WHERE start >= ? "
+                    "SELECT camera, COUNT(*) FROM incidents WHERE site = ? AND start >= ? "
                     "AND COALESCE(end, ?) - start >= ? GROUP BY camera",
-                    (now - 86400.0, now, self.blip_seconds),
+                    (self.site, now - 86400.0, now, self.blip_seconds),
                 ).fetchall()
             )
         self._queried_at = now
@@ -369,12 +432,14 @@ class HistoryStore:
                     f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} "  # noqa: S608
                     f"ORDER BY {order} LIMIT ?)"
                     if table != "availability"
-                    else "DELETE FROM availability WHERE (camera, minute) IN (SELECT camera, "
-                    "minute FROM availability ORDER BY minute LIMIT ?)",
+                    else "DELETE FROM availability WHERE (site, camera, minute) IN (SELECT "
+                    "site, camera, minute FROM availability ORDER BY minute LIMIT ?)",
                     (excess,),
                 )
         # A camera whose every transition is gone is forgotten (hostile names included).
-        self._db.execute("DELETE FROM current WHERE camera NOT IN (SELECT camera FROM transitions)")
+        self._db.execute(
+            "DELETE FROM current WHERE (site, camera) NOT IN (SELECT site, camera FROM transitions)"
+        )
 
     # ------------------------------------------------------------ readers
 
@@ -395,17 +460,22 @@ class HistoryStore:
         since: float,
         until: float,
         limit: int = MAX_INCIDENTS,
+        site: str | None = None,
     ) -> IncidentPage:
-        """Incidents overlapping [since, until], newest first, at most ``limit``."""
+        """Incidents overlapping [since, until], newest first, at most ``limit``; of
+        every site sharing the database unless ``site`` is given."""
         where = "WHERE start <= ? AND (end IS NULL OR end >= ?)"
         params: list[object] = [until, since]
         if camera is not None:
             where += " AND camera = ?"
             params.append(camera)
+        if site is not None:
+            where += " AND site = ?"
+            params.append(site)
         lasting = "COALESCE(end, ?) - start >= ?"
         with self._lock:
             rows = self._db.execute(
-                f"SELECT camera, start, end, reasons FROM incidents {where} AND {lasting} "  # noqa: S608
+                f"SELECT camera, start, end, reasons, site FROM incidents {where} AND {lasting} "  # noqa: S608
                 "ORDER BY start DESC LIMIT ?",
                 [*params, now, self.blip_seconds, limit + 1],
             ).fetchall()
@@ -414,17 +484,17 @@ class HistoryStore:
                 [*params, now, self.blip_seconds],
             ).fetchone()
         found = tuple(
-            Incident(name, start, end, tuple(filter(None, reasons.split(","))))
-            for name, start, end, reasons in rows[:limit]
+            Incident(name, start, end, tuple(filter(None, reasons.split(","))), site)
+            for name, start, end, reasons, site in rows[:limit]
         )
         return IncidentPage(found, blips, len(rows) > limit)
 
     def transitions(self, camera: str | None = None) -> list[Transition]:
-        query = "SELECT camera, at, previous, state, reasons FROM transitions"
-        params: tuple[str, ...] = ()
+        query = "SELECT camera, at, previous, state, reasons FROM transitions WHERE site = ?"
+        params: tuple[str, ...] = (self.site,)
         if camera is not None:
-            query += " WHERE camera = ?"
-            params = (camera,)
+            query += " AND camera = ?"
+            params = (self.site, camera)
         with self._lock:
             rows = self._db.execute(query + " ORDER BY id", params).fetchall()
         return [

@@ -35,6 +35,7 @@ from prometheus_client import Counter
 from trashmonitor.hook import EVENTS, MAX_NOTICE_BYTES, ROUTE, SECRET_HEADER
 from trashmonitor.monitor.mediamtx_parse import is_valid_path_name
 from trashmonitor.monitor.model import PathObservation
+from trashmonitor.monitor.sites import SITE_NAME
 from trashmonitor.serving import Endpoint, Request, Response
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ def burst_for(rate: float) -> float:
 class Notice:
     event: str
     path: str
+    site: str = ""
+    """The site the notice names (``TRASHMON_SITE`` in MediaMTX's environment), "" none."""
 
 
 def parse_notice(body: bytes) -> Notice:
@@ -92,7 +95,10 @@ def parse_notice(body: bytes) -> Notice:
         raise ValueError(f"event: expected one of {', '.join(EVENTS)}")
     if not is_valid_path_name(path):
         raise ValueError("path: not a MediaMTX path name")
-    return Notice(str(event), path)
+    site = document.get("site", "")
+    if site != "" and not (isinstance(site, str) and SITE_NAME.fullmatch(site)):
+        raise ValueError("site: not a site name")
+    return Notice(str(event), path, site)
 
 
 class PathHints:
@@ -164,10 +170,10 @@ Refresh = Callable[[str], str]
 class Refresher:
     """One worker re-reading paths in the order notices came, a path queued once."""
 
-    def __init__(self, refresh: Refresh, metrics: HookMetrics) -> None:
+    def __init__(self, refresh: Mapping[str, Refresh], metrics: HookMetrics) -> None:
         self._refresh = refresh
         self._metrics = metrics
-        self._pending: OrderedDict[str, None] = OrderedDict()
+        self._pending: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._wake = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="hook-refresh", daemon=True)
@@ -180,12 +186,14 @@ class Refresher:
             self._stopping = True
             self._wake.notify()
 
-    def submit(self, name: str) -> bool:
-        """Queue a re-read; False when too many paths are already waiting."""
+    def submit(self, name: str, site: str = "") -> bool:
+        """Queue a re-read of ``site``'s path ``name``; False when too many paths are
+        already waiting."""
+        key = (site, name)
         with self._wake:
-            if name not in self._pending and len(self._pending) >= MAX_PENDING:
+            if key not in self._pending and len(self._pending) >= MAX_PENDING:
                 return False
-            self._pending[name] = None
+            self._pending[key] = None
             self._wake.notify()
             return True
 
@@ -196,9 +204,9 @@ class Refresher:
                     self._wake.wait()
                 if self._stopping:
                     return
-                name, _ = self._pending.popitem(last=False)
+                (site, name), _ = self._pending.popitem(last=False)
             try:
-                outcome = self._refresh(name)
+                outcome = self._refresh[site](name)
             except Exception:  # the worker must outlive a bug; the poll heals the state
                 log.exception("hook refresh of one path failed")
                 outcome = "failed"
@@ -211,11 +219,14 @@ class HookReceiver:
     def __init__(
         self,
         secret: str,
-        submit: Callable[[str], bool],
+        submit: Callable[[str, str], bool],
         metrics: HookMetrics,
         bucket: TokenBucket,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        sites: frozenset[str] = frozenset({""}),
     ) -> None:
+        self._sites = sites
         self._secret = secret.encode()
         self._submit = submit
         self._metrics = metrics
@@ -241,7 +252,11 @@ class HookReceiver:
         except ValueError as error:
             self._count(UNKNOWN_EVENT, "invalid")
             return Response(400, f"{error}\n".encode())
-        if not self._submit(notice.path):
+        if notice.site not in self._sites:
+            self._count(notice.event, "invalid")
+            wanted = "a site this monitor watches" if notice.site else "a site (TRASHMON_SITE)"
+            return Response(400, f"site: expected {wanted}\n".encode())
+        if not self._submit(notice.path, notice.site):
             self._count(notice.event, "overflow")
             return Response(503, b"too many paths waiting for a re-read\n")
         self._count(notice.event, "accepted")
@@ -255,13 +270,17 @@ class HookService:
         self,
         secret: str,
         rate: float,
-        refresh: Refresh,
+        refresh: Refresh | Mapping[str, Refresh],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``refresh``: the one monitor's, or each site's by name."""
         self.metrics = HookMetrics()
-        self.refresher = Refresher(refresh, self.metrics)
+        by_site = refresh if isinstance(refresh, Mapping) else {"": refresh}
+        self.refresher = Refresher(by_site, self.metrics)
         bucket = TokenBucket(rate, burst_for(rate), clock())
-        self.receiver = HookReceiver(secret, self.refresher.submit, self.metrics, bucket, clock)
+        self.receiver = HookReceiver(
+            secret, self.refresher.submit, self.metrics, bucket, clock, sites=frozenset(by_site)
+        )
 
     def collectors(self) -> tuple[Counter, Counter]:
         return self.metrics.received, self.metrics.refreshes

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from trashmonitor.monitor.history import MAX_INCIDENTS, HistoryStore, Incident
 from trashmonitor.monitor.model import MAX_PATH_NAME_LENGTH
+from trashmonitor.monitor.sites import check_site_name
 from trashmonitor.serving import Endpoint, Request, Response, json_response
 
 PATH: Final = "/api/incidents"
@@ -21,7 +22,7 @@ DEFAULT_LOOKBACK_SECONDS: Final = 30 * 86400.0
 DEFAULT_LIMIT: Final = 100
 MAX_TIMESTAMP: Final = 1e11
 """Epoch seconds beyond year 5000 are a typo (milliseconds?), not a time."""
-PARAMETERS: Final = frozenset({"camera", "since", "until", "limit"})
+PARAMETERS: Final = frozenset({"camera", "site", "since", "until", "limit"})
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class IncidentQuery:
     since: float
     until: float
     limit: int
+    site: str | None = None
 
 
 def _single(query: Mapping[str, tuple[str, ...]], name: str) -> str | None:
@@ -55,7 +57,9 @@ def parse_query(query: Mapping[str, tuple[str, ...]], now: float) -> IncidentQue
     """The filters of one request; ValueError (one line naming the parameter) if bad."""
     unknown = sorted(set(query) - PARAMETERS)
     if unknown:
-        raise ValueError(f"unknown parameter {unknown[0][:40]!r} (camera, since, until, limit)")
+        raise ValueError(
+            f"unknown parameter {unknown[0][:40]!r} (camera, site, since, until, limit)"
+        )
     camera = _single(query, "camera")
     if camera is not None and len(camera) > MAX_PATH_NAME_LENGTH:
         raise ValueError(f"camera: longer than {MAX_PATH_NAME_LENGTH} characters")
@@ -75,11 +79,18 @@ def parse_query(query: Mapping[str, tuple[str, ...]], now: float) -> IncidentQue
         limit = int(limit_text)
         if not 1 <= limit <= MAX_INCIDENTS:
             raise ValueError(f"limit: expected a whole number from 1 to {MAX_INCIDENTS}")
-    return IncidentQuery(camera or None, since, until, limit)
+    site = _single(query, "site")
+    if site:
+        try:
+            check_site_name(site)
+        except ValueError as error:
+            raise ValueError(f"site: {error}") from None
+    return IncidentQuery(camera or None, since, until, limit, site or None)
 
 
 def incident_document(incident: Incident, now: float) -> dict[str, Any]:
     return {
+        **({"site": incident.site} if incident.site else {}),
         "camera": incident.camera,
         "start": incident.start,
         "end": incident.end,
@@ -107,6 +118,7 @@ def incidents_endpoint(
             since=wanted.since,
             until=wanted.until,
             limit=wanted.limit,
+            site=wanted.site,
         )
         return json_response(
             {

@@ -121,25 +121,29 @@ class Credentials:
         return f"Basic {token}"
 
 
+def read_text_file(path: str, what: str, max_bytes: int) -> str:
+    """A small UTF-8 file read whole; ValueError naming ``what`` (never quoting the
+    content, which may hold a password) when missing, unreadable, too big or not text."""
+    try:
+        with Path(path).expanduser().open("rb") as file:
+            raw = file.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise ValueError(f"{what} not found") from None
+    except OSError as error:
+        raise ValueError(f"cannot read the {what} ({error.__class__.__name__})") from None
+    if len(raw) > max_bytes:
+        raise ValueError(f"{what} is over {max_bytes} bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        # Not chained: the decode error holds the file's bytes, a password among them.
+        raise ValueError(f"{what} is not UTF-8 text") from None
+
+
 def read_credentials_file(path: str) -> Credentials:
     """The file holds one line ``user:password``. Raises ValueError with a message that
     never quotes the file's content (settings turn it into a ConfigError)."""
-    try:
-        with Path(path).open("rb") as file:
-            raw = file.read(CREDENTIALS_FILE_MAX_BYTES + 1)
-    except FileNotFoundError as error:
-        raise ValueError("credentials file not found") from error
-    except OSError as error:
-        raise ValueError(
-            f"cannot read the credentials file ({error.__class__.__name__})"
-        ) from error
-    if len(raw) > CREDENTIALS_FILE_MAX_BYTES:
-        raise ValueError(f"credentials file is over {CREDENTIALS_FILE_MAX_BYTES} bytes")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        # Not chained: the decode error holds the file's bytes, the password among them.
-        raise ValueError("credentials file is not UTF-8 text") from None
+    text = read_text_file(path, "credentials file", CREDENTIALS_FILE_MAX_BYTES)
     lines = text.splitlines()
     while lines and not lines[-1]:
         lines.pop()

@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from trashmonitor.errors import (
     EXIT_OK,
@@ -34,8 +34,18 @@ from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.mediamtx_parse import decode_json, parse_paths_page
 from trashmonitor.monitor.model import HealthReport, PathsSnapshot
 from trashmonitor.monitor.play import play_document, play_table
-from trashmonitor.monitor.status import printable, status_document, table
+from trashmonitor.monitor.sites import DEFAULT_SITE, Site
+from trashmonitor.monitor.status import (
+    printable,
+    sites_document,
+    sites_table,
+    status_document,
+    table,
+    unpolled_document,
+)
 from trashmonitor.settings import ReadSettings
+
+MAX_PARALLEL_SITES = 32
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -117,12 +127,16 @@ def _probe(args: argparse.Namespace) -> HealthReport:
     )
 
 
-def _poll_api(settings: ReadSettings, window: float | None) -> list[PathsSnapshot]:
+def _poll_api(
+    settings: ReadSettings, window: float | None, site: Site | None = None
+) -> list[PathsSnapshot]:
     budget = settings[config.PROBE_TIMEOUT]
     deadline = time.monotonic() + budget + (window or 0.0)
-    client_settings = config.client_settings(settings)
+    if site is None:
+        site = Site(DEFAULT_SITE, settings[config.API])
+    client_settings = config.site_client_settings(settings, site)
     with MediaMTXClient(
-        settings[config.API],
+        site.api_url,
         timeout=budget,
         stdlib=True,
         credentials=client_settings.credentials,
@@ -152,7 +166,80 @@ def run(args: argparse.Namespace) -> int:
         ) from error
 
 
+@dataclass(frozen=True)
+class SiteVerdict:
+    site: str
+    report: HealthReport | None
+    error: TrashmonError | None = None
+    """Why the site could not be judged (its report is None then)."""
+
+
+def probe_sites(args: argparse.Namespace, sites: tuple[Site, ...]) -> list[SiteVerdict]:
+    """Every named site polled at once, each with the whole budget: one slow or down
+    site costs only its own verdict."""
+    settings = config.SETTINGS.read(args, config.PROBE)
+    if args.source == "-":
+        raise ConfigError("--site", "cannot read stdin for sites: give either '-' or sites")
+    if settings[config.PLAY]:
+        raise ConfigError("--play", "not with sites yet: probe one MediaMTX with --api")
+    thresholds = config.thresholds(settings)
+    window = settings[config.STALL_WINDOW]
+    if window is not None:
+        thresholds = replace(thresholds, stall_after=window)
+
+    def judge(site: Site) -> SiteVerdict:
+        try:
+            history = _poll_api(settings, window, site)
+        except TrashmonError as error:
+            return SiteVerdict(site.name, None, error)
+        report = evaluate(
+            history,
+            now=history[-1].at,
+            thresholds=thresholds,
+            parked=settings[config.PARKED],
+            known=settings[config.EXPECT],
+        )
+        return SiteVerdict(site.name, report)
+
+    from concurrent.futures import ThreadPoolExecutor  # only with sites: the probe starts fast
+
+    with ThreadPoolExecutor(max_workers=min(len(sites), MAX_PARALLEL_SITES)) as pool:
+        return list(pool.map(judge, sites))
+
+
+def _report_sites(args: argparse.Namespace, sites: tuple[Site, ...]) -> int:
+    """The sites' table (a SITE column) or document; the exit is the worst site's: 2 if
+    any could not be read, else 1 if any is unhealthy (or all have nothing to judge)."""
+    verdicts = probe_sites(args, sites)
+    judged = [(v.site, v.report) for v in verdicts if v.report is not None]
+    for verdict in verdicts:
+        if verdict.error is not None:
+            message = printable(verdict.error.message)
+            print(f"trashmon probe: site {verdict.site}: error: {message}", file=sys.stderr)
+    if args.json:
+        indent = 2 if sys.stdout.isatty() else None
+        documents = [
+            (v.site, status_document(v.report) if v.report is not None
+             else unpolled_document(v.error.message if v.error else ""))
+            for v in verdicts
+        ]  # fmt: skip
+        sys.stdout.write(json.dumps(sites_document(documents), indent=indent) + "\n")
+    else:
+        print(sites_table(judged))
+    gc.freeze()
+    if any(verdict.error is not None for verdict in verdicts):
+        return max(verdict.error.exit_code for verdict in verdicts if verdict.error is not None)
+    everything = HealthReport(
+        max(report.generated_at for _, report in judged),
+        tuple(camera for _, report in judged for camera in report.cameras),
+    )
+    return _judged_exit(args, everything)
+
+
 def _report(args: argparse.Namespace) -> int:
+    sites = config.sites(config.SETTINGS.read(args, config.PROBE))
+    if sites[0].name:
+        return _report_sites(args, sites)
     report = probe(args)
     played = play_cli.play(args, report)
     if args.json:

@@ -6,10 +6,10 @@ Shared by ``trashmon probe`` and the daemon so both print exactly the same shape
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from trashmonitor.monitor.model import CameraHealth, HealthReport
+from trashmonitor.monitor.model import STATES, CameraHealth, HealthReport
 
 if TYPE_CHECKING:  # agents.py pulls in paho and prometheus-client: not on the probe's path
     from trashmonitor.monitor.model import AgentView
@@ -71,6 +71,46 @@ def status_document(
     }
 
 
+def unpolled_document(error: str) -> dict[str, Any]:
+    """A site's document before its first poll (or when the probe could not read it)."""
+    return {
+        "generated_at": None,
+        "mediamtx": {"reachable": False, "error": error, "metrics_error": None},
+        "summary": dict.fromkeys(STATES, 0),
+        "cameras": [],
+    }
+
+
+def sites_document(documents: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """Named sites' documents (:func:`status_document`) as one: every camera gains its
+    ``site``, ``sites`` holds each site's ``mediamtx`` object and summary, and the
+    top-level ``mediamtx`` says whether every site answered (errors prefixed by site)."""
+    times = [doc["generated_at"] for _, doc in documents if doc["generated_at"] is not None]
+    summary: dict[str, int] = dict.fromkeys(STATES, 0)
+    for _, document in documents:
+        for state, count in document["summary"].items():
+            summary[state] += count
+
+    def joined(field: str) -> str | None:
+        errors = [f"{site}: {doc['mediamtx'][field]}" for site, doc in documents
+                  if doc["mediamtx"][field] is not None]  # fmt: skip
+        return "; ".join(errors) or None
+
+    return {
+        "generated_at": max(times, default=None),
+        "mediamtx": {
+            "reachable": all(doc["mediamtx"]["reachable"] for _, doc in documents),
+            "error": joined("error"),
+            "metrics_error": joined("metrics_error"),
+        },
+        "sites": {site: {**doc["mediamtx"], "summary": doc["summary"]} for site, doc in documents},
+        "summary": summary,
+        "cameras": [
+            {"site": site, **camera} for site, doc in documents for camera in doc["cameras"]
+        ],
+    }
+
+
 def printable(text: str) -> str:
     """``text`` safe to print on a terminal or in a CI log: control and format characters
     (newlines, ESC sequences, C1 controls, bidirectional overrides, …) and the backslash
@@ -110,20 +150,29 @@ def table(report: HealthReport) -> str:
     """One line per camera: state, name, codec and resolution, rate, readers, reasons.
 
     Every cell from outside (names, codecs, reasons) goes through :func:`printable`."""
-    header = ("STATE", "NAME", "VIDEO", "INBOUND", "READERS", "REASONS")
+    return sites_table([("", report)])
+
+
+def sites_table(reports: Sequence[tuple[str, HealthReport]]) -> str:
+    """:func:`table` of several sites' reports, with a SITE column when a site is named."""
+    named = any(site for site, _ in reports)
+    header = ("STATE", *(("SITE",) if named else ()), "NAME", "VIDEO", "INBOUND", "READERS",
+              "REASONS")  # fmt: skip
     rows = [header]
-    for camera in report.cameras:
-        video = " ".join(part for part in (camera.codec, camera.resolution) if part) or "-"
-        rows.append(
-            (
-                camera.state,
-                printable(camera.name),
-                printable(video),
-                _rate(camera.inbound_bytes_per_second),
-                "-" if camera.readers is None else str(camera.readers),
-                printable(",".join(camera.reasons)) or "-",
+    for site, report in reports:
+        for camera in report.cameras:
+            video = " ".join(part for part in (camera.codec, camera.resolution) if part) or "-"
+            rows.append(
+                (
+                    camera.state,
+                    *((site,) if named else ()),
+                    printable(camera.name),
+                    printable(video),
+                    _rate(camera.inbound_bytes_per_second),
+                    "-" if camera.readers is None else str(camera.readers),
+                    printable(",".join(camera.reasons)) or "-",
+                )
             )
-        )
     widths = [max(len(row[column]) for row in rows) for column in range(len(header) - 1)]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True))
@@ -131,9 +180,12 @@ def table(report: HealthReport) -> str:
         + row[-1]
         for row in rows
     ]
-    summary = report.summary
+    summary: dict[str, int] = dict.fromkeys(STATES, 0)
+    for _, report in reports:
+        for state, count in report.summary.items():
+            summary[state] += count
     lines.append(
-        f"{len(report.cameras)} cameras: "
+        f"{len(rows) - 1} cameras: "
         + ", ".join(f"{count} {state}" for state, count in summary.items())
     )
     return "\n".join(lines)

@@ -47,6 +47,7 @@ TIMEOUT = 0.5
 MAX_NOTICE_BYTES = 1024
 MAX_PATH_NAME = 255
 MAX_SOURCE_FIELD = 128
+MAX_SITE_NAME = 64
 SECRET_MIN_CHARS = 16
 SECRET_MAX_CHARS = 512
 SECRET_FILE_MAX_BYTES = 4096
@@ -127,6 +128,8 @@ def notice(event: str, environ: Mapping[str, str]) -> bytes:
         ("path", path),
         ("source_type", environ.get("MTX_SOURCE_TYPE", "")[:MAX_SOURCE_FIELD]),
         ("source_id", environ.get("MTX_SOURCE_ID", "")[:MAX_SOURCE_FIELD]),
+        # A monitor watching several MediaMTX servers needs to know which one this is.
+        *((("site", site[:MAX_SITE_NAME]),) if (site := environ.get("TRASHMON_SITE")) else ()),
     )
     document = "{" + ",".join(f"{json_string(k)}:{json_string(v)}" for k, v in fields) + "}"
     # An environment value that is not UTF-8 (surrogate escapes) must not stop the hint.

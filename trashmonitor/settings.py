@@ -206,6 +206,8 @@ def flag_or_env(
         if env_var not in env:
             return default
         raw, source = env[env_var], env_var
+    if isinstance(raw, list):  # a repeatable flag: one value a line, parsed together
+        raw = "\n".join(str(item) for item in raw)
     if not isinstance(raw, str):
         return raw  # type: ignore[return-value]  # argparse already converted it
     return parse_setting(source, raw, parse, hide=hide)
@@ -272,6 +274,8 @@ class Setting(Generic[Value_co]):
     """A flag without a value (``--json``): True when given, ``default`` otherwise."""
     hide: Callable[[str], str] | None = None
     """What an error shows of a bad value instead of the value (it may hold a password)."""
+    repeat: bool = False
+    """The flag may be given several times: its values reach ``parse`` one a line."""
 
     @property
     def attribute(self) -> str:
@@ -299,6 +303,7 @@ def option(
     shown_default: str | None = None,
     note: str = "",
     hide: Callable[[str], str] | None = None,
+    repeat: bool = False,
 ) -> Setting[T]:
     """The row form every settings table is written in: ``usage`` as ``--help`` shows it
     (``"--interval S"``: the flag, then its metavar), the environment variable (None:
@@ -315,6 +320,7 @@ def option(
         commands=commands,
         note=note,
         hide=hide,
+        repeat=repeat,
     )
 
 
@@ -378,7 +384,12 @@ class SettingsTable:
                     setting.flag, action="store_true", default=None, help=setting.help
                 )
             else:
-                parser.add_argument(setting.flag, metavar=setting.metavar, help=setting.help_text())
+                parser.add_argument(
+                    setting.flag,
+                    metavar=setting.metavar,
+                    help=setting.help_text(),
+                    action="append" if setting.repeat else "store",
+                )
 
     def read(
         self,

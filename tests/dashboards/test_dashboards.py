@@ -189,3 +189,23 @@ def test_links_lead_to_dashboards_that_exist() -> None:
     for url in drilldowns:
         assert url.split("/")[2] in uids, url
         assert "var-camera=${__field.labels.camera}" in url
+
+
+def test_camera_dashboards_filter_every_monitor_camera_query_by_site() -> None:
+    """Issue 17: a ``site`` variable (all by default) narrows every per-camera query of
+    the monitor's series; the agents' own ``trashcam_*`` series have no site."""
+    for stem in ("overview", "camera"):
+        document = _committed()[stem]
+        variables = [v["name"] for v in document["templating"]["list"]]
+        assert variables.index("site") < variables.index("camera"), stem
+        site = document["templating"]["list"][variables.index("site")]
+        assert site["query"].startswith("label_values(trashmon_camera_state")
+        assert site["query"].endswith(", site)")
+        assert (site["includeAll"], site["allValue"], site["multi"]) == (True, ".*", True)
+        camera = document["templating"]["list"][variables.index("camera")]
+        assert 'site=~"$site"' in camera["query"]
+        per_camera = [expr for _, expr in panel_expressions(document) if "$camera" in expr]
+        assert per_camera, stem
+        for expr in per_camera:
+            if "trashcam_" not in expr:
+                assert 'site=~"$site"' in expr, (stem, expr)

@@ -280,10 +280,16 @@ def test_build_monitor_reads_the_settings() -> None:
 
     parser = argparse.ArgumentParser()
     configure(parser)
-    monitor, listen = build_monitor(
-        parser.parse_args(["--api", "http://cams.example/api", "--listen", ":0"]),
-        collectors=[ReconcileCollector()],
+
+    def single(*args: str, **kwargs: Any) -> Monitor:
+        watched, _ = build_monitor(parser.parse_args(args), **kwargs)
+        assert isinstance(watched, Monitor)  # no site named: the one MediaMTX, as before
+        return watched
+
+    monitor = single(
+        "--api", "http://cams.example/api", "--listen", ":0", collectors=[ReconcileCollector()]
     )
+    _, listen = build_monitor(parser.parse_args(["--listen", ":0"]))
     assert monitor.client.metrics_url == "http://cams.example:9998/metrics"
     assert (listen.host, listen.port) == ("127.0.0.1", 0)
     assert (
@@ -292,14 +298,14 @@ def test_build_monitor_reads_the_settings() -> None:
         )
         == 1
     )
-    off, _ = build_monitor(parser.parse_args(["--metrics-url", "off", "--interval", "250ms"]))
+    off = single("--metrics-url", "off", "--interval", "250ms")
     assert off.client.metrics_url is None
     assert off.interval == 0.25
     assert off.stale_after == 0.75  # three intervals
     assert off.max_cameras == 20_000
-    bounded, _ = build_monitor(parser.parse_args(["--stale-after", "10", "--max-cameras", "7"]))
+    bounded = single("--stale-after", "10", "--max-cameras", "7")
     assert (bounded.stale_after, bounded.max_cameras) == (10, 7)
-    explicit, _ = build_monitor(parser.parse_args(["--metrics-url", "http://m:9998"]))
+    explicit = single("--metrics-url", "http://m:9998")
     assert explicit.client.metrics_url == "http://m:9998/metrics"
 
 

@@ -27,6 +27,7 @@ from trashmonitor.hook import (
     notice,
     target,
 )
+from trashmonitor.monitor.hooks import parse_notice
 from trashmonitor.serving import Endpoint, HTTPService, Request, Response
 from trashmonitor.settings import HostPort
 
@@ -112,6 +113,15 @@ def test_the_notice_carries_the_path_event_and_secret_in_a_header(secret_file: P
         "source_type": "rtspSession",
         "source_id": "b1f1c9",
     }
+
+
+def test_a_mediamtx_of_a_named_site_names_it_in_the_notice(secret_file: Path) -> None:
+    """Issue 17: MediaMTX's environment has no site; TRASHMON_SITE in it is passed on."""
+    with recording_monitor() as (url, received):
+        done, _ = run_hook({**mediamtx_env(url, secret_file), "TRASHMON_SITE": "garage"}, "online")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert json.loads(received[0].body)["site"] == "garage"
+    assert parse_notice(received[0].body).site == "garage"
 
 
 def test_the_main_cli_runs_the_same_hook(secret_file: Path) -> None:
@@ -279,7 +289,10 @@ def test_the_hand_rolled_json_string_is_json(text: str) -> None:
 
 @PROPERTIES
 @given(
-    st.dictionaries(st.sampled_from(["MTX_PATH", "MTX_SOURCE_TYPE", "MTX_SOURCE_ID"]), st.text())
+    st.dictionaries(
+        st.sampled_from(["MTX_PATH", "MTX_SOURCE_TYPE", "MTX_SOURCE_ID", "TRASHMON_SITE"]),
+        st.text(),
+    )
 )
 def test_any_environment_gives_a_json_notice_or_a_usage_error(environ: dict[str, str]) -> None:
     path = environ.get("MTX_PATH", "")

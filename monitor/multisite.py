@@ -1,0 +1,209 @@
+"""Several sites under one monitor: one :class:`~trashmonitor.monitor.daemon.Monitor` per
+MediaMTX, each polling on its own thread with its own deadline, served as one.
+
+A site that is slow or down holds up nothing but its own polls: its cameras alone turn
+``mediamtx_unreachable`` (its ``trashmon_mediamtx_up{site=…}`` 0), from its own staleness
+clock. The routes merge the sites' views: every series of a site's registry gains the
+``site`` label (``trashmon_build_info`` is shown once, unlabelled), ``/api/status`` is
+:func:`~trashmonitor.monitor.status.sites_document`, ``/healthz`` is ``ok`` only while
+every site is seen.
+
+Which site a camera heard only from its MQTT agent belongs to: the first site (in the
+order declared) whose MediaMTX lists its path; once listed it stays with that site while
+no other lists it (a site that goes down keeps its cameras); never listed anywhere, the
+first site.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+
+from trashmonitor.monitor.daemon import AgentViews, Monitor
+from trashmonitor.monitor.export import NO_POLL_YET, PrerenderedFamily, exposition
+from trashmonitor.monitor.export import state_document as site_status
+from trashmonitor.monitor.model import AgentView, MonitorState
+from trashmonitor.monitor.status import sites_document, unpolled_document
+from trashmonitor.serving import Response, json_response
+
+UNLABELLED = frozenset({"trashmon_build_info"})
+"""Families about the process, not a site: shown once, from the first site."""
+
+
+class AgentRouter:
+    """Hands each site the agents whose camera belongs to it (the module's rule)."""
+
+    def __init__(self, agent_views: AgentViews, monitors: Sequence[Monitor]) -> None:
+        self._views = agent_views
+        self._monitors = monitors
+        self._owner: dict[str, Monitor] = {}
+        self._lock = threading.Lock()
+
+    def owner(self, name: str) -> Monitor:
+        listing = next((m for m in self._monitors if name in m.listed), None)
+        with self._lock:
+            previous = self._owner.get(name)
+            owner = listing or previous or self._monitors[0]
+            self._owner[name] = owner
+        if previous is not None and previous is not owner:
+            previous.forget(name)  # its site no longer lists it: no "down" ghost there
+        return owner
+
+    def for_site(self, monitor: Monitor) -> AgentViews:
+        def views() -> Mapping[str, AgentView]:
+            return {
+                name: view for name, view in self._views().items() if self.owner(name) is monitor
+            }
+
+        return views
+
+
+class SitesCollector(Collector):
+    """Every site's families, each sample labelled with its site, the families of one
+    name merged. A site's camera families change only when its state does: they are
+    built (not rendered) per site state, and rendered once, merged, per set of states."""
+
+    def __init__(self, monitors: Sequence[Monitor]) -> None:
+        self._monitors = monitors
+        self._lock = threading.Lock()
+        self._per_state: dict[str, tuple[MonitorState, list[Metric]]] = {}
+        self._merged: dict[str, tuple[tuple[Metric, ...], Metric]] = {}
+
+    def describe(self) -> Iterable[Metric]:
+        return ()
+
+    def collect(self) -> Iterable[Metric]:
+        by_name: dict[str, list[tuple[Metric, bool]]] = {}
+        with self._lock:
+            for monitor in self._monitors:
+                for family in self._state_families(monitor):
+                    if family.name not in UNLABELLED or family.name not in by_name:
+                        by_name.setdefault(family.name, []).append((family, True))
+                for collector in monitor.poll_collectors():
+                    for family in collector.collect():
+                        part = _labelled(monitor.site, family), False
+                        by_name.setdefault(family.name, []).append(part)
+            return [self._merge(name, parts) for name, parts in by_name.items()]
+
+    def _state_families(self, monitor: Monitor) -> list[Metric]:
+        state = monitor.view()
+        cached = self._per_state.get(monitor.site)
+        if cached is None or cached[0] is not state:
+            families = [
+                family if family.name in UNLABELLED else _labelled(monitor.site, family)
+                for family in monitor.collector.families(state)
+            ]
+            cached = self._per_state[monitor.site] = (state, families)
+        return cached[1]
+
+    def _merge(self, name: str, parts: list[tuple[Metric, bool]]) -> Metric:
+        """One family of that name; rendered once while every part stays the same."""
+        families = tuple(family for family, _ in parts)
+        if not all(stable for _, stable in parts):  # timings, errors: rendered per scrape
+            return _joined(families)
+        cached = self._merged.get(name)
+        if (
+            cached is not None
+            and len(cached[0]) == len(families)
+            and all(old is new for old, new in zip(cached[0], families, strict=True))
+        ):
+            return cached[1]
+        rendered = PrerenderedFamily(_joined(families))
+        self._merged[name] = (families, rendered)
+        return rendered
+
+
+def _labelled(site: str, family: Metric) -> Metric:
+    """``family`` with ``site`` on every sample."""
+    labelled = Metric(family.name, family.documentation, family.type, family.unit)
+    labelled.samples = [
+        sample._replace(labels={**sample.labels, "site": site}) for sample in family.samples
+    ]
+    return labelled
+
+
+def _joined(families: Sequence[Metric]) -> Metric:
+    first = families[0]
+    joined = Metric(first.name, first.documentation, first.type, first.unit)
+    joined.samples = [sample for family in families for sample in family.samples]
+    return joined
+
+
+class Sites:
+    """The site monitors as one monitor for the routes and the loop."""
+
+    def __init__(self, monitors: Sequence[Monitor]) -> None:
+        self.monitors = tuple(monitors)
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(SitesCollector(self.monitors))
+        self.clock = self.monitors[0].clock
+        self.history = self.monitors[0].history
+        self._rendered: tuple[tuple[MonitorState, ...], Response] | None = None
+        self._render_lock = threading.Lock()
+
+    def register(self, collector: Collector) -> None:
+        self.registry.register(collector)
+
+    def exposition(self) -> bytes:
+        return exposition(self.registry)
+
+    def run(self, stop: threading.Event) -> None:
+        """Every site polls on its own thread until ``stop``; returns once it is set."""
+        threads = [
+            threading.Thread(target=monitor.run, args=(stop,), name=f"site {monitor.site}",
+                             daemon=True)
+            for monitor in self.monitors
+        ]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def close(self) -> None:
+        for monitor in self.monitors:
+            monitor.close()
+
+    def status(self) -> Response:
+        views = tuple(monitor.view() for monitor in self.monitors)
+        with self._render_lock:
+            last = self._rendered
+            if last is not None and all(a is b for a, b in zip(last[0], views, strict=True)):
+                return last[1]
+            documents = [
+                (monitor.site, site_status(view) or unpolled_document(NO_POLL_YET))
+                for monitor, view in zip(self.monitors, views, strict=True)
+            ]
+            if all(view.report is None for view in views):
+                response = json_response({"error": NO_POLL_YET}, 503)
+            else:
+                response = json_response(sites_document(documents))
+            self._rendered = (views, response)
+            return response
+
+    def healthz(self) -> Response:
+        """``stuck`` (503) when any site's polls stop completing, ``blind`` while any site
+        is not seen, else ``ok``; each site's own document under ``sites``."""
+        documents = {monitor.site: monitor.health_document() for monitor in self.monitors}
+        statuses = {document["status"] for document in documents.values()}
+        status = "stuck" if "stuck" in statuses else "blind" if "blind" in statuses else "ok"
+        document: dict[str, Any] = {
+            "status": status,
+            "sees_mediamtx": all(doc["sees_mediamtx"] for doc in documents.values()),
+            "history": None if self.history is None else self.history.describe(),
+            "sites": documents,
+        }
+        return json_response(document, 503 if status == "stuck" else 200)
+
+
+def route_agents(monitors: Sequence[Monitor], agent_views: AgentViews | None) -> None:
+    """Give each site monitor the agents of its cameras (the module's rule)."""
+    if agent_views is None:
+        return
+    router = AgentRouter(agent_views, monitors)
+    for monitor in monitors:
+        monitor.agent_views = router.for_site(monitor)
