@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar, cast
@@ -116,11 +117,7 @@ def parse_seconds(
 
 def seconds_between(minimum: float, maximum: float) -> Callable[[str], float]:
     """A :func:`parse_seconds` with this setting's own range, for ``flag_or_env(parse=…)``."""
-
-    def parse(text: str) -> float:
-        return parse_seconds(text, minimum=minimum, maximum=maximum)
-
-    return parse
+    return partial(parse_seconds, minimum=minimum, maximum=maximum)
 
 
 def parse_positive_int(text: str, *, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
@@ -136,11 +133,7 @@ def parse_positive_int(text: str, *, minimum: int = 1, maximum: int = MAX_COUNT)
 
 def count_between(minimum: int, maximum: int) -> Callable[[str], int]:
     """A :func:`parse_positive_int` with this setting's own range."""
-
-    def parse(text: str) -> int:
-        return parse_positive_int(text, minimum=minimum, maximum=maximum)
-
-    return parse
+    return partial(parse_positive_int, minimum=minimum, maximum=maximum)
 
 
 def parse_http_url(text: str) -> str:
