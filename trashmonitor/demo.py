@@ -498,18 +498,19 @@ def _parse(name: str, raw: str) -> int:
 
 def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: Path) -> None:
     stack.say(f"state, logs and captures in {state}")
-    layout = _start_broker(stack, found, ports, state)
+    layout = _start_broker(stack, str(found["mosquitto"]), ports, state)
     reader = generate_reader_credentials(state / "secrets")
     hook_secret = generate_hook_secret(state / "secrets")
     mediamtx = _start_mediamtx(stack, found, ports, state, reader=reader, hook_secret=hook_secret)
     _start_agents(stack, ports, state)
     _start_monitor(stack, ports, layout, reader, hook_secret)
-    _start_prometheus(stack, found, ports, state, reader if mediamtx is not None else None)
-    _start_alertmanager(stack, found, ports, state)
+    scraped = reader if mediamtx is not None else None
+    _start_prometheus(stack, str(found["prometheus"]), ports, state, scraped)
+    _start_alertmanager(stack, str(found["prometheus-alertmanager"]), ports, state)
     _start_viewer(stack, found, ports, state, reader)
 
 
-def _start_broker(stack: Stack, found: dict[str, str | None], ports: Ports, state: Path) -> Layout:
+def _start_broker(stack: Stack, mosquitto: str, ports: Ports, state: Path) -> Layout:
     """A throw-away PKI for this machine, and mosquitto with mutual TLS on it."""
     from trashmonitor.pki import CaPassphrase, PkiRequest, create_pki
 
@@ -528,7 +529,7 @@ def _start_broker(stack: Stack, found: dict[str, str | None], ports: Ports, stat
             passphrase=CaPassphrase(encrypt=False),
         )
     )
-    stack.start("mosquitto", [str(found["mosquitto"]), "-c", str(layout.mosquitto_conf)])
+    stack.start("mosquitto", [mosquitto, "-c", str(layout.mosquitto_conf)])
     stack.ready("mosquitto", lambda: _accepting(ports.mqtt))
     return layout
 
@@ -603,11 +604,7 @@ def _start_monitor(
 
 
 def _start_prometheus(
-    stack: Stack,
-    found: dict[str, str | None],
-    ports: Ports,
-    state: Path,
-    reader: ReaderCredentials | None,
+    stack: Stack, prometheus: str, ports: Ports, state: Path, reader: ReaderCredentials | None
 ) -> None:
     """Prometheus with the packaged rules; ``reader`` None: no MediaMTX to scrape."""
     rules = Path(str(resources.files("trashmonitor.alerts") / "trashmonitor.rules.yaml"))
@@ -617,7 +614,7 @@ def _start_prometheus(
     stack.start(
         "prometheus",
         [
-            str(found["prometheus"]),
+            prometheus,
             f"--config.file={prometheus_dir / 'prometheus.yml'}",
             f"--storage.tsdb.path={prometheus_dir / 'data'}",
             f"--web.listen-address=127.0.0.1:{ports.prometheus}",
@@ -626,16 +623,14 @@ def _start_prometheus(
     stack.ready("prometheus", lambda: _http_ok(f"http://127.0.0.1:{ports.prometheus}/-/ready"))
 
 
-def _start_alertmanager(
-    stack: Stack, found: dict[str, str | None], ports: Ports, state: Path
-) -> None:
+def _start_alertmanager(stack: Stack, alertmanager: str, ports: Ports, state: Path) -> None:
     alertmanager_dir = state / "alertmanager"
     alertmanager_dir.mkdir(exist_ok=True)
     (alertmanager_dir / "alertmanager.yml").write_text(_alertmanager_config())
     stack.start(
         "alertmanager",
         [
-            str(found["prometheus-alertmanager"]),
+            alertmanager,
             f"--config.file={alertmanager_dir / 'alertmanager.yml'}",
             f"--storage.path={alertmanager_dir / 'data'}",
             f"--web.listen-address=127.0.0.1:{ports.alertmanager}",

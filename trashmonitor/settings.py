@@ -24,6 +24,7 @@ from trashmonitor.errors import ConfigError
 
 T = TypeVar("T")
 Value_co = TypeVar("Value_co", covariant=True)
+Number = TypeVar("Number", int, float)
 
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 MAX_ENV_FILE_BYTES = 1024 * 1024
@@ -95,6 +96,26 @@ MAX_COUNT = 1_000_000_000
 _SHOWN_VALUE_CHARS = 40
 
 
+def number_within(
+    text: str,
+    convert: Callable[[str], Number],
+    minimum: Number,
+    maximum: Number,
+    *,
+    expected: str,
+    out_of_range: str,
+) -> Number:
+    """``convert(text)`` within [minimum, maximum]; a ValueError saying ``expected`` when it
+    is no number, ``out_of_range`` when it is outside (NaN too: it fails every comparison)."""
+    try:
+        value = convert(text)
+    except ValueError:
+        raise ValueError(expected) from None
+    if not minimum <= value <= maximum:
+        raise ValueError(out_of_range)
+    return value
+
+
 def parse_seconds(
     text: str, *, minimum: float = MIN_SECONDS, maximum: float = MAX_SECONDS
 ) -> float:
@@ -105,14 +126,14 @@ def parse_seconds(
         cleaned, scale = cleaned[:-2], 0.001
     elif cleaned.endswith("s"):
         cleaned = cleaned[:-1]
-    try:
-        value = float(cleaned) * scale
-    except ValueError:
-        raise ValueError("expected a duration in seconds") from None
-    # NaN fails every comparison, so it lands here too.
-    if not minimum <= value <= maximum:
-        raise ValueError(f"expected a duration of {minimum:g} to {maximum:g} seconds")
-    return value
+    return number_within(
+        cleaned,
+        lambda number: float(number) * scale,
+        minimum,
+        maximum,
+        expected="expected a duration in seconds",
+        out_of_range=f"expected a duration of {minimum:g} to {maximum:g} seconds",
+    )
 
 
 def seconds_between(minimum: float, maximum: float) -> Callable[[str], float]:
@@ -122,13 +143,14 @@ def seconds_between(minimum: float, maximum: float) -> Callable[[str], float]:
 
 def parse_positive_int(text: str, *, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
     """A whole number within [minimum, maximum] (default 1 to a billion)."""
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise ValueError("expected a whole number") from None
-    if not minimum <= value <= maximum:
-        raise ValueError(f"expected a whole number from {minimum} to {maximum}")
-    return value
+    return number_within(
+        text.strip(),
+        int,
+        minimum,
+        maximum,
+        expected="expected a whole number",
+        out_of_range=f"expected a whole number from {minimum} to {maximum}",
+    )
 
 
 def count_between(minimum: int, maximum: int) -> Callable[[str], int]:
@@ -225,13 +247,8 @@ def _shown(raw: str) -> str:
 
 def parse_ratio(text: str) -> float:
     """A number from 0 to 1 (a fraction such as the low-fps ratio)."""
-    try:
-        value = float(text.strip())
-    except ValueError:
-        raise ValueError("expected a number between 0 and 1") from None
-    if not 0 <= value <= 1:  # NaN fails too
-        raise ValueError("expected a number between 0 and 1")
-    return value
+    expected = "expected a number between 0 and 1"
+    return number_within(text.strip(), float, 0.0, 1.0, expected=expected, out_of_range=expected)
 
 
 # --------------------------------------------------------------------------- declared
