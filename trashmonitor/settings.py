@@ -127,13 +127,10 @@ def parse_seconds(
     elif cleaned.endswith("s"):
         cleaned = cleaned[:-1]
     return number_within(
-        cleaned,
-        lambda number: float(number) * scale,
-        minimum,
-        maximum,
+        cleaned, lambda number: float(number) * scale, minimum, maximum,
         expected="expected a duration in seconds",
         out_of_range=f"expected a duration of {minimum:g} to {maximum:g} seconds",
-    )
+    )  # fmt: skip
 
 
 def seconds_between(minimum: float, maximum: float) -> Callable[[str], float]:
@@ -144,13 +141,9 @@ def seconds_between(minimum: float, maximum: float) -> Callable[[str], float]:
 def parse_positive_int(text: str, *, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
     """A whole number within [minimum, maximum] (default 1 to a billion)."""
     return number_within(
-        text.strip(),
-        int,
-        minimum,
-        maximum,
-        expected="expected a whole number",
+        text.strip(), int, minimum, maximum, expected="expected a whole number",
         out_of_range=f"expected a whole number from {minimum} to {maximum}",
-    )
+    )  # fmt: skip
 
 
 def count_between(minimum: int, maximum: int) -> Callable[[str], int]:
