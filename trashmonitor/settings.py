@@ -256,6 +256,7 @@ class Setting(Generic[Value_co]):
     text and the docs table, so none of them can drift from the others. Settings
     compare by identity: two commands may share a flag with different meanings (the
     probe's total ``--timeout`` and the monitor's per-request one are two settings).
+    Tables write their rows with :func:`option` and :func:`switch`.
     """
 
     flag: str
