@@ -113,9 +113,12 @@ def _name(common_name: str, role: str | None = None) -> x509.Name:
     return x509.Name(attributes)
 
 
-def _builder(
+def certificate_builder(
     subject: x509.Name, key: ec.EllipticCurvePrivateKey, issuer: Issuer | None, days: int
 ) -> x509.CertificateBuilder:
+    """What every certificate here starts from: names, key, a random serial, validity
+    (``days``, backdated 5 minutes) and key identifiers; self-signed when ``issuer`` is
+    None. The caller adds its extensions and signs."""
     now = _now()
     issuer_name = subject if issuer is None else issuer.certificate.subject
     signer_public = key.public_key() if issuer is None else issuer.key.public_key()
@@ -142,7 +145,7 @@ def _sign(builder: x509.CertificateBuilder, signer: ec.EllipticCurvePrivateKey) 
 def make_ca(common_name: str, issuer: Issuer | None, path_length: int, days: int) -> Issuer:
     key = ec.generate_private_key(ec.SECP256R1())
     builder = (
-        _builder(_name(common_name), key, issuer, days)
+        certificate_builder(_name(common_name), key, issuer, days)
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -187,7 +190,7 @@ def make_leaf(
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
     builder = (
-        _builder(_name(common_name, role), key, issuer, days)
+        certificate_builder(_name(common_name, role), key, issuer, days)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_leaf_key_usage(), critical=True)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
