@@ -208,27 +208,33 @@ class MqttAgent:
         self._state_lock = threading.Lock()
         self._last_state: Mapping[str, Any] | None = None
         self._last_state_at = 0.0
-        self.client = make_client(settings, f"{camera}-agent", will=(self.topics.status, OFFLINE))
-        on_connection(
-            self.client, "the agent", connected=self._on_connect, lost=self._on_disconnect
-        )
-        self.client.on_message = self._on_message
+        self.client = self._make_client()
         self._threads = [
             threading.Thread(target=self._worker, name="mqtt-control", daemon=True),
             threading.Thread(target=self._state_loop, name="mqtt-state", daemon=True),
         ]
-        # --- control panel (capture.panel) ---
-        self._snapshots = (
-            SnapshotLoop(
-                self.interfaces.snapshot_interval,
-                lambda: newest_live_segment(buffer_dir, self._clock()),
-                self._connected_now,
-                self._publish_thumbnail,
-            )
-            if buffer_dir is not None
-            else None
+        self._snapshots = self._snapshot_loop(buffer_dir)
+
+    def _make_client(self) -> mqtt.Client:
+        """The agent's client, its will ``offline`` on the status topic, callbacks wired."""
+        client = make_client(
+            self._settings, f"{self.camera}-agent", will=(self.topics.status, OFFLINE)
         )
-        # --- end control panel ---
+        on_connection(client, "the agent", connected=self._on_connect, lost=self._on_disconnect)
+        client.on_message = self._on_message
+        return client
+
+    def _snapshot_loop(self, buffer_dir: Path | None) -> SnapshotLoop | None:
+        """Thumbnails for the control panel (capture.panel), taken from the segment buffer:
+        none without one."""
+        if buffer_dir is None:
+            return None
+        return SnapshotLoop(
+            self.interfaces.snapshot_interval,
+            lambda: newest_live_segment(buffer_dir, self._clock()),
+            self._connected_now,
+            self._publish_thumbnail,
+        )
 
     @property
     def connected(self) -> bool:

@@ -12,7 +12,7 @@ import json
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 with warnings.catch_warnings():
     # The SDK steers towards dashboard v2, which Grafana's file provisioning does not
@@ -65,6 +65,7 @@ class Query:
 
 
 Panel = timeseries.Panel | stat.Panel | table.Panel
+AnyPanel = TypeVar("AnyPanel", timeseries.Panel, stat.Panel, table.Panel)
 
 
 def selector(base: str, *extra: str) -> str:
@@ -116,47 +117,29 @@ class _Layout:
             .display_mode(LegendDisplayMode.LIST)
             .placement(LegendPlacement.BOTTOM)
         )
-        return (
-            timeseries.Panel()
-            .id(self._id())
-            .title(title)
-            .description(description)
-            .datasource(DATASOURCE)
-            .unit(unit)
-            .span(span)
-            .height(8)
-            .legend(legend)
-            .targets(self._targets(queries))
-            .data_links(list(links))
-        )
+        panel = self._panel(timeseries.Panel(), title, description, unit, queries)
+        return panel.span(span).height(8).legend(legend).data_links(list(links))
 
     def stat(
         self, title: str, description: str, unit: str, queries: Sequence[Query], span: int = 6
     ) -> stat.Panel:
-        return (
-            stat.Panel()
-            .id(self._id())
-            .title(title)
-            .description(description)
-            .datasource(DATASOURCE)
-            .unit(unit)
-            .span(span)
-            .height(5)
-            .targets(self._targets(queries))
-        )
+        return self._panel(stat.Panel(), title, description, unit, queries).span(span).height(5)
 
     def table(
         self, title: str, description: str, unit: str, queries: Sequence[Query], span: int = 12
     ) -> table.Panel:
+        return self._panel(table.Panel(), title, description, unit, queries).span(span).height(8)
+
+    def _panel(
+        self, panel: AnyPanel, title: str, description: str, unit: str, queries: Sequence[Query]
+    ) -> AnyPanel:
+        """What every panel has: its id, title, description, data source, unit and queries."""
         return (
-            table.Panel()
-            .id(self._id())
+            panel.id(self._id())
             .title(title)
             .description(description)
             .datasource(DATASOURCE)
             .unit(unit)
-            .span(span)
-            .height(8)
             .targets(self._targets(queries))
         )
 

@@ -47,6 +47,7 @@ from trashmonitor.settings import (
     count_between,
     existing_file,
     file_path,
+    number_within,
     option,
     parse_host_port,
     parse_http_url,
@@ -81,13 +82,11 @@ _THRESHOLDS = Thresholds()
 
 
 def parse_max_body(text: str) -> int:
-    try:
-        value = int(text.strip())
-    except ValueError as error:
-        raise ValueError("expected a size in bytes") from error
-    if not MIN_MAX_BODY_BYTES <= value <= MAX_MAX_BODY_BYTES:
-        raise ValueError(f"expected {MIN_MAX_BODY_BYTES} to {MAX_MAX_BODY_BYTES} bytes")
-    return value
+    return number_within(
+        text.strip(), int, MIN_MAX_BODY_BYTES, MAX_MAX_BODY_BYTES,
+        expected="expected a size in bytes",
+        out_of_range=f"expected {MIN_MAX_BODY_BYTES} to {MAX_MAX_BODY_BYTES} bytes",
+    )  # fmt: skip
 
 
 def parse_metrics_target(text: str) -> str:
@@ -114,13 +113,11 @@ MAX_HOOK_RATE = 10_000.0
 
 
 def parse_hook_rate(text: str) -> float:
-    try:
-        value = float(text.strip())
-    except ValueError:
-        raise ValueError("expected notices a second") from None
-    if not MIN_HOOK_RATE <= value <= MAX_HOOK_RATE:  # NaN fails too
-        raise ValueError(f"expected {MIN_HOOK_RATE:g} to {MAX_HOOK_RATE:g} notices a second")
-    return value
+    return number_within(
+        text.strip(), float, MIN_HOOK_RATE, MAX_HOOK_RATE,
+        expected="expected notices a second",
+        out_of_range=f"expected {MIN_HOOK_RATE:g} to {MAX_HOOK_RATE:g} notices a second",
+    )  # fmt: skip
 
 
 def _not_shown(_raw: str) -> str:

@@ -120,15 +120,22 @@ def clean_control(entry: object) -> dict[str, Any] | None:
     }
 
 
-def parse_controls_document(payload: bytes) -> tuple[dict[str, Any], ...] | None:
-    """The cleaned controls of a ``controls`` message, or None when it is not one."""
-    if len(payload) > MAX_CONTROLS_BYTES:
-        return None
+def _json_object(payload: bytes) -> dict[str, Any] | None:
+    """An agent's message as a JSON object; None when it is not JSON (or nests deeper than
+    the parser's recursion limit) or not an object."""
     try:
         document = json.loads(payload)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(document, dict) or not isinstance(document.get("controls"), list):
+    return document if isinstance(document, dict) else None
+
+
+def parse_controls_document(payload: bytes) -> tuple[dict[str, Any], ...] | None:
+    """The cleaned controls of a ``controls`` message, or None when it is not one."""
+    if len(payload) > MAX_CONTROLS_BYTES:
+        return None
+    document = _json_object(payload)
+    if document is None or not isinstance(document.get("controls"), list):
         return None
     cleaned = (clean_control(entry) for entry in document["controls"][:MAX_CONTROLS])
     return tuple(entry for entry in cleaned if entry is not None)
@@ -136,11 +143,8 @@ def parse_controls_document(payload: bytes) -> tuple[dict[str, Any], ...] | None
 
 def parse_event(payload: bytes) -> dict[str, Any] | None:
     """An agent's answer with exactly ``request, ok, message, ts, file``, or None."""
-    try:
-        document = json.loads(payload)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(document, dict) or not isinstance(document.get("ok"), bool):
+    document = _json_object(payload)
+    if document is None or not isinstance(document.get("ok"), bool):
         return None
     ts = document.get("ts")
     file = document.get("file")

@@ -505,14 +505,27 @@ def _parse(name: str, raw: str) -> int:
 
 
 def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: Path) -> None:
+    stack.say(f"state, logs and captures in {state}")
+    layout = _start_broker(stack, str(found["mosquitto"]), ports, state)
+    reader = generate_reader_credentials(state / "secrets")
+    hook_secret = generate_hook_secret(state / "secrets")
+    mediamtx = _start_mediamtx(stack, found, ports, state, reader=reader, hook_secret=hook_secret)
+    _start_agents(stack, ports, state)
+    _start_monitor(stack, ports, layout, reader, hook_secret)
+    scraped = reader if mediamtx is not None else None
+    _start_prometheus(stack, str(found["prometheus"]), ports, state, scraped)
+    _start_alertmanager(stack, str(found["prometheus-alertmanager"]), ports, state)
+    _start_viewer(stack, found, ports, state, reader)
+
+
+def _start_broker(stack: Stack, mosquitto: str, ports: Ports, state: Path) -> Layout:
+    """A throw-away PKI for this machine, and mosquitto with mutual TLS on it."""
     from trashmonitor.pki import CaPassphrase, PkiRequest, create_pki
 
-    stack.say(f"state, logs and captures in {state}")
-    cameras = tuple(camera for camera, _ in CAMERAS)
     layout = create_pki(
         PkiRequest(
             directory=state / "pki",
-            cameras=cameras,
+            cameras=tuple(camera for camera, _ in CAMERAS),
             monitors=("monitor",),
             controllers=(DEMO_CONTROLLER,),
             dns_names=("localhost",),
@@ -524,23 +537,38 @@ def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: 
             passphrase=CaPassphrase(encrypt=False),
         )
     )
-    stack.start("mosquitto", [str(found["mosquitto"]), "-c", str(layout.mosquitto_conf)])
+    stack.start("mosquitto", [mosquitto, "-c", str(layout.mosquitto_conf)])
     stack.ready("mosquitto", lambda: _accepting(ports.mqtt))
+    return layout
 
-    reader = generate_reader_credentials(state / "secrets")
-    hook_secret = generate_hook_secret(state / "secrets")
+
+def _start_mediamtx(
+    stack: Stack,
+    found: dict[str, str | None],
+    ports: Ports,
+    state: Path,
+    *,
+    reader: ReaderCredentials,
+    hook_secret: Path,
+) -> str | None:
+    """MediaMTX (found or downloaded), or None when there is none to run."""
     mediamtx = found["mediamtx"] or _download_mediamtx(stack)
-    if mediamtx is not None:
-        config = state / "mediamtx.yml"
-        config.write_text(_mediamtx_config(ports, reader))
-        # Its runOn* hooks inherit this environment (docs/monitor.md, "Hooks").
-        hook_env = {
-            "TRASHMON_HOOK_SECRET_FILE": str(hook_secret),
-            "TRASHMON_MONITOR_URL": f"http://127.0.0.1:{ports.monitor}",
-        }
-        stack.start("mediamtx", [mediamtx, str(config)], env=hook_env)
-        stack.ready("mediamtx", lambda: _accepting(ports.api))
+    if mediamtx is None:
+        return None
+    config = state / "mediamtx.yml"
+    config.write_text(_mediamtx_config(ports, reader))
+    # Its runOn* hooks inherit this environment (docs/monitor.md, "Hooks").
+    hook_env = {
+        "TRASHMON_HOOK_SECRET_FILE": str(hook_secret),
+        "TRASHMON_MONITOR_URL": f"http://127.0.0.1:{ports.monitor}",
+    }
+    stack.start("mediamtx", [mediamtx, str(config)], env=hook_env)
+    stack.ready("mediamtx", lambda: _accepting(ports.api))
+    return mediamtx
 
+
+def _start_agents(stack: Stack, ports: Ports, state: Path) -> None:
+    """One capture agent a camera, each with its env file; ready when /metrics answers."""
     for (camera, device), port in zip(CAMERAS, ports.agents, strict=True):
         env_file = state / f"{camera}.env"
         env_file.write_text(_camera_env(camera, device, port, ports, state))
@@ -548,10 +576,19 @@ def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: 
             f"agent-{camera}",
             [*_trashmon(), "capture", "--id", camera, "--env-file", str(env_file)],
         )
-    for camera, port in zip(cameras, ports.agents, strict=True):
+    for (camera, _), port in zip(CAMERAS, ports.agents, strict=True):
         metrics = f"http://127.0.0.1:{port}/metrics"
         stack.ready(f"agent-{camera}", functools.partial(_http_ok, metrics))
 
+
+def _start_monitor(
+    stack: Stack,
+    ports: Ports,
+    layout: Layout,
+    reader: ReaderCredentials,
+    hook_secret: Path,
+) -> None:
+    cameras = ",".join(camera for camera, _ in CAMERAS)
     stack.start(
         "monitor",
         [
@@ -559,7 +596,7 @@ def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: 
             "--api", f"http://127.0.0.1:{ports.api}",
             "--metrics-url", f"http://127.0.0.1:{ports.mediamtx_metrics}/metrics",
             "--listen", f"127.0.0.1:{ports.monitor}",
-            "--expect", ",".join(cameras),
+            "--expect", cameras,
             "--mqtt-url", f"mqtts://127.0.0.1:{ports.mqtt}",
             "--mqtt-ca", str(layout.chain),
             "--mqtt-cert", str(layout.client_cert("monitor")),
@@ -573,16 +610,19 @@ def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: 
     )  # fmt: skip
     stack.ready("monitor", lambda: _http_ok(f"http://127.0.0.1:{ports.monitor}/healthz"))
 
+
+def _start_prometheus(
+    stack: Stack, prometheus: str, ports: Ports, state: Path, reader: ReaderCredentials | None
+) -> None:
+    """Prometheus with the packaged rules; ``reader`` None: no MediaMTX to scrape."""
     rules = Path(str(resources.files("trashmonitor.alerts") / "trashmonitor.rules.yaml"))
     prometheus_dir = state / "prometheus"
     prometheus_dir.mkdir(exist_ok=True)
-    (prometheus_dir / "prometheus.yml").write_text(
-        _prometheus_config(ports, rules, reader if mediamtx is not None else None)
-    )
+    (prometheus_dir / "prometheus.yml").write_text(_prometheus_config(ports, rules, reader))
     stack.start(
         "prometheus",
         [
-            str(found["prometheus"]),
+            prometheus,
             f"--config.file={prometheus_dir / 'prometheus.yml'}",
             f"--storage.tsdb.path={prometheus_dir / 'data'}",
             f"--web.listen-address=127.0.0.1:{ports.prometheus}",
@@ -590,13 +630,15 @@ def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: 
     )
     stack.ready("prometheus", lambda: _http_ok(f"http://127.0.0.1:{ports.prometheus}/-/ready"))
 
+
+def _start_alertmanager(stack: Stack, alertmanager: str, ports: Ports, state: Path) -> None:
     alertmanager_dir = state / "alertmanager"
     alertmanager_dir.mkdir(exist_ok=True)
     (alertmanager_dir / "alertmanager.yml").write_text(_alertmanager_config())
     stack.start(
         "alertmanager",
         [
-            str(found["prometheus-alertmanager"]),
+            alertmanager,
             f"--config.file={alertmanager_dir / 'alertmanager.yml'}",
             f"--storage.path={alertmanager_dir / 'data'}",
             f"--web.listen-address=127.0.0.1:{ports.alertmanager}",
@@ -604,8 +646,6 @@ def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: 
         ],
     )
     stack.ready("alertmanager", lambda: _http_ok(f"http://127.0.0.1:{ports.alertmanager}/-/ready"))
-
-    _start_viewer(stack, found, ports, state, reader)
 
 
 def _start_viewer(

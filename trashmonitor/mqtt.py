@@ -75,6 +75,17 @@ def is_identity(value: str) -> bool:
     return bool(_IDENTITY.match(value))
 
 
+class _Leaf:
+    """A topic under one camera's ``trashcam/<id>``, read as an attribute of
+    :class:`CameraTopics`."""
+
+    def __init__(self, leaf: str) -> None:
+        self.leaf = leaf
+
+    def __get__(self, topics: CameraTopics, owner: object = None) -> str:
+        return f"{topics.base}/{self.leaf}"
+
+
 @dataclass(frozen=True)
 class CameraTopics:
     camera: str
@@ -83,40 +94,17 @@ class CameraTopics:
     def base(self) -> str:
         return f"{TOPIC_ROOT}/{self.camera}"
 
-    @property
-    def status(self) -> str:
-        return f"{self.base}/status"
-
-    @property
-    def state(self) -> str:
-        return f"{self.base}/state"
-
-    @property
-    def settings(self) -> str:
-        return f"{self.base}/control/settings"
-
-    @property
-    def action(self) -> str:
-        return f"{self.base}/control/action"
-
-    @property
-    def control(self) -> str:
-        """Subscription filter for both control topics."""
-        return f"{self.base}/control/#"
-
-    @property
-    def events(self) -> str:
-        return f"{self.base}/events"
-
-    @property
-    def controls(self) -> str:
-        """The agent's retained control table, for control panels."""
-        return f"{self.base}/controls"
-
-    @property
-    def camera_image(self) -> str:
-        """The agent's retained JPEG thumbnail."""
-        return f"{self.base}/camera"
+    status = _Leaf("status")
+    state = _Leaf("state")
+    settings = _Leaf("control/settings")
+    action = _Leaf("control/action")
+    control = _Leaf("control/#")
+    """Subscription filter for both control topics."""
+    events = _Leaf("events")
+    controls = _Leaf("controls")
+    """The agent's retained control table, for control panels."""
+    camera_image = _Leaf("camera")
+    """The agent's retained JPEG thumbnail."""
 
 
 ALL_STATUS = f"{TOPIC_ROOT}/+/status"

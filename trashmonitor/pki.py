@@ -113,9 +113,12 @@ def _name(common_name: str, role: str | None = None) -> x509.Name:
     return x509.Name(attributes)
 
 
-def _builder(
+def certificate_builder(
     subject: x509.Name, key: ec.EllipticCurvePrivateKey, issuer: Issuer | None, days: int
 ) -> x509.CertificateBuilder:
+    """What every certificate here starts from: names, key, a random serial, validity
+    (``days``, backdated 5 minutes) and key identifiers; self-signed when ``issuer`` is
+    None. The caller adds its extensions and signs."""
     now = _now()
     issuer_name = subject if issuer is None else issuer.certificate.subject
     signer_public = key.public_key() if issuer is None else issuer.key.public_key()
@@ -142,7 +145,7 @@ def _sign(builder: x509.CertificateBuilder, signer: ec.EllipticCurvePrivateKey) 
 def make_ca(common_name: str, issuer: Issuer | None, path_length: int, days: int) -> Issuer:
     key = ec.generate_private_key(ec.SECP256R1())
     builder = (
-        _builder(_name(common_name), key, issuer, days)
+        certificate_builder(_name(common_name), key, issuer, days)
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -187,7 +190,7 @@ def make_leaf(
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
     builder = (
-        _builder(_name(common_name, role), key, issuer, days)
+        certificate_builder(_name(common_name, role), key, issuer, days)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_leaf_key_usage(), critical=True)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
@@ -325,23 +328,32 @@ def _read_key(path: Path, passphrase: CaPassphrase | None) -> ec.EllipticCurvePr
     return key
 
 
+class _Under:
+    """A fixed path under the PKI directory, read as an attribute of a :class:`Layout`."""
+
+    def __init__(self, *parts: str) -> None:
+        self.parts = parts
+
+    def __get__(self, layout: Layout, owner: object = None) -> Path:
+        return layout.root.joinpath(*self.parts)
+
+
 @dataclass
 class Layout:
     """File names inside the PKI directory (one place, shared by create/show/tests)."""
 
     root: Path
 
-    @property
-    def ca_dir(self) -> Path:
-        return self.root / CA_DIR
-
-    @property
-    def broker_dir(self) -> Path:
-        return self.root / BROKER_DIR
-
-    @property
-    def revoked_dir(self) -> Path:
-        return self.ca_dir / REVOKED_DIR
+    ca_dir = _Under(CA_DIR)
+    broker_dir = _Under(BROKER_DIR)
+    revoked_dir = _Under(CA_DIR, REVOKED_DIR)
+    chain = _Under(CHAIN_FILE)
+    """The CA chain clients verify the broker with (``MQTT_CA``)."""
+    broker_chain = _Under(BROKER_DIR, CHAIN_FILE)
+    crl = _Under(BROKER_DIR, CRL_FILE)
+    mosquitto_conf = _Under(BROKER_DIR, MOSQUITTO_CONF)
+    acl = _Under(BROKER_DIR, ACL_FILE)
+    seed_camera = _Under(BROKER_DIR, SEED_CAMERA_FILE)
 
     def cert(self, name: str) -> Path:
         """A CA's certificate (``root-ca``, ``intermediate-ca``) or the broker's (``server``)."""
@@ -355,31 +367,6 @@ class Layout:
 
     def client_key(self, identity: str) -> Path:
         return self.root / CLIENTS_DIR / f"{identity}.key"
-
-    @property
-    def chain(self) -> Path:
-        """The CA chain clients verify the broker with (``MQTT_CA``)."""
-        return self.root / CHAIN_FILE
-
-    @property
-    def broker_chain(self) -> Path:
-        return self.broker_dir / CHAIN_FILE
-
-    @property
-    def crl(self) -> Path:
-        return self.broker_dir / CRL_FILE
-
-    @property
-    def mosquitto_conf(self) -> Path:
-        return self.broker_dir / MOSQUITTO_CONF
-
-    @property
-    def acl(self) -> Path:
-        return self.broker_dir / ACL_FILE
-
-    @property
-    def seed_camera(self) -> Path:
-        return self.broker_dir / SEED_CAMERA_FILE
 
     def broker_files(self) -> list[Path]:
         return [

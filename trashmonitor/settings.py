@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar, cast
@@ -23,6 +24,7 @@ from trashmonitor.errors import ConfigError
 
 T = TypeVar("T")
 Value_co = TypeVar("Value_co", covariant=True)
+Number = TypeVar("Number", int, float)
 
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 MAX_ENV_FILE_BYTES = 1024 * 1024
@@ -94,6 +96,26 @@ MAX_COUNT = 1_000_000_000
 _SHOWN_VALUE_CHARS = 40
 
 
+def number_within(
+    text: str,
+    convert: Callable[[str], Number],
+    minimum: Number,
+    maximum: Number,
+    *,
+    expected: str,
+    out_of_range: str,
+) -> Number:
+    """``convert(text)`` within [minimum, maximum]; a ValueError saying ``expected`` when it
+    is no number, ``out_of_range`` when it is outside (NaN too: it fails every comparison)."""
+    try:
+        value = convert(text)
+    except ValueError:
+        raise ValueError(expected) from None
+    if not minimum <= value <= maximum:
+        raise ValueError(out_of_range)
+    return value
+
+
 def parse_seconds(
     text: str, *, minimum: float = MIN_SECONDS, maximum: float = MAX_SECONDS
 ) -> float:
@@ -104,43 +126,29 @@ def parse_seconds(
         cleaned, scale = cleaned[:-2], 0.001
     elif cleaned.endswith("s"):
         cleaned = cleaned[:-1]
-    try:
-        value = float(cleaned) * scale
-    except ValueError:
-        raise ValueError("expected a duration in seconds") from None
-    # NaN fails every comparison, so it lands here too.
-    if not minimum <= value <= maximum:
-        raise ValueError(f"expected a duration of {minimum:g} to {maximum:g} seconds")
-    return value
+    return number_within(
+        cleaned, lambda number: float(number) * scale, minimum, maximum,
+        expected="expected a duration in seconds",
+        out_of_range=f"expected a duration of {minimum:g} to {maximum:g} seconds",
+    )  # fmt: skip
 
 
 def seconds_between(minimum: float, maximum: float) -> Callable[[str], float]:
     """A :func:`parse_seconds` with this setting's own range, for ``flag_or_env(parse=…)``."""
-
-    def parse(text: str) -> float:
-        return parse_seconds(text, minimum=minimum, maximum=maximum)
-
-    return parse
+    return partial(parse_seconds, minimum=minimum, maximum=maximum)
 
 
 def parse_positive_int(text: str, *, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
     """A whole number within [minimum, maximum] (default 1 to a billion)."""
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise ValueError("expected a whole number") from None
-    if not minimum <= value <= maximum:
-        raise ValueError(f"expected a whole number from {minimum} to {maximum}")
-    return value
+    return number_within(
+        text.strip(), int, minimum, maximum, expected="expected a whole number",
+        out_of_range=f"expected a whole number from {minimum} to {maximum}",
+    )  # fmt: skip
 
 
 def count_between(minimum: int, maximum: int) -> Callable[[str], int]:
     """A :func:`parse_positive_int` with this setting's own range."""
-
-    def parse(text: str) -> int:
-        return parse_positive_int(text, minimum=minimum, maximum=maximum)
-
-    return parse
+    return partial(parse_positive_int, minimum=minimum, maximum=maximum)
 
 
 def parse_http_url(text: str) -> str:
@@ -234,13 +242,8 @@ def _shown(raw: str) -> str:
 
 def parse_ratio(text: str) -> float:
     """A number from 0 to 1 (a fraction such as the low-fps ratio)."""
-    try:
-        value = float(text.strip())
-    except ValueError:
-        raise ValueError("expected a number between 0 and 1") from None
-    if not 0 <= value <= 1:  # NaN fails too
-        raise ValueError("expected a number between 0 and 1")
-    return value
+    expected = "expected a number between 0 and 1"
+    return number_within(text.strip(), float, 0.0, 1.0, expected=expected, out_of_range=expected)
 
 
 # --------------------------------------------------------------------------- declared
@@ -255,6 +258,7 @@ class Setting(Generic[Value_co]):
     text and the docs table, so none of them can drift from the others. Settings
     compare by identity: two commands may share a flag with different meanings (the
     probe's total ``--timeout`` and the monitor's per-request one are two settings).
+    Tables write their rows with :func:`option` and :func:`switch`.
     """
 
     flag: str

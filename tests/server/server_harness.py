@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import datetime
 import ipaddress
 import subprocess
 import threading
@@ -25,6 +24,8 @@ from support.browser import Browser, browser
 from support.http import serve_in_thread
 from support.loopback_server import QuietHandler
 from support.processes import REPO, free_port, require_binary, running, wait_until
+
+from trashmonitor.pki import certificate_builder
 
 __all__ = ["Browser", "browser"]  # re-exported: the viewer tests import them from here
 
@@ -223,15 +224,8 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 standing in for the one cert-manager mounts."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "trashmonitor test")])
-    now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
+        certificate_builder(name, key, None, days=1)
         .add_extension(
             x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False,
