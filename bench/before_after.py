@@ -31,10 +31,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any, NamedTuple
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BASE = "8132e65^1"  # the merge that began issue 13's step, minus the step
 SCRIPT_TIMEOUT = 1200.0
+PIPED: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
 
 
 @dataclass(frozen=True)
@@ -50,14 +52,16 @@ class Figure:
         return float(found.group(1)) if found else None
 
 
-@dataclass(frozen=True)
-class Bench:
+class Bench(NamedTuple):
     """A bench script, its arguments (full and quick run) and the figures read from it."""
 
     script: str
     full: tuple[str, ...]
     quick: tuple[str, ...]
     figures: tuple[Figure, ...]
+
+    def arguments(self, quick: bool) -> tuple[str, ...]:
+        return self.quick if quick else self.full
 
 
 NUMBER = r"(\d+(?:\.\d+)?)"
@@ -234,15 +238,10 @@ def run_bench(tree: Tree, bench: Bench, quick: bool) -> str | None:
     script = tree.root / "bench" / bench.script
     if not script.exists():
         return None
-    argv = tree.python(str(script), *(bench.quick if quick else bench.full))
-    proc = subprocess.Popen(
-        argv,
-        env=tree.env,
-        cwd=tree.root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its group is stopped as one, whatever interrupts us
+    argv = tree.python(str(script), *bench.arguments(quick))
+    # In a session of its own: its process group is stopped as one, whatever interrupts us.
+    proc: subprocess.Popen[str] = subprocess.Popen(
+        argv, env=tree.env, cwd=tree.root, **PIPED, start_new_session=True
     )
     try:
         out, err = proc.communicate(timeout=SCRIPT_TIMEOUT)

@@ -122,51 +122,25 @@ def test_shipped_files_hold_no_secret_only_file_references() -> None:
         assert "_file:" in text, path.name
 
 
+def labels(alert: str, severity: str, camera: str | None = None) -> dict[str, str]:
+    """An alert's labels as Prometheus posts them: ``alert`` without its Trashmon prefix."""
+    posted = {"alertname": f"Trashmon{alert}", "severity": severity}
+    return posted if camera is None else {**posted, "camera": camera}
+
+
 INHIBITION_CASES = [
     # (source labels, target labels, target inhibited?)
-    (
-        {"alertname": "TrashmonMediamtxUnreachable", "severity": "critical"},
-        {"alertname": "TrashmonCameraDown", "severity": "critical", "camera": "cam1"},
-        True,
-    ),
-    (
-        {"alertname": "TrashmonMonitorBlind", "severity": "critical"},
-        {"alertname": "TrashmonStreamStalled", "severity": "warning", "camera": "cam2"},
-        True,
-    ),
-    (
-        {"alertname": "TrashmonMonitorAbsent", "severity": "critical"},
-        {"alertname": "TrashmonPlaceholderOnly", "severity": "warning", "camera": "cam1"},
-        True,
-    ),
-    (
-        {"alertname": "TrashmonAgentOffline", "severity": "warning", "camera": "cam1"},
-        {"alertname": "TrashmonFrozenImage", "severity": "warning", "camera": "cam1"},
-        True,
-    ),
-    (
-        {"alertname": "TrashmonAgentOffline", "severity": "warning", "camera": "cam1"},
-        {"alertname": "TrashmonStreamStalled", "severity": "warning", "camera": "cam1"},
-        True,
-    ),
+    (labels("MediamtxUnreachable", "critical"), labels("CameraDown", "critical", "cam1"), True),
+    (labels("MonitorBlind", "critical"), labels("StreamStalled", "warning", "cam2"), True),
+    (labels("MonitorAbsent", "critical"), labels("PlaceholderOnly", "warning", "cam1"), True),
+    (labels("AgentOffline", "warning", "cam1"), labels("FrozenImage", "warning", "cam1"), True),
+    (labels("AgentOffline", "warning", "cam1"), labels("StreamStalled", "warning", "cam1"), True),
     # Another camera's agent says nothing about this camera's picture.
-    (
-        {"alertname": "TrashmonAgentOffline", "severity": "warning", "camera": "cam2"},
-        {"alertname": "TrashmonBlackImage", "severity": "warning", "camera": "cam1"},
-        False,
-    ),
+    (labels("AgentOffline", "warning", "cam2"), labels("BlackImage", "warning", "cam1"), False),
     # An offline agent does not hide the camera being down: that still pages.
-    (
-        {"alertname": "TrashmonAgentOffline", "severity": "warning", "camera": "cam1"},
-        {"alertname": "TrashmonCameraDown", "severity": "critical", "camera": "cam1"},
-        False,
-    ),
+    (labels("AgentOffline", "warning", "cam1"), labels("CameraDown", "critical", "cam1"), False),
     # A DNS problem does not explain a camera being down.
-    (
-        {"alertname": "TrashmonDnsOutOfSync", "severity": "warning"},
-        {"alertname": "TrashmonCameraDown", "severity": "critical", "camera": "cam1"},
-        False,
-    ),
+    (labels("DnsOutOfSync", "warning"), labels("CameraDown", "critical", "cam1"), False),
 ]
 
 
