@@ -69,7 +69,11 @@ def home_assistant(
     """Home Assistant's side: a controller identity subscribed as HA would be."""
     topics = ("homeassistant/device/+/config", "trashcam/#")
     with online_recorder(
-        pki, broker.port, "home-assistant", topics, lambda m: m.topic == CONFIG and bool(m.payload)
+        pki,
+        broker.port,
+        "home-assistant",
+        topics,
+        ready=lambda m: m.topic == CONFIG and bool(m.payload),
     ) as rec:
         yield rec
 

@@ -97,27 +97,30 @@ def reply(client: Recorder, topic: str, payload: str) -> str:
     return replies(client, topic, payload, 1)[0]
 
 
+def assert_replies(client: Recorder, topic: str, dialogue: list[tuple[str, str]]) -> None:
+    """Send each command in turn; each gets exactly the seed's reply."""
+    for command, expected in dialogue:
+        assert reply(client, topic, command) == expected, command
+
+
 def test_focus_and_pan_replies_are_the_seeds(client: Recorder) -> None:
     # The seed's Flutter app: the slider while auto is on, then the "Manual Focus" button.
-    assert reply(client, SETTINGS, "focus_absolute 40") == (
-        "ERROR: Focus adjustment blocked. Please click 'Manual Focus' first."
-    )
-    assert reply(client, SETTINGS, "focus_automatic_continuous 0") == (
-        "SUCCESS: Manual Focus ENABLED. Use the slider to adjust focus."
-    )
-    assert reply(client, SETTINGS, "focus_absolute 40") == "SUCCESS: focus_absolute set to 40"
-    assert reply(client, SETTINGS, "focus_automatic_continuous 1") == (
-        "SUCCESS: Auto Focus ENABLED. Manual slider is now ignored."
-    )
     # pan_absolute moves in steps of 3600 on the C920: 5 is refused by the device model.
-    assert reply(client, SETTINGS, "pan_absolute 5") == (
-        "ERROR: Pan adjustment blocked. The feature may be unsupported or require manual "
-        "focus/zoom to be disabled."
-    )
-    assert reply(client, SETTINGS, "focus_automatic_continuous 7") == (
-        "ERROR: Auto Focus toggle failed. Output: "
-        "focus_automatic_continuous is on/off: send 1 or 0; got 7."
-    )
+    assert_replies(client, SETTINGS, [
+        ("focus_absolute 40",
+         "ERROR: Focus adjustment blocked. Please click 'Manual Focus' first."),
+        ("focus_automatic_continuous 0",
+         "SUCCESS: Manual Focus ENABLED. Use the slider to adjust focus."),
+        ("focus_absolute 40", "SUCCESS: focus_absolute set to 40"),
+        ("focus_automatic_continuous 1",
+         "SUCCESS: Auto Focus ENABLED. Manual slider is now ignored."),
+        ("pan_absolute 5",
+         "ERROR: Pan adjustment blocked. The feature may be unsupported or require manual "
+         "focus/zoom to be disabled."),
+        ("focus_automatic_continuous 7",
+         "ERROR: Auto Focus toggle failed. Output: "
+         "focus_automatic_continuous is on/off: send 1 or 0; got 7."),
+    ])  # fmt: skip
 
 
 def test_white_balance_replies_are_the_seeds(client: Recorder) -> None:
@@ -184,14 +187,11 @@ def test_actions_picture_record_stop_and_unknown(client: Recorder, captures: Pat
 def test_bare_record_runs_until_stop_and_bad_lengths_do_not_start(
     client: Recorder, captures: Path
 ) -> None:
-    assert reply(client, ACTION, "record abc") == (
-        "ERROR: Failed to start recording: "
-        "Recording length must be between 1 and 20 seconds; got abc."
-    )
-    assert reply(client, ACTION, "record 99999") == (
-        "ERROR: Failed to start recording: "
-        "Recording length must be between 1 and 20 seconds; got 99999."
-    )
+    assert_replies(client, ACTION, [
+        (f"record {length}", "ERROR: Failed to start recording: "
+         f"Recording length must be between 1 and 20 seconds; got {length}.")
+        for length in ("abc", "99999")
+    ])  # fmt: skip
     assert reply(client, ACTION, "record") == "The Recording Starts Now!"
     recording_data(captures)
     sent = time.monotonic()

@@ -202,11 +202,13 @@ def online_recorder(
     port: int,
     client_id: str,
     subscriptions: tuple[str, ...],
+    *,
     ready: Callable[[Received], bool] = is_online,
+    identity: str = "controller",
 ) -> Iterator[Recorder]:
-    """A controller identity's :func:`recorder`, entered once a message ``ready`` accepts
-    (by default an agent's ``online``) has arrived."""
-    with recorder(client_settings(layout, "controller", port), client_id, subscriptions) as rec:
+    """A :func:`recorder` with ``identity``'s certificate, entered once a message ``ready``
+    accepts (by default an agent's ``online``) has arrived."""
+    with recorder(client_settings(layout, identity, port), client_id, subscriptions) as rec:
         assert rec.wait_for(ready, 15) is not None
         yield rec
 
