@@ -63,30 +63,38 @@ _BODIES = st.one_of(
 )
 
 
+def command_or_refusal(
+    parse: Callable[[bytes], Command | BadBody], body: bytes, leaf: str
+) -> Command | None:
+    """``parse(body)`` in bounded time: the command for ``leaf``, or None for a refusal
+    whose message is one non-empty line."""
+    parsed = bounded(lambda: parse(body))
+    assert isinstance(parsed, Command | BadBody)
+    if isinstance(parsed, BadBody):
+        assert parsed.message
+        assert "\n" not in parsed.message
+        return None
+    assert parsed.leaf == leaf
+    return parsed
+
+
 @PROPERTIES
 @given(_BODIES)
 def test_a_setting_body_is_a_command_the_agent_parses_or_a_bad_body(body: bytes) -> None:
-    parsed = bounded(lambda: parse_setting_body(body))
-    assert isinstance(parsed, Command | BadBody)
-    if isinstance(parsed, Command):
-        assert parsed.leaf == "settings"
-        request = parse_setting(parsed.payload)  # what the agent does with it
+    command = command_or_refusal(parse_setting_body, body, "settings")
+    if command is not None:
+        request = parse_setting(command.payload)  # what the agent does with it
         assert isinstance(request, SettingRequest), request
         assert request.control == json.loads(body)["control"]
-    else:
-        assert parsed.message
-        assert "\n" not in parsed.message
 
 
 @PROPERTIES
 @given(_BODIES)
 def test_an_action_body_is_a_command_the_agent_parses_or_a_bad_body(body: bytes) -> None:
-    parsed = bounded(lambda: parse_action_body(body))
-    assert isinstance(parsed, Command | BadBody)
-    if isinstance(parsed, Command):
-        assert parsed.leaf == "action"
+    command = command_or_refusal(parse_action_body, body, "action")
+    if command is not None:
         document = json.loads(body)
-        request = parse_action(parsed.payload, max_seconds=86_400)
+        request = parse_action(command.payload, max_seconds=86_400)
         assert isinstance(request, ActionRequest), request
         assert request.action == document["action"]
         if request.action == "record":
