@@ -28,6 +28,7 @@ from trashmonitor.monitor.model import (
     HealthReport,
     MonitorState,
 )
+from trashmonitor.monitor.play_watch import play_extras, play_families
 from trashmonitor.monitor.status import status_document
 from trashmonitor.serving import Response, json_response
 
@@ -36,7 +37,10 @@ def status_response(state: MonitorState) -> Response:
     if state.report is None:
         return json_response({"error": "no poll has completed yet"}, 503)
     metrics_error = None if state.metrics_error is None else state.metrics_error.message
-    return json_response(status_document(state.report, metrics_error, camera_extras(state)))
+    extras = camera_extras(state)
+    for name, play in play_extras(state).items():  # the chosen cameras' playback checks
+        extras.setdefault(name, {}).update(play)
+    return json_response(status_document(state.report, metrics_error, extras))
 
 
 Rendered = TypeVar("Rendered")
@@ -121,6 +125,7 @@ class MonitorCollector(Collector):
             last_success.add_metric([], state.last_success_at)
         families.extend(_camera_families(report))
         families.extend(history_families(state))  # quality and availability (issue 16)
+        families.extend(play_families(state))  # periodic playback checks (issue 16 §5)
         return families
 
 
