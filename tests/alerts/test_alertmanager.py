@@ -101,7 +101,8 @@ def test_amtool_verify_fails_on_a_wrong_expectation() -> None:
 
 def test_grouping_is_per_alert_and_camera_and_inhibitions_name_real_alerts() -> None:
     document = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
-    assert document["route"]["group_by"] == ["alertname", "camera"]
+    # The same path name at two sites is two cameras: two groups, two messages.
+    assert document["route"]["group_by"] == ["alertname", "site", "camera"]
     shipped_names = {alert.name for alert in all_alerts(DEFAULT_CONFIG)}
     named = {
         DEFAULT_CONFIG.alert_prefix + name
@@ -122,10 +123,17 @@ def test_shipped_files_hold_no_secret_only_file_references() -> None:
         assert "_file:" in text, path.name
 
 
-def labels(alert: str, severity: str, camera: str | None = None) -> dict[str, str]:
-    """An alert's labels as Prometheus posts them: ``alert`` without its Trashmon prefix."""
-    posted = {"alertname": f"Trashmon{alert}", "severity": severity}
-    return posted if camera is None else {**posted, "camera": camera}
+def labels(
+    alert: str, severity: str, camera: str | None = None, *, site: str | None = None
+) -> dict[str, str]:
+    """An alert's labels as Prometheus posts them: ``alert`` without its Trashmon prefix;
+    ``site`` and ``camera`` only when given."""
+    optional = {"site": site, "camera": camera}
+    return {
+        "alertname": f"Trashmon{alert}",
+        "severity": severity,
+        **{name: value for name, value in optional.items() if value is not None},
+    }
 
 
 INHIBITION_CASES = [
@@ -139,6 +147,23 @@ INHIBITION_CASES = [
     (labels("AgentOffline", "warning", "cam2"), labels("BlackImage", "warning", "cam1"), False),
     # An offline agent does not hide the camera being down: that still pages.
     (labels("AgentOffline", "warning", "cam1"), labels("CameraDown", "critical", "cam1"), False),
+    # One site's MediaMTX gone: that site's cameras are held back, another site's are not.
+    (
+        labels("MediamtxUnreachable", "critical", site="home"),
+        labels("CameraDown", "critical", "cam1", site="home"),
+        True,
+    ),
+    (
+        labels("MediamtxUnreachable", "critical", site="home"),
+        labels("CameraDown", "critical", "cam1", site="garage"),
+        False,
+    ),
+    # cam1's agent at one site says nothing about cam1 at another.
+    (
+        labels("AgentOffline", "warning", "cam1", site="home"),
+        labels("BlackImage", "warning", "cam1", site="garage"),
+        False,
+    ),
     # A DNS problem does not explain a camera being down.
     (labels("DnsOutOfSync", "warning"), labels("CameraDown", "critical", "cam1"), False),
 ]
