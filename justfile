@@ -79,9 +79,15 @@ health *args:
 dns *args: setup
     {{trashmon}} dns "$@"
 
+# (bench/before_after.py is not one of them: `just bench-compare` runs it)
 # run the benchmarks (figures printed, nothing asserted); `just bench --quick`: a tiny run
 bench *args: setup
-    for b in bench/*.py; do grep -q '__name__ == "__main__"' "$b" || continue; echo "== $b"; {{venv}}/python "$b" {{args}} || exit 1; done
+    for b in bench/*.py; do grep -q '__name__ == "__main__"' "$b" || continue; [ "$b" = bench/before_after.py ] && continue; echo "== $b"; {{venv}}/python "$b" {{args}} || exit 1; done
+
+# takes minutes; --base REV (default: before issue 13's step), --repetitions N, --quick
+# bench figures of a base revision and of this tree side by side, in one table
+bench-compare *args: setup
+    {{venv}}/python -P bench/before_after.py "$@"
 
 # regenerate alert rules (alerts/*.yaml) and dashboards (dashboards/generated/) from the mixin config
 generate: setup

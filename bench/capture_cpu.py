@@ -6,20 +6,13 @@ that inline blackdetect+freezedetect add to ffmpeg. Figures printed, nothing ass
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
-from capture_common import (
-    Peer,
-    children_of,
-    cpu_seconds,
-    free_port,
-    rss_bytes,
-    start_agent_process,
-    stop_agent_process,
-)
+from capture_common import Peer, start_agent_process, stop_agent_process
+from scaffold import live_threads_cpu_seconds, options, rss_bytes
+from support.processes import children_of, free_port
 
 SIZE = ["--width", "1280", "--height", "720", "--fps", "15"]
 
@@ -34,9 +27,10 @@ def measure(directory: Path, seconds: float, image_health: str) -> dict[str, flo
         agent.wait_state("streaming", 30)
         ffmpeg = agent.ffmpeg_pid()
         time.sleep(3)  # past start-up (imports, encoder init)
-        agent0, ffmpeg0, wall0 = cpu_seconds(agent.proc.pid), cpu_seconds(ffmpeg), time.monotonic()
+        cpu = live_threads_cpu_seconds
+        agent0, ffmpeg0, wall0 = cpu(agent.proc.pid), cpu(ffmpeg), time.monotonic()
         time.sleep(seconds)
-        agent1, ffmpeg1, wall1 = cpu_seconds(agent.proc.pid), cpu_seconds(ffmpeg), time.monotonic()
+        agent1, ffmpeg1, wall1 = cpu(agent.proc.pid), cpu(ffmpeg), time.monotonic()
         assert children_of(agent.proc.pid) == [ffmpeg], "ffmpeg restarted during the bench"
         return {
             "wall": wall1 - wall0,
@@ -51,11 +45,8 @@ def measure(directory: Path, seconds: float, image_health: str) -> dict[str, flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
-    args = parser.parse_args()
-    seconds = 3.0 if args.quick else args.seconds
+    args = options(__doc__, {"seconds": 3.0}, seconds=30.0)
+    seconds = args.seconds
     with tempfile.TemporaryDirectory() as tmp:
         on = measure(Path(tmp), seconds, "on")
         off = measure(Path(tmp), seconds, "off")

@@ -10,24 +10,16 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
-import statistics
 import tempfile
 import time
 from functools import partial
 from pathlib import Path
 
-from capture_common import (
-    SMALL,
-    AgentProcess,
-    Peer,
-    free_port,
-    start_agent_process,
-    stop_agent_process,
-    wait_until,
-)
+from capture_common import SMALL, AgentProcess, Peer, start_agent_process, stop_agent_process
+from scaffold import median_seconds, options
+from support.processes import free_port, wait_until
 
 HD = ["--width", "1280", "--height", "720", "--fps", "15"]
 
@@ -136,14 +128,8 @@ def image_latency(directory: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--trials", type=int, default=3)
-    parser.add_argument("--frozen-timeout", type=float, default=180.0)
-    parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
-    args = parser.parse_args()
-    away = 10.0
-    if args.quick:
-        args.trials, args.frozen_timeout, away = 1, 5.0, 1.0
+    args = options(__doc__, {"trials": 1, "frozen_timeout": 5.0}, trials=3, frozen_timeout=180.0)
+    away = 1.0 if args.quick else 10.0
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         stalled, back = stall_trials(directory, args.trials)
@@ -152,12 +138,12 @@ def main() -> None:
         frozen = frozen_peer(directory, args.frozen_timeout)
         image = image_latency(directory)
 
-    def show(values: list[float]) -> str:
-        return f"median {statistics.median(values):.2f} s, max {max(values):.2f} s"
-
     print("capture agent fault reaction (default STALL_SECONDS=2, progress every 0.5 s)")
-    print(f"  ffmpeg SIGSTOP -> stalled:          {show(stalled)}  (target <= 3 s)")
-    print(f"  ffmpeg SIGSTOP -> streaming again:  {show(back)}  (SIGTERM x2 + SIGKILL + backoff)")
+    print(f"  ffmpeg SIGSTOP -> stalled:          {median_seconds(stalled)}  (target <= 3 s)")
+    print(
+        f"  ffmpeg SIGSTOP -> streaming again:  {median_seconds(back)}"
+        "  (SIGTERM x2 + SIGKILL + backoff)"
+    )
     print(f"  peer return -> streaming, 1st try:  {first:.2f} s")
     print(
         f"  peer return after {away:2.0f} s away:        {later:.2f} s  (0 to ~8 s: backoff grew)"

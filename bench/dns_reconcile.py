@@ -8,17 +8,14 @@ Prints figures; asserts nothing.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
+from scaffold import options, percentile
 from support.dns_fake import FakeAPIs
 from support.dns_world import HOST, default_settings, seed_world, wired_reconciler
 
@@ -74,11 +71,7 @@ def counted(fake: FakeAPIs, label: str, run: object) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
-    args = parser.parse_args()
-    runs = 2 if args.quick else args.runs
+    runs = options(__doc__.splitlines()[0], {"runs": 2}, runs=200).runs
     fake = seed_world(FakeAPIs())
     with fake.serve() as base_url:
         reconciler, clients = reconciler_for(fake, base_url)
@@ -107,12 +100,10 @@ def main() -> None:
                 else:
                     target.reconcile()
                 times.append((time.perf_counter() - started) * 1000)
-            times.sort()
-            p95 = times[int(len(times) * 0.95) - 1]
             print(
                 f"wall time per steady reconcile, {label} (n={runs}): "
-                f"median {statistics.median(times):.2f} ms, p95 {p95:.2f} ms, "
-                f"max {times[-1]:.2f} ms"
+                f"median {statistics.median(times):.2f} ms, "
+                f"p95 {percentile(times, 0.95):.2f} ms, max {max(times):.2f} ms"
             )
         for client in [*clients, *fresh_clients]:
             client.close()  # type: ignore[attr-defined]

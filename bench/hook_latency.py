@@ -13,7 +13,6 @@ bounds (issue 2: <= 2 s). Figures only, nothing asserted.
 
 from __future__ import annotations
 
-import argparse
 import random
 import secrets
 import statistics
@@ -23,8 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
+from scaffold import options, percentile
 from support.fake_mediamtx import FakeMediaMTX
 from support.http import http_get
 from support.processes import (
@@ -47,11 +45,6 @@ def shows_loss(base: str, route: str) -> bool:
     if route == "/metrics":
         return DOWN_SAMPLE in body.decode()
     return b'"no_publisher"' in body
-
-
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def with_bytecode(env: dict[str, str]) -> dict[str, str]:
@@ -169,13 +162,13 @@ def latency(secret_file: Path, trials: int) -> dict[str, list[float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--runs", type=int, default=10, help="hook start-up runs")
-    parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
-    args = parser.parse_args()
-    if args.quick:
-        args.trials, args.runs = 2, 2
+    args = options(
+        __doc__.splitlines()[0],
+        {"trials": 2, "runs": 2},
+        helps={"runs": "hook start-up runs"},
+        trials=20,
+        runs=10,
+    )
     with tempfile.TemporaryDirectory() as directory:
         secret_file = Path(directory) / "hook-secret"
         secret_file.write_text(secrets.token_urlsafe(32))
@@ -189,7 +182,7 @@ def main() -> None:
             print(f"  {key:<22}  never shown within 30 s")
             continue
         print(
-            f"  {key:<22}{statistics.median(values):8.0f}{p95(values):8.0f}"
+            f"  {key:<22}{statistics.median(values):8.0f}{percentile(values, 0.95):8.0f}"
             f"{max(values):8.0f}   {target}"
         )
 

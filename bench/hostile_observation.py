@@ -14,15 +14,11 @@ The stand-in is tests/support/hostile_mediamtx.py, run with ``python -P``.
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import sys
 import time
 from functools import partial
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
+from scaffold import options
 from support.hostile_mediamtx import MODES
 from support.http import get_json, http_get
 from support.measure import hostile_process, monitor_env, peak_rss_of, run_measured, set_mode
@@ -112,18 +108,19 @@ def probe_figures(timeout: float, trials: int, modes: tuple[str, ...]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one trial, fewer inputs")
-    parser.add_argument("--trials", type=int, default=5)
-    parser.add_argument("--interval", type=float, default=1.0)
-    parser.add_argument("--timeout", type=float, default=3.0, help="the probe's --timeout")
-    args = parser.parse_args()
-    trials = 1 if args.quick else args.trials
+    args = options(
+        __doc__.splitlines()[0],
+        {"trials": 1, "timeout": 1.0, "interval": 0.5},
+        helps={"timeout": "the probe's --timeout"},
+        quick_help="one trial, fewer inputs",
+        trials=5,
+        interval=1.0,
+        timeout=3.0,
+    )
     modes = ("trickle", "endless", "huge_pages") if args.quick else HOSTILE_MODES
-    probe_figures(args.timeout if not args.quick else 1.0, trials, modes)
-    interval = args.interval if not args.quick else 0.5
-    detection_figures(interval, trials)
-    monitor_rss_figures(interval, modes)
+    probe_figures(args.timeout, args.trials, modes)
+    detection_figures(args.interval, args.trials)
+    monitor_rss_figures(args.interval, modes)
 
 
 if __name__ == "__main__":

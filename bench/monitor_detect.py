@@ -10,54 +10,38 @@ Targets (issue 2): publisher loss <= 2 s, bytes stopped <= 3 s. Figures only.
 
 from __future__ import annotations
 
-import argparse
 import random
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
+from scaffold import bench_monitor, options
 from support.fake_mediamtx import FakeMediaMTX
-from support.http import get_json
-from support.processes import TRASHMON, free_port, running, wait_until
+from support.monitor import MonitorProcess
+from support.processes import wait_until
 
 
-def camera(base: str, name: str) -> dict[str, object]:
-    return next(c for c in get_json(base + "/api/status")["cameras"] if c["name"] == name)
+def camera(monitor: MonitorProcess, name: str) -> dict[str, Any]:
+    found = monitor.camera(name)
+    assert found is not None, f"{name} not in /api/status"
+    return found
 
 
-def time_until(base: str, name: str, reason: str, started: float) -> float:
+def time_until(monitor: MonitorProcess, name: str, reason: str, started: float) -> float:
     while time.monotonic() - started < 30:
-        if reason in camera(base, name)["reasons"]:  # type: ignore[operator]
+        if reason in camera(monitor, name)["reasons"]:
             return time.monotonic() - started
         time.sleep(0.01)
     return float("nan")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--trials", type=int, default=8)
-    parser.add_argument("--interval", default="1")
-    parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
-    args = parser.parse_args()
-    if args.quick:
-        args.trials = 1
+    args = options(__doc__.splitlines()[0], {"trials": 1}, trials=8, interval=1.0)
     results: dict[str, list[float]] = {"no_publisher": [], "stalled": []}
     with FakeMediaMTX("v1.20") as fake:
         names = fake.add_paths(4, rate=40_000)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        env = {
-            "TRASHMON_MEDIAMTX_API": fake.url,
-            "TRASHMON_MEDIAMTX_METRICS": fake.metrics_url,
-            "TRASHMON_LISTEN": f"127.0.0.1:{port}",
-            "TRASHMON_INTERVAL": args.interval,
-        }
-        with running([*TRASHMON, "monitor"], env=env, cwd=Path(tempfile.gettempdir())):
-            wait_until(lambda: camera(base, names[0])["state"] == "ok", 20, what="monitor up")
+        with bench_monitor(fake, args.interval) as monitor:
+            wait_until(lambda: camera(monitor, names[0])["state"] == "ok", 20, what="monitor up")
             for trial in range(args.trials):
                 name = names[trial % len(names)]
                 for reason, change, restore in (
@@ -65,13 +49,13 @@ def main() -> None:
                     ("stalled", {"rate": 0.0}, {"rate": 40_000.0}),
                 ):
                     # settle (the stop estimate needs two growing polls), then a random poll phase
-                    time.sleep(2 * float(args.interval) + random.uniform(0, float(args.interval)))  # noqa: S311
+                    time.sleep(2 * args.interval + random.uniform(0, args.interval))  # noqa: S311
                     started = time.monotonic()
                     fake.set_path(name, **change)
-                    results[reason].append(time_until(base, name, reason, started))
+                    results[reason].append(time_until(monitor, name, reason, started))
                     fake.set_path(name, **restore)
-                    wait_until(lambda: camera(base, name)["state"] == "ok", 20, what="recovery")  # noqa: B023
-    print(f"time to detect on /api/status, interval {args.interval}s, {args.trials} trials")
+                    wait_until(lambda: camera(monitor, name)["state"] == "ok", 20, what="recovery")  # noqa: B023
+    print(f"time to detect on /api/status, interval {args.interval:g}s, {args.trials} trials")
     for reason, values in results.items():
         print(f"  {reason}: " + " ".join(f"{value:.2f}" for value in values))
     for reason, target in (("no_publisher", 2.0), ("stalled", 3.0)):

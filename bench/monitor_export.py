@@ -7,9 +7,10 @@ collector kept for that state). No server, no network: only the export path.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
+
+from scaffold import options
 
 from trashmonitor.monitor.daemon import Monitor
 from trashmonitor.monitor.mediamtx import MediaMTXClient
@@ -44,13 +45,7 @@ def report(cameras: int) -> HealthReport:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--cameras", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
-    args = parser.parse_args()
-    if args.quick:
-        args.cameras, args.runs = 300, 1
+    args = options(__doc__.splitlines()[0], {"cameras": 300, "runs": 1}, cameras=10_000, runs=5)
     client = MediaMTXClient("http://127.0.0.1:9", stdlib=True)
     monitor = Monitor(client, clock=lambda: NOW)
     first: list[float] = []

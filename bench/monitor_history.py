@@ -15,11 +15,12 @@ real SQLite database in a temporary state directory) and prints:
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from scaffold import options, percentile
 
 from trashmonitor.monitor.history import DATABASE_NAME, HistoryStore
 from trashmonitor.monitor.model import CameraHealth, HealthReport, State
@@ -45,20 +46,15 @@ def reports(cameras: int, polls: int, flapping: int) -> list[HealthReport]:
     return built
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--cameras", type=int, default=10_000)
-    parser.add_argument("--polls", type=int, default=150)
-    parser.add_argument("--flapping", type=int, default=20)
-    parser.add_argument("--quick", action="store_true", help="100 cameras, 70 polls")
-    args = parser.parse_args()
-    if args.quick:
-        args.cameras, args.polls = 100, 70
+    args = options(
+        __doc__.splitlines()[0],
+        {"cameras": 100, "polls": 70},
+        quick_help="100 cameras, 70 polls",
+        cameras=10_000,
+        polls=150,
+        flapping=20,
+    )
     timeline = reports(args.cameras, args.polls, args.flapping)
     with tempfile.TemporaryDirectory() as state:
         store = HistoryStore(Path(state))

@@ -19,19 +19,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-from support.processes import OUTSIDE_REPO, TRASHMON, free_port, running, wait_until  # noqa: E402
+from scaffold import (
+    REPO,
+    bench_monitor,
+    median_time,
+    options,
+    process_cpu_seconds,
+    row,
+    rss_bytes,
+)
+from support.processes import OUTSIDE_REPO, TRASHMON, free_port, running, wait_until
 
 BARE = """
 import json, urllib.request
@@ -47,29 +51,8 @@ def fetch_all(api):
 BARE_PROCESS = BARE + "import sys\nprint(fetch_all(sys.argv[1]))\n"
 
 
-def median_time(action: object, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()  # type: ignore[operator]
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def run_quiet(argv: list[str]) -> None:
     subprocess.run(argv, cwd=OUTSIDE_REPO, stdout=subprocess.DEVNULL, check=False)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def sample(metrics: str, name: str) -> float:
@@ -77,10 +60,6 @@ def sample(metrics: str, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[1])
     return float("nan")
-
-
-def row(label: str, value: float, unit: str = "ms", note: str = "") -> None:
-    print(f"  {label:<46}{value:7.0f} {unit}{note}")
 
 
 def fetch(url: str) -> bytes:
@@ -121,22 +100,14 @@ def probe_figures(api: str, paths: int, runs: int) -> None:
 
 
 def monitor_figures(api: str, seconds: float) -> None:
-    port = free_port()
-    env = {
-        "TRASHMON_MEDIAMTX_API": api,
-        "TRASHMON_MEDIAMTX_METRICS": api + "/metrics",
-        "TRASHMON_LISTEN": f"127.0.0.1:{port}",
-        "TRASHMON_INTERVAL": "1",
-    }
-    base = f"http://127.0.0.1:{port}"
     count = "trashmon_poll_duration_seconds_count"
-    with running([*TRASHMON, "monitor"], env=env, cwd=OUTSIDE_REPO) as monitor:
-        wait_until(lambda: fetch(base + "/api/status"), 60, what="first poll")
+    with bench_monitor(api, 1.0) as monitor:
+        base, pid = monitor.base, monitor.proc.pid
         time.sleep(2)  # let start-up settle
         cycles_before = sample(fetch(base + "/metrics").decode(), count)
-        cpu_before = cpu_seconds(monitor.pid)
+        cpu_before = process_cpu_seconds(pid)
         time.sleep(seconds)
-        cpu_after = cpu_seconds(monitor.pid)
+        cpu_after = process_cpu_seconds(pid)
         started = time.perf_counter()
         metrics = fetch(base + "/metrics").decode()
         metrics_ms = (time.perf_counter() - started) * 1000
@@ -148,7 +119,7 @@ def monitor_figures(api: str, seconds: float) -> None:
         status_ms = (time.perf_counter() - started) * 1000
         cycles = sample(metrics, count) - cycles_before
         mean_cycle = sample(metrics, "trashmon_poll_duration_seconds_sum") / sample(metrics, count)
-        rss = rss_mib(monitor.pid)
+        rss = rss_bytes(pid) / 2**20
     print(f"monitor at {len(status['cameras'])} cameras, interval 1 s, {cycles:.0f} cycles")
     row("CPU per cycle (one /metrics scrape in window)", (cpu_after - cpu_before) / cycles * 1000)
     row("mean poll cycle wall time", mean_cycle * 1000)
@@ -159,15 +130,13 @@ def monitor_figures(api: str, seconds: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--paths", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--monitor-seconds", type=float, default=15.0)
-    parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
-    args = parser.parse_args()
-    if args.quick:
-        args.paths, args.runs, args.monitor_seconds = 300, 1, 3.0
-
+    args = options(
+        __doc__.splitlines()[0],
+        {"paths": 300, "runs": 1, "monitor_seconds": 3.0},
+        paths=10_000,
+        runs=5,
+        monitor_seconds=15.0,
+    )
     fake_port = free_port()
     api = f"http://127.0.0.1:{fake_port}"
     fake_argv = [

@@ -7,38 +7,23 @@ asserted.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+from scaffold import options, summary_ms
+from support import mosquitto
+from support.processes import free_port, stop_process, wait_until
 
-from support.mosquitto import (  # noqa: E402
-    Broker,
-    Recorder,
-    agent_argv,
-    client_settings,
-    make_pki,
-    recorder,
-    segment_writer_argv,
-    start_agent,
-)
-from support.processes import free_port, stop_process, wait_until  # noqa: E402
-
-from trashmonitor.mqtt import CameraTopics  # noqa: E402
+from trashmonitor.mqtt import CameraTopics
 
 TOPICS = CameraTopics("camA")
-C920 = ROOT / "tests" / "capture" / "fixtures" / "c920-list-ctrls-menus.txt"
 
 
-def round_trip(controller: Recorder, topic: str, payload: str) -> tuple[float, dict]:  # type: ignore[type-arg]
+def round_trip(controller: mosquitto.Recorder, topic: str, payload: str) -> tuple[float, dict]:  # type: ignore[type-arg]
     sent = time.monotonic()
     controller.publish(topic, payload)
     event = controller.wait_for(lambda m: m.topic == TOPICS.events, 30, after=sent)
@@ -46,61 +31,47 @@ def round_trip(controller: Recorder, topic: str, payload: str) -> tuple[float, d
     return event.at - sent, json.loads(event.payload)
 
 
-def summary(name: str, samples: list[float]) -> str:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return (f"{name}: n={len(samples)} median {statistics.median(samples) * 1000:.1f} ms, "
-            f"p95 {p95 * 1000:.1f} ms, max {ordered[-1] * 1000:.1f} ms")  # fmt: skip
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--settings", type=int, default=50)
-    parser.add_argument("--pictures", type=int, default=10)
-    parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
-    options = parser.parse_args()
-    if options.quick:
-        options.settings, options.pictures = 3, 1
+    args = options(
+        __doc__.splitlines()[0], {"settings": 3, "pictures": 1}, settings=50, pictures=10
+    )
     work = Path(tempfile.mkdtemp(prefix="bench-mqtt-control-"))
     port = free_port()
-    layout = make_pki(work / "pki", port)
+    layout = mosquitto.make_pki(work / "pki", port)
     buffer_dir = work / "buffer"
     buffer_dir.mkdir()
-    writer = subprocess.Popen(segment_writer_argv(buffer_dir), stderr=subprocess.DEVNULL)
-    broker = Broker(layout, port, work / "mosquitto.log")
+    writer = subprocess.Popen(mosquitto.segment_writer_argv(buffer_dir), stderr=subprocess.DEVNULL)
+    broker = mosquitto.Broker(layout, port, work / "mosquitto.log")
     broker.start()
-    agent = start_agent(
-        agent_argv(layout, "camA", port, "--controls-file", str(C920),
-                   "--buffer-dir", str(buffer_dir), "--captures-dir", str(work / "captures"),
-                   "--captures-min-free", "1"),
-        work / "agent.log",
-    )  # fmt: skip
+    controls = mosquitto.control_options(buffer_dir, work / "captures")
+    agent = mosquitto.start_agent(
+        mosquitto.agent_argv(layout, "camA", port, *controls), work / "agent.log"
+    )
     try:
         wait_until(lambda: len(list(buffer_dir.glob("*.ts"))) >= 3, 20)
-        settings = client_settings(layout, "controller", port)
-        with recorder(settings, "bench", (TOPICS.events, TOPICS.status)) as controller:
-            assert controller.wait_for(lambda m: m.payload == b"online", 15)
+        topics = (TOPICS.events, TOPICS.status)
+        with mosquitto.online_recorder(layout, port, "bench", topics) as controller:
             samples = []
-            for i in range(options.settings):
+            for i in range(args.settings):
                 elapsed, event = round_trip(controller, TOPICS.settings, f"brightness {i % 256}")
                 assert event["ok"], event
                 samples.append(elapsed)
                 time.sleep(0.25)  # under the agent's rate limit (5/s)
-            print(summary("setting 'brightness N' -> event", samples))
+            print(summary_ms("setting 'brightness N' -> event", samples))
             refused = []
             for _ in range(10):
                 elapsed, event = round_trip(controller, TOPICS.settings, "focus_absolute 100")
                 assert not event["ok"]
                 refused.append(elapsed)
                 time.sleep(0.25)
-            print(summary("refused setting -> error event", refused))
+            print(summary_ms("refused setting -> error event", refused))
             pictures = []
-            for _ in range(options.pictures):
+            for _ in range(args.pictures):
                 elapsed, event = round_trip(controller, TOPICS.action, "picture")
                 assert event["ok"], event
                 pictures.append(elapsed)
                 time.sleep(0.25)
-            print(summary("'picture' -> event with the JPEG (320x240 buffer)", pictures))
+            print(summary_ms("'picture' -> event with the JPEG (320x240 buffer)", pictures))
     finally:
         stop_process(agent)
         broker.stop()

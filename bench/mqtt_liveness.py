@@ -12,7 +12,6 @@ import shutil
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,8 +19,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
+from scaffold import options
 from support.mosquitto import (
     Broker,
     agent_argv,
@@ -51,14 +49,9 @@ def _poll(predicate: Callable[[], object], timeout: float) -> float:
 
 
 def parse_options() -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--keepalives", default="2,5")
-    parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
-    options = parser.parse_args()
-    if options.quick:
-        options.runs, options.keepalives = 1, "2"
-    return options
+    return options(
+        __doc__.splitlines()[0], {"runs": 1, "keepalives": "2"}, runs=3, keepalives="2,5"
+    )
 
 
 @dataclass

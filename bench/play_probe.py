@@ -11,15 +11,11 @@ pulled over RTSP and HLS. Prints, asserts nothing.
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
+from scaffold import median_seconds, options
 from support.play_sources import HEALTHY, Origin, hls_behind_caddy, rtsp_server, write_hls
 from support.sockets import silent_server
 
@@ -29,7 +25,7 @@ LIMITS = PlayLimits(seconds=2, first_frame_max=2.0, io_timeout=3.0)
 
 
 def figures(values: list[float]) -> str:
-    return f"median {statistics.median(values):.2f} s, max {max(values):.2f} s (n={len(values)})"
+    return f"{median_seconds(values)} (n={len(values)})"
 
 
 def print_first_frames(source: str, template: str, transport: str, runs: int) -> None:
@@ -47,11 +43,7 @@ def print_first_frames(source: str, template: str, transport: str, runs: int) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
-    args = parser.parse_args()
-    runs = 1 if args.quick else args.runs
+    runs = options(__doc__.splitlines()[0], {"runs": 1}, runs=5).runs
     with tempfile.TemporaryDirectory(prefix="play-bench-") as scratch:
         root = Path(scratch) / "hls"
         write_hls(root / "healthy", HEALTHY, seconds=6)

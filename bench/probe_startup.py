@@ -10,18 +10,18 @@ not be: the probe reads MediaMTX with urllib).
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+
+from scaffold import options
+from support.processes import OUTSIDE_REPO
 
 HEAVY = (
     "httpx", "opentelemetry", "cloudflare", "prometheus_client", "paho", "tailscale",
     "cryptography",
 )  # fmt: skip
-OUTSIDE_REPO = tempfile.gettempdir()  # cwd first on sys.path would shadow the package
 
 
 def wall(argv: list[str], runs: int) -> float:
@@ -34,12 +34,7 @@ def wall(argv: list[str], runs: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
-    args = parser.parse_args()
-    if args.quick:
-        args.runs = 2
+    args = options(__doc__.splitlines()[0], {"runs": 2}, runs=10)
     python = wall([sys.executable, "-c", "pass"], args.runs)
     probe = wall([sys.executable, "-m", "trashmonitor", "probe", "--help"], args.runs)
     importtime = subprocess.run(

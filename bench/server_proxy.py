@@ -6,24 +6,18 @@ MPEG-TS segment and a playlist, and compares direct and proxied fetches.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-from server.server_harness import Reply, StandIn, caddy_env, run_caddy, serve_standin  # noqa: E402
+from scaffold import REPO, options
+from server.server_harness import Reply, StandIn, caddy_env, run_caddy, serve_standin
 
 SEGMENT = bytes(range(188)) * (1_000_000 // 188)
-ROUNDS = 200
 
 
 def timed(client: httpx.Client, url: str, rounds: int) -> list[float]:
@@ -45,9 +39,7 @@ def report(name: str, samples: list[float], size: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="tiny run: checks it works")
-    rounds = 20 if parser.parse_args().quick else ROUNDS
+    rounds = options(__doc__, {"rounds": 20}, rounds=200).rounds
     with tempfile.TemporaryDirectory() as scratch:
         tmp = Path(scratch)
         viewer = tmp / "viewer"

@@ -123,88 +123,49 @@ def test_shipped_files_hold_no_secret_only_file_references() -> None:
         assert "_file:" in text, path.name
 
 
+def labels(
+    alert: str, severity: str, camera: str | None = None, *, site: str | None = None
+) -> dict[str, str]:
+    """An alert's labels as Prometheus posts them: ``alert`` without its Trashmon prefix;
+    ``site`` and ``camera`` only when given."""
+    optional = {"site": site, "camera": camera}
+    return {
+        "alertname": f"Trashmon{alert}",
+        "severity": severity,
+        **{name: value for name, value in optional.items() if value is not None},
+    }
+
+
 INHIBITION_CASES = [
     # (source labels, target labels, target inhibited?)
-    (
-        {"alertname": "TrashmonMediamtxUnreachable", "severity": "critical"},
-        {"alertname": "TrashmonCameraDown", "severity": "critical", "camera": "cam1"},
-        True,
-    ),
-    (
-        {"alertname": "TrashmonMonitorBlind", "severity": "critical"},
-        {"alertname": "TrashmonStreamStalled", "severity": "warning", "camera": "cam2"},
-        True,
-    ),
-    (
-        {"alertname": "TrashmonMonitorAbsent", "severity": "critical"},
-        {"alertname": "TrashmonPlaceholderOnly", "severity": "warning", "camera": "cam1"},
-        True,
-    ),
-    (
-        {"alertname": "TrashmonAgentOffline", "severity": "warning", "camera": "cam1"},
-        {"alertname": "TrashmonFrozenImage", "severity": "warning", "camera": "cam1"},
-        True,
-    ),
-    (
-        {"alertname": "TrashmonAgentOffline", "severity": "warning", "camera": "cam1"},
-        {"alertname": "TrashmonStreamStalled", "severity": "warning", "camera": "cam1"},
-        True,
-    ),
+    (labels("MediamtxUnreachable", "critical"), labels("CameraDown", "critical", "cam1"), True),
+    (labels("MonitorBlind", "critical"), labels("StreamStalled", "warning", "cam2"), True),
+    (labels("MonitorAbsent", "critical"), labels("PlaceholderOnly", "warning", "cam1"), True),
+    (labels("AgentOffline", "warning", "cam1"), labels("FrozenImage", "warning", "cam1"), True),
+    (labels("AgentOffline", "warning", "cam1"), labels("StreamStalled", "warning", "cam1"), True),
     # Another camera's agent says nothing about this camera's picture.
-    (
-        {"alertname": "TrashmonAgentOffline", "severity": "warning", "camera": "cam2"},
-        {"alertname": "TrashmonBlackImage", "severity": "warning", "camera": "cam1"},
-        False,
-    ),
+    (labels("AgentOffline", "warning", "cam2"), labels("BlackImage", "warning", "cam1"), False),
     # An offline agent does not hide the camera being down: that still pages.
-    (
-        {"alertname": "TrashmonAgentOffline", "severity": "warning", "camera": "cam1"},
-        {"alertname": "TrashmonCameraDown", "severity": "critical", "camera": "cam1"},
-        False,
-    ),
+    (labels("AgentOffline", "warning", "cam1"), labels("CameraDown", "critical", "cam1"), False),
     # One site's MediaMTX gone: that site's cameras are held back, another site's are not.
     (
-        {"alertname": "TrashmonMediamtxUnreachable", "severity": "critical", "site": "home"},
-        {
-            "alertname": "TrashmonCameraDown",
-            "severity": "critical",
-            "site": "home",
-            "camera": "cam1",
-        },
+        labels("MediamtxUnreachable", "critical", site="home"),
+        labels("CameraDown", "critical", "cam1", site="home"),
         True,
     ),
     (
-        {"alertname": "TrashmonMediamtxUnreachable", "severity": "critical", "site": "home"},
-        {
-            "alertname": "TrashmonCameraDown",
-            "severity": "critical",
-            "site": "garage",
-            "camera": "cam1",
-        },
+        labels("MediamtxUnreachable", "critical", site="home"),
+        labels("CameraDown", "critical", "cam1", site="garage"),
         False,
     ),
     # cam1's agent at one site says nothing about cam1 at another.
     (
-        {
-            "alertname": "TrashmonAgentOffline",
-            "severity": "warning",
-            "site": "home",
-            "camera": "cam1",
-        },
-        {
-            "alertname": "TrashmonBlackImage",
-            "severity": "warning",
-            "site": "garage",
-            "camera": "cam1",
-        },
+        labels("AgentOffline", "warning", "cam1", site="home"),
+        labels("BlackImage", "warning", "cam1", site="garage"),
         False,
     ),
     # A DNS problem does not explain a camera being down.
-    (
-        {"alertname": "TrashmonDnsOutOfSync", "severity": "warning"},
-        {"alertname": "TrashmonCameraDown", "severity": "critical", "camera": "cam1"},
-        False,
-    ),
+    (labels("DnsOutOfSync", "warning"), labels("CameraDown", "critical", "cam1"), False),
 ]
 
 

@@ -46,6 +46,19 @@ def gone(pid: int) -> bool:
     return proc_state(pid) is None
 
 
+def streams_again_from_a_new_ffmpeg(
+    agent: AgentProcess, peer: Peer, first: int, reason: str, what: str
+) -> None:
+    """The agent counts one restart for ``reason``, ffmpeg ``first`` is reaped (``what``),
+    and a replacement streams to a fresh peer (the listen-mode peer takes one publisher)."""
+    wait_until(lambda: agent.value("trashcam_restarts_total", reason=reason) == 1, 20, what=reason)
+    wait_until(lambda: gone(first), 10, what=what)
+    peer.stop()
+    peer.start()
+    agent.wait_state("streaming", 30)
+    assert agent.ffmpeg_pid() != first
+
+
 def test_streams_testsrc_and_reports_the_configured_fps(
     start_agent: StartAgent, peer: Peer
 ) -> None:
@@ -88,13 +101,7 @@ def test_peer_killed_mid_stream_backs_off_and_recovers(start_agent: StartAgent, 
     agent = streaming_agent(start_agent, peer)
     first = agent.ffmpeg_pid()
     peer.stop()
-    wait_until(
-        lambda: agent.value("trashcam_restarts_total", reason="exited") == 1, 20, what="exit seen"
-    )
-    wait_until(lambda: gone(first), 10, what="old ffmpeg reaped")
-    peer.start()
-    agent.wait_state("streaming", 30)
-    assert agent.ffmpeg_pid() != first
+    streams_again_from_a_new_ffmpeg(agent, peer, first, "exited", "old ffmpeg reaped")
 
 
 def test_sigstopped_ffmpeg_is_stalled_killed_and_replaced(
@@ -104,32 +111,19 @@ def test_sigstopped_ffmpeg_is_stalled_killed_and_replaced(
     first = agent.ffmpeg_pid()
     agent_stalled_before = agent.value("trashcam_restarts_total", reason="stalled")
     os.kill(first, signal.SIGSTOP)
-    wait_until(
-        lambda: agent.value("trashcam_restarts_total", reason="stalled") == 1, 20, what="stall"
-    )
     assert agent_stalled_before == 0
     # a stopped process ignores SIGTERM: only the SIGKILL step can have ended it
-    wait_until(lambda: f"ffmpeg (pid {first}) stopped: SIGKILL" in agent.log(), 15, what="kill")
-    wait_until(lambda: gone(first), 10, what="stopped ffmpeg reaped")
-    # the peer accepted only the first publisher: give the replacement a new one
-    peer.stop()
-    peer.start()
-    agent.wait_state("streaming", 30)
-    assert agent.ffmpeg_pid() != first
+    wait_until(lambda: f"ffmpeg (pid {first}) stopped: SIGKILL" in agent.log(), 35, what="kill")
+    streams_again_from_a_new_ffmpeg(agent, peer, first, "stalled", "stopped ffmpeg reaped")
 
 
 def test_sigkilled_ffmpeg_is_reaped_and_replaced(start_agent: StartAgent, peer: Peer) -> None:
     agent = streaming_agent(start_agent, peer)
     first = agent.ffmpeg_pid()
     os.kill(first, signal.SIGKILL)
-    wait_until(
-        lambda: agent.value("trashcam_restarts_total", reason="exited") == 1, 20, what="exit"
+    streams_again_from_a_new_ffmpeg(
+        agent, peer, first, "exited", "killed ffmpeg reaped (no zombie)"
     )
-    wait_until(lambda: gone(first), 10, what="killed ffmpeg reaped (no zombie)")
-    peer.stop()
-    peer.start()
-    agent.wait_state("streaming", 30)
-    assert agent.ffmpeg_pid() != first
 
 
 def test_frozen_peer_with_tcp_open_is_detected_once_progress_stops(

@@ -9,6 +9,7 @@ control model and validation the capture agent uses on a real device.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
 
@@ -67,22 +68,6 @@ def _apply(camera: V4l2Device, payload: str) -> Accepted | Rejected:
 )  # fmt: skip
 def test_setting_formats(payload: str, expected: SettingRequest) -> None:
     assert parse_setting(payload.encode()) == expected
-
-
-@pytest.mark.parametrize(
-    ("payload", "message"),
-    [
-        ("brightness", "expected '<control> <value>'"),
-        ("Bright-ness 1", "Unknown control"),
-        ('{"control": "brightness"}', 'expected {"control"'),
-        ("{not json", "not valid JSON"),
-        ("", "empty"),
-    ],
-)
-def test_setting_format_errors(payload: str, message: str) -> None:
-    verdict = parse_setting(payload.encode())
-    assert isinstance(verdict, Rejected)
-    assert message in verdict.message
 
 
 def test_in_range_value_is_applied(camera: V4l2Device, c920: RecordedCamera) -> None:
@@ -191,22 +176,29 @@ def test_actions(payload: str, expected: ActionRequest) -> None:
 
 
 @pytest.mark.parametrize(
-    ("payload", "message"),
+    ("parse", "payload", "message"),
     [
-        ("dance", "Unknown action 'dance'. Use picture, record <seconds> or stop."),
-        ("record", "Say how long to record"),
-        ("record -5", "Recording length must be between 1 and 300 seconds; got -5."),
-        ("record 0", "between 1 and 300"),
-        ("record 1e12", "between 1 and 300"),
-        ("record nan", "between 1 and 300"),
-        ("record inf", "between 1 and 300"),
-        ("record ten", "between 1 and 300"),
-        ("picture now", "'picture' takes no argument"),
-        ('{"action": 5}', 'expected {"action"'),
+        (parse_setting, "brightness", "expected '<control> <value>'"),
+        (parse_setting, "Bright-ness 1", "Unknown control"),
+        (parse_setting, '{"control": "brightness"}', 'expected {"control"'),
+        (parse_setting, "{not json", "not valid JSON"),
+        (parse_setting, "", "empty"),
+        (parse_action, "dance", "Unknown action 'dance'. Use picture, record <seconds> or stop."),
+        (parse_action, "record", "Say how long to record"),
+        (parse_action, "record -5", "Recording length must be between 1 and 300 seconds; got -5."),
+        (parse_action, "record 0", "between 1 and 300"),
+        (parse_action, "record 1e12", "between 1 and 300"),
+        (parse_action, "record nan", "between 1 and 300"),
+        (parse_action, "record inf", "between 1 and 300"),
+        (parse_action, "record ten", "between 1 and 300"),
+        (parse_action, "picture now", "'picture' takes no argument"),
+        (parse_action, '{"action": 5}', 'expected {"action"'),
     ],
 )
-def test_action_refusals(payload: str, message: str) -> None:
-    verdict = parse_action(payload.encode())
+def test_setting_and_action_refusals_say_why(
+    parse: Callable[[bytes], object], payload: str, message: str
+) -> None:
+    verdict = parse(payload.encode())
     assert isinstance(verdict, Rejected)
     assert message in verdict.message
 

@@ -9,7 +9,6 @@ import base64
 import contextlib
 import re
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -17,6 +16,7 @@ from urllib.parse import quote
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support.background import BackgroundLoop
 from support.processes import clean_environ, run_trashmon, wait_until
 
 from capture.harness import start_agent_process, stop_agent_process
@@ -207,22 +207,23 @@ def test_credentials_in_both_push_url_and_stream_user_are_refused(tmp_path: Path
 # -- end to end: real agent, real ffmpeg, an RTSP server that asks for Basic auth ------------
 
 
-class AuthRecordingServer:
+class AuthRecordingServer(BackgroundLoop):
     """Answers every RTSP request with 401 + ``WWW-Authenticate: Basic`` and records the
     credentials ffmpeg sends back, decoded: what MediaMTX would check."""
 
+    join_seconds = 10.0
+
     def __init__(self) -> None:
+        super().__init__()
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(8)
         self._sock.settimeout(0.5)
         self.port = self._sock.getsockname()[1]
         self.credentials: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
+    def run(self) -> None:
+        while not self.stopping.is_set():
             try:
                 conn, _ = self._sock.accept()
             except OSError:
@@ -259,13 +260,7 @@ class AuthRecordingServer:
                     'WWW-Authenticate: Basic realm="mediamtx"\r\n\r\n'.encode()
                 )
 
-    def __enter__(self) -> AuthRecordingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
+    def close(self) -> None:
         self._sock.close()
 
 

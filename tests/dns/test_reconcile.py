@@ -54,6 +54,14 @@ def seed_in_sync(fake: FakeAPIs) -> str:
     return fake.add_record("A", HOST, TS_IP, ttl=1, proxied=False, comment=OWNER_MARKER)
 
 
+def reconcile_a_moved_device(fake: FakeAPIs, harness_factory: Any) -> tuple[str, Any]:
+    """The record in sync, then the device's tailnet address changes to 100.100.1.2: the
+    record's id and the reconcile's report."""
+    record_id = seed_in_sync(fake)
+    fake.devices[0]["addresses"] = ["100.100.1.2", TS_IP6]
+    return record_id, harness_factory().reconciler.reconcile()
+
+
 def test_first_run_creates_the_record_and_the_split_dns_zone(
     fake: FakeAPIs, harness_factory: Any
 ) -> None:
@@ -112,10 +120,7 @@ def test_watch_iterations_cache_the_zone_id_so_steady_state_costs_three_reads(
 def test_changed_tailnet_address_updates_the_owned_record_with_put(
     fake: FakeAPIs, harness_factory: Any
 ) -> None:
-    record_id = seed_in_sync(fake)
-    fake.devices[0]["addresses"] = ["100.100.1.2", TS_IP6]
-
-    report = harness_factory().reconciler.reconcile()
+    record_id, report = reconcile_a_moved_device(fake, harness_factory)
 
     assert actions(report) == [
         ("a_record", "update", "applied"),
@@ -622,10 +627,7 @@ def test_a_record_changed_since_the_plan_is_not_overwritten(
 def test_an_unchanged_record_is_read_again_then_updated(
     fake: FakeAPIs, harness_factory: Any
 ) -> None:
-    record_id = seed_in_sync(fake)
-    fake.devices[0]["addresses"] = ["100.100.1.2", TS_IP6]
-
-    report = harness_factory().reconciler.reconcile()
+    record_id, report = reconcile_a_moved_device(fake, harness_factory)
 
     assert report.exit_code == 0
     assert [str(r) for r in fake.requests] == [

@@ -15,11 +15,13 @@ import pytest
 from support.processes import REPO, clean_environ
 
 BENCH = REPO / "bench"
-# Helper modules in bench/ (capture_common.py) are imported, not run.
+# Helper modules in bench/ (scaffold.py, capture_common.py) are imported, not run; the
+# before/after comparison runs the others on two trees (minutes: `just bench-compare`).
+COMPARISON = "before_after.py"
 SCRIPTS = sorted(
     path.name
     for path in BENCH.glob("*.py")
-    if 'if __name__ == "__main__":' in path.read_text(encoding="utf-8")
+    if 'if __name__ == "__main__":' in path.read_text(encoding="utf-8") and path.name != COMPARISON
 )
 # A figure: a number followed by a unit or a percent, e.g. "12.3 ms", "48 MiB", "1.2 %".
 FIGURE = re.compile(r"\d(?:\.\d+)?\s*(?:ms|s|µs|us|MiB|KiB|MB|KB|%|MB/s)\b")
@@ -27,6 +29,7 @@ FIGURE = re.compile(r"\d(?:\.\d+)?\s*(?:ms|s|µs|us|MiB|KiB|MB|KB|%|MB/s)\b")
 
 def test_the_glob_finds_the_benchmarks() -> None:
     assert {"monitor_scale.py", "probe_startup.py", "capture_cpu.py"} <= set(SCRIPTS)
+    assert COMPARISON not in SCRIPTS
 
 
 @pytest.mark.slow

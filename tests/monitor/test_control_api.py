@@ -5,7 +5,7 @@ POST, in the order the API applies them. Time is a parameter: nothing sleeps."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,30 +63,38 @@ _BODIES = st.one_of(
 )
 
 
+def command_or_refusal(
+    parse: Callable[[bytes], Command | BadBody], body: bytes, leaf: str
+) -> Command | None:
+    """``parse(body)`` in bounded time: the command for ``leaf``, or None for a refusal
+    whose message is one non-empty line."""
+    parsed = bounded(lambda: parse(body))
+    assert isinstance(parsed, Command | BadBody)
+    if isinstance(parsed, BadBody):
+        assert parsed.message
+        assert "\n" not in parsed.message
+        return None
+    assert parsed.leaf == leaf
+    return parsed
+
+
 @PROPERTIES
 @given(_BODIES)
 def test_a_setting_body_is_a_command_the_agent_parses_or_a_bad_body(body: bytes) -> None:
-    parsed = bounded(lambda: parse_setting_body(body))
-    assert isinstance(parsed, Command | BadBody)
-    if isinstance(parsed, Command):
-        assert parsed.leaf == "settings"
-        request = parse_setting(parsed.payload)  # what the agent does with it
+    command = command_or_refusal(parse_setting_body, body, "settings")
+    if command is not None:
+        request = parse_setting(command.payload)  # what the agent does with it
         assert isinstance(request, SettingRequest), request
         assert request.control == json.loads(body)["control"]
-    else:
-        assert parsed.message
-        assert "\n" not in parsed.message
 
 
 @PROPERTIES
 @given(_BODIES)
 def test_an_action_body_is_a_command_the_agent_parses_or_a_bad_body(body: bytes) -> None:
-    parsed = bounded(lambda: parse_action_body(body))
-    assert isinstance(parsed, Command | BadBody)
-    if isinstance(parsed, Command):
-        assert parsed.leaf == "action"
+    command = command_or_refusal(parse_action_body, body, "action")
+    if command is not None:
         document = json.loads(body)
-        request = parse_action(parsed.payload, max_seconds=86_400)
+        request = parse_action(command.payload, max_seconds=86_400)
         assert isinstance(request, ActionRequest), request
         assert request.action == document["action"]
         if request.action == "record":
@@ -94,38 +102,31 @@ def test_an_action_body_is_a_command_the_agent_parses_or_a_bad_body(body: bytes)
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("parse", "body"),
     [
-        b'{"control": "brightness"}',
-        b'{"control": "brightness", "value": 1, "extra": 2}',
-        b'{"control": "../etc", "value": 1}',
-        b'{"control": "brightness", "value": {"a": 1}}',
-        b'{"control": "brightness", "value": "a\\nb"}',
-        b'{"control": "brightness", "value": 1.5}',
-        b"brightness 128",
-        b"[1]",
-        b"\xff\xfe",
+        (parse_setting_body, b'{"control": "brightness"}'),
+        (parse_setting_body, b'{"control": "brightness", "value": 1, "extra": 2}'),
+        (parse_setting_body, b'{"control": "../etc", "value": 1}'),
+        (parse_setting_body, b'{"control": "brightness", "value": {"a": 1}}'),
+        (parse_setting_body, b'{"control": "brightness", "value": "a\\nb"}'),
+        (parse_setting_body, b'{"control": "brightness", "value": 1.5}'),
+        (parse_setting_body, b"brightness 128"),
+        (parse_setting_body, b"[1]"),
+        (parse_setting_body, b"\xff\xfe"),
+        (parse_action_body, b'{"action": "record"}'),
+        (parse_action_body, b'{"action": "record", "seconds": 0}'),
+        (parse_action_body, b'{"action": "record", "seconds": true}'),
+        (parse_action_body, b'{"action": "record", "seconds": "10"}'),
+        (parse_action_body, b'{"action": "record", "seconds": 1e309}'),
+        (parse_action_body, b'{"action": "picture", "seconds": 3}'),
+        (parse_action_body, b'{"action": "format-disk"}'),
+        (parse_action_body, b'{"action": "stop", "x": 1}'),
     ],
 )
-def test_malformed_settings_are_bad_bodies(body: bytes) -> None:
-    assert isinstance(parse_setting_body(body), BadBody)
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        b'{"action": "record"}',
-        b'{"action": "record", "seconds": 0}',
-        b'{"action": "record", "seconds": true}',
-        b'{"action": "record", "seconds": "10"}',
-        b'{"action": "record", "seconds": 1e309}',
-        b'{"action": "picture", "seconds": 3}',
-        b'{"action": "format-disk"}',
-        b'{"action": "stop", "x": 1}',
-    ],
-)
-def test_malformed_actions_are_bad_bodies(body: bytes) -> None:
-    assert isinstance(parse_action_body(body), BadBody)
+def test_malformed_setting_and_action_bodies_are_bad_bodies(
+    parse: Callable[[bytes], object], body: bytes
+) -> None:
+    assert isinstance(parse(body), BadBody)
 
 
 def test_good_bodies_become_the_agents_json_requests() -> None:

@@ -20,11 +20,14 @@ from trashmonitor.monitor.mediamtx_parse import (
 )
 from trashmonitor.monitor.model import MediaMTXMetrics, PathMetrics
 
-FIXTURES = Path(__file__).parent / "fixtures"
+
+def fixture(name: str) -> str:
+    """A recorded MediaMTX answer from tests/monitor/fixtures/."""
+    return (Path(__file__).parent / "fixtures" / name).read_text()
 
 
 def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+    return json.loads(fixture(name))
 
 
 def by_name(document: Any) -> dict[str, Any]:
@@ -132,7 +135,7 @@ def test_decode_json_names_the_problem(body: bytes, problem: str) -> None:
 
 
 def test_metrics_new_families_summed_readers_and_rejected_names() -> None:
-    metrics = parse_metrics((FIXTURES / "metrics-v1.20.txt").read_text())
+    metrics = parse_metrics(fixture("metrics-v1.20.txt"))
     cam1 = metrics.paths["cam1"]
     assert cam1.state == "ready"
     assert cam1.inbound_bytes == 7340032
@@ -147,7 +150,7 @@ def test_metrics_new_families_summed_readers_and_rejected_names() -> None:
 
 
 def test_metrics_deprecated_family_names() -> None:
-    metrics = parse_metrics((FIXTURES / "metrics-v1.9.txt").read_text())
+    metrics = parse_metrics(fixture("metrics-v1.9.txt"))
     assert metrics.paths["cam1"].inbound_bytes == 1048576
     assert metrics.paths["cam1"].outbound_bytes == 2097152
     assert metrics.paths["cam2"].state == "notReady"

@@ -8,8 +8,9 @@ import argparse
 import io
 import json
 import sys
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,6 +26,9 @@ from trashmonitor.monitor.mediamtx_parse import (
     parse_paths_page,
 )
 from trashmonitor.monitor.model import HealthReport, MediaMTXMetrics, PathsPage
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 BOUNDED = settings(
     max_examples=300,
@@ -78,11 +82,17 @@ JSON_VALUES = st.recursive(
 )
 
 
-def page_or_error(document: Any) -> PathsPage | TrashmonError:
+def value_or_error(parse: Callable[[T], R], source: T) -> R | TrashmonError:
+    """``parse(source)``, or the error from trashmonitor's tree it raised: anything else
+    escaping fails the test."""
     try:
-        return parse_paths_page(document)
+        return parse(source)
     except TrashmonError as error:
         return error
+
+
+def page_or_error(document: Any) -> PathsPage | TrashmonError:
+    return value_or_error(parse_paths_page, document)
 
 
 @BOUNDED
@@ -109,10 +119,7 @@ def test_page_parser_takes_any_item(document: dict[str, Any]) -> None:
 
 
 def decoded_page_or_error(body: bytes) -> PathsPage | TrashmonError:
-    try:
-        return parse_paths_page(decode_json(body, "src"))
-    except TrashmonError as error:
-        return error
+    return value_or_error(lambda raw: parse_paths_page(decode_json(raw, "src")), body)
 
 
 @BOUNDED
@@ -153,10 +160,7 @@ SAMPLE_LINES = st.builds(
 
 
 def metrics_or_error(text: str) -> MediaMTXMetrics | TrashmonError:
-    try:
-        return parse_metrics(text)
-    except TrashmonError as error:
-        return error
+    return value_or_error(parse_metrics, text)
 
 
 @BOUNDED

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from capture.harness import live_segment_buffer
-from support.mosquitto import Broker, make_pki, running_broker
+from support.mosquitto import (
+    Broker,
+    ControlAgent,
+    agent_argv,
+    control_options,
+    make_pki,
+    running_agent,
+    running_broker,
+)
 from support.processes import free_port
 
 from trashmonitor.pki import Layout
@@ -40,3 +50,18 @@ def buffer_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A live segment buffer (real ffmpeg, testsrc2), shared by a module's tests."""
     with live_segment_buffer(tmp_path_factory.mktemp("buffer")) as directory:
         yield directory
+
+
+@pytest.fixture
+def control_agent(
+    pki: Layout, broker: Broker, buffer_dir: Path, captures: Path, tmp_path: Path
+) -> Iterator[ControlAgent]:
+    """Starts camA's agent as a process with :func:`control_options` and the options
+    given; it stops when the test ends (logs in ``agent.log``)."""
+    with contextlib.ExitStack() as agents:
+
+        def start(*extra: str) -> subprocess.Popen[bytes]:
+            argv = agent_argv(pki, "camA", broker.port, *control_options(buffer_dir, captures))
+            return agents.enter_context(running_agent([*argv, *extra], tmp_path / "agent.log"))
+
+        yield start

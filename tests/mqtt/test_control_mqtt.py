@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 from support.mosquitto import (
     Broker,
+    ControlAgent,
     Recorder,
     agent_argv,
     client_settings,
+    online_recorder,
     recorder,
-    running_agent,
     start_agent,
 )
 from support.processes import children_of, require_binary, stop_process, wait_until
@@ -27,26 +28,17 @@ from support.processes import children_of, require_binary, stop_process, wait_un
 from trashmonitor.mqtt import MAX_MESSAGE_BYTES, CameraTopics
 from trashmonitor.pki import Layout
 
-C920 = Path(__file__).parents[1] / "capture" / "fixtures" / "c920-list-ctrls-menus.txt"
 TOPICS = CameraTopics("camA")
 
 
 @pytest.fixture
-def agent(
-    pki: Layout, broker: Broker, buffer_dir: Path, captures: Path, tmp_path: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    argv = agent_argv(pki, "camA", broker.port, "--controls-file", str(C920),
-                      "--buffer-dir", str(buffer_dir), "--captures-dir", str(captures),
-                      "--captures-min-free", "1")  # fmt: skip
-    with running_agent(argv, tmp_path / "agent.log") as proc:
-        yield proc
+def agent(control_agent: ControlAgent) -> subprocess.Popen[bytes]:
+    return control_agent()
 
 
 @pytest.fixture
 def controller(pki: Layout, broker: Broker, agent: subprocess.Popen[bytes]) -> Iterator[Recorder]:
-    settings = client_settings(pki, "controller", broker.port)
-    with recorder(settings, "controller", (TOPICS.events, TOPICS.status)) as rec:
-        assert rec.wait_for(lambda m: m.payload == b"online", 15) is not None
+    with online_recorder(pki, broker.port, "controller", (TOPICS.events, TOPICS.status)) as rec:
         yield rec
 
 

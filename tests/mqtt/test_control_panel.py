@@ -18,19 +18,12 @@ import httpx
 import pytest
 from support.fake_mediamtx import FakeMediaMTX
 from support.http import http_get
-from support.mosquitto import (
-    Broker,
-    agent_argv,
-    client_settings,
-    recorder,
-    running_agent,
-)
+from support.mosquitto import Broker, ControlAgent, client_settings, recorder
 from support.processes import TRASHMON, free_port, run_trashmon, running, wait_until
 
 from trashmonitor.mqtt import CameraTopics
 from trashmonitor.pki import Layout
 
-C920 = Path(__file__).parents[1] / "capture" / "fixtures" / "c920-list-ctrls-menus.txt"
 HEADERS = {"X-Trashmon-Control": "1"}
 
 
@@ -87,14 +80,8 @@ def monitor_process(
 
 
 @pytest.fixture
-def agent(
-    pki: Layout, broker: Broker, buffer_dir: Path, captures: Path, tmp_path: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    argv = agent_argv(pki, "camA", broker.port, "--controls-file", str(C920),
-                      "--buffer-dir", str(buffer_dir), "--captures-dir", str(captures),
-                      "--captures-min-free", "1", "--snapshot-interval", "1")  # fmt: skip
-    with running_agent(argv, tmp_path / "agent.log") as proc:
-        yield proc
+def agent(control_agent: ControlAgent) -> subprocess.Popen[bytes]:
+    return control_agent("--snapshot-interval", "1")
 
 
 @pytest.fixture

@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 from support.mosquitto import (
     Broker,
+    ControlAgent,
     Received,
     Recorder,
     agent_argv,
     client_settings,
+    online_recorder,
     recorder,
     running_agent,
 )
@@ -27,7 +29,6 @@ from support.processes import TRASHMON, free_port, running
 from trashmonitor.mqtt import MAX_MESSAGE_BYTES, CameraTopics
 from trashmonitor.pki import Layout
 
-C920 = Path(__file__).parents[1] / "capture" / "fixtures" / "c920-list-ctrls-menus.txt"
 TOPICS = CameraTopics("camA")
 CONFIG = "homeassistant/device/camA/config"
 CAMERA = "trashcam/camA/camera"
@@ -57,14 +58,8 @@ def discovery_argv(pki: Layout, broker: Broker, *extra: str) -> list[str]:
 
 
 @pytest.fixture
-def agent(
-    pki: Layout, broker: Broker, buffer_dir: Path, captures: Path, tmp_path: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    argv = discovery_argv(pki, broker, "--controls-file", str(C920),
-                          "--buffer-dir", str(buffer_dir), "--captures-dir", str(captures),
-                          "--captures-min-free", "1")  # fmt: skip
-    with running_agent(argv, tmp_path / "agent.log") as proc:
-        yield proc
+def agent(control_agent: ControlAgent) -> subprocess.Popen[bytes]:
+    return control_agent("--ha-discovery", "on")
 
 
 @pytest.fixture
@@ -72,10 +67,14 @@ def home_assistant(
     pki: Layout, broker: Broker, agent: subprocess.Popen[bytes]
 ) -> Iterator[Recorder]:
     """Home Assistant's side: a controller identity subscribed as HA would be."""
-    settings = client_settings(pki, "controller", broker.port)
     topics = ("homeassistant/device/+/config", "trashcam/#")
-    with recorder(settings, "home-assistant", topics) as rec:
-        assert rec.wait_for(lambda m: m.topic == CONFIG and bool(m.payload), 15) is not None
+    with online_recorder(
+        pki,
+        broker.port,
+        "home-assistant",
+        topics,
+        ready=lambda m: m.topic == CONFIG and bool(m.payload),
+    ) as rec:
         yield rec
 
 

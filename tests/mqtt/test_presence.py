@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
+from support import mosquitto
 from support.mosquitto import (
     Broker,
     Received,
@@ -67,6 +68,17 @@ def _status(payload: bytes) -> Callable[[Received], bool]:
     return lambda m: m.topic == TOPICS.status and m.payload == payload
 
 
+@pytest.fixture
+def watch(
+    pki: Layout, broker: Broker, agent: subprocess.Popen[bytes]
+) -> Iterator[mosquitto.Recorder]:
+    """A watcher of camA's status that has seen the agent's ``online``."""
+    with mosquitto.online_recorder(
+        pki, broker.port, "watch", (TOPICS.status,), ready=_status(b"online"), identity="watcher"
+    ) as rec:
+        yield rec
+
+
 def test_online_retained_and_state_published(
     pki: Layout, broker: Broker, agent: subprocess.Popen[bytes], monitor: AgentSubscriber
 ) -> None:
@@ -101,38 +113,32 @@ def test_clean_stop_publishes_retained_offline(
 
 
 def test_kill_9_delivers_offline_within_a_second(
-    pki: Layout, broker: Broker, agent: subprocess.Popen[bytes], monitor: AgentSubscriber
+    agent: subprocess.Popen[bytes], monitor: AgentSubscriber, watch: mosquitto.Recorder
 ) -> None:
-    settings = client_settings(pki, "watcher", broker.port)
-    with recorder(settings, "watch", (TOPICS.status,)) as watch:
-        assert watch.wait_for(_status(b"online"), 10) is not None
-        killed_at = time.monotonic()
-        agent.kill()
-        offline = watch.wait_for(_status(b"offline"), 5, after=killed_at)
+    killed_at = time.monotonic()
+    agent.kill()
+    offline = watch.wait_for(_status(b"offline"), 5, after=killed_at)
     assert offline is not None, "the Last Will never arrived"
     assert offline.at - killed_at < 1.0
     wait_until(lambda: _online(monitor) is False, 2, what="monitor view offline")
 
 
 def test_hung_agent_goes_offline_after_its_keepalive_expires(
-    pki: Layout, broker: Broker, agent: subprocess.Popen[bytes], monitor: AgentSubscriber
+    agent: subprocess.Popen[bytes], monitor: AgentSubscriber, watch: mosquitto.Recorder
 ) -> None:
-    settings = client_settings(pki, "watcher", broker.port)
-    with recorder(settings, "watch", (TOPICS.status,)) as watch:
-        assert watch.wait_for(_status(b"online"), 10) is not None
-        time.sleep(0.5)  # let the agent's first keepalive exchange settle
-        stopped_at = time.monotonic()
-        os.kill(agent.pid, signal.SIGSTOP)
-        offline = watch.wait_for(_status(b"offline"), 3 * KEEPALIVE + 5, after=stopped_at)
-        assert offline is not None, "the broker never gave up on the hung agent"
-        # Debian's mosquitto 2.0.11 scans keepalives every 5 s in whole seconds, so the
-        # will fires between 1.5 x keepalive and that + 6 s (bench/mqtt_liveness.py).
-        assert offline.at - stopped_at >= 1.5 * KEEPALIVE - 1.0
-        assert offline.at - stopped_at < 1.5 * KEEPALIVE + BROKER_SCAN_SECONDS + 1.0
-        wait_until(lambda: _online(monitor) is False, 2, what="monitor view offline")
-        resumed_at = time.monotonic()
-        os.kill(agent.pid, signal.SIGCONT)
-        assert watch.wait_for(_status(b"online"), 15, after=resumed_at) is not None
+    time.sleep(0.5)  # let the agent's first keepalive exchange settle
+    stopped_at = time.monotonic()
+    os.kill(agent.pid, signal.SIGSTOP)
+    offline = watch.wait_for(_status(b"offline"), 3 * KEEPALIVE + 5, after=stopped_at)
+    assert offline is not None, "the broker never gave up on the hung agent"
+    # Debian's mosquitto 2.0.11 scans keepalives every 5 s in whole seconds, so the
+    # will fires between 1.5 x keepalive and that + 6 s (bench/mqtt_liveness.py).
+    assert offline.at - stopped_at >= 1.5 * KEEPALIVE - 1.0
+    assert offline.at - stopped_at < 1.5 * KEEPALIVE + BROKER_SCAN_SECONDS + 1.0
+    wait_until(lambda: _online(monitor) is False, 2, what="monitor view offline")
+    resumed_at = time.monotonic()
+    os.kill(agent.pid, signal.SIGCONT)
+    assert watch.wait_for(_status(b"online"), 15, after=resumed_at) is not None
     wait_until(lambda: _online(monitor), 5, what="monitor view back online")
 
 

@@ -13,11 +13,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support.mosquitto import (
+    C920_CONTROLS,
     Broker,
+    ControlAgent,
     Recorder,
     agent_argv,
     client_settings,
     make_pki,
+    online_recorder,
     recorder,
     running_agent,
 )
@@ -41,7 +44,6 @@ from trashmonitor.capture.v4l2 import parse_controls
 from trashmonitor.mqtt import CameraTopics
 from trashmonitor.pki import Layout
 
-C920 = Path(__file__).parents[1] / "capture" / "fixtures" / "c920-list-ctrls-menus.txt"
 SETTINGS, ACTION, STATUS = "camera/control/settings", "camera/control/action", "camera/status"
 
 
@@ -51,23 +53,15 @@ def pki(tmp_path: Path, broker_port: int) -> Layout:
 
 
 @pytest.fixture
-def seed_agent(
-    pki: Layout, broker: Broker, buffer_dir: Path, captures: Path, tmp_path: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    argv = agent_argv(pki, "camA", broker.port, "--controls-file", str(C920),
-                      "--buffer-dir", str(buffer_dir), "--captures-dir", str(captures),
-                      "--captures-min-free", "1", "--record-max-seconds", "20",
-                      "--seed-mqtt", "on")  # fmt: skip
-    with running_agent(argv, tmp_path / "agent.log") as proc:
-        yield proc
+def seed_agent(control_agent: ControlAgent) -> subprocess.Popen[bytes]:
+    return control_agent("--record-max-seconds", "20", "--seed-mqtt", "on")
 
 
 @pytest.fixture
 def client(pki: Layout, broker: Broker, seed_agent: subprocess.Popen[bytes]) -> Iterator[Recorder]:
     """A seed client: publishes commands, reads camera/status (a controller identity)."""
-    settings = client_settings(pki, "controller", broker.port)
-    with recorder(settings, "seed-client", (STATUS, CameraTopics("camA").status)) as rec:
-        assert rec.wait_for(lambda m: m.payload == b"online", 15) is not None
+    topics = (STATUS, CameraTopics("camA").status)
+    with online_recorder(pki, broker.port, "seed-client", topics) as rec:
         yield rec
 
 
@@ -103,27 +97,30 @@ def reply(client: Recorder, topic: str, payload: str) -> str:
     return replies(client, topic, payload, 1)[0]
 
 
+def assert_replies(client: Recorder, topic: str, dialogue: list[tuple[str, str]]) -> None:
+    """Send each command in turn; each gets exactly the seed's reply."""
+    for command, expected in dialogue:
+        assert reply(client, topic, command) == expected, command
+
+
 def test_focus_and_pan_replies_are_the_seeds(client: Recorder) -> None:
     # The seed's Flutter app: the slider while auto is on, then the "Manual Focus" button.
-    assert reply(client, SETTINGS, "focus_absolute 40") == (
-        "ERROR: Focus adjustment blocked. Please click 'Manual Focus' first."
-    )
-    assert reply(client, SETTINGS, "focus_automatic_continuous 0") == (
-        "SUCCESS: Manual Focus ENABLED. Use the slider to adjust focus."
-    )
-    assert reply(client, SETTINGS, "focus_absolute 40") == "SUCCESS: focus_absolute set to 40"
-    assert reply(client, SETTINGS, "focus_automatic_continuous 1") == (
-        "SUCCESS: Auto Focus ENABLED. Manual slider is now ignored."
-    )
     # pan_absolute moves in steps of 3600 on the C920: 5 is refused by the device model.
-    assert reply(client, SETTINGS, "pan_absolute 5") == (
-        "ERROR: Pan adjustment blocked. The feature may be unsupported or require manual "
-        "focus/zoom to be disabled."
-    )
-    assert reply(client, SETTINGS, "focus_automatic_continuous 7") == (
-        "ERROR: Auto Focus toggle failed. Output: "
-        "focus_automatic_continuous is on/off: send 1 or 0; got 7."
-    )
+    assert_replies(client, SETTINGS, [
+        ("focus_absolute 40",
+         "ERROR: Focus adjustment blocked. Please click 'Manual Focus' first."),
+        ("focus_automatic_continuous 0",
+         "SUCCESS: Manual Focus ENABLED. Use the slider to adjust focus."),
+        ("focus_absolute 40", "SUCCESS: focus_absolute set to 40"),
+        ("focus_automatic_continuous 1",
+         "SUCCESS: Auto Focus ENABLED. Manual slider is now ignored."),
+        ("pan_absolute 5",
+         "ERROR: Pan adjustment blocked. The feature may be unsupported or require manual "
+         "focus/zoom to be disabled."),
+        ("focus_automatic_continuous 7",
+         "ERROR: Auto Focus toggle failed. Output: "
+         "focus_automatic_continuous is on/off: send 1 or 0; got 7."),
+    ])  # fmt: skip
 
 
 def test_white_balance_replies_are_the_seeds(client: Recorder) -> None:
@@ -190,14 +187,11 @@ def test_actions_picture_record_stop_and_unknown(client: Recorder, captures: Pat
 def test_bare_record_runs_until_stop_and_bad_lengths_do_not_start(
     client: Recorder, captures: Path
 ) -> None:
-    assert reply(client, ACTION, "record abc") == (
-        "ERROR: Failed to start recording: "
-        "Recording length must be between 1 and 20 seconds; got abc."
-    )
-    assert reply(client, ACTION, "record 99999") == (
-        "ERROR: Failed to start recording: "
-        "Recording length must be between 1 and 20 seconds; got 99999."
-    )
+    assert_replies(client, ACTION, [
+        (f"record {length}", "ERROR: Failed to start recording: "
+         f"Recording length must be between 1 and 20 seconds; got {length}.")
+        for length in ("abc", "99999")
+    ])  # fmt: skip
     assert reply(client, ACTION, "record") == "The Recording Starts Now!"
     recording_data(captures)
     sent = time.monotonic()
@@ -219,7 +213,7 @@ def test_the_trashcam_topics_still_answer_in_json(client: Recorder) -> None:
 def test_without_seed_mqtt_the_seed_topics_stay_silent(
     pki: Layout, broker: Broker, buffer_dir: Path, tmp_path: Path
 ) -> None:
-    argv = agent_argv(pki, "camA", broker.port, "--controls-file", str(C920))
+    argv = agent_argv(pki, "camA", broker.port, "--controls-file", str(C920_CONTROLS))
     settings = client_settings(pki, "controller", broker.port)
     topics = CameraTopics("camA")
     with (
@@ -305,7 +299,7 @@ _SEED_PAYLOADS = st.one_of(
         st.text(max_size=20),
     ).map(lambda parts: " ".join(parts).encode()),
 )
-_C920_TABLE = tuple(parse_controls(C920.read_text(encoding="utf-8")))
+_C920_TABLE = tuple(parse_controls(C920_CONTROLS.read_text(encoding="utf-8")))
 
 
 @PROPERTIES

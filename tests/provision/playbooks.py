@@ -62,29 +62,16 @@ class FakeHost:
 
     base: Path
 
-    @property
-    def root(self) -> Path:
-        return self.base / "root"
-
-    @property
-    def etc(self) -> Path:
-        return self.root / "etc/trashcam"
-
-    @property
-    def systemd_dir(self) -> Path:
-        return self.root / "etc/systemd/system"
-
-    @property
-    def venv(self) -> Path:
-        return self.root / "opt/trashcam/venv"
-
-    @property
-    def bin_link(self) -> Path:
-        return self.root / "usr/bin/trashmon"
-
-    @property
-    def systemd_state_file(self) -> Path:
-        return self.base / "systemd-state.json"
+    def __post_init__(self) -> None:
+        self.root = self.base / "root"
+        self.systemd_state_file = self.base / "systemd-state.json"
+        # Where the playbook puts things, below the host's root.
+        self.etc, self.systemd_dir, self.venv, self.bin_link = (
+            self.root / relative
+            for relative in (
+                "etc/trashcam", "etc/systemd/system", "opt/trashcam/venv", "usr/bin/trashmon"
+            )
+        )  # fmt: skip
 
     def systemd(self) -> dict[str, Any]:
         if not self.systemd_state_file.exists():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import ssl
@@ -279,16 +280,29 @@ def test_a_foreign_host_is_refused(served: Served, host: str, target: str) -> No
     assert upstream_requests(api, hls, monitor) == []
 
 
-def test_site_names_come_from_the_environment(
-    tmp_path: Path, standins: Callable[[str], StandIn]
-) -> None:
+CaddyInFront = tuple[CaddyPorts, StandIn, StandIn, StandIn]
+
+
+@contextlib.contextmanager
+def caddy_with(
+    tmp_path: Path, standins: Callable[[str], StandIn], **settings: str
+) -> Iterator[CaddyInFront]:
+    """Caddy over plain HTTP in front of fresh stand-ins and a one-page viewer, with
+    ``settings`` added to its environment."""
     api, hls, monitor = standins("api"), standins("hls"), standins("monitor")
     viewer = tmp_path / "viewer"
     viewer.mkdir()
     (viewer / "index.html").write_text("viewer")
     env, ports = caddy_env(api, hls, monitor, viewer, None)
-    env["TRASHMON_SITE_NAMES"] = "127.0.0.1 cams.example.ts.net cams.example.org"
-    with run_caddy(env, ports, tmp_path / "caddy.log"):
+    with run_caddy({**env, **settings}, ports, tmp_path / "caddy.log"):
+        yield ports, api, hls, monitor
+
+
+def test_site_names_come_from_the_environment(
+    tmp_path: Path, standins: Callable[[str], StandIn]
+) -> None:
+    names = "127.0.0.1 cams.example.ts.net cams.example.org"
+    with caddy_with(tmp_path, standins, TRASHMON_SITE_NAMES=names) as (ports, *_):
         for host in ("cams.example.ts.net", f"cams.example.org:{ports.http}"):
             assert raw_request(ports.http, "GET", "/", host=host)[0] == 200, host
         for host in ("localhost", "example.ts.net", "x.cams.example.ts.net"):
@@ -383,28 +397,25 @@ def test_the_camera_panel_reads_go_to_the_monitor(served: Served) -> None:
 
 
 CONTROL_PASSWORD = "c0ntrol-Pass-word"
-ControlOn = tuple[CaddyPorts, StandIn, StandIn, StandIn]
 
 
 @pytest.fixture
-def control_on(tmp_path: Path, standins: Callable[[str], StandIn]) -> Iterator[ControlOn]:
+def control_on(tmp_path: Path, standins: Callable[[str], StandIn]) -> Iterator[CaddyInFront]:
     """Caddy with TRASHMON_CONTROL=on and a bcrypt hash, as the entrypoint passes them."""
-    api, hls, monitor = standins("api"), standins("hls"), standins("monitor")
-    viewer = tmp_path / "viewer"
-    viewer.mkdir()
-    (viewer / "index.html").write_text("viewer")
-    env, ports = caddy_env(api, hls, monitor, viewer, None)
-    env["TRASHMON_CONTROL"] = "on"
-    env["TRASHMON_CONTROL_PASSWORD_HASH"] = bcrypt_hash(CONTROL_PASSWORD)
-    with run_caddy(env, ports, tmp_path / "caddy.log"):
-        yield ports, api, hls, monitor
+    with caddy_with(
+        tmp_path,
+        standins,
+        TRASHMON_CONTROL="on",
+        TRASHMON_CONTROL_PASSWORD_HASH=bcrypt_hash(CONTROL_PASSWORD),
+    ) as served:
+        yield served
 
 
 def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def test_with_control_on_the_two_posts_need_the_password(control_on: ControlOn) -> None:
+def test_with_control_on_the_two_posts_need_the_password(control_on: CaddyInFront) -> None:
     ports, api, hls, monitor = control_on
     body = b'{"action": "picture"}'
     for headers in ({}, {"Authorization": _basic("operator", "wrong")},
@@ -436,7 +447,9 @@ def test_with_control_on_the_two_posts_need_the_password(control_on: ControlOn) 
     ["/api/v3/config/paths/add/x", "/api/cameras/cam1/controls", "/status",
      "/api/cameras/../actions", "/api/cameras/cam1/actions/x", "/"],
 )  # fmt: skip
-def test_with_control_on_every_other_write_is_still_405(control_on: ControlOn, target: str) -> None:
+def test_with_control_on_every_other_write_is_still_405(
+    control_on: CaddyInFront, target: str
+) -> None:
     ports, api, hls, monitor = control_on
     headers = {"Authorization": _basic("operator", CONTROL_PASSWORD)}
     status, _, _ = raw_request(ports.http, "POST", target, headers=headers, body=RUN_ON_INIT)

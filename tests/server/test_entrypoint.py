@@ -265,6 +265,18 @@ def test_without_a_credentials_file_one_is_generated_for_the_run(
     assert hook_secret.read_text() not in err.decode()
 
 
+def refused_in_one_line(env: dict[str, str], tmp_path: Path) -> tuple[str, str]:
+    """The entrypoint refuses ``env``: exit 2, nothing started, one line on stderr; that
+    line and all of stderr."""
+    proc = start(env)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert started(tmp_path) == {}
+    return lines[0], err.decode()
+
+
 @pytest.mark.parametrize(
     ("env", "reason"),
     [
@@ -276,13 +288,8 @@ def test_without_a_credentials_file_one_is_generated_for_the_run(
 def test_a_bad_hook_setting_is_one_clear_line(
     entrypoint_env: dict[str, str], tmp_path: Path, env: dict[str, str], reason: str
 ) -> None:
-    proc = start({**entrypoint_env, **env})
-    _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 2
-    lines = err.decode().strip().splitlines()
-    assert len(lines) == 1, lines
-    assert lines[0].startswith(f"entrypoint: {reason}: ")
-    assert started(tmp_path) == {}
+    line, _ = refused_in_one_line({**entrypoint_env, **env}, tmp_path)
+    assert line.startswith(f"entrypoint: {reason}: ")
 
 
 @pytest.mark.parametrize(
@@ -304,15 +311,12 @@ def test_a_bad_credentials_file_is_one_clear_line(
     credentials = tmp_path / "credentials"
     if content is not None:
         credentials.write_text(content)
-    proc = start({**entrypoint_env, "TRASHMON_MEDIAMTX_CREDENTIALS_FILE": str(credentials)})
-    _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 2
-    lines = err.decode().strip().splitlines()
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("TRASHMON_MEDIAMTX_CREDENTIALS_FILE: ")
-    assert reason in lines[0]
-    assert "hunter2" not in err.decode()
-    assert started(tmp_path) == {}
+    line, err = refused_in_one_line(
+        {**entrypoint_env, "TRASHMON_MEDIAMTX_CREDENTIALS_FILE": str(credentials)}, tmp_path
+    )
+    assert line.startswith("TRASHMON_MEDIAMTX_CREDENTIALS_FILE: ")
+    assert reason in line
+    assert "hunter2" not in err
 
 
 # --- camera control (docs/security.md, section 6) ---------------------------------------
@@ -352,14 +356,9 @@ def test_the_control_hash_file_reaches_caddy_only(
 def test_control_settings_fail_closed_in_one_line(
     entrypoint_env: dict[str, str], tmp_path: Path, settings: dict[str, str], message: str
 ) -> None:
-    proc = start({**entrypoint_env, **settings})
-    _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 2
-    lines = err.decode().strip().splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith(f"entrypoint: {message}")
-    assert "plain-password" not in err.decode()
-    assert started(tmp_path) == {}
+    line, err = refused_in_one_line({**entrypoint_env, **settings}, tmp_path)
+    assert line.startswith(f"entrypoint: {message}")
+    assert "plain-password" not in err
 
 
 # --- The monitor as its own workload (docs/server.md, "High availability") ---------------

@@ -553,6 +553,9 @@ def controls_document(
             "auto_pair": None, **extra,
         }  # fmt: skip
 
+    def entries(labels: dict[int, str]) -> list[dict[str, Any]]:
+        return [{"index": index, "label": label} for index, label in labels.items()]
+
     return {
         "camera": name,
         "online": online,
@@ -560,48 +563,18 @@ def controls_document(
         "controls": [
             control("brightness", "int", 128, min=0, max=255, step=1),
             control("focus_automatic_continuous", "bool", 1),
-            control(
-                "focus_absolute",
-                "int",
-                0,
-                min=0,
-                max=250,
-                step=5,
-                inactive=True,
-                auto_pair="focus_automatic_continuous",
-            ),
-            control(
-                "auto_exposure",
-                "menu",
-                3,
-                menu=[
-                    {"index": 1, "label": "Manual Mode"},
-                    {"index": 3, "label": "Aperture Priority Mode"},
-                ],
-            ),
-            control(
-                "exposure_time_absolute",
-                "int",
-                156,
-                min=3,
-                max=2047,
-                step=1,
-                auto_pair="auto_exposure",
-            ),
-            control(
-                "power_line_frequency",
-                "menu",
-                1,
-                menu=[
-                    {"index": 0, "label": "Disabled"},
-                    {"index": 1, "label": "50 Hz"},
-                    {"index": 2, "label": "60 Hz"},
-                ],
-            ),
+            control("focus_absolute", "int", 0, min=0, max=250, step=5, inactive=True,
+                    auto_pair="focus_automatic_continuous"),
+            control("auto_exposure", "menu", 3,
+                    menu=entries({1: "Manual Mode", 3: "Aperture Priority Mode"})),
+            control("exposure_time_absolute", "int", 156, min=3, max=2047, step=1,
+                    auto_pair="auto_exposure"),
+            control("power_line_frequency", "menu", 1,
+                    menu=entries({0: "Disabled", 1: "50 Hz", 2: "60 Hz"})),
             control("pan_reset", "button", 0),
         ],
         "events": events or [],
-    }
+    }  # fmt: skip
 
 
 def open_panel(chromium: Browser, name: str) -> None:

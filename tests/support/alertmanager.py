@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from support.processes import free_port, require_binary, serving
+from support.processes import free_port, require_binary
+from support.prometheus import serving_prometheus_project
 from trashmonitor.alerts.config import MixinConfig
 from trashmonitor.alerts.notifications import alertmanager_config
 from trashmonitor.alerts.render import to_yaml
@@ -148,15 +149,14 @@ class Alertmanager:
 def running_alertmanager(directory: Path, config_file: Path) -> Iterator[Alertmanager]:
     # Debian names the binary prometheus-alertmanager; nixpkgs (flake.nix) alertmanager.
     binary = shutil.which("prometheus-alertmanager") or require_binary("alertmanager")
-    log = directory / "alertmanager.log"
     alertmanager = Alertmanager(free_port())
-    argv = [
+    with serving_prometheus_project(
         binary,
-        f"--config.file={config_file}",
-        f"--storage.path={directory / 'alertmanager-data'}",
-        f"--web.listen-address={alertmanager.address}",
-        "--cluster.listen-address=",  # no gossip port: single instance
-        "--log.level=warn",
-    ]
-    with serving(argv, log, lambda: alertmanager.api("/status"), "alertmanager"):
+        directory,
+        config=config_file,
+        storage_flag="storage.path",
+        address=alertmanager.address,
+        ready=lambda: alertmanager.api("/status"),
+        extra=["--cluster.listen-address="],  # no gossip port: single instance
+    ):
         yield alertmanager

@@ -24,6 +24,8 @@ from trashmonitor.settings import parse_ip
 
 OBSERVERS = ("monitor", "watcher")  # read-only: the monitor daemon, and a test's own eyes
 CONTROLLERS = ("controller", "operator")  # identities that may send control requests
+# A Logitech C920's `v4l2-ctl --list-ctrls-menus`: the control table the agents offer.
+C920_CONTROLS = Path(__file__).parents[1] / "capture" / "fixtures" / "c920-list-ctrls-menus.txt"
 
 
 def make_pki(
@@ -192,6 +194,27 @@ def recorder(
         rec.close()
 
 
+def is_online(message: Received) -> bool:
+    return message.payload == b"online"
+
+
+@contextlib.contextmanager
+def online_recorder(
+    layout: Layout,
+    port: int,
+    client_id: str,
+    subscriptions: tuple[str, ...],
+    *,
+    ready: Callable[[Received], bool] = is_online,
+    identity: str = "controller",
+) -> Iterator[Recorder]:
+    """A :func:`recorder` with ``identity``'s certificate, entered once a message ``ready``
+    accepts (by default an agent's ``online``) has arrived."""
+    with recorder(client_settings(layout, identity, port), client_id, subscriptions) as rec:
+        assert rec.wait_for(ready, 15) is not None
+        yield rec
+
+
 def raw_client(
     port: int, ca: Path, cert: Path | None, key: Path | None, client_id: str
 ) -> tuple[mqtt.Client, queue.Queue[str]]:
@@ -222,6 +245,19 @@ def agent_argv(
         "--mqtt-cert", str(layout.client_cert(camera)),
         "--mqtt-key", str(layout.client_key(camera)),
         "--mqtt-keepalive", str(keepalive), *extra,
+    ]  # fmt: skip
+
+
+# Starts an agent with the given options (the ``control_agent`` fixture of tests/mqtt).
+ControlAgent = Callable[..., subprocess.Popen[bytes]]
+
+
+def control_options(buffer_dir: Path, captures: Path, *extra: str) -> list[str]:
+    """An agent's options for control requests: the C920's control table, a segment buffer
+    to take pictures from and a captures folder (1 MB free-space floor), plus ``extra``."""
+    return [
+        "--controls-file", str(C920_CONTROLS), "--buffer-dir", str(buffer_dir),
+        "--captures-dir", str(captures), "--captures-min-free", "1", *extra,
     ]  # fmt: skip
 
 

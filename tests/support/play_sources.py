@@ -16,12 +16,27 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote
 
+import pytest
+
 from support.http import serve_in_thread
 from support.processes import free_port, require_binary, running, stop_process, wait_until
+from trashmonitor.monitor.play import PlayResult
 
 HEALTHY = "testsrc2=size=320x240:rate=15"
 FROZEN = "smptebars=size=320x240:rate=15"  # a still picture, not black
 BLACK = "color=c=black:size=320x240:rate=15"
+
+
+def assert_plays_healthy(result: PlayResult, fps: float) -> None:
+    """What a healthy source here gives a pull: no reason, the first frame within 2 s,
+    ``fps`` (±1), a keyframe a second and some bitrate."""
+    assert result.reasons == (), result
+    assert result.first_frame_seconds is not None
+    assert result.first_frame_seconds <= 2.0
+    assert result.fps == pytest.approx(fps, abs=1)
+    assert result.keyframe_interval_seconds == pytest.approx(1.0, abs=0.05)  # 1 s GOP
+    assert result.bitrate_kbps is not None
+    assert result.bitrate_kbps > 10
 
 
 def write_hls(directory: Path, source: str, seconds: float = 8, gop_frames: int = 15) -> Path:

@@ -11,7 +11,7 @@ import contextlib
 import json
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,6 +149,33 @@ class Prometheus:
 
 
 @contextlib.contextmanager
+def serving_prometheus_project(
+    binary: str,
+    directory: Path,
+    *,
+    config: Path,
+    storage_flag: str,
+    address: str,
+    ready: Callable[[], object],
+    extra: Sequence[str] = (),
+) -> Iterator[None]:
+    """A Prometheus-project daemon (prometheus, alertmanager) for the block: the flags
+    both spell alike, its data directory (``storage_flag``) and ``<name>.log`` in
+    ``directory``, warn-level logs; entered once ``ready()`` answers."""
+    name = Path(binary).name.removeprefix("prometheus-")
+    argv = [
+        binary,
+        f"--config.file={config}",
+        f"--{storage_flag}={directory / f'{name}-data'}",
+        f"--web.listen-address={address}",
+        "--log.level=warn",
+        *extra,
+    ]
+    with serving(argv, directory / f"{name}.log", ready, name):
+        yield
+
+
+@contextlib.contextmanager
 def running_prometheus(
     directory: Path,
     targets: Sequence[ScrapeTarget],
@@ -168,19 +195,17 @@ def running_prometheus_config(
     """Prometheus with the given configuration file text (e.g. a shipped file adapted),
     its config, TSDB and log in ``directory``; ``extra_args`` such as
     ``--web.enable-remote-write-receiver``."""
-    binary = require_binary("prometheus")
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "prometheus.yml"
     config.write_text(config_text, encoding="utf-8")
-    log = directory / "prometheus.log"
     prometheus = Prometheus(free_port())
-    argv = [
-        binary,
-        f"--config.file={config}",
-        f"--storage.tsdb.path={directory / 'prometheus-data'}",
-        f"--web.listen-address=127.0.0.1:{prometheus.port}",
-        "--log.level=warn",
-        *extra_args,
-    ]
-    with serving(argv, log, lambda: prometheus.api("/api/v1/status/buildinfo"), "prometheus"):
+    with serving_prometheus_project(
+        require_binary("prometheus"),
+        directory,
+        config=config,
+        storage_flag="storage.tsdb.path",
+        address=f"127.0.0.1:{prometheus.port}",
+        ready=lambda: prometheus.api("/api/v1/status/buildinfo"),
+        extra=extra_args,
+    ):
         yield prometheus

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 from capture.harness import SMALL, AgentProcess, Peer, start_agent_process, stop_agent_process
 
+from support.background import BackgroundLoop
 from support.dns_fake import FakeAPIs
 from support.dns_world import dns_env, seed_world
 from support.fake_mediamtx import FakeMediaMTX
@@ -50,7 +50,7 @@ def _established_on(port: int) -> bool:
     return False
 
 
-class PublisherBridge:
+class PublisherBridge(BackgroundLoop):
     """Stands in for MediaMTX knowing whether its publisher is attached.
 
     No MediaMTX runs here: the agent publishes to an ffmpeg RTSP peer instead, and the
@@ -60,32 +60,23 @@ class PublisherBridge:
     """
 
     def __init__(self, mediamtx: FakeMediaMTX, peer: Peer, interval: float = 0.1) -> None:
+        super().__init__()
         self._mediamtx, self._peer, self._interval = mediamtx, peer, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._follow, daemon=True)
         self.changes: list[bool] = []
 
     def attached(self) -> bool:
         proc = self._peer.proc
         return proc is not None and proc.poll() is None and _established_on(self._peer.port)
 
-    def _follow(self) -> None:
+    def run(self) -> None:
         online: bool | None = None
-        while not self._stop.is_set():
+        while not self.stopping.is_set():
             now = self.attached()
             if now != online:
                 self._mediamtx.set_path(CAMERA, online=now, rate=INGEST_RATE)
                 self.changes.append(now)
                 online = now
-            self._stop.wait(self._interval)
-
-    def __enter__(self) -> PublisherBridge:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
+            self.stopping.wait(self._interval)
 
 
 @dataclass

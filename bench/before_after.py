@@ -1,0 +1,375 @@
+"""Before/after figures: the same benches on a base revision and on this tree, side by side.
+
+Makes a temporary ``git worktree`` of ``--base`` (default: the commit before issue 13's
+step began), then, for each repetition, runs each bench script once per tree (base
+first on odd repetitions, head first on even ones, so load from other processes hits
+both alike) and prints one table: figure | before | after | change, each side the median
+of its repetitions. Each tree runs ITS OWN bench scripts and source with this
+checkout's virtualenv: the base as ``python -P`` with ``PYTHONPATH`` on a link tree of
+its package folders (laid out as its pyproject.toml maps them), checked by printing the
+``trashmonitor.__file__`` each side imports. A figure a tree's scripts do not print is
+"n/a". The temporary worktree is removed at exit, Ctrl-C and SIGTERM included.
+
+    .venv/bin/python bench/before_after.py [--base REV] [--repetitions 3] [--quick]
+
+Not part of ``just bench`` (``just bench-compare`` runs it): it takes minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import tomllib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any, NamedTuple
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_BASE = "8132e65^1"  # the merge that began issue 13's step, minus the step
+SCRIPT_TIMEOUT = 1200.0
+PIPED: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One number a bench prints: ``pattern``'s first group on its output."""
+
+    name: str
+    pattern: str
+    unit: str
+
+    def read(self, output: str) -> float | None:
+        found = re.search(self.pattern, output, re.MULTILINE)
+        return float(found.group(1)) if found else None
+
+
+class Bench(NamedTuple):
+    """A bench script, its arguments (full and quick run) and the figures read from it."""
+
+    script: str
+    full: tuple[str, ...]
+    quick: tuple[str, ...]
+    figures: tuple[Figure, ...]
+
+    def arguments(self, quick: bool) -> tuple[str, ...]:
+        return self.quick if quick else self.full
+
+
+NUMBER = r"(\d+(?:\.\d+)?)"
+BENCHES = (
+    Bench(
+        "monitor_scale.py",
+        ("--paths", "10000", "--runs", "3", "--monitor-seconds", "10"),
+        ("--paths", "10000", "--runs", "1", "--monitor-seconds", "4"),
+        (
+            Figure("probe in-process, 10,000 paths", rf"probe\(\) in-process.*?{NUMBER} ms", "ms"),
+            Figure(
+                "  ratio to bare stdlib, in-process", rf"probe\(\) in-process.*ratio {NUMBER}x", "x"
+            ),
+            Figure(
+                "probe as a process, 10,000 paths",
+                rf"trashmon probe --json as a process\s+{NUMBER} ms",
+                "ms",
+            ),
+            Figure(
+                "  ratio to bare stdlib process",
+                rf"trashmon probe --json as a process.*ratio {NUMBER}x",
+                "x",
+            ),
+            Figure("monitor CPU per 1 s poll, 10,000 paths", rf"CPU per cycle.*?{NUMBER} ms", "ms"),
+            Figure(
+                "monitor mean poll cycle wall time",
+                rf"mean poll cycle wall time\s+{NUMBER} ms",
+                "ms",
+            ),
+            Figure("monitor RSS", rf"^\s*RSS\s+{NUMBER} MiB", "MiB"),
+            Figure(
+                "monitor first GET /metrics of a poll",
+                rf"GET /metrics \(\d+ KiB\)\s+{NUMBER} ms",
+                "ms",
+            ),
+            Figure("monitor GET /api/status", rf"GET /api/status\s+{NUMBER} ms", "ms"),
+        ),
+    ),
+    Bench(
+        "monitor_detect.py",
+        ("--trials", "3"),
+        ("--trials", "1"),
+        (
+            Figure(
+                "publisher loss -> /api/status", rf"no_publisher\s+min \S+\s+median {NUMBER}s", "s"
+            ),
+            Figure(
+                "inbound bytes stop -> /api/status", rf"stalled\s+min \S+\s+median {NUMBER}s", "s"
+            ),
+        ),
+    ),
+    Bench(
+        "dns_reconcile.py",
+        ("--runs", "100"),
+        ("--runs", "20"),
+        (
+            # Not the `python -m trashmonitor dns` figure: that process gets an environment
+            # without PYTHONPATH, so on the base side it would run this tree's code.
+            Figure(
+                "DNS reconcile, --watch iteration",
+                rf"--watch iteration \(n=\d+\): median {NUMBER} ms",
+                "ms",
+            ),
+            Figure(
+                "DNS reconcile, one-shot (clients built)",
+                rf"one-shot \(n=\d+\): median {NUMBER} ms",
+                "ms",
+            ),
+        ),
+    ),
+    Bench(
+        "probe_startup.py",
+        ("--runs", "5"),
+        ("--runs", "3"),
+        (
+            Figure(
+                "trashmon probe --help, cold start", rf"trashmon probe --help\s+{NUMBER} ms", "ms"
+            ),
+        ),
+    ),
+    Bench(
+        "capture_cpu.py",
+        ("--seconds", "10"),
+        ("--seconds", "4"),
+        (
+            Figure(
+                "capture agent CPU / its ffmpeg's CPU", rf"agent / ffmpeg CPU:\s+{NUMBER} %", "%"
+            ),
+            Figure("capture agent RSS", rf"agent RSS:\s+{NUMBER} MiB", "MiB"),
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Tree:
+    """One side: its checkout (whose bench/ scripts run) and the environment they run in."""
+
+    label: str
+    root: Path
+    env: dict[str, str]
+
+    def python(self, *argv: str) -> list[str]:
+        return [sys.executable, "-P", *argv]
+
+
+def link_tree(root: Path, into: Path) -> Path:
+    """Lay out ``root``'s package folders as its pyproject.toml's package-dir maps them
+    (``trashmonitor.monitor`` = ``monitor/``…) under ``into``, with links, not copies."""
+    setuptools = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    mapping: dict[str, str] = setuptools["package-dir"]
+    # Parents first, so that a sub-package's link lands in its parent's folder.
+    for package in sorted(mapping, key=lambda name: name.count(".")):
+        target = into.joinpath(*package.split("."))
+        if package.count(".") == 0:
+            target.mkdir(parents=True)
+            for child in (root / mapping[package]).iterdir():
+                if child.name != "__pycache__":
+                    (target / child.name).symlink_to(child)
+        else:
+            target.symlink_to(root / mapping[package], target_is_directory=True)
+    return into
+
+
+def imported_from(tree: Tree) -> tuple[str, str]:
+    """Where the side's Python imports ``trashmonitor`` and ``trashmonitor.monitor``."""
+    code = (
+        "import trashmonitor, trashmonitor.monitor as m; print(trashmonitor.__file__, m.__file__)"
+    )
+    done = subprocess.run(
+        tree.python("-c", code),
+        env=tree.env,
+        cwd=tempfile.gettempdir(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"before_after: {tree.label} cannot import trashmonitor: {done.stderr}")
+    package, monitor = done.stdout.split()
+    return package, monitor
+
+
+def check_sources(tree: Tree) -> None:
+    """Print where the side imports from; stop (exit 2) unless it is the side's tree."""
+    files = imported_from(tree)
+    print(f"{tree.label}: trashmonitor.__file__ = {files[0]}")
+    for file in files:
+        resolved = Path(file).resolve()
+        if not resolved.is_relative_to(tree.root):
+            print(
+                f"before_after: {tree.label} imports {resolved}, not from {tree.root}",
+                file=sys.stderr,
+            )
+            raise SystemExit(2)
+    print(f"{tree.label}: resolves into {tree.root} (trashmonitor.monitor too)")
+
+
+def stop_group(proc: subprocess.Popen[str]) -> None:
+    """Stop a bench and everything it started (its own process group): SIGINT, as Ctrl-C
+    would, so its cleanup runs; SIGKILL if it lingers."""
+    for sig, grace in ((signal.SIGINT, 20.0), (signal.SIGKILL, 10.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_bench(tree: Tree, bench: Bench, quick: bool) -> str | None:
+    """The bench's output on ``tree``; None when the tree has no such script or it failed."""
+    script = tree.root / "bench" / bench.script
+    if not script.exists():
+        return None
+    argv = tree.python(str(script), *bench.arguments(quick))
+    # In a session of its own: its process group is stopped as one, whatever interrupts us.
+    proc: subprocess.Popen[str] = subprocess.Popen(
+        argv, env=tree.env, cwd=tree.root, **PIPED, start_new_session=True
+    )
+    try:
+        out, err = proc.communicate(timeout=SCRIPT_TIMEOUT)
+    except BaseException:
+        stop_group(proc)
+        raise
+    if proc.returncode != 0:
+        last = (err.strip().splitlines() or ["(no output)"])[-1]
+        print(f"  {tree.label} {bench.script} exited {proc.returncode}: {last}", file=sys.stderr)
+        return None
+    return out
+
+
+def change(before: float | None, after: float | None) -> str:
+    if before is None or after is None:
+        return "n/a"
+    if before == 0:
+        return "same" if after == 0 else "n/a (before is 0)"
+    return f"{(after / before - 1) * 100:+.0f}%"
+
+
+def shown(value: float | None, unit: str) -> str:
+    return "n/a" if value is None else f"{value:g} {unit}"
+
+
+def median_or_none(values: Sequence[float | None]) -> float | None:
+    present = [value for value in values if value is not None]
+    return statistics.median(present) if present else None
+
+
+def table(rows: Sequence[tuple[str, str, str, str]]) -> str:
+    header = ("figure", "before", "after", "change")
+    widths = [max(len(line[i]) for line in (header, *rows)) for i in range(4)]
+    lines = [
+        " | ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+        for line in (header, *rows)
+    ]
+    lines.insert(1, "-+-".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def compare(base: Tree, head: Tree, repetitions: int, quick: bool) -> str:
+    """Run every bench on both sides ``repetitions`` times; the figures table."""
+    values: dict[tuple[str, str], list[float | None]] = {}
+    for repetition in range(repetitions):
+        order = (base, head) if repetition % 2 == 0 else (head, base)
+        for bench in BENCHES:
+            for tree in order:
+                print(f"repetition {repetition + 1}/{repetitions}: {tree.label} {bench.script}")
+                output = run_bench(tree, bench, quick)
+                for figure in bench.figures:
+                    value = figure.read(output) if output is not None else None
+                    values.setdefault((tree.label, figure.name), []).append(value)
+    rows = []
+    for bench in BENCHES:
+        for figure in bench.figures:
+            before = median_or_none(values[(base.label, figure.name)])
+            after = median_or_none(values[(head.label, figure.name)])
+            rows.append(
+                (
+                    figure.name,
+                    shown(before, figure.unit),
+                    shown(after, figure.unit),
+                    change(before, after),
+                )
+            )
+    return table(rows)
+
+
+def git(*argv: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(REPO), *argv], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"before_after: git {' '.join(argv)}: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+@contextlib.contextmanager
+def base_worktree(revision: str) -> Iterator[tuple[str, Path, Path]]:
+    """(commit, worktree, link tree) of ``revision``, removed when the block ends."""
+    commit = git("rev-parse", "--verify", f"{revision}^{{commit}}")
+    scratch = Path(tempfile.mkdtemp(prefix="before-after-"))
+    worktree = scratch / "base"
+    try:
+        git("worktree", "add", "--detach", str(worktree), commit)
+        yield commit, worktree, link_tree(worktree, scratch / "src")
+    finally:
+        subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "remove", "--force", str(worktree)],
+            capture_output=True,
+            check=False,
+        )
+        subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "prune"], capture_output=True, check=False
+        )
+        subprocess.run(["rm", "-rf", str(scratch)], check=False)
+
+
+def raise_exit(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the cleanups like Ctrl-C does
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--base", default=DEFAULT_BASE, help=f"revision to compare with ({DEFAULT_BASE})"
+    )
+    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="shorter runs, same 10,000 paths")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, raise_exit)
+    environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSAFEPATH")}
+    with base_worktree(args.base) as (commit, worktree, source):
+        base = Tree(
+            f"before ({commit[:7]})", worktree,
+            {**environ, "PYTHONPATH": f"{source}{os.pathsep}{worktree / 'bench'}"},
+        )  # fmt: skip
+        head = Tree("after (this tree)", REPO, {**environ, "PYTHONPATH": str(REPO / "bench")})
+        check_sources(base)
+        check_sources(head)
+        result = compare(base, head, args.repetitions, args.quick)
+    print(
+        f"\nmedian of {args.repetitions} repetitions per side"
+        f"{' (quick runs)' if args.quick else ''}; lower is better for every figure"
+    )
+    print(result)
+
+
+if __name__ == "__main__":
+    main()
