@@ -66,7 +66,7 @@ def is_valid_path_name(name: object) -> TypeGuard[str]:
 # --------------------------------------------------------------------------- parsing
 
 
-def _rfc3339(value: object, where: str) -> float | None:
+def rfc3339_timestamp(value: object, where: str) -> float | None:
     if value is None:
         return None
     if not isinstance(value, str):
@@ -93,22 +93,22 @@ def _tracks(item: Mapping[str, Any], where: str) -> TrackSet:
     if isinstance(tracks2, list):
         key: list[tuple[str, int | None, int | None]] = []
         for track in tracks2:
-            if not isinstance(track, dict) or not _is_codec(track.get("codec")):
+            if not isinstance(track, dict) or not is_codec(track.get("codec")):
                 raise MalformedResponseError(f"{where}.tracks2: expected objects with a codec")
             props = track.get("codecProps") or {}
             width = props.get("width") if isinstance(props, dict) else None
             height = props.get("height") if isinstance(props, dict) else None
             key.append((track["codec"], _dimension(width), _dimension(height)))
-        return _track_set(tuple(key))
+        return track_set(tuple(key))
     old = item.get("tracks")
     if old is None:
-        return _track_set(())
-    if not isinstance(old, list) or not all(_is_codec(codec) for codec in old):
+        return track_set(())
+    if not isinstance(old, list) or not all(is_codec(codec) for codec in old):
         raise MalformedResponseError(f"{where}.tracks: expected a list of codec names")
-    return _track_set(tuple((codec, None, None) for codec in old))
+    return track_set(tuple((codec, None, None) for codec in old))
 
 
-def _is_codec(value: object) -> TypeGuard[str]:
+def is_codec(value: object) -> TypeGuard[str]:
     """MediaMTX names codecs itself ("H264", "MPEG-4 Audio"): short printable ASCII."""
     return (
         isinstance(value, str) and 0 < len(value) <= 64 and value.isascii() and value.isprintable()
@@ -124,7 +124,7 @@ TrackSet = tuple[tuple[Track, ...], str | None, str | None]
 
 
 @lru_cache(maxsize=1024)
-def _track_set(key: tuple[tuple[str, int | None, int | None], ...]) -> TrackSet:
+def track_set(key: tuple[tuple[str, int | None, int | None], ...]) -> TrackSet:
     """Cameras share a handful of track layouts: build (and keep) one value per layout,
     not per path and poll."""
     tracks = tuple(Track(codec, width, height) for codec, width, height in key)
@@ -161,7 +161,7 @@ def parse_path(item: object, where: str = "items[]") -> PathObservation:
     online_since = None
     if is_online:
         since_key = "onlineTime" if online is not None else "readyTime"
-        online_since = _rfc3339(get(since_key), f"path {name!r}.{since_key}")
+        online_since = rfc3339_timestamp(get(since_key), f"path {name!r}.{since_key}")
     tracks, codec, resolution = _tracks(item, f"path {name!r}")
     return PathObservation(
         name,
@@ -224,6 +224,24 @@ def parse_paths_page(document: object) -> PathsPage:
             continue
         parsed.append(parse_path(item, f"items[{index}]"))
     return PathsPage(tuple(parsed), item_count, page_count, rejected)
+
+
+# Below this a page is quicker to read with json.loads than to import msgspec for
+# (~9 ms): a probe of a few cameras keeps its cold start.
+FAST_DECODE_MIN_BYTES = 64 * 1024
+
+
+def decode_paths_page(body: bytes | bytearray, source: str) -> PathsPage:
+    """A ``/v3/paths/list`` answer as :func:`parse_paths_page` reads it (value or error).
+    Large pages are first decoded straight into typed structs
+    (:mod:`~trashmonitor.monitor.mediamtx_fast`); what those do not take is read here."""
+    if len(body) >= FAST_DECODE_MIN_BYTES:
+        from trashmonitor.monitor.mediamtx_fast import fast_paths_page
+
+        page = fast_paths_page(body)
+        if page is not None:
+            return page
+    return parse_paths_page(decode_json(body, source))
 
 
 def decode_json(body: bytes | bytearray, source: str) -> object:
