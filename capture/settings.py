@@ -14,8 +14,9 @@ password.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from trashmonitor.capture.control import MAX_RECORD_SECONDS
 from trashmonitor.capture.ha_discovery import DEFAULT_PREFIX
@@ -27,10 +28,13 @@ from trashmonitor.settings import (
     Setting,
     SettingsTable,
     count_between,
+    option,
     parse_host_port,
     parse_seconds,
     seconds_between,
 )
+
+T = TypeVar("T")
 
 CAPTURE = "capture"
 """``trashmon capture``: every setting."""
@@ -165,96 +169,100 @@ def parse_discovery_prefix(text: str) -> str:
 
 
 def _agent(  # the core keys: `trashmon capture` only, errors redacted
-    flag: str, env: str, parse: Any, default: Any, meaning: str, **more: Any
-) -> Setting[Any]:
-    return Setting(flag, parse, default, meaning, env=env, commands=(CAPTURE,), hide=redact, **more)
+    usage: str,
+    env: str,
+    parse: Callable[[str], T],
+    default: T,
+    meaning: str,
+    *,
+    shown_default: str | None = None,
+) -> Setting[T]:
+    return option(
+        usage, env, parse, default, meaning, shown_default=shown_default, commands=(CAPTURE,),
+        hide=redact,
+    )  # fmt: skip
 
 
+# One row a key (trashmonitor.settings.option): usage, env, parser, default, meaning.
 CAMERA_DEV: Setting[str | None] = _agent(
-    "--camera-dev", "CAMERA_DEV", parse_camera_dev, None,
-    "`/dev/video0` (or `/dev/v4l/by-id/…`), `testsrc`, or `lavfi:GRAPH`",
-    metavar="DEV", shown_default="required",
+    "--camera-dev DEV", "CAMERA_DEV", parse_camera_dev, None,
+    "`/dev/video0` (or `/dev/v4l/by-id/…`), `testsrc`, or `lavfi:GRAPH`", shown_default="required",
 )  # fmt: skip
 PUSH_URL: Setting[str | None] = _agent(
-    "--push-url", "PUSH_URL", parse_push_url, None,
+    "--push-url URL", "PUSH_URL", parse_push_url, None,
     "`rtsp://host:8554/<id>` (`rtsps://` too); may carry `user:password@` as in the seed, "
-    "but prefer STREAM_USER and STREAM_PASSWORD_FILE",
-    metavar="URL", shown_default="required",
+    "but prefer STREAM_USER and STREAM_PASSWORD_FILE", shown_default="required",
 )  # fmt: skip
 STREAM_USER: Setting[str | None] = _agent(
-    "--stream-user", "STREAM_USER", parse_stream_user, None,
-    "MediaMTX publish user of this camera; needs STREAM_PASSWORD_FILE",
-    metavar="USER", shown_default="unset",
+    "--stream-user USER", "STREAM_USER", parse_stream_user, None,
+    "MediaMTX publish user of this camera; needs STREAM_PASSWORD_FILE", shown_default="unset",
 )  # fmt: skip
 STREAM_PASSWORD_FILE: Setting[Path | None] = _agent(
-    "--stream-password-file", "STREAM_PASSWORD_FILE", parse_file_path, None,
+    "--stream-password-file PATH", "STREAM_PASSWORD_FILE", parse_file_path, None,
     "file holding its password on one line (never the password itself); "
-    "`${CREDENTIALS_DIRECTORY}/stream.password` under the unit",
-    metavar="PATH", shown_default="unset",
+    "`${CREDENTIALS_DIRECTORY}/stream.password` under the unit", shown_default="unset",
 )  # fmt: skip
-FPS = _agent("--fps", "FPS", count_between(1, 240), 15, "frames per second (1–240)", metavar="N")
-WIDTH = _agent("--width", "WIDTH", parse_size, 1280, "even pixel count", metavar="PX")
-HEIGHT = _agent("--height", "HEIGHT", parse_size, 720, "even pixel count", metavar="PX")
+FPS = _agent("--fps N", "FPS", count_between(1, 240), 15, "frames per second (1–240)")
+WIDTH = _agent("--width PX", "WIDTH", parse_size, 1280, "even pixel count")
+HEIGHT = _agent("--height PX", "HEIGHT", parse_size, 720, "even pixel count")
 BITRATE = _agent(
-    "--bitrate", "BITRATE", parse_bitrate, "2M",
+    "--bitrate RATE", "BITRATE", parse_bitrate, "2M",
     "H.264 target and max rate in bit/s: `2M`, `1.5M`, `800k` (or `K`), or a whole number "
     "(`500000`); ffmpeg's rate-control buffer is twice it. Anything ffmpeg would read "
     "otherwise is refused: `2m` (ffmpeg: milli, i.e. no cap), `2 M`, `1e9`, `-1`",
-    metavar="RATE",
 )  # fmt: skip
 INPUT_FORMAT = _agent(
-    "--input-format", "INPUT_FORMAT", parse_format_name, "mjpeg",
-    "V4L2 input format (`mjpeg`, `yuyv422`, …)", metavar="NAME",
+    "--input-format NAME", "INPUT_FORMAT", parse_format_name, "mjpeg",
+    "V4L2 input format (`mjpeg`, `yuyv422`, …)",
 )  # fmt: skip
 KEYFRAME_INTERVAL: Setting[int | None] = _agent(
-    "--keyframe-interval", "KEYFRAME_INTERVAL", count_between(1, 3600), None,
-    "frames between keyframes (1 s)", metavar="N", shown_default="FPS",
+    "--keyframe-interval N", "KEYFRAME_INTERVAL", count_between(1, 3600), None,
+    "frames between keyframes (1 s)", shown_default="FPS",
 )  # fmt: skip
 METRICS_ADDR = _agent(
-    "--metrics-addr", "METRICS_ADDR", parse_host_port, DEFAULT_METRICS_ADDR,
-    "where `/metrics` and `/healthz` listen", metavar="ADDR",
+    "--metrics-addr ADDR", "METRICS_ADDR", parse_host_port, DEFAULT_METRICS_ADDR,
+    "where `/metrics` and `/healthz` listen",
 )  # fmt: skip
 STALL_SECONDS: Setting[float | None] = _agent(
     # Progress comes every 0.5 s: a shorter stall bound would flap.
-    "--stall-seconds", "STALL_SECONDS", seconds_between(0.5, 3600), None,
-    "no progress block this long → `stalled`", metavar="S",
-    shown_default="`2` (`3` below 2 fps)",
+    "--stall-seconds S", "STALL_SECONDS", seconds_between(0.5, 3600), None,
+    "no progress block this long → `stalled`", shown_default="`2` (`3` below 2 fps)",
 )  # fmt: skip
 CONNECT_TIMEOUT = _agent(
-    "--connect-timeout", "CONNECT_TIMEOUT", seconds_between(0.1, 600), 5.0,
-    "RTSP connect/handshake timeout (ffmpeg `-timeout`)", metavar="S",
+    "--connect-timeout S", "CONNECT_TIMEOUT", seconds_between(0.1, 600), 5.0,
+    "RTSP connect/handshake timeout (ffmpeg `-timeout`)",
 )  # fmt: skip
 BLACK_SECONDS = _agent(
-    "--black-seconds", "BLACK_SECONDS", seconds_between(0.1, 3600), 2.0,
-    "black this long → `trashcam_black_image 1`", metavar="S",
+    "--black-seconds S", "BLACK_SECONDS", seconds_between(0.1, 3600), 2.0,
+    "black this long → `trashcam_black_image 1`",
 )  # fmt: skip
 FREEZE_SECONDS = _agent(
-    "--freeze-seconds", "FREEZE_SECONDS", seconds_between(0.1, 3600), 2.0,
-    "unchanged this long → `trashcam_frozen_image 1`", metavar="S",
+    "--freeze-seconds S", "FREEZE_SECONDS", seconds_between(0.1, 3600), 2.0,
+    "unchanged this long → `trashcam_frozen_image 1`",
 )  # fmt: skip
 IMAGE_HEALTH = _agent(
-    "--image-health", "IMAGE_HEALTH", parse_on_off, True,
-    "`off` drops the black/freeze filters", metavar="on|off", shown_default="on",
+    "--image-health on|off", "IMAGE_HEALTH", parse_on_off, True,
+    "`off` drops the black/freeze filters", shown_default="on",
 )  # fmt: skip
 BUFFER_DIR: Setting[Path | None] = _agent(
-    "--buffer-dir", "BUFFER_DIR", parse_buffer_dir, None,
-    "rolling local segment buffer; created if missing", metavar="DIR",
+    "--buffer-dir DIR", "BUFFER_DIR", parse_buffer_dir, None,
+    "rolling local segment buffer; created if missing",
     shown_default="unset (`$RUNTIME_DIRECTORY/buffer` under the unit)",
 )  # fmt: skip
 # seg%03d.ts: more than 999 segments would reuse names out of order.
 BUFFER_SEGMENTS = _agent(
-    "--buffer-segments", "BUFFER_SEGMENTS", count_between(1, 999), 30,
-    "1 s segments kept in the buffer (1–999)", metavar="N",
+    "--buffer-segments N", "BUFFER_SEGMENTS", count_between(1, 999), 30,
+    "1 s segments kept in the buffer (1–999)",
 )  # fmt: skip
 BACKOFF_INITIAL = _agent(
-    "--backoff-initial", "BACKOFF_INITIAL", seconds_between(0.1, 3600), 1.0,
-    "first restart delay (s)", metavar="S",
+    "--backoff-initial S", "BACKOFF_INITIAL", seconds_between(0.1, 3600), 1.0,
+    "first restart delay (s)",
 )  # fmt: skip
 BACKOFF_MAX = _agent(
-    "--backoff-max", "BACKOFF_MAX", seconds_between(0.1, 86400), 30.0,
-    "restart delay cap (s), not below BACKOFF_INITIAL", metavar="S",
+    "--backoff-max S", "BACKOFF_MAX", seconds_between(0.1, 86400), 30.0,
+    "restart delay cap (s), not below BACKOFF_INITIAL",
 )  # fmt: skip
-FFMPEG = _agent("--ffmpeg", "FFMPEG", parse_ffmpeg, "ffmpeg", "ffmpeg executable", metavar="PATH")
+FFMPEG = _agent("--ffmpeg PATH", "FFMPEG", parse_ffmpeg, "ffmpeg", "ffmpeg executable")
 
 KEYS: tuple[Setting[Any], ...] = (
     CAMERA_DEV, PUSH_URL, STREAM_USER, STREAM_PASSWORD_FILE, FPS, WIDTH, HEIGHT, BITRATE,
@@ -265,48 +273,43 @@ KEYS: tuple[Setting[Any], ...] = (
 """The keys that configure the capture itself (the MQTT side's follow in SETTINGS)."""
 
 MQTT = mqtt_declarations(AGENT_SETTINGS, MQTT_SIDE)
-CAPTURES_DIR: Setting[Path | None] = Setting(
-    "--captures-dir", parse_captures_dir, None,
-    "where `<camera>/<UTC>.{jpg,mp4}` go; empty: no pictures or recordings",
-    env="CAPTURES_DIR", metavar="DIR", commands=MQTT_SIDE,
+CAPTURES_DIR: Setting[Path | None] = option(
+    "--captures-dir DIR", "CAPTURES_DIR", parse_captures_dir, None,
+    "where `<camera>/<UTC>.{jpg,mp4}` go; empty: no pictures or recordings", commands=MQTT_SIDE,
     shown_default="unset (`$STATE_DIRECTORY/captures` under the unit)",
 )  # fmt: skip
-CAPTURES_MAX_BYTES = Setting(
-    "--captures-max-bytes", parse_bytes, DEFAULT_MAX_CAPTURE_BYTES,
-    "delete the oldest captures beyond this", env="CAPTURES_MAX_BYTES", metavar="SIZE",
-    shown_default="`4G`", commands=MQTT_SIDE,
+CAPTURES_MAX_BYTES = option(
+    "--captures-max-bytes SIZE", "CAPTURES_MAX_BYTES", parse_bytes, DEFAULT_MAX_CAPTURE_BYTES,
+    "delete the oldest captures beyond this", shown_default="`4G`", commands=MQTT_SIDE,
 )  # fmt: skip
-CAPTURES_MIN_FREE = Setting(
-    "--captures-min-free", parse_bytes, DEFAULT_MIN_FREE_BYTES,
-    "refuse a picture or recording below this free space", env="CAPTURES_MIN_FREE",
-    metavar="SIZE", shown_default="`512M`", commands=MQTT_SIDE,
-)  # fmt: skip
-RECORD_MAX_SECONDS = Setting(
-    "--record-max-seconds", parse_seconds, MAX_RECORD_SECONDS,
-    "longest `record N` accepted", env="RECORD_MAX_SECONDS", metavar="S", commands=MQTT_SIDE,
-)  # fmt: skip
-SEED_MQTT = Setting(
-    "--seed-mqtt", parse_on_off, False,
-    "also serve the seed's `camera/control/*` topics, seed wording on `camera/status` "
-    "(docs/mqtt.md \"The seed's interface\")",
-    env="SEED_MQTT", metavar="on|off", shown_default="off", commands=MQTT_SIDE,
-)  # fmt: skip
-HA_DISCOVERY = Setting(
-    "--ha-discovery", parse_on_off, False,
-    "Home Assistant MQTT discovery and snapshots (docs/mqtt.md \"Home Assistant "
-    "discovery\"); `--retire` removes the device",
-    env="HA_DISCOVERY", metavar="on|off", shown_default="off", commands=MQTT_SIDE,
-)  # fmt: skip
-HA_DISCOVERY_PREFIX = Setting(
-    "--ha-discovery-prefix", parse_discovery_prefix, DEFAULT_PREFIX,
-    "Home Assistant's discovery prefix", env="HA_DISCOVERY_PREFIX", metavar="PREFIX",
+CAPTURES_MIN_FREE = option(
+    "--captures-min-free SIZE", "CAPTURES_MIN_FREE", parse_bytes, DEFAULT_MIN_FREE_BYTES,
+    "refuse a picture or recording below this free space", shown_default="`512M`",
     commands=MQTT_SIDE,
 )  # fmt: skip
-SNAPSHOT_INTERVAL = Setting(
-    "--snapshot-interval", parse_snapshot_interval, DEFAULT_SNAPSHOT_INTERVAL,
+RECORD_MAX_SECONDS = option(
+    "--record-max-seconds S", "RECORD_MAX_SECONDS", parse_seconds, MAX_RECORD_SECONDS,
+    "longest `record N` accepted", commands=MQTT_SIDE,
+)  # fmt: skip
+SEED_MQTT = option(
+    "--seed-mqtt on|off", "SEED_MQTT", parse_on_off, False,
+    "also serve the seed's `camera/control/*` topics, seed wording on `camera/status` "
+    "(docs/mqtt.md \"The seed's interface\")", shown_default="off", commands=MQTT_SIDE,
+)  # fmt: skip
+HA_DISCOVERY = option(
+    "--ha-discovery on|off", "HA_DISCOVERY", parse_on_off, False,
+    "Home Assistant MQTT discovery and snapshots (docs/mqtt.md \"Home Assistant "
+    "discovery\"); `--retire` removes the device", shown_default="off", commands=MQTT_SIDE,
+)  # fmt: skip
+HA_DISCOVERY_PREFIX = option(
+    "--ha-discovery-prefix PREFIX", "HA_DISCOVERY_PREFIX", parse_discovery_prefix,
+    DEFAULT_PREFIX, "Home Assistant's discovery prefix", commands=MQTT_SIDE,
+)  # fmt: skip
+SNAPSHOT_INTERVAL = option(
+    "--snapshot-interval S", "SNAPSHOT_INTERVAL", parse_snapshot_interval,
+    DEFAULT_SNAPSHOT_INTERVAL,
     "seconds between thumbnails on `trashcam/<id>/camera` while streaming, `0` = off "
-    "(the viewer's tiles, docs/mqtt.md)",
-    env="SNAPSHOT_INTERVAL", metavar="S", commands=MQTT_SIDE,
+    "(the viewer's tiles, docs/mqtt.md)", commands=MQTT_SIDE,
 )  # fmt: skip
 
 SETTINGS = SettingsTable(

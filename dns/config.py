@@ -27,6 +27,7 @@ from trashmonitor.settings import (
     Setting,
     SettingsTable,
     count_between,
+    option,
     parse_host_port,
     parse_http_url,
     parse_name_list,
@@ -34,6 +35,7 @@ from trashmonitor.settings import (
     parse_seconds,
     parse_setting,
     seconds_between,
+    switch,
 )
 
 DNS = "dns"
@@ -68,30 +70,32 @@ def parse_device_token(text: str) -> str | None:
     return value or None
 
 
-def _switch(text: str) -> bool:
-    raise ValueError("takes no value")  # a switch has no environment variable to parse
-
-
 def _flag(flag: str, help_text: str) -> Setting[bool]:
-    return Setting(flag, _switch, False, help_text, switch=True, shown_default="off",
-                   commands=(DNS,), note=help_text)  # fmt: skip
+    return switch(flag, help_text, commands=(DNS,), note=help_text)
 
 
+def _device(usage: str, env: str, note: str) -> Setting[str | None]:
+    return option(usage, env, parse_device_token, None, note.replace("`", ""),
+                  shown_default="none", commands=(DNS,), note=note)  # fmt: skip
+
+
+# One row a setting (trashmonitor.settings.option): usage, env, parser, default, help, and
+# the docs' wording where it differs.
 DRY_RUN = _flag("--dry-run", "plan only, write nothing; exit 1 if anything would change")
 PRINT_HEALTH_URL = _flag(
     "--print-health-url",
     "print http://TS_HOSTNAME.<MagicDNS suffix>/api (what `just health` probes), exit",
 )
 WATCH = _flag("--watch", "reconcile every --interval until SIGTERM/SIGINT")
-INTERVAL = Setting(
-    "--interval", seconds_between(0.1, 86400), 60.0, "seconds between --watch runs",
-    env="DNS_INTERVAL", metavar="S", commands=(DNS,),
+INTERVAL = option(
+    "--interval S", "DNS_INTERVAL", seconds_between(0.1, 86400), 60.0,
+    "seconds between --watch runs", commands=(DNS,),
     note="seconds between `--watch` runs (`30`, `1.5s`, `500ms`; 0.1 s to 1 day)",
 )  # fmt: skip
-METRICS_ADDR = Setting(
-    "--metrics-addr", parse_host_port, None,
+METRICS_ADDR = option(
+    "--metrics-addr HOST:PORT", METRICS_ADDR_ENV, parse_host_port, None,
     "with --watch, serve trashmon_dns_* on http://HOST:PORT/metrics (:PORT = loopback)",
-    env=METRICS_ADDR_ENV, metavar="HOST:PORT", shown_default="off", commands=(DNS,),
+    shown_default="off", commands=(DNS,),
     note="with `--watch`, serve `trashmon_dns_*` on `http://HOST:PORT/metrics` for a "
     "reconciler running on its own (the Kubernetes `trashmonitor-dns` workload); `:PORT` "
     "means loopback; without `--watch` a configuration error (exit 2)",
@@ -106,41 +110,31 @@ ALLOW_PUBLIC_TARGET = _flag(
     "allow an A target outside 100.64.0.0/10 (AAAA: outside fd7a:115c:a1e0::/48)",
 )
 AAAA = _flag("--aaaa", "also publish the device's tailnet IPv6 as an AAAA record")
-TTL = Setting(
-    "--ttl", parse_ttl, TTL_AUTO, "record TTL, 'auto' or 30-86400 seconds",
-    env="DNS_TTL", metavar="N", shown_default="`auto`", commands=(DNS,),
-    note="record TTL, `auto` or 30–86400 seconds",
+TTL = option(
+    "--ttl N", "DNS_TTL", parse_ttl, TTL_AUTO, "record TTL, 'auto' or 30-86400 seconds",
+    shown_default="`auto`", commands=(DNS,), note="record TTL, `auto` or 30–86400 seconds",
 )  # fmt: skip
-TARGET: Setting[ipaddress.IPv4Address | None] = Setting(
-    "--target", parse_ipv4, None, "publish this IPv4 instead of looking the device up",
-    env="DNS_TARGET", metavar="IP", shown_default="none", commands=(DNS,),
-    note="publish this IPv4 instead of looking the device up",
+TARGET: Setting[ipaddress.IPv4Address | None] = option(
+    "--target IP", "DNS_TARGET", parse_ipv4, None,
+    "publish this IPv4 instead of looking the device up", shown_default="none",
+    commands=(DNS,), note="publish this IPv4 instead of looking the device up",
 )  # fmt: skip
 NO_SPLIT_DNS = _flag("--no-split-dns", "leave Tailscale split DNS alone")
-RETRIES = Setting(
-    "--retries", count_between(0, 10), 2, "retries per API call on 429/5xx/connection errors",
-    env="DNS_RETRIES", metavar="N", commands=(DNS,),
+RETRIES = option(
+    "--retries N", "DNS_RETRIES", count_between(0, 10), 2,
+    "retries per API call on 429/5xx/connection errors", commands=(DNS,),
     note="retries per API call on 429/5xx/connection errors (0–10)",
 )  # fmt: skip
-
-
-def _device(flag: str, env: str, metavar: str, note: str) -> Setting[str | None]:
-    help_text = note.replace("`", "")
-    return Setting(flag, parse_device_token, None, help_text, env=env, metavar=metavar,
-                   shown_default="none", commands=(DNS,), note=note)  # fmt: skip
-
-
 DEVICE_ID = _device(
-    "--device-id", "TS_DEVICE_ID", "ID",
+    "--device-id ID", "TS_DEVICE_ID",
     "pin the device by its Tailscale node id (`nodeId`, or the legacy `id`)",
 )  # fmt: skip
 DEVICE_TAG = _device(
-    "--device-tag", "TS_DEVICE_TAG", "TAG", "the one device carrying this ACL tag, e.g. `tag:dns`"
+    "--device-tag TAG", "TS_DEVICE_TAG", "the one device carrying this ACL tag, e.g. `tag:dns`"
 )
-MAX_DEVICE_AGE = Setting(
-    "--max-device-age", parse_seconds, 3600.0,
-    "refuse a device neither connected nor seen this recently",
-    env="TS_DEVICE_MAX_AGE", metavar="S", commands=(DNS,),
+MAX_DEVICE_AGE = option(
+    "--max-device-age S", "TS_DEVICE_MAX_AGE", parse_seconds, 3600.0,
+    "refuse a device neither connected nor seen this recently", commands=(DNS,),
     note="refuse a device neither connected nor seen this recently",
 )  # fmt: skip
 

@@ -38,12 +38,14 @@ from trashmonitor.settings import (
     SettingsTable,
     count_between,
     existing_file,
+    option,
     parse_host_port,
     parse_http_url,
     parse_name_list,
     parse_ratio,
     parse_seconds,
     seconds_between,
+    switch,
 )
 
 PROBE = "probe"
@@ -112,288 +114,6 @@ def parse_hook_rate(text: str) -> float:
     return value
 
 
-def parse_flag(text: str) -> bool:
-    raise ValueError("takes no value")  # switches have no environment variable to parse
-
-
-API = Setting(
-    "--api",
-    parse_http_url,
-    DEFAULT_API,
-    env="TRASHMON_MEDIAMTX_API",
-    metavar="URL",
-    help="MediaMTX API, direct (http://host:9997) or behind Caddy (http://host/api)",
-    commands=BOTH,
-)
-PARKED = Setting(
-    "--parked",
-    parse_name_list,
-    frozenset[str](),
-    env="TRASHMON_PARKED",
-    metavar="A,B",
-    shown_default="none",
-    commands=BOTH,
-    help="cameras set aside: reported as parked, never failing",
-)
-EXPECT = Setting(
-    "--expect",
-    parse_name_list,
-    frozenset[str](),
-    env="TRASHMON_EXPECT",
-    metavar="A,B",
-    shown_default="none",
-    commands=BOTH,
-    help="cameras that must exist: missing ones are down with no_publisher, so an empty "
-    "path list is not a pass",
-)
-METRICS_URL: Setting[str | None] = Setting(
-    "--metrics-url",
-    parse_metrics_target,
-    None,
-    env="TRASHMON_MEDIAMTX_METRICS",
-    metavar="URL|off",
-    shown_default="the API host, port 9998, `/metrics`",
-    commands=(MONITOR,),
-    help="MediaMTX /metrics, or 'off'",
-)
-LISTEN = Setting(
-    "--listen",
-    parse_host_port,
-    parse_host_port(DEFAULT_LISTEN),
-    env="TRASHMON_LISTEN",
-    metavar="HOST:PORT",
-    commands=(MONITOR,),
-    help="serve /metrics, /healthz, /api/status, /api/incidents and /api/sd/agents here",
-)
-INTERVAL = Setting(
-    "--interval",
-    seconds_between(MIN_INTERVAL, MAX_INTERVAL),
-    1.0,
-    env="TRASHMON_INTERVAL",
-    metavar="S",
-    commands=(MONITOR,),
-    help="seconds between polls",
-)
-TIMEOUT = Setting(
-    "--timeout",
-    seconds_between(0.1, 300),
-    2.0,
-    env="TRASHMON_TIMEOUT",
-    metavar="S",
-    shown_default="`2` (per request: connect + headers + body)",
-    commands=(MONITOR,),
-    help="per-request timeout",
-)
-PROBE_TIMEOUT = Setting(
-    "--timeout",
-    parse_seconds,
-    10.0,
-    metavar="S",
-    shown_default="`10` (total)",
-    commands=(PROBE,),
-    help="total time budget for the polls (a --stall-window is added on top)",
-)
-STALL_WINDOW: Setting[float | None] = Setting(
-    "--stall-window",
-    parse_seconds,
-    None,
-    metavar="S",
-    shown_default="off (one poll)",
-    commands=(PROBE,),
-    help="poll twice S seconds apart so unchanged inbound bytes count as stalled",
-)
-ALLOW_EMPTY = Setting(
-    "--allow-empty",
-    parse_flag,
-    False,
-    switch=True,
-    shown_default="off",
-    commands=(PROBE,),
-    note="exit 0 when there is no camera to judge",
-    help="exit 0 when there is no camera to judge (by default nothing to judge is exit 1: "
-    "a server that lost its configuration is not healthy)",
-)
-JSON = Setting(
-    "--json",
-    parse_flag,
-    False,
-    switch=True,
-    shown_default="off",
-    commands=(PROBE,),
-    note="print the /api/status document instead of the table",
-    help="print the /api/status document",
-)
-FORGET_AFTER = Setting(
-    "--forget-after",
-    parse_seconds,
-    DEFAULT_FORGET_AFTER,
-    env="TRASHMON_FORGET_AFTER",
-    metavar="S",
-    commands=(MONITOR,),
-    note="how long a vanished *configured* camera stays `down`",
-    help="stop reporting a vanished camera after S seconds",
-)
-STALE_AFTER: Setting[float | None] = Setting(
-    "--stale-after",
-    # The bound of its own; the one relative to --interval is checked in stale_after().
-    seconds_between(MIN_INTERVAL, MAX_STALE_SECONDS),
-    None,
-    env="TRASHMON_STALE_AFTER",
-    metavar="S",
-    shown_default=f"{DEFAULT_STALE_POLLS} × interval",
-    commands=(MONITOR,),
-    note=f"no successful poll for S s = blind (1 to {MAX_STALE_POLLS} intervals, "
-    f"≤ {MAX_STALE_SECONDS / 3600:g} h)",
-    help="no successful poll for S seconds = the monitor is blind: every camera down with "
-    f"mediamtx_unreachable, trashmon_mediamtx_up 0 (at least one interval, at most "
-    f"{MAX_STALE_POLLS} or {MAX_STALE_SECONDS:g} s)",
-)
-MAX_CAMERAS_SETTING = Setting(
-    "--max-cameras",
-    count_between(1, MAX_CAMERAS),
-    DEFAULT_MAX_CAMERAS,
-    env="TRASHMON_MAX_CAMERAS",
-    metavar="N",
-    commands=(MONITOR,),
-    note=f"cameras tracked at most (1 to {MAX_CAMERAS:,})",
-    help="track at most N cameras; paths over it are dropped and counted in "
-    "trashmon_cameras_dropped",
-)
-CREDENTIALS_FILE: Setting[Credentials | None] = Setting(
-    "--mediamtx-credentials-file",
-    read_credentials_file,
-    None,
-    env="TRASHMON_MEDIAMTX_CREDENTIALS_FILE",
-    metavar="PATH",
-    shown_default="none",
-    commands=BOTH,
-    note="one line `user:password`, HTTP Basic to the API and /metrics",
-    help="a file with one line user:password for MediaMTX's API and /metrics (HTTP Basic)",
-)
-MAX_BODY = Setting(
-    "--mediamtx-max-body",
-    parse_max_body,
-    DEFAULT_MAX_BODY_BYTES,
-    env="TRASHMON_MEDIAMTX_MAX_BODY",
-    metavar="BYTES",
-    shown_default=f"`{DEFAULT_MAX_BODY_BYTES}` ({MIN_MAX_BODY_BYTES}–{MAX_MAX_BODY_BYTES})",
-    commands=BOTH,
-    help="largest MediaMTX answer read, bigger is an error",
-)
-STALL_AFTER = Setting(
-    "--stall-after",
-    parse_seconds,
-    _THRESHOLDS.stall_after,
-    env="TRASHMON_STALL_AFTER",
-    metavar="S",
-    commands=(MONITOR,),
-    note="the probe uses its `--stall-window`",
-    help="unchanged inbound bytes with a publisher attached for S seconds = stalled",
-)
-FRAMES_ERROR_WINDOW = Setting(
-    "--frames-error-window",
-    parse_seconds,
-    _THRESHOLDS.frames_error_window,
-    env="TRASHMON_FRAMES_ERROR_WINDOW",
-    metavar="S",
-    commands=BOTH,
-    help="look-back for rising frames in error",
-)
-FRAMES_ERROR_MIN = Setting(
-    "--frames-error-min",
-    count_between(1, 1_000_000_000),
-    _THRESHOLDS.frames_error_min,
-    env="TRASHMON_FRAMES_ERROR_MIN",
-    metavar="N",
-    commands=BOTH,
-    help="new frames in error within the window that degrade a camera",
-)
-AGENT_STALE_AFTER = Setting(
-    "--agent-stale-after",
-    parse_seconds,
-    _THRESHOLDS.agent_stale_after,
-    env="TRASHMON_AGENT_STALE_AFTER",
-    metavar="S",
-    commands=BOTH,
-    help="an online agent silent for S seconds is stale",
-)
-LOW_FPS_RATIO = Setting(
-    "--low-fps-ratio",
-    parse_ratio,
-    _THRESHOLDS.low_fps_ratio,
-    env="TRASHMON_LOW_FPS_RATIO",
-    metavar="R",
-    commands=BOTH,
-    help="fps below target x R is low_fps",
-)
-DNS_INTERVAL: Setting[float | None] = Setting(
-    "--dns-interval", seconds_between(0.1, 86400), None, env="TRASHMON_DNS_INTERVAL",
-    metavar="S", shown_default="off", commands=(MONITOR,),
-    note="also reconcile DNS every S s with the `trashmon dns` environment (docs/dns.md) "
-    "and export `trashmon_dns_*`",
-    help="also run the DNS reconciler every S seconds with the `trashmon dns` environment "
-    "and export trashmon_dns_*",
-)  # fmt: skip
-HOOK_SECRET_FILE: Setting[str | None] = Setting(
-    "--hook-secret-file",
-    read_secret_file,
-    None,
-    env="TRASHMON_HOOK_SECRET_FILE",
-    metavar="PATH",
-    shown_default="off (or the secret itself in `TRASHMON_HOOK_SECRET`, environment only)",
-    commands=(MONITOR,),
-    note="the shared secret of `POST /api/hooks/mediamtx` (MediaMTX hooks); "
-    "neither set: no such route",
-    help="a file holding the shared secret MediaMTX's `trashmon hook` sends; enables "
-    "POST /api/hooks/mediamtx (or set TRASHMON_HOOK_SECRET)",
-)
-HOOK_RATE = Setting(
-    "--hook-rate",
-    parse_hook_rate,
-    20.0,
-    env="TRASHMON_HOOK_RATE",
-    metavar="N",
-    commands=(MONITOR,),
-    note=f"hook notices a second accepted ({MIN_HOOK_RATE:g} to {MAX_HOOK_RATE:g}; bursts of "
-    "2 s, at least 10), the rest 429",
-    help="hook notices a second accepted (bursts of 2 seconds' worth, at least 10); the rest "
-    "get 429",
-)
-
-STATE_DIR: Setting[Path | None] = Setting(
-    "--state-dir",
-    parse_state_dir,
-    None,
-    env="TRASHMON_STATE_DIR",
-    metavar="DIR|off",
-    shown_default="off (history in memory only)",
-    commands=(MONITOR,),
-    note="incident history and availability (`history.sqlite3`): kept across restarts",
-    help="keep the incident history and availability in DIR/history.sqlite3 (SQLite, WAL); "
-    "off: in memory only, lost on restart",
-)
-INCIDENT_MIN = Setting(
-    "--incident-min", seconds_between(0, 86400), DEFAULT_INCIDENT_MIN_SECONDS,
-    env="TRASHMON_INCIDENT_MIN", metavar="S", commands=(MONITOR,),
-    note="shorter `down` periods are blips: recorded and counted, not incidents",
-    help="a down period shorter than S seconds is a blip: recorded, not an incident",
-)  # fmt: skip
-CONTROL_CERT: Setting[Path | None] = Setting(
-    "--control-cert", existing_file, None, env="TRASHMON_CONTROL_CERT", metavar="PATH",
-    shown_default="off", commands=(MONITOR,),
-    note="a *controller* client certificate (`trashmon pki --controller`): turns on camera "
-    "control (POST /api/cameras/…); needs the MQTT settings and `--control-key`",
-    help="a controller client certificate: camera control through /api/cameras/... is on "
-    "with it (needs the MQTT settings and --control-key)",
-)  # fmt: skip
-CONTROL_KEY: Setting[Path | None] = Setting(
-    "--control-key", existing_file, None, env="TRASHMON_CONTROL_KEY", metavar="PATH",
-    shown_default="off", commands=(MONITOR,),
-    note="the controller certificate's key",
-    help="the controller certificate's key",
-)  # fmt: skip
-
-
 def _url_template(flag: str) -> Callable[[str], str]:
     """parse_url_template naming ``flag`` but not the value: a template may hold a
     password, and a refused value is otherwise echoed in the error line."""
@@ -407,35 +127,195 @@ def _url_template(flag: str) -> Callable[[str], str]:
     return parse
 
 
+# One row a setting (trashmonitor.settings.option): usage as --help shows it, environment
+# variable, parser, default; then the commands, and what else the row needs.
+API = option(
+    "--api URL", "TRASHMON_MEDIAMTX_API", parse_http_url, DEFAULT_API, commands=BOTH,
+    help="MediaMTX API, direct (http://host:9997) or behind Caddy (http://host/api)",
+)  # fmt: skip
+PARKED = option(
+    "--parked A,B", "TRASHMON_PARKED", parse_name_list, frozenset[str](), commands=BOTH,
+    shown_default="none", help="cameras set aside: reported as parked, never failing",
+)  # fmt: skip
+EXPECT = option(
+    "--expect A,B", "TRASHMON_EXPECT", parse_name_list, frozenset[str](), commands=BOTH,
+    shown_default="none",
+    help="cameras that must exist: missing ones are down with no_publisher, so an empty "
+    "path list is not a pass",
+)  # fmt: skip
+METRICS_URL: Setting[str | None] = option(
+    "--metrics-url URL|off", "TRASHMON_MEDIAMTX_METRICS", parse_metrics_target, None,
+    commands=(MONITOR,), shown_default="the API host, port 9998, `/metrics`",
+    help="MediaMTX /metrics, or 'off'",
+)  # fmt: skip
+LISTEN = option(
+    "--listen HOST:PORT", "TRASHMON_LISTEN", parse_host_port, parse_host_port(DEFAULT_LISTEN),
+    commands=(MONITOR,),
+    help="serve /metrics, /healthz, /api/status, /api/incidents and /api/sd/agents here",
+)  # fmt: skip
+INTERVAL = option(
+    "--interval S", "TRASHMON_INTERVAL", seconds_between(MIN_INTERVAL, MAX_INTERVAL), 1.0,
+    commands=(MONITOR,), help="seconds between polls",
+)  # fmt: skip
+TIMEOUT = option(
+    "--timeout S", "TRASHMON_TIMEOUT", seconds_between(0.1, 300), 2.0, commands=(MONITOR,),
+    shown_default="`2` (per request: connect + headers + body)", help="per-request timeout",
+)  # fmt: skip
+PROBE_TIMEOUT = option(
+    "--timeout S", None, parse_seconds, 10.0, commands=(PROBE,), shown_default="`10` (total)",
+    help="total time budget for the polls (a --stall-window is added on top)",
+)  # fmt: skip
+STALL_WINDOW: Setting[float | None] = option(
+    "--stall-window S", None, parse_seconds, None, commands=(PROBE,),
+    shown_default="off (one poll)",
+    help="poll twice S seconds apart so unchanged inbound bytes count as stalled",
+)  # fmt: skip
+ALLOW_EMPTY = switch(
+    "--allow-empty", commands=(PROBE,), note="exit 0 when there is no camera to judge",
+    help="exit 0 when there is no camera to judge (by default nothing to judge is exit 1: "
+    "a server that lost its configuration is not healthy)",
+)  # fmt: skip
+JSON = switch(
+    "--json", "print the /api/status document", commands=(PROBE,),
+    note="print the /api/status document instead of the table",
+)  # fmt: skip
+FORGET_AFTER = option(
+    "--forget-after S", "TRASHMON_FORGET_AFTER", parse_seconds, DEFAULT_FORGET_AFTER,
+    commands=(MONITOR,), note="how long a vanished *configured* camera stays `down`",
+    help="stop reporting a vanished camera after S seconds",
+)  # fmt: skip
+STALE_AFTER: Setting[float | None] = option(
+    # The bound of its own; the one relative to --interval is checked in stale_after().
+    "--stale-after S", "TRASHMON_STALE_AFTER", seconds_between(MIN_INTERVAL, MAX_STALE_SECONDS),
+    None, commands=(MONITOR,), shown_default=f"{DEFAULT_STALE_POLLS} × interval",
+    note=f"no successful poll for S s = blind (1 to {MAX_STALE_POLLS} intervals, "
+    f"≤ {MAX_STALE_SECONDS / 3600:g} h)",
+    help="no successful poll for S seconds = the monitor is blind: every camera down with "
+    f"mediamtx_unreachable, trashmon_mediamtx_up 0 (at least one interval, at most "
+    f"{MAX_STALE_POLLS} or {MAX_STALE_SECONDS:g} s)",
+)  # fmt: skip
+MAX_CAMERAS_SETTING = option(
+    "--max-cameras N", "TRASHMON_MAX_CAMERAS", count_between(1, MAX_CAMERAS),
+    DEFAULT_MAX_CAMERAS, commands=(MONITOR,),
+    note=f"cameras tracked at most (1 to {MAX_CAMERAS:,})",
+    help="track at most N cameras; paths over it are dropped and counted in "
+    "trashmon_cameras_dropped",
+)  # fmt: skip
+CREDENTIALS_FILE: Setting[Credentials | None] = option(
+    "--mediamtx-credentials-file PATH", "TRASHMON_MEDIAMTX_CREDENTIALS_FILE",
+    read_credentials_file, None, commands=BOTH, shown_default="none",
+    note="one line `user:password`, HTTP Basic to the API and /metrics",
+    help="a file with one line user:password for MediaMTX's API and /metrics (HTTP Basic)",
+)  # fmt: skip
+MAX_BODY = option(
+    "--mediamtx-max-body BYTES", "TRASHMON_MEDIAMTX_MAX_BODY", parse_max_body,
+    DEFAULT_MAX_BODY_BYTES, commands=BOTH,
+    shown_default=f"`{DEFAULT_MAX_BODY_BYTES}` ({MIN_MAX_BODY_BYTES}–{MAX_MAX_BODY_BYTES})",
+    help="largest MediaMTX answer read, bigger is an error",
+)  # fmt: skip
+STALL_AFTER = option(
+    "--stall-after S", "TRASHMON_STALL_AFTER", parse_seconds, _THRESHOLDS.stall_after,
+    commands=(MONITOR,), note="the probe uses its `--stall-window`",
+    help="unchanged inbound bytes with a publisher attached for S seconds = stalled",
+)  # fmt: skip
+FRAMES_ERROR_WINDOW = option(
+    "--frames-error-window S", "TRASHMON_FRAMES_ERROR_WINDOW", parse_seconds,
+    _THRESHOLDS.frames_error_window, commands=BOTH, help="look-back for rising frames in error",
+)  # fmt: skip
+FRAMES_ERROR_MIN = option(
+    "--frames-error-min N", "TRASHMON_FRAMES_ERROR_MIN", count_between(1, 1_000_000_000),
+    _THRESHOLDS.frames_error_min, commands=BOTH,
+    help="new frames in error within the window that degrade a camera",
+)  # fmt: skip
+AGENT_STALE_AFTER = option(
+    "--agent-stale-after S", "TRASHMON_AGENT_STALE_AFTER", parse_seconds,
+    _THRESHOLDS.agent_stale_after, commands=BOTH,
+    help="an online agent silent for S seconds is stale",
+)  # fmt: skip
+LOW_FPS_RATIO = option(
+    "--low-fps-ratio R", "TRASHMON_LOW_FPS_RATIO", parse_ratio, _THRESHOLDS.low_fps_ratio,
+    commands=BOTH, help="fps below target x R is low_fps",
+)  # fmt: skip
+DNS_INTERVAL: Setting[float | None] = option(
+    "--dns-interval S", "TRASHMON_DNS_INTERVAL", seconds_between(0.1, 86400), None,
+    commands=(MONITOR,), shown_default="off",
+    note="also reconcile DNS every S s with the `trashmon dns` environment (docs/dns.md) "
+    "and export `trashmon_dns_*`",
+    help="also run the DNS reconciler every S seconds with the `trashmon dns` environment "
+    "and export trashmon_dns_*",
+)  # fmt: skip
+HOOK_SECRET_FILE: Setting[str | None] = option(
+    "--hook-secret-file PATH", "TRASHMON_HOOK_SECRET_FILE", read_secret_file, None,
+    commands=(MONITOR,),
+    shown_default="off (or the secret itself in `TRASHMON_HOOK_SECRET`, environment only)",
+    note="the shared secret of `POST /api/hooks/mediamtx` (MediaMTX hooks); "
+    "neither set: no such route",
+    help="a file holding the shared secret MediaMTX's `trashmon hook` sends; enables "
+    "POST /api/hooks/mediamtx (or set TRASHMON_HOOK_SECRET)",
+)  # fmt: skip
+HOOK_RATE = option(
+    "--hook-rate N", "TRASHMON_HOOK_RATE", parse_hook_rate, 20.0, commands=(MONITOR,),
+    note=f"hook notices a second accepted ({MIN_HOOK_RATE:g} to {MAX_HOOK_RATE:g}; bursts of "
+    "2 s, at least 10), the rest 429",
+    help="hook notices a second accepted (bursts of 2 seconds' worth, at least 10); the rest "
+    "get 429",
+)  # fmt: skip
+STATE_DIR: Setting[Path | None] = option(
+    "--state-dir DIR|off", "TRASHMON_STATE_DIR", parse_state_dir, None, commands=(MONITOR,),
+    shown_default="off (history in memory only)",
+    note="incident history and availability (`history.sqlite3`): kept across restarts",
+    help="keep the incident history and availability in DIR/history.sqlite3 (SQLite, WAL); "
+    "off: in memory only, lost on restart",
+)  # fmt: skip
+INCIDENT_MIN = option(
+    "--incident-min S", "TRASHMON_INCIDENT_MIN", seconds_between(0, 86400),
+    DEFAULT_INCIDENT_MIN_SECONDS, commands=(MONITOR,),
+    note="shorter `down` periods are blips: recorded and counted, not incidents",
+    help="a down period shorter than S seconds is a blip: recorded, not an incident",
+)  # fmt: skip
+CONTROL_CERT: Setting[Path | None] = option(
+    "--control-cert PATH", "TRASHMON_CONTROL_CERT", existing_file, None, commands=(MONITOR,),
+    shown_default="off",
+    note="a *controller* client certificate (`trashmon pki --controller`): turns on camera "
+    "control (POST /api/cameras/…); needs the MQTT settings and `--control-key`",
+    help="a controller client certificate: camera control through /api/cameras/... is on "
+    "with it (needs the MQTT settings and --control-key)",
+)  # fmt: skip
+CONTROL_KEY: Setting[Path | None] = option(
+    "--control-key PATH", "TRASHMON_CONTROL_KEY", existing_file, None, commands=(MONITOR,),
+    shown_default="off", note="the controller certificate's key",
+    help="the controller certificate's key",
+)  # fmt: skip
+
 # The playback probe (monitor/play.py): parsed here, used only with --play.
-PLAY = Setting(
-    "--play", parse_flag, False, switch=True, shown_default="off", commands=(PROBE,),
+PLAY = switch(
+    "--play", commands=(PROBE,),
     note="also pull each camera with ffmpeg and prove it plays (see Playback probe)",
     help="also pull each camera with ffmpeg (RTSP, and HLS with --play-hls) and decode a "
     "short window: playable or the reasons not",
 )  # fmt: skip
-PLAY_CAMERA = Setting(
-    "--play-camera", parse_name_list, frozenset[str](), metavar="A,B",
-    shown_default="every camera the probe judges, parked ones aside", commands=(PROBE,),
+PLAY_CAMERA = option(
+    "--play-camera A,B", None, parse_name_list, frozenset[str](), commands=(PROBE,),
+    shown_default="every camera the probe judges, parked ones aside",
     help="the cameras --play pulls",
 )  # fmt: skip
-PLAY_RTSP: Setting[str | None] = Setting(
-    "--play-rtsp", _url_template("--play-rtsp"), None, metavar="URL", commands=(PROBE,),
+PLAY_RTSP: Setting[str | None] = option(
+    "--play-rtsp URL", None, _url_template("--play-rtsp"), None, commands=(PROBE,),
     shown_default="`rtsp://<API host>:8554/{name}`",
     note="`{name}` is the camera, percent-encoded as one path segment; `off`: HLS only",
     help="RTSP URL template --play pulls, {name} the camera; off: none",
 )  # fmt: skip
-PLAY_HLS: Setting[str | None] = Setting(
-    "--play-hls", _url_template("--play-hls"), None, metavar="URL", commands=(PROBE,),
+PLAY_HLS: Setting[str | None] = option(
+    "--play-hls URL", None, _url_template("--play-hls"), None, commands=(PROBE,),
     shown_default="off", note="e.g. `https://cams.example/{name}/index.m3u8` (through Caddy)",
     help="also pull HLS from this URL template, {name} the camera",
 )  # fmt: skip
-PLAY_SECONDS = Setting(
-    "--play-seconds", seconds_between(1, 60), 5.0, metavar="S", commands=(PROBE,),
+PLAY_SECONDS = option(
+    "--play-seconds S", None, seconds_between(1, 60), 5.0, commands=(PROBE,),
     note="the decoded window per pull (1 to 60)", help="seconds decoded per pull",
 )  # fmt: skip
-PLAY_FIRST_FRAME_MAX = Setting(
-    "--play-first-frame-max", seconds_between(0.1, 60), 2.0, metavar="S", commands=(PROBE,),
+PLAY_FIRST_FRAME_MAX = option(
+    "--play-first-frame-max S", None, seconds_between(0.1, 60), 2.0, commands=(PROBE,),
     note="a later first frame is `slow_first_frame`",
     help="the first decoded frame later than S seconds is slow_first_frame",
 )  # fmt: skip

@@ -34,6 +34,7 @@ from trashmonitor.settings import (
     SettingsTable,
     existing_file,
     file_path,
+    option,
     parse_setting,
     seconds_between,
 )
@@ -289,25 +290,21 @@ class MqttDeclarations:
 
 def mqtt_declarations(names: SettingNames, commands: tuple[str, ...] = ()) -> MqttDeclarations:
     def pem(suffix: str, what: str) -> Setting[Path | None]:
-        return Setting(
-            f"--mqtt-{suffix.lower()}", file_path, None, env=names.env(suffix),
-            metavar="PATH", shown_default="none", commands=commands, help=what,
-        )  # fmt: skip
+        return option(f"--mqtt-{suffix.lower()} PATH", names.env(suffix), file_path, None, what,
+                      shown_default="none", commands=commands)  # fmt: skip
 
     return MqttDeclarations(
-        url=Setting(
-            "--mqtt-url", parse_mqtt_url, None, env=names.env("URL"), metavar="URL",
-            shown_default="none (no MQTT)", commands=commands,
-            help="broker, e.g. mqtts://broker:8883",
+        url=option(
+            "--mqtt-url URL", names.env("URL"), parse_mqtt_url, None,
+            "broker, e.g. mqtts://broker:8883", shown_default="none (no MQTT)", commands=commands,
         ),
         ca=pem("CA", "CA chain PEM"),
         cert=pem("CERT", "client certificate PEM"),
         key=pem("KEY", "client key PEM"),
-        keepalive=Setting(
+        keepalive=option(
             # MQTT's keepalive field is 16 bits: above 65535 paho's thread dies silently.
-            "--mqtt-keepalive", seconds_between(1, 65535), DEFAULT_KEEPALIVE,
-            env=names.env("KEEPALIVE"), metavar="S", commands=commands,
-            help="keepalive seconds (1-65535)",
+            "--mqtt-keepalive S", names.env("KEEPALIVE"), seconds_between(1, 65535),
+            DEFAULT_KEEPALIVE, "keepalive seconds (1-65535)", commands=commands,
         ),
     )  # fmt: skip
 

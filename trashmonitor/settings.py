@@ -288,6 +288,56 @@ class Setting(Generic[Value_co]):
         return f"{self.help} ({'; '.join(where)})"
 
 
+def option(
+    usage: str,
+    env: str | None,
+    parse: Callable[[str], T],
+    default: T,
+    help: str,
+    *,
+    commands: tuple[str, ...] = (),
+    shown_default: str | None = None,
+    note: str = "",
+    hide: Callable[[str], str] | None = None,
+) -> Setting[T]:
+    """The row form every settings table is written in: ``usage`` as ``--help`` shows it
+    (``"--interval S"``: the flag, then its metavar), the environment variable (None:
+    flag only), the parser, the default and the help; the rest only where it applies."""
+    flag, _, metavar = usage.partition(" ")
+    return Setting(
+        flag,
+        parse,
+        default,
+        help,
+        env=env,
+        metavar=metavar or None,
+        shown_default=shown_default,
+        commands=commands,
+        note=note,
+        hide=hide,
+    )
+
+
+def switch(
+    flag: str, help: str, *, commands: tuple[str, ...] = (), note: str = ""
+) -> Setting[bool]:
+    """A flag without a value and without an environment variable: off unless given."""
+    return Setting(
+        flag,
+        takes_no_value,
+        False,
+        help,
+        switch=True,
+        shown_default="off",
+        commands=commands,
+        note=note,
+    )
+
+
+def takes_no_value(text: str) -> bool:
+    raise ValueError("takes no value")  # a switch has no environment variable to parse
+
+
 def _plain(value: object) -> str:
     if isinstance(value, float):
         return f"{value:g}"

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from trashmonitor.errors import ConfigError
-from trashmonitor.monitor.config import parse_flag
 from trashmonitor.settings import (
     HostPort,
     Setting,
@@ -20,6 +19,7 @@ from trashmonitor.settings import (
     parse_name_list,
     parse_seconds,
     read_env_file,
+    switch,
 )
 
 
@@ -121,7 +121,7 @@ def _table() -> tuple[SettingsTable, Setting[int], Setting[bool]]:
         "--count", count_between(1, 9), 3, env="X_COUNT", metavar="N", help="how many",
         commands=("a",),
     )  # fmt: skip
-    loud = Setting("--loud", parse_flag, False, switch=True, help="shout", shown_default="off")
+    loud = switch("--loud", "shout")
     return SettingsTable("demo", (count, loud)), count, loud
 
 
