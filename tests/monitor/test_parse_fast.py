@@ -1,11 +1,13 @@
-"""The msgspec page reader (``mediamtx_fast``) answers what the reference parser answers:
-the same page whenever it gives one, and for anything it does not take the reference
-decides (so every error stays the reference's, word for word)."""
+"""The fast readers answer what the reference parsers answer: the msgspec page reader
+(``mediamtx_fast``) the same page whenever it gives one, the reference deciding anything
+it does not take (so every error stays the reference's, word for word); and the
+one-pass /metrics reader the same as the line-by-line one."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,11 @@ from trashmonitor.monitor.mediamtx_parse import (
     FAST_DECODE_MIN_BYTES,
     decode_json,
     decode_paths_page,
+    parse_metrics,
+    parse_metrics_lines,
     parse_paths_page,
 )
-from trashmonitor.monitor.model import PathsPage
+from trashmonitor.monitor.model import MediaMTXMetrics, PathsPage
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -193,3 +197,77 @@ def test_hostile_pages_read_the_same(body: bytes) -> None:
     padded = body.replace(b"{", b"{" + b" " * FAST_DECODE_MIN_BYTES, 1)
     for candidate in (body, padded):
         assert_same(candidate)
+
+
+# /metrics: the one-pass reading of MediaMTX-shaped path lines equals the line-by-line
+# reference, whatever else the text holds and in whatever order.
+def metrics_or_error(
+    parse: Callable[[str], MediaMTXMetrics], text: str
+) -> MediaMTXMetrics | tuple[type[TrashmonError], str]:
+    try:
+        return parse(text)
+    except TrashmonError as error:
+        return type(error), error.message
+
+
+def assert_same_metrics(text: str) -> None:
+    assert metrics_or_error(parse_metrics, text) == metrics_or_error(parse_metrics_lines, text)
+
+
+METRIC_FAMILIES = st.sampled_from(
+    [
+        "paths", "paths_readers", "paths_inbound_bytes", "paths_bytes_received",
+        "paths_outbound_bytes", "paths_bytes_sent", "paths_inbound_frames_in_error",
+        "rtsp_conns", "pathsx",
+    ]
+)  # fmt: skip
+METRIC_NAMES = st.sampled_from(
+    ["cam1", "cam2", "a/b", "../x", "a/./b", "/lead", "trail/", "x" * 256, "ü", 'q"t', ""]
+)
+METRIC_VALUES = st.sampled_from(
+    ["0", "1", "7", "01", "9007199254740993", "18446744073709551615", "9999999999999999999",
+     "1e3", "NaN", "-1", "1.5", "x", ""]
+)  # fmt: skip
+MEDIAMTX_LINES = st.builds(
+    lambda family, name, state, reader, value, pad: (
+        f'{pad}{family}{{name="{name}",state="{state}"{reader}}} {value}{pad}'
+    ),
+    METRIC_FAMILIES,
+    METRIC_NAMES,
+    st.sampled_from(["ready", "notReady", "", "x" * 33, "réady"]),
+    st.sampled_from(["", ',readerType="rtspSession"', ',readerType=""', ",x=1"]),
+    METRIC_VALUES,
+    st.sampled_from(["", "", " ", "\r"]),
+)
+OTHER_LINES = st.sampled_from(
+    ['rtsp_conns{id="c0"} 1', "# HELP x y", "", "not a sample line", "a:b 1", "9bad 1",
+     'hls_muxers{name="cam1"} 1', "x" * 5000]
+) | st.text(max_size=30)  # fmt: skip
+
+
+@PROPERTIES
+@given(st.lists(MEDIAMTX_LINES | OTHER_LINES, max_size=30), st.sampled_from(["\n", "\r\n"]))
+def test_metrics_read_the_same_as_line_by_line(lines: list[str], newline: str) -> None:
+    assert_same_metrics(newline.join(lines))
+    assert_same_metrics(newline.join(lines) + newline)
+
+
+@PROPERTIES
+@given(st.text(max_size=500))
+def test_any_metrics_text_reads_the_same(text: str) -> None:
+    assert_same_metrics(text)
+
+
+@pytest.mark.parametrize("name", ["metrics-v1.9.txt", "metrics-v1.20.txt"])
+def test_metrics_fixtures_read_the_same(name: str) -> None:
+    assert_same_metrics((FIXTURES / name).read_text())
+
+
+def test_deprecated_and_new_families_in_any_order_read_the_same() -> None:
+    new = 'paths_inbound_bytes{name="cam1",state="ready"} 5'
+    old = 'paths_bytes_received{name="cam1",state="ready"} 7'
+    other = 'paths_readers{name="cam1",state="notReady",readerType="hlsSession"} 2'
+    for order in ([new, old, other], [old, new, other], [old, old, new, new], [other, other]):
+        assert_same_metrics("\n".join(order))
+    # the one-pass reader takes these: the answer is its own, not the fallback's
+    assert parse_metrics("\n".join([old, new])).paths["cam1"].inbound_bytes == 5
