@@ -195,13 +195,13 @@ def _inbound(
         index -= 1
         earlier = _present(history[index - 1], name) if index > 0 else None
     run_start = history[index].at
-    grew_at: float | None = None
+    grew_at = run_start if index > 0 and earlier is not None else None
+    if run_start >= current_at:  # grew in the last interval (most cameras): no stall
+        return rate, grew_at, False
     stopped_at = run_start
-    if index > 0 and earlier is not None:
-        grew_at = run_start
+    if grew_at is not None:
         stopped_at = _stop_estimate(history, name, index, path.inbound_bytes)
-    stalled = run_start < current_at and now - stopped_at >= thresholds.stall_after
-    return rate, grew_at, stalled
+    return rate, grew_at, now - stopped_at >= thresholds.stall_after
 
 
 def _stop_estimate(

@@ -15,6 +15,8 @@ Imported only for pages large enough to pay for importing msgspec (~9 ms).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import msgspec
 
 from trashmonitor.errors import MalformedResponseError
@@ -116,10 +118,9 @@ def _path(item: _Item, name: str) -> PathObservation:
     source = item.source
     online_since = None
     if is_online:
-        if online is not None:
-            online_since = rfc3339_timestamp(item.onlineTime, f"path {name!r}.onlineTime")
-        else:
-            online_since = rfc3339_timestamp(item.readyTime, f"path {name!r}.readyTime")
+        since = item.onlineTime if online is not None else item.readyTime
+        if since is not None:
+            online_since = _timestamp(since)
     tracks, codec, resolution = _tracks(item)
     return PathObservation(
         name,
@@ -143,19 +144,34 @@ def _tracks(item: _Item) -> TrackSet:
     if tracks2 is not None:
         key = []
         for track in tracks2:
-            if not is_codec(track.codec):
-                raise _Refused
             props = track.codecProps
             width = props.width if props is not None else None
             height = props.height if props is not None else None
             key.append((track.codec, _dimension(width), _dimension(height)))
-        return track_set(tuple(key))
+        return _checked_track_set(tuple(key))
     old = item.tracks
     if old is None:
         return track_set(())
-    if not all(is_codec(codec) for codec in old):
+    return _checked_track_set(tuple((codec, None, None) for codec in old))
+
+
+@lru_cache(maxsize=1024)
+def _checked_track_set(key: tuple[tuple[str, int | None, int | None], ...]) -> TrackSet:
+    """:func:`track_set` once every codec passed the parser's check, checked once per
+    layout (cameras share a handful), not per path and poll."""
+    if not all(is_codec(codec) for codec, _, _ in key):
         raise _Refused
-    return track_set(tuple((codec, None, None) for codec in old))
+    return track_set(key)
+
+
+@lru_cache(maxsize=65536)
+def _timestamp(text: str) -> float:
+    """:func:`rfc3339_timestamp` of a time string, remembered: a publisher's online time
+    stays the same poll after poll (65,536 entries: ~8 MB at most)."""
+    value = rfc3339_timestamp(text, "onlineTime")
+    if value is None:  # only for None, never for a string
+        raise _Refused
+    return value
 
 
 def _dimension(value: int | None) -> int | None:
