@@ -21,6 +21,12 @@
             prometheus # prometheus, promtool
             prometheus-alertmanager # alertmanager, amtool
             caddy
+            # GStreamer's RTSP server for the playback tests (tests/support/rtsp_server.py)
+            python311Packages.pygobject3
+            gst_all_1.gst-rtsp-server
+            gst_all_1.gst-plugins-base
+            gst_all_1.gst-plugins-good # rtph264pay
+            gst_all_1.gst-plugins-ugly # x264enc
             chromium
             chromedriver
             v4l-utils

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,17 +114,9 @@ def parse_hook_rate(text: str) -> float:
     return value
 
 
-def _url_template(flag: str) -> Callable[[str], str]:
-    """parse_url_template naming ``flag`` but not the value: a template may hold a
-    password, and a refused value is otherwise echoed in the error line."""
-
-    def parse(text: str) -> str:
-        try:
-            return parse_url_template(text)
-        except ValueError as error:
-            raise ConfigError(flag, f"{error} (value not shown: it may hold a password)") from None
-
-    return parse
+def _not_shown(_raw: str) -> str:
+    """What a refused URL template shows of itself: nothing (it may hold a password)."""
+    return "<value not shown: it may hold a password>"
 
 
 # One row a setting (trashmonitor.settings.option): usage as --help shows it, environment
@@ -287,36 +279,50 @@ CONTROL_KEY: Setting[Path | None] = option(
     help="the controller certificate's key",
 )  # fmt: skip
 
-# The playback probe (monitor/play.py): parsed here, used only with --play.
+# The playback probe (monitor/play.py) and the monitor's periodic check of it
+# (monitor/play_watch.py): parsed here, used only with --play / --play-interval.
+MAX_PLAY_CAMERAS = 100
 PLAY = switch(
     "--play", commands=(PROBE,),
     note="also pull each camera with ffmpeg and prove it plays (see Playback probe)",
     help="also pull each camera with ffmpeg (RTSP, and HLS with --play-hls) and decode a "
     "short window: playable or the reasons not",
 )  # fmt: skip
+PLAY_INTERVAL: Setting[float | None] = option(
+    "--play-interval S", "TRASHMON_PLAY_INTERVAL", seconds_between(10, 86400), None,
+    commands=(MONITOR,), shown_default="off",
+    note="also pull the `--play-camera` cameras every S s (10 s to 1 day) and export "
+    "`trashmon_play_*` (see Playback probe)",
+    help="also pull each --play-camera camera with ffmpeg every S seconds (as probe --play) "
+    "and export trashmon_play_* and a play object per camera in /api/status",
+)  # fmt: skip
 PLAY_CAMERA = option(
-    "--play-camera A,B", None, parse_name_list, frozenset[str](), commands=(PROBE,),
-    shown_default="every camera the probe judges, parked ones aside",
-    help="the cameras --play pulls",
+    "--play-camera A,B", "TRASHMON_PLAY_CAMERA", parse_name_list, frozenset[str](),
+    commands=BOTH,
+    shown_default="probe: every camera it judges, parked ones aside; monitor: none",
+    note=f"the cameras pulled; the monitor needs them with `--play-interval` (at most "
+    f"{MAX_PLAY_CAMERAS})",
+    help="the cameras --play (probe) or --play-interval (monitor) pulls",
 )  # fmt: skip
 PLAY_RTSP: Setting[str | None] = option(
-    "--play-rtsp URL", None, _url_template("--play-rtsp"), None, commands=(PROBE,),
-    shown_default="`rtsp://<API host>:8554/{name}`",
+    "--play-rtsp URL", "TRASHMON_PLAY_RTSP", parse_url_template, None, commands=BOTH,
+    hide=_not_shown, shown_default="`rtsp://<API host>:8554/{name}`",
     note="`{name}` is the camera, percent-encoded as one path segment; `off`: HLS only",
-    help="RTSP URL template --play pulls, {name} the camera; off: none",
+    help="RTSP URL template the pulls use, {name} the camera; off: none",
 )  # fmt: skip
 PLAY_HLS: Setting[str | None] = option(
-    "--play-hls URL", None, _url_template("--play-hls"), None, commands=(PROBE,),
-    shown_default="off", note="e.g. `https://cams.example/{name}/index.m3u8` (through Caddy)",
+    "--play-hls URL", "TRASHMON_PLAY_HLS", parse_url_template, None, commands=BOTH,
+    hide=_not_shown, shown_default="off",
+    note="e.g. `https://cams.example/{name}/index.m3u8` (through Caddy)",
     help="also pull HLS from this URL template, {name} the camera",
 )  # fmt: skip
 PLAY_SECONDS = option(
-    "--play-seconds S", None, seconds_between(1, 60), 5.0, commands=(PROBE,),
+    "--play-seconds S", "TRASHMON_PLAY_SECONDS", seconds_between(1, 60), 5.0, commands=BOTH,
     note="the decoded window per pull (1 to 60)", help="seconds decoded per pull",
 )  # fmt: skip
 PLAY_FIRST_FRAME_MAX = option(
-    "--play-first-frame-max S", None, seconds_between(0.1, 60), 2.0, commands=(PROBE,),
-    note="a later first frame is `slow_first_frame`",
+    "--play-first-frame-max S", "TRASHMON_PLAY_FIRST_FRAME_MAX", seconds_between(0.1, 60), 2.0,
+    commands=BOTH, note="a later first frame is `slow_first_frame`",
     help="the first decoded frame later than S seconds is slow_first_frame",
 )  # fmt: skip
 
@@ -327,8 +333,8 @@ SETTINGS = SettingsTable(
         STALL_WINDOW, ALLOW_EMPTY, JSON, FORGET_AFTER, STALE_AFTER, MAX_CAMERAS_SETTING,
         CREDENTIALS_FILE, MAX_BODY, STALL_AFTER, FRAMES_ERROR_WINDOW, FRAMES_ERROR_MIN,
         AGENT_STALE_AFTER, LOW_FPS_RATIO, DNS_INTERVAL, STATE_DIR, INCIDENT_MIN,
-        CONTROL_CERT, CONTROL_KEY, HOOK_SECRET_FILE, HOOK_RATE, PLAY, PLAY_CAMERA, PLAY_RTSP,
-        PLAY_HLS, PLAY_SECONDS, PLAY_FIRST_FRAME_MAX,
+        CONTROL_CERT, CONTROL_KEY, HOOK_SECRET_FILE, HOOK_RATE, PLAY, PLAY_INTERVAL, PLAY_CAMERA,
+        PLAY_RTSP, PLAY_HLS, PLAY_SECONDS, PLAY_FIRST_FRAME_MAX,
     ),
 )  # fmt: skip
 

@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from opentelemetry.trace import Status, StatusCode, Tracer
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -55,12 +56,16 @@ from trashmonitor.monitor.model import (
 )
 from trashmonitor.monitor.observe import MediaMTXObserver, as_error
 from trashmonitor.monitor.quality import CameraQuality, QualityTracker
+
+if TYPE_CHECKING:
+    from trashmonitor.monitor.play_watch import PlayCheck
 from trashmonitor.runtime import run_every
 from trashmonitor.serving import Endpoint, Response, json_response
 
 log = logging.getLogger(__name__)
 
 AgentViews = Callable[[], Mapping[str, AgentView]]
+PlayChecks = Callable[[], Mapping[str, "tuple[PlayCheck, ...]"]]
 POLL_ERROR_KINDS = ("unreachable", "http", "malformed")
 """The ``kind`` labels a failed read of MediaMTX is counted under, besides ``internal``."""
 # How long close() gives a poll in flight to notice the stop before leaving it behind.
@@ -141,6 +146,8 @@ class Monitor:
     clock: Callable[[], float] = time.time
     history: HistoryStore | None = None
     """Incident history and availability (issue 16 §3); None: not kept."""
+    play_checks: PlayChecks | None = None
+    """The periodic playback checks' latest results (issue 16 §5); None: off."""
     registry: CollectorRegistry = field(
         default_factory=lambda: CollectorRegistry(auto_describe=True)
     )
@@ -245,6 +252,7 @@ class Monitor:
                     rejected=0 if snapshot is None else snapshot.rejected,
                     quality=quality,
                     availability=availability,
+                    play=self._play(),
                 )
             if cycle is not None:
                 cycle.set_attribute("cameras", len(report.cameras))
@@ -263,6 +271,15 @@ class Monitor:
             return quality, {}
         self.history.observe(report)
         return quality, self.history.availability
+
+    def _play(self) -> Mapping[str, tuple[PlayCheck, ...]]:
+        if self.play_checks is None:
+            return {}
+        try:
+            return self.play_checks()
+        except Exception as error:  # a bug there must not stop the MediaMTX monitoring
+            self._record_error("judge", as_error(error))
+            return self.state.play
 
     def _count(self, observation: MediaMTXObservation) -> None:
         if observation.error is None:

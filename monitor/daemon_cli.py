@@ -37,6 +37,7 @@ from trashmonitor.monitor.history import HistoryStore
 from trashmonitor.monitor.hooks import HookService
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import AgentView
+from trashmonitor.monitor.play_watch import build_watcher
 from trashmonitor.mqtt import MONITOR_SETTINGS, add_mqtt_arguments, mqtt_settings
 from trashmonitor.runtime import stop_on_signals
 from trashmonitor.serving import HTTPService, Response, json_response
@@ -189,8 +190,11 @@ def serve(
     tune_gc_for_polling()
     if settings is None:
         settings = config.SETTINGS.read(args, config.MONITOR)
+    watcher = build_watcher(settings)  # before anything starts: its settings may be bad
     monitor, listen = _assemble(settings, agent_views, collectors)
     hooks = _hooks(settings, monitor)
+    if watcher is not None:
+        monitor.play_checks = watcher.checks
     service = HTTPService(
         listen,
         {
@@ -205,6 +209,9 @@ def serve(
         if hooks is not None:
             hooks.start()
             cleanup.callback(hooks.stop)
+        if watcher is not None:
+            watcher.start()
+            cleanup.callback(watcher.stop)
         service.start()
         log.info(
             "monitoring %s every %gs (metrics: %s)",

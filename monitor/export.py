@@ -35,6 +35,7 @@ from trashmonitor.monitor.model import (
     HealthReport,
     MonitorState,
 )
+from trashmonitor.monitor.play_watch import play_extras, play_families
 from trashmonitor.monitor.status import status_document
 from trashmonitor.serving import Response, json_response
 
@@ -43,7 +44,10 @@ def status_response(state: MonitorState) -> Response:
     if state.report is None:
         return json_response({"error": "no poll has completed yet"}, 503)
     metrics_error = None if state.metrics_error is None else state.metrics_error.message
-    return json_response(status_document(state.report, metrics_error, camera_extras(state)))
+    extras = camera_extras(state)
+    for name, play in play_extras(state).items():  # the chosen cameras' playback checks
+        extras.setdefault(name, {}).update(play)
+    return json_response(status_document(state.report, metrics_error, extras))
 
 
 Rendered = TypeVar("Rendered")
@@ -109,6 +113,7 @@ class MonitorCollector(Collector):
                 )
             )
         families.extend(self._availability_families(state))
+        families.extend(PrerenderedFamily(family) for family in play_families(state))
         return families
 
     def _availability_families(self, state: MonitorState) -> list[Metric]:
@@ -127,6 +132,7 @@ class MonitorCollector(Collector):
         families = self._scalar_families(state)
         families.extend(camera_families(state.report))
         families.extend(history_families(state))  # quality and availability (issue 16)
+        families.extend(play_families(state))  # periodic playback checks (issue 16 §5)
         return families
 
     def _scalar_families(self, state: MonitorState) -> list[Metric]:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 if TYPE_CHECKING:  # computed by their own modules from the reports, kept with the state
     from trashmonitor.monitor.history import CameraAvailability
+    from trashmonitor.monitor.play_watch import PlayCheck
     from trashmonitor.monitor.quality import CameraQuality
 
 from trashmonitor.errors import TrashmonError
@@ -317,3 +318,6 @@ class MonitorState:
     """Connection quality per camera (:mod:`trashmonitor.monitor.quality`)."""
     availability: Mapping[str, CameraAvailability] = field(default_factory=dict)
     """Availability per camera, as last refreshed (:mod:`trashmonitor.monitor.history`)."""
+    play: Mapping[str, tuple[PlayCheck, ...]] = field(default_factory=dict)
+    """The periodic playback checks per chosen camera, one per transport, empty until the
+    first ends (:mod:`trashmonitor.monitor.play_watch`); none without --play-interval."""

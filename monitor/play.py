@@ -8,8 +8,10 @@ once, each with a hard deadline.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import shutil
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -138,6 +140,36 @@ def judge(camera: str, transport: str, seen: Observation, limits: PlayLimits) ->
 Puller = Callable[[list[str], float, Sequence[str]], "Observation"]
 
 
+def find_ffmpeg(setting: str = "--play") -> str:
+    """ffmpeg's path, or a ConfigError naming ``setting`` (what asked for pulls)."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise ConfigError(setting, "needs ffmpeg on PATH (Debian package ffmpeg)")
+    return ffmpeg
+
+
+def pull_camera(
+    ffmpeg: str,
+    name: str,
+    transport: str,
+    template: str,
+    limits: PlayLimits,
+    *,
+    puller: Puller | None = None,
+    cancel: threading.Event | None = None,
+) -> PlayResult:
+    """One camera pulled over one transport and judged (blocks up to the deadline, or
+    until ``cancel`` is set: then ffmpeg is killed and what it saw so far judged)."""
+    from trashmonitor.monitor.play_ffmpeg import play_argv, pull
+
+    run_pull = functools.partial(pull, cancel=cancel) if puller is None else puller
+    url = stream_url(template, name)
+    argv = play_argv(ffmpeg, url, transport, limits.seconds, limits.io_timeout)
+    password = urlsplit(url).password
+    secrets = (password, unquote(password)) if password else ()
+    return judge(name, transport, run_pull(argv, limits.deadline, secrets), limits)
+
+
 def play_all(
     cameras: Iterable[str],
     templates: Sequence[tuple[str, str]],
@@ -147,24 +179,13 @@ def play_all(
 ) -> list[PlayResult]:
     """Every (camera, transport) pulled, at most ``concurrency`` at once; in the order of
     the cameras (sorted) then the transports."""
-    from trashmonitor.monitor.play_ffmpeg import play_argv, pull
-
-    run_pull = pull if puller is None else puller
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise ConfigError("--play", "needs ffmpeg on PATH (Debian package ffmpeg)")
+    ffmpeg = find_ffmpeg()
     jobs = [
-        (name, transport, stream_url(template, name))
-        for name in sorted(cameras)
-        for transport, template in templates
+        (name, transport, template) for name in sorted(cameras) for transport, template in templates
     ]
 
     def one(job: tuple[str, str, str]) -> PlayResult:
-        name, transport, url = job
-        argv = play_argv(ffmpeg, url, transport, limits.seconds, limits.io_timeout)
-        password = urlsplit(url).password
-        secrets = (password, unquote(password)) if password else ()
-        return judge(name, transport, run_pull(argv, limits.deadline, secrets), limits)
+        return pull_camera(ffmpeg, *job, limits, puller=puller)
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         return list(pool.map(one, jobs))
@@ -172,6 +193,21 @@ def play_all(
 
 def _rounded(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def result_document(result: PlayResult) -> dict[str, Any]:
+    """One pull's verdict and figures, as ``--json`` and /api/status show them."""
+    return {
+        "transport": result.transport,
+        "verdict": PLAYABLE if result.playable else "not_playable",
+        "reasons": list(result.reasons),
+        "first_frame_seconds": _rounded(result.first_frame_seconds, 3),
+        "fps": _rounded(result.fps, 2),
+        "bitrate_kbps": _rounded(result.bitrate_kbps, 1),
+        "keyframe_interval_seconds": _rounded(result.keyframe_interval_seconds, 3),
+        "frames": result.frames,
+        "error": result.error,
+    }
 
 
 def play_document(results: Sequence[PlayResult]) -> dict[str, Any]:
@@ -183,21 +219,7 @@ def play_document(results: Sequence[PlayResult]) -> dict[str, Any]:
             "playable": sum(result.playable for result in results),
             "not_playable": sum(not result.playable for result in results),
         },
-        "cameras": [
-            {
-                "name": result.camera,
-                "transport": result.transport,
-                "verdict": PLAYABLE if result.playable else "not_playable",
-                "reasons": list(result.reasons),
-                "first_frame_seconds": _rounded(result.first_frame_seconds, 3),
-                "fps": _rounded(result.fps, 2),
-                "bitrate_kbps": _rounded(result.bitrate_kbps, 1),
-                "keyframe_interval_seconds": _rounded(result.keyframe_interval_seconds, 3),
-                "frames": result.frames,
-                "error": result.error,
-            }
-            for result in results
-        ],
+        "cameras": [{"name": result.camera, **result_document(result)} for result in results],
     }
 
 

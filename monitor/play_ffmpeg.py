@@ -41,6 +41,7 @@ FREEZE_MIN_SECONDS = 2.0
 # redirect elsewhere must not make the probe read local files.
 _PROTOCOLS = {RTSP: "rtsp,rtp,udp,tcp,tls", HLS: "http,https,tcp,tls,crypto"}
 _KILL_WAIT_SECONDS = 2.0
+_CANCEL_CHECK_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,10 @@ def play_argv(
     timeout_us = str(max(1, int(io_timeout * 1_000_000)))
     if transport == RTSP:
         # -timeout: RTSP's socket I/O timeout; without it a silent server hangs ffmpeg.
-        source = ["-rtsp_transport", "tcp", "-timeout", timeout_us]
+        # -fpsprobesize 0: the SDP names the codec, and ffmpeg would otherwise hold the
+        # first picture back while it reads ~2 s of a live stream to guess its frame
+        # rate; the first frame would time ffmpeg's guess, not the stream (we count fps).
+        source = ["-rtsp_transport", "tcp", "-timeout", timeout_us, "-fpsprobesize", "0"]
     else:
         source = ["-rw_timeout", timeout_us]
     filters = ",".join(
@@ -176,10 +180,12 @@ def pull(
     deadline_seconds: float,
     secrets: Sequence[str] = (),
     clock: Callable[[], float] = time.monotonic,
+    cancel: threading.Event | None = None,
 ) -> Observation:
-    """Run one pull to its end or to ``deadline_seconds``, whichever is first; the
-    process (in its own session) is always killed and reaped before this returns.
-    ``secrets`` (the URL's password) are masked in what is kept of ffmpeg's output."""
+    """Run one pull to its end or to ``deadline_seconds``, whichever is first (or until
+    ``cancel`` is set: the monitor stopping); the process (in its own session) is always
+    killed and reaped before this returns. ``secrets`` (the URL's password) are masked in
+    what is kept of ffmpeg's output."""
     started = clock()
     observer = Observer(clock, started, secrets)
     proc = subprocess.Popen(
@@ -201,9 +207,16 @@ def pull(
         reader.start()
     killed = False
     try:
-        proc.wait(max(0.0, deadline_seconds - (clock() - started)))
-    except subprocess.TimeoutExpired:
-        killed = True
+        while True:
+            left = deadline_seconds - (clock() - started)
+            try:
+                # In slices only when it can be cancelled: a set ``cancel`` is seen soon.
+                proc.wait(max(0.0, left if cancel is None else min(left, _CANCEL_CHECK_SECONDS)))
+                break
+            except subprocess.TimeoutExpired:
+                if left <= _CANCEL_CHECK_SECONDS or cancel is None or cancel.is_set():
+                    killed = True
+                    break
     finally:
         if proc.poll() is None:
             # SIGKILL at once: a pull has nothing to flush, and a stuck RTSP ffmpeg may

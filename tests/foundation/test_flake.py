@@ -19,6 +19,12 @@ DEBIAN_TO_NIX = {
     "prometheus": "prometheus",  # with promtool
     "prometheus-alertmanager": "prometheus-alertmanager",  # with amtool
     "caddy": "caddy",
+    # GStreamer's RTSP server and its Python bindings (tests/support/rtsp_server.py)
+    "python3-gi": "python311Packages.pygobject3",
+    "gir1.2-gst-rtsp-server-1.0": "gst_all_1.gst-rtsp-server",
+    "gstreamer1.0-plugins-base": "gst_all_1.gst-plugins-base",
+    "gstreamer1.0-plugins-good": "gst_all_1.gst-plugins-good",
+    "gstreamer1.0-plugins-ugly": "gst_all_1.gst-plugins-ugly",
     "chromium": "chromium",
     "chromium-driver": "chromedriver",
     "v4l-utils": "v4l-utils",

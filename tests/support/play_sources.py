@@ -1,11 +1,14 @@
 """Real stream sources for the playback probe: HLS written by ffmpeg, served by an origin
-behind the real Caddy (the server that never sends is support.sockets.silent_server)."""
+behind the real Caddy; RTSP served by GStreamer's RTSP server (support/rtsp_server.py);
+the server that never sends is support.sockets.silent_server."""
 
 from __future__ import annotations
 
 import contextlib
+import queue
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,7 +17,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from support.http import serve_in_thread
-from support.processes import free_port, require_binary, running, wait_until
+from support.processes import free_port, require_binary, running, stop_process, wait_until
 
 HEALTHY = "testsrc2=size=320x240:rate=15"
 FROZEN = "smptebars=size=320x240:rate=15"  # a still picture, not black
@@ -109,3 +112,45 @@ def hls_behind_caddy(origin: Origin, scratch: Path) -> Iterator[str]:
 
             wait_until(answers, 20, what="caddy listening")
             yield base
+
+
+# Debian's Python: it has GStreamer's introspection bindings (python3-gi), the venv not.
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+RTSP_SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
+RTSP_FPS = 15
+RTSP_SLOW_SECONDS = 2.5
+RTSP_MOUNTS = ("healthy", "black", "frozen", "slow")
+
+
+@contextlib.contextmanager
+def rtsp_server(scratch: Path) -> Iterator[str]:
+    """GStreamer's RTSP server as a process (mounts ``RTSP_MOUNTS``, ``RTSP_FPS`` fps, a
+    keyframe a second); yields its URL template ``rtsp://127.0.0.1:PORT/{name}``. The
+    server picks its own port and says which, so no port can be taken in between."""
+    assert SYSTEM_PYTHON.is_file(), "no /usr/bin/python3: run scripts/setup"
+    log_path = scratch / "rtsp-server.log"
+    argv = [
+        str(SYSTEM_PYTHON), str(RTSP_SERVER_SCRIPT),
+        "--fps", str(RTSP_FPS), "--slow-seconds", f"{RTSP_SLOW_SECONDS:g}",
+    ]  # fmt: skip
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log)
+    try:
+        assert proc.stdout is not None
+        lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(
+            target=lambda: lines.put(proc.stdout.readline() if proc.stdout else b""),
+            name="rtsp-server-port",
+            daemon=True,
+        ).start()
+        try:
+            first = lines.get(timeout=60)
+        except queue.Empty:
+            first = b""
+        if not first.startswith(b"port "):
+            raise AssertionError(f"the RTSP server did not start: {log_path.read_text()}")
+        yield f"rtsp://127.0.0.1:{int(first.split()[1])}/{{name}}"
+    finally:
+        stop_process(proc)
+        if proc.stdout is not None:
+            proc.stdout.close()
