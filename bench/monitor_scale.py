@@ -68,12 +68,7 @@ def median_time(action: object, runs: int) -> float:
 
 def median_cpu(action: Callable[[], object], runs: int) -> float:
     """Median CPU seconds of this process (all its threads) for ``action``."""
-    times = []
-    for _ in range(runs):
-        started = time.process_time()
-        action()
-        times.append(time.process_time() - started)
-    return statistics.median(times)
+    return statistics.median(timed(action)[0] for _ in range(runs))
 
 
 def child_cpu(argv: list[str]) -> tuple[float, float]:
@@ -118,18 +113,28 @@ def fetch(url: str) -> bytes:
         return response.read()  # type: ignore[no-any-return]
 
 
+def timed(action: Callable[[], object]) -> tuple[float, float]:
+    """(CPU seconds of this process, all its threads; wall seconds) of one ``action``."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    action()
+    return time.process_time() - cpu, time.perf_counter() - wall
+
+
+def ratios(runs: list[tuple[float, float]], bare: list[tuple[float, float]]) -> str:
+    """Medians of the per-pair ratios to bare, CPU and wall."""
+    cpu = statistics.median(r[0] / b[0] for r, b in zip(runs, bare, strict=True))
+    wall = statistics.median(r[1] / b[1] for r, b in zip(runs, bare, strict=True))
+    return f"{cpu:5.2f}x {wall:5.2f}x"
+
+
+def medians(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
+
 def probe_figures(api: str, paths: int, runs: int) -> None:
     namespace: dict[str, Any] = {}
     exec(BARE, namespace)  # noqa: S102  # the very code the process variant runs
     assert namespace["fetch_all"](api) == paths
-    bare_in = median_cpu(lambda: namespace["fetch_all"](api), runs)
-    # Processes alternate (bare, probe, bare, probe…) so that load from other processes
-    # hits both alike; the ratio printed is the median of the per-pair ratios.
-    bare_runs, probe_runs = [], []
-    for _ in range(runs):
-        bare_runs.append(child_cpu([sys.executable, "-c", BARE_PROCESS, api]))
-        probe_runs.append(child_cpu([*TRASHMON, "probe", "--api", api, "--json"]))
-    pair_ratio = statistics.median(p[0] / b[0] for p, b in zip(probe_runs, bare_runs, strict=True))
     from trashmonitor.monitor import mediamtx_parse
     from trashmonitor.monitor.probe_cli import configure, probe
 
@@ -137,28 +142,41 @@ def probe_figures(api: str, paths: int, runs: int) -> None:
     configure(probe_parser)
     probe_args = probe_parser.parse_args(["--api", api])
     probe(probe_args)  # imports (msgspec among them) outside the timing, as for bare
-    probe_in = median_cpu(lambda: probe(probe_args), runs)
     fast_from = mediamtx_parse.FAST_DECODE_MIN_BYTES
-    mediamtx_parse.FAST_DECODE_MIN_BYTES = sys.maxsize  # every page by json.loads
-    try:
-        probe_before = median_cpu(lambda: probe(probe_args), runs)
-    finally:
-        mediamtx_parse.FAST_DECODE_MIN_BYTES = fast_from
-    print(f"{paths} paths, CPU time, median of {runs} runs")
-    row("bare stdlib fetch + json.loads, in-process", bare_in * 1000)
-    row("before: probe() with the json.loads reader", probe_before * 1000,
-        note=f"   ratio {probe_before / bare_in:.2f}x")  # fmt: skip
-    row("probe() in-process (fetch, parse, judge)", probe_in * 1000,
-        note=f"   ratio {probe_in / bare_in:.2f}x (target <= 1.0x)")  # fmt: skip
-    bare_cpu = statistics.median(cpu for cpu, _ in bare_runs)
-    bare_wall = statistics.median(wall for _, wall in bare_runs)
-    probe_cpu = statistics.median(cpu for cpu, _ in probe_runs)
-    probe_wall = statistics.median(wall for _, wall in probe_runs)
-    row("bare stdlib fetch as a python process", bare_cpu * 1000,
-        note=f"   wall {bare_wall * 1000:.0f} ms")  # fmt: skip
-    row("trashmon probe --json as a process", probe_cpu * 1000,
-        note=f"   wall {probe_wall * 1000:.0f} ms, ratio {pair_ratio:.2f}x"
-        " (target <= 1.2x)")  # fmt: skip
+
+    def probe_before() -> None:
+        mediamtx_parse.FAST_DECODE_MIN_BYTES = sys.maxsize  # every page by json.loads
+        try:
+            probe(probe_args)
+        finally:
+            mediamtx_parse.FAST_DECODE_MIN_BYTES = fast_from
+
+    # Runs alternate (bare, before, probe, bare, …) so that load from other processes
+    # hits them alike; ratios are medians of the per-run ratios to the bare run beside.
+    bare_in: list[tuple[float, float]] = []
+    before_in: list[tuple[float, float]] = []
+    probe_in: list[tuple[float, float]] = []
+    bare_out: list[tuple[float, float]] = []
+    probe_out: list[tuple[float, float]] = []
+    for _ in range(runs):
+        bare_in.append(timed(lambda: namespace["fetch_all"](api)))
+        before_in.append(timed(probe_before))
+        probe_in.append(timed(lambda: probe(probe_args)))
+        bare_out.append(child_cpu([sys.executable, "-c", BARE_PROCESS, api]))
+        probe_out.append(child_cpu([*TRASHMON, "probe", "--api", api, "--json"]))
+    print(f"{paths} paths, median of {runs} runs        CPU ms  wall ms   ratio CPU, wall")
+    lines = (
+        ("bare stdlib fetch + json.loads, in-process", bare_in, ""),
+        ("before: probe() with the json.loads reader", before_in, ratios(before_in, bare_in)),
+        ("probe() in-process (fetch, parse, judge)", probe_in,
+         ratios(probe_in, bare_in) + "  (target <= 1.0x)"),
+        ("bare stdlib fetch as a python process", bare_out, ""),
+        ("trashmon probe --json as a process", probe_out,
+         ratios(probe_out, bare_out) + "  (target <= 1.2x)"),
+    )  # fmt: skip
+    for label, measured, note in lines:
+        cpu, wall = medians(measured)
+        print(f"  {label:<44}{cpu * 1000:7.0f} {wall * 1000:8.0f}   {note}")
 
 
 def parser_figures(api: str, runs: int) -> None:

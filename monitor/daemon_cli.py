@@ -32,6 +32,7 @@ from trashmonitor.monitor.daemon import (
     Monitor,
     routes,
     tune_gc_for_polling,
+    tune_malloc_for_polling,
 )
 from trashmonitor.monitor.history import HistoryStore
 from trashmonitor.monitor.hooks import HookService
@@ -188,6 +189,7 @@ def serve(
     disable_created_metrics()  # type: ignore[no-untyped-call]
     config.quiet_http_logs()
     tune_gc_for_polling()
+    tune_malloc_for_polling()
     if settings is None:
         settings = config.SETTINGS.read(args, config.MONITOR)
     watcher = build_watcher(settings)  # before anything starts: its settings may be bad

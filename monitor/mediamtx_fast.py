@@ -102,6 +102,22 @@ def fast_paths_page(body: bytes | bytearray) -> PathsPage | None:
         return None
 
 
+# One string object per path name and source type across polls: a history of a dozen
+# snapshots of 10,000 paths otherwise holds a dozen copies of every name. Bounded: a
+# flood of new names empties it.
+_STRINGS: dict[str, str] = {}
+MAX_SHARED_STRINGS = 200_000
+
+
+def _shared(text: str) -> str:
+    shared = _STRINGS.get(text)
+    if shared is None:
+        if len(_STRINGS) >= MAX_SHARED_STRINGS:
+            _STRINGS.clear()
+        shared = _STRINGS[text] = text
+    return shared
+
+
 def _path(item: _Item, name: str) -> PathObservation:
     ready, online, available = item.ready, item.online, item.available
     is_online = online if online is not None else bool(ready)
@@ -122,8 +138,9 @@ def _path(item: _Item, name: str) -> PathObservation:
         if since is not None:
             online_since = _timestamp(since)
     tracks, codec, resolution = _tracks(item)
+    source_type = source.type if source is not None else None
     return PathObservation(
-        name,
+        _shared(name),
         is_online,
         is_available,
         inbound,
@@ -131,7 +148,7 @@ def _path(item: _Item, name: str) -> PathObservation:
         len(readers) if readers else 0,
         frames,
         online_since,
-        source.type if source is not None else None,
+        None if source_type is None else _shared(source_type),
         tracks,
         codec,
         resolution,

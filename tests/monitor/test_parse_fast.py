@@ -271,3 +271,15 @@ def test_deprecated_and_new_families_in_any_order_read_the_same() -> None:
         assert_same_metrics("\n".join(order))
     # the one-pass reader takes these: the answer is its own, not the fallback's
     assert parse_metrics("\n".join([old, new])).paths["cam1"].inbound_bytes == 5
+
+
+def test_pages_of_successive_polls_share_their_name_strings() -> None:
+    # A history of a dozen snapshots holds each name once, not once per poll.
+    body = json.dumps(fake_page("v1.20", 3)).encode()
+    first, second = fast_paths_page(body), fast_paths_page(bytes(body))
+    assert first is not None
+    assert second is not None
+    assert first == second
+    for old, new in zip(first.items, second.items, strict=True):
+        assert old.name is new.name
+        assert old.source_type is new.source_type
