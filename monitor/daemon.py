@@ -39,7 +39,7 @@ from trashmonitor.monitor.config import (
     DEFAULT_STALE_POLLS,
 )
 from trashmonitor.monitor.export import MonitorCollector, PerState, exposition, status_response
-from trashmonitor.monitor.health import blind, evaluate
+from trashmonitor.monitor.health import Evaluator, blind, evaluate
 from trashmonitor.monitor.history import CameraAvailability, HistoryStore
 from trashmonitor.monitor.hooks import PathHints, patched
 from trashmonitor.monitor.incidents_api import PATH as INCIDENTS_PATH
@@ -200,6 +200,7 @@ class Monitor:
         self._logged_errors: dict[str, str] = {}
         self._poller: threading.Thread | None = None
         self._quality = QualityTracker()
+        self._evaluator = Evaluator()
         self._poll_duration = Histogram(
             "trashmon_poll_duration_seconds",
             "One poll cycle: MediaMTX API pages and metrics.",
@@ -339,7 +340,7 @@ class Monitor:
                 if dropped:
                     log.debug("tracking %d cameras, %d more dropped", len(tracked), dropped)
                 self._remember(replace(snapshot, paths=tracked), now, agents)
-            report = evaluate(
+            report = self._evaluator.evaluate(
                 tuple(self._history),
                 now=now,
                 thresholds=self.thresholds,
@@ -388,7 +389,7 @@ class Monitor:
             if observation is not None and observation.configured:
                 self._known[name] = self.clock()
             try:
-                report = evaluate(
+                report = self._evaluator.evaluate(
                     tuple(self._history),
                     now=self.clock(),
                     thresholds=self.thresholds,
