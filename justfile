@@ -58,7 +58,7 @@ fetch-mediamtx: setup
 
 # regenerate docs/viewer.png: Debian's headless Chromium on the demo's viewer (runs the demo)
 screenshot: setup
-    {{venv}}/python
+    {{venv}}/python scripts/screenshot-viewer
 
 # run the monitor against a MediaMTX (default http://127.0.0.1:9997)
 monitor *args: setup

@@ -63,6 +63,7 @@ class MixinConfig:
     monitor_blind_for: str = "2m"
     mqtt_disconnected_for: str = "5m"
     absent_for: str = "5m"
+    monitor_replica_down_for: str = "5m"
     dns_drift_for: str = "15m"
     dns_reconcile_for: str = "5m"
     certificate_for: str = "1h"
@@ -111,6 +112,10 @@ class MixinConfig:
     # Notifications (alerts/alertmanager.yml, rendered by alerts/notifications.py).
     # Alerts are grouped per alert and camera: one message per camera incident.
     camera_label: str = "camera"
+    # Cameras are keyed by (site, path) (issue 17 §1): every per-camera series carries
+    # `site` ("" = absent when no site is named), from the monitor or from the per-site
+    # Prometheus's external_labels through federation. Rules aggregate and join by both.
+    site_label: str = "site"
     notification_group_wait: str = "30s"
     notification_group_interval: str = "5m"
     notification_repeat_critical: str = "4h"
@@ -143,6 +148,11 @@ class MixinConfig:
                 or name in {"rate_window", "restart_window"}
             ):
                 duration_seconds(getattr(self, name))  # raises on a typo such as "5 m"
+
+    @property
+    def camera_key(self) -> str:
+        """The labels that name one camera, as written inside ``by (…)``/``on (…)``."""
+        return f"{self.site_label}, {self.camera_label}"
 
     @property
     def poor_connection_level(self) -> int:

@@ -2,12 +2,15 @@
 
 Severity decides who hears about an alert: ``critical`` pages, ``warning`` goes to a
 quieter channel, ``info`` to nobody (it stays visible in Prometheus and Alertmanager).
-Alerts are grouped by alert name and camera, so one camera's incident is one message.
+Alerts are grouped by alert name, site and camera, so one camera's incident is one
+message (the same path name at two sites is two cameras).
 
 Inhibitions keep a single cause from paging many times:
 
-* MediaMTX unreachable, or the monitor gone or blind: every camera looks down, so the
-  camera-down-type alerts of all cameras are held back while one of those fires;
+* MediaMTX unreachable, or the monitor gone or blind: every camera of that site looks
+  down, so the camera-down-type alerts of its cameras are held back while one of those
+  fires (``equal: [site]``; without sites the label is absent on both sides, which
+  Alertmanager counts as equal);
 * a capture agent offline: the stall and image alerts of that same camera say nothing
   more (``equal: [camera]``).
 
@@ -105,7 +108,7 @@ def alertmanager_config(
     config: MixinConfig = DEFAULT_CONFIG, receivers: Receivers = webhook_receivers
 ) -> dict[str, Any]:
     """The Alertmanager configuration document (``alertmanager.yml``)."""
-    camera = config.camera_label
+    camera, site = config.camera_label, config.site_label
     routes = [
         {
             "receiver": PAGE_RECEIVER,
@@ -119,18 +122,19 @@ def alertmanager_config(
         {
             "source_matchers": [_names_matcher(config, PLATFORM_DOWN_ALERTS)],
             "target_matchers": [_names_matcher(config, CAMERA_DOWN_ALERTS)],
+            "equal": [site],
         },
         {
             "source_matchers": [f'alertname="{config.alert_prefix}{AGENT_OFFLINE_ALERT}"'],
             "target_matchers": [_names_matcher(config, AGENT_DEPENDENT_ALERTS)],
-            "equal": [camera],
+            "equal": [site, camera],
         },
     ]
     return {
         "route": {
             # An alert without a known severity is still heard, on the quiet channel.
             "receiver": NOTIFY_RECEIVER,
-            "group_by": ["alertname", camera],
+            "group_by": ["alertname", site, camera],
             "group_wait": config.notification_group_wait,
             "group_interval": config.notification_group_interval,
             "repeat_interval": config.notification_repeat_warning,

@@ -5,9 +5,16 @@ the prometheus-operator ``PrometheusRule`` and the docs' alert table, and so tes
 walk them (names, severities, runbook anchors, metric names) without parsing YAML.
 
 Camera-level alerts never fire for a camera the monitor reports as ``parked``:
-``_AlertFactory.camera`` guards them (``… unless on (camera) parked``). Alerts that are
+``_AlertFactory.camera`` guards them (``… unless on (site, camera) parked``). Alerts that are
 symptoms of a bigger outage are suppressed in the expression rather than by Alertmanager
 inhibition, so a plain Prometheus without Alertmanager configuration still pages once.
+
+A camera is named by ``site`` and ``camera`` (``MixinConfig.camera_key``): every
+per-camera aggregation and join uses both, so the same path name at two sites stays two
+cameras and a central Prometheus federating several sites keeps them apart. Several
+monitor replicas export the same judgement; the rules aggregate them away (``max``,
+never ``sum``), so every alert fires once, not once per replica (docs/observability.md,
+"Several monitor replicas").
 """
 
 from __future__ import annotations
@@ -99,56 +106,58 @@ def _path_as_camera(expr: str, label: str) -> str:
 def recording_rules(config: MixinConfig = DEFAULT_CONFIG) -> tuple[RecordingRule, ...]:
     names = RecordedNames(config)
     mon, mtx, rate = config.monitor_selector, config.mediamtx_selector, config.rate_window
+    key = config.camera_key
     lost = _path_as_camera(f"rate(rtsp_sessions_inbound_rtp_packets_lost{{{mtx}}}[{rate}])", "path")
     received = _path_as_camera(f"rate(rtsp_sessions_inbound_rtp_packets{{{mtx}}}[{rate}])", "path")
+    # Every monitor replica exports the same judgement (issue 17 §2), so the monitor's
+    # series are aggregated with `max` by (site, camera), never summed: a sum would
+    # count each camera once per replica. MediaMTX's sessions are summed per path (one
+    # MediaMTX per site; its scrape target carries the site label, docs/observability.md).
     return (
         RecordingRule(
-            names.parked, f'max by (camera) (trashmon_camera_state{{{mon},state="parked"}})'
+            names.parked, f'max by ({key}) (trashmon_camera_state{{{mon},state="parked"}})'
         ),
         RecordingRule(
             names.inbound_age,
-            f"max by (camera) (time() - trashmon_camera_last_inbound_timestamp_seconds{{{mon}}})",
+            f"max by ({key}) (time() - trashmon_camera_last_inbound_timestamp_seconds{{{mon}}})",
         ),
         RecordingRule(
             names.inbound_bytes_rate,
-            f"sum by (camera) (rate(trashmon_camera_inbound_bytes_total{{{mon}}}[{rate}]))",
+            f"max by ({key}) (rate(trashmon_camera_inbound_bytes_total{{{mon}}}[{rate}]))",
         ),
         RecordingRule(
             names.frames_in_error_rate,
-            f"sum by (camera) (rate(trashmon_camera_frames_in_error_total{{{mon}}}[{rate}]))",
+            f"max by ({key}) (rate(trashmon_camera_frames_in_error_total{{{mon}}}[{rate}]))",
         ),
         # The agents' own values as the monitor re-exports them from MQTT, so no rule
-        # needs Prometheus to reach a capture host. `max by`: several monitor replicas
-        # export the same announcement.
+        # needs Prometheus to reach a capture host.
         RecordingRule(
             names.fps_ratio,
-            f"max by (camera) (trashmon_agent_fps{{{mon}}})"
-            f" / max by (camera) (trashmon_agent_target_fps{{{mon}}} > 0)",
+            f"max by ({key}) (trashmon_agent_fps{{{mon}}})"
+            f" / max by ({key}) (trashmon_agent_target_fps{{{mon}}} > 0)",
         ),
         RecordingRule(
             names.restarts_increase,
             # trashmon_agent_restarts is the agent's count since it started: it drops
             # to 0 when the agent restarts, which increase() reads as a counter reset.
-            "max by (camera) "
-            f"(increase(trashmon_agent_restarts{{{mon}}}[{config.restart_window}]))",
+            f"max by ({key}) (increase(trashmon_agent_restarts{{{mon}}}[{config.restart_window}]))",
         ),
-        RecordingRule(names.rtp_lost_rate, f"sum by (camera) ({lost})"),
-        RecordingRule(names.rtp_received_rate, f"sum by (camera) ({received})"),
+        RecordingRule(names.rtp_lost_rate, f"sum by ({key}) ({lost})"),
+        RecordingRule(names.rtp_received_rate, f"sum by ({key}) ({received})"),
         RecordingRule(
             names.rtp_loss_ratio,
             f"{names.rtp_lost_rate} / ({names.rtp_received_rate} + {names.rtp_lost_rate})",
         ),
         RecordingRule(
             names.path_ready,
-            "max by (camera) (" + _path_as_camera(f'paths{{{mtx},state="ready"}}', "name") + ")",
+            f"max by ({key}) (" + _path_as_camera(f'paths{{{mtx},state="ready"}}', "name") + ")",
         ),
         # The availability SLI's error ratio per burn-rate window: trashmon_camera_available
         # is 1 while ok or degraded, 0 while down, absent while parked.
         *(
             RecordingRule(
                 names.unavailable(window),
-                "1 - max by (camera) "
-                f"(avg_over_time(trashmon_camera_available{{{mon}}}[{window}]))",
+                f"1 - max by ({key}) (avg_over_time(trashmon_camera_available{{{mon}}}[{window}]))",
             )
             for window in config.burn_windows
         ),
@@ -161,12 +170,13 @@ class _AlertFactory:
     def __init__(self, config: MixinConfig) -> None:
         self._config = config
         self._parked = RecordedNames(config).parked
+        self._key = config.camera_key
 
     # Positional on purpose: each call reads like a row of the alert table.
     def camera(  # noqa: PLR0917
         self, name: str, expr: str, for_: str, severity: Severity, summary: str, description: str
     ) -> AlertRule:
-        guarded = f"({expr}) unless on (camera) ({self._parked} == 1)"
+        guarded = f"({expr}) unless on ({self._key}) ({self._parked} == 1)"
         return self._build(name, guarded, for_, severity, summary, description, per_camera=True)
 
     def platform(  # noqa: PLR0917
@@ -198,48 +208,58 @@ class _AlertFactory:
         )
 
 
-def _reasons_template(monitor_selector: str) -> str:
+def _reasons_template(config: MixinConfig) -> str:
     """Alert template text listing the camera's active reasons, comma-separated.
 
     Queried at notification time, so the page says *why* without opening a dashboard.
+    Aggregated by reason, so N monitor replicas list each reason once.
     """
+    site, camera = config.site_label, config.camera_label
     # A Go raw string (backticks): the selector's own double quotes need no escaping.
-    query = f'trashmon_camera_reason{{{monitor_selector},camera="%s"}} == 1'
+    query = (
+        f"max by (reason) (trashmon_camera_reason"
+        f'{{{config.monitor_selector},{site}="%s",{camera}="%s"}}) == 1'
+    )
     return (
-        f'{{{{ range $i, $r := printf `{query}` $labels.camera | query | sortByLabel "reason" }}}}'
+        f"{{{{ range $i, $r := printf `{query}` $labels.{site} $labels.{camera}"
+        ' | query | sortByLabel "reason" }}'
         "{{ if $i }}, {{ end }}{{ $r.Labels.reason }}{{ else }}none reported{{ end }}"
     )
 
 
 def camera_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]:
     c, n, alert = config, RecordedNames(config), _AlertFactory(config)
-    mon = c.monitor_selector
-    online = f"max by (camera) (trashmon_camera_online{{{mon}}})"
+    mon, key = c.monitor_selector, c.camera_key
+    online = f"max by ({key}) (trashmon_camera_online{{{mon}}})"
     # What an agent announced stays exported after it went offline or silent (as its
     # last word); AgentOffline/AgentStale report that, so these read it only while the
     # agent is online.
-    agent_online = f"on (camera) (max by (camera) (trashmon_agent_online{{{mon}}}) == 1)"
+    agent_online = f"on ({key}) (max by ({key}) (trashmon_agent_online{{{mon}}}) == 1)"
 
     def announced(name: str) -> str:
-        return f"max by (camera) (trashmon_agent_{name}{{{mon}}})"
+        return f"max by ({key}) (trashmon_agent_{name}{{{mon}}})"
 
     return (
         *_availability_alerts(config),
         alert.camera(
             "CameraDown",
-            f'max by (camera) (trashmon_camera_state{{{mon},state="down"}}) == 1'
-            f" unless on (camera) "
-            f'(max by (camera) (trashmon_camera_reason{{{mon},reason="mediamtx_unreachable"}})'
-            " == 1)",
+            # A replica that cannot read MediaMTX reports every camera down with reason
+            # mediamtx_unreachable (TrashmonMediamtxUnreachable speaks for that): its
+            # down states are dropped per replica (job, instance) before aggregating, so
+            # it neither pages for the cameras nor hides a camera another replica sees
+            # down.
+            f"max by ({key}) ("
+            f'trashmon_camera_state{{{mon},state="down"}} == 1 unless on (job, instance, {key})'
+            f' (trashmon_camera_reason{{{mon},reason="mediamtx_unreachable"}} == 1))',
             c.camera_down_for,
             "critical",
             "Camera is down.",
             "The monitor reports camera {{ $labels.camera }} as down for "
-            f"{c.camera_down_for} or more. Reasons: " + _reasons_template(mon) + ".",
+            f"{c.camera_down_for} or more. Reasons: " + _reasons_template(c) + ".",
         ),
         alert.camera(
             "StreamStalled",
-            f"{n.inbound_age} > {c.stall_seconds} and on (camera) ({online} == 1)",
+            f"{n.inbound_age} > {c.stall_seconds} and on ({key}) ({online} == 1)",
             c.stream_stalled_for,
             "warning",
             "Stream is stalled.",
@@ -248,7 +268,7 @@ def camera_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]
         ),
         alert.camera(
             "PlaceholderOnly",
-            f"{n.path_ready} == 1 and on (camera) ({online} == 0)",
+            f"{n.path_ready} == 1 and on ({key}) ({online} == 0)",
             c.placeholder_for,
             "warning",
             "Viewers see the offline placeholder.",
@@ -257,8 +277,8 @@ def camera_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]
         ),
         alert.camera(
             "LowFps",
-            f"{n.fps_ratio} < {c.low_fps_ratio} and on (camera) "
-            f'(max by (camera) (trashmon_agent_state{{{mon},state="streaming"}}) == 1)'
+            f"{n.fps_ratio} < {c.low_fps_ratio} and on ({key}) "
+            f'(max by ({key}) (trashmon_agent_state{{{mon},state="streaming"}}) == 1)'
             f" and {agent_online}",
             c.low_fps_for,
             "warning",
@@ -279,7 +299,7 @@ def camera_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]
             "FrozenImage",
             # A black picture is also frozen: report it once, as black.
             f"{announced('frozen_image')} == 1 and {agent_online}"
-            f" unless on (camera) ({announced('black_image')} == 1)",
+            f" unless on ({key}) ({announced('black_image')} == 1)",
             c.image_for,
             "warning",
             "Camera picture is frozen.",
@@ -288,7 +308,7 @@ def camera_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]
         ),
         alert.camera(
             "AgentOffline",
-            f"max by (camera) (trashmon_agent_online{{{mon}}}) == 0",
+            f"max by ({key}) (trashmon_agent_online{{{mon}}}) == 0",
             c.agent_offline_for,
             "warning",
             "Capture agent is offline.",
@@ -297,9 +317,9 @@ def camera_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]
         ),
         alert.camera(
             "AgentStale",
-            f"max by (camera) (time() - trashmon_agent_last_state_timestamp_seconds{{{mon}}})"
-            f" > {c.agent_stale_seconds} and on (camera) "
-            f"(max by (camera) (trashmon_agent_online{{{mon}}}) == 1)",
+            f"max by ({key}) (time() - trashmon_agent_last_state_timestamp_seconds{{{mon}}})"
+            f" > {c.agent_stale_seconds} and on ({key}) "
+            f"(max by ({key}) (trashmon_agent_online{{{mon}}}) == 1)",
             c.agent_stale_for,
             "warning",
             "Capture agent stopped reporting.",
@@ -347,7 +367,7 @@ def camera_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]
             # /api/sd/agents or a file): no `up` series for the job, no alert. The alerts
             # above use the monitor's trashmon_agent_* series and do not depend on it.
             "CaptureScrapeFailing",
-            f'max by (camera, instance) (up{{job="{c.capture_job}"}}) == 0',
+            f'max by ({key}, instance) (up{{job="{c.capture_job}"}}) == 0',
             c.absent_for,
             "warning",
             "A capture agent's /metrics cannot be scraped.",
@@ -367,11 +387,12 @@ def _availability_alerts(config: MixinConfig) -> tuple[AlertRule, ...]:
     """The availability objective's burn-rate alerts and the connection-quality alert."""
     c, alert = config, _AlertFactory(config)
     mon, objective = c.monitor_selector, f"{c.availability_objective * 100:g} %"
+    key = c.camera_key
 
     def burning(windows: tuple[str, str], factor: float) -> str:
         threshold = _burn_threshold(c, factor)
         long, short = (RecordedNames.unavailable(window) for window in windows)
-        return f"{long} > {threshold} and on (camera) {short} > {threshold}"
+        return f"{long} > {threshold} and on ({key}) {short} > {threshold}"
 
     page_long, page_short = c.burn_page_windows
     ticket_long, ticket_short = c.burn_ticket_windows
@@ -401,9 +422,9 @@ def _availability_alerts(config: MixinConfig) -> tuple[AlertRule, ...]:
         alert.camera(
             "ConnectionPoor",
             # While down, TrashmonCameraDown pages instead.
-            f"max by (camera) (trashmon_camera_quality_level{{{mon}}})"
-            f" <= {c.poor_connection_level} unless on (camera) "
-            f'(max by (camera) (trashmon_camera_state{{{mon},state="down"}}) == 1)',
+            f"max by ({key}) (trashmon_camera_quality_level{{{mon}}})"
+            f" <= {c.poor_connection_level} unless on ({key}) "
+            f'(max by ({key}) (trashmon_camera_state{{{mon},state="down"}}) == 1)',
             c.poor_connection_for,
             "warning",
             "Camera connection quality is poor.",
@@ -414,58 +435,93 @@ def _availability_alerts(config: MixinConfig) -> tuple[AlertRule, ...]:
     )
 
 
+def _at_site(config: MixinConfig) -> str:
+    """Template text: " at site NAME" when the alert carries a site, else nothing."""
+    return f"{{{{ with $labels.{config.site_label} }}}} at site {{{{ . }}}}{{{{ end }}}}"
+
+
 def platform_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]:
     c, alert = config, _AlertFactory(config)
-    mon, dns = c.monitor_selector, c.dns_selector
+    mon, dns, site = c.monitor_selector, c.dns_selector, c.site_label
+    monitor_up = f'up{{job="{c.monitor_job}"}}'
+    at_site = _at_site(c)
     day = 86400
+    # Several monitor replicas serve the same judgement (issue 17 §2): an alert about
+    # what they all see (MediaMTX, MQTT broker, DNS, certificates) aggregates the
+    # replicas away (by site where the series has one), so it fires once, not once per
+    # replica. Only TrashmonMonitorReplicaDown names a replica: that is its subject.
+    blind_replicas = (
+        # A replica whose last successful poll is old, though it does not say MediaMTX
+        # is unreachable (MediamtxUnreachable pages for that)…
+        f"(time() - trashmon_last_successful_poll_timestamp_seconds{{{mon}}}"
+        f" > {c.monitor_blind_seconds}"
+        f" unless on (job, instance, {site}) (trashmon_mediamtx_up{{{mon}}} == 0))"
+        # …or one that is scraped but has never polled successfully.
+        f" or (up{{{mon}}} == 1"
+        f" unless on (job, instance) trashmon_last_successful_poll_timestamp_seconds{{{mon}}}"
+        f" unless on (job, instance) (trashmon_mediamtx_up{{{mon}}} == 0))"
+    )
     return (
         alert.platform(
             "MonitorAbsent",
-            f'absent(up{{job="{c.monitor_job}"}} == 1)',
+            # No replica scraped at all (absent); or, where `up` carries a site (a
+            # central Prometheus federating several sites), every replica of one site
+            # down. `or on ()` keeps the second part out whenever the first fires.
+            f"absent({monitor_up} == 1) or on ()"
+            f" (count by ({site}) ({monitor_up} == 0) unless on ({site}) ({monitor_up} == 1))",
             c.absent_for,
             "critical",
-            "The trashmon monitor is not scraped.",
-            f"No healthy scrape of job {c.monitor_job} for {c.absent_for}: camera alerts "
-            "cannot fire while the monitor is gone.",
+            "No trashmon monitor replica is scraped.",
+            f"No healthy scrape of any replica of job {c.monitor_job}{at_site} for "
+            f"{c.absent_for}: camera alerts cannot fire while the monitor is gone.",
+        ),
+        alert.platform(
+            "MonitorReplicaDown",
+            # Only while another replica of the same site is up: when none is,
+            # TrashmonMonitorAbsent pages instead.
+            f"{monitor_up} == 0 and on ({site}) ({monitor_up} == 1)",
+            c.monitor_replica_down_for,
+            "warning",
+            "A monitor replica cannot be scraped; the others still judge.",
+            "Prometheus cannot scrape the monitor replica {{ $labels.instance }}" + at_site + ": "
+            "the other replicas keep judging the cameras, with one fewer to spare.",
         ),
         alert.platform(
             "MediamtxUnreachable",
-            f"trashmon_mediamtx_up{{{mon}}} == 0",
+            # Unreachable from every replica (max): one replica cut off alone does not
+            # make the cameras unjudged, and its down states are ignored by CameraDown.
+            f"max by ({site}) (trashmon_mediamtx_up{{{mon}}}) == 0",
             c.mediamtx_unreachable_for,
             "critical",
             "MediaMTX is unreachable from the monitor.",
-            "The monitor {{ $labels.instance }} cannot read the MediaMTX API: no camera "
-            "can be judged.",
+            f"No monitor replica can read the MediaMTX API{at_site}: its cameras cannot be judged.",
         ),
         alert.platform(
             "MonitorBlind",
             # A monitor that has not polled MediaMTX successfully for a while (or ever,
             # while it is up) but does not say MediaMTX is unreachable: its camera states
             # are old news. When it does say so, MediamtxUnreachable pages instead.
-            f"((time() - trashmon_last_successful_poll_timestamp_seconds{{{mon}}}"
-            f" > {c.monitor_blind_seconds})"
-            f" or (up{{{mon}}} == 1 unless on (job, instance)"
-            f" trashmon_last_successful_poll_timestamp_seconds{{{mon}}}))"
-            f" unless on (job, instance) (trashmon_mediamtx_up{{{mon}}} == 0)",
+            f"count by ({site}) ({blind_replicas})",
             c.monitor_blind_for,
             "critical",
             "The monitor has not seen MediaMTX for a while but still reports states.",
-            "The monitor {{ $labels.instance }} has had no successful poll of MediaMTX for "
-            f"over {c.monitor_blind_seconds}s, yet does not report MediaMTX unreachable: "
-            "its camera states are stale.",
+            "{{ $value }} monitor replica(s)" + at_site + " had no successful poll of "
+            f"MediaMTX for over {c.monitor_blind_seconds}s, yet do not report MediaMTX "
+            "unreachable: their camera states are stale.",
         ),
         alert.platform(
             "MqttDisconnected",
-            f"trashmon_mqtt_connected{{{mon}}} == 0",
+            f"count by (job, {site}) (trashmon_mqtt_connected{{{mon}}} == 0)",
             c.mqtt_disconnected_for,
             "warning",
             "The monitor is not connected to the MQTT broker.",
-            "The monitor {{ $labels.instance }} lost its MQTT connection: agent liveness "
-            "is unknown.",
+            "{{ $value }} monitor replica(s)" + at_site + " lost their MQTT connection: "
+            "agent liveness is unknown to them.",
         ),
         alert.platform(
             "DnsOutOfSync",
-            f"trashmon_dns_in_sync{{{dns}}} == 0",
+            # Replicas (or a Lease's standby) read the same DNS: in sync if any says so.
+            f"max by (resource, name) (trashmon_dns_in_sync{{{dns}}}) == 0",
             c.dns_drift_for,
             "warning",
             "DNS differs from the desired state.",
@@ -474,7 +530,8 @@ def platform_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ..
         ),
         alert.platform(
             "DnsReconcileFailing",
-            f"time() - trashmon_dns_last_success_timestamp_seconds{{{dns}}}"
+            # The newest success of any reconciler counts (a standby never succeeds).
+            f"time() - max(trashmon_dns_last_success_timestamp_seconds{{{dns}}})"
             f" > {c.dns_reconcile_max_age_seconds}",
             c.dns_reconcile_for,
             "warning",
@@ -483,21 +540,22 @@ def platform_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ..
         ),
         alert.platform(
             "CertificateExpiring",
-            f"trashmon_certificate_expiry_timestamp_seconds{{{mon}}} - time()"
-            f" < {c.certificate_warning_days * day}",
+            f"min by ({site}, certificate) (trashmon_certificate_expiry_timestamp_seconds"
+            f"{{{mon}}}) - time() < {c.certificate_warning_days * day}",
             c.certificate_for,
             "warning",
             "A certificate expires soon.",
-            "Certificate {{ $labels.certificate }} expires in {{ $value | humanizeDuration }}.",
+            "Certificate {{ $labels.certificate }}" + at_site + " expires in "
+            "{{ $value | humanizeDuration }}.",
         ),
         alert.platform(
             "CertificateExpiryCritical",
-            f"trashmon_certificate_expiry_timestamp_seconds{{{mon}}} - time()"
-            f" < {c.certificate_critical_days * day}",
+            f"min by ({site}, certificate) (trashmon_certificate_expiry_timestamp_seconds"
+            f"{{{mon}}}) - time() < {c.certificate_critical_days * day}",
             c.certificate_for,
             "critical",
             "A certificate expires within days.",
-            "Certificate {{ $labels.certificate }} expires in "
+            "Certificate {{ $labels.certificate }}" + at_site + " expires in "
             "{{ $value | humanizeDuration }}: MQTT clients will be refused.",
         ),
     )

@@ -287,7 +287,13 @@ def _on_image(machine: Machine, event: Image, policy: Policy) -> tuple[Machine, 
         return replace(machine, frozen=False), ()
     if kind is EventKind.PUBLISH_FAILED and machine.state in _RUNNING:
         # ffmpeg stays up for the local buffer; the retry after the delay restarts it.
-        over = _run_over(machine, event.now, policy)
+        # Its picture is still watched: a black or frozen spell it reported (ffmpeg
+        # filters the first frame before the RTSP branch fails) stays true.
+        over = replace(
+            _run_over(machine, event.now, policy),
+            black_since=machine.black_since,
+            frozen=machine.frozen,
+        )
         return _to_backoff(over, event.now, "publish_failed", policy, event.rand), ()
     return machine, ()
 
@@ -320,9 +326,17 @@ def _on_tick(machine: Machine, event: Tick, policy: Policy) -> tuple[Machine, Ac
         if not event.device_present:
             waiting = _enter(machine, State.DEVICE_MISSING, now, "device_missing", retry_at=None)
             return waiting, (Action.STOP,) if machine.process_running else ()
-        # START replaces any leftover (buffer-only) ffmpeg: the supervisor ends it quietly.
+        # START replaces any leftover (buffer-only) ffmpeg: the supervisor ends it quietly,
+        # and with it what its filters said about the picture (the new one tells anew).
         restarted = _enter(
-            machine, State.STARTING, now, "retry", retry_at=None, process_running=False
+            machine,
+            State.STARTING,
+            now,
+            "retry",
+            retry_at=None,
+            process_running=False,
+            black_since=None,
+            frozen=False,
         )
         return restarted, (Action.START,)
     if state is State.DEVICE_MISSING and event.device_present and not machine.process_running:

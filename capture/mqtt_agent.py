@@ -17,7 +17,7 @@
 - For control panels (``capture.panel``): the retained ``trashcam/<id>/controls`` table at
   connect and after each successful setting, and a small retained JPEG on
   ``trashcam/<id>/camera`` after each picture and every ``SNAPSHOT_INTERVAL`` seconds
-  while streaming.
+  while the camera's buffer is live (also while publishing fails).
 
 Collaborators are small protocols so the capture agent wires its own pieces in: a
 state callable (its snapshot as the contract's state JSON), a :class:`ControlTarget`
@@ -222,7 +222,7 @@ class MqttAgent:
             SnapshotLoop(
                 self.interfaces.snapshot_interval,
                 lambda: newest_live_segment(buffer_dir, self._clock()),
-                self._streaming,
+                self._connected_now,
                 self._publish_thumbnail,
             )
             if buffer_dir is not None
@@ -525,10 +525,11 @@ class MqttAgent:
     def _publish_thumbnail(self, jpeg: bytes) -> None:
         self.client.publish(ha_discovery.camera_topic(self.camera), jpeg, qos=1, retain=True)
 
-    def _streaming(self) -> bool:
-        if self._state is None or not self._connected.is_set():
-            return False
-        return bool(self._state().get("state") == "streaming")
+    def _connected_now(self) -> bool:
+        # Thumbnails need no "streaming" state: they show what the camera sees whenever
+        # its ffmpeg writes the buffer (newest_live_segment is fresh), also while the
+        # publish fails and the state truthfully says so (backoff, publish_failed).
+        return self._connected.is_set()
 
     def _publish_controls(self) -> None:
         """The retained control table, read now (so values and inactive flags are current)."""

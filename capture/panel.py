@@ -6,7 +6,8 @@
   Published at connect and after every successful setting.
 - ``trashcam/<id>/camera``: retained JPEG thumbnail (at most one MQTT message, the same
   downscale as the Home Assistant snapshot), every ``SNAPSHOT_INTERVAL`` seconds while
-  the stream runs, and after each picture.
+  the camera's segment buffer is live (also while the publish to the media server
+  fails: the camera still captures), and after each picture.
 
 Everything here but :class:`SnapshotLoop` is pure; the agent (``capture.mqtt_agent``)
 publishes what these functions return.
@@ -90,19 +91,20 @@ def parse_snapshot_interval(text: str) -> float:
 
 
 class SnapshotLoop:
-    """Every ``interval`` seconds, while ``streaming()``, a thumbnail of the newest
-    complete segment handed to ``publish`` (ffmpeg runs in this thread, never in paho's)."""
+    """Every ``interval`` seconds, while ``connected()`` and the buffer is live
+    (``newest_segment`` answers None otherwise), a thumbnail of the newest complete
+    segment handed to ``publish`` (ffmpeg runs in this thread, never in paho's)."""
 
     def __init__(
         self,
         interval: float,
         newest_segment: Callable[[], Path | None],
-        streaming: Callable[[], bool],
+        connected: Callable[[], bool],
         publish: Callable[[bytes], None],
     ) -> None:
         self._interval = interval
         self._newest_segment = newest_segment
-        self._streaming = streaming
+        self._connected = connected
         self._publish = publish
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mqtt-snapshot", daemon=True)
@@ -125,8 +127,8 @@ class SnapshotLoop:
                 log.exception("snapshot failed")
 
     def take(self) -> bool:
-        """One thumbnail now, if the stream runs and one can be made; True when published."""
-        if not self._streaming():
+        """One thumbnail now, if the buffer is live and one can be made; True when published."""
+        if not self._connected():
             return False
         segment = self._newest_segment()
         if segment is None:

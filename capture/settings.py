@@ -308,7 +308,7 @@ HA_DISCOVERY_PREFIX = option(
 SNAPSHOT_INTERVAL = option(
     "--snapshot-interval S", "SNAPSHOT_INTERVAL", parse_snapshot_interval,
     DEFAULT_SNAPSHOT_INTERVAL,
-    "seconds between thumbnails on `trashcam/<id>/camera` while streaming, `0` = off "
+    "seconds between thumbnails on `trashcam/<id>/camera` while capturing, `0` = off "
     "(the viewer's tiles, docs/mqtt.md)", commands=MQTT_SIDE,
 )  # fmt: skip
 

@@ -8,7 +8,11 @@ and when it is ready, the URLs, then a table of the cameras whenever it changes.
 Ctrl-C (or SIGTERM) stops everything it started, newest first, and waits for each.
 
 Nothing is faked: without a MediaMTX binary the cameras have nowhere to publish, and
-the table says so (``no_publisher``, ``mediamtx_unreachable``).
+the table says so (``mediamtx_unreachable``; each agent's state is ``backoff``, its
+publish failing). They still capture: each agent's ffmpeg keeps encoding into its
+segment buffer (the tee's other branch, the same that carries a camera through a server
+outage), so black/frozen detection, thumbnails and pictures keep working, and the viewer
+shows all of it under the MediaMTX banner.
 """
 
 from __future__ import annotations
@@ -55,6 +59,9 @@ DEMO_CONTROL_ENABLED = True
 CONTROL_USER = "operator"  # Caddy's default TRASHMON_CONTROL_USER
 # Thumbnails every few seconds, so the demo's tiles fill in at once (default 60 s).
 DEMO_SNAPSHOT_INTERVAL = "5"
+# Ten 1 s segments per camera (default 30): at the demo's 300 kbit/s about 0.4 MB each,
+# enough for a picture or a short recording, while the buffer runs all the time.
+DEMO_BUFFER_SEGMENTS = "10"
 REQUIRED_BINARIES = {
     "ffmpeg": "ffmpeg",
     "mosquitto": "mosquitto",
@@ -389,6 +396,7 @@ def _camera_env(camera: str, device: str, port: int, ports: Ports, state: Path) 
         "BITRATE": "300k",
         "METRICS_ADDR": f"127.0.0.1:{port}",
         "BUFFER_DIR": str(state / "buffer" / camera),
+        "BUFFER_SEGMENTS": DEMO_BUFFER_SEGMENTS,
         "CAPTURES_DIR": str(state / "captures"),
         "MQTT_URL": f"mqtts://127.0.0.1:{ports.mqtt}",
         "MQTT_CA": str(pki.chain),
@@ -654,16 +662,18 @@ def _control_flags(layout: Layout) -> list[str]:
     ]  # fmt: skip
 
 
-def _download_mediamtx(stack: Stack) -> str | None:
+def _download_mediamtx(stack: Stack, cache: Path = mediamtx_release.DEFAULT_CACHE) -> str | None:
     """The pinned release, fetched and verified (mediamtx_release); None, said in one
-    line, when it cannot be had: the demo then runs without it."""
+    line, when it cannot be had (no network, or a checksum that does not match): the demo
+    then runs without it."""
     stack.say(f"MediaMTX not installed: fetching the pinned release {mediamtx_release.VERSION}")
     try:
-        return str(mediamtx_release.obtain())
+        return str(mediamtx_release.obtain(cache))
     except TrashmonError as error:
         stack.say(
             f"MediaMTX not found and not downloaded ({error.message}): running without it, "
-            "so cameras have nowhere to publish and show that (set MEDIAMTX_BIN to use one)"
+            "so the cameras have nowhere to publish and show that; they still capture into "
+            "their buffers (thumbnails, black/frozen) (set MEDIAMTX_BIN to use one)"
         )
         return None
 

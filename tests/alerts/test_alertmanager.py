@@ -101,7 +101,8 @@ def test_amtool_verify_fails_on_a_wrong_expectation() -> None:
 
 def test_grouping_is_per_alert_and_camera_and_inhibitions_name_real_alerts() -> None:
     document = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
-    assert document["route"]["group_by"] == ["alertname", "camera"]
+    # The same path name at two sites is two cameras: two groups, two messages.
+    assert document["route"]["group_by"] == ["alertname", "site", "camera"]
     shipped_names = {alert.name for alert in all_alerts(DEFAULT_CONFIG)}
     named = {
         DEFAULT_CONFIG.alert_prefix + name
@@ -159,6 +160,43 @@ INHIBITION_CASES = [
     (
         {"alertname": "TrashmonAgentOffline", "severity": "warning", "camera": "cam1"},
         {"alertname": "TrashmonCameraDown", "severity": "critical", "camera": "cam1"},
+        False,
+    ),
+    # One site's MediaMTX gone: that site's cameras are held back, another site's are not.
+    (
+        {"alertname": "TrashmonMediamtxUnreachable", "severity": "critical", "site": "home"},
+        {
+            "alertname": "TrashmonCameraDown",
+            "severity": "critical",
+            "site": "home",
+            "camera": "cam1",
+        },
+        True,
+    ),
+    (
+        {"alertname": "TrashmonMediamtxUnreachable", "severity": "critical", "site": "home"},
+        {
+            "alertname": "TrashmonCameraDown",
+            "severity": "critical",
+            "site": "garage",
+            "camera": "cam1",
+        },
+        False,
+    ),
+    # cam1's agent at one site says nothing about cam1 at another.
+    (
+        {
+            "alertname": "TrashmonAgentOffline",
+            "severity": "warning",
+            "site": "home",
+            "camera": "cam1",
+        },
+        {
+            "alertname": "TrashmonBlackImage",
+            "severity": "warning",
+            "site": "garage",
+            "camera": "cam1",
+        },
         False,
     ),
     # A DNS problem does not explain a camera being down.

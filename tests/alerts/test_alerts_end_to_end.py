@@ -30,8 +30,17 @@ Prometheus sends its alerts to a real Alertmanager (Debian's `prometheus-alertma
 running the shipped routing, rendered from the same mixin config with seconds for its
 group wait/interval (support/alertmanager.py); its webhook receivers are a small HTTP
 server in the test. The camera going down pages exactly once, the restart loop goes to
-the quieter receiver, and recovery sends `resolved`. (Inhibitions are checked on a real
-Alertmanager in test_alertmanager.py.)
+the quieter receiver, and recovery sends `resolved`.
+
+A second incident breaks MediaMTX's API while its /metrics still answer (an API
+listener or credentials problem): the monitor reports MediaMTX unreachable, which pages;
+TrashmonPlaceholderOnly then fires in Prometheus too (MediaMTX's /metrics still call the
+path ready, the monitor no longer sees it online), and the shipped inhibition holds it
+back: Alertmanager marks it suppressed and it never reaches a receiver, while the
+unreachable alert's recovery sends `resolved`. (TrashmonCameraDown is not the inhibited
+one here: its expression already leaves out cameras down only because MediaMTX is
+unreachable, so it never fires. Every inhibition pair is also checked alert by alert on a
+real Alertmanager in test_alertmanager.py.)
 """
 
 from __future__ import annotations
@@ -39,10 +48,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.alertmanager import (
     FAST_NOTIFICATIONS,
+    Alertmanager,
     Delivery,
     WebhookRecorder,
     recording_webhook,
@@ -64,9 +75,15 @@ pytestmark = pytest.mark.slow
 
 CAMERA_DOWN = "TrashmonCameraDown"
 RESTART_LOOP = "TrashmonFfmpegRestartLoop"
+UNREACHABLE = "TrashmonMediamtxUnreachable"
+PLACEHOLDER = "TrashmonPlaceholderOnly"
 FAST = DEFAULT_CONFIG.with_overrides(
-    camera_down_for="2s", restart_loop_for="2s", restart_window="20s", **FAST_NOTIFICATIONS
-)
+    camera_down_for="2s", restart_loop_for="2s", restart_window="20s",
+    # The inhibiting alert fires well before the one it holds back, as with the shipped
+    # windows (2m before 5m): an alert that reaches Alertmanager first is delivered.
+    mediamtx_unreachable_for="1s", placeholder_for="6s",
+    **FAST_NOTIFICATIONS,
+)  # fmt: skip
 
 
 def _deliveries(webhook: WebhookRecorder, path: str, alert: str, status: str) -> list[Delivery]:
@@ -102,6 +119,7 @@ class Incident:
     stack: Stack
     webhook: WebhookRecorder
     fast_rules: Path
+    alertmanager: Alertmanager
 
     @property
     def files(self) -> tuple[Path, Path]:
@@ -172,6 +190,42 @@ class Incident:
         self.wait_states(RESTART_LOOP, cleared, timeout=40)
         return camera_down_cleared_after, time.monotonic() - restored
 
+    def mediamtx_api_down_inhibits(self) -> None:
+        """MediaMTX's API fails, its /metrics still answer: MediaMTX unreachable pages,
+        and the placeholder alert it inhibits fires in Prometheus but is held back."""
+        self.stack.mediamtx.fault = "http500"
+        self.wait_states(UNREACHABLE, {SHIPPED_RULES: "pending", self.fast_rules: "firing"})
+        wait_until(lambda: self.deliveries("/page", UNREACHABLE, "firing"), 30, 0.25, "paged")
+        self.wait_states(PLACEHOLDER, {SHIPPED_RULES: "pending", self.fast_rules: "firing"})
+        placeholder = self.prometheus.alerts(PLACEHOLDER, "firing")
+        assert [alert["labels"]["camera"] for alert in placeholder] == [CAMERA]
+
+        def held_back() -> dict[str, Any] | None:
+            status = self.alertmanager.alert_state(PLACEHOLDER)
+            return status if status and status["state"] == "suppressed" else None
+
+        status = wait_until(held_back, 30, 0.25, f"{PLACEHOLDER} suppressed in Alertmanager")
+        assert status["inhibitedBy"], status
+        # The camera's own down alert leaves MediaMTX outages to the platform alert.
+        assert self.prometheus.rule_states(CAMERA_DOWN) == {str(f): "inactive" for f in self.files}
+
+    def mediamtx_api_back_resolves(self) -> None:
+        """Recovery. The held-back alert's evidence goes first (Prometheus is refused
+        MediaMTX's /metrics, so the path is no longer `ready`): it resolves while its
+        inhibitor still fires, which never notifies; then the API answers again and the
+        unreachable alert sends `resolved`."""
+        mediamtx = self.stack.mediamtx
+        mediamtx.authorize = lambda action, _authorization: action != "metrics"
+        self.wait_states(PLACEHOLDER, dict.fromkeys(self.files, "inactive"))
+        wait_until(
+            lambda: self.alertmanager.alert_state(PLACEHOLDER) is None, 30, 0.25,
+            f"{PLACEHOLDER} resolved in Alertmanager",
+        )  # fmt: skip
+        mediamtx.fault = None
+        self.wait_states(UNREACHABLE, dict.fromkeys(self.files, "inactive"))
+        wait_until(lambda: self.deliveries("/page", UNREACHABLE, "resolved"), 30, 0.25, "resolved")
+        mediamtx.authorize = None
+
 
 def test_killing_the_rtsp_peer_fires_and_recovery_clears_the_shipped_alerts(
     tmp_path: Path,
@@ -187,7 +241,7 @@ def test_killing_the_rtsp_peer_fires_and_recovery_clears_the_shipped_alerts(
             tmp_path, stack.scrape_targets(), (SHIPPED_RULES, fast_rules), [alertmanager.address]
         ) as prometheus,
     ):
-        incident = Incident(prometheus, stack, webhook, fast_rules)
+        incident = Incident(prometheus, stack, webhook, fast_rules, alertmanager)
         incident.healthy()
 
         stack.peer.stop()  # SIGKILL: the server side of the stream is gone
@@ -206,6 +260,16 @@ def test_killing_the_rtsp_peer_fires_and_recovery_clears_the_shipped_alerts(
         assert len(incident.deliveries("/page", CAMERA_DOWN, "firing")) == 1
         assert len(incident.deliveries("/page", CAMERA_DOWN, "resolved")) == 1
         assert incident.deliveries("/page", RESTART_LOOP, "firing") == []
+
+        # MediaMTX's API breaks: one page for it; the placeholder alert it inhibits
+        # fires in Prometheus and never reaches a receiver, not even as resolved.
+        incident.mediamtx_api_down_inhibits()
+        incident.mediamtx_api_back_resolves()
+        assert len(incident.deliveries("/page", UNREACHABLE, "firing")) == 1
+        assert len(incident.deliveries("/page", UNREACHABLE, "resolved")) == 1
+        delivered = {name for d in webhook.received() for name in d.alert_names()}
+        assert PLACEHOLDER not in delivered
+        assert not prometheus.unhealthy_rules()
 
     print(
         f"camera-down firing {camera_down_after:.1f}s after the kill (paged after "

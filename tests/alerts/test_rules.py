@@ -81,7 +81,7 @@ def test_every_runbook_url_points_at_a_section_of_docs_runbook() -> None:
 
 
 def test_camera_alerts_exclude_parked_cameras_and_platform_alerts_do_not_need_to() -> None:
-    parked = "unless on (camera) (camera:trashmon_camera_parked:max == 1)"
+    parked = "unless on (site, camera) (camera:trashmon_camera_parked:max == 1)"
     for alert in all_alerts():
         assert (parked in alert.expr) == alert.per_camera, alert.name
 
@@ -132,7 +132,7 @@ def test_placeholder_alert_does_not_trust_mediamtx_ready_alone() -> None:
 
 def test_monitor_absent_uses_the_up_idiom() -> None:
     absent = next(a for a in all_alerts() if a.name.endswith("MonitorAbsent"))
-    assert absent.expr == 'absent(up{job="trashmon-monitor"} == 1)'
+    assert absent.expr.startswith('absent(up{job="trashmon-monitor"} == 1) or on () ')
 
 
 def test_prometheus_rule_wraps_the_same_groups() -> None:
@@ -207,7 +207,7 @@ def test_unit_tests_catch_a_missing_parked_exclusion(promtool: str, tmp_path: Pa
     for group in document["groups"]:
         for rule in group["rules"]:
             rule["expr"] = rule["expr"].replace(
-                " unless on (camera) (camera:trashmon_camera_parked:max == 1)", ""
+                " unless on (site, camera) (camera:trashmon_camera_parked:max == 1)", ""
             )
     (tmp_path / "trashmonitor.rules.yaml").write_text(to_yaml(document))
     tests_dir = tmp_path / "tests"

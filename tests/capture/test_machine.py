@@ -177,6 +177,25 @@ def test_publish_failure_backs_off_but_keeps_the_buffer_ffmpeg() -> None:
     assert not machine.process_running
 
 
+def test_a_buffer_only_ffmpeg_keeps_reporting_its_picture_until_the_retry() -> None:
+    """Real ffmpeg order (checked with Debian's 5.1): the first frame goes through the
+    filters, so ``black_start`` is logged, before the RTSP branch fails. The same ffmpeg
+    keeps running for the buffer, so the black it saw is still true in backoff; the retry
+    starts a new ffmpeg, whose filters report afresh."""
+    black = StderrEvent(EventKind.BLACK_START)
+    failed = StderrEvent(EventKind.PUBLISH_FAILED, "Connection refused")
+    machine, _ = replay([Started(0.0), Image(0.1, black), Image(0.2, failed, rand=0.5)])
+    assert machine.state is State.BACKOFF
+    assert machine.black(2.1, POLICY)
+    machine, _ = step(machine, Image(2.2, StderrEvent(EventKind.FREEZE_START)), POLICY)
+    assert machine.frozen  # the buffer-only ffmpeg's filters still count
+    assert machine.retry_at is not None
+    machine, actions = step(machine, Tick(machine.retry_at), POLICY)
+    assert actions == (Action.START,)
+    assert not machine.black(machine.since + 10, POLICY)
+    assert not machine.frozen
+
+
 def test_device_unplugged_while_streaming_stops_and_waits_without_storm() -> None:
     machine, actions = replay([*streaming_at(), Tick(2.0, device_present=False)])
     assert machine.state is State.DEVICE_MISSING

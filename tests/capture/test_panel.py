@@ -87,7 +87,7 @@ def test_bad_snapshot_intervals_are_refused(text: str) -> None:
         parse_snapshot_interval(text)
 
 
-def test_no_thumbnail_while_not_streaming_or_without_a_segment(tmp_path: Path) -> None:
+def test_no_thumbnail_while_disconnected_or_without_a_live_segment(tmp_path: Path) -> None:
     published: list[bytes] = []
     idle = SnapshotLoop(60, lambda: tmp_path / "x.ts", lambda: False, published.append)
     assert idle.take() is False

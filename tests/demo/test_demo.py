@@ -12,13 +12,14 @@ import signal
 import socket
 import subprocess
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.browser import browser
-from support.http import get_json
+from support.http import get_json, http_get
 from support.processes import TRASHMON, stop_process, wait_until
 
 from trashmonitor.mediamtx_release import RELEASES_URL_ENV
@@ -93,6 +94,8 @@ def test_demo_runs_the_stack_and_stops_cleanly(
     # cam3 is black 10 s out of every 20 s.
     wait_until(lambda: "black_image" in cameras()["cam3"]["reasons"], 40, what="cam3 black")
     assert "black_image" not in cameras()["cam1"]["reasons"]
+    if "mediamtx ready" not in log.read_text():  # none here: the download is refused
+        _cameras_capture_without_mediamtx(cameras, f"http://127.0.0.1:{monitor}", log.parent)
 
     rules = get_json(f"http://127.0.0.1:{prometheus}/api/v1/rules")["data"]["groups"]
     assert rules, "Prometheus loaded no rule groups"
@@ -134,10 +137,41 @@ def test_demo_runs_the_stack_and_stops_cleanly(
     assert _processes_mentioning(str(log.parent / "state")) == []
 
 
+def _cameras_capture_without_mediamtx(
+    cameras: Callable[[], dict[str, Any]], monitor: str, scratch: Path
+) -> None:
+    """Nowhere to publish, and the states say so; yet every camera captures into its
+    buffer: thumbnails keep coming through the monitor's API, cam3's black and frozen
+    are seen, and the buffers stay within a few MB."""
+    for camera in cameras().values():
+        assert "mediamtx_unreachable" in camera["reasons"], camera
+        # The publish fails: never "streaming" (backoff, or starting a retry).
+        assert camera["agent"]["stream_state"] in {"backoff", "starting"}, camera
+
+    def thumbnail(name: str) -> bytes | None:
+        code, body = http_get(f"{monitor}/api/cameras/{name}/snapshot")
+        return body if code == 200 and body.startswith(b"\xff\xd8") else None
+
+    first = {
+        name: wait_until(partial(thumbnail, name), 60, what=f"a thumbnail of {name}")
+        for name in ("cam1", "cam2", "cam3")
+    }
+    # Recent: the agents keep sending them (every 5 s in the demo), the picture moves.
+    wait_until(lambda: thumbnail("cam1") not in (None, first["cam1"]), 30, what="a newer one")
+    wait_until(
+        lambda: {"black_image", "frozen_image"} & set(cameras()["cam3"]["reasons"]),
+        40, what="cam3 black or frozen while its publish fails",
+    )  # fmt: skip
+    buffers = scratch / "state" / "buffer"
+    used = sum(path.stat().st_size for path in buffers.rglob("*") if path.is_file())
+    assert 0 < used < 3 * 1024 * 1024, used  # ten 1 s segments at 300 kbit/s per camera
+
+
 TILES = """
 return [...document.querySelectorAll('#wall .tile')].map(t => ({
   name: t.dataset.path, state: t.dataset.state,
   reasons: t.querySelector('.reasons').textContent, fps: t.querySelector('.fps').textContent,
+  thumbnail: !t.querySelector('.thumbnail').hidden,
 }));
 """
 
@@ -159,6 +193,12 @@ def _viewer_shows_the_three_cameras(url: str, scratch: Path) -> None:
         assert shown["cam3"]["state"] in {"down", "degraded"}
         # Against the demo's FPS=10 (the measured part is "–" while nothing streams).
         assert all(" / 10" in tile["fps"] for tile in shown.values()), shown
+        # Every tile shows its camera's thumbnail, with or without MediaMTX (the page asks
+        # on its first poll, then every 30 s).
+        wait_until(
+            lambda: all(t["thumbnail"] for t in chromium.script(TILES)) or None,
+            60, what="a thumbnail in every tile",
+        )  # fmt: skip
 
 
 CAM1 = '.tile[data-path="cam1"]'

@@ -24,6 +24,7 @@ from support.http import serve_in_thread
 from support.processes import REPO, clean_environ
 
 from trashmonitor import mediamtx_release
+from trashmonitor.demo import Stack, _download_mediamtx
 from trashmonitor.mediamtx_release import (
     ASSETS,
     RELEASES_URL_ENV,
@@ -180,6 +181,31 @@ def test_no_network_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.startswith("fetch-mediamtx: cannot download http://127.0.0.1:")
     assert "Connection refused" in result.stderr
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("answer", ["checksum mismatch", "connection refused"])
+def test_the_demo_says_a_refused_release_once_and_carries_on(
+    answer: str, release: tuple[Release, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`trashmon demo` without MediaMTX: a download that does not match its checksum, or
+    a network that refuses, is one line and the demo goes on without it (None)."""
+    served, base = release
+    served.publish(tarball({"mediamtx": PAYLOAD}), checksum="0" * 64)
+    if answer == "connection refused":
+        base = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setenv(RELEASES_URL_ENV, base)
+    said = io.StringIO()
+    stack = Stack(tmp_path, said)
+    cache = tmp_path / "cache"
+    assert _download_mediamtx(stack, cache) is None
+    lines = said.getvalue().splitlines()
+    assert lines[0] == f"demo: MediaMTX not installed: fetching the pinned release {VERSION}"
+    assert len(lines) == 2, lines
+    refused = lines[1]
+    assert refused.startswith("demo: MediaMTX not found and not downloaded ("), refused
+    assert answer in refused.lower()
+    assert "running without it" in refused
+    assert leftovers(cache) == []  # nothing unverified installed
 
 
 def test_an_unknown_machine_is_named() -> None:

@@ -17,10 +17,9 @@ from trashmonitor.pki import Layout
 TOPICS = CameraTopics("camA")
 
 
-def test_capture_agent_speaks_mqtt_from_its_env_file(
-    pki: Layout, broker: Broker, tmp_path: Path
-) -> None:
-    captures = tmp_path / "captures"
+def _unpublishable_agent(pki: Layout, broker: Broker, tmp_path: Path, extra: str = "") -> list[str]:
+    """`trashmon capture` for camA from an env file, its PUSH_URL a port nobody listens
+    on (the media server is down), with a segment buffer and MQTT."""
     env_file = tmp_path / "camA.env"
     env_file.write_text(
         "CAMERA_DEV=testsrc\n"
@@ -28,12 +27,19 @@ def test_capture_agent_speaks_mqtt_from_its_env_file(
         "FPS=10\nWIDTH=320\nHEIGHT=240\nBITRATE=200k\n"
         f"METRICS_ADDR=127.0.0.1:{free_port()}\n"
         f"BUFFER_DIR={tmp_path / 'buffer'}\n"
-        f"CAPTURES_DIR={captures}\nCAPTURES_MIN_FREE=1\n"
+        f"CAPTURES_DIR={tmp_path / 'captures'}\nCAPTURES_MIN_FREE=1\n"
         f"MQTT_URL=mqtts://127.0.0.1:{broker.port}\n"
         f"MQTT_CA={pki.chain}\nMQTT_CERT={pki.client_cert('camA')}\n"
-        f"MQTT_KEY={pki.client_key('camA')}\n"
+        f"MQTT_KEY={pki.client_key('camA')}\n{extra}"
     )
-    argv = [*TRASHMON, "capture", "--id", "camA", "--env-file", str(env_file)]
+    return [*TRASHMON, "capture", "--id", "camA", "--env-file", str(env_file)]
+
+
+def test_capture_agent_speaks_mqtt_from_its_env_file(
+    pki: Layout, broker: Broker, tmp_path: Path
+) -> None:
+    captures = tmp_path / "captures"
+    argv = _unpublishable_agent(pki, broker, tmp_path)
     settings = client_settings(pki, "controller", broker.port)
     subscriptions = (TOPICS.status, TOPICS.state, TOPICS.events)
     with recorder(settings, "watcher", subscriptions) as watch:
@@ -68,3 +74,34 @@ def test_capture_agent_speaks_mqtt_from_its_env_file(
             lambda m: m.topic == TOPICS.status and m.payload == b"offline", 5, after=stopping
         )
         assert offline is not None, "a clean stop publishes the retained offline itself"
+
+
+def test_thumbnails_keep_coming_while_publishing_fails(
+    pki: Layout, broker: Broker, tmp_path: Path
+) -> None:
+    """No media server: ffmpeg keeps encoding into the buffer, so the agent keeps sending
+    thumbnails of what the camera sees, while its state says the publish is failing
+    (backoff), never "streaming"."""
+    argv = _unpublishable_agent(pki, broker, tmp_path, "SNAPSHOT_INTERVAL=1\n")
+    settings = client_settings(pki, "controller", broker.port)
+    with (
+        recorder(settings, "watcher", (TOPICS.state, TOPICS.camera_image)) as watch,
+        running(argv, cwd=tmp_path, log_path=tmp_path / "capture.log"),
+    ):
+        backoff = watch.wait_for(
+            lambda m: m.topic == TOPICS.state and json.loads(m.payload)["state"] == "backoff",
+            30,
+        )
+        assert backoff is not None, "the failing publish is never reported"
+        first = watch.wait_for(lambda m: m.topic == TOPICS.camera_image, 40, after=backoff.at)
+        assert first is not None, "no thumbnail while the publish fails"
+        later = watch.wait_for(
+            lambda m: m.topic == TOPICS.camera_image and m.payload != first.payload,
+            40,
+            after=first.at,
+        )
+        assert later is not None, "the thumbnails stopped"
+        assert first.payload.startswith(b"\xff\xd8")
+        assert later.payload.startswith(b"\xff\xd8")
+        states = {json.loads(payload)["state"] for payload in watch.payloads(TOPICS.state)}
+    assert "streaming" not in states, states

@@ -148,9 +148,11 @@ return [...document.querySelectorAll('#wall .tile')].map(t => ({
 """
 
 
-def agent(fps: float, target: float, last_state_at: float | None = None) -> dict[str, Any]:
+def agent(
+    fps: float | None, target: float, last_state_at: float | None = None, stream: str = "streaming"
+) -> dict[str, Any]:
     return {
-        "online": True, "stream_state": "streaming", "fps": fps, "target_fps": target,
+        "online": True, "stream_state": stream, "fps": fps, "target_fps": target,
         "black": False, "frozen": False, "restarts": 0, "last_state_at": last_state_at,
     }  # fmt: skip
 
@@ -302,7 +304,10 @@ def test_viewer_plays_hls_and_merges_mediamtx_with_the_monitor(
 THREE_CAMERAS = status_of(
     camera("cam1", "ok", [], agent=agent(9.8, 10, 1763699000.0)),
     camera("cam2", "degraded", ["low_fps"], agent=agent(4.0, 10)),
-    camera("cam3", "degraded", ["black_image", "frozen_image"], agent=agent(10, 10)),
+    # Its publish failing (as in the demo without MediaMTX): no fps, its state in words.
+    camera(
+        "cam3", "degraded", ["black_image", "frozen_image"], agent=agent(None, 10, stream="backoff")
+    ),
 )
 
 
@@ -324,6 +329,7 @@ def test_tiles_stay_from_the_monitor_with_a_banner_when_mediamtx_is_down(
         assert cam1["changed"].endswith(" ago")  # the agent's last state change
         assert (cam2["state"], cam2["fps"], cam2["reasons"]) == ("degraded", "4.0 / 10", "low fps")
         assert cam3["reasons"] == "black image · frozen image"
+        assert cam3["fps"] == "– / 10 (not publishing, retrying)"
         for tile in (cam1, cam2, cam3):
             assert tile["placeholder"] == "no live video: MediaMTX unreachable"
             assert tile["live"] == "false"

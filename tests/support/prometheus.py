@@ -11,7 +11,7 @@ import contextlib
 import json
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,10 @@ class ScrapeTarget:
     """A path on ``address`` serving Prometheus HTTP SD (``http_sd_configs``): the job's
     targets come from there instead of being ``address`` itself."""
     honor_labels: bool = False
+    more_addresses: tuple[str, ...] = ()
+    """Further ``host:port`` targets of the same job (monitor replicas)."""
+    labels: tuple[tuple[str, str], ...] = ()
+    """Target labels, e.g. the ``site`` of a MediaMTX (static targets only)."""
 
     def as_scrape_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -41,7 +45,8 @@ class ScrapeTarget:
             "honor_labels": self.honor_labels,
         }
         if self.discovery is None:
-            config["static_configs"] = [{"targets": [self.address]}]
+            targets = [self.address, *self.more_addresses]
+            config["static_configs"] = [{"targets": targets, "labels": dict(self.labels)}]
         else:
             url = f"http://{self.address}{self.discovery}"
             config["http_sd_configs"] = [{"url": url, "refresh_interval": "1s"}]
@@ -52,10 +57,16 @@ def prometheus_config(
     targets: Sequence[ScrapeTarget],
     rule_files: Sequence[Path],
     alertmanagers: Sequence[str] = (),
+    external_labels: Mapping[str, str] | None = None,
 ) -> str:
-    """``alertmanagers``: ``host:port`` of Alertmanagers to send firing/resolved alerts to."""
+    """``alertmanagers``: ``host:port`` of Alertmanagers to send firing/resolved alerts to;
+    ``external_labels``: what this server adds to federated series and sent alerts (a
+    per-site Prometheus names its ``site`` there)."""
+    settings: dict[str, Any] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    if external_labels:
+        settings["external_labels"] = dict(external_labels)
     config: dict[str, Any] = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "global": settings,
         "rule_files": [str(path) for path in rule_files],
         "scrape_configs": [target.as_scrape_config() for target in targets],
     }
@@ -76,6 +87,10 @@ def render_rules(path: Path, config: MixinConfig) -> Path:
 class Prometheus:
     port: int
     host: str = "127.0.0.1"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
 
     def api(self, path: str) -> Any:
         with urllib.request.urlopen(f"http://{self.host}:{self.port}{path}", timeout=5) as reply:
@@ -139,10 +154,24 @@ def running_prometheus(
     targets: Sequence[ScrapeTarget],
     rule_files: Sequence[Path],
     alertmanagers: Sequence[str] = (),
+    external_labels: Mapping[str, str] | None = None,
 ) -> Iterator[Prometheus]:
+    config = prometheus_config(targets, rule_files, alertmanagers, external_labels)
+    with running_prometheus_config(directory, config) as prometheus:
+        yield prometheus
+
+
+@contextlib.contextmanager
+def running_prometheus_config(
+    directory: Path, config_text: str, extra_args: Sequence[str] = ()
+) -> Iterator[Prometheus]:
+    """Prometheus with the given configuration file text (e.g. a shipped file adapted),
+    its config, TSDB and log in ``directory``; ``extra_args`` such as
+    ``--web.enable-remote-write-receiver``."""
     binary = require_binary("prometheus")
+    directory.mkdir(parents=True, exist_ok=True)
     config = directory / "prometheus.yml"
-    config.write_text(prometheus_config(targets, rule_files, alertmanagers))
+    config.write_text(config_text, encoding="utf-8")
     log = directory / "prometheus.log"
     prometheus = Prometheus(free_port())
     argv = [
@@ -151,6 +180,7 @@ def running_prometheus(
         f"--storage.tsdb.path={directory / 'prometheus-data'}",
         f"--web.listen-address=127.0.0.1:{prometheus.port}",
         "--log.level=warn",
+        *extra_args,
     ]
     with serving(argv, log, lambda: prometheus.api("/api/v1/status/buildinfo"), "prometheus"):
         yield prometheus

@@ -122,13 +122,23 @@ function bitrate(bytesPerSecond) {
   return bits >= 1e6 ? `${(bits / 1e6).toFixed(2)} Mbit/s` : `${(bits / 1e3).toFixed(0)} kbit/s`;
 }
 
+// The agent's stream states in words (docs/contracts.md, `trashcam/<id>/state`).
+const STREAM_STATES = {
+  starting: "starting",
+  backoff: "not publishing, retrying",
+  stalled: "stalled",
+  device_missing: "camera missing",
+  stopped: "stopped",
+};
+
 // The agent's fps against its target, and its stream state unless it is streaming.
 function fpsText(agent) {
   if (!agent) return "–";
   const fps = typeof agent.fps === "number" ? agent.fps.toFixed(1) : "–";
   const target = typeof agent.target_fps === "number" ? ` / ${agent.target_fps}` : "";
   const stream = typeof agent.stream_state === "string" ? agent.stream_state : "";
-  const note = stream && stream !== "streaming" ? ` (${limits.clip(stream)})` : "";
+  const words = Object.hasOwn(STREAM_STATES, stream) ? STREAM_STATES[stream] : limits.clip(stream);
+  const note = stream && stream !== "streaming" ? ` (${words})` : "";
   return `${fps}${target}${note}`;
 }
 
