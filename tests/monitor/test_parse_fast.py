@@ -96,7 +96,7 @@ ITEM_FIELDS_LIST = [
     "inboundFramesInError", "readers",
 ]  # fmt: skip
 ITEM_FIELDS = st.sampled_from(ITEM_FIELDS_LIST)
-ODD = [
+ODD: list[Any] = [
     None,
     2**64 - 1,
     2**64,
