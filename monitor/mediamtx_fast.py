@@ -31,12 +31,13 @@ from trashmonitor.monitor.mediamtx_parse import (
 from trashmonitor.monitor.model import PathObservation, PathsPage
 
 
-class _Props(msgspec.Struct):
+# Frozen (hashable): a path's tracks are a tuple of these, the key of its layout.
+class _Props(msgspec.Struct, frozen=True):
     width: int | None = None
     height: int | None = None
 
 
-class _Track(msgspec.Struct):
+class _Track(msgspec.Struct, frozen=True):
     codec: str
     codecProps: _Props | None = None  # MediaMTX's own field names
 
@@ -93,28 +94,33 @@ def fast_paths_page(body: bytes | bytearray) -> PathsPage | None:
             name = item.name
             if not name:
                 return None
-            if not is_valid_path_name(name):
-                rejected += 1
-                continue
-            parsed.append(_path(item, name))
+            shared = _NAMES.get(name)  # only valid names are kept there
+            if shared is None:
+                if not is_valid_path_name(name):
+                    rejected += 1
+                    continue
+                shared = _shared(_NAMES, name)
+            parsed.append(_path(item, shared))
         return PathsPage(tuple(parsed), item_count, page_count, rejected)
     except (msgspec.DecodeError, RecursionError, _Refused, MalformedResponseError):
         return None
 
 
 # One string object per path name and source type across polls: a history of a dozen
-# snapshots of 10,000 paths otherwise holds a dozen copies of every name. Bounded: a
-# flood of new names empties it.
-_STRINGS: dict[str, str] = {}
+# snapshots of 10,000 paths otherwise holds a dozen copies of every name. Names are kept
+# apart (only names that passed the grammar go there: being found there is passing it).
+# Bounded: a flood of new strings empties them.
+_NAMES: dict[str, str] = {}
+_SOURCE_TYPES: dict[str, str] = {}
 MAX_SHARED_STRINGS = 200_000
 
 
-def _shared(text: str) -> str:
-    shared = _STRINGS.get(text)
+def _shared(strings: dict[str, str], text: str) -> str:
+    shared = strings.get(text)
     if shared is None:
-        if len(_STRINGS) >= MAX_SHARED_STRINGS:
-            _STRINGS.clear()
-        shared = _STRINGS[text] = text
+        if len(strings) >= MAX_SHARED_STRINGS:
+            strings.clear()
+        shared = strings[text] = text
     return shared
 
 
@@ -140,7 +146,7 @@ def _path(item: _Item, name: str) -> PathObservation:
     tracks, codec, resolution = _tracks(item)
     source_type = source.type if source is not None else None
     return PathObservation(
-        _shared(name),
+        name,
         is_online,
         is_available,
         inbound,
@@ -148,7 +154,7 @@ def _path(item: _Item, name: str) -> PathObservation:
         len(readers) if readers else 0,
         frames,
         online_since,
-        None if source_type is None else _shared(source_type),
+        None if source_type is None else _shared(_SOURCE_TYPES, source_type),
         tracks,
         codec,
         resolution,
@@ -159,17 +165,23 @@ def _path(item: _Item, name: str) -> PathObservation:
 def _tracks(item: _Item) -> TrackSet:
     tracks2 = item.tracks2
     if tracks2 is not None:
-        key = []
-        for track in tracks2:
-            props = track.codecProps
-            width = props.width if props is not None else None
-            height = props.height if props is not None else None
-            key.append((track.codec, _dimension(width), _dimension(height)))
-        return _checked_track_set(tuple(key))
+        return _layout(tuple(tracks2))
     old = item.tracks
     if old is None:
         return track_set(())
     return _checked_track_set(tuple((codec, None, None) for codec in old))
+
+
+@lru_cache(maxsize=1024)
+def _layout(tracks2: tuple[_Track, ...]) -> TrackSet:
+    """The track set of a ``tracks2`` list, worked out once per layout."""
+    key = []
+    for track in tracks2:
+        props = track.codecProps
+        width = props.width if props is not None else None
+        height = props.height if props is not None else None
+        key.append((track.codec, _dimension(width), _dimension(height)))
+    return _checked_track_set(tuple(key))
 
 
 @lru_cache(maxsize=1024)

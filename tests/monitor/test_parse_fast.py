@@ -283,3 +283,16 @@ def test_pages_of_successive_polls_share_their_name_strings() -> None:
     for old, new in zip(first.items, second.items, strict=True):
         assert old.name is new.name
         assert old.source_type is new.source_type
+
+
+def test_a_source_type_never_makes_a_bad_name_pass() -> None:
+    # Strings are shared across polls: a hostile source type seen first must not let
+    # the same text through as a path name later.
+    item = {"name": "cam1", "online": False, "source": {"type": "../x"}}
+    first = {"items": [item] * 200}
+    then = {"items": [{"name": "../x"}] * 200}
+    for document in (first, then):
+        assert_same(json.dumps(document).encode())
+    later = fast_paths_page(json.dumps(then).encode())
+    assert later is not None
+    assert later.rejected == 200
