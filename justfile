@@ -134,7 +134,8 @@ k8s-lint: setup
     {{venv}}/kubectl kustomize server/k8s >/dev/null
     {{venv}}/pytest -q tests/server/test_k8s.py
 
-# the deploy overlay: your image, tailnet hostname, certificate name and ACME e-mail
+# the deploy overlay: your image, tailnet hostname, certificate name and ACME e-mail, and
+# the optional components in TRASHMON_K8S_COMPONENTS (e.g. "optional/ha-monitor")
 _k8s-overlay tag:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -142,8 +143,12 @@ _k8s-overlay tag:
       [[ ${!var} == *"<"* ]] && { echo "just deploy: set $var (environment or .env)" >&2; exit 2; }
     done
     {{venv}}/python server/k8s/sync.py --check
+    # TRASHMON_K8S_COMPONENTS: optional components, e.g. "optional/ha-monitor"
+    components=()
+    for component in ${TRASHMON_K8S_COMPONENTS:-}; do components+=(--component "$component"); done
     {{venv}}/python server/k8s/sync.py overlay --image "$GHCR_REPO:{{tag}}" \
-      --ts-hostname "$TS_HOSTNAME" --dns-hostname "$DNS_HOSTNAME" --acme-email "$ACME_EMAIL" >/dev/null
+      --ts-hostname "$TS_HOSTNAME" --dns-hostname "$DNS_HOSTNAME" --acme-email "$ACME_EMAIL" \
+      "${components[@]}" >/dev/null
 
 # apply server/k8s to the current kubectl context (the seed's `kubectl apply -k server/k8s`)
 deploy tag="0.1.0": setup (_k8s-overlay tag)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -69,7 +70,11 @@ class AgentSubscriber:
         self._views: dict[str, AgentView] = {}
         self._connected = False
         self._listeners: list[Callable[[MqttObservation], None]] = []
-        self.client = make_client(settings, f"trashmon-monitor-{os.getpid()}")
+        # Host name and pid: on a broker that keeps the client's own id (not ours, which
+        # uses the certificate's name), two replicas must not ask for the same one, and
+        # in two containers both monitors are often pid 1.
+        client_id = f"trashmon-monitor-{socket.gethostname()}-{os.getpid()}"
+        self.client = make_client(settings, client_id)
         on_connection(
             self.client, "the monitor", connected=self._on_connect, lost=self._on_disconnect
         )

@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -164,8 +165,11 @@ def deploy_overlay(
     dns_hostname: str,
     acme_email: str,
     magicdns_suffix: str | None = None,
+    *,
+    components: Sequence[str] = (),
 ) -> str:
-    """A throw-away overlay (build/k8s-deploy) with the user's image, hostnames and e-mail.
+    """A throw-away overlay (build/k8s-deploy) with the user's image, hostnames and e-mail,
+    and the optional ``components`` (paths under server/k8s, e.g. optional/ha-monitor).
 
     `just deploy` applies it, so the committed manifests keep placeholders and nobody
     edits them per cluster; a patch whose target the user removed matches nothing.
@@ -177,6 +181,8 @@ def deploy_overlay(
         "kind: Kustomization",
         "resources:",
         "  - ../../server/k8s",
+        *(["components:"] if components else []),
+        *(f"  - ../../server/k8s/{component}" for component in components),
         "images:",
         f"  - name: {PLACEHOLDER_IMAGE}",
         f"    newName: {name}",
@@ -236,13 +242,29 @@ def main(argv: list[str] | None = None) -> int:
         "(default: what `trashmon dns` reads from TS_MAGICDNS_SUFFIX or a TS_TAILNET "
         "ending in .ts.net)",
     )
+    overlay.add_argument(
+        "--component",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="an optional component under server/k8s to add (repeatable; e.g. "
+        "optional/ha-monitor, optional/control; just deploy: TRASHMON_K8S_COMPONENTS)",
+    )
     args = parser.parse_args(argv)
     if args.command == "overlay":
+        for component in args.component:
+            if (
+                ".." in Path(component).parts
+                or not (Path(__file__).parent / component / "kustomization.yaml").is_file()
+            ):
+                print(f"--component: no component {component!r} under server/k8s", file=sys.stderr)
+                return 2
         OVERLAY.mkdir(parents=True, exist_ok=True)
         suffix = args.magicdns_suffix or _magicdns_suffix()
         text = deploy_overlay(
-            args.image, args.ts_hostname, args.dns_hostname, args.acme_email, suffix
-        )
+            args.image, args.ts_hostname, args.dns_hostname, args.acme_email, suffix,
+            components=args.component,
+        )  # fmt: skip
         (OVERLAY / "kustomization.yaml").write_text(text, encoding="utf-8")
         print(OVERLAY.relative_to(REPO))
         return 0

@@ -382,12 +382,14 @@ SERVICE_NAME = "trashmonitor-mqtt.trashmonitor.svc"
 BROKER_KEYS = {"acl", "ca-chain.crt", "crl.pem", "server.crt", "server.key"}
 
 
-def make_test_pki(directory: Path, *dns_names: str) -> Layout:
+def make_test_pki(
+    directory: Path, *dns_names: str, monitors: tuple[str, ...] = ("monitor",)
+) -> Layout:
     return create_pki(
         PkiRequest(
             directory=directory,
             cameras=("cam1",),
-            monitors=("monitor",),
+            monitors=monitors,
             controllers=(),
             dns_names=dns_names,
             ips=(),
@@ -422,19 +424,24 @@ def _assert_the_pki_files_are_stored(sandbox: Sandbox, pki: Layout) -> None:
     assert not any(ca_key in value for ca_key in ca_keys for value in broker.values())
 
 
+def first_secrets_run(sandbox: Sandbox, pki: Layout) -> subprocess.CompletedProcess[str]:
+    """`--only secrets` from ``pki`` on a cluster holding no Secret yet."""
+    return sandbox.run(
+        "--only",
+        "secrets",
+        TRASHMON_PKI_DIR=str(pki.root),
+        FAKE_NAMESPACES="cert-manager",
+        FAKE_EXISTING_SECRETS="",
+    )
+
+
 def test_secrets_step_creates_every_secret_from_private_files_never_argv_or_output(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     sandbox.with_all_tools()
     pki = make_test_pki(tmp_path / "pki", SERVICE_NAME, "trashmonitor-mqtt.example.ts.net")
 
-    result = sandbox.run(
-        "--only",
-        "secrets",
-        TRASHMON_PKI_DIR=str(pki.root),
-        FAKE_NAMESPACES="cert-manager",
-        FAKE_EXISTING_SECRETS="",  # a first run
-    )
+    result = first_secrets_run(sandbox, pki)
 
     assert result.returncode == 0, result.stderr
     reader = stored(sandbox, "trashmonitor", "trashmonitor-mediamtx-reader")
@@ -521,6 +528,31 @@ def test_a_broker_certificate_without_the_service_name_fails_the_step(
     assert f"does not name {SERVICE_NAME}" in result.stderr
     assert "step 'secrets' FAILED (exit 2)" in result.stderr
     assert not any("trashmonitor-mqtt" in c for c in sandbox.calls())
+
+
+def test_each_ha_monitor_replica_gets_its_own_identity_in_the_monitor_secret(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """optional/ha-monitor's pods read <pod name>.crt/.key from trashmonitor-mqtt: the
+    broker makes the certificate's name the client id, so replicas cannot share one."""
+    sandbox.with_all_tools()
+    replicas = ("trashmonitor-monitor-0", "trashmonitor-monitor-1")
+    pki = make_test_pki(tmp_path / "pki", SERVICE_NAME, monitors=("monitor", *replicas))
+
+    result = first_secrets_run(sandbox, pki)
+
+    assert result.returncode == 0, result.stderr
+    expected = {
+        "ca-chain.crt": pki.chain.read_bytes(),
+        "monitor.crt": pki.client_cert("monitor").read_bytes(),
+        "monitor.key": pki.client_key("monitor").read_bytes(),
+    }
+    for replica in replicas:
+        expected[f"{replica}.crt"] = pki.client_cert(replica).read_bytes()
+        expected[f"{replica}.key"] = pki.client_key(replica).read_bytes()
+    assert stored(sandbox, "trashmonitor", "trashmonitor-mqtt", False) == expected
+    seen = "\n".join(sandbox.calls()) + result.stdout + result.stderr
+    assert not any(pki.client_key(r).read_text() in seen for r in replicas)
 
 
 def test_a_missing_pki_file_fails_the_step_naming_it(sandbox: Sandbox, tmp_path: Path) -> None:

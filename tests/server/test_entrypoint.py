@@ -360,3 +360,65 @@ def test_control_settings_fail_closed_in_one_line(
     assert lines[0].startswith(f"entrypoint: {message}")
     assert "plain-password" not in err.decode()
     assert started(tmp_path) == {}
+
+
+# --- The monitor as its own workload (docs/server.md, "High availability") ---------------
+
+
+def started_without_the_monitor(directory: Path) -> dict[str, tuple[int, str]]:
+    return wait_until(
+        lambda: (found := started(directory)).keys() >= {"mediamtx", "caddy"} and found,
+        timeout=15,
+        what="mediamtx and caddy started",
+    )
+
+
+def test_with_the_embedded_monitor_off_only_mediamtx_and_caddy_run(
+    entrypoint_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {
+        **entrypoint_env,
+        "TRASHMON_EMBEDDED_MONITOR": "off",
+        "TRASHMON_MONITOR_UPSTREAM": "trashmonitor-monitor.trashmonitor.svc:9843",
+    }
+    proc = start(env)
+    try:
+        found = started_without_the_monitor(tmp_path)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(20)
+    finally:
+        stop_process(proc)
+    assert code == 0
+    # Every child is started before the entrypoint waits, so by now it never will be.
+    assert "trashmon" not in started(tmp_path)
+    for name in ("mediamtx", "caddy"):
+        assert (tmp_path / f"{name}.term").exists()
+        assert not pid_alive(found[name][0])
+    assert proc.stderr is not None
+    assert b"/status goes to trashmonitor-monitor.trashmonitor.svc:9843" in proc.stderr.read()
+
+
+def test_with_the_embedded_monitor_off_a_child_exit_still_fails_the_container(
+    entrypoint_env: dict[str, str], tmp_path: Path
+) -> None:
+    proc = start({**entrypoint_env, "TRASHMON_EMBEDDED_MONITOR": "off"})
+    try:
+        found = started_without_the_monitor(tmp_path)
+        os.kill(found["caddy"][0], signal.SIGKILL)
+        code = proc.wait(20)
+    finally:
+        stop_process(proc)
+    assert code != 0
+    assert (tmp_path / "mediamtx.term").exists()
+    assert not pid_alive(found["mediamtx"][0])
+
+
+def test_a_bad_embedded_monitor_setting_is_one_clear_line(
+    entrypoint_env: dict[str, str],
+) -> None:
+    proc = start({**entrypoint_env, "TRASHMON_EMBEDDED_MONITOR": "no"})
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 2
+    assert err.decode().strip() == (
+        "entrypoint: TRASHMON_EMBEDDED_MONITOR: expected on or off, got 'no'"
+    )

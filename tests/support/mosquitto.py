@@ -32,6 +32,8 @@ def make_pki(
     cameras: tuple[str, ...] = ("camA", "camB"),
     broker_user: str | None = "",
     seed_camera: str | None = None,
+    *,
+    monitors: tuple[str, ...] = OBSERVERS,
 ) -> Layout:
     """A test PKI (CA keys unencrypted, as the tests opt out); mosquitto runs as the
     current user unless ``broker_user`` says otherwise (None: mosquitto's default)."""
@@ -39,7 +41,7 @@ def make_pki(
         PkiRequest(
             directory=directory,
             cameras=cameras,
-            monitors=OBSERVERS,
+            monitors=monitors,
             controllers=CONTROLLERS,
             dns_names=("localhost",),
             ips=(parse_ip("127.0.0.1"),),

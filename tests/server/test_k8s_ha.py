@@ -1,0 +1,377 @@
+"""server/k8s/optional/ha-monitor: the monitor as its own replicated workload (issue 17 §2).
+
+Rendered from the default tree plus the component, as docs/server.md ("High
+availability") tells users to; the pieces must reference each other: Services select
+the workloads whose ports they name, the monitor reaches MediaMTX through a Service the
+NetworkPolicy admits it to, each replica's MQTT identity is a name `trashmon pki` makes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import kubernetes_validate
+import pytest
+from support.kube import K8S, kustomize, load_sync, only, overlay
+
+from trashmonitor.pki import CaPassphrase, PkiRequest, create_pki
+
+HA = "optional/ha-monitor"
+CORE_API_VERSIONS = {"v1", "apps/v1", "networking.k8s.io/v1", "policy/v1"}
+MONITOR_LABELS = {
+    "app.kubernetes.io/name": "trashmonitor",
+    "app.kubernetes.io/component": "monitor",
+}
+SERVER_LABELS = {"app.kubernetes.io/name": "trashmonitor", "app.kubernetes.io/component": "server"}
+
+
+@pytest.fixture(scope="module")
+def ha(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    return overlay(tmp_path_factory.mktemp("ha"), [""], [HA])
+
+
+def statefulset(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return only(docs, "StatefulSet", "trashmonitor-monitor")
+
+
+def monitor_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    (container,) = statefulset(docs)["spec"]["template"]["spec"]["containers"]
+    return dict(container)
+
+
+def server_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    (container,) = only(docs, "Deployment", "trashmonitor")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    return dict(container)
+
+
+def env_of(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value") for e in container.get("env", [])}
+
+
+def pod_labels(workload: dict[str, Any]) -> dict[str, str]:
+    return dict(workload["spec"]["template"]["metadata"]["labels"])
+
+
+def selected(docs: list[dict[str, Any]], selector: dict[str, str]) -> dict[str, Any]:
+    """The one workload whose pods carry every label of ``selector``."""
+    (workload,) = [
+        d
+        for d in docs
+        if d["kind"] in {"Deployment", "StatefulSet"} and selector.items() <= pod_labels(d).items()
+    ]
+    return workload
+
+
+def service_at(docs: list[dict[str, Any]], host_port: str) -> tuple[dict[str, Any], int]:
+    """The in-cluster Service ``name.namespace.svc:port`` names, and the target container
+    port it forwards that port to (checked to exist on the selected pods)."""
+    host, _, port = host_port.rpartition(":")
+    name, namespace, suffix = host.split(".")
+    assert (namespace, suffix) == ("trashmonitor", "svc"), host
+    service = only(docs, "Service", name)
+    assert service["spec"]["type"] == "ClusterIP"
+    (entry,) = [p for p in service["spec"]["ports"] if p["port"] == int(port)]
+    pod = selected(docs, service["spec"]["selector"])["spec"]["template"]["spec"]
+    ports = {p["name"]: p["containerPort"] for c in pod["containers"] for p in c.get("ports", [])}
+    return service, ports[entry["targetPort"]]
+
+
+def test_ha_is_an_optional_component_left_out_of_the_default_tree() -> None:
+    default = kustomize(K8S)
+    assert HA not in (K8S / "kustomization.yaml").read_text()
+    assert not [d for d in default if d["metadata"]["name"] == "trashmonitor-monitor"]
+    assert env_of(server_container(default)).get("TRASHMON_EMBEDDED_MONITOR") is None
+
+
+def test_every_core_kind_passes_schema_validation(ha: list[dict[str, Any]]) -> None:
+    kinds = {d["kind"] for d in ha}
+    assert {"StatefulSet", "PodDisruptionBudget"} <= kinds
+    for doc in ha:
+        if doc["apiVersion"] in CORE_API_VERSIONS:
+            kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_the_monitor_runs_replicated_spread_across_nodes(ha: list[dict[str, Any]]) -> None:
+    workload = statefulset(ha)
+    assert workload["spec"]["replicas"] >= 2
+    assert workload["spec"]["selector"]["matchLabels"] == MONITOR_LABELS
+    assert pod_labels(workload) == MONITOR_LABELS
+    pod = workload["spec"]["template"]["spec"]
+    (term,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == MONITOR_LABELS
+    # Required anti-affinity would leave a one-node cluster with one replica.
+    assert (
+        "requiredDuringSchedulingIgnoredDuringExecution" not in pod["affinity"]["podAntiAffinity"]
+    )
+    budget = only(ha, "PodDisruptionBudget", "trashmonitor-monitor")
+    assert budget["spec"]["minAvailable"] == 1 < workload["spec"]["replicas"]
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels(workload).items()
+
+
+def test_the_monitor_pod_is_hardened_like_the_server_pod(ha: list[dict[str, Any]]) -> None:
+    server_pod = only(ha, "Deployment", "trashmonitor")["spec"]["template"]["spec"]
+    pod = statefulset(ha)["spec"]["template"]["spec"]
+    monitor, server = monitor_container(ha), server_container(ha)
+    assert pod["securityContext"] == server_pod["securityContext"]
+    assert (
+        monitor["securityContext"]
+        == server["securityContext"]
+        == {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "privileged": False,
+            "capabilities": {"drop": ["ALL"]},
+        }
+    )
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["enableServiceLinks"] is False
+    assert monitor["image"] == server["image"]  # the same image, another command
+    assert monitor["command"] == ["trashmon", "monitor"]
+    assert monitor["resources"]["limits"]["memory"]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert monitor[probe]["httpGet"] == {"path": "/healthz", "port": "monitor"}
+    assert env_of(monitor)["TRASHMON_LISTEN"] == "0.0.0.0:9843"  # probes use the pod IP
+    assert {p["name"]: p["containerPort"] for p in monitor["ports"]} == {"monitor": 9843}
+    mounts = {m["mountPath"]: m for m in monitor["volumeMounts"]}
+    assert "/tmp" in mounts  # the only writable place on a read-only root filesystem
+
+
+def test_each_replica_keeps_its_own_history(ha: list[dict[str, Any]]) -> None:
+    workload = statefulset(ha)
+    monitor = monitor_container(ha)
+    state_dir = env_of(monitor)["TRASHMON_STATE_DIR"]
+    (mount,) = [m for m in monitor["volumeMounts"] if m["mountPath"] == state_dir]
+    (claim,) = workload["spec"]["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == mount["name"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    # Not a shared claim: no pod volume of that name overrides the template.
+    assert mount["name"] not in {v["name"] for v in workload["spec"]["template"]["spec"]["volumes"]}
+    # The server pod's claim is gone with its monitor.
+    assert not [d for d in ha if d["kind"] == "PersistentVolumeClaim"]
+
+
+def test_the_server_pod_runs_mediamtx_and_caddy_only(ha: list[dict[str, Any]]) -> None:
+    server = server_container(ha)
+    env = env_of(server)
+    assert env["TRASHMON_EMBEDDED_MONITOR"] == "off"
+    for gone in (
+        "TRASHMON_STATE_DIR",
+        "TRASHMON_MQTT_URL",
+        "TRASHMON_MQTT_CERT",
+        "TRASHMON_LISTEN",
+    ):
+        assert gone not in env
+    assert "monitor" not in {p["name"] for p in server["ports"]}
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert server[probe]["httpGet"]["port"] == "http", probe  # Caddy, not the monitor
+        assert {"name": "Host", "value": "localhost"} in server[probe]["httpGet"]["httpHeaders"]
+    pod = only(ha, "Deployment", "trashmonitor")["spec"]["template"]["spec"]
+    secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    assert "trashmonitor-mqtt" not in secrets  # the monitor's identity left with it
+    assert "persistentVolumeClaim" not in str(pod["volumes"])
+
+
+def test_caddy_routes_the_monitor_paths_to_the_monitor_service(ha: list[dict[str, Any]]) -> None:
+    upstream = env_of(server_container(ha))["TRASHMON_MONITOR_UPSTREAM"]
+    service, port = service_at(ha, upstream)
+    assert selected(ha, service["spec"]["selector"]) is statefulset(ha)
+    assert port == 9843
+    assert statefulset(ha)["spec"]["serviceName"] == service["metadata"]["name"]
+    caddyfile = (K8S.parents[0] / "Caddyfile").read_text()
+    # /status, the camera panel and the incident history all use that one upstream.
+    assert caddyfile.count("reverse_proxy {$TRASHMON_MONITOR_UPSTREAM:") >= 3
+
+
+def test_the_monitor_reads_mediamtx_through_a_service_with_the_reader_credentials(
+    ha: list[dict[str, Any]],
+) -> None:
+    monitor = monitor_container(ha)
+    env = env_of(monitor)
+    api, metrics = (
+        urlsplit(env["TRASHMON_MEDIAMTX_API"]),
+        urlsplit(env["TRASHMON_MEDIAMTX_METRICS"]),
+    )
+    assert metrics.path == "/metrics"
+    for url, container_port in ((api, 9997), (metrics, 9998)):
+        assert url.scheme == "http"
+        service, port = service_at(ha, url.netloc)
+        assert selected(ha, service["spec"]["selector"])["metadata"]["name"] == "trashmonitor"
+        assert port == container_port
+    mount = next(m for m in monitor["volumeMounts"] if m["name"] == "mediamtx-reader")
+    assert env["TRASHMON_MEDIAMTX_CREDENTIALS_FILE"] == f"{mount['mountPath']}/credentials"
+    volume = next(
+        v
+        for v in statefulset(ha)["spec"]["template"]["spec"]["volumes"]
+        if v["name"] == "mediamtx-reader"
+    )
+    assert volume["secret"]["secretName"] == "trashmonitor-mediamtx-reader"
+    assert volume["secret"]["items"] == [{"key": "credentials", "path": "credentials"}]
+
+
+def test_each_replica_connects_with_an_identity_of_its_own(
+    ha: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """The broker makes a certificate's name the client id (use_username_as_clientid):
+    replicas sharing one would throw each other off (tests/mqtt/test_monitor_replicas.py)."""
+    workload = statefulset(ha)
+    monitor = monitor_container(ha)
+    names = [e["name"] for e in monitor["env"]]
+    pod_name = monitor["env"][names.index("POD_NAME")]
+    assert pod_name["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    env = env_of(monitor)
+    mount = next(m for m in monitor["volumeMounts"] if m["name"] == "mqtt")["mountPath"]
+    for variable, suffix in (("TRASHMON_MQTT_CERT", "crt"), ("TRASHMON_MQTT_KEY", "key")):
+        # Kubernetes expands $(POD_NAME) only from variables declared before it.
+        assert names.index("POD_NAME") < names.index(variable)
+        assert env[variable] == f"{mount}/$(POD_NAME).{suffix}"
+    assert env["TRASHMON_MQTT_URL"] == "mqtts://trashmonitor-mqtt.trashmonitor.svc:8883"
+    # Pod names are <statefulset>-<ordinal>; `trashmon pki` makes exactly those files.
+    replicas = [f"{workload['metadata']['name']}-{i}" for i in range(workload["spec"]["replicas"])]
+    layout = create_pki(
+        PkiRequest(
+            directory=tmp_path / "pki", cameras=("cam1",), monitors=tuple(replicas),
+            controllers=(), dns_names=("trashmonitor-mqtt.trashmonitor.svc",), ips=(),
+            listen_port=8883, listen_address=None, broker_user=None,
+            passphrase=CaPassphrase(encrypt=False),
+        )
+    )  # fmt: skip
+    for replica in replicas:
+        assert layout.client_cert(replica).name == f"{replica}.crt"
+        assert layout.client_key(replica).name == f"{replica}.key"
+        assert f"user {replica}\ntopic read trashcam/+/status" in layout.acl.read_text()
+    volume = next(v for v in workload["spec"]["template"]["spec"]["volumes"] if v["name"] == "mqtt")
+    assert volume["secret"]["secretName"] == "trashmonitor-mqtt"
+
+
+def admitted(policy: dict[str, Any], peer: dict[str, str]) -> set[str]:
+    """The ports ``policy`` admits from pods labelled ``peer``."""
+    ports: set[str] = set()
+    for rule in policy["spec"]["ingress"]:
+        for source in rule["from"]:
+            wanted = (source.get("podSelector") or {}).get("matchLabels", {})
+            if wanted and wanted.items() <= peer.items():
+                ports |= {str(p["port"]) for p in rule["ports"]}
+    return ports
+
+
+PROMETHEUS = {"app.kubernetes.io/name": "prometheus"}
+
+
+def test_network_policies_admit_each_new_path_and_nothing_more(ha: list[dict[str, Any]]) -> None:
+    server = only(ha, "NetworkPolicy", "trashmonitor-server")
+    assert admitted(server, MONITOR_LABELS) == {"mtx-api", "mtx-metrics"}
+    assert admitted(server, PROMETHEUS) == {"mtx-metrics"}  # no monitor on that pod now
+    monitor = only(ha, "NetworkPolicy", "trashmonitor-monitor")
+    assert (
+        monitor["spec"]["podSelector"]["matchLabels"].items() <= pod_labels(statefulset(ha)).items()
+    )
+    assert monitor["spec"]["policyTypes"] == ["Ingress"]
+    assert admitted(monitor, SERVER_LABELS) == {"monitor"}  # Caddy
+    assert admitted(monitor, PROMETHEUS) == {"monitor"}
+    broker = only(ha, "NetworkPolicy", "trashmonitor-mqtt")
+    assert admitted(broker, MONITOR_LABELS) == {"mqtts"}
+    assert admitted(broker, SERVER_LABELS) == set()
+    for policy in (server, monitor, broker):
+        for rule in policy["spec"]["ingress"]:
+            assert all(peer.get("podSelector", {}).get("matchLabels") for peer in rule["from"])
+
+
+def test_prometheus_scrapes_every_replica_and_mediamtx_under_the_same_jobs(
+    ha: list[dict[str, Any]],
+) -> None:
+    service_monitor = only(ha, "ServiceMonitor", "trashmonitor")
+    selector = service_monitor["spec"]["selector"]["matchLabels"].items()
+    scraped = [
+        d for d in ha if d["kind"] == "Service" and selector <= d["metadata"]["labels"].items()
+    ]
+    for endpoint in service_monitor["spec"]["endpoints"]:
+        (service,) = [
+            s for s in scraped if endpoint["port"] in {p["name"] for p in s["spec"]["ports"]}
+        ]
+        workload = selected(ha, service["spec"]["selector"])
+        expected = "trashmonitor-monitor" if endpoint["port"] == "monitor" else "trashmonitor"
+        assert workload["metadata"]["name"] == expected, endpoint["port"]
+    # The agents' discovery URL still lands on a monitor replica.
+    sd_url = urlsplit(only(ha, "ScrapeConfig")["spec"]["httpSDConfigs"][0]["url"])
+    service, port = service_at(ha, sd_url.netloc)
+    assert selected(ha, service["spec"]["selector"]) is statefulset(ha)
+    assert port == 9843
+
+
+def trashmon_images(docs: list[dict[str, Any]]) -> dict[str, str]:
+    """workload name -> image, for every workload that is not the broker."""
+    return {
+        d["metadata"]["name"]: c["image"]
+        for d in docs
+        if d["kind"] in {"Deployment", "StatefulSet"}
+        for c in d["spec"]["template"]["spec"]["containers"]
+        if not c["image"].startswith("eclipse-mosquitto")
+    }
+
+
+def test_every_trashmon_workload_runs_the_image_the_deploy_overlay_sets(tmp_path: Path) -> None:
+    """The base's `images` transformer does not reach components: the DNS loop and the
+    monitor replicas once kept the placeholder name no registry has."""
+    sync = load_sync()
+    assert set(trashmon_images(kustomize(K8S)).values()) == {f"{sync.PLACEHOLDER_IMAGE}:0.1.0"}
+    overlay(tmp_path, [""], [HA])  # lays out tmp_path/k8s
+    deploy = tmp_path / "build" / "k8s-deploy"  # where `just deploy` writes it
+    deploy.mkdir(parents=True)
+    (tmp_path / "server").symlink_to(tmp_path)  # ../../server/k8s -> tmp_path/k8s
+    text = sync.deploy_overlay(
+        "ghcr.io/me/trashmonitor:1.2.3", "cams", "cams.example.org", "a@b.c", components=[HA]
+    )
+    (deploy / "kustomization.yaml").write_text(text)
+    images = trashmon_images(kustomize(deploy))
+    assert images.keys() == {"trashmonitor", "trashmonitor-dns", "trashmonitor-monitor"}
+    assert set(images.values()) == {"ghcr.io/me/trashmonitor:1.2.3"}
+
+
+def test_the_dns_loop_runs_two_replicas_that_never_overlap_two_configurations() -> None:
+    """tests/dns/test_replicas.py: same-settings loops converge with no duplicate and no
+    flapping; different-settings loops can duplicate, so a rollout must not overlap."""
+    docs = kustomize(K8S)
+    dns = only(docs, "Deployment", "trashmonitor-dns")
+    assert dns["spec"]["replicas"] >= 2
+    assert dns["spec"]["strategy"] == {"type": "Recreate"}
+    pod = dns["spec"]["template"]["spec"]
+    (term,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert (
+        term["podAffinityTerm"]["labelSelector"]["matchLabels"].items() <= pod_labels(dns).items()
+    )
+    budget = only(docs, "PodDisruptionBudget", "trashmonitor-dns")
+    assert budget["spec"]["minAvailable"] == 1 < dns["spec"]["replicas"]
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels(dns).items()
+    # No leader election: no API access, no Role to grant it.
+    assert pod["automountServiceAccountToken"] is False
+    assert not [d for d in docs if d["kind"] in {"Role", "RoleBinding", "ServiceAccount"}]
+
+
+def test_just_deploy_adds_the_optional_components_it_is_given(tmp_path: Path) -> None:
+    sync = load_sync()
+    result = subprocess.run(
+        [sys.executable, str(K8S / "sync.py"), "overlay", "--image", "r/i:1",
+         "--ts-hostname", "cams", "--dns-hostname", "cams.example.org",
+         "--acme-email", "a@b.c", "--component", HA],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    docs = kustomize(sync.OVERLAY)
+    assert statefulset(docs)["spec"]["template"]["spec"]["containers"][0]["image"] == "r/i:1"
+    for bad in ("optional/nothing", "../k8s/optional/ha-monitor", "base/namespace.yaml"):
+        refused = subprocess.run(
+            [sys.executable, str(K8S / "sync.py"), "overlay", "--image", "r/i:1",
+             "--ts-hostname", "c", "--dns-hostname", "c.example.org", "--acme-email", "a@b.c",
+             "--component", bad],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert refused.returncode == 2
+        assert refused.stderr == f"--component: no component {bad!r} under server/k8s\n"
