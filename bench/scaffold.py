@@ -118,9 +118,12 @@ def rss_bytes(pid: int) -> int:
 
 
 @contextlib.contextmanager
-def bench_monitor(mediamtx: Served | str, interval: float) -> Iterator[MonitorProcess]:
-    """The real ``trashmon monitor`` polling ``mediamtx`` every ``interval`` s, once its
-    first poll answers on /api/status; its log lives in a temporary directory."""
+def bench_monitor(
+    mediamtx: Served | str | Mapping[str, Served], interval: float
+) -> Iterator[MonitorProcess]:
+    """The real ``trashmon monitor`` polling ``mediamtx`` (a stand-in, its URL, or
+    stand-ins by site name) every ``interval`` s, once its first poll answers on
+    /api/status; its log lives in a temporary directory."""
     with (
         tempfile.TemporaryDirectory(prefix="bench-monitor-") as logs,
         monitor_process(mediamtx, Path(logs), TRASHMON_INTERVAL=f"{interval:g}") as monitor,

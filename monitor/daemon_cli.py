@@ -33,6 +33,7 @@ from trashmonitor.monitor.daemon import (
     Monitor,
     routes,
     tune_gc_for_polling,
+    tune_malloc_for_polling,
 )
 from trashmonitor.monitor.history import HistoryStore
 from trashmonitor.monitor.hooks import HookService
@@ -231,6 +232,7 @@ def serve(
     disable_created_metrics()  # type: ignore[no-untyped-call]
     config.quiet_http_logs()
     tune_gc_for_polling()
+    tune_malloc_for_polling()
     if settings is None:
         settings = config.SETTINGS.read(args, config.MONITOR)
     watcher = _play_watcher(settings)  # before anything starts: its settings may be bad

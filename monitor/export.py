@@ -11,7 +11,8 @@ without importing prometheus-client).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -21,7 +22,13 @@ from prometheus_client.samples import Sample
 
 from trashmonitor import __version__
 from trashmonitor.capture.machine import State as AgentStreamState
-from trashmonitor.monitor.history_export import camera_extras, history_families
+from trashmonitor.monitor.export_cameras import CAMERA_FAMILY_COUNT, CameraLines
+from trashmonitor.monitor.history import CameraAvailability
+from trashmonitor.monitor.history_export import (
+    availability_families,
+    camera_extras,
+    history_families,
+)
 from trashmonitor.monitor.model import (
     STATES,
     AgentView,
@@ -86,6 +93,10 @@ class MonitorCollector(Collector):
     def __init__(self, view: Callable[[], MonitorState]) -> None:
         self._view = view
         self._per_state = PerState(self._prerendered)
+        self._camera_lines = CameraLines()
+        empty = camera_families(None)[1:] + history_families(MonitorState())
+        self._camera_headers = empty[:CAMERA_FAMILY_COUNT]
+        self._availability: tuple[Mapping[str, CameraAvailability], list[Metric]] | None = None
 
     def describe(self) -> Iterable[Metric]:
         return self.families(MonitorState())
@@ -94,9 +105,47 @@ class MonitorCollector(Collector):
         return self._per_state(self._view())
 
     def _prerendered(self, state: MonitorState) -> list[Metric]:
-        return [PrerenderedFamily(family) for family in self.families(state)]
+        """:meth:`families`, rendered: the per-camera ones from the lines kept for each
+        camera (:class:`CameraLines`: only what changed since the last state is
+        rendered again), their ``samples`` built only if someone reads them."""
+        families: list[Metric] = [
+            PrerenderedFamily(family) for family in self._scalar_families(state)
+        ]
+        families.append(PrerenderedFamily(_summary_family(state.report)))
+        reference = _LazyReference(state)
+        lines = self._camera_lines.render(state.report, state.quality)
+        for index, (header, text) in enumerate(zip(self._camera_headers, lines, strict=True)):
+            families.append(
+                PrerenderedFamily(
+                    header,
+                    _header_text(header) + text.encode(),
+                    samples=partial(reference.samples, index),
+                )
+            )
+        families.extend(self._availability_families(state))
+        families.extend(PrerenderedFamily(family) for family in play_families(state))
+        return families
+
+    def _availability_families(self, state: MonitorState) -> list[Metric]:
+        """Refreshed once a minute (a new mapping each time): rendered once per refresh."""
+        cached = self._availability
+        if cached is None or cached[0] is not state.availability:
+            rendered: list[Metric] = [
+                PrerenderedFamily(family) for family in availability_families(state.availability)
+            ]
+            cached = self._availability = (state.availability, rendered)
+        return cached[1]
 
     def families(self, state: MonitorState) -> list[Metric]:
+        """Every family for ``state``, built as ``Sample`` values: the reference the
+        rendered text of :meth:`collect` equals."""
+        families = self._scalar_families(state)
+        families.extend(camera_families(state.report))
+        families.extend(history_families(state))  # quality and availability (issue 16)
+        families.extend(play_families(state))  # periodic playback checks (issue 16 §5)
+        return families
+
+    def _scalar_families(self, state: MonitorState) -> list[Metric]:
         report = state.report
         build = GaugeMetricFamily("trashmon_build_info", "Always 1.", labels=["version"])
         build.add_metric([__version__], 1)
@@ -133,21 +182,54 @@ class MonitorCollector(Collector):
         if state.last_success_at is not None:
             last.add_metric([], state.last_success_at)
             last_success.add_metric([], state.last_success_at)
-        families.extend(_camera_families(report))
-        families.extend(history_families(state))  # quality and availability (issue 16)
-        families.extend(play_families(state))  # periodic playback checks (issue 16 §5)
         return families
 
 
-class PrerenderedFamily(Metric):
-    """A family that also holds its own text exposition, rendered once when built: what
-    ``generate_latest`` writes for it, byte for byte (the collector makes one per family
-    per state)."""
+class _LazyReference:
+    """The per-camera reference families of one state, built on first use only."""
 
-    def __init__(self, family: Metric) -> None:
+    def __init__(self, state: MonitorState) -> None:
+        self._state = state
+        self._families: list[Metric] | None = None
+
+    def samples(self, index: int) -> list[Sample]:
+        if self._families is None:
+            state = self._state
+            self._families = camera_families(state.report)[1:] + history_families(state)
+        return self._families[index].samples
+
+
+class PrerenderedFamily(Metric):
+    """A family that also holds its own text exposition: what ``generate_latest`` writes
+    for it, byte for byte (the collector makes one per family per state). ``text`` is
+    rendered from ``family`` unless given; ``samples``, when given, builds the samples
+    on first read instead of ``family``'s."""
+
+    def __init__(
+        self,
+        family: Metric,
+        text: bytes | None = None,
+        samples: Callable[[], list[Sample]] | None = None,
+    ) -> None:
         super().__init__(family.name, family.documentation, family.type, family.unit)
-        self.samples = family.samples
-        self.text = generate_latest(_Families([family]))
+        self._samples = family.samples
+        self._samples_of = samples
+        self.text = generate_latest(_Families([family])) if text is None else text
+
+    @property
+    def samples(self) -> list[Sample]:
+        if self._samples_of is not None:
+            self._samples, self._samples_of = self._samples_of(), None
+        return self._samples
+
+    @samples.setter
+    def samples(self, value: list[Sample]) -> None:
+        self._samples = value
+
+
+def _header_text(family: Metric) -> bytes:
+    """The ``# HELP`` and ``# TYPE`` lines ``generate_latest`` writes for ``family``."""
+    return generate_latest(_Families([Metric(family.name, family.documentation, family.type)]))
 
 
 def exposition(registry: Collector) -> bytes:
@@ -180,9 +262,17 @@ def _family(kind: str, name: str, documentation: str, samples: list[Sample]) -> 
     return family
 
 
-def _camera_families(report: HealthReport | None) -> list[Metric]:
-    cameras = report.cameras if report is not None else ()
+def _summary_family(report: HealthReport | None) -> Metric:
     by_state = report.summary if report is not None else {}
+    return _family("gauge", "trashmon_cameras", "Cameras per state.", [
+        Sample("trashmon_cameras", {"state": name}, count) for name, count in by_state.items()
+    ])  # fmt: skip
+
+
+def camera_families(report: HealthReport | None) -> list[Metric]:
+    """The per-camera families as ``Sample`` values (the straightforward build: the
+    reference for :class:`~trashmonitor.monitor.export_cameras.CameraLines`)."""
+    cameras = report.cameras if report is not None else ()
     state_name = "trashmon_camera_state"
     # One shared {"camera": name} per camera: exposition and get_sample_value only read.
     labels = [{"camera": camera.name} for camera in cameras]
@@ -193,9 +283,7 @@ def _camera_families(report: HealthReport | None) -> list[Metric]:
         (label, camera.agent) for label, camera in zip(labels, cameras, strict=True) if camera.agent
     ]
     return [
-        _family("gauge", "trashmon_cameras", "Cameras per state.", [
-            Sample("trashmon_cameras", {"state": name}, count) for name, count in by_state.items()
-        ]),
+        _summary_family(report),
         _family("gauge", state_name, "1 for the camera's current state.", [
             Sample(state_name, {"camera": camera.name, "state": candidate},
                    1 if candidate == camera.state else 0)

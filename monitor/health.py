@@ -92,6 +92,73 @@ def evaluate(
     return HealthReport(now, tuple(cameras), mediamtx_error)
 
 
+class Evaluator:
+    """:func:`evaluate`, judging again only the cameras whose inputs changed.
+
+    A camera without a publisher (no path, or one not online) whose MediaMTX reports no
+    frames-in-error count is judged from its current observation, its agent and one
+    clock-dependent fact only (is the agent stale?): nothing in the history. Its
+    judgement is kept, keyed by those values, and handed back (the same object, so the
+    collector and the quality tracker skip it too) while they stay equal. Every other
+    camera (a publisher attached: the rate, the stall walk and the frames window read
+    the history and the clock) is judged afresh, as is every camera of a failed poll.
+    The result always equals :func:`evaluate`'s (a property test holds them equal over
+    random sequences of snapshots, agents and clocks)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[tuple[object, ...], CameraHealth]] = {}
+
+    def evaluate(
+        self,
+        history: Sequence[PathsSnapshot],
+        *,
+        now: float,
+        thresholds: Thresholds = DEFAULT_THRESHOLDS,
+        parked: Collection[str] = frozenset(),
+        agents: Mapping[str, AgentView] | None = None,
+        known: Collection[str] = (),
+        mediamtx_error: TrashmonError | None = None,
+    ) -> HealthReport:
+        if mediamtx_error is not None or not history:
+            self._kept = {}
+            return evaluate(
+                history, now=now, thresholds=thresholds, parked=parked, agents=agents,
+                known=known, mediamtx_error=mediamtx_error,
+            )  # fmt: skip
+        latest = history[-1]
+        names: set[str] = set(known)
+        names.update(latest.paths)
+        if agents is not None:
+            names.update(agents)
+        kept, self._kept = self._kept, {}
+        cameras = []
+        for name in sorted(names):
+            agent = agents.get(name) if agents is not None else None
+            path = latest.paths.get(name)
+            if path is not None and (path.online or path.frames_in_error is not None):
+                health = _judge(name, history, now, thresholds, agents=agents, agent=agent)
+                if name in parked:
+                    health = replace(health, state="parked", reasons=())
+                cameras.append(health)
+                continue
+            stale = (
+                agent is not None
+                and agent.online
+                and now - _heard_at(agent) > _stale_after(agent, thresholds)
+            )
+            key = (path, agent, agents is None, stale, thresholds, name in parked)
+            previous = kept.get(name)
+            if previous is not None and previous[0] == key:
+                health = previous[1]
+            else:
+                health = _judge(name, history, now, thresholds, agents=agents, agent=agent)
+                if name in parked:
+                    health = replace(health, state="parked", reasons=())
+            self._kept[name] = (key, health)
+            cameras.append(health)
+        return HealthReport(now, tuple(cameras), None)
+
+
 def blind(report: HealthReport, *, at: float, error: TrashmonError) -> HealthReport:
     """``report`` as it must be read once MediaMTX has not been seen for too long.
 
@@ -195,13 +262,13 @@ def _inbound(
         index -= 1
         earlier = _present(history[index - 1], name) if index > 0 else None
     run_start = history[index].at
-    grew_at: float | None = None
+    grew_at = run_start if index > 0 and earlier is not None else None
+    if run_start >= current_at:  # grew in the last interval (most cameras): no stall
+        return rate, grew_at, False
     stopped_at = run_start
-    if index > 0 and earlier is not None:
-        grew_at = run_start
+    if grew_at is not None:
         stopped_at = _stop_estimate(history, name, index, path.inbound_bytes)
-    stalled = run_start < current_at and now - stopped_at >= thresholds.stall_after
-    return rate, grew_at, stalled
+    return rate, grew_at, now - stopped_at >= thresholds.stall_after
 
 
 def _stop_estimate(
@@ -251,6 +318,10 @@ def _frames_rising(
     return False
 
 
+def _heard_at(agent: AgentView) -> float:
+    return agent.last_state_at if agent.last_state_at is not None else agent.status_changed_at
+
+
 def _stale_after(agent: AgentView, thresholds: Thresholds) -> float:
     """Silence that makes an online agent stale: two missed heartbeats and a half when
     the agent announces its heartbeat (a hung agent shows before the broker's will),
@@ -278,8 +349,7 @@ def _agent_reasons(
     reasons: set[str] = set()
     if publisher_online is False:
         reasons.add("agent_without_publisher")
-    heard_at = agent.last_state_at if agent.last_state_at is not None else agent.status_changed_at
-    if now - heard_at > _stale_after(agent, thresholds):
+    if now - _heard_at(agent) > _stale_after(agent, thresholds):
         reasons.add("agent_stale")
         return reasons  # as above: an old state message is not evidence about the picture
     if agent.black:

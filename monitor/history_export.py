@@ -6,12 +6,18 @@ other family (docs/contracts.md).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
-from trashmonitor.monitor.history import AVAILABLE_STATES, COUNTED_STATES, WINDOWS
+from trashmonitor.monitor.history import (
+    AVAILABLE_STATES,
+    COUNTED_STATES,
+    WINDOWS,
+    CameraAvailability,
+)
 from trashmonitor.monitor.model import MonitorState
 
 QUALITY = "trashmon_camera_quality"
@@ -34,7 +40,6 @@ def history_families(state: MonitorState) -> list[Metric]:
     cameras = state.report.cameras if state.report is not None else ()
     quality = state.quality
     graded = [(camera.name, quality[camera.name]) for camera in cameras if camera.name in quality]
-    availability = state.availability
     return [
         # Only the current grade: 0 for the four others would add 40,000 samples at
         # 10,000 cameras (trashmon_camera_quality_level carries the grade as a number).
@@ -64,6 +69,13 @@ def history_families(state: MonitorState) -> list[Metric]:
             Sample(AVAILABLE, {"camera": camera.name}, 1 if camera.state in AVAILABLE_STATES else 0)
             for camera in cameras if camera.state in COUNTED_STATES
         ]),
+        *availability_families(state.availability),
+    ]  # fmt: skip
+
+
+def availability_families(availability: Mapping[str, CameraAvailability]) -> list[Metric]:
+    """Availability ratios and incident counts: refreshed once a minute, not per poll."""
+    return [
         _gauge(AVAILABILITY, "Share of the window the camera was ok or degraded, of the time "
                "it was observed and not parked (window: 1h, 1d, 30d; refreshed every minute).", [
             Sample(AVAILABILITY, {"camera": name, "window": window}, ratio)

@@ -33,10 +33,10 @@ from trashmonitor.monitor.mediamtx_http import (
 )
 from trashmonitor.monitor.mediamtx_parse import (
     decode_json,
+    decode_paths_page,
     is_valid_path_name,
     parse_metrics,
     parse_path,
-    parse_paths_page,
 )
 from trashmonitor.monitor.model import (
     MediaMTXMetrics,
@@ -169,9 +169,7 @@ class MediaMTXClient:
         return self._get(self.api_url + PATHS_LIST, params, deadline)
 
     def _read_page(self, number: int, deadline: float | None) -> PathsPage:
-        return parse_paths_page(
-            decode_json(self._page(number, deadline), self.api_url + PATHS_LIST)
-        )
+        return decode_paths_page(self._page(number, deadline), self.api_url + PATHS_LIST)
 
     def _pages_to_read(self, page: PathsPage, page_size: int) -> int:
         """``pageCount``, no more than ``itemCount`` needs at ``page_size`` a page; above

@@ -66,7 +66,7 @@ def is_valid_path_name(name: object) -> TypeGuard[str]:
 # --------------------------------------------------------------------------- parsing
 
 
-def _rfc3339(value: object, where: str) -> float | None:
+def rfc3339_timestamp(value: object, where: str) -> float | None:
     if value is None:
         return None
     if not isinstance(value, str):
@@ -93,22 +93,22 @@ def _tracks(item: Mapping[str, Any], where: str) -> TrackSet:
     if isinstance(tracks2, list):
         key: list[tuple[str, int | None, int | None]] = []
         for track in tracks2:
-            if not isinstance(track, dict) or not _is_codec(track.get("codec")):
+            if not isinstance(track, dict) or not is_codec(track.get("codec")):
                 raise MalformedResponseError(f"{where}.tracks2: expected objects with a codec")
             props = track.get("codecProps") or {}
             width = props.get("width") if isinstance(props, dict) else None
             height = props.get("height") if isinstance(props, dict) else None
             key.append((track["codec"], _dimension(width), _dimension(height)))
-        return _track_set(tuple(key))
+        return track_set(tuple(key))
     old = item.get("tracks")
     if old is None:
-        return _track_set(())
-    if not isinstance(old, list) or not all(_is_codec(codec) for codec in old):
+        return track_set(())
+    if not isinstance(old, list) or not all(is_codec(codec) for codec in old):
         raise MalformedResponseError(f"{where}.tracks: expected a list of codec names")
-    return _track_set(tuple((codec, None, None) for codec in old))
+    return track_set(tuple((codec, None, None) for codec in old))
 
 
-def _is_codec(value: object) -> TypeGuard[str]:
+def is_codec(value: object) -> TypeGuard[str]:
     """MediaMTX names codecs itself ("H264", "MPEG-4 Audio"): short printable ASCII."""
     return (
         isinstance(value, str) and 0 < len(value) <= 64 and value.isascii() and value.isprintable()
@@ -124,7 +124,7 @@ TrackSet = tuple[tuple[Track, ...], str | None, str | None]
 
 
 @lru_cache(maxsize=1024)
-def _track_set(key: tuple[tuple[str, int | None, int | None], ...]) -> TrackSet:
+def track_set(key: tuple[tuple[str, int | None, int | None], ...]) -> TrackSet:
     """Cameras share a handful of track layouts: build (and keep) one value per layout,
     not per path and poll."""
     tracks = tuple(Track(codec, width, height) for codec, width, height in key)
@@ -161,7 +161,7 @@ def parse_path(item: object, where: str = "items[]") -> PathObservation:
     online_since = None
     if is_online:
         since_key = "onlineTime" if online is not None else "readyTime"
-        online_since = _rfc3339(get(since_key), f"path {name!r}.{since_key}")
+        online_since = rfc3339_timestamp(get(since_key), f"path {name!r}.{since_key}")
     tracks, codec, resolution = _tracks(item, f"path {name!r}")
     return PathObservation(
         name,
@@ -226,6 +226,24 @@ def parse_paths_page(document: object) -> PathsPage:
     return PathsPage(tuple(parsed), item_count, page_count, rejected)
 
 
+# Below this a page is quicker to read with json.loads than to import msgspec for
+# (~9 ms): a probe of a few cameras keeps its cold start.
+FAST_DECODE_MIN_BYTES = 64 * 1024
+
+
+def decode_paths_page(body: bytes | bytearray, source: str) -> PathsPage:
+    """A ``/v3/paths/list`` answer as :func:`parse_paths_page` reads it (value or error).
+    Large pages are first decoded straight into typed structs
+    (:mod:`~trashmonitor.monitor.mediamtx_fast`); what those do not take is read here."""
+    if len(body) >= FAST_DECODE_MIN_BYTES:
+        from trashmonitor.monitor.mediamtx_fast import fast_paths_page
+
+        page = fast_paths_page(body)
+        if page is not None:
+            return page
+    return parse_paths_page(decode_json(body, source))
+
+
 def decode_json(body: bytes | bytearray, source: str) -> object:
     """JSON or a MalformedResponseError that says what came instead."""
     head = body[:1024].lstrip()[:1]  # not body.lstrip(): no copy of a 16 MiB answer
@@ -280,12 +298,80 @@ def parse_labels(text: str) -> dict[str, str]:
     return {match.group(1): match.group(2) for match in _LABEL.finditer(text)}
 
 
+# A path-family line exactly as MediaMTX writes it (labels in its order, a plain count):
+# 50,000 of them a poll at 10,000 paths, read in one pass of the regex engine.
+_MEDIAMTX_PATH_LINE = re.compile(
+    r"^(paths(?:_readers|_inbound_bytes|_outbound_bytes|_bytes_received|_bytes_sent"
+    r'|_inbound_frames_in_error)?)\{name="([0-9A-Za-z_\-/.~:]{1,255})",state="([0-9A-Za-z]{1,32})"'
+    r'(?:,readerType="[0-9A-Za-z]{1,64}")?\} (0|[1-9][0-9]{0,18})$',
+    re.MULTILINE,
+)
+
+
 def parse_metrics(text: str) -> MediaMTXMetrics:
     """MediaMTX's untyped exposition (no ``# TYPE``, unescaped labels) -> per-path values.
 
     Unknown families are ignored (they are counted in ``families``); lines that are not
     samples at all make the whole answer malformed, since then it is not ``/metrics``.
+
+    The path lines in MediaMTX's own shape are read in one regex pass; the other lines
+    by :func:`parse_metrics_lines`, line by line. When those hold a path sample or a
+    problem, the whole text is read line by line instead (whose answer, or error with
+    its line number, is the answer): either way the value is that of
+    :func:`parse_metrics_lines`.
     """
+    # One pass: the text between matches, then each match's four groups, repeated.
+    parts = _MEDIAMTX_PATH_LINE.split(text)
+    if len(parts) == 1:
+        return parse_metrics_lines(text)
+    try:
+        others = parse_metrics_lines("".join(parts[::5]))
+    except MalformedResponseError:
+        return parse_metrics_lines(text)
+    if others.paths or others.rejected_paths:
+        return parse_metrics_lines(text)  # their order with the matched lines matters
+    families = parts[1::5]
+    per_path: dict[str, dict[str, Any]] = {}
+    seen_new: set[tuple[str, str]] = set()
+    rejected: set[str] = set()
+    valid: dict[str, bool] = {}
+    for family, name, state, value in zip(
+        families, parts[2::5], parts[3::5], parts[4::5], strict=True
+    ):
+        is_valid = valid.get(name)
+        if is_valid is None:
+            is_valid = valid[name] = is_valid_path_name(name)
+        if not is_valid:
+            rejected.add(name)
+            continue
+        entry = per_path.get(name)
+        if entry is None:
+            entry = per_path[name] = {"name": name}
+        entry["state"] = state
+        if family == "paths":
+            continue
+        # _add_sample, inlined (it is most of the time here); int(float()) above 2**53
+        # keeps the reference's rounding.
+        count = int(value) if len(value) < 16 else int(float(value))
+        key = _PATH_FAMILIES[family]
+        if family in _DEPRECATED_FAMILIES:
+            if (name, key) in seen_new:
+                continue
+        elif key in _BYTE_KEYS:
+            marker = (name, key)
+            if marker not in seen_new:
+                entry.pop(key, None)  # a deprecated twin read earlier loses
+                seen_new.add(marker)
+        entry[key] = entry.get(key, 0) + count
+    return MediaMTXMetrics(
+        paths={name: PathMetrics(**values) for name, values in per_path.items()},
+        families=others.families.union(families),
+        rejected_paths=len(rejected),
+    )
+
+
+def parse_metrics_lines(text: str) -> MediaMTXMetrics:
+    """:func:`parse_metrics`, line by line (the reference it equals)."""
     families: set[str] = set()
     per_path: dict[str, dict[str, Any]] = {}
     seen_new: set[tuple[str, str]] = set()
@@ -348,14 +434,18 @@ def _sample_count(value_text: str, family: str, number: int) -> int:
     return int(value)
 
 
+_DEPRECATED_FAMILIES = frozenset({"paths_bytes_received", "paths_bytes_sent"})
+_BYTE_KEYS = frozenset({"inbound_bytes", "outbound_bytes"})
+
+
 def _add_sample(
     entry: dict[str, Any], family: str, value: int, seen_new: set[tuple[str, str]]
 ) -> None:
     name, key = entry["name"], _PATH_FAMILIES[family]
-    is_deprecated = family in ("paths_bytes_received", "paths_bytes_sent")
+    is_deprecated = family in _DEPRECATED_FAMILIES
     if is_deprecated and (name, key) in seen_new:
         return
-    if not is_deprecated and key in ("inbound_bytes", "outbound_bytes"):
+    if not is_deprecated and key in _BYTE_KEYS:
         if (name, key) not in seen_new:
             entry.pop(key, None)  # a deprecated twin read earlier loses
         seen_new.add((name, key))

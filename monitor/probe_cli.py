@@ -31,7 +31,7 @@ from trashmonitor.errors import (
 from trashmonitor.monitor import config, play_cli
 from trashmonitor.monitor.health import evaluate
 from trashmonitor.monitor.mediamtx import MediaMTXClient
-from trashmonitor.monitor.mediamtx_parse import decode_json, parse_paths_page
+from trashmonitor.monitor.mediamtx_parse import decode_paths_page
 from trashmonitor.monitor.model import HealthReport, PathsSnapshot
 from trashmonitor.monitor.play import play_document, play_table
 from trashmonitor.monitor.sites import DEFAULT_SITE, Site
@@ -67,7 +67,7 @@ def _snapshot_from_stdin(max_bytes: int) -> PathsSnapshot:
         raise MalformedResponseError(
             f"stdin: more than {max_bytes} bytes (the limit is --mediamtx-max-body)"
         )
-    page = parse_paths_page(decode_json(body, "stdin"))
+    page = decode_paths_page(body, "stdin")
     if page.page_count > 1:
         # The seed's curl reads page 0 only: say so rather than judge a partial list.
         print(

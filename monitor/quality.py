@@ -106,8 +106,18 @@ def fps_ratio(camera: CameraHealth) -> float | None:
     return agent.fps / agent.target_fps
 
 
-def _count(times: deque[float], since: float) -> int:
+def _events(times: deque[float] | None, now: float, count: int = 1) -> deque[float]:
+    """``times`` (made if None) with ``count`` events at ``now`` added."""
+    if times is None:
+        times = deque(maxlen=MAX_EVENTS)
+    times.extend([now] * count)
+    return times
+
+
+def _count(times: deque[float] | None, since: float) -> int:
     """Events at or after ``since``; older ones are dropped on the way."""
+    if times is None:
+        return 0
     while times and times[0] < since:
         times.popleft()
     return len(times)
@@ -121,9 +131,11 @@ class _Camera:
                  "stalled", "stalls")  # fmt: skip
 
     def __init__(self) -> None:
-        self.sessions: deque[float] = deque(maxlen=MAX_EVENTS)
-        self.restarts: deque[float] = deque(maxlen=MAX_EVENTS)
-        self.stalls: deque[float] = deque(maxlen=MAX_EVENTS)
+        # Made at a camera's first event: most cameras have none, and an empty deque
+        # is ~0.4 KB (three per camera were 22 MiB at 10,000 cameras).
+        self.sessions: deque[float] | None = None
+        self.restarts: deque[float] | None = None
+        self.stalls: deque[float] | None = None
         self.online: bool | None = None
         self.online_since: float | None = None
         self.agent_restarts: int | None = None
@@ -161,7 +173,7 @@ class QualityTracker:
                     and camera.online_since != tracked.online_since
                 )
                 if came_back or new_session:
-                    tracked.sessions.append(now)
+                    tracked.sessions = _events(tracked.sessions, now)
             tracked.online = camera.online
             tracked.online_since = camera.online_since if camera.online else None
         agent = camera.agent
@@ -169,12 +181,12 @@ class QualityTracker:
             previous = tracked.agent_restarts
             if previous is not None and agent.restarts != previous:
                 # Grew: ffmpeg restarts; dropped: the agent restarted (one reconnect).
-                for _ in range(min(max(agent.restarts - previous, 1), MAX_EVENTS)):
-                    tracked.restarts.append(now)
+                restarted = min(max(agent.restarts - previous, 1), MAX_EVENTS)
+                tracked.restarts = _events(tracked.restarts, now, restarted)
             tracked.agent_restarts = agent.restarts
         stalled = "stalled" in camera.reasons
         if stalled and not tracked.stalled:
-            tracked.stalls.append(now)
+            tracked.stalls = _events(tracked.stalls, now)
         tracked.stalled = stalled
         since = now - WINDOW_SECONDS
         # Most cameras, most polls: no event in the hour, nothing changed. Reuse the last

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.properties import JSON_VALUES, KEYS
 
 from trashmonitor.cli import build_parser
 from trashmonitor.errors import TrashmonError
@@ -34,51 +35,6 @@ BOUNDED = settings(
     max_examples=300,
     deadline=timedelta(seconds=2),  # generous: the machine is shared
     suppress_health_check=[HealthCheck.too_slow],
-)
-
-# JSON the way MediaMTX could get it wrong: any shape, plus the field names it uses so
-# examples reach the deep branches, not only "not an object".
-KEYS = st.sampled_from(
-    [
-        "name",
-        "items",
-        "itemCount",
-        "pageCount",
-        "online",
-        "ready",
-        "available",
-        "onlineTime",
-        "readyTime",
-        "inboundBytes",
-        "outboundBytes",
-        "bytesReceived",
-        "inboundFramesInError",
-        "readers",
-        "source",
-        "type",
-        "tracks",
-        "tracks2",
-        "codec",
-        "codecProps",
-        "width",
-        "height",
-    ]
-)
-SCALARS = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=30)
-    | st.sampled_from(["cam1", "a/b", "../x", "2024-01-01T00:00:00Z", "H264", "\x1b[2J"])
-)
-JSON_VALUES = st.recursive(
-    SCALARS,
-    lambda children: (
-        st.lists(children, max_size=5)
-        | st.dictionaries(KEYS | st.text(max_size=8), children, max_size=8)
-    ),
-    max_leaves=40,
 )
 
 

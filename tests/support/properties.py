@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 T = TypeVar("T")
 
@@ -34,3 +35,49 @@ def bounded(parse: Callable[[], T], budget: float = PARSER_BUDGET_SECONDS) -> T:
     elapsed = time.perf_counter() - started
     assert elapsed < budget, f"took {elapsed:.2f}s (budget {budget}s)"
     return result
+
+
+# JSON the way MediaMTX could get it wrong: any shape, plus the field names it uses so
+# examples reach the deep branches, not only "not an object".
+KEYS = st.sampled_from(
+    [
+        "name",
+        "items",
+        "itemCount",
+        "pageCount",
+        "online",
+        "ready",
+        "available",
+        "onlineTime",
+        "readyTime",
+        "inboundBytes",
+        "outboundBytes",
+        "bytesReceived",
+        "inboundFramesInError",
+        "readers",
+        "source",
+        "type",
+        "tracks",
+        "tracks2",
+        "codec",
+        "codecProps",
+        "width",
+        "height",
+    ]
+)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=30)
+    | st.sampled_from(["cam1", "a/b", "../x", "2024-01-01T00:00:00Z", "H264", "\x1b[2J"])
+)
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(KEYS | st.text(max_size=8), children, max_size=8)
+    ),
+    max_leaves=40,
+)

@@ -1,0 +1,125 @@
+"""The incremental evaluator judges again only what changed, and always answers what the
+full evaluation answers: over random sequences of snapshots, agents, parked sets and
+clocks (time is a parameter; nothing sleeps)."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from hypothesis import given
+from hypothesis import strategies as st
+from support.properties import PROPERTIES
+
+from trashmonitor.errors import UnreachableError
+from trashmonitor.monitor.health import Evaluator, evaluate
+from trashmonitor.monitor.model import AgentView, PathObservation, PathsSnapshot, Thresholds
+
+T0 = 1_763_700_000.0
+NAMES = ("cam1", "cam2", "cam3", "cam4")
+REFUSED = UnreachableError("http://m:9997/v3/paths/list: cannot connect (refused)")
+
+observations = st.builds(
+    PathObservation,
+    st.sampled_from(NAMES),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from([0, 1000, 5000]),
+    st.just(0),
+    st.integers(0, 2),
+    frames_in_error=st.sampled_from([None, None, 0, 3]),
+    online_since=st.sampled_from([None, T0]),
+    codec=st.sampled_from([None, "H264"]),
+)
+agents = st.builds(
+    AgentView,
+    st.sampled_from(NAMES),
+    st.booleans(),
+    st.sampled_from([T0 - 200, T0]),
+    last_state_at=st.sampled_from([None, T0 - 100, T0, T0 + 5]),
+    stream_state=st.sampled_from([None, "streaming"]),
+    fps=st.sampled_from([None, 3.0, 15.0]),
+    target_fps=st.sampled_from([None, 15.0]),
+    black=st.booleans(),
+    heartbeat=st.sampled_from([None, 2.0]),
+)
+
+
+@st.composite
+def polls(draw: st.DrawFn) -> list[dict[str, object]]:
+    """Successive polls: each a snapshot (or a failed read), agents, parked, a clock step."""
+    sequence: list[dict[str, object]] = []
+    paths: dict[str, PathObservation] = {}
+    for _ in range(draw(st.integers(1, 12))):
+        # Mostly small changes to the poll before: what an incremental path must follow.
+        for changed in draw(st.lists(observations, max_size=3)):
+            paths[changed.name] = changed
+        for gone in draw(st.lists(st.sampled_from(NAMES), max_size=1)):
+            paths.pop(gone, None)
+        sequence.append(
+            {
+                "step": draw(st.sampled_from([0.0, 0.5, 1.0, 1.0, 30.0, 120.0])),
+                "paths": dict(paths),
+                "failed": draw(st.sampled_from([False, False, False, True])),
+                "agents": draw(
+                    st.none()
+                    | st.lists(agents, max_size=3).map(lambda views: {v.camera: v for v in views})
+                ),
+                "parked": draw(st.sampled_from([frozenset(), frozenset({"cam2"})])),
+                "known": draw(st.sampled_from([(), ("cam4",)])),
+            }
+        )
+    return sequence
+
+
+@PROPERTIES
+@given(polls(), st.sampled_from([Thresholds(), Thresholds(agent_stale_after=3.0)]))
+def test_incremental_evaluation_equals_full_evaluation(
+    sequence: list[dict[str, object]], thresholds: Thresholds
+) -> None:
+    evaluator = Evaluator()
+    history: deque[PathsSnapshot] = deque(maxlen=6)
+    now = T0
+    for poll in sequence:
+        now += poll["step"]  # type: ignore[operator]
+        error = REFUSED if poll["failed"] else None
+        if error is None:
+            history.append(PathsSnapshot(now, poll["paths"]))  # type: ignore[arg-type]
+        arguments = {
+            "now": now,
+            "thresholds": thresholds,
+            "parked": poll["parked"],
+            "agents": poll["agents"],
+            "known": poll["known"],
+            "mediamtx_error": error,
+        }
+        incremental = evaluator.evaluate(tuple(history), **arguments)  # type: ignore[arg-type]
+        assert incremental == evaluate(tuple(history), **arguments)  # type: ignore[arg-type]
+
+
+def test_an_unchanged_camera_without_publisher_is_not_judged_again() -> None:
+    evaluator = Evaluator()
+    offline = PathObservation("cam1", False, True, 0, 0, 0)
+    agent = AgentView("cam1", True, T0, last_state_at=T0)
+    views = {"cam1": agent}
+    first = evaluator.evaluate([PathsSnapshot(T0, {"cam1": offline})], now=T0, agents=views)
+    later = PathsSnapshot(T0 + 1, {"cam1": PathObservation("cam1", False, True, 0, 0, 0)})
+    second = evaluator.evaluate([later], now=T0 + 1, agents=views)
+    assert second.cameras[0] is first.cameras[0]  # kept, not judged again
+    # The clock alone makes the agent stale: judged again, and now says so.
+    third = evaluator.evaluate([later], now=T0 + 1000, agents=views)
+    assert "agent_stale" in third.cameras[0].reasons
+    assert third == evaluate([later], now=T0 + 1000, agents=views)
+
+
+def test_frames_in_error_of_a_camera_without_publisher_follow_the_window() -> None:
+    # Rising frames read the history: an unchanged observation is judged again as the
+    # window slides past the poll it rose from.
+    evaluator = Evaluator()
+    before = PathObservation("cam1", False, False, 0, 0, 0, frames_in_error=0)
+    after = PathObservation("cam1", False, False, 0, 0, 0, frames_in_error=3)
+    history = [PathsSnapshot(T0, {"cam1": before}), PathsSnapshot(T0 + 1, {"cam1": after})]
+    for now in (T0 + 1, T0 + 2, T0 + 30):
+        history.append(PathsSnapshot(now, {"cam1": after}))
+        full = evaluate(history, now=now)
+        assert evaluator.evaluate(history, now=now) == full
+    assert "frames_in_error" not in full.cameras[0].reasons  # the window moved on

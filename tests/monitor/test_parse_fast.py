@@ -1,0 +1,298 @@
+"""The fast readers answer what the reference parsers answer: the msgspec page reader
+(``mediamtx_fast``) the same page whenever it gives one, the reference deciding anything
+it does not take (so every error stays the reference's, word for word); and the
+one-pass /metrics reader the same as the line-by-line one."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from support.fake_mediamtx import GENERATIONS, FakePath, render_path
+from support.properties import JSON_VALUES, KEYS, PROPERTIES
+
+from trashmonitor.errors import TrashmonError
+from trashmonitor.monitor.mediamtx_fast import fast_paths_page
+from trashmonitor.monitor.mediamtx_parse import (
+    FAST_DECODE_MIN_BYTES,
+    decode_json,
+    decode_paths_page,
+    parse_metrics,
+    parse_metrics_lines,
+    parse_paths_page,
+)
+from trashmonitor.monitor.model import MediaMTXMetrics, PathsPage
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def reference(body: bytes) -> PathsPage | tuple[type[TrashmonError], str]:
+    try:
+        return parse_paths_page(decode_json(body, "src"))
+    except TrashmonError as error:
+        return type(error), error.message
+
+
+def decoded(body: bytes) -> PathsPage | tuple[type[TrashmonError], str]:
+    try:
+        return decode_paths_page(body, "src")
+    except TrashmonError as error:
+        return type(error), error.message
+
+
+def assert_same(body: bytes) -> PathsPage | None:
+    fast = fast_paths_page(body)
+    if fast is not None:
+        assert fast == reference(body)
+    assert decoded(body) == reference(body)
+    return fast
+
+
+def fake_page(generation: str, count: int, **fields: Any) -> dict[str, Any]:
+    now = time.monotonic()
+    items = [
+        render_path(
+            FakePath(f"cam{number:05d}", inbound_bytes=number * 7, readers=number % 3, **fields),
+            generation,
+            now,
+        )
+        for number in range(count)
+    ]
+    return {"itemCount": count, "pageCount": 1, "items": items}
+
+
+@pytest.mark.parametrize("name", ["paths-v1.9.json", "paths-v1.16.json", "paths-v1.20.json"])
+def test_every_schema_generation_is_read_by_the_fast_reader(name: str) -> None:
+    body = (FIXTURES / name).read_bytes()
+    assert assert_same(body) is not None  # taken by the fast reader, and equal
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"online": False}, {"online": False, "placeholder": True}, {"configured": True}],
+)
+def test_large_fake_pages_take_the_fast_path_and_read_the_same(
+    generation: str, fields: dict[str, Any]
+) -> None:
+    body = json.dumps(fake_page(generation, 400, **fields)).encode()
+    assert len(body) >= FAST_DECODE_MIN_BYTES
+    fast = assert_same(body)
+    assert fast is not None
+    assert len(fast.items) == 400
+
+
+# A well-formed item of each generation with one field replaced by anything: the
+# branches where the fast reader must hand over (or agree).
+ITEM_FIELDS_LIST = [
+    "name", "confName", "source", "ready", "readyTime", "online", "onlineTime", "available",
+    "tracks", "tracks2", "bytesReceived", "bytesSent", "inboundBytes", "outboundBytes",
+    "inboundFramesInError", "readers",
+]  # fmt: skip
+ITEM_FIELDS = st.sampled_from(ITEM_FIELDS_LIST)
+ODD: list[Any] = [
+    None,
+    2**64 - 1,
+    2**64,
+    -1,
+    0,
+    1.0,
+    1e3,
+    True,
+    False,
+    "",
+    "bad name",
+    "../x",
+    "cam00000",
+    "H264",
+    "\ud800",
+    [],
+    {},
+    [1],
+    ["H264", 5],
+    ["\x1b[2J"],
+    [{"codec": "H264", "codecProps": {"width": 1.5, "height": True}}],
+    [{"codec": "H264", "codecProps": {"width": 640, "height": 100_000}}],
+    [{"codec": "H264", "codecProps": []}],
+    [{"codec": "\x1b"}],
+    [{"codecProps": {}}],
+    ["x"],
+    {"type": 5},
+    {"type": "x"},
+    "2024-01-01T00:00:00",
+    "2024-01-01T00:00:00+02:00",
+    "yesterday",
+]
+ODD_VALUES = st.sampled_from(ODD) | JSON_VALUES
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
+def test_every_field_with_every_odd_value_reads_the_same(generation: str) -> None:
+    for field in ITEM_FIELDS_LIST:
+        for value in ODD:
+            document = fake_page(generation, 2)
+            document["items"][0][field] = value
+            assert_same(json.dumps(document).encode())
+            document["items"][1].pop(field, None)
+            assert_same(json.dumps(document).encode())
+
+
+@PROPERTIES
+@given(
+    st.sampled_from(GENERATIONS),
+    st.lists(st.tuples(st.integers(0, 2), ITEM_FIELDS, ODD_VALUES), max_size=4),
+    st.sampled_from([None, -1, 0, 3, True, 2.0, "3"]),
+)
+def test_one_odd_field_reads_the_same(
+    generation: str, changes: list[tuple[int, str, Any]], item_count: object
+) -> None:
+    document = fake_page(generation, 3)
+    for index, field, value in changes:
+        document["items"][index][field] = value
+    if item_count is not None:
+        document["itemCount"] = item_count
+    assert_same(json.dumps(document).encode())
+
+
+@PROPERTIES
+@given(JSON_VALUES | st.dictionaries(KEYS, JSON_VALUES, max_size=6).map(lambda i: {"items": [i]}))
+def test_any_json_document_reads_the_same(document: Any) -> None:
+    assert_same(json.dumps(document).encode())
+
+
+@PROPERTIES
+@given(st.binary(max_size=500))
+def test_any_bytes_read_the_same(body: bytes) -> None:
+    assert_same(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # json.loads keeps the last of duplicate keys
+        b'{"items": [{"name": "a", "name": "b", "online": true, "online": false}]}',
+        b'{"items": [], "items": [{"name": "cam1"}]}',
+        # a lone surrogate escape, a BOM, UTF-16: json.loads reads them, msgspec may not
+        b'{"items": [{"name": "cam1", "source": {"type": "\\ud800"}}]}',
+        b'\xef\xbb\xbf{"items": [{"name": "cam1"}]}',
+        '{"items": [{"name": "cam1"}]}'.encode("utf-16"),
+        b'{"items": [{"name": "cam1", "inboundBytes": 1e3}]}',
+        b'{"items": [{"name": "cam1", "inboundBytes": NaN}]}',
+        b'{"items": [{"name": "cam1", "inboundBytes": 1' + b"0" * 5000 + b"}]}",
+        b'{"items": [{"name": "cam1", "readers": ' + b"[" * 5000 + b"]" * 5000 + b"}]}",
+        b'{"items": [{"name": "cam1"}]} trailing',
+        b'{"items": [{"name": "cam1", "ready": true, "readyTime": "not a time"}]}',
+        # online without ready nor available (available follows online)
+        b'{"items": [{"name": "cam1", "online": true, "onlineTime": "2024-01-01T00:00:00Z"}]}',
+    ],
+)
+def test_hostile_pages_read_the_same(body: bytes) -> None:
+    # padded past the size that takes the fast path: the decision is the caller's too
+    padded = body.replace(b"{", b"{" + b" " * FAST_DECODE_MIN_BYTES, 1)
+    for candidate in (body, padded):
+        assert_same(candidate)
+
+
+# /metrics: the one-pass reading of MediaMTX-shaped path lines equals the line-by-line
+# reference, whatever else the text holds and in whatever order.
+def metrics_or_error(
+    parse: Callable[[str], MediaMTXMetrics], text: str
+) -> MediaMTXMetrics | tuple[type[TrashmonError], str]:
+    try:
+        return parse(text)
+    except TrashmonError as error:
+        return type(error), error.message
+
+
+def assert_same_metrics(text: str) -> None:
+    assert metrics_or_error(parse_metrics, text) == metrics_or_error(parse_metrics_lines, text)
+
+
+METRIC_FAMILIES = st.sampled_from(
+    [
+        "paths", "paths_readers", "paths_inbound_bytes", "paths_bytes_received",
+        "paths_outbound_bytes", "paths_bytes_sent", "paths_inbound_frames_in_error",
+        "rtsp_conns", "pathsx",
+    ]
+)  # fmt: skip
+METRIC_NAMES = st.sampled_from(
+    ["cam1", "cam2", "a/b", "../x", "a/./b", "/lead", "trail/", "x" * 256, "ü", 'q"t', ""]
+)
+METRIC_VALUES = st.sampled_from(
+    ["0", "1", "7", "01", "9007199254740993", "18446744073709551615", "9999999999999999999",
+     "1e3", "NaN", "-1", "1.5", "x", ""]
+)  # fmt: skip
+MEDIAMTX_LINES = st.builds(
+    lambda family, name, state, reader, value, pad: (
+        f'{pad}{family}{{name="{name}",state="{state}"{reader}}} {value}{pad}'
+    ),
+    METRIC_FAMILIES,
+    METRIC_NAMES,
+    st.sampled_from(["ready", "notReady", "", "x" * 33, "réady"]),
+    st.sampled_from(["", ',readerType="rtspSession"', ',readerType=""', ",x=1"]),
+    METRIC_VALUES,
+    st.sampled_from(["", "", " ", "\r"]),
+)
+OTHER_LINES = st.sampled_from(
+    ['rtsp_conns{id="c0"} 1', "# HELP x y", "", "not a sample line", "a:b 1", "9bad 1",
+     'hls_muxers{name="cam1"} 1', "x" * 5000]
+) | st.text(max_size=30)  # fmt: skip
+
+
+@PROPERTIES
+@given(st.lists(MEDIAMTX_LINES | OTHER_LINES, max_size=30), st.sampled_from(["\n", "\r\n"]))
+def test_metrics_read_the_same_as_line_by_line(lines: list[str], newline: str) -> None:
+    assert_same_metrics(newline.join(lines))
+    assert_same_metrics(newline.join(lines) + newline)
+
+
+@PROPERTIES
+@given(st.text(max_size=500))
+def test_any_metrics_text_reads_the_same(text: str) -> None:
+    assert_same_metrics(text)
+
+
+@pytest.mark.parametrize("name", ["metrics-v1.9.txt", "metrics-v1.20.txt"])
+def test_metrics_fixtures_read_the_same(name: str) -> None:
+    assert_same_metrics((FIXTURES / name).read_text())
+
+
+def test_deprecated_and_new_families_in_any_order_read_the_same() -> None:
+    new = 'paths_inbound_bytes{name="cam1",state="ready"} 5'
+    old = 'paths_bytes_received{name="cam1",state="ready"} 7'
+    other = 'paths_readers{name="cam1",state="notReady",readerType="hlsSession"} 2'
+    for order in ([new, old, other], [old, new, other], [old, old, new, new], [other, other]):
+        assert_same_metrics("\n".join(order))
+    # the one-pass reader takes these: the answer is its own, not the fallback's
+    assert parse_metrics("\n".join([old, new])).paths["cam1"].inbound_bytes == 5
+
+
+def test_pages_of_successive_polls_share_their_name_strings() -> None:
+    # A history of a dozen snapshots holds each name once, not once per poll.
+    body = json.dumps(fake_page("v1.20", 3)).encode()
+    first, second = fast_paths_page(body), fast_paths_page(bytes(body))
+    assert first is not None
+    assert second is not None
+    assert first == second
+    for old, new in zip(first.items, second.items, strict=True):
+        assert old.name is new.name
+        assert old.source_type is new.source_type
+
+
+def test_a_source_type_never_makes_a_bad_name_pass() -> None:
+    # Strings are shared across polls: a hostile source type seen first must not let
+    # the same text through as a path name later.
+    item = {"name": "cam1", "online": False, "source": {"type": "../x"}}
+    first = {"items": [item] * 200}
+    then = {"items": [{"name": "../x"}] * 200}
+    for document in (first, then):
+        assert_same(json.dumps(document).encode())
+    later = fast_paths_page(json.dumps(then).encode())
+    assert later is not None
+    assert later.rejected == 200
