@@ -223,7 +223,7 @@ class Monitor:
             for kind in (*POLL_ERROR_KINDS, "internal"):
                 self._poll_errors.labels(source, kind)
         self._poll_errors.labels("judge", "internal")
-        self.collector = MonitorCollector(self.view)
+        self.collector = MonitorCollector(self.view, self.site)
         self.registry.register(self.collector)
         # Changes only when a poll publishes a new state (~0.15 s of CPU at 10,000
         # cameras): rendered once per state, whoever asks first.

@@ -11,7 +11,7 @@ without importing prometheus-client).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, Generic, TypeVar
 
@@ -88,12 +88,16 @@ class MonitorCollector(Collector):
     change only when a poll publishes a new state, so the collector keeps, per state, the
     families it built and their text (:class:`PrerenderedFamily`): a second scrape of the
     same poll reuses both (:func:`exposition`).
+
+    With ``site`` (one collector per site: monitor/multisite.py) every series but
+    :data:`SITELESS` carries that ``site`` label, the kept camera lines included.
     """
 
-    def __init__(self, view: Callable[[], MonitorState]) -> None:
+    def __init__(self, view: Callable[[], MonitorState], site: str = "") -> None:
         self._view = view
+        self.site = site
         self._per_state = PerState(self._prerendered)
-        self._camera_lines = CameraLines()
+        self._camera_lines = CameraLines(site)
         empty = camera_families(None)[1:] + history_families(MonitorState())
         self._camera_headers = empty[:CAMERA_FAMILY_COUNT]
         self._availability: tuple[Mapping[str, CameraAvailability], list[Metric]] | None = None
@@ -104,15 +108,21 @@ class MonitorCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         return self._per_state(self._view())
 
+    def rendered(self, state: MonitorState) -> list[Metric]:
+        """:meth:`families` of ``state`` with their text, rendered once per state."""
+        return self._per_state(state)
+
     def _prerendered(self, state: MonitorState) -> list[Metric]:
         """:meth:`families`, rendered: the per-camera ones from the lines kept for each
         camera (:class:`CameraLines`: only what changed since the last state is
         rendered again), their ``samples`` built only if someone reads them."""
         families: list[Metric] = [
-            PrerenderedFamily(family) for family in self._scalar_families(state)
+            PrerenderedFamily(family)
+            for family in self._sited(
+                [*self._scalar_families(state), _summary_family(state.report)]
+            )
         ]
-        families.append(PrerenderedFamily(_summary_family(state.report)))
-        reference = _LazyReference(state)
+        reference = _LazyReference(state, self.site)
         lines = self._camera_lines.render(state.report, state.quality)
         for index, (header, text) in enumerate(zip(self._camera_headers, lines, strict=True)):
             families.append(
@@ -123,15 +133,21 @@ class MonitorCollector(Collector):
                 )
             )
         families.extend(self._availability_families(state))
-        families.extend(PrerenderedFamily(family) for family in play_families(state))
+        families.extend(PrerenderedFamily(family) for family in self._sited(play_families(state)))
         return families
+
+    def _sited(self, families: list[Metric]) -> list[Metric]:
+        if not self.site:
+            return families
+        return [with_site(self.site, family) for family in families]
 
     def _availability_families(self, state: MonitorState) -> list[Metric]:
         """Refreshed once a minute (a new mapping each time): rendered once per refresh."""
         cached = self._availability
         if cached is None or cached[0] is not state.availability:
             rendered: list[Metric] = [
-                PrerenderedFamily(family) for family in availability_families(state.availability)
+                PrerenderedFamily(family)
+                for family in self._sited(availability_families(state.availability))
             ]
             cached = self._availability = (state.availability, rendered)
         return cached[1]
@@ -143,7 +159,7 @@ class MonitorCollector(Collector):
         families.extend(camera_families(state.report))
         families.extend(history_families(state))  # quality and availability (issue 16)
         families.extend(play_families(state))  # periodic playback checks (issue 16 §5)
-        return families
+        return self._sited(families)
 
     def _scalar_families(self, state: MonitorState) -> list[Metric]:
         report = state.report
@@ -188,15 +204,46 @@ class MonitorCollector(Collector):
 class _LazyReference:
     """The per-camera reference families of one state, built on first use only."""
 
-    def __init__(self, state: MonitorState) -> None:
+    def __init__(self, state: MonitorState, site: str) -> None:
         self._state = state
+        self._site = site
         self._families: list[Metric] | None = None
 
     def samples(self, index: int) -> list[Sample]:
         if self._families is None:
             state = self._state
             self._families = camera_families(state.report)[1:] + history_families(state)
-        return self._families[index].samples
+        family = self._families[index]
+        return with_site(self._site, family).samples if self._site else family.samples
+
+
+SITELESS = frozenset({"trashmon_build_info"})
+"""Families about the process, not a site: never labelled with one."""
+
+
+def with_site(site: str, family: Metric) -> Metric:
+    """``family`` with ``site`` on every sample (itself when it is :data:`SITELESS`)."""
+    if family.name in SITELESS:
+        return family
+    labelled = Metric(family.name, family.documentation, family.type, family.unit)
+    labelled.samples = [
+        sample._replace(labels={**sample.labels, "site": site}) for sample in family.samples
+    ]
+    return labelled
+
+
+def joined_text(families: Sequence[Metric]) -> bytes:
+    """The text of families of one name (several sites' parts) as one family: the first
+    one's ``# HELP``/``# TYPE`` lines, then every part's samples."""
+    parts = [_text(family) for family in families]
+    header = _header_text(families[0])
+    return header + b"".join(part[len(header) :] for part in parts)
+
+
+def _text(family: Metric) -> bytes:
+    if isinstance(family, PrerenderedFamily):
+        return family.text
+    return generate_latest(_Families([family]))
 
 
 class PrerenderedFamily(Metric):

@@ -49,48 +49,57 @@ def escape_label_value(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
-def _value(name: str, label: str, value: float) -> str:
-    return f'{name}{{camera="{label}"}} {_go_float(value)}\n'
+def site_pair(site: str) -> str:
+    """The ``site`` label as prometheus-client writes it after ``camera`` (labels are
+    written sorted: camera, grade, reason, site, state); "" for the unnamed MediaMTX."""
+    return f',site="{escape_label_value(site)}"' if site else ""
 
 
-def _core(label: str, camera: CameraHealth) -> tuple[str, str, str, str, str, str]:
+def _value(name: str, label: str, site: str, value: float) -> str:
+    return f'{name}{{camera="{label}"{site}}} {_go_float(value)}\n'
+
+
+def _core(label: str, site: str, camera: CameraHealth) -> tuple[str, str, str, str, str, str]:
     state = "".join(
-        f'trashmon_camera_state{{camera="{label}",state="{candidate}"}} '
+        f'trashmon_camera_state{{camera="{label}"{site},state="{candidate}"}} '
         f"{_ONE if candidate == camera.state else _ZERO}\n"
         for candidate in STATES
     )
     reasons = "".join(
-        f'trashmon_camera_reason{{camera="{label}",reason="{reason}"}} 1.0\n'
+        f'trashmon_camera_reason{{camera="{label}",reason="{reason}"{site}}} 1.0\n'
         for reason in camera.reasons
     )
-    online = f'trashmon_camera_online{{camera="{label}"}} {_ONE if camera.online else _ZERO}\n'
+    online = _value("trashmon_camera_online", label, site, 1 if camera.online else 0)
     readers = (
-        "" if camera.readers is None else _value("trashmon_camera_readers", label, camera.readers)
+        ""
+        if camera.readers is None
+        else _value("trashmon_camera_readers", label, site, camera.readers)
     )
     frames = (
         ""
         if camera.frames_in_error is None
-        else _value("trashmon_camera_frames_in_error_total", label, camera.frames_in_error)
+        else _value("trashmon_camera_frames_in_error_total", label, site, camera.frames_in_error)
     )
     available = (
-        f'trashmon_camera_available{{camera="{label}"}} '
-        f"{_ONE if camera.state in AVAILABLE_STATES else _ZERO}\n"
+        _value("trashmon_camera_available", label, site, camera.state in AVAILABLE_STATES)
         if camera.state in COUNTED_STATES
         else ""
     )
     return state, reasons, online, readers, frames, available
 
 
-def _inbound(label: str, camera: CameraHealth) -> tuple[str, str]:
+def _inbound(label: str, site: str, camera: CameraHealth) -> tuple[str, str]:
     inbound = (
         ""
         if camera.inbound_bytes is None
-        else _value("trashmon_camera_inbound_bytes_total", label, camera.inbound_bytes)
+        else _value("trashmon_camera_inbound_bytes_total", label, site, camera.inbound_bytes)
     )
     last = (
         ""
         if camera.last_inbound_at is None
-        else _value("trashmon_camera_last_inbound_timestamp_seconds", label, camera.last_inbound_at)
+        else _value(
+            "trashmon_camera_last_inbound_timestamp_seconds", label, site, camera.last_inbound_at
+        )
     )
     return inbound, last
 
@@ -98,18 +107,18 @@ def _inbound(label: str, camera: CameraHealth) -> tuple[str, str]:
 _NO_AGENT = ("",) * len(_AGENT)
 
 
-def _agent(label: str, agent: AgentView | None) -> tuple[str, ...]:
+def _agent(label: str, site: str, agent: AgentView | None) -> tuple[str, ...]:
     if agent is None:
         return _NO_AGENT
-    online = _value("trashmon_agent_online", label, 1 if agent.online else 0)
+    online = _value("trashmon_agent_online", label, site, 1 if agent.online else 0)
     if agent.last_state_at is None:  # heard on its status topic only
         return (online, *_NO_AGENT[1:])
 
     def optional(name: str, value: float | None) -> str:
-        return "" if value is None else _value(name, label, value)
+        return "" if value is None else _value(name, label, site, value)
 
     states = "".join(
-        f'trashmon_agent_state{{camera="{label}",state="{candidate}"}} '
+        f'trashmon_agent_state{{camera="{label}"{site},state="{candidate}"}} '
         f"{_ONE if candidate == agent.stream_state else _ZERO}\n"
         for candidate in _AGENT_STREAM_STATES
     )
@@ -117,14 +126,14 @@ def _agent(label: str, agent: AgentView | None) -> tuple[str, ...]:
     present = None if agent.device_present is None else int(agent.device_present)
     return (
         online,
-        _value("trashmon_agent_last_state_timestamp_seconds", label, agent.last_state_at),
+        _value("trashmon_agent_last_state_timestamp_seconds", label, site, agent.last_state_at),
         states,
         optional("trashmon_agent_fps", agent.fps),
         optional("trashmon_agent_target_fps", agent.target_fps),
-        _value("trashmon_agent_restarts", label, agent.restarts),
+        _value("trashmon_agent_restarts", label, site, agent.restarts),
         optional("trashmon_agent_consecutive_failures", agent.consecutive_failures),
-        _value("trashmon_agent_black_image", label, int(agent.black)),
-        _value("trashmon_agent_frozen_image", label, int(agent.frozen)),
+        _value("trashmon_agent_black_image", label, site, int(agent.black)),
+        _value("trashmon_agent_frozen_image", label, site, int(agent.frozen)),
         optional("trashmon_agent_device_present", present),
         optional("trashmon_agent_bitrate_bytes_per_second", bitrate),
     )
@@ -133,33 +142,34 @@ def _agent(label: str, agent: AgentView | None) -> tuple[str, ...]:
 _NO_QUALITY = ("",) * len(_QUALITY)
 
 
-def _quality(label: str, quality: CameraQuality | None) -> tuple[str, ...]:
+def _quality(label: str, site: str, quality: CameraQuality | None) -> tuple[str, ...]:
     if quality is None:
         return _NO_QUALITY
     ratio = quality.fps_ratio
     return (
-        f'trashmon_camera_quality{{camera="{label}",grade="{quality.grade}"}} 1.0\n',
-        _value("trashmon_camera_quality_level", label, quality.level),
-        _value("trashmon_camera_reconnects_last_hour", label, quality.reconnects),
-        _value("trashmon_camera_stalls_last_hour", label, quality.stalls),
-        "" if ratio is None else _value("trashmon_camera_fps_ratio", label, ratio),
+        f'trashmon_camera_quality{{camera="{label}",grade="{quality.grade}"{site}}} 1.0\n',
+        _value("trashmon_camera_quality_level", label, site, quality.level),
+        _value("trashmon_camera_reconnects_last_hour", label, site, quality.reconnects),
+        _value("trashmon_camera_stalls_last_hour", label, site, quality.stalls),
+        "" if ratio is None else _value("trashmon_camera_fps_ratio", label, site, ratio),
     )
 
 
 class _Camera:
     """One camera's lines (one string per family, possibly empty) and what fed them."""
 
-    __slots__ = ("health", "label", "lines", "quality")
+    __slots__ = ("health", "label", "lines", "quality", "site")
 
-    def __init__(self, camera: CameraHealth, quality: CameraQuality | None) -> None:
+    def __init__(self, camera: CameraHealth, quality: CameraQuality | None, site: str) -> None:
         self.label = escape_label_value(camera.name)
+        self.site = site
         self.health = camera
         self.quality = quality
         lines = [""] * CAMERA_FAMILY_COUNT
-        _put(lines, _CORE, _core(self.label, camera))
-        _put(lines, _INBOUND, _inbound(self.label, camera))
-        _put(lines, _AGENT, _agent(self.label, camera.agent))
-        _put(lines, _QUALITY, _quality(self.label, quality))
+        _put(lines, _CORE, _core(self.label, self.site, camera))
+        _put(lines, _INBOUND, _inbound(self.label, self.site, camera))
+        _put(lines, _AGENT, _agent(self.label, self.site, camera.agent))
+        _put(lines, _QUALITY, _quality(self.label, self.site, quality))
         self.lines = lines
 
     def update(self, camera: CameraHealth, quality: CameraQuality | None) -> None:
@@ -173,17 +183,17 @@ class _Camera:
                 or old.readers != camera.readers
                 or old.frames_in_error != camera.frames_in_error
             ):
-                _put(self.lines, _CORE, _core(self.label, camera))
+                _put(self.lines, _CORE, _core(self.label, self.site, camera))
             if (
                 old.inbound_bytes != camera.inbound_bytes
                 or old.last_inbound_at != camera.last_inbound_at
             ):
-                _put(self.lines, _INBOUND, _inbound(self.label, camera))
+                _put(self.lines, _INBOUND, _inbound(self.label, self.site, camera))
             if old.agent is not camera.agent and old.agent != camera.agent:
-                _put(self.lines, _AGENT, _agent(self.label, camera.agent))
+                _put(self.lines, _AGENT, _agent(self.label, self.site, camera.agent))
             self.health = camera
         if self.quality is not quality and self.quality != quality:
-            _put(self.lines, _QUALITY, _quality(self.label, quality))
+            _put(self.lines, _QUALITY, _quality(self.label, self.site, quality))
         self.quality = quality
 
 
@@ -195,10 +205,15 @@ def _put(lines: list[str], indexes: tuple[int, ...], values: tuple[str, ...]) ->
 class CameraLines:
     """Each camera's rendered lines, kept across states; :meth:`render` gives the sample
     text of every per-camera family for a new report, re-rendering only what changed.
-    Not thread-safe: the collector renders one state at a time."""
+    Not thread-safe: the collector renders one state at a time.
 
-    def __init__(self) -> None:
+    One instance per MediaMTX: with several sites each site's collector has its own, so a
+    camera's entry is the (site, path) one and its lines carry ``site`` (a site's cameras
+    are all its own: two sites listing the same path name never share an entry)."""
+
+    def __init__(self, site: str = "") -> None:
         self._cameras: dict[str, _Camera] = {}
+        self._site = site_pair(site)
 
     def render(
         self, report: HealthReport | None, quality: Mapping[str, CameraQuality]
@@ -212,7 +227,7 @@ class CameraLines:
             seen = quality.get(camera.name)
             entry = kept.get(camera.name)
             if entry is None:
-                entry = _Camera(camera, seen)
+                entry = _Camera(camera, seen, self._site)
             else:
                 entry.update(camera, seen)
             cameras[camera.name] = entry

@@ -25,14 +25,18 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from trashmonitor.monitor.daemon import AgentViews, Monitor
-from trashmonitor.monitor.export import NO_POLL_YET, PrerenderedFamily, exposition
+from trashmonitor.monitor.export import (
+    NO_POLL_YET,
+    SITELESS,
+    PrerenderedFamily,
+    exposition,
+    joined_text,
+    with_site,
+)
 from trashmonitor.monitor.export import state_document as site_status
 from trashmonitor.monitor.model import AgentView, MonitorState
 from trashmonitor.monitor.status import sites_document, unpolled_document
 from trashmonitor.serving import Response, json_response
-
-UNLABELLED = frozenset({"trashmon_build_info"})
-"""Families about the process, not a site: shown once, from the first site."""
 
 
 class AgentRouter:
@@ -65,13 +69,14 @@ class AgentRouter:
 
 class SitesCollector(Collector):
     """Every site's families, each sample labelled with its site, the families of one
-    name merged. A site's camera families change only when its state does: they are
-    built (not rendered) per site state, and rendered once, merged, per set of states."""
+    name merged (:data:`SITELESS` ones shown once, from the first site). A site's
+    families change only when its state does: its collector renders them once per state,
+    the camera lines kept across states (``MonitorCollector(site=…)``); the merged text
+    is their texts joined, once per set of states."""
 
     def __init__(self, monitors: Sequence[Monitor]) -> None:
         self._monitors = monitors
         self._lock = threading.Lock()
-        self._per_state: dict[str, tuple[MonitorState, list[Metric]]] = {}
         self._merged: dict[str, tuple[tuple[Metric, ...], Metric]] = {}
 
     def describe(self) -> Iterable[Metric]:
@@ -82,24 +87,16 @@ class SitesCollector(Collector):
         with self._lock:
             for monitor in self._monitors:
                 for family in self._state_families(monitor):
-                    if family.name not in UNLABELLED or family.name not in by_name:
+                    if family.name not in SITELESS or family.name not in by_name:
                         by_name.setdefault(family.name, []).append((family, True))
                 for collector in monitor.poll_collectors():
                     for family in collector.collect():
-                        part = _labelled(monitor.site, family), False
+                        part = with_site(monitor.site, family), False
                         by_name.setdefault(family.name, []).append(part)
             return [self._merge(name, parts) for name, parts in by_name.items()]
 
     def _state_families(self, monitor: Monitor) -> list[Metric]:
-        state = monitor.view()
-        cached = self._per_state.get(monitor.site)
-        if cached is None or cached[0] is not state:
-            families = [
-                family if family.name in UNLABELLED else _labelled(monitor.site, family)
-                for family in monitor.collector.families(state)
-            ]
-            cached = self._per_state[monitor.site] = (state, families)
-        return cached[1]
+        return monitor.collector.rendered(monitor.view())
 
     def _merge(self, name: str, parts: list[tuple[Metric, bool]]) -> Metric:
         """One family of that name; rendered once while every part stays the same."""
@@ -113,18 +110,14 @@ class SitesCollector(Collector):
             and all(old is new for old, new in zip(cached[0], families, strict=True))
         ):
             return cached[1]
-        rendered = PrerenderedFamily(_joined(families))
+        first = families[0]
+        rendered = PrerenderedFamily(
+            Metric(first.name, first.documentation, first.type, first.unit),
+            joined_text(families),
+            samples=lambda: _joined(families).samples,
+        )
         self._merged[name] = (families, rendered)
         return rendered
-
-
-def _labelled(site: str, family: Metric) -> Metric:
-    """``family`` with ``site`` on every sample."""
-    labelled = Metric(family.name, family.documentation, family.type, family.unit)
-    labelled.samples = [
-        sample._replace(labels={**sample.labels, "site": site}) for sample in family.samples
-    ]
-    return labelled
 
 
 def _joined(families: Sequence[Metric]) -> Metric:

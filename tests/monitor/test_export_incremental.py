@@ -1,6 +1,8 @@
 """The collector renders only what changed since the last state, yet /metrics stays what
 prometheus-client renders for the reference families, byte for byte, over any sequence
-of states (cameras coming and going, changing state, reasons, counts, agents, quality)."""
+of states (cameras coming and going, changing state, reasons, counts, agents, quality),
+with one MediaMTX and with several sites (each line with its ``site``, two sites listing
+the same path name never sharing a camera's lines)."""
 
 from __future__ import annotations
 
@@ -10,10 +12,13 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
 from support.properties import PROPERTIES
 
+from trashmonitor.monitor.daemon import Monitor
 from trashmonitor.monitor.export import MonitorCollector, exposition
 from trashmonitor.monitor.history import CameraAvailability
+from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import (
     REASONS,
     STATES,
@@ -22,6 +27,7 @@ from trashmonitor.monitor.model import (
     HealthReport,
     MonitorState,
 )
+from trashmonitor.monitor.multisite import Sites
 from trashmonitor.monitor.quality import GRADES, CameraQuality
 
 # Agent-only cameras are named by MQTT topics: label values that need escaping too.
@@ -166,3 +172,73 @@ def test_incremental_exposition_equals_the_reference_rendering(
         # and the samples read through the registry are the reference's
         assert generate_latest(registry) == generate_latest(reference)
         previous = state
+
+
+# ------------------------------------------------------------------ with sites
+
+SITES = ("home", "garage")
+
+
+def sited_reference(monitors: list[Monitor]) -> bytes:
+    """What prometheus-client renders for the sites' states: each site's reference
+    families (built by a collector that knows no site) with ``site`` added to every
+    sample here, families of one name merged, the build info once and unlabelled."""
+    by_name: dict[str, Metric] = {}
+    for monitor in monitors:
+        state = monitor.view()
+        siteless = MonitorCollector(MonitorState).families(state)
+        polls = [family for c in monitor.poll_collectors() for family in c.collect()]
+        for family in [*siteless, *polls]:
+            merged = by_name.setdefault(
+                family.name, Metric(family.name, family.documentation, family.type)
+            )
+            if family.name == "trashmon_build_info":
+                merged.samples = merged.samples or family.samples
+                continue
+            merged.samples = merged.samples + [
+                sample._replace(labels={**sample.labels, "site": monitor.site})
+                for sample in family.samples
+            ]
+
+    class Reference:
+        def collect(self) -> list[Metric]:
+            return list(by_name.values())
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Reference())
+    return generate_latest(registry)
+
+
+@PROPERTIES
+@given(sequences(), sequences(), st.lists(st.booleans(), min_size=7, max_size=7))
+def test_sites_exposition_equals_the_reference_rendering_with_a_site_label(
+    home: list[MonitorState], garage: list[MonitorState], alike: list[bool]
+) -> None:
+    """Each site keeps its own camera lines: with the same camera names at both sites
+    (the same values too, where ``alike``), neither site's lines show up as the other's,
+    and every line carries its site as prometheus-client writes it."""
+    client = MediaMTXClient("http://127.0.0.1:9", stdlib=True)
+    monitors = [Monitor(client, clock=lambda: NOW, site=site) for site in SITES]
+    sites = Sites(monitors)
+    for step, home_state in enumerate(home):
+        garage_state = garage[min(step, len(garage) - 1)]
+        monitors[0].state = home_state
+        monitors[1].state = replace(home_state) if alike[step] else garage_state
+        assert sites.exposition() == sited_reference(monitors)
+
+
+def test_two_sites_with_the_same_camera_keep_their_own_lines() -> None:
+    """The same path name at two sites: two cameras, each with its site and its value."""
+    client = MediaMTXClient("http://127.0.0.1:9", stdlib=True)
+    monitors = [Monitor(client, clock=lambda: NOW, site=site) for site in SITES]
+    sites = Sites(monitors)
+    for poll, (home_bytes, garage_bytes) in enumerate([(100, 100), (200, 100), (200, 300)]):
+        for monitor, inbound in zip(monitors, (home_bytes, garage_bytes), strict=True):
+            camera = CameraHealth("cam1", "ok", (), True, inbound_bytes=inbound)
+            monitor.state = MonitorState(report=HealthReport(NOW + poll, (camera,)))
+        page = sites.exposition().decode()
+        for site, inbound in zip(SITES, (home_bytes, garage_bytes), strict=True):
+            line = f'trashmon_camera_inbound_bytes_total{{camera="cam1",site="{site}"}}'
+            assert f"{line} {float(inbound)}\n" in page
+        assert page.count('trashmon_camera_state{camera="cam1",site=') == 2 * len(STATES)
+        assert page == sited_reference(monitors).decode()
