@@ -19,10 +19,8 @@ side in one run:
   poll) and /api/status;
 * at 50,000 paths, on one MediaMTX and over 10 sites (10 stand-ins of 5,000 paths each,
   the same path names at every site, one ``--site`` each): probe wall and CPU time,
-  monitor CPU per cycle (a cycle: one poll of every site) and RSS. A monitor with sites
-  renders /metrics from each site's families as ``Sample`` values (SitesCollector), not
-  from the per-camera lines one site's collector keeps: its first /metrics after a poll
-  is printed too.
+  monitor CPU per cycle (a cycle: one poll of every site), RSS and the first /metrics
+  after a poll (with sites: every site's kept camera lines, joined).
 
     .venv/bin/python bench/monitor_scale.py [--paths 10000] [--scale-paths 50000] [--runs 5]
 """
