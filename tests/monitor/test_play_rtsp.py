@@ -29,8 +29,8 @@ def rtsp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield template
 
 
-def pull_rtsp(template: str, *names: str) -> dict[str, PlayResult]:
-    return {result.camera: result for result in play_all(names, [("rtsp", template)], LIMITS)}
+def pull_rtsp(template: str, *names: str, limits: PlayLimits = LIMITS) -> dict[str, PlayResult]:
+    return {result.camera: result for result in play_all(names, [("rtsp", template)], limits)}
 
 
 def test_healthy_rtsp_stream_plays_with_its_figures(rtsp: str) -> None:
@@ -53,13 +53,20 @@ def test_black_frozen_and_slow_rtsp_streams_get_their_reasons(rtsp: str) -> None
 
 def test_every_mount_is_pulled_at_once_within_the_deadline(rtsp: str) -> None:
     """The probe's concurrent pulls: four live RTSP sessions side by side, each judged."""
-    results = pull_rtsp(rtsp, *RTSP_MOUNTS)
-    assert {name: result.playable for name, result in results.items()} == {
-        "healthy": True,
-        "black": False,
-        "frozen": False,
-        "slow": False,
-    }
+    # Four encoders starting beside four decoders on two shared cores: every first frame
+    # may come later than the 2 s target (measured alone above), so this test, about
+    # concurrency, allows a late first frame and checks each stream's own picture verdict
+    # and that the slow mount's first frame still came after its gap.
+    crowded = PlayLimits(seconds=LIMITS.seconds, first_frame_max=10.0, io_timeout=3.0)
+    results = pull_rtsp(rtsp, *RTSP_MOUNTS, limits=crowded)
+    verdicts = {name: result.reasons for name, result in results.items()}
+    assert verdicts["healthy"] == (), results
+    assert verdicts["slow"] == (), results
+    assert {"black", "frozen"} <= set(verdicts["black"]), results
+    assert verdicts["frozen"] == ("frozen",), results
+    slow_first = results["slow"].first_frame_seconds
+    assert slow_first is not None
+    assert slow_first >= RTSP_SLOW_SECONDS
 
 
 def test_probe_play_cli_over_rtsp(fake: FakeMediaMTX, rtsp: str) -> None:
