@@ -8,6 +8,7 @@ NetworkPolicy admits it to, each replica's MQTT identity is a name `trashmon pki
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
-from support.kube import K8S, kustomize, load_sync, only, overlay
+from support.kube import K8S, KUBECTL, kustomize, load_sync, only, overlay
 
 from trashmonitor.pki import CaPassphrase, PkiRequest, create_pki
 
@@ -375,3 +376,161 @@ def test_just_deploy_adds_the_optional_components_it_is_given(tmp_path: Path) ->
         )  # fmt: skip
         assert refused.returncode == 2
         assert refused.stderr == f"--component: no component {bad!r} under server/k8s\n"
+
+
+# --- optional/ha-monitor with optional/control ------------------------------------------
+
+CONTROL = "optional/control"
+CAMERA_CONTROL_ROUTE = (
+    "path_regexp ^/api/cameras/[A-Za-z0-9][A-Za-z0-9_.-]{0,63}/(settings|actions)$"
+)
+
+
+@pytest.fixture(scope="module")
+def ha_control(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    return overlay(tmp_path_factory.mktemp("ha-control"), [""], [HA, CONTROL])
+
+
+def expanded(value: str, pod_name: str) -> str:
+    """``value`` as Kubernetes expands it in a pod named ``pod_name``."""
+    return value.replace("$(POD_NAME)", pod_name)
+
+
+def test_control_routes_reach_the_monitor_service_with_ha(
+    ha_control: list[dict[str, Any]],
+) -> None:
+    env = env_of(server_container(ha_control))
+    assert env["TRASHMON_CONTROL"] == "on"
+    assert env["TRASHMON_EMBEDDED_MONITOR"] == "off"
+    service, port = service_at(ha_control, env["TRASHMON_MONITOR_UPSTREAM"])
+    assert selected(ha_control, service["spec"]["selector"]) is statefulset(ha_control)
+    assert port == 9843
+    # Both POST routes of caddy/control-on.caddy use that one upstream, as /status does.
+    control_on = (K8S.parent / "caddy" / "control-on.caddy").read_text()
+    assert CAMERA_CONTROL_ROUTE in control_on
+    (handler,) = control_on.split("handle @camera_control {")[1:]
+    assert "reverse_proxy {$TRASHMON_MONITOR_UPSTREAM:" in handler
+    assert "127.0.0.1" not in env["TRASHMON_MONITOR_UPSTREAM"]
+
+
+def test_the_server_pod_keeps_caddys_hash_and_no_controller_identity(
+    ha_control: list[dict[str, Any]],
+) -> None:
+    server = server_container(ha_control)
+    env = env_of(server)
+    assert "TRASHMON_CONTROL_CERT" not in env
+    assert "TRASHMON_CONTROL_KEY" not in env
+    mount = next(m for m in server["volumeMounts"] if m["name"] == "control")["mountPath"]
+    assert env["TRASHMON_CONTROL_PASSWORD_HASH_FILE"] == f"{mount}/password-hash"
+    pod = only(ha_control, "Deployment", "trashmonitor")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "control")["secret"]
+    assert volume["secretName"] == "trashmonitor-control"
+    assert volume["items"] == [{"key": "password-hash", "path": "password-hash"}]
+
+
+def test_each_replica_sends_commands_with_a_controller_identity_of_its_own(
+    ha_control: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    workload = statefulset(ha_control)
+    monitor = monitor_container(ha_control)
+    names = [e["name"] for e in monitor["env"]]
+    env = env_of(monitor)
+    mount = next(m for m in monitor["volumeMounts"] if m["name"] == "control")
+    assert mount["readOnly"] is True
+    for variable in ("TRASHMON_CONTROL_CERT", "TRASHMON_CONTROL_KEY"):
+        assert names.index("POD_NAME") < names.index(variable)  # else no expansion
+        assert env[variable].startswith(f"{mount['mountPath']}/$(POD_NAME)")
+    volume = next(
+        v for v in workload["spec"]["template"]["spec"]["volumes"] if v["name"] == "control"
+    )
+    # The replicas' pairs only: Caddy's hash is not in this Secret.
+    assert volume["secret"]["secretName"] == "trashmonitor-control-replicas"
+    replicas = [f"{workload['metadata']['name']}-{i}" for i in range(workload["spec"]["replicas"])]
+    identities = {
+        replica: Path(expanded(env["TRASHMON_CONTROL_CERT"], replica)).stem for replica in replicas
+    }
+    # Distinct from each other and from every replica's monitor identity: the broker
+    # makes each the client id, and two connections with one id close each other.
+    monitor_ids = {Path(expanded(env["TRASHMON_MQTT_CERT"], r)).stem for r in replicas}
+    assert len(set(identities.values())) == len(replicas)
+    assert not set(identities.values()) & monitor_ids
+    for replica, identity in identities.items():
+        assert Path(expanded(env["TRASHMON_CONTROL_KEY"], replica)).stem == identity
+    # They are names `trashmon pki --controller` accepts and makes files for, with the
+    # controller's ACL (the one role that may send commands).
+    layout = create_pki(
+        PkiRequest(
+            directory=tmp_path / "pki", cameras=("cam1",), monitors=tuple(replicas),
+            controllers=tuple(identities.values()),
+            dns_names=("trashmonitor-mqtt.trashmonitor.svc",), ips=(), listen_port=8883,
+            listen_address=None, broker_user=None, passphrase=CaPassphrase(encrypt=False),
+        )
+    )  # fmt: skip
+    acl = layout.acl.read_text()
+    for replica, identity in identities.items():
+        assert (
+            layout.client_cert(identity).name
+            == Path(expanded(env["TRASHMON_CONTROL_CERT"], replica)).name
+        )
+        assert (
+            layout.client_key(identity).name
+            == Path(expanded(env["TRASHMON_CONTROL_KEY"], replica)).name
+        )
+        assert f"user {identity}\n" in acl
+
+
+def test_the_replicas_still_reach_the_broker_with_control_on(
+    ha_control: list[dict[str, Any]],
+) -> None:
+    broker = only(ha_control, "NetworkPolicy", "trashmonitor-mqtt")
+    assert admitted(broker, MONITOR_LABELS) == {"mqtts"}
+    assert admitted(broker, SERVER_LABELS) == set()
+    env = env_of(monitor_container(ha_control))
+    assert env["TRASHMON_MQTT_URL"] == "mqtts://trashmonitor-mqtt.trashmonitor.svc:8883"
+    service = only(ha_control, "Service", "trashmonitor-mqtt")
+    assert [p["port"] for p in service["spec"]["ports"]] == [8883]
+    monitor = only(ha_control, "NetworkPolicy", "trashmonitor-monitor")
+    assert admitted(monitor, SERVER_LABELS) == {"monitor"}  # Caddy's control POSTs
+
+
+def test_the_combination_passes_schema_validation(ha_control: list[dict[str, Any]]) -> None:
+    for doc in ha_control:
+        if doc["apiVersion"] in CORE_API_VERSIONS:
+            kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_control_without_ha_still_gives_the_server_pod_the_identity(tmp_path: Path) -> None:
+    docs = overlay(tmp_path, [""], [CONTROL])
+    env = env_of(server_container(docs))
+    assert env["TRASHMON_CONTROL_CERT"] == "/etc/trashmonitor/control/controller.crt"
+    assert env["TRASHMON_CONTROL_KEY"] == "/etc/trashmonitor/control/controller.key"
+    assert not [d for d in docs if d["kind"] == "StatefulSet"]
+
+
+def test_control_listed_before_ha_refuses_to_render(tmp_path: Path) -> None:
+    """A component patches only what the ones before it made: control first would leave
+    the replicas without an identity and the server pod with one it cannot use."""
+    shutil.copytree(K8S, tmp_path / "k8s")
+    (tmp_path / "overlay").mkdir()
+    (tmp_path / "overlay" / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [../k8s]\ncomponents: [../k8s/{CONTROL}, ../k8s/{HA}]\n"
+    )
+    result = subprocess.run(
+        [str(KUBECTL), "kustomize", str(tmp_path / "overlay")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "list-optional~1control-after-optional~1ha-monitor" in result.stderr
+
+
+def test_just_deploy_puts_ha_before_control_whatever_the_order_given() -> None:
+    sync = load_sync()
+    for given in ([CONTROL, HA], [HA, CONTROL]):
+        text = sync.deploy_overlay("r/i:1", "c", "c.example.org", "a@b.c", components=given)
+        listed = [line.strip() for line in text.splitlines() if "server/k8s/optional" in line]
+        assert listed == [f"- ../../server/k8s/{HA}", f"- ../../server/k8s/{CONTROL}"]
+    text = sync.deploy_overlay("r/i:1", "c", "c.example.org", "a@b.c", components=[HA])
+    assert [line.strip() for line in text.splitlines() if "server/k8s/optional" in line] == [
+        f"- ../../server/k8s/{HA}"
+    ]
