@@ -19,6 +19,7 @@ import kubernetes_validate
 import pytest
 from support.kube import K8S, KUBECTL, kustomize, load_sync, only, overlay
 
+from trashmonitor.monitor.play import default_rtsp_template
 from trashmonitor.pki import CaPassphrase, PkiRequest, create_pki
 
 HA = "optional/ha-monitor"
@@ -534,3 +535,50 @@ def test_just_deploy_puts_ha_before_control_whatever_the_order_given() -> None:
     assert [line.strip() for line in text.splitlines() if "server/k8s/optional" in line] == [
         f"- ../../server/k8s/{HA}"
     ]
+
+
+# --- optional/ha-play: the replicas' path to MediaMTX's RTSP ----------------------------
+
+PLAY = "optional/ha-play"
+
+
+def test_ha_play_opens_rtsp_to_the_replicas_where_their_pulls_go(tmp_path: Path) -> None:
+    docs = overlay(tmp_path, [""], [HA, PLAY])
+    env = env_of(monitor_container(docs))
+    # The pulls' URL when --play-rtsp is not set: MediaMTX's RTSP port on the API host.
+    url = urlsplit(default_rtsp_template(env["TRASHMON_MEDIAMTX_API"]))
+    assert url.scheme == "rtsp"
+    service, port = service_at(docs, f"{url.hostname}:{url.port}")
+    assert service["metadata"]["name"] == "trashmonitor-mediamtx"
+    assert selected(docs, service["spec"]["selector"])["metadata"]["name"] == "trashmonitor"
+    assert port == 8554
+    server = only(docs, "NetworkPolicy", "trashmonitor-server")
+    assert admitted(server, MONITOR_LABELS) == {"mtx-api", "mtx-metrics", "rtsp"}
+    assert admitted(server, PROMETHEUS) == {"mtx-metrics"}
+    # The check itself stays off (no ffmpeg in the shipped image): only the path opens.
+    assert not {"TRASHMON_PLAY_INTERVAL", "TRASHMON_PLAY_CAMERA"} & env.keys()
+    for doc in docs:
+        if doc["apiVersion"] in CORE_API_VERSIONS:
+            kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_without_ha_play_the_replicas_have_no_rtsp_path(ha: list[dict[str, Any]]) -> None:
+    server = only(ha, "NetworkPolicy", "trashmonitor-server")
+    assert "rtsp" not in admitted(server, MONITOR_LABELS)
+    service = only(ha, "Service", "trashmonitor-mediamtx")
+    assert 8554 not in {p["port"] for p in service["spec"]["ports"]}
+
+
+def test_ha_play_without_ha_monitor_before_it_refuses_to_render(tmp_path: Path) -> None:
+    shutil.copytree(K8S, tmp_path / "k8s")
+    (tmp_path / "overlay").mkdir()
+    (tmp_path / "overlay" / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [../k8s]\ncomponents: [../k8s/{PLAY}, ../k8s/{HA}]\n"
+    )
+    result = subprocess.run(
+        [str(KUBECTL), "kustomize", str(tmp_path / "overlay")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "/spec/ingress/2" in result.stderr
