@@ -398,6 +398,24 @@ def expanded(value: str, pod_name: str) -> str:
     return value.replace("$(POD_NAME)", pod_name)
 
 
+def refused_render(tmp_path: Path, components: list[str]) -> str:
+    """kustomize's error for the default tree with ``components`` in this order (it must
+    fail: ``overlay`` asserts success)."""
+    shutil.copytree(K8S, tmp_path / "k8s")
+    (tmp_path / "overlay").mkdir()
+    listed = ", ".join(f"../k8s/{component}" for component in components)
+    (tmp_path / "overlay" / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources: [../k8s]\ncomponents: [{listed}]\n"
+    )
+    result = subprocess.run(
+        [str(KUBECTL), "kustomize", str(tmp_path / "overlay")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    return result.stderr
+
+
 def test_control_routes_reach_the_monitor_service_with_ha(
     ha_control: list[dict[str, Any]],
 ) -> None:
@@ -516,18 +534,8 @@ def test_control_without_ha_still_gives_the_server_pod_the_identity(tmp_path: Pa
 def test_control_listed_before_ha_refuses_to_render(tmp_path: Path) -> None:
     """A component patches only what the ones before it made: control first would leave
     the replicas without an identity and the server pod with one it cannot use."""
-    shutil.copytree(K8S, tmp_path / "k8s")
-    (tmp_path / "overlay").mkdir()
-    (tmp_path / "overlay" / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        f"resources: [../k8s]\ncomponents: [../k8s/{CONTROL}, ../k8s/{HA}]\n"
-    )
-    result = subprocess.run(
-        [str(KUBECTL), "kustomize", str(tmp_path / "overlay")],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert result.returncode != 0
-    assert "list-optional~1control-after-optional~1ha-monitor" in result.stderr
+    stderr = refused_render(tmp_path, [CONTROL, HA])
+    assert "list-optional~1control-after-optional~1ha-monitor" in stderr
 
 
 def test_just_deploy_puts_ha_before_control_whatever_the_order_given() -> None:
@@ -575,15 +583,4 @@ def test_without_ha_play_the_replicas_have_no_rtsp_path(ha: list[dict[str, Any]]
 
 
 def test_ha_play_without_ha_monitor_before_it_refuses_to_render(tmp_path: Path) -> None:
-    shutil.copytree(K8S, tmp_path / "k8s")
-    (tmp_path / "overlay").mkdir()
-    (tmp_path / "overlay" / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        f"resources: [../k8s]\ncomponents: [../k8s/{PLAY}, ../k8s/{HA}]\n"
-    )
-    result = subprocess.run(
-        [str(KUBECTL), "kustomize", str(tmp_path / "overlay")],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert result.returncode != 0
-    assert "/spec/ingress/2" in result.stderr
+    assert "/spec/ingress/2" in refused_render(tmp_path, [PLAY, HA])
