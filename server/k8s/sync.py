@@ -253,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="PATH",
         help="an optional component under server/k8s to add (repeatable; e.g. "
-        "optional/ha-monitor, optional/control; just deploy: TRASHMON_K8S_COMPONENTS)",
+        "optional/ha-monitor, optional/control, optional/ha-play; ha-monitor is put first; "
+        "just deploy: TRASHMON_K8S_COMPONENTS)",
     )
     args = parser.parse_args(argv)
     if args.command == "overlay":
