@@ -383,14 +383,17 @@ BROKER_KEYS = {"acl", "ca-chain.crt", "crl.pem", "server.crt", "server.key"}
 
 
 def make_test_pki(
-    directory: Path, *dns_names: str, monitors: tuple[str, ...] = ("monitor",)
+    directory: Path,
+    *dns_names: str,
+    monitors: tuple[str, ...] = ("monitor",),
+    controllers: tuple[str, ...] = (),
 ) -> Layout:
     return create_pki(
         PkiRequest(
             directory=directory,
             cameras=("cam1",),
             monitors=monitors,
-            controllers=(),
+            controllers=controllers,
             dns_names=dns_names,
             ips=(),
             listen_port=8883,
@@ -553,6 +556,48 @@ def test_each_ha_monitor_replica_gets_its_own_identity_in_the_monitor_secret(
     assert stored(sandbox, "trashmonitor", "trashmonitor-mqtt", False) == expected
     seen = "\n".join(sandbox.calls()) + result.stdout + result.stderr
     assert not any(pki.client_key(r).read_text() in seen for r in replicas)
+
+
+def test_each_ha_replica_controller_identity_goes_to_its_own_secret(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """optional/control with optional/ha-monitor: each replica reads
+    controller-<pod>.crt/.key from trashmonitor-control-replicas, a Secret apart from
+    the monitor's (which must not get them)."""
+    sandbox.with_all_tools()
+    replicas = ("trashmonitor-monitor-0", "trashmonitor-monitor-1")
+    controllers = tuple(f"controller-{replica}" for replica in replicas)
+    pki = make_test_pki(
+        tmp_path / "pki",
+        SERVICE_NAME,
+        monitors=("monitor", *replicas),
+        controllers=controllers,
+    )
+
+    result = first_secrets_run(sandbox, pki)
+
+    assert result.returncode == 0, result.stderr
+    expected: dict[str, bytes] = {}
+    for name in controllers:
+        expected[f"{name}.crt"] = pki.client_cert(name).read_bytes()
+        expected[f"{name}.key"] = pki.client_key(name).read_bytes()
+    assert stored(sandbox, "trashmonitor", "trashmonitor-control-replicas", False) == expected
+    monitor_secret = stored(sandbox, "trashmonitor", "trashmonitor-mqtt", False)
+    assert not any(name.startswith("controller-") for name in monitor_secret)
+    seen = "\n".join(sandbox.calls()) + result.stdout + result.stderr
+    assert not any(pki.client_key(name).read_text() in seen for name in controllers)
+
+
+def test_without_replica_controllers_no_control_secret_is_made(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    sandbox.with_all_tools()
+    pki = make_test_pki(tmp_path / "pki", SERVICE_NAME, controllers=("controller",))
+
+    result = first_secrets_run(sandbox, pki)
+
+    assert result.returncode == 0, result.stderr
+    assert not any("trashmonitor-control-replicas" in call for call in sandbox.calls())
 
 
 def test_a_missing_pki_file_fails_the_step_naming_it(sandbox: Sandbox, tmp_path: Path) -> None:
