@@ -12,6 +12,7 @@ from typing import Any
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
+from trashmonitor.monitor.families import gauge_family
 from trashmonitor.monitor.history import (
     AVAILABLE_STATES,
     COUNTED_STATES,
@@ -30,12 +31,6 @@ AVAILABILITY = "trashmon_camera_availability_ratio"
 INCIDENTS = "trashmon_camera_incidents_last_day"
 
 
-def _gauge(name: str, documentation: str, samples: list[Sample]) -> Metric:
-    family = Metric(name, documentation, "gauge")
-    family.samples = samples
-    return family
-
-
 def history_families(state: MonitorState) -> list[Metric]:
     cameras = state.report.cameras if state.report is not None else ()
     quality = state.quality
@@ -43,28 +38,29 @@ def history_families(state: MonitorState) -> list[Metric]:
     return [
         # Only the current grade: 0 for the four others would add 40,000 samples at
         # 10,000 cameras (trashmon_camera_quality_level carries the grade as a number).
-        _gauge(QUALITY, "1, labelled with the camera's connection quality grade (excellent, "
+        gauge_family(QUALITY, "1, labelled with the camera's connection quality grade (excellent, "
                "good, fair, poor, unusable; limits in docs/monitor.md).", [
             Sample(QUALITY, {"camera": name, "grade": seen.grade}, 1) for name, seen in graded
         ]),
-        _gauge(QUALITY_LEVEL, "The connection quality grade as a number: 4 excellent, 3 good, "
+        gauge_family(QUALITY_LEVEL,
+               "The connection quality grade as a number: 4 excellent, 3 good, "
                "2 fair, 1 poor, 0 unusable.", [
             Sample(QUALITY_LEVEL, {"camera": name}, seen.level) for name, seen in graded
         ]),
-        _gauge(RECONNECTS, "New publisher sessions or ffmpeg restarts in the last hour (the "
+        gauge_family(RECONNECTS, "New publisher sessions or ffmpeg restarts in the last hour (the "
                "larger of the two counts).", [
             Sample(RECONNECTS, {"camera": name}, seen.reconnects) for name, seen in graded
         ]),
-        _gauge(STALLS, "Stalls (inbound bytes stopped with a publisher attached) that began "
+        gauge_family(STALLS, "Stalls (inbound bytes stopped with a publisher attached) that began "
                "in the last hour.", [
             Sample(STALLS, {"camera": name}, seen.stalls) for name, seen in graded
         ]),
-        _gauge(FPS_RATIO, "The agent's announced fps over its target fps (absent without "
+        gauge_family(FPS_RATIO, "The agent's announced fps over its target fps (absent without "
                "both, or while the agent is not streaming).", [
             Sample(FPS_RATIO, {"camera": name}, seen.fps_ratio)
             for name, seen in graded if seen.fps_ratio is not None
         ]),
-        _gauge(AVAILABLE, "1 while the camera can be watched (ok or degraded), 0 while down; "
+        gauge_family(AVAILABLE, "1 while the camera can be watched (ok or degraded), 0 while down; "
                "absent while parked. The availability objective's SLI.", [
             Sample(AVAILABLE, {"camera": camera.name}, 1 if camera.state in AVAILABLE_STATES else 0)
             for camera in cameras if camera.state in COUNTED_STATES
@@ -76,14 +72,14 @@ def history_families(state: MonitorState) -> list[Metric]:
 def availability_families(availability: Mapping[str, CameraAvailability]) -> list[Metric]:
     """Availability ratios and incident counts: refreshed once a minute, not per poll."""
     return [
-        _gauge(AVAILABILITY, "Share of the window the camera was ok or degraded, of the time "
+        gauge_family(AVAILABILITY, "Share of the window the camera was ok or degraded, of the time "
                "it was observed and not parked (window: 1h, 1d, 30d; refreshed every minute).", [
             Sample(AVAILABILITY, {"camera": name, "window": window}, ratio)
             for name, seen in sorted(availability.items())
             for window, _ in WINDOWS
             if (ratio := seen.ratios.get(window)) is not None
         ]),
-        _gauge(INCIDENTS, "Incidents (down at least --incident-min) that began in the last "
+        gauge_family(INCIDENTS, "Incidents (down at least --incident-min) that began in the last "
                "day.", [
             Sample(INCIDENTS, {"camera": name}, seen.incidents_1d)
             for name, seen in sorted(availability.items())

@@ -26,7 +26,7 @@ from prometheus_client.samples import Sample
 
 from trashmonitor.errors import ConfigError
 from trashmonitor.monitor import config
-from trashmonitor.monitor.history_export import _gauge  # the one sample-list gauge builder
+from trashmonitor.monitor.families import gauge_family
 from trashmonitor.monitor.model import MonitorState
 from trashmonitor.monitor.play import (
     MAX_CONCURRENT_PULLS,
@@ -204,13 +204,14 @@ def play_families(state: MonitorState) -> list[Metric]:
     def figure(
         name: str, documentation: str, value: Callable[[PlayResult], float | None]
     ) -> Metric:
-        return _gauge(name, documentation, [
+        return gauge_family(name, documentation, [
             Sample(name, labels, number)
             for labels, check in checks if (number := value(check.result)) is not None
         ])  # fmt: skip
 
     return [
-        _gauge(PLAYABLE_METRIC, "1 if the last playback check (ffmpeg pulling and decoding the "
+        gauge_family(PLAYABLE_METRIC,
+               "1 if the last playback check (ffmpeg pulling and decoding the "
                "stream) found it playable, else 0; reason: none, or the reasons joined by "
                "commas (unreachable, no_frames, slow_first_frame, black, frozen).", [
             Sample(PLAYABLE_METRIC, {**labels, "reason": ",".join(check.result.reasons)
@@ -228,7 +229,7 @@ def play_families(state: MonitorState) -> list[Metric]:
                else result.bitrate_kbps * 1000 / 8),
         figure(KEYFRAME_INTERVAL, "Last playback check: mean seconds between key pictures "
                "(absent with fewer than two).", lambda result: result.keyframe_interval_seconds),
-        _gauge(LAST_CHECK, "When the last playback check of the camera over the transport "
+        gauge_family(LAST_CHECK, "When the last playback check of the camera over the transport "
                "ended (Unix time).", [
             Sample(LAST_CHECK, labels, check.checked_at) for labels, check in checks
         ]),
