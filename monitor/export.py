@@ -101,6 +101,8 @@ class MonitorCollector(Collector):
         self._camera_lines = CameraLines(site)
         empty = camera_families(None)[1:] + history_families(MonitorState())
         self._camera_headers = empty[:CAMERA_FAMILY_COUNT]
+        # Per family: its sample lines as CameraLines gave them, and its whole text.
+        self._camera_texts: list[tuple[bytes, bytes] | None] = [None] * CAMERA_FAMILY_COUNT
         self._availability: tuple[Mapping[str, CameraAvailability], list[Metric]] | None = None
 
     def describe(self) -> Iterable[Metric]:
@@ -125,13 +127,13 @@ class MonitorCollector(Collector):
         ]
         reference = _LazyReference(state, self.site)
         lines = self._camera_lines.render(state.report, state.quality)
+        texts = self._camera_texts
         for index, (header, text) in enumerate(zip(self._camera_headers, lines, strict=True)):
+            kept = texts[index]
+            if kept is None or kept[0] is not text:  # else: the lines of the last state
+                kept = texts[index] = (text, _header_text(header) + text)
             families.append(
-                PrerenderedFamily(
-                    header,
-                    _header_text(header) + text.encode(),
-                    samples=partial(reference.samples, index),
-                )
+                PrerenderedFamily(header, kept[1], samples=partial(reference.samples, index))
             )
         families.extend(self._availability_families(state))
         families.extend(PrerenderedFamily(family) for family in self._sited(play_families(state)))

@@ -18,7 +18,8 @@ values, lazily, for whoever reads ``samples`` (``registry.get_sample_value``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import cast
 
 from prometheus_client.utils import floatToGoString
@@ -42,6 +43,29 @@ _AGENT_STREAM_STATES = tuple(str(state) for state in AgentStreamState)
 _ONE, _ZERO = "1.0", "0.0"
 # prometheus-client's own number format (Go's), so the text matches its rendering.
 _go_float = cast(Callable[[float], str], floatToGoString)
+# Integers below this are exact as floats, and their repr is their digits and ".0".
+_EXACT_INTEGERS = 2**53
+
+
+def go_number(value: float) -> str:
+    """What prometheus-client's ``floatToGoString`` writes for ``value``, by shorter ways
+    for the numbers that move at every poll (byte counters: integers; timestamps:
+    positive floats), by that function for any other."""
+    kind: type = type(value)
+    if kind is int and 0 <= value < _EXACT_INTEGERS:
+        digits = str(value)
+        if len(digits) <= 6:
+            return digits + ".0"
+        mantissa = f"{digits[0]}.{digits[1:]}".rstrip("0.")
+        return f"{mantissa}e+{len(digits) - 1:02d}"
+    if kind is float and 0.0 < value < math.inf:
+        text = repr(value)
+        dot = text.find(".")
+        if dot > 6:
+            mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1 :]}".rstrip("0.")
+            return f"{mantissa}e+{dot - 1:02d}"
+        return text
+    return _go_float(value)
 
 
 def escape_label_value(value: str) -> str:
@@ -88,20 +112,13 @@ def _core(label: str, site: str, camera: CameraHealth) -> tuple[str, str, str, s
     return state, reasons, online, readers, frames, available
 
 
-def _inbound(label: str, site: str, camera: CameraHealth) -> tuple[str, str]:
-    inbound = (
-        ""
-        if camera.inbound_bytes is None
-        else _value("trashmon_camera_inbound_bytes_total", label, site, camera.inbound_bytes)
-    )
-    last = (
-        ""
-        if camera.last_inbound_at is None
-        else _value(
-            "trashmon_camera_last_inbound_timestamp_seconds", label, site, camera.last_inbound_at
-        )
-    )
-    return inbound, last
+def _number_lines(prefixes: Sequence[str], values: Sequence[float | None]) -> bytes:
+    """The sample lines of one family from each camera's fixed ``name{labels} `` part and
+    its value (no line without a value)."""
+    return "".join(
+        [prefix + go_number(value) + "\n" for prefix, value in zip(prefixes, values, strict=True)
+         if value is not None]
+    ).encode()  # fmt: skip
 
 
 _NO_AGENT = ("",) * len(_AGENT)
@@ -155,25 +172,38 @@ def _quality(label: str, site: str, quality: CameraQuality | None) -> tuple[str,
     )
 
 
-class _Camera:
-    """One camera's lines (one string per family, possibly empty) and what fed them."""
+# Which groups of families :meth:`_Camera.update` rendered again (a bit mask).
+_CORE_CHANGED, _AGENT_CHANGED, _QUALITY_CHANGED = 1, 2, 4
+_GROUPS = ((_CORE_CHANGED, _CORE), (_AGENT_CHANGED, _AGENT), (_QUALITY_CHANGED, _QUALITY))
 
-    __slots__ = ("health", "label", "lines", "quality", "site")
+
+class _Camera:
+    """One camera's lines (one string per family, possibly empty; none for the inbound
+    families) and what fed them.
+
+    The inbound lines move at every poll of a streaming camera: only their fixed part
+    (name and labels) is kept here, :class:`CameraLines` renders them in bulk."""
+
+    __slots__ = ("health", "inbound_prefix", "label", "last_inbound_prefix", "lines",
+                 "quality", "site")  # fmt: skip
 
     def __init__(self, camera: CameraHealth, quality: CameraQuality | None, site: str) -> None:
         self.label = escape_label_value(camera.name)
         self.site = site
         self.health = camera
         self.quality = quality
+        labels = f'{{camera="{self.label}"{site}}} '
+        self.inbound_prefix = "trashmon_camera_inbound_bytes_total" + labels
+        self.last_inbound_prefix = "trashmon_camera_last_inbound_timestamp_seconds" + labels
         lines = [""] * CAMERA_FAMILY_COUNT
         _put(lines, _CORE, _core(self.label, self.site, camera))
-        _put(lines, _INBOUND, _inbound(self.label, self.site, camera))
         _put(lines, _AGENT, _agent(self.label, self.site, camera.agent))
         _put(lines, _QUALITY, _quality(self.label, self.site, quality))
         self.lines = lines
 
-    def update(self, camera: CameraHealth, quality: CameraQuality | None) -> None:
-        """Re-render the groups whose values changed."""
+    def update(self, camera: CameraHealth, quality: CameraQuality | None) -> int:
+        """Re-render the groups whose values changed; which ones, as a bit mask."""
+        changed = 0
         old = self.health
         if old is not camera:
             if (
@@ -184,17 +214,16 @@ class _Camera:
                 or old.frames_in_error != camera.frames_in_error
             ):
                 _put(self.lines, _CORE, _core(self.label, self.site, camera))
-            if (
-                old.inbound_bytes != camera.inbound_bytes
-                or old.last_inbound_at != camera.last_inbound_at
-            ):
-                _put(self.lines, _INBOUND, _inbound(self.label, self.site, camera))
+                changed |= _CORE_CHANGED
             if old.agent is not camera.agent and old.agent != camera.agent:
                 _put(self.lines, _AGENT, _agent(self.label, self.site, camera.agent))
+                changed |= _AGENT_CHANGED
             self.health = camera
         if self.quality is not quality and self.quality != quality:
             _put(self.lines, _QUALITY, _quality(self.label, self.site, quality))
+            changed |= _QUALITY_CHANGED
         self.quality = quality
+        return changed
 
 
 def _put(lines: list[str], indexes: tuple[int, ...], values: tuple[str, ...]) -> None:
@@ -207,30 +236,66 @@ class CameraLines:
     text of every per-camera family for a new report, re-rendering only what changed.
     Not thread-safe: the collector renders one state at a time.
 
+    Each family's joined text is kept too: a family none of whose lines changed (most of
+    them from one poll to the next: only the inbound ones move for every streaming
+    camera) is not joined again.
+
     One instance per MediaMTX: with several sites each site's collector has its own, so a
     camera's entry is the (site, path) one and its lines carry ``site`` (a site's cameras
     are all its own: two sites listing the same path name never share an entry)."""
 
     def __init__(self, site: str = "") -> None:
         self._cameras: dict[str, _Camera] = {}
+        self._order: list[_Camera] = []
+        self._texts: list[bytes] | None = None
         self._site = site_pair(site)
+        # The inbound families: each camera's fixed part, in order, and the last values.
+        self._inbound_prefixes: tuple[list[str], list[str]] = ([], [])
+        self._inbound: tuple[list[int | None], list[float | None]] = ([], [])
 
     def render(
         self, report: HealthReport | None, quality: Mapping[str, CameraQuality]
-    ) -> list[str]:
+    ) -> list[bytes]:
         """The sample lines of each of the :data:`CAMERA_FAMILY_COUNT` families, in the
-        reference order, cameras in the report's order."""
+        reference order, cameras in the report's order. A family whose text did not
+        change is the very same ``bytes`` object as in the last call."""
         kept = self._cameras
         cameras: dict[str, _Camera] = {}
-        rows: list[list[str]] = []
-        for camera in report.cameras if report is not None else ():
+        order: list[_Camera] = []
+        changed = 0
+        health = report.cameras if report is not None else ()
+        for camera in health:
             seen = quality.get(camera.name)
             entry = kept.get(camera.name)
             if entry is None:
                 entry = _Camera(camera, seen, self._site)
             else:
-                entry.update(camera, seen)
+                changed |= entry.update(camera, seen)
             cameras[camera.name] = entry
-            rows.append(entry.lines)
+            order.append(entry)
         self._cameras = cameras  # vanished cameras are dropped with their lines
-        return ["".join([row[index] for row in rows]) for index in range(CAMERA_FAMILY_COUNT)]
+        last_texts = self._texts
+        moved = last_texts is None or order != self._order  # cameras came, went or moved
+        texts = [b""] * CAMERA_FAMILY_COUNT if last_texts is None else list(last_texts)
+        for group, indexes in _GROUPS:
+            if moved or changed & group:
+                for index in indexes:
+                    texts[index] = _joined(order, index)
+        if moved:
+            self._inbound_prefixes = (
+                [entry.inbound_prefix for entry in order],
+                [entry.last_inbound_prefix for entry in order],
+            )
+        inbound = (
+            [camera.inbound_bytes for camera in health],
+            [camera.last_inbound_at for camera in health],
+        )
+        for family, index in enumerate(_INBOUND):
+            if moved or inbound[family] != self._inbound[family]:
+                texts[index] = _number_lines(self._inbound_prefixes[family], inbound[family])
+        self._order, self._texts, self._inbound = order, texts, inbound
+        return texts
+
+
+def _joined(cameras: list[_Camera], index: int) -> bytes:
+    return "".join([camera.lines[index] for camera in cameras]).encode()
