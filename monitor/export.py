@@ -22,7 +22,11 @@ from prometheus_client.samples import Sample
 
 from trashmonitor import __version__
 from trashmonitor.capture.machine import State as AgentStreamState
-from trashmonitor.monitor.export_cameras import CAMERA_FAMILY_COUNT, CameraLines
+from trashmonitor.monitor.export_cameras import (
+    CAMERA_FAMILY_COUNT,
+    AvailabilityLines,
+    CameraLines,
+)
 from trashmonitor.monitor.families import sample_family
 from trashmonitor.monitor.history import CameraAvailability
 from trashmonitor.monitor.history_export import (
@@ -104,6 +108,8 @@ class MonitorCollector(Collector):
         # Per family: its sample lines as CameraLines gave them, and its whole text.
         self._camera_texts: list[tuple[bytes, bytes] | None] = [None] * CAMERA_FAMILY_COUNT
         self._availability: tuple[Mapping[str, CameraAvailability], list[Metric]] | None = None
+        self._availability_lines = AvailabilityLines(site)
+        self._availability_headers = availability_families({})
 
     def describe(self) -> Iterable[Metric]:
         return self.families(MonitorState())
@@ -125,7 +131,9 @@ class MonitorCollector(Collector):
                 [*self._scalar_families(state), _summary_family(state.report)]
             )
         ]
-        reference = _LazyReference(state, self.site)
+        reference = _LazyFamilies(
+            lambda: camera_families(state.report)[1:] + history_families(state), self.site
+        )
         lines = self._camera_lines.render(state.report, state.quality)
         texts = self._camera_texts
         for index, (header, text) in enumerate(zip(self._camera_headers, lines, strict=True)):
@@ -145,14 +153,24 @@ class MonitorCollector(Collector):
         return [with_site(self.site, family) for family in families]
 
     def _availability_families(self, state: MonitorState) -> list[Metric]:
-        """Refreshed once a minute (a new mapping each time): rendered once per refresh."""
+        """Recomputed every few seconds (a new mapping each time): rendered once per
+        mapping, from each camera's kept lines (:class:`AvailabilityLines`)."""
         cached = self._availability
-        if cached is None or cached[0] is not state.availability:
+        availability = state.availability
+        if cached is None or cached[0] is not availability:
+            texts = self._availability_lines.render(availability)
+            reference = _LazyFamilies(partial(availability_families, availability), self.site)
             rendered: list[Metric] = [
-                PrerenderedFamily(family)
-                for family in self._sited(availability_families(state.availability))
+                PrerenderedFamily(
+                    header,
+                    _header_text(header) + text,
+                    samples=partial(reference.samples, index),
+                )
+                for index, (header, text) in enumerate(
+                    zip(self._availability_headers, texts, strict=True)
+                )
             ]
-            cached = self._availability = (state.availability, rendered)
+            cached = self._availability = (availability, rendered)
         return cached[1]
 
     def families(self, state: MonitorState) -> list[Metric]:
@@ -204,18 +222,18 @@ class MonitorCollector(Collector):
         return families
 
 
-class _LazyReference:
-    """The per-camera reference families of one state, built on first use only."""
+class _LazyFamilies:
+    """Reference families (``build``), built on first use only, then labelled with the
+    site: the samples behind the kept text, for whoever reads them."""
 
-    def __init__(self, state: MonitorState, site: str) -> None:
-        self._state = state
+    def __init__(self, build: Callable[[], list[Metric]], site: str) -> None:
+        self._build = build
         self._site = site
         self._families: list[Metric] | None = None
 
     def samples(self, index: int) -> list[Sample]:
         if self._families is None:
-            state = self._state
-            self._families = camera_families(state.report)[1:] + history_families(state)
+            self._families = self._build()
         family = self._families[index]
         return with_site(self._site, family).samples if self._site else family.samples
 

@@ -25,7 +25,12 @@ from typing import cast
 from prometheus_client.utils import floatToGoString
 
 from trashmonitor.capture.machine import State as AgentStreamState
-from trashmonitor.monitor.history import AVAILABLE_STATES, COUNTED_STATES
+from trashmonitor.monitor.history import (
+    AVAILABLE_STATES,
+    COUNTED_STATES,
+    WINDOWS,
+    CameraAvailability,
+)
 from trashmonitor.monitor.model import STATES, AgentView, CameraHealth, HealthReport
 from trashmonitor.monitor.quality import CameraQuality
 
@@ -299,3 +304,50 @@ class CameraLines:
 
 def _joined(cameras: list[_Camera], index: int) -> bytes:
     return "".join([camera.lines[index] for camera in cameras]).encode()
+
+
+class AvailabilityLines:
+    """The sample text of the availability families (ratio per window, incidents of the
+    last day), kept per camera: the history recomputes its availability mapping every
+    few seconds (a new mapping, new objects), but most cameras' figures come back equal,
+    and their lines are not rendered again. Equal, byte for byte, to prometheus-client's
+    render of :func:`~trashmonitor.monitor.history_export.availability_families`.
+    Not thread-safe, like :class:`CameraLines`; one instance per site."""
+
+    def __init__(self, site: str = "") -> None:
+        self._site = site_pair(site)
+        self._cameras: dict[str, tuple[CameraAvailability, str, str]] = {}
+        self._names: list[str] = []
+
+    def render(self, availability: Mapping[str, CameraAvailability]) -> tuple[bytes, bytes]:
+        """(ratio lines, incident lines), cameras sorted by name as the reference."""
+        kept = self._cameras
+        if availability.keys() != kept.keys():
+            self._names = sorted(availability)
+        cameras: dict[str, tuple[CameraAvailability, str, str]] = {}
+        for name in self._names:
+            seen = availability[name]
+            entry = kept.get(name)
+            if entry is None or (entry[0] is not seen and entry[0] != seen):
+                entry = (seen, *self._lines(name, seen))
+            cameras[name] = entry
+        self._cameras = cameras
+        entries = cameras.values()
+        return (
+            "".join([entry[1] for entry in entries]).encode(),
+            "".join([entry[2] for entry in entries]).encode(),
+        )
+
+    def _lines(self, name: str, seen: CameraAvailability) -> tuple[str, str]:
+        label = escape_label_value(name)
+        ratios = "".join(
+            f'trashmon_camera_availability_ratio{{camera="{label}"{self._site},'
+            f'window="{window}"}} {go_number(ratio)}\n'
+            for window, _ in WINDOWS
+            if (ratio := seen.ratios.get(window)) is not None
+        )
+        incidents = (
+            f'trashmon_camera_incidents_last_day{{camera="{label}"{self._site}}} '
+            f"{go_number(seen.incidents_1d)}\n"
+        )
+        return ratios, incidents

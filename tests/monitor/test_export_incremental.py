@@ -13,10 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
+from prometheus_client.utils import floatToGoString
 from support.properties import PROPERTIES
 
 from trashmonitor.monitor.daemon import Monitor
 from trashmonitor.monitor.export import MonitorCollector, exposition
+from trashmonitor.monitor.export_cameras import go_number
 from trashmonitor.monitor.history import CameraAvailability
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import (
@@ -34,8 +36,24 @@ from trashmonitor.monitor.quality import GRADES, CameraQuality
 NAMES = ("cam1", "cam2", "yard/gate", 'odd"name', "back\\slash", "new\nline")
 NOW = 1_763_700_000.0
 
-small = st.one_of(st.none(), st.integers(0, 3), st.sampled_from([2**53 + 1, 10**15]))
-times = st.one_of(st.none(), st.sampled_from([NOW, NOW - 1.5, 1e9, 0.0]))
+# Counters: small, around the limits of go_number's integer path, and any size.
+small = st.one_of(
+    st.none(),
+    st.integers(0, 3),
+    st.sampled_from([999_999, 10**6, 2**53 - 1, 2**53, 2**53 + 1, 10**15]),
+    st.integers(0, 2**64),
+)
+times = st.one_of(st.none(), st.sampled_from([NOW, NOW - 1.5, 1e9, 0.0]), st.floats(-1e20, 1e20))
+ratios = st.one_of(st.none(), st.sampled_from([0.0, 0.5, 1.0]), st.floats(0, 1))
+availabilities = st.dictionaries(
+    st.sampled_from(NAMES),
+    st.builds(
+        CameraAvailability,
+        st.fixed_dictionaries({"1h": ratios, "1d": ratios, "30d": ratios}),
+        st.integers(0, 3),
+    ),
+    max_size=len(NAMES),
+)
 agents = st.one_of(
     st.none(),
     st.builds(
@@ -90,10 +108,7 @@ def states(draw: st.DrawFn) -> MonitorState:
         seen = draw(qualities)
         if seen is not None:
             quality[name] = seen
-    availability = {
-        name: CameraAvailability({"1h": 0.5, "1d": None, "30d": 1.0}, 2)
-        for name in draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=2))
-    }
+    availability = draw(availabilities)
     report = draw(st.sampled_from([None, HealthReport(NOW, tuple(cameras))]))
     return MonitorState(report=report, quality=quality, availability=availability)
 
@@ -133,8 +148,20 @@ def sequences(draw: st.DrawFn) -> list[MonitorState]:
                 quality.pop(name, None)
             else:
                 quality[name] = seen
+        # The history recomputes availability every few seconds: a new mapping, of new
+        # objects that mostly hold the same figures, or other figures.
+        availability = (
+            draw(availabilities)
+            if draw(st.booleans())
+            else {name: replace(seen) for name, seen in previous.availability.items()}
+        )
         sequence.append(
-            replace(previous, report=HealthReport(NOW, tuple(cameras)), quality=quality)
+            replace(
+                previous,
+                report=HealthReport(NOW, tuple(cameras)),
+                quality=quality,
+                availability=availability,
+            )
         )
     return sequence
 
@@ -172,6 +199,12 @@ def test_incremental_exposition_equals_the_reference_rendering(
         # and the samples read through the registry are the reference's
         assert generate_latest(registry) == generate_latest(reference)
         previous = state
+
+
+@PROPERTIES
+@given(st.one_of(st.integers(), st.floats(), st.booleans()))
+def test_go_number_writes_what_prometheus_client_writes(value: float) -> None:
+    assert go_number(value) == floatToGoString(value)  # type: ignore[no-untyped-call]
 
 
 # ------------------------------------------------------------------ with sites
