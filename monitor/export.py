@@ -41,28 +41,46 @@ from trashmonitor.monitor.model import (
     MonitorState,
 )
 from trashmonitor.monitor.play_watch import play_extras, play_families
-from trashmonitor.monitor.status import status_document
+from trashmonitor.monitor.status import StatusText, status_document
 from trashmonitor.serving import Response, json_response
 
 NO_POLL_YET = "no poll has completed yet"
+
+
+def state_extras(state: MonitorState) -> dict[str, dict[str, Any]]:
+    """Per camera, the fields of /api/status only the monitor has (quality,
+    availability, the chosen cameras' playback checks)."""
+    extras = camera_extras(state)
+    for name, play in play_extras(state).items():
+        extras.setdefault(name, {}).update(play)
+    return extras
 
 
 def state_document(state: MonitorState) -> dict[str, Any] | None:
     """The /api/status document of ``state``; None before the first poll."""
     if state.report is None:
         return None
-    metrics_error = None if state.metrics_error is None else state.metrics_error.message
-    extras = camera_extras(state)
-    for name, play in play_extras(state).items():  # the chosen cameras' playback checks
-        extras.setdefault(name, {}).update(play)
-    return status_document(state.report, metrics_error, extras)
+    return status_document(state.report, _metrics_error(state), state_extras(state))
 
 
-def status_response(state: MonitorState) -> Response:
-    document = state_document(state)
-    if document is None:
-        return json_response({"error": NO_POLL_YET}, 503)
-    return json_response(document)
+def _metrics_error(state: MonitorState) -> str | None:
+    return None if state.metrics_error is None else state.metrics_error.message
+
+
+class StatusResponse:
+    """The /api/status answer of successive states: what ``json_response`` writes for
+    :func:`state_document`, byte for byte, each camera's object kept between states
+    (:class:`~trashmonitor.monitor.status.StatusText`). One state at a time (the
+    monitor's :class:`PerState` serialises the calls)."""
+
+    def __init__(self) -> None:
+        self._text = StatusText()
+
+    def __call__(self, state: MonitorState) -> Response:
+        if state.report is None:
+            return json_response({"error": NO_POLL_YET}, 503)
+        body = self._text.render(state.report, _metrics_error(state), state_extras(state))
+        return Response(200, body, "application/json")
 
 
 Rendered = TypeVar("Rendered")

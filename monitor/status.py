@@ -6,7 +6,10 @@ Shared by ``trashmon probe`` and the daemon so both print exactly the same shape
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from trashmonitor.monitor.model import STATES, CameraHealth, HealthReport
@@ -69,6 +72,90 @@ def status_document(
             {**camera_document(camera), **extra.get(camera.name, {})} for camera in report.cameras
         ],
     }
+
+
+# What serving.json_response writes: compact, keys in their order.
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+# The fields of a camera's object that move at every poll of a streaming camera, in
+# the order camera_document writes them.
+_MOVING = ("inbound_bytes_per_second", "inbound_bytes", "last_inbound_at")
+
+
+class StatusText:
+    """:func:`status_document` of successive reports as the JSON text ``json_response``
+    writes, byte for byte, keeping each camera's object between reports: a streaming
+    camera's object changes at every poll in three numbers only (:data:`_MOVING`), so
+    the rest of it is kept as ready text and only those are written again (at 10,000
+    cameras ``json.dumps`` of the whole document and ``round`` of every rate cost
+    ~0.1 s a poll). Not thread-safe: the monitor renders one state at a time."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[tuple[Any, ...], tuple[str, ...]]] = {}
+
+    def render(
+        self,
+        report: HealthReport,
+        metrics_error: str | None = None,
+        extras: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> bytes:
+        extra_of = extras or {}
+        kept = self._kept
+        fresh: dict[str, tuple[tuple[Any, ...], tuple[str, ...]]] = {}
+        objects = []
+        for camera in report.cameras:
+            extra = extra_of.get(camera.name, {})
+            # Every input of the camera's object but the moving numbers.
+            fixed = (camera.state, camera.reasons, camera.online, camera.codec,
+                     camera.resolution, camera.readers, camera.frames_in_error,
+                     camera.online_since, camera.agent, extra)  # fmt: skip
+            entry = kept.get(camera.name)
+            if entry is None or entry[0] != fixed:
+                entry = (fixed, _pieces({**camera_document(camera), **extra}))
+            fresh[camera.name] = entry
+            head, after_rate, after_bytes, tail = entry[1]
+            objects.append(
+                head + _json_rate(camera.inbound_bytes_per_second) + after_rate
+                + _number(camera.inbound_bytes) + after_bytes
+                + _number(camera.last_inbound_at) + tail
+            )  # fmt: skip
+        self._kept = fresh
+        document = status_document(replace(report, cameras=()), metrics_error)
+        document["summary"] = report.summary
+        text = _dumps(document)  # "cameras" is its last field: ...,"cameras":[]}
+        return (text[:-2] + ",".join(objects) + "]}").encode()
+
+
+def _pieces(document: Mapping[str, Any]) -> tuple[str, ...]:
+    """The text of a camera's object around its :data:`_MOVING` values."""
+    pieces = []
+    text = "{"
+    for index, (key, value) in enumerate(document.items()):
+        text += ("," if index else "") + _dumps(key) + ":"
+        if key in _MOVING:
+            pieces.append(text)
+            text = ""
+        else:
+            text += _dumps(value)
+    pieces.append(text + "}")
+    return tuple(pieces)
+
+
+def _json_rate(rate: float | None) -> str:
+    """``_dumps(round(rate, 1))``: both write the correctly rounded decimal, and below
+    1e14 the one-decimal text is also the shortest repr of the rounded float."""
+    if type(rate) is float and -1e14 < rate < 1e14:
+        return f"{rate:.1f}"
+    return _dumps(None if rate is None else round(rate, 1))
+
+
+def _number(value: float | None) -> str:
+    """``_dumps(value)`` for a number or None, shorter for finite ones."""
+    kind: type = type(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):  # type: ignore[arg-type]
+        return float.__repr__(value)
+    return _dumps(value)
 
 
 def unpolled_document(error: str) -> dict[str, Any]:

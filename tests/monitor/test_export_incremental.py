@@ -16,8 +16,14 @@ from prometheus_client.core import Metric
 from prometheus_client.utils import floatToGoString
 from support.properties import PROPERTIES
 
+from trashmonitor.errors import UnreachableError
 from trashmonitor.monitor.daemon import Monitor
-from trashmonitor.monitor.export import MonitorCollector, exposition
+from trashmonitor.monitor.export import (
+    MonitorCollector,
+    StatusResponse,
+    exposition,
+    state_document,
+)
 from trashmonitor.monitor.export_cameras import go_number
 from trashmonitor.monitor.history import CameraAvailability
 from trashmonitor.monitor.mediamtx import MediaMTXClient
@@ -31,6 +37,7 @@ from trashmonitor.monitor.model import (
 )
 from trashmonitor.monitor.multisite import Sites
 from trashmonitor.monitor.quality import GRADES, CameraQuality
+from trashmonitor.serving import json_response
 
 # Agent-only cameras are named by MQTT topics: label values that need escaping too.
 NAMES = ("cam1", "cam2", "yard/gate", 'odd"name', "back\\slash", "new\nline")
@@ -44,6 +51,9 @@ small = st.one_of(
     st.integers(0, 2**64),
 )
 times = st.one_of(st.none(), st.sampled_from([NOW, NOW - 1.5, 1e9, 0.0]), st.floats(-1e20, 1e20))
+rates = st.one_of(
+    st.none(), st.sampled_from([0.0, -0.04, 0.05, 0.25, 1e14, 1e16]), st.floats(), st.integers(0, 9)
+)
 ratios = st.one_of(st.none(), st.sampled_from([0.0, 0.5, 1.0]), st.floats(0, 1))
 availabilities = st.dictionaries(
     st.sampled_from(NAMES),
@@ -99,6 +109,7 @@ def states(draw: st.DrawFn) -> MonitorState:
                 tuple(sorted(reasons, key=REASONS.index)),
                 draw(st.booleans()),
                 inbound_bytes=draw(small),
+                inbound_bytes_per_second=draw(rates),
                 readers=draw(small),
                 frames_in_error=draw(small),
                 last_inbound_at=draw(times),
@@ -118,6 +129,7 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "reasons": st.sampled_from([(), ("stalled",), ("no_publisher", "placeholder")]),
     "online": st.booleans(),
     "inbound_bytes": small,
+    "inbound_bytes_per_second": rates,
     "readers": small,
     "frames_in_error": small,
     "last_inbound_at": times,
@@ -199,6 +211,27 @@ def test_incremental_exposition_equals_the_reference_rendering(
         # and the samples read through the registry are the reference's
         assert generate_latest(registry) == generate_latest(reference)
         previous = state
+
+
+@PROPERTIES
+@given(sequences(), st.booleans())
+def test_kept_status_text_equals_the_document_rendered_whole(
+    sequence: list[MonitorState], metrics_error: bool
+) -> None:
+    """/api/status from each camera's kept object is what json_response writes for the
+    whole document, byte for byte, over any sequence of states."""
+    respond = StatusResponse()
+    for drawn in sequence:
+        state = drawn
+        if metrics_error:
+            state = replace(state, metrics_error=UnreachableError('MediaMTX /metrics: "x"'))
+        answer = respond(state)
+        document = state_document(state)
+        if document is None:
+            assert answer.status == 503
+            continue
+        assert answer.body == json_response(document).body
+        assert answer.content_type == "application/json"
 
 
 @PROPERTIES
