@@ -120,11 +120,11 @@ class MonitorCollector(Collector):
         self._view = view
         self.site = site
         self._per_state = PerState(self._prerendered)
-        self._camera_lines = CameraLines(site)
         empty = camera_families(None)[1:] + history_families(MonitorState())
         self._camera_headers = empty[:CAMERA_FAMILY_COUNT]
-        # Per family: its sample lines as CameraLines gave them, and its whole text.
-        self._camera_texts: list[tuple[bytes, bytes] | None] = [None] * CAMERA_FAMILY_COUNT
+        self._camera_lines = CameraLines(
+            site, [_header_text(header) for header in self._camera_headers]
+        )
         self._availability: tuple[Mapping[str, CameraAvailability], list[Metric]] | None = None
         self._availability_lines = AvailabilityLines(site)
         self._availability_headers = availability_families({})
@@ -152,14 +152,10 @@ class MonitorCollector(Collector):
         reference = _LazyFamilies(
             lambda: camera_families(state.report)[1:] + history_families(state), self.site
         )
-        lines = self._camera_lines.render(state.report, state.quality)
-        texts = self._camera_texts
-        for index, (header, text) in enumerate(zip(self._camera_headers, lines, strict=True)):
-            kept = texts[index]
-            if kept is None or kept[0] is not text:  # else: the lines of the last state
-                kept = texts[index] = (text, _header_text(header) + text)
+        texts = self._camera_lines.render(state.report, state.quality)
+        for index, (header, text) in enumerate(zip(self._camera_headers, texts, strict=True)):
             families.append(
-                PrerenderedFamily(header, kept[1], samples=partial(reference.samples, index))
+                PrerenderedFamily(header, text, samples=partial(reference.samples, index))
             )
         families.extend(self._availability_families(state))
         families.extend(PrerenderedFamily(family) for family in self._sited(play_families(state)))

@@ -117,13 +117,15 @@ def _core(label: str, site: str, camera: CameraHealth) -> tuple[str, str, str, s
     return state, reasons, online, readers, frames, available
 
 
-def _number_lines(prefixes: Sequence[str], values: Sequence[float | None]) -> bytes:
-    """The sample lines of one family from each camera's fixed ``name{labels} `` part and
-    its value (no line without a value)."""
-    return "".join(
-        [prefix + go_number(value) + "\n" for prefix, value in zip(prefixes, values, strict=True)
-         if value is not None]
-    ).encode()  # fmt: skip
+def _number_lines(header: str, prefixes: Sequence[str], values: Sequence[float | None]) -> bytes:
+    """One family's text: ``header``, then the sample lines from each camera's fixed
+    ``name{labels} `` part and its value (no line without a value)."""
+    lines = [
+        prefix + go_number(value) + "\n"
+        for prefix, value in zip(prefixes, values, strict=True)
+        if value is not None
+    ]
+    return (header + "".join(lines)).encode()  # fmt: skip
 
 
 _NO_AGENT = ("",) * len(_AGENT)
@@ -249,9 +251,16 @@ class CameraLines:
     camera's entry is the (site, path) one and its lines carry ``site`` (a site's cameras
     are all its own: two sites listing the same path name never share an entry)."""
 
-    def __init__(self, site: str = "") -> None:
+    def __init__(self, site: str = "", headers: Sequence[bytes] | None = None) -> None:
         self._cameras: dict[str, _Camera] = {}
         self._order: list[_Camera] = []
+        # Each family's # HELP and # TYPE lines, written before its samples (the family's
+        # whole text is kept once, as one bytes object).
+        self._headers = (
+            [""] * CAMERA_FAMILY_COUNT
+            if headers is None
+            else [header.decode() for header in headers]
+        )
         self._texts: list[bytes] | None = None
         self._site = site_pair(site)
         # The inbound families: each camera's fixed part, in order, and the last values.
@@ -261,9 +270,10 @@ class CameraLines:
     def render(
         self, report: HealthReport | None, quality: Mapping[str, CameraQuality]
     ) -> list[bytes]:
-        """The sample lines of each of the :data:`CAMERA_FAMILY_COUNT` families, in the
-        reference order, cameras in the report's order. A family whose text did not
-        change is the very same ``bytes`` object as in the last call."""
+        """The text of each of the :data:`CAMERA_FAMILY_COUNT` families (its header, then
+        its sample lines), in the reference order, cameras in the report's order. A
+        family whose text did not change is the very same ``bytes`` object as in the
+        last call."""
         kept = self._cameras
         cameras: dict[str, _Camera] = {}
         order: list[_Camera] = []
@@ -285,7 +295,7 @@ class CameraLines:
         for group, indexes in _GROUPS:
             if moved or changed & group:
                 for index in indexes:
-                    texts[index] = _joined(order, index)
+                    texts[index] = _joined(self._headers[index], order, index)
         if moved:
             self._inbound_prefixes = (
                 [entry.inbound_prefix for entry in order],
@@ -297,13 +307,15 @@ class CameraLines:
         )
         for family, index in enumerate(_INBOUND):
             if moved or inbound[family] != self._inbound[family]:
-                texts[index] = _number_lines(self._inbound_prefixes[family], inbound[family])
+                texts[index] = _number_lines(
+                    self._headers[index], self._inbound_prefixes[family], inbound[family]
+                )
         self._order, self._texts, self._inbound = order, texts, inbound
         return texts
 
 
-def _joined(cameras: list[_Camera], index: int) -> bytes:
-    return "".join([camera.lines[index] for camera in cameras]).encode()
+def _joined(header: str, cameras: list[_Camera], index: int) -> bytes:
+    return (header + "".join([camera.lines[index] for camera in cameras])).encode()
 
 
 class AvailabilityLines:
