@@ -1,9 +1,12 @@
-"""The monitor's /metrics render at 10,000 cameras, in-process, CPU time: the first
-scrape of a poll, side by side with the straightforward render (every family built as
-``Sample`` values and rendered by prometheus-client: what the collector did before it
-kept each camera's lines), and a repeated scrape of the same poll. Between polls every
-camera's inbound bytes grow (a streaming camera), the rest stays. No server, no
-network: only the export path.
+"""The monitor's /metrics and /api/status render at 10,000 cameras, in-process, CPU
+time: the first scrape of a poll, side by side with the straightforward render (every
+family built as ``Sample`` values and rendered by prometheus-client: what the collector
+did before it kept each camera's lines), and a repeated scrape of the same poll; the
+/api/status answer from each camera's kept JSON text beside ``json.dumps`` of the whole
+document; and the MiB the kept renderings hold. Between polls every camera's inbound
+bytes grow (a streaming camera) and the history hands a new availability mapping (it
+recomputes one every 5 s: most figures equal), the rest stays. No server, no network:
+only the export path.
 
     .venv/bin/python bench/monitor_export.py [--cameras 10000] [--runs 5]
 """
@@ -11,6 +14,7 @@ network: only the export path.
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 
 from prometheus_client import generate_latest
@@ -18,9 +22,11 @@ from prometheus_client.core import Metric
 from scaffold import options
 
 from trashmonitor.monitor.daemon import Monitor
-from trashmonitor.monitor.export import MonitorCollector
+from trashmonitor.monitor.export import MonitorCollector, StatusResponse, state_document
+from trashmonitor.monitor.history import CameraAvailability
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import AgentView, CameraHealth, HealthReport, MonitorState
+from trashmonitor.serving import json_response
 
 NOW = 1_763_700_000.0
 
@@ -60,20 +66,64 @@ def report(cameras: int, poll: int = 0) -> HealthReport:
     )  # fmt: skip
 
 
+def availability(cameras: int) -> dict[str, CameraAvailability]:
+    """A new mapping of new objects, as each refresh of the history hands."""
+    return {
+        f"cam{number:05d}": CameraAvailability(
+            {"1h": 1.0, "1d": 0.99 if number % 5 else 1.0, "30d": 0.999}, number % 5 == 0
+        )
+        for number in range(cameras)
+    }
+
+
+def state(cameras: int, poll: int = 0) -> MonitorState:
+    return MonitorState(
+        report=report(cameras, poll), last_success_at=NOW, availability=availability(cameras)
+    )
+
+
+def kept_bytes(root: object) -> int:
+    """Bytes held by ``root`` and what it alone refers to (strings, bytes, containers,
+    slotted objects), not the state's objects it points at."""
+    seen: set[int] = set()
+    pending = [root]
+    total = 0
+    while pending:
+        item = pending.pop()
+        if id(item) in seen or isinstance(item, (CameraHealth, AgentView, CameraAvailability)):
+            continue
+        seen.add(id(item))
+        total += sys.getsizeof(item)
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+        elif hasattr(item, "__slots__"):
+            pending.extend(getattr(item, name) for name in item.__slots__ if hasattr(item, name))
+        elif hasattr(item, "__dict__") and not callable(item):
+            pending.extend(vars(item).values())
+    return total
+
+
 def main() -> None:
     args = options(__doc__.splitlines()[0], {"cameras": 300, "runs": 1}, cameras=10_000, runs=5)
     client = MediaMTXClient("http://127.0.0.1:9", stdlib=True)
     monitor = Monitor(client, clock=lambda: NOW)
     reference = MonitorCollector(lambda: monitor.state)
+    status = StatusResponse()
     first: list[float] = []
     again: list[float] = []
     straightforward: list[float] = []
+    status_kept: list[float] = []
+    status_whole: list[float] = []
     size = 0
-    monitor.state = MonitorState(report=report(args.cameras), last_success_at=NOW)
+    monitor.state = state(args.cameras)
     monitor.exposition()  # the poll before: the lines of every camera are kept
+    status(monitor.state)
     for poll in range(1, args.runs + 1):
         # A new state, as each poll publishes: the first scrape renders it.
-        monitor.state = MonitorState(report=report(args.cameras, poll), last_success_at=NOW)
+        monitor.state = state(args.cameras, poll)
         started = time.process_time()
         size = len(monitor.exposition())
         first.append(time.process_time() - started)
@@ -83,14 +133,30 @@ def main() -> None:
         started = time.process_time()
         generate_latest(Straightforward(reference.families(monitor.state)))
         straightforward.append(time.process_time() - started)
+        started = time.process_time()
+        status(monitor.state)
+        status_kept.append(time.process_time() - started)
+        started = time.process_time()
+        json_response(state_document(monitor.state))
+        status_whole.append(time.process_time() - started)
     print(f"/metrics at {args.cameras} cameras ({size // 1024} KiB), CPU, median of {args.runs}")
     rows = (
         ("before: every sample built and rendered", straightforward),
         ("first scrape of a poll (changed lines only)", first),
         ("repeated scrape, same poll", again),
+        ("before: /api/status, json.dumps of it all", status_whole),
+        ("/api/status from kept camera objects", status_kept),
     )
     for label, times in rows:
         print(f"  {label:<44} {statistics.median(times) * 1000:9.1f} ms")
+    collector = monitor.collector
+    caches = (
+        ("kept /metrics lines and family texts", (collector._camera_lines,
+                                                   collector._availability_lines)),
+        ("kept /api/status camera objects", status._text),
+    )  # fmt: skip
+    for label, cache in caches:
+        print(f"  {label:<44} {kept_bytes(cache) / 2**20:9.1f} MiB")
 
 
 if __name__ == "__main__":
