@@ -90,7 +90,7 @@ class StatusText:
     ~0.1 s a poll). Not thread-safe: the monitor renders one state at a time."""
 
     def __init__(self) -> None:
-        self._kept: dict[str, tuple[tuple[Any, ...], tuple[str, ...]]] = {}
+        self._kept: dict[str, _KeptCamera] = {}
 
     def render(
         self,
@@ -100,23 +100,25 @@ class StatusText:
     ) -> bytes:
         extra_of = extras or {}
         kept = self._kept
-        fresh: dict[str, tuple[tuple[Any, ...], tuple[str, ...]]] = {}
+        fresh: dict[str, _KeptCamera] = {}
         objects = []
         for camera in report.cameras:
             extra = extra_of.get(camera.name, {})
-            # Every input of the camera's object but the moving numbers.
+            # Every input of the camera's own fields but the moving numbers.
             fixed = (camera.state, camera.reasons, camera.online, camera.codec,
                      camera.resolution, camera.readers, camera.frames_in_error,
-                     camera.online_since, camera.agent, extra)  # fmt: skip
+                     camera.online_since, camera.agent)  # fmt: skip
             entry = kept.get(camera.name)
-            if entry is None or entry[0] != fixed:
-                entry = (fixed, _pieces({**camera_document(camera), **extra}))
+            if entry is None or entry.fixed != fixed:
+                entry = _KeptCamera(fixed, _pieces(camera_document(camera)), extra)
+            elif entry.extra != extra:  # quality, availability: refreshed every few seconds
+                entry = _KeptCamera(fixed, entry.pieces, extra)
             fresh[camera.name] = entry
-            head, after_rate, after_bytes, tail = entry[1]
+            head, after_rate, after_bytes, tail = entry.pieces
             objects.append(
                 head + _json_rate(camera.inbound_bytes_per_second) + after_rate
                 + _number(camera.inbound_bytes) + after_bytes
-                + _number(camera.last_inbound_at) + tail
+                + _number(camera.last_inbound_at) + tail + entry.extra_text
             )  # fmt: skip
         self._kept = fresh
         document = status_document(replace(report, cameras=()), metrics_error)
@@ -125,8 +127,26 @@ class StatusText:
         return (text[:-2] + ",".join(objects) + "]}").encode()
 
 
+class _KeptCamera:
+    """A camera's object as text: ``pieces`` around the moving numbers, written from
+    the ``fixed`` fields, then its extras (written from ``extra``) and the closing
+    brace. Extras add fields after the camera's own (:func:`status_document`)."""
+
+    __slots__ = ("extra", "extra_text", "fixed", "pieces")
+
+    def __init__(
+        self, fixed: tuple[Any, ...], pieces: tuple[str, ...], extra: Mapping[str, Any]
+    ) -> None:
+        self.fixed = fixed
+        self.pieces = pieces
+        self.extra = extra
+        fields = _dumps(extra)[1:-1]  # {"quality":…,"availability":…} without braces
+        self.extra_text = ("," + fields if fields else "") + "}"
+
+
 def _pieces(document: Mapping[str, Any]) -> tuple[str, ...]:
-    """The text of a camera's object around its :data:`_MOVING` values."""
+    """The text of a camera's own fields around its :data:`_MOVING` values (no closing
+    brace: the extras follow)."""
     pieces = []
     text = "{"
     for index, (key, value) in enumerate(document.items()):
@@ -136,7 +156,7 @@ def _pieces(document: Mapping[str, Any]) -> tuple[str, ...]:
             text = ""
         else:
             text += _dumps(value)
-    pieces.append(text + "}")
+    pieces.append(text)
     return tuple(pieces)
 
 
