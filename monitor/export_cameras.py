@@ -120,12 +120,21 @@ def _core(label: str, site: str, camera: CameraHealth) -> tuple[str, str, str, s
 def _number_lines(header: str, prefixes: Sequence[str], values: Sequence[float | None]) -> bytes:
     """One family's text: ``header``, then the sample lines from each camera's fixed
     ``name{labels} `` part and its value (no line without a value)."""
-    lines = [
-        prefix + go_number(value) + "\n"
-        for prefix, value in zip(prefixes, values, strict=True)
-        if value is not None
-    ]
-    return (header + "".join(lines)).encode()  # fmt: skip
+    # Many cameras share a value (the poll's time, when their bytes last grew): each
+    # is written once. Only positive ones are kept: 0, 0.0 and -0.0 are equal keys that
+    # are written differently.
+    written: dict[float, str] = {}
+    lines = [header]
+    for prefix, value in zip(prefixes, values, strict=True):
+        if value is None:
+            continue
+        number = written.get(value)
+        if number is None:
+            number = go_number(value)
+            if value > 0:
+                written[value] = number
+        lines.append(prefix + number + "\n")
+    return "".join(lines).encode()
 
 
 _NO_AGENT = ("",) * len(_AGENT)
