@@ -31,6 +31,7 @@ from trashmonitor.monitor.families import sample_family
 from trashmonitor.monitor.history import CameraAvailability
 from trashmonitor.monitor.history_export import (
     availability_families,
+    camera_extra,
     camera_extras,
     history_families,
 )
@@ -40,7 +41,7 @@ from trashmonitor.monitor.model import (
     HealthReport,
     MonitorState,
 )
-from trashmonitor.monitor.play_watch import play_extras, play_families
+from trashmonitor.monitor.play_watch import play_extra, play_extras, play_families
 from trashmonitor.monitor.status import StatusText, status_document
 from trashmonitor.serving import Response, json_response
 
@@ -79,8 +80,27 @@ class StatusResponse:
     def __call__(self, state: MonitorState) -> Response:
         if state.report is None:
             return json_response({"error": NO_POLL_YET}, 503)
-        body = self._text.render(state.report, _metrics_error(state), state_extras(state))
+        body = self._text.render(state.report, _metrics_error(state), _StateExtras(state))
         return Response(200, body, "application/json")
+
+
+class _StateExtras:
+    """A state's extra fields of each camera (:func:`state_extras`), one camera at a time."""
+
+    def __init__(self, state: MonitorState) -> None:
+        self._quality = state.quality
+        self._availability = state.availability
+        self._play = state.play
+
+    def inputs(self, name: str) -> tuple[object, ...]:
+        return (self._quality.get(name), self._availability.get(name), self._play.get(name))
+
+    def fields(self, name: str) -> dict[str, Any]:
+        fields = camera_extra(self._quality.get(name), self._availability.get(name))
+        play = self._play.get(name)
+        if play is not None:
+            fields.update(play_extra(play))
+        return fields
 
 
 Rendered = TypeVar("Rendered")

@@ -20,6 +20,7 @@ from trashmonitor.monitor.history import (
     CameraAvailability,
 )
 from trashmonitor.monitor.model import MonitorState
+from trashmonitor.monitor.quality import CameraQuality
 
 QUALITY = "trashmon_camera_quality"
 QUALITY_LEVEL = "trashmon_camera_quality_level"
@@ -89,25 +90,32 @@ def availability_families(availability: Mapping[str, CameraAvailability]) -> lis
 
 def camera_extras(state: MonitorState) -> dict[str, dict[str, Any]]:
     """Per camera, the ``quality`` and ``availability`` objects of /api/status."""
-    extras: dict[str, dict[str, Any]] = {}
     names = state.report.cameras if state.report is not None else ()
-    for camera in names:
-        quality = state.quality.get(camera.name)
-        availability = state.availability.get(camera.name)
-        extras[camera.name] = {
-            "quality": None
-            if quality is None
-            else {
-                "grade": quality.grade,
-                "reconnects_last_hour": quality.reconnects,
-                "stalls_last_hour": quality.stalls,
-                "fps_ratio": None if quality.fps_ratio is None else round(quality.fps_ratio, 3),
-            },
-            "availability": None
-            if availability is None
-            else {
-                **{window: availability.ratios.get(window) for window, _ in WINDOWS},
-                "incidents_last_day": availability.incidents_1d,
-            },
-        }
-    return extras
+    return {
+        camera.name: camera_extra(
+            state.quality.get(camera.name), state.availability.get(camera.name)
+        )
+        for camera in names
+    }
+
+
+def camera_extra(
+    quality: CameraQuality | None, availability: CameraAvailability | None
+) -> dict[str, Any]:
+    """One camera's ``quality`` and ``availability`` objects of /api/status."""
+    return {
+        "quality": None
+        if quality is None
+        else {
+            "grade": quality.grade,
+            "reconnects_last_hour": quality.reconnects,
+            "stalls_last_hour": quality.stalls,
+            "fps_ratio": None if quality.fps_ratio is None else round(quality.fps_ratio, 3),
+        },
+        "availability": None
+        if availability is None
+        else {
+            **{window: availability.ratios.get(window) for window, _ in WINDOWS},
+            "incidents_last_day": availability.incidents_1d,
+        },
+    }

@@ -237,19 +237,21 @@ def play_families(state: MonitorState) -> list[Metric]:
 
 
 def play_extras(state: MonitorState) -> dict[str, dict[str, Any]]:
-    """Per chosen camera, the ``play`` object of /api/status: per transport the last
+    """Per chosen camera, the ``play`` object of /api/status (:func:`play_extra`)."""
+    return {name: play_extra(per_transport) for name, per_transport in state.play.items()}
+
+
+def play_extra(per_transport: Sequence[PlayCheck]) -> dict[str, Any]:
+    """One chosen camera's ``play`` object of /api/status: per transport the last
     check's verdict and figures (``--json``'s entries) and ``checked_at``; null until
     the first check ends."""
     return {
-        name: {
-            "play": {
-                check.result.transport: {
-                    **result_document(check.result),
-                    "checked_at": round(check.checked_at, 3),
-                }
-                for check in per_transport
+        "play": {
+            check.result.transport: {
+                **result_document(check.result),
+                "checked_at": round(check.checked_at, 3),
             }
-            or None
+            for check in per_transport
         }
-        for name, per_transport in state.play.items()
+        or None
     }

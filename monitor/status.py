@@ -10,7 +10,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from trashmonitor.monitor.model import STATES, CameraHealth, HealthReport
 
@@ -81,6 +81,16 @@ _dumps = json.JSONEncoder(separators=(",", ":")).encode
 _MOVING = ("inbound_bytes_per_second", "inbound_bytes", "last_inbound_at")
 
 
+class CameraExtras(Protocol):
+    """Where a camera's extra fields (quality, availability, … : only the monitor has
+    them) come from: the inputs they are written from, compared between states, and
+    the fields themselves, built only when those inputs changed."""
+
+    def inputs(self, name: str) -> tuple[object, ...]: ...
+
+    def fields(self, name: str) -> Mapping[str, Any]: ...
+
+
 class StatusText:
     """:func:`status_document` of successive reports as the JSON text ``json_response``
     writes, byte for byte, keeping each camera's object between reports: a streaming
@@ -96,24 +106,26 @@ class StatusText:
         self,
         report: HealthReport,
         metrics_error: str | None = None,
-        extras: Mapping[str, Mapping[str, Any]] | None = None,
+        extras: CameraExtras | None = None,
     ) -> bytes:
-        extra_of = extras or {}
         kept = self._kept
         fresh: dict[str, _KeptCamera] = {}
         objects = []
         for camera in report.cameras:
-            extra = extra_of.get(camera.name, {})
+            name = camera.name
+            inputs = () if extras is None else extras.inputs(name)
             # Every input of the camera's own fields but the moving numbers.
             fixed = (camera.state, camera.reasons, camera.online, camera.codec,
                      camera.resolution, camera.readers, camera.frames_in_error,
                      camera.online_since, camera.agent)  # fmt: skip
-            entry = kept.get(camera.name)
+            entry = kept.get(name)
             if entry is None or entry.fixed != fixed:
-                entry = _KeptCamera(fixed, _pieces(camera_document(camera)), extra)
-            elif entry.extra != extra:  # quality, availability: refreshed every few seconds
-                entry = _KeptCamera(fixed, entry.pieces, extra)
-            fresh[camera.name] = entry
+                entry = _KeptCamera(fixed, _pieces(camera_document(camera)))
+            if entry.inputs != inputs or entry.extra_text is None:
+                entry.extra_text = _extra_text({} if extras is None else extras.fields(name))
+            # The current inputs, even when equal: the old ones are not kept alive.
+            entry.inputs = inputs
+            fresh[name] = entry
             head, after_rate, after_bytes, tail = entry.pieces
             objects.append(
                 head + _json_rate(camera.inbound_bytes_per_second) + after_rate
@@ -129,19 +141,22 @@ class StatusText:
 
 class _KeptCamera:
     """A camera's object as text: ``pieces`` around the moving numbers, written from
-    the ``fixed`` fields, then its extras (written from ``extra``) and the closing
-    brace. Extras add fields after the camera's own (:func:`status_document`)."""
+    the ``fixed`` fields, then its extra fields (written from ``inputs``) and the
+    closing brace. Extras add fields after the camera's own (:func:`status_document`)."""
 
-    __slots__ = ("extra", "extra_text", "fixed", "pieces")
+    __slots__ = ("extra_text", "fixed", "inputs", "pieces")
 
-    def __init__(
-        self, fixed: tuple[Any, ...], pieces: tuple[str, ...], extra: Mapping[str, Any]
-    ) -> None:
+    def __init__(self, fixed: tuple[Any, ...], pieces: tuple[str, ...]) -> None:
         self.fixed = fixed
         self.pieces = pieces
-        self.extra = extra
-        fields = _dumps(extra)[1:-1]  # {"quality":…,"availability":…} without braces
-        self.extra_text = ("," + fields if fields else "") + "}"
+        self.inputs: tuple[object, ...] = ()
+        self.extra_text: str | None = None
+
+
+def _extra_text(fields: Mapping[str, Any]) -> str:
+    """``,"quality":…,"availability":…}``: the extra fields and the closing brace."""
+    text = _dumps(fields)[1:-1]
+    return ("," + text if text else "") + "}"
 
 
 def _pieces(document: Mapping[str, Any]) -> tuple[str, ...]:

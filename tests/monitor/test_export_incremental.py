@@ -36,6 +36,8 @@ from trashmonitor.monitor.model import (
     MonitorState,
 )
 from trashmonitor.monitor.multisite import Sites
+from trashmonitor.monitor.play import PlayResult
+from trashmonitor.monitor.play_watch import PlayCheck
 from trashmonitor.monitor.quality import GRADES, CameraQuality
 from trashmonitor.serving import json_response
 
@@ -95,6 +97,25 @@ qualities = st.one_of(
 )
 
 
+checks = st.builds(
+    PlayCheck,
+    st.builds(
+        PlayResult,
+        st.just("x"),
+        st.sampled_from(["rtsp", "hls"]),
+        st.sampled_from([(), ("black",), ("no_frames", "frozen")]),
+        st.one_of(st.none(), st.floats(0, 10)),
+        st.one_of(st.none(), st.floats(0, 30)),
+        st.none(),
+        st.none(),
+        st.integers(0, 100),
+        st.sampled_from(["", "refused"]),
+    ),
+    st.sampled_from([NOW, NOW - 0.0004]),
+)
+plays = st.dictionaries(st.sampled_from(NAMES), st.lists(checks, max_size=2).map(tuple), max_size=2)
+
+
 @st.composite
 def states(draw: st.DrawFn) -> MonitorState:
     names = draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=len(NAMES)))
@@ -121,7 +142,7 @@ def states(draw: st.DrawFn) -> MonitorState:
             quality[name] = seen
     availability = draw(availabilities)
     report = draw(st.sampled_from([None, HealthReport(NOW, tuple(cameras))]))
-    return MonitorState(report=report, quality=quality, availability=availability)
+    return MonitorState(report=report, quality=quality, availability=availability, play=draw(plays))
 
 
 FIELDS: dict[str, st.SearchStrategy[Any]] = {
@@ -173,6 +194,7 @@ def sequences(draw: st.DrawFn) -> list[MonitorState]:
                 report=HealthReport(NOW, tuple(cameras)),
                 quality=quality,
                 availability=availability,
+                play=draw(plays) if draw(st.booleans()) else previous.play,
             )
         )
     return sequence
