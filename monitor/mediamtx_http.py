@@ -24,11 +24,11 @@ import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 from trashmonitor.errors import MalformedResponseError, UnreachableError
+from trashmonitor.settings import file_path
 
 if TYPE_CHECKING:  # the probe traces nothing and never imports opentelemetry
     from opentelemetry.trace import Tracer
@@ -125,7 +125,7 @@ def read_text_file(path: str, what: str, max_bytes: int) -> str:
     """A small UTF-8 file read whole; ValueError naming ``what`` (never quoting the
     content, which may hold a password) when missing, unreadable, too big or not text."""
     try:
-        with Path(path).expanduser().open("rb") as file:
+        with file_path(path).open("rb") as file:
             raw = file.read(max_bytes + 1)
     except FileNotFoundError:
         raise ValueError(f"{what} not found") from None
