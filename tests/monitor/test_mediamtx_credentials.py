@@ -99,8 +99,8 @@ def test_a_bad_credentials_file_is_one_line_naming_the_setting(
 def test_a_credentials_file_under_an_unknown_home_is_one_line_naming_the_setting(
     command: str,
 ) -> None:
-    # `~user/…` of no such user: pathlib cannot expand a home directory of no such user (a RuntimeError,
-    # once a traceback; found by the settings' property test).
+    # pathlib cannot expand the home of no such user (a RuntimeError, once a traceback;
+    # found by the settings' property test).
     result = run_trashmon(
         command,
         "--api",
