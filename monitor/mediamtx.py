@@ -15,6 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -228,7 +229,7 @@ class MediaMTXClient:
             # Each page runs in a copy of this context, so spans a traced transport
             # opens stay children of the caller's span.
             context = contextvars.copy_context()
-            in_flight.append(_PageRead(context.run, self._read_page, number, deadline))
+            in_flight.append(_PageRead(partial(context.run, self._read_page, number, deadline)))
             if len(in_flight) == workers:
                 pages.append(in_flight.popleft().result())
         while in_flight:
@@ -280,29 +281,16 @@ class _PageRead:
     logging (~10 ms of a probe's start-up), and a read left behind when another page
     failed never holds up the process's exit (a pool's workers are joined at exit)."""
 
-    def __init__(
-        self,
-        run: Callable[..., PathsPage],
-        read: Callable[[int, float | None], PathsPage],
-        number: int,
-        deadline: float | None,
-    ) -> None:
+    def __init__(self, read: Callable[[], PathsPage]) -> None:
+        self._read = read
         self._page: PathsPage | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(run, read, number, deadline), name="mediamtx-page", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="mediamtx-page", daemon=True)
         self._thread.start()
 
-    def _run(
-        self,
-        run: Callable[..., PathsPage],
-        read: Callable[[int, float | None], PathsPage],
-        number: int,
-        deadline: float | None,
-    ) -> None:
+    def _run(self) -> None:
         try:
-            self._page = run(read, number, deadline)
+            self._page = self._read()
         except BaseException as error:  # handed to the reader by result()
             self._error = error
 

@@ -314,8 +314,13 @@ def test_the_probe_judges_from_the_api_alone_and_never_reads_metrics(generation:
     # v1.17) and says whether /metrics is up: the monitor's concerns. The probe's verdict
     # comes from /v3/paths/list alone, so it never pays for a /metrics of 10,000 paths.
     asked: list[str] = []
+
+    def record(action: str, _authorization: str | None) -> bool:
+        asked.append(action)
+        return True
+
     with FakeMediaMTX(generation) as server:
-        server.authorize = lambda action, _header: asked.append(action) is None
+        server.authorize = record
         server.add_paths(2, rate=10_000)
         result = probe("--api", server.url, "--json")
     assert result.returncode == 0, result.stderr
