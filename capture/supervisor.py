@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from trashmonitor.backoff import Backoff
 from trashmonitor.capture import machine
 from trashmonitor.capture.command import build_command, measure_buffer_bitrate
 from trashmonitor.capture.config import AgentConfig
@@ -60,8 +61,7 @@ def policy_for(config: AgentConfig) -> machine.Policy:
     return machine.Policy(
         stall_seconds=config.stall_seconds,
         start_seconds=config.connect_timeout + config.stall_seconds,
-        backoff_initial=config.backoff_initial,
-        backoff_max=config.backoff_max,
+        backoff=Backoff(config.backoff_initial, config.backoff_max),
         black_seconds=config.black_seconds,
     )
 
