@@ -28,7 +28,7 @@ from trashmonitor.monitor.mediamtx_parse import (
     rfc3339_timestamp,
     track_set,
 )
-from trashmonitor.monitor.model import PathObservation, PathsPage
+from trashmonitor.monitor.model import PathObservation, PathsPage, observed_path
 
 
 # Frozen (hashable): a path's tracks are a tuple of these, the key of its layout.
@@ -145,20 +145,20 @@ def _path(item: _Item, name: str) -> PathObservation:
             online_since = _timestamp(since)
     tracks, codec, resolution = _tracks(item)
     source_type = source.type if source is not None else None
-    return PathObservation(
-        name,
-        is_online,
-        is_available,
-        inbound,
-        outbound,
-        len(readers) if readers else 0,
-        frames,
-        online_since,
-        None if source_type is None else _shared(_SOURCE_TYPES, source_type),
-        tracks,
-        codec,
-        resolution,
-        item.confName == name,
+    return observed_path(
+        name=name,
+        online=is_online,
+        available=is_available,
+        inbound_bytes=inbound,
+        outbound_bytes=outbound,
+        readers=len(readers) if readers else 0,
+        frames_in_error=frames,
+        online_since=online_since,
+        source_type=None if source_type is None else _shared(_SOURCE_TYPES, source_type),
+        tracks=tracks,
+        codec=codec,
+        resolution=resolution,
+        configured=item.confName == name,
     )
 
 

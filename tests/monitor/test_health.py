@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -274,7 +273,7 @@ def agent(**fields: Any) -> AgentView:
 
 def judge_with_agent(view: AgentView | None, *, online: bool = True) -> Any:
     current = path(online=online, available=online, inbound_bytes=100)
-    history = [snap(T0 - 1, replace(current, inbound_bytes=50)), snap(T0, current)]
+    history = [snap(T0 - 1, current._replace(inbound_bytes=50)), snap(T0, current)]
     agents = {} if view is None else {view.camera: view}
     return one(evaluate(history, now=T0, agents=agents))
 
