@@ -284,7 +284,10 @@ class Monitor:
                 snapshot = observation.snapshot
                 if snapshot is not None:
                     self._listed_since = started
-                    self.listed = snapshot.paths.keys()
+                    if self.listed != snapshot.paths.keys():
+                        # The same object while the names stay (the agents' router decides
+                        # owners again only when a listing changes), holding no snapshot.
+                        self.listed = frozenset(snapshot.paths)
                 quality, availability = self._follow(report)
                 elapsed = time.monotonic() - started
                 self.state = MonitorState(
