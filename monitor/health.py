@@ -36,6 +36,7 @@ from trashmonitor.monitor.model import (
     PathsSnapshot,
     State,
     Thresholds,
+    camera_health,
 )
 
 _ORDER = {reason: index for index, reason in enumerate(REASONS)}
@@ -229,7 +230,7 @@ class _Streaming:
         # seen growing now; no reason at all.
         rate = (path.inbound_bytes - before.inbound_bytes) / self.interval
         state: State = "parked" if name in judging.parked else "ok"
-        return CameraHealth(
+        return camera_health(
             name, state, (), True, path.codec, path.resolution, path.inbound_bytes, rate,
             path.readers, path.frames_in_error, path.online_since, self.at, agent,
         )  # fmt: skip
@@ -309,7 +310,7 @@ def _judge(
     if path is None:
         return CameraHealth(name, state, ordered, online, frames_in_error=frames, agent=agent)
     # Positional: this runs once per camera and poll (10,000 a second at scale).
-    return CameraHealth(
+    return camera_health(
         name, state, ordered, online, path.codec, path.resolution, path.inbound_bytes,
         rate, path.readers, frames, path.online_since, last_inbound_at, agent,
     )  # fmt: skip

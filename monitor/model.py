@@ -298,6 +298,49 @@ class CameraHealth:
     agent: AgentView | None = None
 
 
+# A frozen dataclass's __init__ sets each field through object.__setattr__ (the class's
+# own __setattr__ refuses): at 10,000 cameras a poll that was ~12 % of the monitor's CPU.
+# Its slots' own setters do the same stores at less than half the cost.
+(_SET_NAME, _SET_STATE, _SET_REASONS, _SET_ONLINE, _SET_CODEC, _SET_RESOLUTION,
+ _SET_INBOUND, _SET_RATE, _SET_READERS, _SET_FRAMES, _SET_SINCE, _SET_LAST_INBOUND,
+ _SET_AGENT) = (getattr(CameraHealth, name).__set__ for name in CameraHealth.__slots__)  # fmt: skip
+_new_object = object.__new__
+
+
+def camera_health(  # noqa: PLR0917  (every field, in order: the hot path's builder)
+    name: str,
+    state: State,
+    reasons: tuple[str, ...],
+    online: bool,
+    codec: str | None,
+    resolution: str | None,
+    inbound_bytes: int | None,
+    inbound_bytes_per_second: float | None,
+    readers: int | None,
+    frames_in_error: int | None,
+    online_since: float | None,
+    last_inbound_at: float | None,
+    agent: AgentView | None,
+) -> CameraHealth:
+    """``CameraHealth(name, state, …)``, every field given in order: an equal value,
+    built quicker (the health model builds one per camera and poll)."""
+    health: CameraHealth = _new_object(CameraHealth)
+    _SET_NAME(health, name)
+    _SET_STATE(health, state)
+    _SET_REASONS(health, reasons)
+    _SET_ONLINE(health, online)
+    _SET_CODEC(health, codec)
+    _SET_RESOLUTION(health, resolution)
+    _SET_INBOUND(health, inbound_bytes)
+    _SET_RATE(health, inbound_bytes_per_second)
+    _SET_READERS(health, readers)
+    _SET_FRAMES(health, frames_in_error)
+    _SET_SINCE(health, online_since)
+    _SET_LAST_INBOUND(health, last_inbound_at)
+    _SET_AGENT(health, agent)
+    return health
+
+
 @dataclass(frozen=True)
 class HealthReport:
     generated_at: float

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from trashmonitor.monitor.model import (
     PathObservation,
     PathsSnapshot,
     Thresholds,
+    camera_health,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -404,3 +406,16 @@ def test_blind_reads_like_a_failed_poll_from_the_last_report() -> None:
     assert (report.generated_at, report.mediamtx_error) == (T0 + 3, stale)
     assert not report.mediamtx_reachable
     assert all(not c.online for c in report.cameras if c.state != "parked")
+
+
+def test_the_quick_camera_health_builder_equals_the_constructor() -> None:
+    # Every field a distinct value, so one stored in another's slot shows.
+    agent = AgentView("cam1", True, T0)
+    fields = ("cam1", "degraded", ("low_fps",), True, "H264", "640x480", 5, 2.5, 1, 3,
+              T0 - 5, T0 - 1, agent)  # fmt: skip
+    built = camera_health(*fields)  # type: ignore[arg-type]
+    assert built == CameraHealth(*fields)  # type: ignore[arg-type]
+    assert repr(built) == repr(CameraHealth(*fields))  # type: ignore[arg-type]
+    assert hash(built) == hash(CameraHealth(*fields))  # type: ignore[arg-type]
+    with pytest.raises(FrozenInstanceError):
+        built.state = "ok"  # type: ignore[misc]
