@@ -16,12 +16,12 @@ Imported only for pages large enough to pay for importing msgspec (~9 ms).
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Annotated
 
 import msgspec
 
 from trashmonitor.errors import MalformedResponseError
 from trashmonitor.monitor.mediamtx_parse import (
-    MAX_COUNT,
     TrackSet,
     is_codec,
     is_valid_path_name,
@@ -46,6 +46,11 @@ class _Source(msgspec.Struct):
     type: str | None = None
 
 
+# MediaMTX's counters are uint64; msgspec checks bounds only within int64. A count past
+# 2**63 is refused here (the reference parser reads it, up to 2**64 as its own bound).
+_Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+
+
 class _Item(msgspec.Struct):
     name: str | None = None
     confName: str | None = None
@@ -57,11 +62,11 @@ class _Item(msgspec.Struct):
     available: bool | None = None
     tracks: list[str] | None = None
     tracks2: list[_Track] | None = None
-    bytesReceived: int | None = None
-    bytesSent: int | None = None
-    inboundBytes: int | None = None
-    outboundBytes: int | None = None
-    inboundFramesInError: int | None = None
+    bytesReceived: _Count | None = None
+    bytesSent: _Count | None = None
+    inboundBytes: _Count | None = None
+    outboundBytes: _Count | None = None
+    inboundFramesInError: _Count | None = None
     readers: list[msgspec.Raw] | None = None  # counted, never decoded
 
 
@@ -129,9 +134,6 @@ def _path(item: _Item, name: str) -> PathObservation:
     is_online = online if online is not None else bool(ready)
     is_available = available if available is not None else bool(ready) or is_online
     inbound, outbound, frames = item.inboundBytes, item.outboundBytes, item.inboundFramesInError
-    for count in (inbound, outbound, frames, item.bytesReceived, item.bytesSent):
-        if count is not None and not 0 <= count < MAX_COUNT:
-            raise _Refused
     if inbound is None:
         inbound = item.bytesReceived or 0
     if outbound is None:
