@@ -320,7 +320,7 @@ def test_agent_owners_are_decided_again_only_when_a_listing_or_an_agent_changes(
     home.poll_once()
     shed.poll_once()
     decided = router.owned(frozenset(agents))
-    assert decided == ({"cam0"}, {"yard"})  # home's, garage's
+    assert decided == (frozenset({"cam0"}), frozenset({"yard"}))  # home's, garage's
     home.poll_once()  # the same names listed again: the same decision, not made again
     shed.poll_once()
     assert router.owned(frozenset(agents)) is decided
