@@ -43,10 +43,8 @@ class Policy:
     stall_seconds: float = 3.0
     start_seconds: float = 8.0
     """Time a new ffmpeg gets to connect and produce its first progress block."""
-    backoff_initial: float = 1.0
-    backoff_max: float = 30.0
-    jitter: float = 0.2
-    """Delays are scaled by a factor in [1 - jitter, 1 + jitter] (then capped)."""
+    backoff: Backoff = field(default_factory=Backoff)
+    """The delay before restarting ffmpeg after consecutive failed runs."""
     healthy_seconds: float = 30.0
     """A run that streamed this long resets the backoff."""
     black_seconds: float = 2.0
@@ -162,8 +160,8 @@ _RUNNING = (State.STARTING, State.STREAMING)
 
 
 def backoff_delay(failures: int, policy: Policy, rand: float) -> float:
-    """Capped exponential delay with jitter: 1, 2, 4, … ≤ backoff_max seconds."""
-    return Backoff(policy.backoff_initial, policy.backoff_max, policy.jitter).delay(failures, rand)
+    """Capped exponential delay with jitter: 1, 2, 4, … seconds up to the maximum."""
+    return policy.backoff.delay(failures, rand)
 
 
 def _enter(machine: Machine, state: State, now: float, reason: str, **changes: object) -> Machine:

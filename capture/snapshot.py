@@ -107,15 +107,18 @@ def state_document(
         "bitrate_bps": bitrate_bps,
         "black": black,
         "frozen": frozen,
-        "device": None
-        if device is None
-        else {
-            "path": device.path,
-            "present": device.present,
-            "driver": device.driver,
-            "card": device.card,
-        },
+        "device": None if device is None else _device_summary(device),
         "ts": ts,
+    }
+
+
+def _device_summary(device: DeviceInfo) -> dict[str, Any]:
+    """The device as the state document names it: where it is and what answers there."""
+    return {
+        "path": device.path,
+        "present": device.present,
+        "driver": device.driver,
+        "card": device.card,
     }
 
 

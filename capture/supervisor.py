@@ -20,24 +20,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from trashmonitor.backoff import Backoff
+from trashmonitor.capture import machine
 from trashmonitor.capture.command import build_command, measure_buffer_bitrate
 from trashmonitor.capture.config import AgentConfig
-from trashmonitor.capture.machine import (
-    Action,
-    Actions,
-    Event,
-    Exited,
-    Image,
-    Policy,
-    Progress,
-    Started,
-    State,
-    StopRequested,
-    Tick,
-    initial,
-    next_deadline,
-    step,
-)
 from trashmonitor.capture.notify import notify, watchdog_interval
 from trashmonitor.capture.parsing import (
     ProgressBlock,
@@ -71,12 +57,11 @@ STOP_STEPS = escalation(
 Listener = Callable[[AgentSnapshot], None]
 
 
-def policy_for(config: AgentConfig) -> Policy:
-    return Policy(
+def policy_for(config: AgentConfig) -> machine.Policy:
+    return machine.Policy(
         stall_seconds=config.stall_seconds,
         start_seconds=config.connect_timeout + config.stall_seconds,
-        backoff_initial=config.backoff_initial,
-        backoff_max=config.backoff_max,
+        backoff=Backoff(config.backoff_initial, config.backoff_max),
         black_seconds=config.black_seconds,
     )
 
@@ -171,7 +156,7 @@ class Agent:
         self._run: FfmpegRun | None = None
         self._run_id = 0
         # What a snapshot shows before run() starts; its actions are run()'s to take.
-        self._machine, _ = initial(clock())
+        self._machine, _ = machine.initial(clock())
         self._listeners: list[Listener] = []
         self._stop = threading.Event()
         self._last_key: tuple[object, ...] | None = None
@@ -249,16 +234,19 @@ class Agent:
         stops = (self._stop,) if stop is None else (self._stop, stop)
         now = self._clock()
         self._refresh_device(now)
-        self._machine, actions = initial(now, self._device.present)
+        self._machine, actions = machine.initial(now, self._device.present)
         self._announce()
         self._apply(actions)
         next_tick = now
         try:
             while True:
                 self.loop_at = self._clock()
-                if any(s.is_set() for s in stops) and self._machine.state is not State.STOPPED:
-                    self._feed(StopRequested(self._clock()))
-                if self._machine.state is State.STOPPED and self._run is None:
+                if (
+                    any(s.is_set() for s in stops)
+                    and self._machine.state is not machine.State.STOPPED
+                ):
+                    self._feed(machine.StopRequested(self._clock()))
+                if self._machine.state is machine.State.STOPPED and self._run is None:
                     break
                 due = self._due(next_tick)
                 self._drain(max(0.0, due - self._clock()))
@@ -266,7 +254,7 @@ class Agent:
                 now = self._clock()
                 if now >= due:  # (due, not a recomputed one: past deadlines drop out)
                     self._refresh_device(now)
-                    self._feed(Tick(now, self._device.present, random.random()))  # noqa: S311
+                    self._feed(machine.Tick(now, self._device.present, random.random()))  # noqa: S311
                     self._ping_watchdog(now)
                     next_tick = now + self._tick_seconds
         finally:
@@ -277,7 +265,7 @@ class Agent:
         return 0
 
     def _due(self, next_tick: float) -> float:
-        deadline = next_deadline(self._machine, self.policy, self._clock())
+        deadline = machine.next_deadline(self._machine, self.policy, self._clock())
         return next_tick if deadline is None else min(next_tick, deadline + _PAST_DEADLINE)
 
     def _drain(self, timeout: float) -> None:
@@ -296,14 +284,14 @@ class Agent:
         if self._run is None or item.run_id != self._run.run_id:
             return  # a late line from a run already replaced
         if isinstance(item.payload, ProgressBlock):
-            self._feed(Progress(item.at, item.payload))
+            self._feed(machine.Progress(item.at, item.payload))
             if self._machine.last_progress_at == item.at:  # counted: not a buffer-only run
                 self._last_progress = item.at
         else:
             if item.payload.detail:
                 detail = self._redact(item.payload.detail)
                 log.warning("ffmpeg: %s: %s", item.payload.kind.value, detail)
-            self._feed(Image(item.at, item.payload, random.random()))  # noqa: S311
+            self._feed(machine.Image(item.at, item.payload, random.random()))  # noqa: S311
 
     def _redact(self, text: str) -> str:
         return redact(text, self.config.secrets)
@@ -321,18 +309,18 @@ class Agent:
             run.proc.returncode,
             self._redact(" | ".join(run.tail)) or "(none)",
         )
-        self._feed(Exited(self._clock(), run.proc.returncode, random.random()))  # noqa: S311
+        self._feed(machine.Exited(self._clock(), run.proc.returncode, random.random()))  # noqa: S311
 
-    def _feed(self, event: Event) -> None:
-        self._machine, actions = step(self._machine, event, self.policy)
+    def _feed(self, event: machine.Event) -> None:
+        self._machine, actions = machine.step(self._machine, event, self.policy)
         self._announce()
         self._apply(actions)
 
-    def _apply(self, actions: Actions) -> None:
+    def _apply(self, actions: machine.Actions) -> None:
         for action in actions:
-            if action is Action.STOP:
+            if action is machine.Action.STOP:
                 self._stop_ffmpeg()
-            elif action is Action.START:
+            elif action is machine.Action.START:
                 self._start_ffmpeg()
 
     def _stop_ffmpeg(self) -> None:
@@ -341,7 +329,7 @@ class Agent:
             return
         outcome = run.stop()
         log.info("ffmpeg (pid %d) stopped: %s", run.pid, outcome)
-        self._feed(Exited(self._clock(), run.proc.returncode, random.random()))  # noqa: S311
+        self._feed(machine.Exited(self._clock(), run.proc.returncode, random.random()))  # noqa: S311
 
     def _start_ffmpeg(self) -> None:
         if self._run is not None:  # a buffer-only leftover: replaced, not a failure
@@ -354,11 +342,11 @@ class Agent:
         except OSError as error:
             log.error("cannot start %s: %s", self.config.ffmpeg, error.strerror)
             now = self._clock()
-            self._machine, _ = step(self._machine, Started(now), self.policy)
-            self._feed(Exited(now, None, random.random()))  # noqa: S311
+            self._machine, _ = machine.step(self._machine, machine.Started(now), self.policy)
+            self._feed(machine.Exited(now, None, random.random()))  # noqa: S311
             return
         log.info("ffmpeg started (pid %d): %s", self._run.pid, self._redact(" ".join(argv)))
-        self._feed(Started(self._clock()))
+        self._feed(machine.Started(self._clock()))
 
     def _refresh_device(self, now: float) -> None:
         if self._device_node is None:
@@ -376,14 +364,14 @@ class Agent:
             self._device = replace(self._device, present=False)
 
     def _announce(self) -> None:
-        machine = self._machine
+        current = self._machine
         # Cheap check first: most events (progress, ticks) change nothing worth telling.
         quick = (
-            machine.state,
-            machine.reason,
-            machine.black(self._clock(), self.policy),
-            machine.frozen,
-            machine.device_present,
+            current.state,
+            current.reason,
+            current.black(self._clock(), self.policy),
+            current.frozen,
+            current.device_present,
         )
         if quick == self._last_key:
             return
@@ -399,7 +387,7 @@ class Agent:
             snap.consecutive_failures,
         )
         notify(f"STATUS={snap.state} ({snap.reason})")
-        if snap.state is State.STREAMING and not self._ready_sent:
+        if snap.state is machine.State.STREAMING and not self._ready_sent:
             self._ready_sent = notify("READY=1")
         for listener in list(self._listeners):
             try:

@@ -193,18 +193,7 @@ def _camera_drilldown(config: MixinConfig) -> gdb.DashboardLink:
 def _site_variable(config: MixinConfig) -> gdb.QueryVariable:
     """Which sites (issue 17): all by default; empty while no site is named."""
     query = f"label_values(trashmon_camera_state{selector(config.monitor_selector)}, site)"
-    return (
-        gdb.QueryVariable("site")
-        .label("Site")
-        .datasource(DATASOURCE)
-        .query(query)
-        .definition(query)
-        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-        .sort(VariableSort.ALPHABETICAL_ASC)
-        .multi(True)
-        .include_all(True)
-        .all_value(".*")
-    )
+    return _label_variable("site", "Site", query, multi=True)
 
 
 def _camera_variable(config: MixinConfig, multi: bool) -> gdb.QueryVariable:
@@ -212,9 +201,14 @@ def _camera_variable(config: MixinConfig, multi: bool) -> gdb.QueryVariable:
         f"label_values(trashmon_camera_state{selector(config.monitor_selector, SITE_MATCH)}, "
         "camera)"
     )
+    return _label_variable("camera", "Camera", query, multi=multi)
+
+
+def _label_variable(name: str, label: str, query: str, *, multi: bool) -> gdb.QueryVariable:
+    """A variable over the values ``query`` finds, all of them by default."""
     return (
-        gdb.QueryVariable("camera")
-        .label("Camera")
+        gdb.QueryVariable(name)
+        .label(label)
         .datasource(DATASOURCE)
         .query(query)
         .definition(query)
@@ -223,6 +217,18 @@ def _camera_variable(config: MixinConfig, multi: bool) -> gdb.QueryVariable:
         .multi(multi)
         .include_all(True)
         .all_value(".*")
+    )
+
+
+def _camera_dashboard(
+    config: MixinConfig, slug: str, title: str, description: str, *, multi: bool
+) -> gdb.Dashboard:
+    """A dashboard about cameras: the base, then the site and camera variables (``multi``:
+    several cameras at once, else one)."""
+    return (
+        _base_dashboard(config, slug, title, description)
+        .with_variable(_site_variable(config))
+        .with_variable(_camera_variable(config, multi=multi))
     )
 
 
@@ -235,15 +241,12 @@ def _add(dash: gdb.Dashboard, items: Sequence[gdb.Row | Panel]) -> gdb.Dashboard
 def overview(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
     n, lay, mon = RecordedNames(config), _Layout(), config.monitor_selector
     cam = selector(mon, CAMERA_MATCH)
-    dash = (
-        _base_dashboard(
-            config,
-            "overview",
-            "trashmonitor / Overview",
-            "Every camera at a glance: state, reasons, freshness, ingest and viewers.",
-        )
-        .with_variable(_site_variable(config))
-        .with_variable(_camera_variable(config, multi=True))
+    dash = _camera_dashboard(
+        config,
+        "overview",
+        "trashmonitor / Overview",
+        "Every camera at a glance: state, reasons, freshness, ingest and viewers.",
+        multi=True,
     )
     return _add(
         dash,
@@ -331,17 +334,14 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
     mon = selector(config.monitor_selector, CAMERA_MATCH)
     cap = selector(config.capture_selector, AGENT_CAMERA_MATCH)
     rate = "[$__rate_interval]"
-    dash = (
-        _base_dashboard(
-            config,
-            "camera",
-            "trashmonitor / Camera",
-            "One camera in depth: capture agent, ffmpeg, picture checks and ingest. The agent's "
-            "values come from the monitor (what each agent announces over MQTT); speed, dropped "
-            "frames and the device table need Prometheus to scrape the agents themselves.",
-        )
-        .with_variable(_site_variable(config))
-        .with_variable(_camera_variable(config, multi=False))
+    dash = _camera_dashboard(
+        config,
+        "camera",
+        "trashmonitor / Camera",
+        "One camera in depth: capture agent, ffmpeg, picture checks and ingest. The agent's "
+        "values come from the monitor (what each agent announces over MQTT); speed, dropped "
+        "frames and the device table need Prometheus to scrape the agents themselves.",
+        multi=False,
     )
     return _add(
         dash,

@@ -18,6 +18,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from trashmonitor.errors import ConfigError
@@ -81,12 +82,12 @@ NO_METRICS = ("off", "none", "")
 _THRESHOLDS = Thresholds()
 
 
-def parse_max_body(text: str) -> int:
-    return number_within(
-        text.strip(), int, MIN_MAX_BODY_BYTES, MAX_MAX_BODY_BYTES,
-        expected="expected a size in bytes",
-        out_of_range=f"expected {MIN_MAX_BODY_BYTES} to {MAX_MAX_BODY_BYTES} bytes",
-    )  # fmt: skip
+# int() and float() ignore surrounding whitespace, so these parse the value as typed.
+parse_max_body = partial(
+    number_within, convert=int, minimum=MIN_MAX_BODY_BYTES, maximum=MAX_MAX_BODY_BYTES,
+    expected="expected a size in bytes",
+    out_of_range=f"expected {MIN_MAX_BODY_BYTES} to {MAX_MAX_BODY_BYTES} bytes",
+)  # fmt: skip
 
 
 def parse_metrics_target(text: str) -> str:
@@ -112,12 +113,11 @@ MIN_HOOK_RATE = 0.1
 MAX_HOOK_RATE = 10_000.0
 
 
-def parse_hook_rate(text: str) -> float:
-    return number_within(
-        text.strip(), float, MIN_HOOK_RATE, MAX_HOOK_RATE,
-        expected="expected notices a second",
-        out_of_range=f"expected {MIN_HOOK_RATE:g} to {MAX_HOOK_RATE:g} notices a second",
-    )  # fmt: skip
+parse_hook_rate = partial(
+    number_within, convert=float, minimum=MIN_HOOK_RATE, maximum=MAX_HOOK_RATE,
+    expected="expected notices a second",
+    out_of_range=f"expected {MIN_HOOK_RATE:g} to {MAX_HOOK_RATE:g} notices a second",
+)  # fmt: skip
 
 
 def _not_shown(_raw: str) -> str:

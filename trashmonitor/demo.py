@@ -45,7 +45,11 @@ from trashmonitor.alerts.config import DEFAULT_CONFIG, MixinConfig
 from trashmonitor.alerts.notifications import alertmanager_config, webhook_receivers
 from trashmonitor.children import escalation, start_child, stop_child
 from trashmonitor.errors import EXIT_OK, ConfigError, TrashmonError
-from trashmonitor.settings import parse_ip, parse_positive_int
+from trashmonitor.monitor.config import DEFAULT_LISTEN
+from trashmonitor.monitor.mediamtx import METRICS_PORT as MEDIAMTX_METRICS_PORT
+from trashmonitor.monitor.play import DEFAULT_RTSP_PORT
+from trashmonitor.mqtt import DEFAULT_PORT as MQTT_PORT
+from trashmonitor.settings import parse_host_port, parse_ip, parse_positive_int
 
 if TYPE_CHECKING:
     from trashmonitor.pki import Layout
@@ -86,12 +90,15 @@ _STOP_STEPS = escalation(STOP_GRACE)
 
 @dataclass(frozen=True)
 class Ports:
-    mqtt: int = 8883
-    rtsp: int = 8554
+    """Where each demo service listens; by default where a deployment has it (the
+    components' own defaults, read from their declarations where they have one)."""
+
+    mqtt: int = MQTT_PORT
+    rtsp: int = DEFAULT_RTSP_PORT
     api: int = 9997
-    mediamtx_metrics: int = 9998
+    mediamtx_metrics: int = MEDIAMTX_METRICS_PORT
     hls: int = 8888
-    monitor: int = 9843
+    monitor: int = parse_host_port(DEFAULT_LISTEN).port
     prometheus: int = 9090
     viewer: int = 8080
     agents: tuple[int, ...] = (9844, 9845, 9846)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from trashmonitor.backoff import Backoff
 from trashmonitor.capture.machine import (
     Action,
     Event,
@@ -23,7 +24,7 @@ from trashmonitor.capture.machine import (
 )
 from trashmonitor.capture.parsing import EventKind, ProgressBlock, StderrEvent
 
-POLICY = Policy(stall_seconds=3, start_seconds=8, backoff_initial=1, backoff_max=30)
+POLICY = Policy(stall_seconds=3, start_seconds=8, backoff=Backoff(initial=1, maximum=30))
 
 
 def block(frame: int, fps: float = 15.0) -> ProgressBlock:
@@ -118,7 +119,7 @@ def test_a_healthy_run_resets_the_backoff() -> None:
 
 
 def test_jitter_stays_within_bounds_and_cap() -> None:
-    policy = Policy(backoff_initial=1, backoff_max=30, jitter=0.2)
+    policy = Policy(backoff=Backoff(initial=1, maximum=30, jitter=0.2))
     assert backoff_delay(1, policy, 0.0) == pytest.approx(0.8)
     assert backoff_delay(1, policy, 1.0) == pytest.approx(1.2)
     assert backoff_delay(3, policy, 0.5) == pytest.approx(4.0)

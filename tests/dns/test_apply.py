@@ -9,61 +9,58 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trashmonitor.dns import model
 from trashmonitor.dns.apply import apply_plan, write_outcome
-from trashmonitor.dns.model import (
-    CreateRecord,
-    CreateSplitDNS,
-    DesiredRecord,
-    DesiredSplitDNS,
-    InSync,
-    Outcome,
-    PlannedChange,
-    Refused,
-    Resource,
-    Result,
-    WriteChange,
-)
 from trashmonitor.dns.retry import TransientAPIError
 from trashmonitor.errors import AuthError
 
 DNS = Path(__file__).resolve().parents[2] / "dns"
-RECORD = DesiredRecord("A", "t.example.com", ipaddress.IPv4Address("100.64.0.1"), 1)
-SPLIT = DesiredSplitDNS("example.com", ("1.1.1.1",))
+RECORD = model.DesiredRecord("A", "t.example.com", ipaddress.IPv4Address("100.64.0.1"), 1)
+SPLIT = model.DesiredSplitDNS("example.com", ("1.1.1.1",))
 
 
-CREATE_A = CreateRecord(resource=Resource.A_RECORD, name="n", old="(none)", new="A", desired=RECORD)
-CREATE_SPLIT = CreateSplitDNS(resource=Resource.SPLIT_DNS, name="example.com", old="(none)",
-                              new="1.1.1.1", desired=SPLIT)  # fmt: skip
-OK_AAAA = InSync(resource=Resource.AAAA_RECORD, name="n", old="AAAA", new="AAAA")
-CONFLICT = Refused(resource=Resource.A_RECORD, name="n", old="CNAME", new="A", kind="conflict")
+CREATE_A = model.CreateRecord(
+    resource=model.Resource.A_RECORD, name="n", old="(none)", new="A", desired=RECORD
+)
+CREATE_SPLIT = model.CreateSplitDNS(
+    resource=model.Resource.SPLIT_DNS,
+    name="example.com",
+    old="(none)",
+    new="1.1.1.1",
+    desired=SPLIT,
+)
+OK_AAAA = model.InSync(resource=model.Resource.AAAA_RECORD, name="n", old="AAAA", new="AAAA")
+CONFLICT = model.Refused(
+    resource=model.Resource.A_RECORD, name="n", old="CNAME", new="A", kind="conflict"
+)
 
 
 @dataclass
 class Recorder:
     """A provider that writes nothing and remembers every batch it was given."""
 
-    resources: frozenset[Resource]
-    batches: list[list[WriteChange]] = field(default_factory=list)
+    resources: frozenset[model.Resource]
+    batches: list[list[model.WriteChange]] = field(default_factory=list)
 
-    def apply(self, changes: Sequence[WriteChange]) -> tuple[Outcome, ...]:
+    def apply(self, changes: Sequence[model.WriteChange]) -> tuple[model.Outcome, ...]:
         self.batches.append(list(changes))
-        return tuple(Outcome(c, Result.APPLIED) for c in changes)
+        return tuple(model.Outcome(c, model.Result.APPLIED) for c in changes)
 
 
 def providers() -> tuple[Recorder, Recorder]:
-    records = Recorder(frozenset({Resource.A_RECORD, Resource.AAAA_RECORD}))
-    return records, Recorder(frozenset({Resource.SPLIT_DNS}))
+    records = Recorder(frozenset({model.Resource.A_RECORD, model.Resource.AAAA_RECORD}))
+    return records, Recorder(frozenset({model.Resource.SPLIT_DNS}))
 
 
 def test_each_write_goes_to_its_provider_and_outcomes_keep_plan_order() -> None:
     records, split = providers()
-    plan: list[PlannedChange] = [CREATE_A, OK_AAAA, CREATE_SPLIT]
+    plan: list[model.PlannedChange] = [CREATE_A, OK_AAAA, CREATE_SPLIT]
 
     outcomes = apply_plan(plan, (records, split), dry_run=False)
 
     assert [(o.change, o.result) for o in outcomes] == [
-        (CREATE_A, Result.APPLIED), (OK_AAAA, Result.NOTHING_TO_DO),
-        (CREATE_SPLIT, Result.APPLIED),
+        (CREATE_A, model.Result.APPLIED), (OK_AAAA, model.Result.NOTHING_TO_DO),
+        (CREATE_SPLIT, model.Result.APPLIED),
     ]  # fmt: skip
     assert (records.batches, split.batches) == ([[CREATE_A]], [[CREATE_SPLIT]])
 
@@ -75,9 +72,9 @@ def test_refusals_in_sync_lines_and_dry_runs_never_reach_a_provider() -> None:
     planned = apply_plan([CREATE_A, CREATE_SPLIT], (records, split), dry_run=True)
 
     assert [(o.result, o.error_kind) for o in refused] == [
-        (Result.REFUSED, "conflict"), (Result.NOTHING_TO_DO, None),
+        (model.Result.REFUSED, "conflict"), (model.Result.NOTHING_TO_DO, None),
     ]  # fmt: skip
-    assert [o.result for o in planned] == [Result.DRY_RUN, Result.DRY_RUN]
+    assert [o.result for o in planned] == [model.Result.DRY_RUN, model.Result.DRY_RUN]
     assert records.batches == split.batches == []
 
 
@@ -86,24 +83,24 @@ def test_a_write_nobody_owns_fails_instead_of_vanishing() -> None:
 
     (outcome,) = apply_plan([CREATE_SPLIT], (records,), dry_run=False)
 
-    assert (outcome.result, outcome.error_kind) == (Result.FAILED, "internal")
+    assert (outcome.result, outcome.error_kind) == (model.Result.FAILED, "internal")
     assert records.batches == []
 
 
 def test_a_failed_write_is_an_outcome_with_the_errors_kind() -> None:
-    def limited() -> Outcome:
+    def limited() -> model.Outcome:
         raise TransientAPIError("Cloudflare: create failed (HTTP 429)", status_code=429,
                                 kind="rate_limited")  # fmt: skip
 
-    def refused() -> Outcome:
+    def refused() -> model.Outcome:
         raise AuthError("Cloudflare: CF_API_TOKEN is not allowed to create")
 
     retried = write_outcome(CREATE_A, limited)
     denied = write_outcome(CREATE_A, refused)
 
-    assert (retried.result, retried.error_kind) == (Result.FAILED, "rate_limited")
+    assert (retried.result, retried.error_kind) == (model.Result.FAILED, "rate_limited")
     assert retried.detail.endswith("gave up after retries")
-    assert (denied.result, denied.error_kind) == (Result.FAILED, "auth")
+    assert (denied.result, denied.error_kind) == (model.Result.FAILED, "auth")
 
 
 def imported_modules(path: Path) -> set[str]:

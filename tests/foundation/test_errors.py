@@ -6,44 +6,35 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from trashmonitor import errors
 from trashmonitor.dns.retry import RetryPolicy, TransientAPIError
 from trashmonitor.dns.tailscale_api import TailscaleAPI, TailscaleCredentials
-from trashmonitor.errors import (
-    AuthError,
-    ConfigError,
-    DriftError,
-    MalformedResponseError,
-    ObservationError,
-    TrashmonError,
-    UnreachableError,
-    UpstreamHTTPError,
-)
 from trashmonitor.monitor.daemon import error_kind
 
 
 def test_every_class_carries_exit_code_kind_and_retryable() -> None:
     table = {
-        TrashmonError("x"): (2, "internal", False),
-        ConfigError("--x", "bad"): (2, "config", False),
-        ObservationError("x"): (2, "unavailable", False),
-        UnreachableError("x"): (2, "unreachable", True),
-        UpstreamHTTPError("x", 500): (2, "http", False),
-        MalformedResponseError("x"): (2, "malformed", False),
-        AuthError("x"): (2, "http", False),
-        DriftError("x"): (1, "drift", False),
+        errors.TrashmonError("x"): (2, "internal", False),
+        errors.ConfigError("--x", "bad"): (2, "config", False),
+        errors.ObservationError("x"): (2, "unavailable", False),
+        errors.UnreachableError("x"): (2, "unreachable", True),
+        errors.UpstreamHTTPError("x", 500): (2, "http", False),
+        errors.MalformedResponseError("x"): (2, "malformed", False),
+        errors.AuthError("x"): (2, "http", False),
+        errors.DriftError("x"): (1, "drift", False),
     }
     for error, expected in table.items():
         assert (error.exit_code, error.kind, error.retryable) == expected, type(error)
 
 
 def test_the_monitor_counts_an_error_under_its_own_kind() -> None:
-    class TruncatedAnswer(UpstreamHTTPError):  # a new error says its kind itself
+    class TruncatedAnswer(errors.UpstreamHTTPError):  # a new error says its kind itself
         kind = "malformed"
 
     assert error_kind(TruncatedAnswer("cut short", 200)) == "malformed"
-    assert error_kind(UnreachableError("refused")) == "unreachable"
-    assert error_kind(AuthError("401")) == "http"
-    assert error_kind(ConfigError("--x", "bad")) == "http"  # the label set is a contract
+    assert error_kind(errors.UnreachableError("refused")) == "unreachable"
+    assert error_kind(errors.AuthError("401")) == "http"
+    assert error_kind(errors.ConfigError("--x", "bad")) == "http"  # the label set is a contract
     assert error_kind(RecursionError()) == "internal"
 
 

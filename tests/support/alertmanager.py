@@ -113,11 +113,8 @@ def render_alertmanager_config(
 
 @dataclass(frozen=True)
 class Alertmanager:
-    port: int
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+    address: str
+    """``127.0.0.1:PORT``, where its API listens."""
 
     def api(self, path: str, payload: Any | None = None) -> Any:
         data = None if payload is None else json.dumps(payload).encode()
@@ -149,7 +146,7 @@ class Alertmanager:
 def running_alertmanager(directory: Path, config_file: Path) -> Iterator[Alertmanager]:
     # Debian names the binary prometheus-alertmanager; nixpkgs (flake.nix) alertmanager.
     binary = shutil.which("prometheus-alertmanager") or require_binary("alertmanager")
-    alertmanager = Alertmanager(free_port())
+    alertmanager = Alertmanager(f"127.0.0.1:{free_port()}")
     with serving_prometheus_project(
         binary,
         directory,

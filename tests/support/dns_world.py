@@ -193,7 +193,7 @@ def dns_vcr(secrets: Sequence[str], record_mode: str = "none") -> Any:
 def dns_env(base_url: str, fake: FakeAPIs, **overrides: str | None) -> dict[str, str]:
     """`trashmon dns`'s environment (docs/dns.md) pointed at the fake APIs served at
     ``base_url``; an override of None removes the variable."""
-    env = {
+    env: dict[str, str | None] = {
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", "/tmp"),
         "CF_API_TOKEN": fake.cf_token,
@@ -205,9 +205,5 @@ def dns_env(base_url: str, fake: FakeAPIs, **overrides: str | None) -> dict[str,
         "TS_API_BASE_URL": base_url,
         "DNS_RETRIES": "0",
     }
-    for key, value in overrides.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    return env
+    env.update(overrides)
+    return {key: value for key, value in env.items() if value is not None}

@@ -230,16 +230,8 @@ def main() -> None:
     parser.add_argument("--trickle-interval", type=float, default=1.0)
     parser.add_argument("--flap-period", type=float, default=2.0)
     parser.add_argument("--credentials", help="user:password every request must carry")
-    args = parser.parse_args()
-    server = HostileMediaMTX(
-        args.mode,
-        cameras=args.cameras,
-        trickle_interval=args.trickle_interval,
-        flap_period=args.flap_period,
-        credentials=args.credentials,
-        host=args.host,
-        port=args.port,
-    )
+    # Each option is the constructor's keyword of the same name.
+    server = HostileMediaMTX(**vars(parser.parse_args()))
     server.serve_until_interrupted("hostile MediaMTX")
 
 

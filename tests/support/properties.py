@@ -37,6 +37,17 @@ def bounded(parse: Callable[[], T], budget: float = PARSER_BUDGET_SECONDS) -> T:
     return result
 
 
+def parsed_or_message(parse: Callable[[], T]) -> tuple[T | None, str]:
+    """The contract's two outcomes: ``(bounded(parse), "")``, or ``(None, message)`` for the
+    ValueError it raised, whose message must be one line."""
+    try:
+        return bounded(parse), ""
+    except ValueError as error:
+        message = str(error)
+    assert "\n" not in message, f"a multi-line error: {message!r}"
+    return None, message
+
+
 # JSON the way MediaMTX could get it wrong: any shape, plus the field names it uses so
 # examples reach the deep branches, not only "not an object".
 KEYS = st.sampled_from(
