@@ -211,7 +211,8 @@ class _Streaming:
         self.before = before.paths if before is not None and self.interval > 0 else {}
         since = judging.now - judging.thresholds.frames_error_window
         # _frames_rising's snapshots, oldest first: the window's, the current one aside.
-        self.window = tuple(s for s in history[:-1] if s.at >= since)
+        self.window = tuple(s.paths for s in history[:-1] if s.at >= since)
+        self.frames_min = judging.thresholds.frames_error_min
 
     def judge(self, name: str, path: PathObservation, agent: AgentView | None) -> CameraHealth:
         judging = self.judging
@@ -237,11 +238,12 @@ class _Streaming:
 
     def _frames_rising(self, name: str, frames: int) -> bool:
         """:func:`_frames_rising` over the window found once."""
-        for snapshot in self.window:
-            earlier = snapshot.paths.get(name)
-            counted = None if earlier is None else earlier.frames_in_error
-            if counted is not None and counted <= frames:
-                return frames - counted >= self.judging.thresholds.frames_error_min
+        for paths in self.window:
+            earlier = paths.get(name)
+            if earlier is not None:
+                counted = earlier.frames_in_error
+                if counted is not None and counted <= frames:
+                    return frames - counted >= self.frames_min
         return False
 
 
