@@ -10,7 +10,9 @@ side in one run:
   and now (msgspec for large pages), and ``trashmon probe --api … --json`` as a process
   (CPU of the child from getrusage); ratios to bare (targets: <= 1.0x in-process, <=
   1.2x as a process); processes alternate with the bare ones and their ratio is the
-  median of the per-pair ratios;
+  median of the per-pair ratios; start-up apart: ``trashmon probe --help`` beside a
+  python importing what bare imports (the package byte-compiled first, as pip installs
+  it: this environment sets PYTHONDONTWRITEBYTECODE);
 * the parsers on this run's answers, before (json.loads + reference parser;
   /metrics line by line) and now (and the check the monitor makes of /metrics when the
   API reports every path's frames in error itself, MediaMTX v1.17+);
@@ -44,6 +46,7 @@ from typing import Any
 from scaffold import (
     REPO,
     bench_monitor,
+    compile_package,
     median_time,
     options,
     process_cpu_seconds,
@@ -66,6 +69,7 @@ def fetch_all(api):
     return n
 """
 BARE_PROCESS = BARE + "import sys\nprint(fetch_all(sys.argv[1]))\n"
+BARE_START = "import json, urllib.request"  # what the bare process imports, nothing done
 
 
 def median_cpu(action: Callable[[], object], runs: int) -> float:
@@ -121,6 +125,7 @@ def medians(runs: list[tuple[float, float]]) -> tuple[float, float]:
 
 
 def probe_figures(api: str, paths: int, runs: int) -> None:
+    compile_package()  # as installed: the bare baseline's standard library comes compiled
     namespace: dict[str, Any] = {}
     exec(BARE, namespace)  # noqa: S102  # the very code the process variant runs
     assert namespace["fetch_all"](api) == paths
@@ -147,12 +152,16 @@ def probe_figures(api: str, paths: int, runs: int) -> None:
     probe_in: list[tuple[float, float]] = []
     bare_out: list[tuple[float, float]] = []
     probe_out: list[tuple[float, float]] = []
+    bare_start: list[tuple[float, float]] = []
+    probe_start: list[tuple[float, float]] = []
     for _ in range(runs):
         bare_in.append(timed(lambda: namespace["fetch_all"](api)))
         before_in.append(timed(probe_before))
         probe_in.append(timed(lambda: probe(probe_args)))
         bare_out.append(child_cpu([sys.executable, "-c", BARE_PROCESS, api]))
         probe_out.append(child_cpu([*TRASHMON, "probe", "--api", api, "--json"]))
+        bare_start.append(child_cpu([sys.executable, "-c", BARE_START]))
+        probe_start.append(child_cpu([*TRASHMON, "probe", "--help"]))
     print(f"{paths} paths, median of {runs} runs        CPU ms  wall ms   ratio CPU, wall")
     lines = (
         ("bare stdlib fetch + json.loads, in-process", bare_in, ""),
@@ -162,6 +171,8 @@ def probe_figures(api: str, paths: int, runs: int) -> None:
         ("bare stdlib fetch as a python process", bare_out, ""),
         ("trashmon probe --json as a process", probe_out,
          ratios(probe_out, bare_out) + "  (target <= 1.2x)"),
+        ("of which start-up: bare's imports, a process", bare_start, ""),
+        ("trashmon probe --help as a process", probe_start, ratios(probe_start, bare_start)),
     )  # fmt: skip
     for label, measured, note in lines:
         cpu, wall = medians(measured)

@@ -2,8 +2,9 @@
 
 Prints the median wall time of ``python -m trashmonitor probe --help`` next to a bare
 ``python -c pass``, the cumulative ``-X importtime`` of the probe's module, and whether
-httpx, opentelemetry, cloudflare, prometheus_client or paho were imported (they must
-not be: the probe reads MediaMTX with urllib).
+httpx, opentelemetry, cloudflare, prometheus_client, paho, logging or concurrent were
+imported (they must not be: the probe reads MediaMTX with urllib and logs nothing). The
+package is byte-compiled first, as pip installs it.
 
     .venv/bin/python bench/probe_startup.py [--runs 10]
 """
@@ -15,12 +16,12 @@ import subprocess
 import sys
 import time
 
-from scaffold import options
+from scaffold import compile_package, options
 from support.processes import OUTSIDE_REPO
 
 HEAVY = (
     "httpx", "opentelemetry", "cloudflare", "prometheus_client", "paho", "tailscale",
-    "cryptography",
+    "cryptography", "logging", "concurrent",
 )  # fmt: skip
 
 
@@ -35,6 +36,7 @@ def wall(argv: list[str], runs: int) -> float:
 
 def main() -> None:
     args = options(__doc__.splitlines()[0], {"runs": 2}, runs=10)
+    compile_package()
     python = wall([sys.executable, "-c", "pass"], args.runs)
     probe = wall([sys.executable, "-m", "trashmonitor", "probe", "--help"], args.runs)
     importtime = subprocess.run(

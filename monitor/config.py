@@ -14,7 +14,6 @@ Imports stay light: the probe reads these settings and must start fast.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from functools import partial
 from pathlib import Path
 
 from trashmonitor.errors import ConfigError
-from trashmonitor.hook import check_secret, read_secret_file
 from trashmonitor.monitor.mediamtx import default_metrics_url, metrics_url
 from trashmonitor.monitor.mediamtx_http import (
     DEFAULT_MAX_BODY_BYTES,
@@ -32,7 +30,6 @@ from trashmonitor.monitor.mediamtx_http import (
     read_credentials_file,
 )
 from trashmonitor.monitor.model import DEFAULT_INCIDENT_MIN_SECONDS, Thresholds
-from trashmonitor.monitor.play import parse_url_template
 from trashmonitor.monitor.sites import (
     DEFAULT_SITE,
     Site,
@@ -118,6 +115,26 @@ parse_hook_rate = partial(
     expected="expected notices a second",
     out_of_range=f"expected {MIN_HOOK_RATE:g} to {MAX_HOOK_RATE:g} notices a second",
 )  # fmt: skip
+
+
+# The parsers of the hook's and --play's settings live with them; imported only when a
+# value is given, so `trashmon probe` without them never loads those modules.
+def read_secret_file(path: str) -> str:
+    from trashmonitor.hook import read_secret_file as read
+
+    return read(path)
+
+
+def check_secret(value: str) -> str:
+    from trashmonitor.hook import check_secret as check
+
+    return check(value)
+
+
+def parse_url_template(text: str) -> str:
+    from trashmonitor.monitor.play import parse_url_template as parse
+
+    return parse(text)
 
 
 def _not_shown(_raw: str) -> str:
@@ -492,6 +509,8 @@ def hook_secret(settings: ReadSettings, environ: Mapping[str, str] | None = None
 
 def quiet_http_logs() -> None:
     """httpx logs every request at INFO: a poll per second per page is noise, not news."""
+    import logging  # the monitor's alone: the probe neither logs nor imports logging
+
     if logging.getLogger().level > logging.DEBUG:
         logging.getLogger("httpx").setLevel(logging.WARNING)
 

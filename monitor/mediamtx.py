@@ -11,9 +11,11 @@ readers of :mod:`trashmonitor.monitor.mediamtx_parse` and returns frozen values
 from __future__ import annotations
 
 import contextvars
+import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -218,29 +220,21 @@ class MediaMTXClient:
         return tuple(self.read_paths(deadline).paths.values())
 
     def _read_window(self, numbers: range, deadline: float | None) -> list[PathsPage]:
-        from concurrent.futures import Future, ThreadPoolExecutor
-
         url = self.api_url + PATHS_LIST
         workers = min(self.parallel_pages, len(numbers))
         pages: list[PathsPage] = []
-        in_flight: deque[Future[PathsPage]] = deque()
-        queue = iter(numbers)
-        with ThreadPoolExecutor(workers, thread_name_prefix="mediamtx-page") as pool:
-            try:
-                for number in queue:
-                    if deadline is not None and deadline <= time.monotonic():
-                        raise UnreachableError(f"{url}: gave up, the time budget is spent")
-                    # Each page runs in a copy of this context, so spans a traced
-                    # transport opens stay children of the caller's span.
-                    context = contextvars.copy_context()
-                    in_flight.append(pool.submit(context.run, self._read_page, number, deadline))
-                    if len(in_flight) == workers:
-                        pages.append(in_flight.popleft().result())
-                while in_flight:
-                    pages.append(in_flight.popleft().result())
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+        in_flight: deque[_PageRead] = deque()
+        for number in numbers:
+            if deadline is not None and deadline <= time.monotonic():
+                raise UnreachableError(f"{url}: gave up, the time budget is spent")
+            # Each page runs in a copy of this context, so spans a traced transport
+            # opens stay children of the caller's span.
+            context = contextvars.copy_context()
+            in_flight.append(_PageRead(partial(context.run, self._read_page, number, deadline)))
+            if len(in_flight) == workers:
+                pages.append(in_flight.popleft().result())
+        while in_flight:
+            pages.append(in_flight.popleft().result())
         return pages
 
     def read_path(self, name: str, deadline: float | None = None) -> PathObservation | None:
@@ -292,6 +286,34 @@ class MediaMTXClient:
         if text[:1024].lstrip().startswith("<"):
             raise MalformedResponseError(f"{self.metrics_url}: got HTML instead of metrics")
         return text
+
+
+class _PageRead:
+    """One page read in a daemon thread of its own, its page or error kept for
+    :meth:`result`. Plain threads, not a ThreadPoolExecutor: concurrent.futures imports
+    logging (~10 ms of a probe's start-up), and a read left behind when another page
+    failed never holds up the process's exit (a pool's workers are joined at exit)."""
+
+    def __init__(self, read: Callable[[], PathsPage]) -> None:
+        self._read = read
+        self._page: PathsPage | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="mediamtx-page", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._page = self._read()
+        except BaseException as error:  # handed to the reader by result()
+            self._error = error
+
+    def result(self) -> PathsPage:
+        self._thread.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        assert self._page is not None
+        return self._page
 
 
 def _detached(error: TrashmonError) -> TrashmonError:

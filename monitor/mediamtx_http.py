@@ -21,14 +21,14 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 from trashmonitor.errors import MalformedResponseError, UnreachableError
+from trashmonitor.settings import file_path
 
 if TYPE_CHECKING:  # the probe traces nothing and never imports opentelemetry
     from opentelemetry.trace import Tracer
@@ -41,6 +41,9 @@ DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 MIN_MAX_BODY_BYTES = 64 * 1024
 MAX_MAX_BODY_BYTES = 1024 * 1024 * 1024
 READ_CHUNK_BYTES = 64 * 1024
+# The urllib transport reads a body of known length straight into its buffer, this much
+# at a time (every socket read within is bounded by the deadline anyway).
+READ_INTO_BYTES = 1024 * 1024
 CREDENTIALS_FILE_MAX_BYTES = 4096
 
 HTTPAnswer = tuple[int, str, bytes | bytearray]
@@ -125,7 +128,7 @@ def read_text_file(path: str, what: str, max_bytes: int) -> str:
     """A small UTF-8 file read whole; ValueError naming ``what`` (never quoting the
     content, which may hold a password) when missing, unreadable, too big or not text."""
     try:
-        with Path(path).expanduser().open("rb") as file:
+        with file_path(path).open("rb") as file:
             raw = file.read(max_bytes + 1)
     except FileNotFoundError:
         raise ValueError(f"{what} not found") from None
@@ -163,7 +166,7 @@ def read_capped(
 ) -> bytes | bytearray:
     """Collect a body from ``chunks``, failing once it passes ``max_bytes`` (or announces
     more in Content-Length) or once ``deadline`` has passed."""
-    length = int(declared) if declared is not None and declared.strip().isdigit() else None
+    length = declared_length(declared)
     if length is not None and length > max_bytes:
         raise _too_large(url, max_bytes)
     if length is not None:
@@ -179,6 +182,35 @@ def read_capped(
             parts.clear()  # not kept alive by the error's traceback
             raise _too_large(url, max_bytes) if size > max_bytes else timed_out(url)
     return b"".join(parts)
+
+
+def declared_length(declared: str | None) -> int | None:
+    """A Content-Length header's value, None when absent or not a number."""
+    return int(declared) if declared is not None and declared.strip().isdigit() else None
+
+
+def read_declared(
+    readinto: Callable[[memoryview], int | None], length: int, url: str, deadline: float
+) -> bytearray:
+    """A body of the announced ``length`` read straight into one buffer of that size, no
+    chunk allocated or copied on the way (the urllib transport's path; httpx hands out
+    chunks, :func:`read_capped` takes those)."""
+    body = bytearray(length)
+    view = memoryview(body)
+    filled = 0
+    try:
+        while filled < length:
+            count = readinto(view[filled : filled + READ_INTO_BYTES])
+            if not count:
+                raise MalformedResponseError(
+                    f"{url}: broken HTTP answer (shorter than its Content-Length)"
+                )
+            filled += count
+            if time.monotonic() > deadline:
+                raise timed_out(url)
+    finally:
+        view.release()
+    return body
 
 
 def _read_into(body: bytearray, chunks: Iterable[bytes], url: str, deadline: float) -> bytearray:
@@ -294,13 +326,20 @@ def urllib_get(get: GetRequest) -> HTTPAnswer:
             with _URLLIB.open(request, timeout=connect_timeout) as response:
                 if response.status != 200:
                     return response.status, response.reason, b""
-                body = read_capped(
-                    iter(lambda: response.read(READ_CHUNK_BYTES), b""),
-                    url,
-                    deadline,
-                    get.max_bytes,
-                    response.headers.get("Content-Length"),
-                )
+                declared = response.headers.get("Content-Length")
+                length = declared_length(declared)
+                if length is None or response.chunked:
+                    body = read_capped(
+                        iter(lambda: response.read(READ_CHUNK_BYTES), b""),
+                        url,
+                        deadline,
+                        get.max_bytes,
+                        declared,
+                    )
+                elif length > get.max_bytes:
+                    raise _too_large(url, get.max_bytes)
+                else:
+                    body = read_declared(response.readinto, length, url, deadline)
                 return response.status, response.reason, body
     # Not chained below: urllib's errors reach back to the request, whose headers hold
     # the MediaMTX password (HTTP Basic); the message keeps what the cause said.

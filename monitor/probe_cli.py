@@ -6,8 +6,9 @@ Built for CI: one poll by default, a bounded total time, one line per camera (or
 keeps working for users of the seed's health.py.
 
 Imports stay light on purpose (the standard library's HTTP client and the pure model
-only: no httpx, prometheus-client, OpenTelemetry or Cloudflare SDK) because a CI
-probe's cost is mostly its start-up.
+only: no httpx, prometheus-client, OpenTelemetry or Cloudflare SDK, no logging, and
+``--play``'s modules only with ``--play``) because a CI probe's cost is mostly its
+start-up; tests/monitor/test_probe_cli.py runs a real probe and checks what it imported.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from trashmonitor.errors import (
     EXIT_OK,
@@ -28,12 +30,11 @@ from trashmonitor.errors import (
     MalformedResponseError,
     TrashmonError,
 )
-from trashmonitor.monitor import config, play_cli
+from trashmonitor.monitor import config
 from trashmonitor.monitor.health import evaluate
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.mediamtx_parse import decode_paths_page
 from trashmonitor.monitor.model import HealthReport, PathsSnapshot
-from trashmonitor.monitor.play import play_document, play_table
 from trashmonitor.monitor.sites import DEFAULT_SITE, Site
 from trashmonitor.monitor.status import (
     printable,
@@ -45,7 +46,13 @@ from trashmonitor.monitor.status import (
 )
 from trashmonitor.settings import ReadSettings
 
+if TYPE_CHECKING:
+    from trashmonitor.monitor.play import PlayResult
+
 MAX_PARALLEL_SITES = 32
+LOGS = False
+"""Nothing on the probe's path logs (it reads MediaMTX with urllib, not httpx): the CLI
+then leaves the logging module unimported (~8 ms of a probe's start-up)."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -150,7 +157,6 @@ def _poll_api(
 
 
 def run(args: argparse.Namespace) -> int:
-    config.quiet_http_logs()
     try:
         with _cyclic_gc_paused():  # rendering too: re-enabled, it would scan the whole report
             return _report(args)
@@ -237,28 +243,40 @@ def _report_sites(args: argparse.Namespace, sites: tuple[Site, ...]) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    sites = config.sites(config.SETTINGS.read(args, config.PROBE))
+    settings = config.SETTINGS.read(args, config.PROBE)
+    sites = config.sites(settings)
     if sites[0].name:
         return _report_sites(args, sites)
     report = probe(args)
-    played = play_cli.play(args, report)
+    played: list[PlayResult] | None = None
+    if settings[config.PLAY]:
+        from trashmonitor.monitor import play_cli  # ffmpeg pulls: only with --play
+
+        played = play_cli.play(args, report)
     if args.json:
         # Indented for a person at a terminal; compact when piped. json.dumps, not
         # json.dump: only the one-shot path uses the C encoder (5x faster at 10,000).
         indent = 2 if sys.stdout.isatty() else None
         document = status_document(report)
         if played is not None:
+            from trashmonitor.monitor.play import play_document
+
             document["playback"] = play_document(played)
         sys.stdout.write(json.dumps(document, indent=indent) + "\n")
     else:
         print(table(report))
         if played is not None:
+            from trashmonitor.monitor.play import play_table
+
             print("\n" + play_table(played))
     # The process exits next, and its final collection would still scan every object
     # the probe made (~10 ms at 10,000 paths): none of them is garbage left to find.
     gc.freeze()
+    judged = _judged_exit(args, report)
+    if played is None:
+        return judged
     # With --play the exit is the worse of the judgement's and the playback's.
-    return max(_judged_exit(args, report), play_cli.play_exit(played))
+    return max(judged, play_cli.play_exit(played))
 
 
 def _judged_exit(args: argparse.Namespace, report: HealthReport) -> int:

@@ -8,17 +8,17 @@ OpenTelemetry; their one-line help is in that table too. A subcommand module pro
     def run(args: argparse.Namespace) -> int    # returns an exit code
 
 Errors derived from :class:`~trashmonitor.errors.TrashmonError` become one line on
-stderr and their exit code; ``--debug`` shows the traceback as well.
+stderr and their exit code; ``--debug`` shows the traceback as well. A module whose
+path never logs says so with ``LOGS = False``: the log level is still checked, but the
+logging module (~8 ms of start-up) is not imported for it.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import Protocol, cast
 
@@ -96,9 +96,13 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
     return next((arg for arg in argv if arg in COMMANDS), None)
 
 
-def _setup_logging(level_name: str) -> None:
+def _setup_logging(level_name: str, module: CommandModule) -> None:
     if level_name not in LOG_LEVELS:
         raise TrashmonError(f"TRASHMON_LOG_LEVEL: expected one of {', '.join(LOG_LEVELS)}")
+    if not getattr(module, "LOGS", True):
+        return
+    import logging
+
     logging.basicConfig(
         level=getattr(logging, level_name.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -117,10 +121,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_UNDECIDED
     try:
-        _setup_logging(level or os.environ.get("TRASHMON_LOG_LEVEL", "info").lower())
-        return _load(args.command).run(args)
+        module = _load(args.command)
+        _setup_logging(level or os.environ.get("TRASHMON_LOG_LEVEL", "info").lower(), module)
+        return module.run(args)
     except TrashmonError as error:
         if debug:
+            import traceback
+
             traceback.print_exc()
         print(f"trashmon {args.command}: error: {error.message}", file=sys.stderr)
         return error.exit_code

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support.fake_mediamtx import FakeMediaMTX
-from support.processes import TRASHMON, clean_environ, free_port, run_trashmon
+from support.processes import OUTSIDE_REPO, TRASHMON, clean_environ, free_port, run_trashmon
 
 from trashmonitor.monitor.model import CameraHealth, HealthReport
 from trashmonitor.monitor.status import printable, table
@@ -245,6 +245,90 @@ def test_the_probe_imports_no_heavy_library() -> None:
     loaded = set(result.stdout.split())
     assert "trashmonitor" in loaded
     assert loaded.isdisjoint({"httpx", "paho", "prometheus_client", "opentelemetry", "cloudflare"})
+
+
+# Imported by none of a probe's steps: the monitor's HTTP client and exporters, the MQTT
+# client, the DNS SDK, crypto; logging and concurrent.futures (~18 ms of start-up
+# together); --play's and the hook's modules (only with their settings).
+NOT_FOR_THE_PROBE = (
+    "httpx", "httpcore", "h11", "anyio", "certifi", "paho", "prometheus_client",
+    "opentelemetry", "cloudflare", "cryptography", "logging", "concurrent",
+    "trashmonitor.hook", "trashmonitor.monitor.play", "trashmonitor.monitor.play_cli",
+    "trashmonitor.monitor.play_ffmpeg", "trashmonitor.monitor.observe",
+    "trashmonitor.monitor.daemon", "trashmonitor.monitor.export",
+)  # fmt: skip
+
+
+# `trashmon` itself (cli.main, as the console script runs it), telling at exit every module
+# the process imported.
+MODULES_AT_EXIT = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: print('modules:', *sorted(sys.modules), file=sys.stderr))\n"
+    "from trashmonitor.cli import main\n"
+    "raise SystemExit(main(sys.argv[1:]))\n"
+)
+
+
+def imported_by(*argv: str, stdin: bytes | None = None) -> tuple[set[str], str]:
+    """The modules a real ``trashmon`` process imported, and its stdout."""
+    result = subprocess.run(
+        [TRASHMON[0], "-P", "-c", MODULES_AT_EXIT, *argv],
+        input=stdin,
+        capture_output=True,
+        env=clean_environ(),
+        cwd=OUTSIDE_REPO,
+        timeout=120,
+        check=False,
+    )
+    stderr = result.stderr.decode()
+    assert result.returncode == 0, stderr[-2000:]
+    modules = set(stderr.rpartition("modules:")[2].split())
+    assert "trashmonitor.monitor.probe_cli" in modules
+    return modules, result.stdout.decode()
+
+
+def heavy_among(modules: set[str]) -> list[str]:
+    return sorted(
+        module
+        for module in modules
+        if any(module == name or module.startswith(name + ".") for name in NOT_FOR_THE_PROBE)
+    )
+
+
+def test_a_real_probe_imports_only_what_it_reads_and_judges_with(fake: FakeMediaMTX) -> None:
+    # Two pages of paths: the page threads and the fast page decoder both run.
+    fake.add_paths(1500, rate=1000)
+    modules, stdout = imported_by("probe", "--api", fake.url, "--json")
+    assert len(json.loads(stdout)["cameras"]) == 1500
+    assert heavy_among(modules) == []
+    listed = {"itemCount": 1, "pageCount": 1, "items": [
+        {"name": "cam1", "online": True, "available": True, "inboundBytes": 1, "tracks": ["H264"]}
+    ]}  # fmt: skip
+    modules, _ = imported_by("probe", "-", stdin=json.dumps(listed).encode())
+    assert heavy_among(modules) == []
+
+
+@pytest.mark.parametrize("generation", ["v1.9", "v1.20"])
+def test_the_probe_judges_from_the_api_alone_and_never_reads_metrics(generation: str) -> None:
+    # MediaMTX's /metrics only fills frames_in_error where the API lacks it (before
+    # v1.17) and says whether /metrics is up: the monitor's concerns. The probe's verdict
+    # comes from /v3/paths/list alone, so it never pays for a /metrics of 10,000 paths.
+    asked: list[str] = []
+
+    def record(action: str, _authorization: str | None) -> bool:
+        asked.append(action)
+        return True
+
+    with FakeMediaMTX(generation) as server:
+        server.authorize = record
+        server.add_paths(2, rate=10_000)
+        result = probe("--api", server.url, "--json")
+    assert result.returncode == 0, result.stderr
+    cameras = json.loads(result.stdout)["cameras"]
+    assert [camera["state"] for camera in cameras] == ["ok", "ok"]
+    frames = [camera["frames_in_error"] for camera in cameras]
+    assert frames == ([None, None] if generation == "v1.9" else [0, 0])
+    assert set(asked) == {"api"}
 
 
 HOSTILE_NAMES = ["cam1\x1b[2J\x1b[Hok", "cam2\nok     cam9", "cam3\u202edecaf", "cam4\r\x9b31m"]

@@ -3,7 +3,9 @@ same error classes, for the same real HTTP answers."""
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,6 +22,13 @@ from trashmonitor.errors import (
     UpstreamHTTPError,
 )
 from trashmonitor.monitor.mediamtx import MediaMTXClient
+from trashmonitor.monitor.mediamtx_http import (
+    DEFAULT_MAX_BODY_BYTES,
+    READ_INTO_BYTES,
+    GetRequest,
+    urllib_get,
+)
+from trashmonitor.monitor.mediamtx_httpx import HttpxTransport
 
 BOTH = pytest.mark.parametrize("stdlib", [False, True], ids=["httpx", "stdlib"])
 
@@ -46,6 +55,27 @@ def test_both_read_the_same_pages(fake: FakeMediaMTX) -> None:
         names = [path.name for path in via_stdlib.list_paths()]
         assert names == [path.name for path in via_httpx.list_paths()]
     assert len(names) == 250
+
+
+def test_both_read_the_same_page_of_more_than_one_read_into_the_buffer() -> None:
+    # One page over READ_INTO_BYTES: the urllib transport fills its buffer in several reads.
+    with FakeMediaMTX("v1.20") as server:
+        server.add_paths(2500, rate=0)  # answers equal byte for byte
+        request = GetRequest(
+            server.url + "/v3/paths/list",
+            {"page": 0, "itemsPerPage": 2500},
+            time.monotonic() + 30,
+            DEFAULT_MAX_BODY_BYTES,
+        )
+        status, _, body = urllib_get(request)
+        assert status == 200
+        assert len(body) > READ_INTO_BYTES
+        via_httpx = HttpxTransport()
+        try:
+            assert via_httpx.get(request)[2] == body
+        finally:
+            via_httpx.close()
+        assert len(json.loads(body)["items"]) == 2500
 
 
 @pytest.mark.parametrize(
