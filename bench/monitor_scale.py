@@ -14,7 +14,8 @@ side in one run:
   python importing what bare imports (the package byte-compiled first, as pip installs
   it: this environment sets PYTHONDONTWRITEBYTECODE);
 * the parsers on this run's answers, before (json.loads + reference parser;
-  /metrics line by line) and now;
+  /metrics line by line) and now (and the check the monitor makes of /metrics when the
+  API reports every path's frames in error itself, MediaMTX v1.17+);
 * the monitor daemon at 10,000 paths (1 s interval): CPU seconds per poll cycle (from
   /proc, divided by the cycles counted in its own histogram), mean cycle time, RSS, and
   the time to render /metrics (first scrape of a poll, then a second scrape of the same
@@ -181,6 +182,7 @@ def probe_figures(api: str, paths: int, runs: int) -> None:
 def parser_figures(api: str, runs: int) -> None:
     """The page and /metrics readers on this run's answers, before and now."""
     from trashmonitor.monitor.mediamtx_parse import (
+        check_metrics,
         decode_json,
         decode_paths_page,
         parse_metrics,
@@ -211,6 +213,7 @@ def parser_figures(api: str, runs: int) -> None:
         ("pages by msgspec structs", fast_pages),
         ("before: /metrics line by line", lambda: parse_metrics_lines(metrics)),
         ("/metrics in one regex pass", lambda: parse_metrics(metrics)),
+        ("/metrics checked only (the monitor, v1.17+)", lambda: check_metrics(metrics)),
     )
     for label, action in figures:
         row(label, median_cpu(action, runs) * 1000)

@@ -39,7 +39,7 @@ from trashmonitor.monitor.config import (
     DEFAULT_STALE_POLLS,
 )
 from trashmonitor.monitor.export import MonitorCollector, PerState, StatusResponse, exposition
-from trashmonitor.monitor.health import Evaluator, blind, evaluate
+from trashmonitor.monitor.health import Evaluator, Judging, blind, evaluate
 from trashmonitor.monitor.history import CameraAvailability, HistoryStore
 from trashmonitor.monitor.hooks import PathHints, patched
 from trashmonitor.monitor.incidents_api import PATH as INCIDENTS_PATH
@@ -284,7 +284,10 @@ class Monitor:
                 snapshot = observation.snapshot
                 if snapshot is not None:
                     self._listed_since = started
-                    self.listed = snapshot.paths.keys()
+                    if self.listed != snapshot.paths.keys():
+                        # The same object while the names stay (the agents' router decides
+                        # owners again only when a listing changes), holding no snapshot.
+                        self.listed = frozenset(snapshot.paths)
                 quality, availability = self._follow(report)
                 elapsed = time.monotonic() - started
                 self.state = MonitorState(
@@ -358,13 +361,7 @@ class Monitor:
                     log.debug("tracking %d cameras, %d more dropped", len(tracked), dropped)
                 self._remember(replace(snapshot, paths=tracked), now, agents)
             report = self._evaluator.evaluate(
-                tuple(self._history),
-                now=now,
-                thresholds=self.thresholds,
-                parked=self.parked,
-                agents=agents,
-                known=self.expected.union(self._known),
-                mediamtx_error=api_error,
+                tuple(self._history), self._judging_at(now, agents, api_error)
             )
         except Exception as error:  # a judging bug must not freeze the last state
             failure = as_error(error)
@@ -379,6 +376,17 @@ class Monitor:
             return report, dropped, failure
         self._recovered("judge")
         return report, dropped, None
+
+    def _judging_at(
+        self,
+        now: float,
+        agents: Mapping[str, AgentView] | None,
+        mediamtx_error: TrashmonError | None = None,
+    ) -> Judging:
+        return Judging(
+            now, self.thresholds, self.parked, agents, self.expected.union(self._known),
+            mediamtx_error,
+        )  # fmt: skip
 
     def refresh_path(self, name: str) -> str:
         """Re-read one path now (a MediaMTX hook's hint) and re-judge with it: the last
@@ -407,12 +415,7 @@ class Monitor:
                 self._known[name] = self.clock()
             try:
                 report = self._evaluator.evaluate(
-                    tuple(self._history),
-                    now=self.clock(),
-                    thresholds=self.thresholds,
-                    parked=self.parked,
-                    agents=self._agents(),
-                    known=self.expected.union(self._known),
+                    tuple(self._history), self._judging_at(self.clock(), self._agents())
                 )
             except Exception as error:
                 self._record_error("judge", as_error(error))

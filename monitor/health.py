@@ -21,8 +21,8 @@ Each camera gets one state and machine-readable reasons (docs/monitor.md):
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import replace
-from typing import Final
+from dataclasses import dataclass, replace
+from typing import Any, Final
 
 from trashmonitor.errors import TrashmonError
 from trashmonitor.monitor.model import (
@@ -36,6 +36,7 @@ from trashmonitor.monitor.model import (
     PathsSnapshot,
     State,
     Thresholds,
+    camera_health,
 )
 
 _ORDER = {reason: index for index, reason in enumerate(REASONS)}
@@ -51,24 +52,44 @@ def state_for(reasons: Collection[str], parked: bool) -> State:
     return "degraded" if reasons else "ok"
 
 
+@dataclass(frozen=True)
+class Judging:
+    """What a judgement reads besides the history: one value for :func:`evaluate` and
+    :meth:`Evaluator.evaluate`.
+
+    ``known`` names cameras seen before that must not silently vanish when MediaMTX
+    drops their path (paths created on demand disappear with their publisher).
+    ``agents`` is None when no agent observer is configured; then no agent reasons
+    apply. ``mediamtx_error`` says why the current poll failed (None: it did not).
+    """
+
+    now: float
+    thresholds: Thresholds = DEFAULT_THRESHOLDS
+    parked: Collection[str] = frozenset()
+    agents: Mapping[str, AgentView] | None = None
+    known: Collection[str] = ()
+    mediamtx_error: TrashmonError | None = None
+
+
 def evaluate(
-    history: Sequence[PathsSnapshot],
-    *,
-    now: float,
-    thresholds: Thresholds = DEFAULT_THRESHOLDS,
-    parked: Collection[str] = frozenset(),
-    agents: Mapping[str, AgentView] | None = None,
-    known: Collection[str] = (),
-    mediamtx_error: TrashmonError | None = None,
+    history: Sequence[PathsSnapshot], judging: Judging | None = None, **options: Any
 ) -> HealthReport:
     """Judge every camera.
 
     ``history`` is oldest first; its last snapshot is the current poll (unless
-    ``mediamtx_error`` says the current poll failed). ``known`` names cameras seen
-    before that must not silently vanish when MediaMTX drops their path (paths created
-    on demand disappear with their publisher). ``agents`` is None when no agent
-    observer is configured; then no agent reasons apply.
+    ``mediamtx_error`` says the current poll failed). ``judging`` says the rest, or its
+    fields are given by name (``evaluate(history, now=…, parked=…)``).
     """
+    if judging is None:
+        judging = Judging(**options)
+    return _evaluate(history, judging)
+
+
+def _evaluate(history: Sequence[PathsSnapshot], judging: Judging) -> HealthReport:
+    now, thresholds, parked, agents = (
+        judging.now, judging.thresholds, judging.parked, judging.agents
+    )  # fmt: skip
+    known, mediamtx_error = judging.known, judging.mediamtx_error
     latest = history[-1] if history else None
     names: set[str] = set(known)
     if latest is not None:
@@ -99,64 +120,136 @@ class Evaluator:
     frames-in-error count is judged from its current observation, its agent and one
     clock-dependent fact only (is the agent stale?): nothing in the history. Its
     judgement is kept, keyed by those values, and handed back (the same object, so the
-    collector and the quality tracker skip it too) while they stay equal. Every other
-    camera (a publisher attached: the rate, the stall walk and the frames window read
-    the history and the clock) is judged afresh, as is every camera of a failed poll.
-    The result always equals :func:`evaluate`'s (a property test holds them equal over
-    random sequences of snapshots, agents and clocks)."""
+    collector and the quality tracker skip it too) while they stay equal.
+
+    A streaming camera (most of them, most polls: a publisher attached whose inbound
+    bytes grew since the previous poll, no agent reason) is judged from the previous
+    poll alone: it cannot be stalled, its last growth is this poll, its rate is the
+    growth over the interval; only its frames in error read the window (the snapshots
+    in it found once per evaluation, not per camera). Every other camera is judged in
+    full, as is every camera of a failed poll. The result always equals
+    :func:`evaluate`'s (a property test holds them equal over random sequences of
+    snapshots, steady and stopping counters, agents and clocks)."""
 
     def __init__(self) -> None:
         self._kept: dict[str, tuple[tuple[object, ...], CameraHealth]] = {}
 
-    def evaluate(
-        self,
-        history: Sequence[PathsSnapshot],
-        *,
-        now: float,
-        thresholds: Thresholds = DEFAULT_THRESHOLDS,
-        parked: Collection[str] = frozenset(),
-        agents: Mapping[str, AgentView] | None = None,
-        known: Collection[str] = (),
-        mediamtx_error: TrashmonError | None = None,
-    ) -> HealthReport:
-        if mediamtx_error is not None or not history:
+    def evaluate(self, history: Sequence[PathsSnapshot], judging: Judging) -> HealthReport:
+        if judging.mediamtx_error is not None or not history:
             self._kept = {}
-            return evaluate(
-                history, now=now, thresholds=thresholds, parked=parked, agents=agents,
-                known=known, mediamtx_error=mediamtx_error,
-            )  # fmt: skip
-        latest = history[-1]
-        names: set[str] = set(known)
+            return _evaluate(history, judging)
+        agents, latest = judging.agents, history[-1]
+        names: set[str] = set(judging.known)
         names.update(latest.paths)
         if agents is not None:
             names.update(agents)
+        streaming = _Streaming(history, judging)
         kept, self._kept = self._kept, {}
         cameras = []
         for name in sorted(names):
             agent = agents.get(name) if agents is not None else None
             path = latest.paths.get(name)
-            if path is not None and (path.online or path.frames_in_error is not None):
-                health = _judge(name, history, now, thresholds, agents=agents, agent=agent)
-                if name in parked:
-                    health = replace(health, state="parked", reasons=())
-                cameras.append(health)
-                continue
-            stale = (
-                agent is not None
-                and agent.online
-                and now - _heard_at(agent) > _stale_after(agent, thresholds)
-            )
-            key = (path, agent, agents is None, stale, thresholds, name in parked)
-            previous = kept.get(name)
-            if previous is not None and previous[0] == key:
-                health = previous[1]
+            if path is not None and path.online:
+                health = streaming.judge(name, path, agent)
+            elif path is not None and path.frames_in_error is not None:
+                health = _judged(name, history, judging, agent)
             else:
-                health = _judge(name, history, now, thresholds, agents=agents, agent=agent)
-                if name in parked:
-                    health = replace(health, state="parked", reasons=())
-            self._kept[name] = (key, health)
+                health = self._offline(
+                    name, path, agent, history=history, judging=judging, previous=kept.get(name)
+                )
             cameras.append(health)
-        return HealthReport(now, tuple(cameras), None)
+        return HealthReport(judging.now, tuple(cameras), None)
+
+    def _offline(
+        self,
+        name: str,
+        path: PathObservation | None,
+        agent: AgentView | None,
+        *,
+        history: Sequence[PathsSnapshot],
+        judging: Judging,
+        previous: tuple[tuple[object, ...], CameraHealth] | None,
+    ) -> CameraHealth:
+        """A camera without a publisher: its last judgement while its inputs are equal."""
+        thresholds = judging.thresholds
+        stale = (
+            agent is not None
+            and agent.online
+            and judging.now - _heard_at(agent) > _stale_after(agent, thresholds)
+        )
+        key = (path, agent, judging.agents is None, stale, thresholds, name in judging.parked)
+        if previous is not None and previous[0] == key:
+            health = previous[1]
+        else:
+            health = _judged(name, history, judging, agent)
+        self._kept[name] = (key, health)
+        return health
+
+
+def _judged(
+    name: str, history: Sequence[PathsSnapshot], judging: Judging, agent: AgentView | None
+) -> CameraHealth:
+    """:func:`_judge` in full, parked applied (what :func:`evaluate` does per camera)."""
+    health = _judge(
+        name, history, judging.now, judging.thresholds, agents=judging.agents, agent=agent
+    )
+    if name in judging.parked:
+        health = replace(health, state="parked", reasons=())
+    return health
+
+
+class _Streaming:
+    """The judgement of cameras whose bytes grew since the previous poll, with what
+    every camera of one evaluation shares worked out once."""
+
+    def __init__(self, history: Sequence[PathsSnapshot], judging: Judging) -> None:
+        self.history = history
+        self.judging = judging
+        self.at = history[-1].at
+        before = history[-2] if len(history) > 1 else None
+        self.interval = self.at - before.at if before is not None else 0.0
+        self.before = before.paths if before is not None and self.interval > 0 else {}
+        since = judging.now - judging.thresholds.frames_error_window
+        # _frames_rising's snapshots, oldest first: the window's, the current one aside.
+        self.window = tuple(s.paths for s in history[:-1] if s.at >= since)
+        self.frames_min = judging.thresholds.frames_error_min
+
+    def judge(self, name: str, path: PathObservation, agent: AgentView | None) -> CameraHealth:
+        judging = self.judging
+        before = self.before.get(name)
+        if (
+            before is None
+            or not before.online
+            or path.inbound_bytes <= before.inbound_bytes
+            or (judging.agents is not None and _streaming_agent_reasons(agent, judging))
+            or (
+                path.frames_in_error is not None and self._frames_rising(name, path.frames_in_error)
+            )
+        ):
+            return _judged(name, self.history, judging, agent)
+        # What _judge concludes here: grew in the last interval, so not stalled and last
+        # seen growing now; no reason at all.
+        rate = (path.inbound_bytes - before.inbound_bytes) / self.interval
+        state: State = "parked" if name in judging.parked else "ok"
+        return camera_health(
+            name, state, (), True, path.codec, path.resolution, path.inbound_bytes, rate,
+            path.readers, path.frames_in_error, path.online_since, self.at, agent,
+        )  # fmt: skip
+
+    def _frames_rising(self, name: str, frames: int) -> bool:
+        """:func:`_frames_rising` over the window found once."""
+        for paths in self.window:
+            earlier = paths.get(name)
+            if earlier is not None:
+                counted = earlier.frames_in_error
+                if counted is not None and counted <= frames:
+                    return frames - counted >= self.frames_min
+        return False
+
+
+def _streaming_agent_reasons(agent: AgentView | None, judging: Judging) -> bool:
+    """Any agent reason for a camera whose publisher is online (agents observed)."""
+    return bool(_agent_reasons(agent, True, judging.now, judging.thresholds))
 
 
 def blind(report: HealthReport, *, at: float, error: TrashmonError) -> HealthReport:
@@ -219,7 +312,7 @@ def _judge(
     if path is None:
         return CameraHealth(name, state, ordered, online, frames_in_error=frames, agent=agent)
     # Positional: this runs once per camera and poll (10,000 a second at scale).
-    return CameraHealth(
+    return camera_health(
         name, state, ordered, online, path.codec, path.resolution, path.inbound_bytes,
         rate, path.readers, frames, path.online_since, last_inbound_at, agent,
     )  # fmt: skip

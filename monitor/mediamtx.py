@@ -34,6 +34,7 @@ from trashmonitor.monitor.mediamtx_http import (
     UrllibTransport,
 )
 from trashmonitor.monitor.mediamtx_parse import (
+    check_metrics,
     decode_json,
     decode_paths_page,
     is_valid_path_name,
@@ -257,12 +258,24 @@ class MediaMTXClient:
         return observation
 
     def read_metrics(self, deadline: float | None = None) -> MediaMTXMetrics:
+        """``/metrics`` read into per-path values (:func:`parse_metrics`)."""
         try:
-            return self._read_metrics(deadline)
+            return parse_metrics(self._metrics_text(deadline))
         except TrashmonError as error:
             raise _detached(error) from None
 
-    def _read_metrics(self, deadline: float | None) -> MediaMTXMetrics:
+    def read_metrics_text(self, deadline: float | None = None) -> str:
+        """``/metrics`` as text, refused exactly when :meth:`read_metrics` would refuse
+        it (:func:`check_metrics`) but with nothing built per path: the monitor needs
+        per-path values only from a MediaMTX older than v1.17 (``with_metrics``)."""
+        try:
+            text = self._metrics_text(deadline)
+            check_metrics(text)
+        except TrashmonError as error:
+            raise _detached(error) from None
+        return text
+
+    def _metrics_text(self, deadline: float | None) -> str:
         if self.metrics_url is None:
             raise UnreachableError("MediaMTX metrics: no URL configured")
         body = self._get(self.metrics_url, None, deadline)
@@ -272,7 +285,7 @@ class MediaMTXClient:
             raise MalformedResponseError(f"{self.metrics_url}: not UTF-8 text") from None
         if text[:1024].lstrip().startswith("<"):
             raise MalformedResponseError(f"{self.metrics_url}: got HTML instead of metrics")
-        return parse_metrics(text)
+        return text
 
 
 class _PageRead:

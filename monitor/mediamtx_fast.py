@@ -16,19 +16,19 @@ Imported only for pages large enough to pay for importing msgspec (~9 ms).
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Annotated
 
 import msgspec
 
 from trashmonitor.errors import MalformedResponseError
 from trashmonitor.monitor.mediamtx_parse import (
-    MAX_COUNT,
     TrackSet,
     is_codec,
     is_valid_path_name,
     rfc3339_timestamp,
     track_set,
 )
-from trashmonitor.monitor.model import PathObservation, PathsPage
+from trashmonitor.monitor.model import PathObservation, PathsPage, observed_path
 
 
 # Frozen (hashable): a path's tracks are a tuple of these, the key of its layout.
@@ -46,6 +46,11 @@ class _Source(msgspec.Struct):
     type: str | None = None
 
 
+# MediaMTX's counters are uint64; msgspec checks bounds only within int64. A count past
+# 2**63 is refused here (the reference parser reads it, up to 2**64 as its own bound).
+_Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+
+
 class _Item(msgspec.Struct):
     name: str | None = None
     confName: str | None = None
@@ -57,11 +62,11 @@ class _Item(msgspec.Struct):
     available: bool | None = None
     tracks: list[str] | None = None
     tracks2: list[_Track] | None = None
-    bytesReceived: int | None = None
-    bytesSent: int | None = None
-    inboundBytes: int | None = None
-    outboundBytes: int | None = None
-    inboundFramesInError: int | None = None
+    bytesReceived: _Count | None = None
+    bytesSent: _Count | None = None
+    inboundBytes: _Count | None = None
+    outboundBytes: _Count | None = None
+    inboundFramesInError: _Count | None = None
     readers: list[msgspec.Raw] | None = None  # counted, never decoded
 
 
@@ -129,9 +134,6 @@ def _path(item: _Item, name: str) -> PathObservation:
     is_online = online if online is not None else bool(ready)
     is_available = available if available is not None else bool(ready) or is_online
     inbound, outbound, frames = item.inboundBytes, item.outboundBytes, item.inboundFramesInError
-    for count in (inbound, outbound, frames, item.bytesReceived, item.bytesSent):
-        if count is not None and not 0 <= count < MAX_COUNT:
-            raise _Refused
     if inbound is None:
         inbound = item.bytesReceived or 0
     if outbound is None:
@@ -145,20 +147,20 @@ def _path(item: _Item, name: str) -> PathObservation:
             online_since = _timestamp(since)
     tracks, codec, resolution = _tracks(item)
     source_type = source.type if source is not None else None
-    return PathObservation(
-        name,
-        is_online,
-        is_available,
-        inbound,
-        outbound,
-        len(readers) if readers else 0,
-        frames,
-        online_since,
-        None if source_type is None else _shared(_SOURCE_TYPES, source_type),
-        tracks,
-        codec,
-        resolution,
-        item.confName == name,
+    return observed_path(
+        name=name,
+        online=is_online,
+        available=is_available,
+        inbound_bytes=inbound,
+        outbound_bytes=outbound,
+        readers=len(readers) if readers else 0,
+        frames_in_error=frames,
+        online_since=online_since,
+        source_type=None if source_type is None else _shared(_SOURCE_TYPES, source_type),
+        tracks=tracks,
+        codec=codec,
+        resolution=resolution,
+        configured=item.confName == name,
     )
 
 

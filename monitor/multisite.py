@@ -17,7 +17,7 @@ first site.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -40,29 +40,76 @@ from trashmonitor.serving import Response, json_response
 
 
 class AgentRouter:
-    """Hands each site the agents whose camera belongs to it (the module's rule)."""
+    """Hands each site the agents whose camera belongs to it (the module's rule).
+
+    Owners are decided for every agent at once, under one lock, and kept while no
+    site's listing (:attr:`Monitor.listed`, the same object while its names stay the
+    same) and no agent's name changes: each site's poll then only picks its own agents,
+    rather than deciding every agent's owner (agents x sites, a lock each) per site and
+    poll."""
 
     def __init__(self, agent_views: AgentViews, monitors: Sequence[Monitor]) -> None:
         self._views = agent_views
         self._monitors = monitors
         self._owner: dict[str, Monitor] = {}
         self._lock = threading.Lock()
+        self._decided: tuple[tuple[Collection[str], ...], frozenset[str]] | None = None
+        self._owned: tuple[frozenset[str], ...] = ()
 
-    def owner(self, name: str) -> Monitor:
-        listing = next((m for m in self._monitors if name in m.listed), None)
+    def owned(self, names: frozenset[str]) -> tuple[frozenset[str], ...]:
+        """The names each site owns among ``names`` (every agent heard), in the order
+        of the sites."""
+        listings = tuple(monitor.listed for monitor in self._monitors)
         with self._lock:
-            previous = self._owner.get(name)
-            owner = listing or previous or self._monitors[0]
-            self._owner[name] = owner
-        if previous is not None and previous is not owner:
+            decided = self._decided
+            if (
+                decided is not None
+                and decided[1] == names
+                and all(old is new for old, new in zip(decided[0], listings, strict=True))
+            ):
+                return self._owned
+        owners = self._decide(names, listings)
+        owned: list[set[str]] = [set() for _ in self._monitors]
+        for name, index in owners.items():
+            owned[index].add(name)
+        with self._lock:
+            self._owned = tuple(frozenset(part) for part in owned)
+            self._decided = (listings, names)
+            return self._owned
+
+    def _decide(
+        self, names: Collection[str], listings: tuple[Collection[str], ...]
+    ) -> dict[str, int]:
+        """Each name's site, by its index (monitors compare by value: not hashable)."""
+        owners: dict[str, int] = {}
+        moved: list[tuple[Monitor, str]] = []
+        with self._lock:
+            for name in names:
+                listing = next(
+                    (
+                        m
+                        for m, listed in zip(self._monitors, listings, strict=True)
+                        if name in listed
+                    ),
+                    None,
+                )
+                previous = self._owner.get(name)
+                owner = listing or previous or self._monitors[0]
+                self._owner[name] = owner
+                owners[name] = next(i for i, m in enumerate(self._monitors) if m is owner)
+                if previous is not None and previous is not owner:
+                    moved.append((previous, name))
+        for previous, name in moved:
             previous.forget(name)  # its site no longer lists it: no "down" ghost there
-        return owner
+        return owners
 
     def for_site(self, monitor: Monitor) -> AgentViews:
+        index = next(i for i, m in enumerate(self._monitors) if m is monitor)
+
         def views() -> Mapping[str, AgentView]:
-            return {
-                name: view for name, view in self._views().items() if self.owner(name) is monitor
-            }
+            heard = self._views()
+            mine = self.owned(frozenset(heard))[index]
+            return {name: view for name, view in heard.items() if name in mine}
 
         return views
 

@@ -157,8 +157,9 @@ class QualityTracker:
             if tracked is None:
                 tracked = self._cameras[camera.name] = _Camera()
             seen[camera.name] = self._follow(tracked, camera, report.mediamtx_reachable, now)
-        for gone in self._cameras.keys() - seen.keys():
-            del self._cameras[gone]
+        if len(self._cameras) > len(seen):  # some camera no longer reported (rare)
+            for gone in self._cameras.keys() - seen.keys():
+                del self._cameras[gone]
         return seen
 
     def _follow(

@@ -579,10 +579,10 @@ def test_an_unexpected_error_reading_metrics_is_counted(
     fake.add_paths(1, rate=1000)
     monitor = make_monitor(fake, Clock())
 
-    def choke(deadline: float | None = None) -> Any:
+    def choke(deadline: float | None = None) -> Any:  # the read the monitor makes
         raise OverflowError("cannot convert float infinity to integer")
 
-    monkeypatch.setattr(monitor.client, "read_metrics", choke)
+    monkeypatch.setattr(monitor.client, "read_metrics_text", choke)
     monitor.poll_once()
     assert sample(monitor, "trashmon_poll_errors_total", source="metrics", kind="internal") == 1
     assert sample(monitor, "trashmon_mediamtx_metrics_up") == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from trashmonitor.monitor.model import (
     PathObservation,
     PathsSnapshot,
     Thresholds,
+    camera_health,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -274,7 +275,7 @@ def agent(**fields: Any) -> AgentView:
 
 def judge_with_agent(view: AgentView | None, *, online: bool = True) -> Any:
     current = path(online=online, available=online, inbound_bytes=100)
-    history = [snap(T0 - 1, replace(current, inbound_bytes=50)), snap(T0, current)]
+    history = [snap(T0 - 1, current._replace(inbound_bytes=50)), snap(T0, current)]
     agents = {} if view is None else {view.camera: view}
     return one(evaluate(history, now=T0, agents=agents))
 
@@ -405,3 +406,16 @@ def test_blind_reads_like_a_failed_poll_from_the_last_report() -> None:
     assert (report.generated_at, report.mediamtx_error) == (T0 + 3, stale)
     assert not report.mediamtx_reachable
     assert all(not c.online for c in report.cameras if c.state != "parked")
+
+
+def test_the_quick_camera_health_builder_equals_the_constructor() -> None:
+    # Every field a distinct value, so one stored in another's slot shows.
+    agent = AgentView("cam1", True, T0)
+    fields = ("cam1", "degraded", ("low_fps",), True, "H264", "640x480", 5, 2.5, 1, 3,
+              T0 - 5, T0 - 1, agent)  # fmt: skip
+    built = camera_health(*fields)  # type: ignore[arg-type]
+    assert built == CameraHealth(*fields)  # type: ignore[arg-type]
+    assert repr(built) == repr(CameraHealth(*fields))  # type: ignore[arg-type]
+    assert hash(built) == hash(CameraHealth(*fields))  # type: ignore[arg-type]
+    with pytest.raises(FrozenInstanceError):
+        built.state = "ok"  # type: ignore[misc]

@@ -1,6 +1,7 @@
 """The incremental evaluator judges again only what changed, and always answers what the
-full evaluation answers: over random sequences of snapshots, agents, parked sets and
-clocks (time is a parameter; nothing sleeps)."""
+full evaluation answers: over random sequences of snapshots (counters growing at a steady
+rate, stopping, frames lost), agents, parked sets and clocks (time is a parameter;
+nothing sleeps)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from support.properties import PROPERTIES
 
 from trashmonitor.errors import UnreachableError
-from trashmonitor.monitor.health import Evaluator, evaluate
+from trashmonitor.monitor.health import Evaluator, Judging, evaluate
 from trashmonitor.monitor.model import AgentView, PathObservation, PathsSnapshot, Thresholds
 
 T0 = 1_763_700_000.0
@@ -55,6 +56,20 @@ def polls(draw: st.DrawFn) -> list[dict[str, object]]:
             paths[changed.name] = changed
         for gone in draw(st.lists(st.sampled_from(NAMES), max_size=1)):
             paths.pop(gone, None)
+        # Counters moving at a steady rate (the common case), stopping, or a frame lost.
+        grown = draw(st.sampled_from([0, 4000, 4000, 4000]))
+        lost = draw(st.sampled_from([0, 0, 1]))
+        paths = {
+            name: path._replace(
+                inbound_bytes=path.inbound_bytes + grown,
+                frames_in_error=None
+                if path.frames_in_error is None
+                else path.frames_in_error + lost,
+            )
+            if path.online
+            else path
+            for name, path in paths.items()
+        }
         sequence.append(
             {
                 "step": draw(st.sampled_from([0.0, 0.5, 1.0, 1.0, 30.0, 120.0])),
@@ -92,8 +107,8 @@ def test_incremental_evaluation_equals_full_evaluation(
             "known": poll["known"],
             "mediamtx_error": error,
         }
-        incremental = evaluator.evaluate(tuple(history), **arguments)  # type: ignore[arg-type]
-        assert incremental == evaluate(tuple(history), **arguments)  # type: ignore[arg-type]
+        judging = Judging(**arguments)  # type: ignore[arg-type]
+        assert evaluator.evaluate(tuple(history), judging) == evaluate(tuple(history), judging)
 
 
 def test_an_unchanged_camera_without_publisher_is_not_judged_again() -> None:
@@ -101,12 +116,12 @@ def test_an_unchanged_camera_without_publisher_is_not_judged_again() -> None:
     offline = PathObservation("cam1", False, True, 0, 0, 0)
     agent = AgentView("cam1", True, T0, last_state_at=T0)
     views = {"cam1": agent}
-    first = evaluator.evaluate([PathsSnapshot(T0, {"cam1": offline})], now=T0, agents=views)
+    first = evaluator.evaluate([PathsSnapshot(T0, {"cam1": offline})], Judging(T0, agents=views))
     later = PathsSnapshot(T0 + 1, {"cam1": PathObservation("cam1", False, True, 0, 0, 0)})
-    second = evaluator.evaluate([later], now=T0 + 1, agents=views)
+    second = evaluator.evaluate([later], Judging(T0 + 1, agents=views))
     assert second.cameras[0] is first.cameras[0]  # kept, not judged again
     # The clock alone makes the agent stale: judged again, and now says so.
-    third = evaluator.evaluate([later], now=T0 + 1000, agents=views)
+    third = evaluator.evaluate([later], Judging(T0 + 1000, agents=views))
     assert "agent_stale" in third.cameras[0].reasons
     assert third == evaluate([later], now=T0 + 1000, agents=views)
 
@@ -121,5 +136,5 @@ def test_frames_in_error_of_a_camera_without_publisher_follow_the_window() -> No
     for now in (T0 + 1, T0 + 2, T0 + 30):
         history.append(PathsSnapshot(now, {"cam1": after}))
         full = evaluate(history, now=now)
-        assert evaluator.evaluate(history, now=now) == full
+        assert evaluator.evaluate(history, Judging(now)) == full
     assert "frames_in_error" not in full.cameras[0].reasons  # the window moved on

@@ -6,8 +6,15 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 
-from trashmonitor.errors import TrashmonError, UnreachableError, UpstreamHTTPError
+from trashmonitor.errors import (
+    MalformedResponseError,
+    TrashmonError,
+    UnreachableError,
+    UpstreamHTTPError,
+)
+from trashmonitor.monitor import observe
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.observe import MediaMTXObserver
 
@@ -16,6 +23,12 @@ OLD_LISTING = {  # v1.16: no inboundFramesInError in the API
     "itemCount": 1,
     "items": [{"name": "cam1", "online": True, "available": True, "bytesReceived": 10}],
 }
+LISTING = {  # v1.17+: the API reports the frames in error itself
+    "pageCount": 1,
+    "itemCount": 1,
+    "items": [{"name": "cam1", "online": True, "available": True, "inboundBytes": 10,
+               "outboundBytes": 0, "inboundFramesInError": 3}],
+}  # fmt: skip
 METRICS = 'paths{name="cam1",state="ready"} 1\npaths_inbound_frames_in_error{name="cam1"} 7\n'
 
 
@@ -69,3 +82,35 @@ def test_an_unanticipated_error_is_ours_of_kind_internal_chained_to_it() -> None
     assert seen.error.message == "unexpected RecursionError: deep\\x1b[2J"
     assert isinstance(seen.error.__cause__, RecursionError)
     assert seen.metrics_up is None
+
+
+def answering(listing: object, metrics: str) -> httpx.MockTransport:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/metrics":
+            return httpx.Response(200, text=metrics)
+        return httpx.Response(200, json=listing)
+
+    return httpx.MockTransport(handle)
+
+
+def test_metrics_are_not_read_per_path_when_the_api_says_it_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def per_path(text: str) -> object:
+        raise AssertionError("/metrics read per path for a v1.17+ listing")
+
+    monkeypatch.setattr(observe, "parse_metrics", per_path)
+    seen = observer(answering(LISTING, METRICS)).observe(deadline())
+    assert seen.snapshot is not None
+    assert seen.snapshot.paths["cam1"].frames_in_error == 3  # the API's, kept
+    assert (seen.metrics_up, seen.metrics_error) == (True, None)
+
+
+def test_a_malformed_metrics_answer_is_refused_whatever_the_api_says() -> None:
+    seen = observer(answering(LISTING, METRICS + "paths_readers{name=cam1 oops\n")).observe(
+        deadline()
+    )
+    assert seen.snapshot is not None
+    assert seen.metrics_up is False
+    assert isinstance(seen.metrics_error, MalformedResponseError)
+    assert "metrics line 3: not a sample" in seen.metrics_error.message

@@ -21,6 +21,7 @@ from trashmonitor.cli import build_parser
 from trashmonitor.errors import TrashmonError
 from trashmonitor.monitor import probe_cli
 from trashmonitor.monitor.mediamtx_parse import (
+    check_metrics,
     decode_json,
     is_valid_path_name,
     parse_metrics,
@@ -134,6 +135,23 @@ def test_metrics_parser_takes_any_sample_lines(text: str) -> None:
         for path in result.paths.values():
             for count in (path.inbound_bytes, path.outbound_bytes, path.readers):
                 assert count is None or count >= 0
+
+
+def verdict(check: Callable[[str], object], text: str) -> str | None:
+    """None when ``check`` takes ``text``, else the message it refuses it with."""
+    result = value_or_error(check, text)
+    return str(result) if isinstance(result, TrashmonError) else None
+
+
+@BOUNDED
+@given(
+    st.text(max_size=2000)
+    | st.lists(SAMPLE_LINES | st.text(max_size=40), max_size=30).map("\n".join)
+    | st.lists(SAMPLE_LINES, max_size=30).map("\n".join)
+)
+def test_the_metrics_check_refuses_what_the_parser_refuses(text: str) -> None:
+    # The monitor only checks /metrics on a v1.17+ MediaMTX: same verdict, same message.
+    assert verdict(check_metrics, text) == verdict(parse_metrics, text)
 
 
 # The stdin probe (`curl …/v3/paths/list | trashmon probe -`): the whole command path.

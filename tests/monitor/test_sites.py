@@ -24,7 +24,7 @@ from trashmonitor.monitor.history import HistoryStore
 from trashmonitor.monitor.hooks import HookService, parse_notice
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import AgentView, CameraHealth, HealthReport
-from trashmonitor.monitor.multisite import Sites, route_agents
+from trashmonitor.monitor.multisite import AgentRouter, Sites, route_agents
 from trashmonitor.monitor.sites import Site, parse_site, parse_sites, read_sites_file
 from trashmonitor.monitor.status import sites_table, table
 from trashmonitor.serving import Request
@@ -298,6 +298,30 @@ def test_an_agent_belongs_to_the_site_that_lists_its_path(
     garage.fault = "http500"  # a site that goes down keeps its cameras
     shed.poll_once()
     assert set(shed.agent_views()) == {"yard"}
+
+
+def test_agent_owners_are_decided_again_only_when_a_listing_or_an_agent_changes(
+    fake: FakeMediaMTX, garage: FakeMediaMTX
+) -> None:
+    fake.add_paths(1, rate=1000)
+    garage.set_path("yard", rate=1000)
+    agents = {name: agent(name) for name in ("cam0", "yard")}
+    sites = two_sites(fake, garage)
+    home, shed = sites.monitors
+    router = AgentRouter(lambda: agents, sites.monitors)
+    for monitor in sites.monitors:
+        monitor.agent_views = router.for_site(monitor)
+    home.poll_once()
+    shed.poll_once()
+    decided = router.owned(frozenset(agents))
+    assert decided == (frozenset({"cam0"}), frozenset({"yard"}))  # home's, garage's
+    home.poll_once()  # the same names listed again: the same decision, not made again
+    shed.poll_once()
+    assert router.owned(frozenset(agents)) is decided
+    garage.set_path("cam0", rate=1000)  # a listing changes: decided again
+    shed.poll_once()
+    assert router.owned(frozenset(agents)) is not decided
+    assert router.owned(frozenset({*agents, "lost"}))[0] == {"cam0", "lost"}
 
 
 def test_a_hook_names_its_site_and_an_unknown_one_is_refused() -> None:
