@@ -16,7 +16,7 @@ Imported only for pages large enough to pay for importing msgspec (~9 ms).
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Final
 
 import msgspec
 
@@ -51,6 +51,9 @@ class _Source(msgspec.Struct):
 _Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
 
+_ABSENT: Final = msgspec.Raw()  # a field the item does not have (b"")
+
+
 class _Item(msgspec.Struct):
     name: str | None = None
     confName: str | None = None
@@ -61,7 +64,9 @@ class _Item(msgspec.Struct):
     onlineTime: str | None = None
     available: bool | None = None
     tracks: list[str] | None = None
-    tracks2: list[_Track] | None = None
+    # Kept as its JSON text: cameras share a handful of layouts, each read once
+    # (_LAYOUTS) instead of a struct per track and path every poll.
+    tracks2: msgspec.Raw = _ABSENT
     bytesReceived: _Count | None = None
     bytesSent: _Count | None = None
     inboundBytes: _Count | None = None
@@ -164,19 +169,44 @@ def _path(item: _Item, name: str) -> PathObservation:
     )
 
 
+_TRACKS2 = msgspec.json.Decoder(list[_Track] | None)
+
+# tracks2's JSON text -> its track set, or None for a ``null`` (then ``tracks`` is read).
+# Bounded: a flood of distinct layouts empties it.
+_LAYOUTS: dict[bytes, TrackSet | None] = {}
+MAX_LAYOUTS = 1024
+
+
 def _tracks(item: _Item) -> TrackSet:
-    tracks2 = item.tracks2
-    if tracks2 is not None:
-        return _layout(tuple(tracks2))
+    text = bytes(item.tracks2)
+    if text:
+        layout = _LAYOUTS.get(text, _UNREAD)
+        if layout is _UNREAD:
+            layout = _read_layout(text)
+        if layout is not None:
+            return layout
     old = item.tracks
     if old is None:
         return track_set(())
     return _checked_track_set(tuple((codec, None, None) for codec in old))
 
 
-@lru_cache(maxsize=1024)
+_UNREAD: Final = ((), "", "")  # not a track set any page gives
+
+
+def _read_layout(text: bytes) -> TrackSet | None:
+    """The track set of one ``tracks2`` text (None for ``null``), remembered; what the
+    structs would refuse in it raises as they would have."""
+    tracks2 = _TRACKS2.decode(text)
+    layout = None if tracks2 is None else _layout(tuple(tracks2))
+    if len(_LAYOUTS) >= MAX_LAYOUTS:
+        _LAYOUTS.clear()
+    _LAYOUTS[text] = layout
+    return layout
+
+
 def _layout(tracks2: tuple[_Track, ...]) -> TrackSet:
-    """The track set of a ``tracks2`` list, worked out once per layout."""
+    """The track set of a ``tracks2`` list."""
     key = []
     for track in tracks2:
         props = track.codecProps

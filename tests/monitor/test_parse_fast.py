@@ -18,7 +18,7 @@ from support.fake_mediamtx import GENERATIONS, FakePath, render_path
 from support.properties import JSON_VALUES, KEYS, PROPERTIES
 
 from trashmonitor.errors import TrashmonError
-from trashmonitor.monitor.mediamtx_fast import fast_paths_page
+from trashmonitor.monitor.mediamtx_fast import MAX_LAYOUTS, fast_paths_page
 from trashmonitor.monitor.mediamtx_parse import (
     FAST_DECODE_MIN_BYTES,
     decode_json,
@@ -296,3 +296,69 @@ def test_a_source_type_never_makes_a_bad_name_pass() -> None:
     later = fast_paths_page(json.dumps(then).encode())
     assert later is not None
     assert later.rejected == 200
+
+
+# tracks2 values as MediaMTX writes them and as it never does: each page's layouts are
+# read once per distinct JSON text and remembered across pages.
+TRACKS2 = st.sampled_from(
+    [
+        None,
+        [],
+        [{"codec": "H264", "codecProps": {"width": 1280, "height": 720, "level": "3.1"}}],
+        [{"codec": "H264"}, {"codec": "Opus", "codecProps": {"channelCount": 2}}],
+        [{"codec": "H265", "codecProps": None}],
+        [{"codec": "H264", "codecProps": {"width": "1280"}}],
+        [{"codec": 5}],
+        [{"codec": "\x1b[2J"}],
+        "H264",
+    ]
+) | st.lists(
+    st.fixed_dictionaries(
+        {"codec": st.sampled_from(["H264", "VP9", "", "MPEG-4 Audio"])},
+        optional={
+            "codecProps": st.fixed_dictionaries(
+                {},
+                optional={
+                    "width": st.integers(-1, 100_001) | st.none(),
+                    "height": st.integers(-1, 100_001) | st.none(),
+                },
+            )
+        },
+    ),
+    max_size=3,
+)
+
+
+@PROPERTIES
+@given(
+    st.sampled_from(GENERATIONS),
+    st.lists(st.lists(TRACKS2, min_size=1, max_size=4), max_size=4),
+    st.booleans(),
+)
+def test_track_layouts_read_once_read_the_same_on_later_pages(
+    generation: str, pages: list[list[Any]], compact: bool
+) -> None:
+    # The same text on a later page (or later in the page) gets the remembered answer;
+    # a spaced-out twin is another text with the same reading; a refused one stays refused.
+    for layouts in pages:
+        document = fake_page(generation, len(layouts))
+        for item, tracks2 in zip(document["items"], layouts, strict=True):
+            item["tracks2"] = tracks2
+        assert_same(json.dumps(document, separators=(",", ":") if compact else None).encode())
+        assert_same(json.dumps(document).encode())
+
+
+def test_layouts_past_the_bound_still_read_the_same() -> None:
+    # A flood of distinct layouts empties the remembered ones; every page still reads
+    # as the reference reads it.
+    for start in range(0, MAX_LAYOUTS * 3, 500):
+        document = fake_page("v1.20", 500)
+        for offset, item in enumerate(document["items"]):
+            item["tracks2"] = [{"codec": "H264", "codecProps": {"width": start + offset}}]
+        fast = assert_same(json.dumps(document).encode())
+        assert fast is not None
+    document = fake_page("v1.20", 2)
+    first, again = (fast_paths_page(json.dumps(document).encode()) for _ in range(2))
+    assert first is not None
+    assert again is not None
+    assert first.items[0].tracks is again.items[1].tracks  # one value per layout
