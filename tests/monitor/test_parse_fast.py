@@ -6,6 +6,7 @@ one-pass /metrics reader the same as the line-by-line one."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,8 @@ from support.properties import JSON_VALUES, KEYS, PROPERTIES
 from trashmonitor.errors import TrashmonError
 from trashmonitor.monitor.mediamtx_fast import MAX_LAYOUTS, fast_paths_page
 from trashmonitor.monitor.mediamtx_parse import (
+    _MEDIAMTX_PATH_LINE,
+    _MEDIAMTX_PATH_LINE_MATCH,
     FAST_DECODE_MIN_BYTES,
     decode_json,
     decode_paths_page,
@@ -250,6 +253,29 @@ OTHER_LINES = st.sampled_from(
 def test_metrics_read_the_same_as_line_by_line(lines: list[str], newline: str) -> None:
     assert_same_metrics(newline.join(lines))
     assert_same_metrics(newline.join(lines) + newline)
+
+
+# The path-line pattern as first written (capturing groups, plain repeats, one flat
+# alternation): the rewritten ones must split and remove exactly what it does.
+FORMER_PATH_LINE = re.compile(
+    r"^(paths(?:_readers|_inbound_bytes|_outbound_bytes|_bytes_received|_bytes_sent"
+    r'|_inbound_frames_in_error)?)\{name="([0-9A-Za-z_\-/.~:]{1,255})",state="([0-9A-Za-z]{1,32})"'
+    r'(?:,readerType="[0-9A-Za-z]{1,64}")?\} (0|[1-9][0-9]{0,18})$',
+    re.MULTILINE,
+)
+
+
+@PROPERTIES
+@given(
+    st.lists(MEDIAMTX_LINES | OTHER_LINES | st.text(max_size=60), max_size=30),
+    st.sampled_from(["\n", "\r\n", "\x0b"]),
+)
+def test_the_path_line_patterns_take_what_the_former_one_took(
+    lines: list[str], newline: str
+) -> None:
+    text = newline.join(lines)
+    assert _MEDIAMTX_PATH_LINE.split(text) == FORMER_PATH_LINE.split(text)
+    assert _MEDIAMTX_PATH_LINE_MATCH.sub("", text) == FORMER_PATH_LINE.sub("", text)
 
 
 @PROPERTIES
