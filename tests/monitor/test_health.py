@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
-from dataclasses import FrozenInstanceError
+from dataclasses import FrozenInstanceError, replace
 from pathlib import Path
 from typing import Any
 
@@ -419,3 +420,12 @@ def test_the_quick_camera_health_builder_equals_the_constructor() -> None:
     assert hash(built) == hash(CameraHealth(*fields))  # type: ignore[arg-type]
     with pytest.raises(FrozenInstanceError):
         built.state = "ok"  # type: ignore[misc]
+    assert type(built) is CameraHealth
+    assert replace(built, state="parked", reasons=()) == replace(
+        CameraHealth(*fields),  # type: ignore[arg-type]
+        state="parked",
+        reasons=(),
+    )
+    assert copy.copy(built) == built
+    assert {built: 1}[CameraHealth(*fields)] == 1  # type: ignore[arg-type]
+    assert [getattr(built, slot) for slot in CameraHealth.__slots__] == list(fields)
