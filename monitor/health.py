@@ -71,6 +71,18 @@ class Judging:
     mediamtx_error: TrashmonError | None = None
 
 
+def _camera_names(paths: Mapping[str, PathObservation], judging: Judging) -> list[str]:
+    """Every camera to judge, sorted: the listed paths, the known cameras and the
+    agents. Most polls the known cameras and agents are all listed, and MediaMTX lists
+    paths in name order: then sorting the listing alone is one quick pass over it."""
+    missing = [name for name in judging.known if name not in paths]
+    if judging.agents is not None:
+        missing.extend(name for name in judging.agents if name not in paths)
+    if not missing:
+        return sorted(paths)
+    return sorted({*paths, *missing})
+
+
 def evaluate(
     history: Sequence[PathsSnapshot], judging: Judging | None = None, **options: Any
 ) -> HealthReport:
@@ -89,15 +101,10 @@ def _evaluate(history: Sequence[PathsSnapshot], judging: Judging) -> HealthRepor
     now, thresholds, parked, agents = (
         judging.now, judging.thresholds, judging.parked, judging.agents
     )  # fmt: skip
-    known, mediamtx_error = judging.known, judging.mediamtx_error
+    mediamtx_error = judging.mediamtx_error
     latest = history[-1] if history else None
-    names: set[str] = set(known)
-    if latest is not None:
-        names.update(latest.paths)
-    if agents is not None:
-        names.update(agents)
     cameras = []
-    for name in sorted(names):
+    for name in _camera_names(latest.paths if latest is not None else {}, judging):
         agent = agents.get(name) if agents is not None else None
         if mediamtx_error is not None:
             # The agent's own view of its picture still holds; whether a publisher is
@@ -139,14 +146,10 @@ class Evaluator:
             self._kept = {}
             return _evaluate(history, judging)
         agents, latest = judging.agents, history[-1]
-        names: set[str] = set(judging.known)
-        names.update(latest.paths)
-        if agents is not None:
-            names.update(agents)
         streaming = _Streaming(history, judging)
         kept, self._kept = self._kept, {}
         cameras = []
-        for name in sorted(names):
+        for name in _camera_names(latest.paths, judging):
             agent = agents.get(name) if agents is not None else None
             path = latest.paths.get(name)
             if path is not None and path.online:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from support.properties import PROPERTIES
 
 from trashmonitor.errors import UnreachableError
-from trashmonitor.monitor.health import Evaluator, Judging, evaluate
+from trashmonitor.monitor.health import Evaluator, Judging, _camera_names, evaluate
 from trashmonitor.monitor.model import AgentView, PathObservation, PathsSnapshot, Thresholds
 
 T0 = 1_763_700_000.0
@@ -138,3 +138,20 @@ def test_frames_in_error_of_a_camera_without_publisher_follow_the_window() -> No
         full = evaluate(history, now=now)
         assert evaluator.evaluate(history, Judging(now)) == full
     assert "frames_in_error" not in full.cameras[0].reasons  # the window moved on
+
+
+@PROPERTIES
+@given(
+    st.lists(st.sampled_from(NAMES), unique=True),
+    st.lists(st.sampled_from(NAMES)),
+    st.none() | st.lists(agents),
+)
+def test_the_cameras_judged_are_every_listed_known_and_agent_name_sorted(
+    listed: list[str], known: list[str], agent_views: list[AgentView] | None
+) -> None:
+    # Listed in any order (MediaMTX's is by name, but nothing relies on it).
+    paths = {name: PathObservation(name, True, True, 0, 0, 0) for name in listed}
+    by_name = None if agent_views is None else {agent.camera: agent for agent in agent_views}
+    judging = Judging(now=T0, known=known, agents=by_name)
+    expected = sorted({*listed, *known, *(by_name or {})})
+    assert _camera_names(paths, judging) == expected
