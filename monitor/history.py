@@ -110,6 +110,9 @@ class Follower:
         self._states: dict[str, str] = dict(states or {})
         self._last_at: float | None = None
         self._buckets: dict[Bucket, list[float]] = {}
+        self._minutes: set[int] = set()
+        """The minutes of the buckets held: most polls none of them is finished, and
+        then the buckets are not looked through."""
 
     def observe(self, report: HealthReport) -> tuple[list[Transition], dict[Bucket, list[float]]]:
         """The transitions in ``report`` and the buckets finished by it (``[available,
@@ -127,6 +130,7 @@ class Follower:
                 bucket = self._buckets.get((camera.name, minute))
                 if bucket is None:
                     bucket = self._buckets[(camera.name, minute)] = [0.0, 0.0]
+                    self._minutes.add(minute)
                 bucket[1] += elapsed
                 if previous in AVAILABLE_STATES:
                     bucket[0] += elapsed
@@ -135,9 +139,12 @@ class Follower:
                     Transition(camera.name, now, previous, camera.state, camera.reasons)
                 )
                 states[camera.name] = camera.state
-        finished = {key: value for key, value in self._buckets.items() if key[1] < minute}
-        for key in finished:
-            del self._buckets[key]
+        finished: dict[Bucket, list[float]] = {}
+        if any(held < minute for held in self._minutes):
+            finished = {key: value for key, value in self._buckets.items() if key[1] < minute}
+            for key in finished:
+                del self._buckets[key]
+            self._minutes = {held for held in self._minutes if held >= minute}
         if len(states) > len(report.cameras):  # forgotten cameras go
             current = {camera.name for camera in report.cameras}
             for name in [name for name in states if name not in current]:

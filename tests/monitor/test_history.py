@@ -8,6 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from support.properties import PROPERTIES
 
 from trashmonitor.monitor.history import (
     BUCKET_SECONDS,
@@ -77,6 +80,39 @@ def test_time_is_counted_per_minute_for_the_state_held() -> None:
     _, finished = follower.observe(report(T0 + 60, cam1="ok"))
     assert finished == {("cam1", int(T0)): [20.0, 50.0]}
     assert follower.pending() == {}
+
+
+@PROPERTIES
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([-61.0, -1.0, 0.0, 1.0, 7.5, 30.0, 59.0, 60.0, 125.0]),
+            st.dictionaries(
+                st.sampled_from(["cam1", "cam2", "cam3"]),
+                st.sampled_from(["ok", "degraded", "down", "parked"]),
+            ),
+        ),
+        max_size=20,
+    )
+)
+def test_a_bucket_is_finished_by_the_first_poll_of_a_later_minute(
+    polls: list[tuple[float, dict[str, State]]],
+) -> None:
+    # Any clock steps (backwards too): after each poll every bucket of an earlier minute
+    # has been handed over, once, and every bucket of this minute or later is kept.
+    follower = Follower()
+    at = T0
+    for step, states in polls:
+        at += step
+        held = follower.pending()
+        _, finished = follower.observe(report(at, **states))
+        kept = follower.pending()
+        minute = int(at // 60) * 60
+        assert all(key[1] < minute for key in finished)
+        assert all(key[1] >= minute for key in kept)
+        assert finished.keys().isdisjoint(kept)
+        assert held.keys() <= finished.keys() | kept.keys()
+        assert all(finished[key] == seconds for key, seconds in held.items() if key in finished)
 
 
 def test_a_long_gap_between_polls_counts_for_nobody() -> None:
