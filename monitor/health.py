@@ -103,10 +103,20 @@ def _evaluate(history: Sequence[PathsSnapshot], judging: Judging) -> HealthRepor
     )  # fmt: skip
     mediamtx_error = judging.mediamtx_error
     latest = history[-1] if history else None
+    paths = latest.paths if latest is not None else {}
+    # One poll, no agents (the probe): a camera with a publisher has nothing to compare
+    # with, so no reason (what _judge concludes, without its walk).
+    first_poll = len(history) == 1 and agents is None and mediamtx_error is None
     cameras = []
-    for name in _camera_names(latest.paths if latest is not None else {}, judging):
+    for name in _camera_names(paths, judging):
         agent = agents.get(name) if agents is not None else None
-        if mediamtx_error is not None:
+        path = paths.get(name) if first_poll else None
+        if path is not None and path.online:
+            health = camera_health(
+                name, "ok", (), True, path.codec, path.resolution, path.inbound_bytes, None,
+                path.readers, path.frames_in_error, path.online_since, None, None,
+            )  # fmt: skip
+        elif mediamtx_error is not None:
             # The agent's own view of its picture still holds; whether a publisher is
             # attached cannot be known this poll.
             seen = _agent_reasons(agent, None, now, thresholds) if agents is not None else set()

@@ -155,3 +155,20 @@ def test_the_cameras_judged_are_every_listed_known_and_agent_name_sorted(
     judging = Judging(now=T0, known=known, agents=by_name)
     expected = sorted({*listed, *known, *(by_name or {})})
     assert _camera_names(paths, judging) == expected
+
+
+@PROPERTIES
+@given(
+    st.lists(observations),
+    st.sampled_from([T0, T0 + 100]),
+    st.frozensets(st.sampled_from(NAMES)),
+    st.lists(st.sampled_from(NAMES)),
+)
+def test_one_poll_without_agents_is_judged_as_in_full(
+    listed: list[PathObservation], now: float, parked: frozenset[str], known: list[str]
+) -> None:
+    # The probe's case: evaluate() takes a publisher's camera without its walk; a new
+    # Evaluator judges every camera of a first poll in full.
+    history = (PathsSnapshot(T0, {path.name: path for path in listed}),)
+    judging = Judging(now=now, parked=parked, known=known)
+    assert evaluate(history, judging) == Evaluator().evaluate(history, judging)
