@@ -93,6 +93,10 @@ def fast_paths_page(body: bytes | bytearray) -> PathsPage | None:
     cannot tell (then the reference must read it: it may be fine, or an error)."""
     try:
         page = _DECODER.decode(body)
+        # msgspec does not check the UTF-8 of what it skips (fields not read, readers);
+        # json.loads refuses a page with bad UTF-8 anywhere.
+        if not body.isascii():
+            bytes(body).decode("utf-8", "surrogatepass")
         items = page.items
         item_count = len(items) if page.itemCount is msgspec.UNSET else page.itemCount
         page_count = 1 if page.pageCount is msgspec.UNSET else page.pageCount
@@ -112,7 +116,13 @@ def fast_paths_page(body: bytes | bytearray) -> PathsPage | None:
                 shared = _shared(_NAMES, name)
             parsed.append(_path(item, shared))
         return PathsPage(tuple(parsed), item_count, page_count, rejected)
-    except (msgspec.DecodeError, RecursionError, _Refused, MalformedResponseError):
+    except (
+        msgspec.DecodeError,
+        RecursionError,
+        UnicodeDecodeError,
+        _Refused,
+        MalformedResponseError,
+    ):
         return None
 
 

@@ -388,3 +388,28 @@ def test_layouts_past_the_bound_still_read_the_same() -> None:
     assert first is not None
     assert again is not None
     assert first.items[0].tracks is again.items[1].tracks  # one value per layout
+
+
+@pytest.mark.parametrize("bad", [b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xf4\x90\x80\x80"])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("availableTime", "MARK"),  # a field the fast reader skips
+        ("source", {"type": "rtspSession", "id": "MARK"}),
+        ("readers", [{"type": "rtspSession", "id": "MARK"}]),  # counted, never decoded
+        ("tracks2", [{"codec": "H264", "codecProps": {"profile": "MARK"}}]),
+    ],
+)
+@pytest.mark.parametrize("rejected", [False, True])
+def test_bad_utf8_in_any_field_reads_the_same(
+    bad: bytes, field: str, value: object, rejected: bool
+) -> None:
+    # json.loads refuses a page with bad UTF-8 anywhere; msgspec does not look at what
+    # it skips, so the fast reader must not answer such a page (failed on the code
+    # before: a skipped field's, or a rejected item's tracks2, bad bytes were accepted).
+    document = fake_page("v1.20", 2)
+    document["items"][0][field] = value
+    if rejected:
+        document["items"][0]["name"] = "bad name"
+    body = json.dumps(document).encode().replace(b"MARK", bad)
+    assert_same(body)
