@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from typing import cast
 
 from prometheus_client.utils import floatToGoString
@@ -50,7 +51,7 @@ _QUALITY = tuple(range(18, 23))
 # lines. Every other family has one sample a camera at most: each camera keeps only its
 # number's text (most are shared: 0, 1, small counts) and the lines are written when
 # the family is joined, from the camera's labels (a third of the memory).
-_MULTI_LINE = frozenset({0, 1, 9, 18})
+_MULTI_LINE = frozenset({1, 18})
 _SAMPLE_NAMES = {
     2: "trashmon_camera_online",
     4: "trashmon_camera_readers",
@@ -71,6 +72,9 @@ _SAMPLE_NAMES = {
     22: "trashmon_camera_fps_ratio",
     23: "trashmon_camera_available",
 }
+# The state families (one line per candidate state, 1 for the current one): each camera
+# keeps its current state's name, its lines are written at the join.
+_STATE_FAMILIES = {0: "trashmon_camera_state", 9: "trashmon_agent_state"}
 _Line = bytes | str | None
 """A camera's part of a family: its lines (multi-line families, b"" for none) or its
 number's text (None for no sample)."""
@@ -136,11 +140,7 @@ def _number(value: float) -> str:
 
 
 def _core(label: str, site: str, camera: CameraHealth) -> tuple[_Line, ...]:
-    state = "".join(
-        f'trashmon_camera_state{{camera="{label}"{site},state="{candidate}"}} '
-        f"{_ONE if candidate == camera.state else _ZERO}\n"
-        for candidate in STATES
-    ).encode()
+    state = camera.state
     reasons = "".join(
         f'trashmon_camera_reason{{camera="{label}",reason="{reason}"{site}}} 1.0\n'
         for reason in camera.reasons
@@ -158,7 +158,8 @@ def _number_lines(
     header: bytes, name: str, labels: Sequence[str], values: Sequence[float | None]
 ) -> bytes:
     """One family's text: ``header``, then the sample lines ``name{labels} value`` from
-    each camera's labels and its value (no line without a value)."""
+    each camera's labels (without the closing brace) and its value (no line without a
+    value)."""
     # Many cameras share a value (the poll's time, when their bytes last grew): each
     # is written once. Only positive ones are kept: 0, 0.0 and -0.0 are equal keys that
     # are written differently.
@@ -172,7 +173,7 @@ def _number_lines(
             number = go_number(value)
             if value > 0:
                 written[value] = number
-        lines.append(f"{name}{camera_labels}{number}\n")
+        lines.append(f"{name}{camera_labels}}} {number}\n")
     return header + "".join(lines).encode()
 
 
@@ -189,11 +190,8 @@ def _agent(label: str, site: str, agent: AgentView | None) -> tuple[_Line, ...]:
     def optional(value: float | None) -> str | None:
         return None if value is None else _number(value)
 
-    states = "".join(
-        f'trashmon_agent_state{{camera="{label}"{site},state="{candidate}"}} '
-        f"{_ONE if candidate == agent.stream_state else _ZERO}\n"
-        for candidate in _AGENT_STREAM_STATES
-    ).encode()
+    # None (not announced) is no candidate: every line 0, as for an unknown state.
+    states = "" if agent.stream_state is None else agent.stream_state
     bitrate = None if agent.bitrate_bps is None else agent.bitrate_bps / 8
     present = None if agent.device_present is None else int(agent.device_present)
     return (
@@ -233,30 +231,32 @@ _GROUPS = ((_CORE_CHANGED, _CORE), (_AGENT_CHANGED, _AGENT), (_QUALITY_CHANGED, 
 
 
 class _Camera:
-    """One camera's lines (one ``bytes`` per family, possibly empty; none for the inbound
-    families) and what fed them.
+    """One camera's part of each family (:data:`_Line`; none for the inbound families)
+    and what fed it.
 
-    The inbound lines move at every poll of a streaming camera: only the camera's labels
-    (``{camera="…"} ``) are kept here, :class:`CameraLines` renders them in bulk."""
+    The lines of the single-sample and state families, and the inbound ones (they move
+    at every poll of a streaming camera), are written when a family is joined, from the
+    camera's ``opening`` (``{camera="…"`` and its ``site``): :class:`CameraLines`."""
 
-    __slots__ = ("health", "label", "labels", "lines", "quality", "site")
+    __slots__ = ("health", "lines", "opening", "quality", "site")
 
     def __init__(self, camera: CameraHealth, quality: CameraQuality | None, site: str) -> None:
-        self.label = escape_label_value(camera.name)
+        label = escape_label_value(camera.name)
         self.site = site
         self.health = camera
         self.quality = quality
-        self.labels = f'{{camera="{self.label}"{site}}} '
+        self.opening = f'{{camera="{label}"{site}'
         lines: list[_Line] = [None] * CAMERA_FAMILY_COUNT
-        _put(lines, _CORE, _core(self.label, self.site, camera))
-        _put(lines, _AGENT, _agent(self.label, self.site, camera.agent))
-        _put(lines, _QUALITY, _quality(self.label, self.site, quality))
+        _put(lines, _CORE, _core(label, site, camera))
+        _put(lines, _AGENT, _agent(label, site, camera.agent))
+        _put(lines, _QUALITY, _quality(label, site, quality))
         self.lines = lines
 
     def update(self, camera: CameraHealth, quality: CameraQuality | None) -> int:
         """Re-render the groups whose values changed; which ones, as a bit mask."""
         changed = 0
         old = self.health
+        site = self.site
         if old is not camera:
             if (
                 old.state != camera.state
@@ -265,14 +265,16 @@ class _Camera:
                 or old.readers != camera.readers
                 or old.frames_in_error != camera.frames_in_error
             ):
-                _put(self.lines, _CORE, _core(self.label, self.site, camera))
+                _put(self.lines, _CORE, _core(escape_label_value(camera.name), site, camera))
                 changed |= _CORE_CHANGED
             if old.agent is not camera.agent and old.agent != camera.agent:
-                _put(self.lines, _AGENT, _agent(self.label, self.site, camera.agent))
+                label = escape_label_value(camera.name)
+                _put(self.lines, _AGENT, _agent(label, site, camera.agent))
                 changed |= _AGENT_CHANGED
             self.health = camera
         if self.quality is not quality and self.quality != quality:
-            _put(self.lines, _QUALITY, _quality(self.label, self.site, quality))
+            label = escape_label_value(camera.name)
+            _put(self.lines, _QUALITY, _quality(label, site, quality))
             changed |= _QUALITY_CHANGED
         self.quality = quality
         return changed
@@ -338,7 +340,7 @@ class CameraLines:
                 for index in indexes:
                     texts[index] = _joined(self._headers[index], order, index)
         if moved:
-            self._inbound_labels = [entry.labels for entry in order]
+            self._inbound_labels = [entry.opening for entry in order]
         inbound = (
             [camera.inbound_bytes for camera in health],
             [camera.last_inbound_at for camera in health],
@@ -358,15 +360,37 @@ class CameraLines:
 def _joined(header: bytes, cameras: list[_Camera], index: int) -> bytes:
     if index in _MULTI_LINE:
         return header + b"".join([cast(bytes, camera.lines[index]) for camera in cameras])
+    state_name = _STATE_FAMILIES.get(index)
+    if state_name is not None:
+        candidates = _AGENT_STREAM_STATES if index == 9 else STATES
+        return (
+            header
+            + "".join([
+                f"{state_name}{camera.opening}{suffix}"
+                for camera in cameras
+                if (current := cast("str | None", camera.lines[index])) is not None
+                for suffix in _state_suffixes(candidates, current)
+            ]).encode()
+        )  # fmt: skip
     name = _SAMPLE_NAMES[index]
     return (
         header
         + "".join([
-            f"{name}{camera.labels}{number}\n"
+            f"{name}{camera.opening}}} {number}\n"
             for camera in cameras
             if (number := cast("str | None", camera.lines[index])) is not None
         ]).encode()
     )  # fmt: skip
+
+
+@lru_cache(maxsize=64)
+def _state_suffixes(candidates: tuple[str, ...], current: str) -> tuple[str, ...]:
+    """The end of each line of a state family (``,state="…"} 1.0``) for ``current``
+    (a stream state an agent announces may be none of the candidates: all 0)."""
+    return tuple(
+        f',state="{candidate}"}} {_ONE if candidate == current else _ZERO}\n'
+        for candidate in candidates
+    )
 
 
 class AvailabilityLines:
