@@ -164,7 +164,8 @@ def _number_lines(
     # is written once. Only positive ones are kept: 0, 0.0 and -0.0 are equal keys that
     # are written differently.
     written: dict[float, str] = {}
-    lines = []
+    parts: list[str] = []
+    add = parts.extend
     for camera_labels, value in zip(labels, values, strict=True):
         if value is None:
             continue
@@ -173,8 +174,8 @@ def _number_lines(
             number = go_number(value)
             if value > 0:
                 written[value] = number
-        lines.append(f"{name}{camera_labels}}} {number}\n")
-    return header + "".join(lines).encode()
+        add((name, camera_labels, "} ", number, "\n"))
+    return header + "".join(parts).encode()
 
 
 _NO_AGENT = tuple(b"" if index in _MULTI_LINE else None for index in _AGENT)
@@ -360,27 +361,25 @@ class CameraLines:
 def _joined(header: bytes, cameras: list[_Camera], index: int) -> bytes:
     if index in _MULTI_LINE:
         return header + b"".join([cast(bytes, camera.lines[index]) for camera in cameras])
+    # The lines are joined from their parts (existing strings): no short-lived string
+    # per line, whose thousands of small blocks would be left scattered in the heap.
+    parts: list[str] = []
+    add = parts.extend
     state_name = _STATE_FAMILIES.get(index)
     if state_name is not None:
         candidates = _AGENT_STREAM_STATES if index == 9 else STATES
-        return (
-            header
-            + "".join([
-                f"{state_name}{camera.opening}{suffix}"
-                for camera in cameras
-                if (current := cast("str | None", camera.lines[index])) is not None
-                for suffix in _state_suffixes(candidates, current)
-            ]).encode()
-        )  # fmt: skip
+        for camera in cameras:
+            current = cast("str | None", camera.lines[index])
+            if current is not None:
+                for suffix in _state_suffixes(candidates, current):
+                    add((state_name, camera.opening, suffix))
+        return header + "".join(parts).encode()
     name = _SAMPLE_NAMES[index]
-    return (
-        header
-        + "".join([
-            f"{name}{camera.opening}}} {number}\n"
-            for camera in cameras
-            if (number := cast("str | None", camera.lines[index])) is not None
-        ]).encode()
-    )  # fmt: skip
+    for camera in cameras:
+        number = cast("str | None", camera.lines[index])
+        if number is not None:
+            add((name, camera.opening, "} ", number, "\n"))
+    return header + "".join(parts).encode()
 
 
 @lru_cache(maxsize=64)
