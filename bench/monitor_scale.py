@@ -269,9 +269,10 @@ def monitor_figures(
         note="   target <= 100 ms")  # fmt: skip
     row("mean poll cycle wall time", mean_cycle * 1000)
     row("RSS", rss, "MiB", note="   target <= 100 MiB")
-    spread = f"   min {min(first_ms):.0f}, max {max(first_ms):.0f}; target <= 150 ms"
-    row(f"first GET /metrics of a poll ({len(metrics) // 1024} KiB), median of {len(first_ms)}",
-        metrics_ms, note=spread)  # fmt: skip
+    # The label stays what bench/before_after.py reads; the spread goes in the note.
+    spread = f"min {min(first_ms):.0f}, max {max(first_ms):.0f}"
+    row(f"first GET /metrics ({len(metrics) // 1024} KiB)", metrics_ms,
+        note=f"   median of {len(first_ms)} polls, {spread}; target <= 150 ms")  # fmt: skip
     row("GET /metrics again, same poll (min of 3)", again_ms)
     row("GET /api/status", status_ms)
     return cpu_per_cycle, rss, metrics_ms
