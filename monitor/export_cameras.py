@@ -5,9 +5,12 @@ At 10,000 cameras the per-camera families are ~140,000 samples; building them as
 ``Sample`` values and rendering them with prometheus-client costs ~1.5 s of CPU a poll.
 Between two polls most of a camera's lines do not change (its state, reasons, agent
 announcements, quality grade), and the ones that do (inbound bytes) are a few per
-camera. :class:`CameraLines` keeps each camera's rendered lines, per group of families
-fed by the same values, with those values; a new state re-renders a group only where its
-values differ.
+camera. :class:`CameraLines` keeps each camera's part of each family, per group of
+families fed by the same values, with those values; a new state re-renders a group only
+where its values differ. To keep the memory low at 10,000 cameras, a camera's part is
+its rendered lines (``bytes``) only for the reasons and quality grade families; for the
+state families it is the current state's name, for the others its number's text (shared
+between cameras), and those lines are written when a family is joined.
 
 The text is what ``generate_latest`` renders for the reference families of
 :func:`~trashmonitor.monitor.export.camera_families` and
