@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sys
 import threading
 import time
 from collections import deque
@@ -88,22 +87,6 @@ def tune_gc_for_polling() -> None:
     """
     _, middle, old = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
-
-
-# How long a thread holding the GIL runs Python code before another waiting thread may
-# take it (CPython's default is 5 ms).
-SWITCH_INTERVAL_SECONDS = 0.001
-
-
-def tune_switching_for_serving() -> None:
-    """Hand the GIL over sooner to an HTTP request waiting behind a poll.
-
-    A poll at 10,000 paths keeps the GIL busy for hundreds of milliseconds; a scrape
-    that arrives then gets it back only at each switch interval, one slice at a time
-    between the poll's. A shorter interval lets the request's thread in sooner (a
-    C call that holds the GIL throughout, such as a page decode, is not cut short).
-    """
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 
 
 # glibc's M_MMAP_THRESHOLD (malloc.h): blocks from this size up are mmapped, and so

@@ -34,7 +34,6 @@ from trashmonitor.monitor.daemon import (
     routes,
     tune_gc_for_polling,
     tune_malloc_for_polling,
-    tune_switching_for_serving,
 )
 from trashmonitor.monitor.history import HistoryStore
 from trashmonitor.monitor.hooks import HookService
@@ -234,7 +233,6 @@ def serve(
     config.quiet_http_logs()
     tune_gc_for_polling()
     tune_malloc_for_polling()
-    tune_switching_for_serving()
     if settings is None:
         settings = config.SETTINGS.read(args, config.MONITOR)
     watcher = _play_watcher(settings)  # before anything starts: its settings may be bad

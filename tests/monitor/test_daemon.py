@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterable
 from typing import Any
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -18,14 +16,7 @@ from prometheus_client.registry import Collector
 from support.fake_mediamtx import FakeMediaMTX
 from support.processes import free_port, promtool_check_metrics
 
-from trashmonitor.monitor.daemon import (
-    SWITCH_INTERVAL_SECONDS,
-    Monitor,
-    blind_at,
-    track,
-    tune_malloc_for_polling,
-    tune_switching_for_serving,
-)
+from trashmonitor.monitor.daemon import Monitor, blind_at, track, tune_malloc_for_polling
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import AgentView, PathObservation
 from trashmonitor.telemetry import setup_tracing
@@ -729,13 +720,3 @@ def test_malloc_returns_large_buffers_on_glibc() -> None:
     # This machine runs glibc (as the server image does): the threshold is set, which
     # also stops glibc from raising it after each freed answer.
     assert tune_malloc_for_polling() is True
-
-
-def test_serving_shortens_the_gil_switch_interval() -> None:
-    default = sys.getswitchinterval()
-    try:
-        tune_switching_for_serving()
-        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_SECONDS)
-        assert default > SWITCH_INTERVAL_SECONDS
-    finally:
-        sys.setswitchinterval(default)
