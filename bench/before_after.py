@@ -41,7 +41,8 @@ PIPED: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "
 
 @dataclass(frozen=True)
 class Figure:
-    """One number a bench prints: ``pattern``'s first group on its output."""
+    """One number a bench prints: the first group of ``pattern`` that matched on its
+    output (a pattern may list a row's older and newer layouts as alternatives)."""
 
     name: str
     pattern: str
@@ -49,7 +50,9 @@ class Figure:
 
     def read(self, output: str) -> float | None:
         found = re.search(self.pattern, output, re.MULTILINE)
-        return float(found.group(1)) if found else None
+        if found is None:
+            return None
+        return float(next(group for group in found.groups() if group is not None))
 
 
 class Bench(NamedTuple):
@@ -65,26 +68,30 @@ class Bench(NamedTuple):
 
 
 NUMBER = r"(\d+(?:\.\d+)?)"
+IN_PROCESS = r"probe\(\) in-process \(fetch, parse, judge\)"
+AS_PROCESS = r"trashmon probe --json as a process"
+
+
+def _probe_row(row: str, figure: int) -> str:
+    """The wall time (``figure`` 1) or its ratio to bare (2) on a probe row, in the
+    base's layout or in today's."""
+    old = (rf"{NUMBER} ms", rf"\d+ ms\s+ratio {NUMBER}x")[figure - 1]
+    new = (rf"\d+\s+{NUMBER}\s", rf"\d+\s+\d+\s+[\d.]+x\s+{NUMBER}x")[figure - 1]
+    return rf"{row}\s+(?:{old}|{new})"
+
+
 BENCHES = (
     Bench(
         "monitor_scale.py",
         ("--paths", "10000", "--runs", "3", "--monitor-seconds", "10"),
         ("--paths", "10000", "--runs", "1", "--monitor-seconds", "4"),
         (
-            Figure("probe in-process, 10,000 paths", rf"probe\(\) in-process.*?{NUMBER} ms", "ms"),
-            Figure(
-                "  ratio to bare stdlib, in-process", rf"probe\(\) in-process.*ratio {NUMBER}x", "x"
-            ),
-            Figure(
-                "probe as a process, 10,000 paths",
-                rf"trashmon probe --json as a process\s+{NUMBER} ms",
-                "ms",
-            ),
-            Figure(
-                "  ratio to bare stdlib process",
-                rf"trashmon probe --json as a process.*ratio {NUMBER}x",
-                "x",
-            ),
+            # Wall time: the base printed only that ("544 ms   ratio 1.03x"); the rows
+            # now print CPU ms, wall ms, then the CPU and wall ratios.
+            Figure("probe in-process wall, 10,000 paths", _probe_row(IN_PROCESS, 1), "ms"),
+            Figure("  wall ratio to bare stdlib, in-process", _probe_row(IN_PROCESS, 2), "x"),
+            Figure("probe as a process wall, 10,000 paths", _probe_row(AS_PROCESS, 1), "ms"),
+            Figure("  wall ratio to bare stdlib process", _probe_row(AS_PROCESS, 2), "x"),
             Figure("monitor CPU per 1 s poll, 10,000 paths", rf"CPU per cycle.*?{NUMBER} ms", "ms"),
             Figure(
                 "monitor mean poll cycle wall time",

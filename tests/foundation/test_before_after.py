@@ -28,10 +28,10 @@ wall time per steady reconcile, --watch iteration (n=20): median 13.03 ms, p95 2
   agent / ffmpeg CPU:      1.31 %   (target <= 2 %)
 """
 EXPECTED = {
-    "probe in-process, 10,000 paths": 544.0,
-    "  ratio to bare stdlib, in-process": 1.03,
-    "probe as a process, 10,000 paths": 1039.0,
-    "  ratio to bare stdlib process": 1.54,
+    "probe in-process wall, 10,000 paths": 544.0,
+    "  wall ratio to bare stdlib, in-process": 1.03,
+    "probe as a process wall, 10,000 paths": 1039.0,
+    "  wall ratio to bare stdlib process": 1.54,
     "monitor CPU per 1 s poll, 10,000 paths": 280.0,
     "monitor RSS": 276.0,
     "monitor first GET /metrics of a poll": 3734.0,
@@ -43,9 +43,27 @@ EXPECTED = {
 FIGURES = {figure.name: figure for bench in before_after.BENCHES for figure in bench.figures}
 
 
+# The probe rows as monitor_scale prints them now: CPU ms, wall ms, CPU and wall ratios.
+PRINTED_NOW = """\
+  probe() in-process (fetch, parse, judge)          164      306    1.63x  1.01x  (target <= 1.0x)
+  trashmon probe --json as a process              350      477    2.60x  1.71x  (target <= 1.2x)
+"""
+EXPECTED_NOW = {
+    "probe in-process wall, 10,000 paths": 306.0,
+    "  wall ratio to bare stdlib, in-process": 1.01,
+    "probe as a process wall, 10,000 paths": 477.0,
+    "  wall ratio to bare stdlib process": 1.71,
+}
+
+
 @pytest.mark.parametrize(("name", "value"), EXPECTED.items())
 def test_each_figure_is_read_from_its_printed_line(name: str, value: float) -> None:
     assert FIGURES[name].read(PRINTED) == value
+
+
+@pytest.mark.parametrize(("name", "value"), EXPECTED_NOW.items())
+def test_the_probe_rows_are_read_in_todays_layout_too(name: str, value: float) -> None:
+    assert FIGURES[name].read(PRINTED_NOW) == value
 
 
 def test_a_figure_a_tree_does_not_print_is_none_and_shown_as_n_a() -> None:
