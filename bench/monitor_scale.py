@@ -237,6 +237,7 @@ def monitor_figures(
     with bench_monitor(mediamtx, 1.0) as monitor:
         base, pid = monitor.base, monitor.proc.pid
         time.sleep(2)  # let start-up settle
+        unscraped_rss = rss_bytes(pid) / 2**20
         cycles_before = sample(fetch(base + "/metrics").decode(), count)
         cpu_before = process_cpu_seconds(pid)
         time.sleep(seconds)
@@ -253,6 +254,7 @@ def monitor_figures(
         # Scrapes right after: at least one of three lands in the same poll as the one
         # before it, and reuses its per-camera rendering.
         again_ms = 1000 * min(median_time(lambda: fetch(base + "/metrics"), 1) for _ in range(3))
+        scraped_rss = rss_bytes(pid) / 2**20
         started = time.perf_counter()
         status = json.loads(fetch(base + "/api/status"))
         status_ms = (time.perf_counter() - started) * 1000
@@ -269,6 +271,8 @@ def monitor_figures(
         note="   target <= 100 ms")  # fmt: skip
     row("mean poll cycle wall time", mean_cycle * 1000)
     row("RSS", rss, "MiB", note="   target <= 100 MiB")
+    row("  of which before /metrics was first scraped", unscraped_rss, "MiB")
+    row("  after the /metrics scrapes, before /api/status", scraped_rss, "MiB")
     # The label stays what bench/before_after.py reads; the spread goes in the note.
     spread = f"min {min(first_ms):.0f}, max {max(first_ms):.0f}"
     row(f"first GET /metrics ({len(metrics) // 1024} KiB)", metrics_ms,
