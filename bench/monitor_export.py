@@ -41,13 +41,16 @@ class Straightforward:
         return self._families
 
 
-def report(cameras: int, poll: int = 0) -> HealthReport:
+def report(cameras: int, poll: int = 0, flip: bool = False) -> HealthReport:
+    """``flip``: the first camera down and its agent at another frame rate (one
+    camera's state and agent families change: every camera's lines of those families
+    are joined again)."""
     return HealthReport(
         NOW,
         tuple(
             CameraHealth(
                 f"cam{number:05d}",
-                "ok" if number % 7 else "degraded",
+                "down" if flip and number == 0 else "ok" if number % 7 else "degraded",
                 () if number % 7 else ("low_fps",),
                 online=True,
                 codec="H264",
@@ -57,7 +60,8 @@ def report(cameras: int, poll: int = 0) -> HealthReport:
                 last_inbound_at=NOW - 1 + poll,
                 agent=AgentView(
                     f"cam{number:05d}", True, NOW - 60, last_state_at=NOW - 2,
-                    stream_state="streaming", fps=14.9, target_fps=15.0, restarts=1,
+                    stream_state="streaming", fps=13.0 if flip and number == 0 else 14.9,
+                    target_fps=15.0, restarts=1,
                     consecutive_failures=0, bitrate_bps=800_000.0, device_present=True,
                 ),
             )
@@ -76,9 +80,11 @@ def availability(cameras: int) -> dict[str, CameraAvailability]:
     }
 
 
-def state(cameras: int, poll: int = 0) -> MonitorState:
+def state(cameras: int, poll: int = 0, flip: bool = False) -> MonitorState:
     return MonitorState(
-        report=report(cameras, poll), last_success_at=NOW, availability=availability(cameras)
+        report=report(cameras, poll, flip),
+        last_success_at=NOW,
+        availability=availability(cameras),
     )
 
 
@@ -114,6 +120,7 @@ def main() -> None:
     status = StatusResponse()
     first: list[float] = []
     again: list[float] = []
+    flipped: list[float] = []
     straightforward: list[float] = []
     status_kept: list[float] = []
     status_whole: list[float] = []
@@ -130,6 +137,12 @@ def main() -> None:
         started = time.process_time()
         monitor.exposition()
         again.append(time.process_time() - started)
+        # One camera changes state and agent figures, and back: those families re-joined.
+        for flip in (True, False):
+            monitor.state = state(args.cameras, poll, flip)
+            started = time.process_time()
+            monitor.exposition()
+            flipped.append(time.process_time() - started)
         started = time.process_time()
         generate_latest(Straightforward(reference.families(monitor.state)))
         straightforward.append(time.process_time() - started)
@@ -144,6 +157,7 @@ def main() -> None:
         ("before: every sample built and rendered", straightforward),
         ("first scrape of a poll (changed lines only)", first),
         ("repeated scrape, same poll", again),
+        ("first scrape, one camera's state changed", flipped),
         ("before: /api/status, json.dumps of it all", status_whole),
         ("/api/status from kept camera objects", status_kept),
     )

@@ -5,9 +5,12 @@ At 10,000 cameras the per-camera families are ~140,000 samples; building them as
 ``Sample`` values and rendering them with prometheus-client costs ~1.5 s of CPU a poll.
 Between two polls most of a camera's lines do not change (its state, reasons, agent
 announcements, quality grade), and the ones that do (inbound bytes) are a few per
-camera. :class:`CameraLines` keeps each camera's rendered lines, per group of families
-fed by the same values, with those values; a new state re-renders a group only where its
-values differ.
+camera. :class:`CameraLines` keeps each camera's part of each family, per group of
+families fed by the same values, with those values; a new state re-renders a group only
+where its values differ. To keep the memory low at 10,000 cameras, a camera's part is
+its rendered lines (``bytes``) only for the reasons and quality grade families; for the
+state families it is the current state's name, for the others its number's text (shared
+between cameras), and those lines are written when a family is joined.
 
 The text is what ``generate_latest`` renders for the reference families of
 :func:`~trashmonitor.monitor.export.camera_families` and
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from typing import cast
 
 from prometheus_client.utils import floatToGoString
@@ -40,8 +44,43 @@ CAMERA_FAMILY_COUNT = 24
 _CORE = (0, 1, 2, 4, 5, 23)
 """state, reason, online, readers, frames in error, available: from state and counts."""
 _INBOUND = (3, 6)
+_INBOUND_NAMES = (
+    "trashmon_camera_inbound_bytes_total",
+    "trashmon_camera_last_inbound_timestamp_seconds",
+)
 _AGENT = tuple(range(7, 18))
 _QUALITY = tuple(range(18, 23))
+# The families of several lines a camera (or none): kept as each camera's rendered
+# lines. Every other family has one sample a camera at most: each camera keeps only its
+# number's text (most are shared: 0, 1, small counts) and the lines are written when
+# the family is joined, from the camera's labels (a third of the memory).
+_MULTI_LINE = frozenset({1, 18})
+_SAMPLE_NAMES = {
+    2: "trashmon_camera_online",
+    4: "trashmon_camera_readers",
+    5: "trashmon_camera_frames_in_error_total",
+    7: "trashmon_agent_online",
+    8: "trashmon_agent_last_state_timestamp_seconds",
+    10: "trashmon_agent_fps",
+    11: "trashmon_agent_target_fps",
+    12: "trashmon_agent_restarts",
+    13: "trashmon_agent_consecutive_failures",
+    14: "trashmon_agent_black_image",
+    15: "trashmon_agent_frozen_image",
+    16: "trashmon_agent_device_present",
+    17: "trashmon_agent_bitrate_bytes_per_second",
+    19: "trashmon_camera_quality_level",
+    20: "trashmon_camera_reconnects_last_hour",
+    21: "trashmon_camera_stalls_last_hour",
+    22: "trashmon_camera_fps_ratio",
+    23: "trashmon_camera_available",
+}
+# The state families (one line per candidate state, 1 for the current one): each camera
+# keeps its current state's name, its lines are written at the join.
+_STATE_FAMILIES = {0: "trashmon_camera_state", 9: "trashmon_agent_state"}
+_Line = bytes | str | None
+"""A camera's part of a family: its lines (multi-line families, b"" for none) or its
+number's text (None for no sample)."""
 
 # The agent states in the order the reference renders trashmon_agent_state.
 _AGENT_STREAM_STATES = tuple(str(state) for state in AgentStreamState)
@@ -84,48 +123,53 @@ def site_pair(site: str) -> str:
     return f',site="{escape_label_value(site)}"' if site else ""
 
 
-def _value(name: str, label: str, site: str, value: float) -> str:
-    return f'{name}{{camera="{label}"{site}}} {_go_float(value)}\n'
+# The number texts of the single-sample families, shared between cameras (most values
+# are 0, 1 or a few small integers); positive values only, 0 apart: 0, 0.0 and -0.0
+# are equal keys written differently.
+_NUMBER_TEXTS: dict[float, str] = {}
+_NUMBER_TEXTS_KEPT = 4096
 
 
-def _core(label: str, site: str, camera: CameraHealth) -> tuple[str, str, str, str, str, str]:
-    state = "".join(
-        f'trashmon_camera_state{{camera="{label}"{site},state="{candidate}"}} '
-        f"{_ONE if candidate == camera.state else _ZERO}\n"
-        for candidate in STATES
-    )
+def _number(value: float) -> str:
+    """``floatToGoString(value)``, the same ``str`` for equal common values."""
+    if value == 0 and type(value) is not float:
+        return _ZERO
+    text = _NUMBER_TEXTS.get(value) if value > 0 else None
+    if text is None:
+        text = _go_float(value)
+        if value > 0 and len(_NUMBER_TEXTS) < _NUMBER_TEXTS_KEPT:
+            _NUMBER_TEXTS[value] = text
+    return text
+
+
+def _core(label: str, site: str, camera: CameraHealth) -> tuple[_Line, ...]:
+    state = camera.state
     reasons = "".join(
         f'trashmon_camera_reason{{camera="{label}",reason="{reason}"{site}}} 1.0\n'
         for reason in camera.reasons
-    )
-    online = _value("trashmon_camera_online", label, site, 1 if camera.online else 0)
-    readers = (
-        ""
-        if camera.readers is None
-        else _value("trashmon_camera_readers", label, site, camera.readers)
-    )
-    frames = (
-        ""
-        if camera.frames_in_error is None
-        else _value("trashmon_camera_frames_in_error_total", label, site, camera.frames_in_error)
-    )
+    ).encode()
+    online = _number(1 if camera.online else 0)
+    readers = None if camera.readers is None else _number(camera.readers)
+    frames = None if camera.frames_in_error is None else _number(camera.frames_in_error)
     available = (
-        _value("trashmon_camera_available", label, site, camera.state in AVAILABLE_STATES)
-        if camera.state in COUNTED_STATES
-        else ""
+        _number(camera.state in AVAILABLE_STATES) if camera.state in COUNTED_STATES else None
     )
     return state, reasons, online, readers, frames, available
 
 
-def _number_lines(header: str, prefixes: Sequence[str], values: Sequence[float | None]) -> bytes:
-    """One family's text: ``header``, then the sample lines from each camera's fixed
-    ``name{labels} `` part and its value (no line without a value)."""
+def _number_lines(
+    header: bytes, name: str, labels: Sequence[str], values: Sequence[float | None]
+) -> bytes:
+    """One family's text: ``header``, then the sample lines ``name{labels} value`` from
+    each camera's labels (without the closing brace) and its value (no line without a
+    value)."""
     # Many cameras share a value (the poll's time, when their bytes last grew): each
     # is written once. Only positive ones are kept: 0, 0.0 and -0.0 are equal keys that
     # are written differently.
     written: dict[float, str] = {}
-    lines = [header]
-    for prefix, value in zip(prefixes, values, strict=True):
+    parts: list[str] = []
+    add = parts.extend
+    for camera_labels, value in zip(labels, values, strict=True):
         if value is None:
             continue
         number = written.get(value)
@@ -133,58 +177,55 @@ def _number_lines(header: str, prefixes: Sequence[str], values: Sequence[float |
             number = go_number(value)
             if value > 0:
                 written[value] = number
-        lines.append(prefix + number + "\n")
-    return "".join(lines).encode()
+        add((name, camera_labels, "} ", number, "\n"))
+    return header + "".join(parts).encode()
 
 
-_NO_AGENT = ("",) * len(_AGENT)
+_NO_AGENT = tuple(b"" if index in _MULTI_LINE else None for index in _AGENT)
 
 
-def _agent(label: str, site: str, agent: AgentView | None) -> tuple[str, ...]:
+def _agent(label: str, site: str, agent: AgentView | None) -> tuple[_Line, ...]:
     if agent is None:
         return _NO_AGENT
-    online = _value("trashmon_agent_online", label, site, 1 if agent.online else 0)
+    online = _number(1 if agent.online else 0)
     if agent.last_state_at is None:  # heard on its status topic only
         return (online, *_NO_AGENT[1:])
 
-    def optional(name: str, value: float | None) -> str:
-        return "" if value is None else _value(name, label, site, value)
+    def optional(value: float | None) -> str | None:
+        return None if value is None else _number(value)
 
-    states = "".join(
-        f'trashmon_agent_state{{camera="{label}"{site},state="{candidate}"}} '
-        f"{_ONE if candidate == agent.stream_state else _ZERO}\n"
-        for candidate in _AGENT_STREAM_STATES
-    )
+    # None (not announced) is no candidate: every line 0, as for an unknown state.
+    states = "" if agent.stream_state is None else agent.stream_state
     bitrate = None if agent.bitrate_bps is None else agent.bitrate_bps / 8
     present = None if agent.device_present is None else int(agent.device_present)
     return (
         online,
-        _value("trashmon_agent_last_state_timestamp_seconds", label, site, agent.last_state_at),
+        _number(agent.last_state_at),
         states,
-        optional("trashmon_agent_fps", agent.fps),
-        optional("trashmon_agent_target_fps", agent.target_fps),
-        _value("trashmon_agent_restarts", label, site, agent.restarts),
-        optional("trashmon_agent_consecutive_failures", agent.consecutive_failures),
-        _value("trashmon_agent_black_image", label, site, int(agent.black)),
-        _value("trashmon_agent_frozen_image", label, site, int(agent.frozen)),
-        optional("trashmon_agent_device_present", present),
-        optional("trashmon_agent_bitrate_bytes_per_second", bitrate),
+        optional(agent.fps),
+        optional(agent.target_fps),
+        _number(agent.restarts),
+        optional(agent.consecutive_failures),
+        _number(int(agent.black)),
+        _number(int(agent.frozen)),
+        optional(present),
+        optional(bitrate),
     )
 
 
-_NO_QUALITY = ("",) * len(_QUALITY)
+_NO_QUALITY = tuple(b"" if index in _MULTI_LINE else None for index in _QUALITY)
 
 
-def _quality(label: str, site: str, quality: CameraQuality | None) -> tuple[str, ...]:
+def _quality(label: str, site: str, quality: CameraQuality | None) -> tuple[_Line, ...]:
     if quality is None:
         return _NO_QUALITY
     ratio = quality.fps_ratio
     return (
-        f'trashmon_camera_quality{{camera="{label}",grade="{quality.grade}"{site}}} 1.0\n',
-        _value("trashmon_camera_quality_level", label, site, quality.level),
-        _value("trashmon_camera_reconnects_last_hour", label, site, quality.reconnects),
-        _value("trashmon_camera_stalls_last_hour", label, site, quality.stalls),
-        "" if ratio is None else _value("trashmon_camera_fps_ratio", label, site, ratio),
+        f'trashmon_camera_quality{{camera="{label}",grade="{quality.grade}"{site}}} 1.0\n'.encode(),
+        _number(quality.level),
+        _number(quality.reconnects),
+        _number(quality.stalls),
+        None if ratio is None else _number(ratio),
     )
 
 
@@ -194,33 +235,32 @@ _GROUPS = ((_CORE_CHANGED, _CORE), (_AGENT_CHANGED, _AGENT), (_QUALITY_CHANGED, 
 
 
 class _Camera:
-    """One camera's lines (one string per family, possibly empty; none for the inbound
-    families) and what fed them.
+    """One camera's part of each family (:data:`_Line`; none for the inbound families)
+    and what fed it.
 
-    The inbound lines move at every poll of a streaming camera: only their fixed part
-    (name and labels) is kept here, :class:`CameraLines` renders them in bulk."""
+    The lines of the single-sample and state families, and the inbound ones (they move
+    at every poll of a streaming camera), are written when a family is joined, from the
+    camera's ``opening`` (``{camera="…"`` and its ``site``): :class:`CameraLines`."""
 
-    __slots__ = ("health", "inbound_prefix", "label", "last_inbound_prefix", "lines",
-                 "quality", "site")  # fmt: skip
+    __slots__ = ("health", "lines", "opening", "quality", "site")
 
     def __init__(self, camera: CameraHealth, quality: CameraQuality | None, site: str) -> None:
-        self.label = escape_label_value(camera.name)
+        label = escape_label_value(camera.name)
         self.site = site
         self.health = camera
         self.quality = quality
-        labels = f'{{camera="{self.label}"{site}}} '
-        self.inbound_prefix = "trashmon_camera_inbound_bytes_total" + labels
-        self.last_inbound_prefix = "trashmon_camera_last_inbound_timestamp_seconds" + labels
-        lines = [""] * CAMERA_FAMILY_COUNT
-        _put(lines, _CORE, _core(self.label, self.site, camera))
-        _put(lines, _AGENT, _agent(self.label, self.site, camera.agent))
-        _put(lines, _QUALITY, _quality(self.label, self.site, quality))
+        self.opening = f'{{camera="{label}"{site}'
+        lines: list[_Line] = [None] * CAMERA_FAMILY_COUNT
+        _put(lines, _CORE, _core(label, site, camera))
+        _put(lines, _AGENT, _agent(label, site, camera.agent))
+        _put(lines, _QUALITY, _quality(label, site, quality))
         self.lines = lines
 
     def update(self, camera: CameraHealth, quality: CameraQuality | None) -> int:
         """Re-render the groups whose values changed; which ones, as a bit mask."""
         changed = 0
         old = self.health
+        site = self.site
         if old is not camera:
             if (
                 old.state != camera.state
@@ -229,20 +269,22 @@ class _Camera:
                 or old.readers != camera.readers
                 or old.frames_in_error != camera.frames_in_error
             ):
-                _put(self.lines, _CORE, _core(self.label, self.site, camera))
+                _put(self.lines, _CORE, _core(escape_label_value(camera.name), site, camera))
                 changed |= _CORE_CHANGED
             if old.agent is not camera.agent and old.agent != camera.agent:
-                _put(self.lines, _AGENT, _agent(self.label, self.site, camera.agent))
+                label = escape_label_value(camera.name)
+                _put(self.lines, _AGENT, _agent(label, site, camera.agent))
                 changed |= _AGENT_CHANGED
             self.health = camera
         if self.quality is not quality and self.quality != quality:
-            _put(self.lines, _QUALITY, _quality(self.label, self.site, quality))
+            label = escape_label_value(camera.name)
+            _put(self.lines, _QUALITY, _quality(label, site, quality))
             changed |= _QUALITY_CHANGED
         self.quality = quality
         return changed
 
 
-def _put(lines: list[str], indexes: tuple[int, ...], values: tuple[str, ...]) -> None:
+def _put(lines: list[_Line], indexes: tuple[int, ...], values: tuple[_Line, ...]) -> None:
     for index, value in zip(indexes, values, strict=True):
         lines[index] = value
 
@@ -265,15 +307,11 @@ class CameraLines:
         self._order: list[_Camera] = []
         # Each family's # HELP and # TYPE lines, written before its samples (the family's
         # whole text is kept once, as one bytes object).
-        self._headers = (
-            [""] * CAMERA_FAMILY_COUNT
-            if headers is None
-            else [header.decode() for header in headers]
-        )
+        self._headers: Sequence[bytes] = [b""] * CAMERA_FAMILY_COUNT if headers is None else headers
         self._texts: list[bytes] | None = None
         self._site = site_pair(site)
-        # The inbound families: each camera's fixed part, in order, and the last values.
-        self._inbound_prefixes: tuple[list[str], list[str]] = ([], [])
+        # The inbound families: each camera's labels, in order, and the last values.
+        self._inbound_labels: list[str] = []
         self._inbound: tuple[list[int | None], list[float | None]] = ([], [])
 
     def render(
@@ -306,10 +344,7 @@ class CameraLines:
                 for index in indexes:
                     texts[index] = _joined(self._headers[index], order, index)
         if moved:
-            self._inbound_prefixes = (
-                [entry.inbound_prefix for entry in order],
-                [entry.last_inbound_prefix for entry in order],
-            )
+            self._inbound_labels = [entry.opening for entry in order]
         inbound = (
             [camera.inbound_bytes for camera in health],
             [camera.last_inbound_at for camera in health],
@@ -317,14 +352,47 @@ class CameraLines:
         for family, index in enumerate(_INBOUND):
             if moved or inbound[family] != self._inbound[family]:
                 texts[index] = _number_lines(
-                    self._headers[index], self._inbound_prefixes[family], inbound[family]
+                    self._headers[index],
+                    _INBOUND_NAMES[family],
+                    self._inbound_labels,
+                    inbound[family],
                 )
         self._order, self._texts, self._inbound = order, texts, inbound
         return texts
 
 
-def _joined(header: str, cameras: list[_Camera], index: int) -> bytes:
-    return (header + "".join([camera.lines[index] for camera in cameras])).encode()
+def _joined(header: bytes, cameras: list[_Camera], index: int) -> bytes:
+    if index in _MULTI_LINE:
+        return header + b"".join([cast(bytes, camera.lines[index]) for camera in cameras])
+    # The lines are joined from their parts (existing strings): no short-lived string
+    # per line, whose thousands of small blocks would be left scattered in the heap.
+    parts: list[str] = []
+    add = parts.extend
+    state_name = _STATE_FAMILIES.get(index)
+    if state_name is not None:
+        candidates = _AGENT_STREAM_STATES if index == 9 else STATES
+        for camera in cameras:
+            current = cast("str | None", camera.lines[index])
+            if current is not None:
+                for suffix in _state_suffixes(candidates, current):
+                    add((state_name, camera.opening, suffix))
+        return header + "".join(parts).encode()
+    name = _SAMPLE_NAMES[index]
+    for camera in cameras:
+        number = cast("str | None", camera.lines[index])
+        if number is not None:
+            add((name, camera.opening, "} ", number, "\n"))
+    return header + "".join(parts).encode()
+
+
+@lru_cache(maxsize=64)
+def _state_suffixes(candidates: tuple[str, ...], current: str) -> tuple[str, ...]:
+    """The end of each line of a state family (``,state="…"} 1.0``) for ``current``
+    (a stream state an agent announces may be none of the candidates: all 0)."""
+    return tuple(
+        f',state="{candidate}"}} {_ONE if candidate == current else _ZERO}\n'
+        for candidate in candidates
+    )
 
 
 class AvailabilityLines:

@@ -153,25 +153,42 @@ class _KeptCamera:
         self.extra_text: str | None = None
 
 
+# Texts of camera objects that many cameras share (the fields between the moving
+# numbers, common extras): one str each, up to this many kept.
+_SHARED_TEXTS: dict[str, str] = {}
+_SHARED_TEXTS_KEPT = 4096
+
+
+def _shared(text: str) -> str:
+    """``text``, or an equal str already kept (10,000 cameras hold one copy)."""
+    kept = _SHARED_TEXTS.get(text)
+    if kept is not None:
+        return kept
+    if len(_SHARED_TEXTS) < _SHARED_TEXTS_KEPT:
+        _SHARED_TEXTS[text] = text
+    return text
+
+
 def _extra_text(fields: Mapping[str, Any]) -> str:
     """``,"quality":…,"availability":…}``: the extra fields and the closing brace."""
     text = _dumps(fields)[1:-1]
-    return ("," + text if text else "") + "}"
+    return _shared(("," + text if text else "") + "}")
 
 
 def _pieces(document: Mapping[str, Any]) -> tuple[str, ...]:
     """The text of a camera's own fields around its :data:`_MOVING` values (no closing
     brace: the extras follow)."""
-    pieces = []
+    pieces: list[str] = []
     text = "{"
     for index, (key, value) in enumerate(document.items()):
         text += ("," if index else "") + _dumps(key) + ":"
         if key in _MOVING:
-            pieces.append(text)
+            # The first piece holds the name; the ones after it are often shared.
+            pieces.append(_shared(text) if pieces else text)
             text = ""
         else:
             text += _dumps(value)
-    pieces.append(text)
+    pieces.append(_shared(text))
     return tuple(pieces)
 
 
