@@ -158,13 +158,6 @@ def expand_unit_directories(
     return expanded
 
 
-def expand_credentials_directory(
-    values: Mapping[str, str], environ: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """Kept for callers of the first version: :func:`expand_unit_directories`."""
-    return expand_unit_directories(values, environ)
-
-
 def read_agent_env_file(path: Path) -> dict[str, str]:
     """The camera's env file as the agent and its MQTT side read it."""
     return expand_unit_directories(read_env_file(path))

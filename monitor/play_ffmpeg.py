@@ -33,9 +33,7 @@ from trashmonitor.capture.redact import redact
 
 RTSP = "rtsp"
 HLS = "hls"
-TRANSPORTS = (RTSP, HLS)
 BLACK_PIXEL_THRESHOLD = 0.10
-BLACK_MIN_SECONDS = 1.0
 FREEZE_MIN_SECONDS = 2.0
 # Only the protocols a transport needs: an HLS playlist naming file:/// or an RTSP
 # redirect elsewhere must not make the probe read local files.

@@ -93,10 +93,6 @@ class CertificateInfo:
     not_after: dt.datetime
     serial: int = 0
 
-    @property
-    def not_after_timestamp(self) -> float:
-        return self.not_after.timestamp()
-
 
 # --- building certificates -------------------------------------------------------------
 
