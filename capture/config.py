@@ -191,12 +191,13 @@ def read_password_file(setting: str, path: Path) -> str:
             data = handle.read(MAX_PASSWORD_BYTES + 1)
     except OSError as error:
         problem = error.strerror or type(error).__name__
-        raise ConfigError(setting, f"cannot read {path} ({problem})") from None
+        raise ConfigError(setting, f"cannot read {path} ({problem})") from error
     if len(data) > MAX_PASSWORD_BYTES:
         raise ConfigError(setting, f"{path} is larger than {MAX_PASSWORD_BYTES} bytes")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
+        # Not chained: the decode error holds the file's bytes, the password.
         raise ConfigError(setting, f"{path} is not UTF-8 text") from None
     password = text.removesuffix("\n").removesuffix("\r")
     if not password or "\n" in password or "\r" in password:
