@@ -30,6 +30,7 @@ from trashmonitor.capture.parsing import (
     parse_stderr_line,
 )
 from trashmonitor.capture.redact import redact
+from trashmonitor.children import start_child
 
 RTSP = "rtsp"
 HLS = "hls"
@@ -186,7 +187,8 @@ def pull(
     what is kept of ffmpeg's output."""
     started = clock()
     observer = Observer(clock, started, secrets)
-    proc = subprocess.Popen(
+    # start_child: the pull dies with the monitor or probe, even one killed by SIGKILL.
+    proc = start_child(
         argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
