@@ -17,6 +17,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import httpx
+
 from trashmonitor.dns import cloudflare_api, tailscale_api
 from trashmonitor.dns.model import TTL_AUTO, DnsSettings
 from trashmonitor.dns.plan import normalise_name
@@ -190,12 +192,15 @@ def build(
     cf_base = _base_url(env, "CLOUDFLARE_BASE_URL", cloudflare_api.DEFAULT_BASE_URL)
     ts_base = _base_url(env, "TS_API_BASE_URL", tailscale_api.DEFAULT_BASE_URL)
     retry = retry or RetryPolicy(attempts=values[RETRIES] + 1)
+    # One TLS context for both clients: loading the CA bundle is most of a one-shot
+    # run's client set-up (~35 ms each), and both trust the same roots.
+    tls = httpx.create_ssl_context()
     tailscale = None
     if credentials is not None:
         tailscale = tailscale_api.TailscaleAPI(
-            credentials, base_url=ts_base, tailnet=tailnet, retry=retry
+            credentials, base_url=ts_base, tailnet=tailnet, retry=retry, tls=tls
         )
-    cloudflare = cloudflare_api.CloudflareDNS(cf_token, base_url=cf_base, retry=retry)
+    cloudflare = cloudflare_api.CloudflareDNS(cf_token, base_url=cf_base, retry=retry, tls=tls)
     return Setup(settings, cloudflare, tailscale)
 
 
