@@ -16,13 +16,10 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import httpx
-
-from trashmonitor.dns import cloudflare_api, tailscale_api
 from trashmonitor.dns.model import TTL_AUTO, DnsSettings
 from trashmonitor.dns.plan import normalise_name
-from trashmonitor.dns.retry import RetryPolicy
 from trashmonitor.errors import ConfigError
 from trashmonitor.settings import (
     ReadSettings,
@@ -157,6 +154,12 @@ EPILOG = (
     "or auth error."
 )
 
+if TYPE_CHECKING:
+    # The API clients (httpx, the Cloudflare SDK: ~0.3 s of imports) are imported by
+    # build() only: `--help` and `--print-health-url` never talk to an API.
+    from trashmonitor.dns import cloudflare_api, tailscale_api
+    from trashmonitor.dns.retry import RetryPolicy
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
@@ -183,6 +186,11 @@ def build(
     args: argparse.Namespace, env: Mapping[str, str], *, retry: RetryPolicy | None = None
 ) -> Setup:
     """Every setting checked before the first request; secrets only go to the clients."""
+    import httpx
+
+    from trashmonitor.dns import cloudflare_api, tailscale_api
+    from trashmonitor.dns.retry import RetryPolicy
+
     values = read(args, env)
     settings = dns_settings(values, env)
     credentials = _tailscale_credentials(env)
@@ -323,6 +331,8 @@ def _resolver_list(text: str) -> frozenset[str]:
 
 
 def _tailscale_credentials(env: Mapping[str, str]) -> tailscale_api.TailscaleCredentials | None:
+    from trashmonitor.dns import tailscale_api
+
     api_key = env.get("TS_API_KEY", "").strip()
     client_id = env.get("TS_OAUTH_CLIENT_ID", "").strip()
     client_secret = env.get("TS_OAUTH_CLIENT_SECRET", "").strip()
