@@ -32,6 +32,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -1049,23 +1050,18 @@ def passphrase_from(
     )
 
 
+# PkiRequest's fields that create's settings give, as they are read.
+_REQUEST_FIELDS: dict[str, Setting[Any]] = {
+    "cameras": CAMERA, "monitors": MONITOR, "controllers": CONTROLLER, "dns_names": DNS,
+    "ips": IP, "listen_port": PORT, "listen_address": BIND, "broker_user": BROKER_USER,
+    "force": FORCE, "new_ca": NEW_CA, "seed_camera": SEED_CAMERA,
+}  # fmt: skip
+
+
 def _request(directory: Path, settings: ReadSettings, passphrase: CaPassphrase) -> PkiRequest:
     """``create``'s settings, read once, as the frozen request :func:`create_pki` serves."""
-    return PkiRequest(
-        directory=directory,
-        cameras=settings[CAMERA],
-        monitors=settings[MONITOR],
-        controllers=settings[CONTROLLER],
-        dns_names=settings[DNS],
-        ips=settings[IP],
-        listen_port=settings[PORT],
-        listen_address=settings[BIND],
-        broker_user=settings[BROKER_USER],
-        passphrase=passphrase,
-        force=settings[FORCE],
-        new_ca=settings[NEW_CA],
-        seed_camera=settings[SEED_CAMERA],
-    )
+    read = {name: settings[setting] for name, setting in _REQUEST_FIELDS.items()}
+    return PkiRequest(directory=directory, passphrase=passphrase, **read)
 
 
 def all_certificates(layout: Layout) -> list[Path]:

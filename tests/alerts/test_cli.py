@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.docs import generated_table
 from support.processes import REPO, run_trashmon
 
 from trashmonitor.alerts.cli import DASHBOARD_NAMES, RULE_FILES, SETTINGS
@@ -146,10 +147,7 @@ def test_runtime_needs_no_generation_dependencies(tmp_path: Path) -> None:
 
 
 def test_the_docs_table_is_the_declared_table() -> None:
-    text = (REPO / "docs" / "observability.md").read_text(encoding="utf-8")
-    begin = text.index("<!-- rules settings table: generated")
-    generated = text[text.index("\n", begin) + 1 : text.index("<!-- end of generated rules")]
-    assert generated == SETTINGS.markdown(meaning=True), (
+    assert generated_table("docs/observability.md", "rules") == SETTINGS.markdown(meaning=True), (
         "docs/observability.md is out of date: paste `python -P -m trashmonitor.alerts.cli`"
     )
 

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 import pytest
-from support.processes import REPO, clean_environ, run_trashmon
+from support.docs import generated_table
+from support.processes import clean_environ, run_trashmon
 
 from trashmonitor.demo import SETTINGS, Ports, configure, read
 from trashmonitor.errors import ConfigError
@@ -19,10 +20,7 @@ def _args(*argv: str) -> argparse.Namespace:
 
 
 def test_the_readme_table_is_the_declared_table() -> None:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    begin = text.index("<!-- demo settings table: generated")
-    generated = text[text.index("\n", begin) + 1 : text.index("<!-- end of generated demo")]
-    assert generated == SETTINGS.markdown(meaning=True), (
+    assert generated_table("README.md", "demo") == SETTINGS.markdown(meaning=True), (
         "README.md is out of date: paste `python -P -m trashmonitor.demo`"
     )
 

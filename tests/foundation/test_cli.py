@@ -8,7 +8,8 @@ import io
 import subprocess
 
 import pytest
-from support.processes import REPO, TRASHMON, clean_environ, run_trashmon
+from support.docs import generated_table
+from support.processes import TRASHMON, clean_environ, run_trashmon
 
 from trashmonitor.cli import COMMANDS, COMMON, LOG_LEVEL, build_parser
 
@@ -85,10 +86,7 @@ def test_help_before_the_command_still_lists_every_command() -> None:
 
 
 def test_the_docs_table_of_the_common_settings_is_the_declared_table() -> None:
-    text = (REPO / "docs" / "monitor.md").read_text(encoding="utf-8")
-    begin = text.index("<!-- common settings table: generated")
-    generated = text[text.index("\n", begin) + 1 : text.index("<!-- end of generated common")]
-    assert generated == COMMON.markdown(meaning=True), (
+    assert generated_table("docs/monitor.md", "common") == COMMON.markdown(meaning=True), (
         "docs/monitor.md is out of date: paste `python -P -m trashmonitor.cli`"
     )
 

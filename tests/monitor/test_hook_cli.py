@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support.docs import generated_table
 from support.processes import (
     OUTSIDE_REPO,
     TRASHMON,
@@ -356,14 +357,9 @@ def test_a_bad_monitor_url_is_a_usage_error(url: str) -> None:
 
 # --------------------------------------------------------------------------- settings
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "monitor.md"
-
 
 def test_the_docs_table_is_the_declared_table() -> None:
-    text = DOCS.read_text(encoding="utf-8")
-    begin = text.index("<!-- hook settings table: generated")
-    generated = text[text.index("\n", begin) + 1 : text.index("<!-- end of generated hook")]
-    assert generated == markdown(), (
+    assert generated_table("docs/monitor.md", "hook") == markdown(), (
         "docs/monitor.md is out of date: paste `python -P -m trashmonitor.hook_cli`"
     )
 

@@ -13,6 +13,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from support.docs import generated_table
 from support.processes import REPO, clean_environ, run_trashmon
 
 from trashmonitor.errors import ConfigError
@@ -497,10 +498,7 @@ def test_the_seed_topics_go_to_the_one_seed_camera_and_survive_rewrites(tmp_path
 
 
 def test_the_docs_table_is_the_declared_table() -> None:
-    text = (REPO / "docs" / "mqtt.md").read_text(encoding="utf-8")
-    begin = text.index("<!-- pki settings table: generated")
-    generated = text[text.index("\n", begin) + 1 : text.index("<!-- end of generated pki")]
-    assert generated == SETTINGS.markdown(meaning=True), (
+    assert generated_table("docs/mqtt.md", "pki") == SETTINGS.markdown(meaning=True), (
         "docs/mqtt.md is out of date: paste `python -P -m trashmonitor.pki`"
     )
 
