@@ -30,13 +30,14 @@ from trashmonitor.dns.model import (
     WriteChange,
 )
 from trashmonitor.dns.plan import normalise_name, record_matches
-from trashmonitor.dns.retry import RetryPolicy, TransientAPIError, parse_retry_after, transient_kind
+from trashmonitor.dns.retry import RetryPolicy, parse_retry_after, transient_kind
 from trashmonitor.errors import (
     AuthError,
+    CloudflareRejected,
     ConfigError,
     MalformedResponseError,
+    TransientAPIError,
     TrashmonError,
-    UpstreamHTTPError,
 )
 
 T = TypeVar("T")
@@ -54,14 +55,6 @@ PERMISSION_DNS_EDIT = "Zone → DNS → Edit"
 CODE_IDENTICAL_RECORD = 81058
 CODE_RECORD_EXISTS = 81057
 CODE_CONFLICT = 81053
-
-
-class CloudflareRejected(UpstreamHTTPError):
-    """A 4xx the token is allowed to make but the API refused, with Cloudflare's codes."""
-
-    def __init__(self, message: str, status_code: int, codes: tuple[int, ...]) -> None:
-        self.codes = codes
-        super().__init__(message, status_code)
 
 
 def _error_summary(body: object) -> tuple[tuple[int, ...], str]:

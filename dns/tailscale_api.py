@@ -39,11 +39,12 @@ from trashmonitor.dns.model import (
     WriteChange,
 )
 from trashmonitor.dns.plan import describe_resolvers, zone_entry
-from trashmonitor.dns.retry import RetryPolicy, TransientAPIError, parse_retry_after, transient_kind
+from trashmonitor.dns.retry import RetryPolicy, parse_retry_after, transient_kind
 from trashmonitor.errors import (
     AuthError,
     ConfigError,
     MalformedResponseError,
+    TransientAPIError,
     UnreachableError,
     UpstreamHTTPError,
 )
