@@ -135,6 +135,8 @@ class Control:
             else:
                 wanted = f"a whole number {self.range_text()}".rstrip()
                 problem = f"{self.name} needs {wanted}; got {shown}."
+            # Not chained: int()'s error echoes the whole value sent over MQTT; the
+            # message shows at most 40 characters of it.
             raise ControlError(self.name, problem) from None
 
 

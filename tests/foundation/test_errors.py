@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.processes import REPO
+from support.processes import REPO, run_trashmon
 
 from trashmonitor import errors
 from trashmonitor.dns.model import error_kind as dns_error_kind
@@ -19,6 +19,7 @@ from trashmonitor.dns.retry import RetryPolicy
 from trashmonitor.dns.tailscale_api import (
     TailscaleAPI,
     TailscaleCredentials,
+    devices_from_local_cli,
 )
 from trashmonitor.errors import TransientAPIError
 from trashmonitor.monitor.daemon import error_kind
@@ -162,3 +163,20 @@ def test_no_module_outside_errors_py_defines_an_exception_class() -> None:
         if not node.name.startswith("_")
     ]
     assert outside == []
+
+
+def test_debug_shows_the_cause_behind_a_one_line_error(tmp_path: Path) -> None:
+    # Chained where the cause holds no secret (issue 13): --debug shows the parser's error.
+    plain = run_trashmon("demo", "--port-base", "abc", cwd=tmp_path)
+    debug = run_trashmon("demo", "--port-base", "abc", "--debug", cwd=tmp_path)
+    assert plain.returncode == debug.returncode == 2
+    assert plain.stderr == "trashmon demo: error: --port-base: expected a whole number, got 'abc'\n"
+    assert "direct cause of the following exception" in debug.stderr
+    assert "ValueError: expected a whole number" in debug.stderr
+    assert debug.stderr.endswith(plain.stderr)
+
+
+def test_a_missing_tailscale_command_keeps_its_cause(tmp_path: Path) -> None:
+    with pytest.raises(errors.ConfigError, match=r"^TS_API_KEY: not set") as raised:
+        devices_from_local_cli((str(tmp_path / "tailscale"), "status", "--json"))
+    assert isinstance(raised.value.__cause__, FileNotFoundError)
