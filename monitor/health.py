@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Final
 
 from trashmonitor.errors import TrashmonError
 from trashmonitor.monitor.model import (
@@ -83,17 +83,13 @@ def _camera_names(paths: Mapping[str, PathObservation], judging: Judging) -> lis
     return sorted({*paths, *missing})
 
 
-def evaluate(
-    history: Sequence[PathsSnapshot], judging: Judging | None = None, **options: Any
-) -> HealthReport:
+def evaluate(history: Sequence[PathsSnapshot], judging: Judging) -> HealthReport:
     """Judge every camera.
 
     ``history`` is oldest first; its last snapshot is the current poll (unless
-    ``mediamtx_error`` says the current poll failed). ``judging`` says the rest, or its
-    fields are given by name (``evaluate(history, now=…, parked=…)``).
+    ``judging.mediamtx_error`` says the current poll failed). ``judging`` says the rest
+    (``evaluate(history, Judging(now, parked=…))``).
     """
-    if judging is None:
-        judging = Judging(**options)
     return _evaluate(history, judging)
 
 

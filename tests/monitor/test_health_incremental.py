@@ -123,7 +123,7 @@ def test_an_unchanged_camera_without_publisher_is_not_judged_again() -> None:
     # The clock alone makes the agent stale: judged again, and now says so.
     third = evaluator.evaluate([later], Judging(T0 + 1000, agents=views))
     assert "agent_stale" in third.cameras[0].reasons
-    assert third == evaluate([later], now=T0 + 1000, agents=views)
+    assert third == evaluate([later], Judging(now=T0 + 1000, agents=views))
 
 
 def test_frames_in_error_of_a_camera_without_publisher_follow_the_window() -> None:
@@ -135,7 +135,7 @@ def test_frames_in_error_of_a_camera_without_publisher_follow_the_window() -> No
     history = [PathsSnapshot(T0, {"cam1": before}), PathsSnapshot(T0 + 1, {"cam1": after})]
     for now in (T0 + 1, T0 + 2, T0 + 30):
         history.append(PathsSnapshot(now, {"cam1": after}))
-        full = evaluate(history, now=now)
+        full = evaluate(history, Judging(now=now))
         assert evaluator.evaluate(history, Judging(now)) == full
     assert "frames_in_error" not in full.cameras[0].reasons  # the window moved on
 
