@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-from dataclasses import FrozenInstanceError, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ from trashmonitor.monitor.model import (
     PathObservation,
     PathsSnapshot,
     Thresholds,
-    camera_health,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -417,23 +415,26 @@ def test_blind_reads_like_a_failed_poll_from_the_last_report() -> None:
     assert all(not c.online for c in report.cameras if c.state != "parked")
 
 
-def test_the_quick_camera_health_builder_equals_the_constructor() -> None:
-    # Every field a distinct value, so one stored in another's slot shows.
-    agent = AgentView("cam1", True, T0)
-    fields = ("cam1", "degraded", ("low_fps",), True, "H264", "640x480", 5, 2.5, 1, 3,
-              T0 - 5, T0 - 1, agent)  # fmt: skip
-    built = camera_health(*fields)  # type: ignore[arg-type]
-    assert built == CameraHealth(*fields)  # type: ignore[arg-type]
-    assert repr(built) == repr(CameraHealth(*fields))  # type: ignore[arg-type]
-    assert hash(built) == hash(CameraHealth(*fields))  # type: ignore[arg-type]
-    with pytest.raises(FrozenInstanceError):
-        built.state = "ok"  # type: ignore[misc]
-    assert type(built) is CameraHealth
-    assert replace(built, state="parked", reasons=()) == replace(
-        CameraHealth(*fields),  # type: ignore[arg-type]
-        state="parked",
-        reasons=(),
-    )
-    assert copy.copy(built) == built
-    assert {built: 1}[CameraHealth(*fields)] == 1  # type: ignore[arg-type]
-    assert [getattr(built, slot) for slot in CameraHealth.__slots__] == list(fields)
+def test_a_streaming_camera_judged_without_the_walk_is_the_camera_health_built_by_name() -> None:
+    # The quick path allocates the tuple in field order: every field a distinct value,
+    # so one written in another's place shows.
+    agent = AgentView("cam1", True, T0, last_state_at=T0)
+    before = path(
+        inbound_bytes=1000, readers=2, frames_in_error=3, online_since=T0 - 5,
+        codec="H264", resolution="640x480",
+    )  # fmt: skip
+    history = [snap(T0 - 2, before), snap(T0, before._replace(inbound_bytes=6000))]
+    camera = one(evaluate(history, Judging(now=T0 + 1, agents={"cam1": agent})))
+    expected = CameraHealth(
+        name="cam1", state="ok", reasons=(), online=True, codec="H264", resolution="640x480",
+        inbound_bytes=6000, inbound_bytes_per_second=2500.0, readers=2, frames_in_error=3,
+        online_since=T0 - 5, last_inbound_at=T0, agent=agent,
+    )  # fmt: skip
+    assert camera == expected
+    assert type(camera) is CameraHealth
+    assert repr(camera) == repr(expected)
+    assert {camera: 1}[expected] == 1
+    with pytest.raises(AttributeError):
+        camera.state = "parked"  # type: ignore[misc]
+    assert camera._replace(state="parked", reasons=()).state == "parked"
+    assert copy.copy(camera) == camera
