@@ -1,10 +1,12 @@
 """The monitor's values: what it observes, what it concludes, and the limits it judges by.
 
-Frozen values (dataclasses; :class:`PathObservation` and :class:`CameraHealth`
-NamedTuples) and constants only,
-standard library (and the error tree of :mod:`trashmonitor.errors`) only, no I/O: every other
-module of the monitor passes these between its steps (observe -> evaluate -> export),
-and the probe imports them without paying for any client library.
+Frozen values and constants only, standard library (and the error tree of
+:mod:`trashmonitor.errors`) only, no I/O: every other module of the monitor passes these
+between its steps (observe -> evaluate -> export), and the probe imports them without
+paying for any client library. Plain values are NamedTuples (built in C, and declared at
+a tenth of a frozen dataclass's cost at import: the probe starts with this module); the
+dataclasses are those changed with :func:`dataclasses.replace` or carrying a
+``default_factory``.
 
 * observed from MediaMTX: :class:`Track`, :class:`PathObservation`, :class:`PathMetrics`,
   :class:`MediaMTXMetrics`, :class:`PathsPage`, :class:`PathsListing`,
@@ -37,8 +39,7 @@ VIDEO_CODECS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Track:
+class Track(NamedTuple):
     codec: str
     width: int | None = None
     height: int | None = None
@@ -119,8 +120,7 @@ def describe_tracks(tracks: tuple[Track, ...]) -> tuple[str | None, str | None]:
     return video.codec, f"{video.width}x{video.height}"
 
 
-@dataclass(frozen=True, slots=True)
-class PathMetrics:
+class PathMetrics(NamedTuple):
     """What MediaMTX's ``/metrics`` says about one path (families summed over labels)."""
 
     name: str
@@ -151,8 +151,7 @@ class PathsSnapshot:
     grammar or over :data:`MAX_PATH_NAME_LENGTH` (:attr:`PathsListing.rejected`)."""
 
 
-@dataclass(frozen=True)
-class PathsPage:
+class PathsPage(NamedTuple):
     items: tuple[PathObservation, ...]
     item_count: int
     page_count: int
@@ -160,8 +159,7 @@ class PathsPage:
     """Items skipped for a name MediaMTX itself would refuse (never shown raw)."""
 
 
-@dataclass(frozen=True)
-class PathsListing:
+class PathsListing(NamedTuple):
     """Every path MediaMTX listed, by name, and how many items were skipped for a bad
     name."""
 
@@ -169,8 +167,7 @@ class PathsListing:
     rejected: int = 0
 
 
-@dataclass(frozen=True)
-class MediaMTXObservation:
+class MediaMTXObservation(NamedTuple):
     """One poll's read of MediaMTX, finished: the snapshot, or the one error that says
     why the API could not be read; and how the read of ``/metrics`` went."""
 
@@ -185,8 +182,7 @@ class MediaMTXObservation:
 # ----------------------------------------------------------------- agents (MQTT)
 
 
-@dataclass(frozen=True)
-class AgentMessage:
+class AgentMessage(NamedTuple):
     """One message from ``trashcam/+/status`` or ``trashcam/+/state``, as observed."""
 
     topic: str
