@@ -347,7 +347,7 @@ def generate_control_password(directory: Path, caddy: str) -> ControlPassword:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise TrashmonError(f"caddy hash-password: {error}") from None
+        raise TrashmonError(f"caddy hash-password: {error}") from error
     bcrypt_hash = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     if done.returncode != 0 or not bcrypt_hash.startswith("$2"):
         last = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]

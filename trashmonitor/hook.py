@@ -246,6 +246,7 @@ class EnvSetting(_Frozen):
         try:
             return self.parse(raw)
         except ValueError as error:  # the parsers' messages never quote the value
+            # Not chained: the error may be about the secret (or its file's content).
             raise ConfigError(self.env, str(error)) from None
 
 
