@@ -14,13 +14,7 @@ import pytest
 from support.fake_mediamtx import FakeMediaMTX
 from support.processes import free_port
 
-from trashmonitor.errors import (
-    AuthError,
-    MalformedResponseError,
-    TrashmonError,
-    UnreachableError,
-    UpstreamHTTPError,
-)
+from trashmonitor import errors
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.mediamtx_http import (
     DEFAULT_MAX_BODY_BYTES,
@@ -39,8 +33,8 @@ def fake() -> Iterator[FakeMediaMTX]:
         yield server
 
 
-def error_of(client: MediaMTXClient) -> type[TrashmonError]:
-    with pytest.raises(TrashmonError) as raised, client:
+def error_of(client: MediaMTXClient) -> type[errors.TrashmonError]:
+    with pytest.raises(errors.TrashmonError) as raised, client:
         client.list_paths()
     return type(raised.value)
 
@@ -81,15 +75,15 @@ def test_both_read_the_same_page_of_more_than_one_read_into_the_buffer() -> None
 @pytest.mark.parametrize(
     ("fault", "error"),
     [
-        ("html", MalformedResponseError),
-        ("http500", UpstreamHTTPError),
-        ("truncated", MalformedResponseError),
-        ("cut_connection", MalformedResponseError),
+        ("html", errors.MalformedResponseError),
+        ("http500", errors.UpstreamHTTPError),
+        ("truncated", errors.MalformedResponseError),
+        ("cut_connection", errors.MalformedResponseError),
     ],
 )
 @BOTH
 def test_faults_map_to_the_same_errors(
-    fake: FakeMediaMTX, fault: str, error: type[TrashmonError], stdlib: bool
+    fake: FakeMediaMTX, fault: str, error: type[errors.TrashmonError], stdlib: bool
 ) -> None:
     fake.fault = fault
     try:
@@ -101,7 +95,7 @@ def test_faults_map_to_the_same_errors(
 @BOTH
 def test_refused_is_unreachable(stdlib: bool) -> None:
     client = MediaMTXClient(f"http://127.0.0.1:{free_port()}", timeout=2, stdlib=stdlib)
-    assert error_of(client) is UnreachableError
+    assert error_of(client) is errors.UnreachableError
 
 
 class Answer(BaseHTTPRequestHandler):
@@ -131,11 +125,16 @@ def answering() -> Iterator[str]:
 
 @pytest.mark.parametrize(
     ("status", "error"),
-    [(401, AuthError), (403, AuthError), (302, UpstreamHTTPError), (404, UpstreamHTTPError)],
+    [
+        (401, errors.AuthError),
+        (403, errors.AuthError),
+        (302, errors.UpstreamHTTPError),
+        (404, errors.UpstreamHTTPError),
+    ],
 )
 @BOTH
 def test_statuses_map_to_the_same_errors(
-    answering: str, status: int, error: type[TrashmonError], stdlib: bool
+    answering: str, status: int, error: type[errors.TrashmonError], stdlib: bool
 ) -> None:
     # A redirect is reported, not followed (its target would answer 200).
     client = MediaMTXClient(f"{answering}/{status}", timeout=2, stdlib=stdlib)
