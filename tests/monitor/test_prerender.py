@@ -9,6 +9,7 @@ import sys
 import threading
 
 from prometheus_client import generate_latest
+from prometheus_client.core import Metric
 from prometheus_client.registry import CollectorRegistry
 
 from trashmonitor.monitor.daemon import Monitor
@@ -96,11 +97,11 @@ def test_the_scrape_serves_what_the_poll_thread_rendered() -> None:
     renders: list[MonitorState] = []
     render = watched.collector._per_state._render
 
-    def counted(rendered: MonitorState) -> object:
+    def counted(rendered: MonitorState) -> list[Metric]:
         renders.append(rendered)
         return render(rendered)
 
-    watched.collector._per_state._render = counted  # type: ignore[method-assign]
+    watched.collector._per_state._render = counted
     watched.state = state(2)
     watched.prerender()
     assert renders == [watched.state]  # rendered by the "poll thread"
