@@ -1,5 +1,6 @@
 """The probe's standard-library reads behave like the daemon's httpx reads: same paths,
-same error classes, for the same real HTTP answers."""
+same error classes, for the same real HTTP answers. ``fake`` is tests/monitor/conftest.py's,
+a fresh MediaMTX stand-in per test (no fault or path left over from another test)."""
 
 from __future__ import annotations
 
@@ -27,12 +28,6 @@ from trashmonitor.monitor.mediamtx_httpx import HttpxTransport
 BOTH = pytest.mark.parametrize("stdlib", [False, True], ids=["httpx", "stdlib"])
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeMediaMTX]:
-    with FakeMediaMTX("v1.20") as server:
-        yield server
-
-
 def error_of(client: MediaMTXClient) -> type[errors.TrashmonError]:
     with pytest.raises(errors.TrashmonError) as raised, client:
         client.list_paths()
@@ -40,7 +35,6 @@ def error_of(client: MediaMTXClient) -> type[errors.TrashmonError]:
 
 
 def test_both_read_the_same_pages(fake: FakeMediaMTX) -> None:
-    fake.fault = None
     fake.add_paths(250, rate=1000)
     with (
         MediaMTXClient(fake.url, items_per_page=100) as via_httpx,
@@ -86,10 +80,7 @@ def test_faults_map_to_the_same_errors(
     fake: FakeMediaMTX, fault: str, error: type[errors.TrashmonError], stdlib: bool
 ) -> None:
     fake.fault = fault
-    try:
-        assert error_of(MediaMTXClient(fake.url, timeout=2, stdlib=stdlib)) is error
-    finally:
-        fake.fault = None
+    assert error_of(MediaMTXClient(fake.url, timeout=2, stdlib=stdlib)) is error
 
 
 @BOTH
