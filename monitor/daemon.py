@@ -39,7 +39,13 @@ from trashmonitor.monitor.config import (
     DEFAULT_MAX_CAMERAS,
     DEFAULT_STALE_POLLS,
 )
-from trashmonitor.monitor.export import MonitorCollector, PerState, StatusResponse, exposition
+from trashmonitor.monitor.export import (
+    MonitorCollector,
+    PerState,
+    ScrapeForecast,
+    StatusResponse,
+    exposition,
+)
 from trashmonitor.monitor.health import Evaluator, Judging, blind, evaluate
 from trashmonitor.monitor.history import CameraAvailability, HistoryStore
 from trashmonitor.monitor.hooks import PathHints, patched
@@ -178,6 +184,8 @@ class Monitor:
     )
     site: str = ""
     """The site this MediaMTX is (monitor/sites.py); "" for the one unnamed MediaMTX."""
+    scrapes: ScrapeForecast = field(default_factory=ScrapeForecast)
+    """When /metrics is scraped (one forecast shared by the sites served as one)."""
 
     def __post_init__(self) -> None:
         self._observer = MediaMTXObserver(self.client, self.tracer, self.clock)
@@ -238,7 +246,16 @@ class Monitor:
     def exposition(self) -> bytes:
         """The /metrics body: what ``generate_latest(self.registry)`` renders
         (:func:`~trashmonitor.monitor.export.exposition`)."""
+        self.scrapes.scraped(time.monotonic())
         return exposition(self.registry)
+
+    def prerender(self) -> None:
+        """Render the state just published for /metrics now, on the poll thread, when a
+        scrape is expected before the next poll (:class:`ScrapeForecast`): the scrape
+        then serves kept text. A scrape arriving meanwhile waits for this rendering and
+        serves it whole (:class:`PerState`), never part of it."""
+        if self.scrapes.due(time.monotonic(), self.interval):
+            self.collector.rendered(self.view())
 
     # ---------------------------------------------------------------- one cycle
 
@@ -498,6 +515,10 @@ class Monitor:
             self.poll_once()
         except Exception as error:  # poll_once catches its own: this is the last net
             self._record_error("judge", as_error(error))
+        try:
+            self.prerender()
+        except Exception:  # a scrape renders on demand and reports the error itself
+            log.debug("rendering /metrics ahead of a scrape failed", exc_info=True)
 
     # ---------------------------------------------------------------- reading
 

@@ -397,46 +397,50 @@ def _state_suffixes(candidates: tuple[str, ...], current: str) -> tuple[str, ...
 
 class AvailabilityLines:
     """The sample text of the availability families (ratio per window, incidents of the
-    last day), kept per camera: the history recomputes its availability mapping every
-    few seconds (a new mapping, new objects), but most cameras' figures come back equal,
-    and their lines are not rendered again. Equal, byte for byte, to prometheus-client's
-    render of :func:`~trashmonitor.monitor.history_export.availability_families`.
+    last day). The history recomputes its availability mapping every few seconds; equal
+    figures are one object there (``HistoryStore.refresh``), so the end of each line
+    (``",window="1h"} 0.98``…) is written once per distinct value and every camera's
+    lines are joined from its label and those ends: nothing is kept per camera between
+    renders. Equal, byte for byte, to prometheus-client's render of
+    :func:`~trashmonitor.monitor.history_export.availability_families`.
     Not thread-safe, like :class:`CameraLines`; one instance per site."""
 
     def __init__(self, site: str = "") -> None:
         self._site = site_pair(site)
-        self._cameras: dict[str, tuple[CameraAvailability, str, str]] = {}
         self._names: list[str] = []
+        self._name_set: frozenset[str] = frozenset()
+        self._labels: list[str] = []
 
     def render(self, availability: Mapping[str, CameraAvailability]) -> tuple[bytes, bytes]:
         """(ratio lines, incident lines), cameras sorted by name as the reference."""
-        kept = self._cameras
-        if availability.keys() != kept.keys():
+        if availability.keys() != self._name_set:
             self._names = sorted(availability)
-        cameras: dict[str, tuple[CameraAvailability, str, str]] = {}
-        for name in self._names:
+            self._name_set = frozenset(self._names)
+            # escape_label_value hands the name itself back when nothing is escaped.
+            self._labels = [escape_label_value(name) for name in self._names]
+        ends: dict[int, tuple[tuple[str, ...], str]] = {}
+        ratio_parts: list[str] = []
+        incident_parts: list[str] = []
+        add_ratio, add_incident = ratio_parts.extend, incident_parts.extend
+        for name, label in zip(self._names, self._labels, strict=True):
             seen = availability[name]
-            entry = kept.get(name)
-            if entry is None or (entry[0] is not seen and entry[0] != seen):
-                entry = (seen, *self._lines(name, seen))
-            cameras[name] = entry
-        self._cameras = cameras
-        entries = cameras.values()
-        return (
-            "".join([entry[1] for entry in entries]).encode(),
-            "".join([entry[2] for entry in entries]).encode(),
-        )
+            written = ends.get(id(seen))  # the mapping keeps ``seen`` alive meanwhile
+            if written is None:
+                written = ends[id(seen)] = self._ends(seen)
+            for end in written[0]:
+                add_ratio((_RATIO_OPENING, label, end))
+            add_incident((_INCIDENTS_OPENING, label, written[1]))
+        return "".join(ratio_parts).encode(), "".join(incident_parts).encode()
 
-    def _lines(self, name: str, seen: CameraAvailability) -> tuple[str, str]:
-        label = escape_label_value(name)
-        ratios = "".join(
-            f'trashmon_camera_availability_ratio{{camera="{label}"{self._site},'
-            f'window="{window}"}} {go_number(ratio)}\n'
+    def _ends(self, seen: CameraAvailability) -> tuple[tuple[str, ...], str]:
+        """What follows a camera's label on each of its lines, for figures ``seen``."""
+        ratios = tuple(
+            f'"{self._site},window="{window}"}} {go_number(ratio)}\n'
             for window, _ in WINDOWS
             if (ratio := seen.ratios.get(window)) is not None
         )
-        incidents = (
-            f'trashmon_camera_incidents_last_day{{camera="{label}"{self._site}}} '
-            f"{go_number(seen.incidents_1d)}\n"
-        )
-        return ratios, incidents
+        return ratios, f'"{self._site}}} {go_number(seen.incidents_1d)}\n'
+
+
+_RATIO_OPENING = 'trashmon_camera_availability_ratio{camera="'
+_INCIDENTS_OPENING = 'trashmon_camera_incidents_last_day{camera="'

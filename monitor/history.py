@@ -51,6 +51,8 @@ REFRESH_SECONDS: Final = 5.0
 QUERY_SECONDS: Final = 60.0
 """How often the database is summed over the windows (the costly part)."""
 MAX_INCIDENTS: Final = 1000
+MAX_SHARED_AVAILABILITY: Final = 4096
+"""Distinct availability values kept for the next refresh to share (the rest are new)."""
 MAX_QUEUED: Final = 600
 """Polls' worth of writes waiting at most (10 minutes at 1 s) before new ones are dropped."""
 
@@ -277,6 +279,8 @@ class HistoryStore:
         self._sums: dict[str, dict[str, tuple[float, float]]] = {}
         self._counts: dict[str, int] = {}
         self._written: Seconds = {}
+        self._shared: dict[tuple[tuple[float | None, ...], int], CameraAvailability] = {}
+        """The availability values of the last refresh, by their figures."""
         self._writer = threading.Thread(target=self._write_loop, name="history", daemon=True)
         self._writer.start()
 
@@ -389,17 +393,33 @@ class HistoryStore:
                 total[1] += counted
         nothing = (0.0, 0.0)
         availability: dict[str, CameraAvailability] = {}
+        # Equal figures share one object, kept from one refresh to the next: most
+        # cameras have the same few (1.0 in every window, no incident), and the readers
+        # (/metrics, /api/status) keep a camera's object for as long as their text of
+        # it holds: at 10,000 cameras each distinct generation cost ~3 MiB.
+        shared = self._shared
+        kept: dict[tuple[tuple[float | None, ...], int], CameraAvailability] = {}
         counted_cameras = self._sums.keys() | recent.keys()
         for camera in counted_cameras if cameras is None else counted_cameras & cameras:
             windows = self._sums.get(camera, {})
             extra = recent.get(camera, nothing)
-            ratios: dict[str, float | None] = {}
+            figures: list[float | None] = []
             for window, _ in WINDOWS:
                 available, counted = windows.get(window, nothing)
                 available += extra[0]
                 counted += extra[1]
-                ratios[window] = available / counted if counted > 0 else None
-            availability[camera] = CameraAvailability(ratios, self._counts.get(camera, 0))
+                figures.append(available / counted if counted > 0 else None)
+            key = (tuple(figures), self._counts.get(camera, 0))
+            value = kept.get(key) or shared.get(key)
+            if value is None:
+                ratios = {
+                    window: figure for (window, _), figure in zip(WINDOWS, figures, strict=True)
+                }
+                value = CameraAvailability(ratios, key[1])
+            if len(kept) < MAX_SHARED_AVAILABILITY:
+                kept[key] = value
+            availability[camera] = value
+        self._shared = kept
         self.availability = availability
 
     def _query(self, now: float) -> None:

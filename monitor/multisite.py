@@ -17,6 +17,7 @@ first site.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ from trashmonitor.monitor.export import (
     NO_POLL_YET,
     SITELESS,
     PrerenderedFamily,
+    ScrapeForecast,
     exposition,
     joined_text,
     with_site,
@@ -179,6 +181,10 @@ class Sites:
 
     def __init__(self, monitors: Sequence[Monitor]) -> None:
         self.monitors = tuple(monitors)
+        # Each site's poll renders its families ahead of the scrapes of the merged text.
+        self.scrapes = ScrapeForecast()
+        for monitor in self.monitors:
+            monitor.scrapes = self.scrapes
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(SitesCollector(self.monitors))
         self.clock = self.monitors[0].clock
@@ -190,6 +196,7 @@ class Sites:
         self.registry.register(collector)
 
     def exposition(self) -> bytes:
+        self.scrapes.scraped(time.monotonic())
         return exposition(self.registry)
 
     def run(self, stop: threading.Event) -> None:

@@ -57,14 +57,19 @@ rates = st.one_of(
     st.none(), st.sampled_from([0.0, -0.04, 0.05, 0.25, 1e14, 1e16]), st.floats(), st.integers(0, 9)
 )
 ratios = st.one_of(st.none(), st.sampled_from([0.0, 0.5, 1.0]), st.floats(0, 1))
-availabilities = st.dictionaries(
-    st.sampled_from(NAMES),
-    st.builds(
-        CameraAvailability,
-        st.fixed_dictionaries({"1h": ratios, "1d": ratios, "30d": ratios}),
-        st.integers(0, 3),
+availability_values = st.builds(
+    CameraAvailability,
+    st.fixed_dictionaries({"1h": ratios, "1d": ratios, "30d": ratios}),
+    st.integers(0, 3),
+)
+availabilities = st.one_of(
+    st.dictionaries(st.sampled_from(NAMES), availability_values, max_size=len(NAMES)),
+    # As the history hands them: equal figures are one object, shared by cameras.
+    st.lists(availability_values, min_size=1, max_size=3).flatmap(
+        lambda values: st.dictionaries(
+            st.sampled_from(NAMES), st.sampled_from(values), max_size=len(NAMES)
+        )
     ),
-    max_size=len(NAMES),
 )
 agents = st.one_of(
     st.none(),

@@ -184,6 +184,26 @@ def test_availability_over_the_windows(store: HistoryStore) -> None:
     assert availability.ratios["1d"] == pytest.approx(1800 / (4 * 3600), abs=0.01)
 
 
+def test_equal_availability_is_one_object_across_cameras_and_refreshes(
+    store: HistoryStore,
+) -> None:
+    # cam1 and cam2 always ok, cam3 down half the time: two distinct values.
+    for second in range(0, 601, 10):
+        down = second >= 300
+        states: dict[str, State] = {"cam1": "ok", "cam2": "ok", "cam3": "down" if down else "ok"}
+        store.observe(report(T0 + second, **states))
+    assert store.flush()
+    store.refresh(T0 + 600)
+    first = dict(store.availability)
+    assert first["cam1"] is first["cam2"]  # equal figures: one object
+    assert first["cam1"].ratios == {"1h": 1.0, "1d": 1.0, "30d": 1.0}
+    assert first["cam3"] != first["cam1"]
+    assert first["cam3"].ratios["1h"] == pytest.approx(0.5, abs=0.02)
+    store.refresh(T0 + 600)  # nothing new: the same objects again
+    assert store.availability is not first
+    assert all(store.availability[name] is value for name, value in first.items())
+
+
 def test_a_parked_camera_has_no_availability(store: HistoryStore) -> None:
     feed(store, [(T0 + second, "parked") for second in range(0, 200, 10)])
     store.refresh(T0 + 200)

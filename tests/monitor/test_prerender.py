@@ -1,0 +1,171 @@
+"""/metrics rendered by the poll thread ahead of an expected scrape (issue 17 §3): when
+(``ScrapeForecast``), that the scrape then serves that rendering, equal to the
+reference, and that a scrape during a rendering never gets a mix of two states."""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+
+from prometheus_client import generate_latest
+from prometheus_client.core import Metric
+from prometheus_client.registry import CollectorRegistry
+
+from trashmonitor.monitor.daemon import Monitor
+from trashmonitor.monitor.export import ScrapeForecast
+from trashmonitor.monitor.mediamtx import MediaMTXClient
+from trashmonitor.monitor.model import CameraHealth, HealthReport, MonitorState
+from trashmonitor.monitor.multisite import Sites
+
+NOW = 1_763_700_000.0
+INTERVAL = 1.0
+
+
+def forecast_after(*scrapes: float) -> ScrapeForecast:
+    forecast = ScrapeForecast()
+    for at in scrapes:
+        forecast.scraped(at)
+    return forecast
+
+
+def test_no_forecast_before_two_scrapes() -> None:
+    assert not forecast_after().due(100.0, INTERVAL)
+    assert not forecast_after(99.0).due(100.0, INTERVAL)
+
+
+def test_a_scraper_every_15_s_is_forecast_for_the_polls_just_before_its_scrape() -> None:
+    forecast = forecast_after(100.0, 115.0)  # next expected at 130
+    due = [at for at in range(116, 131) if forecast.due(float(at), INTERVAL)]
+    assert due == [129, 130]  # the states current at 130, not the thirteen before
+
+
+def test_a_late_scrape_is_still_expected_until_the_scraper_looks_gone() -> None:
+    forecast = forecast_after(100.0, 115.0)
+    assert forecast.due(133.0, INTERVAL)  # three seconds late
+    assert forecast.due(146.0, INTERVAL)
+    assert not forecast.due(146.5, INTERVAL)  # silent for over two gaps: not rendered
+
+
+def test_scrapes_more_often_than_polls_get_every_state_rendered() -> None:
+    forecast = forecast_after(100.0, 100.4)
+    assert all(forecast.due(100.5 + step / 10, INTERVAL) for step in range(10))
+    # the same instant twice (two scrapers at once) is a scrape due now
+    assert forecast_after(100.0, 100.0).due(100.2, INTERVAL)
+
+
+CAMERAS = 500
+
+
+def state(poll: int, cameras: int = CAMERAS) -> MonitorState:
+    """Every number of poll ``poll`` is ``poll`` (inbound bytes, timestamps): a text
+    holding two polls' numbers would be a torn mix."""
+    report = HealthReport(
+        NOW + poll,
+        tuple(
+            CameraHealth(f"cam{number:03d}", "ok", (), True, inbound_bytes=poll,
+                         last_inbound_at=NOW + poll)
+            for number in range(cameras)
+        ),
+    )  # fmt: skip
+    return MonitorState(report=report, last_success_at=NOW + poll)
+
+
+def monitor() -> Monitor:
+    return Monitor(MediaMTXClient("http://127.0.0.1:9", stdlib=True), clock=lambda: NOW)
+
+
+def reference(watched: Monitor, current: MonitorState) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+
+    class Reference:
+        def collect(self) -> list[object]:
+            # the registry's order: the poll's timings and errors, then the collector
+            return [
+                *(family for c in watched.poll_collectors() for family in c.collect()),
+                *watched.collector.families(current),
+            ]
+
+    registry.register(Reference())  # type: ignore[arg-type]
+    return generate_latest(registry)
+
+
+def test_the_scrape_serves_what_the_poll_thread_rendered() -> None:
+    watched = monitor()
+    watched.state = state(1)
+    watched.exposition(), watched.exposition()  # two scrapes back to back: one due now
+    renders: list[MonitorState] = []
+    render = watched.collector._per_state._render
+
+    def counted(rendered: MonitorState) -> list[Metric]:
+        renders.append(rendered)
+        return render(rendered)
+
+    watched.collector._per_state._render = counted
+    watched.state = state(2)
+    watched.prerender()
+    assert renders == [watched.state]  # rendered by the "poll thread"
+    assert watched.exposition() == reference(watched, watched.state)
+    assert renders == [watched.state]  # the scrape rendered nothing
+
+
+def test_no_rendering_ahead_without_a_scraper() -> None:
+    watched = monitor()
+    watched.state = state(1)
+    watched.prerender()
+    assert watched.collector._per_state._last is None
+
+
+def test_sites_share_one_forecast() -> None:
+    client = MediaMTXClient("http://127.0.0.1:9", stdlib=True)
+    monitors = [Monitor(client, clock=lambda: NOW, site=site) for site in ("home", "garage")]
+    sites = Sites(monitors)
+    for watched in monitors:
+        watched.state = state(1)
+    sites.exposition(), sites.exposition()
+    assert all(watched.scrapes is sites.scrapes for watched in monitors)
+    for watched in monitors:
+        watched.state = state(2)
+        watched.prerender()
+        assert watched.collector._per_state._last is not None
+        assert watched.collector._per_state._last[0] is watched.state
+
+
+NUMBERS = re.compile(
+    rb"^trashmon_camera_(?:inbound_bytes_total|last_inbound_timestamp_seconds)\{[^}]*\} (\S+)$",
+    re.MULTILINE,
+)
+
+
+def test_a_scrape_during_the_rendering_gets_one_whole_state() -> None:
+    """The poll thread publishes state after state and renders each ahead; scrapes
+    running meanwhile each get every number from one poll, never two."""
+    watched = monitor()
+    watched.state = state(0)
+    watched.exposition(), watched.exposition()
+    polls = 20
+
+    def poll_thread() -> None:
+        for poll in range(1, polls + 1):
+            watched.state = state(poll)
+            watched.prerender()
+            watched.exposition()  # keeps the forecast saying "due" (a scraper at poll rate)
+
+    thread = threading.Thread(target=poll_thread)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # the threads take turns within each other's renderings
+    thread.start()
+    scrapes = 0
+    try:
+        while thread.is_alive() or scrapes == 0:
+            found = NUMBERS.findall(watched.exposition())
+            assert len(found) == 2 * CAMERAS  # every camera's two numbers
+            numbers = {float(value) for value in found}
+            polls_in_text = {int(n - NOW) if n >= NOW else int(n) for n in numbers}
+            assert len(polls_in_text) == 1, f"numbers of polls {sorted(polls_in_text)} in one text"
+            scrapes += 1
+    finally:
+        thread.join(60)
+        sys.setswitchinterval(switch)
+    assert not thread.is_alive()
+    assert watched.exposition() == reference(watched, state(polls))
