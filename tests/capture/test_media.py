@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import textwrap
@@ -17,10 +14,10 @@ from typing import Any
 
 import pytest
 from support.processes import (
-    children_of,
-    pid_alive,
     require_binary,
-    stop_process,
+    sigkill_and_wait_for_orphans,
+    started_children_of,
+    stop_with_children,
     wait_until,
 )
 
@@ -308,17 +305,12 @@ def test_a_recording_ffmpeg_ends_when_the_agent_is_killed_with_sigkill(
     try:
         assert parent.stdout is not None
         assert parent.stdout.readline().startswith(b"Recording started")
-        children = wait_until(lambda: children_of(parent.pid), 30, what="the recorder")
+        children = wait_until(lambda: started_children_of(parent.pid), 30, what="the recorder")
         if recorder == "ffmpeg":  # mid-recording: ffmpeg has written part of the file
             wait_until(lambda: list((captures / "camA").glob("*.partial.mp4")), 30)
-        parent.kill()  # no handler, no cleanup: only EOF or the kernel can end ffmpeg now
-        parent.wait(30)
-        wait_until(lambda: not any(map(pid_alive, children)), 30, what="the orphan ended")
+        sigkill_and_wait_for_orphans(parent, children)
     finally:
-        stop_process(parent)
-        for child in filter(pid_alive, children):  # left over only when the test fails
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signal.SIGKILL)
+        stop_with_children(parent, children)
     if recorder == "ffmpeg":  # ended gracefully: what was recorded is a playable file
         (partial,) = (captures / "camA").glob("*.partial.mp4")
         assert duration(partial) > 0
