@@ -306,7 +306,7 @@ def generate_control_password(directory: Path, caddy: str) -> ControlPassword:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise TrashmonError(f"caddy hash-password: {error}") from None
+        raise TrashmonError(f"caddy hash-password: {error}") from error
     bcrypt_hash = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     if done.returncode != 0 or not bcrypt_hash.startswith("$2"):
         last = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
@@ -507,7 +507,7 @@ def _parse(name: str, raw: str) -> int:
     try:
         return parse_positive_int(raw)
     except ValueError as error:
-        raise ConfigError(name, f"{error}, got {raw!r}") from None
+        raise ConfigError(name, f"{error}, got {raw!r}") from error
 
 
 def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: Path) -> None:

@@ -99,6 +99,7 @@ def secret_from(environ: Mapping[str, str]) -> str | None:
             try:
                 return read(value)
             except ValueError as error:
+                # Not chained: the error is about the secret (or its file's content).
                 raise ConfigError(name, str(error)) from None
     return None
 
