@@ -51,8 +51,8 @@ fmt: setup
 demo *args: setup
     {{trashmon}} demo "$@"
 
-# download the pinned MediaMTX release into .cache/mediamtx (checksum-verified; `just demo`
-# does this itself when no MediaMTX is found)
+# download the pinned MediaMTX release into ~/.cache/trashmonitor/mediamtx ($XDG_CACHE_HOME if
+# set; checksum-verified; `just demo` does this itself when no MediaMTX is found)
 fetch-mediamtx: setup
     {{venv}}/python -P -m trashmonitor.mediamtx_release
 

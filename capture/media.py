@@ -23,6 +23,7 @@ import functools
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -33,6 +34,7 @@ from pathlib import Path
 from trashmonitor.capture.command import SEGMENT_PLAYLIST, playlist_segments
 from trashmonitor.capture.control import MAX_RECORD_SECONDS
 from trashmonitor.capture.settings import DEFAULT_MAX_CAPTURE_BYTES, DEFAULT_MIN_FREE_BYTES
+from trashmonitor.children import start_child
 
 log = logging.getLogger(__name__)
 
@@ -343,9 +345,12 @@ class MediaCapture:
         on_done: Callable[[MediaResult], None],
     ) -> None:
         started = time.monotonic()
+        # Started on the recorder thread, which lives as long as ffmpeg (PDEATHSIG). If the
+        # agent dies, SIGTERM: ffmpeg then finishes the file as on EOF, so it is kept.
         try:
-            proc = subprocess.Popen(
+            proc = start_child(
                 self._record_argv(seconds, partial),
+                die_signal=signal.SIGTERM,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,

@@ -4,7 +4,9 @@ MediaMTX is in no package registry this project uses (docs/server.md), so the de
 the release the server image is built with (``ARG MEDIAMTX_VERSION`` in
 server/Containerfile; a test holds the two equal) from GitHub: downloaded within a
 deadline and a size bound, its SHA-256 checked, only the ``mediamtx`` binary unpacked
-into ``.cache/mediamtx/<version>/`` of the checkout. Nothing is installed that was not
+into ``<user cache>/mediamtx/<version>/`` (:func:`user_cache_dir`: ``$XDG_CACHE_HOME/
+trashmonitor``, else ``~/.cache/trashmonitor``; the same for a checkout and an installed
+package, whose own folder may not be writable). Nothing is installed that was not
 verified; a network that refuses is one line and the demo carries on without it.
 
 Checksums. ``Asset.sha256`` pins the tarball's digest in this file when it could be
@@ -32,6 +34,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +50,18 @@ VERSION = "v1.20.1"
 RELEASES_URL = "https://github.com/bluenviron/mediamtx/releases/download"
 # For tests only: where a local server plays GitHub's release downloads.
 RELEASES_URL_ENV = "TRASHMON_TEST_MEDIAMTX_RELEASES_URL"
-DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "mediamtx"
+
+
+def user_cache_dir(environ: Mapping[str, str], home: Path) -> Path:
+    """This project's folder of the user's cache (XDG Base Directory): ``$XDG_CACHE_HOME``
+    if set to an absolute path (the spec says to ignore a relative one), else
+    ``~/.cache``; then ``trashmonitor``."""
+    configured = environ.get("XDG_CACHE_HOME", "")
+    base = Path(configured) if os.path.isabs(configured) else home / ".cache"
+    return base / "trashmonitor"
+
+
+DEFAULT_CACHE = user_cache_dir(os.environ, Path.home()) / "mediamtx"
 DOWNLOAD_DEADLINE_S = 120.0
 # The v1.20 tarballs are ~20 MiB and the binary ~55 MiB: far above both, a bound on
 # what a wrong or hostile answer can make the demo write.

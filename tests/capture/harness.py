@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import MappingProxyType
 
 from prometheus_client.parser import text_string_to_metric_families
 from support.http import get_text
@@ -28,6 +29,10 @@ from support.processes import (
     stop_process,
     wait_until,
 )
+
+from trashmonitor.capture.machine import State
+from trashmonitor.capture.snapshot import AgentSnapshot
+from trashmonitor.capture.v4l2 import DeviceInfo
 
 SMALL = ["--width", "320", "--height", "240", "--fps", "10"]
 
@@ -187,3 +192,32 @@ def live_segment_buffer(directory: Path) -> Iterator[Path]:
         yield directory
     finally:
         stop_process(proc)
+
+
+# A streaming agent's snapshot as the metrics and the state message read it.
+def snapshot(**changes: object) -> AgentSnapshot:
+    values: dict[str, object] = {
+        "camera": "cam1",
+        "state": State.STREAMING,
+        "reason": "progress",
+        "since": 1.0,
+        "fps": 14.9,
+        "target_fps": 15.0,
+        "speed": 1.01,
+        "restarts": 3,
+        "restarts_by_reason": MappingProxyType({"exited": 2, "stalled": 1}),
+        "consecutive_failures": 0,
+        "black": True,
+        "frozen": False,
+        "device": DeviceInfo("/dev/video0", True, "uvcvideo", 'Cam "A"', "usb-1"),
+        "frames": 1234,
+        "dropped_frames": 1,
+        "duplicated_frames": 2,
+        "output_bytes": 0,
+        "last_progress_at": 1763700000.5,
+        "ffmpeg_pid": 42,
+        "ts": 1763700001.0,
+        "bitrate_bps": 1_600_000.0,
+    }
+    values.update(changes)
+    return AgentSnapshot(**values)  # type: ignore[arg-type]

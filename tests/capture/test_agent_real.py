@@ -344,3 +344,22 @@ def test_in_process_api_listener_snapshot_and_stop(peer: Peer, tmp_path: Path) -
     assert seen[1].change_key != seen[0].change_key
     assert agent.snapshot().ffmpeg_pid is None
     assert not pid_alive(current.ffmpeg_pid)
+
+
+@pytest.mark.slow
+def test_streaming_agent_reports_the_bitrate_it_was_told(
+    start_agent: StartAgent, peer: Peer, tmp_path: Path
+) -> None:
+    """Real ffmpeg publishing over RTSP with the tee'd buffer, BITRATE=200k: the gauge
+    says about 200 kbit/s (x264 at ultrafast, MPEG-TS overhead: a wide band)."""
+    peer.start()
+    agent = start_agent(
+        "--camera-dev", "testsrc", "--push-url", peer.url, *SMALL, "--bitrate", "200k",
+        "--buffer-dir", str(tmp_path / "buffer"), "--buffer-segments", "10",
+    )  # fmt: skip
+    agent.wait_state("streaming", 30)
+    assert agent.value("trashcam_output_bytes_total") == 0  # ffmpeg says N/A for RTSP/tee
+    bytes_per_second = wait_until(
+        lambda: agent.value("trashcam_bitrate_bytes_per_second"), 30, what="bitrate"
+    )
+    assert 100_000 / 8 < bytes_per_second < 400_000 / 8

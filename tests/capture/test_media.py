@@ -5,13 +5,21 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support.processes import require_binary, wait_until
+from support.processes import (
+    require_binary,
+    sigkill_and_wait_for_orphans,
+    started_children_of,
+    stop_with_children,
+    wait_until,
+)
 
 from trashmonitor.capture.command import build_command
 from trashmonitor.capture.config import AgentConfig
@@ -257,3 +265,52 @@ def test_a_recording_goes_on_across_an_ffmpeg_restart(tmp_path: Path) -> None:
     assert "saved" in done.result.message
     assert done.result.file is not None
     assert duration(done.result.file) >= 2.5
+
+
+# An agent recording (the recorder runs on its own thread, as in the agent); argv: buffer
+# dir, captures dir, the ffmpeg to run.
+_RECORDING_PARENT = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from trashmonitor.capture.media import MediaCapture
+    media = MediaCapture(
+        "camA", Path(sys.argv[1]), Path(sys.argv[2]), ffmpeg=sys.argv[3], min_free_bytes=1
+    )
+    print(media.start_recording(60, lambda result: None).message, flush=True)
+    time.sleep(300)
+    """
+)
+
+
+@pytest.mark.parametrize("recorder", ["ffmpeg", "ffmpeg-ignoring-stdin"])
+def test_a_recording_ffmpeg_ends_when_the_agent_is_killed_with_sigkill(
+    recorder: str, buffer_dir: Path, tmp_path: Path
+) -> None:
+    """The recorder's ffmpeg never outlives the agent: the real one ends on its stdin's
+    EOF anyway; one that does not read stdin (stuck, e.g. on a hung disk) needs the
+    kernel's PDEATHSIG (trashmonitor/children.py)."""
+    ffmpeg = require_binary("ffmpeg")
+    if recorder == "ffmpeg-ignoring-stdin":
+        ffmpeg = str(tmp_path / "stuck-ffmpeg")
+        Path(ffmpeg).write_text("#!/bin/sh\nexec sleep 300\n", encoding="utf-8")
+        Path(ffmpeg).chmod(0o755)
+    captures = tmp_path / "captures"
+    parent = subprocess.Popen(
+        [sys.executable, "-P", "-c", _RECORDING_PARENT, str(buffer_dir), str(captures), ffmpeg],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    children: list[int] = []
+    try:
+        assert parent.stdout is not None
+        assert parent.stdout.readline().startswith(b"Recording started")
+        children = wait_until(lambda: started_children_of(parent.pid), 30, what="the recorder")
+        if recorder == "ffmpeg":  # mid-recording: ffmpeg has written part of the file
+            wait_until(lambda: list((captures / "camA").glob("*.partial.mp4")), 30)
+        sigkill_and_wait_for_orphans(parent, children)
+    finally:
+        stop_with_children(parent, children)
+    if recorder == "ffmpeg":  # ended gracefully: what was recorded is a playable file
+        (partial,) = (captures / "camA").glob("*.partial.mp4")
+        assert duration(partial) > 0

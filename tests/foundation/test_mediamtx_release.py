@@ -33,6 +33,7 @@ from trashmonitor.mediamtx_release import (
     Asset,
     digest_for,
     obtain,
+    user_cache_dir,
 )
 
 MACHINE = "x86_64"
@@ -230,3 +231,31 @@ def test_any_checksums_file_yields_a_well_formed_digest_or_none(before: str, aft
     listed = "12" * 32
     found = digest_for(f"{before}\n{listed}  {ASSET}\n{after}", ASSET)
     assert found == (digest_for(before, ASSET) or listed)
+
+
+def test_the_cache_is_the_users_per_xdg() -> None:
+    home = Path("/home/someone")
+    expected = home / ".cache" / "trashmonitor"
+    assert user_cache_dir({}, home) == expected
+    assert user_cache_dir({"XDG_CACHE_HOME": ""}, home) == expected
+    assert user_cache_dir({"XDG_CACHE_HOME": "relative/cache"}, home) == expected  # ignored
+    assert user_cache_dir({"XDG_CACHE_HOME": "/var/cache/u"}, home) == Path(
+        "/var/cache/u/trashmonitor"
+    )
+
+
+def test_the_default_cache_follows_the_environment_not_the_package(tmp_path: Path) -> None:
+    """Reproduction: the default was ``.cache/mediamtx`` beside the package's folder, which
+    is site-packages (often not writable) once installed."""
+    run = partial(
+        subprocess.run,
+        [sys.executable, "-P", "-m", "trashmonitor.mediamtx_release", "--help"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    xdg = tmp_path / "xdg-cache"
+    home = str(tmp_path / "home")
+    # COLUMNS: argparse wraps long help lines, at hyphens too.
+    by_xdg = run(env=clean_environ(XDG_CACHE_HOME=str(xdg), HOME=home, COLUMNS="2000"))
+    assert f"default: {xdg}/trashmonitor/mediamtx\n" in by_xdg.stdout
+    by_home = run(env=clean_environ(XDG_CACHE_HOME="", HOME=home, COLUMNS="2000"))
+    assert f"default: {home}/.cache/trashmonitor/mediamtx\n" in by_home.stdout

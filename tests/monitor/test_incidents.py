@@ -1,17 +1,14 @@
-"""/api/incidents and the history across restarts: the query parser (outside input, with
-hypothesis), and the real ``trashmon monitor`` process killed with SIGKILL."""
+"""/api/incidents and the history across restarts: the real ``trashmon monitor`` process,
+killed with SIGKILL (the query parser alone: test_incidents_api.py)."""
 
 from __future__ import annotations
 
 import json
-import math
 import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from support.fake_mediamtx import FakeMediaMTX
 from support.http import get_json, http_get
 from support.monitor import monitor_process
@@ -24,74 +21,10 @@ from support.processes import (
 )
 
 from trashmonitor.monitor.daemon import Monitor
-from trashmonitor.monitor.history import MAX_INCIDENTS, HistoryStore
-from trashmonitor.monitor.incidents_api import (
-    DEFAULT_LIMIT,
-    DEFAULT_LOOKBACK_SECONDS,
-    MAX_TIMESTAMP,
-    parse_query,
-)
+from trashmonitor.monitor.history import HistoryStore
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 
 NOW = 1_763_700_000.0
-
-
-def test_defaults_are_the_last_30_days_bounded() -> None:
-    wanted = parse_query({}, NOW)
-    assert (wanted["camera"], wanted["since"], wanted["until"], wanted["limit"]) == (
-        None, NOW - DEFAULT_LOOKBACK_SECONDS, NOW, DEFAULT_LIMIT,
-    )  # fmt: skip
-    wanted = parse_query({"camera": ("cam1",), "since": ("10",), "until": ("20.5",)}, NOW)
-    assert (wanted["camera"], wanted["since"], wanted["until"]) == ("cam1", 10.0, 20.5)
-
-
-@pytest.mark.parametrize(
-    ("query", "named"),
-    [
-        ({"since": ("nan",)}, "since"),
-        ({"since": ("inf",)}, "since"),
-        ({"until": ("1e300",)}, "until"),
-        ({"since": ("-1",)}, "since"),
-        ({"since": ("yesterday",)}, "since"),
-        ({"since": ("20",), "until": ("10",)}, "since"),
-        ({"camera": ("a", "b")}, "camera"),
-        ({"camera": ("x" * 256,)}, "camera"),
-        ({"limit": ("0",)}, "limit"),
-        ({"limit": (str(MAX_INCIDENTS + 1),)}, "limit"),
-        ({"limit": ("١٢",)}, "limit"),  # Arabic-Indic digits: int() would take them
-        ({"limit": ("9" * 5000,)}, "limit"),
-        ({"sort": ("x",)}, "sort"),
-    ],
-)  # fmt: skip
-def test_bad_parameters_are_named(query: dict[str, tuple[str, ...]], named: str) -> None:
-    with pytest.raises(ValueError, match=named) as raised:
-        parse_query(query, NOW)
-    assert "\n" not in str(raised.value)
-    assert len(str(raised.value)) < 200
-
-
-@given(
-    st.dictionaries(
-        st.sampled_from(["camera", "since", "until", "limit"]) | st.text(max_size=20),
-        st.lists(st.text(max_size=40) | st.floats().map(str) | st.integers().map(str),
-                 min_size=1, max_size=3).map(tuple),
-        max_size=5,
-    )
-)  # fmt: skip
-def test_any_query_is_a_bounded_filter_or_a_one_line_error(
-    query: dict[str, tuple[str, ...]],
-) -> None:
-    try:
-        wanted = parse_query(query, NOW)
-    except ValueError as error:
-        message = str(error)
-    else:
-        assert 0 <= wanted["since"] <= wanted["until"] <= max(NOW, MAX_TIMESTAMP)
-        assert math.isfinite(wanted["since"])
-        assert 1 <= wanted["limit"] <= MAX_INCIDENTS
-        return
-    assert "\n" not in message
-    assert len(message) < 200
 
 
 def incidents(base: str, **query: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Home Assistant MQTT discovery (HA_DISCOVERY=on) against a real mosquitto with mTLS and
 the agent as a process: the retained device document, the topics it points at, the
-picture button, re-announcement, removal on --retire, and the ACL."""
+picture button, re-announcement, removal on --retire, and the ACL. The document alone:
+tests/capture/test_ha_discovery.py."""
 
 from __future__ import annotations
 
@@ -225,13 +226,6 @@ def test_only_the_cameras_own_identity_may_publish_its_discovery_and_snapshot(
         cam_a.publish(CAMERA, b"\xff\xd8own")
         cam_a.publish(CONFIG, "")
         assert home_assistant.wait_for(lambda m: m.payload == b"\xff\xd8own", 10) is not None
-
-
-def test_documents_stay_under_the_brokers_packet_limit() -> None:
-    from trashmonitor.capture.ha_discovery import discovery_payload
-
-    payload = discovery_payload("c" * 64, heartbeat=1e6)
-    assert len(payload) <= MAX_MESSAGE_BYTES
 
 
 def test_an_agent_without_discovery_publishes_no_document(

@@ -1,6 +1,7 @@
 """The seed's MQTT interface (SEED_MQTT=on): its own command lines replayed over a real
 mosquitto with mTLS against the agent as a process, replies compared to the seed's
-strings (camera-container main.go) exactly."""
+strings (camera-container main.go) exactly. The translation alone (pure, with hypothesis):
+tests/capture/test_seed_interface.py."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from support.mosquitto import (
     C920_CONTROLS,
     Broker,
@@ -25,22 +24,7 @@ from support.mosquitto import (
     running_agent,
 )
 from support.processes import wait_until
-from support.properties import PROPERTIES, bounded
 
-from trashmonitor.capture.control import (
-    MAX_PAYLOAD_BYTES,
-    MAX_RECORD_SECONDS,
-    ActionRequest,
-    SettingRequest,
-    validate_setting,
-)
-from trashmonitor.capture.seed_interface import (
-    SeedReply,
-    parse_seed_action,
-    parse_seed_setting,
-    setting_reply,
-)
-from trashmonitor.capture.v4l2 import parse_controls
 from trashmonitor.mqtt import CameraTopics
 from trashmonitor.pki import Layout
 
@@ -252,83 +236,3 @@ def test_only_the_seed_camera_may_use_the_seed_topics(pki: Layout, broker: Broke
         assert cam_b.wait_for(lambda m: m.payload == b"marker", 10) is not None
     assert [m.payload for m in client.messages if m.topic == STATUS] == []
     assert [m.topic for m in cam_b.messages if m.topic in (SETTINGS, ACTION)] == []
-
-
-# --- pure: the translation ------------------------------------------------------------
-
-
-def test_parse_seed_setting_splits_like_the_seed() -> None:
-    assert parse_seed_setting(b"brightness 128") == SettingRequest("brightness", "128")
-    assert parse_seed_setting(b"  brightness\t128 \n") == SettingRequest("brightness", "128")
-    for malformed in (b"", b"brightness", b"power_line_frequency 50 Hz", b"a b c"):
-        assert parse_seed_setting(malformed) == SeedReply(
-            "ERROR: Invalid setting format. Expected <control> <value>"
-        )
-
-
-def test_parse_seed_action_follows_the_seeds_switch() -> None:
-    assert parse_seed_action(b"", 300) is None
-    assert parse_seed_action(b"   ", 300) is None
-    assert parse_seed_action(b"picture", 300) == ActionRequest("picture")
-    assert parse_seed_action(b"picture now", 300) == ActionRequest("picture")
-    assert parse_seed_action(b"record", 120) == ActionRequest("record", 120)
-    assert parse_seed_action(b"record 10", 120) == ActionRequest("record", 10)
-    assert parse_seed_action(b"Picture", 300) == SeedReply("ERROR: Unknown action: Picture")
-    assert parse_seed_action(b"rm -rf \x00/", 300) == SeedReply("ERROR: Unknown action: rm -rf ?/")
-
-
-# --- properties: seed payloads are outside input --------------------------------------
-
-_SEED_PAYLOADS = st.one_of(
-    st.binary(max_size=MAX_PAYLOAD_BYTES + 64),
-    st.text(max_size=120).map(str.encode),
-    st.tuples(
-        st.sampled_from(
-            [
-                "picture",
-                "record",
-                "stop",
-                "focus_absolute",
-                "pan_absolute",
-                "white_balance_automatic",
-                "brightness",
-                "Record",
-                "{",
-            ]
-        ),
-        st.text(max_size=20),
-    ).map(lambda parts: " ".join(parts).encode()),
-)
-_C920_TABLE = tuple(parse_controls(C920_CONTROLS.read_text(encoding="utf-8")))
-
-
-@PROPERTIES
-@given(_SEED_PAYLOADS)
-def test_any_seed_setting_gets_a_request_or_a_seed_line(payload: bytes) -> None:
-    parsed = bounded(lambda: parse_seed_setting(payload))
-    if isinstance(parsed, SeedReply):
-        assert parsed.text.startswith("ERROR: ")
-        assert parsed.text.isprintable()
-        return
-    assert isinstance(parsed, SettingRequest)
-    line = setting_reply(parsed, validate_setting(parsed, _C920_TABLE), _C920_TABLE)
-    assert line.startswith(("SUCCESS: ", "ERROR: "))
-    assert line.isprintable()
-
-
-@PROPERTIES
-@given(_SEED_PAYLOADS, st.floats(min_value=1, max_value=MAX_RECORD_SECONDS))
-def test_any_seed_action_is_silence_a_request_or_a_seed_line(
-    payload: bytes, max_seconds: float
-) -> None:
-    parsed = bounded(lambda: parse_seed_action(payload, max_seconds))
-    if parsed is None:
-        assert not payload.decode("utf-8", errors="replace").strip()
-    elif isinstance(parsed, SeedReply):
-        assert parsed.text.startswith("ERROR: ")
-        assert parsed.text.isprintable()
-    else:
-        assert isinstance(parsed, ActionRequest)
-        if parsed.action == "record":
-            assert parsed.seconds is not None
-            assert 1 <= parsed.seconds <= max_seconds

@@ -205,14 +205,9 @@ def chromium(tmp_path: Path) -> Iterator[Browser]:
         yield session
 
 
-@pytest.mark.slow
-def test_viewer_plays_hls_and_merges_mediamtx_with_the_monitor(
-    tmp_path: Path, standins: Any, built_viewer: Path
-) -> None:
-    hls_dir = tmp_path / "hls"
-    (hls_dir / "cam1").mkdir(parents=True)
-    playlist = hls_dir / "cam1" / "index.m3u8"
-    ffmpeg = [
+def hls_encoder(playlist: Path) -> list[str]:
+    """ffmpeg encoding testsrc2 into live HLS, as MediaMTX's mpegts variant serves it."""
+    return [
         require_binary("ffmpeg"), "-hide_banner", "-loglevel", "error", "-re",
         "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=15",
         "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
@@ -220,85 +215,115 @@ def test_viewer_plays_hls_and_merges_mediamtx_with_the_monitor(
         "-f", "hls", "-hls_time", "1", "-hls_list_size", "6",
         "-hls_flags", "delete_segments+independent_segments", str(playlist),
     ]  # fmt: skip
-    api, hls, monitor = standins("api"), standins("hls"), standins("monitor")
-    hls.directory = hls_dir
+
+
+def serve_two_pages_and_the_status(api: Any, monitor: Any) -> dict[str, Any]:
+    """The API's two pages (cam1 online for 2 h 1 min) and the monitor's /status; returns
+    page 0 as served."""
     two_hours_ago = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 7260))
     page_0 = {**PAGE_0, "items": [{**PAGE_0["items"][0], "onlineTime": two_hours_ago}]}
     api.routes["/v3/paths/list?page=0&itemsPerPage=100"] = Reply(body=json.dumps(page_0).encode())
     api.routes["/v3/paths/list?page=1&itemsPerPage=100"] = Reply(body=json.dumps(PAGE_1).encode())
     monitor.routes["/api/status"] = Reply(body=json.dumps(STATUS).encode())
+    return page_0
+
+
+def assert_mediamtx_merged_with_the_monitor(chromium: Browser) -> None:
+    old, cam1, cam2 = tile_facts(chromium, 3)
+    assert (old["path"], old["live"], old["placeholder"]) == (
+        "cam0-old",
+        "false",
+        "no producer",
+    )
+    assert (old["state"], old["reasons"]) == ("", "")  # the monitor knows nothing of it
+    assert (cam1["path"], cam1["live"], cam1["state"]) == ("cam1", "true", "ok")
+    assert (cam1["codec"], cam1["viewers"], cam1["uptime"]) == ("H264 640×360", "1", "2h 1m")
+    assert (cam2["path"], cam2["live"], cam2["state"]) == ("cam2", "false", "down")
+    assert cam2["placeholder"] == "no producer"
+    assert cam2["reasons"] == "no producer · agent offline"
+    state = chromium.script("return window.trashmonitorViewer")
+    assert state["ignoredNames"] == 1
+    assert state["pollMs"] == 1000
+
+
+def assert_the_video_plays(chromium: Browser, api: Any, hls: Any) -> None:
+    """Its clock advances past a second of stream, fetched through Caddy, no `..` path."""
+    wait_until(
+        lambda: chromium.script(TILE_FACTS)[1]["time"] > 1.0, timeout=45, what="video playing"
+    )
+    assert any(path.endswith(".ts") for path in hls.seen), hls.seen
+    assert not [path for path in hls.seen + api.seen if ".." in path]
+
+
+def assert_bitrate_from_growing_bytes(chromium: Browser, api: Any, page_0: dict[str, Any]) -> None:
+    """Bitrate comes from inboundBytes growing between two polls."""
+    grown = {**page_0, "items": [{**page_0["items"][0], "inboundBytes": 1000 + 250_000}]}
+    api.routes["/v3/paths/list?page=0&itemsPerPage=100"] = Reply(body=json.dumps(grown).encode())
+    bitrate = wait_until(
+        lambda: (text := chromium.script(BITRATE)) != "0 kbit/s" and text,
+        timeout=15,
+        what="bitrate from growing inboundBytes",
+    )
+    assert str(bitrate).endswith(("kbit/s", "Mbit/s"))
+
+
+def assert_fullscreen_button_works(chromium: Browser) -> None:
+    """The fullscreen button (a real, trusted click) puts its tile in fullscreen."""
+    chromium.click('.tile[data-path="cam1"] .fullscreen')
+    wait_until(
+        lambda: chromium.script("return document.fullscreenElement?.dataset.path") == "cam1",
+        timeout=10,
+        what="cam1 fullscreen",
+    )
+    chromium.script("return document.exitFullscreen()")
+
+
+def assert_tiles_kept_as_the_sources_go_away(chromium: Browser, api: Any, monitor: Any) -> None:
+    # The monitor goes away: MediaMTX's tiles stay, their states marked as unknown.
+    monitor.routes.clear()
+    wait_until(
+        lambda: chromium.script(
+            "return document.getElementById('monitor-banner').textContent"
+        ).startswith("monitor status unavailable (HTTP 404)"),
+        timeout=15,
+        what="monitor unavailable banner",
+    )
+    assert {t["state"] for t in tile_facts(chromium, 3)} == {""}
+
+    # Both gone: the last tiles are kept, marked stale.
+    api.routes.clear()
+    wait_until(
+        lambda: chromium.script("return document.querySelectorAll('.tile.stale').length") == 3,
+        timeout=15,
+        what="stale tiles",
+    )
+    assert str(chromium.script(BANNER)).startswith("MediaMTX API unreachable (HTTP 404)")
+
+
+@pytest.mark.slow
+def test_viewer_plays_hls_and_merges_mediamtx_with_the_monitor(
+    tmp_path: Path, standins: Any, built_viewer: Path
+) -> None:
+    hls_dir = tmp_path / "hls"
+    (hls_dir / "cam1").mkdir(parents=True)
+    playlist = hls_dir / "cam1" / "index.m3u8"
+    api, hls, monitor = standins("api"), standins("hls"), standins("monitor")
+    hls.directory = hls_dir
+    page_0 = serve_two_pages_and_the_status(api, monitor)
     env, ports = caddy_env(api, hls, monitor, built_viewer, tls=None)
 
     with (
-        running(ffmpeg, log_path=tmp_path / "ffmpeg.log"),
+        running(hls_encoder(playlist), log_path=tmp_path / "ffmpeg.log"),
         run_caddy(env, ports, tmp_path / "caddy.log"),
         browser(tmp_path) as chromium,
     ):
         wait_until(lambda: segments(playlist) >= 2, timeout=30, what="ffmpeg HLS segments")
         chromium.open(f"{ports.base}/?interval=1")
-        old, cam1, cam2 = tile_facts(chromium, 3)
-        assert (old["path"], old["live"], old["placeholder"]) == (
-            "cam0-old",
-            "false",
-            "no producer",
-        )
-        assert (old["state"], old["reasons"]) == ("", "")  # the monitor knows nothing of it
-        assert (cam1["path"], cam1["live"], cam1["state"]) == ("cam1", "true", "ok")
-        assert (cam1["codec"], cam1["viewers"], cam1["uptime"]) == ("H264 640×360", "1", "2h 1m")
-        assert (cam2["path"], cam2["live"], cam2["state"]) == ("cam2", "false", "down")
-        assert cam2["placeholder"] == "no producer"
-        assert cam2["reasons"] == "no producer · agent offline"
-        state = chromium.script("return window.trashmonitorViewer")
-        assert state["ignoredNames"] == 1
-        assert state["pollMs"] == 1000
-
-        # The video really plays: its clock advances past a second of stream.
-        wait_until(
-            lambda: chromium.script(TILE_FACTS)[1]["time"] > 1.0, timeout=45, what="video playing"
-        )
-        assert any(path.endswith(".ts") for path in hls.seen), hls.seen
-        assert not [path for path in hls.seen + api.seen if ".." in path]
-
-        # Bitrate comes from inboundBytes growing between two polls.
-        grown = {**page_0, "items": [{**page_0["items"][0], "inboundBytes": 1000 + 250_000}]}
-        api.routes["/v3/paths/list?page=0&itemsPerPage=100"] = Reply(
-            body=json.dumps(grown).encode()
-        )
-        bitrate = wait_until(
-            lambda: (text := chromium.script(BITRATE)) != "0 kbit/s" and text,
-            timeout=15,
-            what="bitrate from growing inboundBytes",
-        )
-        assert str(bitrate).endswith(("kbit/s", "Mbit/s"))
-
-        # The fullscreen button (a real, trusted click) puts its tile in fullscreen.
-        chromium.click('.tile[data-path="cam1"] .fullscreen')
-        wait_until(
-            lambda: chromium.script("return document.fullscreenElement?.dataset.path") == "cam1",
-            timeout=10,
-            what="cam1 fullscreen",
-        )
-        chromium.script("return document.exitFullscreen()")
-
-        # The monitor goes away: MediaMTX's tiles stay, their states marked as unknown.
-        monitor.routes.clear()
-        wait_until(
-            lambda: chromium.script(
-                "return document.getElementById('monitor-banner').textContent"
-            ).startswith("monitor status unavailable (HTTP 404)"),
-            timeout=15,
-            what="monitor unavailable banner",
-        )
-        assert {t["state"] for t in tile_facts(chromium, 3)} == {""}
-
-        # Both gone: the last tiles are kept, marked stale.
-        api.routes.clear()
-        wait_until(
-            lambda: chromium.script("return document.querySelectorAll('.tile.stale').length") == 3,
-            timeout=15,
-            what="stale tiles",
-        )
-        assert str(chromium.script(BANNER)).startswith("MediaMTX API unreachable (HTTP 404)")
+        assert_mediamtx_merged_with_the_monitor(chromium)
+        assert_the_video_plays(chromium, api, hls)
+        assert_bitrate_from_growing_bytes(chromium, api, page_0)
+        assert_fullscreen_button_works(chromium)
+        assert_tiles_kept_as_the_sources_go_away(chromium, api, monitor)
 
 
 THREE_CAMERAS = status_of(
@@ -625,15 +650,7 @@ def change(chromium: Browser, css: str, value: object) -> None:
     )
 
 
-@pytest.mark.slow
-def test_panel_renders_each_control_type_and_posts_with_the_header(
-    control_api: ControlAPI, chromium: Browser, tmp_path: Path
-) -> None:
-    control_api.status = status_of(camera("cam1", "ok", [], agent=agent(10, 10)))
-    control_api.controls["cam1"] = controls_document("cam1")
-    open_wall(chromium, control_api)
-    tile_facts(chromium, 1)
-    open_panel(chromium, "cam1")
+def assert_one_row_per_control_type(chromium: Browser) -> None:
     rows = {row["name"]: row for row in chromium.script(PANEL_FACTS)}
     # The auto controls are not rows of their own: they are their manual control's toggle.
     assert list(rows) == [
@@ -653,6 +670,8 @@ def test_panel_renders_each_control_type_and_posts_with_the_header(
     assert rows["power_line_frequency"]["value"] == "1"
     assert (rows["pan_reset"]["tag"], rows["pan_reset"]["disabled"]) == ("button", False)
 
+
+def assert_changes_are_posted_with_the_header(chromium: Browser, control_api: ControlAPI) -> None:
     change(chromium, '.control[data-control="brightness"] .value', "140")
     change(chromium, '.control[data-control="power_line_frequency"] .value', "2")
     change(chromium, '.control[data-control="focus_absolute"] input.auto', False)
@@ -676,7 +695,9 @@ def test_panel_renders_each_control_type_and_posts_with_the_header(
         assert posted.headers["content-type"] == "application/json"
         assert posted.headers["sec-fetch-site"] == "same-origin"
 
-    # The agent switched focus to manual: the manual input comes alive, the toggle follows.
+
+def assert_manual_focus_follows_the_agent(chromium: Browser, control_api: ControlAPI) -> None:
+    """The agent switched focus to manual: the manual input comes alive, the toggle follows."""
     document = controls_document("cam1")
     document["controls"][1]["value"] = 0
     document["controls"][2]["inactive"] = False
@@ -691,23 +712,38 @@ def test_panel_renders_each_control_type_and_posts_with_the_header(
     )
 
 
-@pytest.mark.slow
-def test_panel_actions_thumbnail_events_and_refusals(
-    control_api: ControlAPI, chromium: Browser, tmp_path: Path
-) -> None:
-    picture = tmp_path / "snapshot.jpg"
-    subprocess.run(
-        [require_binary("ffmpeg"), "-hide_banner", "-loglevel", "error", "-f", "lavfi",
-         "-i", "testsrc2=size=160x90", "-frames:v", "1", str(picture)],
-        check=True,
-    )  # fmt: skip
+def open_cam1_panel(chromium: Browser, control_api: ControlAPI) -> None:
+    """One camera whose agent streams, its panel open."""
     control_api.status = status_of(camera("cam1", "ok", [], agent=agent(10, 10)))
     control_api.controls["cam1"] = controls_document("cam1")
     open_wall(chromium, control_api)
     tile_facts(chromium, 1)
     open_panel(chromium, "cam1")
 
-    # Take a picture: the thumbnail is looked for again and appears.
+
+@pytest.mark.slow
+def test_panel_renders_each_control_type_and_posts_with_the_header(
+    control_api: ControlAPI, chromium: Browser
+) -> None:
+    open_cam1_panel(chromium, control_api)
+    assert_one_row_per_control_type(chromium)
+    assert_changes_are_posted_with_the_header(chromium, control_api)
+    assert_manual_focus_follows_the_agent(chromium, control_api)
+
+
+def write_test_picture(path: Path) -> Path:
+    subprocess.run(
+        [require_binary("ffmpeg"), "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+         "-i", "testsrc2=size=160x90", "-frames:v", "1", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+def assert_picture_brings_the_thumbnail(
+    chromium: Browser, control_api: ControlAPI, picture: Path
+) -> None:
+    """Take a picture: the thumbnail is looked for again and appears."""
     asked = len(control_api.snapshot_requests)
     control_api.snapshots["cam1"] = picture.read_bytes()
     chromium.click('.tile[data-path="cam1"] .actions .picture')
@@ -715,6 +751,8 @@ def test_panel_actions_thumbnail_events_and_refusals(
     wait_until(lambda: tile_facts(chromium, 1)[0]["thumbnail"], timeout=15, what="thumbnail")
     assert len(control_api.snapshot_requests) > asked
 
+
+def assert_record_and_stop_are_posted(chromium: Browser, control_api: ControlAPI) -> None:
     change(chromium, ".actions .seconds", "3")
     chromium.click(".actions .record")
     chromium.click(".actions .stop")
@@ -726,7 +764,11 @@ def test_panel_actions_thumbnail_events_and_refusals(
     assert {p.path for p in control_api.posted} == {"/api/cameras/cam1/actions"}
     assert all(p.headers["x-trashmon-control"] == "1" for p in control_api.posted)
 
-    # The agent's answers arrive as events (the seed's wording), newest first.
+
+def assert_answers_shown_newest_first(
+    chromium: Browser, control_api: ControlAPI
+) -> list[dict[str, Any]]:
+    """The agent's answers arrive as events (the seed's wording); returns those events."""
     events = [
         {"request": "picture", "ok": True, "message": "SUCCESS: Picture saved", "ts": 1763700000.0,
          "file": "cam1-20251121-043000.jpg"},
@@ -741,8 +783,13 @@ def test_panel_actions_thumbnail_events_and_refusals(
         "okSUCCESS: Recording started for 3 seconds",
         "okSUCCESS: Picture saved" + "cam1-20251121-043000.jpg",
     ]
+    return events
 
-    # A refusal is said in words; an offline agent disables the commands.
+
+def assert_refusal_in_words_and_offline_disables(
+    chromium: Browser, control_api: ControlAPI, events: list[dict[str, Any]]
+) -> None:
+    """A refusal is said in words; an offline agent disables the commands."""
     control_api.post_status = 409
     chromium.click(".actions .stop")
     wait_until(
@@ -760,7 +807,9 @@ def test_panel_actions_thumbnail_events_and_refusals(
         what="commands disabled for an offline agent",
     )
 
-    # Control switched off at the monitor: the panel and its button go away.
+
+def assert_panel_gone_when_control_is_off(chromium: Browser, control_api: ControlAPI) -> None:
+    """Control switched off at the monitor: the panel and its button go away."""
     control_api.controls["cam1"] = controls_document("cam1", enabled=False)
     wait_until(
         lambda: chromium.script(
@@ -770,3 +819,16 @@ def test_panel_actions_thumbnail_events_and_refusals(
         timeout=15,
         what="panel hidden when control is off",
     )
+
+
+@pytest.mark.slow
+def test_panel_actions_thumbnail_events_and_refusals(
+    control_api: ControlAPI, chromium: Browser, tmp_path: Path
+) -> None:
+    picture = write_test_picture(tmp_path / "snapshot.jpg")
+    open_cam1_panel(chromium, control_api)
+    assert_picture_brings_the_thumbnail(chromium, control_api, picture)
+    assert_record_and_stop_are_posted(chromium, control_api)
+    events = assert_answers_shown_newest_first(chromium, control_api)
+    assert_refusal_in_words_and_offline_disables(chromium, control_api, events)
+    assert_panel_gone_when_control_is_off(chromium, control_api)

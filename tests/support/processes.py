@@ -200,6 +200,37 @@ def children_of(pid: int) -> list[int]:
     return pids
 
 
+def started_children_of(pid: int) -> list[int]:
+    """:func:`children_of` once every one has exec'd its program (its executable is no
+    longer ``pid``'s): a child seen between fork and exec has not yet run its
+    ``preexec_fn`` (trashmonitor/children.py's PDEATHSIG request). Empty until then."""
+    with contextlib.suppress(FileNotFoundError):
+        parent_exe = os.readlink(f"/proc/{pid}/exe")
+        children = children_of(pid)
+        if children and all(os.readlink(f"/proc/{c}/exe") != parent_exe for c in children):
+            return children
+    return []
+
+
+def sigkill_and_wait_for_orphans(
+    parent: subprocess.Popen[bytes], children: list[int], timeout: float = 30.0
+) -> None:
+    """SIGKILL ``parent`` (no handler, no cleanup: only the kernel, or an EOF, can end its
+    children now) and wait until every one of ``children`` has ended."""
+    parent.kill()
+    parent.wait(timeout)
+    wait_until(lambda: not any(map(pid_alive, children)), timeout, what="the orphans ended")
+
+
+def stop_with_children(parent: subprocess.Popen[bytes], children: list[int]) -> None:
+    """Cleanup: stop ``parent`` and SIGKILL what is left of ``children`` (only when the
+    test failed)."""
+    stop_process(parent)
+    for child in filter(pid_alive, children):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
 def promtool_check_metrics(exposition: bytes) -> tuple[int, str]:
     """``promtool check metrics`` on an exposition: its exit code and what it said."""
     done = subprocess.run(

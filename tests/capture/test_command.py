@@ -1,20 +1,16 @@
-"""The capture-side bitrate: ffmpeg says bitrate=N/A and total_size=N/A for RTSP and tee
-outputs (checked with Debian's ffmpeg 5.1), so it is measured on the segment buffer:
-the playlist's durations and the segment files' sizes."""
+"""capture/command.py's buffer reading: the capture-side bitrate. ffmpeg says bitrate=N/A
+and total_size=N/A for RTSP and tee outputs (checked with Debian's ffmpeg 5.1), so it is
+measured on the segment buffer: the playlist's durations and the segment files' sizes
+(the agent reporting it: test_agent_real.py). The ffmpeg command itself:
+test_config.py, test_publish_credentials.py."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from support.processes import wait_until
 
 from trashmonitor.capture.command import buffer_bitrate, playlist_segments
-
-from .conftest import StartAgent
-from .harness import SMALL, Peer
 
 # What ffmpeg's segment muxer writes (segment_list_flags=live), verbatim from a run.
 PLAYLIST = """#EXTM3U
@@ -70,22 +66,3 @@ def test_any_playlist_gives_a_finite_bitrate_or_none(text: str, sizes: dict[str,
         assert name.startswith("seg")
         assert name.endswith(".ts")
         assert seconds >= 0
-
-
-@pytest.mark.slow
-def test_streaming_agent_reports_the_bitrate_it_was_told(
-    start_agent: StartAgent, peer: Peer, tmp_path: Path
-) -> None:
-    """Real ffmpeg publishing over RTSP with the tee'd buffer, BITRATE=200k: the gauge
-    says about 200 kbit/s (x264 at ultrafast, MPEG-TS overhead: a wide band)."""
-    peer.start()
-    agent = start_agent(
-        "--camera-dev", "testsrc", "--push-url", peer.url, *SMALL, "--bitrate", "200k",
-        "--buffer-dir", str(tmp_path / "buffer"), "--buffer-segments", "10",
-    )  # fmt: skip
-    agent.wait_state("streaming", 30)
-    assert agent.value("trashcam_output_bytes_total") == 0  # ffmpeg says N/A for RTSP/tee
-    bytes_per_second = wait_until(
-        lambda: agent.value("trashcam_bitrate_bytes_per_second"), 30, what="bitrate"
-    )
-    assert 100_000 / 8 < bytes_per_second < 400_000 / 8
