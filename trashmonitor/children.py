@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import signal
 import subprocess
 from collections.abc import Callable, Sequence
@@ -46,9 +47,14 @@ def die_with_parent_hook(die_signal: signal.Signals) -> Callable[[], None] | Non
     if prctl is None:
         return None
     number = int(die_signal)
+    parent = os.getpid()
 
     def hook() -> None:
         prctl(_PR_SET_PDEATHSIG, number, 0, 0, 0)
+        # A parent that died between fork and this call sent no signal: the child was
+        # re-parented already, so it ends itself as the kernel would have ended it.
+        if os.getppid() != parent:
+            os.kill(os.getpid(), number)
 
     return hook
 

@@ -94,3 +94,32 @@ def test_escalation_lists_its_steps_in_order() -> None:
         ("SIGKILL", signal.SIGKILL, 5.0),
     ]
     assert [s.name for s in escalation(8.0)] == ["SIGTERM", "SIGKILL"]
+
+
+# The hook run in a process whose parent is not the one that made it: what a child sees
+# when its parent died between fork and the hook (re-parented, and no signal was sent,
+# since the kernel only signals deaths that come after the request).
+_REPARENTED = textwrap.dedent(
+    """
+    import os, signal
+    from trashmonitor.children import die_with_parent_hook
+    hook = die_with_parent_hook(signal.SIGTERM)
+    middle = os.fork()
+    if middle == 0:
+        child = os.fork()
+        if child == 0:
+            hook()
+            os._exit(0)
+        _, status = os.waitpid(child, 0)
+        os._exit(os.WTERMSIG(status) if os.WIFSIGNALED(status) else 100)
+    _, status = os.waitpid(middle, 0)
+    print(os.WEXITSTATUS(status))
+    """
+)
+
+
+def test_a_child_whose_parent_died_before_the_request_ends_itself() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _REPARENTED], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert int(result.stdout) == signal.SIGTERM
