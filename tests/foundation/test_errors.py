@@ -166,13 +166,14 @@ def test_no_module_outside_errors_py_defines_an_exception_class() -> None:
 
 
 def test_debug_shows_the_cause_behind_a_one_line_error(tmp_path: Path) -> None:
-    # Chained where the cause holds no secret (issue 13): --debug shows the parser's error.
-    plain = run_trashmon("demo", "--port-base", "abc", cwd=tmp_path)
-    debug = run_trashmon("demo", "--port-base", "abc", "--debug", cwd=tmp_path)
+    # Chained where the cause holds no secret (issue 13): --debug shows the OS's error.
+    missing = str(tmp_path / "cam1.env")
+    plain = run_trashmon("capture", "--env-file", missing, cwd=tmp_path)
+    debug = run_trashmon("capture", "--env-file", missing, "--debug", cwd=tmp_path)
     assert plain.returncode == debug.returncode == 2
-    assert plain.stderr == "trashmon demo: error: --port-base: expected a whole number, got 'abc'\n"
+    assert plain.stderr == f"trashmon capture: error: {missing}: env file not found\n"
     assert "direct cause of the following exception" in debug.stderr
-    assert "ValueError: expected a whole number" in debug.stderr
+    assert "FileNotFoundError" in debug.stderr
     assert debug.stderr.endswith(plain.stderr)
 
 
