@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 
+import httpx
 from scaffold import options, percentile
 from support.dns_fake import FakeAPIs
 from support.dns_world import HOST, default_settings, seed_world, wired_reconciler
@@ -29,9 +30,12 @@ def reconciler_for(
     fake: FakeAPIs, base_url: str, *, adopt: bool = False
 ) -> tuple[DnsReconciler, list[object]]:
     retry = RetryPolicy(attempts=1)
-    cloudflare = CloudflareDNS(fake.cf_token, base_url=f"{base_url}/client/v4", retry=retry)
+    tls = httpx.create_ssl_context()  # one for both clients, as `trashmon dns` builds them
+    cloudflare = CloudflareDNS(
+        fake.cf_token, base_url=f"{base_url}/client/v4", retry=retry, tls=tls
+    )
     tailscale = TailscaleAPI(
-        TailscaleCredentials(api_key=fake.ts_key), base_url=base_url, retry=retry
+        TailscaleCredentials(api_key=fake.ts_key), base_url=base_url, retry=retry, tls=tls
     )
     reconciler = wired_reconciler(default_settings(adopt=adopt), cloudflare, tailscale)
     return reconciler, [cloudflare, tailscale]

@@ -6,6 +6,11 @@ httpx, opentelemetry, cloudflare, prometheus_client, paho, logging or concurrent
 imported (they must not be: the probe reads MediaMTX with urllib and logs nothing). The
 package is byte-compiled first, as pip installs it.
 
+Then what a probe imports beyond the bare baseline's ``json`` and ``urllib.request``, by
+owner (each module's least ``-X importtime`` self time of the runs, so that load from
+other processes counts least): the health model's dataclasses, msgspec (imported at the
+first large page), the package's other modules, and the standard library they pull in.
+
     .venv/bin/python bench/probe_startup.py [--runs 10]
 """
 
@@ -32,6 +37,46 @@ def wall(argv: list[str], runs: int) -> float:
         subprocess.run(argv, cwd=OUTSIDE_REPO, capture_output=True, check=True)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def least_self_times(code: str, runs: int) -> dict[str, int]:
+    """Each module's least ``-X importtime`` self time (µs) over ``runs`` processes."""
+    least: dict[str, int] = {}
+    for _ in range(runs):
+        report = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", code],
+            cwd=OUTSIDE_REPO, capture_output=True, text=True, check=True,
+        ).stderr  # fmt: skip
+        for line in report.splitlines()[1:]:
+            own, _, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
+            least[name] = min(int(own), least.get(name, int(own)))
+    return least
+
+
+def import_shares(runs: int) -> None:
+    bare = least_self_times("import json, urllib.request", runs)
+    probe = least_self_times(
+        "import trashmonitor.cli, trashmonitor.monitor.probe_cli, "
+        "trashmonitor.monitor.mediamtx_fast",
+        runs,
+    )
+    extra = {name: micros for name, micros in probe.items() if name not in bare}
+    model = extra.pop("trashmonitor.monitor.model", 0)
+    msgspec = sum(
+        extra.pop(name)
+        for name in list(extra)
+        if name.startswith("msgspec") or name == "trashmonitor.monitor.mediamtx_fast"
+    )
+    ours = sum(extra.pop(name) for name in list(extra) if name.startswith("trashmonitor"))
+    # What msgspec alone pulls in (typing_extensions, uuid, decimal…) stays in "other":
+    # -X importtime does not say who asked first.
+    print("imports beyond bare's json + urllib.request (least self time of the runs)")
+    print(f"  trashmonitor.monitor.model (dataclasses)   {model / 1000:6.1f} ms")
+    print(f"  msgspec + mediamtx_fast (first large page) {msgspec / 1000:6.1f} ms")
+    print(f"  the package's other modules                {ours / 1000:6.1f} ms")
+    print(f"  other modules (standard library, msgspec's) {sum(extra.values()) / 1000:5.1f} ms")
+    largest = sorted(extra.items(), key=lambda item: -item[1])[:6]
+    print("    largest: " + ", ".join(f"{name} {micros / 1000:.1f}" for name, micros in largest))
 
 
 def main() -> None:
@@ -71,6 +116,7 @@ def main() -> None:
     http_ms = sum(cumulative.get(name, 0) for name in ("http.client", "urllib.request")) / 1000
     print(f"    of which http.client, urllib.request {http_ms:6.0f} ms")
     print(f"  heavy modules imported: {', '.join(heavy) or 'none'}")
+    import_shares(args.runs)
 
 
 if __name__ == "__main__":

@@ -60,24 +60,36 @@ _TOGGLE_MESSAGES: Mapping[tuple[int, int], str] = {
 
 @dataclass(frozen=True)
 class SettingRequest:
+    """A well-formed ``…/set`` request from :func:`parse_setting`, not yet checked
+    against the device: the value is still the text the person sent."""
+
     control: str
     value: str
 
 
 @dataclass(frozen=True)
 class ActionRequest:
+    """A valid ``…/action`` request from :func:`parse_action`; ``seconds`` only for
+    ``record``, already within bounds."""
+
     action: ActionName
     seconds: float | None = None
 
 
 @dataclass(frozen=True)
 class Accepted:
+    """:func:`validate_setting`'s yes: the device's control and the value to apply, as
+    the device's integer."""
+
     control: Control
     value: int
 
 
 @dataclass(frozen=True)
 class Rejected:
+    """Any refusal, by any step here: the one sentence the agent publishes as the
+    event, for the person who sent the request."""
+
     message: str
 
 
@@ -105,9 +117,11 @@ def _text(payload: bytes, what: str) -> str | Rejected:
     return text
 
 
-def _json_object(text: str, what: str) -> dict[str, Any] | Rejected | None:
-    if not text.startswith("{"):
-        return None
+def _message(payload: bytes, what: str) -> str | dict[str, Any] | Rejected:
+    """The payload as the seed's plain text, or as a JSON object when it starts with '{'."""
+    text = _text(payload, what)
+    if isinstance(text, Rejected) or not text.startswith("{"):
+        return text
     try:
         document = json.loads(text)
     except ValueError:
@@ -124,19 +138,16 @@ SETTING_FORMAT = "expected '<control> <value>', e.g. 'brightness 128'"
 
 def parse_setting(payload: bytes) -> SettingRequest | Rejected:
     """``<control> <value>`` (as in the seed) or ``{"control": ..., "value": ...}``."""
-    text = _text(payload, "Setting")
-    if isinstance(text, Rejected):
-        return text
-    document = _json_object(text, "Setting")
-    if isinstance(document, Rejected):
-        return document
-    if document is not None:
-        control, value = document.get("control"), document.get("value")
+    message = _message(payload, "Setting")
+    if isinstance(message, Rejected):
+        return message
+    if isinstance(message, dict):
+        control, value = message.get("control"), message.get("value")
         if not isinstance(control, str) or isinstance(value, dict | list) or value is None:
             return Rejected('Setting ignored: expected {"control": "<name>", "value": <value>}.')
         parts = [control, json.dumps(value) if not isinstance(value, str) else value]
     else:
-        parts = text.split(None, 1)  # the value may contain spaces: a menu label "50 Hz"
+        parts = message.split(None, 1)  # the value may contain spaces: a menu label "50 Hz"
     if len(parts) != 2:
         return Rejected(f"Setting ignored: {SETTING_FORMAT}.")
     control, value = parts
@@ -149,19 +160,16 @@ def parse_action(  # noqa: PLR0911  (one early return per refusal reads best)
     payload: bytes, max_seconds: float = MAX_RECORD_SECONDS
 ) -> ActionRequest | Rejected:
     """``picture``, ``record <seconds>``, ``stop`` or the same as JSON ``{"action": ...}``."""
-    text = _text(payload, "Action")
-    if isinstance(text, Rejected):
-        return text
-    document = _json_object(text, "Action")
-    if isinstance(document, Rejected):
-        return document
-    if document is not None:
-        name, seconds_value = document.get("action"), document.get("seconds")
+    message = _message(payload, "Action")
+    if isinstance(message, Rejected):
+        return message
+    if isinstance(message, dict):
+        name, seconds_value = message.get("action"), message.get("seconds")
         if not isinstance(name, str):
             return Rejected('Action ignored: expected {"action": "picture|record|stop"}.')
         parts = [name] if seconds_value is None else [name, str(seconds_value)]
     else:
-        parts = text.split()
+        parts = message.split()
     name = parts[0].lower()
     usage = "Use picture, record <seconds> or stop."
     if name in ("picture", "stop"):

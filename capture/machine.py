@@ -107,6 +107,9 @@ class Machine:
 
 @dataclass(frozen=True)
 class Tick:
+    """The supervisor's regular wake-up: time-based judgements (connect and stall
+    timeouts, the end of a backoff) and whether the device node is there now."""
+
     now: float
     device_present: bool = True
     rand: float = 0.5
@@ -114,17 +117,24 @@ class Tick:
 
 @dataclass(frozen=True)
 class Started:
+    """The supervisor has spawned ffmpeg (answering :attr:`Action.START`)."""
+
     now: float
 
 
 @dataclass(frozen=True)
 class Progress:
+    """ffmpeg reported one ``-progress`` block: the stream is moving."""
+
     now: float
     block: ProgressBlock
 
 
 @dataclass(frozen=True)
 class Exited:
+    """ffmpeg is gone: it exited, was stopped, or could not be spawned (``returncode``
+    None)."""
+
     now: float
     returncode: int | None = None
     rand: float = 0.5
@@ -132,6 +142,9 @@ class Exited:
 
 @dataclass(frozen=True)
 class Image:
+    """ffmpeg's stderr said something about the picture or the publish: black, frozen,
+    the RTSP branch failed (a :class:`~trashmonitor.capture.parsing.StderrEvent`)."""
+
     now: float
     event: StderrEvent
     rand: float = 0.5
@@ -139,6 +152,8 @@ class Image:
 
 @dataclass(frozen=True)
 class StopRequested:
+    """The agent is shutting down: stop ffmpeg and stay stopped."""
+
     now: float
 
 

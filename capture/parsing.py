@@ -83,18 +83,24 @@ class ProgressParser:
 
 class EventKind(enum.Enum):
     BLACK_START = "black_start"
+    """The picture went black (``lavfi.black_start`` metadata, printed live)."""
     BLACK_END = "black_end"
     FREEZE_START = "freeze_start"
+    """The picture has not changed for FREEZE_SECONDS (freezedetect)."""
     FREEZE_END = "freeze_end"
     PUBLISH_FAILED = "publish_failed"
     """A tee slave (the RTSP branch) failed; ffmpeg keeps the buffer branch running."""
     BUFFER_FAILED = "buffer_failed"
     """The local segment buffer branch failed (disk full, directory gone): logged."""
     DEVICE_ERROR = "device_error"
+    """The V4L2 input reported the device gone or busy: logged; the device check decides."""
 
 
 @dataclass(frozen=True)
 class StderrEvent:
+    """The one thing a stderr line said (:func:`parse_stderr_line`); ``detail`` is
+    ffmpeg's own words where they help the log, bounded, redacted before logging."""
+
     kind: EventKind
     detail: str = ""
 

@@ -9,10 +9,35 @@ monitor needs to run the same loop and export it::
     threading.Thread(target=loop.run, args=(stop_event,), daemon=True).start()
 """
 
-from trashmonitor.dns.cli import build_loop
-from trashmonitor.dns.export import DnsCollector, DnsStats
-from trashmonitor.dns.loop import DnsReconciler, ReconcileLoop
-from trashmonitor.dns.model import DnsSettings, ReconcileReport
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trashmonitor.dns.cli import build_loop
+    from trashmonitor.dns.export import DnsCollector, DnsStats
+    from trashmonitor.dns.loop import DnsReconciler, ReconcileLoop
+    from trashmonitor.dns.model import DnsSettings, ReconcileReport
+
+# Imported when first asked for: `trashmon dns --help` imports this package too, and
+# must not pay for prometheus-client and the loop (PEP 562).
+_EXPORTS = {
+    "build_loop": "trashmonitor.dns.cli",
+    "DnsCollector": "trashmonitor.dns.export",
+    "DnsStats": "trashmonitor.dns.export",
+    "DnsReconciler": "trashmonitor.dns.loop",
+    "ReconcileLoop": "trashmonitor.dns.loop",
+    "DnsSettings": "trashmonitor.dns.model",
+    "ReconcileReport": "trashmonitor.dns.model",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
 
 __all__ = [
     "DnsCollector",

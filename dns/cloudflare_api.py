@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
+from ssl import SSLContext
 from typing import Any, TypeVar
 
 import cloudflare
@@ -144,12 +145,17 @@ class CloudflareDNS:
         max_retries: int = 0,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 20.0,
+        tls: SSLContext | None = None,
     ) -> None:
         # ``transport`` is the same parameter the Tailscale client takes: an
         # httpx.MockTransport or a recorder in tests, the SDK's default pool otherwise.
+        # ``tls``: a context shared with the Tailscale client (see
+        # :func:`~trashmonitor.dns.config.build`); None builds httpx's default one.
         http_client = None
-        if transport is not None:
-            http_client = cloudflare.DefaultHttpxClient(transport=transport)
+        if transport is not None or tls is not None:
+            http_client = cloudflare.DefaultHttpxClient(
+                base_url=base_url, timeout=timeout, transport=transport, verify=tls or True
+            )
         self._client = cloudflare.Cloudflare(
             api_token=api_token,
             base_url=base_url,

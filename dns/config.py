@@ -16,11 +16,10 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from trashmonitor.dns import cloudflare_api, tailscale_api
 from trashmonitor.dns.model import TTL_AUTO, DnsSettings
 from trashmonitor.dns.plan import normalise_name
-from trashmonitor.dns.retry import RetryPolicy
 from trashmonitor.errors import ConfigError
 from trashmonitor.settings import (
     ReadSettings,
@@ -155,6 +154,12 @@ EPILOG = (
     "or auth error."
 )
 
+if TYPE_CHECKING:
+    # The API clients (httpx, the Cloudflare SDK: ~0.3 s of imports) are imported by
+    # build() only: `--help` and `--print-health-url` never talk to an API.
+    from trashmonitor.dns import cloudflare_api, tailscale_api
+    from trashmonitor.dns.retry import RetryPolicy
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
@@ -181,6 +186,11 @@ def build(
     args: argparse.Namespace, env: Mapping[str, str], *, retry: RetryPolicy | None = None
 ) -> Setup:
     """Every setting checked before the first request; secrets only go to the clients."""
+    import httpx
+
+    from trashmonitor.dns import cloudflare_api, tailscale_api
+    from trashmonitor.dns.retry import RetryPolicy
+
     values = read(args, env)
     settings = dns_settings(values, env)
     credentials = _tailscale_credentials(env)
@@ -190,12 +200,15 @@ def build(
     cf_base = _base_url(env, "CLOUDFLARE_BASE_URL", cloudflare_api.DEFAULT_BASE_URL)
     ts_base = _base_url(env, "TS_API_BASE_URL", tailscale_api.DEFAULT_BASE_URL)
     retry = retry or RetryPolicy(attempts=values[RETRIES] + 1)
+    # One TLS context for both clients: loading the CA bundle is most of a one-shot
+    # run's client set-up (~35 ms each), and both trust the same roots.
+    tls = httpx.create_ssl_context()
     tailscale = None
     if credentials is not None:
         tailscale = tailscale_api.TailscaleAPI(
-            credentials, base_url=ts_base, tailnet=tailnet, retry=retry
+            credentials, base_url=ts_base, tailnet=tailnet, retry=retry, tls=tls
         )
-    cloudflare = cloudflare_api.CloudflareDNS(cf_token, base_url=cf_base, retry=retry)
+    cloudflare = cloudflare_api.CloudflareDNS(cf_token, base_url=cf_base, retry=retry, tls=tls)
     return Setup(settings, cloudflare, tailscale)
 
 
@@ -318,6 +331,8 @@ def _resolver_list(text: str) -> frozenset[str]:
 
 
 def _tailscale_credentials(env: Mapping[str, str]) -> tailscale_api.TailscaleCredentials | None:
+    from trashmonitor.dns import tailscale_api
+
     api_key = env.get("TS_API_KEY", "").strip()
     client_id = env.get("TS_OAUTH_CLIENT_ID", "").strip()
     client_secret = env.get("TS_OAUTH_CLIENT_SECRET", "").strip()

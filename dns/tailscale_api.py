@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from ssl import SSLContext
 from typing import Any
 from urllib.parse import quote
 
@@ -144,6 +145,7 @@ class TailscaleAPI:
         transport: httpx.BaseTransport | None = None,
         timeout: float = 20.0,
         clock: Callable[[], float] = time.time,
+        tls: SSLContext | None = None,
     ) -> None:
         self._credentials = credentials
         self._tailnet_path = f"/api/v2/tailnet/{quote(tailnet, safe='')}"
@@ -154,6 +156,7 @@ class TailscaleAPI:
             transport=transport,
             timeout=timeout,
             headers={"Accept": "application/json", "User-Agent": "trashmonitor-dns"},
+            verify=tls or True,  # None: httpx builds its default context
         )
         self._access_token: str | None = None
         self._token_expires = 0.0

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from trashmonitor.capture.control import TokenBucket
@@ -226,14 +226,18 @@ class PanelStore:
 class Command:
     """A request that passed the shape check: where it goes and what is sent."""
 
-    leaf: str
-    """``settings`` or ``action``: the agent's control topic."""
+    leaf: Literal["settings", "action"]
+    """The agent's control topic."""
     payload: bytes
+    """The canonical JSON the agent receives (rebuilt, never the caller's bytes)."""
     summary: str
+    """The request in a few words for the audit log line, e.g. ``brightness=128``."""
 
 
 @dataclass(frozen=True)
 class BadBody:
+    """A body that failed the shape check: the one-line reason for the 400 answer."""
+
     message: str
 
 

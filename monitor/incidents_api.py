@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 from trashmonitor.monitor.history import MAX_INCIDENTS, HistoryStore, Incident
 from trashmonitor.monitor.model import MAX_PATH_NAME_LENGTH
@@ -25,13 +24,15 @@ MAX_TIMESTAMP: Final = 1e11
 PARAMETERS: Final = frozenset({"camera", "site", "since", "until", "limit"})
 
 
-@dataclass(frozen=True)
-class IncidentQuery:
+class IncidentQuery(TypedDict):
+    """One request's checked filters, named as :meth:`HistoryStore.incidents` takes them
+    (mypy checks the two against each other where they are passed on)."""
+
     camera: str | None
     since: float
     until: float
     limit: int
-    site: str | None = None
+    site: str | None
 
 
 def _single(query: Mapping[str, tuple[str, ...]], name: str) -> str | None:
@@ -85,7 +86,9 @@ def parse_query(query: Mapping[str, tuple[str, ...]], now: float) -> IncidentQue
             check_site_name(site)
         except ValueError as error:
             raise ValueError(f"site: {error}") from None
-    return IncidentQuery(camera or None, since, until, limit, site or None)
+    return IncidentQuery(
+        camera=camera or None, since=since, until=until, limit=limit, site=site or None
+    )
 
 
 def incident_document(incident: Incident, now: float) -> dict[str, Any]:
@@ -112,18 +115,11 @@ def incidents_endpoint(
             wanted = parse_query(request.query, now)
         except ValueError as error:
             return json_response({"error": str(error)}, 400)
-        page = store.incidents(
-            now=now,
-            camera=wanted.camera,
-            since=wanted.since,
-            until=wanted.until,
-            limit=wanted.limit,
-            site=wanted.site,
-        )
+        page = store.incidents(now=now, **wanted)
         return json_response(
             {
-                "since": wanted.since,
-                "until": wanted.until,
+                "since": wanted["since"],
+                "until": wanted["until"],
                 "incident_min_seconds": store.blip_seconds,
                 "incidents": [incident_document(incident, now) for incident in page.incidents],
                 "truncated": page.truncated,

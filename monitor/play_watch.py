@@ -183,12 +183,6 @@ def build_watcher(settings: ReadSettings) -> PlayWatcher | None:
 
 # ------------------------------------------------------------------ export
 
-PLAYABLE_METRIC = "trashmon_play_playable"
-FIRST_FRAME = "trashmon_play_first_frame_seconds"
-FPS = "trashmon_play_fps"
-BITRATE = "trashmon_play_bitrate_bytes_per_second"
-KEYFRAME_INTERVAL = "trashmon_play_keyframe_interval_seconds"
-LAST_CHECK = "trashmon_play_last_check_timestamp_seconds"
 NO_REASON = "none"
 
 
@@ -209,29 +203,36 @@ def play_families(state: MonitorState) -> list[Metric]:
             for labels, check in checks if (number := value(check.result)) is not None
         ])  # fmt: skip
 
+    # Names stand beside their help text; the two used twice are bound once (as in export.py).
+    playable = "trashmon_play_playable"
+    last_check = "trashmon_play_last_check_timestamp_seconds"
     return [
-        gauge_family(PLAYABLE_METRIC,
+        gauge_family(playable,
                "1 if the last playback check (ffmpeg pulling and decoding the "
                "stream) found it playable, else 0; reason: none, or the reasons joined by "
                "commas (unreachable, no_frames, slow_first_frame, black, frozen).", [
-            Sample(PLAYABLE_METRIC, {**labels, "reason": ",".join(check.result.reasons)
-                                     or NO_REASON}, 1 if check.result.playable else 0)
+            Sample(playable, {**labels, "reason": ",".join(check.result.reasons)
+                              or NO_REASON}, 1 if check.result.playable else 0)
             for labels, check in checks
         ]),
-        figure(FIRST_FRAME, "Last playback check: seconds from ffmpeg's start to its first "
+        figure("trashmon_play_first_frame_seconds",
+               "Last playback check: seconds from ffmpeg's start to its first "
                "decoded picture (absent when none was decoded).",
                lambda result: result.first_frame_seconds),
-        figure(FPS, "Last playback check: decoded pictures per second over their timestamp "
+        figure("trashmon_play_fps",
+               "Last playback check: decoded pictures per second over their timestamp "
                "span (absent with fewer than two pictures).", lambda result: result.fps),
-        figure(BITRATE, "Last playback check: bytes of the stream received per second over "
+        figure("trashmon_play_bitrate_bytes_per_second",
+               "Last playback check: bytes of the stream received per second over "
                "the decoded span (its bitrate / 8; absent with fewer than two pictures).",
                lambda result: None if result.bitrate_kbps is None
                else result.bitrate_kbps * 1000 / 8),
-        figure(KEYFRAME_INTERVAL, "Last playback check: mean seconds between key pictures "
+        figure("trashmon_play_keyframe_interval_seconds",
+               "Last playback check: mean seconds between key pictures "
                "(absent with fewer than two).", lambda result: result.keyframe_interval_seconds),
-        gauge_family(LAST_CHECK, "When the last playback check of the camera over the transport "
+        gauge_family(last_check, "When the last playback check of the camera over the transport "
                "ended (Unix time).", [
-            Sample(LAST_CHECK, labels, check.checked_at) for labels, check in checks
+            Sample(last_check, labels, check.checked_at) for labels, check in checks
         ]),
     ]  # fmt: skip
 

@@ -26,7 +26,8 @@ T = TypeVar("T")
 Value_co = TypeVar("Value_co", covariant=True)
 Number = TypeVar("Number", int, float)
 
-_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+_ENV_LINE = r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$"
+"""Compiled by the first env file read (``re``'s cache), not by every command's start."""
 MAX_ENV_FILE_BYTES = 1024 * 1024
 """A settings file is a few hundred bytes; this bound stops /dev/zero or a log file
 given by mistake from being read into memory."""
@@ -55,7 +56,7 @@ def read_env_file(path: Path) -> dict[str, str]:
             continue
         if "\x00" in line:
             raise ConfigError(f"{path}:{number}", "contains a NUL byte")
-        match = _ENV_LINE.match(line)
+        match = re.match(_ENV_LINE, line)
         if match is None:
             raise ConfigError(f"{path}:{number}", "expected KEY=value")
         key, value = match.groups()

@@ -22,6 +22,7 @@ from support.processes import (
     promtool_check_metrics,
     run_trashmon,
     stop_process,
+    trashmon_modules,
     wait_until,
 )
 
@@ -331,3 +332,36 @@ def test_device_settings_reach_the_reconciler() -> None:
         settings(TS_DEVICE_TAG="dns")
     with pytest.raises(ConfigError, match="TS_HOSTNAME: not set"):
         settings()
+
+
+# What only a reconcile needs: the API clients (httpx, the Cloudflare SDK and pydantic:
+# ~0.3 s of imports), the HTTP server and prometheus-client of --watch --metrics-addr,
+# and the OpenTelemetry SDK (only when spans are exported).
+NOT_FOR_HELP = ("httpx", "cloudflare", "pydantic", "prometheus_client", "opentelemetry",
+                "trashmonitor.serving", "trashmonitor.dns.loop")  # fmt: skip
+
+
+def among(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in names))
+
+
+def test_help_and_the_health_url_import_no_api_client(tmp_path: Path) -> None:
+    # `just health` runs --print-health-url: it prints a URL built from two variables.
+    env = {"PATH": os.environ["PATH"], "TS_HOSTNAME": "cams", "TS_MAGICDNS_SUFFIX": "tail1.ts.net"}
+    modules, done = trashmon_modules("dns", "--print-health-url", env=env)
+    assert (done.returncode, done.stdout.decode()) == (0, "http://cams.tail1.ts.net/api\n")
+    assert "trashmonitor.dns.config" in modules
+    assert among(modules, NOT_FOR_HELP) == []
+    modules, done = trashmon_modules("dns", "--help", env=env)
+    assert done.returncode == 0
+    assert b"--print-health-url" in done.stdout
+    assert among(modules, NOT_FOR_HELP) == []
+
+
+def test_a_one_shot_run_without_an_otlp_endpoint_skips_the_tracing_sdk(
+    fake: FakeAPIs, served: str
+) -> None:
+    modules, done = trashmon_modules("dns", env=dns_env(served, fake))
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert "cloudflare" in modules  # it did reconcile
+    assert among(modules, ("opentelemetry.sdk", "trashmonitor.serving")) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import ssl
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,25 @@ def test_empty_device_variables_mean_unset() -> None:
     setup = config.build(parser().parse_args([]), {**BASE_ENV, "TS_DEVICE_ID": " "})
     setup.close()
     assert setup.settings.device_id is None
+
+
+def test_both_api_clients_share_one_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading the CA bundle is most of a one-shot run's set-up: once, not per client,
+    and still httpx's verifying default."""
+    built: list[ssl.SSLContext] = []
+    create = ssl.create_default_context
+
+    def counted(*args: object, **kwargs: object) -> ssl.SSLContext:
+        built.append(create(*args, **kwargs))  # type: ignore[arg-type]
+        return built[-1]
+
+    monkeypatch.setattr(ssl, "create_default_context", counted)
+    setup = config.build(parser().parse_args([]), {**BASE_ENV, "TS_API_KEY": "k"})
+    setup.close()
+    assert setup.tailscale is not None
+    assert len(built) == 1
+    assert built[0].verify_mode == ssl.CERT_REQUIRED
+    assert built[0].check_hostname
 
 
 @given(st.text(max_size=40))

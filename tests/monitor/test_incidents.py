@@ -38,11 +38,11 @@ NOW = 1_763_700_000.0
 
 def test_defaults_are_the_last_30_days_bounded() -> None:
     wanted = parse_query({}, NOW)
-    assert (wanted.camera, wanted.since, wanted.until, wanted.limit) == (
+    assert (wanted["camera"], wanted["since"], wanted["until"], wanted["limit"]) == (
         None, NOW - DEFAULT_LOOKBACK_SECONDS, NOW, DEFAULT_LIMIT,
     )  # fmt: skip
     wanted = parse_query({"camera": ("cam1",), "since": ("10",), "until": ("20.5",)}, NOW)
-    assert (wanted.camera, wanted.since, wanted.until) == ("cam1", 10.0, 20.5)
+    assert (wanted["camera"], wanted["since"], wanted["until"]) == ("cam1", 10.0, 20.5)
 
 
 @pytest.mark.parametrize(
@@ -86,9 +86,9 @@ def test_any_query_is_a_bounded_filter_or_a_one_line_error(
     except ValueError as error:
         message = str(error)
     else:
-        assert 0 <= wanted.since <= wanted.until <= max(NOW, MAX_TIMESTAMP)
-        assert math.isfinite(wanted.since)
-        assert 1 <= wanted.limit <= MAX_INCIDENTS
+        assert 0 <= wanted["since"] <= wanted["until"] <= max(NOW, MAX_TIMESTAMP)
+        assert math.isfinite(wanted["since"])
+        assert 1 <= wanted["limit"] <= MAX_INCIDENTS
         return
     assert "\n" not in message
     assert len(message) < 200

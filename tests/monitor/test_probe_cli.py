@@ -13,7 +13,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support.fake_mediamtx import FakeMediaMTX
-from support.processes import OUTSIDE_REPO, TRASHMON, clean_environ, free_port, run_trashmon
+from support.processes import (
+    TRASHMON,
+    clean_environ,
+    free_port,
+    run_trashmon,
+    trashmon_modules,
+)
 
 from trashmonitor.monitor.model import CameraHealth, HealthReport
 from trashmonitor.monitor.status import printable, table
@@ -259,30 +265,10 @@ NOT_FOR_THE_PROBE = (
 )  # fmt: skip
 
 
-# `trashmon` itself (cli.main, as the console script runs it), telling at exit every module
-# the process imported.
-MODULES_AT_EXIT = (
-    "import atexit, sys\n"
-    "atexit.register(lambda: print('modules:', *sorted(sys.modules), file=sys.stderr))\n"
-    "from trashmonitor.cli import main\n"
-    "raise SystemExit(main(sys.argv[1:]))\n"
-)
-
-
 def imported_by(*argv: str, stdin: bytes | None = None) -> tuple[set[str], str]:
     """The modules a real ``trashmon`` process imported, and its stdout."""
-    result = subprocess.run(
-        [TRASHMON[0], "-P", "-c", MODULES_AT_EXIT, *argv],
-        input=stdin,
-        capture_output=True,
-        env=clean_environ(),
-        cwd=OUTSIDE_REPO,
-        timeout=120,
-        check=False,
-    )
-    stderr = result.stderr.decode()
-    assert result.returncode == 0, stderr[-2000:]
-    modules = set(stderr.rpartition("modules:")[2].split())
+    modules, result = trashmon_modules(*argv, stdin=stdin)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
     assert "trashmonitor.monitor.probe_cli" in modules
     return modules, result.stdout.decode()
 

@@ -19,13 +19,7 @@ from support.loopback_server import QuietHandler
 from support.mediamtx_transports import EVERY_TRANSPORT, client_options
 from support.processes import free_port
 
-from trashmonitor.errors import (
-    AuthError,
-    MalformedResponseError,
-    TrashmonError,
-    UnreachableError,
-    UpstreamHTTPError,
-)
+from trashmonitor import errors
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.mediamtx_http import (
     DEFAULT_MAX_BODY_BYTES,
@@ -45,8 +39,8 @@ def fake() -> Iterator[FakeMediaMTX]:
         yield server
 
 
-def error_of(client: MediaMTXClient) -> type[TrashmonError]:
-    with pytest.raises(TrashmonError) as raised, client:
+def error_of(client: MediaMTXClient) -> type[errors.TrashmonError]:
+    with pytest.raises(errors.TrashmonError) as raised, client:
         client.list_paths()
     return type(raised.value)
 
@@ -87,15 +81,15 @@ def test_both_read_the_same_page_of_more_than_one_read_into_the_buffer() -> None
 @pytest.mark.parametrize(
     ("fault", "error"),
     [
-        ("html", MalformedResponseError),
-        ("http500", UpstreamHTTPError),
-        ("truncated", MalformedResponseError),
-        ("cut_connection", MalformedResponseError),
+        ("html", errors.MalformedResponseError),
+        ("http500", errors.UpstreamHTTPError),
+        ("truncated", errors.MalformedResponseError),
+        ("cut_connection", errors.MalformedResponseError),
     ],
 )
 @EVERY_TRANSPORT
 def test_faults_map_to_the_same_errors(
-    fake: FakeMediaMTX, fault: str, error: type[TrashmonError], transport: str
+    fake: FakeMediaMTX, fault: str, error: type[errors.TrashmonError], transport: str
 ) -> None:
     fake.fault = fault
     try:
@@ -109,7 +103,7 @@ def test_refused_is_unreachable(transport: str) -> None:
     client = MediaMTXClient(
         f"http://127.0.0.1:{free_port()}", timeout=2, **client_options(transport)
     )
-    assert error_of(client) is UnreachableError
+    assert error_of(client) is errors.UnreachableError
 
 
 class Answer(BaseHTTPRequestHandler):
@@ -139,11 +133,16 @@ def answering() -> Iterator[str]:
 
 @pytest.mark.parametrize(
     ("status", "error"),
-    [(401, AuthError), (403, AuthError), (302, UpstreamHTTPError), (404, UpstreamHTTPError)],
+    [
+        (401, errors.AuthError),
+        (403, errors.AuthError),
+        (302, errors.UpstreamHTTPError),
+        (404, errors.UpstreamHTTPError),
+    ],
 )
 @EVERY_TRANSPORT
 def test_statuses_map_to_the_same_errors(
-    answering: str, status: int, error: type[TrashmonError], transport: str
+    answering: str, status: int, error: type[errors.TrashmonError], transport: str
 ) -> None:
     # A redirect is reported, not followed (its target would answer 200).
     client = MediaMTXClient(f"{answering}/{status}", timeout=2, **client_options(transport))

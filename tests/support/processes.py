@@ -54,6 +54,33 @@ def run_trashmon(
     )
 
 
+# `trashmon` itself (cli.main, as the console script runs it), telling at exit every module
+# the process imported.
+_MODULES_AT_EXIT = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: print('modules:', *sorted(sys.modules), file=sys.stderr))\n"
+    "from trashmonitor.cli import main\n"
+    "raise SystemExit(main(sys.argv[1:]))\n"
+)
+
+
+def trashmon_modules(
+    *args: str, env: Mapping[str, str] | None = None, stdin: bytes | None = None
+) -> tuple[set[str], subprocess.CompletedProcess[bytes]]:
+    """Every module a real ``trashmon *args`` process imported (listed at its exit), and
+    the finished process. ``env`` is the whole environment (default :func:`clean_environ`)."""
+    result = subprocess.run(
+        [TRASHMON[0], "-P", "-c", _MODULES_AT_EXIT, *args],
+        input=stdin,
+        capture_output=True,
+        env=dict(env) if env is not None else clean_environ(),
+        cwd=OUTSIDE_REPO,
+        timeout=120,
+        check=False,
+    )
+    return set(result.stderr.decode().rpartition("modules:")[2].split()), result
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
