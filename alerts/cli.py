@@ -76,7 +76,7 @@ def _write_all(directory: Path) -> list[Path]:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
         except OSError as error:
-            raise ConfigError("--output", f"cannot write {path}: {error.strerror}") from None
+            raise ConfigError("--output", f"cannot write {path}: {error.strerror}") from error
         written.append(path)
     return written
 

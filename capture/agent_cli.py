@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             config.buffer_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             problem = f"cannot create {config.buffer_dir}: {error.strerror}"
-            raise ConfigError("BUFFER_DIR", problem) from None
+            raise ConfigError("BUFFER_DIR", problem) from error
     agent = Agent(config)
     mqtt = _mqtt_side(read, agent, config)
     if args.retire:  # the camera is gone for good: tidy its traces on the broker, no capture

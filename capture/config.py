@@ -158,13 +158,6 @@ def expand_unit_directories(
     return expanded
 
 
-def expand_credentials_directory(
-    values: Mapping[str, str], environ: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """Kept for callers of the first version: :func:`expand_unit_directories`."""
-    return expand_unit_directories(values, environ)
-
-
 def read_agent_env_file(path: Path) -> dict[str, str]:
     """The camera's env file as the agent and its MQTT side read it."""
     return expand_unit_directories(read_env_file(path))
@@ -198,12 +191,13 @@ def read_password_file(setting: str, path: Path) -> str:
             data = handle.read(MAX_PASSWORD_BYTES + 1)
     except OSError as error:
         problem = error.strerror or type(error).__name__
-        raise ConfigError(setting, f"cannot read {path} ({problem})") from None
+        raise ConfigError(setting, f"cannot read {path} ({problem})") from error
     if len(data) > MAX_PASSWORD_BYTES:
         raise ConfigError(setting, f"{path} is larger than {MAX_PASSWORD_BYTES} bytes")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
+        # Not chained: the decode error holds the file's bytes, the password.
         raise ConfigError(setting, f"{path} is not UTF-8 text") from None
     password = text.removesuffix("\n").removesuffix("\r")
     if not password or "\n" in password or "\r" in password:

@@ -28,29 +28,6 @@ SNAPSHOT_ATTEMPTS = ((640, 8), (480, 12), (320, 18), (240, 25), (160, 31))
 broker's max_packet_size stays as the MQTT hardening set it (docs/mqtt.md "Message
 sizes"); Home Assistant shows a thumbnail, the full picture stays in CAPTURES_DIR."""
 
-COMPONENT_KEYS = {
-    "connectivity": ("p", "unique_id", "default_entity_id", "name", "device_class",
-                     "state_topic", "payload_on", "payload_off"),
-    "state": ("p", "unique_id", "default_entity_id", "name", "state_topic", "value_template",
-              "availability", "availability_mode"),
-    "fps": ("p", "unique_id", "default_entity_id", "name", "state_topic", "value_template",
-            "unit_of_measurement", "state_class", "expire_after", "availability",
-            "availability_mode"),
-    "black": ("p", "unique_id", "default_entity_id", "name", "device_class", "state_topic",
-              "value_template", "payload_on", "payload_off", "availability",
-              "availability_mode"),
-    "frozen": ("p", "unique_id", "default_entity_id", "name", "device_class", "state_topic",
-               "value_template", "payload_on", "payload_off", "availability",
-               "availability_mode"),
-    "snapshot": ("p", "unique_id", "default_entity_id", "name", "topic", "availability",
-                 "availability_mode"),
-    "picture": ("p", "unique_id", "default_entity_id", "name", "command_topic",
-                "payload_press", "availability", "availability_mode"),
-    "record": ("p", "unique_id", "default_entity_id", "name", "command_topic",
-               "payload_press", "availability", "availability_mode"),
-}  # fmt: skip
-"""Every component's keys, exactly (docs/mqtt.md "Home Assistant discovery")."""
-
 
 def camera_topic(camera: str) -> str:
     return CameraTopics(camera).camera_image

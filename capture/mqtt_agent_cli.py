@@ -126,7 +126,7 @@ def recorded_device(path: Path) -> V4l2Device:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         problem = f"cannot read {path} ({type(error).__name__})"
-        raise ConfigError("--controls-file", problem) from None
+        raise ConfigError("--controls-file", problem) from error
     if not parse_controls(text):
         raise ConfigError(
             "--controls-file", f"{path} lists no controls (expected v4l2-ctl --list-ctrls-menus)"

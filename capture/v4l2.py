@@ -323,10 +323,10 @@ def run_v4l2_ctl(argv: Sequence[str]) -> str:
         done = subprocess.run(
             [V4L2_CTL, *argv], capture_output=True, timeout=5, check=False, stdin=subprocess.DEVNULL
         )
-    except FileNotFoundError:
-        raise DeviceError(f"{V4L2_CTL} is not installed (Debian package v4l-utils)") from None
-    except subprocess.TimeoutExpired:
-        raise DeviceError(f"{V4L2_CTL} {' '.join(argv[:3])}: no answer within 5 s") from None
+    except FileNotFoundError as error:
+        raise DeviceError(f"{V4L2_CTL} is not installed (Debian package v4l-utils)") from error
+    except subprocess.TimeoutExpired as error:
+        raise DeviceError(f"{V4L2_CTL} {' '.join(argv[:3])}: no answer within 5 s") from error
     if done.returncode != 0:
         detail = (done.stderr or done.stdout).decode("utf-8", "replace").strip().splitlines()
         raise DeviceError(f"{V4L2_CTL}: {detail[0][:200] if detail else f'exit {done.returncode}'}")

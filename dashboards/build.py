@@ -12,7 +12,7 @@ import json
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 with warnings.catch_warnings():
     # The SDK steers towards dashboard v2, which Grafana's file provisioning does not
@@ -741,8 +741,3 @@ def to_json(dash: gdb.Dashboard) -> str:
 def rendered_dashboards(config: MixinConfig = DEFAULT_CONFIG) -> dict[str, str]:
     """File name (inside dashboards/generated/) -> JSON text."""
     return {f"{stem}.json": to_json(build(config)) for stem, build in DASHBOARDS.items()}
-
-
-def dashboard_document(text: str) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(text)
-    return document

@@ -69,7 +69,6 @@ class AgentSubscriber:
         self._lock = threading.Lock()
         self._views: dict[str, AgentView] = {}
         self._connected = False
-        self._listeners: list[Callable[[MqttObservation], None]] = []
         # Host name and pid: on a broker that keeps the client's own id (not ours, which
         # uses the certificate's name), two replicas must not ask for the same one, and
         # in two containers both monitors are often pid 1.
@@ -86,10 +85,6 @@ class AgentSubscriber:
     def stop(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
-
-    def on_change(self, listener: Callable[[MqttObservation], None]) -> None:
-        """Call ``listener`` (from the network thread, keep it quick) after each change."""
-        self._listeners.append(listener)
 
     def observe(self) -> MqttObservation:
         with self._lock:
@@ -113,9 +108,6 @@ class AgentSubscriber:
     def _set(self, change: Callable[[], None]) -> None:
         with self._lock:
             change()
-            snapshot = MqttObservation(self._connected, dict(self._views))
-        for listener in self._listeners:
-            listener(snapshot)
 
 
 # --- export ------------------------------------------------------------------------------

@@ -368,10 +368,12 @@ class Monitor:
             self._record_error("judge", failure)
             report = evaluate(
                 (),
-                now=now,
-                parked=self.parked,
-                known=self.expected.union(self._known),
-                mediamtx_error=failure,
+                Judging(
+                    now=now,
+                    parked=self.parked,
+                    known=self.expected.union(self._known),
+                    mediamtx_error=failure,
+                ),
             )
             return report, dropped, failure
         self._recovered("judge")
@@ -517,7 +519,8 @@ class Monitor:
         error = UnreachableError(f"MediaMTX API: no successful poll for {self._stale_after:g} s")
         if state.report is None:
             report = evaluate(
-                (), now=since, parked=self.parked, known=self.expected, mediamtx_error=error
+                (),
+                Judging(now=since, parked=self.parked, known=self.expected, mediamtx_error=error),
             )
         else:
             report = blind(state.report, at=since, error=error)

@@ -131,7 +131,9 @@ def open_history(
             share=share,
         )
     except sqlite3.Error as error:
-        raise ConfigError(settings.source(config.STATE_DIR), f"incident history: {error}") from None
+        raise ConfigError(
+            settings.source(config.STATE_DIR), f"incident history: {error}"
+        ) from error
     log.info("incident history: %s", history.describe())
     return history
 

@@ -21,8 +21,8 @@ Each camera gets one state and machine-readable reasons (docs/monitor.md):
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Final
 
 from trashmonitor.errors import TrashmonError
 from trashmonitor.monitor.model import (
@@ -36,7 +36,6 @@ from trashmonitor.monitor.model import (
     PathsSnapshot,
     State,
     Thresholds,
-    camera_health,
 )
 
 _ORDER = {reason: index for index, reason in enumerate(REASONS)}
@@ -83,51 +82,50 @@ def _camera_names(paths: Mapping[str, PathObservation], judging: Judging) -> lis
     return sorted({*paths, *missing})
 
 
-def evaluate(
-    history: Sequence[PathsSnapshot], judging: Judging | None = None, **options: Any
-) -> HealthReport:
+def evaluate(history: Sequence[PathsSnapshot], judging: Judging) -> HealthReport:
     """Judge every camera.
 
     ``history`` is oldest first; its last snapshot is the current poll (unless
-    ``mediamtx_error`` says the current poll failed). ``judging`` says the rest, or its
-    fields are given by name (``evaluate(history, now=…, parked=…)``).
+    ``judging.mediamtx_error`` says the current poll failed). ``judging`` says the rest
+    (``evaluate(history, Judging(now, parked=…))``).
     """
-    if judging is None:
-        judging = Judging(**options)
-    return _evaluate(history, judging)
-
-
-def _evaluate(history: Sequence[PathsSnapshot], judging: Judging) -> HealthReport:
-    now, thresholds, parked, agents = (
-        judging.now, judging.thresholds, judging.parked, judging.agents
-    )  # fmt: skip
-    mediamtx_error = judging.mediamtx_error
-    latest = history[-1] if history else None
-    paths = latest.paths if latest is not None else {}
-    # One poll, no agents (the probe): a camera with a publisher has nothing to compare
-    # with, so no reason (what _judge concludes, without its walk).
-    first_poll = len(history) == 1 and agents is None and mediamtx_error is None
+    if judging.mediamtx_error is not None:
+        return _unreachable(history, judging, judging.mediamtx_error)
+    agents, paths = judging.agents, history[-1].paths if history else {}
+    unwalked = _Unwalked(history, judging)
     cameras = []
     for name in _camera_names(paths, judging):
         agent = agents.get(name) if agents is not None else None
-        path = paths.get(name) if first_poll else None
-        if path is not None and path.online:
-            health = camera_health(
-                name, "ok", (), True, path.codec, path.resolution, path.inbound_bytes, None,
-                path.readers, path.frames_in_error, path.online_since, None, None,
-            )  # fmt: skip
-        elif mediamtx_error is not None:
-            # The agent's own view of its picture still holds; whether a publisher is
-            # attached cannot be known this poll.
-            seen = _agent_reasons(agent, None, now, thresholds) if agents is not None else set()
-            reasons = _ordered({"mediamtx_unreachable", *seen})
-            health = CameraHealth(name, "down", reasons, online=False, agent=agent)
+        path = paths.get(name)
+        health = unwalked.judge(name, path, agent) if path is not None and path.online else None
+        cameras.append(health if health is not None else _judged(name, history, judging, agent))
+    return HealthReport(judging.now, tuple(cameras), None)
+
+
+def _unreachable(
+    history: Sequence[PathsSnapshot], judging: Judging, error: TrashmonError
+) -> HealthReport:
+    """Every camera of a poll that could not read MediaMTX: ``down``, keeping the
+    agent's own view of its picture (whether a publisher is attached cannot be known)."""
+    agents, paths = judging.agents, history[-1].paths if history else {}
+    cameras = []
+    for name in _camera_names(paths, judging):
+        agent = agents.get(name) if agents is not None else None
+        state: State = "down"
+        reasons: tuple[str, ...] = ()
+        if name in judging.parked:
+            state = "parked"
         else:
-            health = _judge(name, history, now, thresholds, agents=agents, agent=agent)
-        if name in parked:
-            health = replace(health, state="parked", reasons=())
-        cameras.append(health)
-    return HealthReport(now, tuple(cameras), mediamtx_error)
+            seen = (
+                _agent_reasons(agent, None, judging.now, judging.thresholds)
+                if agents is not None
+                else set()
+            )
+            reasons = _ordered({"mediamtx_unreachable", *seen})
+        cameras.append(
+            CameraHealth(name=name, state=state, reasons=reasons, online=False, agent=agent)
+        )
+    return HealthReport(judging.now, tuple(cameras), error)
 
 
 class Evaluator:
@@ -139,13 +137,10 @@ class Evaluator:
     judgement is kept, keyed by those values, and handed back (the same object, so the
     collector and the quality tracker skip it too) while they stay equal.
 
-    A streaming camera (most of them, most polls: a publisher attached whose inbound
-    bytes grew since the previous poll, no agent reason) is judged from the previous
-    poll alone: it cannot be stalled, its last growth is this poll, its rate is the
-    growth over the interval; only its frames in error read the window (the snapshots
-    in it found once per evaluation, not per camera). Every other camera is judged in
-    full, as is every camera of a failed poll. The result always equals
-    :func:`evaluate`'s (a property test holds them equal over random sequences of
+    A camera with a publisher is judged as :func:`evaluate` judges it: without walking
+    the history when nothing there can change the verdict (:class:`_Unwalked`), in full
+    otherwise; so is every camera of a failed poll. The result always equals the full
+    judgement of every camera (a property test holds them equal over random sequences of
     snapshots, steady and stopping counters, agents and clocks)."""
 
     def __init__(self) -> None:
@@ -154,16 +149,18 @@ class Evaluator:
     def evaluate(self, history: Sequence[PathsSnapshot], judging: Judging) -> HealthReport:
         if judging.mediamtx_error is not None or not history:
             self._kept = {}
-            return _evaluate(history, judging)
+            return evaluate(history, judging)
         agents, latest = judging.agents, history[-1]
-        streaming = _Streaming(history, judging)
+        unwalked = _Unwalked(history, judging)
         kept, self._kept = self._kept, {}
         cameras = []
         for name in _camera_names(latest.paths, judging):
             agent = agents.get(name) if agents is not None else None
             path = latest.paths.get(name)
             if path is not None and path.online:
-                health = streaming.judge(name, path, agent)
+                health = unwalked.judge(name, path, agent)
+                if health is None:
+                    health = _judged(name, history, judging, agent)
             elif path is not None and path.frames_in_error is not None:
                 health = _judged(name, history, judging, agent)
             else:
@@ -202,23 +199,32 @@ class Evaluator:
 def _judged(
     name: str, history: Sequence[PathsSnapshot], judging: Judging, agent: AgentView | None
 ) -> CameraHealth:
-    """:func:`_judge` in full, parked applied (what :func:`evaluate` does per camera)."""
+    """:func:`_judge` in full, parked applied: the reference every quicker path equals."""
     health = _judge(
         name, history, judging.now, judging.thresholds, agents=judging.agents, agent=agent
     )
     if name in judging.parked:
-        health = replace(health, state="parked", reasons=())
+        health = health._replace(state="parked", reasons=())
     return health
 
 
-class _Streaming:
-    """The judgement of cameras whose bytes grew since the previous poll, with what
-    every camera of one evaluation shares worked out once."""
+_new_tuple = tuple.__new__
+
+
+class _Unwalked:
+    """The one place that decides a camera with a publisher has nothing in the history
+    to walk, and what :func:`_judge` then concludes; what every camera of one evaluation
+    shares is worked out once.
+
+    Nothing to walk when no agent reason applies and either this is the first poll
+    (nothing to compare with: the probe's case) or the bytes grew since the previous
+    poll (the streaming case, most cameras most polls: not stalled, last growth now, the
+    rate over the interval) with no frames in error rising within the window."""
 
     def __init__(self, history: Sequence[PathsSnapshot], judging: Judging) -> None:
-        self.history = history
         self.judging = judging
-        self.at = history[-1].at
+        self.first_poll = len(history) == 1
+        self.at = history[-1].at if history else judging.now
         before = history[-2] if len(history) > 1 else None
         self.interval = self.at - before.at if before is not None else 0.0
         self.before = before.paths if before is not None and self.interval > 0 else {}
@@ -227,26 +233,38 @@ class _Streaming:
         self.window = tuple(s.paths for s in history[:-1] if s.at >= since)
         self.frames_min = judging.thresholds.frames_error_min
 
-    def judge(self, name: str, path: PathObservation, agent: AgentView | None) -> CameraHealth:
+    def judge(
+        self, name: str, path: PathObservation, agent: AgentView | None
+    ) -> CameraHealth | None:
+        """``path`` is online. The judgement, or None when the history must be walked."""
         judging = self.judging
-        before = self.before.get(name)
-        if (
-            before is None
-            or not before.online
-            or path.inbound_bytes <= before.inbound_bytes
-            or (judging.agents is not None and _streaming_agent_reasons(agent, judging))
-            or (
-                path.frames_in_error is not None and self._frames_rising(name, path.frames_in_error)
-            )
+        rate: float | None = None
+        grew_at: float | None = None
+        if not self.first_poll:  # a first poll has no rate, no growth seen, no stall
+            before = self.before.get(name)
+            if (
+                before is None
+                or not before.online
+                or path.inbound_bytes <= before.inbound_bytes
+                or (
+                    path.frames_in_error is not None
+                    and self._frames_rising(name, path.frames_in_error)
+                )
+            ):
+                return None
+            rate = (path.inbound_bytes - before.inbound_bytes) / self.interval
+            grew_at = self.at
+        if judging.agents is not None and _agent_reasons(
+            agent, True, judging.now, judging.thresholds
         ):
-            return _judged(name, self.history, judging, agent)
-        # What _judge concludes here: grew in the last interval, so not stalled and last
-        # seen growing now; no reason at all.
-        rate = (path.inbound_bytes - before.inbound_bytes) / self.interval
+            return None
         state: State = "parked" if name in judging.parked else "ok"
-        return camera_health(
-            name, state, (), True, path.codec, path.resolution, path.inbound_bytes, rate,
-            path.readers, path.frames_in_error, path.online_since, self.at, agent,
+        # One tuple in CameraHealth's field order (its class call costs twice as much, and
+        # this runs for each streaming camera at every poll).
+        return _new_tuple(
+            CameraHealth,
+            (name, state, (), True, path.codec, path.resolution, path.inbound_bytes, rate,
+             path.readers, path.frames_in_error, path.online_since, grew_at, agent),
         )  # fmt: skip
 
     def _frames_rising(self, name: str, frames: int) -> bool:
@@ -260,11 +278,6 @@ class _Streaming:
         return False
 
 
-def _streaming_agent_reasons(agent: AgentView | None, judging: Judging) -> bool:
-    """Any agent reason for a camera whose publisher is online (agents observed)."""
-    return bool(_agent_reasons(agent, True, judging.now, judging.thresholds))
-
-
 def blind(report: HealthReport, *, at: float, error: TrashmonError) -> HealthReport:
     """``report`` as it must be read once MediaMTX has not been seen for too long.
 
@@ -276,9 +289,9 @@ def blind(report: HealthReport, *, at: float, error: TrashmonError) -> HealthRep
         camera
         if camera.state == "parked"
         else CameraHealth(
-            camera.name,
-            "down",
-            _ordered({"mediamtx_unreachable", *AGENT_REASONS.intersection(camera.reasons)}),
+            name=camera.name,
+            state="down",
+            reasons=_ordered({"mediamtx_unreachable", *AGENT_REASONS.intersection(camera.reasons)}),
             online=False,
             agent=camera.agent,
         )
@@ -323,11 +336,15 @@ def _judge(
     ordered = _ordered(reasons)
     state = state_for(ordered, parked=False)
     if path is None:
-        return CameraHealth(name, state, ordered, online, frames_in_error=frames, agent=agent)
-    # Positional: this runs once per camera and poll (10,000 a second at scale).
-    return camera_health(
-        name, state, ordered, online, path.codec, path.resolution, path.inbound_bytes,
-        rate, path.readers, frames, path.online_since, last_inbound_at, agent,
+        return CameraHealth(
+            name=name, state=state, reasons=ordered, online=online, frames_in_error=frames,
+            agent=agent,
+        )  # fmt: skip
+    return CameraHealth(
+        name=name, state=state, reasons=ordered, online=online, codec=path.codec,
+        resolution=path.resolution, inbound_bytes=path.inbound_bytes,
+        inbound_bytes_per_second=rate, readers=path.readers, frames_in_error=frames,
+        online_since=path.online_since, last_inbound_at=last_inbound_at, agent=agent,
     )  # fmt: skip
 
 

@@ -1,9 +1,12 @@
 """The monitor's values: what it observes, what it concludes, and the limits it judges by.
 
-Frozen values (dataclasses; :class:`PathObservation` a NamedTuple) and constants only,
-standard library (and the error tree of :mod:`trashmonitor.errors`) only, no I/O: every other
-module of the monitor passes these between its steps (observe -> evaluate -> export),
-and the probe imports them without paying for any client library.
+Frozen values and constants only, standard library (and the error tree of
+:mod:`trashmonitor.errors`) only, no I/O: every other module of the monitor passes these
+between its steps (observe -> evaluate -> export), and the probe imports them without
+paying for any client library. Plain values are NamedTuples (built in C, and declared at
+a tenth of a frozen dataclass's cost at import: the probe starts with this module); the
+dataclasses are those changed with :func:`dataclasses.replace` or carrying a
+``default_factory``.
 
 * observed from MediaMTX: :class:`Track`, :class:`PathObservation`, :class:`PathMetrics`,
   :class:`MediaMTXMetrics`, :class:`PathsPage`, :class:`PathsListing`,
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
+from typing import TYPE_CHECKING, Final, Literal, NamedTuple
 
 if TYPE_CHECKING:  # computed by their own modules from the reports, kept with the state
     from trashmonitor.monitor.history import CameraAvailability
@@ -36,8 +39,7 @@ VIDEO_CODECS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Track:
+class Track(NamedTuple):
     codec: str
     width: int | None = None
     height: int | None = None
@@ -118,8 +120,7 @@ def describe_tracks(tracks: tuple[Track, ...]) -> tuple[str | None, str | None]:
     return video.codec, f"{video.width}x{video.height}"
 
 
-@dataclass(frozen=True, slots=True)
-class PathMetrics:
+class PathMetrics(NamedTuple):
     """What MediaMTX's ``/metrics`` says about one path (families summed over labels)."""
 
     name: str
@@ -150,8 +151,7 @@ class PathsSnapshot:
     grammar or over :data:`MAX_PATH_NAME_LENGTH` (:attr:`PathsListing.rejected`)."""
 
 
-@dataclass(frozen=True)
-class PathsPage:
+class PathsPage(NamedTuple):
     items: tuple[PathObservation, ...]
     item_count: int
     page_count: int
@@ -159,8 +159,7 @@ class PathsPage:
     """Items skipped for a name MediaMTX itself would refuse (never shown raw)."""
 
 
-@dataclass(frozen=True)
-class PathsListing:
+class PathsListing(NamedTuple):
     """Every path MediaMTX listed, by name, and how many items were skipped for a bad
     name."""
 
@@ -168,8 +167,7 @@ class PathsListing:
     rejected: int = 0
 
 
-@dataclass(frozen=True)
-class MediaMTXObservation:
+class MediaMTXObservation(NamedTuple):
     """One poll's read of MediaMTX, finished: the snapshot, or the one error that says
     why the API could not be read; and how the read of ``/metrics`` went."""
 
@@ -184,8 +182,7 @@ class MediaMTXObservation:
 # ----------------------------------------------------------------- agents (MQTT)
 
 
-@dataclass(frozen=True)
-class AgentMessage:
+class AgentMessage(NamedTuple):
     """One message from ``trashcam/+/status`` or ``trashcam/+/state``, as observed."""
 
     topic: str
@@ -280,8 +277,12 @@ DEFAULT_INCIDENT_MIN_SECONDS: Final = 30.0
 """A ``down`` period shorter than this is a blip, not an incident (``--incident-min``)."""
 
 
-@dataclass(frozen=True, slots=True)
-class CameraHealth:
+# A NamedTuple, like PathObservation: one per camera and poll, 10,000 a second at scale.
+# The health model's hot path allocates it as one tuple (health._unwalked); elsewhere
+# it is built by keyword. Change one with ``health._replace(state=…)``.
+class CameraHealth(NamedTuple):
+    """What the health model concluded about one camera in one poll."""
+
     name: str
     state: State
     reasons: tuple[str, ...]
@@ -296,54 +297,6 @@ class CameraHealth:
     last_inbound_at: float | None = None
     """When inbound bytes were last seen growing (None if not seen in the history)."""
     agent: AgentView | None = None
-
-
-class _CameraHealthBuilder:
-    """CameraHealth's slots, written with plain attribute stores; the finished value
-    then becomes a CameraHealth (the same slots in the same order: CPython allows the
-    ``__class__`` assignment for such equal layouts)."""
-
-    __slots__ = CameraHealth.__slots__
-
-
-# A frozen dataclass's __init__ sets each field through object.__setattr__ (the class's
-# own __setattr__ refuses), its slots' setters called one by one at about half that;
-# plain stores into the builder's slots and one class assignment take half of that
-# again (at 10,000 streaming cameras these builds were ~half of judging).
-def camera_health(  # noqa: PLR0917  (every field, in order: the hot path's builder)
-    name: str,
-    state: State,
-    reasons: tuple[str, ...],
-    online: bool,
-    codec: str | None,
-    resolution: str | None,
-    inbound_bytes: int | None,
-    inbound_bytes_per_second: float | None,
-    readers: int | None,
-    frames_in_error: int | None,
-    online_since: float | None,
-    last_inbound_at: float | None,
-    agent: AgentView | None,
-) -> CameraHealth:
-    """``CameraHealth(name, state, …)``, every field given in order: an equal value,
-    built quicker (the health model builds one per camera and poll)."""
-    health: Any = _CameraHealthBuilder()  # its slots are CameraHealth's, untyped here
-    health.name = name
-    health.state = state
-    health.reasons = reasons
-    health.online = online
-    health.codec = codec
-    health.resolution = resolution
-    health.inbound_bytes = inbound_bytes
-    health.inbound_bytes_per_second = inbound_bytes_per_second
-    health.readers = readers
-    health.frames_in_error = frames_in_error
-    health.online_since = online_since
-    health.last_inbound_at = last_inbound_at
-    health.agent = agent
-    health.__class__ = CameraHealth
-    built: CameraHealth = health
-    return built
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,11 @@ from trashmonitor.capture.parsing import (
     parse_stderr_line,
 )
 from trashmonitor.capture.redact import redact
+from trashmonitor.children import start_child
 
 RTSP = "rtsp"
 HLS = "hls"
-TRANSPORTS = (RTSP, HLS)
 BLACK_PIXEL_THRESHOLD = 0.10
-BLACK_MIN_SECONDS = 1.0
 FREEZE_MIN_SECONDS = 2.0
 # Only the protocols a transport needs: an HLS playlist naming file:/// or an RTSP
 # redirect elsewhere must not make the probe read local files.
@@ -188,7 +187,8 @@ def pull(
     what is kept of ffmpeg's output."""
     started = clock()
     observer = Observer(clock, started, secrets)
-    proc = subprocess.Popen(
+    # start_child: the pull dies with the monitor or probe, even one killed by SIGKILL.
+    proc = start_child(
         argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,

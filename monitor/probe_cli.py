@@ -31,7 +31,7 @@ from trashmonitor.errors import (
     TrashmonError,
 )
 from trashmonitor.monitor import config
-from trashmonitor.monitor.health import evaluate
+from trashmonitor.monitor.health import Judging, evaluate
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.mediamtx_parse import decode_paths_page
 from trashmonitor.monitor.model import HealthReport, PathsSnapshot
@@ -127,10 +127,12 @@ def _probe(args: argparse.Namespace) -> HealthReport:
             thresholds = replace(thresholds, stall_after=window)
     return evaluate(
         history,
-        now=history[-1].at,
-        thresholds=thresholds,
-        parked=settings[config.PARKED],
-        known=settings[config.EXPECT],
+        Judging(
+            now=history[-1].at,
+            thresholds=thresholds,
+            parked=settings[config.PARKED],
+            known=settings[config.EXPECT],
+        ),
     )
 
 
@@ -200,10 +202,12 @@ def probe_sites(args: argparse.Namespace, sites: tuple[Site, ...]) -> list[SiteV
             return SiteVerdict(site.name, None, error)
         report = evaluate(
             history,
-            now=history[-1].at,
-            thresholds=thresholds,
-            parked=settings[config.PARKED],
-            known=settings[config.EXPECT],
+            Judging(
+                now=history[-1].at,
+                thresholds=thresholds,
+                parked=settings[config.PARKED],
+                known=settings[config.EXPECT],
+            ),
         )
         return SiteVerdict(site.name, report)
 

@@ -49,6 +49,7 @@ from trashmonitor.monitor.config import DEFAULT_LISTEN
 from trashmonitor.monitor.mediamtx import METRICS_PORT as MEDIAMTX_METRICS_PORT
 from trashmonitor.monitor.play import DEFAULT_RTSP_PORT
 from trashmonitor.mqtt import DEFAULT_PORT as MQTT_PORT
+from trashmonitor.runtime import stop_on_signals
 from trashmonitor.settings import parse_host_port, parse_ip, parse_positive_int
 
 if TYPE_CHECKING:
@@ -492,15 +493,13 @@ def run(args: argparse.Namespace) -> int:
     logs = state / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     stack = Stack(logs, sys.stdout)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    try:
-        _start_all(stack, found, ports, state)
-        _print_urls(stack, ports, state, viewer=found.get("caddy") is not None)
-        _watch(stack, ports, stop)
-    finally:
-        stack.stop()
+    with stop_on_signals() as stop:
+        try:
+            _start_all(stack, found, ports, state)
+            _print_urls(stack, ports, state, viewer=found.get("caddy") is not None)
+            _watch(stack, ports, stop)
+        finally:
+            stack.stop()
     return EXIT_OK
 
 

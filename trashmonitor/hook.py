@@ -78,13 +78,13 @@ def read_secret_file(path: str) -> str:
         with open(path, "rb") as handle:
             raw = handle.read(SECRET_FILE_MAX_BYTES + 1)
     except OSError as error:
-        raise ValueError(f"cannot read {path}: {error.strerror}") from None
+        raise ValueError(f"cannot read {path}: {error.strerror}") from error
     if len(raw) > SECRET_FILE_MAX_BYTES:
         raise ValueError(f"{path} is over {SECRET_FILE_MAX_BYTES} bytes")
     try:
         return check_secret(raw.decode("utf-8", "replace"))
     except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
+        raise ValueError(f"{path}: {error}") from error
 
 
 def secret_from(environ: Mapping[str, str]) -> str | None:

@@ -10,8 +10,6 @@ import argparse
 
 from trashmonitor.hook import EVENTS, main
 
-HELP = "notify the monitor of a MediaMTX path event (a runOnOnline/runOnOffline command)"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("event", metavar="EVENT", help=f"one of {', '.join(EVENTS)}")

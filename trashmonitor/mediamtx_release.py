@@ -110,7 +110,7 @@ def _download(url: str, target: Path, limit: int, deadline: float) -> None:
                 out.write(chunk)
     except (OSError, urllib.error.URLError) as error:
         reason = getattr(error, "reason", None) or error
-        raise ReleaseUnavailable(f"cannot download {url} ({reason})") from None
+        raise ReleaseUnavailable(f"cannot download {url} ({reason})") from error
 
 
 def _expected_digest(asset: Asset, base: str, work: Path, deadline: float) -> str:
@@ -159,7 +159,7 @@ def _unpack_binary(tarball: Path, target: Path) -> None:
                 while chunk := source.read(CHUNK):
                     out.write(chunk)
     except (tarfile.TarError, EOFError, OSError) as error:
-        raise ReleaseRefused(f"{tarball.name} is not a readable tarball ({error})") from None
+        raise ReleaseRefused(f"{tarball.name} is not a readable tarball ({error})") from error
     target.chmod(0o755)
 
 

@@ -315,11 +315,11 @@ def tls_context(settings: MqttSettings) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
         context.load_cert_chain(str(settings.cert), str(settings.key))
-    except ssl.SSLError:
+    except ssl.SSLError as error:
         raise ConfigError(
             f"{settings.cert.name}/{settings.key.name}",
             "the client certificate and key do not load or do not match",
-        ) from None
+        ) from error
     return context
 
 
@@ -333,7 +333,7 @@ def make_client(
     try:
         context = tls_context(settings)
     except (OSError, ssl.SSLError) as error:
-        raise ConfigError("MQTT TLS files", f"cannot load ({error.__class__.__name__})") from None
+        raise ConfigError("MQTT TLS files", f"cannot load ({error.__class__.__name__})") from error
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
     client.tls_set_context(context)
     if will is not None:

@@ -93,10 +93,6 @@ class CertificateInfo:
     not_after: dt.datetime
     serial: int = 0
 
-    @property
-    def not_after_timestamp(self) -> float:
-        return self.not_after.timestamp()
-
 
 # --- building certificates -------------------------------------------------------------
 
@@ -241,9 +237,9 @@ def _read_certificates(path: Path) -> list[x509.Certificate]:
     try:
         return x509.load_pem_x509_certificates(path.read_bytes())
     except OSError as error:
-        raise ConfigError(str(path), f"cannot read certificate ({error.strerror})") from None
-    except ValueError:
-        raise ConfigError(str(path), "not a PEM certificate") from None
+        raise ConfigError(str(path), f"cannot read certificate ({error.strerror})") from error
+    except ValueError as error:
+        raise ConfigError(str(path), "not a PEM certificate") from error
 
 
 def _is_encrypted(pem: bytes) -> bool:
@@ -311,7 +307,7 @@ def _read_key(path: Path, passphrase: CaPassphrase | None) -> ec.EllipticCurvePr
     try:
         pem = path.read_bytes()
     except OSError as error:
-        raise ConfigError(str(path), f"cannot read key ({error.strerror})") from None
+        raise ConfigError(str(path), f"cannot read key ({error.strerror})") from error
     password = None
     if _is_encrypted(pem):
         if passphrase is None:
@@ -320,6 +316,7 @@ def _read_key(path: Path, passphrase: CaPassphrase | None) -> ec.EllipticCurvePr
     try:
         key = serialization.load_pem_private_key(pem, password)
     except (TypeError, ValueError):
+        # Not chained: the loader's error is about the key's passphrase.
         raise ConfigError(
             str(path), "cannot load key (wrong passphrase or not a PEM key)"
         ) from None
@@ -687,8 +684,8 @@ def _read_crl(layout: Layout) -> x509.CertificateRevocationList | None:
         return None
     try:
         return x509.load_pem_x509_crl(layout.crl.read_bytes())
-    except ValueError:
-        raise ConfigError(str(layout.crl), "not a PEM CRL") from None
+    except ValueError as error:
+        raise ConfigError(str(layout.crl), "not a PEM CRL") from error
 
 
 def _crl_is_current(layout: Layout) -> bool:

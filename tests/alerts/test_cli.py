@@ -72,6 +72,21 @@ def test_output_onto_a_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert target.read_text() == "x"
 
 
+def test_debug_shows_why_a_file_could_not_be_written(tmp_path: Path) -> None:
+    # The error is raised from its cause (issue 13): --debug shows the OSError behind it.
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "dashboards").write_text("x")  # where the dashboards' folder would go
+    plain = run_trashmon("rules", "--output", str(out), cwd=tmp_path)
+    debug = run_trashmon("rules", "--output", str(out), "--debug", cwd=tmp_path)
+    assert plain.returncode == debug.returncode == 2
+    assert plain.stderr.count("\n") == 1
+    assert plain.stderr.startswith("trashmon rules: error: --output: cannot write ")
+    assert "direct cause of the following exception" in debug.stderr
+    assert "FileExistsError" in debug.stderr
+    assert debug.stderr.endswith(plain.stderr)
+
+
 def test_unknown_dashboard_is_a_usage_error(tmp_path: Path) -> None:
     result = run_trashmon("rules", "--dashboard", "nope", cwd=tmp_path)
     assert result.returncode == 2

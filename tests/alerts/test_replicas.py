@@ -40,6 +40,28 @@ def _firing(prometheus: Prometheus, alert: str) -> list[dict[str, str]]:
     return [series["metric"] for series in prometheus.query(query)]
 
 
+def _targets(replicas: list[MonitorProcess], mediamtx: FakeMediaMTX) -> list[ScrapeTarget]:
+    """Both replicas as one job (only ``instance`` differs), and MediaMTX's /metrics."""
+    first, second = replicas
+    return [
+        ScrapeTarget(
+            DEFAULT_CONFIG.monitor_job, _address(first), more_addresses=(_address(second),)
+        ),
+        ScrapeTarget(DEFAULT_CONFIG.mediamtx_job, mediamtx.url.removeprefix("http://")),
+    ]
+
+
+def _reasons_listed_once(prometheus: Prometheus, alert_name: str) -> list[str]:
+    """The reasons the firing ``alert_name``'s description lists: the replicas report the
+    same reasons, and each must be listed once."""
+    (alert,) = prometheus.alerts(alert_name, "firing")
+    match = REASONS.search(alert["annotations"]["description"])
+    assert match is not None, alert["annotations"]
+    reasons = match.group(1).split(", ")
+    assert len(reasons) == len(set(reasons)), reasons
+    return reasons
+
+
 def _replica_series(prometheus: Prometheus, expr: str) -> set[str]:
     """The monitor instances exporting ``expr`` (each replica is one scrape target)."""
     return {series["metric"]["instance"] for series in prometheus.query(expr)}
@@ -58,15 +80,8 @@ def test_two_monitor_replicas_page_once_per_camera_and_once_for_mediamtx(
             stack.enter_context(monitor_process(mediamtx, tmp_path / f"replica-{i}", **expect))
             for i in range(2)
         ]
-        targets = [
-            ScrapeTarget(
-                DEFAULT_CONFIG.monitor_job, _address(replicas[0]),
-                more_addresses=(_address(replicas[1]),),
-            ),
-            ScrapeTarget(DEFAULT_CONFIG.mediamtx_job, mediamtx.url.removeprefix("http://")),
-        ]  # fmt: skip
         prometheus = stack.enter_context(
-            running_prometheus(tmp_path / "prometheus", targets, [rules])
+            running_prometheus(tmp_path / "prometheus", _targets(replicas, mediamtx), [rules])
         )
         both = {_address(replica) for replica in replicas}
 
@@ -83,13 +98,7 @@ def test_two_monitor_replicas_page_once_per_camera_and_once_for_mediamtx(
         assert _replica_series(prometheus, down) == both
         firing = _firing(prometheus, "TrashmonCameraDown")
         assert [alert["camera"] for alert in firing] == ["cam1"]
-        # The description lists the reasons the replicas report, each once.
-        (alert,) = prometheus.alerts("TrashmonCameraDown", "firing")
-        match = REASONS.search(alert["annotations"]["description"])
-        assert match is not None, alert["annotations"]
-        reasons = match.group(1).split(", ")
-        assert "no_publisher" in reasons
-        assert len(reasons) == len(set(reasons)), reasons
+        assert "no_publisher" in _reasons_listed_once(prometheus, "TrashmonCameraDown")
 
         # The MediaMTX API fails for both replicas: one MediaMTX alert, not one per replica.
         mediamtx.fault = "http500"

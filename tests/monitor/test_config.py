@@ -126,16 +126,6 @@ def test_one_source_for_the_thresholds_the_alerts_share() -> None:
     assert _setting("--low-fps-ratio", "probe").default == Thresholds().low_fps_ratio
 
 
-def test_the_architecture_table_lists_every_monitor_module_once() -> None:
-    root = Path(__file__).resolve().parents[2]
-    text = (root / "docs" / "architecture.md").read_text(encoding="utf-8")
-    section = text[text.index("### Monitor") : text.index("### Capture agent")]
-    rows = [line.split("|")[2].strip() for line in section.splitlines() if line.startswith("| ")]
-    documented = sorted(row.strip("`") for row in rows[1:] if row.startswith("`"))
-    modules = sorted(p.name for p in (root / "monitor").glob("*.py") if p.name != "__init__.py")
-    assert documented == modules
-
-
 ENV_SETTINGS = [s for s in config.SETTINGS.settings if s.env is not None]
 
 

@@ -172,7 +172,7 @@ def sequences(draw: st.DrawFn) -> list[MonitorState]:
         index = draw(st.integers(0, len(report.cameras) - 1))
         field = draw(st.sampled_from(sorted(FIELDS)))
         cameras = list(report.cameras)
-        cameras[index] = replace(cameras[index], **{field: draw(FIELDS[field])})
+        cameras[index] = cameras[index]._replace(**{field: draw(FIELDS[field])})
         quality = dict(previous.quality)
         if draw(st.booleans()):
             name = cameras[index].name

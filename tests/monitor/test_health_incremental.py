@@ -1,19 +1,27 @@
-"""The incremental evaluator judges again only what changed, and always answers what the
-full evaluation answers: over random sequences of snapshots (counters growing at a steady
-rate, stopping, frames lost), agents, parked sets and clocks (time is a parameter;
-nothing sleeps)."""
+"""The incremental evaluator judges again only what changed, and it and :func:`evaluate`
+(which skip the history walk where nothing there can change the verdict) always answer
+what judging every camera in full answers: over random sequences of snapshots (counters
+growing at a steady rate, stopping, frames lost), agents, parked sets and clocks (time is
+a parameter; nothing sleeps)."""
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 
 from hypothesis import given
 from hypothesis import strategies as st
 from support.properties import PROPERTIES
 
 from trashmonitor.errors import UnreachableError
-from trashmonitor.monitor.health import Evaluator, Judging, _camera_names, evaluate
-from trashmonitor.monitor.model import AgentView, PathObservation, PathsSnapshot, Thresholds
+from trashmonitor.monitor.health import Evaluator, Judging, _camera_names, _judged, evaluate
+from trashmonitor.monitor.model import (
+    AgentView,
+    HealthReport,
+    PathObservation,
+    PathsSnapshot,
+    Thresholds,
+)
 
 T0 = 1_763_700_000.0
 NAMES = ("cam1", "cam2", "cam3", "cam4")
@@ -43,6 +51,19 @@ agents = st.builds(
     black=st.booleans(),
     heartbeat=st.sampled_from([None, 2.0]),
 )
+
+
+def walked(history: Sequence[PathsSnapshot], judging: Judging) -> HealthReport:
+    """Every camera judged in full, the history walked: what the quicker paths must equal
+    (a failed poll has no quicker path: :func:`evaluate` is the reference there)."""
+    if judging.mediamtx_error is not None:
+        return evaluate(history, judging)
+    paths = history[-1].paths if history else {}
+    agents = judging.agents or {}
+    cameras = tuple(
+        _judged(name, history, judging, agents.get(name)) for name in _camera_names(paths, judging)
+    )
+    return HealthReport(judging.now, cameras, None)
 
 
 @st.composite
@@ -88,7 +109,7 @@ def polls(draw: st.DrawFn) -> list[dict[str, object]]:
 
 @PROPERTIES
 @given(polls(), st.sampled_from([Thresholds(), Thresholds(agent_stale_after=3.0)]))
-def test_incremental_evaluation_equals_full_evaluation(
+def test_incremental_and_quick_evaluation_equal_full_evaluation(
     sequence: list[dict[str, object]], thresholds: Thresholds
 ) -> None:
     evaluator = Evaluator()
@@ -108,7 +129,9 @@ def test_incremental_evaluation_equals_full_evaluation(
             "mediamtx_error": error,
         }
         judging = Judging(**arguments)  # type: ignore[arg-type]
-        assert evaluator.evaluate(tuple(history), judging) == evaluate(tuple(history), judging)
+        full = walked(tuple(history), judging)
+        assert evaluator.evaluate(tuple(history), judging) == full
+        assert evaluate(tuple(history), judging) == full
 
 
 def test_an_unchanged_camera_without_publisher_is_not_judged_again() -> None:
@@ -123,7 +146,7 @@ def test_an_unchanged_camera_without_publisher_is_not_judged_again() -> None:
     # The clock alone makes the agent stale: judged again, and now says so.
     third = evaluator.evaluate([later], Judging(T0 + 1000, agents=views))
     assert "agent_stale" in third.cameras[0].reasons
-    assert third == evaluate([later], now=T0 + 1000, agents=views)
+    assert third == evaluate([later], Judging(now=T0 + 1000, agents=views))
 
 
 def test_frames_in_error_of_a_camera_without_publisher_follow_the_window() -> None:
@@ -135,7 +158,7 @@ def test_frames_in_error_of_a_camera_without_publisher_follow_the_window() -> No
     history = [PathsSnapshot(T0, {"cam1": before}), PathsSnapshot(T0 + 1, {"cam1": after})]
     for now in (T0 + 1, T0 + 2, T0 + 30):
         history.append(PathsSnapshot(now, {"cam1": after}))
-        full = evaluate(history, now=now)
+        full = evaluate(history, Judging(now=now))
         assert evaluator.evaluate(history, Judging(now)) == full
     assert "frames_in_error" not in full.cameras[0].reasons  # the window moved on
 
@@ -163,12 +186,18 @@ def test_the_cameras_judged_are_every_listed_known_and_agent_name_sorted(
     st.sampled_from([T0, T0 + 100]),
     st.frozensets(st.sampled_from(NAMES)),
     st.lists(st.sampled_from(NAMES)),
+    st.none() | st.lists(agents).map(lambda views: {view.camera: view for view in views}),
 )
-def test_one_poll_without_agents_is_judged_as_in_full(
-    listed: list[PathObservation], now: float, parked: frozenset[str], known: list[str]
+def test_one_poll_is_judged_as_in_full(
+    listed: list[PathObservation],
+    now: float,
+    parked: frozenset[str],
+    known: list[str],
+    agent_views: dict[str, AgentView] | None,
 ) -> None:
-    # The probe's case: evaluate() takes a publisher's camera without its walk; a new
-    # Evaluator judges every camera of a first poll in full.
+    # The probe's case: a publisher's camera of a first poll has nothing to be compared
+    # with, so evaluate() and the Evaluator take it without the walk.
     history = (PathsSnapshot(T0, {path.name: path for path in listed}),)
-    judging = Judging(now=now, parked=parked, known=known)
-    assert evaluate(history, judging) == Evaluator().evaluate(history, judging)
+    judging = Judging(now=now, parked=parked, known=known, agents=agent_views)
+    assert evaluate(history, judging) == walked(history, judging)
+    assert Evaluator().evaluate(history, judging) == walked(history, judging)

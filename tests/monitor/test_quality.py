@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -155,5 +153,5 @@ def test_each_grade_is_reached_at_its_documented_limit() -> None:
 
 def test_parked_cameras_are_graded_without_being_down() -> None:
     tracker = QualityTracker()
-    parked = replace(camera(), state="parked")
+    parked = camera()._replace(state="parked")
     assert tracker.observe(report(T0, parked), T0)["cam1"].grade == "excellent"

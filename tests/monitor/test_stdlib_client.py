@@ -1,7 +1,8 @@
 """The MediaMTX client's transports behave alike: the probe's urllib reads, the
 daemon's kept-alive standard-library connections and httpx (``https://``, proxies, a
 given ``client``) read the same paths and raise the same error classes for the same real
-HTTP answers."""
+HTTP answers. ``fake`` is tests/monitor/conftest.py's, a fresh MediaMTX stand-in per
+test (no fault or path left over from another test)."""
 
 from __future__ import annotations
 
@@ -33,12 +34,6 @@ from trashmonitor.monitor.mediamtx_http import (
 from trashmonitor.monitor.mediamtx_httpx import HttpxTransport
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeMediaMTX]:
-    with FakeMediaMTX("v1.20") as server:
-        yield server
-
-
 def error_of(client: MediaMTXClient) -> type[errors.TrashmonError]:
     with pytest.raises(errors.TrashmonError) as raised, client:
         client.list_paths()
@@ -46,14 +41,13 @@ def error_of(client: MediaMTXClient) -> type[errors.TrashmonError]:
 
 
 def test_both_read_the_same_pages(fake: FakeMediaMTX) -> None:
-    fake.fault = None
     fake.add_paths(250, rate=1000)
     with (
-        MediaMTXClient(fake.url, items_per_page=100) as via_httpx,
+        MediaMTXClient(fake.url, items_per_page=100) as via_keepalive,
         MediaMTXClient(fake.url, items_per_page=100, stdlib=True) as via_stdlib,
     ):
         names = [path.name for path in via_stdlib.list_paths()]
-        assert names == [path.name for path in via_httpx.list_paths()]
+        assert names == [path.name for path in via_keepalive.list_paths()]
     assert len(names) == 250
 
 
@@ -92,10 +86,7 @@ def test_faults_map_to_the_same_errors(
     fake: FakeMediaMTX, fault: str, error: type[errors.TrashmonError], transport: str
 ) -> None:
     fake.fault = fault
-    try:
-        assert error_of(MediaMTXClient(fake.url, timeout=2, **client_options(transport))) is error
-    finally:
-        fake.fault = None
+    assert error_of(MediaMTXClient(fake.url, timeout=2, **client_options(transport))) is error
 
 
 @EVERY_TRANSPORT

@@ -62,86 +62,90 @@ def _camera_route(path: str) -> tuple[str, str] | None:
     return None
 
 
-def _handler(api: ControlAPI) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
+class _Handler(BaseHTTPRequestHandler):
+    """The stand-in's answers, read from ``api`` (set per server by :func:`_handler`)."""
 
-        def log_message(self, format: str, *args: object) -> None:
-            """Quiet: tests look at ``posted``."""
+    api: ControlAPI
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
-        def _send(self, status: int, body: bytes, kind: str = "application/json") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: tests look at ``posted``."""
 
-        def _json(self, status: int, document: object) -> None:
-            self._send(status, json.dumps(document).encode())
+    def _send(self, status: int, body: bytes, kind: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
 
-        def do_GET(self) -> None:
-            path, _, query = self.path.partition("?")
-            camera = _camera_route(path)
-            with api.lock:
-                if path == "/status":
-                    self._json(200, api.status)
-                elif path == "/api/incidents":
-                    api.incident_queries.append(query)
-                    if api.incidents is None:
-                        self._json(404, {"error": "no such API route"})
-                    else:
-                        self._json(200, api.incidents)
-                elif path == "/api/v3/paths/list":
-                    self._paths(urllib.parse.parse_qs(query))
-                elif camera and camera[1] == "controls" and camera[0] in api.controls:
-                    self._json(200, api.controls[camera[0]])
-                elif camera and camera[1] == "snapshot":
-                    api.snapshot_requests.append(camera[0])
-                    picture = api.snapshots.get(camera[0])
-                    if picture is None:
-                        self._json(404, {"error": "no snapshot yet"})
-                    else:
-                        self._send(200, picture, "image/jpeg")
+    def _json(self, status: int, document: object) -> None:
+        self._send(status, json.dumps(document).encode())
+
+    def do_GET(self) -> None:
+        path, _, query = self.path.partition("?")
+        camera = _camera_route(path)
+        with self.api.lock:
+            if path == "/status":
+                self._json(200, self.api.status)
+            elif path == "/api/incidents":
+                self.api.incident_queries.append(query)
+                if self.api.incidents is None:
+                    self._json(404, {"error": "no such API route"})
                 else:
-                    self._static(path)
-
-        def _paths(self, query: dict[str, list[str]]) -> None:
-            if api.paths_pages is None:
-                self._send(404, b"no such API route", "text/plain")
-                return
-            page = int(query.get("page", ["0"])[0])
-            if 0 <= page < len(api.paths_pages):
-                self._json(200, api.paths_pages[page])
+                    self._json(200, self.api.incidents)
+            elif path == "/api/v3/paths/list":
+                self._paths(urllib.parse.parse_qs(query))
+            elif camera and camera[1] == "controls" and camera[0] in self.api.controls:
+                self._json(200, self.api.controls[camera[0]])
+            elif camera and camera[1] == "snapshot":
+                self.api.snapshot_requests.append(camera[0])
+                picture = self.api.snapshots.get(camera[0])
+                if picture is None:
+                    self._json(404, {"error": "no snapshot yet"})
+                else:
+                    self._send(200, picture, "image/jpeg")
             else:
-                self._json(200, {"itemCount": 0, "pageCount": len(api.paths_pages), "items": []})
+                self._static(path)
 
-        def _static(self, path: str) -> None:
-            name = "index.html" if path == "/" else path.lstrip("/")
-            candidate = (api.viewer / name).resolve()
-            if candidate.is_file() and api.viewer.resolve() in candidate.parents:
-                self._send(200, candidate.read_bytes(), TYPES.get(candidate.suffix, "text/plain"))
-            else:
-                self._send(404, b"not found", "text/plain")
+    def _paths(self, query: dict[str, list[str]]) -> None:
+        if self.api.paths_pages is None:
+            self._send(404, b"no such API route", "text/plain")
+            return
+        page = int(query.get("page", ["0"])[0])
+        if 0 <= page < len(self.api.paths_pages):
+            self._json(200, self.api.paths_pages[page])
+        else:
+            self._json(200, {"itemCount": 0, "pageCount": len(self.api.paths_pages), "items": []})
 
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length)
-            headers = {name.lower(): value for name, value in self.headers.items()}
-            try:
-                body: Any = json.loads(raw)
-            except ValueError:
-                body = raw.decode(errors="replace")
-            with api.lock:
-                api.posted.append(Posted(self.path, headers, body))
-                status = api.post_status
-            if status == 202:
-                self._json(202, {"sent": True})
-            else:
-                self._json(status, {"error": f"stand-in answers {status}"})
+    def _static(self, path: str) -> None:
+        name = "index.html" if path == "/" else path.lstrip("/")
+        candidate = (self.api.viewer / name).resolve()
+        if candidate.is_file() and self.api.viewer.resolve() in candidate.parents:
+            self._send(200, candidate.read_bytes(), TYPES.get(candidate.suffix, "text/plain"))
+        else:
+            self._send(404, b"not found", "text/plain")
 
-    return Handler
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        try:
+            body: Any = json.loads(raw)
+        except ValueError:
+            body = raw.decode(errors="replace")
+        with self.api.lock:
+            self.api.posted.append(Posted(self.path, headers, body))
+            status = self.api.post_status
+        if status == 202:
+            self._json(202, {"sent": True})
+        else:
+            self._json(status, {"error": f"stand-in answers {status}"})
+
+
+def _handler(api: ControlAPI) -> type[BaseHTTPRequestHandler]:
+    return type("Handler", (_Handler,), {"api": api})
 
 
 @contextlib.contextmanager
