@@ -1,13 +1,19 @@
 """``trashmon rules``: print or write the shipped alert rules and Grafana dashboards.
 
 For users without the server image: the files are the ones generated from the default
-mixin config and committed (package data), so this needs no dev dependency.
+mixin config and committed (package data), so this needs no dev dependency. Its settings
+are one declared table, :data:`SETTINGS` (flags only: nothing here is worth an
+environment variable); it generates the options, their ``--help`` and the table of
+docs/observability.md (``python -P -m trashmonitor.alerts.cli``), and :func:`read`
+resolves them once into a frozen :class:`RulesSettings`.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -18,6 +24,7 @@ from trashmonitor.alerts.notifications import (
     EXAMPLE_FILES,
 )
 from trashmonitor.errors import EXIT_OK, ConfigError
+from trashmonitor.settings import SettingsTable, option
 
 # Alertmanager: the shipped config, its e-mail/ntfy examples, the AlertmanagerConfig.
 NOTIFICATION_FILES = (ALERTMANAGER_FILE, *EXAMPLE_FILES, ALERTMANAGER_CONFIG_FILE)
@@ -46,24 +53,66 @@ def shipped_files() -> dict[str, str]:
     return files
 
 
+def one_of(names: Iterable[str]) -> Callable[[str], str]:
+    """A parser accepting one of ``names`` exactly (argparse's ``choices``, as a setting)."""
+    allowed = tuple(names)
+
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return text
+
+    return parse
+
+
+def _usage(flag: str, names: Iterable[str]) -> str:
+    return f"{flag} {{{','.join(names)}}}"  # as argparse shows choices
+
+
+RULES = "rules"
+FORMAT = option(
+    _usage("--format", sorted(RULE_FILES)), None, one_of(sorted(RULE_FILES)), "prometheus",
+    "rule file to print: plain Prometheus rule file or a prometheus-operator PrometheusRule",
+)  # fmt: skip
+DASHBOARD = option(
+    _usage("--dashboard", DASHBOARD_NAMES), None, one_of(DASHBOARD_NAMES), None,
+    "print this Grafana dashboard's JSON", shown_default="none",
+)  # fmt: skip
+
+
+def output_directory(text: str) -> Path | None:
+    """The directory as given (no ``~`` expansion: the shell does that); empty is unset."""
+    return Path(text) if text else None
+
+
+OUTPUT = option(
+    "--output DIR", None, output_directory, None,
+    "write both rule files, the Alertmanager configs, dashboards/*.json and provisioning/ "
+    "into DIR", shown_default="none (print)",
+)  # fmt: skip
+SETTINGS = SettingsTable(RULES, (FORMAT, DASHBOARD, OUTPUT))
+
+
+@dataclass(frozen=True)
+class RulesSettings:
+    """What ``trashmon rules`` was asked for, read once; at most one of the three given."""
+
+    format: str
+    dashboard: str | None
+    output: Path | None
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
+    # One of the three: argparse's group enforces it (and shows it in the usage line);
+    # the group takes add_argument like a parser.
     what = parser.add_mutually_exclusive_group()
-    what.add_argument(
-        "--format",
-        choices=sorted(RULE_FILES),
-        default="prometheus",
-        help="rule file to print: plain Prometheus rule file (default) or a "
-        "prometheus-operator PrometheusRule",
-    )
-    what.add_argument(
-        "--dashboard", choices=DASHBOARD_NAMES, help="print this Grafana dashboard's JSON"
-    )
-    what.add_argument(
-        "--output",
-        metavar="DIR",
-        help="write both rule files, the Alertmanager configs, dashboards/*.json and "
-        "provisioning/ into DIR",
-    )
+    SETTINGS.add_arguments(what, RULES)  # type: ignore[arg-type]  # a parser's add_argument
+
+
+def read(args: argparse.Namespace) -> RulesSettings:
+    """Every setting of the command, resolved once (ConfigError names a bad flag)."""
+    settings = SETTINGS.read(args, RULES, environ={})
+    return RulesSettings(settings[FORMAT], settings[DASHBOARD], settings[OUTPUT])
 
 
 def _write_all(directory: Path) -> list[Path]:
@@ -82,11 +131,16 @@ def _write_all(directory: Path) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.output:
-        for path in _write_all(Path(args.output)):
+    settings = read(args)
+    if settings.output is not None:
+        for path in _write_all(settings.output):
             print(path)
-    elif args.dashboard:
-        sys.stdout.write(shipped_files()[f"dashboards/{args.dashboard}.json"])
+    elif settings.dashboard is not None:
+        sys.stdout.write(shipped_files()[f"dashboards/{settings.dashboard}.json"])
     else:
-        sys.stdout.write(shipped_files()[RULE_FILES[args.format]])
+        sys.stdout.write(shipped_files()[RULE_FILES[settings.format]])
     return EXIT_OK
+
+
+if __name__ == "__main__":  # the settings table of docs/observability.md
+    print(SETTINGS.markdown(meaning=True), end="")

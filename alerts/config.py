@@ -73,7 +73,11 @@ class MixinConfig:
     # The health model's low_fps limit is the one source: an alert at another ratio than
     # the camera's reason would page about cameras the monitor calls ok, or miss some.
     low_fps_ratio: float = Thresholds().low_fps_ratio
-    agent_stale_seconds: int = 180
+    # So is its agent_stale_after: the model calls an online agent silent for longer
+    # (or for 2.5 announced heartbeats, when shorter) `agent_stale`; the alert fires when
+    # that silence has lasted agent_stale_for beyond the same limit. An alert at another
+    # age would page about agents the monitor calls fresh (it was 180 s against 90 s).
+    agent_stale_seconds: float = Thresholds().agent_stale_after
     # No successful MediaMTX poll for this long, yet trashmon_mediamtx_up is not 0: the
     # monitor's states are stale (TrashmonMonitorBlind). Well above a scrape interval.
     monitor_blind_seconds: int = 60

@@ -318,7 +318,7 @@ def camera_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]
         alert.camera(
             "AgentStale",
             f"max by ({key}) (time() - trashmon_agent_last_state_timestamp_seconds{{{mon}}})"
-            f" > {c.agent_stale_seconds} and on ({key}) "
+            f" > {c.agent_stale_seconds:g} and on ({key}) "
             f"(max by ({key}) (trashmon_agent_online{{{mon}}}) == 1)",
             c.agent_stale_for,
             "warning",

@@ -20,14 +20,13 @@ from trashmonitor.capture.snapshot import AgentSnapshot
 from trashmonitor.capture.supervisor import Agent
 from trashmonitor.capture.v4l2 import (
     Control,
-    ControlError,
-    DeviceError,
     DeviceInfo,
     RecordedCamera,
     V4l2Device,
     find_control,
     synthetic_device,
 )
+from trashmonitor.errors import ControlError, DeviceError
 
 __all__ = [
     "SEGMENT_PLAYLIST",

@@ -22,10 +22,10 @@ from trashmonitor.capture.v4l2 import (
     CID_FOCUS_AUTO,
     CID_WHITE_BALANCE_AUTO,
     Control,
-    ControlError,
     by_cid,
     validate,
 )
+from trashmonitor.errors import ControlError
 
 MAX_PAYLOAD_BYTES = 512
 MAX_RECORD_SECONDS = 300.0

@@ -84,6 +84,7 @@ def parse_snapshot_interval(text: str) -> float:
     try:
         value = float(text.strip())
     except ValueError:
+        # Not chained: float()'s error echoes the text, which comes over MQTT.
         raise ValueError("expected seconds, e.g. 60 (0 = off)") from None
     if not (value == 0 or 1 <= value <= MAX_SNAPSHOT_INTERVAL):
         raise ValueError(f"expected 0 (off) or 1 to {MAX_SNAPSHOT_INTERVAL:g} seconds")

@@ -26,24 +26,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from trashmonitor.errors import ObservationError, TrashmonError
+from trashmonitor.errors import ControlError, DeviceError
 
 V4L2_CTL = "v4l2-ctl"
 Runner = Callable[[Sequence[str]], str]
 """Runs an argv and returns stdout; raises DeviceError on failure. Tests inject fixtures."""
-
-
-class DeviceError(ObservationError):
-    """The device could not be queried or changed (unplugged, busy, v4l2-ctl missing)."""
-
-
-class ControlError(TrashmonError):
-    """A control request is not valid for this device; the message is a sentence for a
-    person (it is published as is on ``trashcam/<id>/events``)."""
-
-    def __init__(self, control: str, message: str) -> None:
-        self.control = control
-        super().__init__(message)
 
 
 SETTABLE_TYPES = frozenset({"int", "bool", "menu", "intmenu", "int64"})
@@ -148,6 +135,8 @@ class Control:
             else:
                 wanted = f"a whole number {self.range_text()}".rstrip()
                 problem = f"{self.name} needs {wanted}; got {shown}."
+            # Not chained: int()'s error echoes the whole value sent over MQTT; the
+            # message shows at most 40 characters of it.
             raise ControlError(self.name, problem) from None
 
 

@@ -477,7 +477,8 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
             ),
             lay.timeseries(
                 "Time since last agent state",
-                f"TrashmonAgentStale fires above {config.agent_stale_seconds} s.",
+                f"TrashmonAgentStale fires above {config.agent_stale_seconds:g} s "
+                f"(the monitor's agent_stale) for {config.agent_stale_for}.",
                 UNIT_SECONDS,
                 [
                     Query(

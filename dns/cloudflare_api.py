@@ -30,13 +30,14 @@ from trashmonitor.dns.model import (
     WriteChange,
 )
 from trashmonitor.dns.plan import normalise_name, record_matches
-from trashmonitor.dns.retry import RetryPolicy, TransientAPIError, parse_retry_after, transient_kind
+from trashmonitor.dns.retry import RetryPolicy, parse_retry_after, transient_kind
 from trashmonitor.errors import (
     AuthError,
+    CloudflareRejected,
     ConfigError,
     MalformedResponseError,
+    TransientAPIError,
     TrashmonError,
-    UpstreamHTTPError,
 )
 
 T = TypeVar("T")
@@ -54,14 +55,6 @@ PERMISSION_DNS_EDIT = "Zone → DNS → Edit"
 CODE_IDENTICAL_RECORD = 81058
 CODE_RECORD_EXISTS = 81057
 CODE_CONFLICT = 81053
-
-
-class CloudflareRejected(UpstreamHTTPError):
-    """A 4xx the token is allowed to make but the API refused, with Cloudflare's codes."""
-
-    def __init__(self, message: str, status_code: int, codes: tuple[int, ...]) -> None:
-        self.codes = codes
-        super().__init__(message, status_code)
 
 
 def _error_summary(body: object) -> tuple[tuple[int, ...], str]:
@@ -84,6 +77,8 @@ def mapped_errors(what: str, permission: str) -> Iterator[None]:
     try:
         yield
     except cloudflare.APIStatusError as error:
+        # Not chained (three raises below): the SDK's error holds the request, whose
+        # Authorization header is the token.
         status = error.status_code
         codes, text = _error_summary(error.body)
         detail = f"HTTP {status}" + (f", {text}" if text else "")
@@ -104,6 +99,7 @@ def mapped_errors(what: str, permission: str) -> Iterator[None]:
             ) from None
         raise CloudflareRejected(f"Cloudflare: {what} refused ({detail})", status, codes) from None
     except cloudflare.APIConnectionError as error:
+        # Not chained: the error holds the request, with the token.
         cause = type(error.__cause__ or error).__name__
         raise TransientAPIError(
             f"Cloudflare: {what}: cannot reach the API ({cause})",
@@ -111,6 +107,7 @@ def mapped_errors(what: str, permission: str) -> Iterator[None]:
             kind="unreachable",
         ) from None
     except (cloudflare.APIResponseValidationError, ValueError, TypeError) as error:
+        # Not chained: the SDK's error holds the response, and through it the request.
         raise MalformedResponseError(
             f"Cloudflare: {what}: unexpected response ({type(error).__name__})"
         ) from None
@@ -130,7 +127,7 @@ def _record_from_sdk(item: Any) -> DNSRecord:
             modified_on=str(getattr(item, "modified_on", "") or ""),
         )
     except AttributeError as error:
-        raise MalformedResponseError(f"Cloudflare: DNS record without {error.name}") from None
+        raise MalformedResponseError(f"Cloudflare: DNS record without {error.name}") from error
 
 
 class CloudflareDNS:

@@ -58,6 +58,8 @@ def parse_ipv4(text: str) -> ipaddress.IPv4Address:
     try:
         return ipaddress.IPv4Address(text.strip())
     except ValueError:
+        # Not chained: the error echoes the value, which settings.parse_value quotes
+        # itself (through ``hide`` where it may be a secret).
         raise ValueError("expected an IPv4 address") from None
 
 

@@ -18,9 +18,8 @@ from trashmonitor.errors import (
     EXIT_OK,
     EXIT_UNDECIDED,
     EXIT_UNHEALTHY,
-    AuthError,
-    DriftError,
     TrashmonError,
+    metric_kind,
 )
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -270,24 +269,15 @@ class DnsSettings:
         return "TS_DEVICE_ID" if self.device_id else "TS_DEVICE_TAG"
 
 
-class DeviceError(DriftError):
-    """The tailnet device is there but not usable now (not seen recently): retry later."""
-
-    kind = "device"
-
-
-# The ``kind`` labels of ``trashmon_dns_errors_total`` (docs/contracts.md). An error
-# whose own kind is not one of them counts as "server"; an AuthError as "auth" (the
-# error tree counts it as "http", with the other refusals of an HTTP source).
+# The ``kind`` labels of ``trashmon_dns_errors_total`` (docs/contracts.md); an error whose
+# own kind is not one of them counts as "server".
 DNS_ERROR_KINDS = frozenset(
-    {"config", "device", "unreachable", "malformed", "rate_limited", "server"}
+    {"config", "device", "unreachable", "malformed", "rate_limited", "server", "auth"}
 )
 
 
 def error_kind(error: TrashmonError) -> str:
-    if isinstance(error, AuthError):
-        return "auth"
-    return error.kind if error.kind in DNS_ERROR_KINDS else "server"
+    return metric_kind(error, DNS_ERROR_KINDS, "server")
 
 
 @dataclass(frozen=True)

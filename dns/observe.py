@@ -15,14 +15,13 @@ from opentelemetry.trace import NoOpTracer, Tracer
 from trashmonitor.dns.apply import Provider
 from trashmonitor.dns.model import (
     DesiredState,
-    DeviceError,
     DNSRecord,
     DnsSettings,
     ObservedState,
     TailnetDevice,
 )
-from trashmonitor.dns.plan import DeviceChoiceError, choose_device, desired_state
-from trashmonitor.errors import ConfigError
+from trashmonitor.dns.plan import choose_device, desired_state
+from trashmonitor.errors import ConfigError, DeviceChoiceError, TailnetDeviceError
 
 DeviceLister = Callable[[], Sequence[TailnetDevice]]
 
@@ -98,7 +97,7 @@ class Observer:
             )
         except DeviceChoiceError as error:
             if error.stale:
-                raise DeviceError(f"{settings.device_setting}: {error}") from error
+                raise TailnetDeviceError(f"{settings.device_setting}: {error}") from error
             raise ConfigError(settings.device_setting, str(error)) from error
         if device.ipv4 is None:  # choose_device refuses these; said again for the type
             raise ConfigError(settings.device_setting, "the tailnet device has no IPv4 address")

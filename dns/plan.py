@@ -30,6 +30,7 @@ from trashmonitor.dns.model import (
     UpdateRecord,
     UpdateSplitDNS,
 )
+from trashmonitor.errors import DeviceChoiceError
 
 # A/AAAA cannot share a name with a CNAME (RFC 1034 §3.6.2); NS at the name means the
 # name is delegated elsewhere, so a record here would never be served.
@@ -77,14 +78,6 @@ def desired_state(
         records.append(DesiredRecord("AAAA", normalise_name(hostname), ipv6, ttl))
     split = DesiredSplitDNS(normalise_name(zone), tuple(resolvers)) if resolvers else None
     return DesiredState(tuple(records), split)
-
-
-class DeviceChoiceError(ValueError):
-    """Not exactly one usable device. ``stale``: it exists but was not seen recently."""
-
-    def __init__(self, message: str, *, stale: bool = False) -> None:
-        self.stale = stale
-        super().__init__(message)
 
 
 def magicdns_suffix(name: str) -> str:

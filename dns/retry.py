@@ -18,32 +18,10 @@ from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 from trashmonitor.backoff import Backoff
-from trashmonitor.errors import DriftError, TrashmonError, UnreachableError, UpstreamHTTPError
+from trashmonitor.errors import DriftError, TransientAPIError, TrashmonError, UnreachableError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-
-class TransientAPIError(UpstreamHTTPError):
-    """429, 5xx or a dropped connection: worth another try after a pause.
-
-    ``kind`` is the metrics label (rate_limited, server, unreachable). ``status_code`` is
-    None when no answer came at all (a lost connection): never a made-up status.
-    """
-
-    retryable = True
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int | None,
-        kind: str,
-        retry_after: float | None = None,
-    ) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, status_code)
-        self.kind = kind
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

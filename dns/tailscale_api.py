@@ -39,11 +39,12 @@ from trashmonitor.dns.model import (
     WriteChange,
 )
 from trashmonitor.dns.plan import describe_resolvers, zone_entry
-from trashmonitor.dns.retry import RetryPolicy, TransientAPIError, parse_retry_after, transient_kind
+from trashmonitor.dns.retry import RetryPolicy, parse_retry_after, transient_kind
 from trashmonitor.errors import (
     AuthError,
     ConfigError,
     MalformedResponseError,
+    TransientAPIError,
     UnreachableError,
     UpstreamHTTPError,
 )
@@ -212,6 +213,7 @@ class TailscaleAPI:
         try:
             return self._http.request(method, path, **kwargs)
         except httpx.RequestError as error:  # transport, decoding, redirects
+            # Not chained: the error holds the request, with the API key in its headers.
             raise TransientAPIError(
                 f"Tailscale: {what}: cannot reach the API ({type(error).__name__})",
                 status_code=None,
@@ -288,8 +290,8 @@ def _message(response: httpx.Response) -> str:
 def _decode(response: httpx.Response, what: str) -> object:
     try:
         return response.json()
-    except ValueError:
-        raise MalformedResponseError(f"Tailscale: {what}: the answer is not JSON") from None
+    except ValueError as error:
+        raise MalformedResponseError(f"Tailscale: {what}: the answer is not JSON") from error
 
 
 def _split_dns_map(body: object) -> SplitDNS:
@@ -370,17 +372,17 @@ def devices_from_local_cli(
     """The fallback when no Tailscale API credentials are given."""
     try:
         done = subprocess.run(list(command), capture_output=True, timeout=15, check=False)
-    except FileNotFoundError:
+    except FileNotFoundError as error:
         raise ConfigError(
             "TS_API_KEY",
             "not set, and the `tailscale` command is not installed to read the address locally",
-        ) from None
-    except subprocess.TimeoutExpired:
-        raise UnreachableError("tailscale status --json did not answer within 15s") from None
+        ) from error
+    except subprocess.TimeoutExpired as error:
+        raise UnreachableError("tailscale status --json did not answer within 15s") from error
     if done.returncode != 0:
         first = (done.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[0]
         raise UnreachableError(f"tailscale status --json failed: {first[:200]}")
     try:
         return devices_from_status(json.loads(done.stdout))
-    except ValueError:
-        raise MalformedResponseError("tailscale status --json: not JSON") from None
+    except ValueError as error:
+        raise MalformedResponseError("tailscale status --json: not JSON") from error

@@ -415,7 +415,7 @@ def sites(settings: ReadSettings) -> tuple[Site, ...]:
     try:
         return unique(list(named))
     except ValueError as error:
-        raise ConfigError(settings.source(SITES_FILE), str(error)) from None
+        raise ConfigError(settings.source(SITES_FILE), str(error)) from error
 
 
 def site_client_settings(settings: ReadSettings, site: Site) -> ClientSettings:
@@ -433,6 +433,7 @@ def site_client_settings(settings: ReadSettings, site: Site) -> ClientSettings:
     try:
         credentials = read_credentials_file(str(own))
     except ValueError as error:
+        # Not chained: the reader's error is about the file, which holds the password.
         raise ConfigError(
             settings.source(SITE_CREDENTIALS_DIR), f"site {site.name}: {error}"
         ) from None
@@ -504,6 +505,7 @@ def hook_secret(settings: ReadSettings, environ: Mapping[str, str] | None = None
     try:
         return check_secret(value)
     except ValueError as error:
+        # Not chained: the checker's error is about the secret's value.
         raise ConfigError("TRASHMON_HOOK_SECRET", str(error)) from None
 
 

@@ -32,6 +32,7 @@ from trashmonitor.errors import (
     ObservationError,
     TrashmonError,
     UnreachableError,
+    metric_kind,
 )
 from trashmonitor.monitor.config import (
     DEFAULT_FORGET_AFTER,
@@ -120,13 +121,9 @@ def tune_malloc_for_polling() -> bool:
 def error_kind(error: BaseException) -> str:
     """The ``kind`` label of ``trashmon_poll_errors_total``; ``internal`` for anything the
     observers do not anticipate (a parser's bug on hostile input, RecursionError, …)."""
-    if not isinstance(error, TrashmonError):
-        return "internal"
     # The label set is a contract (docs/contracts.md): any other refusal of the source
     # (a kind the MediaMTX client does not raise today) counts with the HTTP ones.
-    if error.kind in (*POLL_ERROR_KINDS, "internal"):
-        return error.kind
-    return "http"
+    return metric_kind(error, (*POLL_ERROR_KINDS, "internal"), "http")
 
 
 def blind_at(last_success_at: float | None, started_at: float, stale_after: float) -> float:

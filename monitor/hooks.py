@@ -87,6 +87,7 @@ def parse_notice(body: bytes) -> Notice:
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):
+        # Not chained: the decoder's error holds the whole body (``doc``), hostile input.
         raise ValueError("expected a JSON object") from None
     if not isinstance(document, dict):
         raise ValueError("expected a JSON object")

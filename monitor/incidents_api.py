@@ -48,6 +48,7 @@ def _timestamp(name: str, text: str) -> float:
     try:
         value = float(text)
     except ValueError:
+        # Not chained: float()'s error echoes the query's text, hostile input.
         raise ValueError(f"{name}: expected epoch seconds") from None
     if not math.isfinite(value) or not 0 <= value <= MAX_TIMESTAMP:
         raise ValueError(f"{name}: expected epoch seconds between 0 and {MAX_TIMESTAMP:g}")
@@ -85,7 +86,7 @@ def parse_query(query: Mapping[str, tuple[str, ...]], now: float) -> IncidentQue
         try:
             check_site_name(site)
         except ValueError as error:
-            raise ValueError(f"site: {error}") from None
+            raise ValueError(f"site: {error}") from error
     return IncidentQuery(
         camera=camera or None, since=since, until=until, limit=limit, site=site or None
     )

@@ -52,8 +52,8 @@ def parse_url_template(text: str) -> str:
         raise ValueError("expected {name} once, in the URL's path")
     try:
         _ = parts.port
-    except ValueError:
-        raise ValueError("URL has an invalid port") from None
+    except ValueError as error:  # names the port text only, never the URL's credentials
+        raise ValueError("URL has an invalid port") from error
     return template
 
 

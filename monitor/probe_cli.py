@@ -18,7 +18,7 @@ import gc
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -34,7 +34,7 @@ from trashmonitor.monitor import config
 from trashmonitor.monitor.health import Judging, evaluate
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.mediamtx_parse import decode_paths_page
-from trashmonitor.monitor.model import HealthReport, PathsSnapshot
+from trashmonitor.monitor.model import HealthReport, PathsSnapshot, Thresholds
 from trashmonitor.monitor.sites import DEFAULT_SITE, Site
 from trashmonitor.monitor.status import (
     printable,
@@ -125,15 +125,20 @@ def _probe(args: argparse.Namespace) -> HealthReport:
         if window is not None:
             # Two polls `window` apart: equal byte counts across them are the stall.
             thresholds = replace(thresholds, stall_after=window)
-    return evaluate(
-        history,
-        Judging(
-            now=history[-1].at,
-            thresholds=thresholds,
-            parked=settings[config.PARKED],
-            known=settings[config.EXPECT],
-        ),
+    return _judged(history, settings, thresholds)
+
+
+def _judged(
+    history: Sequence[PathsSnapshot], settings: ReadSettings, thresholds: Thresholds
+) -> HealthReport:
+    """The probe's judgement of one site's polls, as of the last one."""
+    judging = Judging(
+        now=history[-1].at,
+        thresholds=thresholds,
+        parked=settings[config.PARKED],
+        known=settings[config.EXPECT],
     )
+    return evaluate(history, judging)
 
 
 def _poll_api(
@@ -200,16 +205,7 @@ def probe_sites(args: argparse.Namespace, sites: tuple[Site, ...]) -> list[SiteV
             history = _poll_api(settings, window, site)
         except TrashmonError as error:
             return SiteVerdict(site.name, None, error)
-        report = evaluate(
-            history,
-            Judging(
-                now=history[-1].at,
-                thresholds=thresholds,
-                parked=settings[config.PARKED],
-                known=settings[config.EXPECT],
-            ),
-        )
-        return SiteVerdict(site.name, report)
+        return SiteVerdict(site.name, _judged(history, settings, thresholds))
 
     from concurrent.futures import ThreadPoolExecutor  # only with sites: the probe starts fast
 

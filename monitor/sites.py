@@ -61,7 +61,7 @@ def _url(text: str, what: str) -> str:
     try:
         url = parse_http_url(text)
     except ValueError as error:
-        raise ValueError(f"{what}: {error}") from None
+        raise ValueError(f"{what}: {error}") from error
     if "@" in urlsplit(url).netloc:
         # argv and the environment are readable by others: credentials live in files.
         raise ValueError(f"{what}: no user or password in the URL (use a credentials file)")
@@ -100,7 +100,7 @@ def parse_sites(text: str) -> tuple[Site, ...]:
         try:
             sites.append(parse_site(spec))
         except ValueError as error:
-            raise ValueError(f"line {number}: {error}" if several_lines else str(error)) from None
+            raise ValueError(f"line {number}: {error}" if several_lines else str(error)) from error
     return unique(sites)
 
 

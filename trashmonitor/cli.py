@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Sequence
 from typing import Protocol, cast
 
 from trashmonitor import __version__
 from trashmonitor.errors import EXIT_INTERRUPTED, EXIT_UNDECIDED, TrashmonError
+from trashmonitor.settings import SettingsTable, option
 
 # name -> (module, one-line help). Keep the help here so `trashmon --help` imports nothing.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -39,6 +39,22 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def parse_log_level(text: str) -> str:
+    level = text.strip().lower()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+LOG_LEVEL = option(
+    "--log-level L", "TRASHMON_LOG_LEVEL", parse_log_level, "info",
+    "log level: debug, info, warning or error (--debug: debug)",
+)  # fmt: skip
+COMMON = SettingsTable("trashmon", (LOG_LEVEL,))
+"""The settings every command takes, before or after its name (docs/monitor.md's table:
+``python -P -m trashmonitor.cli``)."""
 
 
 class CommandModule(Protocol):
@@ -72,11 +88,14 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="show tracebacks and debug logs",
     )
+    # Not COMMON.add_arguments: the option is on the root and on each command, and the
+    # command's default (None) would hide a root `--log-level` given before the command.
     parser.add_argument(
-        "--log-level",
+        LOG_LEVEL.flag,
+        metavar=LOG_LEVEL.metavar,
         default=argparse.SUPPRESS,
         choices=LOG_LEVELS,
-        help="log level (env TRASHMON_LOG_LEVEL, default info)",
+        help=LOG_LEVEL.help_text(),
     )
 
 
@@ -104,8 +123,6 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
 
 
 def _setup_logging(level_name: str, module: CommandModule) -> None:
-    if level_name not in LOG_LEVELS:
-        raise TrashmonError(f"TRASHMON_LOG_LEVEL: expected one of {', '.join(LOG_LEVELS)}")
     if not getattr(module, "LOGS", True):
         return
     import logging
@@ -123,13 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(command, only_command=bool(args_list) and args_list[0] == command)
     args = parser.parse_args(args_list)
     debug = bool(getattr(args, "debug", False))
-    level = "debug" if debug else getattr(args, "log_level", None)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_UNDECIDED
     try:
         module = _load(args.command)
-        _setup_logging(level or os.environ.get("TRASHMON_LOG_LEVEL", "info").lower(), module)
+        # Read once; --debug wins without reading it, as it always did.
+        level = "debug" if debug else COMMON.read(args, COMMON.component)[LOG_LEVEL]
+        _setup_logging(level, module)
         return module.run(args)
     except TrashmonError as error:
         if debug:
@@ -140,3 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # the common settings table of docs/monitor.md
+    print(COMMON.markdown(meaning=True), end="")

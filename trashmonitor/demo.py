@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -50,7 +50,13 @@ from trashmonitor.monitor.mediamtx import METRICS_PORT as MEDIAMTX_METRICS_PORT
 from trashmonitor.monitor.play import DEFAULT_RTSP_PORT
 from trashmonitor.mqtt import DEFAULT_PORT as MQTT_PORT
 from trashmonitor.runtime import stop_on_signals
-from trashmonitor.settings import parse_host_port, parse_ip, parse_positive_int
+from trashmonitor.settings import (
+    SettingsTable,
+    option,
+    parse_host_port,
+    parse_ip,
+    parse_positive_int,
+)
 
 if TYPE_CHECKING:
     from trashmonitor.pki import Layout
@@ -136,20 +142,55 @@ class Ports:
         ]
 
 
+def port_base(text: str) -> Ports:
+    """``--port-base``: consecutive ports from a whole number (its range: Ports.from_base)."""
+    return Ports.from_base(parse_positive_int(text))
+
+
+def executable_or_unset(text: str) -> str | None:
+    """An executable file; set but empty means unset, as for every variable."""
+    if text and not os.access(text, os.X_OK):
+        raise ValueError("expected an executable file")
+    return text or None
+
+
+# One row a setting (trashmonitor.settings.option): usage, env, parser, default, help.
+STATE_DIR = option(
+    "--state-dir DIR", None, Path, Path("demo-state"),
+    "where the PKI, configs, logs and captures go", shown_default="`./demo-state`",
+)  # fmt: skip
+PORT_BASE = option(
+    "--port-base PORT", None, port_base, Ports(),
+    "use consecutive ports from PORT (1024 to 65515) instead of the usual ones "
+    "(8883 mosquitto, 8554/9997/9998/8888 MediaMTX, 9843 monitor, 9090 Prometheus, "
+    "9093 Alertmanager, 8080 viewer, 9844+ agents)", shown_default="the usual ports",
+)  # fmt: skip
+MEDIAMTX_BIN = option(
+    "--mediamtx-bin PATH", "MEDIAMTX_BIN", executable_or_unset, None,
+    "the MediaMTX binary to run", shown_default="`mediamtx` on PATH, else .cache/mediamtx/, "
+    "else the pinned release downloaded",
+)  # fmt: skip
+SETTINGS = SettingsTable("demo", (STATE_DIR, PORT_BASE, MEDIAMTX_BIN))
+"""``trashmon demo``'s settings: options, ``--help`` and the README's table
+(``python -P -m trashmonitor.demo``)."""
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """The demo's settings, read once (flag > environment > default)."""
+
+    state_dir: Path
+    ports: Ports
+    mediamtx_bin: str | None
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=Path("demo-state"),
-        help="where the PKI, configs, logs and captures go (default ./demo-state)",
-    )
-    parser.add_argument(
-        "--port-base",
-        metavar="PORT",
-        help="use consecutive ports from PORT instead of the usual ones "
-        "(8883 mosquitto, 8554/9997/9998/8888 MediaMTX, 9843 monitor, 9090 Prometheus, "
-        "9093 Alertmanager, 8080 viewer, 9844+ agents)",
-    )
+    SETTINGS.add_arguments(parser, "demo")
+
+
+def read(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> DemoSettings:
+    settings = SETTINGS.read(args, "demo", environ)
+    return DemoSettings(settings[STATE_DIR], settings[PORT_BASE], settings[MEDIAMTX_BIN])
 
 
 # --- processes -----------------------------------------------------------------------
@@ -306,7 +347,7 @@ def generate_control_password(directory: Path, caddy: str) -> ControlPassword:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise TrashmonError(f"caddy hash-password: {error}") from None
+        raise TrashmonError(f"caddy hash-password: {error}") from error
     bcrypt_hash = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     if done.returncode != 0 or not bcrypt_hash.startswith("$2"):
         last = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
@@ -418,7 +459,7 @@ def _camera_env(camera: str, device: str, port: int, ports: Ports, state: Path) 
 # --- the run ----------------------------------------------------------------------------
 
 
-def _preflight(ports: Ports) -> dict[str, str | None]:
+def _preflight(ports: Ports, mediamtx_bin: str | None) -> dict[str, str | None]:
     found: dict[str, str | None] = {}
     for binary, package in REQUIRED_BINARIES.items():
         path = shutil.which(binary) or (shutil.which(binary, path="/usr/sbin:/sbin"))
@@ -428,13 +469,9 @@ def _preflight(ports: Ports) -> dict[str, str | None]:
     for binary in OPTIONAL_BINARIES:
         found[binary] = shutil.which(binary)
     fetched = mediamtx_release.installed(mediamtx_release.DEFAULT_CACHE)
-    mediamtx = (
-        os.environ.get("MEDIAMTX_BIN")
-        or shutil.which("mediamtx")
-        or (str(fetched) if fetched else None)
-    )
+    mediamtx = mediamtx_bin or shutil.which("mediamtx") or (str(fetched) if fetched else None)
     if mediamtx and not os.access(mediamtx, os.X_OK):
-        raise ConfigError("MEDIAMTX_BIN", f"{mediamtx} is not an executable file")
+        raise ConfigError("mediamtx", f"{mediamtx} is not an executable file")
     found["mediamtx"] = mediamtx
     for name, port in ports.named():
         if not _port_free(port):
@@ -483,13 +520,10 @@ def _viewer_root(stack: Stack) -> Path | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    ports = (
-        Ports()
-        if args.port_base is None
-        else Ports.from_base(_parse("--port-base", args.port_base))
-    )
-    found = _preflight(ports)
-    state: Path = args.state_dir.resolve()
+    settings = read(args)
+    ports = settings.ports
+    found = _preflight(ports, settings.mediamtx_bin)
+    state = settings.state_dir.resolve()
     logs = state / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     stack = Stack(logs, sys.stdout)
@@ -501,13 +535,6 @@ def run(args: argparse.Namespace) -> int:
         finally:
             stack.stop()
     return EXIT_OK
-
-
-def _parse(name: str, raw: str) -> int:
-    try:
-        return parse_positive_int(raw)
-    except ValueError as error:
-        raise ConfigError(name, f"{error}, got {raw!r}") from None
 
 
 def _start_all(stack: Stack, found: dict[str, str | None], ports: Ports, state: Path) -> None:
@@ -768,3 +795,7 @@ def _watch(stack: Stack, ports: Ports, stop: threading.Event) -> None:
             for line in table:
                 print(line, file=stack.out, flush=True)
             shown = table
+
+
+if __name__ == "__main__":  # the settings table of README.md
+    print(SETTINGS.markdown(meaning=True), end="")

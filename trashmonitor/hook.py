@@ -34,8 +34,9 @@ from trashmonitor.errors import EXIT_OK, ConfigError, TrashmonError
 # and ruff treat any constant of this name as the real one.
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from types import FrameType
+    from typing import Any
 
 EVENTS = ("online", "offline", "ready", "notready", "available", "unavailable")
 """The events as MediaMTX names its hooks (runOnOnline -> ``online``, ...)."""
@@ -87,22 +88,6 @@ def read_secret_file(path: str) -> str:
         raise ValueError(f"{path}: {error}") from error
 
 
-def secret_from(environ: Mapping[str, str]) -> str | None:
-    """``TRASHMON_HOOK_SECRET_FILE`` (preferred) or ``TRASHMON_HOOK_SECRET``; None if neither.
-    ConfigError names the variable, never the secret."""
-    for name, read in (
-        ("TRASHMON_HOOK_SECRET_FILE", read_secret_file),
-        ("TRASHMON_HOOK_SECRET", check_secret),
-    ):
-        value = environ.get(name, "")
-        if value:
-            try:
-                return read(value)
-            except ValueError as error:
-                raise ConfigError(name, str(error)) from None
-    return None
-
-
 # JSON string escapes (RFC 8259 §7): the quote, the backslash and the control characters.
 _JSON_ESCAPES = {code: f"\\u{code:04x}" for code in range(0x20)} | {
     ord('"'): '\\"',
@@ -114,8 +99,9 @@ def json_string(text: str) -> str:
     return '"' + text.translate(_JSON_ESCAPES) + '"'
 
 
-def notice(event: str, environ: Mapping[str, str]) -> bytes:
-    """The JSON body: event, path and (cut short) source from MediaMTX's environment."""
+def notice(event: str, environ: Mapping[str, str], site: str | None = None) -> bytes:
+    """The JSON body: event, path and (cut short) source from MediaMTX's environment;
+    ``site`` is the read :data:`SITE` (read from ``environ`` when not given)."""
     if event not in EVENTS:
         raise TrashmonError(f"unknown event {event[:40]!r}; {USAGE}")
     path = environ.get("MTX_PATH", "")
@@ -129,7 +115,7 @@ def notice(event: str, environ: Mapping[str, str]) -> bytes:
         ("source_type", environ.get("MTX_SOURCE_TYPE", "")[:MAX_SOURCE_FIELD]),
         ("source_id", environ.get("MTX_SOURCE_ID", "")[:MAX_SOURCE_FIELD]),
         # A monitor watching several MediaMTX servers needs to know which one this is.
-        *((("site", site[:MAX_SITE_NAME]),) if (site := environ.get("TRASHMON_SITE")) else ()),
+        *((("site", site),) if (site := site or SITE.read(environ)) else ()),
     )
     document = "{" + ",".join(f"{json_string(k)}:{json_string(v)}" for k, v in fields) + "}"
     # An environment value that is not UTF-8 (surrogate escapes) must not stop the hint.
@@ -204,6 +190,122 @@ def _status(connection: _socket.socket) -> int:
     return int(fields[1])
 
 
+# --------------------------------------------------------------------------- settings
+
+
+class _Frozen:
+    """Values set once, in ``__slots__`` order (a frozen dataclass without importing
+    dataclasses: ~10 ms of the hook's start)."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __init__(self, *values: object) -> None:
+        for name, value in zip(self.__slots__, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{self.__class__.__name__} is frozen ({name})")
+
+
+class EnvSetting(_Frozen):
+    """One of the hook's settings, declared once: its variable, parser, default and help.
+
+    The row shape of :func:`trashmonitor.settings.option` without a flag (MediaMTX gives
+    the hook its environment, never options: a secret in argv would show in ``ps``) and
+    without importing :mod:`trashmonitor.settings` (argparse, re, dataclasses: ~70 ms of
+    a start MediaMTX pays per event). :data:`SETTINGS` generates the docs table and the
+    ``trashmon hook --help`` text (:mod:`trashmonitor.hook_cli`); :func:`read_settings`
+    reads it once. Set but empty means unset, as for the other components' variables.
+    """
+
+    __slots__ = ("env", "parse", "default", "help", "shown_default")  # noqa: RUF023 (order of __init__)
+    if TYPE_CHECKING:
+        env: str
+        parse: Callable[[str], object]
+        default: str | None
+        help: str
+        shown_default: str
+
+    def __init__(
+        self,
+        env: str,
+        parse: Callable[[str], object],
+        default: str | None,
+        help: str,
+        *,
+        shown_default: str = "",
+    ) -> None:
+        shown = shown_default or ("none" if default is None else f"`{default}`")
+        super().__init__(env, parse, default, help, shown)
+
+    def read(self, environ: Mapping[str, str]) -> Any:
+        """The parsed value (the parsed default when unset); ConfigError names the variable."""
+        raw = environ.get(self.env) or self.default
+        if raw is None:
+            return None
+        try:
+            return self.parse(raw)
+        except ValueError as error:  # the parsers' messages never quote the value
+            # Not chained: the error may be about the secret (or its file's content).
+            raise ConfigError(self.env, str(error)) from None
+
+
+def site_name(text: str) -> str:
+    """The site this MediaMTX serves, cut short (the monitor refuses an unknown one)."""
+    return text[:MAX_SITE_NAME]
+
+
+MONITOR_URL = EnvSetting(
+    "TRASHMON_MONITOR_URL", target, DEFAULT_MONITOR_URL,
+    "where to POST the notice (+ `/api/hooks/mediamtx`): `http://HOST[:PORT][/PREFIX]`, "
+    "plain http (the monitor is local to MediaMTX)",
+)  # fmt: skip
+SECRET_FILE = EnvSetting(
+    "TRASHMON_HOOK_SECRET_FILE", read_secret_file, None,
+    "a file holding the shared secret (preferred); the monitor reads the same variable",
+)  # fmt: skip
+SECRET = EnvSetting(
+    "TRASHMON_HOOK_SECRET", check_secret, None,
+    f"the shared secret itself when there is no file ({SECRET_MIN_CHARS}-{SECRET_MAX_CHARS} "
+    "characters of `A-Z a-z 0-9 - . _ ~ + / =`); one of the two is required",
+)  # fmt: skip
+SITE = EnvSetting(
+    "TRASHMON_SITE", site_name, None,
+    f"the site this MediaMTX serves, added to the notice as `site` (first {MAX_SITE_NAME} "
+    "characters; see Several sites)",
+    shown_default="none (one site)",
+)  # fmt: skip
+SETTINGS = (MONITOR_URL, SECRET_FILE, SECRET, SITE)
+"""The hook's declared settings, in the order they are read (the file before the secret)."""
+
+
+class HookSettings(_Frozen):
+    """The hook's settings, read once by :func:`read_settings`: host, port, route, secret,
+    site."""
+
+    __slots__ = ("host", "port", "route", "secret", "site")
+
+    def __repr__(self) -> str:  # never the secret
+        return f"HookSettings({self.host!r}, {self.port}, {self.route!r}, site={self.site!r})"
+
+    if TYPE_CHECKING:
+        host: str
+        port: int
+        route: str
+        secret: str
+        site: str | None
+
+
+def read_settings(environ: Mapping[str, str]) -> HookSettings:
+    """Every setting of :data:`SETTINGS`, read once; the first bad one is a ConfigError
+    naming its variable (exit 2)."""
+    secret = SECRET_FILE.read(environ) or SECRET.read(environ)
+    if secret is None:
+        raise ConfigError(SECRET_FILE.env, f"not set (nor {SECRET.env})")
+    host, port, route = MONITOR_URL.read(environ)
+    return HookSettings(host, port, route, secret, SITE.read(environ))
+
+
 def _out_of_time(signum: int, frame: FrameType | None) -> None:
     raise _OutOfTime
 
@@ -212,14 +314,12 @@ def run(event: str, environ: Mapping[str, str], timeout: float = TIMEOUT) -> int
     """One notice; returns the exit code. Every problem is one line on stderr."""
     try:
         body = notice(event, environ)
-        secret = secret_from(environ)
-        if secret is None:
-            raise ConfigError("TRASHMON_HOOK_SECRET_FILE", "not set (nor TRASHMON_HOOK_SECRET)")
-        host, port, route = target(environ.get("TRASHMON_MONITOR_URL") or DEFAULT_MONITOR_URL)
+        settings = read_settings(environ)
     except TrashmonError as error:
         _say(error.message)
         return error.exit_code
-    payload = request_bytes(host, port, route, secret, body)
+    host, port = settings.host, settings.port
+    payload = request_bytes(host, port, settings.route, settings.secret, body)
     # A total deadline: socket timeouts apply per call, and DNS resolution has none.
     previous = _signal.signal(_signal.SIGALRM, _out_of_time)
     _signal.setitimer(_signal.ITIMER_REAL, timeout)

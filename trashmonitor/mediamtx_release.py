@@ -35,7 +35,13 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from trashmonitor.errors import EXIT_OK, EXIT_UNDECIDED, ObservationError, TrashmonError
+from trashmonitor.errors import (
+    EXIT_OK,
+    EXIT_UNDECIDED,
+    ReleaseRefused,
+    ReleaseUnavailable,
+    TrashmonError,
+)
 
 VERSION = "v1.20.1"
 RELEASES_URL = "https://github.com/bluenviron/mediamtx/releases/download"
@@ -64,19 +70,6 @@ ASSETS = {
     "x86_64": Asset(f"mediamtx_{VERSION}_linux_amd64.tar.gz", sha256=None),
     "aarch64": Asset(f"mediamtx_{VERSION}_linux_arm64.tar.gz", sha256=None),
 }
-
-
-class ReleaseUnavailable(ObservationError):
-    """The release could not be downloaded (no network, refused, timed out, too big)."""
-
-    kind = "unreachable"
-    retryable = True
-
-
-class ReleaseRefused(TrashmonError):
-    """The download does not match its checksum or holds no usable binary."""
-
-    kind = "malformed"
 
 
 def asset_for(machine: str) -> Asset:

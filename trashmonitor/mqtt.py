@@ -210,8 +210,8 @@ def parse_mqtt_url(text: str) -> BrokerAddress:
         raise ValueError("put no credentials in the URL: the client certificate is the login")
     try:
         port = parts.port or DEFAULT_PORT
-    except ValueError:
-        raise ValueError("the URL has an invalid port") from None
+    except ValueError as error:
+        raise ValueError("the URL has an invalid port") from error
     return BrokerAddress(parts.hostname, port)
 
 

@@ -32,6 +32,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -40,7 +41,16 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from trashmonitor.errors import EXIT_OK, EXIT_UNHEALTHY, ConfigError
 from trashmonitor.mqtt import MAX_PACKET_BYTES, TOPIC_ROOT, validate_identity
-from trashmonitor.settings import parse_ip, parse_positive_int, parse_setting
+from trashmonitor.settings import (
+    ReadSettings,
+    Setting,
+    SettingsTable,
+    option,
+    parse_ip,
+    parse_positive_int,
+    parse_setting,
+    switch,
+)
 
 ROLE_CAMERA = "camera"
 ROLE_MONITOR = "monitor"
@@ -912,128 +922,146 @@ def render_mosquitto_conf(
 # --- CLI -------------------------------------------------------------------------------
 
 
+CREATE, REVOKE = "create", "revoke"
+BOTH = (CREATE, REVOKE)
+
+
+Names = tuple[str, ...]
+Addresses = tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...]
+
+
+# A repeated flag's values reach its parser one a line (split on "\n" only, so an empty
+# value stays one value and is refused as before).
+def identities(flag: str) -> Callable[[str], Names]:
+    """A repeatable identity flag: each value a valid id; an error names the flag."""
+    return lambda text: tuple(validate_identity(flag, name) for name in text.split("\n"))
+
+
+def ip_addresses(text: str) -> Addresses:
+    """``--ip``'s values; an error quotes the bad one only."""
+    return tuple(parse_setting("--ip", line, parse_ip) for line in text.split("\n"))
+
+
+def names(text: str) -> Names:
+    return tuple(text.split("\n"))
+
+
+# One row a setting (trashmonitor.settings.option): usage, env, parser, default, help. No
+# flag has a variable; the CA passphrase is environment only (argv shows in `ps`), read
+# from the variable --ca-password-env names by passphrase_from.
+CAMERA: Setting[Names] = option(
+    "--camera ID", None, identities("--camera"), (), "camera id (repeatable)",
+    commands=(CREATE,), shown_default="none", repeat=True,
+)  # fmt: skip
+MONITOR: Setting[Names] = option(
+    "--monitor ID", None, identities("--monitor"), (),
+    "read-only observer identity for `trashmon monitor` (repeatable)", commands=(CREATE,),
+    shown_default="`monitor` if none exists",
+    repeat=True,
+)  # fmt: skip
+CONTROLLER: Setting[Names] = option(
+    "--controller ID", None, identities("--controller"), (),
+    "identity that may send control requests to every camera (repeatable)",
+    commands=(CREATE,), shown_default="none", repeat=True,
+)  # fmt: skip
+SEED_CAMERA = option(
+    "--seed-camera ID", None, lambda text: validate_identity("--seed-camera", text), None,
+    "the one camera that serves the seed's camera/control/* topics (SEED_MQTT=on)",
+    commands=(CREATE,), shown_default="none",
+)  # fmt: skip
+DNS: Setting[Names] = option(
+    "--dns DNS", None, names, (), "broker DNS name (SAN)", commands=(CREATE,),
+    shown_default="none", repeat=True,
+)  # fmt: skip
+IP: Setting[Addresses] = option(
+    "--ip IP", None, ip_addresses, (), "broker IP address (SAN)", commands=(CREATE,),
+    shown_default="none", repeat=True,
+)  # fmt: skip
+PORT = option("--port PORT", None, parse_positive_int, 8883, "mosquitto listener port",
+              commands=(CREATE,))  # fmt: skip
+BIND = option("--bind BIND", None, str, None, "mosquitto listener address",
+              commands=(CREATE,), shown_default="all")  # fmt: skip
+BROKER_USER = option(
+    "--broker-user BROKER_USER", None, str, None,
+    "the user mosquitto runs as (it must read broker/)", commands=BOTH,
+    shown_default="mosquitto's own default, 'mosquitto'",
+)  # fmt: skip
+NO_CA_PASSWORD = switch(
+    "--no-ca-password",
+    f"write new CA keys unencrypted (default: encrypted with ${PASSPHRASE_ENV}, or a "
+    "passphrase asked for on the terminal)", commands=BOTH,
+)  # fmt: skip
+CA_PASSWORD_ENV = option(
+    "--ca-password-env VAR", None, str, PASSPHRASE_ENV,
+    "the environment variable holding the CA passphrase", commands=BOTH,
+)  # fmt: skip
+FORCE = switch(
+    "--force",
+    "re-issue the named certificates (--camera/--monitor/--controller; the broker's with "
+    "--dns/--ip)", commands=(CREATE,),
+)  # fmt: skip
+NEW_CA = switch("--new-ca", "replace the root and intermediate CA and re-issue every certificate",
+                commands=(CREATE,))  # fmt: skip
+
+SETTINGS = SettingsTable(
+    "pki",
+    (
+        CAMERA, MONITOR, CONTROLLER, SEED_CAMERA, DNS, IP, PORT, BIND, BROKER_USER,
+        NO_CA_PASSWORD, CA_PASSWORD_ENV, FORCE, NEW_CA,
+    ),
+)  # fmt: skip
+"""``trashmon pki``'s settings: they generate the options of ``create`` and ``revoke``,
+their ``--help`` and the table of docs/mqtt.md (``python -P -m trashmonitor.pki``)."""
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="pki_command", metavar="ACTION", required=True)
-    create = sub.add_parser("create", help="create or extend the PKI and write mosquitto.conf")
+    create = sub.add_parser(CREATE, help="create or extend the PKI and write mosquitto.conf")
     create.add_argument("directory", type=Path, help="where the PKI lives (created if missing)")
-    create.add_argument(
-        "--camera", action="append", default=[], metavar="ID", help="camera id (repeatable)"
-    )
-    create.add_argument(
-        "--monitor",
-        action="append",
-        default=None,
-        metavar="ID",
-        help="read-only observer identity for `trashmon monitor` (repeatable; "
-        "'monitor' is created if none exists)",
-    )
-    create.add_argument(
-        "--controller",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="identity that may send control requests to every camera (repeatable)",
-    )
-    create.add_argument(
-        "--seed-camera",
-        metavar="ID",
-        help="the one camera that serves the seed's camera/control/* topics (SEED_MQTT=on)",
-    )
-    create.add_argument("--dns", action="append", default=[], help="broker DNS name (SAN)")
-    create.add_argument("--ip", action="append", default=[], help="broker IP address (SAN)")
-    create.add_argument("--port", default="8883", help="mosquitto listener port (default 8883)")
-    create.add_argument("--bind", default=None, help="mosquitto listener address (default all)")
-    _add_broker_user(create)
-    _add_passphrase_arguments(create)
-    create.add_argument(
-        "--force",
-        action="store_true",
-        help="re-issue the named certificates (--camera/--monitor/--controller; "
-        "the broker's with --dns/--ip)",
-    )
-    create.add_argument(
-        "--new-ca",
-        action="store_true",
-        help="replace the root and intermediate CA and re-issue every certificate",
-    )
+    SETTINGS.add_arguments(create, CREATE)
     revoke_parser = sub.add_parser(
-        "revoke", help="revoke a client certificate (CRL for mosquitto; restart it)"
+        REVOKE, help="revoke a client certificate (CRL for mosquitto; restart it)"
     )
     revoke_parser.add_argument("directory", type=Path)
     revoke_parser.add_argument("identity", metavar="ID", help="camera/monitor/controller id")
-    _add_broker_user(revoke_parser)
-    _add_passphrase_arguments(revoke_parser)
+    SETTINGS.add_arguments(revoke_parser, REVOKE)
     show_parser = sub.add_parser("show", help="list certificates with their expiry")
     show_parser.add_argument("directory", type=Path)
 
 
-def _add_broker_user(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--broker-user",
-        help="the user mosquitto runs as (it must read broker/; default: mosquitto's own "
-        "default, 'mosquitto')",
-    )
-
-
-def _add_passphrase_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--no-ca-password",
-        action="store_true",
-        help=f"write new CA keys unencrypted (default: encrypted with ${PASSPHRASE_ENV}, "
-        "or a passphrase asked for on the terminal)",
-    )
-    parser.add_argument(
-        "--ca-password-env",
-        metavar="VAR",
-        default=PASSPHRASE_ENV,
-        help=f"the environment variable holding the CA passphrase (default {PASSPHRASE_ENV})",
-    )
-
-
 def passphrase_from(
-    args: argparse.Namespace,
+    settings: ReadSettings,
     environ: Mapping[str, str],
     interactive: bool,
 ) -> CaPassphrase:
     """The passphrase source the flags and environment select (the value is never shown)."""
-    variable = args.ca_password_env
+    variable = settings[CA_PASSWORD_ENV]
     value = environ.get(variable)
     if value is None and variable != PASSPHRASE_ENV:
         raise ConfigError("--ca-password-env", f"environment variable {variable} is not set")
     if value is not None and not value:
         raise ConfigError(variable, "is set but empty")
-    if value is not None and args.no_ca_password:
+    if value is not None and settings[NO_CA_PASSWORD]:
         raise ConfigError("--no-ca-password", f"conflicts with {variable} being set")
     return CaPassphrase(
         value=None if value is None else _checked_passphrase(variable, value),
         prompt=getpass.getpass if interactive and value is None else None,
-        encrypt=not args.no_ca_password,
+        encrypt=not settings[NO_CA_PASSWORD],
     )
 
 
-def _request(args: argparse.Namespace, passphrase: CaPassphrase) -> PkiRequest:
-    cameras = tuple(validate_identity("--camera", name) for name in args.camera)
-    monitors = tuple(validate_identity("--monitor", name) for name in (args.monitor or []))
-    controllers = tuple(validate_identity("--controller", name) for name in args.controller)
-    return PkiRequest(
-        directory=args.directory,
-        cameras=cameras,
-        monitors=monitors,
-        controllers=controllers,
-        dns_names=tuple(args.dns),
-        ips=tuple(parse_setting("--ip", ip, parse_ip) for ip in args.ip),
-        listen_port=parse_setting("--port", args.port, parse_positive_int),
-        listen_address=args.bind,
-        broker_user=args.broker_user,
-        passphrase=passphrase,
-        force=args.force,
-        new_ca=args.new_ca,
-        seed_camera=(
-            None
-            if args.seed_camera is None
-            else validate_identity("--seed-camera", args.seed_camera)
-        ),
-    )
+# PkiRequest's fields that create's settings give, as they are read.
+_REQUEST_FIELDS: dict[str, Setting[Any]] = {
+    "cameras": CAMERA, "monitors": MONITOR, "controllers": CONTROLLER, "dns_names": DNS,
+    "ips": IP, "listen_port": PORT, "listen_address": BIND, "broker_user": BROKER_USER,
+    "force": FORCE, "new_ca": NEW_CA, "seed_camera": SEED_CAMERA,
+}  # fmt: skip
+
+
+def _request(directory: Path, settings: ReadSettings, passphrase: CaPassphrase) -> PkiRequest:
+    """``create``'s settings, read once, as the frozen request :func:`create_pki` serves."""
+    read = {name: settings[setting] for name, setting in _REQUEST_FIELDS.items()}
+    return PkiRequest(directory=directory, passphrase=passphrase, **read)
 
 
 def all_certificates(layout: Layout) -> list[Path]:
@@ -1072,14 +1100,20 @@ def run(args: argparse.Namespace) -> int:
         lines, expired = show(args.directory, _now())
         print("\n".join(lines))
         return EXIT_UNHEALTHY if expired else EXIT_OK
-    passphrase = passphrase_from(args, os.environ, sys.stdin.isatty())
+    # Flags only (environ={}): the passphrase's variable is read by passphrase_from.
+    settings = SETTINGS.read(args, args.pki_command, environ={})
+    passphrase = passphrase_from(settings, os.environ, sys.stdin.isatty())
     notes: list[str] = []
-    if args.pki_command == "revoke":
+    if args.pki_command == REVOKE:
         identity = validate_identity("ID", args.identity)
-        revoke(args.directory, identity, passphrase, args.broker_user, notes)
+        revoke(args.directory, identity, passphrase, settings[BROKER_USER], notes)
         print("\n".join(notes))
         return EXIT_OK
-    layout = create_pki(_request(args, passphrase), notes)
+    layout = create_pki(_request(args.directory, settings, passphrase), notes)
     print("\n".join(notes))
     print(f"start the broker: mosquitto -c {layout.mosquitto_conf.resolve()}", file=sys.stderr)
     return EXIT_OK
+
+
+if __name__ == "__main__":  # the settings table of docs/mqtt.md
+    print(SETTINGS.markdown(meaning=True), end="")

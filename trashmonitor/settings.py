@@ -46,9 +46,10 @@ def read_env_file(path: Path) -> dict[str, str]:
         if len(data) > MAX_ENV_FILE_BYTES:
             raise ConfigError(str(path), "env file is larger than 1 MiB")
         text = data.decode("utf-8")
-    except FileNotFoundError:
-        raise ConfigError(str(path), "env file not found") from None
+    except FileNotFoundError as error:
+        raise ConfigError(str(path), "env file not found") from error
     except (OSError, UnicodeDecodeError) as error:
+        # Not chained: a decode error holds the file's bytes, and the file holds secrets.
         raise ConfigError(str(path), f"cannot read env file ({error.__class__.__name__})") from None
     values: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), start=1):
@@ -111,6 +112,7 @@ def number_within(
     try:
         value = convert(text)
     except ValueError:
+        # Not chained: the converter's error echoes the value; parse_value quotes it itself.
         raise ValueError(expected) from None
     if not minimum <= value <= maximum:
         raise ValueError(out_of_range)
@@ -159,8 +161,8 @@ def parse_http_url(text: str) -> str:
         raise ValueError("expected an http:// or https:// URL")
     try:
         _ = parts.port
-    except ValueError:
-        raise ValueError("URL has an invalid port") from None
+    except ValueError as error:  # names the port text only, never the URL's credentials
+        raise ValueError("URL has an invalid port") from error
     return text.strip().rstrip("/")
 
 
@@ -173,8 +175,8 @@ def file_path(text: str) -> Path:
     """A path, ``~`` expanded."""
     try:
         return Path(text).expanduser()
-    except RuntimeError:  # ~user of no such user: pathlib cannot find the home directory
-        raise ValueError("no such home directory") from None
+    except RuntimeError as error:  # ~user of no such user: pathlib cannot find the home directory
+        raise ValueError("no such home directory") from error
 
 
 def existing_file(text: str) -> Path:
@@ -189,6 +191,7 @@ def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     try:
         return ipaddress.ip_address(text.strip())
     except ValueError:
+        # Not chained: the error echoes the value; parse_value quotes it itself.
         raise ValueError("expected an IP address") from None
 
 
@@ -231,6 +234,7 @@ def parse_setting(
         return parse(raw)
     except ValueError as error:
         shown = _shown(raw if hide is None else hide(raw))
+        # Not chained: a parser's error may echo ``raw`` unhidden (a URL's password).
         raise ConfigError(name, f"{error}, got {shown}") from None
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.docs import generated_table
 from support.processes import REPO, run_trashmon
 
-from trashmonitor.alerts.cli import DASHBOARD_NAMES, RULE_FILES
+from trashmonitor.alerts.cli import DASHBOARD_NAMES, RULE_FILES, SETTINGS
 
 # run_trashmon uses -P (and cwd is tmp as well): the repository's own folders must not
 # shadow the installed package, so these tests see exactly what `pip install` provides.
@@ -90,7 +91,11 @@ def test_debug_shows_why_a_file_could_not_be_written(tmp_path: Path) -> None:
 def test_unknown_dashboard_is_a_usage_error(tmp_path: Path) -> None:
     result = run_trashmon("rules", "--dashboard", "nope", cwd=tmp_path)
     assert result.returncode == 2
-    assert "invalid choice" in result.stderr
+    # One line naming the flag (the declared table's parser), no longer argparse's usage.
+    assert result.stderr == (
+        "trashmon rules: error: --dashboard: expected one of overview, camera, monitor, dns, "
+        "got 'nope'\n"
+    )
 
 
 def test_help_lists_the_rules_command(tmp_path: Path) -> None:
@@ -139,3 +144,33 @@ def test_runtime_needs_no_generation_dependencies(tmp_path: Path) -> None:
         "('yaml', 'grafana_foundation_sdk')))"
     )
     assert _python(code, tmp_path).splitlines()[-1] == "0 []"
+
+
+def test_the_docs_table_is_the_declared_table() -> None:
+    assert generated_table("docs/observability.md", "rules") == SETTINGS.markdown(meaning=True), (
+        "docs/observability.md is out of date: paste `python -P -m trashmonitor.alerts.cli`"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--format", "yaml"), "--format: expected one of operator, prometheus, got 'yaml'"),
+        (("--format", "operator", "--dashboard", "camera"), "not allowed with argument"),
+    ],
+)
+def test_a_bad_choice_is_a_usage_error_that_writes_nothing(
+    args: tuple[str, ...], message: str, tmp_path: Path
+) -> None:
+    result = run_trashmon("rules", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_empty_output_prints_the_rule_file_as_before(tmp_path: Path) -> None:
+    result = run_trashmon("rules", "--output", "", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (REPO / "alerts" / "trashmonitor.rules.yaml").read_text()
+    assert not list(tmp_path.iterdir())

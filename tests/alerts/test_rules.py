@@ -25,6 +25,7 @@ from trashmonitor.alerts.rules import (
 )
 from trashmonitor.dashboards.build import rendered_dashboards
 from trashmonitor.dashboards.inspect import panel_expressions
+from trashmonitor.monitor.model import Thresholds
 
 ALERTS_DIR = REPO / "alerts"
 UNIT_TESTS = sorted((ALERTS_DIR / "tests").glob("*.test.yaml"))
@@ -235,3 +236,14 @@ def test_docs_alert_table_lists_every_alert_with_its_severity_and_for() -> None:
     for alert in all_alerts():
         row = f"| [{alert.name}](runbook.md#{alert.runbook_anchor}) | {alert.severity} | "
         assert f"{row}{alert.for_} |" in text, f"docs/observability.md: no row for {alert.name}"
+
+
+def test_the_agent_stale_alert_and_panel_use_the_health_models_threshold() -> None:
+    # One source: an alert at another age than the model's `agent_stale` would page about
+    # agents the monitor calls fresh (it was 180 s against the model's 90 s).
+    limit = Thresholds().agent_stale_after
+    assert DEFAULT_CONFIG.agent_stale_seconds == limit
+    (stale,) = (rule for rule in all_alerts() if rule.name.endswith("AgentStale"))
+    assert f"> {limit:g} and" in stale.expr
+    panels = "".join(rendered_dashboards().values())
+    assert f"TrashmonAgentStale fires above {limit:g} s" in panels

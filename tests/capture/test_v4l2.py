@@ -19,8 +19,6 @@ from support.processes import require_binary
 from trashmonitor.capture.v4l2 import (
     CID_EXPOSURE_AUTO,
     CID_FOCUS_ABSOLUTE,
-    ControlError,
-    DeviceError,
     RecordedCamera,
     V4l2Device,
     device_present,
@@ -30,6 +28,7 @@ from trashmonitor.capture.v4l2 import (
     run_v4l2_ctl,
     synthetic_device,
 )
+from trashmonitor.errors import ControlError, DeviceError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

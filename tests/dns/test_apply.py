@@ -11,8 +11,7 @@ from pathlib import Path
 
 from trashmonitor.dns import model
 from trashmonitor.dns.apply import apply_plan, write_outcome
-from trashmonitor.dns.retry import TransientAPIError
-from trashmonitor.errors import AuthError
+from trashmonitor.errors import AuthError, TransientAPIError
 
 DNS = Path(__file__).resolve().parents[2] / "dns"
 RECORD = model.DesiredRecord("A", "t.example.com", ipaddress.IPv4Address("100.64.0.1"), 1)

@@ -23,7 +23,8 @@ from trashmonitor.dns.model import (
     UpdateRecord,
     is_owner_marker,
 )
-from trashmonitor.dns.plan import DeviceChoiceError, choose_device, desired_state, plan
+from trashmonitor.dns.plan import choose_device, desired_state, plan
+from trashmonitor.errors import DeviceChoiceError
 
 NOW = 1_800_000_000.0
 V4 = ipaddress.IPv4Address("100.101.102.103")
@@ -214,7 +215,7 @@ def test_whatever_os_hostnames_say_only_the_magicdns_name_decides(
     ids=["none", "several-suffixes", "stale", "never", "no-ipv4"],
 )
 def test_device_problems(devices: list[TailnetDevice], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(DeviceChoiceError, match=message):
         choose_device(devices, by_name("trashmonitor"), now=NOW, max_age=3600)
 
 

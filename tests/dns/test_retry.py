@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from trashmonitor.dns.retry import RetryPolicy, TransientAPIError, give_up, parse_retry_after
-from trashmonitor.errors import AuthError, DriftError, UnreachableError
+from trashmonitor.dns.retry import RetryPolicy, give_up, parse_retry_after
+from trashmonitor.errors import AuthError, DriftError, TransientAPIError, UnreachableError
 
 
 def test_retry_after_parsing() -> None:

@@ -8,9 +8,10 @@ import io
 import subprocess
 
 import pytest
-from support.processes import TRASHMON, run_trashmon
+from support.docs import generated_table
+from support.processes import TRASHMON, clean_environ, run_trashmon
 
-from trashmonitor.cli import COMMANDS, build_parser
+from trashmonitor.cli import COMMANDS, COMMON, LOG_LEVEL, build_parser
 
 
 def test_help_lists_commands_and_exit_codes() -> None:
@@ -79,3 +80,49 @@ def test_help_before_the_command_still_lists_every_command() -> None:
     result = run_trashmon("--debug", "frobnicate", "probe")
     assert result.returncode == 2
     assert "invalid choice: 'frobnicate' (choose from 'probe', 'monitor'" in result.stderr
+
+
+# --------------------------------------------------------------------------- log level
+
+
+def test_the_docs_table_of_the_common_settings_is_the_declared_table() -> None:
+    assert generated_table("docs/monitor.md", "common") == COMMON.markdown(meaning=True), (
+        "docs/monitor.md is out of date: paste `python -P -m trashmonitor.cli`"
+    )
+
+
+def test_the_log_level_keeps_its_flag_variable_and_default() -> None:
+    assert (LOG_LEVEL.flag, LOG_LEVEL.env, LOG_LEVEL.default) == (
+        "--log-level",
+        "TRASHMON_LOG_LEVEL",
+        "info",
+    )
+    help_text = " ".join(run_trashmon("rules", "--help").stdout.split())
+    assert "(env TRASHMON_LOG_LEVEL; default info)" in help_text
+
+
+@pytest.mark.parametrize(
+    ("argv", "level", "code"),
+    [
+        (["--log-level", "warning", "hook", "online"], "LOUD", 2),  # the flag wins
+        (["hook", "online", "--log-level", "loud"], "info", 2),  # argparse: invalid choice
+        (["hook", "online"], "DEBUG", 2),  # case-insensitive, as before
+        (["--debug", "hook", "online"], "loud", 2),  # --debug never read it
+    ],
+)
+def test_the_log_level_is_read_flag_first(argv: list[str], level: str, code: int) -> None:
+    # `hook online` without MTX_PATH ends with its own usage error (exit 2) once the log
+    # level was accepted; a refused level names what the user set instead.
+    done = run_trashmon(*argv, env=clean_environ(TRASHMON_LOG_LEVEL=level))
+    assert done.returncode == code
+    assert "TRASHMON_LOG_LEVEL" not in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_bad_log_level_variable_is_one_line_naming_it() -> None:
+    done = run_trashmon("hook", "online", env=clean_environ(TRASHMON_LOG_LEVEL="loud"))
+    assert done.returncode == 2
+    assert done.stderr == (
+        "trashmon hook: error: TRASHMON_LOG_LEVEL: expected one of debug, info, warning, "
+        "error, got 'loud'\n"
+    )

@@ -25,13 +25,12 @@ from support.processes import REPO, clean_environ
 
 from trashmonitor import mediamtx_release
 from trashmonitor.demo import Stack, _download_mediamtx
+from trashmonitor.errors import ReleaseRefused, ReleaseUnavailable
 from trashmonitor.mediamtx_release import (
     ASSETS,
     RELEASES_URL_ENV,
     VERSION,
     Asset,
-    ReleaseRefused,
-    ReleaseUnavailable,
     digest_for,
     obtain,
 )

@@ -7,6 +7,7 @@ import json
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +16,16 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from support.processes import TRASHMON, TRASHMON_HOOK, clean_environ, free_port, wait_until
+from support.docs import generated_table
+from support.processes import (
+    OUTSIDE_REPO,
+    TRASHMON,
+    TRASHMON_HOOK,
+    clean_environ,
+    free_port,
+    run_trashmon,
+    wait_until,
+)
 from support.properties import PROPERTIES
 
 from trashmonitor.errors import ConfigError
@@ -23,10 +33,13 @@ from trashmonitor.hook import (
     MAX_NOTICE_BYTES,
     ROUTE,
     SECRET_HEADER,
+    SETTINGS,
     json_string,
     notice,
+    read_settings,
     target,
 )
+from trashmonitor.hook_cli import markdown
 from trashmonitor.monitor.hooks import parse_notice
 from trashmonitor.serving import Endpoint, HTTPService, Request, Response
 from trashmonitor.settings import HostPort
@@ -340,3 +353,53 @@ def test_the_monitor_url(url: str, expected: tuple[str, int, str]) -> None:
 def test_a_bad_monitor_url_is_a_usage_error(url: str) -> None:
     with pytest.raises(ConfigError, match="TRASHMON_MONITOR_URL"):
         target(url)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_the_docs_table_is_the_declared_table() -> None:
+    assert generated_table("docs/monitor.md", "hook") == markdown(), (
+        "docs/monitor.md is out of date: paste `python -P -m trashmonitor.hook_cli`"
+    )
+
+
+def test_every_documented_variable_keeps_its_name_and_default() -> None:
+    assert [(s.env, s.default) for s in SETTINGS] == [
+        ("TRASHMON_MONITOR_URL", "http://127.0.0.1:9843"),
+        ("TRASHMON_HOOK_SECRET_FILE", None),
+        ("TRASHMON_HOOK_SECRET", None),
+        ("TRASHMON_SITE", None),
+    ]
+
+
+def test_the_settings_are_read_once_into_a_frozen_object_that_never_shows_the_secret(
+    secret_file: Path,
+) -> None:
+    settings = read_settings(
+        {"TRASHMON_HOOK_SECRET_FILE": str(secret_file), "TRASHMON_SITE": "garage"}
+    )
+    assert (settings.host, settings.port, settings.route) == ("127.0.0.1", 9843, ROUTE)
+    assert (settings.secret, settings.site) == (SECRET, "garage")
+    assert SECRET not in repr(settings)
+    with pytest.raises(AttributeError, match="frozen"):
+        settings.secret = "other"
+
+
+def test_the_hook_help_lists_its_declared_variables() -> None:
+    done = run_trashmon("hook", "--help")
+    assert done.returncode == 0
+    listed = " ".join(done.stdout.split())
+    assert all(f"{s.env} (default" in listed for s in SETTINGS)
+
+
+def test_the_hook_start_imports_no_settings_machinery() -> None:
+    # MediaMTX pays the hook's start per event: its declared table must stay import-free.
+    code = "import sys, trashmonitor.hook; print(' '.join(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", code], cwd=OUTSIDE_REPO, env=clean_environ(),
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    loaded = set(done.stdout.split())
+    assert "trashmonitor.hook" in loaded
+    assert not loaded & {"trashmonitor.settings", "argparse", "re", "dataclasses", "typing"}

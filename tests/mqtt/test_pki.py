@@ -13,12 +13,14 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from support.docs import generated_table
 from support.processes import REPO, clean_environ, run_trashmon
 
 from trashmonitor.errors import ConfigError
 from trashmonitor.mqtt import MAX_PACKET_BYTES
 from trashmonitor.pki import (
     PASSPHRASE_ENV,
+    SETTINGS,
     CaPassphrase,
     Layout,
     PkiRequest,
@@ -493,3 +495,38 @@ def test_the_seed_topics_go_to_the_one_seed_camera_and_survive_rewrites(tmp_path
     assert blocks()["user cam1"][-3:] == seed_lines
     revoke(tmp_path, "cam2", CaPassphrase(encrypt=False))
     assert blocks()["user cam1"][-3:] == seed_lines
+
+
+def test_the_docs_table_is_the_declared_table() -> None:
+    assert generated_table("docs/mqtt.md", "pki") == SETTINGS.markdown(meaning=True), (
+        "docs/mqtt.md is out of date: paste `python -P -m trashmonitor.pki`"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--camera", "", "--ip", "::1"], "--camera: '' is not a valid id"),
+        (
+            ["--camera", "c", "--ip", "::1", "--ip", "nope"],
+            "--ip: expected an IP address, got 'nope'",
+        ),
+        (["--camera", "c", "--ip", "::1", "--port", "0"], "--port: expected a whole number"),
+    ],
+)
+def test_a_repeated_or_empty_flag_is_checked_value_by_value(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    result = _pki("create", str(tmp_path / "p"), *args)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "p").exists()
+
+
+def test_the_passphrase_never_reaches_argv_or_output(tmp_path: Path) -> None:
+    # No option takes it: it is environment only, and the help says where it comes from.
+    assert not any("passphrase" in s.flag for s in SETTINGS.settings)
+    created = _pki("create", str(tmp_path / "p"), "--camera", "c", "--ip", "::1")
+    assert created.returncode == 0, created.stderr
+    assert PASSPHRASE not in created.stdout + created.stderr
