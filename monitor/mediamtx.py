@@ -30,6 +30,7 @@ from trashmonitor.monitor.mediamtx_http import (
     DEFAULT_MAX_BODY_BYTES,
     Credentials,
     GetRequest,
+    KeepAliveTransport,
     Transport,
     UrllibTransport,
 )
@@ -93,10 +94,12 @@ class MediaMTXClient:
     every request (API and /metrics).
 
     ``transport`` does the GETs (:class:`~trashmonitor.monitor.mediamtx_http.Transport`);
-    by default a pooled httpx one. ``stdlib=True`` is short for the urllib transport, for
-    one-shot callers (the probe): importing httpx and building its client costs ~65 ms, a
-    third of a probe of 10,000 paths, and a probe needs no connection pool. ``client=``
-    is short for an httpx transport over that client.
+    by default kept-alive standard-library connections
+    (:class:`~trashmonitor.monitor.mediamtx_http.KeepAliveTransport`; ``https://`` and
+    proxied requests through a pooled httpx one). ``stdlib=True`` is short for the urllib
+    transport, for one-shot callers (the probe): importing httpx and building its client
+    costs ~65 ms, a third of a probe of 10,000 paths, and a probe needs no connection
+    pool. ``client=`` is short for an httpx transport over that client.
     """
 
     def __init__(
@@ -125,8 +128,13 @@ class MediaMTXClient:
         self.transport = transport or self._default_transport(client, stdlib=stdlib)
 
     def _default_transport(self, client: httpx.Client | None, *, stdlib: bool) -> Transport:
-        if stdlib and client is None:
+        if client is not None:
+            return self._httpx_transport(client)
+        if stdlib:
             return UrllibTransport()
+        return KeepAliveTransport(fallback=self._httpx_transport)
+
+    def _httpx_transport(self, client: httpx.Client | None = None) -> Transport:
         from trashmonitor.monitor.mediamtx_httpx import HttpxTransport
 
         # An http:// MediaMTX needs no TLS context; building the default one loads the

@@ -28,7 +28,7 @@ from trashmonitor.monitor.mediamtx_parse import (
     rfc3339_timestamp,
     track_set,
 )
-from trashmonitor.monitor.model import PathObservation, PathsPage, observed_path
+from trashmonitor.monitor.model import PathObservation, PathsPage
 
 
 # Frozen (hashable): a path's tracks are a tuple of these, the key of its layout.
@@ -103,18 +103,7 @@ def fast_paths_page(body: bytes | bytearray) -> PathsPage | None:
         if item_count < 0 or page_count < 0:
             return None
         parsed: list[PathObservation] = []
-        rejected = 0
-        for item in items:
-            name = item.name
-            if not name:
-                return None
-            shared = _NAMES.get(name)  # only valid names are kept there
-            if shared is None:
-                if not is_valid_path_name(name):
-                    rejected += 1
-                    continue
-                shared = _shared(_NAMES, name)
-            parsed.append(_path(item, shared))
+        rejected = _read_items(items, parsed)
         return PathsPage(tuple(parsed), item_count, page_count, rejected)
     except (
         msgspec.DecodeError,
@@ -144,39 +133,73 @@ def _shared(strings: dict[str, str], text: str) -> str:
     return shared
 
 
-def _path(item: _Item, name: str) -> PathObservation:
-    ready, online, available = item.ready, item.online, item.available
-    is_online = online if online is not None else bool(ready)
-    is_available = available if available is not None else bool(ready) or is_online
-    inbound, outbound, frames = item.inboundBytes, item.outboundBytes, item.inboundFramesInError
-    if inbound is None:
-        inbound = item.bytesReceived or 0
-    if outbound is None:
-        outbound = item.bytesSent or 0
-    readers = item.readers
-    source = item.source
-    online_since = None
-    if is_online:
-        since = item.onlineTime if online is not None else item.readyTime
-        if since is not None:
-            online_since = _timestamp(since)
-    tracks, codec, resolution = _tracks(item)
-    source_type = source.type if source is not None else None
-    return observed_path(
-        name=name,
-        online=is_online,
-        available=is_available,
-        inbound_bytes=inbound,
-        outbound_bytes=outbound,
-        readers=len(readers) if readers else 0,
-        frames_in_error=frames,
-        online_since=online_since,
-        source_type=None if source_type is None else _shared(_SOURCE_TYPES, source_type),
-        tracks=tracks,
-        codec=codec,
-        resolution=resolution,
-        configured=item.confName == name,
-    )
+def _read_items(items: list[_Item], parsed: list[PathObservation]) -> int:
+    """Append the observation of every item with a valid name to ``parsed``; the number
+    of the others. One loop, its lookups bound once: a function call per path and field
+    was a third of the time spent here."""
+    names = _NAMES.get  # only valid names are kept there
+    source_types = _SOURCE_TYPES.get
+    layouts = _LAYOUTS.get
+    timestamp = _timestamp
+    append = parsed.append
+    new_observation = tuple.__new__
+    rejected = 0
+    for item in items:
+        name = item.name
+        if not name:
+            raise _Refused
+        shared = names(name)
+        if shared is None:
+            if not is_valid_path_name(name):
+                rejected += 1
+                continue
+            shared = _shared(_NAMES, name)
+        ready, online, available = item.ready, item.online, item.available
+        if online is not None:
+            is_online = online
+            since = item.onlineTime if online else None
+        else:
+            is_online = bool(ready)
+            since = item.readyTime if is_online else None
+        inbound, outbound = item.inboundBytes, item.outboundBytes
+        if inbound is None:
+            inbound = item.bytesReceived or 0
+        if outbound is None:
+            outbound = item.bytesSent or 0
+        readers = item.readers
+        source = item.source
+        source_type = None if source is None else source.type
+        if source_type is not None:
+            source_type = source_types(source_type) or _shared(_SOURCE_TYPES, source_type)
+        text = bytes(item.tracks2)
+        layout = layouts(text, _UNREAD) if text else None
+        if layout is _UNREAD:
+            layout = _read_layout(text)
+        tracks, codec, resolution = _old_tracks(item) if layout is None else layout
+        # PathObservation's fields in their order, as observed_path names them: one
+        # keyword call per path was ~3 ms of a 10,000-path poll (the reference parser
+        # names them; the tests hold this reader equal to it on every page).
+        append(
+            new_observation(
+                PathObservation,
+                (
+                    shared,  # name
+                    is_online,  # online
+                    available if available is not None else bool(ready) or is_online,  # available
+                    inbound,  # inbound_bytes
+                    outbound,  # outbound_bytes
+                    len(readers) if readers else 0,  # readers
+                    item.inboundFramesInError,  # frames_in_error
+                    None if since is None else timestamp(since),  # online_since
+                    source_type,
+                    tracks,
+                    codec,
+                    resolution,
+                    item.confName == shared,  # configured
+                ),
+            )
+        )
+    return rejected
 
 
 _TRACKS2 = msgspec.json.Decoder(list[_Track] | None)
@@ -187,14 +210,8 @@ _LAYOUTS: dict[bytes, TrackSet | None] = {}
 MAX_LAYOUTS = 1024
 
 
-def _tracks(item: _Item) -> TrackSet:
-    text = bytes(item.tracks2)
-    if text:
-        layout = _LAYOUTS.get(text, _UNREAD)
-        if layout is _UNREAD:
-            layout = _read_layout(text)
-        if layout is not None:
-            return layout
+def _old_tracks(item: _Item) -> TrackSet:
+    """The track set of ``tracks`` (before v1.17: codec names only)."""
     old = item.tracks
     if old is None:
         return track_set(())

@@ -298,24 +298,28 @@ def parse_labels(text: str) -> dict[str, str]:
     return {match.group(1): match.group(2) for match in _LABEL.finditer(text)}
 
 
-def _mediamtx_path_line(group: str) -> re.Pattern[str]:
+def _mediamtx_path_line(group: str, after: str = "") -> re.Pattern[str]:
     """A path-family line exactly as MediaMTX writes it (labels in its order, a plain
     count): 50,000 of them a poll at 10,000 paths, read in one pass of the regex engine.
     ``group`` opens the family, name, state and value groups: ``(`` to capture them,
     ``(?:`` only to match (quicker). The repeats are possessive (``+``): each is followed
     by a character it cannot take, so giving some back could never match; not keeping
-    the positions to give back is quicker (the lines matched are the same)."""
+    the positions to give back is quicker (the lines matched are the same). ``after``
+    follows the line's end."""
     return re.compile(
         rf"^{group}paths(?:_(?:readers|inbound_(?:bytes|frames_in_error)|outbound_bytes"
         r"|bytes_(?:received|sent)))?)"
         rf'\{{name="{group}[0-9A-Za-z_\-/.~:]{{1,255}}+)",state="{group}[0-9A-Za-z]{{1,32}}+)"'
-        rf'(?:,readerType="[0-9A-Za-z]{{1,64}}+")?\}} {group}0|[1-9][0-9]{{0,18}}+)$',
+        rf'(?:,readerType="[0-9A-Za-z]{{1,64}}+")?\}} {group}0|[1-9][0-9]{{0,18}}+)${after}',
         re.MULTILINE,
     )
 
 
 _MEDIAMTX_PATH_LINE = _mediamtx_path_line("(")
-_MEDIAMTX_PATH_LINE_MATCH = _mediamtx_path_line("(?:")
+# The same lines, only matched, with their newline (the check removes them): what is
+# left for the line-by-line reader is then the other lines alone, not also 40,000 empty
+# ones at 10,000 paths (~2.5 ms a poll).
+_MEDIAMTX_PATH_LINE_MATCH = _mediamtx_path_line("(?:", r"\n?")
 
 
 def parse_metrics(text: str) -> MediaMTXMetrics:
@@ -383,9 +387,11 @@ def parse_metrics(text: str) -> MediaMTXMetrics:
 def check_metrics(text: str) -> None:
     """Raise what :func:`parse_metrics` raises on ``text`` (nothing when it would read
     it), without building its per-path values: the path lines in MediaMTX's own shape
-    are accepted by that regex as they are (removed in one pass of the regex engine, no
-    string per field), the rest is read as :func:`parse_metrics` reads it; only where it
-    would fall back to reading the whole text line by line does this do the same."""
+    are accepted by that regex as they are (removed in one pass of the regex engine with
+    their newlines, no string per field), the rest is read as :func:`parse_metrics`
+    reads it (the same lines: only empty ones fewer, and the line numbers of its errors
+    are never shown); only where it would fall back to reading the whole text line by
+    line does this do the same."""
     try:
         others = parse_metrics_lines(_MEDIAMTX_PATH_LINE_MATCH.sub("", text))
     except MalformedResponseError:

@@ -152,11 +152,14 @@ class QualityTracker:
 
     def observe(self, report: HealthReport, now: float) -> Mapping[str, CameraQuality]:
         seen: dict[str, CameraQuality] = {}
+        # Looked up once, not for each of 10,000 cameras.
+        reachable, cameras, follow = report.mediamtx_reachable, self._cameras, self._follow
         for camera in report.cameras:
-            tracked = self._cameras.get(camera.name)
+            name = camera.name
+            tracked = cameras.get(name)
             if tracked is None:
-                tracked = self._cameras[camera.name] = _Camera()
-            seen[camera.name] = self._follow(tracked, camera, report.mediamtx_reachable, now)
+                tracked = cameras[name] = _Camera()
+            seen[name] = follow(tracked, camera, reachable, now)
         if len(self._cameras) > len(seen):  # some camera no longer reported (rare)
             for gone in self._cameras.keys() - seen.keys():
                 del self._cameras[gone]
@@ -189,15 +192,15 @@ class QualityTracker:
         if stalled and not tracked.stalled:
             tracked.stalls = _events(tracked.stalls, now)
         tracked.stalled = stalled
-        since = now - WINDOW_SECONDS
         # Most cameras, most polls: no event in the hour, nothing changed. Reuse the last
         # value rather than build one (10,000 cameras a second).
         if tracked.sessions or tracked.restarts or tracked.stalls:
+            since = now - WINDOW_SECONDS
             reconnects = max(_count(tracked.sessions, since), _count(tracked.restarts, since))
             stalls = _count(tracked.stalls, since)
         else:
             reconnects = stalls = 0
-        ratio = fps_ratio(camera)
+        ratio = None if agent is None else fps_ratio(camera)
         down = camera.state == "down"
         last = tracked.last
         if (  # a grade other than unusable was computed for a camera not down

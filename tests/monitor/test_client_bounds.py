@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from support.hostile_mediamtx import HostileMediaMTX
+from support.mediamtx_transports import EVERY_TRANSPORT, client_options
 
 from trashmonitor.errors import AuthError, MalformedResponseError, UnreachableError
 from trashmonitor.monitor.mediamtx import MediaMTXClient
@@ -26,7 +27,6 @@ from trashmonitor.monitor.mediamtx_parse import (
 )
 from trashmonitor.monitor.model import MAX_PATH_NAME_LENGTH
 
-BOTH = pytest.mark.parametrize("stdlib", [False, True], ids=["httpx", "stdlib"])
 # Generous for a loaded 2-core machine; the point is "about the timeout", not "forever".
 SLACK = 1.5
 
@@ -49,45 +49,53 @@ def elapsed_of(action: Callable[[], object]) -> tuple[float, BaseException | Non
 # --------------------------------------------------------------------------- deadlines
 
 
-@BOTH
+@EVERY_TRANSPORT
 def test_a_byte_trickle_cannot_hold_a_request_past_its_timeout(
-    hostile: HostileMediaMTX, stdlib: bool
+    hostile: HostileMediaMTX, transport: str
 ) -> None:
     """One byte every 0.1 s never lets a read time out: only a total deadline ends it."""
     hostile.mode = "trickle"
-    with MediaMTXClient(hostile.url, timeout=1.0, stdlib=stdlib) as client:
+    with MediaMTXClient(hostile.url, timeout=1.0, **client_options(transport)) as client:
         took, error = elapsed_of(client.list_paths)
     assert isinstance(error, UnreachableError), error
     assert "timed out" in str(error)
     assert took < 1.0 + SLACK
 
 
-@BOTH
+@EVERY_TRANSPORT
 def test_a_trickle_is_bounded_by_the_callers_deadline_too(
-    hostile: HostileMediaMTX, stdlib: bool
+    hostile: HostileMediaMTX, transport: str
 ) -> None:
     hostile.mode = "trickle"
-    with MediaMTXClient(hostile.url, hostile.metrics_url, timeout=30, stdlib=stdlib) as client:
+    with MediaMTXClient(
+        hostile.url, hostile.metrics_url, timeout=30, **client_options(transport)
+    ) as client:
         took, error = elapsed_of(lambda: client.read_metrics(deadline=time.monotonic() + 1.0))
     assert isinstance(error, UnreachableError), error
     assert took < 1.0 + SLACK
 
 
-@BOTH
-def test_an_endless_body_stops_at_the_size_cap(hostile: HostileMediaMTX, stdlib: bool) -> None:
+@EVERY_TRANSPORT
+def test_an_endless_body_stops_at_the_size_cap(hostile: HostileMediaMTX, transport: str) -> None:
     hostile.mode = "endless"
-    client = MediaMTXClient(hostile.url, timeout=30, max_body_bytes=1024 * 1024, stdlib=stdlib)
+    client = MediaMTXClient(
+        hostile.url, timeout=30, max_body_bytes=1024 * 1024, **client_options(transport)
+    )
     with client, pytest.raises(MalformedResponseError, match="larger than 1048576 bytes"):
         client.list_paths()
 
 
-@BOTH
+@EVERY_TRANSPORT
 def test_an_endless_metrics_body_stops_at_the_size_cap(
-    hostile: HostileMediaMTX, stdlib: bool
+    hostile: HostileMediaMTX, transport: str
 ) -> None:
     hostile.mode = "endless"
     client = MediaMTXClient(
-        hostile.url, hostile.metrics_url, timeout=30, max_body_bytes=1024 * 1024, stdlib=stdlib
+        hostile.url,
+        hostile.metrics_url,
+        timeout=30,
+        max_body_bytes=1024 * 1024,
+        **client_options(transport),
     )
     with client, pytest.raises(MalformedResponseError, match="larger than"):
         client.read_metrics()
@@ -301,27 +309,30 @@ def guarded() -> Iterator[HostileMediaMTX]:
         yield server
 
 
-@BOTH
+@EVERY_TRANSPORT
 def test_credentials_are_sent_as_basic_auth_on_api_and_metrics(
-    guarded: HostileMediaMTX, stdlib: bool
+    guarded: HostileMediaMTX, transport: str
 ) -> None:
     login = Credentials("monitor", SECRET)
     with MediaMTXClient(
-        guarded.url, guarded.metrics_url, credentials=login, stdlib=stdlib
+        guarded.url, guarded.metrics_url, credentials=login, **client_options(transport)
     ) as client:
         assert len(client.list_paths()) == 3
         assert set(client.read_metrics().paths) == {"cam0", "cam1", "cam2"}
 
 
-@BOTH
-def test_401_is_an_auth_error_saying_what_to_set(guarded: HostileMediaMTX, stdlib: bool) -> None:
-    with MediaMTXClient(guarded.url, stdlib=stdlib) as client, pytest.raises(AuthError) as none:
+@EVERY_TRANSPORT
+def test_401_is_an_auth_error_saying_what_to_set(guarded: HostileMediaMTX, transport: str) -> None:
+    with (
+        MediaMTXClient(guarded.url, **client_options(transport)) as client,
+        pytest.raises(AuthError) as none,
+    ):
         client.list_paths()
     assert "no credentials" in str(none.value)
     assert "--mediamtx-credentials-file" in str(none.value)
     wrong = Credentials("monitor", "not-" + SECRET)
     with (
-        MediaMTXClient(guarded.url, credentials=wrong, stdlib=stdlib) as client,
+        MediaMTXClient(guarded.url, credentials=wrong, **client_options(transport)) as client,
         pytest.raises(AuthError) as refused,
     ):
         client.list_paths()

@@ -143,6 +143,23 @@ def verdict(check: Callable[[str], object], text: str) -> str | None:
     return str(result) if isinstance(result, TrashmonError) else None
 
 
+# Lines around MediaMTX's own (which the check removes with their newline), the
+# refused ones among them, after any line break.
+NEIGHBOUR_LINES = st.sampled_from(
+    ["9bad 1", "not a sample", "x", "", " ", '{name="cam1"} 1', 'rtsp_conns{id="c"} 1']
+)
+LINE_BREAKS = st.sampled_from(["\n", "\n", "\n\n", "\r\n", "\r", "\x0b", "\x1c"])
+MEDIAMTX_SHAPED = st.builds(
+    lambda family, value: f'{family}{{name="cam1",state="ready"}} {value}',
+    FAMILIES,
+    st.sampled_from(["0", "7", "7", "01", "-1"]),
+)
+# Each MediaMTX-shaped line followed by another line.
+MEDIAMTX_AND_NEIGHBOURS = st.lists(
+    st.tuples(MEDIAMTX_SHAPED, NEIGHBOUR_LINES | SAMPLE_LINES | MEDIAMTX_SHAPED), max_size=15
+).map(lambda pairs: [line for pair in pairs for line in pair])
+
+
 @BOUNDED
 @given(
     st.text(max_size=2000)
@@ -151,6 +168,17 @@ def verdict(check: Callable[[str], object], text: str) -> str | None:
 )
 def test_the_metrics_check_refuses_what_the_parser_refuses(text: str) -> None:
     # The monitor only checks /metrics on a v1.17+ MediaMTX: same verdict, same message.
+    assert verdict(check_metrics, text) == verdict(parse_metrics, text)
+
+
+@BOUNDED
+@given(LINE_BREAKS, MEDIAMTX_AND_NEIGHBOURS)
+def test_the_metrics_check_removes_mediamtx_lines_and_nothing_after_them(
+    line_break: str, lines: list[str]
+) -> None:
+    # The check removes MediaMTX's lines with their newline: whatever line follows one,
+    # after whatever line break, is still read (a refused one still refuses the text).
+    text = line_break.join(lines)
     assert verdict(check_metrics, text) == verdict(parse_metrics, text)
 
 

@@ -1,6 +1,8 @@
-"""The probe's standard-library reads behave like the daemon's httpx reads: same paths,
-same error classes, for the same real HTTP answers. ``fake`` is tests/monitor/conftest.py's,
-a fresh MediaMTX stand-in per test (no fault or path left over from another test)."""
+"""The MediaMTX client's transports behave alike: the probe's urllib reads, the
+daemon's kept-alive standard-library connections and httpx (``https://``, proxies, a
+given ``client``) read the same paths and raise the same error classes for the same real
+HTTP answers. ``fake`` is tests/monitor/conftest.py's, a fresh MediaMTX stand-in per
+test (no fault or path left over from another test)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,9 @@ from typing import Any
 
 import pytest
 from support.fake_mediamtx import FakeMediaMTX
+from support.http import serve_in_thread
+from support.loopback_server import QuietHandler
+from support.mediamtx_transports import EVERY_TRANSPORT, client_options
 from support.processes import free_port
 
 from trashmonitor import errors
@@ -21,11 +26,12 @@ from trashmonitor.monitor.mediamtx_http import (
     DEFAULT_MAX_BODY_BYTES,
     READ_INTO_BYTES,
     GetRequest,
+    HTTPAnswer,
+    KeepAliveTransport,
+    Transport,
     urllib_get,
 )
 from trashmonitor.monitor.mediamtx_httpx import HttpxTransport
-
-BOTH = pytest.mark.parametrize("stdlib", [False, True], ids=["httpx", "stdlib"])
 
 
 def error_of(client: MediaMTXClient) -> type[errors.TrashmonError]:
@@ -37,11 +43,11 @@ def error_of(client: MediaMTXClient) -> type[errors.TrashmonError]:
 def test_both_read_the_same_pages(fake: FakeMediaMTX) -> None:
     fake.add_paths(250, rate=1000)
     with (
-        MediaMTXClient(fake.url, items_per_page=100) as via_httpx,
+        MediaMTXClient(fake.url, items_per_page=100) as via_keepalive,
         MediaMTXClient(fake.url, items_per_page=100, stdlib=True) as via_stdlib,
     ):
         names = [path.name for path in via_stdlib.list_paths()]
-        assert names == [path.name for path in via_httpx.list_paths()]
+        assert names == [path.name for path in via_keepalive.list_paths()]
     assert len(names) == 250
 
 
@@ -75,17 +81,19 @@ def test_both_read_the_same_page_of_more_than_one_read_into_the_buffer() -> None
         ("cut_connection", errors.MalformedResponseError),
     ],
 )
-@BOTH
+@EVERY_TRANSPORT
 def test_faults_map_to_the_same_errors(
-    fake: FakeMediaMTX, fault: str, error: type[errors.TrashmonError], stdlib: bool
+    fake: FakeMediaMTX, fault: str, error: type[errors.TrashmonError], transport: str
 ) -> None:
     fake.fault = fault
-    assert error_of(MediaMTXClient(fake.url, timeout=2, stdlib=stdlib)) is error
+    assert error_of(MediaMTXClient(fake.url, timeout=2, **client_options(transport))) is error
 
 
-@BOTH
-def test_refused_is_unreachable(stdlib: bool) -> None:
-    client = MediaMTXClient(f"http://127.0.0.1:{free_port()}", timeout=2, stdlib=stdlib)
+@EVERY_TRANSPORT
+def test_refused_is_unreachable(transport: str) -> None:
+    client = MediaMTXClient(
+        f"http://127.0.0.1:{free_port()}", timeout=2, **client_options(transport)
+    )
     assert error_of(client) is errors.UnreachableError
 
 
@@ -123,10 +131,103 @@ def answering() -> Iterator[str]:
         (404, errors.UpstreamHTTPError),
     ],
 )
-@BOTH
+@EVERY_TRANSPORT
 def test_statuses_map_to_the_same_errors(
-    answering: str, status: int, error: type[errors.TrashmonError], stdlib: bool
+    answering: str, status: int, error: type[errors.TrashmonError], transport: str
 ) -> None:
     # A redirect is reported, not followed (its target would answer 200).
-    client = MediaMTXClient(f"{answering}/{status}", timeout=2, stdlib=stdlib)
+    client = MediaMTXClient(f"{answering}/{status}", timeout=2, **client_options(transport))
     assert error_of(client) is error
+
+
+# --------------------------------------------------------------------------- keep-alive
+
+
+class Counting(QuietHandler):
+    """Answers ``{}`` to every GET over HTTP/1.1, counting the connections it was given;
+    with ``drop_idle`` it closes each connection after one answer without saying so (as
+    a server does when it drops an idle connection)."""
+
+    connections = 0
+    drop_idle = False
+
+    def setup(self) -> None:
+        super().setup()
+        type(self).connections += 1
+
+    def do_GET(self) -> None:
+        self.send_body(200, b"{}", "application/json")
+        self.close_connection = self.drop_idle
+
+
+def keepalive_gets(port: int, count: int, fallback: Transport | None = None) -> list[HTTPAnswer]:
+    def no_fallback() -> Transport:
+        raise AssertionError("a plain http:// request went to the fallback")
+
+    transport = KeepAliveTransport(fallback=no_fallback if fallback is None else lambda: fallback)
+    try:
+        url = f"http://127.0.0.1:{port}/v3/paths/list"
+        return [
+            transport.get(GetRequest(url, {"page": page}, time.monotonic() + 10, 1024))
+            for page in range(count)
+        ]
+    finally:
+        transport.close()
+
+
+def test_the_keepalive_transport_reads_every_request_over_one_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(Counting, "connections", 0)
+    with serve_in_thread(Counting, "counting") as port:
+        answers = keepalive_gets(port, 5)
+    assert answers == [(200, "OK", b"{}")] * 5
+    assert Counting.connections == 1
+
+
+def test_a_connection_the_server_dropped_while_idle_is_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The server closes each connection after its answer: every later request finds its
+    # kept connection dead and must be sent again on a new one, not fail the poll.
+    monkeypatch.setattr(Counting, "connections", 0)
+    monkeypatch.setattr(Counting, "drop_idle", True)
+    with serve_in_thread(Counting, "dropping") as port:
+        answers = keepalive_gets(port, 5)
+    assert answers == [(200, "OK", b"{}")] * 5
+    assert Counting.connections == 5
+
+
+class Recording:
+    """A transport that answers ``{}`` and keeps the URLs it was asked for."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+
+    def get(self, request: GetRequest) -> HTTPAnswer:
+        self.urls.append(request.url)
+        return 200, "OK", b"{}"
+
+    def close(self) -> None:
+        """Nothing held."""
+
+
+def test_proxied_and_https_requests_go_through_the_fallback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # urllib and httpx honour *_proxy: a proxied request is the fallback's (httpx's).
+    for name in ("http_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    fallback = Recording()
+    with serve_in_thread(Counting, "proxied") as port:
+        assert keepalive_gets(port, 2, fallback) == [(200, "OK", b"{}")] * 2
+        assert len(fallback.urls) == 2
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        keepalive_gets(port, 1)  # bypassed: direct, never the fallback
+        monkeypatch.delenv("http_proxy")
+        keepalive_gets(port, 1)
+    transport = KeepAliveTransport(fallback=lambda: fallback)
+    https = GetRequest("https://127.0.0.1:9/metrics", None, time.monotonic() + 10, 1024)
+    assert transport.get(https) == (200, "OK", b"{}")
+    assert fallback.urls[-1] == "https://127.0.0.1:9/metrics"
