@@ -25,6 +25,7 @@ from trashmonitor.monitor.daemon import Monitor
 from trashmonitor.monitor.export import MonitorCollector, StatusResponse, state_document
 from trashmonitor.monitor.history import CameraAvailability
 from trashmonitor.monitor.mediamtx import MediaMTXClient
+from trashmonitor.monitor.mediamtx_http import UrllibTransport
 from trashmonitor.monitor.model import AgentView, CameraHealth, HealthReport, MonitorState
 from trashmonitor.serving import json_response
 
@@ -114,7 +115,7 @@ def kept_bytes(root: object) -> int:
 
 def main() -> None:
     args = options(__doc__.splitlines()[0], {"cameras": 300, "runs": 1}, cameras=10_000, runs=5)
-    client = MediaMTXClient("http://127.0.0.1:9", stdlib=True)
+    client = MediaMTXClient("http://127.0.0.1:9", transport=UrllibTransport())
     monitor = Monitor(client, clock=lambda: NOW)
     reference = MonitorCollector(lambda: monitor.state)
     status = StatusResponse()

@@ -16,7 +16,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from trashmonitor.errors import (
@@ -32,7 +31,6 @@ from trashmonitor.monitor.mediamtx_http import (
     GetRequest,
     KeepAliveTransport,
     Transport,
-    UrllibTransport,
 )
 from trashmonitor.monitor.mediamtx_parse import (
     check_metrics,
@@ -48,9 +46,6 @@ from trashmonitor.monitor.model import (
     PathsListing,
     PathsPage,
 )
-
-if TYPE_CHECKING:  # imported when a client is built: the probe does without it
-    import httpx
 
 PATHS_LIST = "/v3/paths/list"
 PATHS_GET = "/v3/paths/get/"
@@ -83,7 +78,7 @@ def metrics_url(text: str) -> str:
 
 
 class MediaMTXClient:
-    """Reads MediaMTX over HTTP. ``client`` is injectable (tests pass a MockTransport).
+    """Reads MediaMTX over HTTP through one ``transport`` (tests pass their own).
 
     ``api_url`` is MediaMTX's API (``http://host:9997``) or the seed's Caddy prefix
     (``http://host/api``, which strips ``/api``): both end up at ``…/v3/paths/list``.
@@ -96,10 +91,11 @@ class MediaMTXClient:
     ``transport`` does the GETs (:class:`~trashmonitor.monitor.mediamtx_http.Transport`);
     by default kept-alive standard-library connections
     (:class:`~trashmonitor.monitor.mediamtx_http.KeepAliveTransport`; ``https://`` and
-    proxied requests through a pooled httpx one). ``stdlib=True`` is short for the urllib
-    transport, for one-shot callers (the probe): importing httpx and building its client
-    costs ~65 ms, a third of a probe of 10,000 paths, and a probe needs no connection
-    pool. ``client=`` is short for an httpx transport over that client.
+    proxied requests through a pooled httpx one). One-shot callers (the probe) pass
+    :class:`~trashmonitor.monitor.mediamtx_http.UrllibTransport`: importing httpx and
+    building its client costs ~65 ms, a third of a probe of 10,000 paths, and a probe
+    needs no connection pool. An httpx client of one's own goes in as
+    ``HttpxTransport(client)`` (:mod:`trashmonitor.monitor.mediamtx_httpx`).
     """
 
     def __init__(
@@ -108,13 +104,11 @@ class MediaMTXClient:
         metrics_url: str | None = None,
         *,
         timeout: float = 5.0,
-        client: httpx.Client | None = None,
         items_per_page: int = ITEMS_PER_PAGE,
         parallel_pages: int = PARALLEL_PAGES,
         max_pages: int = MAX_PAGES,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         credentials: Credentials | None = None,
-        stdlib: bool = False,
         transport: Transport | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
@@ -125,23 +119,16 @@ class MediaMTXClient:
         self.max_pages = max_pages
         self.max_body_bytes = max_body_bytes
         self.credentials = credentials
-        self.transport = transport or self._default_transport(client, stdlib=stdlib)
+        self.transport = transport or KeepAliveTransport(fallback=self._httpx_transport)
 
-    def _default_transport(self, client: httpx.Client | None, *, stdlib: bool) -> Transport:
-        if client is not None:
-            return self._httpx_transport(client)
-        if stdlib:
-            return UrllibTransport()
-        return KeepAliveTransport(fallback=self._httpx_transport)
-
-    def _httpx_transport(self, client: httpx.Client | None = None) -> Transport:
+    def _httpx_transport(self) -> Transport:
         from trashmonitor.monitor.mediamtx_httpx import HttpxTransport
 
         # An http:// MediaMTX needs no TLS context; building the default one loads the
         # CA bundle (~30 ms) for nothing.
         urls = (self.api_url, self.metrics_url)
         needs_tls = any(url is not None and url.startswith("https:") for url in urls)
-        return HttpxTransport(client, verify=needs_tls)
+        return HttpxTransport(verify=needs_tls)
 
     def close(self) -> None:
         self.transport.close()

@@ -33,6 +33,7 @@ from trashmonitor.errors import (
 from trashmonitor.monitor import config
 from trashmonitor.monitor.health import Judging, evaluate
 from trashmonitor.monitor.mediamtx import MediaMTXClient
+from trashmonitor.monitor.mediamtx_http import UrllibTransport
 from trashmonitor.monitor.mediamtx_parse import decode_paths_page
 from trashmonitor.monitor.model import HealthReport, PathsSnapshot, Thresholds
 from trashmonitor.monitor.sites import DEFAULT_SITE, Site
@@ -152,7 +153,7 @@ def _poll_api(
     with MediaMTXClient(
         site.api_url,
         timeout=budget,
-        stdlib=True,
+        transport=UrllibTransport(),
         credentials=client_settings.credentials,
         max_body_bytes=client_settings.max_body_bytes,
     ) as client:

@@ -19,6 +19,7 @@ from trashmonitor.errors import (
 )
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.mediamtx_http import GetRequest
+from trashmonitor.monitor.mediamtx_httpx import HttpxTransport
 
 
 def paged_server(
@@ -47,7 +48,9 @@ def paged_server(
 def client_for(handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -> MediaMTXClient:
     api = kwargs.pop("api", "http://mediamtx:9997")
     return MediaMTXClient(
-        api, client=httpx.Client(transport=httpx.MockTransport(handler)), **kwargs
+        api,
+        transport=HttpxTransport(httpx.Client(transport=httpx.MockTransport(handler))),
+        **kwargs,
     )
 
 

@@ -19,6 +19,7 @@ from support.mediamtx_transports import EVERY_TRANSPORT, client_options
 from trashmonitor.errors import AuthError, MalformedResponseError, UnreachableError
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.mediamtx_http import Credentials, read_credentials_file
+from trashmonitor.monitor.mediamtx_httpx import HttpxTransport
 from trashmonitor.monitor.mediamtx_parse import (
     decode_json,
     is_valid_path_name,
@@ -105,7 +106,8 @@ def test_a_declared_length_over_the_cap_is_refused_before_reading() -> None:
     def handle(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=b"{}", headers={"Content-Length": "99999999999"})
 
-    client = MediaMTXClient("http://m", client=httpx.Client(transport=httpx.MockTransport(handle)))
+    mock = httpx.Client(transport=httpx.MockTransport(handle))
+    client = MediaMTXClient("http://m", transport=HttpxTransport(mock))
     with pytest.raises(MalformedResponseError, match="larger than"):
         client.list_paths()
 
@@ -129,7 +131,9 @@ def counting_server(
 
 def mocked(handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -> MediaMTXClient:
     transport = httpx.MockTransport(handler)
-    return MediaMTXClient("http://m:9997", client=httpx.Client(transport=transport), **kwargs)
+    return MediaMTXClient(
+        "http://m:9997", transport=HttpxTransport(httpx.Client(transport=transport)), **kwargs
+    )
 
 
 def test_page_count_is_clamped_by_the_item_count() -> None:

@@ -27,6 +27,7 @@ from trashmonitor.monitor.export import (
 from trashmonitor.monitor.export_cameras import _number, go_number
 from trashmonitor.monitor.history import CameraAvailability
 from trashmonitor.monitor.mediamtx import MediaMTXClient
+from trashmonitor.monitor.mediamtx_http import UrllibTransport
 from trashmonitor.monitor.model import (
     REASONS,
     STATES,
@@ -323,7 +324,7 @@ def test_sites_exposition_equals_the_reference_rendering_with_a_site_label(
     """Each site keeps its own camera lines: with the same camera names at both sites
     (the same values too, where ``alike``), neither site's lines show up as the other's,
     and every line carries its site as prometheus-client writes it."""
-    client = MediaMTXClient("http://127.0.0.1:9", stdlib=True)
+    client = MediaMTXClient("http://127.0.0.1:9", transport=UrllibTransport())
     monitors = [Monitor(client, clock=lambda: NOW, site=site) for site in SITES]
     sites = Sites(monitors)
     for step, home_state in enumerate(home):
@@ -335,7 +336,7 @@ def test_sites_exposition_equals_the_reference_rendering_with_a_site_label(
 
 def test_two_sites_with_the_same_camera_keep_their_own_lines() -> None:
     """The same path name at two sites: two cameras, each with its site and its value."""
-    client = MediaMTXClient("http://127.0.0.1:9", stdlib=True)
+    client = MediaMTXClient("http://127.0.0.1:9", transport=UrllibTransport())
     monitors = [Monitor(client, clock=lambda: NOW, site=site) for site in SITES]
     sites = Sites(monitors)
     for poll, (home_bytes, garage_bytes) in enumerate([(100, 100), (200, 100), (200, 300)]):

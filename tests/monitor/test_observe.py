@@ -16,6 +16,7 @@ from trashmonitor.errors import (
 )
 from trashmonitor.monitor import observe
 from trashmonitor.monitor.mediamtx import MediaMTXClient
+from trashmonitor.monitor.mediamtx_httpx import HttpxTransport
 from trashmonitor.monitor.observe import MediaMTXObserver
 
 OLD_LISTING = {  # v1.16: no inboundFramesInError in the API
@@ -36,7 +37,7 @@ def observer(handle: httpx.MockTransport, metrics: bool = True) -> MediaMTXObser
     client = MediaMTXClient(
         "http://m:9997",
         "http://m:9998/metrics" if metrics else None,
-        client=httpx.Client(transport=handle),
+        transport=HttpxTransport(httpx.Client(transport=handle)),
     )
     return MediaMTXObserver(client, clock=lambda: 1000.0)
 

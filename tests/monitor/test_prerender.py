@@ -15,6 +15,7 @@ from prometheus_client.registry import CollectorRegistry
 from trashmonitor.monitor.daemon import Monitor
 from trashmonitor.monitor.export import ScrapeForecast
 from trashmonitor.monitor.mediamtx import MediaMTXClient
+from trashmonitor.monitor.mediamtx_http import UrllibTransport
 from trashmonitor.monitor.model import CameraHealth, HealthReport, MonitorState
 from trashmonitor.monitor.multisite import Sites
 
@@ -72,7 +73,9 @@ def state(poll: int, cameras: int = CAMERAS) -> MonitorState:
 
 
 def monitor() -> Monitor:
-    return Monitor(MediaMTXClient("http://127.0.0.1:9", stdlib=True), clock=lambda: NOW)
+    return Monitor(
+        MediaMTXClient("http://127.0.0.1:9", transport=UrllibTransport()), clock=lambda: NOW
+    )
 
 
 def reference(watched: Monitor, current: MonitorState) -> bytes:
@@ -117,7 +120,7 @@ def test_no_rendering_ahead_without_a_scraper() -> None:
 
 
 def test_sites_share_one_forecast() -> None:
-    client = MediaMTXClient("http://127.0.0.1:9", stdlib=True)
+    client = MediaMTXClient("http://127.0.0.1:9", transport=UrllibTransport())
     monitors = [Monitor(client, clock=lambda: NOW, site=site) for site in ("home", "garage")]
     sites = Sites(monitors)
     for watched in monitors:

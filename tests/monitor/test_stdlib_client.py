@@ -29,6 +29,7 @@ from trashmonitor.monitor.mediamtx_http import (
     HTTPAnswer,
     KeepAliveTransport,
     Transport,
+    UrllibTransport,
     urllib_get,
 )
 from trashmonitor.monitor.mediamtx_httpx import HttpxTransport
@@ -44,7 +45,7 @@ def test_both_read_the_same_pages(fake: FakeMediaMTX) -> None:
     fake.add_paths(250, rate=1000)
     with (
         MediaMTXClient(fake.url, items_per_page=100) as via_keepalive,
-        MediaMTXClient(fake.url, items_per_page=100, stdlib=True) as via_stdlib,
+        MediaMTXClient(fake.url, items_per_page=100, transport=UrllibTransport()) as via_stdlib,
     ):
         names = [path.name for path in via_stdlib.list_paths()]
         assert names == [path.name for path in via_keepalive.list_paths()]

@@ -1,7 +1,7 @@
 """The MediaMTX client's transports by name, for tests that hold every one of them to
 the same bounds and errors: the daemon's default (kept-alive standard-library
-connections), httpx (``https://`` and proxied requests, and ``client=``) and urllib (the
-probe's)."""
+connections), httpx (``https://`` and proxied requests, and ``HttpxTransport(client)``)
+and urllib (the probe's)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from trashmonitor.monitor.mediamtx_http import UrllibTransport
 from trashmonitor.monitor.mediamtx_httpx import HttpxTransport
 
 TRANSPORTS = ("keepalive", "httpx", "stdlib")
@@ -20,6 +21,6 @@ def client_options(transport: str) -> dict[str, Any]:
     if transport == "httpx":
         return {"transport": HttpxTransport()}
     if transport == "stdlib":
-        return {"stdlib": True}
+        return {"transport": UrllibTransport()}
     assert transport == "keepalive", transport
     return {}
