@@ -13,18 +13,16 @@ module: ``agent_views`` (the MQTT observer) and extra collectors registered on
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import Status, StatusCode, Tracer
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from trashmonitor.errors import (
@@ -49,8 +47,6 @@ from trashmonitor.monitor.export import (
 from trashmonitor.monitor.health import Evaluator, Judging, blind, evaluate
 from trashmonitor.monitor.history import CameraAvailability, HistoryStore
 from trashmonitor.monitor.hooks import PathHints, patched
-from trashmonitor.monitor.incidents_api import PATH as INCIDENTS_PATH
-from trashmonitor.monitor.incidents_api import incidents_endpoint
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import (
     AgentView,
@@ -67,7 +63,7 @@ from trashmonitor.monitor.quality import CameraQuality, QualityTracker
 if TYPE_CHECKING:
     from trashmonitor.monitor.play_watch import PlayCheck
 from trashmonitor.runtime import run_every
-from trashmonitor.serving import Endpoint, Response, json_response
+from trashmonitor.serving import Response, json_response
 
 log = logging.getLogger(__name__)
 
@@ -77,51 +73,6 @@ POLL_ERROR_KINDS = ("unreachable", "http", "malformed")
 """The ``kind`` labels a failed read of MediaMTX is counted under, besides ``internal``."""
 # How long close() gives a poll in flight to notice the stop before leaving it behind.
 STOP_GRACE = 0.1
-
-
-# Young-generation size of the cyclic GC in the daemon (CPython's default is 700).
-GC_YOUNG_THRESHOLD = 50_000
-
-
-def tune_gc_for_polling() -> None:
-    """Fewer cyclic-GC passes for a process that holds a history of snapshots.
-
-    Each poll at 10,000 paths allocates hundreds of thousands of short-lived containers
-    (JSON, parsed paths, samples) while ~170,000 tracked objects live in the history. At
-    the default threshold that is hundreds of young collections a poll, cascading into
-    full scans of the whole history (measured: up to a third of the cycle's CPU). The
-    snapshots hold no reference cycles: reference counting frees them either way.
-    """
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
-
-
-# glibc's M_MMAP_THRESHOLD (malloc.h): blocks from this size up are mmapped, and so
-# returned to the system when freed.
-M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD_BYTES = 128 * 1024
-
-
-def tune_malloc_for_polling() -> bool:
-    """Keep glibc returning each poll's large buffers (answers of ~0.7 MB a page, the
-    /metrics text, the rendered exposition) to the system.
-
-    glibc mmaps blocks of 128 KiB and more, but raises that threshold (up to 32 MiB) each
-    time it frees one: after the first poll every answer lands in the heap, where the
-    holes they leave between longer-lived objects keep the RSS high (measured at 10,000
-    paths: 190 MiB, 114 MiB with the threshold fixed, as ``MALLOC_MMAP_THRESHOLD_``
-    would). Setting it explicitly turns the adjustment off. False where there is no
-    glibc (musl, macOS): nothing to tune there.
-    """
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
 
 
 def error_kind(error: BaseException) -> str:
@@ -573,28 +524,3 @@ class Monitor:
 
     def status(self) -> Response:
         return self._status(self.view())
-
-
-class Watched(Protocol):
-    """What the routes read: one :class:`Monitor`, or several sites served as one."""
-
-    @property
-    def history(self) -> HistoryStore | None: ...
-
-    @property
-    def clock(self) -> Callable[[], float]: ...
-
-    def exposition(self) -> bytes: ...
-
-    def healthz(self) -> Response: ...
-
-    def status(self) -> Response: ...
-
-
-def routes(monitor: Watched) -> dict[str, Callable[[], Response] | Endpoint]:
-    return {
-        "/metrics": lambda: Response(200, monitor.exposition(), CONTENT_TYPE_LATEST),
-        "/healthz": monitor.healthz,
-        "/api/status": monitor.status,
-        INCIDENTS_PATH: incidents_endpoint(lambda: monitor.history, monitor.clock),
-    }

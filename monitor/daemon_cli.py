@@ -29,19 +29,16 @@ from trashmonitor.monitor.control import (
     control_identity,
 )
 from trashmonitor.monitor.control import PREFIX as CONTROL_PREFIX
-from trashmonitor.monitor.daemon import (
-    Monitor,
-    routes,
-    tune_gc_for_polling,
-    tune_malloc_for_polling,
-)
+from trashmonitor.monitor.daemon import Monitor
 from trashmonitor.monitor.history import HistoryStore
 from trashmonitor.monitor.hooks import HookService
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import AgentView
 from trashmonitor.monitor.multisite import Sites, route_agents
 from trashmonitor.monitor.play_watch import PlayWatcher, build_watcher
+from trashmonitor.monitor.routes import routes
 from trashmonitor.monitor.sites import DEFAULT_SITE, Site
+from trashmonitor.monitor.tuning import tune_gc_for_polling, tune_malloc_for_polling
 from trashmonitor.mqtt import MONITOR_SETTINGS, add_mqtt_arguments, mqtt_settings
 from trashmonitor.runtime import stop_on_signals
 from trashmonitor.serving import HTTPService, Response, json_response

@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 from support.fake_mediamtx import FakeMediaMTX
 from support.processes import free_port, promtool_check_metrics
 
-from trashmonitor.monitor.daemon import Monitor, blind_at, track, tune_malloc_for_polling
+from trashmonitor.monitor.daemon import Monitor, blind_at, track
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import AgentView, PathObservation
 from trashmonitor.telemetry import setup_tracing
@@ -714,9 +714,3 @@ def test_hostile_path_names_are_counted_never_tracked(fake: FakeMediaMTX) -> Non
     clock.now += 1
     monitor.poll_once()
     assert sample(monitor, "trashmon_mediamtx_rejected_paths") == 1
-
-
-def test_malloc_returns_large_buffers_on_glibc() -> None:
-    # This machine runs glibc (as the server image does): the threshold is set, which
-    # also stops glibc from raising it after each freed answer.
-    assert tune_malloc_for_polling() is True

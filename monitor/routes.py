@@ -1,0 +1,40 @@
+"""The monitor's HTTP routes over what it watches: ``/metrics``, ``/healthz``,
+``/api/status`` and ``/api/incidents``, for one :class:`~trashmonitor.monitor.daemon.Monitor`
+or several sites served as one (:class:`~trashmonitor.monitor.multisite.Sites`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from trashmonitor.monitor.history import HistoryStore
+from trashmonitor.monitor.incidents_api import PATH as INCIDENTS_PATH
+from trashmonitor.monitor.incidents_api import incidents_endpoint
+from trashmonitor.serving import Endpoint, Response
+
+
+class Watched(Protocol):
+    """What the routes read: one :class:`Monitor`, or several sites served as one."""
+
+    @property
+    def history(self) -> HistoryStore | None: ...
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
+
+    def exposition(self) -> bytes: ...
+
+    def healthz(self) -> Response: ...
+
+    def status(self) -> Response: ...
+
+
+def routes(monitor: Watched) -> dict[str, Callable[[], Response] | Endpoint]:
+    return {
+        "/metrics": lambda: Response(200, monitor.exposition(), CONTENT_TYPE_LATEST),
+        "/healthz": monitor.healthz,
+        "/api/status": monitor.status,
+        INCIDENTS_PATH: incidents_endpoint(lambda: monitor.history, monitor.clock),
+    }
