@@ -188,7 +188,7 @@ class MediaMTXClient:
         try:
             return self._read_paths(deadline)
         except TrashmonError as error:
-            raise _detached(error) from None
+            raise _detached(error) from None  # detached: see _detached below
 
     def _read_paths(self, deadline: float | None) -> PathsListing:
         first = self._read_page(0, deadline)
@@ -245,9 +245,9 @@ class MediaMTXClient:
         except UpstreamHTTPError as error:
             if error.status_code == 404:
                 return None
-            raise _detached(error) from None
+            raise _detached(error) from None  # detached: see _detached below
         except TrashmonError as error:
-            raise _detached(error) from None
+            raise _detached(error) from None  # detached: see _detached below
         if observation.name != name:
             raise _detached(MalformedResponseError(f"{url}: answered for another path"))
         return observation
@@ -257,7 +257,7 @@ class MediaMTXClient:
         try:
             return parse_metrics(self._metrics_text(deadline))
         except TrashmonError as error:
-            raise _detached(error) from None
+            raise _detached(error) from None  # detached: see _detached below
 
     def read_metrics_text(self, deadline: float | None = None) -> str:
         """``/metrics`` as text, refused exactly when :meth:`read_metrics` would refuse
@@ -267,7 +267,7 @@ class MediaMTXClient:
             text = self._metrics_text(deadline)
             check_metrics(text)
         except TrashmonError as error:
-            raise _detached(error) from None
+            raise _detached(error) from None  # detached: see _detached below
         return text
 
     def _metrics_text(self, deadline: float | None) -> str:
@@ -277,6 +277,7 @@ class MediaMTXClient:
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
+            # Not chained: the decode error holds the whole answer (hostile bytes).
             raise MalformedResponseError(f"{self.metrics_url}: not UTF-8 text") from None
         if text[:1024].lstrip().startswith("<"):
             raise MalformedResponseError(f"{self.metrics_url}: got HTML instead of metrics")

@@ -131,10 +131,10 @@ def read_text_file(path: str, what: str, max_bytes: int) -> str:
     try:
         with file_path(path).open("rb") as file:
             raw = file.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise ValueError(f"{what} not found") from None
-    except OSError as error:
-        raise ValueError(f"cannot read the {what} ({error.__class__.__name__})") from None
+    except FileNotFoundError as error:
+        raise ValueError(f"{what} not found") from error
+    except OSError as error:  # a failed open or read holds the path, never the contents
+        raise ValueError(f"cannot read the {what} ({error.__class__.__name__})") from error
     if len(raw) > max_bytes:
         raise ValueError(f"{what} is over {max_bytes} bytes")
     try:
@@ -402,6 +402,8 @@ class KeepAliveTransport:
                 finally:
                     response.close()
                     self._release((host, port), connection, kept=kept)
+        # Not chained, as urllib_get: the cause's frames hold ``headers``, with the
+        # Authorization header (the MediaMTX password).
         except TimeoutError:
             raise timed_out(url) from None
         except (http.client.HTTPException, ConnectionError) as error:
@@ -438,7 +440,8 @@ class KeepAliveTransport:
                     connection, reused = None, False
                     continue
                 if isinstance(error, OSError) and not isinstance(error, TimeoutError):
-                    # As urllib reports what fails before the answer's headers.
+                    # As urllib reports what fails before the answer's headers; not
+                    # chained: the cause's frames hold the Authorization header.
                     raise UnreachableError(f"{url}: cannot connect ({reason_of(error)})") from None
                 raise
 

@@ -35,8 +35,8 @@ SocketOption = Any
 def _bounded(timeout: float | None, error: type[Exception]) -> float | None:
     try:
         left = time_left()
-    except TimeoutError as spent:
-        raise error(str(spent)) from None
+    except TimeoutError as spent:  # the deadline's own error: no request in it
+        raise error(str(spent)) from spent
     if left is None:
         return timeout
     return left if timeout is None else min(timeout, left)

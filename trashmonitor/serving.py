@@ -121,7 +121,7 @@ class HTTPService:
         try:
             self._server = _BoundedServer((address.host, address.port), handler, max_connections)
         except OSError as error:
-            raise ConfigError(setting, f"cannot listen on {address}: {error.strerror}") from None
+            raise ConfigError(setting, f"cannot listen on {address}: {error.strerror}") from error
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

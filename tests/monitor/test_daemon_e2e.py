@@ -125,6 +125,25 @@ def test_listen_address_in_use_exits_2() -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_debug_shows_why_the_listen_address_could_not_be_taken() -> None:
+    # Raised from its cause (issue 13): the OSError holds no secret, --debug shows it.
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        listen = f"127.0.0.1:{taken.getsockname()[1]}"
+        plain = run_monitor("--listen", listen, "--api", "http://127.0.0.1:1")
+        debug = run_monitor("--listen", listen, "--api", "http://127.0.0.1:1", "--debug")
+    assert plain.returncode == debug.returncode == 2
+    error = plain.stderr.splitlines()[-1]
+    assert error.startswith("trashmon monitor: error: TRASHMON_LISTEN: cannot listen on ")
+    assert "Traceback" not in plain.stderr
+    assert "direct cause of the following exception" in debug.stderr
+    assert "OSError: [Errno 98] Address already in use" in debug.stderr
+    assert debug.stderr.endswith(error + "\n")
+
+
 def test_sigint_and_sigterm_exit_0_while_mediamtx_is_down(tmp_path: Path) -> None:
     import signal
 
