@@ -1,8 +1,8 @@
 """The MediaMTX client's transports behave alike: the probe's urllib reads, the
-daemon's kept-alive standard-library connections and httpx (``https://``, proxies, a
-given ``client``) read the same paths and raise the same error classes for the same real
-HTTP answers. ``fake`` is tests/monitor/conftest.py's, a fresh MediaMTX stand-in per
-test (no fault or path left over from another test)."""
+daemon's kept-alive standard-library connections and httpx (``https://``, proxies,
+``HttpxTransport(client)``) read the same paths and raise the same error classes for
+the same real HTTP answers. ``fake`` is tests/monitor/conftest.py's, a fresh MediaMTX
+stand-in per test (no fault or path left over from another test)."""
 
 from __future__ import annotations
 
