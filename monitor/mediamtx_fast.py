@@ -133,6 +133,12 @@ def _shared(strings: dict[str, str], text: str) -> str:
     return shared
 
 
+def _new_name(name: str) -> str | None:
+    """``name`` shared from now on, or None when it breaks MediaMTX's grammar (such a
+    name is never kept: it is checked again on the next page)."""
+    return _shared(_NAMES, name) if is_valid_path_name(name) else None
+
+
 def _read_items(items: list[_Item], parsed: list[PathObservation]) -> int:
     """Append the observation of every item with a valid name to ``parsed``; the number
     of the others. One loop, its lookups bound once: a function call per path and field
@@ -148,12 +154,10 @@ def _read_items(items: list[_Item], parsed: list[PathObservation]) -> int:
         name = item.name
         if not name:
             raise _Refused
-        shared = names(name)
+        shared = names(name) or _new_name(name)
         if shared is None:
-            if not is_valid_path_name(name):
-                rejected += 1
-                continue
-            shared = _shared(_NAMES, name)
+            rejected += 1
+            continue
         ready, online, available = item.ready, item.online, item.available
         if online is not None:
             is_online = online
@@ -161,12 +165,7 @@ def _read_items(items: list[_Item], parsed: list[PathObservation]) -> int:
         else:
             is_online = bool(ready)
             since = item.readyTime if is_online else None
-        inbound, outbound = item.inboundBytes, item.outboundBytes
-        if inbound is None:
-            inbound = item.bytesReceived or 0
-        if outbound is None:
-            outbound = item.bytesSent or 0
-        readers = item.readers
+        inbound, outbound = item.inboundBytes, item.outboundBytes  # else v1.9-v1.15 names
         source = item.source
         source_type = None if source is None else source.type
         if source_type is not None:
@@ -176,9 +175,8 @@ def _read_items(items: list[_Item], parsed: list[PathObservation]) -> int:
         if layout is _UNREAD:
             layout = _read_layout(text)
         tracks, codec, resolution = _old_tracks(item) if layout is None else layout
-        # PathObservation's fields in their order, as observed_path names them: one
-        # keyword call per path was ~3 ms of a 10,000-path poll (the reference parser
-        # names them; the tests hold this reader equal to it on every page).
+        # PathObservation's fields in their order: one keyword call per path was ~3 ms of a
+        # 10,000-path poll (the tests hold this reader equal to the reference parser).
         append(
             new_observation(
                 PathObservation,
@@ -186,9 +184,9 @@ def _read_items(items: list[_Item], parsed: list[PathObservation]) -> int:
                     shared,  # name
                     is_online,  # online
                     available if available is not None else bool(ready) or is_online,  # available
-                    inbound,  # inbound_bytes
-                    outbound,  # outbound_bytes
-                    len(readers) if readers else 0,  # readers
+                    (item.bytesReceived or 0) if inbound is None else inbound,  # inbound_bytes
+                    (item.bytesSent or 0) if outbound is None else outbound,  # outbound_bytes
+                    len(item.readers or ()),  # readers
                     item.inboundFramesInError,  # frames_in_error
                     None if since is None else timestamp(since),  # online_since
                     source_type,
