@@ -426,6 +426,7 @@ class KeepAliveTransport:
         while True:
             if connection is None:
                 connection = _DeadlineHTTPConnection(*server)
+            sending = True
             try:
                 left = time_left()
                 if connection.sock is None:
@@ -433,14 +434,16 @@ class KeepAliveTransport:
                 else:
                     connection.sock.settimeout(left)
                 connection.request("GET", target, headers=headers)
+                sending = False
                 return connection, connection.getresponse()
             except BaseException as error:
                 connection.close()
                 if reused and isinstance(error, _STALE):
                     connection, reused = None, False
                     continue
-                if isinstance(error, OSError) and not isinstance(error, TimeoutError):
-                    # As urllib reports what fails before the answer's headers; not
+                if sending and isinstance(error, OSError) and not isinstance(error, TimeoutError):
+                    # As urllib: what fails while connecting or sending cannot connect;
+                    # what fails reading the answer is get()'s (a broken answer). Not
                     # chained: the cause's frames hold the Authorization header.
                     raise UnreachableError(f"{url}: cannot connect ({reason_of(error)})") from None
                 raise

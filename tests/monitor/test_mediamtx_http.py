@@ -80,6 +80,7 @@ def test_both_read_the_same_page_of_more_than_one_read_into_the_buffer() -> None
         ("http500", errors.UpstreamHTTPError),
         ("truncated", errors.MalformedResponseError),
         ("cut_connection", errors.MalformedResponseError),
+        ("no_answer", errors.MalformedResponseError),
     ],
 )
 @EVERY_TRANSPORT

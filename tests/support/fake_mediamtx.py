@@ -74,6 +74,7 @@ FAULTS = (
     "http500",  # MediaMTX's JSON error document with 500
     "truncated",  # JSON cut in the middle, consistent Content-Length
     "cut_connection",  # Content-Length promises more than is sent
+    "no_answer",  # the request read, the connection closed before a status line
     "items_null",  # {"items": null, ...}
     "wrong_shape",  # a JSON list instead of PathList
     "hang",  # accept and never answer (until the server stops)
@@ -442,6 +443,8 @@ class FakeHandler(QuietHandler):
         elif fault == "cut_connection":
             body = json.dumps(fake.paths_page(0, DEFAULT_ITEMS_PER_PAGE)).encode()
             self.send_body(200, body[: len(body) // 2], "application/json", len(body))
+            self.close_connection = True
+        elif fault == "no_answer":
             self.close_connection = True
         elif fault == "items_null":
             self._json(200, {"itemCount": 0, "pageCount": 0, "items": None})
