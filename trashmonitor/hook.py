@@ -26,8 +26,8 @@ import _socket
 import os
 import sys
 
-# The package's one error tree: errors.py imports nothing, and the package's __init__
-# loads it anyway.
+# The package's one error tree: errors.py imports nothing at run time, and the package's
+# __init__ loads it anyway.
 from trashmonitor.errors import EXIT_OK, ConfigError, TrashmonError
 
 # Not typing.TYPE_CHECKING: importing typing costs more than the rest of the hook; mypy
