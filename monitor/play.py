@@ -52,8 +52,10 @@ def parse_url_template(text: str) -> str:
         raise ValueError("expected {name} once, in the URL's path")
     try:
         _ = parts.port
-    except ValueError as error:  # names the port text only, never the URL's credentials
-        raise ValueError("URL has an invalid port") from error
+    # Not chained: a password with an unencoded / # or ? puts part of it where urlsplit
+    # looks for the port, and the cause quotes that text.
+    except ValueError:
+        raise ValueError("URL has an invalid port") from None
     return template
 
 

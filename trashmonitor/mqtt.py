@@ -210,8 +210,10 @@ def parse_mqtt_url(text: str) -> BrokerAddress:
         raise ValueError("put no credentials in the URL: the client certificate is the login")
     try:
         port = parts.port or DEFAULT_PORT
-    except ValueError as error:
-        raise ValueError("the URL has an invalid port") from error
+    # Not chained: a password with an unencoded / # or ? puts part of it where urlsplit
+    # looks for the port (and past the credentials check above), and the cause quotes it.
+    except ValueError:
+        raise ValueError("the URL has an invalid port") from None
     return BrokerAddress(parts.hostname, port)
 
 

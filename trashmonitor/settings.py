@@ -161,8 +161,10 @@ def parse_http_url(text: str) -> str:
         raise ValueError("expected an http:// or https:// URL")
     try:
         _ = parts.port
-    except ValueError as error:  # names the port text only, never the URL's credentials
-        raise ValueError("URL has an invalid port") from error
+    # Not chained: a password with an unencoded / # or ? puts part of it where urlsplit
+    # looks for the port, and the cause quotes that text.
+    except ValueError:
+        raise ValueError("URL has an invalid port") from None
     return text.strip().rstrip("/")
 
 

@@ -2,11 +2,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from trashmonitor.errors import ConfigError
+from trashmonitor.monitor.play import parse_url_template
+from trashmonitor.mqtt import parse_mqtt_url
 from trashmonitor.settings import (
     HostPort,
     Setting,
@@ -155,3 +159,21 @@ def test_a_declared_table_generates_help_and_docs() -> None:
 def test_a_file_under_an_unknown_users_home_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="no such home directory"):
         existing_file("~no-such-user-here/cert.pem")
+
+
+@pytest.mark.parametrize(
+    ("parse", "url"),
+    [
+        (parse_http_url, "http://bob:s3cr#et@mediamtx:9997"),
+        (parse_mqtt_url, "mqtts://bob:s3cr?et@broker:8883"),
+        (parse_url_template, "rtsp://bob:s3cr/et@mediamtx:8554/{name}"),
+    ],
+)
+def test_an_invalid_port_never_carries_the_password_along(
+    parse: Callable[[str], object], url: str
+) -> None:
+    # An unencoded / # or ? in a password moves part of it to where urlsplit reads the
+    # port, and urlsplit's own error quotes that text: it must not ride along as a cause.
+    with pytest.raises(ValueError, match="invalid port") as raised:
+        parse(url)
+    assert "s3cr" not in "".join(traceback.format_exception(raised.value))
