@@ -57,22 +57,23 @@ class PastPaths(Mapping[str, PathObservation]):
     @overload
     def get(self, name: str, default: PathObservation | _T, /) -> PathObservation | _T: ...
     def get(self, name: str, default: object = None, /) -> object:
-        # Read for every camera at every poll (the frames-in-error window): no exception.
+        # Read for every camera at every poll (the frames-in-error window): no exception,
+        # no further call.
         index = self._positions.get(name)
         if index is None:
             return default
-        return self._path(name, index)
-
-    def __getitem__(self, name: str) -> PathObservation:
-        return self._path(name, self._positions[name])
-
-    def _path(self, name: str, index: int) -> PathObservation:
         frames = self._frames[index]
         return _new_tuple(
             PathObservation,
-            (name, bool(self._online[index]), False, self._inbound[index], 0, 0,
+            (name, self._online[index] == 1, False, self._inbound[index], 0, 0,
              None if frames == _NO_FRAMES else frames, None, None, (), None, None, False),
         )  # fmt: skip
+
+    def __getitem__(self, name: str) -> PathObservation:
+        path = self.get(name)
+        if path is None:
+            raise KeyError(name)
+        return path
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._positions)
@@ -95,10 +96,13 @@ def past_poll(snapshot: PathsSnapshot, like: PathsSnapshot | None = None) -> Pat
     observations = paths.values()
     try:
         inbound = array("q", map(_inbound, observations))
-        frames = array(
-            "q",
-            [_NO_FRAMES if count is None else count for count in map(_frames, observations)],
-        )
+        try:  # every count reported (MediaMTX v1.17+): made in C
+            frames = array("q", map(_frames, observations))
+        except TypeError:  # a None among them
+            frames = array(
+                "q",
+                [_NO_FRAMES if count is None else count for count in map(_frames, observations)],
+            )
     except OverflowError:
         return snapshot
     if _NO_FRAMES in frames and any(_frames(path) == _NO_FRAMES for path in observations):
