@@ -439,6 +439,13 @@ class HistoryStore:
                 )
                 for camera, available, counted in rows:
                     sums.setdefault(camera, {})[window] = (available, counted)
+            # Kept until the next query: cameras with equal sums share one mapping (most
+            # cameras streamed the same minutes; 10,000 distinct ones held ~5 MiB).
+            shared: dict[
+                tuple[tuple[str, tuple[float, float]], ...], dict[str, tuple[float, float]]
+            ] = {}
+            for camera, windows in sums.items():
+                sums[camera] = shared.setdefault(tuple(windows.items()), windows)
             counts = dict(
                 self._db.execute(
                     "SELECT camera, COUNT(*) FROM incidents WHERE site = ? AND start >= ? "

@@ -276,6 +276,9 @@ def test_equal_availability_is_one_object_across_cameras_and_refreshes(
     store.refresh(T0 + 600)  # nothing new: the same objects again
     assert store.availability is not first
     assert all(store.availability[name] is value for name, value in first.items())
+    # What the database summed is kept once for cameras with equal sums, too.
+    assert store._sums["cam1"] is store._sums["cam2"]
+    assert store._sums["cam3"] is not store._sums["cam1"]
 
 
 def test_a_parked_camera_has_no_availability(store: HistoryStore) -> None:
