@@ -119,7 +119,7 @@ def _shared_positions(
     if like is not None and isinstance(like.paths, PastPaths):
         positions = like.paths.positions
         # The same names in the same order (most polls): the strings are shared across
-        # polls (mediamtx_fast's names), so this compares pointers.
-        if len(positions) == len(paths) and all(map(str.__eq__, positions, paths)):
+        # polls (mediamtx_fast's names), so the lists compare pointers, in C.
+        if len(positions) == len(paths) and list(positions) == list(paths):
             return positions
     return {name: index for index, name in enumerate(paths)}
