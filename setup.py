@@ -34,7 +34,8 @@ def ensure_viewer_built() -> None:
     if node is not None and (VIEWER / "node_modules" / "hls.js").is_dir():
         subprocess.run([node, str(VIEWER / "build.mjs")], check=True, stdout=subprocess.DEVNULL)
         return
-    if built.is_file():  # an sdist or a copy without node_modules: its dist/ as it is
+    if built.is_file():  # a copy without node_modules: its dist/ as it is, said
+        print("trashmonitor: server/viewer/dist/ is older than its sources", file=sys.stderr)
         return
     sys.exit(
         "trashmonitor: the viewer is not built (server/viewer/dist/) and cannot be "
