@@ -17,9 +17,9 @@ from trashmonitor.monitor.status import (
     sites_document,
     sites_table,
     status_document,
-    table,
     unpolled_document,
 )
+from trashmonitor.monitor.status import table as camera_table
 
 # A camera's own fields in /api/status, in the order the contract shows them.
 CAMERA_FIELDS = [
@@ -132,7 +132,7 @@ def test_the_table_writes_rates_in_bits_and_a_summary_line() -> None:
         STREAMING._replace(name="cam4", state="ok", reasons=(), inbound_bytes_per_second=12.0),
         GONE._replace(name="cam5", state="parked", reasons=()),
     )
-    lines = table(HealthReport(1.0, cameras)).splitlines()
+    lines = camera_table(HealthReport(1.0, cameras)).splitlines()
 
     assert lines[0].split() == ["STATE", "NAME", "VIDEO", "INBOUND", "READERS", "REASONS"]
     assert lines[1].split() == [
@@ -146,8 +146,8 @@ def test_the_table_writes_rates_in_bits_and_a_summary_line() -> None:
 
 def test_the_table_has_a_site_column_only_when_a_site_is_named() -> None:
     report = HealthReport(1.0, (CameraHealth("cam0", "ok", (), online=True),))
-    assert table(report) == sites_table([("", report)])
-    assert table(report).splitlines()[0].split()[:2] == ["STATE", "NAME"]
+    assert camera_table(report) == sites_table([("", report)])
+    assert camera_table(report).splitlines()[0].split()[:2] == ["STATE", "NAME"]
     named = sites_table([("home", report), ("garage", report)]).splitlines()
     assert named[0].split()[:3] == ["STATE", "SITE", "NAME"]
     assert [line.split()[:3] for line in named[1:3]] == [
@@ -161,7 +161,7 @@ def test_table_escapes_every_cell_from_outside() -> None:
         CameraHealth(name, "ok", (), online=True, codec="H264\x1b[0m", resolution="1x1")
         for name in TERMINAL_NAMES
     )
-    text = table(HealthReport(0.0, cameras))
+    text = camera_table(HealthReport(0.0, cameras))
     lines = text.splitlines()
     assert len(lines) == len(TERMINAL_NAMES) + 2
     assert all(line.isprintable() for line in lines)
