@@ -373,17 +373,21 @@ class KeepAliveTransport:
         self._fallback_factory = fallback
         self._fallback: Transport | None = None
         self._idle: dict[tuple[str, int], list[http.client.HTTPConnection]] = {}
+        self._closed = False
         self._lock = threading.Lock()
+        # Held only while the fallback is built (httpx loads the CA bundle, ~35 ms):
+        # never ``_lock``, which every plain request takes for its connection.
+        self._building = threading.Lock()
 
     def get(self, request: GetRequest) -> HTTPAnswer:
         parts = urlsplit(request.url)
         host = parts.hostname
         if parts.scheme != "http" or host is None or _proxied(host):
-            return self._other().get(request)
+            return self._fallback_get(request)
         try:
             port = parts.port or 80
         except ValueError:  # not a port: as the fallback reports it
-            return self._other().get(request)
+            return self._fallback_get(request)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         if request.params:
             target += ("&" if parts.query else "?") + urlencode(request.params)
@@ -458,20 +462,43 @@ class KeepAliveTransport:
     ) -> None:
         if kept:
             with self._lock:
-                idle = self._idle.setdefault(server, [])
-                if len(idle) < MAX_IDLE_CONNECTIONS:
+                # A request still in flight when the transport was closed: its connection
+                # would sit in a pool nobody empties again (an open socket, leaked).
+                idle = None if self._closed else self._idle.setdefault(server, [])
+                if idle is not None and len(idle) < MAX_IDLE_CONNECTIONS:
                     idle.append(connection)
                     return
         connection.close()
 
-    def _other(self) -> Transport:
-        with self._lock:
-            if self._fallback is None:
-                self._fallback = self._fallback_factory()
-            return self._fallback
+    def _fallback_get(self, request: GetRequest) -> HTTPAnswer:
+        fallback, kept = self._other()
+        try:
+            return fallback.get(request)
+        finally:
+            if not kept:
+                fallback.close()
+
+    def _other(self) -> tuple[Transport, bool]:
+        """The fallback transport, built at its first use outside ``_lock`` (double-checked
+        under ``_building``, so one instance is built and kept), and whether it is kept:
+        one built after :meth:`close` serves its request and is closed then."""
+        fallback = self._fallback
+        if fallback is not None:
+            return fallback, True
+        with self._building:
+            with self._lock:
+                if self._fallback is not None:
+                    return self._fallback, True
+            built = self._fallback_factory()
+            with self._lock:
+                if self._closed:
+                    return built, False
+                self._fallback = built
+            return built, True
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             idle = [connection for kept in self._idle.values() for connection in kept]
             self._idle.clear()
             fallback, self._fallback = self._fallback, None
