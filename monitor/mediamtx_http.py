@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
-from trashmonitor.errors import MalformedResponseError, UnreachableError
+from trashmonitor.errors import MalformedResponseError, TrashmonError, UnreachableError
 from trashmonitor.settings import file_path
 
 if TYPE_CHECKING:  # the probe traces nothing and never imports opentelemetry
@@ -140,22 +140,36 @@ def read_text_file(path: str, what: str, max_bytes: int) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        # Not chained: the decode error holds the file's bytes, a password among them.
-        raise ValueError(f"{what} is not UTF-8 text") from None
+        pass
+    # Raised here, after the except block, with the bytes dropped: raised in it, the
+    # decode error (which holds the file's bytes, a password among them) would be the
+    # new one's __context__ (``from None`` only hides it), and ``raw`` a local of this
+    # frame, both reachable from the error's traceback.
+    del raw
+    raise ValueError(f"{what} is not UTF-8 text")
 
 
 def read_credentials_file(path: str) -> Credentials:
     """The file holds one line ``user:password``. Raises ValueError with a message that
     never quotes the file's content (settings turn it into a ConfigError)."""
-    text = read_text_file(path, "credentials file", CREDENTIALS_FILE_MAX_BYTES)
+    credentials = _credentials(read_text_file(path, "credentials file", CREDENTIALS_FILE_MAX_BYTES))
+    if isinstance(credentials, str):
+        # Raised here, not where the text was split: that frame's locals (reachable from
+        # the error's traceback) hold the password.
+        raise ValueError(credentials)
+    return credentials
+
+
+def _credentials(text: str) -> Credentials | str:
+    """The credentials in a file's text, or what is wrong with it."""
     lines = text.splitlines()
     while lines and not lines[-1]:
         lines.pop()
     user, colon, password = (lines[0] if len(lines) == 1 else "").partition(":")
     if not (colon and user and password):
-        raise ValueError("credentials file must hold one line user:password")
+        return "credentials file must hold one line user:password"
     if not (user.isprintable() and password.isprintable()):
-        raise ValueError("credentials file holds control characters")
+        return "credentials file holds control characters"
     return Credentials(user, password)
 
 
@@ -244,6 +258,19 @@ def timed_out(url: str) -> UnreachableError:
     return UnreachableError(f"{url}: timed out (the request's time budget is spent)")
 
 
+def detached(error: TrashmonError) -> TrashmonError:
+    """``error`` without the frames it was raised through nor the exception it was
+    raised while handling. ``raise … from None`` only hides that one from printed
+    tracebacks: it stays the error's ``__context__``, its frames' locals reachable (a
+    transport's hold the Authorization header, the MediaMTX password; a reader's up to
+    ``max_body_bytes`` of answer, which a caller keeping the error in a reference cycle
+    would keep until a full collection)."""
+    error.__traceback__ = None
+    error.__context__ = None
+    error.__cause__ = None
+    return error
+
+
 def reason_of(error: BaseException) -> str:
     text = " ".join(str(error).split())
     return text[:120] or error.__class__.__name__
@@ -314,7 +341,15 @@ _URLLIB = urllib.request.build_opener(_NoRedirects, _DeadlineHTTPHandler, _Deadl
 
 def urllib_get(get: GetRequest) -> HTTPAnswer:
     """One GET with the standard library (which, like httpx, honours the ``*_proxy``
-    environment variables), bounded by the request's deadline and size cap."""
+    environment variables), bounded by the request's deadline and size cap. Its errors
+    are :func:`detached`: no frame or exception reachable from them holds the password."""
+    try:
+        return _urllib_get(get)
+    except TrashmonError as error:
+        raise detached(error) from None
+
+
+def _urllib_get(get: GetRequest) -> HTTPAnswer:
     url, deadline = get.url, get.deadline
     full_url = f"{url}?{urlencode(get.params)}" if get.params else url
     # The URL is a setting checked to be http(s):// (settings.parse_http_url).
@@ -326,8 +361,8 @@ def urllib_get(get: GetRequest) -> HTTPAnswer:
             connect_timeout = time_left()
             with _URLLIB.open(request, timeout=connect_timeout) as response:
                 return _read_answer(response, get)
-    # Not chained below: urllib's errors reach back to the request, whose headers hold
-    # the MediaMTX password (HTTP Basic); the message keeps what the cause said.
+    # ``from None`` below keeps urllib's errors (they reach back to the request, whose
+    # headers hold the password) out of printed tracebacks; urllib_get detaches them.
     except urllib.error.HTTPError as error:
         with error:
             return error.code, str(error.reason), b""
@@ -380,6 +415,13 @@ class KeepAliveTransport:
         self._building = threading.Lock()
 
     def get(self, request: GetRequest) -> HTTPAnswer:
+        """The errors are :func:`detached`, as :func:`urllib_get`'s."""
+        try:
+            return self._get(request)
+        except TrashmonError as error:
+            raise detached(error) from None
+
+    def _get(self, request: GetRequest) -> HTTPAnswer:
         parts = urlsplit(request.url)
         host = parts.hostname
         if parts.scheme != "http" or host is None or _proxied(host):
@@ -406,8 +448,8 @@ class KeepAliveTransport:
                 finally:
                     response.close()
                     self._release((host, port), connection, kept=kept)
-        # Not chained, as urllib_get: the cause's frames hold ``headers``, with the
-        # Authorization header (the MediaMTX password).
+        # ``from None``, as urllib_get: the cause's frames hold ``headers``, with the
+        # Authorization header (the MediaMTX password); get() detaches the error.
         except TimeoutError:
             raise timed_out(url) from None
         except (http.client.HTTPException, ConnectionError) as error:
@@ -447,8 +489,8 @@ class KeepAliveTransport:
                     continue
                 if sending and isinstance(error, OSError) and not isinstance(error, TimeoutError):
                     # As urllib: what fails while connecting or sending cannot connect;
-                    # what fails reading the answer is get()'s (a broken answer). Not
-                    # chained: the cause's frames hold the Authorization header.
+                    # what fails reading the answer is get()'s (a broken answer). The
+                    # cause's frames hold the Authorization header: get() detaches it.
                     raise UnreachableError(f"{url}: cannot connect ({reason_of(error)})") from None
                 raise
 

@@ -256,8 +256,10 @@ def decode_json(body: bytes | bytearray, source: str) -> object:
     except json.JSONDecodeError as error:
         cut = error.pos >= len(body.rstrip()) or error.msg.startswith("Unterminated")
         problem = "truncated JSON" if cut else "invalid JSON"
-        # Not chained (nor below): the decode errors hold the whole answer, hostile input,
-        # and a RecursionError's traceback is a thousand frames.
+        # ``from None`` (and below): the decode errors hold the whole answer, hostile
+        # input, and a RecursionError's traceback is a thousand frames. That only keeps
+        # them out of printed tracebacks: they stay the error's __context__ until the
+        # client detaches it (mediamtx_http.detached).
         raise MalformedResponseError(
             f"{source}: {problem} ({error.msg}, char {error.pos})"
         ) from None
@@ -456,7 +458,8 @@ def _sample_count(value_text: str, family: str, number: int) -> int:
     try:
         value = float(value_text)
     except ValueError:
-        # Not chained: float()'s error quotes the value, hostile text from /metrics.
+        # ``from None``: float()'s error quotes the value, hostile text from /metrics,
+        # kept out of printed tracebacks (the client detaches the __context__ too).
         raise MalformedResponseError(
             f"metrics line {number}: {family} value is not a number"
         ) from None
