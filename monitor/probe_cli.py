@@ -20,8 +20,8 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, NamedTuple
 
 from trashmonitor.errors import (
     EXIT_OK,
@@ -180,8 +180,7 @@ def run(args: argparse.Namespace) -> int:
         ) from error
 
 
-@dataclass(frozen=True)
-class SiteVerdict:
+class SiteVerdict(NamedTuple):
     site: str
     report: HealthReport | None
     error: TrashmonError | None = None
