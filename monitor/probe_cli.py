@@ -54,6 +54,10 @@ MAX_PARALLEL_SITES = 32
 LOGS = False
 """Nothing on the probe's path logs (it reads MediaMTX with urllib, not httpx): the CLI
 then leaves the logging module unimported (~8 ms of a probe's start-up)."""
+EXIT_AT_ONCE = True
+"""Nothing is left to release when the probe has answered (its page threads are done,
+``--play``'s children waited for, no file open): the CLI ends the process without the
+interpreter's teardown, ~20 ms of CPU at 10,000 paths."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
