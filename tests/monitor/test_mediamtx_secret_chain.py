@@ -100,15 +100,21 @@ TRANSPORTS: dict[str, Callable[[], Transport]] = {
 }
 
 
+def failing_server(fake: FakeMediaMTX, fault: str) -> str:
+    """The URL of a server failing with ``fault``: ``refused`` (nothing listens) or one
+    of the fake's (``hang``: the deadline passes while the answer is awaited)."""
+    if fault == "refused":
+        return f"http://127.0.0.1:{free_port()}"
+    fake.fault = fault
+    return fake.url
+
+
 @pytest.mark.parametrize("fault", ["refused", "cut_connection", "no_answer", "hang"])
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_no_transport_error_reaches_the_password(
     fake: FakeMediaMTX, transport: str, fault: str
 ) -> None:
-    # hang: the deadline passes while the answer is awaited (a timeout).
-    url = f"http://127.0.0.1:{free_port()}" if fault == "refused" else fake.url
-    if fault != "refused":
-        fake.fault = fault
+    url = failing_server(fake, fault)
     through = TRANSPORTS[transport]()
     deadline = time.monotonic() + (0.5 if fault == "hang" else 10)
     request = GetRequest(url + "/v3/paths/list", None, deadline, 1024, CREDENTIALS)
@@ -124,11 +130,11 @@ def test_no_transport_error_reaches_the_password(
 def test_no_client_error_reaches_the_password(
     fake: FakeMediaMTX, transport: str, fault: str
 ) -> None:
-    url = f"http://127.0.0.1:{free_port()}" if fault == "refused" else fake.url
-    if fault != "refused":
-        fake.fault = fault
     with MediaMTXClient(
-        url, timeout=0.5, credentials=CREDENTIALS, **client_options(transport)
+        failing_server(fake, fault),
+        timeout=0.5,
+        credentials=CREDENTIALS,
+        **client_options(transport),
     ) as client:
         error = raised_by(client.read_paths)
     assert leaks(error) == []
