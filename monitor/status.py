@@ -130,7 +130,7 @@ class StatusText:
     ) -> bytes:
         kept = self._kept
         fresh: dict[str, _KeptCamera] = {}
-        objects = []
+        objects: list[str] = []
         append = objects.append
         inputs_of = _no_inputs if extras is None else extras.inputs
         for camera in report.cameras:
