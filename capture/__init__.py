@@ -6,7 +6,7 @@ What other components build on (the MQTT side in particular):
   :class:`AgentSnapshot` from any thread; ``add_listener(callback)`` is called with a
   snapshot on every change of state, reason, black/frozen or device presence;
   ``request_stop()`` (or the ``stop`` event given to ``run``) ends it.
-* :class:`AgentSnapshot.state_message` — the ``trashcam/<id>/state`` JSON.
+* :func:`state_message` (``capture.snapshot``) — a snapshot's ``trashcam/<id>/state`` JSON.
 * :class:`AgentConfig` (``buffer_dir``: rolling 1 s MPEG-TS segments of the published
   stream, listed oldest first by :func:`buffer_segments`, plus ``buffer.m3u8``).
 * :class:`V4l2Device`, :class:`Control`, :func:`find_control`, :class:`ControlError`,
@@ -15,12 +15,10 @@ What other components build on (the MQTT side in particular):
 
 from trashmonitor.capture.command import SEGMENT_PLAYLIST, buffer_segments, build_command
 from trashmonitor.capture.config import AgentConfig, config_from, load_config
-from trashmonitor.capture.machine import State
-from trashmonitor.capture.snapshot import AgentSnapshot
+from trashmonitor.capture.model import AgentSnapshot, DeviceInfo, State
 from trashmonitor.capture.supervisor import Agent
 from trashmonitor.capture.v4l2 import (
     Control,
-    DeviceInfo,
     RecordedCamera,
     V4l2Device,
     find_control,

@@ -14,6 +14,7 @@ from trashmonitor.capture.metrics import agent_registry
 from trashmonitor.capture.mqtt_agent import MqttAgent, retire
 from trashmonitor.capture.mqtt_agent_cli import add_retire_argument, agent_from_settings
 from trashmonitor.capture.redact import redact
+from trashmonitor.capture.snapshot import state_message
 from trashmonitor.capture.supervisor import Agent
 from trashmonitor.errors import EXIT_OK, ConfigError
 from trashmonitor.runtime import run_until_signal
@@ -102,7 +103,7 @@ def _mqtt_side(read: ReadSettings, agent: Agent, config: AgentConfig) -> MqttAge
     return agent_from_settings(
         read,
         config.camera,
-        state=lambda: agent.snapshot().state_message(),
+        state=lambda: state_message(agent.snapshot()),
         controls=agent.device,
         buffer_dir=config.buffer_dir,
         metrics_addr=config.metrics_addr,

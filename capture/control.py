@@ -15,8 +15,9 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
+from trashmonitor.capture.model import Accepted, ActionRequest, Rejected, SettingRequest
 from trashmonitor.capture.v4l2 import (
     AUTO_PARTNERS,
     CID_FOCUS_AUTO,
@@ -31,8 +32,6 @@ MAX_PAYLOAD_BYTES = 512
 MAX_RECORD_SECONDS = 300.0
 MIN_RECORD_SECONDS = 1.0
 _ECHO_CHARS = 80
-
-ActionName = Literal["picture", "record", "stop"]
 
 
 class ControlTarget(Protocol):
@@ -56,41 +55,6 @@ _TOGGLE_MESSAGES: Mapping[tuple[int, int], str] = {
     (CID_WHITE_BALANCE_AUTO, 1): "Automatic white balance on. The manual temperature is ignored.",
     (CID_WHITE_BALANCE_AUTO, 0): "Manual white balance on. Adjust it with {manual} {range}.",
 }
-
-
-@dataclass(frozen=True)
-class SettingRequest:
-    """A well-formed ``…/set`` request from :func:`parse_setting`, not yet checked
-    against the device: the value is still the text the person sent."""
-
-    control: str
-    value: str
-
-
-@dataclass(frozen=True)
-class ActionRequest:
-    """A valid ``…/action`` request from :func:`parse_action`; ``seconds`` only for
-    ``record``, already within bounds."""
-
-    action: ActionName
-    seconds: float | None = None
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """:func:`validate_setting`'s yes: the device's control and the value to apply, as
-    the device's integer."""
-
-    control: Control
-    value: int
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """Any refusal, by any step here: the one sentence the agent publishes as the
-    event, for the person who sent the request."""
-
-    message: str
 
 
 def echo(payload: bytes) -> str:

@@ -2,7 +2,8 @@
 
 No I/O and no clock: every event carries ``now`` (monotonic seconds) and the random
 number used for jitter, so tests replay any history without sleeping. The supervisor
-(``supervisor.py``) turns real happenings into events and performs the actions.
+(``supervisor.py``) turns real happenings into events and performs the actions. The
+machine, its events, actions and policy are values of ``model.py``.
 
 States::
 
@@ -17,160 +18,13 @@ States::
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from types import MappingProxyType
 
-from trashmonitor.backoff import Backoff
-from trashmonitor.capture.parsing import EventKind, ProgressBlock, StderrEvent
+from trashmonitor.capture import model
+from trashmonitor.capture.model import Action, Actions, Event, EventKind, Machine, Policy, State
 
-
-class State(enum.StrEnum):
-    STARTING = "starting"
-    STREAMING = "streaming"
-    STALLED = "stalled"
-    BACKOFF = "backoff"
-    DEVICE_MISSING = "device_missing"
-    STOPPED = "stopped"
-
-
-RESTART_REASONS = ("exited", "stalled", "device_missing", "publish_failed")
-
-
-@dataclass(frozen=True)
-class Policy:
-    stall_seconds: float = 3.0
-    start_seconds: float = 8.0
-    """Time a new ffmpeg gets to connect and produce its first progress block."""
-    backoff: Backoff = field(default_factory=Backoff)
-    """The delay before restarting ffmpeg after consecutive failed runs."""
-    healthy_seconds: float = 30.0
-    """A run that streamed this long resets the backoff."""
-    black_seconds: float = 2.0
-
-
-@dataclass(frozen=True)
-class Totals:
-    """Counters summed over ffmpeg runs (each run's own counters start at 0)."""
-
-    frames: int = 0
-    dropped: int = 0
-    duplicated: int = 0
-    output_bytes: int = 0
-
-    def plus(self, block: ProgressBlock | None) -> Totals:
-        if block is None:
-            return self
-        return Totals(
-            self.frames + (block.frame or 0),
-            self.dropped + (block.drop_frames or 0),
-            self.duplicated + (block.dup_frames or 0),
-            self.output_bytes + (block.total_size or 0),
-        )
-
-
-@dataclass(frozen=True)
-class Machine:
-    state: State = State.STARTING
-    reason: str = "initial"
-    since: float = 0.0
-    process_running: bool = False
-    started_at: float | None = None
-    last_progress_at: float | None = None
-    streaming_since: float | None = None
-    last_block: ProgressBlock | None = None
-    finished_runs: Totals = field(default_factory=Totals)
-    failures: int = 0
-    """Consecutive failed runs: the backoff exponent and the crash-loop signal."""
-    retry_at: float | None = None
-    restarts: Mapping[str, int] = field(
-        default_factory=lambda: MappingProxyType(dict.fromkeys(RESTART_REASONS, 0))
-    )
-    black_since: float | None = None
-    frozen: bool = False
-    device_present: bool = True
-
-    @property
-    def totals(self) -> Totals:
-        return self.finished_runs.plus(self.last_block)
-
-    def black(self, now: float, policy: Policy) -> bool:
-        return self.black_since is not None and now - self.black_since >= policy.black_seconds
-
-    def restarts_total(self) -> int:
-        return sum(self.restarts.values())
-
-
-# Events -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Tick:
-    """The supervisor's regular wake-up: time-based judgements (connect and stall
-    timeouts, the end of a backoff) and whether the device node is there now."""
-
-    now: float
-    device_present: bool = True
-    rand: float = 0.5
-
-
-@dataclass(frozen=True)
-class Started:
-    """The supervisor has spawned ffmpeg (answering :attr:`Action.START`)."""
-
-    now: float
-
-
-@dataclass(frozen=True)
-class Progress:
-    """ffmpeg reported one ``-progress`` block: the stream is moving."""
-
-    now: float
-    block: ProgressBlock
-
-
-@dataclass(frozen=True)
-class Exited:
-    """ffmpeg is gone: it exited, was stopped, or could not be spawned (``returncode``
-    None)."""
-
-    now: float
-    returncode: int | None = None
-    rand: float = 0.5
-
-
-@dataclass(frozen=True)
-class Image:
-    """ffmpeg's stderr said something about the picture or the publish: black, frozen,
-    the RTSP branch failed (a :class:`~trashmonitor.capture.parsing.StderrEvent`)."""
-
-    now: float
-    event: StderrEvent
-    rand: float = 0.5
-
-
-@dataclass(frozen=True)
-class StopRequested:
-    """The agent is shutting down: stop ffmpeg and stay stopped."""
-
-    now: float
-
-
-Event = Tick | Started | Progress | Exited | Image | StopRequested
-
-
-# Actions ----------------------------------------------------------------------------
-
-
-class Action(enum.Enum):
-    START = "start"
-    """Start ffmpeg (stopping a leftover one first, e.g. a buffer-only ffmpeg)."""
-    STOP = "stop"
-    """Stop ffmpeg with escalation (SIGTERM, SIGTERM, SIGKILL) and reap it."""
-
-
-Actions = tuple[Action, ...]
 _RUNNING = (State.STARTING, State.STREAMING)
 
 
@@ -223,26 +77,28 @@ def _to_backoff(machine: Machine, now: float, reason: str, policy: Policy, rand:
 def step(machine: Machine, event: Event, policy: Policy) -> tuple[Machine, Actions]:  # noqa: PLR0911  # one branch per event type
     """Apply one event; return the new machine and what the supervisor must do."""
     if machine.state is State.STOPPED:
-        if isinstance(event, Exited):
+        if isinstance(event, model.Exited):
             return replace(machine, process_running=False), ()
         return machine, ()
-    if isinstance(event, StopRequested):
+    if isinstance(event, model.StopRequested):
         actions = (Action.STOP,) if machine.process_running else ()
         return _enter(machine, State.STOPPED, event.now, "stop requested"), actions
-    if isinstance(event, Started):
+    if isinstance(event, model.Started):
         return replace(
             machine, process_running=True, started_at=event.now, last_progress_at=None
         ), ()
-    if isinstance(event, Progress):
+    if isinstance(event, model.Progress):
         return _on_progress(machine, event, policy)
-    if isinstance(event, Exited):
+    if isinstance(event, model.Exited):
         return _on_exit(machine, event, policy)
-    if isinstance(event, Image):
+    if isinstance(event, model.Image):
         return _on_image(machine, event, policy)
     return _on_tick(machine, event, policy)
 
 
-def _on_progress(machine: Machine, event: Progress, policy: Policy) -> tuple[Machine, Actions]:
+def _on_progress(
+    machine: Machine, event: model.Progress, policy: Policy
+) -> tuple[Machine, Actions]:
     if not machine.process_running or machine.state not in _RUNNING:
         # e.g. a buffer-only ffmpeg during backoff: its run was already folded in.
         return machine, ()
@@ -266,7 +122,7 @@ def _on_progress(machine: Machine, event: Progress, policy: Policy) -> tuple[Mac
     return updated, ()
 
 
-def _on_exit(machine: Machine, event: Exited, policy: Policy) -> tuple[Machine, Actions]:
+def _on_exit(machine: Machine, event: model.Exited, policy: Policy) -> tuple[Machine, Actions]:
     if not machine.process_running:
         return machine, ()
     over = replace(_run_over(machine, event.now, policy), process_running=False)
@@ -288,7 +144,7 @@ def _on_exit(machine: Machine, event: Exited, policy: Policy) -> tuple[Machine, 
     return _to_backoff(over, event.now, "exited", policy, event.rand), ()
 
 
-def _on_image(machine: Machine, event: Image, policy: Policy) -> tuple[Machine, Actions]:
+def _on_image(machine: Machine, event: model.Image, policy: Policy) -> tuple[Machine, Actions]:
     kind = event.event.kind
     if kind is EventKind.BLACK_START:
         return replace(machine, black_since=event.now), ()
@@ -311,7 +167,7 @@ def _on_image(machine: Machine, event: Image, policy: Policy) -> tuple[Machine, 
     return machine, ()
 
 
-def _on_tick(machine: Machine, event: Tick, policy: Policy) -> tuple[Machine, Actions]:  # noqa: PLR0911  # one branch per state
+def _on_tick(machine: Machine, event: model.Tick, policy: Policy) -> tuple[Machine, Actions]:  # noqa: PLR0911  # one branch per state
     now = event.now
     if machine.device_present != event.device_present:
         machine = replace(machine, device_present=event.device_present)

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from trashmonitor.capture.command import SEGMENT_PLAYLIST, playlist_segments
 from trashmonitor.capture.control import MAX_RECORD_SECONDS
+from trashmonitor.capture.model import FileEntry, MediaResult, SegmentKey
 from trashmonitor.capture.settings import DEFAULT_MAX_CAPTURE_BYTES, DEFAULT_MIN_FREE_BYTES
 from trashmonitor.children import start_child
 
@@ -42,29 +43,6 @@ SEGMENT_SUFFIX = ".ts"
 PARTIAL_SUFFIX = ".partial.mp4"
 SEGMENT_MAX_AGE = 5.0  # seconds: an older newest segment means the stream is not running
 STALL_SECONDS = 5.0  # no new segment for this long ends a recording early
-
-
-@dataclass(frozen=True)
-class MediaResult:
-    ok: bool
-    message: str
-    file: Path | None = None
-
-
-SegmentKey = tuple[str, float]
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    name: str
-    size: int
-    mtime: float
-
-    @property
-    def key(self) -> SegmentKey:
-        """A segment by name AND modification time: names come back when the buffer wraps
-        or ffmpeg restarts (numbering starts again at seg000), the file then is new."""
-        return (self.name, self.mtime)
 
 
 def files_to_prune(files: Sequence[FileEntry], max_bytes: int, keep: str) -> list[str]:

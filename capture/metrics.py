@@ -14,8 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from trashmonitor import __version__
-from trashmonitor.capture.machine import RESTART_REASONS, State
-from trashmonitor.capture.snapshot import AgentSnapshot
+from trashmonitor.capture.model import RESTART_REASONS, AgentSnapshot, State
 
 
 def _gauge(snap: AgentSnapshot, name: str, doc: str, value: float | None) -> Metric:

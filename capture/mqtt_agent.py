@@ -46,11 +46,7 @@ import paho.mqtt.client as mqtt
 from trashmonitor.capture import ha_discovery, seed_interface
 from trashmonitor.capture.control import (
     MAX_RECORD_SECONDS,
-    Accepted,
-    ActionRequest,
     ControlTarget,
-    Rejected,
-    SettingRequest,
     TokenBucket,
     echo,
     parse_action,
@@ -58,9 +54,17 @@ from trashmonitor.capture.control import (
     success_message,
     validate_setting,
 )
-from trashmonitor.capture.media import MediaResult, newest_live_segment
+from trashmonitor.capture.media import newest_live_segment
+from trashmonitor.capture.model import (
+    Accepted,
+    ActionRequest,
+    MediaResult,
+    Rejected,
+    SeedReply,
+    SettingOutcome,
+    SettingRequest,
+)
 from trashmonitor.capture.panel import DEFAULT_SNAPSHOT_INTERVAL, SnapshotLoop, controls_payload
-from trashmonitor.capture.v4l2 import Control
 from trashmonitor.errors import ConfigError, TrashmonError
 from trashmonitor.mqtt import (
     MAX_MESSAGE_BYTES,
@@ -102,16 +106,6 @@ class MediaActions(Protocol):
     def close(self, timeout: float) -> None:
         """End a recording in progress so its file is finalised and renamed."""
         ...
-
-
-@dataclass(frozen=True)
-class SettingOutcome:
-    """A setting request after the shared code path: the verdict (None when it never got
-    as far as validation), the sentence for ``events`` and the table it was checked against."""
-
-    result: MediaResult
-    verdict: Accepted | Rejected | None = None
-    controls: tuple[Control, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -417,7 +411,7 @@ class MqttAgent:
         parsed = seed_interface.parse_seed_setting(payload)
 
         def job() -> None:
-            if isinstance(parsed, seed_interface.SeedReply):
+            if isinstance(parsed, SeedReply):
                 self._seed_status(parsed.text)
                 return
             outcome = self._apply_setting(parsed)
@@ -437,7 +431,7 @@ class MqttAgent:
         def job() -> None:
             if parsed is None:
                 return  # the seed ignored an empty action
-            if isinstance(parsed, seed_interface.SeedReply):
+            if isinstance(parsed, SeedReply):
                 self._seed_status(parsed.text)
             elif parsed.action == "picture":
                 self._seed_picture(parsed)

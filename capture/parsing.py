@@ -8,31 +8,16 @@ ffmpeg's output is an observation, and a strange line must never stop the superv
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import IO
+
+from trashmonitor.capture.model import EventKind, ProgressBlock, StderrEvent
 
 MAX_LINE_BYTES = 4096
 INT64_MAX = 2**63 - 1
 """ffmpeg's counters are int64: anything larger is garbage, and a huge Python int
 would overflow ``float()`` when a counter or gauge renders it."""
-
-
-@dataclass(frozen=True)
-class ProgressBlock:
-    """One ``-progress`` block; None where ffmpeg said N/A or sent nonsense."""
-
-    frame: int | None = None
-    fps: float | None = None
-    speed: float | None = None
-    total_size: int | None = None
-    out_time_us: int | None = None
-    dup_frames: int | None = None
-    drop_frames: int | None = None
-    bitrate_kbps: float | None = None
-    ended: bool = False
 
 
 def _int(text: str) -> int | None:
@@ -79,30 +64,6 @@ class ProgressParser:
             bitrate_kbps=_float(fields.get("bitrate", "")),
             ended=value.strip() == "end",
         )
-
-
-class EventKind(enum.Enum):
-    BLACK_START = "black_start"
-    """The picture went black (``lavfi.black_start`` metadata, printed live)."""
-    BLACK_END = "black_end"
-    FREEZE_START = "freeze_start"
-    """The picture has not changed for FREEZE_SECONDS (freezedetect)."""
-    FREEZE_END = "freeze_end"
-    PUBLISH_FAILED = "publish_failed"
-    """A tee slave (the RTSP branch) failed; ffmpeg keeps the buffer branch running."""
-    BUFFER_FAILED = "buffer_failed"
-    """The local segment buffer branch failed (disk full, directory gone): logged."""
-    DEVICE_ERROR = "device_error"
-    """The V4L2 input reported the device gone or busy: logged; the device check decides."""
-
-
-@dataclass(frozen=True)
-class StderrEvent:
-    """The one thing a stderr line said (:func:`parse_stderr_line`); ``detail`` is
-    ffmpeg's own words where they help the log, bounded, redacted before logging."""
-
-    kind: EventKind
-    detail: str = ""
 
 
 _BLACK = re.compile(r"lavfi\.black_(start|end)=")

@@ -13,17 +13,19 @@ them. docs/mqtt.md "The seed's interface" lists every reply and how to migrate.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from trashmonitor.capture.control import (
-    Accepted,
-    ActionRequest,
-    Rejected,
-    SettingRequest,
     echo,
     parse_action,
     parse_setting,
+)
+from trashmonitor.capture.model import (
+    Accepted,
+    ActionRequest,
+    Rejected,
+    SeedReply,
+    SettingRequest,
 )
 from trashmonitor.capture.v4l2 import (
     AUTO_PARTNERS,
@@ -80,13 +82,6 @@ _TOGGLE_NAMES = {
     "white_balance_temperature_auto": CID_WHITE_BALANCE_AUTO,
 }
 _BLOCKED = {"focus_absolute": FOCUS_BLOCKED, "white_balance_temperature": WB_BLOCKED}
-
-
-@dataclass(frozen=True)
-class SeedReply:
-    """A reply to publish on ``camera/status`` without running anything."""
-
-    text: str
 
 
 def error(message: str) -> str:

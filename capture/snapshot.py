@@ -1,82 +1,34 @@
-"""What the agent knows at one instant: the value metrics, MQTT and logs are made from.
-
-:class:`AgentSnapshot` is frozen and self-contained (epoch times, plain values), so a
-listener on another thread (the MQTT helper) can keep it, compare it and publish
-:meth:`AgentSnapshot.state_message` — the ``trashcam/<id>/state`` JSON of
-docs/contracts.md — without touching the supervisor.
+"""The agent's snapshot taken and rendered: :func:`take_snapshot` (the machine seen at
+one instant, as a :class:`~trashmonitor.capture.model.AgentSnapshot`) and
+:func:`state_message` / :func:`state_document`, the ``trashcam/<id>/state`` JSON of
+docs/contracts.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
-from trashmonitor.capture.machine import Machine, Policy, State
-from trashmonitor.capture.v4l2 import DeviceInfo
+from trashmonitor.capture.model import AgentSnapshot, DeviceInfo, Machine, Policy, State
 
 
-@dataclass(frozen=True)
-class AgentSnapshot:
-    camera: str
-    state: State
-    reason: str
-    since: float
-    """Epoch seconds when ``state`` was entered."""
-    fps: float | None
-    target_fps: float
-    speed: float | None
-    restarts: int
-    restarts_by_reason: Mapping[str, int]
-    consecutive_failures: int
-    black: bool
-    frozen: bool
-    device: DeviceInfo
-    frames: int
-    dropped_frames: int
-    duplicated_frames: int
-    output_bytes: int
-    last_progress_at: float | None
-    """Epoch seconds of the last ``-progress`` block of any run (None before the first)."""
-    ffmpeg_pid: int | None
-    ts: float
-    """Epoch seconds when the snapshot was taken."""
-    bitrate_bps: float | None = None
-    """Output bitrate in bits/s while streaming: ffmpeg's ``bitrate`` where it reports
-    one, else measured on the segment buffer (ffmpeg says N/A for RTSP and tee output);
-    None without either, and while not streaming."""
-
-    @property
-    def image_reasons(self) -> tuple[str, ...]:
-        """The picture problems now, named as the monitor's reasons (docs/contracts.md)."""
-        return tuple(
-            name
-            for name, active in (("black_image", self.black), ("frozen_image", self.frozen))
-            if active
-        )
-
-    @property
-    def change_key(self) -> tuple[State, str, bool, bool, bool]:
-        """What makes a snapshot worth announcing (logs, listeners, MQTT on change)."""
-        return (self.state, self.reason, self.black, self.frozen, self.device.present)
-
-    def state_message(self) -> dict[str, Any]:
-        """The ``trashcam/<id>/state`` payload (docs/contracts.md, MQTT topics)."""
-        return state_document(
-            camera=self.camera,
-            state=str(self.state),
-            ts=self.ts,
-            fps=self.fps,
-            target_fps=self.target_fps,
-            speed=self.speed,
-            restarts=self.restarts,
-            consecutive_failures=self.consecutive_failures,
-            bitrate_bps=self.bitrate_bps,
-            black=self.black,
-            frozen=self.frozen,
-            device=self.device,
-        )
+def state_message(snapshot: AgentSnapshot) -> dict[str, Any]:
+    """The ``trashcam/<id>/state`` payload of a snapshot (docs/contracts.md, MQTT topics)."""
+    return state_document(
+        camera=snapshot.camera,
+        state=str(snapshot.state),
+        ts=snapshot.ts,
+        fps=snapshot.fps,
+        target_fps=snapshot.target_fps,
+        speed=snapshot.speed,
+        restarts=snapshot.restarts,
+        consecutive_failures=snapshot.consecutive_failures,
+        bitrate_bps=snapshot.bitrate_bps,
+        black=snapshot.black,
+        frozen=snapshot.frozen,
+        device=snapshot.device,
+    )
 
 
 def state_document(

@@ -21,20 +21,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from trashmonitor.backoff import Backoff
-from trashmonitor.capture import machine
+from trashmonitor.capture import machine, model
 from trashmonitor.capture.command import build_command, measure_buffer_bitrate
 from trashmonitor.capture.config import AgentConfig
+from trashmonitor.capture.model import AgentSnapshot, DeviceInfo, ProgressBlock, StderrEvent
 from trashmonitor.capture.notify import notify, watchdog_interval
-from trashmonitor.capture.parsing import (
-    ProgressBlock,
-    ProgressParser,
-    StderrEvent,
-    iter_lines,
-    parse_stderr_line,
-)
+from trashmonitor.capture.parsing import ProgressParser, iter_lines, parse_stderr_line
 from trashmonitor.capture.redact import redact
-from trashmonitor.capture.snapshot import AgentSnapshot, take_snapshot
-from trashmonitor.capture.v4l2 import DeviceInfo, V4l2Device, device_present, synthetic_device
+from trashmonitor.capture.snapshot import take_snapshot
+from trashmonitor.capture.v4l2 import V4l2Device, device_present, synthetic_device
 from trashmonitor.children import StopStep, escalation, start_child, stop_child
 
 log = logging.getLogger(__name__)
@@ -57,8 +52,8 @@ STOP_STEPS = escalation(
 Listener = Callable[[AgentSnapshot], None]
 
 
-def policy_for(config: AgentConfig) -> machine.Policy:
-    return machine.Policy(
+def policy_for(config: AgentConfig) -> model.Policy:
+    return model.Policy(
         stall_seconds=config.stall_seconds,
         start_seconds=config.connect_timeout + config.stall_seconds,
         backoff=Backoff(config.backoff_initial, config.backoff_max),
@@ -243,10 +238,10 @@ class Agent:
                 self.loop_at = self._clock()
                 if (
                     any(s.is_set() for s in stops)
-                    and self._machine.state is not machine.State.STOPPED
+                    and self._machine.state is not model.State.STOPPED
                 ):
-                    self._feed(machine.StopRequested(self._clock()))
-                if self._machine.state is machine.State.STOPPED and self._run is None:
+                    self._feed(model.StopRequested(self._clock()))
+                if self._machine.state is model.State.STOPPED and self._run is None:
                     break
                 due = self._due(next_tick)
                 self._drain(max(0.0, due - self._clock()))
@@ -254,7 +249,7 @@ class Agent:
                 now = self._clock()
                 if now >= due:  # (due, not a recomputed one: past deadlines drop out)
                     self._refresh_device(now)
-                    self._feed(machine.Tick(now, self._device.present, random.random()))  # noqa: S311
+                    self._feed(model.Tick(now, self._device.present, random.random()))  # noqa: S311
                     self._ping_watchdog(now)
                     next_tick = now + self._tick_seconds
         finally:
@@ -284,14 +279,14 @@ class Agent:
         if self._run is None or item.run_id != self._run.run_id:
             return  # a late line from a run already replaced
         if isinstance(item.payload, ProgressBlock):
-            self._feed(machine.Progress(item.at, item.payload))
+            self._feed(model.Progress(item.at, item.payload))
             if self._machine.last_progress_at == item.at:  # counted: not a buffer-only run
                 self._last_progress = item.at
         else:
             if item.payload.detail:
                 detail = self._redact(item.payload.detail)
                 log.warning("ffmpeg: %s: %s", item.payload.kind.value, detail)
-            self._feed(machine.Image(item.at, item.payload, random.random()))  # noqa: S311
+            self._feed(model.Image(item.at, item.payload, random.random()))  # noqa: S311
 
     def _redact(self, text: str) -> str:
         return redact(text, self.config.secrets)
@@ -309,18 +304,18 @@ class Agent:
             run.proc.returncode,
             self._redact(" | ".join(run.tail)) or "(none)",
         )
-        self._feed(machine.Exited(self._clock(), run.proc.returncode, random.random()))  # noqa: S311
+        self._feed(model.Exited(self._clock(), run.proc.returncode, random.random()))  # noqa: S311
 
-    def _feed(self, event: machine.Event) -> None:
+    def _feed(self, event: model.Event) -> None:
         self._machine, actions = machine.step(self._machine, event, self.policy)
         self._announce()
         self._apply(actions)
 
-    def _apply(self, actions: machine.Actions) -> None:
+    def _apply(self, actions: model.Actions) -> None:
         for action in actions:
-            if action is machine.Action.STOP:
+            if action is model.Action.STOP:
                 self._stop_ffmpeg()
-            elif action is machine.Action.START:
+            elif action is model.Action.START:
                 self._start_ffmpeg()
 
     def _stop_ffmpeg(self) -> None:
@@ -329,7 +324,7 @@ class Agent:
             return
         outcome = run.stop()
         log.info("ffmpeg (pid %d) stopped: %s", run.pid, outcome)
-        self._feed(machine.Exited(self._clock(), run.proc.returncode, random.random()))  # noqa: S311
+        self._feed(model.Exited(self._clock(), run.proc.returncode, random.random()))  # noqa: S311
 
     def _start_ffmpeg(self) -> None:
         if self._run is not None:  # a buffer-only leftover: replaced, not a failure
@@ -342,11 +337,11 @@ class Agent:
         except OSError as error:
             log.error("cannot start %s: %s", self.config.ffmpeg, error.strerror)
             now = self._clock()
-            self._machine, _ = machine.step(self._machine, machine.Started(now), self.policy)
-            self._feed(machine.Exited(now, None, random.random()))  # noqa: S311
+            self._machine, _ = machine.step(self._machine, model.Started(now), self.policy)
+            self._feed(model.Exited(now, None, random.random()))  # noqa: S311
             return
         log.info("ffmpeg started (pid %d): %s", self._run.pid, self._redact(" ".join(argv)))
-        self._feed(machine.Started(self._clock()))
+        self._feed(model.Started(self._clock()))
 
     def _refresh_device(self, now: float) -> None:
         if self._device_node is None:
@@ -387,7 +382,7 @@ class Agent:
             snap.consecutive_failures,
         )
         notify(f"STATUS={snap.state} ({snap.reason})")
-        if snap.state is machine.State.STREAMING and not self._ready_sent:
+        if snap.state is model.State.STREAMING and not self._ready_sent:
             self._ready_sent = notify("READY=1")
         for listener in list(self._listeners):
             try:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from trashmonitor.capture.model import DeviceInfo
 from trashmonitor.errors import ControlError, DeviceError
 
 V4L2_CTL = "v4l2-ctl"
@@ -252,22 +253,6 @@ def parse_controls(text: str) -> list[Control]:
             current, menu = None, {}
     flush()
     return controls
-
-
-@dataclass(frozen=True)
-class DeviceInfo:
-    """What the device says about itself; everything but ``path`` may be unknown."""
-
-    path: str
-    present: bool
-    driver: str = ""
-    card: str = ""
-    bus: str = ""
-    pixel_format: str = ""
-    width: int | None = None
-    height: int | None = None
-    fps: float | None = None
-    synthetic: bool = False
 
 
 def _field(text: str, section: str, name: str) -> str:

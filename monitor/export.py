@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from trashmonitor import __version__
-from trashmonitor.capture.machine import State as AgentStreamState
+from trashmonitor.capture.model import State as AgentStreamState
 from trashmonitor.monitor.export_cameras import (
     CAMERA_FAMILY_COUNT,
     AvailabilityLines,

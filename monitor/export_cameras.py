@@ -28,7 +28,7 @@ from typing import cast
 
 from prometheus_client.utils import floatToGoString
 
-from trashmonitor.capture.machine import State as AgentStreamState
+from trashmonitor.capture.model import State as AgentStreamState
 from trashmonitor.monitor.history import (
     AVAILABLE_STATES,
     COUNTED_STATES,

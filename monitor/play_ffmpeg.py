@@ -23,12 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
-from trashmonitor.capture.parsing import (
-    EventKind,
-    ProgressParser,
-    iter_lines,
-    parse_stderr_line,
-)
+from trashmonitor.capture.model import EventKind
+from trashmonitor.capture.parsing import ProgressParser, iter_lines, parse_stderr_line
 from trashmonitor.capture.redact import redact
 from trashmonitor.children import start_child
 

@@ -27,10 +27,9 @@ from support.prometheus import SHIPPED_RULES, ScrapeTarget, render_rules, runnin
 
 from trashmonitor.alerts.config import DEFAULT_CONFIG
 from trashmonitor.alerts.rules import rule_groups
-from trashmonitor.capture.machine import State as MachineState
 from trashmonitor.capture.metrics import AgentCollector
-from trashmonitor.capture.snapshot import AgentSnapshot
-from trashmonitor.capture.v4l2 import DeviceInfo
+from trashmonitor.capture.model import AgentSnapshot, DeviceInfo
+from trashmonitor.capture.model import State as MachineState
 from trashmonitor.monitor.agents_mqtt import MqttCollector, MqttObservation
 from trashmonitor.monitor.export import MonitorCollector
 from trashmonitor.monitor.model import AgentView, CameraHealth, HealthReport, MonitorState, State

@@ -30,9 +30,7 @@ from support.processes import (
     wait_until,
 )
 
-from trashmonitor.capture.machine import State
-from trashmonitor.capture.snapshot import AgentSnapshot
-from trashmonitor.capture.v4l2 import DeviceInfo
+from trashmonitor.capture.model import AgentSnapshot, DeviceInfo, State
 
 SMALL = ["--width", "320", "--height", "240", "--fps", "10"]
 

@@ -25,6 +25,7 @@ from support.processes import (
 )
 
 from trashmonitor.capture import Agent, AgentSnapshot, config_from
+from trashmonitor.capture.snapshot import state_message
 
 from .conftest import StartAgent
 from .harness import SMALL, AgentProcess, Peer, proc_state, python_script
@@ -335,7 +336,7 @@ def test_in_process_api_listener_snapshot_and_stop(peer: Peer, tmp_path: Path) -
         wait_until(lambda: (agent.snapshot().frames or 0) > 10, 20, what="frames")
         current = agent.snapshot()
         assert current.ffmpeg_pid is not None
-        assert current.state_message()["device"]["driver"] == "lavfi"
+        assert state_message(current)["device"]["driver"] == "lavfi"
     finally:
         agent.request_stop()
         runner.join(20)

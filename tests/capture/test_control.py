@@ -17,16 +17,13 @@ import pytest
 
 from trashmonitor.capture import mqtt_agent_cli
 from trashmonitor.capture.control import (
-    Accepted,
-    ActionRequest,
-    Rejected,
-    SettingRequest,
     TokenBucket,
     parse_action,
     parse_setting,
     success_message,
     validate_setting,
 )
+from trashmonitor.capture.model import Accepted, ActionRequest, Rejected, SettingRequest
 from trashmonitor.capture.v4l2 import Control, RecordedCamera, V4l2Device
 from trashmonitor.errors import EXIT_UNDECIDED
 

@@ -5,24 +5,23 @@ from __future__ import annotations
 import pytest
 
 from trashmonitor.backoff import Backoff
-from trashmonitor.capture.machine import (
+from trashmonitor.capture.machine import backoff_delay, initial, next_deadline, step
+from trashmonitor.capture.model import (
     Action,
     Event,
+    EventKind,
     Exited,
     Image,
     Machine,
     Policy,
     Progress,
+    ProgressBlock,
     Started,
     State,
+    StderrEvent,
     StopRequested,
     Tick,
-    backoff_delay,
-    initial,
-    next_deadline,
-    step,
 )
-from trashmonitor.capture.parsing import EventKind, ProgressBlock, StderrEvent
 
 POLICY = Policy(stall_seconds=3, start_seconds=8, backoff=Backoff(initial=1, maximum=30))
 

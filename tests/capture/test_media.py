@@ -23,13 +23,8 @@ from support.processes import (
 
 from trashmonitor.capture.command import build_command
 from trashmonitor.capture.config import AgentConfig
-from trashmonitor.capture.media import (
-    FileEntry,
-    MediaCapture,
-    MediaResult,
-    complete_segments,
-    files_to_prune,
-)
+from trashmonitor.capture.media import MediaCapture, complete_segments, files_to_prune
+from trashmonitor.capture.model import FileEntry, MediaResult
 
 NAME = re.compile(r"^\d{8}T\d{6}Z(-\d+)?\.(jpg|mp4)$")
 

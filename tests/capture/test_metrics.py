@@ -8,8 +8,8 @@ import re
 from prometheus_client.exposition import generate_latest
 from support.processes import REPO, promtool_check_metrics
 
-from trashmonitor.capture.machine import RESTART_REASONS, State
 from trashmonitor.capture.metrics import agent_registry
+from trashmonitor.capture.model import RESTART_REASONS, State
 
 from .harness import snapshot
 

@@ -15,7 +15,7 @@ from support.mosquitto import client_settings, make_pki
 from support.processes import free_port
 
 from trashmonitor.capture.control import echo
-from trashmonitor.capture.media import MediaResult
+from trashmonitor.capture.model import MediaResult
 from trashmonitor.capture.mqtt_agent import RETAINED_REFUSAL, MqttAgent, event_payload
 from trashmonitor.mqtt import MAX_MESSAGE_BYTES, MAX_PACKET_BYTES, CameraTopics
 

@@ -12,13 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support.properties import PROPERTIES, bounded
 
+from trashmonitor.capture.model import EventKind, ProgressBlock, StderrEvent
 from trashmonitor.capture.parsing import (
     INT64_MAX,
     MAX_LINE_BYTES,
-    EventKind,
-    ProgressBlock,
     ProgressParser,
-    StderrEvent,
     iter_lines,
     parse_stderr_line,
 )

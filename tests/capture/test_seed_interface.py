@@ -9,19 +9,9 @@ from hypothesis import strategies as st
 from support.mosquitto import C920_CONTROLS
 from support.properties import PROPERTIES, bounded
 
-from trashmonitor.capture.control import (
-    MAX_PAYLOAD_BYTES,
-    MAX_RECORD_SECONDS,
-    ActionRequest,
-    SettingRequest,
-    validate_setting,
-)
-from trashmonitor.capture.seed_interface import (
-    SeedReply,
-    parse_seed_action,
-    parse_seed_setting,
-    setting_reply,
-)
+from trashmonitor.capture.control import MAX_PAYLOAD_BYTES, MAX_RECORD_SECONDS, validate_setting
+from trashmonitor.capture.model import ActionRequest, SeedReply, SettingRequest
+from trashmonitor.capture.seed_interface import parse_seed_action, parse_seed_setting, setting_reply
 from trashmonitor.capture.v4l2 import parse_controls
 
 # --- pure: the translation ------------------------------------------------------------

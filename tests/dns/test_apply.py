@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import ast
 import ipaddress
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from support.dns_world import recorders
 
 from trashmonitor.dns import model
 from trashmonitor.dns.apply import apply_plan, write_outcome
@@ -34,25 +34,8 @@ CONFLICT = model.Refused(
 )
 
 
-@dataclass
-class Recorder:
-    """A provider that writes nothing and remembers every batch it was given."""
-
-    resources: frozenset[model.Resource]
-    batches: list[list[model.WriteChange]] = field(default_factory=list)
-
-    def apply(self, changes: Sequence[model.WriteChange]) -> tuple[model.Outcome, ...]:
-        self.batches.append(list(changes))
-        return tuple(model.Outcome(c, model.Result.APPLIED) for c in changes)
-
-
-def providers() -> tuple[Recorder, Recorder]:
-    records = Recorder(frozenset({model.Resource.A_RECORD, model.Resource.AAAA_RECORD}))
-    return records, Recorder(frozenset({model.Resource.SPLIT_DNS}))
-
-
 def test_each_write_goes_to_its_provider_and_outcomes_keep_plan_order() -> None:
-    records, split = providers()
+    records, split = recorders()
     plan: list[model.PlannedChange] = [CREATE_A, OK_AAAA, CREATE_SPLIT]
 
     outcomes = apply_plan(plan, (records, split), dry_run=False)
@@ -65,7 +48,7 @@ def test_each_write_goes_to_its_provider_and_outcomes_keep_plan_order() -> None:
 
 
 def test_refusals_in_sync_lines_and_dry_runs_never_reach_a_provider() -> None:
-    records, split = providers()
+    records, split = recorders()
 
     refused = apply_plan([CONFLICT, OK_AAAA], (records, split), dry_run=False)
     planned = apply_plan([CREATE_A, CREATE_SPLIT], (records, split), dry_run=True)
@@ -78,7 +61,7 @@ def test_refusals_in_sync_lines_and_dry_runs_never_reach_a_provider() -> None:
 
 
 def test_a_write_nobody_owns_fails_instead_of_vanishing() -> None:
-    records, _ = providers()
+    records, _ = recorders()
 
     (outcome,) = apply_plan([CREATE_SPLIT], (records,), dry_run=False)
 

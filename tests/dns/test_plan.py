@@ -21,7 +21,6 @@ from trashmonitor.dns.model import (
     Refused,
     TailnetDevice,
     UpdateRecord,
-    is_owner_marker,
 )
 from trashmonitor.dns.plan import choose_device, desired_state, plan
 from trashmonitor.errors import DeviceChoiceError
@@ -246,13 +245,6 @@ def test_a_comment_that_merely_contains_the_marker_is_not_ours(comment: str) -> 
     change = plan_for(record(comment=comment, content="100.64.0.9"))[0]
     assert change.action is Action.REFUSE
     assert "not owned by trashmonitor" in change.reason
-
-
-@given(st.text(max_size=60))
-def test_ours_means_the_comment_is_exactly_the_marker(comment: str) -> None:
-    assert is_owner_marker(comment) is (comment == OWNER_MARKER)
-    assert is_owner_marker(f"{comment}{OWNER_MARKER}") is (comment == "")
-    assert is_owner_marker(f"{OWNER_MARKER}{comment}") is (comment == "")
 
 
 # -- split DNS: an entry with other resolvers is someone else's -------------------------

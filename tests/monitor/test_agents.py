@@ -15,7 +15,6 @@ from trashmonitor.capture.mqtt_agent import should_publish_state
 from trashmonitor.monitor.agents import MAX_STATE_BYTES, fold, service_discovery
 from trashmonitor.monitor.agents_mqtt import MqttCollector, MqttObservation
 from trashmonitor.monitor.model import AgentMessage, AgentView
-from trashmonitor.monitor.status import agent_document
 from trashmonitor.mqtt import parse_scrape_target
 
 
@@ -127,18 +126,6 @@ def test_collector_disconnected_and_empty() -> None:
         )
         is None
     )
-
-
-def test_agent_document_matches_the_contract() -> None:
-    views = _fold(
-        ("trashcam/cam1/status", "online", 90.0),
-        ("trashcam/cam1/state", json.dumps(STATE), 100.0),
-    )
-    assert agent_document(views["cam1"]) == {
-        "online": True, "stream_state": "streaming", "fps": 14.9, "target_fps": 15,
-        "black": False, "frozen": True, "restarts": 2, "last_state_at": 95.0,
-    }  # fmt: skip
-    assert agent_document(None) is None
 
 
 def test_agent_publishes_state_on_change_or_heartbeat_only() -> None:

@@ -10,9 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from support.fake_mediamtx import FakeMediaMTX
+from support.hostile_mediamtx import TERMINAL_NAMES
 from support.processes import (
     TRASHMON,
     clean_environ,
@@ -20,9 +19,6 @@ from support.processes import (
     run_trashmon,
     trashmon_modules,
 )
-
-from trashmonitor.monitor.model import CameraHealth, HealthReport
-from trashmonitor.monitor.status import printable, table
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -317,13 +313,10 @@ def test_the_probe_judges_from_the_api_alone_and_never_reads_metrics(generation:
     assert set(asked) == {"api"}
 
 
-HOSTILE_NAMES = ["cam1\x1b[2J\x1b[Hok", "cam2\nok     cam9", "cam3\u202edecaf", "cam4\r\x9b31m"]
-
-
 def test_hostile_names_never_reach_the_terminal_raw() -> None:
     items = [
         {"name": name, "online": True, "available": True, "inboundBytes": 1, "tracks": ["H264"]}
-        for name in HOSTILE_NAMES
+        for name in TERMINAL_NAMES
     ]
     document = {"itemCount": len(items), "pageCount": 1, "items": items}
     result = probe("-", stdin=json.dumps(document).encode())
@@ -333,38 +326,6 @@ def test_hostile_names_never_reach_the_terminal_raw() -> None:
             assert line.isprintable(), repr(line)
     # One header, at most one row per item, one summary: no forged line.
     assert len(result.stdout.splitlines()) <= len(items) + 2
-
-
-def test_table_escapes_every_cell_from_outside() -> None:
-    cameras = tuple(
-        CameraHealth(name, "ok", (), online=True, codec="H264\x1b[0m", resolution="1x1")
-        for name in HOSTILE_NAMES
-    )
-    text = table(HealthReport(0.0, cameras))
-    lines = text.splitlines()
-    assert len(lines) == len(HOSTILE_NAMES) + 2
-    assert all(line.isprintable() for line in lines)
-    assert "cam1\\x1b[2J\\x1b[Hok" in lines[1]
-    assert "cam2\\nok     cam9" in lines[2]
-    assert "cam3\\u202edecaf" in lines[3]
-    assert "cam4\\r\\x9b31m" in lines[4]
-    assert "H264\\x1b[0m" in lines[1]
-
-
-@given(st.text())
-def test_printable_output_is_always_printable_and_keeps_clean_text(text: str) -> None:
-    escaped = printable(text)
-    assert escaped.isprintable()
-    if text.isprintable() and "\\" not in text:
-        assert escaped == text
-    else:
-        assert len(escaped) > len(text)
-
-
-@given(st.text(), st.text())
-def test_printable_is_one_to_one(first: str, second: str) -> None:
-    """Distinct names never print the same: a name cannot pose as another camera."""
-    assert (printable(first) == printable(second)) == (first == second)
 
 
 def test_an_unanticipated_error_exits_2_with_one_line() -> None:

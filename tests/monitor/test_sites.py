@@ -26,7 +26,6 @@ from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import AgentView, CameraHealth, HealthReport
 from trashmonitor.monitor.multisite import AgentRouter, Sites, route_agents
 from trashmonitor.monitor.sites import Site, parse_site, parse_sites, read_sites_file
-from trashmonitor.monitor.status import sites_table, table
 from trashmonitor.serving import Request
 
 # ------------------------------------------------------------------ the parser
@@ -356,21 +355,6 @@ def test_a_hook_names_its_site_and_an_unknown_one_is_refused() -> None:
         wait_until(lambda: refreshed == [("garage", "cam1")], 10, what="the garage re-read")
     finally:
         hooks.stop()
-
-
-# ------------------------------------------------------------------ rendering
-
-
-def test_the_table_has_a_site_column_only_when_a_site_is_named() -> None:
-    report = HealthReport(1.0, (CameraHealth("cam0", "ok", (), online=True),))
-    assert table(report) == sites_table([("", report)])
-    assert table(report).splitlines()[0].split()[:2] == ["STATE", "NAME"]
-    named = sites_table([("home", report), ("garage", report)]).splitlines()
-    assert named[0].split()[:3] == ["STATE", "SITE", "NAME"]
-    assert [line.split()[:3] for line in named[1:3]] == [
-        ["ok", "home", "cam0"], ["ok", "garage", "cam0"],
-    ]  # fmt: skip
-    assert named[-1].startswith("2 cameras: 2 ok")
 
 
 # ------------------------------------------------------------------ history

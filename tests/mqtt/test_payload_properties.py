@@ -17,12 +17,10 @@ from trashmonitor.capture.control import (
     MAX_PAYLOAD_BYTES,
     MAX_RECORD_SECONDS,
     MIN_RECORD_SECONDS,
-    ActionRequest,
-    Rejected,
-    SettingRequest,
     parse_action,
     parse_setting,
 )
+from trashmonitor.capture.model import ActionRequest, Rejected, SettingRequest
 from trashmonitor.monitor.agents import fold
 from trashmonitor.monitor.model import AgentMessage, AgentView
 

@@ -19,10 +19,18 @@ from opentelemetry.trace import Tracer
 from support.dns_fake import TIMESTAMP, FakeAPIs
 from trashmonitor.dns.cloudflare_api import CloudflareDNS, CloudflareRecords
 from trashmonitor.dns.loop import DnsReconciler
-from trashmonitor.dns.model import DnsSettings
+from trashmonitor.dns.model import (
+    OWNER_MARKER,
+    DnsSettings,
+    Outcome,
+    Resource,
+    Result,
+    WriteChange,
+)
 from trashmonitor.dns.observe import Observer
 from trashmonitor.dns.retry import RetryPolicy
 from trashmonitor.dns.tailscale_api import TailscaleAPI, TailscaleCredentials, TailscaleSplitDNS
+from trashmonitor.errors import TrashmonError
 
 NOW = datetime.fromisoformat(TIMESTAMP.replace("Z", "+00:00")).timestamp() + 30
 ZONE = "example.com"
@@ -33,6 +41,85 @@ OTHER_ZONE = {"corp.internal": ["10.0.0.53"]}
 RESOLVERS = ("1.0.0.1", "1.1.1.1")
 CF_BASE = "http://cf.fake/client/v4"
 TS_BASE = "http://ts.fake"
+
+
+# The requests the reconciler makes, as the fake APIs see them.
+ZONE_ID = FakeAPIs().zone_id
+RECORDS = f"/client/v4/zones/{ZONE_ID}/dns_records"
+DEVICES = "/api/v2/tailnet/-/devices"
+SPLIT = "/api/v2/tailnet/-/dns/split-dns"
+ZONES = "/client/v4/zones"
+ZONE_READ = ("GET", ZONES, {"name": ZONE})
+RECORDS_READ = ("GET", RECORDS, {"name.exact": HOST, "per_page": "100"})
+NO_QUERY: dict[str, str] = {}
+DEVICES_READ = ("GET", DEVICES, NO_QUERY)
+SPLIT_READ = ("GET", SPLIT, NO_QUERY)
+STEADY_ONE_SHOT = [DEVICES_READ, ZONE_READ, RECORDS_READ, SPLIT_READ]
+
+
+def a_body(address: str = TS_IP, type_: str = "A") -> dict[str, Any]:
+    """The body of our record's POST or PUT."""
+    return {
+        "name": HOST,
+        "type": type_,
+        "content": address,
+        "ttl": 1,
+        "proxied": False,
+        "comment": OWNER_MARKER,
+    }
+
+
+def reads(fake: FakeAPIs) -> list[tuple[str, str, dict[str, str]]]:
+    return [(r.method, r.path, r.query) for r in fake.reads]
+
+
+def writes(fake: FakeAPIs) -> list[tuple[str, str, Any]]:
+    return [(r.method, r.path, r.body) for r in fake.writes]
+
+
+def actions(report: Any) -> list[tuple[str, str, str]]:
+    """(resource, action, result) of every outcome of a report."""
+    return [(str(o.change.resource), str(o.change.action), str(o.result)) for o in report.outcomes]
+
+
+def seed_in_sync(fake: FakeAPIs) -> str:
+    """Our record and split-DNS entry as the reconciler would leave them: the record's id."""
+    fake.split_dns[ZONE] = ["1.1.1.1", "1.0.0.1"]
+    return fake.add_record("A", HOST, TS_IP, ttl=1, proxied=False, comment=OWNER_MARKER)
+
+
+def reconcile_a_moved_device(fake: FakeAPIs, harness_factory: Any) -> tuple[str, Any]:
+    """The record in sync, then the device's tailnet address changes to 100.100.1.2: the
+    record's id and the reconcile's report."""
+    record_id = seed_in_sync(fake)
+    fake.devices[0]["addresses"] = ["100.100.1.2", TS_IP6]
+    return record_id, harness_factory().reconciler.reconcile()
+
+
+@dataclass
+class Recorder:
+    """A provider without I/O: ``records()`` returns ``held`` (or raises ``failure``),
+    ``apply`` writes nothing and remembers every batch it was given."""
+
+    resources: frozenset[Resource]
+    held: Any = ()
+    failure: TrashmonError | None = None
+    batches: list[list[WriteChange]] = field(default_factory=list)
+
+    def records(self) -> Any:
+        if self.failure is not None:
+            raise self.failure
+        return self.held
+
+    def apply(self, changes: Sequence[WriteChange]) -> tuple[Outcome, ...]:
+        self.batches.append(list(changes))
+        return tuple(Outcome(c, Result.APPLIED) for c in changes)
+
+
+def recorders() -> tuple[Recorder, Recorder]:
+    """A records provider (A and AAAA) and a split-DNS one, both holding nothing."""
+    records = Recorder(frozenset({Resource.A_RECORD, Resource.AAAA_RECORD}))
+    return records, Recorder(frozenset({Resource.SPLIT_DNS}), held={})
 
 
 def seed_world(world: FakeAPIs) -> FakeAPIs:

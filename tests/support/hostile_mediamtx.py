@@ -57,6 +57,10 @@ MODES = (
 )
 GIANT_NAME = "g" * (10 * 1024 * 1024)
 CONTROL_NAME = "evil\x1b[2J\x1b]0;owned\x07\nFAKE ok line\r"
+# Names that would rewrite a terminal or forge a table row if printed raw (the probe's
+# table and `trashmon probe -` must escape them): ESC and CSI sequences, a newline, a
+# bidirectional override, CR with a C1 control.
+TERMINAL_NAMES = ("cam1\x1b[2J\x1b[Hok", "cam2\nok     cam9", "cam3\u202edecaf", "cam4\r\x9b31m")
 NESTING = 200_000
 
 

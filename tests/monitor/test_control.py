@@ -14,13 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support.properties import PROPERTIES, bounded
 
-from trashmonitor.capture.control import (
-    MAX_RECORD_SECONDS,
-    ActionRequest,
-    SettingRequest,
-    parse_action,
-    parse_setting,
-)
+from trashmonitor.capture.control import MAX_RECORD_SECONDS, parse_action, parse_setting
+from trashmonitor.capture.model import ActionRequest, SettingRequest
 from trashmonitor.capture.panel import controls_payload
 from trashmonitor.capture.v4l2 import parse_controls
 from trashmonitor.monitor.control import (
