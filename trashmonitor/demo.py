@@ -90,7 +90,6 @@ CAMERAS: tuple[tuple[str, str], ...] = (
         "lavfi:testsrc2=size=320x240:rate=10,drawbox=color=black:t=fill:enable='gte(mod(t,20),10)'",
     ),
 )
-REPO = Path(__file__).resolve().parents[1]
 STOP_GRACE = 8.0
 _STOP_STEPS = escalation(STOP_GRACE)
 
@@ -502,21 +501,24 @@ def status_table(document: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _viewer_root(stack: Stack) -> Path | None:
-    viewer = REPO / "server" / "viewer"
-    if not (viewer / "build.mjs").exists():
-        return None
-    dist = viewer / "dist"
-    built = dist / "index.html"
-    sources = [path.stat().st_mtime for path in (viewer / "src").iterdir()]
-    # Rebuilt when a source changed since: a stale dist/ would show an older page.
-    if not built.exists() or max(sources, default=0) > built.stat().st_mtime:
-        node = shutil.which("node")
-        if node is None or not (viewer / "node_modules").exists():
-            return None
-        stack.say("building the viewer (server/viewer/build.mjs)")
-        subprocess.run([node, str(viewer / "build.mjs")], check=True, capture_output=True)
-    return dist
+@dataclass(frozen=True)
+class ServerAssets:
+    """What Caddy serves in the demo, as the package ships it (``trashmonitor._server``:
+    server/'s Caddyfile, its caddy/*.caddy imports and the built viewer; setup.py)."""
+
+    caddyfile: Path
+    viewer: Path
+
+
+def server_assets() -> ServerAssets:
+    """The installed copies, wherever the package is (a wheel, or an editable checkout's
+    links into server/); a missing one is a broken install, said in one line."""
+    root = Path(str(resources.files("trashmonitor") / "_server"))
+    assets = ServerAssets(root / "Caddyfile", root / "viewer" / "dist")
+    for path in (assets.caddyfile, assets.viewer / "index.html"):
+        if not path.is_file():
+            raise TrashmonError(f"{path} is missing from the installed package: reinstall it")
+    return assets
 
 
 def run(args: argparse.Namespace) -> int:
@@ -689,10 +691,10 @@ def _start_viewer(
     reader: ReaderCredentials,
 ) -> None:
     caddy = found.get("caddy")
-    viewer = _viewer_root(stack) if caddy else None
-    if caddy is None or viewer is None:
-        stack.say("viewer skipped: needs caddy and a checkout with server/viewer built")
+    if caddy is None:
+        stack.say("viewer skipped: needs caddy")
         return
+    assets = server_assets()
     control: dict[str, str] = {"TRASHMON_CONTROL": "off"}
     if DEMO_CONTROL_ENABLED:
         password = generate_control_password(state / "secrets", caddy)
@@ -708,12 +710,12 @@ def _start_viewer(
         )
     stack.start(
         "caddy",
-        [caddy, "run", "--config", str(REPO / "server" / "Caddyfile"), "--adapter", "caddyfile"],
+        [caddy, "run", "--config", str(assets.caddyfile), "--adapter", "caddyfile"],
         env={
             "TRASHMON_TLS": "off",
             "TRASHMON_HTTP_PORT": str(ports.viewer),
             "TRASHMON_HTTP_BIND": "127.0.0.1",
-            "TRASHMON_VIEWER_ROOT": str(viewer),
+            "TRASHMON_VIEWER_ROOT": str(assets.viewer),
             "TRASHMON_MEDIAMTX_API_UPSTREAM": f"127.0.0.1:{ports.api}",
             "TRASHMON_MEDIAMTX_HLS_UPSTREAM": f"127.0.0.1:{ports.hls}",
             "TRASHMON_MONITOR_UPSTREAM": f"127.0.0.1:{ports.monitor}",

@@ -14,9 +14,11 @@ TABLE_HEADER = "| step | module | what |"
 
 
 def package_folders(pyproject: Path) -> set[str]:
-    """The folders pyproject's package-dir installs under the ``trashmonitor`` namespace."""
+    """The folders of Python modules pyproject's package-dir installs under the
+    ``trashmonitor`` namespace (not server/: data only, the demo's Caddy config and viewer)."""
     config = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    return set(config["tool"]["setuptools"]["package-dir"].values())
+    folders = config["tool"]["setuptools"]["package-dir"].values()
+    return {folder for folder in folders if any((pyproject.parent / folder).glob("*.py"))}
 
 
 def documented_modules(architecture: str) -> dict[str, list[str]]:
