@@ -195,10 +195,10 @@ class Monitor:
         registry is :attr:`collector`'s, fixed per state."""
         return (self._poll_duration, self._poll_errors)
 
-    def exposition(self) -> bytes:
+    def exposition(self, scraper: str = "") -> bytes:
         """The /metrics body: what ``generate_latest(self.registry)`` renders
-        (:func:`~trashmonitor.monitor.export.exposition`)."""
-        self.scrapes.scraped(time.monotonic())
+        (:func:`~trashmonitor.monitor.export.exposition`); ``scraper``: who asks."""
+        self.scrapes.scraped(time.monotonic(), scraper)
         return exposition(self.registry)
 
     def prerender(self) -> None:

@@ -31,6 +31,7 @@ from trashmonitor.monitor.mediamtx_http import (
     GetRequest,
     KeepAliveTransport,
     Transport,
+    detached,
 )
 from trashmonitor.monitor.mediamtx_parse import (
     check_metrics,
@@ -188,7 +189,7 @@ class MediaMTXClient:
         try:
             return self._read_paths(deadline)
         except TrashmonError as error:
-            raise _detached(error) from None  # detached: see _detached below
+            raise detached(error) from None
 
     def _read_paths(self, deadline: float | None) -> PathsListing:
         first = self._read_page(0, deadline)
@@ -245,11 +246,11 @@ class MediaMTXClient:
         except UpstreamHTTPError as error:
             if error.status_code == 404:
                 return None
-            raise _detached(error) from None  # detached: see _detached below
+            raise detached(error) from None
         except TrashmonError as error:
-            raise _detached(error) from None  # detached: see _detached below
+            raise detached(error) from None
         if observation.name != name:
-            raise _detached(MalformedResponseError(f"{url}: answered for another path"))
+            raise detached(MalformedResponseError(f"{url}: answered for another path"))
         return observation
 
     def read_metrics(self, deadline: float | None = None) -> MediaMTXMetrics:
@@ -257,7 +258,7 @@ class MediaMTXClient:
         try:
             return parse_metrics(self._metrics_text(deadline))
         except TrashmonError as error:
-            raise _detached(error) from None  # detached: see _detached below
+            raise detached(error) from None
 
     def read_metrics_text(self, deadline: float | None = None) -> str:
         """``/metrics`` as text, refused exactly when :meth:`read_metrics` would refuse
@@ -267,7 +268,7 @@ class MediaMTXClient:
             text = self._metrics_text(deadline)
             check_metrics(text)
         except TrashmonError as error:
-            raise _detached(error) from None  # detached: see _detached below
+            raise detached(error) from None
         return text
 
     def _metrics_text(self, deadline: float | None) -> str:
@@ -277,7 +278,8 @@ class MediaMTXClient:
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
-            # Not chained: the decode error holds the whole answer (hostile bytes).
+            # ``from None``: the decode error holds the whole answer (hostile bytes);
+            # read_metrics and read_metrics_text detach the error from it.
             raise MalformedResponseError(f"{self.metrics_url}: not UTF-8 text") from None
         if text[:1024].lstrip().startswith("<"):
             raise MalformedResponseError(f"{self.metrics_url}: got HTML instead of metrics")
@@ -310,13 +312,3 @@ class _PageRead:
             raise error
         assert self._page is not None
         return self._page
-
-
-def _detached(error: TrashmonError) -> TrashmonError:
-    """``error`` without the frames it was raised through: they hold up to
-    ``max_body_bytes`` of answer, and a caller keeping the error in a reference cycle
-    (``except … as error`` stored in a local) would keep that until a full collection."""
-    error.__traceback__ = None
-    error.__context__ = None
-    error.__cause__ = None
-    return error

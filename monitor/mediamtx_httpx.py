@@ -17,11 +17,12 @@ from typing import Any
 import httpcore
 import httpx
 
-from trashmonitor.errors import MalformedResponseError, UnreachableError
+from trashmonitor.errors import MalformedResponseError, TrashmonError, UnreachableError
 from trashmonitor.monitor.mediamtx_http import (
     READ_CHUNK_BYTES,
     GetRequest,
     HTTPAnswer,
+    detached,
     read_capped,
     reason_of,
     request_deadline,
@@ -123,7 +124,14 @@ class HttpxTransport:
         self.client = deadline_client(verify=verify) if client is None else client
 
     def get(self, request: GetRequest) -> HTTPAnswer:
-        """The same GET and the same errors as :func:`~.mediamtx_http.urllib_get`."""
+        """The same GET and the same (:func:`~.mediamtx_http.detached`) errors as
+        :func:`~.mediamtx_http.urllib_get`."""
+        try:
+            return self._get(request)
+        except TrashmonError as error:
+            raise detached(error) from None
+
+    def _get(self, request: GetRequest) -> HTTPAnswer:
         url, deadline = request.url, request.deadline
         headers = {"Accept-Encoding": "identity"}  # the size cap counts what we hold
         if request.credentials is not None:
@@ -144,8 +152,8 @@ class HttpxTransport:
                         response.headers.get("Content-Length"),
                     )
                     return response.status_code, response.reason_phrase, body
-        # Not chained: an httpx error carries its request, with the Authorization header
-        # (the MediaMTX password); the message keeps what the cause said.
+        # ``from None``: an httpx error carries its request, with the Authorization
+        # header (the MediaMTX password); get() detaches the error from it.
         except httpx.TimeoutException:
             raise timed_out(url) from None
         except httpx.ConnectError as error:

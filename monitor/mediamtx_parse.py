@@ -25,7 +25,7 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, TypeGuard
 
 from trashmonitor.errors import MalformedResponseError
@@ -256,8 +256,10 @@ def decode_json(body: bytes | bytearray, source: str) -> object:
     except json.JSONDecodeError as error:
         cut = error.pos >= len(body.rstrip()) or error.msg.startswith("Unterminated")
         problem = "truncated JSON" if cut else "invalid JSON"
-        # Not chained (nor below): the decode errors hold the whole answer, hostile input,
-        # and a RecursionError's traceback is a thousand frames.
+        # ``from None`` (and below): the decode errors hold the whole answer, hostile
+        # input, and a RecursionError's traceback is a thousand frames. That only keeps
+        # them out of printed tracebacks: they stay the error's __context__ until the
+        # client detaches it (mediamtx_http.detached).
         raise MalformedResponseError(
             f"{source}: {problem} ({error.msg}, char {error.pos})"
         ) from None
@@ -273,11 +275,6 @@ def _no_constant(name: str) -> object:
     """NaN and Infinity are not JSON, and no MediaMTX number is one."""
     raise MalformedResponseError(f"JSON holds {name}, not a number MediaMTX sends")
 
-
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$")
-# MediaMTX does not escape label values, so a value ends at `"` followed by `,name="` or
-# the end of the label set, not at the first quote.
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="(.*?)"(?=,[a-zA-Z_][a-zA-Z0-9_]*="|,?$)')
 
 # family -> PathMetrics field; the deprecated names are read when the new ones are absent.
 _PATH_FAMILIES = {
@@ -297,7 +294,7 @@ def parse_labels(text: str) -> dict[str, str]:
         pairs = [piece.split('="', 1) for piece in text[:-1].split('",')]
         if all(len(pair) == 2 and pair[0].isidentifier() for pair in pairs):
             return dict(pairs)
-    return {match.group(1): match.group(2) for match in _LABEL.finditer(text)}
+    return {match.group(1): match.group(2) for match in metrics_patterns().label.finditer(text)}
 
 
 def _mediamtx_path_line(group: str, after: str = "") -> re.Pattern[str]:
@@ -317,11 +314,27 @@ def _mediamtx_path_line(group: str, after: str = "") -> re.Pattern[str]:
     )
 
 
-_MEDIAMTX_PATH_LINE = _mediamtx_path_line("(")
-# The same lines, only matched, with their newline (the check removes them): what is
-# left for the line-by-line reader is then the other lines alone, not also 40,000 empty
-# ones at 10,000 paths (~2.5 ms a poll).
-_MEDIAMTX_PATH_LINE_MATCH = _mediamtx_path_line("(?:", r"\n?")
+class MetricsPatterns:
+    """The /metrics regexes, compiled at the first read of a /metrics (~1 ms): a probe
+    never reads one, and starts without them."""
+
+    def __init__(self) -> None:
+        self.sample = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$")
+        # MediaMTX does not escape label values, so a value ends at `"` followed by
+        # `,name="` or the end of the label set, not at the first quote.
+        self.label = re.compile(
+            r'([a-zA-Z_][a-zA-Z0-9_]*)="(.*?)"(?=,[a-zA-Z_][a-zA-Z0-9_]*="|,?$)'
+        )
+        self.path_line = _mediamtx_path_line("(")
+        # The same lines, only matched, with their newline (the check removes them):
+        # what is left for the line-by-line reader is then the other lines alone, not
+        # also 40,000 empty ones at 10,000 paths (~2.5 ms a poll).
+        self.path_line_match = _mediamtx_path_line("(?:", r"\n?")
+
+
+@cache
+def metrics_patterns() -> MetricsPatterns:
+    return MetricsPatterns()
 
 
 def parse_metrics(text: str) -> MediaMTXMetrics:
@@ -337,7 +350,7 @@ def parse_metrics(text: str) -> MediaMTXMetrics:
     :func:`parse_metrics_lines`.
     """
     # One pass: the text between matches, then each match's four groups, repeated.
-    parts = _MEDIAMTX_PATH_LINE.split(text)
+    parts = metrics_patterns().path_line.split(text)
     if len(parts) == 1:
         return parse_metrics_lines(text)
     try:
@@ -395,7 +408,7 @@ def check_metrics(text: str) -> None:
     are never shown); only where it would fall back to reading the whole text line by
     line does this do the same."""
     try:
-        others = parse_metrics_lines(_MEDIAMTX_PATH_LINE_MATCH.sub("", text))
+        others = parse_metrics_lines(metrics_patterns().path_line_match.sub("", text))
     except MalformedResponseError:
         others = None
     if others is None or others.paths or others.rejected_paths:
@@ -408,6 +421,7 @@ def parse_metrics_lines(text: str) -> MediaMTXMetrics:
     per_path: dict[str, dict[str, Any]] = {}
     seen_new: set[tuple[str, str]] = set()
     rejected: set[str] = set()
+    sample = metrics_patterns().sample
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -422,7 +436,7 @@ def parse_metrics_lines(text: str) -> MediaMTXMetrics:
         if len(line) > MAX_METRICS_LINE:
             rejected.add(line[:MAX_METRICS_LINE])  # only a bad name makes a line this long
             continue
-        match = _SAMPLE.match(line)
+        match = sample.match(line)
         if match is None:
             # The line is not quoted: it may carry whatever a hostile server sent.
             raise MalformedResponseError(f"metrics line {number}: not a sample")
@@ -456,7 +470,8 @@ def _sample_count(value_text: str, family: str, number: int) -> int:
     try:
         value = float(value_text)
     except ValueError:
-        # Not chained: float()'s error quotes the value, hostile text from /metrics.
+        # ``from None``: float()'s error quotes the value, hostile text from /metrics,
+        # kept out of printed tracebacks (the client detaches the __context__ too).
         raise MalformedResponseError(
             f"metrics line {number}: {family} value is not a number"
         ) from None

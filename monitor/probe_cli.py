@@ -20,8 +20,8 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, NamedTuple
 
 from trashmonitor.errors import (
     EXIT_OK,
@@ -54,6 +54,10 @@ MAX_PARALLEL_SITES = 32
 LOGS = False
 """Nothing on the probe's path logs (it reads MediaMTX with urllib, not httpx): the CLI
 then leaves the logging module unimported (~8 ms of a probe's start-up)."""
+EXIT_AT_ONCE = True
+"""Nothing is left to release when the probe has answered (its page threads are done,
+``--play``'s children waited for, no file open): the CLI ends the process without the
+interpreter's teardown, ~20 ms of CPU at 10,000 paths."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -180,8 +184,7 @@ def run(args: argparse.Namespace) -> int:
         ) from error
 
 
-@dataclass(frozen=True)
-class SiteVerdict:
+class SiteVerdict(NamedTuple):
     site: str
     report: HealthReport | None
     error: TrashmonError | None = None
@@ -224,13 +227,12 @@ def _report_sites(args: argparse.Namespace, sites: tuple[Site, ...]) -> int:
             message = printable(verdict.error.message)
             print(f"trashmon probe: site {verdict.site}: error: {message}", file=sys.stderr)
     if args.json:
-        indent = 2 if sys.stdout.isatty() else None
         documents = [
             (v.site, status_document(v.report) if v.report is not None
              else unpolled_document(v.error.message if v.error else ""))
             for v in verdicts
         ]  # fmt: skip
-        sys.stdout.write(json.dumps(sites_document(documents), indent=indent) + "\n")
+        _write_json(sites_document(documents))
     else:
         print(sites_table(judged))
     gc.freeze()
@@ -255,15 +257,12 @@ def _report(args: argparse.Namespace) -> int:
 
         played = play_cli.play(args, report)
     if args.json:
-        # Indented for a person at a terminal; compact when piped. json.dumps, not
-        # json.dump: only the one-shot path uses the C encoder (5x faster at 10,000).
-        indent = 2 if sys.stdout.isatty() else None
         document = status_document(report)
         if played is not None:
             from trashmonitor.monitor.play import play_document
 
             document["playback"] = play_document(played)
-        sys.stdout.write(json.dumps(document, indent=indent) + "\n")
+        _write_json(document)
     else:
         print(table(report))
         if played is not None:
@@ -278,6 +277,31 @@ def _report(args: argparse.Namespace) -> int:
         return judged
     # With --play the exit is the worse of the judgement's and the playback's.
     return max(judged, play_cli.play_exit(played))
+
+
+def _write_json(document: object) -> None:
+    """``document`` on stdout: indented for a person at a terminal, compact when piped.
+
+    Piped and with msgspec already loaded (it decoded pages over 64 KiB, so the
+    document is large), msgspec's encoder writes it: ~4 ms at 10,000 cameras where
+    json.dumps takes ~40 ms, a fifth of such a probe's CPU. The same JSON value (UTF-8
+    rather than ASCII escapes, no spaces after separators). Otherwise json.dumps, not
+    json.dump: only the one-shot path uses the C encoder (5x faster at 10,000)."""
+    if sys.stdout.isatty():
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return
+    msgspec_json = sys.modules.get("msgspec.json")
+    if msgspec_json is None:
+        sys.stdout.write(json.dumps(document) + "\n")
+        return
+    encoded = msgspec_json.encode(document) + b"\n"
+    binary = getattr(sys.stdout, "buffer", None)
+    if binary is None:  # a stdout of text only (one replaced in-process)
+        sys.stdout.write(encoded.decode())
+        return
+    sys.stdout.flush()
+    binary.write(encoded)
+    binary.flush()
 
 
 def _judged_exit(args: argparse.Namespace, report: HealthReport) -> int:

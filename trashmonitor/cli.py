@@ -10,13 +10,17 @@ OpenTelemetry; their one-line help is in that table too. A subcommand module pro
 Errors derived from :class:`~trashmonitor.errors.TrashmonError` become one line on
 stderr and their exit code; ``--debug`` shows the traceback as well. A module whose
 path never logs says so with ``LOGS = False``: the log level is still checked, but the
-logging module (~8 ms of start-up) is not imported for it.
+logging module (~8 ms of start-up) is not imported for it. One that holds nothing to
+release at exit says so with ``EXIT_AT_ONCE = True``: run as the program, it then
+ends without tearing the interpreter down (freeing every object a probe of 10,000
+paths made, ~20 ms of its CPU).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Protocol, cast
@@ -148,7 +152,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Read once; --debug wins without reading it, as it always did.
         level = "debug" if debug else COMMON.read(args, COMMON.component)[LOG_LEVEL]
         _setup_logging(level, module)
-        return module.run(args)
+        code = module.run(args)
+        if argv is None and getattr(module, "EXIT_AT_ONCE", False):
+            _exit_at_once(code)
+        return code
     except TrashmonError as error:
         if debug:
             import traceback
@@ -158,6 +165,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+def _exit_at_once(code: int) -> None:
+    """End the process with ``code`` once stdout and stderr are written out, skipping
+    the interpreter's teardown (atexit handlers, freeing every object): only for a
+    command that holds nothing to release. A stream that cannot be flushed (a closed
+    pipe) returns instead, and the usual exit reports it as it always did."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        return
+    os._exit(code)
 
 
 if __name__ == "__main__":  # the common settings table of docs/monitor.md

@@ -21,11 +21,10 @@ from support.properties import JSON_VALUES, KEYS, PROPERTIES
 from trashmonitor.errors import TrashmonError
 from trashmonitor.monitor.mediamtx_fast import MAX_LAYOUTS, fast_paths_page
 from trashmonitor.monitor.mediamtx_parse import (
-    _MEDIAMTX_PATH_LINE,
-    _MEDIAMTX_PATH_LINE_MATCH,
     FAST_DECODE_MIN_BYTES,
     decode_json,
     decode_paths_page,
+    metrics_patterns,
     parse_metrics,
     parse_metrics_lines,
     parse_paths_page,
@@ -274,10 +273,10 @@ def test_the_path_line_patterns_take_what_the_former_one_took(
     lines: list[str], newline: str
 ) -> None:
     text = newline.join(lines)
-    assert _MEDIAMTX_PATH_LINE.split(text) == FORMER_PATH_LINE.split(text)
+    assert metrics_patterns().path_line.split(text) == FORMER_PATH_LINE.split(text)
     # the check's pattern takes the same lines, with their newline
     with_newline = re.compile(FORMER_PATH_LINE.pattern + r"\n?", re.MULTILINE)
-    assert _MEDIAMTX_PATH_LINE_MATCH.sub("", text) == with_newline.sub("", text)
+    assert metrics_patterns().path_line_match.sub("", text) == with_newline.sub("", text)
 
 
 @PROPERTIES

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -233,3 +233,87 @@ def test_proxied_and_https_requests_go_through_the_fallback(
     https = GetRequest("https://127.0.0.1:9/metrics", None, time.monotonic() + 10, 1024)
     assert transport.get(https) == (200, "OK", b"{}")
     assert fallback.urls[-1] == "https://127.0.0.1:9/metrics"
+
+
+class Held(QuietHandler):
+    """Answers ``{}`` once :attr:`answer` is set, saying in :attr:`asked` that a request
+    came; :attr:`hung_up` is set when the client closes the connection."""
+
+    asked = threading.Event()
+    answer = threading.Event()
+    hung_up = threading.Event()
+
+    def do_GET(self) -> None:
+        type(self).asked.set()
+        type(self).answer.wait(30)
+        self.send_body(200, b"{}", "application/json")
+
+    def finish(self) -> None:
+        super().finish()
+        type(self).hung_up.set()
+
+
+def in_thread(action: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    """``action`` started on a daemon thread; the list gets what it returned."""
+    done: list[object] = []
+    thread = threading.Thread(target=lambda: done.append(action()), daemon=True)
+    thread.start()
+    return thread, done
+
+
+def test_a_connection_released_after_close_is_closed_not_pooled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A poll still reading when the monitor closes its client: once its answer is read,
+    # its connection used to go into the closed transport's pool and stay open for good.
+    for name in ("asked", "answer", "hung_up"):
+        monkeypatch.setattr(Held, name, threading.Event())
+    transport = KeepAliveTransport(fallback=Recording)
+    with serve_in_thread(Held, "held") as port:
+        url = f"http://127.0.0.1:{port}/v3/paths/list"
+        request = GetRequest(url, None, time.monotonic() + 30, 1024)
+        reading, answers = in_thread(lambda: transport.get(request))
+        assert Held.asked.wait(10), "the request never reached the server"
+        transport.close()
+        Held.answer.set()
+        reading.join(30)
+        assert answers == [(200, "OK", b"{}")]
+        assert Held.hung_up.wait(10), "the connection was kept open after close()"
+
+
+def test_building_the_fallback_holds_up_no_plain_request() -> None:
+    # httpx loads the CA bundle while the fallback is built (~35 ms): a plain http://
+    # request at that moment used to wait for it, behind the transport's one lock.
+    building, built = threading.Event(), threading.Event()
+    made: list[Recording] = []
+
+    def slow_fallback() -> Transport:
+        building.set()
+        assert built.wait(30)
+        made.append(Recording())
+        return made[-1]
+
+    transport = KeepAliveTransport(fallback=slow_fallback)
+    https = GetRequest("https://127.0.0.1:9/metrics", None, time.monotonic() + 30, 1024)
+    try:
+        with serve_in_thread(Counting, "plain") as port:
+            first, first_answer = in_thread(lambda: transport.get(https))
+            assert building.wait(10)
+            second, second_answer = in_thread(lambda: transport.get(https))
+            plain = GetRequest(f"http://127.0.0.1:{port}/", None, time.monotonic() + 30, 1024)
+            direct, direct_answer = in_thread(lambda: transport.get(plain))
+            direct.join(10)
+            held_up = direct.is_alive()
+            built.set()
+            for thread in (first, second, direct):
+                thread.join(30)
+        assert not held_up, "a plain request waited for the fallback being built"
+        assert direct_answer == [(200, "OK", b"{}")]
+        assert first_answer == second_answer == [(200, "OK", b"{}")]
+        assert len(made) == 1  # one fallback built and kept, not one per waiting request
+        assert transport.get(https) == (200, "OK", b"{}")
+        assert len(made) == 1
+        assert len(made[0].urls) == 3
+    finally:
+        built.set()
+        transport.close()
