@@ -43,14 +43,18 @@ def read_env_file(path: Path) -> dict[str, str]:
     try:
         with path.open("rb") as stream:
             data = stream.read(MAX_ENV_FILE_BYTES + 1)
-        if len(data) > MAX_ENV_FILE_BYTES:
-            raise ConfigError(str(path), "env file is larger than 1 MiB")
-        text = data.decode("utf-8")
     except FileNotFoundError as error:
         raise ConfigError(str(path), "env file not found") from error
-    except (OSError, UnicodeDecodeError) as error:
-        # Not chained: a decode error holds the file's bytes, and the file holds secrets.
-        raise ConfigError(str(path), f"cannot read env file ({error.__class__.__name__})") from None
+    except OSError as error:  # a failed open or read holds the path, never the contents
+        raise ConfigError(str(path), f"cannot read env file ({type(error).__name__})") from error
+    too_big = len(data) > MAX_ENV_FILE_BYTES
+    text = None if too_big else _utf8_or_none(data)
+    # The bytes (the seed's secrets) are no local of this frame when an error is raised
+    # below; the decode error that holds them is no error's __context__ either.
+    del data
+    if text is None:
+        problem = "env file is larger than 1 MiB" if too_big else "env file is not UTF-8 text"
+        raise ConfigError(str(path), problem)
     values: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith(("#", ";")):
@@ -65,6 +69,14 @@ def read_env_file(path: Path) -> dict[str, str]:
             value = value[1:-1]
         values[key] = value
     return values
+
+
+def _utf8_or_none(data: bytes) -> str | None:
+    """``data`` decoded, or None: the decode error (it holds the bytes) ends here."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 @dataclass(frozen=True)
