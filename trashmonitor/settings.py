@@ -124,7 +124,9 @@ def number_within(
     try:
         value = convert(text)
     except ValueError:
-        # Not chained: the converter's error echoes the value; parse_value quotes it itself.
+        # ``from None`` keeps the converter's error (it echoes the value, which
+        # parse_setting quotes itself) out of the printout; it stays __context__, and
+        # parse_setting's ConfigError detaches it.
         raise ValueError(expected) from None
     if not minimum <= value <= maximum:
         raise ValueError(out_of_range)
@@ -173,8 +175,9 @@ def parse_http_url(text: str) -> str:
         raise ValueError("expected an http:// or https:// URL")
     try:
         _ = parts.port
-    # Not chained: a password with an unencoded / # or ? puts part of it where urlsplit
-    # looks for the port, and the cause quotes that text.
+    # ``from None`` keeps urlsplit's error out of the printout: a password with an
+    # unencoded / # or ? puts part of it where urlsplit looks for the port, and the error
+    # quotes that text. It stays __context__; parse_setting's ConfigError detaches it.
     except ValueError:
         raise ValueError("URL has an invalid port") from None
     return text.strip().rstrip("/")
@@ -205,7 +208,8 @@ def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     try:
         return ipaddress.ip_address(text.strip())
     except ValueError:
-        # Not chained: the error echoes the value; parse_value quotes it itself.
+        # ``from None``: the printout leaves out the error echoing the value (which
+        # parse_setting quotes itself); it stays __context__, which parse_setting detaches.
         raise ValueError("expected an IP address") from None
 
 
@@ -247,9 +251,12 @@ def parse_setting(
     try:
         return parse(raw)
     except ValueError as error:
-        shown = _shown(raw if hide is None else hide(raw))
-        # Not chained: a parser's error may echo ``raw`` unhidden (a URL's password).
-        raise ConfigError(name, f"{error}, got {shown}") from None
+        problem = str(error)
+    # Raised after the except block, so the parser's error (and its __context__, which
+    # may echo ``raw`` unhidden: a URL's password) is no part of the ConfigError's chain;
+    # ``from None`` would only hide it from the printout.
+    shown = _shown(raw if hide is None else hide(raw))
+    raise ConfigError(name, f"{problem}, got {shown}")
 
 
 def _shown(raw: str) -> str:

@@ -8,13 +8,13 @@ import argparse
 from pathlib import Path
 
 import pytest
-from support.secret_walk import leaks
+from support.secret_walk import chain, leaks
 
 from trashmonitor.errors import ConfigError
 from trashmonitor.monitor import config
 from trashmonitor.monitor.mediamtx_http import CREDENTIALS_FILE_MAX_BYTES
 from trashmonitor.monitor.sites import Site
-from trashmonitor.settings import read_env_file
+from trashmonitor.settings import parse_http_url, parse_setting, read_env_file
 
 SECRET = "seed-Secr3t-9c41d"
 # Written by name in a helper: a test's own frame is in the walked traceback too.
@@ -82,3 +82,13 @@ def config_settings() -> config.ReadSettings:
     parser = argparse.ArgumentParser()
     config.SETTINGS.add_arguments(parser, "monitor")
     return config.SETTINGS.read(parser.parse_args([]), "monitor", {})
+
+
+def test_a_setting_error_chains_no_parser_error() -> None:
+    """Reproduction: ``from None`` kept urlsplit's error as __context__, quoting the part
+    of a password with an unencoded ``/`` that it took for the port."""
+    url = "http://monitor:Pa55/word@mediamtx:9997"  # the port urlsplit sees: "Pa55"
+    with pytest.raises(ConfigError, match="invalid port") as raised:
+        parse_setting("--api", url, parse_http_url, hide=lambda _: "http://***@mediamtx:9997")
+    assert list(chain(raised.value)) == [raised.value]
+    assert "Pa55" not in str(raised.value)
