@@ -171,10 +171,9 @@ def test_a_camera_moving_site_during_a_hook_re_read_does_not_lock_up(
 def test_healthz_is_the_worst_site_stuck_then_blind_then_ok(
     fake: FakeMediaMTX, garage: FakeMediaMTX
 ) -> None:
-    fake.add_paths(1, rate=1000)
-    garage.add_paths(1, rate=1000)
-    sites = two_sites(fake, garage)
-    home, shed = sites.monitors
+    home, shed = (sites := two_sites(fake, garage)).monitors
+    for server in (fake, garage):
+        server.add_paths(1, rate=1000)
 
     def health() -> tuple[int, str, bool, dict[str, str]]:
         answer = sites.healthz()
