@@ -14,7 +14,7 @@ from trashmonitor.errors import ConfigError
 from trashmonitor.monitor import config
 from trashmonitor.monitor.mediamtx_http import CREDENTIALS_FILE_MAX_BYTES
 from trashmonitor.monitor.sites import Site
-from trashmonitor.settings import parse_http_url, parse_setting, read_env_file
+from trashmonitor.settings import ReadSettings, parse_http_url, parse_setting, read_env_file
 
 SECRET = "seed-Secr3t-9c41d"
 # Written by name in a helper: a test's own frame is in the walked traceback too.
@@ -78,7 +78,7 @@ def test_a_bad_hook_secret_error_keeps_no_context() -> None:
     assert SECRET not in str(raised.value)
 
 
-def config_settings() -> config.ReadSettings:
+def config_settings() -> ReadSettings:
     parser = argparse.ArgumentParser()
     config.SETTINGS.add_arguments(parser, "monitor")
     return config.SETTINGS.read(parser.parse_args([]), "monitor", {})

@@ -67,7 +67,8 @@ def test_a_scrape_with_many_query_fields_is_answered(
     url = f"http://{served.address.host}:{served.address.port}/metrics?{query}"
     with urllib.request.urlopen(url, timeout=30) as answer:
         assert (answer.status, answer.read()) == (200, EXPOSITION)
-    assert watched.scrapers == ["127.0.0.1 Python-urllib/" + _urllib_version()]
+    (scraper,) = watched.scrapers  # read as before: the peer and its User-Agent
+    assert scraper.startswith("127.0.0.1 Python-urllib/")
 
 
 @pytest.mark.parametrize(
@@ -89,7 +90,3 @@ def test_a_body_on_a_scrape_is_ignored_and_ends_the_connection(
     assert head.startswith(b"HTTP/1.0 200") or head.startswith(b"HTTP/1.1 200"), answer[:200]
     assert b"Connection: close" in head
     assert body == EXPOSITION
-
-
-def _urllib_version() -> str:
-    return urllib.request.__version__
