@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from trashmonitor.monitor.model import STATES, CameraHealth, HealthReport
@@ -133,7 +132,7 @@ class StatusText:
                 + _number(camera.last_inbound_at) + tail + entry.extra_text
             )  # fmt: skip
         self._kept = fresh
-        document = status_document(replace(report, cameras=()), metrics_error)
+        document = status_document(report._replace(cameras=()), metrics_error)
         document["summary"] = report.summary
         text = _dumps(document)  # "cameras" is its last field: ...,"cameras":[]}
         return (text[:-2] + ",".join(objects) + "]}").encode()
