@@ -140,7 +140,7 @@ def test_a_declared_table_reads_flag_over_env_over_default() -> None:
     with pytest.raises(ConfigError, match=r"^X_COUNT: expected a whole number from 1 to 9"):
         table.read(parser.parse_args([]), "a", {"X_COUNT": "10"})
     with pytest.raises(AttributeError, match="frozen"):
-        from_env.values = {}  # type: ignore[misc]
+        from_env.values = {}
 
 
 def test_a_declared_table_generates_help_and_docs() -> None:
