@@ -58,6 +58,7 @@ from trashmonitor.monitor.model import (
     Thresholds,
 )
 from trashmonitor.monitor.observe import MediaMTXObserver, as_error
+from trashmonitor.monitor.past_polls import past_poll
 from trashmonitor.monitor.quality import CameraQuality, QualityTracker
 
 if TYPE_CHECKING:
@@ -194,10 +195,10 @@ class Monitor:
         registry is :attr:`collector`'s, fixed per state."""
         return (self._poll_duration, self._poll_errors)
 
-    def exposition(self) -> bytes:
+    def exposition(self, scraper: str = "") -> bytes:
         """The /metrics body: what ``generate_latest(self.registry)`` renders
-        (:func:`~trashmonitor.monitor.export.exposition`)."""
-        self.scrapes.scraped(time.monotonic())
+        (:func:`~trashmonitor.monitor.export.exposition`); ``scraper``: who asks."""
+        self.scrapes.scraped(time.monotonic(), scraper)
         return exposition(self.registry)
 
     def prerender(self) -> None:
@@ -428,7 +429,11 @@ class Monitor:
             forgetting, self._forgetting = self._forgetting, set()
         for name in forgetting:
             self._known.pop(name, None)
-        self._history.append(snapshot)
+        history = self._history
+        history.append(snapshot)
+        if len(history) >= 3:
+            # Past the previous poll, judging reads three numbers per path (past_polls.py).
+            history[-3] = past_poll(history[-3], history[-4] if len(history) >= 4 else None)
         keep_since = now - self.thresholds.history_seconds - 2 * self.interval
         while len(self._history) > 2 and self._history[0].at < keep_since:
             self._history.popleft()

@@ -43,7 +43,7 @@ from trashmonitor.monitor.model import (
 )
 from trashmonitor.monitor.play_watch import play_extra, play_extras, play_families
 from trashmonitor.monitor.status import StatusText, status_document
-from trashmonitor.serving import Response, json_response
+from trashmonitor.serving import Request, Response, json_response
 
 NO_POLL_YET = "no poll has completed yet"
 
@@ -123,38 +123,60 @@ class PerState(Generic[Rendered]):
 
 
 class ScrapeForecast:
-    """Whether a /metrics scrape is expected before the next poll publishes, from the
-    last two scrapes (Prometheus scrapes at a fixed interval): the poll thread then
-    renders the state it just published (:meth:`Monitor.prerender`), and the scrape only
-    joins kept text. A scrape rendering it itself while a poll runs waits for the GIL
-    behind the poll (measured at 10,000 paths: up to ~0.3 s instead of ~25 ms).
+    """Whether a /metrics scrape is expected before the next poll publishes, from each
+    scraper's last two scrapes (Prometheus scrapes at a fixed interval): the poll thread
+    then renders the state it just published (:meth:`Monitor.prerender`), and the scrape
+    only joins kept text. A scrape rendering it itself while a poll runs waits for the
+    GIL behind the poll (measured at 10,000 paths: up to ~0.3 s instead of ~25 ms).
     Rendering every state instead would cost every poll the render (~35 ms CPU at
     10,000 paths); this renders about one state per scrape, as on-demand rendering does.
-    A scrape the forecast misses (the first ones, a person's curl, a second scraper)
-    renders on demand, as before. Thread-safe; times are monotonic seconds."""
 
-    def __init__(self) -> None:
+    One forecast per scraper (its address and User-Agent: two Prometheus replicas, or
+    Prometheus and a person's curl on the same host): scrapes of two scrapers taken as
+    one series would have gaps that are neither's, and the forecast would be wrong for
+    both. At most :attr:`max_scrapers` are followed, the one silent longest dropped
+    first: a client making up names costs the others their forecast, not memory. A
+    scrape the forecast misses (a scraper's first two, a one-off curl) renders on
+    demand, as before. Thread-safe; times are monotonic seconds."""
+
+    def __init__(self, max_scrapers: int = 16) -> None:
+        self.max_scrapers = max_scrapers
         self._lock = threading.Lock()
-        self._previous: float | None = None
-        self._latest: float | None = None
+        # scraper -> (previous, latest) scrape; in order of their latest scrape.
+        self._scrapers: dict[str, tuple[float | None, float]] = {}
 
-    def scraped(self, at: float) -> None:
+    def scraped(self, at: float, scraper: str = "") -> None:
         with self._lock:
-            self._previous, self._latest = self._latest, at
+            scrapes = self._scrapers
+            last = scrapes.pop(scraper, None)
+            scrapes[scraper] = (None if last is None else last[1], at)
+            if len(scrapes) > self.max_scrapers:
+                del scrapes[next(iter(scrapes))]
 
     def due(self, now: float, interval: float) -> bool:
-        """A scrape is expected before the state published ``now`` is replaced by the
-        next poll's, ``interval`` later (half an interval of slack for the poll's own
-        time), or the expected one is late; not once the scraper has been silent for
-        two of its gaps."""
+        """Some scraper's scrape is expected before the state published ``now`` is
+        replaced by the next poll's, ``interval`` later (half an interval of slack for
+        the poll's own time), or its expected one is late; not once that scraper has
+        been silent for two of its gaps."""
         with self._lock:
-            previous, latest = self._previous, self._latest
-        if previous is None or latest is None:
-            return False
-        gap = max(latest - previous, 0.0)
-        if now - latest > 2 * gap + interval:
-            return False
-        return now + 1.5 * interval >= latest + gap
+            scrapes = list(self._scrapers.values())
+        return any(
+            _scrape_due(previous, latest, now, interval)
+            for previous, latest in scrapes
+            if previous is not None
+        )
+
+
+def _scrape_due(previous: float, latest: float, now: float, interval: float) -> bool:
+    gap = max(latest - previous, 0.0)
+    if now - latest > 2 * gap + interval:
+        return False
+    return now + 1.5 * interval >= latest + gap
+
+
+def scraper_of(request: Request) -> str:
+    """Who scrapes (:class:`ScrapeForecast`): the peer's address and its User-Agent."""
+    return f"{request.client} {request.headers.get('user-agent', '')}"
 
 
 class MonitorCollector(Collector):

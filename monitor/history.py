@@ -111,10 +111,9 @@ class Follower:
     def __init__(self, states: Mapping[str, str] | None = None) -> None:
         self._states: dict[str, str] = dict(states or {})
         self._last_at: float | None = None
-        self._buckets: dict[Bucket, list[float]] = {}
-        self._minutes: set[int] = set()
-        """The minutes of the buckets held: most polls none of them is finished, and
-        then the buckets are not looked through."""
+        self._minutes: dict[int, dict[str, list[float]]] = {}
+        """The buckets held, by minute and camera: keyed by name within a minute, so a
+        poll makes no (camera, minute) key per camera."""
 
     def observe(self, report: HealthReport) -> tuple[list[Transition], dict[Bucket, list[float]]]:
         """The transitions in ``report`` and the buckets finished by it (``[available,
@@ -126,27 +125,28 @@ class Follower:
         count_time = 0 < elapsed <= MAX_GAP_SECONDS
         transitions: list[Transition] = []
         states = self._states
+        buckets = self._minutes.get(minute)
         for camera in report.cameras:
-            previous = states.get(camera.name)
+            name = camera.name
+            previous = states.get(name)
             if count_time and previous in COUNTED_STATES:
-                bucket = self._buckets.get((camera.name, minute))
+                if buckets is None:
+                    buckets = self._minutes[minute] = {}
+                bucket = buckets.get(name)
                 if bucket is None:
-                    bucket = self._buckets[(camera.name, minute)] = [0.0, 0.0]
-                    self._minutes.add(minute)
+                    bucket = buckets[name] = [0.0, 0.0]
                 bucket[1] += elapsed
                 if previous in AVAILABLE_STATES:
                     bucket[0] += elapsed
             if previous != camera.state:
-                transitions.append(
-                    Transition(camera.name, now, previous, camera.state, camera.reasons)
-                )
-                states[camera.name] = camera.state
+                transitions.append(Transition(name, now, previous, camera.state, camera.reasons))
+                states[name] = camera.state
         finished: dict[Bucket, list[float]] = {}
         if any(held < minute for held in self._minutes):
-            finished = {key: value for key, value in self._buckets.items() if key[1] < minute}
-            for key in finished:
-                del self._buckets[key]
-            self._minutes = {held for held in self._minutes if held >= minute}
+            for held in [held for held in self._minutes if held < minute]:
+                finished.update(
+                    ((name, held), seconds) for name, seconds in self._minutes.pop(held).items()
+                )
         if len(states) > len(report.cameras):  # forgotten cameras go
             current = {camera.name for camera in report.cameras}
             for name in [name for name in states if name not in current]:
@@ -159,7 +159,11 @@ class Follower:
 
     def pending(self) -> Seconds:
         """A copy of the current minute's buckets (not finished yet)."""
-        return {key: list(seconds) for key, seconds in self._buckets.items()}
+        return {
+            (name, minute): list(seconds)
+            for minute, buckets in self._minutes.items()
+            for name, seconds in buckets.items()
+        }
 
 
 # Every camera is keyed by (site, camera): site "" is the one unnamed MediaMTX.
@@ -435,6 +439,13 @@ class HistoryStore:
                 )
                 for camera, available, counted in rows:
                     sums.setdefault(camera, {})[window] = (available, counted)
+            # Kept until the next query: cameras with equal sums share one mapping (most
+            # cameras streamed the same minutes; 10,000 distinct ones held ~5 MiB).
+            shared: dict[
+                tuple[tuple[str, tuple[float, float]], ...], dict[str, tuple[float, float]]
+            ] = {}
+            for camera, windows in sums.items():
+                sums[camera] = shared.setdefault(tuple(windows.items()), windows)
             counts = dict(
                 self._db.execute(
                     "SELECT camera, COUNT(*) FROM incidents WHERE site = ? AND start >= ? "

@@ -195,8 +195,8 @@ class Sites:
     def register(self, collector: Collector) -> None:
         self.registry.register(collector)
 
-    def exposition(self) -> bytes:
-        self.scrapes.scraped(time.monotonic())
+    def exposition(self, scraper: str = "") -> bytes:
+        self.scrapes.scraped(time.monotonic(), scraper)
         return exposition(self.registry)
 
     def run(self, stop: threading.Event) -> None:

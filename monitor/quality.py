@@ -128,7 +128,7 @@ class _Camera:
     what the last report said."""
 
     __slots__ = ("agent_restarts", "last", "online", "online_since", "restarts", "sessions",
-                 "stalled", "stalls")  # fmt: skip
+                 "stalled", "stalls", "steady")  # fmt: skip
 
     def __init__(self) -> None:
         # Made at a camera's first event: most cameras have none, and an empty deque
@@ -141,6 +141,9 @@ class _Camera:
         self.agent_restarts: int | None = None
         self.stalled = False
         self.last: CameraQuality | None = None
+        self.steady = False
+        """Online, not stalled, no event in the deques and ``last`` the grade of no
+        trouble: the same report of a publisher without agent changes nothing."""
 
 
 class QualityTracker:
@@ -159,6 +162,18 @@ class QualityTracker:
             tracked = cameras.get(name)
             if tracked is None:
                 tracked = cameras[name] = _Camera()
+            elif (  # most cameras, most polls: streaming as before, nothing to follow
+                tracked.steady
+                and reachable
+                and camera.online
+                and not camera.reasons
+                and camera.agent is None
+                and camera.online_since == tracked.online_since
+                and camera.state != "down"
+                and (last := tracked.last) is not None
+            ):
+                seen[name] = last
+                continue
             seen[name] = follow(tracked, camera, reachable, now)
         if len(self._cameras) > len(seen):  # some camera no longer reported (rare)
             for gone in self._cameras.keys() - seen.keys():
@@ -203,6 +218,16 @@ class QualityTracker:
         ratio = None if agent is None else fps_ratio(camera)
         down = camera.state == "down"
         last = tracked.last
+        # What observe() needs to skip this camera next time (see _Camera.steady).
+        tracked.steady = bool(
+            tracked.online
+            and not down
+            and not stalled
+            and not reconnects
+            and not stalls
+            and ratio is None
+            and not (tracked.sessions or tracked.restarts or tracked.stalls)
+        )
         if (  # a grade other than unusable was computed for a camera not down
             last is not None
             and not down

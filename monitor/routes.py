@@ -9,6 +9,7 @@ from typing import Protocol
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from trashmonitor.monitor.export import scraper_of
 from trashmonitor.monitor.history import HistoryStore
 from trashmonitor.monitor.incidents_api import PATH as INCIDENTS_PATH
 from trashmonitor.monitor.incidents_api import incidents_endpoint
@@ -24,7 +25,7 @@ class Watched(Protocol):
     @property
     def clock(self) -> Callable[[], float]: ...
 
-    def exposition(self) -> bytes: ...
+    def exposition(self, scraper: str = "") -> bytes: ...
 
     def healthz(self) -> Response: ...
 
@@ -33,7 +34,12 @@ class Watched(Protocol):
 
 def routes(monitor: Watched) -> dict[str, Callable[[], Response] | Endpoint]:
     return {
-        "/metrics": lambda: Response(200, monitor.exposition(), CONTENT_TYPE_LATEST),
+        "/metrics": Endpoint(
+            frozenset({"GET"}),
+            lambda request: Response(
+                200, monitor.exposition(scraper_of(request)), CONTENT_TYPE_LATEST
+            ),
+        ),
         "/healthz": monitor.healthz,
         "/api/status": monitor.status,
         INCIDENTS_PATH: incidents_endpoint(lambda: monitor.history, monitor.clock),

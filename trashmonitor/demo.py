@@ -467,7 +467,7 @@ def _preflight(ports: Ports, mediamtx_bin: str | None) -> dict[str, str | None]:
         found[binary] = path
     for binary in OPTIONAL_BINARIES:
         found[binary] = shutil.which(binary)
-    fetched = mediamtx_release.installed(mediamtx_release.DEFAULT_CACHE)
+    fetched = mediamtx_release.cached_binary()
     mediamtx = mediamtx_bin or shutil.which("mediamtx") or (str(fetched) if fetched else None)
     if mediamtx and not os.access(mediamtx, os.X_OK):
         raise ConfigError("mediamtx", f"{mediamtx} is not an executable file")
@@ -737,7 +737,7 @@ def _control_flags(layout: Layout) -> list[str]:
     ]  # fmt: skip
 
 
-def _download_mediamtx(stack: Stack, cache: Path = mediamtx_release.DEFAULT_CACHE) -> str | None:
+def _download_mediamtx(stack: Stack, cache: Path | None = None) -> str | None:
     """The pinned release, fetched and verified (mediamtx_release); None, said in one
     line, when it cannot be had (no network, or a checksum that does not match): the demo
     then runs without it."""

@@ -41,6 +41,7 @@ from pathlib import Path
 from trashmonitor.errors import (
     EXIT_OK,
     EXIT_UNDECIDED,
+    ConfigError,
     ReleaseRefused,
     ReleaseUnavailable,
     TrashmonError,
@@ -52,16 +53,43 @@ RELEASES_URL = "https://github.com/bluenviron/mediamtx/releases/download"
 RELEASES_URL_ENV = "TRASHMON_TEST_MEDIAMTX_RELEASES_URL"
 
 
-def user_cache_dir(environ: Mapping[str, str], home: Path) -> Path:
+def user_cache_dir(environ: Mapping[str, str], home: Path | None) -> Path:
     """This project's folder of the user's cache (XDG Base Directory): ``$XDG_CACHE_HOME``
     if set to an absolute path (the spec says to ignore a relative one), else
-    ``~/.cache``; then ``trashmonitor``."""
+    ``~/.cache``; then ``trashmonitor``. ``home`` None: no home directory is known, which
+    is a ConfigError only when ``$XDG_CACHE_HOME`` does not say where either."""
     configured = environ.get("XDG_CACHE_HOME", "")
-    base = Path(configured) if os.path.isabs(configured) else home / ".cache"
-    return base / "trashmonitor"
+    if os.path.isabs(configured):
+        return Path(configured) / "trashmonitor"
+    if home is None:
+        raise ConfigError(
+            "--cache",
+            "no cache directory: no home directory (HOME unset and no passwd entry for "
+            "this user) and no absolute XDG_CACHE_HOME; pass --cache DIR or set "
+            "XDG_CACHE_HOME",
+        )
+    return home / ".cache" / "trashmonitor"
 
 
-DEFAULT_CACHE = user_cache_dir(os.environ, Path.home()) / "mediamtx"
+def default_cache() -> Path:
+    """``<user cache>/mediamtx``, resolved when a cache is needed, never at import: in a
+    container run as an arbitrary uid (no HOME, no passwd entry) ``Path.home()`` raises,
+    and importing this module (the demo does) must not."""
+    try:
+        home: Path | None = Path.home()
+    except RuntimeError:  # "Could not determine home directory."
+        home = None
+    return user_cache_dir(os.environ, home) / "mediamtx"
+
+
+def cached_binary() -> Path | None:
+    """The pinned binary in the default cache, if there (None too with no cache dir)."""
+    try:
+        return installed(default_cache())
+    except ConfigError:
+        return None
+
+
 DOWNLOAD_DEADLINE_S = 120.0
 # The v1.20 tarballs are ~20 MiB and the binary ~55 MiB: far above both, a bound on
 # what a wrong or hostile answer can make the demo write.
@@ -171,13 +199,16 @@ def _unpack_binary(tarball: Path, target: Path) -> None:
 
 
 def obtain(
-    cache: Path = DEFAULT_CACHE,
+    cache: Path | None = None,
     *,
     machine: str | None = None,
     base_url: str | None = None,
     deadline_s: float = DOWNLOAD_DEADLINE_S,
 ) -> Path:
-    """The pinned MediaMTX binary, downloaded and verified into ``cache`` if not there."""
+    """The pinned MediaMTX binary, downloaded and verified into ``cache`` (default:
+    :func:`default_cache`) if not there."""
+    if cache is None:
+        cache = default_cache()
     found = installed(cache)
     if found is not None:
         return found
@@ -213,17 +244,25 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m trashmonitor.mediamtx_release",
         description=f"download MediaMTX {VERSION} (checksum-verified) into a cache directory",
     )
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="default: %(default)s")
+    parser.add_argument("--cache", type=Path, help=f"default: {_default_cache_shown()}")
     args = parser.parse_args(argv)
-    already = installed(args.cache)
     try:
-        binary = obtain(args.cache)
+        cache = args.cache or default_cache()
+        already = installed(cache)
+        binary = obtain(cache)
     except TrashmonError as error:
         print(f"fetch-mediamtx: {error.message}", file=sys.stderr)
         return EXIT_UNDECIDED
     verb = "already in" if already else "installed in"
     print(f"fetch-mediamtx: MediaMTX {VERSION} {verb} {binary.parent}", file=sys.stderr)
     return EXIT_OK
+
+
+def _default_cache_shown() -> str:
+    try:
+        return str(default_cache())
+    except ConfigError:
+        return "$XDG_CACHE_HOME/trashmonitor/mediamtx, else ~/.cache/trashmonitor/mediamtx"
 
 
 if __name__ == "__main__":

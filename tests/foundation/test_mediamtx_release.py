@@ -25,7 +25,7 @@ from support.processes import REPO, clean_environ
 
 from trashmonitor import mediamtx_release
 from trashmonitor.demo import Stack, _download_mediamtx
-from trashmonitor.errors import ReleaseRefused, ReleaseUnavailable
+from trashmonitor.errors import ConfigError, ReleaseRefused, ReleaseUnavailable
 from trashmonitor.mediamtx_release import (
     ASSETS,
     RELEASES_URL_ENV,
@@ -259,3 +259,64 @@ def test_the_default_cache_follows_the_environment_not_the_package(tmp_path: Pat
     assert f"default: {xdg}/trashmonitor/mediamtx\n" in by_xdg.stdout
     by_home = run(env=clean_environ(XDG_CACHE_HOME="", HOME=home, COLUMNS="2000"))
     assert f"default: {home}/.cache/trashmonitor/mediamtx\n" in by_home.stdout
+
+
+# A container run as an arbitrary uid (``docker run --user 12345``, OpenShift): no HOME and
+# no passwd entry, so os.path.expanduser("~") finds nothing and Path.home() raises.
+WITHOUT_HOME = """
+import pwd, runpy, sys
+def no_entry(uid):
+    raise KeyError(f"getpwuid(): uid not found: {uid}")
+pwd.getpwuid = no_entry
+sys.argv[0] = "mediamtx_release"
+if sys.argv[1:] == ["--import-demo"]:
+    import trashmonitor.demo
+    print("imported")
+else:
+    runpy.run_module("trashmonitor.mediamtx_release", run_name="__main__")
+"""
+
+
+def run_without_home(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in clean_environ(**env).items() if k != "HOME"}
+    environ.setdefault("XDG_CACHE_HOME", "")
+    return subprocess.run(
+        [sys.executable, "-P", "-c", WITHOUT_HOME, *args],
+        capture_output=True, text=True, timeout=60, check=False, env=environ,
+    )  # fmt: skip
+
+
+def test_without_a_home_the_module_and_the_demo_still_import() -> None:
+    """Reproduction: the default cache was resolved at import (Path.home() raised
+    RuntimeError), so importing the demo failed before it could say anything."""
+    imported = run_without_home("--import-demo")
+    assert (imported.returncode, imported.stdout, imported.stderr) == (0, "imported\n", "")
+    helped = run_without_home("--help", COLUMNS="2000")
+    assert helped.returncode == 0, helped.stderr
+    assert "default: $XDG_CACHE_HOME/trashmonitor/mediamtx, else ~/.cache/" in helped.stdout
+
+
+def test_without_a_home_a_needed_cache_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = run_without_home(RELEASES_URL_ENV=f"http://127.0.0.1:{closed_port()}")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("fetch-mediamtx: --cache: no cache directory: no home ")
+    assert "pass --cache DIR or set XDG_CACHE_HOME" in result.stderr
+
+
+def test_without_a_home_a_given_cache_or_xdg_needs_none(tmp_path: Path) -> None:
+    refused = f"http://127.0.0.1:{closed_port()}"
+    given_cache = run_without_home("--cache", str(tmp_path / "a"), **{RELEASES_URL_ENV: refused})
+    by_xdg = run_without_home(XDG_CACHE_HOME=str(tmp_path / "b"), **{RELEASES_URL_ENV: refused})
+    for result in (given_cache, by_xdg):
+        assert result.returncode == 2
+        assert result.stderr.startswith("fetch-mediamtx: cannot download http://127.0.0.1:")
+    assert (tmp_path / "b/trashmonitor/mediamtx").is_dir()  # the download went there
+
+
+def test_no_home_matters_only_when_xdg_does_not_say() -> None:
+    assert user_cache_dir({"XDG_CACHE_HOME": "/var/cache/u"}, None) == Path(
+        "/var/cache/u/trashmonitor"
+    )
+    with pytest.raises(ConfigError, match=r"^--cache: no cache directory"):
+        user_cache_dir({"XDG_CACHE_HOME": "relative"}, None)

@@ -13,12 +13,15 @@ from hypothesis import strategies as st
 from support.properties import PROPERTIES
 
 from trashmonitor.monitor.history import (
+    AVAILABLE_STATES,
     BUCKET_SECONDS,
+    COUNTED_STATES,
     DATABASE_NAME,
     MAX_GAP_SECONDS,
     MAX_QUEUED,
     Follower,
     HistoryStore,
+    Transition,
 )
 from trashmonitor.monitor.model import CameraHealth, HealthReport, State
 
@@ -115,6 +118,77 @@ def test_a_bucket_is_finished_by_the_first_poll_of_a_later_minute(
         assert all(finished[key] == seconds for key, seconds in held.items() if key in finished)
 
 
+class FormerFollower:
+    """The follower before its buckets were keyed by minute, then camera (one
+    ``(camera, minute)`` key per camera and poll): the reference the new one equals."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, str] = {}
+        self._last_at: float | None = None
+        self._buckets: dict[tuple[str, int], list[float]] = {}
+
+    def observe(
+        self, report: HealthReport
+    ) -> tuple[list[Transition], dict[tuple[str, int], list[float]]]:
+        now = report.generated_at
+        elapsed = 0.0 if self._last_at is None else now - self._last_at
+        self._last_at = now
+        minute = int(now // BUCKET_SECONDS) * BUCKET_SECONDS
+        count_time = 0 < elapsed <= MAX_GAP_SECONDS
+        transitions = []
+        for camera in report.cameras:
+            previous = self._states.get(camera.name)
+            if count_time and previous in COUNTED_STATES:
+                bucket = self._buckets.setdefault((camera.name, minute), [0.0, 0.0])
+                bucket[1] += elapsed
+                if previous in AVAILABLE_STATES:
+                    bucket[0] += elapsed
+            if previous != camera.state:
+                transitions.append(
+                    Transition(camera.name, now, previous, camera.state, camera.reasons)
+                )
+                self._states[camera.name] = camera.state
+        finished = {key: value for key, value in self._buckets.items() if key[1] < minute}
+        for key in finished:
+            del self._buckets[key]
+        current = {camera.name for camera in report.cameras}
+        for name in [name for name in self._states if name not in current]:
+            del self._states[name]
+        return transitions, finished
+
+    def pending(self) -> dict[tuple[str, int], list[float]]:
+        return {key: list(seconds) for key, seconds in self._buckets.items()}
+
+
+@PROPERTIES
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([-61.0, -1.0, 0.0, 0.1, 1.0, 1.0, 1.0, 7.5, 30.0, 59.0, 60.0, 125.0]),
+            st.dictionaries(
+                st.sampled_from(["cam1", "cam2", "cam3", "cam4"]),
+                st.sampled_from(["ok", "degraded", "down", "parked"]),
+            ),
+        ),
+        max_size=40,
+    )
+)
+def test_the_follower_answers_what_the_former_follower_answers(
+    polls: list[tuple[float, dict[str, State]]],
+) -> None:
+    # Same transitions, the same finished and pending seconds in the same order (the
+    # order the writer sums them in: floats, so it must not change).
+    follower, former = Follower(), FormerFollower()
+    at = T0
+    for step, states in polls:
+        at += step
+        transitions, finished = follower.observe(report(at, **states))
+        former_transitions, former_finished = former.observe(report(at, **states))
+        assert transitions == former_transitions
+        assert list(finished.items()) == list(former_finished.items())
+        assert list(follower.pending().items()) == list(former.pending().items())
+
+
 def test_a_long_gap_between_polls_counts_for_nobody() -> None:
     follower = Follower()
     follower.observe(report(T0, cam1="down"))
@@ -202,6 +276,9 @@ def test_equal_availability_is_one_object_across_cameras_and_refreshes(
     store.refresh(T0 + 600)  # nothing new: the same objects again
     assert store.availability is not first
     assert all(store.availability[name] is value for name, value in first.items())
+    # What the database summed is kept once for cameras with equal sums, too.
+    assert store._sums["cam1"] is store._sums["cam2"]
+    assert store._sums["cam3"] is not store._sums["cam1"]
 
 
 def test_a_parked_camera_has_no_availability(store: HistoryStore) -> None:

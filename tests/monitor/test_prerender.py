@@ -13,11 +13,13 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import CollectorRegistry
 
 from trashmonitor.monitor.daemon import Monitor
-from trashmonitor.monitor.export import ScrapeForecast
+from trashmonitor.monitor.export import ScrapeForecast, scraper_of
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.mediamtx_http import UrllibTransport
 from trashmonitor.monitor.model import CameraHealth, HealthReport, MonitorState
 from trashmonitor.monitor.multisite import Sites
+from trashmonitor.monitor.routes import routes
+from trashmonitor.serving import Endpoint, Request, Response
 
 NOW = 1_763_700_000.0
 INTERVAL = 1.0
@@ -53,6 +55,88 @@ def test_scrapes_more_often_than_polls_get_every_state_rendered() -> None:
     assert all(forecast.due(100.5 + step / 10, INTERVAL) for step in range(10))
     # the same instant twice (two scrapers at once) is a scrape due now
     assert forecast_after(100.0, 100.0).due(100.2, INTERVAL)
+
+
+def served_ahead(
+    forecast: ScrapeForecast, scrapers: dict[str, float], polls: int
+) -> tuple[int, int, int]:
+    """Polls at whole seconds from 100, each scraper every 15 s from its own phase
+    (seconds after 100); a scrape serves the poll just before it. (scrapes after each
+    scraper's first two, how many of them found their poll rendered ahead, polls
+    rendered ahead)."""
+    expected = served = rendered = 0
+    seen: dict[str, int] = dict.fromkeys(scrapers, 0)
+    for poll in range(100, 100 + polls):
+        ahead = forecast.due(float(poll), INTERVAL)
+        rendered += ahead
+        for name, phase in scrapers.items():
+            at = 100 + phase + 15 * seen[name]
+            if poll <= at < poll + 1:
+                if seen[name] >= 2:
+                    expected += 1
+                    served += ahead
+                forecast.scraped(at, name)
+                seen[name] += 1
+    return expected, served, rendered
+
+
+def test_two_scrapers_at_different_phases_each_keep_their_forecast() -> None:
+    """Reproduction: one forecast over both scrapers' scrapes saw gaps of 1.3 s and
+    13.7 s, neither scraper's, and rendered ahead for neither (every scrape of one of
+    them rendered on demand, behind the poll)."""
+    expected, served, rendered = served_ahead(
+        ScrapeForecast(), {"prometheus-a": 0.3, "prometheus-b": 1.6}, 120
+    )
+    assert expected == 12
+    assert served == expected
+    assert rendered <= 2 * expected + 4  # about one state per scrape, not every poll
+
+
+def test_one_scraper_alone_is_forecast_as_before() -> None:
+    expected, served, rendered = served_ahead(ScrapeForecast(), {"prometheus": 0.3}, 120)
+    assert (expected, served) == (6, 6)
+    assert rendered <= 2 * expected + 2
+
+
+def test_the_scrapers_followed_are_bounded_the_longest_silent_dropped() -> None:
+    forecast = ScrapeForecast(max_scrapers=2)
+    forecast.scraped(100.0, "prometheus")
+    forecast.scraped(115.0, "prometheus")  # next expected at 130
+    forecast.scraped(116.0, "curl")
+    assert forecast.due(129.0, INTERVAL)
+    forecast.scraped(117.0, "another")  # a third: the longest silent goes
+    assert not forecast.due(129.0, INTERVAL)
+    assert len(forecast._scrapers) == 2
+
+
+def test_the_metrics_route_names_the_scraper_by_address_and_user_agent() -> None:
+    scrapers: list[str] = []
+
+    class Watched:
+        history = None
+        clock = staticmethod(lambda: NOW)
+
+        def exposition(self, scraper: str = "") -> bytes:
+            scrapers.append(scraper)
+            return b"# EOF\n"
+
+        def healthz(self) -> Response:
+            raise AssertionError
+
+        def status(self) -> Response:
+            raise AssertionError
+
+    metrics = routes(Watched())["/metrics"]
+    assert isinstance(metrics, Endpoint)
+    for client, agent in (("10.0.0.5", "Prometheus/2.53.0"), ("10.0.0.5", "curl/8.5.0"),
+                          ("10.0.0.6", "Prometheus/2.53.0"), ("10.0.0.5", None)):  # fmt: skip
+        headers = {} if agent is None else {"user-agent": agent}
+        answer = metrics.handle(Request("GET", "/metrics", {}, headers, b"", client))
+        assert answer.status == 200
+    assert len(set(scrapers)) == 4
+    assert scrapers[0] == scraper_of(
+        Request("GET", "/metrics", {}, {"user-agent": "Prometheus/2.53.0"}, b"", "10.0.0.5")
+    )
 
 
 CAMERAS = 500

@@ -12,7 +12,9 @@ from trashmonitor.monitor.quality import (
     GRADES,
     MAX_EVENTS,
     WINDOW_SECONDS,
+    CameraQuality,
     QualityTracker,
+    _Camera,
     grade,
 )
 
@@ -155,3 +157,51 @@ def test_parked_cameras_are_graded_without_being_down() -> None:
     tracker = QualityTracker()
     parked = camera()._replace(state="parked")
     assert tracker.observe(report(T0, parked), T0)["cam1"].grade == "excellent"
+
+
+class FollowingEveryCamera(QualityTracker):
+    """The tracker without its steady-camera shortcut: every camera through ``_follow``."""
+
+    def observe(self, report: HealthReport, now: float) -> dict[str, CameraQuality]:
+        seen = {}
+        for health in report.cameras:
+            tracked = self._cameras.setdefault(health.name, _Camera())
+            seen[health.name] = self._follow(tracked, health, report.mediamtx_reachable, now)
+        for gone in self._cameras.keys() - seen.keys():
+            del self._cameras[gone]
+        return seen
+
+
+@st.composite
+def report_sequences(draw: st.DrawFn) -> list[tuple[float, HealthReport]]:
+    """Reports of two cameras: mostly the same streaming camera again, with sessions,
+    stalls, agents restarting or slow, down and parked states, failed polls."""
+    sequence = []
+    at = T0
+    for _ in range(draw(st.integers(1, 30))):
+        at += draw(st.sampled_from([1.0, 1.0, 1.0, 60.0, WINDOW_SECONDS]))
+        cameras = []
+        for name in draw(st.lists(st.sampled_from(["cam1", "cam2"]), max_size=2, unique=True)):
+            online = draw(st.sampled_from([True, True, True, False]))
+            reasons = draw(st.sampled_from([(), (), (), ("stalled",), ("low_fps",)]))
+            state: State = draw(st.sampled_from(["ok", "ok", "degraded", "down", "parked"]))
+            view = draw(
+                st.none()
+                | st.none()
+                | st.builds(agent, st.sampled_from([0, 0, 1, 3]), st.sampled_from([15.0, 4.0]))
+            )
+            since = draw(st.sampled_from([T0, T0, T0 + 100, None]))
+            health = CameraHealth(name, state, reasons, online, online_since=since, agent=view)
+            cameras.append(health)
+        error = draw(st.sampled_from([None, None, None, UnreachableError("refused")]))
+        sequence.append((at, report(at, *cameras, error=error)))
+    return sequence
+
+
+@given(report_sequences())
+def test_the_steady_shortcut_answers_what_following_every_camera_answers(
+    sequence: list[tuple[float, HealthReport]],
+) -> None:
+    tracker, reference = QualityTracker(), FollowingEveryCamera()
+    for at, each in sequence:
+        assert tracker.observe(each, at) == reference.observe(each, at)

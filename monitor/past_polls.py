@@ -1,0 +1,124 @@
+"""The monitor's past polls kept as numbers: what judging reads from a poll once it is
+neither the current nor the previous one.
+
+The history window (stall and frames-in-error, ~12 polls at 1 s) held every poll's whole
+:class:`PathObservation`s: at 10,000 paths 13-18 MiB of tuples and numbers where the
+judgement of a camera reads three values per path per past poll (``online``,
+``inbound_bytes``, ``frames_in_error``: :mod:`~trashmonitor.monitor.health`'s
+``_present``, ``_stop_estimate`` and ``_frames_rising``). :class:`PastPaths` keeps those
+three as arrays (17 bytes a path), the names' positions shared by the polls that list
+the same names. The current poll and the one before it stay whole (the previous one is
+read for every streaming camera at every poll, and a hook's re-read patches the current
+one).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator, Mapping
+from operator import itemgetter
+from typing import TypeVar, overload
+
+from trashmonitor.monitor.model import PathObservation, PathsSnapshot
+
+# frames_in_error None (a MediaMTX before v1.17): no counter can take this value.
+_NO_FRAMES = -(2**63)
+_online = itemgetter(PathObservation._fields.index("online"))
+_inbound = itemgetter(PathObservation._fields.index("inbound_bytes"))
+_frames = itemgetter(PathObservation._fields.index("frames_in_error"))
+_new_tuple = tuple.__new__
+_T = TypeVar("_T")
+
+
+class PastPaths(Mapping[str, PathObservation]):
+    """A past poll's paths by name, holding only ``online``, ``inbound_bytes`` and
+    ``frames_in_error``: each path read from it is a :class:`PathObservation` with those
+    three and its name, the other fields their empty values (not available, no bytes
+    out, no readers, no tracks)."""
+
+    __slots__ = ("_frames", "_inbound", "_online", "_positions")
+
+    def __init__(
+        self, positions: dict[str, int], online: bytes, inbound: array[int], frames: array[int]
+    ) -> None:
+        self._positions = positions
+        self._online = online
+        self._inbound = inbound
+        self._frames = frames
+
+    @property
+    def positions(self) -> dict[str, int]:
+        """Each name's index in the arrays (shared with the polls listing the same names)."""
+        return self._positions
+
+    @overload
+    def get(self, name: str, /) -> PathObservation | None: ...
+    @overload
+    def get(self, name: str, default: PathObservation | _T, /) -> PathObservation | _T: ...
+    def get(self, name: str, default: object = None, /) -> object:
+        # Read for every camera at every poll (the frames-in-error window): no exception,
+        # no further call.
+        index = self._positions.get(name)
+        if index is None:
+            return default
+        frames = self._frames[index]
+        return _new_tuple(
+            PathObservation,
+            (name, self._online[index] == 1, False, self._inbound[index], 0, 0,
+             None if frames == _NO_FRAMES else frames, None, None, (), None, None, False),
+        )  # fmt: skip
+
+    def __getitem__(self, name: str) -> PathObservation:
+        path = self.get(name)
+        if path is None:
+            raise KeyError(name)
+        return path
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._positions)
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._positions
+
+
+def past_poll(snapshot: PathsSnapshot, like: PathsSnapshot | None = None) -> PathsSnapshot:
+    """``snapshot`` keeping only what judging reads from a past poll (:class:`PastPaths`).
+    ``like`` is the poll compacted before it: when both list the same names in the same
+    order they share one index. A snapshot with a counter out of 64-bit range stays
+    whole (the arrays cannot hold it)."""
+    paths = snapshot.paths
+    if isinstance(paths, PastPaths):
+        return snapshot
+    observations = paths.values()
+    try:
+        inbound = array("q", map(_inbound, observations))
+        try:  # every count reported (MediaMTX v1.17+): made in C
+            frames = array("q", map(_frames, observations))
+        except TypeError:  # a None among them
+            frames = array(
+                "q",
+                [_NO_FRAMES if count is None else count for count in map(_frames, observations)],
+            )
+    except OverflowError:
+        return snapshot
+    if _NO_FRAMES in frames and any(_frames(path) == _NO_FRAMES for path in observations):
+        return snapshot  # a counter equal to the "none" mark: keep it as it was read
+    positions = _shared_positions(paths, like)
+    return snapshot._replace(
+        paths=PastPaths(positions, bytes(map(_online, observations)), inbound, frames)
+    )
+
+
+def _shared_positions(
+    paths: Mapping[str, PathObservation], like: PathsSnapshot | None
+) -> dict[str, int]:
+    if like is not None and isinstance(like.paths, PastPaths):
+        positions = like.paths.positions
+        # The same names in the same order (most polls): the strings are shared across
+        # polls (mediamtx_fast's names), so the lists compare pointers, in C.
+        if len(positions) == len(paths) and list(positions) == list(paths):
+            return positions
+    return {name: index for index, name in enumerate(paths)}
