@@ -30,7 +30,7 @@ from trashmonitor.capture.settings import (
     TESTSRC,
 )
 from trashmonitor.errors import ConfigError
-from trashmonitor.settings import HostPort, ReadSettings, Setting, read_env_file
+from trashmonitor.settings import HostPort, ReadSettings, Setting, _utf8_or_none, read_env_file
 
 __all__ = ["LAVFI_PREFIX", "MAX_BITRATE", "TESTSRC"]  # re-exported from the table
 
@@ -194,11 +194,13 @@ def read_password_file(setting: str, path: Path) -> str:
         raise ConfigError(setting, f"cannot read {path} ({problem})") from error
     if len(data) > MAX_PASSWORD_BYTES:
         raise ConfigError(setting, f"{path} is larger than {MAX_PASSWORD_BYTES} bytes")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        # Not chained: the decode error holds the file's bytes, the password.
-        raise ConfigError(setting, f"{path} is not UTF-8 text") from None
+    text = _utf8_or_none(data)
+    # The bytes (the password) are no local of this frame when an error is raised below,
+    # and the decode error holding them is no error's __context__ (``from None`` would
+    # only hide it from the printout).
+    del data
+    if text is None:
+        raise ConfigError(setting, f"{path} is not UTF-8 text")
     password = text.removesuffix("\n").removesuffix("\r")
     if not password or "\n" in password or "\r" in password:
         raise ConfigError(setting, f"{path} must hold the password on one line")

@@ -8,8 +8,7 @@ response bodies). Cloudflare's error codes (81053, 81057, 81058) are known only 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from functools import partial
 from ssl import SSLContext
 from typing import Any, TypeVar
@@ -71,46 +70,50 @@ def _error_summary(body: object) -> tuple[tuple[int, ...], str]:
     return tuple(codes), "; ".join(texts)
 
 
-@contextmanager
-def mapped_errors(what: str, permission: str) -> Iterator[None]:
-    """Turn SDK exceptions into the error tree; ``what`` says which call, for the message."""
-    try:
-        yield
-    except cloudflare.APIStatusError as error:
-        # Not chained (three raises below): the SDK's error holds the request, whose
-        # Authorization header is the token.
+SDK_ERRORS = (
+    cloudflare.APIStatusError,
+    cloudflare.APIConnectionError,
+    cloudflare.APIResponseValidationError,
+    ValueError,
+    TypeError,
+)
+
+
+def mapped_error(error: Exception, what: str, permission: str) -> TrashmonError:
+    """The error tree's error for an SDK exception (one of ``SDK_ERRORS``); ``what`` says
+    which call, for the message. Never chained to ``error``: the SDK's errors hold the
+    request, whose Authorization header is the token (a validation error holds the
+    response, and through it the request)."""
+    if isinstance(error, cloudflare.APIStatusError):
         status = error.status_code
         codes, text = _error_summary(error.body)
         detail = f"HTTP {status}" + (f", {text}" if text else "")
         if status in (401, 403):
             verb = "was not accepted" if status == 401 else "is not allowed"
-            raise AuthError(
+            return AuthError(
                 f"Cloudflare: CF_API_TOKEN {verb} to {what} ({detail}); "
                 f"the token needs {permission} on the zone"
-            ) from None
+            )
         kind = transient_kind(status)
         if kind is not None:
             retry_after = parse_retry_after(error.response.headers.get("retry-after"))
-            raise TransientAPIError(
+            return TransientAPIError(
                 f"Cloudflare: {what} failed ({detail})",
                 status_code=status,
                 kind=kind,
                 retry_after=retry_after,
-            ) from None
-        raise CloudflareRejected(f"Cloudflare: {what} refused ({detail})", status, codes) from None
-    except cloudflare.APIConnectionError as error:
-        # Not chained: the error holds the request, with the token.
+            )
+        return CloudflareRejected(f"Cloudflare: {what} refused ({detail})", status, codes)
+    if isinstance(error, cloudflare.APIConnectionError):
         cause = type(error.__cause__ or error).__name__
-        raise TransientAPIError(
+        return TransientAPIError(
             f"Cloudflare: {what}: cannot reach the API ({cause})",
             status_code=None,
             kind="unreachable",
-        ) from None
-    except (cloudflare.APIResponseValidationError, ValueError, TypeError) as error:
-        # Not chained: the SDK's error holds the response, and through it the request.
-        raise MalformedResponseError(
-            f"Cloudflare: {what}: unexpected response ({type(error).__name__})"
-        ) from None
+        )
+    return MalformedResponseError(
+        f"Cloudflare: {what}: unexpected response ({type(error).__name__})"
+    )
 
 
 def _record_from_sdk(item: Any) -> DNSRecord:
@@ -167,8 +170,13 @@ class CloudflareDNS:
 
     def _call(self, what: str, permission: str, function: Callable[[], T]) -> T:
         def attempt() -> T:
-            with mapped_errors(what, permission):
+            try:
                 return function()
+            except SDK_ERRORS as error:
+                failure = mapped_error(error, what, permission)
+            # Raised after the except block: the SDK's error (its request holds the
+            # token) is no __context__ (``from None`` would only hide it).
+            raise failure
 
         return self._retry.call(f"Cloudflare {what}", attempt)
 

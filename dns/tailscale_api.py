@@ -200,8 +200,11 @@ class TailscaleAPI:
         self, method: str, path: str, what: str, scope: str, payload: object = None
     ) -> object:
         def attempt() -> object:
-            headers = {"Authorization": f"Bearer {self._token()}"}
-            response = self._send(method, path, what, headers=headers, json=payload)
+            # Inline, not a local: this frame is in the traceback of _send's errors.
+            response = self._send(
+                method, path, what, headers={"Authorization": f"Bearer {self._token()}"},
+                json=payload,
+            )  # fmt: skip
             if response.status_code == 401:
                 self._access_token = None  # an OAuth token may have been revoked early
             self._raise_for_status(response, what, scope)
@@ -213,12 +216,16 @@ class TailscaleAPI:
         try:
             return self._http.request(method, path, **kwargs)
         except httpx.RequestError as error:  # transport, decoding, redirects
-            # Not chained: the error holds the request, with the API key in its headers.
-            raise TransientAPIError(
+            failure = TransientAPIError(
                 f"Tailscale: {what}: cannot reach the API ({type(error).__name__})",
                 status_code=None,
                 kind="unreachable",
-            ) from None
+            )
+        # Raised after the except block with ``kwargs`` dropped: the httpx error (its
+        # request's headers hold the API key) is no __context__, and no frame of the
+        # traceback keeps the headers (``from None`` would only hide the error).
+        del kwargs
+        raise failure
 
     def _raise_for_status(self, response: httpx.Response, what: str, scope: str) -> None:
         status = response.status_code

@@ -24,6 +24,7 @@ from trashmonitor.errors import (
     TrashmonError,
     UnreachableError,
     UpstreamHTTPError,
+    detached,
 )
 from trashmonitor.monitor.mediamtx_http import (
     DEFAULT_MAX_BODY_BYTES,
@@ -31,7 +32,6 @@ from trashmonitor.monitor.mediamtx_http import (
     GetRequest,
     KeepAliveTransport,
     Transport,
-    detached,
 )
 from trashmonitor.monitor.mediamtx_parse import (
     check_metrics,

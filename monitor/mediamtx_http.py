@@ -27,7 +27,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 from urllib.parse import urlencode, urlsplit
 
-from trashmonitor.errors import MalformedResponseError, TrashmonError, UnreachableError
+from trashmonitor.errors import (
+    MalformedResponseError,
+    TrashmonError,
+    UnreachableError,
+    detached,
+)
 from trashmonitor.settings import file_path
 
 if TYPE_CHECKING:  # the probe traces nothing and never imports opentelemetry
@@ -271,19 +276,6 @@ def _too_large(url: str, max_bytes: int) -> MalformedResponseError:
 
 def timed_out(url: str) -> UnreachableError:
     return UnreachableError(f"{url}: timed out (the request's time budget is spent)")
-
-
-def detached(error: TrashmonError) -> TrashmonError:
-    """``error`` without the frames it was raised through nor the exception it was
-    raised while handling. ``raise … from None`` only hides that one from printed
-    tracebacks: it stays the error's ``__context__``, its frames' locals reachable (a
-    transport's hold the Authorization header, the MediaMTX password; a reader's up to
-    ``max_body_bytes`` of answer, which a caller keeping the error in a reference cycle
-    would keep until a full collection)."""
-    error.__traceback__ = None
-    error.__context__ = None
-    error.__cause__ = None
-    return error
 
 
 def reason_of(error: BaseException) -> str:

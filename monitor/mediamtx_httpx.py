@@ -17,12 +17,16 @@ from typing import Any
 import httpcore
 import httpx
 
-from trashmonitor.errors import MalformedResponseError, TrashmonError, UnreachableError
+from trashmonitor.errors import (
+    MalformedResponseError,
+    TrashmonError,
+    UnreachableError,
+    detached,
+)
 from trashmonitor.monitor.mediamtx_http import (
     READ_CHUNK_BYTES,
     GetRequest,
     HTTPAnswer,
-    detached,
     read_capped,
     reason_of,
     request_deadline,

@@ -52,10 +52,14 @@ def parse_url_template(text: str) -> str:
         raise ValueError("expected {name} once, in the URL's path")
     try:
         _ = parts.port
-    # Not chained: a password with an unencoded / # or ? puts part of it where urlsplit
-    # looks for the port, and the cause quotes that text.
+        valid_port = True
     except ValueError:
-        raise ValueError("URL has an invalid port") from None
+        valid_port = False
+    # Raised after the except block: a password with an unencoded / # or ? puts part of
+    # it where urlsplit looks for the port, and urlsplit's error quoting that text is no
+    # __context__ (``from None`` only hides it).
+    if not valid_port:
+        raise ValueError("URL has an invalid port")
     return template
 
 

@@ -45,6 +45,9 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Collection
+    from typing import TypeVar
+
+    AnyError = TypeVar("AnyError", bound=BaseException)
 
 EXIT_OK = 0
 EXIT_UNHEALTHY = 1
@@ -204,3 +207,17 @@ def metric_kind(error: BaseException, labels: Collection[str], other: str) -> st
     ``internal``."""
     kind = error.kind if isinstance(error, TrashmonError) else "internal"
     return kind if kind in labels else other
+
+
+def detached(error: AnyError) -> AnyError:
+    """``error`` without the frames it was raised through nor the exception it was
+    raised while handling. ``raise … from None`` only hides that one from printed
+    tracebacks: it stays the error's ``__context__``, its frames' locals reachable (a
+    transport's hold an Authorization header or a password; a reader's a file's bytes),
+    and a caller keeping the error in a reference cycle keeps them until a full
+    collection. Raise it outside the ``except`` block, or the raise sets the handled
+    exception as ``__context__`` again."""
+    error.__traceback__ = None
+    error.__context__ = None
+    error.__cause__ = None
+    return error

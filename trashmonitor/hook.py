@@ -233,8 +233,11 @@ class EnvSetting(Frozen):
         try:
             return self.parse(raw)
         except ValueError as error:  # the parsers' messages never quote the value
-            # Not chained: the error may be about the secret (or its file's content).
-            raise ConfigError(self.env, str(error)) from None
+            problem = str(error)
+        # Raised after the except block: the parser's error (about the secret or its
+        # file's content, its frames holding them) is no __context__ (``from None``
+        # would only hide it from the printout).
+        raise ConfigError(self.env, problem)
 
 
 def site_name(text: str) -> str:

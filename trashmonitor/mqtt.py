@@ -209,11 +209,14 @@ def parse_mqtt_url(text: str) -> BrokerAddress:
     if parts.username or parts.password:
         raise ValueError("put no credentials in the URL: the client certificate is the login")
     try:
-        port = parts.port or DEFAULT_PORT
-    # Not chained: a password with an unencoded / # or ? puts part of it where urlsplit
-    # looks for the port (and past the credentials check above), and the cause quotes it.
+        port: int | None = parts.port or DEFAULT_PORT
     except ValueError:
-        raise ValueError("the URL has an invalid port") from None
+        port = None
+    # Raised after the except block: a password with an unencoded / # or ? puts part of
+    # it where urlsplit looks for the port (and past the credentials check above), and
+    # urlsplit's error quoting it is no __context__ (``from None`` only hides it).
+    if port is None:
+        raise ValueError("the URL has an invalid port")
     return BrokerAddress(parts.hostname, port)
 
 

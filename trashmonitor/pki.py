@@ -326,10 +326,12 @@ def _read_key(path: Path, passphrase: CaPassphrase | None) -> ec.EllipticCurvePr
     try:
         key = serialization.load_pem_private_key(pem, password)
     except (TypeError, ValueError):
-        # Not chained: the loader's error is about the key's passphrase.
-        raise ConfigError(
-            str(path), "cannot load key (wrong passphrase or not a PEM key)"
-        ) from None
+        key = None
+    # The passphrase and the key's bytes are no locals of this frame when an error is
+    # raised below, and the loader's error (about the passphrase) is no __context__.
+    del pem, password
+    if key is None:
+        raise ConfigError(str(path), "cannot load key (wrong passphrase or not a PEM key)")
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise ConfigError(str(path), "expected an EC private key")
     return key

@@ -1,0 +1,79 @@
+"""No API token reachable from an error of the Cloudflare or Tailscale client: not in the
+error, its ``__cause__``/``__context__`` chain (the SDK's and httpx's errors hold the
+request, its Authorization header the token; ``from None`` only hides them), nor any
+frame's locals of their tracebacks. The clients, holding the token they were given, are
+the caller's own: what was made of them counts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cloudflare
+import httpx
+import pytest
+from support.dns_fake import FakeAPIs
+from support.dns_world import CF_BASE, seed_world
+from support.processes import free_port
+from support.secret_walk import leaks
+
+from trashmonitor.dns.cloudflare_api import CloudflareDNS
+from trashmonitor.dns.retry import RetryPolicy
+from trashmonitor.dns.tailscale_api import TailscaleAPI, TailscaleCredentials
+from trashmonitor.errors import TrashmonError
+
+TOKEN = "chain-T0ken-3c5d9e"
+OWN = (CloudflareDNS, cloudflare.Cloudflare, TailscaleAPI, TailscaleCredentials, httpx.Client)
+
+
+def found_in(error: BaseException) -> list[str]:
+    # Not inline in the assert: pytest keeps an asserted call's arguments as locals.
+    return leaks(error, (TOKEN,), OWN)
+
+
+def raised_by(action: Callable[[], object]) -> TrashmonError:
+    with pytest.raises(TrashmonError) as raised:
+        action()
+    return raised.value
+
+
+def nowhere() -> str:
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def test_a_refused_cloudflare_call_reaches_no_token() -> None:
+    """Reproduction: the TransientAPIError kept the SDK's APIConnectionError (its request
+    holding the token) as __context__."""
+    client = CloudflareDNS(TOKEN, base_url=nowhere() + "/client/v4", retry=RetryPolicy(attempts=1))
+    try:
+        error = raised_by(lambda: client.zone_id("example.com"))
+    finally:
+        client.close()
+    assert found_in(error) == []
+
+
+def test_a_refused_token_error_reaches_no_token() -> None:
+    """Reproduction: the AuthError kept the SDK's APIStatusError (the 401 answer's
+    request, with the token) as __context__."""
+    fake = seed_world(FakeAPIs())  # it answers 401 to a token other than its own
+    client = CloudflareDNS(
+        TOKEN, base_url=CF_BASE, retry=RetryPolicy(attempts=1), transport=fake.transport()
+    )
+    try:
+        error = raised_by(lambda: client.zone_id("example.com"))
+    finally:
+        client.close()
+    assert "CF_API_TOKEN" in str(error)
+    assert found_in(error) == []
+
+
+def test_a_refused_tailscale_call_reaches_no_api_key() -> None:
+    """Reproduction: the TransientAPIError kept httpx's ConnectError (its request's
+    headers holding the key) as __context__, and the calling frame the headers."""
+    client = TailscaleAPI(
+        TailscaleCredentials(api_key=TOKEN), base_url=nowhere(), retry=RetryPolicy(attempts=1)
+    )
+    try:
+        error = raised_by(client.split_dns)
+    finally:
+        client.close()
+    assert found_in(error) == []
