@@ -82,10 +82,13 @@ def controls_payload(camera: str, controls: Sequence[Control], ts: float) -> byt
 def parse_snapshot_interval(text: str) -> float:
     """Seconds between thumbnails; 0 turns them off."""
     try:
-        value = float(text.strip())
+        value: float | None = float(text.strip())
     except ValueError:
-        # Not chained: float()'s error echoes the text, which comes over MQTT.
-        raise ValueError("expected seconds, e.g. 60 (0 = off)") from None
+        value = None
+    # Raised after the except block: float()'s error echoing the text (it comes over
+    # MQTT) is no __context__ (``from None`` would only hide it from the printout).
+    if value is None:
+        raise ValueError("expected seconds, e.g. 60 (0 = off)")
     if not (value == 0 or 1 <= value <= MAX_SNAPSHOT_INTERVAL):
         raise ValueError(f"expected 0 (off) or 1 to {MAX_SNAPSHOT_INTERVAL:g} seconds")
     return value

@@ -130,15 +130,17 @@ class Control:
         try:
             return int(cleaned, 10)
         except ValueError:
-            shown = repr(cleaned[:40] + ("…" if len(cleaned) > 40 else ""))
-            if self.type == "bool":
-                problem = f"{self.name} is on/off: send 1 or 0; got {shown}."
-            else:
-                wanted = f"a whole number {self.range_text()}".rstrip()
-                problem = f"{self.name} needs {wanted}; got {shown}."
-            # Not chained: int()'s error echoes the whole value sent over MQTT; the
-            # message shows at most 40 characters of it.
-            raise ControlError(self.name, problem) from None
+            pass
+        # Raised after the except block: int()'s error echoing the whole value sent over
+        # MQTT is no __context__ (``from None`` would only hide it from the printout);
+        # the message shows at most 40 characters of it.
+        shown = repr(cleaned[:40] + ("…" if len(cleaned) > 40 else ""))
+        if self.type == "bool":
+            problem = f"{self.name} is on/off: send 1 or 0; got {shown}."
+        else:
+            wanted = f"a whole number {self.range_text()}".rstrip()
+            problem = f"{self.name} needs {wanted}; got {shown}."
+        raise ControlError(self.name, problem)
 
 
 _BOOL_WORDS = {"on": 1, "off": 0, "true": 1, "false": 0, "yes": 1, "no": 0}

@@ -58,9 +58,11 @@ def parse_ipv4(text: str) -> ipaddress.IPv4Address:
     try:
         return ipaddress.IPv4Address(text.strip())
     except ValueError:
-        # Not chained: the error echoes the value, which settings.parse_value quotes
-        # itself (through ``hide`` where it may be a secret).
-        raise ValueError("expected an IPv4 address") from None
+        pass
+    # Raised after the except block: ipaddress's error echoing the value is no
+    # __context__ (``from None`` would only hide it); settings.parse_setting quotes the
+    # value itself, through ``hide`` where it may be a secret.
+    raise ValueError("expected an IPv4 address")
 
 
 def parse_device_token(text: str) -> str | None:

@@ -87,8 +87,9 @@ def parse_notice(body: bytes) -> Notice:
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):
-        # Not chained: the decoder's error holds the whole body (``doc``), hostile input.
-        raise ValueError("expected a JSON object") from None
+        document = None  # not a JSON object either: refused below
+    # Raised after the except block: the decoder's error holding the whole body
+    # (``doc``, hostile input) is no __context__ (``from None`` only hides it).
     if not isinstance(document, dict):
         raise ValueError("expected a JSON object")
     event, path = document.get("event"), document.get("path")

@@ -46,10 +46,13 @@ def _single(query: Mapping[str, tuple[str, ...]], name: str) -> str | None:
 
 def _timestamp(name: str, text: str) -> float:
     try:
-        value = float(text)
+        value: float | None = float(text)
     except ValueError:
-        # Not chained: float()'s error echoes the query's text, hostile input.
-        raise ValueError(f"{name}: expected epoch seconds") from None
+        value = None
+    # Raised after the except block: float()'s error echoing the query's text (hostile
+    # input) is no __context__ (``from None`` would only hide it from the printout).
+    if value is None:
+        raise ValueError(f"{name}: expected epoch seconds")
     if not math.isfinite(value) or not 0 <= value <= MAX_TIMESTAMP:
         raise ValueError(f"{name}: expected epoch seconds between 0 and {MAX_TIMESTAMP:g}")
     return value

@@ -14,9 +14,10 @@ import pytest
 from support.dns_fake import FakeAPIs
 from support.dns_world import CF_BASE, seed_world
 from support.processes import free_port
-from support.secret_walk import leaks
+from support.secret_walk import chain, leaks
 
 from trashmonitor.dns.cloudflare_api import CloudflareDNS
+from trashmonitor.dns.config import parse_ipv4
 from trashmonitor.dns.retry import RetryPolicy
 from trashmonitor.dns.tailscale_api import TailscaleAPI, TailscaleCredentials
 from trashmonitor.errors import TrashmonError
@@ -77,3 +78,11 @@ def test_a_refused_tailscale_call_reaches_no_api_key() -> None:
     finally:
         client.close()
     assert found_in(error) == []
+
+
+def test_an_ipv4_setting_error_chains_no_parser_error() -> None:
+    """Reproduction: ``from None`` kept ipaddress's error, echoing the value unhidden, as
+    __context__ (settings.parse_setting quotes it through ``hide`` itself)."""
+    with pytest.raises(ValueError, match="IPv4") as raised:
+        parse_ipv4(f"10.0.0.{TOKEN}")
+    assert list(chain(raised.value)) == [raised.value]
