@@ -128,7 +128,7 @@ class HttpxTransport:
         self.client = deadline_client(verify=verify) if client is None else client
 
     def get(self, request: GetRequest) -> HTTPAnswer:
-        """The same GET and the same (:func:`~.mediamtx_http.detached`) errors as
+        """The same GET and the same (:func:`~trashmonitor.errors.detached`) errors as
         :func:`~.mediamtx_http.urllib_get`."""
         try:
             return self._get(request)

@@ -259,7 +259,7 @@ def decode_json(body: bytes | bytearray, source: str) -> object:
         # ``from None`` (and below): the decode errors hold the whole answer, hostile
         # input, and a RecursionError's traceback is a thousand frames. That only keeps
         # them out of printed tracebacks: they stay the error's __context__ until the
-        # client detaches it (mediamtx_http.detached).
+        # client detaches it (errors.detached).
         raise MalformedResponseError(
             f"{source}: {problem} ({error.msg}, char {error.pos})"
         ) from None

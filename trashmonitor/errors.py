@@ -32,7 +32,10 @@ own ``kind`` when the set has it, else the set's catch-all.
 
 Errors are raised ``from`` their cause so ``--debug`` shows it, except where the cause
 may carry a secret (a header, a file's content) or hostile input a one-line message must
-not echo: those say so where they cut the chain (``from None``).
+not echo. ``from None`` does not cut that chain: it only hides the cause from printed
+tracebacks, which keep it as ``__context__``, its frames' locals reachable. Those errors
+are raised after the ``except`` block, with locals holding the secret dropped, or
+:func:`detached`; each says so where it is raised.
 
 Unhealthy cameras are a *result*, not an exception: commands return EXIT_UNHEALTHY.
 Messages are one line, name the setting or source involved, and never contain secrets.
