@@ -37,6 +37,7 @@ from trashmonitor.monitor.model import (
     State,
     Thresholds,
 )
+from trashmonitor.monitor.past_polls import PastPaths, lowest_frames_in_error
 
 _ORDER = {reason: index for index, reason in enumerate(REASONS)}
 DEFAULT_THRESHOLDS: Final = Thresholds()
@@ -232,6 +233,10 @@ class _Unwalked:
         # _frames_rising's snapshots, oldest first: the window's, the current one aside.
         self.window = tuple(s.paths for s in history[:-1] if s.at >= since)
         self.frames_min = judging.thresholds.frames_error_min
+        # The least count in the window: a camera whose count is not frames_min above it
+        # cannot have risen (most cameras, most polls), with no lookup in the window.
+        floors = [f for f in map(lowest_frames_in_error, self.window) if f is not None]
+        self.frames_floor = min(floors) if floors else None
 
     def judge(
         self, name: str, path: PathObservation, agent: AgentView | None
@@ -269,12 +274,13 @@ class _Unwalked:
 
     def _frames_rising(self, name: str, frames: int) -> bool:
         """:func:`_frames_rising` over the window found once."""
+        floor = self.frames_floor
+        if floor is None or frames - floor < self.frames_min:
+            return False  # any earlier count <= frames is >= floor: it rose too little
         for paths in self.window:
-            earlier = paths.get(name)
-            if earlier is not None:
-                counted = earlier.frames_in_error
-                if counted is not None and counted <= frames:
-                    return frames - counted >= self.frames_min
+            counted = _frames_in_error(paths, name)
+            if counted is not None and counted <= frames:
+                return frames - counted >= self.frames_min
         return False
 
 
@@ -432,13 +438,19 @@ def _frames_rising(
     for snapshot in history[:-1]:
         if snapshot.at < since:
             continue
-        path = snapshot.paths.get(name)
-        if path is None:
-            continue
-        earlier = path.frames_in_error
+        earlier = _frames_in_error(snapshot.paths, name)
         if earlier is not None and earlier <= frames:
             return frames - earlier >= thresholds.frames_error_min
     return False
+
+
+def _frames_in_error(paths: Mapping[str, PathObservation], name: str) -> int | None:
+    """``name``'s count in a poll (None: not listed or not reported); a past poll's read
+    from its array (no :class:`PathObservation` built for one number)."""
+    if isinstance(paths, PastPaths):
+        return paths.frames_in_error(name)
+    path = paths.get(name)
+    return None if path is None else path.frames_in_error
 
 
 def _heard_at(agent: AgentView) -> float:

@@ -35,7 +35,8 @@ observations = st.builds(
     st.sampled_from([0, 1000, 5000]),
     st.just(0),
     st.integers(0, 2),
-    frames_in_error=st.sampled_from([None, None, 0, 3]),
+    # Negative counts too (outside input): the window's floor must not assume >= 0.
+    frames_in_error=st.sampled_from([None, None, 0, 3, -2, 7]),
     online_since=st.sampled_from([None, T0]),
     codec=st.sampled_from([None, "H264"]),
 )
@@ -108,7 +109,17 @@ def polls(draw: st.DrawFn) -> list[dict[str, object]]:
 
 
 @PROPERTIES
-@given(polls(), st.sampled_from([Thresholds(), Thresholds(agent_stale_after=3.0)]))
+@given(
+    polls(),
+    st.sampled_from(
+        [
+            Thresholds(),
+            Thresholds(agent_stale_after=3.0),
+            Thresholds(frames_error_min=0),
+            Thresholds(frames_error_min=3, frames_error_window=2.0),
+        ]
+    ),
+)
 def test_incremental_and_quick_evaluation_equal_full_evaluation(
     sequence: list[dict[str, object]], thresholds: Thresholds
 ) -> None:
