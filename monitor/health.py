@@ -233,10 +233,11 @@ class _Unwalked:
         # _frames_rising's snapshots, oldest first: the window's, the current one aside.
         self.window = tuple(s.paths for s in history[:-1] if s.at >= since)
         self.frames_min = judging.thresholds.frames_error_min
-        # The least count in the window: a camera whose count is not frames_min above it
-        # cannot have risen (most cameras, most polls), with no lookup in the window.
+        # frames_min above the least count in the window (None: no count in it): a camera
+        # whose count is below cannot have risen (any earlier count <= it is >= the least),
+        # so most cameras, most polls, look nothing up in the window.
         floors = [f for f in map(lowest_frames_in_error, self.window) if f is not None]
-        self.frames_floor = min(floors) if floors else None
+        self.frames_rise_from = min(floors) + self.frames_min if floors else None
 
     def judge(
         self, name: str, path: PathObservation, agent: AgentView | None
@@ -253,6 +254,8 @@ class _Unwalked:
                 or path.inbound_bytes <= before.inbound_bytes
                 or (
                     path.frames_in_error is not None
+                    and self.frames_rise_from is not None
+                    and path.frames_in_error >= self.frames_rise_from
                     and self._frames_rising(name, path.frames_in_error)
                 )
             ):
@@ -274,9 +277,6 @@ class _Unwalked:
 
     def _frames_rising(self, name: str, frames: int) -> bool:
         """:func:`_frames_rising` over the window found once."""
-        floor = self.frames_floor
-        if floor is None or frames - floor < self.frames_min:
-            return False  # any earlier count <= frames is >= floor: it rose too little
         for paths in self.window:
             counted = _frames_in_error(paths, name)
             if counted is not None and counted <= frames:
