@@ -146,6 +146,36 @@ class _Camera:
         trouble: the same report of a publisher without agent changes nothing."""
 
 
+def _note_events(tracked: _Camera, camera: CameraHealth, reachable: bool, now: float) -> bool:
+    """Count this poll's sessions, restarts and stalls into ``tracked``; whether the camera
+    is stalled now."""
+    if reachable:  # an unreachable MediaMTX says nothing about the publisher
+        if camera.online and tracked.online is not None:
+            came_back = not tracked.online
+            new_session = (
+                tracked.online_since is not None
+                and camera.online_since is not None
+                and camera.online_since != tracked.online_since
+            )
+            if came_back or new_session:
+                tracked.sessions = _events(tracked.sessions, now)
+        tracked.online = camera.online
+        tracked.online_since = camera.online_since if camera.online else None
+    agent = camera.agent
+    if agent is not None and agent.last_state_at is not None:
+        previous = tracked.agent_restarts
+        if previous is not None and agent.restarts != previous:
+            # Grew: ffmpeg restarts; dropped: the agent restarted (one reconnect).
+            restarted = min(max(agent.restarts - previous, 1), MAX_EVENTS)
+            tracked.restarts = _events(tracked.restarts, now, restarted)
+        tracked.agent_restarts = agent.restarts
+    stalled = "stalled" in camera.reasons
+    if stalled and not tracked.stalled:
+        tracked.stalls = _events(tracked.stalls, now)
+    tracked.stalled = stalled
+    return stalled
+
+
 class QualityTracker:
     """Follows each camera across reports; :meth:`observe` is called once per poll."""
 
@@ -183,30 +213,8 @@ class QualityTracker:
     def _follow(
         self, tracked: _Camera, camera: CameraHealth, reachable: bool, now: float
     ) -> CameraQuality:
-        if reachable:  # an unreachable MediaMTX says nothing about the publisher
-            if camera.online and tracked.online is not None:
-                came_back = not tracked.online
-                new_session = (
-                    tracked.online_since is not None
-                    and camera.online_since is not None
-                    and camera.online_since != tracked.online_since
-                )
-                if came_back or new_session:
-                    tracked.sessions = _events(tracked.sessions, now)
-            tracked.online = camera.online
-            tracked.online_since = camera.online_since if camera.online else None
+        stalled = _note_events(tracked, camera, reachable, now)
         agent = camera.agent
-        if agent is not None and agent.last_state_at is not None:
-            previous = tracked.agent_restarts
-            if previous is not None and agent.restarts != previous:
-                # Grew: ffmpeg restarts; dropped: the agent restarted (one reconnect).
-                restarted = min(max(agent.restarts - previous, 1), MAX_EVENTS)
-                tracked.restarts = _events(tracked.restarts, now, restarted)
-            tracked.agent_restarts = agent.restarts
-        stalled = "stalled" in camera.reasons
-        if stalled and not tracked.stalled:
-            tracked.stalls = _events(tracked.stalls, now)
-        tracked.stalled = stalled
         # Most cameras, most polls: no event in the hour, nothing changed. Reuse the last
         # value rather than build one (10,000 cameras a second).
         if tracked.sessions or tracked.restarts or tracked.stalls:

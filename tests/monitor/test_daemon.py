@@ -273,42 +273,6 @@ def test_exposition_is_promtool_clean(fake: FakeMediaMTX, tmp_path: Any) -> None
     assert code == 0, complaints
 
 
-def test_build_monitor_reads_the_settings() -> None:
-    import argparse
-
-    from trashmonitor.monitor.daemon_cli import build_monitor, configure
-
-    parser = argparse.ArgumentParser()
-    configure(parser)
-
-    def single(*args: str, **kwargs: Any) -> Monitor:
-        watched, _ = build_monitor(parser.parse_args(args), **kwargs)
-        assert isinstance(watched, Monitor)  # no site named: the one MediaMTX, as before
-        return watched
-
-    monitor = single(
-        "--api", "http://cams.example/api", "--listen", ":0", collectors=[ReconcileCollector()]
-    )
-    _, listen = build_monitor(parser.parse_args(["--listen", ":0"]))
-    assert monitor.client.metrics_url == "http://cams.example:9998/metrics"
-    assert (listen.host, listen.port) == ("127.0.0.1", 0)
-    assert (
-        monitor.registry.get_sample_value(
-            "trashmon_dns_in_sync", {"resource": "a_record", "name": "cams.example"}
-        )
-        == 1
-    )
-    off = single("--metrics-url", "off", "--interval", "250ms")
-    assert off.client.metrics_url is None
-    assert off.interval == 0.25
-    assert off.stale_after == 0.75  # three intervals
-    assert off.max_cameras == 20_000
-    bounded = single("--stale-after", "10", "--max-cameras", "7")
-    assert (bounded.stale_after, bounded.max_cameras) == (10, 7)
-    explicit = single("--metrics-url", "http://m:9998")
-    assert explicit.client.metrics_url == "http://m:9998/metrics"
-
-
 def test_a_hanging_mediamtx_times_out_into_the_outage_state(fake: FakeMediaMTX) -> None:
     fake.add_paths(1)
     fake.fault = "hang"

@@ -13,7 +13,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
-from prometheus_client.utils import floatToGoString
 from support.properties import PROPERTIES
 
 from trashmonitor.errors import UnreachableError
@@ -24,7 +23,6 @@ from trashmonitor.monitor.export import (
     exposition,
     state_document,
 )
-from trashmonitor.monitor.export_cameras import _number, go_number
 from trashmonitor.monitor.history import CameraAvailability
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.mediamtx_http import UrllibTransport
@@ -260,25 +258,6 @@ def test_kept_status_text_equals_the_document_rendered_whole(
             continue
         assert answer.body == json_response(document).body
         assert answer.content_type == "application/json"
-
-
-@PROPERTIES
-@given(st.one_of(st.integers(), st.floats(), st.booleans()))
-def test_go_number_writes_what_prometheus_client_writes(value: float) -> None:
-    assert go_number(value) == floatToGoString(value)  # type: ignore[no-untyped-call]
-
-
-@PROPERTIES
-@given(
-    st.lists(
-        st.one_of(st.integers(), st.floats(), st.booleans(), st.sampled_from([0, 0.0, -0.0, False]))
-    )
-)
-def test_shared_number_texts_are_what_prometheus_client_writes(values: list[float]) -> None:
-    # The texts are kept across calls by value: equal keys written differently (0, 0.0,
-    # -0.0, False, True and 1) must never hand each other's text.
-    for value in values:
-        assert _number(value) == floatToGoString(value)  # type: ignore[no-untyped-call]
 
 
 # ------------------------------------------------------------------ with sites

@@ -13,13 +13,11 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import CollectorRegistry
 
 from trashmonitor.monitor.daemon import Monitor
-from trashmonitor.monitor.export import ScrapeForecast, scraper_of
+from trashmonitor.monitor.export import ScrapeForecast
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.mediamtx_http import UrllibTransport
 from trashmonitor.monitor.model import CameraHealth, HealthReport, MonitorState
 from trashmonitor.monitor.multisite import Sites
-from trashmonitor.monitor.routes import routes
-from trashmonitor.serving import Endpoint, Request, Response
 
 NOW = 1_763_700_000.0
 INTERVAL = 1.0
@@ -107,36 +105,6 @@ def test_the_scrapers_followed_are_bounded_the_longest_silent_dropped() -> None:
     forecast.scraped(117.0, "another")  # a third: the longest silent goes
     assert not forecast.due(129.0, INTERVAL)
     assert len(forecast._scrapers) == 2
-
-
-def test_the_metrics_route_names_the_scraper_by_address_and_user_agent() -> None:
-    scrapers: list[str] = []
-
-    class Watched:
-        history = None
-        clock = staticmethod(lambda: NOW)
-
-        def exposition(self, scraper: str = "") -> bytes:
-            scrapers.append(scraper)
-            return b"# EOF\n"
-
-        def healthz(self) -> Response:
-            raise AssertionError
-
-        def status(self) -> Response:
-            raise AssertionError
-
-    metrics = routes(Watched())["/metrics"]
-    assert isinstance(metrics, Endpoint)
-    for client, agent in (("10.0.0.5", "Prometheus/2.53.0"), ("10.0.0.5", "curl/8.5.0"),
-                          ("10.0.0.6", "Prometheus/2.53.0"), ("10.0.0.5", None)):  # fmt: skip
-        headers = {} if agent is None else {"user-agent": agent}
-        answer = metrics.handle(Request("GET", "/metrics", {}, headers, b"", client))
-        assert answer.status == 200
-    assert len(set(scrapers)) == 4
-    assert scrapers[0] == scraper_of(
-        Request("GET", "/metrics", {}, {"user-agent": "Prometheus/2.53.0"}, b"", "10.0.0.5")
-    )
 
 
 CAMERAS = 500

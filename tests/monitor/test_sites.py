@@ -1,30 +1,26 @@
-"""Sites: the spec parser (examples and properties), the settings, the merged routes and
-series, which site an agent-only camera belongs to, hooks naming a site, and the
-history keyed by (site, camera) with its migration."""
+"""Sites: the spec parser (examples and properties), the settings, hooks naming a site,
+and the history keyed by (site, camera) with its migration. The sites served as one
+(merged routes and series, which site an agent-only camera belongs to) are in
+``tests/monitor/test_multisite.py``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from support.fake_mediamtx import FakeMediaMTX
-from support.processes import promtool_check_metrics
 from support.properties import PROPERTIES, parsed_or_message
 
 from trashmonitor.errors import ConfigError
 from trashmonitor.monitor import config
-from trashmonitor.monitor.daemon import Monitor
 from trashmonitor.monitor.history import HistoryStore
 from trashmonitor.monitor.hooks import HookService, parse_notice
-from trashmonitor.monitor.mediamtx import MediaMTXClient
-from trashmonitor.monitor.model import AgentView, CameraHealth, HealthReport
-from trashmonitor.monitor.multisite import AgentRouter, Sites, route_agents
+from trashmonitor.monitor.model import CameraHealth, HealthReport
 from trashmonitor.monitor.sites import Site, parse_site, parse_sites, read_sites_file
 from trashmonitor.serving import Request
 
@@ -199,128 +195,7 @@ def test_a_site_credentials_file_is_named_like_the_site(tmp_path: Path) -> None:
     assert "colon" not in str(raised.value)
 
 
-# ------------------------------------------------------------------ served as one
-
-
-@pytest.fixture
-def garage() -> Iterator[FakeMediaMTX]:
-    with FakeMediaMTX("v1.20") as server:
-        yield server
-
-
-def two_sites(home: FakeMediaMTX, garage: FakeMediaMTX) -> Sites:
-    shared = HistoryStore(None, site="home")
-    monitors = [
-        Monitor(MediaMTXClient(home.url, home.url + "/metrics"), site="home", history=shared),
-        Monitor(
-            MediaMTXClient(garage.url, None),
-            site="garage",
-            history=HistoryStore(None, site="garage", share=shared),
-        ),
-    ]
-    return Sites(monitors)
-
-
-def test_every_series_carries_its_site_and_promtool_accepts_the_page(
-    fake: FakeMediaMTX, garage: FakeMediaMTX
-) -> None:
-    fake.add_paths(2, rate=1000)
-    garage.add_paths(1, rate=1000)
-    sites = two_sites(fake, garage)
-    for monitor in sites.monitors:
-        monitor.poll_once()
-    page = sites.exposition()
-    assert promtool_check_metrics(page)[0] == 0
-    samples = [line for line in page.decode().splitlines() if line and not line.startswith("#")]
-    unlabelled = [line for line in samples if 'site="' not in line]
-    assert [line.split("{")[0] for line in unlabelled] == ["trashmon_build_info"]
-    assert 'trashmon_camera_state{camera="cam0",site="garage",state="ok"} 1.0' in samples
-    assert 'trashmon_camera_state{camera="cam1",site="home",state="ok"} 1.0' in samples
-    assert 'trashmon_mediamtx_metrics_up{site="home"} 1.0' in samples
-    assert sites.exposition() == page  # the same polls: the same page (rendered once)
-
-    status = json.loads(sites.status().body)
-    assert [(c["site"], c["name"]) for c in status["cameras"]] == [
-        ("home", "cam0"), ("home", "cam1"), ("garage", "cam0"),
-    ]  # fmt: skip
-    assert status["summary"]["ok"] == 3
-    assert status["mediamtx"] == {"reachable": True, "error": None, "metrics_error": None}
-    assert set(status["sites"]) == {"home", "garage"}
-    health = json.loads(sites.healthz().body)
-    assert set(health["sites"]) == {"home", "garage"}
-
-    garage.fault = "http500"
-    sites.monitors[1].poll_once()
-    status = json.loads(sites.status().body)
-    assert status["mediamtx"]["reachable"] is False
-    assert status["mediamtx"]["error"].startswith("garage: ")
-    assert status["sites"]["home"]["reachable"] is True
-    garage_cameras = [c for c in status["cameras"] if c["site"] == "garage"]
-    assert [c["reasons"] for c in garage_cameras] == [["mediamtx_unreachable"]]
-    assert 'trashmon_mediamtx_up{site="garage"} 0.0' in sites.exposition().decode()
-
-
-def test_a_site_not_polled_yet_is_shown_as_such(fake: FakeMediaMTX, garage: FakeMediaMTX) -> None:
-    fake.add_paths(1, rate=1000)
-    sites = two_sites(fake, garage)
-    assert sites.status().status == 503
-    sites.monitors[0].poll_once()
-    status = json.loads(sites.status().body)
-    assert status["sites"]["garage"]["error"] == "no poll has completed yet"
-    assert [c["site"] for c in status["cameras"]] == ["home"]
-
-
-def agent(name: str) -> AgentView:
-    return AgentView(name, online=True, status_changed_at=0.0, last_state_at=0.0)
-
-
-def test_an_agent_belongs_to_the_site_that_lists_its_path(
-    fake: FakeMediaMTX, garage: FakeMediaMTX
-) -> None:
-    fake.add_paths(1, rate=1000)  # cam0 at home
-    garage.set_path("yard", rate=1000)
-    agents = {name: agent(name) for name in ("cam0", "yard", "lost")}
-    sites = two_sites(fake, garage)
-    route_agents(sites.monitors, lambda: agents)
-    home, shed = sites.monitors
-    assert home.agent_views is not None
-    assert shed.agent_views is not None
-    # Nothing polled yet: nobody lists anything, every agent goes to the first site.
-    assert set(home.agent_views()) == {"cam0", "yard", "lost"}
-    home.poll_once()
-    shed.poll_once()
-    assert set(home.agent_views()) == {"cam0", "lost"}
-    assert set(shed.agent_views()) == {"yard"}
-    home.poll_once()  # the first site no longer remembers yard: no ghost camera there
-    names = {(c["site"], c["name"]) for c in json.loads(sites.status().body)["cameras"]}
-    assert names == {("home", "cam0"), ("home", "lost"), ("garage", "yard")}
-    garage.fault = "http500"  # a site that goes down keeps its cameras
-    shed.poll_once()
-    assert set(shed.agent_views()) == {"yard"}
-
-
-def test_agent_owners_are_decided_again_only_when_a_listing_or_an_agent_changes(
-    fake: FakeMediaMTX, garage: FakeMediaMTX
-) -> None:
-    fake.add_paths(1, rate=1000)
-    garage.set_path("yard", rate=1000)
-    agents = {name: agent(name) for name in ("cam0", "yard")}
-    sites = two_sites(fake, garage)
-    home, shed = sites.monitors
-    router = AgentRouter(lambda: agents, sites.monitors)
-    for monitor in sites.monitors:
-        monitor.agent_views = router.for_site(monitor)
-    home.poll_once()
-    shed.poll_once()
-    decided = router.owned(frozenset(agents))
-    assert decided == (frozenset({"cam0"}), frozenset({"yard"}))  # home's, garage's
-    home.poll_once()  # the same names listed again: the same decision, not made again
-    shed.poll_once()
-    assert router.owned(frozenset(agents)) is decided
-    garage.set_path("cam0", rate=1000)  # a listing changes: decided again
-    shed.poll_once()
-    assert router.owned(frozenset(agents)) is not decided
-    assert router.owned(frozenset({*agents, "lost"}))[0] == {"cam0", "lost"}
+# ------------------------------------------------------------------ hooks
 
 
 def test_a_hook_names_its_site_and_an_unknown_one_is_refused() -> None:
@@ -421,28 +296,3 @@ def test_a_database_from_before_sites_is_migrated_its_rows_site_empty(tmp_path: 
         assert reopened.follower.cameras() == frozenset({"cam1"})
     finally:
         reopened.close()
-
-
-def test_a_camera_moving_site_during_a_hook_re_read_does_not_lock_up(
-    fake: FakeMediaMTX, garage: FakeMediaMTX
-) -> None:
-    """The re-read judges with the agents while holding its site's lock; handing a camera
-    to another site then must not wait on that same lock (nor on the other site's)."""
-    import threading
-
-    fake.add_paths(1, rate=1000)
-    sites = two_sites(fake, garage)
-    route_agents(sites.monitors, lambda: {"yard": agent("yard")})
-    home, shed = sites.monitors
-    home.poll_once()  # yard listed nowhere: it is home's
-    garage.set_path("yard", rate=1000)
-    shed.poll_once()  # now the garage lists it; home learns it at its next look
-    outcome: list[str] = []
-    worker = threading.Thread(target=lambda: outcome.append(home.refresh_path("cam0")))
-    worker.daemon = True
-    worker.start()
-    worker.join(10)
-    assert outcome == ["updated"]
-    home.poll_once()
-    names = {(c["site"], c["name"]) for c in json.loads(sites.status().body)["cameras"]}
-    assert names == {("home", "cam0"), ("garage", "yard")}
