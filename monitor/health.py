@@ -132,11 +132,12 @@ def _unreachable(
 class Evaluator:
     """:func:`evaluate`, judging again only the cameras whose inputs changed.
 
-    A camera without a publisher (no path, or one not online) whose MediaMTX reports no
-    frames-in-error count is judged from its current observation, its agent and one
-    clock-dependent fact only (is the agent stale?): nothing in the history. Its
-    judgement is kept, keyed by those values, and handed back (the same object, so the
-    collector and the quality tracker skip it too) while they stay equal.
+    A camera without a publisher (no path, or one not online) is judged from its current
+    observation, its agent and two facts that depend on the clock and the history: is
+    the agent stale, and did its frames in error rise within the window (MediaMTX v1.17+
+    reports a count for every path)? Its judgement is kept, keyed by those values, and
+    handed back (the same object, so the collector and the quality tracker skip it too)
+    while they stay equal.
 
     A camera with a publisher is judged as :func:`evaluate` judges it: without walking
     the history when nothing there can change the verdict (:class:`_Unwalked`), in full
@@ -162,12 +163,13 @@ class Evaluator:
                 health = unwalked.judge(name, path, agent)
                 if health is None:
                     health = _judged(name, history, judging, agent)
-            elif path is not None and path.frames_in_error is not None:
-                health = _judged(name, history, judging, agent)
             else:
+                frames = path.frames_in_error if path is not None else None
+                rose = frames is not None and unwalked.frames_rose(name, frames)
                 health = self._offline(
-                    name, path, agent, history=history, judging=judging, previous=kept.get(name)
-                )
+                    name, path, agent, rose, history=history, judging=judging,
+                    previous=kept.get(name),
+                )  # fmt: skip
             cameras.append(health)
         return HealthReport(judging.now, tuple(cameras), None)
 
@@ -176,6 +178,7 @@ class Evaluator:
         name: str,
         path: PathObservation | None,
         agent: AgentView | None,
+        frames_rose: bool,
         *,
         history: Sequence[PathsSnapshot],
         judging: Judging,
@@ -188,7 +191,10 @@ class Evaluator:
             and agent.online
             and judging.now - _heard_at(agent) > _stale_after(agent, thresholds)
         )
-        key = (path, agent, judging.agents is None, stale, thresholds, name in judging.parked)
+        key = (
+            path, agent, judging.agents is None, stale, frames_rose, thresholds,
+            name in judging.parked,
+        )  # fmt: skip
         if previous is not None and previous[0] == key:
             health = previous[1]
         else:
@@ -275,8 +281,15 @@ class _Unwalked:
              path.readers, path.frames_in_error, path.online_since, grew_at, agent),
         )  # fmt: skip
 
+    def frames_rose(self, name: str, frames: int) -> bool:
+        """:func:`_frames_rising` over the window found once (:meth:`judge` makes the
+        first check itself: it runs for each streaming camera at every poll)."""
+        rise_from = self.frames_rise_from
+        return rise_from is not None and frames >= rise_from and self._frames_rising(name, frames)
+
     def _frames_rising(self, name: str, frames: int) -> bool:
-        """:func:`_frames_rising` over the window found once."""
+        """:func:`_frames_rising` over the window found once, for a count at or above
+        :attr:`frames_rise_from`."""
         for paths in self.window:
             counted = _frames_in_error(paths, name)
             if counted is not None and counted <= frames:

@@ -160,6 +160,22 @@ def test_an_unchanged_camera_without_publisher_is_not_judged_again() -> None:
     assert third == evaluate([later], Judging(now=T0 + 1000, agents=views))
 
 
+def test_a_camera_without_publisher_reporting_frames_in_error_is_kept_while_they_hold() -> None:
+    # MediaMTX v1.17+ reports a count for every path, offline ones too: a steady count
+    # keeps the judgement; one that rose within the window is judged again.
+    evaluator = Evaluator()
+    offline = PathObservation("cam1", False, True, 0, 0, 0, frames_in_error=4)
+    history = [PathsSnapshot(T0, {"cam1": offline}), PathsSnapshot(T0 + 1, {"cam1": offline})]
+    first = evaluator.evaluate(history, Judging(T0 + 1))
+    history.append(PathsSnapshot(T0 + 2, {"cam1": offline._replace()}))
+    second = evaluator.evaluate(history, Judging(T0 + 2))
+    assert second.cameras[0] is first.cameras[0]  # kept, not judged again
+    history.append(PathsSnapshot(T0 + 3, {"cam1": offline._replace(frames_in_error=6)}))
+    third = evaluator.evaluate(history, Judging(T0 + 3))
+    assert "frames_in_error" in third.cameras[0].reasons
+    assert third == evaluate(history, Judging(T0 + 3))
+
+
 def test_frames_in_error_of_a_camera_without_publisher_follow_the_window() -> None:
     # Rising frames read the history: an unchanged observation is judged again as the
     # window slides past the poll it rose from.
