@@ -8,7 +8,7 @@ package is byte-compiled first, as pip installs it.
 
 Then what a probe imports beyond the bare baseline's ``json`` and ``urllib.request``, by
 owner (each module's least ``-X importtime`` self time of the runs, so that load from
-other processes counts least): the health model's dataclasses, msgspec (imported at the
+other processes counts least): the health model's values, msgspec (imported at the
 first large page), the package's other modules, and the standard library they pull in.
 
     .venv/bin/python bench/probe_startup.py [--runs 10]
@@ -71,7 +71,7 @@ def import_shares(runs: int) -> None:
     # What msgspec alone pulls in (typing_extensions, uuid, decimal…) stays in "other":
     # -X importtime does not say who asked first.
     print("imports beyond bare's json + urllib.request (least self time of the runs)")
-    print(f"  trashmonitor.monitor.model (dataclasses)   {model / 1000:6.1f} ms")
+    print(f"  trashmonitor.monitor.model (NamedTuples)   {model / 1000:6.1f} ms")
     print(f"  msgspec + mediamtx_fast (first large page) {msgspec / 1000:6.1f} ms")
     print(f"  the package's other modules                {ours / 1000:6.1f} ms")
     print(f"  other modules (standard library, msgspec's) {sum(extra.values()) / 1000:5.1f} ms")

@@ -14,7 +14,6 @@ import json
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from trashmonitor.monitor.model import AgentMessage, AgentView
@@ -59,7 +58,7 @@ def fold(views: Mapping[str, AgentView], message: AgentMessage) -> dict[str, Age
         if current is None:
             updated[camera] = AgentView(camera, online, message.received_at)
         elif current.online != online:
-            updated[camera] = replace(current, online=online, status_changed_at=message.received_at)
+            updated[camera] = current._replace(online=online, status_changed_at=message.received_at)
         return updated
     if leaf == "state":
         state = _parse_state(message.payload)
@@ -70,8 +69,7 @@ def fold(views: Mapping[str, AgentView], message: AgentMessage) -> dict[str, Age
         if isinstance(ts, int | float) and not isinstance(ts, bool) and 0 < ts <= at:
             at = float(ts)
         base = current or AgentView(camera, online=False, status_changed_at=message.received_at)
-        updated[camera] = replace(
-            base,
+        updated[camera] = base._replace(
             last_state_at=at,
             stream_state=_typed(state, "state", str),
             fps=_number(state, "fps"),

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 from trashmonitor.errors import ConfigError
 from trashmonitor.monitor.mediamtx import default_metrics_url, metrics_url
@@ -385,8 +385,7 @@ SETTINGS = SettingsTable(
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class ClientSettings:
+class ClientSettings(NamedTuple):
     """How the MediaMTX client authenticates and how much of an answer it reads."""
 
     credentials: Credentials | None = None

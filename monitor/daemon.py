@@ -18,7 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import Status, StatusCode, Tracer
@@ -325,7 +325,7 @@ class Monitor:
                 tracked, dropped = track(listed, self._keep(), self.max_cameras)
                 if dropped:
                     log.debug("tracking %d cameras, %d more dropped", len(tracked), dropped)
-                self._remember(replace(snapshot, paths=tracked), now, agents)
+                self._remember(snapshot._replace(paths=tracked), now, agents)
             report = self._evaluator.evaluate(
                 tuple(self._history), self._judging_at(now, agents, api_error)
             )
@@ -378,7 +378,7 @@ class Monitor:
             if name not in last.paths and len(last.paths) >= self.max_cameras:
                 return "skipped"
             self._hints.note(name, observation, read_at)
-            self._history[-1] = replace(last, paths=patched(last.paths, {name: observation}))
+            self._history[-1] = last._replace(paths=patched(last.paths, {name: observation}))
             if observation is not None and observation.configured:
                 self._known[name] = self.clock()
             try:
@@ -389,7 +389,7 @@ class Monitor:
                 self._record_error("judge", as_error(error))
                 return "failed"
             quality, availability = self._follow(report)
-            self.state = replace(state, report=report, quality=quality, availability=availability)
+            self.state = state._replace(report=report, quality=quality, availability=availability)
         return "updated"
 
     def forget(self, name: str) -> None:
@@ -500,7 +500,7 @@ class Monitor:
             report = blind(state.report, at=since, error=error)
         # The /metrics read belongs to the same stuck cycle: its last answer is as old.
         metrics_up = None if state.metrics_up is None else False
-        seen = replace(state, report=report, metrics_up=metrics_up)
+        seen = state._replace(report=report, metrics_up=metrics_up)
         self._blind_view = (state, seen)
         return seen
 

@@ -21,8 +21,7 @@ Each camera gets one state and machine-readable reasons (docs/monitor.md):
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from trashmonitor.errors import TrashmonError
 from trashmonitor.monitor.model import (
@@ -52,8 +51,7 @@ def state_for(reasons: Collection[str], parked: bool) -> State:
     return "degraded" if reasons else "ok"
 
 
-@dataclass(frozen=True)
-class Judging:
+class Judging(NamedTuple):
     """What a judgement reads besides the history: one value for :func:`evaluate` and
     :meth:`Evaluator.evaluate`.
 

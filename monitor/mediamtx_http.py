@@ -24,8 +24,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 from urllib.parse import urlencode, urlsplit
 
 from trashmonitor.errors import MalformedResponseError, TrashmonError, UnreachableError
@@ -113,13 +112,27 @@ def time_left() -> float | None:
 # --------------------------------------------------------------------------- credentials
 
 
-@dataclass(frozen=True)
 class Credentials:
     """MediaMTX API/metrics credentials, sent as HTTP Basic. The password never appears
     in ``repr`` (nor in any message: errors name the file, never its content)."""
 
-    user: str
-    password: str = field(repr=False)
+    # Not a NamedTuple: iterating, indexing or _asdict() would hand out the password.
+    __slots__ = ("password", "user")
+
+    def __init__(self, user: str, password: str) -> None:
+        self.user: Final = user
+        self.password: Final = password
+
+    def __repr__(self) -> str:
+        return f"Credentials(user={self.user!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Credentials):
+            return NotImplemented
+        return (self.user, self.password) == (other.user, other.password)
+
+    def __hash__(self) -> int:
+        return hash((self.user, self.password))
 
     def authorization(self) -> str:
         token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode("ascii")

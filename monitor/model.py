@@ -3,10 +3,11 @@
 Frozen values and constants only, standard library (and the error tree of
 :mod:`trashmonitor.errors`) only, no I/O: every other module of the monitor passes these
 between its steps (observe -> evaluate -> export), and the probe imports them without
-paying for any client library. Plain values are NamedTuples (built in C, and declared at
-a tenth of a frozen dataclass's cost at import: the probe starts with this module); the
-dataclasses are those changed with :func:`dataclasses.replace` or carrying a
-``default_factory``.
+paying for any client library. Values are NamedTuples (built in C, and declared at a
+tenth of a frozen dataclass's cost at import: the probe starts with this module, and
+importing :mod:`dataclasses` alone loads inspect, ast, dis and tokenize, ~10 ms); change
+one with ``value._replace(field=…)``. A mapping's default is the one shared empty
+read-only mapping :data:`NO_ENTRIES`.
 
 * observed from MediaMTX: :class:`Track`, :class:`PathObservation`, :class:`PathMetrics`,
   :class:`MediaMTXMetrics`, :class:`PathsPage`, :class:`PathsListing`,
@@ -20,8 +21,8 @@ dataclasses are those changed with :func:`dataclasses.replace` or carrying a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, Literal, NamedTuple
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 if TYPE_CHECKING:  # computed by their own modules from the reports, kept with the state
     from trashmonitor.monitor.history import CameraAvailability
@@ -29,6 +30,9 @@ if TYPE_CHECKING:  # computed by their own modules from the reports, kept with t
     from trashmonitor.monitor.quality import CameraQuality
 
 from trashmonitor.errors import TrashmonError
+
+NO_ENTRIES: Final[Mapping[str, Any]] = MappingProxyType({})
+"""The default of a mapping field: empty and read-only, so one value serves every default."""
 
 # MediaMTX has no length limit on path names; recordings put the name in a file path
 # (255 bytes a component), and the table and metrics labels must stay readable.
@@ -131,16 +135,14 @@ class PathMetrics(NamedTuple):
     readers: int | None = None
 
 
-@dataclass(frozen=True)
-class MediaMTXMetrics:
-    paths: Mapping[str, PathMetrics] = field(default_factory=dict)
+class MediaMTXMetrics(NamedTuple):
+    paths: Mapping[str, PathMetrics] = NO_ENTRIES
     families: frozenset[str] = frozenset()
     rejected_paths: int = 0
     """Path samples skipped: a name outside MediaMTX's grammar or length bound."""
 
 
-@dataclass(frozen=True)
-class PathsSnapshot:
+class PathsSnapshot(NamedTuple):
     """Every path at one moment, by name, completed with what ``/metrics`` said in the
     same poll (:func:`~trashmonitor.monitor.mediamtx_parse.with_metrics`)."""
 
@@ -190,8 +192,7 @@ class AgentMessage(NamedTuple):
     received_at: float
 
 
-@dataclass(frozen=True)
-class AgentView:
+class AgentView(NamedTuple):
     """The latest retained status and state message of one camera's agent."""
 
     camera: str
@@ -249,8 +250,7 @@ AGENT_REASONS: Final = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Thresholds:
+class Thresholds(NamedTuple):
     """Tunable limits. Defaults fit a 1 s poll interval (docs/monitor.md)."""
 
     stall_after: float = 1.5
@@ -299,8 +299,7 @@ class CameraHealth(NamedTuple):
     agent: AgentView | None = None
 
 
-@dataclass(frozen=True)
-class HealthReport:
+class HealthReport(NamedTuple):
     generated_at: float
     cameras: tuple[CameraHealth, ...]
     mediamtx_error: TrashmonError | None = None
@@ -328,8 +327,7 @@ class HealthReport:
 # ----------------------------------------------------------------- the monitor
 
 
-@dataclass(frozen=True)
-class MonitorState:
+class MonitorState(NamedTuple):
     """What the last poll cycle concluded; replaced as a whole after every cycle."""
 
     report: HealthReport | None = None
@@ -345,10 +343,10 @@ class MonitorState:
     """Paths listed by MediaMTX but not tracked in the last poll (over ``max_cameras``)."""
     rejected: int = 0
     """Paths skipped in the last poll: names outside MediaMTX's grammar or too long."""
-    quality: Mapping[str, CameraQuality] = field(default_factory=dict)
+    quality: Mapping[str, CameraQuality] = NO_ENTRIES
     """Connection quality per camera (:mod:`trashmonitor.monitor.quality`)."""
-    availability: Mapping[str, CameraAvailability] = field(default_factory=dict)
+    availability: Mapping[str, CameraAvailability] = NO_ENTRIES
     """Availability per camera, as last refreshed (:mod:`trashmonitor.monitor.history`)."""
-    play: Mapping[str, tuple[PlayCheck, ...]] = field(default_factory=dict)
+    play: Mapping[str, tuple[PlayCheck, ...]] = NO_ENTRIES
     """The periodic playback checks per chosen camera, one per transport, empty until the
     first ends (:mod:`trashmonitor.monitor.play_watch`); none without --play-interval."""

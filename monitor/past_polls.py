@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
 from operator import itemgetter
 from typing import TypeVar, overload
 
@@ -139,8 +138,8 @@ def past_poll(snapshot: PathsSnapshot, like: PathsSnapshot | None = None) -> Pat
     if _NO_FRAMES in frames and any(_frames(path) == _NO_FRAMES for path in observations):
         return snapshot  # a counter equal to the "none" mark: keep it as it was read
     positions = _shared_positions(paths, like)
-    return replace(
-        snapshot, paths=PastPaths(positions, bytes(map(_online, observations)), inbound, frames)
+    return snapshot._replace(
+        paths=PastPaths(positions, bytes(map(_online, observations)), inbound, frames)
     )
 
 

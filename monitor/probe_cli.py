@@ -20,7 +20,6 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import TYPE_CHECKING, NamedTuple
 
 from trashmonitor.errors import (
@@ -129,7 +128,7 @@ def _probe(args: argparse.Namespace) -> HealthReport:
         history = _poll_api(settings, window)
         if window is not None:
             # Two polls `window` apart: equal byte counts across them are the stall.
-            thresholds = replace(thresholds, stall_after=window)
+            thresholds = thresholds._replace(stall_after=window)
     return _judged(history, settings, thresholds)
 
 
@@ -202,7 +201,7 @@ def probe_sites(args: argparse.Namespace, sites: tuple[Site, ...]) -> list[SiteV
     thresholds = config.thresholds(settings)
     window = settings[config.STALL_WINDOW]
     if window is not None:
-        thresholds = replace(thresholds, stall_after=window)
+        thresholds = thresholds._replace(stall_after=window)
 
     def judge(site: Site) -> SiteVerdict:
         try:

@@ -15,8 +15,7 @@ Pure parsing, standard library only: the probe reads these too and must start fa
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 from urllib.parse import urlsplit
 
 from trashmonitor.monitor.mediamtx import metrics_url
@@ -32,8 +31,7 @@ DEFAULT_SITE: Final = ""
 """The site name of the one MediaMTX given by ``--api`` (never shown)."""
 
 
-@dataclass(frozen=True)
-class Site:
+class Site(NamedTuple):
     name: str
     api_url: str
     metrics_url: str | None = None

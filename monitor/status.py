@@ -10,7 +10,6 @@ import functools
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from trashmonitor.monitor.model import STATES, CameraHealth, HealthReport
@@ -166,7 +165,7 @@ class StatusText:
                 f"{last_text}{tail}{entry.extra_text}"
             )
         self._kept = fresh
-        document = status_document(replace(report, cameras=()), metrics_error)
+        document = status_document(report._replace(cameras=()), metrics_error)
         document["summary"] = report.summary
         text = _dumps(document)  # "cameras" is its last field: ...,"cameras":[]}
         return (text[:-2] + ",".join(objects) + "]}").encode()

@@ -29,6 +29,7 @@ import sys
 # The package's one error tree: errors.py imports nothing at run time, and the package's
 # __init__ loads it anyway.
 from trashmonitor.errors import EXIT_OK, ConfigError, TrashmonError
+from trashmonitor.frozen import Frozen
 
 # Not typing.TYPE_CHECKING: importing typing costs more than the rest of the hook; mypy
 # and ruff treat any constant of this name as the real one.
@@ -193,21 +194,7 @@ def _status(connection: _socket.socket) -> int:
 # --------------------------------------------------------------------------- settings
 
 
-class _Frozen:
-    """Values set once, in ``__slots__`` order (a frozen dataclass without importing
-    dataclasses: ~10 ms of the hook's start)."""
-
-    __slots__: tuple[str, ...] = ()
-
-    def __init__(self, *values: object) -> None:
-        for name, value in zip(self.__slots__, values, strict=True):
-            object.__setattr__(self, name, value)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"{self.__class__.__name__} is frozen ({name})")
-
-
-class EnvSetting(_Frozen):
+class EnvSetting(Frozen):
     """One of the hook's settings, declared once: its variable, parser, default and help.
 
     The row shape of :func:`trashmonitor.settings.option` without a flag (MediaMTX gives
@@ -279,7 +266,7 @@ SETTINGS = (MONITOR_URL, SECRET_FILE, SECRET, SITE)
 """The hook's declared settings, in the order they are read (the file before the secret)."""
 
 
-class HookSettings(_Frozen):
+class HookSettings(Frozen):
     """The hook's settings, read once by :func:`read_settings`: host, port, route, secret,
     site."""
 

@@ -13,14 +13,14 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 from urllib.parse import urlsplit
 
 from trashmonitor.errors import ConfigError
+from trashmonitor.frozen import Frozen
 
 T = TypeVar("T")
 Value_co = TypeVar("Value_co", covariant=True)
@@ -67,8 +67,7 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-@dataclass(frozen=True)
-class HostPort:
+class HostPort(NamedTuple):
     host: str
     port: int
 
@@ -256,8 +255,7 @@ def parse_ratio(text: str) -> float:
 # --------------------------------------------------------------------------- declared
 
 
-@dataclass(frozen=True, eq=False)
-class Setting(Generic[Value_co]):
+class Setting(Frozen, Generic[Value_co]):
     """One setting, declared once: where a person sets it, how it is read, what it means.
 
     A component lists its settings in one :class:`SettingsTable`; the table, not the
@@ -268,25 +266,56 @@ class Setting(Generic[Value_co]):
     Tables write their rows with :func:`option` and :func:`switch`.
     """
 
+    # Frozen, not a dataclass: the probe starts with this module, and importing
+    # dataclasses loads inspect, ast, dis and tokenize (~10 ms). Not a NamedTuple:
+    # settings are dict keys compared by identity.
+    __slots__ = (  # noqa: RUF023 (order of __init__)
+        "flag", "parse", "default", "help", "env", "metavar", "shown_default", "commands",
+        "note", "switch", "hide", "repeat",
+    )  # fmt: skip
     flag: str
     parse: Callable[[str], Value_co]
     default: Value_co
     help: str
-    env: str | None = None
-    metavar: str | None = None
-    shown_default: str | None = None
+    env: str | None
+    metavar: str | None
+    shown_default: str | None
     """How --help and the docs show the default when it is not a plain value (Markdown:
     backticks are dropped in --help)."""
-    commands: tuple[str, ...] = ()
+    commands: tuple[str, ...]
     """The commands that take the setting; empty means every command of the table."""
-    note: str = ""
+    note: str
     """What the docs' "used by" column adds after the commands."""
-    switch: bool = False
+    switch: bool
     """A flag without a value (``--json``): True when given, ``default`` otherwise."""
-    hide: Callable[[str], str] | None = None
+    hide: Callable[[str], str] | None
     """What an error shows of a bad value instead of the value (it may hold a password)."""
-    repeat: bool = False
+    repeat: bool
     """The flag may be given several times: its values reach ``parse`` one a line."""
+
+    def __init__(
+        self,
+        flag: str,
+        parse: Callable[[str], Value_co],
+        default: Value_co,
+        help: str,
+        *,
+        env: str | None = None,
+        metavar: str | None = None,
+        shown_default: str | None = None,
+        commands: tuple[str, ...] = (),
+        note: str = "",
+        switch: bool = False,
+        hide: Callable[[str], str] | None = None,
+        repeat: bool = False,
+    ) -> None:
+        super().__init__(
+            flag, parse, default, help, env, metavar, shown_default, commands, note, switch,
+            hide, repeat,
+        )  # fmt: skip
+
+    def __repr__(self) -> str:
+        return f"Setting({self.flag!r}, env={self.env!r})"
 
     @property
     def attribute(self) -> str:
@@ -361,13 +390,19 @@ def _plain(value: object) -> str:
     return str(value)
 
 
-@dataclass(frozen=True)
-class ReadSettings:
+class ReadSettings(Frozen):
     """Every setting of one command, read once (flag > environment > default)."""
 
+    # Frozen, not a NamedTuple: its [] reads a setting, not a position.
+    __slots__ = ("values", "sources")  # noqa: RUF023 (order of __init__)
     values: Mapping[Setting[Any], object]
     sources: Mapping[Setting[Any], str]
     """The flag or variable each value came from; absent for a default."""
+
+    def __init__(
+        self, values: Mapping[Setting[Any], object], sources: Mapping[Setting[Any], str]
+    ) -> None:
+        super().__init__(values, sources)
 
     def __getitem__(self, setting: Setting[T]) -> T:
         return cast(T, self.values[setting])  # what the setting's own parse returned

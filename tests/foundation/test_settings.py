@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -140,8 +139,8 @@ def test_a_declared_table_reads_flag_over_env_over_default() -> None:
     assert (from_flag[count], from_flag[loud]) == (7, True)
     with pytest.raises(ConfigError, match=r"^X_COUNT: expected a whole number from 1 to 9"):
         table.read(parser.parse_args([]), "a", {"X_COUNT": "10"})
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        from_env.values = {}  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="frozen"):
+        from_env.values = {}
 
 
 def test_a_declared_table_generates_help_and_docs() -> None:

@@ -193,8 +193,7 @@ def sequences(draw: st.DrawFn) -> list[MonitorState]:
             else {name: replace(seen) for name, seen in previous.availability.items()}
         )
         sequence.append(
-            replace(
-                previous,
+            previous._replace(
                 report=HealthReport(NOW, tuple(cameras)),
                 quality=quality,
                 availability=availability,
@@ -250,7 +249,7 @@ def test_kept_status_text_equals_the_document_rendered_whole(
     for drawn in sequence:
         state = drawn
         if metrics_error:
-            state = replace(state, metrics_error=UnreachableError('MediaMTX /metrics: "x"'))
+            state = state._replace(metrics_error=UnreachableError('MediaMTX /metrics: "x"'))
         answer = respond(state)
         document = state_document(state)
         if document is None:
@@ -309,7 +308,7 @@ def test_sites_exposition_equals_the_reference_rendering_with_a_site_label(
     for step, home_state in enumerate(home):
         garage_state = garage[min(step, len(garage) - 1)]
         monitors[0].state = home_state
-        monitors[1].state = replace(home_state) if alike[step] else garage_state
+        monitors[1].state = home_state._replace() if alike[step] else garage_state
         assert sites.exposition() == sited_reference(monitors)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 from support.fake_mediamtx import FakeMediaMTX
@@ -190,7 +189,7 @@ def test_healthz_is_the_worst_site_stuck_then_blind_then_ok(
     shed.poll_once()
     assert health() == (200, "blind", False, {"home": "ok", "garage": "blind"})
     # Home's loop stops ending its polls (its last cycle long ago): stuck wins over blind.
-    home.state = replace(home.state, last_cycle_at=time.monotonic() - 10_000)
+    home.state = home.state._replace(last_cycle_at=time.monotonic() - 10_000)
     assert health() == (503, "stuck", False, {"home": "stuck", "garage": "blind"})
 
 
