@@ -4,7 +4,8 @@
 reads the same Caddyfile, caddy/*.caddy and viewer/dist/ as the server image. dist/ is
 built, not committed: before the package data is collected it is (re)built with node when
 it is missing or older than its sources, and a build with neither a viewer nor node to
-build one stops with one line instead of shipping a wheel without the viewer.
+build one stops with one line instead of shipping a wheel without the viewer; so does a
+failing build (after node's own message), never with a traceback.
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ def ensure_viewer_built() -> None:
         return
     node = shutil.which("node")
     if node is not None and (VIEWER / "node_modules" / "hls.js").is_dir():
-        subprocess.run([node, str(VIEWER / "build.mjs")], check=True, stdout=subprocess.DEVNULL)
+        build = [node, str(VIEWER / "build.mjs")]
+        exit_code = subprocess.run(build, check=False, stdout=subprocess.DEVNULL).returncode
+        if exit_code != 0:  # node said why on stderr, above this line
+            sys.exit(f"trashmonitor: the viewer build failed (node build.mjs exit {exit_code})")
         return
     if built.is_file():  # a copy without node_modules: its dist/ as it is, said
         print("trashmonitor: server/viewer/dist/ is older than its sources", file=sys.stderr)

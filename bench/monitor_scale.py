@@ -247,33 +247,10 @@ def monitor_figures(
         started = time.perf_counter()
         metrics = fetch(base + "/metrics").decode()
         opening_ms = (time.perf_counter() - started) * 1000
-        # The monitor renders ahead of a scrape it expects from the last two (a scraper
-        # at a fixed interval): this one and the next it cannot expect, and render
-        # themselves, as every scrape did before.
-        time.sleep(1.1)
-        unforecast_ms = [opening_ms, 1000 * median_time(lambda: fetch(base + "/metrics"), 1)]
-        # First scrapes of a poll, each in a later poll: 1.1 s apart with a 1 s interval,
-        # so they fall at every phase of the cycle (some while a poll runs).
-        first_ms = []
-        for _ in range(FIRST_SCRAPES):
-            time.sleep(1.1)
-            first_ms.append(1000 * median_time(lambda: fetch(base + "/metrics"), 1))
+        unforecast_ms, first_ms, again_ms = _scrape_timings(base, opening_ms)
         metrics_ms = statistics.median(first_ms)
-        # Scrapes right after: at least one of three lands in the same poll as the one
-        # before it, and reuses its per-camera rendering.
-        again_ms = 1000 * min(median_time(lambda: fetch(base + "/metrics"), 1) for _ in range(3))
         scraped_rss = rss_bytes(pid) / 2**20
-        # One GET at one phase of the poll swung ±50% (a poll running or not); the median
-        # of several, each in a later poll, timed as before: the GET and json.loads.
-        status_ms, parse_ms = [], []
-        for _ in range(STATUS_GETS):
-            time.sleep(1.1)
-            started = time.perf_counter()
-            body = fetch(base + "/api/status")
-            parsing = time.perf_counter()
-            status = json.loads(body)
-            parse_ms.append((time.perf_counter() - parsing) * 1000)
-            status_ms.append((time.perf_counter() - started) * 1000)
+        status_ms, parse_ms, body, status = _status_timings(base)
         # Sites poll side by side: a cycle is one poll of every site.
         sites = len(mediamtx) if isinstance(mediamtx, Mapping) else 1
         cycles = (sample(metrics, count) - cycles_before) / sites
@@ -301,6 +278,43 @@ def monitor_figures(
         f"{max(status_ms):.0f}; of which json.loads of its {len(body) // 1024} KiB here "
         f"{statistics.median(parse_ms):.0f}")  # fmt: skip
     return cpu_per_cycle, rss, metrics_ms
+
+
+def _scrape_timings(base: str, opening_ms: float) -> tuple[list[float], list[float], float]:
+    """(a new scraper's first two, the first scrape of each of several polls, a scrape
+    right after one) in ms; ``opening_ms`` is the new scraper's first."""
+    # The monitor renders ahead of a scrape it expects from the last two (a scraper at a
+    # fixed interval): this one and the next it cannot expect, and render themselves, as
+    # every scrape did before.
+    time.sleep(1.1)
+    unforecast_ms = [opening_ms, 1000 * median_time(lambda: fetch(base + "/metrics"), 1)]
+    # First scrapes of a poll, each in a later poll: 1.1 s apart with a 1 s interval, so
+    # they fall at every phase of the cycle (some while a poll runs).
+    first_ms = []
+    for _ in range(FIRST_SCRAPES):
+        time.sleep(1.1)
+        first_ms.append(1000 * median_time(lambda: fetch(base + "/metrics"), 1))
+    # Scrapes right after: at least one of three lands in the same poll as the one before
+    # it, and reuses its per-camera rendering.
+    again_ms = 1000 * min(median_time(lambda: fetch(base + "/metrics"), 1) for _ in range(3))
+    return unforecast_ms, first_ms, again_ms
+
+
+def _status_timings(base: str) -> tuple[list[float], list[float], bytes, Any]:
+    """(GET /api/status ms, json.loads ms, the last body, its document). One GET at one
+    phase of the poll swung ±50% (a poll running or not): several, each in a later poll,
+    timed as before: the GET and json.loads."""
+    status_ms, parse_ms = [], []
+    body, status = b"", None
+    for _ in range(STATUS_GETS):
+        time.sleep(1.1)
+        started = time.perf_counter()
+        body = fetch(base + "/api/status")
+        parsing = time.perf_counter()
+        status = json.loads(body)
+        parse_ms.append((time.perf_counter() - parsing) * 1000)
+        status_ms.append((time.perf_counter() - started) * 1000)
+    return status_ms, parse_ms, body, status
 
 
 @contextmanager

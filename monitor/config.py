@@ -429,14 +429,21 @@ def site_client_settings(settings: ReadSettings, site: Site) -> ClientSettings:
     own = directory / site.name
     if not own.exists():
         return shared
-    try:
-        credentials = read_credentials_file(str(own))
-    except ValueError as error:
-        # Not chained: the reader's error is about the file, which holds the password.
-        raise ConfigError(
-            settings.source(SITE_CREDENTIALS_DIR), f"site {site.name}: {error}"
-        ) from None
+    credentials = _credentials_or_problem(own)
+    if isinstance(credentials, str):
+        raise ConfigError(settings.source(SITE_CREDENTIALS_DIR), f"site {site.name}: {credentials}")
     return ClientSettings(credentials, shared.max_body_bytes)
+
+
+def _credentials_or_problem(path: Path) -> Credentials | str:
+    """The file's credentials, or what is wrong with it. The reader's error ends here:
+    raised from its except block, the ConfigError would keep it as __context__ (``from
+    None`` only hides it from the printout), and its traceback reaches the reader's
+    frames, which held the file (the password)."""
+    try:
+        return read_credentials_file(str(path))
+    except ValueError as error:
+        return str(error)
 
 
 def site_metrics_target(site: Site) -> str | None:
@@ -501,11 +508,20 @@ def hook_secret(settings: ReadSettings, environ: Mapping[str, str] | None = None
     value = (os.environ if environ is None else environ).get("TRASHMON_HOOK_SECRET", "")
     if not value:
         return None
+    checked = _checked_hook_secret(value)
+    if isinstance(checked, ConfigError):
+        raise checked
+    return checked
+
+
+def _checked_hook_secret(value: str) -> str | ConfigError:
+    """The secret, or the error to raise about it. Made here, raised by the caller: raised
+    in the except block, it would keep the checker's error as __context__ (``from None``
+    only hides it from the printout), whose traceback holds the secret as a local."""
     try:
         return check_secret(value)
     except ValueError as error:
-        # Not chained: the checker's error is about the secret's value.
-        raise ConfigError("TRASHMON_HOOK_SECRET", str(error)) from None
+        return ConfigError("TRASHMON_HOOK_SECRET", str(error))
 
 
 def quiet_http_logs() -> None:

@@ -150,6 +150,7 @@ def read_text_file(path: str, what: str, max_bytes: int) -> str:
     except OSError as error:  # a failed open or read holds the path, never the contents
         raise ValueError(f"cannot read the {what} ({error.__class__.__name__})") from error
     if len(raw) > max_bytes:
+        del raw  # not a local of the frame in the error's traceback: it holds a password
         raise ValueError(f"{what} is over {max_bytes} bytes")
     try:
         return raw.decode("utf-8")

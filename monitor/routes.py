@@ -34,11 +34,14 @@ class Watched(Protocol):
 
 def routes(monitor: Watched) -> dict[str, Callable[[], Response] | Endpoint]:
     return {
+        # Reads only who scrapes: a scrape config's ``params:`` (any number of query
+        # fields) and a body are ignored, as before /metrics read the request.
         "/metrics": Endpoint(
             frozenset({"GET"}),
             lambda request: Response(
                 200, monitor.exposition(scraper_of(request)), CONTENT_TYPE_LATEST
             ),
+            reads_input=False,
         ),
         "/healthz": monitor.healthz,
         "/api/status": monitor.status,

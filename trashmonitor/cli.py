@@ -171,10 +171,12 @@ def _exit_at_once(code: int) -> None:
     """End the process with ``code`` once stdout and stderr are written out, skipping
     the interpreter's teardown (atexit handlers, freeing every object): only for a
     command that holds nothing to release. A stream that cannot be flushed (a closed
-    pipe) returns instead, and the usual exit reports it as it always did."""
+    pipe) returns instead, and the usual exit reports it as it always did. A stream
+    closed at start (``>&-``) is None in ``sys``: nothing to flush there."""
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
     except OSError:
         return
     os._exit(code)

@@ -166,8 +166,9 @@ PORT_BASE = option(
 )  # fmt: skip
 MEDIAMTX_BIN = option(
     "--mediamtx-bin PATH", "MEDIAMTX_BIN", executable_or_unset, None,
-    "the MediaMTX binary to run", shown_default="`mediamtx` on PATH, else .cache/mediamtx/, "
-    "else the pinned release downloaded",
+    "the MediaMTX binary to run", shown_default="`mediamtx` on PATH, else the pinned "
+    "release in `~/.cache/trashmonitor/mediamtx/` (`$XDG_CACHE_HOME/trashmonitor/mediamtx/` "
+    "when set), downloaded there if missing",
 )  # fmt: skip
 SETTINGS = SettingsTable("demo", (STATE_DIR, PORT_BASE, MEDIAMTX_BIN))
 """``trashmon demo``'s settings: options, ``--help`` and the README's table

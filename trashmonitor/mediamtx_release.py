@@ -62,11 +62,12 @@ def user_cache_dir(environ: Mapping[str, str], home: Path | None) -> Path:
     if os.path.isabs(configured):
         return Path(configured) / "trashmonitor"
     if home is None:
+        # Named by XDG_CACHE_HOME, the remedy both callers honour (`trashmon demo`
+        # has no --cache).
         raise ConfigError(
-            "--cache",
-            "no cache directory: no home directory (HOME unset and no passwd entry for "
-            "this user) and no absolute XDG_CACHE_HOME; pass --cache DIR or set "
             "XDG_CACHE_HOME",
+            "no cache directory: no home directory (HOME unset and no passwd entry for "
+            "this user) and XDG_CACHE_HOME is not an absolute path; set it to one",
         )
     return home / ".cache" / "trashmonitor"
 

@@ -23,7 +23,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -78,6 +78,9 @@ class Endpoint:
     methods: frozenset[str]
     handle: Callable[[Request], Response]
     max_body: int = MAX_BODY
+    reads_input: bool = True
+    """False: the handler reads only the method, headers and client; any query and body
+    are ignored (``Request.query`` empty, ``body`` b""), as a plain :data:`Route` does."""
 
 
 Route = Callable[[], Response]
@@ -236,7 +239,9 @@ def _handler_for(
             except Exception:  # a broken route must not kill the server thread
                 log.exception("route %s failed", path)
                 response = Response(500, b"internal error\n")
-            _send(self, response, close=method != "GET")
+            # A body a GET route did not read must not be parsed as the next request.
+            unread = "Content-Length" in self.headers or "Transfer-Encoding" in self.headers
+            _send(self, response, close=method != "GET" or unread)
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("%s " + format, self.address_string(), *args)
@@ -274,23 +279,34 @@ def _dispatch(
         )
     if not isinstance(route, Endpoint):
         return route()
+    request = Request(
+        method=method,
+        path=path,
+        query={},
+        headers={name.lower(): value for name, value in handler.headers.items()},
+        body=b"",
+        client=handler.client_address[0],
+    )
+    if route.reads_input:
+        read = _read_input(handler, route.max_body, query)
+        if isinstance(read, Response):
+            return read
+        request = replace(request, query=read[0], body=read[1])
+    return route.handle(request)
+
+
+def _read_input(
+    handler: BaseHTTPRequestHandler, max_body: int, query: str
+) -> tuple[dict[str, tuple[str, ...]], bytes] | Response:
+    """The query's fields and the bounded body, or the error answer for either."""
     try:
         fields = urllib.parse.parse_qs(query, max_num_fields=MAX_QUERY_FIELDS)
     except ValueError:
         return Response(400, b"too many query fields\n")
-    body = _read_body(handler, route.max_body)
+    body = _read_body(handler, max_body)
     if isinstance(body, Response):
         return body
-    return route.handle(
-        Request(
-            method=method,
-            path=path,
-            query={name: tuple(values) for name, values in fields.items()},
-            headers={name.lower(): value for name, value in handler.headers.items()},
-            body=body,
-            client=handler.client_address[0],
-        )
-    )
+    return {name: tuple(values) for name, values in fields.items()}, body
 
 
 def _read_body(handler: BaseHTTPRequestHandler, max_body: int) -> bytes | Response:

@@ -43,14 +43,18 @@ def read_env_file(path: Path) -> dict[str, str]:
     try:
         with path.open("rb") as stream:
             data = stream.read(MAX_ENV_FILE_BYTES + 1)
-        if len(data) > MAX_ENV_FILE_BYTES:
-            raise ConfigError(str(path), "env file is larger than 1 MiB")
-        text = data.decode("utf-8")
     except FileNotFoundError as error:
         raise ConfigError(str(path), "env file not found") from error
-    except (OSError, UnicodeDecodeError) as error:
-        # Not chained: a decode error holds the file's bytes, and the file holds secrets.
-        raise ConfigError(str(path), f"cannot read env file ({error.__class__.__name__})") from None
+    except OSError as error:  # a failed open or read holds the path, never the contents
+        raise ConfigError(str(path), f"cannot read env file ({type(error).__name__})") from error
+    too_big = len(data) > MAX_ENV_FILE_BYTES
+    text = None if too_big else _utf8_or_none(data)
+    # The bytes (the seed's secrets) are no local of this frame when an error is raised
+    # below; the decode error that holds them is no error's __context__ either.
+    del data
+    if text is None:
+        problem = "env file is larger than 1 MiB" if too_big else "env file is not UTF-8 text"
+        raise ConfigError(str(path), problem)
     values: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith(("#", ";")):
@@ -65,6 +69,14 @@ def read_env_file(path: Path) -> dict[str, str]:
             value = value[1:-1]
         values[key] = value
     return values
+
+
+def _utf8_or_none(data: bytes) -> str | None:
+    """``data`` decoded, or None: the decode error (it holds the bytes) ends here."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 class HostPort(NamedTuple):
@@ -111,7 +123,9 @@ def number_within(
     try:
         value = convert(text)
     except ValueError:
-        # Not chained: the converter's error echoes the value; parse_value quotes it itself.
+        # ``from None`` keeps the converter's error (it echoes the value, which
+        # parse_setting quotes itself) out of the printout; it stays __context__, and
+        # parse_setting's ConfigError detaches it.
         raise ValueError(expected) from None
     if not minimum <= value <= maximum:
         raise ValueError(out_of_range)
@@ -160,8 +174,9 @@ def parse_http_url(text: str) -> str:
         raise ValueError("expected an http:// or https:// URL")
     try:
         _ = parts.port
-    # Not chained: a password with an unencoded / # or ? puts part of it where urlsplit
-    # looks for the port, and the cause quotes that text.
+    # ``from None`` keeps urlsplit's error out of the printout: a password with an
+    # unencoded / # or ? puts part of it where urlsplit looks for the port, and the error
+    # quotes that text. It stays __context__; parse_setting's ConfigError detaches it.
     except ValueError:
         raise ValueError("URL has an invalid port") from None
     return text.strip().rstrip("/")
@@ -192,7 +207,8 @@ def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     try:
         return ipaddress.ip_address(text.strip())
     except ValueError:
-        # Not chained: the error echoes the value; parse_value quotes it itself.
+        # ``from None``: the printout leaves out the error echoing the value (which
+        # parse_setting quotes itself); it stays __context__, which parse_setting detaches.
         raise ValueError("expected an IP address") from None
 
 
@@ -234,9 +250,12 @@ def parse_setting(
     try:
         return parse(raw)
     except ValueError as error:
-        shown = _shown(raw if hide is None else hide(raw))
-        # Not chained: a parser's error may echo ``raw`` unhidden (a URL's password).
-        raise ConfigError(name, f"{error}, got {shown}") from None
+        problem = str(error)
+    # Raised after the except block, so the parser's error (and its __context__, which
+    # may echo ``raw`` unhidden: a URL's password) is no part of the ConfigError's chain;
+    # ``from None`` would only hide it from the printout.
+    shown = _shown(raw if hide is None else hide(raw))
+    raise ConfigError(name, f"{problem}, got {shown}")
 
 
 def _shown(raw: str) -> str:

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import base64
 import time
-import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType, FunctionType, ModuleType
 
 import pytest
+from support import secret_walk
 from support.fake_mediamtx import FakeMediaMTX
 from support.mediamtx_transports import EVERY_TRANSPORT, client_options
 from support.processes import free_port
@@ -20,6 +19,7 @@ from support.processes import free_port
 from trashmonitor import errors
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.mediamtx_http import (
+    CREDENTIALS_FILE_MAX_BYTES,
     Credentials,
     GetRequest,
     KeepAliveTransport,
@@ -32,59 +32,12 @@ from trashmonitor.monitor.mediamtx_httpx import HttpxTransport
 PASSWORD = "chain-Pa55word-7f3a"
 CREDENTIALS = Credentials("monitor", PASSWORD)
 SECRETS = (PASSWORD, base64.b64encode(f"monitor:{PASSWORD}".encode()).decode())
-DEPTH = 6
-
-
-def holds_secret(value: object, depth: int = DEPTH, seen: set[int] | None = None) -> bool:
-    """``value`` is or reaches the password (or its Basic token) through containers and
-    object attributes. Credentials objects are the caller's own setting (their repr
-    hides the password): they do not count, what was made of them does."""
-    seen = set() if seen is None else seen
-    if id(value) in seen or depth < 0 or isinstance(value, Credentials):
-        return False
-    seen.add(id(value))
-    if isinstance(value, str):
-        return any(secret in value for secret in SECRETS)
-    if isinstance(value, bytes | bytearray | memoryview):
-        data = bytes(value)
-        return any(secret.encode() in data for secret in SECRETS)
-    if isinstance(value, type | ModuleType | FunctionType | FrameType):
-        return False
-    if isinstance(value, dict):
-        items: list[object] = [*value.keys(), *value.values()]
-    elif isinstance(value, list | tuple | set | frozenset):
-        items = list(value)
-    else:
-        items = list(getattr(value, "__dict__", {}).values())
-        if isinstance(value, BaseException):
-            items += list(value.args)
-    return any(holds_secret(item, depth - 1, seen) for item in items)
-
-
-def chain(error: BaseException) -> Iterator[BaseException]:
-    """``error`` and every exception linked from it as cause or context."""
-    pending, seen = [error], set()
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        pending += [linked for linked in (current.__cause__, current.__context__) if linked]
 
 
 def leaks(error: BaseException) -> list[str]:
-    """Where the password is reachable from ``error``: an exception of its chain, or a
-    local of a frame of their tracebacks (``function.name``)."""
-    found = []
-    for linked in chain(error):
-        if holds_secret(linked):
-            found.append(f"{type(linked).__name__} itself")
-        for frame, _ in traceback.walk_tb(linked.__traceback__):
-            for name, value in frame.f_locals.items():
-                if holds_secret(value):
-                    found.append(f"{frame.f_code.co_name}.{name} (via {type(linked).__name__})")
-    return found
+    """Where the password is reachable from ``error`` (Credentials objects, whose repr
+    hides it, are the caller's own setting: what was made of them counts)."""
+    return secret_walk.leaks(error, SECRETS, opaque=(Credentials,))
 
 
 def raised_by(action: Callable[[], object]) -> errors.TrashmonError:
@@ -153,6 +106,7 @@ BAD_FILES = {
     "not UTF-8": f"monitor:{PASSWORD}\xff\n".encode("latin-1"),
     "not one line": f"monitor:{PASSWORD}\nsecond line\n".encode(),
     "a control character": f"monitor:{PASSWORD}\x07\n".encode(),
+    "too big": f"monitor:{PASSWORD}\n".encode() + b"#" * CREDENTIALS_FILE_MAX_BYTES,
 }
 
 
