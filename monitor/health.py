@@ -36,6 +36,7 @@ from trashmonitor.monitor.model import (
     State,
     Thresholds,
 )
+from trashmonitor.monitor.past_polls import PastPaths, lowest_frames_in_error
 
 _ORDER = {reason: index for index, reason in enumerate(REASONS)}
 DEFAULT_THRESHOLDS: Final = Thresholds()
@@ -129,11 +130,12 @@ def _unreachable(
 class Evaluator:
     """:func:`evaluate`, judging again only the cameras whose inputs changed.
 
-    A camera without a publisher (no path, or one not online) whose MediaMTX reports no
-    frames-in-error count is judged from its current observation, its agent and one
-    clock-dependent fact only (is the agent stale?): nothing in the history. Its
-    judgement is kept, keyed by those values, and handed back (the same object, so the
-    collector and the quality tracker skip it too) while they stay equal.
+    A camera without a publisher (no path, or one not online) is judged from its current
+    observation, its agent and two facts that depend on the clock and the history: is
+    the agent stale, and did its frames in error rise within the window (MediaMTX v1.17+
+    reports a count for every path)? Its judgement is kept, keyed by those values, and
+    handed back (the same object, so the collector and the quality tracker skip it too)
+    while they stay equal.
 
     A camera with a publisher is judged as :func:`evaluate` judges it: without walking
     the history when nothing there can change the verdict (:class:`_Unwalked`), in full
@@ -159,12 +161,13 @@ class Evaluator:
                 health = unwalked.judge(name, path, agent)
                 if health is None:
                     health = _judged(name, history, judging, agent)
-            elif path is not None and path.frames_in_error is not None:
-                health = _judged(name, history, judging, agent)
             else:
+                frames = path.frames_in_error if path is not None else None
+                rose = frames is not None and unwalked.frames_rose(name, frames)
                 health = self._offline(
-                    name, path, agent, history=history, judging=judging, previous=kept.get(name)
-                )
+                    name, path, agent, rose, history=history, judging=judging,
+                    previous=kept.get(name),
+                )  # fmt: skip
             cameras.append(health)
         return HealthReport(judging.now, tuple(cameras), None)
 
@@ -173,6 +176,7 @@ class Evaluator:
         name: str,
         path: PathObservation | None,
         agent: AgentView | None,
+        frames_rose: bool,
         *,
         history: Sequence[PathsSnapshot],
         judging: Judging,
@@ -185,7 +189,10 @@ class Evaluator:
             and agent.online
             and judging.now - _heard_at(agent) > _stale_after(agent, thresholds)
         )
-        key = (path, agent, judging.agents is None, stale, thresholds, name in judging.parked)
+        key = (
+            path, agent, judging.agents is None, stale, frames_rose, thresholds,
+            name in judging.parked,
+        )  # fmt: skip
         if previous is not None and previous[0] == key:
             health = previous[1]
         else:
@@ -230,6 +237,11 @@ class _Unwalked:
         # _frames_rising's snapshots, oldest first: the window's, the current one aside.
         self.window = tuple(s.paths for s in history[:-1] if s.at >= since)
         self.frames_min = judging.thresholds.frames_error_min
+        # frames_min above the least count in the window (None: no count in it): a camera
+        # whose count is below cannot have risen (any earlier count <= it is >= the least),
+        # so most cameras, most polls, look nothing up in the window.
+        floors = [f for f in map(lowest_frames_in_error, self.window) if f is not None]
+        self.frames_rise_from = min(floors) + self.frames_min if floors else None
 
     def judge(
         self, name: str, path: PathObservation, agent: AgentView | None
@@ -246,6 +258,8 @@ class _Unwalked:
                 or path.inbound_bytes <= before.inbound_bytes
                 or (
                     path.frames_in_error is not None
+                    and self.frames_rise_from is not None
+                    and path.frames_in_error >= self.frames_rise_from
                     and self._frames_rising(name, path.frames_in_error)
                 )
             ):
@@ -265,14 +279,19 @@ class _Unwalked:
              path.readers, path.frames_in_error, path.online_since, grew_at, agent),
         )  # fmt: skip
 
+    def frames_rose(self, name: str, frames: int) -> bool:
+        """:func:`_frames_rising` over the window found once (:meth:`judge` makes the
+        first check itself: it runs for each streaming camera at every poll)."""
+        rise_from = self.frames_rise_from
+        return rise_from is not None and frames >= rise_from and self._frames_rising(name, frames)
+
     def _frames_rising(self, name: str, frames: int) -> bool:
-        """:func:`_frames_rising` over the window found once."""
+        """:func:`_frames_rising` over the window found once, for a count at or above
+        :attr:`frames_rise_from`."""
         for paths in self.window:
-            earlier = paths.get(name)
-            if earlier is not None:
-                counted = earlier.frames_in_error
-                if counted is not None and counted <= frames:
-                    return frames - counted >= self.frames_min
+            counted = _frames_in_error(paths, name)
+            if counted is not None and counted <= frames:
+                return frames - counted >= self.frames_min
         return False
 
 
@@ -430,13 +449,19 @@ def _frames_rising(
     for snapshot in history[:-1]:
         if snapshot.at < since:
             continue
-        path = snapshot.paths.get(name)
-        if path is None:
-            continue
-        earlier = path.frames_in_error
+        earlier = _frames_in_error(snapshot.paths, name)
         if earlier is not None and earlier <= frames:
             return frames - earlier >= thresholds.frames_error_min
     return False
+
+
+def _frames_in_error(paths: Mapping[str, PathObservation], name: str) -> int | None:
+    """``name``'s count in a poll (None: not listed or not reported); a past poll's read
+    from its array (no :class:`PathObservation` built for one number)."""
+    if isinstance(paths, PastPaths):
+        return paths.frames_in_error(name)
+    path = paths.get(name)
+    return None if path is None else path.frames_in_error
 
 
 def _heard_at(agent: AgentView) -> float:

@@ -35,7 +35,8 @@ observations = st.builds(
     st.sampled_from([0, 1000, 5000]),
     st.just(0),
     st.integers(0, 2),
-    frames_in_error=st.sampled_from([None, None, 0, 3]),
+    # Negative counts too (outside input): the window's floor must not assume >= 0.
+    frames_in_error=st.sampled_from([None, None, 0, 3, -2, 7]),
     online_since=st.sampled_from([None, T0]),
     codec=st.sampled_from([None, "H264"]),
 )
@@ -108,7 +109,17 @@ def polls(draw: st.DrawFn) -> list[dict[str, object]]:
 
 
 @PROPERTIES
-@given(polls(), st.sampled_from([Thresholds(), Thresholds(agent_stale_after=3.0)]))
+@given(
+    polls(),
+    st.sampled_from(
+        [
+            Thresholds(),
+            Thresholds(agent_stale_after=3.0),
+            Thresholds(frames_error_min=0),
+            Thresholds(frames_error_min=3, frames_error_window=2.0),
+        ]
+    ),
+)
 def test_incremental_and_quick_evaluation_equal_full_evaluation(
     sequence: list[dict[str, object]], thresholds: Thresholds
 ) -> None:
@@ -147,6 +158,22 @@ def test_an_unchanged_camera_without_publisher_is_not_judged_again() -> None:
     third = evaluator.evaluate([later], Judging(T0 + 1000, agents=views))
     assert "agent_stale" in third.cameras[0].reasons
     assert third == evaluate([later], Judging(now=T0 + 1000, agents=views))
+
+
+def test_a_camera_without_publisher_reporting_frames_in_error_is_kept_while_they_hold() -> None:
+    # MediaMTX v1.17+ reports a count for every path, offline ones too: a steady count
+    # keeps the judgement; one that rose within the window is judged again.
+    evaluator = Evaluator()
+    offline = PathObservation("cam1", False, True, 0, 0, 0, frames_in_error=4)
+    history = [PathsSnapshot(T0, {"cam1": offline}), PathsSnapshot(T0 + 1, {"cam1": offline})]
+    first = evaluator.evaluate(history, Judging(T0 + 1))
+    history.append(PathsSnapshot(T0 + 2, {"cam1": offline._replace()}))
+    second = evaluator.evaluate(history, Judging(T0 + 2))
+    assert second.cameras[0] is first.cameras[0]  # kept, not judged again
+    history.append(PathsSnapshot(T0 + 3, {"cam1": offline._replace(frames_in_error=6)}))
+    third = evaluator.evaluate(history, Judging(T0 + 3))
+    assert "frames_in_error" in third.cameras[0].reasons
+    assert third == evaluate(history, Judging(T0 + 3))
 
 
 def test_frames_in_error_of_a_camera_without_publisher_follow_the_window() -> None:

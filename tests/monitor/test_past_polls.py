@@ -16,7 +16,7 @@ from trashmonitor.monitor.daemon import Monitor
 from trashmonitor.monitor.health import Evaluator, Judging, evaluate
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import PathObservation, PathsSnapshot, Thresholds
-from trashmonitor.monitor.past_polls import PastPaths, past_poll
+from trashmonitor.monitor.past_polls import PastPaths, lowest_frames_in_error, past_poll
 
 T0 = 1_763_700_000.0
 NAMES = ("cam1", "cam2", "cam3")
@@ -81,7 +81,15 @@ def compacted(history: deque[PathsSnapshot]) -> None:
 @PROPERTIES
 @given(
     poll_sequences(),
-    st.sampled_from([Thresholds(), Thresholds(stall_after=4.0, frames_error_window=3.0)]),
+    st.sampled_from(
+        [
+            Thresholds(),
+            Thresholds(stall_after=4.0, frames_error_window=3.0),
+            # The window's floor (no lookup below frames_error_min above it) at other minima.
+            Thresholds(frames_error_min=0),
+            Thresholds(frames_error_min=3),
+        ]
+    ),
     st.sampled_from([frozenset(), frozenset({"cam2"})]),
 )
 def test_judging_past_polls_as_numbers_equals_judging_the_whole_observations(
@@ -131,6 +139,16 @@ def test_a_past_poll_reads_back_the_numbers_judging_needs(
         )
     assert past.paths.get("absent") is None
     assert "absent" not in past.paths
+    # The frames-in-error window's reads: the one number, and the least of the poll.
+    counts = [path.frames_in_error for path in paths.values() if path.frames_in_error is not None]
+    lowest = min(counts, default=None)
+    if isinstance(past.paths, PastPaths):  # (a count equal to the "none" mark keeps it whole)
+        for name, path in paths.items():
+            assert past.paths.frames_in_error(name) == path.frames_in_error
+        assert past.paths.frames_in_error("absent") is None
+        assert past.paths.lowest_frames_in_error == lowest
+    assert lowest_frames_in_error(past.paths) == lowest
+    assert lowest_frames_in_error(paths) == lowest
 
 
 def test_counters_the_arrays_cannot_hold_keep_the_poll_whole() -> None:
