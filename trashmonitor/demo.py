@@ -347,11 +347,18 @@ def generate_control_password(directory: Path, caddy: str) -> ControlPassword:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise TrashmonError(f"caddy hash-password: {error}") from error
-    bcrypt_hash = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
-    if done.returncode != 0 or not bcrypt_hash.startswith("$2"):
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
-        raise TrashmonError(f"caddy hash-password failed ({done.returncode}): {last}")
+        failure = f"caddy hash-password: {error}"  # names the command, never its stdin
+    else:
+        bcrypt_hash = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+        failure = ""
+        if done.returncode != 0 or not bcrypt_hash.startswith("$2"):
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
+            failure = f"caddy hash-password failed ({done.returncode}): {last}"
+    if failure:
+        # Raised here, not in the except block, and without the password: the OSError's
+        # traceback runs through subprocess.run's frame, which holds the stdin given.
+        del password
+        raise TrashmonError(failure)
     target = directory / "control-password"
     _write_private(target, f"{password}\n")
     return ControlPassword(target, password, bcrypt_hash)

@@ -5,6 +5,7 @@ printout), not in the locals of any frame of their tracebacks."""
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from support.secret_walk import chain, leaks
 
-from trashmonitor import hook, pki
-from trashmonitor.errors import ConfigError
+from trashmonitor import demo, hook, pki
+from trashmonitor.errors import ConfigError, TrashmonError
 from trashmonitor.monitor.play import parse_url_template
 from trashmonitor.mqtt import parse_mqtt_url
 
@@ -69,3 +70,15 @@ def test_an_invalid_port_error_chains_no_urlsplit_error(parse: object) -> None:
         parse(url)  # type: ignore[operator]
     assert list(chain(raised.value)) == [raised.value]
     assert SECRET not in str(raised.value)
+
+
+def test_a_failed_caddy_hash_password_error_reaches_no_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reproduction: the demo's error about ``caddy hash-password`` was chained to the
+    OSError, whose traceback ran through ``subprocess.run``'s frame holding ``input=``
+    (the new control password); the demo's own frame held it too."""
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda _: SECRET)
+    with pytest.raises(TrashmonError, match="caddy hash-password") as raised:
+        demo.generate_control_password(tmp_path / "secrets", str(tmp_path / "no-caddy"))
+    assert found_in(raised.value) == []
