@@ -1,4 +1,5 @@
-"""The monitor's pure fold of MQTT messages into AgentViews, and its /metrics export."""
+"""The monitor's pure fold of MQTT messages into AgentViews, and the service discovery
+built from them (the MQTT side's collector: test_agents_mqtt.py)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,9 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import generate_latest
-from support.processes import promtool_check_metrics
 
 from trashmonitor.capture.mqtt_agent import should_publish_state
 from trashmonitor.monitor.agents import MAX_STATE_BYTES, fold, service_discovery
-from trashmonitor.monitor.agents_mqtt import MqttCollector, MqttObservation
 from trashmonitor.monitor.model import AgentMessage, AgentView
 from trashmonitor.mqtt import parse_scrape_target
 
@@ -92,40 +89,6 @@ def test_wrongly_typed_state_fields_are_ignored() -> None:
         None, None, None, 0, False,
     )  # fmt: skip
     assert view.last_state_at == 50.0
-
-
-def test_collector_exports_contract_names_and_passes_promtool() -> None:
-    views = _fold(
-        ("trashcam/cam1/status", "online", 90.0),
-        ("trashcam/cam1/state", json.dumps(STATE), 100.0),
-        ("trashcam/cam2/status", "offline", 91.0),
-    )
-    registry = CollectorRegistry()
-    registry.register(
-        MqttCollector(lambda: MqttObservation(True, views), {"cam1.crt": 1_900_000_000.0})
-    )
-    get = registry.get_sample_value
-    # Per-camera agent series belong to the monitor's collector (one owner per family).
-    assert get("trashmon_agent_online", {"camera": "cam1"}) is None
-    assert get("trashmon_mqtt_connected") == 1.0
-    assert (
-        get("trashmon_certificate_expiry_timestamp_seconds", {"certificate": "cam1.crt"})
-        == 1_900_000_000.0
-    )
-    code, complaints = promtool_check_metrics(generate_latest(registry))
-    assert code == 0, complaints
-
-
-def test_collector_disconnected_and_empty() -> None:
-    registry = CollectorRegistry()
-    registry.register(MqttCollector(lambda: MqttObservation(False, {})))
-    assert registry.get_sample_value("trashmon_mqtt_connected") == 0.0
-    assert (
-        registry.get_sample_value(
-            "trashmon_certificate_expiry_timestamp_seconds", {"certificate": "cam1.crt"}
-        )
-        is None
-    )
 
 
 def test_agent_publishes_state_on_change_or_heartbeat_only() -> None:
