@@ -117,7 +117,8 @@ def deadline_client(*, verify: bool) -> httpx.Client:
 
 
 class HttpxTransport:
-    """GETs through one pooled httpx client (the monitor's choice: it polls every second).
+    """GETs through one pooled httpx client (the kept-alive transport's fallback for
+    ``https://`` and proxied MediaMTX, and tests' way in over ``httpx.MockTransport``).
 
     Without ``client``, one is built with :func:`deadline_client` and closed by
     :meth:`close`; a given client (e.g. over ``httpx.MockTransport``) stays the caller's.
