@@ -10,28 +10,14 @@ parser of :mod:`trashmonitor.monitor.mediamtx_parse`, whose value or error is th
 answer. So the result is the reference's whenever this one gives one (a hypothesis test
 holds them equal on arbitrary and hostile pages).
 
-Imported only for pages large enough to pay for importing msgspec (~9 ms).
+Imported only for pages large enough to pay for importing msgspec (~8 ms, with
+:mod:`~trashmonitor.monitor.msgspec_lean`'s lean import).
 """
 
 from __future__ import annotations
 
-import sys
 from functools import lru_cache
 from typing import Annotated, Final
-
-if "typing_extensions" not in sys.modules:
-    # msgspec imports typing_extensions when it is installed (it is not one of its
-    # dependencies: without it, msgspec reads annotations with typing's own functions,
-    # the same on Python >= 3.11), and typing_extensions imports inspect, ast, dis and
-    # tokenize: ~10 ms of a probe's start-up. A None in sys.modules fails that import
-    # while msgspec loads; only this module imports msgspec.
-    sys.modules["typing_extensions"] = None  # type: ignore[assignment]
-    try:
-        import msgspec
-    finally:
-        if sys.modules.get("typing_extensions", sys) is None:
-            del sys.modules["typing_extensions"]
-import msgspec
 
 from trashmonitor.errors import MalformedResponseError
 from trashmonitor.monitor.mediamtx_parse import (
@@ -42,6 +28,7 @@ from trashmonitor.monitor.mediamtx_parse import (
     track_set,
 )
 from trashmonitor.monitor.model import PathObservation, PathsPage
+from trashmonitor.monitor.msgspec_lean import msgspec
 
 
 # Frozen (hashable): a path's tracks are a tuple of these, the key of its layout.
