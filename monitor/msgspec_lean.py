@@ -6,6 +6,10 @@ packages of ours need it, so it is installed, and it imports ``inspect``, ``ast`
 ``dis`` and ``tokenize``: ~10 ms of a probe's start-up. A None in ``sys.modules`` fails
 that one import (msgspec catches it) while msgspec loads. Every module of the package
 that uses msgspec imports it from here.
+
+Only when nothing has imported ``typing_extensions`` yet: the monitor has (OpenTelemetry
+needs it), so there msgspec takes it as usual. In that short window a thread importing
+``typing_extensions`` would fail; in the probe, where it applies, none does.
 """
 
 from __future__ import annotations
