@@ -294,6 +294,10 @@ def test_a_real_probe_imports_only_what_it_reads_and_judges_with(fake: FakeMedia
     ]}  # fmt: skip
     modules, _ = imported_by("probe", "-", stdin=json.dumps(listed).encode())
     assert heavy_among(modules) == []
+    # Nor msgspec for a small piped --json: json.dumps writes msgspec's bytes then.
+    json_modules, stdout = imported_by("probe", "-", "--json", stdin=json.dumps(listed).encode())
+    assert "msgspec" not in json_modules
+    assert stdout.startswith('{"generated_at":')
     # dataclasses loads inspect, ast, dis and tokenize: ~10 ms of a probe's start-up.
     assert sorted(modules & {"dataclasses", "inspect", "ast", "dis", "tokenize"}) == []
 

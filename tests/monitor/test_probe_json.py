@@ -12,11 +12,16 @@ import sys
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from support.fake_mediamtx import FakeMediaMTX
 from support.hostile_mediamtx import TERMINAL_NAMES
 from support.processes import clean_environ
 
-from trashmonitor.monitor.probe_cli import _write_json
+from trashmonitor.monitor.model import CameraHealth, HealthReport
+from trashmonitor.monitor.msgspec_lean import msgspec_json
+from trashmonitor.monitor.probe_cli import _dumped_alike, _write_json
+from trashmonitor.monitor.status import status_document
 
 # `trashmon probe` as the console script runs it, with the fast decoder's threshold set
 # so no page reaches it: msgspec is not imported to decode.
@@ -101,3 +106,44 @@ def test_a_string_utf8_cannot_carry_is_written_escaped(monkeypatch: pytest.Monke
     assert piped_json({"error": "bad \udcff", "n": 1}, monkeypatch) == (
         b'{"error":"bad \\udcff","n":1}\n'
     )
+
+
+LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text()
+    # Where the two spellings of a float part, and lone surrogates (UTF-8 has none).
+    | st.sampled_from([1e-4, 9.999e-5, 1e16, 1e16 - 2, -1e-4, -0.0, 1e-300, 5e-324])
+    | st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1)
+)
+DOCUMENTS = st.recursive(
+    LEAVES,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.lists(children, max_size=4).map(tuple)
+        | st.dictionaries(st.text(max_size=6), children, max_size=4)
+        | st.dictionaries(st.integers(), children, min_size=1, max_size=2)
+    ),
+    max_leaves=24,
+)
+
+
+@given(DOCUMENTS)
+def test_json_dumps_stands_in_only_where_it_writes_msgspec_s_bytes(document: Any) -> None:
+    dumped = _dumped_alike(document)
+    if dumped is not None:
+        assert dumped == msgspec_json.encode(document) + b"\n"
+
+
+def test_a_small_status_is_dumped_and_odd_floats_are_left_to_msgspec() -> None:
+    camera = CameraHealth(
+        name="cam1", state="ok", reasons=(), online=True, codec="H264", resolution="640x480",
+        inbound_bytes_per_second=51234.5, inbound_bytes=2**60 + 1, readers=1,
+        frames_in_error=0, online_since=1763699000.25, last_inbound_at=1763699999.6,
+    )  # fmt: skip
+    document = status_document(HealthReport(1763700000.125, (camera,)))
+    assert _dumped_alike(document) == msgspec_json.encode(document) + b"\n"
+    for odd in (float("nan"), float("inf"), 1e16, 2.5e-5):
+        assert _dumped_alike({**document, "generated_at": odd}) is None
