@@ -72,7 +72,7 @@ def import_shares(runs: int) -> None:
         or name in ("trashmonitor.monitor.mediamtx_fast", "trashmonitor.monitor.msgspec_lean")
     )
     ours = sum(extra.pop(name) for name in list(extra) if name.startswith("trashmonitor"))
-    # What msgspec alone pulls in (typing_extensions, uuid, decimal…) stays in "other":
+    # What msgspec alone pulls in (uuid, decimal…) stays in "other":
     # -X importtime does not say who asked first.
     print("imports beyond bare's json + urllib.request (least self time of the runs)")
     print(f"  trashmonitor.monitor.model (NamedTuples)   {model / 1000:6.1f} ms")
