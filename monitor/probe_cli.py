@@ -269,7 +269,10 @@ def _report(args: argparse.Namespace) -> int:
 
 def _write_json(document: object) -> None:
     """``document`` on stdout: indented for a person at a terminal; piped, in one form
-    whatever its size (:func:`_piped_json`)."""
+    whatever its size (:func:`_piped_json`). Nowhere when the shell closed stdout
+    (``>&-``: Python's ``sys.stdout`` is None), as ``print`` does for the table."""
+    if sys.stdout is None:
+        return
     if sys.stdout.isatty():
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
         return

@@ -19,24 +19,27 @@ from support.fake_mediamtx import FakeMediaMTX
 from support.processes import TRASHMON, clean_environ, require_binary
 
 
+@pytest.mark.parametrize("output", [(), ("--json",)], ids=["table", "json"])
 @pytest.mark.parametrize("closed", [">&-", "2>&-"])
-def test_a_healthy_probe_with_a_closed_stream_exits_0(fake: FakeMediaMTX, closed: str) -> None:
-    """Reproduction: AttributeError on None.flush(), a traceback and exit 1."""
+def test_a_healthy_probe_with_a_closed_stream_exits_0(
+    fake: FakeMediaMTX, closed: str, output: tuple[str, ...]
+) -> None:
+    """Reproductions: AttributeError on None.flush(), a traceback and exit 1; with
+    --json, on None.isatty(): "unexpected AttributeError" and exit 2."""
     fake.add_paths(3, rate=10_000)
     # The shell closes the descriptor, as a user's `trashmon probe ... >&-` does.
     result = subprocess.run(
-        ["/bin/bash", "-c", f'exec "$@" {closed}', "bash", *TRASHMON, "probe", "--api", fake.url],
-        capture_output=True,
-        text=True,
-        env=clean_environ(),
-        timeout=60,
-        check=False,
-    )
+        ["/bin/bash", "-c", f'exec "$@" {closed}', "bash", *TRASHMON, "probe", "--api", fake.url,
+         *output],
+        capture_output=True, text=True, env=clean_environ(), timeout=60, check=False,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     if closed == ">&-":
         assert result.stderr == ""
-    else:  # the table still reaches the open stdout
+    elif output:  # the document still reaches the open stdout
+        assert json.loads(result.stdout)["summary"]["ok"] == 3
+    else:
         assert result.stdout.splitlines()[-1].startswith("3 cameras: 3 ok")
 
 
