@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from trashmonitor.cli import cyclic_gc_paused
+from trashmonitor.cli import cyclic_gc_paused, warn
 from trashmonitor.errors import (
     EXIT_OK,
     EXIT_UNHEALTHY,
@@ -81,10 +81,9 @@ def _snapshot_from_stdin(max_bytes: int) -> PathsSnapshot:
     page = decode_paths_page(body, "stdin")
     if page.page_count > 1:
         # The seed's curl reads page 0 only: say so rather than judge a partial list.
-        print(
+        warn(
             f"trashmon probe: note: stdin holds one page of {page.page_count} "
-            f"({len(page.items)} of {page.item_count} paths); use --api to read them all",
-            file=sys.stderr,
+            f"({len(page.items)} of {page.item_count} paths); use --api to read them all"
         )
     return PathsSnapshot(at, {path.name: path for path in page.items}, page.rejected)
 
@@ -213,7 +212,7 @@ def _report_sites(args: argparse.Namespace, sites: tuple[Site, ...]) -> int:
     for verdict in verdicts:
         if verdict.error is not None:
             message = printable(verdict.error.message)
-            print(f"trashmon probe: site {verdict.site}: error: {message}", file=sys.stderr)
+            warn(f"trashmon probe: site {verdict.site}: error: {message}")
     if args.json:
         documents = [
             (v.site, status_document(v.report) if v.report is not None
@@ -349,11 +348,10 @@ _SPELLED_ALIKE = (str, int, bool, type(None))
 
 def _judged_exit(args: argparse.Namespace, report: HealthReport) -> int:
     if not any(camera.state != "parked" for camera in report.cameras) and not args.allow_empty:
-        print(
+        warn(
             "trashmon probe: unhealthy: no camera to judge (MediaMTX lists no path that is "
             "not parked); name the cameras with --expect or TRASHMON_EXPECT, or pass "
-            "--allow-empty",
-            file=sys.stderr,
+            "--allow-empty"
         )
         return EXIT_UNHEALTHY
     return EXIT_OK if report.healthy else EXIT_UNHEALTHY

@@ -154,6 +154,13 @@ def cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def warn(line: str) -> None:
+    """``line`` on stderr; nowhere when the shell closed it (``2>&-``: ``sys.stderr`` is
+    None, and ``print(file=None)`` would write to stdout, after a piped document)."""
+    if sys.stderr is not None:
+        print(line, file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # Start-up: importing the command's modules and building its parser allocate tens
@@ -180,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-        print(f"trashmon {args.command}: error: {error.message}", file=sys.stderr)
+        warn(f"trashmon {args.command}: error: {error.message}")
         return error.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

@@ -43,6 +43,26 @@ def test_a_healthy_probe_with_a_closed_stream_exits_0(
         assert result.stdout.splitlines()[-1].startswith("3 cameras: 3 ok")
 
 
+def test_with_stderr_closed_what_it_would_say_stays_off_the_piped_document(
+    fake: FakeMediaMTX,
+) -> None:
+    """Reproduction: print(file=None) writes to stdout, so the "no camera to judge"
+    line followed the JSON document and the pipe's reader got invalid JSON."""
+    fake.add_paths(0)
+    result = subprocess.run(
+        ["/bin/bash", "-c", 'exec "$@" 2>&-', "bash", *TRASHMON, "probe", "--api", fake.url,
+         "--json"],
+        capture_output=True, text=True, env=clean_environ(), timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1  # nothing to judge
+    assert json.loads(result.stdout)["cameras"] == []
+    refused = subprocess.run(
+        ["/bin/bash", "-c", 'exec "$@" 2>&-', "bash", *TRASHMON, "probe", "--api", "ftp://x"],
+        capture_output=True, text=True, env=clean_environ(), timeout=60, check=False,
+    )  # fmt: skip
+    assert (refused.returncode, refused.stdout) == (2, "")
+
+
 # Runs argv as a child subreaper: a process its child leaves behind (a pull not reaped
 # when the probe exited: killed by its parent-death signal, or still running) becomes
 # this script's child, which os.waitpid(-1) then finds; none left raises ChildProcessError.
