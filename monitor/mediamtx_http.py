@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from trashmonitor.errors import (
     MalformedResponseError,
+    TimedOutError,
     TrashmonError,
     UnreachableError,
     detached,
@@ -216,8 +217,19 @@ def _too_large(url: str, max_bytes: int) -> MalformedResponseError:
     )
 
 
-def timed_out(url: str) -> UnreachableError:
-    return UnreachableError(f"{url}: timed out (the request's time budget is spent)")
+def timed_out(url: str) -> TimedOutError:
+    return TimedOutError(f"{url}: timed out (the request's time budget is spent)")
+
+
+def headers_to_send(request: Request) -> dict[str, str]:
+    """The request's headers, its credentials as ``Authorization``, and no compression
+    unless the request asks for it (the size cap counts what we hold)."""
+    headers = dict(request.headers) if request.headers else {}
+    if not any(name.lower() == "accept-encoding" for name in headers):
+        headers["Accept-Encoding"] = "identity"
+    if request.credentials is not None:
+        headers["Authorization"] = request.credentials.authorization()
+    return headers
 
 
 def reason_of(error: BaseException) -> str:
@@ -388,10 +400,7 @@ class KeepAliveTransport:
         except ValueError:  # not a port: as the fallback reports it
             return self._fallback_send(request)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        headers = {"Accept-Encoding": "identity"}  # the size cap counts what we hold
-        headers.update(request.headers)
-        if request.credentials is not None:
-            headers["Authorization"] = request.credentials.authorization()
+        headers = headers_to_send(request)
         url, deadline = request.url, request.deadline
         try:
             with request_deadline(deadline):

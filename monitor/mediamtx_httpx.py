@@ -27,6 +27,7 @@ from trashmonitor.errors import (
 )
 from trashmonitor.monitor.mediamtx_http import (
     READ_CHUNK_BYTES,
+    headers_to_send,
     read_capped,
     reason_of,
     request_deadline,
@@ -139,10 +140,7 @@ class HttpxTransport:
 
     def _send(self, request: Request) -> Answer:
         url, deadline = request.url, request.deadline
-        headers = {"Accept-Encoding": "identity"}  # the size cap counts what we hold
-        headers.update(request.headers)
-        if request.credentials is not None:
-            headers["Authorization"] = request.credentials.authorization()
+        headers = headers_to_send(request)
         try:
             with request_deadline(deadline):
                 timeout = max(deadline - time.monotonic(), 0.001)
