@@ -25,7 +25,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Protocol, cast
+from typing import NoReturn, Protocol, cast
 
 from trashmonitor import __version__
 from trashmonitor.errors import EXIT_INTERRUPTED, EXIT_UNDECIDED, TrashmonError
@@ -74,8 +74,19 @@ def _load(name: str) -> CommandModule:
     return cast(CommandModule, importlib.import_module(module_name))
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser (its commands' too: subparsers take the root's class), quiet
+    about bad arguments when the shell closed stderr (``2>&-``): argparse would write
+    the usage to stdout instead, where a pipe's reader takes it for the output."""
+
+    def error(self, message: str) -> NoReturn:
+        if sys.stderr is None:
+            self.exit(EXIT_UNDECIDED)
+        super().error(message)
+
+
 def _root_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="trashmon",
         description="Health and streaming monitor for webcams on a tailnet.",
         epilog="Exit codes: 0 ok, 1 unhealthy or drift, 2 could not decide "
@@ -171,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(args_list)
     debug = bool(getattr(args, "debug", False))
     if args.command is None:
-        parser.print_help(sys.stderr)
+        warn(parser.format_help().rstrip("\n"))  # print_help(None) would write to stdout
         return EXIT_UNDECIDED
     try:
         module = _load(args.command)

@@ -28,6 +28,23 @@ def test_no_command_prints_usage_and_exits_2() -> None:
     assert "usage: trashmon" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [(), ("frobnicate",), ("probe", "--no-such-flag")],
+    ids=["no-command", "unknown-command", "unknown-flag"],
+)
+def test_with_stderr_closed_the_usage_stays_off_stdout(argv: tuple[str, ...]) -> None:
+    """Reproduction: ``trashmon 2>&-`` wrote its help to stdout, where a pipe's reader
+    takes it for the command's output; a bad argument, its usage line (argparse's
+    print_help(None) and print_usage(None) write to stdout)."""
+    # The shell closes the descriptor, as a user's `trashmon 2>&-` does.
+    result = subprocess.run(
+        ["/bin/bash", "-c", 'exec "$@" 2>&-', "bash", *TRASHMON, *argv],
+        capture_output=True, text=True, env=clean_environ(), timeout=60, check=False,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (2, "")
+
+
 def test_unknown_command_is_an_argparse_error() -> None:
     result = run_trashmon("frobnicate")
     assert result.returncode == 2
