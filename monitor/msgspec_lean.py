@@ -8,8 +8,18 @@ that one import (msgspec catches it) while msgspec loads. Every module of the pa
 that uses msgspec imports it from here.
 
 Only when nothing has imported ``typing_extensions`` yet: the monitor has (OpenTelemetry
-needs it), so there msgspec takes it as usual. In that short window a thread importing
-``typing_extensions`` would fail; in the probe, where it applies, none does.
+needs it), so there msgspec takes it as usual. While msgspec loads, ``import
+typing_extensions`` fails in every thread, not only this one: import this module before
+starting threads, unless none of them can import ``typing_extensions``.
+
+The probe, the one process where the block applies, breaks that rule on purpose: it
+imports this module where a page of 64 KiB or more is first decoded, which may be a
+thread (its page window's, or a site's in ``probe_sites``' pool; ``--play``'s decode no
+page). Importing it before starting them would cost every small probe msgspec's ~8 ms,
+for pages that may never come. It is safe because no thread of the probe imports
+``typing_extensions`` (tests/monitor/test_probe_cli.py checks what real probes import,
+sites read in threads included), and a thread importing msgspec meanwhile waits on the
+import lock until this import has finished, then finds msgspec whole.
 """
 
 from __future__ import annotations

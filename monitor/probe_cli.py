@@ -200,6 +200,9 @@ def probe_sites(args: argparse.Namespace, sites: tuple[Site, ...]) -> list[SiteV
 
     from concurrent.futures import ThreadPoolExecutor  # only with sites: the probe starts fast
 
+    # A large page loads msgspec in whichever thread reads it first: safe here (no thread
+    # imports typing_extensions), and importing it now would tax every small probe.
+
     with ThreadPoolExecutor(max_workers=min(len(sites), MAX_PARALLEL_SITES)) as pool:
         return list(pool.map(judge, sites))
 

@@ -302,6 +302,20 @@ def test_a_real_probe_imports_only_what_it_reads_and_judges_with(fake: FakeMedia
     assert sorted(modules & {"dataclasses", "inspect", "ast", "dis", "tokenize"}) == []
 
 
+def test_sites_read_in_threads_load_msgspec_and_never_typing_extensions(
+    fake: FakeMediaMTX,
+) -> None:
+    """msgspec_lean fails every thread's typing_extensions import while msgspec loads;
+    a probe of sites loads msgspec in a pool thread (its first large page) while the
+    other sites' threads run, which is safe only while none of them imports it."""
+    fake.add_paths(1500, rate=1000)
+    sites = ("--site", f"home={fake.url}", "--site", f"garage={fake.url}")
+    modules, stdout = imported_by("probe", *sites, "--json")
+    assert json.loads(stdout)["summary"]["ok"] == 3000  # each site's 1,500 cameras
+    assert {"concurrent.futures", "msgspec"} <= modules
+    assert "typing_extensions" not in modules
+
+
 @pytest.mark.parametrize("generation", ["v1.9", "v1.20"])
 def test_the_probe_judges_from_the_api_alone_and_never_reads_metrics(generation: str) -> None:
     # MediaMTX's /metrics only fills frames_in_error where the API lacks it (before
