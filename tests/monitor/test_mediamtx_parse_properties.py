@@ -240,8 +240,9 @@ def test_a_metrics_text_of_a_shape_taken_is_not_read_again(
     lines = [f'paths_inbound_bytes{{name="cam{n}",state="ready"}} {n * 9}' for n in range(1, 9)]
     check_metrics("\n".join(lines))
     monkeypatch.setattr(mediamtx_parse, "parse_metrics_lines", None)  # read: TypeError
-    # The counters moved, none changed its length or started with 0: the same shape.
+    # The counters moved, none changed its length: the same shape.
     check_metrics("\n".join(line.replace("9", "8").replace("cam1", "cam2") for line in lines))
-    # A count's leading 0 is another shape (the regex tells it apart): read again.
+    check_metrics("\n".join(line.replace("} 1", "} 0") for line in lines))  # "} 08"
+    # A count one digit longer is another shape: read again.
     with pytest.raises(TypeError):
-        check_metrics("\n".join(line.replace("} 9", "} 0") for line in lines))
+        check_metrics("\n".join(line.replace("} 9", "} 10") for line in lines))
