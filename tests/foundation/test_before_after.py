@@ -197,7 +197,8 @@ def test_compare_alternates_sides_keeps_each_output_and_prints_every_repetition(
     )
     outputs = tmp_path / "outputs"
     outputs.mkdir()
-    printed = before_after.compare(*trees, 3, False, benches=[bench], outputs=outputs)
+    base, head = trees
+    printed = before_after.compare(base, head, 3, False, benches=[bench], outputs=outputs)
     assert "the figure | 3 s    | 2 s   | -33%" in printed
     assert "  the figure: before 4 1 3 | after 2 5 2" in printed
     kept = sorted(path.name for path in outputs.iterdir())
