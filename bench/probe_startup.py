@@ -1,7 +1,10 @@
-"""Cold start of `trashmon probe`: wall time, import time, and which heavy modules load.
+"""Cold start of `trashmon probe`: wall and CPU time, import time, which heavy modules load.
 
-Prints the median wall time of ``python -m trashmonitor probe --help`` next to a bare
-``python -c pass``, the cumulative ``-X importtime`` of the probe's module, and whether
+Prints the median wall and CPU time (of the child: getrusage) of ``python -m
+trashmonitor probe --help`` next to a bare ``python -c pass`` and to a python importing
+what the bare stdlib baseline imports (``json``, ``urllib.request``), run alternately,
+with the per-pair median ratios of CPU and wall to the latter; the cumulative
+``-X importtime`` of the probe's module, and whether
 httpx, opentelemetry, cloudflare, prometheus_client, paho, logging or concurrent were
 imported (they must not be: the probe reads MediaMTX with urllib and logs nothing). The
 package is byte-compiled first, as pip installs it.
@@ -16,13 +19,12 @@ first large page), the package's other modules, and the standard library they pu
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
-import time
 
+from monitor_scale import BARE_START, child_cpu, medians, ratios
 from scaffold import compile_package, options
-from support.processes import OUTSIDE_REPO
+from support.processes import OUTSIDE_REPO, TRASHMON
 
 HEAVY = (
     "httpx", "opentelemetry", "cloudflare", "prometheus_client", "paho", "tailscale",
@@ -30,13 +32,14 @@ HEAVY = (
 )  # fmt: skip
 
 
-def wall(argv: list[str], runs: int) -> float:
-    times = []
+def alternating(argvs: list[list[str]], runs: int) -> list[list[tuple[float, float]]]:
+    """(CPU, wall) seconds of ``runs`` runs of each argv, taken in turn so that load from
+    other processes hits them alike."""
+    measured: list[list[tuple[float, float]]] = [[] for _ in argvs]
     for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run(argv, cwd=OUTSIDE_REPO, capture_output=True, check=True)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for argv, runs_of in zip(argvs, measured, strict=True):
+            runs_of.append(child_cpu(argv))
+    return measured
 
 
 def least_self_times(code: str, runs: int) -> dict[str, int]:
@@ -65,10 +68,11 @@ def import_shares(runs: int) -> None:
     msgspec = sum(
         extra.pop(name)
         for name in list(extra)
-        if name.startswith("msgspec") or name == "trashmonitor.monitor.mediamtx_fast"
+        if name.startswith("msgspec")
+        or name in ("trashmonitor.monitor.mediamtx_fast", "trashmonitor.monitor.msgspec_lean")
     )
     ours = sum(extra.pop(name) for name in list(extra) if name.startswith("trashmonitor"))
-    # What msgspec alone pulls in (typing_extensions, uuid, decimal…) stays in "other":
+    # What msgspec alone pulls in (uuid, decimal…) stays in "other":
     # -X importtime does not say who asked first.
     print("imports beyond bare's json + urllib.request (least self time of the runs)")
     print(f"  trashmonitor.monitor.model (NamedTuples)   {model / 1000:6.1f} ms")
@@ -82,8 +86,11 @@ def import_shares(runs: int) -> None:
 def main() -> None:
     args = options(__doc__.splitlines()[0], {"runs": 2}, runs=10)
     compile_package()
-    python = wall([sys.executable, "-c", "pass"], args.runs)
-    probe = wall([sys.executable, "-m", "trashmonitor", "probe", "--help"], args.runs)
+    python, bare, probe = alternating(
+        [[sys.executable, "-c", "pass"], [sys.executable, "-c", BARE_START],
+         [*TRASHMON, "probe", "--help"]],
+        args.runs,
+    )  # fmt: skip
     importtime = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", "import trashmonitor.monitor.probe_cli"],
         cwd=OUTSIDE_REPO,
@@ -109,9 +116,14 @@ def main() -> None:
     ).stdout.split()
     heavy = [name for name in HEAVY if name in loaded]
     module_ms = cumulative["trashmonitor.monitor.probe_cli"] / 1000
-    print(f"probe cold start, median of {args.runs} runs")
-    print(f"  python -c pass                         {python * 1000:6.0f} ms")
-    print(f"  trashmon probe --help                  {probe * 1000:6.0f} ms")
+    print(f"probe cold start, median of {args.runs} runs     wall ms   CPU ms   ratio CPU, wall")
+    for label, runs_of, note in (
+        ("python -c pass", python, ""),
+        ("python -c 'import json, urllib.request'", bare, ""),
+        ("trashmon probe --help", probe, ratios(probe, bare) + "  (to bare's imports)"),
+    ):
+        cpu, wall = medians(runs_of)
+        print(f"  {label:<39}{wall * 1000:6.0f} ms {cpu * 1000:6.0f} ms   {note}".rstrip())
     print(f"  import trashmonitor.monitor.probe_cli  {module_ms:6.0f} ms (-X importtime)")
     http_ms = sum(cumulative.get(name, 0) for name in ("http.client", "urllib.request")) / 1000
     print(f"    of which http.client, urllib.request {http_ms:6.0f} ms")

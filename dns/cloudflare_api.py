@@ -14,7 +14,6 @@ from ssl import SSLContext
 from typing import Any, TypeVar
 
 import cloudflare
-import httpx
 from opentelemetry.trace import NoOpTracer, Tracer
 
 from trashmonitor.dns.apply import write_outcome
@@ -38,6 +37,8 @@ from trashmonitor.errors import (
     TransientAPIError,
     TrashmonError,
 )
+from trashmonitor.transport import Transport
+from trashmonitor.transport_httpx import HttpxBridge
 
 T = TypeVar("T")
 
@@ -143,18 +144,22 @@ class CloudflareDNS:
         base_url: str = DEFAULT_BASE_URL,
         retry: RetryPolicy | None = None,
         max_retries: int = 0,
-        transport: httpx.BaseTransport | None = None,
+        transport: Transport | None = None,
         timeout: float = 20.0,
         tls: SSLContext | None = None,
     ) -> None:
-        # ``transport`` is the same parameter the Tailscale client takes: an
-        # httpx.MockTransport or a recorder in tests, the SDK's default pool otherwise.
-        # ``tls``: a context shared with the Tailscale client (see
-        # :func:`~trashmonitor.dns.config.build`); None builds httpx's default one.
+        # ``transport`` is the protocol the Tailscale and MediaMTX clients take too (a
+        # MockTransport in tests), under the SDK's httpx client through HttpxBridge; None
+        # keeps the SDK's own httpx pool. ``tls``: a context shared with the Tailscale
+        # client (see :func:`~trashmonitor.dns.config.build`); None builds httpx's
+        # default one.
         http_client = None
         if transport is not None or tls is not None:
             http_client = cloudflare.DefaultHttpxClient(
-                base_url=base_url, timeout=timeout, transport=transport, verify=tls or True
+                base_url=base_url,
+                timeout=timeout,
+                transport=None if transport is None else HttpxBridge(transport),
+                verify=tls or True,
             )
         self._client = cloudflare.Cloudflare(
             api_token=api_token,

@@ -4,10 +4,11 @@ Why not the ``tailscale`` PyPI package: it hard-codes ``https://api.tailscale.co
 its private request method, so pointing it at ``TS_API_BASE_URL`` (or a local fake)
 means copying that whole method; it is async on aiohttp while everything else here is
 sync httpx; and it does not expose ``Retry-After``. The three calls we need
-(devices, split DNS get/patch) plus OAuth client credentials fit in this module, with an
-injectable ``transport`` for tests (the parameter the Cloudflare client takes too), and
-:class:`TailscaleSplitDNS`, the provider the reconciler sees. There is deliberately no
-PUT of split DNS: it replaces the whole map and would wipe every other zone.
+(devices, split DNS get/patch) plus OAuth client credentials fit in this module, with a
+``transport`` (:mod:`trashmonitor.transport`'s protocol, as the Cloudflare and MediaMTX
+clients take it), and :class:`TailscaleSplitDNS`, the provider the reconciler sees.
+There is deliberately no PUT of split DNS: it replaces the whole map and would wipe
+every other zone.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ from trashmonitor.errors import (
     UnreachableError,
     UpstreamHTTPError,
 )
+from trashmonitor.transport import Transport
+from trashmonitor.transport_httpx import HttpxBridge
 
 DEFAULT_BASE_URL = "https://api.tailscale.com"
 SCOPE_DEVICES_READ = "devices:core:read"
@@ -143,7 +146,7 @@ class TailscaleAPI:
         base_url: str = DEFAULT_BASE_URL,
         tailnet: str = "-",
         retry: RetryPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
+        transport: Transport | None = None,
         timeout: float = 20.0,
         clock: Callable[[], float] = time.time,
         tls: SSLContext | None = None,
@@ -154,7 +157,8 @@ class TailscaleAPI:
         self._clock = clock
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
-            transport=transport,
+            # Ours under httpx (a MockTransport in tests); None: httpx's own pool.
+            transport=None if transport is None else HttpxBridge(transport),
             timeout=timeout,
             headers={"Accept": "application/json", "User-Agent": "trashmonitor-dns"},
             verify=tls or True,  # None: httpx builds its default context

@@ -28,10 +28,7 @@ from trashmonitor.errors import (
 )
 from trashmonitor.monitor.mediamtx_http import (
     DEFAULT_MAX_BODY_BYTES,
-    Credentials,
-    GetRequest,
     KeepAliveTransport,
-    Transport,
 )
 from trashmonitor.monitor.mediamtx_parse import (
     check_metrics,
@@ -47,6 +44,7 @@ from trashmonitor.monitor.model import (
     PathsListing,
     PathsPage,
 )
+from trashmonitor.transport import Credentials, Request, Transport
 
 PATHS_LIST = "/v3/paths/list"
 PATHS_GET = "/v3/paths/get/"
@@ -89,7 +87,8 @@ class MediaMTXClient:
     ``max_body_bytes`` are malformed answers. ``credentials`` go as HTTP Basic with
     every request (API and /metrics).
 
-    ``transport`` does the GETs (:class:`~trashmonitor.monitor.mediamtx_http.Transport`);
+    ``transport`` does the GETs (:class:`~trashmonitor.transport.Transport`, the protocol
+    the DNS clients take too; tests pass a :class:`~trashmonitor.transport.MockTransport`);
     by default kept-alive standard-library connections
     (:class:`~trashmonitor.monitor.mediamtx_http.KeepAliveTransport`; ``https://`` and
     proxied requests through a pooled httpx one). One-shot callers (the probe) pass
@@ -148,8 +147,8 @@ class MediaMTXClient:
             if deadline <= time.monotonic():
                 raise UnreachableError(f"{url}: gave up, the time budget is spent")
             request_deadline = min(request_deadline, deadline)
-        status, reason, body = self.transport.get(
-            GetRequest(url, params, request_deadline, self.max_body_bytes, self.credentials)
+        status, reason, _, body = self.transport.send(
+            Request("GET", url, params, request_deadline, self.max_body_bytes, self.credentials)
         )
         if status == 401:
             given = "the credentials given were refused" if self.credentials else "no credentials"

@@ -10,15 +10,14 @@ parser of :mod:`trashmonitor.monitor.mediamtx_parse`, whose value or error is th
 answer. So the result is the reference's whenever this one gives one (a hypothesis test
 holds them equal on arbitrary and hostile pages).
 
-Imported only for pages large enough to pay for importing msgspec (~9 ms).
+Imported only for pages large enough to pay for importing msgspec (~8 ms, with
+:mod:`~trashmonitor.monitor.msgspec_lean`'s lean import).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Annotated, Final
-
-import msgspec
 
 from trashmonitor.errors import MalformedResponseError
 from trashmonitor.monitor.mediamtx_parse import (
@@ -29,6 +28,7 @@ from trashmonitor.monitor.mediamtx_parse import (
     track_set,
 )
 from trashmonitor.monitor.model import PathObservation, PathsPage
+from trashmonitor.monitor.msgspec_lean import msgspec
 
 
 # Frozen (hashable): a path's tracks are a tuple of these, the key of its layout.

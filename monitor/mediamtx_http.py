@@ -6,14 +6,14 @@ enough (a server sending one byte a second never lets a read time out), so every
 gets a socket timeout no longer than the time left, and the body is read in chunks with
 the deadline and the size cap checked after each one.
 
-This module is the standard-library transport (the probe's: importing httpx costs more
-than a whole small probe) and what both transports share; the httpx transport (the
-monitor's) lives in :mod:`trashmonitor.monitor.mediamtx_httpx`.
+This module holds the standard-library implementations of :mod:`trashmonitor.transport`'s
+protocol (the probe's and the monitor's poll: importing httpx costs more than a whole
+small probe) and what they share with the httpx one,
+:mod:`trashmonitor.monitor.mediamtx_httpx`.
 """
 
 from __future__ import annotations
 
-import base64
 import contextvars
 import http.client
 import io
@@ -22,18 +22,23 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
-from urllib.parse import urlencode, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from trashmonitor.errors import (
     MalformedResponseError,
+    TimedOutError,
     TrashmonError,
     UnreachableError,
     detached,
 )
 from trashmonitor.settings import file_path
+from trashmonitor.transport import Answer, Request, Transport
+
+# Re-exported: the value read_credentials_file returns (monitor/config.py imports both).
+from trashmonitor.transport import Credentials as Credentials  # noqa: PLC0414
 
 if TYPE_CHECKING:  # the probe traces nothing and never imports opentelemetry
     from opentelemetry.trace import Tracer
@@ -50,41 +55,6 @@ READ_CHUNK_BYTES = 64 * 1024
 # at a time (every socket read within is bounded by the deadline anyway).
 READ_INTO_BYTES = 1024 * 1024
 CREDENTIALS_FILE_MAX_BYTES = 4096
-
-HTTPAnswer = tuple[int, str, bytes | bytearray]
-"""(status, reason phrase, body) of one GET; the body is empty unless the status is 200."""
-
-
-class GetRequest(NamedTuple):
-    """One GET as the client asks a transport for it (the one value every transport
-    takes, as httpx transports take one ``httpx.Request``). A NamedTuple, not a frozen
-    dataclass: declared at a tenth of the cost (~0.7 ms of a probe's start-up); its
-    credentials' repr hides the password."""
-
-    url: str
-    params: Mapping[str, int] | None
-    deadline: float
-    """Monotonic time by which connect, headers and body must all be done."""
-    max_bytes: int
-    credentials: Credentials | None = None
-
-    @property
-    def page(self) -> int:
-        """The page of ``/v3/paths/list`` asked for; -1 for any other request."""
-        return (self.params or {}).get("page", -1)
-
-
-class Transport(Protocol):
-    """How the MediaMTX client does one GET: the standard library's urllib
-    (:class:`UrllibTransport`) or httpx (``mediamtx_httpx.HttpxTransport``, which also
-    takes an ``httpx.MockTransport`` in tests). Both answer ``(status, reason, body)``,
-    bound the request by its ``deadline`` and the body by its ``max_bytes``, and raise
-    only :mod:`trashmonitor.errors` errors."""
-
-    def get(self, request: GetRequest) -> HTTPAnswer: ...
-
-    def close(self) -> None: ...
-
 
 _REQUEST_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "mediamtx_request_deadline", default=None
@@ -115,33 +85,6 @@ def time_left() -> float | None:
 
 
 # --------------------------------------------------------------------------- credentials
-
-
-class Credentials:
-    """MediaMTX API/metrics credentials, sent as HTTP Basic. The password never appears
-    in ``repr`` (nor in any message: errors name the file, never its content)."""
-
-    # Not a NamedTuple: iterating, indexing or _asdict() would hand out the password.
-    __slots__ = ("password", "user")
-
-    def __init__(self, user: str, password: str) -> None:
-        self.user: Final = user
-        self.password: Final = password
-
-    def __repr__(self) -> str:
-        return f"Credentials(user={self.user!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Credentials):
-            return NotImplemented
-        return (self.user, self.password) == (other.user, other.password)
-
-    def __hash__(self) -> int:
-        return hash((self.user, self.password))
-
-    def authorization(self) -> str:
-        token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode("ascii")
-        return f"Basic {token}"
 
 
 def read_text_file(path: str, what: str, max_bytes: int) -> str:
@@ -274,8 +217,19 @@ def _too_large(url: str, max_bytes: int) -> MalformedResponseError:
     )
 
 
-def timed_out(url: str) -> UnreachableError:
-    return UnreachableError(f"{url}: timed out (the request's time budget is spent)")
+def timed_out(url: str) -> TimedOutError:
+    return TimedOutError(f"{url}: timed out (the request's time budget is spent)")
+
+
+def headers_to_send(request: Request) -> dict[str, str]:
+    """The request's headers, its credentials as ``Authorization``, and no compression
+    unless the request asks for it (the size cap counts what we hold)."""
+    headers = dict(request.headers) if request.headers else {}
+    if not any(name.lower() == "accept-encoding" for name in headers):
+        headers["Accept-Encoding"] = "identity"
+    if request.credentials is not None:
+        headers["Authorization"] = request.credentials.authorization()
+    return headers
 
 
 def reason_of(error: BaseException) -> str:
@@ -346,33 +300,41 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _URLLIB = urllib.request.build_opener(_NoRedirects, _DeadlineHTTPHandler, _DeadlineHTTPSHandler)
 
 
-def urllib_get(get: GetRequest) -> HTTPAnswer:
-    """One GET with the standard library (which, like httpx, honours the ``*_proxy``
+def urllib_send(request: Request) -> Answer:
+    """One request with the standard library (which, like httpx, honours the ``*_proxy``
     environment variables), bounded by the request's deadline and size cap. Its errors
     are :func:`detached`: no frame or exception reachable from them holds the password."""
     try:
-        return _urllib_get(get)
+        return _urllib_send(request)
     except TrashmonError as error:
         raise detached(error) from None
 
 
-def _urllib_get(get: GetRequest) -> HTTPAnswer:
-    url, deadline = get.url, get.deadline
-    full_url = f"{url}?{urlencode(get.params)}" if get.params else url
+def _urllib_send(request: Request) -> Answer:
+    url = request.url
     # The URL is a setting checked to be http(s):// (settings.parse_http_url).
-    request = urllib.request.Request(full_url)  # noqa: S310
-    if get.credentials is not None:
-        request.add_unredirected_header("Authorization", get.credentials.authorization())
+    sent = urllib.request.Request(  # noqa: S310
+        request.full_url, data=request.body or None, headers=dict(request.headers),
+        method=request.method,
+    )  # fmt: skip
+    if request.credentials is not None:
+        sent.add_unredirected_header("Authorization", request.credentials.authorization())
     try:
-        with request_deadline(deadline):
-            connect_timeout = time_left()
-            with _URLLIB.open(request, timeout=connect_timeout) as response:
-                return _read_answer(response, get)
+        with request_deadline(request.deadline):
+            try:
+                response = _URLLIB.open(sent, timeout=time_left())
+            except urllib.error.HTTPError as error:
+                # A status urllib calls an error is an answer like any other, read here
+                # (the error closes its response when dropped); urllib_send detaches what
+                # reading it may raise from this HTTPError.
+                with error:
+                    if isinstance(error.fp, http.client.HTTPResponse):
+                        return _read_answer(error.fp, request)
+                    return Answer(error.code, str(error.reason), tuple(error.headers.items()), b"")
+            with response:
+                return _read_answer(response, request)
     # ``from None`` below keeps urllib's errors (they reach back to the request, whose
-    # headers hold the password) out of printed tracebacks; urllib_get detaches them.
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, str(error.reason), b""
+    # headers hold the password) out of printed tracebacks; urllib_send detaches them.
     except urllib.error.URLError as error:
         if isinstance(error.reason, TimeoutError):
             raise timed_out(url) from None
@@ -387,9 +349,9 @@ def _urllib_get(get: GetRequest) -> HTTPAnswer:
 
 
 class UrllibTransport:
-    """GETs with the standard library: no pool, nothing to import (the probe's choice)."""
+    """Requests with the standard library: no pool, nothing to import (the probe's choice)."""
 
-    get = staticmethod(urllib_get)
+    send = staticmethod(urllib_send)
 
     def close(self) -> None:
         """Nothing held between requests."""
@@ -401,12 +363,12 @@ MAX_IDLE_CONNECTIONS = 8
 
 
 class KeepAliveTransport:
-    """GETs over kept-alive standard-library connections (the monitor's choice: it polls
+    """Requests over kept-alive standard-library connections (the monitor's choice: it polls
     every second). Plain ``http://`` without an ``*_proxy`` for the host goes through one
     of this transport's idle connections (else a new one), its body read straight into
     one buffer of its announced length; anything else (``https://``, a proxy) through
     the transport ``fallback()`` builds at its first such request. The same bounds and
-    errors as :func:`urllib_get`.
+    errors as :func:`urllib_send`.
 
     At 10,000 paths the monitor's ten pages cost ~5 ms of CPU this way, ~21 ms through
     httpx (its pool, h11's parser and 64 KiB chunks copied into the buffer)."""
@@ -421,42 +383,38 @@ class KeepAliveTransport:
         # never ``_lock``, which every plain request takes for its connection.
         self._building = threading.Lock()
 
-    def get(self, request: GetRequest) -> HTTPAnswer:
-        """The errors are :func:`detached`, as :func:`urllib_get`'s."""
+    def send(self, request: Request) -> Answer:
+        """The errors are :func:`detached`, as :func:`urllib_send`'s."""
         try:
-            return self._get(request)
+            return self._send(request)
         except TrashmonError as error:
             raise detached(error) from None
 
-    def _get(self, request: GetRequest) -> HTTPAnswer:
-        parts = urlsplit(request.url)
+    def _send(self, request: Request) -> Answer:
+        parts = urlsplit(request.full_url)
         host = parts.hostname
         if parts.scheme != "http" or host is None or _proxied(host):
-            return self._fallback_get(request)
+            return self._fallback_send(request)
         try:
             port = parts.port or 80
         except ValueError:  # not a port: as the fallback reports it
-            return self._fallback_get(request)
+            return self._fallback_send(request)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        if request.params:
-            target += ("&" if parts.query else "?") + urlencode(request.params)
-        headers = {"Accept-Encoding": "identity"}  # the size cap counts what we hold
-        if request.credentials is not None:
-            headers["Authorization"] = request.credentials.authorization()
+        headers = headers_to_send(request)
         url, deadline = request.url, request.deadline
         try:
             with request_deadline(deadline):
-                connection, response = self._exchange((host, port), target, headers, url)
+                connection, response = self._exchange((host, port), target, headers, request)
                 kept = False
                 try:
                     answer = _read_answer(response, request)
-                    kept = answer[0] == 200 and not response.will_close
+                    kept = not response.will_close
                     return answer
                 finally:
                     response.close()
                     self._release((host, port), connection, kept=kept)
-        # ``from None``, as urllib_get: the cause's frames hold ``headers``, with the
-        # Authorization header (the MediaMTX password); get() detaches the error.
+        # ``from None``, as urllib_send: the cause's frames hold ``headers``, with the
+        # Authorization header (the MediaMTX password); send() detaches the error.
         except TimeoutError:
             raise timed_out(url) from None
         except (http.client.HTTPException, ConnectionError) as error:
@@ -469,13 +427,17 @@ class KeepAliveTransport:
             ) from None
 
     def _exchange(
-        self, server: tuple[str, int], target: str, headers: dict[str, str], url: str
+        self, server: tuple[str, int], target: str, headers: dict[str, str], request: Request
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         """Send the request and read the status line and headers, on an idle connection
-        if there is one: one the server closed while idle is replaced by a new one, once
-        (a GET is safe to send again). Errors up to the headers are urllib's."""
+        if there is one: one the server closed while idle is replaced by a new one, once,
+        for an idempotent method (a GET is safe to send again, a POST is not). Errors up
+        to the headers are urllib's."""
         connection = self._take(server)
-        reused = connection is not None
+        reused = connection is not None and request.method in _IDEMPOTENT
+        if connection is not None and not reused:
+            connection.close()  # it may be stale, and the request cannot be sent twice
+            connection = None
         while True:
             if connection is None:
                 connection = _DeadlineHTTPConnection(*server)
@@ -486,7 +448,9 @@ class KeepAliveTransport:
                     connection.timeout = left
                 else:
                     connection.sock.settimeout(left)
-                connection.request("GET", target, headers=headers)
+                connection.request(
+                    request.method, target, body=request.body or None, headers=headers
+                )
                 sending = False
                 return connection, connection.getresponse()
             except BaseException as error:
@@ -496,8 +460,9 @@ class KeepAliveTransport:
                     continue
                 if sending and isinstance(error, OSError) and not isinstance(error, TimeoutError):
                     # As urllib: what fails while connecting or sending cannot connect;
-                    # what fails reading the answer is get()'s (a broken answer). The
-                    # cause's frames hold the Authorization header: get() detaches it.
+                    # what fails reading the answer is send()'s (a broken answer). The
+                    # cause's frames hold the Authorization header: send() detaches it.
+                    url = request.url
                     raise UnreachableError(f"{url}: cannot connect ({reason_of(error)})") from None
                 raise
 
@@ -519,10 +484,10 @@ class KeepAliveTransport:
                     return
         connection.close()
 
-    def _fallback_get(self, request: GetRequest) -> HTTPAnswer:
+    def _fallback_send(self, request: Request) -> Answer:
         fallback, kept = self._other()
         try:
-            return fallback.get(request)
+            return fallback.send(request)
         finally:
             if not kept:
                 fallback.close()
@@ -559,6 +524,8 @@ class KeepAliveTransport:
 
 # What an idle connection the server has closed meanwhile raises on its next request.
 _STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+# Methods safe to send again on a new connection when a kept one turns out closed.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
 def _proxied(host: str) -> bool:
@@ -568,15 +535,15 @@ def _proxied(host: str) -> bool:
     return bool(proxies.get("http") or proxies.get("all")) and not urllib.request.proxy_bypass(host)
 
 
-def _read_answer(response: http.client.HTTPResponse, request: GetRequest) -> HTTPAnswer:
-    """(status, reason, body) of a response whose headers are read, as :func:`urllib_get`
-    reads it."""
-    if response.status != 200:
-        return response.status, response.reason, b""
+def _read_answer(response: http.client.HTTPResponse, request: Request) -> Answer:
+    """The answer to a request whose status line and headers are read, its body (of any
+    status) read within the request's deadline and size cap."""
     url, deadline = request.url, request.deadline
     declared = response.headers.get("Content-Length")
     length = declared_length(declared)
-    if length is None or response.chunked:
+    if response.length == 0 and not response.chunked:  # HEAD, 204, 304 or empty
+        body: bytes | bytearray = b""
+    elif length is None or response.chunked:
         body = read_capped(
             iter(lambda: response.read(READ_CHUNK_BYTES), b""),
             url,
@@ -588,23 +555,24 @@ def _read_answer(response: http.client.HTTPResponse, request: GetRequest) -> HTT
         raise _too_large(url, request.max_bytes)
     else:
         body = read_declared(response.readinto, length, url, deadline)
-    return response.status, response.reason, body
+    return Answer(response.status, response.reason, tuple(response.getheaders()), body)
 
 
 class TracedTransport:
-    """``inner`` with one ``http.get`` span per request (``url.full``, and the
-    ``mediamtx.page`` read, -1 for a request that is not a page), a child of whatever
-    span is current in the requesting thread. The monitor wraps its client's transport
-    with it; the client itself knows nothing of tracing."""
+    """``inner`` with one ``http.<method>`` span per request (``http.get`` for MediaMTX's
+    GETs: ``url.full``, and the ``mediamtx.page`` read, -1 for a request that is not a
+    page), a child of whatever span is current in the requesting thread. The monitor
+    wraps its client's transport with it; the client itself knows nothing of tracing."""
 
     def __init__(self, inner: Transport, tracer: Tracer) -> None:
         self.inner = inner
         self._tracer = tracer
 
-    def get(self, request: GetRequest) -> HTTPAnswer:
+    def send(self, request: Request) -> Answer:
         attributes: dict[str, str | int] = {"url.full": request.url, "mediamtx.page": request.page}
-        with self._tracer.start_as_current_span("http.get", attributes=attributes):
-            return self.inner.get(request)
+        name = "http.get" if request.method == "GET" else f"http.{request.method.lower()}"
+        with self._tracer.start_as_current_span(name, attributes=attributes):
+            return self.inner.send(request)
 
     def close(self) -> None:
         self.inner.close()

@@ -1,5 +1,7 @@
-"""The monitor's transport to MediaMTX: httpx, every socket operation bounded by the
-request's total deadline (see :mod:`trashmonitor.monitor.mediamtx_http`).
+"""The httpx implementation of :mod:`trashmonitor.transport`'s protocol, every socket
+operation bounded by the request's total deadline (see
+:mod:`trashmonitor.monitor.mediamtx_http`): the kept-alive transport's fallback for
+``https://`` and proxied MediaMTX.
 
 httpx applies one read timeout to every read of a request, so a server that sends a
 byte just before each read would time out never trickles past it. The network backend
@@ -25,14 +27,14 @@ from trashmonitor.errors import (
 )
 from trashmonitor.monitor.mediamtx_http import (
     READ_CHUNK_BYTES,
-    GetRequest,
-    HTTPAnswer,
+    headers_to_send,
     read_capped,
     reason_of,
     request_deadline,
     time_left,
     timed_out,
 )
+from trashmonitor.transport import Answer, Request
 
 SocketOption = Any
 
@@ -107,7 +109,7 @@ def deadline_client(*, verify: bool) -> httpx.Client:
 
     (Connections through an ``*_proxy`` environment proxy use httpx's own transport:
     their reads are bounded by the time left at the request's start, and the body by the
-    chunk checks in :meth:`HttpxTransport.get`.)
+    chunk checks in :meth:`HttpxTransport.send`.)
     """
     transport = httpx.HTTPTransport(verify=verify)
     pool = transport._pool
@@ -117,7 +119,7 @@ def deadline_client(*, verify: bool) -> httpx.Client:
 
 
 class HttpxTransport:
-    """GETs through one pooled httpx client (the kept-alive transport's fallback for
+    """Requests through one pooled httpx client (the kept-alive transport's fallback for
     ``https://`` and proxied MediaMTX, and tests' way in over ``httpx.MockTransport``).
 
     Without ``client``, one is built with :func:`deadline_client` and closed by
@@ -128,27 +130,28 @@ class HttpxTransport:
         self._owned = client is None
         self.client = deadline_client(verify=verify) if client is None else client
 
-    def get(self, request: GetRequest) -> HTTPAnswer:
-        """The same GET and the same (:func:`~trashmonitor.errors.detached`) errors as
-        :func:`~.mediamtx_http.urllib_get`."""
+    def send(self, request: Request) -> Answer:
+        """The same request and the same (:func:`~trashmonitor.errors.detached`) errors
+        as :func:`~.mediamtx_http.urllib_send`."""
         try:
-            return self._get(request)
+            return self._send(request)
         except TrashmonError as error:
             raise detached(error) from None
 
-    def _get(self, request: GetRequest) -> HTTPAnswer:
+    def _send(self, request: Request) -> Answer:
         url, deadline = request.url, request.deadline
-        headers = {"Accept-Encoding": "identity"}  # the size cap counts what we hold
-        if request.credentials is not None:
-            headers["Authorization"] = request.credentials.authorization()
+        headers = headers_to_send(request)
         try:
             with request_deadline(deadline):
                 timeout = max(deadline - time.monotonic(), 0.001)
                 with self.client.stream(
-                    "GET", url, params=request.params, headers=headers, timeout=timeout
+                    request.method,
+                    url,
+                    params=request.params,
+                    headers=headers,
+                    content=request.body or None,
+                    timeout=timeout,
                 ) as response:
-                    if response.status_code != 200:
-                        return response.status_code, response.reason_phrase, b""
                     body = read_capped(
                         response.iter_bytes(READ_CHUNK_BYTES),
                         url,
@@ -156,9 +159,10 @@ class HttpxTransport:
                         request.max_bytes,
                         response.headers.get("Content-Length"),
                     )
-                    return response.status_code, response.reason_phrase, body
+                    answered = tuple(response.headers.multi_items())
+                    return Answer(response.status_code, response.reason_phrase, answered, body)
         # ``from None``: an httpx error carries its request, with the Authorization
-        # header (the MediaMTX password); get() detaches the error from it.
+        # header (the MediaMTX password); send() detaches the error from it.
         except httpx.TimeoutException:
             raise timed_out(url) from None
         except httpx.ConnectError as error:

@@ -18,10 +18,10 @@ import gc
 import json
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
+from trashmonitor.cli import cyclic_gc_paused, warn
 from trashmonitor.errors import (
     EXIT_OK,
     EXIT_UNHEALTHY,
@@ -81,10 +81,9 @@ def _snapshot_from_stdin(max_bytes: int) -> PathsSnapshot:
     page = decode_paths_page(body, "stdin")
     if page.page_count > 1:
         # The seed's curl reads page 0 only: say so rather than judge a partial list.
-        print(
+        warn(
             f"trashmon probe: note: stdin holds one page of {page.page_count} "
-            f"({len(page.items)} of {page.item_count} paths); use --api to read them all",
-            file=sys.stderr,
+            f"({len(page.items)} of {page.item_count} paths); use --api to read them all"
         )
     return PathsSnapshot(at, {path.name: path for path in page.items}, page.rejected)
 
@@ -95,22 +94,11 @@ def _poll(client: MediaMTXClient, deadline: float) -> PathsSnapshot:
     return PathsSnapshot(at, listing.paths, listing.rejected)
 
 
-@contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """A probe builds ~10 objects per path and frees them all at exit; nothing it makes
-    is cyclic garbage, yet the cyclic collector would rescan the growing heap every few
-    thousand allocations (a third of json.loads's time at 10,000 paths)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def probe(args: argparse.Namespace) -> HealthReport:
-    with _cyclic_gc_paused():
+    # A probe builds ~10 objects per path and frees them all at exit; nothing it makes
+    # is cyclic garbage, yet the collector would rescan the growing heap every few
+    # thousand allocations (a third of json.loads's time at 10,000 paths).
+    with cyclic_gc_paused():
         return _probe(args)
 
 
@@ -169,7 +157,7 @@ def _poll_api(
 
 def run(args: argparse.Namespace) -> int:
     try:
-        with _cyclic_gc_paused():  # rendering too: re-enabled, it would scan the whole report
+        with cyclic_gc_paused():  # rendering too: re-enabled, it would scan the whole report
             return _report(args)
     except TrashmonError:
         raise
@@ -224,7 +212,7 @@ def _report_sites(args: argparse.Namespace, sites: tuple[Site, ...]) -> int:
     for verdict in verdicts:
         if verdict.error is not None:
             message = printable(verdict.error.message)
-            print(f"trashmon probe: site {verdict.site}: error: {message}", file=sys.stderr)
+            warn(f"trashmon probe: site {verdict.site}: error: {message}")
     if args.json:
         documents = [
             (v.site, status_document(v.report) if v.report is not None
@@ -279,21 +267,15 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _write_json(document: object) -> None:
-    """``document`` on stdout: indented for a person at a terminal, compact when piped.
-
-    Piped and with msgspec already loaded (it decoded pages over 64 KiB, so the
-    document is large), msgspec's encoder writes it: ~4 ms at 10,000 cameras where
-    json.dumps takes ~40 ms, a fifth of such a probe's CPU. The same JSON value (UTF-8
-    rather than ASCII escapes, no spaces after separators). Otherwise json.dumps, not
-    json.dump: only the one-shot path uses the C encoder (5x faster at 10,000)."""
+    """``document`` on stdout: indented for a person at a terminal; piped, in one form
+    whatever its size (:func:`_piped_json`). Nowhere when the shell closed stdout
+    (``>&-``: Python's ``sys.stdout`` is None), as ``print`` does for the table."""
+    if sys.stdout is None:
+        return
     if sys.stdout.isatty():
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
         return
-    msgspec_json = sys.modules.get("msgspec.json")
-    if msgspec_json is None:
-        sys.stdout.write(json.dumps(document) + "\n")
-        return
-    encoded = msgspec_json.encode(document) + b"\n"
+    encoded = _piped_json(document)
     binary = getattr(sys.stdout, "buffer", None)
     if binary is None:  # a stdout of text only (one replaced in-process)
         sys.stdout.write(encoded.decode())
@@ -303,13 +285,73 @@ def _write_json(document: object) -> None:
     binary.flush()
 
 
+def _piped_json(document: object) -> bytes:
+    """The one piped form, msgspec's compact UTF-8 (no spaces, no ``\\u`` escapes for
+    what is not ASCII): at 10,000 cameras msgspec takes ~5 ms where json.dumps takes
+    ~40. A small document while msgspec is not loaded (no page was large enough) is
+    written by json.dumps in the same bytes (:func:`_dumped_alike`), sparing msgspec's
+    import (~10 ms). A document UTF-8 cannot carry at all (a lone surrogate, from an
+    argument that was not UTF-8) is written with ASCII escapes, the same separators."""
+    if "msgspec" not in sys.modules:
+        dumped = _dumped_alike(document)
+        if dumped is not None:
+            return dumped
+    from trashmonitor.monitor.msgspec_lean import msgspec_json
+
+    try:
+        return msgspec_json.encode(document) + b"\n"
+    except UnicodeEncodeError:
+        return (json.dumps(document, separators=(",", ":")) + "\n").encode()
+
+
+# Beyond this many values (~1,600 cameras) msgspec's import costs less than json.dumps
+# and the walk below (~6 µs a camera, against ~0.5 µs once msgspec is loaded).
+MAX_DUMPED_VALUES = 25_000
+
+
+def _dumped_alike(document: object) -> bytes | None:
+    """What msgspec's encoder writes for ``document`` (and a newline), written by
+    json.dumps; or None when json.dumps would spell it otherwise or it is too large.
+
+    Compact and not ASCII-escaped, json.dumps spells strings, integers, booleans and
+    null as msgspec does; floats too, unless either uses an exponent (|x| < 1e-4 or
+    >= 1e16, written ``1e-05``/``1e+16`` by one and ``0.00001``/``1e16`` by the other)
+    or they are not finite (``NaN`` against ``null``). Only dicts with string keys,
+    lists and tuples hold other values. tests/monitor/test_probe_json.py holds the
+    result to msgspec's on arbitrary documents."""
+    pending = [document]
+    left = MAX_DUMPED_VALUES
+    while pending:
+        left -= 1
+        if left < 0:
+            return None
+        value = pending.pop()
+        if isinstance(value, dict):
+            if not all(key.__class__ is str for key in value):
+                return None
+            pending.extend(value.values())
+        elif isinstance(value, list | tuple):
+            pending.extend(value)
+        elif isinstance(value, float):
+            if value.__class__ is not float or not (value == 0.0 or 1e-4 <= abs(value) < 1e16):
+                return None
+        elif value.__class__ not in _SPELLED_ALIKE:
+            return None
+    try:
+        return (json.dumps(document, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+    except UnicodeEncodeError:  # a lone surrogate: msgspec refuses it too
+        return None
+
+
+_SPELLED_ALIKE = (str, int, bool, type(None))
+
+
 def _judged_exit(args: argparse.Namespace, report: HealthReport) -> int:
     if not any(camera.state != "parked" for camera in report.cameras) and not args.allow_empty:
-        print(
+        warn(
             "trashmon probe: unhealthy: no camera to judge (MediaMTX lists no path that is "
             "not parked); name the cameras with --expect or TRASHMON_EXPECT, or pass "
-            "--allow-empty",
-            file=sys.stderr,
+            "--allow-empty"
         )
         return EXIT_UNHEALTHY
     return EXIT_OK if report.healthy else EXIT_UNHEALTHY

@@ -59,7 +59,12 @@ def status_document(
     extras: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """``extras``: per camera name, fields only the monitor has (quality, availability)."""
-    extra = extras or {}
+    if extras:
+        cameras = [
+            {**camera_document(camera), **extras.get(camera.name, {})} for camera in report.cameras
+        ]
+    else:  # the probe's: no second dict per camera (~3 ms at 10,000)
+        cameras = [camera_document(camera) for camera in report.cameras]
     return {
         "generated_at": report.generated_at,
         "mediamtx": {
@@ -68,9 +73,7 @@ def status_document(
             "metrics_error": metrics_error,
         },
         "summary": report.summary,
-        "cameras": [
-            {**camera_document(camera), **extra.get(camera.name, {})} for camera in report.cameras
-        ],
+        "cameras": cameras,
     }
 
 

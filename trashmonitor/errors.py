@@ -12,6 +12,7 @@ decides these case by case or from a message::
     ├── ConfigError                2     config       no    a setting's value is wrong
     ├── ObservationError           2     unavailable  no    a source could not be read
     │   ├── UnreachableError       2     unreachable  yes   refused, timeout, DNS failure
+    │   │   └── TimedOutError      2     unreachable  yes   the request's deadline passed
     │   ├── UpstreamHTTPError      2     http         no    answered with an HTTP error
     │   │   ├── TransientAPIError  2     (given)      yes   dns: 429, 5xx, lost connection
     │   │   └── CloudflareRejected 2     http         no    dns: a 4xx with Cloudflare codes
@@ -97,6 +98,11 @@ class UnreachableError(ObservationError):
 
     kind = "unreachable"
     retryable = True
+
+
+class TimedOutError(UnreachableError):
+    """The request's deadline passed before its answer was read whole (a transport's
+    timeout: what httpx calls a ``TimeoutException``)."""
 
 
 class UpstreamHTTPError(ObservationError):

@@ -22,7 +22,6 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import httpx
 import pytest
 from support.dns_fake import FakeAPIs
 from support.dns_world import (
@@ -42,6 +41,7 @@ from trashmonitor.dns.loop import DnsReconciler
 from trashmonitor.dns.model import OWNER_MARKER, ReconcileReport, Result
 from trashmonitor.dns.retry import RetryPolicy
 from trashmonitor.dns.tailscale_api import TailscaleAPI, TailscaleCredentials
+from trashmonitor.transport import Answer, MockTransport, Request, Transport
 
 SEEDS = range(60)
 Settings = tuple[dict[str, Any], dict[str, Any]]  # each replica's overrides
@@ -81,17 +81,17 @@ class Interleaver:
             self._changed.notify_all()
 
 
-def gated(fake: FakeAPIs, interleaver: Interleaver, name: str) -> httpx.MockTransport:
+def gated(fake: FakeAPIs, interleaver: Interleaver, name: str) -> MockTransport:
     inner = fake.transport()
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: Request) -> Answer:
         interleaver.turn(name)
-        return inner.handle_request(request)
+        return inner.send(request)
 
-    return httpx.MockTransport(handler)
+    return MockTransport(handler)
 
 
-def replica(fake: FakeAPIs, transport: httpx.MockTransport, **settings: Any) -> DnsReconciler:
+def replica(fake: FakeAPIs, transport: Transport, **settings: Any) -> DnsReconciler:
     """A reconciler as `trashmon dns` wires it, one attempt per call (no retry sleeps)."""
     retry = RetryPolicy(attempts=1)
     cloudflare = CloudflareDNS(fake.cf_token, base_url=CF_BASE, retry=retry, transport=transport)

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from support.dns_fake import FakeAPIs
 from support.dns_world import CF_BASE, seed_world
+from support.mediamtx_transports import TRANSPORTS, new_transport
 from support.processes import free_port
 from support.secret_walk import chain, leaks
 
@@ -78,6 +79,30 @@ def test_a_refused_tailscale_call_reaches_no_api_key() -> None:
     finally:
         client.close()
     assert found_in(error) == []
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_our_transports_under_the_clients_reach_no_token(transport: str) -> None:
+    """The transport protocol's implementations (the MediaMTX ones) under both clients,
+    through the httpx bridge: a refused call's error holds no token either."""
+    cloudflare_client = CloudflareDNS(
+        TOKEN, base_url=nowhere() + "/client/v4", retry=RetryPolicy(attempts=1),
+        transport=new_transport(transport),
+    )  # fmt: skip
+    tailscale = TailscaleAPI(
+        TailscaleCredentials(api_key=TOKEN), base_url=nowhere(), retry=RetryPolicy(attempts=1),
+        transport=new_transport(transport),
+    )  # fmt: skip
+    try:
+        errors = [
+            raised_by(lambda: cloudflare_client.zone_id("example.com")),
+            raised_by(tailscale.split_dns),
+        ]
+    finally:
+        cloudflare_client.close()
+        tailscale.close()
+    assert [error.kind for error in errors] == ["unreachable", "unreachable"]
+    assert [found_in(error) for error in errors] == [[], []]
 
 
 def test_an_ipv4_setting_error_chains_no_parser_error() -> None:

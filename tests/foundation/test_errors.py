@@ -9,7 +9,6 @@ import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from support.processes import REPO, run_trashmon
 
@@ -23,6 +22,7 @@ from trashmonitor.dns.tailscale_api import (
 )
 from trashmonitor.errors import TransientAPIError
 from trashmonitor.monitor.daemon import error_kind
+from trashmonitor.transport import Answer, MockTransport, Request
 
 
 def test_every_class_carries_exit_code_kind_and_retryable() -> None:
@@ -31,6 +31,7 @@ def test_every_class_carries_exit_code_kind_and_retryable() -> None:
         errors.ConfigError("--x", "bad"): (2, "config", False),
         errors.ObservationError("x"): (2, "unavailable", False),
         errors.UnreachableError("x"): (2, "unreachable", True),
+        errors.TimedOutError("x"): (2, "unreachable", True),
         errors.UpstreamHTTPError("x", 500): (2, "http", False),
         errors.MalformedResponseError("x"): (2, "malformed", False),
         errors.AuthError("x"): (2, "auth", False),
@@ -64,16 +65,16 @@ def test_the_monitor_counts_an_error_under_its_own_kind() -> None:
 
 
 def test_a_lost_connection_is_retryable_not_http_status_zero() -> None:
-    attempts: list[httpx.Request] = []
+    attempts: list[Request] = []
 
-    def refuse(request: httpx.Request) -> httpx.Response:
+    def refuse(request: Request) -> Answer:
         attempts.append(request)
-        raise httpx.ConnectError("connection refused", request=request)
+        raise errors.UnreachableError(f"{request.url}: cannot connect (connection refused)")
 
     api = TailscaleAPI(
         TailscaleCredentials(api_key="tskey-test"),
         retry=RetryPolicy(attempts=2, sleep=lambda _: None),
-        transport=httpx.MockTransport(refuse),
+        transport=MockTransport(refuse),
     )
     with pytest.raises(TransientAPIError) as raised:
         api.devices()
@@ -91,6 +92,7 @@ LABELS = (
     (errors.ConfigError("--x", "bad"), "http", "config"),
     (errors.ObservationError("x"), "http", "server"),
     (errors.UnreachableError("x"), "unreachable", "unreachable"),
+    (errors.TimedOutError("x"), "unreachable", "unreachable"),
     (errors.UpstreamHTTPError("x", 500), "http", "server"),
     (errors.MalformedResponseError("x"), "malformed", "malformed"),
     (errors.AuthError("x"), "http", "auth"),

@@ -1,4 +1,5 @@
-"""MediaMTXClient over httpx.MockTransport: paging, URL shapes, every failure mapped."""
+"""MediaMTXClient over trashmonitor.transport.MockTransport: paging, URL shapes, every
+failure mapped (the transports' own errors: test_mediamtx_http.py, test_mediamtx_httpx.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import math
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
 import pytest
+from support.mediamtx_transports import answer, json_answer
 
 from trashmonitor.errors import (
     AuthError,
@@ -18,63 +20,64 @@ from trashmonitor.errors import (
     UpstreamHTTPError,
 )
 from trashmonitor.monitor.mediamtx import MediaMTXClient
-from trashmonitor.monitor.mediamtx_http import GetRequest
-from trashmonitor.monitor.mediamtx_httpx import HttpxTransport
+from trashmonitor.transport import Answer, MockTransport, Request
+
+Handler = Callable[[Request], Answer]
 
 
-def paged_server(
-    count: int, seen: list[httpx.Request]
-) -> Callable[[httpx.Request], httpx.Response]:
+def param(request: Request, name: str, default: int | None = None) -> int:
+    value = (request.params or {}).get(name, default)
+    assert value is not None, name
+    return value
+
+
+def paged_server(count: int, seen: list[Request]) -> Handler:
     """MediaMTX's paging: sorted items, pageCount = ceil(n / itemsPerPage), default 100."""
     names = sorted(f"cam{i:03d}" for i in range(count))
 
-    def handle(request: httpx.Request) -> httpx.Response:
+    def handle(request: Request) -> Answer:
         seen.append(request)
-        page = int(request.url.params.get("page", 0))
-        per_page = int(request.url.params.get("itemsPerPage", 100))
+        page = param(request, "page", 0)
+        per_page = param(request, "itemsPerPage", 100)
         chunk = names[page * per_page : (page + 1) * per_page]
-        return httpx.Response(
-            200,
-            json={
+        return json_answer(
+            {
                 "itemCount": count,
                 "pageCount": math.ceil(count / per_page) if count else 0,
                 "items": [{"name": n, "online": True, "inboundBytes": 1} for n in chunk],
-            },
+            }
         )
 
     return handle
 
 
-def client_for(handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -> MediaMTXClient:
+def client_for(handler: Handler, **kwargs: Any) -> MediaMTXClient:
     api = kwargs.pop("api", "http://mediamtx:9997")
-    return MediaMTXClient(
-        api,
-        transport=HttpxTransport(httpx.Client(transport=httpx.MockTransport(handler))),
-        **kwargs,
-    )
+    return MediaMTXClient(api, transport=MockTransport(handler), **kwargs)
 
 
 @pytest.mark.parametrize("per_page", [100, 1000])
 def test_reads_every_page(per_page: int) -> None:
-    seen: list[httpx.Request] = []
+    seen: list[Request] = []
     client = client_for(paged_server(250, seen), items_per_page=per_page)
     paths = client.list_paths()
     assert len(paths) == 250
     assert {p.name for p in paths} == {f"cam{i:03d}" for i in range(250)}
     assert len(seen) == math.ceil(250 / per_page)
-    assert [r.url.params["page"] for r in seen] == [str(i) for i in range(len(seen))]
-    assert all(r.url.params["itemsPerPage"] == str(per_page) for r in seen)
+    assert [r.page for r in seen] == list(range(len(seen)))
+    assert all(param(r, "itemsPerPage") == per_page for r in seen)
+    assert {(r.method, r.body) for r in seen} == {("GET", b"")}
 
 
 def test_asks_for_large_pages_by_default() -> None:
-    seen: list[httpx.Request] = []
+    seen: list[Request] = []
     client_for(paged_server(2500, seen)).list_paths()
     assert len(seen) == 3
-    assert seen[0].url.params["itemsPerPage"] == "1000"
+    assert param(seen[0], "itemsPerPage") == 1000
 
 
 def test_no_paths_is_one_request_and_empty() -> None:
-    seen: list[httpx.Request] = []
+    seen: list[Request] = []
     assert client_for(paged_server(0, seen)).list_paths() == ()
     assert len(seen) == 1
 
@@ -88,32 +91,28 @@ def test_no_paths_is_one_request_and_empty() -> None:
     ],
 )
 def test_direct_and_behind_caddy(api: str, expected_path: str) -> None:
-    seen: list[httpx.Request] = []
+    seen: list[Request] = []
     client_for(paged_server(1, seen), api=api).list_paths()
-    assert seen[0].url.path == expected_path
+    assert urlsplit(seen[0].url).path == expected_path
 
 
-def raising(error: Exception) -> Callable[[httpx.Request], httpx.Response]:
-    def handle(request: httpx.Request) -> httpx.Response:
+def raising(error: Exception) -> Handler:
+    def handle(request: Request) -> Answer:
         raise error
 
     return handle
 
 
-def answering(status: int, body: bytes, content_type: str = "application/json") -> Any:
-    return lambda request: httpx.Response(
-        status, content=body, headers={"Content-Type": content_type}
-    )
+def answering(status: int, body: bytes, content_type: str = "application/json") -> Handler:
+    return lambda request: answer(status, body, content_type)
 
 
 @pytest.mark.parametrize(
     ("handler", "error_class", "words"),
     [
-        (raising(httpx.ConnectError("Connection refused")), UnreachableError, "cannot connect"),
-        (raising(httpx.ConnectError("Name or service not known")), UnreachableError, "not known"),
-        (raising(httpx.ReadTimeout("timed out")), UnreachableError, "timed out"),
-        (raising(httpx.ConnectTimeout("timed out")), UnreachableError, "timed out"),
-        (raising(httpx.RemoteProtocolError("incomplete body")), MalformedResponseError, "broken"),
+        (raising(UnreachableError("m: cannot connect (refused)")), UnreachableError, "connect"),
+        (raising(UnreachableError("m: timed out")), UnreachableError, "timed out"),
+        (raising(MalformedResponseError("m: broken answer")), MalformedResponseError, "broken"),
         (answering(500, b'{"status":"error","error":"x"}'), UpstreamHTTPError, "HTTP 500"),
         (answering(404, b"404 page not found", "text/plain"), UpstreamHTTPError, "HTTP 404"),
         (answering(401, b""), AuthError, "401"),
@@ -142,21 +141,21 @@ def test_http_status_is_kept() -> None:
 
 
 def test_spent_deadline_gives_up_without_a_request() -> None:
-    seen: list[httpx.Request] = []
+    seen: list[Request] = []
     with pytest.raises(UnreachableError, match="time budget"):
         client_for(paged_server(1, seen)).list_paths(deadline=time.monotonic() - 1)
     assert seen == []
 
 
 def test_timeout_is_bounded_by_the_deadline() -> None:
-    timeouts: list[Any] = []
+    left: list[float] = []
 
-    def handle(request: httpx.Request) -> httpx.Response:
-        timeouts.append(request.extensions["timeout"])
-        return httpx.Response(200, json={"items": [], "pageCount": 0, "itemCount": 0})
+    def handle(request: Request) -> Answer:
+        left.append(request.deadline - time.monotonic())
+        return json_answer({"items": [], "pageCount": 0, "itemCount": 0})
 
     client_for(handle, timeout=30.0).list_paths(deadline=time.monotonic() + 2)
-    assert 0 < timeouts[0]["read"] <= 2
+    assert 0 < left[0] <= 2
 
 
 def test_metrics_read_and_failures() -> None:
@@ -175,8 +174,7 @@ def test_duplicate_names_across_pages_keep_the_newest() -> None:
         {"pageCount": 2, "itemCount": 2, "items": [{"name": "a", "ready": False}]},
         {"pageCount": 2, "itemCount": 2, "items": [{"name": "a", "ready": True}]},
     ]
-    handler = lambda r: httpx.Response(200, content=json.dumps(pages[int(r.url.params["page"])]))  # noqa: E731
-    (only,) = client_for(handler).list_paths()
+    (only,) = client_for(lambda request: json_answer(pages[request.page])).list_paths()
     assert only.online
 
 
@@ -184,13 +182,12 @@ def test_paths_added_while_reading_are_fetched_too() -> None:
     """Page 0 says 2 pages; by page 1 a third page exists: it is read as well."""
     seen: list[int] = []
 
-    def handle(request: httpx.Request) -> httpx.Response:
-        page = int(request.url.params["page"])
+    def handle(request: Request) -> Answer:
+        page = request.page
         seen.append(page)
         page_count = 2 if page == 0 else 3
         items = [{"name": f"p{page}", "online": True}]
-        document = {"itemCount": page_count, "pageCount": page_count, "items": items}
-        return httpx.Response(200, json=document)
+        return json_answer({"itemCount": page_count, "pageCount": page_count, "items": items})
 
     paths = client_for(handle, items_per_page=1).list_paths()
     assert sorted(p.name for p in paths) == ["p0", "p1", "p2"]
@@ -198,10 +195,10 @@ def test_paths_added_while_reading_are_fetched_too() -> None:
 
 
 def test_an_error_on_a_later_page_fails_the_whole_list() -> None:
-    def handle(request: httpx.Request) -> httpx.Response:
-        if request.url.params["page"] == "3":
-            return httpx.Response(502, content=b"bad gateway")
-        return httpx.Response(200, json={"itemCount": 5, "pageCount": 5, "items": [{"name": "x"}]})
+    def handle(request: Request) -> Answer:
+        if request.page == 3:
+            return answer(502, b"bad gateway", "text/plain")
+        return json_answer({"itemCount": 5, "pageCount": 5, "items": [{"name": "x"}]})
 
     with pytest.raises(UpstreamHTTPError, match="502"):
         client_for(handle, items_per_page=1).list_paths()
@@ -216,17 +213,18 @@ def test_label_values_with_quotes_and_commas_fall_back_to_the_careful_parser() -
 
 
 class RecordingTransport:
-    """A test double of the Transport protocol: answers one page, records each GET."""
+    """A transport of one's own (any object with ``send`` and ``close``): answers one
+    page, records each request."""
 
     def __init__(self, body: bytes) -> None:
         self.body = body
         self.requests: list[tuple[str, dict[str, int] | None, int]] = []
         self.closed = False
 
-    def get(self, request: GetRequest) -> tuple[int, str, bytes]:
+    def send(self, request: Request) -> Answer:
         params = None if request.params is None else dict(request.params)
         self.requests.append((request.url, params, request.max_bytes))
-        return 200, "OK", self.body
+        return Answer(200, "OK", (), self.body)
 
     def close(self) -> None:
         self.closed = True

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from support.hostile_mediamtx import HostileMediaMTX
-from support.mediamtx_transports import EVERY_TRANSPORT, client_options
+from support.mediamtx_transports import EVERY_TRANSPORT, client_options, json_answer
 
 from trashmonitor.errors import AuthError, MalformedResponseError, UnreachableError
 from trashmonitor.monitor.mediamtx import MediaMTXClient
@@ -27,6 +27,7 @@ from trashmonitor.monitor.mediamtx_parse import (
     parse_paths_page,
 )
 from trashmonitor.monitor.model import MAX_PATH_NAME_LENGTH
+from trashmonitor.transport import Answer, MockTransport, Request
 
 # Generous for a loaded 2-core machine; the point is "about the timeout", not "forever".
 SLACK = 1.5
@@ -117,23 +118,19 @@ def test_a_declared_length_over_the_cap_is_refused_before_reading() -> None:
 
 def counting_server(
     document: Callable[[int], dict[str, Any]], seen: list[int]
-) -> Callable[[httpx.Request], httpx.Response]:
+) -> Callable[[Request], Answer]:
     lock = threading.Lock()
 
-    def handle(request: httpx.Request) -> httpx.Response:
-        page = int(request.url.params["page"])
+    def handle(request: Request) -> Answer:
         with lock:
-            seen.append(page)
-        return httpx.Response(200, json=document(page))
+            seen.append(request.page)
+        return json_answer(document(request.page))
 
     return handle
 
 
-def mocked(handler: Callable[[httpx.Request], httpx.Response], **kwargs: Any) -> MediaMTXClient:
-    transport = httpx.MockTransport(handler)
-    return MediaMTXClient(
-        "http://m:9997", transport=HttpxTransport(httpx.Client(transport=transport)), **kwargs
-    )
+def mocked(handler: Callable[[Request], Answer], **kwargs: Any) -> MediaMTXClient:
+    return MediaMTXClient("http://m:9997", transport=MockTransport(handler), **kwargs)
 
 
 def test_page_count_is_clamped_by_the_item_count() -> None:
@@ -161,9 +158,9 @@ def test_pages_go_through_a_bounded_window() -> None:
     most = 0
     lock = threading.Lock()
 
-    def handle(request: httpx.Request) -> httpx.Response:
+    def handle(request: Request) -> Answer:
         nonlocal in_flight, most
-        page = int(request.url.params["page"])
+        page = request.page
         with lock:
             in_flight += 1
             most = max(most, in_flight)
@@ -172,7 +169,7 @@ def test_pages_go_through_a_bounded_window() -> None:
         with lock:
             in_flight -= 1
         items = [{"name": f"cam{page:02d}", "online": True}]
-        return httpx.Response(200, json={"itemCount": 40, "pageCount": 40, "items": items})
+        return json_answer({"itemCount": 40, "pageCount": 40, "items": items})
 
     paths = mocked(handle, items_per_page=1, parallel_pages=4).list_paths()
     assert len(paths) == 40

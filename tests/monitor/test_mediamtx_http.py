@@ -17,7 +17,7 @@ import pytest
 from support.fake_mediamtx import FakeMediaMTX
 from support.http import serve_in_thread
 from support.loopback_server import QuietHandler
-from support.mediamtx_transports import EVERY_TRANSPORT, client_options
+from support.mediamtx_transports import EVERY_TRANSPORT, client_options, new_transport
 from support.processes import free_port
 
 from trashmonitor import errors
@@ -25,14 +25,19 @@ from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.mediamtx_http import (
     DEFAULT_MAX_BODY_BYTES,
     READ_INTO_BYTES,
-    GetRequest,
-    HTTPAnswer,
     KeepAliveTransport,
-    Transport,
     UrllibTransport,
-    urllib_get,
+    urllib_send,
 )
 from trashmonitor.monitor.mediamtx_httpx import HttpxTransport
+from trashmonitor.transport import Answer, Request, Transport
+
+Triple = tuple[int, str, bytes]
+
+
+def triple(answer: Answer) -> Triple:
+    """(status, reason, body): what these tests compare (headers vary with the server)."""
+    return answer.status, answer.reason, bytes(answer.body)
 
 
 def error_of(client: MediaMTXClient) -> type[errors.TrashmonError]:
@@ -56,18 +61,19 @@ def test_both_read_the_same_page_of_more_than_one_read_into_the_buffer() -> None
     # One page over READ_INTO_BYTES: the urllib transport fills its buffer in several reads.
     with FakeMediaMTX("v1.20") as server:
         server.add_paths(2500, rate=0)  # answers equal byte for byte
-        request = GetRequest(
+        request = Request(
+            "GET",
             server.url + "/v3/paths/list",
             {"page": 0, "itemsPerPage": 2500},
             time.monotonic() + 30,
             DEFAULT_MAX_BODY_BYTES,
         )
-        status, _, body = urllib_get(request)
+        status, _, _, body = urllib_send(request)
         assert status == 200
         assert len(body) > READ_INTO_BYTES
         via_httpx = HttpxTransport()
         try:
-            assert via_httpx.get(request)[2] == body
+            assert via_httpx.send(request).body == body
         finally:
             via_httpx.close()
         assert len(json.loads(body)["items"]) == 2500
@@ -99,16 +105,21 @@ def test_refused_is_unreachable(transport: str) -> None:
     assert error_of(client) is errors.UnreachableError
 
 
-class Answer(BaseHTTPRequestHandler):
-    """Answers every GET with the status in its path's first segment (``/401/...``)."""
+class StatusAnswer(BaseHTTPRequestHandler):
+    """Answers every request with the status in its path's first segment (``/401/...``),
+    its body the method and the request's body (``GET:`` for a GET)."""
 
     def do_GET(self) -> None:
         status = int(self.path.split("/")[1])
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.command.encode() + b":" + (self.rfile.read(length) if length else b"")
         self.send_response(status)
         self.send_header("Location", "/200/v3/paths/list")
-        self.send_header("Content-Length", "2")
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(b"{}")
+        self.wfile.write(body)
+
+    do_POST = do_PATCH = do_GET
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -116,12 +127,29 @@ class Answer(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def answering() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StatusAnswer)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.mark.parametrize(("method", "body"), [("GET", b""), ("POST", b'{"a": 1}'), ("PATCH", b"x")])
+@pytest.mark.parametrize("status", [200, 404, 500])
+@EVERY_TRANSPORT
+def test_every_transport_sends_the_method_and_body_and_answers_any_status_whole(
+    answering: str, status: int, method: str, body: bytes, transport: str
+) -> None:
+    """One protocol: the DNS APIs POST and PATCH, and their 4xx bodies say why."""
+    sending = new_transport(transport)
+    try:
+        request = Request(method, f"{answering}/{status}/x", None, time.monotonic() + 10, 1024)
+        answer = sending.send(request._replace(body=body))
+    finally:
+        sending.close()
+    assert (answer.status, bytes(answer.body)) == (status, method.encode() + b":" + body)
+    assert answer.header("content-length") == str(len(method) + 1 + len(body))
 
 
 @pytest.mark.parametrize(
@@ -162,7 +190,7 @@ class Counting(QuietHandler):
         self.close_connection = self.drop_idle
 
 
-def keepalive_gets(port: int, count: int, fallback: Transport | None = None) -> list[HTTPAnswer]:
+def keepalive_gets(port: int, count: int, fallback: Transport | None = None) -> list[Triple]:
     def no_fallback() -> Transport:
         raise AssertionError("a plain http:// request went to the fallback")
 
@@ -170,7 +198,7 @@ def keepalive_gets(port: int, count: int, fallback: Transport | None = None) -> 
     try:
         url = f"http://127.0.0.1:{port}/v3/paths/list"
         return [
-            transport.get(GetRequest(url, {"page": page}, time.monotonic() + 10, 1024))
+            triple(transport.send(Request("GET", url, {"page": page}, time.monotonic() + 10, 1024)))
             for page in range(count)
         ]
     finally:
@@ -206,9 +234,9 @@ class Recording:
     def __init__(self) -> None:
         self.urls: list[str] = []
 
-    def get(self, request: GetRequest) -> HTTPAnswer:
+    def send(self, request: Request) -> Answer:
         self.urls.append(request.url)
-        return 200, "OK", b"{}"
+        return Answer(200, "OK", (), b"{}")
 
     def close(self) -> None:
         """Nothing held."""
@@ -230,8 +258,8 @@ def test_proxied_and_https_requests_go_through_the_fallback(
         monkeypatch.delenv("http_proxy")
         keepalive_gets(port, 1)
     transport = KeepAliveTransport(fallback=lambda: fallback)
-    https = GetRequest("https://127.0.0.1:9/metrics", None, time.monotonic() + 10, 1024)
-    assert transport.get(https) == (200, "OK", b"{}")
+    https = Request("GET", "https://127.0.0.1:9/metrics", None, time.monotonic() + 10, 1024)
+    assert triple(transport.send(https)) == (200, "OK", b"{}")
     assert fallback.urls[-1] == "https://127.0.0.1:9/metrics"
 
 
@@ -271,8 +299,8 @@ def test_a_connection_released_after_close_is_closed_not_pooled(
     transport = KeepAliveTransport(fallback=Recording)
     with serve_in_thread(Held, "held") as port:
         url = f"http://127.0.0.1:{port}/v3/paths/list"
-        request = GetRequest(url, None, time.monotonic() + 30, 1024)
-        reading, answers = in_thread(lambda: transport.get(request))
+        request = Request("GET", url, None, time.monotonic() + 30, 1024)
+        reading, answers = in_thread(lambda: triple(transport.send(request)))
         assert Held.asked.wait(10), "the request never reached the server"
         transport.close()
         Held.answer.set()
@@ -294,14 +322,14 @@ def test_building_the_fallback_holds_up_no_plain_request() -> None:
         return made[-1]
 
     transport = KeepAliveTransport(fallback=slow_fallback)
-    https = GetRequest("https://127.0.0.1:9/metrics", None, time.monotonic() + 30, 1024)
+    https = Request("GET", "https://127.0.0.1:9/metrics", None, time.monotonic() + 30, 1024)
     try:
         with serve_in_thread(Counting, "plain") as port:
-            first, first_answer = in_thread(lambda: transport.get(https))
+            first, first_answer = in_thread(lambda: triple(transport.send(https)))
             assert building.wait(10)
-            second, second_answer = in_thread(lambda: transport.get(https))
-            plain = GetRequest(f"http://127.0.0.1:{port}/", None, time.monotonic() + 30, 1024)
-            direct, direct_answer = in_thread(lambda: transport.get(plain))
+            second, second_answer = in_thread(lambda: triple(transport.send(https)))
+            plain = Request("GET", f"http://127.0.0.1:{port}/", None, time.monotonic() + 30, 1024)
+            direct, direct_answer = in_thread(lambda: triple(transport.send(plain)))
             direct.join(10)
             held_up = direct.is_alive()
             built.set()
@@ -311,7 +339,7 @@ def test_building_the_fallback_holds_up_no_plain_request() -> None:
         assert direct_answer == [(200, "OK", b"{}")]
         assert first_answer == second_answer == [(200, "OK", b"{}")]
         assert len(made) == 1  # one fallback built and kept, not one per waiting request
-        assert transport.get(https) == (200, "OK", b"{}")
+        assert triple(transport.send(https)) == (200, "OK", b"{}")
         assert len(made) == 1
         assert len(made[0].urls) == 3
     finally:

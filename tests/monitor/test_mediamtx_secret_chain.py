@@ -13,21 +13,16 @@ from pathlib import Path
 import pytest
 from support import secret_walk
 from support.fake_mediamtx import FakeMediaMTX
-from support.mediamtx_transports import EVERY_TRANSPORT, client_options
+from support.mediamtx_transports import EVERY_TRANSPORT, TRANSPORTS, client_options, new_transport
 from support.processes import free_port
 
 from trashmonitor import errors
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.mediamtx_http import (
     CREDENTIALS_FILE_MAX_BYTES,
-    Credentials,
-    GetRequest,
-    KeepAliveTransport,
-    Transport,
-    UrllibTransport,
     read_credentials_file,
 )
-from trashmonitor.monitor.mediamtx_httpx import HttpxTransport
+from trashmonitor.transport import Credentials, Request
 
 PASSWORD = "chain-Pa55word-7f3a"
 CREDENTIALS = Credentials("monitor", PASSWORD)
@@ -46,13 +41,6 @@ def raised_by(action: Callable[[], object]) -> errors.TrashmonError:
     return raised.value
 
 
-TRANSPORTS: dict[str, Callable[[], Transport]] = {
-    "keepalive": lambda: KeepAliveTransport(fallback=HttpxTransport),
-    "httpx": HttpxTransport,
-    "stdlib": UrllibTransport,
-}
-
-
 def failing_server(fake: FakeMediaMTX, fault: str) -> str:
     """The URL of a server failing with ``fault``: ``refused`` (nothing listens) or one
     of the fake's (``hang``: the deadline passes while the answer is awaited)."""
@@ -68,11 +56,11 @@ def test_no_transport_error_reaches_the_password(
     fake: FakeMediaMTX, transport: str, fault: str
 ) -> None:
     url = failing_server(fake, fault)
-    through = TRANSPORTS[transport]()
+    through = new_transport(transport)
     deadline = time.monotonic() + (0.5 if fault == "hang" else 10)
-    request = GetRequest(url + "/v3/paths/list", None, deadline, 1024, CREDENTIALS)
+    request = Request("GET", url + "/v3/paths/list", None, deadline, 1024, CREDENTIALS)
     try:
-        error = raised_by(lambda: through.get(request))
+        error = raised_by(lambda: through.send(request))
     finally:
         through.close()
     assert leaks(error) == []

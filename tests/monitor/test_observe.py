@@ -1,12 +1,14 @@
-"""The MediaMTX observer over httpx.MockTransport: one finished observation per poll,
-every failure one typed error in it, /metrics merged into the paths."""
+"""The MediaMTX observer over the transport protocol's MockTransport: one finished
+observation per poll, every failure one typed error in it, /metrics merged into the
+paths."""
 
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
-import httpx
 import pytest
+from support.mediamtx_transports import answer, json_answer
 
 from trashmonitor.errors import (
     MalformedResponseError,
@@ -16,8 +18,8 @@ from trashmonitor.errors import (
 )
 from trashmonitor.monitor import observe
 from trashmonitor.monitor.mediamtx import MediaMTXClient
-from trashmonitor.monitor.mediamtx_httpx import HttpxTransport
 from trashmonitor.monitor.observe import MediaMTXObserver
+from trashmonitor.transport import Answer, MockTransport, Request
 
 OLD_LISTING = {  # v1.16: no inboundFramesInError in the API
     "pageCount": 1,
@@ -33,11 +35,9 @@ LISTING = {  # v1.17+: the API reports the frames in error itself
 METRICS = 'paths{name="cam1",state="ready"} 1\npaths_inbound_frames_in_error{name="cam1"} 7\n'
 
 
-def observer(handle: httpx.MockTransport, metrics: bool = True) -> MediaMTXObserver:
+def observer(handle: MockTransport, metrics: bool = True) -> MediaMTXObserver:
     client = MediaMTXClient(
-        "http://m:9997",
-        "http://m:9998/metrics" if metrics else None,
-        transport=HttpxTransport(httpx.Client(transport=handle)),
+        "http://m:9997", "http://m:9998/metrics" if metrics else None, transport=handle
     )
     return MediaMTXObserver(client, clock=lambda: 1000.0)
 
@@ -46,13 +46,17 @@ def deadline() -> float:
     return time.monotonic() + 10
 
 
-def test_a_finished_snapshot_with_what_only_metrics_says() -> None:
-    def handle(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/metrics":
-            return httpx.Response(200, text=METRICS)
-        return httpx.Response(200, json=OLD_LISTING)
+def is_metrics(request: Request) -> bool:
+    return urlsplit(request.url).path == "/metrics"
 
-    seen = observer(httpx.MockTransport(handle)).observe(deadline())
+
+def test_a_finished_snapshot_with_what_only_metrics_says() -> None:
+    def handle(request: Request) -> Answer:
+        if is_metrics(request):
+            return answer(200, METRICS.encode(), "text/plain")
+        return json_answer(OLD_LISTING)
+
+    seen = observer(MockTransport(handle)).observe(deadline())
     assert seen.error is None
     assert seen.snapshot is not None
     assert seen.snapshot.at == 1000.0
@@ -61,12 +65,12 @@ def test_a_finished_snapshot_with_what_only_metrics_says() -> None:
 
 
 def test_failures_are_typed_errors_in_the_observation() -> None:
-    def handle(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/metrics":
-            return httpx.Response(503)
-        raise httpx.ConnectError("refused", request=request)
+    def handle(request: Request) -> Answer:
+        if is_metrics(request):
+            return answer(503, b"")
+        raise UnreachableError(f"{request.url}: cannot connect (refused)")
 
-    seen = observer(httpx.MockTransport(handle)).observe(deadline())
+    seen = observer(MockTransport(handle)).observe(deadline())
     assert seen.snapshot is None
     assert isinstance(seen.error, UnreachableError)
     assert isinstance(seen.metrics_error, UpstreamHTTPError)
@@ -74,10 +78,10 @@ def test_failures_are_typed_errors_in_the_observation() -> None:
 
 
 def test_an_unanticipated_error_is_ours_of_kind_internal_chained_to_it() -> None:
-    def handle(request: httpx.Request) -> httpx.Response:
+    def handle(request: Request) -> Answer:
         raise RecursionError("deep\x1b[2J")
 
-    seen = observer(httpx.MockTransport(handle), metrics=False).observe(deadline())
+    seen = observer(MockTransport(handle), metrics=False).observe(deadline())
     assert type(seen.error) is TrashmonError
     assert seen.error.kind == "internal"
     assert seen.error.message == "unexpected RecursionError: deep\\x1b[2J"
@@ -85,13 +89,13 @@ def test_an_unanticipated_error_is_ours_of_kind_internal_chained_to_it() -> None
     assert seen.metrics_up is None
 
 
-def answering(listing: object, metrics: str) -> httpx.MockTransport:
-    def handle(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/metrics":
-            return httpx.Response(200, text=metrics)
-        return httpx.Response(200, json=listing)
+def answering(listing: object, metrics: str) -> MockTransport:
+    def handle(request: Request) -> Answer:
+        if is_metrics(request):
+            return answer(200, metrics.encode(), "text/plain")
+        return json_answer(listing)
 
-    return httpx.MockTransport(handle)
+    return MockTransport(handle)
 
 
 def test_metrics_are_not_read_per_path_when_the_api_says_it_all(

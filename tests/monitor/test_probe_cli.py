@@ -284,14 +284,20 @@ def test_a_real_probe_imports_only_what_it_reads_and_judges_with(fake: FakeMedia
     assert len(json.loads(stdout)["cameras"]) == 1500
     assert heavy_among(modules) == []
     assert "dataclasses" not in modules
-    # A large page imports msgspec, whose typing_extensions imports inspect: its cost,
-    # counted in the decoder's (bench/probe_startup.py).
+    # A large page imports msgspec, but not the typing_extensions msgspec would take
+    # when installed (it is here: other packages need it), which imports inspect, ast,
+    # dis and tokenize: ~10 ms of CPU (bench/probe_startup.py).
     assert "msgspec" in modules
+    assert sorted(modules & {"typing_extensions", "inspect", "ast", "dis", "tokenize"}) == []
     listed = {"itemCount": 1, "pageCount": 1, "items": [
         {"name": "cam1", "online": True, "available": True, "inboundBytes": 1, "tracks": ["H264"]}
     ]}  # fmt: skip
     modules, _ = imported_by("probe", "-", stdin=json.dumps(listed).encode())
     assert heavy_among(modules) == []
+    # Nor msgspec for a small piped --json: json.dumps writes msgspec's bytes then.
+    json_modules, stdout = imported_by("probe", "-", "--json", stdin=json.dumps(listed).encode())
+    assert "msgspec" not in json_modules
+    assert stdout.startswith('{"generated_at":')
     # dataclasses loads inspect, ast, dis and tokenize: ~10 ms of a probe's start-up.
     assert sorted(modules & {"dataclasses", "inspect", "ast", "dis", "tokenize"}) == []
 

@@ -7,8 +7,9 @@ with 81053 and an identical record with 81058, and checks the token's permission
 Tailscale answers ``{"devices": [...]}``, merges split DNS on PATCH (null/[] removes
 a domain) and replaces it on PUT, and issues OAuth tokens for client credentials.
 
-The same handler serves an ``httpx.MockTransport`` (unit tests) and a real loopback
-HTTP server (CLI subprocess tests). Every request is logged without its credentials.
+The same handler serves a ``trashmonitor.transport.MockTransport`` (unit tests) and a
+real loopback HTTP server (CLI subprocess tests). Every request is logged without its
+credentials.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import httpx
+from trashmonitor import transport
+from trashmonitor.transport import MockTransport, Request
 
 CF = "/client/v4"
 TS = "/api/v2"
@@ -310,15 +313,18 @@ class FakeAPIs:
 
     # -- adapters ------------------------------------------------------------------------
 
-    def transport(self) -> httpx.MockTransport:
-        def handler(request: httpx.Request) -> httpx.Response:
-            target = request.url.raw_path.decode()
-            status, headers, body = self.handle(
-                request.method, target, request.headers, request.read()
-            )
-            return httpx.Response(status, headers=headers, content=body)
+    def transport(self) -> MockTransport:
+        """The fake behind the transport protocol's MockTransport (what the Cloudflare
+        and Tailscale clients take as ``transport``)."""
 
-        return httpx.MockTransport(handler)
+        def handler(request: Request) -> transport.Answer:
+            parts = urlsplit(request.full_url)
+            target = parts.path + (f"?{parts.query}" if parts.query else "")
+            lowered = {name.lower(): value for name, value in request.headers}
+            status, headers, body = self.handle(request.method, target, lowered, request.body)
+            return transport.Answer(status, HTTPStatus(status).phrase, tuple(headers.items()), body)
+
+        return MockTransport(handler)
 
     @contextlib.contextmanager
     def serve(self, host: str = "127.0.0.1") -> Iterator[str]:

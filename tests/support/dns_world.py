@@ -12,7 +12,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from opentelemetry.trace import Tracer
 
@@ -31,6 +30,7 @@ from trashmonitor.dns.observe import Observer
 from trashmonitor.dns.retry import RetryPolicy
 from trashmonitor.dns.tailscale_api import TailscaleAPI, TailscaleCredentials, TailscaleSplitDNS
 from trashmonitor.errors import TrashmonError
+from trashmonitor.transport import Transport
 
 NOW = datetime.fromisoformat(TIMESTAMP.replace("Z", "+00:00")).timestamp() + 30
 ZONE = "example.com"
@@ -136,7 +136,7 @@ def fake() -> FakeAPIs:
 
 
 def cassette_reconciler(
-    fake: FakeAPIs, transport: httpx.BaseTransport | None = None, **overrides: Any
+    fake: FakeAPIs, transport: Transport | None = None, **overrides: Any
 ) -> tuple[DnsReconciler, Any]:
     """A reconciler on plain httpx clients (vcrpy intercepts them), one attempt per call:
     a request missing from a cassette fails at once instead of being retried."""
