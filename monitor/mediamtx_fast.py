@@ -145,7 +145,6 @@ def _read_items(items: list[_Item], parsed: list[PathObservation]) -> int:
     was a third of the time spent here."""
     names = _NAMES.get  # only valid names are kept there
     source_types = _SOURCE_TYPES.get
-    layouts = _LAYOUTS.get
     times = _TIMES.get
     append = parsed.append
     new_observation = tuple.__new__
@@ -175,11 +174,7 @@ def _read_items(items: list[_Item], parsed: list[PathObservation]) -> int:
             source_type = source_types(source_type) or _shared(_SOURCE_TYPES, source_type)
         raw = item.tracks2
         if raw != last_text:
-            text = bytes(raw)
-            layout = layouts(text, _UNREAD) if text else None
-            if layout is _UNREAD:
-                layout = _read_layout(text)
-            last_text, last_layout = raw, layout
+            last_text, last_layout = raw, _layout_of(bytes(raw))
         tracks, codec, resolution = _old_tracks(item) if last_layout is None else last_layout
         # PathObservation's fields in their order: one keyword call per path was ~3 ms of a
         # 10,000-path poll (the tests hold this reader equal to the reference parser).
@@ -204,6 +199,14 @@ def _read_items(items: list[_Item], parsed: list[PathObservation]) -> int:
             )
         )
     return rejected
+
+
+def _layout_of(text: bytes) -> TrackSet | None:
+    """The track set of tracks2's JSON text (None for an empty text), read once per layout."""
+    if not text:
+        return None
+    layout = _LAYOUTS.get(text, _UNREAD)
+    return _read_layout(text) if layout is _UNREAD else layout
 
 
 _TRACKS2 = msgspec.json.Decoder(list[_Track] | None)
