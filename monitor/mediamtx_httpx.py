@@ -186,7 +186,10 @@ def _read_body(response: httpx.Response, request: Request) -> bytes | bytearray:
     for; a coding anyway is counted compressed, as the other transports count it, and
     checked against the Content-Length that counts those bytes)."""
     declared = response.headers.get("Content-Length")
-    chunks = response.iter_raw(READ_CHUNK_BYTES)
+    # An answer made of bytes (an httpx.MockTransport's) is read already, iter_raw spent.
+    chunks: Iterable[bytes] = (
+        (response.content,) if response.is_stream_consumed else response.iter_raw(READ_CHUNK_BYTES)
+    )
     return read_capped(chunks, request.url, request.deadline, request.max_bytes, declared)
 
 
