@@ -60,9 +60,11 @@ class Credentials:
 class Request(NamedTuple):
     """One HTTP request as a client hands it to its transport (as httpx's transports take
     one ``httpx.Request``). ``credentials`` go as an ``Authorization`` header that no
-    ``repr`` shows; ``headers`` are sent as given (a caller that puts a secret there, as
-    the DNS SDKs' bearer tokens, keeps the request out of messages: the transports'
-    errors name the URL, never a header)."""
+    ``repr`` shows; ``headers`` are sent as given but for ``Accept-Encoding`` (always
+    ``identity``), and one with a control or non-ASCII character is refused before
+    sending (a caller that puts a secret there, as the DNS SDKs' bearer tokens, keeps the
+    request out of messages: the transports' errors name the URL and at most a header's
+    name, never a value)."""
 
     method: str
     url: str
