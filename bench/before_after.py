@@ -4,13 +4,20 @@ Makes a temporary ``git worktree`` of ``--base`` (default: the commit before iss
 step began), then, for each repetition, runs each bench script once per tree (base
 first on odd repetitions, head first on even ones, so load from other processes hits
 both alike) and prints one table: figure | before | after | change, each side the median
-of its repetitions. Each tree runs ITS OWN bench scripts and source with this
-checkout's virtualenv: the base as ``python -P`` with ``PYTHONPATH`` on a link tree of
-its package folders (laid out as its pyproject.toml maps them), checked by printing the
-``trashmonitor.__file__`` each side imports. A figure a tree's scripts do not print is
+of its repetitions, then each figure's values per repetition (the spread the medians
+hide). Each tree runs ITS OWN bench scripts and source with this checkout's virtualenv:
+the base as ``python -P`` with ``PYTHONPATH`` on a link tree of its package folders (laid
+out as its pyproject.toml maps them), checked by printing the ``trashmonitor.__file__``
+each side imports. A figure a tree's scripts do not print is
 "n/a". The temporary worktree is removed at exit, Ctrl-C and SIGTERM included.
 
     .venv/bin/python bench/before_after.py [--base REV] [--repetitions 3] [--quick]
+        [--only monitor_detect.py ...] [--arguments "monitor_detect.py=--trials 5" ...]
+        [--outputs DIR]
+
+``--only`` runs just the named benches; ``--arguments`` replaces a bench's full-run
+arguments (both sides); ``--outputs`` keeps every run's printed output (e.g. the trial
+lists behind a median) as DIR/<repetition>-<before|after>-<script>.txt.
 
 Not part of ``just bench`` (``just bench-compare`` runs it): it takes minutes.
 """
@@ -21,6 +28,7 @@ import argparse
 import contextlib
 import os
 import re
+import shlex
 import signal
 import statistics
 import subprocess
@@ -31,7 +39,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BASE = "8132e65^1"  # the merge that began issue 13's step, minus the step
@@ -56,15 +64,59 @@ class Figure:
 
 
 class Bench(NamedTuple):
-    """A bench script, its arguments (full and quick run) and the figures read from it."""
+    """A bench script, its arguments (full and quick run) and the figures read from it.
+
+    ``same_driver``: the bench only starts the code it measures as processes (whose
+    imports follow the side's PYTHONPATH), so this checkout's script drives both sides:
+    the figure then differs only by the code measured, not by how each revision's
+    script measured it."""
 
     script: str
     full: tuple[str, ...]
     quick: tuple[str, ...]
     figures: tuple[Figure, ...]
+    same_driver: bool = False
 
     def arguments(self, quick: bool) -> tuple[str, ...]:
         return self.quick if quick else self.full
+
+
+def refuse(message: str) -> NoReturn:
+    """Bad options: one line on stderr, exit 2."""
+    print(f"before_after: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def selected(
+    benches: Sequence[Bench], only: Sequence[str], arguments: Sequence[str]
+) -> tuple[Bench, ...]:
+    """``benches`` narrowed to the scripts named in ``only`` (all when empty; ".py" may be
+    left off), each ``SCRIPT=ARGS`` of ``arguments`` replacing that script's full-run
+    arguments. An unknown script or a malformed ``SCRIPT=ARGS`` stops (exit 2)."""
+    known = {bench.script for bench in benches}
+
+    def script_named(name: str, option: str) -> str:
+        script = name if name.endswith(".py") else f"{name}.py"
+        if script not in known:
+            refuse(f"{option} {name!r}: no such bench ({', '.join(sorted(known))})")
+        return script
+
+    chosen = {script_named(name, "--only") for name in only} or known
+    replaced: dict[str, tuple[str, ...]] = {}
+    for given in arguments:
+        name, equals, argv = given.partition("=")
+        if not equals:
+            refuse(f"--arguments {given!r}: expected SCRIPT=ARGS")
+        try:
+            words = tuple(shlex.split(argv))
+        except ValueError as error:  # an unclosed quote
+            refuse(f"--arguments {given!r}: {error}")
+        replaced[script_named(name.strip(), "--arguments")] = words
+    return tuple(
+        bench._replace(full=replaced.get(bench.script, bench.full))
+        for bench in benches
+        if bench.script in chosen
+    )
 
 
 NUMBER = r"(\d+(?:\.\d+)?)"
@@ -78,6 +130,11 @@ def _probe_row(row: str, figure: int) -> str:
     old = (rf"{NUMBER} ms", rf"\d+ ms\s+ratio {NUMBER}x")[figure - 1]
     new = (rf"\d+\s+{NUMBER}\s", rf"\d+\s+\d+\s+[\d.]+x\s+{NUMBER}x")[figure - 1]
     return rf"{row}\s+(?:{old}|{new})"
+
+
+def _detect_row(reason: str) -> str:
+    """monitor_detect's mean for ``reason``, or its median in a layout without a mean."""
+    return rf"{reason}\s+min \S+\s+(?:median \S+\s+mean {NUMBER}s|median {NUMBER}s)"
 
 
 BENCHES = (
@@ -109,16 +166,15 @@ BENCHES = (
     ),
     Bench(
         "monitor_detect.py",
-        ("--trials", "3"),
+        ("--trials", "4"),
         ("--trials", "1"),
         (
-            Figure(
-                "publisher loss -> /api/status", rf"no_publisher\s+min \S+\s+median {NUMBER}s", "s"
-            ),
-            Figure(
-                "inbound bytes stop -> /api/status", rf"stalled\s+min \S+\s+median {NUMBER}s", "s"
-            ),
+            # The mean over the trials' evenly spread poll phases (monitor_detect.py's
+            # docstring says why); a median where no mean is printed.
+            Figure("publisher loss -> /api/status, mean", _detect_row("no_publisher"), "s"),
+            Figure("inbound bytes stop -> /api/status, mean", _detect_row("stalled"), "s"),
         ),
+        same_driver=True,
     ),
     Bench(
         "dns_reconcile.py",
@@ -170,9 +226,18 @@ class Tree:
     label: str
     root: Path
     env: dict[str, str]
+    package: str = ""  # PYTHONPATH of its package ("": the one installed in this venv)
 
     def python(self, *argv: str) -> list[str]:
         return [sys.executable, "-P", *argv]
+
+    def driver(self, bench: Bench) -> tuple[Path, dict[str, str]]:
+        """The script that measures this side and its environment: the side's own, or
+        this checkout's with the side's package first (``Bench.same_driver``)."""
+        if not bench.same_driver:
+            return self.root / "bench" / bench.script, self.env
+        path = os.pathsep.join(entry for entry in (self.package, str(REPO / "bench")) if entry)
+        return REPO / "bench" / bench.script, {**self.env, "PYTHONPATH": path}
 
 
 def link_tree(root: Path, into: Path) -> Path:
@@ -242,13 +307,13 @@ def stop_group(proc: subprocess.Popen[str]) -> None:
 
 def run_bench(tree: Tree, bench: Bench, quick: bool) -> str | None:
     """The bench's output on ``tree``; None when the tree has no such script or it failed."""
-    script = tree.root / "bench" / bench.script
+    script, env = tree.driver(bench)
     if not script.exists():
         return None
     argv = tree.python(str(script), *bench.arguments(quick))
     # In a session of its own: its process group is stopped as one, whatever interrupts us.
     proc: subprocess.Popen[str] = subprocess.Popen(
-        argv, env=tree.env, cwd=tree.root, **PIPED, start_new_session=True
+        argv, env=env, cwd=tree.root, **PIPED, start_new_session=True
     )
     try:
         out, err = proc.communicate(timeout=SCRIPT_TIMEOUT)
@@ -290,23 +355,47 @@ def table(rows: Sequence[tuple[str, str, str, str]]) -> str:
     return "\n".join(lines)
 
 
-def compare(base: Tree, head: Tree, repetitions: int, quick: bool) -> str:
-    """Run every bench on both sides ``repetitions`` times; the figures table."""
+def spread(name: str, before: Sequence[float | None], after: Sequence[float | None]) -> str:
+    """One figure's values per repetition, each side in run order."""
+
+    def listed(values: Sequence[float | None]) -> str:
+        return " ".join("n/a" if value is None else f"{value:g}" for value in values)
+
+    return f"{name.strip()}: before {listed(before)} | after {listed(after)}"
+
+
+def compare(
+    base: Tree,
+    head: Tree,
+    repetitions: int,
+    quick: bool,
+    *,
+    benches: Sequence[Bench] = BENCHES,
+    outputs: Path | None = None,
+) -> str:
+    """Run each bench on both sides ``repetitions`` times: the figures table, then each
+    figure's values per repetition. With ``outputs``, each run's output is kept there."""
     values: dict[tuple[str, str], list[float | None]] = {}
     for repetition in range(repetitions):
         order = (base, head) if repetition % 2 == 0 else (head, base)
-        for bench in BENCHES:
+        for bench in benches:
             for tree in order:
                 print(f"repetition {repetition + 1}/{repetitions}: {tree.label} {bench.script}")
                 output = run_bench(tree, bench, quick)
+                if outputs is not None:
+                    side = "before" if tree is base else "after"
+                    kept = outputs / f"{repetition + 1}-{side}-{bench.script[:-3]}.txt"
+                    kept.write_text(output if output is not None else "(failed)\n")
                 for figure in bench.figures:
                     value = figure.read(output) if output is not None else None
                     values.setdefault((tree.label, figure.name), []).append(value)
     rows = []
-    for bench in BENCHES:
+    spreads = []
+    for bench in benches:
         for figure in bench.figures:
-            before = median_or_none(values[(base.label, figure.name)])
-            after = median_or_none(values[(head.label, figure.name)])
+            befores = values[(base.label, figure.name)]
+            afters = values[(head.label, figure.name)]
+            before, after = median_or_none(befores), median_or_none(afters)
             rows.append(
                 (
                     figure.name,
@@ -315,7 +404,8 @@ def compare(base: Tree, head: Tree, repetitions: int, quick: bool) -> str:
                     change(before, after),
                 )
             )
-    return table(rows)
+            spreads.append(spread(figure.name, befores, afters))
+    return table(rows) + "\n\nper repetition:\n" + "\n".join(f"  {line}" for line in spreads)
 
 
 def git(*argv: str) -> str:
@@ -359,18 +449,34 @@ def main() -> None:
     )
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="shorter runs, same 10,000 paths")
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="SCRIPT",
+        help="run only this bench (repeatable; e.g. monitor_detect.py)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--arguments", action="append", default=[], metavar="SCRIPT=ARGS",
+        help='replace a bench\'s full-run arguments (repeatable; "monitor_detect.py=--trials 5")',
+    )  # fmt: skip
+    parser.add_argument(
+        "--outputs", type=Path, metavar="DIR", help="keep each run's output in DIR (created)"
+    )
     args = parser.parse_args()
+    benches = selected(BENCHES, args.only, args.arguments)
+    if args.outputs is not None:
+        args.outputs.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, raise_exit)
     environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSAFEPATH")}
     with base_worktree(args.base) as (commit, worktree, source):
         base = Tree(
             f"before ({commit[:7]})", worktree,
-            {**environ, "PYTHONPATH": f"{source}{os.pathsep}{worktree / 'bench'}"},
+            {**environ, "PYTHONPATH": f"{source}{os.pathsep}{worktree / 'bench'}"}, str(source),
         )  # fmt: skip
         head = Tree("after (this tree)", REPO, {**environ, "PYTHONPATH": str(REPO / "bench")})
         check_sources(base)
         check_sources(head)
-        result = compare(base, head, args.repetitions, args.quick)
+        result = compare(
+            base, head, args.repetitions, args.quick, benches=benches, outputs=args.outputs
+        )
     print(
         f"\nmedian of {args.repetitions} repetitions per side"
         f"{' (quick runs)' if args.quick else ''}; lower is better for every figure"

@@ -150,15 +150,17 @@ class Evaluator:
         if judging.mediamtx_error is not None or not history:
             self._kept = {}
             return evaluate(history, judging)
-        agents, latest = judging.agents, history[-1]
+        agents, paths = judging.agents, history[-1].paths
         unwalked = _Unwalked(history, judging)
         kept, self._kept = self._kept, {}
-        cameras = []
-        for name in _camera_names(latest.paths, judging):
+        cameras: list[CameraHealth] = []
+        # Bound once: this loop runs for every camera at every poll.
+        judge, listed, keep = unwalked.judge, paths.get, cameras.append
+        for name in _camera_names(paths, judging):
             agent = agents.get(name) if agents is not None else None
-            path = latest.paths.get(name)
-            if path is not None and path.online:
-                health = unwalked.judge(name, path, agent)
+            path = listed(name)
+            if path is not None and path[_ONLINE]:
+                health = judge(name, path, agent)
                 if health is None:
                     health = _judged(name, history, judging, agent)
             else:
@@ -168,7 +170,7 @@ class Evaluator:
                     name, path, agent, rose, history=history, judging=judging,
                     previous=kept.get(name),
                 )  # fmt: skip
-            cameras.append(health)
+            keep(health)
         return HealthReport(judging.now, tuple(cameras), None)
 
     def _offline(
@@ -214,6 +216,9 @@ def _judged(
 
 
 _new_tuple = tuple.__new__
+# PathObservation's fields read by position where it pays (test_health checks them).
+_ONLINE: Final = 1
+_INBOUND: Final = 3
 
 
 class _Unwalked:
@@ -228,6 +233,8 @@ class _Unwalked:
 
     def __init__(self, history: Sequence[PathsSnapshot], judging: Judging) -> None:
         self.judging = judging
+        self.now, self.thresholds = judging.now, judging.thresholds
+        self.parked, self.agents = judging.parked, judging.agents
         self.first_poll = len(history) == 1
         self.at = history[-1].at if history else judging.now
         before = history[-2] if len(history) > 1 else None
@@ -247,36 +254,35 @@ class _Unwalked:
         self, name: str, path: PathObservation, agent: AgentView | None
     ) -> CameraHealth | None:
         """``path`` is online. The judgement, or None when the history must be walked."""
-        judging = self.judging
-        rate: float | None = None
-        grew_at: float | None = None
-        if not self.first_poll:  # a first poll has no rate, no growth seen, no stall
+        # Unpacked once and read by position (this runs for each streaming camera at
+        # every poll: a NamedTuple's field read costs twice a tuple's).
+        _, _, _, inbound, _, readers, frames, since, _, _, codec, resolution, _ = path
+        if self.first_poll:  # a first poll has no rate, no growth seen, no stall
+            rate: float | None = None
+            grew_at: float | None = None
+        else:
             before = self.before.get(name)
             if (
                 before is None
-                or not before.online
-                or path.inbound_bytes <= before.inbound_bytes
+                or not before[_ONLINE]
+                or inbound <= before[_INBOUND]
                 or (
-                    path.frames_in_error is not None
+                    frames is not None
                     and self.frames_rise_from is not None
-                    and path.frames_in_error >= self.frames_rise_from
-                    and self._frames_rising(name, path.frames_in_error)
+                    and frames >= self.frames_rise_from
+                    and self._frames_rising(name, frames)
                 )
             ):
                 return None
-            rate = (path.inbound_bytes - before.inbound_bytes) / self.interval
+            rate = (inbound - before[_INBOUND]) / self.interval
             grew_at = self.at
-        if judging.agents is not None and _agent_reasons(
-            agent, True, judging.now, judging.thresholds
-        ):
+        if self.agents is not None and _agent_reasons(agent, True, self.now, self.thresholds):
             return None
-        state: State = "parked" if name in judging.parked else "ok"
-        # One tuple in CameraHealth's field order (its class call costs twice as much, and
-        # this runs for each streaming camera at every poll).
+        # One tuple in CameraHealth's field order (its class call costs twice as much).
         return _new_tuple(
             CameraHealth,
-            (name, state, (), True, path.codec, path.resolution, path.inbound_bytes, rate,
-             path.readers, path.frames_in_error, path.online_since, grew_at, agent),
+            (name, "parked" if name in self.parked else "ok", (), True, codec, resolution,
+             inbound, rate, readers, frames, since, grew_at, agent),
         )  # fmt: skip
 
     def frames_rose(self, name: str, frames: int) -> bool:

@@ -145,11 +145,13 @@ def _read_items(items: list[_Item], parsed: list[PathObservation]) -> int:
     was a third of the time spent here."""
     names = _NAMES.get  # only valid names are kept there
     source_types = _SOURCE_TYPES.get
-    layouts = _LAYOUTS.get
-    timestamp = _timestamp
+    times = _TIMES.get
     append = parsed.append
     new_observation = tuple.__new__
     rejected = 0
+    # The paths of a page mostly share one track layout: the last one read is compared
+    # as msgspec's raw text, in C, before its bytes are copied to be looked up.
+    last_text, last_layout = _ABSENT, None
     for item in items:
         name = item.name
         if not name:
@@ -170,11 +172,10 @@ def _read_items(items: list[_Item], parsed: list[PathObservation]) -> int:
         source_type = None if source is None else source.type
         if source_type is not None:
             source_type = source_types(source_type) or _shared(_SOURCE_TYPES, source_type)
-        text = bytes(item.tracks2)
-        layout = layouts(text, _UNREAD) if text else None
-        if layout is _UNREAD:
-            layout = _read_layout(text)
-        tracks, codec, resolution = _old_tracks(item) if layout is None else layout
+        raw = item.tracks2
+        if raw != last_text:
+            last_text, last_layout = raw, _layout_of(bytes(raw))
+        tracks, codec, resolution = _old_tracks(item) if last_layout is None else last_layout
         # PathObservation's fields in their order: one keyword call per path was ~3 ms of a
         # 10,000-path poll (the tests hold this reader equal to the reference parser).
         append(
@@ -188,7 +189,7 @@ def _read_items(items: list[_Item], parsed: list[PathObservation]) -> int:
                     (item.bytesSent or 0) if outbound is None else outbound,  # outbound_bytes
                     len(item.readers or ()),  # readers
                     item.inboundFramesInError,  # frames_in_error
-                    None if since is None else timestamp(since),  # online_since
+                    None if since is None else times(since) or _timestamp(since),  # online_since
                     source_type,
                     tracks,
                     codec,
@@ -198,6 +199,14 @@ def _read_items(items: list[_Item], parsed: list[PathObservation]) -> int:
             )
         )
     return rejected
+
+
+def _layout_of(text: bytes) -> TrackSet | None:
+    """The track set of tracks2's JSON text (None for an empty text), read once per layout."""
+    if not text:
+        return None
+    layout = _LAYOUTS.get(text, _UNREAD)
+    return _read_layout(text) if layout is _UNREAD else layout
 
 
 _TRACKS2 = msgspec.json.Decoder(list[_Track] | None)
@@ -250,13 +259,20 @@ def _checked_track_set(key: tuple[tuple[str, int | None, int | None], ...]) -> T
     return track_set(key)
 
 
-@lru_cache(maxsize=65536)
+# An online time string -> its seconds: a publisher's online time stays the same poll
+# after poll. Bounded (65,536 entries: ~8 MB at most): a flood of new times empties it.
+_TIMES: dict[str, float] = {}
+MAX_TIMES = 65_536
+
+
 def _timestamp(text: str) -> float:
-    """:func:`rfc3339_timestamp` of a time string, remembered: a publisher's online time
-    stays the same poll after poll (65,536 entries: ~8 MB at most)."""
+    """:func:`rfc3339_timestamp` of a time string, remembered in :data:`_TIMES`."""
     value = rfc3339_timestamp(text, "onlineTime")
     if value is None:  # only for None, never for a string
         raise _Refused
+    if len(_TIMES) >= MAX_TIMES:
+        _TIMES.clear()
+    _TIMES[text] = value
     return value
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextvars
 import http.client
 import io
+import re
 import socket
 import threading
 import time
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from trashmonitor.errors import (
+    ConfigError,
     MalformedResponseError,
     TimedOutError,
     TrashmonError,
@@ -35,6 +37,7 @@ from trashmonitor.errors import (
     detached,
 )
 from trashmonitor.settings import file_path
+from trashmonitor.transport import DEFAULT_MAX_BODY_BYTES as DEFAULT_MAX_BODY_BYTES  # noqa: PLC0414
 from trashmonitor.transport import Answer, Request, Transport
 
 # Re-exported: the value read_credentials_file returns (monitor/config.py imports both).
@@ -43,11 +46,6 @@ from trashmonitor.transport import Credentials as Credentials  # noqa: PLC0414
 if TYPE_CHECKING:  # the probe traces nothing and never imports opentelemetry
     from opentelemetry.trace import Tracer
 
-# A page of 1,000 paths (two readers each) is ~0.65 MB from the fake, ~1 MB from a real
-# MediaMTX (longer ids); /metrics is ~0.3 MB per 1,000 paths. 16 MiB holds a page of
-# 10,000+ paths and the /metrics of 50,000, and keeps a hostile endless body to a bounded
-# 16 MiB buffer.
-DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 MIN_MAX_BODY_BYTES = 64 * 1024
 MAX_MAX_BODY_BYTES = 1024 * 1024 * 1024
 READ_CHUNK_BYTES = 64 * 1024
@@ -55,6 +53,11 @@ READ_CHUNK_BYTES = 64 * 1024
 # at a time (every socket read within is bounded by the deadline anyway).
 READ_INTO_BYTES = 1024 * 1024
 CREDENTIALS_FILE_MAX_BYTES = 4096
+# An error status's body (400 and up: an API's error envelope, a few hundred bytes; the
+# MediaMTX client reads none) gets its own small cap and time: a 503 whose body trickles
+# or is oversized is still that 503, at once, not a timeout after the whole budget.
+ERROR_BODY_MAX_BYTES = 64 * 1024
+ERROR_BODY_SECONDS = 1.0
 
 _REQUEST_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "mediamtx_request_deadline", default=None
@@ -222,14 +225,32 @@ def timed_out(url: str) -> TimedOutError:
 
 
 def headers_to_send(request: Request) -> dict[str, str]:
-    """The request's headers, its credentials as ``Authorization``, and no compression
-    unless the request asks for it (the size cap counts what we hold)."""
-    headers = dict(request.headers) if request.headers else {}
-    if not any(name.lower() == "accept-encoding" for name in headers):
-        headers["Accept-Encoding"] = "identity"
+    """The request's headers, its credentials as ``Authorization``, and
+    ``Accept-Encoding: identity`` whatever the caller asked (the size cap counts the bytes
+    received: a compressed answer would inflate past it). A header that cannot be sent as
+    given (a CR or LF would inject another; http.client would raise with its value, a
+    token, in the message) is a ConfigError naming the header, never its value."""
+    headers: dict[str, str] = {}
+    if request.headers:  # the MediaMTX client gives none: the poll skips this
+        for name, value in request.headers:
+            if not (_HEADER_NAME.fullmatch(name) and _HEADER_VALUE.fullmatch(value)):
+                raise _unsendable(request.url, name)
+            if name.lower() != "accept-encoding":
+                headers[name] = value
+    headers["Accept-Encoding"] = "identity"
     if request.credentials is not None:
         headers["Authorization"] = request.credentials.authorization()
     return headers
+
+
+# RFC 9110's token (a name) and visible ASCII, space and tab (a value).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+
+
+def _unsendable(url: str, name: str) -> ConfigError:
+    shown = repr(name) if _HEADER_NAME.fullmatch(name) else "with an invalid name"
+    return ConfigError(f"{url}: header {shown}", "not sent: a control or non-ASCII character")
 
 
 def reason_of(error: BaseException) -> str:
@@ -313,12 +334,11 @@ def urllib_send(request: Request) -> Answer:
 def _urllib_send(request: Request) -> Answer:
     url = request.url
     # The URL is a setting checked to be http(s):// (settings.parse_http_url).
+    # No redirect is followed (_NoRedirects): Authorization goes with the other headers.
     sent = urllib.request.Request(  # noqa: S310
-        request.full_url, data=request.body or None, headers=dict(request.headers),
+        request.full_url, data=request.body or None, headers=headers_to_send(request),
         method=request.method,
     )  # fmt: skip
-    if request.credentials is not None:
-        sent.add_unredirected_header("Authorization", request.credentials.authorization())
     try:
         with request_deadline(request.deadline):
             try:
@@ -346,6 +366,14 @@ def _urllib_send(request: Request) -> Answer:
         raise MalformedResponseError(f"{url}: broken HTTP answer ({reason_of(error)})") from None
     except OSError as error:
         raise UnreachableError(f"{url}: {error.__class__.__name__} ({reason_of(error)})") from None
+    except ValueError as error:  # http.client's message may quote a header's value
+        raise unsent(url, error) from None
+
+
+def unsent(url: str, error: ValueError) -> ConfigError:
+    """A request http.client refused to send (its message is not repeated: it may quote
+    a header's value, a token)."""
+    return ConfigError(url, f"request not sent ({error.__class__.__name__})")
 
 
 class UrllibTransport:
@@ -425,6 +453,8 @@ class KeepAliveTransport:
             raise UnreachableError(
                 f"{url}: {error.__class__.__name__} ({reason_of(error)})"
             ) from None
+        except ValueError as error:
+            raise unsent(url, error) from None
 
     def _exchange(
         self, server: tuple[str, int], target: str, headers: dict[str, str], request: Request
@@ -536,26 +566,48 @@ def _proxied(host: str) -> bool:
 
 
 def _read_answer(response: http.client.HTTPResponse, request: Request) -> Answer:
-    """The answer to a request whose status line and headers are read, its body (of any
-    status) read within the request's deadline and size cap."""
+    """The answer to a request whose status line and headers are read, its body read
+    within the request's deadline and size cap; an error status's within
+    :func:`error_body_bounds`, else left empty and the response marked to close (its
+    connection is not kept: the rest of the body may still come)."""
+    if response.status < 400:
+        body = _read_body(response, request)
+    else:
+        deadline, max_bytes = error_body_bounds(request)
+        try:
+            with request_deadline(deadline):
+                body = _read_body(
+                    response, request._replace(deadline=deadline, max_bytes=max_bytes)
+                )
+        except (TrashmonError, http.client.HTTPException, OSError):
+            body = b""
+            response.will_close = True
+    return Answer(response.status, response.reason, tuple(response.getheaders()), body)
+
+
+def error_body_bounds(request: Request) -> tuple[float, int]:
+    """The deadline and size cap of an error status's body."""
+    deadline = min(request.deadline, time.monotonic() + ERROR_BODY_SECONDS)
+    return deadline, min(request.max_bytes, ERROR_BODY_MAX_BYTES)
+
+
+def _read_body(response: http.client.HTTPResponse, request: Request) -> bytes | bytearray:
     url, deadline = request.url, request.deadline
     declared = response.headers.get("Content-Length")
     length = declared_length(declared)
     if response.length == 0 and not response.chunked:  # HEAD, 204, 304 or empty
-        body: bytes | bytearray = b""
-    elif length is None or response.chunked:
-        body = read_capped(
+        return b""
+    if length is None or response.chunked:
+        return read_capped(
             iter(lambda: response.read(READ_CHUNK_BYTES), b""),
             url,
             deadline,
             request.max_bytes,
             declared,
         )
-    elif length > request.max_bytes:
+    if length > request.max_bytes:
         raise _too_large(url, request.max_bytes)
-    else:
-        body = read_declared(response.readinto, length, url, deadline)
-    return Answer(response.status, response.reason, tuple(response.getheaders()), body)
+    return read_declared(response.readinto, length, url, deadline)
 
 
 class TracedTransport:
@@ -570,7 +622,7 @@ class TracedTransport:
 
     def send(self, request: Request) -> Answer:
         attributes: dict[str, str | int] = {"url.full": request.url, "mediamtx.page": request.page}
-        name = "http.get" if request.method == "GET" else f"http.{request.method.lower()}"
+        name = f"http.{request.method.lower()}"
         with self._tracer.start_as_current_span(name, attributes=attributes):
             return self.inner.send(request)
 

@@ -27,12 +27,14 @@ from trashmonitor.errors import (
 )
 from trashmonitor.monitor.mediamtx_http import (
     READ_CHUNK_BYTES,
+    error_body_bounds,
     headers_to_send,
     read_capped,
     reason_of,
     request_deadline,
     time_left,
     timed_out,
+    unsent,
 )
 from trashmonitor.transport import Answer, Request
 
@@ -152,13 +154,10 @@ class HttpxTransport:
                     content=request.body or None,
                     timeout=timeout,
                 ) as response:
-                    body = read_capped(
-                        response.iter_bytes(READ_CHUNK_BYTES),
-                        url,
-                        deadline,
-                        request.max_bytes,
-                        response.headers.get("Content-Length"),
-                    )
+                    if response.status_code < 400:
+                        body = _read_body(response, request)
+                    else:
+                        body = _read_error_body(response, request)
                     answered = tuple(response.headers.multi_items())
                     return Answer(response.status_code, response.reason_phrase, answered, body)
         # ``from None``: an httpx error carries its request, with the Authorization
@@ -174,7 +173,32 @@ class HttpxTransport:
         except httpx.HTTPError as error:
             name = error.__class__.__name__
             raise UnreachableError(f"{url}: {name} ({reason_of(error)})") from None
+        except ValueError as error:  # h11's message may quote a header's value
+            raise unsent(url, error) from None
 
     def close(self) -> None:
         if self._owned:
             self.client.close()
+
+
+def _read_body(response: httpx.Response, request: Request) -> bytes | bytearray:
+    """The body as received: ``iter_raw``, no content coding undone (identity is asked
+    for; a coding anyway is counted compressed, as the other transports count it, and
+    checked against the Content-Length that counts those bytes)."""
+    declared = response.headers.get("Content-Length")
+    # An answer made of bytes (an httpx.MockTransport's) is read already, iter_raw spent.
+    chunks: Iterable[bytes] = (
+        (response.content,) if response.is_stream_consumed else response.iter_raw(READ_CHUNK_BYTES)
+    )
+    return read_capped(chunks, request.url, request.deadline, request.max_bytes, declared)
+
+
+def _read_error_body(response: httpx.Response, request: Request) -> bytes | bytearray:
+    """An error status's body within :func:`~.mediamtx_http.error_body_bounds`, else
+    empty: the stream is then closed unread, and httpcore drops its connection."""
+    deadline, max_bytes = error_body_bounds(request)
+    try:
+        with request_deadline(deadline):
+            return _read_body(response, request._replace(deadline=deadline, max_bytes=max_bytes))
+    except (TrashmonError, httpx.HTTPError):
+        return b""

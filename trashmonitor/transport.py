@@ -20,6 +20,12 @@ from collections.abc import Callable, Mapping
 from typing import Final, NamedTuple, Protocol
 from urllib.parse import urlencode
 
+# A page of 1,000 paths (two readers each) is ~0.65 MB from the fake, ~1 MB from a real
+# MediaMTX (longer ids); /metrics is ~0.3 MB per 1,000 paths; a DNS API's answer a few KiB.
+# 16 MiB holds a page of 10,000+ paths and the /metrics of 50,000, and keeps a hostile
+# endless body to a bounded 16 MiB buffer.
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+
 Headers = tuple[tuple[str, str], ...]
 """Header (name, value) pairs in order, a name possibly repeated."""
 
@@ -54,9 +60,11 @@ class Credentials:
 class Request(NamedTuple):
     """One HTTP request as a client hands it to its transport (as httpx's transports take
     one ``httpx.Request``). ``credentials`` go as an ``Authorization`` header that no
-    ``repr`` shows; ``headers`` are sent as given (a caller that puts a secret there, as
-    the DNS SDKs' bearer tokens, keeps the request out of messages: the transports'
-    errors name the URL, never a header)."""
+    ``repr`` shows; ``headers`` are sent as given but for ``Accept-Encoding`` (always
+    ``identity``), and one with a control or non-ASCII character is refused before
+    sending (a caller that puts a secret there, as the DNS SDKs' bearer tokens, keeps the
+    request out of messages: the transports' errors name the URL and at most a header's
+    name, never a value)."""
 
     method: str
     url: str
@@ -65,7 +73,9 @@ class Request(NamedTuple):
     deadline: float
     """Monotonic time by which connect, request, headers and body must all be done."""
     max_bytes: int
-    """The answer's body may be no larger (else a MalformedResponseError)."""
+    """The answer's body as received (no content coding undone: the transports ask for
+    none) may be no larger, else a MalformedResponseError. An error status's body is
+    read under a smaller cap (see :class:`Answer`)."""
     credentials: Credentials | None = None
     headers: Headers = ()
     body: bytes = b""
@@ -85,8 +95,11 @@ class Request(NamedTuple):
 
 
 class Answer(NamedTuple):
-    """A whole answer: status, reason phrase, headers as received, the body read whole
-    (of any status: an API's error envelope is in the body of its 4xx)."""
+    """A whole answer: status, reason phrase, headers as received, the body read whole.
+    An error status's (400 and up) body, an API's error envelope, is read within
+    64 KiB and one second (``ERROR_BODY_MAX_BYTES``, ``ERROR_BODY_SECONDS`` of
+    :mod:`trashmonitor.monitor.mediamtx_http`): one larger or slower is left empty and
+    its connection closed, the status still the answer."""
 
     status: int
     reason: str

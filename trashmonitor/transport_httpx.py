@@ -16,6 +16,10 @@ httpx errors the SDK's retry and the adapters' error mapping already know:
 Each raised after the ``except`` block, with our error's one-line message (a URL and a
 reason, never a header: the bearer token travels in the request's headers), so neither
 our error nor its frames are reachable from httpx's.
+
+httpx's ``Accept-Encoding: gzip, deflate`` is not passed on (the transports ask for
+``identity``: the size cap counts the bytes received), and an answer in a content coding
+anyway is a ``RemoteProtocolError``: httpx would inflate it past any cap.
 """
 
 from __future__ import annotations
@@ -30,11 +34,8 @@ from trashmonitor.errors import (
     TrashmonError,
     UnreachableError,
 )
-from trashmonitor.transport import Request, Transport
+from trashmonitor.transport import DEFAULT_MAX_BODY_BYTES, Request, Transport
 
-# An API answer is a few KiB (a page of DNS records, the tailnet's devices); 16 MiB is
-# the MediaMTX client's default cap, far above any of them.
-DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 # The deadline of a request whose client set no timeout at all (httpx's default is 5 s;
 # the DNS clients set 20 s).
 UNTIMED_SECONDS = 60.0
@@ -72,7 +73,13 @@ class HttpxBridge(httpx.BaseTransport):
             None,
             deadline_of(request),
             self._max_bytes,
-            headers=tuple(request.headers.multi_items()),
+            # Not httpx's "gzip, deflate": the size cap counts the bytes received, and
+            # httpx would inflate an encoded answer past it (our transports ask identity).
+            headers=tuple(
+                (name, value)
+                for name, value in request.headers.multi_items()
+                if name.lower() != "accept-encoding"
+            ),
             body=request.read(),
         )
         try:
@@ -80,12 +87,18 @@ class HttpxBridge(httpx.BaseTransport):
         except TrashmonError as error:
             failure = _httpx_error(error)(error.message, request=request)
         else:
-            return httpx.Response(
-                answer.status,
-                headers=list(answer.headers),
-                content=bytes(answer.body),
-                request=request,
-                extensions={"reason_phrase": answer.reason.encode("ascii", "replace")},
+            encoding = answer.header("content-encoding")
+            if encoding is None or encoding.strip().lower() == "identity":
+                return httpx.Response(
+                    answer.status,
+                    headers=list(answer.headers),
+                    content=bytes(answer.body),
+                    request=request,
+                    extensions={"reason_phrase": answer.reason.encode("ascii", "replace")},
+                )
+            # Not asked for: httpx would decode it, uncapped (a 64 KiB gzip is 64 MiB).
+            failure = httpx.RemoteProtocolError(
+                f"{request.url}: answer in a content coding not asked for", request=request
             )
         # Raised after the except block, ``sent`` (its headers hold the token) dropped:
         # our error is no __context__ of httpx's, and no frame keeps the headers.

@@ -6,6 +6,7 @@ the caller's own: what was made of them counts."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import cloudflare
@@ -21,7 +22,8 @@ from trashmonitor.dns.cloudflare_api import CloudflareDNS
 from trashmonitor.dns.config import parse_ipv4
 from trashmonitor.dns.retry import RetryPolicy
 from trashmonitor.dns.tailscale_api import TailscaleAPI, TailscaleCredentials
-from trashmonitor.errors import TrashmonError
+from trashmonitor.errors import ConfigError, TrashmonError
+from trashmonitor.transport import Request
 
 TOKEN = "chain-T0ken-3c5d9e"
 OWN = (CloudflareDNS, cloudflare.Cloudflare, TailscaleAPI, TailscaleCredentials, httpx.Client)
@@ -111,3 +113,45 @@ def test_an_ipv4_setting_error_chains_no_parser_error() -> None:
     with pytest.raises(ValueError, match="IPv4") as raised:
         parse_ipv4(f"10.0.0.{TOKEN}")
     assert list(chain(raised.value)) == [raised.value]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [f"Bearer {TOKEN}\r\nX-Injected: 1", f"Bearer {TOKEN}\n", f"Bearer {TOKEN}\u2603"],
+    ids=["crlf", "lf", "not-latin-1"],
+)
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_header_that_cannot_be_sent_is_refused_naming_it_not_its_token(
+    transport: str, value: str
+) -> None:
+    """Reproduction: http.client raised ValueError("Invalid header value b'Bearer
+    <token>…'") or a UnicodeEncodeError holding it, not one of our errors, undetached,
+    through the bridge to the SDK."""
+    sending = new_transport(transport)
+    request = Request(
+        "GET", nowhere() + "/zones", None, time.monotonic() + 20, 1024,
+        headers=(("Authorization", value),),
+    )  # fmt: skip
+    try:
+        error = raised_by(lambda: sending.send(request))
+    finally:
+        sending.close()
+    assert isinstance(error, ConfigError)
+    assert "'Authorization'" in str(error)
+    # The request is the caller's own (its frames hold it): what was made of it counts.
+    assert leaks(error, (TOKEN,), (*OWN, Request)) == []
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_token_with_a_line_break_reaches_no_error_through_the_bridge(transport: str) -> None:
+    """The same through the Cloudflare SDK over the bridge (httpx sends such a header
+    on to the transport)."""
+    client = CloudflareDNS(
+        f"{TOKEN}\r\nX-Injected: 1", base_url=nowhere() + "/client/v4",
+        retry=RetryPolicy(attempts=1), transport=new_transport(transport),
+    )  # fmt: skip
+    try:
+        error = raised_by(lambda: client.zone_id("example.com"))
+    finally:
+        client.close()
+    assert found_in(error) == []

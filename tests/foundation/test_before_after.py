@@ -37,23 +37,29 @@ EXPECTED = {
     "monitor RSS": 276.0,
     "monitor first GET /metrics of a poll": 3734.0,
     "monitor GET /api/status": 974.0,
-    "publisher loss -> /api/status": 0.16,
+    "publisher loss -> /api/status, mean": 0.16,  # a median where no mean is printed
     "DNS reconcile, --watch iteration": 13.03,
     "capture agent CPU / its ffmpeg's CPU": 1.31,
 }
 FIGURES = {figure.name: figure for bench in before_after.BENCHES for figure in bench.figures}
+BENCHES_BY_SCRIPT = {bench.script: bench for bench in before_after.BENCHES}
 
 
-# The probe rows as monitor_scale prints them now: CPU ms, wall ms, CPU and wall ratios.
+# The probe rows as monitor_scale prints them now (CPU ms, wall ms, CPU and wall ratios)
+# and monitor_detect's summary with its mean.
 PRINTED_NOW = """\
   probe() in-process (fetch, parse, judge)          164      306    1.63x  1.01x  (target <= 1.0x)
   trashmon probe --json as a process              350      477    2.60x  1.71x  (target <= 1.2x)
+  no_publisher  min 0.05s  median 0.47s  mean 0.50s  max 0.96s  (target <= 2s)
+  stalled       min 1.53s  median 2.05s  mean 2.02s  max 2.45s  (target <= 3s)
 """
 EXPECTED_NOW = {
     "probe in-process wall, 10,000 paths": 306.0,
     "  wall ratio to bare stdlib, in-process": 1.01,
     "probe as a process wall, 10,000 paths": 477.0,
     "  wall ratio to bare stdlib process": 1.71,
+    "publisher loss -> /api/status, mean": 0.50,
+    "inbound bytes stop -> /api/status, mean": 2.02,
 }
 
 
@@ -116,3 +122,85 @@ def test_the_package_is_compiled_through_linked_folders(tmp_path: Path) -> None:
     scaffold.compile_tree(package)
     assert list((real / "__pycache__").glob("model.*.pyc"))
     assert list((package / "__pycache__").glob("__init__.*.pyc"))
+
+
+def test_only_and_arguments_select_benches_and_replace_their_full_run() -> None:
+    chosen = before_after.selected(
+        before_after.BENCHES,
+        ["monitor_detect", "capture_cpu.py"],
+        ["monitor_detect.py=--trials 20"],
+    )
+    assert [bench.script for bench in chosen] == ["monitor_detect.py", "capture_cpu.py"]
+    assert chosen[0].arguments(quick=False) == ("--trials", "20")
+    assert chosen[0].arguments(quick=True) == ("--trials", "1")  # --quick keeps its own
+    assert chosen[1].full == BENCHES_BY_SCRIPT["capture_cpu.py"].full
+    assert before_after.selected(before_after.BENCHES, [], []) == before_after.BENCHES
+
+
+@pytest.mark.parametrize(
+    ("only", "arguments"),
+    [
+        (["monitor_detct"], []),
+        ([], ["nosuch.py=--x 1"]),
+        ([], ["monitor_detect.py --trials 5"]),
+        ([], ["monitor_detect.py=--trials '5"]),
+    ],
+)
+def test_an_unknown_bench_or_a_malformed_argument_stops_with_exit_2(
+    only: list[str], arguments: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        before_after.selected(before_after.BENCHES, only, arguments)
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("before_after: --")
+    assert error.count("\n") == 1
+
+
+def test_a_same_driver_bench_runs_this_checkouts_script_with_the_sides_package_first(
+    tmp_path: Path,
+) -> None:
+    detect = BENCHES_BY_SCRIPT["monitor_detect.py"]
+    capture = BENCHES_BY_SCRIPT["capture_cpu.py"]
+    assert detect.same_driver
+    assert not capture.same_driver
+    env = {"PYTHONPATH": f"{tmp_path}/src:{tmp_path}/bench", "KEPT": "1"}
+    base = before_after.Tree("base", tmp_path, env, f"{tmp_path}/src")
+    script, driven = base.driver(detect)
+    assert script == REPO / "bench" / "monitor_detect.py"
+    assert driven == {"PYTHONPATH": f"{tmp_path}/src:{REPO / 'bench'}", "KEPT": "1"}
+    assert base.driver(capture) == (tmp_path / "bench" / "capture_cpu.py", env)
+    head = before_after.Tree("head", REPO, {"PYTHONPATH": str(REPO / "bench")})
+    assert head.driver(detect) == (REPO / "bench" / "monitor_detect.py", head.env)
+
+
+def test_compare_alternates_sides_keeps_each_output_and_prints_every_repetition(
+    tmp_path: Path,
+) -> None:
+    """Two stand-in trees whose one bench prints the side and a number from a counter:
+    the table holds each side's median, the per-repetition lines each value in run
+    order, and --outputs one file per run."""
+    trees = []
+    for side, values in (("base", "4 1 3"), ("head", "2 5 2")):
+        root = tmp_path / side
+        (root / "bench").mkdir(parents=True)
+        (root / "bench" / "figure.py").write_text(
+            "from pathlib import Path\n"
+            f"runs = Path({str(root / 'runs')!r})\n"
+            "done = len(runs.read_text()) if runs.exists() else 0\n"
+            "with runs.open('a') as log: log.write('x')\n"
+            f"print('figure:', {values.split()!r}[done], 's')\n"
+        )
+        trees.append(before_after.Tree(side, root, dict(os.environ)))
+    bench = before_after.Bench(
+        "figure.py", (), (), (before_after.Figure("the figure", r"figure: (\d+)", "s"),)
+    )
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    base, head = trees
+    printed = before_after.compare(base, head, 3, False, benches=[bench], outputs=outputs)
+    assert "the figure | 3 s    | 2 s   | -33%" in printed
+    assert "  the figure: before 4 1 3 | after 2 5 2" in printed
+    kept = sorted(path.name for path in outputs.iterdir())
+    assert kept == [f"{n}-{side}-figure.txt" for n in (1, 2, 3) for side in ("after", "before")]
+    assert (outputs / "2-after-figure.txt").read_text() == "figure: 5 s\n"

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from trashmonitor.errors import UnreachableError
+from trashmonitor.monitor import health
 from trashmonitor.monitor.health import Judging, blind, evaluate, state_for
 from trashmonitor.monitor.mediamtx_parse import parse_paths_page, with_metrics
 from trashmonitor.monitor.model import (
@@ -438,3 +439,10 @@ def test_a_streaming_camera_judged_without_the_walk_is_the_camera_health_built_b
         camera.state = "parked"  # type: ignore[misc]
     assert camera._replace(state="parked", reasons=()).state == "parked"
     assert copy.copy(camera) == camera
+
+
+def test_the_observation_fields_judging_reads_by_position_are_the_ones_named() -> None:
+    # Streaming cameras read the previous poll's observation by position (quicker than
+    # a NamedTuple's field): a field added or moved must move those positions too.
+    fields = PathObservation._fields
+    assert (fields[health._ONLINE], fields[health._INBOUND]) == ("online", "inbound_bytes")

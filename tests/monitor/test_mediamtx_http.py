@@ -6,13 +6,15 @@ stand-in per test (no fault or path left over from another test)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
+import httpx
 import pytest
 from support.fake_mediamtx import FakeMediaMTX
 from support.http import serve_in_thread
@@ -31,6 +33,7 @@ from trashmonitor.monitor.mediamtx_http import (
 )
 from trashmonitor.monitor.mediamtx_httpx import HttpxTransport
 from trashmonitor.transport import Answer, Request, Transport
+from trashmonitor.transport_httpx import HttpxBridge
 
 Triple = tuple[int, str, bytes]
 
@@ -345,3 +348,196 @@ def test_building_the_fallback_holds_up_no_plain_request() -> None:
     finally:
         built.set()
         transport.close()
+
+
+def test_a_post_is_sent_once_when_its_kept_connection_was_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A POST is not idempotent: its kept connection, possibly dropped by the server, is
+    not tried (the server may have read the request before hanging up); a GET is sent
+    again on a new connection."""
+    monkeypatch.setattr(DropsKeptConnections, "received", [])
+    transport = KeepAliveTransport(fallback=Recording)
+    try:
+        with serve_in_thread(DropsKeptConnections, "drops-kept") as port:
+            url = f"http://127.0.0.1:{port}/x"
+            for method, body in (("POST", b"1"), ("POST", b"2"), ("GET", b""), ("GET", b"")):
+                request = Request(method, url, None, time.monotonic() + 20, 1024, body=body)
+                assert triple(transport.send(request)) == (200, "OK", b"{}")
+    finally:
+        transport.close()
+    # Each GET reached the server twice: on the kept connection it dropped, then a new one.
+    assert DropsKeptConnections.received == ["POST:1", "POST:2"] + ["GET:"] * 4
+
+
+class DropsKeptConnections(QuietHandler):
+    """Answers ``{}`` to the first request of each connection, keeping it open; a later
+    request on it is received (kept in :attr:`received`, ``METHOD:body``) and the
+    connection closed unanswered, as a server that dropped it idle at that moment."""
+
+    received: ClassVar[list[str]] = []
+    answered = False  # set on the instance: one per connection
+
+    def do_GET(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        type(self).received.append(f"{self.command}:{body.decode()}")
+        if self.answered:
+            self.close_connection = True
+            return
+        self.answered = True
+        self.send_body(200, b"{}", "application/json")
+
+    do_POST = do_GET
+
+
+class CountingStatusAnswer(StatusAnswer):
+    """:class:`StatusAnswer` over HTTP/1.1 (keep-alive), counting its connections."""
+
+    protocol_version = "HTTP/1.1"
+    connections = 0
+
+    def setup(self) -> None:
+        super().setup()
+        type(self).connections += 1
+
+
+def test_the_keepalive_transport_keeps_its_connection_after_an_error_status(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 404 or 503 with a small body read whole leaves the connection fit for the next
+    request (the DNS APIs answer 4xx routinely)."""
+    monkeypatch.setattr(CountingStatusAnswer, "connections", 0)
+    transport = KeepAliveTransport(fallback=Recording)
+    try:
+        with serve_in_thread(CountingStatusAnswer, "counting-status") as port:
+            statuses = []
+            for status in (404, 500, 200, 503, 401, 200):
+                url = f"http://127.0.0.1:{port}/{status}/x"
+                answer = transport.send(Request("GET", url, None, time.monotonic() + 20, 1024))
+                statuses.append((answer.status, bytes(answer.body)))
+    finally:
+        transport.close()
+    assert statuses == [(s, b"GET:") for s in (404, 500, 200, 503, 401, 200)]
+    assert CountingStatusAnswer.connections == 1
+
+
+# --------------------------------------------------------------------------- encodings
+
+ZEROS = 5_000_000
+GZIPPED_ZEROS = gzip.compress(b"0" * ZEROS)
+
+
+class AnswersGzip(QuietHandler):
+    """Answers 5,000,000 zeros gzipped (~5 KB) whatever was asked, keeping the
+    ``Accept-Encoding`` each request sent."""
+
+    asked: ClassVar[list[str | None]] = []
+
+    def do_GET(self) -> None:
+        type(self).asked.append(self.headers.get("Accept-Encoding"))
+        self.send_response(200)
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(GZIPPED_ZEROS)))
+        self.end_headers()
+        self.wfile.write(GZIPPED_ZEROS)
+
+
+@EVERY_TRANSPORT
+def test_every_transport_asks_identity_and_gives_back_the_bytes_received(
+    monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
+    """Reproduction: a caller's ``Accept-Encoding: gzip`` was passed on, and the 64 KiB
+    cap counted compressed bytes (httpx's transport inflated them and failed every
+    compressed answer as longer than its Content-Length)."""
+    monkeypatch.setattr(AnswersGzip, "asked", [])
+    sending = new_transport(transport)
+    try:
+        with serve_in_thread(AnswersGzip, "gzip") as port:
+            request = Request(
+                "GET", f"http://127.0.0.1:{port}/x", None, time.monotonic() + 20, 64 * 1024,
+                headers=(("Accept-Encoding", "gzip, deflate"),),
+            )  # fmt: skip
+            answer = sending.send(request)
+    finally:
+        sending.close()
+    assert AnswersGzip.asked == ["identity"]
+    assert bytes(answer.body) == GZIPPED_ZEROS  # as received, not inflated
+
+
+@EVERY_TRANSPORT
+def test_under_the_httpx_bridge_a_gzip_answer_is_refused_not_inflated(
+    monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
+    """Reproduction: httpx's ``Accept-Encoding: gzip, deflate`` went through the bridge,
+    and httpx inflated the answer: 5,000,000 bytes given to the SDK under a 64 KiB cap."""
+    monkeypatch.setattr(AnswersGzip, "asked", [])
+    bridge = HttpxBridge(new_transport(transport), max_bytes=64 * 1024)
+    with (
+        serve_in_thread(AnswersGzip, "gzip-bridge") as port,
+        httpx.Client(transport=bridge) as client,
+        pytest.raises(httpx.RemoteProtocolError, match="content coding not asked for"),
+    ):
+        client.get(f"http://127.0.0.1:{port}/x")
+    assert AnswersGzip.asked == ["identity"]
+
+
+# --------------------------------------------------------------------------- error bodies
+
+
+class SlowErrorBody(QuietHandler):
+    """``/v3/paths/list``: a 503 whose body trickles (100 bytes every 50 ms) without end,
+    announced as 1 MiB (over the error body's cap) or chunked (:attr:`chunked`);
+    ``/ok``: ``{}``. Counts its connections."""
+
+    chunked = False
+    connections = 0
+
+    def setup(self) -> None:
+        super().setup()
+        type(self).connections += 1
+
+    def do_GET(self) -> None:
+        if self.path == "/ok":
+            self.send_body(200, b"{}", "application/json")
+            return
+        self.send_response(503)
+        if self.chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(1024 * 1024))
+        self.end_headers()
+        chunk = b"64\r\n" + b"x" * 100 + b"\r\n" if self.chunked else b"x" * 100
+        stop = threading.Event()
+        try:
+            while not stop.wait(0.05):  # paces the trickle; nothing waits on it
+                self.wfile.write(chunk)
+                self.wfile.flush()
+        except OSError:  # the client hung up
+            self.close_connection = True
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["over-the-cap", "chunked"])
+@EVERY_TRANSPORT
+def test_a_503_with_a_slow_or_oversized_body_is_still_the_503(
+    monkeypatch: pytest.MonkeyPatch, transport: str, chunked: bool
+) -> None:
+    """Reproduction: the error body was read under the 16 MiB cap and the whole timeout:
+    a trickling 503 became a TimedOutError (kind unreachable). Its connection, the rest of
+    the body still coming, must not serve the next request."""
+    monkeypatch.setattr(SlowErrorBody, "chunked", chunked)
+    monkeypatch.setattr(SlowErrorBody, "connections", 0)
+    sending = new_transport(transport)
+    try:
+        with serve_in_thread(SlowErrorBody, "slow-503") as port:
+            url = f"http://127.0.0.1:{port}"
+            with pytest.raises(errors.TrashmonError) as raised:
+                MediaMTXClient(url, timeout=8, transport=sending).list_paths()
+            ok = Request("GET", url + "/ok", None, time.monotonic() + 20, 1024)
+            after = triple(sending.send(ok))
+    finally:
+        sending.close()
+    assert type(raised.value) is errors.UpstreamHTTPError
+    assert (raised.value.kind, raised.value.status_code) == ("http", 503)
+    assert after == (200, "OK", b"{}")
+    assert SlowErrorBody.connections == 2

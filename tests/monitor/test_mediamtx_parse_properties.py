@@ -19,7 +19,7 @@ from support.properties import JSON_VALUES, KEYS
 
 from trashmonitor.cli import build_parser
 from trashmonitor.errors import TrashmonError
-from trashmonitor.monitor import probe_cli
+from trashmonitor.monitor import mediamtx_parse, probe_cli
 from trashmonitor.monitor.mediamtx_parse import (
     check_metrics,
     decode_json,
@@ -198,3 +198,51 @@ def test_stdin_probe_takes_any_input(body: bytes) -> None:
     with pytest.MonkeyPatch.context() as monkeypatch:
         result = probe_stdin(monkeypatch, body)
     assert isinstance(result, (HealthReport, TrashmonError))
+
+
+# /metrics texts the check takes without a path sample left for the line reader (the
+# ones whose shape it keeps), and what may change between two polls' texts.
+TAKEN_TEXTS = st.lists(
+    st.builds(
+        lambda family, name, value: f'{family}{{name="{name}",state="ready"}} {value}',
+        FAMILIES,
+        st.sampled_from(["cam1", "cam20", "a/b"]),
+        st.sampled_from(["0", "7", "10", "205", "10000000000000000000"]),  # 1e19: < 2**64
+    )
+    | NEIGHBOUR_LINES,
+    max_size=12,
+).map("\n".join)
+DIGIT_MAPS = st.lists(st.sampled_from("0123456789"), min_size=10, max_size=10).map(
+    lambda digits: str.maketrans("0123456789", "".join(digits))
+)
+CHANGED_CHARACTERS = st.sampled_from(list('0159az{}",= \n#._-'))
+
+
+@BOUNDED
+@given(TAKEN_TEXTS, DIGIT_MAPS, st.lists(st.tuples(st.integers(0), CHANGED_CHARACTERS), max_size=3))
+def test_the_metrics_check_gives_a_text_the_verdict_of_one_of_its_shape(
+    text: str, digits: dict[int, str], changes: list[tuple[int, str]]
+) -> None:
+    # A poll's text after the last one's: its digits moved (the same shape, most polls),
+    # maybe a character changed too (another shape). The verdict stays the parser's.
+    verdict(check_metrics, text)  # its shape kept when taken by the regex and line reader
+    later = list(text.translate(digits))
+    for position, character in changes:
+        if later:
+            later[position % len(later)] = character
+    after = "".join(later)
+    assert verdict(check_metrics, after) == verdict(parse_metrics, after)
+
+
+def test_a_metrics_text_of_a_shape_taken_is_not_read_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lines = [f'paths_inbound_bytes{{name="cam{n}",state="ready"}} {n * 9}' for n in range(1, 9)]
+    check_metrics("\n".join(lines))
+    monkeypatch.setattr(mediamtx_parse, "parse_metrics_lines", None)  # read: TypeError
+    # The counters moved, none changed its length: the same shape.
+    check_metrics("\n".join(line.replace("9", "8").replace("cam1", "cam2") for line in lines))
+    check_metrics("\n".join(line.replace("} 1", "} 0") for line in lines))  # "} 08"
+    # A count one digit longer is another shape: read again.
+    with pytest.raises(TypeError):
+        check_metrics("\n".join(line.replace("} 9", "} 10") for line in lines))
