@@ -184,7 +184,9 @@ def _camera_drilldown(config: MixinConfig) -> gdb.DashboardLink:
         gdb.DashboardLink("Open camera ${__field.labels.camera}")
         .type(DashboardLinkType.LINK)
         .url(
-            f"/d/{config.dashboard_uid_prefix}-camera/?var-camera=${{__field.labels.camera}}"
+            # The site too: the same camera name may exist at several sites.
+            f"/d/{config.dashboard_uid_prefix}-camera/?var-site=${{__field.labels.site}}"
+            "&var-camera=${__field.labels.camera}"
             "&${datasource:queryparam}&${__url_time_range}"
         )
     )
@@ -258,7 +260,10 @@ def overview(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 UNIT_COUNT,
                 [
                     Query(
-                        f"sum by (state) (trashmon_cameras{selector(mon, SITE_MATCH)})",
+                        # Each replica counts every camera: the max across replicas
+                        # per site first, then the sum over sites.
+                        "sum by (state) (max by (site, state) "
+                        f"(trashmon_cameras{selector(mon, SITE_MATCH)}))",
                         "{{state}}",
                         True,
                     )
@@ -272,7 +277,7 @@ def overview(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 [
                     Query(
                         f"max by (site, camera, reason) (trashmon_camera_reason{cam} == 1)",
-                        "{{camera}} {{reason}}",
+                        "{{camera}} {{site}} {{reason}}",
                         True,
                     )
                 ],
@@ -299,7 +304,7 @@ def overview(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 [
                     Query(
                         f"max by (site, camera, state) (trashmon_camera_state{cam}) == 1",
-                        "{{camera}} {{state}}",
+                        "{{camera}} {{site}} {{state}}",
                     )
                 ],
             ),
@@ -308,21 +313,26 @@ def overview(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 "Seconds since MediaMTX last received bytes for the path "
                 f"(TrashmonStreamStalled fires above {config.stall_seconds} s).",
                 UNIT_SECONDS,
-                [Query(f"{n.inbound_age}{{{CAMERA_MATCH}}}", "{{camera}}")],
+                [Query(f"{n.inbound_age}{{{CAMERA_MATCH}}}", "{{camera}} {{site}}")],
                 links=[_camera_drilldown(config)],
             ),
             lay.timeseries(
                 "Ingest bitrate per path",
                 "Bits per second MediaMTX receives from each camera.",
                 UNIT_BITS_PER_SECOND,
-                [Query(f"8 * {n.inbound_bytes_rate}{{{CAMERA_MATCH}}}", "{{camera}}")],
+                [Query(f"8 * {n.inbound_bytes_rate}{{{CAMERA_MATCH}}}", "{{camera}} {{site}}")],
                 links=[_camera_drilldown(config)],
             ),
             lay.timeseries(
                 "Readers",
                 "Viewers (HLS, RTSP, WebRTC) reading each path.",
                 UNIT_COUNT,
-                [Query(f"max by (site, camera) (trashmon_camera_readers{cam})", "{{camera}}")],
+                [
+                    Query(
+                        f"max by (site, camera) (trashmon_camera_readers{cam})",
+                        "{{camera}} {{site}}",
+                    )
+                ],
                 links=[_camera_drilldown(config)],
             ),
         ],
@@ -364,10 +374,13 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 f"them (TrashmonLowFps below {config.low_fps_ratio:.0%}).",
                 UNIT_FPS,
                 [
-                    Query(f"max by (site, camera) (trashmon_agent_fps{mon})", "{{camera}} fps"),
+                    Query(
+                        f"max by (site, camera) (trashmon_agent_fps{mon})",
+                        "{{camera}} {{site}} fps",
+                    ),
                     Query(
                         f"max by (site, camera) (trashmon_agent_target_fps{mon})",
-                        "{{camera}} target",
+                        "{{camera}} {{site}} target",
                     ),
                 ],
             ),
@@ -403,11 +416,11 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                     Query(
                         f"max by (site, camera) (increase(trashmon_agent_restarts{mon}"
                         f"[{config.restart_window}]))",
-                        "{{camera}} restarts",
+                        "{{camera}} {{site}} restarts",
                     ),
                     Query(
                         f"max by (site, camera) (trashmon_agent_consecutive_failures{mon})",
-                        "{{camera}} failures in a row",
+                        "{{camera}} {{site}} failures in a row",
                     ),
                 ],
             ),
@@ -417,10 +430,10 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 "ffmpeg reports to its agent (where it reports one: not for RTSP alone).",
                 UNIT_BITS_PER_SECOND,
                 [
-                    Query(f"8 * {n.inbound_bytes_rate}{{{CAMERA_MATCH}}}", "{{camera}}"),
+                    Query(f"8 * {n.inbound_bytes_rate}{{{CAMERA_MATCH}}}", "{{camera}} {{site}}"),
                     Query(
                         f"8 * max by (site, camera) (trashmon_agent_bitrate_bytes_per_second{mon})",
-                        "{{camera}} ffmpeg",
+                        "{{camera}} {{site}} ffmpeg",
                     ),
                 ],
             ),
@@ -433,11 +446,11 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 [
                     Query(
                         f"max by (site, camera) (trashmon_agent_black_image{mon})",
-                        "{{camera}} black",
+                        "{{camera}} {{site}} black",
                     ),
                     Query(
                         f"max by (site, camera) (trashmon_agent_frozen_image{mon})",
-                        "{{camera}} frozen",
+                        "{{camera}} {{site}} frozen",
                     ),
                 ],
             ),
@@ -447,7 +460,8 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 UNIT_YES_NO,
                 [
                     Query(
-                        f"max by (site, camera) (trashmon_agent_device_present{mon})", "{{camera}}"
+                        f"max by (site, camera) (trashmon_agent_device_present{mon})",
+                        "{{camera}} {{site}}",
                     )
                 ],
             ),
@@ -473,7 +487,11 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 "Agent online (MQTT)",
                 "The agent's retained status topic as the monitor sees it.",
                 UNIT_YES_NO,
-                [Query(f"max by (site, camera) (trashmon_agent_online{mon})", "{{camera}}")],
+                [
+                    Query(
+                        f"max by (site, camera) (trashmon_agent_online{mon})", "{{camera}} {{site}}"
+                    )
+                ],
             ),
             lay.timeseries(
                 "Time since last agent state",
@@ -484,7 +502,7 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                     Query(
                         "max by (site, camera) "
                         f"(time() - trashmon_agent_last_state_timestamp_seconds{mon})",
-                        "{{camera}}",
+                        "{{camera}} {{site}}",
                     )
                 ],
             ),
@@ -494,13 +512,13 @@ def camera(config: MixinConfig = DEFAULT_CONFIG) -> gdb.Dashboard:
                 "Share of RTP packets lost "
                 f"(TrashmonRtpPacketLoss above {config.rtp_loss_ratio:.0%}).",
                 UNIT_RATIO,
-                [Query(f"{n.rtp_loss_ratio}{{{CAMERA_MATCH}}}", "{{camera}}")],
+                [Query(f"{n.rtp_loss_ratio}{{{CAMERA_MATCH}}}", "{{camera}} {{site}}")],
             ),
             lay.timeseries(
                 "Frames in error",
                 "Inbound frames MediaMTX could not decode, per second.",
                 UNIT_PER_SECOND,
-                [Query(f"{n.frames_in_error_rate}{{{CAMERA_MATCH}}}", "{{camera}}")],
+                [Query(f"{n.frames_in_error_rate}{{{CAMERA_MATCH}}}", "{{camera}} {{site}}")],
             ),
         ],
     )
@@ -524,7 +542,8 @@ def _quality_and_availability(config: MixinConfig, lay: _Layout, mon: str) -> li
             f"Limits per hour: {limits}. TrashmonConnectionPoor at "
             f"{config.poor_connection_grade} or worse for {config.poor_connection_for}.",
             UNIT_COUNT,
-            [Query(f"max by (site, camera) (trashmon_camera_quality_level{mon})", "{{camera}}")],
+            [Query(f"max by (site, camera) (trashmon_camera_quality_level{mon})",
+                   "{{camera}} {{site}}")],
             span=6,
         ),
         lay.timeseries(
@@ -534,11 +553,11 @@ def _quality_and_availability(config: MixinConfig, lay: _Layout, mon: str) -> li
             UNIT_COUNT,
             [
                 Query(f"max by (site, camera) (trashmon_camera_reconnects_last_hour{mon})",
-                      "{{camera}} reconnects"),
+                      "{{camera}} {{site}} reconnects"),
                 Query(f"max by (site, camera) (trashmon_camera_stalls_last_hour{mon})",
-                      "{{camera}} stalls"),
+                      "{{camera}} {{site}} stalls"),
                 Query(f"max by (site, camera) (trashmon_camera_fps_ratio{mon})",
-                      "{{camera}} fps ratio"),
+                      "{{camera}} {{site}} fps ratio"),
             ],
             span=6,
         ),
@@ -550,11 +569,11 @@ def _quality_and_availability(config: MixinConfig, lay: _Layout, mon: str) -> li
             UNIT_RATIO,
             [
                 Query(f"max by (site, camera, window) (trashmon_camera_availability_ratio{mon})",
-                      "{{camera}} {{window}} (monitor)"),
+                      "{{camera}} {{site}} {{window}} (monitor)"),
                 Query(f"1 - {unavailable(page_long)}{{{CAMERA_MATCH}}}",
-                      f"{{{{camera}}}} {page_long}"),
+                      f"{{{{camera}}}} {{{{site}}}} {page_long}"),
                 Query(f"1 - {unavailable(ticket_long)}{{{CAMERA_MATCH}}}",
-                      f"{{{{camera}}}} {ticket_long}"),
+                      f"{{{{camera}}}} {{{{site}}}} {ticket_long}"),
                 Query(f"vector({objective})", "objective"),
             ],
             span=6,
@@ -567,9 +586,9 @@ def _quality_and_availability(config: MixinConfig, lay: _Layout, mon: str) -> li
             UNIT_COUNT,
             [
                 Query(f"max by (site, camera) (trashmon_camera_incidents_last_day{mon})",
-                      "{{camera}} incidents, last day"),
+                      "{{camera}} {{site}} incidents, last day"),
                 Query(f"max by (site, camera) (trashmon_camera_available{mon})",
-                      "{{camera}} available"),
+                      "{{camera}} {{site}} available"),
             ],
             span=6,
         ),

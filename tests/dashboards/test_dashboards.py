@@ -209,3 +209,56 @@ def test_camera_dashboards_filter_every_monitor_camera_query_by_site() -> None:
         for expr in per_camera:
             if "trashcam_" not in expr:
                 assert 'site=~"$site"' in expr, (stem, expr)
+
+
+def _monitor_series_summed_without_max(expr: str) -> bool:
+    """A ``sum`` over the monitor's series that does not first take the ``max`` across
+    replicas (each replica exports the same judgement: a sum counts it once per replica)."""
+    summed = expr.split("sum")[1:]
+    return any("trashmon_" in inside and "max by (site" not in inside for inside in summed)
+
+
+def test_camera_dashboards_take_the_max_across_replicas_before_summing() -> None:
+    """Issue 17 §2: with two monitor replicas, "Cameras by state" showed every camera
+    twice (``sum by (state) (trashmon_cameras)``)."""
+    for stem in ("overview", "camera"):
+        for title, expr in panel_expressions(_committed()[stem]):
+            assert not _monitor_series_summed_without_max(expr), (stem, title, expr)
+    (cameras_by_state,) = [
+        expr for title, expr in panel_expressions(_committed()["overview"])
+        if title == "Cameras by state"
+    ]  # fmt: skip
+    assert cameras_by_state.startswith("sum by (state) (max by (site, state) (trashmon_cameras{")
+
+
+def test_the_replica_check_flags_a_plain_sum() -> None:
+    assert _monitor_series_summed_without_max('sum by (state) (trashmon_cameras{site=~"$site"})')
+    assert not _monitor_series_summed_without_max("sum by (camera) (rate(trashcam_x[5m]))")
+    assert not _monitor_series_summed_without_max("max by (site, camera) (trashmon_x)")
+
+
+def test_camera_legends_name_the_site_and_drilldowns_carry_it() -> None:
+    """Issue 17 §1: with Site at All, cam1 at two sites must be two told-apart lines, and a
+    click on either opens that site's cam1, not both."""
+    for stem in ("overview", "camera"):
+        for panel in iter_panels(_committed()[stem]):
+            for target in panel.get("targets", []):
+                legend = target.get("legendFormat", "")
+                if "{{camera}}" in legend and "trashcam_" not in target["expr"]:
+                    assert "{{site}}" in legend, (stem, panel["title"], legend)
+    drilldowns = [
+        link["url"]
+        for _, panel in _all_panels()
+        for link in panel["fieldConfig"]["defaults"].get("links", [])
+        if "-camera/" in link["url"]
+    ]
+    assert drilldowns
+    for url in drilldowns:
+        assert "var-site=${__field.labels.site}" in url, url
+
+
+def test_the_dashboard_docs_list_the_site_variable() -> None:
+    text = (REPO / "docs" / "observability.md").read_text(encoding="utf-8")
+    for uid in ("trashmon-overview", "trashmon-camera"):
+        (row,) = [line for line in text.splitlines() if line.startswith(f"| `{uid}` |")]
+        assert "**Site** variable" in row, uid
