@@ -29,6 +29,8 @@ from trashmonitor.settings import SettingsTable, option
 # Alertmanager: the shipped config, its e-mail/ntfy examples, the AlertmanagerConfig.
 NOTIFICATION_FILES = (ALERTMANAGER_FILE, *EXAMPLE_FILES, ALERTMANAGER_CONFIG_FILE)
 RULE_FILES = {"prometheus": "trashmonitor.rules.yaml", "operator": "prometheusrule.yaml"}
+# A central Prometheus over several sites loads these as well (docs/observability.md).
+CENTRAL_RULE_FILES = ("central.rules.yaml", "central-prometheusrule.yaml")
 DASHBOARD_NAMES = ("overview", "camera", "monitor", "dns")
 PROVISIONING_FILE = "dashboards.yaml"
 
@@ -43,7 +45,7 @@ def _dashboards_data() -> Traversable:
 
 def shipped_files() -> dict[str, str]:
     """Relative output path -> content of every shipped artefact."""
-    names = [*RULE_FILES.values(), *NOTIFICATION_FILES]
+    names = [*RULE_FILES.values(), *CENTRAL_RULE_FILES, *NOTIFICATION_FILES]
     files = {name: _alerts_data().joinpath(name).read_text("utf-8") for name in names}
     for name in DASHBOARD_NAMES:
         text = _dashboards_data().joinpath("generated", f"{name}.json").read_text("utf-8")

@@ -64,6 +64,9 @@ class MixinConfig:
     mqtt_disconnected_for: str = "5m"
     absent_for: str = "5m"
     monitor_replica_down_for: str = "5m"
+    # A central Prometheus: a site heard from within the window but silent for `_for`.
+    site_silent_for: str = "5m"
+    site_silent_window: str = "1d"
     dns_drift_for: str = "15m"
     dns_reconcile_for: str = "5m"
     certificate_for: str = "1h"
@@ -149,7 +152,7 @@ class MixinConfig:
             if (
                 name.endswith("_for")
                 or name.startswith("notification_")
-                or name in {"rate_window", "restart_window"}
+                or name in {"rate_window", "restart_window", "site_silent_window"}
             ):
                 duration_seconds(getattr(self, name))  # raises on a typo such as "5 m"
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from trashmonitor.alerts.config import DEFAULT_CONFIG, MixinConfig
-from trashmonitor.alerts.rules import prometheus_rule, rule_file
+from trashmonitor.alerts.rules import central_rule_file, prometheus_rule, rule_file
 
 RULES_FILE = "trashmonitor.rules.yaml"
 PROMETHEUS_RULE_FILE = "prometheusrule.yaml"
+# Only for a central Prometheus over several sites (docs/observability.md, "Several sites").
+CENTRAL_RULES_FILE = "central.rules.yaml"
+CENTRAL_PROMETHEUS_RULE_FILE = "central-prometheusrule.yaml"
 
 HEADER = (
     "# Generated from trashmonitor/alerts (MixinConfig) by `just generate`: do not edit.\n"
@@ -38,4 +41,12 @@ def prometheus_rule_yaml(config: MixinConfig = DEFAULT_CONFIG) -> str:
 
 def rendered_rule_files(config: MixinConfig = DEFAULT_CONFIG) -> dict[str, str]:
     """File name (inside alerts/) -> content."""
-    return {RULES_FILE: rules_yaml(config), PROMETHEUS_RULE_FILE: prometheus_rule_yaml(config)}
+    central = central_rule_file(config)
+    return {
+        RULES_FILE: rules_yaml(config),
+        PROMETHEUS_RULE_FILE: prometheus_rule_yaml(config),
+        CENTRAL_RULES_FILE: to_yaml(central),
+        CENTRAL_PROMETHEUS_RULE_FILE: to_yaml(
+            prometheus_rule(config, name="trashmonitor-central", spec=central)
+        ),
+    }

@@ -456,10 +456,17 @@ def platform_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ..
         f"(time() - trashmon_last_successful_poll_timestamp_seconds{{{mon}}}"
         f" > {c.monitor_blind_seconds}"
         f" unless on (job, instance, {site}) (trashmon_mediamtx_up{{{mon}}} == 0))"
-        # …or one that is scraped but has never polled successfully.
-        f" or (up{{{mon}}} == 1"
-        f" unless on (job, instance) trashmon_last_successful_poll_timestamp_seconds{{{mon}}}"
-        f" unless on (job, instance) (trashmon_mediamtx_up{{{mon}}} == 0))"
+        # …or one that is scraped but has never polled successfully. Where `up` carries
+        # a site (a central Prometheus: federated compose sites all scrape `server:9843`,
+        # so they differ by site alone) the join includes it, else one site's polls would
+        # hide another's never-polled replica; where it does not (one Prometheus, the
+        # monitor naming its sites) any poll of that replica counts, as before.
+        + "".join(
+            f" or (up{{{mon},{site}{up_site}}} == 1"
+            f" unless on ({join}) trashmon_last_successful_poll_timestamp_seconds{{{mon}}}"
+            f" unless on ({join}) (trashmon_mediamtx_up{{{mon}}} == 0))"
+            for up_site, join in (('!=""', f"job, instance, {site}"), ('=""', "job, instance"))
+        )
     )
     return (
         alert.platform(
@@ -572,8 +579,38 @@ def rule_groups(config: MixinConfig = DEFAULT_CONFIG) -> tuple[RuleGroup, ...]:
     )
 
 
+def central_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]:
+    """Alerts only a central Prometheus over several sites can raise (federation or
+    remote_write, docs/observability.md "Several sites"): alerts/central.rules.yaml.
+
+    A site whose Prometheus, or its link, dies sends nothing more: its series go stale and
+    every alert about it resolves, and TrashmonMonitorAbsent needs `up == 0` samples that no
+    longer arrive. What is left is the memory of the site: one that sent its monitor's
+    `up` within ``site_silent_window`` but sends none now. A site Prometheus's own `up`
+    has no `site` (its external label is added on the way out), so the rule is inert
+    there; it needs no list of sites, and a site removed on purpose stops it after the
+    window (or silence it).
+    """
+    c, alert, site = config, _AlertFactory(config), config.site_label
+    monitor_up = f'up{{job="{c.monitor_job}",{site}!=""}}'
+    return (
+        alert.platform(
+            "SiteSilent",
+            f"max by ({site}) (max_over_time({monitor_up}[{c.site_silent_window}]))"
+            f" unless on ({site}) max by ({site}) ({monitor_up})",
+            c.site_silent_for,
+            "critical",
+            "A site sends the central Prometheus nothing.",
+            "No series of site {{ $labels.site }} reached this Prometheus for "
+            f"{c.site_silent_for}, though it did within the last {c.site_silent_window}: "
+            "its Prometheus, or the federation or remote_write link, is down, so none of its "
+            "alerts can fire.",
+        ),
+    )
+
+
 def all_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ...]:
-    return camera_alerts(config) + platform_alerts(config)
+    return camera_alerts(config) + platform_alerts(config) + central_alerts(config)
 
 
 def rule_file(config: MixinConfig = DEFAULT_CONFIG) -> dict[str, Any]:
@@ -581,12 +618,18 @@ def rule_file(config: MixinConfig = DEFAULT_CONFIG) -> dict[str, Any]:
     return {"groups": [group.as_dict() for group in rule_groups(config)]}
 
 
+def central_rule_file(config: MixinConfig = DEFAULT_CONFIG) -> dict[str, Any]:
+    """The rule file a central Prometheus loads beside :func:`rule_file` (and no site)."""
+    return {"groups": [RuleGroup("trashmonitor.central", central_alerts(config)).as_dict()]}
+
+
 def prometheus_rule(
     config: MixinConfig = DEFAULT_CONFIG,
     name: str = "trashmonitor",
     namespace: str = "trashmonitor",
+    spec: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The same groups as a prometheus-operator ``PrometheusRule`` custom resource."""
+    """The same groups (or ``spec``) as a prometheus-operator ``PrometheusRule``."""
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
@@ -595,5 +638,5 @@ def prometheus_rule(
             "namespace": namespace,
             "labels": {"app.kubernetes.io/name": "trashmonitor", "role": "alert-rules"},
         },
-        "spec": rule_file(config),
+        "spec": rule_file(config) if spec is None else spec,
     }

@@ -47,6 +47,8 @@ def test_output_writes_everything_for_prometheus_and_grafana(tmp_path: Path) -> 
         [
             "trashmonitor.rules.yaml",
             "prometheusrule.yaml",
+            "central.rules.yaml",
+            "central-prometheusrule.yaml",
             "alertmanager.yml",
             "alertmanager.email.example.yml",
             "alertmanager.ntfy.example.yml",

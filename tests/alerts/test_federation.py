@@ -11,7 +11,8 @@ The two ways a series gets its ``site`` (docs/observability.md, "Several sites")
 monitor names no site, so home's Prometheus adds ``site="home"`` from its external
 labels; in the garage the series carry ``site="garage"`` before federation (a target
 label here, standing where a monitor started with ``--site garage=…`` puts it), and the
-external label, the same name, changes nothing.
+external label, the same name, changes nothing. Then the garage goes dark and the
+central-only alerts/central.rules.yaml names it (TrashmonSiteSilent).
 """
 
 from __future__ import annotations
@@ -43,15 +44,16 @@ pytestmark = pytest.mark.slow
 FEDERATION = REPO / "server" / "prometheus" / "federation.yml"
 SCRAPE_CONFIG = REPO / "server" / "prometheus" / "federation-scrapeconfig.yaml"
 REMOTE_WRITE = REPO / "server" / "prometheus" / "site-remote-write.yml"
+CENTRAL_RULES = REPO / "alerts" / "central.rules.yaml"
 SITES = {"home": True, "garage": False}  # site -> cam1 streaming?
 
 
 def central_config(site_servers: list[str]) -> str:
     """The shipped federation.yml, pointed at ``site_servers``, evaluating every second,
-    loading the shipped rules (and no Alertmanager)."""
+    loading the shipped rules and the central-only ones (and no Alertmanager)."""
     document: dict[str, Any] = yaml.safe_load(FEDERATION.read_text(encoding="utf-8"))
     document["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
-    document["rule_files"] = [str(SHIPPED_RULES)]
+    document["rule_files"] = [str(SHIPPED_RULES), str(CENTRAL_RULES)]
     del document["alerting"]
     (job,) = document["scrape_configs"]
     job["static_configs"] = [{"targets": site_servers}]
@@ -116,13 +118,22 @@ def test_a_central_prometheus_federates_both_sites_and_its_rules_keep_site(
     tmp_path: Path,
 ) -> None:
     with contextlib.ExitStack() as stack:
+        # The garage's Prometheus on a stack of its own: stopped at the end (gone dark).
+        garage_stack = stack.enter_context(contextlib.ExitStack())
         sites = {
-            site: stack.enter_context(site_prometheus(tmp_path / site, site, streaming))
+            site: (garage_stack if site == "garage" else stack).enter_context(
+                site_prometheus(tmp_path / site, site, streaming)
+            )
             for site, streaming in SITES.items()
         }
+        # Federated samples carry their timestamps, so no staleness marker ends a dark
+        # site's series: they vanish after the lookback delta (5m by default), shortened
+        # here like the intervals.
         central = stack.enter_context(
             running_prometheus_config(
-                tmp_path / "central", central_config([s.address for s in sites.values()])
+                tmp_path / "central",
+                central_config([s.address for s in sites.values()]),
+                ["--query.lookback-delta=15s"],
             )
         )
         # The central server sees each site's monitor series, with the site.
@@ -159,6 +170,16 @@ def test_a_central_prometheus_federates_both_sites_and_its_rules_keep_site(
         # The federation job itself is healthy on both site servers.
         federate = central.active_targets("trashmon-federate")
         assert sorted(t["health"] for t in federate) == ["up", "up"]
+
+        # The garage goes dark: its series end (after the lookback delta), its CameraDown
+        # resolves, and the central-only TrashmonSiteSilent (pending: the shipped `for`
+        # is 5m) names it.
+        silent = 'ALERTS{alertname="TrashmonSiteSilent"}'
+        assert _by_site(central, silent) == {}
+        garage_stack.close()
+        wait_until(lambda: _by_site(central, silent) == {"garage": 1.0}, 60, 0.25, silent)
+        wait_until(lambda: _by_site(central, pending) == {}, 60, 0.25, pending)
+        assert not central.unhealthy_rules()
 
 
 def test_the_operator_scrape_config_federates_like_the_plain_file() -> None:

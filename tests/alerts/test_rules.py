@@ -211,6 +211,7 @@ def test_unit_tests_catch_a_missing_parked_exclusion(promtool: str, tmp_path: Pa
                 " unless on (site, camera) (camera:trashmon_camera_parked:max == 1)", ""
             )
     (tmp_path / "trashmonitor.rules.yaml").write_text(to_yaml(document))
+    shutil.copy(ALERTS_DIR / "central.rules.yaml", tmp_path)  # central.test.yaml's rules
     tests_dir = tmp_path / "tests"
     tests_dir.mkdir()
     for path in UNIT_TESTS:
