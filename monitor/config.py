@@ -17,8 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import partial
-from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from trashmonitor.errors import ConfigError
 from trashmonitor.monitor.mediamtx import default_metrics_url, metrics_url
@@ -55,6 +54,9 @@ from trashmonitor.settings import (
     seconds_between,
     switch,
 )
+
+if TYPE_CHECKING:  # imported where a directory is parsed: the probe never needs pathlib
+    from pathlib import Path
 
 PROBE = "probe"
 MONITOR = "monitor"
@@ -98,6 +100,8 @@ def parse_state_dir(text: str) -> Path | None:
     """A writable directory for the incident history, or None for 'off' (in memory)."""
     if text.strip().lower() in NO_METRICS:
         return None
+    from pathlib import Path
+
     directory = Path(text)
     if not directory.is_dir():
         raise ValueError("expected an existing directory")

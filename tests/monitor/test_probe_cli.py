@@ -251,10 +251,11 @@ def test_the_probe_imports_no_heavy_library() -> None:
 
 # Imported by none of a probe's steps: the monitor's HTTP client and exporters, the MQTT
 # client, the DNS SDK, crypto; logging and concurrent.futures (~18 ms of start-up
-# together); --play's and the hook's modules (only with their settings).
+# together); pathlib (~1.5 ms: only a setting naming a file or directory needs it);
+# --play's and the hook's modules (only with their settings).
 NOT_FOR_THE_PROBE = (
     "httpx", "httpcore", "h11", "anyio", "certifi", "paho", "prometheus_client",
-    "opentelemetry", "cloudflare", "cryptography", "logging", "concurrent",
+    "opentelemetry", "cloudflare", "cryptography", "logging", "concurrent", "pathlib",
     "trashmonitor.hook", "trashmonitor.monitor.play", "trashmonitor.monitor.play_cli",
     "trashmonitor.monitor.play_ffmpeg", "trashmonitor.monitor.observe",
     "trashmonitor.monitor.daemon", "trashmonitor.monitor.export",
@@ -289,6 +290,11 @@ def test_a_real_probe_imports_only_what_it_reads_and_judges_with(fake: FakeMedia
     # dis and tokenize: ~10 ms of CPU (bench/probe_startup.py).
     assert "msgspec" in modules
     assert sorted(modules & {"typing_extensions", "inspect", "ast", "dis", "tokenize"}) == []
+    # Nor msgspec's schema and type-inspection modules (with textwrap, ~3 ms), nor the
+    # platform uuid asks one question (~1.7 ms): monitor/msgspec_lean.py.
+    assert (
+        sorted(modules & {"msgspec.inspect", "msgspec._json_schema", "textwrap", "platform"}) == []
+    )
     listed = {"itemCount": 1, "pageCount": 1, "items": [
         {"name": "cam1", "online": True, "available": True, "inboundBytes": 1, "tracks": ["H264"]}
     ]}  # fmt: skip
