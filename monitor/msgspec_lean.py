@@ -14,41 +14,38 @@ that uses msgspec imports it from here.
 with ``textwrap``: ~1 ms). Neither is used to decode or encode: while msgspec loads,
 :func:`_deferred_schema` stands in for them, and once it has loaded they are taken out
 again, so that a later ``import msgspec.inspect`` or call of ``msgspec.json.schema``
-imports the real modules (tests/monitor/test_msgspec_lean.py). The same for
-``platform``, which ``uuid`` (imported by msgspec's codec) imports only to call
-``platform.system()`` once (:func:`_uuid_platform`): ``uuid`` keeps the stand-in, and a
-later ``import platform`` gets the real module.
+imports the real modules (tests/monitor/test_msgspec_lean.py).
 
 Only when nothing has imported ``typing_extensions`` yet: the monitor has (OpenTelemetry
 needs it), so there msgspec loads as usual. While msgspec loads, ``import
-typing_extensions`` fails, and ``msgspec.inspect`` and ``platform`` are the stand-ins,
-in every thread, not only this one: import this module before starting threads, unless
-none of them can import those.
+typing_extensions`` fails, and ``msgspec.inspect`` is the stand-in, in every thread, not
+only this one: import this module before starting threads, unless none of them can
+import those.
 
 The probe, the one process where the block applies, breaks that rule on purpose: it
 imports this module where a page of 64 KiB or more is first decoded, which may be a
 thread (its page window's, or a site's in ``probe_sites``' pool; ``--play``'s decode no
 page). Importing it before starting them would cost every small probe msgspec's ~8 ms,
 for pages that may never come. It is safe because no thread of the probe imports
-``typing_extensions``, ``platform`` or msgspec's schema modules
-(tests/monitor/test_probe_cli.py checks what real probes import, sites read in threads
-included), and a thread importing msgspec meanwhile waits on the import lock until this
-import has finished, then finds msgspec whole.
+``typing_extensions`` or msgspec's schema modules (tests/monitor/test_probe_cli.py checks
+what real probes import, sites read in threads included), and a thread importing msgspec
+meanwhile waits on the import lock until this import has finished, then finds msgspec
+whole.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+_SCHEMA_MODULES = ("msgspec.inspect", "msgspec._json_schema")
+
 
 def _deferred_schema() -> dict[str, ModuleType]:
-    """Stand-ins for ``msgspec.inspect`` and ``msgspec._json_schema``: ``msgspec.json``
-    binds the schema module's two functions at its import, so those import the real
-    module when first called."""
+    """Stand-ins for :data:`_SCHEMA_MODULES`: ``msgspec.json`` binds the schema module's
+    two functions at its import, so those import the real module when first called."""
 
     def deferred(name: str) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -65,20 +62,8 @@ def _deferred_schema() -> dict[str, ModuleType]:
     return {"msgspec.inspect": ModuleType("msgspec.inspect"), "msgspec._json_schema": schema}
 
 
-def _uuid_platform() -> dict[str, ModuleType]:
-    """A stand-in for ``platform`` while ``uuid`` loads (msgspec's codec imports it):
-    ``uuid`` asks it one thing, once, at its import, ``platform.system()`` (to tell
-    Linux and AIX apart), which on a POSIX system is ``os.uname().sysname``; the real
-    module costs ~1.7 ms to import."""
-    if "platform" in sys.modules or "uuid" in sys.modules or not hasattr(os, "uname"):
-        return {}
-    stand_in = ModuleType("platform")
-    stand_in.system = lambda: os.uname().sysname  # type: ignore[attr-defined]
-    return {"platform": stand_in}
-
-
 def _import_lean() -> None:
-    stand_ins = {**_deferred_schema(), **_uuid_platform()}
+    stand_ins = _deferred_schema()
     sys.modules["typing_extensions"] = None  # type: ignore[assignment]
     sys.modules.update(stand_ins)
     try:

@@ -290,11 +290,9 @@ def test_a_real_probe_imports_only_what_it_reads_and_judges_with(fake: FakeMedia
     # dis and tokenize: ~10 ms of CPU (bench/probe_startup.py).
     assert "msgspec" in modules
     assert sorted(modules & {"typing_extensions", "inspect", "ast", "dis", "tokenize"}) == []
-    # Nor msgspec's schema and type-inspection modules (with textwrap, ~3 ms), nor the
-    # platform uuid asks one question (~1.7 ms): monitor/msgspec_lean.py.
-    assert (
-        sorted(modules & {"msgspec.inspect", "msgspec._json_schema", "textwrap", "platform"}) == []
-    )
+    # Nor msgspec's schema and type-inspection modules (with textwrap, ~3 ms): decoding
+    # and encoding never use them (monitor/msgspec_lean.py).
+    assert sorted(modules & {"msgspec.inspect", "msgspec._json_schema", "textwrap"}) == []
     listed = {"itemCount": 1, "pageCount": 1, "items": [
         {"name": "cam1", "online": True, "available": True, "inboundBytes": 1, "tracks": ["H264"]}
     ]}  # fmt: skip
