@@ -114,6 +114,31 @@ def _by_site(prometheus: Prometheus, expr: str) -> dict[str, float]:
     return values
 
 
+def _rules_and_alerts_keep_site(central: Prometheus) -> str:
+    """The central server's recording rules and alerts keep the site; the query of the
+    pending CameraDown alerts."""
+    # Recording rules evaluated centrally keep the site: one series per (site, camera).
+    unavailable = RecordedNames.unavailable(DEFAULT_CONFIG.burn_windows[0])
+    wait_until(
+        lambda: _by_site(central, unavailable) == {"home": 0.0, "garage": 1.0},
+        60, 0.25, unavailable,
+    )  # fmt: skip
+    parked = RecordedNames(DEFAULT_CONFIG).parked  # the guard every camera alert reads
+    wait_until(lambda: _by_site(central, parked) == {"home": 0.0, "garage": 0.0}, 60, 0.25, parked)
+
+    # So do the alerts: the garage's cam1 is down (pending: the shipped `for` is 2m),
+    # home's cam1 of the same name is not.
+    pending = 'ALERTS{alertname="TrashmonCameraDown"}'
+    wait_until(lambda: _by_site(central, pending) == {"garage": 1.0}, 60, 0.25, pending)
+    (alert,) = central.query(pending)
+    assert alert["metric"]["camera"] == "cam1"
+    assert not central.unhealthy_rules()
+    # The federation job itself is healthy on both site servers.
+    federate = central.active_targets("trashmon-federate")
+    assert sorted(t["health"] for t in federate) == ["up", "up"]
+    return pending
+
+
 def test_a_central_prometheus_federates_both_sites_and_its_rules_keep_site(
     tmp_path: Path,
 ) -> None:
@@ -149,27 +174,7 @@ def test_a_central_prometheus_federates_both_sites_and_its_rules_keep_site(
         ready = 'paths{job="mediamtx",name="cam1",state="ready"}'
         wait_until(lambda: _by_site(central, ready).get("home") == 1.0, 60, 0.25, ready)
 
-        # Recording rules evaluated centrally keep the site: one series per (site, camera).
-        unavailable = RecordedNames.unavailable(DEFAULT_CONFIG.burn_windows[0])
-        wait_until(
-            lambda: _by_site(central, unavailable) == {"home": 0.0, "garage": 1.0},
-            60, 0.25, unavailable,
-        )  # fmt: skip
-        parked = RecordedNames(DEFAULT_CONFIG).parked  # the guard every camera alert reads
-        wait_until(
-            lambda: _by_site(central, parked) == {"home": 0.0, "garage": 0.0}, 60, 0.25, parked
-        )
-
-        # So do the alerts: the garage's cam1 is down (pending: the shipped `for` is 2m),
-        # home's cam1 of the same name is not.
-        pending = 'ALERTS{alertname="TrashmonCameraDown"}'
-        wait_until(lambda: _by_site(central, pending) == {"garage": 1.0}, 60, 0.25, pending)
-        (alert,) = central.query(pending)
-        assert alert["metric"]["camera"] == "cam1"
-        assert not central.unhealthy_rules()
-        # The federation job itself is healthy on both site servers.
-        federate = central.active_targets("trashmon-federate")
-        assert sorted(t["health"] for t in federate) == ["up", "up"]
+        pending = _rules_and_alerts_keep_site(central)
 
         # The garage goes dark: its series end (after the lookback delta), its CameraDown
         # resolves, and the central-only TrashmonSiteSilent (pending: the shipped `for`
