@@ -53,14 +53,24 @@ def two_sites(home: FakeMediaMTX, garage: FakeMediaMTX, interval: float = 1.0) -
     return Sites(monitors)
 
 
+def polled(sites: Sites) -> Sites:
+    """``sites`` once every site has polled once."""
+    for monitor in sites.monitors:
+        monitor.poll_once()
+    return sites
+
+
+def home_and_garage(home: FakeMediaMTX, garage: FakeMediaMTX) -> Sites:
+    """Two cameras at home, one in the garage (``cam0`` at both), each site polled."""
+    home.add_paths(2, rate=1000)
+    garage.add_paths(1, rate=1000)
+    return polled(two_sites(home, garage))
+
+
 def test_every_series_carries_its_site_and_promtool_accepts_the_page(
     fake: FakeMediaMTX, garage: FakeMediaMTX
 ) -> None:
-    fake.add_paths(2, rate=1000)
-    garage.add_paths(1, rate=1000)
-    sites = two_sites(fake, garage)
-    for monitor in sites.monitors:
-        monitor.poll_once()
+    sites = home_and_garage(fake, garage)
     page = sites.exposition()
     assert promtool_check_metrics(page)[0] == 0
     samples = [line for line in page.decode().splitlines() if line and not line.startswith("#")]
@@ -233,12 +243,8 @@ def test_without_agents_the_sites_keep_their_own_agent_views(
 def test_a_merged_family_joins_the_sites_kept_texts_without_copying_them(
     fake: FakeMediaMTX, garage: FakeMediaMTX
 ) -> None:
-    fake.add_paths(2, rate=1000)
-    garage.add_paths(1, rate=1000)
-    sites = two_sites(fake, garage)
-    for monitor in sites.monitors:
-        monitor.poll_once()
-    page = sites.exposition()
+    """A family of every site is the sites' texts as views, joined only into the page."""
+    sites = home_and_garage(fake, garage)
     merged = {family.name: family for family in sites.registry.collect()}["trashmon_camera_state"]
     parts = [
         family
@@ -251,7 +257,8 @@ def test_a_merged_family_joins_the_sites_kept_texts_without_copying_them(
     garage_part = merged.parts[1]
     assert isinstance(garage_part, memoryview)
     assert garage_part.obj is parts[1].text  # a view of the garage's own text, no copy
-    assert page == exposition(sites.registry)  # the page as joining every family makes it
+    # The page as joining every family's whole text makes it.
+    assert sites.exposition() == exposition(sites.registry)
 
 
 def test_a_scrape_takes_a_sites_last_rendering_while_its_poll_renders_the_newest(
@@ -260,10 +267,8 @@ def test_a_scrape_takes_a_sites_last_rendering_while_its_poll_renders_the_newest
     """While the sites poll, a scrape does not render (or wait for) a state its site's poll
     renders: it serves that site's previous rendering, one poll old, until the poll's."""
     fake.add_paths(1, rate=1000)
-    sites = two_sites(fake, garage, interval=30.0)  # no forecast or blindness expiring
+    sites = polled(two_sites(fake, garage, interval=30.0))  # nothing expires meanwhile
     home, _ = sites.monitors
-    for monitor in sites.monitors:
-        monitor.poll_once()
     sites.collector.polling.set()  # as Sites.run does
     sites.exposition("prometheus")
     before = sites.exposition("prometheus")  # two scrapes: the next one is expected
