@@ -15,7 +15,12 @@ from support.fake_mediamtx import FakeMediaMTX
 from support.processes import promtool_check_metrics
 
 from trashmonitor.monitor.daemon import Monitor
-from trashmonitor.monitor.export import ScrapeForecast, exposition, joined_text
+from trashmonitor.monitor.export import (
+    PrerenderedFamily,
+    ScrapeForecast,
+    exposition,
+    joined_text,
+)
 from trashmonitor.monitor.history import HistoryStore
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import AgentView
@@ -256,7 +261,9 @@ def test_a_merged_family_joins_the_sites_kept_texts_without_copying_them(
     assert merged.text == joined_text(parts)  # byte for byte what joining them made
     garage_part = merged.parts[1]
     assert isinstance(garage_part, memoryview)
-    assert garage_part.obj is parts[1].text  # a view of the garage's own text, no copy
+    garage_family = parts[1]
+    assert isinstance(garage_family, PrerenderedFamily)
+    assert garage_part.obj is garage_family.text  # a view of the garage's own text, no copy
     # The page as joining every family's whole text makes it.
     assert sites.exposition() == exposition(sites.registry)
 
