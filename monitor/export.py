@@ -121,6 +121,11 @@ class PerState(Generic[Rendered]):
                 self._last = (state, self._render(state))
             return self._last[1]
 
+    @property
+    def last(self) -> tuple[MonitorState, Rendered] | None:
+        """The latest state rendered and its rendering, without waiting for one under way."""
+        return self._last
+
 
 class ScrapeForecast:
     """Whether a /metrics scrape is expected before the next poll publishes, from each
@@ -215,6 +220,10 @@ class MonitorCollector(Collector):
     def rendered(self, state: MonitorState) -> list[Metric]:
         """:meth:`families` of ``state`` with their text, rendered once per state."""
         return self._per_state(state)
+
+    def last_rendered(self) -> tuple[MonitorState, list[Metric]] | None:
+        """The latest state :meth:`rendered` and its families (renders nothing)."""
+        return self._per_state.last
 
     def _prerendered(self, state: MonitorState) -> list[Metric]:
         """:meth:`families`, rendered: the per-camera ones from the lines kept for each

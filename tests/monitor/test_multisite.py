@@ -15,10 +15,22 @@ from support.fake_mediamtx import FakeMediaMTX
 from support.processes import promtool_check_metrics
 
 from trashmonitor.monitor.daemon import Monitor
+from trashmonitor.monitor.export import (
+    PrerenderedFamily,
+    ScrapeForecast,
+    exposition,
+    joined_text,
+)
 from trashmonitor.monitor.history import HistoryStore
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.model import AgentView
-from trashmonitor.monitor.multisite import AgentRouter, Sites, route_agents
+from trashmonitor.monitor.multisite import (
+    AgentRouter,
+    JoinedFamily,
+    Sites,
+    SitesForecast,
+    route_agents,
+)
 
 
 @pytest.fixture
@@ -27,27 +39,43 @@ def garage() -> Iterator[FakeMediaMTX]:
         yield server
 
 
-def two_sites(home: FakeMediaMTX, garage: FakeMediaMTX) -> Sites:
+def two_sites(home: FakeMediaMTX, garage: FakeMediaMTX, interval: float = 1.0) -> Sites:
     shared = HistoryStore(None, site="home")
     monitors = [
-        Monitor(MediaMTXClient(home.url, home.url + "/metrics"), site="home", history=shared),
+        Monitor(
+            MediaMTXClient(home.url, home.url + "/metrics"),
+            site="home",
+            history=shared,
+            interval=interval,
+        ),
         Monitor(
             MediaMTXClient(garage.url, None),
             site="garage",
             history=HistoryStore(None, site="garage", share=shared),
+            interval=interval,
         ),
     ]
     return Sites(monitors)
 
 
+def polled(sites: Sites) -> Sites:
+    """``sites`` once every site has polled once."""
+    for monitor in sites.monitors:
+        monitor.poll_once()
+    return sites
+
+
+def home_and_garage(home: FakeMediaMTX, garage: FakeMediaMTX) -> Sites:
+    """Two cameras at home, one in the garage (``cam0`` at both), each site polled."""
+    home.add_paths(2, rate=1000)
+    garage.add_paths(1, rate=1000)
+    return polled(two_sites(home, garage))
+
+
 def test_every_series_carries_its_site_and_promtool_accepts_the_page(
     fake: FakeMediaMTX, garage: FakeMediaMTX
 ) -> None:
-    fake.add_paths(2, rate=1000)
-    garage.add_paths(1, rate=1000)
-    sites = two_sites(fake, garage)
-    for monitor in sites.monitors:
-        monitor.poll_once()
+    sites = home_and_garage(fake, garage)
     page = sites.exposition()
     assert promtool_check_metrics(page)[0] == 0
     samples = [line for line in page.decode().splitlines() if line and not line.startswith("#")]
@@ -215,3 +243,65 @@ def test_without_agents_the_sites_keep_their_own_agent_views(
     sites = two_sites(fake, garage)
     route_agents(sites.monitors, None)
     assert [monitor.agent_views for monitor in sites.monitors] == [None, None]
+
+
+def test_a_merged_family_joins_the_sites_kept_texts_without_copying_them(
+    fake: FakeMediaMTX, garage: FakeMediaMTX
+) -> None:
+    """A family of every site is the sites' texts as views, joined only into the page."""
+    sites = home_and_garage(fake, garage)
+    merged = {family.name: family for family in sites.registry.collect()}["trashmon_camera_state"]
+    parts = [
+        family
+        for monitor in sites.monitors
+        for family in monitor.collector.rendered(monitor.view())
+        if family.name == "trashmon_camera_state"
+    ]
+    assert isinstance(merged, JoinedFamily)
+    assert merged.text == joined_text(parts)  # byte for byte what joining them made
+    garage_part = merged.parts[1]
+    assert isinstance(garage_part, memoryview)
+    garage_family = parts[1]
+    assert isinstance(garage_family, PrerenderedFamily)
+    assert garage_part.obj is garage_family.text  # a view of the garage's own text, no copy
+    # The page as joining every family's whole text makes it.
+    assert sites.exposition() == exposition(sites.registry)
+
+
+def test_a_scrape_takes_a_sites_last_rendering_while_its_poll_renders_the_newest(
+    fake: FakeMediaMTX, garage: FakeMediaMTX
+) -> None:
+    """While the sites poll, a scrape does not render (or wait for) a state its site's poll
+    renders: it serves that site's previous rendering, one poll old, until the poll's."""
+    fake.add_paths(1, rate=1000)
+    sites = polled(two_sites(fake, garage, interval=30.0))  # nothing expires meanwhile
+    home, _ = sites.monitors
+    sites.collector.polling.set()  # as Sites.run does
+    sites.exposition("prometheus")
+    before = sites.exposition("prometheus")  # two scrapes: the next one is expected
+    fake.add_paths(1, prefix="new", rate=1000)
+    home.poll_once()  # published; its poll thread renders it next (Monitor.prerender)
+    assert b'camera="new0"' not in sites.exposition("prometheus")
+    assert home.collector.last_rendered() is not None
+    home.prerender()
+    after = sites.exposition("prometheus")
+    assert b'camera="new0",site="home"' in after
+    assert after != before
+
+    sites.collector.polling.clear()  # not polling: no poll renders; the scrape does
+    fake.add_paths(1, prefix="newer", rate=1000)
+    home.poll_once()
+    assert b'camera="newer0",site="home"' in sites.exposition("prometheus")
+
+
+def test_the_sites_forecast_still_expects_the_scrape_after_a_slow_one() -> None:
+    """Scrapes 1.1 s apart, one of which took 1.3 s: the gap it leaves (2.4 s) made the
+    plain forecast expect the next scrape too late, so the polls before it rendered
+    nothing ahead (and that scrape rendered every site itself)."""
+    plain, sites = ScrapeForecast(), SitesForecast()
+    for forecast in (plain, sites):
+        forecast.scraped(0.0)
+        forecast.scraped(2.4)  # the next comes 1.16 s later (this one fast)
+    published = 2.6  # a site's poll publishes before that scrape
+    assert not plain.due(published, 1.0)
+    assert sites.due(published, 1.0)
