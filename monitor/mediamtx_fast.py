@@ -31,18 +31,25 @@ from trashmonitor.monitor.model import PathObservation, PathsPage
 from trashmonitor.monitor.msgspec_lean import msgspec
 
 
+# gc=False on every struct decoded here: the cyclic GC never tracks them (msgspec's
+# "gc" option). Safe because they can hold no reference cycle: JSON decodes to a tree,
+# their fields are scalars, Raw text, lists of those or other structs of this module,
+# and nothing assigns to them after decoding. Tracked, the ~20,000 of them a poll at
+# 10,000 paths were counted and rescanned by the collector before being freed by
+# reference counting anyway.
+#
 # Frozen (hashable): a path's tracks are a tuple of these, the key of its layout.
-class _Props(msgspec.Struct, frozen=True):
+class _Props(msgspec.Struct, frozen=True, gc=False):
     width: int | None = None
     height: int | None = None
 
 
-class _Track(msgspec.Struct, frozen=True):
+class _Track(msgspec.Struct, frozen=True, gc=False):
     codec: str
     codecProps: _Props | None = None  # MediaMTX's own field names
 
 
-class _Source(msgspec.Struct):
+class _Source(msgspec.Struct, gc=False):
     type: str | None = None
 
 
@@ -54,7 +61,7 @@ _Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 _ABSENT: Final = msgspec.Raw()  # a field the item does not have (b"")
 
 
-class _Item(msgspec.Struct):
+class _Item(msgspec.Struct, gc=False):
     name: str | None = None
     confName: str | None = None
     source: _Source | None = None
@@ -63,7 +70,9 @@ class _Item(msgspec.Struct):
     online: bool | None = None
     onlineTime: str | None = None
     available: bool | None = None
-    tracks: list[str] | None = None
+    # Kept as its JSON text and read only without tracks2 (before v1.17), where the
+    # reference parser reads it: a list and a string per path and poll fewer.
+    tracks: msgspec.Raw = _ABSENT
     # Kept as its JSON text: cameras share a handful of layouts, each read once
     # (_LAYOUTS) instead of a struct per track and path every poll.
     tracks2: msgspec.Raw = _ABSENT
@@ -75,7 +84,7 @@ class _Item(msgspec.Struct):
     readers: list[msgspec.Raw] | None = None  # counted, never decoded
 
 
-class _Page(msgspec.Struct):
+class _Page(msgspec.Struct, gc=False):
     items: list[_Item]
     itemCount: int | msgspec.UnsetType = msgspec.UNSET
     pageCount: int | msgspec.UnsetType = msgspec.UNSET
@@ -217,9 +226,14 @@ _LAYOUTS: dict[bytes, TrackSet | None] = {}
 MAX_LAYOUTS = 1024
 
 
+_OLD_TRACKS = msgspec.json.Decoder(list[str] | None)
+
+
 def _old_tracks(item: _Item) -> TrackSet:
-    """The track set of ``tracks`` (before v1.17: codec names only)."""
-    old = item.tracks
+    """The track set of ``tracks`` (before v1.17: codec names only); what the structs
+    would refuse in it raises as they would have."""
+    text = item.tracks
+    old = _OLD_TRACKS.decode(text) if text else None
     if old is None:
         return track_set(())
     return _checked_track_set(tuple((codec, None, None) for codec in old))
