@@ -121,6 +121,20 @@ class PerState(Generic[Rendered]):
                 self._last = (state, self._render(state))
             return self._last[1]
 
+    def keep_only(self, state: MonitorState) -> None:
+        """Drop the rendering unless it is of ``state`` (the one now published): a
+        rendering of an older state is never served again, and kept it holds that
+        state (its report, quality and availability mappings) and, for /api/status,
+        the 4 MiB answer at 10,000 cameras until the next request. Skipped while a
+        rendering is being made: the poll thread never waits for one."""
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            if self._last is not None and self._last[0] is not state:
+                self._last = None
+        finally:
+            self._lock.release()
+
 
 class ScrapeForecast:
     """Whether a /metrics scrape is expected before the next poll publishes, from each
@@ -215,6 +229,11 @@ class MonitorCollector(Collector):
     def rendered(self, state: MonitorState) -> list[Metric]:
         """:meth:`families` of ``state`` with their text, rendered once per state."""
         return self._per_state(state)
+
+    def keep_only(self, state: MonitorState) -> None:
+        """Forget the families rendered for a state other than ``state``
+        (:meth:`PerState.keep_only`)."""
+        self._per_state.keep_only(state)
 
     def _prerendered(self, state: MonitorState) -> list[Metric]:
         """:meth:`families`, rendered: the per-camera ones from the lines kept for each
