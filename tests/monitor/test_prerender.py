@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import sys
 import threading
+from typing import Any
 
 from prometheus_client import generate_latest
 from prometheus_client.core import Metric
@@ -227,6 +228,11 @@ def test_a_scrape_during_the_rendering_gets_one_whole_state() -> None:
     assert watched.exposition() == reference(watched, state(polls))
 
 
+def kept_state(per_state: PerState[Any]) -> MonitorState | None:
+    """The state whose rendering ``per_state`` keeps (None: none kept)."""
+    return None if per_state._last is None else per_state._last[0]
+
+
 def test_a_published_state_lets_go_of_the_renderings_of_older_ones() -> None:
     """Memory (issue 17 §3): /api/status and /metrics renderings of a state the poll has
     replaced are never served again; kept, they held that state and the 4 MiB answer
@@ -235,12 +241,12 @@ def test_a_published_state_lets_go_of_the_renderings_of_older_ones() -> None:
     watched.state = state(1)
     first = watched.status().body
     watched.exposition()  # one scrape: no forecast, the scrape renders itself
-    assert watched._status._last is not None
-    assert watched.collector._per_state._last is not None
+    assert kept_state(watched._status) is watched.state
+    assert kept_state(watched.collector._per_state) is watched.state
     watched.state = state(2)
     watched.prerender()
-    assert watched._status._last is None
-    assert watched.collector._per_state._last is None
+    assert kept_state(watched._status) is None
+    assert kept_state(watched.collector._per_state) is None
     # Nothing changes for the routes: the new state is rendered on demand.
     assert watched.status().body != first
     assert watched.status().body == json_response(state_document(watched.state)).body
