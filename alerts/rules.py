@@ -520,7 +520,7 @@ def platform_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ..
         ),
         alert.platform(
             "DnsOutOfSync",
-            # Replicas (or a Lease's standby) read the same DNS: in sync if any says so.
+            # The DNS replicas (no leader) read the same records: in sync if any says so.
             f"max by (resource, name) (trashmon_dns_in_sync{{{dns}}}) == 0",
             c.dns_drift_for,
             "warning",
@@ -530,7 +530,8 @@ def platform_alerts(config: MixinConfig = DEFAULT_CONFIG) -> tuple[AlertRule, ..
         ),
         alert.platform(
             "DnsReconcileFailing",
-            # The newest success of any reconciler counts (a standby never succeeds).
+            # The newest success of any replica counts: all reconcile (no leader), so
+            # while one succeeds DNS is kept right, whatever another's failures.
             f"time() - max(trashmon_dns_last_success_timestamp_seconds{{{dns}}})"
             f" > {c.dns_reconcile_max_age_seconds}",
             c.dns_reconcile_for,

@@ -183,7 +183,11 @@ def probe_sites(args: argparse.Namespace, sites: tuple[Site, ...]) -> list[SiteV
     site costs only its own verdict."""
     settings = config.SETTINGS.read(args, config.PROBE)
     if args.source == "-":
-        raise ConfigError("--site", "cannot read stdin for sites: give either '-' or sites")
+        # Name where the sites came from: a flag, TRASHMON_SITES or the sites file.
+        named = config.SITES if config.SITES in settings.sources else config.SITES_FILE
+        raise ConfigError(
+            settings.source(named), "cannot read stdin for sites: give either '-' or sites"
+        )
     if settings[config.PLAY]:
         raise ConfigError("--play", "not with sites yet: probe one MediaMTX with --api")
     thresholds = config.thresholds(settings)

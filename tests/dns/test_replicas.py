@@ -9,9 +9,10 @@ and no flapping — a racing create of the same record is refused by Cloudflare 
 identical (81058), which the adapter reads as done; an update re-reads the record first
 and leaves it alone if another writer changed it; Tailscale's split-DNS PATCH merges.
 What does not: replicas that want DIFFERENT addresses (an old and a new configuration
-during a rolling update) can both create, and Cloudflare keeps two A records of one
-name; both then refuse to touch them. So the DNS Deployment is `Recreate`: its replicas
-never run two configurations at once.
+side by side) can both create, and Cloudflare keeps two A records of one name; both
+then refuse to touch them. So a settings change rolls the DNS Deployment (its ConfigMap
+is named after a hash of the settings) and the rollout is `Recreate`: its replicas never
+run two configurations at once (tests/server/test_k8s_ha.py).
 """
 
 from __future__ import annotations
@@ -200,8 +201,9 @@ def worlds_after_races_where(
 
 
 def test_replicas_that_want_different_addresses_can_leave_a_duplicate() -> None:
-    """Why the DNS Deployment is Recreate: an old and a new configuration must never run
-    together (here the new one pins --target)."""
+    """Why a DNS settings change must roll the Deployment, and roll it with Recreate: an
+    old and a new configuration must never run together (here the new one pins
+    --target)."""
     disagreeing: Settings = ({}, {"target": ipaddress.ip_address("100.64.0.42")})
 
     def duplicated_a(fake: FakeAPIs) -> bool:

@@ -586,7 +586,8 @@ def test_the_dns_tokens_reach_only_the_dns_reconciler(rendered: list[dict[str, A
     assert pod["automountServiceAccountToken"] is False
     assert dns["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert dns["securityContext"]["readOnlyRootFilesystem"] is True
-    settings = only(docs, "ConfigMap", "trashmonitor-dns-settings")["data"]
+    (settings_name,) = [e["configMapRef"]["name"] for e in dns["envFrom"] if "configMapRef" in e]
+    settings = only(docs, "ConfigMap", settings_name)["data"]  # generated: name-<hash>
     assert {"DNS_ZONE", "DNS_HOSTNAME", "TS_HOSTNAME", "TS_TAILNET", "DNS_INTERVAL"} <= set(
         settings
     )

@@ -8,6 +8,8 @@ NetworkPolicy admits it to, each replica's MQTT identity is a name `trashmon pki
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -356,6 +358,54 @@ def test_the_dns_loop_runs_two_replicas_that_never_overlap_two_configurations() 
     # No leader election: no API access, no Role to grant it.
     assert pod["automountServiceAccountToken"] is False
     assert not [d for d in docs if d["kind"] in {"Role", "RoleBinding", "ServiceAccount"}]
+
+
+# TS_HOSTNAME as the DNS component's settings file spells it, whichever form it takes
+# (KEY=value or a ConfigMap's KEY: value): the test edits what a user edits.
+TS_HOSTNAME_SETTING = re.compile(r"^(\s*TS_HOSTNAME\s*[:=]\s*)\S+$", re.MULTILINE)
+
+
+def render_with_dns_ts_hostname(tmp_path: Path, hostname: str) -> list[dict[str, Any]]:
+    """The default tree with the DNS loop's TS_HOSTNAME changed to ``hostname`` in the one
+    file of components/dns that sets it, rendered."""
+    shutil.copytree(K8S, tmp_path / "k8s")
+    edited = []
+    for path in sorted((tmp_path / "k8s" / "components" / "dns").iterdir()):
+        text, count = TS_HOSTNAME_SETTING.subn(rf"\g<1>{hostname}", path.read_text())
+        if count:
+            path.write_text(text)
+            edited.append((path.name, count))
+    assert [count for _, count in edited] == [1], edited  # one file, one line
+    return kustomize(tmp_path / "k8s")
+
+
+def dns_settings_of(docs: list[dict[str, Any]]) -> tuple[str, dict[str, str]]:
+    """The name of the ConfigMap the DNS container reads its settings from, and its data."""
+    (container,) = only(docs, "Deployment", "trashmonitor-dns")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    (name,) = [e["configMapRef"]["name"] for e in container["envFrom"] if "configMapRef" in e]
+    return name, dict(only(docs, "ConfigMap", name)["data"])
+
+
+def test_a_dns_settings_change_changes_the_pod_template_so_recreate_runs(tmp_path: Path) -> None:
+    """Only a pod-template change starts a rollout, and only a rollout runs Recreate. With
+    a plain ConfigMap an edit changed nothing in the template: no rollout, and each replica
+    took the new settings at its next restart (a drain restarts them one at a time), old
+    and new side by side (tests/dns/test_replicas.py, the duplicate case)."""
+    before = render_with_dns_ts_hostname(tmp_path / "before", "trashmonitor")
+    after = render_with_dns_ts_hostname(tmp_path / "after", "cams")
+    (old_name, old_settings), (new_name, new_settings) = map(dns_settings_of, (before, after))
+    assert (old_settings["TS_HOSTNAME"], new_settings["TS_HOSTNAME"]) == ("trashmonitor", "cams")
+    # A new name: the old replicas keep reading the old ConfigMap (apply leaves it) until
+    # Recreate has stopped them, so none restarts onto the new settings early.
+    assert old_name != new_name
+    template_before, template_after = (
+        only(docs, "Deployment", "trashmonitor-dns")["spec"]["template"] for docs in (before, after)
+    )
+    assert template_before != template_after
+    # ... and the settings reach the template through that name alone.
+    assert json.dumps(template_before).replace(old_name, new_name) == json.dumps(template_after)
 
 
 def test_just_deploy_adds_the_optional_components_it_is_given(tmp_path: Path) -> None:
