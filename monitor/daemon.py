@@ -206,8 +206,15 @@ class Monitor:
         scrape is expected before the next poll (:class:`ScrapeForecast`): the scrape
         then serves kept text. A scrape arriving meanwhile waits for this rendering and
         serves it whole (:class:`PerState`), never part of it."""
+        state = self.view()
+        # Renderings of older states are never served again: not kept (memory). The
+        # /metrics one is kept while the new one renders, and then replaced: meanwhile a
+        # scrape over sites serves it rather than wait (multisite._state_families).
+        self._status.keep_only(state)
         if self.scrapes.due(time.monotonic(), self.interval):
-            self.collector.rendered(self.view())
+            self.collector.rendered(state)
+        else:
+            self.collector.keep_only(state)
 
     # ---------------------------------------------------------------- one cycle
 

@@ -126,6 +126,20 @@ class PerState(Generic[Rendered]):
         """The latest state rendered and its rendering, without waiting for one under way."""
         return self._last
 
+    def keep_only(self, state: MonitorState) -> None:
+        """Drop the rendering unless it is of ``state`` (the one now published): a
+        rendering of an older state is never served again, and kept it holds that
+        state (its report, quality and availability mappings) and, for /api/status,
+        the 4 MiB answer at 10,000 cameras until the next request. Skipped while a
+        rendering is being made: the poll thread never waits for one."""
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            if self._last is not None and self._last[0] is not state:
+                self._last = None
+        finally:
+            self._lock.release()
+
 
 class ScrapeForecast:
     """Whether a /metrics scrape is expected before the next poll publishes, from each
@@ -224,6 +238,11 @@ class MonitorCollector(Collector):
     def last_rendered(self) -> tuple[MonitorState, list[Metric]] | None:
         """The latest state :meth:`rendered` and its families (renders nothing)."""
         return self._per_state.last
+
+    def keep_only(self, state: MonitorState) -> None:
+        """Forget the families rendered for a state other than ``state``
+        (:meth:`PerState.keep_only`)."""
+        self._per_state.keep_only(state)
 
     def _prerendered(self, state: MonitorState) -> list[Metric]:
         """:meth:`families`, rendered: the per-camera ones from the lines kept for each

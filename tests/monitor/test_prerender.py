@@ -7,17 +7,19 @@ from __future__ import annotations
 import re
 import sys
 import threading
+from typing import Any
 
 from prometheus_client import generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.registry import CollectorRegistry
 
 from trashmonitor.monitor.daemon import Monitor
-from trashmonitor.monitor.export import ScrapeForecast
+from trashmonitor.monitor.export import PerState, ScrapeForecast, state_document
 from trashmonitor.monitor.mediamtx import MediaMTXClient
 from trashmonitor.monitor.mediamtx_http import UrllibTransport
 from trashmonitor.monitor.model import CameraHealth, HealthReport, MonitorState
 from trashmonitor.monitor.multisite import Sites
+from trashmonitor.serving import json_response
 
 NOW = 1_763_700_000.0
 INTERVAL = 1.0
@@ -224,3 +226,61 @@ def test_a_scrape_during_the_rendering_gets_one_whole_state() -> None:
         sys.setswitchinterval(switch)
     assert not thread.is_alive()
     assert watched.exposition() == reference(watched, state(polls))
+
+
+def kept_state(per_state: PerState[Any]) -> MonitorState | None:
+    """The state whose rendering ``per_state`` keeps (None: none kept)."""
+    return None if per_state._last is None else per_state._last[0]
+
+
+def test_a_published_state_lets_go_of_the_renderings_of_older_ones() -> None:
+    """Memory (issue 17 §3): /api/status and /metrics renderings of a state the poll has
+    replaced are never served again; kept, they held that state and the 4 MiB answer
+    at 10,000 cameras (~9 MiB RSS). The next poll's prerender drops them."""
+    watched = monitor()
+    watched.state = state(1)
+    first = watched.status().body
+    watched.exposition()  # one scrape: no forecast, the scrape renders itself
+    assert kept_state(watched._status) is watched.state
+    assert kept_state(watched.collector._per_state) is watched.state
+    watched.state = state(2)
+    watched.prerender()
+    assert kept_state(watched._status) is None
+    assert kept_state(watched.collector._per_state) is None
+    # Nothing changes for the routes: the new state is rendered on demand.
+    assert watched.status().body != first
+    assert watched.status().body == json_response(state_document(watched.state)).body
+    assert watched.exposition() == reference(watched, watched.state)
+
+
+def test_the_renderings_of_the_published_state_are_kept() -> None:
+    watched = monitor()
+    watched.state = state(1)
+    answer = watched.status()
+    watched.prerender()  # the poll thread, again, with no new state
+    assert watched.status() is answer
+
+
+def test_letting_go_never_waits_for_a_rendering_in_progress() -> None:
+    """The poll thread's :meth:`PerState.keep_only` returns at once while a request
+    renders (it holds the lock), and leaves that rendering in place."""
+    started, release = threading.Event(), threading.Event()
+
+    def slow(rendered: MonitorState) -> int:
+        started.set()
+        release.wait(60)
+        return rendered.rejected
+
+    per_state: PerState[int] = PerState(slow)
+    current = state(1)
+    reader = threading.Thread(target=per_state, args=(current,))
+    reader.start()
+    try:
+        assert started.wait(60)
+        per_state.keep_only(state(2))  # returns although the lock is held
+        assert reader.is_alive()
+    finally:
+        release.set()
+        reader.join(60)
+    assert per_state._last is not None
+    assert per_state._last[0] is current
